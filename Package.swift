@@ -1,0 +1,84 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "ContactWatch",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "contactwatchd", targets: ["contactwatchd"]),
+        .executable(name: "contactwatch", targets: ["contactwatch"]),
+        .library(name: "ContactWatchEngine", targets: ["ContactWatchEngine"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-configuration", from: "1.4.0", traits: [.defaults, "YAML"]),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+    ],
+    targets: [
+        // C libraries, reached only through the files that own their handles.
+        .systemLibrary(
+            name: "CZeroMQ",
+            pkgConfig: "libzmq",
+            providers: [.apt(["libzmq3-dev"])]
+        ),
+        .systemLibrary(
+            name: "CSystemd",
+            pkgConfig: "libsystemd",
+            providers: [.apt(["libsystemd-dev"])]
+        ),
+        // The project's own ZeroMQ layer: context and socket lifetimes, frames read in scope.
+        .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
+        // The pure engine: bytes in, messages out. No I/O, no clock but the one passed in.
+        .target(
+            name: "ContactWatchEngine",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")]
+        ),
+        // Durable state (SQLite through GRDB).
+        .target(
+            name: "ContactWatchStore",
+            dependencies: [
+                "ContactWatchEngine",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
+        // The daemon's edges: configuration, sockets, signals, systemd, the processing loop.
+        .target(
+            name: "ContactWatchRuntime",
+            dependencies: [
+                "ContactWatchEngine", "ContactWatchStore", "ZeroMQ", "CSystemd",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Configuration", package: "swift-configuration"),
+            ]
+        ),
+        // The companion tool's logic: replay, generate, tail.
+        .target(
+            name: "ContactWatchTools",
+            dependencies: ["ContactWatchEngine", "ZeroMQ"]
+        ),
+        .executableTarget(
+            name: "contactwatchd",
+            dependencies: [
+                "ContactWatchRuntime",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "contactwatch",
+            dependencies: [
+                "ContactWatchTools",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "EngineTests", dependencies: ["ContactWatchEngine"]),
+        .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
+        .testTarget(name: "StoreTests", dependencies: ["ContactWatchStore", "ContactWatchEngine"]),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["ContactWatchEngine", "ContactWatchTools", "contactwatchd", "contactwatch"]
+        ),
+    ]
+)
