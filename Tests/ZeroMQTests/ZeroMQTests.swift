@@ -1,0 +1,488 @@
+import Dispatch
+import Foundation
+import Synchronization
+import Testing
+@testable import ZeroMQ
+
+// Blocking socket calls: run the suite's tests one after the other so that they never starve the
+// cooperative thread pool (2 cores on the build machine).
+@Suite(.serialized)
+struct ZeroMQTests {
+    // MARK: helpers
+
+    static let probeTopic = "\u{1}probe"
+
+    /// A fresh endpoint name.
+    static func inproc(_ name: String = #function) -> String {
+        "inproc://test-\(name.filter(\.isLetter))-\(UUID().uuidString)"
+    }
+
+    /// Publishes a probe until `sub` sees one (PUB/SUB "slow joiner"), bounded by `seconds`.
+    /// `sub` must be subscribed to `probeTopic` (or to ""). Returns whether it joined in time.
+    static func awaitJoin(pub: ZMQSocket, sub: ZMQSocket, seconds: Double = 5) throws -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            try pub.send(strings: [probeTopic, "probe"])
+            if try sub.receiveMessage(timeoutMilliseconds: 20, { _ in true }) == true { return true }
+        }
+        return false
+    }
+
+    /// Receives the next non-probe message as copied frames, waiting at most `ms`.
+    static func receiveSkippingProbes(_ sub: ZMQSocket, ms: Int = 5000) throws -> [[UInt8]]? {
+        let deadline = Date().addingTimeInterval(Double(ms) / 1000)
+        while Date() < deadline {
+            let left = max(1, Int(deadline.timeIntervalSinceNow * 1000))
+            guard let frames = try sub.receiveCopy(timeoutMilliseconds: left) else { return nil }
+            if frames.first == Array(probeTopic.utf8) { continue }
+            return frames
+        }
+        return nil
+    }
+
+    static func strings(_ frames: [[UInt8]]?) -> [String]? {
+        frames.map { $0.map { String(decoding: $0, as: UTF8.self) } }
+    }
+
+    // MARK: PUB/SUB
+
+    @Test func pubSubMultipartOverInproc() throws {
+        let ctx = try ZMQContext()
+        let endpoint = Self.inproc()
+        let pub = try ctx.socket(.pub)
+        try pub.bind(endpoint)
+        let sub = try ctx.socket(.sub)
+        try sub.subscribe("")
+        try sub.connect(endpoint)
+        #expect(try Self.awaitJoin(pub: pub, sub: sub))
+
+        try pub.send(strings: ["probation-case.contact.recorded", #"{"eventType":"probation-case.contact.recorded"}"#])
+        try pub.send(strings: ["one-frame"])
+        try pub.send(strings: ["a", "b", "c"])
+        #expect(Self.strings(try Self.receiveSkippingProbes(sub)) ==
+                ["probation-case.contact.recorded", #"{"eventType":"probation-case.contact.recorded"}"#])
+        #expect(Self.strings(try Self.receiveSkippingProbes(sub)) == ["one-frame"])
+        #expect(Self.strings(try Self.receiveSkippingProbes(sub)) == ["a", "b", "c"])
+        #expect(try sub.receiveCopy(timeoutMilliseconds: 0) == nil)
+    }
+
+    @Test func pubSubMultipartOverIPCInTempDir() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("zmqtest-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let endpoint = "ipc://\(dir.path)/bus.sock"
+
+        let ctx = try ZMQContext()
+        let sub = try ctx.socket(.sub)
+        try sub.subscribe("topic")
+        try sub.subscribe(Self.probeTopic)
+        try sub.bind(endpoint)  // the daemon's --input-bind shape: the SUB binds, publishers connect
+        #expect(FileManager.default.fileExists(atPath: dir.path + "/bus.sock"))
+        let pub = try ctx.socket(.pub)
+        try pub.connect(endpoint)
+        #expect(try Self.awaitJoin(pub: pub, sub: sub))
+
+        let body = Array(repeating: UInt8(ascii: "x"), count: 5000)
+        try pub.send([Array("topic.1".utf8), body])
+        try pub.send([Array("other".utf8), body])
+        try pub.send([Array("topic.2".utf8), []])
+        let first = try Self.receiveSkippingProbes(sub)
+        #expect(first == [Array("topic.1".utf8), body])
+        let second = try Self.receiveSkippingProbes(sub)
+        #expect(second == [Array("topic.2".utf8), []])
+    }
+
+    @Test func prefixSubscriptionsFilterByFirstFrame() throws {
+        let ctx = try ZMQContext()
+        let endpoint = Self.inproc()
+        let pub = try ctx.socket(.pub)
+        try pub.bind(endpoint)
+        let sub = try ctx.socket(.sub)
+        try sub.subscribe("alert.raised.")
+        try sub.subscribe(Array("stream.".utf8))
+        try sub.subscribe("gone.")
+        try sub.unsubscribe("gone.")
+        try sub.subscribe(Self.probeTopic)
+        try sub.connect(endpoint)
+        #expect(try Self.awaitJoin(pub: pub, sub: sub))
+
+        for topic in ["alert.raised.telephone-only", "alert.resolved.telephone-only", "invalid-event",
+                      "gone.x", "stream.gap", "alert.raise", "stream.end"] {
+            try pub.send(strings: [topic, "{}"])
+        }
+        var topics: [String] = []
+        while let frames = try Self.receiveSkippingProbes(sub, ms: 2000) {
+            topics.append(String(decoding: frames[0], as: UTF8.self))
+            if topics.last == "stream.end" { break }
+        }
+        #expect(topics == ["alert.raised.telephone-only", "stream.gap", "stream.end"])
+    }
+
+    // MARK: Frames
+
+    @Test func scopedAccessToSmallAndLargeFrames() throws {
+        let ctx = try ZMQContext()
+        let endpoint = Self.inproc()
+        let a = try ctx.socket(.pair)
+        try a.bind(endpoint)
+        let b = try ctx.socket(.pair)
+        try b.connect(endpoint)
+
+        let small = Array("short topic (<33 bytes)".utf8)  // libzmq keeps it inside zmq_msg_t
+        #expect(small.count < 33)
+        let large = (0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        try a.send([small, [], large])
+
+        let result = try b.receiveMessage(timeoutMilliseconds: 5000) { frames -> (Int, Int, [UInt8], Int, Bool, Int) in
+            let count = frames.count
+            let s = frames.bytes(at: 0)
+            let emptySize = frames.size(at: 1)
+            let largeOK = frames.withUnsafeBytes(at: 2) { raw in raw.count == large.count && raw.elementsEqual(large) }
+            return (count, emptySize, s, frames.totalBytes, largeOK, frames.size(at: 2))
+        }
+        let r = try #require(result)
+        #expect(r.0 == 3)
+        #expect(r.1 == 0)
+        #expect(r.2 == small)
+        #expect(r.3 == small.count + large.count)
+        #expect(r.4)
+        #expect(r.5 == large.count)
+
+        // The pool is reused: a second message reads its own bytes, not leftovers.
+        try a.send(strings: ["t2", "second"])
+        #expect(Self.strings(try b.receiveCopy(timeoutMilliseconds: 5000)) == ["t2", "second"])
+    }
+
+    @Test func messagesWithMoreFramesThanThePoolAreDrained() throws {
+        let ctx = try ZMQContext()
+        let endpoint = Self.inproc()
+        let a = try ctx.socket(.pair)
+        try a.bind(endpoint)
+        let b = try ctx.socket(.pair, framePoolCapacity: 3)
+        try b.connect(endpoint)
+
+        let parts = (0..<10).map { "frame-\($0)" }
+        try a.send(strings: parts)
+        try a.send(strings: ["next", "message"])
+
+        let seen = try b.receiveMessage(timeoutMilliseconds: 5000) { frames -> [String] in
+            #expect(frames.count == 10)
+            #expect(frames.isAccessible(0) && frames.isAccessible(1) && frames.isAccessible(9))
+            #expect(!frames.isAccessible(2) && !frames.isAccessible(5) && !frames.isAccessible(10))
+            #expect(frames.totalBytes == parts.reduce(0) { $0 + $1.utf8.count })
+            return [frames.string(at: 0), frames.string(at: 1), frames.string(at: frames.count - 1)]
+        }
+        #expect(seen == ["frame-0", "frame-1", "frame-9"])
+        // Every part was received: the next read starts at the next message.
+        #expect(Self.strings(try b.receiveCopy(timeoutMilliseconds: 5000)) == ["next", "message"])
+        #expect(try b.receiveCopy(timeoutMilliseconds: 0) == nil)
+    }
+
+    @Test func bodyErrorsPropagateAndReleaseFrames() throws {
+        struct Boom: Error {}
+        let ctx = try ZMQContext()
+        let endpoint = Self.inproc()
+        let a = try ctx.socket(.pair)
+        try a.bind(endpoint)
+        let b = try ctx.socket(.pair)
+        try b.connect(endpoint)
+        try a.send(strings: ["x", "y"])
+        try a.send(strings: ["z"])
+        #expect(throws: Boom.self) { try b.receiveMessage(timeoutMilliseconds: 5000) { _ in throw Boom() } }
+        #expect(Self.strings(try b.receiveCopy(timeoutMilliseconds: 5000)) == ["z"])
+    }
+
+    @Test func maxMessageSizeDropsOversizedPeerAndMonitorCountsIt() throws {
+        let ctx = try ZMQContext()
+        let pull = try ctx.socket(.pull)
+        try pull.setMaxMessageSize(100)
+        let monitor = try pull.startMonitor()
+        try pull.bind("tcp://127.0.0.1:*")
+        let endpoint = try pull.lastEndpoint
+        #expect(endpoint.hasPrefix("tcp://127.0.0.1:"))
+
+        let push = try ctx.socket(.push)
+        try push.connect(endpoint)
+        try push.send([Array(repeating: 7, count: 1000)])
+        try push.send(strings: ["after"])  // may be lost with the dropped connection; resent below
+
+        var counts = ZMQMonitorCounts()
+        let deadline = Date().addingTimeInterval(5)
+        while counts.disconnected == 0 && Date() < deadline {
+            let more = try monitor.drain(timeoutMilliseconds: 100)
+            counts.disconnected += more.disconnected
+            counts.accepted += more.accepted
+        }
+        #expect(counts.accepted >= 1)
+        #expect(counts.disconnected >= 1)
+
+        // The oversized frame never reaches the application; a small one after reconnecting does.
+        var got: [[UInt8]]? = nil
+        let deadline2 = Date().addingTimeInterval(5)
+        while got == nil && Date() < deadline2 {
+            try push.send(strings: ["small"], dontWait: true)
+            got = try pull.receiveCopy(timeoutMilliseconds: 100)
+        }
+        let frames = try #require(got)
+        #expect(frames.count == 1)
+        #expect(frames[0].count < 100)
+    }
+
+    @Test func monitorSeenThroughPollerCountsDisconnections() throws {
+        let ctx = try ZMQContext()
+        let sub = try ctx.socket(.sub)
+        try sub.subscribe("")
+        let monitor = try sub.startMonitor()
+        try sub.bind("tcp://127.0.0.1:*")
+        let endpoint = try sub.lastEndpoint
+        let poller = ZMQPoller()
+        let subIndex = poller.add(sub)
+        let monitorIndex = poller.add(monitor)
+
+        var counts = ZMQMonitorCounts()
+        do {
+            let pub = try ctx.socket(.pub)
+            try pub.connect(endpoint)
+            let deadline = Date().addingTimeInterval(5)
+            while counts.accepted == 0 && Date() < deadline {
+                let result = try poller.poll(timeoutMilliseconds: 100)
+                #expect(!result.isReadable(subIndex))
+                if result.isReadable(monitorIndex) { counts.accepted += try monitor.drain().accepted }
+            }
+            pub.close()
+        }
+        let deadline = Date().addingTimeInterval(5)
+        while counts.disconnected == 0 && Date() < deadline {
+            let result = try poller.poll(timeoutMilliseconds: 100)
+            if result.isReadable(monitorIndex) { counts.disconnected += try monitor.drain().disconnected }
+        }
+        #expect(counts.accepted == 1)
+        #expect(counts.disconnected == 1)
+    }
+
+    // MARK: XPUB
+
+    @Test func xpubSeesSubscriptionMessages() throws {
+        let ctx = try ZMQContext()
+        let endpoint = Self.inproc()
+        let xpub = try ctx.socket(.xpub)
+        try xpub.setXPubVerbose(true)
+        try xpub.bind(endpoint)
+
+        let sub1 = try ctx.socket(.sub)
+        try sub1.connect(endpoint)
+        try sub1.subscribe("alert.")
+        #expect(try xpub.receiveCopy(timeoutMilliseconds: 5000) == [[1] + Array("alert.".utf8)])
+
+        let sub2 = try ctx.socket(.sub)
+        try sub2.connect(endpoint)
+        try sub2.subscribe("alert.")  // a duplicate: seen only because of XPUB_VERBOSE
+        #expect(try xpub.receiveCopy(timeoutMilliseconds: 5000) == [[1] + Array("alert.".utf8)])
+
+        let sub3 = try ctx.socket(.sub)
+        try sub3.connect(endpoint)
+        try sub3.subscribe("")
+        #expect(try xpub.receiveCopy(timeoutMilliseconds: 5000) == [[1]])
+
+        try sub3.unsubscribe("")
+        #expect(try xpub.receiveCopy(timeoutMilliseconds: 5000) == [[0]])
+
+        // After the subscription was seen, a published message is not lost to a slow joiner.
+        try xpub.send(strings: ["alert.raised.x", "{}"])
+        #expect(Self.strings(try sub1.receiveCopy(timeoutMilliseconds: 5000)) == ["alert.raised.x", "{}"])
+    }
+
+    // MARK: ROUTER/DEALER
+
+    @Test func routerDealerRoundTrip() throws {
+        let ctx = try ZMQContext()
+        let endpoint = Self.inproc()
+        let router = try ctx.socket(.router)
+        try router.setRouterMandatory(true)
+        try router.bind(endpoint)
+        let dealer = try ctx.socket(.dealer)
+        try dealer.setRoutingID(Array("client-1".utf8))
+        try dealer.connect(endpoint)
+
+        #expect(try dealer.send(strings: ["fetch", "17", "500"]))
+        let request = try #require(try router.receiveCopy(timeoutMilliseconds: 5000))
+        #expect(Self.strings(request) == ["client-1", "fetch", "17", "500"])
+
+        try router.send([request[0], Array("alerts".utf8), Array("18".utf8), Array(#"{"alertSequence":18}"#.utf8)])
+        let reply = try dealer.receiveCopy(timeoutMilliseconds: 5000)
+        #expect(Self.strings(reply) == ["alerts", "18", #"{"alertSequence":18}"#])
+
+        // ROUTER_MANDATORY: an unknown peer is an error, not a silent drop.
+        let error = #expect(throws: ZMQError.self) { try router.send(strings: ["nobody", "x"]) }
+        #expect(error?.isHostUnreachable == true)
+    }
+
+    // MARK: Polling and non-blocking
+
+    @Test func pollTimesOutThenReportsReadable() throws {
+        let ctx = try ZMQContext()
+        let endpoint = Self.inproc()
+        let pull = try ctx.socket(.pull)
+        try pull.bind(endpoint)
+        let other = try ctx.socket(.pull)
+        try other.bind(Self.inproc("other"))
+        let push = try ctx.socket(.push)
+        try push.connect(endpoint)
+
+        let poller = ZMQPoller()
+        let otherIndex = poller.add(other)
+        let pullIndex = poller.add(pull)
+        let start = DispatchTime.now().uptimeNanoseconds
+        let empty = try poller.poll(timeoutMilliseconds: 80)
+        let elapsedMs = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+        #expect(empty.isEmpty)
+        #expect(empty.readable.isEmpty)
+        #expect(elapsedMs >= 60 && elapsedMs < 2000)
+
+        try push.send(strings: ["hello"])
+        let ready = try poller.poll(timeoutMilliseconds: 5000)
+        #expect(ready.readable == [pullIndex])
+        #expect(!ready.isReadable(otherIndex))
+        #expect(poller.isReadable(pull, in: ready))
+        #expect(!poller.isReadable(other, in: ready))
+        #expect(Self.strings(try pull.receiveCopy(timeoutMilliseconds: 0)) == ["hello"])
+
+        // receive timeouts: nil, within bounds
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        #expect(try pull.receiveCopy(timeoutMilliseconds: 50) == nil)
+        let waited = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
+        #expect(waited >= 30 && waited < 2000)
+        try pull.setReceiveTimeout(milliseconds: 30)
+        #expect(try pull.receiveCopy() == nil)
+    }
+
+    @Test func dontWaitSendReturnsFalseInsteadOfBlocking() throws {
+        let ctx = try ZMQContext()
+        // A PUSH with no peer cannot queue anything: EAGAIN at once.
+        let push = try ctx.socket(.push)
+        try push.bind(Self.inproc())
+        #expect(try push.send(strings: ["x"], dontWait: true) == false)
+        let dealer = try ctx.socket(.dealer)
+        try dealer.setSendTimeout(milliseconds: 20)
+        try dealer.bind(Self.inproc("dealer"))
+        #expect(try dealer.send(strings: ["a", "b"]) == false)  // SNDTIMEO expiry
+
+        // A PUB with a subscriber that never reads drops at the HWM and never blocks.
+        let endpoint = Self.inproc("pub")
+        let pub = try ctx.socket(.pub)
+        try pub.setSendHighWaterMark(10)
+        try pub.bind(endpoint)
+        let sub = try ctx.socket(.sub)
+        try sub.setReceiveHighWaterMark(10)
+        try sub.subscribe("")
+        try sub.connect(endpoint)
+        #expect(try Self.awaitJoin(pub: pub, sub: sub))
+        var accepted = 0
+        for _ in 0..<10_000 where try pub.send(strings: ["t", "body"], dontWait: true) { accepted += 1 }
+        #expect(accepted == 10_000)
+        var received = 0
+        while try sub.receiveCopy(timeoutMilliseconds: 50) != nil { received += 1 }
+        #expect(received < 10_000)
+    }
+
+    // MARK: Context shutdown
+
+    @Test func contextShutdownUnblocksABlockedReceiveInAnotherThread() throws {
+        let ctx = try ZMQContext()
+        let ready = DispatchSemaphore(value: 0)
+        let done = DispatchSemaphore(value: 0)
+        let outcome = Mutex<String>("none")
+        let endpoint = Self.inproc()
+        let thread = Thread {
+            do {
+                // The socket is created, used and closed on this thread: its owning thread.
+                let pull = try ctx.socket(.pull)
+                try pull.bind(endpoint)
+                ready.signal()
+                _ = try pull.receiveCopy()  // blocks forever, unless shut down
+                outcome.withLock { $0 = "received" }
+            } catch let error as ZMQError {
+                outcome.withLock { $0 = error.isTerminated ? "terminated" : "error: \(error)" }
+            } catch {
+                outcome.withLock { $0 = "other: \(error)" }
+            }
+            done.signal()
+        }
+        thread.start()
+        #expect(ready.wait(timeout: .now() + 5) == .success)
+        // Give the thread a chance to actually block; correctness does not depend on it.
+        Thread.sleep(forTimeInterval: 0.05)
+        let start = DispatchTime.now().uptimeNanoseconds
+        ctx.shutdown()
+        #expect(done.wait(timeout: .now() + 5) == .success)
+        let elapsedMs = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+        #expect(elapsedMs < 2000)
+        #expect(outcome.withLock { $0 } == "terminated")
+
+        // Every later call on the context's sockets fails with ETERM, and close() returns.
+        let error = #expect(throws: ZMQError.self) { _ = try ctx.socket(.pub) }
+        #expect(error?.isTerminated == true)
+        ctx.close()
+        ctx.close()
+    }
+
+    @Test func closeWithPendingMessagesDoesNotHang() throws {
+        let start = DispatchTime.now().uptimeNanoseconds
+        do {
+            let ctx = try ZMQContext()
+            let push = try ctx.socket(.push, lingerMilliseconds: 100)
+            try push.connect("tcp://127.0.0.1:1")  // nobody there
+            for _ in 0..<10 { _ = try push.send(strings: ["x"], dontWait: true) }
+            #expect(try push.linger() == 100)
+        }  // socket deinit, then zmq_ctx_term
+        let elapsedMs = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+        #expect(elapsedMs < 3000)
+    }
+
+    // MARK: Errors and options
+
+    @Test func errorsCarryOperationCodeAndStrerrorText() throws {
+        let ctx = try ZMQContext()
+        let socket = try ctx.socket(.pub)
+
+        let bad = #expect(throws: ZMQError.self) { try socket.bind("bogus://nowhere") }
+        #expect(bad?.code == EPROTONOSUPPORT)
+        #expect(bad?.message == "Protocol not supported")
+        #expect(bad?.description.contains("zmq_bind(bogus://nowhere)") == true)
+        #expect(bad?.description.contains("Protocol not supported") == true)
+
+        let invalid = #expect(throws: ZMQError.self) { try socket.connect("tcp://") }
+        #expect(invalid?.code == EINVAL)
+        #expect(invalid?.message == "Invalid argument")
+
+        let wrongType = #expect(throws: ZMQError.self) { try socket.receiveCopy(timeoutMilliseconds: 0) }
+        #expect(wrongType?.message == "Operation not supported")
+        #expect(wrongType?.isAgain == false)
+
+        #expect(ZMQError(operation: "x", code: ZMQError.ETERM).message == "Context was terminated")
+        #expect(ZMQError.isTerminated(ZMQError(operation: "x", code: ZMQError.ETERM)))
+        #expect(ZMQError(operation: "x", code: EAGAIN).isAgain)
+        #expect(ZMQError(operation: "x", code: EINTR).isInterrupted)
+
+        socket.close()
+        #expect(socket.isClosed)
+        let closed = #expect(throws: ZMQError.self) { try socket.bind("inproc://after-close") }
+        #expect(closed?.code == ZMQError.ENOTSOCK)
+    }
+
+    @Test func lingerIsSetOnEverySocketAtCreation() throws {
+        let ctx = try ZMQContext()
+        for type in ZMQSocketType.allCases {
+            let socket = try ctx.socket(type)
+            #expect(try socket.linger() == ZMQSocket.defaultLingerMilliseconds)
+        }
+        let custom = try ctx.socket(.pub, lingerMilliseconds: 5000)
+        #expect(try custom.linger() == 5000)
+        try custom.setLinger(milliseconds: 0)
+        #expect(try custom.linger() == 0)
+        try custom.setMaxMessageSize(65536)
+        try custom.setImmediate(true)
+        let v = zmqVersion()
+        #expect(v.major == 4)
+    }
+}
