@@ -1,0 +1,222 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+// The code tables of events.md and rules.md.
+
+public enum ContactMode: UInt8, CaseIterable, Sendable {
+    case office, homeVisit, doorstep, otherInPerson, telephone, video, textOrOnline
+
+    public var code: String {
+        switch self {
+        case .office: "OFFICE"
+        case .homeVisit: "HOME_VISIT"
+        case .doorstep: "DOORSTEP"
+        case .otherInPerson: "OTHER_IN_PERSON"
+        case .telephone: "TELEPHONE"
+        case .video: "VIDEO"
+        case .textOrOnline: "TEXT_OR_ONLINE"
+        }
+    }
+
+    /// Lower-case words for reasons ("office", "other in person").
+    var words: String { code.lowercased().replacingOccurrences(of: "_", with: " ") }
+
+    static func parse(_ b: UnsafeRawBufferPointer) -> ContactMode? {
+        for m in allCases where bytesEqual(b, m.code) { return m }
+        return nil
+    }
+
+    /// The nDelius contact types of events.md.
+    static func forContactType(_ b: UnsafeRawBufferPointer) -> ContactMode? {
+        guard b.count == 4 else { return nil }
+        switch (b[0], b[1], b[2], b[3]) {
+        case (0x43, 0x4F, 0x41, 0x50), (0x43, 0x4F, 0x41, 0x49), (0x43, 0x4F, 0x53, 0x52): return .office // COAP COAI COSR
+        case (0x43, 0x4F, 0x4F, 0x4F), (0x43, 0x30, 0x38, 0x34): return .otherInPerson // COOO C084
+        case (0x43, 0x48, 0x56, 0x53), (0x43, 0x4F, 0x48, 0x56): return .homeVisit // CHVS COHV
+        case (0x43, 0x4F, 0x44, 0x43), (0x43, 0x4F, 0x44, 0x49): return .doorstep // CODC CODI
+        case (0x43, 0x4F, 0x50, 0x54), (0x43, 0x54, 0x4F, 0x41), (0x43, 0x54, 0x4F, 0x42): return .telephone // COPT CTOA CTOB
+        case (0x43, 0x4F, 0x56, 0x43): return .video // COVC
+        default: return nil
+        }
+    }
+}
+
+public enum InterviewSetting: UInt8, CaseIterable, Sendable {
+    case privateRoom, openBooth, sharedPublicSpace, home, doorstep, unknown
+
+    public var code: String {
+        switch self {
+        case .privateRoom: "PRIVATE_ROOM"
+        case .openBooth: "OPEN_BOOTH"
+        case .sharedPublicSpace: "SHARED_PUBLIC_SPACE"
+        case .home: "HOME"
+        case .doorstep: "DOORSTEP"
+        case .unknown: "UNKNOWN"
+        }
+    }
+
+    var words: String { code.lowercased().replacingOccurrences(of: "_", with: " ") }
+
+    static func parse(_ b: UnsafeRawBufferPointer) -> InterviewSetting? {
+        for s in allCases where bytesEqual(b, s.code) { return s }
+        return nil
+    }
+}
+
+public enum SentenceType: UInt8, CaseIterable, Sendable {
+    case communityOrder, suspendedSentenceOrder, licence, postSentenceSupervision
+
+    public var code: String {
+        switch self {
+        case .communityOrder: "COMMUNITY_ORDER"
+        case .suspendedSentenceOrder: "SUSPENDED_SENTENCE_ORDER"
+        case .licence: "LICENCE"
+        case .postSentenceSupervision: "POST_SENTENCE_SUPERVISION"
+        }
+    }
+
+    static func parse(_ b: UnsafeRawBufferPointer) -> SentenceType? {
+        for s in allCases where bytesEqual(b, s.code) { return s }
+        return nil
+    }
+}
+
+public enum Severity: UInt8, Comparable, CaseIterable, Sendable {
+    case low, medium, high
+    public var code: String {
+        switch self {
+        case .low: "low"
+        case .medium: "medium"
+        case .high: "high"
+        }
+    }
+    public init?(code: String) {
+        guard let s = Severity.allCases.first(where: { $0.code == code }) else { return nil }
+        self = s
+    }
+    public static func < (a: Severity, b: Severity) -> Bool { a.rawValue < b.rawValue }
+}
+
+/// The outcome flags of the events.md table.
+struct OutcomeFlags {
+    var attended: Bool
+    var complied: Bool
+    var enforceable: Bool
+
+    static func forCode(_ b: UnsafeRawBufferPointer) -> OutcomeFlags? {
+        guard b.count == 4 else { return nil }
+        let code = (UInt32(b[0]) << 24) | (UInt32(b[1]) << 16) | (UInt32(b[2]) << 8) | UInt32(b[3])
+        switch code {
+        case fourCC("ATTC"), fourCC("ATSS"): return OutcomeFlags(attended: true, complied: true, enforceable: false)
+        case fourCC("AFTC"), fourCC("ATSH"): return OutcomeFlags(attended: true, complied: false, enforceable: true)
+        case fourCC("UAAB"): return OutcomeFlags(attended: false, complied: false, enforceable: true)
+        case fourCC("AFTA"): return OutcomeFlags(attended: false, complied: false, enforceable: false)
+        case fourCC("AACL"), fourCC("AAEM"), fourCC("AAFC"), fourCC("AAHO"), fourCC("AAME"), fourCC("AARE"),
+             fourCC("AARC"), fourCC("CO05"):
+            return OutcomeFlags(attended: false, complied: true, enforceable: false)
+        default: return nil
+        }
+    }
+}
+
+@inline(__always)
+func fourCC(_ s: StaticString) -> UInt32 {
+    let p = s.utf8Start
+    return (UInt32(p[0]) << 24) | (UInt32(p[1]) << 16) | (UInt32(p[2]) << 8) | UInt32(p[3])
+}
+
+/// What an enforcement action does (events.md).
+public enum ActionClass: UInt8, Sendable {
+    case warning, breach, noFurtherAction, withdrawal, other
+
+    var words: String {
+        switch self {
+        case .warning: "warning"
+        case .breach: "breach"
+        case .noFurtherAction: "no further action"
+        case .withdrawal: "withdrawal"
+        case .other: "other"
+        }
+    }
+}
+
+/// Known action codes get small ids; other codes are identified by a hash (they only need comparing).
+enum ActionCodes {
+    static let known: [(String, ActionClass)] = [
+        ("EA02", .warning), ("EA03", .warning), ("LCL", .warning),
+        ("EA08", .breach), ("IBR", .breach), ("BRE", .breach), ("EA11", .breach), ("IMB", .breach),
+        ("NFA", .noFurtherAction), ("EA06", .withdrawal), ("EA07", .withdrawal),
+    ]
+
+    static func id(_ b: UnsafeRawBufferPointer) -> UInt32 {
+        for (k, entry) in known.enumerated() where bytesEqual(b, entry.0) { return UInt32(k + 1) }
+        var h: UInt32 = 2_166_136_261
+        for c in b { h = (h ^ UInt32(c)) &* 16_777_619 }
+        return 0x8000_0000 | (h & 0x7FFF_FFFF)
+    }
+
+    static func actionClass(_ id: UInt32) -> ActionClass {
+        guard id >= 1 && Int(id) <= known.count else { return .other }
+        return known[Int(id) - 1].1
+    }
+}
+
+/// Case categories (rules.md), as bits in table order.
+public struct Categories: OptionSet, Sendable, Hashable {
+    public let rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+    public static let veryHighRosh = Categories(rawValue: 1)
+    public static let highRosh = Categories(rawValue: 2)
+    public static let mappa23 = Categories(rawValue: 4)
+    public static let childSafeguarding = Categories(rawValue: 8)
+    public static let domesticAbuse = Categories(rawValue: 16)
+
+    static let names: [(Categories, String)] = [
+        (.veryHighRosh, "VERY_HIGH_ROSH"), (.highRosh, "HIGH_ROSH"), (.mappa23, "MAPPA_LEVEL_2_3"),
+        (.childSafeguarding, "CHILD_SAFEGUARDING"), (.domesticAbuse, "DOMESTIC_ABUSE"),
+    ]
+
+    public var names: [String] { Categories.names.filter { contains($0.0) }.map(\.1) }
+}
+
+/// One register on a case.
+public struct Register: Sendable, Hashable {
+    public var code: String
+    public var level: String?
+    public init(code: String, level: String?) {
+        self.code = code
+        self.level = level
+    }
+}
+
+enum Registers {
+    static let rosh: Set<String> = ["RLRH", "RMRH", "RHRH", "RVHR"]
+
+    /// The categories and whether the case is excluded from remote supervision.
+    static func classify(_ registers: [Register]) -> (Categories, excluded: Bool) {
+        var c: Categories = []
+        var excluded = false
+        for r in registers {
+            switch r.code {
+            case "RVHR": c.insert(.veryHighRosh); excluded = true
+            case "RHRH": c.insert(.highRosh)
+            case "MAPP" where r.level == "M2" || r.level == "M3": c.insert(.mappa23); excluded = true
+            case "RCPR": c.insert(.childSafeguarding); excluded = true
+            case "RCCO", "RCHD": c.insert(.childSafeguarding)
+            case "ADVP": c.insert(.domesticAbuse); excluded = true
+            case "ADVV": c.insert(.domesticAbuse)
+            default: break
+            }
+        }
+        return (c, excluded)
+    }
+}
+
+@inline(__always)
+func bytesEqual(_ b: UnsafeRawBufferPointer, _ s: String) -> Bool {
+    var s = s
+    return s.withUTF8 { u in u.count == b.count && (u.count == 0 || memcmp(u.baseAddress!, b.baseAddress!, u.count) == 0) }
+}

@@ -1,0 +1,449 @@
+import Foundation
+
+/// Something worth a log line that is not a message (publisher restarts). Rare by nature.
+public struct EngineLogEvent: Sendable {
+    public var message: String
+    public var crn: String?
+    public var contactId: UInt64?
+}
+
+/// The pure engine: message frames in, alert and notice messages out. No I/O, no clock but the one passed in.
+/// One instance per processing thread.
+public final class Engine {
+    public let settings: EngineSettings
+    let zone: ZoneCalendar
+    let business: BusinessCalendar
+    public internal(set) var state: EngineState
+    public internal(set) var counters = EngineCounters()
+    public internal(set) var changes = ChangeSet()
+    public internal(set) var logEvents: [EngineLogEvent] = []
+
+    var reader = JSONReader()
+    /// The heap of open R1 alerts without an overdue alert, by (deadline, CRN, contactId).
+    var overdueQueue = OverdueQueue()
+    /// The date of W when contacts were last forgotten.
+    var lastForgetDay: Int32 = .min
+    var now: Millis = 0
+
+    public init(settings: EngineSettings, state: EngineState = EngineState()) throws(EngineSettings.Problem) {
+        try settings.validate()
+        self.settings = settings
+        self.zone = ZoneCalendar(identifier: settings.timeZone)!
+        self.business = BusinessCalendar(holidays: settings.bankHolidays)
+        self.state = state
+        for (ci, c) in state.cases.enumerated() {
+            for a in c.openNonCompliance where !a.overdueRaised {
+                overdueQueue.push(.init(deadline: a.deadline, crn: c.crn.key, contactId: a.triggerContactId,
+                                        version: a.triggerContactVersion, caseIndex: UInt32(ci)))
+            }
+        }
+    }
+
+    /// Hands over what changed since the last call (for the store).
+    public func takeChanges() -> ChangeSet {
+        defer { changes = ChangeSet() }
+        return changes
+    }
+
+    public func takeLogEvents() -> [EngineLogEvent] {
+        defer { logEvents.removeAll() }
+        return logEvents
+    }
+
+    // MARK: - One message
+
+    /// Processes one message: `frameCount` frames, the first (`topic`, when there are two or more) and the last
+    /// (`body`). `now` is the wall clock (for `detectedAt` and the future-skew check).
+    public func process(frameCount: Int, topic: UnsafeRawBufferPointer?, body: UnsafeRawBufferPointer, now: Millis,
+                        into out: inout Outbox) {
+        self.now = now
+        counters.received += 1
+        let topicFrame = frameCount >= 2 ? topic : nil
+        if frameCount >= 3 {
+            return invalid(Invalidity(field: nil, reason: "message has \(frameCount) frames; an event has one or two"),
+                           counterKey: "frames", topic: topicFrame, body: body, out: &out)
+        }
+        if body.count > settings.maxMessageBytes {
+            return invalid(Invalidity(field: nil, reason: "body is larger than \(settings.maxMessageBytes) bytes"),
+                           counterKey: "size", topic: topicFrame, body: body, out: &out)
+        }
+        guard isValidUTF8(body) else {
+            return invalid(Invalidity(field: nil, reason: "body is not valid UTF-8"), counterKey: "utf8",
+                           topic: topicFrame, body: body, out: &out)
+        }
+        if let e = reader.parse(body) {
+            return invalid(Invalidity(field: nil, reason: "body is not JSON (\(e.message))"), counterKey: "json",
+                           topic: topicFrame, body: body, out: &out)
+        }
+        // Step 0: sequence tracking, for any JSON object with a valid publisherId and sequenceNumber.
+        if let stamp = EventDecoder.sequenceStamp(reader) {
+            trackSequence(stamp, out: &out)
+        }
+        guard reader.node(0).kind == .object else {
+            return invalid(Invalidity(field: nil, reason: "body is not a JSON object"), counterKey: "object",
+                           topic: topicFrame, body: body, out: &out)
+        }
+        let type: EventType
+        switch EventDecoder.eventType(reader, topic: topicFrame) {
+        case .failure(let e):
+            return invalid(e, counterKey: e.field ?? "", topic: topicFrame, body: body, out: &out)
+        case .success(nil):
+            counters.ignored += 1
+            return
+        case .success(let t?):
+            type = t
+        }
+        let event: DecodedEvent
+        switch EventDecoder.decode(reader, type: type) {
+        case .failure(let e):
+            return invalid(e, counterKey: e.field ?? "", topic: topicFrame, body: body, out: &out)
+        case .success(let d):
+            event = d
+        }
+        switch event {
+        case .contact(let c):
+            if let rec = state.contacts[c.contactId], state.cases[Int(rec.caseIndex)].crn != c.crn {
+                let e = Invalidity(field: "personReference.identifiers", reason: "contactId \(c.contactId) belongs to another CRN")
+                return invalid(e, counterKey: "contactId.owner", topic: topicFrame, body: body, out: &out)
+            }
+            if c.hasOutcome && c.contactStart > c.occurredAt + 300_000 {
+                let e = Invalidity(field: "additionalInformation.outcome", reason: "outcome recorded more than 5 minutes before contactStart")
+                return invalid(e, counterKey: e.field!, topic: topicFrame, body: body, out: &out)
+            }
+            if let e = futureSkew(c.occurredAt) {
+                return invalid(e, counterKey: "occurredAt.skew", topic: topicFrame, body: body, out: &out)
+            }
+            counters.processed += 1
+            counters.contactEvents += 1
+            processContact(c, out: &out)
+        case .registration(let r):
+            if let e = futureSkew(r.occurredAt) {
+                return invalid(e, counterKey: "occurredAt.skew", topic: topicFrame, body: body, out: &out)
+            }
+            counters.processed += 1
+            counters.registrationEvents += 1
+            processRegistration(r, out: &out)
+        }
+    }
+
+    func futureSkew(_ occurredAt: Millis) -> Invalidity? {
+        if occurredAt > now + Millis(settings.maxFutureSkewSeconds) * 1000 {
+            return Invalidity(field: "occurredAt", reason: "occurredAt is too far ahead of the wall clock")
+        }
+        return nil
+    }
+
+    // MARK: - Step 0 and notices
+
+    func trackSequence(_ stamp: SequenceStamp, out: inout Outbox) {
+        let publisher = reader.string(stamp.publisherId)
+        let n = stamp.sequenceNumber
+        let m = state.publishers[publisher] ?? 0
+        if n == m + 1 {
+            state.publishers[publisher] = n
+        } else if n > m + 1 {
+            counters.gaps += 1
+            counters.missing += Int(n - m - 1)
+            out.append(kind: .streamGap, alertSequence: 0, topic: { JSONOut.raw(&$0, "stream.gap") }) { b in
+                JSONOut.raw(&b, "{\"eventType\":\"contactwatch.stream.gap\",\"publisherId\":")
+                JSONOut.string(&b, publisher)
+                JSONOut.raw(&b, ",\"expected\":")
+                JSONOut.uint(&b, m + 1)
+                JSONOut.raw(&b, ",\"received\":")
+                JSONOut.uint(&b, n)
+                JSONOut.raw(&b, ",\"missing\":")
+                JSONOut.uint(&b, n - m - 1)
+                detectedAt(&b)
+                b.append(UInt8(ascii: "}"))
+            }
+            state.publishers[publisher] = n
+        } else if n == 1 {
+            counters.publisherRestarts += 1
+            logEvents.append(EngineLogEvent(message: "publisher \(publisher) restarted its sequence (last was \(m))"))
+            state.publishers[publisher] = n
+        } else {
+            counters.repeats += 1
+            return
+        }
+        changes.publishers.insert(publisher)
+    }
+
+    func detectedAt(_ b: inout [UInt8]) {
+        JSONOut.raw(&b, ",\"detectedAt\":")
+        JSONOut.time(&b, now)
+    }
+
+    func invalid(_ e: Invalidity, counterKey: String, topic: UnsafeRawBufferPointer?, body: UnsafeRawBufferPointer, out: inout Outbox) {
+        counters.invalid += 1
+        counters.invalidByField[counterKey, default: 0] += 1
+        // The notice's topic: the first frame, or for a one-frame message the body's eventType when readable.
+        var topicText: [UInt8]? = nil
+        if let topic {
+            topicText = sanitizedText(topic, limit: 4096)
+        } else if reader.base != nil, !reader.nodes.isEmpty, reader.node(0).kind == .object {
+            let f = EventDecoder.members(reader, 0, ["eventType"])
+            if f[0] >= 0, reader.node(f[0]).kind == .string { topicText = reader.decodedBytes(f[0]) }
+        }
+        let payload = sanitizedText(body, limit: 4096)
+        out.append(kind: .invalidEvent, alertSequence: 0, topic: { JSONOut.raw(&$0, "invalid-event") }) { b in
+            JSONOut.raw(&b, "{\"eventType\":\"contactwatch.invalid-event\",\"reason\":")
+            JSONOut.string(&b, e.reason)
+            JSONOut.raw(&b, ",\"field\":")
+            if let f = e.field { JSONOut.string(&b, f) } else { JSONOut.raw(&b, "null") }
+            JSONOut.raw(&b, ",\"topic\":")
+            if let topicText { topicText.withUnsafeBytes { JSONOut.string(&b, $0) } } else { JSONOut.raw(&b, "null") }
+            JSONOut.raw(&b, ",\"payload\":")
+            payload.withUnsafeBytes { JSONOut.string(&b, $0) }
+            detectedAt(&b)
+            b.append(UInt8(ascii: "}"))
+        }
+    }
+
+    // MARK: - Registration events (steps 1, 2, 6)
+
+    func processRegistration(_ r: RegistrationEvent, out: inout Outbox) {
+        advanceWatermark(r.occurredAt)
+        let ci = state.caseIndex(for: r.crn)
+        let code = reader.string(r.registerTypeCode)
+        let level = r.registerLevelCode >= 0 ? reader.string(r.registerLevelCode) : nil
+        var regs = state.cases[ci].registers
+        switch r.type {
+        case .registrationAdded, .registrationUpdated:
+            regs.removeAll { $0.code == code || (Registers.rosh.contains(code) && Registers.rosh.contains($0.code)) }
+            regs.append(Register(code: code, level: level))
+        default:
+            regs.removeAll { $0.code == code }
+        }
+        state.cases[ci].setRegisters(regs)
+        changes.cases.insert(UInt32(ci))
+        raiseOverdue(out: &out)
+    }
+
+    func advanceWatermark(_ t: Millis) {
+        if t > state.watermark { state.watermark = t }
+        forgetOldContactsIfDue()
+    }
+
+    // MARK: - Contact events (steps 1–6)
+
+    @inline(__always) func isInPerson(_ m: ContactMode) -> Bool {
+        switch m {
+        case .office, .homeVisit, .doorstep, .otherInPerson: return true
+        case .video: return settings.videoCountsAsFaceToFace
+        case .telephone, .textOrOnline: return false
+        }
+    }
+
+    func processContact(_ e: ContactEvent, out: inout Outbox) {
+        // Step 1.
+        advanceWatermark(e.occurredAt)
+        let previous = state.contacts[e.contactId]
+        if let previous, e.contactVersion <= previous.version {
+            counters.duplicates += 1
+            raiseOverdue(out: &out)
+            return
+        }
+        if state.watermark - e.contactStart > Millis(settings.contactRetentionDays) * millisPerDay {
+            counters.stale += 1
+            raiseOverdue(out: &out)
+            return
+        }
+        let ci = state.caseIndex(for: e.crn)
+        changes.cases.insert(UInt32(ci))
+        changes.contacts.insert(e.contactId)
+        // Step 2: case facts.
+        if let s = e.sentenceType { state.cases[ci].sentenceType = s }
+        // Step 3: replacement.
+        let wasFailure = previous?.flags.contains(.failure) ?? false
+        var withdrawnPDU: Int32 = -1
+        if let old = previous {
+            if old.flags.contains(.failure) { state.cases[ci].failures.removeAll { $0.contactId == e.contactId } }
+            if old.flags.contains(.attendedRemote) { state.cases[ci].remotes.removeAll { $0.contactId == e.contactId } }
+            if old.pduIndex >= 0 {
+                state.pdus[Int(old.pduIndex)].add(date: old.contributionDate, compliant: old.flags.contains(.compliant), delta: -1)
+                changes.pdus.insert(old.pduIndex)
+                withdrawnPDU = old.pduIndex
+            }
+            if old.actionId != 0 && old.actionId != e.actionId {
+                withdrawAction(of: e.contactId, record: old, caseIndex: ci)
+            }
+            if wasFailure && !e.isFailure {
+                resolveReclassified(caseIndex: ci, contactId: e.contactId, event: e, out: &out)
+            }
+        }
+        // The new version's contributions.
+        let inPerson = isInPerson(e.mode)
+        // R3 and R4 raise at most once per contactId, across versions.
+        var flags = previous?.flags.intersection([.remoteAlertRaised, .privacyAlertRaised]) ?? []
+        if e.isFailure {
+            flags.insert(.failure)
+            state.cases[ci].failures.append(ContactRef(contactId: e.contactId, start: e.contactStart))
+        }
+        let attended = e.hasOutcome && e.attended
+        if attended && !inPerson {
+            flags.insert(.attendedRemote)
+            state.cases[ci].remotes.append(ContactRef(contactId: e.contactId, start: e.contactStart))
+        }
+        if attended && inPerson { flags.insert(.attendedInPerson) }
+        if e.hasOutcome {
+            if e.contactStart < state.cases[ci].firstContactAt { state.cases[ci].firstContactAt = e.contactStart }
+            if attended && inPerson && e.contactStart > state.cases[ci].lastInPersonAt {
+                state.cases[ci].lastInPersonAt = e.contactStart
+            }
+        }
+        var pdu: Int32 = -1
+        let startDate = zone.date(of: e.contactStart)
+        if e.hasOutcome && e.pduCode >= 0 && (e.complied || e.isFailure) {
+            pdu = state.pduIndex(for: reader.string(e.pduCode))
+            if e.complied { flags.insert(.compliant) }
+            state.pdus[Int(pdu)].add(date: startDate.days, compliant: e.complied, delta: 1)
+            changes.pdus.insert(pdu)
+        }
+        let actionUnchanged = previous != nil && previous!.actionId == e.actionId && e.actionId != 0
+        var record = ContactRecord(caseIndex: UInt32(ci), actionId: e.actionId, version: e.contactVersion,
+                                   contactStart: e.contactStart,
+                                   actionTime: actionUnchanged ? previous!.actionTime : e.actionAt,
+                                   pduIndex: pdu, contributionDate: startDate.days, flags: flags)
+        // Step 4: contact rules R1–R5.
+        if e.isFailure && !wasFailure { raiseNonCompliance(caseIndex: ci, event: e, date: startDate, out: &out) }
+        if attended && !inPerson { checkTelephoneOnly(caseIndex: ci, event: e, out: &out) }
+        if attended && inPerson { resolveTelephoneOnly(caseIndex: ci, event: e, out: &out) }
+        if attended && !inPerson && settings.remoteContactEnabled && state.cases[ci].excludedFromRemote
+            && !record.flags.contains(.remoteAlertRaised) {
+            raiseRemoteContact(caseIndex: ci, event: e, out: &out)
+            record.flags.insert(.remoteAlertRaised)
+        }
+        if attended && !record.flags.contains(.privacyAlertRaised) && checkPrivacy(caseIndex: ci, event: e, out: &out) {
+            record.flags.insert(.privacyAlertRaised)
+        }
+        if withdrawnPDU >= 0 { evaluateRate(pdu: withdrawnPDU, event: e, out: &out) }
+        if pdu >= 0 && pdu != withdrawnPDU { evaluateRate(pdu: pdu, event: e, out: &out) }
+        state.contacts[e.contactId] = record
+        // Step 5: enforcement action.
+        if e.actionId != 0 {
+            if !actionUnchanged { recordAction(of: e.contactId, id: e.actionId, at: e.actionAt, caseIndex: ci) }
+            resolveByAction(caseIndex: ci, event: e, effectiveTime: record.actionTime, out: &out)
+        }
+        // Step 6.
+        raiseOverdue(out: &out)
+    }
+
+    // MARK: - Enforcement actions
+
+    func recordAction(of contactId: UInt64, id: UInt32, at t: Millis, caseIndex ci: Int) {
+        switch ActionCodes.actionClass(id) {
+        case .warning:
+            state.cases[ci].warnings.append(ActionRecord(contactId: contactId, start: t))
+        case .breach:
+            state.cases[ci].breaches.append(ActionRecord(contactId: contactId, start: t))
+        case .withdrawal:
+            // Removes the latest warning whose effective time is at or before the withdrawal's.
+            var best = -1
+            for (k, w) in state.cases[ci].warnings.enumerated() where w.start <= t {
+                if best < 0 || w.start >= state.cases[ci].warnings[best].start { best = k }
+            }
+            if best >= 0 {
+                state.withdrawn[contactId] = state.cases[ci].warnings.remove(at: best)
+                changes.withdrawn.insert(contactId)
+            }
+        case .noFurtherAction, .other:
+            break
+        }
+    }
+
+    func withdrawAction(of contactId: UInt64, record old: ContactRecord, caseIndex ci: Int) {
+        switch ActionCodes.actionClass(old.actionId) {
+        case .warning:
+            state.cases[ci].warnings.removeAll { $0.contactId == contactId }
+        case .breach:
+            state.cases[ci].breaches.removeAll { $0.contactId == contactId }
+        case .withdrawal:
+            // Withdrawing a withdrawal puts back the warning it had removed, if its contact still carries it.
+            if let w = state.withdrawn.removeValue(forKey: contactId) {
+                changes.withdrawn.insert(contactId)
+                if let src = state.contacts[w.contactId], ActionCodes.actionClass(src.actionId) == .warning,
+                   src.actionTime == w.start {
+                    state.cases[ci].warnings.append(w)
+                }
+            }
+        case .noFurtherAction, .other:
+            break
+        }
+    }
+
+    // MARK: - Forgetting old contacts
+
+    /// Contacts more than `input.contactRetentionDays` before W are forgotten (once per date of W).
+    func forgetOldContactsIfDue() {
+        let day = Int32(state.watermark / millisPerDay)
+        guard day != lastForgetDay else { return }
+        lastForgetDay = day
+        let cutoff = state.watermark - Millis(settings.contactRetentionDays) * millisPerDay
+        var forgotten: [UInt64] = []
+        for (id, rec) in state.contacts where rec.contactStart < cutoff { forgotten.append(id) }
+        guard !forgotten.isEmpty else { return }
+        for id in forgotten {
+            let rec = state.contacts.removeValue(forKey: id)!
+            let ci = Int(rec.caseIndex)
+            state.cases[ci].failures.removeAll { $0.contactId == id }
+            state.cases[ci].remotes.removeAll { $0.contactId == id }
+            if state.withdrawn.removeValue(forKey: id) != nil { changes.withdrawn.insert(id) }
+            changes.cases.insert(rec.caseIndex)
+            changes.contacts.remove(id)
+            changes.forgottenContacts.append(id)
+        }
+        counters.forgottenContacts += forgotten.count
+    }
+}
+
+/// A min-heap of open R1 alerts waiting for their deadline, ordered by (deadline, CRN, contactId).
+struct OverdueQueue {
+    struct Item {
+        var deadline: Int32
+        var crn: UInt32
+        var contactId: UInt64
+        var version: UInt64
+        var caseIndex: UInt32
+
+        @inline(__always) static func before(_ a: Item, _ b: Item) -> Bool {
+            if a.deadline != b.deadline { return a.deadline < b.deadline }
+            if a.crn != b.crn { return a.crn < b.crn }
+            return a.contactId < b.contactId
+        }
+    }
+
+    private(set) var items: [Item] = []
+
+    var top: Item? { items.first }
+
+    mutating func push(_ item: Item) {
+        items.append(item)
+        var k = items.count - 1
+        while k > 0 {
+            let parent = (k - 1) / 2
+            guard Item.before(items[k], items[parent]) else { break }
+            items.swapAt(k, parent)
+            k = parent
+        }
+    }
+
+    mutating func pop() -> Item? {
+        guard !items.isEmpty else { return nil }
+        let first = items[0]
+        let last = items.removeLast()
+        if !items.isEmpty {
+            items[0] = last
+            var k = 0
+            while true {
+                let l = 2 * k + 1, r = l + 1
+                var m = k
+                if l < items.count && Item.before(items[l], items[m]) { m = l }
+                if r < items.count && Item.before(items[r], items[m]) { m = r }
+                if m == k { break }
+                items.swapAt(k, m)
+                k = m
+            }
+        }
+        return first
+    }
+}

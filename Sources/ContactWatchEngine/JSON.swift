@@ -1,0 +1,454 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+// A strict, allocation-light JSON reader for event bodies.
+//
+// It validates RFC 8259 syntax (no BOM, no NaN/Infinity, no duplicate keys, no lone surrogate escapes) and
+// records every value as a node in a flat array that the reader owns and reuses from one message to the next,
+// so decoding an event allocates nothing once the array has grown to the size of a typical body. Nodes hold
+// byte offsets into the body; the body is only valid for the duration of one `parse` + inspection.
+
+@usableFromInline
+enum JSONKind: UInt8 {
+    case object, array, string, number, `true`, `false`, null
+}
+
+@usableFromInline
+struct JSONNode {
+    @usableFromInline var kind: JSONKind
+    /// For strings: the body contains escapes. For numbers: the literal is an integer from 1 to 2^53 - 1.
+    @usableFromInline var flag: Bool
+    /// Byte offsets: strings exclude the quotes; containers span their brackets.
+    @usableFromInline var start: Int32
+    @usableFromInline var end: Int32
+    /// For containers: the number of members (objects) or elements (arrays).
+    @usableFromInline var count: Int32
+    /// The index of the node after this value's whole subtree.
+    @usableFromInline var next: Int32
+    /// For safe integers: the value.
+    @usableFromInline var integer: UInt64
+}
+
+struct JSONSyntaxError: Error {
+    var message: String
+}
+
+/// Reads one JSON text at a time. Not thread-safe; one per processing thread.
+struct JSONReader {
+    private(set) var nodes: ContiguousArray<JSONNode> = []
+    private(set) var base: UnsafePointer<UInt8>? = nil
+    private var length: Int = 0
+    private var keyScratch: [Int32] = []
+    static let maxDepth = 64
+    static let maxSafeInteger: UInt64 = 9_007_199_254_740_991
+
+    init() {
+        nodes.reserveCapacity(64)
+    }
+
+    /// Parses `body`. On success node 0 is the root. The buffer must stay alive while nodes are inspected.
+    mutating func parse(_ body: UnsafeRawBufferPointer) -> JSONSyntaxError? {
+        nodes.removeAll(keepingCapacity: true)
+        guard let raw = body.baseAddress, body.count > 0 else {
+            base = nil
+            length = 0
+            return JSONSyntaxError(message: "body is empty")
+        }
+        let p = raw.assumingMemoryBound(to: UInt8.self)
+        base = p
+        length = body.count
+        var i = skipWhitespace(p, 0)
+        if i >= length { return JSONSyntaxError(message: "body is empty") }
+        if let e = parseValue(p, &i, depth: 0) { return e }
+        i = skipWhitespace(p, i)
+        if i != length { return JSONSyntaxError(message: "unexpected data after the JSON value at byte \(i)") }
+        return nil
+    }
+
+    @inline(__always)
+    private func skipWhitespace(_ p: UnsafePointer<UInt8>, _ start: Int) -> Int {
+        var i = start
+        while i < length {
+            let c = p[i]
+            if c == 0x20 || c == 0x0A || c == 0x0D || c == 0x09 { i += 1 } else { break }
+        }
+        return i
+    }
+
+    private mutating func parseValue(_ p: UnsafePointer<UInt8>, _ i: inout Int, depth: Int) -> JSONSyntaxError? {
+        guard i < length else { return JSONSyntaxError(message: "unexpected end of body") }
+        switch p[i] {
+        case UInt8(ascii: "{"): return parseObject(p, &i, depth: depth)
+        case UInt8(ascii: "["): return parseArray(p, &i, depth: depth)
+        case UInt8(ascii: "\""): return parseString(p, &i)
+        case UInt8(ascii: "t"): return parseLiteral(p, &i, "true", .true)
+        case UInt8(ascii: "f"): return parseLiteral(p, &i, "false", .false)
+        case UInt8(ascii: "n"): return parseLiteral(p, &i, "null", .null)
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return parseNumber(p, &i)
+        default: return JSONSyntaxError(message: "unexpected character at byte \(i)")
+        }
+    }
+
+    private mutating func parseLiteral(_ p: UnsafePointer<UInt8>, _ i: inout Int, _ word: StaticString, _ kind: JSONKind) -> JSONSyntaxError? {
+        let n = word.utf8CodeUnitCount
+        guard i + n <= length, memcmp(p + i, word.utf8Start, n) == 0 else {
+            return JSONSyntaxError(message: "invalid literal at byte \(i)")
+        }
+        let idx = Int32(nodes.count)
+        nodes.append(JSONNode(kind: kind, flag: false, start: Int32(i), end: Int32(i + n), count: 0, next: idx + 1, integer: 0))
+        i += n
+        return nil
+    }
+
+    private mutating func parseNumber(_ p: UnsafePointer<UInt8>, _ i: inout Int) -> JSONSyntaxError? {
+        let start = i
+        var negative = false
+        if p[i] == UInt8(ascii: "-") { negative = true; i += 1 }
+        guard i < length, isDigit(p[i]) else { return JSONSyntaxError(message: "invalid number at byte \(start)") }
+        var value: UInt64 = 0
+        var digits = 0
+        if p[i] == UInt8(ascii: "0") {
+            i += 1
+            digits = 1
+        } else {
+            while i < length, isDigit(p[i]) {
+                if digits < 17 { value = value &* 10 &+ UInt64(p[i] &- 48) }
+                digits += 1
+                i += 1
+            }
+        }
+        var integral = true
+        if i < length, p[i] == UInt8(ascii: ".") {
+            integral = false
+            i += 1
+            guard i < length, isDigit(p[i]) else { return JSONSyntaxError(message: "invalid number at byte \(start)") }
+            while i < length, isDigit(p[i]) { i += 1 }
+        }
+        if i < length, p[i] == UInt8(ascii: "e") || p[i] == UInt8(ascii: "E") {
+            integral = false
+            i += 1
+            if i < length, p[i] == UInt8(ascii: "+") || p[i] == UInt8(ascii: "-") { i += 1 }
+            guard i < length, isDigit(p[i]) else { return JSONSyntaxError(message: "invalid number at byte \(start)") }
+            while i < length, isDigit(p[i]) { i += 1 }
+        }
+        let safe = integral && !negative && digits <= 16 && value >= 1 && value <= JSONReader.maxSafeInteger
+        nodes.append(JSONNode(kind: .number, flag: safe, start: Int32(start), end: Int32(i), count: 0,
+                              next: Int32(nodes.count + 1), integer: safe ? value : 0))
+        return nil
+    }
+
+    @inline(__always) private func isDigit(_ c: UInt8) -> Bool { c >= 48 && c <= 57 }
+
+    @inline(__always) private func hexValue(_ c: UInt8) -> UInt32? {
+        switch c {
+        case 48...57: return UInt32(c - 48)
+        case 65...70: return UInt32(c - 55)
+        case 97...102: return UInt32(c - 87)
+        default: return nil
+        }
+    }
+
+    private func readHex4(_ p: UnsafePointer<UInt8>, _ at: Int) -> UInt32? {
+        guard at + 4 <= length else { return nil }
+        var v: UInt32 = 0
+        for k in 0..<4 {
+            guard let h = hexValue(p[at + k]) else { return nil }
+            v = v << 4 | h
+        }
+        return v
+    }
+
+    private mutating func parseString(_ p: UnsafePointer<UInt8>, _ i: inout Int) -> JSONSyntaxError? {
+        let open = i
+        i += 1
+        let start = i
+        var escapes = false
+        while true {
+            guard i < length else { return JSONSyntaxError(message: "unterminated string at byte \(open)") }
+            let c = p[i]
+            if c == UInt8(ascii: "\"") { break }
+            if c < 0x20 { return JSONSyntaxError(message: "control character in string at byte \(i)") }
+            if c == UInt8(ascii: "\\") {
+                escapes = true
+                guard i + 1 < length else { return JSONSyntaxError(message: "unterminated string at byte \(open)") }
+                switch p[i + 1] {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"),
+                     UInt8(ascii: "f"), UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+                    i += 2
+                case UInt8(ascii: "u"):
+                    guard let u = readHex4(p, i + 2) else { return JSONSyntaxError(message: "invalid \\u escape at byte \(i)") }
+                    i += 6
+                    if u >= 0xD800 && u <= 0xDBFF {
+                        guard i + 1 < length, p[i] == UInt8(ascii: "\\"), p[i + 1] == UInt8(ascii: "u"),
+                              let low = readHex4(p, i + 2), low >= 0xDC00 && low <= 0xDFFF
+                        else { return JSONSyntaxError(message: "lone surrogate escape at byte \(i - 6)") }
+                        i += 6
+                    } else if u >= 0xDC00 && u <= 0xDFFF {
+                        return JSONSyntaxError(message: "lone surrogate escape at byte \(i - 6)")
+                    }
+                default:
+                    return JSONSyntaxError(message: "invalid escape at byte \(i)")
+                }
+                continue
+            }
+            i += 1
+        }
+        nodes.append(JSONNode(kind: .string, flag: escapes, start: Int32(start), end: Int32(i), count: 0,
+                              next: Int32(nodes.count + 1), integer: 0))
+        i += 1
+        return nil
+    }
+
+    private mutating func parseArray(_ p: UnsafePointer<UInt8>, _ i: inout Int, depth: Int) -> JSONSyntaxError? {
+        guard depth < JSONReader.maxDepth else { return JSONSyntaxError(message: "nested too deeply") }
+        let idx = nodes.count
+        nodes.append(JSONNode(kind: .array, flag: false, start: Int32(i), end: 0, count: 0, next: 0, integer: 0))
+        i += 1
+        var count: Int32 = 0
+        i = skipWhitespace(p, i)
+        if i < length, p[i] == UInt8(ascii: "]") {
+            i += 1
+        } else {
+            while true {
+                i = skipWhitespace(p, i)
+                if let e = parseValue(p, &i, depth: depth + 1) { return e }
+                count += 1
+                i = skipWhitespace(p, i)
+                guard i < length else { return JSONSyntaxError(message: "unterminated array") }
+                if p[i] == UInt8(ascii: ",") { i += 1; continue }
+                if p[i] == UInt8(ascii: "]") { i += 1; break }
+                return JSONSyntaxError(message: "expected ',' or ']' at byte \(i)")
+            }
+        }
+        nodes[idx].end = Int32(i)
+        nodes[idx].count = count
+        nodes[idx].next = Int32(nodes.count)
+        return nil
+    }
+
+    private mutating func parseObject(_ p: UnsafePointer<UInt8>, _ i: inout Int, depth: Int) -> JSONSyntaxError? {
+        guard depth < JSONReader.maxDepth else { return JSONSyntaxError(message: "nested too deeply") }
+        let idx = nodes.count
+        nodes.append(JSONNode(kind: .object, flag: false, start: Int32(i), end: 0, count: 0, next: 0, integer: 0))
+        i += 1
+        var count: Int32 = 0
+        i = skipWhitespace(p, i)
+        if i < length, p[i] == UInt8(ascii: "}") {
+            i += 1
+        } else {
+            while true {
+                i = skipWhitespace(p, i)
+                guard i < length, p[i] == UInt8(ascii: "\"") else { return JSONSyntaxError(message: "expected a key at byte \(i)") }
+                if let e = parseString(p, &i) { return e }
+                i = skipWhitespace(p, i)
+                guard i < length, p[i] == UInt8(ascii: ":") else { return JSONSyntaxError(message: "expected ':' at byte \(i)") }
+                i += 1
+                i = skipWhitespace(p, i)
+                if let e = parseValue(p, &i, depth: depth + 1) { return e }
+                count += 1
+                i = skipWhitespace(p, i)
+                guard i < length else { return JSONSyntaxError(message: "unterminated object") }
+                if p[i] == UInt8(ascii: ",") { i += 1; continue }
+                if p[i] == UInt8(ascii: "}") { i += 1; break }
+                return JSONSyntaxError(message: "expected ',' or '}' at byte \(i)")
+            }
+        }
+        nodes[idx].end = Int32(i)
+        nodes[idx].count = count
+        nodes[idx].next = Int32(nodes.count)
+        if count > 1, let dup = duplicateKey(in: Int32(idx)) {
+            return JSONSyntaxError(message: "duplicate key \"\(dup)\"")
+        }
+        return nil
+    }
+
+    // MARK: - Keys
+
+    private mutating func duplicateKey(in object: Int32) -> String? {
+        keyScratch.removeAll(keepingCapacity: true)
+        var k = object + 1
+        let n = nodes[Int(object)].count
+        for _ in 0..<n {
+            keyScratch.append(k)
+            k = nodes[Int(k + 1)].next
+        }
+        if keyScratch.count <= 24 {
+            for a in 0..<keyScratch.count {
+                for b in (a + 1)..<keyScratch.count where keysEqual(keyScratch[a], keyScratch[b]) {
+                    return string(keyScratch[a])
+                }
+            }
+            return nil
+        }
+        var seen = Set<[UInt8]>()
+        for key in keyScratch {
+            let bytes = decodedBytes(key)
+            if !seen.insert(bytes).inserted { return String(decoding: bytes, as: UTF8.self) }
+        }
+        return nil
+    }
+
+    private func keysEqual(_ a: Int32, _ b: Int32) -> Bool {
+        let na = nodes[Int(a)], nb = nodes[Int(b)]
+        if !na.flag && !nb.flag {
+            let la = Int(na.end - na.start)
+            return la == Int(nb.end - nb.start) && memcmp(base! + Int(na.start), base! + Int(nb.start), la) == 0
+        }
+        return decodedBytes(a) == decodedBytes(b)
+    }
+
+    // MARK: - Inspection
+
+    @inline(__always) func node(_ i: Int32) -> JSONNode { nodes[Int(i)] }
+
+    /// The raw bytes of a string node without quotes (escapes not decoded).
+    @inline(__always) func rawBytes(_ i: Int32) -> UnsafeRawBufferPointer {
+        let n = nodes[Int(i)]
+        return UnsafeRawBufferPointer(start: base! + Int(n.start), count: Int(n.end - n.start))
+    }
+
+    /// Calls `body` with each member of an object: the key node and the value node.
+    @inline(__always)
+    func forEachMember(_ object: Int32, _ body: (_ key: Int32, _ value: Int32) -> Void) {
+        var k = object + 1
+        for _ in 0..<nodes[Int(object)].count {
+            body(k, k + 1)
+            k = nodes[Int(k + 1)].next
+        }
+    }
+
+    /// Calls `body` with each element of an array.
+    @inline(__always)
+    func forEachElement(_ array: Int32, _ body: (_ index: Int, _ value: Int32) -> Void) {
+        var e = array + 1
+        for j in 0..<Int(nodes[Int(array)].count) {
+            body(j, e)
+            e = nodes[Int(e)].next
+        }
+    }
+
+    /// Whether a key node equals `name` (a plain ASCII name).
+    @inline(__always)
+    func keyEquals(_ key: Int32, _ name: StaticString) -> Bool {
+        let n = nodes[Int(key)]
+        if n.flag { return decodedBytes(key).elementsEqual(UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount)) }
+        let len = Int(n.end - n.start)
+        return len == name.utf8CodeUnitCount && memcmp(base! + Int(n.start), name.utf8Start, len) == 0
+    }
+
+    /// Whether a string node's decoded value equals the given bytes.
+    func stringEquals(_ i: Int32, _ other: UnsafeRawBufferPointer) -> Bool {
+        let n = nodes[Int(i)]
+        if n.flag { return decodedBytes(i).elementsEqual(other) }
+        let len = Int(n.end - n.start)
+        return len == other.count && (len == 0 || memcmp(base! + Int(n.start), other.baseAddress!, len) == 0)
+    }
+
+    /// The decoded UTF-8 bytes of a string node.
+    func decodedBytes(_ i: Int32) -> [UInt8] {
+        let n = nodes[Int(i)]
+        let p = base!
+        var out: [UInt8] = []
+        out.reserveCapacity(Int(n.end - n.start))
+        var j = Int(n.start)
+        let end = Int(n.end)
+        while j < end {
+            let c = p[j]
+            if c != UInt8(ascii: "\\") { out.append(c); j += 1; continue }
+            let e = p[j + 1]
+            j += 2
+            switch e {
+            case UInt8(ascii: "b"): out.append(0x08)
+            case UInt8(ascii: "f"): out.append(0x0C)
+            case UInt8(ascii: "n"): out.append(0x0A)
+            case UInt8(ascii: "r"): out.append(0x0D)
+            case UInt8(ascii: "t"): out.append(0x09)
+            case UInt8(ascii: "u"):
+                var u = readHex4(p, j)!
+                j += 4
+                if u >= 0xD800 && u <= 0xDBFF {
+                    let low = readHex4(p, j + 2)!
+                    j += 6
+                    u = 0x10000 + ((u - 0xD800) << 10) + (low - 0xDC00)
+                }
+                appendUTF8(&out, u)
+            default: out.append(e)
+            }
+        }
+        return out
+    }
+
+    /// The decoded value of a string node.
+    func string(_ i: Int32) -> String {
+        let n = nodes[Int(i)]
+        if !n.flag { return String(decoding: rawBytes(i), as: UTF8.self) }
+        return String(decoding: decodedBytes(i), as: UTF8.self)
+    }
+
+    /// Calls `body` with the decoded bytes of a string node, without allocating when there are no escapes.
+    @inline(__always)
+    func withStringBytes<R>(_ i: Int32, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+        if !nodes[Int(i)].flag { return body(rawBytes(i)) }
+        let bytes = decodedBytes(i)
+        return bytes.withUnsafeBytes(body)
+    }
+}
+
+func appendUTF8(_ out: inout [UInt8], _ u: UInt32) {
+    switch u {
+    case 0..<0x80: out.append(UInt8(u))
+    case 0x80..<0x800:
+        out.append(UInt8(0xC0 | (u >> 6)))
+        out.append(UInt8(0x80 | (u & 0x3F)))
+    case 0x800..<0x10000:
+        out.append(UInt8(0xE0 | (u >> 12)))
+        out.append(UInt8(0x80 | ((u >> 6) & 0x3F)))
+        out.append(UInt8(0x80 | (u & 0x3F)))
+    default:
+        out.append(UInt8(0xF0 | (u >> 18)))
+        out.append(UInt8(0x80 | ((u >> 12) & 0x3F)))
+        out.append(UInt8(0x80 | ((u >> 6) & 0x3F)))
+        out.append(UInt8(0x80 | (u & 0x3F)))
+    }
+}
+
+/// Validates UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF).
+func isValidUTF8(_ bytes: UnsafeRawBufferPointer) -> Bool {
+    guard let raw = bytes.baseAddress else { return true }
+    let p = raw.assumingMemoryBound(to: UInt8.self)
+    let n = bytes.count
+    var i = 0
+    while i < n {
+        // Fast path: eight ASCII bytes at a time.
+        if i + 8 <= n {
+            let w = UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self)
+            if w & 0x8080_8080_8080_8080 == 0 { i += 8; continue }
+        }
+        let c = p[i]
+        if c < 0x80 { i += 1; continue }
+        if c >= 0xC2 && c <= 0xDF {
+            guard i + 1 < n, p[i + 1] & 0xC0 == 0x80 else { return false }
+            i += 2
+        } else if c >= 0xE0 && c <= 0xEF {
+            guard i + 2 < n else { return false }
+            let c1 = p[i + 1], c2 = p[i + 2]
+            guard c1 & 0xC0 == 0x80, c2 & 0xC0 == 0x80 else { return false }
+            if c == 0xE0 && c1 < 0xA0 { return false }
+            if c == 0xED && c1 > 0x9F { return false }
+            i += 3
+        } else if c >= 0xF0 && c <= 0xF4 {
+            guard i + 3 < n else { return false }
+            let c1 = p[i + 1], c2 = p[i + 2], c3 = p[i + 3]
+            guard c1 & 0xC0 == 0x80, c2 & 0xC0 == 0x80, c3 & 0xC0 == 0x80 else { return false }
+            if c == 0xF0 && c1 < 0x90 { return false }
+            if c == 0xF4 && c1 > 0x8F { return false }
+            i += 4
+        } else {
+            return false
+        }
+    }
+    return true
+}

@@ -1,0 +1,237 @@
+import Crypto
+
+/// What kind of message an outbox entry is.
+public enum MessageKind: UInt8, Sendable {
+    case alertRaised, alertResolved, streamGap, invalidEvent
+}
+
+/// The messages one or more steps produced, in order: topic and body bytes in one reusable buffer.
+/// The runtime publishes them once the state change that made them is durable.
+public struct Outbox: Sendable {
+    public struct Entry: Sendable {
+        public var kind: MessageKind
+        /// The alert's `alertSequence` (0 for notices).
+        public var alertSequence: UInt64
+        var topicStart: Int
+        var topicCount: Int
+        var bodyStart: Int
+        var bodyCount: Int
+    }
+
+    public private(set) var entries: [Entry] = []
+    private var bytes: [UInt8] = []
+
+    public init() {
+        bytes.reserveCapacity(16 * 1024)
+    }
+
+    public var count: Int { entries.count }
+    public var isEmpty: Bool { entries.isEmpty }
+
+    public mutating func removeAll() {
+        entries.removeAll(keepingCapacity: true)
+        bytes.removeAll(keepingCapacity: true)
+    }
+
+    /// Appends a message whose topic and body are written by the closures into the shared buffer.
+    mutating func append(kind: MessageKind, alertSequence: UInt64, topic: (inout [UInt8]) -> Void, body: (inout [UInt8]) -> Void) {
+        let t0 = bytes.count
+        topic(&bytes)
+        let b0 = bytes.count
+        body(&bytes)
+        entries.append(Entry(kind: kind, alertSequence: alertSequence, topicStart: t0, topicCount: b0 - t0,
+                             bodyStart: b0, bodyCount: bytes.count - b0))
+    }
+
+    /// Calls `body` with each message's topic and body bytes, in order.
+    public func forEach(_ body: (Entry, UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Void) rethrows {
+        try bytes.withUnsafeBytes { all in
+            for e in entries {
+                try body(e, UnsafeRawBufferPointer(rebasing: all[e.topicStart..<(e.topicStart + e.topicCount)]),
+                         UnsafeRawBufferPointer(rebasing: all[e.bodyStart..<(e.bodyStart + e.bodyCount)]))
+            }
+        }
+    }
+
+    /// The messages as (topic, body) strings; for tests and tools, not the hot path.
+    public var messages: [(kind: MessageKind, topic: String, body: String)] {
+        var out: [(MessageKind, String, String)] = []
+        forEach { e, t, b in
+            out.append((e.kind, String(decoding: t, as: UTF8.self), String(decoding: b, as: UTF8.self)))
+        }
+        return out
+    }
+}
+
+/// Appends JSON text to a byte buffer.
+enum JSONOut {
+    static let hex: [UInt8] = Array("0123456789abcdef".utf8)
+
+    @inline(__always) static func raw(_ out: inout [UInt8], _ s: StaticString) {
+        out.append(contentsOf: UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
+    }
+
+    static func string(_ out: inout [UInt8], _ s: String) {
+        var s = s
+        s.withUTF8 { string(&out, UnsafeRawBufferPointer($0)) }
+    }
+
+    /// Writes a JSON string from UTF-8 bytes, escaping quotes, backslashes and control characters.
+    static func string(_ out: inout [UInt8], _ b: UnsafeRawBufferPointer) {
+        out.append(UInt8(ascii: "\""))
+        for c in b {
+            switch c {
+            case UInt8(ascii: "\""): out.append(UInt8(ascii: "\\")); out.append(c)
+            case UInt8(ascii: "\\"): out.append(UInt8(ascii: "\\")); out.append(c)
+            case 0x0A: out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "n"))
+            case 0x0D: out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "r"))
+            case 0x09: out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "t"))
+            case 0..<0x20:
+                raw(&out, "\\u00")
+                out.append(hex[Int(c >> 4)])
+                out.append(hex[Int(c & 15)])
+            default: out.append(c)
+            }
+        }
+        out.append(UInt8(ascii: "\""))
+    }
+
+    static func uint(_ out: inout [UInt8], _ v: UInt64) {
+        if v == 0 { out.append(48); return }
+        var tmp: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        withUnsafeMutableBytes(of: &tmp) { buf in
+            var n = v
+            var k = 24
+            while n > 0 {
+                k -= 1
+                buf[k] = UInt8(48 + n % 10)
+                n /= 10
+            }
+            out.append(contentsOf: buf[k..<24])
+        }
+    }
+
+    static func int(_ out: inout [UInt8], _ v: Int) {
+        if v < 0 { out.append(UInt8(ascii: "-")); uint(&out, UInt64(-v)) } else { uint(&out, UInt64(v)) }
+    }
+
+    static func time(_ out: inout [UInt8], _ t: Millis) {
+        out.append(UInt8(ascii: "\""))
+        RFC3339.append(&out, t)
+        out.append(UInt8(ascii: "\""))
+    }
+
+    static func date(_ out: inout [UInt8], _ d: LocalDate) {
+        out.append(UInt8(ascii: "\""))
+        Civil.appendDate(&out, Int(d.days))
+        out.append(UInt8(ascii: "\""))
+    }
+
+    static func double(_ out: inout [UInt8], _ v: Double) {
+        out.append(contentsOf: v.description.utf8)
+    }
+
+    static func categories(_ out: inout [UInt8], _ c: Categories) {
+        out.append(UInt8(ascii: "["))
+        var first = true
+        for (bit, name) in Categories.names where c.contains(bit) {
+            if !first { out.append(UInt8(ascii: ",")) }
+            first = false
+            string(&out, name)
+        }
+        out.append(UInt8(ascii: "]"))
+    }
+}
+
+/// An alert's identity: the first 16 bytes of SHA-256 over `rule|type|value|triggerContactId|triggerContactVersion`.
+public struct AlertID: Hashable, Sendable, CustomStringConvertible {
+    public var high: UInt64
+    public var low: UInt64
+
+    public init(high: UInt64, low: UInt64) {
+        self.high = high
+        self.low = low
+    }
+
+    public init(rule: Rule, subjectType: String, subjectValue: String, triggerContactId: UInt64, triggerContactVersion: UInt64) {
+        let text = "\(rule.name)|\(subjectType)|\(subjectValue)|\(triggerContactId)|\(triggerContactVersion)"
+        let digest = SHA256.hash(data: Array(text.utf8))
+        var h: UInt64 = 0, l: UInt64 = 0
+        for (k, byte) in digest.prefix(16).enumerated() {
+            if k < 8 { h = h << 8 | UInt64(byte) } else { l = l << 8 | UInt64(byte) }
+        }
+        high = h
+        low = l
+    }
+
+    func append(to out: inout [UInt8]) {
+        for v in [high, low] {
+            for shift in stride(from: 60, through: 0, by: -4) {
+                out.append(JSONOut.hex[Int((v >> UInt64(shift)) & 15)])
+            }
+        }
+    }
+
+    public var description: String {
+        var out: [UInt8] = []
+        append(to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+}
+
+/// The detection rules, by their alert names (rules.md).
+public enum Rule: UInt8, CaseIterable, Sendable {
+    case warningDue, breachDue, licenceReview, telephoneOnly, remoteContactExcludedCase, noPrivacy,
+         complianceRate, enforcementOverdue
+
+    public var name: String {
+        switch self {
+        case .warningDue: "non-compliance.warning-due"
+        case .breachDue: "non-compliance.breach-due"
+        case .licenceReview: "non-compliance.licence-review"
+        case .telephoneOnly: "telephone-only"
+        case .remoteContactExcludedCase: "remote-contact.excluded-case"
+        case .noPrivacy: "no-privacy"
+        case .complianceRate: "compliance-rate.below-threshold"
+        case .enforcementOverdue: "non-compliance.enforcement-overdue"
+        }
+    }
+
+    /// The short name used in reasons ("warning-due").
+    var shortName: String {
+        switch self {
+        case .warningDue: "warning-due"
+        case .breachDue: "breach-due"
+        case .licenceReview: "licence-review"
+        default: name
+        }
+    }
+
+    public var isNonCompliance: Bool { self == .warningDue || self == .breachDue || self == .licenceReview }
+}
+
+/// Why an alert was resolved (alerts.md).
+public enum Resolution: UInt8, Sendable {
+    case enforcementAction, reclassified, inPersonContact, rateRecovered
+
+    var code: StaticString {
+        switch self {
+        case .enforcementAction: "ENFORCEMENT_ACTION"
+        case .reclassified: "RECLASSIFIED"
+        case .inPersonContact: "IN_PERSON_CONTACT"
+        case .rateRecovered: "RATE_RECOVERED"
+        }
+    }
+}
+
+/// Text for payloads and topics: invalid UTF-8 replaced by U+FFFD, cut to at most `limit` bytes on a
+/// character boundary.
+func sanitizedText(_ b: UnsafeRawBufferPointer, limit: Int) -> [UInt8] {
+    var utf8 = Array(String(decoding: b, as: UTF8.self).utf8)
+    if utf8.count > limit {
+        var cut = limit
+        while cut > 0 && utf8[cut] & 0xC0 == 0x80 { cut -= 1 }
+        utf8.removeSubrange(cut...)
+    }
+    return utf8
+}

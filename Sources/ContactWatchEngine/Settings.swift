@@ -1,0 +1,84 @@
+/// Every setting of rules.md and events.md, with its default. Names in comments are the configuration keys.
+public struct EngineSettings: Sendable, Equatable {
+    /// `rules.timeZone`
+    public var timeZone: String = "Europe/London"
+    /// `rules.bankHolidays` (a configured list replaces the default one)
+    public var bankHolidays: [LocalDate] = EngineSettings.defaultBankHolidays
+    /// `rules.videoCountsAsFaceToFace`
+    public var videoCountsAsFaceToFace: Bool = false
+    /// `rules.nonCompliance.windowMonths`
+    public var nonComplianceWindowMonths: Int = 12
+    /// `rules.nonCompliance.enforcementDeadlineBusinessDays`
+    public var enforcementDeadlineBusinessDays: Int = 8
+    /// `rules.telephoneOnly.limitDays`
+    public var telephoneOnlyLimitDays: Int = 28
+    /// `rules.telephoneOnly.priorityLimitDays`
+    public var telephoneOnlyPriorityLimitDays: Int = 14
+    /// `rules.remoteContact.enabled`
+    public var remoteContactEnabled: Bool = true
+    /// `rules.noPrivacy.minimumSeverity`
+    public var noPrivacyMinimumSeverity: Severity = .low
+    /// `rules.complianceRate.windowDays`
+    public var complianceRateWindowDays: Int = 90
+    /// `rules.complianceRate.minimumSample`
+    public var complianceRateMinimumSample: Int = 50
+    /// `rules.complianceRate.threshold`
+    public var complianceRateThreshold: Double = 0.75
+    /// `rules.complianceRate.hysteresis`
+    public var complianceRateHysteresis: Double = 0.02
+    /// `input.maxMessageBytes`
+    public var maxMessageBytes: Int = 65536
+    /// `input.contactRetentionDays`
+    public var contactRetentionDays: Int = 400
+    /// `input.maxFutureSkewSeconds`
+    public var maxFutureSkewSeconds: Int = 86400
+
+    public init() {}
+
+    public static let defaultBankHolidays: [LocalDate] = [
+        "2024-01-01", "2024-03-29", "2024-04-01", "2024-05-06", "2024-05-27", "2024-08-26", "2024-12-25", "2024-12-26",
+        "2025-01-01", "2025-04-18", "2025-04-21", "2025-05-05", "2025-05-26", "2025-08-25", "2025-12-25", "2025-12-26",
+        "2026-01-01", "2026-04-03", "2026-04-06", "2026-05-04", "2026-05-25", "2026-08-31", "2026-12-25", "2026-12-28",
+        "2027-01-01", "2027-03-26", "2027-03-29", "2027-05-03", "2027-05-31", "2027-08-30", "2027-12-27", "2027-12-28",
+        "2028-01-03", "2028-04-14", "2028-04-17", "2028-05-01", "2028-05-29", "2028-08-28", "2028-12-25", "2028-12-26",
+    ].map { LocalDate(parsing: $0)! }
+
+    /// A setting that cannot be used, named by its configuration key.
+    public struct Problem: Error, Equatable, CustomStringConvertible {
+        public var key: String
+        public var problem: String
+        public init(key: String, problem: String) {
+            self.key = key
+            self.problem = problem
+        }
+        public var description: String { "\(key): \(problem)" }
+    }
+
+    /// Checks every setting; the first problem names its key.
+    public func validate() throws(Problem) {
+        if ZoneCalendar(identifier: timeZone) == nil {
+            throw Problem(key: "rules.timeZone", problem: "\"\(timeZone)\" is not a known time zone identifier")
+        }
+        func atLeast(_ v: Int, _ min: Int, _ key: String) throws(Problem) {
+            if v < min { throw Problem(key: key, problem: "must be an integer of at least \(min) (got \(v))") }
+        }
+        try atLeast(nonComplianceWindowMonths, 1, "rules.nonCompliance.windowMonths")
+        try atLeast(enforcementDeadlineBusinessDays, 1, "rules.nonCompliance.enforcementDeadlineBusinessDays")
+        try atLeast(telephoneOnlyLimitDays, 1, "rules.telephoneOnly.limitDays")
+        try atLeast(telephoneOnlyPriorityLimitDays, 1, "rules.telephoneOnly.priorityLimitDays")
+        try atLeast(complianceRateWindowDays, 1, "rules.complianceRate.windowDays")
+        try atLeast(complianceRateMinimumSample, 1, "rules.complianceRate.minimumSample")
+        try atLeast(maxMessageBytes, 64, "input.maxMessageBytes")
+        try atLeast(contactRetentionDays, 1, "input.contactRetentionDays")
+        try atLeast(maxFutureSkewSeconds, 0, "input.maxFutureSkewSeconds")
+        if !(complianceRateThreshold > 0 && complianceRateThreshold <= 1) {
+            throw Problem(key: "rules.complianceRate.threshold", problem: "must be a number above 0 and at most 1 (got \(complianceRateThreshold))")
+        }
+        if !(complianceRateHysteresis >= 0 && complianceRateHysteresis < 1) {
+            throw Problem(key: "rules.complianceRate.hysteresis", problem: "must be a number from 0 to below 1 (got \(complianceRateHysteresis))")
+        }
+        if contactRetentionDays < complianceRateWindowDays {
+            throw Problem(key: "input.contactRetentionDays", problem: "must be at least rules.complianceRate.windowDays (\(complianceRateWindowDays))")
+        }
+    }
+}

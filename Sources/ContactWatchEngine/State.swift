@@ -1,0 +1,231 @@
+// The engine's state: everything a restart must get back. Kept compact: a case is a small struct in an array,
+// a contact is a 48-byte record, open alerts carry just what their resolution repeats.
+
+/// What the engine remembers of a contact's highest processed version (events.md, "Updates and duplicates").
+public struct ContactRecord: Sendable, Equatable {
+    public var caseIndex: UInt32
+    /// The action code id of the version's enforcement action (0 = none).
+    public var actionId: UInt32
+    public var version: UInt64
+    public var contactStart: Millis
+    /// The action's effective time.
+    public var actionTime: Millis
+    /// The PDU index this version contributes to the compliance rate (-1: none).
+    public var pduIndex: Int32
+    /// The date (days) of the contribution.
+    public var contributionDate: Int32
+    public var flags: Flags
+
+    public struct Flags: OptionSet, Sendable, Equatable {
+        public let rawValue: UInt8
+        public init(rawValue: UInt8) { self.rawValue = rawValue }
+        public static let failure = Flags(rawValue: 1)
+        public static let attendedInPerson = Flags(rawValue: 2)
+        public static let attendedRemote = Flags(rawValue: 4)
+        /// The contribution is compliant (else non-compliant), when pduIndex >= 0.
+        public static let compliant = Flags(rawValue: 8)
+        public static let remoteAlertRaised = Flags(rawValue: 16)
+        public static let privacyAlertRaised = Flags(rawValue: 32)
+    }
+
+    public init(caseIndex: UInt32, actionId: UInt32, version: UInt64, contactStart: Millis, actionTime: Millis,
+                pduIndex: Int32, contributionDate: Int32, flags: Flags) {
+        self.caseIndex = caseIndex
+        self.actionId = actionId
+        self.version = version
+        self.contactStart = contactStart
+        self.actionTime = actionTime
+        self.pduIndex = pduIndex
+        self.contributionDate = contributionDate
+        self.flags = flags
+    }
+}
+
+/// A contact of a case in one of its per-case lists.
+public struct ContactRef: Sendable, Equatable {
+    public var contactId: UInt64
+    public var start: Millis
+    public init(contactId: UInt64, start: Millis) {
+        self.contactId = contactId
+        self.start = start
+    }
+}
+
+/// A recorded warning or breach: its effective time and the contact that carries it.
+public typealias ActionRecord = ContactRef
+
+/// An open alert: what its resolution (and overdue alert) needs.
+public struct OpenAlert: Sendable, Equatable {
+    public var id: AlertID
+    public var rule: Rule
+    public var severity: Severity
+    public var triggerContactId: UInt64
+    public var triggerContactVersion: UInt64
+    public var triggerStart: Millis
+    /// The raise's rule evidence members, as JSON text without braces (after the trigger fields).
+    public var evidence: [UInt8]
+    /// R1: the enforcement deadline (days).
+    public var deadline: Int32
+    /// R1: the overdue (R6) alert raised for it, if any.
+    public var overdueRaised: Bool
+
+    public init(id: AlertID, rule: Rule, severity: Severity, triggerContactId: UInt64, triggerContactVersion: UInt64,
+                triggerStart: Millis, evidence: [UInt8], deadline: Int32, overdueRaised: Bool) {
+        self.id = id
+        self.rule = rule
+        self.severity = severity
+        self.triggerContactId = triggerContactId
+        self.triggerContactVersion = triggerContactVersion
+        self.triggerStart = triggerStart
+        self.evidence = evidence
+        self.deadline = deadline
+        self.overdueRaised = overdueRaised
+    }
+}
+
+public struct CaseState: Sendable, Equatable {
+    public var crn: CRN
+    public var registers: [Register] = []
+    public var categories: Categories = []
+    public var excludedFromRemote = false
+    public var sentenceType: SentenceType = .communityOrder
+    /// Int64.min when none.
+    public var lastInPersonAt: Millis = .min
+    /// Int64.max when none.
+    public var firstContactAt: Millis = .max
+    /// Current failures (contacts whose current version is a failure).
+    public var failures: [ContactRef] = []
+    /// Current attended remote contacts.
+    public var remotes: [ContactRef] = []
+    public var warnings: [ActionRecord] = []
+    public var breaches: [ActionRecord] = []
+    /// Open R1 alerts in the order they were raised.
+    public var openNonCompliance: [OpenAlert] = []
+    public var openTelephoneOnly: OpenAlert? = nil
+
+    public init(crn: CRN) { self.crn = crn }
+
+    mutating func setRegisters(_ r: [Register]) {
+        registers = r
+        (categories, excludedFromRemote) = Registers.classify(r)
+    }
+}
+
+/// Compliance-rate contributions of one PDU, by date.
+public struct PDUState: Sendable, Equatable {
+    public struct Bucket: Sendable, Equatable {
+        public var date: Int32
+        public var compliant: Int32
+        public var nonCompliant: Int32
+        public init(date: Int32, compliant: Int32, nonCompliant: Int32) {
+            self.date = date
+            self.compliant = compliant
+            self.nonCompliant = nonCompliant
+        }
+    }
+
+    public var code: String
+    /// Sorted by date.
+    public var buckets: [Bucket] = []
+    public var open: OpenAlert? = nil
+
+    public init(code: String) { self.code = code }
+
+    mutating func add(date: Int32, compliant: Bool, delta: Int32) {
+        // Binary search for the date; most contributions land at or near the end.
+        var lo = 0, hi = buckets.count
+        while lo < hi {
+            let mid = (lo + hi) >> 1
+            if buckets[mid].date < date { lo = mid + 1 } else { hi = mid }
+        }
+        if lo == buckets.count || buckets[lo].date != date {
+            buckets.insert(Bucket(date: date, compliant: 0, nonCompliant: 0), at: lo)
+        }
+        if compliant { buckets[lo].compliant += delta } else { buckets[lo].nonCompliant += delta }
+        if buckets[lo].compliant == 0 && buckets[lo].nonCompliant == 0 { buckets.remove(at: lo) }
+    }
+
+    func totals(from start: Int32, through end: Int32) -> (compliant: Int, nonCompliant: Int) {
+        var c = 0, n = 0
+        var k = buckets.count - 1
+        while k >= 0 && buckets[k].date >= start {
+            if buckets[k].date <= end {
+                c += Int(buckets[k].compliant)
+                n += Int(buckets[k].nonCompliant)
+            }
+            k -= 1
+        }
+        return (c, n)
+    }
+}
+
+/// Everything the engine knows. The store persists it; `Engine.init(settings:state:)` resumes from it.
+public struct EngineState: Sendable {
+    /// The watermark W (Int64.min before any event).
+    public var watermark: Millis = .min
+    /// The last `alertSequence` used.
+    public var alertSequence: UInt64 = 0
+    /// The last sequence number per publisher.
+    public var publishers: [String: UInt64] = [:]
+    public var cases: [CaseState] = []
+    public var caseIndex: [CRN: UInt32] = [:]
+    public var contacts: [UInt64: ContactRecord] = [:]
+    /// For withdrawal actions: the warning each one removed (to put back if the withdrawal is withdrawn).
+    public var withdrawn: [UInt64: ActionRecord] = [:]
+    public var pdus: [PDUState] = []
+    public var pduIndex: [String: Int32] = [:]
+
+    public init() {}
+
+    mutating func caseIndex(for crn: CRN) -> Int {
+        if let i = caseIndex[crn] { return Int(i) }
+        let i = cases.count
+        cases.append(CaseState(crn: crn))
+        caseIndex[crn] = UInt32(i)
+        return i
+    }
+
+    mutating func pduIndex(for code: String) -> Int32 {
+        if let i = pduIndex[code] { return i }
+        let i = Int32(pdus.count)
+        pdus.append(PDUState(code: code))
+        pduIndex[code] = i
+        return i
+    }
+}
+
+/// What changed since the store last took the changes: the entities to write.
+public struct ChangeSet: Sendable {
+    public var cases: Set<UInt32> = []
+    public var contacts: Set<UInt64> = []
+    public var forgottenContacts: [UInt64] = []
+    public var pdus: Set<Int32> = []
+    public var publishers: Set<String> = []
+    public var withdrawn: Set<UInt64> = []
+    public var isEmpty: Bool {
+        cases.isEmpty && contacts.isEmpty && forgottenContacts.isEmpty && pdus.isEmpty && publishers.isEmpty && withdrawn.isEmpty
+    }
+    public init() {}
+}
+
+/// Counts kept by the engine, exported as metrics by the runtime.
+public struct EngineCounters: Sendable {
+    public var received = 0
+    public var processed = 0
+    public var contactEvents = 0
+    public var registrationEvents = 0
+    public var ignored = 0
+    public var duplicates = 0
+    public var stale = 0
+    public var invalid = 0
+    /// Invalid messages by the offending field ("frames", "utf8", "json", "object" for the field-less ones).
+    public var invalidByField: [String: Int] = [:]
+    public var gaps = 0
+    public var missing = 0
+    public var repeats = 0
+    public var publisherRestarts = 0
+    public var raisedByRule: [Int] = Array(repeating: 0, count: Rule.allCases.count)
+    public var resolvedByRule: [Int] = Array(repeating: 0, count: Rule.allCases.count)
+    public var forgottenContacts = 0
+    public init() {}
+}
