@@ -105,7 +105,7 @@ public struct CaseState: Sendable, Equatable {
 
     public init(crn: CRN) { self.crn = crn }
 
-    mutating func setRegisters(_ r: [Register]) {
+    public mutating func setRegisters(_ r: [Register]) {
         registers = r
         (categories, excludedFromRemote) = Registers.classify(r)
     }
