@@ -1,0 +1,67 @@
+# ContactWatch — developer entry points.
+#
+#   make deps    install the system libraries the package links (Debian; needs root only when something is missing)
+#   make build   swift build (debug)
+#   make test    deps, build the tests, run them, print the summary
+#   make demo    daemon + generated stream + replay + tail, then the first alerts and a count per topic
+#   make bench   Benchmarks/run.sh, when there is one
+#   make clean   swift package clean
+#
+# SWIFT_BUILD_FLAGS passes extra flags to swift build/test, e.g. SWIFT_BUILD_FLAGS="--scratch-path .build-ci".
+
+SHELL := /bin/bash
+SWIFT ?= swift
+SWIFT_BUILD_FLAGS ?=
+DEB_PACKAGES := libzmq3-dev libsystemd-dev libsqlite3-dev pkg-config
+
+.PHONY: all deps build test demo bench clean
+
+all: build
+
+deps:
+	@if ! command -v dpkg >/dev/null 2>&1; then \
+	    if pkg-config --exists libzmq libsystemd sqlite3 2>/dev/null; then \
+	        echo "deps: not a Debian system, but pkg-config finds libzmq, libsystemd and sqlite3"; exit 0; \
+	    fi; \
+	    echo "deps: not a Debian system; install the development files of libzmq, libsystemd and sqlite3, and pkg-config" >&2; \
+	    exit 1; \
+	fi; \
+	missing=""; \
+	for p in $(DEB_PACKAGES); do \
+	    dpkg -s "$$p" 2>/dev/null | grep -q '^Status: install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -z "$$missing" ]; then echo "deps: present ($(DEB_PACKAGES))"; exit 0; fi; \
+	if [ "$$(id -u)" -ne 0 ]; then \
+	    echo "deps: missing:$$missing" >&2; \
+	    echo "deps: as root, run: apt-get update && apt-get install -y --no-install-recommends $(DEB_PACKAGES)" >&2; \
+	    exit 1; \
+	fi; \
+	echo "deps: installing$$missing"; \
+	apt-get update && \
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEB_PACKAGES)
+
+build: deps
+	$(SWIFT) build $(SWIFT_BUILD_FLAGS)
+
+test: deps
+	$(SWIFT) build --build-tests $(SWIFT_BUILD_FLAGS)
+	@log=$$(mktemp); \
+	set -o pipefail; \
+	$(SWIFT) test --skip-build $(SWIFT_BUILD_FLAGS) 2>&1 | tee "$$log"; status=$$?; \
+	echo; echo "== swift test summary =="; \
+	grep -E '(Test run with [0-9]+ tests?|Executed [0-9]+ tests?)' "$$log" | tail -n 4 || echo "(no summary line found)"; \
+	rm -f "$$log"; \
+	exit $$status
+
+demo: deps build
+	@BIN_DIR="$$($(SWIFT) build --show-bin-path $(SWIFT_BUILD_FLAGS))" Deploy/demo.sh
+
+bench:
+	@if [ -f Benchmarks/run.sh ]; then \
+	    bash Benchmarks/run.sh; \
+	else \
+	    echo "bench: no benchmarks yet (Benchmarks/run.sh)"; \
+	fi
+
+clean:
+	$(SWIFT) package clean
