@@ -78,7 +78,7 @@ let package = Package(
         .testTarget(name: "StoreTests", dependencies: ["ContactWatchStore", "ContactWatchEngine"]),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["ContactWatchEngine", "ContactWatchTools", "contactwatchd", "contactwatch"]
+            dependencies: ["ContactWatchEngine", "ContactWatchTools", "ZeroMQ", "contactwatchd", "contactwatch"]
         ),
     ]
 )

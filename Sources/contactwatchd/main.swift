@@ -1,1 +1,61 @@
-print("todo")
+import ArgumentParser
+import ContactWatchRuntime
+import Foundation
+
+/// contactwatchd: flags in, runtime wired, exit code out (cli.md).
+struct ContactWatchDaemon: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "contactwatchd",
+        abstract: "Watches probation supervision-contact events on ZeroMQ and publishes alerts.",
+        discussion: """
+            Settings come from flags, then CONTACTWATCH_* environment variables, then the configuration file, then \
+            the embedded defaults. Exit codes: 0 clean stop, 64 bad flags or configuration, 69 an endpoint cannot be \
+            bound or connected, 70 internal error, 74 the state store cannot be opened or is corrupt.
+            """
+    )
+
+    @Option(name: .long, help: ArgumentHelp("A YAML configuration file (see Deploy/contactwatchd.yaml).", valueName: "file"))
+    var config: String?
+
+    @Option(name: .long, help: ArgumentHelp("A ZeroMQ endpoint to read events from (repeatable; tcp:// or ipc://).", valueName: "endpoint"))
+    var input: [String] = []
+
+    @Flag(name: .long, help: "Bind the input endpoint instead of connecting to it.")
+    var inputBind = false
+
+    @Option(name: .long, help: ArgumentHelp("A topic prefix to subscribe to (repeatable; default probation-case.; \"\" for all).", valueName: "prefix"))
+    var subscribe: [String] = []
+
+    @Option(name: .long, help: ArgumentHelp("The endpoint the alert PUB socket binds.", valueName: "endpoint"))
+    var output: String?
+
+    @Option(name: .long, help: ArgumentHelp("Bind a ROUTER socket serving the alert journal.", valueName: "endpoint"))
+    var journal: String?
+
+    @Option(name: .long, help: ArgumentHelp("Where durable state lives (default $STATE_DIRECTORY, else ./state).", valueName: "dir"))
+    var stateDir: String?
+
+    @Option(name: .long, help: ArgumentHelp("trace, debug, info, notice, warning, error or critical (default info).", valueName: "level"))
+    var logLevel: String?
+
+    @Option(name: .long, help: ArgumentHelp("Serve Prometheus metrics at http://HOST:PORT/metrics.", valueName: "host:port"))
+    var metrics: String?
+
+    func run() async throws {
+        var flags = DaemonFlags()
+        flags.configFile = config
+        flags.inputs = input
+        flags.inputBind = inputBind
+        flags.subscribe = subscribe
+        flags.output = output
+        flags.journal = journal
+        flags.stateDir = stateDir
+        flags.logLevel = logLevel
+        flags.metrics = metrics
+        let code = await Daemon.run(flags: flags)
+        if code != 0 { throw ExitCode(code) }
+    }
+}
+
+// Usage errors exit with argument-parser's validation failure code, which is EX_USAGE (64) as cli.md asks.
+await ContactWatchDaemon.main()

@@ -1,0 +1,219 @@
+import ContactWatchEngine
+import Configuration
+import Foundation
+import Logging
+import SystemPackage
+
+/// The values given on the command line (nil: not given). Flags win over the environment and the file.
+public struct DaemonFlags: Sendable {
+    public var configFile: String?
+    public var inputs: [String] = []
+    public var inputBind: Bool = false
+    public var subscribe: [String] = []
+    public var output: String?
+    public var journal: String?
+    public var stateDir: String?
+    public var logLevel: String?
+    public var metrics: String?
+    public init() {}
+}
+
+/// Everything the daemon runs with, resolved from flags, `CONTACTWATCH_*` environment variables, the configuration
+/// file and the embedded defaults, in that order of precedence.
+public struct DaemonConfiguration: Sendable {
+    public var inputs: [String] = ["tcp://127.0.0.1:7401"]
+    public var inputBind = false
+    public var subscribe: [String] = ["probation-case."]
+    public var output = "tcp://127.0.0.1:7402"
+    public var journal: String? = nil
+    public var stateDir = "./state"
+    public var logLevel: Logger.Level = .info
+    public var metrics: String? = nil
+    /// `state.commitIntervalMillis`: the longest an alert waits for its commit.
+    public var commitIntervalMillis = 5
+    /// `state.commitMaxEvents`: the most events in one commit.
+    public var commitMaxEvents = 1000
+    /// `state.journalRetentionDays`: published journal entries older than this are pruned.
+    public var journalRetentionDays = 400
+    /// `input.receiveHighWaterMark` / `output.sendHighWaterMark`.
+    public var receiveHighWaterMark = 100_000
+    public var sendHighWaterMark = 100_000
+    public var engine = EngineSettings()
+
+    public init() {}
+
+    /// The environment variable prefix: `CONTACTWATCH_` + the key as swift-configuration maps it
+    /// (`rules.telephoneOnly.limitDays` → `CONTACTWATCH_RULES_TELEPHONE_ONLY_LIMIT_DAYS`).
+    public static let environmentPrefix = "CONTACTWATCH_"
+
+    /// Every key the daemon reads, for the README and the example file.
+    public static let keys: [String] = [
+        "rules.timeZone", "rules.bankHolidays", "rules.videoCountsAsFaceToFace", "rules.nonCompliance.windowMonths",
+        "rules.nonCompliance.enforcementDeadlineBusinessDays", "rules.telephoneOnly.limitDays",
+        "rules.telephoneOnly.priorityLimitDays", "rules.remoteContact.enabled", "rules.noPrivacy.minimumSeverity",
+        "rules.complianceRate.windowDays", "rules.complianceRate.minimumSample", "rules.complianceRate.threshold",
+        "rules.complianceRate.hysteresis", "input.maxMessageBytes", "input.contactRetentionDays",
+        "input.maxFutureSkewSeconds", "input.endpoints", "input.bind", "input.subscribe", "input.receiveHighWaterMark",
+        "output.endpoint", "output.sendHighWaterMark", "journal.endpoint", "state.dir", "state.commitIntervalMillis",
+        "state.commitMaxEvents", "state.journalRetentionDays", "log.level", "metrics.address",
+    ]
+
+    /// Resolves the configuration. Throws a `DaemonError` with exit code 64 that names the key and the problem.
+    public static func load(flags: DaemonFlags, environment: [String: String]) async throws(DaemonError) -> DaemonConfiguration {
+        var env: [String: String] = [:]
+        for (name, value) in environment where name.hasPrefix(environmentPrefix) {
+            env[String(name.dropFirst(environmentPrefix.count))] = value
+        }
+        var providers: [any ConfigProvider] = [
+            InMemoryProvider(name: "flags", values: flagValues(flags)),
+            EnvironmentVariablesProvider(environmentVariables: env),
+        ]
+        if let file = flags.configFile {
+            guard FileManager.default.isReadableFile(atPath: file) else {
+                throw DaemonError.configuration(key: "--config", problem: "cannot read the configuration file \(file)")
+            }
+            do {
+                providers.append(try await FileProvider<YAMLSnapshot>(filePath: FilePath(file)))
+            } catch {
+                throw DaemonError.configuration(key: "--config", problem: "\(file) is not a valid YAML configuration file: \(error)")
+            }
+        }
+        let reader = ConfigReader(providers: providers)
+        return try resolve(reader, environment: environment)
+    }
+
+    static func flagValues(_ f: DaemonFlags) -> [AbsoluteConfigKey: ConfigValue] {
+        var v: [AbsoluteConfigKey: ConfigValue] = [:]
+        func set(_ key: String, _ content: ConfigContent) { v[AbsoluteConfigKey(key.split(separator: ".").map(String.init))] = .init(content, isSecret: false) }
+        if !f.inputs.isEmpty { set("input.endpoints", .stringArray(f.inputs)) }
+        if f.inputBind { set("input.bind", .bool(true)) }
+        if !f.subscribe.isEmpty { set("input.subscribe", .stringArray(f.subscribe)) }
+        if let o = f.output { set("output.endpoint", .string(o)) }
+        if let j = f.journal { set("journal.endpoint", .string(j)) }
+        if let s = f.stateDir { set("state.dir", .string(s)) }
+        if let l = f.logLevel { set("log.level", .string(l)) }
+        if let m = f.metrics { set("metrics.address", .string(m)) }
+        return v
+    }
+
+    /// Reads one key with a typed accessor; missing → nil; present but unusable → exit 64 naming the key.
+    static func read<T>(_ key: String, _ get: (ConfigKey) throws -> T) throws(DaemonError) -> T? {
+        do {
+            return try get(ConfigKey(key))
+        } catch {
+            // swift-configuration reports a missing key with this wording; anything else is a bad value.
+            if String(describing: error).hasPrefix("Missing required config value") { return nil }
+            throw DaemonError.configuration(key: key, problem: "the value cannot be used (\(error))")
+        }
+    }
+
+    static func resolve(_ c: ConfigReader, environment: [String: String]) throws(DaemonError) -> DaemonConfiguration {
+        var d = DaemonConfiguration()
+        func int(_ key: String) throws(DaemonError) -> Int? { try read(key) { try c.requiredInt(forKey: $0) } }
+        func bool(_ key: String) throws(DaemonError) -> Bool? { try read(key) { try c.requiredBool(forKey: $0) } }
+        func string(_ key: String) throws(DaemonError) -> String? { try read(key) { try c.requiredString(forKey: $0) } }
+        func double(_ key: String) throws(DaemonError) -> Double? { try read(key) { try c.requiredDouble(forKey: $0) } }
+        func strings(_ key: String) throws(DaemonError) -> [String]? {
+            try read(key) { try c.requiredStringArray(forKey: $0) }
+        }
+        var e = EngineSettings()
+        if let v = try string("rules.timeZone") { e.timeZone = v }
+        if let list = try strings("rules.bankHolidays") {
+            var dates: [LocalDate] = []
+            for s in list {
+                guard let d = LocalDate(parsing: s) else {
+                    throw DaemonError.configuration(key: "rules.bankHolidays", problem: "\"\(s)\" is not a YYYY-MM-DD date")
+                }
+                dates.append(d)
+            }
+            e.bankHolidays = dates
+        }
+        if let v = try bool("rules.videoCountsAsFaceToFace") { e.videoCountsAsFaceToFace = v }
+        if let v = try int("rules.nonCompliance.windowMonths") { e.nonComplianceWindowMonths = v }
+        if let v = try int("rules.nonCompliance.enforcementDeadlineBusinessDays") { e.enforcementDeadlineBusinessDays = v }
+        if let v = try int("rules.telephoneOnly.limitDays") { e.telephoneOnlyLimitDays = v }
+        if let v = try int("rules.telephoneOnly.priorityLimitDays") { e.telephoneOnlyPriorityLimitDays = v }
+        if let v = try bool("rules.remoteContact.enabled") { e.remoteContactEnabled = v }
+        if let v = try string("rules.noPrivacy.minimumSeverity") {
+            guard let s = Severity(code: v) else {
+                throw DaemonError.configuration(key: "rules.noPrivacy.minimumSeverity", problem: "must be low, medium or high (got \"\(v)\")")
+            }
+            e.noPrivacyMinimumSeverity = s
+        }
+        if let v = try int("rules.complianceRate.windowDays") { e.complianceRateWindowDays = v }
+        if let v = try int("rules.complianceRate.minimumSample") { e.complianceRateMinimumSample = v }
+        if let v = try double("rules.complianceRate.threshold") { e.complianceRateThreshold = v }
+        if let v = try double("rules.complianceRate.hysteresis") { e.complianceRateHysteresis = v }
+        if let v = try int("input.maxMessageBytes") { e.maxMessageBytes = v }
+        if let v = try int("input.contactRetentionDays") { e.contactRetentionDays = v }
+        if let v = try int("input.maxFutureSkewSeconds") { e.maxFutureSkewSeconds = v }
+        do {
+            try e.validate()
+        } catch {
+            throw DaemonError.configuration(key: error.key, problem: error.problem)
+        }
+        d.engine = e
+
+        if let v = try strings("input.endpoints") { d.inputs = v }
+        if let v = try bool("input.bind") { d.inputBind = v }
+        if let v = try strings("input.subscribe") { d.subscribe = v }
+        if let v = try int("input.receiveHighWaterMark") { d.receiveHighWaterMark = v }
+        if let v = try string("output.endpoint") { d.output = v }
+        if let v = try int("output.sendHighWaterMark") { d.sendHighWaterMark = v }
+        d.journal = try string("journal.endpoint")
+        if let v = try string("state.dir") {
+            d.stateDir = v
+        } else if let v = environment["STATE_DIRECTORY"], !v.isEmpty {
+            // systemd's StateDirectory= may list several, separated by colons: use the first.
+            d.stateDir = String(v.split(separator: ":").first ?? Substring(v))
+        }
+        if let v = try int("state.commitIntervalMillis") { d.commitIntervalMillis = v }
+        if let v = try int("state.commitMaxEvents") { d.commitMaxEvents = v }
+        if let v = try int("state.journalRetentionDays") { d.journalRetentionDays = v }
+        if let v = try string("log.level") {
+            guard let level = Logger.Level(rawValue: v.lowercased()) else {
+                throw DaemonError.configuration(key: "log.level", problem: "must be one of trace, debug, info, notice, warning, error, critical (got \"\(v)\")")
+            }
+            d.logLevel = level
+        }
+        d.metrics = try string("metrics.address")
+        try d.check()
+        return d
+    }
+
+    func check() throws(DaemonError) {
+        if inputs.isEmpty { throw DaemonError.configuration(key: "input.endpoints", problem: "at least one input endpoint is needed") }
+        if inputBind && inputs.count > 1 {
+            throw DaemonError.configuration(key: "--input-bind", problem: "binds one input endpoint, but \(inputs.count) were given")
+        }
+        for (key, endpoints) in [("input.endpoints", inputs), ("output.endpoint", [output]), ("journal.endpoint", journal.map { [$0] } ?? [])] {
+            for ep in endpoints where !(ep.hasPrefix("tcp://") || ep.hasPrefix("ipc://") || ep.hasPrefix("inproc://")) {
+                throw DaemonError.configuration(key: key, problem: "\"\(ep)\" is not a tcp://, ipc:// or inproc:// endpoint")
+            }
+        }
+        if commitIntervalMillis < 0 || commitIntervalMillis > 10_000 {
+            throw DaemonError.configuration(key: "state.commitIntervalMillis", problem: "must be from 0 to 10000 (got \(commitIntervalMillis))")
+        }
+        if commitMaxEvents < 1 { throw DaemonError.configuration(key: "state.commitMaxEvents", problem: "must be at least 1") }
+        if journalRetentionDays < 1 { throw DaemonError.configuration(key: "state.journalRetentionDays", problem: "must be at least 1") }
+        if receiveHighWaterMark < 0 { throw DaemonError.configuration(key: "input.receiveHighWaterMark", problem: "must be 0 (no limit) or more") }
+        if sendHighWaterMark < 0 { throw DaemonError.configuration(key: "output.sendHighWaterMark", problem: "must be 0 (no limit) or more") }
+        if let m = metrics, m.split(separator: ":").count != 2 || Int(m.split(separator: ":").last ?? "") == nil {
+            throw DaemonError.configuration(key: "metrics.address", problem: "must be HOST:PORT (got \"\(m)\")")
+        }
+    }
+}
+
+/// A reason the daemon stops, with its exit code (cli.md).
+public struct DaemonError: Error, CustomStringConvertible, Sendable {
+    public var exitCode: Int32
+    public var message: String
+    public var description: String { message }
+
+    public static func configuration(key: String, problem: String) -> DaemonError {
+        DaemonError(exitCode: 64, message: "configuration: \(key): \(problem)")
+    }
+    public static func endpoint(_ message: String) -> DaemonError { DaemonError(exitCode: 69, message: message) }
+    public static func store(_ message: String) -> DaemonError { DaemonError(exitCode: 74, message: message) }
+    public static func `internal`(_ message: String) -> DaemonError { DaemonError(exitCode: 70, message: message) }
+}

@@ -1,0 +1,104 @@
+import Foundation
+import Testing
+import ZeroMQ
+
+@Suite("contactwatchd behaviour", .serialized)
+struct DaemonBehaviourTests {
+    static let event = #"{"eventType":"probation-case.contact.recorded","version":1,"occurredAt":"2026-01-06T11:00:00Z","personReference":{"identifiers":[{"type":"CRN","value":"X900001"}]},"additionalInformation":{"contactId":9001,"contactStart":"2026-01-06T10:00:00Z","contactType":"COAP","outcome":{"code":"ATTC"},"interviewSetting":"OPEN_BOOTH","pduCode":"N07SUF"}}"#
+
+    @Test("each kind of malformed message gets an invalid-event notice and the daemon keeps running")
+    func malformedMessages() throws {
+        let dir = try TemporaryDirectory()
+        let daemon = try DaemonUnderTest(dir: dir, extraArguments: ["--subscribe", ""])
+        let context = try ZMQContext()
+        defer { context.close() }
+        let publisher = try context.socket(.xpub)
+        defer { publisher.close() }
+        try publisher.connect(daemon.input)
+        // The daemon's subscription reaching us is the signal that nothing sent from now on is lost.
+        let subscription = try publisher.receiveCopy(timeoutMilliseconds: 10_000)
+        try #require(subscription != nil, "the daemon did not subscribe")
+        let contact = "probation-case.contact.recorded"
+        func body(_ s: String) -> [UInt8] { Array(s.utf8) }
+        let skewed = Self.event.replacingOccurrences(of: "\"occurredAt\":\"2026-01-06T11:00:00Z\"", with: "\"occurredAt\":\"2099-01-06T11:00:00Z\"")
+        let early = Self.event.replacingOccurrences(of: "\"occurredAt\":\"2026-01-06T11:00:00Z\"", with: "\"occurredAt\":\"2026-01-06T09:00:00Z\"")
+        let cases: [(frames: [[UInt8]], field: String?, reasonHas: String)] = [
+            ([body(contact), body("x"), body(Self.event)], nil, "frames"),
+            ([body(contact), [0x7B, 0xFF, 0xFE, 0x7D]], nil, "UTF-8"),
+            ([body(contact), body("{\"eventType\":")], nil, "not JSON"),
+            ([body(contact), body("[1,2]")], nil, "not a JSON object"),
+            ([body(contact), body("{\"eventType\":\"a\",\"eventType\":\"a\"}")], nil, "duplicate"),
+            ([body("probation-case.registration.added"), body(Self.event)], "eventType", "topic"),
+            ([body(contact), body(Self.event.replacingOccurrences(of: "\"version\":1", with: "\"version\":\"1\""))], "version", "version"),
+            ([body(contact), body(Self.event.replacingOccurrences(of: "X900001", with: "x900001"))], "personReference.identifiers[0].value", "CRN"),
+            ([body(contact), body(early)], "additionalInformation.outcome", "5 minutes"),
+            ([body(contact), body(skewed)], "occurredAt", "wall clock"),
+        ]
+        let tail = try Child("contactwatch", ["tail", "--endpoint", daemon.output, "--count", "\(cases.count + 1)"])
+        #expect(daemon.waitForSubscribers(1))
+        for c in cases { try publisher.send(c.frames) }
+        try publisher.send([body(contact), body(Self.event)])
+        #expect(tail.waitForExit(timeout: 30) == 0, "tail got: \(tail.stdout.text)")
+        let lines = tail.stdout.lines
+        try #require(lines.count == cases.count + 1)
+        for (k, c) in cases.enumerated() {
+            let notice = try #require(jsonObject(lines[k]))
+            #expect(notice["eventType"] as? String == "contactwatch.invalid-event", "#\(k): \(lines[k])")
+            #expect((notice["field"] as? String) == c.field, "#\(k): \(lines[k])")
+            #expect((notice["reason"] as? String)?.contains(c.reasonHas) == true, "#\(k): \(lines[k])")
+        }
+        let alert = try #require(jsonObject(lines[cases.count]))
+        #expect(alert["rule"] as? String == "no-privacy")
+        #expect(daemon.child.process.isRunning)
+        #expect(daemon.stop() == 0)
+        #expect(daemon.child.stderr.text.contains("invalid=\(cases.count)"), "\(daemon.child.stderr.text)")
+    }
+
+    @Test("bad flags and configuration exit 64 and name the problem")
+    func badConfiguration() throws {
+        let dir = try TemporaryDirectory()
+        func daemon(_ args: [String], env: [String: String] = [:]) throws -> (Int32?, String) {
+            let c = try Child("contactwatchd", args + ["--state-dir", dir.file("state"), "--output", dir.ipc("out")], environment: env)
+            let status = c.waitForExit(timeout: 20)
+            if status == nil { c.signal(SIGKILL) }
+            return (status, c.stderr.text)
+        }
+        var (status, text) = try daemon(["--no-such-flag"])
+        #expect(status == 64, "\(text)")
+        (status, text) = try daemon(["--input-bind", "--input", dir.ipc("a"), "--input", dir.ipc("b")])
+        #expect(status == 64 && text.contains("--input-bind"), "\(text)")
+        (status, text) = try daemon([], env: ["CONTACTWATCH_RULES_TELEPHONE_ONLY_LIMIT_DAYS": "soon"])
+        #expect(status == 64 && text.contains("rules.telephoneOnly.limitDays"), "\(text)")
+        let file = dir.file("bad.yaml")
+        try "rules:\n  complianceRate:\n    threshold: 2.5\n".write(toFile: file, atomically: true, encoding: .utf8)
+        (status, text) = try daemon(["--config", file])
+        #expect(status == 64 && text.contains("rules.complianceRate.threshold"), "\(text)")
+        (status, text) = try daemon(["--log-level", "loud"])
+        #expect(status == 64 && text.contains("log.level"), "\(text)")
+        (status, text) = try daemon(["--input", "http://example"])
+        #expect(status == 64 && text.contains("input.endpoints"), "\(text)")
+    }
+
+    @Test("an endpoint that cannot be bound exits 69")
+    func unbindableEndpoint() throws {
+        let dir = try TemporaryDirectory()
+        let c = try Child("contactwatchd", ["--input", dir.ipc("in"), "--input-bind", "--state-dir", dir.file("state"),
+                                            "--output", "ipc://\(dir.path)/no/such/dir/out"])
+        #expect(c.waitForExit(timeout: 20) == 69, "\(c.stderr.text)")
+        #expect(c.stderr.text.contains("output"))
+    }
+
+    @Test("a garbage state store exits 74 and is left untouched")
+    func corruptStore() throws {
+        let dir = try TemporaryDirectory()
+        try FileManager.default.createDirectory(atPath: dir.file("state"), withIntermediateDirectories: true)
+        let garbage = Data((0..<8192).map { UInt8(truncatingIfNeeded: $0 &* 7919 &+ 13) })
+        let path = dir.file("state/contactwatch.sqlite")
+        try garbage.write(to: URL(fileURLWithPath: path))
+        let c = try Child("contactwatchd", ["--input", dir.ipc("in"), "--input-bind", "--output", dir.ipc("out"),
+                                            "--state-dir", dir.file("state")])
+        #expect(c.waitForExit(timeout: 20) == 74, "\(c.stderr.text)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == garbage)
+        #expect(c.stderr.text.lowercased().contains("state store"), "\(c.stderr.text)")
+    }
+}

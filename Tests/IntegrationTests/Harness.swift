@@ -1,0 +1,239 @@
+import Foundation
+import Synchronization
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where the built executables are: beside the test bundle, else in the package's .build/debug.
+enum Executables {
+    static func url(_ name: String) -> URL {
+        let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(name)
+        if FileManager.default.isExecutableFile(atPath: beside.path) { return beside }
+        return packageRoot.appendingPathComponent(".build/debug/\(name)")
+    }
+
+    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+    static let fixtures = packageRoot.appendingPathComponent("Tests/Fixtures/examples")
+}
+
+/// A temporary directory (short path, for ipc:// endpoints), removed when the test is done.
+final class TemporaryDirectory {
+    let path: String
+    init() throws {
+        var template = Array("/tmp/cwtest-XXXXXX".utf8CString)
+        guard let p = mkdtemp(&template) else { throw POSIXError(.EIO) }
+        path = String(cString: p)
+    }
+    func file(_ name: String) -> String { "\(path)/\(name)" }
+    func ipc(_ name: String) -> String { "ipc://\(path)/\(name)" }
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+}
+
+/// Bytes a child process writes, with a signal for every chunk so waits need no fixed sleeps.
+final class CapturedOutput: Sendable {
+    private let data = Mutex<[UInt8]>([])
+    private let closed = Mutex(false)
+    private let arrived = DispatchSemaphore(value: 0)
+
+    /// The writer closed its end (end of file).
+    func finish() {
+        closed.withLock { $0 = true }
+        arrived.signal()
+    }
+
+    var isClosed: Bool { closed.withLock { $0 } }
+
+    /// Waits for end of file, at most `timeout` seconds.
+    func waitClosed(timeout: Double) {
+        let deadline = DispatchTime.now() + timeout
+        while !isClosed && arrived.wait(timeout: deadline) != .timedOut {}
+    }
+
+    func append(_ chunk: Data) {
+        data.withLock { $0.append(contentsOf: chunk) }
+        arrived.signal()
+    }
+
+    var text: String { data.withLock { String(decoding: $0, as: UTF8.self) } }
+    var lines: [String] { text.split(separator: "\n").map(String.init) }
+
+    /// Waits until `predicate` holds for the text so far, at most `timeout` seconds.
+    @discardableResult
+    func wait(timeout: Double, until predicate: (String) -> Bool) -> Bool {
+        let deadline = DispatchTime.now() + timeout
+        while true {
+            if predicate(text) { return true }
+            if arrived.wait(timeout: deadline) == .timedOut { return predicate(text) }
+        }
+    }
+}
+
+/// A running executable with captured standard output and error.
+final class Child {
+    let process = Process()
+    let stdout = CapturedOutput()
+    let stderr = CapturedOutput()
+    private let exited = DispatchSemaphore(value: 0)
+
+    init(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws {
+        process.executableURL = Executables.url(executable)
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        env.removeValue(forKey: "NOTIFY_SOCKET")
+        env.removeValue(forKey: "WATCHDOG_USEC")
+        for (k, v) in environment { env[k] = v }
+        process.environment = env
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = FileHandle.nullDevice
+        let stdout = self.stdout, stderr = self.stderr
+        for (pipe, sink) in [(out, stdout), (err, stderr)] {
+            pipe.fileHandleForReading.readabilityHandler = { h in
+                let d = h.availableData
+                if d.isEmpty {
+                    h.readabilityHandler = nil
+                    sink.finish()
+                } else {
+                    sink.append(d)
+                }
+            }
+        }
+        let exited = self.exited
+        process.terminationHandler = { _ in exited.signal() }
+        try process.run()
+    }
+
+    /// Waits for the process to exit, at most `timeout` seconds; returns its status, or nil if still running.
+    func waitForExit(timeout: Double) -> Int32? {
+        if exited.wait(timeout: .now() + timeout) == .timedOut { return nil }
+        exited.signal()
+        // Let the pipes drain what the process wrote last (end of file on both).
+        stdout.waitClosed(timeout: 5)
+        stderr.waitClosed(timeout: 5)
+        return process.terminationStatus
+    }
+
+    func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }
+
+    /// SIGTERM, then the exit status (nil if it did not stop in time, after which it is killed).
+    func terminate(timeout: Double = 5) -> Int32? {
+        signal(SIGTERM)
+        let status = waitForExit(timeout: timeout)
+        if status == nil { signal(SIGKILL) }
+        return status
+    }
+
+    deinit {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+}
+
+/// A systemd-style notification socket (`NOTIFY_SOCKET`), to await the daemon's `READY=1` instead of sleeping.
+final class NotifySocket {
+    let path: String
+    private let fd: Int32
+
+    init(path: String) throws {
+        self.path = path
+        fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        guard fd >= 0 else { throw POSIXError(.EIO) }
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &addr.sun_path) { buf in
+            for (i, b) in path.utf8.enumerated() where i < buf.count - 1 { buf[i] = b }
+        }
+        let ok = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard ok == 0 else { throw POSIXError(.EADDRINUSE) }
+    }
+
+    /// Waits for a datagram containing `state` (e.g. "READY=1"), at most `timeout` seconds.
+    func wait(for state: String, timeout: Double) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let left = deadline.timeIntervalSinceNow
+            if left <= 0 { return false }
+            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let n = poll(&p, 1, Int32(left * 1000))
+            if n <= 0 { continue }
+            let got = recv(fd, &buffer, buffer.count, 0)
+            if got > 0, String(decoding: buffer[0..<got], as: UTF8.self).split(separator: "\n").contains(Substring(state)) {
+                return true
+            }
+        }
+    }
+
+    deinit {
+        close(fd)
+        unlink(path)
+    }
+}
+
+/// A daemon started for a test, ready (READY=1 received) on ipc:// endpoints in a temporary directory.
+final class DaemonUnderTest {
+    let dir: TemporaryDirectory
+    let child: Child
+    let notify: NotifySocket
+    var input: String { dir.ipc("in") }
+    var output: String { dir.ipc("out") }
+    var journal: String { dir.ipc("journal") }
+    var stateDir: String { dir.file("state") }
+
+    init(dir: TemporaryDirectory, extraArguments: [String] = [], environment: [String: String] = [:]) throws {
+        self.dir = dir
+        let notifyPath = dir.file("notify-\(UUID().uuidString.prefix(8))")
+        notify = try NotifySocket(path: notifyPath)
+        var env = environment
+        env["NOTIFY_SOCKET"] = notifyPath
+        child = try Child("contactwatchd", [
+            "--input", dir.ipc("in"), "--input-bind", "--output", dir.ipc("out"), "--journal", dir.ipc("journal"),
+            "--state-dir", dir.file("state"),
+        ] + extraArguments, environment: env)
+        try #require(notify.wait(for: "READY=1", timeout: 30), "daemon did not become ready: \(child.stderr.text)")
+    }
+
+    /// Waits until `n` subscriptions have reached the alert socket (the daemon logs each one).
+    func waitForSubscribers(_ n: Int, timeout: Double = 10) -> Bool {
+        child.stderr.wait(timeout: timeout) { $0.components(separatedBy: "subscriber joined").count - 1 >= n }
+    }
+
+    func stop() -> Int32? { child.terminate() }
+}
+
+/// Runs `contactwatch` to completion (bounded) and returns its exit status and output.
+@discardableResult
+func runTool(_ arguments: [String], timeout: Double = 120) throws -> (status: Int32?, stdout: String, stderr: String) {
+    let c = try Child("contactwatch", arguments)
+    let status = c.waitForExit(timeout: timeout)
+    if status == nil { c.signal(SIGKILL) }
+    return (status, c.stdout.text, c.stderr.text)
+}
+
+func jsonObject(_ text: String) -> NSDictionary? {
+    (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? NSDictionary
+}
+
+/// A message body without the fields the examples say to ignore.
+func comparable(_ body: NSDictionary) -> NSDictionary {
+    let m = body.mutableCopy() as! NSMutableDictionary
+    m.removeObject(forKey: "detectedAt")
+    m.removeObject(forKey: "reason")
+    return m
+}
+
+/// The topic the daemon publishes a body under (alerts.md), derived from the body.
+func topic(of body: NSDictionary) -> String? {
+    switch body["eventType"] as? String {
+    case "probation-case.supervision-alert.raised": return "alert.raised.\(body["rule"] as? String ?? "")"
+    case "probation-case.supervision-alert.resolved": return "alert.resolved.\(body["rule"] as? String ?? "")"
+    case "contactwatch.stream.gap": return "stream.gap"
+    case "contactwatch.invalid-event": return "invalid-event"
+    default: return nil
+    }
+}
