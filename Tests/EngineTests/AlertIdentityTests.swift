@@ -1,0 +1,162 @@
+@testable import ContactWatchEngine
+import Crypto
+import Foundation
+import Testing
+
+/// alertId computed independently of the engine: first 32 hex digits of SHA-256 over the UTF-8 text.
+func alertIdText(_ text: String) -> String {
+    SHA256.hash(data: Array(text.utf8)).map { String(format: "%02x", $0) }.joined().prefix(32).description
+}
+
+/// alerts.md: identity, alertSequence, stream.gap.
+@Suite("Alert identity, sequence and stream gaps")
+struct AlertIdentityTests {
+    let mon = t("2026-03-02 10:00")
+
+    @Test("alertId = first 32 hex of SHA-256 of rule|type|value|id|version (independent computation)")
+    func alertId() throws {
+        // Precomputed with `printf '%s' 'telephone-only|CRN|X688738|2500012345|1' | sha256sum`.
+        #expect(alertIdText("telephone-only|CRN|X688738|2500012345|1") == "04cee72a859b896388ab88a58cc3946f")
+        let h = Harness()
+        h.send(contact("X688738", id: 2_500_012_345, v: 4, start: mon, outcome: "UAAB"))
+        let a = try #require(h.raised(R.warningDue).first)
+        #expect(a.alertId == alertIdText("non-compliance.warning-due|CRN|X688738|2500012345|4"))
+        #expect(a.alertId?.count == 32)
+        #expect(a.alertId == a.alertId?.lowercased())
+    }
+
+    @Test("R5 and R6 ids use their own rule and subject")
+    func otherIds() throws {
+        let h = Harness { $0.complianceRateMinimumSample = 1 }
+        h.send(contact(id: 7, start: mon, outcome: "UAAB", pdu: "N07SUF"))
+        h.send(tick(t("2026-03-20 10:00")))
+        #expect(h.raised(R.rate).first?.alertId == alertIdText("compliance-rate.below-threshold|PDU|N07SUF|7|1"))
+        #expect(h.raised(R.overdue).first?.alertId == alertIdText("non-compliance.enforcement-overdue|CRN|X100001|7|1"))
+        let rate = try #require(h.raised(R.rate).first)
+        #expect(rate.json["personReference"] == nil)
+        #expect(rate.subjectType == "PDU" && rate.subjectValue == "N07SUF")
+    }
+
+    @Test("alertSequence counts raises and resolutions only, not notices")
+    func sequence() {
+        let h = Harness()
+        h.send(contact(id: 1, start: mon, outcome: "UAAB", publisher: "p", seq: 5)) // gap notice + raise
+        h.send("not json")
+        h.send(contact(id: 2, start: mon + day, outcome: "UAAB", action: "NFA", publisher: "p", seq: 9)) // gap + raise + 2 resolutions
+        #expect(h.gaps.count == 2 && h.notices.count == 1)
+        #expect(h.alerts.map(\.seq) == [1, 2, 3, 4])
+        #expect(h.gaps.allSatisfy { $0.json["alertSequence"] == nil })
+    }
+
+    // MARK: - stream.gap
+
+    @Test("first sight: m = 0, so a first number n > 1 is a gap of n - 1")
+    func firstSight() throws {
+        let h = Harness()
+        let out = h.send(reg("RHRH", at: mon, publisher: "feed-1", seq: 1240))
+        let g = try #require(out.first)
+        #expect(g.topic == "stream.gap")
+        #expect(g.json["eventType"] as? String == "contactwatch.stream.gap")
+        #expect(g.json["publisherId"] as? String == "feed-1")
+        #expect(g.json["expected"] as? Int == 1 && g.json["received"] as? Int == 1240 && g.json["missing"] as? Int == 1239)
+        #expect(g.json["detectedAt"] as? String == iso(testNow))
+        #expect(keys(g.json) == ["detectedAt", "eventType", "expected", "missing", "publisherId", "received"])
+        let h2 = Harness()
+        #expect(h2.send(reg("RHRH", at: mon, publisher: "feed-1", seq: 1)).isEmpty)
+    }
+
+    @Test("in order, gap, restart (n = 1: no notice), repeat (m kept)")
+    func gapSemantics() {
+        let h = Harness()
+        func s(_ n: UInt64, _ p: String = "A") -> [Msg] { h.send(reg("RHRH", at: mon, publisher: p, seq: n)) }
+        #expect(s(1).isEmpty)
+        #expect(s(2).isEmpty)
+        let gap = s(5)
+        #expect(gap.count == 1 && gap[0].json["expected"] as? Int == 3 && gap[0].json["missing"] as? Int == 2)
+        #expect(s(3).isEmpty) // repeat: m stays 5
+        #expect(s(6).isEmpty) // so 6 is in order
+        #expect(s(1).isEmpty) // restart: no notice, m = 1
+        #expect(s(2).isEmpty)
+        #expect(s(4).count == 1)
+        #expect(s(2, "B").count == 1) // publishers are independent
+        #expect(h.engine.counters.repeats == 1 && h.engine.counters.publisherRestarts == 1)
+    }
+
+    @Test("a repeated number equal to the last one is a repeat and is processed as usual")
+    func repeatProcessed() {
+        let h = Harness()
+        h.send(contact(id: 1, start: mon, outcome: "ATTC", publisher: "A", seq: 1))
+        let out = h.send(contact(id: 2, start: mon, outcome: "UAAB", publisher: "A", seq: 1))
+        #expect(out.map(\.topic) == ["alert.raised.non-compliance.warning-due"])
+    }
+
+    @Test("the gap notice comes before everything else the message causes")
+    func gapFirst() {
+        let h = Harness()
+        let out = h.send(contact(id: 1, start: mon, outcome: "UAAB", action: "EA02", publisher: "A", seq: 3))
+        #expect(out.map(\.topic) == ["stream.gap", "alert.raised.non-compliance.warning-due", "alert.resolved.non-compliance.warning-due"])
+    }
+
+    @Test("invalid and ignored messages with a valid stamp take part in sequence tracking")
+    func invalidAndIgnoredTakePart() {
+        let h = Harness()
+        // Invalid (version 2) but a JSON object with a valid stamp: gap notice, then the invalid notice.
+        let bad = #"{"eventType":"probation-case.contact.recorded","version":2,"publisherId":"A","sequenceNumber":4}"#
+        #expect(h.send(bad).map(\.topic) == ["stream.gap", "invalid-event"])
+        // Ignored type: takes part (5 in order; 7 a gap) but publishes nothing else.
+        #expect(h.send(#"{"eventType":"probation-case.other.thing","publisherId":"A","sequenceNumber":5}"#).isEmpty)
+        #expect(h.send(#"{"eventType":"probation-case.other.thing","publisherId":"A","sequenceNumber":7}"#).map(\.topic) == ["stream.gap"])
+        // Topic mismatch: still takes part.
+        let mismatch = #"{"eventType":"probation-case.contact.recorded","publisherId":"A","sequenceNumber":9}"#
+        #expect(h.send(mismatch, topic: "probation-case.registration.added").map(\.topic) == ["stream.gap", "invalid-event"])
+    }
+
+    @Test("stamps that are not valid take no part", arguments: [
+        #""publisherId":"","sequenceNumber":5"#, #""publisherId":"A","sequenceNumber":0"#,
+        #""publisherId":"A","sequenceNumber":5.0"#, #""publisherId":"A","sequenceNumber":"5""#,
+        #""publisherId":5,"sequenceNumber":5"#, #""sequenceNumber":5"#, #""publisherId":"A""#,
+        #""publisherId":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","sequenceNumber":5"#, // 65
+    ])
+    func invalidStamp(stamp: String) {
+        let h = Harness()
+        let out = h.send(#"{"eventType":"probation-case.other.thing",\#(stamp)}"#)
+        #expect(out.isEmpty)
+        #expect(h.engine.state.publishers.isEmpty)
+    }
+
+    @Test("a publisherId of 64 Unicode scalars is valid (not 64 bytes)")
+    func publisherIdScalars() {
+        let h = Harness()
+        let id = String(repeating: "é", count: 64)
+        #expect(h.send(reg("RHRH", at: mon, publisher: id, seq: 2)).map(\.topic) == ["stream.gap"])
+        let h2 = Harness()
+        let id65 = String(repeating: "é", count: 65)
+        #expect(h2.send(reg("RHRH", at: mon, publisher: id65, seq: 2)).map { $0.field } == ["publisherId"])
+    }
+
+    @Test("3-frame messages take no part in sequence tracking")
+    func threeFrames() {
+        let h = Harness()
+        let body = Array(reg("RHRH", at: mon, publisher: "A", seq: 7).utf8)
+        let out = h.sendBytes(frames: 3, topic: Array("probation-case.registration.added".utf8), body: body)
+        #expect(out.map(\.topic) == ["invalid-event"])
+        #expect(h.engine.state.publishers.isEmpty)
+        #expect(h.send(reg("RHRH", at: mon, publisher: "A", seq: 1)).isEmpty)
+    }
+
+    @Test("non-JSON bodies take no part")
+    func nonJSON() {
+        let h = Harness()
+        h.send(#"{"publisherId":"A","sequenceNumber":5,"#)
+        #expect(h.engine.state.publishers.isEmpty)
+        // A JSON array is not an object.
+        h.send(#"[{"publisherId":"A","sequenceNumber":5}]"#)
+        #expect(h.engine.state.publishers.isEmpty)
+    }
+
+    @Test("a JSON object without eventType but with a valid stamp takes part")
+    func noEventType() {
+        let h = Harness()
+        #expect(h.send(#"{"publisherId":"A","sequenceNumber":3}"#).map(\.topic) == ["stream.gap", "invalid-event"])
+    }
+}
