@@ -1,1 +1,194 @@
-print("todo")
+// `contactwatch`: the companion tool (replay, generate, tail). Flags in, calls out: the logic
+// lives in ContactWatchTools.
+
+import ArgumentParser
+import ContactWatchTools
+
+struct ContactWatchTool: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "contactwatch",
+        abstract: "Companion tool for ContactWatch: replay event streams, generate synthetic ones, tail alerts.",
+        subcommands: [ReplayCommand.self, GenerateCommand.self, TailCommand.self]
+    )
+}
+
+/// Runs `body`, turning a `ToolError` into its message on standard error and its exit code.
+func runTool(_ name: String, _ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let error as ToolError {
+        FDWriter.standardError.line("contactwatch \(name): \(error.message)")
+        throw ExitCode(error.exitCode)
+    }
+}
+
+struct ReplayCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "replay",
+        abstract: "Publish each line of NDJSON files as a two-frame ZeroMQ message (topic = eventType).",
+        discussion: """
+            Blank lines and lines starting with '#' are skipped. A line that is JSON but not an object with a \
+            string eventType is sent as a one-frame message. A line that is not JSON is reported on standard \
+            error with its file and line number and not sent (with --send-invalid: sent as a one-frame message). \
+            Ends with a summary line on standard error. Exit codes: 64 bad flags, 66 a file cannot be read, \
+            69 the endpoint cannot be bound or connected, or too few subscribers joined.
+            """
+    )
+
+    @Argument(help: "NDJSON files to publish, in order.")
+    var files: [String]
+
+    @Option(help: "ZeroMQ endpoint (tcp://, ipc://) to connect to (or bind, with --bind).")
+    var endpoint: String
+
+    @Flag(help: "Bind the endpoint instead of connecting.")
+    var bind = false
+
+    @Option(help: "Messages per second (default: as fast as possible).")
+    var rate: Double?
+
+    @Option(help: "Follow the gaps between occurredAt values, X times faster.")
+    var speed: Double?
+
+    @Option(help: "Wait until N subscriptions were seen (XPUB) before the first message.")
+    var waitSubscribers: Int?
+
+    @Option(help: "Seconds to wait for --wait-subscribers.")
+    var waitTimeout: Double = 30
+
+    @Option(help: "Stamp publisherId and sequenceNumber (1, 2, 3, ...) on each JSON object.")
+    var publisherId: String?
+
+    @Option(help: "Replay the files N times.")
+    var loop: Int = 1
+
+    @Flag(help: "Send lines that are not JSON as one-frame messages instead of skipping them.")
+    var sendInvalid = false
+
+    func validate() throws {
+        if files.isEmpty { throw ValidationError("give at least one FILE") }
+        if rate != nil && speed != nil { throw ValidationError("--rate and --speed cannot be used together") }
+        if let rate, !(rate > 0 && rate.isFinite) { throw ValidationError("--rate must be a positive number") }
+        if let speed, !(speed > 0 && speed.isFinite) { throw ValidationError("--speed must be a positive number") }
+        if let waitSubscribers, waitSubscribers < 0 { throw ValidationError("--wait-subscribers must be 0 or more") }
+        if !(waitTimeout >= 0) { throw ValidationError("--wait-timeout must be 0 or more seconds") }
+        if loop < 1 { throw ValidationError("--loop must be 1 or more") }
+        if let publisherId, publisherId.unicodeScalars.isEmpty || publisherId.unicodeScalars.count > 64 {
+            throw ValidationError("--publisher-id must have 1 to 64 characters")
+        }
+    }
+
+    func run() throws {
+        var options = ReplayOptions(files: files, endpoint: endpoint)
+        options.bind = bind
+        options.rate = rate
+        options.speed = speed
+        options.waitSubscribers = waitSubscribers
+        options.waitTimeoutSeconds = waitTimeout
+        options.publisherId = publisherId
+        options.loop = loop
+        options.sendInvalid = sendInvalid
+        try runTool("replay") {
+            let summary = try Replay.run(options)
+            if summary.skippedInvalid > 0 {
+                FDWriter.standardError.line("skipped \(summary.skippedInvalid) lines that are not JSON")
+            }
+            FDWriter.standardError.line(summary.line)
+        }
+    }
+}
+
+struct GenerateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "generate",
+        abstract: "Write a realistic synthetic event stream (NDJSON, sorted by occurredAt). Same seed, same bytes."
+    )
+
+    @Option(help: "Number of cases.")
+    var cases: Int = 2000
+
+    @Option(help: "Number of days.")
+    var days: Int = 120
+
+    @Option(help: "Random seed.")
+    var seed: UInt64 = 1
+
+    @Option(help: "First day, YYYY-MM-DD.")
+    var start: String = "2026-01-05"
+
+    @Option(help: "Write to FILE instead of standard output.")
+    var output: String?
+
+    func validate() throws {
+        if cases < 1 { throw ValidationError("--cases must be 1 or more") }
+        if days < 1 { throw ValidationError("--days must be 1 or more") }
+        let parts = start.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
+              parts.allSatisfy({ $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) }),
+              let month = Int(parts[1]), let day = Int(parts[2]), (1...12).contains(month), (1...31).contains(day)
+        else { throw ValidationError("--start must be a date YYYY-MM-DD") }
+    }
+
+    func run() throws {
+        let options = GeneratorOptions(cases: cases, days: days, seed: seed, start: start)
+        try runTool("generate") {
+            let fd = try output.map(openForWriting) ?? 1
+            let writer = BufferedFDWriter(fd: fd)
+            try Generator.generate(options) { try writer.write($0) }
+            try writer.flush()
+            if fd != 1 { try closeDescriptor(fd) }
+        }
+    }
+}
+
+struct TailCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tail",
+        abstract: "Print the daemon's messages (alerts, notices), one JSON body per line.",
+        discussion: """
+            With --journal and --from-sequence it first prints every alert after N from the daemon's journal, \
+            then continues live, printing each alert exactly once in alertSequence order. Exit codes: 64 bad \
+            flags, 69 the endpoint or the journal is unavailable.
+            """
+    )
+
+    @Option(help: "The daemon's output endpoint to subscribe to.")
+    var endpoint: String
+
+    @Option(help: "A topic prefix (repeatable; default: everything).")
+    var topic: [String] = []
+
+    @Option(help: "Exit after N messages.")
+    var count: Int?
+
+    @Option(help: "The daemon's journal endpoint (with --from-sequence).")
+    var journal: String?
+
+    @Option(help: "Print alerts after this alertSequence from the journal first.")
+    var fromSequence: UInt64?
+
+    @Option(help: "Seconds a journal request may take.")
+    var requestTimeout: Double = 5
+
+    func validate() throws {
+        if let count, count < 1 { throw ValidationError("--count must be 1 or more") }
+        if (journal == nil) != (fromSequence == nil) {
+            throw ValidationError("--journal and --from-sequence go together")
+        }
+        if !(requestTimeout > 0 && requestTimeout < 86400) {
+            throw ValidationError("--request-timeout must be a positive number of seconds")
+        }
+    }
+
+    func run() throws {
+        var options = TailOptions(endpoint: endpoint)
+        options.topics = topic.isEmpty ? [""] : topic
+        options.count = count
+        options.journal = journal
+        options.fromSequence = fromSequence
+        options.requestTimeoutMilliseconds = Int(requestTimeout * 1000)
+        try runTool("tail") { try Tail.run(options) }
+    }
+}
+
+ContactWatchTool.main()

@@ -1,0 +1,265 @@
+// `contactwatch replay`: publish NDJSON files as ZeroMQ messages.
+//
+// Each line goes as a two-frame message, topic = the line's `eventType`, body = the line's bytes.
+// A line that is JSON but not an object with a string `eventType` goes as a one-frame message (the
+// body alone), as the conformance examples expect. A line that is not JSON at all is reported on
+// standard error with its file and line number and not sent, unless `sendInvalid` is set, in which
+// case it too goes as a one-frame message (so the daemon's handling of it can be tested).
+
+import ZeroMQ
+
+/// How `Replay.run` paces and publishes.
+public struct ReplayOptions: Sendable {
+    public var files: [String]
+    public var endpoint: String
+    /// Bind the endpoint instead of connecting to it.
+    public var bind = false
+    /// Messages per second (nil: as fast as possible).
+    public var rate: Double?
+    /// Follow the gaps between `occurredAt` values, this many times faster.
+    public var speed: Double?
+    /// Wait for this many subscription messages (XPUB) before the first message.
+    public var waitSubscribers: Int?
+    /// How long to wait for them.
+    public var waitTimeoutSeconds: Double = 30
+    /// Stamp `publisherId` and `sequenceNumber` (1, 2, 3, ...) on each JSON object.
+    public var publisherId: String?
+    /// Replay the files this many times.
+    public var loop = 1
+    /// Send lines that are not JSON as one-frame messages instead of skipping them.
+    public var sendInvalid = false
+    /// Linger on close so that queued messages are delivered.
+    public var lingerMilliseconds: Int32 = 5000
+    /// Show progress on standard error (nil: when standard error is a terminal).
+    public var progress: Bool?
+
+    public init(files: [String], endpoint: String) {
+        self.files = files
+        self.endpoint = endpoint
+    }
+}
+
+/// What a replay did.
+public struct ReplaySummary: Sendable, Equatable {
+    public var messages = 0
+    /// Lines not sent because they are not JSON.
+    public var skippedInvalid = 0
+    /// Lines sent as one-frame messages.
+    public var oneFrame = 0
+    public var seconds = 0.0
+
+    public init() {}
+
+    /// `replayed <messages> messages in <s> s (<rate> msg/s)`.
+    public var line: String {
+        let rate = seconds > 0 ? Double(messages) / seconds : 0
+        return "replayed \(messages) messages in \(formatFixed(seconds, 3)) s (\(formatFixed(rate, 0)) msg/s)"
+    }
+}
+
+/// How one line of input is published.
+public enum ReplayLineKind: Equatable, Sendable {
+    /// Blank or a `#` comment: skipped.
+    case skip
+    /// A JSON object with a string `eventType`: two frames.
+    case event(topic: [UInt8])
+    /// JSON, but not an object with a string `eventType`: one frame.
+    case oneFrame
+    /// Not JSON (reason): reported, sent as one frame only with `sendInvalid`.
+    case notJSON(String)
+}
+
+public enum Replay {
+    /// Classifies one line (without its newline).
+    public static func classify(_ line: UnsafeBufferPointer<UInt8>) -> ReplayLineKind {
+        classifyScan(line, recordMembers: false).kind
+    }
+
+    static func classifyScan(_ line: UnsafeBufferPointer<UInt8>, recordMembers: Bool)
+        -> (kind: ReplayLineKind, summary: JSONObjectSummary?) {
+        var k = 0
+        while k < line.count, line[k] == 0x20 || line[k] == 0x09 { k += 1 }
+        if k == line.count || line[k] == UInt8(ascii: "#") { return (.skip, nil) }
+        switch JSONScan.scan(line, recordMembers: recordMembers) {
+        case .invalid(let reason, let offset): return (.notJSON("\(reason) at byte \(offset + 1)"), nil)
+        case .notObject: return (.oneFrame, nil)
+        case .object(let summary):
+            if let topic = summary.eventType { return (.event(topic: topic), summary) }
+            return (.oneFrame, summary)
+        }
+    }
+
+    /// The body with `publisherId` and `sequenceNumber` first, replacing any the object had.
+    public static func stamped(_ line: UnsafeBufferPointer<UInt8>, members: [Range<Int>], keys: [Range<Int>],
+                               publisherId: [UInt8], sequenceNumber: UInt64) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(line.count + publisherId.count + 48)
+        out += Array(#"{"publisherId":"#.utf8)
+        out += publisherId
+        out += Array(#","sequenceNumber":"#.utf8)
+        out += Array(String(sequenceNumber).utf8)
+        for (member, key) in zip(members, keys) {
+            let name = line[key]
+            if name.elementsEqual("publisherId".utf8) || name.elementsEqual("sequenceNumber".utf8) { continue }
+            out.append(UInt8(ascii: ","))
+            out += line[member]
+        }
+        out.append(UInt8(ascii: "}"))
+        return out
+    }
+
+    /// Publishes the files. Diagnostics and the progress/summary lines go to `diagnostics`.
+    /// - Throws: `ToolError` with exit 66 (a file cannot be read), 69 (endpoint, subscribers).
+    public static func run(_ options: ReplayOptions, diagnostics: FDWriter = .standardError) throws -> ReplaySummary {
+        for file in options.files where !LineReader.canRead(file) {
+            throw ToolError(exitCode: ToolError.noInput, "\(file): no such readable file")
+        }
+        let context = try ZMQContext()
+        defer { context.close() }
+        var summary = ReplaySummary()
+        do {
+            let socket = try context.socket(options.waitSubscribers == nil ? .pub : .xpub,
+                                            lingerMilliseconds: options.lingerMilliseconds)
+            defer { socket.close() }  // lingers: what is queued is still delivered
+            try socket.setSendHighWaterMark(0)
+            if options.waitSubscribers != nil { try socket.setXPubVerbose(true) }
+            do {
+                if options.bind { try socket.bind(options.endpoint) } else { try socket.connect(options.endpoint) }
+            } catch let error as ZMQError {
+                throw ToolError(exitCode: ToolError.unavailable,
+                                "cannot \(options.bind ? "bind" : "connect to") \(options.endpoint): \(error.message)")
+            }
+            if let wanted = options.waitSubscribers {
+                try waitForSubscribers(socket, wanted, timeout: options.waitTimeoutSeconds, endpoint: options.endpoint)
+            }
+            summary = try publish(options, on: socket, diagnostics: diagnostics)
+        }
+        return summary
+    }
+
+    /// Reads subscription messages on an XPUB until `wanted` have arrived.
+    static func waitForSubscribers(_ socket: ZMQSocket, _ wanted: Int, timeout: Double, endpoint: String) throws {
+        guard wanted > 0 else { return }
+        let deadline = ToolClock.nanos() + UInt64(max(0, timeout) * 1e9)
+        var seen = 0
+        while seen < wanted {
+            let now = ToolClock.nanos()
+            guard now < deadline else {
+                throw ToolError(exitCode: ToolError.unavailable,
+                                "only \(seen) of \(wanted) subscribers joined \(endpoint) within \(formatFixed(timeout, 1)) s")
+            }
+            let leftMs = max(1, Int((deadline - now) / 1_000_000))
+            let isSubscribe = try socket.receiveMessage(timeoutMilliseconds: min(leftMs, 500)) { frames in
+                frames.withUnsafeBytes(at: 0) { $0.first == 1 }
+            }
+            if isSubscribe == true { seen += 1 }
+        }
+    }
+
+    private static func publish(_ options: ReplayOptions, on socket: ZMQSocket,
+                                diagnostics: FDWriter) throws -> ReplaySummary {
+        var summary = ReplaySummary()
+        let stampID = options.publisherId.map { JSONScan.quoted($0) }
+        var sequence: UInt64 = 0
+        let showProgress = options.progress ?? diagnostics.isTerminal
+        let start = ToolClock.nanos()
+        var nextProgress = start + 250_000_000
+        let rateInterval = options.rate.map { 1e9 / $0 }
+
+        for _ in 0..<max(1, options.loop) {
+            // --speed: the wall-clock start of this pass and the first occurredAt seen in it.
+            var speedBase: (wall: UInt64, event: Int64)? = nil
+            for file in options.files {
+                try LineReader(path: file).forEachLine { line, number in
+                    let (kind, object) = classifyScan(line, recordMembers: stampID != nil)
+                    var topic: [UInt8]? = nil
+                    switch kind {
+                    case .skip:
+                        return true
+                    case .event(let t):
+                        topic = t
+                    case .oneFrame:
+                        diagnostics.line("\(file):\(number): not a JSON object with a string eventType; sent as a one-frame message")
+                        summary.oneFrame += 1
+                    case .notJSON(let reason):
+                        if options.sendInvalid {
+                            diagnostics.line("\(file):\(number): not JSON (\(reason)); sent as a one-frame message")
+                            summary.oneFrame += 1
+                        } else {
+                            diagnostics.line("\(file):\(number): not JSON (\(reason)); not sent")
+                            summary.skippedInvalid += 1
+                            return true
+                        }
+                    }
+
+                    // Pace.
+                    if let interval = rateInterval {
+                        let due = start + UInt64(Double(summary.messages) * interval)
+                        let now = ToolClock.nanos()
+                        if due > now { ToolClock.sleep(nanos: due - now) }
+                    } else if let speed = options.speed, let object, let range = object.occurredAt,
+                              let at = rfc3339Milliseconds(UnsafeBufferPointer(rebasing: line[range])) {
+                        if let base = speedBase {
+                            if at > base.event {
+                                let due = base.wall + UInt64(Double(at - base.event) * 1e6 / speed)
+                                let now = ToolClock.nanos()
+                                if due > now { ToolClock.sleep(nanos: due - now) }
+                            }
+                        } else {
+                            speedBase = (ToolClock.nanos(), at)
+                        }
+                    }
+
+                    // Send.
+                    if let id = stampID, let object {
+                        sequence += 1
+                        let body = stamped(line, members: object.members, keys: object.keys,
+                                           publisherId: id, sequenceNumber: sequence)
+                        try send(socket, topic: topic, body: body)
+                    } else {
+                        try send(socket, topic: topic, body: UnsafeRawBufferPointer(line))
+                    }
+                    summary.messages += 1
+
+                    if showProgress && summary.messages & 255 == 0 {
+                        let now = ToolClock.nanos()
+                        if now >= nextProgress {
+                            nextProgress = now + 250_000_000
+                            let seconds = Double(now - start) / 1e9
+                            try? diagnostics.write("\r\(summary.messages) messages, \(formatFixed(Double(summary.messages) / seconds, 0)) msg/s\u{1B}[K")
+                        }
+                    }
+                    return true
+                }
+            }
+        }
+        summary.seconds = Double(ToolClock.nanos() - start) / 1e9
+        if showProgress { try? diagnostics.write("\r\u{1B}[K") }
+        return summary
+    }
+
+    private static func send(_ socket: ZMQSocket, topic: [UInt8]?, body: [UInt8]) throws {
+        try body.withUnsafeBytes { try send(socket, topic: topic, body: $0) }
+    }
+
+    private static func send(_ socket: ZMQSocket, topic: [UInt8]?, body: UnsafeRawBufferPointer) throws {
+        if let topic {
+            try topic.withUnsafeBytes { _ = try socket.send(buffers: [$0, body]) }
+        } else {
+            _ = try socket.send(buffers: [body])
+        }
+    }
+}
+
+/// `value` with `decimals` digits after the point.
+func formatFixed(_ value: Double, _ decimals: Int) -> String {
+    guard value.isFinite else { return "0" }
+    if decimals == 0 { return String(Int64(value.rounded())) }
+    var scale = 1.0
+    for _ in 0..<decimals { scale *= 10 }
+    let scaled = Int64((value * scale).rounded())
+    let whole = scaled / Int64(scale)
+    var frac = String(scaled % Int64(scale))
+    while frac.count < decimals { frac = "0" + frac }
+    return "\(whole).\(frac)"
+}

@@ -1,0 +1,246 @@
+// `contactwatch tail`: print the daemon's output messages, one body per line.
+//
+// With a journal it follows the Clone pattern: subscribe live first (ZeroMQ buffers what arrives),
+// fetch every alert after the given sequence from the journal in batches until caught up, then
+// read live, printing each alert exactly once in `alertSequence` order. A live alert that leaves a
+// gap (because this consumer filters by rule, or because messages were dropped) makes it fetch
+// from the journal again; while the live socket is idle it also checks the journal for alerts it
+// could have missed while the subscription was being set up.
+//
+// Journal protocol (DEALER → the daemon's ROUTER):
+//   request: "fetch", <afterSequence as ASCII decimal>, [<limit as ASCII decimal>]
+//   reply:   "alerts", <latest committed alertSequence>, <alert body>...   (ascending, all > after)
+//            "error", <message>
+//   An "alerts" reply with no bodies means caught up.
+
+import ZeroMQ
+
+/// What `Tail.run` subscribes to and prints.
+public struct TailOptions: Sendable {
+    public var endpoint: String
+    /// Topic prefixes to subscribe to ("" = everything).
+    public var topics: [String] = [""]
+    /// Stop after printing this many messages.
+    public var count: Int?
+    /// The daemon's journal endpoint (with `fromSequence`).
+    public var journal: String?
+    /// Print alerts after this `alertSequence` from the journal first.
+    public var fromSequence: UInt64?
+    /// How long one journal request may take.
+    public var requestTimeoutMilliseconds = 5000
+    /// Alerts asked for per journal request.
+    public var batchLimit = 1000
+    /// With a journal: how long the live socket may be idle before the journal is checked again.
+    public var idleRecheckMilliseconds = 1000
+
+    public init(endpoint: String) { self.endpoint = endpoint }
+}
+
+public enum Tail {
+    /// Runs until `count` messages were printed (forever without it), or the context is shut down.
+    /// - Returns: the number of messages printed.
+    /// - Throws: `ToolError` (69: endpoint or journal unavailable).
+    @discardableResult
+    public static func run(_ options: TailOptions, output: FDWriter = .standardOutput,
+                           diagnostics: FDWriter = .standardError, context: ZMQContext? = nil) throws -> Int {
+        let ctx = try context ?? ZMQContext()
+        let session = try TailSession(options: options, context: ctx, output: output, diagnostics: diagnostics)
+        defer { session.close() }
+        do {
+            try session.run()
+        } catch let error as ZMQError where error.isTerminated {
+            // Shut down from elsewhere: a clean stop.
+        }
+        return session.printed
+    }
+}
+
+/// Thrown inside a session when `--count` is reached.
+private struct CountReached: Error {}
+
+/// One tail run. Owns its sockets: single-threaded.
+final class TailSession {
+    private let options: TailOptions
+    private let output: FDWriter
+    private let diagnostics: FDWriter
+    private let sub: ZMQSocket
+    private let dealer: ZMQSocket?
+    private let monitor: ZMQMonitor?
+    /// Every alertSequence up to this one has been printed or deliberately skipped (journal mode).
+    private var covered: UInt64
+    private(set) var printed = 0
+    private var line: [UInt8] = []
+
+    init(options: TailOptions, context: ZMQContext, output: FDWriter, diagnostics: FDWriter) throws {
+        self.options = options
+        self.output = output
+        self.diagnostics = diagnostics
+        covered = options.fromSequence ?? 0
+        sub = try context.socket(.sub, lingerMilliseconds: 0)
+        do {
+            if options.journal != nil { try sub.setReceiveHighWaterMark(0) }  // the buffer during catch-up
+            for topic in options.topics { try sub.subscribe(topic) }
+            monitor = options.journal != nil ? try sub.startMonitor() : nil
+            try sub.connect(options.endpoint)
+        } catch let error as ZMQError {
+            throw ToolError(exitCode: ToolError.unavailable, "cannot connect to \(options.endpoint): \(error.message)")
+        }
+        if let journal = options.journal {
+            let d = try context.socket(.dealer, lingerMilliseconds: 0, framePoolCapacity: options.batchLimit + 3)
+            do {
+                try d.connect(journal)
+            } catch let error as ZMQError {
+                throw ToolError(exitCode: ToolError.unavailable, "cannot connect to journal \(journal): \(error.message)")
+            }
+            dealer = d
+        } else {
+            dealer = nil
+        }
+    }
+
+    func close() {
+        monitor?.close()
+        dealer?.close()
+        sub.close()
+    }
+
+    func run() throws {
+        do {
+            if dealer != nil {
+                awaitLiveConnection()
+                try catchUp()
+            }
+            try readLive()
+        } catch is CountReached {
+            return
+        }
+    }
+
+    /// Gives the live subscription a moment to reach the publisher before the journal is read
+    /// (bounded: the publisher may not be up yet; the idle re-check covers that case).
+    private func awaitLiveConnection() {
+        guard let monitor else { return }
+        let deadline = ToolClock.nanos() + 1_000_000_000
+        while ToolClock.nanos() < deadline {
+            guard let counts = try? monitor.drain(timeoutMilliseconds: 100) else { return }
+            if counts.handshakeSucceeded > 0 { break }
+        }
+        monitor.close()
+    }
+
+    // MARK: Printing
+
+    private func emit(_ body: UnsafeRawBufferPointer) throws {
+        line.removeAll(keepingCapacity: true)
+        line.append(contentsOf: body)
+        line.append(0x0A)
+        try line.withUnsafeBytes { try output.write($0) }
+        printed += 1
+        if let limit = options.count, printed >= limit { throw CountReached() }
+    }
+
+    private func matchesTopics(_ topic: String?) -> Bool {
+        guard let topic else { return options.topics.contains("") }
+        return options.topics.contains { topic.hasPrefix($0) }
+    }
+
+    // MARK: Journal
+
+    /// Fetches and prints alerts after `covered` until the journal has no more.
+    private func catchUp() throws {
+        guard let dealer, let journal = options.journal else { return }
+        let capacity = options.batchLimit + 3
+        while true {
+            try dealer.send(strings: ["fetch", String(covered), String(options.batchLimit)])
+            enum Reply { case batch(bodies: Int, latest: UInt64), error(String), malformed(String) }
+            let reply: Reply? = try dealer.receiveMessage(timeoutMilliseconds: options.requestTimeoutMilliseconds) { frames in
+                guard frames.count >= 2 else { return .malformed("a reply of \(frames.count) frame(s)") }
+                let kind = frames.string(at: 0)
+                if kind == "error" { return .error(frames.string(at: 1)) }
+                guard kind == "alerts" else { return .malformed("a reply of kind \(kind.debugDescription)") }
+                guard let latest = UInt64(frames.string(at: 1)) else {
+                    return .malformed("latest = \(frames.string(at: 1).debugDescription)")
+                }
+                // Only a contiguous run of bodies can be used when the reply has more frames than the pool.
+                let end = frames.count <= capacity ? frames.count : capacity - 1
+                var used = 0
+                for i in 2..<max(2, end) {
+                    try frames.withUnsafeBytes(at: i) { body in
+                        guard let sequence = AlertBody.alertSequence(body) else {
+                            diagnostics.line("journal \(journal): an alert without alertSequence; skipped")
+                            return
+                        }
+                        guard sequence > covered else { return }
+                        covered = sequence
+                        if matchesTopics(AlertBody.topic(body)) { try emit(body) }
+                    }
+                    used += 1
+                }
+                return .batch(bodies: used, latest: latest)
+            }
+            switch reply {
+            case nil:
+                throw ToolError(exitCode: ToolError.unavailable,
+                                "journal \(journal) did not answer within \(options.requestTimeoutMilliseconds) ms")
+            case .error(let message)?:
+                throw ToolError(exitCode: ToolError.unavailable, "journal \(journal) answered: error: \(message)")
+            case .malformed(let what)?:
+                throw ToolError(exitCode: ToolError.unavailable, "journal \(journal) sent \(what)")
+            case .batch(let bodies, let latest)?:
+                if bodies == 0 || covered >= latest { return }
+            }
+        }
+    }
+
+    // MARK: Live
+
+    private enum LiveAction {
+        case done
+        /// An alert after a gap: its sequence and a copy of its body.
+        case gap(UInt64, [UInt8])
+    }
+
+    private func readLive() throws {
+        let poller = ZMQPoller()
+        poller.add(sub)
+        let journalMode = dealer != nil
+        while true {
+            let ready = try poller.poll(timeoutMilliseconds: journalMode ? options.idleRecheckMilliseconds : -1)
+            if ready.isEmpty {
+                if journalMode { try catchUp() }
+                continue
+            }
+            while let action = try sub.receiveMessage(timeoutMilliseconds: 0, { frames in
+                try handleLive(frames, journalMode: journalMode)
+            }) {
+                guard case .gap(let sequence, let body) = action else { continue }
+                try catchUp()
+                if sequence > covered {
+                    if sequence > covered + 1 {
+                        diagnostics.line("alerts \(covered + 1)...\(sequence - 1) are not in the journal yet")
+                    }
+                    covered = sequence
+                    try body.withUnsafeBytes { try emit($0) }
+                }
+            }
+        }
+    }
+
+    private func handleLive(_ frames: borrowing ZMQFrames, journalMode: Bool) throws -> LiveAction {
+        let last = frames.count - 1
+        let isAlert = frames.count >= 2 && frames.withUnsafeBytes(at: 0) { $0.starts(with: "alert.".utf8) }
+        return try frames.withUnsafeBytes(at: last) { body -> LiveAction in
+            guard journalMode, isAlert, let sequence = AlertBody.alertSequence(body) else {
+                try emit(body)
+                return .done
+            }
+            if sequence <= covered { return .done }  // already printed from the journal
+            if sequence == covered + 1 {
+                covered = sequence
+                try emit(body)
+                return .done
+            }
+            return .gap(sequence, Array(body))
+        }
+    }
+}

@@ -1,0 +1,134 @@
+// Small pieces shared by the companion tool's commands: errors with exit codes, unbuffered
+// output to file descriptors, a monotonic clock.
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A failure that ends a command with a specific exit code (sysexits.h values).
+public struct ToolError: Error, CustomStringConvertible, Sendable {
+    /// 64 usage, 66 no input file, 69 endpoint/peer unavailable, 70 internal, 73 cannot create output, 74 I/O.
+    public let exitCode: Int32
+    public let message: String
+
+    public init(exitCode: Int32, _ message: String) {
+        self.exitCode = exitCode
+        self.message = message
+    }
+
+    public var description: String { message }
+
+    public static let usage: Int32 = 64
+    public static let noInput: Int32 = 66
+    public static let unavailable: Int32 = 69
+    public static let software: Int32 = 70
+    public static let cantCreate: Int32 = 73
+    public static let ioError: Int32 = 74
+}
+
+/// Writes straight to a file descriptor (no stdio buffering, so each call is visible at once).
+public struct FDWriter: Sendable {
+    public let fd: Int32
+
+    public init(fd: Int32) { self.fd = fd }
+
+    public static let standardOutput = FDWriter(fd: 1)
+    public static let standardError = FDWriter(fd: 2)
+
+    /// Whether the descriptor is a terminal.
+    public var isTerminal: Bool { isatty(fd) == 1 }
+
+    /// Writes all of `bytes`, retrying on EINTR and partial writes.
+    public func write(_ bytes: UnsafeRawBufferPointer) throws {
+        guard var p = bytes.baseAddress else { return }
+        var left = bytes.count
+        while left > 0 {
+            #if canImport(Glibc)
+            let n = Glibc.write(fd, p, left)
+            #elseif canImport(Musl)
+            let n = Musl.write(fd, p, left)
+            #else
+            let n = Darwin.write(fd, p, left)
+            #endif
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw ToolError(exitCode: ToolError.ioError, "write failed: \(String(cString: strerror(errno)))")
+            }
+            p += n
+            left -= n
+        }
+    }
+
+    public func write(_ string: String) throws {
+        var s = string
+        try s.withUTF8 { try write(UnsafeRawBufferPointer($0)) }
+    }
+
+    /// Writes a line to this descriptor, ignoring failures (for diagnostics).
+    public func line(_ string: String) {
+        try? write(string + "\n")
+    }
+}
+
+/// A buffered writer to a file descriptor, for bulk output (e.g. `generate`).
+public final class BufferedFDWriter {
+    private let out: FDWriter
+    private var buffer: [UInt8] = []
+    private let limit: Int
+
+    public init(fd: Int32, bufferSize: Int = 1 << 20) {
+        out = FDWriter(fd: fd)
+        limit = bufferSize
+        buffer.reserveCapacity(bufferSize)
+    }
+
+    public func write(_ bytes: UnsafeRawBufferPointer) throws {
+        if buffer.count + bytes.count > limit { try flush() }
+        if bytes.count >= limit { try out.write(bytes); return }
+        buffer.append(contentsOf: bytes)
+    }
+
+    public func flush() throws {
+        if buffer.isEmpty { return }
+        try buffer.withUnsafeBytes { try out.write($0) }
+        buffer.removeAll(keepingCapacity: true)
+    }
+}
+
+/// The monotonic clock, for pacing and timing.
+public enum ToolClock {
+/// Monotonic time in nanoseconds.
+public static func nanos() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+}
+
+/// Sleeps the calling thread for `nanos` nanoseconds (resuming after signals).
+public static func sleep(nanos: UInt64) {
+    guard nanos > 0 else { return }
+    var request = timespec(tv_sec: Int(nanos / 1_000_000_000), tv_nsec: Int(nanos % 1_000_000_000))
+    var remaining = timespec()
+    while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
+}
+}
+
+/// Opens `path` for writing (created or truncated), or throws exit 73.
+public func openForWriting(_ path: String) throws -> Int32 {
+    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+    if fd < 0 {
+        throw ToolError(exitCode: ToolError.cantCreate, "cannot create \(path): \(String(cString: strerror(errno)))")
+    }
+    return fd
+}
+
+/// Closes a descriptor opened by `openForWriting`.
+public func closeDescriptor(_ fd: Int32) throws {
+    if close(fd) != 0 {
+        throw ToolError(exitCode: ToolError.ioError, "close failed: \(String(cString: strerror(errno)))")
+    }
+}
