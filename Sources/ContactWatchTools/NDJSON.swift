@@ -342,25 +342,25 @@ public enum JSONScan {
 }
 
 extension JSONScan {
-/// `s` as a JSON string literal (quotes included).
-public static func quoted(_ s: String) -> [UInt8] {
-    var out: [UInt8] = [UInt8(ascii: "\"")]
-    for c in s.utf8 {
-        switch c {
-        case UInt8(ascii: "\""): out += [UInt8(ascii: "\\"), UInt8(ascii: "\"")]
-        case UInt8(ascii: "\\"): out += [UInt8(ascii: "\\"), UInt8(ascii: "\\")]
-        case 0x0A: out += Array("\\n".utf8)
-        case 0x0D: out += Array("\\r".utf8)
-        case 0x09: out += Array("\\t".utf8)
-        case 0..<0x20:
-            let hex = Array("0123456789abcdef".utf8)
-            out += Array("\\u00".utf8) + [hex[Int(c >> 4)], hex[Int(c & 15)]]
-        default: out.append(c)
+    /// `s` as a JSON string literal (quotes included).
+    public static func quoted(_ s: String) -> [UInt8] {
+        var out: [UInt8] = [UInt8(ascii: "\"")]
+        for c in s.utf8 {
+            switch c {
+            case UInt8(ascii: "\""): out += [UInt8(ascii: "\\"), UInt8(ascii: "\"")]
+            case UInt8(ascii: "\\"): out += [UInt8(ascii: "\\"), UInt8(ascii: "\\")]
+            case 0x0A: out += Array("\\n".utf8)
+            case 0x0D: out += Array("\\r".utf8)
+            case 0x09: out += Array("\\t".utf8)
+            case 0..<0x20:
+                let hex = Array("0123456789abcdef".utf8)
+                out += Array("\\u00".utf8) + [hex[Int(c >> 4)], hex[Int(c & 15)]]
+            default: out.append(c)
+            }
         }
+        out.append(UInt8(ascii: "\""))
+        return out
     }
-    out.append(UInt8(ascii: "\""))
-    return out
-}
 }
 
 // MARK: - Times

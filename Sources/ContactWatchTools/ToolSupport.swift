@@ -101,20 +101,20 @@ public final class BufferedFDWriter {
 
 /// The monotonic clock, for pacing and timing.
 public enum ToolClock {
-/// Monotonic time in nanoseconds.
-public static func nanos() -> UInt64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
-}
+    /// Monotonic time in nanoseconds.
+    public static func nanos() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
 
-/// Sleeps the calling thread for `nanos` nanoseconds (resuming after signals).
-public static func sleep(nanos: UInt64) {
-    guard nanos > 0 else { return }
-    var request = timespec(tv_sec: Int(nanos / 1_000_000_000), tv_nsec: Int(nanos % 1_000_000_000))
-    var remaining = timespec()
-    while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
-}
+    /// Sleeps the calling thread for `nanos` nanoseconds (resuming after signals).
+    public static func sleep(nanos: UInt64) {
+        guard nanos > 0 else { return }
+        var request = timespec(tv_sec: Int(nanos / 1_000_000_000), tv_nsec: Int(nanos % 1_000_000_000))
+        var remaining = timespec()
+        while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
+    }
 }
 
 /// Opens `path` for writing (created or truncated), or throws exit 73.
