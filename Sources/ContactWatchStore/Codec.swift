@@ -1,0 +1,384 @@
+import ContactWatchEngine
+
+// The store's record codec: a compact, versioned binary form of the engine's entities. It runs once per dirty entity
+// per commit batch and once per row on load, so it avoids Codable and JSON: unsigned LEB128 varints, zigzag for signed
+// values, length-prefixed byte strings. Every blob starts with a version byte. Decoding is bounds-checked throughout:
+// garbage throws `CodecError`, it never traps.
+
+/// A blob that could not be decoded.
+public struct CodecError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Appends encoded values to a byte buffer.
+public struct ByteWriter: Sendable {
+    public var bytes: [UInt8]
+
+    public init(capacity: Int = 256) {
+        bytes = []
+        bytes.reserveCapacity(capacity)
+    }
+
+    public mutating func reset() { bytes.removeAll(keepingCapacity: true) }
+
+    @inline(__always) public mutating func u8(_ v: UInt8) { bytes.append(v) }
+
+    @inline(__always) public mutating func varint(_ v: UInt64) {
+        var v = v
+        while v >= 0x80 {
+            bytes.append(UInt8(truncatingIfNeeded: v) | 0x80)
+            v >>= 7
+        }
+        bytes.append(UInt8(truncatingIfNeeded: v))
+    }
+
+    @inline(__always) public mutating func zigzag(_ v: Int64) {
+        varint(UInt64(bitPattern: (v << 1) ^ (v >> 63)))
+    }
+
+    /// Eight bytes, little-endian.
+    @inline(__always) public mutating func fixed64(_ v: UInt64) {
+        var v = v
+        for _ in 0..<8 {
+            bytes.append(UInt8(truncatingIfNeeded: v))
+            v >>= 8
+        }
+    }
+
+    public mutating func byteString(_ b: [UInt8]) {
+        varint(UInt64(b.count))
+        bytes.append(contentsOf: b)
+    }
+
+    public mutating func string(_ s: String) {
+        var s = s
+        s.withUTF8 { u in
+            varint(UInt64(u.count))
+            bytes.append(contentsOf: u)
+        }
+    }
+}
+
+/// Reads encoded values from a byte buffer; every read is bounds-checked and throws on malformed input.
+public struct ByteReader {
+    let base: UnsafeRawBufferPointer
+    public private(set) var offset = 0
+
+    public init(_ base: UnsafeRawBufferPointer) { self.base = base }
+
+    public var remaining: Int { base.count - offset }
+    public var isAtEnd: Bool { offset == base.count }
+
+    @inline(__always) public mutating func u8() throws(CodecError) -> UInt8 {
+        guard offset < base.count else { throw CodecError("record is truncated") }
+        let v = base[offset]
+        offset += 1
+        return v
+    }
+
+    @inline(__always) public mutating func varint() throws(CodecError) -> UInt64 {
+        var result: UInt64 = 0
+        var shift: UInt64 = 0
+        while true {
+            guard offset < base.count else { throw CodecError("record is truncated") }
+            let b = base[offset]
+            offset += 1
+            if shift == 63 && b > 1 { throw CodecError("varint overflows 64 bits") }
+            result |= UInt64(b & 0x7F) << shift
+            if b < 0x80 { return result }
+            shift += 7
+            if shift > 63 { throw CodecError("varint is too long") }
+        }
+    }
+
+    @inline(__always) public mutating func zigzag() throws(CodecError) -> Int64 {
+        let u = try varint()
+        return Int64(bitPattern: u >> 1) ^ -Int64(bitPattern: u & 1)
+    }
+
+    public mutating func fixed64() throws(CodecError) -> UInt64 {
+        guard remaining >= 8 else { throw CodecError("record is truncated") }
+        var v: UInt64 = 0
+        for k in 0..<8 { v |= UInt64(base[offset + k]) << (8 * UInt64(k)) }
+        offset += 8
+        return v
+    }
+
+    public mutating func uint32() throws(CodecError) -> UInt32 {
+        let v = try varint()
+        guard v <= UInt64(UInt32.max) else { throw CodecError("value \(v) does not fit 32 bits") }
+        return UInt32(v)
+    }
+
+    public mutating func int32() throws(CodecError) -> Int32 {
+        let v = try zigzag()
+        guard v >= Int64(Int32.min) && v <= Int64(Int32.max) else { throw CodecError("value \(v) does not fit 32 bits") }
+        return Int32(v)
+    }
+
+    /// A count of elements that each take at least `minimumSize` bytes: refuses counts the rest cannot hold.
+    public mutating func count(minimumSize: Int = 1) throws(CodecError) -> Int {
+        let n = try varint()
+        guard n <= UInt64(remaining / max(minimumSize, 1)) else { throw CodecError("count \(n) exceeds the record") }
+        return Int(n)
+    }
+
+    public mutating func byteString() throws(CodecError) -> [UInt8] {
+        let n = try count()
+        let out = Array(UnsafeRawBufferPointer(rebasing: base[offset..<(offset + n)]))
+        offset += n
+        return out
+    }
+
+    public mutating func string() throws(CodecError) -> String {
+        let n = try count()
+        let slice = UnsafeRawBufferPointer(rebasing: base[offset..<(offset + n)])
+        guard let s = String(validating: slice, as: UTF8.self) else { throw CodecError("string is not valid UTF-8") }
+        offset += n
+        return s
+    }
+
+    public func expectEnd() throws(CodecError) {
+        guard isAtEnd else { throw CodecError("\(remaining) unexpected bytes after the record") }
+    }
+}
+
+/// The blob formats of the store's tables. Each starts with its format version (currently 1).
+public enum RecordCodec {
+    public static let version: UInt8 = 1
+
+    @inline(__always) static func checkVersion(_ r: inout ByteReader, _ what: String) throws(CodecError) {
+        let v = try r.u8()
+        guard v == version else { throw CodecError("\(what) record has unknown format version \(v)") }
+    }
+
+    // MARK: ContactRecord
+
+    public static func encode(_ c: ContactRecord, into w: inout ByteWriter) {
+        w.u8(version)
+        w.varint(UInt64(c.caseIndex))
+        w.varint(UInt64(c.actionId))
+        w.varint(c.version)
+        w.zigzag(c.contactStart)
+        // The action time is usually near the contact's start: store the (wrapping) difference.
+        w.zigzag(c.actionTime &- c.contactStart)
+        w.zigzag(Int64(c.pduIndex))
+        w.zigzag(Int64(c.contributionDate))
+        w.u8(c.flags.rawValue)
+    }
+
+    public static func decodeContact(_ bytes: UnsafeRawBufferPointer) throws(CodecError) -> ContactRecord {
+        var r = ByteReader(bytes)
+        try checkVersion(&r, "contact")
+        let caseIndex = try r.uint32()
+        let actionId = try r.uint32()
+        let version = try r.varint()
+        let start = try r.zigzag()
+        let actionTime = start &+ (try r.zigzag())
+        let pdu = try r.int32()
+        let date = try r.int32()
+        let flags = ContactRecord.Flags(rawValue: try r.u8())
+        try r.expectEnd()
+        return ContactRecord(caseIndex: caseIndex, actionId: actionId, version: version, contactStart: start,
+                             actionTime: actionTime, pduIndex: pdu, contributionDate: date, flags: flags)
+    }
+
+    // MARK: OpenAlert
+
+    static func encodeAlert(_ a: OpenAlert, into w: inout ByteWriter) {
+        w.fixed64(a.id.high)
+        w.fixed64(a.id.low)
+        w.u8(a.rule.rawValue)
+        w.u8(a.severity.rawValue)
+        w.varint(a.triggerContactId)
+        w.varint(a.triggerContactVersion)
+        w.zigzag(a.triggerStart)
+        w.byteString(a.evidence)
+        w.zigzag(Int64(a.deadline))
+        w.u8(a.overdueRaised ? 1 : 0)
+    }
+
+    static func decodeAlert(_ r: inout ByteReader) throws(CodecError) -> OpenAlert {
+        let high = try r.fixed64()
+        let low = try r.fixed64()
+        let ruleRaw = try r.u8()
+        guard let rule = Rule(rawValue: ruleRaw) else { throw CodecError("unknown rule \(ruleRaw)") }
+        let sevRaw = try r.u8()
+        guard let severity = Severity(rawValue: sevRaw) else { throw CodecError("unknown severity \(sevRaw)") }
+        let contactId = try r.varint()
+        let contactVersion = try r.varint()
+        let start = try r.zigzag()
+        let evidence = try r.byteString()
+        let deadline = try r.int32()
+        let overdue = try r.u8()
+        guard overdue <= 1 else { throw CodecError("bad boolean \(overdue)") }
+        return OpenAlert(id: AlertID(high: high, low: low), rule: rule, severity: severity, triggerContactId: contactId,
+                         triggerContactVersion: contactVersion, triggerStart: start, evidence: evidence,
+                         deadline: deadline, overdueRaised: overdue == 1)
+    }
+
+    /// An open alert on its own (with a version byte).
+    public static func encode(_ a: OpenAlert, into w: inout ByteWriter) {
+        w.u8(version)
+        encodeAlert(a, into: &w)
+    }
+
+    public static func decodeOpenAlert(_ bytes: UnsafeRawBufferPointer) throws(CodecError) -> OpenAlert {
+        var r = ByteReader(bytes)
+        try checkVersion(&r, "alert")
+        let a = try decodeAlert(&r)
+        try r.expectEnd()
+        return a
+    }
+
+    // MARK: CaseState
+
+    private static func encodeRefs(_ refs: [ContactRef], into w: inout ByteWriter) {
+        w.varint(UInt64(refs.count))
+        for ref in refs {
+            w.varint(ref.contactId)
+            w.zigzag(ref.start)
+        }
+    }
+
+    private static func decodeRefs(_ r: inout ByteReader) throws(CodecError) -> [ContactRef] {
+        let n = try r.count(minimumSize: 2)
+        var out: [ContactRef] = []
+        out.reserveCapacity(n)
+        for _ in 0..<n { out.append(ContactRef(contactId: try r.varint(), start: try r.zigzag())) }
+        return out
+    }
+
+    private static let hasLastInPerson: UInt8 = 1, hasFirstContact: UInt8 = 2, hasTelephoneOnly: UInt8 = 4
+
+    /// A case, without its CRN (a column of its row). Categories are not stored: they follow from the registers.
+    public static func encode(_ c: CaseState, into w: inout ByteWriter) {
+        w.u8(version)
+        var bits: UInt8 = 0
+        if c.lastInPersonAt != .min { bits |= hasLastInPerson }
+        if c.firstContactAt != .max { bits |= hasFirstContact }
+        if c.openTelephoneOnly != nil { bits |= hasTelephoneOnly }
+        w.u8(bits)
+        w.u8(c.sentenceType.rawValue)
+        if c.lastInPersonAt != .min { w.zigzag(c.lastInPersonAt) }
+        if c.firstContactAt != .max { w.zigzag(c.firstContactAt) }
+        w.varint(UInt64(c.registers.count))
+        for reg in c.registers {
+            w.string(reg.code)
+            if let level = reg.level {
+                w.u8(1)
+                w.string(level)
+            } else {
+                w.u8(0)
+            }
+        }
+        encodeRefs(c.failures, into: &w)
+        encodeRefs(c.remotes, into: &w)
+        encodeRefs(c.warnings, into: &w)
+        encodeRefs(c.breaches, into: &w)
+        w.varint(UInt64(c.openNonCompliance.count))
+        for a in c.openNonCompliance { encodeAlert(a, into: &w) }
+        if let t = c.openTelephoneOnly { encodeAlert(t, into: &w) }
+    }
+
+    public static func decodeCase(crn: CRN, _ bytes: UnsafeRawBufferPointer) throws(CodecError) -> CaseState {
+        var r = ByteReader(bytes)
+        try checkVersion(&r, "case")
+        var c = CaseState(crn: crn)
+        let bits = try r.u8()
+        guard bits & ~(hasLastInPerson | hasFirstContact | hasTelephoneOnly) == 0 else {
+            throw CodecError("unknown case flags \(bits)")
+        }
+        let st = try r.u8()
+        guard let sentence = SentenceType(rawValue: st) else { throw CodecError("unknown sentence type \(st)") }
+        c.sentenceType = sentence
+        if bits & hasLastInPerson != 0 { c.lastInPersonAt = try r.zigzag() }
+        if bits & hasFirstContact != 0 { c.firstContactAt = try r.zigzag() }
+        let nr = try r.count(minimumSize: 2)
+        var regs: [Register] = []
+        regs.reserveCapacity(nr)
+        for _ in 0..<nr {
+            let code = try r.string()
+            let hasLevel = try r.u8()
+            switch hasLevel {
+            case 0: regs.append(Register(code: code, level: nil))
+            case 1: regs.append(Register(code: code, level: try r.string()))
+            default: throw CodecError("bad register level marker \(hasLevel)")
+            }
+        }
+        c.setRegisters(regs)
+        c.failures = try decodeRefs(&r)
+        c.remotes = try decodeRefs(&r)
+        c.warnings = try decodeRefs(&r)
+        c.breaches = try decodeRefs(&r)
+        let na = try r.count(minimumSize: 24)
+        if na > 0 {
+            c.openNonCompliance.reserveCapacity(na)
+            for _ in 0..<na { c.openNonCompliance.append(try decodeAlert(&r)) }
+        }
+        if bits & hasTelephoneOnly != 0 { c.openTelephoneOnly = try decodeAlert(&r) }
+        try r.expectEnd()
+        return c
+    }
+
+    // MARK: PDUState
+
+    /// A PDU's buckets and open alert, without its code (a column of its row).
+    public static func encode(_ p: PDUState, into w: inout ByteWriter) {
+        w.u8(version)
+        w.varint(UInt64(p.buckets.count))
+        var previous: Int64 = 0
+        for b in p.buckets {
+            // Dates are sorted: store each as the difference from the previous one.
+            w.zigzag(Int64(b.date) - previous)
+            previous = Int64(b.date)
+            w.zigzag(Int64(b.compliant))
+            w.zigzag(Int64(b.nonCompliant))
+        }
+        if let a = p.open {
+            w.u8(1)
+            encodeAlert(a, into: &w)
+        } else {
+            w.u8(0)
+        }
+    }
+
+    public static func decodePDU(code: String, _ bytes: UnsafeRawBufferPointer) throws(CodecError) -> PDUState {
+        var r = ByteReader(bytes)
+        try checkVersion(&r, "PDU")
+        var p = PDUState(code: code)
+        let n = try r.count(minimumSize: 3)
+        p.buckets.reserveCapacity(n)
+        var previous: Int64 = 0
+        for _ in 0..<n {
+            let date = previous &+ (try r.zigzag())
+            guard date >= Int64(Int32.min) && date <= Int64(Int32.max) else { throw CodecError("bucket date out of range") }
+            previous = date
+            p.buckets.append(PDUState.Bucket(date: Int32(date), compliant: try r.int32(), nonCompliant: try r.int32()))
+        }
+        switch try r.u8() {
+        case 0: break
+        case 1: p.open = try decodeAlert(&r)
+        case let v: throw CodecError("bad open-alert marker \(v)")
+        }
+        try r.expectEnd()
+        return p
+    }
+
+    // MARK: Withdrawn warnings
+
+    public static func encode(_ a: ActionRecord, into w: inout ByteWriter) {
+        w.u8(version)
+        w.varint(a.contactId)
+        w.zigzag(a.start)
+    }
+
+    public static func decodeActionRecord(_ bytes: UnsafeRawBufferPointer) throws(CodecError) -> ActionRecord {
+        var r = ByteReader(bytes)
+        try checkVersion(&r, "withdrawn")
+        let a = ActionRecord(contactId: try r.varint(), start: try r.zigzag())
+        try r.expectEnd()
+        return a
+    }
+}

@@ -1,0 +1,117 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Checks an existing database file with plain reads, before SQLite touches it (SQLite would create `-wal`/`-shm`
+/// side files, and could write to the file). Catches garbage, truncated, foreign and newer-schema files without
+/// modifying anything.
+enum FileCheck {
+    /// `PRAGMA application_id` of a ContactWatch store: "CWst".
+    static let applicationID: UInt32 = 0x4357_7374
+
+    struct Header {
+        var pageSize: Int
+        var pageCount: Int?
+        var userVersion: UInt32
+        var applicationID: UInt32
+        var fileSize: Int
+    }
+
+    /// fsyncs a file or directory (best effort).
+    static func fsync(path: String) {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        _ = fsyncFD(fd)
+        close(fd)
+    }
+
+    private static func fsyncFD(_ fd: Int32) -> Int32 {
+        #if canImport(Glibc)
+        return Glibc.fsync(fd)
+        #else
+        return Darwin.fsync(fd)
+        #endif
+    }
+
+    static func errnoText(_ e: Int32) -> String { String(cString: strerror(e)) }
+
+    /// The size of a file, or nil when it does not exist.
+    static func size(of path: String) throws(StoreError) -> Int? {
+        var st = stat()
+        if stat(path, &st) != 0 {
+            let e = errno
+            if e == ENOENT { return nil }
+            throw .unreadable(path, errnoText(e))
+        }
+        guard (st.st_mode & S_IFMT) == S_IFREG else { throw .unreadable(path, "not a regular file") }
+        return Int(st.st_size)
+    }
+
+    /// Reads and validates the 100-byte SQLite header of `path`.
+    static func header(of path: String, knownSchemaVersion: Int) throws(StoreError) -> Header {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 { throw .unreadable(path, errnoText(errno)) }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw .unreadable(path, errnoText(errno)) }
+        let fileSize = Int(st.st_size)
+        var h = [UInt8](repeating: 0, count: 100)
+        var got = 0
+        while got < 100 {
+            let n = h.withUnsafeMutableBytes { read(fd, $0.baseAddress! + got, 100 - got) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw .unreadable(path, errnoText(errno))
+            }
+            if n == 0 { break }
+            got += n
+        }
+        if fileSize == 0 { throw .corrupt(path, "the file is empty") }
+        let magic = Array("SQLite format 3".utf8) + [0]
+        guard got >= 16, Array(h[0..<16]) == magic else {
+            throw .corrupt(path, "the file does not start with the SQLite header; it is not a database or is damaged")
+        }
+        guard got == 100 else { throw .corrupt(path, "the file is truncated to \(fileSize) bytes") }
+        func be16(_ o: Int) -> Int { Int(h[o]) << 8 | Int(h[o + 1]) }
+        func be32(_ o: Int) -> UInt32 {
+            UInt32(h[o]) << 24 | UInt32(h[o + 1]) << 16 | UInt32(h[o + 2]) << 8 | UInt32(h[o + 3])
+        }
+        var pageSize = be16(16)
+        if pageSize == 1 { pageSize = 65536 }
+        guard pageSize >= 512 && pageSize <= 65536 && pageSize & (pageSize - 1) == 0 else {
+            throw .corrupt(path, "invalid page size \(pageSize) in the header")
+        }
+        guard (1...2).contains(h[18]), (1...2).contains(h[19]), h[21] == 64, h[22] == 32, h[23] == 32 else {
+            throw .corrupt(path, "invalid file format bytes in the header")
+        }
+        let app = be32(68)
+        let userVersion = be32(60)
+        if app != applicationID {
+            throw .foreign(path, app == 0 ? "it is an SQLite database without an application id"
+                : "it is an SQLite database with application id 0x\(String(app, radix: 16))")
+        }
+        if Int(userVersion) > knownSchemaVersion {
+            throw .newerSchema(path, found: Int(userVersion), known: knownSchemaVersion)
+        }
+        // The in-header page count is valid when the change counter matches "version-valid-for".
+        let pageCount: Int? = be32(24) == be32(92) && be32(28) > 0 ? Int(be32(28)) : nil
+        return Header(pageSize: pageSize, pageCount: pageCount, userVersion: userVersion, applicationID: app,
+                      fileSize: fileSize)
+    }
+
+    /// Checks that the file holds every page its header claims. Skipped while a non-empty `-wal` exists: a checkpoint
+    /// interrupted by a crash may leave the main file short, and SQLite completes it from the WAL on open.
+    static func checkLength(_ header: Header, path: String, walSize: Int?) throws(StoreError) {
+        if let walSize, walSize > 0 { return }
+        guard header.fileSize % header.pageSize == 0 else {
+            throw .corrupt(path, "the file is truncated: \(header.fileSize) bytes is not a whole number of "
+                + "\(header.pageSize)-byte pages")
+        }
+        if let pages = header.pageCount, header.fileSize < pages * header.pageSize {
+            throw .corrupt(path, "the file is truncated: the header records \(pages) pages of \(header.pageSize) bytes, "
+                + "the file has \(header.fileSize / header.pageSize)")
+        }
+    }
+}

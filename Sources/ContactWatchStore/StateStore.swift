@@ -1,0 +1,452 @@
+import ContactWatchEngine
+import Foundation
+import GRDB
+
+/// The durable state store: the engine's state and the alert journal in one SQLite database,
+/// `<stateDir>/contactwatch.sqlite`, reached through one GRDB `DatabaseQueue` (the processing thread is its only user).
+///
+/// Layout (schema version 1, see `schemaVersion`):
+/// - `meta(key, value)`: `watermark`, `alertSequence` (the last used), `publishedThrough` (the highest alertSequence
+///   known published), `schemaVersion`, `contactCount` (a capacity hint for load).
+/// - `publisher(id, lastSequence)`; `caseState(caseIndex, crn, data)`; `contact(id, data)`; `pdu(pduIndex, code, data)`;
+///   `withdrawn(contactId, data)`: `data` is a `RecordCodec` blob.
+/// - `journal(alertSequence, alertId, topic, body, recordedAt)`: every alert message, with the wall-clock ms of its
+///   commit (for retention).
+/// The file carries `PRAGMA application_id` = "CWst" and `PRAGMA user_version` = the schema version, so a foreign or
+/// newer file is recognised from its header before SQLite opens it.
+///
+/// Durability: the database is in WAL mode with `synchronous = FULL` by default: `commit` returns only after the WAL
+/// is fsynced, so a committed batch survives a process crash (SIGKILL) and a power loss. With `.normal` the WAL is
+/// fsynced only at checkpoints: a committed batch still survives a process crash, but a power loss or kernel crash may
+/// lose the last commits (those since the last checkpoint) — their alerts may already have been published, so after
+/// such a loss `alertSequence` numbers can be reused for different alerts. The database itself stays consistent either way.
+public final class StateStore: Sendable {
+    /// The schema version this code reads and writes.
+    public static let schemaVersion = 1
+    /// The database file's name inside the state directory.
+    public static let fileName = "contactwatch.sqlite"
+
+    public enum Synchronous: Sendable {
+        /// fsync at every commit: committed state survives power loss.
+        case full
+        /// fsync at checkpoints only: committed state survives a process crash; a power loss may lose the last commits.
+        case normal
+    }
+
+    /// The database file's path.
+    public let path: String
+    private let queue: DatabaseQueue
+
+    /// Opens the store in `directory` (creating the directory and an empty store when absent).
+    ///
+    /// An existing file is checked before SQLite opens it (header magic, application id, schema version, length
+    /// against the page count in the header), then opened and checked with `PRAGMA quick_check`. A corrupt,
+    /// truncated, garbage, foreign or newer-schema file makes this throw `StoreError` — the store is never reset and
+    /// such a file is never modified (no `-wal`/`-shm` side files are created for a file refused by the header check).
+    public convenience init(directory: String) throws(StoreError) {
+        try self.init(directory: directory, synchronous: .full)
+    }
+
+    /// As `init(directory:)`, choosing the durability of commits (see the type's documentation).
+    public init(directory: String, synchronous: Synchronous, quickCheck: Bool = true) throws(StoreError) {
+        let dir = directory.isEmpty ? "." : directory
+        do {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        } catch {
+            throw StoreError(.io, "cannot create the state directory \(dir) (\(error.localizedDescription)). "
+                + "Create it, or give the daemon's user permission to.")
+        }
+        let path = (dir as NSString).appendingPathComponent(Self.fileName)
+        self.path = path
+        let walSize = try FileCheck.size(of: path + "-wal")
+        if try FileCheck.size(of: path) == nil {
+            if let walSize, walSize > 0 {
+                throw .corrupt(path, "its write-ahead log \(path)-wal exists without the database file")
+            }
+            try Self.createEmpty(at: path)
+        }
+        let header = try FileCheck.header(of: path, knownSchemaVersion: Self.schemaVersion)
+        try FileCheck.checkLength(header, path: path, walSize: walSize)
+        if header.userVersion < 1 {
+            throw .corrupt(path, "it has application id of a ContactWatch store but no schema version")
+        }
+
+        var config = Configuration()
+        config.label = "ContactWatchStore"
+        config.foreignKeysEnabled = false
+        // Not `config.journalMode = .wal`: GRDB would write to the file at open (before our checks). A store is
+        // created in WAL mode, which persists in the file; `ensureWAL` switches a restored rollback-mode copy.
+        let syncPragma = synchronous == .full ? "FULL" : "NORMAL"
+        config.prepareDatabase { db in
+            try db.execute(sql: """
+                PRAGMA synchronous = \(syncPragma);
+                PRAGMA cache_size = -32768;
+                PRAGMA journal_size_limit = 67108864;
+                """)
+        }
+        do {
+            queue = try DatabaseQueue(path: path, configuration: config)
+        } catch {
+            throw StoreError.from(error, path: path, during: "opening")
+        }
+        do {
+            try queue.read { db in
+                let app = try Int.fetchOne(db, sql: "PRAGMA application_id") ?? 0
+                guard UInt32(truncatingIfNeeded: app) == FileCheck.applicationID else {
+                    throw StoreError.foreign(path, "application id \(app)")
+                }
+                let version = try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0
+                let superseded = try Self.migrator.hasBeenSuperseded(db)
+                if version > Self.schemaVersion || superseded {
+                    throw StoreError.newerSchema(path, found: version, known: Self.schemaVersion)
+                }
+                if quickCheck {
+                    let result = try String.fetchAll(db, sql: "PRAGMA quick_check(5)")
+                    if result != ["ok"] {
+                        throw StoreError.corrupt(path, "quick_check: " + result.joined(separator: "; "))
+                    }
+                }
+            }
+            // A store written by an older schema version is brought up to date (none exists yet besides v1).
+            try Self.migrator.migrate(queue)
+            try queue.writeWithoutTransaction { db in
+                if try String.fetchOne(db, sql: "PRAGMA journal_mode") != "wal" {
+                    _ = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")
+                }
+            }
+        } catch {
+            try? queue.close()
+            throw StoreError.from(error, path: path, during: "checking")
+        }
+    }
+
+    public func close() {
+        try? queue.close()
+    }
+
+    // MARK: - Schema
+
+    static let migrator: DatabaseMigrator = {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value) WITHOUT ROWID;
+                CREATE TABLE publisher (id TEXT PRIMARY KEY NOT NULL, lastSequence INTEGER NOT NULL) WITHOUT ROWID;
+                CREATE TABLE caseState (caseIndex INTEGER PRIMARY KEY, crn INTEGER NOT NULL, data BLOB NOT NULL);
+                CREATE TABLE contact (id INTEGER PRIMARY KEY, data BLOB NOT NULL);
+                CREATE TABLE pdu (pduIndex INTEGER PRIMARY KEY, code TEXT NOT NULL, data BLOB NOT NULL);
+                CREATE TABLE withdrawn (contactId INTEGER PRIMARY KEY, data BLOB NOT NULL);
+                CREATE TABLE journal (alertSequence INTEGER PRIMARY KEY, alertId TEXT NOT NULL, topic TEXT NOT NULL,
+                                      body BLOB NOT NULL, recordedAt INTEGER NOT NULL);
+                INSERT INTO meta (key, value) VALUES ('schemaVersion', 1), ('watermark', \(Int64.min)),
+                    ('alertSequence', 0), ('publishedThrough', 0), ('contactCount', 0);
+                PRAGMA application_id = \(FileCheck.applicationID);
+                PRAGMA user_version = 1;
+                """)
+        }
+        return m
+    }()
+
+    /// Creates a new empty store at `path`: built under a temporary name and renamed into place, so a crash never
+    /// leaves a half-made file under the real name.
+    private static func createEmpty(at path: String) throws(StoreError) {
+        let tmp = path + ".creating"
+        for p in [tmp, tmp + "-wal", tmp + "-shm", tmp + "-journal"] { unlink(p) }
+        do {
+            var config = Configuration()
+            config.label = "ContactWatchStore.create"
+            let q = try DatabaseQueue(path: tmp, configuration: config)
+            try migrator.migrate(q)
+            try q.writeWithoutTransaction { db in
+                _ = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")
+            }
+            try q.close()
+        } catch {
+            for p in [tmp, tmp + "-wal", tmp + "-shm", tmp + "-journal"] { unlink(p) }
+            throw StoreError.from(error, path: tmp, during: "creating a new store")
+        }
+        FileCheck.fsync(path: tmp)
+        guard rename(tmp, path) == 0 else {
+            let e = errno
+            unlink(tmp)
+            throw StoreError.io(path, "cannot rename the new store into place: \(FileCheck.errnoText(e))")
+        }
+        FileCheck.fsync(path: (path as NSString).deletingLastPathComponent)
+    }
+
+    // MARK: - Helpers
+
+    private func run<T>(_ what: String, _ body: () throws -> T) throws(StoreError) -> T {
+        do {
+            return try body()
+        } catch {
+            throw StoreError.from(error, path: path, during: what)
+        }
+    }
+
+    @inline(__always) private func blob(_ w: ByteWriter) -> Data { w.bytes.withUnsafeBytes { Data($0) } }
+
+    // MARK: - Load
+
+    /// The whole engine state and the journal entries committed but not yet published (alertSequence >
+    /// publishedThrough), in order. `Engine(settings:state:)` resumes from the state exactly where it stopped.
+    public func load() throws(StoreError) -> (state: EngineState, unpublished: [JournalEntry]) {
+        let path = self.path
+        return try run("loading") {
+            try queue.read { db in
+                var state = EngineState()
+                var publishedThrough: UInt64 = 0
+                var contactCount = 0
+                for row in try Row.fetchAll(db, sql: "SELECT key, value FROM meta") {
+                    let key: String = row[0]
+                    switch key {
+                    case "watermark": state.watermark = row[1]
+                    case "alertSequence": state.alertSequence = UInt64(bitPattern: row[1] as Int64)
+                    case "publishedThrough": publishedThrough = UInt64(bitPattern: row[1] as Int64)
+                    case "contactCount": contactCount = max(0, min(row[1] as Int, 1 << 28))
+                    default: break
+                    }
+                }
+                for row in try Row.fetchAll(db, sql: "SELECT id, lastSequence FROM publisher") {
+                    state.publishers[row[0]] = UInt64(bitPattern: row[1] as Int64)
+                }
+
+                // Cases, in index order: the indices must be 0, 1, 2, ...
+                let caseCount = (try Int.fetchOne(db, sql: "SELECT max(caseIndex) + 1 FROM caseState")) ?? 0
+                state.cases.reserveCapacity(caseCount)
+                state.caseIndex.reserveCapacity(caseCount)
+                let cases = try Row.fetchCursor(db, sql: "SELECT caseIndex, crn, data FROM caseState ORDER BY caseIndex")
+                while let row = try cases.next() {
+                    let index: Int64 = row[0]
+                    guard index == Int64(state.cases.count) else {
+                        throw StoreError.corrupt(path, "case index \(index) is out of sequence (expected \(state.cases.count))")
+                    }
+                    let crnKey: Int64 = row[1]
+                    guard crnKey >= 0 && crnKey <= Int64(UInt32.max) else {
+                        throw StoreError.corrupt(path, "case \(index) has an invalid CRN key \(crnKey)")
+                    }
+                    let crn = CRN(key: UInt32(crnKey))
+                    let c = try row.withUnsafeData(atIndex: 2) { data throws -> CaseState in
+                        guard let data else { throw CodecError("case \(index) has no data") }
+                        return try data.withUnsafeBytes { b throws -> CaseState in try RecordCodec.decodeCase(crn: crn, b) }
+                    }
+                    guard state.caseIndex.updateValue(UInt32(index), forKey: crn) == nil else {
+                        throw StoreError.corrupt(path, "CRN \(crn) appears in two cases")
+                    }
+                    state.cases.append(c)
+                }
+
+                let pdus = try Row.fetchCursor(db, sql: "SELECT pduIndex, code, data FROM pdu ORDER BY pduIndex")
+                while let row = try pdus.next() {
+                    let index: Int64 = row[0]
+                    guard index == Int64(state.pdus.count) else {
+                        throw StoreError.corrupt(path, "PDU index \(index) is out of sequence (expected \(state.pdus.count))")
+                    }
+                    let code: String = row[1]
+                    let p = try row.withUnsafeData(atIndex: 2) { data throws -> PDUState in
+                        guard let data else { throw CodecError("PDU \(index) has no data") }
+                        return try data.withUnsafeBytes { b throws -> PDUState in try RecordCodec.decodePDU(code: code, b) }
+                    }
+                    guard state.pduIndex.updateValue(Int32(index), forKey: code) == nil else {
+                        throw StoreError.corrupt(path, "PDU \(code) appears twice")
+                    }
+                    state.pdus.append(p)
+                }
+
+                let nCases = UInt32(state.cases.count), nPDUs = Int32(state.pdus.count)
+                state.contacts.reserveCapacity(contactCount)
+                let contacts = try Row.fetchCursor(db, sql: "SELECT id, data FROM contact")
+                while let row = try contacts.next() {
+                    let id = UInt64(bitPattern: row[0] as Int64)
+                    let rec = try row.withUnsafeData(atIndex: 1) { data throws -> ContactRecord in
+                        guard let data else { throw CodecError("contact \(id) has no data") }
+                        return try data.withUnsafeBytes { b throws -> ContactRecord in try RecordCodec.decodeContact(b) }
+                    }
+                    guard rec.caseIndex < nCases, rec.pduIndex >= -1, rec.pduIndex < nPDUs else {
+                        throw StoreError.corrupt(path, "contact \(id) refers to a missing case or PDU")
+                    }
+                    state.contacts[id] = rec
+                }
+
+                let withdrawn = try Row.fetchCursor(db, sql: "SELECT contactId, data FROM withdrawn")
+                while let row = try withdrawn.next() {
+                    let id = UInt64(bitPattern: row[0] as Int64)
+                    state.withdrawn[id] = try row.withUnsafeData(atIndex: 1) { data throws -> ActionRecord in
+                        guard let data else { throw CodecError("withdrawn \(id) has no data") }
+                        return try data.withUnsafeBytes { b throws -> ActionRecord in try RecordCodec.decodeActionRecord(b) }
+                    }
+                }
+
+                let unpublished = try Self.fetchJournal(db, after: publishedThrough, limit: nil)
+                return (state, unpublished)
+            }
+        }
+    }
+
+    private static func fetchJournal(_ db: Database, after sequence: UInt64, limit: Int?) throws -> [JournalEntry] {
+        var out: [JournalEntry] = []
+        let after = Int64(bitPattern: min(sequence, UInt64(Int64.max)))
+        let sql = "SELECT alertSequence, alertId, topic, body FROM journal WHERE alertSequence > ? ORDER BY alertSequence"
+            + (limit != nil ? " LIMIT ?" : "")
+        let args: StatementArguments = limit.map { [after, max(0, $0)] } ?? [after]
+        let rows = try Row.fetchCursor(db, sql: sql, arguments: args)
+        while let row = try rows.next() {
+            let body = try row.withUnsafeData(atIndex: 3) { data in data.map { [UInt8]($0) } ?? [] }
+            let topic: String = row[2]
+            out.append(JournalEntry(alertSequence: UInt64(bitPattern: row[0] as Int64), alertId: row[1],
+                                    topic: Array(topic.utf8), body: body))
+        }
+        return out
+    }
+
+    // MARK: - Commit
+
+    /// One transaction: the entities named by `changes`, read from `state` (forgotten contacts deleted), the
+    /// watermark, alertSequence, publishers, and the new journal entries (`now`: wall-clock ms, kept for retention);
+    /// also records `publishedThrough` if given. When it returns, the batch is durable (see the type's documentation).
+    public func commit(changes: ChangeSet, state: EngineState, journal: [JournalEntry], publishedThrough: UInt64?,
+                       now: Int64) throws(StoreError) {
+        try run("committing") {
+            try queue.write { db in
+                var w = ByteWriter(capacity: 512)
+                let meta = try db.cachedStatement(sql: "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)")
+                try meta.execute(arguments: ["watermark", state.watermark])
+                try meta.execute(arguments: ["alertSequence", Int64(bitPattern: state.alertSequence)])
+                try meta.execute(arguments: ["contactCount", state.contacts.count])
+                if let publishedThrough {
+                    try Self.recordPublished(db, publishedThrough)
+                }
+
+                if !changes.publishers.isEmpty {
+                    let up = try db.cachedStatement(sql: "INSERT OR REPLACE INTO publisher (id, lastSequence) VALUES (?, ?)")
+                    let del = try db.cachedStatement(sql: "DELETE FROM publisher WHERE id = ?")
+                    for id in changes.publishers.sorted() {
+                        if let n = state.publishers[id] {
+                            try up.execute(arguments: [id, Int64(bitPattern: n)])
+                        } else {
+                            try del.execute(arguments: [id])
+                        }
+                    }
+                }
+
+                if !changes.cases.isEmpty {
+                    let up = try db.cachedStatement(sql: "INSERT OR REPLACE INTO caseState (caseIndex, crn, data) VALUES (?, ?, ?)")
+                    for ci in changes.cases.sorted() where Int(ci) < state.cases.count {
+                        let c = state.cases[Int(ci)]
+                        w.reset()
+                        RecordCodec.encode(c, into: &w)
+                        try up.execute(arguments: [Int64(ci), Int64(c.crn.key), blob(w)])
+                    }
+                }
+
+                if !changes.forgottenContacts.isEmpty || !changes.contacts.isEmpty {
+                    let up = try db.cachedStatement(sql: "INSERT OR REPLACE INTO contact (id, data) VALUES (?, ?)")
+                    let del = try db.cachedStatement(sql: "DELETE FROM contact WHERE id = ?")
+                    // Forgotten first: a contact forgotten and then seen again in the same batch ends up stored.
+                    for id in changes.forgottenContacts.sorted() where state.contacts[id] == nil {
+                        try del.execute(arguments: [Int64(bitPattern: id)])
+                    }
+                    for id in changes.contacts.sorted() {
+                        if let rec = state.contacts[id] {
+                            w.reset()
+                            RecordCodec.encode(rec, into: &w)
+                            try up.execute(arguments: [Int64(bitPattern: id), blob(w)])
+                        } else {
+                            try del.execute(arguments: [Int64(bitPattern: id)])
+                        }
+                    }
+                }
+
+                if !changes.pdus.isEmpty {
+                    let up = try db.cachedStatement(sql: "INSERT OR REPLACE INTO pdu (pduIndex, code, data) VALUES (?, ?, ?)")
+                    for pi in changes.pdus.sorted() where pi >= 0 && Int(pi) < state.pdus.count {
+                        let p = state.pdus[Int(pi)]
+                        w.reset()
+                        RecordCodec.encode(p, into: &w)
+                        try up.execute(arguments: [Int64(pi), p.code, blob(w)])
+                    }
+                }
+
+                if !changes.withdrawn.isEmpty {
+                    let up = try db.cachedStatement(sql: "INSERT OR REPLACE INTO withdrawn (contactId, data) VALUES (?, ?)")
+                    let del = try db.cachedStatement(sql: "DELETE FROM withdrawn WHERE contactId = ?")
+                    for id in changes.withdrawn.sorted() {
+                        if let a = state.withdrawn[id] {
+                            w.reset()
+                            RecordCodec.encode(a, into: &w)
+                            try up.execute(arguments: [Int64(bitPattern: id), blob(w)])
+                        } else {
+                            try del.execute(arguments: [Int64(bitPattern: id)])
+                        }
+                    }
+                }
+
+                if !journal.isEmpty {
+                    let ins = try db.cachedStatement(sql: """
+                        INSERT INTO journal (alertSequence, alertId, topic, body, recordedAt) VALUES (?, ?, ?, ?, ?)
+                        """)
+                    for e in journal {
+                        try ins.execute(arguments: [Int64(bitPattern: e.alertSequence), e.alertId,
+                                                    String(decoding: e.topic, as: UTF8.self),
+                                                    e.body.withUnsafeBytes { Data($0) }, now])
+                    }
+                }
+            }
+        }
+    }
+
+    private static func recordPublished(_ db: Database, _ sequence: UInt64) throws {
+        try db.cachedStatement(sql: "UPDATE meta SET value = max(value, ?) WHERE key = 'publishedThrough'")
+            .execute(arguments: [Int64(bitPattern: min(sequence, UInt64(Int64.max)))])
+    }
+
+    // MARK: - Journal
+
+    /// Records that alerts up to `sequence` were published (never moves backwards). One small transaction; a caller
+    /// that commits often can pass `publishedThrough` to `commit` instead.
+    public func markPublished(through sequence: UInt64) throws(StoreError) {
+        try run("recording published alerts") {
+            try queue.write { db in try Self.recordPublished(db, sequence) }
+        }
+    }
+
+    /// The highest alertSequence known published.
+    public func publishedThrough() throws(StoreError) -> UInt64 {
+        try run("reading") {
+            try queue.read { db in
+                UInt64(bitPattern: try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'publishedThrough'") ?? 0)
+            }
+        }
+    }
+
+    /// Journal entries after `sequence`, ascending, at most `limit`.
+    public func journal(after sequence: UInt64, limit: Int) throws(StoreError) -> [JournalEntry] {
+        try run("reading the journal") {
+            try queue.read { db in try Self.fetchJournal(db, after: sequence, limit: limit) }
+        }
+    }
+
+    /// The highest committed alertSequence (0 when none).
+    public func latestSequence() throws(StoreError) -> UInt64 {
+        try run("reading") {
+            try queue.read { db in
+                UInt64(bitPattern: try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'alertSequence'") ?? 0)
+            }
+        }
+    }
+
+    /// Deletes journal entries recorded before `cutoff` (wall-clock ms) that are already published; returns how many.
+    /// It scans the published part of the journal: call it now and then (e.g. hourly), not per batch.
+    @discardableResult
+    public func pruneJournal(recordedBefore cutoff: Int64) throws(StoreError) -> Int {
+        try run("pruning the journal") {
+            try queue.write { db in
+                try db.execute(sql: """
+                    DELETE FROM journal WHERE recordedAt < ?
+                      AND alertSequence <= (SELECT value FROM meta WHERE key = 'publishedThrough')
+                    """, arguments: [cutoff])
+                return db.changesCount
+            }
+        }
+    }
+}

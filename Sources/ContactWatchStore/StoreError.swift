@@ -1,0 +1,69 @@
+import GRDB
+
+/// Why the state store could not be opened, read or written. `description` is a complete sentence for the operator:
+/// what is wrong, that the file was left alone, and what to do.
+public struct StoreError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public var kind: Kind
+
+    public enum Kind: Sendable {
+        /// The file or directory cannot be read (permissions, not a regular file).
+        case unreadable
+        /// The file is damaged: truncated, garbage, or its records do not decode.
+        case corrupt
+        /// The file was written by a newer ContactWatch whose schema this version does not know.
+        case newerSchema
+        /// The file is a valid SQLite database of another application.
+        case foreign
+        /// An I/O error while creating, reading or writing (disk full, device errors).
+        case io
+    }
+
+    public init(_ kind: Kind, _ description: String) {
+        self.kind = kind
+        self.description = description
+    }
+
+    static func corrupt(_ path: String, _ detail: String) -> StoreError {
+        StoreError(.corrupt, "the state store at \(path) is corrupt (\(detail)); it has not been modified. "
+            + "Restore it from a backup or move it aside to start empty.")
+    }
+
+    static func foreign(_ path: String, _ detail: String) -> StoreError {
+        StoreError(.foreign, "the file at \(path) is not a ContactWatch state store (\(detail)); it has not been modified. "
+            + "Point --state-dir at ContactWatch's own state directory, or move the file aside to start empty.")
+    }
+
+    static func newerSchema(_ path: String, found: Int, known: Int) -> StoreError {
+        StoreError(.newerSchema, "the state store at \(path) has schema version \(found), newer than this version of "
+            + "ContactWatch understands (\(known)); it has not been modified. Run the newer ContactWatch that wrote it, "
+            + "or restore a backup made by this version.")
+    }
+
+    static func unreadable(_ path: String, _ detail: String) -> StoreError {
+        StoreError(.unreadable, "the state store at \(path) cannot be opened (\(detail)). "
+            + "Check that the file and its directory exist and are readable and writable by the daemon's user.")
+    }
+
+    static func io(_ path: String, _ detail: String) -> StoreError {
+        StoreError(.io, "I/O error on the state store at \(path) (\(detail)). Check the disk (space, errors) and restart.")
+    }
+
+    /// Maps an error thrown by GRDB (or anything else) while working on the store at `path`.
+    static func from(_ error: any Error, path: String, during what: String) -> StoreError {
+        if let e = error as? StoreError { return e }
+        if let e = error as? CodecError { return .corrupt(path, "a record does not decode while \(what): \(e.description)") }
+        if let e = error as? DatabaseError {
+            let detail = "\(what): \(e.message ?? "\(e.resultCode)")"
+            switch e.resultCode.primaryResultCode {
+            case .SQLITE_CORRUPT, .SQLITE_NOTADB, .SQLITE_FORMAT:
+                return .corrupt(path, detail)
+            case .SQLITE_CANTOPEN, .SQLITE_PERM, .SQLITE_AUTH, .SQLITE_READONLY:
+                return .unreadable(path, detail)
+            default:
+                return .io(path, detail)
+            }
+        }
+        return .io(path, "\(what): \(error)")
+    }
+}

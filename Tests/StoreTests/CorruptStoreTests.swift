@@ -1,0 +1,154 @@
+import ContactWatchEngine
+import ContactWatchStore
+import Foundation
+import GRDB
+import Testing
+
+/// A store with some real content (several pages), closed.
+func makePopulatedStore(_ dir: TempDir) throws {
+    let engine = try Engine(settings: EngineSettings())
+    var outbox = Outbox()
+    feed(engine, SyntheticStream.generate(seed: 5, count: 1500, cases: 300)[...], into: &outbox)
+    let store = try StateStore(directory: dir.path)
+    try store.commit(changes: engine.takeChanges(), state: engine.state, journal: StateStore.journalEntries(from: outbox),
+                     publishedThrough: nil, now: 0)
+    store.close()
+}
+
+/// Opens the store in `dir`, expecting a refusal of `kind` that leaves the file's bytes as they were and creates no
+/// side files (when `sideFiles` is false).
+func expectRefusal(_ dir: TempDir, _ kind: StoreError.Kind, mentioning words: [String] = [], sideFiles: Bool = false,
+                   sourceLocation: SourceLocation = #_sourceLocation) throws {
+    let before = try Data(contentsOf: URL(fileURLWithPath: dir.storePath))
+    var caught: StoreError? = nil
+    do {
+        let store = try StateStore(directory: dir.path)
+        _ = try store.load()
+        store.close()
+    } catch {
+        caught = error
+    }
+    guard let caught else {
+        Issue.record("the store opened", sourceLocation: sourceLocation)
+        return
+    }
+    #expect(caught.kind == kind, "\(caught)", sourceLocation: sourceLocation)
+    #expect(caught.description.contains(dir.storePath), sourceLocation: sourceLocation)
+    #expect(caught.description.contains("not been modified"), sourceLocation: sourceLocation)
+    for w in words { #expect(caught.description.contains(w), "\(caught)", sourceLocation: sourceLocation) }
+    let after = try Data(contentsOf: URL(fileURLWithPath: dir.storePath))
+    let unchanged = after == before
+    #expect(unchanged, "the file was modified (\(before.count) -> \(after.count) bytes)", sourceLocation: sourceLocation)
+    if !sideFiles {
+        #expect(!FileManager.default.fileExists(atPath: dir.storePath + "-wal"), sourceLocation: sourceLocation)
+        #expect(!FileManager.default.fileExists(atPath: dir.storePath + "-shm"), sourceLocation: sourceLocation)
+    }
+}
+
+@Suite struct CorruptStoreTests {
+    @Test(arguments: [0.5, 0.25])
+    func truncatedFileIsRefused(fraction: Double) throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        try makePopulatedStore(dir)
+        let data = try Data(contentsOf: URL(fileURLWithPath: dir.storePath))
+        #expect(data.count >= 8 * 4096)
+        try data.prefix(Int(Double(data.count) * fraction) / 4096 * 4096).write(to: URL(fileURLWithPath: dir.storePath))
+        try expectRefusal(dir, .corrupt, mentioning: ["truncated", "move it aside"])
+    }
+
+    @Test(arguments: [0, 50, 100, 4097])
+    func truncatedToOddSizeIsRefused(size: Int) throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        try makePopulatedStore(dir)
+        let data = try Data(contentsOf: URL(fileURLWithPath: dir.storePath))
+        try data.prefix(size).write(to: URL(fileURLWithPath: dir.storePath))
+        try expectRefusal(dir, .corrupt)
+    }
+
+    @Test func garbageFileIsRefused() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        var rng = SyntheticStream.Rng(s: 42)
+        let bytes = (0..<65536).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+        try Data(bytes).write(to: URL(fileURLWithPath: dir.storePath))
+        try expectRefusal(dir, .corrupt, mentioning: ["not a database"])
+    }
+
+    @Test func anotherApplicationsDatabaseIsRefused() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let q = try DatabaseQueue(path: dir.storePath)
+        try q.write { db in
+            try db.execute(sql: "CREATE TABLE player (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO player VALUES (1, 'x')")
+        }
+        try q.close()
+        try expectRefusal(dir, .foreign, mentioning: ["not a ContactWatch state store"])
+
+        let dir2 = TempDir()
+        defer { dir2.cleanup() }
+        let q2 = try DatabaseQueue(path: dir2.storePath)
+        try q2.write { db in try db.execute(sql: "PRAGMA application_id = 1234; CREATE TABLE t (x)") }
+        try q2.close()
+        try expectRefusal(dir2, .foreign, mentioning: ["application id"])
+    }
+
+    @Test func newerSchemaIsRefused() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        try makePopulatedStore(dir)
+        let q = try DatabaseQueue(path: dir.storePath)
+        try q.write { db in
+            try db.execute(sql: "PRAGMA user_version = 2")
+            try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v2')")
+        }
+        try q.close()
+        try expectRefusal(dir, .newerSchema, mentioning: ["schema version 2", "(1)"])
+    }
+
+    /// A newer ContactWatch that added a migration without changing user_version is recognised after opening.
+    @Test func unknownMigrationIsRefused() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        try makePopulatedStore(dir)
+        let q = try DatabaseQueue(path: dir.storePath)
+        try q.write { db in try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v2')") }
+        try q.close()
+        try expectRefusal(dir, .newerSchema, sideFiles: true)
+    }
+
+    /// Damage inside the file (a valid header, a broken b-tree page) is found by quick_check.
+    @Test func damagedPageIsRefused() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        try makePopulatedStore(dir)
+        var data = try Data(contentsOf: URL(fileURLWithPath: dir.storePath))
+        let pageSize = 4096
+        // Overwrite the page headers of a run of pages after the schema.
+        for page in 3..<min(8, data.count / pageSize) {
+            for k in 0..<16 { data[page * pageSize + k] = 0xEE }
+        }
+        try data.write(to: URL(fileURLWithPath: dir.storePath))
+        try expectRefusal(dir, .corrupt, sideFiles: true)
+    }
+
+    /// A record that does not decode makes load throw `.corrupt`, without crashing.
+    @Test func undecodableRecordFailsLoad() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        try makePopulatedStore(dir)
+        let q = try DatabaseQueue(path: dir.storePath)
+        try q.write { db in
+            try db.execute(sql: "UPDATE contact SET data = x'01ffffffffffffffffffffff' WHERE id = (SELECT min(id) FROM contact)")
+        }
+        try q.close()
+        let store = try StateStore(directory: dir.path)
+        defer { store.close() }
+        #expect {
+            try store.load()
+        } throws: { e in
+            (e as? StoreError)?.kind == .corrupt
+        }
+    }
+}

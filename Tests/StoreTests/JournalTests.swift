@@ -1,0 +1,138 @@
+import ContactWatchEngine
+import ContactWatchStore
+import Foundation
+import Testing
+
+func entry(_ n: UInt64) -> JournalEntry {
+    let id = String(repeating: String(n % 16, radix: 16), count: 32)
+    return JournalEntry(alertSequence: n, alertId: id, topic: Array("alert.raised.telephone-only".utf8),
+                        body: Array("{\"alertId\":\"\(id)\",\"alertSequence\":\(n)}".utf8))
+}
+
+/// Commits journal entries `range`, with the state's alertSequence set to the last one.
+func commitJournal(_ store: StateStore, _ range: ClosedRange<UInt64>, publishedThrough: UInt64? = nil, now: Int64) throws {
+    var state = EngineState()
+    state.alertSequence = range.upperBound
+    try store.commit(changes: ChangeSet(), state: state, journal: range.map(entry), publishedThrough: publishedThrough,
+                     now: now)
+}
+
+@Suite struct JournalTests {
+    @Test func emptyStoreLoadsEmptyState() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let store = try StateStore(directory: dir.path + "/nested/state")
+        defer { store.close() }
+        let (state, unpublished) = try store.load()
+        #expect(state.watermark == .min)
+        #expect(state.alertSequence == 0)
+        #expect(state.cases.isEmpty && state.contacts.isEmpty && state.pdus.isEmpty && state.publishers.isEmpty)
+        #expect(unpublished.isEmpty)
+        #expect(try store.latestSequence() == 0)
+        #expect(FileManager.default.fileExists(atPath: dir.path + "/nested/state/contactwatch.sqlite"))
+        #expect(!FileManager.default.fileExists(atPath: dir.path + "/nested/state/contactwatch.sqlite.creating"))
+    }
+
+    @Test func journalAfterAndLimit() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let store = try StateStore(directory: dir.path)
+        defer { store.close() }
+        try commitJournal(store, 1...10, now: 1000)
+        try commitJournal(store, 11...25, now: 2000)
+        #expect(try store.journal(after: 0, limit: 5) == (1...5).map(entry))
+        #expect(try store.journal(after: 8, limit: 4).map(\.alertSequence) == [9, 10, 11, 12])
+        #expect(try store.journal(after: 20, limit: 100).map(\.alertSequence) == [21, 22, 23, 24, 25])
+        #expect(try store.journal(after: 25, limit: 100).isEmpty)
+        #expect(try store.journal(after: 3, limit: 0).isEmpty)
+        #expect(try store.latestSequence() == 25)
+    }
+
+    @Test func publishedThroughAndUnpublishedOnLoad() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        var store = try StateStore(directory: dir.path)
+        try commitJournal(store, 1...10, publishedThrough: 4, now: 1000)
+        store.close()
+        store = try StateStore(directory: dir.path)
+        #expect(try store.load().unpublished == (5...10).map(entry))
+        try store.markPublished(through: 7)
+        #expect(try store.load().unpublished.map(\.alertSequence) == [8, 9, 10])
+        // Never moves backwards.
+        try store.markPublished(through: 3)
+        try commitJournal(store, 11...12, publishedThrough: 2, now: 2000)
+        #expect(try store.publishedThrough() == 7)
+        store.close()
+        store = try StateStore(directory: dir.path)
+        defer { store.close() }
+        #expect(try store.load().unpublished.map(\.alertSequence) == [8, 9, 10, 11, 12])
+        #expect(try store.load().state.alertSequence == 12)
+    }
+
+    @Test func pruneDeletesOnlyOldPublishedEntries() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let store = try StateStore(directory: dir.path)
+        defer { store.close() }
+        try commitJournal(store, 1...10, now: 1000)
+        try commitJournal(store, 11...20, now: 5000)
+        try store.markPublished(through: 15)
+        // Old enough: 1...10 (recorded at 1000); published: 1...15. Both: 1...10.
+        #expect(try store.pruneJournal(recordedBefore: 2000) == 10)
+        #expect(try store.journal(after: 0, limit: 100).map(\.alertSequence) == Array(11...20))
+        // 11...20 are old enough now, but only 11...15 are published.
+        #expect(try store.pruneJournal(recordedBefore: 9000) == 5)
+        #expect(try store.journal(after: 0, limit: 100).map(\.alertSequence) == Array(16...20))
+        #expect(try store.latestSequence() == 20)
+    }
+
+    @Test func journalEntriesFromOutbox() throws {
+        let lines = try Examples.lines("01-warning-then-breach")
+        var outbox = Outbox()
+        feed(try Engine(settings: EngineSettings()), lines[...], into: &outbox)
+        let entries = StateStore.journalEntries(from: outbox)
+        let alerts = outbox.messages.filter { $0.topic.hasPrefix("alert.") }
+        #expect(!entries.isEmpty)
+        #expect(entries.count == alerts.count)
+        for (e, m) in zip(entries, alerts) {
+            let body = try JSONSerialization.jsonObject(with: Data(e.body)) as! [String: Any]
+            #expect(e.alertId == body["alertId"] as? String)
+            #expect(e.alertId.count == 32)
+            #expect(e.alertSequence == (body["alertSequence"] as? NSNumber)?.uint64Value)
+            #expect(String(decoding: e.topic, as: UTF8.self) == m.topic)
+            #expect(String(decoding: e.body, as: UTF8.self) == m.body)
+        }
+    }
+
+    /// A copy of the files taken while the store is open (as after a SIGKILL: WAL not checkpointed) loads every
+    /// committed batch.
+    @Test func committedStateSurvivesWithoutClose() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let lines = SyntheticStream.generate(seed: 11, count: 600)
+        let engine = try Engine(settings: EngineSettings())
+        let store = try StateStore(directory: dir.path)
+        var outbox = Outbox()
+        for start in stride(from: 0, to: lines.count, by: 100) {
+            outbox.removeAll()
+            feed(engine, lines[start..<(start + 100)], into: &outbox)
+            try store.commit(changes: engine.takeChanges(), state: engine.state,
+                             journal: StateStore.journalEntries(from: outbox), publishedThrough: nil, now: 0)
+        }
+        let copy = TempDir()
+        defer { copy.cleanup() }
+        for suffix in ["", "-wal"] {
+            let src = dir.storePath + suffix
+            if FileManager.default.fileExists(atPath: src) {
+                try FileManager.default.copyItem(atPath: src, toPath: copy.storePath + suffix)
+            }
+        }
+        #expect(FileManager.default.fileExists(atPath: copy.storePath + "-wal"))
+        store.close()
+        let recovered = try StateStore(directory: copy.path)
+        defer { recovered.close() }
+        let (state, unpublished) = try recovered.load()
+        #expect(sameState(state, engine.state))
+        #expect(unpublished.count == Int(engine.state.alertSequence))
+    }
+}

@@ -1,0 +1,131 @@
+import ContactWatchEngine
+import ContactWatchStore
+import Foundation
+import Testing
+
+/// Runs `lines` through an engine that commits its changes to a store every `batch` lines and is rebuilt from the
+/// store (closed, reopened, loaded) at each index in `restarts`; returns every message it produced. Checks at each
+/// restart that the loaded state equals the state the engine had.
+func runWithRestarts(settings: EngineSettings, lines: [String], batch: Int, restarts: Set<Int>, dir: TempDir,
+                     publishLag: Int = 0) throws -> [String] {
+    var store = try StateStore(directory: dir.path)
+    var (loaded, unpublished) = try store.load()
+    #expect(unpublished.isEmpty)
+    var engine = try Engine(settings: settings, state: loaded)
+    var all: [String] = []
+    var outbox = Outbox()
+    var committedSequence: UInt64 = 0
+    var i = 0
+    while i < lines.count {
+        let end = min(i + batch, lines.count)
+        outbox.removeAll()
+        feed(engine, lines[i..<end], into: &outbox)
+        all += messages(outbox)
+        let journal = StateStore.journalEntries(from: outbox)
+        // Alerts are published once durable; with a lag, the previous batch's are recorded as published now.
+        let published = committedSequence > UInt64(publishLag) ? committedSequence - UInt64(publishLag) : nil
+        try store.commit(changes: engine.takeChanges(), state: engine.state, journal: journal,
+                         publishedThrough: published, now: 1_700_000_000_000 + Int64(end))
+        committedSequence = engine.state.alertSequence
+        i = end
+        if restarts.contains(i) {
+            let before = engine.state
+            store.close()
+            store = try StateStore(directory: dir.path)
+            (loaded, unpublished) = try store.load()
+            #expect(sameState(loaded, before), "state after restart at line \(i) differs")
+            // Unpublished: exactly the alerts after the recorded publishedThrough.
+            let lastPublished = published ?? 0
+            let expected = lastPublished < before.alertSequence ? Array((lastPublished + 1)...before.alertSequence) : []
+            #expect(unpublished.map(\.alertSequence) == expected)
+            engine = try Engine(settings: settings, state: loaded)
+        }
+    }
+    store.close()
+    return all
+}
+
+@Suite struct RoundTripTests {
+    @Test(arguments: Examples.names)
+    func examplesContinueAfterRestart(name: String) throws {
+        let lines = try Examples.lines(name)
+        let settings = try Examples.settings(name)
+        var reference = Outbox()
+        feed(try Engine(settings: settings), lines[...], into: &reference)
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        // Restart after every other line.
+        let restarts = Set(stride(from: 2, to: lines.count, by: 2))
+        let got = try runWithRestarts(settings: settings, lines: lines, batch: 2, restarts: restarts, dir: dir)
+        #expect(got == messages(reference))
+        #expect(!got.isEmpty)
+    }
+
+    @Test(arguments: [UInt64(1), 2, 3])
+    func syntheticStreamContinuesAfterRestarts(seed: UInt64) throws {
+        let lines = SyntheticStream.generate(seed: seed, count: 3000)
+        var settings = EngineSettings()
+        settings.complianceRateMinimumSample = 20
+        var reference = Outbox()
+        let refEngine = try Engine(settings: settings)
+        feed(refEngine, lines[...], into: &reference)
+        let expected = messages(reference)
+        // The stream exercises what the store has to keep.
+        #expect(expected.contains { $0.hasPrefix("alert.raised.non-compliance.breach-due ") })
+        #expect(expected.contains { $0.hasPrefix("alert.resolved.") })
+        #expect(expected.contains { $0.hasPrefix("alert.raised.non-compliance.enforcement-overdue ") })
+        #expect(expected.contains { $0.hasPrefix("alert.raised.telephone-only ") })
+        #expect(expected.contains { $0.hasPrefix("stream.gap ") })
+        #expect(!refEngine.state.withdrawn.isEmpty || refEngine.counters.contactEvents > 0)
+
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let restarts: Set<Int> = [97 * 3, 97 * 10, 97 * 11, 97 * 20, 97 * 29]
+        let got = try runWithRestarts(settings: settings, lines: lines, batch: 97, restarts: restarts, dir: dir,
+                                      publishLag: 5)
+        #expect(got.count == expected.count)
+        #expect(got == expected)
+        if let k = zip(got, expected).enumerated().first(where: { $0.element.0 != $0.element.1 })?.offset {
+            Issue.record("first difference at message \(k):\n  got      \(got[k])\n  expected \(expected[k])")
+        }
+
+        // The journal holds every alert message, in order, byte for byte.
+        let store = try StateStore(directory: dir.path)
+        defer { store.close() }
+        let journal = try store.journal(after: 0, limit: 1_000_000)
+        let alerts = expected.filter { $0.hasPrefix("alert.") }
+        #expect(journal.map { String(decoding: $0.topic, as: UTF8.self) + " " + String(decoding: $0.body, as: UTF8.self) } == alerts)
+        #expect(journal.map(\.alertSequence) == Array(1...UInt64(alerts.count)))
+        #expect(try store.latestSequence() == UInt64(alerts.count))
+    }
+
+    /// Contacts forgotten by the engine (older than input.contactRetentionDays) are deleted from the store.
+    @Test func forgottenContactsAreDeleted() throws {
+        var settings = EngineSettings()
+        settings.contactRetentionDays = 90
+        let lines = SyntheticStream.generate(seed: 7, count: 3000)
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let engine = try Engine(settings: settings)
+        let store = try StateStore(directory: dir.path)
+        var outbox = Outbox()
+        var forgotten: [UInt64] = []
+        for start in stride(from: 0, to: lines.count, by: 250) {
+            outbox.removeAll()
+            feed(engine, lines[start..<min(start + 250, lines.count)], into: &outbox)
+            let changes = engine.takeChanges()
+            forgotten += changes.forgottenContacts
+            try store.commit(changes: changes, state: engine.state, journal: StateStore.journalEntries(from: outbox),
+                             publishedThrough: nil, now: 0)
+        }
+        #expect(engine.counters.forgottenContacts > 100)
+        store.close()
+        let reopened = try StateStore(directory: dir.path)
+        defer { reopened.close() }
+        let (state, _) = try reopened.load()
+        #expect(state.contacts.count == engine.state.contacts.count)
+        #expect(state.contacts == engine.state.contacts)
+        #expect(forgotten.allSatisfy { state.contacts[$0] == nil })
+        #expect(state.withdrawn == engine.state.withdrawn)
+    }
+}
