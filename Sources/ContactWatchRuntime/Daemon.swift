@@ -69,6 +69,14 @@ public enum Daemon {
         }
     }
 
+    static func makeEngine(_ settings: EngineSettings, _ state: EngineState) throws(DaemonError) -> Engine {
+        do {
+            return try Engine(settings: settings, state: state)
+        } catch {
+            throw DaemonError.configuration(key: error.key, problem: error.problem)
+        }
+    }
+
     static func run(config: DaemonConfiguration, logger: Logger) async throws {
         let started = ContinuousClock.now
         let store: StateStore
@@ -80,12 +88,7 @@ public enum Daemon {
             throw DaemonError.store("\(error)")
         }
         defer { store.close() }
-        let engine: Engine
-        do {
-            engine = try Engine(settings: config.engine, state: loaded.state)
-        } catch let error as EngineSettings.Problem {
-            throw DaemonError.configuration(key: error.key, problem: error.problem)
-        }
+        let engine = try makeEngine(config.engine, loaded.state)
         logger.info("state loaded", metadata: [
             "stateDir": "\(config.stateDir)",
             "cases": "\(loaded.state.cases.count)",

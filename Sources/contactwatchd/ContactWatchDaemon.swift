@@ -3,6 +3,7 @@ import ContactWatchRuntime
 import Foundation
 
 /// contactwatchd: flags in, runtime wired, exit code out (cli.md).
+@main
 struct ContactWatchDaemon: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "contactwatchd",
@@ -52,10 +53,8 @@ struct ContactWatchDaemon: AsyncParsableCommand {
         flags.stateDir = stateDir
         flags.logLevel = logLevel
         flags.metrics = metrics
+        // Usage errors exit with argument-parser's validation failure code, EX_USAGE (64), as cli.md asks.
         let code = await Daemon.run(flags: flags)
         if code != 0 { throw ExitCode(code) }
     }
 }
-
-// Usage errors exit with argument-parser's validation failure code, which is EX_USAGE (64) as cli.md asks.
-await ContactWatchDaemon.main()
