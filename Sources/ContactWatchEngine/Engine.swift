@@ -24,6 +24,8 @@ public final class Engine {
     /// The date of W when contacts were last forgotten.
     var lastForgetDay: Int32 = .min
     var now: Millis = 0
+    /// Whether `reader` holds the current message's body (false until it parsed successfully).
+    var parsedCurrent = false
 
     public init(settings: EngineSettings, state: EngineState = EngineState()) throws(EngineSettings.Problem) {
         try settings.validate()
@@ -57,6 +59,7 @@ public final class Engine {
     public func process(frameCount: Int, topic: UnsafeRawBufferPointer?, body: UnsafeRawBufferPointer, now: Millis,
                         into out: inout Outbox) {
         self.now = now
+        parsedCurrent = false
         counters.received += 1
         let topicFrame = frameCount >= 2 ? topic : nil
         if frameCount >= 3 {
@@ -75,6 +78,7 @@ public final class Engine {
             return invalid(Invalidity(field: nil, reason: "body is not JSON (\(e.message))"), counterKey: "json",
                            topic: topicFrame, body: body, out: &out)
         }
+        parsedCurrent = true
         // Step 0: sequence tracking, for any JSON object with a valid publisherId and sequenceNumber.
         if let stamp = EventDecoder.sequenceStamp(reader) {
             trackSequence(stamp, out: &out)
@@ -102,7 +106,7 @@ public final class Engine {
         }
         switch event {
         case .contact(let c):
-            if let rec = state.contacts[c.contactId], state.cases[Int(rec.caseIndex)].crn != c.crn {
+            if let rec = liveContact(c.contactId), state.cases[Int(rec.caseIndex)].crn != c.crn {
                 let e = Invalidity(field: "personReference.identifiers", reason: "contactId \(c.contactId) belongs to another CRN")
                 return invalid(e, counterKey: "contactId.owner", topic: topicFrame, body: body, out: &out)
             }
@@ -180,7 +184,7 @@ public final class Engine {
         var topicText: [UInt8]? = nil
         if let topic {
             topicText = sanitizedText(topic, limit: 4096)
-        } else if reader.base != nil, !reader.nodes.isEmpty, reader.node(0).kind == .object {
+        } else if parsedCurrent, reader.node(0).kind == .object {
             let f = EventDecoder.members(reader, 0, ["eventType"])
             if f[0] >= 0, reader.node(f[0]).kind == .string { topicText = reader.decodedBytes(f[0]) }
         }
@@ -237,7 +241,7 @@ public final class Engine {
     func processContact(_ e: ContactEvent, out: inout Outbox) {
         // Step 1.
         advanceWatermark(e.occurredAt)
-        let previous = state.contacts[e.contactId]
+        let previous = liveContact(e.contactId)
         if let previous, e.contactVersion <= previous.version {
             counters.duplicates += 1
             raiseOverdue(out: &out)
@@ -373,25 +377,44 @@ public final class Engine {
 
     // MARK: - Forgetting old contacts
 
-    /// Contacts more than `input.contactRetentionDays` before W are forgotten (once per date of W).
+    /// The earliest contactStart still remembered: contacts before it are forgotten (events.md).
+    @inline(__always) var retentionCutoff: Millis {
+        state.watermark == .min ? .min : state.watermark - Millis(settings.contactRetentionDays) * millisPerDay
+    }
+
+    /// The remembered record of a contact, nil when there is none or it is old enough to be forgotten (its memory is
+    /// then dropped at once, so that no rule and no later arrival sees it).
+    func liveContact(_ id: UInt64) -> ContactRecord? {
+        guard let rec = state.contacts[id] else { return nil }
+        if rec.contactStart < retentionCutoff {
+            forget(id)
+            counters.forgottenContacts += 1
+            return nil
+        }
+        return rec
+    }
+
+    func forget(_ id: UInt64) {
+        guard let rec = state.contacts.removeValue(forKey: id) else { return }
+        let ci = Int(rec.caseIndex)
+        if rec.flags.contains(.failure) { state.cases[ci].failures.removeAll { $0.contactId == id } }
+        if rec.flags.contains(.attendedRemote) { state.cases[ci].remotes.removeAll { $0.contactId == id } }
+        if state.withdrawn.removeValue(forKey: id) != nil { changes.withdrawn.insert(id) }
+        changes.cases.insert(rec.caseIndex)
+        changes.contacts.remove(id)
+        changes.forgottenContacts.append(id)
+    }
+
+    /// Contacts more than `input.contactRetentionDays` before W are dropped from memory once per day of W; rules
+    /// that look at a case's contacts also skip any older than `retentionCutoff` in between.
     func forgetOldContactsIfDue() {
         let day = Int32(state.watermark / millisPerDay)
         guard day != lastForgetDay else { return }
         lastForgetDay = day
-        let cutoff = state.watermark - Millis(settings.contactRetentionDays) * millisPerDay
+        let cutoff = retentionCutoff
         var forgotten: [UInt64] = []
         for (id, rec) in state.contacts where rec.contactStart < cutoff { forgotten.append(id) }
-        guard !forgotten.isEmpty else { return }
-        for id in forgotten {
-            let rec = state.contacts.removeValue(forKey: id)!
-            let ci = Int(rec.caseIndex)
-            state.cases[ci].failures.removeAll { $0.contactId == id }
-            state.cases[ci].remotes.removeAll { $0.contactId == id }
-            if state.withdrawn.removeValue(forKey: id) != nil { changes.withdrawn.insert(id) }
-            changes.cases.insert(rec.caseIndex)
-            changes.contacts.remove(id)
-            changes.forgottenContacts.append(id)
-        }
+        for id in forgotten { forget(id) }
         counters.forgottenContacts += forgotten.count
     }
 }

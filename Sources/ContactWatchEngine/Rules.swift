@@ -116,7 +116,10 @@ extension Engine {
         let months = settings.nonComplianceWindowMonths
         let windowStart = d.subtracting(months: months)
         var failures = 0
-        for f in c.failures where f.start >= s && f.start <= t && zone.date(of: f.start) >= windowStart { failures += 1 }
+        let cutoff = retentionCutoff
+        for f in c.failures where f.start >= s && f.start >= cutoff && f.start <= t && zone.date(of: f.start) >= windowStart {
+            failures += 1
+        }
         var lastWarning = Millis.min
         for w in c.warnings where w.start >= s && w.start <= t && w.start > lastWarning && zone.date(of: w.start) >= windowStart {
             lastWarning = w.start
@@ -262,7 +265,8 @@ extension Engine {
         guard t - reference > Millis(limit) * millisPerDay else { return }
         let days = Int((t - reference) / millisPerDay)
         var remotes = 0
-        for r in c.remotes where (!hasInPerson || r.start > c.lastInPersonAt) && r.start <= t { remotes += 1 }
+        let cutoff = retentionCutoff
+        for r in c.remotes where (!hasInPerson || r.start > c.lastInPersonAt) && r.start >= cutoff && r.start <= t { remotes += 1 }
         let limitText = priority ? "limit \(limit) for a priority case: \(categoryText(c.categories))" : "limit \(limit)"
         let contactsText = remotes == 1 ? "1 remote contact" : "\(remotes) remote contacts"
         let since = hasInPerson ? "since the last in-person contact" : "since supervision started"
