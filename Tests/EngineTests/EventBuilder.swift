@@ -135,6 +135,12 @@ final class Harness {
         self.now = now
     }
 
+    /// Wraps an existing engine (e.g. one resumed from another engine's state).
+    init(engine: Engine, now: Millis = testNow) {
+        self.engine = engine
+        self.now = now
+    }
+
     convenience init(_ configure: (inout EngineSettings) -> Void) {
         var s = EngineSettings()
         configure(&s)
