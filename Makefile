@@ -49,7 +49,7 @@ test: deps
 	set -o pipefail; \
 	$(SWIFT) test --skip-build $(SWIFT_BUILD_FLAGS) 2>&1 | tee "$$log"; status=$$?; \
 	echo; echo "== swift test summary =="; \
-	grep -E '(Test run with [0-9]+ tests?|Executed [0-9]+ tests?)' "$$log" | tail -n 4 || echo "(no summary line found)"; \
+	grep -E '(Test run with [0-9]+ tests?|Executed [0-9]+ tests?)' "$$log" | awk '!seen[$$0]++' | tail -n 4 || echo "(no summary line found)"; \
 	rm -f "$$log"; \
 	exit $$status
 
