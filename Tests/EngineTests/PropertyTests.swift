@@ -147,6 +147,7 @@ struct PropertyTests {
         var previous: Msg? = nil
         for m in h.all {
             defer { previous = m }
+            if m.topic != "stream.gap" { #expect(m.reason?.isEmpty == false, "no reason: \(m.body)") }
             guard m.isAlert else {
                 #expect(m.json["alertSequence"] == nil)
                 continue

@@ -2,9 +2,9 @@
 import Foundation
 import Testing
 
-/// Places where the engine disagrees with the contract. These tests are expected to FAIL until the engine is
-/// fixed; each names the spec sentence it checks.
-@Suite("Spec disagreements (expected to fail until the engine is fixed)")
+/// Places where the engine disagreed with the contract when these tests were written (both fixed in be50b8c); kept as
+/// regression tests, each naming the spec sentence it checks.
+@Suite("Spec disagreements found by the engine tests (regressions)")
 struct SpecDisagreementTests {
     /// alerts.md: "`topic` is ... for a one-frame message its body's `eventType` when that can be read, else `null`."
     /// A one-frame body that is not UTF-8 (or larger than input.maxMessageBytes) is rejected before it is parsed, and
@@ -38,5 +38,21 @@ struct SpecDisagreementTests {
         h.send(contact(id: 2, start: start, at: start + 30 * minute, mode: "TELEPHONE", outcome: "ATTC"))
         let a = try #require(h.raised(R.telephoneOnly).first)
         #expect(a.evInt("remoteContactsSinceInPerson") == 1, "contact 1 (400 days and 1 hour old) was counted")
+    }
+
+    /// Same rule for R1: with a window longer than the retention, a failure more than 400 days before W is forgotten
+    /// and no longer counts in F.
+    @Test("R1 does not count a forgotten failure (window longer than retention)", arguments: [(40 * minute, 2), (-10 * minute, 1)])
+    func forgottenFailure(offset: Millis, f: Int) {
+        let h = Harness { $0.nonComplianceWindowMonths = 24 }
+        let second = t("2026-06-01 10:00")
+        let first = second - 400 * day + offset
+        h.send(contact(id: 1, start: first, at: first + hour, outcome: "UAAB"))
+        // Same UTC day as the second failure; the first is not yet 400 days old.
+        h.send(tick(second - 2 * hour))
+        // W = second + 30 min: the first failure is 400 days - 10 min old (kept) or 400 days + 40 min old (forgotten).
+        h.send(contact(id: 2, start: second, at: second + 30 * minute, outcome: "UAAB"))
+        #expect(h.lastR1?.triggerContactId == 2)
+        #expect(h.lastR1?.evInt("failuresInWindow") == f)
     }
 }

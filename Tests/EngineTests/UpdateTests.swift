@@ -64,6 +64,18 @@ struct UpdateTests {
         #expect(h.raised(R.warningDue).count == 1)
     }
 
+    @Test("a stale contact has no effect beyond W: its action resolves nothing, its sentence type is not kept")
+    func staleNoEffect() {
+        let h = Harness()
+        h.send(contact(id: 1, start: mon, outcome: "UAAB"))
+        let out = h.send(contact(id: 2, start: t("2025-01-01 10:00"), at: mon + 2 * hour, outcome: "ATTC", action: "NFA",
+                                 actionAt: mon + 2 * hour, setting: "OPEN_BOOTH", sentence: "LICENCE", pdu: "P"))
+        #expect(out.isEmpty)
+        h.send(contact(id: 3, start: mon + day, outcome: "UAAB"))
+        #expect(h.lastR1?.rule == R.breachDue)
+        #expect(h.lastR1?.evString("sentenceType") == "COMMUNITY_ORDER")
+    }
+
     @Test("a stale arrival does not claim the contactId for its CRN")
     func staleNoOwnership() {
         let h = Harness()
@@ -125,6 +137,21 @@ struct UpdateTests {
         let out = h.send(contact(id: 2, v: 2, start: mon, at: mon + 7 * day, outcome: "ATTC", action: "NFA", actionAt: mon + 6 * day))
         #expect(out.map(\.topic) == ["alert.resolved.non-compliance.warning-due"])
         #expect(out.first?.occurredAt == iso(mon + 5 * day))
+    }
+
+    @Test("step 3 before step 4: a version that drops its own warning and becomes a failure is warning-due")
+    func ownWarningDropped() {
+        let h = Harness()
+        h.send(contact(id: 1, start: mon, action: "EA02", actionAt: mon))
+        h.send(contact(id: 1, v: 2, start: mon, at: mon + 2 * hour, outcome: "UAAB"))
+        #expect(h.lastR1?.rule == R.warningDue)
+        // Keeping the same warning code: the warning stands (at mon) and is recent for the failure -> breach-due,
+        // which a warning does not resolve.
+        let h2 = Harness()
+        h2.send(contact(id: 1, start: mon, action: "EA02", actionAt: mon))
+        let out = h2.send(contact(id: 1, v: 2, start: mon, at: mon + 2 * hour, outcome: "UAAB", action: "EA02"))
+        #expect(out.map(\.topic) == ["alert.raised.non-compliance.breach-due"])
+        #expect(out.first?.evString("lastWarningAt") == iso(mon))
     }
 
     // MARK: - Withdrawals

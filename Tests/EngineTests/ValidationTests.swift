@@ -261,6 +261,7 @@ struct ValidationTests {
         ("escaped keys and values", C.with("version", "1").info("contactType", #""\u0043OAP""#)),
         ("lower-case t and z", C.with("occurredAt", q("2026-03-02t11:00:00z"))),
         ("whitespace around", C.with("version", " 1 ")),
+        ("30 distinct keys", C.info("outcome", "{" + (0..<29).map { "\"k\($0)\":\($0)" }.joined(separator: ",") + ",\"code\":\"UAAB\"}")),
         ("sensitive false", C.info("sensitive", "false")),
         ("publisherId of 64", C.with("publisherId", q(String(repeating: "p", count: 64))).with("sequenceNumber", "1")),
         ("sequenceNumber 2^53-1", C.with("publisherId", q("p")).with("sequenceNumber", "9007199254740991")),
@@ -275,6 +276,14 @@ struct ValidationTests {
         if !name.contains("outcome null") {
             #expect(out.contains { $0.rule == R.warningDue })
         }
+    }
+
+    @Test("member names are compared after unescaping")
+    func escapedNames() {
+        let text = C.text.replacingOccurrences(of: #""version":1"#, with: #""\u0076ersion":1"#)
+            .replacingOccurrences(of: #""contactId":1"#, with: #""contact\u0049d":1"#)
+        #expect(text.contains(#"\u0076ersion"#) && text.contains(#"contact\u0049d"#))
+        #expect(Harness().send(text).map(\.rule) == [R.warningDue])
     }
 
     @Test("contactMode wins over contactType")
@@ -385,6 +394,7 @@ struct ValidationTests {
         Bad("string", text: q(contactTopic), nil),
         Bad("number", text: "1", nil),
         Bad("null", text: "null", nil),
+        Bad("duplicate key among 30", text: C.info("outcome", "{" + (0..<29).map { "\"k\($0)\":\($0)" }.joined(separator: ",") + ",\"k7\":1,\"code\":\"UAAB\"}").text, nil),
         Bad("unescaped control character", text: C.info("pduCode", "\"a\u{01}b\"").text, nil),
     ]
 
