@@ -20,6 +20,9 @@ import GRDB
 /// fsynced only at checkpoints: a committed batch still survives a process crash, but a power loss or kernel crash may
 /// lose the last commits (those since the last checkpoint) — their alerts may already have been published, so after
 /// such a loss `alertSequence` numbers can be reused for different alerts. The database itself stays consistent either way.
+///
+/// Checkpoints (copying the WAL back into the database file) run on a background thread with its own connection
+/// (`Checkpointer`), so a commit costs one append to the WAL (plus its fsync under `.full`).
 public final class StateStore: Sendable {
     /// The schema version this code reads and writes.
     public static let schemaVersion = 1
@@ -36,6 +39,7 @@ public final class StateStore: Sendable {
     /// The database file's path.
     public let path: String
     private let queue: DatabaseQueue
+    private let checkpointer: Checkpointer
 
     /// Opens the store in `directory` (creating the directory and an empty store when absent).
     ///
@@ -75,13 +79,15 @@ public final class StateStore: Sendable {
         config.label = "ContactWatchStore"
         config.foreignKeysEnabled = false
         // Not `config.journalMode = .wal`: GRDB would write to the file at open (before our checks). A store is
-        // created in WAL mode, which persists in the file; `ensureWAL` switches a restored rollback-mode copy.
+        // created in WAL mode, which persists in the file; a copy in rollback mode (e.g. restored with VACUUM INTO) is
+        // switched to WAL after the checks below.
         let syncPragma = synchronous == .full ? "FULL" : "NORMAL"
         config.prepareDatabase { db in
             try db.execute(sql: """
                 PRAGMA synchronous = \(syncPragma);
                 PRAGMA cache_size = -32768;
                 PRAGMA journal_size_limit = 67108864;
+                PRAGMA wal_autocheckpoint = 10000;
                 """)
         }
         do {
@@ -97,8 +103,15 @@ public final class StateStore: Sendable {
                 }
                 let version = try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0
                 let superseded = try Self.migrator.hasBeenSuperseded(db)
-                if version > Self.schemaVersion || superseded {
+                if version > Self.schemaVersion {
                     throw StoreError.newerSchema(path, found: version, known: Self.schemaVersion)
+                }
+                if superseded {
+                    let unknown = try Self.migrator.appliedIdentifiers(db).subtracting(Set(Self.migrator.migrations))
+                    throw StoreError(.newerSchema, "the state store at \(path) was migrated by a newer version of "
+                        + "ContactWatch (migrations \(unknown.sorted().joined(separator: ", ")) are unknown to this one); "
+                        + "it has not been modified. Run the newer ContactWatch that wrote it, or restore a backup made "
+                        + "by this version.")
                 }
                 if quickCheck {
                     let result = try String.fetchAll(db, sql: "PRAGMA quick_check(5)")
@@ -118,11 +131,21 @@ public final class StateStore: Sendable {
             try? queue.close()
             throw StoreError.from(error, path: path, during: "checking")
         }
+        do {
+            checkpointer = try Checkpointer(path: path, synchronous: syncPragma)
+        } catch {
+            try? queue.close()
+            throw StoreError.from(error, path: path, during: "opening the checkpoint connection")
+        }
     }
 
+    /// Closes the store (checkpointing the WAL into the database file). Later calls throw. Idempotent.
     public func close() {
+        checkpointer.stop()
         try? queue.close()
     }
+
+    deinit { close() }
 
     // MARK: - Schema
 
@@ -393,6 +416,7 @@ public final class StateStore: Sendable {
                 }
             }
         }
+        checkpointer.poke()
     }
 
     private static func recordPublished(_ db: Database, _ sequence: UInt64) throws {

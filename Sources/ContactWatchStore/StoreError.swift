@@ -60,6 +60,8 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
                 return .corrupt(path, detail)
             case .SQLITE_CANTOPEN, .SQLITE_PERM, .SQLITE_AUTH, .SQLITE_READONLY:
                 return .unreadable(path, detail)
+            case .SQLITE_BUSY, .SQLITE_LOCKED:
+                return .unreadable(path, detail + "; is another contactwatchd using this state directory?")
             default:
                 return .io(path, detail)
             }

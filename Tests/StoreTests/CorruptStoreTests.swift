@@ -115,7 +115,7 @@ func expectRefusal(_ dir: TempDir, _ kind: StoreError.Kind, mentioning words: [S
         let q = try DatabaseQueue(path: dir.storePath)
         try q.write { db in try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v2')") }
         try q.close()
-        try expectRefusal(dir, .newerSchema, sideFiles: true)
+        try expectRefusal(dir, .newerSchema, mentioning: ["migrations v2"], sideFiles: true)
     }
 
     /// Damage inside the file (a valid header, a broken b-tree page) is found by quick_check.

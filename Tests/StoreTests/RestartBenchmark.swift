@@ -100,6 +100,10 @@ import Testing
         }
 
         let size = Self.fileSize(storePath)
+        let openUnchecked = try Self.seconds {
+            try StateStore(directory: dirPath, synchronous: .full, quickCheck: false).close()
+        }
+        print("bench: open without quick_check \(String(format: "%.3f", openUnchecked)) s")
         var loaded = EngineState()
         var store: StateStore! = nil
         let open = try Self.seconds { store = try StateStore(directory: dirPath) }
@@ -113,12 +117,18 @@ import Testing
         #expect(loaded.cases.count == cases)
         #expect(engine.state.contacts.count == loaded.contacts.count)
 
-        // Commit cost: 1000 dirty cases, 1000 contacts, 1000 journal entries, spread over the store.
-        var times: [Double] = []
+        // Commit cost: 1000 dirty cases, 1000 contacts, 1000 journal entries, spread over the store; with
+        // synchronous FULL (the default) and NORMAL.
         var state = loaded
+        for mode in [StateStore.Synchronous.full, .normal] {
+        if mode == .normal {
+            store.close()
+            store = try StateStore(directory: dirPath, synchronous: .normal)
+        }
+        var times: [Double] = []
         for round in 0..<20 {
             var changes = ChangeSet()
-            var rng = SyntheticStream.Rng(s: UInt64(round))
+            var rng = SyntheticStream.Rng(s: UInt64(round) + (mode == .full ? 0 : 100))
             var journal: [JournalEntry] = []
             let ids = Array(state.contacts.keys.prefix(50_000))
             for _ in 0..<1000 {
@@ -140,8 +150,37 @@ import Testing
             })
         }
         times.sort()
-        print("bench: commit of 1000 cases + 1000 contacts + 1000 journal rows: median \(String(format: "%.2f", times[10] * 1000)) ms, "
-            + "max \(String(format: "%.2f", times.last! * 1000)) ms")
+        // Components, at the same sizes.
+        for part in ["cases", "contacts", "journal", "nothing"] {
+            var t: [Double] = []
+            for round in 0..<10 {
+                var changes = ChangeSet()
+                var rng = SyntheticStream.Rng(s: UInt64(round) + 1000)
+                var journal: [JournalEntry] = []
+                let ids = Array(state.contacts.keys.prefix(50_000))
+                for _ in 0..<1000 {
+                    switch part {
+                    case "cases": changes.cases.insert(UInt32(rng.below(cases)))
+                    case "contacts": changes.contacts.insert(ids[rng.below(ids.count)])
+                    case "journal":
+                        state.alertSequence += 1
+                        journal.append(JournalEntry(alertSequence: state.alertSequence, alertId: String(repeating: "a", count: 32),
+                                                    topic: Array("alert.raised.telephone-only".utf8),
+                                                    body: Array(repeating: UInt8(ascii: "x"), count: 700)))
+                    default: break
+                    }
+                }
+                let st = state
+                t.append(try Self.seconds {
+                    try store.commit(changes: changes, state: st, journal: journal, publishedThrough: nil, now: 0)
+                })
+            }
+            t.sort()
+            print("bench:   \(mode) 1000 \(part) only: median \(String(format: "%.2f", t[5] * 1000)) ms")
+        }
+        print("bench: commit (synchronous \(mode)) of 1000 cases + 1000 contacts + 1000 journal rows: median "
+            + "\(String(format: "%.2f", times[10] * 1000)) ms, max \(String(format: "%.2f", times.last! * 1000)) ms")
+        }
         store.close()
     }
 }
