@@ -73,6 +73,12 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // Benchmarks (`make bench`): the engine and the store in-process, without sockets.
+        .executableTarget(
+            name: "contactwatch-bench",
+            dependencies: ["ContactWatchEngine", "ContactWatchStore", "ContactWatchTools"],
+            path: "Benchmarks/Sources/contactwatch-bench"
+        ),
         .testTarget(name: "EngineTests", dependencies: ["ContactWatchEngine"]),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
         .testTarget(name: "StoreTests", dependencies: ["ContactWatchStore", "ContactWatchEngine"]),

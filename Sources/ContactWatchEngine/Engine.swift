@@ -33,6 +33,8 @@ public final class Engine {
         self.zone = ZoneCalendar(identifier: settings.timeZone)!
         self.business = BusinessCalendar(holidays: settings.bankHolidays)
         self.state = state
+        // Resume forgetting as an engine that never stopped would (contacts were last dropped on W's day).
+        lastForgetDay = state.watermark == .min ? .min : Int32(state.watermark / millisPerDay)
         for (ci, c) in state.cases.enumerated() {
             for a in c.openNonCompliance where !a.overdueRaised {
                 overdueQueue.push(.init(deadline: a.deadline, crn: c.crn.key, contactId: a.triggerContactId,

@@ -1,0 +1,1 @@
+print("contactwatch-bench: written by the benchmark engineer")
