@@ -128,26 +128,44 @@ final class Pipeline: @unchecked Sendable {
         var lastPrune = clock.now
         var committedSequence = engine.state.alertSequence
         let drainLimit = max(1, min(config.commitMaxEvents, 4096))
+        // Batches handed to the writer thread, oldest first, with the messages to publish once each is durable.
+        let writer = CommitWriter(store: store)
+        var writerClosed = false
+        defer { if !writerClosed { writer.close() } }
+        var inFlight: [(outbox: Outbox, sequence: UInt64)] = []
+        var spare: [Outbox] = []
+        var publishedBatches = 0
+        // A batch waits for a free writer up to this size; past it, the loop waits for the disk.
+        let hardLimit = config.commitMaxEvents * 50
 
-        func flush() throws(DaemonError) {
+        /// Hands the events processed since the last batch to the writer.
+        func submit() {
             let changes = engine.takeChanges()
             if pendingEvents == 0 && outbox.isEmpty && changes.isEmpty { return }
             let entries = StateStore.journalEntries(from: outbox)
-            do {
-                try store.commit(changes: changes, state: engine.state, journal: entries,
-                                 publishedThrough: publishedThrough, now: Pipeline.wallClockMillis())
-            } catch {
-                throw DaemonError.store("cannot write the state store: \(error)")
-            }
+            writer.submit(StateStore.prepare(changes: changes, state: engine.state, journal: entries,
+                                             publishedThrough: publishedThrough, now: Pipeline.wallClockMillis()))
             commits += 1
-            committedSequence = engine.state.alertSequence
-            // Published only now that the state change behind them is durable. A PUB socket never blocks.
-            outbox.forEach { entry, topic, body in
-                if (try? output.send(buffers: [topic, body], dontWait: true)) != true { publishFailures += 1 }
-                if entry.alertSequence > 0 { publishedThrough = entry.alertSequence }
-            }
-            outbox.removeAll()
+            inFlight.append((outbox, engine.state.alertSequence))
+            outbox = spare.popLast() ?? Outbox()
             pendingEvents = 0
+        }
+
+        /// Publishes every batch the writer has made durable; a PUB socket never blocks.
+        func publishDurable() throws(DaemonError) {
+            if let error = writer.error { throw DaemonError.store("cannot write the state store: \(error)") }
+            let done = writer.completedCount
+            while publishedBatches < done, !inFlight.isEmpty {
+                var batch = inFlight.removeFirst()
+                batch.outbox.forEach { entry, topic, body in
+                    if (try? output.send(buffers: [topic, body], dontWait: true)) != true { publishFailures += 1 }
+                    if entry.alertSequence > 0 { publishedThrough = entry.alertSequence }
+                }
+                committedSequence = batch.sequence
+                batch.outbox.removeAll()
+                spare.append(batch.outbox)
+                publishedBatches += 1
+            }
             for e in engine.takeLogEvents() {
                 var metadata: Logger.Metadata = [:]
                 if let crn = e.crn { metadata["crn"] = "\(crn)" }
@@ -156,9 +174,25 @@ final class Pipeline: @unchecked Sendable {
             }
         }
 
+        /// Starts a batch when it is due and the writer is free (or the batch has grown too large to wait).
+        func submitIfDue() throws(DaemonError) {
+            guard pendingEvents > 0 else { return }
+            let due = pendingEvents >= config.commitMaxEvents || clock.now - batchStarted >= commitInterval
+            guard due else { return }
+            if inFlight.isEmpty || pendingEvents >= hardLimit {
+                while inFlight.count >= 2 {
+                    try publishDurable()
+                    if inFlight.count >= 2 { Thread.sleep(forTimeInterval: 0.0005) }
+                }
+                submit()
+            }
+        }
+
         while !stopRequested.load(ordering: .acquiring) {
             var timeout = 100
-            if pendingEvents > 0 {
+            if !inFlight.isEmpty {
+                timeout = 1
+            } else if pendingEvents > 0 {
                 let left = commitInterval - (clock.now - batchStarted)
                 timeout = max(0, Int(left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000))
             }
@@ -191,10 +225,11 @@ final class Pipeline: @unchecked Sendable {
                     guard got != nil else { break }
                     if pendingEvents == 0 { batchStarted = clock.now }
                     pendingEvents += 1
-                    if pendingEvents >= config.commitMaxEvents { try flush() }
+                    if pendingEvents >= config.commitMaxEvents { try submitIfDue() }
                 }
             }
-            if pendingEvents > 0 && clock.now - batchStarted >= commitInterval { try flush() }
+            try publishDurable()
+            try submitIfDue()
             if result.isReadable(outputIndex) { readSubscriptions(output) }
             if journalIndex >= 0, result.isReadable(journalIndex), let router = journal {
                 try serveJournal(router, latest: committedSequence)
@@ -213,7 +248,10 @@ final class Pipeline: @unchecked Sendable {
             }
         }
         // Stop: finish what is in hand, make it durable, publish it, record that it was published.
-        try flush()
+        submit()
+        writer.close()
+        writerClosed = true
+        try publishDurable()
         do { try store.markPublished(through: publishedThrough) } catch {
             throw DaemonError.store("cannot write the state store: \(error)")
         }

@@ -207,7 +207,6 @@ public final class StateStore: Sendable {
         }
     }
 
-    @inline(__always) private func blob(_ w: ByteWriter) -> Data { w.bytes.withUnsafeBytes { Data($0) } }
 
     // MARK: - Load
 
@@ -329,89 +328,107 @@ public final class StateStore: Sendable {
     /// also records `publishedThrough` if given. When it returns, the batch is durable (see the type's documentation).
     public func commit(changes: ChangeSet, state: EngineState, journal: [JournalEntry], publishedThrough: UInt64?,
                        now: Int64) throws(StoreError) {
+        try write(Self.prepare(changes: changes, state: state, journal: journal, publishedThrough: publishedThrough, now: now))
+    }
+
+    /// Encodes what `changes` names, read from `state`, into a self-contained batch: no database access, so the
+    /// processing thread can prepare a batch and hand it to a writer thread while it goes on with the next one.
+    public static func prepare(changes: ChangeSet, state: EngineState, journal: [JournalEntry], publishedThrough: UInt64?,
+                               now: Int64) -> PreparedCommit {
+        var p = PreparedCommit()
+        p.watermark = state.watermark
+        p.alertSequence = state.alertSequence
+        p.contactCount = state.contacts.count
+        p.publishedThrough = publishedThrough
+        p.now = now
+        p.journal = journal
+        for id in changes.publishers.sorted() { p.publishers.append((id, state.publishers[id])) }
+        var w = ByteWriter(capacity: 64 * 1024)
+        func record(_ key: Int64, _ extra: Int64, _ encode: (inout ByteWriter) -> Void) -> PreparedCommit.Record {
+            let start = w.bytes.count
+            encode(&w)
+            return PreparedCommit.Record(key: key, extra: extra, start: start, end: w.bytes.count)
+        }
+        for ci in changes.cases.sorted() where Int(ci) < state.cases.count {
+            let c = state.cases[Int(ci)]
+            p.cases.append(record(Int64(ci), Int64(c.crn.key)) { RecordCodec.encode(c, into: &$0) })
+        }
+        // Forgotten first: a contact forgotten and then seen again in the same batch ends up stored.
+        for id in changes.forgottenContacts.sorted() where state.contacts[id] == nil {
+            p.deletedContacts.append(Int64(bitPattern: id))
+        }
+        for id in changes.contacts.sorted() {
+            if let rec = state.contacts[id] {
+                p.contacts.append(record(Int64(bitPattern: id), 0) { RecordCodec.encode(rec, into: &$0) })
+            } else {
+                p.deletedContacts.append(Int64(bitPattern: id))
+            }
+        }
+        for pi in changes.pdus.sorted() where pi >= 0 && Int(pi) < state.pdus.count {
+            let pdu = state.pdus[Int(pi)]
+            p.pdus.append(record(Int64(pi), 0) { RecordCodec.encode(pdu, into: &$0) })
+            p.pduCodes.append(pdu.code)
+        }
+        for id in changes.withdrawn.sorted() {
+            if let a = state.withdrawn[id] {
+                p.withdrawn.append(record(Int64(bitPattern: id), 0) { RecordCodec.encode(a, into: &$0) })
+            } else {
+                p.deletedWithdrawn.append(Int64(bitPattern: id))
+            }
+        }
+        p.bytes = w.bytes
+        return p
+    }
+
+    /// Writes a prepared batch in one transaction. Safe to call from a writer thread (the connection serialises).
+    public func write(_ p: PreparedCommit) throws(StoreError) {
         try run("committing") {
             try queue.write { db in
-                var w = ByteWriter(capacity: 512)
-                let meta = try db.cachedStatement(sql: "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)")
-                try meta.execute(arguments: ["watermark", state.watermark])
-                try meta.execute(arguments: ["alertSequence", Int64(bitPattern: state.alertSequence)])
-                try meta.execute(arguments: ["contactCount", state.contacts.count])
-                if let publishedThrough {
-                    try Self.recordPublished(db, publishedThrough)
-                }
-
-                if !changes.publishers.isEmpty {
-                    let up = try db.cachedStatement(sql: "INSERT OR REPLACE INTO publisher (id, lastSequence) VALUES (?, ?)")
-                    let del = try db.cachedStatement(sql: "DELETE FROM publisher WHERE id = ?")
-                    for id in changes.publishers.sorted() {
-                        if let n = state.publishers[id] {
-                            try up.execute(arguments: [id, Int64(bitPattern: n)])
-                        } else {
-                            try del.execute(arguments: [id])
+                try p.bytes.withUnsafeBytes { all in
+                    func blob(_ r: PreparedCommit.Record) -> Data { Data(all[r.start..<r.end]) }
+                    let meta = try db.cachedStatement(sql: "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)")
+                    try meta.execute(arguments: ["watermark", p.watermark])
+                    try meta.execute(arguments: ["alertSequence", Int64(bitPattern: p.alertSequence)])
+                    try meta.execute(arguments: ["contactCount", p.contactCount])
+                    if let publishedThrough = p.publishedThrough {
+                        try Self.recordPublished(db, publishedThrough)
+                    }
+                    if !p.publishers.isEmpty {
+                        let up = try db.cachedStatement(sql: "INSERT OR REPLACE INTO publisher (id, lastSequence) VALUES (?, ?)")
+                        let del = try db.cachedStatement(sql: "DELETE FROM publisher WHERE id = ?")
+                        for (id, n) in p.publishers {
+                            if let n { try up.execute(arguments: [id, Int64(bitPattern: n)]) } else { try del.execute(arguments: [id]) }
                         }
                     }
-                }
-
-                if !changes.cases.isEmpty {
-                    let up = try db.cachedStatement(sql: "INSERT OR REPLACE INTO caseState (caseIndex, crn, data) VALUES (?, ?, ?)")
-                    for ci in changes.cases.sorted() where Int(ci) < state.cases.count {
-                        let c = state.cases[Int(ci)]
-                        w.reset()
-                        RecordCodec.encode(c, into: &w)
-                        try up.execute(arguments: [Int64(ci), Int64(c.crn.key), blob(w)])
+                    if !p.cases.isEmpty {
+                        let up = try db.cachedStatement(sql: "INSERT OR REPLACE INTO caseState (caseIndex, crn, data) VALUES (?, ?, ?)")
+                        for r in p.cases { try up.execute(arguments: [r.key, r.extra, blob(r)]) }
                     }
-                }
-
-                if !changes.forgottenContacts.isEmpty || !changes.contacts.isEmpty {
-                    let up = try db.cachedStatement(sql: "INSERT OR REPLACE INTO contact (id, data) VALUES (?, ?)")
-                    let del = try db.cachedStatement(sql: "DELETE FROM contact WHERE id = ?")
-                    // Forgotten first: a contact forgotten and then seen again in the same batch ends up stored.
-                    for id in changes.forgottenContacts.sorted() where state.contacts[id] == nil {
-                        try del.execute(arguments: [Int64(bitPattern: id)])
+                    if !p.deletedContacts.isEmpty || !p.contacts.isEmpty {
+                        let up = try db.cachedStatement(sql: "INSERT OR REPLACE INTO contact (id, data) VALUES (?, ?)")
+                        let del = try db.cachedStatement(sql: "DELETE FROM contact WHERE id = ?")
+                        for id in p.deletedContacts { try del.execute(arguments: [id]) }
+                        for r in p.contacts { try up.execute(arguments: [r.key, blob(r)]) }
                     }
-                    for id in changes.contacts.sorted() {
-                        if let rec = state.contacts[id] {
-                            w.reset()
-                            RecordCodec.encode(rec, into: &w)
-                            try up.execute(arguments: [Int64(bitPattern: id), blob(w)])
-                        } else {
-                            try del.execute(arguments: [Int64(bitPattern: id)])
+                    if !p.pdus.isEmpty {
+                        let up = try db.cachedStatement(sql: "INSERT OR REPLACE INTO pdu (pduIndex, code, data) VALUES (?, ?, ?)")
+                        for (r, code) in zip(p.pdus, p.pduCodes) { try up.execute(arguments: [r.key, code, blob(r)]) }
+                    }
+                    if !p.withdrawn.isEmpty || !p.deletedWithdrawn.isEmpty {
+                        let up = try db.cachedStatement(sql: "INSERT OR REPLACE INTO withdrawn (contactId, data) VALUES (?, ?)")
+                        let del = try db.cachedStatement(sql: "DELETE FROM withdrawn WHERE contactId = ?")
+                        for r in p.withdrawn { try up.execute(arguments: [r.key, blob(r)]) }
+                        for id in p.deletedWithdrawn { try del.execute(arguments: [id]) }
+                    }
+                    if !p.journal.isEmpty {
+                        let ins = try db.cachedStatement(sql: """
+                            INSERT INTO journal (alertSequence, alertId, topic, body, recordedAt) VALUES (?, ?, ?, ?, ?)
+                            """)
+                        for e in p.journal {
+                            try ins.execute(arguments: [Int64(bitPattern: e.alertSequence), e.alertId,
+                                                        String(decoding: e.topic, as: UTF8.self),
+                                                        e.body.withUnsafeBytes { Data($0) }, p.now])
                         }
-                    }
-                }
-
-                if !changes.pdus.isEmpty {
-                    let up = try db.cachedStatement(sql: "INSERT OR REPLACE INTO pdu (pduIndex, code, data) VALUES (?, ?, ?)")
-                    for pi in changes.pdus.sorted() where pi >= 0 && Int(pi) < state.pdus.count {
-                        let p = state.pdus[Int(pi)]
-                        w.reset()
-                        RecordCodec.encode(p, into: &w)
-                        try up.execute(arguments: [Int64(pi), p.code, blob(w)])
-                    }
-                }
-
-                if !changes.withdrawn.isEmpty {
-                    let up = try db.cachedStatement(sql: "INSERT OR REPLACE INTO withdrawn (contactId, data) VALUES (?, ?)")
-                    let del = try db.cachedStatement(sql: "DELETE FROM withdrawn WHERE contactId = ?")
-                    for id in changes.withdrawn.sorted() {
-                        if let a = state.withdrawn[id] {
-                            w.reset()
-                            RecordCodec.encode(a, into: &w)
-                            try up.execute(arguments: [Int64(bitPattern: id), blob(w)])
-                        } else {
-                            try del.execute(arguments: [Int64(bitPattern: id)])
-                        }
-                    }
-                }
-
-                if !journal.isEmpty {
-                    let ins = try db.cachedStatement(sql: """
-                        INSERT INTO journal (alertSequence, alertId, topic, body, recordedAt) VALUES (?, ?, ?, ?, ?)
-                        """)
-                    for e in journal {
-                        try ins.execute(arguments: [Int64(bitPattern: e.alertSequence), e.alertId,
-                                                    String(decoding: e.topic, as: UTF8.self),
-                                                    e.body.withUnsafeBytes { Data($0) }, now])
                     }
                 }
             }
@@ -473,4 +490,36 @@ public final class StateStore: Sendable {
             }
         }
     }
+}
+
+/// A batch of state changes encoded for the store: records as ranges of one byte buffer. Made by
+/// `StateStore.prepare` on the processing thread, written by `StateStore.write` on any thread.
+public struct PreparedCommit: Sendable {
+    struct Record: Sendable {
+        var key: Int64
+        var extra: Int64
+        var start: Int
+        var end: Int
+    }
+
+    var watermark: Int64 = 0
+    var alertSequence: UInt64 = 0
+    var contactCount = 0
+    var publishedThrough: UInt64? = nil
+    var now: Int64 = 0
+    var publishers: [(String, UInt64?)] = []
+    var cases: [Record] = []
+    var contacts: [Record] = []
+    var deletedContacts: [Int64] = []
+    var pdus: [Record] = []
+    var pduCodes: [String] = []
+    var withdrawn: [Record] = []
+    var deletedWithdrawn: [Int64] = []
+    var journal: [JournalEntry] = []
+    var bytes: [UInt8] = []
+
+    /// The alertSequence the state had when the batch was prepared.
+    public var committedSequence: UInt64 { alertSequence }
+    /// How many records the batch writes (for logs and metrics).
+    public var recordCount: Int { cases.count + contacts.count + deletedContacts.count + pdus.count + withdrawn.count + journal.count }
 }
