@@ -303,6 +303,8 @@ public final class Engine {
             pdu = state.pduIndex(for: reader.string(e.pduCode))
             if e.complied { flags.insert(.compliant) }
             state.pdus[Int(pdu)].add(date: startDate.days, compliant: e.complied, delta: 1)
+            // Dates before the oldest remembered contact can no longer change or be counted.
+            state.pdus[Int(pdu)].prune(before: zone.date(of: retentionCutoff).days - 1)
             changes.pdus.insert(pdu)
         }
         let actionUnchanged = previous != nil && previous!.actionId == e.actionId && e.actionId != 0
@@ -401,6 +403,11 @@ public final class Engine {
         let ci = Int(rec.caseIndex)
         if rec.flags.contains(.failure) { state.cases[ci].failures.removeAll { $0.contactId == id } }
         if rec.flags.contains(.attendedRemote) { state.cases[ci].remotes.removeAll { $0.contactId == id } }
+        // What the contact's action recorded goes with it: no rule looks at a forgotten contact (events.md).
+        if rec.actionId != 0 {
+            state.cases[ci].warnings.removeAll { $0.contactId == id }
+            state.cases[ci].breaches.removeAll { $0.contactId == id }
+        }
         if state.withdrawn.removeValue(forKey: id) != nil { changes.withdrawn.insert(id) }
         changes.cases.insert(rec.caseIndex)
         changes.contacts.remove(id)

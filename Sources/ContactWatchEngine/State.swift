@@ -145,6 +145,13 @@ public struct PDUState: Sendable, Equatable {
         if buckets[lo].compliant == 0 && buckets[lo].nonCompliant == 0 { buckets.remove(at: lo) }
     }
 
+    /// Drops the buckets of dates before `date`.
+    mutating func prune(before date: Int32) {
+        var k = 0
+        while k < buckets.count && buckets[k].date < date { k += 1 }
+        if k > 0 { buckets.removeFirst(k) }
+    }
+
     func totals(from start: Int32, through end: Int32) -> (compliant: Int, nonCompliant: Int) {
         var c = 0, n = 0
         var k = buckets.count - 1

@@ -57,6 +57,9 @@ public enum Daemon {
             return handler
         }
         let logger = Logger(label: "contactwatchd")
+        if let metrics = config.metrics {
+            logger.warning("metrics are not served by this version; ignoring metrics.address \(metrics)")
+        }
         do {
             try await run(config: config, logger: logger)
             return 0
