@@ -1,0 +1,237 @@
+#!/usr/bin/env bash
+# Benchmarks/run.sh — `make bench`: ContactWatch's throughput against raw libzmq on this machine.
+#
+#   1. raw libzmq      zmqbench send → zmqbench recv over ipc:// (the ceiling: no parsing, no state, no disk)
+#   2. daemon          zmqbench send → contactwatchd (release, fresh state dir) → zmqbench recv on its output;
+#                      events/s = events / (sentinel arrival − send start); then SIGTERM and the "stopped" counters
+#   3. in-process      contactwatch-bench on the same stream: engine only, parse only, engine + store commits
+#   4. callgrind       instructions per event of the engine alone, on a small stream (when valgrind is installed)
+#
+# Everything stays on this machine (ipc:// sockets in a temporary directory), stops by itself and cleans up.
+# Settings (environment):
+#   BENCH_CASES=20000 BENCH_DAYS=150 BENCH_SEED=1   the stream (contactwatch generate; ≈390k events by default)
+#   BENCH_RUNS=3         end-to-end runs of raw and of the daemon (median and best reported)
+#   BENCH_REPS=5         repetitions of the in-process engine benchmarks
+#   BENCH_CALLGRIND=auto auto|no; BENCH_CALLGRIND_CASES=2000 BENCH_CALLGRIND_DAYS=120 for its small stream
+#   SWIFT=swift SWIFT_BUILD_FLAGS=               as in the Makefile
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+CASES=${BENCH_CASES:-20000}
+DAYS=${BENCH_DAYS:-150}
+SEED=${BENCH_SEED:-1}
+RUNS=${BENCH_RUNS:-3}
+REPS=${BENCH_REPS:-5}
+CALLGRIND=${BENCH_CALLGRIND:-auto}
+CG_CASES=${BENCH_CALLGRIND_CASES:-2000}
+CG_DAYS=${BENCH_CALLGRIND_DAYS:-120}
+SWIFT=${SWIFT:-swift}
+read -r -a BUILD_FLAGS <<< "${SWIFT_BUILD_FLAGS:-}"
+
+TMP=$(mktemp -d /tmp/cwbench.XXXXXX)
+PIDS=()
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do
+        if kill -0 "$pid" 2>/dev/null; then kill -TERM "$pid" 2>/dev/null || true; fi
+    done
+    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+say() { printf '%s\n' "$*" >&2; }
+die() { say "bench: $*"; exit 1; }
+# ratio A B DECIMALS: A / B
+ratio() { awk -v a="$1" -v b="$2" -v d="${3:-0}" 'BEGIN { if (b == 0) print "n/a"; else printf "%.*f\n", d, a / b }'; }
+# rate EVENTS T0 T1: events per second
+rate() { awk -v n="$1" -v t0="$2" -v t1="$3" 'BEGIN { if (t1 <= t0) print 0; else printf "%.0f\n", n / (t1 - t0) }'; }
+# stats V...: "median best" of integers
+stats() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.0f %.0f\n", m, v[NR] }'; }
+# wait_for_line FILE PATTERN SECONDS PID: until FILE has a line matching PATTERN (fails if PID dies first)
+wait_for_line() {
+    local file=$1 pattern=$2 limit=$3 pid=$4 waited=0
+    until grep -q -- "$pattern" "$file" 2>/dev/null; do
+        kill -0 "$pid" 2>/dev/null || { say "--- $file"; cat "$file" >&2 || true; die "process $pid exited before logging '$pattern'"; }
+        sleep 0.1
+        waited=$((waited + 1))
+        [ "$waited" -le $((limit * 10)) ] || die "no '$pattern' in $file within ${limit}s"
+    done
+}
+# wait_bounded PID SECONDS: waits for a background child; SIGKILLs it after SECONDS
+wait_bounded() {
+    local pid=$1 limit=$2 waited=0
+    while kill -0 "$pid" 2>/dev/null; do
+        sleep 0.1
+        waited=$((waited + 1))
+        if [ "$waited" -gt $((limit * 10)) ]; then kill -KILL "$pid" 2>/dev/null || true; say "bench: killed $pid after ${limit}s"; fi
+    done
+    wait "$pid"
+}
+
+# ---------------------------------------------------------------- build
+say "== build (release)"
+for product in contactwatchd contactwatch contactwatch-bench; do
+    "$SWIFT" build -c release --product "$product" "${BUILD_FLAGS[@]}" >&2
+done
+BIN=$("$SWIFT" build -c release --show-bin-path "${BUILD_FLAGS[@]}")
+DAEMON=$BIN/contactwatchd
+TOOL=$BIN/contactwatch
+BENCH=$BIN/contactwatch-bench
+ZMQBENCH=$TMP/zmqbench
+ZMQ_FLAGS=$(pkg-config --cflags --libs libzmq)
+# shellcheck disable=SC2086
+gcc -O2 -o "$ZMQBENCH" Benchmarks/zmqbench.c $ZMQ_FLAGS
+CPU=$(grep -m1 '^model name' /proc/cpuinfo | sed 's/^model name[[:space:]]*:[[:space:]]*//' || true)
+CPU=${CPU:-$(uname -m)}
+NPROC=$(nproc)
+ZMQ_VERSION=$(pkg-config --modversion libzmq)
+
+# ---------------------------------------------------------------- stream
+STREAM=$TMP/stream.ndjson
+GEN_CMD="contactwatch generate --cases $CASES --days $DAYS --seed $SEED --output stream.ndjson"
+say "== stream: $GEN_CMD"
+"$TOOL" generate --cases "$CASES" --days "$DAYS" --seed "$SEED" --output "$STREAM"
+EVENTS=$(grep -c '"eventType":"' "$STREAM" || true)
+BYTES=$(stat -c %s "$STREAM")
+say "   $EVENTS events, $BYTES bytes"
+[ "$EVENTS" -gt 0 ] || die "the generated stream has no events"
+
+# ---------------------------------------------------------------- 1. raw libzmq
+say "== 1. raw libzmq: zmqbench send → zmqbench recv (ipc)"
+RAW_RATES=()
+for run in $(seq 1 "$RUNS"); do
+    ep="ipc://$TMP/raw$run.ipc"
+    "$ZMQBENCH" send "$STREAM" "$ep" > "$TMP/raw$run.send" 2> "$TMP/raw$run.send.err" &
+    send_pid=$!; PIDS+=("$send_pid")
+    timeout 300 "$ZMQBENCH" recv "$ep" > "$TMP/raw$run.recv" || die "zmqbench recv failed (raw run $run)"
+    wait_bounded "$send_pid" 60 || die "zmqbench send failed (raw run $run): $(cat "$TMP/raw$run.send.err")"
+    read -r sent t0 < "$TMP/raw$run.send"
+    read -r got t1 < "$TMP/raw$run.recv"
+    [ "$got" -eq $((sent + 1)) ] || die "raw run $run: sent $sent + sentinel, received $got"
+    r=$(rate "$sent" "$t0" "$t1")
+    RAW_RATES+=("$r")
+    say "   run $run: $sent events, $r events/s"
+    PIDS=()  # all waited for
+done
+read -r RAW_MEDIAN RAW_BEST <<< "$(stats "${RAW_RATES[@]}")"
+
+# ---------------------------------------------------------------- 2. daemon end to end
+say "== 2. daemon end to end: zmqbench send → contactwatchd → zmqbench recv (ipc)"
+D_RATES=()
+D_CHECK=""
+for run in $(seq 1 "$RUNS"); do
+    in="ipc://$TMP/in$run.ipc"
+    out="ipc://$TMP/out$run.ipc"
+    log=$TMP/daemon$run.log
+    CONTACTWATCH_INPUT_RECEIVE_HIGH_WATER_MARK=0 CONTACTWATCH_OUTPUT_SEND_HIGH_WATER_MARK=0 \
+        "$DAEMON" --input "$in" --output "$out" --state-dir "$TMP/state$run" --subscribe "" 2> "$log" &
+    daemon_pid=$!; PIDS+=("$daemon_pid")
+    wait_for_line "$log" ' ready' 60 "$daemon_pid"
+    timeout 300 "$ZMQBENCH" recv "$out" > "$TMP/d$run.recv" &
+    recv_pid=$!; PIDS+=("$recv_pid")
+    wait_for_line "$log" 'subscriber joined' 30 "$daemon_pid"
+    timeout 300 "$ZMQBENCH" send "$STREAM" "$in" > "$TMP/d$run.send" 2> "$TMP/d$run.send.err" \
+        || die "zmqbench send failed (daemon run $run): $(cat "$TMP/d$run.send.err")"
+    wait_bounded "$recv_pid" 300 || die "zmqbench recv failed (daemon run $run); daemon log: $(tail -5 "$log")"
+    kill -TERM "$daemon_pid"
+    wait_bounded "$daemon_pid" 60 || die "contactwatchd exited with $? (run $run); log: $(tail -5 "$log")"
+    read -r sent t0 < "$TMP/d$run.send"
+    read -r got t1 < "$TMP/d$run.recv"
+    r=$(rate "$sent" "$t0" "$t1")
+    D_RATES+=("$r")
+    stopped=$(grep ' stopped' "$log" | tail -1)
+    [ -n "$stopped" ] || die "no 'stopped' line in the daemon log (run $run)"
+    field() { grep -o "$1=[0-9]*" <<< "$stopped" | head -1 | cut -d= -f2; }
+    received=$(field received); processed=$(field processed); invalid=$(field invalid); ignored=$(field ignored)
+    commits=$(field commits); raised=$(field alertsRaised); resolved=$(field alertsResolved)
+    # Every event sent, plus the sentinel (an invalid one-frame message), reached the engine: nothing was dropped.
+    ok=yes
+    [ "$received" -eq $((sent + 1)) ] || ok="NO (received $received, expected $((sent + 1)))"
+    [ $((processed + invalid + ignored)) -eq "$received" ] || ok="NO (processed+invalid+ignored != received)"
+    D_CHECK="received=$received (sent $sent + sentinel) processed=$processed invalid=$invalid ignored=$ignored commits=$commits alertsRaised=$raised alertsResolved=$resolved out_msgs=$got nothing_dropped=$ok"
+    say "   run $run: $sent events, $r events/s; $D_CHECK"
+    [ "$ok" = yes ] || die "daemon run $run dropped or miscounted events"
+    rm -rf "$TMP/state$run"
+    PIDS=()  # all waited for
+done
+read -r D_MEDIAN D_BEST <<< "$(stats "${D_RATES[@]}")"
+D_PCT_MEDIAN=$(ratio "$((D_MEDIAN * 100))" "$RAW_MEDIAN" 1)
+D_PCT_BEST=$(ratio "$((D_BEST * 100))" "$RAW_BEST" 1)
+
+# ---------------------------------------------------------------- 3. in-process
+say "== 3. in-process: contactwatch-bench --input stream.ndjson --reps $REPS"
+"$BENCH" --input "$STREAM" --reps "$REPS" | tee "$TMP/inproc.txt" >&2
+pick() { grep "^$1" "$TMP/inproc.txt" | head -1; }
+E_LINE=$(pick 'engine-only')
+P_LINE=$(pick 'parse-only')
+S_LINE=$(pick 'engine+store')
+E_MEDIAN=$(grep -o 'median=[0-9]* ev/s' <<< "$E_LINE" | grep -o '[0-9]*')
+E_BEST=$(grep -o 'best=[0-9]* ev/s' <<< "$E_LINE" | grep -o '[0-9]*')
+P_MEDIAN=$(grep -o 'median=[0-9]* ev/s' <<< "$P_LINE" | grep -o '[0-9]*')
+P_BEST=$(grep -o 'best=[0-9]* ev/s' <<< "$P_LINE" | grep -o '[0-9]*')
+S_RATE=$(grep -o '[0-9]* ev/s' <<< "$S_LINE" | head -1 | grep -o '[0-9]*')
+S_COMMIT=$(grep -o 'commit_ms median=[0-9.]* p99=[0-9.]* max=[0-9.]*' <<< "$S_LINE" | sed 's/commit_ms //')
+
+# ---------------------------------------------------------------- 4. callgrind
+CG_SUMMARY="skipped (valgrind not installed, or BENCH_CALLGRIND=no)"
+if [ "$CALLGRIND" != no ] && command -v valgrind >/dev/null 2>&1; then
+    say "== 4. callgrind: instructions per event, engine only (small stream: --cases $CG_CASES --days $CG_DAYS)"
+    SMALL=$TMP/small.ndjson
+    "$TOOL" generate --cases "$CG_CASES" --days "$CG_DAYS" --seed "$SEED" --output "$SMALL"
+    CG_EVENTS=$(grep -c '"eventType":"' "$SMALL" || true)
+    # valgrind 3.19 cannot read the DWARF the Swift toolchain writes: profile a copy without debug info (symbols stay).
+    CG_BIN=$TMP/contactwatch-bench.nodebug
+    objcopy --strip-debug "$BENCH" "$CG_BIN"
+    DEMANGLE=(cat)
+    if "$SWIFT" demangle --help >/dev/null 2>&1; then DEMANGLE=("$SWIFT" demangle --simplified); fi
+    CG_SUMMARY=""
+    for only in engine parse; do
+        out=$TMP/callgrind.$only.out
+        valgrind --tool=callgrind --collect-atstart=no '--toggle-collect=*cwbenchEnginePass*' \
+            --callgrind-out-file="$out" "$CG_BIN" --input "$SMALL" --reps 1 --only "$only" > /dev/null 2> "$TMP/callgrind.$only.err" \
+            || die "valgrind failed: $(tail -5 "$TMP/callgrind.$only.err")"
+        ir=$(awk '/^(summary|totals):/ { print $2; exit }' "$out")
+        per=$(ratio "$ir" "$CG_EVENTS" 0)
+        say "   $only: $ir instructions, $CG_EVENTS events: $per instructions/event"
+        CG_SUMMARY+="$only=$per "
+        if [ "$only" = engine ] && command -v callgrind_annotate >/dev/null 2>&1; then
+            say "   top 15 functions by self instructions (engine only):"
+            callgrind_annotate "$out" 2>/dev/null | awk '/file:function/ { on = 1; getline; next } on && NF' | head -15 \
+                | "${DEMANGLE[@]}" | sed 's/ \[[^]]*\]$//; s/???://' | cut -c1-160 >&2 || true
+        fi
+    done
+    CG_SUMMARY+="instructions/event on $CG_EVENTS events (--cases $CG_CASES --days $CG_DAYS)"
+fi
+
+# ---------------------------------------------------------------- summary
+cat <<EOF
+
+== ContactWatch benchmark summary
+machine:   $NPROC cores, $CPU, $(uname -sr), libzmq $ZMQ_VERSION
+stream:    $EVENTS events, $BYTES bytes ($(ratio "$BYTES" "$EVENTS" 0) B/event): $GEN_CMD
+runs:      $RUNS end-to-end runs each (median / best), $REPS in-process repetitions
+
+benchmark                               median ev/s    best ev/s   vs raw (median / best)
+raw libzmq  send → recv (ipc)         $(printf '%13s %12s' "$RAW_MEDIAN" "$RAW_BEST")   100%
+daemon      send → contactwatchd → recv $(printf '%11s %12s' "$D_MEDIAN" "$D_BEST")   $D_PCT_MEDIAN% / $D_PCT_BEST%
+engine only (in-process)              $(printf '%13s %12s' "$E_MEDIAN" "$E_BEST")   $(ratio "$((E_MEDIAN * 100))" "$RAW_MEDIAN" 1)% / $(ratio "$((E_BEST * 100))" "$RAW_BEST" 1)%
+parse only  (in-process)              $(printf '%13s %12s' "$P_MEDIAN" "$P_BEST")
+engine + store commit every 1000      $(printf '%13s %12s' "$S_RATE" "-")   commit ms $S_COMMIT
+callgrind:  $CG_SUMMARY
+
+daemon check (last run): $D_CHECK
+
+commands (BIN=$BIN, files in a temporary directory):
+  gcc -O2 -o zmqbench Benchmarks/zmqbench.c $ZMQ_FLAGS
+  $GEN_CMD
+  raw:     zmqbench send stream.ndjson ipc://raw.ipc & zmqbench recv ipc://raw.ipc
+  daemon:  CONTACTWATCH_INPUT_RECEIVE_HIGH_WATER_MARK=0 CONTACTWATCH_OUTPUT_SEND_HIGH_WATER_MARK=0 \\
+             contactwatchd --input ipc://in.ipc --output ipc://out.ipc --state-dir state --subscribe "" &
+           (after "ready") zmqbench recv ipc://out.ipc & (after "subscriber joined") zmqbench send stream.ndjson ipc://in.ipc
+           then SIGTERM and the "stopped" line; events/s = events / (sentinel arrival - send start)
+  inproc:  contactwatch-bench --input stream.ndjson --reps $REPS
+  cg:      valgrind --tool=callgrind --collect-atstart=no '--toggle-collect=*cwbenchEnginePass*' contactwatch-bench(debug info stripped) \\
+             --input small.ndjson --reps 1 --only engine   (and --only parse)
+EOF
