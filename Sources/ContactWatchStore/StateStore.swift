@@ -381,59 +381,129 @@ public final class StateStore: Sendable {
     }
 
     /// Writes a prepared batch in one transaction. Safe to call from a writer thread (the connection serialises).
+    ///
+    /// Rows go through the SQLite C API on GRDB's cached statements (`RawStatement`): blobs are bound in place from
+    /// the batch's buffer, so a row costs its SQLite work and little else. What is stored is what
+    /// `Statement.execute(arguments:)` with the same values stored.
     public func write(_ p: PreparedCommit) throws(StoreError) {
         try run("committing") {
             try queue.write { db in
                 try p.bytes.withUnsafeBytes { all in
-                    func blob(_ r: PreparedCommit.Record) -> Data { Data(all[r.start..<r.end]) }
-                    let meta = try db.cachedStatement(sql: "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)")
-                    try meta.execute(arguments: ["watermark", p.watermark])
-                    try meta.execute(arguments: ["alertSequence", Int64(bitPattern: p.alertSequence)])
-                    try meta.execute(arguments: ["contactCount", p.contactCount])
+                    let base = all.baseAddress
+                    func blob(_ s: RawStatement, _ index: Int32, _ r: PreparedCommit.Record) throws {
+                        try s.blob(index, base.map { $0 + r.start }, r.end - r.start)
+                    }
+                    let meta = try RawStatement(db, "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)")
+                    defer { meta.clear() }
+                    try meta.text(1, "watermark")
+                    try meta.int64(2, p.watermark)
+                    try meta.step()
+                    try meta.text(1, "alertSequence")
+                    try meta.int64(2, Int64(bitPattern: p.alertSequence))
+                    try meta.step()
+                    try meta.text(1, "contactCount")
+                    try meta.int64(2, Int64(p.contactCount))
+                    try meta.step()
                     if let publishedThrough = p.publishedThrough {
                         try Self.recordPublished(db, publishedThrough)
                     }
                     if !p.publishers.isEmpty {
-                        let up = try db.cachedStatement(sql: "INSERT OR REPLACE INTO publisher (id, lastSequence) VALUES (?, ?)")
-                        let del = try db.cachedStatement(sql: "DELETE FROM publisher WHERE id = ?")
+                        let up = try RawStatement(db, "INSERT OR REPLACE INTO publisher (id, lastSequence) VALUES (?, ?)")
+                        let del = try RawStatement(db, "DELETE FROM publisher WHERE id = ?")
+                        defer { up.clear(); del.clear() }
                         for (id, n) in p.publishers {
-                            if let n { try up.execute(arguments: [id, Int64(bitPattern: n)]) } else { try del.execute(arguments: [id]) }
+                            if let n {
+                                try up.int64(2, Int64(bitPattern: n))
+                                try up.withText(1, id) { try up.step() }
+                            } else {
+                                try del.withText(1, id) { try del.step() }
+                            }
                         }
                     }
                     if !p.cases.isEmpty {
-                        let up = try db.cachedStatement(sql: "INSERT OR REPLACE INTO caseState (caseIndex, crn, data) VALUES (?, ?, ?)")
-                        for r in p.cases { try up.execute(arguments: [r.key, r.extra, blob(r)]) }
+                        let up = try RawStatement(db, "INSERT OR REPLACE INTO caseState (caseIndex, crn, data) VALUES (?, ?, ?)")
+                        defer { up.clear() }
+                        for r in p.cases {
+                            try up.int64(1, r.key)
+                            try up.int64(2, r.extra)
+                            try blob(up, 3, r)
+                            try up.step()
+                        }
                     }
                     if !p.deletedContacts.isEmpty || !p.contacts.isEmpty {
-                        let up = try db.cachedStatement(sql: "INSERT OR REPLACE INTO contact (id, data) VALUES (?, ?)")
-                        let del = try db.cachedStatement(sql: "DELETE FROM contact WHERE id = ?")
-                        for id in p.deletedContacts { try del.execute(arguments: [id]) }
-                        for r in p.contacts { try up.execute(arguments: [r.key, blob(r)]) }
+                        let up = try RawStatement(db, "INSERT OR REPLACE INTO contact (id, data) VALUES (?, ?)")
+                        let del = try RawStatement(db, "DELETE FROM contact WHERE id = ?")
+                        defer { up.clear(); del.clear() }
+                        for id in p.deletedContacts {
+                            try del.int64(1, id)
+                            try del.step()
+                        }
+                        for r in p.contacts {
+                            try up.int64(1, r.key)
+                            try blob(up, 2, r)
+                            try up.step()
+                        }
                     }
                     if !p.pdus.isEmpty {
-                        let up = try db.cachedStatement(sql: "INSERT OR REPLACE INTO pdu (pduIndex, code, data) VALUES (?, ?, ?)")
-                        for (r, code) in zip(p.pdus, p.pduCodes) { try up.execute(arguments: [r.key, code, blob(r)]) }
+                        let up = try RawStatement(db, "INSERT OR REPLACE INTO pdu (pduIndex, code, data) VALUES (?, ?, ?)")
+                        defer { up.clear() }
+                        for (r, code) in zip(p.pdus, p.pduCodes) {
+                            try up.int64(1, r.key)
+                            try blob(up, 3, r)
+                            try up.withText(2, code) { try up.step() }
+                        }
                     }
                     if !p.withdrawn.isEmpty || !p.deletedWithdrawn.isEmpty {
-                        let up = try db.cachedStatement(sql: "INSERT OR REPLACE INTO withdrawn (contactId, data) VALUES (?, ?)")
-                        let del = try db.cachedStatement(sql: "DELETE FROM withdrawn WHERE contactId = ?")
-                        for r in p.withdrawn { try up.execute(arguments: [r.key, blob(r)]) }
-                        for id in p.deletedWithdrawn { try del.execute(arguments: [id]) }
+                        let up = try RawStatement(db, "INSERT OR REPLACE INTO withdrawn (contactId, data) VALUES (?, ?)")
+                        let del = try RawStatement(db, "DELETE FROM withdrawn WHERE contactId = ?")
+                        defer { up.clear(); del.clear() }
+                        for r in p.withdrawn {
+                            try up.int64(1, r.key)
+                            try blob(up, 2, r)
+                            try up.step()
+                        }
+                        for id in p.deletedWithdrawn {
+                            try del.int64(1, id)
+                            try del.step()
+                        }
                     }
                     if !p.journal.isEmpty {
-                        let ins = try db.cachedStatement(sql: """
+                        let ins = try RawStatement(db, """
                             INSERT INTO journal (alertSequence, alertId, topic, body, recordedAt) VALUES (?, ?, ?, ?, ?)
                             """)
+                        defer { ins.clear() }
+                        try ins.int64(5, p.now)
                         for e in p.journal {
-                            try ins.execute(arguments: [Int64(bitPattern: e.alertSequence), e.alertId,
-                                                        String(decoding: e.topic, as: UTF8.self),
-                                                        e.body.withUnsafeBytes { Data($0) }, p.now])
+                            try ins.int64(1, Int64(bitPattern: e.alertSequence))
+                            try e.body.withUnsafeBytes { body in
+                                try ins.blob(4, body.baseAddress, body.count)
+                                try e.topic.withUnsafeBufferPointer { topic in
+                                    if let t = topic.baseAddress, Self.isPlainASCII(topic) {
+                                        try t.withMemoryRebound(to: CChar.self, capacity: topic.count) {
+                                            try ins.text(3, $0, topic.count)
+                                        }
+                                        try ins.withText(2, e.alertId) { try ins.step() }
+                                    } else {
+                                        // As GRDB bound `String(decoding: topic, as: UTF8.self)`.
+                                        try ins.withText(3, String(decoding: topic, as: UTF8.self)) {
+                                            try ins.withText(2, e.alertId) { try ins.step() }
+                                        }
+                                    }
+                                }
+                            }
                         }
                     }
                 }
             }
         }
         checkpointer.poke()
+    }
+
+    /// Bytes 1...127 only: UTF-8 that `String(decoding:as:)` keeps as is and that has no NUL (GRDB binds strings
+    /// NUL-terminated), so binding the bytes themselves stores the same text.
+    @inline(__always) static func isPlainASCII(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
+        for c in b where c == 0 || c >= 0x80 { return false }
+        return true
     }
 
     private static func recordPublished(_ db: Database, _ sequence: UInt64) throws {

@@ -135,4 +135,32 @@ func commitJournal(_ store: StateStore, _ range: ClosedRange<UInt64>, publishedT
         #expect(sameState(state, engine.state))
         #expect(unpublished.count == Int(engine.state.alertSequence))
     }
+
+    /// The commit path binds texts and blobs through the SQLite C API; what it stores must be what GRDB's
+    /// `execute(arguments:)` stored: topics as `String(decoding:as: UTF8.self)`, strings NUL-terminated.
+    @Test func textsAreStoredAsStrings() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        var store = try StateStore(directory: dir.path)
+        let topics: [[UInt8]] = [Array("alert.raised.télé".utf8), [0x61, 0xFF, 0x62], [0x61, 0x00, 0x62], []]
+        var entries: [JournalEntry] = []
+        for (k, topic) in topics.enumerated() {
+            entries.append(JournalEntry(alertSequence: UInt64(k + 1), alertId: k == 3 ? "ab\u{0}cd" : "é\(k)",
+                                        topic: topic, body: k == 3 ? [] : [0, 1, 2, 0xFF]))
+        }
+        var state = EngineState()
+        state.alertSequence = UInt64(topics.count)
+        state.publishers = ["pub-é": 7, "pub\u{0}x": 9]
+        var changes = ChangeSet()
+        changes.publishers = Set(state.publishers.keys)
+        try store.commit(changes: changes, state: state, journal: entries, publishedThrough: nil, now: 5)
+        store.close()
+        store = try StateStore(directory: dir.path)
+        defer { store.close() }
+        let (loaded, unpublished) = try store.load()
+        #expect(loaded.publishers == ["pub-é": 7, "pub": 9])
+        #expect(unpublished.map(\.topic) == [Array("alert.raised.télé".utf8), Array("a\u{FFFD}b".utf8), [0x61], []])
+        #expect(unpublished.map(\.alertId) == ["é0", "é1", "é2", "ab"])
+        #expect(unpublished.map(\.body) == [[0, 1, 2, 0xFF], [0, 1, 2, 0xFF], [0, 1, 2, 0xFF], []])
+    }
 }
