@@ -37,21 +37,48 @@ struct JSONSyntaxError: Error {
 }
 
 /// Reads one JSON text at a time. Not thread-safe; one per processing thread.
-struct JSONReader {
-    private(set) var nodes: ContiguousArray<JSONNode> = []
+/// Noncopyable: it owns its node storage (grown by doubling, never shrunk, freed with the reader).
+struct JSONReader: ~Copyable {
+    /// The nodes of the last parse: `nodeCount` of them from `nodes`, `capacity` allocated.
+    private var nodes: UnsafeMutablePointer<JSONNode>
+    private var capacity: Int
+    private(set) var nodeCount: Int = 0
     private(set) var base: UnsafePointer<UInt8>? = nil
     private var length: Int = 0
-    private var keyScratch: [Int32] = []
     static let maxDepth = 64
     static let maxSafeInteger: UInt64 = 9_007_199_254_740_991
 
     init() {
-        nodes.reserveCapacity(64)
+        capacity = 64
+        nodes = UnsafeMutablePointer<JSONNode>.allocate(capacity: capacity)
+    }
+
+    deinit {
+        nodes.deallocate()
+    }
+
+    /// Appends a node; returns its index.
+    @inline(__always) @discardableResult
+    private mutating func appendNode(_ n: JSONNode) -> Int {
+        if nodeCount == capacity { grow() }
+        let idx = nodeCount
+        (nodes + idx).initialize(to: n)
+        nodeCount = idx + 1
+        return idx
+    }
+
+    @inline(never)
+    private mutating func grow() {
+        let bigger = UnsafeMutablePointer<JSONNode>.allocate(capacity: capacity * 2)
+        bigger.moveInitialize(from: nodes, count: nodeCount)
+        nodes.deallocate()
+        nodes = bigger
+        capacity *= 2
     }
 
     /// Parses `body`. On success node 0 is the root. The buffer must stay alive while nodes are inspected.
     mutating func parse(_ body: UnsafeRawBufferPointer) -> JSONSyntaxError? {
-        nodes.removeAll(keepingCapacity: true)
+        nodeCount = 0
         guard let raw = body.baseAddress, body.count > 0 else {
             base = nil
             length = 0
@@ -97,8 +124,8 @@ struct JSONReader {
         guard i + n <= length, memcmp(p + i, word.utf8Start, n) == 0 else {
             return JSONSyntaxError(message: "invalid literal at byte \(i)")
         }
-        let idx = Int32(nodes.count)
-        nodes.append(JSONNode(kind: kind, flag: false, start: Int32(i), end: Int32(i + n), count: 0, next: idx + 1, integer: 0))
+        let idx = Int32(nodeCount)
+        appendNode(JSONNode(kind: kind, flag: false, start: Int32(i), end: Int32(i + n), count: 0, next: idx + 1, integer: 0))
         i += n
         return nil
     }
@@ -135,8 +162,8 @@ struct JSONReader {
             while i < length, isDigit(p[i]) { i += 1 }
         }
         let safe = integral && !negative && digits <= 16 && value >= 1 && value <= JSONReader.maxSafeInteger
-        nodes.append(JSONNode(kind: .number, flag: safe, start: Int32(start), end: Int32(i), count: 0,
-                              next: Int32(nodes.count + 1), integer: safe ? value : 0))
+        appendNode(JSONNode(kind: .number, flag: safe, start: Int32(start), end: Int32(i), count: 0,
+                            next: Int32(nodeCount + 1), integer: safe ? value : 0))
         return nil
     }
 
@@ -161,12 +188,34 @@ struct JSONReader {
         return v
     }
 
-    private mutating func parseString(_ p: UnsafePointer<UInt8>, _ i: inout Int) -> JSONSyntaxError? {
+    /// A byte mask with the high bit set in the first byte of `w` (little-endian order) that is `"`, `\\` or below
+    /// 0x20; bits above the first flagged byte may be spurious (borrows), so only the lowest one is meaningful.
+    @inline(__always) private static func specialBytes(_ w: UInt64) -> UInt64 {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let q = w ^ (ones &* 0x22)
+        let s = w ^ (ones &* 0x5C)
+        let quote = (q &- ones) & ~q
+        let backslash = (s &- ones) & ~s
+        let control = (w &- ones &* 0x20) & ~w
+        return (quote | backslash | control) & 0x8080_8080_8080_8080
+    }
+
+    /// Parses a string at `i` (its opening quote). With `key`, stores the key's fingerprint (see `fingerprint`) in
+    /// the node's `integer` field (unused for strings).
+    @inline(__always)
+    private mutating func parseString(_ p: UnsafePointer<UInt8>, _ i: inout Int, key: Bool = false) -> JSONSyntaxError? {
         let open = i
         i += 1
         let start = i
         var escapes = false
         while true {
+            // Skip plain bytes eight at a time.
+            while i + 8 <= length {
+                let m = JSONReader.specialBytes(UInt64(littleEndian: UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self)))
+                if m == 0 { i += 8; continue }
+                i += m.trailingZeroBitCount >> 3
+                break
+            }
             guard i < length else { return JSONSyntaxError(message: "unterminated string at byte \(open)") }
             let c = p[i]
             if c == UInt8(ascii: "\"") { break }
@@ -196,16 +245,29 @@ struct JSONReader {
             }
             i += 1
         }
-        nodes.append(JSONNode(kind: .string, flag: escapes, start: Int32(start), end: Int32(i), count: 0,
-                              next: Int32(nodes.count + 1), integer: 0))
+        appendNode(JSONNode(kind: .string, flag: escapes, start: Int32(start), end: Int32(i), count: 0,
+                            next: Int32(nodeCount + 1), integer: key && !escapes ? fingerprint(p, start, i - start) : 0))
         i += 1
         return nil
     }
 
+    /// The first (up to) eight bytes of `p[start..<start+count]`, little-endian, zero-padded: keys of equal length
+    /// and different fingerprints differ.
+    @inline(__always)
+    private func fingerprint(_ p: UnsafePointer<UInt8>, _ start: Int, _ count: Int) -> UInt64 {
+        if count >= 8 { return UInt64(littleEndian: UnsafeRawPointer(p + start).loadUnaligned(as: UInt64.self)) }
+        if start + 8 <= length {
+            let w = UInt64(littleEndian: UnsafeRawPointer(p + start).loadUnaligned(as: UInt64.self))
+            return w & ((1 &<< UInt64(count &* 8)) &- 1)
+        }
+        var v: UInt64 = 0
+        for k in 0..<count { v |= UInt64(p[start + k]) << UInt64(k * 8) }
+        return v
+    }
+
     private mutating func parseArray(_ p: UnsafePointer<UInt8>, _ i: inout Int, depth: Int) -> JSONSyntaxError? {
         guard depth < JSONReader.maxDepth else { return JSONSyntaxError(message: "nested too deeply") }
-        let idx = nodes.count
-        nodes.append(JSONNode(kind: .array, flag: false, start: Int32(i), end: 0, count: 0, next: 0, integer: 0))
+        let idx = appendNode(JSONNode(kind: .array, flag: false, start: Int32(i), end: 0, count: 0, next: 0, integer: 0))
         i += 1
         var count: Int32 = 0
         i = skipWhitespace(p, i)
@@ -225,14 +287,13 @@ struct JSONReader {
         }
         nodes[idx].end = Int32(i)
         nodes[idx].count = count
-        nodes[idx].next = Int32(nodes.count)
+        nodes[idx].next = Int32(nodeCount)
         return nil
     }
 
     private mutating func parseObject(_ p: UnsafePointer<UInt8>, _ i: inout Int, depth: Int) -> JSONSyntaxError? {
         guard depth < JSONReader.maxDepth else { return JSONSyntaxError(message: "nested too deeply") }
-        let idx = nodes.count
-        nodes.append(JSONNode(kind: .object, flag: false, start: Int32(i), end: 0, count: 0, next: 0, integer: 0))
+        let idx = appendNode(JSONNode(kind: .object, flag: false, start: Int32(i), end: 0, count: 0, next: 0, integer: 0))
         i += 1
         var count: Int32 = 0
         i = skipWhitespace(p, i)
@@ -242,7 +303,7 @@ struct JSONReader {
             while true {
                 i = skipWhitespace(p, i)
                 guard i < length, p[i] == UInt8(ascii: "\"") else { return JSONSyntaxError(message: "expected a key at byte \(i)") }
-                if let e = parseString(p, &i) { return e }
+                if let e = parseString(p, &i, key: true) { return e }
                 i = skipWhitespace(p, i)
                 guard i < length, p[i] == UInt8(ascii: ":") else { return JSONSyntaxError(message: "expected ':' at byte \(i)") }
                 i += 1
@@ -258,7 +319,7 @@ struct JSONReader {
         }
         nodes[idx].end = Int32(i)
         nodes[idx].count = count
-        nodes[idx].next = Int32(nodes.count)
+        nodes[idx].next = Int32(nodeCount)
         if count > 1, let dup = duplicateKey(in: Int32(idx)) {
             return JSONSyntaxError(message: "duplicate key \"\(dup)\"")
         }
@@ -267,26 +328,44 @@ struct JSONReader {
 
     // MARK: - Keys
 
-    private mutating func duplicateKey(in object: Int32) -> String? {
-        keyScratch.removeAll(keepingCapacity: true)
-        var k = object + 1
-        let n = nodes[Int(object)].count
-        for _ in 0..<n {
-            keyScratch.append(k)
-            k = nodes[Int(k + 1)].next
-        }
-        if keyScratch.count <= 24 {
-            for a in 0..<keyScratch.count {
-                for b in (a + 1)..<keyScratch.count where keysEqual(keyScratch[a], keyScratch[b]) {
-                    return string(keyScratch[a])
+    private func duplicateKey(in object: Int32) -> String? {
+        let n = Int(nodes[Int(object)].count)
+        if n <= 24 {
+            // Pairwise, as the first key with a later duplicate is the one reported. Keys are compared by length and
+            // fingerprint first; escaped keys (no fingerprint) fall back to comparing decoded bytes.
+            var keys = InlineArray<24, Int32>(repeating: 0)
+            var anyEscaped = false
+            var k = object + 1
+            for j in 0..<n {
+                keys[j] = k
+                anyEscaped = anyEscaped || nodes[Int(k)].flag
+                k = nodes[Int(k + 1)].next
+            }
+            if anyEscaped {
+                for a in 0..<n {
+                    for b in (a + 1)..<n where keysEqual(keys[a], keys[b]) { return string(keys[a]) }
+                }
+                return nil
+            }
+            for a in 0..<n {
+                let na = nodes[Int(keys[a])]
+                let la = na.end &- na.start
+                for b in (a + 1)..<n {
+                    let nb = nodes[Int(keys[b])]
+                    guard na.integer == nb.integer, la == nb.end &- nb.start else { continue }
+                    if la <= 8 || memcmp(base! + Int(na.start) + 8, base! + Int(nb.start) + 8, Int(la) - 8) == 0 {
+                        return string(keys[a])
+                    }
                 }
             }
             return nil
         }
         var seen = Set<[UInt8]>()
-        for key in keyScratch {
-            let bytes = decodedBytes(key)
+        var k = object + 1
+        for _ in 0..<n {
+            let bytes = decodedBytes(k)
             if !seen.insert(bytes).inserted { return String(decoding: bytes, as: UTF8.self) }
+            k = nodes[Int(k + 1)].next
         }
         return nil
     }
@@ -314,7 +393,7 @@ struct JSONReader {
     @inline(__always)
     func forEachMember(_ object: Int32, _ body: (_ key: Int32, _ value: Int32) -> Void) {
         var k = object + 1
-        for _ in 0..<nodes[Int(object)].count {
+        for _ in 0..<Int(nodes[Int(object)].count) {
             body(k, k + 1)
             k = nodes[Int(k + 1)].next
         }
