@@ -22,11 +22,30 @@ public enum ContactMode: UInt8, CaseIterable, Sendable {
     }
 
     /// Lower-case words for reasons ("office", "other in person").
-    var words: String { code.lowercased().replacingOccurrences(of: "_", with: " ") }
+    var words: String {
+        switch self {
+        case .office: "office"
+        case .homeVisit: "home visit"
+        case .doorstep: "doorstep"
+        case .otherInPerson: "other in person"
+        case .telephone: "telephone"
+        case .video: "video"
+        case .textOrOnline: "text or online"
+        }
+    }
 
     static func parse(_ b: UnsafeRawBufferPointer) -> ContactMode? {
-        for m in allCases where bytesEqual(b, m.code) { return m }
-        return nil
+        // The codes have distinct lengths.
+        switch b.count {
+        case 6: return bytesEqual(b, "OFFICE" as StaticString) ? .office : nil
+        case 10: return bytesEqual(b, "HOME_VISIT" as StaticString) ? .homeVisit : nil
+        case 8: return bytesEqual(b, "DOORSTEP" as StaticString) ? .doorstep : nil
+        case 15: return bytesEqual(b, "OTHER_IN_PERSON" as StaticString) ? .otherInPerson : nil
+        case 9: return bytesEqual(b, "TELEPHONE" as StaticString) ? .telephone : nil
+        case 5: return bytesEqual(b, "VIDEO" as StaticString) ? .video : nil
+        case 14: return bytesEqual(b, "TEXT_OR_ONLINE" as StaticString) ? .textOrOnline : nil
+        default: return nil
+        }
     }
 
     /// The nDelius contact types of events.md.
@@ -58,11 +77,28 @@ public enum InterviewSetting: UInt8, CaseIterable, Sendable {
         }
     }
 
-    var words: String { code.lowercased().replacingOccurrences(of: "_", with: " ") }
+    var words: String {
+        switch self {
+        case .privateRoom: "private room"
+        case .openBooth: "open booth"
+        case .sharedPublicSpace: "shared public space"
+        case .home: "home"
+        case .doorstep: "doorstep"
+        case .unknown: "unknown"
+        }
+    }
 
     static func parse(_ b: UnsafeRawBufferPointer) -> InterviewSetting? {
-        for s in allCases where bytesEqual(b, s.code) { return s }
-        return nil
+        // The codes have distinct lengths.
+        switch b.count {
+        case 12: return bytesEqual(b, "PRIVATE_ROOM" as StaticString) ? .privateRoom : nil
+        case 10: return bytesEqual(b, "OPEN_BOOTH" as StaticString) ? .openBooth : nil
+        case 19: return bytesEqual(b, "SHARED_PUBLIC_SPACE" as StaticString) ? .sharedPublicSpace : nil
+        case 4: return bytesEqual(b, "HOME" as StaticString) ? .home : nil
+        case 8: return bytesEqual(b, "DOORSTEP" as StaticString) ? .doorstep : nil
+        case 7: return bytesEqual(b, "UNKNOWN" as StaticString) ? .unknown : nil
+        default: return nil
+        }
     }
 }
 
@@ -79,8 +115,14 @@ public enum SentenceType: UInt8, CaseIterable, Sendable {
     }
 
     static func parse(_ b: UnsafeRawBufferPointer) -> SentenceType? {
-        for s in allCases where bytesEqual(b, s.code) { return s }
-        return nil
+        // The codes have distinct lengths.
+        switch b.count {
+        case 15: return bytesEqual(b, "COMMUNITY_ORDER" as StaticString) ? .communityOrder : nil
+        case 24: return bytesEqual(b, "SUSPENDED_SENTENCE_ORDER" as StaticString) ? .suspendedSentenceOrder : nil
+        case 7: return bytesEqual(b, "LICENCE" as StaticString) ? .licence : nil
+        case 25: return bytesEqual(b, "POST_SENTENCE_SUPERVISION" as StaticString) ? .postSentenceSupervision : nil
+        default: return nil
+        }
     }
 }
 
@@ -108,8 +150,7 @@ struct OutcomeFlags {
 
     static func forCode(_ b: UnsafeRawBufferPointer) -> OutcomeFlags? {
         guard b.count == 4 else { return nil }
-        let code = (UInt32(b[0]) << 24) | (UInt32(b[1]) << 16) | (UInt32(b[2]) << 8) | UInt32(b[3])
-        switch code {
+        switch fourCC(b) {
         case fourCC("ATTC"), fourCC("ATSS"): return OutcomeFlags(attended: true, complied: true, enforceable: false)
         case fourCC("AFTC"), fourCC("ATSH"): return OutcomeFlags(attended: true, complied: false, enforceable: true)
         case fourCC("UAAB"): return OutcomeFlags(attended: false, complied: false, enforceable: true)
@@ -120,6 +161,11 @@ struct OutcomeFlags {
         default: return nil
         }
     }
+}
+
+@inline(__always)
+func fourCC(_ b: UnsafeRawBufferPointer) -> UInt32 {
+    (UInt32(b[0]) << 24) | (UInt32(b[1]) << 16) | (UInt32(b[2]) << 8) | UInt32(b[3])
 }
 
 @inline(__always)
@@ -151,8 +197,29 @@ enum ActionCodes {
         ("NFA", .noFurtherAction), ("EA06", .withdrawal), ("EA07", .withdrawal),
     ]
 
+    /// The code's id: its 1-based position in `known`, else a hash with the top bit set. Ids are stored: never
+    /// renumber.
     static func id(_ b: UnsafeRawBufferPointer) -> UInt32 {
-        for (k, entry) in known.enumerated() where bytesEqual(b, entry.0) { return UInt32(k + 1) }
+        if b.count == 4 {
+            switch fourCC(b) {
+            case fourCC("EA02"): return 1
+            case fourCC("EA03"): return 2
+            case fourCC("EA08"): return 4
+            case fourCC("EA11"): return 7
+            case fourCC("EA06"): return 10
+            case fourCC("EA07"): return 11
+            default: break
+            }
+        } else if b.count == 3 {
+            switch (UInt32(b[0]) << 16) | (UInt32(b[1]) << 8) | UInt32(b[2]) {
+            case 0x4C_43_4C: return 3 // LCL
+            case 0x49_42_52: return 5 // IBR
+            case 0x42_52_45: return 6 // BRE
+            case 0x49_4D_42: return 8 // IMB
+            case 0x4E_46_41: return 9 // NFA
+            default: break
+            }
+        }
         var h: UInt32 = 2_166_136_261
         for c in b { h = (h ^ UInt32(c)) &* 16_777_619 }
         return 0x8000_0000 | (h & 0x7FFF_FFFF)
@@ -213,6 +280,37 @@ enum Registers {
         }
         return (c, excluded)
     }
+}
+
+/// Whether `n` bytes at `a` and `b` are equal (word loads, no call).
+@inline(__always)
+func bytesEqual(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, count n: Int) -> Bool {
+    if n >= 8 {
+        var i = 0
+        while i + 8 < n {
+            if a.loadUnaligned(fromByteOffset: i, as: UInt64.self) != b.loadUnaligned(fromByteOffset: i, as: UInt64.self) {
+                return false
+            }
+            i += 8
+        }
+        return a.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self) == b.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self)
+    }
+    if n >= 4 {
+        return a.loadUnaligned(as: UInt32.self) == b.loadUnaligned(as: UInt32.self)
+            && a.loadUnaligned(fromByteOffset: n - 4, as: UInt32.self) == b.loadUnaligned(fromByteOffset: n - 4, as: UInt32.self)
+    }
+    var i = 0
+    while i < n {
+        if a.load(fromByteOffset: i, as: UInt8.self) != b.load(fromByteOffset: i, as: UInt8.self) { return false }
+        i += 1
+    }
+    return true
+}
+
+@inline(__always)
+func bytesEqual(_ b: UnsafeRawBufferPointer, _ s: StaticString) -> Bool {
+    let n = s.utf8CodeUnitCount
+    return b.count == n && (n == 0 || bytesEqual(b.baseAddress!, UnsafeRawPointer(s.utf8Start), count: n))
 }
 
 @inline(__always)

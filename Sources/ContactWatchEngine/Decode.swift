@@ -115,9 +115,21 @@ struct EventDecoder {
         var slots = InlineArray<N, Int32>(repeating: -1)
         r.forEachMember(object) { key, value in
             if r.node(value).kind == .null { return }
-            for k in 0..<N where r.keyEquals(key, names[k]) {
-                slots[k] = value
-                break
+            let kn = r.node(key)
+            if kn.flag {
+                for k in 0..<N where r.keyEquals(key, names[k]) {
+                    slots[k] = value
+                    break
+                }
+                return
+            }
+            let len = Int(kn.end &- kn.start)
+            let p = UnsafeRawPointer(r.base! + Int(kn.start))
+            for k in 0..<N where names[k].utf8CodeUnitCount == len {
+                if len == 0 || bytesEqual(p, UnsafeRawPointer(names[k].utf8Start), count: len) {
+                    slots[k] = value
+                    break
+                }
             }
         }
         return slots
@@ -153,11 +165,16 @@ struct EventDecoder {
             return .failure(Invalidity(field: "eventType", reason: "the topic frame does not match eventType"))
         }
         return .success(r.withStringBytes(f[0]) { b in
-            for (type, name) in EventType.names
-            where b.count == name.utf8CodeUnitCount && memcmp(b.baseAddress!, name.utf8Start, b.count) == 0 {
-                return type
+            switch b.count {
+            case 31: return bytesEqual(b, "probation-case.contact.recorded" as StaticString) ? .contactRecorded : nil
+            case 33: return bytesEqual(b, "probation-case.registration.added" as StaticString) ? .registrationAdded : nil
+            case 35:
+                if bytesEqual(b, "probation-case.registration.updated" as StaticString) { return .registrationUpdated }
+                return bytesEqual(b, "probation-case.registration.deleted" as StaticString) ? .registrationDeleted : nil
+            case 40:
+                return bytesEqual(b, "probation-case.registration.deregistered" as StaticString) ? .registrationDeregistered : nil
+            default: return nil
             }
-            return nil
         })
     }
 
@@ -247,7 +264,7 @@ struct EventDecoder {
                 problem = invalid("personReference.identifiers[\(index)].type", "identifier type is missing or not a string")
                 return
             }
-            if r.withStringBytes(g[0], { bytesEqual($0, "CRN") }) {
+            if r.withStringBytes(g[0], { bytesEqual($0, "CRN" as StaticString) }) {
                 crnCount += 1
                 crnValue = g[1]
                 crnIndex = index
@@ -318,10 +335,10 @@ struct EventDecoder {
                                         "outcome code is not in the table and not all of attended, complied and enforceable are given"))
             }
             var flags = table ?? OutcomeFlags(attended: false, complied: false, enforceable: false)
-            let names = ["attended", "complied", "enforceable"]
             for k in 0..<3 where g[k + 1] >= 0 {
                 guard let b = bool(r, g[k + 1]) else {
-                    return .failure(invalid(prefix + "outcome." + names[k], "outcome.\(names[k]) is not a boolean"))
+                    let name = k == 0 ? "attended" : k == 1 ? "complied" : "enforceable"
+                    return .failure(invalid(prefix + "outcome." + name, "outcome.\(name) is not a boolean"))
                 }
                 switch k {
                 case 0: flags.attended = b
@@ -372,9 +389,9 @@ struct EventDecoder {
             }
             e.sentenceType = s
         }
-        let names = ["pduCode", "teamCode", "staffCode", "officeLocationCode"]
         for k in 0..<4 where f[10 + k] >= 0 && !isString(r, f[10 + k]) {
-            return .failure(invalid(prefix + names[k], "\(names[k]) is not a string"))
+            let name = k == 0 ? "pduCode" : k == 1 ? "teamCode" : k == 2 ? "staffCode" : "officeLocationCode"
+            return .failure(invalid(prefix + name, "\(name) is not a string"))
         }
         e.pduCode = f[10]
         return .success(e)

@@ -415,7 +415,7 @@ struct JSONReader: ~Copyable {
         let n = nodes[Int(key)]
         if n.flag { return decodedBytes(key).elementsEqual(UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount)) }
         let len = Int(n.end - n.start)
-        return len == name.utf8CodeUnitCount && memcmp(base! + Int(n.start), name.utf8Start, len) == 0
+        return len == name.utf8CodeUnitCount && (len == 0 || bytesEqual(base! + Int(n.start), name.utf8Start, count: len))
     }
 
     /// Whether a string node's decoded value equals the given bytes.
@@ -423,7 +423,7 @@ struct JSONReader: ~Copyable {
         let n = nodes[Int(i)]
         if n.flag { return decodedBytes(i).elementsEqual(other) }
         let len = Int(n.end - n.start)
-        return len == other.count && (len == 0 || memcmp(base! + Int(n.start), other.baseAddress!, len) == 0)
+        return len == other.count && (len == 0 || bytesEqual(base! + Int(n.start), other.baseAddress!, count: len))
     }
 
     /// The decoded UTF-8 bytes of a string node.
