@@ -11,26 +11,59 @@ public struct CodecError: Error, CustomStringConvertible, Sendable {
     public init(_ description: String) { self.description = description }
 }
 
-/// Appends encoded values to a byte buffer.
-public struct ByteWriter: Sendable {
-    public var bytes: [UInt8]
+/// Appends encoded values to a byte buffer: its own allocation, written through a pointer (a record costs a few
+/// instructions per byte; `[UInt8].append` per byte cost several times that). Not copyable: one owner writes it.
+public struct ByteWriter: ~Copyable, @unchecked Sendable {
+    @usableFromInline var base: UnsafeMutablePointer<UInt8>
+    @usableFromInline var capacity: Int
+    /// The number of bytes written.
+    public private(set) var count: Int
 
     public init(capacity: Int = 256) {
-        bytes = []
-        bytes.reserveCapacity(capacity)
+        self.capacity = max(capacity, 64)
+        base = .allocate(capacity: self.capacity)
+        count = 0
     }
 
-    public mutating func reset() { bytes.removeAll(keepingCapacity: true) }
+    deinit { base.deallocate() }
 
-    @inline(__always) public mutating func u8(_ v: UInt8) { bytes.append(v) }
+    /// A copy of the bytes written.
+    public var bytes: [UInt8] { Array(UnsafeBufferPointer(start: base, count: count)) }
+
+    public mutating func reset() { count = 0 }
+
+    /// Makes room for `n` more bytes.
+    @inline(__always) mutating func reserve(_ n: Int) {
+        if count + n > capacity { grow(count + n) }
+    }
+
+    @inline(never) mutating func grow(_ needed: Int) {
+        var c = capacity * 2
+        while c < needed { c *= 2 }
+        let b = UnsafeMutablePointer<UInt8>.allocate(capacity: c)
+        b.update(from: base, count: count)
+        base.deallocate()
+        base = b
+        capacity = c
+    }
+
+    @inline(__always) public mutating func u8(_ v: UInt8) {
+        reserve(1)
+        base[count] = v
+        count += 1
+    }
 
     @inline(__always) public mutating func varint(_ v: UInt64) {
+        reserve(10)
         var v = v
+        var i = count
         while v >= 0x80 {
-            bytes.append(UInt8(truncatingIfNeeded: v) | 0x80)
+            base[i] = UInt8(truncatingIfNeeded: v) | 0x80
             v >>= 7
+            i += 1
         }
-        bytes.append(UInt8(truncatingIfNeeded: v))
+        base[i] = UInt8(truncatingIfNeeded: v)
+        count = i + 1
     }
 
     @inline(__always) public mutating func zigzag(_ v: Int64) {
@@ -39,23 +72,34 @@ public struct ByteWriter: Sendable {
 
     /// Eight bytes, little-endian.
     @inline(__always) public mutating func fixed64(_ v: UInt64) {
-        var v = v
-        for _ in 0..<8 {
-            bytes.append(UInt8(truncatingIfNeeded: v))
-            v >>= 8
-        }
+        reserve(8)
+        UnsafeMutableRawPointer(base + count).storeBytes(of: v.littleEndian, as: UInt64.self)
+        count += 8
+    }
+
+    @inline(__always) mutating func raw(_ b: UnsafeRawBufferPointer) {
+        guard let src = b.baseAddress, b.count > 0 else { return }
+        reserve(b.count)
+        UnsafeMutableRawPointer(base + count).copyMemory(from: src, byteCount: b.count)
+        count += b.count
     }
 
     public mutating func byteString(_ b: [UInt8]) {
         varint(UInt64(b.count))
-        bytes.append(contentsOf: b)
+        b.withUnsafeBytes { raw($0) }
     }
 
     public mutating func string(_ s: String) {
-        var s = s
-        s.withUTF8 { u in
+        let done: Void? = s.utf8.withContiguousStorageIfAvailable { u in
             varint(UInt64(u.count))
-            bytes.append(contentsOf: u)
+            raw(UnsafeRawBufferPointer(u))
+        }
+        if done == nil {
+            var s = s
+            s.withUTF8 { u in
+                varint(UInt64(u.count))
+                raw(UnsafeRawBufferPointer(u))
+            }
         }
     }
 }
@@ -254,17 +298,26 @@ public enum RecordCodec {
 
     /// A case, without its CRN (a column of its row). Categories are not stored: they follow from the registers.
     public static func encode(_ c: CaseState, into w: inout ByteWriter) {
+        withUnsafePointer(to: c) { encode(caseAt: $0, into: &w) }
+    }
+
+    /// As `encode(_:into:)`, reading the case where it lies (the store encodes `state.cases` in place: passing an
+    /// array element by value copies it, which costs as much as a third of the encoding).
+    static func encode(caseAt p: UnsafePointer<CaseState>, into w: inout ByteWriter) {
         w.u8(version)
         var bits: UInt8 = 0
-        if c.lastInPersonAt != .min { bits |= hasLastInPerson }
-        if c.firstContactAt != .max { bits |= hasFirstContact }
-        if c.openTelephoneOnly != nil { bits |= hasTelephoneOnly }
+        if p.pointee.lastInPersonAt != .min { bits |= hasLastInPerson }
+        if p.pointee.firstContactAt != .max { bits |= hasFirstContact }
+        switch p.pointee.openTelephoneOnly {
+        case .none: break
+        case .some: bits |= hasTelephoneOnly
+        }
         w.u8(bits)
-        w.u8(c.sentenceType.rawValue)
-        if c.lastInPersonAt != .min { w.zigzag(c.lastInPersonAt) }
-        if c.firstContactAt != .max { w.zigzag(c.firstContactAt) }
-        w.varint(UInt64(c.registers.count))
-        for reg in c.registers {
+        w.u8(p.pointee.sentenceType.rawValue)
+        if p.pointee.lastInPersonAt != .min { w.zigzag(p.pointee.lastInPersonAt) }
+        if p.pointee.firstContactAt != .max { w.zigzag(p.pointee.firstContactAt) }
+        w.varint(UInt64(p.pointee.registers.count))
+        for reg in p.pointee.registers {
             w.string(reg.code)
             if let level = reg.level {
                 w.u8(1)
@@ -273,13 +326,13 @@ public enum RecordCodec {
                 w.u8(0)
             }
         }
-        encodeRefs(c.failures, into: &w)
-        encodeRefs(c.remotes, into: &w)
-        encodeRefs(c.warnings, into: &w)
-        encodeRefs(c.breaches, into: &w)
-        w.varint(UInt64(c.openNonCompliance.count))
-        for a in c.openNonCompliance { encodeAlert(a, into: &w) }
-        if let t = c.openTelephoneOnly { encodeAlert(t, into: &w) }
+        encodeRefs(p.pointee.failures, into: &w)
+        encodeRefs(p.pointee.remotes, into: &w)
+        encodeRefs(p.pointee.warnings, into: &w)
+        encodeRefs(p.pointee.breaches, into: &w)
+        w.varint(UInt64(p.pointee.openNonCompliance.count))
+        for a in p.pointee.openNonCompliance { encodeAlert(a, into: &w) }
+        if bits & hasTelephoneOnly != 0, let t = p.pointee.openTelephoneOnly { encodeAlert(t, into: &w) }
     }
 
     public static func decodeCase(crn: CRN, _ bytes: UnsafeRawBufferPointer) throws(CodecError) -> CaseState {

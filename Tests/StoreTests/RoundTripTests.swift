@@ -109,6 +109,49 @@ func runWithRestarts(settings: EngineSettings, lines: [String], batch: Int, rest
         #expect(try store.latestSequence() == UInt64(alerts.count))
     }
 
+    /// A large batch (keys in many orders of magnitude, so that every byte of the keys differs somewhere) round
+    /// trips, and so do later batches that delete and rewrite part of it.
+    @Test func largeBatchesRoundTrip() throws {
+        var state = RestartBenchmark.syntheticState(cases: 3000, contactsPerCase: 3)
+        var rng = SyntheticStream.Rng(s: 99)
+        var spread: [UInt64: ContactRecord] = [:]
+        for (id, rec) in state.contacts { spread[id ^ (rng.next() & 0xFFFF_FF00_0000_0000)] = rec }
+        state.contacts = spread
+        let ids = state.contacts.keys.sorted()
+        state.withdrawn = Dictionary(uniqueKeysWithValues: ids.prefix(500).map {
+            ($0, ActionRecord(contactId: $0, start: Int64(rng.below(1 << 40))))
+        })
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        var store = try StateStore(directory: dir.path)
+        var changes = ChangeSet()
+        changes.cases = Set(0..<UInt32(state.cases.count))
+        changes.contacts = Set(state.contacts.keys)
+        changes.pdus = Set(0..<Int32(state.pdus.count))
+        changes.publishers = Set(state.publishers.keys)
+        changes.withdrawn = Set(state.withdrawn.keys)
+        try store.commit(changes: changes, state: state, journal: [], publishedThrough: nil, now: 0)
+
+        // Forget a few hundred contacts, withdraw nothing more, touch some cases.
+        changes = ChangeSet()
+        for _ in 0..<700 {
+            let id = ids[rng.below(ids.count)]
+            guard state.contacts.removeValue(forKey: id) != nil else { continue }
+            if rng.chance(0.5) { changes.forgottenContacts.append(id) } else { changes.contacts.insert(id) }
+            if state.withdrawn.removeValue(forKey: id) != nil { changes.withdrawn.insert(id) }
+        }
+        for _ in 0..<400 {
+            let ci = rng.below(state.cases.count)
+            state.cases[ci].lastInPersonAt += 1
+            changes.cases.insert(UInt32(ci))
+        }
+        try store.commit(changes: changes, state: state, journal: [], publishedThrough: nil, now: 0)
+        store.close()
+        store = try StateStore(directory: dir.path)
+        defer { store.close() }
+        #expect(sameState(try store.load().state, state))
+    }
+
     /// Contacts forgotten by the engine (older than input.contactRetentionDays) are deleted from the store.
     @Test func forgottenContactsAreDeleted() throws {
         var settings = EngineSettings()
