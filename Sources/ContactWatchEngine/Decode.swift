@@ -113,6 +113,7 @@ struct EventDecoder {
     @inline(__always)
     static func members<let N: Int>(_ r: borrowing JSONReader, _ object: Int32, _ names: InlineArray<N, StaticString>) -> InlineArray<N, Int32> {
         var slots = InlineArray<N, Int32>(repeating: -1)
+        var next = 0
         r.forEachMember(object) { key, value in
             if r.node(value).kind == .null { return }
             let kn = r.node(key)
@@ -125,11 +126,16 @@ struct EventDecoder {
             }
             let len = Int(kn.end &- kn.start)
             let p = UnsafeRawPointer(r.base! + Int(kn.start))
-            for k in 0..<N where names[k].utf8CodeUnitCount == len {
-                if len == 0 || bytesEqual(p, UnsafeRawPointer(names[k].utf8Start), count: len) {
+            // Bodies usually list members in the order of `names`: start after the last match, wrapping around.
+            var k = next
+            for _ in 0..<N {
+                let name = names[k]
+                if name.utf8CodeUnitCount == len && (len == 0 || bytesEqual(p, UnsafeRawPointer(name.utf8Start), count: len)) {
                     slots[k] = value
+                    next = k + 1 == N ? 0 : k + 1
                     break
                 }
+                k = k + 1 == N ? 0 : k + 1
             }
         }
         return slots

@@ -84,6 +84,8 @@ struct JSONReader: ~Copyable {
             length = 0
             return JSONSyntaxError(message: "body is empty")
         }
+        // Node offsets are Int32 (bodies are limited by input.maxMessageBytes long before that).
+        precondition(body.count < Int(Int32.max), "JSON body of \(body.count) bytes")
         let p = raw.assumingMemoryBound(to: UInt8.self)
         base = p
         length = body.count
@@ -98,9 +100,11 @@ struct JSONReader: ~Copyable {
     @inline(__always)
     private func skipWhitespace(_ p: UnsafePointer<UInt8>, _ start: Int) -> Int {
         var i = start
-        while i < length {
+        let n = length
+        while i < n {
             let c = p[i]
-            if c == 0x20 || c == 0x0A || c == 0x0D || c == 0x09 { i += 1 } else { break }
+            if c > 0x20 { break }
+            if c == 0x20 || c == 0x0A || c == 0x0D || c == 0x09 { i &+= 1 } else { break }
         }
         return i
     }
@@ -108,9 +112,9 @@ struct JSONReader: ~Copyable {
     private mutating func parseValue(_ p: UnsafePointer<UInt8>, _ i: inout Int, depth: Int) -> JSONSyntaxError? {
         guard i < length else { return JSONSyntaxError(message: "unexpected end of body") }
         switch p[i] {
+        case UInt8(ascii: "\""): return parseString(p, &i)
         case UInt8(ascii: "{"): return parseObject(p, &i, depth: depth)
         case UInt8(ascii: "["): return parseArray(p, &i, depth: depth)
-        case UInt8(ascii: "\""): return parseString(p, &i)
         case UInt8(ascii: "t"): return parseLiteral(p, &i, "true", .true)
         case UInt8(ascii: "f"): return parseLiteral(p, &i, "false", .false)
         case UInt8(ascii: "n"): return parseLiteral(p, &i, "null", .null)
@@ -124,50 +128,54 @@ struct JSONReader: ~Copyable {
         guard i + n <= length, memcmp(p + i, word.utf8Start, n) == 0 else {
             return JSONSyntaxError(message: "invalid literal at byte \(i)")
         }
-        let idx = Int32(nodeCount)
-        appendNode(JSONNode(kind: kind, flag: false, start: Int32(i), end: Int32(i + n), count: 0, next: idx + 1, integer: 0))
-        i += n
+        let idx = Int32(truncatingIfNeeded: nodeCount)
+        appendNode(JSONNode(kind: kind, flag: false, start: Int32(truncatingIfNeeded: i), end: Int32(truncatingIfNeeded: i &+ n),
+                            count: 0, next: idx &+ 1, integer: 0))
+        i &+= n
         return nil
     }
 
-    private mutating func parseNumber(_ p: UnsafePointer<UInt8>, _ i: inout Int) -> JSONSyntaxError? {
-        let start = i
+    private mutating func parseNumber(_ p: UnsafePointer<UInt8>, _ pos: inout Int) -> JSONSyntaxError? {
+        let start = pos
+        let n = length
+        var i = pos
         var negative = false
-        if p[i] == UInt8(ascii: "-") { negative = true; i += 1 }
-        guard i < length, isDigit(p[i]) else { return JSONSyntaxError(message: "invalid number at byte \(start)") }
+        if p[i] == UInt8(ascii: "-") { negative = true; i &+= 1 }
+        guard i < n, isDigit(p[i]) else { return JSONSyntaxError(message: "invalid number at byte \(start)") }
         var value: UInt64 = 0
         var digits = 0
         if p[i] == UInt8(ascii: "0") {
-            i += 1
+            i &+= 1
             digits = 1
         } else {
-            while i < length, isDigit(p[i]) {
+            while i < n, isDigit(p[i]) {
                 if digits < 17 { value = value &* 10 &+ UInt64(p[i] &- 48) }
-                digits += 1
-                i += 1
+                digits &+= 1
+                i &+= 1
             }
         }
         var integral = true
-        if i < length, p[i] == UInt8(ascii: ".") {
+        if i < n, p[i] == UInt8(ascii: ".") {
             integral = false
-            i += 1
-            guard i < length, isDigit(p[i]) else { return JSONSyntaxError(message: "invalid number at byte \(start)") }
-            while i < length, isDigit(p[i]) { i += 1 }
+            i &+= 1
+            guard i < n, isDigit(p[i]) else { return JSONSyntaxError(message: "invalid number at byte \(start)") }
+            while i < n, isDigit(p[i]) { i &+= 1 }
         }
-        if i < length, p[i] == UInt8(ascii: "e") || p[i] == UInt8(ascii: "E") {
+        if i < n, p[i] == UInt8(ascii: "e") || p[i] == UInt8(ascii: "E") {
             integral = false
-            i += 1
-            if i < length, p[i] == UInt8(ascii: "+") || p[i] == UInt8(ascii: "-") { i += 1 }
-            guard i < length, isDigit(p[i]) else { return JSONSyntaxError(message: "invalid number at byte \(start)") }
-            while i < length, isDigit(p[i]) { i += 1 }
+            i &+= 1
+            if i < n, p[i] == UInt8(ascii: "+") || p[i] == UInt8(ascii: "-") { i &+= 1 }
+            guard i < n, isDigit(p[i]) else { return JSONSyntaxError(message: "invalid number at byte \(start)") }
+            while i < n, isDigit(p[i]) { i &+= 1 }
         }
         let safe = integral && !negative && digits <= 16 && value >= 1 && value <= JSONReader.maxSafeInteger
-        appendNode(JSONNode(kind: .number, flag: safe, start: Int32(start), end: Int32(i), count: 0,
-                            next: Int32(nodeCount + 1), integer: safe ? value : 0))
+        appendNode(JSONNode(kind: .number, flag: safe, start: Int32(truncatingIfNeeded: start), end: Int32(truncatingIfNeeded: i),
+                            count: 0, next: Int32(truncatingIfNeeded: nodeCount &+ 1), integer: safe ? value : 0))
+        pos = i
         return nil
     }
 
-    @inline(__always) private func isDigit(_ c: UInt8) -> Bool { c >= 48 && c <= 57 }
+    @inline(__always) private func isDigit(_ c: UInt8) -> Bool { c &- 48 < 10 }
 
     @inline(__always) private func hexValue(_ c: UInt8) -> UInt32? {
         switch c {
@@ -200,54 +208,63 @@ struct JSONReader: ~Copyable {
         return (quote | backslash | control) & 0x8080_8080_8080_8080
     }
 
-    /// Parses a string at `i` (its opening quote). With `key`, stores the key's fingerprint (see `fingerprint`) in
+    /// Parses a string at `pos` (its opening quote). With `key`, stores the key's fingerprint (see `fingerprint`) in
     /// the node's `integer` field (unused for strings).
     @inline(__always)
-    private mutating func parseString(_ p: UnsafePointer<UInt8>, _ i: inout Int, key: Bool = false) -> JSONSyntaxError? {
-        let open = i
-        i += 1
-        let start = i
+    private mutating func parseString(_ p: UnsafePointer<UInt8>, _ pos: inout Int, key: Bool = false) -> JSONSyntaxError? {
+        let n = length
+        let open = pos
+        let start = open &+ 1
+        var i = start
         var escapes = false
         while true {
             // Skip plain bytes eight at a time.
-            while i + 8 <= length {
+            while i &+ 8 <= n {
                 let m = JSONReader.specialBytes(UInt64(littleEndian: UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self)))
-                if m == 0 { i += 8; continue }
-                i += m.trailingZeroBitCount >> 3
+                if m == 0 { i &+= 8; continue }
+                i &+= m.trailingZeroBitCount &>> 3
                 break
             }
-            guard i < length else { return JSONSyntaxError(message: "unterminated string at byte \(open)") }
+            guard i < n else { return JSONSyntaxError(message: "unterminated string at byte \(open)") }
             let c = p[i]
             if c == UInt8(ascii: "\"") { break }
             if c < 0x20 { return JSONSyntaxError(message: "control character in string at byte \(i)") }
             if c == UInt8(ascii: "\\") {
                 escapes = true
-                guard i + 1 < length else { return JSONSyntaxError(message: "unterminated string at byte \(open)") }
-                switch p[i + 1] {
-                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"),
-                     UInt8(ascii: "f"), UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
-                    i += 2
-                case UInt8(ascii: "u"):
-                    guard let u = readHex4(p, i + 2) else { return JSONSyntaxError(message: "invalid \\u escape at byte \(i)") }
-                    i += 6
-                    if u >= 0xD800 && u <= 0xDBFF {
-                        guard i + 1 < length, p[i] == UInt8(ascii: "\\"), p[i + 1] == UInt8(ascii: "u"),
-                              let low = readHex4(p, i + 2), low >= 0xDC00 && low <= 0xDFFF
-                        else { return JSONSyntaxError(message: "lone surrogate escape at byte \(i - 6)") }
-                        i += 6
-                    } else if u >= 0xDC00 && u <= 0xDFFF {
-                        return JSONSyntaxError(message: "lone surrogate escape at byte \(i - 6)")
-                    }
-                default:
-                    return JSONSyntaxError(message: "invalid escape at byte \(i)")
-                }
+                if let e = scanEscape(p, &i, open: open) { return e }
                 continue
             }
-            i += 1
+            i &+= 1
         }
-        appendNode(JSONNode(kind: .string, flag: escapes, start: Int32(start), end: Int32(i), count: 0,
-                            next: Int32(nodeCount + 1), integer: key && !escapes ? fingerprint(p, start, i - start) : 0))
-        i += 1
+        appendNode(JSONNode(kind: .string, flag: escapes, start: Int32(truncatingIfNeeded: start), end: Int32(truncatingIfNeeded: i),
+                            count: 0, next: Int32(truncatingIfNeeded: nodeCount &+ 1),
+                            integer: key && !escapes ? fingerprint(p, start, i &- start) : 0))
+        pos = i &+ 1
+        return nil
+    }
+
+    /// Validates the escape at `i` (a backslash in the string opened at `open`) and moves past it.
+    @inline(never)
+    private func scanEscape(_ p: UnsafePointer<UInt8>, _ i: inout Int, open: Int) -> JSONSyntaxError? {
+        guard i + 1 < length else { return JSONSyntaxError(message: "unterminated string at byte \(open)") }
+        switch p[i + 1] {
+        case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"),
+             UInt8(ascii: "f"), UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+            i += 2
+        case UInt8(ascii: "u"):
+            guard let u = readHex4(p, i + 2) else { return JSONSyntaxError(message: "invalid \\u escape at byte \(i)") }
+            i += 6
+            if u >= 0xD800 && u <= 0xDBFF {
+                guard i + 1 < length, p[i] == UInt8(ascii: "\\"), p[i + 1] == UInt8(ascii: "u"),
+                      let low = readHex4(p, i + 2), low >= 0xDC00 && low <= 0xDFFF
+                else { return JSONSyntaxError(message: "lone surrogate escape at byte \(i - 6)") }
+                i += 6
+            } else if u >= 0xDC00 && u <= 0xDFFF {
+                return JSONSyntaxError(message: "lone surrogate escape at byte \(i - 6)")
+            }
+        default:
+            return JSONSyntaxError(message: "invalid escape at byte \(i)")
+        }
         return nil
     }
 
@@ -255,50 +272,52 @@ struct JSONReader: ~Copyable {
     /// and different fingerprints differ.
     @inline(__always)
     private func fingerprint(_ p: UnsafePointer<UInt8>, _ start: Int, _ count: Int) -> UInt64 {
-        if count >= 8 { return UInt64(littleEndian: UnsafeRawPointer(p + start).loadUnaligned(as: UInt64.self)) }
-        if start + 8 <= length {
+        if start &+ 8 <= length {
             let w = UInt64(littleEndian: UnsafeRawPointer(p + start).loadUnaligned(as: UInt64.self))
-            return w & ((1 &<< UInt64(count &* 8)) &- 1)
+            return count >= 8 ? w : w & ((1 &<< UInt64(truncatingIfNeeded: count &* 8)) &- 1)
         }
         var v: UInt64 = 0
-        for k in 0..<count { v |= UInt64(p[start + k]) << UInt64(k * 8) }
+        for k in 0..<min(count, 8) { v |= UInt64(p[start + k]) << UInt64(k * 8) }
         return v
     }
 
-    private mutating func parseArray(_ p: UnsafePointer<UInt8>, _ i: inout Int, depth: Int) -> JSONSyntaxError? {
+    private mutating func parseArray(_ p: UnsafePointer<UInt8>, _ pos: inout Int, depth: Int) -> JSONSyntaxError? {
         guard depth < JSONReader.maxDepth else { return JSONSyntaxError(message: "nested too deeply") }
-        let idx = appendNode(JSONNode(kind: .array, flag: false, start: Int32(i), end: 0, count: 0, next: 0, integer: 0))
-        i += 1
+        var i = pos
+        let idx = appendNode(JSONNode(kind: .array, flag: false, start: Int32(truncatingIfNeeded: i), end: 0, count: 0, next: 0, integer: 0))
+        i &+= 1
         var count: Int32 = 0
         i = skipWhitespace(p, i)
         if i < length, p[i] == UInt8(ascii: "]") {
-            i += 1
+            i &+= 1
         } else {
             while true {
                 i = skipWhitespace(p, i)
                 if let e = parseValue(p, &i, depth: depth + 1) { return e }
-                count += 1
+                count &+= 1
                 i = skipWhitespace(p, i)
                 guard i < length else { return JSONSyntaxError(message: "unterminated array") }
-                if p[i] == UInt8(ascii: ",") { i += 1; continue }
-                if p[i] == UInt8(ascii: "]") { i += 1; break }
+                if p[i] == UInt8(ascii: ",") { i &+= 1; continue }
+                if p[i] == UInt8(ascii: "]") { i &+= 1; break }
                 return JSONSyntaxError(message: "expected ',' or ']' at byte \(i)")
             }
         }
-        nodes[idx].end = Int32(i)
+        pos = i
+        nodes[idx].end = Int32(truncatingIfNeeded: i)
         nodes[idx].count = count
-        nodes[idx].next = Int32(nodeCount)
+        nodes[idx].next = Int32(truncatingIfNeeded: nodeCount)
         return nil
     }
 
-    private mutating func parseObject(_ p: UnsafePointer<UInt8>, _ i: inout Int, depth: Int) -> JSONSyntaxError? {
+    private mutating func parseObject(_ p: UnsafePointer<UInt8>, _ pos: inout Int, depth: Int) -> JSONSyntaxError? {
         guard depth < JSONReader.maxDepth else { return JSONSyntaxError(message: "nested too deeply") }
-        let idx = appendNode(JSONNode(kind: .object, flag: false, start: Int32(i), end: 0, count: 0, next: 0, integer: 0))
-        i += 1
+        var i = pos
+        let idx = appendNode(JSONNode(kind: .object, flag: false, start: Int32(truncatingIfNeeded: i), end: 0, count: 0, next: 0, integer: 0))
+        i &+= 1
         var count: Int32 = 0
         i = skipWhitespace(p, i)
         if i < length, p[i] == UInt8(ascii: "}") {
-            i += 1
+            i &+= 1
         } else {
             while true {
                 i = skipWhitespace(p, i)
@@ -306,21 +325,22 @@ struct JSONReader: ~Copyable {
                 if let e = parseString(p, &i, key: true) { return e }
                 i = skipWhitespace(p, i)
                 guard i < length, p[i] == UInt8(ascii: ":") else { return JSONSyntaxError(message: "expected ':' at byte \(i)") }
-                i += 1
+                i &+= 1
                 i = skipWhitespace(p, i)
                 if let e = parseValue(p, &i, depth: depth + 1) { return e }
-                count += 1
+                count &+= 1
                 i = skipWhitespace(p, i)
                 guard i < length else { return JSONSyntaxError(message: "unterminated object") }
-                if p[i] == UInt8(ascii: ",") { i += 1; continue }
-                if p[i] == UInt8(ascii: "}") { i += 1; break }
+                if p[i] == UInt8(ascii: ",") { i &+= 1; continue }
+                if p[i] == UInt8(ascii: "}") { i &+= 1; break }
                 return JSONSyntaxError(message: "expected ',' or '}' at byte \(i)")
             }
         }
-        nodes[idx].end = Int32(i)
+        pos = i
+        nodes[idx].end = Int32(truncatingIfNeeded: i)
         nodes[idx].count = count
-        nodes[idx].next = Int32(nodeCount)
-        if count > 1, let dup = duplicateKey(in: Int32(idx)) {
+        nodes[idx].next = Int32(truncatingIfNeeded: nodeCount)
+        if count > 1, let dup = duplicateKey(in: Int32(truncatingIfNeeded: idx)) {
             return JSONSyntaxError(message: "duplicate key \"\(dup)\"")
         }
         return nil
@@ -333,32 +353,33 @@ struct JSONReader: ~Copyable {
         if n <= 24 {
             // Pairwise, as the first key with a later duplicate is the one reported. Keys are compared by length and
             // fingerprint first; escaped keys (no fingerprint) fall back to comparing decoded bytes.
-            var keys = InlineArray<24, Int32>(repeating: 0)
-            var anyEscaped = false
-            var k = object + 1
-            for j in 0..<n {
-                keys[j] = k
-                anyEscaped = anyEscaped || nodes[Int(k)].flag
-                k = nodes[Int(k + 1)].next
-            }
-            if anyEscaped {
-                for a in 0..<n {
-                    for b in (a + 1)..<n where keysEqual(keys[a], keys[b]) { return string(keys[a]) }
+            return withUnsafeTemporaryAllocation(of: Int32.self, capacity: 24) { keys -> String? in
+                var anyEscaped = false
+                var k = object + 1
+                for j in 0..<n {
+                    keys[j] = k
+                    anyEscaped = anyEscaped || nodes[Int(k)].flag
+                    k = nodes[Int(k + 1)].next
+                }
+                if anyEscaped {
+                    for a in 0..<n {
+                        for b in (a + 1)..<n where keysEqual(keys[a], keys[b]) { return string(keys[a]) }
+                    }
+                    return nil
+                }
+                for a in 0..<(n - 1) {
+                    let na = nodes[Int(keys[a])]
+                    let la = na.end &- na.start
+                    for b in (a + 1)..<n {
+                        let nb = nodes[Int(keys[b])]
+                        guard na.integer == nb.integer, la == nb.end &- nb.start else { continue }
+                        if la <= 8 || bytesEqual(base! + Int(na.start) + 8, base! + Int(nb.start) + 8, count: Int(la) - 8) {
+                            return string(keys[a])
+                        }
+                    }
                 }
                 return nil
             }
-            for a in 0..<n {
-                let na = nodes[Int(keys[a])]
-                let la = na.end &- na.start
-                for b in (a + 1)..<n {
-                    let nb = nodes[Int(keys[b])]
-                    guard na.integer == nb.integer, la == nb.end &- nb.start else { continue }
-                    if la <= 8 || memcmp(base! + Int(na.start) + 8, base! + Int(nb.start) + 8, Int(la) - 8) == 0 {
-                        return string(keys[a])
-                    }
-                }
-            }
-            return nil
         }
         var seen = Set<[UInt8]>()
         var k = object + 1
