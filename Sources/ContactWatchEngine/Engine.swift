@@ -13,19 +13,32 @@ public final class Engine {
     public let settings: EngineSettings
     let zone: ZoneCalendar
     let business: BusinessCalendar
+    // The engine is confined to one thread and its methods never hold overlapping accesses to its properties. Debug
+    // builds (the engine tests) check that at run time; release builds skip the per-access check on the hot ones.
+    #if DEBUG
     public internal(set) var state: EngineState
     public internal(set) var counters = EngineCounters()
     public internal(set) var changes = ChangeSet()
-    public internal(set) var logEvents: [EngineLogEvent] = []
-
     var reader = JSONReader()
     /// The heap of open R1 alerts without an overdue alert, by (deadline, CRN, contactId).
     var overdueQueue = OverdueQueue()
+    var now: Millis = 0
     /// The date of W when contacts were last forgotten.
     var lastForgetDay: Int32 = .min
-    var now: Millis = 0
     /// Whether `reader` holds the current message's body (false until it parsed successfully).
     var parsedCurrent = false
+    #else
+    @exclusivity(unchecked) public internal(set) var state: EngineState
+    @exclusivity(unchecked) public internal(set) var counters = EngineCounters()
+    @exclusivity(unchecked) public internal(set) var changes = ChangeSet()
+    @exclusivity(unchecked) var reader = JSONReader()
+    /// The heap of open R1 alerts without an overdue alert, by (deadline, CRN, contactId).
+    @exclusivity(unchecked) var overdueQueue = OverdueQueue()
+    @exclusivity(unchecked) var now: Millis = 0
+    @exclusivity(unchecked) var lastForgetDay: Int32 = .min
+    @exclusivity(unchecked) var parsedCurrent = false
+    #endif
+    public internal(set) var logEvents: [EngineLogEvent] = []
 
     public init(settings: EngineSettings, state: EngineState = EngineState()) throws(EngineSettings.Problem) {
         try settings.validate()
