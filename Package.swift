@@ -42,6 +42,8 @@ let package = Package(
             dependencies: [
                 "ContactWatchEngine",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                // The SQLite C API as GRDB links it, for the commit path's in-place binding (RawSQLite.swift).
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ]
         ),
         // The daemon's edges: configuration, sockets, signals, systemd, the processing loop.
