@@ -79,6 +79,17 @@ enum JSONOut {
     /// Writes a JSON string from UTF-8 bytes, escaping quotes, backslashes and control characters.
     static func string(_ out: inout [UInt8], _ b: UnsafeRawBufferPointer) {
         out.append(UInt8(ascii: "\""))
+        // Most strings need no escaping: copy them whole.
+        var plain = true
+        for c in b where c == UInt8(ascii: "\"") || c == UInt8(ascii: "\\") || c < 0x20 {
+            plain = false
+            break
+        }
+        if plain {
+            out.append(contentsOf: b)
+            out.append(UInt8(ascii: "\""))
+            return
+        }
         for c in b {
             switch c {
             case UInt8(ascii: "\""): out.append(UInt8(ascii: "\\")); out.append(c)
@@ -107,7 +118,7 @@ enum JSONOut {
                 buf[k] = UInt8(48 + n % 10)
                 n /= 10
             }
-            out.append(contentsOf: buf[k..<24])
+            out.append(contentsOf: UnsafeRawBufferPointer(start: buf.baseAddress! + k, count: 24 - k))
         }
     }
 
@@ -154,8 +165,36 @@ public struct AlertID: Hashable, Sendable, CustomStringConvertible {
     }
 
     public init(rule: Rule, subjectType: String, subjectValue: String, triggerContactId: UInt64, triggerContactVersion: UInt64) {
-        let text = "\(rule.name)|\(subjectType)|\(subjectValue)|\(triggerContactId)|\(triggerContactVersion)"
-        let digest = SHA256.hash(data: Array(text.utf8))
+        // The UTF-8 of "rule|type|value|id|version", hashed from a scratch buffer (on the stack when small).
+        var name = rule.name, type = subjectType, value = subjectValue
+        let digest = name.withUTF8 { n in
+            type.withUTF8 { t in
+                value.withUTF8 { v in
+                    withUnsafeTemporaryAllocation(of: UInt8.self, capacity: n.count + t.count + v.count + 44) { buf in
+                        var k = 0
+                        func put(_ b: UnsafeBufferPointer<UInt8>) {
+                            for c in b { buf[k] = c; k += 1 }
+                        }
+                        func put(_ x: UInt64) {
+                            if x == 0 { buf[k] = 48; k += 1; return }
+                            var digits = 0, y = x
+                            while y > 0 { digits += 1; y /= 10 }
+                            y = x
+                            for j in stride(from: k + digits - 1, through: k, by: -1) { buf[j] = UInt8(48 + y % 10); y /= 10 }
+                            k += digits
+                        }
+                        put(n); buf[k] = 0x7C; k += 1
+                        put(t); buf[k] = 0x7C; k += 1
+                        put(v); buf[k] = 0x7C; k += 1
+                        put(triggerContactId); buf[k] = 0x7C; k += 1
+                        put(triggerContactVersion)
+                        var hasher = SHA256()
+                        hasher.update(bufferPointer: UnsafeRawBufferPointer(start: buf.baseAddress, count: k))
+                        return hasher.finalize()
+                    }
+                }
+            }
+        }
         var h: UInt64 = 0, l: UInt64 = 0
         for (k, byte) in digest.prefix(16).enumerated() {
             if k < 8 { h = h << 8 | UInt64(byte) } else { l = l << 8 | UInt64(byte) }
@@ -165,10 +204,19 @@ public struct AlertID: Hashable, Sendable, CustomStringConvertible {
     }
 
     func append(to out: inout [UInt8]) {
-        for v in [high, low] {
-            for shift in stride(from: 60, through: 0, by: -4) {
-                out.append(JSONOut.hex[Int((v >> UInt64(shift)) & 15)])
+        var text: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        withUnsafeMutableBytes(of: &text) { buf in
+            func hex(_ v: UInt64, at k: Int) {
+                var shift: UInt64 = 60
+                for j in 0..<16 {
+                    let d = UInt8(truncatingIfNeeded: (v >> shift) & 15)
+                    buf[k + j] = d < 10 ? 48 + d : 87 + d
+                    shift &-= 4
+                }
             }
+            hex(high, at: 0)
+            hex(low, at: 16)
+            out.append(contentsOf: UnsafeRawBufferPointer(buf))
         }
     }
 

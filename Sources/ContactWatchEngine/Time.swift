@@ -107,7 +107,7 @@ enum Civil {
                 v /= 10
                 k -= 1
             }
-            out.append(contentsOf: buf[0..<width])
+            out.append(contentsOf: UnsafeRawBufferPointer(start: buf.baseAddress, count: width))
         }
     }
 
