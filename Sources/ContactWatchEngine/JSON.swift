@@ -353,14 +353,25 @@ struct JSONReader: ~Copyable {
         if n <= 24 {
             // Pairwise, as the first key with a later duplicate is the one reported. Keys are compared by length and
             // fingerprint first; escaped keys (no fingerprint) fall back to comparing decoded bytes.
-            return withUnsafeTemporaryAllocation(of: Int32.self, capacity: 24) { keys -> String? in
+            return withUnsafeTemporaryAllocation(of: Int32.self, capacity: 24 + 16) { keys -> String? in
+                // keys[24..<40] (as 8 words) is a 512-bit set of key hashes: without a collision there is no duplicate.
+                let seen = UnsafeMutableRawPointer(keys.baseAddress! + 24)
+                for w in 0..<8 { seen.storeBytes(of: 0, toByteOffset: w &* 8, as: UInt64.self) }
                 var anyEscaped = false
+                var collision = false
                 var k = object + 1
                 for j in 0..<n {
                     keys[j] = k
-                    anyEscaped = anyEscaped || nodes[Int(k)].flag
+                    let key = nodes[Int(k)]
+                    anyEscaped = anyEscaped || key.flag
+                    let h = ((key.integer ^ UInt64(truncatingIfNeeded: key.end &- key.start)) &* 0x9E37_79B9_7F4A_7C15) &>> 55
+                    let word = Int(truncatingIfNeeded: h &>> 6) &* 8, bit: UInt64 = 1 &<< (h & 63)
+                    let w = seen.loadUnaligned(fromByteOffset: word, as: UInt64.self)
+                    collision = collision || w & bit != 0
+                    seen.storeBytes(of: w | bit, toByteOffset: word, as: UInt64.self)
                     k = nodes[Int(k + 1)].next
                 }
+                if !anyEscaped && !collision { return nil }
                 if anyEscaped {
                     for a in 0..<n {
                         for b in (a + 1)..<n where keysEqual(keys[a], keys[b]) { return string(keys[a]) }
