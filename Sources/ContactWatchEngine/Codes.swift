@@ -247,6 +247,12 @@ public struct Categories: OptionSet, Sendable, Hashable {
     ]
 
     public var names: [String] { Categories.names.filter { contains($0.0) }.map(\.1) }
+
+    /// `names` joined with ", ", for each of the 32 combinations (reasons).
+    static let texts: [String] = (0..<32).map { Categories(rawValue: UInt8($0)).names.joined(separator: ", ") }
+
+    /// `names` joined with ", ".
+    var text: String { rawValue < 32 ? Categories.texts[Int(rawValue)] : names.joined(separator: ", ") }
 }
 
 /// One register on a case.

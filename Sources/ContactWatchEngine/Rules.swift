@@ -102,7 +102,7 @@ extension Engine {
         JSONOut.uint(&b, contactId)
     }
 
-    func categoryText(_ c: Categories) -> String { c.names.joined(separator: ", ") }
+    func categoryText(_ c: Categories) -> String { c.text }
 
     func dateText(_ t: Millis) -> String { zone.date(of: t).description }
 
