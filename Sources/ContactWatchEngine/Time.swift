@@ -185,18 +185,39 @@ public enum RFC3339 {
     public static func append(_ out: inout [UInt8], _ t: Millis) {
         let days = t >= 0 ? t / millisPerDay : (t - millisPerDay + 1) / millisPerDay
         let rem = Int(t - days * millisPerDay)
-        Civil.appendDate(&out, Int(days))
-        out.append(UInt8(ascii: "T"))
-        Civil.appendDigits(&out, rem / 3_600_000, width: 2)
-        out.append(UInt8(ascii: ":"))
-        Civil.appendDigits(&out, (rem / 60_000) % 60, width: 2)
-        out.append(UInt8(ascii: ":"))
-        Civil.appendDigits(&out, (rem / 1000) % 60, width: 2)
-        if rem % 1000 != 0 {
-            out.append(UInt8(ascii: "."))
-            Civil.appendDigits(&out, rem % 1000, width: 3)
+        let (y, m, d) = Civil.civilFromDays(Int(days))
+        // Written into a stack buffer and appended once.
+        var text: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        withUnsafeMutableBytes(of: &text) { buf in
+            func digits(_ value: Int, at start: Int, width: Int) {
+                var v = value
+                var k = start + width - 1
+                while k >= start {
+                    buf[k] = UInt8(48 + v % 10)
+                    v /= 10
+                    k -= 1
+                }
+            }
+            digits(y, at: 0, width: 4)
+            buf[4] = UInt8(ascii: "-")
+            digits(m, at: 5, width: 2)
+            buf[7] = UInt8(ascii: "-")
+            digits(d, at: 8, width: 2)
+            buf[10] = UInt8(ascii: "T")
+            digits(rem / 3_600_000, at: 11, width: 2)
+            buf[13] = UInt8(ascii: ":")
+            digits((rem / 60_000) % 60, at: 14, width: 2)
+            buf[16] = UInt8(ascii: ":")
+            digits((rem / 1000) % 60, at: 17, width: 2)
+            var n = 19
+            if rem % 1000 != 0 {
+                buf[19] = UInt8(ascii: ".")
+                digits(rem % 1000, at: 20, width: 3)
+                n = 23
+            }
+            buf[n] = UInt8(ascii: "Z")
+            out.append(contentsOf: UnsafeRawBufferPointer(start: buf.baseAddress, count: n + 1))
         }
-        out.append(UInt8(ascii: "Z"))
     }
 
     public static func format(_ t: Millis) -> String {
