@@ -46,7 +46,7 @@ func run(_ engine: Engine, lines: [String], now: Millis = testNow) -> [(topic: S
     var out = Outbox()
     var result: [(String, String)] = []
     for line in lines {
-        var body = Array(line.utf8)
+        let body = Array(line.utf8)
         var topic: [UInt8]? = nil
         if let obj = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any], let t = obj["eventType"] as? String {
             topic = Array(t.utf8)

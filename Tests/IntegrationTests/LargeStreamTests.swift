@@ -23,7 +23,9 @@ struct LargeStreamTests {
         let sentinel = dir.file("sentinel.ndjson")
         try "end-of-large-stream\n".write(toFile: sentinel, atomically: true, encoding: .utf8)
         // Unlimited input queue: a debug build is slower than replay, and PUB/SUB would otherwise drop.
-        let daemon = try DaemonUnderTest(dir: dir, environment: ["CONTACTWATCH_INPUT_RECEIVE_HIGH_WATER_MARK": "0"])
+        // `--subscribe ""`: the sentinel is a one-frame message, so a topic prefix would filter it out.
+        let daemon = try DaemonUnderTest(dir: dir, extraArguments: ["--subscribe", ""],
+                                         environment: ["CONTACTWATCH_INPUT_RECEIVE_HIGH_WATER_MARK": "0"])
         let done = try Child("contactwatch", ["tail", "--endpoint", daemon.output, "--topic", "invalid-event", "--count", "1"])
         let alerts = try Child("contactwatch", ["tail", "--endpoint", daemon.output, "--topic", "alert.raised."])
         #expect(daemon.waitForSubscribers(2))
