@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import Testing
+import ZeroMQ
 
 #if canImport(Glibc)
 import Glibc
@@ -119,6 +120,15 @@ final class Child {
 
     func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }
 
+    /// Waits for the process to exit, at most `timeout` seconds, without awaiting end of file on its output (now and
+    /// then the test process holds a stray copy of a pipe's write end, and `waitForExit` then waits its full 5 s);
+    /// returns its status, or nil if still running. For children whose output is not needed in full.
+    func waitForProcessExit(timeout: Double) -> Int32? {
+        if exited.wait(timeout: .now() + timeout) == .timedOut { return nil }
+        exited.signal()
+        return process.terminationStatus
+    }
+
     /// SIGTERM, then the exit status (nil if it did not stop in time, after which it is killed).
     func terminate(timeout: Double = 5) -> Int32? {
         signal(SIGTERM)
@@ -236,4 +246,60 @@ func topic(of body: NSDictionary) -> String? {
     case "contactwatch.invalid-event": return "invalid-event"
     default: return nil
     }
+}
+
+/// A client of the daemon's journal (README, "Journal protocol"): a DEALER sends "fetch", after, limit and gets
+/// "alerts", the latest committed alertSequence, then the bodies after `after` in ascending order.
+final class JournalClient {
+    private let context: ZMQContext
+    private let socket: ZMQSocket
+    let limit: Int
+
+    init(endpoint: String, limit: Int = 500) throws {
+        self.limit = limit
+        context = try ZMQContext()
+        socket = try context.socket(.dealer, lingerMilliseconds: 0, framePoolCapacity: limit + 3)
+        try socket.connect(endpoint)
+    }
+
+    /// One request; throws when the daemon does not answer within `timeout` seconds or answers otherwise.
+    func fetch(after: Int, timeout: Double = 10) throws -> (latest: Int, bodies: [[UInt8]]) {
+        _ = try socket.send(strings: ["fetch", String(after), String(limit)])
+        guard let frames = try socket.receiveCopy(timeoutMilliseconds: Int(timeout * 1000)) else {
+            throw JournalClientError("the journal did not answer within \(timeout) s")
+        }
+        guard frames.count >= 2, String(decoding: frames[0], as: UTF8.self) == "alerts",
+              let latest = Int(String(decoding: frames[1], as: UTF8.self)) else {
+            throw JournalClientError("unexpected reply: \(frames.map { String(decoding: $0, as: UTF8.self) })")
+        }
+        return (latest, Array(frames.dropFirst(2)))
+    }
+
+    /// Every alert after `after`, fetched batch by batch until a batch is empty; `latest` from the last reply.
+    func fetchAll(after: Int = 0) throws -> (latest: Int, bodies: [NSDictionary]) {
+        var out: [NSDictionary] = []
+        var cursor = after
+        while true {
+            let (latest, bodies) = try fetch(after: cursor)
+            if bodies.isEmpty { return (latest, out) }
+            for b in bodies {
+                guard let body = (try? JSONSerialization.jsonObject(with: Data(b))) as? NSDictionary,
+                      let sequence = (body["alertSequence"] as? NSNumber)?.intValue, sequence > cursor else {
+                    throw JournalClientError("a journal body without a greater alertSequence: \(String(decoding: b, as: UTF8.self))")
+                }
+                out.append(body)
+                cursor = sequence
+            }
+        }
+    }
+
+    deinit {
+        socket.close()
+        context.close()
+    }
+}
+
+struct JournalClientError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }

@@ -1,0 +1,277 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Acceptance tests of durability (alerts.md "Delivery guarantees", "alertSequence"; README "Journal protocol"):
+/// a daemon killed mid-work and restarted on the same state ends with exactly the journal an uninterrupted run
+/// produces, never publishing an alert under another id, sequence or content; and consumers that catch up from the
+/// journal (the Clone pattern) see every alert exactly once in order.
+@Suite("Durability: crash recovery and journal catch-up", .serialized)
+struct DurabilityTests {
+    /// The daemon's input queue unlimited, so that nothing replayed quickly is dropped before the engine sees it.
+    static let environment = ["CONTACTWATCH_INPUT_RECEIVE_HIGH_WATER_MARK": "0"]
+    /// Sentinels are one-frame messages: the daemon must subscribe to everything to see them.
+    static let arguments = ["--subscribe", ""]
+
+    /// A generated stream (a few thousand events) split into `parts` contiguous NDJSON files.
+    static func generatedChunks(_ dir: TemporaryDirectory, parts: Int) throws -> [String] {
+        let stream = dir.file("stream.ndjson")
+        let generated = try runTool(["generate", "--cases", "300", "--days", "120", "--seed", "7", "--output", stream])
+        try #require(generated.status == 0, "generate failed: \(generated.stderr)")
+        let lines = try String(contentsOfFile: stream, encoding: .utf8).split(separator: "\n")
+        try #require(lines.count > 2000, "only \(lines.count) events generated")
+        let size = (lines.count + parts - 1) / parts
+        return try (0..<parts).map { k in
+            let path = dir.file("chunk-\(k).ndjson")
+            let part = lines[(k * size)..<min(lines.count, (k + 1) * size)]
+            try (part.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+            return path
+        }
+    }
+
+    /// A file with one line that is not JSON: replayed with `--send-invalid` it comes back as an invalid-event notice
+    /// whose payload is `name`, published only after everything before it was committed.
+    static func sentinel(_ dir: TemporaryDirectory, _ name: String) throws -> String {
+        let path = dir.file("\(name).ndjson")
+        try "\(name)\n".write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    /// A tail of invalid-event notices (start it, and see it subscribed, before replaying the sentinel).
+    static func noticeTail(_ daemon: DaemonUnderTest) throws -> Child {
+        try Child("contactwatch", ["tail", "--endpoint", daemon.output, "--topic", "invalid-event"])
+    }
+
+    /// Waits (bounded) until `tail` has printed the notice for sentinel `name`.
+    static func awaitSentinel(_ tail: Child, _ name: String, timeout: Double = 60) -> Bool {
+        tail.stdout.wait(timeout: timeout) { text in
+            text.split(separator: "\n").contains { jsonObject(String($0))?["payload"] as? String == name }
+        }
+    }
+
+    /// How many subscriptions to `prefix` the daemon has logged ("subscriber joined").
+    static func joined(_ daemon: DaemonUnderTest, _ prefix: String) -> Int {
+        joinedCount(daemon.child.stderr.text, prefix)
+    }
+
+    static func joinedCount(_ log: String, _ prefix: String) -> Int {
+        log.split(separator: "\n").filter { $0.hasSuffix("subscriber joined") && $0.contains("prefix=\(prefix) [") }.count
+    }
+
+    /// Waits (bounded) until the daemon has logged at least `n` subscriptions to `prefix`.
+    static func awaitJoined(_ daemon: DaemonUnderTest, _ prefix: String, atLeast n: Int, timeout: Double = 10) -> Bool {
+        daemon.child.stderr.wait(timeout: timeout) { joinedCount($0, prefix) >= n }
+    }
+
+    /// Stops a tool that may already have exited (never signals a reaped process id). SIGKILL, not SIGTERM: children
+    /// started from the test runner inherit its signal mask, in which SIGTERM is blocked, so a tool (which installs
+    /// no handler) would only die when `terminate()` gives up after 5 s. With `output`, also waits for the end of
+    /// its standard output, so that everything it printed is there.
+    static func stop(_ child: Child, output: Bool = false) {
+        if child.process.isRunning { child.signal(SIGKILL) }
+        if output { _ = child.waitForExit(timeout: 10) } else { _ = child.waitForProcessExit(timeout: 10) }
+    }
+
+    /// Replays `files` then the sentinel `name` into the daemon and waits until the sentinel's notice is published
+    /// (a notice tail subscribed before the replay sees it).
+    static func replayThroughSentinel(_ daemon: DaemonUnderTest, _ files: [String], sentinel name: String) throws {
+        let before = joined(daemon, "invalid-event")
+        let notices = try noticeTail(daemon)
+        defer { stop(notices) }
+        try #require(awaitJoined(daemon, "invalid-event", atLeast: before + 1),
+                     "the notice tail did not subscribe: \(daemon.child.stderr.text)")
+        let replay = try Child("contactwatch", ["replay"] + files + [try sentinel(daemon.dir, name), "--endpoint",
+                                                daemon.input, "--wait-subscribers", "1", "--send-invalid"])
+        defer { stop(replay) }
+        try #require(replay.waitForProcessExit(timeout: 60) == 0, "replay failed: \(replay.stderr.text)")
+        try #require(awaitSentinel(notices, name), "no notice for \(name): \(notices.stdout.text)\n\(daemon.child.stderr.text)")
+    }
+
+    static func sequence(_ body: NSDictionary) -> Int? { (body["alertSequence"] as? NSNumber)?.intValue }
+
+    /// A body without `detectedAt`, the only field allowed to differ between two runs over the same input.
+    static func withoutDetectedAt(_ body: NSDictionary) -> NSDictionary {
+        let m = body.mutableCopy() as! NSMutableDictionary
+        m.removeObject(forKey: "detectedAt")
+        return m
+    }
+
+    /// `cases=N` of the daemon's "state loaded" log line.
+    static func loadedCases(_ log: String) -> Int? {
+        guard let line = log.split(separator: "\n").first(where: { $0.hasSuffix("state loaded") }),
+              let field = line.split(separator: " ").first(where: { $0.hasPrefix("cases=") }) else { return nil }
+        return Int(field.dropFirst("cases=".count))
+    }
+
+    /// Checks that a journal holds alertSequence 1…N without gap and no (eventType, alertId) twice.
+    static func checkContiguous(_ journal: [NSDictionary], _ label: String) {
+        for (k, body) in journal.enumerated() where sequence(body) != k + 1 {
+            Issue.record("\(label): entry \(k + 1) has alertSequence \(sequence(body).map(String.init) ?? "none")")
+            break
+        }
+        // A resolution carries the id of the alert it resolves, so identity is per kind of message.
+        var seen: [String: Int] = [:]
+        for body in journal {
+            let key = "\(body["eventType"] as? String ?? "?") \(body["alertId"] as? String ?? "?")"
+            if let earlier = seen[key] {
+                Issue.record("\(label): \(key) under alertSequence \(earlier) and \(sequence(body) ?? -1)")
+            }
+            seen[key] = sequence(body) ?? -1
+        }
+    }
+
+    @Test("SIGKILL mid-work, restart on the same state, replay the chunk again: the same alerts, ids and sequences as an uninterrupted run")
+    func crashRecovery() throws {
+        // Run A: uninterrupted.
+        let dirA = try TemporaryDirectory()
+        let chunks = try Self.generatedChunks(dirA, parts: 4)
+        let daemonA = try DaemonUnderTest(dir: dirA, extraArguments: Self.arguments, environment: Self.environment)
+        try Self.replayThroughSentinel(daemonA, chunks, sentinel: "sentinel-A")
+        let journalA = try JournalClient(endpoint: daemonA.journal).fetchAll()
+        #expect(daemonA.stop() == 0, "run A did not stop cleanly: \(daemonA.child.stderr.text)")
+        try #require(journalA.bodies.count > 100, "run A raised only \(journalA.bodies.count) alerts")
+        #expect(journalA.latest == journalA.bodies.count)
+        Self.checkContiguous(journalA.bodies, "run A")
+
+        // Run B: the same stream; the daemon is killed during each of the first three chunks.
+        let dirB = try TemporaryDirectory()
+        var daemon = try DaemonUnderTest(dir: dirB, extraArguments: Self.arguments, environment: Self.environment)
+        // A live consumer of every alert throughout; its SUB reconnects to each new daemon by itself.
+        let live = try Child("contactwatch", ["tail", "--endpoint", daemon.output, "--topic", "alert."])
+        defer { Self.stop(live, output: true) }
+        try #require(Self.awaitJoined(daemon, "alert.", atLeast: 1), "the live tail did not subscribe")
+        var killedMidReplay = 0
+        for (k, chunk) in chunks.dropLast().enumerated() {
+            let before = live.stdout.lines.count
+            let replay = try Child("contactwatch", ["replay", chunk, "--endpoint", daemon.input, "--wait-subscribers", "1",
+                                                    "--rate", "2000"])
+            // Something new published (so something was committed) is the signal to crash.
+            let published = live.stdout.wait(timeout: 60) { $0.split(separator: "\n").count >= before + 3 }
+            try #require(published, "chunk \(k): nothing new published: \(daemon.child.stderr.text)")
+            if replay.process.isRunning { killedMidReplay += 1 }
+            daemon.child.signal(SIGKILL)
+            replay.signal(SIGKILL)  // or it would deliver the rest of the chunk to the next daemon
+            try #require(daemon.child.waitForProcessExit(timeout: 10) != nil, "the daemon survived SIGKILL")
+            _ = replay.waitForProcessExit(timeout: 10)
+
+            daemon = try DaemonUnderTest(dir: dirB, extraArguments: Self.arguments, environment: Self.environment)
+            // The log line comes before READY=1, but its bytes may still be on their way through the pipe.
+            daemon.child.stderr.wait(timeout: 10) { Self.loadedCases($0) != nil }
+            let cases = Self.loadedCases(daemon.child.stderr.text)
+            #expect((cases ?? 0) > 0, "restart \(k + 1): \(daemon.child.stderr.text)")
+            // The live tail's SUB reconnects by itself; it must be back before the next signal is awaited.
+            try #require(Self.awaitJoined(daemon, "alert.", atLeast: 1), "the live tail did not reconnect")
+            // The same chunk again from its start: what was already processed arrives twice.
+            try Self.replayThroughSentinel(daemon, [chunk], sentinel: "sentinel-B\(k)")
+        }
+        try Self.replayThroughSentinel(daemon, [chunks.last!], sentinel: "sentinel-B-last")
+        let journalB = try JournalClient(endpoint: daemon.journal).fetchAll()
+        let n = journalB.bodies.count
+        // Let the live tail print the last alert (it was published before the sentinel's notice).
+        let liveCaughtUp = live.stdout.wait(timeout: 30) { text in
+            text.split(separator: "\n").last.flatMap { jsonObject(String($0)) }.flatMap(Self.sequence) == n
+        }
+        #expect(liveCaughtUp, "the live tail did not print alertSequence \(n)")
+        #expect(daemon.stop() == 0, "the last daemon did not stop cleanly: \(daemon.child.stderr.text)")
+        #expect(killedMidReplay > 0, "no kill happened while a replay was still sending")
+
+        // The journal of run B is that of run A, apart from detectedAt.
+        #expect(journalB.latest == n)
+        Self.checkContiguous(journalB.bodies, "run B")
+        #expect(n == journalA.bodies.count, "run B journal has \(n) alerts, run A \(journalA.bodies.count)")
+        var differences = 0
+        for (a, b) in zip(journalA.bodies, journalB.bodies) where Self.withoutDetectedAt(a) != Self.withoutDetectedAt(b) {
+            differences += 1
+            if differences <= 3 { Issue.record("alertSequence \(Self.sequence(a) ?? -1):\n A \(a)\n B \(b)") }
+        }
+        #expect(differences == 0, "\(differences) journal entries differ between runs A and B")
+
+        // Whatever the live consumer was sent, across the restarts, is the journal's entry for that sequence.
+        let liveBodies = live.stdout.lines.compactMap(jsonObject)
+        #expect(liveBodies.count == live.stdout.lines.count, "the live tail printed a line that is not JSON")
+        #expect(liveBodies.count > 0)
+        var mismatches = 0
+        for body in liveBodies {
+            guard let s = Self.sequence(body), s >= 1, s <= n else {
+                mismatches += 1
+                Issue.record("live alert outside the journal: \(body)")
+                continue
+            }
+            if Self.withoutDetectedAt(body) != Self.withoutDetectedAt(journalB.bodies[s - 1]) {
+                mismatches += 1
+                if mismatches <= 3 { Issue.record("live alertSequence \(s):\n live    \(body)\n journal \(journalB.bodies[s - 1])") }
+            }
+        }
+        #expect(mismatches == 0, "\(mismatches) of \(liveBodies.count) live alerts differ from the journal")
+    }
+
+    @Test("consumers catch up from the journal: every alert exactly once, in order, also while alerts are being published")
+    func consumerCatchUp() throws {
+        let dir = try TemporaryDirectory()
+        let parts = try Self.generatedChunks(dir, parts: 3)
+        let daemon = try DaemonUnderTest(dir: dir, extraArguments: Self.arguments, environment: Self.environment)
+
+        func tail(from: Int, count: Int? = nil) throws -> Child {
+            try Child("contactwatch", ["tail", "--endpoint", daemon.output, "--topic", "alert.", "--journal", daemon.journal,
+                                       "--from-sequence", "\(from)"] + (count.map { ["--count", "\($0)"] } ?? []))
+        }
+        func sequences(_ child: Child) -> [Int] { child.stdout.lines.map { jsonObject($0).flatMap(Self.sequence) ?? -1 } }
+
+        // Part 1, then a consumer from the start.
+        try Self.replayThroughSentinel(daemon, [parts[0]], sentinel: "sentinel-1")
+        let k1 = try JournalClient(endpoint: daemon.journal).fetch(after: 0).latest
+        try #require(k1 > 0, "part 1 raised no alert")
+        let first = try tail(from: 0, count: k1)
+        #expect(first.waitForProcessExit(timeout: 30) == 0, "tail from 0 did not print \(k1) alerts: \(first.stderr.text)")
+        first.stdout.wait(timeout: 10) { $0.split(separator: "\n").count >= k1 }
+        #expect(sequences(first) == Array(1...k1))
+
+        // Part 2 with no consumer of alerts running, then a consumer from where the first stopped.
+        try Self.replayThroughSentinel(daemon, [parts[1]], sentinel: "sentinel-2")
+        let n2 = try JournalClient(endpoint: daemon.journal).fetch(after: 0).latest
+        try #require(n2 > k1, "part 2 raised no alert")
+        let second = try tail(from: k1, count: n2 - k1)
+        #expect(second.waitForProcessExit(timeout: 30) == 0, "tail from \(k1) did not print \(n2 - k1) alerts: \(second.stderr.text)")
+        second.stdout.wait(timeout: 10) { $0.split(separator: "\n").count >= n2 - k1 }
+        #expect(sequences(second) == Array((k1 + 1)...n2))
+        let journal2 = try JournalClient(endpoint: daemon.journal).fetchAll()
+        let union = (first.stdout.lines + second.stdout.lines).compactMap(jsonObject)
+        #expect(union == journal2.bodies, "the two consumers' alerts are not the journal's")
+
+        // Part 3, paced; a consumer starting from the middle of part 2 joins while part 3's alerts are published,
+        // so its journal catch-up races the live stream.
+        let noticesBefore = Self.joined(daemon, "invalid-event"), alertsBefore = Self.joined(daemon, "alert.")
+        let notices = try Self.noticeTail(daemon)
+        defer { Self.stop(notices) }
+        let signal = try Child("contactwatch", ["tail", "--endpoint", daemon.output, "--topic", "alert."])
+        defer { Self.stop(signal) }
+        try #require(Self.awaitJoined(daemon, "invalid-event", atLeast: noticesBefore + 1)
+                     && Self.awaitJoined(daemon, "alert.", atLeast: alertsBefore + 1),
+                     "subscribers did not join: \(daemon.child.stderr.text)")
+        let replay = try Child("contactwatch", ["replay", parts[2], try Self.sentinel(dir, "sentinel-3"),
+                                                "--endpoint", daemon.input, "--wait-subscribers", "1", "--send-invalid",
+                                                "--rate", "1500"])
+        try #require(signal.stdout.wait(timeout: 60) { !$0.isEmpty }, "part 3 published nothing")
+        let start = k1 + (n2 - k1) / 2
+        let third = try tail(from: start)
+        defer { Self.stop(third, output: true) }
+        let replayedWhileJoining = replay.process.isRunning
+        #expect(replay.waitForProcessExit(timeout: 60) == 0, "replay of part 3 failed: \(replay.stderr.text)")
+        try #require(Self.awaitSentinel(notices, "sentinel-3"), "no notice for sentinel-3: \(daemon.child.stderr.text)")
+        let journal3 = try JournalClient(endpoint: daemon.journal).fetchAll()
+        let n3 = journal3.bodies.count
+        try #require(n3 > n2, "part 3 raised no alert")
+        #expect(journal3.latest == n3)
+        Self.checkContiguous(journal3.bodies, "journal")
+        #expect(third.stdout.wait(timeout: 30) { $0.split(separator: "\n").count >= n3 - start },
+                "tail from \(start) printed \(third.stdout.lines.count) of \(n3 - start): \(third.stderr.text)")
+        #expect(daemon.stop() == 0, "daemon did not stop cleanly: \(daemon.child.stderr.text)")
+        Self.stop(third, output: true)
+        #expect(sequences(third) == Array((start + 1)...n3), "tail from \(start): \(sequences(third))")
+        #expect(third.stdout.lines.compactMap(jsonObject) == Array(journal3.bodies[start...]))
+        #expect(replayedWhileJoining, "part 3's replay had ended before the racing consumer started")
+    }
+}
