@@ -34,7 +34,8 @@ struct LargeStreamTests {
         #expect(replay.status == 0, "\(replay.stderr)")
         #expect(done.waitForExit(timeout: 300) == 0, "the sentinel notice did not arrive: \(daemon.child.stderr.text.suffix(2000))")
         #expect(done.stdout.text.contains("end-of-large-stream"))
-        alerts.signal(SIGTERM)
+        // SIGKILL: children inherit the test runner's signal mask, in which SIGTERM is blocked; tail flushes per line.
+        alerts.signal(SIGKILL)
         _ = alerts.waitForExit(timeout: 10)
         #expect(daemon.stop() == 0)
         let log = daemon.child.stderr.text
