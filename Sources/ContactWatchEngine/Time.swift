@@ -51,9 +51,9 @@ public struct LocalDate: Hashable, Comparable, Sendable, CustomStringConvertible
     }
 }
 
-/// Proleptic Gregorian calendar arithmetic (Howard Hinnant's algorithms).
-enum Civil {
-    static func daysFromCivil(_ y0: Int, _ m: Int, _ d: Int) -> Int {
+/// Proleptic Gregorian calendar arithmetic (Howard Hinnant's algorithms), shared with the tools.
+public enum Civil {
+    public static func daysFromCivil(_ y0: Int, _ m: Int, _ d: Int) -> Int {
         let y = m <= 2 ? y0 - 1 : y0
         let era = (y >= 0 ? y : y - 399) / 400
         let yoe = y - era * 400
@@ -63,7 +63,7 @@ enum Civil {
         return era * 146_097 + doe - 719_468
     }
 
-    static func civilFromDays(_ z0: Int) -> (Int, Int, Int) {
+    public static func civilFromDays(_ z0: Int) -> (Int, Int, Int) {
         let z = z0 + 719_468
         let era = (z >= 0 ? z : z - 146_096) / 146_097
         let doe = z - era * 146_097

@@ -3,6 +3,8 @@
 // line builder. Everything here is deterministic and free of Foundation, so the same options give
 // the same bytes on every machine and locale.
 
+import ContactWatchEngine
+
 /// xoshiro256** seeded through SplitMix64. Never the system generator: the stream must be reproducible.
 struct GenRandom {
     private var s0: UInt64
@@ -70,28 +72,9 @@ struct GenRandom {
 
 /// Days are counted from 1970-01-01 (day 0); instants are seconds since the epoch, UTC.
 enum GenCalendar {
-    static func daysFromCivil(year: Int, month: Int, day: Int) -> Int {
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yoe = y - era * 400
-        let mp = (month + 9) % 12
-        let doy = (153 * mp + 2) / 5 + day - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        return era * 146_097 + doe - 719_468
-    }
+    static func daysFromCivil(year: Int, month: Int, day: Int) -> Int { Civil.daysFromCivil(year, month, day) }
 
-    static func civilFromDays(_ days: Int) -> (year: Int, month: Int, day: Int) {
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
-        let y = yoe + era * 400
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        return (m <= 2 ? y + 1 : y, m, d)
-    }
+    static func civilFromDays(_ days: Int) -> (year: Int, month: Int, day: Int) { Civil.civilFromDays(days) }
 
     /// Parses `YYYY-MM-DD` (exactly) into a day number.
     static func parseDate(_ text: String) -> Int? {

@@ -2,6 +2,8 @@
 // that also finds a few top-level members, RFC 3339 timestamps, and cheap field look-ups in
 // alert bodies.
 
+import ContactWatchEngine
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -365,61 +367,9 @@ extension JSONScan {
 
 // MARK: - Times
 
-/// Milliseconds since 1970 for an RFC 3339 date-time (`T`/`t`, optional fraction, `Z`/`z` or
-/// `±hh:mm`), or nil when it is not one.
+/// Milliseconds since 1970 for an RFC 3339 date-time, or nil when it is not one (the engine's parser).
 public func rfc3339Milliseconds(_ b: UnsafeBufferPointer<UInt8>) -> Int64? {
-    func num(_ at: Int, _ n: Int) -> Int64? {
-        guard at + n <= b.count else { return nil }
-        var v: Int64 = 0
-        for k in at..<(at + n) {
-            guard isDigit(b[k]) else { return nil }
-            v = v * 10 + Int64(b[k] - 0x30)
-        }
-        return v
-    }
-    guard b.count >= 20,
-          let year = num(0, 4), b[4] == UInt8(ascii: "-"), let month = num(5, 2), b[7] == UInt8(ascii: "-"),
-          let day = num(8, 2), b[10] == UInt8(ascii: "T") || b[10] == UInt8(ascii: "t"),
-          let hour = num(11, 2), b[13] == UInt8(ascii: ":"), let minute = num(14, 2), b[16] == UInt8(ascii: ":"),
-          let second = num(17, 2),
-          (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60, second < 60
-    else { return nil }
-    var k = 19
-    var millis: Int64 = 0
-    if k < b.count && b[k] == UInt8(ascii: ".") {
-        k += 1
-        var digits = 0
-        while k < b.count && isDigit(b[k]) {
-            if digits < 3 { millis = millis * 10 + Int64(b[k] - 0x30) }
-            digits += 1
-            k += 1
-        }
-        guard (1...9).contains(digits) else { return nil }
-        if digits < 3 { for _ in digits..<3 { millis *= 10 } }
-    }
-    guard k < b.count else { return nil }
-    var offsetMinutes: Int64 = 0
-    if b[k] == UInt8(ascii: "Z") || b[k] == UInt8(ascii: "z") {
-        k += 1
-    } else if b[k] == UInt8(ascii: "+") || b[k] == UInt8(ascii: "-") {
-        guard let oh = num(k + 1, 2), k + 3 < b.count, b[k + 3] == UInt8(ascii: ":"), let om = num(k + 4, 2),
-              oh < 24, om < 60 else { return nil }
-        offsetMinutes = (oh * 60 + om) * (b[k] == UInt8(ascii: "-") ? -1 : 1)
-        k += 6
-    } else {
-        return nil
-    }
-    guard k == b.count else { return nil }
-    // Days from civil (Howard Hinnant's algorithm).
-    let y = month <= 2 ? year - 1 : year
-    let era = (y >= 0 ? y : y - 399) / 400
-    let yoe = y - era * 400
-    let mp = (month + 9) % 12
-    let doy = (153 * mp + 2) / 5 + day - 1
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-    let days = era * 146_097 + doe - 719_468
-    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offsetMinutes * 60
-    return seconds * 1000 + millis
+    RFC3339.parse(UnsafeRawBufferPointer(b))
 }
 
 // MARK: - Alert bodies
