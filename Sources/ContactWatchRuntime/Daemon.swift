@@ -82,6 +82,8 @@ public enum Daemon {
 
     static func run(config: DaemonConfiguration, logger: Logger) async throws {
         let started = ContinuousClock.now
+        let lock = try StateDirectoryLock(directory: config.stateDir)
+        defer { lock.release() }
         let store: StateStore
         let loaded: (state: EngineState, unpublished: [JournalEntry])
         do {
@@ -129,5 +131,36 @@ public enum Daemon {
         summary["disconnections"] = "\(pipeline.disconnections)"
         summary["commits"] = "\(pipeline.commits)"
         logger.info("stopped", metadata: summary)
+    }
+}
+
+/// An exclusive `flock` on `<state dir>/contactwatchd.lock`, held for the daemon's life, so that a second daemon
+/// pointed at the same state directory stops at once (exit 74) instead of fighting over the store.
+struct StateDirectoryLock {
+    private let fd: Int32
+
+    init(directory: String) throws(DaemonError) {
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw DaemonError.store("cannot create the state directory \(directory): \(error.localizedDescription)")
+        }
+        let path = (directory as NSString).appendingPathComponent("contactwatchd.lock")
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o640)
+        guard fd >= 0 else {
+            throw DaemonError.store("cannot open \(path): \(String(cString: strerror(errno)))")
+        }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            let reason = errno == EWOULDBLOCK ? "another contactwatchd is using this state directory"
+                                              : String(cString: strerror(errno))
+            close(fd)
+            throw DaemonError.store("cannot lock the state directory \(directory): \(reason)")
+        }
+        self.fd = fd
+    }
+
+    func release() {
+        flock(fd, LOCK_UN)
+        close(fd)
     }
 }

@@ -88,6 +88,29 @@ struct DaemonBehaviourTests {
         #expect(c.stderr.text.contains("output"))
     }
 
+    @Test("systemd notifications: READY=1 once up, WATCHDOG=1 from the loop, STOPPING=1 on SIGTERM")
+    func systemdNotifications() throws {
+        let dir = try TemporaryDirectory()
+        // DaemonUnderTest waits for READY=1 on its NOTIFY_SOCKET; a 200 ms watchdog asks for pings every 100 ms.
+        let daemon = try DaemonUnderTest(dir: dir, environment: ["WATCHDOG_USEC": "200000"])
+        #expect(daemon.notify.wait(for: "WATCHDOG=1", timeout: 5), "no watchdog ping: \(daemon.child.stderr.text)")
+        daemon.child.signal(SIGTERM)
+        #expect(daemon.notify.wait(for: "STOPPING=1", timeout: 5))
+        #expect(daemon.child.waitForExit(timeout: 5) == 0)
+    }
+
+    @Test("a second daemon on the same state directory exits 74 and leaves the first running")
+    func stateDirectoryLock() throws {
+        let dir = try TemporaryDirectory()
+        let first = try DaemonUnderTest(dir: dir)
+        let second = try Child("contactwatchd", ["--input", dir.ipc("in2"), "--input-bind", "--output", dir.ipc("out2"),
+                                                 "--state-dir", first.stateDir])
+        #expect(second.waitForExit(timeout: 20) == 74, "\(second.stderr.text)")
+        #expect(second.stderr.text.contains("another contactwatchd"), "\(second.stderr.text)")
+        #expect(first.child.process.isRunning)
+        #expect(first.stop() == 0)
+    }
+
     @Test("a garbage state store exits 74 and is left untouched")
     func corruptStore() throws {
         let dir = try TemporaryDirectory()
