@@ -111,6 +111,31 @@ struct DaemonBehaviourTests {
         #expect(first.stop() == 0)
     }
 
+    @Test("a truncated state store exits 74 and is left untouched")
+    func truncatedStore() throws {
+        let dir = try TemporaryDirectory()
+        // A real store first: a daemon that processed an event and stopped cleanly.
+        let daemon = try DaemonUnderTest(dir: dir, extraArguments: ["--subscribe", ""])
+        let stream = dir.file("one.ndjson")
+        try (Self.event + "\nend-of-stream\n").write(toFile: stream, atomically: true, encoding: .utf8)
+        let done = try Child("contactwatch", ["tail", "--endpoint", daemon.output, "--topic", "invalid-event", "--count", "1"])
+        #expect(daemon.waitForSubscribers(1))
+        #expect(try runTool(["replay", stream, "--endpoint", daemon.input, "--wait-subscribers", "1", "--send-invalid"]).status == 0)
+        #expect(done.waitForProcessExit(timeout: 20) == 0)
+        #expect(daemon.stop() == 0)
+        let path = daemon.stateDir + "/contactwatch.sqlite"
+        let whole = try Data(contentsOf: URL(fileURLWithPath: path))
+        try #require(whole.count > 8192)
+        let truncated = whole.prefix(whole.count / 2)
+        try truncated.write(to: URL(fileURLWithPath: path))
+        for side in ["-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + side) }
+        let c = try Child("contactwatchd", ["--input", dir.ipc("in"), "--input-bind", "--output", dir.ipc("out"),
+                                            "--state-dir", daemon.stateDir])
+        #expect(c.waitForExit(timeout: 20) == 74, "\(c.stderr.text)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == truncated)
+        #expect(c.stderr.text.contains("has not been modified") || c.stderr.text.contains("not modified"), "\(c.stderr.text)")
+    }
+
     @Test("a garbage state store exits 74 and is left untouched")
     func corruptStore() throws {
         let dir = try TemporaryDirectory()
