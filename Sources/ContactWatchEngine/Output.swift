@@ -79,6 +79,23 @@ enum JSONOut {
     /// Writes a JSON string from UTF-8 bytes, escaping quotes, backslashes and control characters.
     static func string(_ out: inout [UInt8], _ b: UnsafeRawBufferPointer) {
         out.append(UInt8(ascii: "\""))
+        content(&out, b)
+        out.append(UInt8(ascii: "\""))
+    }
+
+    /// Writes the escaped text of a string into a JSON string already opened (no quotes).
+    static func text(_ out: inout [UInt8], _ s: String) {
+        var s = s
+        s.withUTF8 { content(&out, UnsafeRawBufferPointer($0)) }
+    }
+
+    /// A date as text (YYYY-MM-DD, no quotes).
+    @inline(__always) static func dateText(_ out: inout [UInt8], _ d: LocalDate) {
+        Civil.appendDate(&out, Int(d.days))
+    }
+
+    /// Writes UTF-8 bytes escaped for a JSON string, without the quotes.
+    static func content(_ out: inout [UInt8], _ b: UnsafeRawBufferPointer) {
         // Most strings need no escaping: copy them whole.
         var plain = true
         for c in b where c == UInt8(ascii: "\"") || c == UInt8(ascii: "\\") || c < 0x20 {
@@ -87,7 +104,6 @@ enum JSONOut {
         }
         if plain {
             out.append(contentsOf: b)
-            out.append(UInt8(ascii: "\""))
             return
         }
         for c in b {
@@ -104,7 +120,6 @@ enum JSONOut {
             default: out.append(c)
             }
         }
-        out.append(UInt8(ascii: "\""))
     }
 
     static func uint(_ out: inout [UInt8], _ v: UInt64) {

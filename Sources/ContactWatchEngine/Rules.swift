@@ -19,12 +19,15 @@ enum Subject {
     }
 }
 
+/// Writes an alert's reason text, escaped, into its JSON string (the quotes are the caller's).
+typealias Reason = (inout [UInt8]) -> Void
+
 extension Engine {
     // MARK: - Alert messages
 
     /// Writes one alert message (raise or resolution) with the next `alertSequence`.
     func emit(raised: Bool, rule: Rule, severity: Severity, id: AlertID, subject: Subject, occurredAt: Millis,
-              reason: String, triggerContactId: UInt64, triggerContactVersion: UInt64,
+              reason: Reason, triggerContactId: UInt64, triggerContactVersion: UInt64,
               out: inout Outbox, evidence: (inout [UInt8]) -> Void) {
         state.alertSequence += 1
         let sequence = state.alertSequence
@@ -60,8 +63,9 @@ extension Engine {
                 JSONOut.string(&b, code)
                 b.append(UInt8(ascii: "}"))
             }
-            JSONOut.raw(&b, ",\"reason\":")
-            JSONOut.string(&b, reason)
+            JSONOut.raw(&b, ",\"reason\":\"")
+            reason(&b)
+            b.append(UInt8(ascii: "\""))
             JSONOut.raw(&b, ",\"evidence\":{\"triggerContactId\":")
             JSONOut.uint(&b, triggerContactId)
             JSONOut.raw(&b, ",\"triggerContactVersion\":")
@@ -72,7 +76,7 @@ extension Engine {
     }
 
     /// Raises an alert whose evidence is kept for its resolution; returns the open alert.
-    func raise(rule: Rule, severity: Severity, subject: Subject, occurredAt: Millis, reason: String,
+    func raise(rule: Rule, severity: Severity, subject: Subject, occurredAt: Millis, reason: Reason,
                event e: ContactEvent, out: inout Outbox, evidence: (inout [UInt8]) -> Void) -> OpenAlert {
         let id = AlertID(rule: rule, subjectType: subject.typeName, subjectValue: subject.value,
                          triggerContactId: e.contactId, triggerContactVersion: e.contactVersion)
@@ -87,7 +91,7 @@ extension Engine {
 
     /// Publishes the resolution of an open case alert, repeating its evidence.
     func resolve(_ a: OpenAlert, crn: CRN, occurredAt: Millis, resolution: Resolution, by contactId: UInt64,
-                 reason: String, out: inout Outbox) {
+                 reason: Reason, out: inout Outbox) {
         emit(raised: false, rule: a.rule, severity: a.severity, id: a.id, subject: .crn(crn), occurredAt: occurredAt,
              reason: reason, triggerContactId: a.triggerContactId, triggerContactVersion: a.triggerContactVersion, out: &out) { b in
             b.append(contentsOf: a.evidence)
@@ -102,55 +106,84 @@ extension Engine {
         JSONOut.uint(&b, contactId)
     }
 
-    func categoryText(_ c: Categories) -> String { c.text }
-
-    func dateText(_ t: Millis) -> String { zone.date(of: t).description }
+    /// Writes the date of `t` (YYYY-MM-DD) into a reason.
+    func dateText(_ b: inout [UInt8], _ t: Millis) { JSONOut.dateText(&b, zone.date(of: t)) }
 
     // MARK: - R1 non-compliance
 
     func raiseNonCompliance(caseIndex ci: Int, event e: ContactEvent, date d: LocalDate, out: inout Outbox) {
-        let c = state.cases[ci]
+        let crn = state.cases[ci].crn
+        let categories = state.cases[ci].categories
+        let sentence = state.cases[ci].sentenceType
         let t = e.contactStart
         var s = Millis.min
-        for b in c.breaches where b.start <= t && b.start > s { s = b.start }
+        for b in state.cases[ci].breaches where b.start <= t && b.start > s { s = b.start }
         let months = settings.nonComplianceWindowMonths
         let windowStart = d.subtracting(months: months)
         var failures = 0
         let cutoff = retentionCutoff
-        for f in c.failures where f.start >= s && f.start >= cutoff && f.start <= t && zone.date(of: f.start) >= windowStart {
+        for f in state.cases[ci].failures where f.start >= s && f.start >= cutoff && f.start <= t && zone.date(of: f.start) >= windowStart {
             failures += 1
         }
         var lastWarning = Millis.min
-        for w in c.warnings where w.start >= s && w.start <= t && w.start > lastWarning && zone.date(of: w.start) >= windowStart {
+        for w in state.cases[ci].warnings where w.start >= s && w.start <= t && w.start > lastWarning && zone.date(of: w.start) >= windowStart {
             lastWarning = w.start
         }
-        let priority = !c.categories.isEmpty
+        let priority = !categories.isEmpty
         let rule: Rule
         let severity: Severity
         let code = reader.string(e.outcomeCode)
-        let failureText = failures == 1 ? "1 failure" : "\(failures) failures"
-        let sinceBreach = s == .min ? "" : " since the breach of \(dateText(s))"
-        let priorityText = priority ? "; priority case: \(categoryText(c.categories))" : ""
-        let reason: String
-        if c.sentenceType == .licence {
+        if sentence == .licence {
             rule = .licenceReview
             severity = failures >= 2 || priority ? .high : .medium
-            reason = "Failure to comply (\(code)) on licence, contact \(e.contactId) on \(d): review for recall or further action (\(failureText) in \(months) months\(sinceBreach)\(priorityText))"
         } else if failures >= 2 || lastWarning != .min {
             rule = .breachDue
             severity = .high
-            var why: [String] = []
-            if failures >= 2 { why.append("\(failureText) in \(months) months") }
-            if lastWarning != .min { why.append("a warning was given on \(dateText(lastWarning))") }
-            reason = "Failure to comply (\(code)) on contact \(e.contactId) on \(d): breach action is due (\(why.joined(separator: " and "))\(sinceBreach)\(priorityText))"
         } else {
             rule = .warningDue
             severity = priority ? .high : .medium
-            reason = "Failure to comply (\(code)) on contact \(e.contactId) on \(d): a warning is due (no other failure and no warning in \(months) months\(sinceBreach)\(priorityText))"
         }
-        let sentence = c.sentenceType
-        let categories = c.categories
-        var alert = raise(rule: rule, severity: severity, subject: .crn(c.crn), occurredAt: t, reason: reason, event: e, out: &out) { b in
+        func failuresInWindow(_ b: inout [UInt8]) {
+            if failures == 1 { JSONOut.raw(&b, "1 failure") } else { JSONOut.int(&b, failures); JSONOut.raw(&b, " failures") }
+            JSONOut.raw(&b, " in ")
+            JSONOut.int(&b, months)
+            JSONOut.raw(&b, " months")
+        }
+        let reason: Reason = { b in
+            JSONOut.raw(&b, "Failure to comply (")
+            JSONOut.text(&b, code)
+            if rule == .licenceReview { JSONOut.raw(&b, ") on licence, contact ") } else { JSONOut.raw(&b, ") on contact ") }
+            JSONOut.uint(&b, e.contactId)
+            JSONOut.raw(&b, " on ")
+            JSONOut.dateText(&b, d)
+            switch rule {
+            case .licenceReview:
+                JSONOut.raw(&b, ": review for recall or further action (")
+                failuresInWindow(&b)
+            case .breachDue:
+                JSONOut.raw(&b, ": breach action is due (")
+                if failures >= 2 { failuresInWindow(&b) }
+                if lastWarning != .min {
+                    if failures >= 2 { JSONOut.raw(&b, " and ") }
+                    JSONOut.raw(&b, "a warning was given on ")
+                    self.dateText(&b, lastWarning)
+                }
+            default:
+                JSONOut.raw(&b, ": a warning is due (no other failure and no warning in ")
+                JSONOut.int(&b, months)
+                JSONOut.raw(&b, " months")
+            }
+            if s != .min {
+                JSONOut.raw(&b, " since the breach of ")
+                self.dateText(&b, s)
+            }
+            if priority {
+                JSONOut.raw(&b, "; priority case: ")
+                JSONOut.text(&b, categories.text)
+            }
+            b.append(UInt8(ascii: ")"))
+        }
+        var alert = raise(rule: rule, severity: severity, subject: .crn(crn), occurredAt: t, reason: reason, event: e, out: &out) { b in
             JSONOut.raw(&b, ",\"outcomeCode\":")
             JSONOut.string(&b, code)
             JSONOut.raw(&b, ",\"sentenceType\":\"")
@@ -164,16 +197,27 @@ extension Engine {
         }
         alert.deadline = business.businessDay(settings.enforcementDeadlineBusinessDays, after: d).days
         state.cases[ci].openNonCompliance.append(alert)
-        overdueQueue.push(.init(deadline: alert.deadline, crn: c.crn.key, contactId: e.contactId,
+        overdueQueue.push(.init(deadline: alert.deadline, crn: crn.key, contactId: e.contactId,
                                 version: e.contactVersion, caseIndex: UInt32(ci)))
     }
 
     /// Step 3: a contact that is no longer a failure resolves the R1 alerts it triggered.
     func resolveReclassified(caseIndex ci: Int, contactId: UInt64, event e: ContactEvent, out: inout Outbox) {
-        let outcome = e.hasOutcome ? "outcome now \(reader.string(e.outcomeCode))" : "no outcome recorded now"
+        let outcome: String? = e.hasOutcome ? reader.string(e.outcomeCode) : nil
         resolveNonCompliance(caseIndex: ci, resolution: .reclassified, by: contactId, at: state.watermark,
-                             reason: "Contact \(contactId) is no longer recorded as a failure (\(outcome))",
-                             detail: "reclassified", out: &out) { $0.triggerContactId == contactId }
+                             reason: { b in
+                                 JSONOut.raw(&b, "Contact ")
+                                 JSONOut.uint(&b, contactId)
+                                 JSONOut.raw(&b, " is no longer recorded as a failure (")
+                                 if let outcome {
+                                     JSONOut.raw(&b, "outcome now ")
+                                     JSONOut.text(&b, outcome)
+                                 } else {
+                                     JSONOut.raw(&b, "no outcome recorded now")
+                                 }
+                                 b.append(UInt8(ascii: ")"))
+                             },
+                             detail: { JSONOut.raw(&$0, "reclassified") }, out: &out) { $0.triggerContactId == contactId }
     }
 
     /// Step 5: an action resolves the open R1 alerts of the case that it answers, oldest raised first.
@@ -187,14 +231,26 @@ extension Engine {
         }
         let code = reader.string(e.actionCode)
         resolveNonCompliance(caseIndex: ci, resolution: .enforcementAction, by: e.contactId, at: effectiveTime,
-                             reason: "Enforcement action \(code) (\(cls.words)) recorded on \(dateText(effectiveTime)) on contact \(e.contactId)",
-                             detail: "enforcement action \(code)", out: &out) {
+                             reason: { b in
+                                 JSONOut.raw(&b, "Enforcement action ")
+                                 JSONOut.text(&b, code)
+                                 JSONOut.raw(&b, " (")
+                                 JSONOut.text(&b, cls.words)
+                                 JSONOut.raw(&b, ") recorded on ")
+                                 self.dateText(&b, effectiveTime)
+                                 JSONOut.raw(&b, " on contact ")
+                                 JSONOut.uint(&b, e.contactId)
+                             },
+                             detail: { b in
+                                 JSONOut.raw(&b, "enforcement action ")
+                                 JSONOut.text(&b, code)
+                             }, out: &out) {
             answers($0.rule) && effectiveTime >= $0.triggerStart
         }
     }
 
     func resolveNonCompliance(caseIndex ci: Int, resolution: Resolution, by contactId: UInt64, at t: Millis,
-                              reason: String, detail: String, out: inout Outbox, where matches: (OpenAlert) -> Bool) {
+                              reason: Reason, detail: Reason, out: inout Outbox, where matches: (OpenAlert) -> Bool) {
         let crn = state.cases[ci].crn
         var k = 0
         while k < state.cases[ci].openNonCompliance.count {
@@ -206,7 +262,15 @@ extension Engine {
                 let id = AlertID(rule: .enforcementOverdue, subjectType: "CRN", subjectValue: crn.description,
                                  triggerContactId: a.triggerContactId, triggerContactVersion: a.triggerContactVersion)
                 emit(raised: false, rule: .enforcementOverdue, severity: .high, id: id, subject: .crn(crn), occurredAt: t,
-                     reason: "No longer overdue: the \(a.rule.shortName) alert on contact \(a.triggerContactId) was resolved (\(detail))",
+                     reason: { b in
+                         JSONOut.raw(&b, "No longer overdue: the ")
+                         JSONOut.text(&b, a.rule.shortName)
+                         JSONOut.raw(&b, " alert on contact ")
+                         JSONOut.uint(&b, a.triggerContactId)
+                         JSONOut.raw(&b, " was resolved (")
+                         detail(&b)
+                         b.append(UInt8(ascii: ")"))
+                     },
                      triggerContactId: a.triggerContactId, triggerContactVersion: a.triggerContactVersion, out: &out) { b in
                     overdueEvidence(&b, a)
                     resolutionFields(&b, resolution, contactId)
@@ -245,7 +309,17 @@ extension Engine {
                              triggerContactId: a.triggerContactId, triggerContactVersion: a.triggerContactVersion)
             let days = settings.enforcementDeadlineBusinessDays
             emit(raised: true, rule: .enforcementOverdue, severity: .high, id: id, subject: .crn(crn), occurredAt: state.watermark,
-                 reason: "No enforcement action recorded for the \(a.rule.shortName) alert on contact \(a.triggerContactId) by its deadline \(LocalDate(days: a.deadline)) (\(days) business days after the failure)",
+                 reason: { b in
+                     JSONOut.raw(&b, "No enforcement action recorded for the ")
+                     JSONOut.text(&b, a.rule.shortName)
+                     JSONOut.raw(&b, " alert on contact ")
+                     JSONOut.uint(&b, a.triggerContactId)
+                     JSONOut.raw(&b, " by its deadline ")
+                     JSONOut.dateText(&b, LocalDate(days: a.deadline))
+                     JSONOut.raw(&b, " (")
+                     JSONOut.int(&b, days)
+                     JSONOut.raw(&b, " business days after the failure)")
+                 },
                  triggerContactId: a.triggerContactId, triggerContactVersion: a.triggerContactVersion, out: &out) { b in
                 overdueEvidence(&b, a)
             }
@@ -255,25 +329,42 @@ extension Engine {
     // MARK: - R2 telephone-only
 
     func checkTelephoneOnly(caseIndex ci: Int, event e: ContactEvent, out: inout Outbox) {
-        let c = state.cases[ci]
-        guard c.openTelephoneOnly == nil else { return }
-        let hasInPerson = c.lastInPersonAt != .min
-        let reference = hasInPerson ? c.lastInPersonAt : c.firstContactAt
+        guard state.cases[ci].openTelephoneOnly == nil else { return }
+        let last = state.cases[ci].lastInPersonAt
+        let hasInPerson = last != .min
+        let reference = hasInPerson ? last : state.cases[ci].firstContactAt
         let t = e.contactStart
-        let priority = !c.categories.isEmpty
+        let categories = state.cases[ci].categories
+        let priority = !categories.isEmpty
         let limit = priority ? settings.telephoneOnlyPriorityLimitDays : settings.telephoneOnlyLimitDays
         guard t - reference > Millis(limit) * millisPerDay else { return }
         let days = Int((t - reference) / millisPerDay)
         var remotes = 0
         let cutoff = retentionCutoff
-        for r in c.remotes where (!hasInPerson || r.start > c.lastInPersonAt) && r.start >= cutoff && r.start <= t { remotes += 1 }
-        let limitText = priority ? "limit \(limit) for a priority case: \(categoryText(c.categories))" : "limit \(limit)"
-        let contactsText = remotes == 1 ? "1 remote contact" : "\(remotes) remote contacts"
-        let since = hasInPerson ? "since the last in-person contact" : "since supervision started"
-        let categories = c.categories
-        let last = c.lastInPersonAt
-        let alert = raise(rule: .telephoneOnly, severity: priority ? .high : .medium, subject: .crn(c.crn), occurredAt: t,
-                          reason: "No face-to-face contact for \(days) days (\(limitText)); \(contactsText) \(since)",
+        for r in state.cases[ci].remotes where (!hasInPerson || r.start > last) && r.start >= cutoff && r.start <= t { remotes += 1 }
+        let alert = raise(rule: .telephoneOnly, severity: priority ? .high : .medium, subject: .crn(state.cases[ci].crn), occurredAt: t,
+                          reason: { b in
+                              JSONOut.raw(&b, "No face-to-face contact for ")
+                              JSONOut.int(&b, days)
+                              JSONOut.raw(&b, " days (limit ")
+                              JSONOut.int(&b, limit)
+                              if priority {
+                                  JSONOut.raw(&b, " for a priority case: ")
+                                  JSONOut.text(&b, categories.text)
+                              }
+                              JSONOut.raw(&b, "); ")
+                              if remotes == 1 {
+                                  JSONOut.raw(&b, "1 remote contact")
+                              } else {
+                                  JSONOut.int(&b, remotes)
+                                  JSONOut.raw(&b, " remote contacts")
+                              }
+                              if hasInPerson {
+                                  JSONOut.raw(&b, " since the last in-person contact")
+                              } else {
+                                  JSONOut.raw(&b, " since supervision started")
+                              }
+                          },
                           event: e, out: &out) { b in
             JSONOut.raw(&b, ",\"lastInPersonAt\":")
             if hasInPerson { JSONOut.time(&b, last) } else { JSONOut.raw(&b, "null") }
@@ -293,23 +384,34 @@ extension Engine {
         guard let a = state.cases[ci].openTelephoneOnly, e.contactStart >= a.triggerStart else { return }
         state.cases[ci].openTelephoneOnly = nil
         resolve(a, crn: state.cases[ci].crn, occurredAt: e.contactStart, resolution: .inPersonContact, by: e.contactId,
-                reason: "Seen in person: \(e.mode.words) contact \(e.contactId) on \(dateText(e.contactStart))", out: &out)
+                reason: { b in
+                    JSONOut.raw(&b, "Seen in person: ")
+                    JSONOut.text(&b, e.mode.words)
+                    JSONOut.raw(&b, " contact ")
+                    JSONOut.uint(&b, e.contactId)
+                    JSONOut.raw(&b, " on ")
+                    self.dateText(&b, e.contactStart)
+                }, out: &out)
     }
 
     // MARK: - R3 remote contact on an excluded case
 
     func raiseRemoteContact(caseIndex ci: Int, event e: ContactEvent, out: inout Outbox) {
-        let c = state.cases[ci]
+        let categories = state.cases[ci].categories
         let mode = e.mode
         let words = mode.words
-        let capitalised = words.prefix(1).uppercased() + words.dropFirst()
-        _ = raise(rule: .remoteContactExcludedCase, severity: .high, subject: .crn(c.crn), occurredAt: e.contactStart,
-                  reason: "\(capitalised) contact on a case that must be seen face to face (\(categoryText(c.categories)))",
+        _ = raise(rule: .remoteContactExcludedCase, severity: .high, subject: .crn(state.cases[ci].crn), occurredAt: e.contactStart,
+                  reason: { b in
+                      JSONOut.text(&b, words.prefix(1).uppercased() + words.dropFirst())
+                      JSONOut.raw(&b, " contact on a case that must be seen face to face (")
+                      JSONOut.text(&b, categories.text)
+                      b.append(UInt8(ascii: ")"))
+                  },
                   event: e, out: &out) { b in
             JSONOut.raw(&b, ",\"contactMode\":\"")
             b.append(contentsOf: mode.code.utf8)
             JSONOut.raw(&b, "\",\"categories\":")
-            JSONOut.categories(&b, c.categories)
+            JSONOut.categories(&b, categories)
         }
     }
 
@@ -325,23 +427,31 @@ extension Engine {
         case .openBooth, .sharedPublicSpace, .doorstep: break
         default: return false
         }
-        let c = state.cases[ci]
+        let categories = state.cases[ci].categories
         let severity: Severity
-        if e.sensitive || !c.categories.isDisjoint(with: [.childSafeguarding, .domesticAbuse]) {
+        if e.sensitive || !categories.isDisjoint(with: [.childSafeguarding, .domesticAbuse]) {
             severity = .high
-        } else if !c.categories.isDisjoint(with: [.veryHighRosh, .highRosh, .mappa23]) {
+        } else if !categories.isDisjoint(with: [.veryHighRosh, .highRosh, .mappa23]) {
             severity = .medium
         } else {
             severity = .low
         }
         guard severity >= settings.noPrivacyMinimumSeverity else { return false }
-        var why: [String] = []
-        if e.sensitive { why.append("sensitive contact") }
-        if !c.categories.isEmpty { why.append(categoryText(c.categories)) }
-        if why.isEmpty { why.append("no priority category") }
         let mode = e.mode, setting = e.setting, sensitive = e.sensitive
-        _ = raise(rule: .noPrivacy, severity: severity, subject: .crn(c.crn), occurredAt: e.contactStart,
-                  reason: "Supervision contact held without privacy (\(setting.words), \(mode.words)); \(why.joined(separator: "; "))",
+        _ = raise(rule: .noPrivacy, severity: severity, subject: .crn(state.cases[ci].crn), occurredAt: e.contactStart,
+                  reason: { b in
+                      JSONOut.raw(&b, "Supervision contact held without privacy (")
+                      JSONOut.text(&b, setting.words)
+                      JSONOut.raw(&b, ", ")
+                      JSONOut.text(&b, mode.words)
+                      JSONOut.raw(&b, "); ")
+                      if sensitive { JSONOut.raw(&b, "sensitive contact") }
+                      if !categories.isEmpty {
+                          if sensitive { JSONOut.raw(&b, "; ") }
+                          JSONOut.text(&b, categories.text)
+                      }
+                      if !sensitive && categories.isEmpty { JSONOut.raw(&b, "no priority category") }
+                  },
                   event: e, out: &out) { b in
             JSONOut.raw(&b, ",\"contactMode\":\"")
             b.append(contentsOf: mode.code.utf8)
@@ -350,7 +460,7 @@ extension Engine {
             JSONOut.raw(&b, "\",\"sensitive\":")
             if sensitive { JSONOut.raw(&b, "true") } else { JSONOut.raw(&b, "false") }
             JSONOut.raw(&b, ",\"categories\":")
-            JSONOut.categories(&b, c.categories)
+            JSONOut.categories(&b, categories)
         }
         return true
     }
@@ -392,14 +502,43 @@ extension Engine {
             changes.pdus.insert(index)
             emit(raised: false, rule: .complianceRate, severity: open.severity, id: open.id, subject: .pdu(pdu.code),
                  occurredAt: e.contactStart,
-                 reason: "Compliance in \(pdu.code) recovered to \(percentText(rate)) over the \(days) days to \(end) (\(compliant) of \(n) contacts complied)",
+                 reason: { b in
+                     JSONOut.raw(&b, "Compliance in ")
+                     JSONOut.text(&b, pdu.code)
+                     JSONOut.raw(&b, " recovered to ")
+                     JSONOut.text(&b, self.percentText(rate))
+                     JSONOut.raw(&b, " over the ")
+                     JSONOut.int(&b, days)
+                     JSONOut.raw(&b, " days to ")
+                     JSONOut.dateText(&b, end)
+                     JSONOut.raw(&b, " (")
+                     JSONOut.int(&b, compliant)
+                     JSONOut.raw(&b, " of ")
+                     JSONOut.int(&b, n)
+                     JSONOut.raw(&b, " contacts complied)")
+                 },
                  triggerContactId: open.triggerContactId, triggerContactVersion: open.triggerContactVersion, out: &out) { b in
                 evidence(&b)
                 resolutionFields(&b, .rateRecovered, e.contactId)
             }
         } else if rate < settings.complianceRateThreshold {
             let alert = raise(rule: .complianceRate, severity: .medium, subject: .pdu(pdu.code), occurredAt: e.contactStart,
-                              reason: "Compliance in \(pdu.code) is \(percentText(rate)) over the \(days) days to \(end) (\(compliant) of \(n) contacts complied), below \(percentText(settings.complianceRateThreshold))",
+                              reason: { b in
+                                  JSONOut.raw(&b, "Compliance in ")
+                                  JSONOut.text(&b, pdu.code)
+                                  JSONOut.raw(&b, " is ")
+                                  JSONOut.text(&b, self.percentText(rate))
+                                  JSONOut.raw(&b, " over the ")
+                                  JSONOut.int(&b, days)
+                                  JSONOut.raw(&b, " days to ")
+                                  JSONOut.dateText(&b, end)
+                                  JSONOut.raw(&b, " (")
+                                  JSONOut.int(&b, compliant)
+                                  JSONOut.raw(&b, " of ")
+                                  JSONOut.int(&b, n)
+                                  JSONOut.raw(&b, " contacts complied), below ")
+                                  JSONOut.text(&b, self.percentText(self.settings.complianceRateThreshold))
+                              },
                               event: e, out: &out, evidence: evidence)
             state.pdus[Int(index)].open = alert
             changes.pdus.insert(index)
