@@ -25,6 +25,8 @@ public final class Engine {
     var now: Millis = 0
     /// The date of W when contacts were last forgotten.
     var lastForgetDay: Int32 = .min
+    /// At most the earliest contactStart in `state.contacts` (not persisted: .min forces the first scan).
+    var oldestContactBound: Millis = .min
     /// Whether `reader` holds the current message's body (false until it parsed successfully).
     var parsedCurrent = false
     #else
@@ -36,6 +38,7 @@ public final class Engine {
     @exclusivity(unchecked) var overdueQueue = OverdueQueue()
     @exclusivity(unchecked) var now: Millis = 0
     @exclusivity(unchecked) var lastForgetDay: Int32 = .min
+    @exclusivity(unchecked) var oldestContactBound: Millis = .min
     @exclusivity(unchecked) var parsedCurrent = false
     #endif
     public internal(set) var logEvents: [EngineLogEvent] = []
@@ -340,6 +343,7 @@ public final class Engine {
         if withdrawnPDU >= 0 { evaluateRate(pdu: withdrawnPDU, event: e, out: &out) }
         if pdu >= 0 && pdu != withdrawnPDU { evaluateRate(pdu: pdu, event: e, out: &out) }
         state.contacts[e.contactId] = record
+        if record.contactStart < oldestContactBound { oldestContactBound = record.contactStart }
         // Step 5: enforcement action.
         if e.actionId != 0 {
             if !actionUnchanged { recordAction(of: e.contactId, id: e.actionId, at: e.actionAt, caseIndex: ci) }
@@ -434,8 +438,14 @@ public final class Engine {
         guard day != lastForgetDay else { return }
         lastForgetDay = day
         let cutoff = retentionCutoff
+        // No contact starts before the bound: nothing to forget, no need to scan.
+        guard cutoff > oldestContactBound else { return }
         var forgotten: [UInt64] = []
-        for (id, rec) in state.contacts where rec.contactStart < cutoff { forgotten.append(id) }
+        var oldest = Millis.max
+        for (id, rec) in state.contacts {
+            if rec.contactStart < cutoff { forgotten.append(id) } else if rec.contactStart < oldest { oldest = rec.contactStart }
+        }
+        oldestContactBound = oldest
         for id in forgotten { forget(id) }
         counters.forgottenContacts += forgotten.count
     }

@@ -153,16 +153,20 @@ public struct PDUState: Sendable, Equatable {
     }
 
     func totals(from start: Int32, through end: Int32) -> (compliant: Int, nonCompliant: Int) {
-        var c = 0, n = 0
-        var k = buckets.count - 1
-        while k >= 0 && buckets[k].date >= start {
-            if buckets[k].date <= end {
-                c += Int(buckets[k].compliant)
-                n += Int(buckets[k].nonCompliant)
+        buckets.withUnsafeBufferPointer { b in
+            var c = 0, n = 0
+            var k = b.count - 1
+            while k >= 0 {
+                let x = b[k]
+                if x.date < start { break }
+                if x.date <= end {
+                    c += Int(x.compliant)
+                    n += Int(x.nonCompliant)
+                }
+                k -= 1
             }
-            k -= 1
+            return (c, n)
         }
-        return (c, n)
     }
 }
 
