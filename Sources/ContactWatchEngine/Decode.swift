@@ -52,13 +52,6 @@ public struct Invalidity: Error, Sendable, Equatable {
 enum EventType: UInt8 {
     case contactRecorded, registrationAdded, registrationUpdated, registrationDeregistered, registrationDeleted
 
-    static let names: [(EventType, StaticString)] = [
-        (.contactRecorded, "probation-case.contact.recorded"),
-        (.registrationAdded, "probation-case.registration.added"),
-        (.registrationUpdated, "probation-case.registration.updated"),
-        (.registrationDeregistered, "probation-case.registration.deregistered"),
-        (.registrationDeleted, "probation-case.registration.deleted"),
-    ]
 }
 
 /// A decoded, field-valid contact event. String values are node indexes into the reader.
