@@ -467,9 +467,16 @@ extension Engine {
 
     // MARK: - R5 area compliance rate
 
+    /// A rate as the examples write it: one decimal ("50.0%", "77.8%").
     func percentText(_ v: Double) -> String {
-        let p = (v * 1000).rounded() / 10
-        return p == p.rounded() ? "\(Int(p))%" : "\(p)%"
+        let tenths = Int((v * 1000).rounded())
+        return "\(tenths / 10).\(tenths % 10)%"
+    }
+
+    /// A configured threshold: whole percentages without decimals ("75%"), others with one ("72.5%").
+    func thresholdText(_ v: Double) -> String {
+        let tenths = Int((v * 1000).rounded())
+        return tenths % 10 == 0 ? "\(tenths / 10)%" : "\(tenths / 10).\(tenths % 10)%"
     }
 
     func evaluateRate(pdu index: Int32, event e: ContactEvent, out: inout Outbox) {
@@ -496,6 +503,22 @@ extension Engine {
             JSONOut.date(&b, end)
         }
         let days = settings.complianceRateWindowDays
+        // "Compliance in N07SUF <verb> 50.0% over the 90 days to 2026-01-06 (2 of 4 contacts complied"
+        let describe: (inout [UInt8], StaticString) -> Void = { b, verb in
+            JSONOut.raw(&b, "Compliance in ")
+            JSONOut.text(&b, pdu.code)
+            JSONOut.raw(&b, verb)
+            JSONOut.text(&b, self.percentText(rate))
+            JSONOut.raw(&b, " over the ")
+            JSONOut.int(&b, days)
+            JSONOut.raw(&b, " days to ")
+            JSONOut.dateText(&b, end)
+            JSONOut.raw(&b, " (")
+            JSONOut.int(&b, compliant)
+            JSONOut.raw(&b, " of ")
+            JSONOut.int(&b, n)
+            JSONOut.raw(&b, " contacts complied")
+        }
         if let open = pdu.open {
             guard rate >= settings.complianceRateThreshold + settings.complianceRateHysteresis else { return }
             state.pdus[Int(index)].open = nil
@@ -503,19 +526,8 @@ extension Engine {
             emit(raised: false, rule: .complianceRate, severity: open.severity, id: open.id, subject: .pdu(pdu.code),
                  occurredAt: e.contactStart,
                  reason: { b in
-                     JSONOut.raw(&b, "Compliance in ")
-                     JSONOut.text(&b, pdu.code)
-                     JSONOut.raw(&b, " recovered to ")
-                     JSONOut.text(&b, self.percentText(rate))
-                     JSONOut.raw(&b, " over the ")
-                     JSONOut.int(&b, days)
-                     JSONOut.raw(&b, " days to ")
-                     JSONOut.dateText(&b, end)
-                     JSONOut.raw(&b, " (")
-                     JSONOut.int(&b, compliant)
-                     JSONOut.raw(&b, " of ")
-                     JSONOut.int(&b, n)
-                     JSONOut.raw(&b, " contacts complied)")
+                     describe(&b, " recovered to ")
+                     JSONOut.raw(&b, ")")
                  },
                  triggerContactId: open.triggerContactId, triggerContactVersion: open.triggerContactVersion, out: &out) { b in
                 evidence(&b)
@@ -524,20 +536,9 @@ extension Engine {
         } else if rate < settings.complianceRateThreshold {
             let alert = raise(rule: .complianceRate, severity: .medium, subject: .pdu(pdu.code), occurredAt: e.contactStart,
                               reason: { b in
-                                  JSONOut.raw(&b, "Compliance in ")
-                                  JSONOut.text(&b, pdu.code)
-                                  JSONOut.raw(&b, " is ")
-                                  JSONOut.text(&b, self.percentText(rate))
-                                  JSONOut.raw(&b, " over the ")
-                                  JSONOut.int(&b, days)
-                                  JSONOut.raw(&b, " days to ")
-                                  JSONOut.dateText(&b, end)
-                                  JSONOut.raw(&b, " (")
-                                  JSONOut.int(&b, compliant)
-                                  JSONOut.raw(&b, " of ")
-                                  JSONOut.int(&b, n)
-                                  JSONOut.raw(&b, " contacts complied), below ")
-                                  JSONOut.text(&b, self.percentText(self.settings.complianceRateThreshold))
+                                  describe(&b, " is ")
+                                  JSONOut.raw(&b, "), below ")
+                                  JSONOut.text(&b, self.thresholdText(self.settings.complianceRateThreshold))
                               },
                               event: e, out: &out, evidence: evidence)
             state.pdus[Int(index)].open = alert
