@@ -135,6 +135,7 @@ final class Pipeline: @unchecked Sendable {
         var inFlight: [(outbox: Outbox, sequence: UInt64)] = []
         var spare: [Outbox] = []
         var publishedBatches = 0
+        let traceMessages = logger.logLevel <= .debug
         // A batch waits for a free writer up to this size; past it, the loop waits for the disk.
         let hardLimit = config.commitMaxEvents * 50
 
@@ -160,6 +161,8 @@ final class Pipeline: @unchecked Sendable {
                 batch.outbox.forEach { entry, topic, body in
                     if (try? output.send(buffers: [topic, body], dontWait: true)) != true { publishFailures += 1 }
                     if entry.alertSequence > 0 { publishedThrough = entry.alertSequence }
+                    // Only with --log-level debug (or trace): one line per published message.
+                    if traceMessages { logPublished(entry.kind, topic: topic, body: body) }
                 }
                 committedSequence = batch.sequence
                 batch.outbox.removeAll()
@@ -254,6 +257,33 @@ final class Pipeline: @unchecked Sendable {
         try publishDurable()
         do { try store.markPublished(through: publishedThrough) } catch {
             throw DaemonError.store("cannot write the state store: \(error)")
+        }
+    }
+
+    /// Logs one published message at debug level, with the CRN and contactId it concerns as metadata. Off the
+    /// normal path: only called when the log level is debug or trace.
+    private func logPublished(_ kind: MessageKind, topic: UnsafeRawBufferPointer, body: UnsafeRawBufferPointer) {
+        guard let message = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] else { return }
+        var metadata: Logger.Metadata = ["topic": "\(String(decoding: topic, as: UTF8.self))"]
+        switch kind {
+        case .alertRaised, .alertResolved:
+            let subject = message["subject"] as? [String: Any]
+            if subject?["type"] as? String == "CRN", let crn = subject?["value"] as? String { metadata["crn"] = "\(crn)" }
+            if let id = (message["evidence"] as? [String: Any])?["triggerContactId"] { metadata["contactId"] = "\(id)" }
+            metadata["alertSequence"] = "\(message["alertSequence"] ?? "")"
+            logger.debug("\(message["reason"] as? String ?? "alert")", metadata: metadata)
+        case .invalidEvent:
+            if let payload = message["payload"] as? String,
+               let event = (try? JSONSerialization.jsonObject(with: Data(payload.utf8))) as? [String: Any] {
+                let ids = (event["personReference"] as? [String: Any])?["identifiers"] as? [[String: Any]]
+                if let crn = ids?.first(where: { $0["type"] as? String == "CRN" })?["value"] as? String { metadata["crn"] = "\(crn)" }
+                if let id = (event["additionalInformation"] as? [String: Any])?["contactId"] { metadata["contactId"] = "\(id)" }
+            }
+            metadata["field"] = "\(message["field"] as? String ?? "-")"
+            logger.debug("invalid event: \(message["reason"] as? String ?? "")", metadata: metadata)
+        case .streamGap:
+            logger.debug("stream gap: \(message["missing"] ?? "?") messages missing from \(message["publisherId"] ?? "?")",
+                         metadata: metadata)
         }
     }
 

@@ -111,6 +111,27 @@ struct DaemonBehaviourTests {
         #expect(first.stop() == 0)
     }
 
+    @Test("with --log-level debug each published message is logged with its CRN and contactId")
+    func debugLogging() throws {
+        let dir = try TemporaryDirectory()
+        let daemon = try DaemonUnderTest(dir: dir, extraArguments: ["--subscribe", "", "--log-level", "debug"])
+        let stream = dir.file("two.ndjson")
+        let wrongVersion = Self.event.replacingOccurrences(of: "\"version\":1", with: "\"version\":2")
+        try (wrongVersion + "\n" + Self.event + "\n").write(toFile: stream, atomically: true, encoding: .utf8)
+        let tail = try Child("contactwatch", ["tail", "--endpoint", daemon.output, "--count", "2"])
+        #expect(daemon.waitForSubscribers(1))
+        #expect(try runTool(["replay", stream, "--endpoint", daemon.input, "--wait-subscribers", "1"]).status == 0)
+        #expect(tail.waitForProcessExit(timeout: 20) == 0)
+        #expect(daemon.stop() == 0)
+        let lines = daemon.child.stderr.lines
+        let invalid = lines.first { $0.contains("invalid event: version must be the integer 1") }
+        #expect(invalid?.contains("crn=X900001") == true && invalid?.contains("contactId=9001") == true, "\(lines)")
+        let alert = lines.first { $0.contains("Supervision contact held without privacy") }
+        #expect(alert?.contains("crn=X900001") == true && alert?.contains("contactId=9001") == true, "\(lines)")
+        // One line each.
+        #expect(lines.allSatisfy { !$0.isEmpty })
+    }
+
     @Test("a truncated state store exits 74 and is left untouched")
     func truncatedStore() throws {
         let dir = try TemporaryDirectory()
