@@ -81,12 +81,16 @@ let package = Package(
             dependencies: ["ContactWatchEngine", "ContactWatchStore", "ContactWatchTools"],
             path: "Benchmarks/Sources/contactwatch-bench"
         ),
-        .testTarget(name: "EngineTests", dependencies: ["ContactWatchEngine"]),
+        // Fixtures and helpers the test targets share.
+        .target(name: "ContactWatchTestSupport", dependencies: ["ContactWatchEngine"], path: "Tests/TestSupport"),
+        .testTarget(name: "EngineTests", dependencies: ["ContactWatchEngine", "ContactWatchTestSupport"]),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
-        .testTarget(name: "StoreTests", dependencies: ["ContactWatchStore", "ContactWatchEngine"]),
+        .testTarget(name: "StoreTests", dependencies: ["ContactWatchStore", "ContactWatchEngine", "ContactWatchTestSupport"]),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["ContactWatchEngine", "ContactWatchTools", "ZeroMQ", "contactwatchd", "contactwatch"]
+            dependencies: [
+                "ContactWatchEngine", "ContactWatchTools", "ZeroMQ", "ContactWatchTestSupport", "contactwatchd", "contactwatch",
+            ]
         ),
     ]
 )

@@ -1,3 +1,4 @@
+import ContactWatchTestSupport
 @testable import ContactWatchEngine
 import Foundation
 import Testing

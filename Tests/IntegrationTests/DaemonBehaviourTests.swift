@@ -1,3 +1,4 @@
+import ContactWatchTestSupport
 import Foundation
 import Testing
 import ZeroMQ

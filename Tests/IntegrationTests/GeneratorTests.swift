@@ -1,3 +1,4 @@
+import ContactWatchTestSupport
 import ContactWatchEngine
 import ContactWatchTools
 import Foundation

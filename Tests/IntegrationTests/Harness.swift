@@ -1,3 +1,4 @@
+import ContactWatchTestSupport
 import Foundation
 import Synchronization
 import Testing
@@ -17,7 +18,7 @@ enum Executables {
 
     static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
-    static let fixtures = packageRoot.appendingPathComponent("Tests/Fixtures/examples")
+    static let fixtures = Fixtures.directory
 }
 
 /// A temporary directory (short path, for ipc:// endpoints), removed when the test is done.
@@ -223,18 +224,6 @@ func runTool(_ arguments: [String], timeout: Double = 120) throws -> (status: In
     let status = c.waitForExit(timeout: timeout)
     if status == nil { c.signal(SIGKILL) }
     return (status, c.stdout.text, c.stderr.text)
-}
-
-func jsonObject(_ text: String) -> NSDictionary? {
-    (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? NSDictionary
-}
-
-/// A message body without the fields the examples say to ignore.
-func comparable(_ body: NSDictionary) -> NSDictionary {
-    let m = body.mutableCopy() as! NSMutableDictionary
-    m.removeObject(forKey: "detectedAt")
-    m.removeObject(forKey: "reason")
-    return m
 }
 
 /// The topic the daemon publishes a body under (alerts.md), derived from the body.

@@ -1,3 +1,4 @@
+import ContactWatchTestSupport
 import ContactWatchEngine
 import ContactWatchStore
 import Foundation
@@ -87,7 +88,7 @@ func commitJournal(_ store: StateStore, _ range: ClosedRange<UInt64>, publishedT
     }
 
     @Test func journalEntriesFromOutbox() throws {
-        let lines = try Examples.lines("01-warning-then-breach")
+        let lines = try Fixtures.lines("01-warning-then-breach.ndjson")
         var outbox = Outbox()
         feed(try Engine(settings: EngineSettings()), lines[...], into: &outbox)
         let entries = StateStore.journalEntries(from: outbox)

@@ -1,3 +1,4 @@
+import ContactWatchTestSupport
 import ContactWatchEngine
 import ContactWatchStore
 import Foundation
@@ -46,10 +47,10 @@ func runWithRestarts(settings: EngineSettings, lines: [String], batch: Int, rest
 }
 
 @Suite struct RoundTripTests {
-    @Test(arguments: Examples.names)
+    @Test(arguments: Fixtures.exampleNames)
     func examplesContinueAfterRestart(name: String) throws {
-        let lines = try Examples.lines(name)
-        let settings = try Examples.settings(name)
+        let lines = try Fixtures.lines("\(name).ndjson")
+        let settings = try Fixtures.settings(for: name)
         var reference = Outbox()
         let refEngine = try Engine(settings: settings)
         feed(refEngine, lines[...], into: &reference)

@@ -3,9 +3,6 @@ import ContactWatchStore
 import Foundation
 import Testing
 
-/// A fixed wall clock for tests: 2026-11-25T00:00:00Z.
-let testNow: Millis = RFC3339.parse("2026-11-25T00:00:00Z")!
-
 /// A fresh temporary directory, removed by `cleanup`.
 struct TempDir {
     let path: String
@@ -18,60 +15,6 @@ struct TempDir {
     var storePath: String { path + "/" + StateStore.fileName }
 
     func cleanup() { try? FileManager.default.removeItem(atPath: path) }
-}
-
-/// The spec's example streams (the test fixtures shared with the engine's tests).
-enum Examples {
-    static let directory = URL(fileURLWithPath: #filePath).resolvingSymlinksInPath().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("Fixtures/examples")
-
-    static var names: [String] {
-        let files = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
-        return files.filter { $0.hasSuffix(".ndjson") && !$0.hasSuffix(".expected.ndjson") }
-            .map { String($0.dropLast(".ndjson".count)) }.sorted()
-    }
-
-    static func lines(_ name: String) throws -> [String] {
-        let text = try String(contentsOf: directory.appendingPathComponent("\(name).ndjson"), encoding: .utf8)
-        return text.split(separator: "\n", omittingEmptySubsequences: true).map(String.init)
-            .filter { !$0.hasPrefix("#") && !$0.trimmingCharacters(in: .whitespaces).isEmpty }
-    }
-
-    static func settings(_ name: String) throws -> EngineSettings {
-        var s = EngineSettings()
-        let url = directory.appendingPathComponent("\(name).settings.json")
-        guard FileManager.default.fileExists(atPath: url.path) else { return s }
-        let object = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
-        for (key, value) in object {
-            switch key {
-            case "rules.complianceRate.minimumSample": s.complianceRateMinimumSample = value as! Int
-            case "rules.complianceRate.windowDays": s.complianceRateWindowDays = value as! Int
-            case "rules.complianceRate.threshold": s.complianceRateThreshold = value as! Double
-            case "rules.telephoneOnly.limitDays": s.telephoneOnlyLimitDays = value as! Int
-            default: Issue.record("unhandled setting \(key) in \(name).settings.json")
-            }
-        }
-        return s
-    }
-}
-
-/// Feeds lines to an engine as the examples README says (two frames when the line is a JSON object with a string
-/// eventType, else one), appending every message to `outbox`.
-func feed(_ engine: Engine, _ lines: ArraySlice<String>, now: Millis = testNow, into outbox: inout Outbox) {
-    for line in lines {
-        let body = Array(line.utf8)
-        var topic: [UInt8]? = nil
-        if let obj = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any], let t = obj["eventType"] as? String {
-            topic = Array(t.utf8)
-        }
-        body.withUnsafeBytes { b in
-            if let topic {
-                topic.withUnsafeBytes { t in engine.process(frameCount: 2, topic: t, body: b, now: now, into: &outbox) }
-            } else {
-                engine.process(frameCount: 1, topic: nil, body: b, now: now, into: &outbox)
-            }
-        }
-    }
 }
 
 func messages(_ outbox: Outbox) -> [String] {
