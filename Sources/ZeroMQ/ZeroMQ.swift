@@ -12,6 +12,10 @@
 //   Swift's strict concurrency checking enforces that it is never handed to another isolation
 //   domain. To use a socket on a worker thread, create it on that thread.
 // * `ZMQPoller` and `ZMQMonitor` hold sockets and are bound to the same owning thread.
+// * `ZMQAuthenticator` (the ZAP handler, RFC 27) is `Sendable`: it owns one thread of its own, which
+//   creates, uses and closes the ZAP ROUTER socket (`inproc://zeromq.zap.01`) and the monitor readers
+//   it watches handshakes with. Its allow-lists sit behind a lock and can be swapped from any thread
+//   (SIGHUP); its refusal counters are atomics readable from any thread.
 //
 // Lifetimes
 // ---------
@@ -21,6 +25,8 @@
 //   terminating the context can never hang on unsent messages.
 // * Received frames are only reachable inside `ZMQSocket.receiveMessage(timeoutMilliseconds:_:)`:
 //   libzmq keeps small messages inside the `zmq_msg_t` itself, so no data pointer may escape.
+// * A `ZMQAuthenticator` must outlive every CURVE server socket of its context: libzmq lets every
+//   CURVE client in when no ZAP handler is bound. Create it before the sockets, stop it after closing them.
 
 internal import CZeroMQ
 import Synchronization
@@ -335,6 +341,32 @@ public final class ZMQSocket {
         }
     }
 
+    // MARK: Security (CURVE, ZAP)
+
+    /// Makes this socket a CURVE server with `secretKey`, authenticated by the ZAP handler under
+    /// `zapDomain` (see `ZMQAuthenticator`). Set before bind.
+    public func makeCurveServer(secretKey: CurveKey, zapDomain: String) throws {
+        try setInt32(ZMQ_CURVE_SERVER, "ZMQ_CURVE_SERVER", 1)
+        try setBytes(ZMQ_CURVE_SECRETKEY, "ZMQ_CURVE_SECRETKEY", secretKey.bytes)
+        try setZAPDomain(zapDomain)
+    }
+
+    /// Makes this socket a CURVE client of a server whose public key is `serverKey`, authenticating
+    /// with `keyPair`. Set before connect.
+    public func makeCurveClient(keyPair: CurveKeyPair, serverKey: CurveKey) throws {
+        try setBytes(ZMQ_CURVE_SERVERKEY, "ZMQ_CURVE_SERVERKEY", serverKey.bytes)
+        try setBytes(ZMQ_CURVE_PUBLICKEY, "ZMQ_CURVE_PUBLICKEY", keyPair.publicKey.bytes)
+        try setBytes(ZMQ_CURVE_SECRETKEY, "ZMQ_CURVE_SECRETKEY", keyPair.secretKey.bytes)
+    }
+
+    /// `ZMQ_ZAP_DOMAIN`: the domain ZAP requests for this socket carry. Set before bind.
+    public func setZAPDomain(_ domain: String) throws { try setBytes(ZMQ_ZAP_DOMAIN, "ZMQ_ZAP_DOMAIN", Array(domain.utf8)) }
+
+    /// Whether the socket uses CURVE (`ZMQ_MECHANISM`).
+    public var usesCurve: Bool {
+        get throws { try getInt32(ZMQ_MECHANISM, "ZMQ_MECHANISM") == ZMQ_CURVE }
+    }
+
     // MARK: Sending
 
     /// Sends one message of `frames.count` parts (ZMQ_SNDMORE on all but the last).
@@ -447,14 +479,22 @@ public final class ZMQSocket {
 
     /// Starts a `zmq_socket_monitor` for this socket, reporting `events` (ZMQ_EVENT_* bits; default
     /// all) over an inproc PAIR socket. The monitor belongs to the same owning thread.
+    /// A socket has at most one monitor: starting another replaces the first.
     public func startMonitor(events: Int32 = 0xFFFF) throws -> ZMQMonitor {
+        let endpoint = try startMonitorPublisher(events: events)
+        return try ZMQMonitor(context: context, endpoint: endpoint)
+    }
+
+    /// Makes libzmq publish this socket's events on a fresh inproc endpoint, returned, for a reader
+    /// that may live on another thread (`ZMQAuthenticator.watchHandshakes`).
+    fileprivate func startMonitorPublisher(events: Int32) throws -> String {
         let h = try live("zmq_socket_monitor")
         let endpoint = "inproc://contactwatch-monitor-\(monitorCounter.add(1, ordering: .relaxed).newValue)"
         if zmq_socket_monitor(h, endpoint, events) != 0 { throw ZMQError("zmq_socket_monitor(\(endpoint))") }
-        let pair = try ZMQSocket(context: context, type: .pair, lingerMilliseconds: 0, framePoolCapacity: 3)
-        try pair.connect(endpoint)
-        return ZMQMonitor(socket: pair)
+        return endpoint
     }
+
+    fileprivate var owningContext: ZMQContext { context }
 }
 
 private let monitorCounter = Atomic<Int>(0)
@@ -596,42 +636,542 @@ public struct ZMQMonitorCounts: Sendable, Equatable {
     public init() {}
 }
 
-/// Reads the events of a `zmq_socket_monitor`. Owned by the monitored socket's thread.
+/// One event of a socket monitor.
+public struct ZMQSocketEvent: Sendable, Equatable {
+    public enum Kind: Sendable, Equatable {
+        case connected, connectDelayed, connectRetried, listening, bindFailed, accepted, acceptFailed
+        case closed, closeFailed, disconnected, monitorStopped, handshakeSucceeded
+        /// `ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL`: e.g. the peer closed during the handshake.
+        case handshakeFailedNoDetail
+        /// `ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL`: e.g. a plaintext peer against a CURVE socket, a wrong server key.
+        case handshakeFailedProtocol
+        /// `ZMQ_EVENT_HANDSHAKE_FAILED_AUTH`: the ZAP handler refused (value: its status code).
+        case handshakeFailedAuth
+        case other(Int32)
+    }
+
+    public let kind: Kind
+    /// The event's value: the file descriptor for connected/accepted/disconnected/closed, the ZAP
+    /// status code for an auth failure, the protocol error code for a protocol failure.
+    public let value: UInt32
+    /// The endpoint libzmq reports: the bound endpoint on a bound socket, the peer's on a connected one.
+    public let endpoint: String
+    /// For `accepted`/`connected`: the peer's address as seen then; for a handshake failure other than
+    /// `handshakeFailedAuth`: the address of the connection that failed, when known (see `ZMQMonitor`).
+    public let peerAddress: String?
+
+    public init(kind: Kind, value: UInt32, endpoint: String, peerAddress: String? = nil) {
+        self.kind = kind
+        self.value = value
+        self.endpoint = endpoint
+        self.peerAddress = peerAddress
+    }
+
+    /// Whether the handshake with a peer failed (for any reason).
+    public var isHandshakeFailure: Bool {
+        switch kind {
+        case .handshakeFailedNoDetail, .handshakeFailedProtocol, .handshakeFailedAuth: true
+        default: false
+        }
+    }
+
+    /// A sentence for an operator saying why a handshake failed.
+    public var failureReason: String {
+        switch kind {
+        case .handshakeFailedAuth: return "refused by the ZAP handler (status \(value))"
+        case .handshakeFailedNoDetail: return "the handshake failed (no detail)"
+        case .handshakeFailedProtocol:
+            switch Int32(bitPattern: value) {
+            case ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH:
+                return "security mechanism mismatch (a plaintext peer against CURVE, or the reverse)"
+            case ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC:
+                return "CURVE cryptographic failure (a wrong server key?)"
+            default:
+                return "protocol error 0x\(String(value, radix: 16))"
+            }
+        default: return "\(kind)"
+        }
+    }
+
+    init(rawEvent: Int32, value: UInt32, endpoint: String, peerAddress: String?) {
+        let kind: Kind = switch rawEvent {
+        case ZMQ_EVENT_CONNECTED: .connected
+        case ZMQ_EVENT_CONNECT_DELAYED: .connectDelayed
+        case ZMQ_EVENT_CONNECT_RETRIED: .connectRetried
+        case ZMQ_EVENT_LISTENING: .listening
+        case ZMQ_EVENT_BIND_FAILED: .bindFailed
+        case ZMQ_EVENT_ACCEPTED: .accepted
+        case ZMQ_EVENT_ACCEPT_FAILED: .acceptFailed
+        case ZMQ_EVENT_CLOSED: .closed
+        case ZMQ_EVENT_CLOSE_FAILED: .closeFailed
+        case ZMQ_EVENT_DISCONNECTED: .disconnected
+        case ZMQ_EVENT_MONITOR_STOPPED: .monitorStopped
+        case ZMQ_EVENT_HANDSHAKE_SUCCEEDED: .handshakeSucceeded
+        case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL: .handshakeFailedNoDetail
+        case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL: .handshakeFailedProtocol
+        case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH: .handshakeFailedAuth
+        default: .other(rawEvent)
+        }
+        self.init(kind: kind, value: value, endpoint: endpoint, peerAddress: peerAddress)
+    }
+}
+
+/// Reads the events of a `zmq_socket_monitor`. Owned by the thread that created it (normally the
+/// monitored socket's thread; `ZMQAuthenticator` reads the monitors it watches on its own thread).
+///
+/// Peer addresses: libzmq's monitor events name the bound endpoint, not the peer, and a failed
+/// handshake carries an error code, not the connection's descriptor. The monitor therefore asks the
+/// kernel for the peer's address when it reads `accepted`/`connected` (by descriptor: `ip:port` for
+/// TCP, `pid N uid N` for IPC), and gives a protocol/no-detail handshake failure the address of the
+/// connection whose `disconnected` follows it (libzmq reports the two back to back from the one I/O
+/// thread). Best effort: an address is missing when the connection was gone before it was read.
 public final class ZMQMonitor {
     fileprivate let socket: ZMQSocket
+    /// Peer addresses of live connections, by descriptor.
+    private var peers: [UInt32: String] = [:]
+    /// A protocol/no-detail handshake failure waiting for the `disconnected` that names its connection.
+    private var heldFailure: ZMQSocketEvent?
 
-    fileprivate init(socket: ZMQSocket) { self.socket = socket }
+    fileprivate init(context: ZMQContext, endpoint: String) throws {
+        let pair = try ZMQSocket(context: context, type: .pair, lingerMilliseconds: 0, framePoolCapacity: 3)
+        try pair.connect(endpoint)
+        socket = pair
+    }
 
     /// Reads every pending event without blocking and returns their counts
     /// (waits up to `timeoutMilliseconds` for the first one when given).
     public func drain(timeoutMilliseconds: Int = 0) throws -> ZMQMonitorCounts {
         var counts = ZMQMonitorCounts()
+        for event in try events(timeoutMilliseconds: timeoutMilliseconds) {
+            switch event.kind {
+            case .connected: counts.connected += 1
+            case .accepted: counts.accepted += 1
+            case .disconnected: counts.disconnected += 1
+            case .handshakeFailedNoDetail, .handshakeFailedProtocol, .handshakeFailedAuth: counts.handshakeFailed += 1
+            case .handshakeSucceeded: counts.handshakeSucceeded += 1
+            case .closed: counts.closed += 1
+            case .listening: counts.listening += 1
+            default: counts.other += 1
+            }
+        }
+        return counts
+    }
+
+    /// Reads every pending event without blocking (waiting up to `timeoutMilliseconds` for the first
+    /// one when given), in the order libzmq reported them, with peer addresses where known.
+    public func events(timeoutMilliseconds: Int = 0) throws -> [ZMQSocketEvent] {
+        var out: [ZMQSocketEvent] = []
         var wait = timeoutMilliseconds
         while true {
-            let event: UInt16?? = try socket.receiveMessage(timeoutMilliseconds: wait) { frames -> UInt16? in
-                // Frame 1: uint16 event id + uint32 value (native byte order); frame 2: endpoint.
-                frames.withUnsafeBytes(at: 0) { raw -> UInt16? in
-                    guard raw.count >= 2 else { return nil }
-                    return raw.loadUnaligned(as: UInt16.self)
+            let raw: (event: Int32, value: UInt32, endpoint: String)?? =
+                try socket.receiveMessage(timeoutMilliseconds: wait) { frames -> (Int32, UInt32, String)? in
+                    // Frame 1: uint16 event id + uint32 value (native byte order); frame 2: endpoint.
+                    let head = frames.withUnsafeBytes(at: 0) { raw -> (Int32, UInt32)? in
+                        guard raw.count >= 6 else { return nil }
+                        return (Int32(raw.loadUnaligned(as: UInt16.self)), raw.loadUnaligned(fromByteOffset: 2, as: UInt32.self))
+                    }
+                    guard let head else { return nil }
+                    return (head.0, head.1, frames.count >= 2 ? frames.string(at: frames.count - 1) : "")
                 }
-            }
-            guard let maybe = event else { return counts }
+            guard let maybe = raw else { return out }
             wait = 0
-            guard let id = maybe.map(Int32.init) else { counts.other += 1; continue }
+            guard let (id, value, endpoint) = maybe else { out.append(ZMQSocketEvent(kind: .other(-1), value: 0, endpoint: "")); continue }
             switch id {
-            case ZMQ_EVENT_CONNECTED: counts.connected += 1
-            case ZMQ_EVENT_ACCEPTED: counts.accepted += 1
-            case ZMQ_EVENT_DISCONNECTED: counts.disconnected += 1
-            case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL, ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL, ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
-                counts.handshakeFailed += 1
-            case ZMQ_EVENT_HANDSHAKE_SUCCEEDED: counts.handshakeSucceeded += 1
-            case ZMQ_EVENT_CLOSED: counts.closed += 1
-            case ZMQ_EVENT_LISTENING: counts.listening += 1
-            default: counts.other += 1
+            case ZMQ_EVENT_ACCEPTED, ZMQ_EVENT_CONNECTED:
+                let address = peerAddress(ofDescriptor: Int32(bitPattern: value))
+                if let address { peers[value] = address }
+                out.append(ZMQSocketEvent(rawEvent: id, value: value, endpoint: endpoint, peerAddress: address))
+            case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL, ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
+                if let held = heldFailure { out.append(held) }
+                heldFailure = ZMQSocketEvent(rawEvent: id, value: value, endpoint: endpoint, peerAddress: nil)
+            case ZMQ_EVENT_DISCONNECTED, ZMQ_EVENT_CLOSED:
+                let address = peers.removeValue(forKey: value)
+                if let held = heldFailure, id == ZMQ_EVENT_DISCONNECTED {
+                    out.append(ZMQSocketEvent(kind: held.kind, value: held.value, endpoint: held.endpoint, peerAddress: address))
+                    heldFailure = nil
+                }
+                out.append(ZMQSocketEvent(rawEvent: id, value: value, endpoint: endpoint, peerAddress: address))
+            default:
+                out.append(ZMQSocketEvent(rawEvent: id, value: value, endpoint: endpoint, peerAddress: nil))
             }
         }
     }
 
     /// Closes the monitor's socket.
     public func close() { socket.close() }
+}
+
+/// The peer of a connected descriptor: `ip:port` (TCP), `pid N uid N` (a Unix socket), nil when gone.
+private func peerAddress(ofDescriptor fd: Int32) -> String? {
+    var storage = sockaddr_storage()
+    var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+    let rc = withUnsafeMutablePointer(to: &storage) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &length) }
+    }
+    guard rc == 0 else { return nil }
+    switch Int32(storage.ss_family) {
+    case AF_INET, AF_INET6:
+        var host = [CChar](repeating: 0, count: 64)
+        var port = [CChar](repeating: 0, count: 16)
+        let ok = withUnsafePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                getnameinfo($0, length, &host, socklen_t(host.count), &port, socklen_t(port.count), NI_NUMERICHOST | NI_NUMERICSERV)
+            }
+        }
+        guard ok == 0 else { return nil }
+        let h = String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let p = String(decoding: port.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return storage.ss_family == sa_family_t(AF_INET6) ? "[\(h)]:\(p)" : "\(h):\(p)"
+    case AF_UNIX:
+        #if os(Linux)
+        // struct ucred (only declared with _GNU_SOURCE): pid, uid, gid.
+        struct PeerCredentials { var pid: Int32 = 0; var uid: UInt32 = 0; var gid: UInt32 = 0 }
+        var cred = PeerCredentials()
+        var size = socklen_t(MemoryLayout<PeerCredentials>.size)
+        guard getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &size) == 0 else { return "unix socket" }
+        return "pid \(cred.pid) uid \(cred.uid)"
+        #else
+        return "unix socket"
+        #endif
+    default:
+        return nil
+    }
+}
+
+// MARK: - CURVE keys
+
+/// A CURVE (Curve25519) key: 32 bytes, written as 40 characters of Z85.
+public struct CurveKey: Hashable, Sendable, CustomStringConvertible {
+    /// The 32 key bytes.
+    public let bytes: [UInt8]
+
+    /// A key from its 32 bytes; nil for any other length.
+    public init?(bytes: [UInt8]) {
+        guard bytes.count == 32 else { return nil }
+        self.bytes = bytes
+    }
+
+    /// A key from its 40-character Z85 text; nil when it is not that.
+    public init?(z85 text: String) {
+        let chars = Array(text.utf8)
+        guard chars.count == 40 else { return nil }
+        var out = [UInt8](repeating: 0, count: 32)
+        let ok = (chars.map { CChar(bitPattern: $0) } + [0]).withUnsafeBufferPointer { zmq_z85_decode(&out, $0.baseAddress) != nil }
+        guard ok else { return nil }
+        bytes = out
+    }
+
+    /// The 40-character Z85 text.
+    public var z85: String {
+        var out = [CChar](repeating: 0, count: 41)
+        _ = bytes.withUnsafeBufferPointer { zmq_z85_encode(&out, $0.baseAddress, 32) }
+        return String(decoding: out.prefix(40).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// The first 8 Z85 characters: enough to tell keys apart in a log line, too few to matter if leaked.
+    public var prefix: String { String(z85.prefix(8)) }
+
+    /// The prefix only: a key is never printed whole by accident.
+    public var description: String { "\(prefix)…" }
+}
+
+/// A CURVE key pair.
+public struct CurveKeyPair: Sendable, Equatable {
+    public let publicKey: CurveKey
+    public let secretKey: CurveKey
+
+    /// A fresh key pair (`zmq_curve_keypair`, libsodium's random source).
+    public static func generate() throws -> CurveKeyPair {
+        var pub = [CChar](repeating: 0, count: 41)
+        var sec = [CChar](repeating: 0, count: 41)
+        if zmq_curve_keypair(&pub, &sec) != 0 { throw ZMQError("zmq_curve_keypair") }
+        func text(_ c: [CChar]) -> String { String(decoding: c.prefix(40).map { UInt8(bitPattern: $0) }, as: UTF8.self) }
+        guard let p = CurveKey(z85: text(pub)), let s = CurveKey(z85: text(sec)) else {
+            throw ZMQError(operation: "zmq_curve_keypair", code: EINVAL)
+        }
+        return CurveKeyPair(publicKey: p, secretKey: s)
+    }
+
+    /// The pair of `secretKey`, its public key derived (`zmq_curve_public`).
+    public init(secretKey: CurveKey) throws {
+        var pub = [CChar](repeating: 0, count: 41)
+        let sec = secretKey.z85.utf8.map { CChar(bitPattern: $0) } + [0]
+        if zmq_curve_public(&pub, sec) != 0 { throw ZMQError("zmq_curve_public") }
+        guard let p = CurveKey(z85: String(decoding: pub.prefix(40).map { UInt8(bitPattern: $0) }, as: UTF8.self)) else {
+            throw ZMQError(operation: "zmq_curve_public", code: EINVAL)
+        }
+        publicKey = p
+        self.secretKey = secretKey
+    }
+
+    public init(publicKey: CurveKey, secretKey: CurveKey) {
+        self.publicKey = publicKey
+        self.secretKey = secretKey
+    }
+}
+
+// MARK: - ZAP handler (RFC 27)
+
+/// A peer refused at the handshake.
+public struct ZMQRefusal: Sendable, Equatable {
+    /// The ZAP domain of the refusing socket (the daemon names its sockets' domains after them).
+    public let domain: String
+    /// The peer's address when known: `ip` for TCP (ZAP), `ip:port` / `pid N uid N` (monitor), libzmq's
+    /// `localhost:uid:gid:pid` for IPC (ZAP).
+    public let peerAddress: String?
+    /// The first characters of the key the peer offered, when it offered one.
+    public let keyPrefix: String?
+    /// Why, for an operator.
+    public let reason: String
+
+    public init(domain: String, peerAddress: String?, keyPrefix: String?, reason: String) {
+        self.domain = domain
+        self.peerAddress = peerAddress
+        self.keyPrefix = keyPrefix
+        self.reason = reason
+    }
+}
+
+/// Refusals counted for one ZAP domain: an atomic, readable from any thread (metrics).
+public final class ZMQRefusalCounter: Sendable {
+    private let value = Atomic<Int>(0)
+    public init() {}
+    public var count: Int { value.load(ordering: .relaxed) }
+    public func increment() { value.add(1, ordering: .relaxed) }
+}
+
+/// The ZAP handler of a context: answers libzmq's authentication requests for every CURVE server
+/// socket of the context, one allow-list per ZAP domain, and watches those sockets' handshake failures.
+///
+/// It runs on a thread of its own that owns the ZAP ROUTER (`inproc://zeromq.zap.01`) and the monitor
+/// readers. A CURVE client is allowed when its public key is in the allow-list of the socket's domain;
+/// anything else (an unknown key, a key of another domain's list, a domain without a list, a mechanism
+/// other than CURVE) is refused with status 400, counted for the domain and reported to `onRefusal`
+/// (on the handler's thread). Allow-lists can be replaced at any time from any thread; a replaced list
+/// applies to the next handshake (connections already made stay).
+public final class ZMQAuthenticator: Sendable {
+    /// Where libzmq sends ZAP requests (RFC 27).
+    public static let zapEndpoint = "inproc://zeromq.zap.01"
+    /// Monitor events watched on CURVE server sockets.
+    static let watchedEvents: Int32 = ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED
+        | ZMQ_EVENT_CLOSED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+        | ZMQ_EVENT_MONITOR_STOPPED
+
+    private let context: ZMQContext
+    private let onRefusal: @Sendable (ZMQRefusal) -> Void
+    private let allowLists = Mutex<[String: Set<CurveKey>]>([:])
+    private let counters = Mutex<[String: ZMQRefusalCounter]>([:])
+    private let watches = Mutex<[Watch]>([])
+    private let requests = Atomic<Int>(0)
+    private let stopRequested = Atomic<Bool>(false)
+    private let thread = Mutex<pthread_t?>(nil)
+
+    /// A monitor to start reading: its endpoint, the domain, and 0 → 1 (reading) or -1 (failed).
+    private final class Watch: Sendable {
+        let endpoint: String
+        let domain: String
+        let state = Atomic<Int>(0)
+        init(endpoint: String, domain: String) {
+            self.endpoint = endpoint
+            self.domain = domain
+        }
+    }
+
+    /// Starts the handler thread and returns once the ZAP endpoint is bound.
+    /// - Throws: `ZMQError` when the endpoint cannot be bound (another handler in this context).
+    public init(context: ZMQContext, onRefusal: @escaping @Sendable (ZMQRefusal) -> Void = { _ in }) throws {
+        self.context = context
+        self.onRefusal = onRefusal
+        let started = StartSignal()  // -1 pending, 0 bound, > 0 the errno of the failure
+        let box = Unmanaged.passRetained(ThreadBody { [self] in self.loop(started: started) })
+        var tid = pthread_t()
+        let rc = pthread_create(&tid, nil, { raw in
+            let body = Unmanaged<ThreadBody>.fromOpaque(raw!).takeRetainedValue()
+            body.run()
+            return nil
+        }, box.toOpaque())
+        guard rc == 0 else {
+            box.release()
+            throw ZMQError(operation: "pthread_create(ZAP handler)", code: rc)
+        }
+        thread.withLock { $0 = tid }
+        while started.value.load(ordering: .acquiring) < 0 { sleepMilliseconds(1) }
+        let code = started.value.load(ordering: .acquiring)
+        if code != 0 {
+            join()
+            throw ZMQError(operation: "zmq_bind(\(Self.zapEndpoint))", code: code)
+        }
+    }
+
+    deinit { stop() }
+
+    /// Stops the handler thread and closes its sockets. Call after closing the CURVE sockets it serves.
+    /// Idempotent; callable from any thread but the handler's own.
+    public func stop() {
+        stopRequested.store(true, ordering: .releasing)
+        join()
+    }
+
+    private func join() {
+        guard let tid = thread.withLock({ t -> pthread_t? in defer { t = nil }; return t }) else { return }
+        pthread_join(tid, nil)
+    }
+
+    /// Replaces the allow-list of `domain` (the public keys that may complete a handshake).
+    public func setAllowedKeys(_ keys: Set<CurveKey>, forDomain domain: String) {
+        _ = refusalCounter(forDomain: domain)
+        allowLists.withLock { $0[domain] = keys }
+    }
+
+    /// The allow-list of `domain`, nil when it has none.
+    public func allowedKeys(forDomain domain: String) -> Set<CurveKey>? { allowLists.withLock { $0[domain] } }
+
+    /// The refusal counter of `domain` (created on first use).
+    public func refusalCounter(forDomain domain: String) -> ZMQRefusalCounter {
+        counters.withLock { table in
+            if let c = table[domain] { return c }
+            let c = ZMQRefusalCounter()
+            table[domain] = c
+            return c
+        }
+    }
+
+    /// ZAP requests answered so far (allowed or refused).
+    public var requestsAnswered: Int { requests.load(ordering: .relaxed) }
+
+    /// Counts a refusal for its domain and reports it, as the handler does for its own (for handshake
+    /// failures seen by a monitor the caller reads itself).
+    public func recordRefusal(_ refusal: ZMQRefusal) {
+        refusalCounter(forDomain: refusal.domain).increment()
+        onRefusal(refusal)
+    }
+
+    /// Watches `socket`'s failed handshakes (a plaintext peer, a wrong server key) and reports them as
+    /// refusals of `domain`. Call on the socket's owning thread, before it binds; returns once the
+    /// handler reads the monitor. ZAP refusals are reported by the handler itself, not again here.
+    /// This takes the socket's one monitor: a socket watched here cannot also be monitored elsewhere.
+    public func watchHandshakes(of socket: ZMQSocket, domain: String) throws {
+        let endpoint = try socket.startMonitorPublisher(events: Self.watchedEvents)
+        let watch = Watch(endpoint: endpoint, domain: domain)
+        watches.withLock { $0.append(watch) }
+        for _ in 0..<5000 where watch.state.load(ordering: .acquiring) == 0 { sleepMilliseconds(1) }
+        if watch.state.load(ordering: .acquiring) != 1 {
+            throw ZMQError(operation: "zmq_connect(\(endpoint)) for the ZAP handler's monitor", code: ZMQError.ETERM)
+        }
+    }
+
+    // MARK: The handler thread
+
+    private func loop(started: StartSignal) {
+        let router: ZMQSocket
+        do {
+            // A ZAP request has 9 frames with CURVE (routing id, delimiter, 7 ZAP frames): all must be readable.
+            router = try context.socket(.router, lingerMilliseconds: 0, framePoolCapacity: 16)
+            try router.bind(Self.zapEndpoint)
+        } catch {
+            started.value.store(max(1, (error as? ZMQError)?.code ?? EINVAL), ordering: .releasing)
+            return
+        }
+        started.value.store(0, ordering: .releasing)
+        var readers: [(monitor: ZMQMonitor, domain: String)] = []
+        defer {
+            for r in readers { r.monitor.close() }
+            router.close()
+        }
+        while !stopRequested.load(ordering: .acquiring) {
+            for watch in watches.withLock({ w -> [Watch] in defer { w = [] }; return w }) {
+                do {
+                    readers.append((try ZMQMonitor(context: context, endpoint: watch.endpoint), watch.domain))
+                    watch.state.store(1, ordering: .releasing)
+                } catch {
+                    watch.state.store(-1, ordering: .releasing)
+                }
+            }
+            let poller = ZMQPoller()
+            poller.add(router)
+            for r in readers { poller.add(r.monitor) }
+            let ready: ZMQPollResult
+            do { ready = try poller.poll(timeoutMilliseconds: 50) } catch {
+                if ZMQError.isInterrupted(error) { continue }
+                return  // ETERM: the context is shutting down
+            }
+            if ready.isReadable(0) {
+                while let frames = try? router.receiveCopy(timeoutMilliseconds: 0) { answer(frames, on: router) }
+            }
+            var stopped: [Int] = []
+            for (i, r) in readers.enumerated() where ready.isReadable(i + 1) {
+                guard let events = try? r.monitor.events() else { continue }
+                for e in events {
+                    switch e.kind {
+                    case .handshakeFailedProtocol, .handshakeFailedNoDetail:
+                        recordRefusal(ZMQRefusal(domain: r.domain, peerAddress: e.peerAddress, keyPrefix: nil,
+                                                 reason: e.failureReason))
+                    case .monitorStopped:
+                        stopped.append(i)
+                    default:
+                        break
+                    }
+                }
+            }
+            for i in stopped.reversed() {
+                readers[i].monitor.close()
+                readers.remove(at: i)
+            }
+        }
+    }
+
+    /// Answers one ZAP request: [routing id, "", "1.0", request id, domain, address, identity, mechanism, credentials...].
+    private func answer(_ frames: [[UInt8]], on router: ZMQSocket) {
+        guard frames.count >= 8 else { return }  // not a ZAP request; libzmq never sends one
+        requests.add(1, ordering: .relaxed)
+        func text(_ i: Int) -> String { String(decoding: frames[i], as: UTF8.self) }
+        let domain = text(4), address = text(5), mechanism = text(7)
+        var status = "400", statusText = "", userID = ""
+        var key: CurveKey? = nil
+        if text(2) != "1.0" {
+            status = "500"; statusText = "ZAP version \(text(2)) is not supported"
+        } else if mechanism != "CURVE" {
+            statusText = "only CURVE is accepted here (the peer used \(mechanism))"
+        } else if frames.count < 9 || CurveKey(bytes: frames[8]) == nil {
+            statusText = "CURVE request without a 32-byte key"
+        } else {
+            key = CurveKey(bytes: frames[8])
+            let lists = allowLists.withLock { $0 }
+            if let list = lists[domain] {
+                if list.contains(key!) {
+                    status = "200"; statusText = "OK"; userID = key!.z85
+                } else if let other = lists.first(where: { $0.key != domain && $0.value.contains(key!) })?.key {
+                    statusText = "the key is on the \(other) allow-list, not on the \(domain) one"
+                } else {
+                    statusText = "the key is not on the \(domain) allow-list"
+                }
+            } else {
+                statusText = "no allow-list for ZAP domain \"\(domain)\""
+            }
+        }
+        let reply: [[UInt8]] = [frames[0], frames[1], Array("1.0".utf8), frames[3], Array(status.utf8),
+                                Array(statusText.utf8), Array(userID.utf8), []]
+        _ = try? router.send(reply, dontWait: true)
+        if status != "200" {
+            recordRefusal(ZMQRefusal(domain: domain, peerAddress: address.isEmpty ? nil : address,
+                                     keyPrefix: key?.prefix, reason: statusText))
+        }
+    }
+}
+
+/// How a thread's start went: -1 pending, 0 ready, > 0 an errno.
+private final class StartSignal: Sendable {
+    let value = Atomic<Int32>(-1)
+}
+
+/// A closure to run on a new thread.
+private final class ThreadBody {
+    let run: () -> Void
+    init(_ run: @escaping () -> Void) { self.run = run }
+}
+
+private func sleepMilliseconds(_ ms: Int) {
+    var request = timespec(tv_sec: ms / 1000, tv_nsec: (ms % 1000) * 1_000_000)
+    var remaining = timespec()
+    while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
 }

@@ -1,0 +1,316 @@
+// CURVE certificates in the ZeroMQ convention that czmq's `zcert` and pyzmq's `zmq.auth` read and
+// write (ZPL, rfc.zeromq.org/spec/4):
+//
+//     #   ZeroMQ CURVE **Secret** Certificate
+//     metadata
+//     curve
+//         public-key = "<40 characters of Z85>"
+//         secret-key = "<40 characters of Z85>"
+//
+// `NAME.key` holds the public key only; `NAME.key_secret` both. This file reads the few lines that
+// matter (the `curve` section's two keys; comments, `metadata` and other sections are skipped but
+// must be well-formed ZPL) and writes such files. No libzmq handle here: keys come from `CurveKey`.
+
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A certificate that cannot be used: the file, the line when there is one, and the problem.
+public struct CurveCertificateError: Error, CustomStringConvertible, Sendable, Equatable {
+    public enum Kind: Sendable, Equatable {
+        /// The file or directory cannot be read.
+        case unreadable
+        /// The text is not a certificate (the line says where).
+        case malformed
+        /// A secret certificate that group or others can access.
+        case tooOpen
+        /// `write` would overwrite a file.
+        case exists
+        /// `write` could not create a file.
+        case cannotCreate
+    }
+
+    public let kind: Kind
+    public let path: String
+    public let line: Int?
+    public let problem: String
+
+    public init(_ kind: Kind, path: String, line: Int? = nil, _ problem: String) {
+        self.kind = kind
+        self.path = path
+        self.line = line
+        self.problem = problem
+    }
+
+    /// `path:line: problem` (or `path: problem`).
+    public var description: String { line.map { "\(path):\($0): \(problem)" } ?? "\(path): \(problem)" }
+}
+
+public enum CurveCertificate {
+    /// The keys a certificate's text holds, with the lines they are on.
+    public struct Contents: Sendable, Equatable {
+        public var publicKey: CurveKey
+        public var secretKey: CurveKey?
+    }
+
+    /// Parses the text of a certificate. `path` only names the file in errors.
+    public static func parse(_ text: String, path: String) throws(CurveCertificateError) -> Contents {
+        func fail(_ line: Int?, _ problem: String) -> CurveCertificateError { CurveCertificateError(.malformed, path: path, line: line, problem) }
+        var section: [String] = []  // the path of names down to the current line's parent
+        var curveLine: Int? = nil
+        var publicKey: CurveKey? = nil
+        var secretKey: CurveKey? = nil
+        var number = 0
+        // "\r\n" is one Character in Swift: split on either ending.
+        for raw in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {
+            number += 1
+            let line = Substring(raw)
+            let trimmed = line.drop { $0 == " " }
+            if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
+            if line.contains("\t") { throw fail(number, "a tab character; ZPL indents with 4 spaces per level") }
+            let indent = line.count - trimmed.count
+            guard indent % 4 == 0 else { throw fail(number, "indentation of \(indent) spaces; ZPL indents with 4 spaces per level") }
+            let level = indent / 4
+            guard level <= section.count else { throw fail(number, "indented \(level) levels under a parent at level \(section.count - 1)") }
+            section.removeLast(section.count - level)
+            // name [= value] [# comment]
+            let nameEnd = trimmed.firstIndex { !($0.isLetter || $0.isNumber || "$-_@.&+/".contains($0)) } ?? trimmed.endIndex
+            let name = String(trimmed[..<nameEnd])
+            guard !name.isEmpty, name.first!.isLetter || name.first!.isNumber else {
+                throw fail(number, "expected a name (letters, digits, $-_@.&+/)")
+            }
+            var rest = trimmed[nameEnd...].drop { $0 == " " }
+            if rest.isEmpty || rest.hasPrefix("#") {
+                section.append(name)
+                if level == 0 && name == "curve" {
+                    if curveLine != nil { throw fail(number, "a second curve section") }
+                    curveLine = number
+                }
+                continue
+            }
+            guard rest.hasPrefix("=") else { throw fail(number, "expected \"=\" after \(name)") }
+            rest = rest.dropFirst().drop { $0 == " " }
+            var value: Substring
+            if let quote = rest.first, quote == "\"" || quote == "'" {
+                let body = rest.dropFirst()
+                guard let end = body.firstIndex(of: quote) else { throw fail(number, "the value of \(name) has no closing \(quote)") }
+                value = body[..<end]
+                let after = body[body.index(after: end)...].drop { $0 == " " }
+                guard after.isEmpty || after.hasPrefix("#") else { throw fail(number, "text after the quoted value of \(name)") }
+            } else {
+                value = rest.prefix { $0 != " " && $0 != "#" }
+            }
+            // A name with a value is a leaf; it still opens a level (ZPL allows children under it).
+            section.append(name)
+            guard level == 1, section.first == "curve", name == "public-key" || name == "secret-key" else { continue }
+            guard let key = CurveKey(z85: String(value)) else {
+                throw fail(number, "\(name) is not a CURVE key (40 characters of Z85)")
+            }
+            if name == "public-key" {
+                if publicKey != nil { throw fail(number, "a second public-key") }
+                publicKey = key
+            } else {
+                if secretKey != nil { throw fail(number, "a second secret-key") }
+                secretKey = key
+            }
+        }
+        guard let curveLine else { throw fail(nil, "no curve section (not a ZeroMQ CURVE certificate)") }
+        guard let publicKey else { throw fail(curveLine, "the curve section has no public-key") }
+        if let secretKey {
+            guard let derived = try? CurveKeyPair(secretKey: secretKey), derived.publicKey == publicKey else {
+                throw fail(curveLine, "the public-key is not the one of the secret-key")
+            }
+        }
+        return Contents(publicKey: publicKey, secretKey: secretKey)
+    }
+
+    /// Reads a public certificate (`NAME.key`; a secret certificate works too, only its public key is used).
+    public static func readPublicKey(path: String) throws(CurveCertificateError) -> CurveKey {
+        try parse(try readText(path, secret: false), path: path).publicKey
+    }
+
+    /// Reads a secret certificate (`NAME.key_secret`). It must be readable by its owner only: a file that
+    /// group or others can access is refused, as ssh refuses such a key.
+    public static func readKeyPair(path: String) throws(CurveCertificateError) -> CurveKeyPair {
+        let contents = try parse(try readText(path, secret: true), path: path)
+        guard let secret = contents.secretKey else {
+            throw CurveCertificateError(.malformed, path: path, "has no secret-key (a public certificate; give the .key_secret file)")
+        }
+        return CurveKeyPair(publicKey: contents.publicKey, secretKey: secret)
+    }
+
+    /// Every `*.key` public certificate in `directory` (sorted by file name). Other files are ignored.
+    /// - Throws: when the directory cannot be read or a certificate in it is unusable (naming the file and line).
+    public static func readAllowList(directory: String) throws(CurveCertificateError) -> [(path: String, key: CurveKey)] {
+        guard let dir = opendir(directory) else {
+            throw CurveCertificateError(.unreadable, path: directory, "cannot read the directory: \(String(cString: strerror(errno)))")
+        }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if name.hasSuffix(".key") && !name.hasPrefix(".") { names.append(name) }
+        }
+        closedir(dir)
+        var out: [(String, CurveKey)] = []
+        for name in names.sorted() {
+            let path = directory.hasSuffix("/") ? directory + name : directory + "/" + name
+            var st = stat()
+            guard stat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { continue }
+            out.append((path, try readPublicKey(path: path)))
+        }
+        return out
+    }
+
+    /// `path` as the daemon reads a credential: a relative path is taken from `$CREDENTIALS_DIRECTORY`
+    /// when that is set (systemd `LoadCredential=`), else as it is.
+    public static func resolve(_ path: String, environment: [String: String]) -> String {
+        guard !path.hasPrefix("/"), let dir = environment["CREDENTIALS_DIRECTORY"], !dir.isEmpty else { return path }
+        return dir.hasSuffix("/") ? dir + path : dir + "/" + path
+    }
+
+    // MARK: Writing
+
+    /// The text of the public certificate of `keyPair`, as czmq and pyzmq write it.
+    public static func publicText(_ keyPair: CurveKeyPair, generatedBy: String = "contactwatch") -> String {
+        """
+        #   ****  Generated on \(utcNow()) by \(generatedBy)  ****
+        #   ZeroMQ CURVE Public Certificate
+        #   Exchange securely, or use a secure mechanism to verify the contents
+        #   of this file after exchange. Store public certificates in your home
+        #   directory, in the .curve subdirectory.
+
+        metadata
+        curve
+            public-key = "\(keyPair.publicKey.z85)"
+
+        """
+    }
+
+    /// The text of the secret certificate of `keyPair`, as czmq and pyzmq write it.
+    public static func secretText(_ keyPair: CurveKeyPair, generatedBy: String = "contactwatch") -> String {
+        """
+        #   ****  Generated on \(utcNow()) by \(generatedBy)  ****
+        #   ZeroMQ CURVE **Secret** Certificate
+        #   DO NOT PROVIDE THIS FILE TO OTHER USERS nor change its permissions.
+
+        metadata
+        curve
+            public-key = "\(keyPair.publicKey.z85)"
+            secret-key = "\(keyPair.secretKey.z85)"
+
+        """
+    }
+
+    /// Writes `NAME.key` (mode 0644) and `NAME.key_secret` (mode 0600) in `directory`. Never overwrites:
+    /// when either exists nothing is written (`.exists`).
+    /// - Returns: the paths of the public and the secret certificate.
+    @discardableResult
+    public static func write(_ keyPair: CurveKeyPair, name: String, directory: String)
+        throws(CurveCertificateError) -> (publicPath: String, secretPath: String) {
+        let base = directory.hasSuffix("/") ? directory + name : directory + "/" + name
+        let publicPath = base + ".key", secretPath = base + ".key_secret"
+        for path in [publicPath, secretPath] {
+            var st = stat()
+            if lstat(path, &st) == 0 { throw CurveCertificateError(.exists, path: path, "already exists; not overwritten") }
+        }
+        try create(publicPath, mode: 0o644, text: publicText(keyPair))
+        do {
+            try create(secretPath, mode: 0o600, text: secretText(keyPair))
+        } catch {
+            unlink(publicPath)
+            throw error
+        }
+        return (publicPath, secretPath)
+    }
+
+    private static func create(_ path: String, mode: mode_t, text: String) throws(CurveCertificateError) {
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
+        guard fd >= 0 else {
+            let e = errno
+            throw CurveCertificateError(e == EEXIST ? .exists : .cannotCreate, path: path,
+                                        e == EEXIST ? "already exists; not overwritten" : "cannot create: \(String(cString: strerror(e)))")
+        }
+        defer { close(fd) }
+        // The mode exactly, whatever the umask.
+        guard fchmod(fd, mode) == 0 else {
+            let e = errno
+            unlink(path)
+            throw CurveCertificateError(.cannotCreate, path: path, "cannot set its mode: \(String(cString: strerror(e)))")
+        }
+        var bytes = Array(text.utf8)
+        var written = 0
+        while written < bytes.count {
+            let n = bytes.withUnsafeMutableBytes { posixWrite(fd, $0.baseAddress! + written, $0.count - written) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                let e = errno
+                unlink(path)
+                throw CurveCertificateError(.cannotCreate, path: path, "cannot write: \(String(cString: strerror(e)))")
+            }
+            written += n
+        }
+        bytes.removeAll()
+    }
+
+    // MARK: Reading
+
+    /// The file's text (at most 64 KiB); for a secret certificate, after checking that only its owner can access it.
+    private static func readText(_ path: String, secret: Bool) throws(CurveCertificateError) -> String {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw CurveCertificateError(.unreadable, path: path, "cannot read the certificate: \(String(cString: strerror(errno)))")
+        }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
+            throw CurveCertificateError(.unreadable, path: path, "is not a regular file")
+        }
+        if secret && (st.st_mode & 0o077) != 0 {
+            let mode = String(st.st_mode & 0o777, radix: 8)
+            throw CurveCertificateError(.tooOpen, path: path,
+                                        "a secret certificate that group or others can access (mode 0\(mode)) is refused; make it readable by its owner only (chmod 600)")
+        }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while bytes.count <= 65536 {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw CurveCertificateError(.unreadable, path: path, "cannot read the certificate: \(String(cString: strerror(errno)))")
+            }
+            if n == 0 { break }
+            bytes += chunk[0..<n]
+        }
+        guard bytes.count <= 65536 else { throw CurveCertificateError(.malformed, path: path, "is larger than 64 KiB; not a certificate") }
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            throw CurveCertificateError(.malformed, path: path, "is not UTF-8 text")
+        }
+        return text
+    }
+
+    private static func utcNow() -> String {
+        var t = time(nil)
+        var tm = tm()
+        gmtime_r(&t, &tm)
+        var buffer = [CChar](repeating: 0, count: 32)
+        let n = strftime(&buffer, buffer.count, "%Y-%m-%d %H:%M:%S", &tm)
+        return String(decoding: buffer.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}
+
+private func posixWrite(_ fd: Int32, _ p: UnsafeRawPointer, _ n: Int) -> Int {
+    #if canImport(Glibc)
+    Glibc.write(fd, p, n)
+    #elseif canImport(Musl)
+    Musl.write(fd, p, n)
+    #else
+    Darwin.write(fd, p, n)
+    #endif
+}

@@ -1,0 +1,344 @@
+import Foundation
+import Synchronization
+import Testing
+@testable import ZeroMQ
+
+/// CURVE keys, certificates (including files pyzmq wrote), the ZAP handler and handshake monitoring,
+/// over ipc:// in a temporary directory (inproc:// has no security handshake).
+@Suite(.serialized)
+struct CurveTests {
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Fixtures/curve-pyzmq").path
+
+    final class TempDir {
+        let path: String
+        init() throws {
+            var template = Array("/tmp/cwcurve-XXXXXX".utf8CString)
+            guard let p = mkdtemp(&template) else { throw POSIXError(.EIO) }
+            path = String(cString: p)
+        }
+        func file(_ name: String) -> String { "\(path)/\(name)" }
+        deinit { try? FileManager.default.removeItem(atPath: path) }
+    }
+
+    /// A copy of a fixture with the given mode (git keeps no modes: the checked-out secret files are 0644).
+    static func copy(_ fixture: String, to dir: TempDir, mode: Int) throws -> String {
+        let target = dir.file(fixture)
+        try? FileManager.default.removeItem(atPath: target)
+        try FileManager.default.copyItem(atPath: "\(fixtures)/\(fixture)", toPath: target)
+        try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: target)
+        return target
+    }
+
+    static func mode(_ path: String) throws -> Int {
+        (try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as! NSNumber).intValue
+    }
+
+    /// Refusals the handler reported, collected across threads.
+    final class Refusals: Sendable {
+        private let list = Mutex<[ZMQRefusal]>([])
+        func add(_ r: ZMQRefusal) { list.withLock { $0.append(r) } }
+        var all: [ZMQRefusal] { list.withLock { $0 } }
+        /// Waits (bounded) until `predicate` holds for the refusals so far.
+        func wait(seconds: Double = 10, until predicate: ([ZMQRefusal]) -> Bool) -> Bool {
+            let deadline = Date().addingTimeInterval(seconds)
+            while Date() < deadline {
+                if predicate(all) { return true }
+                usleep(5000)
+            }
+            return predicate(all)
+        }
+    }
+
+    // MARK: keys
+
+    @Test func z85RoundTripAndDerivedPublicKey() throws {
+        let pair = try CurveKeyPair.generate()
+        #expect(pair.publicKey != pair.secretKey)
+        #expect(pair.publicKey.z85.count == 40)
+        #expect(CurveKey(z85: pair.publicKey.z85) == pair.publicKey)
+        #expect(try CurveKeyPair(secretKey: pair.secretKey) == pair)
+        #expect(CurveKey(z85: String(pair.publicKey.z85.dropLast())) == nil)
+        #expect(CurveKey(z85: String(repeating: "~", count: 40)) == nil)  // not in the Z85 alphabet
+        #expect(CurveKey(bytes: [1, 2, 3]) == nil)
+        #expect(pair.publicKey.description == pair.publicKey.prefix + "…")
+        #expect(!pair.secretKey.description.contains(pair.secretKey.z85))
+    }
+
+    // MARK: certificates
+
+    @Test func readsCertificatesWrittenByPyzmq() throws {
+        let dir = try TempDir()
+        for name in ["daemon", "publisher", "consumer", "stranger"] {
+            let pub = try CurveCertificate.readPublicKey(path: "\(Self.fixtures)/\(name).key")
+            let secretPath = try Self.copy("\(name).key_secret", to: dir, mode: 0o600)
+            let pair = try CurveCertificate.readKeyPair(path: secretPath)
+            #expect(pair.publicKey == pub, "\(name)")
+            #expect(try CurveKeyPair(secretKey: pair.secretKey).publicKey == pub, "\(name)")
+        }
+        let text = try String(contentsOfFile: "\(Self.fixtures)/daemon.key", encoding: .utf8)
+        #expect(text.contains("by pyzmq"))
+        let list = try CurveCertificate.readAllowList(directory: Self.fixtures)
+        #expect(list.map { ($0.path as NSString).lastPathComponent } == ["consumer.key", "daemon.key", "publisher.key", "stranger.key"])
+    }
+
+    @Test func secretCertificateReadableByGroupOrOthersIsRefused() throws {
+        let dir = try TempDir()
+        for mode in [0o644, 0o640, 0o604, 0o660] {
+            let path = try Self.copy("daemon.key_secret", to: dir, mode: mode)
+            #expect(throws: CurveCertificateError.self) { try CurveCertificate.readKeyPair(path: path) }
+            do { _ = try CurveCertificate.readKeyPair(path: path) } catch {
+                #expect(error.kind == .tooOpen)
+                #expect(error.description.contains(path) && error.description.contains("chmod 600"))
+            }
+        }
+        let ok = try Self.copy("daemon.key_secret", to: dir, mode: 0o400)
+        #expect(try CurveCertificate.readKeyPair(path: ok).publicKey == CurveCertificate.readPublicKey(path: "\(Self.fixtures)/daemon.key"))
+        // A public certificate given where the secret one is needed.
+        let pub = try Self.copy("daemon.key", to: dir, mode: 0o600)
+        do { _ = try CurveCertificate.readKeyPair(path: pub); Issue.record("a public certificate was accepted as a secret one") } catch {
+            #expect(error.kind == .malformed && error.problem.contains("no secret-key"))
+        }
+    }
+
+    @Test func writtenCertificatesHaveTheirModesReadBackAndAreNeverOverwritten() throws {
+        let dir = try TempDir()
+        umask(0)  // the modes must not depend on the umask
+        defer { umask(0o022) }
+        let pair = try CurveKeyPair.generate()
+        let paths = try CurveCertificate.write(pair, name: "ops", directory: dir.path)
+        #expect(try Self.mode(paths.publicPath) == 0o644)
+        #expect(try Self.mode(paths.secretPath) == 0o600)
+        #expect(try CurveCertificate.readPublicKey(path: paths.publicPath) == pair.publicKey)
+        #expect(try CurveCertificate.readKeyPair(path: paths.secretPath) == pair)
+        let before = try String(contentsOfFile: paths.secretPath, encoding: .utf8)
+        #expect(before.contains("ZeroMQ CURVE **Secret** Certificate"))
+        let other = try CurveKeyPair.generate()
+        do { try CurveCertificate.write(other, name: "ops", directory: dir.path); Issue.record("overwrote") } catch {
+            #expect(error.kind == .exists)
+        }
+        #expect(try String(contentsOfFile: paths.secretPath, encoding: .utf8) == before)
+        // Only the secret one exists: the public one is not written either.
+        try FileManager.default.removeItem(atPath: paths.publicPath)
+        #expect(throws: CurveCertificateError.self) { try CurveCertificate.write(other, name: "ops", directory: dir.path) }
+        #expect(!FileManager.default.fileExists(atPath: paths.publicPath))
+    }
+
+    @Test func malformedCertificatesNameTheFileAndLine() throws {
+        let good = try CurveKeyPair.generate()
+        let cases: [(text: String, line: Int?, words: String)] = [
+            ("curve\n\tpublic-key = \"\(good.publicKey.z85)\"\n", 2, "tab"),
+            ("metadata\ncurve\n   public-key = \"\(good.publicKey.z85)\"\n", 3, "indentation"),
+            ("curve\n    public-key = \"\(good.publicKey.z85.dropLast())\"\n", 2, "40 characters"),
+            ("curve\n    public-key = \"\(good.publicKey.z85)\n", 2, "closing"),
+            ("# nothing\nmetadata\n    name = \"x\"\n", nil, "no curve section"),
+            ("curve\n    secret-key = \"\(good.secretKey.z85)\"\n", 1, "no public-key"),
+            ("curve\n    public-key = \"\(good.publicKey.z85)\"\n    public-key = \"\(good.publicKey.z85)\"\n", 3, "second public-key"),
+            ("curve\n            public-key = \"x\"\n", 2, "levels"),
+            ("curve\n    = \"x\"\n", 2, "expected a name"),
+        ]
+        for c in cases {
+            do {
+                _ = try CurveCertificate.parse(c.text, path: "/etc/x.key")
+                Issue.record("accepted: \(c.text)")
+            } catch {
+                #expect(error.kind == .malformed)
+                #expect(error.line == c.line, "\(c.text)")
+                #expect(error.problem.contains(c.words), "\(error)")
+                #expect(error.description.hasPrefix("/etc/x.key" + (c.line.map { ":\($0):" } ?? ":")))
+            }
+        }
+        // A secret key with somebody else's public key.
+        let other = try CurveKeyPair.generate()
+        let mixed = "curve\n    public-key = \"\(other.publicKey.z85)\"\n    secret-key = '\(good.secretKey.z85)'\n"
+        #expect(throws: CurveCertificateError.self) { try CurveCertificate.parse(mixed, path: "m") }
+        // Comments, CRLF, other sections and single quotes are fine.
+        let ok = "#  c\r\nmetadata\r\n    name = \"n\"  # x\r\ncurve\r\n    public-key = '\(good.publicKey.z85)'\r\n"
+        #expect(try CurveCertificate.parse(ok, path: "ok").publicKey == good.publicKey)
+    }
+
+    @Test func relativeCredentialPathsComeFromTheCredentialsDirectory() {
+        #expect(CurveCertificate.resolve("d.key_secret", environment: ["CREDENTIALS_DIRECTORY": "/run/credentials/x"]) ==
+                "/run/credentials/x/d.key_secret")
+        #expect(CurveCertificate.resolve("/etc/d.key_secret", environment: ["CREDENTIALS_DIRECTORY": "/run/c"]) == "/etc/d.key_secret")
+        #expect(CurveCertificate.resolve("d.key_secret", environment: [:]) == "d.key_secret")
+    }
+
+    // MARK: ZAP and handshakes
+
+    /// A CURVE XPUB server on ipc with the authenticator; returns after bind.
+    struct Server {
+        let context: ZMQContext
+        let auth: ZMQAuthenticator
+        let socket: ZMQSocket
+        let endpoint: String
+        let pair: CurveKeyPair
+    }
+
+    static func server(dir: TempDir, refusals: Refusals, allowed: Set<CurveKey>, domain: String = "output") throws -> Server {
+        let ctx = try ZMQContext()
+        let auth = try ZMQAuthenticator(context: ctx) { refusals.add($0) }
+        auth.setAllowedKeys(allowed, forDomain: domain)
+        let pair = try CurveKeyPair.generate()
+        let socket = try ctx.socket(.xpub, lingerMilliseconds: 0)
+        try socket.setXPubVerbose(true)
+        try socket.makeCurveServer(secretKey: pair.secretKey, zapDomain: domain)
+        try auth.watchHandshakes(of: socket, domain: domain)
+        let endpoint = "ipc://\(dir.path)/\(domain).sock"
+        try socket.bind(endpoint)
+        #expect(try socket.usesCurve)
+        return Server(context: ctx, auth: auth, socket: socket, endpoint: endpoint, pair: pair)
+    }
+
+    /// Waits for one subscription message on the XPUB (true) or for `ms` to pass (false).
+    static func subscriptionArrives(_ xpub: ZMQSocket, ms: Int) throws -> Bool {
+        try xpub.receiveMessage(timeoutMilliseconds: ms) { $0.withUnsafeBytes(at: 0) { $0.first == 1 } } == true
+    }
+
+    @Test func allowedKeyReceivesUnknownKeyAndPlaintextAreRefusedAndCounted() throws {
+        let dir = try TempDir()
+        let refusals = Refusals()
+        let allowed = try CurveKeyPair.generate()
+        let stranger = try CurveKeyPair.generate()
+        let s = try Self.server(dir: dir, refusals: refusals, allowed: [allowed.publicKey])
+        defer { s.socket.close(); s.auth.stop() }
+
+        let good = try s.context.socket(.sub, lingerMilliseconds: 0)
+        defer { good.close() }
+        try good.makeCurveClient(keyPair: allowed, serverKey: s.pair.publicKey)
+        try good.subscribe("")
+        try good.connect(s.endpoint)
+        #expect(try Self.subscriptionArrives(s.socket, ms: 5000))
+        try s.socket.send(strings: ["alert.raised.x", "{}"])
+        #expect(try good.receiveCopy(timeoutMilliseconds: 5000).map { $0.count } == 2)
+
+        let bad = try s.context.socket(.sub, lingerMilliseconds: 0)
+        defer { bad.close() }
+        try bad.makeCurveClient(keyPair: stranger, serverKey: s.pair.publicKey)
+        try bad.subscribe("")
+        try bad.connect(s.endpoint)
+        #expect(refusals.wait { $0.contains { $0.keyPrefix == stranger.publicKey.prefix } })
+        let unknown = try #require(refusals.all.first { $0.keyPrefix == stranger.publicKey.prefix })
+        #expect(unknown.domain == "output")
+        #expect(unknown.reason.contains("not on the output allow-list"))
+        #expect(unknown.peerAddress?.hasPrefix("localhost:") == true, "libzmq's IPC peer address: \(String(describing: unknown.peerAddress))")
+
+        let plain = try s.context.socket(.sub, lingerMilliseconds: 0)
+        defer { plain.close() }
+        try plain.subscribe("")
+        try plain.connect(s.endpoint)
+        #expect(refusals.wait { $0.contains { $0.reason.contains("mechanism mismatch") } })
+        let mismatch = try #require(refusals.all.first { $0.reason.contains("mechanism mismatch") })
+        #expect(mismatch.keyPrefix == nil)
+        #expect(mismatch.peerAddress?.hasPrefix("pid ") == true, "\(String(describing: mismatch.peerAddress))")
+
+        // Neither refused peer subscribed, and neither receives what the server sends.
+        #expect(try !Self.subscriptionArrives(s.socket, ms: 300))
+        try s.socket.send(strings: ["alert.raised.y", "{}"])
+        #expect(try good.receiveCopy(timeoutMilliseconds: 5000) != nil)
+        #expect(try bad.receiveCopy(timeoutMilliseconds: 200) == nil)
+        #expect(try plain.receiveCopy(timeoutMilliseconds: 200) == nil)
+        #expect(s.auth.refusalCounter(forDomain: "output").count >= 2)
+        #expect(s.auth.refusalCounter(forDomain: "output").count == refusals.all.count)
+    }
+
+    @Test func keyOfAnotherDomainIsRefusedAndNamesTheList() throws {
+        let dir = try TempDir()
+        let refusals = Refusals()
+        let publisher = try CurveKeyPair.generate()
+        let s = try Self.server(dir: dir, refusals: refusals, allowed: [])
+        defer { s.socket.close(); s.auth.stop() }
+        s.auth.setAllowedKeys([publisher.publicKey], forDomain: "input")
+        let sub = try s.context.socket(.sub, lingerMilliseconds: 0)
+        defer { sub.close() }
+        try sub.makeCurveClient(keyPair: publisher, serverKey: s.pair.publicKey)
+        try sub.subscribe("")
+        try sub.connect(s.endpoint)
+        #expect(refusals.wait { !$0.isEmpty })
+        #expect(refusals.all.first?.reason == "the key is on the input allow-list, not on the output one")
+        #expect(s.auth.refusalCounter(forDomain: "input").count == 0)
+        #expect(try !Self.subscriptionArrives(s.socket, ms: 200))
+    }
+
+    @Test func swappedAllowListRefusesNewConnectionsWhileAnExistingOneKeepsReceiving() throws {
+        let dir = try TempDir()
+        let refusals = Refusals()
+        let a = try CurveKeyPair.generate(), b = try CurveKeyPair.generate()
+        let s = try Self.server(dir: dir, refusals: refusals, allowed: [a.publicKey, b.publicKey])
+        defer { s.socket.close(); s.auth.stop() }
+        let first = try s.context.socket(.sub, lingerMilliseconds: 0)
+        defer { first.close() }
+        try first.makeCurveClient(keyPair: a, serverKey: s.pair.publicKey)
+        try first.subscribe("")
+        try first.connect(s.endpoint)
+        #expect(try Self.subscriptionArrives(s.socket, ms: 5000))
+
+        s.auth.setAllowedKeys([b.publicKey], forDomain: "output")  // a removed
+        #expect(s.auth.allowedKeys(forDomain: "output") == [b.publicKey])
+        let again = try s.context.socket(.sub, lingerMilliseconds: 0)
+        defer { again.close() }
+        try again.makeCurveClient(keyPair: a, serverKey: s.pair.publicKey)
+        try again.subscribe("")
+        try again.connect(s.endpoint)
+        #expect(refusals.wait { $0.contains { $0.keyPrefix == a.publicKey.prefix } })
+        try s.socket.send(strings: ["t", "still here"])
+        #expect(Self.strings(try first.receiveCopy(timeoutMilliseconds: 5000)) == ["t", "still here"])
+        #expect(try again.receiveCopy(timeoutMilliseconds: 200) == nil)
+    }
+
+    @Test func clientWithAWrongServerKeyIsRefusedAtTheHandshake() throws {
+        let dir = try TempDir()
+        let refusals = Refusals()
+        let client = try CurveKeyPair.generate()
+        let s = try Self.server(dir: dir, refusals: refusals, allowed: [client.publicKey])
+        defer { s.socket.close(); s.auth.stop() }
+        let sub = try s.context.socket(.sub, lingerMilliseconds: 0)
+        defer { sub.close() }
+        try sub.makeCurveClient(keyPair: client, serverKey: try CurveKeyPair.generate().publicKey)
+        try sub.subscribe("")
+        try sub.connect(s.endpoint)
+        #expect(refusals.wait { $0.contains { $0.reason.contains("cryptographic") } })
+        #expect(try !Self.subscriptionArrives(s.socket, ms: 200))
+    }
+
+    @Test func secondAuthenticatorInTheSameContextFails() throws {
+        let ctx = try ZMQContext()
+        let first = try ZMQAuthenticator(context: ctx)
+        defer { first.stop() }
+        #expect(throws: ZMQError.self) { _ = try ZMQAuthenticator(context: ctx) }
+    }
+
+    // MARK: monitor events
+
+    @Test func connectSideMonitorReportsTheDisconnectionOfAnOversizeFrameWithItsEndpoint() throws {
+        let dir = try TempDir()
+        let ctx = try ZMQContext()
+        let endpoint = "ipc://\(dir.path)/pub.sock"
+        let pub = try ctx.socket(.xpub, lingerMilliseconds: 0)
+        defer { pub.close() }
+        try pub.bind(endpoint)
+        let sub = try ctx.socket(.sub, lingerMilliseconds: 0)
+        defer { sub.close() }
+        try sub.setMaxMessageSize(100)
+        try sub.subscribe("")
+        let monitor = try sub.startMonitor()
+        defer { monitor.close() }
+        try sub.connect(endpoint)
+        #expect(try Self.subscriptionArrives(pub, ms: 5000))
+        var events = try monitor.events(timeoutMilliseconds: 100)  // read while the connection is up: with its peer
+        try pub.send([Array("t".utf8), [UInt8](repeating: 7, count: 1000)])
+        let deadline = Date().addingTimeInterval(5)
+        while Date() < deadline, !events.contains(where: { $0.kind == .disconnected }) {
+            events += try monitor.events(timeoutMilliseconds: 100)
+        }
+        let connected = try #require(events.first { $0.kind == .connected })
+        #expect(connected.endpoint == endpoint)
+        #expect(connected.peerAddress?.hasPrefix("pid ") == true)
+        let gone = try #require(events.first { $0.kind == .disconnected })
+        #expect(gone.endpoint == endpoint)
+        #expect(gone.value == connected.value)  // the same descriptor
+        #expect(try sub.receiveCopy(timeoutMilliseconds: 100) == nil)
+    }
+
+    static func strings(_ frames: [[UInt8]]?) -> [String]? { frames.map { $0.map { String(decoding: $0, as: UTF8.self) } } }
+}
