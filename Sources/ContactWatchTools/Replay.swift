@@ -32,6 +32,8 @@ public struct ReplayOptions: Sendable {
     public var lingerMilliseconds: Int32 = 5000
     /// Show progress on standard error (nil: when standard error is a terminal).
     public var progress: Bool?
+    /// CURVE: a client of the daemon (connect), or a server with an allow-list (bind).
+    public var curve: ToolCurve = .none
 
     public init(files: [String], endpoint: String) {
         self.files = files
@@ -116,6 +118,9 @@ public enum Replay {
         }
         let context = try ZMQContext()
         defer { context.close() }
+        // A CURVE server needs its ZAP handler before the socket exists and until it is closed.
+        var authenticator: ZMQAuthenticator? = nil
+        defer { authenticator?.stop() }
         var summary = ReplaySummary()
         do {
             let socket = try context.socket(options.waitSubscribers == nil ? .pub : .xpub,
@@ -123,6 +128,19 @@ public enum Replay {
             defer { socket.close() }  // lingers: what is queued is still delivered
             try socket.setSendHighWaterMark(0)
             if options.waitSubscribers != nil { try socket.setXPubVerbose(true) }
+            switch options.curve {
+            case .none: break
+            case .client: try options.curve.secureClient(socket)
+            case .server(let keyPair, let allowed):
+                let auth = try ZMQAuthenticator(context: context) { refusal in
+                    diagnostics.line("refused a subscriber (\(refusal.peerAddress ?? "address unknown")"
+                                     + "\(refusal.keyPrefix.map { ", key \($0)…" } ?? "")): \(refusal.reason)")
+                }
+                authenticator = auth
+                auth.setAllowedKeys(allowed, forDomain: "replay")
+                try socket.makeCurveServer(secretKey: keyPair.secretKey, zapDomain: "replay")
+                try auth.watchHandshakes(of: socket, domain: "replay")
+            }
             do {
                 if options.bind { try socket.bind(options.endpoint) } else { try socket.connect(options.endpoint) }
             } catch let error as ZMQError {

@@ -32,6 +32,8 @@ public struct TailOptions: Sendable {
     public var batchLimit = 1000
     /// With a journal: how long the live socket may be idle before the journal is checked again.
     public var idleRecheckMilliseconds = 1000
+    /// CURVE client settings for the output and the journal (`.none`: plaintext).
+    public var curve: ToolCurve = .none
 
     public init(endpoint: String) { self.endpoint = endpoint }
 }
@@ -79,6 +81,7 @@ final class TailSession {
         sub = try context.socket(.sub, lingerMilliseconds: 0)
         do {
             if options.journal != nil { try sub.setReceiveHighWaterMark(0) }  // the buffer during catch-up
+            try options.curve.secureClient(sub)
             for topic in options.topics { try sub.subscribe(topic) }
             monitor = options.journal != nil ? try sub.startMonitor() : nil
             try sub.connect(options.endpoint)
@@ -88,6 +91,7 @@ final class TailSession {
         if let journal = options.journal {
             let d = try context.socket(.dealer, lingerMilliseconds: 0, framePoolCapacity: options.batchLimit + 3)
             do {
+                try options.curve.secureClient(d)
                 try d.connect(journal)
             } catch let error as ZMQError {
                 throw ToolError(exitCode: ToolError.unavailable, "cannot connect to journal \(journal): \(error.message)")

@@ -8,7 +8,7 @@ struct ContactWatchTool: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "contactwatch",
         abstract: "Companion tool for ContactWatch: replay event streams, generate synthetic ones, tail alerts.",
-        subcommands: [ReplayCommand.self, GenerateCommand.self, TailCommand.self]
+        subcommands: [ReplayCommand.self, GenerateCommand.self, TailCommand.self, KeygenCommand.self]
     )
 }
 
@@ -65,6 +65,15 @@ struct ReplayCommand: ParsableCommand {
     @Flag(help: "Send lines that are not JSON as one-frame messages instead of skipping them.")
     var sendInvalid = false
 
+    @Option(help: ArgumentHelp("This publisher's own CURVE secret certificate (NAME.key_secret).", valueName: "file"))
+    var curveCert: String?
+
+    @Option(help: ArgumentHelp("The daemon's public certificate, to connect over CURVE.", valueName: "file"))
+    var curveServerKey: String?
+
+    @Option(help: ArgumentHelp("With --bind and --curve-cert: the *.key certificates allowed to subscribe.", valueName: "dir"))
+    var curveAllow: String?
+
     func validate() throws {
         if files.isEmpty { throw ValidationError("give at least one FILE") }
         if rate != nil && speed != nil { throw ValidationError("--rate and --speed cannot be used together") }
@@ -76,6 +85,7 @@ struct ReplayCommand: ParsableCommand {
         if let publisherId, publisherId.unicodeScalars.isEmpty || publisherId.unicodeScalars.count > 64 {
             throw ValidationError("--publisher-id must have 1 to 64 characters")
         }
+        try validateCurve(bind: bind, cert: curveCert, serverKey: curveServerKey, allow: curveAllow)
     }
 
     func run() throws {
@@ -89,6 +99,7 @@ struct ReplayCommand: ParsableCommand {
         options.loop = loop
         options.sendInvalid = sendInvalid
         try runTool("replay") {
+            options.curve = try ToolCurve.load(cert: curveCert, serverKey: curveServerKey, allow: curveAllow)
             let summary = try Replay.run(options)
             if summary.skippedInvalid > 0 {
                 FDWriter.standardError.line("skipped \(summary.skippedInvalid) lines that are not JSON")
@@ -170,6 +181,12 @@ struct TailCommand: ParsableCommand {
     @Option(help: "Seconds a journal request may take.")
     var requestTimeout: Double = 5
 
+    @Option(help: ArgumentHelp("This consumer's own CURVE secret certificate (NAME.key_secret).", valueName: "file"))
+    var curveCert: String?
+
+    @Option(help: ArgumentHelp("The daemon's public certificate, to connect over CURVE.", valueName: "file"))
+    var curveServerKey: String?
+
     func validate() throws {
         if let count, count < 1 { throw ValidationError("--count must be 1 or more") }
         if (journal == nil) != (fromSequence == nil) {
@@ -178,6 +195,7 @@ struct TailCommand: ParsableCommand {
         if !(requestTimeout > 0 && requestTimeout < 86400) {
             throw ValidationError("--request-timeout must be a positive number of seconds")
         }
+        try validateCurve(bind: false, cert: curveCert, serverKey: curveServerKey, allow: nil)
     }
 
     func run() throws {
@@ -187,7 +205,56 @@ struct TailCommand: ParsableCommand {
         options.journal = journal
         options.fromSequence = fromSequence
         options.requestTimeoutMilliseconds = Int(requestTimeout * 1000)
-        try runTool("tail") { try Tail.run(options) }
+        try runTool("tail") {
+            options.curve = try ToolCurve.load(cert: curveCert, serverKey: curveServerKey, allow: nil)
+            try Tail.run(options)
+        }
+    }
+}
+
+/// The CURVE flag combinations cli.md allows; anything else is a usage error (exit 64) with the reason.
+func validateCurve(bind: Bool, cert: String?, serverKey: String?, allow: String?) throws {
+    if bind {
+        if serverKey != nil {
+            throw ValidationError("--curve-server-key names the server to connect to; with --bind this side is the server (use --curve-cert and --curve-allow)")
+        }
+        if cert != nil && allow == nil { throw ValidationError("--bind with --curve-cert needs --curve-allow DIR (the subscribers' public certificates)") }
+        if allow != nil && cert == nil { throw ValidationError("--curve-allow needs --curve-cert (this server's secret certificate)") }
+    } else {
+        if allow != nil { throw ValidationError("--curve-allow is for a CURVE server: use it with --bind and --curve-cert") }
+        if cert != nil && serverKey == nil { throw ValidationError("--curve-cert needs --curve-server-key FILE (the daemon's public certificate) to connect over CURVE") }
+        if serverKey != nil && cert == nil { throw ValidationError("--curve-server-key needs --curve-cert FILE (this side's own secret certificate)") }
+    }
+}
+
+struct KeygenCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "keygen",
+        abstract: "Make a CURVE key pair: NAME.key (public, mode 0644) and NAME.key_secret (secret, mode 0600).",
+        discussion: """
+            The files are ZeroMQ certificates as czmq's zcert and pyzmq's zmq.auth write them. An existing file \
+            is never overwritten. Exit codes: 64 bad flags, 73 a file exists or cannot be created.
+            """
+    )
+
+    @Argument(help: "The certificate's name (file names NAME.key and NAME.key_secret).")
+    var name: String
+
+    @Option(help: ArgumentHelp("The directory to write in.", valueName: "dir"))
+    var dir: String = "."
+
+    func validate() throws {
+        if name.isEmpty || name.contains("/") || name.hasPrefix(".") {
+            throw ValidationError("NAME must be a plain file name (no '/', not starting with '.')")
+        }
+    }
+
+    func run() throws {
+        try runTool("keygen") {
+            let written = try Keygen.run(name: name, directory: dir)
+            print("public certificate: \(written.publicPath)")
+            print("secret certificate: \(written.secretPath) (mode 0600; keep it secret)")
+        }
     }
 }
 

@@ -1,0 +1,123 @@
+import ContactWatchTestSupport
+import Foundation
+import Testing
+import ZeroMQ
+
+/// The companion tool's CURVE side, with the real executable: keygen, the flag combinations cli.md rules
+/// out, and `replay --bind` as a CURVE server with an allow-list.
+@Suite("contactwatch CURVE", .serialized)
+struct CurveToolTests {
+    static let pyzmq = Executables.packageRoot.appendingPathComponent("Tests/Fixtures/curve-pyzmq").path
+
+    static func mode(_ path: String) throws -> Int {
+        (try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as! NSNumber).intValue
+    }
+
+    /// A pyzmq fixture copied into `dir`, secret ones made 0600 (git keeps no modes).
+    static func certificate(_ name: String, in dir: TemporaryDirectory) throws -> String {
+        let target = dir.file(name)
+        try FileManager.default.copyItem(atPath: "\(pyzmq)/\(name)", toPath: target)
+        try FileManager.default.setAttributes([.posixPermissions: name.hasSuffix("_secret") ? 0o600 : 0o644], ofItemAtPath: target)
+        return target
+    }
+
+    @Test("keygen writes NAME.key 0644 and NAME.key_secret 0600, readable as certificates, and never overwrites (exit 73)")
+    func keygen() throws {
+        let dir = try TemporaryDirectory()
+        let first = try runTool(["keygen", "relay", "--dir", dir.path])
+        #expect(first.status == 0, "\(first.stderr)")
+        let pub = dir.file("relay.key"), sec = dir.file("relay.key_secret")
+        #expect(try Self.mode(pub) == 0o644)
+        #expect(try Self.mode(sec) == 0o600)
+        let pair = try CurveCertificate.readKeyPair(path: sec)
+        #expect(try CurveCertificate.readPublicKey(path: pub) == pair.publicKey)
+        let before = try Data(contentsOf: URL(fileURLWithPath: sec))
+        let second = try runTool(["keygen", "relay", "--dir", dir.path])
+        #expect(second.status == 73)
+        #expect(second.stderr.contains("relay.key") && second.stderr.contains("not overwritten"), "\(second.stderr)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: sec)) == before)
+        #expect(try runTool(["keygen", "../up", "--dir", dir.path]).status == 64)
+        #expect(try runTool(["keygen", "x", "--dir", dir.file("missing")]).status == 73)
+    }
+
+    @Test("the CURVE flag combinations cli.md rules out exit 64 with the reason; unusable certificates too")
+    func badCurveFlags() throws {
+        let dir = try TemporaryDirectory()
+        let sec = try Self.certificate("publisher.key_secret", in: dir)
+        let pub = try Self.certificate("daemon.key", in: dir)
+        let file = dir.file("empty.ndjson")
+        FileManager.default.createFile(atPath: file, contents: Data())
+        let cases: [([String], String)] = [
+            (["replay", file, "--endpoint", dir.ipc("a"), "--bind", "--curve-cert", sec, "--curve-server-key", pub], "--bind"),
+            (["replay", file, "--endpoint", dir.ipc("a"), "--bind", "--curve-cert", sec], "--curve-allow"),
+            (["replay", file, "--endpoint", dir.ipc("a"), "--curve-allow", dir.path], "--curve-allow"),
+            (["replay", file, "--endpoint", dir.ipc("a"), "--curve-cert", sec], "--curve-server-key"),
+            (["tail", "--endpoint", dir.ipc("a"), "--curve-server-key", pub], "--curve-cert"),
+            (["tail", "--endpoint", dir.ipc("a"), "--curve-cert", sec], "--curve-server-key"),
+        ]
+        for (arguments, words) in cases {
+            let r = try runTool(arguments, timeout: 30)
+            #expect(r.status == 64, "\(arguments): \(r.stderr)")
+            #expect(r.stderr.contains(words), "\(arguments): \(r.stderr)")
+        }
+        // A secret certificate others can read, and a public one given as the secret one.
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: sec)
+        let open = try runTool(["tail", "--endpoint", dir.ipc("a"), "--curve-cert", sec, "--curve-server-key", pub], timeout: 30)
+        #expect(open.status == 64)
+        #expect(open.stderr.contains(sec) && open.stderr.contains("chmod 600"), "\(open.stderr)")
+        let pubAsSecret = dir.file("public-only")
+        try FileManager.default.copyItem(atPath: pub, toPath: pubAsSecret)
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: pubAsSecret)
+        let wrong = try runTool(["tail", "--endpoint", dir.ipc("a"), "--curve-cert", pubAsSecret, "--curve-server-key", pub], timeout: 30)
+        #expect(wrong.status == 64 && wrong.stderr.contains("no secret-key"), "\(wrong.stderr)")
+        let missing = try runTool(["tail", "--endpoint", dir.ipc("a"), "--curve-cert", dir.file("nope"), "--curve-server-key", pub], timeout: 30)
+        #expect(missing.status == 66, "\(missing.stderr)")
+    }
+
+    @Test("replay --bind --curve-cert --curve-allow serves allowed subscribers only (pyzmq-written certificates)")
+    func replayAsCurveServer() throws {
+        let dir = try TemporaryDirectory()
+        let serverSecret = try Self.certificate("publisher.key_secret", in: dir)
+        let allow = dir.file("allow")
+        try FileManager.default.createDirectory(atPath: allow, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: "\(Self.pyzmq)/daemon.key", toPath: "\(allow)/daemon.key")
+        let stream = Fixtures.directory.appendingPathComponent("01-warning-then-breach.ndjson").path
+        let expected = try String(contentsOfFile: stream, encoding: .utf8).split(separator: "\n")
+            .filter { !$0.isEmpty && !$0.hasPrefix("#") }.count
+        let endpoint = dir.ipc("replay")
+        let replay = try Child("contactwatch", ["replay", stream, "--endpoint", endpoint, "--bind", "--curve-cert", serverSecret,
+                                                "--curve-allow", allow, "--wait-subscribers", "1", "--wait-timeout", "30"])
+        let serverKey = try CurveCertificate.readPublicKey(path: "\(Self.pyzmq)/publisher.key")
+        let context = try ZMQContext()
+        defer { context.close() }
+
+        // A stranger's key, and a plaintext subscriber: refused, and replay says so.
+        let stranger = try context.socket(.sub, lingerMilliseconds: 0)
+        defer { stranger.close() }
+        try stranger.makeCurveClient(keyPair: try CurveCertificate.readKeyPair(path: try Self.certificate("stranger.key_secret", in: dir)),
+                                     serverKey: serverKey)
+        try stranger.subscribe("")
+        try stranger.connect(endpoint)
+        let plain = try context.socket(.sub, lingerMilliseconds: 0)
+        defer { plain.close() }
+        try plain.subscribe("")
+        try plain.connect(endpoint)
+        #expect(replay.stderr.wait(timeout: 20) { $0.components(separatedBy: "refused a subscriber").count >= 3 }, "\(replay.stderr.text)")
+        #expect(replay.process.isRunning)  // still waiting: neither counted as a subscriber
+
+        let allowed = try context.socket(.sub, lingerMilliseconds: 0)
+        defer { allowed.close() }
+        try allowed.makeCurveClient(keyPair: try CurveCertificate.readKeyPair(path: try Self.certificate("daemon.key_secret", in: dir)),
+                                    serverKey: serverKey)
+        try allowed.subscribe("")
+        try allowed.connect(endpoint)
+        var received = 0
+        while received < expected, try allowed.receiveCopy(timeoutMilliseconds: 10_000) != nil { received += 1 }
+        #expect(received == expected)
+        #expect(replay.waitForExit(timeout: 30) == 0, "\(replay.stderr.text)")
+        #expect(try stranger.receiveCopy(timeoutMilliseconds: 0) == nil)
+        #expect(try plain.receiveCopy(timeoutMilliseconds: 0) == nil)
+        #expect(replay.stderr.text.contains("key \(try CurveCertificate.readPublicKey(path: "\(Self.pyzmq)/stranger.key").prefix)"))
+        #expect(replay.stderr.text.contains("mechanism mismatch"))
+    }
+}
