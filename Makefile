@@ -5,6 +5,7 @@
 #   make test    deps, build the tests, run them, print the summary
 #   make demo    daemon + generated stream + replay + tail, then the first alerts and a count per topic
 #   make bench   Benchmarks/run.sh, when there is one
+#   make fuzz    libFuzzer over the engine for FUZZ_SECONDS (default 120), corpus seeded from the spec's examples
 #   make clean   swift package clean
 #
 # SWIFT_BUILD_FLAGS passes extra flags to swift build/test, e.g. SWIFT_BUILD_FLAGS="--scratch-path .build-ci".
@@ -14,7 +15,7 @@ SWIFT ?= swift
 SWIFT_BUILD_FLAGS ?=
 DEB_PACKAGES := libzmq3-dev libsystemd-dev libsqlite3-dev pkg-config
 
-.PHONY: all deps build test demo bench clean
+.PHONY: all deps build test demo bench fuzz clean
 
 all: build
 
@@ -62,6 +63,18 @@ bench:
 	else \
 	    echo "bench: no benchmarks yet (Benchmarks/run.sh)"; \
 	fi
+
+# The fuzz build instruments the engine (--sanitize=fuzzer) in its own scratch folder; the corpus it grows is kept
+# there between runs and re-seeded from the examples each time; a crashing input lands in .build-fuzz/artifacts/.
+FUZZ_SECONDS ?= 120
+fuzz: deps
+	$(SWIFT) build -c release --sanitize=fuzzer --product contactwatch-fuzz --scratch-path .build-fuzz -Xswiftc -DFUZZING
+	@mkdir -p .build-fuzz/corpus .build-fuzz/artifacts; \
+	for f in Tests/Fixtures/examples/*.ndjson; do \
+	    case "$$f" in *.expected.ndjson) ;; *) cp "$$f" .build-fuzz/corpus/ ;; esac; \
+	done; \
+	.build-fuzz/release/contactwatch-fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=8192 -rss_limit_mb=2048 \
+	    -print_final_stats=1 -artifact_prefix=.build-fuzz/artifacts/ .build-fuzz/corpus
 
 clean:
 	$(SWIFT) package clean

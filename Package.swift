@@ -81,6 +81,9 @@ let package = Package(
             dependencies: ["ContactWatchEngine", "ContactWatchStore", "ContactWatchTools"],
             path: "Benchmarks/Sources/contactwatch-bench"
         ),
+        // `make fuzz`: a libFuzzer target over the engine (built with --sanitize=fuzzer -DFUZZING); built normally it
+        // runs saved inputs as a reproducer.
+        .executableTarget(name: "contactwatch-fuzz", dependencies: ["ContactWatchEngine"], path: "Tests/Fuzz"),
         // Fixtures and helpers the test targets share.
         .target(name: "ContactWatchTestSupport", dependencies: ["ContactWatchEngine"], path: "Tests/TestSupport"),
         .testTarget(name: "EngineTests", dependencies: ["ContactWatchEngine", "ContactWatchTestSupport"]),

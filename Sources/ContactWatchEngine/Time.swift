@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// An instant: milliseconds since 1970-01-01T00:00:00Z.
 public typealias Millis = Int64
@@ -234,7 +235,21 @@ public struct ZoneCalendar: Sendable {
     private let offsets: [Int64]
     public let identifier: String
 
+    /// Tables already built, by zone identifier: building one walks three centuries of transitions through
+    /// Foundation (milliseconds), and every engine, test and fuzz input would otherwise pay it again.
+    private static let built = Mutex<[String: ZoneCalendar]>([:])
+
     public init?(identifier: String) {
+        if let known = Self.built.withLock({ $0[identifier] }) {
+            self = known
+            return
+        }
+        guard let table = ZoneCalendar(building: identifier) else { return nil }
+        Self.built.withLock { $0[identifier] = table }
+        self = table
+    }
+
+    private init?(building identifier: String) {
         guard let zone = TimeZone(identifier: identifier) else { return nil }
         self.identifier = identifier
         var starts: [Millis] = [Millis.min]
