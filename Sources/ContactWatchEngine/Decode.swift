@@ -239,6 +239,20 @@ struct EventDecoder {
                                                         registerTypeCode: f[0], registerLevelCode: f[1])))
     }
 
+    /// The CRN and `additionalInformation.contactId` of a body that is a JSON object, each when it is valid on its
+    /// own (whatever else is wrong with the event). Off the hot path: only for invalid events.
+    static func subjectHints(_ r: borrowing JSONReader) -> (crn: CRN?, contactId: UInt64?) {
+        let env = members(r, 0, ["personReference", "additionalInformation"])
+        var crn: CRN? = nil
+        if case .success(let c) = person(r, env[0]) { crn = c }
+        var contactId: UInt64? = nil
+        if env[1] >= 0, r.node(env[1]).kind == .object {
+            let f = members(r, env[1], ["contactId"])
+            if f[0] >= 0 { contactId = integer(r, f[0]) }
+        }
+        return (crn, contactId)
+    }
+
     static func person(_ r: borrowing JSONReader, _ p: Int32) -> Result<CRN, Invalidity> {
         guard p >= 0, r.node(p).kind == .object else {
             return .failure(invalid("personReference", "personReference is missing or not an object"))

@@ -207,7 +207,10 @@ public final class Engine {
             if f[0] >= 0, reader.node(f[0]).kind == .string { topicText = reader.decodedBytes(f[0]) }
         }
         let payload = sanitizedText(body, limit: 4096)
-        out.append(kind: .invalidEvent, alertSequence: 0, topic: { JSONOut.raw(&$0, "invalid-event") }) { b in
+        // The CRN and contactId the body names, when readable, for the logs (the notice's body is not re-read).
+        let hints: (crn: CRN?, contactId: UInt64?) = parsedCurrent && reader.node(0).kind == .object ? EventDecoder.subjectHints(reader) : (crn: nil, contactId: nil)
+        out.append(kind: .invalidEvent, alertSequence: 0, crn: hints.crn, contactId: hints.contactId,
+                   topic: { JSONOut.raw(&$0, "invalid-event") }) { b in
             JSONOut.raw(&b, "{\"eventType\":\"contactwatch.invalid-event\",\"reason\":")
             JSONOut.string(&b, e.reason)
             JSONOut.raw(&b, ",\"field\":")

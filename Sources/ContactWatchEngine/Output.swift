@@ -8,10 +8,18 @@ public enum MessageKind: UInt8, Sendable {
 /// The messages one or more steps produced, in order: topic and body bytes in one reusable buffer.
 /// The runtime publishes them once the state change that made them is durable.
 public struct Outbox: Sendable {
+    /// One message and the facts about it that the store and the logs need, so that nothing re-reads its body.
     public struct Entry: Sendable {
         public var kind: MessageKind
         /// The alert's `alertSequence` (0 for notices).
         public var alertSequence: UInt64
+        /// The alert's id (alerts only).
+        public var alertId: AlertID?
+        /// The case the message concerns: the alert's subject CRN, or an invalid event's CRN when it had a readable one.
+        public var crn: CRN?
+        /// The contact the message concerns: the alert's `triggerContactId`, or an invalid event's `contactId` when
+        /// it had a readable one.
+        public var contactId: UInt64?
         var topicStart: Int
         var topicCount: Int
         var bodyStart: Int
@@ -34,13 +42,14 @@ public struct Outbox: Sendable {
     }
 
     /// Appends a message whose topic and body are written by the closures into the shared buffer.
-    mutating func append(kind: MessageKind, alertSequence: UInt64, topic: (inout [UInt8]) -> Void, body: (inout [UInt8]) -> Void) {
+    mutating func append(kind: MessageKind, alertSequence: UInt64, alertId: AlertID? = nil, crn: CRN? = nil,
+                         contactId: UInt64? = nil, topic: (inout [UInt8]) -> Void, body: (inout [UInt8]) -> Void) {
         let t0 = bytes.count
         topic(&bytes)
         let b0 = bytes.count
         body(&bytes)
-        entries.append(Entry(kind: kind, alertSequence: alertSequence, topicStart: t0, topicCount: b0 - t0,
-                             bodyStart: b0, bodyCount: bytes.count - b0))
+        entries.append(Entry(kind: kind, alertSequence: alertSequence, alertId: alertId, crn: crn, contactId: contactId,
+                             topicStart: t0, topicCount: b0 - t0, bodyStart: b0, bodyCount: bytes.count - b0))
     }
 
     /// Calls `body` with each message's topic and body bytes, in order.

@@ -32,7 +32,9 @@ extension Engine {
         state.alertSequence += 1
         let sequence = state.alertSequence
         if raised { counters.raisedByRule[Int(rule.rawValue)] += 1 } else { counters.resolvedByRule[Int(rule.rawValue)] += 1 }
-        out.append(kind: raised ? .alertRaised : .alertResolved, alertSequence: sequence, topic: { t in
+        let crn: CRN? = if case .crn(let c) = subject { c } else { nil }
+        out.append(kind: raised ? .alertRaised : .alertResolved, alertSequence: sequence, alertId: id, crn: crn,
+                   contactId: triggerContactId, topic: { t in
             if raised { JSONOut.raw(&t, "alert.raised.") } else { JSONOut.raw(&t, "alert.resolved.") }
             t.append(contentsOf: rule.name.utf8)
         }) { b in

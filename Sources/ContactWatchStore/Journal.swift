@@ -1,4 +1,5 @@
 import ContactWatchEngine
+import GRDB
 
 /// One alert message as it was published (or is about to be): the durable journal's row.
 public struct JournalEntry: Sendable, Equatable {
@@ -20,39 +21,61 @@ public struct JournalEntry: Sendable, Equatable {
 
 extension StateStore {
     /// The journal entries for the alert messages of `outbox` (raises and resolutions, in order; notices are not
-    /// journaled). The alert id is read from the body's `"alertId":"<32 hex digits>"` member.
+    /// journaled), with the alert ids the engine recorded beside each message.
     public static func journalEntries(from outbox: Outbox) -> [JournalEntry] {
         var out: [JournalEntry] = []
         outbox.forEach { entry, topic, body in
             guard entry.kind == .alertRaised || entry.kind == .alertResolved else { return }
-            out.append(JournalEntry(alertSequence: entry.alertSequence, alertId: alertId(in: body) ?? "",
+            out.append(JournalEntry(alertSequence: entry.alertSequence, alertId: entry.alertId?.description ?? "",
                                     topic: Array(topic), body: Array(body)))
         }
         return out
     }
+}
 
-    /// The value of the first `"alertId":"…"` member of a JSON body written by the engine (32 hex digits), if any.
-    static func alertId(in body: UnsafeRawBufferPointer) -> String? {
-        let key = Array("\"alertId\":\"".utf8)
-        let n = body.count, k = key.count
-        guard n >= k + 32 else { return nil }
-        var i = 0
-        while i + k + 32 <= n {
-            if body[i] == key[0] {
-                var match = true
-                for j in 1..<k where body[i + j] != key[j] {
-                    match = false
-                    break
-                }
-                if match {
-                    let start = i + k
-                    let hex = UnsafeRawBufferPointer(rebasing: body[start..<(start + 32)])
-                    guard hex.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }) else { return nil }
-                    return String(decoding: hex, as: UTF8.self)
-                }
-            }
-            i += 1
+/// A read-only connection to the alert journal, for the thread that serves catch-up requests: it never writes, never
+/// holds the write lock, and (the store being in WAL mode) never blocks the commits of the processing pipeline, nor
+/// is blocked by them. One thread uses it.
+public final class JournalReader: @unchecked Sendable {
+    private let queue: DatabaseQueue
+    public let path: String
+
+    /// Opens the store file at `path` (already opened and checked by `StateStore`) read-only.
+    public init(path: String) throws(StoreError) {
+        self.path = path
+        var config = Configuration()
+        config.label = "ContactWatchJournalReader"
+        config.readonly = true
+        config.busyMode = .timeout(StateStore.busyTimeoutSeconds)
+        do {
+            queue = try DatabaseQueue(path: path, configuration: config)
+        } catch {
+            throw StoreError.from(error, path: path, during: "opening the journal read-only")
         }
-        return nil
     }
+
+    /// One page of the journal: the entries after `sequence`, ascending, at most `maxAlerts` of them and at most
+    /// `maxBytes` of bodies in all — but always the first one when there is one — and the latest committed
+    /// alertSequence, read in the same snapshot.
+    public func page(after sequence: UInt64, maxAlerts: Int, maxBytes: Int) throws(StoreError) -> (latest: UInt64, entries: [JournalEntry]) {
+        do {
+            return try queue.read { db in
+                let latest = UInt64(bitPattern: try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'alertSequence'") ?? 0)
+                var entries = try StateStore.fetchJournal(db, after: sequence, limit: max(1, maxAlerts))
+                var bytes = 0
+                for (k, e) in entries.enumerated() {
+                    bytes += e.body.count
+                    if bytes > maxBytes && k > 0 {
+                        entries.removeSubrange(k...)
+                        break
+                    }
+                }
+                return (latest, entries)
+            }
+        } catch {
+            throw StoreError.from(error, path: path, during: "reading the journal")
+        }
+    }
+
+    public func close() { try? queue.close() }
 }
