@@ -28,6 +28,8 @@ public final class StateStore: Sendable {
     public static let schemaVersion = 1
     /// The database file's name inside the state directory.
     public static let fileName = "contactwatch.sqlite"
+    /// How long a lock held by another process is waited for before a write fails as `busy`.
+    public static let busyTimeoutSeconds: TimeInterval = 5
 
     public enum Synchronous: Sendable {
         /// fsync at every commit: committed state survives power loss.
@@ -78,6 +80,9 @@ public final class StateStore: Sendable {
         var config = Configuration()
         config.label = "ContactWatchStore"
         config.foreignKeysEnabled = false
+        // Another process holding a write lock (an sqlite3 shell, a backup) is waited for this long, then the
+        // failure is `StoreError.Kind.busy` (temporary: exit 75).
+        config.busyMode = .timeout(Self.busyTimeoutSeconds)
         // Not `config.journalMode = .wal`: GRDB would write to the file at open (before our checks). A store is
         // created in WAL mode, which persists in the file; a copy in rollback mode (e.g. restored with VACUUM INTO) is
         // switched to WAL after the checks below.
@@ -305,7 +310,7 @@ public final class StateStore: Sendable {
         }
     }
 
-    private static func fetchJournal(_ db: Database, after sequence: UInt64, limit: Int?) throws -> [JournalEntry] {
+    static func fetchJournal(_ db: Database, after sequence: UInt64, limit: Int?) throws -> [JournalEntry] {
         var out: [JournalEntry] = []
         let after = Int64(bitPattern: min(sequence, UInt64(Int64.max)))
         let sql = "SELECT alertSequence, alertId, topic, body FROM journal WHERE alertSequence > ? ORDER BY alertSequence"
@@ -589,6 +594,17 @@ public final class StateStore: Sendable {
     public func markPublished(through sequence: UInt64) throws(StoreError) {
         try run("recording published alerts") {
             try queue.write { db in try Self.recordPublished(db, sequence) }
+        }
+    }
+
+    /// Writes to the store once (a `lastStart` row in `meta`, with the wall-clock ms `now`), so that a store the
+    /// daemon cannot write — read-only file or mount, full disk, lock held elsewhere — is found before the daemon
+    /// reports ready, not at the first commit.
+    public func checkWritable(now: Int64 = Int64(Date().timeIntervalSince1970 * 1000)) throws(StoreError) {
+        try run("checking that the store can be written") {
+            try queue.write { db in
+                try db.execute(sql: "INSERT OR REPLACE INTO meta (key, value) VALUES ('lastStart', ?)", arguments: [now])
+            }
         }
     }
 

@@ -15,8 +15,15 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
         case newerSchema
         /// The file is a valid SQLite database of another application.
         case foreign
-        /// An I/O error while creating, reading or writing (disk full, device errors).
+        /// An I/O error while creating, reading or writing (device errors).
         case io
+        /// The disk is full (`ENOSPC`, `SQLITE_FULL`): nothing of the failed write is kept; temporary.
+        case full
+        /// The store is locked by another process for longer than the busy timeout: temporary.
+        case busy
+
+        /// Whether a restart can cure it (exit 75 rather than 74).
+        public var isTemporary: Bool { self == .full || self == .busy }
     }
 
     public init(_ kind: Kind, _ description: String) {
@@ -49,6 +56,16 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
         StoreError(.io, "I/O error on the state store at \(path) (\(detail)). Check the disk (space, errors) and restart.")
     }
 
+    static func full(_ path: String, _ detail: String) -> StoreError {
+        StoreError(.full, "the disk holding the state store at \(path) is full (\(detail)); the failed batch was not "
+            + "committed and nothing of it was published. Free some space; the daemon resumes where it stopped.")
+    }
+
+    static func busy(_ path: String, _ detail: String) -> StoreError {
+        StoreError(.busy, "the state store at \(path) is locked by another process (\(detail)). Stop the other "
+            + "process (e.g. an sqlite3 shell holding a transaction); the daemon resumes where it stopped.")
+    }
+
     /// Maps an error thrown by GRDB (or anything else) while working on the store at `path`.
     static func from(_ error: any Error, path: String, during what: String) -> StoreError {
         if let e = error as? StoreError { return e }
@@ -61,7 +78,9 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
             case .SQLITE_CANTOPEN, .SQLITE_PERM, .SQLITE_AUTH, .SQLITE_READONLY:
                 return .unreadable(path, detail)
             case .SQLITE_BUSY, .SQLITE_LOCKED:
-                return .unreadable(path, detail + "; is another contactwatchd using this state directory?")
+                return .busy(path, detail)
+            case .SQLITE_FULL:
+                return .full(path, detail)
             default:
                 return .io(path, detail)
             }
