@@ -31,6 +31,8 @@ let package = Package(
         ),
         // The project's own ZeroMQ layer: context and socket lifetimes, frames read in scope.
         .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
+        // What both executables share besides the engine: their exit statuses.
+        .target(name: "ContactWatchCommon"),
         // The pure engine: bytes in, messages out. No I/O, no clock but the one passed in.
         .target(
             name: "ContactWatchEngine",
@@ -50,7 +52,7 @@ let package = Package(
         .target(
             name: "ContactWatchRuntime",
             dependencies: [
-                "ContactWatchEngine", "ContactWatchStore", "ZeroMQ", "CSystemd",
+                "ContactWatchCommon", "ContactWatchEngine", "ContactWatchStore", "ZeroMQ", "CSystemd",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Configuration", package: "swift-configuration"),
@@ -59,12 +61,12 @@ let package = Package(
         // The companion tool's logic: replay, generate, tail.
         .target(
             name: "ContactWatchTools",
-            dependencies: ["ContactWatchEngine", "ZeroMQ"]
+            dependencies: ["ContactWatchCommon", "ContactWatchEngine", "ZeroMQ"]
         ),
         .executableTarget(
             name: "contactwatchd",
             dependencies: [
-                "ContactWatchRuntime",
+                "ContactWatchCommon", "ContactWatchRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -88,6 +90,18 @@ let package = Package(
         .target(name: "ContactWatchTestSupport", dependencies: ["ContactWatchEngine"], path: "Tests/TestSupport"),
         .testTarget(name: "EngineTests", dependencies: ["ContactWatchEngine", "ContactWatchTestSupport"]),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
+        // The runtime in-process: the commit state machine with a fake writer, configuration, service shutdown.
+        .testTarget(
+            name: "RuntimeTests",
+            dependencies: [
+                "ContactWatchRuntime", "ContactWatchStore", "ContactWatchEngine", "ContactWatchCommon", "ZeroMQ",
+                "ContactWatchTestSupport",
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(name: "StoreTests", dependencies: ["ContactWatchStore", "ContactWatchEngine", "ContactWatchTestSupport"]),
         .testTarget(
             name: "IntegrationTests",

@@ -1,10 +1,17 @@
 import ContactWatchStore
 import Foundation
 import Synchronization
+import ZeroMQ
 
 /// Writes prepared batches to the state store on its own thread, in order, so the processing thread never waits on
-/// the disk: it prepares batch k+1 while batch k is being written, and publishes a batch's alerts once `completed`
-/// shows it durable.
+/// the disk: it prepares batch k+1 while batch k is being written.
+///
+/// Each time a batch is durable (or a write failed) the writer thread sends one empty frame on its own `inproc` PAIR
+/// socket, connected to the socket the processing loop polls (`signalEndpoint`): the loop wakes, reads
+/// `completedCount` and `error`, and publishes what is durable. Nothing sleeps or polls the counter on a timer.
+///
+/// Threads: the writer thread owns its PAIR socket (created, used and closed there); `submit` and `close` are called
+/// from the processing thread; `completedCount` and `error` from any thread.
 final class CommitWriter: @unchecked Sendable {
     private let store: StateStore
     private let condition = NSCondition()
@@ -12,14 +19,25 @@ final class CommitWriter: @unchecked Sendable {
     private var queue: [PreparedCommit] = []
     private var closing = false
     private var failure: StoreError? = nil
+    private var signalReady: Result<Void, ZMQError>? = nil
     private let finished = DispatchSemaphore(value: 0)
     private let completed = Atomic<Int>(0)
 
-    init(store: StateStore) {
+    /// Starts the writer thread, which connects a PAIR socket to `signalEndpoint` (bound by the caller) before it
+    /// takes the first batch; returns once it has connected.
+    init(store: StateStore, context: ZMQContext, signalEndpoint: String) throws(DaemonError) {
         self.store = store
-        let thread = Thread { [self] in loop() }
+        let thread = Thread { [self] in run(context: context, endpoint: signalEndpoint) }
         thread.name = "contactwatch-writer"
         thread.start()
+        condition.lock()
+        while signalReady == nil { condition.wait() }
+        let ready = signalReady!
+        condition.unlock()
+        if case .failure(let error) = ready {
+            finished.wait()
+            throw DaemonError(.internal, "cannot connect the writer's durability signal: \(error)")
+        }
     }
 
     /// How many batches are durable so far.
@@ -39,25 +57,30 @@ final class CommitWriter: @unchecked Sendable {
         condition.unlock()
     }
 
-    /// Writes what is queued, then stops the thread; returns once it has.
+    /// Writes what is queued, then stops the thread; returns once it has. Idempotent.
     func close() {
         condition.lock()
+        let first = !closing
         closing = true
         condition.signal()
         condition.unlock()
-        finished.wait()
+        if first { finished.wait() }
     }
 
-    private func loop() {
-        while true {
-            condition.lock()
-            while queue.isEmpty && !closing { condition.wait() }
-            if queue.isEmpty || failure != nil {
-                condition.unlock()
-                break
-            }
-            let batch = queue.removeFirst()
-            condition.unlock()
+    private func run(context: ZMQContext, endpoint: String) {
+        defer { finished.signal() }
+        let signal: ZMQSocket
+        do {
+            signal = try context.socket(.pair, lingerMilliseconds: 0)
+            try signal.setSendHighWaterMark(0)
+            try signal.connect(endpoint)
+        } catch {
+            report(.failure(error as? ZMQError ?? ZMQError(operation: "zmq_socket", code: EINVAL)))
+            return
+        }
+        defer { signal.close() }
+        report(.success(()))
+        while let batch = next() {
             do {
                 try store.write(batch)
                 completed.add(1, ordering: .releasing)
@@ -66,7 +89,24 @@ final class CommitWriter: @unchecked Sendable {
                 failure = error
                 condition.unlock()
             }
+            // A wake-up only: the loop reads `completedCount` and `error`. Never blocks (no high-water mark).
+            _ = try? signal.send([[]], dontWait: true)
         }
-        finished.signal()
+    }
+
+    private func report(_ result: Result<Void, ZMQError>) {
+        condition.lock()
+        signalReady = result
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// The next batch to write, or nil when closing with nothing left or after a failure.
+    private func next() -> PreparedCommit? {
+        condition.lock()
+        defer { condition.unlock() }
+        while queue.isEmpty && !closing { condition.wait() }
+        if queue.isEmpty || failure != nil { return nil }
+        return queue.removeFirst()
     }
 }

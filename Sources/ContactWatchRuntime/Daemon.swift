@@ -1,21 +1,34 @@
+import ContactWatchCommon
 import ContactWatchEngine
 import ContactWatchStore
 import Foundation
 import Logging
 import ServiceLifecycle
+import Synchronization
 import ZeroMQ
 
 /// The processing pipeline as a swift-service-lifecycle service: it runs the loop on its own thread and stops it
-/// on graceful shutdown (SIGTERM, SIGINT).
+/// on graceful shutdown (SIGTERM, SIGINT). The loop's failure, if any, is kept in `failure` as the `DaemonError` it
+/// was (the group may wrap what a service throws).
 struct PipelineService: Service {
     let pipeline: Pipeline
     let logger: Logger
+    let failure = FailureSlot()
+    /// Called once the daemon is ready, after READY=1 (tests wait on it).
+    var onReady: @Sendable () -> Void = {}
+
+    /// Where the loop's thread leaves its error for the caller of `ServiceGroup.run`.
+    final class FailureSlot: Sendable {
+        private let slot = Mutex<DaemonError?>(nil)
+        func set(_ error: DaemonError) { slot.withLock { $0 = error } }
+        var error: DaemonError? { slot.withLock { $0 } }
+    }
 
     func run() async throws {
         try await withGracefulShutdownHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                let thread = Thread { [pipeline, logger] in
-                    do {
+                let thread = Thread { [pipeline, logger, failure, onReady] in
+                    do throws(DaemonError) {
                         try pipeline.run {
                             Systemd.notify("READY=1")
                             logger.info("ready", metadata: [
@@ -23,9 +36,11 @@ struct PipelineService: Service {
                                 "output": "\(pipeline.config.output)",
                                 "journal": "\(pipeline.config.journal ?? "off")",
                             ])
+                            onReady()
                         }
                         continuation.resume()
                     } catch {
+                        failure.set(error)
                         continuation.resume(throwing: error)
                     }
                 }
@@ -40,15 +55,15 @@ struct PipelineService: Service {
     }
 }
 
-/// Wires the daemon together: configuration, logging, state store, engine, sockets, signals. Returns the exit code.
+/// Wires the daemon together: configuration, logging, state store, engine, sockets, signals. Returns the exit status.
 public enum Daemon {
-    public static func run(flags: DaemonFlags) async -> Int32 {
+    public static func run(flags: DaemonFlags) async -> ExitStatus {
         let config: DaemonConfiguration
         do {
             config = try await DaemonConfiguration.load(flags: flags, environment: ProcessInfo.processInfo.environment)
         } catch {
             FileHandle.standardError.write(Data("contactwatchd: \(error.message)\n".utf8))
-            return error.exitCode
+            return error.exitStatus
         }
         let level = config.logLevel
         LoggingSystem.bootstrap { label in
@@ -62,13 +77,10 @@ public enum Daemon {
         }
         do {
             try await run(config: config, logger: logger)
-            return 0
-        } catch let error as DaemonError {
-            logger.critical("\(error.message)")
-            return error.exitCode
+            return .success
         } catch {
-            logger.critical("internal error: \(error)")
-            return 70
+            logger.critical("\(error.message)")
+            return error.exitStatus
         }
     }
 
@@ -80,17 +92,19 @@ public enum Daemon {
         }
     }
 
-    static func run(config: DaemonConfiguration, logger: Logger) async throws {
+    static func run(config: DaemonConfiguration, logger: Logger) async throws(DaemonError) {
         let started = ContinuousClock.now
         let lock = try StateDirectoryLock(directory: config.stateDir)
         defer { lock.release() }
         let store: StateStore
         let loaded: (state: EngineState, unpublished: [JournalEntry])
+        let publishedThrough: UInt64
         do {
             store = try StateStore(directory: config.stateDir)
             loaded = try store.load()
+            publishedThrough = try store.publishedThrough()
         } catch {
-            throw DaemonError.store("\(error)")
+            throw DaemonError.store(error)
         }
         defer { store.close() }
         let engine = try makeEngine(config.engine, loaded.state)
@@ -99,37 +113,24 @@ public enum Daemon {
             "cases": "\(loaded.state.cases.count)",
             "contacts": "\(loaded.state.contacts.count)",
             "alertSequence": "\(loaded.state.alertSequence)",
+            "unpublished": "\(loaded.unpublished.count)",
             "seconds": "\(ContinuousClock.now - started)",
         ])
         let context: ZMQContext
         do { context = try ZMQContext() } catch { throw DaemonError.internal("cannot create the ZeroMQ context: \(error)") }
         defer { context.close() }
         let pipeline = Pipeline(config: config, logger: logger, context: context, engine: engine, store: store,
-                                unpublished: loaded.unpublished)
-        let group = ServiceGroup(services: [PipelineService(pipeline: pipeline, logger: logger)],
-                                 gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger)
+                                publishedThrough: publishedThrough, unpublished: loaded.unpublished)
+        let service = PipelineService(pipeline: pipeline, logger: logger)
+        let group = ServiceGroup(services: [service], gracefulShutdownSignals: [.sigterm, .sigint],
+                                 cancellationSignals: [], logger: logger)
         do {
             try await group.run()
-        } catch let error as DaemonError {
-            throw error
         } catch {
-            // ServiceGroup wraps a service's error; surface ours when it is one.
-            if let inner = Mirror(reflecting: error).descendant("error") as? DaemonError { throw inner }
-            throw DaemonError.internal("\(error)")
+            throw service.failure.error ?? DaemonError.internal("\(error)")
         }
-        let c = pipeline.counters
         var summary: Logger.Metadata = [:]
-        summary["received"] = "\(c.received)"
-        summary["processed"] = "\(c.processed)"
-        summary["invalid"] = "\(c.invalid)"
-        summary["ignored"] = "\(c.ignored)"
-        summary["duplicates"] = "\(c.duplicates)"
-        summary["stale"] = "\(c.stale)"
-        summary["gaps"] = "\(c.gaps)"
-        summary["alertsRaised"] = "\(c.raisedByRule.reduce(0, +))"
-        summary["alertsResolved"] = "\(c.resolvedByRule.reduce(0, +))"
-        summary["disconnections"] = "\(pipeline.disconnections)"
-        summary["commits"] = "\(pipeline.commits)"
+        for (key, value) in pipeline.counters.summary { summary[key] = "\(value)" }
         logger.info("stopped", metadata: summary)
     }
 }

@@ -38,6 +38,12 @@ public struct DaemonConfiguration: Sendable {
     /// `input.receiveHighWaterMark` / `output.sendHighWaterMark`.
     public var receiveHighWaterMark = 100_000
     public var sendHighWaterMark = 100_000
+    /// `output.republishGraceMillis`: after a restart, how long alerts left unpublished wait for a consumer to
+    /// subscribe to alert topics before they are published anyway.
+    public var republishGraceMillis = 2000
+    /// `journal.maxReplyAlerts` / `journal.maxReplyBytes`: the most alerts / body bytes in one journal reply.
+    public var journalMaxReplyAlerts = 1000
+    public var journalMaxReplyBytes = 1 << 20
     public var engine = EngineSettings()
 
     public init() {}
@@ -54,7 +60,8 @@ public struct DaemonConfiguration: Sendable {
         "rules.complianceRate.windowDays", "rules.complianceRate.minimumSample", "rules.complianceRate.threshold",
         "rules.complianceRate.hysteresis", "input.maxMessageBytes", "input.contactRetentionDays",
         "input.maxFutureSkewSeconds", "input.endpoints", "input.bind", "input.subscribe", "input.receiveHighWaterMark",
-        "output.endpoint", "output.sendHighWaterMark", "journal.endpoint", "state.dir", "state.commitIntervalMillis",
+        "output.endpoint", "output.sendHighWaterMark", "output.republishGraceMillis", "journal.endpoint",
+        "journal.maxReplyAlerts", "journal.maxReplyBytes", "state.dir", "state.commitIntervalMillis",
         "state.commitMaxEvents", "state.journalRetentionDays", "log.level", "metrics.address",
     ]
 
@@ -107,8 +114,9 @@ public struct DaemonConfiguration: Sendable {
         }
     }
 
-    static func resolve(_ c: ConfigReader, environment: [String: String]) throws(DaemonError) -> DaemonConfiguration {
-        var d = DaemonConfiguration()
+    /// Typed reads of one key each (see `read`).
+    struct Keys {
+        let c: ConfigReader
         func int(_ key: String) throws(DaemonError) -> Int? { try read(key) { try c.requiredInt(forKey: $0) } }
         func bool(_ key: String) throws(DaemonError) -> Bool? { try read(key) { try c.requiredBool(forKey: $0) } }
         func string(_ key: String) throws(DaemonError) -> String? { try read(key) { try c.requiredString(forKey: $0) } }
@@ -116,9 +124,13 @@ public struct DaemonConfiguration: Sendable {
         func strings(_ key: String) throws(DaemonError) -> [String]? {
             try read(key) { try c.requiredStringArray(forKey: $0) }
         }
+    }
+
+    /// The `rules.*` and engine-side `input.*` keys.
+    static func resolveEngine(_ k: Keys) throws(DaemonError) -> EngineSettings {
         var e = EngineSettings()
-        if let v = try string("rules.timeZone") { e.timeZone = v }
-        if let list = try strings("rules.bankHolidays") {
+        if let v = try k.string("rules.timeZone") { e.timeZone = v }
+        if let list = try k.strings("rules.bankHolidays") {
             var dates: [LocalDate] = []
             for s in list {
                 guard let d = LocalDate(parsing: s) else {
@@ -128,55 +140,64 @@ public struct DaemonConfiguration: Sendable {
             }
             e.bankHolidays = dates
         }
-        if let v = try bool("rules.videoCountsAsFaceToFace") { e.videoCountsAsFaceToFace = v }
-        if let v = try int("rules.nonCompliance.windowMonths") { e.nonComplianceWindowMonths = v }
-        if let v = try int("rules.nonCompliance.enforcementDeadlineBusinessDays") { e.enforcementDeadlineBusinessDays = v }
-        if let v = try int("rules.telephoneOnly.limitDays") { e.telephoneOnlyLimitDays = v }
-        if let v = try int("rules.telephoneOnly.priorityLimitDays") { e.telephoneOnlyPriorityLimitDays = v }
-        if let v = try bool("rules.remoteContact.enabled") { e.remoteContactEnabled = v }
-        if let v = try string("rules.noPrivacy.minimumSeverity") {
+        if let v = try k.bool("rules.videoCountsAsFaceToFace") { e.videoCountsAsFaceToFace = v }
+        if let v = try k.int("rules.nonCompliance.windowMonths") { e.nonComplianceWindowMonths = v }
+        if let v = try k.int("rules.nonCompliance.enforcementDeadlineBusinessDays") { e.enforcementDeadlineBusinessDays = v }
+        if let v = try k.int("rules.telephoneOnly.limitDays") { e.telephoneOnlyLimitDays = v }
+        if let v = try k.int("rules.telephoneOnly.priorityLimitDays") { e.telephoneOnlyPriorityLimitDays = v }
+        if let v = try k.bool("rules.remoteContact.enabled") { e.remoteContactEnabled = v }
+        if let v = try k.string("rules.noPrivacy.minimumSeverity") {
             guard let s = Severity(code: v) else {
                 throw DaemonError.configuration(key: "rules.noPrivacy.minimumSeverity", problem: "must be low, medium or high (got \"\(v)\")")
             }
             e.noPrivacyMinimumSeverity = s
         }
-        if let v = try int("rules.complianceRate.windowDays") { e.complianceRateWindowDays = v }
-        if let v = try int("rules.complianceRate.minimumSample") { e.complianceRateMinimumSample = v }
-        if let v = try double("rules.complianceRate.threshold") { e.complianceRateThreshold = v }
-        if let v = try double("rules.complianceRate.hysteresis") { e.complianceRateHysteresis = v }
-        if let v = try int("input.maxMessageBytes") { e.maxMessageBytes = v }
-        if let v = try int("input.contactRetentionDays") { e.contactRetentionDays = v }
-        if let v = try int("input.maxFutureSkewSeconds") { e.maxFutureSkewSeconds = v }
+        if let v = try k.int("rules.complianceRate.windowDays") { e.complianceRateWindowDays = v }
+        if let v = try k.int("rules.complianceRate.minimumSample") { e.complianceRateMinimumSample = v }
+        if let v = try k.double("rules.complianceRate.threshold") { e.complianceRateThreshold = v }
+        if let v = try k.double("rules.complianceRate.hysteresis") { e.complianceRateHysteresis = v }
+        if let v = try k.int("input.maxMessageBytes") { e.maxMessageBytes = v }
+        if let v = try k.int("input.contactRetentionDays") { e.contactRetentionDays = v }
+        if let v = try k.int("input.maxFutureSkewSeconds") { e.maxFutureSkewSeconds = v }
         do {
             try e.validate()
         } catch {
             throw DaemonError.configuration(key: error.key, problem: error.problem)
         }
-        d.engine = e
+        return e
+    }
 
-        if let v = try strings("input.endpoints") { d.inputs = v }
-        if let v = try bool("input.bind") { d.inputBind = v }
-        if let v = try strings("input.subscribe") { d.subscribe = v }
-        if let v = try int("input.receiveHighWaterMark") { d.receiveHighWaterMark = v }
-        if let v = try string("output.endpoint") { d.output = v }
-        if let v = try int("output.sendHighWaterMark") { d.sendHighWaterMark = v }
-        d.journal = try string("journal.endpoint")
-        if let v = try string("state.dir") {
+    static func resolve(_ c: ConfigReader, environment: [String: String]) throws(DaemonError) -> DaemonConfiguration {
+        var d = DaemonConfiguration()
+        let k = Keys(c: c)
+        d.engine = try resolveEngine(k)
+
+        if let v = try k.strings("input.endpoints") { d.inputs = v }
+        if let v = try k.bool("input.bind") { d.inputBind = v }
+        if let v = try k.strings("input.subscribe") { d.subscribe = v }
+        if let v = try k.int("input.receiveHighWaterMark") { d.receiveHighWaterMark = v }
+        if let v = try k.string("output.endpoint") { d.output = v }
+        if let v = try k.int("output.sendHighWaterMark") { d.sendHighWaterMark = v }
+        if let v = try k.int("output.republishGraceMillis") { d.republishGraceMillis = v }
+        if let v = try k.int("journal.maxReplyAlerts") { d.journalMaxReplyAlerts = v }
+        if let v = try k.int("journal.maxReplyBytes") { d.journalMaxReplyBytes = v }
+        d.journal = try k.string("journal.endpoint")
+        if let v = try k.string("state.dir") {
             d.stateDir = v
         } else if let v = environment["STATE_DIRECTORY"], !v.isEmpty {
             // systemd's StateDirectory= may list several, separated by colons: use the first.
             d.stateDir = String(v.split(separator: ":").first ?? Substring(v))
         }
-        if let v = try int("state.commitIntervalMillis") { d.commitIntervalMillis = v }
-        if let v = try int("state.commitMaxEvents") { d.commitMaxEvents = v }
-        if let v = try int("state.journalRetentionDays") { d.journalRetentionDays = v }
-        if let v = try string("log.level") {
+        if let v = try k.int("state.commitIntervalMillis") { d.commitIntervalMillis = v }
+        if let v = try k.int("state.commitMaxEvents") { d.commitMaxEvents = v }
+        if let v = try k.int("state.journalRetentionDays") { d.journalRetentionDays = v }
+        if let v = try k.string("log.level") {
             guard let level = Logger.Level(rawValue: v.lowercased()) else {
                 throw DaemonError.configuration(key: "log.level", problem: "must be one of trace, debug, info, notice, warning, error, critical (got \"\(v)\")")
             }
             d.logLevel = level
         }
-        d.metrics = try string("metrics.address")
+        d.metrics = try k.string("metrics.address")
         try d.check()
         return d
     }
@@ -197,6 +218,15 @@ public struct DaemonConfiguration: Sendable {
         if commitMaxEvents < 1 { throw DaemonError.configuration(key: "state.commitMaxEvents", problem: "must be at least 1") }
         if journalRetentionDays < 1 { throw DaemonError.configuration(key: "state.journalRetentionDays", problem: "must be at least 1") }
         if receiveHighWaterMark < 0 { throw DaemonError.configuration(key: "input.receiveHighWaterMark", problem: "must be 0 (no limit) or more") }
+        if republishGraceMillis < 0 || republishGraceMillis > 600_000 {
+            throw DaemonError.configuration(key: "output.republishGraceMillis", problem: "must be from 0 to 600000 (got \(republishGraceMillis))")
+        }
+        if journalMaxReplyAlerts < 1 || journalMaxReplyAlerts > 100_000 {
+            throw DaemonError.configuration(key: "journal.maxReplyAlerts", problem: "must be from 1 to 100000 (got \(journalMaxReplyAlerts))")
+        }
+        if journalMaxReplyBytes < 1024 || journalMaxReplyBytes > 64 << 20 {
+            throw DaemonError.configuration(key: "journal.maxReplyBytes", problem: "must be from 1024 to 67108864 (got \(journalMaxReplyBytes))")
+        }
         if sendHighWaterMark < 0 { throw DaemonError.configuration(key: "output.sendHighWaterMark", problem: "must be 0 (no limit) or more") }
         if let m = metrics, m.split(separator: ":").count != 2 || Int(m.split(separator: ":").last ?? "") == nil {
             throw DaemonError.configuration(key: "metrics.address", problem: "must be HOST:PORT (got \"\(m)\")")
@@ -204,16 +234,9 @@ public struct DaemonConfiguration: Sendable {
     }
 }
 
-/// A reason the daemon stops, with its exit code (cli.md).
-public struct DaemonError: Error, CustomStringConvertible, Sendable {
-    public var exitCode: Int32
-    public var message: String
-    public var description: String { message }
-
-    public static func configuration(key: String, problem: String) -> DaemonError {
-        DaemonError(exitCode: 64, message: "configuration: \(key): \(problem)")
+extension DaemonConfiguration {
+    /// The journal thread's reply limits.
+    var journalLimits: JournalServer.Limits {
+        JournalServer.Limits(maxReplyAlerts: journalMaxReplyAlerts, maxReplyBytes: journalMaxReplyBytes)
     }
-    public static func endpoint(_ message: String) -> DaemonError { DaemonError(exitCode: 69, message: message) }
-    public static func store(_ message: String) -> DaemonError { DaemonError(exitCode: 74, message: message) }
-    public static func `internal`(_ message: String) -> DaemonError { DaemonError(exitCode: 70, message: message) }
 }

@@ -1,6 +1,8 @@
 // Small pieces shared by the companion tool's commands: errors with exit codes, unbuffered
 // output to file descriptors, a monotonic clock.
 
+@_exported import ContactWatchCommon
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -12,22 +14,22 @@ import Darwin
 /// A failure that ends a command with a specific exit code (sysexits.h values).
 public struct ToolError: Error, CustomStringConvertible, Sendable {
     /// 64 usage, 66 no input file, 69 endpoint/peer unavailable, 70 internal, 73 cannot create output, 74 I/O.
-    public let exitCode: Int32
+    public let exitCode: ExitStatus
     public let message: String
 
-    public init(exitCode: Int32, _ message: String) {
+    public init(exitCode: ExitStatus, _ message: String) {
         self.exitCode = exitCode
         self.message = message
     }
 
     public var description: String { message }
 
-    public static let usage: Int32 = 64
-    public static let noInput: Int32 = 66
-    public static let unavailable: Int32 = 69
-    public static let software: Int32 = 70
-    public static let cantCreate: Int32 = 73
-    public static let ioError: Int32 = 74
+    public static let usage = ExitStatus.usage
+    public static let noInput = ExitStatus.noInput
+    public static let unavailable = ExitStatus.unavailable
+    public static let software = ExitStatus.software
+    public static let cantCreate = ExitStatus.cantCreate
+    public static let ioError = ExitStatus.ioError
 }
 
 /// Writes straight to a file descriptor (no stdio buffering, so each call is visible at once).

@@ -18,7 +18,7 @@ func runTool(_ name: String, _ body: () throws -> Void) throws {
         try body()
     } catch let error as ToolError {
         FDWriter.standardError.line("contactwatch \(name): \(error.message)")
-        throw ExitCode(error.exitCode)
+        throw ExitCode(error.exitCode.rawValue)
     }
 }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ContactWatchCommon
 import ContactWatchRuntime
 import Foundation
 
@@ -10,8 +11,7 @@ struct ContactWatchDaemon: AsyncParsableCommand {
         abstract: "Watches probation supervision-contact events on ZeroMQ and publishes alerts.",
         discussion: """
             Settings come from flags, then CONTACTWATCH_* environment variables, then the configuration file, then \
-            the embedded defaults. Exit codes: 0 clean stop, 64 bad flags or configuration, 69 an endpoint cannot be \
-            bound or connected, 70 internal error, 74 the state store cannot be opened or is corrupt.
+            the embedded defaults. Exit codes: \(ExitStatus.daemonHelp).
             """
     )
 
@@ -54,7 +54,7 @@ struct ContactWatchDaemon: AsyncParsableCommand {
         flags.logLevel = logLevel
         flags.metrics = metrics
         // Usage errors exit with argument-parser's validation failure code, EX_USAGE (64), as cli.md asks.
-        let code = await Daemon.run(flags: flags)
-        if code != 0 { throw ExitCode(code) }
+        let status = await Daemon.run(flags: flags)
+        if status != .success { throw ExitCode(status.rawValue) }
     }
 }

@@ -125,7 +125,8 @@ struct DaemonBehaviourTests {
         #expect(tail.waitForProcessExit(timeout: 20) == 0)
         #expect(daemon.stop() == 0)
         let lines = daemon.child.stderr.lines
-        let invalid = lines.first { $0.contains("invalid event: version must be the integer 1") }
+        // The line names the message kind and carries the body (with its reason) as metadata.
+        let invalid = lines.first { $0.contains("invalid event") && $0.contains("version must be the integer 1") }
         #expect(invalid?.contains("crn=X900001") == true && invalid?.contains("contactId=9001") == true, "\(lines)")
         let alert = lines.first { $0.contains("Supervision contact held without privacy") }
         #expect(alert?.contains("crn=X900001") == true && alert?.contains("contactId=9001") == true, "\(lines)")

@@ -1,0 +1,206 @@
+import ContactWatchEngine
+import ContactWatchStore
+
+/// The decisions of the processing loop as a plain value (the shape of swift-kafka-client's
+/// `KafkaConsumer.StateMachine`): the loop tells it what happened (an event was processed, a batch became durable,
+/// a consumer subscribed, time passed) and it answers with what to do next. It performs no I/O and reads no clock,
+/// so its invariants are tested in-process (RuntimeTests):
+///
+/// - a message is handed out for publication only by `batchDurable()`, i.e. after the writer reported the batch
+///   that made it durable; batches become durable and are published in the order they were submitted;
+/// - alerts committed before a crash but never published (`unpublished`) go out before any new event is read, once
+///   a consumer has subscribed to alert topics or the republish grace has passed;
+/// - at most `maxInFlight` batches are with the writer; past `hardLimit` pending events the loop stops reading input
+///   until the writer catches up (`acceptsInput`).
+struct CommitPipeline {
+    typealias Instant = ContinuousClock.Instant
+
+    struct Limits: Sendable {
+        /// `state.commitMaxEvents`: a batch is due once it holds this many events...
+        var maxEvents: Int
+        /// ... or once its first event is this old (`state.commitIntervalMillis`).
+        var interval: Duration
+        /// Batches handed to the writer and not yet durable, at most.
+        var maxInFlight = 2
+        /// A due batch waits for a free writer up to this many events; past it the input is not read.
+        var hardLimit: Int
+        /// `output.republishGraceMillis`: the longest alerts left unpublished by a crash wait for a consumer.
+        var republishGrace: Duration = .milliseconds(2000)
+
+        init(maxEvents: Int, interval: Duration, hardLimit: Int? = nil, republishGrace: Duration = .milliseconds(2000)) {
+            self.maxEvents = max(1, maxEvents)
+            self.interval = interval
+            self.hardLimit = hardLimit ?? self.maxEvents * 50
+            self.republishGrace = republishGrace
+        }
+    }
+
+    /// What the loop does next.
+    enum Action: Equatable, Sendable {
+        /// Nothing now.
+        case none
+        /// Hand the current batch to the writer: call `submit(alertSequence:)` and write what it returns.
+        case submit
+        /// Publish `unpublished` (a consumer subscribed or the grace passed), then call `republished()`.
+        case republish
+    }
+
+    enum Phase: Equatable, Sendable {
+        /// Alerts of an earlier run wait for a consumer (or the deadline); no input is read.
+        case republishing(deadline: Instant)
+        /// Reading input.
+        case running
+        /// Stopping: everything pending was submitted; only durability reports are awaited.
+        case stopping
+    }
+
+    /// A batch handed to the writer.
+    struct Submission {
+        /// The messages of the batch (its alerts are journaled with it, all are published once it is durable).
+        var outbox: Outbox
+        /// The highest alertSequence published so far, recorded with the batch.
+        var publishedThrough: UInt64
+    }
+
+    let limits: Limits
+    private(set) var phase: Phase
+    /// The messages of the events processed since the last submission; the engine writes into it.
+    var outbox = Outbox()
+    /// Events processed since the last submission.
+    private(set) var pendingEvents = 0
+    private var batchStarted: Instant? = nil
+    /// Batches with the writer, oldest first, with the alertSequence the state had when each was submitted.
+    private var inFlight: [(outbox: Outbox, sequence: UInt64)] = []
+    private var spare: [Outbox] = []
+    /// Alerts committed by an earlier run and not yet published.
+    private(set) var unpublished: [JournalEntry]
+    /// The highest alertSequence handed out for publication.
+    private(set) var publishedThrough: UInt64
+    /// The alertSequence of the newest durable batch.
+    private(set) var committedSequence: UInt64
+    /// Batches submitted / made durable, for counters.
+    private(set) var submittedBatches = 0
+    private(set) var durableBatches = 0
+
+    /// - Parameters:
+    ///   - committedSequence: the alertSequence of the loaded state.
+    ///   - publishedThrough: the highest alertSequence known published.
+    ///   - unpublished: journal entries committed but not published (above `publishedThrough`), in order.
+    ///   - now: the start time (the republish grace counts from it).
+    init(limits: Limits, committedSequence: UInt64, publishedThrough: UInt64, unpublished: [JournalEntry], now: Instant) {
+        self.limits = limits
+        self.committedSequence = committedSequence
+        self.publishedThrough = publishedThrough
+        self.unpublished = unpublished
+        phase = unpublished.isEmpty ? .running : .republishing(deadline: now + limits.republishGrace)
+    }
+
+    /// Whether the loop may read input now.
+    var acceptsInput: Bool {
+        guard phase == .running else { return false }
+        return pendingEvents < limits.hardLimit || inFlight.count < limits.maxInFlight
+    }
+
+    /// How many batches the writer holds.
+    var batchesInFlight: Int { inFlight.count }
+
+    /// Whether everything submitted is durable and published and nothing is pending.
+    var isIdle: Bool { inFlight.isEmpty && pendingEvents == 0 && outbox.isEmpty }
+
+    // MARK: - Events from the loop
+
+    /// The engine processed one event into `outbox`.
+    mutating func eventProcessed(at now: Instant) -> Action {
+        if pendingEvents == 0 { batchStarted = now }
+        pendingEvents += 1
+        return pendingEvents >= limits.maxEvents ? decide(at: now) : .none
+    }
+
+    /// Time passed (the loop woke up): a batch may be due, or the republish grace over.
+    mutating func tick(at now: Instant) -> Action {
+        if case .republishing(let deadline) = phase { return now >= deadline ? .republish : .none }
+        return decide(at: now)
+    }
+
+    /// A consumer subscribed to alert topics (the XPUB reported a prefix of or under `alert.`).
+    mutating func alertSubscriberJoined() -> Action {
+        if case .republishing = phase { return .republish }
+        return .none
+    }
+
+    /// The loop published `unpublished`; from now on input is read. Returns the sequence to record as published.
+    mutating func republished() -> UInt64 {
+        if let last = unpublished.last { publishedThrough = max(publishedThrough, last.alertSequence) }
+        unpublished = []
+        if case .republishing = phase { phase = .running }
+        return publishedThrough
+    }
+
+    /// Takes the current batch for the writer. `alertSequence`: the engine state's, after the batch's events.
+    mutating func submit(alertSequence: UInt64) -> Submission {
+        let batch = outbox
+        inFlight.append((batch, alertSequence))
+        outbox = spare.popLast() ?? Outbox()
+        pendingEvents = 0
+        batchStarted = nil
+        submittedBatches += 1
+        return Submission(outbox: batch, publishedThrough: publishedThrough)
+    }
+
+    /// The writer reported the oldest batch durable: its messages are to be published now, in order. Returns nil
+    /// when no batch was in flight (a report the loop did not expect).
+    mutating func batchDurable() -> Outbox? {
+        guard !inFlight.isEmpty else { return nil }
+        let batch = inFlight.removeFirst()
+        committedSequence = batch.sequence
+        batch.outbox.forEach { entry, _, _ in
+            if entry.alertSequence > publishedThrough { publishedThrough = entry.alertSequence }
+        }
+        durableBatches += 1
+        return batch.outbox
+    }
+
+    /// Gives back an outbox whose messages were published, to be reused for a later batch.
+    mutating func recycle(_ outbox: Outbox) {
+        var o = outbox
+        o.removeAll()
+        if spare.count < limits.maxInFlight + 1 { spare.append(o) }
+    }
+
+    /// Stop: no more input. Returns true when the events in hand (if any) are to be submitted now, whatever the
+    /// number of batches in flight.
+    mutating func stop() -> Bool {
+        phase = .stopping
+        return pendingEvents > 0 || !outbox.isEmpty
+    }
+
+    // MARK: - Timing
+
+    /// How long the loop may sleep in its poll before the next decision is due (milliseconds, at most `idle`).
+    func pollTimeout(at now: Instant, idle: Int = 100) -> Int {
+        var until: Instant? = nil
+        switch phase {
+        case .republishing(let deadline): until = deadline
+        case .running: if pendingEvents > 0, inFlight.isEmpty, let started = batchStarted { until = started + limits.interval }
+        case .stopping: break
+        }
+        guard let until else { return idle }
+        let left = until - now
+        if left <= .zero { return 0 }
+        let ms = left.components.seconds * 1000 + (left.components.attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000
+        return Int(min(Int64(idle), ms))
+    }
+
+    // MARK: - Private
+
+    /// A batch is due when it is full or old enough; it goes to the writer when the writer is free, or when it has
+    /// grown past `hardLimit` and fewer than `maxInFlight` batches are with the writer.
+    private func decide(at now: Instant) -> Action {
+        guard phase == .running, pendingEvents > 0 else { return .none }
+        let due = pendingEvents >= limits.maxEvents || (batchStarted.map { now - $0 >= limits.interval } ?? true)
+        guard due else { return .none }
+        if inFlight.isEmpty { return .submit }
+        if pendingEvents >= limits.hardLimit && inFlight.count < limits.maxInFlight { return .submit }
+        return .none
+    }
+}

@@ -1,0 +1,143 @@
+import ZeroMQ
+
+/// The part a socket plays in the daemon.
+public enum SocketRole: String, Sendable {
+    /// The SUB socket events arrive on.
+    case input
+    /// The XPUB socket alerts and notices leave on.
+    case output
+    /// The ROUTER socket of the journal thread.
+    case journal
+}
+
+/// The one place where each socket gets its options, by role, before it binds or connects: high-water marks and
+/// the input's message-size limit today; security (CURVE, ZAP domain) and monitors plug in here.
+struct SocketSetup: Sendable {
+    let config: DaemonConfiguration
+
+    func configure(_ socket: ZMQSocket, as role: SocketRole) throws {
+        switch role {
+        case .input:
+            try socket.setReceiveHighWaterMark(Int32(clamping: config.receiveHighWaterMark))
+            try socket.setMaxMessageSize(Int64(config.engine.maxMessageBytes))
+        case .output:
+            try socket.setSendHighWaterMark(Int32(clamping: config.sendHighWaterMark))
+            // XPUB verbose: every subscription is reported (SubscriptionTracker), repeats included.
+            try socket.setXPubVerbose(true)
+        case .journal:
+            // A client that sends requests without reading the replies costs at most this many queued replies
+            // (each at most journal.maxReplyBytes); further replies to it are dropped, not queued.
+            try socket.setSendHighWaterMark(JournalServer.sendQueueReplies)
+            try socket.setReceiveHighWaterMark(JournalServer.receiveQueueRequests)
+            try socket.setRouterMandatory(true)
+        }
+    }
+}
+
+/// What one poll of the processing loop found.
+struct PipelineReadiness {
+    var input = false
+    var output = false
+    var durable = false
+    var monitor = false
+}
+
+/// The processing thread's sockets: the input SUB, the alert XPUB, the `inproc` PAIR on which the writer thread
+/// reports durable batches, and the input's monitor. Created, used and closed on the processing thread only.
+final class PipelineSockets {
+    let input: ZMQSocket
+    let output: ZMQSocket
+    /// Bound here; the writer thread connects its own PAIR socket to it.
+    let durable: ZMQSocket
+    let durableEndpoint: String
+    let monitor: ZMQMonitor?
+    private let withInput = ZMQPoller()
+    private let withoutInput = ZMQPoller()
+
+    /// Creates, configures, binds and connects the sockets. Throws exit 69 for an endpoint that cannot be bound or
+    /// connected, 70 for anything else.
+    init(config: DaemonConfiguration, context: ZMQContext, setup: SocketSetup) throws(DaemonError) {
+        var made: [ZMQSocket] = []
+        func socket(_ type: ZMQSocketType, _ role: SocketRole?) throws(DaemonError) -> ZMQSocket {
+            do {
+                let s = try context.socket(type)
+                made.append(s)
+                if let role { try setup.configure(s, as: role) }
+                return s
+            } catch {
+                for s in made { s.close() }
+                throw DaemonError.internal("cannot create the \(role?.rawValue ?? "internal") socket: \(error)")
+            }
+        }
+        input = try socket(.sub, .input)
+        output = try socket(.xpub, .output)
+        durable = try socket(.pair, nil)
+        durableEndpoint = "inproc://contactwatch-durable-\(UInt64.random(in: 0 ... .max))"
+        do {
+            for prefix in config.subscribe { try input.subscribe(prefix) }
+            try durable.bind(durableEndpoint)
+        } catch {
+            for s in made { s.close() }
+            throw DaemonError.internal("cannot set up the internal sockets: \(error)")
+        }
+        do {
+            try Self.attach(config: config, input: input, output: output)
+        } catch {
+            for s in made { s.close() }
+            throw error
+        }
+        monitor = try? input.startMonitor()
+        for poller in [withInput, withoutInput] {
+            if poller === withInput { poller.add(input) }
+            poller.add(output)
+            poller.add(durable)
+            if let monitor { poller.add(monitor) }
+        }
+    }
+
+    private static func attach(config: DaemonConfiguration, input: ZMQSocket, output: ZMQSocket) throws(DaemonError) {
+        do {
+            for endpoint in config.inputs {
+                if config.inputBind { try input.bind(endpoint) } else { try input.connect(endpoint) }
+            }
+        } catch {
+            throw DaemonError.endpoint("cannot \(config.inputBind ? "bind" : "connect") the input endpoint: \(error)")
+        }
+        do { try output.bind(config.output) } catch {
+            throw DaemonError.endpoint("cannot bind the output endpoint \(config.output): \(error)")
+        }
+    }
+
+    /// Waits up to `timeoutMilliseconds` for a socket to be ready; the input is left out when `acceptingInput` is
+    /// false (the batch is full and the writer busy, or alerts of an earlier run are still to be published).
+    func poll(acceptingInput: Bool, timeoutMilliseconds: Int) throws(DaemonError) -> PipelineReadiness {
+        let poller = acceptingInput ? withInput : withoutInput
+        let result: ZMQPollResult
+        do { result = try poller.poll(timeoutMilliseconds: timeoutMilliseconds) } catch {
+            if ZMQError.isInterrupted(error) { return PipelineReadiness() }
+            throw DaemonError.internal("poll failed: \(error)")
+        }
+        var r = PipelineReadiness()
+        var k = 0
+        if acceptingInput {
+            r.input = result.isReadable(0)
+            k = 1
+        }
+        r.output = result.isReadable(k)
+        r.durable = result.isReadable(k + 1)
+        r.monitor = monitor != nil && result.isReadable(k + 2)
+        return r
+    }
+
+    /// Reads every pending durability report (each is only a wake-up).
+    func drainDurable() {
+        while (try? durable.receiveMessage(timeoutMilliseconds: 0) { _ in true }) != nil {}
+    }
+
+    func close() {
+        monitor?.close()
+        input.close()
+        output.close()
+        durable.close()
+    }
+}

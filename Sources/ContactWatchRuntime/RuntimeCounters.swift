@@ -1,0 +1,64 @@
+import ContactWatchEngine
+import Synchronization
+
+/// Every count the daemon keeps, as atomics in one place: written by the thread that owns each fact (the processing
+/// loop, the journal thread), readable from any thread at any time (metrics, the stop summary, tests).
+///
+/// The engine's own counters live in the engine (plain integers on the processing thread, no atomics per event);
+/// the loop copies them here after each batch of input (`publish(engine:)`), so a reader sees them at most one
+/// drain old.
+public final class RuntimeCounters: Sendable {
+    // From the engine (copied by the processing loop).
+    public let received = Atomic<Int>(0)
+    public let processed = Atomic<Int>(0)
+    public let invalid = Atomic<Int>(0)
+    public let ignored = Atomic<Int>(0)
+    public let duplicates = Atomic<Int>(0)
+    public let stale = Atomic<Int>(0)
+    public let gaps = Atomic<Int>(0)
+    public let alertsRaised = Atomic<Int>(0)
+    public let alertsResolved = Atomic<Int>(0)
+    // The processing loop's own.
+    /// Batches made durable.
+    public let commits = Atomic<Int>(0)
+    /// Messages the PUB socket refused (it never blocks).
+    public let publishFailures = Atomic<Int>(0)
+    /// Alerts of an earlier run published at start.
+    public let republished = Atomic<Int>(0)
+    /// Input disconnections and handshake failures reported by the input's monitor.
+    public let disconnections = Atomic<Int>(0)
+    /// Subscriptions held on the alert socket (all topics), and those that cover alert topics.
+    public let subscriptions = Atomic<Int>(0)
+    public let alertSubscriptions = Atomic<Int>(0)
+    // The journal thread's.
+    public let journalRequests = Atomic<Int>(0)
+    /// Journal replies dropped because the client was not reading them (its send queue was full) or had gone.
+    public let journalRepliesDropped = Atomic<Int>(0)
+
+    public init() {}
+
+    /// Copies the engine's counters (called by the processing loop, the engine's owner).
+    func publish(engine c: EngineCounters) {
+        received.store(c.received, ordering: .relaxed)
+        processed.store(c.processed, ordering: .relaxed)
+        invalid.store(c.invalid, ordering: .relaxed)
+        ignored.store(c.ignored, ordering: .relaxed)
+        duplicates.store(c.duplicates, ordering: .relaxed)
+        stale.store(c.stale, ordering: .relaxed)
+        gaps.store(c.gaps, ordering: .relaxed)
+        alertsRaised.store(c.raisedByRule.reduce(0, +), ordering: .relaxed)
+        alertsResolved.store(c.resolvedByRule.reduce(0, +), ordering: .relaxed)
+    }
+
+    /// The counts as log metadata values (the stop summary).
+    public var summary: [(String, Int)] {
+        [
+            ("received", received.load(ordering: .relaxed)), ("processed", processed.load(ordering: .relaxed)),
+            ("invalid", invalid.load(ordering: .relaxed)), ("ignored", ignored.load(ordering: .relaxed)),
+            ("duplicates", duplicates.load(ordering: .relaxed)), ("stale", stale.load(ordering: .relaxed)),
+            ("gaps", gaps.load(ordering: .relaxed)), ("alertsRaised", alertsRaised.load(ordering: .relaxed)),
+            ("alertsResolved", alertsResolved.load(ordering: .relaxed)),
+            ("disconnections", disconnections.load(ordering: .relaxed)), ("commits", commits.load(ordering: .relaxed)),
+        ]
+    }
+}

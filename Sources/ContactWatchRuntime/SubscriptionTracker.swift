@@ -1,0 +1,53 @@
+import Logging
+import ZeroMQ
+
+/// Follows the subscriptions consumers hold on the alert socket (an XPUB in verbose mode reports each subscribe and
+/// unsubscribe as a message: byte 1 or 0, then the prefix). It tells the loop when a consumer subscribes to alert
+/// topics — a prefix of `alert.` (including "", everything) or a prefix under it — which is what republishing after
+/// a restart waits for (alerts.md, *Delivery guarantees*).
+///
+/// Owned by the processing thread (the socket's owner); the counts it keeps are mirrored in `RuntimeCounters`.
+struct SubscriptionTracker {
+    private let logger: Logger
+    private let counters: RuntimeCounters
+    /// Subscriptions held, all prefixes / alert prefixes (a consumer may hold several; XPUB reports each).
+    private(set) var subscriptions = 0
+    private(set) var alertSubscriptions = 0
+
+    init(logger: Logger, counters: RuntimeCounters) {
+        self.logger = logger
+        self.counters = counters
+    }
+
+    /// Whether a subscription to `prefix` receives alert messages (`alert.raised.<rule>`, `alert.resolved.<rule>`).
+    static func coversAlerts(_ prefix: some Collection<UInt8>) -> Bool {
+        let alert = Array("alert.".utf8)
+        if prefix.count <= alert.count { return prefix.elementsEqual(alert.prefix(prefix.count)) }
+        return prefix.starts(with: alert)
+    }
+
+    /// Reads every pending subscription message. Returns whether a subscription covering alerts arrived.
+    mutating func readAll(_ output: ZMQSocket) -> Bool {
+        var alertJoined = false
+        while let frames = try? output.receiveCopy(timeoutMilliseconds: 0), let first = frames.first, !first.isEmpty {
+            let prefixBytes = first.dropFirst()
+            let prefix = String(decoding: prefixBytes, as: UTF8.self)
+            let isAlert = Self.coversAlerts(prefixBytes)
+            if first[0] == 1 {
+                subscriptions += 1
+                if isAlert {
+                    alertSubscriptions += 1
+                    alertJoined = true
+                }
+                logger.info("subscriber joined", metadata: ["prefix": "\(prefix)"])
+            } else {
+                subscriptions = max(0, subscriptions - 1)
+                if isAlert { alertSubscriptions = max(0, alertSubscriptions - 1) }
+                logger.info("subscriber left", metadata: ["prefix": "\(prefix)"])
+            }
+        }
+        counters.subscriptions.store(subscriptions, ordering: .relaxed)
+        counters.alertSubscriptions.store(alertSubscriptions, ordering: .relaxed)
+        return alertJoined
+    }
+}

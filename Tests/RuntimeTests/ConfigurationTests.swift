@@ -1,0 +1,114 @@
+import ContactWatchCommon
+@testable import ContactWatchRuntime
+import Configuration
+import Foundation
+import Testing
+
+/// Configuration resolution in-process, in the style of hummingbird's ConfigReader tests: values given through
+/// swift-configuration's `InMemoryProvider`, precedence through the real `load` with an environment and a file.
+@Suite("DaemonConfiguration")
+struct ConfigurationTests {
+    static func reader(_ values: [String: ConfigValue]) -> ConfigReader {
+        var v: [AbsoluteConfigKey: ConfigValue] = [:]
+        for (key, value) in values { v[AbsoluteConfigKey(key.split(separator: ".").map(String.init))] = value }
+        return ConfigReader(providers: [InMemoryProvider(values: v)])
+    }
+
+    static func resolve(_ values: [String: ConfigValue], environment: [String: String] = [:]) throws(DaemonError) -> DaemonConfiguration {
+        try DaemonConfiguration.resolve(reader(values), environment: environment)
+    }
+
+    @Test("the defaults, when nothing is given")
+    func defaults() throws {
+        let c = try Self.resolve([:])
+        #expect(c.inputs == ["tcp://127.0.0.1:7401"])
+        #expect(c.output == "tcp://127.0.0.1:7402")
+        #expect(c.journal == nil)
+        #expect(c.republishGraceMillis == 2000)
+        #expect(c.journalMaxReplyAlerts == 1000)
+        #expect(c.journalMaxReplyBytes == 1_048_576)
+        #expect(c.commitIntervalMillis == 5)
+    }
+
+    @Test("values are read by key and typed")
+    func typed() throws {
+        let c = try Self.resolve([
+            "output.republishGraceMillis": 250, "journal.maxReplyAlerts": 10, "journal.maxReplyBytes": 4096,
+            "input.endpoints": .init(.stringArray(["ipc:///tmp/a", "ipc:///tmp/b"]), isSecret: false),
+            "state.commitMaxEvents": 7, "log.level": "debug",
+        ])
+        #expect(c.republishGraceMillis == 250)
+        #expect(c.journalLimits.maxReplyAlerts == 10)
+        #expect(c.journalLimits.maxReplyBytes == 4096)
+        #expect(c.inputs == ["ipc:///tmp/a", "ipc:///tmp/b"])
+        #expect(c.commitMaxEvents == 7)
+        #expect(c.logLevel == .debug)
+    }
+
+    @Test("a bad value names its key and exits 64", arguments: [
+        ("output.republishGraceMillis", ConfigValue(-1)),
+        ("journal.maxReplyAlerts", ConfigValue(0)),
+        ("journal.maxReplyBytes", ConfigValue(10)),
+        ("state.commitMaxEvents", ConfigValue("many")),
+        ("log.level", ConfigValue("loud")),
+        ("output.endpoint", ConfigValue("http://x")),
+    ])
+    func badValue(key: String, value: ConfigValue) {
+        #expect {
+            _ = try Self.resolve([key: value])
+        } throws: { error in
+            guard let e = error as? DaemonError else { return false }
+            return e.exitStatus == .usage && e.message.contains(key) && e.kind == .configuration
+        }
+    }
+
+    @Test("flags win over the environment, which wins over the file, which wins over the defaults")
+    func precedence() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cw-config-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("c.yaml").path
+        try """
+        output:
+          endpoint: ipc:///file/out
+          republishGraceMillis: 111
+        journal:
+          endpoint: ipc:///file/journal
+        state:
+          commitMaxEvents: 17
+        """.write(toFile: file, atomically: true, encoding: .utf8)
+        var flags = DaemonFlags()
+        flags.configFile = file
+        flags.output = "ipc:///flag/out"
+        let env = ["CONTACTWATCH_JOURNAL_ENDPOINT": "ipc:///env/journal", "CONTACTWATCH_OUTPUT_ENDPOINT": "ipc:///env/out",
+                   "OTHER_STATE_COMMIT_MAX_EVENTS": "3"]
+        let c = try await DaemonConfiguration.load(flags: flags, environment: env)
+        #expect(c.output == "ipc:///flag/out")
+        #expect(c.journal == "ipc:///env/journal")
+        #expect(c.republishGraceMillis == 111)
+        #expect(c.commitMaxEvents == 17)
+    }
+
+    @Test("an unreadable configuration file exits 64 naming --config")
+    func unreadableFile() async {
+        var flags = DaemonFlags()
+        flags.configFile = "/nonexistent/contactwatchd.yaml"
+        await #expect {
+            _ = try await DaemonConfiguration.load(flags: flags, environment: [:])
+        } throws: { error in
+            (error as? DaemonError)?.exitStatus == .usage && "\(error)".contains("--config")
+        }
+    }
+
+    @Test("exit statuses: each kind of failure has its named status")
+    func exitStatuses() {
+        #expect(DaemonError.configuration(key: "k", problem: "p").exitStatus == .usage)
+        #expect(DaemonError.endpoint("e").exitStatus == .unavailable)
+        #expect(DaemonError.internal("i").exitStatus == .software)
+        #expect(DaemonError(.store(.corrupt), "c").exitStatus == .ioError)
+        #expect(DaemonError(.store(.unreadable), "c").exitStatus == .ioError)
+        #expect(DaemonError(.store(.full), "f").exitStatus == .temporaryFailure)
+        #expect(DaemonError(.store(.busy), "b").exitStatus == .temporaryFailure)
+        #expect(ExitStatus.usage.rawValue == 64 && ExitStatus.temporaryFailure.rawValue == 75 && ExitStatus.ioError.rawValue == 74)
+    }
+}

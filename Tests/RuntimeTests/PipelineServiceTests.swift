@@ -1,0 +1,89 @@
+import ContactWatchEngine
+@testable import ContactWatchRuntime
+import ContactWatchStore
+import Foundation
+import Logging
+import ServiceLifecycle
+import ServiceLifecycleTestKit
+import Synchronization
+import Testing
+import ZeroMQ
+
+/// `PipelineService` under swift-service-lifecycle's test kit: a graceful shutdown stops the loop, which makes its
+/// state durable and releases its sockets.
+@Suite("PipelineService")
+struct PipelineServiceTests {
+    final class Ready: Sendable {
+        let stream: AsyncStream<Void>
+        let continuation: AsyncStream<Void>.Continuation
+        init() { (stream, continuation) = AsyncStream.makeStream() }
+    }
+
+    @Test("graceful shutdown stops the loop, records the start in the store and closes the sockets")
+    func gracefulShutdown() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cw-svc-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var config = DaemonConfiguration()
+        config.inputs = ["ipc://\(dir)/in"]
+        config.inputBind = true
+        config.output = "ipc://\(dir)/out"
+        config.journal = "ipc://\(dir)/journal"
+        config.stateDir = dir + "/state"
+        let store = try StateStore(directory: config.stateDir)
+        let context = try ZMQContext()
+        defer { context.close() }
+        let engine = try Engine(settings: config.engine, state: EngineState())
+        let pipeline = Pipeline(config: config, logger: Logger(label: "test"), context: context, engine: engine,
+                                store: store, publishedThrough: 0, unpublished: [])
+        let ready = Ready()
+        var configured = PipelineService(pipeline: pipeline, logger: Logger(label: "test"))
+        configured.onReady = { ready.continuation.yield() }
+        let service = configured
+        try await testGracefulShutdown { trigger in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await service.run() }
+                var it = ready.stream.makeAsyncIterator()
+                _ = await it.next()
+                #expect(!pipeline.isStopRequested)
+                trigger.triggerGracefulShutdown()
+                try await group.waitForAll()
+            }
+        }
+        #expect(pipeline.isStopRequested)
+        #expect(service.failure.error == nil)
+        store.close()
+        // The sockets are closed: the same endpoints can be bound again.
+        let again = try context.socket(.xpub)
+        defer { again.close() }
+        try again.bind(config.output)
+        let journal = try context.socket(.router)
+        defer { journal.close() }
+        try journal.bind(config.journal!)
+    }
+
+    @Test("a store that cannot be written stops the service before it is ready, with the store's error kind")
+    func unwritableStoreFailsBeforeReady() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cw-svc-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var config = DaemonConfiguration()
+        config.inputs = ["ipc://\(dir)/in"]
+        config.inputBind = true
+        config.output = "ipc://\(dir)/out"
+        config.stateDir = dir + "/state"
+        let store = try StateStore(directory: config.stateDir)
+        store.close() // every later statement throws: as a store that cannot be written
+        let context = try ZMQContext()
+        defer { context.close() }
+        let engine = try Engine(settings: config.engine, state: EngineState())
+        let pipeline = Pipeline(config: config, logger: Logger(label: "test"), context: context, engine: engine,
+                                store: store, publishedThrough: 0, unpublished: [])
+        final class Flag: Sendable { let value = Atomic<Bool>(false) }
+        let readyCalled = Flag()
+        var service = PipelineService(pipeline: pipeline, logger: Logger(label: "test"))
+        service.onReady = { readyCalled.value.store(true, ordering: .relaxed) }
+        await #expect(throws: DaemonError.self) { try await service.run() }
+        let wasReady = readyCalled.value.load(ordering: .relaxed)
+        #expect(!wasReady)
+        if case .store = service.failure.error?.kind {} else { Issue.record("not a store error: \(String(describing: service.failure.error))") }
+    }
+}
