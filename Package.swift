@@ -15,6 +15,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-configuration", from: "1.4.0", traits: [.defaults, "YAML"]),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
@@ -36,7 +37,11 @@ let package = Package(
         // The pure engine: bytes in, messages out. No I/O, no clock but the one passed in.
         .target(
             name: "ContactWatchEngine",
-            dependencies: [.product(name: "Crypto", package: "swift-crypto")]
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                // The engine's timers (R6 deadlines, forgetting by contactStart) are binary heaps.
+                .product(name: "HeapModule", package: "swift-collections"),
+            ]
         ),
         // Durable state (SQLite through GRDB).
         .target(

@@ -1,4 +1,5 @@
 import Foundation
+import HeapModule
 
 /// Something worth a log line that is not a message (publisher restarts). Rare by nature.
 public struct EngineLogEvent: Sendable {
@@ -20,13 +21,11 @@ public final class Engine {
     public internal(set) var counters = EngineCounters()
     public internal(set) var changes = ChangeSet()
     var reader = JSONReader()
-    /// The heap of open R1 alerts without an overdue alert, by (deadline, CRN, contactId).
-    var overdueQueue = OverdueQueue()
+    /// Open R1 alerts without an overdue alert, by (deadline, CRN, contactId).
+    var overdueQueue = Heap<OverdueItem>()
+    /// Remembered contacts by contactStart (see `forgetExpired`).
+    var forgetQueue = Heap<ForgetItem>()
     var now: Millis = 0
-    /// The date of W when contacts were last forgotten.
-    var lastForgetDay: Int32 = .min
-    /// At most the earliest contactStart in `state.contacts` (not persisted: .min forces the first scan).
-    var oldestContactBound: Millis = .min
     /// Whether `reader` holds the current message's body (false until it parsed successfully).
     var parsedCurrent = false
     #else
@@ -34,29 +33,40 @@ public final class Engine {
     @exclusivity(unchecked) public internal(set) var counters = EngineCounters()
     @exclusivity(unchecked) public internal(set) var changes = ChangeSet()
     @exclusivity(unchecked) var reader = JSONReader()
-    /// The heap of open R1 alerts without an overdue alert, by (deadline, CRN, contactId).
-    @exclusivity(unchecked) var overdueQueue = OverdueQueue()
+    @exclusivity(unchecked) var overdueQueue = Heap<OverdueItem>()
+    @exclusivity(unchecked) var forgetQueue = Heap<ForgetItem>()
     @exclusivity(unchecked) var now: Millis = 0
-    @exclusivity(unchecked) var lastForgetDay: Int32 = .min
-    @exclusivity(unchecked) var oldestContactBound: Millis = .min
     @exclusivity(unchecked) var parsedCurrent = false
     #endif
     public internal(set) var logEvents: [EngineLogEvent] = []
+    /// Tests only: the engine as the contract reads, with no index — every event forgets by scanning every contact,
+    /// step 6 scans every open alert. Property tests compare it with the engine as it runs (`ReferenceTests`).
+    let referenceMode: Bool
 
-    public init(settings: EngineSettings, state: EngineState = EngineState()) throws(EngineSettings.Problem) {
+    public convenience init(settings: EngineSettings, state: EngineState = EngineState()) throws(EngineSettings.Problem) {
+        try self.init(settings: settings, state: state, referenceMode: false)
+    }
+
+    init(settings: EngineSettings, state: EngineState, referenceMode: Bool) throws(EngineSettings.Problem) {
         try settings.validate()
         self.settings = settings
         self.zone = ZoneCalendar(identifier: settings.timeZone)!
         self.business = BusinessCalendar(holidays: settings.bankHolidays)
         self.state = state
-        // Resume forgetting as an engine that never stopped would (contacts were last dropped on W's day).
-        lastForgetDay = state.watermark == .min ? .min : Int32(state.watermark / millisPerDay)
+        self.referenceMode = referenceMode
+        guard !referenceMode else { return }
+        var overdue: [OverdueItem] = []
         for (ci, c) in state.cases.enumerated() {
             for a in c.openNonCompliance where !a.overdueRaised {
-                overdueQueue.push(.init(deadline: a.deadline, crn: c.crn.key, contactId: a.triggerContactId,
-                                        version: a.triggerContactVersion, caseIndex: UInt32(ci)))
+                overdue.append(OverdueItem(deadline: a.deadline, crn: c.crn.key, contactId: a.triggerContactId,
+                                           version: a.triggerContactVersion, caseIndex: UInt32(ci)))
             }
         }
+        overdueQueue = Heap(overdue)
+        var starts: [ForgetItem] = []
+        starts.reserveCapacity(state.contacts.count)
+        for (id, rec) in state.contacts { starts.append(ForgetItem(start: rec.contactStart, contactId: id)) }
+        forgetQueue = Heap(starts)
     }
 
     /// Hands over what changed since the last call (for the store).
@@ -246,7 +256,7 @@ public final class Engine {
 
     func advanceWatermark(_ t: Millis) {
         if t > state.watermark { state.watermark = t }
-        forgetOldContactsIfDue()
+        forgetExpired()
     }
 
     // MARK: - Contact events (steps 1–6)
@@ -346,7 +356,9 @@ public final class Engine {
         if withdrawnPDU >= 0 { evaluateRate(pdu: withdrawnPDU, event: e, out: &out) }
         if pdu >= 0 && pdu != withdrawnPDU { evaluateRate(pdu: pdu, event: e, out: &out) }
         state.contacts[e.contactId] = record
-        if record.contactStart < oldestContactBound { oldestContactBound = record.contactStart }
+        if !referenceMode && previous?.contactStart != record.contactStart {
+            forgetQueue.insert(ForgetItem(start: record.contactStart, contactId: e.contactId))
+        }
         // Step 5: enforcement action.
         if e.actionId != 0 {
             if !actionUnchanged { recordAction(of: e.contactId, id: e.actionId, at: e.actionAt, caseIndex: ci) }
@@ -406,16 +418,32 @@ public final class Engine {
         state.watermark == .min ? .min : state.watermark - Millis(settings.contactRetentionDays) * millisPerDay
     }
 
-    /// The remembered record of a contact, nil when there is none or it is old enough to be forgotten (its memory is
-    /// then dropped at once, so that no rule and no later arrival sees it).
-    func liveContact(_ id: UInt64) -> ContactRecord? {
-        guard let rec = state.contacts[id] else { return nil }
-        if rec.contactStart < retentionCutoff {
-            forget(id)
-            counters.forgottenContacts += 1
-            return nil
-        }
+    /// The remembered record of a contact, nil when there is none. (`forgetExpired` has already dropped every contact
+    /// older than the retention; the check here only keeps that promise local.)
+    @inline(__always) func liveContact(_ id: UInt64) -> ContactRecord? {
+        guard let rec = state.contacts[id], rec.contactStart >= retentionCutoff else { return nil }
         return rec
+    }
+
+    /// Forgets every contact whose contactStart is now more than `input.contactRetentionDays` before W, at once: no
+    /// rule or lookup ever sees a forgotten contact or anything it carried (its failure, remote mark, warning or
+    /// breach — kept by their own effective time —, withdrawal, compliance-rate contribution). Called whenever W may
+    /// have moved. `forgetQueue` holds each remembered contact by contactStart (plus entries left behind when a version
+    /// moved the start, skipped when they come up), so this costs one comparison while nothing expires.
+    func forgetExpired() {
+        let cutoff = retentionCutoff
+        if referenceMode {
+            let expired = state.contacts.filter { $0.value.contactStart < cutoff }.keys.sorted()
+            for id in expired { forget(id) }
+            counters.forgottenContacts += expired.count
+            return
+        }
+        while let first = forgetQueue.min, first.start < cutoff {
+            forgetQueue.removeMin()
+            guard let rec = state.contacts[first.contactId], rec.contactStart == first.start else { continue }
+            forget(first.contactId)
+            counters.forgottenContacts += 1
+        }
     }
 
     func forget(_ id: UInt64) {
@@ -428,80 +456,45 @@ public final class Engine {
             state.cases[ci].warnings.removeAll { $0.contactId == id }
             state.cases[ci].breaches.removeAll { $0.contactId == id }
         }
+        // So does its compliance-rate contribution (its date can still be inside the window: a window as long as
+        // the retention reaches back to the cutoff's date, which starts before the cutoff itself).
+        if rec.pduIndex >= 0 {
+            state.pdus[Int(rec.pduIndex)].withdraw(date: rec.contributionDate, compliant: rec.flags.contains(.compliant))
+            changes.pdus.insert(rec.pduIndex)
+        }
         if state.withdrawn.removeValue(forKey: id) != nil { changes.withdrawn.insert(id) }
         changes.cases.insert(rec.caseIndex)
         changes.contacts.remove(id)
         changes.forgottenContacts.append(id)
     }
+}
 
-    /// Contacts more than `input.contactRetentionDays` before W are dropped from memory once per day of W; rules
-    /// that look at a case's contacts also skip any older than `retentionCutoff` in between.
-    func forgetOldContactsIfDue() {
-        let day = Int32(state.watermark / millisPerDay)
-        guard day != lastForgetDay else { return }
-        lastForgetDay = day
-        let cutoff = retentionCutoff
-        // No contact starts before the bound: nothing to forget, no need to scan.
-        guard cutoff > oldestContactBound else { return }
-        var forgotten: [UInt64] = []
-        var oldest = Millis.max
-        for (id, rec) in state.contacts {
-            if rec.contactStart < cutoff { forgotten.append(id) } else if rec.contactStart < oldest { oldest = rec.contactStart }
-        }
-        oldestContactBound = oldest
-        for id in forgotten { forget(id) }
-        counters.forgottenContacts += forgotten.count
+/// A remembered contact by its contactStart, for `Engine.forgetExpired`.
+struct ForgetItem: Comparable {
+    var start: Millis
+    var contactId: UInt64
+
+    @inline(__always) static func < (a: ForgetItem, b: ForgetItem) -> Bool {
+        a.start != b.start ? a.start < b.start : a.contactId < b.contactId
     }
 }
 
-/// A min-heap of open R1 alerts waiting for their deadline, ordered by (deadline, CRN, contactId).
-struct OverdueQueue {
-    struct Item {
-        var deadline: Int32
-        var crn: UInt32
-        var contactId: UInt64
-        var version: UInt64
-        var caseIndex: UInt32
+/// An open R1 alert waiting for its deadline (step 6), ordered by (deadline, CRN, contactId).
+struct OverdueItem: Comparable {
+    var deadline: Int32
+    var crn: UInt32
+    var contactId: UInt64
+    var version: UInt64
+    var caseIndex: UInt32
 
-        @inline(__always) static func before(_ a: Item, _ b: Item) -> Bool {
-            if a.deadline != b.deadline { return a.deadline < b.deadline }
-            if a.crn != b.crn { return a.crn < b.crn }
-            return a.contactId < b.contactId
-        }
+    @inline(__always) static func < (a: OverdueItem, b: OverdueItem) -> Bool {
+        if a.deadline != b.deadline { return a.deadline < b.deadline }
+        if a.crn != b.crn { return a.crn < b.crn }
+        if a.contactId != b.contactId { return a.contactId < b.contactId }
+        return a.version < b.version
     }
 
-    private(set) var items: [Item] = []
-
-    var top: Item? { items.first }
-
-    mutating func push(_ item: Item) {
-        items.append(item)
-        var k = items.count - 1
-        while k > 0 {
-            let parent = (k - 1) / 2
-            guard Item.before(items[k], items[parent]) else { break }
-            items.swapAt(k, parent)
-            k = parent
-        }
-    }
-
-    mutating func pop() -> Item? {
-        guard !items.isEmpty else { return nil }
-        let first = items[0]
-        let last = items.removeLast()
-        if !items.isEmpty {
-            items[0] = last
-            var k = 0
-            while true {
-                let l = 2 * k + 1, r = l + 1
-                var m = k
-                if l < items.count && Item.before(items[l], items[m]) { m = l }
-                if r < items.count && Item.before(items[r], items[m]) { m = r }
-                if m == k { break }
-                items.swapAt(k, m)
-                k = m
-            }
-        }
-        return first
+    static func == (a: OverdueItem, b: OverdueItem) -> Bool {
+        a.deadline == b.deadline && a.crn == b.crn && a.contactId == b.contactId && a.version == b.version
     }
 }

@@ -123,8 +123,7 @@ extension Engine {
         let months = settings.nonComplianceWindowMonths
         let windowStart = d.subtracting(months: months)
         var failures = 0
-        let cutoff = retentionCutoff
-        for f in state.cases[ci].failures where f.start >= s && f.start >= cutoff && f.start <= t && zone.date(of: f.start) >= windowStart {
+        for f in state.cases[ci].failures where f.start >= s && f.start <= t && zone.date(of: f.start) >= windowStart {
             failures += 1
         }
         var lastWarning = Millis.min
@@ -199,8 +198,10 @@ extension Engine {
         }
         alert.deadline = business.businessDay(settings.enforcementDeadlineBusinessDays, after: d).days
         state.cases[ci].openNonCompliance.append(alert)
-        overdueQueue.push(.init(deadline: alert.deadline, crn: crn.key, contactId: e.contactId,
-                                version: e.contactVersion, caseIndex: UInt32(ci)))
+        if !referenceMode {
+            overdueQueue.insert(OverdueItem(deadline: alert.deadline, crn: crn.key, contactId: e.contactId,
+                                            version: e.contactVersion, caseIndex: UInt32(ci)))
+        }
     }
 
     /// Step 3: a contact that is no longer a failure resolves the R1 alerts it triggered.
@@ -294,37 +295,56 @@ extension Engine {
 
     /// Step 6: every open R1 alert whose deadline is before the date of W gets its overdue alert.
     func raiseOverdue(out: inout Outbox) {
-        guard let first = overdueQueue.top, state.watermark != .min else { return }
+        guard state.watermark != .min else { return }
+        if referenceMode { return raiseOverdueByScan(out: &out) }
+        guard let first = overdueQueue.min else { return }
         let today = zone.date(of: state.watermark).days
         guard first.deadline < today else { return }
-        while let top = overdueQueue.top, top.deadline < today {
-            _ = overdueQueue.pop()
-            let ci = Int(top.caseIndex)
-            guard let k = state.cases[ci].openNonCompliance.firstIndex(where: {
-                $0.triggerContactId == top.contactId && $0.triggerContactVersion == top.version && !$0.overdueRaised
-            }) else { continue }
-            state.cases[ci].openNonCompliance[k].overdueRaised = true
-            changes.cases.insert(top.caseIndex)
-            let a = state.cases[ci].openNonCompliance[k]
-            let crn = state.cases[ci].crn
-            let id = AlertID(rule: .enforcementOverdue, subjectType: "CRN", subjectValue: crn.description,
-                             triggerContactId: a.triggerContactId, triggerContactVersion: a.triggerContactVersion)
-            let days = settings.enforcementDeadlineBusinessDays
-            emit(raised: true, rule: .enforcementOverdue, severity: .high, id: id, subject: .crn(crn), occurredAt: state.watermark,
-                 reason: { b in
-                     JSONOut.raw(&b, "No enforcement action recorded for the ")
-                     JSONOut.text(&b, a.rule.shortName)
-                     JSONOut.raw(&b, " alert on contact ")
-                     JSONOut.uint(&b, a.triggerContactId)
-                     JSONOut.raw(&b, " by its deadline ")
-                     JSONOut.dateText(&b, LocalDate(days: a.deadline))
-                     JSONOut.raw(&b, " (")
-                     JSONOut.int(&b, days)
-                     JSONOut.raw(&b, " business days after the failure)")
-                 },
-                 triggerContactId: a.triggerContactId, triggerContactVersion: a.triggerContactVersion, out: &out) { b in
-                overdueEvidence(&b, a)
+        while let top = overdueQueue.min, top.deadline < today {
+            overdueQueue.removeMin()
+            raiseOverdue(top, out: &out)
+        }
+    }
+
+    /// `raiseOverdue` as the contract reads, without the heap (reference mode).
+    func raiseOverdueByScan(out: inout Outbox) {
+        let today = zone.date(of: state.watermark).days
+        var due: [OverdueItem] = []
+        for (ci, c) in state.cases.enumerated() {
+            for a in c.openNonCompliance where !a.overdueRaised && a.deadline < today {
+                due.append(OverdueItem(deadline: a.deadline, crn: c.crn.key, contactId: a.triggerContactId,
+                                       version: a.triggerContactVersion, caseIndex: UInt32(ci)))
             }
+        }
+        for item in due.sorted() { raiseOverdue(item, out: &out) }
+    }
+
+    func raiseOverdue(_ top: OverdueItem, out: inout Outbox) {
+        let ci = Int(top.caseIndex)
+        guard let k = state.cases[ci].openNonCompliance.firstIndex(where: {
+            $0.triggerContactId == top.contactId && $0.triggerContactVersion == top.version && !$0.overdueRaised
+        }) else { return }
+        state.cases[ci].openNonCompliance[k].overdueRaised = true
+        changes.cases.insert(top.caseIndex)
+        let a = state.cases[ci].openNonCompliance[k]
+        let crn = state.cases[ci].crn
+        let id = AlertID(rule: .enforcementOverdue, subjectType: "CRN", subjectValue: crn.description,
+                         triggerContactId: a.triggerContactId, triggerContactVersion: a.triggerContactVersion)
+        let days = settings.enforcementDeadlineBusinessDays
+        emit(raised: true, rule: .enforcementOverdue, severity: .high, id: id, subject: .crn(crn), occurredAt: state.watermark,
+             reason: { b in
+                 JSONOut.raw(&b, "No enforcement action recorded for the ")
+                 JSONOut.text(&b, a.rule.shortName)
+                 JSONOut.raw(&b, " alert on contact ")
+                 JSONOut.uint(&b, a.triggerContactId)
+                 JSONOut.raw(&b, " by its deadline ")
+                 JSONOut.dateText(&b, LocalDate(days: a.deadline))
+                 JSONOut.raw(&b, " (")
+                 JSONOut.int(&b, days)
+                 JSONOut.raw(&b, " business days after the failure)")
+             },
+             triggerContactId: a.triggerContactId, triggerContactVersion: a.triggerContactVersion, out: &out) { b in
+            overdueEvidence(&b, a)
         }
     }
 
@@ -342,8 +362,7 @@ extension Engine {
         guard t - reference > Millis(limit) * millisPerDay else { return }
         let days = Int((t - reference) / millisPerDay)
         var remotes = 0
-        let cutoff = retentionCutoff
-        for r in state.cases[ci].remotes where (!hasInPerson || r.start > last) && r.start >= cutoff && r.start <= t { remotes += 1 }
+        for r in state.cases[ci].remotes where (!hasInPerson || r.start > last) && r.start <= t { remotes += 1 }
         let alert = raise(rule: .telephoneOnly, severity: priority ? .high : .medium, subject: .crn(state.cases[ci].crn), occurredAt: t,
                           reason: { b in
                               JSONOut.raw(&b, "No face-to-face contact for ")

@@ -145,6 +145,25 @@ public struct PDUState: Sendable, Equatable {
         if buckets[lo].compliant == 0 && buckets[lo].nonCompliant == 0 { buckets.remove(at: lo) }
     }
 
+    /// Takes back one contribution (of a forgotten contact). A bucket that is not there is left alone: a store written
+    /// before contributions were withdrawn this way may have pruned it already.
+    mutating func withdraw(date: Int32, compliant: Bool) {
+        var lo = 0, hi = buckets.count
+        while lo < hi {
+            let mid = (lo + hi) >> 1
+            if buckets[mid].date < date { lo = mid + 1 } else { hi = mid }
+        }
+        guard lo < buckets.count, buckets[lo].date == date else { return }
+        if compliant {
+            guard buckets[lo].compliant > 0 else { return }
+            buckets[lo].compliant -= 1
+        } else {
+            guard buckets[lo].nonCompliant > 0 else { return }
+            buckets[lo].nonCompliant -= 1
+        }
+        if buckets[lo].compliant == 0 && buckets[lo].nonCompliant == 0 { buckets.remove(at: lo) }
+    }
+
     /// Drops the buckets of dates before `date`.
     mutating func prune(before date: Int32) {
         var k = 0

@@ -28,8 +28,9 @@ struct SeededRandom: RandomNumberGenerator {
 }
 
 /// A random but valid stream: failures, actions, updates, duplicates, registers, phone contacts, booths, late records,
-/// a few invalid and ignored messages and sequence gaps.
-func generateStream(seed: UInt64, events: Int = 400, cases: Int = 30) -> [String] {
+/// a few invalid and ignored messages and sequence gaps. With `lateEnforcement`, also versions that add an enforcement
+/// action (warning, breach, NFA, withdrawal) weeks after their contact, effective when recorded.
+func generateStream(seed: UInt64, events: Int = 400, cases: Int = 30, lateEnforcement: Bool = false) -> [String] {
     var rng = SeededRandom(seed: seed)
     let crns = (0..<cases).map { String(format: "X2%05d", $0 * 37 + 11) }
     struct Known { var crn: String; var version: UInt64; var start: Millis }
@@ -50,15 +51,20 @@ func generateStream(seed: UInt64, events: Int = 400, cases: Int = 30) -> [String
         return (rng.chance(0.1) ? "ZZZZ" : nil, m)
     }
 
-    func body(_ rng: inout SeededRandom, crn: String, id: UInt64, version: UInt64?, start: Millis, at: Millis) -> String {
+    func body(_ rng: inout SeededRandom, crn: String, id: UInt64, version: UInt64?, start: Millis, at: Millis,
+              lateAction: Bool = false) -> String {
         let (type, m) = mode(&rng)
-        var outcome: String? = rng.weighted([("ATTC", 10), ("UAAB", 3), ("AFTC", 1), ("ATSH", 1), ("AFTA", 1), ("AAME", 2),
-                                            ("ATSS", 1), ("CO05", 1), ("XXXX", 1), ("-", 2)])
+        var outcome: String? = lateAction
+            ? rng.weighted([("UAAB", 4), ("AFTC", 1), ("ATTC", 1)])
+            : rng.weighted([("ATTC", 10), ("UAAB", 3), ("AFTC", 1), ("ATSH", 1), ("AFTA", 1), ("AAME", 2),
+                            ("ATSS", 1), ("CO05", 1), ("XXXX", 1), ("-", 2)])
         if outcome == "-" || start > at { outcome = nil }
         let flags: (Bool, Bool, Bool)? = outcome == "XXXX" ? (rng.chance(0.5), false, true) : nil
-        let action: String? = rng.weighted([("-", 30), ("EA02", 4), ("EA03", 1), ("LCL", 1), ("EA08", 2), ("IBR", 1),
-                                            ("NFA", 2), ("EA06", 1), ("EA07", 1), ("ROM", 1)])
-        let actionAt: Millis? = rng.chance(0.5) ? at - Millis.random(in: 0...(3 * day), using: &rng) : nil
+        let action: String? = lateAction
+            ? rng.weighted([("EA02", 5), ("EA03", 1), ("LCL", 2), ("EA08", 2), ("IBR", 1), ("NFA", 1), ("EA06", 1), ("EA07", 1)])
+            : rng.weighted([("-", 30), ("EA02", 4), ("EA03", 1), ("LCL", 1), ("EA08", 2), ("IBR", 1),
+                            ("NFA", 2), ("EA06", 1), ("EA07", 1), ("ROM", 1)])
+        let actionAt: Millis? = rng.chance(0.5) ? at - Millis.random(in: 0...(lateAction ? day : 3 * day), using: &rng) : nil
         let setting: String? = rng.chance(0.5) ? nil : rng.pick(["PRIVATE_ROOM", "OPEN_BOOTH", "SHARED_PUBLIC_SPACE", "HOME", "DOORSTEP", "UNKNOWN"])
         let sentence: String? = rng.chance(0.9) ? nil : rng.pick(["LICENCE", "COMMUNITY_ORDER", "SUSPENDED_SENTENCE_ORDER", "POST_SENTENCE_SUPERVISION"])
         let pdu: String? = rng.chance(0.15) ? nil : rng.pick(["N07SUF", "N07NOR", "N03CAM"])
@@ -82,6 +88,15 @@ func generateStream(seed: UInt64, events: Int = 400, cases: Int = 30) -> [String
             lines.append(#"{"eventType":"probation-case.unlisted.thing","publisherId":"gen","sequenceNumber":\#(seq)}"#)
         } else if roll < 0.13 {
             lines.append(RawEvent.contact().with("version", "2").with("publisherId", q("gen")).with("sequenceNumber", "\(seq)").text)
+        } else if lateEnforcement && roll < 0.20,
+                  case let old = (byCase[crn] ?? []).filter({ contacts[$0]!.start < clock - 14 * day && contacts[$0]!.start > clock - 80 * day }),
+                  !old.isEmpty {
+            // An enforcement action recorded weeks after its contact, as a new version.
+            let id = rng.pick(old)
+            var k = contacts[id]!
+            k.version += 1
+            contacts[id] = k
+            lines.append(body(&rng, crn: k.crn, id: id, version: k.version, start: k.start, at: clock, lateAction: true))
         } else if roll < 0.32, let ids = byCase[crn], !ids.isEmpty {
             // An update (sometimes a duplicate) of one of the case's contacts.
             let id = rng.pick(ids)

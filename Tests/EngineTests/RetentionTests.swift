@@ -19,6 +19,81 @@ struct RetentionTests {
         #expect(h.engine.state.cases[0].warnings.count == (forgotten ? 0 : 1))
     }
 
+    /// Issue 12's case: a warning recorded 40 days after its contact, and a failure on the day that contact crosses the
+    /// 120-day retention. Daily forgetting kept the warning for the rest of that day (breach-due with lastWarningAt);
+    /// the contract forgets the contact — and the warning it carries — the moment it is more than 120 days before W.
+    @Test("a warning whose contact crossed the retention earlier the same day no longer counts",
+          arguments: [(false, "COMMUNITY_ORDER"), (true, "COMMUNITY_ORDER"), (false, "LICENCE"), (true, "LICENCE")])
+    func warningOfContactForgottenThatDay(crossed: Bool, sentence: String) throws {
+        let h = Harness { $0.contactRetentionDays = 120 }
+        let start = t("2026-01-05 10:00")
+        h.send(contact(id: 1, start: start, at: start + hour, outcome: "ATTC", sentence: sentence))
+        let warnedAt = start + 40 * day
+        h.send(contact(id: 1, v: 2, start: start, at: warnedAt, outcome: "ATTC", action: "EA02", actionAt: warnedAt))
+        // The first event of the day on which contact 1 crosses the cutoff (start + 120 days), before it does.
+        h.send(tick(start + 120 * day - 2 * hour))
+        #expect(h.engine.state.contacts[1] != nil)
+        // The failure: contact 1 is 120 days and 30 minutes old at its occurredAt (or 29h30 short of it).
+        let failureStart = start + 120 * day + (crossed ? 0 : -30 * hour)
+        h.send(contact(id: 2, start: failureStart, at: failureStart + 30 * minute, outcome: "UAAB"))
+        let alert = try #require(h.lastR1)
+        #expect(h.engine.state.contacts[1] == nil || !crossed)
+        if sentence == "LICENCE" {
+            #expect(alert.rule == R.licenceReview)
+        } else {
+            #expect(alert.rule == (crossed ? R.warningDue : R.breachDue))
+        }
+        if crossed {
+            #expect(alert.ev("lastWarningAt") is NSNull, "\(alert.body)")
+        } else {
+            #expect(alert.evString("lastWarningAt") == iso(warnedAt))
+        }
+        #expect(h.engine.state.cases[0].warnings.count == (crossed ? 0 : 1))
+    }
+
+    /// A withdrawal looks only at the warnings of contacts still remembered.
+    @Test("a withdrawal skips the warning of a contact forgotten that day and removes the one still remembered")
+    func withdrawalSkipsForgottenWarning() throws {
+        let h = Harness { $0.contactRetentionDays = 120 }
+        let a = t("2026-01-05 10:00"), b = t("2026-02-02 10:00")
+        // Contact 2's warning is older (effective 2026-02-03) than contact 1's (recorded 2026-03-02).
+        h.send(contact(id: 2, start: b, at: b + day, outcome: "ATTC", action: "EA02", actionAt: b + day))
+        h.send(contact(id: 1, start: a, at: a + 56 * day, outcome: "ATTC", action: "EA02", actionAt: a + 56 * day))
+        h.send(tick(a + 120 * day - 2 * hour))
+        // Contact 1 crosses the cutoff; the withdrawal then removes contact 2's warning, the latest one remembered.
+        let w = a + 120 * day + hour
+        h.send(contact(id: 3, start: w - 30 * minute, at: w, outcome: "ATTC", action: "EA06", actionAt: w))
+        #expect(h.engine.state.withdrawn[3]?.contactId == 2)
+        h.send(contact(id: 4, start: w + hour, at: w + 2 * hour, outcome: "UAAB"))
+        #expect(h.lastR1?.rule == R.warningDue)
+        #expect(h.lastR1?.ev("lastWarningAt") is NSNull)
+    }
+
+    /// A compliance window as long as the retention reaches back to the cutoff's date; across a change of UTC offset
+    /// that date starts before the cutoff, so a contact can be forgotten while its date is still in the window. Its
+    /// contribution goes with it.
+    @Test("a forgotten contact's compliance-rate contribution is withdrawn even when its date is still in the window")
+    func forgottenContributionInWindow() throws {
+        let h = Harness {
+            $0.contactRetentionDays = 90
+            $0.complianceRateWindowDays = 90
+            $0.complianceRateMinimumSample = 1
+        }
+        // 23:15Z on 3 August is 00:15 BST on 4 August.
+        let old = t("2026-08-03 23:15")
+        h.send(contact(id: 1, start: old, at: old + 9 * hour, outcome: "UAAB", pdu: "N07SUF"))
+        #expect(h.raised(R.rate).count == 1)
+        // W at 23:30Z on 1 November (GMT): the window is 4 August – 1 November, the cutoff 23:30Z on 3 August.
+        let w = t("2026-11-01 23:30")
+        h.send(tick(t("2026-11-01 01:00")))
+        #expect(h.engine.state.contacts[1] != nil)
+        h.send(contact(id: 2, start: w - 30 * minute, at: w, outcome: "ATTC", pdu: "N07SUF"))
+        #expect(h.engine.state.contacts[1] == nil)
+        let resolved = try #require(h.resolved(R.rate).last)
+        #expect(resolved.evInt("compliant") == 1 && resolved.evInt("nonCompliant") == 0)
+        #expect(resolved.evString("windowStart") == "2026-08-04")
+    }
+
     @Test("compliance-rate dates older than the retention are dropped")
     func pduBucketsPruned() {
         let h = Harness()
