@@ -36,6 +36,11 @@
 ///   occasional warnings withdrawn (`EA06`) at a later contact; occasional corrections (another practitioner) and
 ///   exact duplicates (the same version sent twice).
 ///
+/// - **Late enforcement** (`lateEnforcement`, off by default): that share of the enforced failures gets its action
+///   20–60 business days (four to twelve weeks) after the failure instead, effective when recorded — warnings and
+///   breaches whose effective time is weeks after the contact that carries them, the situation where forgetting a
+///   contact must take its action with it (issue 12). With 0 the stream is byte-identical to one made without it.
+///
 /// The stream covers `days` days from `start` (events that would fall after the last day are left out), sorted by
 /// `occurredAt` (ties in creation order). Events carry no `publisherId`: `contactwatch replay --publisher-id` stamps
 /// one. All times are whole seconds in UTC; choose `start` and `days` so that the stream ends before today, or the
@@ -46,12 +51,16 @@ public struct GeneratorOptions: Sendable {
     public var seed: UInt64
     /// The first day, `YYYY-MM-DD`.
     public var start: String
+    /// The share (0–1) of enforced failures whose action is recorded 20–60 business days after the failure.
+    public var lateEnforcement: Double
 
-    public init(cases: Int = 2000, days: Int = 120, seed: UInt64 = 1, start: String = "2026-01-05") {
+    public init(cases: Int = 2000, days: Int = 120, seed: UInt64 = 1, start: String = "2026-01-05",
+                lateEnforcement: Double = 0) {
         self.cases = cases
         self.days = days
         self.seed = seed
         self.start = start
+        self.lateEnforcement = lateEnforcement
     }
 }
 
@@ -66,6 +75,9 @@ public enum Generator {
         }
         guard options.days >= 0, options.days <= 3660 else {
             throw ToolError(exitCode: ToolError.usage, "--days must be from 0 to 3660")
+        }
+        guard options.lateEnforcement >= 0, options.lateEnforcement <= 1 else {
+            throw ToolError(exitCode: ToolError.usage, "--late-enforcement must be a share from 0 to 1")
         }
         var simulation = GenSimulation(options: options, startDay: startDay)
         try simulation.run(write: write)
@@ -736,8 +748,10 @@ struct GenSimulation {
         let code = enforcementCode(for: k.start, case: c)
         let r = rng.unit()
         if r < pdu.neverEnforced { return }
-        let delay = r < pdu.neverEnforced + pdu.lateEnforced ? rng.range(9, 14)
+        var delay = r < pdu.neverEnforced + pdu.lateEnforced ? rng.range(9, 14)
             : (rng.chance(0.55) ? rng.range(1, 3) : rng.range(4, 8))
+        // (No draw at all without the option, so that the default stream stays the same bytes.)
+        if options.lateEnforcement > 0 && rng.chance(options.lateEnforcement) { delay = rng.range(20, 60) }
         let action = officeTime(businessDaysAfter: day, delay, notBefore: time)
         k.version += 1
         k.action = code

@@ -130,7 +130,11 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Write to FILE instead of standard output.")
     var output: String?
 
+    @Option(help: "Share (0-1) of enforced failures whose action is recorded 4-12 weeks after the failure (default 0).")
+    var lateEnforcement: Double = 0
+
     func validate() throws {
+        if !(lateEnforcement >= 0 && lateEnforcement <= 1) { throw ValidationError("--late-enforcement must be from 0 to 1") }
         if cases < 1 { throw ValidationError("--cases must be 1 or more") }
         if days < 1 { throw ValidationError("--days must be 1 or more") }
         let parts = start.split(separator: "-", omittingEmptySubsequences: false)
@@ -141,7 +145,7 @@ struct GenerateCommand: ParsableCommand {
     }
 
     func run() throws {
-        let options = GeneratorOptions(cases: cases, days: days, seed: seed, start: start)
+        let options = GeneratorOptions(cases: cases, days: days, seed: seed, start: start, lateEnforcement: lateEnforcement)
         try runTool("generate") {
             let fd = try output.map(openForWriting) ?? 1
             let writer = BufferedFDWriter(fd: fd)

@@ -138,6 +138,42 @@ import Testing
         #expect(lateRecorded > 0)
     }
 
+    /// Days between each enforcement action's effective time (actionAt, else occurredAt) and its contact's start.
+    static func actionLags(_ bytes: [UInt8]) throws -> [Double] {
+        let iso = ISO8601DateFormatter()
+        iso.formatOptions = [.withInternetDateTime]
+        var lags: [Double] = []
+        for line in lines(bytes) {
+            let event = try #require(try JSONSerialization.jsonObject(with: Data(line)) as? [String: Any])
+            guard let info = event["additionalInformation"] as? [String: Any],
+                  let action = info["enforcementAction"] as? [String: Any] else { continue }
+            let startText = try #require(info["contactStart"] as? String)
+            let atText = (action["actionAt"] as? String) ?? (event["occurredAt"] as? String) ?? ""
+            let start = try #require(iso.date(from: startText))
+            let at = try #require(iso.date(from: atText))
+            lags.append(at.timeIntervalSince(start) / 86400)
+        }
+        return lags
+    }
+
+    /// `--late-enforcement`: actions effective weeks after their contacts; without it the stream is unchanged.
+    @Test func lateEnforcementOption() throws {
+        let base = GeneratorOptions(cases: 400, days: 150, seed: 3)
+        var late = base
+        late.lateEnforcement = 0.5
+        let plain = try Self.generate(base)
+        var zero = base
+        zero.lateEnforcement = 0
+        #expect(try Self.generate(zero) == plain)
+        let plainLags = try Self.actionLags(plain)
+        let lateLags = try Self.actionLags(try Self.generate(late))
+        #expect(plainLags.allSatisfy { $0 < 40 }, "max \(plainLags.max() ?? 0)")
+        let weeksLater = lateLags.filter { $0 >= 28 }.count
+        #expect(weeksLater > 50, "\(weeksLater) actions four or more weeks after their contacts")
+        #expect(lateLags.contains { $0 > 60 })
+        #expect(throws: (any Error).self) { try Self.generate(GeneratorOptions(lateEnforcement: 1.5)) }
+    }
+
     @Test func defaultStreamEndsBeforeToday() throws {
         let bytes = try Self.generate(GeneratorOptions())
         let lines = Self.lines(bytes)
