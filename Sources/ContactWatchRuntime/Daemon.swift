@@ -94,6 +94,12 @@ public enum Daemon {
 
     static func run(config: DaemonConfiguration, logger: Logger) async throws(DaemonError) {
         let started = ContinuousClock.now
+        // Certificates and allow-lists first: a problem there is exit 64 before anything is touched.
+        let counters = RuntimeCounters()
+        let security = try DaemonSecurity(settings: config.security, counters: counters, logger: logger)
+        for endpoint in config.exposedPlaintext {
+            logger.warning("security.allowPlaintext: a plaintext socket reachable from other hosts", metadata: ["endpoint": "\(endpoint)"])
+        }
         let lock = try StateDirectoryLock(directory: config.stateDir)
         defer { lock.release() }
         let store: StateStore
@@ -119,8 +125,15 @@ public enum Daemon {
         let context: ZMQContext
         do { context = try ZMQContext() } catch { throw DaemonError.internal("cannot create the ZeroMQ context: \(error)") }
         defer { context.close() }
+        // The ZAP handler exists before any CURVE socket and stops after they are closed (before the context).
+        try security.start(context: context)
+        defer { security.stop() }
+        // SIGHUP re-reads the allow-lists.
+        let reload = ReloadSignal { security.reloadAllowLists() }
+        defer { reload.cancel() }
         let pipeline = Pipeline(config: config, logger: logger, context: context, engine: engine, store: store,
-                                publishedThrough: publishedThrough, unpublished: loaded.unpublished)
+                                publishedThrough: publishedThrough, unpublished: loaded.unpublished, counters: counters,
+                                security: security)
         let service = PipelineService(pipeline: pipeline, logger: logger)
         let group = ServiceGroup(services: [service], gracefulShutdownSignals: [.sigterm, .sigint],
                                  cancellationSignals: [], logger: logger)

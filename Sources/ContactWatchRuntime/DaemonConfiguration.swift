@@ -15,6 +15,10 @@ public struct DaemonFlags: Sendable {
     public var stateDir: String?
     public var logLevel: String?
     public var metrics: String?
+    public var curveCert: String?
+    public var curveAllowPublishers: String?
+    public var curveAllowConsumers: String?
+    public var inputCurveServerKey: String?
     public init() {}
 }
 
@@ -45,6 +49,10 @@ public struct DaemonConfiguration: Sendable {
     public var journalMaxReplyAlerts = 1000
     public var journalMaxReplyBytes = 1 << 20
     public var engine = EngineSettings()
+    /// `security.*` and `input.curveServerKey` (cli.md, *Security*).
+    public var security = SecuritySettings()
+    /// Plaintext endpoints reachable from other hosts, allowed by `security.allowPlaintext` (logged at start).
+    public var exposedPlaintext: [String] = []
 
     public init() {}
 
@@ -63,6 +71,8 @@ public struct DaemonConfiguration: Sendable {
         "output.endpoint", "output.sendHighWaterMark", "output.republishGraceMillis", "journal.endpoint",
         "journal.maxReplyAlerts", "journal.maxReplyBytes", "state.dir", "state.commitIntervalMillis",
         "state.commitMaxEvents", "state.journalRetentionDays", "log.level", "metrics.address",
+        "security.curve.certificate", "security.curve.allowPublishers", "security.curve.allowConsumers",
+        "security.allowPlaintext", "input.curveServerKey",
     ]
 
     /// Resolves the configuration. Throws a `DaemonError` with exit code 64 that names the key and the problem.
@@ -100,6 +110,10 @@ public struct DaemonConfiguration: Sendable {
         if let s = f.stateDir { set("state.dir", .string(s)) }
         if let l = f.logLevel { set("log.level", .string(l)) }
         if let m = f.metrics { set("metrics.address", .string(m)) }
+        if let c = f.curveCert { set("security.curve.certificate", .string(c)) }
+        if let p = f.curveAllowPublishers { set("security.curve.allowPublishers", .string(p)) }
+        if let c = f.curveAllowConsumers { set("security.curve.allowConsumers", .string(c)) }
+        if let k = f.inputCurveServerKey { set("input.curveServerKey", .string(k)) }
         return v
     }
 
@@ -198,7 +212,13 @@ public struct DaemonConfiguration: Sendable {
             d.logLevel = level
         }
         d.metrics = try k.string("metrics.address")
+        d.security.certificate = try k.string("security.curve.certificate")
+        d.security.allowPublishers = try k.string("security.curve.allowPublishers")
+        d.security.allowConsumers = try k.string("security.curve.allowConsumers")
+        d.security.inputServerKey = try k.string("input.curveServerKey")
+        if let v = try k.bool("security.allowPlaintext") { d.security.allowPlaintext = v }
         try d.check()
+        d.exposedPlaintext = try d.security.check(inputs: d.inputs, inputBind: d.inputBind, output: d.output, journal: d.journal)
         return d
     }
 

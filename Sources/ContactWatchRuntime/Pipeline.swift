@@ -22,7 +22,8 @@ final class Pipeline: @unchecked Sendable {
     private let stopRequested = Atomic<Bool>(false)
 
     init(config: DaemonConfiguration, logger: Logger, context: ZMQContext, engine: Engine, store: StateStore,
-         publishedThrough: UInt64, unpublished: [JournalEntry], counters: RuntimeCounters = RuntimeCounters()) {
+         publishedThrough: UInt64, unpublished: [JournalEntry], counters: RuntimeCounters = RuntimeCounters(),
+         security: DaemonSecurity? = nil) {
         self.config = config
         self.logger = logger
         self.context = context
@@ -31,7 +32,7 @@ final class Pipeline: @unchecked Sendable {
         self.publishedThrough = publishedThrough
         self.unpublished = unpublished
         self.counters = counters
-        setup = SocketSetup(config: config)
+        setup = SocketSetup(config: config, security: security ?? DaemonSecurity(plaintextWith: counters, logger: logger))
     }
 
     /// Asks the loop to stop after the message in hand; callable from any thread.
@@ -50,7 +51,7 @@ final class Pipeline: @unchecked Sendable {
     /// published (after a consumer subscribed to alert topics, or the republish grace).
     func run(ready: @escaping () -> Void) throws(DaemonError) {
         do { try store.checkWritable() } catch { throw DaemonError.store(error, while: "the state store cannot be written") }
-        let sockets = try PipelineSockets(config: config, context: context, setup: setup)
+        let sockets = try PipelineSockets(config: config, context: context, setup: setup, logger: logger)
         defer { sockets.close() }
         var journal: JournalServer? = nil
         if let endpoint = config.journal {
@@ -123,9 +124,8 @@ struct PipelineLoop {
         if r.input { try drainInput() }
         if r.durable { try publishDurable() }
         if r.output, tracker.readAll(sockets.output) { try perform(machine.alertSubscriberJoined()) }
-        if r.monitor, let counts = try? sockets.monitor?.drain() {
-            counters.disconnections.add(counts.disconnected + counts.handshakeFailed, ordering: .relaxed)
-        }
+        if r.monitor { sockets.supervisor.readEvents(input: sockets.input, now: clock.now) }
+        sockets.supervisor.tick(input: sockets.input, now: clock.now)
         try perform(machine.tick(at: clock.now))
         housekeeping.run(at: clock.now, store: store, logger: logger)
     }

@@ -1,7 +1,8 @@
+import Logging
 import ZeroMQ
 
 /// The part a socket plays in the daemon.
-public enum SocketRole: String, Sendable {
+public enum SocketRole: String, Sendable, CaseIterable {
     /// The SUB socket events arrive on.
     case input
     /// The XPUB socket alerts and notices leave on.
@@ -14,22 +15,33 @@ public enum SocketRole: String, Sendable {
 /// the input's message-size limit today; security (CURVE, ZAP domain) and monitors plug in here.
 struct SocketSetup: Sendable {
     let config: DaemonConfiguration
+    /// CURVE on the bound sockets (each its own ZAP domain), CURVE client on a connected input with a server key.
+    let security: DaemonSecurity
 
     func configure(_ socket: ZMQSocket, as role: SocketRole) throws {
         switch role {
         case .input:
             try socket.setReceiveHighWaterMark(Int32(clamping: config.receiveHighWaterMark))
             try socket.setMaxMessageSize(Int64(config.engine.maxMessageBytes))
+            // A bound input's one monitor is read by the processing thread (InputSupervisor), which reports its
+            // failed handshakes; the output's and the journal's are read by the ZAP handler's thread.
+            if config.inputBind {
+                try security.secureServer(socket, as: .input, watchHandshakes: false)
+            } else {
+                try security.secureInputClient(socket)
+            }
         case .output:
             try socket.setSendHighWaterMark(Int32(clamping: config.sendHighWaterMark))
             // XPUB verbose: every subscription is reported (SubscriptionTracker), repeats included.
             try socket.setXPubVerbose(true)
+            try security.secureServer(socket, as: .output)
         case .journal:
             // A client that sends requests without reading the replies costs at most this many queued replies
             // (each at most journal.maxReplyBytes); further replies to it are dropped, not queued.
             try socket.setSendHighWaterMark(JournalServer.sendQueueReplies)
             try socket.setReceiveHighWaterMark(JournalServer.receiveQueueRequests)
             try socket.setRouterMandatory(true)
+            try security.secureServer(socket, as: .journal)
         }
     }
 }
@@ -50,13 +62,15 @@ final class PipelineSockets {
     /// Bound here; the writer thread connects its own PAIR socket to it.
     let durable: ZMQSocket
     let durableEndpoint: String
-    let monitor: ZMQMonitor?
+    /// The input's monitor and what it means (reconnects, warnings, counts).
+    var supervisor: InputSupervisor
+    var monitor: ZMQMonitor { supervisor.monitor }
     private let withInput = ZMQPoller()
     private let withoutInput = ZMQPoller()
 
     /// Creates, configures, binds and connects the sockets. Throws exit 69 for an endpoint that cannot be bound or
     /// connected, 70 for anything else.
-    init(config: DaemonConfiguration, context: ZMQContext, setup: SocketSetup) throws(DaemonError) {
+    init(config: DaemonConfiguration, context: ZMQContext, setup: SocketSetup, logger: Logger) throws(DaemonError) {
         var made: [ZMQSocket] = []
         func socket(_ type: ZMQSocketType, _ role: SocketRole?) throws(DaemonError) -> ZMQSocket {
             do {
@@ -80,18 +94,26 @@ final class PipelineSockets {
             for s in made { s.close() }
             throw DaemonError.internal("cannot set up the internal sockets: \(error)")
         }
+        // The input's monitor starts before it binds or connects, so that no connection goes unseen.
+        do {
+            supervisor = try InputSupervisor(input: input, endpoints: config.inputs, bound: config.inputBind,
+                                             security: setup.security, logger: logger, now: ContinuousClock.now)
+        } catch {
+            for s in made { s.close() }
+            throw DaemonError.internal("cannot monitor the input socket: \(error)")
+        }
         do {
             try Self.attach(config: config, input: input, output: output)
         } catch {
+            supervisor.monitor.close()
             for s in made { s.close() }
             throw error
         }
-        monitor = try? input.startMonitor()
         for poller in [withInput, withoutInput] {
             if poller === withInput { poller.add(input) }
             poller.add(output)
             poller.add(durable)
-            if let monitor { poller.add(monitor) }
+            poller.add(monitor)
         }
     }
 
@@ -125,7 +147,7 @@ final class PipelineSockets {
         }
         r.output = result.isReadable(k)
         r.durable = result.isReadable(k + 1)
-        r.monitor = monitor != nil && result.isReadable(k + 2)
+        r.monitor = result.isReadable(k + 2)
         return r
     }
 
@@ -135,7 +157,7 @@ final class PipelineSockets {
     }
 
     func close() {
-        monitor?.close()
+        monitor.close()
         input.close()
         output.close()
         durable.close()

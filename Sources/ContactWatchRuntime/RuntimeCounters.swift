@@ -1,5 +1,6 @@
 import ContactWatchEngine
 import Synchronization
+import ZeroMQ
 
 /// Every count the daemon keeps, as atomics in one place: written by the thread that owns each fact (the processing
 /// loop, the journal thread), readable from any thread at any time (metrics, the stop summary, tests).
@@ -25,8 +26,12 @@ public final class RuntimeCounters: Sendable {
     public let publishFailures = Atomic<Int>(0)
     /// Alerts of an earlier run published at start.
     public let republished = Atomic<Int>(0)
-    /// Input disconnections and handshake failures reported by the input's monitor.
+    /// `contactwatch_input_disconnects_total`: input connections dropped (an over-size frame, a peer gone), as the
+    /// input's monitor reports them.
     public let disconnections = Atomic<Int>(0)
+    /// `contactwatch_auth_rejected_total{socket}`: handshakes refused per socket, counted by the ZAP handler (its
+    /// thread) and the sockets' monitors. Read with `authRejected(_:).count`.
+    private let rejected: [SocketRole: ZMQRefusalCounter] = Dictionary(uniqueKeysWithValues: SocketRole.allCases.map { ($0, ZMQRefusalCounter()) })
     /// Subscriptions held on the alert socket (all topics), and those that cover alert topics.
     public let subscriptions = Atomic<Int>(0)
     public let alertSubscriptions = Atomic<Int>(0)
@@ -36,6 +41,9 @@ public final class RuntimeCounters: Sendable {
     public let journalRepliesDropped = Atomic<Int>(0)
 
     public init() {}
+
+    /// The refusal counter of `socket` (`contactwatch_auth_rejected_total{socket}`).
+    public func authRejected(_ socket: SocketRole) -> ZMQRefusalCounter { rejected[socket]! }
 
     /// Copies the engine's counters (called by the processing loop, the engine's owner).
     func publish(engine c: EngineCounters) {
@@ -59,6 +67,8 @@ public final class RuntimeCounters: Sendable {
             ("gaps", gaps.load(ordering: .relaxed)), ("alertsRaised", alertsRaised.load(ordering: .relaxed)),
             ("alertsResolved", alertsResolved.load(ordering: .relaxed)),
             ("disconnections", disconnections.load(ordering: .relaxed)), ("commits", commits.load(ordering: .relaxed)),
+            ("authRejectedInput", authRejected(.input).count), ("authRejectedOutput", authRejected(.output).count),
+            ("authRejectedJournal", authRejected(.journal).count),
         ]
     }
 }

@@ -1023,6 +1023,11 @@ public final class ZMQAuthenticator: Sendable {
         allowLists.withLock { $0[domain] = keys }
     }
 
+    /// Counts `domain`'s refusals in `counter` (one the caller reads, e.g. for metrics) from now on.
+    public func useCounter(_ counter: ZMQRefusalCounter, forDomain domain: String) {
+        counters.withLock { $0[domain] = counter }
+    }
+
     /// The allow-list of `domain`, nil when it has none.
     public func allowedKeys(forDomain domain: String) -> Set<CurveKey>? { allowLists.withLock { $0[domain] } }
 

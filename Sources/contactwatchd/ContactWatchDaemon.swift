@@ -42,6 +42,18 @@ struct ContactWatchDaemon: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Serve Prometheus metrics at http://HOST:PORT/metrics.", valueName: "host:port"))
     var metrics: String?
 
+    @Option(name: .long, help: ArgumentHelp("The daemon's CURVE secret certificate (relative: from $CREDENTIALS_DIRECTORY); every bound socket becomes a CURVE server.", valueName: "file"))
+    var curveCert: String?
+
+    @Option(name: .long, help: ArgumentHelp("Directory of *.key public certificates allowed to publish to a bound input.", valueName: "dir"))
+    var curveAllowPublishers: String?
+
+    @Option(name: .long, help: ArgumentHelp("Directory of *.key public certificates allowed to read the output and the journal.", valueName: "dir"))
+    var curveAllowConsumers: String?
+
+    @Option(name: .long, help: ArgumentHelp("The public certificate of the CURVE-server publishers the input connects to.", valueName: "file"))
+    var inputCurveServerKey: String?
+
     func run() async throws {
         var flags = DaemonFlags()
         flags.configFile = config
@@ -53,6 +65,10 @@ struct ContactWatchDaemon: AsyncParsableCommand {
         flags.stateDir = stateDir
         flags.logLevel = logLevel
         flags.metrics = metrics
+        flags.curveCert = curveCert
+        flags.curveAllowPublishers = curveAllowPublishers
+        flags.curveAllowConsumers = curveAllowConsumers
+        flags.inputCurveServerKey = inputCurveServerKey
         // Usage errors exit with argument-parser's validation failure code, EX_USAGE (64), as cli.md asks.
         let status = await Daemon.run(flags: flags)
         if status != .success { throw ExitCode(status.rawValue) }

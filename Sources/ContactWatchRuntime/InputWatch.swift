@@ -1,0 +1,167 @@
+import Logging
+import Synchronization
+import ZeroMQ
+
+/// What the input's monitor events mean for the daemon, as a plain value: fed the events and the time, it returns
+/// what to do (reconnect, log, count), so the rules are tested in-process (events.md, over-size frames; cli.md,
+/// *Security*).
+///
+/// - A connected input whose connection drops (an over-size frame makes libzmq drop it and, for a protocol error,
+///   never reconnect on its own; or the publisher went away) is re-established at once by the loop (disconnect and
+///   connect the endpoint again); after a failed handshake, one second later, so a refused daemon does not hammer.
+/// - Each disconnection is reported with the endpoint (logged at `warning` and counted); each failed handshake too
+///   (counted as a refusal of the input), except a ZAP refusal on a bound input, which the ZAP handler reports.
+/// - An endpoint without any connection for `quietLimit` (a minute) is reported once, until a peer connects again.
+struct InputWatch {
+    enum Action: Equatable {
+        /// Disconnect and connect this endpoint again (connected inputs only).
+        case reconnect(String)
+        /// A connection to/from this endpoint dropped (peer address when known).
+        case disconnected(endpoint: String, peer: String?)
+        /// A handshake failed on this endpoint.
+        case handshakeFailed(ZMQSocketEvent)
+        /// No peer for this long on this endpoint.
+        case noPeer(endpoint: String, seconds: Int)
+    }
+
+    let endpoints: [String]
+    let bound: Bool
+    let quietLimit: Duration
+    let retryAfterFailure: Duration
+    /// Live connections (descriptors) per endpoint.
+    private var live: [String: Set<UInt32>] = [:]
+    /// Since when each endpoint has had no connection (nil while it has one), and whether that was reported.
+    private var quietSince: [String: ContinuousClock.Instant] = [:]
+    private var reportedQuiet: Set<String> = []
+    /// The last handshake failure per endpoint: a disconnection soon after it belongs to it.
+    private var lastFailure: [String: ContinuousClock.Instant] = [:]
+    /// Reconnects due later (after a failed handshake).
+    private var dueReconnects: [String: ContinuousClock.Instant] = [:]
+
+    init(endpoints: [String], bound: Bool, now: ContinuousClock.Instant, quietLimit: Duration = .seconds(60),
+         retryAfterFailure: Duration = .seconds(1)) {
+        self.endpoints = endpoints
+        self.bound = bound
+        self.quietLimit = quietLimit
+        self.retryAfterFailure = retryAfterFailure
+        for e in endpoints { quietSince[e] = now }
+    }
+
+    /// The configured endpoint an event is about: the bound one; for connections, the one libzmq names (it may
+    /// name a resolved address, e.g. 127.0.0.1 for localhost: then the one with the same port, or the only one).
+    func endpoint(of event: ZMQSocketEvent) -> String {
+        if bound || endpoints.count == 1 { return endpoints[0] }
+        if endpoints.contains(event.endpoint) { return event.endpoint }
+        if let port = event.endpoint.split(separator: ":").last,
+           let match = endpoints.first(where: { $0.split(separator: ":").last == port }) {
+            return match
+        }
+        return event.endpoint
+    }
+
+    mutating func handle(_ event: ZMQSocketEvent, now: ContinuousClock.Instant) -> [Action] {
+        let e = endpoint(of: event)
+        switch event.kind {
+        case .connected, .accepted:
+            live[e, default: []].insert(event.value)
+            quietSince[e] = nil
+            reportedQuiet.remove(e)
+            return []
+        case .handshakeFailedProtocol, .handshakeFailedNoDetail, .handshakeFailedAuth:
+            lastFailure[e] = now
+            // A ZAP refusal on a bound input is the ZAP handler's to report.
+            if bound && event.kind == .handshakeFailedAuth { return [] }
+            return [.handshakeFailed(event)]
+        case .disconnected, .closed:
+            let wasLive = live[e]?.remove(event.value) != nil
+            if live[e, default: []].isEmpty && quietSince[e] == nil { quietSince[e] = now }
+            guard event.kind == .disconnected, wasLive else { return [] }
+            if let failed = lastFailure[e], now - failed < retryAfterFailure {
+                // The end of a refused handshake, already reported; retry later (connected inputs).
+                if !bound { dueReconnects[e] = now + retryAfterFailure }
+                return []
+            }
+            return bound ? [.disconnected(endpoint: e, peer: event.peerAddress)]
+                         : [.disconnected(endpoint: e, peer: event.peerAddress), .reconnect(e)]
+        default:
+            return []
+        }
+    }
+
+    /// Reconnects that have come due, and endpoints quiet for too long (each reported once per quiet spell).
+    mutating func tick(now: ContinuousClock.Instant) -> [Action] {
+        var out: [Action] = []
+        for (e, due) in dueReconnects where due <= now {
+            dueReconnects[e] = nil
+            out.append(.reconnect(e))
+        }
+        for e in endpoints {
+            guard let since = quietSince[e], !reportedQuiet.contains(e), now - since >= quietLimit else { continue }
+            reportedQuiet.insert(e)
+            out.append(.noPeer(endpoint: e, seconds: Int((now - since).components.seconds)))
+        }
+        return out
+    }
+
+    /// A reconnect was made: the old connections of `endpoint` are gone.
+    mutating func reconnected(_ endpoint: String, now: ContinuousClock.Instant) {
+        live[endpoint] = []
+        if quietSince[endpoint] == nil { quietSince[endpoint] = now }
+    }
+}
+
+/// Carries out `InputWatch`'s decisions on the processing thread, which owns the input socket and its monitor:
+/// reconnects, warnings (rate-limited per endpoint) and counters.
+struct InputSupervisor {
+    private var watch: InputWatch
+    let monitor: ZMQMonitor
+    let security: DaemonSecurity
+    let logger: Logger
+    private let limiter = LogLimiter()
+
+    /// Starts the monitor; call before the input binds or connects, so that no connection goes unseen.
+    init(input: ZMQSocket, endpoints: [String], bound: Bool, security: DaemonSecurity, logger: Logger,
+         now: ContinuousClock.Instant) throws {
+        monitor = try input.startMonitor()
+        watch = InputWatch(endpoints: endpoints, bound: bound, now: now)
+        self.security = security
+        self.logger = logger
+    }
+
+    /// Reads the monitor's pending events and acts on them.
+    mutating func readEvents(input: ZMQSocket, now: ContinuousClock.Instant) {
+        guard let events = try? monitor.events() else { return }
+        for event in events { perform(watch.handle(event, now: now), input: input, now: now) }
+    }
+
+    /// Due reconnects and quiet endpoints; call on every turn of the loop (no allocation when there is nothing to do).
+    mutating func tick(input: ZMQSocket, now: ContinuousClock.Instant) {
+        let actions = watch.tick(now: now)
+        if !actions.isEmpty { perform(actions, input: input, now: now) }
+    }
+
+    private mutating func perform(_ actions: [InputWatch.Action], input: ZMQSocket, now: ContinuousClock.Instant) {
+        for action in actions {
+            switch action {
+            case .reconnect(let endpoint):
+                // libzmq does not reconnect after a protocol error (an over-size frame): start the connection afresh.
+                try? input.disconnect(endpoint)
+                do { try input.connect(endpoint) } catch {
+                    logger.error("cannot reconnect the input", metadata: ["endpoint": "\(endpoint)", "error": "\(error)"])
+                }
+                watch.reconnected(endpoint, now: now)
+            case .disconnected(let endpoint, let peer):
+                security.counters.disconnections.add(1, ordering: .relaxed)
+                guard let notLogged = limiter.admit("disconnected " + endpoint) else { continue }
+                var metadata: Logger.Metadata = ["endpoint": "\(endpoint)", "peer": "\(peer ?? "unknown")"]
+                if notLogged > 0 { metadata["notLogged"] = "\(notLogged)" }
+                logger.warning("input connection dropped (an over-size message, or the peer went away)\(watch.bound ? "" : "; reconnecting")",
+                               metadata: metadata)
+            case .handshakeFailed(let event):
+                security.inputHandshakeFailed(event, endpoint: watch.endpoint(of: event))
+            case .noPeer(let endpoint, let seconds):
+                logger.warning("no publisher has been connected to the input for \(seconds) s", metadata: ["endpoint": "\(endpoint)"])
+            }
+        }
+    }
+}

@@ -1,0 +1,307 @@
+import Foundation
+import Logging
+import Synchronization
+import ZeroMQ
+
+/// Where plaintext is acceptable: `ipc://`, `inproc://`, or `tcp://` on a loopback address (cli.md, *Security*).
+public enum EndpointExposure {
+    /// Whether nobody on another host can reach `endpoint`.
+    public static func isLocal(_ endpoint: String) -> Bool {
+        if endpoint.hasPrefix("ipc://") || endpoint.hasPrefix("inproc://") { return true }
+        guard endpoint.hasPrefix("tcp://") else { return false }
+        let address = endpoint.dropFirst("tcp://".count)
+        // A connect endpoint may name a source address first ("tcp://src;dst"): judge both.
+        return address.split(separator: ";", omittingEmptySubsequences: false).allSatisfy { isLoopbackHostPort($0) }
+    }
+
+    private static func isLoopbackHostPort(_ hostPort: Substring) -> Bool {
+        let host: Substring
+        if hostPort.hasPrefix("[") {
+            guard let close = hostPort.firstIndex(of: "]") else { return false }
+            host = hostPort[hostPort.index(after: hostPort.startIndex)..<close]
+            return host == "::1" || host.lowercased() == "0:0:0:0:0:0:0:1"
+        }
+        guard let colon = hostPort.lastIndex(of: ":") else { return false }
+        host = hostPort[..<colon]
+        if host.lowercased() == "localhost" { return true }
+        let parts = host.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 4, parts[0] == "127" else { return false }
+        return parts.allSatisfy { p in !p.isEmpty && p.count <= 3 && p.allSatisfy(\.isASCII) && p.allSatisfy(\.isNumber) && Int(p)! <= 255 }
+    }
+}
+
+/// A token bucket per key: at most `burst` lines, then one per `interval`, saying how many were not logged in
+/// between, so that a flood (bad handshakes, a peer that keeps sending over-size frames) cannot flood the journal.
+/// Callable from any thread.
+final class LogLimiter: Sendable {
+    private struct Bucket { var tokens: Double; var last: Double; var suppressed: Int }
+    private let burst: Double
+    private let interval: Double
+    private let now: @Sendable () -> Double
+    private let buckets = Mutex<[String: Bucket]>([:])
+
+    init(burst: Int = 10, intervalSeconds: Double = 6,
+         now: @escaping @Sendable () -> Double = { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }) {
+        self.burst = Double(burst)
+        self.interval = intervalSeconds
+        self.now = now
+    }
+
+    /// nil: do not log now (counted as not logged); else the number of lines not logged since the last one.
+    func admit(_ key: String) -> Int? {
+        let t = now()
+        return buckets.withLock { table in
+            var b = table[key] ?? Bucket(tokens: burst, last: t, suppressed: 0)
+            b.tokens = min(burst, b.tokens + (t - b.last) / interval)
+            b.last = t
+            defer { table[key] = b }
+            guard b.tokens >= 1 else { b.suppressed += 1; return nil }
+            b.tokens -= 1
+            defer { b.suppressed = 0 }
+            return b.suppressed
+        }
+    }
+}
+
+/// Logs refusals at `warning`, rate-limited per socket (`LogLimiter`), with the socket, the peer and a key prefix.
+final class RefusalLog: Sendable {
+    private let logger: Logger
+    let limiter: LogLimiter
+
+    init(logger: Logger, limiter: LogLimiter = LogLimiter()) {
+        self.logger = logger
+        self.limiter = limiter
+    }
+
+    /// Logs `refusal` unless its socket has used up its lines; returns whether it logged.
+    @discardableResult
+    func log(_ refusal: ZMQRefusal) -> Bool {
+        guard let suppressed = limiter.admit(refusal.domain) else { return false }
+        var metadata: Logger.Metadata = [
+            "socket": "\(refusal.domain)",
+            "peer": "\(refusal.peerAddress ?? "unknown")",
+        ]
+        if let key = refusal.keyPrefix { metadata["key"] = "\(key)" }
+        if suppressed > 0 { metadata["notLogged"] = "\(suppressed)" }
+        logger.warning("refused a peer at the handshake: \(refusal.reason)", metadata: metadata)
+        return true
+    }
+}
+
+/// The CURVE side of the daemon: its certificate, the allow-lists and the ZAP handler.
+///
+/// Loaded once at start (exit 64 for anything unusable, naming the file and the line), then owned by the daemon
+/// for its life. The ZAP handler runs on its own thread (ZeroMQ layer); the sockets stay on their owning threads
+/// and only call `secureServer`/`secureClient` there before they bind or connect.
+public final class DaemonSecurity: Sendable {
+    public let settings: SecuritySettings
+    /// The daemon's own key pair (nil: plaintext everywhere).
+    public let keyPair: CurveKeyPair?
+    /// The publishers' public key when the input connects over CURVE.
+    public let inputServerKey: CurveKey?
+    public let counters: RuntimeCounters
+    private let logger: Logger
+    private let refusals: RefusalLog
+    private let authenticator = Mutex<ZMQAuthenticator?>(nil)
+    /// Which allow-list each bound CURVE socket uses.
+    private let domains = Mutex<[SocketRole: String]>([:])
+    /// The directories last loaded, per allow-list setting, with their keys.
+    private let lists = Mutex<[String: Set<CurveKey>]>([:])
+
+    /// Reads the certificates and allow-lists the settings name.
+    /// - Throws: `DaemonError` 64 naming the setting, the file and (for a malformed certificate) the line.
+    /// Plaintext everywhere (no certificate): nothing to load.
+    public init(plaintextWith counters: RuntimeCounters, logger: Logger) {
+        settings = SecuritySettings()
+        self.counters = counters
+        self.logger = logger
+        refusals = RefusalLog(logger: logger)
+        keyPair = nil
+        inputServerKey = nil
+    }
+
+    public init(settings: SecuritySettings, counters: RuntimeCounters, logger: Logger,
+                environment: [String: String] = ProcessInfo.processInfo.environment) throws(DaemonError) {
+        self.settings = settings
+        self.counters = counters
+        self.logger = logger
+        refusals = RefusalLog(logger: logger)
+        if let path = settings.certificate {
+            let resolved = CurveCertificate.resolve(path, environment: environment)
+            do { keyPair = try CurveCertificate.readKeyPair(path: resolved) } catch {
+                throw DaemonError.configuration(key: "security.curve.certificate", problem: error.description)
+            }
+        } else {
+            keyPair = nil
+        }
+        if let path = settings.inputServerKey {
+            let resolved = CurveCertificate.resolve(path, environment: environment)
+            do { inputServerKey = try CurveCertificate.readPublicKey(path: resolved) } catch {
+                throw DaemonError.configuration(key: "input.curveServerKey", problem: error.description)
+            }
+        } else {
+            inputServerKey = nil
+        }
+        var loaded: [String: Set<CurveKey>] = [:]
+        for (key, dir) in [("security.curve.allowPublishers", settings.allowPublishers),
+                           ("security.curve.allowConsumers", settings.allowConsumers)] {
+            guard let dir else { continue }
+            do { loaded[key] = Set(try CurveCertificate.readAllowList(directory: dir).map(\.key)) } catch {
+                throw DaemonError.configuration(key: key, problem: error.description)
+            }
+        }
+        lists.withLock { $0 = loaded }
+    }
+
+    /// Whether the bound sockets are CURVE servers.
+    public var isCurve: Bool { keyPair != nil }
+
+    /// Starts the ZAP handler in `context` (before any CURVE socket is created), with the allow-lists loaded.
+    public func start(context: ZMQContext) throws(DaemonError) {
+        guard isCurve else { return }
+        let log = refusals
+        do {
+            let auth = try ZMQAuthenticator(context: context) { log.log($0) }
+            for socket in SocketRole.allCases { auth.useCounter(counters.authRejected(socket), forDomain: socket.rawValue) }
+            authenticator.withLock { $0 = auth }
+        } catch {
+            throw DaemonError.internal("cannot start the ZAP handler: \(error)")
+        }
+        applyLists()
+        let l = lists.withLock { $0 }
+        logger.info("CURVE on", metadata: [
+            "publicKey": "\(keyPair!.publicKey.z85)",
+            "publishers": "\(l["security.curve.allowPublishers"]?.count ?? 0)",
+            "consumers": "\(l["security.curve.allowConsumers"]?.count ?? 0)",
+        ])
+    }
+
+    /// Stops the ZAP handler: after every CURVE socket is closed.
+    public func stop() {
+        authenticator.withLock { $0 }?.stop()
+    }
+
+    private static func listKey(_ socket: SocketRole) -> String {
+        socket == .input ? "security.curve.allowPublishers" : "security.curve.allowConsumers"
+    }
+
+    private func applyLists() {
+        guard let auth = authenticator.withLock({ $0 }) else { return }
+        let l = lists.withLock { $0 }
+        for socket in SocketRole.allCases {
+            auth.setAllowedKeys(l[Self.listKey(socket)] ?? [], forDomain: socket.rawValue)
+        }
+    }
+
+    /// Makes a bound socket a CURVE server of its own ZAP domain (when CURVE is on), on the socket's owning
+    /// thread, before it binds. `watchHandshakes`: count and log failed handshakes from the ZAP handler's thread
+    /// (false for a socket whose one monitor its owner reads, the input: it reports through `inputHandshakeFailed`).
+    public func secureServer(_ socket: ZMQSocket, as name: SocketRole, watchHandshakes: Bool = true) throws {
+        guard let keyPair, let auth = authenticator.withLock({ $0 }) else { return }
+        try socket.makeCurveServer(secretKey: keyPair.secretKey, zapDomain: name.rawValue)
+        if watchHandshakes { try auth.watchHandshakes(of: socket, domain: name.rawValue) }
+    }
+
+    /// Makes the connecting input a CURVE client of the publishers (when `input.curveServerKey` is set).
+    public func secureInputClient(_ socket: ZMQSocket) throws {
+        guard let keyPair, let inputServerKey else { return }
+        try socket.makeCurveClient(keyPair: keyPair, serverKey: inputServerKey)
+    }
+
+    /// A failed handshake on the input seen by its monitor: counted and logged (rate-limited) as a refusal.
+    func inputHandshakeFailed(_ event: ZMQSocketEvent, endpoint: String) {
+        let refusal = ZMQRefusal(domain: SocketRole.input.rawValue, peerAddress: event.peerAddress ?? endpoint,
+                                 keyPrefix: nil, reason: event.failureReason + " on \(endpoint)")
+        counters.authRejected(.input).increment()
+        refusals.log(refusal)
+    }
+
+    /// Re-reads the allow-list directories (SIGHUP). A directory that cannot be read, or holds an unusable
+    /// certificate, leaves its old list in force and is logged at `warning`; the result is logged with the counts.
+    /// Connections already made stay; a removed key cannot make a new one.
+    public func reloadAllowLists() {
+        guard isCurve else { return }
+        var current = lists.withLock { $0 }
+        for (key, dir) in [("security.curve.allowPublishers", settings.allowPublishers),
+                           ("security.curve.allowConsumers", settings.allowConsumers)] {
+            guard let dir else { continue }
+            do {
+                let fresh = Set(try CurveCertificate.readAllowList(directory: dir).map(\.key))
+                let old = current[key] ?? []
+                current[key] = fresh
+                logger.notice("allow-list reloaded", metadata: [
+                    "setting": "\(key)", "dir": "\(dir)", "keys": "\(fresh.count)",
+                    "added": "\(fresh.subtracting(old).count)", "removed": "\(old.subtracting(fresh).count)",
+                ])
+            } catch {
+                logger.warning("allow-list not reloaded; the old one stays in force (\(current[key]?.count ?? 0) keys)",
+                               metadata: ["setting": "\(key)", "problem": "\(error.description)"])
+            }
+        }
+        lists.withLock { $0 = current }
+        applyLists()
+    }
+}
+
+/// The security settings (cli.md, *Security*), as configured.
+public struct SecuritySettings: Sendable, Equatable {
+    /// `security.curve.certificate`: the daemon's secret certificate.
+    public var certificate: String?
+    /// `security.curve.allowPublishers`: a directory of `*.key` certificates allowed to publish to a bound input.
+    public var allowPublishers: String?
+    /// `security.curve.allowConsumers`: a directory of `*.key` certificates allowed to read the output and the journal.
+    public var allowConsumers: String?
+    /// `input.curveServerKey`: the publishers' public certificate when the input connects over CURVE.
+    public var inputServerKey: String?
+    /// `security.allowPlaintext`: allow plaintext sockets on addresses other than loopback and ipc.
+    public var allowPlaintext = false
+
+    public init() {}
+}
+
+extension SecuritySettings {
+    /// The combinations cli.md rules out, and plaintext where others can listen; exit 64 with the reason.
+    /// - Returns: the plaintext endpoints allowed only by `security.allowPlaintext` (to log at start).
+    func check(inputs: [String], inputBind: Bool, output: String, journal: String?) throws(DaemonError) -> [String] {
+        let curve = certificate != nil
+        if inputServerKey != nil {
+            if inputBind {
+                throw DaemonError.configuration(key: "input.curveServerKey", problem:
+                    "names the server key of publishers the input connects to; with --input-bind the daemon is the server (use security.curve.allowPublishers)")
+            }
+            if !curve {
+                throw DaemonError.configuration(key: "input.curveServerKey", problem:
+                    "needs security.curve.certificate (--curve-cert): the daemon authenticates to the publishers with its own certificate")
+            }
+        }
+        if curve {
+            if allowConsumers == nil {
+                throw DaemonError.configuration(key: "security.curve.allowConsumers", problem:
+                    "required with security.curve.certificate: the output\(journal != nil ? " and the journal" : "") are CURVE servers and need the consumers' allow-list (--curve-allow-consumers DIR)")
+            }
+            if inputBind && allowPublishers == nil {
+                throw DaemonError.configuration(key: "security.curve.allowPublishers", problem:
+                    "required with security.curve.certificate and --input-bind: the input is a CURVE server and needs the publishers' allow-list (--curve-allow-publishers DIR)")
+            }
+        } else {
+            for (key, value) in [("security.curve.allowPublishers", allowPublishers), ("security.curve.allowConsumers", allowConsumers)] where value != nil {
+                throw DaemonError.configuration(key: key, problem:
+                    "has no effect without security.curve.certificate (--curve-cert); refusing to run in plaintext with an allow-list configured")
+            }
+        }
+        // Plaintext sockets: every socket when CURVE is off; the connecting input without a server key when it is on.
+        var plaintext: [(key: String, endpoint: String)] = []
+        let inputPlain = !curve || (!inputBind && inputServerKey == nil)
+        if inputPlain { plaintext += inputs.map { ("input.endpoints", $0) } }
+        if !curve {
+            plaintext.append(("output.endpoint", output))
+            if let journal { plaintext.append(("journal.endpoint", journal)) }
+        }
+        let exposed = plaintext.filter { !EndpointExposure.isLocal($0.endpoint) }
+        if let first = exposed.first, !allowPlaintext {
+            throw DaemonError.configuration(key: first.key, problem:
+                "\(first.endpoint) is reachable from other hosts but is not encrypted: use ipc:// or a loopback tcp:// address, turn on CURVE (security.curve.certificate), or set security.allowPlaintext: true deliberately")
+        }
+        return exposed.map(\.endpoint)
+    }
+}

@@ -1,0 +1,348 @@
+import ContactWatchTestSupport
+import Foundation
+import Testing
+import ZeroMQ
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A free TCP port on 127.0.0.1 (the kernel's choice; closed again before the daemon binds it).
+func freeLoopbackPort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw POSIXError(.EIO) }
+    defer { close(fd) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    addr.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let ok = withUnsafeMutablePointer(to: &addr) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+    }
+    guard ok else { throw POSIXError(.EADDRINUSE) }
+    return Int(UInt16(bigEndian: addr.sin_port))
+}
+
+/// The certificates of a secured deployment in a temporary directory: the daemon's, the allow-lists of publishers
+/// and consumers, and the secret certificates of an allowed publisher, an allowed consumer and a stranger.
+struct Deployment {
+    let dir: TemporaryDirectory
+    var daemonSecret: String { dir.file("certs/daemon.key_secret") }
+    var daemonPublic: String { dir.file("certs/daemon.key") }
+    var publishers: String { dir.file("allow-publishers") }
+    var consumers: String { dir.file("allow-consumers") }
+    func secret(_ name: String) -> String { dir.file("certs/\(name).key_secret") }
+    func pair(_ name: String) throws -> CurveKeyPair { try CurveCertificate.readKeyPair(path: secret(name)) }
+    var serverKey: CurveKey { get throws { try CurveCertificate.readPublicKey(path: daemonPublic) } }
+
+    /// `pyzmq`: the certificates pyzmq wrote (fixtures); otherwise made by `contactwatch keygen`.
+    init(dir: TemporaryDirectory, pyzmq: Bool) throws {
+        self.dir = dir
+        let fm = FileManager.default
+        for d in ["certs", "allow-publishers", "allow-consumers"] { try fm.createDirectory(atPath: dir.file(d), withIntermediateDirectories: true) }
+        for name in ["daemon", "publisher", "consumer", "stranger"] {
+            if pyzmq {
+                for ext in ["key", "key_secret"] {
+                    try fm.copyItem(atPath: "\(CurveToolTests.pyzmq)/\(name).\(ext)", toPath: dir.file("certs/\(name).\(ext)"))
+                }
+                try fm.setAttributes([.posixPermissions: 0o600], ofItemAtPath: dir.file("certs/\(name).key_secret"))
+            } else {
+                let r = try runTool(["keygen", name, "--dir", dir.file("certs")], timeout: 30)
+                try #require(r.status == 0, "keygen: \(r.stderr)")
+            }
+        }
+        try fm.copyItem(atPath: dir.file("certs/publisher.key"), toPath: dir.file("allow-publishers/publisher.key"))
+        try fm.copyItem(atPath: dir.file("certs/consumer.key"), toPath: dir.file("allow-consumers/consumer.key"))
+    }
+
+    var daemonArguments: [String] {
+        ["--curve-cert", daemonSecret, "--curve-allow-publishers", publishers, "--curve-allow-consumers", consumers]
+    }
+}
+
+/// A daemon on given endpoints, awaited through READY=1.
+final class EndpointDaemon {
+    let child: Child
+    let notify: NotifySocket
+    let input: String, output: String, journal: String
+
+    init(dir: TemporaryDirectory, input: String, output: String, journal: String, bind: Bool = true,
+         arguments: [String], environment: [String: String] = [:]) throws {
+        self.input = input
+        self.output = output
+        self.journal = journal
+        let notifyPath = dir.file("notify-\(UUID().uuidString.prefix(8))")
+        notify = try NotifySocket(path: notifyPath)
+        var env = environment
+        env["NOTIFY_SOCKET"] = notifyPath
+        child = try Child("contactwatchd", ["--input", input] + (bind ? ["--input-bind"] : []) + [
+            "--output", output, "--journal", journal, "--state-dir", dir.file("state"),
+        ] + arguments, environment: env)
+        try #require(notify.wait(for: "READY=1", timeout: 30), "daemon did not become ready: \(child.stderr.text)")
+    }
+
+    func stop() -> Int32? { child.terminate() }
+
+    /// Waits for a refusal line of the daemon naming `socket` (and `text`, e.g. a key prefix).
+    func waitForRefusal(socket: String, containing text: String = "", timeout: Double = 15) -> Bool {
+        child.stderr.wait(timeout: timeout) { log in
+            log.split(separator: "\n").contains { $0.contains("refused a peer") && $0.contains("socket=\(socket)") && $0.contains(text) }
+        }
+    }
+}
+
+/// An in-process publisher (XPUB, so it sees the daemon's subscription before it sends).
+final class TestPublisher {
+    let context: ZMQContext
+    let socket: ZMQSocket
+
+    init(endpoint: String, curve: (CurveKeyPair, CurveKey)?, bind: Bool = false) throws {
+        context = try ZMQContext()
+        socket = try context.socket(.xpub, lingerMilliseconds: 1000)
+        try socket.setXPubVerbose(true)
+        if let (pair, server) = curve { try socket.makeCurveClient(keyPair: pair, serverKey: server) }
+        if bind { try socket.bind(endpoint) } else { try socket.connect(endpoint) }
+    }
+
+    /// Whether the daemon's subscription arrived within `ms`.
+    func awaitSubscription(ms: Int) throws -> Bool {
+        try socket.receiveMessage(timeoutMilliseconds: ms) { $0.withUnsafeBytes(at: 0) { $0.first == 1 } } == true
+    }
+
+    /// Sends each JSON line as topic (its eventType) + body.
+    func send(lines: [String]) throws {
+        for line in lines {
+            let topic = (jsonObject(line)?["eventType"] as? String) ?? ""
+            try socket.send(strings: [topic, line])
+        }
+    }
+
+    deinit {
+        socket.close()
+        context.close()
+    }
+}
+
+/// One journal request over CURVE or plaintext; nil when the daemon does not answer in time.
+func journalFetch(endpoint: String, curve: (CurveKeyPair, CurveKey)?, timeoutMs: Int) throws -> [[UInt8]]? {
+    let context = try ZMQContext()
+    defer { context.close() }
+    let dealer = try context.socket(.dealer, lingerMilliseconds: 0, framePoolCapacity: 1100)
+    defer { dealer.close() }
+    if let (pair, server) = curve { try dealer.makeCurveClient(keyPair: pair, serverKey: server) }
+    try dealer.connect(endpoint)
+    try dealer.send(strings: ["fetch", "0", "1000"])
+    return try dealer.receiveCopy(timeoutMilliseconds: timeoutMs)
+}
+
+@Suite("Security: CURVE and ZAP with the real executables", .serialized)
+struct SecurityTests {
+    static let stream = "01-warning-then-breach"
+    /// Events that would raise a no-privacy alert for another case, sent by peers that must not get through.
+    static let forged = try! Fixtures.lines("03-no-privacy.ndjson").filter { jsonObject($0)?["eventType"] != nil }
+
+    static func lines(_ name: String) throws -> [String] {
+        try Fixtures.lines("\(name).ndjson").filter { jsonObject($0)?["eventType"] != nil }
+    }
+
+    static func expected(_ name: String) throws -> [NSDictionary] {
+        try Fixtures.lines("\(name).expected.ndjson").compactMap { jsonObject($0) }
+    }
+
+    @Test("allowed publisher and consumer get exactly the expected alerts; unknown, plaintext and wrong-list peers get nothing and change nothing",
+          arguments: ["ipc", "tcp"])
+    func endToEnd(_ transport: String) throws {
+        let dir = try TemporaryDirectory()
+        // ipc: certificates written by pyzmq; tcp: by contactwatch keygen.
+        let d = try Deployment(dir: dir, pyzmq: transport == "ipc")
+        let endpoints: [String] = try transport == "ipc" ? [dir.ipc("in"), dir.ipc("out"), dir.ipc("journal")]
+            : (0..<3).map { _ in "tcp://127.0.0.1:\(try freeLoopbackPort())" }
+        let daemon = try EndpointDaemon(dir: dir, input: endpoints[0], output: endpoints[1], journal: endpoints[2],
+                                        arguments: d.daemonArguments)
+        let server = try d.serverKey
+        let consumer = try d.pair("consumer"), publisher = try d.pair("publisher"), stranger = try d.pair("stranger")
+        let curveTail = ["--curve-server-key", d.daemonPublic]
+
+        // Consumers that must get nothing: a stranger's key, plaintext, and a publisher's key.
+        let strangerTail = try Child("contactwatch", ["tail", "--endpoint", daemon.output, "--curve-cert", d.secret("stranger")] + curveTail)
+        let plainTail = try Child("contactwatch", ["tail", "--endpoint", daemon.output])
+        let publisherTail = try Child("contactwatch", ["tail", "--endpoint", daemon.output, "--curve-cert", d.secret("publisher")] + curveTail)
+        #expect(daemon.waitForRefusal(socket: "output", containing: "key=\(stranger.publicKey.prefix)"), "\(daemon.child.stderr.text)")
+        #expect(daemon.waitForRefusal(socket: "output", containing: "mechanism mismatch"), "\(daemon.child.stderr.text)")
+        #expect(daemon.waitForRefusal(socket: "output", containing: "key=\(publisher.publicKey.prefix)"), "\(daemon.child.stderr.text)")
+        // The journal likewise.
+        #expect(try journalFetch(endpoint: daemon.journal, curve: (stranger, server), timeoutMs: 1500) == nil)
+        #expect(try journalFetch(endpoint: daemon.journal, curve: nil, timeoutMs: 1500) == nil)
+        #expect(try journalFetch(endpoint: daemon.journal, curve: (publisher, server), timeoutMs: 1500) == nil)
+        #expect(daemon.waitForRefusal(socket: "journal", containing: "key=\(stranger.publicKey.prefix)"), "\(daemon.child.stderr.text)")
+
+        // Publishers that must change nothing: a stranger's key, plaintext, and a consumer's key.
+        let forgers = [try TestPublisher(endpoint: daemon.input, curve: (stranger, server)),
+                       try TestPublisher(endpoint: daemon.input, curve: nil),
+                       try TestPublisher(endpoint: daemon.input, curve: (consumer, server))]
+        for f in forgers { #expect(try !f.awaitSubscription(ms: 300)) }
+        for f in forgers { try f.send(lines: Self.forged) }
+        #expect(daemon.waitForRefusal(socket: "input", containing: "key=\(consumer.publicKey.prefix)"), "\(daemon.child.stderr.text)")
+        #expect(daemon.waitForRefusal(socket: "input", containing: "mechanism mismatch"), "\(daemon.child.stderr.text)")
+
+        // The allowed pair.
+        let expected = try Self.expected(Self.stream)
+        let tail = try Child("contactwatch", ["tail", "--endpoint", daemon.output, "--curve-cert", d.secret("consumer"),
+                                              "--count", "\(expected.count)"] + curveTail)
+        #expect(daemon.child.stderr.wait(timeout: 15) { $0.contains("subscriber joined") }, "\(daemon.child.stderr.text)")
+        let good = try TestPublisher(endpoint: daemon.input, curve: (publisher, server))
+        #expect(try good.awaitSubscription(ms: 10_000))
+        try good.send(lines: try Self.lines(Self.stream))
+        #expect(tail.waitForExit(timeout: 30) == 0, "\(tail.stderr.text)\n\(daemon.child.stderr.text)")
+        let got = tail.stdout.lines.compactMap { jsonObject($0) }
+        try #require(got.count == expected.count, "\(tail.stdout.text)")
+        for (g, w) in zip(got, expected) { #expect(comparable(g) == comparable(w["body"] as! NSDictionary)) }
+
+        // Exactly those alerts are in the journal: nothing from the forgers.
+        let reply = try #require(try journalFetch(endpoint: daemon.journal, curve: (consumer, server), timeoutMs: 10_000))
+        #expect(String(decoding: reply[0], as: UTF8.self) == "alerts")
+        #expect(reply.count - 2 == expected.count, "\(reply.map { String(decoding: $0, as: UTF8.self) })")
+        // Nothing reached the refused consumers.
+        #expect(daemon.stop() == 0, "\(daemon.child.stderr.text)")
+        for t in [strangerTail, plainTail, publisherTail] {
+            t.signal(SIGKILL)
+            _ = t.waitForProcessExit(timeout: 10)
+            #expect(t.stdout.text.isEmpty, "a refused consumer received: \(t.stdout.text)")
+        }
+    }
+
+    @Test("a key removed from an allow-list and SIGHUP: it cannot connect again; an existing consumer keeps receiving")
+    func reloadRemovesKey() throws {
+        let dir = try TemporaryDirectory()
+        let d = try Deployment(dir: dir, pyzmq: false)
+        // A second consumer key, allowed at start.
+        #expect(try runTool(["keygen", "second", "--dir", dir.file("certs")]).status == 0)
+        try FileManager.default.copyItem(atPath: dir.file("certs/second.key"), toPath: "\(d.consumers)/second.key")
+        let daemon = try EndpointDaemon(dir: dir, input: dir.ipc("in"), output: dir.ipc("out"), journal: dir.ipc("journal"),
+                                        arguments: d.daemonArguments)
+        let expected = try Self.expected(Self.stream)
+        let curveTail = ["--curve-server-key", d.daemonPublic]
+        let existing = try Child("contactwatch", ["tail", "--endpoint", daemon.output, "--curve-cert", d.secret("consumer"),
+                                                  "--count", "\(expected.count)"] + curveTail)
+        #expect(daemon.child.stderr.wait(timeout: 15) { $0.contains("subscriber joined") })
+
+        // Remove the consumer's own key and reload: it stays connected but cannot connect again.
+        try FileManager.default.removeItem(atPath: "\(d.consumers)/consumer.key")
+        daemon.child.signal(SIGHUP)
+        #expect(daemon.child.stderr.wait(timeout: 15) { $0.contains("allow-list reloaded") && $0.contains("removed=1") },
+                "\(daemon.child.stderr.text)")
+        let again = try Child("contactwatch", ["tail", "--endpoint", daemon.output, "--curve-cert", d.secret("consumer")] + curveTail)
+        #expect(daemon.waitForRefusal(socket: "output", containing: "key=\(try d.pair("consumer").publicKey.prefix)"),
+                "\(daemon.child.stderr.text)")
+        let second = try Child("contactwatch", ["tail", "--endpoint", daemon.output, "--curve-cert", d.secret("second"),
+                                                "--count", "\(expected.count)"] + curveTail)
+        #expect(daemon.child.stderr.wait(timeout: 15) { $0.components(separatedBy: "subscriber joined").count - 1 >= 2 })
+
+        let good = try TestPublisher(endpoint: daemon.input, curve: (try d.pair("publisher"), try d.serverKey))
+        #expect(try good.awaitSubscription(ms: 10_000))
+        try good.send(lines: try Self.lines(Self.stream))
+        #expect(existing.waitForExit(timeout: 30) == 0, "the existing consumer stopped receiving: \(existing.stdout.text)")
+        #expect(existing.stdout.lines.count == expected.count)
+        #expect(second.waitForExit(timeout: 30) == 0)
+        // An unreadable directory keeps the old list and says so.
+        try FileManager.default.removeItem(atPath: d.consumers)
+        daemon.child.signal(SIGHUP)
+        #expect(daemon.child.stderr.wait(timeout: 15) { $0.contains("allow-list not reloaded") }, "\(daemon.child.stderr.text)")
+        #expect(daemon.child.process.isRunning)
+        #expect(daemon.stop() == 0)
+        again.signal(SIGKILL)
+        _ = again.waitForProcessExit(timeout: 10)
+        #expect(again.stdout.text.isEmpty)
+    }
+
+    @Test("the daemon connects its input to a CURVE replay server (--input-curve-server-key, replay --bind --curve-allow)")
+    func inputConnectsToCurvePublisher() throws {
+        let dir = try TemporaryDirectory()
+        let d = try Deployment(dir: dir, pyzmq: true)
+        let allowDaemon = dir.file("allow-daemon")
+        try FileManager.default.createDirectory(atPath: allowDaemon, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: d.daemonPublic, toPath: "\(allowDaemon)/daemon.key")
+        let input = dir.ipc("publisher")
+        let expected = try Self.expected(Self.stream)
+        let replay = try Child("contactwatch", ["replay", Fixtures.directory.appendingPathComponent("\(Self.stream).ndjson").path,
+                                                "--endpoint", input, "--bind", "--curve-cert", d.secret("publisher"),
+                                                "--curve-allow", allowDaemon, "--wait-subscribers", "1"])
+        let daemon = try EndpointDaemon(dir: dir, input: input, output: dir.ipc("out"), journal: dir.ipc("journal"), bind: false,
+                                        arguments: ["--curve-cert", d.daemonSecret, "--curve-allow-consumers", d.consumers,
+                                                    "--input-curve-server-key", dir.file("certs/publisher.key")])
+        #expect(replay.waitForExit(timeout: 30) == 0, "\(replay.stderr.text)")
+        let reply = try #require(try journalFetch(endpoint: daemon.journal, curve: (try d.pair("consumer"), try d.serverKey), timeoutMs: 10_000))
+        // The replay may finish before the daemon commits: wait (bounded) for the journal to hold every alert.
+        var count = reply.count - 2
+        let deadline = Date().addingTimeInterval(20)
+        while count < expected.count, Date() < deadline {
+            count = (try journalFetch(endpoint: daemon.journal, curve: (try d.pair("consumer"), try d.serverKey), timeoutMs: 5000)?.count ?? 2) - 2
+        }
+        #expect(count == expected.count, "\(daemon.child.stderr.text)")
+        #expect(daemon.stop() == 0)
+    }
+
+    @Test("exit 64: readable secret certificate, missing allow-list, malformed certificate, plaintext off loopback, bad server-key combinations")
+    func refusedConfigurations() throws {
+        let dir = try TemporaryDirectory()
+        let d = try Deployment(dir: dir, pyzmq: false)
+        func daemon(_ args: [String], bind: Bool = true, env: [String: String] = [:]) throws -> (Int32?, String) {
+            let c = try Child("contactwatchd", ["--input", dir.ipc("in")] + (bind ? ["--input-bind"] : []) +
+                              ["--state-dir", dir.file("state"), "--output", dir.ipc("out")] + args, environment: env)
+            let status = c.waitForExit(timeout: 20)
+            if status == nil { c.signal(SIGKILL) }
+            return (status, c.stderr.text)
+        }
+        // World-readable secret certificate.
+        let open = dir.file("open.key_secret")
+        try FileManager.default.copyItem(atPath: d.daemonSecret, toPath: open)
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: open)
+        var (status, text) = try daemon(["--curve-cert", open, "--curve-allow-publishers", d.publishers, "--curve-allow-consumers", d.consumers])
+        #expect(status == 64 && text.contains(open) && text.contains("chmod 600"), "\(text)")
+        // --curve-cert without the allow-list of a bound socket.
+        (status, text) = try daemon(["--curve-cert", d.daemonSecret, "--curve-allow-publishers", d.publishers])
+        #expect(status == 64 && text.contains("security.curve.allowConsumers"), "\(text)")
+        (status, text) = try daemon(["--curve-cert", d.daemonSecret, "--curve-allow-consumers", d.consumers])
+        #expect(status == 64 && text.contains("security.curve.allowPublishers"), "\(text)")
+        // A malformed certificate names the file and the line.
+        let bad = dir.file("bad.key_secret")
+        try "metadata\ncurve\n    public-key = \"short\"\n".write(toFile: bad, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: bad)
+        (status, text) = try daemon(["--curve-cert", bad, "--curve-allow-publishers", d.publishers, "--curve-allow-consumers", d.consumers])
+        #expect(status == 64 && text.contains("\(bad):3:"), "\(text)")
+        // A malformed certificate in an allow-list directory.
+        try "curve\n\tpublic-key = \"x\"\n".write(toFile: "\(d.consumers)/broken.key", atomically: true, encoding: .utf8)
+        (status, text) = try daemon(d.daemonArguments)
+        #expect(status == 64 && text.contains("broken.key:2:"), "\(text)")
+        try FileManager.default.removeItem(atPath: "\(d.consumers)/broken.key")
+        // Plaintext on a non-loopback address, socket by socket (nothing is bound: the check comes first).
+        for (flag, endpoint) in [("--output", "tcp://0.0.0.0:7"), ("--output", "tcp://*:7"), ("--journal", "tcp://192.0.2.1:7"),
+                                 ("--output", "tcp://eth0:7")] {
+            (status, text) = try daemon([flag, endpoint])
+            #expect(status == 64 && text.contains(endpoint), "\(flag) \(endpoint): \(text)")
+        }
+        (status, text) = try daemon(["--input", "tcp://192.0.2.1:7401"], bind: false)
+        #expect(status == 64 && text.contains("tcp://192.0.2.1:7401") && text.contains("input.endpoints"), "\(text)")
+        // --input-curve-server-key with --input-bind, and without --curve-cert.
+        (status, text) = try daemon(d.daemonArguments + ["--input-curve-server-key", d.daemonPublic])
+        #expect(status == 64 && text.contains("input.curveServerKey") && text.contains("--input-bind"), "\(text)")
+        (status, text) = try daemon(["--input-curve-server-key", d.daemonPublic], bind: false)
+        #expect(status == 64 && text.contains("input.curveServerKey") && text.contains("security.curve.certificate"), "\(text)")
+        // An allow-list without a certificate would be a false sense of security.
+        (status, text) = try daemon(["--curve-allow-consumers", d.consumers])
+        #expect(status == 64 && text.contains("security.curve.allowConsumers"), "\(text)")
+    }
+
+    @Test("a relative certificate path is read from $CREDENTIALS_DIRECTORY (systemd LoadCredential=)")
+    func credentialsDirectory() throws {
+        let dir = try TemporaryDirectory()
+        let d = try Deployment(dir: dir, pyzmq: false)
+        let daemon = try EndpointDaemon(dir: dir, input: dir.ipc("in"), output: dir.ipc("out"), journal: dir.ipc("journal"),
+                                        arguments: ["--curve-cert", "daemon.key_secret", "--curve-allow-publishers", d.publishers,
+                                                    "--curve-allow-consumers", d.consumers],
+                                        environment: ["CREDENTIALS_DIRECTORY": dir.file("certs")])
+        #expect(daemon.child.stderr.text.contains(try d.serverKey.z85), "\(daemon.child.stderr.text)")
+        #expect(daemon.child.terminate() == 0)
+    }
+}
