@@ -118,6 +118,7 @@ struct CurveToolTests {
         #expect(try stranger.receiveCopy(timeoutMilliseconds: 0) == nil)
         #expect(try plain.receiveCopy(timeoutMilliseconds: 0) == nil)
         #expect(replay.stderr.text.contains("key \(try CurveCertificate.readPublicKey(path: "\(Self.pyzmq)/stranger.key").prefix)"))
-        #expect(replay.stderr.text.contains("mechanism mismatch"))
+        // The plaintext peer: libzmq reports a mechanism mismatch, or no detail when the peer closed first.
+        #expect(replay.stderr.text.contains("mechanism mismatch") || replay.stderr.text.contains("handshake failed"))
     }
 }
