@@ -1,0 +1,137 @@
+import ContactWatchCommon
+@testable import ContactWatchRuntime
+import Configuration
+import Foundation
+import Synchronization
+import Testing
+import ZeroMQ
+
+/// The security rules in-process: where plaintext may go, the flag combinations cli.md rules out, the refusal log's
+/// rate limit, and the input watch's decisions (reconnect, warnings) fed monitor events and a clock.
+@Suite("Security rules")
+struct SecurityRuleTests {
+    @Test("plaintext is local only on ipc://, inproc:// and loopback tcp://")
+    func exposure() {
+        for e in ["ipc:///run/x.sock", "inproc://a", "tcp://127.0.0.1:7401", "tcp://127.1.2.3:1", "tcp://localhost:7401",
+                  "tcp://LOCALHOST:1", "tcp://[::1]:7401", "tcp://127.0.0.1:0;127.0.0.1:7401"] {
+            #expect(EndpointExposure.isLocal(e), "\(e)")
+        }
+        for e in ["tcp://*:7401", "tcp://0.0.0.0:7401", "tcp://192.0.2.1:7401", "tcp://eth0:7401", "tcp://lo:7401",
+                  "tcp://[::]:7401", "tcp://127.0.0.1.example.com:1", "tcp://127.0.0.256:1", "tcp://10.0.0.1:0;127.0.0.1:1",
+                  "tcp://localhost.evil:1", "pgm://x", "tcp://[::1"] {
+            #expect(!EndpointExposure.isLocal(e), "\(e)")
+        }
+    }
+
+    static func resolve(_ values: [String: ConfigValue]) throws(DaemonError) -> DaemonConfiguration {
+        try ConfigurationTests.resolve(values)
+    }
+
+    @Test("ruled-out combinations and exposed plaintext are exit 64 naming the key; allowPlaintext lets plaintext through")
+    func combinations() throws {
+        let curve: [String: ConfigValue] = ["security.curve.certificate": "d.key_secret", "security.curve.allowConsumers": "c"]
+        func problem(_ values: [String: ConfigValue]) -> DaemonError? {
+            do { _ = try Self.resolve(values); return nil } catch { return error }
+        }
+        #expect(problem(["security.curve.certificate": "d.key_secret"])?.message.contains("security.curve.allowConsumers") == true)
+        var v = curve
+        v["input.bind"] = true
+        #expect(problem(v)?.message.contains("security.curve.allowPublishers") == true)
+        v["security.curve.allowPublishers"] = "p"
+        #expect(problem(v) == nil)
+        v["input.curveServerKey"] = "p.key"
+        #expect(problem(v)?.message.contains("input.curveServerKey") == true)
+        #expect(problem(["input.curveServerKey": "p.key"])?.message.contains("security.curve.certificate") == true)
+        #expect(problem(["security.curve.allowPublishers": "p"])?.message.contains("security.curve.allowPublishers") == true)
+        for (key, value) in [("output.endpoint", "tcp://0.0.0.0:7402"), ("journal.endpoint", "tcp://*:7403")] {
+            let e = problem([key: .init(.string(value), isSecret: false)])
+            #expect(e?.exitStatus == .usage && e?.message.contains(value) == true && e?.message.contains(key) == true, "\(String(describing: e))")
+        }
+        let remote: ConfigValue = .init(.stringArray(["tcp://192.0.2.7:7401"]), isSecret: false)
+        #expect(problem(["input.endpoints": remote])?.message.contains("tcp://192.0.2.7:7401") == true)
+        // With CURVE the bound sockets may be anywhere; a connected input without a server key stays plaintext.
+        var c = curve
+        c["output.endpoint"] = "tcp://0.0.0.0:7402"
+        #expect(problem(c) == nil)
+        c["input.endpoints"] = remote
+        #expect(problem(c)?.message.contains("input.endpoints") == true)
+        c["input.curveServerKey"] = "p.key"
+        #expect(problem(c) == nil)
+        // allowPlaintext: started, with the exposed endpoints listed for the warning.
+        let allowed = try Self.resolve(["output.endpoint": "tcp://0.0.0.0:7402", "security.allowPlaintext": true])
+        #expect(allowed.exposedPlaintext == ["tcp://0.0.0.0:7402"])
+        #expect(try Self.resolve([:]).exposedPlaintext.isEmpty)
+    }
+
+    @Test("the refusal log admits a burst, then one line per interval, and says how many it did not log")
+    func limiter() {
+        let clock = Mutex(0.0)
+        let limiter = LogLimiter(burst: 3, intervalSeconds: 10, now: { clock.withLock { $0 } })
+        #expect((0..<3).map { _ in limiter.admit("output") } == [0, 0, 0])
+        #expect((0..<50).allSatisfy { _ in limiter.admit("output") == nil })
+        #expect(limiter.admit("input") == 0)  // per socket
+        clock.withLock { $0 = 10 }
+        #expect(limiter.admit("output") == 50)
+        #expect(limiter.admit("output") == nil)
+    }
+
+    static func event(_ kind: ZMQSocketEvent.Kind, fd: UInt32 = 9, endpoint: String = "ipc:///tmp/in", peer: String? = nil) -> ZMQSocketEvent {
+        ZMQSocketEvent(kind: kind, value: fd, endpoint: endpoint, peerAddress: peer)
+    }
+
+    @Test("connected input: a dropped connection is reported and re-established at once; after a failed handshake, a second later")
+    func connectedInput() {
+        let t0 = ContinuousClock.now
+        var w = InputWatch(endpoints: ["ipc:///tmp/in"], bound: false, now: t0)
+        #expect(w.handle(Self.event(.connected, peer: "pid 1 uid 0"), now: t0) == [])
+        #expect(w.handle(Self.event(.disconnected, peer: "pid 1 uid 0"), now: t0) ==
+                [.disconnected(endpoint: "ipc:///tmp/in", peer: "pid 1 uid 0"), .reconnect("ipc:///tmp/in")])
+        w.reconnected("ipc:///tmp/in", now: t0)
+        // A disconnection of a connection never seen connected (e.g. after our own reconnect) changes nothing.
+        #expect(w.handle(Self.event(.disconnected, fd: 77), now: t0) == [])
+        // A failed handshake: reported; its disconnection is not a second report; the retry comes 1 s later.
+        let t1 = t0 + .milliseconds(10)
+        #expect(w.handle(Self.event(.connected, fd: 10), now: t1) == [])
+        let failure = Self.event(.handshakeFailedProtocol, fd: 0x1100_0002)
+        #expect(w.handle(failure, now: t1) == [.handshakeFailed(failure)])
+        #expect(w.handle(Self.event(.disconnected, fd: 10), now: t1) == [])
+        #expect(w.tick(now: t1 + .milliseconds(500)) == [])
+        #expect(w.tick(now: t1 + .seconds(1)) == [.reconnect("ipc:///tmp/in")])
+        #expect(w.tick(now: t1 + .seconds(2)) == [])
+    }
+
+    @Test("bound input: drops reported without reconnecting; ZAP refusals left to the ZAP handler")
+    func boundInput() {
+        let t0 = ContinuousClock.now
+        var w = InputWatch(endpoints: ["tcp://127.0.0.1:7401"], bound: true, now: t0)
+        #expect(w.handle(Self.event(.accepted, fd: 5, endpoint: "tcp://127.0.0.1:7401"), now: t0) == [])
+        #expect(w.handle(Self.event(.disconnected, fd: 5, endpoint: "tcp://127.0.0.1:7401", peer: "127.0.0.1:5000"), now: t0) ==
+                [.disconnected(endpoint: "tcp://127.0.0.1:7401", peer: "127.0.0.1:5000")])
+        #expect(w.handle(Self.event(.handshakeFailedAuth, fd: 400), now: t0) == [])
+        let plaintext = Self.event(.handshakeFailedProtocol, fd: 0x1100_0002)
+        #expect(w.handle(plaintext, now: t0) == [.handshakeFailed(plaintext)])
+    }
+
+    @Test("an endpoint without a peer for a minute is reported once per quiet spell")
+    func quietEndpoint() {
+        let t0 = ContinuousClock.now
+        var w = InputWatch(endpoints: ["ipc:///a", "ipc:///b"], bound: false, now: t0)
+        #expect(w.handle(Self.event(.connected, fd: 3, endpoint: "ipc:///b"), now: t0) == [])
+        #expect(w.tick(now: t0 + .seconds(59)) == [])
+        #expect(w.tick(now: t0 + .seconds(60)) == [.noPeer(endpoint: "ipc:///a", seconds: 60)])
+        #expect(w.tick(now: t0 + .seconds(200)) == [])
+        // b loses its peer: reported a minute later; a's peer arrives and a later quiet spell is reported again.
+        _ = w.handle(Self.event(.disconnected, fd: 3, endpoint: "ipc:///b"), now: t0 + .seconds(200))
+        _ = w.handle(Self.event(.connected, fd: 4, endpoint: "ipc:///a"), now: t0 + .seconds(200))
+        #expect(w.tick(now: t0 + .seconds(260)) == [.noPeer(endpoint: "ipc:///b", seconds: 60)])
+        _ = w.handle(Self.event(.disconnected, fd: 4, endpoint: "ipc:///a"), now: t0 + .seconds(300))
+        #expect(w.tick(now: t0 + .seconds(360)) == [.noPeer(endpoint: "ipc:///a", seconds: 60)])
+    }
+
+    @Test("events name resolved addresses: matched to the configured endpoint by port")
+    func endpointMatching() {
+        let w = InputWatch(endpoints: ["tcp://localhost:7401", "tcp://localhost:7501"], bound: false, now: .now)
+        #expect(w.endpoint(of: Self.event(.connected, endpoint: "tcp://127.0.0.1:7501")) == "tcp://localhost:7501")
+        #expect(w.endpoint(of: Self.event(.connected, endpoint: "tcp://localhost:7401")) == "tcp://localhost:7401")
+    }
+}
