@@ -4,6 +4,7 @@
 #   make build   swift build (debug)
 #   make test    deps, build the tests, run them, print the summary
 #   make demo    daemon + generated stream + replay + tail, then the first alerts and a count per topic
+#   make demo-secure  the same flow over CURVE with keys made by contactwatch keygen
 #   make bench   Benchmarks/run.sh, when there is one
 #   make fuzz    libFuzzer over the engine for FUZZ_SECONDS (default 120), corpus seeded from the spec's examples
 #   make clean   swift package clean
@@ -15,7 +16,7 @@ SWIFT ?= swift
 SWIFT_BUILD_FLAGS ?=
 DEB_PACKAGES := libzmq3-dev libsystemd-dev libsqlite3-dev pkg-config
 
-.PHONY: all deps build test demo bench fuzz clean
+.PHONY: all deps build test demo demo-secure bench fuzz clean
 
 all: build
 
@@ -56,6 +57,9 @@ test: deps
 
 demo: deps build
 	@BIN_DIR="$$($(SWIFT) build --show-bin-path $(SWIFT_BUILD_FLAGS))" Deploy/demo.sh
+
+demo-secure: deps build
+	@BIN_DIR="$$($(SWIFT) build --show-bin-path $(SWIFT_BUILD_FLAGS))" Deploy/demo-secure.sh
 
 bench:
 	@if [ -f Benchmarks/run.sh ]; then \

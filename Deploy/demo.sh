@@ -7,7 +7,8 @@
 # output tcp://127.0.0.1:7402 (the daemon binds; tail connects).
 #
 # Environment: BIN_DIR (default .build/debug), DEMO_GENERATE_ARGS (extra `contactwatch generate` flags,
-# e.g. "--cases 500 --days 60"), DEMO_KEEP=1 keeps the temporary directory.
+# e.g. "--cases 500 --days 60"), DEMO_KEEP=1 keeps the temporary directory. DEMO_DAEMON_ARGS, DEMO_REPLAY_ARGS and
+# DEMO_TAIL_ARGS add flags to each program (Deploy/demo-secure.sh uses them for CURVE).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +18,10 @@ TOOL="$BIN_DIR/contactwatch"
 INPUT=tcp://127.0.0.1:7401
 OUTPUT=tcp://127.0.0.1:7402
 read -r -a GENERATE_ARGS <<< "${DEMO_GENERATE_ARGS:-}"
+read -r -a DAEMON_ARGS <<< "${DEMO_DAEMON_ARGS:-}"
+read -r -a REPLAY_ARGS <<< "${DEMO_REPLAY_ARGS:-}"
+read -r -a TAIL_ARGS <<< "${DEMO_TAIL_ARGS:-}"
+read -r -a STRANGER_ARGS <<< "${DEMO_STRANGER_ARGS:-}"  # a second tail whose key is not allowed (demo-secure)
 
 for exe in "$DAEMON" "$TOOL"; do
     [[ -x "$exe" ]] || { echo "demo: $exe not found; run 'make build' first" >&2; exit 1; }
@@ -25,6 +30,7 @@ done
 work=$(mktemp -d "${TMPDIR:-/tmp}/contactwatch-demo.XXXXXX")
 daemon_pid=""
 tail_pid=""
+stranger_pid=""
 
 stop() { # pid, seconds: SIGTERM, wait up to the bound, then SIGKILL
     local pid=$1 limit=$2 i=0
@@ -35,6 +41,7 @@ stop() { # pid, seconds: SIGTERM, wait up to the bound, then SIGKILL
 
 cleanup() {
     [[ -n "$tail_pid" ]] && stop "$tail_pid" 2
+    [[ -n "$stranger_pid" ]] && stop "$stranger_pid" 2
     [[ -n "$daemon_pid" ]] && stop "$daemon_pid" 10
     wait 2>/dev/null || true
     if [[ "${DEMO_KEEP:-0}" == 1 ]]; then echo "demo: files kept in $work"; else rm -rf "$work"; fi
@@ -57,7 +64,7 @@ events=$(grep -c . "$work/events.ndjson" || true)
 echo "   $events events in $work/events.ndjson"
 
 echo "== start contactwatchd (state in $work/state)"
-"$DAEMON" --input "$INPUT" --output "$OUTPUT" --state-dir "$work/state" 2> "$work/daemon.log" &
+"$DAEMON" --input "$INPUT" --output "$OUTPUT" --state-dir "$work/state" "${DAEMON_ARGS[@]}" 2> "$work/daemon.log" &
 daemon_pid=$!
 for _ in $(seq 1 100); do
     port_open 7402 && break
@@ -72,13 +79,18 @@ done
 port_open 7402 || { echo "demo: contactwatchd did not bind $OUTPUT within 10 s" >&2; tail -n 20 "$work/daemon.log" >&2; exit 1; }
 
 echo "== tail $OUTPUT"
-"$TOOL" tail --endpoint "$OUTPUT" > "$work/alerts.ndjson" 2> "$work/tail.log" &
+"$TOOL" tail --endpoint "$OUTPUT" "${TAIL_ARGS[@]}" > "$work/alerts.ndjson" 2> "$work/tail.log" &
 tail_pid=$!
+if (( ${#STRANGER_ARGS[@]} > 0 )); then
+    echo "== tail $OUTPUT with a key that is not on the consumers' allow-list"
+    "$TOOL" tail --endpoint "$OUTPUT" "${STRANGER_ARGS[@]}" > "$work/stranger.ndjson" 2> "$work/stranger.log" &
+    stranger_pid=$!
+fi
 sleep 1 # let the subscription reach the daemon's PUB socket before anything is published
 
 echo "== replay into $INPUT"
 replay_status=0
-timeout 300 "$TOOL" replay "$work/events.ndjson" --endpoint "$INPUT" --bind --wait-subscribers 1 || replay_status=$?
+timeout 300 "$TOOL" replay "$work/events.ndjson" --endpoint "$INPUT" --bind --wait-subscribers 1 "${REPLAY_ARGS[@]}" || replay_status=$?
 if (( replay_status != 0 )); then
     echo "demo: replay failed (exit $replay_status)" >&2
     exit 1
@@ -130,6 +142,14 @@ echo "== summary"
 echo "   events replayed:    $events"
 echo "   messages received:  $messages"
 echo "   daemon exit status: $daemon_status"
+if [[ -n "$stranger_pid" ]]; then
+    stop "$stranger_pid" 2
+    wait "$stranger_pid" 2>/dev/null || true
+    stranger_pid=""
+    echo "   messages received by the refused consumer: $(grep -c . "$work/stranger.ndjson" || true)"
+    echo "   the daemon's refusal of its key (first line):"
+    grep -m1 'refused a peer.*key=' "$work/daemon.log" | sed 's/^/     /' || echo "     (none logged)"
+fi
 echo "   messages per topic:"
 # The alert body names its topic: alert.raised.<rule>, alert.resolved.<rule>, stream.gap, invalid-event.
 awk '
