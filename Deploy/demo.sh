@@ -148,7 +148,7 @@ if [[ -n "$stranger_pid" ]]; then
     stranger_pid=""
     echo "   messages received by the refused consumer: $(grep -c . "$work/stranger.ndjson" || true)"
     echo "   the daemon's refusal of its key (first line):"
-    grep -m1 'refused a peer.*key=' "$work/daemon.log" | sed 's/^/     /' || echo "     (none logged)"
+    grep -m1 'key=.*refused a peer' "$work/daemon.log" | sed 's/^/     /' || echo "     (none logged)"
 fi
 echo "   messages per topic:"
 # The alert body names its topic: alert.raised.<rule>, alert.resolved.<rule>, stream.gap, invalid-event.
