@@ -25,6 +25,8 @@ public final class Engine {
     var overdueQueue = Heap<OverdueItem>()
     /// Remembered contacts by contactStart (see `forgetExpired`).
     var forgetQueue = Heap<ForgetItem>()
+    /// R7 timers (`state.outcomeTimers`) by (deadline, CRN, contactId); empty while R7 is disabled.
+    var outcomeQueue = Heap<OutcomeItem>()
     var now: Millis = 0
     /// Whether `reader` holds the current message's body (false until it parsed successfully).
     var parsedCurrent = false
@@ -35,6 +37,7 @@ public final class Engine {
     @exclusivity(unchecked) var reader = JSONReader()
     @exclusivity(unchecked) var overdueQueue = Heap<OverdueItem>()
     @exclusivity(unchecked) var forgetQueue = Heap<ForgetItem>()
+    @exclusivity(unchecked) var outcomeQueue = Heap<OutcomeItem>()
     @exclusivity(unchecked) var now: Millis = 0
     @exclusivity(unchecked) var parsedCurrent = false
     #endif
@@ -67,6 +70,16 @@ public final class Engine {
         starts.reserveCapacity(state.contacts.count)
         for (id, rec) in state.contacts { starts.append(ForgetItem(start: rec.contactStart, contactId: id)) }
         forgetQueue = Heap(starts)
+        // Timers armed while R7 was enabled wait (and fire) only while it is enabled.
+        if settings.outcomeOverdueEnabled {
+            var timers: [OutcomeItem] = []
+            for (id, timer) in state.outcomeTimers {
+                guard let rec = state.contacts[id] else { continue }
+                timers.append(OutcomeItem(deadline: timer.deadline, crn: state.cases[Int(rec.caseIndex)].crn.key, contactId: id,
+                                          version: timer.version, caseIndex: rec.caseIndex))
+            }
+            outcomeQueue = Heap(timers)
+        }
     }
 
     /// Hands over what changed since the last call (for the store).
@@ -305,7 +318,15 @@ public final class Engine {
             if wasFailure && !e.isFailure {
                 resolveReclassified(caseIndex: ci, contactId: e.contactId, event: e, out: &out)
             }
+            // R7: the contact's open alert, then the timer the earlier version armed.
+            if !state.cases[ci].openOutcomeOverdue.isEmpty {
+                resolveOutcomeOverdue(caseIndex: ci, event: e, out: &out)
+            }
+            if !state.outcomeTimers.isEmpty, state.outcomeTimers.removeValue(forKey: e.contactId) != nil {
+                changes.outcomeTimers.insert(e.contactId)
+            }
         }
+        if settings.outcomeOverdueEnabled && awaitsOutcome(e) { armOutcomeTimer(caseIndex: ci, event: e) }
         // The new version's contributions.
         let inPerson = isInPerson(e.mode)
         // R3 and R4 raise at most once per contactId, across versions.
@@ -463,6 +484,8 @@ public final class Engine {
             changes.pdus.insert(rec.pduIndex)
         }
         if state.withdrawn.removeValue(forKey: id) != nil { changes.withdrawn.insert(id) }
+        // A forgotten contact raises nothing (R7); an R7 alert already open on it stays open in its case.
+        if !state.outcomeTimers.isEmpty, state.outcomeTimers.removeValue(forKey: id) != nil { changes.outcomeTimers.insert(id) }
         changes.cases.insert(rec.caseIndex)
         changes.contacts.remove(id)
         changes.forgottenContacts.append(id)
@@ -478,6 +501,9 @@ struct ForgetItem: Comparable {
         a.start != b.start ? a.start < b.start : a.contactId < b.contactId
     }
 }
+
+/// An armed R7 timer (step 6), ordered by (deadline, CRN, contactId).
+typealias OutcomeItem = OverdueItem
 
 /// An open R1 alert waiting for its deadline (step 6), ordered by (deadline, CRN, contactId).
 struct OverdueItem: Comparable {

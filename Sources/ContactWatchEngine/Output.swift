@@ -254,7 +254,7 @@ public struct AlertID: Hashable, Sendable, CustomStringConvertible {
 /// The detection rules, by their alert names (rules.md).
 public enum Rule: UInt8, CaseIterable, Sendable {
     case warningDue, breachDue, licenceReview, telephoneOnly, remoteContactExcludedCase, noPrivacy,
-         complianceRate, enforcementOverdue
+         complianceRate, enforcementOverdue, outcomeOverdue
 
     public var name: String {
         switch self {
@@ -266,6 +266,7 @@ public enum Rule: UInt8, CaseIterable, Sendable {
         case .noPrivacy: "no-privacy"
         case .complianceRate: "compliance-rate.below-threshold"
         case .enforcementOverdue: "non-compliance.enforcement-overdue"
+        case .outcomeOverdue: "outcome-overdue"
         }
     }
 
@@ -284,7 +285,7 @@ public enum Rule: UInt8, CaseIterable, Sendable {
 
 /// Why an alert was resolved (alerts.md).
 public enum Resolution: UInt8, Sendable {
-    case enforcementAction, reclassified, inPersonContact, rateRecovered
+    case enforcementAction, reclassified, inPersonContact, rateRecovered, outcomeRecorded, rescheduled
 
     var code: StaticString {
         switch self {
@@ -292,6 +293,8 @@ public enum Resolution: UInt8, Sendable {
         case .reclassified: "RECLASSIFIED"
         case .inPersonContact: "IN_PERSON_CONTACT"
         case .rateRecovered: "RATE_RECOVERED"
+        case .outcomeRecorded: "OUTCOME_RECORDED"
+        case .rescheduled: "RESCHEDULED"
         }
     }
 }

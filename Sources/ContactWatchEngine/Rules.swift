@@ -178,10 +178,7 @@ extension Engine {
                 JSONOut.raw(&b, " since the breach of ")
                 self.dateText(&b, s)
             }
-            if priority {
-                JSONOut.raw(&b, "; priority case: ")
-                JSONOut.text(&b, categories.text)
-            }
+            // A priority case shows in the severity and the evidence's categories, not in the sentence (example 09).
             b.append(UInt8(ascii: ")"))
         }
         var alert = raise(rule: rule, severity: severity, subject: .crn(crn), occurredAt: t, reason: reason, event: e, out: &out) { b in
@@ -293,16 +290,25 @@ extension Engine {
         JSONOut.date(&b, LocalDate(days: a.deadline))
     }
 
-    /// Step 6: every open R1 alert whose deadline is before the date of W gets its overdue alert.
+    /// Step 6: every open R1 alert whose deadline is before the date of W gets its overdue alert (R6); then, when R7
+    /// is enabled, every armed R7 timer whose deadline is before the date of W fires.
     func raiseOverdue(out: inout Outbox) {
         guard state.watermark != .min else { return }
-        if referenceMode { return raiseOverdueByScan(out: &out) }
-        guard let first = overdueQueue.min else { return }
+        if referenceMode {
+            raiseOverdueByScan(out: &out)
+            raiseOutcomeOverdueByScan(out: &out)
+            return
+        }
+        let r6 = overdueQueue.min, r7 = outcomeQueue.min
+        if r6 == nil && r7 == nil { return }
         let today = zone.date(of: state.watermark).days
-        guard first.deadline < today else { return }
         while let top = overdueQueue.min, top.deadline < today {
             overdueQueue.removeMin()
             raiseOverdue(top, out: &out)
+        }
+        while let top = outcomeQueue.min, top.deadline < today {
+            outcomeQueue.removeMin()
+            fireOutcomeTimer(top, out: &out)
         }
     }
 
@@ -346,6 +352,119 @@ extension Engine {
              triggerContactId: a.triggerContactId, triggerContactVersion: a.triggerContactVersion, out: &out) { b in
             overdueEvidence(&b, a)
         }
+    }
+
+    // MARK: - R7 outcome overdue
+
+    /// A version awaits an outcome when it has none, or one that is neither complied nor enforceable (`AFTA`).
+    @inline(__always) func awaitsOutcome(_ e: ContactEvent) -> Bool { !e.hasOutcome || (!e.complied && !e.enforceable) }
+
+    /// The Nth business day after the date of `start` [N = rules.outcomeOverdue.businessDays].
+    func outcomeDeadline(_ start: Millis) -> Int32 {
+        business.businessDay(settings.outcomeOverdueBusinessDays, after: zone.date(of: start)).days
+    }
+
+    /// Arms the R7 deadline of a version that awaits an outcome (only while R7 is enabled; the settings in force now).
+    func armOutcomeTimer(caseIndex ci: Int, event e: ContactEvent) {
+        let deadline = outcomeDeadline(e.contactStart)
+        state.outcomeTimers[e.contactId] = OutcomeTimer(version: e.contactVersion, deadline: deadline,
+                                                        pendingCode: e.hasOutcome ? reader.string(e.outcomeCode) : nil)
+        changes.outcomeTimers.insert(e.contactId)
+        if !referenceMode {
+            outcomeQueue.insert(OutcomeItem(deadline: deadline, crn: state.cases[ci].crn.key, contactId: e.contactId,
+                                            version: e.contactVersion, caseIndex: UInt32(ci)))
+        }
+    }
+
+    /// Step 3, after the R1 reclassifications: a newer version of a contact with an open R7 alert resolves it when it
+    /// no longer awaits an outcome (OUTCOME_RECORDED) or when its own deadline is not before the date of W
+    /// (RESCHEDULED); otherwise the alert stays open. Runs whether R7 is enabled or not.
+    func resolveOutcomeOverdue(caseIndex ci: Int, event e: ContactEvent, out: inout Outbox) {
+        guard let k = state.cases[ci].openOutcomeOverdue.firstIndex(where: { $0.triggerContactId == e.contactId }) else { return }
+        let awaiting = awaitsOutcome(e)
+        if awaiting && outcomeDeadline(e.contactStart) < zone.date(of: state.watermark).days { return }
+        let a = state.cases[ci].openOutcomeOverdue.remove(at: k)
+        let contactId = e.contactId
+        let code = e.hasOutcome ? reader.string(e.outcomeCode) : ""
+        let start = e.contactStart
+        resolve(a, crn: state.cases[ci].crn, occurredAt: state.watermark,
+                resolution: awaiting ? .rescheduled : .outcomeRecorded, by: contactId,
+                reason: { b in
+                    if awaiting {
+                        JSONOut.raw(&b, "Contact ")
+                        JSONOut.uint(&b, contactId)
+                        JSONOut.raw(&b, " rescheduled to ")
+                        self.dateText(&b, start)
+                    } else {
+                        JSONOut.raw(&b, "Outcome ")
+                        JSONOut.text(&b, code)
+                        JSONOut.raw(&b, " recorded for contact ")
+                        JSONOut.uint(&b, contactId)
+                    }
+                }, out: &out)
+    }
+
+    /// `raiseOverdue`'s R7 part as the contract reads, without the heap (reference mode).
+    func raiseOutcomeOverdueByScan(out: inout Outbox) {
+        guard settings.outcomeOverdueEnabled else { return }
+        let today = zone.date(of: state.watermark).days
+        var due: [OutcomeItem] = []
+        for (id, timer) in state.outcomeTimers where timer.deadline < today {
+            guard let rec = state.contacts[id] else { continue }
+            due.append(OutcomeItem(deadline: timer.deadline, crn: state.cases[Int(rec.caseIndex)].crn.key, contactId: id,
+                                   version: timer.version, caseIndex: rec.caseIndex))
+        }
+        for item in due.sorted() { fireOutcomeTimer(item, out: &out) }
+    }
+
+    /// Step 6, R7: a timer whose deadline has passed raises `outcome-overdue` for its contact, unless the contact has
+    /// moved on to another version (a stale heap entry), was forgotten (its timer went with it) or already has an
+    /// open R7 alert (it stays open and is not raised again). A timer fires once.
+    func fireOutcomeTimer(_ item: OutcomeItem, out: inout Outbox) {
+        guard let timer = state.outcomeTimers[item.contactId], timer.version == item.version,
+              timer.deadline == item.deadline else { return }
+        state.outcomeTimers.removeValue(forKey: item.contactId)
+        changes.outcomeTimers.insert(item.contactId)
+        guard let rec = state.contacts[item.contactId] else { return }
+        let ci = Int(rec.caseIndex)
+        guard !state.cases[ci].openOutcomeOverdue.contains(where: { $0.triggerContactId == item.contactId }) else { return }
+        let crn = state.cases[ci].crn
+        let categories = state.cases[ci].categories
+        let severity: Severity = categories.isEmpty ? .medium : .high
+        let id = AlertID(rule: .outcomeOverdue, subjectType: "CRN", subjectValue: crn.description,
+                         triggerContactId: item.contactId, triggerContactVersion: timer.version)
+        let start = rec.contactStart
+        let deadline = LocalDate(days: timer.deadline)
+        let contactId = item.contactId
+        var evidence: [UInt8] = []
+        JSONOut.raw(&evidence, ",\"contactStart\":")
+        JSONOut.time(&evidence, start)
+        JSONOut.raw(&evidence, ",\"outcomeCode\":")
+        if let code = timer.pendingCode { JSONOut.string(&evidence, code) } else { JSONOut.raw(&evidence, "null") }
+        JSONOut.raw(&evidence, ",\"deadline\":")
+        JSONOut.date(&evidence, deadline)
+        JSONOut.raw(&evidence, ",\"categories\":")
+        JSONOut.categories(&evidence, categories)
+        emit(raised: true, rule: .outcomeOverdue, severity: severity, id: id, subject: .crn(crn), occurredAt: state.watermark,
+             reason: { b in
+                 JSONOut.raw(&b, "No outcome recorded for contact ")
+                 JSONOut.uint(&b, contactId)
+                 JSONOut.raw(&b, " on ")
+                 self.dateText(&b, start)
+                 if let code = timer.pendingCode {
+                     JSONOut.raw(&b, " (decision pending: ")
+                     JSONOut.text(&b, code)
+                     b.append(UInt8(ascii: ")"))
+                 }
+                 JSONOut.raw(&b, "; due by ")
+                 JSONOut.dateText(&b, deadline)
+             },
+             triggerContactId: contactId, triggerContactVersion: timer.version, out: &out) { $0.append(contentsOf: evidence) }
+        state.cases[ci].openOutcomeOverdue.append(
+            OpenAlert(id: id, rule: .outcomeOverdue, severity: severity, triggerContactId: contactId,
+                      triggerContactVersion: timer.version, triggerStart: start, evidence: evidence,
+                      deadline: timer.deadline, overdueRaised: false))
+        changes.cases.insert(UInt32(ci))
     }
 
     // MARK: - R2 telephone-only

@@ -26,6 +26,10 @@ public struct EngineSettings: Sendable, Equatable {
     public var complianceRateThreshold: Double = 0.75
     /// `rules.complianceRate.hysteresis`
     public var complianceRateHysteresis: Double = 0.02
+    /// `rules.outcomeOverdue.enabled` (R7; off by default in this release)
+    public var outcomeOverdueEnabled: Bool = false
+    /// `rules.outcomeOverdue.businessDays`
+    public var outcomeOverdueBusinessDays: Int = 5
     /// `input.maxMessageBytes`
     public var maxMessageBytes: Int = 65536
     /// `input.contactRetentionDays`
@@ -64,6 +68,7 @@ public struct EngineSettings: Sendable, Equatable {
         }
         try atLeast(nonComplianceWindowMonths, 1, "rules.nonCompliance.windowMonths")
         try atLeast(enforcementDeadlineBusinessDays, 1, "rules.nonCompliance.enforcementDeadlineBusinessDays")
+        try atLeast(outcomeOverdueBusinessDays, 1, "rules.outcomeOverdue.businessDays")
         try atLeast(telephoneOnlyLimitDays, 1, "rules.telephoneOnly.limitDays")
         try atLeast(telephoneOnlyPriorityLimitDays, 1, "rules.telephoneOnly.priorityLimitDays")
         try atLeast(complianceRateWindowDays, 1, "rules.complianceRate.windowDays")

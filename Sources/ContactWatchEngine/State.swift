@@ -102,6 +102,8 @@ public struct CaseState: Sendable, Equatable {
     /// Open R1 alerts in the order they were raised.
     public var openNonCompliance: [OpenAlert] = []
     public var openTelephoneOnly: OpenAlert? = nil
+    /// Open R7 alerts, one at most per trigger contactId (they stay open when their contact is forgotten).
+    public var openOutcomeOverdue: [OpenAlert] = []
 
     public init(crn: CRN) { self.crn = crn }
 
@@ -189,6 +191,23 @@ public struct PDUState: Sendable, Equatable {
     }
 }
 
+/// R7: a deadline armed by a contact version that awaits an outcome, processed while R7 was enabled. It fires once
+/// (step 6), when the date of W is past `deadline`, unless the contact has moved on to another version by then.
+public struct OutcomeTimer: Sendable, Equatable {
+    /// The version that armed it (the alert's trigger version).
+    public var version: UInt64
+    /// The Nth business day after the date of that version's contactStart (days).
+    public var deadline: Int32
+    /// The pending outcome code (e.g. `AFTA`), nil when the version has no outcome.
+    public var pendingCode: String?
+
+    public init(version: UInt64, deadline: Int32, pendingCode: String?) {
+        self.version = version
+        self.deadline = deadline
+        self.pendingCode = pendingCode
+    }
+}
+
 /// Everything the engine knows. The store persists it; `Engine.init(settings:state:)` resumes from it.
 public struct EngineState: Sendable {
     /// The watermark W (Int64.min before any event).
@@ -204,6 +223,8 @@ public struct EngineState: Sendable {
     public var withdrawn: [UInt64: ActionRecord] = [:]
     public var pdus: [PDUState] = []
     public var pduIndex: [String: Int32] = [:]
+    /// R7 deadlines armed and not yet fired, by contactId (only ever filled while R7 is enabled).
+    public var outcomeTimers: [UInt64: OutcomeTimer] = [:]
 
     public init() {}
 
@@ -232,8 +253,11 @@ public struct ChangeSet: Sendable {
     public var pdus: Set<Int32> = []
     public var publishers: Set<String> = []
     public var withdrawn: Set<UInt64> = []
+    /// Contacts whose R7 timer was armed, fired or dropped.
+    public var outcomeTimers: Set<UInt64> = []
     public var isEmpty: Bool {
         cases.isEmpty && contacts.isEmpty && forgottenContacts.isEmpty && pdus.isEmpty && publishers.isEmpty && withdrawn.isEmpty
+            && outcomeTimers.isEmpty
     }
     public init() {}
 }

@@ -295,6 +295,8 @@ public enum RecordCodec {
     }
 
     private static let hasLastInPerson: UInt8 = 1, hasFirstContact: UInt8 = 2, hasTelephoneOnly: UInt8 = 4
+    /// Open R7 alerts follow at the end (schema v2; a case without them is encoded exactly as schema v1 wrote it).
+    private static let hasOutcomeOverdue: UInt8 = 8
 
     /// A case, without its CRN (a column of its row). Categories are not stored: they follow from the registers.
     public static func encode(_ c: CaseState, into w: inout ByteWriter) {
@@ -312,6 +314,7 @@ public enum RecordCodec {
         case .none: break
         case .some: bits |= hasTelephoneOnly
         }
+        if !p.pointee.openOutcomeOverdue.isEmpty { bits |= hasOutcomeOverdue }
         w.u8(bits)
         w.u8(p.pointee.sentenceType.rawValue)
         if p.pointee.lastInPersonAt != .min { w.zigzag(p.pointee.lastInPersonAt) }
@@ -333,6 +336,10 @@ public enum RecordCodec {
         w.varint(UInt64(p.pointee.openNonCompliance.count))
         for a in p.pointee.openNonCompliance { encodeAlert(a, into: &w) }
         if bits & hasTelephoneOnly != 0, let t = p.pointee.openTelephoneOnly { encodeAlert(t, into: &w) }
+        if bits & hasOutcomeOverdue != 0 {
+            w.varint(UInt64(p.pointee.openOutcomeOverdue.count))
+            for a in p.pointee.openOutcomeOverdue { encodeAlert(a, into: &w) }
+        }
     }
 
     public static func decodeCase(crn: CRN, _ bytes: UnsafeRawBufferPointer) throws(CodecError) -> CaseState {
@@ -340,7 +347,7 @@ public enum RecordCodec {
         try checkVersion(&r, "case")
         var c = CaseState(crn: crn)
         let bits = try r.u8()
-        guard bits & ~(hasLastInPerson | hasFirstContact | hasTelephoneOnly) == 0 else {
+        guard bits & ~(hasLastInPerson | hasFirstContact | hasTelephoneOnly | hasOutcomeOverdue) == 0 else {
             throw CodecError("unknown case flags \(bits)")
         }
         let st = try r.u8()
@@ -371,6 +378,11 @@ public enum RecordCodec {
             for _ in 0..<na { c.openNonCompliance.append(try decodeAlert(&r)) }
         }
         if bits & hasTelephoneOnly != 0 { c.openTelephoneOnly = try decodeAlert(&r) }
+        if bits & hasOutcomeOverdue != 0 {
+            let n = try r.count(minimumSize: 24)
+            c.openOutcomeOverdue.reserveCapacity(n)
+            for _ in 0..<n { c.openOutcomeOverdue.append(try decodeAlert(&r)) }
+        }
         try r.expectEnd()
         return c
     }
@@ -417,6 +429,35 @@ public enum RecordCodec {
         }
         try r.expectEnd()
         return p
+    }
+
+    // MARK: R7 timers (schema v2)
+
+    public static func encode(_ t: OutcomeTimer, into w: inout ByteWriter) {
+        w.u8(version)
+        w.varint(t.version)
+        w.zigzag(Int64(t.deadline))
+        if let code = t.pendingCode {
+            w.u8(1)
+            w.string(code)
+        } else {
+            w.u8(0)
+        }
+    }
+
+    public static func decodeOutcomeTimer(_ bytes: UnsafeRawBufferPointer) throws(CodecError) -> OutcomeTimer {
+        var r = ByteReader(bytes)
+        try checkVersion(&r, "outcome timer")
+        let v = try r.varint()
+        let deadline = try r.int32()
+        let code: String?
+        switch try r.u8() {
+        case 0: code = nil
+        case 1: code = try r.string()
+        case let m: throw CodecError("bad pending-code marker \(m)")
+        }
+        try r.expectEnd()
+        return OutcomeTimer(version: v, deadline: deadline, pendingCode: code)
     }
 
     // MARK: Withdrawn warnings

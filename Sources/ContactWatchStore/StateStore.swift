@@ -5,11 +5,15 @@ import GRDB
 /// The durable state store: the engine's state and the alert journal in one SQLite database,
 /// `<stateDir>/contactwatch.sqlite`, reached through one GRDB `DatabaseQueue` (the processing thread is its only user).
 ///
-/// Layout (schema version 1, see `schemaVersion`):
+/// Layout (schema version 2, see `schemaVersion`):
 /// - `meta(key, value)`: `watermark`, `alertSequence` (the last used), `publishedThrough` (the highest alertSequence
 ///   known published), `schemaVersion`, `contactCount` (a capacity hint for load).
 /// - `publisher(id, lastSequence)`; `caseState(caseIndex, crn, data)`; `contact(id, data)`; `pdu(pduIndex, code, data)`;
-///   `withdrawn(contactId, data)`: `data` is a `RecordCodec` blob.
+///   `withdrawn(contactId, data)`; `outcomeTimer(contactId, data)` (R7's armed deadlines, since v2): `data` is a
+///   `RecordCodec` blob. A case's blob carries its open R7 alerts (since v2, behind a flag bit, so a v1 blob reads as is).
+/// - Migrations run forward on open: a v1 store (written before R7) gains the `outcomeTimer` table and user_version 2,
+///   keeping every row; its contacts have no armed deadline, so enabling R7 raises nothing for them until their next
+///   version.
 /// - `journal(alertSequence, alertId, topic, body, recordedAt)`: every alert message, with the wall-clock ms of its
 ///   commit (for retention).
 /// The file carries `PRAGMA application_id` = "CWst" and `PRAGMA user_version` = the schema version, so a foreign or
@@ -25,7 +29,7 @@ import GRDB
 /// (`Checkpointer`), so a commit costs one append to the WAL (plus its fsync under `.full`).
 public final class StateStore: Sendable {
     /// The schema version this code reads and writes.
-    public static let schemaVersion = 1
+    public static let schemaVersion = 2
     /// The database file's name inside the state directory.
     public static let fileName = "contactwatch.sqlite"
     /// How long a lock held by another process is waited for before a write fails as `busy`.
@@ -125,7 +129,7 @@ public final class StateStore: Sendable {
                     }
                 }
             }
-            // A store written by an older schema version is brought up to date (none exists yet besides v1).
+            // A store written by an older schema version is brought up to date (v1 -> v2: R7's table).
             try Self.migrator.migrate(queue)
             try queue.writeWithoutTransaction { db in
                 if try String.fetchOne(db, sql: "PRAGMA journal_mode") != "wal" {
@@ -170,6 +174,14 @@ public final class StateStore: Sendable {
                     ('alertSequence', 0), ('publishedThrough', 0), ('contactCount', 0);
                 PRAGMA application_id = \(FileCheck.applicationID);
                 PRAGMA user_version = 1;
+                """)
+        }
+        // R7 (outcome overdue): armed deadlines. Open R7 alerts live in the case blobs (a new flag bit).
+        m.registerMigration("v2") { db in
+            try db.execute(sql: """
+                CREATE TABLE outcomeTimer (contactId INTEGER PRIMARY KEY, data BLOB NOT NULL);
+                UPDATE meta SET value = 2 WHERE key = 'schemaVersion';
+                PRAGMA user_version = 2;
                 """)
         }
         return m
@@ -304,6 +316,15 @@ public final class StateStore: Sendable {
                     }
                 }
 
+                let timers = try Row.fetchCursor(db, sql: "SELECT contactId, data FROM outcomeTimer")
+                while let row = try timers.next() {
+                    let id = UInt64(bitPattern: row[0] as Int64)
+                    state.outcomeTimers[id] = try row.withUnsafeData(atIndex: 1) { data throws -> OutcomeTimer in
+                        guard let data else { throw CodecError("outcome timer \(id) has no data") }
+                        return try data.withUnsafeBytes { b throws -> OutcomeTimer in try RecordCodec.decodeOutcomeTimer(b) }
+                    }
+                }
+
                 let unpublished = try Self.fetchJournal(db, after: publishedThrough, limit: nil)
                 return (state, unpublished)
             }
@@ -394,6 +415,15 @@ public final class StateStore: Sendable {
                 p.withdrawn.append(PreparedCommit.Record(key: Int64(bitPattern: id), extra: 0, start: start, end: w.count))
             } else {
                 p.deletedWithdrawn.append(Int64(bitPattern: id))
+            }
+        }
+        for id in ascending(changes.outcomeTimers) {
+            if let t = state.outcomeTimers[id] {
+                let start = w.count
+                RecordCodec.encode(t, into: &w)
+                p.outcomeTimers.append(PreparedCommit.Record(key: Int64(bitPattern: id), extra: 0, start: start, end: w.count))
+            } else {
+                p.deletedOutcomeTimers.append(Int64(bitPattern: id))
             }
         }
         p.bytes = w.bytes
@@ -543,6 +573,20 @@ public final class StateStore: Sendable {
                             try del.step()
                         }
                     }
+                    if !p.outcomeTimers.isEmpty || !p.deletedOutcomeTimers.isEmpty {
+                        let up = try RawStatement(db, "INSERT OR REPLACE INTO outcomeTimer (contactId, data) VALUES (?, ?)")
+                        let del = try RawStatement(db, "DELETE FROM outcomeTimer WHERE contactId = ?")
+                        defer { up.clear(); del.clear() }
+                        for r in p.outcomeTimers {
+                            try up.int64(1, r.key)
+                            try blob(up, 2, r)
+                            try up.step()
+                        }
+                        for id in p.deletedOutcomeTimers {
+                            try del.int64(1, id)
+                            try del.step()
+                        }
+                    }
                     if !p.journal.isEmpty {
                         let ins = try RawStatement(db, """
                             INSERT INTO journal (alertSequence, alertId, topic, body, recordedAt) VALUES (?, ?, ?, ?, ?)
@@ -672,11 +716,16 @@ public struct PreparedCommit: Sendable {
     var pduCodes: [String] = []
     var withdrawn: [Record] = []
     var deletedWithdrawn: [Int64] = []
+    var outcomeTimers: [Record] = []
+    var deletedOutcomeTimers: [Int64] = []
     var journal: [JournalEntry] = []
     var bytes: [UInt8] = []
 
     /// The alertSequence the state had when the batch was prepared.
     public var committedSequence: UInt64 { alertSequence }
     /// How many records the batch writes (for logs and metrics).
-    public var recordCount: Int { cases.count + contacts.count + deletedContacts.count + pdus.count + withdrawn.count + journal.count }
+    public var recordCount: Int {
+        cases.count + contacts.count + deletedContacts.count + pdus.count + withdrawn.count + outcomeTimers.count
+            + deletedOutcomeTimers.count + journal.count
+    }
 }

@@ -101,11 +101,11 @@ func expectRefusal(_ dir: TempDir, _ kind: StoreError.Kind, mentioning words: [S
         try makePopulatedStore(dir)
         let q = try DatabaseQueue(path: dir.storePath)
         try q.write { db in
-            try db.execute(sql: "PRAGMA user_version = 2")
-            try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v2')")
+            try db.execute(sql: "PRAGMA user_version = 3")
+            try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v3')")
         }
         try q.close()
-        try expectRefusal(dir, .newerSchema, mentioning: ["schema version 2", "(1)"])
+        try expectRefusal(dir, .newerSchema, mentioning: ["schema version 3", "(2)"])
     }
 
     /// A newer ContactWatch that added a migration without changing user_version is recognised after opening.
@@ -114,9 +114,9 @@ func expectRefusal(_ dir: TempDir, _ kind: StoreError.Kind, mentioning words: [S
         defer { dir.cleanup() }
         try makePopulatedStore(dir)
         let q = try DatabaseQueue(path: dir.storePath)
-        try q.write { db in try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v2')") }
+        try q.write { db in try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v3')") }
         try q.close()
-        try expectRefusal(dir, .newerSchema, mentioning: ["migrations v2"], sideFiles: true)
+        try expectRefusal(dir, .newerSchema, mentioning: ["migrations v3"], sideFiles: true)
     }
 
     /// Damage inside the file (a valid header, a broken b-tree page) is found by quick_check.

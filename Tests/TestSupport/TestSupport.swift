@@ -40,6 +40,8 @@ public enum Fixtures {
             case "rules.complianceRate.windowDays": s.complianceRateWindowDays = value as! Int
             case "rules.complianceRate.threshold": s.complianceRateThreshold = value as! Double
             case "rules.telephoneOnly.limitDays": s.telephoneOnlyLimitDays = value as! Int
+            case "rules.outcomeOverdue.enabled": s.outcomeOverdueEnabled = value as! Bool
+            case "rules.outcomeOverdue.businessDays": s.outcomeOverdueBusinessDays = value as! Int
             default: throw UnknownSetting(description: "unhandled setting \(key) in \(name).settings.json")
             }
         }
