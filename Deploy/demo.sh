@@ -63,8 +63,10 @@ echo "== generate"
 events=$(grep -c . "$work/events.ndjson" || true)
 echo "   $events events in $work/events.ndjson"
 
-echo "== start contactwatchd (state in $work/state)"
-"$DAEMON" --input "$INPUT" --output "$OUTPUT" --state-dir "$work/state" "${DAEMON_ARGS[@]}" 2> "$work/daemon.log" &
+echo "== start contactwatchd (state in $work/state; R7 outcome-overdue enabled)"
+# R7 (outcome overdue) ships off by default; the demo turns it on, as Deploy/contactwatchd.yaml does.
+CONTACTWATCH_RULES_OUTCOME_OVERDUE_ENABLED=true \
+    "$DAEMON" --input "$INPUT" --output "$OUTPUT" --state-dir "$work/state" "${DAEMON_ARGS[@]}" 2> "$work/daemon.log" &
 daemon_pid=$!
 for _ in $(seq 1 100); do
     port_open 7402 && break

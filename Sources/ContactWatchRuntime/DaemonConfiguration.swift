@@ -66,7 +66,8 @@ public struct DaemonConfiguration: Sendable {
         "rules.nonCompliance.enforcementDeadlineBusinessDays", "rules.telephoneOnly.limitDays",
         "rules.telephoneOnly.priorityLimitDays", "rules.remoteContact.enabled", "rules.noPrivacy.minimumSeverity",
         "rules.complianceRate.windowDays", "rules.complianceRate.minimumSample", "rules.complianceRate.threshold",
-        "rules.complianceRate.hysteresis", "input.maxMessageBytes", "input.contactRetentionDays",
+        "rules.complianceRate.hysteresis", "rules.outcomeOverdue.enabled", "rules.outcomeOverdue.businessDays",
+        "input.maxMessageBytes", "input.contactRetentionDays",
         "input.maxFutureSkewSeconds", "input.endpoints", "input.bind", "input.subscribe", "input.receiveHighWaterMark",
         "output.endpoint", "output.sendHighWaterMark", "output.republishGraceMillis", "journal.endpoint",
         "journal.maxReplyAlerts", "journal.maxReplyBytes", "state.dir", "state.commitIntervalMillis",
@@ -170,6 +171,8 @@ public struct DaemonConfiguration: Sendable {
         if let v = try k.int("rules.complianceRate.minimumSample") { e.complianceRateMinimumSample = v }
         if let v = try k.double("rules.complianceRate.threshold") { e.complianceRateThreshold = v }
         if let v = try k.double("rules.complianceRate.hysteresis") { e.complianceRateHysteresis = v }
+        if let v = try k.bool("rules.outcomeOverdue.enabled") { e.outcomeOverdueEnabled = v }
+        if let v = try k.int("rules.outcomeOverdue.businessDays") { e.outcomeOverdueBusinessDays = v }
         if let v = try k.int("input.maxMessageBytes") { e.maxMessageBytes = v }
         if let v = try k.int("input.contactRetentionDays") { e.contactRetentionDays = v }
         if let v = try k.int("input.maxFutureSkewSeconds") { e.maxFutureSkewSeconds = v }

@@ -25,6 +25,8 @@ func randomSettings(_ rng: inout SeededRandom) -> EngineSettings {
     s.complianceRateMinimumSample = Int.random(in: 1...20, using: &rng)
     s.complianceRateThreshold = rng.pick([0.5, 0.6, 0.75, 0.8, 0.9, 1.0])
     s.complianceRateHysteresis = rng.pick([0.0, 0.02, 0.05, 0.1])
+    s.outcomeOverdueEnabled = rng.chance(0.6)
+    s.outcomeOverdueBusinessDays = Int.random(in: 1...10, using: &rng)
     return s
 }
 
@@ -33,7 +35,8 @@ func describe(_ s: EngineSettings) -> String {
         + "windowMonths=\(s.nonComplianceWindowMonths) deadline=\(s.enforcementDeadlineBusinessDays) "
         + "phone=\(s.telephoneOnlyLimitDays)/\(s.telephoneOnlyPriorityLimitDays) remote=\(s.remoteContactEnabled) "
         + "privacy=\(s.noPrivacyMinimumSeverity) retention=\(s.contactRetentionDays) rateWindow=\(s.complianceRateWindowDays) "
-        + "sample=\(s.complianceRateMinimumSample) threshold=\(s.complianceRateThreshold)+\(s.complianceRateHysteresis)"
+        + "sample=\(s.complianceRateMinimumSample) threshold=\(s.complianceRateThreshold)+\(s.complianceRateHysteresis) "
+        + "R7=\(s.outcomeOverdueEnabled)/\(s.outcomeOverdueBusinessDays)"
 }
 
 /// The engine as it runs (heaps, forgetting through its contactStart index) against the engine in reference mode
@@ -75,6 +78,8 @@ struct ReferenceTests {
         var messages = 0
         var forgotten = 0
         var raisedR1 = 0
+        var raisedR7 = 0
+        var resolvedR7 = 0
     }
 
     static func check(seed: UInt64) throws -> Outcome {
@@ -106,7 +111,9 @@ struct ReferenceTests {
         }
         return Outcome(messages: a.count, forgotten: fast.counters.forgottenContacts,
                        raisedR1: fast.counters.raisedByRule[Int(Rule.warningDue.rawValue)]
-                           + fast.counters.raisedByRule[Int(Rule.breachDue.rawValue)])
+                           + fast.counters.raisedByRule[Int(Rule.breachDue.rawValue)],
+                       raisedR7: fast.counters.raisedByRule[Int(Rule.outcomeOverdue.rawValue)],
+                       resolvedR7: fast.counters.resolvedByRule[Int(Rule.outcomeOverdue.rawValue)])
     }
 
     @Test("random streams × random settings: engine, reference and resumed engine agree", arguments: 0..<batches)
@@ -117,11 +124,14 @@ struct ReferenceTests {
             total.messages += o.messages
             total.forgotten += o.forgotten
             total.raisedR1 += o.raisedR1
+            total.raisedR7 += o.raisedR7
+            total.resolvedR7 += o.resolvedR7
         }
         // The combinations do exercise what they are about.
         #expect(total.messages > 50 * Self.perBatch)
         #expect(total.forgotten > 20 * Self.perBatch, "few contacts forgotten: \(total.forgotten)")
         #expect(total.raisedR1 > 5 * Self.perBatch)
+        #expect(total.raisedR7 > Self.perBatch && total.resolvedR7 > 0, "R7: \(total.raisedR7) raised, \(total.resolvedR7) resolved")
     }
 
     @Test("the late-enforcement streams carry actions recorded weeks after their contacts")
