@@ -36,6 +36,9 @@
 ///   occasional warnings withdrawn (`EA06`) at a later contact; occasional corrections (another practitioner) and
 ///   exact duplicates (the same version sent twice).
 ///
+/// - **Outstanding outcomes** (R7): about 2.5% of planned appointments never get an outcome; 3% are re-planned
+///   3–8 business days after their date to a date 2–5 business days later, then held; of the `AFTA` decisions, 12%
+///   never come and about a quarter come 6–15 business days later.
 /// - **Late enforcement** (`lateEnforcement`, off by default): that share of the enforced failures gets its action
 ///   20–60 business days (four to twelve weeks) after the failure instead, effective when recorded — warnings and
 ///   breaches whose effective time is weeks after the contact that carries them, the situation where forgetting a
@@ -646,6 +649,7 @@ struct GenSimulation {
         if !remote && rng.chance(0.03) { k.sensitive = true }
 
         // A planned version a few business days ahead.
+        var planned = false
         if canPlan && rng.chance(0.3) {
             let plannedDay = GenCalendar.subtractBusinessDays(day, rng.range(1, 7))
             if plannedDay >= startDay && plannedDay >= day - GenSimulation.lag + 1 {
@@ -653,7 +657,25 @@ struct GenSimulation {
                 if t < k.start - 3600 {
                     k.version += 1
                     emitContact(k, at: t, case: c)
+                    planned = true
                 }
+            }
+        }
+        if planned {
+            // R7's outstanding outcomes: a planned appointment never given an outcome...
+            if rng.chance(0.025) { return }
+            // ...or re-planned 3-8 business days after its date (no outcome meanwhile) to 2-5 business days later,
+            // then held.
+            if rng.chance(0.03) {
+                let moved = officeTime(businessDaysAfter: day, rng.range(3, 8), notBefore: k.start + 3600)
+                let newDay = GenCalendar.addBusinessDays(moved.day, rng.range(2, 5))
+                k.start = GenCalendar.londonToUTC(day: newDay, localSeconds: 9 * 3600 + 900 * rng.below(31))
+                k.version += 1
+                emitContact(k, at: moved.time, case: c)
+                k.version += 1
+                k.outcome = "ATTC"
+                emitContact(k, at: k.start + Int64(60 * rng.range(20, 150)), case: c)
+                return
             }
         }
 
@@ -705,9 +727,13 @@ struct GenSimulation {
         emitContact(k, at: recorded, case: c)
         if rng.chance(0.005) { emitContact(k, at: recorded, case: c) }  // the same version sent twice
 
-        if pending {
-            // AFTA: the absence is decided a few days later.
-            let decision = officeTime(businessDaysAfter: recordedDay, rng.range(1, 5), notBefore: recorded)
+        let decisionRoll = pending ? rng.unit() : 1
+        if pending && decisionRoll < 0.12 {
+            // AFTA never decided (R7 raises and stays open).
+        } else if pending {
+            // AFTA: the absence is decided a few days later, sometimes weeks later (R7 raises, then resolves).
+            let lag = decisionRoll < 0.35 ? rng.range(6, 15) : rng.range(1, 5)
+            let decision = officeTime(businessDaysAfter: recordedDay, lag, notBefore: recorded)
             k.version += 1
             if rng.chance(0.7) {
                 k.outcome = "UAAB"

@@ -13,7 +13,8 @@ import Glibc
 @Suite("Durability: crash recovery and journal catch-up", .serialized)
 struct DurabilityTests {
     /// The daemon's input queue unlimited, so that nothing replayed quickly is dropped before the engine sees it.
-    static let environment = ["CONTACTWATCH_INPUT_RECEIVE_HIGH_WATER_MARK": "0"]
+    /// R7 on: its timers and open alerts must survive SIGKILL and restarts like everything else.
+    static let environment = ["CONTACTWATCH_INPUT_RECEIVE_HIGH_WATER_MARK": "0", "CONTACTWATCH_RULES_OUTCOME_OVERDUE_ENABLED": "true"]
     /// Sentinels are one-frame messages: the daemon must subscribe to everything to see them.
     static let arguments = ["--subscribe", ""]
 
@@ -134,6 +135,9 @@ struct DurabilityTests {
         let journalA = try JournalClient(endpoint: daemonA.journal).fetchAll()
         #expect(daemonA.stop() == 0, "run A did not stop cleanly: \(daemonA.child.stderr.text)")
         try #require(journalA.bodies.count > 100, "run A raised only \(journalA.bodies.count) alerts")
+        let r7 = journalA.bodies.filter { $0["rule"] as? String == "outcome-overdue" }
+        #expect(r7.count > 5 && r7.contains { $0["eventType"] as? String == "probation-case.supervision-alert.resolved" },
+                "run A: \(r7.count) outcome-overdue messages")
         #expect(journalA.latest == journalA.bodies.count)
         Self.checkContiguous(journalA.bodies, "run A")
 

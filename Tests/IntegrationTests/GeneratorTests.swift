@@ -184,10 +184,13 @@ import Testing
         #expect(lines.count > 20_000)
     }
 
-    /// At the defaults, the engine raises every rule and resolves every resolvable one, in every way.
+    /// At the defaults (with R7 enabled, as `make demo` runs), the engine raises every rule and resolves every
+    /// resolvable one, in every way.
     @Test func defaultStreamExercisesEveryRule() throws {
         let bytes = try Self.generate(GeneratorOptions())
-        let engine = try Engine(settings: EngineSettings())
+        var settings = EngineSettings()
+        settings.outcomeOverdueEnabled = true
+        let engine = try Engine(settings: settings)
         var outbox = Outbox()
         var raised: Set<String> = []
         var resolved: Set<String> = []
@@ -218,14 +221,19 @@ import Testing
         #expect(raised == [
             "non-compliance.warning-due", "non-compliance.breach-due", "non-compliance.licence-review",
             "telephone-only", "remote-contact.excluded-case", "no-privacy", "compliance-rate.below-threshold",
-            "non-compliance.enforcement-overdue",
+            "non-compliance.enforcement-overdue", "outcome-overdue",
         ])
+        // R7's situations: never outcomed and never decided (still open at the end), outcomes recorded late,
+        // appointments re-planned after their date.
+        let r7 = Rule.outcomeOverdue.rawValue
+        #expect(engine.counters.raisedByRule[Int(r7)] > engine.counters.resolvedByRule[Int(r7)] + 20)
         for expected in [
             "non-compliance.warning-due ENFORCEMENT_ACTION", "non-compliance.warning-due RECLASSIFIED",
             "non-compliance.breach-due ENFORCEMENT_ACTION", "non-compliance.breach-due RECLASSIFIED",
             "non-compliance.licence-review ENFORCEMENT_ACTION", "non-compliance.licence-review RECLASSIFIED",
             "telephone-only IN_PERSON_CONTACT", "compliance-rate.below-threshold RATE_RECOVERED",
             "non-compliance.enforcement-overdue ENFORCEMENT_ACTION", "non-compliance.enforcement-overdue RECLASSIFIED",
+            "outcome-overdue OUTCOME_RECORDED", "outcome-overdue RESCHEDULED",
         ] {
             #expect(resolved.contains(expected), "never resolved: \(expected)")
         }
