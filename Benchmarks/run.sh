@@ -4,6 +4,9 @@
 #   1. raw libzmq      zmqbench send → zmqbench recv over ipc:// (the ceiling: no parsing, no state, no disk)
 #   2. daemon          zmqbench send → contactwatchd (release, fresh state dir) → zmqbench recv on its output;
 #                      events/s = events / (sentinel arrival − send start); then SIGTERM and the "stopped" counters
+#   2c. daemon + CURVE the same with every hop encrypted (keys from contactwatch keygen): zmqbench send is the CURVE
+#                      server the daemon's input connects to (--input-curve-server-key), the daemon's output a CURVE
+#                      server with an allow-list holding zmqbench recv's key; reported beside 2 with the ratio
 #   3. in-process      contactwatch-bench on the same stream: engine only, parse only, engine + store commits
 #   4. callgrind       instructions per event of the engine alone, on a small stream (when valgrind is installed)
 #
@@ -160,6 +163,52 @@ read -r D_MEDIAN D_BEST <<< "$(stats "${D_RATES[@]}")"
 D_PCT_MEDIAN=$(ratio "$((D_MEDIAN * 100))" "$RAW_MEDIAN" 1)
 D_PCT_BEST=$(ratio "$((D_BEST * 100))" "$RAW_BEST" 1)
 
+# ---------------------------------------------------------------- 2c. daemon end to end over CURVE
+say "== 2c. daemon end to end over CURVE: zmqbench send (CURVE server) → contactwatchd → zmqbench recv (CURVE client)"
+KEYS=$TMP/keys
+mkdir -p "$KEYS/allow"
+for name in daemon publisher consumer; do "$TOOL" keygen "$name" --dir "$KEYS" > /dev/null; done
+cp "$KEYS/consumer.key" "$KEYS/allow/"
+# z85 FILE KEY: the Z85 text of public-key / secret-key in a certificate
+z85() { sed -n "s/^ *$2 = \"\(.*\)\"\$/\1/p" "$1"; }
+C_RATES=()
+for run in $(seq 1 "$RUNS"); do
+    in="ipc://$TMP/cin$run.ipc"
+    out="ipc://$TMP/cout$run.ipc"
+    log=$TMP/cdaemon$run.log
+    # As in 2: the daemon connects its input (here as a CURVE client) to the endpoint zmqbench send binds later.
+    CONTACTWATCH_INPUT_RECEIVE_HIGH_WATER_MARK=0 CONTACTWATCH_OUTPUT_SEND_HIGH_WATER_MARK=0 \
+        "$DAEMON" --input "$in" --output "$out" --state-dir "$TMP/cstate$run" --subscribe "" \
+        --curve-cert "$KEYS/daemon.key_secret" --curve-allow-consumers "$KEYS/allow" \
+        --input-curve-server-key "$KEYS/publisher.key" 2> "$log" &
+    daemon_pid=$!; PIDS+=("$daemon_pid")
+    wait_for_line "$log" ' ready' 60 "$daemon_pid"
+    ZMQBENCH_CURVE_SECRET=$(z85 "$KEYS/consumer.key_secret" secret-key) ZMQBENCH_CURVE_PUBLIC=$(z85 "$KEYS/consumer.key" public-key) \
+        ZMQBENCH_CURVE_SERVERKEY=$(z85 "$KEYS/daemon.key" public-key) \
+        timeout 300 "$ZMQBENCH" recv "$out" > "$TMP/c$run.recv" &
+    recv_pid=$!; PIDS+=("$recv_pid")
+    wait_for_line "$log" 'subscriber joined' 30 "$daemon_pid"
+    ZMQBENCH_CURVE_SECRET=$(z85 "$KEYS/publisher.key_secret" secret-key) \
+        timeout 300 "$ZMQBENCH" send "$STREAM" "$in" > "$TMP/c$run.send" 2> "$TMP/c$run.send.err" \
+        || die "zmqbench send failed (CURVE run $run): $(cat "$TMP/c$run.send.err")"
+    wait_bounded "$recv_pid" 300 || die "zmqbench recv failed (CURVE run $run); daemon log: $(tail -5 "$log")"
+    kill -TERM "$daemon_pid"
+    wait_bounded "$daemon_pid" 60 || die "contactwatchd exited with $? (CURVE run $run); log: $(tail -5 "$log")"
+    read -r sent t0 < "$TMP/c$run.send"
+    read -r got t1 < "$TMP/c$run.recv"
+    r=$(rate "$sent" "$t0" "$t1")
+    C_RATES+=("$r")
+    stopped=$(grep ' stopped' "$log" | tail -1)
+    received=$(grep -o 'received=[0-9]*' <<< "$stopped" | head -1 | cut -d= -f2)
+    rejected=$(grep -o 'authRejectedOutput=[0-9]*' <<< "$stopped" | head -1 | cut -d= -f2)
+    say "   run $run: $sent events, $r events/s; received=$received (sent $sent + sentinel) out_msgs=$got authRejectedOutput=$rejected"
+    [ "${received:-0}" -eq $((sent + 1)) ] || die "CURVE run $run: the daemon received ${received:-?} of $((sent + 1))"
+    rm -rf "$TMP/cstate$run"
+    PIDS=()  # all waited for
+done
+read -r C_MEDIAN C_BEST <<< "$(stats "${C_RATES[@]}")"
+C_VS_PLAIN=$(ratio "$((C_MEDIAN * 100))" "$D_MEDIAN" 1)
+
 # ---------------------------------------------------------------- 3. in-process
 say "== 3. in-process: contactwatch-bench --input stream.ndjson --reps $REPS"
 "$BENCH" --input "$STREAM" --reps "$REPS" | tee "$TMP/inproc.txt" >&2
@@ -216,6 +265,7 @@ runs:      $RUNS end-to-end runs each (median / best), $REPS in-process repetiti
 benchmark                               median ev/s    best ev/s   vs raw (median / best)
 raw libzmq  send → recv (ipc)         $(printf '%13s %12s' "$RAW_MEDIAN" "$RAW_BEST")   100%
 daemon      send → contactwatchd → recv $(printf '%11s %12s' "$D_MEDIAN" "$D_BEST")   $D_PCT_MEDIAN% / $D_PCT_BEST%
+daemon + CURVE on every hop           $(printf '%13s %12s' "$C_MEDIAN" "$C_BEST")   $(ratio "$((C_MEDIAN * 100))" "$RAW_MEDIAN" 1)% / $(ratio "$((C_BEST * 100))" "$RAW_BEST" 1)%   (CURVE ÷ plaintext daemon, median: $C_VS_PLAIN%)
 engine only (in-process)              $(printf '%13s %12s' "$E_MEDIAN" "$E_BEST")   $(ratio "$((E_MEDIAN * 100))" "$RAW_MEDIAN" 1)% / $(ratio "$((E_BEST * 100))" "$RAW_BEST" 1)%
 parse only  (in-process)              $(printf '%13s %12s' "$P_MEDIAN" "$P_BEST")
 engine + store commit every 1000      $(printf '%13s %12s' "$S_RATE" "-")   commit ms $S_COMMIT
@@ -231,6 +281,10 @@ commands (BIN=$BIN, files in a temporary directory):
              contactwatchd --input ipc://in.ipc --output ipc://out.ipc --state-dir state --subscribe "" &
            (after "ready") zmqbench recv ipc://out.ipc & (after "subscriber joined") zmqbench send stream.ndjson ipc://in.ipc
            then SIGTERM and the "stopped" line; events/s = events / (sentinel arrival - send start)
+  curve:   contactwatch keygen daemon|publisher|consumer; ZMQBENCH_CURVE_SECRET=<publisher secret> zmqbench send stream.ndjson ipc://in.ipc &
+           contactwatchd --input ipc://in.ipc --output ipc://out.ipc --state-dir state --subscribe "" --curve-cert daemon.key_secret \\
+             --curve-allow-consumers allow/ --input-curve-server-key publisher.key &
+           ZMQBENCH_CURVE_SECRET=.. ZMQBENCH_CURVE_PUBLIC=.. ZMQBENCH_CURVE_SERVERKEY=<daemon public> zmqbench recv ipc://out.ipc
   inproc:  contactwatch-bench --input stream.ndjson --reps $REPS
   cg:      valgrind --tool=callgrind --collect-atstart=no '--toggle-collect=*cwbenchEnginePass*' contactwatch-bench(debug info stripped) \\
              --input small.ndjson --reps 1 --only engine   (and --only parse)

@@ -9,6 +9,10 @@
 //                                         seconds of the first send>", so throughput = events / (end - start).
 //
 // Everything stays on this machine (ipc:// or tcp://127.0.0.1) and stops by itself.
+//
+// CURVE (the CURVE end-to-end run): ZMQBENCH_CURVE_SECRET is this side's secret key (Z85). With
+// ZMQBENCH_CURVE_SERVERKEY (and ZMQBENCH_CURVE_PUBLIC) this side is a CURVE client of that server; without it, a
+// CURVE server (no ZAP handler in zmqbench: any client key is accepted).
 #define _GNU_SOURCE
 #include <zmq.h>
 #include <stdio.h>
@@ -23,6 +27,22 @@ static double now(void) {
 }
 
 static const char *sentinel = "zmqbench-sentinel";
+
+static void curve_from_env(void *s) {
+    const char *secret = getenv("ZMQBENCH_CURVE_SECRET");
+    if (!secret) return;
+    const char *server = getenv("ZMQBENCH_CURVE_SERVERKEY");
+    if (server) {
+        const char *pub = getenv("ZMQBENCH_CURVE_PUBLIC");
+        zmq_setsockopt(s, ZMQ_CURVE_SERVERKEY, server, strlen(server));
+        if (pub) zmq_setsockopt(s, ZMQ_CURVE_PUBLICKEY, pub, strlen(pub));
+        zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, secret, strlen(secret));
+    } else {
+        int one = 1;
+        zmq_setsockopt(s, ZMQ_CURVE_SERVER, &one, sizeof one);
+        zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, secret, strlen(secret));
+    }
+}
 
 static int topic_of(const char *line, size_t len, const char **start, size_t *tlen) {
     const char *key = "\"eventType\":\"";
@@ -47,6 +67,7 @@ static int do_send(const char *file, const char *endpoint, int loops) {
     fclose(f);
     void *ctx = zmq_ctx_new();
     void *s = zmq_socket(ctx, ZMQ_XPUB);
+    curve_from_env(s);
     int hwm = 0, linger = 10000;
     zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof hwm);
     zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
@@ -84,6 +105,7 @@ static int do_send(const char *file, const char *endpoint, int loops) {
 static int do_recv(const char *endpoint) {
     void *ctx = zmq_ctx_new();
     void *s = zmq_socket(ctx, ZMQ_SUB);
+    curve_from_env(s);
     int hwm = 0, linger = 0, timeout = 120000;
     zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof hwm);
     zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
