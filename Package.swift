@@ -32,7 +32,7 @@ let package = Package(
         ),
         // The project's own ZeroMQ layer: context and socket lifetimes, frames read in scope.
         .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
-        // What both executables share besides the engine: their exit statuses.
+        // What both executables share besides the engine: their exit statuses and the version (`--version`).
         .target(name: "ContactWatchCommon"),
         // The pure engine: bytes in, messages out. No I/O, no clock but the one passed in.
         .target(
@@ -78,7 +78,7 @@ let package = Package(
         .executableTarget(
             name: "contactwatch",
             dependencies: [
-                "ContactWatchTools",
+                "ContactWatchCommon", "ContactWatchTools",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -108,10 +108,19 @@ let package = Package(
             ]
         ),
         .testTarget(name: "StoreTests", dependencies: ["ContactWatchStore", "ContactWatchEngine", "ContactWatchTestSupport"]),
+        // The operator's side in-process: log output, progress lines, tail's text format.
+        .testTarget(
+            name: "OperationsTests",
+            dependencies: [
+                "ContactWatchRuntime", "ContactWatchTools", "ContactWatchCommon", "ContactWatchTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "ContactWatchEngine", "ContactWatchTools", "ZeroMQ", "ContactWatchTestSupport", "contactwatchd", "contactwatch",
+                "ContactWatchEngine", "ContactWatchTools", "ZeroMQ", "ContactWatchTestSupport", "ContactWatchCommon",
+                "contactwatchd", "contactwatch",
             ]
         ),
     ]

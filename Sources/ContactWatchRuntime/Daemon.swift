@@ -65,12 +65,8 @@ public enum Daemon {
             FileHandle.standardError.write(Data("contactwatchd: \(error.message)\n".utf8))
             return error.exitStatus
         }
-        let level = config.logLevel
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        LogOutput.bootstrap(level: config.logLevel, format: config.logFormat,
+                            environment: ProcessInfo.processInfo.environment)
         let logger = Logger(label: "contactwatchd")
         if let metrics = config.metrics {
             logger.warning("metrics are not served by this version; ignoring metrics.address \(metrics)")

@@ -14,6 +14,7 @@ public struct DaemonFlags: Sendable {
     public var journal: String?
     public var stateDir: String?
     public var logLevel: String?
+    public var logFormat: String?
     public var metrics: String?
     public var curveCert: String?
     public var curveAllowPublishers: String?
@@ -32,6 +33,8 @@ public struct DaemonConfiguration: Sendable {
     public var journal: String? = nil
     public var stateDir = "./state"
     public var logLevel: Logger.Level = .info
+    /// `log.format` (`--log-format`): `text` or `json`.
+    public var logFormat: LogFormat = .text
     public var metrics: String? = nil
     /// `state.commitIntervalMillis`: the longest an alert waits for its commit.
     public var commitIntervalMillis = 5
@@ -71,7 +74,7 @@ public struct DaemonConfiguration: Sendable {
         "input.maxFutureSkewSeconds", "input.endpoints", "input.bind", "input.subscribe", "input.receiveHighWaterMark",
         "output.endpoint", "output.sendHighWaterMark", "output.republishGraceMillis", "journal.endpoint",
         "journal.maxReplyAlerts", "journal.maxReplyBytes", "state.dir", "state.commitIntervalMillis",
-        "state.commitMaxEvents", "state.journalRetentionDays", "log.level", "metrics.address",
+        "state.commitMaxEvents", "state.journalRetentionDays", "log.level", "log.format", "metrics.address",
         "security.curve.certificate", "security.curve.allowPublishers", "security.curve.allowConsumers",
         "security.allowPlaintext", "input.curveServerKey",
     ]
@@ -110,6 +113,7 @@ public struct DaemonConfiguration: Sendable {
         if let j = f.journal { set("journal.endpoint", .string(j)) }
         if let s = f.stateDir { set("state.dir", .string(s)) }
         if let l = f.logLevel { set("log.level", .string(l)) }
+        if let l = f.logFormat { set("log.format", .string(l)) }
         if let m = f.metrics { set("metrics.address", .string(m)) }
         if let c = f.curveCert { set("security.curve.certificate", .string(c)) }
         if let p = f.curveAllowPublishers { set("security.curve.allowPublishers", .string(p)) }
@@ -213,6 +217,12 @@ public struct DaemonConfiguration: Sendable {
                 throw DaemonError.configuration(key: "log.level", problem: "must be one of trace, debug, info, notice, warning, error, critical (got \"\(v)\")")
             }
             d.logLevel = level
+        }
+        if let v = try k.string("log.format") {
+            guard let format = LogFormat(rawValue: v.lowercased()) else {
+                throw DaemonError.configuration(key: "log.format", problem: "must be text or json (got \"\(v)\")")
+            }
+            d.logFormat = format
         }
         d.metrics = try k.string("metrics.address")
         d.security.certificate = try k.string("security.curve.certificate")

@@ -69,7 +69,10 @@ public struct GeneratorOptions: Sendable {
 
 public enum Generator {
     /// Streams NDJSON lines (each ending in "\n"), sorted by occurredAt.
-    public static func generate(_ options: GeneratorOptions, write: (UnsafeRawBufferPointer) throws -> Void) throws {
+    /// `progress`, when given, is called after each simulated day with (days done, days in all, events so far).
+    public static func generate(_ options: GeneratorOptions,
+                                progress: ((_ days: Int, _ of: Int, _ events: Int) -> Void)? = nil,
+                                write: (UnsafeRawBufferPointer) throws -> Void) throws {
         guard let startDay = GenCalendar.parseDate(options.start) else {
             throw ToolError(exitCode: ToolError.usage, "--start must be a date YYYY-MM-DD (from 1970), not '\(options.start)'")
         }
@@ -83,7 +86,7 @@ public enum Generator {
             throw ToolError(exitCode: ToolError.usage, "--late-enforcement must be a share from 0 to 1")
         }
         var simulation = GenSimulation(options: options, startDay: startDay)
-        try simulation.run(write: write)
+        try simulation.run(progress: progress, write: write)
     }
 }
 
@@ -289,10 +292,11 @@ struct GenSimulation {
         out.reserveCapacity(1 << 18)
     }
 
-    mutating func run(write: (UnsafeRawBufferPointer) throws -> Void) throws {
+    mutating func run(progress: ((Int, Int, Int) -> Void)?, write: (UnsafeRawBufferPointer) throws -> Void) throws {
         guard options.days > 0 else { return }
         makeCases()
         for day in startDay..<endDay {
+            progress?(day - startDay, options.days, seq)
             try flush(upTo: day - startDay - GenSimulation.lag, write: write)
             guard GenCalendar.isBusinessDay(day) else { continue }
             for i in cases.indices where cases[i].firstDay <= day {

@@ -126,6 +126,31 @@ public enum JSONScan {
         return isObject ? .object(s.summary) : .notObject
     }
 
+    /// The top-level members of a JSON object: each key (escapes decoded) with its value's byte range, first
+    /// occurrence kept. nil when `bytes` is not a valid JSON object.
+    public static func objectMembers(_ bytes: UnsafeBufferPointer<UInt8>) -> [String: Range<Int>]? {
+        guard case .object(let summary) = scan(bytes, recordMembers: true) else { return nil }
+        var out: [String: Range<Int>] = [:]
+        for (member, key) in zip(summary.members, summary.keys) {
+            var s = Scanner(b: bytes, recordMembers: false)
+            s.i = key.upperBound + 1  // after the key's closing quote
+            s.skipWS()
+            s.i += 1  // ':'
+            s.skipWS()
+            let name = String(decoding: s.decodeString(key), as: UTF8.self)
+            if out[name] == nil { out[name] = s.i..<member.upperBound }
+        }
+        return out
+    }
+
+    /// The content of the JSON string at `range` (quotes included), escapes decoded; nil when it is not a string.
+    public static func stringValue(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> String? {
+        guard range.count >= 2, bytes[range.lowerBound] == UInt8(ascii: "\""),
+              bytes[range.upperBound - 1] == UInt8(ascii: "\"") else { return nil }
+        let s = Scanner(b: bytes, recordMembers: false)
+        return String(decoding: s.decodeString((range.lowerBound + 1)..<(range.upperBound - 1)), as: UTF8.self)
+    }
+
     private struct Scanner {
         let b: UnsafeBufferPointer<UInt8>
         let recordMembers: Bool

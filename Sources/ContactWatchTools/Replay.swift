@@ -8,6 +8,14 @@
 
 import ZeroMQ
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// How `Replay.run` paces and publishes.
 public struct ReplayOptions: Sendable {
     public var files: [String]
@@ -49,6 +57,8 @@ public struct ReplaySummary: Sendable, Equatable {
     /// Lines sent as one-frame messages.
     public var oneFrame = 0
     public var seconds = 0.0
+    /// Subscriptions the socket saw (it is an XPUB): 0 means nothing was subscribed, so every message was dropped.
+    public var subscriptionsSeen = 0
 
     public init() {}
 
@@ -123,8 +133,8 @@ public enum Replay {
         defer { authenticator?.stop() }
         var summary = ReplaySummary()
         do {
-            let socket = try context.socket(options.waitSubscribers == nil ? .pub : .xpub,
-                                            lingerMilliseconds: options.lingerMilliseconds)
+            // Always an XPUB: it sees the subscriptions, so a replay that reached nobody can say so.
+            let socket = try context.socket(.xpub, lingerMilliseconds: options.lingerMilliseconds)
             defer { socket.close() }  // lingers: what is queued is still delivered
             try socket.setSendHighWaterMark(0)
             if options.waitSubscribers != nil { try socket.setXPubVerbose(true) }
@@ -147,12 +157,52 @@ public enum Replay {
                 throw ToolError(exitCode: ToolError.unavailable,
                                 "cannot \(options.bind ? "bind" : "connect to") \(options.endpoint): \(error.message)")
             }
+            var seen = 0
             if let wanted = options.waitSubscribers {
                 try waitForSubscribers(socket, wanted, timeout: options.waitTimeoutSeconds, endpoint: options.endpoint)
+                seen = wanted
             }
             summary = try publish(options, on: socket, diagnostics: diagnostics)
+            summary.subscriptionsSeen += seen + drainSubscriptions(socket)
+            if summary.subscriptionsSeen == 0 && summary.messages > 0 {
+                diagnostics.line("warning: no subscriber was seen on \(options.endpoint): the \(summary.messages) messages "
+                    + "were dropped (is a daemon \(options.bind ? "connected to" : "bound at") this endpoint? "
+                    + "--wait-subscribers N waits for one)")
+            }
         }
         return summary
+    }
+
+    /// Reads the subscription messages queued on the XPUB without waiting; returns how many there were.
+    static func drainSubscriptions(_ socket: ZMQSocket) -> Int {
+        var n = 0
+        while let isSubscribe = try? socket.receiveMessage(timeoutMilliseconds: 0, { frames in
+            frames.withUnsafeBytes(at: 0) { $0.first == 1 }
+        }) {
+            if isSubscribe { n += 1 }
+        }
+        return n
+    }
+
+    /// The lines `replay` would send from regular files (not blank, not a `#` comment), times `loop`; nil when a
+    /// file is not a regular file (a pipe cannot be read twice). Read only to show progress on a terminal.
+    static func countLines(_ files: [String], loop: Int) -> Int? {
+        var total = 0
+        for file in files {
+            var st = stat()
+            guard stat(file, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
+            do {
+                try LineReader(path: file).forEachLine { line, _ in
+                    var k = 0
+                    while k < line.count, line[k] == 0x20 || line[k] == 0x09 { k += 1 }
+                    if k < line.count && line[k] != UInt8(ascii: "#") { total += 1 }
+                    return true
+                }
+            } catch {
+                return nil
+            }
+        }
+        return total * max(1, loop)
     }
 
     /// Reads subscription messages on an XPUB until `wanted` have arrived.
@@ -179,10 +229,11 @@ public enum Replay {
         var summary = ReplaySummary()
         let stampID = options.publisherId.map { JSONScan.quoted($0) }
         var sequence: UInt64 = 0
-        let showProgress = options.progress ?? diagnostics.isTerminal
+        let progress = ProgressMeter(writer: diagnostics, enabled: options.progress)
+        let total = progress.enabled ? countLines(options.files, loop: options.loop) : nil
         let start = ToolClock.nanos()
-        var nextProgress = start + 250_000_000
         let rateInterval = options.rate.map { 1e9 / $0 }
+        let paced = options.rate != nil || options.speed != nil
 
         for _ in 0..<max(1, options.loop) {
             // --speed: the wall-clock start of this pass and the first occurredAt seen in it.
@@ -239,12 +290,12 @@ public enum Replay {
                     }
                     summary.messages += 1
 
-                    if showProgress && summary.messages & 255 == 0 {
-                        let now = ToolClock.nanos()
-                        if now >= nextProgress {
-                            nextProgress = now + 250_000_000
-                            let seconds = Double(now - start) / 1e9
-                            try? diagnostics.write("\r\(summary.messages) messages, \(formatFixed(Double(summary.messages) / seconds, 0)) msg/s\u{1B}[K")
+                    // Every 256 messages at full speed; every message when paced (a slow rate still shows progress).
+                    if summary.messages & 255 == 0 || paced {
+                        summary.subscriptionsSeen += drainSubscriptions(socket)
+                        let done = summary.messages
+                        progress.tick {
+                            ProgressMeter.line(done: done, total: total, unit: "messages", elapsed: progress.elapsedSeconds)
                         }
                     }
                     return true
@@ -252,7 +303,7 @@ public enum Replay {
             }
         }
         summary.seconds = Double(ToolClock.nanos() - start) / 1e9
-        if showProgress { try? diagnostics.write("\r\u{1B}[K") }
+        progress.finish()
         return summary
     }
 
@@ -270,7 +321,7 @@ public enum Replay {
 }
 
 /// `value` with `decimals` digits after the point.
-func formatFixed(_ value: Double, _ decimals: Int) -> String {
+public func formatFixed(_ value: Double, _ decimals: Int) -> String {
     guard value.isFinite else { return "0" }
     if decimals == 0 { return String(Int64(value.rounded())) }
     var scale = 1.0

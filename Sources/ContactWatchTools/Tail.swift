@@ -34,6 +34,10 @@ public struct TailOptions: Sendable {
     public var idleRecheckMilliseconds = 1000
     /// CURVE client settings for the output and the journal (`.none`: plaintext).
     public var curve: ToolCurve = .none
+    /// NDJSON bodies (default) or one readable text line per message.
+    public var format: TailFormat = .ndjson
+    /// Warn on the diagnostics descriptor when no connection to the endpoint has completed after this long.
+    public var connectWarningMilliseconds = 5000
 
     public init(endpoint: String) { self.endpoint = endpoint }
 }
@@ -67,7 +71,13 @@ final class TailSession {
     private let diagnostics: FDWriter
     private let sub: ZMQSocket
     private let dealer: ZMQSocket?
+    /// Watches the live socket's connection (handshakes), for the journal catch-up and the "nothing connected" warning.
     private let monitor: ZMQMonitor?
+    /// A connection to the live endpoint completed its handshake.
+    private var connected = false
+    private var warnedNotConnected = false
+    private var warnedHandshake = false
+    private let started = ToolClock.nanos()
     /// Every alertSequence up to this one has been printed or deliberately skipped (journal mode).
     private var covered: UInt64
     private(set) var printed = 0
@@ -83,7 +93,7 @@ final class TailSession {
             if options.journal != nil { try sub.setReceiveHighWaterMark(0) }  // the buffer during catch-up
             try options.curve.secureClient(sub)
             for topic in options.topics { try sub.subscribe(topic) }
-            monitor = options.journal != nil ? try sub.startMonitor() : nil
+            monitor = try sub.startMonitor()
             try sub.connect(options.endpoint)
         } catch let error as ZMQError {
             throw ToolError(exitCode: ToolError.unavailable, "cannot connect to \(options.endpoint): \(error.message)")
@@ -123,20 +133,50 @@ final class TailSession {
     /// Gives the live subscription a moment to reach the publisher before the journal is read
     /// (bounded: the publisher may not be up yet; the idle re-check covers that case).
     private func awaitLiveConnection() {
-        guard let monitor else { return }
+        guard monitor != nil else { return }
         let deadline = ToolClock.nanos() + 1_000_000_000
-        while ToolClock.nanos() < deadline {
-            guard let counts = try? monitor.drain(timeoutMilliseconds: 100) else { return }
-            if counts.handshakeSucceeded > 0 { break }
+        while !connected && ToolClock.nanos() < deadline {
+            readMonitor(timeoutMilliseconds: 100)
         }
-        monitor.close()
+    }
+
+    /// Reads the monitor's pending events; a completed handshake means the live socket reached the publisher.
+    private func readMonitor(timeoutMilliseconds: Int = 0) {
+        guard let monitor, let counts = try? monitor.drain(timeoutMilliseconds: timeoutMilliseconds) else { return }
+        if counts.handshakeFailed > 0 && !connected && !warnedHandshake {
+            warnedHandshake = true
+            diagnostics.line("warning: the handshake with \(options.endpoint) failed (plaintext against CURVE, or with "
+                + "CURVE: is --curve-server-key the daemon's public certificate, and is this certificate allowed?)")
+        }
+        if counts.handshakeSucceeded > 0 && !connected {
+            connected = true
+            if warnedNotConnected { diagnostics.line("connected to \(options.endpoint)") }
+        }
+    }
+
+    /// Milliseconds until the "nothing connected" warning is due; nil once it is no longer wanted.
+    private func untilConnectWarning() -> Int? {
+        guard !connected, !warnedNotConnected, monitor != nil else { return nil }
+        let due = started + UInt64(max(0, options.connectWarningMilliseconds)) * 1_000_000
+        let now = ToolClock.nanos()
+        if now >= due {
+            warnedNotConnected = true
+            diagnostics.line("warning: nothing connected to \(options.endpoint) after "
+                + "\(formatFixed(Double(options.connectWarningMilliseconds) / 1000, 1)) s; still trying (is the daemon "
+                + "running, and is this its --output endpoint?)")
+            return nil
+        }
+        return Int((due - now + 999_999) / 1_000_000)
     }
 
     // MARK: Printing
 
-    private func emit(_ body: UnsafeRawBufferPointer) throws {
+    private func emit(_ body: UnsafeRawBufferPointer, topic: @autoclosure () -> String?) throws {
         line.removeAll(keepingCapacity: true)
-        line.append(contentsOf: body)
+        switch options.format {
+        case .ndjson: line.append(contentsOf: body)
+        case .text: line.append(contentsOf: TailText.line(topic: topic(), body: body).utf8)
+        }
         line.append(0x0A)
         try line.withUnsafeBytes { try output.write($0) }
         printed += 1
@@ -176,7 +216,8 @@ final class TailSession {
                         }
                         guard sequence > covered else { return }
                         covered = sequence
-                        if matchesTopics(AlertBody.topic(body)) { try emit(body) }
+                        let topic = AlertBody.topic(body)
+                        if matchesTopics(topic) { try emit(body, topic: topic) }
                     }
                     used += 1
                 }
@@ -201,30 +242,34 @@ final class TailSession {
     private enum LiveAction {
         case done
         /// An alert after a gap: its sequence and a copy of its body.
-        case gap(UInt64, [UInt8])
+        case gap(UInt64, [UInt8], String?)
     }
 
     private func readLive() throws {
         let poller = ZMQPoller()
-        poller.add(sub)
+        let subIndex = poller.add(sub)
+        let monitorIndex = monitor.map { poller.add($0) }
         let journalMode = dealer != nil
         while true {
-            let ready = try poller.poll(timeoutMilliseconds: journalMode ? options.idleRecheckMilliseconds : -1)
-            if ready.isEmpty {
-                if journalMode { try catchUp() }
+            var timeout = journalMode ? options.idleRecheckMilliseconds : -1
+            if let warning = untilConnectWarning() { timeout = timeout < 0 ? warning : min(timeout, warning) }
+            let ready = try poller.poll(timeoutMilliseconds: timeout)
+            if let monitorIndex, ready.isReadable(monitorIndex) { readMonitor() }
+            guard ready.isReadable(subIndex) else {
+                if journalMode && ready.isEmpty { try catchUp() }
                 continue
             }
             while let action = try sub.receiveMessage(timeoutMilliseconds: 0, { frames in
                 try handleLive(frames, journalMode: journalMode)
             }) {
-                guard case .gap(let sequence, let body) = action else { continue }
+                guard case .gap(let sequence, let body, let topic) = action else { continue }
                 try catchUp()
                 if sequence > covered {
                     if sequence > covered + 1 {
                         diagnostics.line("alerts \(covered + 1)...\(sequence - 1) are not in the journal yet")
                     }
                     covered = sequence
-                    try body.withUnsafeBytes { try emit($0) }
+                    try body.withUnsafeBytes { try emit($0, topic: topic) }
                 }
             }
         }
@@ -233,18 +278,20 @@ final class TailSession {
     private func handleLive(_ frames: borrowing ZMQFrames, journalMode: Bool) throws -> LiveAction {
         let last = frames.count - 1
         let isAlert = frames.count >= 2 && frames.withUnsafeBytes(at: 0) { $0.starts(with: "alert.".utf8) }
+        // The topic frame is only needed for the text format.
+        let topicFrame: String? = options.format == .text && frames.count >= 2 ? frames.string(at: 0) : nil
         return try frames.withUnsafeBytes(at: last) { body -> LiveAction in
             guard journalMode, isAlert, let sequence = AlertBody.alertSequence(body) else {
-                try emit(body)
+                try emit(body, topic: topicFrame)
                 return .done
             }
             if sequence <= covered { return .done }  // already printed from the journal
             if sequence == covered + 1 {
                 covered = sequence
-                try emit(body)
+                try emit(body, topic: topicFrame)
                 return .done
             }
-            return .gap(sequence, Array(body))
+            return .gap(sequence, Array(body), topicFrame)
         }
     }
 }

@@ -3,11 +3,13 @@
 
 import ArgumentParser
 import ContactWatchTools
+import ContactWatchCommon
 
 struct ContactWatchTool: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "contactwatch",
         abstract: "Companion tool for ContactWatch: replay event streams, generate synthetic ones, tail alerts.",
+        version: ContactWatchVersion.string,
         subcommands: [ReplayCommand.self, GenerateCommand.self, TailCommand.self, KeygenCommand.self]
     )
 }
@@ -30,7 +32,8 @@ struct ReplayCommand: ParsableCommand {
             Blank lines and lines starting with '#' are skipped. A line that is JSON but not an object with a \
             string eventType is sent as a one-frame message. A line that is not JSON is reported on standard \
             error with its file and line number and not sent (with --send-invalid: sent as a one-frame message). \
-            Ends with a summary line on standard error. Exit codes: 64 bad flags, 66 a file cannot be read, \
+            Shows progress on standard error when it is a terminal, and ends with a summary line there; warns \
+            when no subscriber was seen (the messages went nowhere). Exit codes: 64 bad flags, 66 a file cannot be read, \
             69 the endpoint cannot be bound or connected, or too few subscribers joined.
             """
     )
@@ -149,9 +152,23 @@ struct GenerateCommand: ParsableCommand {
         try runTool("generate") {
             let fd = try output.map(openForWriting) ?? 1
             let writer = BufferedFDWriter(fd: fd)
-            try Generator.generate(options) { try writer.write($0) }
+            // Progress (days done of all, events, rate, time left) on standard error when it is a terminal.
+            let meter = ProgressMeter(writer: .standardError)
+            var events = 0
+            try Generator.generate(options, progress: { days, all, events in
+                meter.tick {
+                    ProgressMeter.line(done: days, total: all, unit: "days", elapsed: meter.elapsedSeconds,
+                                       rateCount: events, rateUnit: "events")
+                }
+            }) { chunk in
+                for byte in chunk where byte == 0x0A { events += 1 }
+                try writer.write(chunk)
+            }
             try writer.flush()
             if fd != 1 { try closeDescriptor(fd) }
+            meter.finish()
+            FDWriter.standardError.line("generated \(events) events (\(cases) cases over \(days) days) in "
+                + "\(formatFixed(meter.elapsedSeconds, 3)) s")
         }
     }
 }
@@ -163,7 +180,8 @@ struct TailCommand: ParsableCommand {
         discussion: """
             With --journal and --from-sequence it first prints every alert after N from the daemon's journal, \
             then continues live, printing each alert exactly once in alertSequence order. Exit codes: 64 bad \
-            flags, 69 the endpoint or the journal is unavailable.
+            flags, 69 the endpoint or the journal is unavailable. A warning goes to standard error when nothing has \
+            connected to the endpoint after 5 seconds (it keeps trying).
             """
     )
 
@@ -191,6 +209,9 @@ struct TailCommand: ParsableCommand {
     @Option(help: ArgumentHelp("The daemon's public certificate, to connect over CURVE.", valueName: "file"))
     var curveServerKey: String?
 
+    @Option(help: "ndjson (each body as one JSON line) or text (time, topic, severity, subject, reason).")
+    var format: String = "ndjson"
+
     func validate() throws {
         if let count, count < 1 { throw ValidationError("--count must be 1 or more") }
         if (journal == nil) != (fromSequence == nil) {
@@ -200,6 +221,7 @@ struct TailCommand: ParsableCommand {
             throw ValidationError("--request-timeout must be a positive number of seconds")
         }
         try validateCurve(bind: false, cert: curveCert, serverKey: curveServerKey, allow: nil)
+        if TailFormat(rawValue: format) == nil { throw ValidationError("--format must be ndjson or text") }
     }
 
     func run() throws {
@@ -209,6 +231,7 @@ struct TailCommand: ParsableCommand {
         options.journal = journal
         options.fromSequence = fromSequence
         options.requestTimeoutMilliseconds = Int(requestTimeout * 1000)
+        options.format = TailFormat(rawValue: format) ?? .ndjson
         try runTool("tail") {
             options.curve = try ToolCurve.load(cert: curveCert, serverKey: curveServerKey, allow: nil)
             try Tail.run(options)

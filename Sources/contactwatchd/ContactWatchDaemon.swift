@@ -12,7 +12,8 @@ struct ContactWatchDaemon: AsyncParsableCommand {
         discussion: """
             Settings come from flags, then CONTACTWATCH_* environment variables, then the configuration file, then \
             the embedded defaults. Exit codes: \(ExitStatus.daemonHelp).
-            """
+            """,
+        version: ContactWatchVersion.string
     )
 
     @Option(name: .long, help: ArgumentHelp("A YAML configuration file (see Deploy/contactwatchd.yaml).", valueName: "file"))
@@ -39,6 +40,9 @@ struct ContactWatchDaemon: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("trace, debug, info, notice, warning, error or critical (default info).", valueName: "level"))
     var logLevel: String?
 
+    @Option(name: .long, help: ArgumentHelp("Log lines as text (default) or json (one object per line, for log shippers).", valueName: "format"))
+    var logFormat: String?
+
     @Option(name: .long, help: ArgumentHelp("Serve Prometheus metrics at http://HOST:PORT/metrics.", valueName: "host:port"))
     var metrics: String?
 
@@ -64,6 +68,7 @@ struct ContactWatchDaemon: AsyncParsableCommand {
         flags.journal = journal
         flags.stateDir = stateDir
         flags.logLevel = logLevel
+        flags.logFormat = logFormat
         flags.metrics = metrics
         flags.curveCert = curveCert
         flags.curveAllowPublishers = curveAllowPublishers

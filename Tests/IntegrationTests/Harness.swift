@@ -8,9 +8,10 @@ import ZeroMQ
 import Glibc
 #endif
 
-/// Where the built executables are: beside the test bundle, else in the package's .build/debug.
+/// Where the built executables are: beside the test bundle, else in the package's .build/debug (an absolute path as is).
 enum Executables {
     static func url(_ name: String) -> URL {
+        if name.hasPrefix("/") { return URL(fileURLWithPath: name) }  // a system program, e.g. /usr/bin/script
         let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(name)
         if FileManager.default.isExecutableFile(atPath: beside.path) { return beside }
         return packageRoot.appendingPathComponent(".build/debug/\(name)")

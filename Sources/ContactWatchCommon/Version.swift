@@ -1,0 +1,8 @@
+// The one place the release version is written. Both executables print it for `--version`, the daemon logs it at
+// start, and `make install` / `make deb` read it from this line (keep the `string = "..."` form).
+
+/// ContactWatch's version.
+public enum ContactWatchVersion {
+    /// Semantic version of this source tree.
+    public static let string = "0.9.0"
+}

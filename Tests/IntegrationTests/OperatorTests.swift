@@ -1,0 +1,191 @@
+import ContactWatchTestSupport
+import ContactWatchCommon
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What an operator meets first: versions, the unit's sandbox score, the tool's warnings and progress, log lines
+/// that journald can filter.
+@Suite("Operating the executables")
+struct OperatorTests {
+    @Test("--version prints the one version constant on both executables", arguments: ["contactwatchd", "contactwatch"])
+    func version(_ executable: String) throws {
+        let c = try Child(executable, ["--version"])
+        #expect(c.waitForExit(timeout: 30) == 0)
+        #expect(c.stdout.text == ContactWatchVersion.string + "\n", "\(c.stdout.text)")
+    }
+
+    @Test("systemd-analyze security --offline=true scores the unit at most 1.5")
+    func unitExposure() throws {
+        let analyze = ["/usr/bin/systemd-analyze", "/bin/systemd-analyze"].first { FileManager.default.isExecutableFile(atPath: $0) }
+        guard let analyze else {
+            print("skipped: systemd-analyze is not installed (apt-get install systemd to measure the unit)")
+            return
+        }
+        let unit = Executables.packageRoot.appendingPathComponent("Deploy/contactwatchd.service").path
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: analyze)
+        p.arguments = ["security", "--offline=true", "--no-pager", unit]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = out
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        // "→ Overall exposure level for contactwatchd.service: 1.1 OK 🙂"
+        let line = try #require(text.split(separator: "\n").first { $0.contains("Overall exposure level") }, "\(text)")
+        let score = try #require(line.split(separator: ":").last?.split(separator: " ").first.flatMap { Double($0) }, "\(line)")
+        #expect(score <= 1.5, "\(line)")
+        // The directives libzmq needs stay: netlink sockets, and no ~@resources filter.
+        let unitText = try String(contentsOfFile: unit, encoding: .utf8)
+        let directives = unitText.split(separator: "\n").filter { !$0.hasPrefix("#") }
+        #expect(directives.contains { $0.hasPrefix("RestrictAddressFamilies=") && $0.contains("AF_NETLINK") })
+        #expect(!directives.contains { $0.hasPrefix("SystemCallFilter=") && $0.contains("@resources") })
+    }
+
+    @Test("tail warns when nothing has connected after a few seconds, and keeps waiting")
+    func tailWarnsWhenNothingConnects() throws {
+        let dir = try TemporaryDirectory()
+        let tail = try Child("contactwatch", ["tail", "--endpoint", dir.ipc("nobody-here")])
+        let warned = tail.stderr.wait(timeout: 30) { $0.contains("nothing connected to \(dir.ipc("nobody-here"))") }
+        #expect(warned, "\(tail.stderr.text)")
+        #expect(tail.process.isRunning, "tail gave up instead of waiting")
+        tail.signal(SIGKILL)
+        _ = tail.waitForProcessExit(timeout: 10)
+    }
+
+    @Test("replay to an endpoint nobody subscribes at warns that the messages went nowhere (exit 0)")
+    func replayWarnsWithoutSubscribers() throws {
+        let dir = try TemporaryDirectory()
+        let file = Executables.fixtures.appendingPathComponent("03-no-privacy.ndjson").path
+        let connect = try runTool(["replay", file, "--endpoint", dir.ipc("nobody")], timeout: 60)
+        #expect(connect.status == 0)
+        #expect(connect.stderr.contains("warning: no subscriber was seen on \(dir.ipc("nobody"))"), "\(connect.stderr)")
+        let bind = try runTool(["replay", file, "--endpoint", dir.ipc("bound"), "--bind"], timeout: 60)
+        #expect(bind.stderr.contains("warning: no subscriber was seen"), "\(bind.stderr)")
+        // Not on a terminal: no progress line (no carriage return) in what a pipe receives.
+        #expect(!connect.stderr.contains("\r"))
+    }
+
+    @Test("replay with a subscriber that was seen does not warn")
+    func replayWithSubscriberDoesNotWarn() throws {
+        let dir = try TemporaryDirectory()
+        let daemon = try DaemonUnderTest(dir: dir)
+        let file = Executables.fixtures.appendingPathComponent("03-no-privacy.ndjson").path
+        let replay = try runTool(["replay", file, "--endpoint", daemon.input, "--wait-subscribers", "1"], timeout: 60)
+        #expect(replay.status == 0, "\(replay.stderr)")
+        #expect(!replay.stderr.contains("no subscriber"), "\(replay.stderr)")
+        #expect(daemon.stop() == 0)
+    }
+
+    @Test("on a terminal replay shows done/total, rate and ETA, then clears the line for its summary")
+    func replayProgressOnATerminal() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/script") else {
+            print("skipped: no /usr/bin/script to give replay a terminal")
+            return
+        }
+        let dir = try TemporaryDirectory()
+        let lines = (1...24).map { #"{"eventType":"probation-case.test","n":\#($0)}"# }.joined(separator: "\n") + "\n"
+        let file = dir.file("paced.ndjson")
+        try lines.write(toFile: file, atomically: true, encoding: .utf8)
+        let tool = Executables.url("contactwatch").path
+        // script(1) runs the command on a pseudo-terminal; --rate 24 makes the replay last about a second, long
+        // enough for the quarter-second progress line.
+        let command = "\(tool) replay \(file) --endpoint \(dir.ipc("x")) --bind --rate 24"
+        let c = try Child("/usr/bin/script", ["-qefc", command, "/dev/null"])
+        #expect(c.waitForExit(timeout: 60) == 0, "\(c.stdout.text)")
+        let text = c.stdout.text
+        #expect(text.contains("/24 messages ("), "\(text.debugDescription)")
+        #expect(text.contains("ETA "), "\(text.debugDescription)")
+        #expect(text.contains("\r\u{1B}[K"), "the progress line is erased before the summary")
+        #expect(text.contains("replayed 24 messages"), "\(text.debugDescription)")
+    }
+
+    @Test("generate ends with a summary line on standard error and keeps standard output for the stream")
+    func generateSummary() throws {
+        let r = try runTool(["generate", "--cases", "20", "--days", "10"], timeout: 60)
+        #expect(r.status == 0)
+        let events = r.stdout.split(separator: "\n").count
+        #expect(events > 0)
+        #expect(r.stderr.hasPrefix("generated \(events) events (20 cases over 10 days) in "), "\(r.stderr)")
+        #expect(!r.stderr.contains("\r"))
+    }
+
+    @Test("under journald (JOURNAL_STREAM names standard error) every log line starts with its <N> priority")
+    func journalPriorities() throws {
+        let dir = try TemporaryDirectory()
+        let logPath = dir.file("stderr.log")
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        var st = stat()
+        try #require(fstat(log.fileDescriptor, &st) == 0)
+        let notify = try NotifySocket(path: dir.file("notify"))
+        let p = Process()
+        p.executableURL = Executables.url("contactwatchd")
+        p.arguments = ["--input", dir.ipc("in"), "--input-bind", "--output", dir.ipc("out"), "--state-dir", dir.file("state"),
+                       "--log-format", "text"]
+        var env = ProcessInfo.processInfo.environment
+        env["NOTIFY_SOCKET"] = notify.path
+        env["JOURNAL_STREAM"] = "\(st.st_dev):\(st.st_ino)"
+        p.environment = env
+        p.standardError = log
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
+        try #require(notify.wait(for: "READY=1", timeout: 30))
+        kill(p.processIdentifier, SIGTERM)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+        let lines = try String(contentsOfFile: logPath, encoding: .utf8).split(separator: "\n")
+        #expect(lines.count >= 3, "\(lines)")
+        for line in lines { #expect(line.hasPrefix("<6>info ") || line.hasPrefix("<5>notice ") || line.hasPrefix("<4>warning "), "\(line)") }
+        #expect(lines.contains { $0.hasPrefix("<6>info contactwatchd") && $0.hasSuffix(" ready") })
+    }
+
+    @Test("--log-format json: every line the daemon writes is one JSON object")
+    func jsonLogs() throws {
+        let dir = try TemporaryDirectory()
+        let daemon = try DaemonUnderTest(dir: dir, extraArguments: ["--log-format", "json"])
+        #expect(daemon.stop() == 0)
+        let lines = daemon.child.stderr.lines
+        #expect(lines.count >= 3)
+        for line in lines {
+            let object = jsonObject(line)
+            #expect(object?["level"] is String && object?["message"] is String && object?["time"] is String, "\(line)")
+        }
+        #expect(lines.contains { jsonObject($0)?["message"] as? String == "ready" })
+    }
+
+    @Test("a log format that does not exist is exit 64 naming log.format")
+    func badLogFormat() throws {
+        let dir = try TemporaryDirectory()
+        let c = try Child("contactwatchd", ["--log-format", "xml", "--state-dir", dir.file("state")])
+        #expect(c.waitForExit(timeout: 30) == 64)
+        #expect(c.stderr.text.contains("log.format"), "\(c.stderr.text)")
+    }
+
+    @Test("tail --format text prints one readable line per message from a running daemon")
+    func tailText() throws {
+        let dir = try TemporaryDirectory()
+        let daemon = try DaemonUnderTest(dir: dir)
+        let expected = try Fixtures.lines("03-no-privacy.expected.ndjson")
+        let tail = try Child("contactwatch", ["tail", "--endpoint", daemon.output, "--format", "text", "--count", "\(expected.count)"])
+        #expect(daemon.waitForSubscribers(1), "\(daemon.child.stderr.text)")
+        let replay = try runTool(["replay", Executables.fixtures.appendingPathComponent("03-no-privacy.ndjson").path,
+                                  "--endpoint", daemon.input, "--wait-subscribers", "1"])
+        #expect(replay.status == 0, "\(replay.stderr)")
+        #expect(tail.waitForExit(timeout: 30) == 0, "\(tail.stdout.text)")
+        let got = tail.stdout.lines
+        try #require(got.count == expected.count, "\(got)")
+        for (line, want) in zip(got, expected) {
+            let message = try #require(jsonObject(want))
+            let body = try #require(message["body"] as? NSDictionary)
+            #expect(line.hasPrefix("\(body["occurredAt"] as? String ?? "-")  \(message["topic"] as? String ?? "")  "), "\(line)")
+            if let reason = body["reason"] as? String { #expect(line.hasSuffix(reason), "\(line)") }
+        }
+        #expect(daemon.stop() == 0)
+    }
+}

@@ -1,0 +1,89 @@
+import ContactWatchTestSupport
+import ContactWatchTools
+import Foundation
+import Testing
+
+@Suite("tail --format text and progress lines")
+struct ToolOutputTests {
+    private func text(_ topic: String?, _ body: String) -> String {
+        Array(body.utf8).withUnsafeBytes { TailText.line(topic: topic, body: $0) }
+    }
+
+    @Test("every example's expected message gives time, topic, severity, subject and reason on one line")
+    func examplesAsText() throws {
+        var checked = 0
+        for name in Fixtures.exampleNames {
+            for line in try Fixtures.lines("\(name).expected.ndjson") {
+                let message = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+                let topic = try #require(message["topic"] as? String)
+                let body = try #require(message["body"] as? [String: Any])
+                let bodyText = String(decoding: try JSONSerialization.data(withJSONObject: body), as: UTF8.self)
+                let shown = text(topic, bodyText)
+                #expect(!shown.contains("\n"))
+                let fields = shown.components(separatedBy: "  ")
+                try #require(fields.count >= 5, "\(shown)")
+                #expect(fields[0] == (body["occurredAt"] as? String ?? body["detectedAt"] as? String ?? "-"), "\(shown)")
+                #expect(fields[1] == topic)
+                #expect(fields[2] == (body["severity"] as? String ?? "-"))
+                if let subject = body["subject"] as? [String: Any] {
+                    let value = subject["value"] as? String ?? "-"
+                    #expect(fields[3] == (subject["type"] as? String == "CRN" ? value : "PDU:\(value)"), "\(shown)")
+                } else {
+                    #expect(fields[3] == "-")
+                }
+                if topic == "stream.gap" {
+                    #expect(fields[4].contains("expected \(body["expected"]!)") && fields[4].contains("\(body["missing"]!) missing"),
+                            "\(shown)")
+                } else {
+                    let reason = try #require(body["reason"] as? String)
+                    #expect(fields.dropFirst(4).joined(separator: "  ").hasPrefix(reason.replacingOccurrences(of: "\n", with: " ")),
+                            "\(shown)")
+                }
+                checked += 1
+            }
+        }
+        #expect(checked > 30, "only \(checked) example messages")
+    }
+
+    @Test("escapes in the reason are decoded; control characters cannot break the line or reach the terminal")
+    func hostileBody() {
+        let shown = text("alert.raised.no-privacy", #"""
+            {"occurredAt":"2026-01-01T00:00:00Z","severity":"low","subject":{"type":"CRN","value":"X1"},"reason":"a \"quoted\" line\nwith \u001b[31mred\u009b and é"}
+            """#)
+        #expect(shown == "2026-01-01T00:00:00Z  alert.raised.no-privacy  low  X1  a \"quoted\" line with  [31mred  and é")
+    }
+
+    @Test("without a topic frame the topic comes from the body; a body that is not JSON is shown as such")
+    func fallbacks() {
+        let fromBody = text(nil, #"{"eventType":"probation-case.supervision-alert.resolved","rule":"telephone-only","occurredAt":"t","severity":"high","reason":"r"}"#)
+        #expect(fromBody == "t  alert.resolved.telephone-only  high  -  r")
+        #expect(text("invalid-event", "not json").hasPrefix("-  invalid-event  -  -  (not a JSON object) not json"))
+    }
+
+    @Test("progress line: done/total, percentage, rate, ETA; without a total no percentage or ETA")
+    func progressLine() {
+        #expect(ProgressMeter.line(done: 250, total: 1000, unit: "messages", elapsed: 2)
+                == "250/1000 messages (25.0%), 125 messages/s, ETA 0:06")
+        #expect(ProgressMeter.line(done: 30, total: 120, unit: "days", elapsed: 1.5, rateCount: 9000, rateUnit: "events")
+                == "30/120 days (25.0%), 9000 events, 6000 events/s, ETA 0:05")
+        #expect(ProgressMeter.line(done: 500, total: nil, unit: "messages", elapsed: 0.5) == "500 messages, 1000 messages/s")
+        #expect(ProgressMeter.duration(3725) == "1:02:05")
+        #expect(ProgressMeter.duration(59.2) == "1:00")
+    }
+
+    @Test("a meter on a descriptor that is not a terminal writes nothing")
+    func silentWhenNotATerminal() throws {
+        var fds: [Int32] = [0, 0]
+        try #require(pipe(&fds) == 0)
+        let meter = ProgressMeter(writer: FDWriter(fd: fds[1]))
+        #expect(!meter.enabled)
+        var called = false
+        meter.tick { called = true; return "x" }
+        meter.finish()
+        close(fds[1])
+        var buffer = [UInt8](repeating: 0, count: 16)
+        #expect(read(fds[0], &buffer, 16) == 0)
+        #expect(!called)
+        close(fds[0])
+    }
+}
