@@ -9,6 +9,15 @@
 #   make fuzz    libFuzzer over the engine for FUZZ_SECONDS (default 120), corpus seeded from the spec's examples
 #   make clean   swift package clean
 #
+#   make release        both executables, release, the Swift runtime linked statically (run without the toolchain)
+#   make install        PREFIX (default /usr/local) and DESTDIR: executables in PREFIX/bin (stripped), the unit in
+#                       PREFIX/lib/systemd/system (ExecStart under PREFIX), /etc/contactwatch/contactwatchd.yaml
+#                       unless one is there (never overwritten), the README in PREFIX/share/doc/contactwatch
+#   make uninstall      removes what install put under PREFIX; keeps the configuration and the state
+#   make deb            a .deb (PREFIX=/usr) built with dpkg-deb, depending on libzmq5, libsqlite3-0, libsystemd0
+#   make check-install  installs into a temporary DESTDIR and runs both executables with the Swift toolchain hidden
+#                       (a private mount namespace with an empty tmpfs over it); CI runs it after make test
+#
 # SWIFT_BUILD_FLAGS passes extra flags to swift build/test, e.g. SWIFT_BUILD_FLAGS="--scratch-path .build-ci".
 
 SHELL := /bin/bash
@@ -16,7 +25,20 @@ SWIFT ?= swift
 SWIFT_BUILD_FLAGS ?=
 DEB_PACKAGES := libzmq3-dev libsystemd-dev libsqlite3-dev pkg-config
 
-.PHONY: all deps build test demo demo-secure bench fuzz clean
+# Installation layout (GNU conventions). The configuration lives in /etc whatever PREFIX is (cli.md).
+PREFIX ?= /usr/local
+DESTDIR ?=
+BINDIR ?= $(PREFIX)/bin
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+DOCDIR ?= $(PREFIX)/share/doc/contactwatch
+CONFDIR ?= /etc/contactwatch
+# The version is written once, in Sources/ContactWatchCommon/Version.swift.
+VERSION := $(shell sed -n 's/.*static let string = "\(.*\)".*/\1/p' Sources/ContactWatchCommon/Version.swift)
+RELEASE_FLAGS := -c release --static-swift-stdlib $(SWIFT_BUILD_FLAGS)
+# Runtime packages of an installed host (Debian names), for make deb and the README.
+RUNTIME_PACKAGES := libzmq5, libsqlite3-0, libsystemd0
+
+.PHONY: all deps build test demo demo-secure bench fuzz clean release install uninstall deb check-install
 
 all: build
 
@@ -82,3 +104,78 @@ fuzz: deps
 
 clean:
 	$(SWIFT) package clean
+
+# Release executables with the Swift runtime (stdlib, Foundation, Dispatch) linked in, so that an installed host
+# needs only the C libraries (libzmq5, libsqlite3-0, libsystemd0) and libc.
+release: deps
+	$(SWIFT) build $(RELEASE_FLAGS) --product contactwatchd
+	$(SWIFT) build $(RELEASE_FLAGS) --product contactwatch
+
+install: release
+	@bin="$$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)"; \
+	set -e; \
+	install -d "$(DESTDIR)$(BINDIR)" "$(DESTDIR)$(UNITDIR)" "$(DESTDIR)$(DOCDIR)" "$(DESTDIR)$(CONFDIR)"; \
+	for exe in contactwatchd contactwatch; do \
+	    install -m 0755 "$$bin/$$exe" "$(DESTDIR)$(BINDIR)/$$exe"; \
+	    strip --strip-unneeded "$(DESTDIR)$(BINDIR)/$$exe"; \
+	done; \
+	sed -e 's|/usr/local/bin/|$(BINDIR)/|g' -e 's|/usr/local/share/doc/contactwatch|$(DOCDIR)|g' \
+	    Deploy/contactwatchd.service > "$(DESTDIR)$(UNITDIR)/contactwatchd.service"; \
+	chmod 0644 "$(DESTDIR)$(UNITDIR)/contactwatchd.service"; \
+	install -m 0644 README.md "$(DESTDIR)$(DOCDIR)/README.md"; \
+	if [ -e "$(DESTDIR)$(CONFDIR)/contactwatchd.yaml" ]; then \
+	    echo "install: kept the existing $(DESTDIR)$(CONFDIR)/contactwatchd.yaml (the example is $(DOCDIR)/contactwatchd.yaml)"; \
+	else \
+	    install -m 0644 Deploy/contactwatchd.yaml "$(DESTDIR)$(CONFDIR)/contactwatchd.yaml"; \
+	fi; \
+	install -m 0644 Deploy/contactwatchd.yaml "$(DESTDIR)$(DOCDIR)/contactwatchd.yaml"; \
+	echo "install: contactwatch $(VERSION) in $(DESTDIR)$(PREFIX); then: systemctl daemon-reload && systemctl enable --now contactwatchd"
+
+# The configuration (/etc/contactwatch) and the state (/var/lib/contactwatch) are the operator's: kept.
+uninstall:
+	rm -f "$(DESTDIR)$(BINDIR)/contactwatchd" "$(DESTDIR)$(BINDIR)/contactwatch" \
+	      "$(DESTDIR)$(UNITDIR)/contactwatchd.service" \
+	      "$(DESTDIR)$(DOCDIR)/README.md" "$(DESTDIR)$(DOCDIR)/contactwatchd.yaml"
+	-rmdir "$(DESTDIR)$(DOCDIR)" 2>/dev/null
+	@echo "uninstall: kept $(DESTDIR)$(CONFDIR) and the state directory (/var/lib/contactwatch); remove them by hand if wanted"
+
+DEB_ARCH = $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
+DEB_ROOT = .build-deb/root
+DEB_FILE = contactwatch_$(VERSION)_$(DEB_ARCH).deb
+
+# /etc/contactwatch/contactwatchd.yaml is a conffile: dpkg keeps an operator's edits on upgrade.
+deb: release
+	rm -rf "$(DEB_ROOT)"
+	$(MAKE) --no-print-directory install DESTDIR="$(CURDIR)/$(DEB_ROOT)" PREFIX=/usr
+	install -d "$(DEB_ROOT)/DEBIAN"
+	{ echo "Package: contactwatch"; \
+	  echo "Version: $(VERSION)"; \
+	  echo "Architecture: $(DEB_ARCH)"; \
+	  echo "Maintainer: ContactWatch maintainers <contactwatch@localhost>"; \
+	  echo "Depends: libc6, libstdc++6, libgcc-s1, $(RUNTIME_PACKAGES)"; \
+	  echo "Section: admin"; \
+	  echo "Priority: optional"; \
+	  echo "Installed-Size: $$(du -sk "$(DEB_ROOT)" | cut -f1)"; \
+	  echo "Description: probation supervision-contact alerting daemon (ZeroMQ in, alerts out)"; \
+	  echo " contactwatchd reads supervision-contact events from ZeroMQ, keeps per-case state in SQLite and"; \
+	  echo " publishes alerts; contactwatch replays, generates and tails streams. systemd unit included."; \
+	} > "$(DEB_ROOT)/DEBIAN/control"
+	echo "$(CONFDIR)/contactwatchd.yaml" > "$(DEB_ROOT)/DEBIAN/conffiles"
+	printf '#!/bin/sh\nset -e\nif [ -d /run/systemd/system ]; then systemctl daemon-reload || true; fi\n' > "$(DEB_ROOT)/DEBIAN/postinst"
+	printf '#!/bin/sh\nset -e\nif [ -d /run/systemd/system ]; then systemctl daemon-reload || true; fi\n' > "$(DEB_ROOT)/DEBIAN/postrm"
+	printf '#!/bin/sh\nset -e\nif [ "$$1" = remove ] && [ -d /run/systemd/system ]; then systemctl stop contactwatchd.service || true; fi\n' > "$(DEB_ROOT)/DEBIAN/prerm"
+	chmod 0755 "$(DEB_ROOT)/DEBIAN/postinst" "$(DEB_ROOT)/DEBIAN/postrm" "$(DEB_ROOT)/DEBIAN/prerm"
+	dpkg-deb --root-owner-group --build "$(DEB_ROOT)" "$(DEB_FILE)"
+	@echo "deb: $(DEB_FILE) (apt install ./$(DEB_FILE))"
+
+# Proves the installed executables run on a host without the Swift toolchain: a private mount namespace hides the
+# toolchain's directory under an empty tmpfs, checks that the toolchain's runtime is really gone (a debug build,
+# linked against it, must fail there), then runs the installed --version of both and starts the installed daemon
+# (ready, SIGTERM, exit 0). Needs root and unshare -m; without them it checks ldd only and says why.
+check-install: install-check-tree
+	@Deploy/check-install.sh "$(CURDIR)/.build-check-install"
+
+.PHONY: install-check-tree
+install-check-tree:
+	rm -rf .build-check-install
+	$(MAKE) --no-print-directory install DESTDIR="$(CURDIR)/.build-check-install" PREFIX=/usr
