@@ -104,11 +104,12 @@ struct OperatorTests {
         #expect(text.contains("replayed 24 messages"), "\(text.debugDescription)")
     }
 
-    @Test("generate ends with a summary line on standard error and keeps standard output for the stream")
+    @Test("generate ends with a summary line on standard error counting the events it wrote")
     func generateSummary() throws {
-        let r = try runTool(["generate", "--cases", "20", "--days", "10"], timeout: 60)
+        let dir = try TemporaryDirectory()
+        let r = try runTool(["generate", "--cases", "20", "--days", "10", "--output", dir.file("stream.ndjson")], timeout: 60)
         #expect(r.status == 0)
-        let events = r.stdout.split(separator: "\n").count
+        let events = try String(contentsOfFile: dir.file("stream.ndjson"), encoding: .utf8).split(separator: "\n").count
         #expect(events > 0)
         #expect(r.stderr.hasPrefix("generated \(events) events (20 cases over 10 days) in "), "\(r.stderr)")
         #expect(!r.stderr.contains("\r"))
