@@ -9,6 +9,9 @@
 #                      server with an allow-list holding zmqbench recv's key; reported beside 2 with the ratio
 #   3. in-process      contactwatch-bench on the same stream: engine only, parse only, engine + store commits
 #   4. callgrind       instructions per event of the engine alone, on a small stream (when valgrind is installed)
+#   5. pyzmq peer      zmqbench send → Benchmarks/pyzmq_peer.py (validation + R4 only) → zmqbench recv, same stream
+#   6. latency         p50/p99 event → publish latency at a steady rate: raw libzmq one way and through the daemon,
+#                      beside the daemon's commit interval and this disk's fdatasync time
 #
 # Everything stays on this machine (ipc:// sockets in a temporary directory), stops by itself and cleans up.
 # Settings (environment):
@@ -16,6 +19,10 @@
 #   BENCH_RUNS=3         end-to-end runs of raw and of the daemon (median and best reported)
 #   BENCH_REPS=5         repetitions of the in-process engine benchmarks
 #   BENCH_CALLGRIND=auto auto|no; BENCH_CALLGRIND_CASES=2000 BENCH_CALLGRIND_DAYS=120 for its small stream
+#   BENCH_PYZMQ=auto     auto|no: auto runs the pyzmq peer when python3 can import zmq, else tries
+#                        `pip install pyzmq` into .build/bench-venv, else skips it with the reason
+#   BENCH_PYZMQ_RUNS=1   end-to-end runs of the pyzmq peer (median)
+#   BENCH_LATENCY_RATE=10000 BENCH_LATENCY_SECONDS=5 BENCH_COMMIT_INTERVAL_MS=5   the latency run
 #   SWIFT=swift SWIFT_BUILD_FLAGS=               as in the Makefile
 set -euo pipefail
 
@@ -85,7 +92,7 @@ BENCH=$BIN/contactwatch-bench
 ZMQBENCH=$TMP/zmqbench
 ZMQ_FLAGS=$(pkg-config --cflags --libs libzmq)
 # shellcheck disable=SC2086
-gcc -O2 -o "$ZMQBENCH" Benchmarks/zmqbench.c $ZMQ_FLAGS
+gcc -O2 -o "$ZMQBENCH" Benchmarks/zmqbench.c $ZMQ_FLAGS -lpthread
 CPU=$(grep -m1 '^model name' /proc/cpuinfo | sed 's/^model name[[:space:]]*:[[:space:]]*//' || true)
 CPU=${CPU:-$(uname -m)}
 NPROC=$(nproc)
@@ -132,7 +139,7 @@ for run in $(seq 1 "$RUNS"); do
         "$DAEMON" --input "$in" --output "$out" --state-dir "$TMP/state$run" --subscribe "" 2> "$log" &
     daemon_pid=$!; PIDS+=("$daemon_pid")
     wait_for_line "$log" ' ready' 60 "$daemon_pid"
-    timeout 300 "$ZMQBENCH" recv "$out" > "$TMP/d$run.recv" &
+    timeout 300 "$ZMQBENCH" recv "$out" alert.raised.no-privacy > "$TMP/d$run.recv" &
     recv_pid=$!; PIDS+=("$recv_pid")
     wait_for_line "$log" 'subscriber joined' 30 "$daemon_pid"
     timeout 300 "$ZMQBENCH" send "$STREAM" "$in" > "$TMP/d$run.send" 2> "$TMP/d$run.send.err" \
@@ -141,7 +148,7 @@ for run in $(seq 1 "$RUNS"); do
     kill -TERM "$daemon_pid"
     wait_bounded "$daemon_pid" 60 || die "contactwatchd exited with $? (run $run); log: $(tail -5 "$log")"
     read -r sent t0 < "$TMP/d$run.send"
-    read -r got t1 < "$TMP/d$run.recv"
+    read -r got t1 D_NOPRIVACY < "$TMP/d$run.recv"
     r=$(rate "$sent" "$t0" "$t1")
     D_RATES+=("$r")
     stopped=$(grep ' stopped' "$log" | tail -1)
@@ -254,6 +261,93 @@ if [ "$CALLGRIND" != no ] && command -v valgrind >/dev/null 2>&1; then
     CG_SUMMARY+="instructions/event on $CG_EVENTS events (--cases $CG_CASES --days $CG_DAYS)"
 fi
 
+# ---------------------------------------------------------------- 5. pyzmq peer (the floor a user would write)
+PY_SUMMARY="skipped (BENCH_PYZMQ=no)"
+PY_MEDIAN=""
+# pyzmq_python: prints a python3 that can import zmq, or fails with the reason in PY_REASON.
+pyzmq_python() {
+    PY_REASON=""
+    if ! command -v python3 >/dev/null 2>&1; then PY_REASON="python3 is not installed"; return 1; fi
+    if python3 -c 'import zmq' >/dev/null 2>&1; then command -v python3; return 0; fi
+    local venv=.build/bench-venv
+    if [ -x "$venv/bin/python3" ] && "$venv/bin/python3" -c 'import zmq' >/dev/null 2>&1; then echo "$venv/bin/python3"; return 0; fi
+    say "   python3 cannot import zmq: pip install pyzmq into $venv (BENCH_PYZMQ=no skips this)"
+    if python3 -m venv "$venv" >&2 && "$venv/bin/python3" -m pip install --quiet pyzmq >&2 \
+        && "$venv/bin/python3" -c 'import zmq' >/dev/null 2>&1; then
+        echo "$venv/bin/python3"; return 0
+    fi
+    PY_REASON="python3 has no pyzmq and 'pip install pyzmq' into $venv failed (offline?)"
+    return 1
+}
+bench_pyzmq() {
+    [ "${BENCH_PYZMQ:-auto}" != no ] || return 0
+    say "== 5. pyzmq peer: zmqbench send → Benchmarks/pyzmq_peer.py (validation + R4) → zmqbench recv (ipc)"
+    local py
+    if ! py=$(pyzmq_python); then PY_SUMMARY="skipped: $PY_REASON"; say "   $PY_SUMMARY"; return 0; fi
+    local rates=() run in out log pid recv_pid sent t0 got t1 noprivacy="" r stopped received
+    for run in $(seq 1 "${BENCH_PYZMQ_RUNS:-1}"); do
+        in="ipc://$TMP/pyin$run.ipc"; out="ipc://$TMP/pyout$run.ipc"; log=$TMP/pyzmq$run.log
+        "$py" Benchmarks/pyzmq_peer.py --input "$in" --output "$out" 2> "$log" &
+        pid=$!; PIDS+=("$pid")
+        wait_for_line "$log" ' ready' 60 "$pid"
+        timeout 600 "$ZMQBENCH" recv "$out" alert.raised.no-privacy > "$TMP/py$run.recv" &
+        recv_pid=$!; PIDS+=("$recv_pid")
+        wait_for_line "$log" 'subscriber joined' 30 "$pid"
+        timeout 600 "$ZMQBENCH" send "$STREAM" "$in" > "$TMP/py$run.send" 2> "$TMP/py$run.send.err" \
+            || die "zmqbench send failed (pyzmq run $run): $(cat "$TMP/py$run.send.err")"
+        wait_bounded "$recv_pid" 600 || die "zmqbench recv failed (pyzmq run $run); log: $(tail -5 "$log")"
+        kill -TERM "$pid"
+        wait_bounded "$pid" 60 || die "pyzmq_peer.py exited with $? (run $run); log: $(tail -5 "$log")"
+        read -r sent t0 < "$TMP/py$run.send"
+        read -r got t1 noprivacy < "$TMP/py$run.recv"
+        stopped=$(grep ' stopped' "$log" | tail -1)
+        received=$(grep -o 'received=[0-9]*' <<< "$stopped" | cut -d= -f2)
+        [ "$received" = $((sent + 1)) ] || die "pyzmq run $run: received $received, expected $((sent + 1))"
+        r=$(rate "$sent" "$t0" "$t1")
+        rates+=("$r")
+        say "   run $run: $sent events, $r events/s; ${stopped#*stopped }; no-privacy alerts=$noprivacy (daemon: ${D_NOPRIVACY:-?})"
+        PIDS=()
+    done
+    read -r PY_MEDIAN _ <<< "$(stats "${rates[@]}")"
+    PY_SUMMARY="$PY_MEDIAN ev/s (median of ${#rates[@]}); daemon median ÷ pyzmq = $(ratio "$D_MEDIAN" "$PY_MEDIAN" 1)×; no-privacy alerts: pyzmq $noprivacy, daemon ${D_NOPRIVACY:-?}"
+}
+bench_pyzmq
+
+# ---------------------------------------------------------------- 6. latency at a steady rate
+LAT_RATE=${BENCH_LATENCY_RATE:-10000}
+LAT_SECONDS=${BENCH_LATENCY_SECONDS:-5}
+COMMIT_MS=${BENCH_COMMIT_INTERVAL_MS:-5}
+LAT_SUMMARY=""
+bench_latency() {
+    say "== 6. latency at $LAT_RATE ev/s for ${LAT_SECONDS}s (the first $((LAT_RATE * LAT_SECONDS)) events of the stream)"
+    local raw daemon fsync pid log p50 p99 mx samples n achieved fs50 fs99 bound verdict
+    raw=$("$ZMQBENCH" lat "$STREAM" "ipc://$TMP/latraw.ipc" - "$LAT_RATE" "$LAT_SECONDS") || die "zmqbench lat (raw) failed"
+    read -r samples p50 p99 mx n achieved <<< "$raw"
+    RAW_LAT="p50=${p50}µs p99=${p99}µs max=${mx}µs ($samples messages at $achieved ev/s)"
+    say "   raw libzmq one way: $RAW_LAT"
+    log=$TMP/latdaemon.log
+    CONTACTWATCH_STATE_COMMIT_INTERVAL_MILLIS=$COMMIT_MS \
+        "$DAEMON" --input "ipc://$TMP/latin.ipc" --output "ipc://$TMP/latout.ipc" --state-dir "$TMP/latstate" --subscribe "" 2> "$log" &
+    pid=$!; PIDS+=("$pid")
+    wait_for_line "$log" ' ready' 60 "$pid"
+    daemon=$("$ZMQBENCH" lat "$STREAM" "ipc://$TMP/latin.ipc" "ipc://$TMP/latout.ipc" "$LAT_RATE" "$LAT_SECONDS") \
+        || die "zmqbench lat (daemon) failed; log: $(tail -5 "$log")"
+    kill -TERM "$pid"
+    wait_bounded "$pid" 60 || die "contactwatchd exited with $? (latency run); log: $(tail -5 "$log")"
+    PIDS=()
+    read -r samples p50 p99 mx n achieved <<< "$daemon"
+    [ "$samples" -gt 0 ] || die "latency run: no alert could be matched to its event"
+    fsync=$("$ZMQBENCH" fsync "$TMP" 200) || die "zmqbench fsync failed"
+    read -r fs50 fs99 <<< "$fsync"
+    bound=$((2 * COMMIT_MS * 1000 + fs50))
+    if [ "$p99" -le "$bound" ]; then verdict="holds"; else verdict="DOES NOT hold"; fi
+    DAEMON_LAT="p50=${p50}µs p99=${p99}µs max=${mx}µs ($samples alerts matched to their events; $n events at $achieved ev/s)"
+    say "   daemon event → alert: $DAEMON_LAT"
+    LAT_SUMMARY="commit interval ${COMMIT_MS} ms; fdatasync of 4 KiB in $TMP: median=${fs50}µs p99=${fs99}µs
+  p99 ≤ 2 × commit interval + one fsync (median) = ${bound}µs: $verdict"
+}
+bench_latency
+
 # ---------------------------------------------------------------- summary
 cat <<EOF
 
@@ -274,7 +368,7 @@ callgrind:  $CG_SUMMARY
 daemon check (last run): $D_CHECK
 
 commands (BIN=$BIN, files in a temporary directory):
-  gcc -O2 -o zmqbench Benchmarks/zmqbench.c $ZMQ_FLAGS
+  gcc -O2 -o zmqbench Benchmarks/zmqbench.c $ZMQ_FLAGS -lpthread
   $GEN_CMD
   raw:     zmqbench send stream.ndjson ipc://raw.ipc & zmqbench recv ipc://raw.ipc
   daemon:  CONTACTWATCH_INPUT_RECEIVE_HIGH_WATER_MARK=0 CONTACTWATCH_OUTPUT_SEND_HIGH_WATER_MARK=0 \\
@@ -288,4 +382,19 @@ commands (BIN=$BIN, files in a temporary directory):
   inproc:  contactwatch-bench --input stream.ndjson --reps $REPS
   cg:      valgrind --tool=callgrind --collect-atstart=no '--toggle-collect=*cwbenchEnginePass*' contactwatch-bench(debug info stripped) \\
              --input small.ndjson --reps 1 --only engine   (and --only parse)
+EOF
+
+cat <<EOF
+
+== issue 11 figures (same run)
+pyzmq peer  send → pyzmq_peer.py → recv   $PY_SUMMARY
+latency at $LAT_RATE ev/s for $LAT_SECONDS s (CLOCK_MONOTONIC, one process sends and receives):
+  raw libzmq one way (ipc)               $RAW_LAT
+  daemon event → alert published         $DAEMON_LAT
+  $LAT_SUMMARY
+commands:
+  pyzmq:   python3 Benchmarks/pyzmq_peer.py --input ipc://in.ipc --output ipc://out.ipc &   (then as for the daemon)
+  latency: zmqbench lat stream.ndjson ipc://raw.ipc - $LAT_RATE $LAT_SECONDS
+           CONTACTWATCH_STATE_COMMIT_INTERVAL_MILLIS=$COMMIT_MS contactwatchd --input ipc://in.ipc --output ipc://out.ipc --state-dir state --subscribe "" &
+           (after "ready") zmqbench lat stream.ndjson ipc://in.ipc ipc://out.ipc $LAT_RATE $LAT_SECONDS;  zmqbench fsync DIR 200
 EOF
