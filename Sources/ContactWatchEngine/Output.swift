@@ -189,42 +189,50 @@ public struct AlertID: Hashable, Sendable, CustomStringConvertible {
     }
 
     public init(rule: Rule, subjectType: String, subjectValue: String, triggerContactId: UInt64, triggerContactVersion: UInt64) {
-        // The UTF-8 of "rule|type|value|id|version", hashed from a scratch buffer (on the stack when small).
+        // The UTF-8 of "rule|type|value|id|version", written into a scratch buffer (on the stack when small) with
+        // block copies and digits written in place, hashed in one update; the id is the digest's first 16 bytes.
         var name = rule.name, type = subjectType, value = subjectValue
-        let digest = name.withUTF8 { n in
+        (high, low) = name.withUTF8 { n in
             type.withUTF8 { t in
                 value.withUTF8 { v in
                     withUnsafeTemporaryAllocation(of: UInt8.self, capacity: n.count + t.count + v.count + 44) { buf in
+                        let p = buf.baseAddress!
                         var k = 0
-                        func put(_ b: UnsafeBufferPointer<UInt8>) {
-                            for c in b { buf[k] = c; k += 1 }
+                        @inline(__always) func put(_ b: UnsafeBufferPointer<UInt8>) {
+                            if let s = b.baseAddress { (p + k).initialize(from: s, count: b.count) }
+                            k &+= b.count
+                            p[k] = 0x7C  // "|"
+                            k &+= 1
                         }
-                        func put(_ x: UInt64) {
-                            if x == 0 { buf[k] = 48; k += 1; return }
-                            var digits = 0, y = x
-                            while y > 0 { digits += 1; y /= 10 }
+                        @inline(__always) func put(_ x: UInt64) {
+                            var digits = 1, y = x
+                            while y >= 10 { digits &+= 1; y /= 10 }
                             y = x
-                            for j in stride(from: k + digits - 1, through: k, by: -1) { buf[j] = UInt8(48 + y % 10); y /= 10 }
-                            k += digits
+                            var j = k &+ digits
+                            repeat {
+                                j &-= 1
+                                p[j] = UInt8(truncatingIfNeeded: 48 &+ y % 10)
+                                y /= 10
+                            } while j > k
+                            k &+= digits
                         }
-                        put(n); buf[k] = 0x7C; k += 1
-                        put(t); buf[k] = 0x7C; k += 1
-                        put(v); buf[k] = 0x7C; k += 1
-                        put(triggerContactId); buf[k] = 0x7C; k += 1
+                        put(n)
+                        put(t)
+                        put(v)
+                        put(triggerContactId)
+                        p[k] = 0x7C
+                        k &+= 1
                         put(triggerContactVersion)
                         var hasher = SHA256()
-                        hasher.update(bufferPointer: UnsafeRawBufferPointer(start: buf.baseAddress, count: k))
-                        return hasher.finalize()
+                        hasher.update(bufferPointer: UnsafeRawBufferPointer(start: p, count: k))
+                        return hasher.finalize().withUnsafeBytes { d in
+                            (UInt64(bigEndian: d.loadUnaligned(fromByteOffset: 0, as: UInt64.self)),
+                             UInt64(bigEndian: d.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
+                        }
                     }
                 }
             }
         }
-        var h: UInt64 = 0, l: UInt64 = 0
-        for (k, byte) in digest.prefix(16).enumerated() {
-            if k < 8 { h = h << 8 | UInt64(byte) } else { l = l << 8 | UInt64(byte) }
-        }
-        high = h
-        low = l
     }
 
     func append(to out: inout [UInt8]) {
