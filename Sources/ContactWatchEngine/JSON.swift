@@ -12,18 +12,18 @@ import Darwin
 // byte offsets into the body; the body is only valid for the duration of one `parse` + inspection.
 
 @usableFromInline
-enum JSONKind: UInt8 {
+package enum JSONKind: UInt8 {
     case object, array, string, number, `true`, `false`, null
 }
 
 @usableFromInline
-struct JSONNode {
-    @usableFromInline var kind: JSONKind
+package struct JSONNode {
+    @usableFromInline package var kind: JSONKind
     /// For strings: the body contains escapes. For numbers: the literal is an integer from 1 to 2^53 - 1.
-    @usableFromInline var flag: Bool
+    @usableFromInline package var flag: Bool
     /// Byte offsets: strings exclude the quotes; containers span their brackets.
-    @usableFromInline var start: Int32
-    @usableFromInline var end: Int32
+    @usableFromInline package var start: Int32
+    @usableFromInline package var end: Int32
     /// For containers: the number of members (objects) or elements (arrays).
     @usableFromInline var count: Int32
     /// The index of the node after this value's whole subtree.
@@ -32,23 +32,30 @@ struct JSONNode {
     @usableFromInline var integer: UInt64
 }
 
-struct JSONSyntaxError: Error {
-    var message: String
+package struct JSONSyntaxError: Error {
+    package var message: String
 }
 
 /// Reads one JSON text at a time. Not thread-safe; one per processing thread.
 /// Noncopyable: it owns its node storage (grown by doubling, never shrunk, freed with the reader).
-struct JSONReader: ~Copyable {
+/// The companion tool reads its NDJSON lines with it too (`package`), so there is one JSON parser in the project.
+package struct JSONReader: ~Copyable {
     /// The nodes of the last parse: `nodeCount` of them from `nodes`, `capacity` allocated.
     private var nodes: UnsafeMutablePointer<JSONNode>
     private var capacity: Int
     private(set) var nodeCount: Int = 0
     private(set) var base: UnsafePointer<UInt8>? = nil
     private var length: Int = 0
-    static let maxDepth = 64
+    /// The deepest nesting accepted (the engine: 64, RFC 8259 allows a limit).
+    let maxDepth: Int
+    /// Whether an object may repeat a key (the engine: no, it is a JSON problem; `replay` sends such a line so the
+    /// daemon can judge it).
+    let acceptsDuplicateKeys: Bool
     static let maxSafeInteger: UInt64 = 9_007_199_254_740_991
 
-    init() {
+    package init(acceptingDuplicateKeys: Bool = false, maxDepth: Int = 64) {
+        self.acceptsDuplicateKeys = acceptingDuplicateKeys
+        self.maxDepth = maxDepth
         capacity = 64
         nodes = UnsafeMutablePointer<JSONNode>.allocate(capacity: capacity)
     }
@@ -77,7 +84,7 @@ struct JSONReader: ~Copyable {
     }
 
     /// Parses `body`. On success node 0 is the root. The buffer must stay alive while nodes are inspected.
-    mutating func parse(_ body: UnsafeRawBufferPointer) -> JSONSyntaxError? {
+    package mutating func parse(_ body: UnsafeRawBufferPointer) -> JSONSyntaxError? {
         nodeCount = 0
         guard let raw = body.baseAddress, body.count > 0 else {
             base = nil
@@ -282,7 +289,7 @@ struct JSONReader: ~Copyable {
     }
 
     private mutating func parseArray(_ p: UnsafePointer<UInt8>, _ pos: inout Int, depth: Int) -> JSONSyntaxError? {
-        guard depth < JSONReader.maxDepth else { return JSONSyntaxError(message: "nested too deeply") }
+        guard depth < maxDepth else { return JSONSyntaxError(message: "nested too deeply") }
         var i = pos
         let idx = appendNode(JSONNode(kind: .array, flag: false, start: Int32(truncatingIfNeeded: i), end: 0, count: 0, next: 0, integer: 0))
         i &+= 1
@@ -310,7 +317,7 @@ struct JSONReader: ~Copyable {
     }
 
     private mutating func parseObject(_ p: UnsafePointer<UInt8>, _ pos: inout Int, depth: Int) -> JSONSyntaxError? {
-        guard depth < JSONReader.maxDepth else { return JSONSyntaxError(message: "nested too deeply") }
+        guard depth < maxDepth else { return JSONSyntaxError(message: "nested too deeply") }
         var i = pos
         let idx = appendNode(JSONNode(kind: .object, flag: false, start: Int32(truncatingIfNeeded: i), end: 0, count: 0, next: 0, integer: 0))
         i &+= 1
@@ -340,7 +347,7 @@ struct JSONReader: ~Copyable {
         nodes[idx].end = Int32(truncatingIfNeeded: i)
         nodes[idx].count = count
         nodes[idx].next = Int32(truncatingIfNeeded: nodeCount)
-        if count > 1, let dup = duplicateKey(in: Int32(truncatingIfNeeded: idx)) {
+        if count > 1, !acceptsDuplicateKeys, let dup = duplicateKey(in: Int32(truncatingIfNeeded: idx)) {
             return JSONSyntaxError(message: "duplicate key \"\(dup)\"")
         }
         return nil
@@ -413,17 +420,17 @@ struct JSONReader: ~Copyable {
 
     // MARK: - Inspection
 
-    @inline(__always) func node(_ i: Int32) -> JSONNode { nodes[Int(i)] }
+    @inline(__always) package func node(_ i: Int32) -> JSONNode { nodes[Int(i)] }
 
     /// The raw bytes of a string node without quotes (escapes not decoded).
-    @inline(__always) func rawBytes(_ i: Int32) -> UnsafeRawBufferPointer {
+    @inline(__always) package func rawBytes(_ i: Int32) -> UnsafeRawBufferPointer {
         let n = nodes[Int(i)]
         return UnsafeRawBufferPointer(start: base! + Int(n.start), count: Int(n.end - n.start))
     }
 
     /// Calls `body` with each member of an object: the key node and the value node.
     @inline(__always)
-    func forEachMember(_ object: Int32, _ body: (_ key: Int32, _ value: Int32) -> Void) {
+    package func forEachMember(_ object: Int32, _ body: (_ key: Int32, _ value: Int32) -> Void) {
         var k = object + 1
         for _ in 0..<Int(nodes[Int(object)].count) {
             body(k, k + 1)
@@ -443,7 +450,7 @@ struct JSONReader: ~Copyable {
 
     /// Whether a key node equals `name` (a plain ASCII name).
     @inline(__always)
-    func keyEquals(_ key: Int32, _ name: StaticString) -> Bool {
+    package func keyEquals(_ key: Int32, _ name: StaticString) -> Bool {
         let n = nodes[Int(key)]
         if n.flag { return decodedBytes(key).elementsEqual(UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount)) }
         let len = Int(n.end - n.start)
@@ -459,7 +466,7 @@ struct JSONReader: ~Copyable {
     }
 
     /// The decoded UTF-8 bytes of a string node.
-    func decodedBytes(_ i: Int32) -> [UInt8] {
+    package func decodedBytes(_ i: Int32) -> [UInt8] {
         let n = nodes[Int(i)]
         let p = base!
         var out: [UInt8] = []
@@ -527,7 +534,7 @@ func appendUTF8(_ out: inout [UInt8], _ u: UInt32) {
 }
 
 /// Validates UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF).
-func isValidUTF8(_ bytes: UnsafeRawBufferPointer) -> Bool {
+package func isValidUTF8(_ bytes: UnsafeRawBufferPointer) -> Bool {
     guard let raw = bytes.baseAddress else { return true }
     let p = raw.assumingMemoryBound(to: UInt8.self)
     let n = bytes.count

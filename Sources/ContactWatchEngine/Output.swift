@@ -72,15 +72,15 @@ public struct Outbox: Sendable {
     }
 }
 
-/// Appends JSON text to a byte buffer.
-enum JSONOut {
+/// Appends JSON text to a byte buffer (the engine's messages; the companion tool's `replay --publisher-id` too).
+package enum JSONOut {
     static let hex: [UInt8] = Array("0123456789abcdef".utf8)
 
     @inline(__always) static func raw(_ out: inout [UInt8], _ s: StaticString) {
         out.append(contentsOf: UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
     }
 
-    static func string(_ out: inout [UInt8], _ s: String) {
+    package static func string(_ out: inout [UInt8], _ s: String) {
         var s = s
         s.withUTF8 { string(&out, UnsafeRawBufferPointer($0)) }
     }

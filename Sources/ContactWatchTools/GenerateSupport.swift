@@ -70,52 +70,22 @@ struct GenRandom {
     }
 }
 
-/// Days are counted from 1970-01-01 (day 0); instants are seconds since the epoch, UTC.
+/// The generator's view of dates, on the engine's calendar: days counted from 1970-01-01 (day 0), instants in seconds
+/// since the epoch (UTC), business days from the engine's default England and Wales bank holidays, and Europe/London
+/// wall-clock times through the engine's `ZoneCalendar`. No calendar rule or holiday list of its own.
 enum GenCalendar {
-    static func daysFromCivil(year: Int, month: Int, day: Int) -> Int { Civil.daysFromCivil(year, month, day) }
+    static let business = BusinessCalendar(holidays: EngineSettings.defaultBankHolidays)
+    static let london = ZoneCalendar(identifier: "Europe/London")!
 
     static func civilFromDays(_ days: Int) -> (year: Int, month: Int, day: Int) { Civil.civilFromDays(days) }
 
-    /// Parses `YYYY-MM-DD` (exactly) into a day number.
+    /// Parses `YYYY-MM-DD` (exactly, from 1970) into a day number.
     static func parseDate(_ text: String) -> Int? {
-        let b = Array(text.utf8)
-        guard b.count == 10, b[4] == UInt8(ascii: "-"), b[7] == UInt8(ascii: "-") else { return nil }
-        func number(_ range: Range<Int>) -> Int? {
-            var v = 0
-            for i in range {
-                guard b[i] >= 48 && b[i] <= 57 else { return nil }
-                v = v * 10 + Int(b[i] - 48)
-            }
-            return v
-        }
-        guard let y = number(0..<4), let m = number(5..<7), let d = number(8..<10),
-              y >= 1970, (1...12).contains(m), d >= 1 else { return nil }
-        let days = daysFromCivil(year: y, month: m, day: d)
-        let back = civilFromDays(days)
-        guard back.year == y, back.month == m, back.day == d else { return nil }
-        return days
+        guard text.utf8.count == 10, let d = LocalDate(parsing: text), d.days >= 0 else { return nil }
+        return Int(d.days)
     }
 
-    /// 0 = Monday ... 6 = Sunday.
-    static func weekday(_ day: Int) -> Int {
-        let w = (day + 3) % 7
-        return w < 0 ? w + 7 : w
-    }
-
-    /// The England and Wales bank holidays 2024–2028 (the default list of rules.md).
-    static let bankHolidayDates: [String] = [
-        "2024-01-01", "2024-03-29", "2024-04-01", "2024-05-06", "2024-05-27", "2024-08-26", "2024-12-25", "2024-12-26",
-        "2025-01-01", "2025-04-18", "2025-04-21", "2025-05-05", "2025-05-26", "2025-08-25", "2025-12-25", "2025-12-26",
-        "2026-01-01", "2026-04-03", "2026-04-06", "2026-05-04", "2026-05-25", "2026-08-31", "2026-12-25", "2026-12-28",
-        "2027-01-01", "2027-03-26", "2027-03-29", "2027-05-03", "2027-05-31", "2027-08-30", "2027-12-27", "2027-12-28",
-        "2028-01-03", "2028-04-14", "2028-04-17", "2028-05-01", "2028-05-29", "2028-08-28", "2028-12-25", "2028-12-26",
-    ]
-
-    static let bankHolidays: Set<Int> = Set(bankHolidayDates.compactMap { parseDate($0) })
-
-    static func isBusinessDay(_ day: Int) -> Bool {
-        weekday(day) < 5 && !bankHolidays.contains(day)
-    }
+    static func isBusinessDay(_ day: Int) -> Bool { business.isBusinessDay(LocalDate(days: Int32(day))) }
 
     static func nextBusinessDay(onOrAfter day: Int) -> Int {
         var d = day
@@ -126,13 +96,7 @@ enum GenCalendar {
     /// The `n`th business day after `day` (n ≥ 0; n = 0 gives the first business day on or after `day`).
     static func addBusinessDays(_ day: Int, _ n: Int) -> Int {
         if n <= 0 { return nextBusinessDay(onOrAfter: day) }
-        var d = day
-        var k = 0
-        while k < n {
-            d += 1
-            if isBusinessDay(d) { k += 1 }
-        }
-        return d
+        return Int(business.businessDay(n, after: LocalDate(days: Int32(day))).days)
     }
 
     /// The `n`th business day before `day`.
@@ -146,27 +110,11 @@ enum GenCalendar {
         return d
     }
 
-    private static func lastSunday(year: Int, month: Int) -> Int {
-        let nextMonth = month == 12 ? daysFromCivil(year: year + 1, month: 1, day: 1)
-            : daysFromCivil(year: year, month: month + 1, day: 1)
-        let last = nextMonth - 1
-        return last - (weekday(last) + 1) % 7
-    }
-
-    /// UK summer time (BST): from 01:00 UTC on the last Sunday of March to 01:00 UTC on the last Sunday of October.
-    static func isBST(utc: Int64) -> Bool {
-        let day = Int(utc >= 0 ? utc / 86400 : (utc - 86399) / 86400)
-        let year = civilFromDays(day).year
-        let start = Int64(lastSunday(year: year, month: 3)) * 86400 + 3600
-        let end = Int64(lastSunday(year: year, month: 10)) * 86400 + 3600
-        return utc >= start && utc < end
-    }
-
-    /// The UTC instant of a Europe/London wall-clock time (`localSeconds` after local midnight of `day`).
+    /// The UTC instant of a Europe/London wall-clock time (`localSeconds` after local midnight of `day`); the
+    /// generator's times (08:00–17:30) are never in a transition hour.
     static func londonToUTC(day: Int, localSeconds: Int) -> Int64 {
         let naive = Int64(day) * 86400 + Int64(localSeconds)
-        let summer = naive - 3600
-        return isBST(utc: summer) ? summer : naive
+        return naive - london.offset(at: naive * 1000) / 1000
     }
 }
 

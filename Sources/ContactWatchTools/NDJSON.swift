@@ -82,12 +82,12 @@ public struct LineReader {
     }
 }
 
-// MARK: - JSON scan
+// MARK: - JSON lines
 
-/// What `JSONScan.scan` found in one line.
+/// What `JSONLines.scan` found in one line.
 public enum JSONScanOutcome: Equatable {
-    /// Not a JSON text (with the reason and byte offset).
-    case invalid(reason: String, offset: Int)
+    /// Not a JSON text (with the reader's reason, which gives the byte offset where there is one).
+    case invalid(reason: String)
     /// Valid JSON, but not an object.
     case notObject
     /// A JSON object; see `JSONObjectSummary`.
@@ -106,289 +106,73 @@ public struct JSONObjectSummary: Equatable {
     public var keys: [Range<Int>] = []
 }
 
-/// A strict RFC 8259 syntax check of one JSON text (UTF-8, no BOM, no NaN/Infinity).
-public enum JSONScan {
-    static let maxDepth = 512
+/// Reads NDJSON lines with the engine's JSON reader (strict RFC 8259, UTF-8), so the tools and the daemon agree on
+/// what JSON is — except that a line may repeat a key and nest up to 512 levels: such a line is still sent, for the
+/// daemon to judge. One reader is reused from line to line.
+public struct JSONLines: ~Copyable {
+    private var reader = JSONReader(acceptingDuplicateKeys: true, maxDepth: 512)
 
-    /// Scans `bytes`. With `recordMembers` the top-level members' ranges are recorded.
-    public static func scan(_ bytes: UnsafeBufferPointer<UInt8>, recordMembers: Bool = false) -> JSONScanOutcome {
-        var s = Scanner(b: bytes, recordMembers: recordMembers)
-        s.skipWS()
-        guard s.i < bytes.count else { return .invalid(reason: "empty", offset: 0) }
-        let isObject = bytes[s.i] == UInt8(ascii: "{")
-        if let e = s.value(depth: 0, top: true) { return .invalid(reason: e, offset: s.i) }
-        s.skipWS()
-        if s.i != bytes.count { return .invalid(reason: "unexpected data after the JSON value", offset: s.i) }
-        // RFC 8259: UTF-8 text. Only check when a non-ASCII byte is present.
-        if bytes.contains(where: { $0 >= 0x80 }), String(validating: bytes, as: UTF8.self) == nil {
-            return .invalid(reason: "not UTF-8", offset: 0)
+    public init() {}
+
+    /// Scans one line. With `recordMembers` the top-level members' ranges are recorded.
+    public mutating func scan(_ bytes: UnsafeBufferPointer<UInt8>, recordMembers: Bool = false) -> JSONScanOutcome {
+        let raw = UnsafeRawBufferPointer(bytes)
+        guard isValidUTF8(raw) else { return .invalid(reason: "not UTF-8") }
+        if let e = reader.parse(raw) { return .invalid(reason: e.message) }
+        let root = reader.node(0)
+        guard root.kind == .object else { return .notObject }
+        var summary = JSONObjectSummary()
+        reader.forEachMember(0) { key, value in
+            let k = reader.node(key), v = reader.node(value)
+            if reader.keyEquals(key, "eventType"), summary.eventType == nil, v.kind == .string {
+                summary.eventType = reader.decodedBytes(value)
+            } else if reader.keyEquals(key, "occurredAt"), summary.occurredAt == nil, v.kind == .string, !v.flag {
+                summary.occurredAt = Int(v.start)..<Int(v.end)
+            }
+            if recordMembers {
+                // Strings' nodes exclude their quotes; containers and scalars span their text.
+                let end = Int(v.end) + (v.kind == .string ? 1 : 0)
+                summary.members.append((Int(k.start) - 1)..<end)
+                summary.keys.append(Int(k.start)..<Int(k.end))
+            }
         }
-        return isObject ? .object(s.summary) : .notObject
+        return .object(summary)
     }
 
-    /// The top-level members of a JSON object: each key (escapes decoded) with its value's byte range, first
-    /// occurrence kept. nil when `bytes` is not a valid JSON object.
+    /// The top-level members of a JSON object: each key (escapes decoded) with its value's byte range (a string's
+    /// with its quotes), first occurrence kept. nil when `bytes` is not a valid JSON object. (`tail --format text`)
     public static func objectMembers(_ bytes: UnsafeBufferPointer<UInt8>) -> [String: Range<Int>]? {
-        guard case .object(let summary) = scan(bytes, recordMembers: true) else { return nil }
+        var reader = JSONReader(acceptingDuplicateKeys: true, maxDepth: 512)
+        let raw = UnsafeRawBufferPointer(bytes)
+        guard isValidUTF8(raw), reader.parse(raw) == nil, reader.node(0).kind == .object else { return nil }
         var out: [String: Range<Int>] = [:]
-        for (member, key) in zip(summary.members, summary.keys) {
-            var s = Scanner(b: bytes, recordMembers: false)
-            s.i = key.upperBound + 1  // after the key's closing quote
-            s.skipWS()
-            s.i += 1  // ':'
-            s.skipWS()
-            let name = String(decoding: s.decodeString(key), as: UTF8.self)
-            if out[name] == nil { out[name] = s.i..<member.upperBound }
+        reader.forEachMember(0) { key, value in
+            let name = String(decoding: reader.decodedBytes(key), as: UTF8.self)
+            let v = reader.node(value)
+            let range = v.kind == .string ? (Int(v.start) - 1)..<(Int(v.end) + 1) : Int(v.start)..<Int(v.end)
+            if out[name] == nil { out[name] = range }
         }
         return out
     }
 
     /// The content of the JSON string at `range` (quotes included), escapes decoded; nil when it is not a string.
     public static func stringValue(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> String? {
-        guard range.count >= 2, bytes[range.lowerBound] == UInt8(ascii: "\""),
-              bytes[range.upperBound - 1] == UInt8(ascii: "\"") else { return nil }
-        let s = Scanner(b: bytes, recordMembers: false)
-        return String(decoding: s.decodeString((range.lowerBound + 1)..<(range.upperBound - 1)), as: UTF8.self)
+        guard range.lowerBound >= 0, range.upperBound <= bytes.count else { return nil }
+        var reader = JSONReader()
+        let raw = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(bytes)[range])
+        guard reader.parse(raw) == nil, reader.node(0).kind == .string else { return nil }
+        return String(decoding: reader.decodedBytes(0), as: UTF8.self)
     }
 
-    private struct Scanner {
-        let b: UnsafeBufferPointer<UInt8>
-        let recordMembers: Bool
-        var i = 0
-        var summary = JSONObjectSummary()
-
-        init(b: UnsafeBufferPointer<UInt8>, recordMembers: Bool) {
-            self.b = b
-            self.recordMembers = recordMembers
-        }
-
-        mutating func skipWS() {
-            while i < b.count {
-                let c = b[i]
-                if c == 0x20 || c == 0x0A || c == 0x0D || c == 0x09 { i += 1 } else { break }
-            }
-        }
-
-        mutating func value(depth: Int, top: Bool = false) -> String? {
-            guard depth < JSONScan.maxDepth else { return "nested too deeply" }
-            skipWS()
-            guard i < b.count else { return "unexpected end" }
-            switch b[i] {
-            case UInt8(ascii: "{"): return object(depth: depth, top: top)
-            case UInt8(ascii: "["): return array(depth: depth)
-            case UInt8(ascii: "\""): return string().error
-            case UInt8(ascii: "t"): return literal("true")
-            case UInt8(ascii: "f"): return literal("false")
-            case UInt8(ascii: "n"): return literal("null")
-            default: return number()
-            }
-        }
-
-        mutating func literal(_ word: StaticString) -> String? {
-            let n = word.utf8CodeUnitCount
-            guard i + n <= b.count else { return "unexpected end" }
-            for k in 0..<n where b[i + k] != word.utf8Start[k] { return "invalid literal" }
-            i += n
-            return nil
-        }
-
-        mutating func number() -> String? {
-            let start = i
-            if i < b.count && b[i] == UInt8(ascii: "-") { i += 1 }
-            guard i < b.count, isDigit(b[i]) else { return i == start ? "unexpected character" : "invalid number" }
-            if b[i] == UInt8(ascii: "0") { i += 1 } else { while i < b.count && isDigit(b[i]) { i += 1 } }
-            if i < b.count && b[i] == UInt8(ascii: ".") {
-                i += 1
-                guard i < b.count, isDigit(b[i]) else { return "invalid number" }
-                while i < b.count && isDigit(b[i]) { i += 1 }
-            }
-            if i < b.count && (b[i] == UInt8(ascii: "e") || b[i] == UInt8(ascii: "E")) {
-                i += 1
-                if i < b.count && (b[i] == UInt8(ascii: "+") || b[i] == UInt8(ascii: "-")) { i += 1 }
-                guard i < b.count, isDigit(b[i]) else { return "invalid number" }
-                while i < b.count && isDigit(b[i]) { i += 1 }
-            }
-            return nil
-        }
-
-        /// Scans a string at `i` (on the quote). Returns its content range and whether it had escapes.
-        mutating func string() -> (error: String?, content: Range<Int>, escaped: Bool) {
-            i += 1
-            let start = i
-            var escaped = false
-            while i < b.count {
-                let c = b[i]
-                if c == UInt8(ascii: "\"") {
-                    let r = start..<i
-                    i += 1
-                    return (nil, r, escaped)
-                }
-                if c < 0x20 { return ("control character in string", start..<i, escaped) }
-                if c == UInt8(ascii: "\\") {
-                    escaped = true
-                    i += 1
-                    guard i < b.count else { break }
-                    switch b[i] {
-                    case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"),
-                         UInt8(ascii: "f"), UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
-                        i += 1
-                    case UInt8(ascii: "u"):
-                        guard i + 4 < b.count, (1...4).allSatisfy({ isHex(b[i + $0]) }) else {
-                            return ("invalid \\u escape", start..<i, escaped)
-                        }
-                        i += 5
-                    default:
-                        return ("invalid escape", start..<i, escaped)
-                    }
-                    continue
-                }
-                i += 1
-            }
-            return ("unterminated string", start..<i, escaped)
-        }
-
-        mutating func object(depth: Int, top: Bool) -> String? {
-            i += 1
-            skipWS()
-            if i < b.count && b[i] == UInt8(ascii: "}") { i += 1; return nil }
-            while true {
-                skipWS()
-                guard i < b.count else { return "unexpected end" }
-                guard b[i] == UInt8(ascii: "\"") else { return "expected a member name" }
-                let memberStart = i
-                let key = string()
-                if let e = key.error { return e }
-                skipWS()
-                guard i < b.count, b[i] == UInt8(ascii: ":") else { return "expected ':'" }
-                i += 1
-                skipWS()
-                let valueStart = i
-                let isString = i < b.count && b[i] == UInt8(ascii: "\"")
-                if let e = value(depth: depth + 1) { return e }
-                if top {
-                    if recordMembers {
-                        summary.members.append(memberStart..<i)
-                        summary.keys.append(key.content)
-                    }
-                    if isString && !key.escaped {
-                        let content = (valueStart + 1)..<(i - 1)
-                        if summary.eventType == nil && equals(key.content, "eventType") {
-                            summary.eventType = decodeString(content)
-                        } else if summary.occurredAt == nil && equals(key.content, "occurredAt") {
-                            summary.occurredAt = content
-                        }
-                    }
-                }
-                skipWS()
-                guard i < b.count else { return "unexpected end" }
-                if b[i] == UInt8(ascii: ",") { i += 1; continue }
-                if b[i] == UInt8(ascii: "}") { i += 1; return nil }
-                return "expected ',' or '}'"
-            }
-        }
-
-        mutating func array(depth: Int) -> String? {
-            i += 1
-            skipWS()
-            if i < b.count && b[i] == UInt8(ascii: "]") { i += 1; return nil }
-            while true {
-                if let e = value(depth: depth + 1) { return e }
-                skipWS()
-                guard i < b.count else { return "unexpected end" }
-                if b[i] == UInt8(ascii: ",") { i += 1; continue }
-                if b[i] == UInt8(ascii: "]") { i += 1; return nil }
-                return "expected ',' or ']'"
-            }
-        }
-
-        func equals(_ r: Range<Int>, _ s: StaticString) -> Bool {
-            guard r.count == s.utf8CodeUnitCount else { return false }
-            for k in 0..<r.count where b[r.lowerBound + k] != s.utf8Start[k] { return false }
-            return true
-        }
-
-        /// The content of an already validated string, escapes decoded.
-        func decodeString(_ r: Range<Int>) -> [UInt8] {
-            guard b[r].contains(UInt8(ascii: "\\")) else { return Array(b[r]) }
-            var scalars = String.UnicodeScalarView()
-            var out: [UInt8] = []
-            var k = r.lowerBound
-            var pendingHigh: UInt32? = nil
-            func flushScalars() { out += Array(String(scalars).utf8); scalars = String.UnicodeScalarView() }
-            while k < r.upperBound {
-                let c = b[k]
-                if c != UInt8(ascii: "\\") {
-                    if let _ = pendingHigh { scalars.append("\u{FFFD}"); pendingHigh = nil }
-                    flushScalars()
-                    out.append(c)
-                    k += 1
-                    continue
-                }
-                let e = b[k + 1]
-                k += 2
-                var scalar: UInt32
-                switch e {
-                case UInt8(ascii: "b"): scalar = 8
-                case UInt8(ascii: "f"): scalar = 12
-                case UInt8(ascii: "n"): scalar = 10
-                case UInt8(ascii: "r"): scalar = 13
-                case UInt8(ascii: "t"): scalar = 9
-                case UInt8(ascii: "u"):
-                    scalar = 0
-                    for h in 0..<4 { scalar = scalar << 4 | hexValue(b[k + h]) }
-                    k += 4
-                default: scalar = UInt32(e)
-                }
-                if let high = pendingHigh {
-                    pendingHigh = nil
-                    if (0xDC00...0xDFFF).contains(scalar) {
-                        let combined = 0x10000 + ((high - 0xD800) << 10) + (scalar - 0xDC00)
-                        scalars.append(Unicode.Scalar(combined) ?? "\u{FFFD}")
-                        continue
-                    }
-                    scalars.append("\u{FFFD}")
-                }
-                if (0xD800...0xDBFF).contains(scalar) { pendingHigh = scalar; continue }
-                scalars.append(Unicode.Scalar(scalar) ?? "\u{FFFD}")
-            }
-            if pendingHigh != nil { scalars.append("\u{FFFD}") }
-            flushScalars()
-            return out
-        }
+    /// `s` as a JSON string literal (quotes included), written by the engine's JSON writer.
+    public static func quoted(_ s: String) -> [UInt8] {
+        var out: [UInt8] = []
+        JSONOut.string(&out, s)
+        return out
     }
 }
 
 @inline(__always) fileprivate func isDigit(_ c: UInt8) -> Bool { c >= 0x30 && c <= 0x39 }
-@inline(__always) fileprivate func isHex(_ c: UInt8) -> Bool {
-    isDigit(c) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66)
-}
-@inline(__always) fileprivate func hexValue(_ c: UInt8) -> UInt32 {
-    if isDigit(c) { return UInt32(c - 0x30) }
-    if c >= 0x61 { return UInt32(c - 0x61 + 10) }
-    return UInt32(c - 0x41 + 10)
-}
-
-extension JSONScan {
-    /// `s` as a JSON string literal (quotes included).
-    public static func quoted(_ s: String) -> [UInt8] {
-        var out: [UInt8] = [UInt8(ascii: "\"")]
-        for c in s.utf8 {
-            switch c {
-            case UInt8(ascii: "\""): out += [UInt8(ascii: "\\"), UInt8(ascii: "\"")]
-            case UInt8(ascii: "\\"): out += [UInt8(ascii: "\\"), UInt8(ascii: "\\")]
-            case 0x0A: out += Array("\\n".utf8)
-            case 0x0D: out += Array("\\r".utf8)
-            case 0x09: out += Array("\\t".utf8)
-            case 0..<0x20:
-                let hex = Array("0123456789abcdef".utf8)
-                out += Array("\\u00".utf8) + [hex[Int(c >> 4)], hex[Int(c & 15)]]
-            default: out.append(c)
-            }
-        }
-        out.append(UInt8(ascii: "\""))
-        return out
-    }
-}
 
 // MARK: - Times
 

@@ -84,16 +84,17 @@ public enum ReplayLineKind: Equatable, Sendable {
 public enum Replay {
     /// Classifies one line (without its newline).
     public static func classify(_ line: UnsafeBufferPointer<UInt8>) -> ReplayLineKind {
-        classifyScan(line, recordMembers: false).kind
+        var lines = JSONLines()
+        return classifyScan(line, recordMembers: false, with: &lines).kind
     }
 
-    static func classifyScan(_ line: UnsafeBufferPointer<UInt8>, recordMembers: Bool)
+    static func classifyScan(_ line: UnsafeBufferPointer<UInt8>, recordMembers: Bool, with lines: inout JSONLines)
         -> (kind: ReplayLineKind, summary: JSONObjectSummary?) {
         var k = 0
         while k < line.count, line[k] == 0x20 || line[k] == 0x09 { k += 1 }
         if k == line.count || line[k] == UInt8(ascii: "#") { return (.skip, nil) }
-        switch JSONScan.scan(line, recordMembers: recordMembers) {
-        case .invalid(let reason, let offset): return (.notJSON("\(reason) at byte \(offset + 1)"), nil)
+        switch lines.scan(line, recordMembers: recordMembers) {
+        case .invalid(let reason): return (.notJSON(reason), nil)
         case .notObject: return (.oneFrame, nil)
         case .object(let summary):
             if let topic = summary.eventType { return (.event(topic: topic), summary) }
@@ -227,7 +228,8 @@ public enum Replay {
     private static func publish(_ options: ReplayOptions, on socket: ZMQSocket,
                                 diagnostics: FDWriter) throws -> ReplaySummary {
         var summary = ReplaySummary()
-        let stampID = options.publisherId.map { JSONScan.quoted($0) }
+        let stampID = options.publisherId.map { JSONLines.quoted($0) }
+        var lines = JSONLines()
         var sequence: UInt64 = 0
         let progress = ProgressMeter(writer: diagnostics, enabled: options.progress)
         let total = progress.enabled ? countLines(options.files, loop: options.loop) : nil
@@ -240,7 +242,7 @@ public enum Replay {
             var speedBase: (wall: UInt64, event: Int64)? = nil
             for file in options.files {
                 try LineReader(path: file).forEachLine { line, number in
-                    let (kind, object) = classifyScan(line, recordMembers: stampID != nil)
+                    let (kind, object) = classifyScan(line, recordMembers: stampID != nil, with: &lines)
                     var topic: [UInt8]? = nil
                     switch kind {
                     case .skip:

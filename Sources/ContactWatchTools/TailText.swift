@@ -21,11 +21,11 @@ public enum TailText {
     }
 
     static func line(topic: String?, bytes: UnsafeBufferPointer<UInt8>) -> String {
-        guard let members = JSONScan.objectMembers(bytes) else {
+        guard let members = JSONLines.objectMembers(bytes) else {
             let text = String(decoding: bytes.prefix(200), as: UTF8.self)
             return clean("-  \(topic ?? "-")  -  -  (not a JSON object) \(text)")
         }
-        func string(_ key: String) -> String? { members[key].flatMap { JSONScan.stringValue(bytes, $0) } }
+        func string(_ key: String) -> String? { members[key].flatMap { JSONLines.stringValue(bytes, $0) } }
         func raw(_ key: String) -> String? {
             members[key].map { String(decoding: UnsafeBufferPointer(rebasing: bytes[$0]), as: UTF8.self) }
         }
@@ -40,9 +40,9 @@ public enum TailText {
         var subject = "-"
         if let range = members["subject"] {
             let inner = UnsafeBufferPointer(rebasing: bytes[range])
-            if let fields = JSONScan.objectMembers(inner) {
-                let type = fields["type"].flatMap { JSONScan.stringValue(inner, $0) }
-                let value = fields["value"].flatMap { JSONScan.stringValue(inner, $0) } ?? "-"
+            if let fields = JSONLines.objectMembers(inner) {
+                let type = fields["type"].flatMap { JSONLines.stringValue(inner, $0) }
+                let value = fields["value"].flatMap { JSONLines.stringValue(inner, $0) } ?? "-"
                 subject = type == nil || type == "CRN" ? value : "\(type!):\(value)"
             }
         }
