@@ -88,6 +88,12 @@ let package = Package(
             dependencies: ["ContactWatchEngine", "ContactWatchStore", "ContactWatchTools"],
             path: "Benchmarks/Sources/contactwatch-bench"
         ),
+        // Restart benchmark (`make bench`): open, check and load a large store; commit costs on it.
+        .executableTarget(
+            name: "contactwatch-restart-bench",
+            dependencies: ["ContactWatchEngine", "ContactWatchStore", "ContactWatchTestSupport"],
+            path: "Benchmarks/Sources/contactwatch-restart-bench"
+        ),
         // `make fuzz`: a libFuzzer target over the engine (built with --sanitize=fuzzer -DFUZZING); built normally it
         // runs saved inputs as a reproducer.
         .executableTarget(name: "contactwatch-fuzz", dependencies: ["ContactWatchEngine"], path: "Tests/Fuzz"),

@@ -12,6 +12,7 @@
 #   5. pyzmq peer      zmqbench send → Benchmarks/pyzmq_peer.py (validation + R4 only) → zmqbench recv, same stream
 #   6. latency         p50/p99 event → publish latency at a steady rate: raw libzmq one way and through the daemon,
 #                      beside the daemon's commit interval and this disk's fdatasync time
+#   7. restart         contactwatch-restart-bench: open+check, load and engine init of a large store; commit costs
 #
 # Everything stays on this machine (ipc:// sockets in a temporary directory), stops by itself and cleans up.
 # Settings (environment):
@@ -23,6 +24,7 @@
 #                        `pip install pyzmq` into .build/bench-venv, else skips it with the reason
 #   BENCH_PYZMQ_RUNS=1   end-to-end runs of the pyzmq peer (median)
 #   BENCH_LATENCY_RATE=10000 BENCH_LATENCY_SECONDS=5 BENCH_COMMIT_INTERVAL_MS=5   the latency run
+#   BENCH_RESTART_CASES=200000  cases of the restart benchmark's store (0: skip it)
 #   SWIFT=swift SWIFT_BUILD_FLAGS=               as in the Makefile
 set -euo pipefail
 
@@ -35,6 +37,7 @@ REPS=${BENCH_REPS:-5}
 CALLGRIND=${BENCH_CALLGRIND:-auto}
 CG_CASES=${BENCH_CALLGRIND_CASES:-2000}
 CG_DAYS=${BENCH_CALLGRIND_DAYS:-120}
+RESTART_CASES=${BENCH_RESTART_CASES:-200000}
 SWIFT=${SWIFT:-swift}
 read -r -a BUILD_FLAGS <<< "${SWIFT_BUILD_FLAGS:-}"
 
@@ -82,7 +85,7 @@ wait_bounded() {
 
 # ---------------------------------------------------------------- build
 say "== build (release)"
-for product in contactwatchd contactwatch contactwatch-bench; do
+for product in contactwatchd contactwatch contactwatch-bench contactwatch-restart-bench; do
     "$SWIFT" build -c release --product "$product" "${BUILD_FLAGS[@]}" >&2
 done
 BIN=$("$SWIFT" build -c release --show-bin-path "${BUILD_FLAGS[@]}")
@@ -347,6 +350,14 @@ bench_latency() {
   p99 ≤ 2 × commit interval + one fsync (median) = ${bound}µs: $verdict"
 }
 bench_latency
+# ---------------------------------------------------------------- 7. restart
+RESTART_SUMMARY="skipped (BENCH_RESTART_CASES=0)"
+if [ "$RESTART_CASES" -gt 0 ]; then
+    say "== 7. restart: contactwatch-restart-bench with $RESTART_CASES cases"
+    RESTART_OUT=$(CONTACTWATCH_BENCH_CASES=$RESTART_CASES "$BIN/contactwatch-restart-bench")
+    say "$RESTART_OUT"
+    RESTART_SUMMARY=$(grep -E '^bench: (restart|commit)' <<< "$RESTART_OUT" | sed 's/^bench: /           /')
+fi
 
 # ---------------------------------------------------------------- summary
 cat <<EOF
@@ -364,6 +375,8 @@ engine only (in-process)              $(printf '%13s %12s' "$E_MEDIAN" "$E_BEST"
 parse only  (in-process)              $(printf '%13s %12s' "$P_MEDIAN" "$P_BEST")
 engine + store commit every 1000      $(printf '%13s %12s' "$S_RATE" "-")   commit ms $S_COMMIT
 callgrind:  $CG_SUMMARY
+restart:
+$RESTART_SUMMARY
 
 daemon check (last run): $D_CHECK
 
@@ -382,6 +395,7 @@ commands (BIN=$BIN, files in a temporary directory):
   inproc:  contactwatch-bench --input stream.ndjson --reps $REPS
   cg:      valgrind --tool=callgrind --collect-atstart=no '--toggle-collect=*cwbenchEnginePass*' contactwatch-bench(debug info stripped) \\
              --input small.ndjson --reps 1 --only engine   (and --only parse)
+  restart: CONTACTWATCH_BENCH_CASES=$RESTART_CASES contactwatch-restart-bench
 EOF
 
 cat <<EOF

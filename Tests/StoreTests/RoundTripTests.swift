@@ -113,7 +113,7 @@ func runWithRestarts(settings: EngineSettings, lines: [String], batch: Int, rest
     /// A large batch (keys in many orders of magnitude, so that every byte of the keys differs somewhere) round
     /// trips, and so do later batches that delete and rewrite part of it.
     @Test func largeBatchesRoundTrip() throws {
-        var state = RestartBenchmark.syntheticState(cases: 3000, contactsPerCase: 3)
+        var state = syntheticState(cases: 3000, contactsPerCase: 3)
         var rng = SyntheticStream.Rng(s: 99)
         var spread: [UInt64: ContactRecord] = [:]
         for (id, rec) in state.contacts { spread[id ^ (rng.next() & 0xFFFF_FF00_0000_0000)] = rec }

@@ -1,84 +1,50 @@
+// contactwatch-restart-bench: how long a restart with a large state store takes (open and check, load, engine
+// init) and what a commit costs on such a store, with synchronous FULL and NORMAL. Measurements, not tests.
+//
+//   swift run -c release contactwatch-restart-bench
+//   CONTACTWATCH_BENCH_CASES (default 200000) sets the number of cases; CONTACTWATCH_BENCH_DIR keeps the store in
+//   that directory (built once, reused by later runs) instead of a temporary one.
 import ContactWatchEngine
 import ContactWatchStore
+import ContactWatchTestSupport
 import Foundation
-import Testing
 
-/// Measurements, not tests: they print numbers and assert nothing about time. Run with
-/// `CONTACTWATCH_BENCH=1 swift test -c release --filter RestartBenchmark`
-/// (`CONTACTWATCH_BENCH_CASES` sets the number of cases, default 200000; `CONTACTWATCH_BENCH_DIR` keeps the store
-/// in that directory instead of a temporary one).
-@Suite(.serialized) struct RestartBenchmark {
-    static var enabled: Bool { ProcessInfo.processInfo.environment["CONTACTWATCH_BENCH"] != nil }
+/// A deterministic generator (SplitMix64).
+struct Rng {
+    var s: UInt64
+    mutating func next() -> UInt64 {
+        s &+= 0x9E37_79B9_7F4A_7C15
+        var z = s
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
+}
 
+enum RestartBenchmark {
     static func seconds(_ body: () throws -> Void) rethrows -> Double {
         let t0 = DispatchTime.now().uptimeNanoseconds
         try body()
         return Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
     }
 
-    /// A state shaped like a large production one: `cases` cases with ~10 contacts each (some failures, warnings,
-    /// open alerts, registers), 20 PDUs with a year of buckets.
-    static func syntheticState(cases: Int, contactsPerCase: Int = 10) -> EngineState {
-        var s = EngineState()
-        s.watermark = 1_775_000_000_000
-        s.alertSequence = UInt64(cases / 4)
-        s.publishers = ["feed-1": 123_456_789, "feed-2": 42]
-        s.cases.reserveCapacity(cases)
-        s.contacts.reserveCapacity(cases * contactsPerCase)
-        for p in 0..<20 {
-            var pdu = PDUState(code: "N\(10 + p)PDU")
-            for d in 0..<365 { pdu.buckets.append(.init(date: 20_000 + Int32(d), compliant: 40, nonCompliant: 9)) }
-            s.pduIndex[pdu.code] = Int32(p)
-            s.pdus.append(pdu)
-        }
-        var contactId: UInt64 = 2_500_000_000
-        for i in 0..<cases {
-            var c = CaseState(crn: CRN(key: UInt32(23_000_000 + i)))
-            if i % 5 == 0 { c.setRegisters([Register(code: "RHRH", level: nil), Register(code: "ADVV", level: nil)]) }
-            c.lastInPersonAt = 1_770_000_000_000 + Int64(i)
-            c.firstContactAt = 1_740_000_000_000
-            for k in 0..<contactsPerCase {
-                contactId += 1
-                let start = 1_740_000_000_000 + Int64(k) * 7 * 86_400_000
-                let failure = k % 4 == 3
-                s.contacts[contactId] = ContactRecord(caseIndex: UInt32(i), actionId: failure ? 1 : 0, version: 2,
-                                                      contactStart: start, actionTime: start + 86_400_000,
-                                                      pduIndex: Int32(i % 20), contributionDate: Int32(20_000 + k * 7),
-                                                      flags: failure ? [.failure] : [.compliant, .attendedInPerson])
-                if failure {
-                    c.failures.append(ContactRef(contactId: contactId, start: start))
-                    c.warnings.append(ContactRef(contactId: contactId, start: start + 86_400_000))
-                }
-            }
-            if i % 7 == 0 {
-                c.openNonCompliance.append(OpenAlert(
-                    id: AlertID(high: UInt64(i) &* 0x9E37_79B9_7F4A_7C15, low: UInt64(i)), rule: .warningDue, severity: .medium,
-                    triggerContactId: contactId, triggerContactVersion: 1, triggerStart: 1_760_000_000_000,
-                    evidence: Array("\"failuresInWindow\":2,\"windowStart\":\"2025-04-01\",\"sentenceType\":\"COMMUNITY_ORDER\"".utf8),
-                    deadline: 20_400, overdueRaised: false))
-            }
-            s.caseIndex[c.crn] = UInt32(i)
-            s.cases.append(c)
-        }
-        return s
-    }
-
     static func fileSize(_ path: String) -> Int {
         ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.intValue ?? 0
     }
 
-    @Test(.enabled(if: RestartBenchmark.enabled))
-    func restartWithLargeStore() throws {
+    static func main() throws {
         let env = ProcessInfo.processInfo.environment
         let cases = Int(env["CONTACTWATCH_BENCH_CASES"] ?? "") ?? 200_000
         let keep = env["CONTACTWATCH_BENCH_DIR"]
-        let tmp = TempDir()
-        defer { tmp.cleanup() }
-        let dirPath = keep ?? tmp.path
+        let tmp = NSTemporaryDirectory() + "cw-restart-bench-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: tmp) }
+        let dirPath = keep ?? tmp
         let storePath = dirPath + "/" + StateStore.fileName
 
         if Self.fileSize(storePath) == 0 {
-            let state = Self.syntheticState(cases: cases)
+            let state = syntheticState(cases: cases)
             let build = try Self.seconds {
                 let store = try StateStore(directory: dirPath)
                 // Through the commit path, in batches of 2000 cases with their contacts.
@@ -114,8 +80,8 @@ import Testing
             + "engine init \(String(format: "%.3f", resume)) s, total \(String(format: "%.3f", open + load + resume)) s; "
             + "\(loaded.cases.count) cases, \(loaded.contacts.count) contacts; file \(size) bytes = "
             + "\(size / max(1, loaded.cases.count)) bytes per case")
-        #expect(loaded.cases.count == cases)
-        #expect(engine.state.contacts.count == loaded.contacts.count)
+        guard loaded.cases.count == cases else { fatalError("loaded \(loaded.cases.count) cases, built \(cases)") }
+        guard engine.state.contacts.count == loaded.contacts.count else { fatalError("engine lost contacts") }
 
         // Commit cost: 1000 dirty cases, 1000 contacts, 1000 journal entries, spread over the store; with
         // synchronous FULL (the default) and NORMAL.
@@ -128,7 +94,7 @@ import Testing
         var times: [Double] = []
         for round in 0..<20 {
             var changes = ChangeSet()
-            var rng = SyntheticStream.Rng(s: UInt64(round) + (mode == .full ? 0 : 100))
+            var rng = Rng(s: UInt64(round) + (mode == .full ? 0 : 100))
             var journal: [JournalEntry] = []
             let ids = Array(state.contacts.keys.prefix(50_000))
             for _ in 0..<1000 {
@@ -155,7 +121,7 @@ import Testing
             var t: [Double] = []
             for round in 0..<10 {
                 var changes = ChangeSet()
-                var rng = SyntheticStream.Rng(s: UInt64(round) + 1000)
+                var rng = Rng(s: UInt64(round) + 1000)
                 var journal: [JournalEntry] = []
                 let ids = Array(state.contacts.keys.prefix(50_000))
                 for _ in 0..<1000 {
@@ -184,3 +150,5 @@ import Testing
         store.close()
     }
 }
+
+try RestartBenchmark.main()
