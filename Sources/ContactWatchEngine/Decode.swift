@@ -294,49 +294,54 @@ struct EventDecoder {
         return .success(crn)
     }
 
+    static let codeFieldNames = ["pduCode", "teamCode", "staffCode", "officeLocationCode"]
+
     static func contact(_ r: borrowing JSONReader, _ info: Int32, occurredAt: Millis, crn: CRN) -> Result<ContactEvent, Invalidity> {
         let f = members(r, info, ["contactId", "contactVersion", "contactStart", "contactType", "contactMode", "outcome",
                                   "enforcementAction", "interviewSetting", "sensitive", "sentenceType",
                                   "pduCode", "teamCode", "staffCode", "officeLocationCode"])
+        // The members' value nodes by name (-1: absent or null), in the order of the list above.
+        let (contactIdNode, versionNode, startNode, typeNode, modeNode, outcomeNode, actionNode, settingNode,
+             sensitiveNode, sentenceNode, pduNode) = (f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], f[9], f[10])
         var e = ContactEvent()
         e.occurredAt = occurredAt
         e.crn = crn
         let prefix = "additionalInformation."
-        guard f[0] >= 0, let id = integer(r, f[0]) else {
+        guard contactIdNode >= 0, let id = integer(r, contactIdNode) else {
             return .failure(invalid(prefix + "contactId", "contactId is missing or not an integer from 1 to 9007199254740991"))
         }
         e.contactId = id
-        if f[1] >= 0 {
-            guard let v = integer(r, f[1]) else {
+        if versionNode >= 0 {
+            guard let v = integer(r, versionNode) else {
                 return .failure(invalid(prefix + "contactVersion", "contactVersion is not an integer from 1 to 9007199254740991"))
             }
             e.contactVersion = v
         }
-        guard let start = time(r, f[2]) else {
+        guard let start = time(r, startNode) else {
             return .failure(invalid(prefix + "contactStart", "contactStart is missing or not an RFC 3339 date-time"))
         }
         e.contactStart = start
         // contactType, then contactMode: at least one; contactMode wins.
         var typeMode: ContactMode? = nil
-        if f[3] >= 0 {
-            guard isString(r, f[3]) else { return .failure(invalid(prefix + "contactType", "contactType is not a string")) }
-            typeMode = r.withStringBytes(f[3]) { ContactMode.forContactType($0) }
-            if typeMode == nil && f[4] < 0 {
+        if typeNode >= 0 {
+            guard isString(r, typeNode) else { return .failure(invalid(prefix + "contactType", "contactType is not a string")) }
+            typeMode = r.withStringBytes(typeNode) { ContactMode.forContactType($0) }
+            if typeMode == nil && modeNode < 0 {
                 return .failure(invalid(prefix + "contactType", "contactType is not a known code and contactMode is absent"))
             }
-        } else if f[4] < 0 {
+        } else if modeNode < 0 {
             return .failure(invalid(prefix + "contactType", "neither contactType nor contactMode is given"))
         }
-        if f[4] >= 0 {
-            guard isString(r, f[4]), let m = r.withStringBytes(f[4], { ContactMode.parse($0) }) else {
+        if modeNode >= 0 {
+            guard isString(r, modeNode), let m = r.withStringBytes(modeNode, { ContactMode.parse($0) }) else {
                 return .failure(invalid(prefix + "contactMode", "contactMode is not a known mode"))
             }
             e.mode = m
         } else {
             e.mode = typeMode!
         }
-        if f[5] >= 0 {
-            let o = f[5]
+        if outcomeNode >= 0 {
+            let o = outcomeNode
             guard r.node(o).kind == .object else { return .failure(invalid(prefix + "outcome", "outcome is not an object")) }
             let g = members(r, o, ["code", "attended", "complied", "enforceable"])
             guard g[0] >= 0, isString(r, g[0]) else {
@@ -365,8 +370,8 @@ struct EventDecoder {
             e.complied = flags.complied
             e.enforceable = flags.enforceable
         }
-        if f[6] >= 0 {
-            let a = f[6]
+        if actionNode >= 0 {
+            let a = actionNode
             guard r.node(a).kind == .object else {
                 return .failure(invalid(prefix + "enforcementAction", "enforcementAction is not an object"))
             }
@@ -384,29 +389,30 @@ struct EventDecoder {
                 e.actionAt = t
             }
         }
-        if f[7] >= 0 {
-            guard isString(r, f[7]), let s = r.withStringBytes(f[7], { InterviewSetting.parse($0) }) else {
+        if settingNode >= 0 {
+            guard isString(r, settingNode), let s = r.withStringBytes(settingNode, { InterviewSetting.parse($0) }) else {
                 return .failure(invalid(prefix + "interviewSetting", "interviewSetting is not a known setting"))
             }
             e.setting = s
         } else {
             e.setting = e.mode == .homeVisit ? .home : e.mode == .doorstep ? .doorstep : .unknown
         }
-        if f[8] >= 0 {
-            guard let b = bool(r, f[8]) else { return .failure(invalid(prefix + "sensitive", "sensitive is not a boolean")) }
+        if sensitiveNode >= 0 {
+            guard let b = bool(r, sensitiveNode) else { return .failure(invalid(prefix + "sensitive", "sensitive is not a boolean")) }
             e.sensitive = b
         }
-        if f[9] >= 0 {
-            guard isString(r, f[9]), let s = r.withStringBytes(f[9], { SentenceType.parse($0) }) else {
+        if sentenceNode >= 0 {
+            guard isString(r, sentenceNode), let s = r.withStringBytes(sentenceNode, { SentenceType.parse($0) }) else {
                 return .failure(invalid(prefix + "sentenceType", "sentenceType is not a known sentence type"))
             }
             e.sentenceType = s
         }
+        // pduCode, teamCode, staffCode, officeLocationCode: the last four of the list, strings when present.
         for k in 0..<4 where f[10 + k] >= 0 && !isString(r, f[10 + k]) {
-            let name = k == 0 ? "pduCode" : k == 1 ? "teamCode" : k == 2 ? "staffCode" : "officeLocationCode"
+            let name = Self.codeFieldNames[k]
             return .failure(invalid(prefix + name, "\(name) is not a string"))
         }
-        e.pduCode = f[10]
+        e.pduCode = pduNode
         return .success(e)
     }
 }
