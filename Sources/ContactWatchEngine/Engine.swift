@@ -17,9 +17,9 @@ public final class Engine {
     // The engine is confined to one thread and its methods never hold overlapping accesses to its properties. Debug
     // builds (the engine tests) check that at run time; release builds skip the per-access check on the hot ones.
     #if DEBUG
-    public internal(set) var state: EngineState
+    package internal(set) var state: EngineState
     public internal(set) var counters = EngineCounters()
-    public internal(set) var changes = ChangeSet()
+    package internal(set) var changes = ChangeSet()
     var reader = JSONReader()
     /// Open R1 alerts without an overdue alert, by (deadline, CRN, contactId).
     var overdueQueue = Heap<OverdueItem>()
@@ -31,9 +31,9 @@ public final class Engine {
     /// Whether `reader` holds the current message's body (false until it parsed successfully).
     var parsedCurrent = false
     #else
-    @exclusivity(unchecked) public internal(set) var state: EngineState
+    @exclusivity(unchecked) package internal(set) var state: EngineState
     @exclusivity(unchecked) public internal(set) var counters = EngineCounters()
-    @exclusivity(unchecked) public internal(set) var changes = ChangeSet()
+    @exclusivity(unchecked) package internal(set) var changes = ChangeSet()
     @exclusivity(unchecked) var reader = JSONReader()
     @exclusivity(unchecked) var overdueQueue = Heap<OverdueItem>()
     @exclusivity(unchecked) var forgetQueue = Heap<ForgetItem>()
@@ -46,7 +46,12 @@ public final class Engine {
     /// step 6 scans every open alert. Property tests compare it with the engine as it runs (`ReferenceTests`).
     let referenceMode: Bool
 
-    public convenience init(settings: EngineSettings, state: EngineState = EngineState()) throws(EngineSettings.Problem) {
+    /// A new engine with empty state (the state types are the store's business: `package`).
+    public convenience init(settings: EngineSettings) throws(EngineSettings.Problem) {
+        try self.init(settings: settings, state: EngineState(), referenceMode: false)
+    }
+
+    package convenience init(settings: EngineSettings, state: EngineState = EngineState()) throws(EngineSettings.Problem) {
         try self.init(settings: settings, state: state, referenceMode: false)
     }
 
@@ -83,7 +88,7 @@ public final class Engine {
     }
 
     /// Hands over what changed since the last call (for the store).
-    public func takeChanges() -> ChangeSet {
+    package func takeChanges() -> ChangeSet {
         defer { changes = ChangeSet() }
         return changes
     }

@@ -2,33 +2,33 @@
 // a contact is a 48-byte record, open alerts carry just what their resolution repeats.
 
 /// What the engine remembers of a contact's highest processed version (events.md, "Updates and duplicates").
-public struct ContactRecord: Sendable, Equatable {
-    public var caseIndex: UInt32
+package struct ContactRecord: Sendable, Equatable {
+    package var caseIndex: UInt32
     /// The action code id of the version's enforcement action (0 = none).
-    public var actionId: UInt32
-    public var version: UInt64
-    public var contactStart: Millis
+    package var actionId: UInt32
+    package var version: UInt64
+    package var contactStart: Millis
     /// The action's effective time.
-    public var actionTime: Millis
+    package var actionTime: Millis
     /// The PDU index this version contributes to the compliance rate (-1: none).
-    public var pduIndex: Int32
+    package var pduIndex: Int32
     /// The date (days) of the contribution.
-    public var contributionDate: Int32
-    public var flags: Flags
+    package var contributionDate: Int32
+    package var flags: Flags
 
-    public struct Flags: OptionSet, Sendable, Equatable {
-        public let rawValue: UInt8
-        public init(rawValue: UInt8) { self.rawValue = rawValue }
-        public static let failure = Flags(rawValue: 1)
-        public static let attendedInPerson = Flags(rawValue: 2)
-        public static let attendedRemote = Flags(rawValue: 4)
+    package struct Flags: OptionSet, Sendable, Equatable {
+        package let rawValue: UInt8
+        package init(rawValue: UInt8) { self.rawValue = rawValue }
+        package static let failure = Flags(rawValue: 1)
+        package static let attendedInPerson = Flags(rawValue: 2)
+        package static let attendedRemote = Flags(rawValue: 4)
         /// The contribution is compliant (else non-compliant), when pduIndex >= 0.
-        public static let compliant = Flags(rawValue: 8)
-        public static let remoteAlertRaised = Flags(rawValue: 16)
-        public static let privacyAlertRaised = Flags(rawValue: 32)
+        package static let compliant = Flags(rawValue: 8)
+        package static let remoteAlertRaised = Flags(rawValue: 16)
+        package static let privacyAlertRaised = Flags(rawValue: 32)
     }
 
-    public init(caseIndex: UInt32, actionId: UInt32, version: UInt64, contactStart: Millis, actionTime: Millis,
+    package init(caseIndex: UInt32, actionId: UInt32, version: UInt64, contactStart: Millis, actionTime: Millis,
                 pduIndex: Int32, contributionDate: Int32, flags: Flags) {
         self.caseIndex = caseIndex
         self.actionId = actionId
@@ -42,34 +42,34 @@ public struct ContactRecord: Sendable, Equatable {
 }
 
 /// A contact of a case in one of its per-case lists.
-public struct ContactRef: Sendable, Equatable {
-    public var contactId: UInt64
-    public var start: Millis
-    public init(contactId: UInt64, start: Millis) {
+package struct ContactRef: Sendable, Equatable {
+    package var contactId: UInt64
+    package var start: Millis
+    package init(contactId: UInt64, start: Millis) {
         self.contactId = contactId
         self.start = start
     }
 }
 
 /// A recorded warning or breach: its effective time and the contact that carries it.
-public typealias ActionRecord = ContactRef
+package typealias ActionRecord = ContactRef
 
 /// An open alert: what its resolution (and overdue alert) needs.
-public struct OpenAlert: Sendable, Equatable {
-    public var id: AlertID
-    public var rule: Rule
-    public var severity: Severity
-    public var triggerContactId: UInt64
-    public var triggerContactVersion: UInt64
-    public var triggerStart: Millis
+package struct OpenAlert: Sendable, Equatable {
+    package var id: AlertID
+    package var rule: Rule
+    package var severity: Severity
+    package var triggerContactId: UInt64
+    package var triggerContactVersion: UInt64
+    package var triggerStart: Millis
     /// The raise's rule evidence members, as JSON text without braces (after the trigger fields).
-    public var evidence: [UInt8]
+    package var evidence: [UInt8]
     /// R1: the enforcement deadline (days).
-    public var deadline: Int32
+    package var deadline: Int32
     /// R1: the overdue (R6) alert raised for it, if any.
-    public var overdueRaised: Bool
+    package var overdueRaised: Bool
 
-    public init(id: AlertID, rule: Rule, severity: Severity, triggerContactId: UInt64, triggerContactVersion: UInt64,
+    package init(id: AlertID, rule: Rule, severity: Severity, triggerContactId: UInt64, triggerContactVersion: UInt64,
                 triggerStart: Millis, evidence: [UInt8], deadline: Int32, overdueRaised: Bool) {
         self.id = id
         self.rule = rule
@@ -83,55 +83,55 @@ public struct OpenAlert: Sendable, Equatable {
     }
 }
 
-public struct CaseState: Sendable, Equatable {
-    public var crn: CRN
-    public var registers: [Register] = []
-    public var categories: Categories = []
-    public var excludedFromRemote = false
-    public var sentenceType: SentenceType = .communityOrder
+package struct CaseState: Sendable, Equatable {
+    package var crn: CRN
+    package var registers: [Register] = []
+    package var categories: Categories = []
+    package var excludedFromRemote = false
+    package var sentenceType: SentenceType = .communityOrder
     /// Int64.min when none.
-    public var lastInPersonAt: Millis = .min
+    package var lastInPersonAt: Millis = .min
     /// Int64.max when none.
-    public var firstContactAt: Millis = .max
+    package var firstContactAt: Millis = .max
     /// Current failures (contacts whose current version is a failure).
-    public var failures: [ContactRef] = []
+    package var failures: [ContactRef] = []
     /// Current attended remote contacts.
-    public var remotes: [ContactRef] = []
-    public var warnings: [ActionRecord] = []
-    public var breaches: [ActionRecord] = []
+    package var remotes: [ContactRef] = []
+    package var warnings: [ActionRecord] = []
+    package var breaches: [ActionRecord] = []
     /// Open R1 alerts in the order they were raised.
-    public var openNonCompliance: [OpenAlert] = []
-    public var openTelephoneOnly: OpenAlert? = nil
+    package var openNonCompliance: [OpenAlert] = []
+    package var openTelephoneOnly: OpenAlert? = nil
     /// Open R7 alerts, one at most per trigger contactId (they stay open when their contact is forgotten).
-    public var openOutcomeOverdue: [OpenAlert] = []
+    package var openOutcomeOverdue: [OpenAlert] = []
 
-    public init(crn: CRN) { self.crn = crn }
+    package init(crn: CRN) { self.crn = crn }
 
-    public mutating func setRegisters(_ r: [Register]) {
+    package mutating func setRegisters(_ r: [Register]) {
         registers = r
         (categories, excludedFromRemote) = Registers.classify(r)
     }
 }
 
 /// Compliance-rate contributions of one PDU, by date.
-public struct PDUState: Sendable, Equatable {
-    public struct Bucket: Sendable, Equatable {
-        public var date: Int32
-        public var compliant: Int32
-        public var nonCompliant: Int32
-        public init(date: Int32, compliant: Int32, nonCompliant: Int32) {
+package struct PDUState: Sendable, Equatable {
+    package struct Bucket: Sendable, Equatable {
+        package var date: Int32
+        package var compliant: Int32
+        package var nonCompliant: Int32
+        package init(date: Int32, compliant: Int32, nonCompliant: Int32) {
             self.date = date
             self.compliant = compliant
             self.nonCompliant = nonCompliant
         }
     }
 
-    public var code: String
+    package var code: String
     /// Sorted by date.
-    public var buckets: [Bucket] = []
-    public var open: OpenAlert? = nil
+    package var buckets: [Bucket] = []
+    package var open: OpenAlert? = nil
 
-    public init(code: String) { self.code = code }
+    package init(code: String) { self.code = code }
 
     mutating func add(date: Int32, compliant: Bool, delta: Int32) {
         // Binary search for the date; most contributions land at or near the end.
@@ -193,15 +193,15 @@ public struct PDUState: Sendable, Equatable {
 
 /// R7: a deadline armed by a contact version that awaits an outcome, processed while R7 was enabled. It fires once
 /// (step 6), when the date of W is past `deadline`, unless the contact has moved on to another version by then.
-public struct OutcomeTimer: Sendable, Equatable {
+package struct OutcomeTimer: Sendable, Equatable {
     /// The version that armed it (the alert's trigger version).
-    public var version: UInt64
+    package var version: UInt64
     /// The Nth business day after the date of that version's contactStart (days).
-    public var deadline: Int32
+    package var deadline: Int32
     /// The pending outcome code (e.g. `AFTA`), nil when the version has no outcome.
-    public var pendingCode: String?
+    package var pendingCode: String?
 
-    public init(version: UInt64, deadline: Int32, pendingCode: String?) {
+    package init(version: UInt64, deadline: Int32, pendingCode: String?) {
         self.version = version
         self.deadline = deadline
         self.pendingCode = pendingCode
@@ -209,24 +209,24 @@ public struct OutcomeTimer: Sendable, Equatable {
 }
 
 /// Everything the engine knows. The store persists it; `Engine.init(settings:state:)` resumes from it.
-public struct EngineState: Sendable {
+package struct EngineState: Sendable {
     /// The watermark W (Int64.min before any event).
-    public var watermark: Millis = .min
+    package var watermark: Millis = .min
     /// The last `alertSequence` used.
-    public var alertSequence: UInt64 = 0
+    package var alertSequence: UInt64 = 0
     /// The last sequence number per publisher.
-    public var publishers: [String: UInt64] = [:]
-    public var cases: [CaseState] = []
-    public var caseIndex: [CRN: UInt32] = [:]
-    public var contacts: [UInt64: ContactRecord] = [:]
+    package var publishers: [String: UInt64] = [:]
+    package var cases: [CaseState] = []
+    package var caseIndex: [CRN: UInt32] = [:]
+    package var contacts: [UInt64: ContactRecord] = [:]
     /// For withdrawal actions: the warning each one removed (to put back if the withdrawal is withdrawn).
-    public var withdrawn: [UInt64: ActionRecord] = [:]
-    public var pdus: [PDUState] = []
-    public var pduIndex: [String: Int32] = [:]
+    package var withdrawn: [UInt64: ActionRecord] = [:]
+    package var pdus: [PDUState] = []
+    package var pduIndex: [String: Int32] = [:]
     /// R7 deadlines armed and not yet fired, by contactId (only ever filled while R7 is enabled).
-    public var outcomeTimers: [UInt64: OutcomeTimer] = [:]
+    package var outcomeTimers: [UInt64: OutcomeTimer] = [:]
 
-    public init() {}
+    package init() {}
 
     mutating func caseIndex(for crn: CRN) -> Int {
         if let i = caseIndex[crn] { return Int(i) }
@@ -246,20 +246,20 @@ public struct EngineState: Sendable {
 }
 
 /// What changed since the store last took the changes: the entities to write.
-public struct ChangeSet: Sendable {
-    public var cases: Set<UInt32> = []
-    public var contacts: Set<UInt64> = []
-    public var forgottenContacts: [UInt64] = []
-    public var pdus: Set<Int32> = []
-    public var publishers: Set<String> = []
-    public var withdrawn: Set<UInt64> = []
+package struct ChangeSet: Sendable {
+    package var cases: Set<UInt32> = []
+    package var contacts: Set<UInt64> = []
+    package var forgottenContacts: [UInt64] = []
+    package var pdus: Set<Int32> = []
+    package var publishers: Set<String> = []
+    package var withdrawn: Set<UInt64> = []
     /// Contacts whose R7 timer was armed, fired or dropped.
-    public var outcomeTimers: Set<UInt64> = []
-    public var isEmpty: Bool {
+    package var outcomeTimers: Set<UInt64> = []
+    package var isEmpty: Bool {
         cases.isEmpty && contacts.isEmpty && forgottenContacts.isEmpty && pdus.isEmpty && publishers.isEmpty && withdrawn.isEmpty
             && outcomeTimers.isEmpty
     }
-    public init() {}
+    package init() {}
 }
 
 /// Counts kept by the engine, exported as metrics by the runtime.

@@ -199,7 +199,7 @@ public enum RecordCodec {
 
     // MARK: ContactRecord
 
-    public static func encode(_ c: ContactRecord, into w: inout ByteWriter) {
+    package static func encode(_ c: ContactRecord, into w: inout ByteWriter) {
         w.u8(version)
         w.varint(UInt64(c.caseIndex))
         w.varint(UInt64(c.actionId))
@@ -212,7 +212,7 @@ public enum RecordCodec {
         w.u8(c.flags.rawValue)
     }
 
-    public static func decodeContact(_ bytes: UnsafeRawBufferPointer) throws(CodecError) -> ContactRecord {
+    package static func decodeContact(_ bytes: UnsafeRawBufferPointer) throws(CodecError) -> ContactRecord {
         var r = ByteReader(bytes)
         try checkVersion(&r, "contact")
         let caseIndex = try r.uint32()
@@ -263,12 +263,12 @@ public enum RecordCodec {
     }
 
     /// An open alert on its own (with a version byte).
-    public static func encode(_ a: OpenAlert, into w: inout ByteWriter) {
+    package static func encode(_ a: OpenAlert, into w: inout ByteWriter) {
         w.u8(version)
         encodeAlert(a, into: &w)
     }
 
-    public static func decodeOpenAlert(_ bytes: UnsafeRawBufferPointer) throws(CodecError) -> OpenAlert {
+    package static func decodeOpenAlert(_ bytes: UnsafeRawBufferPointer) throws(CodecError) -> OpenAlert {
         var r = ByteReader(bytes)
         try checkVersion(&r, "alert")
         let a = try decodeAlert(&r)
@@ -299,7 +299,7 @@ public enum RecordCodec {
     private static let hasOutcomeOverdue: UInt8 = 8
 
     /// A case, without its CRN (a column of its row). Categories are not stored: they follow from the registers.
-    public static func encode(_ c: CaseState, into w: inout ByteWriter) {
+    package static func encode(_ c: CaseState, into w: inout ByteWriter) {
         withUnsafePointer(to: c) { encode(caseAt: $0, into: &w) }
     }
 
@@ -342,7 +342,7 @@ public enum RecordCodec {
         }
     }
 
-    public static func decodeCase(crn: CRN, _ bytes: UnsafeRawBufferPointer) throws(CodecError) -> CaseState {
+    package static func decodeCase(crn: CRN, _ bytes: UnsafeRawBufferPointer) throws(CodecError) -> CaseState {
         var r = ByteReader(bytes)
         try checkVersion(&r, "case")
         var c = CaseState(crn: crn)
@@ -390,7 +390,7 @@ public enum RecordCodec {
     // MARK: PDUState
 
     /// A PDU's buckets and open alert, without its code (a column of its row).
-    public static func encode(_ p: PDUState, into w: inout ByteWriter) {
+    package static func encode(_ p: PDUState, into w: inout ByteWriter) {
         w.u8(version)
         w.varint(UInt64(p.buckets.count))
         var previous: Int64 = 0
@@ -409,7 +409,7 @@ public enum RecordCodec {
         }
     }
 
-    public static func decodePDU(code: String, _ bytes: UnsafeRawBufferPointer) throws(CodecError) -> PDUState {
+    package static func decodePDU(code: String, _ bytes: UnsafeRawBufferPointer) throws(CodecError) -> PDUState {
         var r = ByteReader(bytes)
         try checkVersion(&r, "PDU")
         var p = PDUState(code: code)
@@ -433,7 +433,7 @@ public enum RecordCodec {
 
     // MARK: R7 timers (schema v2)
 
-    public static func encode(_ t: OutcomeTimer, into w: inout ByteWriter) {
+    package static func encode(_ t: OutcomeTimer, into w: inout ByteWriter) {
         w.u8(version)
         w.varint(t.version)
         w.zigzag(Int64(t.deadline))
@@ -445,7 +445,7 @@ public enum RecordCodec {
         }
     }
 
-    public static func decodeOutcomeTimer(_ bytes: UnsafeRawBufferPointer) throws(CodecError) -> OutcomeTimer {
+    package static func decodeOutcomeTimer(_ bytes: UnsafeRawBufferPointer) throws(CodecError) -> OutcomeTimer {
         var r = ByteReader(bytes)
         try checkVersion(&r, "outcome timer")
         let v = try r.varint()
@@ -462,13 +462,13 @@ public enum RecordCodec {
 
     // MARK: Withdrawn warnings
 
-    public static func encode(_ a: ActionRecord, into w: inout ByteWriter) {
+    package static func encode(_ a: ActionRecord, into w: inout ByteWriter) {
         w.u8(version)
         w.varint(a.contactId)
         w.zigzag(a.start)
     }
 
-    public static func decodeActionRecord(_ bytes: UnsafeRawBufferPointer) throws(CodecError) -> ActionRecord {
+    package static func decodeActionRecord(_ bytes: UnsafeRawBufferPointer) throws(CodecError) -> ActionRecord {
         var r = ByteReader(bytes)
         try checkVersion(&r, "withdrawn")
         let a = ActionRecord(contactId: try r.varint(), start: try r.zigzag())

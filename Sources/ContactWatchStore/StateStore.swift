@@ -229,7 +229,7 @@ public final class StateStore: Sendable {
 
     /// The whole engine state and the journal entries committed but not yet published (alertSequence >
     /// publishedThrough), in order. `Engine(settings:state:)` resumes from the state exactly where it stopped.
-    public func load() throws(StoreError) -> (state: EngineState, unpublished: [JournalEntry]) {
+    package func load() throws(StoreError) -> (state: EngineState, unpublished: [JournalEntry]) {
         let path = self.path
         return try run("loading") {
             try queue.read { db in
@@ -352,7 +352,7 @@ public final class StateStore: Sendable {
     /// One transaction: the entities named by `changes`, read from `state` (forgotten contacts deleted), the
     /// watermark, alertSequence, publishers, and the new journal entries (`now`: wall-clock ms, kept for retention);
     /// also records `publishedThrough` if given. When it returns, the batch is durable (see the type's documentation).
-    public func commit(changes: ChangeSet, state: EngineState, journal: [JournalEntry], publishedThrough: UInt64?,
+    package func commit(changes: ChangeSet, state: EngineState, journal: [JournalEntry], publishedThrough: UInt64?,
                        now: Int64) throws(StoreError) {
         try write(Self.prepare(changes: changes, state: state, journal: journal, publishedThrough: publishedThrough, now: now))
     }
@@ -362,7 +362,7 @@ public final class StateStore: Sendable {
     ///
     /// Records are in key order (rowid order: SQLite's B-tree inserts are cheaper that way) and cases are encoded
     /// where they lie in `state.cases` (no copy of each `CaseState`).
-    public static func prepare(changes: ChangeSet, state: EngineState, journal: [JournalEntry], publishedThrough: UInt64?,
+    package static func prepare(changes: ChangeSet, state: EngineState, journal: [JournalEntry], publishedThrough: UInt64?,
                                now: Int64) -> PreparedCommit {
         var p = PreparedCommit()
         p.watermark = state.watermark

@@ -4,7 +4,7 @@ import ContactWatchEngine
 public enum SyntheticState {
     /// A state shaped like a large production one: `cases` cases with ~10 contacts each (some failures, warnings,
     /// open alerts, registers), 20 PDUs with a year of buckets.
-    public static func syntheticState(cases: Int, contactsPerCase: Int = 10) -> EngineState {
+    package static func syntheticState(cases: Int, contactsPerCase: Int = 10) -> EngineState {
         var s = EngineState()
         s.watermark = 1_775_000_000_000
         s.alertSequence = UInt64(cases / 4)
@@ -51,6 +51,6 @@ public enum SyntheticState {
 }
 
 /// A state shaped like a large production one (see `SyntheticState.syntheticState`).
-public func syntheticState(cases: Int, contactsPerCase: Int = 10) -> EngineState {
+package func syntheticState(cases: Int, contactsPerCase: Int = 10) -> EngineState {
     SyntheticState.syntheticState(cases: cases, contactsPerCase: contactsPerCase)
 }
