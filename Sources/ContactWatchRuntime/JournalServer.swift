@@ -89,16 +89,45 @@ final class JournalServer: @unchecked Sendable {
         started.signal()
         let poller = ZMQPoller()
         poller.add(router)
+        var blocked = BlockedClients()
         while !stopRequested.load(ordering: .acquiring) {
             guard let ready = try? poller.poll(timeoutMilliseconds: 100), ready.isReadable(0) else { continue }
             // A bounded turn, then the stop flag is looked at again.
             for _ in 0..<64 {
                 guard let request = try? router.receiveCopy(timeoutMilliseconds: 0) else { break }
                 counters.journalRequests.add(1, ordering: .relaxed)
+                guard let client = request.first else { continue }
+                let now = ContinuousClock.now
+                // A client whose last reply could not be queued is not read from the store again for a while: its
+                // requests cost nothing until it reads.
+                if blocked.isBlocked(client, at: now) {
+                    counters.journalRepliesDropped.add(1, ordering: .relaxed)
+                    continue
+                }
                 guard let reply = Self.reply(to: request, reader: reader, limits: limits, logger: logger) else { continue }
                 let sent = (try? router.send(reply, dontWait: true)) ?? false
-                if !sent { counters.journalRepliesDropped.add(1, ordering: .relaxed) }
+                if !sent {
+                    counters.journalRepliesDropped.add(1, ordering: .relaxed)
+                    blocked.block(client, at: now)
+                }
             }
+        }
+    }
+
+    /// Clients (by routing id) whose replies could not be queued recently, with when they may be served again.
+    struct BlockedClients {
+        static let backoff = Duration.milliseconds(200)
+        static let capacity = 1024
+        private var until: [[UInt8]: ContinuousClock.Instant] = [:]
+
+        func isBlocked(_ client: [UInt8], at now: ContinuousClock.Instant) -> Bool {
+            guard let t = until[client] else { return false }
+            return now < t
+        }
+
+        mutating func block(_ client: [UInt8], at now: ContinuousClock.Instant) {
+            if until.count >= Self.capacity { until = until.filter { $0.value > now } }
+            if until.count < Self.capacity { until[client] = now + Self.backoff }
         }
     }
 

@@ -69,6 +69,9 @@ public final class RuntimeCounters: Sendable {
             ("disconnections", disconnections.load(ordering: .relaxed)), ("commits", commits.load(ordering: .relaxed)),
             ("authRejectedInput", authRejected(.input).count), ("authRejectedOutput", authRejected(.output).count),
             ("authRejectedJournal", authRejected(.journal).count),
+            ("publishFailures", publishFailures.load(ordering: .relaxed)), ("republished", republished.load(ordering: .relaxed)),
+            ("journalRequests", journalRequests.load(ordering: .relaxed)),
+            ("journalRepliesDropped", journalRepliesDropped.load(ordering: .relaxed)),
         ]
     }
 }

@@ -75,7 +75,11 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
             switch e.resultCode.primaryResultCode {
             case .SQLITE_CORRUPT, .SQLITE_NOTADB, .SQLITE_FORMAT:
                 return .corrupt(path, detail)
-            case .SQLITE_CANTOPEN, .SQLITE_PERM, .SQLITE_AUTH, .SQLITE_READONLY:
+            case .SQLITE_READONLY:
+                return StoreError(.unreadable, "the state store at \(path) cannot be written (\(detail)); it has not "
+                    + "been modified. Check that the file, its directory and their file system are writable by the "
+                    + "daemon's user.")
+            case .SQLITE_CANTOPEN, .SQLITE_PERM, .SQLITE_AUTH:
                 return .unreadable(path, detail)
             case .SQLITE_BUSY, .SQLITE_LOCKED:
                 return .busy(path, detail)

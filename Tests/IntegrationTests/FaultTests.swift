@@ -1,0 +1,279 @@
+import ContactWatchTestSupport
+import Foundation
+import Testing
+import ZeroMQ
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Fault tests (issue 8): a journal client that never reads, kill/restart cycles with a consumer connected
+/// throughout, a store made read-only, a full disk. Loopback and ipc:// only; bounded waits; the mount-based cases
+/// need root and say so when they skip.
+@Suite("Faults: hostile journal clients, crashes, read-only store, full disk", .serialized)
+struct FaultTests {
+    typealias D = DurabilityTests
+
+    // MARK: - Helpers
+
+    /// Runs `mount`/`umount` (or any command); returns its status and output.
+    @discardableResult
+    static func command(_ path: String, _ arguments: [String]) -> (status: Int32, output: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: path)
+        p.arguments = arguments
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = pipe
+        do { try p.run() } catch { return (-1, "\(error)") }
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    /// Why mounts cannot be used here, or nil when a tmpfs can be mounted (root, and allowed by the sandbox).
+    static let mountUnavailable: String? = {
+        guard getuid() == 0 else { return "not root (uid \(getuid())): cannot mount a tmpfs or a read-only bind" }
+        let probe = NSTemporaryDirectory() + "cw-mount-probe-\(UUID().uuidString)"
+        try? FileManager.default.createDirectory(atPath: probe, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: probe) }
+        let r = command("/bin/mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", probe])
+        guard r.status == 0 else { return "mount -t tmpfs failed: \(r.output)" }
+        command("/bin/umount", [probe])
+        return nil
+    }()
+
+    /// The peak resident set (VmHWM) of a process, in kB.
+    static func peakRSSKilobytes(_ pid: Int32) -> Int? {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }) else { return nil }
+        return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
+    }
+
+    /// A field `key=value` of the daemon's "stopped" line.
+    static func stoppedField(_ log: String, _ key: String) -> Int? {
+        guard let line = log.split(separator: "\n").last(where: { $0.hasSuffix("stopped") }),
+              let field = line.split(separator: " ").first(where: { $0.hasPrefix("\(key)=") }) else { return nil }
+        return Int(field.dropFirst(key.count + 1))
+    }
+
+    /// The alertSequences a tail printed (duplicates kept).
+    static func sequences(_ tail: Child) -> [Int] { tail.stdout.lines.compactMap { jsonObject($0).flatMap(D.sequence) } }
+
+    /// Checks that a live consumer received every alert of the journal, each with the journal's body.
+    static func checkLiveHasEveryAlert(_ live: Child, journal: [NSDictionary], _ label: String) {
+        let n = journal.count
+        let got = Set(sequences(live))
+        let missing = Set(1...max(1, n)).subtracting(got).filter { $0 <= n }.sorted()
+        #expect(missing.isEmpty, "\(label): the live consumer missed alertSequence \(missing.prefix(20)) of \(n)")
+        for body in live.stdout.lines.compactMap(jsonObject) {
+            guard let s = D.sequence(body), s >= 1, s <= n else {
+                Issue.record("\(label): live alert outside the journal: \(body)")
+                continue
+            }
+            if D.withoutDetectedAt(body) != D.withoutDetectedAt(journal[s - 1]) {
+                Issue.record("\(label): live alertSequence \(s) differs from the journal")
+            }
+        }
+    }
+
+    // MARK: - Kill/restart with a consumer connected throughout
+
+    @Test("a consumer connected throughout seven SIGKILL/restart cycles receives every alert of the journal live")
+    func sevenKillRestartCycles() throws {
+        let dir = try TemporaryDirectory()
+        let chunks = try D.generatedChunks(dir, parts: 8)
+        var daemon = try DaemonUnderTest(dir: dir, extraArguments: D.arguments, environment: D.environment)
+        let live = try Child("contactwatch", ["tail", "--endpoint", daemon.output, "--topic", "alert."])
+        defer { D.stop(live, output: true) }
+        try #require(D.awaitJoined(daemon, "alert.", atLeast: 1), "the live tail did not subscribe")
+        var republishing = 0
+        for (k, chunk) in chunks.dropLast().enumerated() {
+            let before = live.stdout.lines.count
+            let replay = try Child("contactwatch", ["replay", chunk, "--endpoint", daemon.input, "--wait-subscribers", "1",
+                                                    "--rate", "2000"])
+            let published = live.stdout.wait(timeout: 60) { $0.split(separator: "\n").count >= before + 3 }
+            try #require(published, "cycle \(k + 1): nothing new published: \(daemon.child.stderr.text)")
+            daemon.child.signal(SIGKILL)
+            replay.signal(SIGKILL)
+            try #require(daemon.child.waitForProcessExit(timeout: 10) != nil, "the daemon survived SIGKILL")
+            _ = replay.waitForProcessExit(timeout: 10)
+            // READY=1 comes only after the alerts left unpublished went out (to the reconnected consumer, or after
+            // the grace); the consumer's SUB reconnects by itself.
+            daemon = try DaemonUnderTest(dir: dir, extraArguments: D.arguments, environment: D.environment)
+            daemon.child.stderr.wait(timeout: 5) { $0.contains("state loaded") }
+            if daemon.child.stderr.text.contains("committed before the last stop but not yet published") { republishing += 1 }
+            try #require(D.awaitJoined(daemon, "alert.", atLeast: 1), "cycle \(k + 1): the live tail did not reconnect")
+            try D.replayThroughSentinel(daemon, [chunk], sentinel: "cycle-\(k + 1)")
+        }
+        try D.replayThroughSentinel(daemon, [chunks.last!], sentinel: "cycle-last")
+        let journal = try JournalClient(endpoint: daemon.journal).fetchAll()
+        let n = journal.bodies.count
+        _ = live.stdout.wait(timeout: 30) { text in
+            Set(text.split(separator: "\n").compactMap { jsonObject(String($0)).flatMap(D.sequence) }).contains(n)
+        }
+        #expect(daemon.stop() == 0, "the last daemon did not stop cleanly: \(daemon.child.stderr.text)")
+        print("fault: 7 SIGKILL/restart cycles, \(n) alerts journaled, \(republishing) restarts republished alerts, "
+            + "live consumer received \(Set(Self.sequences(live)).count) distinct alerts")
+        try #require(n > 0)
+        D.checkContiguous(journal.bodies, "journal")
+        Self.checkLiveHasEveryAlert(live, journal: journal.bodies, "7 cycles")
+    }
+
+    // MARK: - A journal client that never reads
+
+    struct FloodRun {
+        var seconds: Double
+        var peakKB: Int
+        var log: String
+        var answeredWhileFlooded: Int
+    }
+
+    /// One daemon: part 1 of the stream, then (with `flood`) a client pipelines 200 `fetch 0 10000` and reads none,
+    /// then part 2 is timed through its sentinel.
+    static func floodRun(flood: Bool) throws -> FloodRun {
+        let dir = try TemporaryDirectory()
+        let parts = try D.generatedChunks(dir, parts: 2)
+        let daemon = try DaemonUnderTest(dir: dir, extraArguments: D.arguments, environment: D.environment)
+        try D.replayThroughSentinel(daemon, [parts[0]], sentinel: "part-1")
+        let context = try ZMQContext()
+        defer { context.close() }
+        var flooder: ZMQSocket? = nil
+        defer { flooder?.close() }
+        if flood {
+            let s = try context.socket(.dealer, lingerMilliseconds: 0)
+            // It reads nothing and queues almost nothing itself: the replies back up into the daemon.
+            try s.setReceiveHighWaterMark(1)
+            try s.setSendHighWaterMark(0)
+            try s.connect(daemon.journal)
+            for _ in 0..<200 { _ = try s.send(strings: ["fetch", "0", "10000"]) }
+            flooder = s
+        }
+        let start = Date()
+        try D.replayThroughSentinel(daemon, [parts[1]], sentinel: "part-2")
+        let seconds = Date().timeIntervalSince(start)
+        // A well-behaved client is still answered, in full, while the other one floods.
+        let answered = try JournalClient(endpoint: daemon.journal).fetchAll().bodies.count
+        let peak = peakRSSKilobytes(daemon.child.process.processIdentifier) ?? -1
+        #expect(daemon.stop() == 0, "\(daemon.child.stderr.text)")
+        return FloodRun(seconds: seconds, peakKB: peak, log: daemon.child.stderr.text, answeredWhileFlooded: answered)
+    }
+
+    @Test("a journal client that pipelines 200 fetch 0 10000 and never reads costs bounded memory and stalls nothing")
+    func journalClientThatNeverReads() throws {
+        let quiet = try Self.floodRun(flood: false)
+        let flooded = try Self.floodRun(flood: true)
+        print(String(format: "fault: journal flood: part 2 took %.2f s with the flood, %.2f s without (%.2fx); "
+            + "peak RSS %d kB with, %d kB without; %d journal requests, %d replies dropped",
+            flooded.seconds, quiet.seconds, flooded.seconds / max(quiet.seconds, 0.001), flooded.peakKB, quiet.peakKB,
+            Self.stoppedField(flooded.log, "journalRequests") ?? -1, Self.stoppedField(flooded.log, "journalRepliesDropped") ?? -1))
+        try #require(quiet.peakKB > 0 && flooded.peakKB > 0, "VmHWM not readable")
+        #expect(flooded.peakKB <= 2 * quiet.peakKB + 128 * 1024, "peak RSS \(flooded.peakKB) kB vs \(quiet.peakKB) kB")
+        #expect(flooded.answeredWhileFlooded == quiet.answeredWhileFlooded && quiet.answeredWhileFlooded > 0)
+        #expect((Self.stoppedField(flooded.log, "journalRequests") ?? 0) > Int(4))
+        #expect((Self.stoppedField(flooded.log, "journalRepliesDropped") ?? 0) > 0,
+                "no reply was dropped: the replies were queued without bound")
+    }
+
+    // MARK: - Read-only store
+
+    @Test("a store file made read-only: exit 74 before READY=1, the store untouched; writable again, it resumes")
+    func readOnlyStore() throws {
+        if let reason = Self.mountUnavailable {
+            print("fault: read-only store skipped: \(reason)")
+            return
+        }
+        let dir = try TemporaryDirectory()
+        let chunks = try D.generatedChunks(dir, parts: 2)
+        var daemon = try DaemonUnderTest(dir: dir, extraArguments: D.arguments, environment: D.environment)
+        try D.replayThroughSentinel(daemon, [chunks[0]], sentinel: "part-1")
+        let before = try JournalClient(endpoint: daemon.journal).fetchAll()
+        #expect(daemon.stop() == 0)
+
+        // The database file alone read-only (the directory stays writable, so the lock and SQLite's side files can
+        // be made): only the daemon's write before READY=1 can tell.
+        let file = daemon.stateDir + "/contactwatch.sqlite"
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: file))
+        try #require(Self.command("/bin/mount", ["--bind", file, file]).status == 0)
+        var mounted = true
+        defer { if mounted { Self.command("/bin/umount", [file]) } }
+        let ro = Self.command("/bin/mount", ["-o", "remount,bind,ro", file])
+        try #require(ro.status == 0, "remount ro: \(ro.output)")
+        let notifyPath = dir.file("notify-ro")
+        let notify = try NotifySocket(path: notifyPath)
+        let refused = try Child("contactwatchd", ["--input", dir.ipc("in"), "--input-bind", "--output", dir.ipc("out"),
+                                                  "--journal", dir.ipc("journal"), "--state-dir", daemon.stateDir] + D.arguments,
+                                environment: ["NOTIFY_SOCKET": notifyPath])
+        #expect(refused.waitForExit(timeout: 30) == 74, "\(refused.stderr.text)")
+        #expect(!notify.wait(for: "READY=1", timeout: 0.2), "READY=1 sent by a daemon that cannot write its store")
+        #expect(refused.stderr.text.contains("state store"), "\(refused.stderr.text)")
+        print("fault: read-only store file: \(refused.stderr.text.split(separator: "\n").last ?? "")")
+        #expect(Self.command("/bin/umount", [file]).status == 0)
+        mounted = false
+        #expect(try Data(contentsOf: URL(fileURLWithPath: file)) == bytes, "the refused daemon changed the store")
+
+        // Writable again: it resumes where it stopped and the rest of the stream continues the journal.
+        daemon = try DaemonUnderTest(dir: dir, extraArguments: D.arguments, environment: D.environment)
+        try D.replayThroughSentinel(daemon, [chunks[1]], sentinel: "part-2")
+        let after = try JournalClient(endpoint: daemon.journal).fetchAll()
+        #expect(daemon.stop() == 0)
+        D.checkContiguous(after.bodies, "journal")
+        #expect(after.bodies.count > before.bodies.count)
+        #expect(Array(after.bodies.prefix(before.bodies.count)) == before.bodies)
+    }
+
+    // MARK: - Disk full
+
+    @Test("disk full: exit 75, store intact; after space is freed the restart loses nothing")
+    func diskFull() throws {
+        if let reason = Self.mountUnavailable {
+            print("fault: disk full skipped: \(reason)")
+            return
+        }
+        // The uninterrupted run.
+        let dirA = try TemporaryDirectory()
+        let chunksA = try D.generatedChunks(dirA, parts: 1)
+        let daemonA = try DaemonUnderTest(dir: dirA, extraArguments: D.arguments, environment: D.environment)
+        try D.replayThroughSentinel(daemonA, chunksA, sentinel: "all")
+        let journalA = try JournalClient(endpoint: daemonA.journal).fetchAll()
+        #expect(daemonA.stop() == 0)
+
+        // The same stream into a state directory on a small tmpfs.
+        let dir = try TemporaryDirectory()
+        let chunks = try D.generatedChunks(dir, parts: 1)
+        let state = dir.file("state")
+        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+        let mounted = Self.command("/bin/mount", ["-t", "tmpfs", "-o", "size=600k", "tmpfs", state])
+        try #require(mounted.status == 0, "mount tmpfs: \(mounted.output)")
+        defer { Self.command("/bin/umount", [state]) }
+        var daemon = try DaemonUnderTest(dir: dir, extraArguments: D.arguments, environment: D.environment)
+        let live = try Child("contactwatch", ["tail", "--endpoint", daemon.output, "--topic", "alert."])
+        defer { D.stop(live, output: true) }
+        try #require(D.awaitJoined(daemon, "alert.", atLeast: 1))
+        let replay = try Child("contactwatch", ["replay"] + chunks + ["--endpoint", daemon.input, "--wait-subscribers", "1"])
+        defer { D.stop(replay) }
+        let status = daemon.child.waitForExit(timeout: 120)
+        #expect(status == 75, "exit \(String(describing: status)): \(daemon.child.stderr.text.suffix(2000))")
+        #expect(daemon.child.stderr.text.contains("full"), "\(daemon.child.stderr.text.suffix(2000))")
+        D.stop(replay)
+
+        // Space freed: the store opens (intact), the publisher replays, nothing is lost.
+        try #require(Self.command("/bin/mount", ["-o", "remount,size=256m", state]).status == 0)
+        daemon = try DaemonUnderTest(dir: dir, extraArguments: D.arguments, environment: D.environment)
+        try #require(D.awaitJoined(daemon, "alert.", atLeast: 1), "the live tail did not reconnect")
+        try D.replayThroughSentinel(daemon, chunks, sentinel: "again")
+        let journal = try JournalClient(endpoint: daemon.journal).fetchAll()
+        _ = live.stdout.wait(timeout: 30) { text in
+            Set(text.split(separator: "\n").compactMap { jsonObject(String($0)).flatMap(D.sequence) }).contains(journal.bodies.count)
+        }
+        #expect(daemon.stop() == 0, "\(daemon.child.stderr.text)")
+        D.checkContiguous(journal.bodies, "journal after disk full")
+        #expect(journal.bodies.count == journalA.bodies.count, "\(journal.bodies.count) alerts, uninterrupted \(journalA.bodies.count)")
+        var differences = 0
+        for (a, b) in zip(journalA.bodies, journal.bodies) where D.withoutDetectedAt(a) != D.withoutDetectedAt(b) { differences += 1 }
+        #expect(differences == 0, "\(differences) alerts differ from the uninterrupted run")
+        Self.checkLiveHasEveryAlert(live, journal: journal.bodies, "disk full")
+        print("fault: disk full: exit \(String(describing: status)), \(journal.bodies.count) alerts after the restart, "
+            + "equal to the uninterrupted run: \(differences == 0)")
+    }
+}
