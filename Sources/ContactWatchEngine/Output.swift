@@ -238,18 +238,24 @@ public struct AlertID: Hashable, Sendable, CustomStringConvertible {
     func append(to out: inout [UInt8]) {
         var text: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
         withUnsafeMutableBytes(of: &text) { buf in
-            func hex(_ v: UInt64, at k: Int) {
-                var shift: UInt64 = 60
-                for j in 0..<16 {
-                    let d = UInt8(truncatingIfNeeded: (v >> shift) & 15)
-                    buf[k + j] = d < 10 ? 48 + d : 87 + d
-                    shift &-= 4
-                }
-            }
-            hex(high, at: 0)
-            hex(low, at: 16)
+            buf.storeBytes(of: AlertID.hex8(UInt32(truncatingIfNeeded: high >> 32)), toByteOffset: 0, as: UInt64.self)
+            buf.storeBytes(of: AlertID.hex8(UInt32(truncatingIfNeeded: high)), toByteOffset: 8, as: UInt64.self)
+            buf.storeBytes(of: AlertID.hex8(UInt32(truncatingIfNeeded: low >> 32)), toByteOffset: 16, as: UInt64.self)
+            buf.storeBytes(of: AlertID.hex8(UInt32(truncatingIfNeeded: low)), toByteOffset: 24, as: UInt64.self)
             out.append(contentsOf: UnsafeRawBufferPointer(buf))
         }
+    }
+
+    /// The eight lowercase hex digits of `x`, most significant first, as the bytes of a word in memory order: each
+    /// nibble spread into its own byte, then '0' added, and 39 more ('a' - '0' - 10) where the nibble is 10 or more.
+    @inline(__always) static func hex8(_ x: UInt32) -> UInt64 {
+        var v = UInt64(x)
+        v = (v | v << 16) & 0x0000_FFFF_0000_FFFF
+        v = (v | v << 8) & 0x00FF_00FF_00FF_00FF
+        v = (v | v << 4) & 0x0F0F_0F0F_0F0F_0F0F  // byte i holds nibble i (least significant first)
+        let letters = ((v &+ 0x0606_0606_0606_0606) >> 4) & 0x0101_0101_0101_0101
+        v = v &+ 0x3030_3030_3030_3030 &+ letters &* 39
+        return UInt64(littleEndian: v.byteSwapped)
     }
 
     public var description: String {
