@@ -6,9 +6,12 @@ import ZeroMQ
 /// what to do (reconnect, log, count), so the rules are tested in-process (events.md, over-size frames; cli.md,
 /// *Security*).
 ///
-/// - A connected input whose connection drops (an over-size frame makes libzmq drop it and, for a protocol error,
-///   never reconnect on its own; or the publisher went away) is re-established at once by the loop (disconnect and
-///   connect the endpoint again); after a failed handshake, one second later, so a refused daemon does not hammer.
+/// - A connected input whose connection drops is re-established by the loop (disconnect and connect the endpoint
+///   again) unless libzmq does it itself: after a protocol error (an over-size frame, a failed handshake) libzmq
+///   never reconnects, after an ordinary drop (the publisher went away) it retries at once and reports
+///   `connectRetried`/`connectDelayed`/`connected`. So the loop waits `libzmqGrace` for such a report, and then also
+///   until every message already queued from the endpoint has been read (a disconnect discards them); after a failed
+///   handshake it waits a second, so a refused daemon does not hammer its publisher.
 /// - Each disconnection is reported with the endpoint (logged at `warning` and counted); each failed handshake too
 ///   (counted as a refusal of the input), except a ZAP refusal on a bound input, which the ZAP handler reports.
 /// - An endpoint without any connection for `quietLimit` (a minute) is reported once, until a peer connects again.
@@ -28,6 +31,7 @@ struct InputWatch {
     let bound: Bool
     let quietLimit: Duration
     let retryAfterFailure: Duration
+    let libzmqGrace: Duration
     /// Live connections (descriptors) per endpoint.
     private var live: [String: Set<UInt32>] = [:]
     /// Since when each endpoint has had no connection (nil while it has one), and whether that was reported.
@@ -39,11 +43,12 @@ struct InputWatch {
     private var dueReconnects: [String: ContinuousClock.Instant] = [:]
 
     init(endpoints: [String], bound: Bool, now: ContinuousClock.Instant, quietLimit: Duration = .seconds(60),
-         retryAfterFailure: Duration = .seconds(1)) {
+         retryAfterFailure: Duration = .seconds(1), libzmqGrace: Duration = .milliseconds(300)) {
         self.endpoints = endpoints
         self.bound = bound
         self.quietLimit = quietLimit
         self.retryAfterFailure = retryAfterFailure
+        self.libzmqGrace = libzmqGrace
         for e in endpoints { quietSince[e] = now }
     }
 
@@ -66,6 +71,11 @@ struct InputWatch {
             live[e, default: []].insert(event.value)
             quietSince[e] = nil
             reportedQuiet.remove(e)
+            dueReconnects[e] = nil
+            return []
+        case .connectRetried, .connectDelayed:
+            // libzmq is reconnecting this endpoint itself.
+            dueReconnects[e] = nil
             return []
         case .handshakeFailedProtocol, .handshakeFailedNoDetail, .handshakeFailedAuth:
             lastFailure[e] = now
@@ -81,19 +91,22 @@ struct InputWatch {
                 if !bound { dueReconnects[e] = now + retryAfterFailure }
                 return []
             }
-            return bound ? [.disconnected(endpoint: e, peer: event.peerAddress)]
-                         : [.disconnected(endpoint: e, peer: event.peerAddress), .reconnect(e)]
+            if !bound { dueReconnects[e] = now + libzmqGrace }
+            return [.disconnected(endpoint: e, peer: event.peerAddress)]
         default:
             return []
         }
     }
 
-    /// Reconnects that have come due, and endpoints quiet for too long (each reported once per quiet spell).
-    mutating func tick(now: ContinuousClock.Instant) -> [Action] {
+    /// Reconnects that have come due — only once `inputDrained()` says nothing queued is left to read, since a
+    /// disconnect discards what is queued — and endpoints quiet for too long (each reported once per quiet spell).
+    mutating func tick(now: ContinuousClock.Instant, inputDrained: () -> Bool = { true }) -> [Action] {
         var out: [Action] = []
-        for (e, due) in dueReconnects where due <= now {
-            dueReconnects[e] = nil
-            out.append(.reconnect(e))
+        if dueReconnects.contains(where: { $0.value <= now }), inputDrained() {
+            for (e, due) in dueReconnects where due <= now {
+                dueReconnects[e] = nil
+                out.append(.reconnect(e))
+            }
         }
         for e in endpoints {
             guard let since = quietSince[e], !reportedQuiet.contains(e), now - since >= quietLimit else { continue }
@@ -136,7 +149,7 @@ struct InputSupervisor {
 
     /// Due reconnects and quiet endpoints; call on every turn of the loop (no allocation when there is nothing to do).
     mutating func tick(input: ZMQSocket, now: ContinuousClock.Instant) {
-        let actions = watch.tick(now: now)
+        let actions = watch.tick(now: now, inputDrained: { (try? input.hasPendingInput) == false })
         if !actions.isEmpty { perform(actions, input: input, now: now) }
     }
 
@@ -155,7 +168,7 @@ struct InputSupervisor {
                 guard let notLogged = limiter.admit("disconnected " + endpoint) else { continue }
                 var metadata: Logger.Metadata = ["endpoint": "\(endpoint)", "peer": "\(peer ?? "unknown")"]
                 if notLogged > 0 { metadata["notLogged"] = "\(notLogged)" }
-                logger.warning("input connection dropped (an over-size message, or the peer went away)\(watch.bound ? "" : "; reconnecting")",
+                logger.warning("input connection dropped (an over-size message, or the peer went away)\(watch.bound ? "" : "; it is re-established")",
                                metadata: metadata)
             case .handshakeFailed(let event):
                 security.inputHandshakeFailed(event, endpoint: watch.endpoint(of: event))

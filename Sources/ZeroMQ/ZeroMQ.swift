@@ -362,6 +362,11 @@ public final class ZMQSocket {
     /// `ZMQ_ZAP_DOMAIN`: the domain ZAP requests for this socket carry. Set before bind.
     public func setZAPDomain(_ domain: String) throws { try setBytes(ZMQ_ZAP_DOMAIN, "ZMQ_ZAP_DOMAIN", Array(domain.utf8)) }
 
+    /// Whether a message can be read now without blocking (`ZMQ_EVENTS` has `ZMQ_POLLIN`).
+    public var hasPendingInput: Bool {
+        get throws { (try getInt32(ZMQ_EVENTS, "ZMQ_EVENTS") & Int32(ZMQ_POLLIN)) != 0 }
+    }
+
     /// Whether the socket uses CURVE (`ZMQ_MECHANISM`).
     public var usesCurve: Bool {
         get throws { try getInt32(ZMQ_MECHANISM, "ZMQ_MECHANISM") == ZMQ_CURVE }

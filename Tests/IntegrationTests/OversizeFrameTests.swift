@@ -44,4 +44,34 @@ struct OversizeFrameTests {
         #expect(daemon.stop() == 0)
         #expect(daemon.child.stderr.text.contains("disconnections=1"), "\(daemon.child.stderr.text)")
     }
+
+    @Test("a publisher that leaves while thousands of its messages are still queued in the daemon loses none of them")
+    func publisherLeavesWithBacklog() throws {
+        let dir = try TemporaryDirectory()
+        let stream = dir.file("stream.ndjson")
+        #expect(try runTool(["generate", "--cases", "1500", "--days", "60", "--output", stream]).status == 0)
+        // Frames built first, so that the sending is a burst the daemon cannot keep up with.
+        let frames: [[[UInt8]]] = try String(contentsOfFile: stream, encoding: .utf8).split(separator: "\n").compactMap { line in
+            guard let start = line.range(of: "\"eventType\":\""), let end = line[start.upperBound...].firstIndex(of: "\"") else { return nil }
+            return [Array(line[start.upperBound..<end].utf8), Array(line.utf8)]
+        }
+        try #require(frames.count > 10_000)
+        let endpoint = dir.ipc("events")
+        // Default topology: the daemon connects (before the publisher is there, as `make bench` does); the publisher
+        // binds, sends everything at once and leaves.
+        let daemon = try EndpointDaemon(dir: dir, input: endpoint, output: dir.ipc("out"), journal: dir.ipc("journal"),
+                                        bind: false, arguments: ["--subscribe", ""],
+                                        environment: ["CONTACTWATCH_INPUT_RECEIVE_HIGH_WATER_MARK": "0"])
+        let end = try Child("contactwatch", ["tail", "--endpoint", daemon.output, "--topic", "invalid-event", "--count", "1"])
+        #expect(daemon.child.stderr.wait(timeout: 15) { $0.contains("subscriber joined") })
+        var publisher: TestPublisher? = try TestPublisher(endpoint: endpoint, curve: nil, bind: true, sendHighWaterMark: 0)
+        try #require(try publisher!.awaitSubscription(ms: 10_000))
+        for f in frames { try publisher!.socket.send(f) }
+        try publisher!.socket.send(strings: ["end-of-stream"])
+        publisher = nil  // closes once everything is handed over (linger), while the daemon still has most of it queued
+        #expect(daemon.child.stderr.wait(timeout: 30) { $0.contains("input connection dropped") }, "\(daemon.child.stderr.text)")
+        #expect(end.waitForExit(timeout: 120) == 0, "the sentinel never came out: \(daemon.child.stderr.text)")
+        #expect(daemon.stop() == 0)
+        #expect(daemon.child.stderr.text.contains("received=\(frames.count + 1) "), "\(daemon.child.stderr.text)")
+    }
 }

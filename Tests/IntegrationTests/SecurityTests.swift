@@ -108,10 +108,11 @@ final class TestPublisher {
     let context: ZMQContext
     let socket: ZMQSocket
 
-    init(endpoint: String, curve: (CurveKeyPair, CurveKey)?, bind: Bool = false) throws {
+    init(endpoint: String, curve: (CurveKeyPair, CurveKey)?, bind: Bool = false, sendHighWaterMark: Int32 = 1000) throws {
         context = try ZMQContext()
-        socket = try context.socket(.xpub, lingerMilliseconds: 1000)
+        socket = try context.socket(.xpub, lingerMilliseconds: 10_000)
         try socket.setXPubVerbose(true)
+        try socket.setSendHighWaterMark(sendHighWaterMark)
         if let (pair, server) = curve { try socket.makeCurveClient(keyPair: pair, serverKey: server) }
         if bind { try socket.bind(endpoint) } else { try socket.connect(endpoint) }
     }

@@ -79,14 +79,22 @@ struct SecurityRuleTests {
         ZMQSocketEvent(kind: kind, value: fd, endpoint: endpoint, peerAddress: peer)
     }
 
-    @Test("connected input: a dropped connection is reported and re-established at once; after a failed handshake, a second later")
+    @Test("connected input: a drop libzmq does not retry (over-size frame) is re-established once what is queued was read; one it retries is left to it")
     func connectedInput() {
         let t0 = ContinuousClock.now
         var w = InputWatch(endpoints: ["ipc:///tmp/in"], bound: false, now: t0)
         #expect(w.handle(Self.event(.connected, peer: "pid 1 uid 0"), now: t0) == [])
         #expect(w.handle(Self.event(.disconnected, peer: "pid 1 uid 0"), now: t0) ==
-                [.disconnected(endpoint: "ipc:///tmp/in", peer: "pid 1 uid 0"), .reconnect("ipc:///tmp/in")])
+                [.disconnected(endpoint: "ipc:///tmp/in", peer: "pid 1 uid 0")])
+        #expect(w.tick(now: t0 + .milliseconds(100)) == [])  // libzmq's grace
+        #expect(w.tick(now: t0 + .milliseconds(300), inputDrained: { false }) == [])  // messages still queued
+        #expect(w.tick(now: t0 + .milliseconds(400), inputDrained: { true }) == [.reconnect("ipc:///tmp/in")])
         w.reconnected("ipc:///tmp/in", now: t0)
+        // An ordinary drop: libzmq retries (connectRetried), so the daemon leaves the connection alone.
+        #expect(w.handle(Self.event(.connected, fd: 11), now: t0) == [])
+        #expect(w.handle(Self.event(.disconnected, fd: 11), now: t0) == [.disconnected(endpoint: "ipc:///tmp/in", peer: nil)])
+        #expect(w.handle(Self.event(.connectRetried, fd: 100), now: t0 + .milliseconds(1)) == [])
+        #expect(w.tick(now: t0 + .seconds(5)) == [])
         // A disconnection of a connection never seen connected (e.g. after our own reconnect) changes nothing.
         #expect(w.handle(Self.event(.disconnected, fd: 77), now: t0) == [])
         // A failed handshake: reported; its disconnection is not a second report; the retry comes 1 s later.
@@ -123,9 +131,13 @@ struct SecurityRuleTests {
         // b loses its peer: reported a minute later; a's peer arrives and a later quiet spell is reported again.
         _ = w.handle(Self.event(.disconnected, fd: 3, endpoint: "ipc:///b"), now: t0 + .seconds(200))
         _ = w.handle(Self.event(.connected, fd: 4, endpoint: "ipc:///a"), now: t0 + .seconds(200))
-        #expect(w.tick(now: t0 + .seconds(260)) == [.noPeer(endpoint: "ipc:///b", seconds: 60)])
+        // (A drop libzmq does not report retrying is also re-established; only the quiet reports matter here.)
+        func quiet(_ actions: [InputWatch.Action]) -> [InputWatch.Action] {
+            actions.filter { if case .noPeer = $0 { true } else { false } }
+        }
+        #expect(quiet(w.tick(now: t0 + .seconds(260))) == [.noPeer(endpoint: "ipc:///b", seconds: 60)])
         _ = w.handle(Self.event(.disconnected, fd: 4, endpoint: "ipc:///a"), now: t0 + .seconds(300))
-        #expect(w.tick(now: t0 + .seconds(360)) == [.noPeer(endpoint: "ipc:///a", seconds: 60)])
+        #expect(quiet(w.tick(now: t0 + .seconds(360))) == [.noPeer(endpoint: "ipc:///a", seconds: 60)])
     }
 
     @Test("events name resolved addresses: matched to the configured endpoint by port")
