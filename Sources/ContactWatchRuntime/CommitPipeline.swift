@@ -70,7 +70,9 @@ struct CommitPipeline {
     private(set) var pendingEvents = 0
     private var batchStarted: Instant? = nil
     /// Batches with the writer, oldest first, with the alertSequence the state had when each was submitted.
-    private var inFlight: [(outbox: Outbox, sequence: UInt64)] = []
+    private var inFlight: [(outbox: Outbox, sequence: UInt64, started: Instant?)] = []
+    /// When the first event of the batch `batchDurable` last returned was processed (its publish latency's start).
+    private(set) var lastDurableStarted: Instant? = nil
     private var spare: [Outbox] = []
     /// Alerts committed by an earlier run and not yet published.
     private(set) var unpublished: [JournalEntry]
@@ -139,7 +141,7 @@ struct CommitPipeline {
     /// Takes the current batch for the writer. `alertSequence`: the engine state's, after the batch's events.
     mutating func submit(alertSequence: UInt64) -> Submission {
         let batch = outbox
-        inFlight.append((batch, alertSequence))
+        inFlight.append((batch, alertSequence, batchStarted))
         outbox = spare.popLast() ?? Outbox()
         pendingEvents = 0
         batchStarted = nil
@@ -153,6 +155,7 @@ struct CommitPipeline {
         guard !inFlight.isEmpty else { return nil }
         let batch = inFlight.removeFirst()
         committedSequence = batch.sequence
+        lastDurableStarted = batch.started
         batch.outbox.forEach { entry, _, _ in
             if entry.alertSequence > publishedThrough { publishedThrough = entry.alertSequence }
         }

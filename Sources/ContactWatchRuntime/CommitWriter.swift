@@ -22,11 +22,15 @@ final class CommitWriter: @unchecked Sendable {
     private var signalReady: Result<Void, ZMQError>? = nil
     private let finished = DispatchSemaphore(value: 0)
     private let completed = Atomic<Int>(0)
+    /// Receives each commit's duration (the metrics' histogram), when set.
+    private let timings: (any TimingObserver)?
 
     /// Starts the writer thread, which connects a PAIR socket to `signalEndpoint` (bound by the caller) before it
     /// takes the first batch; returns once it has connected.
-    init(store: StateStore, context: ZMQContext, signalEndpoint: String) throws(DaemonError) {
+    init(store: StateStore, context: ZMQContext, signalEndpoint: String,
+         timings: (any TimingObserver)? = nil) throws(DaemonError) {
         self.store = store
+        self.timings = timings
         let thread = Thread { [self] in run(context: context, endpoint: signalEndpoint) }
         thread.name = "contactwatch-writer"
         thread.start()
@@ -82,7 +86,9 @@ final class CommitWriter: @unchecked Sendable {
         report(.success(()))
         while let batch = next() {
             do {
+                let started = ContinuousClock.now
                 try store.write(batch)
+                timings?.recordCommit(ContinuousClock.now - started)
                 completed.add(1, ordering: .releasing)
             } catch {
                 condition.lock()

@@ -16,6 +16,8 @@ struct PipelineService: Service {
     let failure = FailureSlot()
     /// Called once the daemon is ready, after READY=1 (tests wait on it).
     var onReady: @Sendable () -> Void = {}
+    /// With metrics: the sockets are opened only once the HTTP endpoint is bound, so READY=1 covers it too.
+    var metricsBound: MetricsBound? = nil
 
     /// Where the loop's thread leaves its error for the caller of `ServiceGroup.run`.
     final class FailureSlot: Sendable {
@@ -25,6 +27,7 @@ struct PipelineService: Service {
     }
 
     func run() async throws {
+        if let metricsBound, await metricsBound.wait() == nil { return }  // the metrics server failed: the group stops
         try await withGracefulShutdownHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 let thread = Thread { [pipeline, logger, failure, onReady] in
@@ -68,9 +71,6 @@ public enum Daemon {
         LogOutput.bootstrap(level: config.logLevel, format: config.logFormat,
                             environment: ProcessInfo.processInfo.environment)
         let logger = Logger(label: "contactwatchd")
-        if let metrics = config.metrics {
-            logger.warning("metrics are not served by this version; ignoring metrics.address \(metrics)")
-        }
         do {
             try await run(config: config, logger: logger)
             return .success
@@ -91,7 +91,14 @@ public enum Daemon {
     static func run(config: DaemonConfiguration, logger: Logger) async throws(DaemonError) {
         let started = ContinuousClock.now
         // Certificates and allow-lists first: a problem there is exit 64 before anything is touched.
-        let counters = RuntimeCounters()
+        // Metrics, when asked for: histograms fed through the counters' timing observer, the rest read at scrape.
+        let metrics: (address: MetricsAddress, metrics: DaemonMetrics)? = try config.metrics.map { text throws(DaemonError) in
+            guard let address = MetricsAddress(text) else {
+                throw DaemonError.configuration(key: "metrics.address", problem: "must be HOST:PORT (got \"\(text)\")")
+            }
+            return (address, DaemonMetrics())
+        }
+        let counters = RuntimeCounters(timings: metrics?.metrics)
         let security = try DaemonSecurity(settings: config.security, counters: counters, logger: logger)
         for endpoint in config.exposedPlaintext {
             logger.warning("security.allowPlaintext: a plaintext socket reachable from other hosts", metadata: ["endpoint": "\(endpoint)"])
@@ -130,13 +137,22 @@ public enum Daemon {
         let pipeline = Pipeline(config: config, logger: logger, context: context, engine: engine, store: store,
                                 publishedThrough: publishedThrough, unpublished: loaded.unpublished, counters: counters,
                                 security: security)
-        let service = PipelineService(pipeline: pipeline, logger: logger)
-        let group = ServiceGroup(services: [service], gracefulShutdownSignals: [.sigterm, .sigint],
+        var service = PipelineService(pipeline: pipeline, logger: logger)
+        // Services stop in reverse order: the pipeline first, the metrics endpoint once it has finished.
+        var services: [any Service] = []
+        if let metrics {
+            let bound = MetricsBound()
+            service.metricsBound = bound
+            services.append(MetricsService(address: metrics.address, metrics: metrics.metrics, counters: counters,
+                                           logger: logger, bound: bound))
+        }
+        services.append(service)
+        let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint],
                                  cancellationSignals: [], logger: logger)
         do {
             try await group.run()
         } catch {
-            throw service.failure.error ?? DaemonError.internal("\(error)")
+            throw service.failure.error ?? (error as? DaemonError) ?? DaemonError.internal("\(error)")
         }
         var summary: Logger.Metadata = [:]
         for (key, value) in pipeline.counters.summary { summary[key] = "\(value)" }

@@ -261,8 +261,8 @@ public struct DaemonConfiguration: Sendable {
             throw DaemonError.configuration(key: "journal.maxReplyBytes", problem: "must be from 1024 to 67108864 (got \(journalMaxReplyBytes))")
         }
         if sendHighWaterMark < 0 { throw DaemonError.configuration(key: "output.sendHighWaterMark", problem: "must be 0 (no limit) or more") }
-        if let m = metrics, m.split(separator: ":").count != 2 || Int(m.split(separator: ":").last ?? "") == nil {
-            throw DaemonError.configuration(key: "metrics.address", problem: "must be HOST:PORT (got \"\(m)\")")
+        if let m = metrics, MetricsAddress(m) == nil {
+            throw DaemonError.configuration(key: "metrics.address", problem: "must be HOST:PORT or [IPv6]:PORT with a port from 0 to 65535 (got \"\(m)\")")
         }
     }
 }

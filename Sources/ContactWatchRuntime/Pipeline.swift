@@ -59,7 +59,8 @@ final class Pipeline: @unchecked Sendable {
                                               limits: config.journalLimits, counters: counters, logger: logger)
         }
         defer { journal?.stop() }
-        let writer = try CommitWriter(store: store, context: context, signalEndpoint: sockets.durableEndpoint)
+        let writer = try CommitWriter(store: store, context: context, signalEndpoint: sockets.durableEndpoint,
+                                      timings: counters.timings)
         defer { writer.close() }
         let limits = CommitPipeline.Limits(maxEvents: config.commitMaxEvents,
                                            interval: .milliseconds(config.commitIntervalMillis),
@@ -113,6 +114,7 @@ struct PipelineLoop {
     mutating func run(until stop: () -> Bool) throws(DaemonError) {
         if machine.phase == .running { becomeReady() }
         while !stop() {
+            counters.lastTurnNanos.store(MonotonicClock.nanos(), ordering: .relaxed)  // /healthz: one store per turn
             let readiness = try sockets.poll(acceptingInput: machine.acceptsInput,
                                              timeoutMilliseconds: machine.pollTimeout(at: clock.now))
             try dispatch(readiness)
@@ -165,6 +167,7 @@ struct PipelineLoop {
             try perform(machine.eventProcessed(at: clock.now))
         }
         counters.publish(engine: engine.counters)
+        counters.publish(cases: engine.state.cases.count, watermark: engine.state.watermark)
         for e in engine.takeLogEvents() {
             var metadata: Logger.Metadata = [:]
             if let crn = e.crn { metadata["crn"] = "\(crn)" }
@@ -188,9 +191,13 @@ struct PipelineLoop {
         let done = writer.completedCount
         while machine.durableBatches < done, let outbox = machine.batchDurable() {
             publish(outbox)
+            if let timings = counters.timings, let started = machine.lastDurableStarted {
+                timings.recordPublishLatency(clock.now - started)
+            }
             machine.recycle(outbox)
         }
         counters.commits.store(machine.durableBatches, ordering: .relaxed)
+        counters.committedSequence.store(machine.committedSequence, ordering: .relaxed)
         if let error = writer.error { throw DaemonError.store(error, while: "cannot write the state store") }
     }
 

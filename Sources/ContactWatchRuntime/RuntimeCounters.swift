@@ -35,12 +35,24 @@ public final class RuntimeCounters: Sendable {
     /// Subscriptions held on the alert socket (all topics), and those that cover alert topics.
     public let subscriptions = Atomic<Int>(0)
     public let alertSubscriptions = Atomic<Int>(0)
+    /// Per rule (indexed by `Rule.rawValue`), copied from the engine like the totals above.
+    public let raisedByRule: [AtomicCount] = Rule.allCases.map { _ in AtomicCount() }
+    public let resolvedByRule: [AtomicCount] = Rule.allCases.map { _ in AtomicCount() }
+    /// Cases held and W (milliseconds since the epoch; `Int64.min` before any event), copied with the engine's counts.
+    public let cases = Atomic<Int>(0)
+    public let watermarkMillis = Atomic<Int64>(Int64.min)
+    /// The latest committed `alertSequence` (its batch is durable).
+    public let committedSequence = Atomic<UInt64>(0)
+    /// Monotonic nanoseconds of the processing loop's last turn (0: not turning yet), for /healthz.
+    public let lastTurnNanos = Atomic<UInt64>(0)
+    /// Where commit durations and publish latencies go (the metrics' histograms), when metrics are served.
+    public let timings: (any TimingObserver)?
     // The journal thread's.
     public let journalRequests = Atomic<Int>(0)
     /// Journal replies dropped because the client was not reading them (its send queue was full) or had gone.
     public let journalRepliesDropped = Atomic<Int>(0)
 
-    public init() {}
+    public init(timings: (any TimingObserver)? = nil) { self.timings = timings }
 
     /// The refusal counter of `socket` (`contactwatch_auth_rejected_total{socket}`).
     public func authRejected(_ socket: SocketRole) -> ZMQRefusalCounter { rejected[socket]! }
@@ -56,6 +68,14 @@ public final class RuntimeCounters: Sendable {
         gaps.store(c.gaps, ordering: .relaxed)
         alertsRaised.store(c.raisedByRule.reduce(0, +), ordering: .relaxed)
         alertsResolved.store(c.resolvedByRule.reduce(0, +), ordering: .relaxed)
+        for (k, n) in c.raisedByRule.enumerated() where k < raisedByRule.count { raisedByRule[k].value.store(n, ordering: .relaxed) }
+        for (k, n) in c.resolvedByRule.enumerated() where k < resolvedByRule.count { resolvedByRule[k].value.store(n, ordering: .relaxed) }
+    }
+
+    /// Copies what the metrics' gauges show of the engine's state (called by the processing loop with `publish`).
+    func publish(cases: Int, watermark: Int64) {
+        self.cases.store(cases, ordering: .relaxed)
+        watermarkMillis.store(watermark, ordering: .relaxed)
     }
 
     /// The counts as log metadata values (the stop summary).
@@ -74,4 +94,19 @@ public final class RuntimeCounters: Sendable {
             ("journalRepliesDropped", journalRepliesDropped.load(ordering: .relaxed)),
         ]
     }
+}
+
+/// An atomic count that can sit in an array (`Atomic` itself cannot be copied into one).
+public final class AtomicCount: Sendable {
+    public let value = Atomic<Int>(0)
+    public init() {}
+}
+
+/// Receives the durations the daemon measures, off the per-event path: one per commit (the writer thread), one per
+/// published batch (the processing thread).
+public protocol TimingObserver: Sendable {
+    /// One state-store commit took `duration`.
+    func recordCommit(_ duration: Duration)
+    /// A published batch's first (oldest) event was read `duration` before its messages were published.
+    func recordPublishLatency(_ duration: Duration)
 }

@@ -1,0 +1,151 @@
+import ContactWatchEngine
+import CoreMetrics
+import Prometheus
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The daemon's metrics (cli.md, *Metrics*): swift-metrics handles on a swift-prometheus registry, which the HTTP
+/// endpoint renders.
+///
+/// Nothing here runs per event. The processing loop keeps its counts as it always did (the engine's plain integers,
+/// copied into `RuntimeCounters`' atomics once per drain of the input); a scrape (`refresh`, on the HTTP server's
+/// thread) reads those atomics and adds what changed since the previous scrape to the Prometheus counters, and sets
+/// the gauges. The two histograms are fed one value per commit (writer thread) and one per published batch
+/// (processing thread), through `TimingObserver`.
+public final class DaemonMetrics: TimingObserver, Sendable {
+    public let registry: PrometheusCollectorRegistry
+    private let received: CoreMetrics.Counter
+    private let processed: CoreMetrics.Counter
+    private let invalid: CoreMetrics.Counter
+    private let ignored: CoreMetrics.Counter
+    private let duplicate: CoreMetrics.Counter
+    private let stale: CoreMetrics.Counter
+    private let gaps: CoreMetrics.Counter
+    private let disconnects: CoreMetrics.Counter
+    private let publishFailures: CoreMetrics.Counter
+    /// Indexed by `Rule.rawValue`.
+    private let raised: [CoreMetrics.Counter]
+    private let resolved: [CoreMetrics.Counter]
+    /// Indexed like `SocketRole.allCases`.
+    private let authRejected: [CoreMetrics.Counter]
+    private let commitDuration: CoreMetrics.Timer
+    private let publishLatency: CoreMetrics.Timer
+    private let cases: CoreMetrics.Gauge
+    private let watermark: CoreMetrics.Gauge
+    private let alertSequence: CoreMetrics.Gauge
+    private let subscribers: CoreMetrics.Gauge
+    /// The counts the previous scrape saw (scrapes may overlap: one at a time).
+    private let seen = Mutex<[String: Int]>([:])
+
+    /// `contactwatch_commit_duration_seconds` buckets: one batch in one SQLite transaction with `synchronous = FULL`
+    /// takes about a millisecond to tens of milliseconds on an SSD (README, *Performance*); seconds mean trouble.
+    public static let commitBuckets: [Double] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]
+    /// `contactwatch_event_publish_latency_seconds` buckets: an event waits for its batch to fill or for
+    /// `state.commitIntervalMillis` (5 ms by default), then for its commit: milliseconds; seconds when the disk stalls.
+    public static let latencyBuckets: [Double] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+
+    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+        self.registry = registry
+        var factory = PrometheusMetricsFactory(registry: registry)
+        func durations(_ seconds: [Double]) -> [Duration] { seconds.map { .nanoseconds(Int64(($0 * 1e9).rounded())) } }
+        factory.durationHistogramBuckets = [
+            "contactwatch_commit_duration_seconds": durations(Self.commitBuckets),
+            "contactwatch_event_publish_latency_seconds": durations(Self.latencyBuckets),
+        ]
+        func counter(_ name: String, _ dimensions: [(String, String)] = []) -> CoreMetrics.Counter {
+            CoreMetrics.Counter(label: name, dimensions: dimensions, factory: factory)
+        }
+        func gauge(_ name: String) -> CoreMetrics.Gauge { CoreMetrics.Gauge(label: name, factory: factory) }
+        received = counter("contactwatch_events_received_total")
+        processed = counter("contactwatch_events_processed_total")
+        invalid = counter("contactwatch_events_invalid_total")
+        ignored = counter("contactwatch_events_ignored_total")
+        duplicate = counter("contactwatch_events_duplicate_total")
+        stale = counter("contactwatch_events_stale_total")
+        gaps = counter("contactwatch_stream_gaps_total")
+        disconnects = counter("contactwatch_input_disconnects_total")
+        publishFailures = counter("contactwatch_publish_failures_total")
+        raised = Rule.allCases.map { counter("contactwatch_alerts_raised_total", [("rule", $0.name)]) }
+        resolved = Rule.allCases.map { counter("contactwatch_alerts_resolved_total", [("rule", $0.name)]) }
+        authRejected = SocketRole.allCases.map { counter("contactwatch_auth_rejected_total", [("socket", $0.rawValue)]) }
+        commitDuration = CoreMetrics.Timer(label: "contactwatch_commit_duration_seconds", factory: factory)
+        publishLatency = CoreMetrics.Timer(label: "contactwatch_event_publish_latency_seconds", factory: factory)
+        cases = gauge("contactwatch_cases")
+        watermark = gauge("contactwatch_watermark_seconds")
+        alertSequence = gauge("contactwatch_alert_sequence")
+        subscribers = gauge("contactwatch_subscribers")
+    }
+
+    public func recordCommit(_ duration: Duration) { commitDuration.recordNanoseconds(duration.wholeNanoseconds) }
+
+    public func recordPublishLatency(_ duration: Duration) { publishLatency.recordNanoseconds(duration.wholeNanoseconds) }
+
+    /// Brings the counters and gauges up to `counters` (called for each scrape, off the processing thread).
+    public func refresh(from c: RuntimeCounters) {
+        seen.withLock { last in
+            func add(_ counter: CoreMetrics.Counter, _ key: String, _ value: Int) {
+                let delta = value - (last[key] ?? 0)
+                if delta > 0 { counter.increment(by: Int64(delta)) }
+                last[key] = max(value, last[key] ?? 0)
+            }
+            add(received, "received", c.received.load(ordering: .relaxed))
+            add(processed, "processed", c.processed.load(ordering: .relaxed))
+            add(invalid, "invalid", c.invalid.load(ordering: .relaxed))
+            add(ignored, "ignored", c.ignored.load(ordering: .relaxed))
+            add(duplicate, "duplicate", c.duplicates.load(ordering: .relaxed))
+            add(stale, "stale", c.stale.load(ordering: .relaxed))
+            add(gaps, "gaps", c.gaps.load(ordering: .relaxed))
+            add(disconnects, "disconnects", c.disconnections.load(ordering: .relaxed))
+            add(publishFailures, "publishFailures", c.publishFailures.load(ordering: .relaxed))
+            for k in 0..<min(raised.count, c.raisedByRule.count) {
+                add(raised[k], "raised.\(k)", c.raisedByRule[k].value.load(ordering: .relaxed))
+            }
+            for k in 0..<min(resolved.count, c.resolvedByRule.count) {
+                add(resolved[k], "resolved.\(k)", c.resolvedByRule[k].value.load(ordering: .relaxed))
+            }
+            for (k, role) in SocketRole.allCases.enumerated() {
+                add(authRejected[k], "auth.\(role.rawValue)", c.authRejected(role).count)
+            }
+        }
+        cases.record(Double(c.cases.load(ordering: .relaxed)))
+        let w = c.watermarkMillis.load(ordering: .relaxed)
+        if w != Int64.min { watermark.record(Double(w) / 1000) }
+        alertSequence.record(Double(c.committedSequence.load(ordering: .relaxed)))
+        subscribers.record(Double(c.subscriptions.load(ordering: .relaxed)))
+    }
+
+    /// The Prometheus text exposition after a refresh from `counters`.
+    public func exposition(_ counters: RuntimeCounters) -> [UInt8] {
+        refresh(from: counters)
+        return registry.emitToBuffer()
+    }
+
+    /// Whether the processing loop turned within `limit` (10 s for /healthz).
+    public static func isAlive(_ counters: RuntimeCounters, within limit: Duration = .seconds(10),
+                               now: UInt64 = MonotonicClock.nanos()) -> Bool {
+        let last = counters.lastTurnNanos.load(ordering: .relaxed)
+        guard last > 0 else { return false }
+        return now < last || now - last <= UInt64(limit.wholeNanoseconds)
+    }
+}
+
+/// Monotonic nanoseconds (CLOCK_MONOTONIC), shared by the loop and the health check.
+public enum MonotonicClock {
+    public static func nanos() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+}
+
+extension Duration {
+    /// Whole nanoseconds (saturating).
+    var wholeNanoseconds: Int64 {
+        let (s, a) = components
+        let (ns, overflow) = s.multipliedReportingOverflow(by: 1_000_000_000)
+        return overflow ? (s < 0 ? .min : .max) : ns &+ a / 1_000_000_000
+    }
+}

@@ -1,0 +1,112 @@
+import Hummingbird
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import Synchronization
+
+/// `metrics.address` (`--metrics`): `HOST:PORT`, `[IPv6]:PORT`; port 0 picks a free port (logged).
+public struct MetricsAddress: Sendable, Equatable {
+    public var host: String
+    public var port: Int
+
+    /// nil when `text` is not HOST:PORT with a port from 0 to 65535.
+    public init?(_ text: String) {
+        guard let colon = text.lastIndex(of: ":") else { return nil }
+        var host = String(text[..<colon])
+        guard let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else { return nil }
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty, !host.contains(" ") else { return nil }
+        if host.contains(":") && !text.hasPrefix("[") { return nil }  // IPv6 needs brackets
+        self.host = host
+        self.port = port
+    }
+}
+
+/// A one-shot signal from the metrics server to the pipeline: "bound" (with the port) or never. The pipeline
+/// waits for it before it opens its sockets, so READY=1 means the metrics endpoint is up too.
+public final class MetricsBound: Sendable {
+    private let state = Mutex<(port: Int?, waiters: [CheckedContinuation<Int?, Never>])>((nil, []))
+
+    public init() {}
+
+    func succeed(port: Int) {
+        let waiters = state.withLock { s -> [CheckedContinuation<Int?, Never>] in
+            s.port = port
+            defer { s.waiters = [] }
+            return s.waiters
+        }
+        for w in waiters { w.resume(returning: port) }
+    }
+
+    /// The bound port, or nil when the task was cancelled first (the server failed and the group is stopping).
+    public func wait() async -> Int? {
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (c: CheckedContinuation<Int?, Never>) in
+                let port: Int?? = state.withLock { s in
+                    if let p = s.port { return .some(p) }
+                    if Task.isCancelled { return .some(nil) }
+                    s.waiters.append(c)
+                    return .none
+                }
+                if let port { c.resume(returning: port) }
+            }
+        } onCancel: {
+            let waiters = state.withLock { s -> [CheckedContinuation<Int?, Never>] in
+                defer { s.waiters = [] }
+                return s.waiters
+            }
+            for w in waiters { w.resume(returning: nil) }
+        }
+    }
+}
+
+/// Serves `GET /metrics` (Prometheus text format) and `GET /healthz` (200 while the processing loop turned within
+/// the last 10 s, else 503) with Hummingbird, on one event-loop thread of its own: never on the processing thread.
+struct MetricsService: Service {
+    let address: MetricsAddress
+    let metrics: DaemonMetrics
+    let counters: RuntimeCounters
+    let logger: Logger
+    let bound: MetricsBound
+
+    func run() async throws {
+        let router = Router()
+        let metrics = self.metrics
+        let counters = self.counters
+        router.get("metrics") { _, _ -> Response in
+            var headers = HTTPFields()
+            headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: metrics.exposition(counters))))
+        }
+        router.get("healthz") { _, _ -> Response in
+            let alive = DaemonMetrics.isAlive(counters)
+            return Response(status: alive ? .ok : .serviceUnavailable,
+                            body: .init(byteBuffer: ByteBuffer(string: alive ? "ok\n" : "the processing loop has not turned for 10 s\n")))
+        }
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let address = self.address
+        let logger = self.logger
+        let bound = self.bound
+        let app = Application(
+            router: router,
+            configuration: .init(address: .hostname(address.host, port: address.port), serverName: "contactwatchd"),
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? address.port
+                let host = address.host.contains(":") ? "[\(address.host)]" : address.host
+                logger.info("metrics served", metadata: ["url": "http://\(host):\(port)/metrics"])
+                bound.succeed(port: port)
+            },
+            eventLoopGroupProvider: .shared(group),
+            logger: logger
+        )
+        do {
+            try await app.run()
+        } catch is CancellationError {
+        } catch {
+            try? await group.shutdownGracefully()
+            throw DaemonError.endpoint("cannot serve metrics on \(address.host):\(address.port): \(error)")
+        }
+        try? await group.shutdownGracefully()
+    }
+}

@@ -1,0 +1,203 @@
+import ContactWatchTestSupport
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One HTTP/1.1 GET to 127.0.0.1:`port` over a plain socket (Connection: close): the status and the body.
+func httpGet(port: Int, path: String) throws -> (status: Int, body: String) {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw POSIXError(.EIO) }
+    defer { close(fd) }
+    var timeout = timeval(tv_sec: 10, tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_port = in_port_t(UInt16(port).bigEndian)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let connected = withUnsafePointer(to: &addr) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard connected == 0 else { throw POSIXError(.ECONNREFUSED) }
+    let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".utf8)
+    guard send(fd, request, request.count, 0) == request.count else { throw POSIXError(.EIO) }
+    var response: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = recv(fd, &buffer, buffer.count, 0)
+        if n <= 0 { break }
+        response += buffer[0..<n]
+    }
+    let text = String(decoding: response, as: UTF8.self)
+    guard let head = text.range(of: "\r\n\r\n"),
+          let status = Int(text.split(separator: " ").dropFirst().first ?? "") else { throw POSIXError(.EPROTO) }
+    var body = String(text[head.upperBound...])
+    if text[..<head.lowerBound].lowercased().contains("transfer-encoding: chunked") { body = dechunk(body) }
+    return (status, body)
+}
+
+/// The payload of a chunked HTTP body.
+func dechunk(_ body: String) -> String {
+    var out = ""
+    var rest = Substring(body)
+    while let lineEnd = rest.range(of: "\r\n"), let size = Int(rest[..<lineEnd.lowerBound], radix: 16), size > 0 {
+        let start = lineEnd.upperBound
+        let end = rest.utf8.index(start, offsetBy: size)
+        out += rest[start..<end]
+        rest = rest[end...].dropFirst(2)
+    }
+    return out
+}
+
+/// The samples of a Prometheus exposition: `name{labels}` → value, and each metric's `# TYPE`.
+struct Exposition {
+    var samples: [String: Double] = [:]
+    var types: [String: String] = [:]
+
+    init(_ text: String) {
+        for line in text.split(separator: "\n") {
+            if line.hasPrefix("# TYPE ") {
+                let parts = line.split(separator: " ")
+                if parts.count >= 4 { types[String(parts[2])] = String(parts[3]) }
+            } else if !line.hasPrefix("#"), let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) {
+                samples[String(line[..<space])] = value
+            }
+        }
+    }
+
+    subscript(_ key: String) -> Double? { samples[key] }
+}
+
+@Suite("Metrics over HTTP")
+struct MetricsTests {
+    /// The metrics URL's port, from the daemon's "metrics served" line.
+    static func metricsPort(_ daemon: DaemonUnderTest) throws -> Int {
+        let line = try #require(daemon.child.stderr.lines.first { $0.hasSuffix("metrics served") }, "\(daemon.child.stderr.text)")
+        let url = try #require(line.split(separator: " ").first { $0.hasPrefix("url=") })
+        let hostPort = try #require(url.split(separator: "/").dropFirst().first)  // "url=http:", "127.0.0.1:PORT", "metrics"
+        return try #require(Int(hostPort.split(separator: ":").last ?? ""))
+    }
+
+    @Test("after a known stream /metrics counts what the daemon published; histograms, gauges and /healthz are there")
+    func scrapeAfterAStream() throws {
+        let dir = try TemporaryDirectory()
+        let daemon = try DaemonUnderTest(dir: dir, extraArguments: ["--subscribe", "", "--metrics", "127.0.0.1:0"])
+        let port = try Self.metricsPort(daemon)
+        #expect(try httpGet(port: port, path: "/healthz").status == 200)
+
+        // Examples with alerts raised and resolved, invalid messages and sequence gaps, then a sentinel (not JSON).
+        let files = ["01-warning-then-breach", "04-invalid", "07-sequence-gaps"].map {
+            Executables.fixtures.appendingPathComponent("\($0).ndjson").path
+        }
+        let sentinel = dir.file("sentinel.ndjson")
+        try "sentinel-metrics\n".write(toFile: sentinel, atomically: true, encoding: .utf8)
+        let tail = try Child("contactwatch", ["tail", "--endpoint", daemon.output])
+        #expect(daemon.waitForSubscribers(1), "\(daemon.child.stderr.text)")
+        let replay = try runTool(["replay"] + files + [sentinel, "--endpoint", daemon.input, "--wait-subscribers", "1",
+                                                       "--send-invalid"])
+        #expect(replay.status == 0, "\(replay.stderr)")
+        let summary = try #require(replay.stderr.split(separator: "\n").first { $0.hasPrefix("replayed ") }, "\(replay.stderr)")
+        let sent = try #require(summary.split(separator: " ").dropFirst().first.flatMap { Int($0) }, "\(summary)")
+        #expect(tail.stdout.wait(timeout: 30) { $0.contains("sentinel-metrics") }, "\(tail.stdout.text)")
+        let published = tail.stdout.lines.compactMap(jsonObject)
+        defer {
+            tail.signal(SIGKILL)
+            _ = tail.waitForProcessExit(timeout: 10)
+        }
+
+        var raised: [String: Int] = [:], resolved: [String: Int] = [:]
+        var invalid = 0, gaps = 0, lastSequence = 0
+        for body in published {
+            switch body["eventType"] as? String {
+            case "probation-case.supervision-alert.raised": raised[body["rule"] as! String, default: 0] += 1
+            case "probation-case.supervision-alert.resolved": resolved[body["rule"] as! String, default: 0] += 1
+            case "contactwatch.invalid-event": invalid += 1
+            case "contactwatch.stream.gap": gaps += 1
+            default: Issue.record("unexpected message \(body)")
+            }
+            if let s = (body["alertSequence"] as? NSNumber)?.intValue { lastSequence = max(lastSequence, s) }
+        }
+        try #require(!raised.isEmpty && !resolved.isEmpty && invalid > 1 && gaps > 0,
+                     "the stream should raise, resolve, be invalid and have gaps: \(published.count) messages")
+
+        // The loop copies its counts before it publishes what they produced, so once the sentinel's notice is out
+        // they are final; only the committed sequence is stored just after the send: scrape again (a few times at
+        // most, no pause) if a scrape raced that store.
+        var metrics = Exposition("")
+        for _ in 0..<50 {
+            metrics = Exposition(try httpGet(port: port, path: "/metrics").body)
+            if metrics["contactwatch_alert_sequence"] == Double(lastSequence) { break }
+        }
+        #expect(metrics["contactwatch_events_received_total"] == Double(sent))
+        #expect(metrics["contactwatch_events_invalid_total"] == Double(invalid))
+        #expect(metrics["contactwatch_stream_gaps_total"] == Double(gaps))
+        for (rule, n) in raised { #expect(metrics["contactwatch_alerts_raised_total{rule=\"\(rule)\"}"] == Double(n), "\(rule)") }
+        for (rule, n) in resolved { #expect(metrics["contactwatch_alerts_resolved_total{rule=\"\(rule)\"}"] == Double(n), "\(rule)") }
+        // Rules that raised nothing are there with 0, so a dashboard has every series from the start.
+        #expect(metrics["contactwatch_alerts_raised_total{rule=\"no-privacy\"}"] == Double(raised["no-privacy"] ?? 0))
+        #expect(metrics["contactwatch_alerts_raised_total{rule=\"outcome-overdue\"}"] != nil)
+        #expect(metrics["contactwatch_alert_sequence"] == Double(lastSequence))
+        #expect(metrics["contactwatch_subscribers"] == 1)  // the tail, subscribed to everything
+        #expect((metrics["contactwatch_cases"] ?? 0) >= 1)
+        #expect((metrics["contactwatch_watermark_seconds"] ?? 0) > 1_700_000_000)
+        #expect((metrics["contactwatch_commit_duration_seconds_count"] ?? 0) >= 1)
+        #expect((metrics["contactwatch_event_publish_latency_seconds_count"] ?? 0) >= 1)
+        #expect(metrics["contactwatch_commit_duration_seconds_bucket{le=\"0.005\"}"] != nil)
+        #expect(metrics["contactwatch_event_publish_latency_seconds_bucket{le=\"+Inf\"}"]
+                == metrics["contactwatch_event_publish_latency_seconds_count"])
+        for socket in ["input", "output", "journal"] {
+            #expect(metrics["contactwatch_auth_rejected_total{socket=\"\(socket)\"}"] == 0)
+        }
+        // Every metric of the spec's table, with its type.
+        let table: [(String, String)] = [
+            ("contactwatch_events_received_total", "counter"), ("contactwatch_events_processed_total", "counter"),
+            ("contactwatch_events_invalid_total", "counter"), ("contactwatch_events_ignored_total", "counter"),
+            ("contactwatch_events_duplicate_total", "counter"), ("contactwatch_events_stale_total", "counter"),
+            ("contactwatch_alerts_raised_total", "counter"), ("contactwatch_alerts_resolved_total", "counter"),
+            ("contactwatch_stream_gaps_total", "counter"), ("contactwatch_input_disconnects_total", "counter"),
+            ("contactwatch_auth_rejected_total", "counter"), ("contactwatch_publish_failures_total", "counter"),
+            ("contactwatch_commit_duration_seconds", "histogram"),
+            ("contactwatch_event_publish_latency_seconds", "histogram"), ("contactwatch_cases", "gauge"),
+            ("contactwatch_watermark_seconds", "gauge"), ("contactwatch_alert_sequence", "gauge"),
+            ("contactwatch_subscribers", "gauge"),
+        ]
+        for (name, type) in table { #expect(metrics.types[name] == type, "\(name)") }
+        #expect(metrics.types.keys.allSatisfy { name in table.contains { $0.0 == name } }, "\(metrics.types.keys.sorted())")
+        #expect(try httpGet(port: port, path: "/healthz").status == 200)
+        #expect(daemon.stop() == 0, "\(daemon.child.stderr.text)")
+    }
+
+    @Test("a metrics address that cannot be bound stops the daemon with exit 69 before READY")
+    func metricsPortInUse() throws {
+        let dir = try TemporaryDirectory()
+        // Hold a port with a listening socket.
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = 0
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        try #require(withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } } == 0)
+        try #require(listen(fd, 1) == 0)
+        try #require(withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } } == 0)
+        let port = Int(UInt16(bigEndian: addr.sin_port))
+        let c = try Child("contactwatchd", ["--input", dir.ipc("in"), "--input-bind", "--output", dir.ipc("out"),
+                                            "--state-dir", dir.file("state"), "--metrics", "127.0.0.1:\(port)"])
+        #expect(c.waitForExit(timeout: 30) == 69, "\(c.stderr.text)")
+        #expect(c.stderr.text.contains("cannot serve metrics on 127.0.0.1:\(port)"), "\(c.stderr.text)")
+        #expect(!c.stderr.text.contains(" ready"), "\(c.stderr.text)")
+    }
+
+    @Test("metrics addresses: HOST:PORT and [IPv6]:PORT; anything else is exit 64 naming metrics.address")
+    func badMetricsAddress() throws {
+        let dir = try TemporaryDirectory()
+        for bad in ["9464", "localhost:", "localhost:99999", "::1:9464"] {
+            let c = try Child("contactwatchd", ["--state-dir", dir.file("state"), "--metrics", bad])
+            #expect(c.waitForExit(timeout: 30) == 64, "\(bad): \(c.stderr.text)")
+            #expect(c.stderr.text.contains("metrics.address"), "\(bad): \(c.stderr.text)")
+        }
+    }
+}
