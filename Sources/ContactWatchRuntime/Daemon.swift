@@ -62,17 +62,33 @@ struct PipelineService: Service {
 public enum Daemon {
     public static func run(flags: DaemonFlags) async -> ExitStatus {
         let config: DaemonConfiguration
+        let environment = ProcessInfo.processInfo.environment
         do {
-            config = try await DaemonConfiguration.load(flags: flags, environment: ProcessInfo.processInfo.environment)
+            config = try await DaemonConfiguration.load(flags: flags, environment: environment)
+            if flags.checkConfig {
+                // The certificates and allow-lists are read as at start (nothing is bound, no state is touched).
+                _ = try DaemonSecurity(settings: config.security, counters: RuntimeCounters(),
+                                       logger: Logger(label: "contactwatchd", factory: { _ in SwiftLogNoOpLogHandler() }),
+                                       environment: environment)
+            }
         } catch {
-            FileHandle.standardError.write(Data("contactwatchd: \(error.message)\n".utf8))
+            for line in error.message.split(separator: "\n") {
+                FileHandle.standardError.write(Data("contactwatchd: \(line)\n".utf8))
+            }
+            if flags.checkConfig {
+                FileHandle.standardError.write(Data("contactwatchd: configuration check failed\n".utf8))
+            }
             return error.exitStatus
+        }
+        if flags.checkConfig {
+            print(config.checkSummary(file: flags.configFile))
+            return .success
         }
         LogOutput.bootstrap(level: config.logLevel, format: config.logFormat,
                             environment: ProcessInfo.processInfo.environment)
         let logger = Logger(label: "contactwatchd")
         do {
-            try await run(config: config, logger: logger)
+            try await run(config: config, logger: logger, flags: flags)
             return .success
         } catch {
             logger.critical("\(error.message)")
@@ -88,7 +104,7 @@ public enum Daemon {
         }
     }
 
-    static func run(config: DaemonConfiguration, logger: Logger) async throws(DaemonError) {
+    static func run(config: DaemonConfiguration, logger: Logger, flags: DaemonFlags = DaemonFlags()) async throws(DaemonError) {
         let started = ContinuousClock.now
         // Certificates and allow-lists first: a problem there is exit 64 before anything is touched.
         // Metrics, when asked for: histograms fed through the counters' timing observer, the rest read at scrape.
@@ -131,8 +147,14 @@ public enum Daemon {
         // The ZAP handler exists before any CURVE socket and stops after they are closed (before the context).
         try security.start(context: context)
         defer { security.stop() }
-        // SIGHUP re-reads the allow-lists.
-        let reload = ReloadSignal { security.reloadAllowLists() }
+        // SIGHUP re-reads the allow-lists and the configuration (the log level applies at once).
+        let reloader = ConfigurationReload(flags: flags, environment: ProcessInfo.processInfo.environment,
+                                           inForce: config, logger: logger)
+        let reload = ReloadSignal {
+            logger.info("reload: SIGHUP received")
+            security.reloadAllowLists()
+            Task { await reloader.reload() }
+        }
         defer { reload.cancel() }
         let pipeline = Pipeline(config: config, logger: logger, context: context, engine: engine, store: store,
                                 publishedThrough: publishedThrough, unpublished: loaded.unpublished, counters: counters,

@@ -107,8 +107,8 @@ struct PipelineLoop {
         tracker = SubscriptionTracker(logger: logger, counters: counters)
         housekeeping = Housekeeping(config: config, now: ContinuousClock.now)
         drainLimit = max(1, min(config.commitMaxEvents, 4096))
-        // Only with --log-level debug (or trace): one line per published message.
-        messageLog = logger.logLevel <= .debug ? MessageLog(logger: logger) : nil
+        // Only at debug (or trace) level, checked once per published batch (the level can change on SIGHUP).
+        messageLog = MessageLog(logger: logger)
     }
 
     mutating func run(until stop: () -> Bool) throws(DaemonError) {
@@ -129,7 +129,7 @@ struct PipelineLoop {
         if r.monitor { sockets.supervisor.readEvents(input: sockets.input, now: clock.now) }
         sockets.supervisor.tick(input: sockets.input, now: clock.now)
         try perform(machine.tick(at: clock.now))
-        housekeeping.run(at: clock.now, store: store, logger: logger)
+        housekeeping.run(at: clock.now, store: store, logger: logger, counters: counters)
     }
 
     private mutating func perform(_ action: CommitPipeline.Action) throws(DaemonError) {
@@ -203,6 +203,7 @@ struct PipelineLoop {
 
     private func publish(_ outbox: Outbox) {
         let output = sockets.output
+        let messageLog = logger.logLevel <= .debug ? self.messageLog : nil
         outbox.forEach { entry, topic, body in
             if (try? output.send(buffers: [topic, body], dontWait: true)) != true {
                 counters.publishFailures.add(1, ordering: .relaxed)
@@ -253,21 +254,60 @@ struct PipelineLoop {
     }
 }
 
-/// The processing loop's periodic chores: the systemd watchdog ping and journal retention.
+/// The processing loop's periodic chores: the systemd watchdog ping, journal retention, the `STATUS=` line
+/// `systemctl status` shows (every 5 s under systemd) and the periodic `info` line with the counters
+/// (`log.statsIntervalSeconds`, 60 by default).
 struct Housekeeping {
     let watchdogInterval: Duration?
     let retentionDays: Int
     var lastWatchdog: ContinuousClock.Instant
     var lastPrune: ContinuousClock.Instant
+    let statusInterval: Duration? = Systemd.isSupervised ? .seconds(5) : nil
+    var lastStatus: (at: ContinuousClock.Instant, received: Int)
+    let statsInterval: Duration?
+    var lastStats: (at: ContinuousClock.Instant, received: Int)
 
     init(config: DaemonConfiguration, now: ContinuousClock.Instant) {
         watchdogInterval = Systemd.watchdogMicroseconds().map { Duration.microseconds(Int64($0 / 2)) }
         retentionDays = config.journalRetentionDays
         lastWatchdog = now
         lastPrune = now
+        lastStatus = (now, 0)
+        statsInterval = config.statsIntervalSeconds > 0 ? .seconds(config.statsIntervalSeconds) : nil
+        lastStats = (now, 0)
     }
 
-    mutating func run(at now: ContinuousClock.Instant, store: StateStore, logger: Logger) {
+    /// `events/s`, cases, W, the latest alert sequence, subscriptions: one line.
+    static func status(_ c: RuntimeCounters, eventsPerSecond: Double) -> String {
+        let w = c.watermarkMillis.load(ordering: .relaxed)
+        let watermark = w == Int64.min ? "none yet" : RFC3339.format(w)
+        return "\(Int(eventsPerSecond.rounded())) events/s, \(c.received.load(ordering: .relaxed)) received, "
+            + "\(c.cases.load(ordering: .relaxed)) cases, W \(watermark), alertSequence \(c.committedSequence.load(ordering: .relaxed)), "
+            + "\(c.subscriptions.load(ordering: .relaxed)) subscriptions"
+    }
+
+    static func rate(_ received: Int, since last: (at: ContinuousClock.Instant, received: Int), now: ContinuousClock.Instant) -> Double {
+        let seconds = Double((now - last.at).components.seconds) + Double((now - last.at).components.attoseconds) / 1e18
+        return seconds > 0 ? Double(received - last.received) / seconds : 0
+    }
+
+    mutating func run(at now: ContinuousClock.Instant, store: StateStore, logger: Logger, counters: RuntimeCounters) {
+        if let interval = statusInterval, now - lastStatus.at >= interval {
+            let received = counters.received.load(ordering: .relaxed)
+            Systemd.notify("STATUS=" + Self.status(counters, eventsPerSecond: Self.rate(received, since: lastStatus, now: now)))
+            lastStatus = (now, received)
+        }
+        if let interval = statsInterval, now - lastStats.at >= interval {
+            let received = counters.received.load(ordering: .relaxed)
+            var metadata: Logger.Metadata = [:]
+            for (key, value) in counters.summary { metadata[key] = "\(value)" }
+            metadata["eventsPerSecond"] = "\(Int(Self.rate(received, since: lastStats, now: now).rounded()))"
+            metadata["cases"] = "\(counters.cases.load(ordering: .relaxed))"
+            metadata["alertSequence"] = "\(counters.committedSequence.load(ordering: .relaxed))"
+            metadata["subscriptions"] = "\(counters.subscriptions.load(ordering: .relaxed))"
+            logger.info("counters", metadata: metadata)
+            lastStats = (now, received)
+        }
         if let interval = watchdogInterval, now - lastWatchdog >= interval {
             Systemd.notify("WATCHDOG=1")
             lastWatchdog = now

@@ -58,6 +58,9 @@ struct ContactWatchDaemon: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("The public certificate of the CURVE-server publishers the input connects to.", valueName: "file"))
     var inputCurveServerKey: String?
 
+    @Flag(name: .long, help: "Resolve the configuration (file, environment, flags), report every problem, exit 0 or 64; binds nothing, touches no state.")
+    var checkConfig = false
+
     func run() async throws {
         var flags = DaemonFlags()
         flags.configFile = config
@@ -69,6 +72,7 @@ struct ContactWatchDaemon: AsyncParsableCommand {
         flags.stateDir = stateDir
         flags.logLevel = logLevel
         flags.logFormat = logFormat
+        flags.checkConfig = checkConfig
         flags.metrics = metrics
         flags.curveCert = curveCert
         flags.curveAllowPublishers = curveAllowPublishers

@@ -181,6 +181,24 @@ final class NotifySocket {
         }
     }
 
+    /// Waits for a datagram line starting with `state` (e.g. "STATUS=") for which `matches` holds.
+    func wait(for state: String, prefix: Bool, timeout: Double, matches: (String) -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let left = deadline.timeIntervalSinceNow
+            if left <= 0 { return false }
+            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            if poll(&p, 1, Int32(left * 1000)) <= 0 { continue }
+            let got = recv(fd, &buffer, buffer.count, 0)
+            guard got > 0 else { continue }
+            for line in String(decoding: buffer[0..<got], as: UTF8.self).split(separator: "\n")
+            where line.hasPrefix(state) && matches(String(line)) {
+                return true
+            }
+        }
+    }
+
     deinit {
         close(fd)
         unlink(path)

@@ -1,0 +1,112 @@
+import ContactWatchTestSupport
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite("--check-config, unknown keys, SIGHUP, STATUS and the periodic counters")
+struct ConfigCheckAndReloadTests {
+    static let example = Executables.packageRoot.appendingPathComponent("Deploy/contactwatchd.yaml").path
+
+    /// The example configuration with `old` replaced by `new` (once), written into `dir`.
+    static func exampleWith(_ dir: TemporaryDirectory, _ old: String, _ new: String, name: String = "c.yaml") throws -> String {
+        let text = try String(contentsOfFile: example, encoding: .utf8)
+        try #require(text.contains(old), "the example has no \(old)")
+        let path = dir.file(name)
+        try text.replacingOccurrences(of: old, with: new).write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test("--check-config accepts Deploy/contactwatchd.yaml (exit 0) and prints what it resolved")
+    func exampleIsValid() throws {
+        let dir = try TemporaryDirectory()
+        let c = try Child("contactwatchd", ["--check-config", "--config", Self.example, "--state-dir", dir.file("state")])
+        #expect(c.waitForExit(timeout: 30) == 0, "\(c.stderr.text)")
+        #expect(c.stdout.text.hasPrefix("configuration OK"), "\(c.stdout.text)")
+        #expect(c.stdout.text.contains("state: \(dir.file("state"))"))
+        #expect(!FileManager.default.fileExists(atPath: dir.file("state")), "--check-config touched the state directory")
+    }
+
+    @Test("--check-config names every unknown key (file and environment) and a bad value in one run, exit 64")
+    func typos() throws {
+        let dir = try TemporaryDirectory()
+        let file = try Self.exampleWith(dir, "limitDays: 28", "limitDay: 28")
+        var text = try String(contentsOfFile: file, encoding: .utf8)
+        text = text.replacingOccurrences(of: "  level: info", with: "  level: loud")
+        try text.write(toFile: file, atomically: true, encoding: .utf8)
+        let c = try Child("contactwatchd", ["--check-config", "--config", file, "--state-dir", dir.file("state")],
+                          environment: ["CONTACTWATCH_OUTPUT_ENDPONT": "tcp://127.0.0.1:1"])
+        #expect(c.waitForExit(timeout: 30) == 64)
+        let err = c.stderr.text
+        #expect(err.contains("rules.telephoneOnly.limitDay: unknown key"), "\(err)")
+        #expect(err.contains("did you mean rules.telephoneOnly.limitDays?"), "\(err)")
+        #expect(err.contains("CONTACTWATCH_OUTPUT_ENDPONT: unknown environment variable"), "\(err)")
+        #expect(err.contains("log.level"), "the bad value is reported with the unknown keys: \(err)")
+        #expect(!FileManager.default.fileExists(atPath: dir.file("state")))
+    }
+
+    @Test("the daemon started with a misspelt key exits 64 naming it, before touching its state")
+    func typoAtStart() throws {
+        let dir = try TemporaryDirectory()
+        let file = try Self.exampleWith(dir, "limitDays: 28", "limitDay: 28")
+        let c = try Child("contactwatchd", ["--config", file, "--state-dir", dir.file("state"),
+                                            "--input", dir.ipc("in"), "--output", dir.ipc("out")])
+        #expect(c.waitForExit(timeout: 30) == 64)
+        #expect(c.stderr.text.contains("rules.telephoneOnly.limitDay"), "\(c.stderr.text)")
+        #expect(!FileManager.default.fileExists(atPath: dir.file("state")))
+    }
+
+    @Test("SIGHUP: a new log level applies at once, a bad file keeps the old values, the daemon keeps processing; SIGTERM exits 0")
+    func reload() throws {
+        let dir = try TemporaryDirectory()
+        let config = dir.file("reload.yaml")
+        try "log:\n  level: info\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let daemon = try DaemonUnderTest(dir: dir, extraArguments: ["--config", config, "--subscribe", ""])
+        let tail = try Child("contactwatch", ["tail", "--endpoint", daemon.output])
+        defer { tail.signal(SIGKILL); _ = tail.waitForProcessExit(timeout: 10) }
+        #expect(daemon.waitForSubscribers(1), "\(daemon.child.stderr.text)")
+        func replay(_ marker: String) throws {
+            let file = dir.file("\(marker).ndjson")
+            try "\(marker)\n".write(toFile: file, atomically: true, encoding: .utf8)
+            let r = try runTool(["replay", file, "--endpoint", daemon.input, "--wait-subscribers", "1", "--send-invalid"])
+            #expect(r.status == 0, "\(r.stderr)")
+            #expect(tail.stdout.wait(timeout: 30) { $0.contains(marker) }, "the daemon did not process \(marker)")
+        }
+        try replay("before-reload")
+        #expect(!daemon.child.stderr.text.contains("published: invalid event"))
+
+        // debug: each published message is logged from now on.
+        try "log:\n  level: debug\n".write(toFile: config, atomically: true, encoding: .utf8)
+        daemon.child.signal(SIGHUP)
+        #expect(daemon.child.stderr.wait(timeout: 20) { $0.contains("reload: applied log.level info → debug") },
+                "\(daemon.child.stderr.text)")
+        try replay("after-reload")
+        #expect(daemon.child.stderr.wait(timeout: 20) { $0.contains("published: invalid event") }, "\(daemon.child.stderr.text)")
+
+        // A change that needs a restart is named; an invalid file keeps everything as it was.
+        try "log:\n  level: debug\nstate:\n  commitMaxEvents: 500\n".write(toFile: config, atomically: true, encoding: .utf8)
+        daemon.child.signal(SIGHUP)
+        #expect(daemon.child.stderr.wait(timeout: 20) { $0.contains("only applied at the next restart: state.commitMaxEvents") },
+                "\(daemon.child.stderr.text)")
+        try "log:\n  levle: warning\n".write(toFile: config, atomically: true, encoding: .utf8)
+        daemon.child.signal(SIGHUP)
+        #expect(daemon.child.stderr.wait(timeout: 20) { $0.contains("reload: the configuration was not applied") && $0.contains("log.levle") },
+                "\(daemon.child.stderr.text)")
+        try replay("after-bad-reload")
+        #expect(daemon.child.process.isRunning)
+        #expect(daemon.stop() == 0, "\(daemon.child.stderr.text)")
+    }
+
+    @Test("under systemd STATUS= carries a one-line summary; log.statsIntervalSeconds sends the counters line")
+    func statusAndCounters() throws {
+        let dir = try TemporaryDirectory()
+        let daemon = try DaemonUnderTest(dir: dir, environment: ["CONTACTWATCH_LOG_STATS_INTERVAL_SECONDS": "1"])
+        #expect(daemon.notify.wait(for: "STATUS=", prefix: true, timeout: 20) { $0.contains("events/s") && $0.contains("cases") },
+                "no STATUS= line")
+        #expect(daemon.child.stderr.wait(timeout: 20) { $0.contains(" counters") && $0.contains("received=") },
+                "\(daemon.child.stderr.text)")
+        #expect(daemon.stop() == 0)
+    }
+}
