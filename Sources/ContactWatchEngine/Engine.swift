@@ -27,6 +27,9 @@ public final class Engine {
     var forgetQueue = Heap<ForgetItem>()
     /// R7 timers (`state.outcomeTimers`) by (deadline, CRN, contactId); empty while R7 is disabled.
     var outcomeQueue = Heap<OutcomeItem>()
+    /// R7 deadlines of the last dates asked, by date mod 16 (`outcomeDeadline`; a business-day count walks the
+    /// holiday set day by day, and a stream's contacts crowd into a few dates).
+    var outcomeMemo = OutcomeDeadlineMemo()
     var now: Millis = 0
     /// Whether `reader` holds the current message's body (false until it parsed successfully).
     var parsedCurrent = false
@@ -38,6 +41,7 @@ public final class Engine {
     @exclusivity(unchecked) var overdueQueue = Heap<OverdueItem>()
     @exclusivity(unchecked) var forgetQueue = Heap<ForgetItem>()
     @exclusivity(unchecked) var outcomeQueue = Heap<OutcomeItem>()
+    @exclusivity(unchecked) var outcomeMemo = OutcomeDeadlineMemo()
     @exclusivity(unchecked) var now: Millis = 0
     @exclusivity(unchecked) var parsedCurrent = false
     #endif
@@ -505,6 +509,12 @@ struct ForgetItem: Comparable {
     @inline(__always) static func < (a: ForgetItem, b: ForgetItem) -> Bool {
         a.start != b.start ? a.start < b.start : a.contactId < b.contactId
     }
+}
+
+/// The R7 deadlines of the last 16 dates asked, direct-mapped by date.
+struct OutcomeDeadlineMemo {
+    var dates = InlineArray<16, Int32>(repeating: .min)
+    var deadlines = InlineArray<16, Int32>(repeating: 0)
 }
 
 /// An armed R7 timer (step 6), ordered by (deadline, CRN, contactId).

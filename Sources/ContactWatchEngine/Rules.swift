@@ -361,7 +361,13 @@ extension Engine {
 
     /// The Nth business day after the date of `start` [N = rules.outcomeOverdue.businessDays].
     func outcomeDeadline(_ start: Millis) -> Int32 {
-        business.businessDay(settings.outcomeOverdueBusinessDays, after: zone.date(of: start)).days
+        let date = zone.date(of: start).days
+        let slot = Int(date & 15)
+        if outcomeMemo.dates[slot] == date { return outcomeMemo.deadlines[slot] }
+        let deadline = business.businessDay(settings.outcomeOverdueBusinessDays, after: LocalDate(days: date)).days
+        outcomeMemo.dates[slot] = date
+        outcomeMemo.deadlines[slot] = deadline
+        return deadline
     }
 
     /// Arms the R7 deadline of a version that awaits an outcome (only while R7 is enabled; the settings in force now).

@@ -129,6 +129,10 @@ struct RuleR7Tests {
         #expect(NSDictionary(dictionary: r.evidence) == NSDictionary(dictionary: expected))
         #expect(r.reason == "Outcome ATTC recorded for contact 77")
         #expect(h.engine.state.cases[0].openOutcomeOverdue.isEmpty)
+        // The per-rule counters the metrics read: the same path as every other rule, by the rule's name.
+        let rule = try #require(Rule.allCases.first { $0.name == "outcome-overdue" })
+        #expect(h.engine.counters.raisedByRule[Int(rule.rawValue)] == 1)
+        #expect(h.engine.counters.resolvedByRule[Int(rule.rawValue)] == 1)
     }
 
     @Test("a failure recorded late resolves R7 first (step 3), then raises R1 (step 4)")

@@ -34,11 +34,15 @@ struct Options {
     var only: Set<String> = ["engine", "parse", "store"]
 }
 
+/// `--outcome-overdue`: the engine runs with R7 enabled (set while the options are parsed, before any engine).
+nonisolated(unsafe) var outcomeOverdue = false
+
 func usage(_ message: String) -> Never {
     FileHandle.standardError.write(Data("contactwatch-bench: \(message)\n".utf8))
     FileHandle.standardError.write(Data("""
         usage: contactwatch-bench [--cases N] [--days N] [--seed N] [--start YYYY-MM-DD] [--input FILE]
                                   [--reps N] [--commit-every N] [--sync full|normal] [--only engine,parse,store]
+                                  [--outcome-overdue]   (R7 enabled, as make demo runs)
 
         """.utf8))
     exit(64)
@@ -73,6 +77,7 @@ func parseOptions() -> Options {
         case "--only":
             o.only = Set(value(a).split(separator: ",").map(String.init))
             if !o.only.isSubset(of: ["engine", "parse", "store"]) { usage("--only takes engine, parse, store") }
+        case "--outcome-overdue": outcomeOverdue = true
         case "-h", "--help": usage("benchmarks of the engine and the store")
         default: usage("unknown argument \(a)")
         }
@@ -226,7 +231,9 @@ func cwbenchEnginePass(_ raw: UnsafeMutableRawPointer) -> Int {
 }
 
 func makeEngine() -> Engine {
-    do { return try Engine(settings: EngineSettings()) } catch { fatalError("engine settings: \(error)") }
+    var settings = EngineSettings()
+    settings.outcomeOverdueEnabled = outcomeOverdue
+    do { return try Engine(settings: settings) } catch { fatalError("engine settings: \(error)") }
 }
 
 /// Runs `reps` passes, each with a fresh engine; prints one line. Returns the last engine's counters.
