@@ -309,6 +309,7 @@ extension DaemonConfiguration {
         lines.append("  log: \(logLevel) (\(logFormat.rawValue))")
         lines.append("  metrics: \(metrics.map { "http://\($0)/metrics" } ?? "off")")
         lines.append("  CURVE: \(security.certificate == nil ? "off" : "on")")
+        lines.append("  R7 outcome-overdue: \(engine.outcomeOverdueEnabled ? "on" : "off") (\(engine.outcomeOverdueBusinessDays) business days)")
         return lines.joined(separator: "\n")
     }
 }

@@ -65,5 +65,11 @@ struct OutcomeOverdueConfigurationTests {
         var defaults = c.engine
         defaults.outcomeOverdueEnabled = false
         #expect(defaults == DaemonConfiguration().engine)
+        // Its R7 keys are known keys (a misspelt one stops the daemon), and --check-config reports R7.
+        let yaml = try String(contentsOfFile: Self.deployFile, encoding: .utf8)
+        #expect(try ConfigurationCheck.unknownFileKeys(yaml: yaml, file: Self.deployFile) == [])
+        #expect(c.checkSummary(file: Self.deployFile).contains("R7 outcome-overdue: on (5 business days)"))
+        let misspelt = yaml.replacingOccurrences(of: "businessDays: 5", with: "busnessDays: 5")
+        #expect(try ConfigurationCheck.unknownFileKeys(yaml: misspelt, file: "x.yaml").count == 1)
     }
 }
