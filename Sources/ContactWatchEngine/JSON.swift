@@ -29,7 +29,7 @@ package struct JSONNode {
     /// The index of the node after this value's whole subtree.
     @usableFromInline var next: Int32
     /// For safe integers: the value.
-    @usableFromInline var integer: UInt64
+    @usableFromInline package var integer: UInt64
 }
 
 package struct JSONSyntaxError: Error {

@@ -172,7 +172,6 @@ public struct JSONLines: ~Copyable {
     }
 }
 
-@inline(__always) fileprivate func isDigit(_ c: UInt8) -> Bool { c >= 0x30 && c <= 0x39 }
 
 // MARK: - Times
 
@@ -183,37 +182,27 @@ public func rfc3339Milliseconds(_ b: UnsafeBufferPointer<UInt8>) -> Int64? {
 
 // MARK: - Alert bodies
 
-/// Cheap look-ups in alert bodies produced by the daemon (no full parse).
+/// Look-ups in alert bodies produced by the daemon, through the engine's JSON reader (top-level members only).
 public enum AlertBody {
-    /// The value of the first `"alertSequence":` number in `body`.
+    /// The value of the top-level `alertSequence` member when it is an integer.
     public static func alertSequence(_ body: UnsafeRawBufferPointer) -> UInt64? {
-        guard let at = find(body, "\"alertSequence\"") else { return nil }
-        var k = skipToValue(body, at)
-        guard k < body.count, isDigit(body[k]) else { return nil }
-        var v: UInt64 = 0
-        while k < body.count, isDigit(body[k]) {
-            let (m, o1) = v.multipliedReportingOverflow(by: 10)
-            let (a, o2) = m.addingReportingOverflow(UInt64(body[k] - 0x30))
-            if o1 || o2 { return nil }
-            v = a
-            k += 1
+        var reader = JSONReader()
+        guard reader.parse(body) == nil, reader.node(0).kind == .object else { return nil }
+        var found: UInt64? = nil
+        reader.forEachMember(0) { key, value in
+            guard found == nil, reader.keyEquals(key, "alertSequence") else { return }
+            let v = reader.node(value)
+            if v.kind == .number, v.flag { found = v.integer }
         }
-        return v
+        return found
     }
 
-    /// The value of the first `"key":"..."` string member in `body` (raw, escapes not decoded).
+    /// The value of the top-level `key` member when it is a string (escapes decoded).
     public static func stringField(_ body: UnsafeRawBufferPointer, _ key: String) -> String? {
-        guard let at = find(body, "\"\(key)\"") else { return nil }
-        var k = skipToValue(body, at)
-        guard k < body.count, body[k] == UInt8(ascii: "\"") else { return nil }
-        k += 1
-        let start = k
-        while k < body.count, body[k] != UInt8(ascii: "\"") {
-            if body[k] == UInt8(ascii: "\\") { k += 1 }
-            k += 1
+        body.withMemoryRebound(to: UInt8.self) { bytes in
+            guard let members = JSONLines.objectMembers(bytes), let range = members[key] else { return nil }
+            return JSONLines.stringValue(bytes, range)
         }
-        guard k <= body.count else { return nil }
-        return String(decoding: UnsafeRawBufferPointer(rebasing: body[start..<k]), as: UTF8.self)
     }
 
     /// The topic the daemon publishes an alert body under: `alert.raised.<rule>` / `alert.resolved.<rule>`.
@@ -221,31 +210,6 @@ public enum AlertBody {
         guard let eventType = stringField(body, "eventType"), let rule = stringField(body, "rule") else { return nil }
         if eventType.hasSuffix(".raised") { return "alert.raised.\(rule)" }
         if eventType.hasSuffix(".resolved") { return "alert.resolved.\(rule)" }
-        return nil
-    }
-
-    /// After the key ending at `at`: skip whitespace, ':' and whitespace.
-    private static func skipToValue(_ body: UnsafeRawBufferPointer, _ at: Int) -> Int {
-        var k = at
-        while k < body.count, body[k] == 0x20 || body[k] == 0x09 || body[k] == 0x0A || body[k] == 0x0D { k += 1 }
-        guard k < body.count, body[k] == UInt8(ascii: ":") else { return body.count }
-        k += 1
-        while k < body.count, body[k] == 0x20 || body[k] == 0x09 || body[k] == 0x0A || body[k] == 0x0D { k += 1 }
-        return k
-    }
-
-    /// The index just after the first occurrence of `needle` in `body`.
-    private static func find(_ body: UnsafeRawBufferPointer, _ needle: String) -> Int? {
-        let n = Array(needle.utf8)
-        guard let first = n.first, body.count >= n.count, let base = body.baseAddress else { return nil }
-        var k = 0
-        let lastStart = body.count - n.count
-        while k <= lastStart {
-            guard let hit = memchr(base + k, Int32(first), lastStart - k + 1) else { return nil }
-            k = UnsafeRawPointer(hit) - base
-            if memcmp(base + k, n, n.count) == 0 { return k + n.count }
-            k += 1
-        }
         return nil
     }
 }
