@@ -53,7 +53,7 @@ control=""
 debug_bin=".build/debug/contactwatchd"
 [[ -x "$debug_bin" ]] && control=$(readlink -f "$debug_bin")
 
-export CI_HIDE="$hide" CI_DAEMON="$daemon" CI_TOOL="$tool" CI_VERSION="$version" CI_WORK="$work" CI_CONTROL="$control"
+export CI_HIDE="$hide" CI_DAEMON="$daemon" CI_TOOL="$tool" CI_VERSION="$version" CI_WORK="$work" CI_CONTROL="$control" CI_ROOT="$root"
 unshare -m --propagation private bash -euo pipefail -c '
     mount -t tmpfs -o size=1m,mode=0755 contactwatch-hide "$CI_HIDE"
     echo "check-install: $CI_HIDE hidden (empty tmpfs in a private mount namespace)"
@@ -68,14 +68,18 @@ unshare -m --propagation private bash -euo pipefail -c '
     v=$("$CI_DAEMON" --version); [[ "$v" == "$CI_VERSION" ]] || { echo "check-install: FAILED: contactwatchd --version printed \"$v\", expected $CI_VERSION" >&2; exit 1; }
     v=$("$CI_TOOL" --version);   [[ "$v" == "$CI_VERSION" ]] || { echo "check-install: FAILED: contactwatch --version printed \"$v\", expected $CI_VERSION" >&2; exit 1; }
     echo "check-install: contactwatchd --version and contactwatch --version print $CI_VERSION without the toolchain"
+    "$CI_DAEMON" --check-config --config "$CI_ROOT/etc/contactwatch/contactwatchd.yaml" >/dev/null \
+        || { echo "check-install: FAILED: the installed daemon rejects the installed configuration" >&2; exit 1; }
+    echo "check-install: contactwatchd --check-config accepts the installed configuration"
     "$CI_DAEMON" --state-dir "$CI_WORK/state" --input "ipc://$CI_WORK/in" --output "ipc://$CI_WORK/out" \
-        2> "$CI_WORK/daemon.log" &
+        --metrics 127.0.0.1:0 2> "$CI_WORK/daemon.log" &
     pid=$!
     for _ in $(seq 1 200); do grep -qw ready "$CI_WORK/daemon.log" && break; kill -0 $pid 2>/dev/null || break; sleep 0.1; done
     grep -qw ready "$CI_WORK/daemon.log" || { cat "$CI_WORK/daemon.log" >&2; kill -KILL $pid 2>/dev/null || true; echo "check-install: FAILED: the installed daemon did not report ready" >&2; exit 1; }
+    grep -q "metrics served" "$CI_WORK/daemon.log" || { cat "$CI_WORK/daemon.log" >&2; kill -KILL $pid; echo "check-install: FAILED: no metrics endpoint" >&2; exit 1; }
     kill -TERM $pid
     status=0; wait $pid || status=$?
     [[ $status -eq 0 ]] || { cat "$CI_WORK/daemon.log" >&2; echo "check-install: FAILED: the installed daemon exited $status on SIGTERM" >&2; exit 1; }
-    echo "check-install: the installed daemon started (ready), stopped on SIGTERM with exit 0, without the toolchain"
+    echo "check-install: the installed daemon started (ready, metrics served), stopped on SIGTERM with exit 0, without the toolchain"
 '
 echo "check-install: OK"
