@@ -2,8 +2,11 @@
 // init) and what a commit costs on such a store, with synchronous FULL and NORMAL. Measurements, not tests.
 //
 //   swift run -c release contactwatch-restart-bench
-//   CONTACTWATCH_BENCH_CASES (default 200000) sets the number of cases; CONTACTWATCH_BENCH_DIR keeps the store in
-//   that directory (built once, reused by later runs) instead of a temporary one.
+//   CONTACTWATCH_BENCH_CASES (default 240000, the whole caseload of England and Wales) sets the number of cases;
+//   CONTACTWATCH_BENCH_DIR keeps the store in that directory (built once, reused by later runs) instead of a temporary
+//   one. Also prints the bytes per case in the store file and in RAM: the loaded state's containers counted from their
+//   capacities and Swift's native layouts (`Footprint`), and, as an upper bound, how much the process's resident set
+//   grew from before opening the store to the ready engine (that includes SQLite's page cache, up to 32 MiB).
 import ContactWatchEngine
 import ContactWatchStore
 import ContactWatchTestSupport
@@ -22,11 +25,48 @@ struct Rng {
     mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
 }
 
+/// Heap bytes of an engine state, counted from its containers: an array is a 32-byte header and capacity × stride
+/// elements; a dictionary (Swift's native hash table) a 64-byte header, a bitmap and buckets × (key + value strides),
+/// with buckets the power of two its capacity needs at a 3/4 load factor; each allocation also pays 16 bytes to malloc.
+/// Small strings (codes, CRN-sized texts) live inline. The engine's own overdue heap (one entry per open R1 alert) is
+/// left out.
+enum Footprint {
+    static let mallocOverhead = 16
+    static func array<T>(_ a: [T]) -> Int { a.capacity == 0 ? 0 : 32 + a.capacity * MemoryLayout<T>.stride + mallocOverhead }
+    static func dictionary<K, V>(_ d: [K: V]) -> Int {
+        guard d.capacity > 0 else { return 0 }
+        var buckets = 1
+        while buckets * 3 / 4 < d.capacity { buckets *= 2 }
+        return 64 + buckets / 8 + buckets * (MemoryLayout<K>.stride + MemoryLayout<V>.stride) + mallocOverhead
+    }
+    static func state(_ s: EngineState) -> Int {
+        var n = array(s.cases) + dictionary(s.caseIndex) + dictionary(s.contacts) + dictionary(s.withdrawn)
+            + dictionary(s.outcomeTimers) + dictionary(s.publishers) + array(s.pdus) + dictionary(s.pduIndex)
+        for c in s.cases {
+            n += array(c.registers) + array(c.failures) + array(c.remotes) + array(c.warnings) + array(c.breaches)
+                + array(c.openNonCompliance) + array(c.openOutcomeOverdue)
+            for a in c.openNonCompliance { n += array(a.evidence) }
+            for a in c.openOutcomeOverdue { n += array(a.evidence) }
+            if let a = c.openTelephoneOnly { n += array(a.evidence) }
+        }
+        for p in s.pdus { n += array(p.buckets) + (p.open.map { array($0.evidence) } ?? 0) }
+        return n
+    }
+}
+
 enum RestartBenchmark {
     static func seconds(_ body: () throws -> Void) rethrows -> Double {
         let t0 = DispatchTime.now().uptimeNanoseconds
         try body()
         return Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+    }
+
+    /// The process's resident set in bytes (Linux: /proc/self/statm), or nil elsewhere.
+    static func residentBytes() -> Int? {
+        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return nil }
+        let fields = text.split(separator: " ")
+        guard fields.count > 1, let pages = Int(fields[1]) else { return nil }
+        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
     }
 
     static func fileSize(_ path: String) -> Int {
@@ -35,7 +75,7 @@ enum RestartBenchmark {
 
     static func main() throws {
         let env = ProcessInfo.processInfo.environment
-        let cases = Int(env["CONTACTWATCH_BENCH_CASES"] ?? "") ?? 200_000
+        let cases = Int(env["CONTACTWATCH_BENCH_CASES"] ?? "") ?? 240_000
         let keep = env["CONTACTWATCH_BENCH_DIR"]
         let tmp = NSTemporaryDirectory() + "cw-restart-bench-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true)
@@ -70,6 +110,7 @@ enum RestartBenchmark {
             try StateStore(directory: dirPath, synchronous: .full, quickCheck: false).close()
         }
         print("bench: open without quick_check \(String(format: "%.3f", openUnchecked)) s")
+        let residentBefore = Self.residentBytes()
         var loaded = EngineState()
         var store: StateStore! = nil
         let open = try Self.seconds { store = try StateStore(directory: dirPath) }
@@ -82,6 +123,20 @@ enum RestartBenchmark {
             + "\(size / max(1, loaded.cases.count)) bytes per case")
         guard loaded.cases.count == cases else { fatalError("loaded \(loaded.cases.count) cases, built \(cases)") }
         guard engine.state.contacts.count == loaded.contacts.count else { fatalError("engine lost contacts") }
+        // RAM: what the ready engine holds (its state shares storage with `loaded` until either changes), without the
+        // store connection's page cache.
+        let residentAfter = Self.residentBytes()
+        store.close()
+        let ram = Footprint.state(loaded)
+        let n = max(1, loaded.cases.count)
+        var rss = ""
+        if let before = residentBefore, let after = residentAfter {
+            rss = "; resident set grew \(after - before) bytes = \((after - before) / n) per case (with SQLite's cache)"
+        }
+        print("bench: memory: \(loaded.cases.count) cases, \(loaded.contacts.count) contacts: RAM = \(ram / n) bytes per case"
+            + " (\(ram) bytes of containers); store file \(size) bytes = \(size / n) bytes per case\(rss)")
+        withExtendedLifetime(engine) {}
+        store = try StateStore(directory: dirPath)
 
         // Commit cost: 1000 dirty cases, 1000 contacts, 1000 journal entries, spread over the store; with
         // synchronous FULL (the default) and NORMAL.
