@@ -61,6 +61,9 @@ struct PipelineService: Service {
 /// Wires the daemon together: configuration, logging, state store, engine, sockets, signals. Returns the exit status.
 public enum Daemon {
     public static func run(flags: DaemonFlags) async -> ExitStatus {
+        // SIGHUP never ends the daemon (cli.md): ignored from the first instruction, until the reload handler is
+        // installed once the state is loaded; a HUP during start-up has nothing newer to apply than the start itself.
+        signal(SIGHUP, SIG_IGN)
         let config: DaemonConfiguration
         let environment = ProcessInfo.processInfo.environment
         do {
@@ -183,7 +186,8 @@ public enum Daemon {
 }
 
 /// An exclusive `flock` on `<state dir>/contactwatchd.lock`, held for the daemon's life, so that a second daemon
-/// pointed at the same state directory stops at once (exit 74) instead of fighting over the store.
+/// pointed at the same state directory stops instead of fighting over the store. A lock still held by another
+/// process after `waitSeconds` is a temporary failure (exit 75, cli.md): a restart cures it once that one is gone.
 struct StateDirectoryLock {
     private let fd: Int32
 
@@ -198,14 +202,27 @@ struct StateDirectoryLock {
         guard fd >= 0 else {
             throw DaemonError.store("cannot open \(path): \(String(cString: strerror(errno)))")
         }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-            let reason = errno == EWOULDBLOCK ? "another contactwatchd is using this state directory"
-                                              : String(cString: strerror(errno))
-            close(fd)
-            throw DaemonError.store("cannot lock the state directory \(directory): \(reason)")
+        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            guard errno == EWOULDBLOCK else {
+                let reason = String(cString: strerror(errno))
+                close(fd)
+                throw DaemonError.store("cannot lock the state directory \(directory): \(reason)")
+            }
+            // flock has no timed form: a thread blocks in it while this one waits on a semaphore. When the wait runs
+            // out the daemon exits (75), which ends that thread with the process; the descriptor stays open for it.
+            let locked = DispatchSemaphore(value: 0)
+            Thread.detachNewThread {
+                if flock(fd, LOCK_EX) == 0 { locked.signal() }
+            }
+            guard locked.wait(timeout: .now() + Self.waitSeconds) == .success else {
+                throw DaemonError(.store(.busy), "cannot lock the state directory \(directory): another contactwatchd "
+                    + "has been using it for \(Int(Self.waitSeconds)) s (exit 75: a restart retries once it has stopped)")
+            }
         }
         self.fd = fd
     }
+
+    static let waitSeconds: Double = 5
 
     func release() {
         flock(fd, LOCK_UN)

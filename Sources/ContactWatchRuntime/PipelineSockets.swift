@@ -32,8 +32,10 @@ struct SocketSetup: Sendable {
             }
         case .output:
             try socket.setSendHighWaterMark(Int32(clamping: config.sendHighWaterMark))
-            // XPUB verbose: every subscription is reported (SubscriptionTracker), repeats included.
-            try socket.setXPubVerbose(true)
+            // XPUB verboser: every subscribe and every unsubscribe is reported (SubscriptionTracker), repeats
+            // included; plain verbose reports an unsubscribe only when the last holder of a prefix leaves, so two
+            // consumers of `alert.` that both left would still count as one.
+            try socket.setXPubVerboser(true)
             try security.secureServer(socket, as: .output)
         case .journal:
             // A client that sends requests without reading the replies costs at most this many queued replies

@@ -215,6 +215,11 @@ final class TailSession {
                             return
                         }
                         guard sequence > covered else { return }
+                        if sequence > covered + 1 {
+                            // alerts.md: a reply that starts above the requested sequence + 1 says what is gone.
+                            diagnostics.line("journal \(journal): alerts \(covered + 1)…\(sequence - 1) are no longer "
+                                + "in the journal (pruned by retention)")
+                        }
                         covered = sequence
                         let topic = AlertBody.topic(body)
                         if matchesTopics(topic) { try emit(body, topic: topic) }

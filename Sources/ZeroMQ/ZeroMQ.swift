@@ -324,6 +324,9 @@ public final class ZMQSocket {
     public func setSendTimeout(milliseconds: Int32) throws { try setInt32(ZMQ_SNDTIMEO, "ZMQ_SNDTIMEO", milliseconds) }
     /// XPUB: pass every subscription message up, duplicates included.
     public func setXPubVerbose(_ on: Bool) throws { try setInt32(ZMQ_XPUB_VERBOSE, "ZMQ_XPUB_VERBOSE", on ? 1 : 0) }
+
+    /// XPUB: report every unsubscribe too, not only the last one of a prefix (implies `ZMQ_XPUB_VERBOSE`).
+    public func setXPubVerboser(_ on: Bool) throws { try setInt32(ZMQ_XPUB_VERBOSER, "ZMQ_XPUB_VERBOSER", on ? 1 : 0) }
     /// ROUTER: a send to an unknown routing id fails with EHOSTUNREACH instead of being dropped.
     public func setRouterMandatory(_ on: Bool) throws { try setInt32(ZMQ_ROUTER_MANDATORY, "ZMQ_ROUTER_MANDATORY", on ? 1 : 0) }
     /// `ZMQ_IMMEDIATE`: queue messages only to completed connections.

@@ -100,16 +100,33 @@ struct DaemonBehaviourTests {
         #expect(daemon.child.waitForExit(timeout: 5) == 0)
     }
 
-    @Test("a second daemon on the same state directory exits 74 and leaves the first running")
+    @Test("a second daemon on the same state directory waits 5 s for the lock, exits 75 and leaves the first running")
     func stateDirectoryLock() throws {
         let dir = try TemporaryDirectory()
         let first = try DaemonUnderTest(dir: dir)
         let second = try Child("contactwatchd", ["--input", dir.ipc("in2"), "--input-bind", "--output", dir.ipc("out2"),
                                                  "--state-dir", first.stateDir])
-        #expect(second.waitForExit(timeout: 20) == 74, "\(second.stderr.text)")
+        #expect(second.waitForExit(timeout: 20) == 75, "\(second.stderr.text)")
         #expect(second.stderr.text.contains("another contactwatchd"), "\(second.stderr.text)")
         #expect(first.child.process.isRunning)
+        #expect(first.child.process.isRunning)
         #expect(first.stop() == 0)
+    }
+
+    @Test("two consumers of the same prefix that both leave are both counted out (subscribers back to 0)")
+    func subscribersLeaving() throws {
+        let dir = try TemporaryDirectory()
+        let daemon = try DaemonUnderTest(dir: dir)
+        let tails = try (0..<2).map { _ in try Child("contactwatch", ["tail", "--endpoint", daemon.output, "--topic", "alert."]) }
+        #expect(daemon.waitForSubscribers(2), "\(daemon.child.stderr.text)")
+        for t in tails {
+            t.signal(SIGKILL)
+            _ = t.waitForProcessExit(timeout: 10)
+        }
+        // Plain XPUB_VERBOSE reports only the last unsubscribe of a prefix: one "left" line, and a count stuck at 1.
+        #expect(daemon.child.stderr.wait(timeout: 15) { $0.components(separatedBy: "subscriber left").count - 1 >= 2 },
+                "\(daemon.child.stderr.text)")
+        #expect(daemon.stop() == 0)
     }
 
     @Test("with --log-level debug each published message is logged with its CRN and contactId")
