@@ -1,3 +1,4 @@
+import ContactWatchCommon
 import Logging
 import Synchronization
 
@@ -131,22 +132,8 @@ public struct ContactWatchLogHandler: LogHandler {
     /// One write(2) per line, so lines from several threads do not interleave.
     static func write(_ line: String, to fd: Int32) {
         var s = line
-        s.withUTF8 { buffer in
-            guard var p = buffer.baseAddress else { return }
-            var left = buffer.count
-            while left > 0 {
-                #if canImport(Glibc)
-                let n = Glibc.write(fd, p, left)
-                #elseif canImport(Musl)
-                let n = Musl.write(fd, p, left)
-                #else
-                let n = Darwin.write(fd, p, left)
-                #endif
-                if n < 0 { if errno == EINTR { continue }; return }
-                p += n
-                left -= n
-            }
-        }
+        // A log line that cannot be written (stderr closed, a full pipe's EPIPE) is dropped; logging never fails.
+        s.withUTF8 { _ = writeAll(fd, UnsafeRawBufferPointer($0)) }
     }
 
     /// UTC, RFC 3339 with milliseconds: `2026-03-04T10:20:00.012Z`.

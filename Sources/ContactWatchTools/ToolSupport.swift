@@ -46,22 +46,8 @@ public struct FDWriter: Sendable {
 
     /// Writes all of `bytes`, retrying on EINTR and partial writes.
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
-        guard var p = bytes.baseAddress else { return }
-        var left = bytes.count
-        while left > 0 {
-            #if canImport(Glibc)
-            let n = Glibc.write(fd, p, left)
-            #elseif canImport(Musl)
-            let n = Musl.write(fd, p, left)
-            #else
-            let n = Darwin.write(fd, p, left)
-            #endif
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw ToolError(exitCode: ToolError.ioError, "write failed: \(String(cString: strerror(errno)))")
-            }
-            p += n
-            left -= n
+        if let error = writeAll(fd, bytes) {
+            throw ToolError(exitCode: ToolError.ioError, "write failed: \(String(cString: strerror(error)))")
         }
     }
 

@@ -1,0 +1,30 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Writes all of `bytes` to `fd` with write(2), retrying on EINTR and partial writes. Returns nil when everything
+/// was written, else the errno of the write that failed (the caller decides: the tools stop, the log drops a line).
+public func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Int32? {
+    guard var p = bytes.baseAddress else { return nil }
+    var left = bytes.count
+    while left > 0 {
+        #if canImport(Glibc)
+        let n = Glibc.write(fd, p, left)
+        #elseif canImport(Musl)
+        let n = Musl.write(fd, p, left)
+        #else
+        let n = Darwin.write(fd, p, left)
+        #endif
+        if n < 0 {
+            if errno == EINTR { continue }
+            return errno
+        }
+        p += n
+        left -= n
+    }
+    return nil
+}
