@@ -64,6 +64,8 @@ final class LogLimiter: Sendable {
 }
 
 /// Logs refusals at `warning`, rate-limited per socket (`LogLimiter`), with the socket, the peer and a key prefix.
+/// A refusal the limiter holds back is still logged at `debug` (off unless asked for), so that with `--log-level
+/// debug` every refusal has its line — what an operator chasing one peer, and the tests, need.
 final class RefusalLog: Sendable {
     private let logger: Logger
     let limiter: LogLimiter
@@ -73,18 +75,29 @@ final class RefusalLog: Sendable {
         self.limiter = limiter
     }
 
-    /// Logs `refusal` unless its socket has used up its lines; returns whether it logged.
+    /// Logs `refusal` at `warning` unless its socket has used up its lines (then at `debug`); returns whether it
+    /// logged at `warning`.
     @discardableResult
     func log(_ refusal: ZMQRefusal) -> Bool {
-        guard let suppressed = limiter.admit(refusal.domain) else { return false }
+        guard let suppressed = limiter.admit(refusal.domain) else {
+            if logger.logLevel <= .debug {
+                logger.debug("refused a peer at the handshake: \(refusal.reason)", metadata: Self.metadata(refusal))
+            }
+            return false
+        }
+        var metadata = Self.metadata(refusal)
+        if suppressed > 0 { metadata["notLogged"] = "\(suppressed)" }
+        logger.warning("refused a peer at the handshake: \(refusal.reason)", metadata: metadata)
+        return true
+    }
+
+    private static func metadata(_ refusal: ZMQRefusal) -> Logger.Metadata {
         var metadata: Logger.Metadata = [
             "socket": "\(refusal.domain)",
             "peer": "\(refusal.peerAddress ?? "unknown")",
         ]
         if let key = refusal.keyPrefix { metadata["key"] = "\(key)" }
-        if suppressed > 0 { metadata["notLogged"] = "\(suppressed)" }
-        logger.warning("refused a peer at the handshake: \(refusal.reason)", metadata: metadata)
-        return true
+        return metadata
     }
 }
 

@@ -79,13 +79,21 @@ final class EndpointDaemon {
         child = try Child("contactwatchd", ["--input", input] + (bind ? ["--input-bind"] : []) + [
             "--output", output, "--journal", journal, "--state-dir", dir.file("state"),
         ] + arguments, environment: env)
-        try #require(notify.wait(for: "READY=1", timeout: 30), "daemon did not become ready: \(child.stderr.text)")
+        try #require(notify.wait(for: "READY=1", timeout: 60), "daemon did not become ready: \(child.stderr.text)")
     }
 
     func stop() -> Int32? { child.terminate() }
 
-    /// Waits for a refusal line of the daemon naming `socket` (and `text`, e.g. a key prefix).
-    func waitForRefusal(socket: String, containing text: String = "", timeout: Double = 15) -> Bool {
+    /// The arguments that make every refusal logged (see `waitForRefusal`).
+    static let debugLog = ["--log-level", "debug"]
+
+    /// A field `key=value` of the "stopped" line (the stop summary), e.g. `authRejectedOutput`.
+    func stoppedField(_ key: String) -> Int? { FaultTests.stoppedField(child.stderr.text, key) }
+
+    /// Waits for a refusal line of the daemon naming `socket` (and `text`, e.g. a key prefix). The warning lines are
+    /// rate-limited per socket (10, then one per 6 s); a daemon run with `--log-level debug` (`debugLog`) logs every
+    /// refusal past the limit at debug, so each refused peer has its own line however many retries came before.
+    func waitForRefusal(socket: String, containing text: String = "", timeout: Double = 30) -> Bool {
         child.stderr.wait(timeout: timeout) { log in
             log.split(separator: "\n").contains { $0.contains("refused a peer") && $0.contains("socket=\(socket)") && $0.contains(text) }
         }
@@ -93,7 +101,7 @@ final class EndpointDaemon {
 
     /// Waits for the refusal of a plaintext peer on `socket`: a failed handshake without a key (libzmq reports a
     /// mechanism mismatch, or no detail when the peer closed first).
-    func waitForPlaintextRefusal(socket: String, timeout: Double = 15) -> Bool {
+    func waitForPlaintextRefusal(socket: String, timeout: Double = 30) -> Bool {
         child.stderr.wait(timeout: timeout) { log in
             log.split(separator: "\n").contains {
                 $0.contains("refused a peer") && $0.contains("socket=\(socket)") && !$0.contains("key=")
@@ -110,7 +118,7 @@ final class TestPublisher {
 
     init(endpoint: String, curve: (CurveKeyPair, CurveKey)?, bind: Bool = false, sendHighWaterMark: Int32 = 1000) throws {
         context = try ZMQContext()
-        socket = try context.socket(.xpub, lingerMilliseconds: 10_000)
+        socket = try context.socket(.xpub, lingerMilliseconds: 60_000)
         try socket.setXPubVerbose(true)
         try socket.setSendHighWaterMark(sendHighWaterMark)
         if let (pair, server) = curve { try socket.makeCurveClient(keyPair: pair, serverKey: server) }
@@ -179,7 +187,7 @@ struct SecurityTests {
         let endpoints: [String] = try transport == "ipc" ? [dir.ipc("in"), dir.ipc("out"), dir.ipc("journal")]
             : (0..<3).map { _ in "tcp://127.0.0.1:\(try freeLoopbackPort())" }
         let daemon = try EndpointDaemon(dir: dir, input: endpoints[0], output: endpoints[1], journal: endpoints[2],
-                                        arguments: d.daemonArguments)
+                                        arguments: d.daemonArguments + EndpointDaemon.debugLog)
         let server = try d.serverKey
         let consumer = try d.pair("consumer"), publisher = try d.pair("publisher"), stranger = try d.pair("stranger")
         let curveTail = ["--curve-server-key", d.daemonPublic]
@@ -210,11 +218,11 @@ struct SecurityTests {
         let expected = try Self.expected(Self.stream)
         let tail = try Child("contactwatch", ["tail", "--endpoint", daemon.output, "--curve-cert", d.secret("consumer"),
                                               "--count", "\(expected.count)"] + curveTail)
-        #expect(daemon.child.stderr.wait(timeout: 15) { $0.contains("subscriber joined") }, "\(daemon.child.stderr.text)")
+        #expect(daemon.child.stderr.wait(timeout: 30) { $0.contains("subscriber joined") }, "\(daemon.child.stderr.text)")
         let good = try TestPublisher(endpoint: daemon.input, curve: (publisher, server))
-        #expect(try good.awaitSubscription(ms: 10_000))
+        #expect(try good.awaitSubscription(ms: 30_000))
         try good.send(lines: try Self.lines(Self.stream))
-        #expect(tail.waitForExit(timeout: 30) == 0, "\(tail.stderr.text)\n\(daemon.child.stderr.text)")
+        #expect(tail.waitForExit(timeout: 60) == 0, "\(tail.stderr.text)\n\(daemon.child.stderr.text)")
         let got = tail.stdout.lines.compactMap { jsonObject($0) }
         try #require(got.count == expected.count, "\(tail.stdout.text)")
         for (g, w) in zip(got, expected) { #expect(comparable(g) == comparable(w["body"] as! NSDictionary)) }
@@ -225,6 +233,13 @@ struct SecurityTests {
         #expect(reply.count - 2 == expected.count, "\(reply.map { String(decoding: $0, as: UTF8.self) })")
         // Nothing reached the refused consumers.
         #expect(daemon.stop() == 0, "\(daemon.child.stderr.text)")
+        // Every refused peer was counted on its socket (the stop summary; /metrics reads the same counters): three
+        // consumers on the output, three journal clients, three publishers on the input, each at least once.
+        for (key, atLeast) in [("authRejectedOutput", 3), ("authRejectedJournal", 3), ("authRejectedInput", 3)] {
+            #expect((daemon.stoppedField(key) ?? 0) >= atLeast, "\(key): \(daemon.child.stderr.text.suffix(3000))")
+        }
+        // The first refusals are warnings (the limit holds back only what comes after).
+        #expect(daemon.child.stderr.lines.contains { $0.contains("warning") && $0.contains("refused a peer") && $0.contains("socket=output") })
         for t in [strangerTail, plainTail, publisherTail] {
             t.signal(SIGKILL)
             _ = t.waitForProcessExit(timeout: 10)
@@ -240,35 +255,35 @@ struct SecurityTests {
         #expect(try runTool(["keygen", "second", "--dir", dir.file("certs")]).status == 0)
         try FileManager.default.copyItem(atPath: dir.file("certs/second.key"), toPath: "\(d.consumers)/second.key")
         let daemon = try EndpointDaemon(dir: dir, input: dir.ipc("in"), output: dir.ipc("out"), journal: dir.ipc("journal"),
-                                        arguments: d.daemonArguments)
+                                        arguments: d.daemonArguments + EndpointDaemon.debugLog)
         let expected = try Self.expected(Self.stream)
         let curveTail = ["--curve-server-key", d.daemonPublic]
         let existing = try Child("contactwatch", ["tail", "--endpoint", daemon.output, "--curve-cert", d.secret("consumer"),
                                                   "--count", "\(expected.count)"] + curveTail)
-        #expect(daemon.child.stderr.wait(timeout: 15) { $0.contains("subscriber joined") })
+        #expect(daemon.child.stderr.wait(timeout: 30) { $0.contains("subscriber joined") })
 
         // Remove the consumer's own key and reload: it stays connected but cannot connect again.
         try FileManager.default.removeItem(atPath: "\(d.consumers)/consumer.key")
         daemon.child.signal(SIGHUP)
-        #expect(daemon.child.stderr.wait(timeout: 15) { $0.contains("allow-list reloaded") && $0.contains("removed=1") },
+        #expect(daemon.child.stderr.wait(timeout: 30) { $0.contains("allow-list reloaded") && $0.contains("removed=1") },
                 "\(daemon.child.stderr.text)")
         let again = try Child("contactwatch", ["tail", "--endpoint", daemon.output, "--curve-cert", d.secret("consumer")] + curveTail)
         #expect(daemon.waitForRefusal(socket: "output", containing: "key=\(try d.pair("consumer").publicKey.prefix)"),
                 "\(daemon.child.stderr.text)")
         let second = try Child("contactwatch", ["tail", "--endpoint", daemon.output, "--curve-cert", d.secret("second"),
                                                 "--count", "\(expected.count)"] + curveTail)
-        #expect(daemon.child.stderr.wait(timeout: 15) { $0.components(separatedBy: "subscriber joined").count - 1 >= 2 })
+        #expect(daemon.child.stderr.wait(timeout: 30) { $0.components(separatedBy: "subscriber joined").count - 1 >= 2 })
 
         let good = try TestPublisher(endpoint: daemon.input, curve: (try d.pair("publisher"), try d.serverKey))
-        #expect(try good.awaitSubscription(ms: 10_000))
+        #expect(try good.awaitSubscription(ms: 30_000))
         try good.send(lines: try Self.lines(Self.stream))
-        #expect(existing.waitForExit(timeout: 30) == 0, "the existing consumer stopped receiving: \(existing.stdout.text)")
+        #expect(existing.waitForExit(timeout: 60) == 0, "the existing consumer stopped receiving: \(existing.stdout.text)")
         #expect(existing.stdout.lines.count == expected.count)
-        #expect(second.waitForExit(timeout: 30) == 0)
+        #expect(second.waitForExit(timeout: 60) == 0)
         // An unreadable directory keeps the old list and says so.
         try FileManager.default.removeItem(atPath: d.consumers)
         daemon.child.signal(SIGHUP)
-        #expect(daemon.child.stderr.wait(timeout: 15) { $0.contains("allow-list not reloaded") }, "\(daemon.child.stderr.text)")
+        #expect(daemon.child.stderr.wait(timeout: 30) { $0.contains("allow-list not reloaded") }, "\(daemon.child.stderr.text)")
         #expect(daemon.child.process.isRunning)
         #expect(daemon.stop() == 0)
         again.signal(SIGKILL)
@@ -287,15 +302,16 @@ struct SecurityTests {
         let expected = try Self.expected(Self.stream)
         let replay = try Child("contactwatch", ["replay", Fixtures.directory.appendingPathComponent("\(Self.stream).ndjson").path,
                                                 "--endpoint", input, "--bind", "--curve-cert", d.secret("publisher"),
-                                                "--curve-allow", allowDaemon, "--wait-subscribers", "1"])
+                                                "--curve-allow", allowDaemon, "--wait-subscribers", "1", "--wait-timeout", "120"])
         let daemon = try EndpointDaemon(dir: dir, input: input, output: dir.ipc("out"), journal: dir.ipc("journal"), bind: false,
                                         arguments: ["--curve-cert", d.daemonSecret, "--curve-allow-consumers", d.consumers,
                                                     "--input-curve-server-key", dir.file("certs/publisher.key")])
-        #expect(replay.waitForExit(timeout: 30) == 0, "\(replay.stderr.text)")
-        let reply = try #require(try journalFetch(endpoint: daemon.journal, curve: (try d.pair("consumer"), try d.serverKey), timeoutMs: 10_000))
-        // The replay may finish before the daemon commits: wait (bounded) for the journal to hold every alert.
+        #expect(replay.waitForExit(timeout: 120) == 0, "\(replay.stderr.text)")
+        let reply = try #require(try journalFetch(endpoint: daemon.journal, curve: (try d.pair("consumer"), try d.serverKey), timeoutMs: 30_000))
+        // The replay may finish before the daemon commits: ask again (each request waits for its reply; bounded)
+        // until the journal holds every alert.
         var count = reply.count - 2
-        let deadline = Date().addingTimeInterval(20)
+        let deadline = Date().addingTimeInterval(60)
         while count < expected.count, Date() < deadline {
             count = (try journalFetch(endpoint: daemon.journal, curve: (try d.pair("consumer"), try d.serverKey), timeoutMs: 5000)?.count ?? 2) - 2
         }

@@ -2,6 +2,7 @@ import ContactWatchCommon
 @testable import ContactWatchRuntime
 import Configuration
 import Foundation
+import Logging
 import Synchronization
 import Testing
 import ZeroMQ
@@ -75,6 +76,32 @@ struct SecurityRuleTests {
         #expect(limiter.admit("output") == nil)
     }
 
+    @Test("the refusal log: warning lines up to the limit, every refusal past it at debug (so --log-level debug shows each)")
+    func refusalLogPastTheLimit() {
+        let sink = LogLines()
+        var logger = Logger(label: "test") { _ in MemoryLogHandler(sink: sink) }
+        logger.logLevel = .debug
+        let clock = Mutex(0.0)
+        let log = RefusalLog(logger: logger, limiter: LogLimiter(burst: 2, intervalSeconds: 10, now: { clock.withLock { $0 } }))
+        let refusal = ZMQRefusal(domain: "output", peerAddress: "127.0.0.1", keyPrefix: "7PYMHu^I",
+                                 reason: "the key is not on the output allow-list")
+        #expect((0..<5).map { _ in log.log(refusal) } == [true, true, false, false, false])
+        clock.withLock { $0 = 10 }
+        #expect(log.log(refusal))
+        let lines = sink.entries.withLock { $0 }
+        #expect(lines.map(\.level) == [.warning, .warning, .debug, .debug, .debug, .warning])
+        #expect(lines.allSatisfy { $0.message.hasPrefix("refused a peer at the handshake: the key is not on the output allow-list") })
+        #expect(lines.allSatisfy { $0.metadata["key"] == "7PYMHu^I" && $0.metadata["socket"] == "output" && $0.metadata["peer"] == "127.0.0.1" })
+        #expect(lines.last?.metadata["notLogged"] == "3")
+        // At info, what the limit holds back has no line.
+        let quietSink = LogLines()
+        var quiet = Logger(label: "test") { _ in MemoryLogHandler(sink: quietSink) }
+        quiet.logLevel = .info
+        let quietLog = RefusalLog(logger: quiet, limiter: LogLimiter(burst: 2, intervalSeconds: 10, now: { 0 }))
+        for _ in 0..<5 { quietLog.log(refusal) }
+        #expect(quietSink.entries.withLock { $0.map(\.level) } == [.warning, .warning])
+    }
+
     static func event(_ kind: ZMQSocketEvent.Kind, fd: UInt32 = 9, endpoint: String = "ipc:///tmp/in", peer: String? = nil) -> ZMQSocketEvent {
         ZMQSocketEvent(kind: kind, value: fd, endpoint: endpoint, peerAddress: peer)
     }
@@ -145,5 +172,33 @@ struct SecurityRuleTests {
         let w = InputWatch(endpoints: ["tcp://localhost:7401", "tcp://localhost:7501"], bound: false, now: .now)
         #expect(w.endpoint(of: Self.event(.connected, endpoint: "tcp://127.0.0.1:7501")) == "tcp://localhost:7501")
         #expect(w.endpoint(of: Self.event(.connected, endpoint: "tcp://localhost:7401")) == "tcp://localhost:7401")
+    }
+}
+
+/// Log entries kept in memory.
+final class LogLines: Sendable {
+    struct Entry: Sendable {
+        var level: Logger.Level
+        var message: String
+        var metadata: Logger.Metadata
+    }
+    let entries = Mutex<[Entry]>([])
+}
+
+/// A log handler that appends to `LogLines`, with a level of its own (not the daemon's shared one).
+struct MemoryLogHandler: LogHandler {
+    let sink: LogLines
+    var logLevel: Logger.Level = .trace
+    var metadata: Logger.Metadata = [:]
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        var merged = metadata
+        if let explicit = event.metadata { merged.merge(explicit) { _, new in new } }
+        sink.entries.withLock { $0.append(LogLines.Entry(level: event.level, message: event.message.description, metadata: merged)) }
     }
 }
