@@ -86,7 +86,7 @@ struct CurveToolTests {
             .filter { !$0.isEmpty && !$0.hasPrefix("#") }.count
         let endpoint = dir.ipc("replay")
         let replay = try Child("contactwatch", ["replay", stream, "--endpoint", endpoint, "--bind", "--curve-cert", serverSecret,
-                                                "--curve-allow", allow, "--wait-subscribers", "1", "--wait-timeout", "30"])
+                                                "--curve-allow", allow, "--wait-subscribers", "1", "--wait-timeout", "120"])
         let serverKey = try CurveCertificate.readPublicKey(path: "\(Self.pyzmq)/publisher.key")
         let context = try ZMQContext()
         defer { context.close() }
@@ -102,7 +102,7 @@ struct CurveToolTests {
         defer { plain.close() }
         try plain.subscribe("")
         try plain.connect(endpoint)
-        #expect(replay.stderr.wait(timeout: 20) { $0.components(separatedBy: "refused a subscriber").count >= 3 }, "\(replay.stderr.text)")
+        #expect(replay.stderr.wait(timeout: 60) { $0.components(separatedBy: "refused a subscriber").count >= 3 }, "\(replay.stderr.text)")
         #expect(replay.process.isRunning)  // still waiting: neither counted as a subscriber
 
         let allowed = try context.socket(.sub, lingerMilliseconds: 0)
@@ -112,9 +112,9 @@ struct CurveToolTests {
         try allowed.subscribe("")
         try allowed.connect(endpoint)
         var received = 0
-        while received < expected, try allowed.receiveCopy(timeoutMilliseconds: 10_000) != nil { received += 1 }
+        while received < expected, try allowed.receiveCopy(timeoutMilliseconds: 30_000) != nil { received += 1 }
         #expect(received == expected)
-        #expect(replay.waitForExit(timeout: 30) == 0, "\(replay.stderr.text)")
+        #expect(replay.waitForExit(timeout: 60) == 0, "\(replay.stderr.text)")
         #expect(try stranger.receiveCopy(timeoutMilliseconds: 0) == nil)
         #expect(try plain.receiveCopy(timeoutMilliseconds: 0) == nil)
         #expect(replay.stderr.text.contains("key \(try CurveCertificate.readPublicKey(path: "\(Self.pyzmq)/stranger.key").prefix)"))

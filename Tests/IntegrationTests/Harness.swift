@@ -225,11 +225,11 @@ final class DaemonUnderTest {
             "--input", dir.ipc("in"), "--input-bind", "--output", dir.ipc("out"), "--journal", dir.ipc("journal"),
             "--state-dir", dir.file("state"),
         ] + extraArguments, environment: env)
-        try #require(notify.wait(for: "READY=1", timeout: 30), "daemon did not become ready: \(child.stderr.text)")
+        try #require(notify.wait(for: "READY=1", timeout: 60), "daemon did not become ready: \(child.stderr.text)")
     }
 
     /// Waits until `n` subscriptions have reached the alert socket (the daemon logs each one).
-    func waitForSubscribers(_ n: Int, timeout: Double = 10) -> Bool {
+    func waitForSubscribers(_ n: Int, timeout: Double = 30) -> Bool {
         child.stderr.wait(timeout: timeout) { $0.components(separatedBy: "subscriber joined").count - 1 >= n }
     }
 

@@ -18,26 +18,26 @@ struct OversizeFrameTests {
         let daemon = try EndpointDaemon(dir: dir, input: endpoint, output: dir.ipc("out"), journal: dir.ipc("journal"),
                                         bind: daemonBinds, arguments: [])
         let pub = try publisher ?? TestPublisher(endpoint: endpoint, curve: nil)
-        try #require(try pub.awaitSubscription(ms: 10_000), "the daemon did not subscribe: \(daemon.child.stderr.text)")
+        try #require(try pub.awaitSubscription(ms: 30_000), "the daemon did not subscribe: \(daemon.child.stderr.text)")
 
         let stream = try SecurityTests.lines(SecurityTests.stream)
         let expected = try SecurityTests.expected(SecurityTests.stream)
         let tail = try Child("contactwatch", ["tail", "--endpoint", daemon.output, "--count", "\(expected.count)"])
-        #expect(daemon.child.stderr.wait(timeout: 15) { $0.contains("subscriber joined") })
+        #expect(daemon.child.stderr.wait(timeout: 30) { $0.contains("subscriber joined") })
 
         let half = stream.count / 2
         try pub.send(lines: Array(stream[..<half]))
         // One frame over input.maxMessageBytes (65536 by default).
         let oversize = "{\"eventType\":\"probation-case.contact.recorded\",\"pad\":\"" + String(repeating: "x", count: 70_000) + "\"}"
         try pub.send(lines: [oversize])
-        #expect(daemon.child.stderr.wait(timeout: 15) { log in
+        #expect(daemon.child.stderr.wait(timeout: 30) { log in
             log.split(separator: "\n").contains { $0.contains("warning") && $0.contains("input connection dropped") && $0.contains("endpoint=\(endpoint)") }
         }, "no warning naming the endpoint: \(daemon.child.stderr.text)")
         // The connection comes back (the daemon's subscription arrives again on the new connection).
-        try #require(try pub.awaitSubscription(ms: 10_000), "the input did not come back: \(daemon.child.stderr.text)")
+        try #require(try pub.awaitSubscription(ms: 30_000), "the input did not come back: \(daemon.child.stderr.text)")
         try pub.send(lines: Array(stream[half...]))
 
-        #expect(tail.waitForExit(timeout: 30) == 0, "tail: \(tail.stdout.text)\n\(daemon.child.stderr.text)")
+        #expect(tail.waitForExit(timeout: 60) == 0, "tail: \(tail.stdout.text)\n\(daemon.child.stderr.text)")
         let got = tail.stdout.lines.compactMap { jsonObject($0) }
         try #require(got.count == expected.count)
         for (g, w) in zip(got, expected) { #expect(comparable(g) == comparable(w["body"] as! NSDictionary)) }
@@ -63,13 +63,13 @@ struct OversizeFrameTests {
                                         bind: false, arguments: ["--subscribe", ""],
                                         environment: ["CONTACTWATCH_INPUT_RECEIVE_HIGH_WATER_MARK": "0"])
         let end = try Child("contactwatch", ["tail", "--endpoint", daemon.output, "--topic", "invalid-event", "--count", "1"])
-        #expect(daemon.child.stderr.wait(timeout: 15) { $0.contains("subscriber joined") })
+        #expect(daemon.child.stderr.wait(timeout: 30) { $0.contains("subscriber joined") })
         var publisher: TestPublisher? = try TestPublisher(endpoint: endpoint, curve: nil, bind: true, sendHighWaterMark: 0)
-        try #require(try publisher!.awaitSubscription(ms: 10_000))
+        try #require(try publisher!.awaitSubscription(ms: 30_000))
         for f in frames { try publisher!.socket.send(f) }
         try publisher!.socket.send(strings: ["end-of-stream"])
         publisher = nil  // closes once everything is handed over (linger), while the daemon still has most of it queued
-        #expect(daemon.child.stderr.wait(timeout: 30) { $0.contains("input connection dropped") }, "\(daemon.child.stderr.text)")
+        #expect(daemon.child.stderr.wait(timeout: 60) { $0.contains("input connection dropped") }, "\(daemon.child.stderr.text)")
         #expect(end.waitForExit(timeout: 120) == 0, "the sentinel never came out: \(daemon.child.stderr.text)")
         #expect(daemon.stop() == 0)
         #expect(daemon.child.stderr.text.contains("received=\(frames.count + 1) "), "\(daemon.child.stderr.text)")
