@@ -57,6 +57,20 @@ struct FaultTests {
         return Int(field.dropFirst(key.count + 1))
     }
 
+    /// A field `key=value` of the daemon's "state loaded" line, e.g. `unpublished`.
+    static func loadedField(_ log: String, _ key: String) -> Int? {
+        guard let line = log.split(separator: "\n").first(where: { $0.hasSuffix("state loaded") }),
+              let field = line.split(separator: " ").first(where: { $0.hasPrefix("\(key)=") }) else { return nil }
+        return Int(field.dropFirst(key.count + 1))
+    }
+
+    /// N of the daemon's "published N alerts committed before the last stop but not yet published" notice.
+    static func republishedCount(_ log: String) -> Int? {
+        guard let range = log.range(of: "published [0-9]+ alerts committed before the last stop", options: .regularExpression)
+        else { return nil }
+        return Int(log[range].split(separator: " ")[1])
+    }
+
     /// The alertSequences a tail printed (duplicates kept).
     static func sequences(_ tail: Child) -> [Int] { tail.stdout.lines.compactMap { jsonObject($0).flatMap(D.sequence) } }
 
@@ -101,8 +115,19 @@ struct FaultTests {
             // READY=1 comes only after the alerts left unpublished went out (to the reconnected consumer, or after
             // the grace); the consumer's SUB reconnects by itself.
             daemon = try DaemonUnderTest(dir: dir, extraArguments: D.arguments, environment: D.environment)
-            daemon.child.stderr.wait(timeout: 5) { $0.contains("state loaded") }
-            if daemon.child.stderr.text.contains("committed before the last stop but not yet published") { republishing += 1 }
+            // Both lines come before READY=1, but their bytes may still be on their way through the pipe: wait for
+            // "state loaded" and, when it counts alerts left unpublished, for the notice that they went out.
+            let restarted = daemon
+            try #require(restarted.child.stderr.wait(timeout: 30) { log in
+                guard let left = Self.loadedField(log, "unpublished") else { return false }
+                return left == 0 || Self.republishedCount(log) != nil
+            }, "cycle \(k + 1): no state loaded / republish line: \(restarted.child.stderr.text)")
+            let left = Self.loadedField(restarted.child.stderr.text, "unpublished") ?? -1
+            if left > 0 {
+                republishing += 1
+                #expect(Self.republishedCount(restarted.child.stderr.text) == left,
+                        "cycle \(k + 1): \(left) alerts left unpublished, but: \(restarted.child.stderr.text)")
+            }
             try #require(D.awaitJoined(daemon, "alert.", atLeast: 1), "cycle \(k + 1): the live tail did not reconnect")
             try D.replayThroughSentinel(daemon, [chunk], sentinel: "cycle-\(k + 1)")
         }
@@ -116,6 +141,11 @@ struct FaultTests {
         print("fault: 7 SIGKILL/restart cycles, \(n) alerts journaled, \(republishing) restarts republished alerts, "
             + "live consumer received \(Set(Self.sequences(live)).count) distinct alerts")
         try #require(n > 0)
+        // The premise: alerts committed but not yet published when the daemon was killed reach the consumer from the
+        // next daemon. The store records them published with the commit after their publication, so a kill while
+        // alerts flow leaves some unpublished (every cycle of the runs seen here); none in 7 cycles would mean the
+        // path was not exercised at all.
+        try #require(republishing > 0, "no restart had alerts to republish: the test did not exercise republishing")
         D.checkContiguous(journal.bodies, "journal")
         Self.checkLiveHasEveryAlert(live, journal: journal.bodies, "7 cycles")
     }
@@ -126,7 +156,8 @@ struct FaultTests {
         var seconds: Double
         var peakKB: Int
         var log: String
-        var answeredWhileFlooded: Int
+        /// The journal as a well-behaved client fetched it while the flooder was still connected.
+        var journal: [NSDictionary]
     }
 
     /// One daemon: part 1 of the stream, then (with `flood`) a client pipelines 200 `fetch 0 10000` and reads none,
@@ -153,10 +184,10 @@ struct FaultTests {
         try D.replayThroughSentinel(daemon, [parts[1]], sentinel: "part-2")
         let seconds = Date().timeIntervalSince(start)
         // A well-behaved client is still answered, in full, while the other one floods.
-        let answered = try JournalClient(endpoint: daemon.journal).fetchAll().bodies.count
+        let journal = try JournalClient(endpoint: daemon.journal).fetchAll().bodies
         let peak = peakRSSKilobytes(daemon.child.process.processIdentifier) ?? -1
         #expect(daemon.stop() == 0, "\(daemon.child.stderr.text)")
-        return FloodRun(seconds: seconds, peakKB: peak, log: daemon.child.stderr.text, answeredWhileFlooded: answered)
+        return FloodRun(seconds: seconds, peakKB: peak, log: daemon.child.stderr.text, journal: journal)
     }
 
     @Test("a journal client that pipelines 200 fetch 0 10000 and never reads costs bounded memory and stalls nothing")
@@ -169,7 +200,16 @@ struct FaultTests {
             Self.stoppedField(flooded.log, "journalRequests") ?? -1, Self.stoppedField(flooded.log, "journalRepliesDropped") ?? -1))
         try #require(quiet.peakKB > 0 && flooded.peakKB > 0, "VmHWM not readable")
         #expect(flooded.peakKB <= 2 * quiet.peakKB + 128 * 1024, "peak RSS \(flooded.peakKB) kB vs \(quiet.peakKB) kB")
-        #expect(flooded.answeredWhileFlooded == quiet.answeredWhileFlooded && quiet.answeredWhileFlooded > 0)
+        // The flood changes nothing the daemon computes: every event processed, and the journal (fetched while the
+        // flooder is still connected) is the run without the flood, alert for alert (detectedAt aside).
+        try #require(quiet.journal.count > 0, "the stream raised no alert")
+        let received = Self.stoppedField(quiet.log, "received"), processed = Self.stoppedField(quiet.log, "processed")
+        #expect(received != nil && processed != nil && processed! > 0, "\(quiet.log.suffix(1000))")
+        #expect(Self.stoppedField(flooded.log, "received") == received, "\(flooded.log.suffix(1000))")
+        #expect(Self.stoppedField(flooded.log, "processed") == processed, "\(flooded.log.suffix(1000))")
+        #expect(flooded.journal.count == quiet.journal.count)
+        #expect(flooded.journal.map(D.withoutDetectedAt) == quiet.journal.map(D.withoutDetectedAt),
+                "the journal with the flood differs from the one without")
         #expect((Self.stoppedField(flooded.log, "journalRequests") ?? 0) > Int(4))
         #expect((Self.stoppedField(flooded.log, "journalRepliesDropped") ?? 0) > 0,
                 "no reply was dropped: the replies were queued without bound")
