@@ -54,7 +54,8 @@ enum EventType: UInt8 {
 
 }
 
-/// A decoded, field-valid contact event. String values are node indexes into the reader.
+/// A decoded, field-valid contact event. String values are handles into the reader (`EventScanner` slots; node
+/// indexes for `ReferenceEventDecoder`).
 struct ContactEvent {
     var occurredAt: Millis = 0
     var crn = CRN(key: 0)
@@ -97,54 +98,24 @@ struct SequenceStamp {
     var sequenceNumber: UInt64
 }
 
-/// Validates one event body already parsed by `reader`, in the order events.md prescribes. Checks that need
-/// engine state (contact ownership) and the cross-field rules are run by the engine afterwards.
+/// Validates one event body already scanned by `reader`, in the order events.md prescribes. Checks that need engine
+/// state (contact ownership) and the cross-field rules are run by the engine afterwards. Value handles are slots
+/// (`EventSlot`): -1 when the member is absent or null.
 struct EventDecoder {
-    @inline(__always) static func isNull(_ r: borrowing JSONReader, _ i: Int32) -> Bool { r.node(i).kind == .null }
-
-    /// Looks up members of an object by name; null values count as absent.
-    @inline(__always)
-    static func members<let N: Int>(_ r: borrowing JSONReader, _ object: Int32, _ names: InlineArray<N, StaticString>) -> InlineArray<N, Int32> {
-        var slots = InlineArray<N, Int32>(repeating: -1)
-        var next = 0
-        r.forEachMember(object) { key, value in
-            if r.node(value).kind == .null { return }
-            let kn = r.node(key)
-            if kn.flag {
-                for k in 0..<N where r.keyEquals(key, names[k]) {
-                    slots[k] = value
-                    break
-                }
-                return
-            }
-            let len = Int(kn.end &- kn.start)
-            let p = UnsafeRawPointer(r.base! + Int(kn.start))
-            // Bodies usually list members in the order of `names`: start after the last match, wrapping around.
-            var k = next
-            for _ in 0..<N {
-                let name = names[k]
-                if name.utf8CodeUnitCount == len && (len == 0 || bytesEqual(p, UnsafeRawPointer(name.utf8Start), count: len)) {
-                    slots[k] = value
-                    next = k + 1 == N ? 0 : k + 1
-                    break
-                }
-                k = k + 1 == N ? 0 : k + 1
-            }
-        }
-        return slots
-    }
+    typealias S = EventSlot
 
     /// The step-0 stamp: a valid publisherId and sequenceNumber on a body that is a JSON object.
-    static func sequenceStamp(_ r: borrowing JSONReader) -> SequenceStamp? {
-        guard r.node(0).kind == .object else { return nil }
-        let f = members(r, 0, ["publisherId", "sequenceNumber"])
-        guard f[0] >= 0, f[1] >= 0, validPublisherId(r, f[0]) else { return nil }
-        let s = r.node(f[1])
+    @inline(__always)
+    static func sequenceStamp(_ r: borrowing EventScanner) -> SequenceStamp? {
+        guard r.rootKind == .object else { return nil }
+        let pid = r.value(S.publisherId), seq = r.value(S.sequenceNumber)
+        guard pid >= 0, seq >= 0, validPublisherId(r, pid) else { return nil }
+        let s = r.node(seq)
         guard s.kind == .number, s.flag else { return nil }
-        return SequenceStamp(publisherId: f[0], sequenceNumber: s.integer)
+        return SequenceStamp(publisherId: pid, sequenceNumber: s.integer)
     }
 
-    static func validPublisherId(_ r: borrowing JSONReader, _ i: Int32) -> Bool {
+    static func validPublisherId(_ r: borrowing EventScanner, _ i: Int32) -> Bool {
         guard r.node(i).kind == .string else { return false }
         let scalars = r.withStringBytes(i) { b -> Int in
             var n = 0
@@ -155,15 +126,15 @@ struct EventDecoder {
     }
 
     /// The event type, or an invalidity; `nil` type without invalidity means an unlisted (ignored) type.
-    static func eventType(_ r: borrowing JSONReader, topic: UnsafeRawBufferPointer?) -> Result<EventType?, Invalidity> {
-        let f = members(r, 0, ["eventType"])
-        guard f[0] >= 0, r.node(f[0]).kind == .string else {
+    static func eventType(_ r: borrowing EventScanner, topic: UnsafeRawBufferPointer?) -> Result<EventType?, Invalidity> {
+        let t = r.value(S.eventType)
+        guard t >= 0, r.node(t).kind == .string else {
             return .failure(Invalidity(field: "eventType", reason: "eventType is missing or not a string"))
         }
-        if let topic, !r.stringEquals(f[0], topic) {
+        if let topic, !r.stringEquals(t, topic) {
             return .failure(Invalidity(field: "eventType", reason: "the topic frame does not match eventType"))
         }
-        return .success(r.withStringBytes(f[0]) { b in
+        return .success(r.withStringBytes(t) { b in
             switch b.count {
             case 31: return bytesEqual(b, "probation-case.contact.recorded" as StaticString) ? .contactRecorded : nil
             case 33: return bytesEqual(b, "probation-case.registration.added" as StaticString) ? .registrationAdded : nil
@@ -177,23 +148,31 @@ struct EventDecoder {
         })
     }
 
-    @inline(__always)
-    static func time(_ r: borrowing JSONReader, _ i: Int32) -> Millis? {
-        guard i >= 0, r.node(i).kind == .string else { return nil }
-        return r.withStringBytes(i) { RFC3339.parse($0) }
+    /// The decoded eventType of a body that is a JSON object, when it is a string (the notice's topic of a one-frame
+    /// message).
+    static func eventTypeText(_ r: borrowing EventScanner) -> [UInt8]? {
+        let t = r.value(S.eventType)
+        guard r.rootKind == .object, t >= 0, r.node(t).kind == .string else { return nil }
+        return r.decodedBytes(t)
     }
 
     @inline(__always)
-    static func integer(_ r: borrowing JSONReader, _ i: Int32) -> UInt64? {
+    static func time(_ r: borrowing EventScanner, _ i: Int32) -> Millis? {
+        guard i >= 0, r.node(i).kind == .string else { return nil }
+        return r.withStringBytes(i) { RFC3339Fast.parse($0) }
+    }
+
+    @inline(__always)
+    static func integer(_ r: borrowing EventScanner, _ i: Int32) -> UInt64? {
         let n = r.node(i)
         return n.kind == .number && n.flag ? n.integer : nil
     }
 
     @inline(__always)
-    static func isString(_ r: borrowing JSONReader, _ i: Int32) -> Bool { r.node(i).kind == .string }
+    static func isString(_ r: borrowing EventScanner, _ i: Int32) -> Bool { r.node(i).kind == .string }
 
     @inline(__always)
-    static func bool(_ r: borrowing JSONReader, _ i: Int32) -> Bool? {
+    static func bool(_ r: borrowing EventScanner, _ i: Int32) -> Bool? {
         switch r.node(i).kind {
         case .true: return true
         case .false: return false
@@ -201,108 +180,98 @@ struct EventDecoder {
         }
     }
 
+    @inline(never)
     static func invalid(_ field: String, _ reason: String) -> Invalidity { Invalidity(field: field, reason: reason) }
 
     /// Validates the envelope and the type's fields of a body whose event type is listed.
-    static func decode(_ r: borrowing JSONReader, type: EventType) -> Result<DecodedEvent, Invalidity> {
-        let env = members(r, 0, ["version", "occurredAt", "publisherId", "sequenceNumber", "personReference", "additionalInformation"])
-        guard env[0] >= 0, integer(r, env[0]) == 1 else { return .failure(invalid("version", "version must be the integer 1")) }
-        guard let occurredAt = time(r, env[1]) else {
+    static func decode(_ r: borrowing EventScanner, type: EventType) -> Result<DecodedEvent, Invalidity> {
+        let version = r.value(S.version)
+        guard version >= 0, integer(r, version) == 1 else { return .failure(invalid("version", "version must be the integer 1")) }
+        guard let occurredAt = time(r, r.value(S.occurredAt)) else {
             return .failure(invalid("occurredAt", "occurredAt is missing or not an RFC 3339 date-time"))
         }
-        if env[2] >= 0, !validPublisherId(r, env[2]) {
+        let publisher = r.value(S.publisherId)
+        if publisher >= 0, !validPublisherId(r, publisher) {
             return .failure(invalid("publisherId", "publisherId must be a string of 1 to 64 characters"))
         }
-        if env[3] >= 0, integer(r, env[3]) == nil {
+        let sequence = r.value(S.sequenceNumber)
+        if sequence >= 0, integer(r, sequence) == nil {
             return .failure(invalid("sequenceNumber", "sequenceNumber must be an integer from 1 to 9007199254740991"))
         }
         let crn: CRN
-        switch person(r, env[4]) {
+        switch person(r) {
         case .success(let c): crn = c
         case .failure(let e): return .failure(e)
         }
-        let info = env[5]
+        let info = r.value(S.additionalInformation)
         guard info >= 0, r.node(info).kind == .object else {
             return .failure(invalid("additionalInformation", "additionalInformation is missing or not an object"))
         }
         if type == .contactRecorded {
-            return contact(r, info, occurredAt: occurredAt, crn: crn).map { .contact($0) }
+            return contact(r, occurredAt: occurredAt, crn: crn).map { .contact($0) }
         }
-        let f = members(r, info, ["registerTypeCode", "registerLevelCode"])
-        guard f[0] >= 0, isString(r, f[0]) else {
+        let typeCode = r.value(S.registerTypeCode), levelCode = r.value(S.registerLevelCode)
+        guard typeCode >= 0, isString(r, typeCode) else {
             return .failure(invalid("additionalInformation.registerTypeCode", "registerTypeCode is missing or not a string"))
         }
-        if f[1] >= 0, !isString(r, f[1]) {
+        if levelCode >= 0, !isString(r, levelCode) {
             return .failure(invalid("additionalInformation.registerLevelCode", "registerLevelCode is not a string"))
         }
         return .success(.registration(RegistrationEvent(occurredAt: occurredAt, crn: crn, type: type,
-                                                        registerTypeCode: f[0], registerLevelCode: f[1])))
+                                                        registerTypeCode: typeCode, registerLevelCode: levelCode)))
     }
 
     /// The CRN and `additionalInformation.contactId` of a body that is a JSON object, each when it is valid on its
     /// own (whatever else is wrong with the event). Off the hot path: only for invalid events.
-    static func subjectHints(_ r: borrowing JSONReader) -> (crn: CRN?, contactId: UInt64?) {
-        let env = members(r, 0, ["personReference", "additionalInformation"])
+    static func subjectHints(_ r: borrowing EventScanner) -> (crn: CRN?, contactId: UInt64?) {
+        guard r.rootKind == .object else { return (nil, nil) }
         var crn: CRN? = nil
-        if case .success(let c) = person(r, env[0]) { crn = c }
+        if case .success(let c) = person(r) { crn = c }
         var contactId: UInt64? = nil
-        if env[1] >= 0, r.node(env[1]).kind == .object {
-            let f = members(r, env[1], ["contactId"])
-            if f[0] >= 0 { contactId = integer(r, f[0]) }
+        let info = r.value(S.additionalInformation)
+        if info >= 0, r.node(info).kind == .object {
+            let id = r.value(S.contactId)
+            if id >= 0 { contactId = integer(r, id) }
         }
         return (crn, contactId)
     }
 
-    static func person(_ r: borrowing JSONReader, _ p: Int32) -> Result<CRN, Invalidity> {
+    /// personReference, from the scanner's summary of its identifiers.
+    static func person(_ r: borrowing EventScanner) -> Result<CRN, Invalidity> {
+        let p = r.value(S.personReference)
         guard p >= 0, r.node(p).kind == .object else {
             return .failure(invalid("personReference", "personReference is missing or not an object"))
         }
-        let f = members(r, p, ["identifiers"])
-        let ids = f[0]
+        let ids = r.value(S.identifiers)
         guard ids >= 0, r.node(ids).kind == .array else {
             return .failure(invalid("personReference.identifiers", "personReference.identifiers is missing or not an array"))
         }
-        var problem: Invalidity? = nil
-        var crnValue: Int32 = -1
-        var crnIndex = 0
-        var crnCount = 0
-        r.forEachElement(ids) { index, element in
-            guard problem == nil else { return }
-            guard r.node(element).kind == .object else {
-                problem = invalid("personReference.identifiers[\(index)]", "each identifier must be an object")
-                return
+        if r.problemIndex >= 0 {
+            let index = r.problemIndex
+            if r.problemIsType {
+                return .failure(invalid("personReference.identifiers[\(index)].type", "identifier type is missing or not a string"))
             }
-            let g = members(r, element, ["type", "value"])
-            guard g[0] >= 0, isString(r, g[0]) else {
-                problem = invalid("personReference.identifiers[\(index)].type", "identifier type is missing or not a string")
-                return
-            }
-            if r.withStringBytes(g[0], { bytesEqual($0, "CRN" as StaticString) }) {
-                crnCount += 1
-                crnValue = g[1]
-                crnIndex = index
-            }
+            return .failure(invalid("personReference.identifiers[\(index)]", "each identifier must be an object"))
         }
-        if let problem { return .failure(problem) }
-        guard crnCount == 1 else {
+        guard r.crnCount == 1 else {
             return .failure(invalid("personReference.identifiers",
-                                    "personReference.identifiers must contain exactly one CRN (found \(crnCount))"))
+                                    "personReference.identifiers must contain exactly one CRN (found \(r.crnCount))"))
         }
-        guard crnValue >= 0, isString(r, crnValue), let crn = r.withStringBytes(crnValue, { CRN($0) }) else {
-            return .failure(invalid("personReference.identifiers[\(crnIndex)].value", "CRN is not a capital letter and six digits"))
+        let value = r.value(S.crnValue)
+        guard value >= 0, isString(r, value), let crn = r.withStringBytes(value, { CRN($0) }) else {
+            return .failure(invalid("personReference.identifiers[\(r.crnIndex)].value", "CRN is not a capital letter and six digits"))
         }
         return .success(crn)
     }
 
     static let codeFieldNames = ["pduCode", "teamCode", "staffCode", "officeLocationCode"]
 
-    static func contact(_ r: borrowing JSONReader, _ info: Int32, occurredAt: Millis, crn: CRN) -> Result<ContactEvent, Invalidity> {
-        let f = members(r, info, ["contactId", "contactVersion", "contactStart", "contactType", "contactMode", "outcome",
-                                  "enforcementAction", "interviewSetting", "sensitive", "sentenceType",
-                                  "pduCode", "teamCode", "staffCode", "officeLocationCode"])
-        // The members' value nodes by name (-1: absent or null), in the order of the list above.
-        let (contactIdNode, versionNode, startNode, typeNode, modeNode, outcomeNode, actionNode, settingNode,
-             sensitiveNode, sentenceNode, pduNode) = (f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], f[9], f[10])
+    static func contact(_ r: borrowing EventScanner, occurredAt: Millis, crn: CRN) -> Result<ContactEvent, Invalidity> {
+        let contactIdNode = r.value(S.contactId), versionNode = r.value(S.contactVersion)
+        let startNode = r.value(S.contactStart), typeNode = r.value(S.contactType), modeNode = r.value(S.contactMode)
+        let outcomeNode = r.value(S.outcome), actionNode = r.value(S.enforcementAction)
+        let settingNode = r.value(S.interviewSetting), sensitiveNode = r.value(S.sensitive)
+        let sentenceNode = r.value(S.sentenceType), pduNode = r.value(S.pduCode)
         var e = ContactEvent()
         e.occurredAt = occurredAt
         e.crn = crn
@@ -341,49 +310,51 @@ struct EventDecoder {
             e.mode = typeMode!
         }
         if outcomeNode >= 0 {
-            let o = outcomeNode
-            guard r.node(o).kind == .object else { return .failure(invalid(prefix + "outcome", "outcome is not an object")) }
-            let g = members(r, o, ["code", "attended", "complied", "enforceable"])
-            guard g[0] >= 0, isString(r, g[0]) else {
+            guard r.node(outcomeNode).kind == .object else { return .failure(invalid(prefix + "outcome", "outcome is not an object")) }
+            let code = r.value(S.outcomeCode)
+            let g = (r.value(S.attended), r.value(S.complied), r.value(S.enforceable))
+            guard code >= 0, isString(r, code) else {
                 return .failure(invalid(prefix + "outcome.code", "outcome code is missing or not a string"))
             }
-            let table = r.withStringBytes(g[0]) { OutcomeFlags.forCode($0) }
-            if table == nil && (g[1] < 0 || g[2] < 0 || g[3] < 0) {
+            let table = r.withStringBytes(code) { OutcomeFlags.forCode($0) }
+            if table == nil && (g.0 < 0 || g.1 < 0 || g.2 < 0) {
                 return .failure(invalid(prefix + "outcome.code",
                                         "outcome code is not in the table and not all of attended, complied and enforceable are given"))
             }
             var flags = table ?? OutcomeFlags(attended: false, complied: false, enforceable: false)
-            for k in 0..<3 where g[k + 1] >= 0 {
-                guard let b = bool(r, g[k + 1]) else {
-                    let name = k == 0 ? "attended" : k == 1 ? "complied" : "enforceable"
-                    return .failure(invalid(prefix + "outcome." + name, "outcome.\(name) is not a boolean"))
+            if g.0 >= 0 {
+                guard let b = bool(r, g.0) else { return .failure(invalid(prefix + "outcome.attended", "outcome.attended is not a boolean")) }
+                flags.attended = b
+            }
+            if g.1 >= 0 {
+                guard let b = bool(r, g.1) else { return .failure(invalid(prefix + "outcome.complied", "outcome.complied is not a boolean")) }
+                flags.complied = b
+            }
+            if g.2 >= 0 {
+                guard let b = bool(r, g.2) else {
+                    return .failure(invalid(prefix + "outcome.enforceable", "outcome.enforceable is not a boolean"))
                 }
-                switch k {
-                case 0: flags.attended = b
-                case 1: flags.complied = b
-                default: flags.enforceable = b
-                }
+                flags.enforceable = b
             }
             e.hasOutcome = true
-            e.outcomeCode = g[0]
+            e.outcomeCode = code
             e.attended = flags.attended
             e.complied = flags.complied
             e.enforceable = flags.enforceable
         }
         if actionNode >= 0 {
-            let a = actionNode
-            guard r.node(a).kind == .object else {
+            guard r.node(actionNode).kind == .object else {
                 return .failure(invalid(prefix + "enforcementAction", "enforcementAction is not an object"))
             }
-            let g = members(r, a, ["code", "actionAt"])
-            guard g[0] >= 0, isString(r, g[0]) else {
+            let code = r.value(S.actionCode), at = r.value(S.actionAt)
+            guard code >= 0, isString(r, code) else {
                 return .failure(invalid(prefix + "enforcementAction.code", "enforcement action code is missing or not a string"))
             }
-            e.actionCode = g[0]
-            e.actionId = r.withStringBytes(g[0]) { ActionCodes.id($0) }
+            e.actionCode = code
+            e.actionId = r.withStringBytes(code) { ActionCodes.id($0) }
             e.actionAt = occurredAt
-            if g[1] >= 0 {
-                guard let t = time(r, g[1]) else {
+            if at >= 0 {
+                guard let t = time(r, at) else {
                     return .failure(invalid(prefix + "enforcementAction.actionAt", "actionAt is not an RFC 3339 date-time"))
                 }
                 e.actionAt = t
@@ -407,12 +378,57 @@ struct EventDecoder {
             }
             e.sentenceType = s
         }
-        // pduCode, teamCode, staffCode, officeLocationCode: the last four of the list, strings when present.
-        for k in 0..<4 where f[10 + k] >= 0 && !isString(r, f[10 + k]) {
-            let name = Self.codeFieldNames[k]
-            return .failure(invalid(prefix + name, "\(name) is not a string"))
+        // pduCode, teamCode, staffCode, officeLocationCode: strings when present.
+        for k in 0..<Int32(4) {
+            let v = r.value(S.pduCode + k)
+            if v >= 0 && !isString(r, v) {
+                let name = Self.codeFieldNames[Int(k)]
+                return .failure(invalid(prefix + name, "\(name) is not a string"))
+            }
         }
         e.pduCode = pduNode
         return .success(e)
+    }
+}
+
+/// RFC 3339 for the engine's hot path: the usual `YYYY-MM-DDTHH:MM:SSZ` read at fixed offsets, anything else by
+/// `RFC3339.parse` (the same result for every input: `RFC3339FastTests`).
+enum RFC3339Fast {
+    @inline(__always)
+    static func parse(_ s: UnsafeRawBufferPointer) -> Millis? {
+        guard s.count == 20, let base = s.baseAddress, base.load(fromByteOffset: 19, as: UInt8.self) == UInt8(ascii: "Z") else {
+            return RFC3339.parse(s)
+        }
+        // Bytes 0..<8 "YYYY-MM-", 8..<16 "DDTHH:MM", 16..<20 ":SSZ".
+        let a = UInt64(littleEndian: base.loadUnaligned(as: UInt64.self))
+        let b = UInt64(littleEndian: base.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+        let c = UInt64(UInt32(littleEndian: base.loadUnaligned(fromByteOffset: 16, as: UInt32.self)))
+        // The separators, then every digit position holds 0x30...0x39.
+        let sepA: UInt64 = 0x2D00_002D_0000_0000, maskA: UInt64 = 0xFF00_00FF_0000_0000
+        let sepB: UInt64 = 0x0000_3A00_0054_0000, maskB: UInt64 = 0x0000_FF00_00FF_0000
+        let sepC: UInt64 = 0x5A00_003A, maskC: UInt64 = 0xFF00_00FF
+        guard a & maskA == sepA, b & maskB == sepB, c & maskC == sepC else { return RFC3339.parse(s) }
+        let digitsA = (a & ~maskA) | (0x3030_3030_3030_3030 & maskA)
+        let digitsB = (b & ~maskB) | (0x3030_3030_3030_3030 & maskB)
+        let digitsC = (c & ~maskC) | (0x3030_3030 & maskC)
+        guard allDigits(digitsA), allDigits(digitsB), allDigits(digitsC | 0x3030_3030_0000_0000) else { return RFC3339.parse(s) }
+        @inline(__always) func d(_ w: UInt64, _ k: Int) -> Int { Int(truncatingIfNeeded: (w &>> UInt64(k &* 8)) & 0x0F) }
+        let year = d(a, 0) &* 1000 &+ d(a, 1) &* 100 &+ d(a, 2) &* 10 &+ d(a, 3)
+        let month = d(a, 5) &* 10 &+ d(a, 6)
+        let day = d(b, 0) &* 10 &+ d(b, 1)
+        let hour = d(b, 3) &* 10 &+ d(b, 4)
+        let minute = d(b, 6) &* 10 &+ d(b, 7)
+        let second = d(c, 1) &* 10 &+ d(c, 2)
+        guard month >= 1 && month <= 12, day >= 1 && day <= Civil.daysInMonth(year, month),
+              hour <= 23, minute <= 59, second <= 59 else { return nil }
+        let days = Int64(Civil.daysFromCivil(year, month, day))
+        return (days &* 86_400 &+ Int64(hour &* 3600 &+ minute &* 60 &+ second)) &* 1000
+    }
+
+    /// Whether every byte of `w` is an ASCII digit.
+    @inline(__always) private static func allDigits(_ w: UInt64) -> Bool {
+        // Each byte minus 0x30 must be below 10: no high nibble left and no byte above 9 after adding 6.
+        let x = w &- 0x3030_3030_3030_3030
+        return (w & 0xF0F0_F0F0_F0F0_F0F0) == 0x3030_3030_3030_3030 && ((x &+ 0x0606_0606_0606_0606) & 0xF0F0_F0F0_F0F0_F0F0) == 0
     }
 }

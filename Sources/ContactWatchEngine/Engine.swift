@@ -20,7 +20,7 @@ public final class Engine {
     package internal(set) var state: EngineState
     public internal(set) var counters = EngineCounters()
     package internal(set) var changes = ChangeSet()
-    var reader = JSONReader()
+    var reader = EventScanner()
     /// Open R1 alerts without an overdue alert, by (deadline, CRN, contactId).
     var overdueQueue = Heap<OverdueItem>()
     /// Remembered contacts by contactStart (see `forgetExpired`).
@@ -37,7 +37,7 @@ public final class Engine {
     @exclusivity(unchecked) package internal(set) var state: EngineState
     @exclusivity(unchecked) public internal(set) var counters = EngineCounters()
     @exclusivity(unchecked) package internal(set) var changes = ChangeSet()
-    @exclusivity(unchecked) var reader = JSONReader()
+    @exclusivity(unchecked) var reader = EventScanner()
     @exclusivity(unchecked) var overdueQueue = Heap<OverdueItem>()
     @exclusivity(unchecked) var forgetQueue = Heap<ForgetItem>()
     @exclusivity(unchecked) var outcomeQueue = Heap<OutcomeItem>()
@@ -120,12 +120,14 @@ public final class Engine {
             return invalid(Invalidity(field: nil, reason: "body is larger than \(settings.maxMessageBytes) bytes"),
                            counterKey: "size", topic: topicFrame, body: body, out: &out)
         }
-        guard isValidUTF8(body) else {
+        // UTF-8 and JSON syntax in one pass (EventScanner): UTF-8 problems are reported first.
+        switch reader.scan(body) {
+        case .ok: break
+        case .utf8:
             return invalid(Invalidity(field: nil, reason: "body is not valid UTF-8"), counterKey: "utf8",
                            topic: topicFrame, body: body, out: &out)
-        }
-        if let e = reader.parse(body) {
-            return invalid(Invalidity(field: nil, reason: "body is not JSON (\(e.message))"), counterKey: "json",
+        case .json(let message):
+            return invalid(Invalidity(field: nil, reason: "body is not JSON (\(message))"), counterKey: "json",
                            topic: topicFrame, body: body, out: &out)
         }
         parsedCurrent = true
@@ -133,7 +135,7 @@ public final class Engine {
         if let stamp = EventDecoder.sequenceStamp(reader) {
             trackSequence(stamp, out: &out)
         }
-        guard reader.node(0).kind == .object else {
+        guard reader.rootKind == .object else {
             return invalid(Invalidity(field: nil, reason: "body is not a JSON object"), counterKey: "object",
                            topic: topicFrame, body: body, out: &out)
         }
@@ -234,13 +236,12 @@ public final class Engine {
         var topicText: [UInt8]? = nil
         if let topic {
             topicText = sanitizedText(topic, limit: 4096)
-        } else if parsedCurrent, reader.node(0).kind == .object {
-            let f = EventDecoder.members(reader, 0, ["eventType"])
-            if f[0] >= 0, reader.node(f[0]).kind == .string { topicText = reader.decodedBytes(f[0]) }
+        } else if parsedCurrent {
+            topicText = EventDecoder.eventTypeText(reader)
         }
         let payload = sanitizedText(body, limit: 4096)
         // The CRN and contactId the body names, when readable, for the logs (the notice's body is not re-read).
-        let hints: (crn: CRN?, contactId: UInt64?) = parsedCurrent && reader.node(0).kind == .object ? EventDecoder.subjectHints(reader) : (crn: nil, contactId: nil)
+        let hints: (crn: CRN?, contactId: UInt64?) = parsedCurrent ? EventDecoder.subjectHints(reader) : (crn: nil, contactId: nil)
         out.append(kind: .invalidEvent, alertSequence: 0, crn: hints.crn, contactId: hints.contactId,
                    topic: { JSONOut.raw(&$0, "invalid-event") }) { b in
             JSONOut.raw(&b, "{\"eventType\":\"contactwatch.invalid-event\",\"reason\":")

@@ -11,6 +11,9 @@
 //     `eventType` (that is the topic), else one frame. The examples themselves are therefore the seed corpus.
 // Invariants checked on every output message (a violation traps, which libFuzzer reports as a crash):
 //   every body is a JSON object; every alert has a strictly increasing `alertSequence`; topics are non-empty.
+// And on every line before the engine sees it: the engine's one-pass reader (`EventScanner` + `EventDecoder`) decides
+// and decodes exactly as the reference path (`isValidUTF8` + `JSONReader` + `ReferenceEventDecoder`) does
+// (`ScannerDifferential`): same UTF-8/JSON decision and message, same decoded event or invalidity.
 import ContactWatchEngine
 import Foundation
 
@@ -32,6 +35,9 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
 }
 
 private func feedLine(_ engine: Engine, _ line: UnsafeBufferPointer<UInt8>, into outbox: inout Outbox) {
+    if let difference = ScannerDifferential.difference(body: UnsafeRawBufferPointer(line), topic: nil) {
+        fatalError("the engine's reader differs from the reference on \(Array(line)):\n\(difference)")
+    }
     if line.first == 1 {
         let body = UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: line.dropFirst()))
         let topic: [UInt8] = Array("probation-case.contact.recorded".utf8)

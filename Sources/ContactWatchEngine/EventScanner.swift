@@ -1,0 +1,784 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+// The engine's reader of event bodies: one pass over the bytes that validates UTF-8 and JSON syntax exactly as
+// `isValidUTF8` followed by `JSONReader.parse` (no duplicate keys, depth 64) decide — same accept/reject decision, same
+// error message — and keeps, instead of a node per value, only the members `EventDecoder` reads: each known member of
+// the envelope, `personReference`, `additionalInformation`, `outcome` and `enforcementAction` lands in a fixed slot
+// as it is scanned, and `personReference.identifiers` is summarised element by element (the first bad element, the
+// CRN entries). Nothing is allocated per event on the usual path.
+//
+// How it stays equal to the two-step reader (`EventScannerDifferentialTests` and the fuzz target compare them):
+// - UTF-8: bytes outside strings must be ASCII for the grammar; bytes ≥ 0x80 inside strings are validated as the
+//   string scan meets them (the same RFC 3629 rules). So a body that scans cleanly is valid UTF-8; on any JSON error
+//   the whole body is checked with `isValidUTF8` first, because UTF-8 is reported before JSON.
+// - Syntax: the grammar functions below are `JSONReader`'s, with the same checks in the same order and the same
+//   messages (byte offsets included).
+// - Duplicate keys: a key known in its object's context sets its slot's bit, any other key a bit of a 64-bit hash
+//   set; a second hit on a bit, or an escaped key, makes the object suspect, and a suspect object is checked exactly
+//   when it closes (where `JSONReader` checks every object), reporting the same key `JSONReader` reports.
+
+/// The members the engine reads: a value handle is its slot number (`EventScanner.value`).
+package enum EventSlot {
+    // The envelope (root object).
+    static let eventType: Int32 = 0
+    static let version: Int32 = 1
+    static let occurredAt: Int32 = 2
+    static let publisherId: Int32 = 3
+    static let sequenceNumber: Int32 = 4
+    static let personReference: Int32 = 5
+    static let additionalInformation: Int32 = 6
+    // personReference.
+    static let identifiers: Int32 = 7
+    // additionalInformation (both event kinds' fields; unknown fields are ignored anyway).
+    static let contactId: Int32 = 8
+    static let contactVersion: Int32 = 9
+    static let contactStart: Int32 = 10
+    static let contactType: Int32 = 11
+    static let contactMode: Int32 = 12
+    static let outcome: Int32 = 13
+    static let enforcementAction: Int32 = 14
+    static let interviewSetting: Int32 = 15
+    static let sensitive: Int32 = 16
+    static let sentenceType: Int32 = 17
+    static let pduCode: Int32 = 18
+    static let teamCode: Int32 = 19
+    static let staffCode: Int32 = 20
+    static let officeLocationCode: Int32 = 21
+    static let registerTypeCode: Int32 = 22
+    static let registerLevelCode: Int32 = 23
+    // outcome.
+    static let outcomeCode: Int32 = 24
+    static let attended: Int32 = 25
+    static let complied: Int32 = 26
+    static let enforceable: Int32 = 27
+    // enforcementAction.
+    static let actionCode: Int32 = 28
+    static let actionAt: Int32 = 29
+    // One element of personReference.identifiers while it is scanned.
+    static let identifierType: Int32 = 30
+    static let identifierValue: Int32 = 31
+    /// The `value` of the (last) identifier whose type is `CRN`.
+    static let crnValue: Int32 = 32
+    static let count = 33
+}
+
+/// The object contexts whose members have slots, and what the values of some slots contain.
+private enum ScanContext {
+    static let root: UInt8 = 0
+    static let person: UInt8 = 1
+    static let info: UInt8 = 2
+    static let outcome: UInt8 = 3
+    static let action: UInt8 = 4
+    static let identifier: UInt8 = 5
+    /// Any other object: no member has a slot.
+    static let other: UInt8 = 6
+    /// The elements of `personReference.identifiers` (an array context).
+    static let identifierList: UInt8 = 7
+
+    static let names: [(context: UInt8, name: StaticString, slot: Int32)] = [
+        (root, "eventType", EventSlot.eventType), (root, "version", EventSlot.version),
+        (root, "occurredAt", EventSlot.occurredAt), (root, "publisherId", EventSlot.publisherId),
+        (root, "sequenceNumber", EventSlot.sequenceNumber), (root, "personReference", EventSlot.personReference),
+        (root, "additionalInformation", EventSlot.additionalInformation),
+        (person, "identifiers", EventSlot.identifiers),
+        (info, "contactId", EventSlot.contactId), (info, "contactVersion", EventSlot.contactVersion),
+        (info, "contactStart", EventSlot.contactStart), (info, "contactType", EventSlot.contactType),
+        (info, "contactMode", EventSlot.contactMode), (info, "outcome", EventSlot.outcome),
+        (info, "enforcementAction", EventSlot.enforcementAction), (info, "interviewSetting", EventSlot.interviewSetting),
+        (info, "sensitive", EventSlot.sensitive), (info, "sentenceType", EventSlot.sentenceType),
+        (info, "pduCode", EventSlot.pduCode), (info, "teamCode", EventSlot.teamCode),
+        (info, "staffCode", EventSlot.staffCode), (info, "officeLocationCode", EventSlot.officeLocationCode),
+        (info, "registerTypeCode", EventSlot.registerTypeCode), (info, "registerLevelCode", EventSlot.registerLevelCode),
+        (outcome, "code", EventSlot.outcomeCode), (outcome, "attended", EventSlot.attended),
+        (outcome, "complied", EventSlot.complied), (outcome, "enforceable", EventSlot.enforceable),
+        (action, "code", EventSlot.actionCode), (action, "actionAt", EventSlot.actionAt),
+        (identifier, "type", EventSlot.identifierType), (identifier, "value", EventSlot.identifierValue),
+    ]
+}
+
+/// A known member name in the key table: its bytes as three little-endian words (zero-padded) and its length.
+private struct KeyEntry {
+    var w0: UInt64 = 0
+    var w1: UInt64 = 0
+    var w2: UInt64 = 0
+    var length: Int32 = 0
+    var slot: Int32 = -1
+}
+
+/// What `EventScanner.scan` found.
+package enum ScanOutcome: Equatable {
+    case ok
+    /// The body is not valid UTF-8.
+    case utf8
+    /// Valid UTF-8 but not JSON (the message `JSONReader` gives, e.g. `duplicate key "a"`).
+    case json(String)
+}
+
+/// Reads one event body at a time. Not thread-safe; one per processing thread. Noncopyable: it owns its slot and key
+/// tables (allocated once, freed with it).
+package struct EventScanner: ~Copyable {
+    /// The value of each slot; valid when its bit is set in `present`.
+    private let slots: UnsafeMutablePointer<JSONNode>
+    /// 8 contexts × 32 entries, open addressing.
+    private let table: UnsafeMutablePointer<KeyEntry>
+    /// Slots holding a non-null value in the last scan.
+    package private(set) var present: UInt64 = 0
+    package private(set) var base: UnsafePointer<UInt8>? = nil
+    private var length: Int = 0
+    /// The kind of the body's top-level value (after a successful scan).
+    package private(set) var rootKind: JSONKind = .null
+    /// The error message of a failed scan (set by `fail`).
+    private var failure: String = ""
+
+    // personReference.identifiers, element by element (valid only when the identifiers slot holds an array).
+    /// The first element that is not an object (`problemIsType` false) or has no string `type` (true); -1: none.
+    package private(set) var problemIndex: Int32 = -1
+    package private(set) var problemIsType = false
+    /// Identifiers of type CRN before the first problem, and the index of the last one.
+    package private(set) var crnCount: Int32 = 0
+    package private(set) var crnIndex: Int32 = 0
+
+    static let maxDepth = 64
+
+    package init() {
+        slots = UnsafeMutablePointer<JSONNode>.allocate(capacity: EventSlot.count)
+        slots.initialize(repeating: JSONNode(kind: .null, flag: false, start: 0, end: 0, count: 0, next: 0, integer: 0),
+                         count: EventSlot.count)
+        table = UnsafeMutablePointer<KeyEntry>.allocate(capacity: 8 * 32)
+        table.initialize(repeating: KeyEntry(), count: 8 * 32)
+        for (context, name, slot) in ScanContext.names {
+            let n = name.utf8CodeUnitCount
+            precondition(n >= 1 && n <= 24)
+            var words: (UInt64, UInt64, UInt64) = (0, 0, 0)
+            withUnsafeMutableBytes(of: &words) { $0.copyMemory(from: UnsafeRawBufferPointer(start: name.utf8Start, count: n)) }
+            let entry = KeyEntry(w0: UInt64(littleEndian: words.0), w1: UInt64(littleEndian: words.1),
+                                 w2: UInt64(littleEndian: words.2), length: Int32(n), slot: slot)
+            var h = EventScanner.keyHash(entry.w0, n)
+            while table[Int(context) &* 32 &+ h].length != 0 { h = (h &+ 1) & 31 }
+            table[Int(context) &* 32 &+ h] = entry
+        }
+    }
+
+    deinit {
+        slots.deallocate()
+        table.deallocate()
+    }
+
+    @inline(__always) private static func keyHash(_ w0: UInt64, _ n: Int) -> Int {
+        Int(truncatingIfNeeded: ((w0 ^ UInt64(truncatingIfNeeded: n)) &* 0x9E37_79B9_7F4A_7C15) &>> 59)
+    }
+
+    // MARK: - Inspection (handles are slot numbers)
+
+    /// The slot's handle when it holds a non-null value, else -1.
+    @inline(__always) package func value(_ slot: Int32) -> Int32 { present & (1 &<< UInt64(slot)) != 0 ? slot : -1 }
+
+    @inline(__always) package func node(_ slot: Int32) -> JSONNode { slots[Int(slot)] }
+
+    /// The raw bytes of a string slot without quotes (escapes not decoded).
+    @inline(__always) package func rawBytes(_ slot: Int32) -> UnsafeRawBufferPointer {
+        let n = slots[Int(slot)]
+        return UnsafeRawBufferPointer(start: base! + Int(n.start), count: Int(n.end &- n.start))
+    }
+
+    /// The decoded UTF-8 bytes of a string slot.
+    package func decodedBytes(_ slot: Int32) -> [UInt8] {
+        let n = slots[Int(slot)]
+        return EventScanner.unescape(base!, Int(n.start), Int(n.end))
+    }
+
+    /// The decoded value of a string slot.
+    package func string(_ slot: Int32) -> String {
+        if !slots[Int(slot)].flag { return String(decoding: rawBytes(slot), as: UTF8.self) }
+        return String(decoding: decodedBytes(slot), as: UTF8.self)
+    }
+
+    /// Calls `body` with the decoded bytes of a string slot, without allocating when there are no escapes.
+    @inline(__always)
+    package func withStringBytes<R>(_ slot: Int32, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+        if !slots[Int(slot)].flag { return body(rawBytes(slot)) }
+        let bytes = decodedBytes(slot)
+        return bytes.withUnsafeBytes(body)
+    }
+
+    /// Whether a string slot's decoded value equals the given bytes.
+    package func stringEquals(_ slot: Int32, _ other: UnsafeRawBufferPointer) -> Bool {
+        let n = slots[Int(slot)]
+        if n.flag { return decodedBytes(slot).elementsEqual(other) }
+        let len = Int(n.end &- n.start)
+        return len == other.count && (len == 0 || bytesEqual(base! + Int(n.start), other.baseAddress!, count: len))
+    }
+
+    // MARK: - Scanning
+
+    /// Scans `body`; the buffer must stay alive while the slots are inspected.
+    package mutating func scan(_ body: UnsafeRawBufferPointer) -> ScanOutcome {
+        present = 0
+        problemIndex = -1
+        problemIsType = false
+        crnCount = 0
+        crnIndex = 0
+        rootKind = .null
+        guard let raw = body.baseAddress, body.count > 0 else {
+            base = nil
+            length = 0
+            return .json("body is empty")
+        }
+        precondition(body.count < Int(Int32.max), "JSON body of \(body.count) bytes")
+        let p = raw.assumingMemoryBound(to: UInt8.self)
+        base = p
+        length = body.count
+        var i = skipWhitespace(p, 0)
+        var ok: Bool
+        if i >= length {
+            ok = fail("body is empty")
+        } else {
+            rootKind = kindAt(p[i])
+            ok = parseValue(p, &i, depth: 0, slot: -1, context: ScanContext.root)
+            if ok {
+                i = skipWhitespace(p, i)
+                if i != length { ok = fail("unexpected data after the JSON value at byte \(i)") }
+            }
+        }
+        if ok { return .ok }
+        return failed(body)
+    }
+
+    /// The outcome of a failed scan: UTF-8 comes first (the scan may have stopped before a bad byte).
+    @inline(never)
+    private mutating func failed(_ body: UnsafeRawBufferPointer) -> ScanOutcome {
+        present = 0
+        if failure.isEmpty || !isValidUTF8(body) { return .utf8 }
+        return .json(failure)
+    }
+
+    /// Records a JSON error; always false.
+    @inline(never)
+    private mutating func fail(_ message: String) -> Bool {
+        failure = message
+        return false
+    }
+
+    /// Records invalid UTF-8 found inside a string; always false.
+    @inline(never)
+    private mutating func failUTF8() -> Bool {
+        failure = ""
+        return false
+    }
+
+    @inline(__always) private func kindAt(_ c: UInt8) -> JSONKind {
+        switch c {
+        case UInt8(ascii: "{"): return .object
+        case UInt8(ascii: "["): return .array
+        case UInt8(ascii: "\""): return .string
+        case UInt8(ascii: "t"): return .true
+        case UInt8(ascii: "f"): return .false
+        case UInt8(ascii: "n"): return .null
+        default: return .number
+        }
+    }
+
+    @inline(__always)
+    private func skipWhitespace(_ p: UnsafePointer<UInt8>, _ start: Int) -> Int {
+        var i = start
+        let n = length
+        while i < n {
+            let c = p[i]
+            if c > 0x20 { break }
+            if c == 0x20 || c == 0x0A || c == 0x0D || c == 0x09 { i &+= 1 } else { break }
+        }
+        return i
+    }
+
+    @inline(__always)
+    private mutating func record(_ slot: Int, _ node: JSONNode) {
+        slots[slot] = node
+        present |= 1 &<< UInt64(truncatingIfNeeded: slot)
+    }
+
+    /// Parses the value at `i`; with `slot` ≥ 0 records it there (null: nothing recorded). `context` is the context
+    /// of the value when it is an object (`identifierList`: it is personReference.identifiers, when an array).
+    private mutating func parseValue(_ p: UnsafePointer<UInt8>, _ i: inout Int, depth: Int, slot: Int, context: UInt8) -> Bool {
+        guard i < length else { return fail("unexpected end of body") }
+        switch p[i] {
+        case UInt8(ascii: "\""):
+            let start = i &+ 1
+            guard let escapes = scanString(p, &i) else { return false }
+            if slot >= 0 {
+                record(slot, JSONNode(kind: .string, flag: escapes, start: Int32(truncatingIfNeeded: start),
+                                      end: Int32(truncatingIfNeeded: i &- 1), count: 0, next: 0, integer: 0))
+            }
+            return true
+        case UInt8(ascii: "{"):
+            let start = i
+            guard parseObject(p, &i, depth: depth, context: context) else { return false }
+            if slot >= 0 {
+                record(slot, JSONNode(kind: .object, flag: false, start: Int32(truncatingIfNeeded: start),
+                                      end: Int32(truncatingIfNeeded: i), count: 0, next: 0, integer: 0))
+            }
+            return true
+        case UInt8(ascii: "["):
+            let start = i
+            guard parseArray(p, &i, depth: depth, identifiers: context == ScanContext.identifierList) else { return false }
+            if slot >= 0 {
+                record(slot, JSONNode(kind: .array, flag: false, start: Int32(truncatingIfNeeded: start),
+                                      end: Int32(truncatingIfNeeded: i), count: 0, next: 0, integer: 0))
+            }
+            return true
+        case UInt8(ascii: "t"): return parseLiteral(p, &i, "true", .true, slot: slot)
+        case UInt8(ascii: "f"): return parseLiteral(p, &i, "false", .false, slot: slot)
+        case UInt8(ascii: "n"): return parseLiteral(p, &i, "null", .null, slot: -1)
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return parseNumber(p, &i, slot: slot)
+        default: return fail("unexpected character at byte \(i)")
+        }
+    }
+
+    private mutating func parseLiteral(_ p: UnsafePointer<UInt8>, _ i: inout Int, _ word: StaticString, _ kind: JSONKind,
+                                       slot: Int) -> Bool {
+        let n = word.utf8CodeUnitCount
+        guard i &+ n <= length, memcmp(p + i, word.utf8Start, n) == 0 else {
+            return fail("invalid literal at byte \(i)")
+        }
+        if slot >= 0 {
+            record(slot, JSONNode(kind: kind, flag: false, start: Int32(truncatingIfNeeded: i), end: Int32(truncatingIfNeeded: i &+ n),
+                                  count: 0, next: 0, integer: 0))
+        }
+        i &+= n
+        return true
+    }
+
+    @inline(__always) private func isDigit(_ c: UInt8) -> Bool { c &- 48 < 10 }
+
+    private mutating func parseNumber(_ p: UnsafePointer<UInt8>, _ pos: inout Int, slot: Int) -> Bool {
+        let start = pos
+        let n = length
+        var i = pos
+        var negative = false
+        if p[i] == UInt8(ascii: "-") { negative = true; i &+= 1 }
+        guard i < n, isDigit(p[i]) else { return fail("invalid number at byte \(start)") }
+        var value: UInt64 = 0
+        var digits = 0
+        if p[i] == UInt8(ascii: "0") {
+            i &+= 1
+            digits = 1
+        } else {
+            while i < n, isDigit(p[i]) {
+                if digits < 17 { value = value &* 10 &+ UInt64(p[i] &- 48) }
+                digits &+= 1
+                i &+= 1
+            }
+        }
+        var integral = true
+        if i < n, p[i] == UInt8(ascii: ".") {
+            integral = false
+            i &+= 1
+            guard i < n, isDigit(p[i]) else { return fail("invalid number at byte \(start)") }
+            while i < n, isDigit(p[i]) { i &+= 1 }
+        }
+        if i < n, p[i] == UInt8(ascii: "e") || p[i] == UInt8(ascii: "E") {
+            integral = false
+            i &+= 1
+            if i < n, p[i] == UInt8(ascii: "+") || p[i] == UInt8(ascii: "-") { i &+= 1 }
+            guard i < n, isDigit(p[i]) else { return fail("invalid number at byte \(start)") }
+            while i < n, isDigit(p[i]) { i &+= 1 }
+        }
+        if slot >= 0 {
+            let safe = integral && !negative && digits <= 16 && value >= 1 && value <= JSONReader.maxSafeInteger
+            record(slot, JSONNode(kind: .number, flag: safe, start: Int32(truncatingIfNeeded: start), end: Int32(truncatingIfNeeded: i),
+                                  count: 0, next: 0, integer: safe ? value : 0))
+        }
+        pos = i
+        return true
+    }
+
+    /// A mask with the high bit set in each byte of `w` that is `"`, `\\`, below 0x20 or above 0x7F; bits above the
+    /// lowest one may be spurious (borrows), so only the lowest is meaningful.
+    @inline(__always) private static func specialBytes(_ w: UInt64) -> UInt64 {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let q = w ^ (ones &* 0x22)
+        let s = w ^ (ones &* 0x5C)
+        let quote = (q &- ones) & ~q
+        let backslash = (s &- ones) & ~s
+        let control = (w &- ones &* 0x20) & ~w
+        return (quote | backslash | control | w) & 0x8080_8080_8080_8080
+    }
+
+    /// Scans the string whose opening quote is at `pos`; leaves `pos` after its closing quote. Returns whether it
+    /// contains escapes, nil on an error (recorded).
+    @inline(__always)
+    private mutating func scanString(_ p: UnsafePointer<UInt8>, _ pos: inout Int) -> Bool? {
+        let n = length
+        let open = pos
+        var i = open &+ 1
+        var escapes = false
+        while true {
+            while i &+ 8 <= n {
+                let m = EventScanner.specialBytes(UInt64(littleEndian: UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self)))
+                if m == 0 { i &+= 8; continue }
+                i &+= m.trailingZeroBitCount &>> 3
+                break
+            }
+            guard i < n else { _ = fail("unterminated string at byte \(open)"); return nil }
+            let c = p[i]
+            if c == UInt8(ascii: "\"") { break }
+            if c >= 0x80 {
+                guard let next = EventScanner.utf8Sequence(p, i, n) else { _ = failUTF8(); return nil }
+                i = next
+                continue
+            }
+            if c < 0x20 { _ = fail("control character in string at byte \(i)"); return nil }
+            if c == UInt8(ascii: "\\") {
+                escapes = true
+                guard scanEscape(p, &i, open: open) else { return nil }
+                continue
+            }
+            i &+= 1
+        }
+        pos = i &+ 1
+        return escapes
+    }
+
+    /// The index after the UTF-8 sequence whose lead byte (≥ 0x80) is at `i`, nil when it is not valid RFC 3629
+    /// (the rules of `isValidUTF8`).
+    @inline(never)
+    private static func utf8Sequence(_ p: UnsafePointer<UInt8>, _ i: Int, _ n: Int) -> Int? {
+        let c = p[i]
+        if c >= 0xC2 && c <= 0xDF {
+            guard i + 1 < n, p[i + 1] & 0xC0 == 0x80 else { return nil }
+            return i + 2
+        } else if c >= 0xE0 && c <= 0xEF {
+            guard i + 2 < n else { return nil }
+            let c1 = p[i + 1], c2 = p[i + 2]
+            guard c1 & 0xC0 == 0x80, c2 & 0xC0 == 0x80 else { return nil }
+            if c == 0xE0 && c1 < 0xA0 { return nil }
+            if c == 0xED && c1 > 0x9F { return nil }
+            return i + 3
+        } else if c >= 0xF0 && c <= 0xF4 {
+            guard i + 3 < n else { return nil }
+            let c1 = p[i + 1], c2 = p[i + 2], c3 = p[i + 3]
+            guard c1 & 0xC0 == 0x80, c2 & 0xC0 == 0x80, c3 & 0xC0 == 0x80 else { return nil }
+            if c == 0xF0 && c1 < 0x90 { return nil }
+            if c == 0xF4 && c1 > 0x8F { return nil }
+            return i + 4
+        }
+        return nil
+    }
+
+    @inline(__always) private static func hexValue(_ c: UInt8) -> UInt32? {
+        switch c {
+        case 48...57: return UInt32(c - 48)
+        case 65...70: return UInt32(c - 55)
+        case 97...102: return UInt32(c - 87)
+        default: return nil
+        }
+    }
+
+    private static func readHex4(_ p: UnsafePointer<UInt8>, _ at: Int, _ length: Int) -> UInt32? {
+        guard at + 4 <= length else { return nil }
+        var v: UInt32 = 0
+        for k in 0..<4 {
+            guard let h = hexValue(p[at + k]) else { return nil }
+            v = v << 4 | h
+        }
+        return v
+    }
+
+    /// Validates the escape at `i` (a backslash in the string opened at `open`) and moves past it.
+    @inline(never)
+    private mutating func scanEscape(_ p: UnsafePointer<UInt8>, _ i: inout Int, open: Int) -> Bool {
+        guard i + 1 < length else { return fail("unterminated string at byte \(open)") }
+        switch p[i + 1] {
+        case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"),
+             UInt8(ascii: "f"), UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+            i += 2
+        case UInt8(ascii: "u"):
+            guard let u = EventScanner.readHex4(p, i + 2, length) else { return fail("invalid \\u escape at byte \(i)") }
+            i += 6
+            if u >= 0xD800 && u <= 0xDBFF {
+                guard i + 1 < length, p[i] == UInt8(ascii: "\\"), p[i + 1] == UInt8(ascii: "u"),
+                      let low = EventScanner.readHex4(p, i + 2, length), low >= 0xDC00 && low <= 0xDFFF
+                else { return fail("lone surrogate escape at byte \(i - 6)") }
+                i += 6
+            } else if u >= 0xDC00 && u <= 0xDFFF {
+                return fail("lone surrogate escape at byte \(i - 6)")
+            }
+        default:
+            return fail("invalid escape at byte \(i)")
+        }
+        return true
+    }
+
+    private mutating func parseArray(_ p: UnsafePointer<UInt8>, _ pos: inout Int, depth: Int, identifiers: Bool) -> Bool {
+        guard depth < EventScanner.maxDepth else { return fail("nested too deeply") }
+        var i = pos &+ 1
+        i = skipWhitespace(p, i)
+        if i < length, p[i] == UInt8(ascii: "]") {
+            i &+= 1
+        } else {
+            var index: Int32 = 0
+            while true {
+                i = skipWhitespace(p, i)
+                if identifiers {
+                    // One element of personReference.identifiers: its type and value land in the identifier slots.
+                    present &= ~(1 &<< UInt64(EventSlot.identifierType) | 1 &<< UInt64(EventSlot.identifierValue))
+                    let isObject = i < length && p[i] == UInt8(ascii: "{")
+                    guard parseValue(p, &i, depth: depth &+ 1, slot: -1, context: ScanContext.identifier)
+                    else { return false }
+                    noteIdentifier(index, isObject: isObject)
+                    index &+= 1
+                } else {
+                    guard parseValue(p, &i, depth: depth &+ 1, slot: -1, context: ScanContext.other) else { return false }
+                }
+                i = skipWhitespace(p, i)
+                guard i < length else { return fail("unterminated array") }
+                if p[i] == UInt8(ascii: ",") { i &+= 1; continue }
+                if p[i] == UInt8(ascii: "]") { i &+= 1; break }
+                return fail("expected ',' or ']' at byte \(i)")
+            }
+        }
+        pos = i
+        return true
+    }
+
+    /// Summarises one scanned element of personReference.identifiers (as `ReferenceEventDecoder.person` reads them).
+    private mutating func noteIdentifier(_ index: Int32, isObject: Bool) {
+        guard problemIndex < 0 else { return }
+        guard isObject else {
+            problemIndex = index
+            problemIsType = false
+            return
+        }
+        let type = value(EventSlot.identifierType)
+        guard type >= 0, slots[Int(type)].kind == .string else {
+            problemIndex = index
+            problemIsType = true
+            return
+        }
+        if withStringBytes(type, { bytesEqual($0, "CRN" as StaticString) }) {
+            crnCount &+= 1
+            crnIndex = index
+            if value(EventSlot.identifierValue) >= 0 {
+                record(Int(EventSlot.crnValue), slots[Int(EventSlot.identifierValue)])
+            } else {
+                present &= ~(1 &<< UInt64(EventSlot.crnValue))
+            }
+        }
+    }
+
+    /// The first (up to) eight bytes of `p[start..<start+count]`, little-endian, zero-padded.
+    @inline(__always)
+    private static func word(_ p: UnsafePointer<UInt8>, _ start: Int, _ count: Int, _ length: Int) -> UInt64 {
+        if start &+ 8 <= length {
+            let w = UInt64(littleEndian: UnsafeRawPointer(p + start).loadUnaligned(as: UInt64.self))
+            return count >= 8 ? w : w & ((1 &<< UInt64(truncatingIfNeeded: count &* 8)) &- 1)
+        }
+        return wordNearEnd(p, start, count)
+    }
+
+    /// `word` within the last eight bytes of the buffer.
+    @inline(never)
+    private static func wordNearEnd(_ p: UnsafePointer<UInt8>, _ start: Int, _ count: Int) -> UInt64 {
+        var v: UInt64 = 0
+        var k = 0
+        while k < count && k < 8 {
+            v |= UInt64(p[start &+ k]) &<< UInt64(k &* 8)
+            k &+= 1
+        }
+        return v
+    }
+
+    /// The slot of a key (unescaped bytes `p[start..<start+n]`, `w0` its first word) in `context`, or -1.
+    @inline(__always)
+    private func lookup(_ context: UInt8, _ p: UnsafePointer<UInt8>, _ start: Int, _ n: Int, _ w0: UInt64, limit: Int) -> Int {
+        let row = table + Int(context) &* 32
+        var h = EventScanner.keyHash(w0, n)
+        while true {
+            let e = row + h
+            let len = Int(e.pointee.length)
+            if len == 0 { return -1 }
+            if len == n && e.pointee.w0 == w0 {
+                if n <= 8 || EventScanner.tailEquals(e, p, start, n, limit) { return Int(e.pointee.slot) }
+            }
+            h = (h &+ 1) & 31
+        }
+    }
+
+    /// Whether bytes 8..<n of a key equal the entry's (n > 8).
+    @inline(never)
+    private static func tailEquals(_ e: UnsafePointer<KeyEntry>, _ p: UnsafePointer<UInt8>, _ start: Int, _ n: Int, _ limit: Int) -> Bool {
+        word(p, start &+ 8, n &- 8, limit) == e.pointee.w1 && (n <= 16 || word(p, start &+ 16, n &- 16, limit) == e.pointee.w2)
+    }
+
+    private mutating func parseObject(_ p: UnsafePointer<UInt8>, _ pos: inout Int, depth: Int, context: UInt8) -> Bool {
+        guard depth < EventScanner.maxDepth else { return fail("nested too deeply") }
+        let open = pos
+        var i = pos &+ 1
+        var count = 0
+        // Duplicate-key screening: known keys by slot bit, other keys by a 64-bit hash set (see the file comment).
+        var known: UInt64 = 0
+        var others: UInt64 = 0
+        var suspect = false
+        i = skipWhitespace(p, i)
+        if i < length, p[i] == UInt8(ascii: "}") {
+            i &+= 1
+        } else {
+            let keyed = context < ScanContext.other
+            while true {
+                i = skipWhitespace(p, i)
+                guard i < length, p[i] == UInt8(ascii: "\"") else { return fail("expected a key at byte \(i)") }
+                let keyStart = i &+ 1
+                guard let escaped = scanString(p, &i) else { return false }
+                let keyLength = i &- 1 &- keyStart
+                var slot = -1
+                if escaped {
+                    suspect = true
+                    if keyed {
+                        let bytes = EventScanner.unescape(p, keyStart, keyStart &+ keyLength)
+                        slot = bytes.withUnsafeBufferPointer { b in
+                            b.isEmpty ? -1 : lookup(context, b.baseAddress!, 0, b.count,
+                                                    EventScanner.word(b.baseAddress!, 0, b.count, b.count), limit: b.count)
+                        }
+                    }
+                } else {
+                    let w0 = EventScanner.word(p, keyStart, keyLength, length)
+                    if keyed { slot = lookup(context, p, keyStart, keyLength, w0, limit: length) }
+                    if slot >= 0 {
+                        let bit: UInt64 = 1 &<< UInt64(truncatingIfNeeded: slot)
+                        suspect = suspect || known & bit != 0
+                        known |= bit
+                    } else {
+                        let bit: UInt64 = 1 &<< (((w0 ^ UInt64(truncatingIfNeeded: keyLength)) &* 0x9E37_79B9_7F4A_7C15) &>> 58)
+                        suspect = suspect || others & bit != 0
+                        others |= bit
+                    }
+                }
+                i = skipWhitespace(p, i)
+                guard i < length, p[i] == UInt8(ascii: ":") else { return fail("expected ':' at byte \(i)") }
+                i &+= 1
+                i = skipWhitespace(p, i)
+                let childContext: UInt8
+                switch Int32(truncatingIfNeeded: slot) {
+                case EventSlot.personReference: childContext = ScanContext.person
+                case EventSlot.additionalInformation: childContext = ScanContext.info
+                case EventSlot.outcome: childContext = ScanContext.outcome
+                case EventSlot.enforcementAction: childContext = ScanContext.action
+                case EventSlot.identifiers: childContext = ScanContext.identifierList
+                default: childContext = ScanContext.other
+                }
+                guard parseValue(p, &i, depth: depth &+ 1, slot: slot, context: childContext) else { return false }
+                count &+= 1
+                i = skipWhitespace(p, i)
+                guard i < length else { return fail("unterminated object") }
+                if p[i] == UInt8(ascii: ",") { i &+= 1; continue }
+                if p[i] == UInt8(ascii: "}") { i &+= 1; break }
+                return fail("expected ',' or '}' at byte \(i)")
+            }
+        }
+        pos = i
+        if suspect && count > 1, let dup = duplicateKey(p, open) {
+            return fail("duplicate key \"\(dup)\"")
+        }
+        return true
+    }
+
+    // MARK: - Exact duplicate check (suspect objects only)
+
+    /// The key `JSONReader` reports for the (syntactically valid) object at `open`, or nil when no key repeats.
+    @inline(never)
+    private func duplicateKey(_ p: UnsafePointer<UInt8>, _ open: Int) -> String? {
+        var keys: [[UInt8]] = []
+        var i = skipWhitespace(p, open + 1)
+        if p[i] != UInt8(ascii: "}") {
+            while true {
+                i = skipWhitespace(p, i)
+                let start = i + 1
+                i = skipString(p, i)
+                keys.append(EventScanner.unescape(p, start, i - 1))
+                i = skipWhitespace(p, i) + 1  // ':'
+                i = skipWhitespace(p, i)
+                i = skipValue(p, i)
+                i = skipWhitespace(p, i)
+                if p[i] == UInt8(ascii: ",") { i += 1; continue }
+                break
+            }
+        }
+        if keys.count <= 24 {
+            // JSONReader: the first key (in order) that has a later duplicate.
+            for a in 0..<keys.count {
+                for b in (a + 1)..<keys.count where keys[a] == keys[b] { return String(decoding: keys[a], as: UTF8.self) }
+            }
+            return nil
+        }
+        // JSONReader beyond 24 keys: the first key (in order) that repeats an earlier one.
+        var seen = Set<[UInt8]>()
+        for k in keys where !seen.insert(k).inserted { return String(decoding: k, as: UTF8.self) }
+        return nil
+    }
+
+    /// The index after the (valid) string whose opening quote is at `i`.
+    private func skipString(_ p: UnsafePointer<UInt8>, _ start: Int) -> Int {
+        var i = start + 1
+        while p[i] != UInt8(ascii: "\"") { i += p[i] == UInt8(ascii: "\\") ? 2 : 1 }
+        return i + 1
+    }
+
+    /// The index after the (valid) value at `i`.
+    private func skipValue(_ p: UnsafePointer<UInt8>, _ start: Int) -> Int {
+        var i = start
+        var depth = 0
+        repeat {
+            let c = p[i]
+            if c == UInt8(ascii: "\"") {
+                i = skipString(p, i)
+                continue
+            }
+            if c == UInt8(ascii: "{") || c == UInt8(ascii: "[") {
+                depth += 1
+            } else if c == UInt8(ascii: "}") || c == UInt8(ascii: "]") {
+                depth -= 1
+            } else if depth == 0 {
+                // A scalar at top level: numbers and literals end at a delimiter.
+                while i < length, !(p[i] == UInt8(ascii: ",") || p[i] == UInt8(ascii: "}") || p[i] == UInt8(ascii: "]")
+                                     || p[i] == 0x20 || p[i] == 0x0A || p[i] == 0x0D || p[i] == 0x09) { i += 1 }
+                return i
+            }
+            i += 1
+        } while depth > 0
+        return i
+    }
+
+    /// The decoded bytes of the (valid) string body `p[start..<end]`.
+    static func unescape(_ p: UnsafePointer<UInt8>, _ start: Int, _ end: Int) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(end - start)
+        var j = start
+        while j < end {
+            let c = p[j]
+            if c != UInt8(ascii: "\\") { out.append(c); j += 1; continue }
+            let e = p[j + 1]
+            j += 2
+            switch e {
+            case UInt8(ascii: "b"): out.append(0x08)
+            case UInt8(ascii: "f"): out.append(0x0C)
+            case UInt8(ascii: "n"): out.append(0x0A)
+            case UInt8(ascii: "r"): out.append(0x0D)
+            case UInt8(ascii: "t"): out.append(0x09)
+            case UInt8(ascii: "u"):
+                var u = readHex4(p, j, end)!
+                j += 4
+                if u >= 0xD800 && u <= 0xDBFF {
+                    let low = readHex4(p, j + 2, end)!
+                    j += 6
+                    u = 0x10000 + ((u - 0xD800) << 10) + (low - 0xDC00)
+                }
+                appendUTF8(&out, u)
+            default: out.append(e)
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,253 @@
+import ContactWatchTestSupport
+@testable import ContactWatchEngine
+import Foundation
+import Testing
+
+/// `EventScanner` (one pass: UTF-8, JSON syntax, the known members into slots) and `EventDecoder` against
+/// 1. the reference path the engine used before (`isValidUTF8` + `JSONReader` + `ReferenceEventDecoder`): the same
+///    decision, the same JSON message, and the same decoded event or invalidity on every line
+///    (`ScannerDifferential.difference`);
+/// 2. Foundation's `JSONSerialization`: the same accept/reject decision, except where events.md (RFC 8259, strict)
+///    asks for more: no byte-order mark, no duplicate key, nesting at most 64, no trailing comma — and where
+///    Foundation refuses a number that overflows a Double (valid JSON: such a number is simply not an integer).
+/// Lines: the spec's examples, the property tests' random streams, and thousands of seeded mutations of them.
+@Suite("EventScanner against the reference reader and JSONSerialization")
+struct EventScannerDifferentialTests {
+    static func seedLines() throws -> [String] {
+        var lines: [String] = []
+        for name in Fixtures.exampleNames { lines += try Fixtures.lines("\(name).ndjson") }
+        for seed in 1...6 as ClosedRange<UInt64> { lines += generateStream(seed: seed, events: 150, lateEnforcement: seed % 2 == 0) }
+        return lines
+    }
+
+    /// Byte-level and token-level mutations that reach the parser's and decoder's edges.
+    static func mutate(_ line: [UInt8], _ rng: inout SeededRandom) -> [UInt8] {
+        var b = line
+        let pieces: [[UInt8]] = [
+            Array("\"".utf8), Array("\\".utf8), Array("{".utf8), Array("}".utf8), Array("[".utf8), Array("]".utf8),
+            Array(":".utf8), Array(",".utf8), Array(" ".utf8), Array("\t\n".utf8), Array("null".utf8), Array("true".utf8),
+            Array("-".utf8), Array("0".utf8), Array("1e5".utf8), Array(".5".utf8), Array("1e999".utf8), Array("\\u".utf8),
+            Array("\\ud83d\\ude00".utf8), Array("\\ud800".utf8), Array("\\udc00".utf8), Array("\\u0041".utf8), Array("\\n".utf8),
+            Array("\\x".utf8), [0x01], [0x7F], [0xC3, 0xA9], [0xE2, 0x82, 0xAC], [0xF0, 0x9F, 0x98, 0x80], [0xC3], [0xFF],
+            [0xC0, 0x80], [0xED, 0xA0, 0x80], [0xEF, 0xBB, 0xBF], Array("9007199254740991".utf8), Array("9007199254740992".utf8),
+            Array("00".utf8), Array("\"version\":1,".utf8), Array("\"eventType\":\"x\",".utf8), Array("\"contactId\":5,".utf8),
+            Array("\"code\":\"UAAB\",".utf8), Array("\"type\":\"CRN\",".utf8), Array("\"value\":\"X123456\",".utf8),
+            Array("\"contact\\u0049d\":7,".utf8), Array("\"a\":1,\"a\":2,".utf8), Array("\"pduCode\":null,".utf8),
+            Array("{\"type\":\"CRN\",\"value\":\"A000001\"},".utf8), Array("2026-02-30T10:00:00Z".utf8),
+            Array("2026-03-02t10:00:00.123456789+01:00".utf8), Array("2026-03-02 10:00:00Z".utf8),
+        ]
+        for _ in 0..<Int.random(in: 1...3, using: &rng) {
+            let at = b.isEmpty ? 0 : Int.random(in: 0...b.count, using: &rng)
+            switch Int.random(in: 0..<10, using: &rng) {
+            case 0 where !b.isEmpty:  // delete a run
+                let end = min(b.count, at + Int.random(in: 1...4, using: &rng))
+                if at < end { b.removeSubrange(at..<end) }
+            case 1 where !b.isEmpty:  // replace one byte
+                if at < b.count { b[at] = UInt8.random(in: 0...255, using: &rng) }
+            case 2:  // truncate
+                b = Array(b.prefix(at))
+            case 3:  // escape one letter of a key or value
+                if let q = b[at...].firstIndex(where: { $0 >= 0x61 && $0 <= 0x7A }) {
+                    let hex = Array(String(format: "\\u%04X", Int(b[q])).utf8)
+                    b.replaceSubrange(q...q, with: hex)
+                }
+            case 4:  // duplicate a member: copy a `"key":value,` span to just after an opening brace
+                if let start = b[at...].firstIndex(of: UInt8(ascii: "\"")),
+                   let comma = b[start...].firstIndex(of: UInt8(ascii: ",")),
+                   let brace = b.firstIndex(of: UInt8(ascii: "{")) {
+                    let member = Array(b[start...comma])
+                    b.insert(contentsOf: member, at: brace + 1)
+                }
+            case 5:  // nest
+                let depth = Int.random(in: 60...70, using: &rng)
+                let value = Array(repeating: UInt8(ascii: "["), count: depth) + Array(repeating: UInt8(ascii: "]"), count: depth)
+                if let colon = b[at...].firstIndex(of: UInt8(ascii: ":")), let end = b[colon...].firstIndex(where: { $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: "}") }) {
+                    b.replaceSubrange((colon + 1)..<end, with: value)
+                }
+            case 6:  // a value becomes null, a number, a string, an object
+                if let colon = b[at...].firstIndex(of: UInt8(ascii: ":")), let end = b[colon...].firstIndex(where: { $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: "}") }) {
+                    let value = rng.pick(["null", "1", "0", "-1", "1.0", "\"\"", "\"x\"", "{}", "[]", "true", "false", "{\"code\":null}", "[{}]", "[\"CRN\"]"])
+                    b.replaceSubrange((colon + 1)..<end, with: Array(value.utf8))
+                }
+            case 7:  // whitespace around tokens, a trailing comma, or a byte-order mark in front
+                switch Int.random(in: 0..<4, using: &rng) {
+                case 0: b.insert(contentsOf: [0xEF, 0xBB, 0xBF], at: 0)
+                case 1:
+                    if let close = b[at...].firstIndex(where: { $0 == UInt8(ascii: "}") || $0 == UInt8(ascii: "]") }) {
+                        b.insert(UInt8(ascii: ","), at: close)
+                    }
+                default: b.insert(contentsOf: Array(rng.pick([" ", "\n", "\t", "\r", " \n "]).utf8), at: at)
+                }
+            default:  // insert a piece
+                b.insert(contentsOf: rng.pick(pieces), at: at)
+            }
+        }
+        return b
+    }
+
+    /// Whether Foundation and the scanner may disagree on this body, and why (nil: they must agree).
+    static func allowedDisagreement(_ body: [UInt8], scanner: ScanOutcome, foundation: Bool) -> String? {
+        if foundation, case .json(let message) = scanner {
+            if body.starts(with: [0xEF, 0xBB, 0xBF]) { return "byte-order mark" }
+            if message.hasPrefix("duplicate key"), hasDuplicateKey(body) { return "duplicate key" }
+            if message == "nested too deeply", maxDepth(body) > 64 { return "nesting" }
+            if let at = message.split(separator: " ").last.flatMap({ Int($0) }),
+               message.hasPrefix("expected a key") || message.hasPrefix("unexpected character"),
+               let before = body[..<at].lastIndex(where: { !($0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09) }),
+               body[before] == UInt8(ascii: ","), body[at] == UInt8(ascii: "]") || body[at] == UInt8(ascii: "}") {
+                return "trailing comma"
+            }
+        }
+        if !foundation, scanner == .ok, hasOverflowingNumber(body) { return "number beyond Double" }
+        return nil
+    }
+
+    /// Whether any object repeats a key (decoded), found with the reference reader accepting duplicates.
+    static func hasDuplicateKey(_ body: [UInt8]) -> Bool {
+        var reader = JSONReader(acceptingDuplicateKeys: true, maxDepth: 1000)
+        return body.withUnsafeBytes { raw -> Bool in
+            guard reader.parse(raw) == nil else { return false }
+            var found = false
+            for i in 0..<Int32(reader.nodeCount) where reader.node(i).kind == .object {
+                var keys = Set<[UInt8]>()
+                reader.forEachMember(i) { key, _ in if !keys.insert(reader.decodedBytes(key)).inserted { found = true } }
+            }
+            return found
+        }
+    }
+
+    static func maxDepth(_ body: [UInt8]) -> Int {
+        var depth = 0, deepest = 0, inString = false, escaped = false
+        for c in body {
+            if inString {
+                if escaped { escaped = false } else if c == UInt8(ascii: "\\") { escaped = true } else if c == UInt8(ascii: "\"") { inString = false }
+                continue
+            }
+            switch c {
+            case UInt8(ascii: "\""): inString = true
+            case UInt8(ascii: "{"), UInt8(ascii: "["): depth += 1; deepest = max(deepest, depth)
+            case UInt8(ascii: "}"), UInt8(ascii: "]"): depth -= 1
+            default: break
+            }
+        }
+        return deepest
+    }
+
+    static func hasOverflowingNumber(_ body: [UInt8]) -> Bool {
+        var reader = JSONReader(acceptingDuplicateKeys: true, maxDepth: 1000)
+        return body.withUnsafeBytes { raw -> Bool in
+            guard reader.parse(raw) == nil else { return false }
+            for i in 0..<Int32(reader.nodeCount) where reader.node(i).kind == .number {
+                let n = reader.node(i)
+                let text = String(decoding: raw[Int(n.start)..<Int(n.end)], as: UTF8.self)
+                if let d = Double(text), d.isInfinite { return true }
+            }
+            return false
+        }
+    }
+
+    struct Tally {
+        var lines = 0, accepted = 0, utf8 = 0, json = 0, foundationOnly: [String: Int] = [:]
+    }
+
+    static func check(_ body: [UInt8], topic: [UInt8]?, _ tally: inout Tally) {
+        tally.lines += 1
+        let difference = body.withUnsafeBytes { b in
+            topic.map { t in t.withUnsafeBytes { ScannerDifferential.difference(body: b, topic: $0) } }
+                ?? ScannerDifferential.difference(body: b, topic: nil)
+        }
+        #expect(difference == nil, "\(String(decoding: body, as: UTF8.self).debugDescription)\n\(difference ?? "")")
+        var scanner = EventScanner()
+        let outcome = body.withUnsafeBytes { scanner.scan($0) }
+        switch outcome {
+        case .ok: tally.accepted += 1
+        case .utf8: tally.utf8 += 1
+        case .json: tally.json += 1
+        }
+        let foundation = (try? JSONSerialization.jsonObject(with: Data(body), options: [.fragmentsAllowed])) != nil
+        if foundation != (outcome == .ok) {
+            let why = allowedDisagreement(body, scanner: outcome, foundation: foundation)
+            #expect(why != nil, "Foundation \(foundation ? "accepts" : "rejects"), scanner says \(outcome): \(String(decoding: body, as: UTF8.self).debugDescription)")
+            if let why { tally.foundationOnly[why, default: 0] += 1 }
+        }
+    }
+
+    @Test("seed lines: same decisions and decoded events as the reference, same syntax decision as JSONSerialization")
+    func seeds() throws {
+        var tally = Tally()
+        for line in try Self.seedLines() {
+            let body = Array(line.utf8)
+            Self.check(body, topic: nil, &tally)
+            Self.check(body, topic: Array("probation-case.contact.recorded".utf8), &tally)
+        }
+        #expect(tally.accepted > 1_000)
+    }
+
+    @Test("20,000 seeded mutations: same decisions, messages and decoded events as the reference; JSONSerialization agrees but for the documented extras")
+    func mutations() throws {
+        let seeds = try Self.seedLines().map { Array($0.utf8) }
+        var rng = SeededRandom(seed: 11)
+        var tally = Tally()
+        for _ in 0..<20_000 {
+            let body = Self.mutate(rng.pick(seeds), &rng)
+            Self.check(body, topic: rng.chance(0.3) ? Array("probation-case.registration.added".utf8) : nil, &tally)
+        }
+        // The mutations reach every outcome, and each documented difference with Foundation.
+        #expect(tally.accepted > 3_000 && tally.json > 3_000 && tally.utf8 > 300, "\(tally)")
+        for why in ["byte-order mark", "duplicate key", "nesting", "trailing comma", "number beyond Double"] {
+            #expect(tally.foundationOnly[why, default: 0] > 0, "no case of \(why): \(tally)")
+        }
+    }
+
+    @Test("hand-picked edges: escapes in keys, duplicates behind escapes, surrogates, numbers, nesting, over 24 keys")
+    func edges() {
+        let e = #"{"eventType":"probation-case.contact.recorded","version":1,"occurredAt":"2026-03-02T11:00:00Z","personReference":{"identifiers":[{"type":"CRN","value":"X100001"}]},"additionalInformation":"#
+        let cases: [String] = [
+            e + #"{"contact\u0049d":1,"contactStart":"2026-03-02T10:00:00Z","contactType":"COAP"}}"#,
+            e + #"{"contactId":1,"contact\u0049d":2,"contactStart":"2026-03-02T10:00:00Z","contactType":"COAP"}}"#,
+            e + #"{"contactId":1,"contactStart":"2026-03-02T10:00:00Z","contactType":"C\u004fAP","outcome":{"c\u006fde":"UAAB","code":"X"}}}"#,
+            e + #"{"contactId":1,"contactStart":"2026-03-02T10:00:00Z","contactType":"COAP","outcome":{"code":"UAAB"},"outcome":null}}"#,
+            #"{"eventType":"probation-case.contact.recorded","personReference":{"identifiers":[{"type":"C\u0052N","value":"X1\u00300001"},{"type":"NOMS"}]}}"#,
+            #"{"personReference":{"identifiers":[{"type":"CRN","value":"X100001"},{"type":"CRN"}]}}"#,
+            #"{"personReference":{"identifiers":[{"type":"CRN"},{"type":"CRN","value":"X100001"},5]}}"#,
+            #"{"personReference":{"identifiers":[{"value":"X100001"},{"type":"CRN","value":"X100001"}]}}"#,
+            #"{"personReference":{"identifiers":{"type":"CRN","value":"X100001"}}}"#,
+            #"{"a":{"personReference":{"identifiers":[{"type":"CRN","value":"X100001"}]}},"additionalInformation":{"contactId":3}}"#,
+            #"{"b":1,"a":1,"c":1,"b":2,"a":2}"#,
+            "{" + (0..<30).map { "\"k\($0 % 27)\":\($0)" }.joined(separator: ",") + "}",
+            "{" + (0..<30).map { "\"k\(29 - $0)\":\($0)" }.joined(separator: ",") + ",\"k3\":0,\"k1\":1}",
+            #"{"publisherId":"p\u00e9","sequenceNumber":9007199254740991,"eventType":"x"}"#,
+            #"{"publisherId":"","sequenceNumber":1}"#,
+            #"{"eventType":"probation-case.registration.added","a":"\ud83d\ude00","b":"\ud83d","c":1}"#,
+            #"{"a":"\udc00"}"#, #"{"a":-0.0e+1,"b":1E2,"c":0,"d":-}"#, "[" + String(repeating: "[", count: 63) + String(repeating: "]", count: 64),
+            "[" + String(repeating: "[", count: 64) + String(repeating: "]", count: 65), "\u{FEFF}{}", "{}", "[]", "\"x\"", "12", "",
+            " ", "{\"a\":1}  x", "{\"\":1,\"\":2}", "{\"a\\u0000\":1,\"a\\u0000\":1}",
+        ]
+        var tally = Tally()
+        for c in cases {
+            Self.check(Array(c.utf8), topic: nil, &tally)
+            Self.check(Array(c.utf8), topic: Array("x".utf8), &tally)
+        }
+    }
+
+    @Test("RFC3339Fast equals RFC3339.parse on the usual form and its mutations")
+    func fastTimes() {
+        var rng = SeededRandom(seed: 5)
+        let base = Array("2026-03-02T10:00:00Z".utf8)
+        for k in 0..<50_000 {
+            var b = base
+            if k % 3 == 0 {
+                let y = Int.random(in: 0...9999, using: &rng), m = Int.random(in: 0...13, using: &rng), d = Int.random(in: 0...32, using: &rng)
+                let h = Int.random(in: 0...24, using: &rng), mi = Int.random(in: 0...60, using: &rng), s = Int.random(in: 0...61, using: &rng)
+                b = Array(String(format: "%04d-%02d-%02dT%02d:%02d:%02dZ", y, m, d, h, mi, s).utf8)
+            } else {
+                for _ in 0..<Int.random(in: 1...2, using: &rng) {
+                    b[Int.random(in: 0..<b.count, using: &rng)] = rng.pick(Array("0123456789-:TtZz .+/".utf8) + [0x00, 0xFF, 0x3A, 0x2F])
+                }
+            }
+            let fast = b.withUnsafeBytes { RFC3339Fast.parse($0) }
+            let slow = b.withUnsafeBytes { RFC3339.parse($0) }
+            #expect(fast == slow, "\(String(decoding: b, as: UTF8.self))")
+        }
+    }
+}
