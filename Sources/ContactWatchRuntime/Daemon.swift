@@ -107,16 +107,12 @@ public enum Daemon {
         }
     }
 
+    /// The daemon's life once its configuration is known: security, state, engine, sockets and signals set up in
+    /// order (each step undone in reverse on the way out), then the services run until a graceful shutdown.
     static func run(config: DaemonConfiguration, logger: Logger, flags: DaemonFlags = DaemonFlags()) async throws(DaemonError) {
         let started = ContinuousClock.now
         // Certificates and allow-lists first: a problem there is exit 64 before anything is touched.
-        // Metrics, when asked for: histograms fed through the counters' timing observer, the rest read at scrape.
-        let metrics: (address: MetricsAddress, metrics: DaemonMetrics)? = try config.metrics.map { text throws(DaemonError) in
-            guard let address = MetricsAddress(text) else {
-                throw DaemonError.configuration(key: "metrics.address", problem: "must be HOST:PORT (got \"\(text)\")")
-            }
-            return (address, DaemonMetrics())
-        }
+        let metrics = try metricsEndpoint(config)
         let counters = RuntimeCounters(timings: metrics?.metrics)
         let security = try DaemonSecurity(settings: config.security, counters: counters, logger: logger)
         for endpoint in config.exposedPlaintext {
@@ -124,44 +120,56 @@ public enum Daemon {
         }
         let lock = try StateDirectoryLock(directory: config.stateDir)
         defer { lock.release() }
-        let store: StateStore
-        let loaded: (state: EngineState, unpublished: [JournalEntry])
-        let publishedThrough: UInt64
-        do {
-            store = try StateStore(directory: config.stateDir)
-            loaded = try store.load()
-            publishedThrough = try store.publishedThrough()
-        } catch {
-            throw DaemonError.store(error)
-        }
-        defer { store.close() }
+        let loaded = try LoadedStore(directory: config.stateDir)
+        defer { loaded.store.close() }
         let engine = try makeEngine(config.engine, loaded.state)
-        logger.info("state loaded", metadata: [
-            "stateDir": "\(config.stateDir)",
-            "cases": "\(loaded.state.cases.count)",
-            "contacts": "\(loaded.state.contacts.count)",
-            "alertSequence": "\(loaded.state.alertSequence)",
-            "unpublished": "\(loaded.unpublished.count)",
-            "seconds": "\(ContinuousClock.now - started)",
-        ])
+        loaded.log(to: logger, stateDir: config.stateDir, since: started)
         let context: ZMQContext
         do { context = try ZMQContext() } catch { throw DaemonError.internal("cannot create the ZeroMQ context: \(error)") }
         defer { context.close() }
         // The ZAP handler exists before any CURVE socket and stops after they are closed (before the context).
         try security.start(context: context)
         defer { security.stop() }
-        // SIGHUP re-reads the allow-lists and the configuration (the log level applies at once).
+        let reload = reloadOnSIGHUP(config: config, flags: flags, security: security, logger: logger)
+        defer { reload.cancel() }
+        let pipeline = Pipeline(config: config, logger: logger, context: context, engine: engine, store: loaded.store,
+                                publishedThrough: loaded.publishedThrough, unpublished: loaded.unpublished,
+                                counters: counters, security: security)
+        try await serve(pipeline, metrics: metrics, counters: counters, logger: logger)
+        var summary: Logger.Metadata = [:]
+        for (key, value) in pipeline.counters.summary { summary[key] = "\(value)" }
+        logger.info("stopped", metadata: summary)
+    }
+
+    /// `metrics.address` parsed, with the metrics it will serve (histograms fed through the counters' timing
+    /// observer, the rest read at scrape); nil without `--metrics`.
+    static func metricsEndpoint(_ config: DaemonConfiguration) throws(DaemonError) -> (address: MetricsAddress, metrics: DaemonMetrics)? {
+        guard let text = config.metrics else { return nil }
+        guard let address = MetricsAddress(text) else {
+            throw DaemonError.configuration(key: "metrics.address", problem: "must be HOST:PORT (got \"\(text)\")")
+        }
+        return (address, DaemonMetrics())
+    }
+
+    /// SIGHUP re-reads the allow-lists and the configuration (the log level applies at once), one reload at a time
+    /// and in the order the signals came (`SerialReloads`).
+    static func reloadOnSIGHUP(config: DaemonConfiguration, flags: DaemonFlags, security: DaemonSecurity,
+                               logger: Logger) -> ReloadSignal {
         let reloader = ConfigurationReload(flags: flags, environment: ProcessInfo.processInfo.environment,
                                            inForce: config, logger: logger)
-        let reload = ReloadSignal {
-            logger.info("reload: SIGHUP received")
+        let reloads = SerialReloads {
             security.reloadAllowLists()
-            Task { await reloader.reload() }
+            await reloader.reload()
         }
-        defer { reload.cancel() }
-        let pipeline = Pipeline(config: config, logger: logger, context: context, engine: engine, store: store,
-                                publishedThrough: publishedThrough, unpublished: loaded.unpublished, counters: counters,
-                                security: security)
+        return ReloadSignal(reloads) {
+            logger.info("reload: SIGHUP received")
+        }
+    }
+
+    /// Runs the pipeline (and the metrics endpoint, when asked for) in a `ServiceGroup` until a graceful shutdown;
+    /// throws the loop's own error if it failed.
+    static func serve(_ pipeline: Pipeline, metrics: (address: MetricsAddress, metrics: DaemonMetrics)?,
+                      counters: RuntimeCounters, logger: Logger) async throws(DaemonError) {
         var service = PipelineService(pipeline: pipeline, logger: logger)
         // Services stop in reverse order: the pipeline first, the metrics endpoint once it has finished.
         var services: [any Service] = []
@@ -179,9 +187,36 @@ public enum Daemon {
         } catch {
             throw service.failure.error ?? (error as? DaemonError) ?? DaemonError.internal("\(error)")
         }
-        var summary: Logger.Metadata = [:]
-        for (key, value) in pipeline.counters.summary { summary[key] = "\(value)" }
-        logger.info("stopped", metadata: summary)
+    }
+}
+
+/// The state store opened and read at start: the engine's state, the alerts committed but not published before the
+/// last stop, and how far publication had got.
+struct LoadedStore {
+    let store: StateStore
+    let state: EngineState
+    let unpublished: [JournalEntry]
+    let publishedThrough: UInt64
+
+    init(directory: String) throws(DaemonError) {
+        do {
+            store = try StateStore(directory: directory)
+            (state, unpublished) = try store.load()
+            publishedThrough = try store.publishedThrough()
+        } catch {
+            throw DaemonError.store(error)
+        }
+    }
+
+    func log(to logger: Logger, stateDir: String, since started: ContinuousClock.Instant) {
+        logger.info("state loaded", metadata: [
+            "stateDir": "\(stateDir)",
+            "cases": "\(state.cases.count)",
+            "contacts": "\(state.contacts.count)",
+            "alertSequence": "\(state.alertSequence)",
+            "unpublished": "\(unpublished.count)",
+            "seconds": "\(ContinuousClock.now - started)",
+        ])
     }
 }
 
