@@ -72,11 +72,12 @@ public struct Outbox: Sendable {
     }
 }
 
-/// Appends JSON text to a byte buffer (the engine's messages; the companion tool's `replay --publisher-id` too).
+/// Appends JSON text to a byte buffer (the engine's messages; the companion tool's `replay --publisher-id` and
+/// `generate` too).
 package enum JSONOut {
     static let hex: [UInt8] = Array("0123456789abcdef".utf8)
 
-    @inline(__always) static func raw(_ out: inout [UInt8], _ s: StaticString) {
+    @inline(__always) package static func raw(_ out: inout [UInt8], _ s: StaticString) {
         out.append(contentsOf: UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
     }
 
@@ -146,11 +147,11 @@ package enum JSONOut {
         }
     }
 
-    static func int(_ out: inout [UInt8], _ v: Int) {
+    package static func int(_ out: inout [UInt8], _ v: Int) {
         if v < 0 { out.append(UInt8(ascii: "-")); uint(&out, UInt64(-v)) } else { uint(&out, UInt64(v)) }
     }
 
-    static func time(_ out: inout [UInt8], _ t: Millis) {
+    package static func time(_ out: inout [UInt8], _ t: Millis) {
         out.append(UInt8(ascii: "\""))
         RFC3339.append(&out, t)
         out.append(UInt8(ascii: "\""))

@@ -118,7 +118,8 @@ enum GenCalendar {
     }
 }
 
-/// Builds one NDJSON line as bytes. All the generator's strings are ASCII codes, so nothing needs escaping.
+/// One NDJSON line as bytes, written with the engine's JSON writer (`JSONOut`, the one that writes the daemon's
+/// alerts): the generator adds only the CRN's fixed shape.
 struct GenLine {
     var bytes: [UInt8] = []
 
@@ -127,69 +128,27 @@ struct GenLine {
     mutating func reset() { bytes.removeAll(keepingCapacity: true) }
 
     @inline(__always)
-    mutating func raw(_ s: StaticString) {
-        s.withUTF8Buffer { bytes.append(contentsOf: $0) }
-    }
+    mutating func raw(_ s: StaticString) { JSONOut.raw(&bytes, s) }
 
-    /// A JSON string (ASCII, no escaping needed).
-    mutating func string(_ s: String) {
-        bytes.append(UInt8(ascii: "\""))
-        bytes.append(contentsOf: s.utf8)
-        bytes.append(UInt8(ascii: "\""))
-    }
+    /// A JSON string.
+    mutating func string(_ s: String) { JSONOut.string(&bytes, s) }
 
-    mutating func int(_ value: Int) {
-        if value < 0 {
-            bytes.append(UInt8(ascii: "-"))
-            int(-value)
-            return
-        }
-        var divisor = 1
-        while divisor <= value / 10 { divisor *= 10 }
-        while divisor > 0 {
-            bytes.append(UInt8(48 + value / divisor % 10))
-            divisor /= 10
-        }
-    }
+    mutating func int(_ value: Int) { JSONOut.int(&bytes, value) }
 
-    @inline(__always)
-    private mutating func pad(_ value: Int, width: Int) {
-        var v = value
-        var divisor = 1
-        for _ in 1..<width { divisor *= 10 }
-        while divisor > 0 {
-            bytes.append(UInt8(48 + (v / divisor) % 10))
-            v %= divisor
-            divisor /= 10
-        }
-    }
-
-    /// A quoted RFC 3339 UTC date-time with whole seconds: `"2026-03-04T10:20:00Z"`.
-    mutating func time(_ t: Int64) {
-        let day = Int(t >= 0 ? t / 86400 : (t - 86399) / 86400)
-        let secs = Int(t - Int64(day) * 86400)
-        let (y, m, d) = GenCalendar.civilFromDays(day)
-        bytes.append(UInt8(ascii: "\""))
-        pad(y, width: 4)
-        bytes.append(UInt8(ascii: "-"))
-        pad(m, width: 2)
-        bytes.append(UInt8(ascii: "-"))
-        pad(d, width: 2)
-        bytes.append(UInt8(ascii: "T"))
-        pad(secs / 3600, width: 2)
-        bytes.append(UInt8(ascii: ":"))
-        pad(secs / 60 % 60, width: 2)
-        bytes.append(UInt8(ascii: ":"))
-        pad(secs % 60, width: 2)
-        bytes.append(UInt8(ascii: "Z"))
-        bytes.append(UInt8(ascii: "\""))
-    }
+    /// A quoted RFC 3339 UTC date-time of an instant in whole seconds: `"2026-03-04T10:20:00Z"`.
+    mutating func time(_ t: Int64) { JSONOut.time(&bytes, t * 1000) }
 
     /// A CRN: one capital letter and six digits.
     mutating func crn(_ code: Int) {
         bytes.append(UInt8(ascii: "\""))
         bytes.append(UInt8(65 + code / 1_000_000))
-        pad(code % 1_000_000, width: 6)
+        var rest = code % 1_000_000
+        var divisor = 100_000
+        while divisor > 0 {
+            bytes.append(UInt8(48 + rest / divisor))
+            rest %= divisor
+            divisor /= 10
+        }
         bytes.append(UInt8(ascii: "\""))
     }
 }
