@@ -25,6 +25,10 @@
 #   BENCH_PYZMQ_RUNS=1   end-to-end runs of the pyzmq peer (median)
 #   BENCH_LATENCY_RATE=10000 BENCH_LATENCY_SECONDS=5 BENCH_COMMIT_INTERVAL_MS=5   the latency run
 #   BENCH_RESTART_CASES=240000  cases of the restart benchmark's store (0: skip it); 240,000 is England and Wales
+#   BENCH_CURVE=yes BENCH_INPROC=yes BENCH_LATENCY=yes   no: skip 2c / 3 / 6 (e.g. to compare the daemon with raw
+#                        libzmq alone: BENCH_CURVE=no BENCH_INPROC=no BENCH_LATENCY=no BENCH_CALLGRIND=no
+#                        BENCH_PYZMQ=no BENCH_RESTART_CASES=0)
+#   BENCH_BUILD=yes      no: use the release binaries already built (swift build -c release) as they are
 #   SWIFT=swift SWIFT_BUILD_FLAGS=               as in the Makefile
 set -euo pipefail
 
@@ -85,9 +89,11 @@ wait_bounded() {
 
 # ---------------------------------------------------------------- build
 say "== build (release)"
-for product in contactwatchd contactwatch contactwatch-bench contactwatch-restart-bench; do
-    "$SWIFT" build -c release --product "$product" "${BUILD_FLAGS[@]}" >&2
-done
+if [ "${BENCH_BUILD:-yes}" != no ]; then
+    for product in contactwatchd contactwatch contactwatch-bench contactwatch-restart-bench; do
+        "$SWIFT" build -c release --product "$product" "${BUILD_FLAGS[@]}" >&2
+    done
+fi
 BIN=$("$SWIFT" build -c release --show-bin-path "${BUILD_FLAGS[@]}")
 DAEMON=$BIN/contactwatchd
 TOOL=$BIN/contactwatch
@@ -174,6 +180,8 @@ D_PCT_MEDIAN=$(ratio "$((D_MEDIAN * 100))" "$RAW_MEDIAN" 1)
 D_PCT_BEST=$(ratio "$((D_BEST * 100))" "$RAW_BEST" 1)
 
 # ---------------------------------------------------------------- 2c. daemon end to end over CURVE
+C_MEDIAN=0; C_BEST=0; C_VS_PLAIN="skipped (BENCH_CURVE=no)"
+if [ "${BENCH_CURVE:-yes}" != no ]; then
 say "== 2c. daemon end to end over CURVE: zmqbench send (CURVE server) → contactwatchd → zmqbench recv (CURVE client)"
 KEYS=$TMP/keys
 mkdir -p "$KEYS/allow"
@@ -218,8 +226,11 @@ for run in $(seq 1 "$RUNS"); do
 done
 read -r C_MEDIAN C_BEST <<< "$(stats "${C_RATES[@]}")"
 C_VS_PLAIN=$(ratio "$((C_MEDIAN * 100))" "$D_MEDIAN" 1)
+fi
 
 # ---------------------------------------------------------------- 3. in-process
+E_MEDIAN=0; E_BEST=0; P_MEDIAN=0; P_BEST=0; S_RATE=0; S_COMMIT="skipped (BENCH_INPROC=no)"
+if [ "${BENCH_INPROC:-yes}" != no ]; then
 say "== 3. in-process: contactwatch-bench --input stream.ndjson --reps $REPS"
 "$BENCH" --input "$STREAM" --reps "$REPS" | tee "$TMP/inproc.txt" >&2
 pick() { grep "^$1" "$TMP/inproc.txt" | head -1; }
@@ -232,6 +243,7 @@ P_MEDIAN=$(grep -o 'median=[0-9]* ev/s' <<< "$P_LINE" | grep -o '[0-9]*')
 P_BEST=$(grep -o 'best=[0-9]* ev/s' <<< "$P_LINE" | grep -o '[0-9]*')
 S_RATE=$(grep -o '[0-9]* ev/s' <<< "$S_LINE" | head -1 | grep -o '[0-9]*')
 S_COMMIT=$(grep -o 'commit_ms median=[0-9.]* p99=[0-9.]* max=[0-9.]*' <<< "$S_LINE" | sed 's/commit_ms //')
+fi
 
 # ---------------------------------------------------------------- 4. callgrind
 CG_SUMMARY="skipped (valgrind not installed, or BENCH_CALLGRIND=no)"
@@ -323,7 +335,10 @@ LAT_RATE=${BENCH_LATENCY_RATE:-10000}
 LAT_SECONDS=${BENCH_LATENCY_SECONDS:-5}
 COMMIT_MS=${BENCH_COMMIT_INTERVAL_MS:-5}
 LAT_SUMMARY=""
+RAW_LAT="skipped (BENCH_LATENCY=no)"
+DAEMON_LAT="skipped (BENCH_LATENCY=no)"
 bench_latency() {
+    [ "${BENCH_LATENCY:-yes}" != no ] || return 0
     say "== 6. latency at $LAT_RATE ev/s for ${LAT_SECONDS}s (the first $((LAT_RATE * LAT_SECONDS)) events of the stream)"
     local raw daemon fsync pid log p50 p99 mx samples n achieved fs50 fs99 bound verdict
     raw=$("$ZMQBENCH" lat "$STREAM" "ipc://$TMP/latraw.ipc" - "$LAT_RATE" "$LAT_SECONDS") || die "zmqbench lat (raw) failed"
