@@ -113,6 +113,8 @@ struct PipelineLoop {
 
     mutating func run(until stop: () -> Bool) throws(DaemonError) {
         if machine.phase == .running { becomeReady() }
+        let heartbeat = SystemdHeartbeat.start(counters: counters)
+        defer { heartbeat?.stop() }
         while !stop() {
             counters.lastTurnNanos.store(MonotonicClock.nanos(), ordering: .relaxed)  // /healthz: one store per turn
             let readiness = try sockets.poll(acceptingInput: machine.acceptsInput,
@@ -254,25 +256,18 @@ struct PipelineLoop {
     }
 }
 
-/// The processing loop's periodic chores: the systemd watchdog ping, journal retention, the `STATUS=` line
-/// `systemctl status` shows (every 5 s under systemd) and the periodic `info` line with the counters
-/// (`log.statsIntervalSeconds`, 60 by default).
+/// The processing loop's periodic chores: journal retention and the periodic `info` line with the counters
+/// (`log.statsIntervalSeconds`, 60 by default). The systemd watchdog ping and `STATUS=` line are
+/// `SystemdHeartbeat`'s, off this thread.
 struct Housekeeping {
-    let watchdogInterval: Duration?
     let retentionDays: Int
-    var lastWatchdog: ContinuousClock.Instant
     var lastPrune: ContinuousClock.Instant
-    let statusInterval: Duration? = Systemd.isSupervised ? .seconds(5) : nil
-    var lastStatus: (at: ContinuousClock.Instant, received: Int)
     let statsInterval: Duration?
     var lastStats: (at: ContinuousClock.Instant, received: Int)
 
     init(config: DaemonConfiguration, now: ContinuousClock.Instant) {
-        watchdogInterval = Systemd.watchdogMicroseconds().map { Duration.microseconds(Int64($0 / 2)) }
         retentionDays = config.journalRetentionDays
-        lastWatchdog = now
         lastPrune = now
-        lastStatus = (now, 0)
         statsInterval = config.statsIntervalSeconds > 0 ? .seconds(config.statsIntervalSeconds) : nil
         lastStats = (now, 0)
     }
@@ -292,11 +287,6 @@ struct Housekeeping {
     }
 
     mutating func run(at now: ContinuousClock.Instant, store: StateStore, logger: Logger, counters: RuntimeCounters) {
-        if let interval = statusInterval, now - lastStatus.at >= interval {
-            let received = counters.received.load(ordering: .relaxed)
-            Systemd.notify("STATUS=" + Self.status(counters, eventsPerSecond: Self.rate(received, since: lastStatus, now: now)))
-            lastStatus = (now, received)
-        }
         if let interval = statsInterval, now - lastStats.at >= interval {
             let received = counters.received.load(ordering: .relaxed)
             var metadata: Logger.Metadata = [:]
@@ -307,10 +297,6 @@ struct Housekeeping {
             metadata["subscriptions"] = "\(counters.subscriptions.load(ordering: .relaxed))"
             logger.info("counters", metadata: metadata)
             lastStats = (now, received)
-        }
-        if let interval = watchdogInterval, now - lastWatchdog >= interval {
-            Systemd.notify("WATCHDOG=1")
-            lastWatchdog = now
         }
         if now - lastPrune >= .seconds(3600) {
             lastPrune = now

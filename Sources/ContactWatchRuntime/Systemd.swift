@@ -1,4 +1,5 @@
 import CSystemd
+import Dispatch
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -19,5 +20,55 @@ public enum Systemd {
     public static func watchdogMicroseconds() -> UInt64? {
         var usec: UInt64 = 0
         return sd_watchdog_enabled(0, &usec) > 0 && usec > 0 ? usec : nil
+    }
+}
+
+/// systemd's periodic notifications — the watchdog ping and the `STATUS=` line `systemctl status` shows — sent from a
+/// timer on their own dispatch queue, never from the processing thread: `sd_notify` blocks while the notification
+/// socket's queue is full (10 datagrams by default, `net.unix.max_dgram_qlen`), and a reader that is slow or gone must
+/// not stop the loop. The watchdog still tracks the loop: it pings only while the loop has turned within the
+/// watchdog interval (`RuntimeCounters.lastTurnNanos`, stored once per turn; an idle loop turns every 100 ms), so a
+/// stuck loop stops the pings and systemd restarts the daemon.
+final class SystemdHeartbeat {
+    private let timer: any DispatchSourceTimer
+
+    /// Starts the heartbeat when systemd asked for notifications; nil otherwise (nothing to send).
+    static func start(counters: RuntimeCounters) -> SystemdHeartbeat? {
+        guard Systemd.isSupervised else { return nil }
+        return SystemdHeartbeat(counters: counters, watchdogMicroseconds: Systemd.watchdogMicroseconds())
+    }
+
+    private init(counters: RuntimeCounters, watchdogMicroseconds: UInt64?) {
+        let statusNanos: UInt64 = 5_000_000_000
+        // Pings at half the interval systemd allows; the timer ticks at the shorter of the two periods.
+        let watchdogNanos = watchdogMicroseconds.map { $0 * 1000 }
+        let tick = min(statusNanos, watchdogNanos.map { max(1_000_000, $0 / 2) } ?? statusNanos)
+        let timer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "contactwatch.systemd"))
+        let last = LastStatus(at: MonotonicClock.nanos())
+        timer.setEventHandler {
+            let now = MonotonicClock.nanos()
+            if let watchdogNanos {
+                let turned = counters.lastTurnNanos.load(ordering: .relaxed)
+                if turned != 0, now &- turned < watchdogNanos { Systemd.notify("WATCHDOG=1") }
+            }
+            if now - last.at >= statusNanos {
+                let received = counters.received.load(ordering: .relaxed)
+                let rate = Double(received - last.received) / (Double(now - last.at) / 1e9)
+                (last.at, last.received) = (now, received)
+                Systemd.notify("STATUS=" + Housekeeping.status(counters, eventsPerSecond: rate))
+            }
+        }
+        timer.schedule(deadline: .now() + .nanoseconds(Int(tick)), repeating: .nanoseconds(Int(tick)))
+        timer.resume()
+        self.timer = timer
+    }
+
+    func stop() { timer.cancel() }
+
+    /// When the last `STATUS=` line was sent and the `received` count then; touched only on the timer's queue.
+    private final class LastStatus: @unchecked Sendable {
+        var at: UInt64
+        var received = 0
+        init(at: UInt64) { self.at = at }
     }
 }
