@@ -32,6 +32,11 @@ public struct ByteWriter: ~Copyable, @unchecked Sendable {
 
     public mutating func reset() { count = 0 }
 
+    /// The bytes written, in place (valid only inside `body`).
+    public func withBytes<T, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> T) throws(E) -> T {
+        try body(UnsafeRawBufferPointer(start: base, count: count))
+    }
+
     /// Makes room for `n` more bytes.
     @inline(__always) mutating func reserve(_ n: Int) {
         if count + n > capacity { grow(count + n) }
@@ -226,6 +231,111 @@ public enum RecordCodec {
         try r.expectEnd()
         return ContactRecord(caseIndex: caseIndex, actionId: actionId, version: version, contactStart: start,
                              actionTime: actionTime, pduIndex: pdu, contributionDate: date, flags: flags)
+    }
+
+    // MARK: A case's contacts, packed (schema v3)
+
+    /// The format byte of a case's packed contacts.
+    static let contactsVersion: UInt8 = 1
+    private static let packedHasAction: UInt64 = 1, packedHasPDU: UInt64 = 2
+    private static let millisPerMinute: Int64 = 60_000, millisPerDay: Int64 = 86_400_000
+
+    /// A time difference, zigzagged above a two-bit tag: 1 = in whole minutes (most are), 0 = in milliseconds,
+    /// 2 = out of the compact range (never for real times; the raw difference follows).
+    @inline(__always) static func timeDelta(_ d: Int64, into w: inout ByteWriter) {
+        let (q, r) = d.quotientAndRemainder(dividingBy: millisPerMinute)
+        if r == 0 && q > Int64.min >> 3 && q < Int64.max >> 3 {
+            w.varint(UInt64(bitPattern: (q << 1) ^ (q >> 63)) << 2 | 1)
+        } else if d > Int64.min >> 3 && d < Int64.max >> 3 {
+            w.varint(UInt64(bitPattern: (d << 1) ^ (d >> 63)) << 2)
+        } else {
+            w.varint(2)
+            w.zigzag(d)
+        }
+    }
+
+    @inline(__always) static func readTimeDelta(_ r: inout ByteReader) throws(CodecError) -> Int64 {
+        let v = try r.varint()
+        let z = v >> 2
+        let d = Int64(bitPattern: z >> 1) ^ -Int64(bitPattern: z & 1)
+        switch v & 3 {
+        case 0: return d
+        case 1: return d &* millisPerMinute
+        case 2 where z == 0: return try r.zigzag()
+        default: throw CodecError("bad time difference tag \(v & 3)")
+        }
+    }
+
+    /// The contacts of one case (all with that `caseIndex`, which is not stored), ascending by id: each id as the
+    /// difference from the previous one, times as differences (from the previous contact's start; the action time
+    /// from the contact's own start), the contribution date from the start's UTC day, the action and PDU only when
+    /// there are any. About 10 bytes per contact, against ~30 for a row of its own.
+    package static func encodeContacts(_ contacts: UnsafeBufferPointer<(id: UInt64, record: ContactRecord)>,
+                                       into w: inout ByteWriter) {
+        w.u8(contactsVersion)
+        w.varint(UInt64(contacts.count))
+        var previousId: UInt64 = 0
+        var previousStart: Int64 = 0
+        for (id, c) in contacts {
+            w.varint(id &- previousId)
+            previousId = id
+            // The flags above two presence bits: one byte while no flag above 16 is set (the alert-raised marks).
+            var head = UInt64(c.flags.rawValue) << 2
+            let hasAction = c.actionId != 0 || c.actionTime != 0
+            if hasAction { head |= packedHasAction }
+            if c.pduIndex != -1 { head |= packedHasPDU }
+            w.varint(head)
+            w.varint(c.version)
+            timeDelta(c.contactStart &- previousStart, into: &w)
+            previousStart = c.contactStart
+            w.zigzag(Int64(c.contributionDate) &- floorDay(c.contactStart))
+            if hasAction {
+                w.varint(UInt64(c.actionId))
+                timeDelta(c.actionTime &- c.contactStart, into: &w)
+            }
+            if c.pduIndex != -1 { w.zigzag(Int64(c.pduIndex)) }
+        }
+    }
+
+    @inline(__always) static func floorDay(_ t: Int64) -> Int64 {
+        let (q, r) = t.quotientAndRemainder(dividingBy: millisPerDay)
+        return r < 0 ? q - 1 : q
+    }
+
+    /// Decodes a case's packed contacts, calling `body` with each (ids ascending, as encoded).
+    package static func decodeContacts(caseIndex: UInt32, _ bytes: UnsafeRawBufferPointer,
+                                       _ body: (UInt64, ContactRecord) throws -> Void) throws {
+        var r = ByteReader(bytes)
+        let v = try r.u8()
+        guard v == contactsVersion else { throw CodecError("contacts record has unknown format version \(v)") }
+        let n = try r.count(minimumSize: 5)
+        var id: UInt64 = 0
+        var start: Int64 = 0
+        for k in 0..<n {
+            let delta = try r.varint()
+            guard k == 0 || delta > 0, id <= UInt64.max - delta else { throw CodecError("contact ids out of order") }
+            id += delta
+            let head = try r.varint()
+            guard head < 1 << 10 else { throw CodecError("bad contact flags \(head)") }
+            let version = try r.varint()
+            start = start &+ (try readTimeDelta(&r))
+            let date = try r.zigzag() &+ floorDay(start)
+            guard date >= Int64(Int32.min) && date <= Int64(Int32.max) else { throw CodecError("contribution date out of range") }
+            var actionId: UInt32 = 0
+            var actionTime: Int64 = 0
+            if head & packedHasAction != 0 {
+                actionId = try r.uint32()
+                actionTime = start &+ (try readTimeDelta(&r))
+            }
+            var pdu: Int32 = -1
+            if head & packedHasPDU != 0 {
+                pdu = try r.int32()
+            }
+            try body(id, ContactRecord(caseIndex: caseIndex, actionId: actionId, version: version, contactStart: start,
+                                       actionTime: actionTime, pduIndex: pdu, contributionDate: Int32(date),
+                                       flags: ContactRecord.Flags(rawValue: UInt8(truncatingIfNeeded: head >> 2))))
+        }
+        try r.expectEnd()
     }
 
     // MARK: OpenAlert

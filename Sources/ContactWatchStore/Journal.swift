@@ -61,15 +61,8 @@ public final class JournalReader: @unchecked Sendable {
         do {
             return try queue.read { db in
                 let latest = UInt64(bitPattern: try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'alertSequence'") ?? 0)
-                var entries = try StateStore.fetchJournal(db, after: sequence, limit: max(1, maxAlerts))
-                var bytes = 0
-                for (k, e) in entries.enumerated() {
-                    bytes += e.body.count
-                    if bytes > maxBytes && k > 0 {
-                        entries.removeSubrange(k...)
-                        break
-                    }
-                }
+                // Stops reading at the byte budget (not maxAlerts rows read, then trimmed).
+                let entries = try StateStore.fetchJournal(db, after: sequence, limit: max(1, maxAlerts), maxBytes: max(0, maxBytes))
                 return (latest, entries)
             }
         } catch {

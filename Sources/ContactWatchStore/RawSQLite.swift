@@ -37,6 +37,11 @@ struct RawStatement {
         if rc != SQLITE_OK { throw failure(rc) }
     }
 
+    @inline(__always) func null(_ index: Int32) throws {
+        let rc = sqlite3_bind_null(handle, index)
+        if rc != SQLITE_OK { throw failure(rc) }
+    }
+
     /// Binds `count` bytes of UTF-8 at `start` as text, without copying (valid until `step()` returns).
     @inline(__always) func text(_ index: Int32, _ start: UnsafePointer<CChar>, _ count: Int) throws {
         let rc = sqlite3_bind_text(handle, index, start, Int32(count), nil /* SQLITE_STATIC */)
@@ -69,6 +74,29 @@ struct RawStatement {
             throw error
         }
         sqlite3_reset(handle)
+    }
+
+    /// Steps a query that returns at most one row: `body` gets the blob of column 0 of that row (nil for NULL; the
+    /// bytes are valid only inside `body`), then the statement is reset. Returns false, without calling `body`, when
+    /// there is no row.
+    @inline(__always) func withRowBlob(_ body: (UnsafeRawBufferPointer?) throws -> Void) throws -> Bool {
+        let rc = sqlite3_step(handle)
+        defer { sqlite3_reset(handle) }
+        switch rc {
+        case SQLITE_DONE:
+            return false
+        case SQLITE_ROW:
+            if sqlite3_column_type(handle, 0) == SQLITE_NULL {
+                try body(nil)
+            } else {
+                let start = sqlite3_column_blob(handle, 0)
+                let count = Int(sqlite3_column_bytes(handle, 0))
+                try body(UnsafeRawBufferPointer(start: count > 0 ? start : nil, count: count))
+            }
+            return true
+        default:
+            throw failure(rc)
+        }
     }
 
     /// Drops the bindings (which may point into buffers about to be freed). Call once the statement's rows are done.

@@ -5,15 +5,20 @@ import GRDB
 /// The durable state store: the engine's state and the alert journal in one SQLite database,
 /// `<stateDir>/contactwatch.sqlite`, reached through one GRDB `DatabaseQueue` (the processing thread is its only user).
 ///
-/// Layout (schema version 2, see `schemaVersion`):
+/// Layout (schema version 3, see `schemaVersion`):
 /// - `meta(key, value)`: `watermark`, `alertSequence` (the last used), `publishedThrough` (the highest alertSequence
 ///   known published), `schemaVersion`, `contactCount` (a capacity hint for load).
-/// - `publisher(id, lastSequence)`; `caseState(caseIndex, crn, data)`; `contact(id, data)`; `pdu(pduIndex, code, data)`;
+/// - `publisher(id, lastSequence)`; `caseState(caseIndex, crn, data, contacts)`; `pdu(pduIndex, code, data)`;
 ///   `withdrawn(contactId, data)`; `outcomeTimer(contactId, data)` (R7's armed deadlines, since v2): `data` is a
 ///   `RecordCodec` blob. A case's blob carries its open R7 alerts (since v2, behind a flag bit, so a v1 blob reads as is).
+///   A case's `contacts` (since v3) are all its remembered contacts in one blob (`RecordCodec.encodeContacts`, ids
+///   ascending, NULL when none): one row per case instead of one per contact. The store relies on the engine's rule
+///   that a remembered contact never changes case (events.md: a later arrival under another CRN is invalid) and on
+///   `ChangeSet`'s contract that a forgotten contact's case is named in `changes.cases`.
 /// - Migrations run forward on open: a v1 store (written before R7) gains the `outcomeTimer` table and user_version 2,
 ///   keeping every row; its contacts have no armed deadline, so enabling R7 raises nothing for them until their next
-///   version.
+///   version. v2 -> v3 packs each case's rows of the old `contact(id, data)` table into its case row and drops that
+///   table, in the same transaction.
 /// - `journal(alertSequence, alertId, topic, body, recordedAt)`: every alert message, with the wall-clock ms of its
 ///   commit (for retention).
 /// The file carries `PRAGMA application_id` = "CWst" and `PRAGMA user_version` = the schema version, so a foreign or
@@ -29,7 +34,7 @@ import GRDB
 /// (`Checkpointer`), so a commit costs one append to the WAL (plus its fsync under `.full`).
 public final class StateStore: Sendable {
     /// The schema version this code reads and writes.
-    public static let schemaVersion = 2
+    public static let schemaVersion = 3
     /// The database file's name inside the state directory.
     public static let fileName = "contactwatch.sqlite"
     /// How long a lock held by another process is waited for before a write fails as `busy`.
@@ -184,6 +189,36 @@ public final class StateStore: Sendable {
                 PRAGMA user_version = 2;
                 """)
         }
+        // Contacts packed into their case's row (one row per case instead of one per contact): the `contacts`
+        // column, each case's contacts in `RecordCodec.encodeContacts`' form; the `contact` table goes.
+        m.registerMigration("v3") { db in
+            try db.execute(sql: "ALTER TABLE caseState ADD COLUMN contacts BLOB")
+            var byCase: [UInt32: [(id: UInt64, record: ContactRecord)]] = [:]
+            let rows = try Row.fetchCursor(db, sql: "SELECT id, data FROM contact ORDER BY id")
+            while let row = try rows.next() {
+                let id = UInt64(bitPattern: row[0] as Int64)
+                let rec = try row.withUnsafeData(atIndex: 1) { data throws -> ContactRecord in
+                    guard let data else { throw CodecError("contact \(id) has no data") }
+                    return try data.withUnsafeBytes { b throws -> ContactRecord in try RecordCodec.decodeContact(b) }
+                }
+                byCase[rec.caseIndex, default: []].append((id, rec))
+            }
+            let update = try db.makeStatement(sql: "UPDATE caseState SET contacts = ? WHERE caseIndex = ?")
+            var w = ByteWriter(capacity: 4096)
+            for ci in byCase.keys.sorted() {
+                w.reset()
+                byCase[ci]!.withUnsafeBufferPointer { RecordCodec.encodeContacts($0, into: &w) }
+                try update.execute(arguments: [Data(w.bytes), Int64(ci)])
+                guard db.changesCount == 1 else {
+                    throw CodecError("contact \(byCase[ci]![0].id) refers to case \(ci), which is not in the store")
+                }
+            }
+            try db.execute(sql: """
+                DROP TABLE contact;
+                UPDATE meta SET value = 3 WHERE key = 'schemaVersion';
+                PRAGMA user_version = 3;
+                """)
+        }
         return m
     }()
 
@@ -250,11 +285,30 @@ public final class StateStore: Sendable {
                     state.publishers[row[0]] = UInt64(bitPattern: row[1] as Int64)
                 }
 
-                // Cases, in index order: the indices must be 0, 1, 2, ...
+                let pdus = try Row.fetchCursor(db, sql: "SELECT pduIndex, code, data FROM pdu ORDER BY pduIndex")
+                while let row = try pdus.next() {
+                    let index: Int64 = row[0]
+                    guard index == Int64(state.pdus.count) else {
+                        throw StoreError.corrupt(path, "PDU index \(index) is out of sequence (expected \(state.pdus.count))")
+                    }
+                    let code: String = row[1]
+                    let p = try row.withUnsafeData(atIndex: 2) { data throws -> PDUState in
+                        guard let data else { throw CodecError("PDU \(index) has no data") }
+                        return try data.withUnsafeBytes { b throws -> PDUState in try RecordCodec.decodePDU(code: code, b) }
+                    }
+                    guard state.pduIndex.updateValue(Int32(index), forKey: code) == nil else {
+                        throw StoreError.corrupt(path, "PDU \(code) appears twice")
+                    }
+                    state.pdus.append(p)
+                }
+
+                // Cases, in index order: the indices must be 0, 1, 2, ...; each with its contacts.
                 let caseCount = (try Int.fetchOne(db, sql: "SELECT max(caseIndex) + 1 FROM caseState")) ?? 0
                 state.cases.reserveCapacity(caseCount)
                 state.caseIndex.reserveCapacity(caseCount)
-                let cases = try Row.fetchCursor(db, sql: "SELECT caseIndex, crn, data FROM caseState ORDER BY caseIndex")
+                state.contacts.reserveCapacity(contactCount)
+                let nPDUs = Int32(state.pdus.count)
+                let cases = try Row.fetchCursor(db, sql: "SELECT caseIndex, crn, data, contacts FROM caseState ORDER BY caseIndex")
                 while let row = try cases.next() {
                     let index: Int64 = row[0]
                     guard index == Int64(state.cases.count) else {
@@ -273,38 +327,19 @@ public final class StateStore: Sendable {
                         throw StoreError.corrupt(path, "CRN \(crn) appears in two cases")
                     }
                     state.cases.append(c)
-                }
-
-                let pdus = try Row.fetchCursor(db, sql: "SELECT pduIndex, code, data FROM pdu ORDER BY pduIndex")
-                while let row = try pdus.next() {
-                    let index: Int64 = row[0]
-                    guard index == Int64(state.pdus.count) else {
-                        throw StoreError.corrupt(path, "PDU index \(index) is out of sequence (expected \(state.pdus.count))")
+                    try row.withUnsafeData(atIndex: 3) { data throws in
+                        guard let data else { return }
+                        try data.withUnsafeBytes { b throws in
+                            try RecordCodec.decodeContacts(caseIndex: UInt32(index), b) { id, rec throws in
+                                guard rec.pduIndex >= -1, rec.pduIndex < nPDUs else {
+                                    throw StoreError.corrupt(path, "contact \(id) refers to a missing PDU")
+                                }
+                                guard state.contacts.updateValue(rec, forKey: id) == nil else {
+                                    throw StoreError.corrupt(path, "contact \(id) appears in two cases")
+                                }
+                            }
+                        }
                     }
-                    let code: String = row[1]
-                    let p = try row.withUnsafeData(atIndex: 2) { data throws -> PDUState in
-                        guard let data else { throw CodecError("PDU \(index) has no data") }
-                        return try data.withUnsafeBytes { b throws -> PDUState in try RecordCodec.decodePDU(code: code, b) }
-                    }
-                    guard state.pduIndex.updateValue(Int32(index), forKey: code) == nil else {
-                        throw StoreError.corrupt(path, "PDU \(code) appears twice")
-                    }
-                    state.pdus.append(p)
-                }
-
-                let nCases = UInt32(state.cases.count), nPDUs = Int32(state.pdus.count)
-                state.contacts.reserveCapacity(contactCount)
-                let contacts = try Row.fetchCursor(db, sql: "SELECT id, data FROM contact")
-                while let row = try contacts.next() {
-                    let id = UInt64(bitPattern: row[0] as Int64)
-                    let rec = try row.withUnsafeData(atIndex: 1) { data throws -> ContactRecord in
-                        guard let data else { throw CodecError("contact \(id) has no data") }
-                        return try data.withUnsafeBytes { b throws -> ContactRecord in try RecordCodec.decodeContact(b) }
-                    }
-                    guard rec.caseIndex < nCases, rec.pduIndex >= -1, rec.pduIndex < nPDUs else {
-                        throw StoreError.corrupt(path, "contact \(id) refers to a missing case or PDU")
-                    }
-                    state.contacts[id] = rec
                 }
 
                 let withdrawn = try Row.fetchCursor(db, sql: "SELECT contactId, data FROM withdrawn")
@@ -331,15 +366,24 @@ public final class StateStore: Sendable {
         }
     }
 
-    static func fetchJournal(_ db: Database, after sequence: UInt64, limit: Int?) throws -> [JournalEntry] {
+    /// Journal entries after `sequence`, ascending: at most `limit` of them, and no more than `maxBytes` of bodies in
+    /// all, but always the first one there is. Rows stop being read once the byte budget is spent (a body is copied
+    /// only when it fits).
+    static func fetchJournal(_ db: Database, after sequence: UInt64, limit: Int?, maxBytes: Int = .max) throws -> [JournalEntry] {
         var out: [JournalEntry] = []
         let after = Int64(bitPattern: min(sequence, UInt64(Int64.max)))
         let sql = "SELECT alertSequence, alertId, topic, body FROM journal WHERE alertSequence > ? ORDER BY alertSequence"
             + (limit != nil ? " LIMIT ?" : "")
         let args: StatementArguments = limit.map { [after, max(0, $0)] } ?? [after]
         let rows = try Row.fetchCursor(db, sql: sql, arguments: args)
+        var bytes = 0
         while let row = try rows.next() {
-            let body = try row.withUnsafeData(atIndex: 3) { data in data.map { [UInt8]($0) } ?? [] }
+            guard let body = try row.withUnsafeData(atIndex: 3, { data -> [UInt8]? in
+                let count = data?.count ?? 0
+                if !out.isEmpty && count > maxBytes - bytes { return nil }
+                bytes += count
+                return data.map { [UInt8]($0) } ?? []
+            }) else { break }
             let topic: String = row[2]
             out.append(JournalEntry(alertSequence: UInt64(bitPattern: row[0] as Int64), alertId: row[1],
                                     topic: Array(topic.utf8), body: body))
@@ -386,19 +430,26 @@ public final class StateStore: Sendable {
                                                      end: w.count))
             }
         }
-        // Forgotten first: a contact forgotten and then seen again in the same batch ends up stored.
-        for id in ascending(changes.forgottenContacts) where state.contacts[id] == nil {
-            p.deletedContacts.append(Int64(bitPattern: id))
-        }
-        p.contacts.reserveCapacity(changes.contacts.count)
-        for id in ascending(changes.contacts) {
+        // Contacts live in their case's row: the writer rewrites the rows of the cases that gained or changed a
+        // contact, and of the cases named by `changes.cases` (a contact is forgotten with its case named there),
+        // dropping from them every contact the batch names and adding the current records.
+        var touched = changes.contacts
+        touched.formUnion(changes.forgottenContacts)
+        p.touchedContacts = ascending(touched)
+        p.contactRecords.reserveCapacity(changes.contacts.count)
+        for id in p.touchedContacts {
             if let rec = state.contacts[id] {
-                let start = w.count
-                RecordCodec.encode(rec, into: &w)
-                p.contacts.append(PreparedCommit.Record(key: Int64(bitPattern: id), extra: 0, start: start, end: w.count))
+                p.contactRecords.append((id, rec))
             } else {
-                p.deletedContacts.append(Int64(bitPattern: id))
+                p.deletedContacts += 1
             }
+        }
+        // By case, then by id (the ids are ascending already: a stable order by case).
+        if p.contactRecords.count > 1 {
+            var keyed = p.contactRecords.indices.map { UInt64(p.contactRecords[$0].record.caseIndex) << 32 | UInt64($0) }
+            radixSort(&keyed)
+            let byId = p.contactRecords
+            p.contactRecords = keyed.map { byId[Int(truncatingIfNeeded: $0 & 0xFFFF_FFFF)] }
         }
         state.pdus.withUnsafeBufferPointer { pdus in
             for pi in changes.pdus.sorted() where pi >= 0 && Int(pi) < pdus.count {
@@ -526,29 +577,8 @@ public final class StateStore: Sendable {
                             }
                         }
                     }
-                    if !p.cases.isEmpty {
-                        let up = try RawStatement(db, "INSERT OR REPLACE INTO caseState (caseIndex, crn, data) VALUES (?, ?, ?)")
-                        defer { up.clear() }
-                        for r in p.cases {
-                            try up.int64(1, r.key)
-                            try up.int64(2, r.extra)
-                            try blob(up, 3, r)
-                            try up.step()
-                        }
-                    }
-                    if !p.deletedContacts.isEmpty || !p.contacts.isEmpty {
-                        let up = try RawStatement(db, "INSERT OR REPLACE INTO contact (id, data) VALUES (?, ?)")
-                        let del = try RawStatement(db, "DELETE FROM contact WHERE id = ?")
-                        defer { up.clear(); del.clear() }
-                        for id in p.deletedContacts {
-                            try del.int64(1, id)
-                            try del.step()
-                        }
-                        for r in p.contacts {
-                            try up.int64(1, r.key)
-                            try blob(up, 2, r)
-                            try up.step()
-                        }
+                    if !p.cases.isEmpty || !p.contactRecords.isEmpty {
+                        try Self.writeCases(db, p, base)
                     }
                     if !p.pdus.isEmpty {
                         let up = try RawStatement(db, "INSERT OR REPLACE INTO pdu (pduIndex, code, data) VALUES (?, ?, ?)")
@@ -617,6 +647,88 @@ public final class StateStore: Sendable {
             }
         }
         checkpointer.poke()
+    }
+
+    /// Writes the rows of the cases the batch changes: the cases themselves, and their packed contacts (each case's
+    /// contacts read back from its row, the ones the batch names dropped, the batch's current records merged in by
+    /// id). Cases in ascending order; a case row the batch does not re-encode keeps its `data`.
+    private static func writeCases(_ db: Database, _ p: PreparedCommit, _ base: UnsafeRawPointer?) throws {
+        let read = try RawStatement(db, "SELECT contacts FROM caseState WHERE caseIndex = ?")
+        let upCase = try RawStatement(db, "INSERT OR REPLACE INTO caseState (caseIndex, crn, data, contacts) VALUES (?, ?, ?, ?)")
+        let upContacts = try RawStatement(db, "UPDATE caseState SET contacts = ? WHERE caseIndex = ?")
+        defer { read.clear(); upCase.clear(); upContacts.clear() }
+        var merged: [(id: UInt64, record: ContactRecord)] = []
+        merged.reserveCapacity(64)
+        var w = ByteWriter(capacity: 4096)
+        let touched = p.touchedContacts
+        let records = p.contactRecords
+        var nextCase = 0, nextContact = 0
+        while nextCase < p.cases.count || nextContact < records.count {
+            // The next case in ascending order, from either list.
+            let caseKey = nextCase < p.cases.count ? p.cases[nextCase].key : Int64.max
+            let contactKey = nextContact < records.count ? Int64(records[nextContact].record.caseIndex) : Int64.max
+            let ci = min(caseKey, contactKey)
+            let caseRecord: PreparedCommit.Record? = caseKey == ci ? p.cases[nextCase] : nil
+            if caseRecord != nil { nextCase += 1 }
+            let firstNew = nextContact
+            while nextContact < records.count && Int64(records[nextContact].record.caseIndex) == ci { nextContact += 1 }
+
+            // The stored contacts the batch leaves as they are, merged with the batch's records of this case.
+            merged.removeAll(keepingCapacity: true)
+            var dropped = 0
+            var k = firstNew
+            try read.int64(1, ci)
+            let exists = try read.withRowBlob { blob in
+                guard let blob else { return }
+                try RecordCodec.decodeContacts(caseIndex: UInt32(ci), blob) { id, rec in
+                    if Self.contains(touched, id) {
+                        dropped += 1
+                        return
+                    }
+                    while k < nextContact && records[k].id < id {
+                        merged.append(records[k])
+                        k += 1
+                    }
+                    merged.append((id, rec))
+                }
+            }
+            while k < nextContact {
+                merged.append(records[k])
+                k += 1
+            }
+            let contactsChanged = dropped > 0 || nextContact > firstNew
+            if caseRecord == nil && !contactsChanged { continue }
+            if !exists && caseRecord == nil {
+                throw CodecError("contact \(records[firstNew].id) refers to case \(ci), which is neither stored nor in the batch")
+            }
+            w.reset()
+            if !merged.isEmpty {
+                merged.withUnsafeBufferPointer { RecordCodec.encodeContacts($0, into: &w) }
+            }
+            try w.withBytes { contacts in
+                if let r = caseRecord {
+                    try upCase.int64(1, r.key)
+                    try upCase.int64(2, r.extra)
+                    try upCase.blob(3, base.map { $0 + r.start }, r.end - r.start)
+                    if merged.isEmpty { try upCase.null(4) } else { try upCase.blob(4, contacts.baseAddress, contacts.count) }
+                    try upCase.step()
+                } else {
+                    if merged.isEmpty { try upContacts.null(1) } else { try upContacts.blob(1, contacts.baseAddress, contacts.count) }
+                    try upContacts.int64(2, ci)
+                    try upContacts.step()
+                }
+            }
+        }
+    }
+
+    /// Whether the ascending `keys` contain `key` (binary search).
+    @inline(__always) static func contains(_ keys: [UInt64], _ key: UInt64) -> Bool {
+        var lo = 0, hi = keys.count
+        while lo < hi {
+            let mid = (lo + hi) >> 1
+            if keys[mid] < key { lo = mid + 1 } else { hi = mid }
+        }
+        return lo < keys.count && keys[lo] == key
     }
 
     /// Bytes 1...127 only: UTF-8 that `String(decoding:as:)` keeps as is and that has no NUL (GRDB binds strings
@@ -710,8 +822,11 @@ public struct PreparedCommit: Sendable {
     var now: Int64 = 0
     var publishers: [(String, UInt64?)] = []
     var cases: [Record] = []
-    var contacts: [Record] = []
-    var deletedContacts: [Int64] = []
+    /// The batch's current contact records, by case then id.
+    var contactRecords: [(id: UInt64, record: ContactRecord)] = []
+    /// Every contact id the batch names (changed or forgotten), ascending.
+    var touchedContacts: [UInt64] = []
+    var deletedContacts = 0
     var pdus: [Record] = []
     var pduCodes: [String] = []
     var withdrawn: [Record] = []
@@ -725,7 +840,7 @@ public struct PreparedCommit: Sendable {
     public var committedSequence: UInt64 { alertSequence }
     /// How many records the batch writes (for logs and metrics).
     public var recordCount: Int {
-        cases.count + contacts.count + deletedContacts.count + pdus.count + withdrawn.count + outcomeTimers.count
+        cases.count + contactRecords.count + deletedContacts + pdus.count + withdrawn.count + outcomeTimers.count
             + deletedOutcomeTimers.count + journal.count
     }
 }

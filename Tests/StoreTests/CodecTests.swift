@@ -154,4 +154,80 @@ func encoded(_ body: (inout ByteWriter) -> Void) -> [UInt8] {
             #expect(throws: CodecError.self) { try bad.withUnsafeBytes { p throws in var r = ByteReader(p); _ = try r.varint() } }
         }
     }
+
+    // MARK: A case's packed contacts (schema v3)
+
+    static func packed(_ contacts: [(id: UInt64, record: ContactRecord)]) -> [UInt8] {
+        encoded { w in contacts.withUnsafeBufferPointer { RecordCodec.encodeContacts($0, into: &w) } }
+    }
+
+    static func unpacked(caseIndex: UInt32, _ bytes: [UInt8]) throws -> [(id: UInt64, record: ContactRecord)] {
+        var out: [(id: UInt64, record: ContactRecord)] = []
+        try bytes.withUnsafeBytes { b in try RecordCodec.decodeContacts(caseIndex: caseIndex, b) { out.append(($0, $1)) } }
+        return out
+    }
+
+    /// A typical case's ten contacts: whole-minute starts a week apart, a PDU each, a few actions.
+    static func typicalContacts(caseIndex: UInt32) -> [(id: UInt64, record: ContactRecord)] {
+        (0..<10).map { k in
+            let start: Int64 = 1_775_000_000_000 - 1_775_000_000_000 % 60_000 + Int64(k) * 7 * 86_400_000 + 3_600_000
+            let failure = k % 4 == 3
+            return (UInt64(2_500_000_000 + k * 37), ContactRecord(
+                caseIndex: caseIndex, actionId: failure ? 12 : 0, version: failure ? 2 : 1, contactStart: start,
+                actionTime: failure ? start + 86_400_000 : 0, pduIndex: Int32(k % 3), contributionDate: Int32(start / 86_400_000),
+                flags: failure ? [.failure] : [.compliant, .attendedInPerson]))
+        }
+    }
+
+    @Test func packedContactsRoundTripCompactly() throws {
+        let typical = Self.typicalContacts(caseIndex: 77)
+        let bytes = Self.packed(typical)
+        // About 10 bytes a contact (a row of its own took ~30 on disk).
+        #expect(bytes.count <= 2 + 10 * 12, "\(bytes.count) bytes for 10 contacts")
+        let back = try Self.unpacked(caseIndex: 77, bytes)
+        #expect(back.map(\.id) == typical.map(\.id) && back.map(\.record) == typical.map(\.record))
+        #expect(try Self.unpacked(caseIndex: 1, Self.packed([])).isEmpty)
+
+        // Extremes: every flag bit, times at the ends of the range and off the minute, an action time without an
+        // action, a PDU index below -1, ids up to UInt64.max, dates far from the start.
+        let odd: [(id: UInt64, record: ContactRecord)] = [
+            (0, ContactRecord(caseIndex: 5, actionId: 0, version: 0, contactStart: .min, actionTime: .max, pduIndex: -1,
+                              contributionDate: .max, flags: Flags(rawValue: 255))),
+            (1, ContactRecord(caseIndex: 5, actionId: .max, version: .max, contactStart: .max, actionTime: .min,
+                              pduIndex: .min, contributionDate: .min, flags: [])),
+            (2, ContactRecord(caseIndex: 5, actionId: 0, version: 1, contactStart: -1, actionTime: 1, pduIndex: .max,
+                              contributionDate: -1, flags: [.privacyAlertRaised])),
+            (1 << 40, ContactRecord(caseIndex: 5, actionId: 3, version: 2, contactStart: 1_775_000_000_001,
+                                    actionTime: 1_775_000_000_001, pduIndex: 0, contributionDate: 20_543,
+                                    flags: [.remoteAlertRaised, .attendedRemote])),
+            (.max, ContactRecord(caseIndex: 5, actionId: 0, version: 7, contactStart: 0, actionTime: 0, pduIndex: -1,
+                                 contributionDate: 0, flags: [])),
+        ]
+        let oddBack = try Self.unpacked(caseIndex: 5, Self.packed(odd))
+        #expect(oddBack.map(\.id) == odd.map(\.id) && oddBack.map(\.record) == odd.map(\.record))
+    }
+
+    @Test func damagedPackedContactsThrow() {
+        let bytes = Self.packed(Self.typicalContacts(caseIndex: 3))
+        for n in 0..<bytes.count {
+            #expect(throws: (any Error).self, "prefix of \(n) bytes") { _ = try Self.unpacked(caseIndex: 3, Array(bytes.prefix(n))) }
+        }
+        #expect(throws: (any Error).self) { _ = try Self.unpacked(caseIndex: 3, bytes + [0]) }
+        var v2 = bytes
+        v2[0] = 2
+        #expect(throws: (any Error).self) { _ = try Self.unpacked(caseIndex: 3, v2) }
+        // Two contacts with the same id (a zero difference) are refused.
+        var same = Self.typicalContacts(caseIndex: 3)
+        same[1].id = same[0].id
+        #expect(throws: (any Error).self) { _ = try Self.unpacked(caseIndex: 3, Self.packed(same)) }
+        // Random corruptions never crash.
+        var rng = SyntheticStream.Rng(s: 7)
+        var rejected = 0
+        for _ in 0..<5_000 {
+            var b = bytes
+            for _ in 0..<(1 + rng.below(3)) { b[rng.below(b.count)] = UInt8(truncatingIfNeeded: rng.next()) }
+            if (try? Self.unpacked(caseIndex: 3, b)) == nil { rejected += 1 }
+        }
+        #expect(rejected > 1_000)
+    }
 }

@@ -101,11 +101,11 @@ func expectRefusal(_ dir: TempDir, _ kind: StoreError.Kind, mentioning words: [S
         try makePopulatedStore(dir)
         let q = try DatabaseQueue(path: dir.storePath)
         try q.write { db in
-            try db.execute(sql: "PRAGMA user_version = 3")
-            try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v3')")
+            try db.execute(sql: "PRAGMA user_version = 4")
+            try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v4')")
         }
         try q.close()
-        try expectRefusal(dir, .newerSchema, mentioning: ["schema version 3", "(2)"])
+        try expectRefusal(dir, .newerSchema, mentioning: ["schema version 4", "(3)"])
     }
 
     /// A newer ContactWatch that added a migration without changing user_version is recognised after opening.
@@ -114,9 +114,9 @@ func expectRefusal(_ dir: TempDir, _ kind: StoreError.Kind, mentioning words: [S
         defer { dir.cleanup() }
         try makePopulatedStore(dir)
         let q = try DatabaseQueue(path: dir.storePath)
-        try q.write { db in try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v3')") }
+        try q.write { db in try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v4')") }
         try q.close()
-        try expectRefusal(dir, .newerSchema, mentioning: ["migrations v3"], sideFiles: true)
+        try expectRefusal(dir, .newerSchema, mentioning: ["migrations v4"], sideFiles: true)
     }
 
     /// Damage inside the file (a valid header, a broken b-tree page) is found by quick_check.
@@ -141,7 +141,10 @@ func expectRefusal(_ dir: TempDir, _ kind: StoreError.Kind, mentioning words: [S
         try makePopulatedStore(dir)
         let q = try DatabaseQueue(path: dir.storePath)
         try q.write { db in
-            try db.execute(sql: "UPDATE contact SET data = x'01ffffffffffffffffffffff' WHERE id = (SELECT min(id) FROM contact)")
+            try db.execute(sql: """
+                UPDATE caseState SET contacts = x'0102ffffffffffffffffffff'
+                 WHERE caseIndex = (SELECT min(caseIndex) FROM caseState WHERE contacts IS NOT NULL)
+                """)
         }
         try q.close()
         let store = try StateStore(directory: dir.path)
@@ -150,6 +153,28 @@ func expectRefusal(_ dir: TempDir, _ kind: StoreError.Kind, mentioning words: [S
             try store.load()
         } throws: { e in
             (e as? StoreError)?.kind == .corrupt
+        }
+    }
+
+    /// A contact packed into two cases' rows (the store never writes that) is refused as corrupt, not loaded twice.
+    @Test func contactInTwoCasesFailsLoad() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        try makePopulatedStore(dir)
+        let q = try DatabaseQueue(path: dir.storePath)
+        try q.write { db in
+            let rows = try Row.fetchAll(db, sql: "SELECT caseIndex, contacts FROM caseState WHERE contacts IS NOT NULL ORDER BY caseIndex LIMIT 2")
+            try #require(rows.count == 2)
+            let first: Data = rows[0]["contacts"]
+            try db.execute(sql: "UPDATE caseState SET contacts = ? WHERE caseIndex = ?", arguments: [first, rows[1]["caseIndex"] as Int64])
+        }
+        try q.close()
+        let store = try StateStore(directory: dir.path)
+        defer { store.close() }
+        #expect {
+            try store.load()
+        } throws: { e in
+            (e as? StoreError)?.kind == .corrupt && "\(e)".contains("two cases")
         }
     }
 }

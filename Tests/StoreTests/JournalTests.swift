@@ -164,4 +164,31 @@ func commitJournal(_ store: StateStore, _ range: ClosedRange<UInt64>, publishedT
         #expect(unpublished.map(\.alertId) == ["é0", "é1", "é2", "ab"])
         #expect(unpublished.map(\.body) == [[0, 1, 2, 0xFF], [0, 1, 2, 0xFF], [0, 1, 2, 0xFF], []])
     }
+
+    /// The reader's page: at most maxAlerts entries and maxBytes of bodies, but always the first; the byte budget ends
+    /// the page exactly where trimming a longer read ended it.
+    @Test func readerPageStopsAtTheByteBudget() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let store = try StateStore(directory: dir.path)
+        try commitJournal(store, 1...50, now: 0)
+        let sizes = (1...50).map { UInt64($0) }.map { entry($0).body.count }
+        let reader = try JournalReader(path: store.path)
+        defer { reader.close(); store.close() }
+        for (after, maxAlerts, maxBytes) in [(0, 100, 0), (0, 100, sizes[0] - 1), (0, 100, sizes[0] + sizes[1]),
+                                             (0, 100, sizes[0] + sizes[1] - 1), (10, 5, 1 << 20), (10, 100, 1 << 20),
+                                             (49, 100, 1), (50, 100, 1 << 20), (3, 100, 400)] {
+            var expected: [UInt64] = []
+            var bytes = 0
+            for n in stride(from: after + 1, through: 50, by: 1) where expected.count < maxAlerts {
+                bytes += sizes[n - 1]
+                if bytes > maxBytes && !expected.isEmpty { break }
+                expected.append(UInt64(n))
+            }
+            let page = try reader.page(after: UInt64(after), maxAlerts: maxAlerts, maxBytes: maxBytes)
+            #expect(page.latest == 50)
+            #expect(page.entries.map(\.alertSequence) == expected, "after \(after), \(maxAlerts) alerts, \(maxBytes) bytes")
+            #expect(page.entries.map(\.body) == expected.map { entry($0).body })
+        }
+    }
 }

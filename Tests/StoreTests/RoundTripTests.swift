@@ -137,8 +137,10 @@ func runWithRestarts(settings: EngineSettings, lines: [String], batch: Int, rest
         changes = ChangeSet()
         for _ in 0..<700 {
             let id = ids[rng.below(ids.count)]
-            guard state.contacts.removeValue(forKey: id) != nil else { continue }
+            guard let rec = state.contacts.removeValue(forKey: id) else { continue }
             if rng.chance(0.5) { changes.forgottenContacts.append(id) } else { changes.contacts.insert(id) }
+            // As the engine does: a contact leaves the store with its case named (its row holds the contact).
+            changes.cases.insert(rec.caseIndex)
             if state.withdrawn.removeValue(forKey: id) != nil { changes.withdrawn.insert(id) }
         }
         for _ in 0..<400 {
