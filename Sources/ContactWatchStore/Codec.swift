@@ -141,6 +141,20 @@ public struct ByteReader {
         }
     }
 
+    /// Steps over one varint (at most ten bytes).
+    @inline(__always) public mutating func skipVarint() throws(CodecError) {
+        var i = offset
+        let limit = min(base.count, offset + 10)
+        while i < limit {
+            if base[i] < 0x80 {
+                offset = i + 1
+                return
+            }
+            i += 1
+        }
+        throw CodecError(i == base.count ? "record is truncated" : "varint is too long")
+    }
+
     @inline(__always) public mutating func zigzag() throws(CodecError) -> Int64 {
         let u = try varint()
         return Int64(bitPattern: u >> 1) ^ -Int64(bitPattern: u & 1)
@@ -266,54 +280,62 @@ public enum RecordCodec {
         }
     }
 
-    /// The contacts of one case (all with that `caseIndex`, which is not stored), ascending by id: each id as the
-    /// difference from the previous one, times as differences (from the previous contact's start; the action time
-    /// from the contact's own start), the contribution date from the start's UTC day, the action and PDU only when
-    /// there are any. About 10 bytes per contact, against ~30 for a row of its own.
-    package static func encodeContacts(_ contacts: UnsafeBufferPointer<(id: UInt64, record: ContactRecord)>,
-                                       into w: inout ByteWriter) {
-        w.u8(contactsVersion)
-        w.varint(UInt64(contacts.count))
-        var previousId: UInt64 = 0
-        var previousStart: Int64 = 0
-        for (id, c) in contacts {
-            w.varint(id &- previousId)
-            previousId = id
-            // The flags above two presence bits: one byte while no flag above 16 is set (the alert-raised marks).
-            var head = UInt64(c.flags.rawValue) << 2
-            let hasAction = c.actionId != 0 || c.actionTime != 0
-            if hasAction { head |= packedHasAction }
-            if c.pduIndex != -1 { head |= packedHasPDU }
-            w.varint(head)
-            w.varint(c.version)
-            timeDelta(c.contactStart &- previousStart, into: &w)
-            previousStart = c.contactStart
-            w.zigzag(Int64(c.contributionDate) &- floorDay(c.contactStart))
-            if hasAction {
-                w.varint(UInt64(c.actionId))
-                timeDelta(c.actionTime &- c.contactStart, into: &w)
-            }
-            if c.pduIndex != -1 { w.zigzag(Int64(c.pduIndex)) }
-        }
-    }
-
     @inline(__always) static func floorDay(_ t: Int64) -> Int64 {
         let (q, r) = t.quotientAndRemainder(dividingBy: millisPerDay)
         return r < 0 ? q - 1 : q
     }
 
-    /// Decodes a case's packed contacts, calling `body` with each (ids ascending, as encoded).
+    /// One contact of a packed list: its id and start as differences from the previous contact's (`previousId`,
+    /// `previousStart`; 0 and 0 for the first), then the fields that do not depend on the previous contact: a head
+    /// (the flags above two presence bits: one byte while no flag above 16 is set), the version, the contribution
+    /// date from the start's UTC day, the action (id, time from the start) and PDU only when there are any.
+    @inline(__always) static func encodeContact(id: UInt64, _ c: ContactRecord, previousId: UInt64, previousStart: Int64,
+                                                into w: inout ByteWriter) {
+        w.varint(id &- previousId)
+        var head = UInt64(c.flags.rawValue) << 2
+        let hasAction = c.actionId != 0 || c.actionTime != 0
+        if hasAction { head |= packedHasAction }
+        if c.pduIndex != -1 { head |= packedHasPDU }
+        w.varint(head)
+        w.varint(c.version)
+        timeDelta(c.contactStart &- previousStart, into: &w)
+        w.zigzag(Int64(c.contributionDate) &- floorDay(c.contactStart))
+        if hasAction {
+            w.varint(UInt64(c.actionId))
+            timeDelta(c.actionTime &- c.contactStart, into: &w)
+        }
+        if c.pduIndex != -1 { w.zigzag(Int64(c.pduIndex)) }
+    }
+
+    /// The contacts of one case (all with that `caseIndex`, which is not stored), ascending by id: a format byte,
+    /// then each contact (`encodeContact`) to the end of the blob. About 10 bytes per contact, against ~30 for a row
+    /// of its own.
+    package static func encodeContacts(_ contacts: UnsafeBufferPointer<(id: UInt64, record: ContactRecord)>,
+                                       into w: inout ByteWriter) {
+        w.u8(contactsVersion)
+        var previousId: UInt64 = 0
+        var previousStart: Int64 = 0
+        for (id, c) in contacts {
+            encodeContact(id: id, c, previousId: previousId, previousStart: previousStart, into: &w)
+            previousId = id
+            previousStart = c.contactStart
+        }
+    }
+
+    /// Decodes a case's packed contacts, calling `body` with each (ids strictly ascending, as encoded).
+    @inline(__always)
     package static func decodeContacts(caseIndex: UInt32, _ bytes: UnsafeRawBufferPointer,
                                        _ body: (UInt64, ContactRecord) throws -> Void) throws {
         var r = ByteReader(bytes)
         let v = try r.u8()
         guard v == contactsVersion else { throw CodecError("contacts record has unknown format version \(v)") }
-        let n = try r.count(minimumSize: 5)
         var id: UInt64 = 0
         var start: Int64 = 0
-        for k in 0..<n {
+        var first = true
+        while !r.isAtEnd {
             let delta = try r.varint()
-            guard k == 0 || delta > 0, id <= UInt64.max - delta else { throw CodecError("contact ids out of order") }
+            guard first || delta > 0, id <= UInt64.max - delta else { throw CodecError("contact ids out of order") }
+            first = false
             id += delta
             let head = try r.varint()
             guard head < 1 << 10 else { throw CodecError("bad contact flags \(head)") }
@@ -328,14 +350,107 @@ public enum RecordCodec {
                 actionTime = start &+ (try readTimeDelta(&r))
             }
             var pdu: Int32 = -1
-            if head & packedHasPDU != 0 {
-                pdu = try r.int32()
-            }
+            if head & packedHasPDU != 0 { pdu = try r.int32() }
             try body(id, ContactRecord(caseIndex: caseIndex, actionId: actionId, version: version, contactStart: start,
                                        actionTime: actionTime, pduIndex: pdu, contributionDate: Int32(date),
                                        flags: ContactRecord.Flags(rawValue: UInt8(truncatingIfNeeded: head >> 2))))
         }
-        try r.expectEnd()
+    }
+
+    /// Rewrites a case's packed contacts: the `stored` ones (nil: none) that neither `records` (ascending ids)
+    /// replace nor `deleted` (ascending) names, merged by id with `records`. A kept contact's bytes are copied as
+    /// they are (only its id and start differences are re-encoded, when its predecessor changed), so a change costs
+    /// a walk over the list, not a decode and encode of every contact. Returns whether anything changed. Damaged
+    /// stored bytes throw.
+    package static func mergeContacts(stored: UnsafeRawBufferPointer?,
+                                      records: UnsafeBufferPointer<(id: UInt64, record: ContactRecord)>,
+                                      deleted: UnsafeBufferPointer<UInt64>, into w: inout ByteWriter) throws(CodecError) -> Bool {
+        w.u8(contactsVersion)
+        var changed = false
+        var k = 0
+        // What was last written, and the stored list's own context.
+        var writtenId: UInt64 = 0, writtenStart: Int64 = 0
+        var storedId: UInt64 = 0, storedStart: Int64 = 0
+        if let stored, stored.count > 0 {
+            var r = ByteReader(stored)
+            let v = try r.u8()
+            guard v == contactsVersion else { throw CodecError("contacts record has unknown format version \(v)") }
+            var first = true
+            while !r.isAtEnd {
+                let entry = r.offset
+                let delta = try r.varint()
+                guard first || delta > 0, storedId <= UInt64.max - delta else { throw CodecError("contact ids out of order") }
+                first = false
+                let contextId = storedId, contextStart = storedStart
+                let id = storedId + delta
+                let headAt = r.offset
+                let head = try r.varint()
+                guard head < 1 << 10 else { throw CodecError("bad contact flags \(head)") }
+                try r.skipVarint()
+                let startAt = r.offset
+                let start = storedStart &+ (try readTimeDelta(&r))
+                let restAt = r.offset
+                try r.skipVarint()
+                if head & packedHasAction != 0 {
+                    try r.skipVarint()
+                    _ = try readTimeDelta(&r)
+                }
+                if head & packedHasPDU != 0 { try r.skipVarint() }
+                let end = r.offset
+                storedId = id
+                storedStart = start
+
+                while k < records.count && records[k].id < id {
+                    emit(records[k], &writtenId, &writtenStart, &w)
+                    changed = true
+                    k += 1
+                }
+                if k < records.count && records[k].id == id {
+                    emit(records[k], &writtenId, &writtenStart, &w)
+                    changed = true
+                    k += 1
+                    continue
+                }
+                if deleted.count > 0 && contains(deleted, id) {
+                    changed = true
+                    continue
+                }
+                // Kept as stored.
+                if writtenId == contextId && writtenStart == contextStart {
+                    w.raw(UnsafeRawBufferPointer(rebasing: stored[entry..<end]))
+                } else {
+                    w.varint(id &- writtenId)
+                    w.raw(UnsafeRawBufferPointer(rebasing: stored[headAt..<startAt]))
+                    timeDelta(start &- writtenStart, into: &w)
+                    w.raw(UnsafeRawBufferPointer(rebasing: stored[restAt..<end]))
+                }
+                writtenId = id
+                writtenStart = start
+            }
+        }
+        while k < records.count {
+            emit(records[k], &writtenId, &writtenStart, &w)
+            changed = true
+            k += 1
+        }
+        return changed
+    }
+
+    @inline(__always) private static func emit(_ r: (id: UInt64, record: ContactRecord), _ writtenId: inout UInt64,
+                                               _ writtenStart: inout Int64, _ w: inout ByteWriter) {
+        encodeContact(id: r.id, r.record, previousId: writtenId, previousStart: writtenStart, into: &w)
+        writtenId = r.id
+        writtenStart = r.record.contactStart
+    }
+
+    /// Whether the ascending `keys` contain `key` (binary search).
+    @inline(__always) static func contains(_ keys: UnsafeBufferPointer<UInt64>, _ key: UInt64) -> Bool {
+        var lo = 0, hi = keys.count
+        while lo < hi {
+            let mid = (lo + hi) >> 1
+            if keys[mid] < key { lo = mid + 1 } else { hi = mid }
+        }
+        return lo < keys.count && keys[lo] == key
     }
 
     // MARK: OpenAlert

@@ -435,13 +435,12 @@ public final class StateStore: Sendable {
         // dropping from them every contact the batch names and adding the current records.
         var touched = changes.contacts
         touched.formUnion(changes.forgottenContacts)
-        p.touchedContacts = ascending(touched)
         p.contactRecords.reserveCapacity(changes.contacts.count)
-        for id in p.touchedContacts {
+        for id in ascending(touched) {
             if let rec = state.contacts[id] {
                 p.contactRecords.append((id, rec))
             } else {
-                p.deletedContacts += 1
+                p.deletedContacts.append(id)
             }
         }
         // By case, then by id (the ids are ascending already: a stable order by case).
@@ -650,85 +649,65 @@ public final class StateStore: Sendable {
     }
 
     /// Writes the rows of the cases the batch changes: the cases themselves, and their packed contacts (each case's
-    /// contacts read back from its row, the ones the batch names dropped, the batch's current records merged in by
-    /// id). Cases in ascending order; a case row the batch does not re-encode keeps its `data`.
+    /// contacts read back from its row, those the batch replaces or forgets dropped, the batch's current records
+    /// merged in by id: `RecordCodec.mergeContacts`). Cases in ascending order; a case row the batch does not
+    /// re-encode keeps its `data`. A contact never changes case (events.md), so a case's stored contacts can only be
+    /// replaced by the batch's records of the same case.
     private static func writeCases(_ db: Database, _ p: PreparedCommit, _ base: UnsafeRawPointer?) throws {
         let read = try RawStatement(db, "SELECT contacts FROM caseState WHERE caseIndex = ?")
-        let upCase = try RawStatement(db, "INSERT OR REPLACE INTO caseState (caseIndex, crn, data, contacts) VALUES (?, ?, ?, ?)")
-        let upContacts = try RawStatement(db, "UPDATE caseState SET contacts = ? WHERE caseIndex = ?")
-        defer { read.clear(); upCase.clear(); upContacts.clear() }
-        var merged: [(id: UInt64, record: ContactRecord)] = []
-        merged.reserveCapacity(64)
+        let insert = try RawStatement(db, "INSERT INTO caseState (crn, data, contacts, caseIndex) VALUES (?, ?, ?, ?)")
+        let update = try RawStatement(db, "UPDATE caseState SET crn = ?, data = ?, contacts = ? WHERE caseIndex = ?")
+        let updateContacts = try RawStatement(db, "UPDATE caseState SET contacts = ? WHERE caseIndex = ?")
+        defer { read.clear(); insert.clear(); update.clear(); updateContacts.clear() }
         var w = ByteWriter(capacity: 4096)
-        let touched = p.touchedContacts
-        let records = p.contactRecords
-        var nextCase = 0, nextContact = 0
-        while nextCase < p.cases.count || nextContact < records.count {
-            // The next case in ascending order, from either list.
-            let caseKey = nextCase < p.cases.count ? p.cases[nextCase].key : Int64.max
-            let contactKey = nextContact < records.count ? Int64(records[nextContact].record.caseIndex) : Int64.max
-            let ci = min(caseKey, contactKey)
-            let caseRecord: PreparedCommit.Record? = caseKey == ci ? p.cases[nextCase] : nil
-            if caseRecord != nil { nextCase += 1 }
-            let firstNew = nextContact
-            while nextContact < records.count && Int64(records[nextContact].record.caseIndex) == ci { nextContact += 1 }
+        try p.contactRecords.withUnsafeBufferPointer { records in
+            try p.deletedContacts.withUnsafeBufferPointer { deleted in
+                var nextCase = 0, nextContact = 0
+                while nextCase < p.cases.count || nextContact < records.count {
+                    // The next case in ascending order, from either list.
+                    let caseKey = nextCase < p.cases.count ? p.cases[nextCase].key : Int64.max
+                    let contactKey = nextContact < records.count ? Int64(records[nextContact].record.caseIndex) : Int64.max
+                    let ci = min(caseKey, contactKey)
+                    let caseRecord: PreparedCommit.Record? = caseKey == ci ? p.cases[nextCase] : nil
+                    if caseRecord != nil { nextCase += 1 }
+                    let firstNew = nextContact
+                    while nextContact < records.count && Int64(records[nextContact].record.caseIndex) == ci { nextContact += 1 }
+                    let mine = UnsafeBufferPointer(rebasing: records[firstNew..<nextContact])
 
-            // The stored contacts the batch leaves as they are, merged with the batch's records of this case.
-            merged.removeAll(keepingCapacity: true)
-            var dropped = 0
-            var k = firstNew
-            try read.int64(1, ci)
-            let exists = try read.withRowBlob { blob in
-                guard let blob else { return }
-                try RecordCodec.decodeContacts(caseIndex: UInt32(ci), blob) { id, rec in
-                    if Self.contains(touched, id) {
-                        dropped += 1
-                        return
+                    w.reset()
+                    var changed = false
+                    try read.int64(1, ci)
+                    let exists = try read.withRowBlob { stored in
+                        changed = try RecordCodec.mergeContacts(stored: stored, records: mine, deleted: deleted, into: &w)
                     }
-                    while k < nextContact && records[k].id < id {
-                        merged.append(records[k])
-                        k += 1
+                    if !exists {
+                        guard caseRecord != nil else {
+                            throw CodecError("contact \(records[firstNew].id) refers to case \(ci), which is neither stored nor in the batch")
+                        }
+                        changed = try RecordCodec.mergeContacts(stored: nil, records: mine, deleted: deleted, into: &w)
                     }
-                    merged.append((id, rec))
-                }
-            }
-            while k < nextContact {
-                merged.append(records[k])
-                k += 1
-            }
-            let contactsChanged = dropped > 0 || nextContact > firstNew
-            if caseRecord == nil && !contactsChanged { continue }
-            if !exists && caseRecord == nil {
-                throw CodecError("contact \(records[firstNew].id) refers to case \(ci), which is neither stored nor in the batch")
-            }
-            w.reset()
-            if !merged.isEmpty {
-                merged.withUnsafeBufferPointer { RecordCodec.encodeContacts($0, into: &w) }
-            }
-            try w.withBytes { contacts in
-                if let r = caseRecord {
-                    try upCase.int64(1, r.key)
-                    try upCase.int64(2, r.extra)
-                    try upCase.blob(3, base.map { $0 + r.start }, r.end - r.start)
-                    if merged.isEmpty { try upCase.null(4) } else { try upCase.blob(4, contacts.baseAddress, contacts.count) }
-                    try upCase.step()
-                } else {
-                    if merged.isEmpty { try upContacts.null(1) } else { try upContacts.blob(1, contacts.baseAddress, contacts.count) }
-                    try upContacts.int64(2, ci)
-                    try upContacts.step()
+                    if caseRecord == nil && !changed { continue }
+                    try w.withBytes { contacts in
+                        // Only the format byte: no contacts (NULL).
+                        func bindContacts(_ s: RawStatement, _ index: Int32) throws {
+                            if contacts.count <= 1 { try s.null(index) } else { try s.blob(index, contacts.baseAddress, contacts.count) }
+                        }
+                        if let r = caseRecord {
+                            let s = exists ? update : insert
+                            try s.int64(1, r.extra)
+                            try s.blob(2, base.map { $0 + r.start }, r.end - r.start)
+                            try bindContacts(s, 3)
+                            try s.int64(4, r.key)
+                            try s.step()
+                        } else {
+                            try bindContacts(updateContacts, 1)
+                            try updateContacts.int64(2, ci)
+                            try updateContacts.step()
+                        }
+                    }
                 }
             }
         }
-    }
-
-    /// Whether the ascending `keys` contain `key` (binary search).
-    @inline(__always) static func contains(_ keys: [UInt64], _ key: UInt64) -> Bool {
-        var lo = 0, hi = keys.count
-        while lo < hi {
-            let mid = (lo + hi) >> 1
-            if keys[mid] < key { lo = mid + 1 } else { hi = mid }
-        }
-        return lo < keys.count && keys[lo] == key
     }
 
     /// Bytes 1...127 only: UTF-8 that `String(decoding:as:)` keeps as is and that has no NUL (GRDB binds strings
@@ -824,9 +803,8 @@ public struct PreparedCommit: Sendable {
     var cases: [Record] = []
     /// The batch's current contact records, by case then id.
     var contactRecords: [(id: UInt64, record: ContactRecord)] = []
-    /// Every contact id the batch names (changed or forgotten), ascending.
-    var touchedContacts: [UInt64] = []
-    var deletedContacts = 0
+    /// The contacts the batch forgets, ascending.
+    var deletedContacts: [UInt64] = []
     var pdus: [Record] = []
     var pduCodes: [String] = []
     var withdrawn: [Record] = []
@@ -840,7 +818,7 @@ public struct PreparedCommit: Sendable {
     public var committedSequence: UInt64 { alertSequence }
     /// How many records the batch writes (for logs and metrics).
     public var recordCount: Int {
-        cases.count + contactRecords.count + deletedContacts + pdus.count + withdrawn.count + outcomeTimers.count
+        cases.count + contactRecords.count + deletedContacts.count + pdus.count + withdrawn.count + outcomeTimers.count
             + deletedOutcomeTimers.count + journal.count
     }
 }

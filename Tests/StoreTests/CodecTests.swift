@@ -208,10 +208,19 @@ func encoded(_ body: (inout ByteWriter) -> Void) -> [UInt8] {
     }
 
     @Test func damagedPackedContactsThrow() {
-        let bytes = Self.packed(Self.typicalContacts(caseIndex: 3))
+        let typical = Self.typicalContacts(caseIndex: 3)
+        let bytes = Self.packed(typical)
+        // A prefix (the list runs to the end of the blob) is refused, or cut at a contact's end: then it is exactly
+        // the first contacts, never anything else.
+        var cutAtContact = 0
         for n in 0..<bytes.count {
-            #expect(throws: (any Error).self, "prefix of \(n) bytes") { _ = try Self.unpacked(caseIndex: 3, Array(bytes.prefix(n))) }
+            if let got = try? Self.unpacked(caseIndex: 3, Array(bytes.prefix(n))) {
+                #expect(n > 0 && got.count < typical.count)
+                #expect(got.map(\.id) == typical.prefix(got.count).map(\.id) && got.map(\.record) == typical.prefix(got.count).map(\.record))
+                cutAtContact += 1
+            }
         }
+        #expect(cutAtContact == typical.count, "one clean cut per contact (the empty list included)")
         #expect(throws: (any Error).self) { _ = try Self.unpacked(caseIndex: 3, bytes + [0]) }
         var v2 = bytes
         v2[0] = 2
@@ -229,5 +238,54 @@ func encoded(_ body: (inout ByteWriter) -> Void) -> [UInt8] {
             if (try? Self.unpacked(caseIndex: 3, b)) == nil { rejected += 1 }
         }
         #expect(rejected > 1_000)
+    }
+
+    /// Merging into a stored list (kept contacts copied as stored bytes, only their id and start differences
+    /// re-encoded) gives exactly the bytes of encoding the merged list from scratch, over random lists, replacements,
+    /// additions and deletions; and reports a change exactly when there is one.
+    @Test func mergeEqualsEncodingTheMergedList() throws {
+        var rng = SyntheticStream.Rng(s: 2026)
+        func randomRecord() -> ContactRecord {
+            let start = 1_700_000_000_000 + Int64(rng.below(1 << 30)) * (rng.chance(0.8) ? 60_000 : 1)
+            let action = rng.chance(0.3)
+            return ContactRecord(caseIndex: 9, actionId: action ? UInt32(1 + rng.below(20)) : 0, version: UInt64(1 + rng.below(5)),
+                                 contactStart: start, actionTime: action ? start + Int64(rng.below(1 << 28)) : 0,
+                                 pduIndex: rng.chance(0.8) ? Int32(rng.below(40)) : -1,
+                                 contributionDate: Int32(start / 86_400_000) + Int32(rng.below(3)) - 1,
+                                 flags: ContactRecord.Flags(rawValue: UInt8(truncatingIfNeeded: rng.next())))
+        }
+        for round in 0..<2_000 {
+            var stored: [UInt64: ContactRecord] = [:]
+            for _ in 0..<rng.below(14) { stored[UInt64(1 + rng.below(60))] = randomRecord() }
+            let storedList = stored.keys.sorted().map { (id: $0, record: stored[$0]!) }
+            var records: [(id: UInt64, record: ContactRecord)] = []
+            var deleted: [UInt64] = []
+            var expected = stored
+            var changes = false
+            for id in UInt64(1)...60 where rng.chance(0.08) {
+                if stored[id] != nil && rng.chance(0.4) {
+                    deleted.append(id)
+                    expected[id] = nil
+                } else {
+                    let r = randomRecord()
+                    records.append((id, r))
+                    expected[id] = r
+                }
+                changes = true
+            }
+            // Deletions of contacts the list does not hold change nothing.
+            if rng.chance(0.3) { deleted = (deleted + [61, 100]).sorted() }
+            let expectedList = expected.keys.sorted().map { (id: $0, record: expected[$0]!) }
+            var w = ByteWriter()
+            let changed = try Self.packed(storedList).withUnsafeBytes { b throws(CodecError) -> Bool in
+                try records.withUnsafeBufferPointer { r throws(CodecError) -> Bool in
+                    try deleted.withUnsafeBufferPointer { d throws(CodecError) -> Bool in
+                        try RecordCodec.mergeContacts(stored: round % 7 == 0 && storedList.isEmpty ? nil : b, records: r, deleted: d, into: &w)
+                    }
+                }
+            }
+            #expect(w.bytes == Self.packed(expectedList), "round \(round)")
+            #expect(changed == changes, "round \(round)")
+        }
     }
 }
