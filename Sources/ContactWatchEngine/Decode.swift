@@ -183,7 +183,9 @@ struct EventDecoder {
     @inline(never)
     static func invalid(_ field: String, _ reason: String) -> Invalidity { Invalidity(field: field, reason: reason) }
 
-    /// Validates the envelope and the type's fields of a body whose event type is listed.
+    /// Validates the envelope and the type's fields of a body whose event type is listed. (Inlined into the engine's
+    /// one call site so that the decoded event is built in place, not copied through the results.)
+    @inline(__always)
     static func decode(_ r: borrowing EventScanner, type: EventType) -> Result<DecodedEvent, Invalidity> {
         let version = r.value(S.version)
         guard version >= 0, integer(r, version) == 1 else { return .failure(invalid("version", "version must be the integer 1")) }
@@ -266,6 +268,7 @@ struct EventDecoder {
 
     static let codeFieldNames = ["pduCode", "teamCode", "staffCode", "officeLocationCode"]
 
+    @inline(__always)
     static func contact(_ r: borrowing EventScanner, occurredAt: Millis, crn: CRN) -> Result<ContactEvent, Invalidity> {
         let contactIdNode = r.value(S.contactId), versionNode = r.value(S.contactVersion)
         let startNode = r.value(S.contactStart), typeNode = r.value(S.contactType), modeNode = r.value(S.contactMode)
@@ -412,16 +415,34 @@ enum RFC3339Fast {
         let digitsB = (b & ~maskB) | (0x3030_3030_3030_3030 & maskB)
         let digitsC = (c & ~maskC) | (0x3030_3030 & maskC)
         guard allDigits(digitsA), allDigits(digitsB), allDigits(digitsC | 0x3030_3030_0000_0000) else { return RFC3339.parse(s) }
-        @inline(__always) func d(_ w: UInt64, _ k: Int) -> Int { Int(truncatingIfNeeded: (w &>> UInt64(k &* 8)) & 0x0F) }
-        let year = d(a, 0) &* 1000 &+ d(a, 1) &* 100 &+ d(a, 2) &* 10 &+ d(a, 3)
-        let month = d(a, 5) &* 10 &+ d(a, 6)
-        let day = d(b, 0) &* 10 &+ d(b, 1)
-        let hour = d(b, 3) &* 10 &+ d(b, 4)
-        let minute = d(b, 6) &* 10 &+ d(b, 7)
-        let second = d(c, 1) &* 10 &+ d(c, 2)
-        guard month >= 1 && month <= 12, day >= 1 && day <= Civil.daysInMonth(year, month),
-              hour <= 23, minute <= 59, second <= 59 else { return nil }
-        let days = Int64(Civil.daysFromCivil(year, month, day))
+        // Digit values (separators zeroed), then each byte k holds 10·digit(k) + digit(k+1): no byte exceeds 99.
+        @inline(__always) func pairs(_ w: UInt64, _ separators: UInt64) -> UInt64 {
+            let v = (w & ~separators) & 0x0F0F_0F0F_0F0F_0F0F
+            return v &* 10 &+ (v &>> 8)
+        }
+        @inline(__always) func byte(_ w: UInt64, _ k: Int) -> Int { Int(truncatingIfNeeded: (w &>> UInt64(k &* 8)) & 0xFF) }
+        let pa = pairs(a, maskA), pb = pairs(b, maskB), pc = pairs(c, maskC)
+        let year = byte(pa, 0) &* 100 &+ byte(pa, 2)
+        let month = byte(pa, 5)
+        let day = byte(pb, 0)
+        let hour = byte(pb, 3)
+        let minute = byte(pb, 6)
+        let second = byte(pc, 1)
+        guard month >= 1 && month <= 12, day >= 1, hour <= 23, minute <= 59, second <= 59 else { return nil }
+        // Days in the month: 28 + (0x3bbeecc >> 2·month) & 3 gives 31, 28, 31, 30, … (February without leap).
+        let monthDays = 28 &+ (0x3BBE_ECC &>> (month &* 2)) & 3
+        if day > monthDays {
+            guard month == 2, day == 29, year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) else { return nil }
+        }
+        guard year > 0 else { return RFC3339.parse(s) }
+        // Civil.daysFromCivil for years 1...9999 (no negative division): Howard Hinnant's algorithm.
+        let y = UInt(month <= 2 ? year &- 1 : year)
+        let era = y / 400
+        let yoe = y &- era &* 400
+        let mp = UInt(month > 2 ? month &- 3 : month &+ 9)
+        let doy = (153 &* mp &+ 2) / 5 &+ UInt(day) &- 1
+        let doe = yoe &* 365 &+ yoe / 4 &- yoe / 100 &+ doy
+        let days = Int64(era &* 146_097 &+ doe) &- 719_468
         return (days &* 86_400 &+ Int64(hour &* 3600 &+ minute &* 60 &+ second)) &* 1000
     }
 

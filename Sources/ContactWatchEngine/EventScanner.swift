@@ -107,6 +107,20 @@ private struct KeyEntry {
     var w2: UInt64 = 0
     var length: Int32 = 0
     var slot: Int32 = -1
+    /// Its position in its context's list (the order events.md's tables give, which bodies usually follow).
+    var order: Int32 = 0
+}
+
+/// A known member as it usually appears, `"name":`, for the predicted-key path: three words, their masks, length.
+private struct PredictedKey {
+    var q0: UInt64 = 0
+    var q1: UInt64 = 0
+    var q2: UInt64 = 0
+    var m0: UInt64 = 0
+    var m1: UInt64 = 0
+    var m2: UInt64 = 0
+    var length: Int = 0
+    var slot: Int = -1
 }
 
 /// What `EventScanner.scan` found.
@@ -125,6 +139,9 @@ package struct EventScanner: ~Copyable {
     private let slots: UnsafeMutablePointer<JSONNode>
     /// 8 contexts × 32 entries, open addressing.
     private let table: UnsafeMutablePointer<KeyEntry>
+    /// 8 contexts × 16 members in order (`predictedCount` of them per context).
+    private let predicted: UnsafeMutablePointer<PredictedKey>
+    private var predictedCount: (Int, Int, Int, Int, Int, Int, Int, Int) = (0, 0, 0, 0, 0, 0, 0, 0)
     /// Slots holding a non-null value in the last scan.
     package private(set) var present: UInt64 = 0
     package private(set) var base: UnsafePointer<UInt8>? = nil
@@ -150,22 +167,52 @@ package struct EventScanner: ~Copyable {
                          count: EventSlot.count)
         table = UnsafeMutablePointer<KeyEntry>.allocate(capacity: 8 * 32)
         table.initialize(repeating: KeyEntry(), count: 8 * 32)
+        predicted = UnsafeMutablePointer<PredictedKey>.allocate(capacity: 8 * 16)
+        predicted.initialize(repeating: PredictedKey(), count: 8 * 16)
+        var counts = [Int](repeating: 0, count: 8)
         for (context, name, slot) in ScanContext.names {
             let n = name.utf8CodeUnitCount
-            precondition(n >= 1 && n <= 24)
+            precondition(n >= 1 && n <= 21)
             var words: (UInt64, UInt64, UInt64) = (0, 0, 0)
             withUnsafeMutableBytes(of: &words) { $0.copyMemory(from: UnsafeRawBufferPointer(start: name.utf8Start, count: n)) }
+            let order = counts[Int(context)]
+            counts[Int(context)] += 1
             let entry = KeyEntry(w0: UInt64(littleEndian: words.0), w1: UInt64(littleEndian: words.1),
-                                 w2: UInt64(littleEndian: words.2), length: Int32(n), slot: slot)
+                                 w2: UInt64(littleEndian: words.2), length: Int32(n), slot: slot, order: Int32(order))
             var h = EventScanner.keyHash(entry.w0, n)
             while table[Int(context) &* 32 &+ h].length != 0 { h = (h &+ 1) & 31 }
             table[Int(context) &* 32 &+ h] = entry
+            // `"name":` (at most 24 bytes) and the masks of its bytes in each word.
+            var quoted: (UInt64, UInt64, UInt64) = (0, 0, 0)
+            var masks: (UInt64, UInt64, UInt64) = (0, 0, 0)
+            let text = [UInt8(ascii: "\"")] + Array(UnsafeRawBufferPointer(start: name.utf8Start, count: n)) + [UInt8(ascii: "\""), UInt8(ascii: ":")]
+            withUnsafeMutableBytes(of: &quoted) { $0.copyMemory(from: UnsafeRawBufferPointer(start: text, count: text.count)) }
+            withUnsafeMutableBytes(of: &masks) { m in for k in 0..<text.count { m[k] = 0xFF } }
+            precondition(order < 16)
+            predicted[Int(context) &* 16 &+ order] = PredictedKey(
+                q0: UInt64(littleEndian: quoted.0), q1: UInt64(littleEndian: quoted.1), q2: UInt64(littleEndian: quoted.2),
+                m0: UInt64(littleEndian: masks.0), m1: UInt64(littleEndian: masks.1), m2: UInt64(littleEndian: masks.2),
+                length: text.count, slot: Int(slot))
         }
+        predictedCount = (counts[0], counts[1], counts[2], counts[3], counts[4], counts[5], counts[6], counts[7])
     }
 
     deinit {
         slots.deallocate()
         table.deallocate()
+        predicted.deallocate()
+    }
+
+    @inline(__always) private func membersKnown(in context: UInt8) -> Int {
+        switch context {
+        case ScanContext.root: return predictedCount.0
+        case ScanContext.person: return predictedCount.1
+        case ScanContext.info: return predictedCount.2
+        case ScanContext.outcome: return predictedCount.3
+        case ScanContext.action: return predictedCount.4
+        case ScanContext.identifier: return predictedCount.5
+        default: return 0
+        }
     }
 
     @inline(__always) private static func keyHash(_ w0: UInt64, _ n: Int) -> Int {
@@ -398,13 +445,12 @@ package struct EventScanner: ~Copyable {
     /// A mask with the high bit set in each byte of `w` that is `"`, `\\`, below 0x20 or above 0x7F; bits above the
     /// lowest one may be spurious (borrows), so only the lowest is meaningful.
     @inline(__always) private static func specialBytes(_ w: UInt64) -> UInt64 {
+        // A byte below 0x80 gets its high bit from `x - 1` only when x is 0 (`"` or `\\` after the xor) and from
+        // `w - 0x20` only when it is below 0x20; a byte from 0x80 up is flagged by `w` itself. Borrows run upwards only.
         let ones: UInt64 = 0x0101_0101_0101_0101
         let q = w ^ (ones &* 0x22)
         let s = w ^ (ones &* 0x5C)
-        let quote = (q &- ones) & ~q
-        let backslash = (s &- ones) & ~s
-        let control = (w &- ones &* 0x20) & ~w
-        return (quote | backslash | control | w) & 0x8080_8080_8080_8080
+        return ((q &- ones) | (s &- ones) | (w &- ones &* 0x20) | w) & 0x8080_8080_8080_8080
     }
 
     /// Scans the string whose opening quote is at `pos`; leaves `pos` after its closing quote. Returns whether it
@@ -591,7 +637,8 @@ package struct EventScanner: ~Copyable {
         return v
     }
 
-    /// The slot of a key (unescaped bytes `p[start..<start+n]`, `w0` its first word) in `context`, or -1.
+    /// The slot of a key (unescaped bytes `p[start..<start+n]`, `w0` its first word) in `context`, plus its position
+    /// in the context's list times 256; -1 when it is not a known member.
     @inline(__always)
     private func lookup(_ context: UInt8, _ p: UnsafePointer<UInt8>, _ start: Int, _ n: Int, _ w0: UInt64, limit: Int) -> Int {
         let row = table + Int(context) &* 32
@@ -601,7 +648,7 @@ package struct EventScanner: ~Copyable {
             let len = Int(e.pointee.length)
             if len == 0 { return -1 }
             if len == n && e.pointee.w0 == w0 {
-                if n <= 8 || EventScanner.tailEquals(e, p, start, n, limit) { return Int(e.pointee.slot) }
+                if n <= 8 || EventScanner.tailEquals(e, p, start, n, limit) { return Int(e.pointee.slot) | Int(e.pointee.order) &<< 8 }
             }
             h = (h &+ 1) & 31
         }
@@ -627,49 +674,116 @@ package struct EventScanner: ~Copyable {
             i &+= 1
         } else {
             let keyed = context < ScanContext.other
+            let listed = membersKnown(in: context)
+            let row = predicted + Int(context) &* 16
+            /// The position in the context's list of the member expected next.
+            var expect = 0
             while true {
                 i = skipWhitespace(p, i)
-                guard i < length, p[i] == UInt8(ascii: "\"") else { return fail("expected a key at byte \(i)") }
-                let keyStart = i &+ 1
-                guard let escaped = scanString(p, &i) else { return false }
-                let keyLength = i &- 1 &- keyStart
                 var slot = -1
-                if escaped {
-                    suspect = true
-                    if keyed {
-                        let bytes = EventScanner.unescape(p, keyStart, keyStart &+ keyLength)
-                        slot = bytes.withUnsafeBufferPointer { b in
-                            b.isEmpty ? -1 : lookup(context, b.baseAddress!, 0, b.count,
-                                                    EventScanner.word(b.baseAddress!, 0, b.count, b.count), limit: b.count)
+                var matched = false
+                // The predicted path: the next few members of the list, compared as `"name":` in place.
+                if expect < listed && i &+ 24 <= length {
+                    let q = UnsafeRawPointer(p + i)
+                    let a = UInt64(littleEndian: q.loadUnaligned(as: UInt64.self))
+                    let b = UInt64(littleEndian: q.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+                    let c = UInt64(littleEndian: q.loadUnaligned(fromByteOffset: 16, as: UInt64.self))
+                    var k = expect
+                    let last = min(expect &+ 4, listed)
+                    while k < last {
+                        let e = row + k
+                        if a & e.pointee.m0 == e.pointee.q0 && b & e.pointee.m1 == e.pointee.q1 && c & e.pointee.m2 == e.pointee.q2 {
+                            slot = e.pointee.slot
+                            i &+= e.pointee.length
+                            expect = k &+ 1
+                            matched = true
+                            break
+                        }
+                        k &+= 1
+                    }
+                }
+                if matched {
+                    let bit: UInt64 = 1 &<< UInt64(truncatingIfNeeded: slot)
+                    suspect = suspect || known & bit != 0
+                    known |= bit
+                } else {
+                    guard i < length, p[i] == UInt8(ascii: "\"") else { return fail("expected a key at byte \(i)") }
+                    let keyStart = i &+ 1
+                    guard let escaped = scanString(p, &i) else { return false }
+                    let keyLength = i &- 1 &- keyStart
+                    var found = -1
+                    if escaped {
+                        suspect = true
+                        if keyed {
+                            let bytes = EventScanner.unescape(p, keyStart, keyStart &+ keyLength)
+                            found = bytes.withUnsafeBufferPointer { b in
+                                b.isEmpty ? -1 : lookup(context, b.baseAddress!, 0, b.count,
+                                                        EventScanner.word(b.baseAddress!, 0, b.count, b.count), limit: b.count)
+                            }
+                        }
+                    } else {
+                        let w0 = EventScanner.word(p, keyStart, keyLength, length)
+                        if keyed { found = lookup(context, p, keyStart, keyLength, w0, limit: length) }
+                        if found >= 0 {
+                            let bit: UInt64 = 1 &<< UInt64(truncatingIfNeeded: found & 0xFF)
+                            suspect = suspect || known & bit != 0
+                            known |= bit
+                        } else {
+                            let bit: UInt64 = 1 &<< (((w0 ^ UInt64(truncatingIfNeeded: keyLength)) &* 0x9E37_79B9_7F4A_7C15) &>> 58)
+                            suspect = suspect || others & bit != 0
+                            others |= bit
                         }
                     }
-                } else {
-                    let w0 = EventScanner.word(p, keyStart, keyLength, length)
-                    if keyed { slot = lookup(context, p, keyStart, keyLength, w0, limit: length) }
-                    if slot >= 0 {
-                        let bit: UInt64 = 1 &<< UInt64(truncatingIfNeeded: slot)
-                        suspect = suspect || known & bit != 0
-                        known |= bit
-                    } else {
-                        let bit: UInt64 = 1 &<< (((w0 ^ UInt64(truncatingIfNeeded: keyLength)) &* 0x9E37_79B9_7F4A_7C15) &>> 58)
-                        suspect = suspect || others & bit != 0
-                        others |= bit
+                    if found >= 0 {
+                        slot = found & 0xFF
+                        expect = found &>> 8 &+ 1
                     }
+                    i = skipWhitespace(p, i)
+                    guard i < length, p[i] == UInt8(ascii: ":") else { return fail("expected ':' at byte \(i)") }
+                    i &+= 1
                 }
                 i = skipWhitespace(p, i)
-                guard i < length, p[i] == UInt8(ascii: ":") else { return fail("expected ':' at byte \(i)") }
-                i &+= 1
-                i = skipWhitespace(p, i)
-                let childContext: UInt8
-                switch Int32(truncatingIfNeeded: slot) {
-                case EventSlot.personReference: childContext = ScanContext.person
-                case EventSlot.additionalInformation: childContext = ScanContext.info
-                case EventSlot.outcome: childContext = ScanContext.outcome
-                case EventSlot.enforcementAction: childContext = ScanContext.action
-                case EventSlot.identifiers: childContext = ScanContext.identifierList
-                default: childContext = ScanContext.other
+                let first = i < length ? p[i] : 0
+                if first == UInt8(ascii: "\"") {
+                    // A string value, the usual case, without a call.
+                    let start = i &+ 1
+                    guard let escapes = scanString(p, &i) else { return false }
+                    if slot >= 0 {
+                        record(slot, JSONNode(kind: .string, flag: escapes, start: Int32(truncatingIfNeeded: start),
+                                              end: Int32(truncatingIfNeeded: i &- 1), count: 0, next: 0, integer: 0))
+                    }
+                } else if first &- UInt8(ascii: "1") < 9 {
+                    // A positive integer of at most 16 digits, the usual number, without a call; any other number
+                    // (longer, fraction, exponent) is read again by parseNumber.
+                    var j = i
+                    var value: UInt64 = 0
+                    let limit = min(i &+ 16, length)
+                    while j < limit, p[j] &- 48 < 10 {
+                        value = value &* 10 &+ UInt64(p[j] &- 48)
+                        j &+= 1
+                    }
+                    if j < length && (p[j] &- 48 < 10 || p[j] == UInt8(ascii: ".") || p[j] | 0x20 == UInt8(ascii: "e")) {
+                        guard parseNumber(p, &i, slot: slot) else { return false }
+                    } else {
+                        if slot >= 0 {
+                            let safe = value <= JSONReader.maxSafeInteger
+                            record(slot, JSONNode(kind: .number, flag: safe, start: Int32(truncatingIfNeeded: i),
+                                                  end: Int32(truncatingIfNeeded: j), count: 0, next: 0, integer: safe ? value : 0))
+                        }
+                        i = j
+                    }
+                } else {
+                    let childContext: UInt8
+                    switch Int32(truncatingIfNeeded: slot) {
+                    case EventSlot.personReference: childContext = ScanContext.person
+                    case EventSlot.additionalInformation: childContext = ScanContext.info
+                    case EventSlot.outcome: childContext = ScanContext.outcome
+                    case EventSlot.enforcementAction: childContext = ScanContext.action
+                    case EventSlot.identifiers: childContext = ScanContext.identifierList
+                    default: childContext = ScanContext.other
+                    }
+                    guard parseValue(p, &i, depth: depth &+ 1, slot: slot, context: childContext) else { return false }
                 }
-                guard parseValue(p, &i, depth: depth &+ 1, slot: slot, context: childContext) else { return false }
                 count &+= 1
                 i = skipWhitespace(p, i)
                 guard i < length else { return fail("unterminated object") }
