@@ -87,6 +87,15 @@ wait_bounded() {
     wait "$pid"
 }
 
+# thread_cpu PID: "name seconds" of each of PID's threads that used at least 0.05 s, busiest first
+thread_cpu() {
+    local hz t
+    hz=$(getconf CLK_TCK)
+    for t in /proc/"$1"/task/*; do
+        printf '%s %s\n' "$(tr ' ' _ < "$t/comm")" "$(awk '{ print $14 + $15 }' "$t/stat")"
+    done 2>/dev/null | sort -k2 -n -r | awk -v hz="$hz" '$2 / hz >= 0.05 { printf "%s%s %.2f", sep, $1, $2 / hz; sep = ", " }'
+}
+
 # ---------------------------------------------------------------- build
 say "== build (release)"
 if [ "${BENCH_BUILD:-yes}" != no ]; then
@@ -154,6 +163,7 @@ for run in $(seq 1 "$RUNS"); do
     timeout 300 "$ZMQBENCH" send "$STREAM" "$in" > "$TMP/d$run.send" 2> "$TMP/d$run.send.err" \
         || die "zmqbench send failed (daemon run $run): $(cat "$TMP/d$run.send.err")"
     wait_bounded "$recv_pid" 300 || die "zmqbench recv failed (daemon run $run); daemon log: $(tail -5 "$log")"
+    D_THREADS=$(thread_cpu "$daemon_pid")
     kill -TERM "$daemon_pid"
     wait_bounded "$daemon_pid" 60 || die "contactwatchd exited with $? (run $run); log: $(tail -5 "$log")"
     read -r sent t0 < "$TMP/d$run.send"
@@ -171,6 +181,7 @@ for run in $(seq 1 "$RUNS"); do
     [ $((processed + invalid + ignored)) -eq "$received" ] || ok="NO (processed+invalid+ignored != received)"
     D_CHECK="received=$received (sent $sent + sentinel) processed=$processed invalid=$invalid ignored=$ignored commits=$commits alertsRaised=$raised alertsResolved=$resolved out_msgs=$got nothing_dropped=$ok"
     say "   run $run: $sent events, $r events/s; $D_CHECK"
+    say "   CPU seconds by thread (user+system, the whole run): $D_THREADS"
     [ "$ok" = yes ] || die "daemon run $run dropped or miscounted events"
     rm -rf "$TMP/state$run"
     PIDS=()  # all waited for
@@ -410,6 +421,7 @@ restart:
 $RESTART_SUMMARY
 
 daemon check (last run): $D_CHECK
+daemon threads (last run, CPU s): ${D_THREADS:-?}
 
 commands (BIN=$BIN, files in a temporary directory):
   gcc -O2 -o zmqbench Benchmarks/zmqbench.c $ZMQ_FLAGS -lpthread

@@ -112,10 +112,11 @@ struct CommitPipeline {
     // MARK: - Events from the loop
 
     /// The engine processed one event into `outbox`.
-    mutating func eventProcessed(at now: Instant) -> Action {
-        if pendingEvents == 0 { batchStarted = now }
+    /// `now` is read only when it matters (the first event of a batch, a full batch), not once per event.
+    mutating func eventProcessed(at now: @autoclosure () -> Instant) -> Action {
+        if pendingEvents == 0 { batchStarted = now() }
         pendingEvents += 1
-        return pendingEvents >= limits.maxEvents ? decide(at: now) : .none
+        return pendingEvents >= limits.maxEvents ? decide(at: now()) : .none
     }
 
     /// Time passed (the loop woke up): a batch may be due, or the republish grace over.
@@ -198,9 +199,9 @@ struct CommitPipeline {
 
     /// A batch is due when it is full or old enough; it goes to the writer when the writer is free, or when it has
     /// grown past `hardLimit` and fewer than `maxInFlight` batches are with the writer.
-    private func decide(at now: Instant) -> Action {
+    private func decide(at now: @autoclosure () -> Instant) -> Action {
         guard phase == .running, pendingEvents > 0 else { return .none }
-        let due = pendingEvents >= limits.maxEvents || (batchStarted.map { now - $0 >= limits.interval } ?? true)
+        let due = pendingEvents >= limits.maxEvents || (batchStarted.map { now() - $0 >= limits.interval } ?? true)
         guard due else { return .none }
         if inFlight.isEmpty { return .submit }
         if pendingEvents >= limits.hardLimit && inFlight.count < limits.maxInFlight { return .submit }

@@ -32,7 +32,7 @@ final class CommitWriter: @unchecked Sendable {
         self.store = store
         self.timings = timings
         let thread = Thread { [self] in run(context: context, endpoint: signalEndpoint) }
-        thread.name = "contactwatch-writer"
+        thread.name = ThreadPlacement.writer
         thread.start()
         condition.lock()
         while signalReady == nil { condition.wait() }
@@ -73,6 +73,8 @@ final class CommitWriter: @unchecked Sendable {
 
     private func run(context: ZMQContext, endpoint: String) {
         defer { finished.signal() }
+        ThreadPlacement.name(ThreadPlacement.writer)
+        ThreadPlacement.lowerPriority(by: ThreadPlacement.writerNiceSteps)
         let signal: ZMQSocket
         do {
             signal = try context.socket(.pair, lingerMilliseconds: 0)

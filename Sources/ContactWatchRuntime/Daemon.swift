@@ -31,6 +31,7 @@ struct PipelineService: Service {
         try await withGracefulShutdownHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 let thread = Thread { [pipeline, logger, failure, onReady] in
+                    ThreadPlacement.name(ThreadPlacement.pipeline)
                     do throws(DaemonError) {
                         try pipeline.run {
                             Systemd.notify("READY=1")
@@ -47,7 +48,7 @@ struct PipelineService: Service {
                         continuation.resume(throwing: error)
                     }
                 }
-                thread.name = "contactwatch-pipeline"
+                thread.name = ThreadPlacement.pipeline
                 thread.start()
             }
         } onGracefulShutdown: {
@@ -125,7 +126,7 @@ public enum Daemon {
         let engine = try makeEngine(config.engine, loaded.state)
         loaded.log(to: logger, stateDir: config.stateDir, since: started)
         let context: ZMQContext
-        do { context = try ZMQContext() } catch { throw DaemonError.internal("cannot create the ZeroMQ context: \(error)") }
+        do { context = try ZMQContext(ioThreads: ThreadPlacement.ioThreads) } catch { throw DaemonError.internal("cannot create the ZeroMQ context: \(error)") }
         defer { context.close() }
         // The ZAP handler exists before any CURVE socket and stops after they are closed (before the context).
         try security.start(context: context)

@@ -39,10 +39,11 @@ final class JournalServer: @unchecked Sendable {
                       counters: RuntimeCounters, logger: Logger) throws(DaemonError) -> JournalServer {
         let server = JournalServer()
         let thread = Thread {
+            ThreadPlacement.name(ThreadPlacement.journal)
             server.run(endpoint: endpoint, storePath: storePath, context: context, setup: setup, limits: limits,
                        counters: counters, logger: logger)
         }
-        thread.name = "contactwatch-journal"
+        thread.name = ThreadPlacement.journal
         thread.start()
         server.started.wait()
         if let error = server.startResult.withLock({ $0 }) {

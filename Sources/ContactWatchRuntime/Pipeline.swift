@@ -166,7 +166,7 @@ struct PipelineLoop {
                 throw DaemonError.internal("receive failed: \(error)")
             }
             guard got != nil else { break }
-            try perform(machine.eventProcessed(at: clock.now))
+            try perform(machine.eventProcessed(at: ContinuousClock.now))
         }
         counters.publish(engine: engine.counters)
         counters.publish(cases: engine.state.cases.count, watermark: engine.state.watermark)
