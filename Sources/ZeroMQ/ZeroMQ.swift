@@ -15,7 +15,10 @@
 // * `ZMQAuthenticator` (the ZAP handler, RFC 27) is `Sendable`: it owns one thread of its own, which
 //   creates, uses and closes the ZAP ROUTER socket (`inproc://zeromq.zap.01`) and the monitor readers
 //   it watches handshakes with. Its allow-lists sit behind a lock and can be swapped from any thread
-//   (SIGHUP); its refusal counters are atomics readable from any thread.
+//   (SIGHUP); its refusal counters are atomics readable from any thread. The handler blocks in `zmq_poll`
+//   without a timeout; other threads reach it only through a `WakePipe` (a self-pipe it polls beside its
+//   sockets: a new monitor to read, stop), and it answers through one (started, a monitor read) — never
+//   by sharing a socket, and with no sleep loop on either side.
 //
 // Lifetimes
 // ---------
@@ -569,9 +572,11 @@ public struct ZMQPollEvents: OptionSet, Sendable {
     public static let writable = ZMQPollEvents(rawValue: Int16(ZMQ_POLLOUT))
 }
 
-/// `zmq_poll` over sockets owned by the calling thread. Keeps its sockets alive.
+/// `zmq_poll` over sockets owned by the calling thread (and, inside this file, plain descriptors such as a
+/// `WakePipe`). Keeps its sockets alive.
 public final class ZMQPoller {
-    private var sockets: [ZMQSocket] = []
+    private var sockets: [ZMQSocket?] = []
+    private var descriptors: [Int32] = []
     private var interests: [ZMQPollEvents] = []
 
     public init() {}
@@ -580,7 +585,17 @@ public final class ZMQPoller {
     @discardableResult
     public func add(_ socket: ZMQSocket, events: ZMQPollEvents = .readable) -> Int {
         sockets.append(socket)
+        descriptors.append(-1)
         interests.append(events)
+        return sockets.count - 1
+    }
+
+    /// Adds a descriptor to wait on for reading (a `WakePipe`'s read end); returns its index in poll results.
+    @discardableResult
+    fileprivate func add(readableDescriptor fd: Int32) -> Int {
+        sockets.append(nil)
+        descriptors.append(fd)
+        interests.append(.readable)
         return sockets.count - 1
     }
 
@@ -594,7 +609,11 @@ public final class ZMQPoller {
     public func poll(timeoutMilliseconds: Int) throws -> ZMQPollResult {
         var items: [zmq_pollitem_t] = []
         items.reserveCapacity(sockets.count)
-        for (socket, events) in zip(sockets, interests) {
+        for (i, events) in interests.enumerated() {
+            guard let socket = sockets[i] else {
+                items.append(zmq_pollitem_t(socket: nil, fd: descriptors[i], events: events.rawValue, revents: 0))
+                continue
+            }
             guard let h = socket.pollHandle else { throw ZMQError(operation: "zmq_poll", code: ZMQError.ENOTSOCK) }
             items.append(zmq_pollitem_t(socket: h, fd: 0, events: events.rawValue, revents: 0))
         }
@@ -605,7 +624,7 @@ public final class ZMQPoller {
 
     /// Whether `socket` was ready for reading in `result`.
     public func isReadable(_ socket: ZMQSocket, in result: ZMQPollResult) -> Bool {
-        guard let i = sockets.firstIndex(where: { $0 === socket }) else { return false }
+        guard let i = sockets.firstIndex(where: { $0 === socket && $0 != nil }) else { return false }
         return result.isReadable(i)
     }
 }
@@ -973,15 +992,25 @@ public final class ZMQAuthenticator: Sendable {
     private let requests = Atomic<Int>(0)
     private let stopRequested = Atomic<Bool>(false)
     private let thread = Mutex<pthread_t?>(nil)
+    /// Wakes the handler thread out of its poll: a new watch to read, or stop. The handler blocks in `zmq_poll`
+    /// on the ZAP socket, the monitors and this pipe, with no timeout: nothing is polled on a timer.
+    private let wake: WakePipe
 
-    /// A monitor to start reading: its endpoint, the domain, and 0 → 1 (reading) or -1 (failed).
+    /// A monitor to start reading: its endpoint, the domain, and 0 → 1 (reading) or -1 (failed), signalled on `done`.
     private final class Watch: Sendable {
         let endpoint: String
         let domain: String
         let state = Atomic<Int>(0)
-        init(endpoint: String, domain: String) {
+        let done: WakePipe
+        init(endpoint: String, domain: String) throws {
             self.endpoint = endpoint
             self.domain = domain
+            done = try WakePipe()
+        }
+
+        func finish(_ value: Int) {
+            state.store(value, ordering: .releasing)
+            done.signal()
         }
     }
 
@@ -990,7 +1019,8 @@ public final class ZMQAuthenticator: Sendable {
     public init(context: ZMQContext, onRefusal: @escaping @Sendable (ZMQRefusal) -> Void = { _ in }) throws {
         self.context = context
         self.onRefusal = onRefusal
-        let started = StartSignal()  // -1 pending, 0 bound, > 0 the errno of the failure
+        wake = try WakePipe()
+        let started = try StartSignal()  // -1 pending, 0 bound, > 0 the errno of the failure
         let box = Unmanaged.passRetained(ThreadBody { [self] in self.loop(started: started) })
         var tid = pthread_t()
         let rc = pthread_create(&tid, nil, { raw in
@@ -1003,7 +1033,8 @@ public final class ZMQAuthenticator: Sendable {
             throw ZMQError(operation: "pthread_create(ZAP handler)", code: rc)
         }
         thread.withLock { $0 = tid }
-        while started.value.load(ordering: .acquiring) < 0 { sleepMilliseconds(1) }
+        // The thread reports once, right after its bind: block until then (no timeout is needed, nor a spin).
+        while started.value.load(ordering: .acquiring) < 0 { _ = started.signalled.wait(timeoutMilliseconds: -1) }
         let code = started.value.load(ordering: .acquiring)
         if code != 0 {
             join()
@@ -1017,6 +1048,7 @@ public final class ZMQAuthenticator: Sendable {
     /// Idempotent; callable from any thread but the handler's own.
     public func stop() {
         stopRequested.store(true, ordering: .releasing)
+        wake.signal()
         join()
     }
 
@@ -1065,9 +1097,17 @@ public final class ZMQAuthenticator: Sendable {
     /// This takes the socket's one monitor: a socket watched here cannot also be monitored elsewhere.
     public func watchHandshakes(of socket: ZMQSocket, domain: String) throws {
         let endpoint = try socket.startMonitorPublisher(events: Self.watchedEvents)
-        let watch = Watch(endpoint: endpoint, domain: domain)
+        let watch = try Watch(endpoint: endpoint, domain: domain)
         watches.withLock { $0.append(watch) }
-        for _ in 0..<5000 where watch.state.load(ordering: .acquiring) == 0 { sleepMilliseconds(1) }
+        wake.signal()
+        // The handler connects its reader as soon as it wakes; bounded (generously: a busy machine) in case it has
+        // stopped, when it reports -1 for every watch left.
+        let deadline = WakePipe.nowMilliseconds() + 30_000
+        while watch.state.load(ordering: .acquiring) == 0 {
+            let left = deadline - WakePipe.nowMilliseconds()
+            if left <= 0 { break }
+            _ = watch.done.wait(timeoutMilliseconds: Int(left))
+        }
         if watch.state.load(ordering: .acquiring) != 1 {
             throw ZMQError(operation: "zmq_connect(\(endpoint)) for the ZAP handler's monitor", code: ZMQError.ETERM)
         }
@@ -1082,37 +1122,42 @@ public final class ZMQAuthenticator: Sendable {
             router = try context.socket(.router, lingerMilliseconds: 0, framePoolCapacity: 16)
             try router.bind(Self.zapEndpoint)
         } catch {
-            started.value.store(max(1, (error as? ZMQError)?.code ?? EINVAL), ordering: .releasing)
+            started.report(max(1, (error as? ZMQError)?.code ?? EINVAL))
             return
         }
-        started.value.store(0, ordering: .releasing)
+        started.report(0)
         var readers: [(monitor: ZMQMonitor, domain: String)] = []
         defer {
             for r in readers { r.monitor.close() }
             router.close()
+            // Whoever still waits for a watch learns that it will not be read.
+            for watch in watches.withLock({ w -> [Watch] in defer { w = [] }; return w }) { watch.finish(-1) }
         }
         while !stopRequested.load(ordering: .acquiring) {
             for watch in watches.withLock({ w -> [Watch] in defer { w = [] }; return w }) {
                 do {
                     readers.append((try ZMQMonitor(context: context, endpoint: watch.endpoint), watch.domain))
-                    watch.state.store(1, ordering: .releasing)
+                    watch.finish(1)
                 } catch {
-                    watch.state.store(-1, ordering: .releasing)
+                    watch.finish(-1)
                 }
             }
             let poller = ZMQPoller()
             poller.add(router)
+            poller.add(readableDescriptor: wake.readDescriptor)
             for r in readers { poller.add(r.monitor) }
             let ready: ZMQPollResult
-            do { ready = try poller.poll(timeoutMilliseconds: 50) } catch {
+            // No timeout: a ZAP request, a monitor event, or the wake pipe (a watch, stop) ends the wait.
+            do { ready = try poller.poll(timeoutMilliseconds: -1) } catch {
                 if ZMQError.isInterrupted(error) { continue }
                 return  // ETERM: the context is shutting down
             }
+            if ready.isReadable(1) { wake.drain() }
             if ready.isReadable(0) {
                 while let frames = try? router.receiveCopy(timeoutMilliseconds: 0) { answer(frames, on: router) }
             }
             var stopped: [Int] = []
-            for (i, r) in readers.enumerated() where ready.isReadable(i + 1) {
+            for (i, r) in readers.enumerated() where ready.isReadable(i + 2) {
                 guard let events = try? r.monitor.events() else { continue }
                 for e in events {
                     switch e.kind {
@@ -1172,19 +1217,82 @@ public final class ZMQAuthenticator: Sendable {
     }
 }
 
-/// How a thread's start went: -1 pending, 0 ready, > 0 an errno.
+/// How a thread's start went: -1 pending, 0 ready, > 0 an errno; `signalled` once it is known.
 private final class StartSignal: Sendable {
     let value = Atomic<Int32>(-1)
+    let signalled: WakePipe
+    init() throws { signalled = try WakePipe() }
+
+    /// Records the outcome and wakes the waiting `init` (every path of the thread's start must come here).
+    func report(_ code: Int32) {
+        value.store(code, ordering: .releasing)
+        signalled.signal()
+    }
+}
+
+/// A self-pipe: any thread may `signal()`; one waiter blocks in `poll(2)` on the read end (or a `ZMQPoller` polls
+/// it beside sockets) until a signal arrives — a blocking wait without a condition variable or a sleep loop, which
+/// `zmq_poll` can combine with sockets. Both ends are non-blocking and close-on-exec, closed on deinit. A signal
+/// sent while the pipe is full is not lost: the pipe is readable already.
+final class WakePipe: Sendable {
+    let readDescriptor: Int32
+    private let writeDescriptor: Int32
+
+    init() throws {
+        var fds: [Int32] = [-1, -1]
+        guard pipe(&fds) == 0 else { throw ZMQError(operation: "pipe", code: errno) }
+        for fd in fds {
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        }
+        readDescriptor = fds[0]
+        writeDescriptor = fds[1]
+    }
+
+    deinit {
+        close(readDescriptor)
+        close(writeDescriptor)
+    }
+
+    /// Makes the read end readable (a full pipe already is).
+    func signal() {
+        var byte: UInt8 = 1
+        while write(writeDescriptor, &byte, 1) < 0 && errno == EINTR {}
+    }
+
+    /// Empties the pipe (the signals read so far are consumed).
+    func drain() {
+        var buffer = [UInt8](repeating: 0, count: 64)
+        while true {
+            let n = read(readDescriptor, &buffer, buffer.count)
+            if n > 0 { continue }
+            if n < 0 && errno == EINTR { continue }
+            return
+        }
+    }
+
+    /// Blocks until a signal arrives (then consumes what is there) or `timeoutMilliseconds` pass (-1: no limit);
+    /// returns whether a signal arrived.
+    func wait(timeoutMilliseconds: Int) -> Bool {
+        var item = pollfd(fd: readDescriptor, events: Int16(POLLIN), revents: 0)
+        while true {
+            let n = poll(&item, 1, Int32(clamping: timeoutMilliseconds))
+            if n < 0 && errno == EINTR { continue }
+            if n > 0 { drain() }
+            return n > 0
+        }
+    }
+
+    /// A monotonic clock in milliseconds, for deadlines.
+    static func nowMilliseconds() -> Int {
+        var t = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &t)
+        return t.tv_sec * 1000 + t.tv_nsec / 1_000_000
+    }
 }
 
 /// A closure to run on a new thread.
 private final class ThreadBody {
     let run: () -> Void
     init(_ run: @escaping () -> Void) { self.run = run }
-}
-
-private func sleepMilliseconds(_ ms: Int) {
-    var request = timespec(tv_sec: ms / 1000, tv_nsec: (ms % 1000) * 1_000_000)
-    var remaining = timespec()
-    while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
 }
