@@ -60,30 +60,37 @@ public struct EngineSettings: Sendable, Equatable {
 
     /// Checks every setting; the first problem names its key.
     public func validate() throws(Problem) {
+        if let first = problems().first { throw first }
+    }
+
+    /// Every setting that cannot be used, in the order `validate` checks them (a configuration check reports all).
+    public func problems() -> [Problem] {
+        var out: [Problem] = []
         if ZoneCalendar(identifier: timeZone) == nil {
-            throw Problem(key: "rules.timeZone", problem: "\"\(timeZone)\" is not a known time zone identifier")
+            out.append(Problem(key: "rules.timeZone", problem: "\"\(timeZone)\" is not a known time zone identifier"))
         }
-        func atLeast(_ v: Int, _ min: Int, _ key: String) throws(Problem) {
-            if v < min { throw Problem(key: key, problem: "must be an integer of at least \(min) (got \(v))") }
+        func atLeast(_ v: Int, _ min: Int, _ key: String) {
+            if v < min { out.append(Problem(key: key, problem: "must be an integer of at least \(min) (got \(v))")) }
         }
-        try atLeast(nonComplianceWindowMonths, 1, "rules.nonCompliance.windowMonths")
-        try atLeast(enforcementDeadlineBusinessDays, 1, "rules.nonCompliance.enforcementDeadlineBusinessDays")
-        try atLeast(outcomeOverdueBusinessDays, 1, "rules.outcomeOverdue.businessDays")
-        try atLeast(telephoneOnlyLimitDays, 1, "rules.telephoneOnly.limitDays")
-        try atLeast(telephoneOnlyPriorityLimitDays, 1, "rules.telephoneOnly.priorityLimitDays")
-        try atLeast(complianceRateWindowDays, 1, "rules.complianceRate.windowDays")
-        try atLeast(complianceRateMinimumSample, 1, "rules.complianceRate.minimumSample")
-        try atLeast(maxMessageBytes, 64, "input.maxMessageBytes")
-        try atLeast(contactRetentionDays, 1, "input.contactRetentionDays")
-        try atLeast(maxFutureSkewSeconds, 0, "input.maxFutureSkewSeconds")
+        atLeast(nonComplianceWindowMonths, 1, "rules.nonCompliance.windowMonths")
+        atLeast(enforcementDeadlineBusinessDays, 1, "rules.nonCompliance.enforcementDeadlineBusinessDays")
+        atLeast(outcomeOverdueBusinessDays, 1, "rules.outcomeOverdue.businessDays")
+        atLeast(telephoneOnlyLimitDays, 1, "rules.telephoneOnly.limitDays")
+        atLeast(telephoneOnlyPriorityLimitDays, 1, "rules.telephoneOnly.priorityLimitDays")
+        atLeast(complianceRateWindowDays, 1, "rules.complianceRate.windowDays")
+        atLeast(complianceRateMinimumSample, 1, "rules.complianceRate.minimumSample")
+        atLeast(maxMessageBytes, 64, "input.maxMessageBytes")
+        atLeast(contactRetentionDays, 1, "input.contactRetentionDays")
+        atLeast(maxFutureSkewSeconds, 0, "input.maxFutureSkewSeconds")
         if !(complianceRateThreshold > 0 && complianceRateThreshold <= 1) {
-            throw Problem(key: "rules.complianceRate.threshold", problem: "must be a number above 0 and at most 1 (got \(complianceRateThreshold))")
+            out.append(Problem(key: "rules.complianceRate.threshold", problem: "must be a number above 0 and at most 1 (got \(complianceRateThreshold))"))
         }
         if !(complianceRateHysteresis >= 0 && complianceRateHysteresis < 1) {
-            throw Problem(key: "rules.complianceRate.hysteresis", problem: "must be a number from 0 to below 1 (got \(complianceRateHysteresis))")
+            out.append(Problem(key: "rules.complianceRate.hysteresis", problem: "must be a number from 0 to below 1 (got \(complianceRateHysteresis))"))
         }
         if contactRetentionDays < complianceRateWindowDays {
-            throw Problem(key: "input.contactRetentionDays", problem: "must be at least rules.complianceRate.windowDays (\(complianceRateWindowDays))")
+            out.append(Problem(key: "input.contactRetentionDays", problem: "must be at least rules.complianceRate.windowDays (\(complianceRateWindowDays))"))
         }
+        return out
     }
 }

@@ -110,7 +110,7 @@ public struct DaemonConfiguration: Sendable {
             }
         }
         let reader = ConfigReader(providers: providers)
-        // Unknown keys and the values' first problem are reported together (one line each).
+        // Unknown keys and every unusable value are reported together (one line each).
         let config: DaemonConfiguration
         do throws(DaemonError) {
             config = try resolve(reader, environment: environment)
@@ -163,131 +163,171 @@ public struct DaemonConfiguration: Sendable {
         }
     }
 
-    /// The `rules.*` and engine-side `input.*` keys.
-    static func resolveEngine(_ k: Keys) throws(DaemonError) -> EngineSettings {
-        var e = EngineSettings()
-        if let v = try k.string("rules.timeZone") { e.timeZone = v }
-        if let list = try k.strings("rules.bankHolidays") {
-            var dates: [LocalDate] = []
-            for s in list {
-                guard let d = LocalDate(parsing: s) else {
-                    throw DaemonError.configuration(key: "rules.bankHolidays", problem: "\"\(s)\" is not a YYYY-MM-DD date")
-                }
-                dates.append(d)
+    /// The problems found while resolving: every unusable value is collected, so that one run (`--check-config`,
+    /// or a start) names them all (cli.md: "report every problem"), then thrown together (exit 64, one line each).
+    struct Problems {
+        private(set) var messages: [String] = []
+
+        mutating func add(_ error: DaemonError) { messages.append(contentsOf: error.message.split(separator: "\n").map(String.init)) }
+
+        /// Runs one step (typically the read of one key); a `DaemonError` it throws is collected, not propagated.
+        mutating func collect(_ body: () throws -> Void) {
+            do { try body() } catch let error as DaemonError { add(error) } catch {
+                messages.append("configuration: \(error)")
             }
-            e.bankHolidays = dates
         }
-        if let v = try k.bool("rules.videoCountsAsFaceToFace") { e.videoCountsAsFaceToFace = v }
-        if let v = try k.int("rules.nonCompliance.windowMonths") { e.nonComplianceWindowMonths = v }
-        if let v = try k.int("rules.nonCompliance.enforcementDeadlineBusinessDays") { e.enforcementDeadlineBusinessDays = v }
-        if let v = try k.int("rules.telephoneOnly.limitDays") { e.telephoneOnlyLimitDays = v }
-        if let v = try k.int("rules.telephoneOnly.priorityLimitDays") { e.telephoneOnlyPriorityLimitDays = v }
-        if let v = try k.bool("rules.remoteContact.enabled") { e.remoteContactEnabled = v }
-        if let v = try k.string("rules.noPrivacy.minimumSeverity") {
+
+        /// Throws every problem collected, if any.
+        func throwIfAny() throws(DaemonError) {
+            if !messages.isEmpty { throw DaemonError(.configuration, messages.joined(separator: "\n")) }
+        }
+    }
+
+    /// The `rules.*` and engine-side `input.*` keys; each unusable value goes to `problems` (its default stays).
+    static func resolveEngine(_ k: Keys, _ problems: inout Problems) -> EngineSettings {
+        var e = EngineSettings()
+        problems.collect { if let v = try k.string("rules.timeZone") { e.timeZone = v } }
+        problems.collect {
+            guard let list = try k.strings("rules.bankHolidays") else { return }
+            let bad = list.filter { LocalDate(parsing: $0) == nil }
+            guard bad.isEmpty else {
+                throw DaemonError.configuration(key: "rules.bankHolidays",
+                                                problem: bad.map { "\"\($0)\"" }.joined(separator: ", ") + " \(bad.count == 1 ? "is not a" : "are not") YYYY-MM-DD date\(bad.count == 1 ? "" : "s")")
+            }
+            e.bankHolidays = list.compactMap { LocalDate(parsing: $0) }
+        }
+        problems.collect { if let v = try k.bool("rules.videoCountsAsFaceToFace") { e.videoCountsAsFaceToFace = v } }
+        problems.collect { if let v = try k.int("rules.nonCompliance.windowMonths") { e.nonComplianceWindowMonths = v } }
+        problems.collect { if let v = try k.int("rules.nonCompliance.enforcementDeadlineBusinessDays") { e.enforcementDeadlineBusinessDays = v } }
+        problems.collect { if let v = try k.int("rules.telephoneOnly.limitDays") { e.telephoneOnlyLimitDays = v } }
+        problems.collect { if let v = try k.int("rules.telephoneOnly.priorityLimitDays") { e.telephoneOnlyPriorityLimitDays = v } }
+        problems.collect { if let v = try k.bool("rules.remoteContact.enabled") { e.remoteContactEnabled = v } }
+        problems.collect {
+            guard let v = try k.string("rules.noPrivacy.minimumSeverity") else { return }
             guard let s = Severity(code: v) else {
                 throw DaemonError.configuration(key: "rules.noPrivacy.minimumSeverity", problem: "must be low, medium or high (got \"\(v)\")")
             }
             e.noPrivacyMinimumSeverity = s
         }
-        if let v = try k.int("rules.complianceRate.windowDays") { e.complianceRateWindowDays = v }
-        if let v = try k.int("rules.complianceRate.minimumSample") { e.complianceRateMinimumSample = v }
-        if let v = try k.double("rules.complianceRate.threshold") { e.complianceRateThreshold = v }
-        if let v = try k.double("rules.complianceRate.hysteresis") { e.complianceRateHysteresis = v }
-        if let v = try k.bool("rules.outcomeOverdue.enabled") { e.outcomeOverdueEnabled = v }
-        if let v = try k.int("rules.outcomeOverdue.businessDays") { e.outcomeOverdueBusinessDays = v }
-        if let v = try k.int("input.maxMessageBytes") { e.maxMessageBytes = v }
-        if let v = try k.int("input.contactRetentionDays") { e.contactRetentionDays = v }
-        if let v = try k.int("input.maxFutureSkewSeconds") { e.maxFutureSkewSeconds = v }
-        do {
-            try e.validate()
-        } catch {
-            throw DaemonError.configuration(key: error.key, problem: error.problem)
-        }
+        problems.collect { if let v = try k.int("rules.complianceRate.windowDays") { e.complianceRateWindowDays = v } }
+        problems.collect { if let v = try k.int("rules.complianceRate.minimumSample") { e.complianceRateMinimumSample = v } }
+        problems.collect { if let v = try k.double("rules.complianceRate.threshold") { e.complianceRateThreshold = v } }
+        problems.collect { if let v = try k.double("rules.complianceRate.hysteresis") { e.complianceRateHysteresis = v } }
+        problems.collect { if let v = try k.bool("rules.outcomeOverdue.enabled") { e.outcomeOverdueEnabled = v } }
+        problems.collect { if let v = try k.int("rules.outcomeOverdue.businessDays") { e.outcomeOverdueBusinessDays = v } }
+        problems.collect { if let v = try k.int("input.maxMessageBytes") { e.maxMessageBytes = v } }
+        problems.collect { if let v = try k.int("input.contactRetentionDays") { e.contactRetentionDays = v } }
+        problems.collect { if let v = try k.int("input.maxFutureSkewSeconds") { e.maxFutureSkewSeconds = v } }
+        for problem in e.problems() { problems.add(DaemonError.configuration(key: problem.key, problem: problem.problem)) }
         return e
     }
 
     static func resolve(_ c: ConfigReader, environment: [String: String]) throws(DaemonError) -> DaemonConfiguration {
         var d = DaemonConfiguration()
         let k = Keys(c: c)
-        d.engine = try resolveEngine(k)
+        var problems = Problems()
+        d.engine = resolveEngine(k, &problems)
 
-        if let v = try k.strings("input.endpoints") { d.inputs = v }
-        if let v = try k.bool("input.bind") { d.inputBind = v }
-        if let v = try k.strings("input.subscribe") { d.subscribe = v }
-        if let v = try k.int("input.receiveHighWaterMark") { d.receiveHighWaterMark = v }
-        if let v = try k.string("output.endpoint") { d.output = v }
-        if let v = try k.int("output.sendHighWaterMark") { d.sendHighWaterMark = v }
-        if let v = try k.int("output.republishGraceMillis") { d.republishGraceMillis = v }
-        if let v = try k.int("journal.maxReplyAlerts") { d.journalMaxReplyAlerts = v }
-        if let v = try k.int("journal.maxReplyBytes") { d.journalMaxReplyBytes = v }
-        d.journal = try k.string("journal.endpoint")
-        if let v = try k.string("state.dir") {
-            d.stateDir = v
-        } else if let v = environment["STATE_DIRECTORY"], !v.isEmpty {
-            // systemd's StateDirectory= may list several, separated by colons: use the first.
-            d.stateDir = String(v.split(separator: ":").first ?? Substring(v))
+        problems.collect { if let v = try k.strings("input.endpoints") { d.inputs = v } }
+        problems.collect { if let v = try k.bool("input.bind") { d.inputBind = v } }
+        problems.collect { if let v = try k.strings("input.subscribe") { d.subscribe = v } }
+        problems.collect { if let v = try k.int("input.receiveHighWaterMark") { d.receiveHighWaterMark = v } }
+        problems.collect { if let v = try k.string("output.endpoint") { d.output = v } }
+        problems.collect { if let v = try k.int("output.sendHighWaterMark") { d.sendHighWaterMark = v } }
+        problems.collect { if let v = try k.int("output.republishGraceMillis") { d.republishGraceMillis = v } }
+        problems.collect { if let v = try k.int("journal.maxReplyAlerts") { d.journalMaxReplyAlerts = v } }
+        problems.collect { if let v = try k.int("journal.maxReplyBytes") { d.journalMaxReplyBytes = v } }
+        problems.collect { d.journal = try k.string("journal.endpoint") }
+        problems.collect {
+            if let v = try k.string("state.dir") {
+                d.stateDir = v
+            } else if let v = environment["STATE_DIRECTORY"], !v.isEmpty {
+                // systemd's StateDirectory= may list several, separated by colons: use the first.
+                d.stateDir = String(v.split(separator: ":").first ?? Substring(v))
+            }
         }
-        if let v = try k.int("state.commitIntervalMillis") { d.commitIntervalMillis = v }
-        if let v = try k.int("state.commitMaxEvents") { d.commitMaxEvents = v }
-        if let v = try k.int("state.journalRetentionDays") { d.journalRetentionDays = v }
-        if let v = try k.string("log.level") {
+        problems.collect { if let v = try k.int("state.commitIntervalMillis") { d.commitIntervalMillis = v } }
+        problems.collect { if let v = try k.int("state.commitMaxEvents") { d.commitMaxEvents = v } }
+        problems.collect { if let v = try k.int("state.journalRetentionDays") { d.journalRetentionDays = v } }
+        problems.collect {
+            guard let v = try k.string("log.level") else { return }
             guard let level = Logger.Level(rawValue: v.lowercased()) else {
                 throw DaemonError.configuration(key: "log.level", problem: "must be one of trace, debug, info, notice, warning, error, critical (got \"\(v)\")")
             }
             d.logLevel = level
         }
-        if let v = try k.int("log.statsIntervalSeconds") {
+        problems.collect {
+            guard let v = try k.int("log.statsIntervalSeconds") else { return }
             guard v >= 0 && v <= 86400 else {
                 throw DaemonError.configuration(key: "log.statsIntervalSeconds", problem: "must be from 0 (off) to 86400 (got \(v))")
             }
             d.statsIntervalSeconds = v
         }
-        if let v = try k.string("log.format") {
+        problems.collect {
+            guard let v = try k.string("log.format") else { return }
             guard let format = LogFormat(rawValue: v.lowercased()) else {
                 throw DaemonError.configuration(key: "log.format", problem: "must be text or json (got \"\(v)\")")
             }
             d.logFormat = format
         }
-        d.metrics = try k.string("metrics.address")
-        d.security.certificate = try k.string("security.curve.certificate")
-        d.security.allowPublishers = try k.string("security.curve.allowPublishers")
-        d.security.allowConsumers = try k.string("security.curve.allowConsumers")
-        d.security.inputServerKey = try k.string("input.curveServerKey")
-        if let v = try k.bool("security.allowPlaintext") { d.security.allowPlaintext = v }
-        try d.check()
-        d.exposedPlaintext = try d.security.check(inputs: d.inputs, inputBind: d.inputBind, output: d.output, journal: d.journal)
+        problems.collect { d.metrics = try k.string("metrics.address") }
+        problems.collect { d.security.certificate = try k.string("security.curve.certificate") }
+        problems.collect { d.security.allowPublishers = try k.string("security.curve.allowPublishers") }
+        problems.collect { d.security.allowConsumers = try k.string("security.curve.allowConsumers") }
+        problems.collect { d.security.inputServerKey = try k.string("input.curveServerKey") }
+        problems.collect { if let v = try k.bool("security.allowPlaintext") { d.security.allowPlaintext = v } }
+        for problem in d.problems() { problems.add(problem) }
+        d.exposedPlaintext = d.security.check(inputs: d.inputs, inputBind: d.inputBind, output: d.output, journal: d.journal,
+                                              problems: &problems)
+        try problems.throwIfAny()
         return d
     }
 
+    /// Throws every problem of the values that do not depend on one another's source (exit 64).
     func check() throws(DaemonError) {
-        if inputs.isEmpty { throw DaemonError.configuration(key: "input.endpoints", problem: "at least one input endpoint is needed") }
+        var collected = Problems()
+        for problem in problems() { collected.add(problem) }
+        try collected.throwIfAny()
+    }
+
+    /// What `input.endpoints`, `output.endpoint` and `journal.endpoint` may be.
+    static func endpointProblem(_ endpoint: String) -> String? {
+        if endpoint.hasPrefix("tcp://") || endpoint.hasPrefix("ipc://") || endpoint.hasPrefix("inproc://") { return nil }
+        return "\"\(endpoint)\" is not a tcp://, ipc:// or inproc:// endpoint"
+    }
+
+    /// Every problem of the values (ranges, combinations, endpoints).
+    func problems() -> [DaemonError] {
+        var out: [DaemonError] = []
+        if inputs.isEmpty { out.append(DaemonError.configuration(key: "input.endpoints", problem: "at least one input endpoint is needed")) }
         if inputBind && inputs.count > 1 {
-            throw DaemonError.configuration(key: "--input-bind", problem: "binds one input endpoint, but \(inputs.count) were given")
+            out.append(DaemonError.configuration(key: "--input-bind", problem: "binds one input endpoint, but \(inputs.count) were given"))
         }
         for (key, endpoints) in [("input.endpoints", inputs), ("output.endpoint", [output]), ("journal.endpoint", journal.map { [$0] } ?? [])] {
-            for ep in endpoints where !(ep.hasPrefix("tcp://") || ep.hasPrefix("ipc://") || ep.hasPrefix("inproc://")) {
-                throw DaemonError.configuration(key: key, problem: "\"\(ep)\" is not a tcp://, ipc:// or inproc:// endpoint")
+            for ep in endpoints {
+                if let problem = Self.endpointProblem(ep) { out.append(DaemonError.configuration(key: key, problem: problem)) }
             }
         }
         if commitIntervalMillis < 0 || commitIntervalMillis > 10_000 {
-            throw DaemonError.configuration(key: "state.commitIntervalMillis", problem: "must be from 0 to 10000 (got \(commitIntervalMillis))")
+            out.append(DaemonError.configuration(key: "state.commitIntervalMillis", problem: "must be from 0 to 10000 (got \(commitIntervalMillis))"))
         }
-        if commitMaxEvents < 1 { throw DaemonError.configuration(key: "state.commitMaxEvents", problem: "must be at least 1") }
-        if journalRetentionDays < 1 { throw DaemonError.configuration(key: "state.journalRetentionDays", problem: "must be at least 1") }
-        if receiveHighWaterMark < 0 { throw DaemonError.configuration(key: "input.receiveHighWaterMark", problem: "must be 0 (no limit) or more") }
+        if commitMaxEvents < 1 { out.append(DaemonError.configuration(key: "state.commitMaxEvents", problem: "must be at least 1")) }
+        if journalRetentionDays < 1 { out.append(DaemonError.configuration(key: "state.journalRetentionDays", problem: "must be at least 1")) }
+        if receiveHighWaterMark < 0 { out.append(DaemonError.configuration(key: "input.receiveHighWaterMark", problem: "must be 0 (no limit) or more")) }
         if republishGraceMillis < 0 || republishGraceMillis > 600_000 {
-            throw DaemonError.configuration(key: "output.republishGraceMillis", problem: "must be from 0 to 600000 (got \(republishGraceMillis))")
+            out.append(DaemonError.configuration(key: "output.republishGraceMillis", problem: "must be from 0 to 600000 (got \(republishGraceMillis))"))
         }
         if journalMaxReplyAlerts < 1 || journalMaxReplyAlerts > 100_000 {
-            throw DaemonError.configuration(key: "journal.maxReplyAlerts", problem: "must be from 1 to 100000 (got \(journalMaxReplyAlerts))")
+            out.append(DaemonError.configuration(key: "journal.maxReplyAlerts", problem: "must be from 1 to 100000 (got \(journalMaxReplyAlerts))"))
         }
         if journalMaxReplyBytes < 1024 || journalMaxReplyBytes > 64 << 20 {
-            throw DaemonError.configuration(key: "journal.maxReplyBytes", problem: "must be from 1024 to 67108864 (got \(journalMaxReplyBytes))")
+            out.append(DaemonError.configuration(key: "journal.maxReplyBytes", problem: "must be from 1024 to 67108864 (got \(journalMaxReplyBytes))"))
         }
-        if sendHighWaterMark < 0 { throw DaemonError.configuration(key: "output.sendHighWaterMark", problem: "must be 0 (no limit) or more") }
+        if sendHighWaterMark < 0 { out.append(DaemonError.configuration(key: "output.sendHighWaterMark", problem: "must be 0 (no limit) or more")) }
         if let m = metrics, MetricsAddress(m) == nil {
-            throw DaemonError.configuration(key: "metrics.address", problem: "must be HOST:PORT or [IPv6]:PORT with a port from 0 to 65535 (got \"\(m)\")")
+            out.append(DaemonError.configuration(key: "metrics.address", problem: "must be HOST:PORT or [IPv6]:PORT with a port from 0 to 65535 (got \"\(m)\")"))
         }
+        return out
     }
 }
 

@@ -139,31 +139,34 @@ public final class DaemonSecurity: Sendable {
         self.counters = counters
         self.logger = logger
         refusals = RefusalLog(logger: logger)
+        // Every unusable file is reported, not only the first (one line each, exit 64).
+        var problems = DaemonConfiguration.Problems()
+        var keyPair: CurveKeyPair? = nil
         if let path = settings.certificate {
             let resolved = CurveCertificate.resolve(path, environment: environment)
             do { keyPair = try CurveCertificate.readKeyPair(path: resolved) } catch {
-                throw DaemonError.configuration(key: "security.curve.certificate", problem: error.description)
+                problems.add(DaemonError.configuration(key: "security.curve.certificate", problem: error.description))
             }
-        } else {
-            keyPair = nil
         }
+        self.keyPair = keyPair
+        var inputServerKey: CurveKey? = nil
         if let path = settings.inputServerKey {
             let resolved = CurveCertificate.resolve(path, environment: environment)
             do { inputServerKey = try CurveCertificate.readPublicKey(path: resolved) } catch {
-                throw DaemonError.configuration(key: "input.curveServerKey", problem: error.description)
+                problems.add(DaemonError.configuration(key: "input.curveServerKey", problem: error.description))
             }
-        } else {
-            inputServerKey = nil
         }
+        self.inputServerKey = inputServerKey
         var loaded: [String: Set<CurveKey>] = [:]
         for (key, dir) in [("security.curve.allowPublishers", settings.allowPublishers),
                            ("security.curve.allowConsumers", settings.allowConsumers)] {
             guard let dir else { continue }
             do { loaded[key] = Set(try CurveCertificate.readAllowList(directory: dir).map(\.key)) } catch {
-                throw DaemonError.configuration(key: key, problem: error.description)
+                problems.add(DaemonError.configuration(key: key, problem: error.description))
             }
         }
         lists.withLock { $0 = loaded }
+        try problems.throwIfAny()
     }
 
     /// Whether the bound sockets are CURVE servers.
@@ -276,30 +279,39 @@ extension SecuritySettings {
     /// The combinations cli.md rules out, and plaintext where others can listen; exit 64 with the reason.
     /// - Returns: the plaintext endpoints allowed only by `security.allowPlaintext` (to log at start).
     func check(inputs: [String], inputBind: Bool, output: String, journal: String?) throws(DaemonError) -> [String] {
+        var problems = DaemonConfiguration.Problems()
+        let exposed = check(inputs: inputs, inputBind: inputBind, output: output, journal: journal, problems: &problems)
+        try problems.throwIfAny()
+        return exposed
+    }
+
+    /// As `check`, with every problem added to `problems` (each ruled-out combination, each exposed endpoint).
+    func check(inputs: [String], inputBind: Bool, output: String, journal: String?,
+               problems: inout DaemonConfiguration.Problems) -> [String] {
         let curve = certificate != nil
         if inputServerKey != nil {
             if inputBind {
-                throw DaemonError.configuration(key: "input.curveServerKey", problem:
-                    "names the server key of publishers the input connects to; with --input-bind the daemon is the server (use security.curve.allowPublishers)")
+                problems.add(DaemonError.configuration(key: "input.curveServerKey", problem:
+                    "names the server key of publishers the input connects to; with --input-bind the daemon is the server (use security.curve.allowPublishers)"))
             }
             if !curve {
-                throw DaemonError.configuration(key: "input.curveServerKey", problem:
-                    "needs security.curve.certificate (--curve-cert): the daemon authenticates to the publishers with its own certificate")
+                problems.add(DaemonError.configuration(key: "input.curveServerKey", problem:
+                    "needs security.curve.certificate (--curve-cert): the daemon authenticates to the publishers with its own certificate"))
             }
         }
         if curve {
             if allowConsumers == nil {
-                throw DaemonError.configuration(key: "security.curve.allowConsumers", problem:
-                    "required with security.curve.certificate: the output\(journal != nil ? " and the journal" : "") are CURVE servers and need the consumers' allow-list (--curve-allow-consumers DIR)")
+                problems.add(DaemonError.configuration(key: "security.curve.allowConsumers", problem:
+                    "required with security.curve.certificate: the output\(journal != nil ? " and the journal" : "") are CURVE servers and need the consumers' allow-list (--curve-allow-consumers DIR)"))
             }
             if inputBind && allowPublishers == nil {
-                throw DaemonError.configuration(key: "security.curve.allowPublishers", problem:
-                    "required with security.curve.certificate and --input-bind: the input is a CURVE server and needs the publishers' allow-list (--curve-allow-publishers DIR)")
+                problems.add(DaemonError.configuration(key: "security.curve.allowPublishers", problem:
+                    "required with security.curve.certificate and --input-bind: the input is a CURVE server and needs the publishers' allow-list (--curve-allow-publishers DIR)"))
             }
         } else {
             for (key, value) in [("security.curve.allowPublishers", allowPublishers), ("security.curve.allowConsumers", allowConsumers)] where value != nil {
-                throw DaemonError.configuration(key: key, problem:
-                    "has no effect without security.curve.certificate (--curve-cert); refusing to run in plaintext with an allow-list configured")
+                problems.add(DaemonError.configuration(key: key, problem:
+                    "has no effect without security.curve.certificate (--curve-cert); refusing to run in plaintext with an allow-list configured"))
             }
         }
         // Plaintext sockets: every socket when CURVE is off; the connecting input without a server key when it is on.
@@ -310,10 +322,13 @@ extension SecuritySettings {
             plaintext.append(("output.endpoint", output))
             if let journal { plaintext.append(("journal.endpoint", journal)) }
         }
-        let exposed = plaintext.filter { !EndpointExposure.isLocal($0.endpoint) }
-        if let first = exposed.first, !allowPlaintext {
-            throw DaemonError.configuration(key: first.key, problem:
-                "\(first.endpoint) is reachable from other hosts but is not encrypted: use ipc:// or a loopback tcp:// address, turn on CURVE (security.curve.certificate), or set security.allowPlaintext: true deliberately")
+        // (An endpoint of no usable kind is reported as such, not again here.)
+        let exposed = plaintext.filter { DaemonConfiguration.endpointProblem($0.endpoint) == nil && !EndpointExposure.isLocal($0.endpoint) }
+        if !allowPlaintext {
+            for e in exposed {
+                problems.add(DaemonError.configuration(key: e.key, problem:
+                    "\(e.endpoint) is reachable from other hosts but is not encrypted: use ipc:// or a loopback tcp:// address, turn on CURVE (security.curve.certificate), or set security.allowPlaintext: true deliberately"))
+            }
         }
         return exposed.map(\.endpoint)
     }

@@ -47,6 +47,41 @@ struct ConfigCheckAndReloadTests {
         #expect(!FileManager.default.fileExists(atPath: dir.file("state")))
     }
 
+    @Test("--check-config reports every bad value and unknown key in one run (file, environment, flags), exit 64, one line each")
+    func everyProblemInOneRun() throws {
+        let dir = try TemporaryDirectory()
+        let file = dir.file("many.yaml")
+        var text = try String(contentsOfFile: Self.example, encoding: .utf8)
+        for (old, new) in [("limitDays: 28", "limitDays: soon"),               // not an integer
+                           ("  level: info", "  level: loud"),                  // not a level
+                           ("windowMonths: 12", "windowMonths: 0"),             // engine range
+                           ("threshold: 0.75", "threshold: 2"),                 // engine range
+                           ("minimumSeverity: low", "minimumSeverity: severe"), // not a severity
+                           ("commitMaxEvents: 1000", "commitMaxEvent: 1000"),   // unknown key
+                           ("republishGraceMillis: 2000", "republishGraceMillis: -1")] {
+            try #require(text.contains(old), "the example has no \(old)")
+            text = text.replacingOccurrences(of: old, with: new)
+        }
+        try text.write(toFile: file, atomically: true, encoding: .utf8)
+        let c = try Child("contactwatchd", ["--check-config", "--config", file, "--state-dir", dir.file("state"),
+                                            "--journal", "udp://127.0.0.1:9", "--metrics", "nowhere"],
+                          environment: ["CONTACTWATCH_OUTPUT_ENDPONT": "tcp://127.0.0.1:1",
+                                        "CONTACTWATCH_STATE_JOURNAL_RETENTION_DAYS": "0"])
+        #expect(c.waitForExit(timeout: 30) == 64)
+        let err = c.stderr.text
+        let expected = ["rules.telephoneOnly.limitDays", "log.level", "rules.nonCompliance.windowMonths",
+                        "rules.complianceRate.threshold", "rules.noPrivacy.minimumSeverity",
+                        "state.commitMaxEvent: unknown key", "output.republishGraceMillis",
+                        "journal.endpoint: \"udp://127.0.0.1:9\"",
+                        "metrics.address", "CONTACTWATCH_OUTPUT_ENDPONT: unknown environment variable", "state.journalRetentionDays"]
+        for key in expected { #expect(err.contains("configuration: \(key)"), "\(key) not reported: \(err)") }
+        // One line per problem, and the verdict.
+        let problemLines = err.split(separator: "\n").filter { $0.hasPrefix("contactwatchd: configuration: ") }
+        #expect(problemLines.count == expected.count, "\(err)")
+        #expect(err.hasSuffix("contactwatchd: configuration check failed\n"), "\(err)")
+        #expect(!FileManager.default.fileExists(atPath: dir.file("state")))
+    }
+
     @Test("the daemon started with a misspelt key exits 64 naming it, before touching its state")
     func typoAtStart() throws {
         let dir = try TemporaryDirectory()
