@@ -290,10 +290,13 @@ public struct DaemonConfiguration: Sendable {
         try collected.throwIfAny()
     }
 
-    /// What `input.endpoints`, `output.endpoint` and `journal.endpoint` may be.
+    /// What `input.endpoints`, `output.endpoint` and `journal.endpoint` may be: a socket another process can reach.
     static func endpointProblem(_ endpoint: String) -> String? {
-        if endpoint.hasPrefix("tcp://") || endpoint.hasPrefix("ipc://") || endpoint.hasPrefix("inproc://") { return nil }
-        return "\"\(endpoint)\" is not a tcp://, ipc:// or inproc:// endpoint"
+        if endpoint.hasPrefix("inproc://") {
+            return "\"\(endpoint)\" is an in-process endpoint: no other process can ever reach it; use ipc:// (a socket file) or tcp://"
+        }
+        if endpoint.hasPrefix("tcp://") || endpoint.hasPrefix("ipc://") { return nil }
+        return "\"\(endpoint)\" is not a tcp:// or ipc:// endpoint"
     }
 
     /// Every problem of the values (ranges, combinations, endpoints).

@@ -64,7 +64,7 @@ struct ConfigCheckAndReloadTests {
         }
         try text.write(toFile: file, atomically: true, encoding: .utf8)
         let c = try Child("contactwatchd", ["--check-config", "--config", file, "--state-dir", dir.file("state"),
-                                            "--journal", "udp://127.0.0.1:9", "--metrics", "nowhere"],
+                                            "--output", "inproc://alerts", "--journal", "udp://127.0.0.1:9", "--metrics", "nowhere"],
                           environment: ["CONTACTWATCH_OUTPUT_ENDPONT": "tcp://127.0.0.1:1",
                                         "CONTACTWATCH_STATE_JOURNAL_RETENTION_DAYS": "0"])
         #expect(c.waitForExit(timeout: 30) == 64)
@@ -72,7 +72,7 @@ struct ConfigCheckAndReloadTests {
         let expected = ["rules.telephoneOnly.limitDays", "log.level", "rules.nonCompliance.windowMonths",
                         "rules.complianceRate.threshold", "rules.noPrivacy.minimumSeverity",
                         "state.commitMaxEvent: unknown key", "output.republishGraceMillis",
-                        "journal.endpoint: \"udp://127.0.0.1:9\"",
+                        "output.endpoint: \"inproc://alerts\" is an in-process endpoint", "journal.endpoint: \"udp://127.0.0.1:9\"",
                         "metrics.address", "CONTACTWATCH_OUTPUT_ENDPONT: unknown environment variable", "state.journalRetentionDays"]
         for key in expected { #expect(err.contains("configuration: \(key)"), "\(key) not reported: \(err)") }
         // One line per problem, and the verdict.
@@ -80,6 +80,22 @@ struct ConfigCheckAndReloadTests {
         #expect(problemLines.count == expected.count, "\(err)")
         #expect(err.hasSuffix("contactwatchd: configuration check failed\n"), "\(err)")
         #expect(!FileManager.default.fileExists(atPath: dir.file("state")))
+    }
+
+    @Test("inproc:// for the input, the output or the journal: exit 64 naming the key, before touching the state")
+    func inprocEndpointsRefused() throws {
+        let dir = try TemporaryDirectory()
+        let base = ["--state-dir", dir.file("state"), "--input", dir.ipc("in"), "--output", dir.ipc("out")]
+        for (flags, key) in [(["--input", "inproc://events"], "input.endpoints"), (["--output", "inproc://alerts"], "output.endpoint"),
+                             (["--journal", "inproc://journal"], "journal.endpoint")] {
+            let c = try Child("contactwatchd", base + flags)
+            let status = c.waitForExit(timeout: 30)
+            if status == nil { c.signal(SIGKILL) }
+            #expect(status == 64, "\(flags): \(c.stderr.text)")
+            #expect(c.stderr.text.contains("configuration: \(key): \"\(flags[1])\" is an in-process endpoint: no other process can ever reach it"),
+                    "\(flags): \(c.stderr.text)")
+            #expect(!FileManager.default.fileExists(atPath: dir.file("state")), "\(flags): the state directory was created")
+        }
     }
 
     @Test("the daemon started with a misspelt key exits 64 naming it, before touching its state")
