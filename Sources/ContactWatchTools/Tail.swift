@@ -76,7 +76,8 @@ final class TailSession {
     /// A connection to the live endpoint completed its handshake.
     private var connected = false
     private var warnedNotConnected = false
-    private var warnedHandshake = false
+    /// The handshake failures already explained (each kind once: a refused client retries every 100 ms).
+    private var explainedFailures: Set<String> = []
     private let started = ToolClock.nanos()
     /// Every alertSequence up to this one has been printed or deliberately skipped (journal mode).
     private var covered: UInt64
@@ -140,17 +141,41 @@ final class TailSession {
         }
     }
 
-    /// Reads the monitor's pending events; a completed handshake means the live socket reached the publisher.
+    /// Reads the monitor's pending events; a completed handshake means the live socket reached the publisher, a
+    /// failed one is explained (once per kind of failure) with what the operator can do about it.
     private func readMonitor(timeoutMilliseconds: Int = 0) {
-        guard let monitor, let counts = try? monitor.drain(timeoutMilliseconds: timeoutMilliseconds) else { return }
-        if counts.handshakeFailed > 0 && !connected && !warnedHandshake {
-            warnedHandshake = true
-            diagnostics.line("warning: the handshake with \(options.endpoint) failed (plaintext against CURVE, or with "
-                + "CURVE: is --curve-server-key the daemon's public certificate, and is this certificate allowed?)")
+        guard let monitor, let events = try? monitor.events(timeoutMilliseconds: timeoutMilliseconds) else { return }
+        for event in events {
+            if event.kind == .handshakeSucceeded && !connected {
+                connected = true
+                if warnedNotConnected || !explainedFailures.isEmpty { diagnostics.line("connected to \(options.endpoint)") }
+            }
+            guard event.isHandshakeFailure, !connected,
+                  let text = Self.explain(event, endpoint: options.endpoint, curve: options.curve) else { continue }
+            if explainedFailures.insert(text).inserted { diagnostics.line(text) }
         }
-        if counts.handshakeSucceeded > 0 && !connected {
-            connected = true
-            if warnedNotConnected { diagnostics.line("connected to \(options.endpoint)") }
+    }
+
+    /// What an operator reads when the live socket's handshake fails: why, and what to change (the socket keeps
+    /// retrying, so a key added to the daemon's allow-list and a SIGHUP there are enough).
+    static func explain(_ event: ZMQSocketEvent, endpoint: String, curve: ToolCurve) -> String? {
+        let clientKey: String? = if case .client(let keyPair, _) = curve { keyPair.publicKey.z85 } else { nil }
+        switch event.kind {
+        case .handshakeFailedAuth:
+            return "error: the daemon at \(endpoint) refused this client's CURVE key \(clientKey.map { "\($0) " } ?? "")"
+                + "(ZAP status \(event.value)): its public certificate (the .key beside --curve-cert) must be in the "
+                + "daemon's consumers allow-list (--curve-allow-consumers DIR), followed by a SIGHUP to the daemon; still trying"
+        case .handshakeFailedProtocol where event.isMechanismMismatch:
+            return clientKey == nil
+                ? "error: the daemon at \(endpoint) requires CURVE (security mechanism mismatch): give --curve-cert "
+                    + "(this client's secret certificate) and --curve-server-key (the daemon's public certificate); still trying"
+                : "error: the daemon at \(endpoint) does not use CURVE (security mechanism mismatch): leave out "
+                    + "--curve-cert and --curve-server-key; still trying"
+        case .handshakeFailedProtocol, .handshakeFailedNoDetail:
+            return "warning: the handshake with \(endpoint) failed (\(event.failureReason))"
+                + (clientKey == nil ? "" : ": is --curve-server-key the daemon's public certificate?") + "; still trying"
+        default:
+            return nil
         }
     }
 

@@ -702,6 +702,11 @@ public struct ZMQSocketEvent: Sendable, Equatable {
         }
     }
 
+    /// Whether this is a protocol failure for a security mechanism mismatch (plaintext against CURVE, or the reverse).
+    public var isMechanismMismatch: Bool {
+        kind == .handshakeFailedProtocol && Int32(bitPattern: value) == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH
+    }
+
     /// A sentence for an operator saying why a handshake failed.
     public var failureReason: String {
         switch kind {

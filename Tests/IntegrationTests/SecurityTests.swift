@@ -199,6 +199,14 @@ struct SecurityTests {
         #expect(daemon.waitForRefusal(socket: "output", containing: "key=\(stranger.publicKey.prefix)"), "\(daemon.child.stderr.text)")
         #expect(daemon.waitForPlaintextRefusal(socket: "output"), "\(daemon.child.stderr.text)")
         #expect(daemon.waitForRefusal(socket: "output", containing: "key=\(publisher.publicKey.prefix)"), "\(daemon.child.stderr.text)")
+        // Each refused tail says why and what to change (its socket monitor's handshake failure), once.
+        for (t, key) in [(strangerTail, stranger.publicKey.z85), (publisherTail, publisher.publicKey.z85)] {
+            #expect(t.stderr.wait(timeout: 30) { $0.contains("refused this client's CURVE key \(key) (ZAP status 400)") },
+                    "no refusal message: \(t.stderr.text)")
+            #expect(t.stderr.text.contains("--curve-allow-consumers"), "\(t.stderr.text)")
+        }
+        #expect(plainTail.stderr.wait(timeout: 30) { $0.contains("requires CURVE (security mechanism mismatch)") },
+                "no message for plaintext against CURVE: \(plainTail.stderr.text)")
         // The journal likewise.
         #expect(try journalFetch(endpoint: daemon.journal, curve: (stranger, server), timeoutMs: 1500) == nil)
         #expect(try journalFetch(endpoint: daemon.journal, curve: nil, timeoutMs: 1500) == nil)
@@ -244,7 +252,10 @@ struct SecurityTests {
             t.signal(SIGKILL)
             _ = t.waitForProcessExit(timeout: 10)
             #expect(t.stdout.text.isEmpty, "a refused consumer received: \(t.stdout.text)")
+            // Explained once, however many times the handshake was retried and refused.
+            #expect(t.stderr.lines.filter { $0.hasPrefix("error:") }.count == 1, "\(t.stderr.text)")
         }
+        #expect(!tail.stderr.text.contains("error:"), "the allowed tail: \(tail.stderr.text)")
     }
 
     @Test("a key removed from an allow-list and SIGHUP: it cannot connect again; an existing consumer keeps receiving")
