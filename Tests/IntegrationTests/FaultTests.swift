@@ -262,6 +262,56 @@ struct FaultTests {
         #expect(Array(after.bodies.prefix(before.bodies.count)) == before.bodies)
     }
 
+    // MARK: - Store locked by another process
+
+    @Test("another process holding the store's write lock past the 5 s busy timeout: exit 75, nothing published, nothing lost after it lets go")
+    func storeLockedByAnotherProcess() throws {
+        let shell = "/usr/bin/sqlite3"
+        guard FileManager.default.isExecutableFile(atPath: shell) else {
+            print("fault: store locked by another process skipped: no \(shell) to hold the lock (apt-get install sqlite3)")
+            return
+        }
+        let dir = try TemporaryDirectory()
+        let chunks = try D.generatedChunks(dir, parts: 2)
+        var daemon = try DaemonUnderTest(dir: dir, extraArguments: D.arguments, environment: D.environment)
+        try D.replayThroughSentinel(daemon, [chunks[0]], sentinel: "part-1")
+        let before = try JournalClient(endpoint: daemon.journal).fetchAll()
+        try #require(before.bodies.count > 0, "part 1 raised no alert")
+        let live = try Child("contactwatch", ["tail", "--endpoint", daemon.output, "--topic", "alert."])
+        defer { D.stop(live, output: true) }
+        try #require(D.awaitJoined(daemon, "alert.", atLeast: 1), "the live tail did not subscribe")
+
+        // An sqlite3 shell takes the write lock (WAL: the daemon can still read) and holds it until its stdin closes.
+        let input = Pipe()
+        let holder = try Child(shell, [daemon.stateDir + "/contactwatch.sqlite"], input: input)
+        defer { D.stop(holder) }
+        input.fileHandleForWriting.write(Data("BEGIN IMMEDIATE;\nSELECT 'write lock held';\n".utf8))
+        try #require(holder.stdout.wait(timeout: 30) { $0.contains("write lock held") }, "sqlite3: \(holder.stderr.text)")
+
+        let replay = try Child("contactwatch", ["replay", chunks[1], "--endpoint", daemon.input, "--wait-subscribers", "1"])
+        defer { D.stop(replay) }
+        let status = daemon.child.waitForExit(timeout: 120)
+        #expect(status == 75, "exit \(String(describing: status)): \(daemon.child.stderr.text.suffix(2000))")
+        #expect(daemon.child.stderr.text.contains("locked by another process"), "\(daemon.child.stderr.text.suffix(2000))")
+        // Nothing of part 2 was committed, so nothing of it was published.
+        D.stop(live, output: true)
+        #expect(live.stdout.text.isEmpty, "published without a commit: \(live.stdout.text.prefix(500))")
+        D.stop(replay)
+
+        // The other process lets go: the store opens intact, part 2 again, the journal continues where it stopped.
+        try input.fileHandleForWriting.close()
+        #expect(holder.waitForProcessExit(timeout: 30) != nil, "sqlite3 did not end with its input")
+        daemon = try DaemonUnderTest(dir: dir, extraArguments: D.arguments, environment: D.environment)
+        try D.replayThroughSentinel(daemon, [chunks[1]], sentinel: "part-2")
+        let after = try JournalClient(endpoint: daemon.journal).fetchAll()
+        #expect(daemon.stop() == 0, "\(daemon.child.stderr.text)")
+        D.checkContiguous(after.bodies, "journal after the lock")
+        #expect(after.bodies.count > before.bodies.count)
+        #expect(Array(after.bodies.prefix(before.bodies.count)) == before.bodies)
+        print("fault: store locked by another process: exit \(String(describing: status)); \(after.bodies.count) alerts after "
+            + "the restart (\(before.bodies.count) before the lock)")
+    }
+
     // MARK: - Disk full
 
     @Test("disk full: exit 75, store intact; after space is freed the restart loses nothing")

@@ -81,7 +81,8 @@ final class Child {
     let stderr = CapturedOutput()
     private let exited = DispatchSemaphore(value: 0)
 
-    init(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws {
+    /// `input`: a pipe whose write end the test keeps (and writes to); standard input is /dev/null otherwise.
+    init(_ executable: String, _ arguments: [String], environment: [String: String] = [:], input: Pipe? = nil) throws {
         process.executableURL = Executables.url(executable)
         process.arguments = arguments
         var env = ProcessInfo.processInfo.environment
@@ -92,7 +93,7 @@ final class Child {
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err
-        process.standardInput = FileHandle.nullDevice
+        process.standardInput = input ?? FileHandle.nullDevice
         let stdout = self.stdout, stderr = self.stderr
         for (pipe, sink) in [(out, stdout), (err, stderr)] {
             pipe.fileHandleForReading.readabilityHandler = { h in
