@@ -36,8 +36,10 @@ public struct ReplayOptions: Sendable {
     public var loop = 1
     /// Send lines that are not JSON as one-frame messages instead of skipping them.
     public var sendInvalid = false
-    /// Linger on close so that queued messages are delivered.
-    public var lingerMilliseconds: Int32 = 5000
+    /// Linger on close so that queued messages are delivered. Generous: the send queue has no limit, so after a
+    /// fast replay most of the stream may still be queued for a subscriber that reads slowly (a busy machine); what
+    /// is left when the linger ends is dropped without a word. A subscriber that goes away ends the wait at once.
+    public var lingerMilliseconds: Int32 = 60_000
     /// Show progress on standard error (nil: when standard error is a terminal).
     public var progress: Bool?
     /// CURVE: a client of the daemon (connect), or a server with an allow-list (bind).

@@ -70,7 +70,7 @@ struct DurabilityTests {
 
     /// Stops a tool that may already have exited (never signals a reaped process id). SIGKILL, not SIGTERM: children
     /// started from the test runner inherit its signal mask, in which SIGTERM is blocked, so a tool (which installs
-    /// no handler) would only die when `terminate()` gives up after 5 s. With `output`, also waits for the end of
+    /// no handler) would only die when `terminate()` gives up. With `output`, also waits for the end of
     /// its standard output, so that everything it printed is there.
     static func stop(_ child: Child, output: Bool = false) {
         if child.process.isRunning { child.signal(SIGKILL) }
