@@ -1,3 +1,5 @@
+import ContactWatchEngine
+import Foundation
 import GRDB
 // The SQLite C API as GRDB itself imports it (its `GRDBSQLite` system-library module, a dependency of the GRDB
 // product, so a target that depends on GRDB can import it).
@@ -99,6 +101,9 @@ struct RawStatement {
         }
     }
 
+    /// The rows the last step of this connection's INSERT/UPDATE/DELETE changed.
+    var changes: Int32 { connection.map { sqlite3_changes($0) } ?? 0 }
+
     /// Drops the bindings (which may point into buffers about to be freed). Call once the statement's rows are done.
     func clear() {
         sqlite3_clear_bindings(handle)
@@ -110,5 +115,76 @@ struct RawStatement {
         let code = (extended & 0xFF) == (rc & 0xFF) ? extended : rc
         let message = connection.flatMap { sqlite3_errmsg($0) }.map { String(cString: $0) }
         return DatabaseError(resultCode: ResultCode(rawValue: code), message: message, sql: sql)
+    }
+}
+
+/// `cw_merge_contacts(contacts, ?)`: the SQL function through which a commit rewrites a case's packed contacts inside
+/// its own `UPDATE` (one statement and one b-tree descent per case, instead of a `SELECT` and an `UPDATE`). It
+/// returns `RecordCodec.mergeContacts` of the row's stored `contacts` with the batch's records of that case.
+///
+/// Contract (the unsafe part): the second argument is bound with `MergeContacts.bind`, a pointer (SQLite's pointer
+/// passing interface, `sqlite3_bind_pointer`, type `contactwatch.merge`) to a `MergeContacts` that the caller keeps
+/// alive, with `records` and `deleted` pointing at live buffers, until the statement has stepped; SQLite calls the
+/// function on the writer's thread during that step, so nothing else touches the object meanwhile. Any other value
+/// of the argument (SQL typed by hand, a NULL) makes the function fail with an error instead of reading memory.
+/// Registered `SQLITE_DIRECTONLY`: a schema object (trigger, view) cannot call it.
+final class MergeContacts {
+    var records: UnsafeBufferPointer<(id: UInt64, record: ContactRecord)> = UnsafeBufferPointer(start: nil, count: 0)
+    var deleted: UnsafeBufferPointer<UInt64> = UnsafeBufferPointer(start: nil, count: 0)
+    var writer = ByteWriter(capacity: 4096)
+    /// Set when the stored contacts did not decode.
+    var error: CodecError?
+
+    /// SQLite compares pointer types by their text: a C string that lives as long as the process.
+    nonisolated(unsafe) static let pointerType: UnsafePointer<CChar> = UnsafePointer(strdup("contactwatch.merge")!)
+
+    /// Registers the function on the connection (the store's write connection, once per connection).
+    static func register(_ db: Database) throws {
+        let rc = sqlite3_create_function_v2(db.sqliteConnection, "cw_merge_contacts", 2,
+                                            SQLITE_UTF8 | SQLITE_DIRECTONLY, nil, mergeFunction, nil, nil, nil)
+        guard rc == SQLITE_OK else {
+            throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: "cannot register cw_merge_contacts")
+        }
+    }
+
+    /// Binds `self` as parameter `index` of `statement` (no copy, no ownership: see the contract above).
+    func bind(_ statement: RawStatement, _ index: Int32) throws {
+        let rc = sqlite3_bind_pointer(statement.handle, index, Unmanaged.passUnretained(self).toOpaque(),
+                                      Self.pointerType, nil)
+        if rc != SQLITE_OK { throw statement.failure(rc) }
+    }
+}
+
+private let mergeFunction: @convention(c) (OpaquePointer?, Int32, UnsafeMutablePointer<OpaquePointer?>?) -> Void = {
+    context, argc, argv in
+    guard let argv, argc == 2,
+          let raw = sqlite3_value_pointer(argv[1], MergeContacts.pointerType) else {
+        sqlite3_result_error(context, "cw_merge_contacts: called without its batch", -1)
+        return
+    }
+    let merge = Unmanaged<MergeContacts>.fromOpaque(raw).takeUnretainedValue()
+    let stored: UnsafeRawBufferPointer?
+    if sqlite3_value_type(argv[0]) == SQLITE_NULL {
+        stored = nil
+    } else {
+        let start = sqlite3_value_blob(argv[0])
+        let count = Int(sqlite3_value_bytes(argv[0]))
+        stored = UnsafeRawBufferPointer(start: count > 0 ? start : nil, count: count)
+    }
+    merge.writer.reset()
+    do throws(CodecError) {
+        _ = try RecordCodec.mergeContacts(stored: stored, records: merge.records, deleted: merge.deleted, into: &merge.writer)
+    } catch {
+        merge.error = error
+        sqlite3_result_error(context, "cw_merge_contacts: \(error.description)", -1)
+        return
+    }
+    // Only the format byte: no contacts (NULL).
+    if merge.writer.count <= 1 {
+        sqlite3_result_null(context)
+    } else {
+        merge.writer.withBytes { b in
+            sqlite3_result_blob(context, b.baseAddress, Int32(b.count), unsafeBitCast(-1, to: sqlite3_destructor_type.self))
+        }
     }
 }

@@ -97,6 +97,7 @@ public final class StateStore: Sendable {
         // switched to WAL after the checks below.
         let syncPragma = synchronous == .full ? "FULL" : "NORMAL"
         config.prepareDatabase { db in
+            try MergeContacts.register(db)
             try db.execute(sql: """
                 PRAGMA synchronous = \(syncPragma);
                 PRAGMA cache_size = -32768;
@@ -654,14 +655,17 @@ public final class StateStore: Sendable {
     /// re-encode keeps its `data`. A contact never changes case (events.md), so a case's stored contacts can only be
     /// replaced by the batch's records of the same case.
     private static func writeCases(_ db: Database, _ p: PreparedCommit, _ base: UnsafeRawPointer?) throws {
-        let read = try RawStatement(db, "SELECT contacts FROM caseState WHERE caseIndex = ?")
+        let update = try RawStatement(db, """
+            UPDATE caseState SET crn = ?1, data = ?2, contacts = cw_merge_contacts(contacts, ?3) WHERE caseIndex = ?4
+            """)
+        let updateContacts = try RawStatement(db, "UPDATE caseState SET contacts = cw_merge_contacts(contacts, ?1) WHERE caseIndex = ?2")
         let insert = try RawStatement(db, "INSERT INTO caseState (crn, data, contacts, caseIndex) VALUES (?, ?, ?, ?)")
-        let update = try RawStatement(db, "UPDATE caseState SET crn = ?, data = ?, contacts = ? WHERE caseIndex = ?")
-        let updateContacts = try RawStatement(db, "UPDATE caseState SET contacts = ? WHERE caseIndex = ?")
-        defer { read.clear(); insert.clear(); update.clear(); updateContacts.clear() }
-        var w = ByteWriter(capacity: 4096)
+        defer { update.clear(); updateContacts.clear(); insert.clear() }
+        let merge = MergeContacts()
         try p.contactRecords.withUnsafeBufferPointer { records in
             try p.deletedContacts.withUnsafeBufferPointer { deleted in
+                merge.deleted = deleted
+                defer { merge.records = UnsafeBufferPointer(start: nil, count: 0); merge.deleted = UnsafeBufferPointer(start: nil, count: 0) }
                 var nextCase = 0, nextContact = 0
                 while nextCase < p.cases.count || nextContact < records.count {
                     // The next case in ascending order, from either list.
@@ -672,38 +676,40 @@ public final class StateStore: Sendable {
                     if caseRecord != nil { nextCase += 1 }
                     let firstNew = nextContact
                     while nextContact < records.count && Int64(records[nextContact].record.caseIndex) == ci { nextContact += 1 }
-                    let mine = UnsafeBufferPointer(rebasing: records[firstNew..<nextContact])
+                    merge.records = UnsafeBufferPointer(rebasing: records[firstNew..<nextContact])
 
-                    w.reset()
-                    var changed = false
-                    try read.int64(1, ci)
-                    let exists = try read.withRowBlob { stored in
-                        changed = try RecordCodec.mergeContacts(stored: stored, records: mine, deleted: deleted, into: &w)
+                    // The row's contacts are merged inside the UPDATE (`MergeContacts`); no row: a new case.
+                    let s: RawStatement
+                    if let r = caseRecord {
+                        s = update
+                        try s.int64(1, r.extra)
+                        try s.blob(2, base.map { $0 + r.start }, r.end - r.start)
+                        try merge.bind(s, 3)
+                        try s.int64(4, r.key)
+                    } else {
+                        s = updateContacts
+                        try merge.bind(s, 1)
+                        try s.int64(2, ci)
                     }
-                    if !exists {
-                        guard caseRecord != nil else {
-                            throw CodecError("contact \(records[firstNew].id) refers to case \(ci), which is neither stored nor in the batch")
-                        }
-                        changed = try RecordCodec.mergeContacts(stored: nil, records: mine, deleted: deleted, into: &w)
+                    do {
+                        try s.step()
+                    } catch {
+                        if let e = merge.error { throw e }
+                        throw error
                     }
-                    if caseRecord == nil && !changed { continue }
-                    try w.withBytes { contacts in
+                    if s.changes > 0 { continue }
+                    guard let r = caseRecord else {
+                        throw CodecError("contact \(records[firstNew].id) refers to case \(ci), which is neither stored nor in the batch")
+                    }
+                    merge.writer.reset()
+                    _ = try RecordCodec.mergeContacts(stored: nil, records: merge.records, deleted: deleted, into: &merge.writer)
+                    try insert.int64(1, r.extra)
+                    try insert.blob(2, base.map { $0 + r.start }, r.end - r.start)
+                    try merge.writer.withBytes { contacts in
                         // Only the format byte: no contacts (NULL).
-                        func bindContacts(_ s: RawStatement, _ index: Int32) throws {
-                            if contacts.count <= 1 { try s.null(index) } else { try s.blob(index, contacts.baseAddress, contacts.count) }
-                        }
-                        if let r = caseRecord {
-                            let s = exists ? update : insert
-                            try s.int64(1, r.extra)
-                            try s.blob(2, base.map { $0 + r.start }, r.end - r.start)
-                            try bindContacts(s, 3)
-                            try s.int64(4, r.key)
-                            try s.step()
-                        } else {
-                            try bindContacts(updateContacts, 1)
-                            try updateContacts.int64(2, ci)
-                            try updateContacts.step()
-                        }
+                        if contacts.count <= 1 { try insert.null(3) } else { try insert.blob(3, contacts.baseAddress, contacts.count) }
+                        try insert.int64(4, r.key)
+                        try insert.step()
                     }
                 }
             }

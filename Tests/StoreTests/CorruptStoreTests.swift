@@ -1,6 +1,6 @@
 import ContactWatchTestSupport
 import ContactWatchEngine
-import ContactWatchStore
+@testable import ContactWatchStore
 import Foundation
 import GRDB
 import Testing
@@ -175,6 +175,52 @@ func expectRefusal(_ dir: TempDir, _ kind: StoreError.Kind, mentioning words: [S
             try store.load()
         } throws: { e in
             (e as? StoreError)?.kind == .corrupt && "\(e)".contains("two cases")
+        }
+    }
+
+    /// A case whose stored contacts do not decode makes a commit that changes them fail as corrupt (exit 74),
+    /// rolled back: nothing of the batch is stored, the damaged row is not overwritten.
+    @Test func undecodableContactsFailTheCommit() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let engine = try Engine(settings: EngineSettings())
+        var outbox = Outbox()
+        let lines = SyntheticStream.generate(seed: 5, count: 1500, cases: 300)
+        feed(engine, lines[..<1000], into: &outbox)
+        var store = try StateStore(directory: dir.path)
+        try store.commit(changes: engine.takeChanges(), state: engine.state, journal: [], publishedThrough: nil, now: 0)
+        store.close()
+        let damaged = Data([1, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF])
+        let q = try DatabaseQueue(path: dir.storePath)
+        try q.write { db in try db.execute(sql: "UPDATE caseState SET contacts = ?", arguments: [damaged]) }
+        try q.close()
+        store = try StateStore(directory: dir.path)
+        feed(engine, lines[1000...], into: &outbox)
+        let changes = engine.takeChanges()
+        #expect(!changes.contacts.isEmpty)
+        #expect {
+            try store.commit(changes: changes, state: engine.state, journal: [], publishedThrough: nil, now: 0)
+        } throws: { e in
+            (e as? StoreError)?.kind == .corrupt
+        }
+        store.close()
+        let check = try DatabaseQueue(path: dir.storePath)
+        defer { try? check.close() }
+        #expect(try check.read { db in try Data.fetchAll(db, sql: "SELECT DISTINCT contacts FROM caseState") } == [damaged])
+    }
+
+    /// The merge function reads its batch through SQLite's pointer interface only: called from SQL typed by hand,
+    /// or from a view, it fails instead of reading memory.
+    @Test func mergeFunctionOnlyRunsWithItsBatch() throws {
+        let q = try DatabaseQueue()
+        try q.write { db in
+            try MergeContacts.register(db)
+            try db.execute(sql: "CREATE VIEW v AS SELECT cw_merge_contacts(NULL, NULL) AS x")
+        }
+        for sql in ["SELECT cw_merge_contacts(x'01', 5)", "SELECT cw_merge_contacts(NULL, NULL)", "SELECT x FROM v"] {
+            #expect(throws: DatabaseError.self, "\(sql)") {
+                try q.read { db in _ = try Row.fetchAll(db, sql: sql) }
+            }
         }
     }
 }
