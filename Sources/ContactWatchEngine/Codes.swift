@@ -135,6 +135,13 @@ public enum Severity: UInt8, Comparable, CaseIterable, Sendable {
         case .high: "high"
         }
     }
+    var staticCode: StaticString {
+        switch self {
+        case .low: "low"
+        case .medium: "medium"
+        case .high: "high"
+        }
+    }
     public init?(code: String) {
         guard let s = Severity.allCases.first(where: { $0.code == code }) else { return nil }
         self = s

@@ -31,6 +31,16 @@ public final class Engine {
     /// holiday set day by day, and a stream's contacts crowd into a few dates).
     var outcomeMemo = OutcomeDeadlineMemo()
     var now: Millis = 0
+    /// The alert message being written (`emit`).
+    var writer = JSONWriter()
+    /// The zone's offset span last used (`localDate`): most instants fall in the same one.
+    var zoneSpan = ZoneSpan()
+    var zoneSpanBefore = ZoneSpan()
+    /// R1 enforcement deadlines of the last dates asked (like `outcomeMemo`).
+    var enforcementMemo = OutcomeDeadlineMemo()
+    /// Case indexes by CRN key and PDU indexes by code, without `Hasher` (see `IndexTable`).
+    var caseTable = IndexTable()
+    var pduTable = IndexTable()
     /// Whether `reader` holds the current message's body (false until it parsed successfully).
     var parsedCurrent = false
     #else
@@ -43,6 +53,12 @@ public final class Engine {
     @exclusivity(unchecked) var outcomeQueue = Heap<OutcomeItem>()
     @exclusivity(unchecked) var outcomeMemo = OutcomeDeadlineMemo()
     @exclusivity(unchecked) var now: Millis = 0
+    @exclusivity(unchecked) var writer = JSONWriter()
+    @exclusivity(unchecked) var zoneSpan = ZoneSpan()
+    @exclusivity(unchecked) var zoneSpanBefore = ZoneSpan()
+    @exclusivity(unchecked) var enforcementMemo = OutcomeDeadlineMemo()
+    @exclusivity(unchecked) var caseTable = IndexTable()
+    @exclusivity(unchecked) var pduTable = IndexTable()
     @exclusivity(unchecked) var parsedCurrent = false
     #endif
     public internal(set) var logEvents: [EngineLogEvent] = []
@@ -66,6 +82,12 @@ public final class Engine {
         self.business = BusinessCalendar(holidays: settings.bankHolidays)
         self.state = state
         self.referenceMode = referenceMode
+        caseTable.reserve(state.cases.count)
+        for (ci, c) in state.cases.enumerated() { caseTable.insert(UInt64(c.crn.key), Int32(ci)) }
+        for (pi, p) in state.pdus.enumerated() {
+            var code = p.code
+            pduTable.insert(code.withUTF8 { IndexTable.fingerprint(UnsafeRawBufferPointer($0)) }, Int32(pi))
+        }
         guard !referenceMode else { return }
         var overdue: [OverdueItem] = []
         for (ci, c) in state.cases.enumerated() {
@@ -261,7 +283,7 @@ public final class Engine {
 
     func processRegistration(_ r: RegistrationEvent, out: inout Outbox) {
         advanceWatermark(r.occurredAt)
-        let ci = state.caseIndex(for: r.crn)
+        let ci = caseIndex(for: r.crn)
         let code = reader.string(r.registerTypeCode)
         let level = r.registerLevelCode >= 0 ? reader.string(r.registerLevelCode) : nil
         var regs = state.cases[ci].registers
@@ -275,6 +297,42 @@ public final class Engine {
         state.cases[ci].setRegisters(regs)
         changes.cases.insert(UInt32(ci))
         raiseOverdue(out: &out)
+    }
+
+    /// The index of a case, added when new.
+    @inline(__always) func caseIndex(for crn: CRN) -> Int {
+        if let i = caseTable.find(UInt64(crn.key)) { return Int(i) }
+        let i = state.caseIndex(for: crn)
+        caseTable.insert(UInt64(crn.key), Int32(i))
+        return i
+    }
+
+    /// The index of a PDU by its code's bytes, added when new.
+    func pduIndex(for code: UnsafeRawBufferPointer) -> Int32 {
+        let key = IndexTable.fingerprint(code)
+        if let i = pduTable.find(key) {
+            if bytesEqual(code, state.pdus[Int(i)].code) { return i }
+            // Two codes with one fingerprint: the table keeps the first; the other goes through the dictionary.
+            return state.pduIndex(for: String(decoding: code, as: UTF8.self))
+        }
+        let i = state.pduIndex(for: String(decoding: code, as: UTF8.self))
+        pduTable.insert(key, i)
+        return i
+    }
+
+    /// The local date of an instant (`zone.date(of:)`, with the offset span of the last one remembered).
+    @inline(__always) func localDate(_ t: Millis) -> LocalDate {
+        if let d = zoneSpan.date(of: t) { return d }
+        return localDateMissed(t)
+    }
+
+    /// `localDate` outside the last span: tries the one before it (a stream's instants straddle at most a transition
+    /// or two: contact starts of last winter, the watermark in summer), else looks the span up.
+    @inline(never) func localDateMissed(_ t: Millis) -> LocalDate {
+        swap(&zoneSpan, &zoneSpanBefore)
+        if let d = zoneSpan.date(of: t) { return d }
+        zoneSpan = zone.span(at: t)
+        return zoneSpan.date(of: t)!
     }
 
     func advanceWatermark(_ t: Millis) {
@@ -306,7 +364,7 @@ public final class Engine {
             raiseOverdue(out: &out)
             return
         }
-        let ci = state.caseIndex(for: e.crn)
+        let ci = caseIndex(for: e.crn)
         changes.cases.insert(UInt32(ci))
         changes.contacts.insert(e.contactId)
         // Step 2: case facts.
@@ -358,13 +416,13 @@ public final class Engine {
             }
         }
         var pdu: Int32 = -1
-        let startDate = zone.date(of: e.contactStart)
+        let startDate = localDate(e.contactStart)
         if e.hasOutcome && e.pduCode >= 0 && (e.complied || e.isFailure) {
-            pdu = state.pduIndex(for: reader.string(e.pduCode))
+            pdu = reader.withStringBytes(e.pduCode) { pduIndex(for: $0) }
             if e.complied { flags.insert(.compliant) }
             state.pdus[Int(pdu)].add(date: startDate.days, compliant: e.complied, delta: 1)
             // Dates before the oldest remembered contact can no longer change or be counted.
-            state.pdus[Int(pdu)].prune(before: zone.date(of: retentionCutoff).days - 1)
+            state.pdus[Int(pdu)].prune(before: localDate(retentionCutoff).days - 1)
             changes.pdus.insert(pdu)
         }
         let actionUnchanged = previous != nil && previous!.actionId == e.actionId && e.actionId != 0
@@ -464,7 +522,7 @@ public final class Engine {
     func forgetExpired() {
         let cutoff = retentionCutoff
         if referenceMode {
-            let expired = state.contacts.filter { $0.value.contactStart < cutoff }.keys.sorted()
+            let expired = state.contacts.filter { $0.value.contactStart < cutoff }.map { $0.key }.sorted()
             for id in expired { forget(id) }
             counters.forgottenContacts += expired.count
             return
@@ -538,5 +596,64 @@ struct OverdueItem: Comparable {
 
     static func == (a: OverdueItem, b: OverdueItem) -> Bool {
         a.deadline == b.deadline && a.crn == b.crn && a.contactId == b.contactId && a.version == b.version
+    }
+}
+
+/// UInt64 keys to Int32 values by open addressing (linear probing, Fibonacci hashing, at most half full): the engine's
+/// case and PDU lookups, one multiplication a probe instead of `Hasher`'s SipHash. Never removes a key.
+struct IndexTable {
+    private var keys: [UInt64] = Array(repeating: 0, count: 16)
+    /// -1: empty slot.
+    private var values: [Int32] = Array(repeating: -1, count: 16)
+    private var shift: UInt64 = 60
+    private(set) var count = 0
+
+    @inline(__always) private func slot(_ key: UInt64) -> Int { Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> shift) }
+
+    @inline(__always) func find(_ key: UInt64) -> Int32? {
+        let mask = keys.count - 1
+        var k = slot(key)
+        while true {
+            let v = values[k]
+            if v < 0 { return nil }
+            if keys[k] == key { return v }
+            k = (k + 1) & mask
+        }
+    }
+
+    /// Adds a key that is not there.
+    mutating func insert(_ key: UInt64, _ value: Int32) {
+        if (count + 1) * 2 > keys.count { resize(keys.count * 2) }
+        put(key, value)
+        count += 1
+    }
+
+    mutating func reserve(_ n: Int) {
+        var size = keys.count
+        while n * 2 > size { size *= 2 }
+        if size > keys.count { resize(size) }
+    }
+
+    private mutating func put(_ key: UInt64, _ value: Int32) {
+        let mask = keys.count - 1
+        var k = slot(key)
+        while values[k] >= 0 { k = (k + 1) & mask }
+        keys[k] = key
+        values[k] = value
+    }
+
+    private mutating func resize(_ size: Int) {
+        let oldKeys = keys, oldValues = values
+        keys = Array(repeating: 0, count: size)
+        values = Array(repeating: -1, count: size)
+        shift = UInt64(64 - size.trailingZeroBitCount)
+        for k in 0..<oldKeys.count where oldValues[k] >= 0 { put(oldKeys[k], oldValues[k]) }
+    }
+
+    /// FNV-1a of bytes (a PDU code's key).
+    static func fingerprint(_ b: UnsafeRawBufferPointer) -> UInt64 {
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        for c in b { h = (h ^ UInt64(c)) &* 0x100_0000_01B3 }
+        return h
     }
 }

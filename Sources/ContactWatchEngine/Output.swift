@@ -52,6 +52,16 @@ public struct Outbox: Sendable {
                              topicStart: t0, topicCount: b0 - t0, bodyStart: b0, bodyCount: bytes.count - b0))
     }
 
+    /// Appends a message written elsewhere: `message` holds the topic's `topicCount` bytes, then the body.
+    mutating func append(kind: MessageKind, alertSequence: UInt64, alertId: AlertID? = nil, crn: CRN? = nil,
+                         contactId: UInt64? = nil, message: UnsafeRawBufferPointer, topicCount: Int) {
+        let t0 = bytes.count
+        bytes.append(contentsOf: message)
+        entries.append(Entry(kind: kind, alertSequence: alertSequence, alertId: alertId, crn: crn, contactId: contactId,
+                             topicStart: t0, topicCount: topicCount, bodyStart: t0 + topicCount,
+                             bodyCount: message.count - topicCount))
+    }
+
     /// Calls `body` with each message's topic and body bytes, in order.
     public func forEach(_ body: (Entry, UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Void) rethrows {
         try bytes.withUnsafeBytes { all in
@@ -190,48 +200,70 @@ public struct AlertID: Hashable, Sendable, CustomStringConvertible {
     }
 
     public init(rule: Rule, subjectType: String, subjectValue: String, triggerContactId: UInt64, triggerContactVersion: UInt64) {
+        var type = subjectType, value = subjectValue
+        self = type.withUTF8 { t in
+            value.withUTF8 { v in
+                AlertID(rule: rule, subjectType: UnsafeRawBufferPointer(t), subjectValue: UnsafeRawBufferPointer(v),
+                        triggerContactId: triggerContactId, triggerContactVersion: triggerContactVersion)
+            }
+        }
+    }
+
+    /// The id of a case alert (subject type `CRN`), without making a String of the CRN.
+    init(rule: Rule, crn: CRN, triggerContactId: UInt64, triggerContactVersion: UInt64) {
+        var text: (UInt64, UInt64) = (0, 0)
+        self = withUnsafeMutableBytes(of: &text) { buf in
+            buf[0] = UInt8(truncatingIfNeeded: 65 &+ crn.key / 1_000_000)
+            var v = crn.key % 1_000_000
+            for k in stride(from: 6, through: 1, by: -1) {
+                buf[k] = UInt8(truncatingIfNeeded: 48 &+ v % 10)
+                v /= 10
+            }
+            let type: StaticString = "CRN"
+            return AlertID(rule: rule, subjectType: UnsafeRawBufferPointer(start: type.utf8Start, count: 3),
+                           subjectValue: UnsafeRawBufferPointer(rebasing: buf[0..<7]),
+                           triggerContactId: triggerContactId, triggerContactVersion: triggerContactVersion)
+        }
+    }
+
+    init(rule: Rule, subjectType t: UnsafeRawBufferPointer, subjectValue v: UnsafeRawBufferPointer, triggerContactId: UInt64,
+         triggerContactVersion: UInt64) {
         // The UTF-8 of "rule|type|value|id|version", written into a scratch buffer (on the stack when small) with
         // block copies and digits written in place, hashed in one update; the id is the digest's first 16 bytes.
-        var name = rule.name, type = subjectType, value = subjectValue
-        (high, low) = name.withUTF8 { n in
-            type.withUTF8 { t in
-                value.withUTF8 { v in
-                    withUnsafeTemporaryAllocation(of: UInt8.self, capacity: n.count + t.count + v.count + 44) { buf in
-                        let p = buf.baseAddress!
-                        var k = 0
-                        @inline(__always) func put(_ b: UnsafeBufferPointer<UInt8>) {
-                            if let s = b.baseAddress { (p + k).initialize(from: s, count: b.count) }
-                            k &+= b.count
-                            p[k] = 0x7C  // "|"
-                            k &+= 1
-                        }
-                        @inline(__always) func put(_ x: UInt64) {
-                            var digits = 1, y = x
-                            while y >= 10 { digits &+= 1; y /= 10 }
-                            y = x
-                            var j = k &+ digits
-                            repeat {
-                                j &-= 1
-                                p[j] = UInt8(truncatingIfNeeded: 48 &+ y % 10)
-                                y /= 10
-                            } while j > k
-                            k &+= digits
-                        }
-                        put(n)
-                        put(t)
-                        put(v)
-                        put(triggerContactId)
-                        p[k] = 0x7C
-                        k &+= 1
-                        put(triggerContactVersion)
-                        var hasher = SHA256()
-                        hasher.update(bufferPointer: UnsafeRawBufferPointer(start: p, count: k))
-                        return hasher.finalize().withUnsafeBytes { d in
-                            (UInt64(bigEndian: d.loadUnaligned(fromByteOffset: 0, as: UInt64.self)),
-                             UInt64(bigEndian: d.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
-                        }
-                    }
-                }
+        let n = rule.staticName
+        (high, low) = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: n.utf8CodeUnitCount + t.count + v.count + 44) { buf in
+            let p = buf.baseAddress!
+            var k = 0
+            @inline(__always) func put(_ b: UnsafeRawBufferPointer) {
+                if let s = b.baseAddress { UnsafeMutableRawPointer(p + k).copyMemory(from: s, byteCount: b.count) }
+                k &+= b.count
+                p[k] = 0x7C  // "|"
+                k &+= 1
+            }
+            @inline(__always) func put(_ x: UInt64) {
+                var digits = 1, y = x
+                while y >= 10 { digits &+= 1; y /= 10 }
+                y = x
+                var j = k &+ digits
+                repeat {
+                    j &-= 1
+                    p[j] = UInt8(truncatingIfNeeded: 48 &+ y % 10)
+                    y /= 10
+                } while j > k
+                k &+= digits
+            }
+            put(UnsafeRawBufferPointer(start: n.utf8Start, count: n.utf8CodeUnitCount))
+            put(t)
+            put(v)
+            put(triggerContactId)
+            p[k] = 0x7C
+            k &+= 1
+            put(triggerContactVersion)
+            var hasher = SHA256()
+            hasher.update(bufferPointer: UnsafeRawBufferPointer(start: p, count: k))
+            return hasher.finalize().withUnsafeBytes { d in
+                (UInt64(bigEndian: d.loadUnaligned(fromByteOffset: 0, as: UInt64.self)),
+                 UInt64(bigEndian: d.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
             }
         }
     }
@@ -285,6 +317,21 @@ public enum Rule: UInt8, CaseIterable, Sendable {
         }
     }
 
+    /// `name` as a static string (for writing without a String).
+    var staticName: StaticString {
+        switch self {
+        case .warningDue: "non-compliance.warning-due"
+        case .breachDue: "non-compliance.breach-due"
+        case .licenceReview: "non-compliance.licence-review"
+        case .telephoneOnly: "telephone-only"
+        case .remoteContactExcludedCase: "remote-contact.excluded-case"
+        case .noPrivacy: "no-privacy"
+        case .complianceRate: "compliance-rate.below-threshold"
+        case .enforcementOverdue: "non-compliance.enforcement-overdue"
+        case .outcomeOverdue: "outcome-overdue"
+        }
+    }
+
     /// The short name used in reasons ("warning-due").
     var shortName: String {
         switch self {
@@ -324,4 +371,223 @@ func sanitizedText(_ b: UnsafeRawBufferPointer, limit: Int) -> [UInt8] {
         utf8.removeSubrange(cut...)
     }
     return utf8
+}
+
+/// The engine's scratch buffer for one message (topic, then body): JSON text written through a raw pointer, so that a
+/// piece costs a capacity check and a copy instead of an `Array.append` (whose generic path was ~120 instructions a
+/// piece, ~30 pieces an alert). A message is written here whole, then copied into the outbox once.
+///
+/// Unsafe-code contract: `base` points to `capacity` allocated bytes owned by this value alone (noncopyable, freed in
+/// `deinit`); bytes `0..<count` are initialized; every write first makes room with `reserve`, so no write passes
+/// `capacity`; `bytes` lends them only for the closure's duration.
+struct JSONWriter: ~Copyable {
+    private var base: UnsafeMutablePointer<UInt8>
+    private var capacity: Int
+    private(set) var count = 0
+
+    init(capacity: Int = 4096) {
+        base = .allocate(capacity: capacity)
+        self.capacity = capacity
+    }
+
+    deinit { base.deallocate() }
+
+    mutating func reset() { count = 0 }
+
+    /// The bytes `range` (within `0..<count`), for the duration of `body`.
+    func bytes<R>(_ range: Range<Int>, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        precondition(range.lowerBound >= 0 && range.upperBound <= count)
+        return try body(UnsafeRawBufferPointer(start: base + range.lowerBound, count: range.count))
+    }
+
+    func array(_ range: Range<Int>) -> [UInt8] { bytes(range) { Array($0) } }
+
+    @inline(__always) mutating func reserve(_ n: Int) {
+        if _slowPath(count &+ n > capacity) { grow(count + n) }
+    }
+
+    @inline(never) mutating func grow(_ needed: Int) {
+        let c = max(needed, capacity * 2)
+        let b = UnsafeMutablePointer<UInt8>.allocate(capacity: c)
+        b.initialize(from: base, count: count)
+        base.deallocate()
+        base = b
+        capacity = c
+    }
+
+    @inline(__always) mutating func byte(_ c: UInt8) {
+        reserve(1)
+        base[count] = c
+        count &+= 1
+    }
+
+    @inline(__always) mutating func raw(_ s: StaticString) {
+        let n = s.utf8CodeUnitCount
+        reserve(n)
+        (base + count).initialize(from: s.utf8Start, count: n)
+        count &+= n
+    }
+
+    @inline(__always) mutating func raw(_ b: UnsafeRawBufferPointer) {
+        let n = b.count
+        guard n > 0, let s = b.baseAddress else { return }
+        reserve(n)
+        UnsafeMutableRawPointer(base + count).copyMemory(from: s, byteCount: n)
+        count &+= n
+    }
+
+    mutating func raw(_ a: [UInt8]) { a.withUnsafeBytes { raw($0) } }
+
+    /// ASCII text known to need no escaping (codes and names from the engine's own tables).
+    mutating func ascii(_ s: String) {
+        var s = s
+        s.withUTF8 { raw(UnsafeRawBufferPointer($0)) }
+    }
+
+    /// A JSON string from UTF-8 bytes, escaped.
+    mutating func string(_ b: UnsafeRawBufferPointer) {
+        byte(UInt8(ascii: "\""))
+        content(b)
+        byte(UInt8(ascii: "\""))
+    }
+
+    mutating func string(_ s: String) {
+        var s = s
+        s.withUTF8 { string(UnsafeRawBufferPointer($0)) }
+    }
+
+    /// The escaped text of a string, without quotes (inside a string already opened).
+    mutating func text(_ s: String) {
+        var s = s
+        s.withUTF8 { content(UnsafeRawBufferPointer($0)) }
+    }
+
+    /// UTF-8 bytes escaped for a JSON string, without the quotes (as `JSONOut.content`).
+    mutating func content(_ b: UnsafeRawBufferPointer) {
+        var plain = true
+        for c in b where c == UInt8(ascii: "\"") || c == UInt8(ascii: "\\") || c < 0x20 {
+            plain = false
+            break
+        }
+        if plain { return raw(b) }
+        var escaped: [UInt8] = []
+        JSONOut.content(&escaped, b)
+        raw(escaped)
+    }
+
+    mutating func uint(_ v: UInt64) {
+        var digits = 1, y = v
+        while y >= 10 { digits &+= 1; y /= 10 }
+        reserve(digits)
+        y = v
+        var j = count &+ digits
+        repeat {
+            j &-= 1
+            base[j] = UInt8(truncatingIfNeeded: 48 &+ y % 10)
+            y /= 10
+        } while j > count
+        count &+= digits
+    }
+
+    mutating func int(_ v: Int) {
+        if v < 0 { byte(UInt8(ascii: "-")); uint(v.magnitude.toUInt64) } else { uint(UInt64(v)) }
+    }
+
+    /// `value` in exactly `width` decimal digits (zero-padded; the caller keeps it in range).
+    @inline(__always) private mutating func fixed(_ value: Int, width: Int, at p: UnsafeMutablePointer<UInt8>) {
+        var v = value
+        var k = width - 1
+        while k >= 0 {
+            p[k] = UInt8(truncatingIfNeeded: 48 &+ v % 10)
+            v /= 10
+            k -= 1
+        }
+    }
+
+    /// A date as text (YYYY-MM-DD, no quotes).
+    mutating func dateText(_ d: LocalDate) {
+        let (y, m, day) = Civil.civilFromDays(Int(d.days))
+        reserve(10)
+        let p = base + count
+        fixed(y, width: 4, at: p)
+        p[4] = UInt8(ascii: "-")
+        fixed(m, width: 2, at: p + 5)
+        p[7] = UInt8(ascii: "-")
+        fixed(day, width: 2, at: p + 8)
+        count &+= 10
+    }
+
+    /// A date as a JSON string.
+    mutating func date(_ d: LocalDate) {
+        byte(UInt8(ascii: "\""))
+        dateText(d)
+        byte(UInt8(ascii: "\""))
+    }
+
+    /// An instant as a JSON string, as `RFC3339.append` writes it.
+    mutating func time(_ t: Millis) {
+        let days = t >= 0 ? t / millisPerDay : (t - millisPerDay + 1) / millisPerDay
+        let rem = Int(t - days * millisPerDay)
+        let (y, m, d) = Civil.civilFromDays(Int(days))
+        reserve(26)
+        let p = base + count
+        p[0] = UInt8(ascii: "\"")
+        fixed(y, width: 4, at: p + 1)
+        p[5] = UInt8(ascii: "-")
+        fixed(m, width: 2, at: p + 6)
+        p[8] = UInt8(ascii: "-")
+        fixed(d, width: 2, at: p + 9)
+        p[11] = UInt8(ascii: "T")
+        fixed(rem / 3_600_000, width: 2, at: p + 12)
+        p[14] = UInt8(ascii: ":")
+        fixed((rem / 60_000) % 60, width: 2, at: p + 15)
+        p[17] = UInt8(ascii: ":")
+        fixed((rem / 1000) % 60, width: 2, at: p + 18)
+        var n = 20
+        if rem % 1000 != 0 {
+            p[20] = UInt8(ascii: ".")
+            fixed(rem % 1000, width: 3, at: p + 21)
+            n = 24
+        }
+        p[n] = UInt8(ascii: "Z")
+        p[n + 1] = UInt8(ascii: "\"")
+        count &+= n + 2
+    }
+
+    mutating func double(_ v: Double) { ascii(v.description) }
+
+    /// A JSON array of category names (in the table's order).
+    mutating func categories(_ c: Categories) {
+        if c.rawValue < 32 { return raw(JSONWriter.categoryJSON[Int(c.rawValue)]) }
+        var a: [UInt8] = []
+        JSONOut.categories(&a, c)
+        raw(a)
+    }
+
+    static let categoryJSON: [[UInt8]] = (0..<32).map { bits in
+        var a: [UInt8] = []
+        JSONOut.categories(&a, Categories(rawValue: UInt8(bits)))
+        return a
+    }
+
+    mutating func crn(_ c: CRN) {
+        reserve(7)
+        base[count] = UInt8(truncatingIfNeeded: 65 &+ c.key / 1_000_000)
+        fixed(Int(c.key % 1_000_000), width: 6, at: base + count + 1)
+        count &+= 7
+    }
+
+    mutating func alertID(_ id: AlertID) {
+        reserve(32)
+        let p = UnsafeMutableRawPointer(base + count)
+        p.storeBytes(of: AlertID.hex8(UInt32(truncatingIfNeeded: id.high >> 32)), toByteOffset: 0, as: UInt64.self)
+        p.storeBytes(of: AlertID.hex8(UInt32(truncatingIfNeeded: id.high)), toByteOffset: 8, as: UInt64.self)
+        p.storeBytes(of: AlertID.hex8(UInt32(truncatingIfNeeded: id.low >> 32)), toByteOffset: 16, as: UInt64.self)
+        p.storeBytes(of: AlertID.hex8(UInt32(truncatingIfNeeded: id.low)), toByteOffset: 24, as: UInt64.self)
+        count &+= 32
+    }
+}
+
+extension UInt {
+    @inline(__always) var toUInt64: UInt64 { UInt64(self) }
 }

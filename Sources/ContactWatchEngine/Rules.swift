@@ -19,76 +19,103 @@ enum Subject {
     }
 }
 
+extension AlertID {
+    init(rule: Rule, subject: Subject, triggerContactId: UInt64, triggerContactVersion: UInt64) {
+        switch subject {
+        case .crn(let crn):
+            self.init(rule: rule, crn: crn, triggerContactId: triggerContactId, triggerContactVersion: triggerContactVersion)
+        case .pdu(let code):
+            self.init(rule: rule, subjectType: "PDU", subjectValue: code, triggerContactId: triggerContactId,
+                      triggerContactVersion: triggerContactVersion)
+        }
+    }
+}
+
 /// Writes an alert's reason text, escaped, into its JSON string (the quotes are the caller's).
-typealias Reason = (inout [UInt8]) -> Void
+typealias Reason = (inout JSONWriter) -> Void
 
 extension Engine {
     // MARK: - Alert messages
 
-    /// Writes one alert message (raise or resolution) with the next `alertSequence`.
+    /// Writes one alert message (raise or resolution) with the next `alertSequence`, in `writer`, then into `out`.
+    /// Returns where the rule's evidence members are in `writer` (valid until the next message).
+    @discardableResult
     func emit(raised: Bool, rule: Rule, severity: Severity, id: AlertID, subject: Subject, occurredAt: Millis,
               reason: Reason, triggerContactId: UInt64, triggerContactVersion: UInt64,
-              out: inout Outbox, evidence: (inout [UInt8]) -> Void) {
+              out: inout Outbox, evidence: (inout JSONWriter) -> Void) -> Range<Int> {
         state.alertSequence += 1
         let sequence = state.alertSequence
         if raised { counters.raisedByRule[Int(rule.rawValue)] += 1 } else { counters.resolvedByRule[Int(rule.rawValue)] += 1 }
         let crn: CRN? = if case .crn(let c) = subject { c } else { nil }
-        out.append(kind: raised ? .alertRaised : .alertResolved, alertSequence: sequence, alertId: id, crn: crn,
-                   contactId: triggerContactId, topic: { t in
-            if raised { JSONOut.raw(&t, "alert.raised.") } else { JSONOut.raw(&t, "alert.resolved.") }
-            t.append(contentsOf: rule.name.utf8)
-        }) { b in
-            if raised {
-                JSONOut.raw(&b, "{\"eventType\":\"probation-case.supervision-alert.raised\",\"version\":1,\"occurredAt\":")
-            } else {
-                JSONOut.raw(&b, "{\"eventType\":\"probation-case.supervision-alert.resolved\",\"version\":1,\"occurredAt\":")
-            }
-            JSONOut.time(&b, occurredAt)
-            detectedAt(&b)
-            JSONOut.raw(&b, ",\"alertId\":\"")
-            id.append(to: &b)
-            JSONOut.raw(&b, "\",\"alertSequence\":")
-            JSONOut.uint(&b, sequence)
-            JSONOut.raw(&b, ",\"rule\":\"")
-            b.append(contentsOf: rule.name.utf8)
-            JSONOut.raw(&b, "\",\"severity\":\"")
-            b.append(contentsOf: severity.code.utf8)
-            switch subject {
-            case .crn(let crn):
-                JSONOut.raw(&b, "\",\"subject\":{\"type\":\"CRN\",\"value\":\"")
-                crn.append(to: &b)
-                JSONOut.raw(&b, "\"},\"personReference\":{\"identifiers\":[{\"type\":\"CRN\",\"value\":\"")
-                crn.append(to: &b)
-                JSONOut.raw(&b, "\"}]}")
-            case .pdu(let code):
-                JSONOut.raw(&b, "\",\"subject\":{\"type\":\"PDU\",\"value\":")
-                JSONOut.string(&b, code)
-                b.append(UInt8(ascii: "}"))
-            }
-            JSONOut.raw(&b, ",\"reason\":\"")
-            reason(&b)
-            b.append(UInt8(ascii: "\""))
-            JSONOut.raw(&b, ",\"evidence\":{\"triggerContactId\":")
-            JSONOut.uint(&b, triggerContactId)
-            JSONOut.raw(&b, ",\"triggerContactVersion\":")
-            JSONOut.uint(&b, triggerContactVersion)
-            evidence(&b)
-            JSONOut.raw(&b, "}}")
+        writer.reset()
+        if raised { writer.raw("alert.raised.") } else { writer.raw("alert.resolved.") }
+        writer.raw(rule.staticName)
+        let topicCount = writer.count
+        if raised {
+            writer.raw("{\"eventType\":\"probation-case.supervision-alert.raised\",\"version\":1,\"occurredAt\":")
+        } else {
+            writer.raw("{\"eventType\":\"probation-case.supervision-alert.resolved\",\"version\":1,\"occurredAt\":")
         }
+        writer.time(occurredAt)
+        writer.raw(",\"detectedAt\":")
+        writer.time(now)
+        writer.raw(",\"alertId\":\"")
+        writer.alertID(id)
+        writer.raw("\",\"alertSequence\":")
+        writer.uint(sequence)
+        writer.raw(",\"rule\":\"")
+        writer.raw(rule.staticName)
+        writer.raw("\",\"severity\":\"")
+        writer.raw(severity.staticCode)
+        switch subject {
+        case .crn(let crn):
+            writer.raw("\",\"subject\":{\"type\":\"CRN\",\"value\":\"")
+            writer.crn(crn)
+            writer.raw("\"},\"personReference\":{\"identifiers\":[{\"type\":\"CRN\",\"value\":\"")
+            writer.crn(crn)
+            writer.raw("\"}]}")
+        case .pdu(let code):
+            writer.raw("\",\"subject\":{\"type\":\"PDU\",\"value\":")
+            writer.string(code)
+            writer.byte(UInt8(ascii: "}"))
+        }
+        writer.raw(",\"reason\":\"")
+        reason(&writer)
+        writer.byte(UInt8(ascii: "\""))
+        writer.raw(",\"evidence\":{\"triggerContactId\":")
+        writer.uint(triggerContactId)
+        writer.raw(",\"triggerContactVersion\":")
+        writer.uint(triggerContactVersion)
+        let e0 = writer.count
+        evidence(&writer)
+        let e1 = writer.count
+        writer.raw("}}")
+        writer.bytes(0..<writer.count) { m in
+            out.append(kind: raised ? .alertRaised : .alertResolved, alertSequence: sequence, alertId: id, crn: crn,
+                       contactId: triggerContactId, message: m, topicCount: topicCount)
+        }
+        return e0..<e1
     }
 
     /// Raises an alert whose evidence is kept for its resolution; returns the open alert.
     func raise(rule: Rule, severity: Severity, subject: Subject, occurredAt: Millis, reason: Reason,
-               event e: ContactEvent, out: inout Outbox, evidence: (inout [UInt8]) -> Void) -> OpenAlert {
-        let id = AlertID(rule: rule, subjectType: subject.typeName, subjectValue: subject.value,
-                         triggerContactId: e.contactId, triggerContactVersion: e.contactVersion)
-        var ev: [UInt8] = []
-        evidence(&ev)
-        emit(raised: true, rule: rule, severity: severity, id: id, subject: subject, occurredAt: occurredAt, reason: reason,
-             triggerContactId: e.contactId, triggerContactVersion: e.contactVersion, out: &out) { $0.append(contentsOf: ev) }
+               event e: ContactEvent, out: inout Outbox, evidence: (inout JSONWriter) -> Void) -> OpenAlert {
+        let id = AlertID(rule: rule, subject: subject, triggerContactId: e.contactId, triggerContactVersion: e.contactVersion)
+        let range = emit(raised: true, rule: rule, severity: severity, id: id, subject: subject, occurredAt: occurredAt,
+                         reason: reason, triggerContactId: e.contactId, triggerContactVersion: e.contactVersion, out: &out,
+                         evidence: evidence)
         return OpenAlert(id: id, rule: rule, severity: severity, triggerContactId: e.contactId,
-                         triggerContactVersion: e.contactVersion, triggerStart: e.contactStart, evidence: ev,
+                         triggerContactVersion: e.contactVersion, triggerStart: e.contactStart, evidence: writer.array(range),
                          deadline: 0, overdueRaised: false)
+    }
+
+    /// Raises a point alert (R3, R4): nothing of it is kept.
+    func raisePoint(rule: Rule, severity: Severity, subject: Subject, occurredAt: Millis, reason: Reason,
+                    event e: ContactEvent, out: inout Outbox, evidence: (inout JSONWriter) -> Void) {
+        let id = AlertID(rule: rule, subject: subject, triggerContactId: e.contactId, triggerContactVersion: e.contactVersion)
+        emit(raised: true, rule: rule, severity: severity, id: id, subject: subject, occurredAt: occurredAt,
+             reason: reason, triggerContactId: e.contactId, triggerContactVersion: e.contactVersion, out: &out,
+             evidence: evidence)
     }
 
     /// Publishes the resolution of an open case alert, repeating its evidence.
@@ -96,20 +123,20 @@ extension Engine {
                  reason: Reason, out: inout Outbox) {
         emit(raised: false, rule: a.rule, severity: a.severity, id: a.id, subject: .crn(crn), occurredAt: occurredAt,
              reason: reason, triggerContactId: a.triggerContactId, triggerContactVersion: a.triggerContactVersion, out: &out) { b in
-            b.append(contentsOf: a.evidence)
+            b.raw(a.evidence)
             self.resolutionFields(&b, resolution, contactId)
         }
     }
 
-    func resolutionFields(_ b: inout [UInt8], _ resolution: Resolution, _ contactId: UInt64) {
-        JSONOut.raw(&b, ",\"resolution\":\"")
-        JSONOut.raw(&b, resolution.code)
-        JSONOut.raw(&b, "\",\"resolvedByContactId\":")
-        JSONOut.uint(&b, contactId)
+    func resolutionFields(_ b: inout JSONWriter, _ resolution: Resolution, _ contactId: UInt64) {
+        b.raw(",\"resolution\":\"")
+        b.raw(resolution.code)
+        b.raw("\",\"resolvedByContactId\":")
+        b.uint(contactId)
     }
 
     /// Writes the date of `t` (YYYY-MM-DD) into a reason.
-    func dateText(_ b: inout [UInt8], _ t: Millis) { JSONOut.dateText(&b, zone.date(of: t)) }
+    func dateText(_ b: inout JSONWriter, _ t: Millis) { b.dateText(localDate(t)) }
 
     // MARK: - R1 non-compliance
 
@@ -123,11 +150,11 @@ extension Engine {
         let months = settings.nonComplianceWindowMonths
         let windowStart = d.subtracting(months: months)
         var failures = 0
-        for f in state.cases[ci].failures where f.start >= s && f.start <= t && zone.date(of: f.start) >= windowStart {
+        for f in state.cases[ci].failures where f.start >= s && f.start <= t && localDate(f.start) >= windowStart {
             failures += 1
         }
         var lastWarning = Millis.min
-        for w in state.cases[ci].warnings where w.start >= s && w.start <= t && w.start > lastWarning && zone.date(of: w.start) >= windowStart {
+        for w in state.cases[ci].warnings where w.start >= s && w.start <= t && w.start > lastWarning && localDate(w.start) >= windowStart {
             lastWarning = w.start
         }
         let priority = !categories.isEmpty
@@ -144,56 +171,56 @@ extension Engine {
             rule = .warningDue
             severity = priority ? .high : .medium
         }
-        func failuresInWindow(_ b: inout [UInt8]) {
-            if failures == 1 { JSONOut.raw(&b, "1 failure") } else { JSONOut.int(&b, failures); JSONOut.raw(&b, " failures") }
-            JSONOut.raw(&b, " in ")
-            JSONOut.int(&b, months)
-            JSONOut.raw(&b, " months")
+        func failuresInWindow(_ b: inout JSONWriter) {
+            if failures == 1 { b.raw("1 failure") } else { b.int(failures); b.raw(" failures") }
+            b.raw(" in ")
+            b.int(months)
+            b.raw(" months")
         }
         let reason: Reason = { b in
-            JSONOut.raw(&b, "Failure to comply (")
-            JSONOut.text(&b, code)
-            if rule == .licenceReview { JSONOut.raw(&b, ") on licence, contact ") } else { JSONOut.raw(&b, ") on contact ") }
-            JSONOut.uint(&b, e.contactId)
-            JSONOut.raw(&b, " on ")
-            JSONOut.dateText(&b, d)
+            b.raw("Failure to comply (")
+            b.text(code)
+            if rule == .licenceReview { b.raw(") on licence, contact ") } else { b.raw(") on contact ") }
+            b.uint(e.contactId)
+            b.raw(" on ")
+            b.dateText(d)
             switch rule {
             case .licenceReview:
-                JSONOut.raw(&b, ": review for recall or further action (")
+                b.raw(": review for recall or further action (")
                 failuresInWindow(&b)
             case .breachDue:
-                JSONOut.raw(&b, ": breach action is due (")
+                b.raw(": breach action is due (")
                 if failures >= 2 { failuresInWindow(&b) }
                 if lastWarning != .min {
-                    if failures >= 2 { JSONOut.raw(&b, " and ") }
-                    JSONOut.raw(&b, "a warning was given on ")
+                    if failures >= 2 { b.raw(" and ") }
+                    b.raw("a warning was given on ")
                     self.dateText(&b, lastWarning)
                 }
             default:
-                JSONOut.raw(&b, ": a warning is due (no other failure and no warning in ")
-                JSONOut.int(&b, months)
-                JSONOut.raw(&b, " months")
+                b.raw(": a warning is due (no other failure and no warning in ")
+                b.int(months)
+                b.raw(" months")
             }
             if s != .min {
-                JSONOut.raw(&b, " since the breach of ")
+                b.raw(" since the breach of ")
                 self.dateText(&b, s)
             }
             // A priority case shows in the severity and the evidence's categories, not in the sentence (example 09).
-            b.append(UInt8(ascii: ")"))
+            b.byte(UInt8(ascii: ")"))
         }
         var alert = raise(rule: rule, severity: severity, subject: .crn(crn), occurredAt: t, reason: reason, event: e, out: &out) { b in
-            JSONOut.raw(&b, ",\"outcomeCode\":")
-            JSONOut.string(&b, code)
-            JSONOut.raw(&b, ",\"sentenceType\":\"")
-            b.append(contentsOf: sentence.code.utf8)
-            JSONOut.raw(&b, "\",\"failuresInWindow\":")
-            JSONOut.int(&b, failures)
-            JSONOut.raw(&b, ",\"lastWarningAt\":")
-            if lastWarning == .min { JSONOut.raw(&b, "null") } else { JSONOut.time(&b, lastWarning) }
-            JSONOut.raw(&b, ",\"categories\":")
-            JSONOut.categories(&b, categories)
+            b.raw(",\"outcomeCode\":")
+            b.string(code)
+            b.raw(",\"sentenceType\":\"")
+            b.ascii(sentence.code)
+            b.raw("\",\"failuresInWindow\":")
+            b.int(failures)
+            b.raw(",\"lastWarningAt\":")
+            if lastWarning == .min { b.raw("null") } else { b.time(lastWarning) }
+            b.raw(",\"categories\":")
+            b.categories(categories)
         }
-        alert.deadline = business.businessDay(settings.enforcementDeadlineBusinessDays, after: d).days
+        alert.deadline = enforcementDeadline(d)
         state.cases[ci].openNonCompliance.append(alert)
         if !referenceMode {
             overdueQueue.insert(OverdueItem(deadline: alert.deadline, crn: crn.key, contactId: e.contactId,
@@ -206,18 +233,18 @@ extension Engine {
         let outcome: String? = e.hasOutcome ? reader.string(e.outcomeCode) : nil
         resolveNonCompliance(caseIndex: ci, resolution: .reclassified, by: contactId, at: state.watermark,
                              reason: { b in
-                                 JSONOut.raw(&b, "Contact ")
-                                 JSONOut.uint(&b, contactId)
-                                 JSONOut.raw(&b, " is no longer recorded as a failure (")
+                                 b.raw("Contact ")
+                                 b.uint(contactId)
+                                 b.raw(" is no longer recorded as a failure (")
                                  if let outcome {
-                                     JSONOut.raw(&b, "outcome now ")
-                                     JSONOut.text(&b, outcome)
+                                     b.raw("outcome now ")
+                                     b.text(outcome)
                                  } else {
-                                     JSONOut.raw(&b, "no outcome recorded now")
+                                     b.raw("no outcome recorded now")
                                  }
-                                 b.append(UInt8(ascii: ")"))
+                                 b.byte(UInt8(ascii: ")"))
                              },
-                             detail: { JSONOut.raw(&$0, "reclassified") }, out: &out) { $0.triggerContactId == contactId }
+                             detail: { $0.raw("reclassified") }, out: &out) { $0.triggerContactId == contactId }
     }
 
     /// Step 5: an action resolves the open R1 alerts of the case that it answers, oldest raised first.
@@ -232,18 +259,18 @@ extension Engine {
         let code = reader.string(e.actionCode)
         resolveNonCompliance(caseIndex: ci, resolution: .enforcementAction, by: e.contactId, at: effectiveTime,
                              reason: { b in
-                                 JSONOut.raw(&b, "Enforcement action ")
-                                 JSONOut.text(&b, code)
-                                 JSONOut.raw(&b, " (")
-                                 JSONOut.text(&b, cls.words)
-                                 JSONOut.raw(&b, ") recorded on ")
+                                 b.raw("Enforcement action ")
+                                 b.text(code)
+                                 b.raw(" (")
+                                 b.text(cls.words)
+                                 b.raw(") recorded on ")
                                  self.dateText(&b, effectiveTime)
-                                 JSONOut.raw(&b, " on contact ")
-                                 JSONOut.uint(&b, e.contactId)
+                                 b.raw(" on contact ")
+                                 b.uint(e.contactId)
                              },
                              detail: { b in
-                                 JSONOut.raw(&b, "enforcement action ")
-                                 JSONOut.text(&b, code)
+                                 b.raw("enforcement action ")
+                                 b.text(code)
                              }, out: &out) {
             answers($0.rule) && effectiveTime >= $0.triggerStart
         }
@@ -259,17 +286,17 @@ extension Engine {
             state.cases[ci].openNonCompliance.remove(at: k)
             resolve(a, crn: crn, occurredAt: t, resolution: resolution, by: contactId, reason: reason, out: &out)
             if a.overdueRaised {
-                let id = AlertID(rule: .enforcementOverdue, subjectType: "CRN", subjectValue: crn.description,
+                let id = AlertID(rule: .enforcementOverdue, subject: .crn(crn),
                                  triggerContactId: a.triggerContactId, triggerContactVersion: a.triggerContactVersion)
                 emit(raised: false, rule: .enforcementOverdue, severity: .high, id: id, subject: .crn(crn), occurredAt: t,
                      reason: { b in
-                         JSONOut.raw(&b, "No longer overdue: the ")
-                         JSONOut.text(&b, a.rule.shortName)
-                         JSONOut.raw(&b, " alert on contact ")
-                         JSONOut.uint(&b, a.triggerContactId)
-                         JSONOut.raw(&b, " was resolved (")
+                         b.raw("No longer overdue: the ")
+                         b.text(a.rule.shortName)
+                         b.raw(" alert on contact ")
+                         b.uint(a.triggerContactId)
+                         b.raw(" was resolved (")
                          detail(&b)
-                         b.append(UInt8(ascii: ")"))
+                         b.byte(UInt8(ascii: ")"))
                      },
                      triggerContactId: a.triggerContactId, triggerContactVersion: a.triggerContactVersion, out: &out) { b in
                     overdueEvidence(&b, a)
@@ -281,13 +308,13 @@ extension Engine {
 
     // MARK: - R6 enforcement overdue
 
-    func overdueEvidence(_ b: inout [UInt8], _ a: OpenAlert) {
-        JSONOut.raw(&b, ",\"overdueAlertId\":\"")
-        a.id.append(to: &b)
-        JSONOut.raw(&b, "\",\"overdueRule\":\"")
-        b.append(contentsOf: a.rule.name.utf8)
-        JSONOut.raw(&b, "\",\"deadline\":")
-        JSONOut.date(&b, LocalDate(days: a.deadline))
+    func overdueEvidence(_ b: inout JSONWriter, _ a: OpenAlert) {
+        b.raw(",\"overdueAlertId\":\"")
+        b.alertID(a.id)
+        b.raw("\",\"overdueRule\":\"")
+        b.raw(a.rule.staticName)
+        b.raw("\",\"deadline\":")
+        b.date(LocalDate(days: a.deadline))
     }
 
     /// Step 6: every open R1 alert whose deadline is before the date of W gets its overdue alert (R6); then, when R7
@@ -301,7 +328,7 @@ extension Engine {
         }
         let r6 = overdueQueue.min, r7 = outcomeQueue.min
         if r6 == nil && r7 == nil { return }
-        let today = zone.date(of: state.watermark).days
+        let today = localDate(state.watermark).days
         while let top = overdueQueue.min, top.deadline < today {
             overdueQueue.removeMin()
             raiseOverdue(top, out: &out)
@@ -314,7 +341,7 @@ extension Engine {
 
     /// `raiseOverdue` as the contract reads, without the heap (reference mode).
     func raiseOverdueByScan(out: inout Outbox) {
-        let today = zone.date(of: state.watermark).days
+        let today = localDate(state.watermark).days
         var due: [OverdueItem] = []
         for (ci, c) in state.cases.enumerated() {
             for a in c.openNonCompliance where !a.overdueRaised && a.deadline < today {
@@ -334,20 +361,20 @@ extension Engine {
         changes.cases.insert(top.caseIndex)
         let a = state.cases[ci].openNonCompliance[k]
         let crn = state.cases[ci].crn
-        let id = AlertID(rule: .enforcementOverdue, subjectType: "CRN", subjectValue: crn.description,
+        let id = AlertID(rule: .enforcementOverdue, subject: .crn(crn),
                          triggerContactId: a.triggerContactId, triggerContactVersion: a.triggerContactVersion)
         let days = settings.enforcementDeadlineBusinessDays
         emit(raised: true, rule: .enforcementOverdue, severity: .high, id: id, subject: .crn(crn), occurredAt: state.watermark,
              reason: { b in
-                 JSONOut.raw(&b, "No enforcement action recorded for the ")
-                 JSONOut.text(&b, a.rule.shortName)
-                 JSONOut.raw(&b, " alert on contact ")
-                 JSONOut.uint(&b, a.triggerContactId)
-                 JSONOut.raw(&b, " by its deadline ")
-                 JSONOut.dateText(&b, LocalDate(days: a.deadline))
-                 JSONOut.raw(&b, " (")
-                 JSONOut.int(&b, days)
-                 JSONOut.raw(&b, " business days after the failure)")
+                 b.raw("No enforcement action recorded for the ")
+                 b.text(a.rule.shortName)
+                 b.raw(" alert on contact ")
+                 b.uint(a.triggerContactId)
+                 b.raw(" by its deadline ")
+                 b.dateText(LocalDate(days: a.deadline))
+                 b.raw(" (")
+                 b.int(days)
+                 b.raw(" business days after the failure)")
              },
              triggerContactId: a.triggerContactId, triggerContactVersion: a.triggerContactVersion, out: &out) { b in
             overdueEvidence(&b, a)
@@ -361,12 +388,23 @@ extension Engine {
 
     /// The Nth business day after the date of `start` [N = rules.outcomeOverdue.businessDays].
     func outcomeDeadline(_ start: Millis) -> Int32 {
-        let date = zone.date(of: start).days
+        let date = localDate(start).days
         let slot = Int(date & 15)
         if outcomeMemo.dates[slot] == date { return outcomeMemo.deadlines[slot] }
         let deadline = business.businessDay(settings.outcomeOverdueBusinessDays, after: LocalDate(days: date)).days
         outcomeMemo.dates[slot] = date
         outcomeMemo.deadlines[slot] = deadline
+        return deadline
+    }
+
+    /// The R1 enforcement deadline of a failure on date `d`: the Nth business day after it
+    /// [N = rules.nonCompliance.enforcementDeadlineBusinessDays], memoised as `outcomeDeadline` is.
+    func enforcementDeadline(_ d: LocalDate) -> Int32 {
+        let slot = Int(d.days & 15)
+        if enforcementMemo.dates[slot] == d.days { return enforcementMemo.deadlines[slot] }
+        let deadline = business.businessDay(settings.enforcementDeadlineBusinessDays, after: d).days
+        enforcementMemo.dates[slot] = d.days
+        enforcementMemo.deadlines[slot] = deadline
         return deadline
     }
 
@@ -388,7 +426,7 @@ extension Engine {
     func resolveOutcomeOverdue(caseIndex ci: Int, event e: ContactEvent, out: inout Outbox) {
         guard let k = state.cases[ci].openOutcomeOverdue.firstIndex(where: { $0.triggerContactId == e.contactId }) else { return }
         let awaiting = awaitsOutcome(e)
-        if awaiting && outcomeDeadline(e.contactStart) < zone.date(of: state.watermark).days { return }
+        if awaiting && outcomeDeadline(e.contactStart) < localDate(state.watermark).days { return }
         let a = state.cases[ci].openOutcomeOverdue.remove(at: k)
         let contactId = e.contactId
         let code = e.hasOutcome ? reader.string(e.outcomeCode) : ""
@@ -397,15 +435,15 @@ extension Engine {
                 resolution: awaiting ? .rescheduled : .outcomeRecorded, by: contactId,
                 reason: { b in
                     if awaiting {
-                        JSONOut.raw(&b, "Contact ")
-                        JSONOut.uint(&b, contactId)
-                        JSONOut.raw(&b, " rescheduled to ")
+                        b.raw("Contact ")
+                        b.uint(contactId)
+                        b.raw(" rescheduled to ")
                         self.dateText(&b, start)
                     } else {
-                        JSONOut.raw(&b, "Outcome ")
-                        JSONOut.text(&b, code)
-                        JSONOut.raw(&b, " recorded for contact ")
-                        JSONOut.uint(&b, contactId)
+                        b.raw("Outcome ")
+                        b.text(code)
+                        b.raw(" recorded for contact ")
+                        b.uint(contactId)
                     }
                 }, out: &out)
     }
@@ -413,7 +451,7 @@ extension Engine {
     /// `raiseOverdue`'s R7 part as the contract reads, without the heap (reference mode).
     func raiseOutcomeOverdueByScan(out: inout Outbox) {
         guard settings.outcomeOverdueEnabled else { return }
-        let today = zone.date(of: state.watermark).days
+        let today = localDate(state.watermark).days
         var due: [OutcomeItem] = []
         for (id, timer) in state.outcomeTimers where timer.deadline < today {
             guard let rec = state.contacts[id] else { continue }
@@ -437,38 +475,38 @@ extension Engine {
         let crn = state.cases[ci].crn
         let categories = state.cases[ci].categories
         let severity: Severity = categories.isEmpty ? .medium : .high
-        let id = AlertID(rule: .outcomeOverdue, subjectType: "CRN", subjectValue: crn.description,
+        let id = AlertID(rule: .outcomeOverdue, subject: .crn(crn),
                          triggerContactId: item.contactId, triggerContactVersion: timer.version)
         let start = rec.contactStart
         let deadline = LocalDate(days: timer.deadline)
         let contactId = item.contactId
-        var evidence: [UInt8] = []
-        JSONOut.raw(&evidence, ",\"contactStart\":")
-        JSONOut.time(&evidence, start)
-        JSONOut.raw(&evidence, ",\"outcomeCode\":")
-        if let code = timer.pendingCode { JSONOut.string(&evidence, code) } else { JSONOut.raw(&evidence, "null") }
-        JSONOut.raw(&evidence, ",\"deadline\":")
-        JSONOut.date(&evidence, deadline)
-        JSONOut.raw(&evidence, ",\"categories\":")
-        JSONOut.categories(&evidence, categories)
-        emit(raised: true, rule: .outcomeOverdue, severity: severity, id: id, subject: .crn(crn), occurredAt: state.watermark,
+        let range = emit(raised: true, rule: .outcomeOverdue, severity: severity, id: id, subject: .crn(crn), occurredAt: state.watermark,
              reason: { b in
-                 JSONOut.raw(&b, "No outcome recorded for contact ")
-                 JSONOut.uint(&b, contactId)
-                 JSONOut.raw(&b, " on ")
+                 b.raw("No outcome recorded for contact ")
+                 b.uint(contactId)
+                 b.raw(" on ")
                  self.dateText(&b, start)
                  if let code = timer.pendingCode {
-                     JSONOut.raw(&b, " (decision pending: ")
-                     JSONOut.text(&b, code)
-                     b.append(UInt8(ascii: ")"))
+                     b.raw(" (decision pending: ")
+                     b.text(code)
+                     b.byte(UInt8(ascii: ")"))
                  }
-                 JSONOut.raw(&b, "; due by ")
-                 JSONOut.dateText(&b, deadline)
+                 b.raw("; due by ")
+                 b.dateText(deadline)
              },
-             triggerContactId: contactId, triggerContactVersion: timer.version, out: &out) { $0.append(contentsOf: evidence) }
+             triggerContactId: contactId, triggerContactVersion: timer.version, out: &out) { b in
+            b.raw(",\"contactStart\":")
+            b.time(start)
+            b.raw(",\"outcomeCode\":")
+            if let code = timer.pendingCode { b.string(code) } else { b.raw("null") }
+            b.raw(",\"deadline\":")
+            b.date(deadline)
+            b.raw(",\"categories\":")
+            b.categories(categories)
+        }
         state.cases[ci].openOutcomeOverdue.append(
             OpenAlert(id: id, rule: .outcomeOverdue, severity: severity, triggerContactId: contactId,
-                      triggerContactVersion: timer.version, triggerStart: start, evidence: evidence,
+                      triggerContactVersion: timer.version, triggerStart: start, evidence: writer.array(range),
                       deadline: timer.deadline, overdueRaised: false))
         changes.cases.insert(UInt32(ci))
     }
@@ -490,38 +528,38 @@ extension Engine {
         for r in state.cases[ci].remotes where (!hasInPerson || r.start > last) && r.start <= t { remotes += 1 }
         let alert = raise(rule: .telephoneOnly, severity: priority ? .high : .medium, subject: .crn(state.cases[ci].crn), occurredAt: t,
                           reason: { b in
-                              JSONOut.raw(&b, "No face-to-face contact for ")
-                              JSONOut.int(&b, days)
-                              JSONOut.raw(&b, " days (limit ")
-                              JSONOut.int(&b, limit)
+                              b.raw("No face-to-face contact for ")
+                              b.int(days)
+                              b.raw(" days (limit ")
+                              b.int(limit)
                               if priority {
-                                  JSONOut.raw(&b, " for a priority case: ")
-                                  JSONOut.text(&b, categories.text)
+                                  b.raw(" for a priority case: ")
+                                  b.text(categories.text)
                               }
-                              JSONOut.raw(&b, "); ")
+                              b.raw("); ")
                               if remotes == 1 {
-                                  JSONOut.raw(&b, "1 remote contact")
+                                  b.raw("1 remote contact")
                               } else {
-                                  JSONOut.int(&b, remotes)
-                                  JSONOut.raw(&b, " remote contacts")
+                                  b.int(remotes)
+                                  b.raw(" remote contacts")
                               }
                               if hasInPerson {
-                                  JSONOut.raw(&b, " since the last in-person contact")
+                                  b.raw(" since the last in-person contact")
                               } else {
-                                  JSONOut.raw(&b, " since supervision started")
+                                  b.raw(" since supervision started")
                               }
                           },
                           event: e, out: &out) { b in
-            JSONOut.raw(&b, ",\"lastInPersonAt\":")
-            if hasInPerson { JSONOut.time(&b, last) } else { JSONOut.raw(&b, "null") }
-            JSONOut.raw(&b, ",\"daysWithoutInPerson\":")
-            JSONOut.int(&b, days)
-            JSONOut.raw(&b, ",\"limitDays\":")
-            JSONOut.int(&b, limit)
-            JSONOut.raw(&b, ",\"remoteContactsSinceInPerson\":")
-            JSONOut.int(&b, remotes)
-            JSONOut.raw(&b, ",\"categories\":")
-            JSONOut.categories(&b, categories)
+            b.raw(",\"lastInPersonAt\":")
+            if hasInPerson { b.time(last) } else { b.raw("null") }
+            b.raw(",\"daysWithoutInPerson\":")
+            b.int(days)
+            b.raw(",\"limitDays\":")
+            b.int(limit)
+            b.raw(",\"remoteContactsSinceInPerson\":")
+            b.int(remotes)
+            b.raw(",\"categories\":")
+            b.categories(categories)
         }
         state.cases[ci].openTelephoneOnly = alert
     }
@@ -531,11 +569,11 @@ extension Engine {
         state.cases[ci].openTelephoneOnly = nil
         resolve(a, crn: state.cases[ci].crn, occurredAt: e.contactStart, resolution: .inPersonContact, by: e.contactId,
                 reason: { b in
-                    JSONOut.raw(&b, "Seen in person: ")
-                    JSONOut.text(&b, e.mode.words)
-                    JSONOut.raw(&b, " contact ")
-                    JSONOut.uint(&b, e.contactId)
-                    JSONOut.raw(&b, " on ")
+                    b.raw("Seen in person: ")
+                    b.text(e.mode.words)
+                    b.raw(" contact ")
+                    b.uint(e.contactId)
+                    b.raw(" on ")
                     self.dateText(&b, e.contactStart)
                 }, out: &out)
     }
@@ -546,18 +584,18 @@ extension Engine {
         let categories = state.cases[ci].categories
         let mode = e.mode
         let words = mode.words
-        _ = raise(rule: .remoteContactExcludedCase, severity: .high, subject: .crn(state.cases[ci].crn), occurredAt: e.contactStart,
+        raisePoint(rule: .remoteContactExcludedCase, severity: .high, subject: .crn(state.cases[ci].crn), occurredAt: e.contactStart,
                   reason: { b in
-                      JSONOut.text(&b, words.prefix(1).uppercased() + words.dropFirst())
-                      JSONOut.raw(&b, " contact on a case that must be seen face to face (")
-                      JSONOut.text(&b, categories.text)
-                      b.append(UInt8(ascii: ")"))
+                      b.text(words.prefix(1).uppercased() + words.dropFirst())
+                      b.raw(" contact on a case that must be seen face to face (")
+                      b.text(categories.text)
+                      b.byte(UInt8(ascii: ")"))
                   },
                   event: e, out: &out) { b in
-            JSONOut.raw(&b, ",\"contactMode\":\"")
-            b.append(contentsOf: mode.code.utf8)
-            JSONOut.raw(&b, "\",\"categories\":")
-            JSONOut.categories(&b, categories)
+            b.raw(",\"contactMode\":\"")
+            b.ascii(mode.code)
+            b.raw("\",\"categories\":")
+            b.categories(categories)
         }
     }
 
@@ -584,29 +622,29 @@ extension Engine {
         }
         guard severity >= settings.noPrivacyMinimumSeverity else { return false }
         let mode = e.mode, setting = e.setting, sensitive = e.sensitive
-        _ = raise(rule: .noPrivacy, severity: severity, subject: .crn(state.cases[ci].crn), occurredAt: e.contactStart,
+        raisePoint(rule: .noPrivacy, severity: severity, subject: .crn(state.cases[ci].crn), occurredAt: e.contactStart,
                   reason: { b in
-                      JSONOut.raw(&b, "Supervision contact held without privacy (")
-                      JSONOut.text(&b, setting.words)
-                      JSONOut.raw(&b, ", ")
-                      JSONOut.text(&b, mode.words)
-                      JSONOut.raw(&b, "); ")
-                      if sensitive { JSONOut.raw(&b, "sensitive contact") }
+                      b.raw("Supervision contact held without privacy (")
+                      b.text(setting.words)
+                      b.raw(", ")
+                      b.text(mode.words)
+                      b.raw("); ")
+                      if sensitive { b.raw("sensitive contact") }
                       if !categories.isEmpty {
-                          if sensitive { JSONOut.raw(&b, "; ") }
-                          JSONOut.text(&b, categories.text)
+                          if sensitive { b.raw("; ") }
+                          b.text(categories.text)
                       }
-                      if !sensitive && categories.isEmpty { JSONOut.raw(&b, "no priority category") }
+                      if !sensitive && categories.isEmpty { b.raw("no priority category") }
                   },
                   event: e, out: &out) { b in
-            JSONOut.raw(&b, ",\"contactMode\":\"")
-            b.append(contentsOf: mode.code.utf8)
-            JSONOut.raw(&b, "\",\"interviewSetting\":\"")
-            b.append(contentsOf: setting.code.utf8)
-            JSONOut.raw(&b, "\",\"sensitive\":")
-            if sensitive { JSONOut.raw(&b, "true") } else { JSONOut.raw(&b, "false") }
-            JSONOut.raw(&b, ",\"categories\":")
-            JSONOut.categories(&b, categories)
+            b.raw(",\"contactMode\":\"")
+            b.ascii(mode.code)
+            b.raw("\",\"interviewSetting\":\"")
+            b.ascii(setting.code)
+            b.raw("\",\"sensitive\":")
+            if sensitive { b.raw("true") } else { b.raw("false") }
+            b.raw(",\"categories\":")
+            b.categories(categories)
         }
         return true
     }
@@ -626,44 +664,47 @@ extension Engine {
     }
 
     func evaluateRate(pdu index: Int32, event e: ContactEvent, out: inout Outbox) {
-        let end = zone.date(of: state.watermark)
+        let end = localDate(state.watermark)
         let start = end.adding(days: -(settings.complianceRateWindowDays - 1))
+        let (compliant, nonCompliant) = state.pdus[Int(index)].totals(from: start.days, through: end.days)
+        #if DEBUG
+        assert(state.pdus[Int(index)].totalsAfresh(from: start.days, through: end.days) == (compliant, nonCompliant))
+        #endif
         let pdu = state.pdus[Int(index)]
-        let (compliant, nonCompliant) = pdu.totals(from: start.days, through: end.days)
         let n = compliant + nonCompliant
         guard n >= settings.complianceRateMinimumSample else { return }
         let rate = Double(compliant) / Double(n)
         let rounded = (rate * 10000).rounded(.toNearestOrEven) / 10000
-        let evidence: (inout [UInt8]) -> Void = { b in
-            JSONOut.raw(&b, ",\"pduCode\":")
-            JSONOut.string(&b, pdu.code)
-            JSONOut.raw(&b, ",\"rate\":")
-            JSONOut.double(&b, rounded)
-            JSONOut.raw(&b, ",\"compliant\":")
-            JSONOut.int(&b, compliant)
-            JSONOut.raw(&b, ",\"nonCompliant\":")
-            JSONOut.int(&b, nonCompliant)
-            JSONOut.raw(&b, ",\"windowStart\":")
-            JSONOut.date(&b, start)
-            JSONOut.raw(&b, ",\"windowEnd\":")
-            JSONOut.date(&b, end)
+        let evidence: (inout JSONWriter) -> Void = { b in
+            b.raw(",\"pduCode\":")
+            b.string(pdu.code)
+            b.raw(",\"rate\":")
+            b.double(rounded)
+            b.raw(",\"compliant\":")
+            b.int(compliant)
+            b.raw(",\"nonCompliant\":")
+            b.int(nonCompliant)
+            b.raw(",\"windowStart\":")
+            b.date(start)
+            b.raw(",\"windowEnd\":")
+            b.date(end)
         }
         let days = settings.complianceRateWindowDays
         // "Compliance in N07SUF <verb> 50.0% over the 90 days to 2026-01-06 (2 of 4 contacts complied"
-        let describe: (inout [UInt8], StaticString) -> Void = { b, verb in
-            JSONOut.raw(&b, "Compliance in ")
-            JSONOut.text(&b, pdu.code)
-            JSONOut.raw(&b, verb)
-            JSONOut.text(&b, self.percentText(rate))
-            JSONOut.raw(&b, " over the ")
-            JSONOut.int(&b, days)
-            JSONOut.raw(&b, " days to ")
-            JSONOut.dateText(&b, end)
-            JSONOut.raw(&b, " (")
-            JSONOut.int(&b, compliant)
-            JSONOut.raw(&b, " of ")
-            JSONOut.int(&b, n)
-            JSONOut.raw(&b, " contacts complied")
+        let describe: (inout JSONWriter, StaticString) -> Void = { b, verb in
+            b.raw("Compliance in ")
+            b.text(pdu.code)
+            b.raw(verb)
+            b.text(self.percentText(rate))
+            b.raw(" over the ")
+            b.int(days)
+            b.raw(" days to ")
+            b.dateText(end)
+            b.raw(" (")
+            b.int(compliant)
+            b.raw(" of ")
+            b.int(n)
+            b.raw(" contacts complied")
         }
         if let open = pdu.open {
             guard rate >= settings.complianceRateThreshold + settings.complianceRateHysteresis else { return }
@@ -673,7 +714,7 @@ extension Engine {
                  occurredAt: e.contactStart,
                  reason: { b in
                      describe(&b, " recovered to ")
-                     JSONOut.raw(&b, ")")
+                     b.raw(")")
                  },
                  triggerContactId: open.triggerContactId, triggerContactVersion: open.triggerContactVersion, out: &out) { b in
                 evidence(&b)
@@ -683,8 +724,8 @@ extension Engine {
             let alert = raise(rule: .complianceRate, severity: .medium, subject: .pdu(pdu.code), occurredAt: e.contactStart,
                               reason: { b in
                                   describe(&b, " is ")
-                                  JSONOut.raw(&b, "), below ")
-                                  JSONOut.text(&b, self.thresholdText(self.settings.complianceRateThreshold))
+                                  b.raw("), below ")
+                                  b.text(self.thresholdText(self.settings.complianceRateThreshold))
                               },
                               event: e, out: &out, evidence: evidence)
             state.pdus[Int(index)].open = alert

@@ -130,38 +130,61 @@ package struct PDUState: Sendable, Equatable {
     /// Sorted by date.
     package var buckets: [Bucket] = []
     package var open: OpenAlert? = nil
+    /// The totals of the window last asked (`totals`), kept up to date as buckets change, so that asking again for the
+    /// same or a later window costs what changed rather than a walk over the window's dates. Not state: a loaded
+    /// `PDUState` starts without one, and `==` ignores it.
+    private var window = WindowTotals()
+
+    private struct WindowTotals {
+        var start: Int32 = 1
+        var end: Int32 = 0
+        var compliant = 0
+        var nonCompliant = 0
+        @inline(__always) func covers(_ date: Int32) -> Bool { date >= start && date <= end }
+    }
 
     package init(code: String) { self.code = code }
 
-    mutating func add(date: Int32, compliant: Bool, delta: Int32) {
-        // Binary search for the date; most contributions land at or near the end.
+    package static func == (a: PDUState, b: PDUState) -> Bool {
+        a.code == b.code && a.buckets == b.buckets && a.open == b.open
+    }
+
+    /// The first bucket whose date is at or after `date`.
+    private func lowerBound(_ date: Int32) -> Int {
         var lo = 0, hi = buckets.count
         while lo < hi {
             let mid = (lo + hi) >> 1
             if buckets[mid].date < date { lo = mid + 1 } else { hi = mid }
         }
+        return lo
+    }
+
+    mutating func add(date: Int32, compliant: Bool, delta: Int32) {
+        // Binary search for the date; most contributions land at or near the end.
+        let lo = lowerBound(date)
         if lo == buckets.count || buckets[lo].date != date {
             buckets.insert(Bucket(date: date, compliant: 0, nonCompliant: 0), at: lo)
         }
         if compliant { buckets[lo].compliant += delta } else { buckets[lo].nonCompliant += delta }
+        if window.covers(date) {
+            if compliant { window.compliant += Int(delta) } else { window.nonCompliant += Int(delta) }
+        }
         if buckets[lo].compliant == 0 && buckets[lo].nonCompliant == 0 { buckets.remove(at: lo) }
     }
 
     /// Takes back one contribution (of a forgotten contact). A bucket that is not there is left alone: a store written
     /// before contributions were withdrawn this way may have pruned it already.
     mutating func withdraw(date: Int32, compliant: Bool) {
-        var lo = 0, hi = buckets.count
-        while lo < hi {
-            let mid = (lo + hi) >> 1
-            if buckets[mid].date < date { lo = mid + 1 } else { hi = mid }
-        }
+        let lo = lowerBound(date)
         guard lo < buckets.count, buckets[lo].date == date else { return }
         if compliant {
             guard buckets[lo].compliant > 0 else { return }
             buckets[lo].compliant -= 1
+            if window.covers(date) { window.compliant -= 1 }
         } else {
             guard buckets[lo].nonCompliant > 0 else { return }
             buckets[lo].nonCompliant -= 1
+            if window.covers(date) { window.nonCompliant -= 1 }
         }
         if buckets[lo].compliant == 0 && buckets[lo].nonCompliant == 0 { buckets.remove(at: lo) }
     }
@@ -169,26 +192,51 @@ package struct PDUState: Sendable, Equatable {
     /// Drops the buckets of dates before `date`.
     mutating func prune(before date: Int32) {
         var k = 0
-        while k < buckets.count && buckets[k].date < date { k += 1 }
+        while k < buckets.count && buckets[k].date < date {
+            if window.covers(buckets[k].date) {
+                window.compliant -= Int(buckets[k].compliant)
+                window.nonCompliant -= Int(buckets[k].nonCompliant)
+            }
+            k += 1
+        }
         if k > 0 { buckets.removeFirst(k) }
     }
 
-    func totals(from start: Int32, through end: Int32) -> (compliant: Int, nonCompliant: Int) {
-        buckets.withUnsafeBufferPointer { b in
-            var c = 0, n = 0
-            var k = b.count - 1
-            while k >= 0 {
-                let x = b[k]
-                if x.date < start { break }
-                if x.date <= end {
-                    c += Int(x.compliant)
-                    n += Int(x.nonCompliant)
-                }
-                k -= 1
-            }
-            return (c, n)
+    /// The sums of the buckets dated `start...end`.
+    private func sum(from start: Int32, through end: Int32) -> (compliant: Int, nonCompliant: Int) {
+        var c = 0, n = 0
+        guard start <= end else { return (0, 0) }
+        var k = lowerBound(start)
+        while k < buckets.count && buckets[k].date <= end {
+            c += Int(buckets[k].compliant)
+            n += Int(buckets[k].nonCompliant)
+            k += 1
         }
+        return (c, n)
     }
+
+    /// The contributions dated `start...end` (the compliance-rate window). A window that starts and ends at or after
+    /// the last one asked, and overlaps it, is the last one's totals less the dates it left and plus the dates it
+    /// gained; any other is summed afresh.
+    mutating func totals(from start: Int32, through end: Int32) -> (compliant: Int, nonCompliant: Int) {
+        if start == window.start && end == window.end { return (window.compliant, window.nonCompliant) }
+        if window.start <= window.end && start >= window.start && end >= window.end && start <= window.end {
+            let left = sum(from: window.start, through: start - 1)
+            let gained = sum(from: window.end + 1, through: end)
+            window.compliant += gained.compliant - left.compliant
+            window.nonCompliant += gained.nonCompliant - left.nonCompliant
+        } else {
+            (window.compliant, window.nonCompliant) = sum(from: start, through: end)
+        }
+        window.start = start
+        window.end = end
+        return (window.compliant, window.nonCompliant)
+    }
+
+    #if DEBUG
+    /// The window's totals summed afresh (tests compare them with `totals`).
+    func totalsAfresh(from start: Int32, through end: Int32) -> (compliant: Int, nonCompliant: Int) { sum(from: start, through: end) }
+    #endif
 }
 
 /// R7: a deadline armed by a contact version that awaits an outcome, processed while R7 was enabled. It fires once
@@ -218,7 +266,7 @@ package struct EngineState: Sendable {
     package var publishers: [String: UInt64] = [:]
     package var cases: [CaseState] = []
     package var caseIndex: [CRN: UInt32] = [:]
-    package var contacts: [UInt64: ContactRecord] = [:]
+    package var contacts = IDMap<ContactRecord>()
     /// For withdrawal actions: the warning each one removed (to put back if the withdrawal is withdrawn).
     package var withdrawn: [UInt64: ActionRecord] = [:]
     package var pdus: [PDUState] = []
@@ -247,14 +295,14 @@ package struct EngineState: Sendable {
 
 /// What changed since the store last took the changes: the entities to write.
 package struct ChangeSet: Sendable {
-    package var cases: Set<UInt32> = []
-    package var contacts: Set<UInt64> = []
+    package var cases = IDSet<UInt32>()
+    package var contacts = IDSet<UInt64>()
     package var forgottenContacts: [UInt64] = []
-    package var pdus: Set<Int32> = []
+    package var pdus = IDSet<Int32>()
     package var publishers: Set<String> = []
-    package var withdrawn: Set<UInt64> = []
+    package var withdrawn = IDSet<UInt64>()
     /// Contacts whose R7 timer was armed, fired or dropped.
-    package var outcomeTimers: Set<UInt64> = []
+    package var outcomeTimers = IDSet<UInt64>()
     package var isEmpty: Bool {
         cases.isEmpty && contacts.isEmpty && forgottenContacts.isEmpty && pdus.isEmpty && publishers.isEmpty && withdrawn.isEmpty
             && outcomeTimers.isEmpty
@@ -282,4 +330,235 @@ public struct EngineCounters: Sendable {
     public var resolvedByRule: [Int] = Array(repeating: 0, count: Rule.allCases.count)
     public var forgottenContacts = 0
     public init() {}
+}
+
+// MARK: - Integer-keyed tables
+
+/// A value an `IDMap` can keep in its empty slots.
+package protocol IDMapValue {
+    static var filler: Self { get }
+}
+
+extension ContactRecord: IDMapValue {
+    package static var filler: ContactRecord {
+        ContactRecord(caseIndex: 0, actionId: 0, version: 0, contactStart: 0, actionTime: 0, pduIndex: -1, contributionDate: 0,
+                      flags: [])
+    }
+}
+
+/// A hash table keyed by 64-bit integers (contact ids, case and PDU indexes): open addressing with linear probing,
+/// Fibonacci hashing (one multiplication, the high bits) and deletion by backward shift, at most 3/4 full. It serves
+/// the engine's per-event lookups without `Hasher` (SipHash costs ~100 instructions a key; this costs a few), and
+/// keeps keys and values in two flat arrays plus a bit per slot. Iteration order is the slot order: unspecified, as
+/// a `Dictionary`'s.
+package struct IDMap<Value: IDMapValue> {
+    private var slotKeys: [UInt64] = []
+    private var values: [Value] = []
+    /// A bit per slot: occupied.
+    private var used: [UInt64] = []
+    private var shift: UInt64 = 64
+    package private(set) var count = 0
+
+    package init() {}
+
+    package init(minimumCapacity n: Int) { reserveCapacity(n) }
+
+    package var isEmpty: Bool { count == 0 }
+
+    /// Slots allocated (a power of two, or 0).
+    package var slotCount: Int { slotKeys.count }
+
+    /// Bytes of the table's storage (its three arrays, with their headers and malloc's overhead).
+    package var footprint: Int {
+        slotKeys.isEmpty ? 0 : slotKeys.count * (8 + MemoryLayout<Value>.stride) + used.count * 8 + 3 * (32 + 16)
+    }
+
+    @inline(__always) private func home(_ key: UInt64) -> Int { Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> shift) }
+    @inline(__always) private func isUsed(_ k: Int) -> Bool { used[k &>> 6] & (1 &<< UInt64(k & 63)) != 0 }
+
+    /// The slot holding `key`, or nil.
+    @inline(__always) private func slot(of key: UInt64) -> Int? {
+        guard count > 0 else { return nil }
+        let mask = slotKeys.count &- 1
+        var k = home(key)
+        while isUsed(k) {
+            if slotKeys[k] == key { return k }
+            k = (k &+ 1) & mask
+        }
+        return nil
+    }
+
+    package func contains(_ key: UInt64) -> Bool { slot(of: key) != nil }
+
+    package subscript(key: UInt64) -> Value? {
+        @inline(__always) get {
+            guard let k = slot(of: key) else { return nil }
+            return values[k]
+        }
+        set {
+            if let v = newValue { updateValue(v, forKey: key) } else { removeValue(forKey: key) }
+        }
+    }
+
+    /// Sets the value of `key`; returns the one it replaced.
+    @discardableResult
+    package mutating func updateValue(_ value: Value, forKey key: UInt64) -> Value? {
+        if (count &+ 1) * 4 > slotKeys.count * 3 { resize(Swift.max(16, slotKeys.count * 2)) }
+        let mask = slotKeys.count &- 1
+        var k = home(key)
+        while isUsed(k) {
+            if slotKeys[k] == key {
+                let old = values[k]
+                values[k] = value
+                return old
+            }
+            k = (k &+ 1) & mask
+        }
+        slotKeys[k] = key
+        values[k] = value
+        used[k &>> 6] |= 1 &<< UInt64(k & 63)
+        count &+= 1
+        return nil
+    }
+
+    @discardableResult
+    package mutating func removeValue(forKey key: UInt64) -> Value? {
+        guard var hole = slot(of: key) else { return nil }
+        let old = values[hole]
+        let mask = slotKeys.count &- 1
+        // Backward shift: pull later entries of the run into the hole unless their home lies cyclically after it.
+        var j = hole
+        while true {
+            j = (j &+ 1) & mask
+            guard isUsed(j) else { break }
+            let h = home(slotKeys[j])
+            let stays = hole <= j ? (hole < h && h <= j) : (hole < h || h <= j)
+            if stays { continue }
+            slotKeys[hole] = slotKeys[j]
+            values[hole] = values[j]
+            hole = j
+        }
+        used[hole &>> 6] &= ~(1 &<< UInt64(hole & 63))
+        values[hole] = .filler
+        count &-= 1
+        return old
+    }
+
+    package mutating func removeAll() {
+        self = IDMap()
+    }
+
+    package mutating func reserveCapacity(_ n: Int) {
+        var size = Swift.max(16, slotKeys.count)
+        while n * 4 > size * 3 { size *= 2 }
+        if size > slotKeys.count { resize(size) }
+    }
+
+    private mutating func resize(_ size: Int) {
+        let oldKeys = slotKeys, oldValues = values, oldUsed = used
+        slotKeys = Array(repeating: 0, count: size)
+        values = Array(repeating: .filler, count: size)
+        used = Array(repeating: 0, count: (size + 63) / 64)
+        shift = UInt64(64 - size.trailingZeroBitCount)
+        let mask = size - 1
+        for s in 0..<oldKeys.count where oldUsed[s >> 6] & (1 << UInt64(s & 63)) != 0 {
+            var k = home(oldKeys[s])
+            while isUsed(k) { k = (k + 1) & mask }
+            slotKeys[k] = oldKeys[s]
+            values[k] = oldValues[s]
+            used[k >> 6] |= 1 << UInt64(k & 63)
+        }
+    }
+
+    fileprivate func nextUsed(from s: Int) -> Int {
+        var k = s
+        while k < slotKeys.count {
+            let word = used[k >> 6] >> UInt64(k & 63)
+            if word != 0 { return k + word.trailingZeroBitCount }
+            k = (k | 63) + 1
+        }
+        return slotKeys.count
+    }
+
+    fileprivate func key(at s: Int) -> UInt64 { slotKeys[s] }
+    fileprivate func value(at s: Int) -> Value { values[s] }
+}
+
+extension IDMap: Sequence {
+    package struct Iterator: IteratorProtocol {
+        fileprivate let map: IDMap
+        fileprivate var slot: Int
+        package mutating func next() -> (key: UInt64, value: Value)? {
+            slot = map.nextUsed(from: slot)
+            guard slot < map.slotCount else { return nil }
+            defer { slot += 1 }
+            return (map.key(at: slot), map.value(at: slot))
+        }
+    }
+
+    package func makeIterator() -> Iterator { Iterator(map: self, slot: 0) }
+    package var underestimatedCount: Int { count }
+}
+
+extension IDMap {
+    /// The keys, in slot order (as `Dictionary.keys`, an array here).
+    package var keys: [UInt64] { map { $0.key } }
+}
+
+extension IDMap: Equatable where Value: Equatable {
+    package static func == (a: IDMap, b: IDMap) -> Bool {
+        guard a.count == b.count else { return false }
+        for (k, v) in a { guard b[k] == v else { return false } }
+        return true
+    }
+}
+
+extension IDMap: Sendable where Value: Sendable {}
+
+/// A set of integers (entity keys of a `ChangeSet`) on an `IDMap`: no `Hasher`. A `Collection` in slot order.
+package struct IDSet<Element: FixedWidthInteger & Sendable>: Sendable {
+    fileprivate struct Nothing: IDMapValue, Sendable { static var filler: Nothing { Nothing() } }
+    private var map = IDMap<Nothing>()
+
+    package init() {}
+
+    package init<S: Sequence>(_ s: S) where S.Element == Element {
+        for x in s { insert(x) }
+    }
+
+    @discardableResult
+    package mutating func insert(_ x: Element) -> Bool {
+        map.updateValue(Nothing(), forKey: UInt64(truncatingIfNeeded: x)) == nil
+    }
+
+    @discardableResult
+    package mutating func remove(_ x: Element) -> Element? {
+        map.removeValue(forKey: UInt64(truncatingIfNeeded: x)) == nil ? nil : x
+    }
+
+    package func contains(_ x: Element) -> Bool { map.contains(UInt64(truncatingIfNeeded: x)) }
+
+    package mutating func formUnion<S: Sequence>(_ s: S) where S.Element == Element {
+        for x in s { insert(x) }
+    }
+
+    package mutating func removeAll() { map.removeAll() }
+}
+
+extension IDSet: Collection {
+    package typealias Index = Int
+    package var startIndex: Int { map.nextUsed(from: 0) }
+    package var endIndex: Int { map.slotCount }
+    package func index(after i: Int) -> Int { map.nextUsed(from: i + 1) }
+    package subscript(i: Int) -> Element { Element(truncatingIfNeeded: map.key(at: i)) }
+    package var count: Int { map.count }
+    package var isEmpty: Bool { map.isEmpty }
+}
+
+extension IDSet: ExpressibleByArrayLiteral {
+    package init(arrayLiteral elements: Element...) { self.init(elements) }
+}
+
+extension IDSet: Equatable {
+    package static func == (a: IDSet, b: IDSet) -> Bool { a.count == b.count && a.allSatisfy { b.contains($0) } }
 }

@@ -280,6 +280,16 @@ public struct ZoneCalendar: Sendable {
         return offsets[lo]
     }
 
+    /// The span of instants around `t` with one UTC offset: `from ..< until` (bounds of the transition table).
+    func span(at t: Millis) -> ZoneSpan {
+        var lo = 0, hi = starts.count - 1
+        while lo < hi {
+            let mid = (lo + hi + 1) >> 1
+            if starts[mid] <= t { lo = mid } else { hi = mid - 1 }
+        }
+        return ZoneSpan(from: starts[lo], until: lo + 1 < starts.count ? starts[lo + 1] : .max, offset: offsets[lo])
+    }
+
     /// The local date of an instant.
     @inline(__always)
     public func date(of t: Millis) -> LocalDate {
@@ -305,5 +315,20 @@ public struct BusinessCalendar: Sendable {
             if isBusinessDay(day) { count += 1 }
         }
         return day
+    }
+}
+
+/// Instants `from ..< until` share the UTC offset `offset` (a stretch between two transitions of a zone).
+struct ZoneSpan {
+    var from: Millis = 1
+    var until: Millis = 0
+    var offset: Int64 = 0
+
+    /// The local date of `t`, when the span holds it.
+    @inline(__always) func date(of t: Millis) -> LocalDate? {
+        guard t >= from && t < until else { return nil }
+        let local = t + offset
+        let days = local >= 0 ? local / millisPerDay : (local - millisPerDay + 1) / millisPerDay
+        return LocalDate(days: Int32(days))
     }
 }

@@ -115,7 +115,7 @@ func runWithRestarts(settings: EngineSettings, lines: [String], batch: Int, rest
     @Test func largeBatchesRoundTrip() throws {
         var state = syntheticState(cases: 3000, contactsPerCase: 3)
         var rng = SyntheticStream.Rng(s: 99)
-        var spread: [UInt64: ContactRecord] = [:]
+        var spread = IDMap<ContactRecord>()
         for (id, rec) in state.contacts { spread[id ^ (rng.next() & 0xFFFF_FF00_0000_0000)] = rec }
         state.contacts = spread
         let ids = state.contacts.keys.sorted()
@@ -126,11 +126,11 @@ func runWithRestarts(settings: EngineSettings, lines: [String], batch: Int, rest
         defer { dir.cleanup() }
         var store = try StateStore(directory: dir.path)
         var changes = ChangeSet()
-        changes.cases = Set(0..<UInt32(state.cases.count))
-        changes.contacts = Set(state.contacts.keys)
-        changes.pdus = Set(0..<Int32(state.pdus.count))
+        changes.cases = IDSet(0..<UInt32(state.cases.count))
+        changes.contacts = IDSet(state.contacts.keys)
+        changes.pdus = IDSet(0..<Int32(state.pdus.count))
         changes.publishers = Set(state.publishers.keys)
-        changes.withdrawn = Set(state.withdrawn.keys)
+        changes.withdrawn = IDSet(state.withdrawn.keys)
         try store.commit(changes: changes, state: state, journal: [], publishedThrough: nil, now: 0)
 
         // Forget a few hundred contacts, withdraw nothing more, touch some cases.

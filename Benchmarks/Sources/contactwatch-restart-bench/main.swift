@@ -40,7 +40,7 @@ enum Footprint {
         return 64 + buckets / 8 + buckets * (MemoryLayout<K>.stride + MemoryLayout<V>.stride) + mallocOverhead
     }
     static func state(_ s: EngineState) -> Int {
-        var n = array(s.cases) + dictionary(s.caseIndex) + dictionary(s.contacts) + dictionary(s.withdrawn)
+        var n = array(s.cases) + dictionary(s.caseIndex) + s.contacts.footprint + dictionary(s.withdrawn)
             + dictionary(s.outcomeTimers) + dictionary(s.publishers) + array(s.pdus) + dictionary(s.pduIndex)
         for c in s.cases {
             n += array(c.registers) + array(c.failures) + array(c.remotes) + array(c.warnings) + array(c.breaches)
@@ -89,7 +89,7 @@ enum RestartBenchmark {
                 let store = try StateStore(directory: dirPath)
                 // Through the commit path, in batches of 2000 cases with their contacts.
                 var changes = ChangeSet()
-                changes.pdus = Set(0..<Int32(state.pdus.count))
+                changes.pdus = IDSet(0..<Int32(state.pdus.count))
                 changes.publishers = Set(state.publishers.keys)
                 let byCase = Dictionary(grouping: state.contacts.keys, by: { state.contacts[$0]!.caseIndex })
                 for start in stride(from: 0, to: cases, by: 2000) {
