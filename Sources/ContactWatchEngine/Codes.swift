@@ -274,6 +274,8 @@ public struct Register: Sendable, Hashable {
 
 enum Registers {
     static let rosh: Set<String> = ["RLRH", "RMRH", "RHRH", "RVHR"]
+    /// `rosh.contains(code)` without hashing.
+    static func isRosh(_ code: String) -> Bool { code == "RLRH" || code == "RMRH" || code == "RHRH" || code == "RVHR" }
 
     /// The categories and whether the case is excluded from remote supervision.
     static func classify(_ registers: [Register]) -> (Categories, excluded: Bool) {

@@ -41,6 +41,11 @@ public final class Engine {
     /// Case indexes by CRN key and PDU indexes by code, without `Hasher` (see `IndexTable`).
     var caseTable = IndexTable()
     var pduTable = IndexTable()
+    /// Each PDU's code packed in two words (codes of up to 16 bytes), by PDU index: `pduIndex` compares them.
+    var pduCodes: [PackedCode] = []
+    /// The id of each R6 alert raised and not yet resolved, by its R1 alert's trigger contactId (its resolution
+    /// repeats the id; an id not here, e.g. after a restart, is computed again).
+    var overdueIds = IDMap<OverdueID>()
     /// Whether `reader` holds the current message's body (false until it parsed successfully).
     var parsedCurrent = false
     #else
@@ -59,6 +64,8 @@ public final class Engine {
     @exclusivity(unchecked) var enforcementMemo = OutcomeDeadlineMemo()
     @exclusivity(unchecked) var caseTable = IndexTable()
     @exclusivity(unchecked) var pduTable = IndexTable()
+    @exclusivity(unchecked) var pduCodes: [PackedCode] = []
+    @exclusivity(unchecked) var overdueIds = IDMap<OverdueID>()
     @exclusivity(unchecked) var parsedCurrent = false
     #endif
     public internal(set) var logEvents: [EngineLogEvent] = []
@@ -88,6 +95,7 @@ public final class Engine {
             var code = p.code
             pduTable.insert(code.withUTF8 { IndexTable.fingerprint(UnsafeRawBufferPointer($0)) }, Int32(pi))
         }
+        rememberPDUCodes()
         guard !referenceMode else { return }
         var overdue: [OverdueItem] = []
         for (ci, c) in state.cases.enumerated() {
@@ -289,7 +297,8 @@ public final class Engine {
         var regs = state.cases[ci].registers
         switch r.type {
         case .registrationAdded, .registrationUpdated:
-            regs.removeAll { $0.code == code || (Registers.rosh.contains(code) && Registers.rosh.contains($0.code)) }
+            let rosh = Registers.isRosh(code)
+            regs.removeAll { $0.code == code || (rosh && Registers.isRosh($0.code)) }
             regs.append(Register(code: code, level: level))
         default:
             regs.removeAll { $0.code == code }
@@ -311,13 +320,23 @@ public final class Engine {
     func pduIndex(for code: UnsafeRawBufferPointer) -> Int32 {
         let key = IndexTable.fingerprint(code)
         if let i = pduTable.find(key) {
-            if bytesEqual(code, state.pdus[Int(i)].code) { return i }
+            let known = pduCodes[Int(i)]
+            if code.count <= 16 ? known == PackedCode(code) : bytesEqual(code, state.pdus[Int(i)].code) { return i }
             // Two codes with one fingerprint: the table keeps the first; the other goes through the dictionary.
             return state.pduIndex(for: String(decoding: code, as: UTF8.self))
         }
         let i = state.pduIndex(for: String(decoding: code, as: UTF8.self))
         pduTable.insert(key, i)
+        rememberPDUCodes()
         return i
+    }
+
+    /// Extends `pduCodes` to every PDU of the state.
+    func rememberPDUCodes() {
+        while pduCodes.count < state.pdus.count {
+            var code = state.pdus[pduCodes.count].code
+            pduCodes.append(code.withUTF8 { PackedCode(UnsafeRawBufferPointer($0)) })
+        }
     }
 
     /// The local date of an instant (`zone.date(of:)`, with the offset span of the last one remembered).
@@ -656,4 +675,26 @@ struct IndexTable {
         for c in b { h = (h ^ UInt64(c)) &* 0x100_0000_01B3 }
         return h
     }
+}
+
+/// A code of up to 16 bytes in two words, zero-padded, with its length (-1: longer, not packed).
+struct PackedCode: Equatable {
+    var w0: UInt64 = 0
+    var w1: UInt64 = 0
+    var count = -1
+
+    init(_ b: UnsafeRawBufferPointer) {
+        guard b.count <= 16 else { return }
+        count = b.count
+        var words: (UInt64, UInt64) = (0, 0)
+        if let base = b.baseAddress { withUnsafeMutableBytes(of: &words) { $0.baseAddress!.copyMemory(from: base, byteCount: b.count) } }
+        (w0, w1) = words
+    }
+}
+
+/// An R6 alert's id, for the version of the trigger contact whose R1 alert it follows (`Engine.overdueIds`).
+struct OverdueID: IDMapValue {
+    var version: UInt64
+    var id: AlertID
+    static var filler: OverdueID { OverdueID(version: 0, id: AlertID(high: 0, low: 0)) }
 }

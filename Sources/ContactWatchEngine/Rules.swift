@@ -286,8 +286,15 @@ extension Engine {
             state.cases[ci].openNonCompliance.remove(at: k)
             resolve(a, crn: crn, occurredAt: t, resolution: resolution, by: contactId, reason: reason, out: &out)
             if a.overdueRaised {
-                let id = AlertID(rule: .enforcementOverdue, subject: .crn(crn),
+                let id: AlertID
+                if let known = overdueIds.removeValue(forKey: a.triggerContactId), known.version == a.triggerContactVersion {
+                    id = known.id
+                    assert(id == AlertID(rule: .enforcementOverdue, subject: .crn(crn), triggerContactId: a.triggerContactId,
+                                         triggerContactVersion: a.triggerContactVersion))
+                } else {
+                    id = AlertID(rule: .enforcementOverdue, subject: .crn(crn),
                                  triggerContactId: a.triggerContactId, triggerContactVersion: a.triggerContactVersion)
+                }
                 emit(raised: false, rule: .enforcementOverdue, severity: .high, id: id, subject: .crn(crn), occurredAt: t,
                      reason: { b in
                          b.raw("No longer overdue: the ")
@@ -363,6 +370,7 @@ extension Engine {
         let crn = state.cases[ci].crn
         let id = AlertID(rule: .enforcementOverdue, subject: .crn(crn),
                          triggerContactId: a.triggerContactId, triggerContactVersion: a.triggerContactVersion)
+        overdueIds[a.triggerContactId] = OverdueID(version: a.triggerContactVersion, id: id)
         let days = settings.enforcementDeadlineBusinessDays
         emit(raised: true, rule: .enforcementOverdue, severity: .high, id: id, subject: .crn(crn), occurredAt: state.watermark,
              reason: { b in

@@ -295,10 +295,10 @@ package struct EngineState: Sendable {
 
 /// What changed since the store last took the changes: the entities to write.
 package struct ChangeSet: Sendable {
-    package var cases = IDSet<UInt32>()
+    package var cases = DenseSet<UInt32>()
     package var contacts = IDSet<UInt64>()
     package var forgottenContacts: [UInt64] = []
-    package var pdus = IDSet<Int32>()
+    package var pdus = DenseSet<Int32>()
     package var publishers: Set<String> = []
     package var withdrawn = IDSet<UInt64>()
     /// Contacts whose R7 timer was armed, fired or dropped.
@@ -352,8 +352,12 @@ extension ContactRecord: IDMapValue {
 /// keeps keys and values in two flat arrays plus a bit per slot. Iteration order is the slot order: unspecified, as
 /// a `Dictionary`'s.
 package struct IDMap<Value: IDMapValue> {
-    private var slotKeys: [UInt64] = []
-    private var values: [Value] = []
+    fileprivate struct Entry {
+        var key: UInt64
+        var value: Value
+    }
+
+    private var entries: [Entry] = []
     /// A bit per slot: occupied.
     private var used: [UInt64] = []
     private var shift: UInt64 = 64
@@ -366,26 +370,33 @@ package struct IDMap<Value: IDMapValue> {
     package var isEmpty: Bool { count == 0 }
 
     /// Slots allocated (a power of two, or 0).
-    package var slotCount: Int { slotKeys.count }
+    package var slotCount: Int { entries.count }
 
-    /// Bytes of the table's storage (its three arrays, with their headers and malloc's overhead).
+    /// Bytes of the table's storage (its two arrays, with their headers and malloc's overhead).
     package var footprint: Int {
-        slotKeys.isEmpty ? 0 : slotKeys.count * (8 + MemoryLayout<Value>.stride) + used.count * 8 + 3 * (32 + 16)
+        entries.isEmpty ? 0 : entries.count * MemoryLayout<Entry>.stride + used.count * 8 + 2 * (32 + 16)
     }
 
     @inline(__always) private func home(_ key: UInt64) -> Int { Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> shift) }
-    @inline(__always) private func isUsed(_ k: Int) -> Bool { used[k &>> 6] & (1 &<< UInt64(k & 63)) != 0 }
+
+    @inline(__always) private static func isUsed(_ used: UnsafeBufferPointer<UInt64>, _ k: Int) -> Bool {
+        used[k &>> 6] & (1 &<< UInt64(truncatingIfNeeded: k & 63)) != 0
+    }
 
     /// The slot holding `key`, or nil.
     @inline(__always) private func slot(of key: UInt64) -> Int? {
         guard count > 0 else { return nil }
-        let mask = slotKeys.count &- 1
+        let mask = entries.count &- 1
         var k = home(key)
-        while isUsed(k) {
-            if slotKeys[k] == key { return k }
-            k = (k &+ 1) & mask
+        return entries.withUnsafeBufferPointer { e in
+            used.withUnsafeBufferPointer { u in
+                while IDMap.isUsed(u, k) {
+                    if e[k].key == key { return k }
+                    k = (k &+ 1) & mask
+                }
+                return nil
+            }
         }
-        return nil
     }
 
     package func contains(_ key: UInt64) -> Bool { slot(of: key) != nil }
@@ -393,7 +404,7 @@ package struct IDMap<Value: IDMapValue> {
     package subscript(key: UInt64) -> Value? {
         @inline(__always) get {
             guard let k = slot(of: key) else { return nil }
-            return values[k]
+            return entries[k].value
         }
         set {
             if let v = newValue { updateValue(v, forKey: key) } else { removeValue(forKey: key) }
@@ -403,43 +414,67 @@ package struct IDMap<Value: IDMapValue> {
     /// Sets the value of `key`; returns the one it replaced.
     @discardableResult
     package mutating func updateValue(_ value: Value, forKey key: UInt64) -> Value? {
-        if (count &+ 1) * 4 > slotKeys.count * 3 { resize(Swift.max(16, slotKeys.count * 2)) }
-        let mask = slotKeys.count &- 1
+        if _slowPath((count &+ 1) &* 4 > entries.count &* 3) { resize(Swift.max(16, entries.count * 2)) }
+        let mask = entries.count &- 1
         var k = home(key)
-        while isUsed(k) {
-            if slotKeys[k] == key {
-                let old = values[k]
-                values[k] = value
-                return old
+        let replaced: Value? = entries.withUnsafeMutableBufferPointer { e in
+            used.withUnsafeMutableBufferPointer { u in
+                while IDMap.isUsed(UnsafeBufferPointer(u), k) {
+                    if e[k].key == key {
+                        let old = e[k].value
+                        e[k].value = value
+                        return old
+                    }
+                    k = (k &+ 1) & mask
+                }
+                e[k] = Entry(key: key, value: value)
+                u[k &>> 6] |= 1 &<< UInt64(truncatingIfNeeded: k & 63)
+                return nil
             }
-            k = (k &+ 1) & mask
         }
-        slotKeys[k] = key
-        values[k] = value
-        used[k &>> 6] |= 1 &<< UInt64(k & 63)
-        count &+= 1
-        return nil
+        if replaced == nil { count &+= 1 }
+        return replaced
+    }
+
+    /// Adds `key` when it is not there; returns whether it was added (a set's insert: nothing is copied out).
+    @discardableResult
+    package mutating func insertKey(_ key: UInt64, _ value: Value) -> Bool {
+        if _slowPath((count &+ 1) &* 4 > entries.count &* 3) { resize(Swift.max(16, entries.count * 2)) }
+        let mask = entries.count &- 1
+        var k = home(key)
+        let added: Bool = entries.withUnsafeMutableBufferPointer { e in
+            used.withUnsafeMutableBufferPointer { u in
+                while IDMap.isUsed(UnsafeBufferPointer(u), k) {
+                    if e[k].key == key { return false }
+                    k = (k &+ 1) & mask
+                }
+                e[k] = Entry(key: key, value: value)
+                u[k &>> 6] |= 1 &<< UInt64(truncatingIfNeeded: k & 63)
+                return true
+            }
+        }
+        if added { count &+= 1 }
+        return added
     }
 
     @discardableResult
     package mutating func removeValue(forKey key: UInt64) -> Value? {
         guard var hole = slot(of: key) else { return nil }
-        let old = values[hole]
-        let mask = slotKeys.count &- 1
+        let old = entries[hole].value
+        let mask = entries.count &- 1
         // Backward shift: pull later entries of the run into the hole unless their home lies cyclically after it.
         var j = hole
         while true {
             j = (j &+ 1) & mask
-            guard isUsed(j) else { break }
-            let h = home(slotKeys[j])
+            guard used[j >> 6] & (1 << UInt64(j & 63)) != 0 else { break }
+            let h = home(entries[j].key)
             let stays = hole <= j ? (hole < h && h <= j) : (hole < h || h <= j)
             if stays { continue }
-            slotKeys[hole] = slotKeys[j]
-            values[hole] = values[j]
+            entries[hole] = entries[j]
             hole = j
         }
-        used[hole &>> 6] &= ~(1 &<< UInt64(hole & 63))
-        values[hole] = .filler
+        used[hole >> 6] &= ~(1 << UInt64(hole & 63))
+        entries[hole].value = .filler
         count &-= 1
         return old
     }
@@ -449,39 +484,37 @@ package struct IDMap<Value: IDMapValue> {
     }
 
     package mutating func reserveCapacity(_ n: Int) {
-        var size = Swift.max(16, slotKeys.count)
+        var size = Swift.max(16, entries.count)
         while n * 4 > size * 3 { size *= 2 }
-        if size > slotKeys.count { resize(size) }
+        if size > entries.count { resize(size) }
     }
 
-    private mutating func resize(_ size: Int) {
-        let oldKeys = slotKeys, oldValues = values, oldUsed = used
-        slotKeys = Array(repeating: 0, count: size)
-        values = Array(repeating: .filler, count: size)
+    @inline(never) private mutating func resize(_ size: Int) {
+        let old = entries, oldUsed = used
+        entries = Array(repeating: Entry(key: 0, value: .filler), count: size)
         used = Array(repeating: 0, count: (size + 63) / 64)
         shift = UInt64(64 - size.trailingZeroBitCount)
         let mask = size - 1
-        for s in 0..<oldKeys.count where oldUsed[s >> 6] & (1 << UInt64(s & 63)) != 0 {
-            var k = home(oldKeys[s])
-            while isUsed(k) { k = (k + 1) & mask }
-            slotKeys[k] = oldKeys[s]
-            values[k] = oldValues[s]
+        for s in 0..<old.count where oldUsed[s >> 6] & (1 << UInt64(s & 63)) != 0 {
+            var k = home(old[s].key)
+            while used[k >> 6] & (1 << UInt64(k & 63)) != 0 { k = (k + 1) & mask }
+            entries[k] = old[s]
             used[k >> 6] |= 1 << UInt64(k & 63)
         }
     }
 
     fileprivate func nextUsed(from s: Int) -> Int {
         var k = s
-        while k < slotKeys.count {
+        while k < entries.count {
             let word = used[k >> 6] >> UInt64(k & 63)
             if word != 0 { return k + word.trailingZeroBitCount }
             k = (k | 63) + 1
         }
-        return slotKeys.count
+        return entries.count
     }
 
-    fileprivate func key(at s: Int) -> UInt64 { slotKeys[s] }
-    fileprivate func value(at s: Int) -> Value { values[s] }
+    fileprivate func key(at s: Int) -> UInt64 { entries[s].key }
+    fileprivate func value(at s: Int) -> Value { entries[s].value }
 }
 
 extension IDMap: Sequence {
@@ -514,6 +547,7 @@ extension IDMap: Equatable where Value: Equatable {
 }
 
 extension IDMap: Sendable where Value: Sendable {}
+extension IDMap.Entry: Sendable where Value: Sendable {}
 
 /// A set of integers (entity keys of a `ChangeSet`) on an `IDMap`: no `Hasher`. A `Collection` in slot order.
 package struct IDSet<Element: FixedWidthInteger & Sendable>: Sendable {
@@ -528,7 +562,7 @@ package struct IDSet<Element: FixedWidthInteger & Sendable>: Sendable {
 
     @discardableResult
     package mutating func insert(_ x: Element) -> Bool {
-        map.updateValue(Nothing(), forKey: UInt64(truncatingIfNeeded: x)) == nil
+        map.insertKey(UInt64(truncatingIfNeeded: x), Nothing())
     }
 
     @discardableResult
@@ -561,4 +595,83 @@ extension IDSet: ExpressibleByArrayLiteral {
 
 extension IDSet: Equatable {
     package static func == (a: IDSet, b: IDSet) -> Bool { a.count == b.count && a.allSatisfy { b.contains($0) } }
+}
+
+/// A set of small non-negative integers (case and PDU indexes of a `ChangeSet`) as a bitmap: an insert is a bit set.
+/// Negative integers are never members.
+/// A `Collection` in ascending order.
+package struct DenseSet<Element: FixedWidthInteger & Sendable>: Sendable {
+    private var words: [UInt64] = []
+    package private(set) var count = 0
+
+    package init() {}
+
+    package init<S: Sequence>(_ s: S) where S.Element == Element {
+        for x in s { insert(x) }
+    }
+
+    @discardableResult
+    package mutating func insert(_ x: Element) -> Bool {
+        // No index is negative (a PDU index of -1 means "none" and is never inserted); one would name nothing to write.
+        guard x >= 0 else { return false }
+        let i = Int(x)
+        let w = i &>> 6
+        if _slowPath(w >= words.count) { words.append(contentsOf: repeatElement(0, count: Swift.max(w + 1, words.count * 2) - words.count)) }
+        let bit: UInt64 = 1 &<< UInt64(truncatingIfNeeded: i & 63)
+        return words.withUnsafeMutableBufferPointer { b in
+            if b[w] & bit != 0 { return false }
+            b[w] |= bit
+            count &+= 1
+            return true
+        }
+    }
+
+    @discardableResult
+    package mutating func remove(_ x: Element) -> Element? {
+        guard contains(x) else { return nil }
+        let i = Int(x)
+        words[i >> 6] &= ~(1 << UInt64(i & 63))
+        count -= 1
+        return x
+    }
+
+    package func contains(_ x: Element) -> Bool {
+        guard x >= 0 else { return false }
+        let i = Int(x)
+        return i >> 6 < words.count && words[i >> 6] & (1 << UInt64(i & 63)) != 0
+    }
+
+    package mutating func formUnion<S: Sequence>(_ s: S) where S.Element == Element {
+        for x in s { insert(x) }
+    }
+
+    package mutating func removeAll() { self = DenseSet() }
+
+    fileprivate func nextMember(from s: Int) -> Int {
+        var k = s
+        let end = words.count * 64
+        while k < end {
+            let word = words[k >> 6] >> UInt64(k & 63)
+            if word != 0 { return k + word.trailingZeroBitCount }
+            k = (k | 63) + 1
+        }
+        return end
+    }
+}
+
+extension DenseSet: Collection {
+    package typealias Index = Int
+    package var startIndex: Int { nextMember(from: 0) }
+    package var endIndex: Int { words.count * 64 }
+    package func index(after i: Int) -> Int { nextMember(from: i + 1) }
+    package subscript(i: Int) -> Element { Element(i) }
+    package var isEmpty: Bool { count == 0 }
+}
+
+extension DenseSet: ExpressibleByArrayLiteral {
+    package init(arrayLiteral elements: Element...) { self.init(elements) }
+}
+
+extension DenseSet: Equatable {
+    package static func == (a: DenseSet, b: DenseSet) -> Bool { a.count == b.count && a.allSatisfy { b.contains($0) } }
 }

@@ -126,9 +126,9 @@ func runWithRestarts(settings: EngineSettings, lines: [String], batch: Int, rest
         defer { dir.cleanup() }
         var store = try StateStore(directory: dir.path)
         var changes = ChangeSet()
-        changes.cases = IDSet(0..<UInt32(state.cases.count))
+        changes.cases = DenseSet(0..<UInt32(state.cases.count))
         changes.contacts = IDSet(state.contacts.keys)
-        changes.pdus = IDSet(0..<Int32(state.pdus.count))
+        changes.pdus = DenseSet(0..<Int32(state.pdus.count))
         changes.publishers = Set(state.publishers.keys)
         changes.withdrawn = IDSet(state.withdrawn.keys)
         try store.commit(changes: changes, state: state, journal: [], publishedThrough: nil, now: 0)

@@ -89,7 +89,7 @@ enum RestartBenchmark {
                 let store = try StateStore(directory: dirPath)
                 // Through the commit path, in batches of 2000 cases with their contacts.
                 var changes = ChangeSet()
-                changes.pdus = IDSet(0..<Int32(state.pdus.count))
+                changes.pdus = DenseSet(0..<Int32(state.pdus.count))
                 changes.publishers = Set(state.publishers.keys)
                 let byCase = Dictionary(grouping: state.contacts.keys, by: { state.contacts[$0]!.caseIndex })
                 for start in stride(from: 0, to: cases, by: 2000) {
