@@ -93,7 +93,10 @@ public final class Engine {
         for (ci, c) in state.cases.enumerated() { caseTable.insert(UInt64(c.crn.key), Int32(ci)) }
         for (pi, p) in state.pdus.enumerated() {
             var code = p.code
-            pduTable.insert(code.withUTF8 { IndexTable.fingerprint(UnsafeRawBufferPointer($0)) }, Int32(pi))
+            pduTable.insert(code.withUTF8 { b in
+                let raw = UnsafeRawBufferPointer(b)
+                return PackedCode(raw).key ?? IndexTable.fingerprint(raw)
+            }, Int32(pi))
         }
         rememberPDUCodes()
         guard !referenceMode else { return }
@@ -188,7 +191,8 @@ public final class Engine {
         }
         switch event {
         case .contact(let c):
-            if let rec = liveContact(c.contactId), state.cases[Int(rec.caseIndex)].crn != c.crn {
+            let known = liveContact(c.contactId)
+            if let rec = known, state.cases[Int(rec.caseIndex)].crn != c.crn {
                 let e = Invalidity(field: "personReference.identifiers", reason: "contactId \(c.contactId) belongs to another CRN")
                 return invalid(e, counterKey: "contactId.owner", topic: topicFrame, body: body, out: &out)
             }
@@ -201,7 +205,7 @@ public final class Engine {
             }
             counters.processed += 1
             counters.contactEvents += 1
-            processContact(c, out: &out)
+            processContact(c, known: known, out: &out)
         case .registration(let r):
             if let e = futureSkew(r.occurredAt) {
                 return invalid(e, counterKey: "occurredAt.skew", topic: topicFrame, body: body, out: &out)
@@ -294,16 +298,16 @@ public final class Engine {
         let ci = caseIndex(for: r.crn)
         let code = reader.string(r.registerTypeCode)
         let level = r.registerLevelCode >= 0 ? reader.string(r.registerLevelCode) : nil
-        var regs = state.cases[ci].registers
+        // Changed in place (a copy would be copied again on its first change).
         switch r.type {
         case .registrationAdded, .registrationUpdated:
             let rosh = Registers.isRosh(code)
-            regs.removeAll { $0.code == code || (rosh && Registers.isRosh($0.code)) }
-            regs.append(Register(code: code, level: level))
+            state.cases[ci].registers.removeAll { $0.code == code || (rosh && Registers.isRosh($0.code)) }
+            state.cases[ci].registers.append(Register(code: code, level: level))
         default:
-            regs.removeAll { $0.code == code }
+            state.cases[ci].registers.removeAll { $0.code == code }
         }
-        state.cases[ci].setRegisters(regs)
+        (state.cases[ci].categories, state.cases[ci].excludedFromRemote) = Registers.classify(state.cases[ci].registers)
         changes.cases.insert(UInt32(ci))
         raiseOverdue(out: &out)
     }
@@ -318,10 +322,10 @@ public final class Engine {
 
     /// The index of a PDU by its code's bytes, added when new.
     func pduIndex(for code: UnsafeRawBufferPointer) -> Int32 {
-        let key = IndexTable.fingerprint(code)
+        let packed = PackedCode(code)
+        let key = packed.key ?? IndexTable.fingerprint(code)
         if let i = pduTable.find(key) {
-            let known = pduCodes[Int(i)]
-            if code.count <= 16 ? known == PackedCode(code) : bytesEqual(code, state.pdus[Int(i)].code) { return i }
+            if packed.count >= 0 ? pduCodes[Int(i)] == packed : bytesEqual(code, state.pdus[Int(i)].code) { return i }
             // Two codes with one fingerprint: the table keeps the first; the other goes through the dictionary.
             return state.pduIndex(for: String(decoding: code, as: UTF8.self))
         }
@@ -369,10 +373,14 @@ public final class Engine {
         }
     }
 
-    func processContact(_ e: ContactEvent, out: inout Outbox) {
+    /// `known`: the contact's remembered record before step 1 (`liveContact`, looked up by the validation).
+    func processContact(_ e: ContactEvent, known: ContactRecord?, out: inout Outbox) {
         // Step 1.
         advanceWatermark(e.occurredAt)
-        let previous = liveContact(e.contactId)
+        // The record is still remembered unless the watermark just moved the retention past its start (forgetting
+        // changes no record it keeps).
+        let previous = known.flatMap { $0.contactStart >= retentionCutoff ? $0 : nil }
+        assert(previous == liveContact(e.contactId))
         if let previous, e.contactVersion <= previous.version {
             counters.duplicates += 1
             raiseOverdue(out: &out)
@@ -689,6 +697,11 @@ struct PackedCode: Equatable {
         var words: (UInt64, UInt64) = (0, 0)
         if let base = b.baseAddress { withUnsafeMutableBytes(of: &words) { $0.baseAddress!.copyMemory(from: base, byteCount: b.count) } }
         (w0, w1) = words
+    }
+
+    /// The table key of a packed code (nil when not packed: the FNV fingerprint of the bytes serves).
+    var key: UInt64? {
+        count < 0 ? nil : (w0 ^ (w1 &* 0x100_0000_01B3) ^ UInt64(count) &<< 59) | 1
     }
 }
 

@@ -522,7 +522,7 @@ extension Engine {
     // MARK: - R2 telephone-only
 
     func checkTelephoneOnly(caseIndex ci: Int, event e: ContactEvent, out: inout Outbox) {
-        guard state.cases[ci].openTelephoneOnly == nil else { return }
+        guard state.cases[ci].openTelephoneOnly?.rule == nil else { return }
         let last = state.cases[ci].lastInPersonAt
         let hasInPerson = last != .min
         let reference = hasInPerson ? last : state.cases[ci].firstContactAt
@@ -678,9 +678,24 @@ extension Engine {
         #if DEBUG
         assert(state.pdus[Int(index)].totalsAfresh(from: start.days, through: end.days) == (compliant, nonCompliant))
         #endif
-        let pdu = state.pdus[Int(index)]
         let n = compliant + nonCompliant
         guard n >= settings.complianceRateMinimumSample else { return }
+        let rate = Double(compliant) / Double(n)
+        // Most evaluations change nothing: decide before anything is copied or built.
+        if state.pdus[Int(index)].open?.rule != nil {
+            guard rate >= settings.complianceRateThreshold + settings.complianceRateHysteresis else { return }
+        } else {
+            guard rate < settings.complianceRateThreshold else { return }
+        }
+        emitRate(pdu: index, event: e, compliant: compliant, nonCompliant: nonCompliant, start: start, end: end, out: &out)
+    }
+
+    /// `evaluateRate`'s raise or resolution, once it is decided.
+    @inline(never)
+    func emitRate(pdu index: Int32, event e: ContactEvent, compliant: Int, nonCompliant: Int, start: LocalDate, end: LocalDate,
+                  out: inout Outbox) {
+        let pdu = state.pdus[Int(index)]
+        let n = compliant + nonCompliant
         let rate = Double(compliant) / Double(n)
         let rounded = (rate * 10000).rounded(.toNearestOrEven) / 10000
         let evidence: (inout JSONWriter) -> Void = { b in

@@ -160,8 +160,9 @@ package struct PDUState: Sendable, Equatable {
     }
 
     mutating func add(date: Int32, compliant: Bool, delta: Int32) {
-        // Binary search for the date; most contributions land at or near the end.
-        let lo = lowerBound(date)
+        // Most contributions land on the last date: look there first, else binary search.
+        let last = buckets.count - 1
+        let lo = last >= 0 && buckets[last].date == date ? last : lowerBound(date)
         if lo == buckets.count || buckets[lo].date != date {
             buckets.insert(Bucket(date: date, compliant: 0, nonCompliant: 0), at: lo)
         }
@@ -495,11 +496,25 @@ package struct IDMap<Value: IDMapValue> {
         used = Array(repeating: 0, count: (size + 63) / 64)
         shift = UInt64(64 - size.trailingZeroBitCount)
         let mask = size - 1
-        for s in 0..<old.count where oldUsed[s >> 6] & (1 << UInt64(s & 63)) != 0 {
-            var k = home(old[s].key)
-            while used[k >> 6] & (1 << UInt64(k & 63)) != 0 { k = (k + 1) & mask }
-            entries[k] = old[s]
-            used[k >> 6] |= 1 << UInt64(k & 63)
+        let shift = self.shift
+        entries.withUnsafeMutableBufferPointer { e in
+            used.withUnsafeMutableBufferPointer { u in
+                old.withUnsafeBufferPointer { o in
+                    oldUsed.withUnsafeBufferPointer { ou in
+                        for w in 0..<ou.count {
+                            var bits = ou[w]
+                            while bits != 0 {
+                                let s = w &<< 6 | bits.trailingZeroBitCount
+                                bits &= bits &- 1
+                                var k = Int(truncatingIfNeeded: (o[s].key &* 0x9E37_79B9_7F4A_7C15) >> shift)
+                                while u[k &>> 6] & (1 &<< UInt64(truncatingIfNeeded: k & 63)) != 0 { k = (k &+ 1) & mask }
+                                e[k] = o[s]
+                                u[k &>> 6] |= 1 &<< UInt64(truncatingIfNeeded: k & 63)
+                            }
+                        }
+                    }
+                }
+            }
         }
     }
 
