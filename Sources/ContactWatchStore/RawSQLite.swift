@@ -101,6 +101,36 @@ struct RawStatement {
         }
     }
 
+    /// Steps a query: true when a row is there to read (its columns valid until the next step), false when the
+    /// query is done (the statement is then reset).
+    func nextRow() throws -> Bool {
+        let rc = sqlite3_step(handle)
+        if rc == SQLITE_ROW { return true }
+        if rc == SQLITE_DONE {
+            sqlite3_reset(handle)
+            return false
+        }
+        let error = failure(rc)
+        sqlite3_reset(handle)
+        throw error
+    }
+
+    /// Resets a query (left before its end, or to run it again).
+    func reset() { sqlite3_reset(handle) }
+
+    @inline(__always) func columnType(_ index: Int32) -> Int32 { sqlite3_column_type(handle, index) }
+
+    @inline(__always) func columnInt64(_ index: Int32) -> Int64 { sqlite3_column_int64(handle, index) }
+
+    /// The blob in column `index` of the current row, in place (valid until the next step or reset); nil for NULL.
+    /// A text value is read as its bytes, an empty blob as an empty buffer.
+    @inline(__always) func columnBlob(_ index: Int32) -> UnsafeRawBufferPointer? {
+        if sqlite3_column_type(handle, index) == SQLITE_NULL { return nil }
+        let start = sqlite3_column_blob(handle, index)
+        let count = Int(sqlite3_column_bytes(handle, index))
+        return UnsafeRawBufferPointer(start: count > 0 ? start : nil, count: count)
+    }
+
     /// The rows the last step of this connection's INSERT/UPDATE/DELETE changed.
     var changes: Int32 { connection.map { sqlite3_changes($0) } ?? 0 }
 

@@ -1,6 +1,7 @@
 import ContactWatchEngine
 import Foundation
 import GRDB
+import GRDBSQLite
 
 /// The durable state store: the engine's state and the alert journal in one SQLite database,
 /// `<stateDir>/contactwatch.sqlite`, reached through one GRDB `DatabaseQueue` (the processing thread is its only user).
@@ -309,35 +310,35 @@ public final class StateStore: Sendable {
                 state.caseIndex.reserveCapacity(caseCount)
                 state.contacts.reserveCapacity(contactCount)
                 let nPDUs = Int32(state.pdus.count)
-                let cases = try Row.fetchCursor(db, sql: "SELECT caseIndex, crn, data, contacts FROM caseState ORDER BY caseIndex")
-                while let row = try cases.next() {
-                    let index: Int64 = row[0]
+                // Through the C API (`RawStatement`): a row is its columns read in place, without GRDB's Row and Data.
+                let cases = try RawStatement(db, "SELECT caseIndex, crn, data, contacts FROM caseState ORDER BY caseIndex")
+                defer { cases.reset() }
+                while try cases.nextRow() {
+                    guard cases.columnType(0) == SQLITE_INTEGER, cases.columnType(1) == SQLITE_INTEGER else {
+                        throw StoreError.corrupt(path, "a case row has a key or CRN that is not an integer")
+                    }
+                    let index = cases.columnInt64(0)
                     guard index == Int64(state.cases.count) else {
                         throw StoreError.corrupt(path, "case index \(index) is out of sequence (expected \(state.cases.count))")
                     }
-                    let crnKey: Int64 = row[1]
+                    let crnKey = cases.columnInt64(1)
                     guard crnKey >= 0 && crnKey <= Int64(UInt32.max) else {
                         throw StoreError.corrupt(path, "case \(index) has an invalid CRN key \(crnKey)")
                     }
                     let crn = CRN(key: UInt32(crnKey))
-                    let c = try row.withUnsafeData(atIndex: 2) { data throws -> CaseState in
-                        guard let data else { throw CodecError("case \(index) has no data") }
-                        return try data.withUnsafeBytes { b throws -> CaseState in try RecordCodec.decodeCase(crn: crn, b) }
-                    }
+                    guard let data = cases.columnBlob(2) else { throw CodecError("case \(index) has no data") }
+                    let c = try RecordCodec.decodeCase(crn: crn, data)
                     guard state.caseIndex.updateValue(UInt32(index), forKey: crn) == nil else {
                         throw StoreError.corrupt(path, "CRN \(crn) appears in two cases")
                     }
                     state.cases.append(c)
-                    try row.withUnsafeData(atIndex: 3) { data throws in
-                        guard let data else { return }
-                        try data.withUnsafeBytes { b throws in
-                            try RecordCodec.decodeContacts(caseIndex: UInt32(index), b) { id, rec throws in
-                                guard rec.pduIndex >= -1, rec.pduIndex < nPDUs else {
-                                    throw StoreError.corrupt(path, "contact \(id) refers to a missing PDU")
-                                }
-                                guard state.contacts.updateValue(rec, forKey: id) == nil else {
-                                    throw StoreError.corrupt(path, "contact \(id) appears in two cases")
-                                }
+                    if let packed = cases.columnBlob(3) {
+                        try RecordCodec.decodeContacts(caseIndex: UInt32(index), packed) { id, rec throws in
+                            guard rec.pduIndex >= -1, rec.pduIndex < nPDUs else {
+                                throw StoreError.corrupt(path, "contact \(id) refers to a missing PDU")
+                            }
+                            guard state.contacts.updateValue(rec, forKey: id) == nil else {
+                                throw StoreError.corrupt(path, "contact \(id) appears in two cases")
                             }
                         }
                     }

@@ -223,4 +223,21 @@ func expectRefusal(_ dir: TempDir, _ kind: StoreError.Kind, mentioning words: [S
             }
         }
     }
+
+    /// A case row whose CRN is not an integer (SQLite's columns take any type) is refused as corrupt, not converted.
+    @Test func nonIntegerCaseKeyFailsLoad() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        try makePopulatedStore(dir)
+        let q = try DatabaseQueue(path: dir.storePath)
+        try q.write { db in try db.execute(sql: "UPDATE caseState SET crn = 'X123456' WHERE caseIndex = 3") }
+        try q.close()
+        let store = try StateStore(directory: dir.path)
+        defer { store.close() }
+        #expect {
+            try store.load()
+        } throws: { e in
+            (e as? StoreError)?.kind == .corrupt && "\(e)".contains("not an integer")
+        }
+    }
 }
