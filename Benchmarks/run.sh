@@ -412,10 +412,16 @@ runs:      $RUNS end-to-end runs each (median / best), $REPS in-process repetiti
 benchmark                               median ev/s    best ev/s   vs raw (median / best)
 raw libzmq  send → recv (ipc)         $(printf '%13s %12s' "$RAW_MEDIAN" "$RAW_BEST")   100%
 daemon      send → contactwatchd → recv $(printf '%11s %12s' "$D_MEDIAN" "$D_BEST")   $D_PCT_MEDIAN% / $D_PCT_BEST%
+$(if [ "${BENCH_CURVE:-yes}" != no ]; then cat <<CURVE
 daemon + CURVE on every hop           $(printf '%13s %12s' "$C_MEDIAN" "$C_BEST")   $(ratio "$((C_MEDIAN * 100))" "$RAW_MEDIAN" 1)% / $(ratio "$((C_BEST * 100))" "$RAW_BEST" 1)%   (CURVE ÷ plaintext daemon, median: $C_VS_PLAIN%)
+CURVE
+else echo "daemon + CURVE on every hop           skipped (BENCH_CURVE=no)"; fi)
+$(if [ "${BENCH_INPROC:-yes}" != no ]; then cat <<INPROC
 engine only (in-process)              $(printf '%13s %12s' "$E_MEDIAN" "$E_BEST")   $(ratio "$((E_MEDIAN * 100))" "$RAW_MEDIAN" 1)% / $(ratio "$((E_BEST * 100))" "$RAW_BEST" 1)%
 parse only  (in-process)              $(printf '%13s %12s' "$P_MEDIAN" "$P_BEST")
 engine + store commit every 1000      $(printf '%13s %12s' "$S_RATE" "-")   commit ms $S_COMMIT
+INPROC
+else echo "in-process benchmarks                 skipped (BENCH_INPROC=no)"; fi)
 callgrind:  $CG_SUMMARY
 restart:
 $RESTART_SUMMARY
