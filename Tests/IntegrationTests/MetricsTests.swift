@@ -74,6 +74,8 @@ struct Exposition {
 struct MetricsTests {
     /// The metrics URL's port, from the daemon's "metrics served" line.
     static func metricsPort(_ daemon: DaemonUnderTest) throws -> Int {
+        // Logged before READY=1, but the harness reads the daemon's stderr on its own thread: wait for the line.
+        daemon.child.stderr.wait(timeout: 30) { $0.contains("metrics served") }
         let line = try #require(daemon.child.stderr.lines.first { $0.hasSuffix("metrics served") }, "\(daemon.child.stderr.text)")
         let url = try #require(line.split(separator: " ").first { $0.hasPrefix("url=") })
         let hostPort = try #require(url.split(separator: "/").dropFirst().first)  // "url=http:", "127.0.0.1:PORT", "metrics"
