@@ -141,7 +141,9 @@ package struct EventScanner: ~Copyable {
     private let table: UnsafeMutablePointer<KeyEntry>
     /// 8 contexts × 16 members in order (`predictedCount` of them per context).
     private let predicted: UnsafeMutablePointer<PredictedKey>
-    private var predictedCount: (Int, Int, Int, Int, Int, Int, Int, Int) = (0, 0, 0, 0, 0, 0, 0, 0)
+    /// 8 contexts: how many members each context's list has (0 for `other` and `identifierList`). Kept out of line so
+    /// that the scanner stays small: the engine borrows it from a class property, which copies it bitwise per call.
+    private let predictedCount: UnsafeMutablePointer<Int>
     /// Slots holding a non-null value in the last scan.
     package private(set) var present: UInt64 = 0
     package private(set) var base: UnsafePointer<UInt8>? = nil
@@ -169,6 +171,8 @@ package struct EventScanner: ~Copyable {
         table.initialize(repeating: KeyEntry(), count: 8 * 32)
         predicted = UnsafeMutablePointer<PredictedKey>.allocate(capacity: 8 * 16)
         predicted.initialize(repeating: PredictedKey(), count: 8 * 16)
+        predictedCount = UnsafeMutablePointer<Int>.allocate(capacity: 8)
+        predictedCount.initialize(repeating: 0, count: 8)
         var counts = [Int](repeating: 0, count: 8)
         for (context, name, slot) in ScanContext.names {
             let n = name.utf8CodeUnitCount
@@ -194,26 +198,17 @@ package struct EventScanner: ~Copyable {
                 m0: UInt64(littleEndian: masks.0), m1: UInt64(littleEndian: masks.1), m2: UInt64(littleEndian: masks.2),
                 length: text.count, slot: Int(slot))
         }
-        predictedCount = (counts[0], counts[1], counts[2], counts[3], counts[4], counts[5], counts[6], counts[7])
+        for k in 0..<8 where k < Int(ScanContext.other) { predictedCount[k] = counts[k] }
     }
 
     deinit {
         slots.deallocate()
         table.deallocate()
         predicted.deallocate()
+        predictedCount.deallocate()
     }
 
-    @inline(__always) private func membersKnown(in context: UInt8) -> Int {
-        switch context {
-        case ScanContext.root: return predictedCount.0
-        case ScanContext.person: return predictedCount.1
-        case ScanContext.info: return predictedCount.2
-        case ScanContext.outcome: return predictedCount.3
-        case ScanContext.action: return predictedCount.4
-        case ScanContext.identifier: return predictedCount.5
-        default: return 0
-        }
-    }
+    @inline(__always) private func membersKnown(in context: UInt8) -> Int { predictedCount[Int(context & 7)] }
 
     @inline(__always) private static func keyHash(_ w0: UInt64, _ n: Int) -> Int {
         Int(truncatingIfNeeded: ((w0 ^ UInt64(truncatingIfNeeded: n)) &* 0x9E37_79B9_7F4A_7C15) &>> 59)
