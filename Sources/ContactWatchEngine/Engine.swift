@@ -36,6 +36,7 @@ public final class Engine {
     /// The zone's offset span last used (`localDate`): most instants fall in the same one.
     var zoneSpan = ZoneSpan()
     var zoneSpanBefore = ZoneSpan()
+    var zoneSpanOldest = ZoneSpan()
     /// R1 enforcement deadlines of the last dates asked (like `outcomeMemo`).
     var enforcementMemo = OutcomeDeadlineMemo()
     /// Case indexes by CRN key and PDU indexes by code, without `Hasher` (see `IndexTable`).
@@ -61,6 +62,7 @@ public final class Engine {
     @exclusivity(unchecked) var writer = JSONWriter()
     @exclusivity(unchecked) var zoneSpan = ZoneSpan()
     @exclusivity(unchecked) var zoneSpanBefore = ZoneSpan()
+    @exclusivity(unchecked) var zoneSpanOldest = ZoneSpan()
     @exclusivity(unchecked) var enforcementMemo = OutcomeDeadlineMemo()
     @exclusivity(unchecked) var caseTable = IndexTable()
     @exclusivity(unchecked) var pduTable = IndexTable()
@@ -346,6 +348,7 @@ public final class Engine {
     /// The local date of an instant (`zone.date(of:)`, with the offset span of the last one remembered).
     @inline(__always) func localDate(_ t: Millis) -> LocalDate {
         if let d = zoneSpan.date(of: t) { return d }
+        if let d = zoneSpanBefore.date(of: t) { return d }
         return localDateMissed(t)
     }
 
@@ -353,6 +356,9 @@ public final class Engine {
     /// or two: contact starts of last winter, the watermark in summer), else looks the span up.
     @inline(never) func localDateMissed(_ t: Millis) -> LocalDate {
         swap(&zoneSpan, &zoneSpanBefore)
+        if let d = zoneSpan.date(of: t) { return d }
+        // A third span (the retention cutoff's, a year back): the oldest of the three gives way.
+        swap(&zoneSpan, &zoneSpanOldest)
         if let d = zoneSpan.date(of: t) { return d }
         zoneSpan = zone.span(at: t)
         return zoneSpan.date(of: t)!
@@ -471,7 +477,7 @@ public final class Engine {
         }
         if withdrawnPDU >= 0 { evaluateRate(pdu: withdrawnPDU, event: e, out: &out) }
         if pdu >= 0 && pdu != withdrawnPDU { evaluateRate(pdu: pdu, event: e, out: &out) }
-        state.contacts[e.contactId] = record
+        state.contacts.set(record, forKey: e.contactId)
         if !referenceMode && previous?.contactStart != record.contactStart {
             forgetQueue.insert(ForgetItem(start: record.contactStart, contactId: e.contactId))
         }

@@ -333,9 +333,10 @@ extension Engine {
             raiseOutcomeOverdueByScan(out: &out)
             return
         }
-        let r6 = overdueQueue.min, r7 = outcomeQueue.min
-        if r6 == nil && r7 == nil { return }
+        let first = min(overdueQueue.min?.deadline ?? .max, outcomeQueue.min?.deadline ?? .max)
+        if first == .max { return }
         let today = localDate(state.watermark).days
+        if first >= today { return }
         while let top = overdueQueue.min, top.deadline < today {
             overdueQueue.removeMin()
             raiseOverdue(top, out: &out)
