@@ -353,39 +353,48 @@ extension ContactRecord: IDMapValue {
 /// keeps keys and values in two flat arrays plus a bit per slot. Iteration order is the slot order: unspecified, as
 /// a `Dictionary`'s.
 package struct IDMap<Value: IDMapValue> {
-    fileprivate struct Entry {
-        var key: UInt64
-        var value: Value
+    @usableFromInline struct Entry {
+        @usableFromInline var key: UInt64
+        @usableFromInline var value: Value
+        @inlinable init(key: UInt64, value: Value) {
+            self.key = key
+            self.value = value
+        }
     }
 
-    private var entries: [Entry] = []
+    @usableFromInline var entries: [Entry] = []
     /// A bit per slot: occupied.
-    private var used: [UInt64] = []
-    private var shift: UInt64 = 64
-    package private(set) var count = 0
+    @usableFromInline var used: [UInt64] = []
+    @usableFromInline var shift: UInt64 = 64
+    @usableFromInline var _count = 0
+    @inlinable package var count: Int { _count }
 
-    package init() {}
+    @inlinable package init() {}
 
+    @inlinable
     package init(minimumCapacity n: Int) { reserveCapacity(n) }
 
+    @inlinable
     package var isEmpty: Bool { count == 0 }
 
     /// Slots allocated (a power of two, or 0).
+    @inlinable
     package var slotCount: Int { entries.count }
 
     /// Bytes of the table's storage (its two arrays, with their headers and malloc's overhead).
+    @inlinable
     package var footprint: Int {
         entries.isEmpty ? 0 : entries.count * MemoryLayout<Entry>.stride + used.count * 8 + 2 * (32 + 16)
     }
 
-    @inline(__always) private func home(_ key: UInt64) -> Int { Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> shift) }
+    @inlinable @inline(__always) func home(_ key: UInt64) -> Int { Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> shift) }
 
-    @inline(__always) private static func isUsed(_ used: UnsafeBufferPointer<UInt64>, _ k: Int) -> Bool {
+    @inlinable @inline(__always) static func isUsed(_ used: UnsafeBufferPointer<UInt64>, _ k: Int) -> Bool {
         used[k &>> 6] & (1 &<< UInt64(truncatingIfNeeded: k & 63)) != 0
     }
 
     /// The slot holding `key`, or nil.
-    @inline(__always) private func slot(of key: UInt64) -> Int? {
+    @inlinable @inline(__always) func slot(of key: UInt64) -> Int? {
         guard count > 0 else { return nil }
         let mask = entries.count &- 1
         var k = home(key)
@@ -400,8 +409,10 @@ package struct IDMap<Value: IDMapValue> {
         }
     }
 
+    @inlinable
     package func contains(_ key: UInt64) -> Bool { slot(of: key) != nil }
 
+    @inlinable
     package subscript(key: UInt64) -> Value? {
         @inline(__always) get {
             guard let k = slot(of: key) else { return nil }
@@ -413,7 +424,7 @@ package struct IDMap<Value: IDMapValue> {
     }
 
     /// Sets the value of `key`; returns the one it replaced.
-    @discardableResult
+    @discardableResult @inlinable
     package mutating func updateValue(_ value: Value, forKey key: UInt64) -> Value? {
         if _slowPath((count &+ 1) &* 4 > entries.count &* 3) { resize(Swift.max(16, entries.count * 2)) }
         let mask = entries.count &- 1
@@ -433,11 +444,12 @@ package struct IDMap<Value: IDMapValue> {
                 return nil
             }
         }
-        if replaced == nil { count &+= 1 }
+        if replaced == nil { _count &+= 1 }
         return replaced
     }
 
     /// Sets the value of `key` (as `updateValue`, without handing the old value back).
+    @inlinable
     package mutating func set(_ value: Value, forKey key: UInt64) {
         if _slowPath((count &+ 1) &* 4 > entries.count &* 3) { resize(Swift.max(16, entries.count * 2)) }
         let mask = entries.count &- 1
@@ -456,11 +468,11 @@ package struct IDMap<Value: IDMapValue> {
                 return true
             }
         }
-        if added { count &+= 1 }
+        if added { _count &+= 1 }
     }
 
     /// Adds `key` when it is not there; returns whether it was added (a set's insert: nothing is copied out).
-    @discardableResult
+    @discardableResult @inlinable
     package mutating func insertKey(_ key: UInt64, _ value: Value) -> Bool {
         if _slowPath((count &+ 1) &* 4 > entries.count &* 3) { resize(Swift.max(16, entries.count * 2)) }
         let mask = entries.count &- 1
@@ -476,11 +488,11 @@ package struct IDMap<Value: IDMapValue> {
                 return true
             }
         }
-        if added { count &+= 1 }
+        if added { _count &+= 1 }
         return added
     }
 
-    @discardableResult
+    @discardableResult @inlinable
     package mutating func removeValue(forKey key: UInt64) -> Value? {
         guard var hole = slot(of: key) else { return nil }
         let old = entries[hole].value
@@ -498,21 +510,23 @@ package struct IDMap<Value: IDMapValue> {
         }
         used[hole >> 6] &= ~(1 << UInt64(hole & 63))
         entries[hole].value = .filler
-        count &-= 1
+        _count &-= 1
         return old
     }
 
+    @inlinable
     package mutating func removeAll() {
         self = IDMap()
     }
 
+    @inlinable
     package mutating func reserveCapacity(_ n: Int) {
         var size = Swift.max(16, entries.count)
         while n * 4 > size * 3 { size *= 2 }
         if size > entries.count { resize(size) }
     }
 
-    @inline(never) private mutating func resize(_ size: Int) {
+    @usableFromInline @inline(never) mutating func resize(_ size: Int) {
         let old = entries, oldUsed = used
         entries = Array(repeating: Entry(key: 0, value: .filler), count: size)
         used = Array(repeating: 0, count: (size + 63) / 64)
@@ -540,7 +554,7 @@ package struct IDMap<Value: IDMapValue> {
         }
     }
 
-    fileprivate func nextUsed(from s: Int) -> Int {
+    @inlinable func nextUsed(from s: Int) -> Int {
         var k = s
         while k < entries.count {
             let word = used[k >> 6] >> UInt64(k & 63)
@@ -550,14 +564,19 @@ package struct IDMap<Value: IDMapValue> {
         return entries.count
     }
 
-    fileprivate func key(at s: Int) -> UInt64 { entries[s].key }
-    fileprivate func value(at s: Int) -> Value { entries[s].value }
+    @inlinable func key(at s: Int) -> UInt64 { entries[s].key }
+    @inlinable func value(at s: Int) -> Value { entries[s].value }
 }
 
 extension IDMap: Sequence {
     package struct Iterator: IteratorProtocol {
-        fileprivate let map: IDMap
-        fileprivate var slot: Int
+        @usableFromInline let map: IDMap
+        @usableFromInline var slot: Int
+        @inlinable init(map: IDMap, slot: Int) {
+            self.map = map
+            self.slot = slot
+        }
+        @inlinable
         package mutating func next() -> (key: UInt64, value: Value)? {
             slot = map.nextUsed(from: slot)
             guard slot < map.slotCount else { return nil }
@@ -566,16 +585,20 @@ extension IDMap: Sequence {
         }
     }
 
+    @inlinable
     package func makeIterator() -> Iterator { Iterator(map: self, slot: 0) }
+    @inlinable
     package var underestimatedCount: Int { count }
 }
 
 extension IDMap {
     /// The keys, in slot order (as `Dictionary.keys`, an array here).
+    @inlinable
     package var keys: [UInt64] { map { $0.key } }
 }
 
 extension IDMap: Equatable where Value: Equatable {
+    @inlinable
     package static func == (a: IDMap, b: IDMap) -> Bool {
         guard a.count == b.count else { return false }
         for (k, v) in a { guard b[k] == v else { return false } }
@@ -588,49 +611,65 @@ extension IDMap.Entry: Sendable where Value: Sendable {}
 
 /// A set of integers (entity keys of a `ChangeSet`) on an `IDMap`: no `Hasher`. A `Collection` in slot order.
 package struct IDSet<Element: FixedWidthInteger & Sendable>: Sendable {
-    fileprivate struct Nothing: IDMapValue, Sendable { static var filler: Nothing { Nothing() } }
-    private var map = IDMap<Nothing>()
+    @usableFromInline struct Nothing: IDMapValue, Sendable {
+        @inlinable init() {}
+        @inlinable static var filler: Nothing { Nothing() }
+    }
+    @usableFromInline var map = IDMap<Nothing>()
 
+    @inlinable
     package init() {}
 
+    @inlinable
     package init<S: Sequence>(_ s: S) where S.Element == Element {
         for x in s { insert(x) }
     }
 
-    @discardableResult
+    @discardableResult @inlinable
     package mutating func insert(_ x: Element) -> Bool {
         map.insertKey(UInt64(truncatingIfNeeded: x), Nothing())
     }
 
-    @discardableResult
+    @discardableResult @inlinable
     package mutating func remove(_ x: Element) -> Element? {
         map.removeValue(forKey: UInt64(truncatingIfNeeded: x)) == nil ? nil : x
     }
 
+    @inlinable
     package func contains(_ x: Element) -> Bool { map.contains(UInt64(truncatingIfNeeded: x)) }
 
+    @inlinable
     package mutating func formUnion<S: Sequence>(_ s: S) where S.Element == Element {
         for x in s { insert(x) }
     }
 
+    @inlinable
     package mutating func removeAll() { map.removeAll() }
 }
 
 extension IDSet: Collection {
     package typealias Index = Int
+    @inlinable
     package var startIndex: Int { map.nextUsed(from: 0) }
+    @inlinable
     package var endIndex: Int { map.slotCount }
+    @inlinable
     package func index(after i: Int) -> Int { map.nextUsed(from: i + 1) }
+    @inlinable
     package subscript(i: Int) -> Element { Element(truncatingIfNeeded: map.key(at: i)) }
+    @inlinable
     package var count: Int { map.count }
+    @inlinable
     package var isEmpty: Bool { map.isEmpty }
 }
 
 extension IDSet: ExpressibleByArrayLiteral {
+    @inlinable
     package init(arrayLiteral elements: Element...) { self.init(elements) }
 }
 
 extension IDSet: Equatable {
+    @inlinable
     package static func == (a: IDSet, b: IDSet) -> Bool { a.count == b.count && a.allSatisfy { b.contains($0) } }
 }
 
@@ -638,16 +677,19 @@ extension IDSet: Equatable {
 /// Negative integers are never members.
 /// A `Collection` in ascending order.
 package struct DenseSet<Element: FixedWidthInteger & Sendable>: Sendable {
-    private var words: [UInt64] = []
-    package private(set) var count = 0
+    @usableFromInline var words: [UInt64] = []
+    @usableFromInline var _count = 0
+    @inlinable package var count: Int { _count }
 
+    @inlinable
     package init() {}
 
+    @inlinable
     package init<S: Sequence>(_ s: S) where S.Element == Element {
         for x in s { insert(x) }
     }
 
-    @discardableResult
+    @discardableResult @inlinable
     package mutating func insert(_ x: Element) -> Bool {
         // No index is negative (a PDU index of -1 means "none" and is never inserted); one would name nothing to write.
         guard x >= 0 else { return false }
@@ -658,33 +700,36 @@ package struct DenseSet<Element: FixedWidthInteger & Sendable>: Sendable {
         return words.withUnsafeMutableBufferPointer { b in
             if b[w] & bit != 0 { return false }
             b[w] |= bit
-            count &+= 1
+            _count &+= 1
             return true
         }
     }
 
-    @discardableResult
+    @discardableResult @inlinable
     package mutating func remove(_ x: Element) -> Element? {
         guard contains(x) else { return nil }
         let i = Int(x)
         words[i >> 6] &= ~(1 << UInt64(i & 63))
-        count -= 1
+        _count -= 1
         return x
     }
 
+    @inlinable
     package func contains(_ x: Element) -> Bool {
         guard x >= 0 else { return false }
         let i = Int(x)
         return i >> 6 < words.count && words[i >> 6] & (1 << UInt64(i & 63)) != 0
     }
 
+    @inlinable
     package mutating func formUnion<S: Sequence>(_ s: S) where S.Element == Element {
         for x in s { insert(x) }
     }
 
+    @inlinable
     package mutating func removeAll() { self = DenseSet() }
 
-    fileprivate func nextMember(from s: Int) -> Int {
+    @inlinable func nextMember(from s: Int) -> Int {
         var k = s
         let end = words.count * 64
         while k < end {
@@ -698,17 +743,24 @@ package struct DenseSet<Element: FixedWidthInteger & Sendable>: Sendable {
 
 extension DenseSet: Collection {
     package typealias Index = Int
+    @inlinable
     package var startIndex: Int { nextMember(from: 0) }
+    @inlinable
     package var endIndex: Int { words.count * 64 }
+    @inlinable
     package func index(after i: Int) -> Int { nextMember(from: i + 1) }
+    @inlinable
     package subscript(i: Int) -> Element { Element(i) }
+    @inlinable
     package var isEmpty: Bool { count == 0 }
 }
 
 extension DenseSet: ExpressibleByArrayLiteral {
+    @inlinable
     package init(arrayLiteral elements: Element...) { self.init(elements) }
 }
 
 extension DenseSet: Equatable {
+    @inlinable
     package static func == (a: DenseSet, b: DenseSet) -> Bool { a.count == b.count && a.allSatisfy { b.contains($0) } }
 }
