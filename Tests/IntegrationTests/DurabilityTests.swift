@@ -231,7 +231,8 @@ struct DurabilityTests {
         try #require(k1 > 0, "part 1 raised no alert")
         let first = try tail(from: 0, count: k1)
         #expect(first.waitForProcessExit(timeout: 60) == 0, "tail from 0 did not print \(k1) alerts: \(first.stderr.text)")
-        first.stdout.wait(timeout: 30) { $0.split(separator: "\n").count >= k1 }
+        // Whole lines only: a chunk may end inside a line.
+        first.stdout.wait(timeout: 30) { $0.hasSuffix("\n") && $0.split(separator: "\n").count >= k1 }
         #expect(sequences(first) == Array(1...k1))
 
         // Part 2 with no consumer of alerts running, then a consumer from where the first stopped.
@@ -240,7 +241,7 @@ struct DurabilityTests {
         try #require(n2 > k1, "part 2 raised no alert")
         let second = try tail(from: k1, count: n2 - k1)
         #expect(second.waitForProcessExit(timeout: 60) == 0, "tail from \(k1) did not print \(n2 - k1) alerts: \(second.stderr.text)")
-        second.stdout.wait(timeout: 30) { $0.split(separator: "\n").count >= n2 - k1 }
+        second.stdout.wait(timeout: 30) { $0.hasSuffix("\n") && $0.split(separator: "\n").count >= n2 - k1 }
         #expect(sequences(second) == Array((k1 + 1)...n2))
         let journal2 = try JournalClient(endpoint: daemon.journal).fetchAll()
         let union = (first.stdout.lines + second.stdout.lines).compactMap(jsonObject)
