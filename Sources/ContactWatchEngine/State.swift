@@ -424,7 +424,7 @@ package struct IDMap<Value: IDMapValue> {
     }
 
     /// Sets the value of `key`; returns the one it replaced.
-    @discardableResult @inlinable
+    @discardableResult @inlinable @_specialize(exported: true, where Value == ContactRecord)
     package mutating func updateValue(_ value: Value, forKey key: UInt64) -> Value? {
         if _slowPath((count &+ 1) &* 4 > entries.count &* 3) { resize(Swift.max(16, entries.count * 2)) }
         let mask = entries.count &- 1
