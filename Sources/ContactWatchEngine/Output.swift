@@ -303,21 +303,9 @@ public enum Rule: UInt8, CaseIterable, Sendable {
     case warningDue, breachDue, licenceReview, telephoneOnly, remoteContactExcludedCase, noPrivacy,
          complianceRate, enforcementOverdue, outcomeOverdue
 
-    public var name: String {
-        switch self {
-        case .warningDue: "non-compliance.warning-due"
-        case .breachDue: "non-compliance.breach-due"
-        case .licenceReview: "non-compliance.licence-review"
-        case .telephoneOnly: "telephone-only"
-        case .remoteContactExcludedCase: "remote-contact.excluded-case"
-        case .noPrivacy: "no-privacy"
-        case .complianceRate: "compliance-rate.below-threshold"
-        case .enforcementOverdue: "non-compliance.enforcement-overdue"
-        case .outcomeOverdue: "outcome-overdue"
-        }
-    }
+    public var name: String { staticName.description }
 
-    /// `name` as a static string (for writing without a String).
+    /// The alert name as a static string (written into bodies without a String).
     var staticName: StaticString {
         switch self {
         case .warningDue: "non-compliance.warning-due"
