@@ -29,6 +29,8 @@
 #                        libzmq alone: BENCH_CURVE=no BENCH_INPROC=no BENCH_LATENCY=no BENCH_CALLGRIND=no
 #                        BENCH_PYZMQ=no BENCH_RESTART_CASES=0)
 #   BENCH_BUILD=yes      no: use the release binaries already built (swift build -c release) as they are
+#   BENCH_DAEMON=PATH    run this contactwatchd (e.g. another commit's release build) instead of this tree's, on
+#                        this tree's stream and peers: an A/B of two builds with the same script
 #   SWIFT=swift SWIFT_BUILD_FLAGS=               as in the Makefile
 set -euo pipefail
 
@@ -104,7 +106,7 @@ if [ "${BENCH_BUILD:-yes}" != no ]; then
     done
 fi
 BIN=$("$SWIFT" build -c release --show-bin-path "${BUILD_FLAGS[@]}")
-DAEMON=$BIN/contactwatchd
+DAEMON=${BENCH_DAEMON:-$BIN/contactwatchd}
 TOOL=$BIN/contactwatch
 BENCH=$BIN/contactwatch-bench
 ZMQBENCH=$TMP/zmqbench
