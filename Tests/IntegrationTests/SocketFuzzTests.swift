@@ -18,21 +18,8 @@ struct SocketFuzzTests {
     static let tokens = ["{", "}", "[", "]", "\"", ",", ":", "null", "true", "1e999", "-0", "\\u0000", "\\ud800",
                          "\u{FEFF}", "\"eventType\":1", "\"version\":1", "99999999999999999999", "\u{7F}", "\\"]
 
-    /// SplitMix64: the same seed gives the same messages on every machine.
-    struct Random {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-    }
-
     static func messages(count: Int, seed: UInt64) -> [[[UInt8]]] {
-        var random = Random(state: seed)
+        var random = SplitMix64(seed: seed)
         var out: [[[UInt8]]] = []
         for _ in 0..<count {
             var body = Array(seeds[random.below(seeds.count)].utf8)

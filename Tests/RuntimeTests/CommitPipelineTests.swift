@@ -1,6 +1,7 @@
 @testable import ContactWatchEngine
 @testable import ContactWatchRuntime
 import ContactWatchStore
+import ContactWatchTestSupport
 import Testing
 
 /// `CommitPipeline` driven in-process against a fake writer (a FIFO of submitted batches that the test makes durable
@@ -8,19 +9,6 @@ import Testing
 @Suite("CommitPipeline: the commit/publish state machine")
 struct CommitPipelineTests {
     typealias Instant = ContinuousClock.Instant
-
-    /// A deterministic generator (SplitMix64).
-    struct Seeded {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-    }
 
     /// The store as the writer leaves it: alerts journaled by durable batches, and publishedThrough as recorded.
     struct FakeStore {
@@ -115,7 +103,7 @@ struct CommitPipelineTests {
         }
 
         /// A random schedule of events, durability reports and time.
-        mutating func runRandom(steps: Int, rng: inout Seeded) {
+        mutating func runRandom(steps: Int, rng: inout SplitMix64) {
             for _ in 0..<steps {
                 switch rng.below(10) {
                 case 0...5 where machine.acceptsInput: event(alert: rng.below(3) == 0)
@@ -131,7 +119,7 @@ struct CommitPipelineTests {
 
     @Test("no alert is handed out for publication before the batch that holds it is durable", arguments: 0..<40)
     func noAlertBeforeCommit(seed: UInt64) {
-        var rng = Seeded(state: seed)
+        var rng = SplitMix64(seed: seed)
         var sim = Simulation(limits: Self.limits, store: FakeStore(), now: .now)
         sim.runRandom(steps: 400, rng: &rng)
         sim.stop()
@@ -187,7 +175,7 @@ struct CommitPipelineTests {
     @Test("crash between commit and publish: the restart republishes exactly the durable, unpublished alerts, before any input",
           arguments: 0..<30)
     func crashBetweenCommitAndPublish(seed: UInt64) {
-        var rng = Seeded(state: seed &+ 1000)
+        var rng = SplitMix64(seed: seed &+ 1000)
         var sim = Simulation(limits: Self.limits, store: FakeStore(), now: .now)
         sim.runRandom(steps: 200, rng: &rng)
         // The crash: the writer's last batches become durable, but the process dies before publishing them.

@@ -106,7 +106,7 @@ func encoded(_ body: (inout ByteWriter) -> Void) -> [UInt8] {
 
     /// Random bytes and random corruptions of valid records never crash the decoder.
     @Test func garbageNeverCrashes() {
-        var rng = SyntheticStream.Rng(s: 99)
+        var rng = SyntheticStream.Rng(seed: 99)
         let valid = encoded { RecordCodec.encode(sampleCase(), into: &$0) }
         var rejected = 0
         for k in 0..<20_000 {
@@ -230,7 +230,7 @@ func encoded(_ body: (inout ByteWriter) -> Void) -> [UInt8] {
         same[1].id = same[0].id
         #expect(throws: (any Error).self) { _ = try Self.unpacked(caseIndex: 3, Self.packed(same)) }
         // Random corruptions never crash.
-        var rng = SyntheticStream.Rng(s: 7)
+        var rng = SyntheticStream.Rng(seed: 7)
         var rejected = 0
         for _ in 0..<5_000 {
             var b = bytes
@@ -244,7 +244,7 @@ func encoded(_ body: (inout ByteWriter) -> Void) -> [UInt8] {
     /// re-encoded) gives exactly the bytes of encoding the merged list from scratch, over random lists, replacements,
     /// additions and deletions; and reports a change exactly when there is one.
     @Test func mergeEqualsEncodingTheMergedList() throws {
-        var rng = SyntheticStream.Rng(s: 2026)
+        var rng = SyntheticStream.Rng(seed: 2026)
         func randomRecord() -> ContactRecord {
             let start = 1_700_000_000_000 + Int64(rng.below(1 << 30)) * (rng.chance(0.8) ? 60_000 : 1)
             let action = rng.chance(0.3)

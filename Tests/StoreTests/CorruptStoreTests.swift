@@ -5,15 +5,39 @@ import Foundation
 import GRDB
 import Testing
 
-/// A store with some real content (several pages), closed.
-func makePopulatedStore(_ dir: TempDir) throws {
-    let engine = try Engine(settings: EngineSettings())
-    var outbox = Outbox()
-    feed(engine, SyntheticStream.generate(seed: 5, count: 1500, cases: 300)[...], into: &outbox)
+/// A new temporary directory holding a closed store with some real content (several pages); the caller cleans it up.
+func populatedStore() throws -> TempDir {
+    let dir = TempDir()
+    do {
+        let engine = try Engine(settings: EngineSettings())
+        var outbox = Outbox()
+        feed(engine, SyntheticStream.generate(seed: 5, count: 1500, cases: 300)[...], into: &outbox)
+        let store = try StateStore(directory: dir.path)
+        try store.commit(changes: engine.takeChanges(), state: engine.state, journal: StateStore.journalEntries(from: outbox),
+                         publishedThrough: nil, now: 0)
+        store.close()
+    } catch {
+        dir.cleanup()
+        throw error
+    }
+    return dir
+}
+
+/// Changes the closed store in `dir` behind ContactWatch's back (plain GRDB, no checks), as damage or another
+/// program would.
+func tamper(_ dir: TempDir, _ change: (Database) throws -> Void) throws {
+    let q = try DatabaseQueue(path: dir.storePath)
+    try q.write(change)
+    try q.close()
+}
+
+/// Opens the store in `dir` (which succeeds) and expects its load to fail as `.corrupt`, saying each of `words`.
+func expectCorruptLoad(_ dir: TempDir, mentioning words: [String] = [], sourceLocation: SourceLocation = #_sourceLocation) throws {
     let store = try StateStore(directory: dir.path)
-    try store.commit(changes: engine.takeChanges(), state: engine.state, journal: StateStore.journalEntries(from: outbox),
-                     publishedThrough: nil, now: 0)
-    store.close()
+    defer { store.close() }
+    let error = #expect(throws: StoreError.self, sourceLocation: sourceLocation) { try store.load() }
+    #expect(error?.kind == .corrupt, "\(String(describing: error))", sourceLocation: sourceLocation)
+    for w in words { #expect(error?.description.contains(w) == true, "\(String(describing: error))", sourceLocation: sourceLocation) }
 }
 
 /// Opens the store in `dir`, expecting a refusal of `kind` that leaves the file's bytes as they were and creates no
@@ -49,9 +73,8 @@ func expectRefusal(_ dir: TempDir, _ kind: StoreError.Kind, mentioning words: [S
 @Suite struct CorruptStoreTests {
     @Test(arguments: [0.5, 0.25])
     func truncatedFileIsRefused(fraction: Double) throws {
-        let dir = TempDir()
+        let dir = try populatedStore()
         defer { dir.cleanup() }
-        try makePopulatedStore(dir)
         let data = try Data(contentsOf: URL(fileURLWithPath: dir.storePath))
         #expect(data.count >= 8 * 4096)
         try data.prefix(Int(Double(data.count) * fraction) / 4096 * 4096).write(to: URL(fileURLWithPath: dir.storePath))
@@ -60,9 +83,8 @@ func expectRefusal(_ dir: TempDir, _ kind: StoreError.Kind, mentioning words: [S
 
     @Test(arguments: [0, 50, 100, 4097])
     func truncatedToOddSizeIsRefused(size: Int) throws {
-        let dir = TempDir()
+        let dir = try populatedStore()
         defer { dir.cleanup() }
-        try makePopulatedStore(dir)
         let data = try Data(contentsOf: URL(fileURLWithPath: dir.storePath))
         try data.prefix(size).write(to: URL(fileURLWithPath: dir.storePath))
         try expectRefusal(dir, .corrupt)
@@ -71,7 +93,7 @@ func expectRefusal(_ dir: TempDir, _ kind: StoreError.Kind, mentioning words: [S
     @Test func garbageFileIsRefused() throws {
         let dir = TempDir()
         defer { dir.cleanup() }
-        var rng = SyntheticStream.Rng(s: 42)
+        var rng = SyntheticStream.Rng(seed: 42)
         let bytes = (0..<65536).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
         try Data(bytes).write(to: URL(fileURLWithPath: dir.storePath))
         try expectRefusal(dir, .corrupt, mentioning: ["not a database"])
@@ -80,50 +102,39 @@ func expectRefusal(_ dir: TempDir, _ kind: StoreError.Kind, mentioning words: [S
     @Test func anotherApplicationsDatabaseIsRefused() throws {
         let dir = TempDir()
         defer { dir.cleanup() }
-        let q = try DatabaseQueue(path: dir.storePath)
-        try q.write { db in
+        try tamper(dir) { db in
             try db.execute(sql: "CREATE TABLE player (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO player VALUES (1, 'x')")
         }
-        try q.close()
         try expectRefusal(dir, .foreign, mentioning: ["not a ContactWatch state store"])
 
         let dir2 = TempDir()
         defer { dir2.cleanup() }
-        let q2 = try DatabaseQueue(path: dir2.storePath)
-        try q2.write { db in try db.execute(sql: "PRAGMA application_id = 1234; CREATE TABLE t (x)") }
-        try q2.close()
+        try tamper(dir2) { db in try db.execute(sql: "PRAGMA application_id = 1234; CREATE TABLE t (x)") }
         try expectRefusal(dir2, .foreign, mentioning: ["application id"])
     }
 
     @Test func newerSchemaIsRefused() throws {
-        let dir = TempDir()
+        let dir = try populatedStore()
         defer { dir.cleanup() }
-        try makePopulatedStore(dir)
-        let q = try DatabaseQueue(path: dir.storePath)
-        try q.write { db in
+        try tamper(dir) { db in
             try db.execute(sql: "PRAGMA user_version = 4")
             try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v4')")
         }
-        try q.close()
         try expectRefusal(dir, .newerSchema, mentioning: ["schema version 4", "(3)"])
     }
 
     /// A newer ContactWatch that added a migration without changing user_version is recognised after opening.
     @Test func unknownMigrationIsRefused() throws {
-        let dir = TempDir()
+        let dir = try populatedStore()
         defer { dir.cleanup() }
-        try makePopulatedStore(dir)
-        let q = try DatabaseQueue(path: dir.storePath)
-        try q.write { db in try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v4')") }
-        try q.close()
+        try tamper(dir) { db in try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v4')") }
         try expectRefusal(dir, .newerSchema, mentioning: ["migrations v4"], sideFiles: true)
     }
 
     /// Damage inside the file (a valid header, a broken b-tree page) is found by quick_check.
     @Test func damagedPageIsRefused() throws {
-        let dir = TempDir()
+        let dir = try populatedStore()
         defer { dir.cleanup() }
-        try makePopulatedStore(dir)
         var data = try Data(contentsOf: URL(fileURLWithPath: dir.storePath))
         let pageSize = 4096
         // Overwrite the page headers of a run of pages after the schema.
@@ -136,46 +147,28 @@ func expectRefusal(_ dir: TempDir, _ kind: StoreError.Kind, mentioning words: [S
 
     /// A record that does not decode makes load throw `.corrupt`, without crashing.
     @Test func undecodableRecordFailsLoad() throws {
-        let dir = TempDir()
+        let dir = try populatedStore()
         defer { dir.cleanup() }
-        try makePopulatedStore(dir)
-        let q = try DatabaseQueue(path: dir.storePath)
-        try q.write { db in
+        try tamper(dir) { db in
             try db.execute(sql: """
                 UPDATE caseState SET contacts = x'0102ffffffffffffffffffff'
                  WHERE caseIndex = (SELECT min(caseIndex) FROM caseState WHERE contacts IS NOT NULL)
                 """)
         }
-        try q.close()
-        let store = try StateStore(directory: dir.path)
-        defer { store.close() }
-        #expect {
-            try store.load()
-        } throws: { e in
-            (e as? StoreError)?.kind == .corrupt
-        }
+        try expectCorruptLoad(dir)
     }
 
     /// A contact packed into two cases' rows (the store never writes that) is refused as corrupt, not loaded twice.
     @Test func contactInTwoCasesFailsLoad() throws {
-        let dir = TempDir()
+        let dir = try populatedStore()
         defer { dir.cleanup() }
-        try makePopulatedStore(dir)
-        let q = try DatabaseQueue(path: dir.storePath)
-        try q.write { db in
+        try tamper(dir) { db in
             let rows = try Row.fetchAll(db, sql: "SELECT caseIndex, contacts FROM caseState WHERE contacts IS NOT NULL ORDER BY caseIndex LIMIT 2")
             try #require(rows.count == 2)
             let first: Data = rows[0]["contacts"]
             try db.execute(sql: "UPDATE caseState SET contacts = ? WHERE caseIndex = ?", arguments: [first, rows[1]["caseIndex"] as Int64])
         }
-        try q.close()
-        let store = try StateStore(directory: dir.path)
-        defer { store.close() }
-        #expect {
-            try store.load()
-        } throws: { e in
-            (e as? StoreError)?.kind == .corrupt && "\(e)".contains("two cases")
-        }
+        try expectCorruptLoad(dir, mentioning: ["two cases"])
     }
 
     /// A case whose stored contacts do not decode makes a commit that changes them fail as corrupt (exit 74),
@@ -191,9 +184,7 @@ func expectRefusal(_ dir: TempDir, _ kind: StoreError.Kind, mentioning words: [S
         try store.commit(changes: engine.takeChanges(), state: engine.state, journal: [], publishedThrough: nil, now: 0)
         store.close()
         let damaged = Data([1, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF])
-        let q = try DatabaseQueue(path: dir.storePath)
-        try q.write { db in try db.execute(sql: "UPDATE caseState SET contacts = ?", arguments: [damaged]) }
-        try q.close()
+        try tamper(dir) { db in try db.execute(sql: "UPDATE caseState SET contacts = ?", arguments: [damaged]) }
         store = try StateStore(directory: dir.path)
         feed(engine, lines[1000...], into: &outbox)
         let changes = engine.takeChanges()
@@ -226,18 +217,9 @@ func expectRefusal(_ dir: TempDir, _ kind: StoreError.Kind, mentioning words: [S
 
     /// A case row whose CRN is not an integer (SQLite's columns take any type) is refused as corrupt, not converted.
     @Test func nonIntegerCaseKeyFailsLoad() throws {
-        let dir = TempDir()
+        let dir = try populatedStore()
         defer { dir.cleanup() }
-        try makePopulatedStore(dir)
-        let q = try DatabaseQueue(path: dir.storePath)
-        try q.write { db in try db.execute(sql: "UPDATE caseState SET crn = 'X123456' WHERE caseIndex = 3") }
-        try q.close()
-        let store = try StateStore(directory: dir.path)
-        defer { store.close() }
-        #expect {
-            try store.load()
-        } throws: { e in
-            (e as? StoreError)?.kind == .corrupt && "\(e)".contains("not an integer")
-        }
+        try tamper(dir) { db in try db.execute(sql: "UPDATE caseState SET crn = 'X123456' WHERE caseIndex = 3") }
+        try expectCorruptLoad(dir, mentioning: ["not an integer"])
     }
 }

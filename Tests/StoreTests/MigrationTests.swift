@@ -160,14 +160,12 @@ struct MigrationTests {
         defer { dir.cleanup() }
         try FileManager.default.copyItem(atPath: Self.stores.appendingPathComponent("v2-r7-on.sqlite").path,
                                          toPath: dir.storePath)
-        let q = try DatabaseQueue(path: dir.storePath)
-        try q.write { db in
+        try tamper(dir) { db in
             var w = ByteWriter()
             RecordCodec.encode(ContactRecord(caseIndex: 4242, actionId: 0, version: 1, contactStart: 1_780_000_000_000,
                                              actionTime: 0, pduIndex: -1, contributionDate: 20_600, flags: []), into: &w)
             try db.execute(sql: "INSERT INTO contact (id, data) VALUES (777, ?)", arguments: [Data(w.bytes)])
         }
-        try q.close()
         #expect {
             _ = try StateStore(directory: dir.path)
         } throws: { e in

@@ -114,7 +114,7 @@ func runWithRestarts(settings: EngineSettings, lines: [String], batch: Int, rest
     /// trips, and so do later batches that delete and rewrite part of it.
     @Test func largeBatchesRoundTrip() throws {
         var state = syntheticState(cases: 3000, contactsPerCase: 3)
-        var rng = SyntheticStream.Rng(s: 99)
+        var rng = SyntheticStream.Rng(seed: 99)
         var spread = IDMap<ContactRecord>()
         for (id, rec) in state.contacts { spread[id ^ (rng.next() & 0xFFFF_FF00_0000_0000)] = rec }
         state.contacts = spread

@@ -1,5 +1,6 @@
 import ContactWatchEngine
 import ContactWatchStore
+import ContactWatchTestSupport
 import Foundation
 import Testing
 
@@ -32,19 +33,7 @@ func sameState(_ a: EngineState, _ b: EngineState) -> Bool {
 /// withdrawals), telephone and in-person contacts, registers that exclude remote contact, open booths, several PDUs,
 /// updates, sequence numbers with gaps, and a few invalid messages. Time runs forward about a day per 12 events.
 struct SyntheticStream {
-    struct Rng {
-        var s: UInt64
-        mutating func next() -> UInt64 {
-            s &+= 0x9E37_79B9_7F4A_7C15
-            var z = s
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-        mutating func chance(_ p: Double) -> Bool { Double(next() >> 11) / Double(1 << 53) < p }
-        mutating func pick<T>(_ a: [T]) -> T { a[below(a.count)] }
-    }
+    typealias Rng = SplitMix64
 
     struct Contact {
         var crn: String
@@ -63,7 +52,7 @@ struct SyntheticStream {
     }
 
     static func generate(seed: UInt64, count: Int, cases: Int = 40, start: String = "2025-01-06T09:00:00Z") -> [String] {
-        var rng = Rng(s: seed)
+        var rng = Rng(seed: seed)
         var t = RFC3339.parse(start)!
         var contacts: [Int: Contact] = [:]
         var recent: [Int] = []
@@ -143,4 +132,10 @@ struct SyntheticStream {
         }
         return lines
     }
+}
+
+extension SplitMix64 {
+    /// True with probability p (53 random bits).
+    mutating func chance(_ p: Double) -> Bool { Double(next() >> 11) / Double(1 << 53) < p }
+    mutating func pick<T>(_ a: [T]) -> T { a[below(a.count)] }
 }

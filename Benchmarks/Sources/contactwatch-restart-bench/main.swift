@@ -12,19 +12,6 @@ import ContactWatchStore
 import ContactWatchTestSupport
 import Foundation
 
-/// A deterministic generator (SplitMix64).
-struct Rng {
-    var s: UInt64
-    mutating func next() -> UInt64 {
-        s &+= 0x9E37_79B9_7F4A_7C15
-        var z = s
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-}
-
 /// Heap bytes of an engine state, counted from its containers: an array is a 32-byte header and capacity × stride
 /// elements; a dictionary (Swift's native hash table) a 64-byte header, a bitmap and buckets × (key + value strides),
 /// with buckets the power of two its capacity needs at a 3/4 load factor; each allocation also pays 16 bytes to malloc.
@@ -149,7 +136,7 @@ enum RestartBenchmark {
         var times: [Double] = []
         for round in 0..<20 {
             var changes = ChangeSet()
-            var rng = Rng(s: UInt64(round) + (mode == .full ? 0 : 100))
+            var rng = SplitMix64(seed: UInt64(round) + (mode == .full ? 0 : 100))
             var journal: [JournalEntry] = []
             let ids = Array(state.contacts.keys.prefix(50_000))
             for _ in 0..<1000 {
@@ -176,7 +163,7 @@ enum RestartBenchmark {
             var t: [Double] = []
             for round in 0..<10 {
                 var changes = ChangeSet()
-                var rng = Rng(s: UInt64(round) + 1000)
+                var rng = SplitMix64(seed: UInt64(round) + 1000)
                 var journal: [JournalEntry] = []
                 let ids = Array(state.contacts.keys.prefix(50_000))
                 for _ in 0..<1000 {
