@@ -764,3 +764,57 @@ extension DenseSet: Equatable {
     @inlinable
     package static func == (a: DenseSet, b: DenseSet) -> Bool { a.count == b.count && a.allSatisfy { b.contains($0) } }
 }
+
+// MARK: - Non-generic entry points for the store
+
+// The store's module calls `IDMap`, `IDSet` and `DenseSet` through these concrete functions, compiled (specialised)
+// here. Called from another module, the generic members run unspecialised even though they are `@inlinable` (the
+// store module does not specialise them: measured, type-metadata lookups on every call — see README, Performance);
+// these are ordinary non-generic calls instead.
+
+extension IDMap where Value == ContactRecord {
+    /// The record of contact `id`, nil when there is none (`self[id]`).
+    package func record(_ id: UInt64) -> ContactRecord? { self[id] }
+}
+
+extension IDSet where Element == UInt64 {
+    /// The members, in slot order (unsorted).
+    package func elements() -> [UInt64] {
+        var out: [UInt64] = []
+        out.reserveCapacity(count)
+        var s = map.nextUsed(from: 0)
+        while s < map.slotCount {
+            out.append(map.key(at: s))
+            s = map.nextUsed(from: s + 1)
+        }
+        return out
+    }
+}
+
+extension DenseSet {
+    /// The members in ascending order, as 64-bit keys (a bitmap is walked in order: no sort).
+    @usableFromInline func ascendingKeys() -> [UInt64] {
+        var out: [UInt64] = []
+        out.reserveCapacity(count)
+        words.withUnsafeBufferPointer { w in
+            for i in 0..<w.count {
+                var bits = w[i]
+                while bits != 0 {
+                    out.append(UInt64(i &<< 6 | bits.trailingZeroBitCount))
+                    bits &= bits &- 1
+                }
+            }
+        }
+        return out
+    }
+}
+
+extension DenseSet where Element == UInt32 {
+    /// The members in ascending order.
+    package func ascending() -> [UInt64] { ascendingKeys() }
+}
+
+extension DenseSet where Element == Int32 {
+    /// The members in ascending order (never negative: see `insert`).
+    package func ascending() -> [UInt64] { ascendingKeys() }
+}

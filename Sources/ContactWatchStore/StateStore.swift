@@ -425,7 +425,7 @@ public final class StateStore: Sendable {
         state.cases.withUnsafeBufferPointer { cases in
             // Through `UnsafePointer`'s addressor: `UnsafeBufferPointer`'s subscript would copy each case.
             guard let base = cases.baseAddress else { return }
-            for ci in ascending(changes.cases) where Int(ci) < cases.count {
+            for ci in changes.cases.ascending() where Int(ci) < cases.count {
                 let start = w.count
                 RecordCodec.encode(caseAt: base + Int(ci), into: &w)
                 p.cases.append(PreparedCommit.Record(key: Int64(ci), extra: Int64(base[Int(ci)].crn.key), start: start,
@@ -435,11 +435,15 @@ public final class StateStore: Sendable {
         // Contacts live in their case's row: the writer rewrites the rows of the cases that gained or changed a
         // contact, and of the cases named by `changes.cases` (a contact is forgotten with its case named there),
         // dropping from them every contact the batch names and adding the current records.
-        var touched = changes.contacts
-        touched.formUnion(changes.forgottenContacts)
+        // (Through the engine's non-generic entry points: `elements`, `record`, `ascending`.)
+        var touched = changes.contacts.elements()
+        touched.append(contentsOf: changes.forgottenContacts)
+        radixSort(&touched)
         p.contactRecords.reserveCapacity(changes.contacts.count)
-        for id in ascending(touched) {
-            if let rec = state.contacts[id] {
+        var last: UInt64? = nil
+        for id in touched where id != last {
+            last = id
+            if let rec = state.contacts.record(id) {
                 p.contactRecords.append((id, rec))
             } else {
                 p.deletedContacts.append(id)
@@ -453,14 +457,14 @@ public final class StateStore: Sendable {
             p.contactRecords = keyed.map { byId[Int(truncatingIfNeeded: $0 & 0xFFFF_FFFF)] }
         }
         state.pdus.withUnsafeBufferPointer { pdus in
-            for pi in changes.pdus.sorted() where pi >= 0 && Int(pi) < pdus.count {
+            for pi in changes.pdus.ascending() where Int(pi) < pdus.count {
                 let start = w.count
                 RecordCodec.encode(pdus[Int(pi)], into: &w)
                 p.pdus.append(PreparedCommit.Record(key: Int64(pi), extra: 0, start: start, end: w.count))
                 p.pduCodes.append(pdus[Int(pi)].code)
             }
         }
-        for id in ascending(changes.withdrawn) {
+        for id in sortedElements(changes.withdrawn) {
             if let a = state.withdrawn[id] {
                 let start = w.count
                 RecordCodec.encode(a, into: &w)
@@ -469,7 +473,7 @@ public final class StateStore: Sendable {
                 p.deletedWithdrawn.append(Int64(bitPattern: id))
             }
         }
-        for id in ascending(changes.outcomeTimers) {
+        for id in sortedElements(changes.outcomeTimers) {
             if let t = state.outcomeTimers[id] {
                 let start = w.count
                 RecordCodec.encode(t, into: &w)
@@ -482,11 +486,9 @@ public final class StateStore: Sendable {
         return p
     }
 
-    /// The keys in ascending order.
-    static func ascending<C: Collection>(_ keys: C) -> [UInt64] where C.Element: FixedWidthInteger & UnsignedInteger {
-        var a: [UInt64] = []
-        a.reserveCapacity(keys.count)
-        for k in keys { a.append(UInt64(k)) }
+    /// The members of `set` in ascending order.
+    static func sortedElements(_ set: IDSet<UInt64>) -> [UInt64] {
+        var a = set.elements()
         radixSort(&a)
         return a
     }

@@ -7,6 +7,11 @@
 //   one. Also prints the bytes per case in the store file and in RAM: the loaded state's containers counted from their
 //   capacities and Swift's native layouts (`Footprint`), and, as an upper bound, how much the process's resident set
 //   grew from before opening the store to the ready engine (that includes SQLite's page cache, up to 32 MiB).
+//   CONTACTWATCH_BENCH_COMMITS=no stops after the restart and memory figures (no commit timings).
+//
+// `cwbenchLoad` and `cwbenchEngineInit` are never inlined, so `valgrind --tool=callgrind --collect-atstart=no
+// '--toggle-collect=*cwbenchLoad*'` (or `*cwbenchEngineInit*`) counts the instructions of loading the store (or of the
+// engine's start from the loaded state) alone.
 import ContactWatchEngine
 import ContactWatchStore
 import ContactWatchTestSupport
@@ -40,6 +45,10 @@ enum Footprint {
         return n
     }
 }
+
+@inline(never) func cwbenchLoad(_ store: StateStore) throws -> EngineState { try store.load().state }
+
+@inline(never) func cwbenchEngineInit(_ state: EngineState) throws -> Engine { try Engine(settings: EngineSettings(), state: state) }
 
 enum RestartBenchmark {
     static func seconds(_ body: () throws -> Void) rethrows -> Double {
@@ -101,9 +110,9 @@ enum RestartBenchmark {
         var loaded = EngineState()
         var store: StateStore! = nil
         let open = try Self.seconds { store = try StateStore(directory: dirPath) }
-        let load = try Self.seconds { loaded = try store.load().state }
+        let load = try Self.seconds { loaded = try cwbenchLoad(store) }
         var engine: Engine! = nil
-        let resume = try Self.seconds { engine = try Engine(settings: EngineSettings(), state: loaded) }
+        let resume = try Self.seconds { engine = try cwbenchEngineInit(loaded) }
         print("bench: restart: open+check \(String(format: "%.3f", open)) s, load \(String(format: "%.3f", load)) s, "
             + "engine init \(String(format: "%.3f", resume)) s, total \(String(format: "%.3f", open + load + resume)) s; "
             + "\(loaded.cases.count) cases, \(loaded.contacts.count) contacts; file \(size) bytes = "
@@ -123,6 +132,7 @@ enum RestartBenchmark {
         print("bench: memory: \(loaded.cases.count) cases, \(loaded.contacts.count) contacts: RAM = \(ram / n) bytes per case"
             + " (\(ram) bytes of containers); store file \(size) bytes = \(size / n) bytes per case\(rss)")
         withExtendedLifetime(engine) {}
+        if env["CONTACTWATCH_BENCH_COMMITS"] == "no" { return }
         store = try StateStore(directory: dirPath)
 
         // Commit cost: 1000 dirty cases, 1000 contacts, 1000 journal entries, spread over the store; with
