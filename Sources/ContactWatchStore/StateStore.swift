@@ -254,11 +254,21 @@ public final class StateStore: Sendable {
     // MARK: - Helpers
 
     private func run<T>(_ what: String, _ body: () throws -> T) throws(StoreError) -> T {
+        errno = 0
         do {
             return try body()
         } catch {
-            throw StoreError.from(error, path: path, during: what)
+            throw StoreError.from(error, path: path, during: what, systemErrno: systemErrno(threadErrno: errno))
         }
+    }
+
+    /// Which system call failure is behind a failed store operation, for the operator's message: SQLite's own
+    /// `sqlite3_system_errno` when it kept one, else this thread's `errno` as the operation left it (`run` clears it
+    /// first; SQLite often does not record it, e.g. for a failed WAL write). `from` uses it only for SQLite's I/O
+    /// kinds of failure.
+    private func systemErrno(threadErrno: Int32) -> Int32 {
+        let recorded = (try? queue.inDatabase { db in sqlite3_system_errno(db.sqliteConnection) }) ?? 0
+        return recorded != 0 ? recorded : threadErrno
     }
 
 

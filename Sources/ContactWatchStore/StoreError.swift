@@ -1,3 +1,4 @@
+import Foundation
 import GRDB
 
 /// Why the state store could not be opened, read or written. `description` is a complete sentence for the operator:
@@ -66,13 +67,26 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
             + "process (e.g. an sqlite3 shell holding a transaction); the daemon resumes where it stopped.")
     }
 
-    /// Maps an error thrown by GRDB (or anything else) while working on the store at `path`.
-    static func from(_ error: any Error, path: String, during what: String) -> StoreError {
+    static func readOnlyFileSystem(_ path: String, _ detail: String) -> StoreError {
+        StoreError(.io, "the file system holding the state store at \(path) is read-only (\(detail)): nothing more was "
+            + "committed, and nothing that was not committed was published. A file system usually turns read-only after "
+            + "a disk error: check the kernel log and the disk, make it writable again and restart; the daemon resumes "
+            + "where it stopped.")
+    }
+
+    /// Maps an error thrown by GRDB (or anything else) while working on the store at `path`. `systemErrno` is the
+    /// failed system call behind it (0: unknown): SQLite's own message says only "disk I/O error", the errno says which.
+    static func from(_ error: any Error, path: String, during what: String, systemErrno: Int32 = 0) -> StoreError {
         if let e = error as? StoreError { return e }
         if let e = error as? CodecError { return .corrupt(path, "a record does not decode while \(what): \(e.description)") }
         if let e = error as? DatabaseError {
-            let detail = "\(what): \(e.message ?? "\(e.resultCode)")"
-            switch e.resultCode.primaryResultCode {
+            var detail = "\(what): \(e.message ?? "\(e.resultCode)")"
+            let primary = e.resultCode.primaryResultCode
+            if systemErrno != 0, [.SQLITE_IOERR, .SQLITE_FULL, .SQLITE_CANTOPEN, .SQLITE_READONLY].contains(primary) {
+                detail += "; the system said: \(FileCheck.errnoText(systemErrno))"
+                if systemErrno == EROFS { return .readOnlyFileSystem(path, detail) }
+            }
+            switch primary {
             case .SQLITE_CORRUPT, .SQLITE_NOTADB, .SQLITE_FORMAT:
                 return .corrupt(path, detail)
             case .SQLITE_READONLY:

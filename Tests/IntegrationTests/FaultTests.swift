@@ -8,8 +8,8 @@ import Glibc
 #endif
 
 /// Fault tests (issue 8): a journal client that never reads, kill/restart cycles with a consumer connected
-/// throughout, a store made read-only, a full disk. Loopback and ipc:// only; bounded waits; the mount-based cases
-/// need root and say so when they skip.
+/// throughout, a store made read-only (at start-up by a mount; mid-run by EROFS from every write), a full disk.
+/// Loopback and ipc:// only; bounded waits; the mount-based cases need root and say so when they skip.
 @Suite("Faults: hostile journal clients, crashes, read-only store, full disk", .serialized)
 struct FaultTests {
     typealias D = DurabilityTests
@@ -90,6 +90,93 @@ struct FaultTests {
             }
         }
     }
+
+    /// The journal of the fault tests' generated stream (`D.generatedChunks`) replayed into a daemon that nothing
+    /// disturbs: what every disturbed run must end with.
+    static func uninterruptedJournal() throws -> [NSDictionary] {
+        let dir = try TemporaryDirectory()
+        let chunks = try D.generatedChunks(dir, parts: 1)
+        let daemon = try DaemonUnderTest(dir: dir, extraArguments: D.arguments, environment: D.environment)
+        try D.replayThroughSentinel(daemon, chunks, sentinel: "all")
+        let journal = try JournalClient(endpoint: daemon.journal).fetchAll()
+        #expect(daemon.stop() == 0)
+        return journal.bodies
+    }
+
+    /// After a fault: the restarted `daemon` gets the whole stream again (`chunks`) and must end with exactly the
+    /// `uninterrupted` journal, every alert of it received by the `live` consumer connected throughout. Returns the
+    /// journal's length.
+    @discardableResult
+    static func expectRecovery(_ daemon: DaemonUnderTest, replaying chunks: [String], live: Child,
+                               equalTo uninterrupted: [NSDictionary], _ label: String) throws -> Int {
+        try #require(D.awaitJoined(daemon, "alert.", atLeast: 1), "\(label): the live tail did not reconnect")
+        try D.replayThroughSentinel(daemon, chunks, sentinel: "again")
+        let journal = try JournalClient(endpoint: daemon.journal).fetchAll().bodies
+        _ = live.stdout.wait(timeout: 30) { text in
+            Set(text.split(separator: "\n").compactMap { jsonObject(String($0)).flatMap(D.sequence) }).contains(journal.count)
+        }
+        #expect(daemon.stop() == 0, "\(label): \(daemon.child.stderr.text)")
+        D.checkContiguous(journal, "\(label): journal")
+        #expect(journal.count == uninterrupted.count, "\(label): \(journal.count) alerts, uninterrupted \(uninterrupted.count)")
+        var differences = 0
+        for (a, b) in zip(uninterrupted, journal) where D.withoutDetectedAt(a) != D.withoutDetectedAt(b) { differences += 1 }
+        #expect(differences == 0, "\(label): \(differences) alerts differ from the uninterrupted run")
+        checkLiveHasEveryAlert(live, journal: journal, label)
+        return journal.count
+    }
+
+    /// Builds `readOnlyShimSource` into `dir` with the system's C compiler; nil (and a printed reason) without one.
+    static func buildReadOnlyShim(_ dir: TemporaryDirectory) throws -> String? {
+        let source = dir.file("read-only-shim.c")
+        let library = dir.file("read-only-shim.so")
+        try readOnlyShimSource.write(toFile: source, atomically: true, encoding: .utf8)
+        var failures: [String] = []
+        for compiler in ["cc", "gcc", "clang"] {
+            let r = command("/usr/bin/env", [compiler, "-shared", "-fPIC", "-O1", "-o", library, source, "-ldl"])
+            if r.status == 0 { return library }
+            failures.append("\(compiler): \(r.output.prefix(200))")
+        }
+        print("fault: store read-only mid-run skipped: no C compiler built the LD_PRELOAD library (\(failures))")
+        return nil
+    }
+
+    /// An LD_PRELOAD library making every write, truncation and sync of the daemon's store files (`contactwatch.sqlite`
+    /// and its `-wal`/`-shm`) fail with EROFS once the file named by `CW_FAULT_READ_ONLY_AFTER` exists: what a process
+    /// holding those files open sees when the kernel remounts their file system read-only after a disk error (ext4
+    /// `errors=remount-ro`). A mount cannot stage that here: Linux refuses a read-only remount (EBUSY) while a process
+    /// holds files on it open for writing.
+    static let readOnlyShimSource = #"""
+        #define _GNU_SOURCE
+        #include <dlfcn.h>
+        #include <errno.h>
+        #include <stdio.h>
+        #include <stdlib.h>
+        #include <string.h>
+        #include <sys/types.h>
+        #include <unistd.h>
+
+        static int failing(int fd) {
+            const char *trigger = getenv("CW_FAULT_READ_ONLY_AFTER");
+            if (trigger == NULL || access(trigger, F_OK) != 0) return 0;
+            char link[64], path[4096];
+            snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+            ssize_t n = readlink(link, path, sizeof path - 1);
+            if (n <= 0) return 0;
+            path[n] = 0;
+            return strstr(path, "/contactwatch.sqlite") != NULL;
+        }
+
+        #define NEXT(name)             static __typeof__(name) *next;             if (next == NULL) next = (__typeof__(name) *)dlsym(RTLD_NEXT, #name)
+        #define FAIL_IF_STORE(fd)             if (failing(fd)) { errno = EROFS; return -1; }
+
+        ssize_t write(int fd, const void *b, size_t n) { FAIL_IF_STORE(fd) NEXT(write); return next(fd, b, n); }
+        ssize_t pwrite(int fd, const void *b, size_t n, off_t o) { FAIL_IF_STORE(fd) NEXT(pwrite); return next(fd, b, n, o); }
+        ssize_t pwrite64(int fd, const void *b, size_t n, off64_t o) { FAIL_IF_STORE(fd) NEXT(pwrite64); return next(fd, b, n, o); }
+        int fsync(int fd) { FAIL_IF_STORE(fd) NEXT(fsync); return next(fd); }
+        int fdatasync(int fd) { FAIL_IF_STORE(fd) NEXT(fdatasync); return next(fd); }
+        int ftruncate(int fd, off_t l) { FAIL_IF_STORE(fd) NEXT(ftruncate); return next(fd, l); }
+        int ftruncate64(int fd, off64_t l) { FAIL_IF_STORE(fd) NEXT(ftruncate64); return next(fd, l); }
+        """#
 
     // MARK: - Kill/restart with a consumer connected throughout
 
@@ -320,13 +407,7 @@ struct FaultTests {
             print("fault: disk full skipped: \(reason)")
             return
         }
-        // The uninterrupted run.
-        let dirA = try TemporaryDirectory()
-        let chunksA = try D.generatedChunks(dirA, parts: 1)
-        let daemonA = try DaemonUnderTest(dir: dirA, extraArguments: D.arguments, environment: D.environment)
-        try D.replayThroughSentinel(daemonA, chunksA, sentinel: "all")
-        let journalA = try JournalClient(endpoint: daemonA.journal).fetchAll()
-        #expect(daemonA.stop() == 0)
+        let uninterrupted = try Self.uninterruptedJournal()
 
         // The same stream into a state directory on a small tmpfs.
         let dir = try TemporaryDirectory()
@@ -350,20 +431,52 @@ struct FaultTests {
         // Space freed: the store opens (intact), the publisher replays, nothing is lost.
         try #require(Self.command("/bin/mount", ["-o", "remount,size=256m", state]).status == 0)
         daemon = try DaemonUnderTest(dir: dir, extraArguments: D.arguments, environment: D.environment)
-        try #require(D.awaitJoined(daemon, "alert.", atLeast: 1), "the live tail did not reconnect")
-        try D.replayThroughSentinel(daemon, chunks, sentinel: "again")
-        let journal = try JournalClient(endpoint: daemon.journal).fetchAll()
-        _ = live.stdout.wait(timeout: 30) { text in
-            Set(text.split(separator: "\n").compactMap { jsonObject(String($0)).flatMap(D.sequence) }).contains(journal.bodies.count)
-        }
-        #expect(daemon.stop() == 0, "\(daemon.child.stderr.text)")
-        D.checkContiguous(journal.bodies, "journal after disk full")
-        #expect(journal.bodies.count == journalA.bodies.count, "\(journal.bodies.count) alerts, uninterrupted \(journalA.bodies.count)")
-        var differences = 0
-        for (a, b) in zip(journalA.bodies, journal.bodies) where D.withoutDetectedAt(a) != D.withoutDetectedAt(b) { differences += 1 }
-        #expect(differences == 0, "\(differences) alerts differ from the uninterrupted run")
-        Self.checkLiveHasEveryAlert(live, journal: journal.bodies, "disk full")
-        print("fault: disk full: exit \(String(describing: status)), \(journal.bodies.count) alerts after the restart, "
-            + "equal to the uninterrupted run: \(differences == 0)")
+        let count = try Self.expectRecovery(daemon, replaying: chunks, live: live, equalTo: uninterrupted, "disk full")
+        print("fault: disk full: exit \(String(describing: status)), \(count) alerts after the restart")
+    }
+
+    // MARK: - The store's file system turning read-only mid-run
+
+    @Test("the store's file system turning read-only mid-run (EROFS, as after a disk error): exit 74 saying so, nothing published past the last commit; writable again, nothing lost")
+    func storeTurnsReadOnlyMidRun() throws {
+        let dir = try TemporaryDirectory()
+        guard let shim = try Self.buildReadOnlyShim(dir) else { return }
+        let uninterrupted = try Self.uninterruptedJournal()
+
+        let chunks = try D.generatedChunks(dir, parts: 2)
+        let trigger = dir.file("read-only-now")
+        var environment = D.environment
+        environment["LD_PRELOAD"] = shim
+        environment["CW_FAULT_READ_ONLY_AFTER"] = trigger
+        var daemon = try DaemonUnderTest(dir: dir, extraArguments: D.arguments, environment: environment)
+        let live = try Child("contactwatch", ["tail", "--endpoint", daemon.output, "--topic", "alert."])
+        defer { D.stop(live, output: true) }
+        try #require(D.awaitJoined(daemon, "alert.", atLeast: 1), "the live tail did not subscribe")
+        try D.replayThroughSentinel(daemon, [chunks[0]], sentinel: "part-1")
+        let before = try JournalClient(endpoint: daemon.journal).fetchAll()
+        try #require(!before.bodies.isEmpty, "the first half raised no alert")
+
+        // From now on every write of the store fails with EROFS, as on a file system remounted read-only.
+        try #require(FileManager.default.createFile(atPath: trigger, contents: Data()))
+        let replay = try Child("contactwatch", ["replay", chunks[1], "--endpoint", daemon.input, "--wait-subscribers", "1"])
+        defer { D.stop(replay) }
+        let status = daemon.child.waitForExit(timeout: 120)
+        let log = daemon.child.stderr.text
+        #expect(status == 74, "exit \(String(describing: status)): \(log.suffix(2000))")
+        #expect(log.contains("is read-only") && log.contains("Read-only file system"), "\(log.suffix(2000))")
+        D.stop(replay)
+        try FileManager.default.removeItem(atPath: trigger)
+
+        // Writable again: the store opens and holds at least the first half's journal; nothing was published live
+        // that it does not hold (the failed batch's alerts never left).
+        daemon = try DaemonUnderTest(dir: dir, extraArguments: D.arguments, environment: D.environment)
+        let committed = try JournalClient(endpoint: daemon.journal).fetchAll()
+        #expect(Array(committed.bodies.prefix(before.bodies.count)) == before.bodies)
+        let publishedLive = Self.sequences(live).max() ?? 0
+        #expect(publishedLive <= committed.bodies.count,
+                "alertSequence \(publishedLive) was published, the store held \(committed.bodies.count)")
+        let count = try Self.expectRecovery(daemon, replaying: chunks, live: live, equalTo: uninterrupted, "read-only store")
+        print("fault: store read-only mid-run: exit \(String(describing: status)) (\(log.split(separator: "\n").last ?? "")); "
+            + "\(publishedLive) alerts published live before it, \(committed.bodies.count) committed; \(count) after the restart")
     }
 }
