@@ -97,9 +97,9 @@ struct CommitPipeline {
         phase = unpublished.isEmpty ? .running : .republishing(deadline: now + limits.republishGrace)
     }
 
-    /// Whether the loop may read input now.
+    /// Whether the loop may read input now (asked once per message: a pattern match, not `==` on `Phase`).
     var acceptsInput: Bool {
-        guard phase == .running else { return false }
+        guard case .running = phase else { return false }
         return pendingEvents < limits.hardLimit || inFlight.count < limits.maxInFlight
     }
 
@@ -164,11 +164,12 @@ struct CommitPipeline {
         return batch.outbox
     }
 
-    /// Gives back an outbox whose messages were published, to be reused for a later batch.
-    mutating func recycle(_ outbox: Outbox) {
-        var o = outbox
-        o.removeAll()
-        if spare.count < limits.maxInFlight + 1 { spare.append(o) }
+    /// Gives back an outbox whose messages were published, to be reused for a later batch. `inout`, so that the
+    /// caller's copy (the only one once `batchDurable` returned it) is emptied in place and keeps its capacity: a
+    /// `removeAll(keepingCapacity:)` on a shared copy would allocate (and page in) a fresh buffer for every batch.
+    mutating func recycle(_ outbox: inout Outbox) {
+        outbox.removeAll()
+        if spare.count < limits.maxInFlight + 1 { spare.append(outbox) }
     }
 
     /// Stop: no more input. Returns true when the events in hand (if any) are to be submitted now, whatever the
@@ -200,7 +201,7 @@ struct CommitPipeline {
     /// A batch is due when it is full or old enough; it goes to the writer when the writer is free, or when it has
     /// grown past `hardLimit` and fewer than `maxInFlight` batches are with the writer.
     private func decide(at now: @autoclosure () -> Instant) -> Action {
-        guard phase == .running, pendingEvents > 0 else { return .none }
+        guard case .running = phase, pendingEvents > 0 else { return .none }
         let due = pendingEvents >= limits.maxEvents || (batchStarted.map { now() - $0 >= limits.interval } ?? true)
         guard due else { return .none }
         if inFlight.isEmpty { return .submit }

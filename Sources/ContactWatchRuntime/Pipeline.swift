@@ -143,30 +143,24 @@ struct PipelineLoop {
     }
 
     /// Reads up to `drainLimit` messages into the engine, handing batches to the writer as they become due.
+    ///
+    /// The per-message path is `receiveInto` (a static function: the receive closure captures only the engine and
+    /// the outbox, not `self`), `CommitPipeline.eventProcessed` and, rarely, a submit: no copy of the state machine,
+    /// no allocation, one clock read.
     private mutating func drainInput() throws(DaemonError) {
-        for _ in 0..<drainLimit where machine.acceptsInput {
-            let now = Pipeline.wallClockMillis()
-            let got: Bool?
-            do {
-                got = try sockets.input.receiveMessage(timeoutMilliseconds: 0) { frames -> Bool in
-                    frames.withUnsafeBytes(at: frames.count - 1) { body in
-                        if frames.count >= 2 {
-                            frames.withUnsafeBytes(at: 0) { topic in
-                                engine.process(frameCount: frames.count, topic: topic, body: body, now: now,
-                                               into: &machine.outbox)
-                            }
-                        } else {
-                            engine.process(frameCount: 1, topic: nil, body: body, now: now, into: &machine.outbox)
-                        }
-                    }
-                    return true
-                }
-            } catch {
+        let engine = self.engine
+        let input = sockets.input
+        var n = 0
+        while n < drainLimit, machine.acceptsInput {
+            let got: Bool
+            do { got = try Self.receiveInto(&machine.outbox, from: input, engine: engine) } catch {
                 if ZMQError.isInterrupted(error) { break }
                 throw DaemonError.internal("receive failed: \(error)")
             }
-            guard got != nil else { break }
-            try perform(machine.eventProcessed(at: ContinuousClock.now))
+            guard got else { break }
+            n += 1
+            let action = machine.eventProcessed(at: ContinuousClock.now)
+            if action != .none { try perform(action) }
         }
         counters.publish(engine: engine.counters)
         counters.publish(cases: engine.state.cases.count, watermark: engine.state.watermark)
@@ -176,6 +170,22 @@ struct PipelineLoop {
             if let id = e.contactId { metadata["contactId"] = "\(id)" }
             logger.info("\(e.message)", metadata: metadata)
         }
+    }
+
+    /// Reads one message, if one is waiting, into the engine (frames read in scope, nothing copied); false when none.
+    private static func receiveInto(_ outbox: inout Outbox, from input: ZMQSocket, engine: Engine) throws -> Bool {
+        let now = Pipeline.wallClockMillis()
+        return try input.receiveMessage(timeoutMilliseconds: 0) { frames -> Void in
+            frames.withUnsafeBytes(at: frames.count - 1) { body in
+                if frames.count >= 2 {
+                    frames.withUnsafeBytes(at: 0) { topic in
+                        engine.process(frameCount: frames.count, topic: topic, body: body, now: now, into: &outbox)
+                    }
+                } else {
+                    engine.process(frameCount: 1, topic: nil, body: body, now: now, into: &outbox)
+                }
+            }
+        } != nil
     }
 
     /// Hands the events processed since the last batch to the writer.
@@ -191,12 +201,12 @@ struct PipelineLoop {
     private mutating func publishDurable() throws(DaemonError) {
         sockets.drainDurable()
         let done = writer.completedCount
-        while machine.durableBatches < done, let outbox = machine.batchDurable() {
+        while machine.durableBatches < done, var outbox = machine.batchDurable() {
             publish(outbox)
             if let timings = counters.timings, let started = machine.lastDurableStarted {
                 timings.recordPublishLatency(clock.now - started)
             }
-            machine.recycle(outbox)
+            machine.recycle(&outbox)
         }
         counters.commits.store(machine.durableBatches, ordering: .relaxed)
         counters.committedSequence.store(machine.committedSequence, ordering: .relaxed)
@@ -207,7 +217,7 @@ struct PipelineLoop {
         let output = sockets.output
         let messageLog = logger.logLevel <= .debug ? self.messageLog : nil
         outbox.forEach { entry, topic, body in
-            if (try? output.send(buffers: [topic, body], dontWait: true)) != true {
+            if (try? output.send(topic, body, dontWait: true)) != true {
                 counters.publishFailures.add(1, ordering: .relaxed)
             }
             messageLog?.published(entry, topic: topic, body: body)
@@ -221,7 +231,7 @@ struct PipelineLoop {
         for entry in machine.unpublished {
             entry.topic.withUnsafeBytes { t in
                 entry.body.withUnsafeBytes { b in
-                    if (try? output.send(buffers: [t, b], dontWait: true)) != true {
+                    if (try? output.send(t, b, dontWait: true)) != true {
                         counters.publishFailures.add(1, ordering: .relaxed)
                     }
                 }

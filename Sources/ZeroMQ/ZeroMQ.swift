@@ -403,6 +403,25 @@ public final class ZMQSocket {
         return true
     }
 
+    /// Sends a two-part message (`first` with ZMQ_SNDMORE, then `last`): `send(buffers:dontWait:)` without the array,
+    /// for a publisher that sends one topic and body per message on its hot path.
+    @discardableResult
+    public func send(_ first: UnsafeRawBufferPointer, _ last: UnsafeRawBufferPointer, dontWait: Bool = false) throws -> Bool {
+        let h = try live("zmq_send")
+        let wait: Int32 = dontWait ? ZMQ_DONTWAIT : 0
+        if zmq_send(h, first.baseAddress, first.count, wait | ZMQ_SNDMORE) < 0 {
+            let error = ZMQError("zmq_send")
+            // Only the first part can meet EAGAIN: libzmq queues the rest of a started message.
+            if error.isAgain { return false }
+            throw error
+        }
+        while zmq_send(h, last.baseAddress, last.count, wait) < 0 {
+            let error = ZMQError("zmq_send")
+            if !error.isInterrupted { throw error }
+        }
+        return true
+    }
+
     /// Sends a multipart message from byte arrays. See `send(buffers:dontWait:)`.
     @discardableResult
     public func send(_ frames: [[UInt8]], dontWait: Bool = false) throws -> Bool {
@@ -443,9 +462,10 @@ public final class ZMQSocket {
             }
             flags = ZMQ_DONTWAIT
         }
-        // Release whatever the pool still holds, whatever happens.
+        // Release whatever the pool's used slots hold, whatever happens (the others are still empty).
+        var used = 0
         defer {
-            for i in 0..<poolCapacity {
+            for i in 0..<used {
                 zmq_msg_close(pool + i)
                 zmq_msg_init(pool + i)
             }
@@ -455,12 +475,14 @@ public final class ZMQSocket {
             if error.isAgain { return nil }
             throw error
         }
+        used = 1
         var count = 1
         var totalBytes = zmq_msg_size(pool)
         var more = zmq_msg_more(pool) != 0
         // Parts of a message arrive atomically: once the first is here, the rest are too.
         while more {
             let slot = pool + min(count, poolCapacity - 1)
+            used = min(count + 1, poolCapacity)
             if zmq_msg_recv(slot, h, 0) < 0 {
                 let error = ZMQError("zmq_msg_recv")
                 if error.isInterrupted { continue }

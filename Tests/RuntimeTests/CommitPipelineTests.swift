@@ -78,12 +78,12 @@ struct CommitPipelineTests {
             store.journal += done.alerts
             store.publishedThrough = max(store.publishedThrough, done.publishedThrough)
             guard publish else { return }
-            guard let outbox = machine.batchDurable() else {
+            guard var outbox = machine.batchDurable() else {
                 violations.append("a durable batch was not handed out")
                 return
             }
             outbox.forEach { e, _, _ in if e.alertSequence > 0 { consume(e.alertSequence) } }
-            machine.recycle(outbox)
+            machine.recycle(&outbox)
         }
 
         mutating func consume(_ sequence: UInt64) {
