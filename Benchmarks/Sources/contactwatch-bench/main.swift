@@ -32,6 +32,11 @@ struct Options {
     var commitEvery = 1000
     var sync: StateStore.Synchronous = .full
     var only: Set<String> = ["engine", "parse", "store"]
+    /// `--dump FILE`: one untimed engine pass whose every output message and final counters go to FILE (to compare
+    /// builds byte for byte), then exit.
+    var dump: String? = nil
+    /// `--now MILLIS`: the wall clock handed to the engine (`detectedAt`); default the real one.
+    var now: Millis? = nil
 }
 
 /// `--outcome-overdue`: the engine runs with R7 enabled (set while the options are parsed, before any engine).
@@ -43,6 +48,8 @@ func usage(_ message: String) -> Never {
         usage: contactwatch-bench [--cases N] [--days N] [--seed N] [--start YYYY-MM-DD] [--input FILE]
                                   [--reps N] [--commit-every N] [--sync full|normal] [--only engine,parse,store]
                                   [--outcome-overdue]   (R7 enabled, as make demo runs)
+                                  [--dump FILE [--now MILLIS]]   (one pass, every output message and the counters
+                                                                  written to FILE, to compare builds; then exit)
 
         """.utf8))
     exit(64)
@@ -78,6 +85,8 @@ func parseOptions() -> Options {
             o.only = Set(value(a).split(separator: ",").map(String.init))
             if !o.only.isSubset(of: ["engine", "parse", "store"]) { usage("--only takes engine, parse, store") }
         case "--outcome-overdue": outcomeOverdue = true
+        case "--dump": o.dump = value(a)
+        case "--now": o.now = Millis(int(a))
         case "-h", "--help": usage("benchmarks of the engine and the store")
         default: usage("unknown argument \(a)")
         }
@@ -262,6 +271,36 @@ func benchEngine(name: String, stream: Stream, reps: Int, clearEvery: Int, note:
     return counters
 }
 
+/// `--dump`: one pass, not timed; each message as `topic<TAB>body<LF>`, then the counters (a byte-identical file from
+/// two builds means the same output on this stream).
+func dumpPass(stream: Stream, now: Millis, to path: String) {
+    let engine = makeEngine()
+    var out: [UInt8] = []
+    var outbox = Outbox()
+    stream.bytes.withUnsafeBytes { all in
+        for sp in stream.spans {
+            let topic = UnsafeRawBufferPointer(rebasing: all[sp.topic..<(sp.topic + sp.topicCount)])
+            let body = UnsafeRawBufferPointer(rebasing: all[sp.body..<(sp.body + sp.bodyCount)])
+            engine.process(frameCount: 2, topic: topic, body: body, now: now, into: &outbox)
+            outbox.forEach { _, t, b in
+                out.append(contentsOf: t)
+                out.append(0x09)
+                out.append(contentsOf: b)
+                out.append(0x0A)
+            }
+            outbox.removeAll()
+        }
+    }
+    let c = engine.counters
+    out.append(contentsOf: Array(("counters: received=\(c.received) processed=\(c.processed) contact=\(c.contactEvents)"
+        + " registration=\(c.registrationEvents) ignored=\(c.ignored) duplicates=\(c.duplicates) stale=\(c.stale)"
+        + " invalid=\(c.invalid) byField=\(c.invalidByField.sorted { $0.key < $1.key }) gaps=\(c.gaps) missing=\(c.missing)"
+        + " repeats=\(c.repeats) restarts=\(c.publisherRestarts) raised=\(c.raisedByRule) resolved=\(c.resolvedByRule)"
+        + " forgotten=\(c.forgottenContacts)\n").utf8))
+    guard FileManager.default.createFile(atPath: path, contents: Data(out)) else { usage("cannot write \(path)") }
+    print("dump: \(stream.count) events, \(c.received) received, \(out.count) bytes written to \(path)")
+}
+
 // MARK: - Engine + store
 
 func benchStore(stream: Stream, commitEvery: Int, sync: StateStore.Synchronous) {
@@ -341,6 +380,10 @@ print("stream: \(source): \(stream.count) events, \(stream.bytes.count) bytes"
     + " (\(fmt(Double(stream.bytes.count) / Double(max(1, stream.count)), 0)) B/event), loaded in \(fmt(Double(g1 - g0) / 1e9, 2)) s")
 if stream.count == 0 { usage("the stream has no events") }
 
+if let path = options.dump {
+    dumpPass(stream: stream, now: options.now ?? wallClockMillis(), to: path)
+    exit(0)
+}
 if options.only.contains("engine") {
     benchEngine(name: "engine-only", stream: stream, reps: options.reps, clearEvery: options.commitEvery,
                 note: " (outbox cleared every \(options.commitEvery))")
