@@ -143,6 +143,9 @@ package struct EventScanner: ~Copyable {
     private let predicted: UnsafeMutablePointer<PredictedKey>
     /// 8 contexts: how many members each context's list has (0 for `other` and `identifierList`). Kept out of line so
     /// that the scanner stays small: the engine borrows it from a class property, which copies it bitwise per call.
+    /// A ninth entry: 1 while the fast path (`scanFast`) is on (tests turn it off to compare the two paths); a tenth:
+    /// 1 when the last scan was accepted by the fast path (tests check that it is taken); entries 10 to 14: the masks
+    /// of `specialBytes` (`masks`).
     private let predictedCount: UnsafeMutablePointer<Int>
     /// Slots holding a non-null value in the last scan.
     package private(set) var present: UInt64 = 0
@@ -171,8 +174,13 @@ package struct EventScanner: ~Copyable {
         table.initialize(repeating: KeyEntry(), count: 8 * 32)
         predicted = UnsafeMutablePointer<PredictedKey>.allocate(capacity: 8 * 16)
         predicted.initialize(repeating: PredictedKey(), count: 8 * 16)
-        predictedCount = UnsafeMutablePointer<Int>.allocate(capacity: 8)
-        predictedCount.initialize(repeating: 0, count: 8)
+        predictedCount = UnsafeMutablePointer<Int>.allocate(capacity: 16)
+        predictedCount.initialize(repeating: 0, count: 16)
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        for (k, m) in [ones &* 0x22, ones &* 0x5C, ones, ones &* 0x20, ones &* 0x80].enumerated() {
+            predictedCount[10 + k] = Int(bitPattern: UInt(m))
+        }
+        predictedCount[8] = 1
         var counts = [Int](repeating: 0, count: 8)
         for (context, name, slot) in ScanContext.names {
             let n = name.utf8CodeUnitCount
@@ -209,6 +217,31 @@ package struct EventScanner: ~Copyable {
     }
 
     @inline(__always) private func membersKnown(in context: UInt8) -> Int { predictedCount[Int(context & 7)] }
+
+    /// Whether `scan` tries the fast path first (on by default; tests turn it off to compare the two paths).
+    package var fastPathEnabled: Bool {
+        get { predictedCount[8] != 0 }
+        nonmutating set { predictedCount[8] = newValue ? 1 : 0 }
+    }
+
+    /// `specialBytes`' constants `"`, `\\`, 0x01, 0x20, 0x80 in every byte, for `fastStringEnd`.
+    private var masks: UnsafePointer<UInt64> {
+        UnsafeRawPointer(predictedCount + 10).assumingMemoryBound(to: UInt64.self)
+    }
+
+    /// Whether the last scan was accepted by the fast path.
+    package var lastScanWasFast: Bool { predictedCount[9] != 0 }
+
+    /// Everything a scan leaves for its readers, as text (tests compare the fast path with the general one).
+    package func stateDescription(_ outcome: ScanOutcome) -> String {
+        var out = "\(outcome) root=\(rootKind) present=\(String(present, radix: 16)) problem=\(problemIndex)/\(problemIsType)"
+            + " crn=\(crnCount)@\(crnIndex)"
+        for k in 0..<Int32(EventSlot.count) where present & (1 &<< UInt64(k)) != 0 {
+            let n = slots[Int(k)]
+            out += " \(k):\(n.kind)/\(n.flag)/\(n.start)-\(n.end)/\(n.count)/\(n.next)/\(n.integer)"
+        }
+        return out
+    }
 
     @inline(__always) private static func keyHash(_ w0: UInt64, _ n: Int) -> Int {
         Int(truncatingIfNeeded: ((w0 ^ UInt64(truncatingIfNeeded: n)) &* 0x9E37_79B9_7F4A_7C15) &>> 59)
@@ -275,6 +308,17 @@ package struct EventScanner: ~Copyable {
         base = p
         length = body.count
         var i = skipWhitespace(p, 0)
+        if i < length, p[i] == UInt8(ascii: "{"), predictedCount[8] != 0 {
+            rootKind = .object
+            if scanFast(p, i) { predictedCount[9] = 1; return .ok }
+            predictedCount[9] = 0
+            // Declined: start again from a clean state (the slots are read only where `present` says so).
+            present = 0
+            problemIndex = -1
+            problemIsType = false
+            crnCount = 0
+            crnIndex = 0
+        }
         var ok: Bool
         if i >= length {
             ok = fail("body is empty")
@@ -792,6 +836,203 @@ package struct EventScanner: ~Copyable {
             return fail("duplicate key \"\(dup)\"")
         }
         return true
+    }
+
+    // MARK: - Fast path
+
+    // The usual body, read without the general machinery: every object of the envelope's known contexts with only
+    // known members, each in its context's list order (so no key can repeat), string values without escapes, positive
+    // integers of at most 16 digits, true/false/null, `personReference.identifiers` an array of such objects, and
+    // whitespace anywhere the grammar allows it. Anything else — an unknown or out-of-order key, an escape, a control
+    // character, a number of another form, an empty or unexpected container, invalid UTF-8, any syntax error — makes
+    // it decline, and `scan` runs the general path from the start, which alone decides errors and their messages.
+    // When it accepts, the body is valid (every byte was matched by the grammar: keys and punctuation exactly, strings
+    // through the same UTF-8 rules) and it has recorded exactly what the general path records, in the same order
+    // (`EventScannerDifferentialTests` compare the two paths' whole state on every line).
+
+    /// Reads the root object at `start` (a `{`); true when the whole body was read.
+    @inline(never)
+    private mutating func scanFast(_ p: UnsafePointer<UInt8>, _ start: Int) -> Bool {
+        var i = start
+        guard fastObject(p, &i, context: ScanContext.root) else { return false }
+        if i < length && p[i] <= 0x20 { i = EventScanner.fastSkip(p, i, length) }
+        return i == length
+    }
+
+    /// The index of the closing quote of the string whose body starts at `start`, or -1 (declined) when the string
+    /// has an escape or a control character, is not valid UTF-8 or does not end. Eight bytes at a time as
+    /// `specialBytes` tests them, with its five constants read from `k` (kept out of line: as immediates the compiler
+    /// rematerialises each of them in the loop, an instruction apiece per word).
+    @inline(__always)
+    private static func fastStringEnd(_ p: UnsafePointer<UInt8>, _ start: Int, _ n: Int, _ k: UnsafePointer<UInt64>) -> Int {
+        var j = start
+        while true {
+            while j &+ 8 <= n {
+                let w = UInt64(littleEndian: UnsafeRawPointer(p + j).loadUnaligned(as: UInt64.self))
+                let m = (((w ^ k[0]) &- k[2]) | ((w ^ k[1]) &- k[2]) | (w &- k[3]) | w) & k[4]
+                if m == 0 { j &+= 8; continue }
+                j &+= m.trailingZeroBitCount &>> 3
+                break
+            }
+            guard j < n else { return -1 }
+            let ch = p[j]
+            if ch == UInt8(ascii: "\"") { return j }
+            if ch >= 0x80 {
+                guard let next = EventScanner.utf8Sequence(p, j, n) else { return -1 }
+                j = next
+                continue
+            }
+            // A backslash or a control character: the general path.
+            if ch < 0x20 || ch == UInt8(ascii: "\\") { return -1 }
+            j &+= 1
+        }
+    }
+
+    /// `skipWhitespace` with the body's length at hand.
+    @inline(__always)
+    private static func fastSkip(_ p: UnsafePointer<UInt8>, _ i: Int, _ n: Int) -> Int {
+        var i = i
+        while i < n {
+            let c = p[i]
+            guard c == 0x20 || c == 0x0A || c == 0x0D || c == 0x09 else { break }
+            i &+= 1
+        }
+        return i
+    }
+
+    /// The object at `pos` (a `{`) in a keyed `context`; leaves `pos` after its `}`. False: declined.
+    private mutating func fastObject(_ p: UnsafePointer<UInt8>, _ pos: inout Int, context: UInt8) -> Bool {
+        let n = length
+        let slots = self.slots
+        let masks = self.masks
+        let listed = membersKnown(in: context)
+        let row = predicted + Int(context) &* 16
+        var bits: UInt64 = 0
+        var i = pos &+ 1
+        var expect = 0
+        while true {
+            if i < n && p[i] <= 0x20 { i = EventScanner.fastSkip(p, i, n) }
+            // The key, as `"name":`, among the members of the list not passed yet.
+            let a: UInt64, b: UInt64, c: UInt64
+            if i &+ 24 <= n {
+                let q = UnsafeRawPointer(p + i)
+                a = UInt64(littleEndian: q.loadUnaligned(as: UInt64.self))
+                b = UInt64(littleEndian: q.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+                c = UInt64(littleEndian: q.loadUnaligned(fromByteOffset: 16, as: UInt64.self))
+            } else {
+                // Within 24 bytes of the end: zero past it (no key has a zero byte, so nothing matches past the end).
+                let left = n &- i
+                guard left > 0 else { return false }
+                a = EventScanner.wordNearEnd(p, i, left)
+                b = left > 8 ? EventScanner.wordNearEnd(p, i &+ 8, left &- 8) : 0
+                c = left > 16 ? EventScanner.wordNearEnd(p, i &+ 16, left &- 16) : 0
+            }
+            var e = row + expect
+            while true {
+                guard expect < listed else { return false }
+                if a & e.pointee.m0 == e.pointee.q0 && b & e.pointee.m1 == e.pointee.q1 && c & e.pointee.m2 == e.pointee.q2 { break }
+                expect &+= 1
+                e += 1
+            }
+            expect &+= 1
+            let slot = e.pointee.slot
+            let bit: UInt64 = 1 &<< UInt64(truncatingIfNeeded: slot)
+            i &+= e.pointee.length
+            if i < n && p[i] <= 0x20 { i = EventScanner.fastSkip(p, i, n) }
+            guard i < n else { return false }
+            let first = p[i]
+            if first == UInt8(ascii: "\"") {
+                let end = EventScanner.fastStringEnd(p, i &+ 1, n, masks)
+                guard end >= 0 else { return false }
+                slots[slot] = JSONNode(kind: .string, flag: false, start: Int32(truncatingIfNeeded: i &+ 1),
+                                       end: Int32(truncatingIfNeeded: end), count: 0, next: 0, integer: 0)
+                bits |= bit
+                i = end &+ 1
+            } else if first &- UInt8(ascii: "1") < 9 {
+                // As parseObject reads it: at most 16 digits, then no digit, fraction or exponent.
+                var j = i
+                var value: UInt64 = 0
+                let limit = min(i &+ 16, n)
+                while j < limit, p[j] &- 48 < 10 {
+                    value = value &* 10 &+ UInt64(p[j] &- 48)
+                    j &+= 1
+                }
+                guard j < n, !(p[j] &- 48 < 10 || p[j] == UInt8(ascii: ".") || p[j] | 0x20 == UInt8(ascii: "e")) else { return false }
+                let safe = value <= JSONReader.maxSafeInteger
+                slots[slot] = JSONNode(kind: .number, flag: safe, start: Int32(truncatingIfNeeded: i),
+                                       end: Int32(truncatingIfNeeded: j), count: 0, next: 0, integer: safe ? value : 0)
+                bits |= bit
+                i = j
+            } else if first == UInt8(ascii: "{") || first == UInt8(ascii: "[") {
+                let start = i
+                // The children record into `present` themselves: hand over this object's bits first.
+                present |= bits
+                bits = 0
+                if first == UInt8(ascii: "{") {
+                    let child: UInt8
+                    switch Int32(truncatingIfNeeded: slot) {
+                    case EventSlot.personReference: child = ScanContext.person
+                    case EventSlot.additionalInformation: child = ScanContext.info
+                    case EventSlot.outcome: child = ScanContext.outcome
+                    case EventSlot.enforcementAction: child = ScanContext.action
+                    default: return false
+                    }
+                    guard fastObject(p, &i, context: child) else { return false }
+                } else {
+                    guard Int32(truncatingIfNeeded: slot) == EventSlot.identifiers, fastIdentifiers(p, &i) else { return false }
+                }
+                slots[slot] = JSONNode(kind: first == UInt8(ascii: "{") ? .object : .array, flag: false,
+                                       start: Int32(truncatingIfNeeded: start), end: Int32(truncatingIfNeeded: i),
+                                       count: 0, next: 0, integer: 0)
+                bits |= bit
+            } else if first == UInt8(ascii: "t") {
+                guard i &+ 4 <= n, UInt32(littleEndian: UnsafeRawPointer(p + i).loadUnaligned(as: UInt32.self)) == 0x6575_7274 else { return false }
+                slots[slot] = JSONNode(kind: .true, flag: false, start: Int32(truncatingIfNeeded: i),
+                                       end: Int32(truncatingIfNeeded: i &+ 4), count: 0, next: 0, integer: 0)
+                bits |= bit
+                i &+= 4
+            } else if first == UInt8(ascii: "f") {
+                guard i &+ 5 <= n, UInt32(littleEndian: UnsafeRawPointer(p + i + 1).loadUnaligned(as: UInt32.self)) == 0x6573_6C61 else { return false }
+                slots[slot] = JSONNode(kind: .false, flag: false, start: Int32(truncatingIfNeeded: i),
+                                       end: Int32(truncatingIfNeeded: i &+ 5), count: 0, next: 0, integer: 0)
+                bits |= bit
+                i &+= 5
+            } else if first == UInt8(ascii: "n") {
+                guard i &+ 4 <= n, UInt32(littleEndian: UnsafeRawPointer(p + i).loadUnaligned(as: UInt32.self)) == 0x6C6C_756E else { return false }
+                i &+= 4
+            } else {
+                return false
+            }
+            if i < n && p[i] <= 0x20 { i = EventScanner.fastSkip(p, i, n) }
+            guard i < n else { return false }
+            if p[i] == UInt8(ascii: ",") { i &+= 1; continue }
+            guard p[i] == UInt8(ascii: "}") else { return false }
+            present |= bits
+            pos = i &+ 1
+            return true
+        }
+    }
+
+    /// personReference.identifiers at `pos` (a `[`): a non-empty array of identifier objects, each summarised as
+    /// `parseArray` does. False: declined.
+    private mutating func fastIdentifiers(_ p: UnsafePointer<UInt8>, _ pos: inout Int) -> Bool {
+        let n = length
+        var i = pos &+ 1
+        var index: Int32 = 0
+        while true {
+            if i < n && p[i] <= 0x20 { i = EventScanner.fastSkip(p, i, n) }
+            guard i < n, p[i] == UInt8(ascii: "{") else { return false }
+            present &= ~(1 &<< UInt64(EventSlot.identifierType) | 1 &<< UInt64(EventSlot.identifierValue))
+            guard fastObject(p, &i, context: ScanContext.identifier) else { return false }
+            noteIdentifier(index, isObject: true)
+            index &+= 1
+            if i < n && p[i] <= 0x20 { i = EventScanner.fastSkip(p, i, n) }
+            guard i < n else { return false }
+            if p[i] == UInt8(ascii: ",") { i &+= 1; continue }
+            guard p[i] == UInt8(ascii: "]") else { return false }
+            pos = i &+ 1
+            return true
+        }
     }
 
     // MARK: - Exact duplicate check (suspect objects only)
