@@ -175,12 +175,66 @@ struct EventScannerDifferentialTests {
     @Test("seed lines: same decisions and decoded events as the reference, same syntax decision as JSONSerialization")
     func seeds() throws {
         var tally = Tally()
+        var fast = 0
+        var scanner = EventScanner()
         for line in try Self.seedLines() {
             let body = Array(line.utf8)
             Self.check(body, topic: nil, &tally)
             Self.check(body, topic: Array("probation-case.contact.recorded".utf8), &tally)
+            if body.withUnsafeBytes({ scanner.scan($0) }) == .ok && scanner.lastScanWasFast { fast += 1 }
         }
         #expect(tally.accepted > 1_000)
+        // The generated streams are what the fast path is for (ScannerDifferential.difference compares it with the
+        // general path on every line checked here and in the mutations).
+        #expect(fast > 800, "fast path taken on \(fast) lines")
+    }
+
+    @Test("the scanner's fast path leaves exactly the general path's state, or declines")
+    func fastPathEdges() {
+        let e = #"{"eventType":"probation-case.contact.recorded","version":1,"occurredAt":"2026-03-02T11:00:00Z","personReference":{"identifiers":[{"type":"CRN","value":"X100001"}]},"additionalInformation":"#
+        let cases: [(String, Bool)] = [
+            (e + #"{"contactId":1,"contactStart":"2026-03-02T10:00:00Z","contactType":"COAP"}}"#, true),
+            (e + #"{"contactId":1,"contactStart":"2026-03-02T10:00:00Z","contactType":"COAP","outcome":{"code":"UAAB","attended":true,"complied":false,"enforceable":true},"sensitive":false}}"#, true),
+            (e + #"{"contactId":1,"contactStart":"2026-03-02T10:00:00Z","contactType":"COAP","outcome":null,"enforcementAction":null}}"#, true),
+            (" \t" + e + " { \"contactId\": 1 ,\n\"contactStart\":\"2026-03-02T10:00:00Z\",\"contactType\":\"CO\u{e9}AP\"}  }\n ", true),
+            // (whitespace between a key and its colon: declined)
+            (e + "{\"contactId\" :1}}", false),
+            (#"{"eventType":"x","personReference":{"identifiers":[{"type":"PNC","value":"1"},{"type":"CRN","value":"X100001"},{"type":"CRN"}]}}"#, true),
+            (#"{"eventType":"x","personReference":{"identifiers":[{"value":"1"}]}}"#, true),
+            (#"{"eventType":"x","personReference":{"identifiers":[{"type":"CRN","value":"X100001"}]},"additionalInformation":{"registerTypeCode":"A"}}"#, true),
+            // Declined: out of order, unknown or repeated key, escapes, other numbers, empty containers, other shapes.
+            (e + #"{"contactStart":"2026-03-02T10:00:00Z","contactId":1,"contactType":"COAP"}}"#, false),
+            (e + #"{"contactId":1,"x":2}}"#, false),
+            (e + #"{"contactId":1,"contactId":2}}"#, false),
+            (e + #"{"contactId":1,"contactType":"CO\u0041P"}}"#, false),
+            (e + #"{"contactId":0}}"#, false), (e + #"{"contactId":-1}}"#, false), (e + #"{"contactId":1.5}}"#, false),
+            (e + #"{"contactId":12345678901234567}}"#, false), (e + #"{}}"#, false),
+            (#"{"eventType":"x","personReference":{"identifiers":[]}}"#, false),
+            (#"{"eventType":"x","personReference":{"identifiers":[1]}}"#, false),
+            (#"{"eventType":{"a":1}}"#, false), (#"{"eventType":[1]}"#, false), ("{\"eventType\":\"a\u{1}\"}", false),
+            // Invalid bodies: declined, then the general path's error.
+            (e + #"{"contactId":1}"#, false), (e + #"{"contactId":1}}}"#, false), (e + #"{"contactId":1,}}"#, false),
+            (#"{"eventType":"x"#, false), (#"{"eventType":tru}"#, false), (#"{"eventType":"x"} x"#, false),
+        ]
+        var scanner = EventScanner()
+        for (text, fast) in cases {
+            let body = Array(text.utf8)
+            let difference = body.withUnsafeBytes { ScannerDifferential.difference(body: $0, topic: nil) }
+            #expect(difference == nil, "\(text.debugDescription)\n\(difference ?? "")")
+            _ = body.withUnsafeBytes { scanner.scan($0) }
+            let wasFast = scanner.lastScanWasFast
+            #expect(wasFast == fast, "\(text.debugDescription)")
+        }
+        // Invalid UTF-8 in a string value: declined, and the general path reports UTF-8.
+        for bytes in [[0xFF], [0xC3], [0xED, 0xA0, 0x80], [0xC3, 0xA9, 0x80]] as [[UInt8]] {
+            let body = Array(#"{"eventType":""#.utf8) + bytes + Array(#""}"#.utf8)
+            let difference = body.withUnsafeBytes { ScannerDifferential.difference(body: $0, topic: nil) }
+            #expect(difference == nil, "\(bytes)\n\(difference ?? "")")
+            let outcome = body.withUnsafeBytes { scanner.scan($0) }
+            let wasFast = scanner.lastScanWasFast
+            #expect(outcome == .utf8)
+            #expect(!wasFast)
+        }
     }
 
     @Test("20,000 seeded mutations: same decisions, messages and decoded events as the reference; JSONSerialization agrees but for the documented extras")
