@@ -112,7 +112,7 @@ public final class Engine {
         overdueQueue = Heap(overdue)
         var starts: [ForgetItem] = []
         starts.reserveCapacity(state.contacts.count)
-        for (id, rec) in state.contacts { starts.append(ForgetItem(start: rec.contactStart, contactId: id)) }
+        state.contacts.forEachStart { id, start in starts.append(ForgetItem(start: start, contactId: id)) }
         forgetQueue = Heap(starts)
         // Timers armed while R7 was enabled wait (and fire) only while it is enabled.
         if settings.outcomeOverdueEnabled {

@@ -1,5 +1,6 @@
 // The engine's state: everything a restart must get back. Kept compact: a case is a small struct in an array,
-// a contact is a 48-byte record, open alerts carry just what their resolution repeats.
+// a contact is a 48-byte record (packed into 32 bytes in `ContactTable`), open alerts carry just what their
+// resolution repeats.
 
 /// What the engine remembers of a contact's highest processed version (events.md, "Updates and duplicates").
 package struct ContactRecord: Sendable, Equatable {
@@ -267,7 +268,7 @@ package struct EngineState: Sendable {
     package var publishers: [String: UInt64] = [:]
     package var cases: [CaseState] = []
     package var caseIndex: [CRN: UInt32] = [:]
-    package var contacts = IDMap<ContactRecord>()
+    package var contacts = ContactTable()
     /// For withdrawal actions: the warning each one removed (to put back if the withdrawal is withdrawn).
     package var withdrawn: [UInt64: ActionRecord] = [:]
     package var pdus: [PDUState] = []
@@ -767,15 +768,10 @@ extension DenseSet: Equatable {
 
 // MARK: - Non-generic entry points for the store
 
-// The store's module calls `IDMap`, `IDSet` and `DenseSet` through these concrete functions, compiled (specialised)
-// here. Called from another module, the generic members run unspecialised even though they are `@inlinable` (the
-// store module does not specialise them: measured, type-metadata lookups on every call — see README, Performance);
-// these are ordinary non-generic calls instead.
-
-extension IDMap where Value == ContactRecord {
-    /// The record of contact `id`, nil when there is none (`self[id]`).
-    package func record(_ id: UInt64) -> ContactRecord? { self[id] }
-}
+// The store's module calls `IDSet` and `DenseSet` through these concrete functions, compiled (specialised) here
+// (and `ContactTable`, which is not generic). Called from another module, the generic members run unspecialised even
+// though they are `@inlinable` (the store module does not specialise them: measured, type-metadata lookups on every
+// call — see README, Performance); these are ordinary non-generic calls instead.
 
 extension IDSet where Element == UInt64 {
     /// The members, in slot order (unsorted).

@@ -347,7 +347,7 @@ public final class StateStore: Sendable {
                             guard rec.pduIndex >= -1, rec.pduIndex < nPDUs else {
                                 throw StoreError.corrupt(path, "contact \(id) refers to a missing PDU")
                             }
-                            guard state.contacts.updateValue(rec, forKey: id) == nil else {
+                            guard state.contacts.insertNew(rec, forKey: id) else {
                                 throw StoreError.corrupt(path, "contact \(id) appears in two cases")
                             }
                         }

@@ -115,7 +115,7 @@ func runWithRestarts(settings: EngineSettings, lines: [String], batch: Int, rest
     @Test func largeBatchesRoundTrip() throws {
         var state = syntheticState(cases: 3000, contactsPerCase: 3)
         var rng = SyntheticStream.Rng(seed: 99)
-        var spread = IDMap<ContactRecord>()
+        var spread = ContactTable()
         for (id, rec) in state.contacts { spread[id ^ (rng.next() & 0xFFFF_FF00_0000_0000)] = rec }
         state.contacts = spread
         let ids = state.contacts.keys.sorted()

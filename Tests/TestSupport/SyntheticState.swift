@@ -27,9 +27,11 @@ public enum SyntheticState {
                 contactId += 1
                 let start = 1_740_000_000_000 + Int64(k) * 7 * 86_400_000
                 let failure = k % 4 == 3
+                // As the engine records them: an action time only with an action (a warning on each failure), the
+                // contribution dated the start's (local, here UTC) date.
                 s.contacts[contactId] = ContactRecord(caseIndex: UInt32(i), actionId: failure ? 1 : 0, version: 2,
-                                                      contactStart: start, actionTime: start + 86_400_000,
-                                                      pduIndex: Int32(i % 20), contributionDate: Int32(20_000 + k * 7),
+                                                      contactStart: start, actionTime: failure ? start + 86_400_000 : 0,
+                                                      pduIndex: Int32(i % 20), contributionDate: Int32(start / 86_400_000),
                                                       flags: failure ? [.failure] : [.compliant, .attendedInPerson])
                 if failure {
                     c.failures.append(ContactRef(contactId: contactId, start: start))

@@ -131,6 +131,11 @@ enum RestartBenchmark {
         }
         print("bench: memory: \(loaded.cases.count) cases, \(loaded.contacts.count) contacts: RAM = \(ram / n) bytes per case"
             + " (\(ram) bytes of containers); store file \(size) bytes = \(size / n) bytes per case\(rss)")
+        let caseArray = Footprint.array(loaded.cases), caseIndex = Footprint.dictionary(loaded.caseIndex)
+        print("bench:   RAM by part, bytes per case: contacts table \(loaded.contacts.footprint / n) "
+            + "(\(loaded.contacts.slotCount) slots of 32 bytes for \(loaded.contacts.count) contacts), case array "
+            + "\(caseArray / n) (\(MemoryLayout<CaseState>.stride) bytes a case), CRN index \(caseIndex / n), "
+            + "the rest (the cases' lists, PDUs, ...) \((ram - loaded.contacts.footprint - caseArray - caseIndex) / n)")
         withExtendedLifetime(engine) {}
         if env["CONTACTWATCH_BENCH_COMMITS"] == "no" { return }
         store = try StateStore(directory: dirPath)

@@ -1,0 +1,294 @@
+// The engine's remembered contacts, by contactId: the largest part of its state (about ten per case). A record is
+// packed into 32 bytes inside an open-addressing table, instead of a 48-byte `ContactRecord` beside its key in a
+// 56-byte slot; records the packed form cannot hold exactly live in a small side table. Exact either way: a
+// `ContactRecord` read back is the one stored.
+
+/// A table of `ContactRecord`s keyed by contactId (see the file's comment). Iteration order is unspecified.
+///
+/// Packed form (four 64-bit words, one slot; a slot whose first word is 0 is empty, since the id is never 0 there):
+/// - w0: contactId (bits 0–52) | pduIndex + 1 (53–63)
+/// - w1: version (0–41) | flags (42–47) | contributionDate − the UTC day of contactStart + 1 (48–49) | action low (50–63)
+/// - w2: contactStart, signed (0–49) | action high (50–63)
+/// - w3: caseIndex (0–23) | action top (24–31) | actionId (32–63)
+/// The action (36 bits, only when actionId ≠ 0; actionTime is then contactStart + the difference): bit 0 the unit
+/// (0 milliseconds, 1 seconds), bits 1–35 the signed difference in that unit. A record fits when the id is 1..2^53−1
+/// (events.md: every integer is), the version < 2^42, the start within ±2^49 ms (±17,800 years), the case index
+/// below 2^24, the PDU index below 2046, the contribution date the UTC day of the start or one day either side (the
+/// engine's is the start's local date), the flags six bits, no action time without an action (the engine never
+/// records one), and the action time within ±198 days of the start in milliseconds or ±544 years in whole seconds.
+/// Anything else goes to `overflow`, a plain `IDMap` (a key is in exactly one of the two).
+///
+/// The table grows when more than 4/5 full (doubling up to 2^20 slots, by half after that); `reserveCapacity` sizes
+/// it to 3/4. Slots are any number (not a
+/// power of two): the home slot is the high word of the key's Fibonacci hash times the slot count.
+package struct ContactTable: Sendable {
+    struct Slot: Sendable, Equatable {
+        var w0: UInt64 = 0
+        var w1: UInt64 = 0
+        var w2: UInt64 = 0
+        var w3: UInt64 = 0
+    }
+
+    private var slots: [Slot] = []
+    private var packedCount = 0
+    /// Records the packed form cannot hold.
+    private var overflow = IDMap<ContactRecord>()
+
+    package init() {}
+
+    package init(minimumCapacity n: Int) { reserveCapacity(n) }
+
+    package var count: Int { packedCount &+ overflow.count }
+    package var isEmpty: Bool { count == 0 }
+    /// Slots allocated.
+    package var slotCount: Int { slots.count }
+    /// Records kept in the side table (tests).
+    package var overflowCount: Int { overflow.count }
+
+    /// Bytes of the table's storage (its slots, the side table, with their headers and malloc's overhead).
+    package var footprint: Int { (slots.isEmpty ? 0 : slots.count * MemoryLayout<Slot>.stride + 32 + 16) + overflow.footprint }
+
+    // MARK: Packing
+
+    static let idMask: UInt64 = (1 << 53) - 1
+    static let versionMask: UInt64 = (1 << 42) - 1
+    static let startLimit: Int64 = 1 << 49
+    static let startMask: UInt64 = (1 << 50) - 1
+    static let deltaLimit: Int64 = 1 << 34
+    static let deltaMask: UInt64 = (1 << 35) - 1
+    static let millisPerDay: Int64 = 86_400_000
+
+    @inline(__always) static func floorDay(_ t: Int64) -> Int64 {
+        let (q, r) = t.quotientAndRemainder(dividingBy: millisPerDay)
+        return r < 0 ? q - 1 : q
+    }
+
+    /// The packed form of `id`'s record, nil when it does not fit (see the type's comment).
+    @inline(__always) static func pack(_ id: UInt64, _ r: ContactRecord) -> Slot? {
+        guard id != 0, id <= idMask, r.version <= versionMask, r.flags.rawValue < 64,
+              r.contactStart >= -startLimit, r.contactStart < startLimit, r.caseIndex < 1 << 24, r.pduIndex >= -1,
+              r.pduIndex < 2046 else { return nil }
+        let dayTag = Int64(r.contributionDate) - floorDay(r.contactStart) + 1
+        guard dayTag >= 0 && dayTag <= 2 else { return nil }
+        var action: UInt64 = 0
+        if r.actionId == 0 {
+            guard r.actionTime == 0 else { return nil }
+        } else {
+            let (d, overflowed) = r.actionTime.subtractingReportingOverflow(r.contactStart)
+            guard !overflowed else { return nil }
+            if d >= -deltaLimit && d < deltaLimit {
+                action = (UInt64(bitPattern: d) & deltaMask) << 1
+            } else {
+                let (s, ms) = d.quotientAndRemainder(dividingBy: 1000)
+                guard ms == 0, s >= -deltaLimit, s < deltaLimit else { return nil }
+                action = (UInt64(bitPattern: s) & deltaMask) << 1 | 1
+            }
+        }
+        return Slot(w0: id | UInt64(Int64(r.pduIndex) + 1) << 53,
+                    w1: r.version | UInt64(r.flags.rawValue) << 42 | UInt64(dayTag) << 48 | (action & 0x3FFF) << 50,
+                    w2: UInt64(bitPattern: r.contactStart) & startMask | (action >> 14 & 0x3FFF) << 50,
+                    w3: UInt64(r.caseIndex) | (action >> 28) << 24 | UInt64(r.actionId) << 32)
+    }
+
+    @inline(__always) static func unpack(_ s: Slot) -> ContactRecord {
+        let start = Int64(bitPattern: s.w2 << 14) >> 14
+        let actionId = UInt32(truncatingIfNeeded: s.w3 >> 32)
+        var actionTime: Int64 = 0
+        if actionId != 0 {
+            let action = s.w1 >> 50 | (s.w2 >> 50) << 14 | (s.w3 >> 24 & 0xFF) << 28
+            let d = Int64(bitPattern: (action >> 1) << 29) >> 29
+            actionTime = start &+ (action & 1 == 0 ? d : d &* 1000)
+        }
+        return ContactRecord(caseIndex: UInt32(truncatingIfNeeded: s.w3 & 0xFF_FFFF), actionId: actionId, version: s.w1 & versionMask,
+                             contactStart: start, actionTime: actionTime,
+                             pduIndex: Int32(truncatingIfNeeded: Int64(s.w0 >> 53) - 1),
+                             contributionDate: Int32(truncatingIfNeeded: floorDay(start) + Int64((s.w1 >> 48) & 3) - 1),
+                             flags: ContactRecord.Flags(rawValue: UInt8(truncatingIfNeeded: (s.w1 >> 42) & 63)))
+    }
+
+    // MARK: Slots
+
+    @inline(__always) static func home(_ id: UInt64, _ n: Int) -> Int {
+        Int(truncatingIfNeeded: (id &* 0x9E37_79B9_7F4A_7C15).multipliedFullWidth(by: UInt64(n)).high)
+    }
+
+    /// The slot holding `id` (found), else the empty slot where it would go. The table must have slots, and `id` fit.
+    @inline(__always) private func probe(_ id: UInt64) -> (slot: Int, found: Bool) {
+        slots.withUnsafeBufferPointer { s in
+            let n = s.count
+            var k = Self.home(id, n)
+            while true {
+                let w = s[k].w0
+                if w == 0 { return (k, false) }
+                if w & Self.idMask == id { return (k, true) }
+                k &+= 1
+                if k == n { k = 0 }
+            }
+        }
+    }
+
+    @inline(__always) private func packedSlot(of id: UInt64) -> Int? {
+        guard packedCount > 0, id != 0, id <= Self.idMask else { return nil }
+        let (k, found) = probe(id)
+        return found ? k : nil
+    }
+
+    /// Makes room for one more packed record.
+    @inline(__always) private mutating func roomForOne() {
+        if _slowPath((packedCount &+ 1) &* 5 > slots.count &* 4) {
+            // Doubling while small (fewer rehashes), by half once large (less memory after a growth).
+            resize(Swift.max(64, slots.count < 1 << 20 ? slots.count * 2 : slots.count + slots.count / 2))
+        }
+    }
+
+    @inline(never) private mutating func resize(_ n: Int) {
+        let old = slots
+        slots = Array(repeating: Slot(), count: n)
+        slots.withUnsafeMutableBufferPointer { s in
+            for e in old where e.w0 != 0 {
+                var k = Self.home(e.w0 & Self.idMask, n)
+                while s[k].w0 != 0 {
+                    k &+= 1
+                    if k == n { k = 0 }
+                }
+                s[k] = e
+            }
+        }
+    }
+
+    /// Empties slot `hole`, pulling later slots of its run back (backward-shift deletion: no tombstones).
+    private mutating func removeSlot(_ hole: Int) {
+        slots.withUnsafeMutableBufferPointer { s in
+            let n = s.count
+            var hole = hole, j = hole
+            while true {
+                j &+= 1
+                if j == n { j = 0 }
+                let w = s[j].w0
+                if w == 0 { break }
+                let h = Self.home(w & Self.idMask, n)
+                // The entry at j stays when its home lies cyclically in (hole, j].
+                let stays = hole <= j ? (hole < h && h <= j) : (hole < h || h <= j)
+                if stays { continue }
+                s[hole] = s[j]
+                hole = j
+            }
+            s[hole] = Slot()
+        }
+        packedCount &-= 1
+    }
+
+    // MARK: Access
+
+    package func contains(_ id: UInt64) -> Bool { self[id] != nil }
+
+    /// The record of contact `id`, nil when there is none (`self[id]`: a non-generic entry point for the store).
+    package func record(_ id: UInt64) -> ContactRecord? { self[id] }
+
+    package subscript(id: UInt64) -> ContactRecord? {
+        get {
+            if let k = packedSlot(of: id) { return Self.unpack(slots[k]) }
+            return overflow.isEmpty ? nil : overflow[id]
+        }
+        set {
+            if let v = newValue { set(v, forKey: id) } else { removeValue(forKey: id) }
+        }
+    }
+
+    /// Sets the record of `id`.
+    package mutating func set(_ r: ContactRecord, forKey id: UInt64) {
+        if let p = Self.pack(id, r) {
+            roomForOne()
+            let (k, found) = probe(id)
+            slots[k] = p
+            if !found {
+                packedCount &+= 1
+                if !overflow.isEmpty { overflow.removeValue(forKey: id) }
+            }
+        } else {
+            if let k = packedSlot(of: id) { removeSlot(k) }
+            overflow.set(r, forKey: id)
+        }
+    }
+
+    /// Sets the record of `id`; returns the one it replaced.
+    @discardableResult
+    package mutating func updateValue(_ r: ContactRecord, forKey id: UInt64) -> ContactRecord? {
+        let old = self[id]
+        set(r, forKey: id)
+        return old
+    }
+
+    /// Adds the record of `id` when there is none; returns whether it was added (nothing is replaced).
+    package mutating func insertNew(_ r: ContactRecord, forKey id: UInt64) -> Bool {
+        if let p = Self.pack(id, r) {
+            if !overflow.isEmpty && overflow.contains(id) { return false }
+            roomForOne()
+            let (k, found) = probe(id)
+            if found { return false }
+            slots[k] = p
+            packedCount &+= 1
+            return true
+        }
+        if packedSlot(of: id) != nil { return false }
+        return overflow.insertKey(id, r)
+    }
+
+    @discardableResult
+    package mutating func removeValue(forKey id: UInt64) -> ContactRecord? {
+        if let k = packedSlot(of: id) {
+            let old = Self.unpack(slots[k])
+            removeSlot(k)
+            return old
+        }
+        return overflow.isEmpty ? nil : overflow.removeValue(forKey: id)
+    }
+
+    package mutating func removeAll() { self = ContactTable() }
+
+    /// Sizes the table for `n` records at 3/4 full (never shrinks it).
+    package mutating func reserveCapacity(_ n: Int) {
+        let size = Swift.max(16, n + n / 3 + 1)
+        if size > slots.count { resize(size) }
+    }
+
+    /// Calls `body` with each record's id and contactStart (the engine's start: its forgetting heap), without
+    /// unpacking whole records.
+    package func forEachStart(_ body: (UInt64, Int64) -> Void) {
+        slots.withUnsafeBufferPointer { s in
+            for e in s where e.w0 != 0 { body(e.w0 & Self.idMask, Int64(bitPattern: e.w2 << 14) >> 14) }
+        }
+        for (id, r) in overflow { body(id, r.contactStart) }
+    }
+}
+
+extension ContactTable: Sequence {
+    package struct Iterator: IteratorProtocol {
+        let slots: [Slot]
+        var k = 0
+        var rest: IDMap<ContactRecord>.Iterator
+
+        package mutating func next() -> (key: UInt64, value: ContactRecord)? {
+            while k < slots.count {
+                let s = slots[k]
+                k += 1
+                if s.w0 != 0 { return (s.w0 & ContactTable.idMask, ContactTable.unpack(s)) }
+            }
+            return rest.next()
+        }
+    }
+
+    package func makeIterator() -> Iterator { Iterator(slots: slots, rest: overflow.makeIterator()) }
+    package var underestimatedCount: Int { count }
+
+    /// The ids, in table order.
+    package var keys: [UInt64] { map { $0.key } }
+}
+
+extension ContactTable: Equatable {
+    package static func == (a: ContactTable, b: ContactTable) -> Bool {
+        guard a.count == b.count else { return false }
+        for (k, v) in a { guard b[k] == v else { return false } }
+        return true
+    }
+}

@@ -1,0 +1,135 @@
+@testable import ContactWatchEngine
+import Testing
+
+/// `ContactTable` packs records into 32 bytes and keeps the ones that do not fit aside: every record read back must be
+/// the one stored, whichever form it took, through inserts, replacements, removals and growth.
+@Suite("ContactTable: packed contact records")
+struct ContactTableTests {
+    struct Rng {
+        var s: UInt64
+        mutating func next() -> UInt64 {
+            s &+= 0x9E37_79B9_7F4A_7C15
+            var z = s
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
+        mutating func pick<T>(_ a: [T]) -> T { a[below(a.count)] }
+    }
+
+    static let day: Int64 = 86_400_000
+
+    static func floorDay(_ t: Int64) -> Int64 {
+        let (q, r) = t.quotientAndRemainder(dividingBy: day)
+        return r < 0 ? q - 1 : q
+    }
+
+    /// A record as the engine makes them (mostly), or with a field at or beyond the packed form's limits.
+    static func record(_ rng: inout Rng) -> ContactRecord {
+        let near: Int64 = 1_740_000_000_000 + Int64(rng.below(1 << 30)) * 1000 + Int64(rng.below(1000))
+        let starts: [Int64] = [near, (1 << 49) - 1, -(1 << 49), 1 << 49, -(1 << 49) - 1, 0, -1, Int64.min, Int64.max,
+                               -62_135_596_800_000, 253_402_300_799_999]
+        let start = rng.pick(starts)
+        let hashed: UInt32 = 0x8000_0000 | UInt32(truncatingIfNeeded: rng.next() >> 33)
+        let actionIds: [UInt32] = [0, 0, 1, 10, 11, hashed, .max]
+        let actionId = rng.pick(actionIds)
+        var actionTime: Int64 = 0
+        if actionId != 0 {
+            let seconds: Int64 = Int64(rng.below(1 << 20)) * 1000
+            let wild = Int64(bitPattern: rng.next() >> 8)
+            let limit: Int64 = 1 << 34
+            let deltas: [Int64] = [0, 1, -1, limit - 1, -limit, limit, -limit - 1, 86_400_000, seconds, (limit - 1) * 1000,
+                                   -limit * 1000, limit * 1000, 400 * day + 1, wild]
+            let d = rng.pick(deltas)
+            actionTime = start &+ d
+        } else if rng.below(20) == 0 {
+            actionTime = start // not something the engine records: goes aside
+        }
+        let offsets: [Int64] = [0, 0, 1, -1, 2, -2]
+        let date = floorDay(start) + rng.pick(offsets)
+        let caseIndexes: [UInt32] = [0, 1, UInt32(rng.below(300_000)), (1 << 24) - 1, 1 << 24, .max]
+        let versions: [UInt64] = [1, 2, UInt64(rng.below(1000)), (1 << 42) - 1, 1 << 42, (1 << 53) - 1, .max]
+        let pdus: [Int32] = [-1, -1, 0, Int32(rng.below(200)), 2045, 2046, .max, -2, .min]
+        let flags: UInt8 = UInt8(rng.below(64)) | (rng.below(30) == 0 ? 64 : 0)
+        return ContactRecord(caseIndex: rng.pick(caseIndexes), actionId: actionId, version: rng.pick(versions),
+                             contactStart: start, actionTime: actionTime, pduIndex: rng.pick(pdus),
+                             contributionDate: Int32(clamping: date), flags: ContactRecord.Flags(rawValue: flags))
+    }
+
+    @Test("records round-trip exactly, packed or aside, through sets, replacements, removals and growth")
+    func randomOperations() {
+        var rng = Rng(s: 11)
+        var table = ContactTable()
+        var model: [UInt64: ContactRecord] = [:]
+        let ids: [UInt64] = (0..<3000).map { k in
+            switch k % 50 {
+            case 0: return 0
+            case 1: return (1 << 53) - 1
+            case 2: return 1 << 53
+            case 3: return UInt64.max - UInt64(k)
+            default: return UInt64(2_500_000_000 + k * 7)
+            }
+        }
+        for step in 0..<40_000 {
+            let id = ids[rng.below(ids.count)]
+            switch rng.below(10) {
+            case 0..<5:
+                let r = Self.record(&rng)
+                table.set(r, forKey: id)
+                model[id] = r
+            case 5:
+                let r = Self.record(&rng)
+                #expect(table.updateValue(r, forKey: id) == model.updateValue(r, forKey: id))
+            case 6:
+                let r = Self.record(&rng)
+                let added = table.insertNew(r, forKey: id)
+                #expect(added == (model[id] == nil))
+                if added { model[id] = r }
+            case 7, 8:
+                #expect(table.removeValue(forKey: id) == model.removeValue(forKey: id))
+            default:
+                #expect(table[id] == model[id])
+            }
+            if step % 4000 == 0 {
+                #expect(table.count == model.count)
+                for (k, v) in model { #expect(table[k] == v) }
+            }
+        }
+        #expect(table.count == model.count)
+        var seen: [UInt64: ContactRecord] = [:]
+        for (k, v) in table { #expect(seen.updateValue(v, forKey: k) == nil) }
+        #expect(seen == model)
+        #expect(table.overflowCount > 0 && table.overflowCount < table.count)
+        var starts: [UInt64: Int64] = [:]
+        table.forEachStart { id, start in starts[id] = start }
+        #expect(starts == model.mapValues(\.contactStart))
+    }
+
+    @Test("records as the engine makes them are all packed; a record moves between packed and aside as it changes")
+    func packedAndAside() {
+        var table = ContactTable(minimumCapacity: 1000)
+        let slots = table.slotCount
+        for k in 0..<1000 {
+            let start = 1_740_000_000_000 + Int64(k) * 3_600_123
+            let action = k % 3 == 0
+            table.set(ContactRecord(caseIndex: UInt32(k / 10), actionId: action ? 1 : 0, version: UInt64(k % 5 + 1),
+                                    contactStart: start, actionTime: action ? start + Int64(k) * 86_400_007 % (150 * Self.day) : 0,
+                                    pduIndex: k % 7 == 0 ? -1 : Int32(k % 90), contributionDate: Int32(Self.floorDay(start) + 1),
+                                    flags: [.failure, .privacyAlertRaised]), forKey: UInt64(1 + k))
+        }
+        #expect(table.count == 1000 && table.overflowCount == 0 && table.slotCount == slots)
+        #expect(table.footprint < 1000 * 45)
+        var r = table[500]!
+        r.version = 1 << 50
+        table[500] = r
+        #expect(table.overflowCount == 1 && table.count == 1000 && table[500] == r)
+        r.version = 7
+        table[500] = r
+        #expect(table.overflowCount == 0 && table.count == 1000 && table[500] == r)
+        var copy = table
+        #expect(copy == table)
+        copy[1] = nil
+        #expect(copy != table && copy.count == 999 && table[1] != nil)
+    }
+}
