@@ -268,7 +268,7 @@ public struct AlertID: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
-    func append(to out: inout [UInt8]) {
+    package func append(to out: inout [UInt8]) {
         var text: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
         withUnsafeMutableBytes(of: &text) { buf in
             buf.storeBytes(of: AlertID.hex8(UInt32(truncatingIfNeeded: high >> 32)), toByteOffset: 0, as: UInt64.self)

@@ -86,20 +86,28 @@ final class CommitWriter: @unchecked Sendable {
         }
         defer { signal.close() }
         report(.success(()))
-        while let batch = next() {
-            do {
-                let started = ContinuousClock.now
-                try store.write(batch)
-                timings?.recordCommit(ContinuousClock.now - started)
-                completed.add(1, ordering: .releasing)
-            } catch {
-                condition.lock()
-                failure = error
-                condition.unlock()
-            }
+        while writeNext() {
             // A wake-up only: the loop reads `completedCount` and `error`. Never blocks (no high-water mark).
             _ = try? signal.send([[]], dontWait: true)
         }
+    }
+
+    /// Writes the next batch; false when there is none to write (closing, or after a failure). The batch is released
+    /// before this returns, so before the durability signal: the processing thread then holds the only reference to
+    /// the batch's outbox (which the batch shares for its journal rows) and empties it in place for reuse.
+    private func writeNext() -> Bool {
+        guard let batch = next() else { return false }
+        do {
+            let started = ContinuousClock.now
+            try store.write(batch)
+            timings?.recordCommit(ContinuousClock.now - started)
+            completed.add(1, ordering: .releasing)
+        } catch {
+            condition.lock()
+            failure = error
+            condition.unlock()
+        }
+        return true
     }
 
     private func report(_ result: Result<Void, ZMQError>) {

@@ -191,8 +191,8 @@ struct PipelineLoop {
     /// Hands the events processed since the last batch to the writer.
     private mutating func submit(changes: ChangeSet) {
         let batch = machine.submit(alertSequence: engine.state.alertSequence)
-        writer.submit(StateStore.prepare(changes: changes, state: engine.state,
-                                         journal: StateStore.journalEntries(from: batch.outbox),
+        // The journal rows are read by the writer from the batch's outbox (shared, not copied; see CommitWriter).
+        writer.submit(StateStore.prepare(changes: changes, state: engine.state, journalFrom: batch.outbox,
                                          publishedThrough: batch.publishedThrough, now: Pipeline.wallClockMillis()))
     }
 

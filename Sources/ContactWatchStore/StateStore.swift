@@ -418,6 +418,21 @@ public final class StateStore: Sendable {
     ///
     /// Records are in key order (rowid order: SQLite's B-tree inserts are cheaper that way) and cases are encoded
     /// where they lie in `state.cases` (no copy of each `CaseState`).
+    /// `prepare(changes:state:journal:publishedThrough:now:)` with the journal rows read, by the writer, from the
+    /// alert messages of `outbox` (as `journalEntries(from:)` makes them), so the processing thread copies no message:
+    /// the batch shares the outbox's buffer, which must not change until the batch is written and released.
+    package static func prepare(changes: ChangeSet, state: EngineState, journalFrom outbox: Outbox,
+                                publishedThrough: UInt64?, now: Int64) -> PreparedCommit {
+        var p = prepare(changes: changes, state: state, journal: [], publishedThrough: publishedThrough, now: now)
+        var alerts = 0
+        for e in outbox.entries where e.kind == .alertRaised || e.kind == .alertResolved { alerts += 1 }
+        if alerts > 0 {
+            p.journalOutbox = outbox
+            p.journalCount = alerts
+        }
+        return p
+    }
+
     package static func prepare(changes: ChangeSet, state: EngineState, journal: [JournalEntry], publishedThrough: UInt64?,
                                now: Int64) -> PreparedCommit {
         var p = PreparedCommit()
@@ -630,6 +645,9 @@ public final class StateStore: Sendable {
                             try del.step()
                         }
                     }
+                    if let outbox = p.journalOutbox, p.journalCount > 0 {
+                        try Self.writeJournal(db, from: outbox, now: p.now)
+                    }
                     if !p.journal.isEmpty {
                         let ins = try RawStatement(db, """
                             INSERT INTO journal (alertSequence, alertId, topic, body, recordedAt) VALUES (?, ?, ?, ?, ?)
@@ -660,6 +678,42 @@ public final class StateStore: Sendable {
             }
         }
         checkpointer.poke()
+    }
+
+    /// The journal rows of the alert messages of `outbox` (raises and resolutions, in order), bound in place from the
+    /// outbox's buffer: the rows `journalEntries(from:)` would make, without a copy of each topic and body. The alert
+    /// ids' text goes into one buffer for the whole batch.
+    private static func writeJournal(_ db: Database, from outbox: Outbox, now: Int64) throws {
+        let ins = try RawStatement(db, """
+            INSERT INTO journal (alertSequence, alertId, topic, body, recordedAt) VALUES (?, ?, ?, ?, ?)
+            """)
+        defer { ins.clear() }
+        try ins.int64(5, now)
+        var ids: [UInt8] = []
+        ids.reserveCapacity(32)
+        try outbox.forEach { entry, topic, body in
+            guard entry.kind == .alertRaised || entry.kind == .alertResolved else { return }
+            try ins.int64(1, Int64(bitPattern: entry.alertSequence))
+            try ins.blob(4, body.baseAddress, body.count)
+            ids.removeAll(keepingCapacity: true)
+            entry.alertId?.append(to: &ids)
+            try ids.withUnsafeBufferPointer { id in
+                // As `withText` binds the id's String (no NUL in 32 hex digits); an alert always has an id.
+                if let i = id.baseAddress {
+                    try i.withMemoryRebound(to: CChar.self, capacity: id.count) { try ins.text(2, $0, id.count) }
+                } else {
+                    try ins.text(2, "")
+                }
+                let t = topic.assumingMemoryBound(to: UInt8.self)
+                if let start = t.baseAddress, Self.isPlainASCII(t) {
+                    try start.withMemoryRebound(to: CChar.self, capacity: t.count) { try ins.text(3, $0, t.count) }
+                    try ins.step()
+                } else {
+                    // As GRDB bound `String(decoding: topic, as: UTF8.self)`.
+                    try ins.withText(3, String(decoding: t, as: UTF8.self)) { try ins.step() }
+                }
+            }
+        }
     }
 
     /// Writes the rows of the cases the batch changes: the cases themselves, and their packed contacts (each case's
@@ -831,6 +885,9 @@ public struct PreparedCommit: Sendable {
     var outcomeTimers: [Record] = []
     var deletedOutcomeTimers: [Int64] = []
     var journal: [JournalEntry] = []
+    /// Journal rows still in the batch's messages (`prepare(…, journalFrom:)`): `journalCount` alert messages.
+    var journalOutbox: Outbox? = nil
+    var journalCount = 0
     var bytes: [UInt8] = []
 
     /// The alertSequence the state had when the batch was prepared.
@@ -838,6 +895,6 @@ public struct PreparedCommit: Sendable {
     /// How many records the batch writes (for logs and metrics).
     public var recordCount: Int {
         cases.count + contactRecords.count + deletedContacts.count + pdus.count + withdrawn.count + outcomeTimers.count
-            + deletedOutcomeTimers.count + journal.count
+            + deletedOutcomeTimers.count + journal.count + journalCount
     }
 }
