@@ -224,11 +224,21 @@ package struct ContactTable: Sendable {
         if let p = Self.pack(id, r) {
             if !overflow.isEmpty && overflow.contains(id) { return false }
             roomForOne()
-            let (k, found) = probe(id)
-            if found { return false }
-            slots[k] = p
-            packedCount &+= 1
-            return true
+            let added: Bool = slots.withUnsafeMutableBufferPointer { s in
+                let n = s.count
+                var k = Self.home(id, n)
+                while true {
+                    let w = s[k].w0
+                    if w == 0 { break }
+                    if w & Self.idMask == id { return false }
+                    k &+= 1
+                    if k == n { k = 0 }
+                }
+                s[k] = p
+                return true
+            }
+            if added { packedCount &+= 1 }
+            return added
         }
         if packedSlot(of: id) != nil { return false }
         return overflow.insertKey(id, r)

@@ -19,7 +19,7 @@ package struct ContactRecord: Sendable, Equatable {
 
     package struct Flags: OptionSet, Sendable, Equatable {
         package let rawValue: UInt8
-        package init(rawValue: UInt8) { self.rawValue = rawValue }
+        @inlinable package init(rawValue: UInt8) { self.rawValue = rawValue }
         package static let failure = Flags(rawValue: 1)
         package static let attendedInPerson = Flags(rawValue: 2)
         package static let attendedRemote = Flags(rawValue: 4)
@@ -29,6 +29,7 @@ package struct ContactRecord: Sendable, Equatable {
         package static let privacyAlertRaised = Flags(rawValue: 32)
     }
 
+    @inlinable
     package init(caseIndex: UInt32, actionId: UInt32, version: UInt64, contactStart: Millis, actionTime: Millis,
                 pduIndex: Int32, contributionDate: Int32, flags: Flags) {
         self.caseIndex = caseIndex

@@ -127,6 +127,52 @@ public struct ByteReader {
     }
 
     @inline(__always) public mutating func varint() throws(CodecError) -> UInt64 {
+        // Most varints of a record are one byte (deltas, flags, small counts and versions), and nearly all the rest
+        // two or three (time differences in minutes): those are read without the general loop.
+        if _fastPath(offset &+ 3 <= base.count) {
+            let b0 = UInt64(base[offset])
+            if b0 < 0x80 {
+                offset &+= 1
+                return b0
+            }
+            let b1 = UInt64(base[offset &+ 1])
+            if b1 < 0x80 {
+                offset &+= 2
+                return b0 & 0x7F | b1 << 7
+            }
+            let b2 = UInt64(base[offset &+ 2])
+            if b2 < 0x80 {
+                offset &+= 3
+                return b0 & 0x7F | (b1 & 0x7F) << 7 | b2 << 14
+            }
+        } else if offset < base.count && base[offset] < 0x80 {
+            offset &+= 1
+            return UInt64(base[offset &- 1])
+        }
+        return try varintSlow()
+    }
+
+    @inline(never) mutating func varintSlow() throws(CodecError) -> UInt64 {
+        if base.count &- offset >= 10 {
+            // Ten bytes are there: the same checks without a bounds check per byte.
+            var result: UInt64 = 0
+            var shift: UInt64 = 0
+            var i = offset
+            while shift < 63 {
+                let b = UInt64(base[i])
+                i &+= 1
+                result |= (b & 0x7F) << shift
+                if b < 0x80 {
+                    offset = i
+                    return result
+                }
+                shift &+= 7
+            }
+            let b = UInt64(base[i])
+            if b > 1 { throw CodecError("varint overflows 64 bits") }
+            offset = i &+ 1
+            return result | b << 63
+        }
         var result: UInt64 = 0
         var shift: UInt64 = 0
         while true {
@@ -168,20 +214,20 @@ public struct ByteReader {
         return v
     }
 
-    public mutating func uint32() throws(CodecError) -> UInt32 {
+    @inline(__always) public mutating func uint32() throws(CodecError) -> UInt32 {
         let v = try varint()
         guard v <= UInt64(UInt32.max) else { throw CodecError("value \(v) does not fit 32 bits") }
         return UInt32(v)
     }
 
-    public mutating func int32() throws(CodecError) -> Int32 {
+    @inline(__always) public mutating func int32() throws(CodecError) -> Int32 {
         let v = try zigzag()
         guard v >= Int64(Int32.min) && v <= Int64(Int32.max) else { throw CodecError("value \(v) does not fit 32 bits") }
         return Int32(v)
     }
 
     /// A count of elements that each take at least `minimumSize` bytes: refuses counts the rest cannot hold.
-    public mutating func count(minimumSize: Int = 1) throws(CodecError) -> Int {
+    @inline(__always) public mutating func count(minimumSize: Int = 1) throws(CodecError) -> Int {
         let n = try varint()
         guard n <= UInt64(remaining / max(minimumSize, 1)) else { throw CodecError("count \(n) exceeds the record") }
         return Int(n)
@@ -197,6 +243,13 @@ public struct ByteReader {
     public mutating func string() throws(CodecError) -> String {
         let n = try count()
         let slice = UnsafeRawBufferPointer(rebasing: base[offset..<(offset + n)])
+        // ASCII (register codes and levels, PDU codes) is valid UTF-8 as it is: no general validation.
+        var high: UInt8 = 0
+        for b in slice { high |= b }
+        if high < 0x80 {
+            offset += n
+            return String(decoding: slice, as: UTF8.self)
+        }
         guard let s = String(validating: slice, as: UTF8.self) else { throw CodecError("string is not valid UTF-8") }
         offset += n
         return s
@@ -272,12 +325,14 @@ public enum RecordCodec {
         let v = try r.varint()
         let z = v >> 2
         let d = Int64(bitPattern: z >> 1) ^ -Int64(bitPattern: z & 1)
-        switch v & 3 {
-        case 0: return d
-        case 1: return d &* millisPerMinute
-        case 2 where z == 0: return try r.zigzag()
-        default: throw CodecError("bad time difference tag \(v & 3)")
-        }
+        if _fastPath(v & 3 == 1) { return d &* millisPerMinute }
+        if v & 3 == 0 { return d }
+        return try readTimeDeltaRare(v, &r)
+    }
+
+    @inline(never) static func readTimeDeltaRare(_ v: UInt64, _ r: inout ByteReader) throws(CodecError) -> Int64 {
+        guard v == 2 else { throw CodecError("bad time difference tag \(v & 3)") }
+        return try r.zigzag()
     }
 
     @inline(__always) static func floorDay(_ t: Int64) -> Int64 {

@@ -341,7 +341,7 @@ public final class StateStore: Sendable {
                     guard state.caseIndex.updateValue(UInt32(index), forKey: crn) == nil else {
                         throw StoreError.corrupt(path, "CRN \(crn) appears in two cases")
                     }
-                    state.cases.append(c)
+                    state.cases.append(consume c)
                     if let packed = cases.columnBlob(3) {
                         try RecordCodec.decodeContacts(caseIndex: UInt32(index), packed) { id, rec throws in
                             guard rec.pduIndex >= -1, rec.pduIndex < nPDUs else {

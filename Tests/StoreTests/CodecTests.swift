@@ -153,6 +153,31 @@ func encoded(_ body: (inout ByteWriter) -> Void) -> [UInt8] {
         for bad: [UInt8] in [Array(repeating: 0xFF, count: 11), Array(repeating: 0xFF, count: 9) + [0x02]] {
             #expect(throws: CodecError.self) { try bad.withUnsafeBytes { p throws in var r = ByteReader(p); _ = try r.varint() } }
         }
+        // Every length, followed by 0 to 12 more bytes: the reader's one-to-three-byte and ten-byte fast paths and
+        // its checked loop near the end of a record read the same values and stop at the same place.
+        var values: [UInt64] = [0, UInt64.max]
+        for k in 1..<64 { values += [(1 << UInt64(k)) - 1, 1 << UInt64(k), (1 << UInt64(k)) + 1] }
+        for v in values {
+            let b = encoded { $0.varint(v) }
+            for pad in 0...12 {
+                let bytes = b + Array(repeating: 0x80, count: pad)
+                let (x, offset) = try bytes.withUnsafeBytes { p throws -> (UInt64, Int) in
+                    var r = ByteReader(p)
+                    let x = try r.varint()
+                    return (x, r.offset)
+                }
+                #expect(x == v && offset == b.count)
+            }
+        }
+        for pad in 0...12 {
+            for bad: [UInt8] in [Array(repeating: 0xFF, count: 10) + [0x01], Array(repeating: 0xFF, count: 9) + [0x02],
+                                 Array(repeating: 0x80, count: 9) + [0x7F], [0x80, 0x80], [0xFF]] {
+                let bytes = bad.count < 3 ? bad : bad + Array(repeating: 0x00, count: pad)
+                #expect(throws: CodecError.self) {
+                    try bytes.withUnsafeBytes { p throws in var r = ByteReader(p); _ = try r.varint() }
+                }
+            }
+        }
     }
 
     // MARK: A case's packed contacts (schema v3)
