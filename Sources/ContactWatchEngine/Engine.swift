@@ -92,7 +92,12 @@ public final class Engine {
         self.state = state
         self.referenceMode = referenceMode
         caseTable.reserve(state.cases.count)
-        for (ci, c) in state.cases.enumerated() { caseTable.insert(UInt64(c.crn.key), Int32(ci)) }
+        // The cases are read where they lie (through the pointer's addressor): iterating `state.cases` would copy
+        // every `CaseState`, retaining and releasing each of its lists.
+        state.cases.withUnsafeBufferPointer { cases in
+            guard let base = cases.baseAddress else { return }
+            for ci in 0..<cases.count { caseTable.insert(UInt64(base[ci].crn.key), Int32(ci)) }
+        }
         for (pi, p) in state.pdus.enumerated() {
             var code = p.code
             pduTable.insert(code.withUTF8 { b in
@@ -103,10 +108,13 @@ public final class Engine {
         rememberPDUCodes()
         guard !referenceMode else { return }
         var overdue: [OverdueItem] = []
-        for (ci, c) in state.cases.enumerated() {
-            for a in c.openNonCompliance where !a.overdueRaised {
-                overdue.append(OverdueItem(deadline: a.deadline, crn: c.crn.key, contactId: a.triggerContactId,
-                                           version: a.triggerContactVersion, caseIndex: UInt32(ci)))
+        state.cases.withUnsafeBufferPointer { cases in
+            guard let base = cases.baseAddress else { return }
+            for ci in 0..<cases.count where !base[ci].openNonCompliance.isEmpty {
+                for a in base[ci].openNonCompliance where !a.overdueRaised {
+                    overdue.append(OverdueItem(deadline: a.deadline, crn: base[ci].crn.key, contactId: a.triggerContactId,
+                                               version: a.triggerContactVersion, caseIndex: UInt32(ci)))
+                }
             }
         }
         overdueQueue = Heap(overdue)

@@ -39,7 +39,8 @@ enum Footprint {
                 + array(c.openNonCompliance) + array(c.openOutcomeOverdue)
             for a in c.openNonCompliance { n += array(a.evidence) }
             for a in c.openOutcomeOverdue { n += array(a.evidence) }
-            if let a = c.openTelephoneOnly { n += array(a.evidence) }
+            // The open R2 alert lives in a box of its own (an object: 16 bytes of header).
+            if let a = c.openTelephoneOnly { n += 16 + MemoryLayout<OpenAlert>.stride + mallocOverhead + array(a.evidence) }
         }
         for p in s.pdus { n += array(p.buckets) + (p.open.map { array($0.evidence) } ?? 0) }
         return n
