@@ -1,3 +1,4 @@
+import CScanSIMD
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -145,7 +146,7 @@ package struct EventScanner: ~Copyable {
     /// that the scanner stays small: the engine borrows it from a class property, which copies it bitwise per call.
     /// A ninth entry: 1 while the fast path (`scanFast`) is on (tests turn it off to compare the two paths); a tenth:
     /// 1 when the last scan was accepted by the fast path (tests check that it is taken); entries 10 to 14: the masks
-    /// of `specialBytes` (`masks`).
+    /// of `specialBytes` (`masks`); entries 16 to 18: `dateMemo`.
     private let predictedCount: UnsafeMutablePointer<Int>
     /// Slots holding a non-null value in the last scan.
     package private(set) var present: UInt64 = 0
@@ -174,8 +175,8 @@ package struct EventScanner: ~Copyable {
         table.initialize(repeating: KeyEntry(), count: 8 * 32)
         predicted = UnsafeMutablePointer<PredictedKey>.allocate(capacity: 8 * 16)
         predicted.initialize(repeating: PredictedKey(), count: 8 * 16)
-        predictedCount = UnsafeMutablePointer<Int>.allocate(capacity: 16)
-        predictedCount.initialize(repeating: 0, count: 16)
+        predictedCount = UnsafeMutablePointer<Int>.allocate(capacity: 20)
+        predictedCount.initialize(repeating: 0, count: 20)
         let ones: UInt64 = 0x0101_0101_0101_0101
         for (k, m) in [ones &* 0x22, ones &* 0x5C, ones, ones &* 0x20, ones &* 0x80].enumerated() {
             predictedCount[10 + k] = Int(bitPattern: UInt(m))
@@ -227,6 +228,11 @@ package struct EventScanner: ~Copyable {
     /// `specialBytes`' constants `"`, `\\`, 0x01, 0x20, 0x80 in every byte, for `fastStringEnd`.
     private var masks: UnsafePointer<UInt64> {
         UnsafeRawPointer(predictedCount + 10).assumingMemoryBound(to: UInt64.self)
+    }
+
+    /// The date-time decoder's memo (`RFC3339Fast.parse`), kept with the scanner that holds the bodies it reads.
+    var dateMemo: UnsafeMutablePointer<RFC3339Fast.DateMemo> {
+        UnsafeMutableRawPointer(predictedCount + 16).assumingMemoryBound(to: RFC3339Fast.DateMemo.self)
     }
 
     /// Whether the last scan was accepted by the fast path.
@@ -860,19 +866,25 @@ package struct EventScanner: ~Copyable {
     }
 
     /// The index of the closing quote of the string whose body starts at `start`, or -1 (declined) when the string
-    /// has an escape or a control character, is not valid UTF-8 or does not end. Eight bytes at a time as
-    /// `specialBytes` tests them, with its five constants read from `k` (kept out of line: as immediates the compiler
-    /// rematerialises each of them in the loop, an instruction apiece per word).
+    /// has an escape or a control character, is not valid UTF-8 or does not end. Sixteen bytes at a time with SSE2
+    /// (`cw_string_specials16`); within 16 bytes of the body's end eight at a time as `specialBytes` tests them, with
+    /// its five constants read from `k` (as immediates the compiler rematerialises each of them in the loop).
     @inline(__always)
     private static func fastStringEnd(_ p: UnsafePointer<UInt8>, _ start: Int, _ n: Int, _ k: UnsafePointer<UInt64>) -> Int {
         var j = start
         while true {
-            while j &+ 8 <= n {
-                let w = UInt64(littleEndian: UnsafeRawPointer(p + j).loadUnaligned(as: UInt64.self))
-                let m = (((w ^ k[0]) &- k[2]) | ((w ^ k[1]) &- k[2]) | (w &- k[3]) | w) & k[4]
-                if m == 0 { j &+= 8; continue }
-                j &+= m.trailingZeroBitCount &>> 3
-                break
+            if j &+ 16 <= n {
+                let m = cw_string_specials16(p + j)
+                if m == 0 { j &+= 16; continue }
+                j &+= m.trailingZeroBitCount
+            } else {
+                while j &+ 8 <= n {
+                    let w = UInt64(littleEndian: UnsafeRawPointer(p + j).loadUnaligned(as: UInt64.self))
+                    let m = (((w ^ k[0]) &- k[2]) | ((w ^ k[1]) &- k[2]) | (w &- k[3]) | w) & k[4]
+                    if m == 0 { j &+= 8; continue }
+                    j &+= m.trailingZeroBitCount &>> 3
+                    break
+                }
             }
             guard j < n else { return -1 }
             let ch = p[j]

@@ -372,6 +372,39 @@ struct JSONWriter: ~Copyable {
     private var base: UnsafeMutablePointer<UInt8>
     private var capacity: Int
     private(set) var count = 0
+    /// The date last written (`time`, `dateText`): its day number and its `YYYY-MM-DD` (bytes 0..<8 and 8..<10).
+    /// Alerts of a stream crowd into a few dates, and the civil calendar is the costly part of writing one.
+    private var memoDays: Int64 = .min
+    private var memoText: UInt64 = 0
+    private var memoDay: UInt16 = 0
+
+    /// "00" to "99": two digits at a time.
+    private static var digitPairs: StaticString {
+        "00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899"
+    }
+
+    /// Writes `value` (0...99) as two digits at `p`.
+    @inline(__always) private static func two(_ value: Int, at p: UnsafeMutableRawPointer) {
+        p.copyMemory(from: digitPairs.utf8Start + value &* 2, byteCount: 2)
+    }
+
+    /// The `YYYY-MM-DD` of day `days` at `p` (10 bytes), through the memo.
+    @inline(__always) private mutating func dateBytes(_ days: Int64, at p: UnsafeMutablePointer<UInt8>) {
+        if days != memoDays {
+            let (y, m, d) = Civil.civilFromDays(Int(days))
+            fixed(y, width: 4, at: p)
+            p[4] = UInt8(ascii: "-")
+            fixed(m, width: 2, at: p + 5)
+            p[7] = UInt8(ascii: "-")
+            fixed(d, width: 2, at: p + 8)
+            memoDays = days
+            memoText = UnsafeRawPointer(p).loadUnaligned(as: UInt64.self)
+            memoDay = UnsafeRawPointer(p + 8).loadUnaligned(as: UInt16.self)
+            return
+        }
+        UnsafeMutableRawPointer(p).storeBytes(of: memoText, as: UInt64.self)
+        UnsafeMutableRawPointer(p + 8).storeBytes(of: memoDay, as: UInt16.self)
+    }
 
     init(capacity: Int = 4096) {
         base = .allocate(capacity: capacity)
@@ -464,17 +497,28 @@ struct JSONWriter: ~Copyable {
     }
 
     mutating func uint(_ v: UInt64) {
-        var digits = 1, y = v
-        while y >= 10 { digits &+= 1; y /= 10 }
-        reserve(digits)
-        y = v
-        var j = count &+ digits
-        repeat {
-            j &-= 1
-            base[j] = UInt8(truncatingIfNeeded: 48 &+ y % 10)
-            y /= 10
-        } while j > count
-        count &+= digits
+        if v < 10 { return byte(UInt8(truncatingIfNeeded: 48 &+ v)) }
+        // Two digits at a time from the right into a scratch buffer (at most 20 digits), then one copy.
+        var scratch: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        withUnsafeMutableBytes(of: &scratch) { buf in
+            let q = buf.baseAddress!
+            var j = 24
+            var y = v
+            while y >= 100 {
+                let r = Int(truncatingIfNeeded: y % 100)
+                y /= 100
+                j &-= 2
+                JSONWriter.two(r, at: q + j)
+            }
+            if y >= 10 {
+                j &-= 2
+                JSONWriter.two(Int(truncatingIfNeeded: y), at: q + j)
+            } else {
+                j &-= 1
+                q.storeBytes(of: UInt8(truncatingIfNeeded: 48 &+ y), toByteOffset: j, as: UInt8.self)
+            }
+            raw(UnsafeRawBufferPointer(start: q + j, count: 24 &- j))
+        }
     }
 
     mutating func int(_ v: Int) {
@@ -494,14 +538,8 @@ struct JSONWriter: ~Copyable {
 
     /// A date as text (YYYY-MM-DD, no quotes).
     mutating func dateText(_ d: LocalDate) {
-        let (y, m, day) = Civil.civilFromDays(Int(d.days))
         reserve(10)
-        let p = base + count
-        fixed(y, width: 4, at: p)
-        p[4] = UInt8(ascii: "-")
-        fixed(m, width: 2, at: p + 5)
-        p[7] = UInt8(ascii: "-")
-        fixed(day, width: 2, at: p + 8)
+        dateBytes(Int64(d.days), at: base + count)
         count &+= 10
     }
 
@@ -516,21 +554,17 @@ struct JSONWriter: ~Copyable {
     mutating func time(_ t: Millis) {
         let days = t >= 0 ? t / millisPerDay : (t - millisPerDay + 1) / millisPerDay
         let rem = Int(t - days * millisPerDay)
-        let (y, m, d) = Civil.civilFromDays(Int(days))
         reserve(26)
         let p = base + count
         p[0] = UInt8(ascii: "\"")
-        fixed(y, width: 4, at: p + 1)
-        p[5] = UInt8(ascii: "-")
-        fixed(m, width: 2, at: p + 6)
-        p[8] = UInt8(ascii: "-")
-        fixed(d, width: 2, at: p + 9)
+        dateBytes(days, at: p + 1)
         p[11] = UInt8(ascii: "T")
-        fixed(rem / 3_600_000, width: 2, at: p + 12)
+        let secs = rem / 1000
+        JSONWriter.two(secs / 3600, at: p + 12)
         p[14] = UInt8(ascii: ":")
-        fixed((rem / 60_000) % 60, width: 2, at: p + 15)
+        JSONWriter.two((secs / 60) % 60, at: p + 15)
         p[17] = UInt8(ascii: ":")
-        fixed((rem / 1000) % 60, width: 2, at: p + 18)
+        JSONWriter.two(secs % 60, at: p + 18)
         var n = 20
         if rem % 1000 != 0 {
             p[20] = UInt8(ascii: ".")

@@ -288,6 +288,7 @@ struct EventScannerDifferentialTests {
     func fastTimes() {
         var rng = SeededRandom(seed: 5)
         let base = Array("2026-03-02T10:00:00Z".utf8)
+        var memo = RFC3339Fast.DateMemo()
         for k in 0..<50_000 {
             var b = base
             if k % 3 == 0 {
@@ -302,6 +303,53 @@ struct EventScannerDifferentialTests {
             let fast = b.withUnsafeBytes { RFC3339Fast.parse($0) }
             let slow = b.withUnsafeBytes { RFC3339.parse($0) }
             #expect(fast == slow, "\(String(decoding: b, as: UTF8.self))")
+            // With the memo carried from one date-time to the next (the mutations often share the date part).
+            let memoised = b.withUnsafeBytes { RFC3339Fast.parse($0, memo: &memo) }
+            #expect(memoised == slow, "memo: \(String(decoding: b, as: UTF8.self))")
+        }
+    }
+}
+
+/// `JSONWriter` (the alert bodies' writer: digits two at a time, the last date memoised) against `JSONOut` (the
+/// array-based writer it replaced on the hot path), on values and instants in any order.
+@Suite("JSONWriter against JSONOut")
+struct JSONWriterTests {
+    @Test("uint, time, date and dateText write what JSONOut writes")
+    func sameBytes() {
+        var rng = SeededRandom(seed: 17)
+        var values: [UInt64] = [0, 1, 9, 10, 11, 99, 100, 101, 999, 1000, 9_999, 10_000, 2_500_012_345, 9_007_199_254_740_991,
+                                UInt64.max, UInt64.max - 1, 10_000_000_000_000_000_000]
+        for _ in 0..<5_000 { values.append(rng.next() >> UInt64.random(in: 0...63, using: &rng)) }
+        var writer = JSONWriter(capacity: 16)
+        for v in values {
+            let start = writer.count
+            writer.uint(v)
+            var expected: [UInt8] = []
+            JSONOut.uint(&expected, v)
+            #expect(writer.array(start..<writer.count) == expected, "\(v)")
+        }
+        // Instants: runs on the same day (the memo), jumps, negative and far ones, with and without milliseconds.
+        var t: Millis = 1_767_225_600_000  // 2026-01-01
+        for k in 0..<20_000 {
+            switch k % 7 {
+            case 0: t = Millis.random(in: -62_135_596_800_000...253_402_300_799_999, using: &rng)
+            case 1: t += Millis.random(in: 0...86_400_000, using: &rng)
+            case 2: t -= Millis.random(in: 0...1_000, using: &rng)
+            default: t += Millis.random(in: 0...3_600, using: &rng) * 1000
+            }
+            var start = writer.count
+            writer.time(t)
+            var expected: [UInt8] = []
+            JSONOut.time(&expected, t)
+            #expect(writer.array(start..<writer.count) == expected, "\(t)")
+            let days = t >= 0 ? t / millisPerDay : (t - millisPerDay + 1) / millisPerDay
+            let d = LocalDate(days: Int32(truncatingIfNeeded: days + Int64(k % 3) - 1))
+            start = writer.count
+            writer.date(d)
+            expected = []
+            JSONOut.date(&expected, d)
+            #expect(writer.array(start..<writer.count) == expected, "\(d)")
+            if writer.count > 1 << 20 { writer.reset() }
         }
     }
 }
