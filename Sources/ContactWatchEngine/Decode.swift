@@ -12,14 +12,20 @@ public struct CRN: Hashable, Comparable, Sendable, CustomStringConvertible {
     public init(key: UInt32) { self.key = key }
 
     public init?(_ b: UnsafeRawBufferPointer) {
-        guard b.count == 7, b[0] >= 65 && b[0] <= 90 else { return nil }
-        var v: UInt32 = 0
-        for k in 1..<7 {
-            let c = b[k]
-            guard c >= 48 && c <= 57 else { return nil }
-            v = v * 10 + UInt32(c - 48)
-        }
-        key = UInt32(b[0] - 65) * 1_000_000 + v
+        guard b.count == 7, let base = b.baseAddress else { return nil }
+        let letter = base.load(as: UInt8.self) &- 65
+        guard letter < 26 else { return nil }
+        // The six digits as the low six bytes of a word: each byte 0x30...0x39 (its high nibble 3, and no carry
+        // out of the low nibble when 6 is added), then their values combined two, then three pairs at a time.
+        let w = UInt64(UInt32(littleEndian: base.loadUnaligned(fromByteOffset: 1, as: UInt32.self)))
+            | UInt64(UInt16(littleEndian: base.loadUnaligned(fromByteOffset: 5, as: UInt16.self))) &<< 32
+        guard w & 0xF0F0_F0F0_F0F0 == 0x3030_3030_3030,
+              (w &+ 0x0606_0606_0606) & 0xF0F0_F0F0_F0F0 == 0x3030_3030_3030 else { return nil }
+        let d = w & 0x0F0F_0F0F_0F0F
+        // Byte 2k: 10·digit(2k) + digit(2k+1).
+        let pairs = (d &* 10 &+ (d &>> 8)) & 0x00FF_00FF_00FF
+        let v = (pairs & 0xFF) &* 10_000 &+ ((pairs &>> 16) & 0xFF) &* 100 &+ ((pairs &>> 32) & 0xFF)
+        key = UInt32(letter) &* 1_000_000 &+ UInt32(truncatingIfNeeded: v)
     }
 
     public init?(_ text: String) {

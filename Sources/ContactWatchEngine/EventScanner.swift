@@ -287,6 +287,7 @@ package struct EventScanner: ~Copyable {
     }
 
     /// Whether a string slot's decoded value equals the given bytes.
+    @inline(__always)
     package func stringEquals(_ slot: Int32, _ other: UnsafeRawBufferPointer) -> Bool {
         let n = slots[Int(slot)]
         if n.flag { return decodedBytes(slot).elementsEqual(other) }
