@@ -63,7 +63,10 @@ struct CommitPipeline {
     }
 
     let limits: Limits
-    private(set) var phase: Phase
+    private(set) var phase: Phase { didSet { running = Self.isRunning(phase) } }
+    /// `phase == .running`, kept beside it: `Phase` holds a `ContinuousClock.Instant`, whose layout the compiler does
+    /// not know, so reading `phase` once per message went through runtime value witnesses.
+    private var running: Bool
     /// The messages of the events processed since the last submission; the engine writes into it.
     var outbox = Outbox()
     /// Events processed since the last submission.
@@ -95,11 +98,12 @@ struct CommitPipeline {
         self.publishedThrough = publishedThrough
         self.unpublished = unpublished
         phase = unpublished.isEmpty ? .running : .republishing(deadline: now + limits.republishGrace)
+        running = Self.isRunning(phase)
     }
 
     /// Whether the loop may read input now (asked once per message: a pattern match, not `==` on `Phase`).
     var acceptsInput: Bool {
-        guard case .running = phase else { return false }
+        guard running else { return false }
         return pendingEvents < limits.hardLimit || inFlight.count < limits.maxInFlight
     }
 
@@ -116,7 +120,11 @@ struct CommitPipeline {
     mutating func eventProcessed(at now: @autoclosure () -> Instant) -> Action {
         if pendingEvents == 0 { batchStarted = now() }
         pendingEvents += 1
-        return pendingEvents >= limits.maxEvents ? decide(at: now()) : .none
+        guard pendingEvents >= limits.maxEvents else { return .none }
+        // Full while the writer holds a batch and the hard limit is not reached (or no writer slot is free): what
+        // `decide` would answer, without reading the clock or the phase (this is every event while the writer is busy).
+        if !inFlight.isEmpty && (pendingEvents < limits.hardLimit || inFlight.count >= limits.maxInFlight) { return .none }
+        return decide(at: now())
     }
 
     /// Time passed (the loop woke up): a batch may be due, or the republish grace over.
@@ -197,6 +205,11 @@ struct CommitPipeline {
     }
 
     // MARK: - Private
+
+    private static func isRunning(_ phase: Phase) -> Bool {
+        if case .running = phase { return true }
+        return false
+    }
 
     /// A batch is due when it is full or old enough; it goes to the writer when the writer is free, or when it has
     /// grown past `hardLimit` and fewer than `maxInFlight` batches are with the writer.
