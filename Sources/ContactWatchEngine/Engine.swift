@@ -325,7 +325,7 @@ public final class Engine {
     /// The index of a case, added when new.
     @inline(__always) func caseIndex(for crn: CRN) -> Int {
         if let i = caseTable.find(UInt64(crn.key)) { return Int(i) }
-        let i = state.caseIndex(for: crn)
+        let i = state.appendCase(crn)
         caseTable.insert(UInt64(crn.key), Int32(i))
         return i
     }

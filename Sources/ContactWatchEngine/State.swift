@@ -288,8 +288,9 @@ package struct EngineState: Sendable {
     package var alertSequence: UInt64 = 0
     /// The last sequence number per publisher.
     package var publishers: [String: UInt64] = [:]
+    /// By case index. A case's index by CRN is the engine's own table (`Engine.caseTable`, built from these on start):
+    /// a dictionary of it here would be a second copy (17 bytes a case).
     package var cases: [CaseState] = []
-    package var caseIndex: [CRN: UInt32] = [:]
     package var contacts = ContactTable()
     /// For withdrawal actions: the warning each one removed (to put back if the withdrawal is withdrawn).
     package var withdrawn: [UInt64: ActionRecord] = [:]
@@ -300,12 +301,10 @@ package struct EngineState: Sendable {
 
     package init() {}
 
-    mutating func caseIndex(for crn: CRN) -> Int {
-        if let i = caseIndex[crn] { return Int(i) }
-        let i = cases.count
+    /// Adds a case for `crn` (the caller knows it has none); returns its index.
+    mutating func appendCase(_ crn: CRN) -> Int {
         cases.append(CaseState(crn: crn))
-        caseIndex[crn] = UInt32(i)
-        return i
+        return cases.count - 1
     }
 
     mutating func pduIndex(for code: String) -> Int32 {

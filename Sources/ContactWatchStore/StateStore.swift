@@ -317,7 +317,8 @@ public final class StateStore: Sendable {
                 // Cases, in index order: the indices must be 0, 1, 2, ...; each with its contacts.
                 let caseCount = (try Int.fetchOne(db, sql: "SELECT max(caseIndex) + 1 FROM caseState")) ?? 0
                 state.cases.reserveCapacity(caseCount)
-                state.caseIndex.reserveCapacity(caseCount)
+                var crnKeys: [UInt64] = []
+                crnKeys.reserveCapacity(caseCount)
                 state.contacts.reserveCapacity(contactCount)
                 let nPDUs = Int32(state.pdus.count)
                 // Through the C API (`RawStatement`): a row is its columns read in place, without GRDB's Row and Data.
@@ -338,9 +339,7 @@ public final class StateStore: Sendable {
                     let crn = CRN(key: UInt32(crnKey))
                     guard let data = cases.columnBlob(2) else { throw CodecError("case \(index) has no data") }
                     let c = try RecordCodec.decodeCase(crn: crn, data)
-                    guard state.caseIndex.updateValue(UInt32(index), forKey: crn) == nil else {
-                        throw StoreError.corrupt(path, "CRN \(crn) appears in two cases")
-                    }
+                    crnKeys.append(UInt64(crnKey))
                     state.cases.append(consume c)
                     if let packed = cases.columnBlob(3) {
                         try RecordCodec.decodeContacts(caseIndex: UInt32(index), packed) { id, rec throws in
@@ -352,6 +351,12 @@ public final class StateStore: Sendable {
                             }
                         }
                     }
+                }
+
+                // No CRN in two cases (the engine's CRN table takes one index per CRN).
+                Self.radixSort(&crnKeys)
+                for k in crnKeys.indices.dropFirst() where crnKeys[k] == crnKeys[k - 1] {
+                    throw StoreError.corrupt(path, "CRN \(CRN(key: UInt32(crnKeys[k]))) appears in two cases")
                 }
 
                 let withdrawn = try Row.fetchCursor(db, sql: "SELECT contactId, data FROM withdrawn")

@@ -171,6 +171,19 @@ func expectRefusal(_ dir: TempDir, _ kind: StoreError.Kind, mentioning words: [S
         try expectCorruptLoad(dir, mentioning: ["two cases"])
     }
 
+    /// Two cases with one CRN (the store never writes that) are refused as corrupt.
+    @Test func crnInTwoCasesFailsLoad() throws {
+        let dir = try populatedStore()
+        defer { dir.cleanup() }
+        try tamper(dir) { db in
+            let rows = try Row.fetchAll(db, sql: "SELECT caseIndex, crn FROM caseState ORDER BY caseIndex LIMIT 3")
+            try #require(rows.count == 3)
+            try db.execute(sql: "UPDATE caseState SET crn = ? WHERE caseIndex = ?",
+                           arguments: [rows[0]["crn"] as Int64, rows[2]["caseIndex"] as Int64])
+        }
+        try expectCorruptLoad(dir, mentioning: ["appears in two cases"])
+    }
+
     /// A case whose stored contacts do not decode makes a commit that changes them fail as corrupt (exit 74),
     /// rolled back: nothing of the batch is stored, the damaged row is not overwritten.
     @Test func undecodableContactsFailTheCommit() throws {

@@ -25,7 +25,7 @@ func messages(_ outbox: Outbox) -> [String] {
 /// Whether two engine states are the same (EngineState is not Equatable: compared field by field).
 func sameState(_ a: EngineState, _ b: EngineState) -> Bool {
     a.watermark == b.watermark && a.alertSequence == b.alertSequence && a.publishers == b.publishers
-        && a.cases == b.cases && a.caseIndex == b.caseIndex && a.contacts == b.contacts && a.withdrawn == b.withdrawn
+        && a.cases == b.cases && a.contacts == b.contacts && a.withdrawn == b.withdrawn
         && a.pdus == b.pdus && a.pduIndex == b.pduIndex && a.outcomeTimers == b.outcomeTimers
 }
 

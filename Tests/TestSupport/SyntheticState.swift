@@ -45,7 +45,6 @@ public enum SyntheticState {
                     evidence: Array("\"failuresInWindow\":2,\"windowStart\":\"2025-04-01\",\"sentenceType\":\"COMMUNITY_ORDER\"".utf8),
                     deadline: 20_400, overdueRaised: false))
             }
-            s.caseIndex[c.crn] = UInt32(i)
             s.cases.append(c)
         }
         return s

@@ -32,7 +32,7 @@ enum Footprint {
         return 64 + buckets / 8 + buckets * (MemoryLayout<K>.stride + MemoryLayout<V>.stride) + mallocOverhead
     }
     static func state(_ s: EngineState) -> Int {
-        var n = array(s.cases) + dictionary(s.caseIndex) + s.contacts.footprint + dictionary(s.withdrawn)
+        var n = array(s.cases) + s.contacts.footprint + dictionary(s.withdrawn)
             + dictionary(s.outcomeTimers) + dictionary(s.publishers) + array(s.pdus) + dictionary(s.pduIndex)
         for c in s.cases {
             n += array(c.registers) + array(c.failures) + array(c.remotes) + array(c.warnings) + array(c.breaches)
@@ -132,11 +132,11 @@ enum RestartBenchmark {
         }
         print("bench: memory: \(loaded.cases.count) cases, \(loaded.contacts.count) contacts: RAM = \(ram / n) bytes per case"
             + " (\(ram) bytes of containers); store file \(size) bytes = \(size / n) bytes per case\(rss)")
-        let caseArray = Footprint.array(loaded.cases), caseIndex = Footprint.dictionary(loaded.caseIndex)
+        let caseArray = Footprint.array(loaded.cases)
         print("bench:   RAM by part, bytes per case: contacts table \(loaded.contacts.footprint / n) "
             + "(\(loaded.contacts.slotCount) slots of 32 bytes for \(loaded.contacts.count) contacts), case array "
-            + "\(caseArray / n) (\(MemoryLayout<CaseState>.stride) bytes a case), CRN index \(caseIndex / n), "
-            + "the rest (the cases' lists, PDUs, ...) \((ram - loaded.contacts.footprint - caseArray - caseIndex) / n)")
+            + "\(caseArray / n) (\(MemoryLayout<CaseState>.stride) bytes a case), "
+            + "the rest (the cases' lists, PDUs, ...) \((ram - loaded.contacts.footprint - caseArray) / n)")
         withExtendedLifetime(engine) {}
         if env["CONTACTWATCH_BENCH_COMMITS"] == "no" { return }
         store = try StateStore(directory: dirPath)
