@@ -74,12 +74,17 @@ struct FaultTests {
     /// The alertSequences a tail printed (duplicates kept).
     static func sequences(_ tail: Child) -> [Int] { tail.stdout.lines.compactMap { jsonObject($0).flatMap(D.sequence) } }
 
-    /// Checks that a live consumer received every alert of the journal, each with the journal's body.
-    static func checkLiveHasEveryAlert(_ live: Child, journal: [NSDictionary], _ label: String) {
+    /// Checks that a live consumer received every alert of the journal, each with the journal's body, apart from
+    /// alerts in `mayMiss` (see `sevenKillRestartCycles`). Returns how many of those it missed.
+    @discardableResult
+    static func checkLiveHasEveryAlert(_ live: Child, journal: [NSDictionary], _ label: String,
+                                       mayMiss: [ClosedRange<Int>] = []) -> Int {
         let n = journal.count
         let got = Set(sequences(live))
         let missing = Set(1...max(1, n)).subtracting(got).filter { $0 <= n }.sorted()
-        #expect(missing.isEmpty, "\(label): the live consumer missed alertSequence \(missing.prefix(20)) of \(n)")
+        let allowed = missing.filter { s in mayMiss.contains { $0.contains(s) } }
+        let lost = missing.filter { s in !mayMiss.contains { $0.contains(s) } }
+        #expect(lost.isEmpty, "\(label): the live consumer missed alertSequence \(lost.prefix(20)) of \(n)")
         for body in live.stdout.lines.compactMap(jsonObject) {
             guard let s = D.sequence(body), s >= 1, s <= n else {
                 Issue.record("\(label): live alert outside the journal: \(body)")
@@ -89,6 +94,7 @@ struct FaultTests {
                 Issue.record("\(label): live alertSequence \(s) differs from the journal")
             }
         }
+        return allowed.count
     }
 
     /// The journal of the fault tests' generated stream (`D.generatedChunks`) replayed into a daemon that nothing
@@ -166,8 +172,8 @@ struct FaultTests {
             return strstr(path, "/contactwatch.sqlite") != NULL;
         }
 
-        #define NEXT(name)             static __typeof__(name) *next;             if (next == NULL) next = (__typeof__(name) *)dlsym(RTLD_NEXT, #name)
-        #define FAIL_IF_STORE(fd)             if (failing(fd)) { errno = EROFS; return -1; }
+        #define NEXT(name) static __typeof__(name) *next; if (next == NULL) next = (__typeof__(name) *)dlsym(RTLD_NEXT, #name)
+        #define FAIL_IF_STORE(fd) if (failing(fd)) { errno = EROFS; return -1; }
 
         ssize_t write(int fd, const void *b, size_t n) { FAIL_IF_STORE(fd) NEXT(write); return next(fd, b, n); }
         ssize_t pwrite(int fd, const void *b, size_t n, off_t o) { FAIL_IF_STORE(fd) NEXT(pwrite); return next(fd, b, n, o); }
@@ -180,7 +186,7 @@ struct FaultTests {
 
     // MARK: - Kill/restart with a consumer connected throughout
 
-    @Test("a consumer connected throughout seven SIGKILL/restart cycles receives every alert of the journal live")
+    @Test("a consumer connected throughout seven SIGKILL/restart cycles receives every alert of the journal live, but those a kill caught in flight")
     func sevenKillRestartCycles() throws {
         let dir = try TemporaryDirectory()
         let chunks = try D.generatedChunks(dir, parts: 8)
@@ -189,12 +195,19 @@ struct FaultTests {
         defer { D.stop(live, output: true) }
         try #require(D.awaitJoined(daemon, "alert.", atLeast: 1), "the live tail did not subscribe")
         var republishing = 0
+        // What a SIGKILL may take from the live stream (alerts.md, delivery guarantees: the PUB socket is at most once;
+        // consumers re-read gaps from the journal): alerts already handed to libzmq, and recorded as published by a
+        // later commit, that its I/O thread had not yet written out. Per kill, those lie above the last alert the
+        // consumer had before the kill and at or below what the store recorded as published; an alert missed outside
+        // these windows is a loss the daemon caused.
+        var mayMiss: [ClosedRange<Int>] = []
         for (k, chunk) in chunks.dropLast().enumerated() {
             let before = live.stdout.lines.count
             let replay = try Child("contactwatch", ["replay", chunk, "--endpoint", daemon.input, "--wait-subscribers", "1",
                                                     "--rate", "2000"])
             let published = live.stdout.wait(timeout: 60) { $0.split(separator: "\n").count >= before + 3 }
             try #require(published, "cycle \(k + 1): nothing new published: \(daemon.child.stderr.text)")
+            let liveBeforeKill = Self.sequences(live).max() ?? 0
             daemon.child.signal(SIGKILL)
             replay.signal(SIGKILL)
             try #require(daemon.child.waitForProcessExit(timeout: 10) != nil, "the daemon survived SIGKILL")
@@ -210,6 +223,8 @@ struct FaultTests {
                 return left == 0 || Self.republishedCount(log) != nil
             }, "cycle \(k + 1): no state loaded / republish line: \(restarted.child.stderr.text)")
             let left = Self.loadedField(restarted.child.stderr.text, "unpublished") ?? -1
+            let recordedPublished = (Self.loadedField(restarted.child.stderr.text, "alertSequence") ?? 0) - max(0, left)
+            if recordedPublished > liveBeforeKill { mayMiss.append((liveBeforeKill + 1)...recordedPublished) }
             if left > 0 {
                 republishing += 1
                 #expect(Self.republishedCount(restarted.child.stderr.text) == left,
@@ -225,8 +240,9 @@ struct FaultTests {
             Set(text.split(separator: "\n").compactMap { jsonObject(String($0)).flatMap(D.sequence) }).contains(n)
         }
         #expect(daemon.stop() == 0, "the last daemon did not stop cleanly: \(daemon.child.stderr.text)")
+        let windows = mayMiss.map { $0.count }.reduce(0, +)
         print("fault: 7 SIGKILL/restart cycles, \(n) alerts journaled, \(republishing) restarts republished alerts, "
-            + "live consumer received \(Set(Self.sequences(live)).count) distinct alerts")
+            + "live consumer received \(Set(Self.sequences(live)).count) distinct alerts (\(windows) alerts lay in the windows a kill could take from the live stream)")
         try #require(n > 0)
         // The premise: alerts committed but not yet published when the daemon was killed reach the consumer from the
         // next daemon. The store records them published with the commit after their publication, so a kill while
@@ -234,7 +250,8 @@ struct FaultTests {
         // path was not exercised at all.
         try #require(republishing > 0, "no restart had alerts to republish: the test did not exercise republishing")
         D.checkContiguous(journal.bodies, "journal")
-        Self.checkLiveHasEveryAlert(live, journal: journal.bodies, "7 cycles")
+        let inFlight = Self.checkLiveHasEveryAlert(live, journal: journal.bodies, "7 cycles", mayMiss: mayMiss)
+        if inFlight > 0 { print("fault: 7 cycles: \(inFlight) alerts in flight at a SIGKILL never reached the live consumer (allowed)") }
     }
 
     // MARK: - A journal client that never reads
