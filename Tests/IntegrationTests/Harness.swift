@@ -94,17 +94,27 @@ final class Child {
         process.standardOutput = out
         process.standardError = err
         process.standardInput = input ?? FileHandle.nullDevice
-        let stdout = self.stdout, stderr = self.stderr
+        // One reader thread per pipe, blocking in read(2) until end of file: Foundation's readabilityHandler now and
+        // then lost the last chunk of a child's output under load (a test saw a tail's output end mid-line).
+        // The thread holds the read end's FileHandle, so its descriptor stays open until end of file.
         for (pipe, sink) in [(out, stdout), (err, stderr)] {
-            pipe.fileHandleForReading.readabilityHandler = { h in
-                let d = h.availableData
-                if d.isEmpty {
-                    h.readabilityHandler = nil
-                    sink.finish()
-                } else {
-                    sink.append(d)
+            let handle = pipe.fileHandleForReading
+            let reader = Thread {
+                var buffer = [UInt8](repeating: 0, count: 65_536)
+                while true {
+                    let n = buffer.withUnsafeMutableBytes { read(handle.fileDescriptor, $0.baseAddress, $0.count) }
+                    if n > 0 {
+                        sink.append(Data(buffer[0..<n]))
+                    } else if n < 0 && errno == EINTR {
+                        continue
+                    } else {
+                        break
+                    }
                 }
+                sink.finish()
             }
+            reader.name = "child-output"
+            reader.start()
         }
         let exited = self.exited
         process.terminationHandler = { _ in exited.signal() }
