@@ -631,6 +631,34 @@ extension IDMap: Equatable where Value: Equatable {
 extension IDMap: Sendable where Value: Sendable {}
 extension IDMap.Entry: Sendable where Value: Sendable {}
 
+/// What `IDSet` and `DenseSet` share: built from and extended by sequences through their own `insert`, array
+/// literals, and equality as "as many members, each a member of the other".
+package protocol IntegerSet: Collection, ExpressibleByArrayLiteral, Equatable
+where Element: FixedWidthInteger & Sendable, ArrayLiteralElement == Element {
+    init()
+    @discardableResult mutating func insert(_ x: Element) -> Bool
+    func contains(_ x: Element) -> Bool
+}
+
+extension IntegerSet {
+    @inlinable
+    package init<S: Sequence>(_ s: S) where S.Element == Element {
+        self.init()
+        formUnion(s)
+    }
+
+    @inlinable
+    package mutating func formUnion<S: Sequence>(_ s: S) where S.Element == Element {
+        for x in s { insert(x) }
+    }
+
+    @inlinable
+    package init(arrayLiteral elements: Element...) { self.init(elements) }
+
+    @inlinable
+    package static func == (a: Self, b: Self) -> Bool { a.count == b.count && a.allSatisfy { b.contains($0) } }
+}
+
 /// A set of integers (entity keys of a `ChangeSet`) on an `IDMap`: no `Hasher`. A `Collection` in slot order.
 package struct IDSet<Element: FixedWidthInteger & Sendable>: Sendable {
     @usableFromInline struct Nothing: IDMapValue, Sendable {
@@ -641,11 +669,6 @@ package struct IDSet<Element: FixedWidthInteger & Sendable>: Sendable {
 
     @inlinable
     package init() {}
-
-    @inlinable
-    package init<S: Sequence>(_ s: S) where S.Element == Element {
-        for x in s { insert(x) }
-    }
 
     @discardableResult @inlinable
     package mutating func insert(_ x: Element) -> Bool {
@@ -659,11 +682,6 @@ package struct IDSet<Element: FixedWidthInteger & Sendable>: Sendable {
 
     @inlinable
     package func contains(_ x: Element) -> Bool { map.contains(UInt64(truncatingIfNeeded: x)) }
-
-    @inlinable
-    package mutating func formUnion<S: Sequence>(_ s: S) where S.Element == Element {
-        for x in s { insert(x) }
-    }
 
     @inlinable
     package mutating func removeAll() { map.removeAll() }
@@ -685,15 +703,7 @@ extension IDSet: Collection {
     package var isEmpty: Bool { map.isEmpty }
 }
 
-extension IDSet: ExpressibleByArrayLiteral {
-    @inlinable
-    package init(arrayLiteral elements: Element...) { self.init(elements) }
-}
-
-extension IDSet: Equatable {
-    @inlinable
-    package static func == (a: IDSet, b: IDSet) -> Bool { a.count == b.count && a.allSatisfy { b.contains($0) } }
-}
+extension IDSet: IntegerSet {}
 
 /// A set of small non-negative integers (case and PDU indexes of a `ChangeSet`) as a bitmap: an insert is a bit set.
 /// Negative integers are never members.
@@ -705,11 +715,6 @@ package struct DenseSet<Element: FixedWidthInteger & Sendable>: Sendable {
 
     @inlinable
     package init() {}
-
-    @inlinable
-    package init<S: Sequence>(_ s: S) where S.Element == Element {
-        for x in s { insert(x) }
-    }
 
     @discardableResult @inlinable
     package mutating func insert(_ x: Element) -> Bool {
@@ -744,11 +749,6 @@ package struct DenseSet<Element: FixedWidthInteger & Sendable>: Sendable {
     }
 
     @inlinable
-    package mutating func formUnion<S: Sequence>(_ s: S) where S.Element == Element {
-        for x in s { insert(x) }
-    }
-
-    @inlinable
     package mutating func removeAll() { self = DenseSet() }
 
     @inlinable func nextMember(from s: Int) -> Int {
@@ -777,15 +777,7 @@ extension DenseSet: Collection {
     package var isEmpty: Bool { count == 0 }
 }
 
-extension DenseSet: ExpressibleByArrayLiteral {
-    @inlinable
-    package init(arrayLiteral elements: Element...) { self.init(elements) }
-}
-
-extension DenseSet: Equatable {
-    @inlinable
-    package static func == (a: DenseSet, b: DenseSet) -> Bool { a.count == b.count && a.allSatisfy { b.contains($0) } }
-}
+extension DenseSet: IntegerSet {}
 
 // MARK: - Non-generic entry points for the store
 
