@@ -207,7 +207,7 @@ package struct ContactTable: Sendable {
             }
         } else {
             if let k = packedSlot(of: id) { removeSlot(k) }
-            overflow.set(r, forKey: id)
+            overflow.updateValue(r, forKey: id)
         }
     }
 

@@ -446,6 +446,24 @@ package struct EventScanner: ~Copyable {
 
     @inline(__always) private func isDigit(_ c: UInt8) -> Bool { c &- 48 < 10 }
 
+    /// The usual number, a positive integer of at most 16 digits at `i` (where the caller saw a digit 1–9): its node
+    /// and end, or nil when the number goes on (another digit, a fraction or an exponent), which only `parseNumber`
+    /// reads. The general and the fast path both read it here.
+    @inline(__always)
+    private static func shortInteger(_ p: UnsafePointer<UInt8>, _ i: Int, _ n: Int) -> (node: JSONNode, end: Int)? {
+        var j = i
+        var value: UInt64 = 0
+        let limit = min(i &+ 16, n)
+        while j < limit, p[j] &- 48 < 10 {
+            value = value &* 10 &+ UInt64(p[j] &- 48)
+            j &+= 1
+        }
+        if j < n && (p[j] &- 48 < 10 || p[j] == UInt8(ascii: ".") || p[j] | 0x20 == UInt8(ascii: "e")) { return nil }
+        let safe = value <= JSONReader.maxSafeInteger
+        return (JSONNode(kind: .number, flag: safe, start: Int32(truncatingIfNeeded: i), end: Int32(truncatingIfNeeded: j),
+                         count: 0, next: 0, integer: safe ? value : 0), j)
+    }
+
     private mutating func parseNumber(_ p: UnsafePointer<UInt8>, _ pos: inout Int, slot: Int) -> Bool {
         let start = pos
         let n = length
@@ -799,24 +817,12 @@ package struct EventScanner: ~Copyable {
                                               end: Int32(truncatingIfNeeded: i &- 1), count: 0, next: 0, integer: 0))
                     }
                 } else if first &- UInt8(ascii: "1") < 9 {
-                    // A positive integer of at most 16 digits, the usual number, without a call; any other number
-                    // (longer, fraction, exponent) is read again by parseNumber.
-                    var j = i
-                    var value: UInt64 = 0
-                    let limit = min(i &+ 16, length)
-                    while j < limit, p[j] &- 48 < 10 {
-                        value = value &* 10 &+ UInt64(p[j] &- 48)
-                        j &+= 1
-                    }
-                    if j < length && (p[j] &- 48 < 10 || p[j] == UInt8(ascii: ".") || p[j] | 0x20 == UInt8(ascii: "e")) {
-                        guard parseNumber(p, &i, slot: slot) else { return false }
+                    // The usual number without a call; any other is read again by parseNumber.
+                    if let (node, end) = Self.shortInteger(p, i, length) {
+                        if slot >= 0 { record(slot, node) }
+                        i = end
                     } else {
-                        if slot >= 0 {
-                            let safe = value <= JSONReader.maxSafeInteger
-                            record(slot, JSONNode(kind: .number, flag: safe, start: Int32(truncatingIfNeeded: i),
-                                                  end: Int32(truncatingIfNeeded: j), count: 0, next: 0, integer: safe ? value : 0))
-                        }
-                        i = j
+                        guard parseNumber(p, &i, slot: slot) else { return false }
                     }
                 } else {
                     let childContext: UInt8
@@ -962,20 +968,11 @@ package struct EventScanner: ~Copyable {
                 bits |= bit
                 i = end &+ 1
             } else if first &- UInt8(ascii: "1") < 9 {
-                // As parseObject reads it: at most 16 digits, then no digit, fraction or exponent.
-                var j = i
-                var value: UInt64 = 0
-                let limit = min(i &+ 16, n)
-                while j < limit, p[j] &- 48 < 10 {
-                    value = value &* 10 &+ UInt64(p[j] &- 48)
-                    j &+= 1
-                }
-                guard j < n, !(p[j] &- 48 < 10 || p[j] == UInt8(ascii: ".") || p[j] | 0x20 == UInt8(ascii: "e")) else { return false }
-                let safe = value <= JSONReader.maxSafeInteger
-                slots[slot] = JSONNode(kind: .number, flag: safe, start: Int32(truncatingIfNeeded: i),
-                                       end: Int32(truncatingIfNeeded: j), count: 0, next: 0, integer: safe ? value : 0)
+                // As parseObject reads it; anything else (and a body ending here) goes to the general path.
+                guard let (node, end) = Self.shortInteger(p, i, n), end < n else { return false }
+                slots[slot] = node
                 bits |= bit
-                i = j
+                i = end
             } else if first == UInt8(ascii: "{") || first == UInt8(ascii: "[") {
                 let start = i
                 // The children record into `present` themselves: hand over this object's bits first.

@@ -470,29 +470,6 @@ package struct IDMap<Value: IDMapValue> {
         return replaced
     }
 
-    /// Sets the value of `key` (as `updateValue`, without handing the old value back).
-    @inlinable
-    package mutating func set(_ value: Value, forKey key: UInt64) {
-        if _slowPath((count &+ 1) &* 4 > entries.count &* 3) { resize(Swift.max(16, entries.count * 2)) }
-        let mask = entries.count &- 1
-        var k = home(key)
-        let added: Bool = entries.withUnsafeMutableBufferPointer { e in
-            used.withUnsafeMutableBufferPointer { u in
-                while IDMap.isUsed(UnsafeBufferPointer(u), k) {
-                    if e[k].key == key {
-                        e[k].value = value
-                        return false
-                    }
-                    k = (k &+ 1) & mask
-                }
-                e[k] = Entry(key: key, value: value)
-                u[k &>> 6] |= 1 &<< UInt64(truncatingIfNeeded: k & 63)
-                return true
-            }
-        }
-        if added { _count &+= 1 }
-    }
-
     /// Adds `key` when it is not there; returns whether it was added (a set's insert: nothing is copied out).
     @discardableResult @inlinable
     package mutating func insertKey(_ key: UInt64, _ value: Value) -> Bool {
