@@ -882,7 +882,9 @@ private func peerAddress(ofDescriptor fd: Int32) -> String? {
         struct PeerCredentials { var pid: Int32 = 0; var uid: UInt32 = 0; var gid: UInt32 = 0 }
         var cred = PeerCredentials()
         var size = socklen_t(MemoryLayout<PeerCredentials>.size)
-        guard getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &size) == 0 else { return "unix socket" }
+        // Failing here means the descriptor closed (or was reused) after getpeername: libzmq's I/O thread owns it
+        // and a refused peer is often gone at once. That is "gone", not an anonymous Unix peer.
+        guard getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &size) == 0 else { return nil }
         return "pid \(cred.pid) uid \(cred.uid)"
         #else
         return "unix socket"
