@@ -122,6 +122,25 @@ private struct PredictedKey {
     var m2: UInt64 = 0
     var length: Int = 0
     var slot: Int = -1
+    /// The fast path's frame for a container in this member, but for its start: `FastFrame(start: 0, slot:,
+    /// context:, resume:)` with the member's context and its position in the list plus one.
+    var frame: FastFrame = FastFrame(start: 0, slot: 0, context: 0, resume: 0)
+}
+
+/// A container the fast path (`EventScanner.scanFast`) is inside of, packed in one word: where it starts, its slot,
+/// and the object it is a member of (that object's context, and the position in its list where the next member may
+/// be, the container's own plus one).
+private struct FastFrame {
+    var word: Int
+    init(start: Int, slot: Int, context: UInt8, resume: Int) {
+        word = start | slot &<< 32 | Int(context) &<< 40 | resume &<< 48
+    }
+    /// The frame of a container that starts at `start` in the member whose frame (without a start) is `member`.
+    init(start: Int, member: FastFrame) { word = start | member.word }
+    var start: Int { word & 0xFFFF_FFFF }
+    var slot: Int { (word &>> 32) & 0xFF }
+    var context: UInt8 { UInt8(truncatingIfNeeded: word &>> 40) }
+    var resume: Int { (word &>> 48) & 0xFF }
 }
 
 /// What `EventScanner.scan` found.
@@ -146,7 +165,7 @@ package struct EventScanner: ~Copyable {
     /// that the scanner stays small: the engine borrows it from a class property, which copies it bitwise per call.
     /// A ninth entry: 1 while the fast path (`scanFast`) is on (tests turn it off to compare the two paths); a tenth:
     /// 1 when the last scan was accepted by the fast path (tests check that it is taken); entries 10 to 14: the masks
-    /// of `specialBytes` (`masks`); entries 16 to 18: `dateMemo`.
+    /// of `specialBytes` (`masks`); entries 16 to 18: `dateMemo`; entries 20 to 23: the fast path's `frames`.
     private let predictedCount: UnsafeMutablePointer<Int>
     /// Slots holding a non-null value in the last scan.
     package private(set) var present: UInt64 = 0
@@ -175,8 +194,8 @@ package struct EventScanner: ~Copyable {
         table.initialize(repeating: KeyEntry(), count: 8 * 32)
         predicted = UnsafeMutablePointer<PredictedKey>.allocate(capacity: 8 * 16)
         predicted.initialize(repeating: PredictedKey(), count: 8 * 16)
-        predictedCount = UnsafeMutablePointer<Int>.allocate(capacity: 20)
-        predictedCount.initialize(repeating: 0, count: 20)
+        predictedCount = UnsafeMutablePointer<Int>.allocate(capacity: 24)
+        predictedCount.initialize(repeating: 0, count: 24)
         let ones: UInt64 = 0x0101_0101_0101_0101
         for (k, m) in [ones &* 0x22, ones &* 0x5C, ones, ones &* 0x20, ones &* 0x80].enumerated() {
             predictedCount[10 + k] = Int(bitPattern: UInt(m))
@@ -205,7 +224,8 @@ package struct EventScanner: ~Copyable {
             predicted[Int(context) &* 16 &+ order] = PredictedKey(
                 q0: UInt64(littleEndian: quoted.0), q1: UInt64(littleEndian: quoted.1), q2: UInt64(littleEndian: quoted.2),
                 m0: UInt64(littleEndian: masks.0), m1: UInt64(littleEndian: masks.1), m2: UInt64(littleEndian: masks.2),
-                length: text.count, slot: Int(slot))
+                length: text.count, slot: Int(slot),
+                frame: FastFrame(start: 0, slot: Int(slot), context: context, resume: order &+ 1))
         }
         for k in 0..<8 where k < Int(ScanContext.other) { predictedCount[k] = counts[k] }
     }
@@ -235,6 +255,11 @@ package struct EventScanner: ~Copyable {
         UnsafeMutableRawPointer(predictedCount + 16).assumingMemoryBound(to: RFC3339Fast.DateMemo.self)
     }
 
+    /// The fast path's stack of open containers (`scanFast`: at most three deep).
+    private var frames: UnsafeMutablePointer<FastFrame> {
+        UnsafeMutableRawPointer(predictedCount + 20).assumingMemoryBound(to: FastFrame.self)
+    }
+
     /// Whether the last scan was accepted by the fast path.
     package var lastScanWasFast: Bool { predictedCount[9] != 0 }
 
@@ -244,7 +269,9 @@ package struct EventScanner: ~Copyable {
             + " crn=\(crnCount)@\(crnIndex)"
         for k in 0..<Int32(EventSlot.count) where present & (1 &<< UInt64(k)) != 0 {
             let n = slots[Int(k)]
-            out += " \(k):\(n.kind)/\(n.flag)/\(n.start)-\(n.end)/\(n.count)/\(n.next)/\(n.integer)"
+            out += " \(k):\(n.kind)/\(n.flag)/\(n.start)-\(n.end)/\(n.count)/\(n.next)"
+            // `integer` is read only from numbers (the fast path leaves it as it was in other slots).
+            if n.kind == .number { out += "/\(n.integer)" }
         }
         return out
     }
@@ -863,13 +890,196 @@ package struct EventScanner: ~Copyable {
     // through the same UTF-8 rules) and it has recorded exactly what the general path records, in the same order
     // (`EventScannerDifferentialTests` compare the two paths' whole state on every line).
 
-    /// Reads the root object at `start` (a `{`); true when the whole body was read.
+    /// Reads the root object at `start` (a `{`) and the known containers in it in one loop, without recursion: `frames`
+    /// holds the containers the current object is inside of (at most three: root › personReference › identifiers ›
+    /// one identifier; root › additionalInformation › outcome). True when the whole body was read; false: declined.
     @inline(never)
     private mutating func scanFast(_ p: UnsafePointer<UInt8>, _ start: Int) -> Bool {
-        var i = start
-        guard fastObject(p, &i, context: ScanContext.root) else { return false }
-        if i < length && p[i] <= 0x20 { i = EventScanner.fastSkip(p, i, length) }
-        return i == length
+        let n = length
+        let slots = self.slots
+        let masks = self.masks
+        let frames = self.frames
+        let predicted = self.predicted
+        let counts = self.predictedCount
+        /// `present`, kept here until the end (`noteIdentifier` reads and writes it in `self`).
+        var found: UInt64 = 0
+        var depth = 0
+        var context = ScanContext.root
+        /// The members of the current object's list that may come next: from `next` up to `end`.
+        var next = predicted + Int(ScanContext.root) &* 16
+        var end = next + counts[Int(ScanContext.root)]
+        /// The index in personReference.identifiers of the identifier being read.
+        var element: Int32 = 0
+        var i = start &+ 1
+
+        /// Makes `child` the current object, from the member at position `resume` of its list.
+        @inline(__always) func enter(_ child: UInt8, at resume: Int) {
+            context = child
+            let row = predicted + Int(child) &* 16
+            next = row + resume
+            end = row + counts[Int(child)]
+        }
+        /// At `i`: whitespace, then the `{` of an element of personReference.identifiers (as `parseArray` reads it).
+        @inline(__always) func enterIdentifier() -> Bool {
+            if i < n && p[i] <= 0x20 { i = EventScanner.fastSkip(p, i, n) }
+            guard i < n, p[i] == UInt8(ascii: "{") else { return false }
+            frames[depth] = FastFrame(start: i, slot: 0, context: ScanContext.identifierList, resume: 0)
+            depth &+= 1
+            found &= ~(1 &<< UInt64(EventSlot.identifierType) | 1 &<< UInt64(EventSlot.identifierValue))
+            enter(ScanContext.identifier, at: 0)
+            i &+= 1
+            return true
+        }
+
+        member: while true {
+            // After `{` or `,`: the key, as `"name":`, among the members of the list not passed yet. No key starts
+            // with whitespace, so whitespace before it is skipped only when nothing matched (then look again).
+            var e = next
+            while true {
+                let (a, b, c) = EventScanner.keyWords(p, i, n)
+                e = next
+                while e < end && !(a & e.pointee.m0 == e.pointee.q0 && b & e.pointee.m1 == e.pointee.q1
+                                   && c & e.pointee.m2 == e.pointee.q2) {
+                    e += 1
+                }
+                if e < end { break }
+                let j = i < n ? EventScanner.fastSkip(p, i, n) : i
+                guard j > i else { return false }
+                i = j
+            }
+            next = e + 1
+            let slot = e.pointee.slot
+            i &+= e.pointee.length
+            guard i < n else { return false }
+            var first = p[i]
+            if first <= 0x20 {
+                i = EventScanner.fastSkip(p, i, n)
+                guard i < n else { return false }
+                first = p[i]
+            }
+            if first == UInt8(ascii: "\"") {
+                let close = EventScanner.fastStringEnd(p, i &+ 1, n, masks)
+                guard close >= 0 else { return false }
+                EventScanner.set(slots, slot, .string, i &+ 1, close)
+                found |= 1 &<< UInt64(truncatingIfNeeded: slot)
+                i = close &+ 1
+            } else if first &- UInt8(ascii: "1") < 9 {
+                // As parseObject reads it; anything else (and a body ending here) goes to the general path.
+                guard let (node, after) = Self.shortInteger(p, i, n), after < n else { return false }
+                slots[slot] = node
+                found |= 1 &<< UInt64(truncatingIfNeeded: slot)
+                i = after
+            } else if first == UInt8(ascii: "{") {
+                let child: UInt8
+                switch Int32(truncatingIfNeeded: slot) {
+                case EventSlot.personReference: child = ScanContext.person
+                case EventSlot.additionalInformation: child = ScanContext.info
+                case EventSlot.outcome: child = ScanContext.outcome
+                case EventSlot.enforcementAction: child = ScanContext.action
+                default: return false
+                }
+                frames[depth] = FastFrame(start: i, member: e.pointee.frame)
+                depth &+= 1
+                enter(child, at: 0)
+                i &+= 1
+                continue member
+            } else if first == UInt8(ascii: "[") {
+                guard Int32(truncatingIfNeeded: slot) == EventSlot.identifiers else { return false }
+                frames[depth] = FastFrame(start: i, member: e.pointee.frame)
+                depth &+= 1
+                element = 0
+                i &+= 1
+                guard enterIdentifier() else { return false }
+                continue member
+            } else if first == UInt8(ascii: "t") {
+                guard i &+ 4 <= n, UInt32(littleEndian: UnsafeRawPointer(p + i).loadUnaligned(as: UInt32.self)) == 0x6575_7274 else { return false }
+                EventScanner.set(slots, slot, .true, i, i &+ 4)
+                found |= 1 &<< UInt64(truncatingIfNeeded: slot)
+                i &+= 4
+            } else if first == UInt8(ascii: "f") {
+                guard i &+ 5 <= n, UInt32(littleEndian: UnsafeRawPointer(p + i + 1).loadUnaligned(as: UInt32.self)) == 0x6573_6C61 else { return false }
+                EventScanner.set(slots, slot, .false, i, i &+ 5)
+                found |= 1 &<< UInt64(truncatingIfNeeded: slot)
+                i &+= 5
+            } else if first == UInt8(ascii: "n") {
+                guard i &+ 4 <= n, UInt32(littleEndian: UnsafeRawPointer(p + i).loadUnaligned(as: UInt32.self)) == 0x6C6C_756E else { return false }
+                i &+= 4
+            } else {
+                return false
+            }
+            // After a value: `,` and the next member, or `}` closing the current object (and so on outwards).
+            while true {
+                guard i < n else { return false }
+                var s = p[i]
+                if s <= 0x20 {
+                    i = EventScanner.fastSkip(p, i, n)
+                    guard i < n else { return false }
+                    s = p[i]
+                }
+                if s == UInt8(ascii: ",") {
+                    i &+= 1
+                    continue member
+                }
+                guard s == UInt8(ascii: "}") else { return false }
+                i &+= 1
+                if depth == 0 { break member }
+                depth &-= 1
+                var f = frames[depth]
+                var kind = JSONKind.object
+                if context == ScanContext.identifier {
+                    // One element of personReference.identifiers read: summarised, then `,` and the next, or `]`.
+                    present = found
+                    noteIdentifier(element, isObject: true)
+                    found = present
+                    element &+= 1
+                    if i < n && p[i] <= 0x20 { i = EventScanner.fastSkip(p, i, n) }
+                    guard i < n else { return false }
+                    if p[i] == UInt8(ascii: ",") {
+                        i &+= 1
+                        guard enterIdentifier() else { return false }
+                        continue member
+                    }
+                    guard p[i] == UInt8(ascii: "]") else { return false }
+                    i &+= 1
+                    depth &-= 1
+                    f = frames[depth]
+                    kind = .array
+                }
+                EventScanner.set(slots, f.slot, kind, f.start, i)
+                found |= 1 &<< UInt64(truncatingIfNeeded: f.slot)
+                enter(f.context, at: f.resume)
+            }
+        }
+        present = found
+        if i < n && p[i] <= 0x20 { i = EventScanner.fastSkip(p, i, n) }
+        return i == n
+    }
+
+    /// The 24 bytes at `i` as three little-endian words, zero past the end of the body (no key has a zero byte, so
+    /// nothing matches past the end).
+    @inline(__always)
+    private static func keyWords(_ p: UnsafePointer<UInt8>, _ i: Int, _ n: Int) -> (UInt64, UInt64, UInt64) {
+        if i &+ 24 <= n {
+            let q = UnsafeRawPointer(p + i)
+            return (UInt64(littleEndian: q.loadUnaligned(as: UInt64.self)),
+                    UInt64(littleEndian: q.loadUnaligned(fromByteOffset: 8, as: UInt64.self)),
+                    UInt64(littleEndian: q.loadUnaligned(fromByteOffset: 16, as: UInt64.self)))
+        }
+        let left = n &- i
+        guard left > 0 else { return (0, 0, 0) }
+        return (EventScanner.wordNearEnd(p, i, left),
+                left > 8 ? EventScanner.wordNearEnd(p, i &+ 8, left &- 8) : 0,
+                left > 16 ? EventScanner.wordNearEnd(p, i &+ 16, left &- 16) : 0)
+    }
+
+    /// Writes a slot's kind and span, with `flag` false, as the fast path records a value. The rest of the node is left
+    /// as it is: `count` and `next` are 0 in every node the scanner writes, and `integer` is read only from numbers.
+    @inline(__always)
+    private static func set(_ slots: UnsafeMutablePointer<JSONNode>, _ slot: Int, _ kind: JSONKind, _ start: Int, _ end: Int) {
+        slots[slot].kind = kind
+        slots[slot].flag = false
+        slots[slot].start = Int32(truncatingIfNeeded: start)
+        slots[slot].end = Int32(truncatingIfNeeded: end)
     }
 
     /// The index of the closing quote of the string whose body starts at `start`, or -1 (declined) when the string
@@ -917,132 +1127,6 @@ package struct EventScanner: ~Copyable {
             i &+= 1
         }
         return i
-    }
-
-    /// The object at `pos` (a `{`) in a keyed `context`; leaves `pos` after its `}`. False: declined.
-    private mutating func fastObject(_ p: UnsafePointer<UInt8>, _ pos: inout Int, context: UInt8) -> Bool {
-        let n = length
-        let slots = self.slots
-        let masks = self.masks
-        let listed = membersKnown(in: context)
-        let row = predicted + Int(context) &* 16
-        var bits: UInt64 = 0
-        var i = pos &+ 1
-        var expect = 0
-        while true {
-            if i < n && p[i] <= 0x20 { i = EventScanner.fastSkip(p, i, n) }
-            // The key, as `"name":`, among the members of the list not passed yet.
-            let a: UInt64, b: UInt64, c: UInt64
-            if i &+ 24 <= n {
-                let q = UnsafeRawPointer(p + i)
-                a = UInt64(littleEndian: q.loadUnaligned(as: UInt64.self))
-                b = UInt64(littleEndian: q.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
-                c = UInt64(littleEndian: q.loadUnaligned(fromByteOffset: 16, as: UInt64.self))
-            } else {
-                // Within 24 bytes of the end: zero past it (no key has a zero byte, so nothing matches past the end).
-                let left = n &- i
-                guard left > 0 else { return false }
-                a = EventScanner.wordNearEnd(p, i, left)
-                b = left > 8 ? EventScanner.wordNearEnd(p, i &+ 8, left &- 8) : 0
-                c = left > 16 ? EventScanner.wordNearEnd(p, i &+ 16, left &- 16) : 0
-            }
-            var e = row + expect
-            while true {
-                guard expect < listed else { return false }
-                if a & e.pointee.m0 == e.pointee.q0 && b & e.pointee.m1 == e.pointee.q1 && c & e.pointee.m2 == e.pointee.q2 { break }
-                expect &+= 1
-                e += 1
-            }
-            expect &+= 1
-            let slot = e.pointee.slot
-            let bit: UInt64 = 1 &<< UInt64(truncatingIfNeeded: slot)
-            i &+= e.pointee.length
-            if i < n && p[i] <= 0x20 { i = EventScanner.fastSkip(p, i, n) }
-            guard i < n else { return false }
-            let first = p[i]
-            if first == UInt8(ascii: "\"") {
-                let end = EventScanner.fastStringEnd(p, i &+ 1, n, masks)
-                guard end >= 0 else { return false }
-                slots[slot] = JSONNode(kind: .string, flag: false, start: Int32(truncatingIfNeeded: i &+ 1),
-                                       end: Int32(truncatingIfNeeded: end), count: 0, next: 0, integer: 0)
-                bits |= bit
-                i = end &+ 1
-            } else if first &- UInt8(ascii: "1") < 9 {
-                // As parseObject reads it; anything else (and a body ending here) goes to the general path.
-                guard let (node, end) = Self.shortInteger(p, i, n), end < n else { return false }
-                slots[slot] = node
-                bits |= bit
-                i = end
-            } else if first == UInt8(ascii: "{") || first == UInt8(ascii: "[") {
-                let start = i
-                // The children record into `present` themselves: hand over this object's bits first.
-                present |= bits
-                bits = 0
-                if first == UInt8(ascii: "{") {
-                    let child: UInt8
-                    switch Int32(truncatingIfNeeded: slot) {
-                    case EventSlot.personReference: child = ScanContext.person
-                    case EventSlot.additionalInformation: child = ScanContext.info
-                    case EventSlot.outcome: child = ScanContext.outcome
-                    case EventSlot.enforcementAction: child = ScanContext.action
-                    default: return false
-                    }
-                    guard fastObject(p, &i, context: child) else { return false }
-                } else {
-                    guard Int32(truncatingIfNeeded: slot) == EventSlot.identifiers, fastIdentifiers(p, &i) else { return false }
-                }
-                slots[slot] = JSONNode(kind: first == UInt8(ascii: "{") ? .object : .array, flag: false,
-                                       start: Int32(truncatingIfNeeded: start), end: Int32(truncatingIfNeeded: i),
-                                       count: 0, next: 0, integer: 0)
-                bits |= bit
-            } else if first == UInt8(ascii: "t") {
-                guard i &+ 4 <= n, UInt32(littleEndian: UnsafeRawPointer(p + i).loadUnaligned(as: UInt32.self)) == 0x6575_7274 else { return false }
-                slots[slot] = JSONNode(kind: .true, flag: false, start: Int32(truncatingIfNeeded: i),
-                                       end: Int32(truncatingIfNeeded: i &+ 4), count: 0, next: 0, integer: 0)
-                bits |= bit
-                i &+= 4
-            } else if first == UInt8(ascii: "f") {
-                guard i &+ 5 <= n, UInt32(littleEndian: UnsafeRawPointer(p + i + 1).loadUnaligned(as: UInt32.self)) == 0x6573_6C61 else { return false }
-                slots[slot] = JSONNode(kind: .false, flag: false, start: Int32(truncatingIfNeeded: i),
-                                       end: Int32(truncatingIfNeeded: i &+ 5), count: 0, next: 0, integer: 0)
-                bits |= bit
-                i &+= 5
-            } else if first == UInt8(ascii: "n") {
-                guard i &+ 4 <= n, UInt32(littleEndian: UnsafeRawPointer(p + i).loadUnaligned(as: UInt32.self)) == 0x6C6C_756E else { return false }
-                i &+= 4
-            } else {
-                return false
-            }
-            if i < n && p[i] <= 0x20 { i = EventScanner.fastSkip(p, i, n) }
-            guard i < n else { return false }
-            if p[i] == UInt8(ascii: ",") { i &+= 1; continue }
-            guard p[i] == UInt8(ascii: "}") else { return false }
-            present |= bits
-            pos = i &+ 1
-            return true
-        }
-    }
-
-    /// personReference.identifiers at `pos` (a `[`): a non-empty array of identifier objects, each summarised as
-    /// `parseArray` does. False: declined.
-    private mutating func fastIdentifiers(_ p: UnsafePointer<UInt8>, _ pos: inout Int) -> Bool {
-        let n = length
-        var i = pos &+ 1
-        var index: Int32 = 0
-        while true {
-            if i < n && p[i] <= 0x20 { i = EventScanner.fastSkip(p, i, n) }
-            guard i < n, p[i] == UInt8(ascii: "{") else { return false }
-            present &= ~(1 &<< UInt64(EventSlot.identifierType) | 1 &<< UInt64(EventSlot.identifierValue))
-            guard fastObject(p, &i, context: ScanContext.identifier) else { return false }
-            noteIdentifier(index, isObject: true)
-            index &+= 1
-            if i < n && p[i] <= 0x20 { i = EventScanner.fastSkip(p, i, n) }
-            guard i < n else { return false }
-            if p[i] == UInt8(ascii: ",") { i &+= 1; continue }
-            guard p[i] == UInt8(ascii: "]") else { return false }
-            pos = i &+ 1
-            return true
-        }
     }
 
     // MARK: - Exact duplicate check (suspect objects only)

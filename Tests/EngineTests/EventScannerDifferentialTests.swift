@@ -202,6 +202,30 @@ struct EventScannerDifferentialTests {
             (#"{"eventType":"x","personReference":{"identifiers":[{"type":"PNC","value":"1"},{"type":"CRN","value":"X100001"},{"type":"CRN"}]}}"#, true),
             (#"{"eventType":"x","personReference":{"identifiers":[{"value":"1"}]}}"#, true),
             (#"{"eventType":"x","personReference":{"identifiers":[{"type":"CRN","value":"X100001"}]},"additionalInformation":{"registerTypeCode":"A"}}"#, true),
+            // The containers one inside the other (read in one loop with a stack of open containers): whitespace
+            // wherever the grammar allows it but between a key and its colon, members after a closed container,
+            // several identifiers, identifier types that are not strings.
+            ("{ \"eventType\":\"x\",\n \"personReference\" :{}}", false),
+            ("{\r\n \"eventType\":\"x\",\t\"personReference\": {\n \"identifiers\": [ {\"type\":\"CRN\",\"value\":\"X100001\"} ,\n { \"type\":\"PNC\" , \"value\":\"1\"}\t] } ,"
+                + "\"additionalInformation\":{ \"contactId\":1, \"outcome\":{ \"code\":\"X\" } ,\"enforcementAction\":{\"code\":\"IBR\",\"actionAt\":\"2026-03-02T10:00:00Z\"} } } ", true),
+            (#"{"personReference":{"identifiers":[{"type":"CRN","value":"X100001"},{"type":"CRN"},{"value":"2"},{"type":1}]}}"#, true),
+            (#"{"personReference":{"identifiers":[{"type":true,"value":"X100001"},{"type":"CRN","value":"X100001"}]},"eventType":"x"}"#, false),
+            (#"{"eventType":"x","personReference":{"identifiers":[{"type":null,"value":7}]},"additionalInformation":{"contactId":1}}"#, true),
+            (e + #"{"contactId":1,"outcome":{"code":"X","attended":true,"complied":false},"sensitive":true,"pduCode":"N1","teamCode":"T"}}"#, true),
+            (e + #"{"outcome":{"code":"X"},"enforcementAction":{"code":"IBR"}}}"#, true),
+            (e + #"{"enforcementAction":{"code":"IBR"},"outcome":{"code":"X"}}}"#, false),
+            (e + #"{"outcome":{"code":"X"},"contactId":1}}"#, false),
+            (e + #"{"outcome":{"code":"X"},"outcome":{"code":"Y"}}}"#, false),
+            (e + #"{"outcome":{}}}"#, false), (e + #"{"outcome":{"code":{"a":1}}}}"#, false),
+            (e + #"{"outcome":[{"code":"X"}]}}"#, false), (e + #"{"contactId":[1]}}"#, false),
+            (#"{"personReference":{"identifiers":{"type":"CRN"}}}"#, false),
+            (#"{"personReference":[{"identifiers":[]}]}"#, false),
+            (#"{"personReference":{"identifiers":[{"type":{"a":1}}]}}"#, false),
+            (#"{"personReference":{"identifiers":[{"type":"CRN"},]}}"#, false),
+            (#"{"personReference":{"identifiers":[{"type":"CRN"}}}"#, false),
+            (#"{"personReference":{"identifiers":[{"type":"CRN"}]}"#, false),
+            (#"{"personReference":{"identifiers":[{"type":"CRN"}]}}}"#, false),
+            (#"{"personReference":{"identifiers":[{"type":"CRN"}"#, false),
             // Declined: out of order, unknown or repeated key, escapes, other numbers, empty containers, other shapes.
             (e + #"{"contactStart":"2026-03-02T10:00:00Z","contactId":1,"contactType":"COAP"}}"#, false),
             (e + #"{"contactId":1,"x":2}}"#, false),
@@ -235,6 +259,26 @@ struct EventScannerDifferentialTests {
             #expect(outcome == .utf8)
             #expect(!wasFast)
         }
+    }
+
+    @Test("one scanner over many bodies (what earlier bodies left in its slots) leaves what a fresh general path leaves")
+    func reusedScanner() throws {
+        let seeds = try Self.seedLines().map { Array($0.utf8) }
+        var rng = SeededRandom(seed: 12)
+        var scanner = EventScanner()
+        var fast = 0
+        for k in 0..<6_000 {
+            // Seed lines (mostly the fast path) between mutations (mostly not).
+            let body = k % 2 == 0 ? seeds[(k / 2) % seeds.count] : Self.mutate(rng.pick(seeds), &rng)
+            var general = EventScanner()
+            general.fastPathEnabled = false
+            let (s, g) = body.withUnsafeBytes { b in
+                (scanner.stateDescription(scanner.scan(b)), general.stateDescription(general.scan(b)))
+            }
+            #expect(s == g, "\(String(decoding: body, as: UTF8.self).debugDescription)")
+            if scanner.lastScanWasFast { fast += 1 }
+        }
+        #expect(fast > 2_500 && fast < 5_000, "fast path taken on \(fast) bodies")
     }
 
     @Test("20,000 seeded mutations: same decisions, messages and decoded events as the reference; JSONSerialization agrees but for the documented extras")
