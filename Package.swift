@@ -37,6 +37,8 @@ let package = Package(
         ),
         // Sixteen bytes at a time for the event scanner (header only, SSE2; see scan.h).
         .systemLibrary(name: "CScanSIMD"),
+        // A cache-line prefetch for the engine's per-event lookups (header only; see prefetch.h).
+        .systemLibrary(name: "CPrefetch"),
         // The project's own ZeroMQ layer: context and socket lifetimes, frames read in scope.
         .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
         // What both executables share besides the engine: their exit statuses and the version (`--version`).
@@ -45,7 +47,7 @@ let package = Package(
         .target(
             name: "ContactWatchEngine",
             dependencies: [
-                "CScanSIMD",
+                "CScanSIMD", "CPrefetch",
                 .product(name: "Crypto", package: "swift-crypto"),
                 // The engine's timers (R6 deadlines, forgetting by contactStart) are binary heaps.
                 .product(name: "HeapModule", package: "swift-collections"),

@@ -3,6 +3,8 @@
 // 56-byte slot; records the packed form cannot hold exactly live in a small side table. Exact either way: a
 // `ContactRecord` read back is the one stored.
 
+import CPrefetch
+
 /// A table of `ContactRecord`s keyed by contactId (see the file's comment). Iteration order is unspecified.
 ///
 /// Packed form (four 64-bit words, one slot; a slot whose first word is 0 is empty, since the id is never 0 there):
@@ -124,6 +126,17 @@ package struct ContactTable: Sendable {
                 k &+= 1
                 if k == n { k = 0 }
             }
+        }
+    }
+
+    /// Starts loading the cache line of `id`'s home slot, where its lookup will begin (a hint; `Engine.process` gives it
+    /// while the event is decoded, so that the lookup after it does not wait for memory). Changes nothing; `mutating`
+    /// so that the engine's call reaches its state in place (a non-mutating call on a class's stored struct copied it:
+    /// a retain and release of every array in it).
+    @inline(__always) package mutating func prefetch(_ id: UInt64) {
+        slots.withUnsafeBufferPointer { s in
+            guard let base = s.baseAddress else { return }
+            cw_prefetch(base + Self.home(id, s.count))
         }
     }
 

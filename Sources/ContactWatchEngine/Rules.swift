@@ -523,7 +523,7 @@ extension Engine {
     // MARK: - R2 telephone-only
 
     func checkTelephoneOnly(caseIndex ci: Int, event e: ContactEvent, out: inout Outbox) {
-        guard state.cases[ci].openTelephoneOnly?.rule == nil else { return }
+        guard !state.cases[ci].hasOpenTelephoneOnly else { return }
         let last = state.cases[ci].lastInPersonAt
         let hasInPerson = last != .min
         let reference = hasInPerson ? last : state.cases[ci].firstContactAt
@@ -574,7 +574,8 @@ extension Engine {
     }
 
     func resolveTelephoneOnly(caseIndex ci: Int, event e: ContactEvent, out: inout Outbox) {
-        guard let a = state.cases[ci].openTelephoneOnly, e.contactStart >= a.triggerStart else { return }
+        guard state.cases[ci].hasOpenTelephoneOnly, let a = state.cases[ci].openTelephoneOnly,
+              e.contactStart >= a.triggerStart else { return }
         state.cases[ci].openTelephoneOnly = nil
         resolve(a, crn: state.cases[ci].crn, occurredAt: e.contactStart, resolution: .inPersonContact, by: e.contactId,
                 reason: { b in

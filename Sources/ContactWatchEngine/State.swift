@@ -1,3 +1,5 @@
+import CPrefetch
+
 // The engine's state: everything a restart must get back. Kept compact: a case is a small struct in an array,
 // a contact is a 48-byte record (packed into 32 bytes in `ContactTable`), open alerts carry just what their
 // resolution repeats.
@@ -112,6 +114,8 @@ package struct CaseState: Sendable, Equatable {
         set { telephoneOnlyBox = newValue.map(AlertBox.init) }
     }
     private var telephoneOnlyBox: AlertBox? = nil
+    /// Whether an R2 alert is open (without copying it out of its box).
+    package var hasOpenTelephoneOnly: Bool { telephoneOnlyBox != nil }
     /// Open R7 alerts, one at most per trigger contactId (they stay open when their contact is forgotten).
     package var openOutcomeOverdue: [OpenAlert] = []
 
@@ -305,6 +309,17 @@ package struct EngineState: Sendable {
     mutating func appendCase(_ crn: CRN) -> Int {
         cases.append(CaseState(crn: crn))
         return cases.count - 1
+    }
+
+    /// Starts loading the cache lines of case `i` (a hint, `Engine.prefetchCase`; changes nothing, `mutating` for the
+    /// reason `ContactTable.prefetch` is).
+    @inline(__always) mutating func prefetchCase(_ i: Int) {
+        cases.withUnsafeBufferPointer { cases in
+            let p = UnsafeRawPointer(cases.baseAddress! + i)
+            cw_prefetch(p)
+            cw_prefetch(p + 64)
+            cw_prefetch(p + (MemoryLayout<CaseState>.size - 1))
+        }
     }
 
     mutating func pduIndex(for code: String) -> Int32 {
