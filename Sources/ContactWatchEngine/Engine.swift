@@ -175,7 +175,7 @@ public final class Engine {
                            topic: topicFrame, body: body, out: &out)
         }
         parsedCurrent = true
-        prefetchContact()
+        prefetchSubject()
         // Step 0: sequence tracking, for any JSON object with a valid publisherId and sequenceNumber.
         if let stamp = EventDecoder.sequenceStamp(reader) {
             trackSequence(stamp, out: &out)
@@ -230,14 +230,19 @@ public final class Engine {
     }
 
     // Memory hints. An event's contact and case are lookups in tables too large for the caches (the contacts alone are
-    // 32 bytes each, about ten a case), each a wait of ~150 ns on this machine when it misses. The contact's slot is
-    // asked for as soon as the body is scanned (the scanner has its contactId), so that its load runs while the event
-    // is decoded; the case's lines as soon as its CRN is decoded, so that they load beside the contact's.
+    // 32 bytes each, about ten a case), each a wait of ~150 ns on this machine when it misses. The slots of the
+    // contactId and the CRN are asked for as soon as the body is scanned (the scanner has both), so that their loads
+    // run while the event is decoded; the case's own lines once the decoded CRN has found its index (in the slot
+    // loaded meanwhile), so that they load beside the contact's.
 
-    /// Starts loading the contact table's slot of the scanned body's contactId, if it has one.
-    @inline(__always) func prefetchContact() {
+    /// Starts loading the contact table's slot of the scanned body's contactId and the case table's slot of its CRN.
+    @inline(__always) func prefetchSubject() {
         let slot = reader.value(EventSlot.contactId)
         if slot >= 0, let id = EventDecoder.integer(reader, slot) { state.contacts.prefetch(id) }
+        let crn = reader.value(EventSlot.crnValue)
+        if crn >= 0, reader.node(crn).kind == .string, !reader.node(crn).flag, let c = CRN(reader.rawBytes(crn)) {
+            caseTable.prefetch(c.key)
+        }
     }
 
     /// Starts loading the lines of `crn`'s case, if it has one.
@@ -677,6 +682,11 @@ struct IndexTable<Key: FixedWidthInteger & UnsignedInteger> {
         Int(truncatingIfNeeded: (UInt64(key) &* 0x9E37_79B9_7F4A_7C15) >> shift)
     }
 
+    /// Starts loading the line of `key`'s home slot (a hint; `mutating` for the reason `ContactTable.prefetch` is).
+    @inline(__always) mutating func prefetch(_ key: Key) {
+        slots.withUnsafeBufferPointer { cw_prefetch($0.baseAddress! + home(key)) }
+    }
+
     @inline(__always) func find(_ key: Key) -> Int32? {
         slots.withUnsafeBufferPointer { s in
             let mask = s.count &- 1
@@ -736,9 +746,25 @@ struct PackedCode: Equatable {
     init(_ b: UnsafeRawBufferPointer) {
         guard b.count <= 16 else { return }
         count = b.count
-        var words: (UInt64, UInt64) = (0, 0)
-        if let base = b.baseAddress { withUnsafeMutableBytes(of: &words) { $0.baseAddress!.copyMemory(from: base, byteCount: b.count) } }
-        (w0, w1) = words
+        if let p = b.baseAddress { (w0, w1) = PackedCode.words(p, b.count) }
+    }
+
+    /// The `n` (≤ 16) bytes at `p` as two little-endian words, zero-padded: read by whole loads, two of them
+    /// overlapping and shifted, rather than copied into the words (whose loads then waited for the copy's narrower
+    /// stores: a failed store-to-load forwarding on every contact event).
+    @inline(__always) static func words(_ p: UnsafeRawPointer, _ n: Int) -> (UInt64, UInt64) {
+        @inline(__always) func load<T: FixedWidthInteger & UnsignedInteger>(_ offset: Int, _: T.Type) -> UInt64 {
+            UInt64(T(littleEndian: p.loadUnaligned(fromByteOffset: offset, as: T.self)))
+        }
+        // Each case: the first whole word from 0, the last whole word ending at n shifted right past the bytes that
+        // the first already holds, then moved up to its place.
+        switch n {
+        case 8...16: return (load(0, UInt64.self), n == 8 ? 0 : load(n - 8, UInt64.self) >> UInt64(8 * (16 - n)))
+        case 4..<8: return (load(0, UInt32.self) | (load(n - 4, UInt32.self) >> UInt64(8 * (8 - n))) << 32, 0)
+        case 2..<4: return (load(0, UInt16.self) | (load(n - 2, UInt16.self) >> UInt64(8 * (4 - n))) << 16, 0)
+        case 1: return (load(0, UInt8.self), 0)
+        default: return (0, 0)
+        }
     }
 
     /// The table key of a packed code (nil when not packed: the FNV fingerprint of the bytes serves).
