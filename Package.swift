@@ -39,6 +39,8 @@ let package = Package(
         .systemLibrary(name: "CScanSIMD"),
         // A cache-line prefetch for the engine's per-event lookups (header only; see prefetch.h).
         .systemLibrary(name: "CPrefetch"),
+        // SQLite's process-wide settings (`sqlite3_config`, variadic in C; see shim.h).
+        .systemLibrary(name: "CSQLiteConfig"),
         // The project's own ZeroMQ layer: context and socket lifetimes, frames read in scope.
         .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
         // What both executables share besides the engine: their exit statuses and the version (`--version`).
@@ -57,7 +59,7 @@ let package = Package(
         .target(
             name: "ContactWatchStore",
             dependencies: [
-                "ContactWatchEngine",
+                "ContactWatchEngine", "CSQLiteConfig",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 // The SQLite C API as GRDB links it, for the commit path's in-place binding (RawSQLite.swift).
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),

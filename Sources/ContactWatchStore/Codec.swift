@@ -11,6 +11,35 @@ public struct CodecError: Error, CustomStringConvertible, Sendable {
     public init(_ description: String) { self.description = description }
 }
 
+/// Bytes a `ByteWriter` wrote (`finish()`), immutable from then on and freed with the last reference.
+///
+/// Contract (the unsafe part): the buffer owns `base` (allocated by the writer for `count` or more bytes, all `count`
+/// of them initialised) and never writes it; the bytes are only read through `withUnsafeBytes`, valid during the
+/// call. Immutable and owned, so it may be shared across threads (a batch is made on the processing thread and
+/// written by the writer thread).
+public final class ByteBuffer: @unchecked Sendable {
+    private let base: UnsafeMutablePointer<UInt8>?
+    /// The number of bytes.
+    public let count: Int
+
+    /// No bytes.
+    public init() {
+        base = nil
+        count = 0
+    }
+
+    fileprivate init(adopting base: UnsafeMutablePointer<UInt8>, count: Int) {
+        self.base = base
+        self.count = count
+    }
+
+    deinit { base?.deallocate() }
+
+    public func withUnsafeBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
+        try body(UnsafeRawBufferPointer(start: base, count: count))
+    }
+}
+
 /// Appends encoded values to a byte buffer: its own allocation, written through a pointer (a record costs a few
 /// instructions per byte; `[UInt8].append` per byte cost several times that). Not copyable: one owner writes it.
 public struct ByteWriter: ~Copyable, @unchecked Sendable {
@@ -29,6 +58,15 @@ public struct ByteWriter: ~Copyable, @unchecked Sendable {
 
     /// A copy of the bytes written.
     public var bytes: [UInt8] { Array(UnsafeBufferPointer(start: base, count: count)) }
+
+    /// The bytes written, handed over without a copy (the writer ends here; its allocation now belongs to the
+    /// buffer). A commit batch's records are megabytes: copying them into an array cost a copy and a fresh
+    /// allocation, page-faulted in, per batch.
+    public consuming func finish() -> ByteBuffer {
+        let buffer = ByteBuffer(adopting: base, count: count)
+        discard self
+        return buffer
+    }
 
     public mutating func reset() { count = 0 }
 
@@ -590,10 +628,10 @@ public enum RecordCodec {
         var bits: UInt8 = 0
         if p.pointee.lastInPersonAt != .min { bits |= hasLastInPerson }
         if p.pointee.firstContactAt != .max { bits |= hasFirstContact }
-        switch p.pointee.openTelephoneOnly {
-        case .none: break
-        case .some: bits |= hasTelephoneOnly
-        }
+        // Read once: `openTelephoneOnly` is the engine's computed property, and calling it on `p.pointee` copies the
+        // whole case (a retain and a release of each of its arrays) — once per read.
+        let telephoneOnly = p.pointee.openTelephoneOnly
+        if telephoneOnly != nil { bits |= hasTelephoneOnly }
         if !p.pointee.openOutcomeOverdue.isEmpty { bits |= hasOutcomeOverdue }
         w.u8(bits)
         w.u8(p.pointee.sentenceType.rawValue)
@@ -615,7 +653,7 @@ public enum RecordCodec {
         encodeRefs(p.pointee.breaches, into: &w)
         w.varint(UInt64(p.pointee.openNonCompliance.count))
         for a in p.pointee.openNonCompliance { encodeAlert(a, into: &w) }
-        if bits & hasTelephoneOnly != 0, let t = p.pointee.openTelephoneOnly { encodeAlert(t, into: &w) }
+        if let t = telephoneOnly { encodeAlert(t, into: &w) }
         if bits & hasOutcomeOverdue != 0 {
             w.varint(UInt64(p.pointee.openOutcomeOverdue.count))
             for a in p.pointee.openOutcomeOverdue { encodeAlert(a, into: &w) }

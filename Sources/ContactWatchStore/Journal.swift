@@ -42,6 +42,7 @@ public final class JournalReader: @unchecked Sendable {
 
     /// Opens the store file at `path` (already opened and checked by `StateStore`) read-only.
     public init(path: String) throws(StoreError) {
+        SQLiteProcess.configure()
         self.path = path
         var config = Configuration()
         config.label = "ContactWatchJournalReader"

@@ -65,6 +65,7 @@ public final class StateStore: Sendable {
 
     /// As `init(directory:)`, choosing the durability of commits (see the type's documentation).
     public init(directory: String, synchronous: Synchronous, quickCheck: Bool = true) throws(StoreError) {
+        SQLiteProcess.configure()
         let dir = directory.isEmpty ? "." : directory
         do {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -512,7 +513,7 @@ public final class StateStore: Sendable {
                 p.deletedOutcomeTimers.append(Int64(bitPattern: id))
             }
         }
-        p.bytes = w.bytes
+        p.bytes = w.finish()
         return p
     }
 
@@ -893,7 +894,7 @@ public struct PreparedCommit: Sendable {
     /// Journal rows still in the batch's messages (`prepare(…, journalFrom:)`): `journalCount` alert messages.
     var journalOutbox: Outbox? = nil
     var journalCount = 0
-    var bytes: [UInt8] = []
+    var bytes = ByteBuffer()
 
     /// The alertSequence the state had when the batch was prepared.
     public var committedSequence: UInt64 { alertSequence }

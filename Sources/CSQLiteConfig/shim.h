@@ -1,0 +1,10 @@
+// Process-wide SQLite settings that only C can make: `sqlite3_config` is variadic, which Swift does not import.
+#include <sqlite3.h>
+
+/// Turns off SQLite's memory statistics (SQLITE_CONFIG_MEMSTATUS, on by default in this build): with them on, every
+/// allocation and free SQLite makes takes a process-wide mutex to count bytes, which nothing here reads. Must run
+/// before SQLite initialises (the first connection opened in the process); afterwards it changes nothing and
+/// returns SQLITE_MISUSE.
+static inline int cw_sqlite_disable_memory_statistics(void) {
+    return sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
