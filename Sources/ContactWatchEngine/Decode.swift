@@ -165,8 +165,8 @@ struct EventDecoder {
     @inline(__always)
     static func time(_ r: borrowing EventScanner, _ i: Int32) -> Millis? {
         guard i >= 0, r.node(i).kind == .string else { return nil }
-        let memo = r.dateMemo
-        return r.withStringBytes(i) { RFC3339Fast.parse($0, memo: memo) }
+        let memos = r.dateMemos
+        return r.withStringBytes(i) { RFC3339Fast.parse($0, memos: memos) }
     }
 
     @inline(__always)
@@ -404,48 +404,75 @@ struct EventDecoder {
 /// RFC 3339 for the engine's hot path: the usual `YYYY-MM-DDTHH:MM:SSZ` read at fixed offsets, anything else by
 /// `RFC3339.parse` (the same result for every input: `RFC3339FastTests`).
 enum RFC3339Fast {
-    /// The date part last converted (`YYYY-MM-DD` as the first word and the two day bytes of a valid date-time in the
-    /// usual form) and its day number: a stream's date-times crowd into a few dates, and the same bytes are the same
-    /// valid date, so a repeat skips the date's checks and arithmetic. The empty memo never matches (a valid date has a
-    /// '-' in its first word).
+    /// A date part converted (`YYYY-MM-DD` as the first word and the two day bytes of a valid date-time in the usual
+    /// form) and its day number: a stream's date-times crowd into a few dates, and the same bytes are the same valid
+    /// date, so a repeat skips the date's checks and arithmetic. The empty memo never matches (a valid date has a '-'
+    /// in its first word).
     struct DateMemo {
         var a: UInt64 = 0
         var day: UInt64 = 0
         var days: Int64 = 0
     }
 
-    /// Without a memo (tests).
-    static func parse(_ s: UnsafeRawBufferPointer) -> Millis? {
-        var memo = DateMemo()
-        return parse(s, memo: &memo)
+    /// The memo table's size: a date part has its one place in it (`memoIndex`), the last date seen there.
+    static let memoCount = 32
+
+    @inline(__always) static func memoIndex(_ a: UInt64, _ day: UInt64) -> Int {
+        Int(truncatingIfNeeded: ((a ^ day) &* 0x9E37_79B9_7F4A_7C15) &>> 59)
     }
 
+    /// Without a memo (tests).
+    static func parse(_ s: UnsafeRawBufferPointer) -> Millis? {
+        var memos = [DateMemo](repeating: DateMemo(), count: memoCount)
+        return memos.withUnsafeMutableBufferPointer { parse(s, memos: $0.baseAddress!) }
+    }
+
+    /// The usual form whose date part is in the memo table (`memoCount` entries): only the time of day is checked and
+    /// added (inline, the common case); anything else is `parseDate`'s.
     @inline(__always)
-    static func parse(_ s: UnsafeRawBufferPointer, memo: UnsafeMutablePointer<DateMemo>) -> Millis? {
+    static func parse(_ s: UnsafeRawBufferPointer, memos: UnsafeMutablePointer<DateMemo>) -> Millis? {
+        if s.count == 20, let base = s.baseAddress {
+            // Bytes 0..<8 "YYYY-MM-", 8..<16 "DDTHH:MM", 16..<20 ":SSZ".
+            let a = UInt64(littleEndian: base.loadUnaligned(as: UInt64.self))
+            let b = UInt64(littleEndian: base.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+            let memo = memos + memoIndex(a, b & 0xFFFF)
+            if a == memo.pointee.a && b & 0xFFFF == memo.pointee.day {
+                // The date part of the last valid date-time: only the time of day is left to check, as `parseDate`
+                // does (the 'Z' included, as byte 19).
+                let c = UInt64(UInt32(littleEndian: base.loadUnaligned(fromByteOffset: 16, as: UInt32.self)))
+                if b & maskB == sepB, c & maskC == sepC {
+                    let digitsB = (b & ~maskB) | (0x3030_3030_3030_3030 & maskB)
+                    let digitsC = (c & ~maskC) | (0x3030_3030 & maskC)
+                    if allDigits(digitsB), allDigits(digitsC | 0x3030_3030_0000_0000) {
+                        let vb = (b & ~maskB) & 0x0F0F_0F0F_0F0F_0F0F, vc = (c & ~maskC) & 0x0F0F_0F0F_0F0F_0F0F
+                        let pb = vb &* 10 &+ (vb &>> 8), pc = vc &* 10 &+ (vc &>> 8)
+                        let hour = Int(truncatingIfNeeded: (pb &>> 24) & 0xFF), minute = Int(truncatingIfNeeded: (pb &>> 48) & 0xFF)
+                        let second = Int(truncatingIfNeeded: (pc &>> 8) & 0xFF)
+                        guard hour <= 23, minute <= 59, second <= 59 else { return nil }
+                        return (memo.pointee.days &* 86_400 &+ Int64(hour &* 3600 &+ minute &* 60 &+ second)) &* 1000
+                    }
+                }
+            }
+        }
+        return parseDate(s, memos: memos)
+    }
+
+    // The separators of the usual form in its three words, and their masks.
+    private static let sepA: UInt64 = 0x2D00_002D_0000_0000, maskA: UInt64 = 0xFF00_00FF_0000_0000
+    private static let sepB: UInt64 = 0x0000_3A00_0054_0000, maskB: UInt64 = 0x0000_FF00_00FF_0000
+    private static let sepC: UInt64 = 0x5A00_003A, maskC: UInt64 = 0xFF00_00FF
+
+    /// Any date-time: the usual form checked and converted in full (its date part then memoised), any other by
+    /// `RFC3339.parse`.
+    @inline(never)
+    private static func parseDate(_ s: UnsafeRawBufferPointer, memos: UnsafeMutablePointer<DateMemo>) -> Millis? {
         guard s.count == 20, let base = s.baseAddress, base.load(fromByteOffset: 19, as: UInt8.self) == UInt8(ascii: "Z") else {
             return RFC3339.parse(s)
         }
-        // Bytes 0..<8 "YYYY-MM-", 8..<16 "DDTHH:MM", 16..<20 ":SSZ".
         let a = UInt64(littleEndian: base.loadUnaligned(as: UInt64.self))
         let b = UInt64(littleEndian: base.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
         let c = UInt64(UInt32(littleEndian: base.loadUnaligned(fromByteOffset: 16, as: UInt32.self)))
         // The separators, then every digit position holds 0x30...0x39.
-        let sepA: UInt64 = 0x2D00_002D_0000_0000, maskA: UInt64 = 0xFF00_00FF_0000_0000
-        let sepB: UInt64 = 0x0000_3A00_0054_0000, maskB: UInt64 = 0x0000_FF00_00FF_0000
-        let sepC: UInt64 = 0x5A00_003A, maskC: UInt64 = 0xFF00_00FF
-        if a == memo.pointee.a && b & 0xFFFF == memo.pointee.day {
-            // The date part of the last valid date-time: only the time of day is left to check, as below.
-            guard b & maskB == sepB, c & maskC == sepC else { return RFC3339.parse(s) }
-            let digitsB = (b & ~maskB) | (0x3030_3030_3030_3030 & maskB)
-            let digitsC = (c & ~maskC) | (0x3030_3030 & maskC)
-            guard allDigits(digitsB), allDigits(digitsC | 0x3030_3030_0000_0000) else { return RFC3339.parse(s) }
-            let vb = (b & ~maskB) & 0x0F0F_0F0F_0F0F_0F0F, vc = (c & ~maskC) & 0x0F0F_0F0F_0F0F_0F0F
-            let pb = vb &* 10 &+ (vb &>> 8), pc = vc &* 10 &+ (vc &>> 8)
-            let hour = Int(truncatingIfNeeded: (pb &>> 24) & 0xFF), minute = Int(truncatingIfNeeded: (pb &>> 48) & 0xFF)
-            let second = Int(truncatingIfNeeded: (pc &>> 8) & 0xFF)
-            guard hour <= 23, minute <= 59, second <= 59 else { return nil }
-            return (memo.pointee.days &* 86_400 &+ Int64(hour &* 3600 &+ minute &* 60 &+ second)) &* 1000
-        }
         guard a & maskA == sepA, b & maskB == sepB, c & maskC == sepC else { return RFC3339.parse(s) }
         let digitsA = (a & ~maskA) | (0x3030_3030_3030_3030 & maskA)
         let digitsB = (b & ~maskB) | (0x3030_3030_3030_3030 & maskB)
@@ -480,7 +507,7 @@ enum RFC3339Fast {
         let doy = (153 &* mp &+ 2) / 5 &+ UInt(day) &- 1
         let doe = yoe &* 365 &+ yoe / 4 &- yoe / 100 &+ doy
         let days = Int64(era &* 146_097 &+ doe) &- 719_468
-        memo.pointee = DateMemo(a: a, day: b & 0xFFFF, days: days)
+        memos[memoIndex(a, b & 0xFFFF)] = DateMemo(a: a, day: b & 0xFFFF, days: days)
         return (days &* 86_400 &+ seconds) &* 1000
     }
 

@@ -165,7 +165,7 @@ package struct EventScanner: ~Copyable {
     /// that the scanner stays small: the engine borrows it from a class property, which copies it bitwise per call.
     /// A ninth entry: 1 while the fast path (`scanFast`) is on (tests turn it off to compare the two paths); a tenth:
     /// 1 when the last scan was accepted by the fast path (tests check that it is taken); entries 10 to 14: the masks
-    /// of `specialBytes` (`masks`); entries 16 to 18: `dateMemo`; entries 20 to 23: the fast path's `frames`.
+    /// of `specialBytes` (`masks`); entries 20 to 23: the fast path's `frames`; from 24: `dateMemos`.
     private let predictedCount: UnsafeMutablePointer<Int>
     /// Slots holding a non-null value in the last scan.
     package private(set) var present: UInt64 = 0
@@ -194,8 +194,8 @@ package struct EventScanner: ~Copyable {
         table.initialize(repeating: KeyEntry(), count: 8 * 32)
         predicted = UnsafeMutablePointer<PredictedKey>.allocate(capacity: 8 * 16)
         predicted.initialize(repeating: PredictedKey(), count: 8 * 16)
-        predictedCount = UnsafeMutablePointer<Int>.allocate(capacity: 24)
-        predictedCount.initialize(repeating: 0, count: 24)
+        predictedCount = UnsafeMutablePointer<Int>.allocate(capacity: 24 + 3 * RFC3339Fast.memoCount)
+        predictedCount.initialize(repeating: 0, count: 24 + 3 * RFC3339Fast.memoCount)
         let ones: UInt64 = 0x0101_0101_0101_0101
         for (k, m) in [ones &* 0x22, ones &* 0x5C, ones, ones &* 0x20, ones &* 0x80].enumerated() {
             predictedCount[10 + k] = Int(bitPattern: UInt(m))
@@ -250,9 +250,9 @@ package struct EventScanner: ~Copyable {
         UnsafeRawPointer(predictedCount + 10).assumingMemoryBound(to: UInt64.self)
     }
 
-    /// The date-time decoder's memo (`RFC3339Fast.parse`), kept with the scanner that holds the bodies it reads.
-    var dateMemo: UnsafeMutablePointer<RFC3339Fast.DateMemo> {
-        UnsafeMutableRawPointer(predictedCount + 16).assumingMemoryBound(to: RFC3339Fast.DateMemo.self)
+    /// The date-time decoder's memo of dates (`RFC3339Fast.parse`), kept with the scanner that holds the bodies it reads.
+    var dateMemos: UnsafeMutablePointer<RFC3339Fast.DateMemo> {
+        UnsafeMutableRawPointer(predictedCount + 24).assumingMemoryBound(to: RFC3339Fast.DateMemo.self)
     }
 
     /// The fast path's stack of open containers (`scanFast`: at most three deep).

@@ -332,10 +332,19 @@ struct EventScannerDifferentialTests {
     func fastTimes() {
         var rng = SeededRandom(seed: 5)
         let base = Array("2026-03-02T10:00:00Z".utf8)
-        var memo = RFC3339Fast.DateMemo()
+        var memos = [RFC3339Fast.DateMemo](repeating: RFC3339Fast.DateMemo(), count: RFC3339Fast.memoCount)
+        // Valid date-times on 60 dates (more than the memo table holds), revisited in any order.
+        let pool: [[UInt8]] = (0..<60).map { (k: Int) -> [UInt8] in
+            let year: Int = 20 + k % 9, month: Int = 1 + k % 12, day: Int = 1 + (k * 7) % 28
+            let text = String(format: "20%02d-%02d-%02dT%02d:%02d:%02dZ", year, month, day, k % 24, (k * 13) % 60, (k * 31) % 60)
+            return Array(text.utf8)
+        }
         for k in 0..<50_000 {
             var b = base
-            if k % 3 == 0 {
+            if k % 3 == 1 {
+                b = rng.pick(pool)
+                if rng.chance(0.3) { b[Int.random(in: 11..<b.count, using: &rng)] = rng.pick(Array("0123456789:Z".utf8)) }
+            } else if k % 3 == 0 {
                 let y = Int.random(in: 0...9999, using: &rng), m = Int.random(in: 0...13, using: &rng), d = Int.random(in: 0...32, using: &rng)
                 let h = Int.random(in: 0...24, using: &rng), mi = Int.random(in: 0...60, using: &rng), s = Int.random(in: 0...61, using: &rng)
                 b = Array(String(format: "%04d-%02d-%02dT%02d:%02d:%02dZ", y, m, d, h, mi, s).utf8)
@@ -347,8 +356,8 @@ struct EventScannerDifferentialTests {
             let fast = b.withUnsafeBytes { RFC3339Fast.parse($0) }
             let slow = b.withUnsafeBytes { RFC3339.parse($0) }
             #expect(fast == slow, "\(String(decoding: b, as: UTF8.self))")
-            // With the memo carried from one date-time to the next (the mutations often share the date part).
-            let memoised = b.withUnsafeBytes { RFC3339Fast.parse($0, memo: &memo) }
+            // With the memo table carried from one date-time to the next (the mutations often share the date part).
+            let memoised = b.withUnsafeBytes { raw in memos.withUnsafeMutableBufferPointer { RFC3339Fast.parse(raw, memos: $0.baseAddress!) } }
             #expect(memoised == slow, "memo: \(String(decoding: b, as: UTF8.self))")
         }
     }
