@@ -39,7 +39,7 @@ enum ThreadPlacement {
     /// The writer thread runs 5 nice levels below the processing thread (CFS then gives it about a quarter of a
     /// core it contends for with the processing thread, instead of half). On a saturated machine the processing
     /// thread keeps reading while the writer's batches grow — fewer, larger commits, each cheaper per event — up to
-    /// `CommitPipeline`'s bound (50 × `state.commitMaxEvents` pending events), the only point at which the loop
+    /// `CommitPipeline`'s bound (200 × `state.commitMaxEvents` pending events), the only point at which the loop
     /// waits for the writer. With a core to spare the nice value changes nothing. Measured in README, *Performance*.
     static let writerNiceSteps: Int32 = 5
 

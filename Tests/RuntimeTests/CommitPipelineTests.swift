@@ -159,6 +159,25 @@ struct CommitPipelineTests {
         #expect(sim.machine.acceptsInput)
     }
 
+    @Test("by default a batch grows to 200 × maxEvents behind a busy writer before a second one is queued")
+    func defaultBound() {
+        let limits = CommitPipeline.Limits(maxEvents: 4, interval: .milliseconds(3))
+        #expect(limits.hardLimit == 800)
+        #expect(CommitPipeline.Limits(maxEvents: .max, interval: .milliseconds(3)).hardLimit == .max)
+        var sim = Simulation(limits: limits, store: FakeStore(), now: .now)
+        for _ in 0..<4 { sim.event(alert: true) }        // full batch → submitted at once
+        #expect(sim.machine.batchesInFlight == 1)
+        for _ in 0..<799 { sim.event(alert: true) }      // one short of the bound: still one batch, input still read
+        #expect(sim.machine.batchesInFlight == 1)
+        #expect(sim.machine.acceptsInput)
+        sim.event(alert: true)                           // the bound: queued as the second batch in flight
+        #expect(sim.machine.batchesInFlight == 2)
+        sim.writerCompletes()
+        sim.writerCompletes()
+        #expect(sim.published == Array(1...804))
+        #expect(sim.violations.isEmpty, "\(sim.violations)")
+    }
+
     @Test("a batch is due after commitIntervalMillis even when not full; pollTimeout says when")
     func intervalDue() {
         var sim = Simulation(limits: Self.limits, store: FakeStore(), now: .now)
