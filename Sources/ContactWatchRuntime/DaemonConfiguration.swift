@@ -42,7 +42,8 @@ public struct DaemonConfiguration: Sendable {
     public var metrics: String? = nil
     /// `state.commitIntervalMillis`: the longest an alert waits for its commit.
     public var commitIntervalMillis = 5
-    /// `state.commitMaxEvents`: the most events in one commit.
+    /// `state.commitMaxEvents`: a batch is due once it holds this many events (while the writer is busy it keeps
+    /// growing, up to `CommitPipeline.Limits.batchesPerHardLimit` times this).
     public var commitMaxEvents = 1000
     /// `state.journalRetentionDays`: published journal entries older than this are pruned.
     public var journalRetentionDays = 400
