@@ -49,6 +49,7 @@ public enum ContactMode: UInt8, CaseIterable, Sendable {
     }
 
     /// The nDelius contact types of events.md.
+    @inline(__always)
     static func forContactType(_ b: UnsafeRawBufferPointer) -> ContactMode? {
         guard b.count == 4 else { return nil }
         switch (b[0], b[1], b[2], b[3]) {
@@ -88,6 +89,7 @@ public enum InterviewSetting: UInt8, CaseIterable, Sendable {
         }
     }
 
+    @inline(__always)
     static func parse(_ b: UnsafeRawBufferPointer) -> InterviewSetting? {
         // The codes have distinct lengths.
         switch b.count {
@@ -114,6 +116,7 @@ public enum SentenceType: UInt8, CaseIterable, Sendable {
         }
     }
 
+    @inline(__always)
     static func parse(_ b: UnsafeRawBufferPointer) -> SentenceType? {
         // The codes have distinct lengths.
         switch b.count {
@@ -155,6 +158,7 @@ struct OutcomeFlags {
     var complied: Bool
     var enforceable: Bool
 
+    @inline(__always)
     static func forCode(_ b: UnsafeRawBufferPointer) -> OutcomeFlags? {
         guard b.count == 4 else { return nil }
         switch fourCC(b) {
@@ -313,6 +317,10 @@ func bytesEqual(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, count n: Int) -> B
     if n >= 4 {
         return a.loadUnaligned(as: UInt32.self) == b.loadUnaligned(as: UInt32.self)
             && a.loadUnaligned(fromByteOffset: n - 4, as: UInt32.self) == b.loadUnaligned(fromByteOffset: n - 4, as: UInt32.self)
+    }
+    if n >= 2 {
+        return a.loadUnaligned(as: UInt16.self) == b.loadUnaligned(as: UInt16.self)
+            && a.loadUnaligned(fromByteOffset: n - 2, as: UInt16.self) == b.loadUnaligned(fromByteOffset: n - 2, as: UInt16.self)
     }
     var i = 0
     while i < n {

@@ -58,6 +58,18 @@ public struct Invalidity: Error, Sendable, Equatable {
 enum EventType: UInt8 {
     case contactRecorded, registrationAdded, registrationUpdated, registrationDeregistered, registrationDeleted
 
+    /// The listed type named by the (decoded) bytes, nil for any other.
+    @inline(__always)
+    init?(_ b: UnsafeRawBufferPointer) {
+        switch b.count {
+        case 31 where bytesEqual(b, "probation-case.contact.recorded" as StaticString): self = .contactRecorded
+        case 33 where bytesEqual(b, "probation-case.registration.added" as StaticString): self = .registrationAdded
+        case 35 where bytesEqual(b, "probation-case.registration.updated" as StaticString): self = .registrationUpdated
+        case 35 where bytesEqual(b, "probation-case.registration.deleted" as StaticString): self = .registrationDeleted
+        case 40 where bytesEqual(b, "probation-case.registration.deregistered" as StaticString): self = .registrationDeregistered
+        default: return nil
+        }
+    }
 }
 
 /// A decoded, field-valid contact event. String values are handles into the reader (`EventScanner` slots; node
@@ -140,18 +152,9 @@ struct EventDecoder {
         if let topic, !r.stringEquals(t, topic) {
             return .failure(Invalidity(field: "eventType", reason: "the topic frame does not match eventType"))
         }
-        return .success(r.withStringBytes(t) { b in
-            switch b.count {
-            case 31: return bytesEqual(b, "probation-case.contact.recorded" as StaticString) ? .contactRecorded : nil
-            case 33: return bytesEqual(b, "probation-case.registration.added" as StaticString) ? .registrationAdded : nil
-            case 35:
-                if bytesEqual(b, "probation-case.registration.updated" as StaticString) { return .registrationUpdated }
-                return bytesEqual(b, "probation-case.registration.deleted" as StaticString) ? .registrationDeleted : nil
-            case 40:
-                return bytesEqual(b, "probation-case.registration.deregistered" as StaticString) ? .registrationDeregistered : nil
-            default: return nil
-            }
-        })
+        // (Without escapes, the usual case, the bytes are read in place without a closure.)
+        if !r.node(t).flag { return .success(EventType(r.rawBytes(t))) }
+        return .success(r.withStringBytes(t) { EventType($0) })
     }
 
     /// The decoded eventType of a body that is a JSON object, when it is a string (the notice's topic of a one-frame
