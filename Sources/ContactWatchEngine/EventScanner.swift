@@ -80,6 +80,19 @@ private enum ScanContext {
     /// The elements of `personReference.identifiers` (an array context).
     static let identifierList: UInt8 = 7
 
+    /// The context of the value in `slot` when it is a container (`identifierList` for personReference.identifiers),
+    /// `other` for any other slot (-1 included).
+    @inline(__always) static func child(of slot: Int) -> UInt8 {
+        switch Int32(truncatingIfNeeded: slot) {
+        case EventSlot.personReference: return person
+        case EventSlot.additionalInformation: return info
+        case EventSlot.outcome: return outcome
+        case EventSlot.enforcementAction: return action
+        case EventSlot.identifiers: return identifierList
+        default: return other
+        }
+    }
+
     static let names: [(context: UInt8, name: StaticString, slot: Int32)] = [
         (root, "eventType", EventSlot.eventType), (root, "version", EventSlot.version),
         (root, "occurredAt", EventSlot.occurredAt), (root, "publisherId", EventSlot.publisherId),
@@ -852,15 +865,7 @@ package struct EventScanner: ~Copyable {
                         guard parseNumber(p, &i, slot: slot) else { return false }
                     }
                 } else {
-                    let childContext: UInt8
-                    switch Int32(truncatingIfNeeded: slot) {
-                    case EventSlot.personReference: childContext = ScanContext.person
-                    case EventSlot.additionalInformation: childContext = ScanContext.info
-                    case EventSlot.outcome: childContext = ScanContext.outcome
-                    case EventSlot.enforcementAction: childContext = ScanContext.action
-                    case EventSlot.identifiers: childContext = ScanContext.identifierList
-                    default: childContext = ScanContext.other
-                    }
+                    let childContext = ScanContext.child(of: slot)
                     guard parseValue(p, &i, depth: depth &+ 1, slot: slot, context: childContext) else { return false }
                 }
                 count &+= 1
@@ -921,8 +926,7 @@ package struct EventScanner: ~Copyable {
         }
         /// At `i`: whitespace, then the `{` of an element of personReference.identifiers (as `parseArray` reads it).
         @inline(__always) func enterIdentifier() -> Bool {
-            if i < n && p[i] <= 0x20 { i = EventScanner.fastSkip(p, i, n) }
-            guard i < n, p[i] == UInt8(ascii: "{") else { return false }
+            guard EventScanner.nextByte(p, &i, n) == UInt8(ascii: "{") else { return false }
             frames[depth] = FastFrame(start: i, slot: 0, context: ScanContext.identifierList, resume: 0)
             depth &+= 1
             found &= ~(1 &<< UInt64(EventSlot.identifierType) | 1 &<< UInt64(EventSlot.identifierValue))
@@ -950,13 +954,7 @@ package struct EventScanner: ~Copyable {
             next = e + 1
             let slot = e.pointee.slot
             i &+= e.pointee.length
-            guard i < n else { return false }
-            var first = p[i]
-            if first <= 0x20 {
-                i = EventScanner.fastSkip(p, i, n)
-                guard i < n else { return false }
-                first = p[i]
-            }
+            guard let first = EventScanner.nextByte(p, &i, n) else { return false }
             if first == UInt8(ascii: "\"") {
                 let close = EventScanner.fastStringEnd(p, i &+ 1, n, masks)
                 guard close >= 0 else { return false }
@@ -970,14 +968,8 @@ package struct EventScanner: ~Copyable {
                 found |= 1 &<< UInt64(truncatingIfNeeded: slot)
                 i = after
             } else if first == UInt8(ascii: "{") {
-                let child: UInt8
-                switch Int32(truncatingIfNeeded: slot) {
-                case EventSlot.personReference: child = ScanContext.person
-                case EventSlot.additionalInformation: child = ScanContext.info
-                case EventSlot.outcome: child = ScanContext.outcome
-                case EventSlot.enforcementAction: child = ScanContext.action
-                default: return false
-                }
+                let child = ScanContext.child(of: slot)
+                guard child >= ScanContext.person && child <= ScanContext.action else { return false }
                 frames[depth] = FastFrame(start: i, member: e.pointee.frame)
                 depth &+= 1
                 enter(child, at: 0)
@@ -1009,13 +1001,7 @@ package struct EventScanner: ~Copyable {
             }
             // After a value: `,` and the next member, or `}` closing the current object (and so on outwards).
             while true {
-                guard i < n else { return false }
-                var s = p[i]
-                if s <= 0x20 {
-                    i = EventScanner.fastSkip(p, i, n)
-                    guard i < n else { return false }
-                    s = p[i]
-                }
+                guard let s = EventScanner.nextByte(p, &i, n) else { return false }
                 if s == UInt8(ascii: ",") {
                     i &+= 1
                     continue member
@@ -1032,14 +1018,13 @@ package struct EventScanner: ~Copyable {
                     noteIdentifier(element, isObject: true)
                     found = present
                     element &+= 1
-                    if i < n && p[i] <= 0x20 { i = EventScanner.fastSkip(p, i, n) }
-                    guard i < n else { return false }
-                    if p[i] == UInt8(ascii: ",") {
+                    let after = EventScanner.nextByte(p, &i, n)
+                    if after == UInt8(ascii: ",") {
                         i &+= 1
                         guard enterIdentifier() else { return false }
                         continue member
                     }
-                    guard p[i] == UInt8(ascii: "]") else { return false }
+                    guard after == UInt8(ascii: "]") else { return false }
                     i &+= 1
                     depth &-= 1
                     f = frames[depth]
@@ -1115,6 +1100,19 @@ package struct EventScanner: ~Copyable {
             if ch < 0x20 || ch == UInt8(ascii: "\\") { return -1 }
             j &+= 1
         }
+    }
+
+    /// The byte at `i` after any whitespace (`i` moved to it), nil at the end of the body.
+    @inline(__always)
+    private static func nextByte(_ p: UnsafePointer<UInt8>, _ i: inout Int, _ n: Int) -> UInt8? {
+        guard i < n else { return nil }
+        var c = p[i]
+        if c <= 0x20 {
+            i = fastSkip(p, i, n)
+            guard i < n else { return nil }
+            c = p[i]
+        }
+        return c
     }
 
     /// `skipWhitespace` with the body's length at hand.
