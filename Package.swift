@@ -51,7 +51,7 @@ let package = Package(
             dependencies: [
                 "CScanSIMD", "CPrefetch",
                 .product(name: "Crypto", package: "swift-crypto"),
-                // The engine's timers (R6 deadlines, forgetting by contactStart) are binary heaps.
+                // The engine's timers (R6 and R7 deadlines, the days of ForgetQueue) are binary heaps.
                 .product(name: "HeapModule", package: "swift-collections"),
             ]
         ),

@@ -25,7 +25,7 @@ public final class Engine {
     /// Open R1 alerts without an overdue alert, by (deadline, CRN, contactId).
     var overdueQueue = Heap<OverdueItem>()
     /// Remembered contacts by contactStart (see `forgetExpired`).
-    var forgetQueue = Heap<ForgetItem>()
+    var forgetQueue = ForgetQueue()
     /// R7 timers (`state.outcomeTimers`) by (deadline, CRN, contactId); empty while R7 is disabled.
     var outcomeQueue = Heap<OutcomeItem>()
     /// R7 deadlines of the last dates asked, by date mod 16 (`outcomeDeadline`; a business-day count walks the
@@ -56,7 +56,7 @@ public final class Engine {
     @exclusivity(unchecked) package internal(set) var changes = ChangeSet()
     @exclusivity(unchecked) var reader = EventScanner()
     @exclusivity(unchecked) var overdueQueue = Heap<OverdueItem>()
-    @exclusivity(unchecked) var forgetQueue = Heap<ForgetItem>()
+    @exclusivity(unchecked) var forgetQueue = ForgetQueue()
     @exclusivity(unchecked) var outcomeQueue = Heap<OutcomeItem>()
     @exclusivity(unchecked) var outcomeMemo = OutcomeDeadlineMemo()
     @exclusivity(unchecked) var now: Millis = 0
@@ -122,7 +122,7 @@ public final class Engine {
         var starts: [ForgetItem] = []
         starts.reserveCapacity(state.contacts.count)
         state.contacts.forEachStart { id, start in starts.append(ForgetItem(start: start, contactId: id)) }
-        forgetQueue = Heap(starts)
+        forgetQueue = ForgetQueue(starts)
         // Timers armed while R7 was enabled wait (and fire) only while it is enabled.
         if settings.outcomeOverdueEnabled {
             var timers: [OutcomeItem] = []
@@ -583,7 +583,7 @@ public final class Engine {
     /// rule or lookup ever sees a forgotten contact or anything it carried (its failure, remote mark, warning or
     /// breach — kept by their own effective time —, withdrawal, compliance-rate contribution). Called whenever W may
     /// have moved. `forgetQueue` holds each remembered contact by contactStart (plus entries left behind when a version
-    /// moved the start, skipped when they come up), so this costs one comparison while nothing expires.
+    /// moved the start, skipped when they come up), so this costs a comparison or two while nothing expires.
     func forgetExpired() {
         let cutoff = retentionCutoff
         if referenceMode {
@@ -592,8 +592,7 @@ public final class Engine {
             counters.forgottenContacts += expired.count
             return
         }
-        while let first = forgetQueue.min, first.start < cutoff {
-            forgetQueue.removeMin()
+        while let first = forgetQueue.popMin(before: cutoff) {
             guard let rec = state.contacts[first.contactId], rec.contactStart == first.start else { continue }
             forget(first.contactId)
             counters.forgottenContacts += 1

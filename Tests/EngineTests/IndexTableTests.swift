@@ -1,5 +1,6 @@
 @testable import ContactWatchEngine
 import Testing
+import HeapModule
 
 /// The engine's small lookup tables: `IndexTable` (cases by CRN key, PDUs by code key) and the packed PDU codes
 /// (`PackedCode`) its PDU keys come from.
@@ -43,5 +44,53 @@ struct IndexTableTests {
         }
         check(UInt32.self)
         check(UInt64.self)
+    }
+}
+
+/// `ForgetQueue` gives what a binary heap of the same items gives, in the same order: random starts over a few
+/// hundred days (and far ones), cutoffs that stop inside a day, items added to a day already being taken.
+@Suite("ForgetQueue against a heap")
+struct ForgetQueueTests {
+    @Test("same items popped in the same order as a heap's, for cutoffs inside and between days")
+    func againstHeap() {
+        var rng = ContactTableTests.Rng(s: 7)
+        let day: Int64 = 86_400_000
+        let base: Int64 = 1_767_225_600_000
+        var cutoff = base - 10 * day
+        // A restart's items (kept as a heap inside), then new ones (bucketed): both kinds come out in one order.
+        var restart: [ForgetItem] = []
+        for _ in 0..<2_000 {
+            restart.append(ForgetItem(start: cutoff + Int64(rng.below(200)) * day / 3 + Int64(rng.below(1000)),
+                                    contactId: UInt64(rng.below(5_000)) + 1))
+        }
+        var queue = ForgetQueue(restart)
+        var heap = Heap(restart)
+        #expect(queue.count == 2_000)
+        var popped = 0
+        for round in 0..<400 {
+            for _ in 0..<rng.below(60) {
+                // Never before the cutoff (the engine's stale check); mostly the coming days, now and then far off.
+                let far = rng.below(50) == 0
+                let start = cutoff + Int64(rng.below(far ? 4_000 : 30)) * day / (far ? 1 : 3) + Int64(rng.below(Int(day)))
+                let item = ForgetItem(start: start, contactId: UInt64(rng.below(5_000)) + 1)
+                queue.insert(item)
+                heap.insert(item)
+            }
+            cutoff += Int64(rng.below(Int(day / 2)))
+            if round % 50 == 0 { cutoff += 7 * day }
+            while let min = heap.min, min.start < cutoff {
+                heap.removeMin()
+                #expect(queue.popMin(before: cutoff) == min)
+                popped += 1
+            }
+            #expect(queue.popMin(before: cutoff) == nil)
+            #expect(queue.count == heap.count)
+        }
+        #expect(popped > 5_000)
+        while let min = heap.min {
+            heap.removeMin()
+            #expect(queue.popMin(before: .max) == min)
+        }
+        #expect(queue.popMin(before: .max) == nil && queue.count == 0)
     }
 }
