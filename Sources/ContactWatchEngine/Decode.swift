@@ -195,8 +195,9 @@ struct EventDecoder {
 
     /// Validates the envelope and the type's fields of a body whose event type is listed. (Inlined into the engine's
     /// one call site so that the decoded event is built in place, not copied through the results.)
+    /// `scannedCRN` is `scannedCRN(r)`, read once per event (the engine reads it early for its prefetch).
     @inline(__always)
-    static func decode(_ r: borrowing EventScanner, type: EventType) -> Result<DecodedEvent, Invalidity> {
+    static func decode(_ r: borrowing EventScanner, type: EventType, scannedCRN: CRN?) -> Result<DecodedEvent, Invalidity> {
         let version = r.value(S.version)
         guard version >= 0, integer(r, version) == 1 else { return .failure(invalid("version", "version must be the integer 1")) }
         guard let occurredAt = time(r, r.value(S.occurredAt)) else {
@@ -211,7 +212,7 @@ struct EventDecoder {
             return .failure(invalid("sequenceNumber", "sequenceNumber must be an integer from 1 to 9007199254740991"))
         }
         let crn: CRN
-        switch person(r) {
+        switch person(r, scannedCRN: scannedCRN) {
         case .success(let c): crn = c
         case .failure(let e): return .failure(e)
         }
@@ -238,7 +239,7 @@ struct EventDecoder {
     static func subjectHints(_ r: borrowing EventScanner) -> (crn: CRN?, contactId: UInt64?) {
         guard r.rootKind == .object else { return (nil, nil) }
         var crn: CRN? = nil
-        if case .success(let c) = person(r) { crn = c }
+        if case .success(let c) = person(r, scannedCRN: scannedCRN(r)) { crn = c }
         var contactId: UInt64? = nil
         let info = r.value(S.additionalInformation)
         if info >= 0, r.node(info).kind == .object {
@@ -248,8 +249,19 @@ struct EventDecoder {
         return (crn, contactId)
     }
 
-    /// personReference, from the scanner's summary of its identifiers.
-    static func person(_ r: borrowing EventScanner) -> Result<CRN, Invalidity> {
+    /// The CRN in the value of the body's CRN identifier (`EventSlot.crnValue`) when that value is a string without
+    /// escapes (its raw bytes are its text) and a valid CRN; nil otherwise. Read once per event: the engine prefetches
+    /// its case with it and hands it to `decode`, so that `person` does not read the same bytes again.
+    @inline(__always)
+    static func scannedCRN(_ r: borrowing EventScanner) -> CRN? {
+        let value = r.value(S.crnValue)
+        guard value >= 0, r.node(value).kind == .string, !r.node(value).flag else { return nil }
+        return CRN(r.rawBytes(value))
+    }
+
+    /// personReference, from the scanner's summary of its identifiers. `scannedCRN` must be `scannedCRN(r)`: it is
+    /// the CRN when the value is a string without escapes (with escapes, the decoded bytes are read here).
+    static func person(_ r: borrowing EventScanner, scannedCRN: CRN?) -> Result<CRN, Invalidity> {
         let p = r.value(S.personReference)
         guard p >= 0, r.node(p).kind == .object else {
             return .failure(invalid("personReference", "personReference is missing or not an object"))
@@ -270,7 +282,8 @@ struct EventDecoder {
                                     "personReference.identifiers must contain exactly one CRN (found \(r.crnCount))"))
         }
         let value = r.value(S.crnValue)
-        guard value >= 0, isString(r, value), let crn = r.withStringBytes(value, { CRN($0) }) else {
+        guard value >= 0, isString(r, value),
+              let crn = r.node(value).flag ? r.withStringBytes(value, { CRN($0) }) : scannedCRN else {
             return .failure(invalid("personReference.identifiers[\(r.crnIndex)].value", "CRN is not a capital letter and six digits"))
         }
         return .success(crn)

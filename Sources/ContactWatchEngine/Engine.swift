@@ -175,7 +175,7 @@ public final class Engine {
                            topic: topicFrame, body: body, out: &out)
         }
         parsedCurrent = true
-        prefetchSubject()
+        let scannedCRN = prefetchSubject()
         // Step 0: sequence tracking, for any JSON object with a valid publisherId and sequenceNumber.
         if let stamp = EventDecoder.sequenceStamp(reader) {
             trackSequence(stamp, out: &out)
@@ -195,7 +195,7 @@ public final class Engine {
             type = t
         }
         let event: DecodedEvent
-        switch EventDecoder.decode(reader, type: type) {
+        switch EventDecoder.decode(reader, type: type, scannedCRN: scannedCRN) {
         case .failure(let e):
             return invalid(e, counterKey: e.field ?? "", topic: topicFrame, body: body, out: &out)
         case .success(let d):
@@ -235,14 +235,14 @@ public final class Engine {
     // run while the event is decoded; the case's own lines once the decoded CRN has found its index (in the slot
     // loaded meanwhile), so that they load beside the contact's.
 
-    /// Starts loading the contact table's slot of the scanned body's contactId and the case table's slot of its CRN.
-    @inline(__always) func prefetchSubject() {
+    /// Starts loading the contact table's slot of the scanned body's contactId and the case table's slot of its CRN;
+    /// returns that CRN (`EventDecoder.scannedCRN`, for `decode`).
+    @inline(__always) func prefetchSubject() -> CRN? {
         let slot = reader.value(EventSlot.contactId)
         if slot >= 0, let id = EventDecoder.integer(reader, slot) { state.contacts.prefetch(id) }
-        let crn = reader.value(EventSlot.crnValue)
-        if crn >= 0, reader.node(crn).kind == .string, !reader.node(crn).flag, let c = CRN(reader.rawBytes(crn)) {
-            caseTable.prefetch(c.key)
-        }
+        let crn = EventDecoder.scannedCRN(reader)
+        if let crn { caseTable.prefetch(crn.key) }
+        return crn
     }
 
     /// Starts loading the lines of `crn`'s case, if it has one.

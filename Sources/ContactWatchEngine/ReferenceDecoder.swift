@@ -360,7 +360,7 @@ package enum ScannerDifferential {
         let hints = EventDecoder.subjectHints(r)
         out += " hints=\(hints.crn.map { "\($0)" } ?? "-")/\(hints.contactId.map { "\($0)" } ?? "-")"
         for type in [EventType.contactRecorded, .registrationDeleted] {
-            switch EventDecoder.decode(r, type: type) {
+            switch EventDecoder.decode(r, type: type, scannedCRN: EventDecoder.scannedCRN(r)) {
             case .failure(let e): out += " invalid=\(e.field ?? "-"): \(e.reason)"
             case .success(.contact(let c)):
                 out += " " + describe(c) { r.string($0) }
