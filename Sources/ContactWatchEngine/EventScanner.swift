@@ -178,8 +178,10 @@ package struct EventScanner: ~Copyable {
     /// that the scanner stays small: the engine borrows it from a class property, which copies it bitwise per call.
     /// A ninth entry: 1 while the fast path (`scanFast`) is on (tests turn it off to compare the two paths); a tenth:
     /// 1 when the last scan was accepted by the fast path (tests check that it is taken); entries 10 to 14: the masks
-    /// of `specialBytes` (`masks`); entries 20 to 23: the fast path's `frames`; from 24: `dateMemos`.
+    /// of `specialBytes` (`masks`); entries 20 to 23: the fast path's `frames`; from 24: `dateMemos`; then `powers`.
     private let predictedCount: UnsafeMutablePointer<Int>
+    private static let powersAt = 24 + 3 * RFC3339Fast.memoCount
+    private static let storageCount = powersAt + 9
     /// Slots holding a non-null value in the last scan.
     package private(set) var present: UInt64 = 0
     package private(set) var base: UnsafePointer<UInt8>? = nil
@@ -207,8 +209,13 @@ package struct EventScanner: ~Copyable {
         table.initialize(repeating: KeyEntry(), count: 8 * 32)
         predicted = UnsafeMutablePointer<PredictedKey>.allocate(capacity: 8 * 16)
         predicted.initialize(repeating: PredictedKey(), count: 8 * 16)
-        predictedCount = UnsafeMutablePointer<Int>.allocate(capacity: 24 + 3 * RFC3339Fast.memoCount)
-        predictedCount.initialize(repeating: 0, count: 24 + 3 * RFC3339Fast.memoCount)
+        predictedCount = UnsafeMutablePointer<Int>.allocate(capacity: EventScanner.storageCount)
+        predictedCount.initialize(repeating: 0, count: EventScanner.storageCount)
+        var power = 1
+        for k in 0...8 {
+            predictedCount[EventScanner.powersAt &+ k] = power
+            power *= 10
+        }
         let ones: UInt64 = 0x0101_0101_0101_0101
         for (k, m) in [ones &* 0x22, ones &* 0x5C, ones, ones &* 0x20, ones &* 0x80].enumerated() {
             predictedCount[10 + k] = Int(bitPattern: UInt(m))
@@ -266,6 +273,11 @@ package struct EventScanner: ~Copyable {
     /// The date-time decoder's memo of dates (`RFC3339Fast.parse`), kept with the scanner that holds the bodies it reads.
     var dateMemos: UnsafeMutablePointer<RFC3339Fast.DateMemo> {
         UnsafeMutableRawPointer(predictedCount + 24).assumingMemoryBound(to: RFC3339Fast.DateMemo.self)
+    }
+
+    /// 10^0 ... 10^8, for `fastInteger`.
+    private var powers: UnsafePointer<UInt64> {
+        UnsafeRawPointer(predictedCount + EventScanner.powersAt).assumingMemoryBound(to: UInt64.self)
     }
 
     /// The fast path's stack of open containers (`scanFast`: at most three deep).
@@ -906,6 +918,7 @@ package struct EventScanner: ~Copyable {
         let frames = self.frames
         let predicted = self.predicted
         let counts = self.predictedCount
+        let powers = self.powers
         /// `present`, kept here until the end (`noteIdentifier` reads and writes it in `self`).
         var found: UInt64 = 0
         var depth = 0
@@ -963,7 +976,7 @@ package struct EventScanner: ~Copyable {
                 i = close &+ 1
             } else if first &- UInt8(ascii: "1") < 9 {
                 // As parseObject reads it; anything else (and a body ending here) goes to the general path.
-                guard let (node, after) = Self.shortInteger(p, i, n), after < n else { return false }
+                guard let (node, after) = Self.fastInteger(p, i, n, powers), after < n else { return false }
                 slots[slot] = node
                 found |= 1 &<< UInt64(truncatingIfNeeded: slot)
                 i = after
@@ -1038,6 +1051,56 @@ package struct EventScanner: ~Copyable {
         present = found
         if i < n && p[i] <= 0x20 { i = EventScanner.fastSkip(p, i, n) }
         return i == n
+    }
+
+    /// `shortInteger` eight digits at a time (when 17 bytes are left from `i`: up to 16 digits and the byte after them):
+    /// the same node and end, or nil for the same numbers (another digit after 16, a fraction or an exponent).
+    /// `powers` holds 10^0 ... 10^8.
+    @inline(__always)
+    private static func fastInteger(_ p: UnsafePointer<UInt8>, _ i: Int, _ n: Int, _ powers: UnsafePointer<UInt64>) -> (node: JSONNode, end: Int)? {
+        guard i &+ 17 <= n else { return shortInteger(p, i, n) }
+        let q = UnsafeRawPointer(p + i)
+        let a = UInt64(littleEndian: q.loadUnaligned(as: UInt64.self))
+        let na = nonDigits(a)
+        var count: Int
+        var value: UInt64
+        if na != 0 {
+            // 1 to 7 digits (the caller saw a digit at `i`): moved to the top of the word, zeros before them.
+            count = na.trailingZeroBitCount &>> 3
+            value = eightDigits(a &<< UInt64(truncatingIfNeeded: (8 &- count) &* 8))
+        } else {
+            let b = UInt64(littleEndian: q.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+            let nb = nonDigits(b)
+            let tail = nb != 0 ? nb.trailingZeroBitCount &>> 3 : 8
+            count = 8 &+ tail
+            value = eightDigits(a)
+            if tail > 0 {
+                value = value &* powers[tail] &+ eightDigits(b &<< UInt64(truncatingIfNeeded: (8 &- tail) &* 8))
+            }
+        }
+        let j = i &+ count
+        let c = p[j]
+        if c &- 48 < 10 || c == UInt8(ascii: ".") || c | 0x20 == UInt8(ascii: "e") { return nil }
+        let safe = value <= JSONReader.maxSafeInteger
+        return (JSONNode(kind: .number, flag: safe, start: Int32(truncatingIfNeeded: i), end: Int32(truncatingIfNeeded: j),
+                         count: 0, next: 0, integer: safe ? value : 0), j)
+    }
+
+    /// Nonzero bytes where `w`'s bytes are not ASCII digits; only the lowest nonzero byte is meaningful (adding 6 may
+    /// carry out of a byte from 0xFA up, which is itself flagged by its high nibble).
+    @inline(__always)
+    private static func nonDigits(_ w: UInt64) -> UInt64 {
+        let high: UInt64 = 0xF0F0_F0F0_F0F0_F0F0, threes: UInt64 = 0x3030_3030_3030_3030
+        return ((w & high) ^ threes) | (((w &+ 0x0606_0606_0606_0606) & high) ^ threes)
+    }
+
+    /// The value of eight ASCII digits (or zero bytes) in `w`, the first (most significant) in its lowest byte.
+    @inline(__always)
+    private static func eightDigits(_ w: UInt64) -> UInt64 {
+        var v = w & 0x0F0F_0F0F_0F0F_0F0F
+        v = (v &* 2561) &>> 8
+        v = ((v & 0x00FF_00FF_00FF_00FF) &* 6_553_601) &>> 16
+        return ((v & 0x0000_FFFF_0000_FFFF) &* 42_949_672_960_001) &>> 32
     }
 
     /// The 24 bytes at `i` as three little-endian words, zero past the end of the body (no key has a zero byte, so

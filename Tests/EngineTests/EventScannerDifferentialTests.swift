@@ -261,6 +261,49 @@ struct EventScannerDifferentialTests {
         }
     }
 
+    @Test("the fast path's integers (eight digits at a time) read as the general path reads them, or decline")
+    func fastPathIntegers() {
+        var rng = SeededRandom(seed: 21)
+        var scanner = EventScanner()
+        var fast = 0, declined = 0
+        // 1 to 17 digits, each followed by what may end or extend a number, with at least 17 bytes after its first digit
+        // (read eight digits at a time) and at the end of the body (digit by digit).
+        for digits in 1...17 {
+            for end in [",", "}", " ", "\n", ".", ".5", "e", "E5", "0", "x", "\u{e9}", "/", ":", "\u{1}"] {
+                for _ in 0..<6 {
+                    var number = String(Int.random(in: 1...9, using: &rng))
+                    for _ in 1..<digits { number += String(Int.random(in: 0...9, using: &rng)) }
+                    if rng.chance(0.2) { number = "1" + String(repeating: "0", count: digits - 1) }
+                    if rng.chance(0.2) { number = String(repeating: "9", count: digits) }
+                    if digits == 16 && rng.chance(0.3) { number = rng.pick(["9007199254740991", "9007199254740992"]) }
+                    // What follows the number: the next member (long), or the closing braces right away (short).
+                    func after(_ next: String, _ close: String) -> String {
+                        end == "," ? "," + next + close : end == "}" ? close : end + close
+                    }
+                    let bodies = [
+                        #"{"eventType":"x","version":"# + number + after(#""occurredAt":"2026-03-02T11:00:00Z""#, "}"),
+                        #"{"eventType":"x","additionalInformation":{"contactId":"# + number
+                            + after(#""contactStart":"2026-03-02T10:00:00Z""#, "}}"),
+                        #"{"sequenceNumber":"# + number + after(#""personReference":{"identifiers":[{"type":"CRN"}]}"#, "}"),
+                    ]
+                    for text in bodies {
+                        let body = Array(text.utf8)
+                        let difference = body.withUnsafeBytes { ScannerDifferential.difference(body: $0, topic: nil) }
+                        #expect(difference == nil, "\(text.debugDescription)\n\(difference ?? "")")
+                        _ = body.withUnsafeBytes { scanner.scan($0) }
+                        let wasFast = scanner.lastScanWasFast
+                        if wasFast { fast += 1 } else { declined += 1 }
+                        // At most 16 digits ended by `,`, `}` or whitespace: the fast path's.
+                        if digits <= 16 && [",", "}", " ", "\n"].contains(end) {
+                            #expect(wasFast, "\(text.debugDescription)")
+                        }
+                    }
+                }
+            }
+        }
+        #expect(fast > 1_000 && declined > 1_000, "fast \(fast), declined \(declined)")
+    }
+
     @Test("one scanner over many bodies (what earlier bodies left in its slots) leaves what a fresh general path leaves")
     func reusedScanner() throws {
         let seeds = try Self.seedLines().map { Array($0.utf8) }
