@@ -33,6 +33,15 @@ public struct Outbox: Sendable {
         bytes.reserveCapacity(16 * 1024)
     }
 
+    /// An outbox with room for `bytes` bytes of topics and bodies and `messages` messages before it grows. Growing
+    /// copies the whole buffer into a new one twice the size, each time into memory the kernel must first fault in
+    /// and zero (page by page); room reserved up front is only address space until it is written, so a batch
+    /// written into it touches each page once, and an outbox kept for reuse keeps its pages.
+    public init(reservingBytes bytes: Int, messages: Int) {
+        self.bytes.reserveCapacity(Swift.max(16 * 1024, bytes))
+        entries.reserveCapacity(Swift.max(0, messages))
+    }
+
     public var count: Int { entries.count }
     public var isEmpty: Bool { entries.isEmpty }
 
