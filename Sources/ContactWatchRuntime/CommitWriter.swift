@@ -17,6 +17,8 @@ final class CommitWriter: @unchecked Sendable {
     private let condition = NSCondition()
     // Guarded by `condition`.
     private var queue: [PreparedCommit] = []
+    /// The last batch written, emptied (`PreparedCommit.recycled()`), for the next `prepare` to refill.
+    private var spare: PreparedCommit? = nil
     private var closing = false
     private var failure: StoreError? = nil
     private var signalReady: Result<Void, ZMQError>? = nil
@@ -52,6 +54,16 @@ final class CommitWriter: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         return failure
+    }
+
+    /// The last batch written, emptied, if the processing thread has not taken it yet: its allocations (megabytes
+    /// under load) are refilled by the next `StateStore.prepare(…, reusing:)` instead of fresh ones faulted in.
+    func takeSpare() -> PreparedCommit? {
+        condition.lock()
+        defer { condition.unlock() }
+        var taken: PreparedCommit? = nil
+        swap(&taken, &spare)
+        return taken
     }
 
     func submit(_ batch: PreparedCommit) {
@@ -92,15 +104,20 @@ final class CommitWriter: @unchecked Sendable {
         }
     }
 
-    /// Writes the next batch; false when there is none to write (closing, or after a failure). The batch is released
-    /// before this returns, so before the durability signal: the processing thread then holds the only reference to
-    /// the batch's outbox (which the batch shares for its journal rows) and empties it in place for reuse.
+    /// Writes the next batch; false when there is none to write (closing, or after a failure). The batch's reference
+    /// to its outbox is dropped before the durability signal: the processing thread then holds the only reference to
+    /// the batch's outbox (which the batch shares for its journal rows) and empties it in place for reuse. The rest
+    /// of the batch is kept, emptied, as `spare`.
     private func writeNext() -> Bool {
         guard let batch = next() else { return false }
         do {
             let started = ContinuousClock.now
             try store.write(batch)
             timings?.recordCommit(ContinuousClock.now - started)
+            let emptied = (consume batch).recycled()
+            condition.lock()
+            spare = emptied
+            condition.unlock()
             completed.add(1, ordering: .releasing)
         } catch {
             condition.lock()

@@ -192,8 +192,10 @@ struct PipelineLoop {
     private mutating func submit(changes: ChangeSet) {
         let batch = machine.submit(alertSequence: engine.state.alertSequence)
         // The journal rows are read by the writer from the batch's outbox (shared, not copied; see CommitWriter).
+        var spare = writer.takeSpare()
         writer.submit(StateStore.prepare(changes: changes, state: engine.state, journalFrom: batch.outbox,
-                                         publishedThrough: batch.publishedThrough, now: Pipeline.wallClockMillis()))
+                                         publishedThrough: batch.publishedThrough, now: Pipeline.wallClockMillis(),
+                                         reusing: &spare))
     }
 
     /// Publishes every batch the writer has made durable, in order; then reports a write failure, if any. A PUB

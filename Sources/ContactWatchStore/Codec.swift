@@ -17,20 +17,36 @@ public struct CodecError: Error, CustomStringConvertible, Sendable {
 /// of them initialised) and never writes it; the bytes are only read through `withUnsafeBytes`, valid during the
 /// call. Immutable and owned, so it may be shared across threads (a batch is made on the processing thread and
 /// written by the writer thread).
+///
+/// A buffer nothing else references any more can give its allocation back to a new writer
+/// (`ByteWriter(reusing:capacity:)`): it is then empty, and since no other reference exists, nobody reads it.
 public final class ByteBuffer: @unchecked Sendable {
-    private let base: UnsafeMutablePointer<UInt8>?
+    private var base: UnsafeMutablePointer<UInt8>?
     /// The number of bytes.
-    public let count: Int
+    public private(set) var count: Int
+    /// The allocation's size in bytes.
+    fileprivate private(set) var capacity: Int
 
     /// No bytes.
     public init() {
         base = nil
         count = 0
+        capacity = 0
     }
 
-    fileprivate init(adopting base: UnsafeMutablePointer<UInt8>, count: Int) {
+    fileprivate init(adopting base: UnsafeMutablePointer<UInt8>, count: Int, capacity: Int) {
         self.base = base
         self.count = count
+        self.capacity = capacity
+    }
+
+    /// Hands the allocation over, leaving the buffer empty. Only for a buffer known to be uniquely referenced.
+    fileprivate func surrender() -> (base: UnsafeMutablePointer<UInt8>, capacity: Int)? {
+        guard let b = base else { return nil }
+        base = nil
+        count = 0
+        defer { capacity = 0 }
+        return (b, capacity)
     }
 
     deinit { base?.deallocate() }
@@ -54,6 +70,27 @@ public struct ByteWriter: ~Copyable, @unchecked Sendable {
         count = 0
     }
 
+    /// A writer for at least `capacity` bytes that writes into `buffer`'s allocation when nothing else references
+    /// `buffer` and its allocation is large enough (`buffer` is then taken: nil on return, either way). A commit
+    /// batch's records are megabytes, and a fresh allocation of that size comes from the kernel page by page, faulted
+    /// in and zeroed for every batch; the last batch's allocation is already in place.
+    public init(reusing buffer: inout ByteBuffer?, capacity: Int) {
+        let needed = max(capacity, 64)
+        var adopted: (base: UnsafeMutablePointer<UInt8>, capacity: Int)? = nil
+        if var old = buffer {
+            buffer = nil
+            if isKnownUniquelyReferenced(&old), old.capacity >= needed { adopted = old.surrender() }
+        }
+        if let adopted {
+            base = adopted.base
+            self.capacity = adopted.capacity
+        } else {
+            self.capacity = needed
+            base = .allocate(capacity: needed)
+        }
+        count = 0
+    }
+
     deinit { base.deallocate() }
 
     /// A copy of the bytes written.
@@ -63,7 +100,7 @@ public struct ByteWriter: ~Copyable, @unchecked Sendable {
     /// buffer). A commit batch's records are megabytes: copying them into an array cost a copy and a fresh
     /// allocation, page-faulted in, per batch.
     public consuming func finish() -> ByteBuffer {
-        let buffer = ByteBuffer(adopting: base, count: count)
+        let buffer = ByteBuffer(adopting: base, count: count, capacity: capacity)
         discard self
         return buffer
     }

@@ -427,9 +427,14 @@ public final class StateStore: Sendable {
     /// `prepare(changes:state:journal:publishedThrough:now:)` with the journal rows read, by the writer, from the
     /// alert messages of `outbox` (as `journalEntries(from:)` makes them), so the processing thread copies no message:
     /// the batch shares the outbox's buffer, which must not change until the batch is written and released.
+    ///
+    /// `spare`, when given, is an earlier batch the writer is done with (`PreparedCommit.recycled()`): its arrays and
+    /// byte buffer are refilled in place (taken: nil on return). What is prepared is the same either way.
     package static func prepare(changes: ChangeSet, state: EngineState, journalFrom outbox: Outbox,
-                                publishedThrough: UInt64?, now: Int64) -> PreparedCommit {
-        var p = prepare(changes: changes, state: state, journal: [], publishedThrough: publishedThrough, now: now)
+                                publishedThrough: UInt64?, now: Int64,
+                                reusing spare: inout PreparedCommit?) -> PreparedCommit {
+        var p = prepare(changes: changes, state: state, journal: [], publishedThrough: publishedThrough, now: now,
+                        reusing: &spare)
         var alerts = 0
         for e in outbox.entries where e.kind == .alertRaised || e.kind == .alertResolved { alerts += 1 }
         if alerts > 0 {
@@ -439,9 +444,32 @@ public final class StateStore: Sendable {
         return p
     }
 
+    package static func prepare(changes: ChangeSet, state: EngineState, journalFrom outbox: Outbox,
+                                publishedThrough: UInt64?, now: Int64) -> PreparedCommit {
+        var none: PreparedCommit? = nil
+        return prepare(changes: changes, state: state, journalFrom: outbox, publishedThrough: publishedThrough, now: now,
+                       reusing: &none)
+    }
+
     package static func prepare(changes: ChangeSet, state: EngineState, journal: [JournalEntry], publishedThrough: UInt64?,
                                now: Int64) -> PreparedCommit {
+        var none: PreparedCommit? = nil
+        return prepare(changes: changes, state: state, journal: journal, publishedThrough: publishedThrough, now: now,
+                       reusing: &none)
+    }
+
+    package static func prepare(changes: ChangeSet, state: EngineState, journal: [JournalEntry], publishedThrough: UInt64?,
+                               now: Int64, reusing spare: inout PreparedCommit?) -> PreparedCommit {
+        // Taken out of `spare` without a second reference to its arrays (one would make each `removeAll(keepingCapacity:)`
+        // below allocate afresh).
         var p = PreparedCommit()
+        if var s = spare {
+            spare = nil
+            swap(&p, &s)
+        }
+        var bytes: ByteBuffer? = p.bytes
+        p.bytes = ByteBuffer()
+        p.clear()
         p.watermark = state.watermark
         p.alertSequence = state.alertSequence
         p.contactCount = state.contacts.count
@@ -449,7 +477,8 @@ public final class StateStore: Sendable {
         p.now = now
         p.journal = journal
         for id in changes.publishers.sorted() { p.publishers.append((id, state.publishers[id])) }
-        var w = ByteWriter(capacity: max(64 * 1024, changes.cases.count * 160 + changes.contacts.count * 32
+        var w = ByteWriter(reusing: &bytes,
+                           capacity: max(64 * 1024, changes.cases.count * 160 + changes.contacts.count * 32
                                              + changes.pdus.count * 2048 + changes.withdrawn.count * 16))
 
         p.cases.reserveCapacity(changes.cases.count)
@@ -467,12 +496,12 @@ public final class StateStore: Sendable {
         // contact, and of the cases named by `changes.cases` (a contact is forgotten with its case named there),
         // dropping from them every contact the batch names and adding the current records.
         // (Through the engine's non-generic entry points: `elements`, `record`, `ascending`.)
-        var touched = changes.contacts.elements()
-        touched.append(contentsOf: changes.forgottenContacts)
-        radixSort(&touched)
+        p.keys.append(contentsOf: changes.contacts.elements())
+        p.keys.append(contentsOf: changes.forgottenContacts)
+        radixSort(&p.keys, scratch: &p.sortScratch)
         p.contactRecords.reserveCapacity(changes.contacts.count)
         var last: UInt64? = nil
-        for id in touched where id != last {
+        for id in p.keys where id != last {
             last = id
             if let rec = state.contacts.record(id) {
                 p.contactRecords.append((id, rec))
@@ -482,10 +511,13 @@ public final class StateStore: Sendable {
         }
         // By case, then by id (the ids are ascending already: a stable order by case).
         if p.contactRecords.count > 1 {
-            var keyed = p.contactRecords.indices.map { UInt64(p.contactRecords[$0].record.caseIndex) << 32 | UInt64($0) }
-            radixSort(&keyed)
-            let byId = p.contactRecords
-            p.contactRecords = keyed.map { byId[Int(truncatingIfNeeded: $0 & 0xFFFF_FFFF)] }
+            p.keys.removeAll(keepingCapacity: true)
+            for (k, r) in p.contactRecords.enumerated() { p.keys.append(UInt64(r.record.caseIndex) << 32 | UInt64(k)) }
+            radixSort(&p.keys, scratch: &p.sortScratch)
+            swap(&p.contactRecords, &p.contactScratch)
+            p.contactRecords.removeAll(keepingCapacity: true)
+            p.contactRecords.reserveCapacity(p.contactScratch.count)
+            for key in p.keys { p.contactRecords.append(p.contactScratch[Int(truncatingIfNeeded: key & 0xFFFF_FFFF)]) }
         }
         state.pdus.withUnsafeBufferPointer { pdus in
             for pi in changes.pdus.ascending() where Int(pi) < pdus.count {
@@ -495,7 +527,7 @@ public final class StateStore: Sendable {
                 p.pduCodes.append(pdus[Int(pi)].code)
             }
         }
-        for id in sortedElements(changes.withdrawn) {
+        for id in sortedElements(changes.withdrawn, scratch: &p.sortScratch) {
             if let a = state.withdrawn[id] {
                 let start = w.count
                 RecordCodec.encode(a, into: &w)
@@ -504,7 +536,7 @@ public final class StateStore: Sendable {
                 p.deletedWithdrawn.append(Int64(bitPattern: id))
             }
         }
-        for id in sortedElements(changes.outcomeTimers) {
+        for id in sortedElements(changes.outcomeTimers, scratch: &p.sortScratch) {
             if let t = state.outcomeTimers[id] {
                 let start = w.count
                 RecordCodec.encode(t, into: &w)
@@ -518,16 +550,22 @@ public final class StateStore: Sendable {
     }
 
     /// The members of `set` in ascending order.
-    static func sortedElements(_ set: IDSet<UInt64>) -> [UInt64] {
+    static func sortedElements(_ set: IDSet<UInt64>, scratch: inout [UInt64]) -> [UInt64] {
         var a = set.elements()
-        radixSort(&a)
+        radixSort(&a, scratch: &scratch)
         return a
+    }
+
+    static func radixSort(_ a: inout [UInt64]) {
+        var scratch: [UInt64] = []
+        radixSort(&a, scratch: &scratch)
     }
 
     /// Sorts ascending: least-significant-byte-first radix sort over the bytes in which the keys differ (a batch's
     /// keys share their high bytes, so this is two to four passes; several times cheaper than a comparison sort
     /// for the thousands of keys of a batch).
-    static func radixSort(_ a: inout [UInt64]) {
+    /// `scratch`: working space, reused across calls (its contents are overwritten).
+    static func radixSort(_ a: inout [UInt64], scratch: inout [UInt64]) {
         let n = a.count
         if n < 64 {
             a.sort()
@@ -537,17 +575,17 @@ public final class StateStore: Sendable {
         let first = a[0]
         for x in a { diff |= x ^ first }
         if diff == 0 { return }
-        var scratch = [UInt64](repeating: 0, count: n)
-        var counts = [Int](repeating: 0, count: 256)
+        if scratch.count < n { scratch.append(contentsOf: repeatElement(0, count: n - scratch.count)) }
         a.withUnsafeMutableBufferPointer { original in
-            scratch.withUnsafeMutableBufferPointer { other in
-                counts.withUnsafeMutableBufferPointer { count in
+            scratch.withUnsafeMutableBufferPointer { whole in
+                let other = UnsafeMutableBufferPointer(rebasing: whole[0..<n])
+                withUnsafeTemporaryAllocation(of: Int.self, capacity: 256) { count in
                     var src = original, dst = other
                     var shift: UInt64 = 0
                     while shift < 64 {
                         defer { shift += 8 }
                         if (diff >> shift) & 0xFF == 0 { continue }
-                        count.update(repeating: 0)
+                        count.initialize(repeating: 0)
                         for x in src { count[Int(truncatingIfNeeded: x >> shift) & 0xFF] += 1 }
                         var sum = 0
                         for b in 0..<256 {
@@ -895,6 +933,42 @@ public struct PreparedCommit: Sendable {
     var journalOutbox: Outbox? = nil
     var journalCount = 0
     var bytes = ByteBuffer()
+    // Working space of `prepare`, kept with the batch so that a recycled batch brings it back.
+    var keys: [UInt64] = []
+    var sortScratch: [UInt64] = []
+    var contactScratch: [(id: UInt64, record: ContactRecord)] = []
+
+    /// Empties the batch, keeping its arrays' capacity and its byte buffer.
+    mutating func clear() {
+        watermark = 0
+        alertSequence = 0
+        contactCount = 0
+        publishedThrough = nil
+        now = 0
+        publishers.removeAll(keepingCapacity: true)
+        cases.removeAll(keepingCapacity: true)
+        contactRecords.removeAll(keepingCapacity: true)
+        deletedContacts.removeAll(keepingCapacity: true)
+        pdus.removeAll(keepingCapacity: true)
+        pduCodes.removeAll(keepingCapacity: true)
+        withdrawn.removeAll(keepingCapacity: true)
+        deletedWithdrawn.removeAll(keepingCapacity: true)
+        outcomeTimers.removeAll(keepingCapacity: true)
+        deletedOutcomeTimers.removeAll(keepingCapacity: true)
+        journal.removeAll(keepingCapacity: true)
+        journalOutbox = nil
+        journalCount = 0
+        keys.removeAll(keepingCapacity: true)
+        contactScratch.removeAll(keepingCapacity: true)
+    }
+
+    /// The batch emptied for reuse by a later `StateStore.prepare(…, reusing:)`, once it is written: it no longer
+    /// refers to its outbox (so the processing thread can empty that in place), and keeps its allocations.
+    public consuming func recycled() -> PreparedCommit {
+        var p = self
+        p.clear()
+        return p
+    }
 
     /// The alertSequence the state had when the batch was prepared.
     public var committedSequence: UInt64 { alertSequence }
