@@ -438,8 +438,8 @@ public final class Engine {
         let wasFailure = previous?.flags.contains(.failure) ?? false
         var withdrawnPDU: Int32 = -1
         if let old = previous {
-            if old.flags.contains(.failure) { state.cases[ci].failures.removeAll { $0.contactId == e.contactId } }
-            if old.flags.contains(.attendedRemote) { state.cases[ci].remotes.removeAll { $0.contactId == e.contactId } }
+            if old.flags.contains(.failure) { state.cases[ci].lists.removeAll(contactId: e.contactId, from: .failures) }
+            if old.flags.contains(.attendedRemote) { state.cases[ci].lists.removeAll(contactId: e.contactId, from: .remotes) }
             if old.pduIndex >= 0 {
                 state.pdus[Int(old.pduIndex)].add(date: old.contributionDate, compliant: old.flags.contains(.compliant), delta: -1)
                 changes.pdus.insert(old.pduIndex)
@@ -466,12 +466,12 @@ public final class Engine {
         var flags = previous?.flags.intersection([.remoteAlertRaised, .privacyAlertRaised]) ?? []
         if e.isFailure {
             flags.insert(.failure)
-            state.cases[ci].failures.append(ContactRef(contactId: e.contactId, start: e.contactStart))
+            state.cases[ci].lists.append(ContactRef(contactId: e.contactId, start: e.contactStart), to: .failures)
         }
         let attended = e.hasOutcome && e.attended
         if attended && !inPerson {
             flags.insert(.attendedRemote)
-            state.cases[ci].remotes.append(ContactRef(contactId: e.contactId, start: e.contactStart))
+            state.cases[ci].lists.append(ContactRef(contactId: e.contactId, start: e.contactStart), to: .remotes)
         }
         if attended && inPerson { flags.insert(.attendedInPerson) }
         if e.hasOutcome {
@@ -527,17 +527,22 @@ public final class Engine {
     func recordAction(of contactId: UInt64, id: UInt32, at t: Millis, caseIndex ci: Int) {
         switch ActionCodes.actionClass(id) {
         case .warning:
-            state.cases[ci].warnings.append(ActionRecord(contactId: contactId, start: t))
+            state.cases[ci].lists.append(ActionRecord(contactId: contactId, start: t), to: .warnings)
         case .breach:
-            state.cases[ci].breaches.append(ActionRecord(contactId: contactId, start: t))
+            state.cases[ci].lists.append(ActionRecord(contactId: contactId, start: t), to: .breaches)
         case .withdrawal:
             // Removes the latest warning whose effective time is at or before the withdrawal's.
             var best = -1
-            for (k, w) in state.cases[ci].warnings.enumerated() where w.start <= t {
-                if best < 0 || w.start >= state.cases[ci].warnings[best].start { best = k }
+            do {
+                // (The view's reference to the lists ends with this scope: the removal below then changes them in
+                // place instead of copying them.)
+                let warnings = state.cases[ci].warnings
+                for k in warnings.indices where warnings[k].start <= t {
+                    if best < 0 || warnings[k].start >= warnings[best].start { best = k }
+                }
             }
             if best >= 0 {
-                state.withdrawn[contactId] = state.cases[ci].warnings.remove(at: best)
+                state.withdrawn[contactId] = state.cases[ci].lists.remove(at: best, from: .warnings)
                 changes.withdrawn.insert(contactId)
             }
         case .noFurtherAction, .other:
@@ -548,16 +553,16 @@ public final class Engine {
     func withdrawAction(of contactId: UInt64, record old: ContactRecord, caseIndex ci: Int) {
         switch ActionCodes.actionClass(old.actionId) {
         case .warning:
-            state.cases[ci].warnings.removeAll { $0.contactId == contactId }
+            state.cases[ci].lists.removeAll(contactId: contactId, from: .warnings)
         case .breach:
-            state.cases[ci].breaches.removeAll { $0.contactId == contactId }
+            state.cases[ci].lists.removeAll(contactId: contactId, from: .breaches)
         case .withdrawal:
             // Withdrawing a withdrawal puts back the warning it had removed, if its contact still carries it.
             if let w = state.withdrawn.removeValue(forKey: contactId) {
                 changes.withdrawn.insert(contactId)
                 if let src = state.contacts[w.contactId], ActionCodes.actionClass(src.actionId) == .warning,
                    src.actionTime == w.start {
-                    state.cases[ci].warnings.append(w)
+                    state.cases[ci].lists.append(w, to: .warnings)
                 }
             }
         case .noFurtherAction, .other:
@@ -602,12 +607,12 @@ public final class Engine {
     func forget(_ id: UInt64) {
         guard let rec = state.contacts.removeValue(forKey: id) else { return }
         let ci = Int(rec.caseIndex)
-        if rec.flags.contains(.failure) { state.cases[ci].failures.removeAll { $0.contactId == id } }
-        if rec.flags.contains(.attendedRemote) { state.cases[ci].remotes.removeAll { $0.contactId == id } }
+        if rec.flags.contains(.failure) { state.cases[ci].lists.removeAll(contactId: id, from: .failures) }
+        if rec.flags.contains(.attendedRemote) { state.cases[ci].lists.removeAll(contactId: id, from: .remotes) }
         // What the contact's action recorded goes with it: no rule looks at a forgotten contact (events.md).
         if rec.actionId != 0 {
-            state.cases[ci].warnings.removeAll { $0.contactId == id }
-            state.cases[ci].breaches.removeAll { $0.contactId == id }
+            state.cases[ci].lists.removeAll(contactId: id, from: .warnings)
+            state.cases[ci].lists.removeAll(contactId: id, from: .breaches)
         }
         // So does its compliance-rate contribution (its date can still be inside the window: a window as long as
         // the retention reaches back to the cutoff's date, which starts before the cutoff itself).

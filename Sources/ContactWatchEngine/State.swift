@@ -88,8 +88,7 @@ package struct OpenAlert: Sendable, Equatable {
 }
 
 package struct CaseState: Sendable, Equatable {
-    // Declared in this order so that the small fields share one word (88 bytes a case; 152 with the open
-    // telephone-only alert inline).
+    // Declared in this order so that the small fields share one word (64 bytes a case).
     package var crn: CRN
     package var categories: Categories = []
     package var excludedFromRemote = false
@@ -99,12 +98,28 @@ package struct CaseState: Sendable, Equatable {
     package var lastInPersonAt: Millis = .min
     /// Int64.max when none.
     package var firstContactAt: Millis = .max
+    /// The case's four contact lists (current failures, current attended remote contacts, recorded warnings and
+    /// breaches) in one allocation; changed through its own methods (`lists.append(_:to:)`, ...), read through the
+    /// views below.
+    package var lists = ContactLists()
     /// Current failures (contacts whose current version is a failure).
-    package var failures: [ContactRef] = []
+    package var failures: ContactLists.List {
+        get { lists[.failures] }
+        set { lists.replace(.failures, with: newValue) }
+    }
     /// Current attended remote contacts.
-    package var remotes: [ContactRef] = []
-    package var warnings: [ActionRecord] = []
-    package var breaches: [ActionRecord] = []
+    package var remotes: ContactLists.List {
+        get { lists[.remotes] }
+        set { lists.replace(.remotes, with: newValue) }
+    }
+    package var warnings: ContactLists.List {
+        get { lists[.warnings] }
+        set { lists.replace(.warnings, with: newValue) }
+    }
+    package var breaches: ContactLists.List {
+        get { lists[.breaches] }
+        set { lists.replace(.breaches, with: newValue) }
+    }
     /// Open R1 alerts in the order they were raised.
     package var openNonCompliance: [OpenAlert] = []
     /// The open R2 alert. Kept in an immutable box (a pointer in the case; most cases have none): every change
@@ -127,17 +142,273 @@ package struct CaseState: Sendable, Equatable {
     package static func == (a: CaseState, b: CaseState) -> Bool {
         a.crn == b.crn && a.categories == b.categories && a.excludedFromRemote == b.excludedFromRemote
             && a.sentenceType == b.sentenceType && a.registers == b.registers && a.lastInPersonAt == b.lastInPersonAt
-            && a.firstContactAt == b.firstContactAt && a.failures == b.failures && a.remotes == b.remotes
-            && a.warnings == b.warnings && a.breaches == b.breaches && a.openNonCompliance == b.openNonCompliance
+            && a.firstContactAt == b.firstContactAt && a.lists == b.lists && a.openNonCompliance == b.openNonCompliance
             && a.openTelephoneOnly == b.openTelephoneOnly && a.openOutcomeOverdue == b.openOutcomeOverdue
     }
 
     package init(crn: CRN) { self.crn = crn }
 
+    /// A case from its parts in one step (the store's load: no case is built and then changed field by field, which
+    /// copies it).
+    package init(crn: CRN, sentenceType: SentenceType, registers: [Register], lastInPersonAt: Millis, firstContactAt: Millis,
+                 lists: ContactLists, openNonCompliance: [OpenAlert], openTelephoneOnly: OpenAlert?,
+                 openOutcomeOverdue: [OpenAlert]) {
+        self.crn = crn
+        let (categories, excluded) = registers.isEmpty ? ([], false) : Registers.classify(registers)
+        self.categories = categories
+        self.excludedFromRemote = excluded
+        self.sentenceType = sentenceType
+        self.registers = registers
+        self.lastInPersonAt = lastInPersonAt
+        self.firstContactAt = firstContactAt
+        self.lists = lists
+        self.openNonCompliance = openNonCompliance
+        if let a = openTelephoneOnly { self.telephoneOnlyBox = AlertBox(a) } else { self.telephoneOnlyBox = nil }
+        self.openOutcomeOverdue = openOutcomeOverdue
+    }
+
     package mutating func setRegisters(_ r: [Register]) {
         registers = r
         (categories, excludedFromRemote) = Registers.classify(r)
     }
+}
+
+/// A case's four lists of `ContactRef`s — failures, remotes, warnings, breaches, in that order — in one heap
+/// allocation instead of an array each: one allocation per case to build on a restart and one block of memory to
+/// touch per event, with an 8-byte reference in `CaseState` instead of four. None until the first element; as an
+/// array's, the allocation is kept when the lists empty again, grows by doubling, and is exactly the size of the
+/// lists when built from the store.
+/// A value with copy-on-write semantics, as an array: a change to a shared buffer copies it first. Within a list the
+/// order is kept exactly as an array's would be (appends at the end, removals close the gap).
+package struct ContactLists: @unchecked Sendable, Equatable {
+    package enum Kind: Int, Sendable, CaseIterable {
+        case failures = 0, remotes, warnings, breaches
+    }
+
+    /// Where each list ends in the elements (cumulative: list k is `end(k-1)..<end(k)`), and the elements' room.
+    @usableFromInline struct Header {
+        var e0: UInt32, e1: UInt32, e2: UInt32, e3: UInt32
+        var capacity: UInt32
+
+        @inline(__always) func end(_ k: Int) -> Int {
+            switch k {
+            case 0: Int(e0)
+            case 1: Int(e1)
+            case 2: Int(e2)
+            default: Int(e3)
+            }
+        }
+        @inline(__always) func start(_ k: Int) -> Int { k == 0 ? 0 : end(k - 1) }
+        /// Adds `d` to the ends of lists `k...3`.
+        @inline(__always) mutating func shift(from k: Int, by d: Int) {
+            let d = UInt32(truncatingIfNeeded: d)
+            if k <= 0 { e0 &+= d }
+            if k <= 1 { e1 &+= d }
+            if k <= 2 { e2 &+= d }
+            e3 &+= d
+        }
+    }
+
+    // Unsafe code, confined here. Contract: a `Storage` holds `header.capacity` slots for `ContactRef`s, of which the
+    // first `header.e3` are initialized (a `ContactRef` is two integers: nothing to deinitialize). A `Storage`
+    // reachable from more than one `ContactLists` is never written (every mutation first makes it unique, as
+    // `Array` does), so sharing one across threads is safe: hence `@unchecked Sendable` on `ContactLists` and its
+    // `List` views (`ManagedBuffer` itself is not `Sendable`).
+    // The header is read through its pointer (`h`), never through `ManagedBuffer.header`: that is a class's stored
+    // property, and each access to it pays a dynamic exclusivity check.
+    @usableFromInline final class Storage: ManagedBuffer<Header, ContactRef> {
+        @inline(__always) var h: Header { withUnsafeMutablePointerToHeader { $0.pointee } }
+
+        static func make(capacity: Int) -> Storage {
+            precondition(capacity > 0 && capacity <= Int(UInt32.max), "contact lists too long")
+            let b = Storage.create(minimumCapacity: capacity) { _ in
+                Header(e0: 0, e1: 0, e2: 0, e3: 0, capacity: UInt32(capacity))
+            }
+            return unsafeDowncast(b, to: Storage.self)
+        }
+    }
+
+    @usableFromInline var storage: Storage?
+
+    package init() {}
+
+    /// Total elements of the four lists.
+    package var totalCount: Int { storage.map { Int($0.h.e3) } ?? 0 }
+
+    /// Bytes of the allocation (object header, the list ends and the elements' room; without malloc's overhead).
+    package var allocatedBytes: Int {
+        guard let s = storage else { return 0 }
+        let elements = (16 + MemoryLayout<Header>.size + MemoryLayout<ContactRef>.alignment - 1)
+            / MemoryLayout<ContactRef>.alignment * MemoryLayout<ContactRef>.alignment
+        return elements + Int(s.h.capacity) * MemoryLayout<ContactRef>.stride
+    }
+
+    /// The lists from `refs` (all four, concatenated in order) and where each ends; in one allocation of exactly their
+    /// size (the store's load).
+    package init(concatenated refs: UnsafeBufferPointer<ContactRef>, ends: (Int, Int, Int, Int)) {
+        precondition(ends.0 <= ends.1 && ends.1 <= ends.2 && ends.2 <= ends.3 && ends.3 == refs.count)
+        guard refs.count > 0 else { return }
+        let s = Storage.make(capacity: refs.count)
+        s.withUnsafeMutablePointers { h, e in
+            e.initialize(from: refs.baseAddress!, count: refs.count)
+            h.pointee.e0 = UInt32(ends.0)
+            h.pointee.e1 = UInt32(ends.1)
+            h.pointee.e2 = UInt32(ends.2)
+            h.pointee.e3 = UInt32(ends.3)
+        }
+        storage = s
+    }
+
+    /// A read-only view of one list (it keeps the allocation alive; later changes to the case do not show in it).
+    package struct List: RandomAccessCollection, Equatable, ExpressibleByArrayLiteral, @unchecked Sendable {
+        @usableFromInline let storage: Storage?
+        package let startIndex: Int
+        package let endIndex: Int
+
+        @inline(__always) init(storage: Storage?, start: Int, end: Int) {
+            self.storage = storage
+            self.startIndex = start
+            self.endIndex = end
+        }
+
+        /// A list of its own (tests, and assigning a whole list).
+        package init(_ refs: [ContactRef]) {
+            var l = ContactLists()
+            l.replace(.failures, with: refs)
+            self = l[.failures]
+        }
+
+        package init(arrayLiteral elements: ContactRef...) { self.init(elements) }
+
+        package subscript(i: Int) -> ContactRef {
+            @inline(__always) get {
+                precondition(i >= startIndex && i < endIndex, "index out of range")
+                return storage.unsafelyUnwrapped.withUnsafeMutablePointerToElements { $0[i] }
+            }
+        }
+
+        package static func == (a: List, b: List) -> Bool { a.elementsEqual(b) }
+    }
+
+    package subscript(k: Kind) -> List {
+        @inline(__always) get {
+            guard let s = storage else { return List(storage: nil, start: 0, end: 0) }
+            let h = s.h
+            return List(storage: s, start: h.start(k.rawValue), end: h.end(k.rawValue))
+        }
+    }
+
+    package static func == (a: ContactLists, b: ContactLists) -> Bool {
+        if a.storage === b.storage { return true }
+        return Kind.allCases.allSatisfy { a[$0] == b[$0] }
+    }
+
+    /// Makes the storage unique with room for `total` elements (a copy when shared or too small; none while empty).
+    @inline(__always) private mutating func prepare(forTotal total: Int) {
+        // (Not `if let s = storage`: the binding is a second reference, and the storage would never be unique.)
+        if isKnownUniquelyReferenced(&storage), Int(storage.unsafelyUnwrapped.h.capacity) >= total { return }
+        grow(toHold: total)
+    }
+
+    @inline(never) private mutating func grow(toHold total: Int) {
+        let old = storage
+        let count = totalCount
+        let capacity = Swift.max(total, 2 * count)
+        let s = Storage.make(capacity: capacity)
+        if let old {
+            old.withUnsafeMutablePointers { oh, oe in
+                s.withUnsafeMutablePointers { h, e in
+                    e.initialize(from: oe, count: count)
+                    h.pointee.e0 = oh.pointee.e0
+                    h.pointee.e1 = oh.pointee.e1
+                    h.pointee.e2 = oh.pointee.e2
+                    h.pointee.e3 = oh.pointee.e3
+                }
+            }
+        }
+        storage = s
+    }
+
+    /// Appends `r` at the end of list `k`.
+    package mutating func append(_ r: ContactRef, to k: Kind) {
+        let total = totalCount
+        prepare(forTotal: total + 1)
+        unowned(unsafe) let s = storage.unsafelyUnwrapped  // held by `storage` throughout: no retain
+        s.withUnsafeMutablePointers { h, e in
+            let at = h.pointee.end(k.rawValue)
+            if at < total { (e + at + 1).moveInitialize(from: e + at, count: total - at) }
+            (e + at).initialize(to: r)
+            h.pointee.shift(from: k.rawValue, by: 1)
+        }
+    }
+
+    /// Removes every element of list `k` whose contactId is `id` (the others keep their order).
+    package mutating func removeAll(contactId id: UInt64, from k: Kind) {
+        guard storage != nil else { return }
+        // (Unowned references, held by `storage`: a strong one here would make the storage look shared to
+        // `prepare`, which would copy it.)
+        unowned(unsafe) let old = storage.unsafelyUnwrapped
+        let h = old.h
+        let (lo, hi) = (h.start(k.rawValue), h.end(k.rawValue))
+        let any = old.withUnsafeMutablePointerToElements { e in (lo..<hi).contains { e[$0].contactId == id } }
+        guard any else { return }
+        prepare(forTotal: 0)
+        unowned(unsafe) let s = storage.unsafelyUnwrapped
+        s.withUnsafeMutablePointers { h, e in
+            var w = lo
+            for i in lo..<hi where e[i].contactId != id {
+                e[w] = e[i]
+                w += 1
+            }
+            close(h, e, gapAt: w, width: hi - w, list: k.rawValue)
+        }
+    }
+
+    /// Removes and returns element `i` (an index of `self[k]`) of list `k`.
+    @discardableResult
+    package mutating func remove(at i: Int, from k: Kind) -> ContactRef {
+        let l = self[k]
+        precondition(i >= l.startIndex && i < l.endIndex, "index out of range")
+        let r = l[i]
+        prepare(forTotal: 0)
+        unowned(unsafe) let s = storage.unsafelyUnwrapped  // held by `storage` throughout: no retain
+        s.withUnsafeMutablePointers { h, e in close(h, e, gapAt: i, width: 1, list: k.rawValue) }
+        return r
+    }
+
+    /// Replaces list `k` with `refs`.
+    package mutating func replace<C: Collection>(_ k: Kind, with refs: C) where C.Element == ContactRef {
+        let old = self[k]
+        let total = totalCount
+        let newTotal = total - old.count + refs.count
+        if newTotal == 0 {
+            storage = nil
+            return
+        }
+        prepare(forTotal: newTotal)
+        let lo = old.startIndex, hi = old.endIndex
+        unowned(unsafe) let s = storage.unsafelyUnwrapped  // held by `storage` throughout: no retain
+        s.withUnsafeMutablePointers { h, e in
+            let d = refs.count - (hi - lo)
+            if d != 0 && hi < total { (e + hi + d).moveInitialize(from: e + hi, count: total - hi) }
+            var w = lo
+            for r in refs {
+                (e + w).initialize(to: r)
+                w += 1
+            }
+            h.pointee.shift(from: k.rawValue, by: d)
+        }
+    }
+
+    /// Closes a gap of `width` elements at `at`, the end of list `list`'s kept elements (the storage is unique).
+    @inline(__always) private func close(_ h: UnsafeMutablePointer<Header>, _ e: UnsafeMutablePointer<ContactRef>, gapAt at: Int,
+                                         width: Int, list k: Int) {
+        guard width > 0 else { return }
+        let total = Int(h.pointee.e3)
+        if at + width < total { (e + at).moveInitialize(from: e + at + width, count: total - at - width) }
+        h.pointee.shift(from: k, by: -width)
+    }
+
 }
 
 /// Compliance-rate contributions of one PDU, by date.

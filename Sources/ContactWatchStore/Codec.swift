@@ -228,6 +228,22 @@ public struct ByteReader {
     }
 
     @inline(never) mutating func varintSlow() throws(CodecError) -> UInt64 {
+        if base.count &- offset >= 8, let p = base.baseAddress {
+            // Eight bytes are there: a varint of up to eight bytes (56 bits: the ids and times of a record) without a
+            // loop. Its length is where the first byte without the continuation bit is; its seven-bit groups are
+            // gathered by masks and shifts, pairs of groups, then pairs of pairs, then the two halves.
+            let word = UInt64(littleEndian: (p + offset).loadUnaligned(as: UInt64.self))
+            let stops = ~word & 0x8080_8080_8080_8080
+            if stops != 0 {
+                let bits = stops.trailingZeroBitCount &+ 1  // 8 × the varint's length
+                var x = (bits == 64 ? word : word & ((1 &<< UInt64(bits)) &- 1)) & 0x7F7F_7F7F_7F7F_7F7F
+                x = (x & 0x007F_007F_007F_007F) | (x & 0x7F00_7F00_7F00_7F00) &>> 1
+                x = (x & 0x0000_3FFF_0000_3FFF) | (x & 0x3FFF_0000_3FFF_0000) &>> 2
+                x = (x & 0x0000_0000_0FFF_FFFF) | (x & 0x0FFF_FFFF_0000_0000) &>> 4
+                offset &+= bits &>> 3
+                return x
+            }
+        }
         if base.count &- offset >= 10 {
             // Ten bytes are there: the same checks without a bounds check per byte.
             var result: UInt64 = 0
@@ -633,7 +649,7 @@ public enum RecordCodec {
 
     // MARK: CaseState
 
-    private static func encodeRefs(_ refs: [ContactRef], into w: inout ByteWriter) {
+    private static func encodeRefs(_ refs: ContactLists.List, into w: inout ByteWriter) {
         w.varint(UInt64(refs.count))
         for ref in refs {
             w.varint(ref.contactId)
@@ -641,12 +657,32 @@ public enum RecordCodec {
         }
     }
 
-    private static func decodeRefs(_ r: inout ByteReader) throws(CodecError) -> [ContactRef] {
-        let n = try r.count(minimumSize: 2)
-        var out: [ContactRef] = []
-        out.reserveCapacity(n)
-        for _ in 0..<n { out.append(ContactRef(contactId: try r.varint(), start: try r.zigzag())) }
-        return out
+    /// Decodes a case's four lists of refs (each a count and its refs) into one `ContactLists`: read into `scratch`
+    /// first (each ref is at least two bytes, so the bytes left bound their number), then copied into one allocation
+    /// of exactly their size.
+    private static func decodeLists(_ r: inout ByteReader) throws(CodecError) -> ContactLists {
+        var ends = (0, 0, 0, 0)
+        let bound = r.remaining / 2
+        return try withUnsafeTemporaryAllocation(of: ContactRef.self, capacity: Swift.max(1, bound)) {
+            scratch throws(CodecError) -> ContactLists in
+            var n = 0
+            for k in 0..<4 {
+                let count = try r.count(minimumSize: 2)
+                // `count` guarantees `count * 2` bytes remain, so the refs fit in what the bytes left bound.
+                for _ in 0..<count {
+                    let id = try r.varint()
+                    scratch.initializeElement(at: n, to: ContactRef(contactId: id, start: try r.zigzag()))
+                    n += 1
+                }
+                switch k {
+                case 0: ends.0 = n
+                case 1: ends.1 = n
+                case 2: ends.2 = n
+                default: ends.3 = n
+                }
+            }
+            return ContactLists(concatenated: UnsafeBufferPointer(rebasing: scratch[0..<n]), ends: ends)
+        }
     }
 
     private static let hasLastInPerson: UInt8 = 1, hasFirstContact: UInt8 = 2, hasTelephoneOnly: UInt8 = 4
@@ -700,46 +736,46 @@ public enum RecordCodec {
     package static func decodeCase(crn: CRN, _ bytes: UnsafeRawBufferPointer) throws(CodecError) -> CaseState {
         var r = ByteReader(bytes)
         try checkVersion(&r, "case")
-        var c = CaseState(crn: crn)
         let bits = try r.u8()
         guard bits & ~(hasLastInPerson | hasFirstContact | hasTelephoneOnly | hasOutcomeOverdue) == 0 else {
             throw CodecError("unknown case flags \(bits)")
         }
         let st = try r.u8()
         guard let sentence = SentenceType(rawValue: st) else { throw CodecError("unknown sentence type \(st)") }
-        c.sentenceType = sentence
-        if bits & hasLastInPerson != 0 { c.lastInPersonAt = try r.zigzag() }
-        if bits & hasFirstContact != 0 { c.firstContactAt = try r.zigzag() }
+        let lastInPersonAt: Millis = bits & hasLastInPerson != 0 ? try r.zigzag() : .min
+        let firstContactAt: Millis = bits & hasFirstContact != 0 ? try r.zigzag() : .max
         let nr = try r.count(minimumSize: 2)
         var regs: [Register] = []
-        regs.reserveCapacity(nr)
-        for _ in 0..<nr {
-            let code = try r.string()
-            let hasLevel = try r.u8()
-            switch hasLevel {
-            case 0: regs.append(Register(code: code, level: nil))
-            case 1: regs.append(Register(code: code, level: try r.string()))
-            default: throw CodecError("bad register level marker \(hasLevel)")
+        if nr > 0 {
+            regs.reserveCapacity(nr)
+            for _ in 0..<nr {
+                let code = try r.string()
+                let hasLevel = try r.u8()
+                switch hasLevel {
+                case 0: regs.append(Register(code: code, level: nil))
+                case 1: regs.append(Register(code: code, level: try r.string()))
+                default: throw CodecError("bad register level marker \(hasLevel)")
+                }
             }
         }
-        c.setRegisters(regs)
-        c.failures = try decodeRefs(&r)
-        c.remotes = try decodeRefs(&r)
-        c.warnings = try decodeRefs(&r)
-        c.breaches = try decodeRefs(&r)
+        let lists = try decodeLists(&r)
+        var openNonCompliance: [OpenAlert] = []
         let na = try r.count(minimumSize: 24)
         if na > 0 {
-            c.openNonCompliance.reserveCapacity(na)
-            for _ in 0..<na { c.openNonCompliance.append(try decodeAlert(&r)) }
+            openNonCompliance.reserveCapacity(na)
+            for _ in 0..<na { openNonCompliance.append(try decodeAlert(&r)) }
         }
-        if bits & hasTelephoneOnly != 0 { c.openTelephoneOnly = try decodeAlert(&r) }
+        let telephoneOnly: OpenAlert? = bits & hasTelephoneOnly != 0 ? try decodeAlert(&r) : nil
+        var openOutcomeOverdue: [OpenAlert] = []
         if bits & hasOutcomeOverdue != 0 {
             let n = try r.count(minimumSize: 24)
-            c.openOutcomeOverdue.reserveCapacity(n)
-            for _ in 0..<n { c.openOutcomeOverdue.append(try decodeAlert(&r)) }
+            openOutcomeOverdue.reserveCapacity(n)
+            for _ in 0..<n { openOutcomeOverdue.append(try decodeAlert(&r)) }
         }
         try r.expectEnd()
-        return c
+        return CaseState(crn: crn, sentenceType: sentence, registers: regs, lastInPersonAt: lastInPersonAt,
+                         firstContactAt: firstContactAt, lists: lists, openNonCompliance: openNonCompliance,
+                         openTelephoneOnly: telephoneOnly, openOutcomeOverdue: openOutcomeOverdue)
     }
 
     // MARK: PDUState

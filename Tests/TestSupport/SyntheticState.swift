@@ -34,8 +34,8 @@ public enum SyntheticState {
                                                       pduIndex: Int32(i % 20), contributionDate: Int32(start / 86_400_000),
                                                       flags: failure ? [.failure] : [.compliant, .attendedInPerson])
                 if failure {
-                    c.failures.append(ContactRef(contactId: contactId, start: start))
-                    c.warnings.append(ContactRef(contactId: contactId, start: start + 86_400_000))
+                    c.lists.append(ContactRef(contactId: contactId, start: start), to: .failures)
+                    c.lists.append(ContactRef(contactId: contactId, start: start + 86_400_000), to: .warnings)
                 }
             }
             if i % 7 == 0 {

@@ -35,8 +35,9 @@ enum Footprint {
         var n = array(s.cases) + s.contacts.footprint + dictionary(s.withdrawn)
             + dictionary(s.outcomeTimers) + dictionary(s.publishers) + array(s.pdus) + dictionary(s.pduIndex)
         for c in s.cases {
-            n += array(c.registers) + array(c.failures) + array(c.remotes) + array(c.warnings) + array(c.breaches)
-                + array(c.openNonCompliance) + array(c.openOutcomeOverdue)
+            n += array(c.registers) + array(c.openNonCompliance) + array(c.openOutcomeOverdue)
+            // The four contact lists share one allocation (none while they are empty).
+            if c.lists.allocatedBytes > 0 { n += c.lists.allocatedBytes + mallocOverhead }
             for a in c.openNonCompliance { n += array(a.evidence) }
             for a in c.openOutcomeOverdue { n += array(a.evidence) }
             // The open R2 alert lives in a box of its own (an object: 16 bytes of header).
