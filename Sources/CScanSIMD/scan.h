@@ -1,7 +1,9 @@
-// SSE2 classification of sixteen bytes for the engine's event scanner (EventScanner.fastStringEnd). Header only: the
-// Swift compiler imports the static inline function and inlines it (Swift's own SIMD types are scalarised here).
+// SSE2 helpers for the engine's event scanner: classification of sixteen bytes (EventScanner.fastStringEnd) and the
+// comparison of 64 bytes (its prefix memo). Header only: the Swift compiler imports the static inline functions and
+// inlines them (Swift's own SIMD types are scalarised here).
 //
-// Contract: `p` must have sixteen readable bytes (the caller checks against the body's length); nothing is written.
+// Contract: each function reads only the bytes its comment names, which the caller must have checked are readable
+// (against the body's length); nothing is written.
 #ifndef CONTACTWATCH_SCAN_H
 #define CONTACTWATCH_SCAN_H
 
@@ -25,6 +27,27 @@ static inline uint32_t cw_string_specials16(const uint8_t *p) {
     for (int k = 0; k < 16; k++) {
         uint8_t x = p[k];
         if (x == '"' || x == '\\' || x < 0x20 || x >= 0x80) m |= (uint32_t)1 << k;
+    }
+    return m;
+#endif
+}
+
+/// Bit k set when p[k] == q[k], for k < 64: the scanner's comparison of a body's first 64 bytes with its memo.
+///
+/// Contract: `p` and `q` must each have 64 readable bytes (the caller checks the body's length); nothing is written.
+static inline uint64_t cw_equal64(const uint8_t *p, const uint8_t *q) {
+#if defined(__SSE2__)
+    uint64_t m = 0;
+    for (int k = 0; k < 4; k++) {
+        __m128i a = _mm_loadu_si128((const __m128i *)(const void *)(p + 16 * k));
+        __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(q + 16 * k));
+        m |= (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(a, b)) << (16 * k);
+    }
+    return m;
+#else
+    uint64_t m = 0;
+    for (int k = 0; k < 64; k++) {
+        if (p[k] == q[k]) m |= (uint64_t)1 << k;
     }
     return m;
 #endif

@@ -152,6 +152,9 @@ struct EventDecoder {
         if let topic, !r.stringEquals(t, topic) {
             return .failure(Invalidity(field: "eventType", reason: "the topic frame does not match eventType"))
         }
+        // The scanner read the body's first member from its memo: the type it recorded for those bytes.
+        let known = r.knownEventType
+        if known != 0 { return .success(known <= 5 ? EventType(rawValue: known &- 1) : nil) }
         // (Without escapes, the usual case, the bytes are read in place without a closure.)
         if !r.node(t).flag { return .success(EventType(r.rawBytes(t))) }
         return .success(r.withStringBytes(t) { EventType($0) })

@@ -156,6 +156,22 @@ private struct FastFrame {
     var resume: Int { (word &>> 48) & 0xFF }
 }
 
+/// The first member of the last body the fast path read when it was eventType (`EventScanner.rememberPrefix`): its
+/// bytes from the root's `{` to the comma after the value, where the value lies in them, and its event type. The empty
+/// memo matches nothing: its mask asks for 64 zero bytes, and a body compared with it starts with `{`.
+private struct PrefixMemo {
+    /// The bytes, zero past `length` (the first field: `EventScanner.prefixBytes` points at it).
+    var storage: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0)
+    /// Bit k set for each byte k < `length`.
+    var mask: UInt64 = ~0
+    var length = 0
+    /// The value's offsets from the `{` (without its quotes).
+    var valueStart = 0
+    var valueEnd = 0
+    /// `EventType.rawValue + 1`, or 6 for a type that is not listed (`EventScanner.knownEventType`).
+    var eventType = 0
+}
+
 /// What `EventScanner.scan` found.
 package enum ScanOutcome: Equatable {
     case ok
@@ -178,10 +194,12 @@ package struct EventScanner: ~Copyable {
     /// that the scanner stays small: the engine borrows it from a class property, which copies it bitwise per call.
     /// A ninth entry: 1 while the fast path (`scanFast`) is on (tests turn it off to compare the two paths); a tenth:
     /// 1 when the last scan was accepted by the fast path (tests check that it is taken); entries 10 to 14: the masks
-    /// of `specialBytes` (`masks`); entries 20 to 23: the fast path's `frames`; from 24: `dateMemos`; then `powers`.
+    /// of `specialBytes` (`masks`); entry 15: `knownEventType`; entries 20 to 23: the fast path's `frames`; from 24:
+    /// `dateMemos`; then `powers`, then the prefix memo (`PrefixMemo`).
     private let predictedCount: UnsafeMutablePointer<Int>
     private static let powersAt = 24 + 3 * RFC3339Fast.memoCount
-    private static let storageCount = powersAt + 9
+    private static let prefixAt = (powersAt + 9 + 1) & ~1
+    private static let storageCount = prefixAt + MemoryLayout<PrefixMemo>.stride / 8
     /// Slots holding a non-null value in the last scan.
     package private(set) var present: UInt64 = 0
     package private(set) var base: UnsafePointer<UInt8>? = nil
@@ -221,6 +239,7 @@ package struct EventScanner: ~Copyable {
             predictedCount[10 + k] = Int(bitPattern: UInt(m))
         }
         predictedCount[8] = 1
+        prefixMemo.initialize(to: PrefixMemo())
         var counts = [Int](repeating: 0, count: 8)
         for (context, name, slot) in ScanContext.names {
             let n = name.utf8CodeUnitCount
@@ -279,6 +298,20 @@ package struct EventScanner: ~Copyable {
     private var powers: UnsafePointer<UInt64> {
         UnsafeRawPointer(predictedCount + EventScanner.powersAt).assumingMemoryBound(to: UInt64.self)
     }
+
+    /// The first member of the last body the fast path read, when it was eventType (`PrefixMemo`).
+    private var prefixMemo: UnsafeMutablePointer<PrefixMemo> {
+        UnsafeMutableRawPointer(predictedCount + EventScanner.prefixAt).assumingMemoryBound(to: PrefixMemo.self)
+    }
+
+    /// The prefix memo's 64 bytes (`PrefixMemo.storage`, its first field).
+    private var prefixBytes: UnsafeMutableRawPointer { UnsafeMutableRawPointer(predictedCount + EventScanner.prefixAt) }
+
+    /// When the last scan's body began as the prefix memo's did (same bytes up to and including the comma after
+    /// eventType's value): `EventType.rawValue + 1` of that value, or 6 when it is not a listed type; 0 otherwise (then
+    /// the eventType slot is read as usual). `EventDecoder.eventType` reads it so that a repeated type is not compared
+    /// again.
+    package var knownEventType: UInt8 { UInt8(truncatingIfNeeded: predictedCount[15]) }
 
     /// The fast path's stack of open containers (`scanFast`: at most three deep).
     private var frames: UnsafeMutablePointer<FastFrame> {
@@ -367,10 +400,16 @@ package struct EventScanner: ~Copyable {
         base = p
         length = body.count
         var i = skipWhitespace(p, 0)
+        predictedCount[15] = 0
         if i < length, p[i] == UInt8(ascii: "{"), predictedCount[8] != 0 {
             rootKind = .object
-            if scanFast(p, i) { predictedCount[9] = 1; return .ok }
+            if scanFast(p, i) {
+                predictedCount[9] = 1
+                if predictedCount[15] == 0 && present & 1 != 0 { rememberPrefix(p, i) }
+                return .ok
+            }
             predictedCount[9] = 0
+            predictedCount[15] = 0
             // Declined: start again from a clean state (the slots are read only where `present` says so).
             present = 0
             problemIndex = -1
@@ -929,6 +968,16 @@ package struct EventScanner: ~Copyable {
         /// The index in personReference.identifiers of the identifier being read.
         var element: Int32 = 0
         var i = start &+ 1
+        // The body begins as the last one whose first member was eventType did: that member is read from the memo.
+        let memo = self.prefixMemo
+        if start &+ 64 <= n,
+           ~cw_equal64(p + start, prefixBytes.assumingMemoryBound(to: UInt8.self)) & memo.pointee.mask == 0 {
+            EventScanner.set(slots, Int(EventSlot.eventType), .string, start &+ memo.pointee.valueStart, start &+ memo.pointee.valueEnd)
+            found = 1 &<< UInt64(EventSlot.eventType)
+            next = predicted + (Int(ScanContext.root) &* 16 &+ 1)
+            i = start &+ memo.pointee.length
+            counts[15] = memo.pointee.eventType
+        }
 
         /// Makes `child` the current object, from the member at position `resume` of its list.
         @inline(__always) func enter(_ child: UInt8, at resume: Int) {
@@ -1051,6 +1100,35 @@ package struct EventScanner: ~Copyable {
         present = found
         if i < n && p[i] <= 0x20 { i = EventScanner.fastSkip(p, i, n) }
         return i == n
+    }
+
+    /// Makes the first member of the body just read by the fast path (whose object starts at `start`) the prefix memo,
+    /// when it is eventType with a string value followed by a comma, within the first 64 bytes: `{`, whitespace,
+    /// `"eventType":`, whitespace, the string, whitespace, `,` — exactly what the fast path read for it, so that the
+    /// same bytes leave the same state (the eventType slot, `present` bit 0, the next member searched from the list's
+    /// second entry).
+    @inline(never)
+    private func rememberPrefix(_ p: UnsafePointer<UInt8>, _ start: Int) {
+        let n = length
+        let value = slots[Int(EventSlot.eventType)]
+        guard value.kind == .string, !value.flag else { return }
+        var j = EventScanner.fastSkip(p, start &+ 1, n)
+        guard j &+ 12 <= n, bytesEqual(UnsafeRawBufferPointer(start: p + j, count: 12), "\"eventType\":" as StaticString)
+        else { return }
+        j = EventScanner.fastSkip(p, j &+ 12, n)
+        guard j &+ 1 == Int(value.start) else { return }
+        let comma = EventScanner.fastSkip(p, Int(value.end) &+ 1, n)
+        guard comma < n, p[comma] == UInt8(ascii: ","), comma &+ 1 &- start <= 64 else { return }
+        let length = comma &+ 1 &- start
+        let memo = prefixMemo
+        prefixBytes.initializeMemory(as: UInt8.self, repeating: 0, count: 64)
+        prefixBytes.copyMemory(from: p + start, byteCount: length)
+        memo.pointee.mask = length == 64 ? ~0 : (1 &<< UInt64(length)) &- 1
+        memo.pointee.length = length
+        memo.pointee.valueStart = Int(value.start) &- start
+        memo.pointee.valueEnd = Int(value.end) &- start
+        let type = EventType(UnsafeRawBufferPointer(start: p + Int(value.start), count: Int(value.end &- value.start)))
+        memo.pointee.eventType = type.map { Int($0.rawValue) &+ 1 } ?? 6
     }
 
     /// `shortInteger` eight digits at a time (when 17 bytes are left from `i`: up to 16 digits and the byte after them):

@@ -304,6 +304,79 @@ struct EventScannerDifferentialTests {
         #expect(fast > 1_000 && declined > 1_000, "fast \(fast), declined \(declined)")
     }
 
+    @Test("the prefix memo: a body that begins as the last one did reads its eventType from the memo, with the same state and decoding")
+    func prefixMemo() throws {
+        let seeds = try Self.seedLines().map { Array($0.utf8) }
+        let rest = #","version":1,"occurredAt":"2026-03-02T11:00:00Z","personReference":{"identifiers":[{"type":"CRN","value":"X100001"}]},"additionalInformation":{"registerTypeCode":"RMRH"}}"#
+        let contact = #"{"eventType":"probation-case.contact.recorded"# + "\"" + rest
+        // Variants around the memo's edges: whitespace inside the prefix, prefixes of 63, 64 and 65 bytes, unlisted and
+        // escaped types, no comma after the value, a short body after a long one, one byte changed in the prefix,
+        // a prefix whose next member differs.
+        let long = String(repeating: "x", count: 64)
+        let crafted: [String] = [
+            contact, contact, " {\n\"eventType\" : \"probation-case.contact.recorded\" ,\t" + String(rest.dropFirst()),
+            " {\n\"eventType\": \"probation-case.contact.recorded\" ,\t" + String(rest.dropFirst()),
+            " {\n\"eventType\": \"probation-case.contact.recorded\" ,\t" + String(rest.dropFirst()),
+            #"{"eventType":"probation-case.registration.deregistered"# + "\"" + rest,
+            #"{"eventType":"probation-case.registration.deregistered"# + "\"" + rest,
+            #"{"eventType":"probation-case.registration.deregistered"# + "\"" + #","eventType":"x"}"#,
+            #"{"eventType":"probation-case.registration.deregistereD"# + "\"" + rest,
+            #"{"eventType":""# + String(long.prefix(47)) + "\"" + rest, #"{"eventType":""# + String(long.prefix(47)) + "\"" + rest,
+            #"{"eventType":""# + String(long.prefix(48)) + "\"" + rest, #"{"eventType":""# + String(long.prefix(48)) + "\"" + rest,
+            #"{"eventType":""# + String(long.prefix(49)) + "\"" + rest, #"{"eventType":""# + String(long.prefix(49)) + "\"" + rest,
+            #"{"eventType":"probation-case.contact.recorded"}"#, #"{"eventType":"probation-case.contact.recorded"}"#,
+            contact, #"{"eventType":"probation-case.contact.recorded","x":1}"#,
+            contact, #"{"eventType":"probation-case.contact.recorded","version":1}"#,
+            contact, #"{"eventType":"probation-case.contact.recorded","eventType":"probation-case.contact.recorded","version":1,"occurredAt":"2026-03-02T11:00:00Z"}"#,
+            contact, #"{"eventType":"probation-case.contact.recorded","version":2,"occurredAt":"2026-03-02T11:00:00Z","personReference":7}"#,
+            #"{"eventType":"probation-case.c\u006fntact.recorded"# + "\"" + rest, #"{"eventType":"probation-case.c\u006fntact.recorded"# + "\"" + rest,
+            #"{"eventType":"probation-case.contact.recorded\u0000"# + "\"" + rest,
+            contact, #"{"eventType":"probation-case.contact.recorded","version":1,"occurredAt":"2026-03-02T11:00:00Z","a"#,
+            contact, #"{"eventType":"probation-case.contact.recorde""# + rest,
+            #"{"eventType":"probation-case.registration.added"# + "\"" + rest, #"{"eventType":"probation-case.registration.added"# + "\"" + rest,
+            "{\"eventType\":\"probation-case.contact.recorded\u{e9}\"" + rest, "{\"eventType\":\"probation-case.contact.recorded\u{e9}\"" + rest,
+        ]
+        var rng = SeededRandom(seed: 13)
+        var bodies = crafted.map { Array($0.utf8) }
+        for k in 0..<4_000 { bodies.append(k % 3 == 2 ? Self.mutate(rng.pick(seeds), &rng) : seeds[k % seeds.count]) }
+        var scanner = EventScanner()
+        var hits = 0
+        for body in bodies {
+            var general = EventScanner()
+            general.fastPathEnabled = false
+            let (s, g) = body.withUnsafeBytes { b in
+                (scanner.stateDescription(scanner.scan(b)), general.stateDescription(general.scan(b)))
+            }
+            #expect(s == g, "\(String(decoding: body, as: UTF8.self).debugDescription)")
+            if scanner.knownEventType != 0 { hits += 1 }
+            // Decoding from the reused scanner (memo) equals decoding from a fresh one (no memo), with and without a
+            // topic; the fresh one is compared with the reference by `ScannerDifferential.difference`.
+            var fresh = EventScanner()
+            for topic in [nil, Array("probation-case.contact.recorded".utf8)] as [[UInt8]?] {
+                let (a, b) = body.withUnsafeBytes { raw in
+                    topic.map { t in t.withUnsafeBytes { tb in
+                        (ScannerDifferential.describe(&scanner, body: raw, topic: tb), ScannerDifferential.describe(&fresh, body: raw, topic: tb))
+                    } } ?? (ScannerDifferential.describe(&scanner, body: raw, topic: nil), ScannerDifferential.describe(&fresh, body: raw, topic: nil))
+                }
+                #expect(a == b, "\(String(decoding: body, as: UTF8.self).debugDescription)\nmemo: \(a)\nfresh: \(b)")
+            }
+        }
+        #expect(hits > 1_000, "prefix memo hit on \(hits) of \(bodies.count) bodies")
+        // The crafted repeats hit it: the same contact prefix twice, with whitespace, 63 and 64 bytes; 65 does not.
+        func hitOn(_ texts: [String]) -> [Bool] {
+            var scanner = EventScanner()
+            return texts.map { text in
+                let body = Array(text.utf8)
+                _ = body.withUnsafeBytes { scanner.scan($0) }
+                return scanner.knownEventType != 0
+            }
+        }
+        #expect(hitOn([contact, contact]) == [false, true])
+        #expect(hitOn([crafted[2], crafted[3], crafted[4]]) == [false, false, true])
+        #expect(hitOn([crafted[9], crafted[10], crafted[11], crafted[12], crafted[13], crafted[14]]) == [false, true, false, true, false, false])
+        #expect(hitOn([crafted[5], crafted[6], crafted[7]]) == [false, true, false])
+    }
+
     @Test("one scanner over many bodies (what earlier bodies left in its slots) leaves what a fresh general path leaves")
     func reusedScanner() throws {
         let seeds = try Self.seedLines().map { Array($0.utf8) }
