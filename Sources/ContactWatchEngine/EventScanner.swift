@@ -156,9 +156,10 @@ private struct FastFrame {
     var resume: Int { (word &>> 48) & 0xFF }
 }
 
-/// The first member of the last body the fast path read when it was eventType (`EventScanner.rememberPrefix`): its
-/// bytes from the root's `{` to the comma after the value, where the value lies in them, and its event type. The empty
-/// memo matches nothing: its mask asks for 64 zero bytes, and a body compared with it starts with `{`.
+/// The first member of the last body the fast path read when it was eventType (`EventScanner.rememberPrefix`), and the
+/// second when it was a number in `version`: their bytes from the root's `{` to the comma after the last of them, where
+/// the values lie in them, and the event type. The empty memo matches nothing: its mask asks for 64 zero bytes, and a
+/// body compared with it starts with `{`.
 private struct PrefixMemo {
     /// The bytes, zero past `length` (the first field: `EventScanner.prefixBytes` points at it).
     var storage: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0)
@@ -170,6 +171,9 @@ private struct PrefixMemo {
     var valueEnd = 0
     /// `EventType.rawValue + 1`, or 6 for a type that is not listed (`EventScanner.knownEventType`).
     var eventType = 0
+    /// The version member's node, its offsets from the `{`, when the memo holds it (`hasVersion`).
+    var version = JSONNode(kind: .null, flag: false, start: 0, end: 0, count: 0, next: 0, integer: 0)
+    var hasVersion = false
 }
 
 /// What `EventScanner.scan` found.
@@ -975,6 +979,14 @@ package struct EventScanner: ~Copyable {
             EventScanner.set(slots, Int(EventSlot.eventType), .string, start &+ memo.pointee.valueStart, start &+ memo.pointee.valueEnd)
             found = 1 &<< UInt64(EventSlot.eventType)
             next = predicted + (Int(ScanContext.root) &* 16 &+ 1)
+            if memo.pointee.hasVersion {
+                var v = memo.pointee.version
+                v.start &+= Int32(truncatingIfNeeded: start)
+                v.end &+= Int32(truncatingIfNeeded: start)
+                slots[Int(EventSlot.version)] = v
+                found |= 1 &<< UInt64(EventSlot.version)
+                next += 1
+            }
             i = start &+ memo.pointee.length
             counts[15] = memo.pointee.eventType
         }
@@ -1106,7 +1118,8 @@ package struct EventScanner: ~Copyable {
     /// when it is eventType with a string value followed by a comma, within the first 64 bytes: `{`, whitespace,
     /// `"eventType":`, whitespace, the string, whitespace, `,` — exactly what the fast path read for it, so that the
     /// same bytes leave the same state (the eventType slot, `present` bit 0, the next member searched from the list's
-    /// second entry).
+    /// second entry). When the second member is version with a number (which the fast path read as an integer) and a
+    /// comma, still within 64 bytes, the memo holds it too (its slot, bit 1, the next member from the third entry).
     @inline(never)
     private func rememberPrefix(_ p: UnsafePointer<UInt8>, _ start: Int) {
         let n = length
@@ -1119,7 +1132,21 @@ package struct EventScanner: ~Copyable {
         guard j &+ 1 == Int(value.start) else { return }
         let comma = EventScanner.fastSkip(p, Int(value.end) &+ 1, n)
         guard comma < n, p[comma] == UInt8(ascii: ","), comma &+ 1 &- start <= 64 else { return }
-        let length = comma &+ 1 &- start
+        var length = comma &+ 1 &- start
+        var version: JSONNode? = nil
+        if present & (1 &<< UInt64(EventSlot.version)) != 0, slots[Int(EventSlot.version)].kind == .number {
+            let v = slots[Int(EventSlot.version)]
+            var k = EventScanner.fastSkip(p, comma &+ 1, n)
+            if k &+ 10 <= n, bytesEqual(UnsafeRawBufferPointer(start: p + k, count: 10), "\"version\":" as StaticString) {
+                k = EventScanner.fastSkip(p, k &+ 10, n)
+                let after = EventScanner.fastSkip(p, Int(v.end), n)
+                if k == Int(v.start), after < n, p[after] == UInt8(ascii: ","), after &+ 1 &- start <= 64 {
+                    length = after &+ 1 &- start
+                    version = JSONNode(kind: v.kind, flag: v.flag, start: v.start &- Int32(start), end: v.end &- Int32(start),
+                                       count: 0, next: 0, integer: v.integer)
+                }
+            }
+        }
         let memo = prefixMemo
         prefixBytes.initializeMemory(as: UInt8.self, repeating: 0, count: 64)
         prefixBytes.copyMemory(from: p + start, byteCount: length)
@@ -1129,6 +1156,8 @@ package struct EventScanner: ~Copyable {
         memo.pointee.valueEnd = Int(value.end) &- start
         let type = EventType(UnsafeRawBufferPointer(start: p + Int(value.start), count: Int(value.end &- value.start)))
         memo.pointee.eventType = type.map { Int($0.rawValue) &+ 1 } ?? 6
+        memo.pointee.hasVersion = version != nil
+        if let version { memo.pointee.version = version }
     }
 
     /// `shortInteger` eight digits at a time (when 17 bytes are left from `i`: up to 16 digits and the byte after them):

@@ -313,7 +313,7 @@ struct EventScannerDifferentialTests {
         // escaped types, no comma after the value, a short body after a long one, one byte changed in the prefix,
         // a prefix whose next member differs.
         let long = String(repeating: "x", count: 64)
-        let crafted: [String] = [
+        var crafted: [String] = [
             contact, contact, " {\n\"eventType\" : \"probation-case.contact.recorded\" ,\t" + String(rest.dropFirst()),
             " {\n\"eventType\": \"probation-case.contact.recorded\" ,\t" + String(rest.dropFirst()),
             " {\n\"eventType\": \"probation-case.contact.recorded\" ,\t" + String(rest.dropFirst()),
@@ -336,6 +336,21 @@ struct EventScannerDifferentialTests {
             #"{"eventType":"probation-case.registration.added"# + "\"" + rest, #"{"eventType":"probation-case.registration.added"# + "\"" + rest,
             "{\"eventType\":\"probation-case.contact.recorded\u{e9}\"" + rest, "{\"eventType\":\"probation-case.contact.recorded\u{e9}\"" + rest,
         ]
+        // The second member, version, in the memo too when it is a number followed by a comma within 64 bytes. (A memo
+        // without it is not extended while bodies keep matching it.)
+        let head = #"{"eventType":"probation-case.contact.recorded","#
+        let tail = #""occurredAt":"2026-03-02T11:00:00Z","personReference":{"identifiers":[{"type":"CRN","value":"X100001"}]}}"#
+        for version in [#""version":1,"#, #""version":2,"#, #""version":12,"#, #""version":"1","#, #""version": 1 ,"#,
+                        #""version" :1,"#, #""version":9007199254740993,"#, #""version":1,"version":1,"#,
+                        #""version":1}"#, #""version":1,"eventType":"x","#, #""version":1.0,"#, #""version":null,"#] {
+            // Another type first, so that the standard body misses and leaves a memo with version in it.
+            crafted += [#"{"eventType":"probation-case.registration.added","# + tail, head + #""version":1,"# + tail,
+                        head + version + tail, head + version + tail]
+        }
+        crafted.append(#"{"eventType":"probation-case.registration.deregistered","version":1,"# + tail)
+        crafted.append(#"{"eventType":"probation-case.registration.deregistered","version":1,"# + tail)
+        // The memo's offsets are from the root's `{`, wherever it starts.
+        crafted += [" " + head + #""version":1,"# + tail, "\n\t " + head + #""version":7,"# + tail, " " + head + #""version":7,"# + tail]
         var rng = SeededRandom(seed: 13)
         var bodies = crafted.map { Array($0.utf8) }
         for k in 0..<4_000 { bodies.append(k % 3 == 2 ? Self.mutate(rng.pick(seeds), &rng) : seeds[k % seeds.count]) }
