@@ -1088,9 +1088,25 @@ package struct EventScanner: ~Copyable {
                 var kind = JSONKind.object
                 if context == ScanContext.identifier {
                     // One element of personReference.identifiers read: summarised, then `,` and the next, or `]`.
-                    present = found
-                    noteIdentifier(element, isObject: true)
-                    found = present
+                    if problemIndex < 0 {
+                        // `noteIdentifier(element, isObject: true)` inline: the fast path's strings have no escapes,
+                        // so the type is its raw bytes.
+                        let type = slots[Int(EventSlot.identifierType)]
+                        if found & (1 &<< UInt64(EventSlot.identifierType)) == 0 || type.kind != .string {
+                            problemIndex = element
+                            problemIsType = true
+                        } else if type.end &- type.start == 3, p[Int(type.start)] == UInt8(ascii: "C"),
+                                  p[Int(type.start) &+ 1] == UInt8(ascii: "R"), p[Int(type.start) &+ 2] == UInt8(ascii: "N") {
+                            crnCount &+= 1
+                            crnIndex = element
+                            if found & (1 &<< UInt64(EventSlot.identifierValue)) != 0 {
+                                slots[Int(EventSlot.crnValue)] = slots[Int(EventSlot.identifierValue)]
+                                found |= 1 &<< UInt64(EventSlot.crnValue)
+                            } else {
+                                found &= ~(1 &<< UInt64(EventSlot.crnValue))
+                            }
+                        }
+                    }
                     element &+= 1
                     let after = EventScanner.nextByte(p, &i, n)
                     if after == UInt8(ascii: ",") {
