@@ -701,9 +701,9 @@ public enum RecordCodec {
         var bits: UInt8 = 0
         if p.pointee.lastInPersonAt != .min { bits |= hasLastInPerson }
         if p.pointee.firstContactAt != .max { bits |= hasFirstContact }
-        // Read once: `openTelephoneOnly` is the engine's computed property, and calling it on `p.pointee` copies the
-        // whole case (a retain and a release of each of its arrays) — once per read.
-        let telephoneOnly = p.pointee.openTelephoneOnly
+        // Read once, in place: `openTelephoneOnly` is the engine's computed property, and calling it on `p.pointee`
+        // from here copies the whole case (a retain and a release of each of its arrays) — once per read.
+        let telephoneOnly = CaseState.openTelephoneOnly(at: p)
         if telephoneOnly != nil { bits |= hasTelephoneOnly }
         if !p.pointee.openOutcomeOverdue.isEmpty { bits |= hasOutcomeOverdue }
         w.u8(bits)
