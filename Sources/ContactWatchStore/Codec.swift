@@ -720,10 +720,13 @@ public enum RecordCodec {
                 w.u8(0)
             }
         }
-        encodeRefs(p.pointee.failures, into: &w)
-        encodeRefs(p.pointee.remotes, into: &w)
-        encodeRefs(p.pointee.warnings, into: &w)
-        encodeRefs(p.pointee.breaches, into: &w)
+        // The lists through the stored `lists` (one retain), not the computed views `failures`, ...: each of those,
+        // called on `p.pointee` from here, would copy the whole case first.
+        let lists = p.pointee.lists
+        encodeRefs(lists[.failures], into: &w)
+        encodeRefs(lists[.remotes], into: &w)
+        encodeRefs(lists[.warnings], into: &w)
+        encodeRefs(lists[.breaches], into: &w)
         w.varint(UInt64(p.pointee.openNonCompliance.count))
         for a in p.pointee.openNonCompliance { encodeAlert(a, into: &w) }
         if let t = telephoneOnly { encodeAlert(t, into: &w) }
