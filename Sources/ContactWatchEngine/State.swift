@@ -187,10 +187,10 @@ package struct ContactLists: @unchecked Sendable, Equatable {
 
     /// Where each list ends in the elements (cumulative: list k is `end(k-1)..<end(k)`), and the elements' room.
     @usableFromInline struct Header {
-        var e0: UInt32, e1: UInt32, e2: UInt32, e3: UInt32
-        var capacity: UInt32
+        @usableFromInline var e0: UInt32, e1: UInt32, e2: UInt32, e3: UInt32
+        @usableFromInline var capacity: UInt32
 
-        @inline(__always) func end(_ k: Int) -> Int {
+        @inlinable @inline(__always) func end(_ k: Int) -> Int {
             switch k {
             case 0: Int(e0)
             case 1: Int(e1)
@@ -198,7 +198,7 @@ package struct ContactLists: @unchecked Sendable, Equatable {
             default: Int(e3)
             }
         }
-        @inline(__always) func start(_ k: Int) -> Int { k == 0 ? 0 : end(k - 1) }
+        @inlinable @inline(__always) func start(_ k: Int) -> Int { k == 0 ? 0 : end(k - 1) }
         /// Adds `d` to the ends of lists `k...3`.
         @inline(__always) mutating func shift(from k: Int, by d: Int) {
             let d = UInt32(truncatingIfNeeded: d)
@@ -288,6 +288,18 @@ package struct ContactLists: @unchecked Sendable, Equatable {
         }
 
         package static func == (a: List, b: List) -> Bool { a.elementsEqual(b) }
+    }
+
+    /// Calls `body` with the elements of list `k` where they lie (valid only during the call). Inlinable: the
+    /// store's encoder reads a case's lists through it without a `List` view's generic `Collection` calls, which
+    /// another module runs unspecialised.
+    @inlinable
+    package func withUnsafeElements<R>(_ k: Kind, _ body: (UnsafeBufferPointer<ContactRef>) throws -> R) rethrows -> R {
+        guard let s = storage else { return try body(UnsafeBufferPointer(start: nil, count: 0)) }
+        return try s.withUnsafeMutablePointers { h, e in
+            let lo = h.pointee.start(k.rawValue), hi = h.pointee.end(k.rawValue)
+            return try body(UnsafeBufferPointer(start: e + lo, count: hi - lo))
+        }
     }
 
     package subscript(k: Kind) -> List {

@@ -202,9 +202,28 @@ public struct ByteReader {
     }
 
     @inline(__always) public mutating func varint() throws(CodecError) -> UInt64 {
-        // Most varints of a record are one byte (deltas, flags, small counts and versions), and nearly all the rest
-        // two or three (time differences in minutes): those are read without the general loop.
-        if _fastPath(offset &+ 3 <= base.count) {
+        // Most varints of a record are one byte (deltas, flags, small counts and versions), many two or three (time
+        // differences in minutes), and the rest — ids and times of the cases' lists, a case's first contact — five
+        // or six: with eight bytes left, all of those are read from one unaligned word without a loop.
+        if _fastPath(offset &+ 8 <= base.count), let p = base.baseAddress {
+            let word = UInt64(littleEndian: (p + offset).loadUnaligned(as: UInt64.self))
+            if word & 0x80 == 0 {
+                offset &+= 1
+                return word & 0x7F
+            }
+            if word & 0x8000 == 0 {
+                offset &+= 2
+                return word & 0x7F | (word &>> 8 & 0x7F) &<< 7
+            }
+            if word & 0x80_0000 == 0 {
+                offset &+= 3
+                return word & 0x7F | (word &>> 8 & 0x7F) &<< 7 | (word &>> 16 & 0x7F) &<< 14
+            }
+            let stops = ~word & 0x8080_8080_8080_8080
+            if _fastPath(stops != 0) { return Self.gather(word, stops, &offset) }
+            return try varintSlow()
+        }
+        if offset &+ 3 <= base.count {
             let b0 = UInt64(base[offset])
             if b0 < 0x80 {
                 offset &+= 1
@@ -227,6 +246,19 @@ public struct ByteReader {
         return try varintSlow()
     }
 
+    /// The value of the varint of one to eight bytes at the start of `word` (little-endian), whose last byte is the
+    /// first one marked in `stops` (the bytes without the continuation bit); advances `offset` past it. Its seven-bit
+    /// groups are gathered by masks and shifts: pairs of groups, then pairs of pairs, then the two halves.
+    @inline(__always) static func gather(_ word: UInt64, _ stops: UInt64, _ offset: inout Int) -> UInt64 {
+        let bits = stops.trailingZeroBitCount &+ 1  // 8 × the varint's length
+        var x = (bits == 64 ? word : word & ((1 &<< UInt64(bits)) &- 1)) & 0x7F7F_7F7F_7F7F_7F7F
+        x = (x & 0x007F_007F_007F_007F) | (x & 0x7F00_7F00_7F00_7F00) &>> 1
+        x = (x & 0x0000_3FFF_0000_3FFF) | (x & 0x3FFF_0000_3FFF_0000) &>> 2
+        x = (x & 0x0000_0000_0FFF_FFFF) | (x & 0x0FFF_FFFF_0000_0000) &>> 4
+        offset &+= bits &>> 3
+        return x
+    }
+
     @inline(never) mutating func varintSlow() throws(CodecError) -> UInt64 {
         if base.count &- offset >= 8, let p = base.baseAddress {
             // Eight bytes are there: a varint of up to eight bytes (56 bits: the ids and times of a record) without a
@@ -234,15 +266,7 @@ public struct ByteReader {
             // gathered by masks and shifts, pairs of groups, then pairs of pairs, then the two halves.
             let word = UInt64(littleEndian: (p + offset).loadUnaligned(as: UInt64.self))
             let stops = ~word & 0x8080_8080_8080_8080
-            if stops != 0 {
-                let bits = stops.trailingZeroBitCount &+ 1  // 8 × the varint's length
-                var x = (bits == 64 ? word : word & ((1 &<< UInt64(bits)) &- 1)) & 0x7F7F_7F7F_7F7F_7F7F
-                x = (x & 0x007F_007F_007F_007F) | (x & 0x7F00_7F00_7F00_7F00) &>> 1
-                x = (x & 0x0000_3FFF_0000_3FFF) | (x & 0x3FFF_0000_3FFF_0000) &>> 2
-                x = (x & 0x0000_0000_0FFF_FFFF) | (x & 0x0FFF_FFFF_0000_0000) &>> 4
-                offset &+= bits &>> 3
-                return x
-            }
+            if stops != 0 { return Self.gather(word, stops, &offset) }
         }
         if base.count &- offset >= 10 {
             // Ten bytes are there: the same checks without a bounds check per byte.
@@ -649,40 +673,54 @@ public enum RecordCodec {
 
     // MARK: CaseState
 
-    private static func encodeRefs(_ refs: ContactLists.List, into w: inout ByteWriter) {
-        w.varint(UInt64(refs.count))
-        for ref in refs {
-            w.varint(ref.contactId)
-            w.zigzag(ref.start)
+    private static func encodeRefs(_ lists: ContactLists, _ k: ContactLists.Kind, into w: inout ByteWriter) {
+        lists.withUnsafeElements(k) { refs in
+            w.varint(UInt64(refs.count))
+            for ref in refs {
+                w.varint(ref.contactId)
+                w.zigzag(ref.start)
+            }
         }
     }
 
-    /// Decodes a case's four lists of refs (each a count and its refs) into one `ContactLists`: read into `scratch`
-    /// first (each ref is at least two bytes, so the bytes left bound their number), then copied into one allocation
-    /// of exactly their size.
+    /// Decodes a case's four lists of refs (each a count and its refs) into one `ContactLists`: read into a scratch
+    /// buffer first, then copied into one allocation of exactly their size. The scratch is 64 refs on the stack
+    /// (1 KiB); a case with more is read again into one sized by the bytes left (each ref is at least two bytes).
     private static func decodeLists(_ r: inout ByteReader) throws(CodecError) -> ContactLists {
-        var ends = (0, 0, 0, 0)
+        let start = r
+        let small: ContactLists? = try withUnsafeTemporaryAllocation(of: ContactRef.self, capacity: 64) {
+            scratch throws(CodecError) -> ContactLists? in try decodeLists(&r, into: scratch)
+        }
+        if let small { return small }
+        r = start
         let bound = r.remaining / 2
         return try withUnsafeTemporaryAllocation(of: ContactRef.self, capacity: Swift.max(1, bound)) {
-            scratch throws(CodecError) -> ContactLists in
-            var n = 0
-            for k in 0..<4 {
-                let count = try r.count(minimumSize: 2)
-                // `count` guarantees `count * 2` bytes remain, so the refs fit in what the bytes left bound.
-                for _ in 0..<count {
-                    let id = try r.varint()
-                    scratch.initializeElement(at: n, to: ContactRef(contactId: id, start: try r.zigzag()))
-                    n += 1
-                }
-                switch k {
-                case 0: ends.0 = n
-                case 1: ends.1 = n
-                case 2: ends.2 = n
-                default: ends.3 = n
-                }
-            }
-            return ContactLists(concatenated: UnsafeBufferPointer(rebasing: scratch[0..<n]), ends: ends)
+            scratch throws(CodecError) -> ContactLists in try decodeLists(&r, into: scratch)!
         }
+    }
+
+    /// The lists read through `scratch`; nil when they do not fit in it.
+    @inline(__always)
+    private static func decodeLists(_ r: inout ByteReader, into scratch: UnsafeMutableBufferPointer<ContactRef>)
+        throws(CodecError) -> ContactLists? {
+        var ends = (0, 0, 0, 0)
+        var n = 0
+        for k in 0..<4 {
+            let count = try r.count(minimumSize: 2)
+            guard count <= scratch.count &- n else { return nil }
+            for _ in 0..<count {
+                let id = try r.varint()
+                scratch.initializeElement(at: n, to: ContactRef(contactId: id, start: try r.zigzag()))
+                n &+= 1
+            }
+            switch k {
+            case 0: ends.0 = n
+            case 1: ends.1 = n
+            case 2: ends.2 = n
+            default: ends.3 = n
+            }
+        }
+        return ContactLists(concatenated: UnsafeBufferPointer(rebasing: scratch[0..<n]), ends: ends)
     }
 
     private static let hasLastInPerson: UInt8 = 1, hasFirstContact: UInt8 = 2, hasTelephoneOnly: UInt8 = 4
@@ -721,12 +759,13 @@ public enum RecordCodec {
             }
         }
         // The lists through the stored `lists` (one retain), not the computed views `failures`, ...: each of those,
-        // called on `p.pointee` from here, would copy the whole case first.
+        // called on `p.pointee` from here, would copy the whole case first. Each list is read in place
+        // (`withUnsafeElements`, inlinable: a `List` view's `Collection` calls run unspecialised from this module).
         let lists = p.pointee.lists
-        encodeRefs(lists[.failures], into: &w)
-        encodeRefs(lists[.remotes], into: &w)
-        encodeRefs(lists[.warnings], into: &w)
-        encodeRefs(lists[.breaches], into: &w)
+        encodeRefs(lists, .failures, into: &w)
+        encodeRefs(lists, .remotes, into: &w)
+        encodeRefs(lists, .warnings, into: &w)
+        encodeRefs(lists, .breaches, into: &w)
         w.varint(UInt64(p.pointee.openNonCompliance.count))
         for a in p.pointee.openNonCompliance { encodeAlert(a, into: &w) }
         if let t = telephoneOnly { encodeAlert(t, into: &w) }

@@ -44,6 +44,32 @@ func encoded(_ body: (inout ByteWriter) -> Void) -> [UInt8] {
         #expect(try e.withUnsafeBytes { b throws in try RecordCodec.decodeCase(crn: empty.crn, b) } == empty)
     }
 
+    /// The load reads a case's lists through 64 refs of stack, and a case with more through a buffer sized by its
+    /// bytes: both give the case back, at every size around the limit and in every list.
+    @Test func casesWithManyRefsRoundTrip() throws {
+        for n in [0, 1, 63, 64, 65, 200] {
+            for k in 0..<4 {
+                var c = sampleCase()
+                c.failures = []
+                c.remotes = []
+                c.warnings = []
+                let refs = (0..<n).map { ContactRef(contactId: UInt64(2_500_000_000 + $0), start: 1_775_000_000_000 + Int64($0)) }
+                switch k {
+                case 0: c.failures = ContactLists.List(refs)
+                case 1: c.remotes = ContactLists.List(refs)
+                case 2: c.warnings = ContactLists.List(refs)
+                default: c.breaches = ContactLists.List(refs)
+                }
+                c.warnings = ContactLists.List(Array(c.warnings) + [ContactRef(contactId: 7, start: -7)])
+                let bytes = encoded { RecordCodec.encode(c, into: &$0) }
+                let back = try bytes.withUnsafeBytes { b throws in try RecordCodec.decodeCase(crn: c.crn, b) }
+                #expect(back == c, "\(n) refs in list \(k)")
+                // Exactly the lists' size: the load allocates nothing to grow into.
+                #expect(back.lists.allocatedBytes == 40 + back.lists.totalCount * 16)
+            }
+        }
+    }
+
     @Test func contactRoundTripIsCompact() throws {
         let rec = ContactRecord(caseIndex: 199_999, actionId: 0x8000_1234, version: 3, contactStart: 1_775_000_000_000,
                                 actionTime: 1_775_000_600_000, pduIndex: 4, contributionDate: 20_500,
@@ -153,8 +179,9 @@ func encoded(_ body: (inout ByteWriter) -> Void) -> [UInt8] {
         for bad: [UInt8] in [Array(repeating: 0xFF, count: 11), Array(repeating: 0xFF, count: 9) + [0x02]] {
             #expect(throws: CodecError.self) { try bad.withUnsafeBytes { p throws in var r = ByteReader(p); _ = try r.varint() } }
         }
-        // Every length, followed by 0 to 12 more bytes: the reader's one-to-three-byte and ten-byte fast paths and
-        // its checked loop near the end of a record read the same values and stop at the same place.
+        // Every length, followed by 0 to 12 more bytes: the reader's one-word path (eight bytes left), its
+        // one-to-three-byte and ten-byte paths and its checked loop near the end of a record read the same values and
+        // stop at the same place.
         var values: [UInt64] = [0, UInt64.max]
         for k in 1..<64 { values += [(1 << UInt64(k)) - 1, 1 << UInt64(k), (1 << UInt64(k)) + 1] }
         for v in values {
