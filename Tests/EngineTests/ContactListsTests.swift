@@ -1,4 +1,5 @@
 @testable import ContactWatchEngine
+import ContactWatchTestSupport
 import Testing
 
 /// `ContactLists` keeps a case's four lists in one allocation: each list must behave exactly as the `[ContactRef]`
@@ -6,18 +7,6 @@ import Testing
 /// one copy never shows in another), through growth and sharing.
 @Suite("ContactLists: a case's four lists in one allocation")
 struct ContactListsTests {
-    struct Rng {
-        var s: UInt64
-        mutating func next() -> UInt64 {
-            s &+= 0x9E37_79B9_7F4A_7C15
-            var z = s
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-    }
-
     static func check(_ l: ContactLists, _ model: [[ContactRef]]) {
         for k in ContactLists.Kind.allCases {
             #expect(Array(l[k]) == model[k.rawValue], "list \(k)")
@@ -27,7 +16,7 @@ struct ContactListsTests {
     }
 
     @Test func randomOperationsMatchFourArrays() {
-        var rng = Rng(s: 42)
+        var rng = SplitMix64(seed: 42)
         var lists = ContactLists()
         var model: [[ContactRef]] = [[], [], [], []]
         // Snapshots taken along the way: each must keep reading as it was when taken.

@@ -1,23 +1,11 @@
 @testable import ContactWatchEngine
+import ContactWatchTestSupport
 import Testing
 
 /// `ContactTable` packs records into 32 bytes and keeps the ones that do not fit aside: every record read back must be
 /// the one stored, whichever form it took, through inserts, replacements, removals and growth.
 @Suite("ContactTable: packed contact records")
 struct ContactTableTests {
-    struct Rng {
-        var s: UInt64
-        mutating func next() -> UInt64 {
-            s &+= 0x9E37_79B9_7F4A_7C15
-            var z = s
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-        mutating func pick<T>(_ a: [T]) -> T { a[below(a.count)] }
-    }
-
     static let day: Int64 = 86_400_000
 
     static func floorDay(_ t: Int64) -> Int64 {
@@ -26,7 +14,7 @@ struct ContactTableTests {
     }
 
     /// A record as the engine makes them (mostly), or with a field at or beyond the packed form's limits.
-    static func record(_ rng: inout Rng) -> ContactRecord {
+    static func record(_ rng: inout SplitMix64) -> ContactRecord {
         let near: Int64 = 1_740_000_000_000 + Int64(rng.below(1 << 30)) * 1000 + Int64(rng.below(1000))
         let starts: [Int64] = [near, (1 << 49) - 1, -(1 << 49), 1 << 49, -(1 << 49) - 1, 0, -1, Int64.min, Int64.max,
                                -62_135_596_800_000, 253_402_300_799_999]
@@ -59,7 +47,7 @@ struct ContactTableTests {
 
     @Test("records round-trip exactly, packed or aside, through sets, replacements, removals and growth")
     func randomOperations() {
-        var rng = Rng(s: 11)
+        var rng = SplitMix64(seed: 11)
         var table = ContactTable()
         var model: [UInt64: ContactRecord] = [:]
         let ids: [UInt64] = (0..<3000).map { k in

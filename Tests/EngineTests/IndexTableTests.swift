@@ -1,4 +1,5 @@
 @testable import ContactWatchEngine
+import ContactWatchTestSupport
 import Testing
 import HeapModule
 
@@ -53,7 +54,7 @@ struct IndexTableTests {
 struct ForgetQueueTests {
     @Test("same items popped in the same order as a heap's, for cutoffs inside and between days")
     func againstHeap() {
-        var rng = ContactTableTests.Rng(s: 7)
+        var rng = SplitMix64(seed: 7)
         let day: Int64 = 86_400_000
         let base: Int64 = 1_767_225_600_000
         var cutoff = base - 10 * day
