@@ -259,15 +259,9 @@ public struct ByteReader {
         return x
     }
 
+    /// A varint `varint()` did not read: nine or ten bytes long (its eight-byte word had no last byte), or near the
+    /// end of the record (fewer than eight bytes left), or malformed.
     @inline(never) mutating func varintSlow() throws(CodecError) -> UInt64 {
-        if base.count &- offset >= 8, let p = base.baseAddress {
-            // Eight bytes are there: a varint of up to eight bytes (56 bits: the ids and times of a record) without a
-            // loop. Its length is where the first byte without the continuation bit is; its seven-bit groups are
-            // gathered by masks and shifts, pairs of groups, then pairs of pairs, then the two halves.
-            let word = UInt64(littleEndian: (p + offset).loadUnaligned(as: UInt64.self))
-            let stops = ~word & 0x8080_8080_8080_8080
-            if stops != 0 { return Self.gather(word, stops, &offset) }
-        }
         if base.count &- offset >= 10 {
             // Ten bytes are there: the same checks without a bounds check per byte.
             var result: UInt64 = 0
