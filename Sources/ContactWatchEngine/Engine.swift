@@ -137,8 +137,11 @@ public final class Engine {
 
     /// Hands over what changed since the last call (for the store).
     package func takeChanges() -> ChangeSet {
-        defer { changes = ChangeSet() }
-        return changes
+        let taken = changes
+        changes = ChangeSet()
+        // The next batch is likely as large: its contacts log starts with room for as many.
+        changes.contacts.reserveCapacity(taken.contacts.count)
+        return taken
     }
 
     public func takeLogEvents() -> [EngineLogEvent] {
@@ -431,7 +434,7 @@ public final class Engine {
         }
         let ci = caseIndex(for: e.crn)
         changes.cases.insert(UInt32(ci))
-        changes.contacts.insert(e.contactId)
+        changes.contacts.append(e.contactId)
         // Step 2: case facts.
         if let s = e.sentenceType { state.cases[ci].sentenceType = s }
         // Step 3: replacement.
@@ -624,7 +627,7 @@ public final class Engine {
         // A forgotten contact raises nothing (R7); an R7 alert already open on it stays open in its case.
         if !state.outcomeTimers.isEmpty, state.outcomeTimers.removeValue(forKey: id) != nil { changes.outcomeTimers.insert(id) }
         changes.cases.insert(rec.caseIndex)
-        changes.contacts.remove(id)
+        // Left in `changes.contacts` if set earlier in the batch: the store deletes it all the same (see `ContactLog`).
         changes.forgottenContacts.append(id)
     }
 }

@@ -494,7 +494,9 @@ public final class StateStore: Sendable {
         }
         // Contacts live in their case's row: the writer rewrites the rows of the cases that gained or changed a
         // contact, and of the cases named by `changes.cases` (a contact is forgotten with its case named there),
-        // dropping from them every contact the batch names and adding the current records.
+        // dropping from them every contact the batch names and adding the current records. The engine's contacts log
+        // repeats an id set twice and keeps one forgotten since (`ContactLog`): sorted with the forgotten ids, each id
+        // is taken once, and one the engine no longer has is deleted.
         // (Through the engine's non-generic entry points: `elements`, `record`, `ascending`.)
         p.keys.append(contentsOf: changes.contacts.elements())
         p.keys.append(contentsOf: changes.forgottenContacts)

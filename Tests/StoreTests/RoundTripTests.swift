@@ -127,7 +127,7 @@ func runWithRestarts(settings: EngineSettings, lines: [String], batch: Int, rest
         var store = try StateStore(directory: dir.path)
         var changes = ChangeSet()
         changes.cases = DenseSet(0..<UInt32(state.cases.count))
-        changes.contacts = IDSet(state.contacts.keys)
+        changes.contacts = ContactLog(state.contacts.keys)
         changes.pdus = DenseSet(0..<Int32(state.pdus.count))
         changes.publishers = Set(state.publishers.keys)
         changes.withdrawn = IDSet(state.withdrawn.keys)
@@ -138,7 +138,7 @@ func runWithRestarts(settings: EngineSettings, lines: [String], batch: Int, rest
         for _ in 0..<700 {
             let id = ids[rng.below(ids.count)]
             guard let rec = state.contacts.removeValue(forKey: id) else { continue }
-            if rng.chance(0.5) { changes.forgottenContacts.append(id) } else { changes.contacts.insert(id) }
+            if rng.chance(0.5) { changes.forgottenContacts.append(id) } else { changes.contacts.append(id) }
             // As the engine does: a contact leaves the store with its case named (its row holds the contact).
             changes.cases.insert(rec.caseIndex)
             if state.withdrawn.removeValue(forKey: id) != nil { changes.withdrawn.insert(id) }

@@ -93,7 +93,7 @@ enum RestartBenchmark {
                 for start in stride(from: 0, to: cases, by: 2000) {
                     for ci in start..<min(start + 2000, cases) {
                         changes.cases.insert(UInt32(ci))
-                        changes.contacts.formUnion(byCase[UInt32(ci)] ?? [])
+                        changes.contacts.append(contentsOf: byCase[UInt32(ci)] ?? [])
                     }
                     try store.commit(changes: changes, state: state, journal: [], publishedThrough: nil, now: 0)
                     changes = ChangeSet()
@@ -162,7 +162,7 @@ enum RestartBenchmark {
                 changes.cases.insert(ci)
                 let id = ids[rng.below(ids.count)]
                 state.contacts[id]!.version += 1
-                changes.contacts.insert(id)
+                changes.contacts.append(id)
                 state.alertSequence += 1
                 journal.append(JournalEntry(alertSequence: state.alertSequence, alertId: String(repeating: "a", count: 32),
                                             topic: Array("alert.raised.telephone-only".utf8),
@@ -186,7 +186,7 @@ enum RestartBenchmark {
                 for _ in 0..<1000 {
                     switch part {
                     case "cases": changes.cases.insert(UInt32(rng.below(cases)))
-                    case "contacts": changes.contacts.insert(ids[rng.below(ids.count)])
+                    case "contacts": changes.contacts.append(ids[rng.below(ids.count)])
                     case "journal":
                         state.alertSequence += 1
                         journal.append(JournalEntry(alertSequence: state.alertSequence, alertId: String(repeating: "a", count: 32),
