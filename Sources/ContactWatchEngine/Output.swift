@@ -381,16 +381,28 @@ struct JSONWriter: ~Copyable {
     private var base: UnsafeMutablePointer<UInt8>
     private var capacity: Int
     private(set) var count = 0
-    /// The date last written (`time`, `dateText`): its day number and its `YYYY-MM-DD` (bytes 0..<8 and 8..<10).
-    /// Alerts of a stream crowd into a few dates, and the civil calendar is the costly part of writing one.
+    /// The two dates last written (`time`, `dateText`), the latest first: each its day number and its `YYYY-MM-DD`
+    /// (bytes 0..<8 and 8..<10). Alerts of a stream crowd into a few dates, and the civil calendar is the costly part
+    /// of writing one; an alert writes two dates in turn (occurredAt, then detectedAt, usually on another day), so a
+    /// memo of one date missed on both.
     private var memoDays: Int64 = .min
     private var memoText: UInt64 = 0
     private var memoDay: UInt16 = 0
+    private var memoDays2: Int64 = .min
+    private var memoText2: UInt64 = 0
+    private var memoDay2: UInt16 = 0
 
     /// "00" to "99": two digits at a time.
     private static var digitPairs: StaticString {
         "00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899"
     }
+
+    /// 10^0 ... 10^19.
+    private static let powersOfTen: [UInt64] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000,
+                                                1_000_000_000, 10_000_000_000, 100_000_000_000, 1_000_000_000_000,
+                                                10_000_000_000_000, 100_000_000_000_000, 1_000_000_000_000_000,
+                                                10_000_000_000_000_000, 100_000_000_000_000_000,
+                                                1_000_000_000_000_000_000, 10_000_000_000_000_000_000]
 
     /// Writes `value` (0...99) as two digits at `p`.
     @inline(__always) private static func two(_ value: Int, at p: UnsafeMutableRawPointer) {
@@ -399,20 +411,37 @@ struct JSONWriter: ~Copyable {
 
     /// The `YYYY-MM-DD` of day `days` at `p` (10 bytes), through the memo.
     @inline(__always) private mutating func dateBytes(_ days: Int64, at p: UnsafeMutablePointer<UInt8>) {
-        if days != memoDays {
-            let (y, m, d) = Civil.civilFromDays(Int(days))
-            fixed(y, width: 4, at: p)
-            p[4] = UInt8(ascii: "-")
-            fixed(m, width: 2, at: p + 5)
-            p[7] = UInt8(ascii: "-")
-            fixed(d, width: 2, at: p + 8)
-            memoDays = days
-            memoText = UnsafeRawPointer(p).loadUnaligned(as: UInt64.self)
-            memoDay = UnsafeRawPointer(p + 8).loadUnaligned(as: UInt16.self)
-            return
+        if days == memoDays {
+            UnsafeMutableRawPointer(p).storeBytes(of: memoText, as: UInt64.self)
+            UnsafeMutableRawPointer(p + 8).storeBytes(of: memoDay, as: UInt16.self)
+        } else if days == memoDays2 {
+            UnsafeMutableRawPointer(p).storeBytes(of: memoText2, as: UInt64.self)
+            UnsafeMutableRawPointer(p + 8).storeBytes(of: memoDay2, as: UInt16.self)
+        } else {
+            dateBytesMissed(days, at: p)
         }
-        UnsafeMutableRawPointer(p).storeBytes(of: memoText, as: UInt64.self)
-        UnsafeMutableRawPointer(p + 8).storeBytes(of: memoDay, as: UInt16.self)
+    }
+
+    /// `dateBytes` for a date in neither memo: written from the civil calendar, then remembered as the latest (the
+    /// latest before it becomes the second).
+    @inline(never) private mutating func dateBytesMissed(_ days: Int64, at p: UnsafeMutablePointer<UInt8>) {
+        let (y, m, d) = Civil.civilFromDays(Int(days))
+        if y >= 0 && y <= 9999 {
+            JSONWriter.two(y / 100, at: p)
+            JSONWriter.two(y % 100, at: p + 2)
+        } else {
+            fixed(y, width: 4, at: p)
+        }
+        p[4] = UInt8(ascii: "-")
+        JSONWriter.two(m, at: p + 5)
+        p[7] = UInt8(ascii: "-")
+        JSONWriter.two(d, at: p + 8)
+        memoDays2 = memoDays
+        memoText2 = memoText
+        memoDay2 = memoDay
+        memoDays = days
+        memoText = UnsafeRawPointer(p).loadUnaligned(as: UInt64.self)
+        memoDay = UnsafeRawPointer(p + 8).loadUnaligned(as: UInt16.self)
     }
 
     init(capacity: Int = 4096) {
@@ -507,27 +536,27 @@ struct JSONWriter: ~Copyable {
 
     mutating func uint(_ v: UInt64) {
         if v < 10 { return byte(UInt8(truncatingIfNeeded: 48 &+ v)) }
-        // Two digits at a time from the right into a scratch buffer (at most 20 digits), then one copy.
-        var scratch: (UInt64, UInt64, UInt64) = (0, 0, 0)
-        withUnsafeMutableBytes(of: &scratch) { buf in
-            let q = buf.baseAddress!
-            var j = 24
-            var y = v
-            while y >= 100 {
-                let r = Int(truncatingIfNeeded: y % 100)
-                y /= 100
-                j &-= 2
-                JSONWriter.two(r, at: q + j)
-            }
-            if y >= 10 {
-                j &-= 2
-                JSONWriter.two(Int(truncatingIfNeeded: y), at: q + j)
-            } else {
-                j &-= 1
-                q.storeBytes(of: UInt8(truncatingIfNeeded: 48 &+ y), toByteOffset: j, as: UInt8.self)
-            }
-            raw(UnsafeRawBufferPointer(start: q + j, count: 24 &- j))
+        // The number of digits (2...20), then two digits at a time from the right, in place (a scratch buffer and
+        // its copy cost a `memcpy` call per number).
+        // floor(log10(v)) is (bit length × 1233) >> 12 or one more (1233/4096 ≈ log10 2).
+        var n = ((64 &- v.leadingZeroBitCount) &* 1233) &>> 12
+        if v >= JSONWriter.powersOfTen[n] { n &+= 1 }
+        reserve(20)
+        let p = UnsafeMutableRawPointer(base + count)
+        var j = n
+        var y = v
+        while y >= 100 {
+            let r = Int(truncatingIfNeeded: y % 100)
+            y /= 100
+            j &-= 2
+            JSONWriter.two(r, at: p + j)
         }
+        if y >= 10 {
+            JSONWriter.two(Int(truncatingIfNeeded: y), at: p + (j &- 2))
+        } else {
+            p.storeBytes(of: UInt8(truncatingIfNeeded: 48 &+ y), toByteOffset: j &- 1, as: UInt8.self)
+        }
+        count &+= n
     }
 
     mutating func int(_ v: Int) {

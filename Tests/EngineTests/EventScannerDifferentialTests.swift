@@ -536,4 +536,41 @@ struct JSONWriterTests {
             if writer.count > 1 << 20 { writer.reset() }
         }
     }
+
+    /// The writer remembers two dates (an alert writes occurredAt, then detectedAt on another day): instants and
+    /// dates drawn from a pool of three days that changes every 100 steps, so that each memo entry is hit, both are
+    /// missed, and one is replaced while the other is kept, in every order.
+    @Test("instants and dates among a few days write what JSONOut writes")
+    func fewDays() {
+        var rng = SeededRandom(seed: 23)
+        var writer = JSONWriter(capacity: 64)
+        var pool: [Int64] = []
+        var hits = [0, 0, 0]
+        var last: [Int64] = []
+        for k in 0..<30_000 {
+            if k % 100 == 0 {
+                let first = Int64.random(in: -719_000...2_900_000, using: &rng)
+                pool = [first, first + Int64.random(in: 1...40, using: &rng), first - Int64.random(in: 1...400, using: &rng)]
+            }
+            let day = pool[Int.random(in: 0..<(k % 300 < 150 ? 2 : 3), using: &rng)]
+            // Which memo entry an ideal two-date memo would serve it from (latest, second, none).
+            let slot = last.first == day ? 0 : (last.count > 1 && last[1] == day ? 1 : 2)
+            hits[slot] += 1
+            if slot != 0 { last = [day] + last.prefix(1).filter { $0 != day } }
+            let start = writer.count
+            var expected: [UInt8] = []
+            if k % 4 == 3 {
+                let d = LocalDate(days: Int32(day))
+                writer.date(d)
+                JSONOut.date(&expected, d)
+            } else {
+                let t = day * millisPerDay + Millis.random(in: 0..<millisPerDay, using: &rng) / (k % 2 == 0 ? 1000 : 1) * (k % 2 == 0 ? 1000 : 1)
+                writer.time(t)
+                JSONOut.time(&expected, t)
+            }
+            #expect(writer.array(start..<writer.count) == expected, "day \(day)")
+            if writer.count > 1 << 20 { writer.reset() }
+        }
+        #expect(hits.allSatisfy { $0 > 2_000 }, "\(hits)")
+    }
 }
