@@ -173,19 +173,12 @@ struct PipelineLoop {
     }
 
     /// Reads one message, if one is waiting, into the engine (frames read in scope, nothing copied); false when none.
+    /// (`receiveWaiting`: the first and last frame straight to the engine, no generic result or nested closures.)
     private static func receiveInto(_ outbox: inout Outbox, from input: ZMQSocket, engine: Engine) throws -> Bool {
         let now = Pipeline.wallClockMillis()
-        return try input.receiveMessage(timeoutMilliseconds: 0) { frames -> Void in
-            frames.withUnsafeBytes(at: frames.count - 1) { body in
-                if frames.count >= 2 {
-                    frames.withUnsafeBytes(at: 0) { topic in
-                        engine.process(frameCount: frames.count, topic: topic, body: body, now: now, into: &outbox)
-                    }
-                } else {
-                    engine.process(frameCount: 1, topic: nil, body: body, now: now, into: &outbox)
-                }
-            }
-        } != nil
+        return try input.receiveWaiting { count, topic, body in
+            engine.process(frameCount: count, topic: topic, body: body, now: now, into: &outbox)
+        }
     }
 
     /// Hands the events processed since the last batch to the writer.
