@@ -178,6 +178,50 @@ struct ZeroMQTests {
         #expect(try b.receiveCopy(timeoutMilliseconds: 0) == nil)
     }
 
+    @Test func receiveWaitingHandsTheFirstAndLastFrame() throws {
+        let ctx = try ZMQContext()
+        let endpoint = Self.inproc()
+        let a = try ctx.socket(.pair)
+        try a.bind(endpoint)
+        let b = try ctx.socket(.pair, framePoolCapacity: 3)
+        try b.connect(endpoint)
+        func take() throws -> (count: Int, first: String?, last: String)? {
+            var seen: (Int, String?, String)? = nil
+            let got = try b.receiveWaiting { count, first, last in
+                seen = (count, first.map { String(decoding: $0, as: UTF8.self) }, String(decoding: last, as: UTF8.self))
+            }
+            #expect(got == (seen != nil))
+            return seen
+        }
+        // Nothing waiting: false at once, body not called.
+        #expect(try take() == nil)
+        let large = String(repeating: "x", count: 100_000)
+        try a.send(strings: ["topic.a", large])
+        try a.send(strings: ["only"])
+        try a.send(strings: (0..<10).map { "frame-\($0)" })  // more frames than the pool holds
+        try a.send(strings: ["t", "", "body"])
+        try a.send(strings: ["t2", "short"])
+        // Parts of a message arrive together: waiting for the first is enough (inproc delivers in order).
+        let poller = ZMQPoller()
+        poller.add(b)
+        #expect(try poller.poll(timeoutMilliseconds: 5000).isReadable(0))
+        let first = try #require(try take())
+        #expect(first.count == 2 && first.first == "topic.a" && first.last == large)
+        let second = try #require(try take())
+        #expect(second.count == 1 && second.first == nil && second.last == "only")
+        let third = try #require(try take())
+        #expect(third.count == 10 && third.first == "frame-0" && third.last == "frame-9")
+        let fourth = try #require(try take())
+        #expect(fourth.count == 3 && fourth.first == "t" && fourth.last == "body")
+        // The pool's slots are reused: the last message reads its own bytes, not the earlier frames left in them.
+        let fifth = try #require(try take())
+        #expect(fifth.count == 2 && fifth.first == "t2" && fifth.last == "short")
+        #expect(try take() == nil)
+        // Frames kept in the pool until replaced are released with the socket (and a closed socket refuses).
+        b.close()
+        #expect(throws: ZMQError.self) { _ = try b.receiveWaiting { _, _, _ in } }
+    }
+
     @Test func bodyErrorsPropagateAndReleaseFrames() throws {
         struct Boom: Error {}
         let ctx = try ZMQContext()
