@@ -364,6 +364,14 @@ public struct ByteReader {
         return s
     }
 
+    /// The next `n` bytes in place (valid as long as the reader's buffer).
+    @inline(__always) mutating func bytes(_ n: Int) throws(CodecError) -> UnsafeRawBufferPointer {
+        guard n >= 0, n <= remaining else { throw CodecError("record is truncated") }
+        let out = UnsafeRawBufferPointer(rebasing: base[offset..<(offset + n)])
+        offset += n
+        return out
+    }
+
     public func expectEnd() throws(CodecError) {
         guard isAtEnd else { throw CodecError("\(remaining) unexpected bytes after the record") }
     }

@@ -6,7 +6,7 @@ import GRDBSQLite
 /// The durable state store: the engine's state and the alert journal in one SQLite database,
 /// `<stateDir>/contactwatch.sqlite`, reached through one GRDB `DatabaseQueue` (the processing thread is its only user).
 ///
-/// Layout (schema version 3, see `schemaVersion`):
+/// Layout (schema version 4, see `schemaVersion`):
 /// - `meta(key, value)`: `watermark`, `alertSequence` (the last used), `publishedThrough` (the highest alertSequence
 ///   known published), `schemaVersion`, `contactCount` (a capacity hint for load).
 /// - `publisher(id, lastSequence)`; `caseState(caseIndex, crn, data, contacts)`; `pdu(pduIndex, code, data)`;
@@ -19,9 +19,11 @@ import GRDBSQLite
 /// - Migrations run forward on open: a v1 store (written before R7) gains the `outcomeTimer` table and user_version 2,
 ///   keeping every row; its contacts have no armed deadline, so enabling R7 raises nothing for them until their next
 ///   version. v2 -> v3 packs each case's rows of the old `contact(id, data)` table into its case row and drops that
-///   table, in the same transaction.
-/// - `journal(alertSequence, alertId, topic, body, recordedAt)`: every alert message, with the wall-clock ms of its
-///   commit (for retention).
+///   table, in the same transaction. v3 -> v4 moves the rows of `journal(alertSequence, alertId, topic, body,
+///   recordedAt)` (one per alert) into `journalChunk` rows and drops that table, in the same transaction.
+/// - `journalChunk(firstSequence, lastSequence, entryCount, recordedAt, entries)` (since v4): every alert message (id,
+///   topic, body as published), a commit's messages in rows of about 32 KiB (`JournalChunk`), each row with the
+///   wall-clock ms of its commit (for retention).
 /// The file carries `PRAGMA application_id` = "CWst" and `PRAGMA user_version` = the schema version, so a foreign or
 /// newer file is recognised from its header before SQLite opens it.
 ///
@@ -35,7 +37,7 @@ import GRDBSQLite
 /// (`Checkpointer`), so a commit costs one append to the WAL (plus its fsync under `.full`).
 public final class StateStore: Sendable {
     /// The schema version this code reads and writes.
-    public static let schemaVersion = 3
+    public static let schemaVersion = 4
     /// The database file's name inside the state directory.
     public static let fileName = "contactwatch.sqlite"
     /// How long a lock held by another process is waited for before a write fails as `busy`.
@@ -222,8 +224,46 @@ public final class StateStore: Sendable {
                 PRAGMA user_version = 3;
                 """)
         }
+        // The journal in rows of a commit's alerts (`JournalChunk`) instead of a row per alert. Rows of the old table
+        // are grouped while their `recordedAt` is the same (a commit's, as far as it can be told) and ascending.
+        m.registerMigration("v4") { db in
+            try db.execute(sql: """
+                CREATE TABLE journalChunk (firstSequence INTEGER PRIMARY KEY, lastSequence INTEGER NOT NULL,
+                                           entryCount INTEGER NOT NULL, recordedAt INTEGER NOT NULL, entries BLOB NOT NULL);
+                """)
+            try migrateJournalRows(db)
+            try db.execute(sql: """
+                DROP TABLE journal;
+                UPDATE meta SET value = 4 WHERE key = 'schemaVersion';
+                PRAGMA user_version = 4;
+                """)
+        }
         return m
     }()
+
+    /// Schema v3 -> v4: the rows of `journal`, in order, into `journalChunk` rows, a row closed when `recordedAt`
+    /// changes or its blob is full. Ids, topics and bodies are kept byte for byte (the topic and id as the v3 reader
+    /// returned them: their text's UTF-8).
+    static func migrateJournalRows(_ db: Database) throws {
+        let rows = try RawStatement(db, "SELECT alertSequence, alertId, topic, body, recordedAt FROM journal ORDER BY alertSequence")
+        defer { rows.reset() }
+        var builder: JournalChunk.Builder? = nil
+        var recordedAt: Int64? = nil
+        while try rows.nextRow() {
+            let at = rows.columnInt64(4)
+            if at != recordedAt {
+                try builder?.finish()
+                builder = try JournalChunk.Builder(db, now: at)
+                recordedAt = at
+            }
+            let sequence = UInt64(bitPattern: rows.columnInt64(0))
+            let empty = UnsafeRawBufferPointer(start: nil, count: 0)
+            let idText = String(decoding: rows.columnBlob(1) ?? empty, as: UTF8.self)
+            try builder!.append(sequence: sequence, id: nil, idText: idText, topic: rows.columnBlob(2) ?? empty,
+                                body: rows.columnBlob(3) ?? empty)
+        }
+        try builder?.finish()
+    }
 
     /// Creates a new empty store at `path`: built under a temporary name and renamed into place, so a crash never
     /// leaves a half-made file under the real name.
@@ -386,25 +426,40 @@ public final class StateStore: Sendable {
 
     /// Journal entries after `sequence`, ascending: at most `limit` of them, and no more than `maxBytes` of bodies in
     /// all, but always the first one there is. Rows stop being read once the byte budget is spent (a body is copied
-    /// only when it fits).
+    /// only when it fits). Reads the row holding `sequence + 1`, if any, and those after it (`JournalChunk`).
     static func fetchJournal(_ db: Database, after sequence: UInt64, limit: Int?, maxBytes: Int = .max) throws -> [JournalEntry] {
         var out: [JournalEntry] = []
+        let limit = max(0, limit ?? .max)
+        guard limit > 0 else { return out }
         let after = Int64(bitPattern: min(sequence, UInt64(Int64.max)))
-        let sql = "SELECT alertSequence, alertId, topic, body FROM journal WHERE alertSequence > ? ORDER BY alertSequence"
-            + (limit != nil ? " LIMIT ?" : "")
-        let args: StatementArguments = limit.map { [after, max(0, $0)] } ?? [after]
-        let rows = try Row.fetchCursor(db, sql: sql, arguments: args)
+        // The row that starts at or before `after` may hold later entries; every row starting after it does.
+        let rows = try RawStatement(db, """
+            SELECT firstSequence, entries FROM journalChunk
+            WHERE firstSequence >= coalesce((SELECT max(firstSequence) FROM journalChunk WHERE firstSequence <= ?1), ?1)
+            ORDER BY firstSequence
+            """)
+        defer { rows.reset(); rows.clear() }
+        try rows.int64(1, after)
         var bytes = 0
-        while let row = try rows.next() {
-            guard let body = try row.withUnsafeData(atIndex: 3, { data -> [UInt8]? in
-                let count = data?.count ?? 0
-                if !out.isEmpty && count > maxBytes - bytes { return nil }
-                bytes += count
-                return data.map { [UInt8]($0) } ?? []
-            }) else { break }
-            let topic: String = row[2]
-            out.append(JournalEntry(alertSequence: UInt64(bitPattern: row[0] as Int64), alertId: row[1],
-                                    topic: Array(topic.utf8), body: body))
+        var done = false
+        while !done, try rows.nextRow() {
+            let first = UInt64(bitPattern: rows.columnInt64(0))
+            guard let blob = rows.columnBlob(1) else { throw CodecError("journal row \(first) has no entries") }
+            try JournalChunk.forEach(blob, firstSequence: first) { e in
+                guard e.sequence > UInt64(bitPattern: after) else { return true }
+                if !out.isEmpty && e.body.count > maxBytes - bytes {
+                    done = true
+                    return false
+                }
+                bytes += e.body.count
+                out.append(JournalEntry(alertSequence: e.sequence, alertId: e.idString, topic: Array(e.topic),
+                                        body: Array(e.body)))
+                if out.count >= limit {
+                    done = true
+                    return false
+                }
+                return true
+            }
         }
         return out
     }
@@ -691,34 +746,20 @@ public final class StateStore: Sendable {
                             try del.step()
                         }
                     }
-                    if let outbox = p.journalOutbox, p.journalCount > 0 {
-                        try Self.writeJournal(db, from: outbox, now: p.now)
-                    }
-                    if !p.journal.isEmpty {
-                        let ins = try RawStatement(db, """
-                            INSERT INTO journal (alertSequence, alertId, topic, body, recordedAt) VALUES (?, ?, ?, ?, ?)
-                            """)
-                        defer { ins.clear() }
-                        try ins.int64(5, p.now)
+                    if (p.journalOutbox != nil && p.journalCount > 0) || !p.journal.isEmpty {
+                        let builder = try JournalChunk.Builder(db, now: p.now)
+                        if let outbox = p.journalOutbox, p.journalCount > 0 {
+                            try Self.writeJournal(builder, from: outbox)
+                        }
                         for e in p.journal {
-                            try ins.int64(1, Int64(bitPattern: e.alertSequence))
-                            try e.body.withUnsafeBytes { body in
-                                try ins.blob(4, body.baseAddress, body.count)
-                                try e.topic.withUnsafeBufferPointer { topic in
-                                    if let t = topic.baseAddress, Self.isPlainASCII(topic) {
-                                        try t.withMemoryRebound(to: CChar.self, capacity: topic.count) {
-                                            try ins.text(3, $0, topic.count)
-                                        }
-                                        try ins.withText(2, e.alertId) { try ins.step() }
-                                    } else {
-                                        // As GRDB bound `String(decoding: topic, as: UTF8.self)`.
-                                        try ins.withText(3, String(decoding: topic, as: UTF8.self)) {
-                                            try ins.withText(2, e.alertId) { try ins.step() }
-                                        }
-                                    }
+                            try e.topic.withUnsafeBytes { topic in
+                                try e.body.withUnsafeBytes { body in
+                                    try builder.append(sequence: e.alertSequence, id: nil, idText: e.alertId, topic: topic,
+                                                       body: body)
                                 }
                             }
                         }
+                        try builder.finish()
                     }
                 }
             }
@@ -726,39 +767,13 @@ public final class StateStore: Sendable {
         checkpointer.poke()
     }
 
-    /// The journal rows of the alert messages of `outbox` (raises and resolutions, in order), bound in place from the
-    /// outbox's buffer: the rows `journalEntries(from:)` would make, without a copy of each topic and body. The alert
-    /// ids' text goes into one buffer for the whole batch.
-    private static func writeJournal(_ db: Database, from outbox: Outbox, now: Int64) throws {
-        let ins = try RawStatement(db, """
-            INSERT INTO journal (alertSequence, alertId, topic, body, recordedAt) VALUES (?, ?, ?, ?, ?)
-            """)
-        defer { ins.clear() }
-        try ins.int64(5, now)
-        var ids: [UInt8] = []
-        ids.reserveCapacity(32)
+    /// The journal entries of the alert messages of `outbox` (raises and resolutions, in order), read in place from the
+    /// outbox's buffer: the entries `journalEntries(from:)` would make, without a copy of each topic and body.
+    private static func writeJournal(_ builder: JournalChunk.Builder, from outbox: Outbox) throws {
         try outbox.forEach { entry, topic, body in
             guard entry.kind == .alertRaised || entry.kind == .alertResolved else { return }
-            try ins.int64(1, Int64(bitPattern: entry.alertSequence))
-            try ins.blob(4, body.baseAddress, body.count)
-            ids.removeAll(keepingCapacity: true)
-            entry.alertId?.append(to: &ids)
-            try ids.withUnsafeBufferPointer { id in
-                // As `withText` binds the id's String (no NUL in 32 hex digits); an alert always has an id.
-                if let i = id.baseAddress {
-                    try i.withMemoryRebound(to: CChar.self, capacity: id.count) { try ins.text(2, $0, id.count) }
-                } else {
-                    try ins.text(2, "")
-                }
-                let t = topic.assumingMemoryBound(to: UInt8.self)
-                if let start = t.baseAddress, Self.isPlainASCII(t) {
-                    try start.withMemoryRebound(to: CChar.self, capacity: t.count) { try ins.text(3, $0, t.count) }
-                    try ins.step()
-                } else {
-                    // As GRDB bound `String(decoding: topic, as: UTF8.self)`.
-                    try ins.withText(3, String(decoding: t, as: UTF8.self)) { try ins.step() }
-                }
-            }
+            // An alert always has an id; none is stored as an empty text, as before.
+            try builder.append(sequence: entry.alertSequence, id: entry.alertId, idText: nil, topic: topic, body: body)
         }
     }
 
@@ -829,13 +844,6 @@ public final class StateStore: Sendable {
         }
     }
 
-    /// Bytes 1...127 only: UTF-8 that `String(decoding:as:)` keeps as is and that has no NUL (GRDB binds strings
-    /// NUL-terminated), so binding the bytes themselves stores the same text.
-    @inline(__always) static func isPlainASCII(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
-        for c in b where c == 0 || c >= 0x80 { return false }
-        return true
-    }
-
     private static func recordPublished(_ db: Database, _ sequence: UInt64) throws {
         try db.cachedStatement(sql: "UPDATE meta SET value = max(value, ?) WHERE key = 'publishedThrough'")
             .execute(arguments: [Int64(bitPattern: min(sequence, UInt64(Int64.max)))])
@@ -892,14 +900,57 @@ public final class StateStore: Sendable {
     @discardableResult
     public func pruneJournal(recordedBefore cutoff: Int64) throws(StoreError) -> Int {
         try run("pruning the journal") {
-            try queue.write { db in
-                try db.execute(sql: """
-                    DELETE FROM journal WHERE recordedAt < ?
-                      AND alertSequence <= (SELECT value FROM meta WHERE key = 'publishedThrough')
-                    """, arguments: [cutoff])
-                return db.changesCount
-            }
+            try queue.write { db in try Self.pruneJournal(db, recordedBefore: cutoff) }
         }
+    }
+}
+
+extension StateStore {
+    /// Deletes the journal's published entries of rows recorded before `cutoff`: whole rows when all their entries are
+    /// published; a row only partly published is rewritten with its unpublished entries (under the first one's key).
+    static func pruneJournal(_ db: Database, recordedBefore cutoff: Int64) throws -> Int {
+        let published = try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'publishedThrough'") ?? 0
+        var pruned = try Int.fetchOne(db, sql: """
+            SELECT coalesce(sum(entryCount), 0) FROM journalChunk
+            WHERE firstSequence <= ?1 AND lastSequence <= ?1 AND recordedAt < ?2
+            """, arguments: [published, cutoff]) ?? 0
+        try db.execute(sql: "DELETE FROM journalChunk WHERE firstSequence <= ?1 AND lastSequence <= ?1 AND recordedAt < ?2",
+                       arguments: [published, cutoff])
+        // Rows that straddle `published` (one, normally).
+        let straddling = try Row.fetchAll(db, sql: """
+            SELECT firstSequence, recordedAt, entries FROM journalChunk
+            WHERE firstSequence <= ?1 AND lastSequence > ?1 AND recordedAt < ?2
+            """, arguments: [published, cutoff])
+        for row in straddling {
+            let first: Int64 = row[0]
+            let recordedAt: Int64 = row[1]
+            var kept: [JournalEntry] = []
+            try row.withUnsafeData(atIndex: 2) { data in
+                guard let data else { throw CodecError("journal row \(first) has no entries") }
+                try data.withUnsafeBytes { blob in
+                    try JournalChunk.forEach(blob, firstSequence: UInt64(bitPattern: first)) { e in
+                        if e.sequence <= UInt64(bitPattern: published) {
+                            pruned += 1
+                        } else {
+                            kept.append(JournalEntry(alertSequence: e.sequence, alertId: e.idString, topic: Array(e.topic),
+                                                     body: Array(e.body)))
+                        }
+                        return true
+                    }
+                }
+            }
+            try db.execute(sql: "DELETE FROM journalChunk WHERE firstSequence = ?", arguments: [first])
+            let builder = try JournalChunk.Builder(db, now: recordedAt)
+            for e in kept {
+                try e.topic.withUnsafeBytes { topic in
+                    try e.body.withUnsafeBytes { body in
+                        try builder.append(sequence: e.alertSequence, id: nil, idText: e.alertId, topic: topic, body: body)
+                    }
+                }
+            }
+            try builder.finish()
+        }
+        return pruned
     }
 }
 

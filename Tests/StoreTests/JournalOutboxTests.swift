@@ -38,8 +38,8 @@ import Testing
         #expect(a.count == Int(engineA.state.alertSequence))
         #expect(a == b)
         #expect(b.allSatisfy { $0.alertId.count == 32 })
-        // recordedAt, and the types SQLite stored, too.
-        let sql = "SELECT alertSequence, typeof(alertId), typeof(topic), typeof(body), recordedAt FROM journal ORDER BY alertSequence"
+        // The rows themselves (bounds, counts, recordedAt, the blobs), too.
+        let sql = "SELECT * FROM journalChunk ORDER BY firstSequence"
         #expect(try rows(storeA.path, sql) == rows(storeB.path, sql))
         let (stateB, unpublished) = try storeB.load()
         #expect(sameState(stateB, engineB.state))

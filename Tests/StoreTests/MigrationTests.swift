@@ -90,8 +90,8 @@ struct MigrationTests {
         defer { dir.cleanup() }
         let store = try StateStore(directory: dir.path)
         store.close()
-        #expect(try Self.userVersion(dir.storePath) == 3)
-        #expect(try Self.tables(dir.storePath) == ["caseState", "journal", "meta", "outcomeTimer", "pdu", "publisher", "withdrawn"])
+        #expect(try Self.userVersion(dir.storePath) == 4)
+        #expect(try Self.tables(dir.storePath) == ["caseState", "journalChunk", "meta", "outcomeTimer", "pdu", "publisher", "withdrawn"])
     }
 
     static func tables(_ path: String) throws -> [String] {
@@ -147,10 +147,88 @@ struct MigrationTests {
         try store.commit(changes: engine.takeChanges(), state: engine.state, journal: StateStore.journalEntries(from: out),
                          publishedThrough: engine.state.alertSequence, now: 1_800_000_000_000)
         store.close()
-        #expect(try Self.userVersion(dir.storePath) == 3)
+        #expect(try Self.userVersion(dir.storePath) == UInt32(StateStore.schemaVersion))
         let reopened = try StateStore(directory: dir.path)
         defer { reopened.close() }
         #expect(sameState(try reopened.load().state, engine.state))
+    }
+
+    /// Schema v3 → v4 (the journal in rows of a commit's alerts, `JournalChunk`). `Tests/Fixtures/stores/v3-r7-on.sqlite`
+    /// was written by the real `contactwatchd` of 4956708 (schema v3, R7 enabled in its configuration file), stopped
+    /// with SIGTERM after `v2-r7-on.ndjson` (the v2 fixture's stream: eight journal entries in one commit). Before it is
+    /// opened, 392 more rows are added to its v3 journal as v3 stored them (three commits, bodies up to 40,000 bytes,
+    /// ids that are not 32 hex digits, a non-ASCII topic) and it is marked published through 150.
+    @Test("a v3 store moves its journal into rows of a commit's alerts, byte for byte")
+    func v3StoreChunksItsJournal() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        try FileManager.default.createDirectory(atPath: dir.path, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: Self.stores.appendingPathComponent("v3-r7-on.sqlite").path,
+                                         toPath: dir.storePath)
+        #expect(try Self.userVersion(dir.storePath) == 3)
+        let added = varied(9...400, seed: 12)
+        try tamper(dir) { db in
+            for e in added {
+                try db.execute(sql: "INSERT INTO journal (alertSequence, alertId, topic, body, recordedAt) VALUES (?, ?, ?, ?, ?)",
+                               arguments: [Int64(e.alertSequence), e.alertId, String(decoding: e.topic, as: UTF8.self),
+                                           Data(e.body), e.alertSequence < 100 ? 1_000 : e.alertSequence < 103 ? 2_000 : 3_000])
+            }
+            try db.execute(sql: "UPDATE meta SET value = 400 WHERE key = 'alertSequence'")
+            try db.execute(sql: "UPDATE meta SET value = 150 WHERE key = 'publishedThrough'")
+        }
+        // The journal as the v3 reader returned it.
+        let before: [JournalEntry] = try {
+            let q = try DatabaseQueue(path: dir.storePath)
+            defer { try? q.close() }
+            return try q.read { db in
+                try Row.fetchAll(db, sql: "SELECT alertSequence, alertId, topic, body FROM journal ORDER BY alertSequence").map {
+                    JournalEntry(alertSequence: UInt64($0[0] as Int64), alertId: $0[1], topic: Array(($0[2] as String).utf8),
+                                 body: [UInt8]($0[3] as Data))
+                }
+            }
+        }()
+        #expect(before.count == 400 && Array(before[8...]) == added)
+
+        var on = EngineSettings()
+        on.outcomeOverdueEnabled = true
+        let lines = try String(contentsOf: Self.stores.appendingPathComponent("v2-r7-on.ndjson"), encoding: .utf8)
+            .split(separator: "\n").map(String.init).filter { !$0.isEmpty }
+        let reference = try Engine(settings: on)
+        var referenceOut = Outbox()
+        feed(reference, lines[...], into: &referenceOut)
+        // The fixture's own eight: the ids and topics the engine makes of the stream (bodies differ in detectedAt).
+        let referenceJournal = StateStore.journalEntries(from: referenceOut)
+        #expect(before[..<8].map(\.alertId) == referenceJournal.map(\.alertId))
+        #expect(before[..<8].map(\.topic) == referenceJournal.map(\.topic))
+
+        let store = try StateStore(directory: dir.path)
+        defer { store.close() }
+        #expect(try !Self.tables(dir.storePath).contains("journal") && Self.tables(dir.storePath).contains("journalChunk"))
+        let (loaded, unpublished) = try store.load()
+        var expectedState = reference.state
+        expectedState.alertSequence = 400
+        #expect(sameState(loaded, expectedState), "the v3 store does not load as the stream's state")
+        #expect(unpublished == Array(before[150...]))
+        #expect(try store.journal(after: 0, limit: 1_000) == before)
+        let reader = try JournalReader(path: store.path)
+        defer { reader.close() }
+        for after: UInt64 in [0, 7, 8, 9, 99, 100, 102, 103, 150, 399, 400] {
+            for (limit, maxBytes) in [(1, 1 << 20), (5, 1 << 20), (1_000, 1 << 20), (1_000, 4_000), (1_000, 0)] {
+                #expect(try reader.page(after: after, maxAlerts: limit, maxBytes: maxBytes).entries
+                        == referencePage(before, after: after, limit: limit, maxBytes: maxBytes))
+            }
+        }
+        // A row never mixes two recordedAt values (the fixture's commit, then 1,000, 2,000, 3,000).
+        let rows = try JournalChunkTests.rows(dir.storePath)
+        #expect(rows.reduce(0) { $0 + $1.count } == 400)
+        let group = { (n: Int64) -> Int in n <= 8 ? 0 : n < 100 ? 1 : n < 103 ? 2 : 3 }
+        #expect(rows.allSatisfy { group($0.first) == group($0.last) })
+        #expect(Set(rows.map { group($0.first) }) == [0, 1, 2, 3])
+        #expect(try store.pruneJournal(recordedBefore: 2_500) == 94)  // 9...102: old enough and published
+        #expect(try store.journal(after: 0, limit: 1_000) == before.filter { $0.alertSequence <= 8 || $0.alertSequence > 102 })
+        reader.close()
+        store.close()
+        #expect(try Self.userVersion(dir.storePath) == 4)
     }
 
     /// A v2 store whose contact names a case it does not have cannot be migrated: refused as corrupt (exit 74), and

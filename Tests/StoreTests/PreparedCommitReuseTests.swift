@@ -49,7 +49,7 @@ import Testing
         #expect(batches > 10)
         // Every batch fits the first one's 64 KiB allocation: each after the first writes into it.
         #expect(sameBuffer == batches - 1)
-        for table in ["meta", "publisher", "caseState", "pdu", "withdrawn", "outcomeTimer", "journal"] {
+        for table in ["meta", "publisher", "caseState", "pdu", "withdrawn", "outcomeTimer", "journalChunk"] {
             let sql = "SELECT * FROM \(table) WHERE NOT (\(table == "meta" ? "key = 'lastStart'" : "0"))"
             #expect(try rows(storeA.path, sql) == rows(storeB.path, sql), "table \(table)")
         }

@@ -1,0 +1,207 @@
+import ContactWatchEngine
+import GRDB
+
+/// The journal's rows since schema v4: the alert messages of one commit, in `alertSequence` order, in blobs of about
+/// `targetBytes` (a row is closed once its blob reaches that size), one row each (`journalChunk(firstSequence,
+/// lastSequence, entryCount, recordedAt, entries)`). A commit of thousands of alerts writes a few dozen rows instead
+/// of a row per alert: SQLite's per-row work (a statement step, a b-tree insert into a leaf page) was a third of the
+/// writer thread's time under load, and a blob larger than a page goes to overflow pages, which are written whole.
+///
+/// Blob format (`entries`): a format byte (1), then for each entry:
+/// - varint: for the first entry its `alertSequence` (the row's `firstSequence`: a row moved to another key does not
+///   read), for each later one its `alertSequence` minus the previous entry's, at least 1 (strictly ascending);
+/// - a flags byte: bit 0 set, the alert id is the 16 bytes of 32 lowercase hex digits (big-endian, as printed);
+///   clear, the id's UTF-8 follows as a varint length and its bytes (any other text, e.g. none);
+/// - the topic frame: a varint length and its bytes;
+/// - the body: a varint length and its bytes, exactly as published.
+/// A row is read whole (at most about `targetBytes` plus one body), so a catch-up request starting in the middle of a
+/// large commit reads one row's worth before its first alert.
+enum JournalChunk {
+    static let format: UInt8 = 1
+    /// A row's blob is closed once it reaches this size.
+    static let targetBytes = 32 * 1024
+    static let binaryId: UInt8 = 1
+
+    static let insertSQL = """
+        INSERT INTO journalChunk (firstSequence, lastSequence, entryCount, recordedAt, entries) VALUES (?, ?, ?, ?, ?)
+        """
+
+    /// Collects a commit's alert messages into rows and inserts each row once it is full (and the last at `finish`).
+    /// One thread uses a builder, inside one write (its properties are not checked for exclusive access at run time).
+    final class Builder {
+        @exclusivity(unchecked) private var w = ByteWriter(capacity: JournalChunk.targetBytes + 4096)
+        @exclusivity(unchecked) private var first: UInt64 = 0
+        @exclusivity(unchecked) private var last: UInt64 = 0
+        @exclusivity(unchecked) private var count = 0
+        /// The last sequence appended in this commit (rows of one commit are strictly ascending).
+        @exclusivity(unchecked) private var previous: UInt64? = nil
+        private let insert: RawStatement
+        private let now: Int64
+
+        init(_ db: Database, now: Int64) throws {
+            insert = try RawStatement(db, JournalChunk.insertSQL)
+            self.now = now
+        }
+
+        /// Appends one alert message; `id`: the engine's id (binary), or nil to use `idText`.
+        func append(sequence: UInt64, id: AlertID?, idText: String?, topic: UnsafeRawBufferPointer,
+                             body: UnsafeRawBufferPointer) throws {
+            if let previous, sequence <= previous {
+                throw CodecError("journal entry \(sequence) is not after entry \(previous) of the same commit")
+            }
+            previous = sequence
+            if count == 0 {
+                w.reset()
+                w.u8(JournalChunk.format)
+                first = sequence
+                w.varint(sequence)
+            } else {
+                w.varint(sequence &- last)
+            }
+            last = sequence
+            count += 1
+            if let id {
+                JournalChunk.appendBinary(id, to: &w)
+            } else if let text = idText, let id = JournalChunk.parseHexId(text) {
+                JournalChunk.appendBinary(id, to: &w)
+            } else {
+                w.u8(0)
+                JournalChunk.appendText(idText ?? "", to: &w)
+            }
+            if JournalChunk.isPlainASCII(topic) {
+                w.varint(UInt64(topic.count))
+                w.raw(topic)
+            } else {
+                JournalChunk.appendText(String(decoding: topic, as: UTF8.self), to: &w)
+            }
+            w.varint(UInt64(body.count))
+            w.raw(body)
+            if w.count >= JournalChunk.targetBytes { try flush() }
+        }
+
+        /// Inserts the row being built, if any.
+        func flush() throws {
+            guard count > 0 else { return }
+            try insert.int64(1, Int64(bitPattern: first))
+            try insert.int64(2, Int64(bitPattern: last))
+            try insert.int64(3, Int64(count))
+            try insert.int64(4, now)
+            try w.withBytes { b in
+                try insert.blob(5, b.baseAddress, b.count)
+                try insert.step()
+            }
+            count = 0
+        }
+
+        /// Inserts the last row and drops the statement's bindings (they point into this builder's buffer).
+        func finish() throws {
+            defer { insert.clear() }
+            try flush()
+        }
+    }
+
+    /// Bytes 1...127 only: UTF-8 that `String(decoding:as:)` keeps as is and that has no NUL.
+    @inline(__always) static func isPlainASCII(_ b: UnsafeRawBufferPointer) -> Bool {
+        for c in b where c == 0 || c >= 0x80 { return false }
+        return true
+    }
+
+    /// A text as the v3 journal stored its TEXT columns (GRDB binds a `String` NUL-terminated: what follows a NUL was
+    /// not stored), so that ids and topics read back as they did: a varint length and the UTF-8 up to the first NUL.
+    static func appendText(_ s: String, to w: inout ByteWriter) {
+        var s = s
+        s.withUTF8 { u in
+            let n = u.firstIndex(of: 0) ?? u.count
+            w.varint(UInt64(n))
+            w.raw(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(u)[0..<n]))
+        }
+    }
+
+    @inline(__always) static func appendBinary(_ id: AlertID, to w: inout ByteWriter) {
+        w.u8(binaryId)
+        var be = (id.high.bigEndian, id.low.bigEndian)
+        withUnsafeBytes(of: &be) { w.raw($0) }
+    }
+
+    /// The id of 32 lowercase hex digits (as the engine prints them), or nil for any other text.
+    static func parseHexId(_ s: String) -> AlertID? {
+        var s = s
+        return s.withUTF8 { u -> AlertID? in
+            guard u.count == 32 else { return nil }
+            var high: UInt64 = 0, low: UInt64 = 0
+            for k in 0..<32 {
+                let c = u[k]
+                let v: UInt64
+                switch c {
+                case 0x30...0x39: v = UInt64(c &- 0x30)
+                case 0x61...0x66: v = UInt64(c &- 0x61 &+ 10)
+                default: return nil
+                }
+                if k < 16 { high = high << 4 | v } else { low = low << 4 | v }
+            }
+            return AlertID(high: high, low: low)
+        }
+    }
+
+    /// One entry of a row, in place (the buffers are valid only during the call that receives them).
+    struct Entry {
+        var sequence: UInt64
+        var id: AlertID?
+        var idText: UnsafeRawBufferPointer
+        var topic: UnsafeRawBufferPointer
+        var body: UnsafeRawBufferPointer
+
+        var idString: String { id?.description ?? String(decoding: idText, as: UTF8.self) }
+    }
+
+    /// Reads the entries of a row's blob in order, each handed to `body` until it returns false. A blob that does
+    /// not decode, or whose sequences do not start at `firstSequence` and ascend, throws `CodecError` (never reads
+    /// outside `blob`).
+    static func forEach(_ blob: UnsafeRawBufferPointer, firstSequence: UInt64,
+                        _ body: (Entry) throws -> Bool) throws {
+        do {
+            try decode(blob, firstSequence: firstSequence, body)
+        } catch let e as CodecError where !e.description.hasPrefix("journal row") {
+            throw CodecError("journal row \(firstSequence): \(e.description)")
+        }
+    }
+
+    private static func decode(_ blob: UnsafeRawBufferPointer, firstSequence: UInt64,
+                               _ body: (Entry) throws -> Bool) throws {
+        var r = ByteReader(blob)
+        guard try r.u8() == format else { throw CodecError("journal row \(firstSequence) has an unknown format") }
+        var sequence: UInt64 = 0
+        var isFirst = true
+        while !r.isAtEnd {
+            let delta = try r.varint()
+            if isFirst {
+                guard delta == firstSequence else {
+                    throw CodecError("journal row \(firstSequence) starts at entry \(delta), not at its key")
+                }
+                sequence = delta
+            } else {
+                guard delta > 0, sequence <= UInt64(Int64.max) - delta else {
+                    throw CodecError("journal row \(firstSequence) has entries out of order")
+                }
+                sequence += delta
+            }
+            isFirst = false
+            let flags = try r.u8()
+            var id: AlertID? = nil
+            var idText = UnsafeRawBufferPointer(start: nil, count: 0)
+            if flags == binaryId {
+                let bytes = try r.bytes(16)
+                id = AlertID(high: UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: 0, as: UInt64.self)),
+                             low: UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
+            } else if flags == 0 {
+                idText = try r.bytes(r.count(minimumSize: 1))
+            } else {
+                throw CodecError("journal row \(firstSequence) has an entry with unknown flags \(flags)")
+            }
+            let topic = try r.bytes(r.count(minimumSize: 1))
+            let message = try r.bytes(r.count(minimumSize: 1))
+            if try !body(Entry(sequence: sequence, id: id, idText: idText, topic: topic, body: message)) { return }
+        }
+        if isFirst { throw CodecError("journal row \(firstSequence) has no entries") }
+    }
+}

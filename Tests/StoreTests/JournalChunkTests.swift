@@ -1,0 +1,204 @@
+import ContactWatchTestSupport
+import ContactWatchEngine
+@testable import ContactWatchStore
+import Foundation
+import GRDB
+import Testing
+
+/// What a page of the journal must be (the v3 reader's semantics, a row per alert): the entries after `after`, at most
+/// `limit`, and at most `maxBytes` of bodies — but always the first one.
+func referencePage(_ all: [JournalEntry], after: UInt64, limit: Int, maxBytes: Int) -> [JournalEntry] {
+    var out: [JournalEntry] = []
+    var bytes = 0
+    for e in all where e.alertSequence > after {
+        if out.count >= limit { break }
+        if !out.isEmpty && e.body.count > maxBytes - bytes { break }
+        bytes += e.body.count
+        out.append(e)
+    }
+    return out
+}
+
+/// Entries `range` with bodies of pseudo-random sizes (0 to 3,000 bytes, and one of 40,000: larger than a row),
+/// engine-like ids (32 hex digits) but now and then another text, and topics with a non-ASCII one among them.
+func varied(_ range: ClosedRange<UInt64>, seed: UInt64) -> [JournalEntry] {
+    var rng = SplitMix64(seed: seed)
+    return range.map { n in
+        let size = n % 97 == 0 ? 40_000 : Int(rng.next() % 3_001)
+        let body = (0..<size).map { i in UInt8(truncatingIfNeeded: 32 &+ (Int(n) &* 7 &+ i) % 90) }
+        let id: String
+        switch rng.next() % 20 {
+        case 0: id = ""
+        case 1: id = "not-an-id-\(n)"
+        case 2: id = String(repeating: "A", count: 32)  // upper case: stored as text
+        default: id = String(format: "%016llx%016llx", rng.next(), rng.next())
+        }
+        let topic = n % 13 == 0 ? "alert.raised.é-\(n)" : "alert.raised.telephone-only"
+        return JournalEntry(alertSequence: n, alertId: id, topic: Array(topic.utf8), body: body)
+    }
+}
+
+@Suite struct JournalChunkTests {
+    /// Three commits of many entries each, in rows of ~32 KiB: every page a client can ask for is the page the v3
+    /// journal (a row per alert) gave.
+    @Test func pagesAreThoseOfARowPerAlert() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let store = try StateStore(directory: dir.path)
+        defer { store.close() }
+        let all = varied(1...200, seed: 1) + varied(201...203, seed: 2) + varied(204...600, seed: 3)
+        var state = EngineState()
+        for (range, now) in [(0..<200, Int64(1_000)), (200..<203, 2_000), (203..<600, 3_000)] {
+            state.alertSequence = all[range.upperBound - 1].alertSequence
+            try store.commit(changes: ChangeSet(), state: state, journal: Array(all[range]), publishedThrough: nil, now: now)
+        }
+        #expect(try store.journal(after: 0, limit: 10_000) == all)
+        let rows = try Self.rows(dir.storePath)
+        #expect(rows.count > 20, "\(rows.count) rows")
+        #expect(rows.map(\.recordedAt).reduce(into: Set<Int64>()) { $0.insert($1) } == [1_000, 2_000, 3_000])
+        #expect(rows.reduce(0) { $0 + $1.count } == 600)
+        // A row per commit part: no row mixes two commits.
+        #expect(rows.allSatisfy { r in (r.first <= 200 && r.last <= 200) || (r.first > 200 && r.last <= 203) || r.first > 203 })
+
+        let reader = try JournalReader(path: store.path)
+        defer { reader.close() }
+        var rng = SplitMix64(seed: 9)
+        for k in 0..<400 {
+            let after = k < 20 ? [0, 1, 199, 200, 201, 202, 203, 204, 599, 600, 601, 97, 96, 98, 193, 194, 388, 5, 6, 7][k]
+                : rng.next() % 610
+            let limit = Int(rng.next() % 40) + 1
+            let maxBytes = [0, 1, 500, 3_000, 20_000, 50_000, 1 << 20][Int(rng.next() % 7)]
+            let page = try reader.page(after: after, maxAlerts: limit, maxBytes: maxBytes)
+            #expect(page.latest == 600)
+            #expect(page.entries == referencePage(all, after: after, limit: limit, maxBytes: maxBytes),
+                    "after \(after) limit \(limit) maxBytes \(maxBytes)")
+        }
+        // The unpublished ones on load, from the middle of a row.
+        try store.markPublished(through: 250)
+        #expect(try store.load().unpublished == Array(all[250...]))
+    }
+
+    /// Pruning deletes whole rows when all their entries are published and old enough, and rewrites a row that is
+    /// only partly published (its published entries go, the rest stay, readable as before).
+    @Test func pruningSplitsAPartlyPublishedRow() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let store = try StateStore(directory: dir.path)
+        defer { store.close() }
+        let all = varied(1...300, seed: 4)
+        var state = EngineState()
+        state.alertSequence = 150
+        try store.commit(changes: ChangeSet(), state: state, journal: Array(all[0..<150]), publishedThrough: nil, now: 1_000)
+        state.alertSequence = 300
+        try store.commit(changes: ChangeSet(), state: state, journal: Array(all[150...]), publishedThrough: nil, now: 5_000)
+        try store.markPublished(through: 220)
+        // Recorded before 2,000: the first commit's 150, all published.
+        #expect(try store.pruneJournal(recordedBefore: 2_000) == 150)
+        #expect(try store.journal(after: 0, limit: 1_000) == Array(all[150...]))
+        // The second commit's published part, 151...220, from the middle of a row.
+        #expect(try store.pruneJournal(recordedBefore: 9_000) == 70)
+        #expect(try store.journal(after: 0, limit: 1_000) == Array(all[220...]))
+        #expect(try store.pruneJournal(recordedBefore: 9_000) == 0)
+        #expect(try Self.rows(dir.storePath).allSatisfy { $0.recordedAt == 5_000 && $0.first > 220 })
+        #expect(try store.load().unpublished == Array(all[220...]))
+    }
+
+    /// Sequences of one commit must ascend: a batch that breaks this is refused and nothing of it is written.
+    @Test func aCommitWithEntriesOutOfOrderIsRefused() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let store = try StateStore(directory: dir.path)
+        defer { store.close() }
+        var state = EngineState()
+        state.alertSequence = 3
+        #expect(throws: StoreError.self) {
+            try store.commit(changes: ChangeSet(), state: state, journal: [entry(1), entry(3), entry(2)], publishedThrough: nil, now: 0)
+        }
+        #expect(try store.journal(after: 0, limit: 10).isEmpty)
+        #expect(try store.latestSequence() == 0)
+    }
+
+    /// A damaged row is reported as a corrupt store (exit 74) by the load and by the journal's reader, never read past.
+    @Test func aDamagedRowIsCorrupt() throws {
+        for damage in ["truncated", "format", "key"] {
+            let dir = TempDir()
+            defer { dir.cleanup() }
+            do {
+                let store = try StateStore(directory: dir.path)
+                var state = EngineState()
+                state.alertSequence = 40
+                try store.commit(changes: ChangeSet(), state: state, journal: varied(1...40, seed: 5), publishedThrough: nil, now: 0)
+                store.close()
+            }
+            try tamper(dir) { db in
+                switch damage {
+                case "truncated":
+                    try db.execute(sql: "UPDATE journalChunk SET entries = substr(entries, 1, length(entries) - 5)")
+                case "format":
+                    try db.execute(sql: "UPDATE journalChunk SET entries = X'02' || substr(entries, 2)")
+                default:
+                    try db.execute(sql: "UPDATE journalChunk SET firstSequence = firstSequence + 1000")
+                }
+            }
+            try expectCorruptLoad(dir, mentioning: ["journal row"])
+            let reader = try JournalReader(path: dir.storePath)
+            defer { reader.close() }
+            let error = #expect(throws: StoreError.self) { _ = try reader.page(after: 0, maxAlerts: 1_000, maxBytes: 1 << 30) }
+            #expect(error?.kind == .corrupt, "\(damage): \(String(describing: error))")
+        }
+    }
+
+    /// Any bytes: the row decoder throws or reads entries inside the blob, never outside (truncations and flipped
+    /// bytes of a real row).
+    @Test func theDecoderStaysInsideAnyBlob() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let store = try StateStore(directory: dir.path)
+        var state = EngineState()
+        state.alertSequence = 12
+        try store.commit(changes: ChangeSet(), state: state, journal: varied(1...12, seed: 6).map {
+            var e = $0
+            e.body = Array(e.body.prefix(200))
+            return e
+        }, publishedThrough: nil, now: 0)
+        store.close()
+        let q = try DatabaseQueue(path: dir.storePath)
+        let blob = try q.read { db in try Data.fetchOne(db, sql: "SELECT entries FROM journalChunk")! }
+        try q.close()
+        var rng = SplitMix64(seed: 7)
+        var threw = 0, read = 0
+        for k in 0..<3_000 {
+            var bytes = [UInt8](blob)
+            if k % 3 == 0 {
+                bytes = Array(bytes.prefix(Int(rng.next() % UInt64(bytes.count + 1))))
+            } else {
+                for _ in 0...(rng.next() % 4) where !bytes.isEmpty {
+                    bytes[Int(rng.next() % UInt64(bytes.count))] = UInt8(truncatingIfNeeded: rng.next())
+                }
+            }
+            bytes.withUnsafeBytes { b in
+                do {
+                    try JournalChunk.forEach(b, firstSequence: 1) { e in
+                        for part in [e.idText, e.topic, e.body] where part.count > 0 {
+                            precondition(part.baseAddress! >= b.baseAddress! && part.baseAddress! + part.count <= b.baseAddress! + b.count)
+                        }
+                        read += 1
+                        return true
+                    }
+                } catch {
+                    threw += 1
+                }
+            }
+        }
+        #expect(threw > 1_000 && read > 1_000, "threw \(threw), read \(read)")
+    }
+
+    static func rows(_ path: String) throws -> [(first: Int64, last: Int64, count: Int, recordedAt: Int64)] {
+        let q = try DatabaseQueue(path: path, configuration: { var c = Configuration(); c.readonly = true; return c }())
+        defer { try? q.close() }
+        return try q.read { db in
+            try Row.fetchAll(db, sql: "SELECT firstSequence, lastSequence, entryCount, recordedAt FROM journalChunk ORDER BY firstSequence")
+                .map { ($0[0], $0[1], $0[2], $0[3]) }
+        }
+    }
+}
