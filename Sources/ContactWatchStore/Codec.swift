@@ -675,13 +675,22 @@ public enum RecordCodec {
 
     // MARK: CaseState
 
-    private static func encodeRefs(_ lists: ContactLists, _ k: ContactLists.Kind, into w: inout ByteWriter) {
-        lists.withUnsafeElements(k) { refs in
-            w.varint(UInt64(refs.count))
-            for ref in refs {
-                w.varint(ref.contactId)
-                w.zigzag(ref.start)
-            }
+    /// A case's four lists, each as its count and its refs: read with one call (`withUnsafeAllElements`).
+    private static func encodeLists(_ lists: ContactLists, into w: inout ByteWriter) {
+        lists.withUnsafeAllElements { refs, ends in
+            encodeRefs(refs, 0, ends.0, into: &w)
+            encodeRefs(refs, ends.0, ends.1, into: &w)
+            encodeRefs(refs, ends.1, ends.2, into: &w)
+            encodeRefs(refs, ends.2, ends.3, into: &w)
+        }
+    }
+
+    @inline(__always) private static func encodeRefs(_ refs: UnsafeBufferPointer<ContactRef>, _ lo: Int, _ hi: Int,
+                                                     into w: inout ByteWriter) {
+        w.varint(UInt64(hi - lo))
+        for i in lo..<hi {
+            w.varint(refs[i].contactId)
+            w.zigzag(refs[i].start)
         }
     }
 
@@ -762,12 +771,8 @@ public enum RecordCodec {
         }
         // The lists through the stored `lists` (one retain), not the computed views `failures`, ...: each of those,
         // called on `p.pointee` from here, would copy the whole case first. Each list is read in place
-        // (`withUnsafeElements`, inlinable: a `List` view's `Collection` calls run unspecialised from this module).
-        let lists = p.pointee.lists
-        encodeRefs(lists, .failures, into: &w)
-        encodeRefs(lists, .remotes, into: &w)
-        encodeRefs(lists, .warnings, into: &w)
-        encodeRefs(lists, .breaches, into: &w)
+        // (`withUnsafeAllElements`: all four with one inlinable, non-generic call).
+        encodeLists(p.pointee.lists, into: &w)
         w.varint(UInt64(p.pointee.openNonCompliance.count))
         for a in p.pointee.openNonCompliance { encodeAlert(a, into: &w) }
         if let t = telephoneOnly { encodeAlert(t, into: &w) }

@@ -44,6 +44,36 @@ func encoded(_ body: (inout ByteWriter) -> Void) -> [UInt8] {
         #expect(try e.withUnsafeBytes { b throws in try RecordCodec.decodeCase(crn: empty.crn, b) } == empty)
     }
 
+    /// The four lists are written in order (failures, remotes, warnings, breaches), each as its count then each ref's
+    /// id (varint) and start (zigzag) — the layout the load and every stored case have — whatever the lists' sizes,
+    /// read with one `withUnsafeAllElements` call.
+    @Test func caseListsLayout() throws {
+        let empty = encoded { RecordCodec.encode(CaseState(crn: CRN(key: 9)), into: &$0) }
+        // version, flags, sentence type, no registers | four empty lists | no open alerts
+        #expect(empty.count == 9 && empty[4...7] == [0, 0, 0, 0] && empty[8] == 0)
+        for sizes in [[0, 0, 0, 1], [3, 0, 2, 0], [1, 70, 0, 5], [130, 2, 1, 0]] {
+            var c = CaseState(crn: CRN(key: 9))
+            var expected = Array(empty[0..<4])
+            var w = ByteWriter()
+            for (k, n) in sizes.enumerated() {
+                let refs = (0..<n).map { ContactRef(contactId: UInt64(k) << 40 | UInt64($0 * 977), start: 1_775_000_000_000 - Int64($0 * 61_000) * (k % 2 == 0 ? 1 : -1)) }
+                switch k {
+                case 0: c.failures = ContactLists.List(refs)
+                case 1: c.remotes = ContactLists.List(refs)
+                case 2: c.warnings = ContactLists.List(refs)
+                default: c.breaches = ContactLists.List(refs)
+                }
+                w.varint(UInt64(n))
+                for r in refs {
+                    w.varint(r.contactId)
+                    w.zigzag(r.start)
+                }
+            }
+            expected += w.bytes + [0]
+            #expect(encoded { RecordCodec.encode(c, into: &$0) } == expected, "lists of \(sizes)")
+        }
+    }
+
     /// The load reads a case's lists through 64 refs of stack, and a case with more through a buffer sized by its
     /// bytes: both give the case back, at every size around the limit and in every list.
     @Test func casesWithManyRefsRoundTrip() throws {
