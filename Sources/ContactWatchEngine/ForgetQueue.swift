@@ -29,6 +29,12 @@ struct ForgetQueue {
     private var recentDays = [Int64](repeating: .min, count: 1024)
     private var recentSlots = [Int](repeating: 0, count: 1024)
     private(set) var count = 0
+    /// No item starts before this (a lower bound, `.min` when unknown): `popMin` with a cutoff at or below it returns
+    /// nil at once. Set by `popMin` when it finds nothing to take (then the earliest item's start, or the start of the
+    /// earliest day holding items, or `.max` when empty), lowered by `insert`; taking items only raises the true
+    /// minimum, so the bound holds. While the retention's cutoff trails every remembered start, as it does for the
+    /// first `contactRetentionDays` of a stream and between expiries, each event's `forgetExpired` is one comparison.
+    private var floor: Int64 = .min
 
     /// The items a restart began with, as a heap: built in linear time (bucketing millions of them one at a time cost
     /// the restart more than the heap did). Later items go to the buckets; `popMin` takes the smaller of the two.
@@ -71,6 +77,7 @@ struct ForgetQueue {
     }
 
     mutating func insert(_ item: ForgetItem) {
+        if item.start < floor { floor = item.start }
         let s = slot(of: Self.day(item.start))
         count += 1
         guard buckets[s].sorted else { return buckets[s].items.append(item) }
@@ -84,26 +91,41 @@ struct ForgetQueue {
     }
 
     /// Removes and returns the smallest item when its start is before `cutoff`; nil otherwise.
-    mutating func popMin(before cutoff: Int64) -> ForgetItem? {
-        let bucketed = bucketMin(before: cutoff)
+    @inline(__always) mutating func popMin(before cutoff: Int64) -> ForgetItem? {
+        if cutoff <= floor { return nil }
+        return popMinAfterFloor(before: cutoff)
+    }
+
+    /// `popMin` past the `floor` check.
+    @inline(never) private mutating func popMinAfterFloor(before cutoff: Int64) -> ForgetItem? {
+        var bound = Int64.max
+        let bucketed = bucketMin(before: cutoff, bound: &bound)
         if let r = restored.min, r.start < cutoff, bucketed.map({ r < $0.item }) ?? true {
             restored.removeMin()
             count -= 1
             return r
         }
-        guard let b = bucketed else { return nil }
+        guard let b = bucketed else {
+            // Nothing starts before the cutoff: remember how far that holds.
+            floor = Swift.min(bound, restored.min?.start ?? .max)
+            return nil
+        }
         buckets[b.slot].taken += 1
         count -= 1
         return b.item
     }
 
     /// The smallest bucketed item and its bucket's slot, when its start is before `cutoff` (sorting the earliest day's
-    /// bucket when first asked, dropping the days spent).
-    private mutating func bucketMin(before cutoff: Int64) -> (item: ForgetItem, slot: Int)? {
+    /// bucket when first asked, dropping the days spent). When there is none, `bound` is set to a start no bucketed
+    /// item is before (`.max` when there are none).
+    private mutating func bucketMin(before cutoff: Int64, bound: inout Int64) -> (item: ForgetItem, slot: Int)? {
         let cutoffDay = Self.day(cutoff)
         while let day = days.min {
             // Every start of a day after the cutoff's is after the cutoff.
-            if day > cutoffDay { return nil }
+            if day > cutoffDay {
+                bound = day &* 86_400_000
+                return nil
+            }
             let s = slot(of: day)
             if !buckets[s].sorted {
                 buckets[s].items.sort()
@@ -112,7 +134,9 @@ struct ForgetQueue {
             let k = buckets[s].taken
             if k < buckets[s].items.count {
                 let item = buckets[s].items[k]
-                return item.start < cutoff ? (item, s) : nil
+                if item.start < cutoff { return (item, s) }
+                bound = item.start
+                return nil
             }
             // The day is spent: its bucket goes.
             days.removeMin()
@@ -121,6 +145,7 @@ struct ForgetQueue {
             buckets[s] = Bucket(day: .min)
             freeSlots.append(s)
         }
+        bound = .max
         return nil
     }
 }

@@ -94,4 +94,46 @@ struct ForgetQueueTests {
         }
         #expect(queue.popMin(before: .max) == nil && queue.count == 0)
     }
+
+    /// The queue answers a cutoff at or below what it last found nothing before without looking (its floor): cutoffs
+    /// that go back and forth, often below every start, items inserted anywhere (also before the floor and before the
+    /// cutoff), and a queue emptied and refilled.
+    @Test("the floor never hides an item: cutoffs back and forth, inserts anywhere")
+    func floorAgainstHeap() {
+        var rng = SplitMix64(seed: 29)
+        let day: Int64 = 86_400_000
+        let base: Int64 = 1_767_225_600_000
+        var restart: [ForgetItem] = []
+        for _ in 0..<300 {
+            restart.append(ForgetItem(start: base + Int64(rng.below(60)) * day + Int64(rng.below(Int(day))),
+                                      contactId: UInt64(rng.below(2_000)) + 1))
+        }
+        var queue = ForgetQueue(restart)
+        var heap = Heap(restart)
+        var popped = 0, nils = 0
+        for round in 0..<6_000 {
+            if rng.below(3) == 0 {
+                // Anywhere in a span of ~120 days, now and then far before it.
+                let far = rng.below(40) == 0
+                let start = base + Int64(rng.below(120)) * day - (far ? Int64(rng.below(400)) * day : 0) + Int64(rng.below(Int(day)))
+                let item = ForgetItem(start: start, contactId: UInt64(rng.below(2_000)) + 1)
+                queue.insert(item)
+                heap.insert(item)
+            }
+            let cutoff = base - 30 * day + Int64(rng.below(Int(70 * day))) + (round % 1_500 == 1_499 ? 400 * day : 0)
+            // Take up to a few items before the cutoff, then ask once more.
+            for _ in 0..<rng.below(4) {
+                guard let min = heap.min, min.start < cutoff else { break }
+                heap.removeMin()
+                #expect(queue.popMin(before: cutoff) == min)
+                popped += 1
+            }
+            let expected = heap.min.map { $0.start < cutoff } ?? false ? heap.min : nil
+            let got = queue.popMin(before: cutoff)
+            #expect(got == expected)
+            if got == nil { nils += 1 } else { heap.removeMin(); popped += 1 }
+            #expect(queue.count == heap.count)
+        }
+        #expect(popped > 500 && nils > 1_000, "popped \(popped), nils \(nils)")
+    }
 }
