@@ -50,16 +50,30 @@ public enum ContactMode: UInt8, CaseIterable, Sendable {
 
     /// The nDelius contact types of events.md.
     @inline(__always)
+    /// The mode of a contact type code (the four bytes compared as one word, as `OutcomeFlags.forCode` does).
     static func forContactType(_ b: UnsafeRawBufferPointer) -> ContactMode? {
         guard b.count == 4 else { return nil }
-        switch (b[0], b[1], b[2], b[3]) {
-        case (0x43, 0x4F, 0x41, 0x50), (0x43, 0x4F, 0x41, 0x49), (0x43, 0x4F, 0x53, 0x52): return .office // COAP COAI COSR
-        case (0x43, 0x4F, 0x4F, 0x4F), (0x43, 0x30, 0x38, 0x34): return .otherInPerson // COOO C084
-        case (0x43, 0x48, 0x56, 0x53), (0x43, 0x4F, 0x48, 0x56): return .homeVisit // CHVS COHV
-        case (0x43, 0x4F, 0x44, 0x43), (0x43, 0x4F, 0x44, 0x49): return .doorstep // CODC CODI
-        case (0x43, 0x4F, 0x50, 0x54), (0x43, 0x54, 0x4F, 0x41), (0x43, 0x54, 0x4F, 0x42): return .telephone // COPT CTOA CTOB
-        case (0x43, 0x4F, 0x56, 0x43): return .video // COVC
+        switch fourCC(b) {
+        case fourCC("COAP"), fourCC("COAI"), fourCC("COSR"): return .office
+        case fourCC("COOO"), fourCC("C084"): return .otherInPerson
+        case fourCC("CHVS"), fourCC("COHV"): return .homeVisit
+        case fourCC("CODC"), fourCC("CODI"): return .doorstep
+        case fourCC("COPT"), fourCC("CTOA"), fourCC("CTOB"): return .telephone
+        case fourCC("COVC"): return .video
         default: return nil
+        }
+    }
+
+    /// `words` with a capital first letter (the start of a reason).
+    var capitalizedWords: StaticString {
+        switch self {
+        case .office: "Office"
+        case .homeVisit: "Home visit"
+        case .doorstep: "Doorstep"
+        case .otherInPerson: "Other in person"
+        case .telephone: "Telephone"
+        case .video: "Video"
+        case .textOrOnline: "Text or online"
         }
     }
 }

@@ -633,7 +633,10 @@ struct JSONWriter: ~Copyable {
     mutating func crn(_ c: CRN) {
         reserve(7)
         base[count] = UInt8(truncatingIfNeeded: 65 &+ c.key / 1_000_000)
-        fixed(Int(c.key % 1_000_000), width: 6, at: base + count + 1)
+        let digits = Int(c.key % 1_000_000)
+        JSONWriter.two(digits / 10_000, at: base + count + 1)
+        JSONWriter.two(digits / 100 % 100, at: base + count + 3)
+        JSONWriter.two(digits % 100, at: base + count + 5)
         count &+= 7
     }
 

@@ -593,10 +593,9 @@ extension Engine {
     func raiseRemoteContact(caseIndex ci: Int, event e: ContactEvent, out: inout Outbox) {
         let categories = state.cases[ci].categories
         let mode = e.mode
-        let words = mode.words
         raisePoint(rule: .remoteContactExcludedCase, severity: .high, subject: .crn(state.cases[ci].crn), occurredAt: e.contactStart,
                   reason: { b in
-                      b.text(words.prefix(1).uppercased() + words.dropFirst())
+                      b.raw(mode.capitalizedWords)
                       b.raw(" contact on a case that must be seen face to face (")
                       b.text(categories.text)
                       b.byte(UInt8(ascii: ")"))
