@@ -321,107 +321,150 @@ public final class StateStore: Sendable {
         let path = self.path
         return try run("loading") {
             try queue.read { db in
-                var state = EngineState()
-                var publishedThrough: UInt64 = 0
-                var contactCount = 0
-                for row in try Row.fetchAll(db, sql: "SELECT key, value FROM meta") {
-                    let key: String = row[0]
-                    switch key {
-                    case "watermark": state.watermark = row[1]
-                    case "alertSequence": state.alertSequence = UInt64(bitPattern: row[1] as Int64)
-                    case "publishedThrough": publishedThrough = UInt64(bitPattern: row[1] as Int64)
-                    case "contactCount": contactCount = max(0, min(row[1] as Int, 1 << 28))
-                    default: break
-                    }
+                do {
+                    return try Self.load(db, path: path, contactsOneByOne: false)
+                } catch {
+                    // Whatever stopped it, the load one contact at a time on this thread says it exactly: the first
+                    // fault in the store's order, with the message it always gave (or, if it finds none, the state).
+                    return try Self.load(db, path: path, contactsOneByOne: true)
                 }
-                for row in try Row.fetchAll(db, sql: "SELECT id, lastSequence FROM publisher") {
-                    state.publishers[row[0]] = UInt64(bitPattern: row[1] as Int64)
-                }
-
-                let pdus = try Row.fetchCursor(db, sql: "SELECT pduIndex, code, data FROM pdu ORDER BY pduIndex")
-                while let row = try pdus.next() {
-                    let index: Int64 = row[0]
-                    guard index == Int64(state.pdus.count) else {
-                        throw StoreError.corrupt(path, "PDU index \(index) is out of sequence (expected \(state.pdus.count))")
-                    }
-                    let code: String = row[1]
-                    let p = try row.withUnsafeData(atIndex: 2) { data throws -> PDUState in
-                        guard let data else { throw CodecError("PDU \(index) has no data") }
-                        return try data.withUnsafeBytes { b throws -> PDUState in try RecordCodec.decodePDU(code: code, b) }
-                    }
-                    guard state.pduIndex.updateValue(Int32(index), forKey: code) == nil else {
-                        throw StoreError.corrupt(path, "PDU \(code) appears twice")
-                    }
-                    state.pdus.append(p)
-                }
-
-                // Cases, in index order: the indices must be 0, 1, 2, ...; each with its contacts.
-                let caseCount = (try Int.fetchOne(db, sql: "SELECT max(caseIndex) + 1 FROM caseState")) ?? 0
-                state.cases.reserveCapacity(caseCount)
-                var crnKeys: [UInt64] = []
-                crnKeys.reserveCapacity(caseCount)
-                state.contacts.reserveCapacity(contactCount)
-                let nPDUs = Int32(state.pdus.count)
-                // Through the C API (`RawStatement`): a row is its columns read in place, without GRDB's Row and Data.
-                let cases = try RawStatement(db, "SELECT caseIndex, crn, data, contacts FROM caseState ORDER BY caseIndex")
-                defer { cases.reset() }
-                while try cases.nextRow() {
-                    guard cases.columnType(0) == SQLITE_INTEGER, cases.columnType(1) == SQLITE_INTEGER else {
-                        throw StoreError.corrupt(path, "a case row has a key or CRN that is not an integer")
-                    }
-                    let index = cases.columnInt64(0)
-                    guard index == Int64(state.cases.count) else {
-                        throw StoreError.corrupt(path, "case index \(index) is out of sequence (expected \(state.cases.count))")
-                    }
-                    let crnKey = cases.columnInt64(1)
-                    guard crnKey >= 0 && crnKey <= Int64(UInt32.max) else {
-                        throw StoreError.corrupt(path, "case \(index) has an invalid CRN key \(crnKey)")
-                    }
-                    let crn = CRN(key: UInt32(crnKey))
-                    guard let data = cases.columnBlob(2) else { throw CodecError("case \(index) has no data") }
-                    let c = try RecordCodec.decodeCase(crn: crn, data)
-                    crnKeys.append(UInt64(crnKey))
-                    state.cases.append(consume c)
-                    if let packed = cases.columnBlob(3) {
-                        try RecordCodec.decodeContacts(caseIndex: UInt32(index), packed) { id, rec throws in
-                            guard rec.pduIndex >= -1, rec.pduIndex < nPDUs else {
-                                throw StoreError.corrupt(path, "contact \(id) refers to a missing PDU")
-                            }
-                            guard state.contacts.insertNew(rec, forKey: id) else {
-                                throw StoreError.corrupt(path, "contact \(id) appears in two cases")
-                            }
-                        }
-                    }
-                }
-
-                // No CRN in two cases (the engine's CRN table takes one index per CRN).
-                Self.radixSort(&crnKeys)
-                for k in crnKeys.indices.dropFirst() where crnKeys[k] == crnKeys[k - 1] {
-                    throw StoreError.corrupt(path, "CRN \(CRN(key: UInt32(crnKeys[k]))) appears in two cases")
-                }
-
-                let withdrawn = try Row.fetchCursor(db, sql: "SELECT contactId, data FROM withdrawn")
-                while let row = try withdrawn.next() {
-                    let id = UInt64(bitPattern: row[0] as Int64)
-                    state.withdrawn[id] = try row.withUnsafeData(atIndex: 1) { data throws -> ActionRecord in
-                        guard let data else { throw CodecError("withdrawn \(id) has no data") }
-                        return try data.withUnsafeBytes { b throws -> ActionRecord in try RecordCodec.decodeActionRecord(b) }
-                    }
-                }
-
-                let timers = try Row.fetchCursor(db, sql: "SELECT contactId, data FROM outcomeTimer")
-                while let row = try timers.next() {
-                    let id = UInt64(bitPattern: row[0] as Int64)
-                    state.outcomeTimers[id] = try row.withUnsafeData(atIndex: 1) { data throws -> OutcomeTimer in
-                        guard let data else { throw CodecError("outcome timer \(id) has no data") }
-                        return try data.withUnsafeBytes { b throws -> OutcomeTimer in try RecordCodec.decodeOutcomeTimer(b) }
-                    }
-                }
-
-                let unpublished = try Self.fetchJournal(db, after: publishedThrough, limit: nil)
-                return (state, unpublished)
             }
         }
+    }
+
+    /// The contact loader refused the store's contacts (`ContactLoader`).
+    private struct ContactsRefused: Error {}
+
+    /// The load's body. With `contactsOneByOne`, on this thread: each contact is decoded and inserted in turn, and
+    /// the first that cannot be throws its own `StoreError`. Otherwise (a restart's path) the contacts are decoded
+    /// and their table written by a `ContactLoader` on a second thread while this one steps SQLite and decodes the
+    /// cases, and any fault throws whatever it is — `load()` then runs this again one contact at a time.
+    private static func load(_ db: Database, path: String, contactsOneByOne: Bool)
+        throws -> (state: EngineState, unpublished: [JournalEntry]) {
+        var state = EngineState()
+        var publishedThrough: UInt64 = 0
+        var contactCount = 0
+        for row in try Row.fetchAll(db, sql: "SELECT key, value FROM meta") {
+            let key: String = row[0]
+            switch key {
+            case "watermark": state.watermark = row[1]
+            case "alertSequence": state.alertSequence = UInt64(bitPattern: row[1] as Int64)
+            case "publishedThrough": publishedThrough = UInt64(bitPattern: row[1] as Int64)
+            case "contactCount": contactCount = max(0, min(row[1] as Int, 1 << 28))
+            default: break
+            }
+        }
+        for row in try Row.fetchAll(db, sql: "SELECT id, lastSequence FROM publisher") {
+            state.publishers[row[0]] = UInt64(bitPattern: row[1] as Int64)
+        }
+
+        let pdus = try Row.fetchCursor(db, sql: "SELECT pduIndex, code, data FROM pdu ORDER BY pduIndex")
+        while let row = try pdus.next() {
+            let index: Int64 = row[0]
+            guard index == Int64(state.pdus.count) else {
+                throw StoreError.corrupt(path, "PDU index \(index) is out of sequence (expected \(state.pdus.count))")
+            }
+            let code: String = row[1]
+            let p = try row.withUnsafeData(atIndex: 2) { data throws -> PDUState in
+                guard let data else { throw CodecError("PDU \(index) has no data") }
+                return try data.withUnsafeBytes { b throws -> PDUState in try RecordCodec.decodePDU(code: code, b) }
+            }
+            guard state.pduIndex.updateValue(Int32(index), forKey: code) == nil else {
+                throw StoreError.corrupt(path, "PDU \(code) appears twice")
+            }
+            state.pdus.append(p)
+        }
+
+        // Cases, in index order: the indices must be 0, 1, 2, ...; each with its contacts.
+        let caseCount = (try Int.fetchOne(db, sql: "SELECT max(caseIndex) + 1 FROM caseState")) ?? 0
+        state.cases.reserveCapacity(caseCount)
+        var crnKeys: [UInt64] = []
+        crnKeys.reserveCapacity(caseCount)
+        let nPDUs = Int32(state.pdus.count)
+        var loader: ContactLoader? = nil
+        var chunk = ContactLoader.Chunk()
+        if contactsOneByOne {
+            state.contacts.reserveCapacity(contactCount)
+        } else {
+            loader = ContactLoader(expectedCount: contactCount, pduCount: nPDUs)
+            chunk = .reserved()
+        }
+        // Through the C API (`RawStatement`): a row is its columns read in place, without GRDB's Row and Data.
+        let cases = try RawStatement(db, "SELECT caseIndex, crn, data, contacts FROM caseState ORDER BY caseIndex")
+        defer { cases.reset() }
+        do {
+            while try cases.nextRow() {
+                guard cases.columnType(0) == SQLITE_INTEGER, cases.columnType(1) == SQLITE_INTEGER else {
+                    throw StoreError.corrupt(path, "a case row has a key or CRN that is not an integer")
+                }
+                let index = cases.columnInt64(0)
+                guard index == Int64(state.cases.count) else {
+                    throw StoreError.corrupt(path, "case index \(index) is out of sequence (expected \(state.cases.count))")
+                }
+                let crnKey = cases.columnInt64(1)
+                guard crnKey >= 0 && crnKey <= Int64(UInt32.max) else {
+                    throw StoreError.corrupt(path, "case \(index) has an invalid CRN key \(crnKey)")
+                }
+                let crn = CRN(key: UInt32(crnKey))
+                guard let data = cases.columnBlob(2) else { throw CodecError("case \(index) has no data") }
+                let c = try RecordCodec.decodeCase(crn: crn, data)
+                crnKeys.append(UInt64(crnKey))
+                state.cases.append(consume c)
+                guard let packed = cases.columnBlob(3) else { continue }
+                if let loader {
+                    chunk.append(caseIndex: UInt32(index), packed)
+                    if chunk.bytes.count >= ContactLoader.chunkBytes {
+                        loader.send(chunk)
+                        chunk = .reserved()
+                    }
+                    continue
+                }
+                try RecordCodec.decodeContacts(caseIndex: UInt32(index), packed) { id, rec throws in
+                    guard rec.pduIndex >= -1, rec.pduIndex < nPDUs else {
+                        throw StoreError.corrupt(path, "contact \(id) refers to a missing PDU")
+                    }
+                    guard state.contacts.insertNew(rec, forKey: id) else {
+                        throw StoreError.corrupt(path, "contact \(id) appears in two cases")
+                    }
+                }
+            }
+        } catch {
+            // The loader's thread ends before this load does.
+            _ = loader?.finish()
+            throw error
+        }
+        if let loader {
+            if !chunk.cases.isEmpty { loader.send(chunk) }
+            guard let table = loader.finish() else { throw ContactsRefused() }
+            state.contacts = table
+        }
+
+        // No CRN in two cases (the engine's CRN table takes one index per CRN).
+        Self.radixSort(&crnKeys)
+        for k in crnKeys.indices.dropFirst() where crnKeys[k] == crnKeys[k - 1] {
+            throw StoreError.corrupt(path, "CRN \(CRN(key: UInt32(crnKeys[k]))) appears in two cases")
+        }
+
+        let withdrawn = try Row.fetchCursor(db, sql: "SELECT contactId, data FROM withdrawn")
+        while let row = try withdrawn.next() {
+            let id = UInt64(bitPattern: row[0] as Int64)
+            state.withdrawn[id] = try row.withUnsafeData(atIndex: 1) { data throws -> ActionRecord in
+                guard let data else { throw CodecError("withdrawn \(id) has no data") }
+                return try data.withUnsafeBytes { b throws -> ActionRecord in try RecordCodec.decodeActionRecord(b) }
+            }
+        }
+
+        let timers = try Row.fetchCursor(db, sql: "SELECT contactId, data FROM outcomeTimer")
+        while let row = try timers.next() {
+            let id = UInt64(bitPattern: row[0] as Int64)
+            state.outcomeTimers[id] = try row.withUnsafeData(atIndex: 1) { data throws -> OutcomeTimer in
+                guard let data else { throw CodecError("outcome timer \(id) has no data") }
+                return try data.withUnsafeBytes { b throws -> OutcomeTimer in try RecordCodec.decodeOutcomeTimer(b) }
+            }
+        }
+
+        let unpublished = try Self.fetchJournal(db, after: publishedThrough, limit: nil)
+        return (state, unpublished)
     }
 
     /// Journal entries after `sequence`, ascending: at most `limit` of them, and no more than `maxBytes` of bodies in

@@ -121,3 +121,108 @@ struct ContactTableTests {
         #expect(copy != table && copy.count == 999 && table[1] != nil)
     }
 }
+
+/// `ContactTable(filling:)`, a restart's way of building the table (records staged by region, then written region by
+/// region), against `insertNew` one record at a time: the same records, the same refusals.
+@Suite("ContactTable: filling in bulk")
+struct ContactTableFillingTests {
+    /// `count` records under distinct ids: mostly as the engine makes them, some that go aside, ids spread over the
+    /// whole range (those beyond 2^53 go aside).
+    static func records(_ count: Int, seed: UInt64) -> [(id: UInt64, record: ContactRecord)] {
+        var rng = SplitMix64(seed: seed)
+        var ids = Set<UInt64>()
+        var out: [(id: UInt64, record: ContactRecord)] = []
+        while out.count < count {
+            let id: UInt64 = switch rng.below(20) {
+            case 0: rng.next()
+            case 1: 1 + rng.next() % 1000
+            default: 1 + rng.next() >> 12
+            }
+            guard ids.insert(id).inserted else { continue }
+            var r = ContactTableTests.record(&rng)
+            if rng.below(4) != 0 {
+                // As the engine makes them (packed).
+                let start = 1_740_000_000_000 + Int64(rng.below(1 << 32))
+                r = ContactRecord(caseIndex: UInt32(rng.below(300_000)), actionId: 0, version: UInt64(1 + rng.below(9)),
+                                  contactStart: start, actionTime: 0, pduIndex: Int32(rng.below(30)) - 1,
+                                  contributionDate: Int32(ContactTableTests.floorDay(start)), flags: [.failure])
+            }
+            out.append((id, r))
+        }
+        return out
+    }
+
+    static func oneByOne(_ records: [(id: UInt64, record: ContactRecord)], expected: Int) -> ContactTable? {
+        var t = ContactTable()
+        t.reserveCapacity(expected)
+        for (id, r) in records { guard t.insertNew(r, forKey: id) else { return nil } }
+        return t
+    }
+
+    static func filled(_ records: [(id: UInt64, record: ContactRecord)], expected: Int) -> ContactTable? {
+        var f = ContactTable.Filling(expectedCount: expected)
+        for (id, r) in records { f.add(r, forKey: id) }
+        return ContactTable(filling: f)
+    }
+
+    @Test("the same records as inserts one at a time, whatever the expected count; the table works on after it",
+          arguments: [(0, 30_000), (1, 1), (2, 20_000), (3, 26_000), (4, 40_000), (5, 0)] as [(UInt64, Int)])
+    func sameAsOneByOne(seed: UInt64, expected: Int) throws {
+        let records = Self.records(seed == 1 ? 1 : 25_000, seed: seed)
+        let reference = try #require(Self.oneByOne(records, expected: expected))
+        var table = try #require(Self.filled(records, expected: expected))
+        #expect(table.count == records.count)
+        #expect(table.overflowCount == reference.overflowCount)
+        #expect(table == reference)
+        for (id, r) in records { #expect(table[id] == r) }
+        var starts: [UInt64: Int64] = [:]
+        table.forEachStart { id, start in #expect(starts.updateValue(start, forKey: id) == nil) }
+        #expect(starts == Dictionary(uniqueKeysWithValues: records.map { ($0.id, $0.record.contactStart) }))
+        // Every probe run intact: removals (backward shifts), replacements and new records afterwards.
+        var model = Dictionary(uniqueKeysWithValues: records.map { ($0.id, $0.record) })
+        var rng = SplitMix64(seed: seed + 100)
+        for k in 0..<records.count {
+            let id = records[rng.below(records.count)].id
+            switch k % 3 {
+            case 0: #expect(table.removeValue(forKey: id) == model.removeValue(forKey: id))
+            case 1:
+                let r = ContactTableTests.record(&rng)
+                table[id] = r
+                model[id] = r
+            default:
+                let fresh = rng.next() >> 11 | 1
+                let r = ContactTableTests.record(&rng)
+                #expect(table.insertNew(r, forKey: fresh) == (model[fresh] == nil))
+                if model[fresh] == nil { model[fresh] = r }
+            }
+        }
+        #expect(table.count == model.count)
+        for (id, r) in model { #expect(table[id] == r) }
+    }
+
+    @Test("an id added twice is refused, packed or aside, wherever the second one comes")
+    func twiceIsRefused() throws {
+        let records = Self.records(5_000, seed: 9)
+        #expect(Self.filled(records, expected: records.count) != nil)
+        let packed = try #require(records.firstIndex { ContactTable.pack($0.id, $0.record) != nil })
+        let aside = try #require(records.firstIndex { ContactTable.pack($0.id, $0.record) == nil })
+        // Aside for a field, not its id: the same id with another record can be packed.
+        let asidePackable = try #require(records.firstIndex { $0.id < 1 << 53 && ContactTable.pack($0.id, $0.record) == nil })
+        let packedRecord = records[packed].record
+        let cases: [(UInt64, ContactRecord, String)] = [
+            (records[packed].id, packedRecord, "packed twice"),
+            (records[aside].id, records[aside].record, "aside twice"),
+            (records[asidePackable].id, packedRecord, "aside, then packed"),
+            (records[packed].id, records[asidePackable].record, "packed, then aside"),
+        ]
+        for (id, r, what) in cases {
+            for at in [0, 1, records.count / 2, records.count] {
+                var twice = records
+                twice.insert((id, r), at: at)
+                #expect(Self.oneByOne(twice, expected: twice.count) == nil, "\(what) at \(at): reference")
+                #expect(Self.filled(twice, expected: twice.count) == nil, "\(what) at \(at)")
+                #expect(Self.filled(twice, expected: 10) == nil, "\(what) at \(at), more than expected")
+            }
+        }
+    }
+}
