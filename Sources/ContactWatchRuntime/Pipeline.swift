@@ -112,6 +112,9 @@ struct PipelineLoop {
     }
 
     mutating func run(until stop: () -> Bool) throws(DaemonError) {
+        // Alive from here (/healthz): stored before READY=1, so that a check right after READY cannot find the loop
+        // not yet turned (a 503 that MetricsTests saw under load).
+        counters.lastTurnNanos.store(MonotonicClock.nanos(), ordering: .relaxed)
         if machine.phase == .running { becomeReady() }
         let heartbeat = SystemdHeartbeat.start(counters: counters)
         defer { heartbeat?.stop() }

@@ -19,7 +19,7 @@ struct PipelineServiceTests {
         init() { (stream, continuation) = AsyncStream.makeStream() }
     }
 
-    @Test("graceful shutdown stops the loop, records the start in the store and closes the sockets")
+    @Test("graceful shutdown stops the loop, records the start in the store and closes the sockets; alive from READY")
     func gracefulShutdown() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cw-svc-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -36,8 +36,14 @@ struct PipelineServiceTests {
         let pipeline = Pipeline(config: config, logger: Logger(label: "test"), context: context, engine: engine,
                                 store: store, publishedThrough: 0, unpublished: [])
         let ready = Ready()
+        final class Flag: Sendable { let value = Atomic<Bool>(false) }
+        let aliveAtReady = Flag()
         var configured = PipelineService(pipeline: pipeline, logger: Logger(label: "test"))
-        configured.onReady = { ready.continuation.yield() }
+        configured.onReady = {
+            // /healthz answers 200 from READY=1 on (it used to answer 503 until the loop's first turn).
+            aliveAtReady.value.store(DaemonMetrics.isAlive(pipeline.counters), ordering: .relaxed)
+            ready.continuation.yield()
+        }
         let service = configured
         try await testGracefulShutdown { trigger in
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -51,6 +57,8 @@ struct PipelineServiceTests {
         }
         #expect(pipeline.isStopRequested)
         #expect(service.failure.error == nil)
+        let wasAlive = aliveAtReady.value.load(ordering: .relaxed)
+        #expect(wasAlive, "/healthz would answer 503 right after READY=1")
         store.close()
         // The sockets are closed: the same endpoints can be bound again.
         let again = try context.socket(.xpub)
