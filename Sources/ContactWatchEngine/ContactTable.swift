@@ -114,6 +114,20 @@ package struct ContactTable: Sendable {
         Int(truncatingIfNeeded: (id &* 0x9E37_79B9_7F4A_7C15).multipliedFullWidth(by: UInt64(n)).high)
     }
 
+    /// The empty slot where `id` goes (linear probing from its home), or nil when a slot already holds `id`. The table
+    /// must have an empty slot (`roomForOne`, or a table sized for its records).
+    @inline(__always) static func freeSlot(for id: UInt64, in s: UnsafeMutableBufferPointer<Slot>) -> Int? {
+        let n = s.count
+        var k = home(id, n)
+        while true {
+            let w = s[k].w0
+            if w == 0 { return k }
+            if w & idMask == id { return nil }
+            k &+= 1
+            if k == n { k = 0 }
+        }
+    }
+
     /// The slot holding `id` (found), else the empty slot where it would go. The table must have slots, and `id` fit.
     @inline(__always) private func probe(_ id: UInt64) -> (slot: Int, found: Bool) {
         slots.withUnsafeBufferPointer { s in
@@ -238,15 +252,7 @@ package struct ContactTable: Sendable {
             if !overflow.isEmpty && overflow.contains(id) { return false }
             roomForOne()
             let added: Bool = slots.withUnsafeMutableBufferPointer { s in
-                let n = s.count
-                var k = Self.home(id, n)
-                while true {
-                    let w = s[k].w0
-                    if w == 0 { break }
-                    if w & Self.idMask == id { return false }
-                    k &+= 1
-                    if k == n { k = 0 }
-                }
+                guard let k = Self.freeSlot(for: id, in: s) else { return false }
                 s[k] = p
                 return true
             }
@@ -345,15 +351,7 @@ package struct ContactTable: Sendable {
         let unique: Bool = slots.withUnsafeMutableBufferPointer { s in
             for ri in regions.indices {
                 for p in regions[ri] {
-                    let id = p.w0 & Self.idMask
-                    var k = Self.home(id, n)
-                    while true {
-                        let w = s[k].w0
-                        if w == 0 { break }
-                        if w & Self.idMask == id { return false }
-                        k &+= 1
-                        if k == n { k = 0 }
-                    }
+                    guard let k = Self.freeSlot(for: p.w0 & Self.idMask, in: s) else { return false }
                     s[k] = p
                 }
                 // Each region's staging goes as soon as it is written.

@@ -261,7 +261,7 @@ package struct EventScanner: ~Copyable {
             var quoted: (UInt64, UInt64, UInt64) = (0, 0, 0)
             var masks: (UInt64, UInt64, UInt64) = (0, 0, 0)
             let text = [UInt8(ascii: "\"")] + Array(UnsafeRawBufferPointer(start: name.utf8Start, count: n)) + [UInt8(ascii: "\""), UInt8(ascii: ":")]
-            withUnsafeMutableBytes(of: &quoted) { $0.copyMemory(from: UnsafeRawBufferPointer(start: text, count: text.count)) }
+            withUnsafeMutableBytes(of: &quoted) { q in text.withUnsafeBytes { q.copyMemory(from: $0) } }
             withUnsafeMutableBytes(of: &masks) { m in for k in 0..<text.count { m[k] = 0xFF } }
             precondition(order < 16)
             predicted[Int(context) &* 16 &+ order] = PredictedKey(

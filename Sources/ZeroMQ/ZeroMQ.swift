@@ -480,21 +480,7 @@ public final class ZMQSocket {
             if error.isAgain { return nil }
             throw error
         }
-        var count = 1
-        var totalBytes = zmq_msg_size(pool)
-        var more = zmq_msg_more(pool) != 0
-        // Parts of a message arrive atomically: once the first is here, the rest are too.
-        while more {
-            let slot = pool + min(count, poolCapacity - 1)
-            if zmq_msg_recv(slot, h, 0) < 0 {
-                let error = ZMQError("zmq_msg_recv")
-                if error.isInterrupted { continue }
-                throw error
-            }
-            count += 1
-            totalBytes += zmq_msg_size(slot)
-            more = zmq_msg_more(slot) != 0
-        }
+        let (count, _, totalBytes) = try receiveRest(h)
         let frames = ZMQFrames(pool: pool, capacity: poolCapacity, count: count, totalBytes: totalBytes)
         return try body(frames)
     }
@@ -512,9 +498,20 @@ public final class ZMQSocket {
             if error.isAgain { return false }
             throw error
         }
+        let (count, last, _) = try receiveRest(h)
+        let lastBytes = Self.bytes(last)
+        body(count, count > 1 ? Self.bytes(pool) : nil, lastBytes)
+        return true
+    }
+
+    /// After the first frame arrived in `pool[0]`: receives the message's other parts into the pool (frames beyond it
+    /// share its last slot, so the last frame is always kept). Parts of a message arrive atomically: once the first is
+    /// here, the rest are too. Returns the number of frames, the slot of the last and the bytes of all.
+    @inline(__always) private func receiveRest(_ h: UnsafeMutableRawPointer) throws
+        -> (count: Int, last: UnsafeMutablePointer<zmq_msg_t>, totalBytes: Int) {
         var count = 1
         var last = pool
-        // Parts of a message arrive atomically: once the first is here, the rest are too.
+        var totalBytes = zmq_msg_size(pool)
         while zmq_msg_more(last) != 0 {
             let slot = pool + min(count, poolCapacity - 1)
             if zmq_msg_recv(slot, h, 0) < 0 {
@@ -524,10 +521,9 @@ public final class ZMQSocket {
             }
             count += 1
             last = slot
+            totalBytes += zmq_msg_size(slot)
         }
-        let lastBytes = Self.bytes(last)
-        body(count, count > 1 ? Self.bytes(pool) : nil, lastBytes)
-        return true
+        return (count, last, totalBytes)
     }
 
     @inline(__always) private static func bytes(_ msg: UnsafeMutablePointer<zmq_msg_t>) -> UnsafeRawBufferPointer {
