@@ -394,6 +394,8 @@ package struct EventScanner: ~Copyable {
         crnCount = 0
         crnIndex = 0
         rootKind = .null
+        // Not fast until the fast path accepts this body (also when it is not tried: empty, not an object, turned off).
+        predictedCount[9] = 0
         guard let raw = body.baseAddress, body.count > 0 else {
             base = nil
             length = 0
@@ -412,7 +414,6 @@ package struct EventScanner: ~Copyable {
                 if predictedCount[15] == 0 && present & 1 != 0 { rememberPrefix(p, i) }
                 return .ok
             }
-            predictedCount[9] = 0
             predictedCount[15] = 0
             // Declined: start again from a clean state (the slots are read only where `present` says so).
             present = 0

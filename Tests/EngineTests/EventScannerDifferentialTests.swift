@@ -261,6 +261,29 @@ struct EventScannerDifferentialTests {
         }
     }
 
+    @Test("lastScanWasFast is false after every scan the fast path did not accept, also when it was not tried")
+    func lastScanWasFastResets() {
+        let fastBody = #"{"eventType":"x","version":1}"#
+        var scanner = EventScanner()
+        // Each not taken by the fast path: not an object, empty, whitespace only, declined, invalid UTF-8.
+        let others: [[UInt8]] = [Array("[1]".utf8), Array(" 5".utf8), [], Array("  ".utf8), Array(#""x""#.utf8),
+                                 Array(#"{"eventType":"x","x":1,"x":2}"#.utf8), [0x7B, 0xFF]]
+        for other in others {
+            _ = Array(fastBody.utf8).withUnsafeBytes { scanner.scan($0) }
+            let before = scanner.lastScanWasFast
+            #expect(before)
+            _ = other.withUnsafeBytes { scanner.scan($0) }
+            let after = scanner.lastScanWasFast
+            #expect(!after, "\(String(decoding: other, as: UTF8.self).debugDescription)")
+        }
+        // Turned off: a body the fast path would take is not fast.
+        _ = Array(fastBody.utf8).withUnsafeBytes { scanner.scan($0) }
+        scanner.fastPathEnabled = false
+        _ = Array(fastBody.utf8).withUnsafeBytes { scanner.scan($0) }
+        let off = scanner.lastScanWasFast
+        #expect(!off)
+    }
+
     @Test("the fast path's integers (eight digits at a time) read as the general path reads them, or decline")
     func fastPathIntegers() {
         var rng = SeededRandom(seed: 21)
