@@ -148,23 +148,40 @@ struct RawStatement {
     }
 }
 
-/// `cw_merge_contacts(contacts, ?)`: the SQL function through which a commit rewrites a case's packed contacts inside
-/// its own `UPDATE` (one statement and one b-tree descent per case, instead of a `SELECT` and an `UPDATE`). It
-/// returns `RecordCodec.mergeContacts` of the row's stored `contacts` with the batch's records of that case.
+/// `cw_merge_contacts(contacts, ?, caseIndex)`: the SQL function through which a commit rewrites a case's packed
+/// contacts inside the statement that writes the case row (one b-tree descent per case, instead of a `SELECT` and an
+/// `UPDATE`). It returns `RecordCodec.mergeContacts` of the row's stored `contacts` with the batch's records of the
+/// case `caseIndex` (NULL when none are left), and marks that case's batch row as found (`MergeContacts.Row.found`).
 ///
 /// Contract (the unsafe part): the second argument is bound with `MergeContacts.bind`, a pointer (SQLite's pointer
 /// passing interface, `sqlite3_bind_pointer`, type `contactwatch.merge`) to a `MergeContacts` that the caller keeps
-/// alive, with `records` and `deleted` pointing at live buffers, until the statement has stepped; SQLite calls the
+/// alive, with `records`, `deleted` and `rows` pointing at live buffers, until the statement has stepped; SQLite calls the
 /// function on the writer's thread during that step, so nothing else touches the object meanwhile. Any other value
-/// of the argument (SQL typed by hand, a NULL) makes the function fail with an error instead of reading memory.
+/// of the argument (SQL typed by hand, a NULL) makes the function fail with an error instead of reading memory, and so
+/// does a case that is not one of the object's `rows` (its records are read only through a row's checked range).
 /// Registered `SQLITE_DIRECTONLY`: a schema object (trigger, view) cannot call it.
 /// Its properties are not checked for exclusive access at run time (three checks a call, ~4% of the function's
 /// instructions): one thread uses the object, and the function never runs inside another access to it.
 final class MergeContacts {
+    /// A case the statement writes: its batch records are `records[start..<end]`.
+    struct Row {
+        var caseIndex: Int64
+        var start: Int
+        var end: Int
+        /// Set by the function when it merged the case's stored row (false after the step: the row was inserted).
+        var found = false
+    }
+
+    /// The batch's contact records, by case then id.
     @exclusivity(unchecked) var records: UnsafeBufferPointer<(id: UInt64, record: ContactRecord)> = UnsafeBufferPointer(start: nil, count: 0)
     @exclusivity(unchecked) var deleted: UnsafeBufferPointer<UInt64> = UnsafeBufferPointer(start: nil, count: 0)
+    /// The cases of the statement being stepped, ascending (the order in which SQLite writes them): a buffer the
+    /// caller keeps alive until the statement has stepped, as `records`.
+    @exclusivity(unchecked) var rows: UnsafeMutableBufferPointer<Row> = UnsafeMutableBufferPointer(start: nil, count: 0)
+    /// Where the search for the next case starts (the row after the last one found).
+    @exclusivity(unchecked) var next = 0
     @exclusivity(unchecked) var writer = ByteWriter(capacity: 4096)
-    /// Set when the stored contacts did not decode.
+    /// Set when the stored contacts did not decode, or the function was called for a case not in `rows`.
     @exclusivity(unchecked) var error: CodecError?
 
     /// SQLite compares pointer types by their text: a C string that lives as long as the process.
@@ -172,7 +189,7 @@ final class MergeContacts {
 
     /// Registers the function on the connection (the store's write connection, once per connection).
     static func register(_ db: Database) throws {
-        let rc = sqlite3_create_function_v2(db.sqliteConnection, "cw_merge_contacts", 2,
+        let rc = sqlite3_create_function_v2(db.sqliteConnection, "cw_merge_contacts", 3,
                                             SQLITE_UTF8 | SQLITE_DIRECTONLY, nil, mergeFunction, nil, nil, nil)
         guard rc == SQLITE_OK else {
             throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: "cannot register cw_merge_contacts")
@@ -185,16 +202,48 @@ final class MergeContacts {
                                       Self.pointerType, nil)
         if rc != SQLITE_OK { throw statement.failure(rc) }
     }
+
+    /// The index in `rows` of case `caseIndex`: searched from `next` on (SQLite writes the rows in order, so this is
+    /// normally the first or second look), then from the start; nil when it is not there.
+    @inline(__always) func row(of caseIndex: Int64) -> Int? {
+        var i = next
+        while i < rows.count && rows[i].caseIndex < caseIndex { i += 1 }
+        if i < rows.count && rows[i].caseIndex == caseIndex { return i }
+        i = 0
+        while i < next && i < rows.count {
+            if rows[i].caseIndex == caseIndex { return i }
+            i += 1
+        }
+        return nil
+    }
+
+    /// The merged contacts of row `i` (`stored`: the row's current `contacts`), in `writer`.
+    @inline(__always) func merge(row i: Int, stored: UnsafeRawBufferPointer?) throws(CodecError) {
+        let r = rows[i]
+        guard r.start >= 0, r.start <= r.end, r.end <= records.count else {
+            throw CodecError("case \(r.caseIndex): its batch rows are out of range")
+        }
+        writer.reset()
+        _ = try RecordCodec.mergeContacts(stored: stored, records: UnsafeBufferPointer(rebasing: records[r.start..<r.end]),
+                                          deleted: deleted, into: &writer)
+    }
 }
 
 private let mergeFunction: @convention(c) (OpaquePointer?, Int32, UnsafeMutablePointer<OpaquePointer?>?) -> Void = {
     context, argc, argv in
-    guard let argv, argc == 2,
+    guard let argv, argc == 3,
           let raw = sqlite3_value_pointer(argv[1], MergeContacts.pointerType) else {
         sqlite3_result_error(context, "cw_merge_contacts: called without its batch", -1)
         return
     }
     let merge = Unmanaged<MergeContacts>.fromOpaque(raw).takeUnretainedValue()
+    let caseIndex = sqlite3_value_int64(argv[2])
+    guard sqlite3_value_type(argv[2]) == SQLITE_INTEGER, let i = merge.row(of: caseIndex) else {
+        let e = CodecError("cw_merge_contacts: case \(caseIndex) is not in the batch")
+        merge.error = e
+        sqlite3_result_error(context, e.description, -1)
+        return
+    }
     let stored: UnsafeRawBufferPointer?
     if sqlite3_value_type(argv[0]) == SQLITE_NULL {
         stored = nil
@@ -203,14 +252,15 @@ private let mergeFunction: @convention(c) (OpaquePointer?, Int32, UnsafeMutableP
         let count = Int(sqlite3_value_bytes(argv[0]))
         stored = UnsafeRawBufferPointer(start: count > 0 ? start : nil, count: count)
     }
-    merge.writer.reset()
     do throws(CodecError) {
-        _ = try RecordCodec.mergeContacts(stored: stored, records: merge.records, deleted: merge.deleted, into: &merge.writer)
+        try merge.merge(row: i, stored: stored)
     } catch {
         merge.error = error
         sqlite3_result_error(context, "cw_merge_contacts: \(error.description)", -1)
         return
     }
+    merge.rows[i].found = true
+    merge.next = i + 1
     // Only the format byte: no contacts (NULL).
     if merge.writer.count <= 1 {
         sqlite3_result_null(context)

@@ -822,70 +822,130 @@ public final class StateStore: Sendable {
 
     /// Writes the rows of the cases the batch changes: the cases themselves, and their packed contacts (each case's
     /// contacts read back from its row, those the batch replaces or forgets dropped, the batch's current records
-    /// merged in by id: `RecordCodec.mergeContacts`). Cases in ascending order; a case row the batch does not
-    /// re-encode keeps its `data`. A contact never changes case (events.md), so a case's stored contacts can only be
-    /// replaced by the batch's records of the same case.
+    /// merged in by id: `RecordCodec.mergeContacts`). A case row the batch does not re-encode keeps its `data`. A
+    /// contact never changes case (events.md), so a case's stored contacts can only be replaced by the batch's records
+    /// of the same case.
+    ///
+    /// The re-encoded cases go in ascending order through multi-row upserts (`upsertSQL`: up to `upsertRows` cases a
+    /// statement), each stored row's contacts merged by `cw_merge_contacts` in its `DO UPDATE`: one statement (its
+    /// start, cursor and end) for many cases instead of one per case. A case the upsert inserts (new to the store) is
+    /// inserted without contacts; the function, not called for it, leaves its row unfound, and its contacts are then
+    /// written like those of a case whose own record did not change: `UPDATE … SET contacts = cw_merge_contacts(…)`.
     private static func writeCases(_ db: Database, _ p: PreparedCommit, _ base: UnsafeRawPointer?) throws {
-        let update = try RawStatement(db, """
-            UPDATE caseState SET crn = ?1, data = ?2, contacts = cw_merge_contacts(contacts, ?3) WHERE caseIndex = ?4
-            """)
-        let updateContacts = try RawStatement(db, "UPDATE caseState SET contacts = cw_merge_contacts(contacts, ?1) WHERE caseIndex = ?2")
-        let insert = try RawStatement(db, "INSERT INTO caseState (crn, data, contacts, caseIndex) VALUES (?, ?, ?, ?)")
-        defer { update.clear(); updateContacts.clear(); insert.clear() }
         let merge = MergeContacts()
         try p.contactRecords.withUnsafeBufferPointer { records in
             try p.deletedContacts.withUnsafeBufferPointer { deleted in
+                merge.records = records
                 merge.deleted = deleted
-                defer { merge.records = UnsafeBufferPointer(start: nil, count: 0); merge.deleted = UnsafeBufferPointer(start: nil, count: 0) }
-                var nextCase = 0, nextContact = 0
-                while nextCase < p.cases.count || nextContact < records.count {
-                    // The next case in ascending order, from either list.
-                    let caseKey = nextCase < p.cases.count ? p.cases[nextCase].key : Int64.max
-                    let contactKey = nextContact < records.count ? Int64(records[nextContact].record.caseIndex) : Int64.max
-                    let ci = min(caseKey, contactKey)
-                    let caseRecord: PreparedCommit.Record? = caseKey == ci ? p.cases[nextCase] : nil
-                    if caseRecord != nil { nextCase += 1 }
-                    let firstNew = nextContact
-                    while nextContact < records.count && Int64(records[nextContact].record.caseIndex) == ci { nextContact += 1 }
-                    merge.records = UnsafeBufferPointer(rebasing: records[firstNew..<nextContact])
+                defer {
+                    merge.records = UnsafeBufferPointer(start: nil, count: 0)
+                    merge.deleted = UnsafeBufferPointer(start: nil, count: 0)
+                }
+                // Each re-encoded case with its range of `records`; the cases named only by contacts, apart.
+                var caseRows: [MergeContacts.Row] = []
+                caseRows.reserveCapacity(p.cases.count)
+                var contactsOnly: [MergeContacts.Row] = []
+                var k = 0
+                func contactsOf(_ ci: Int64) -> MergeContacts.Row {
+                    let first = k
+                    while k < records.count && Int64(records[k].record.caseIndex) == ci { k += 1 }
+                    return MergeContacts.Row(caseIndex: ci, start: first, end: k)
+                }
+                for c in p.cases {
+                    while k < records.count && Int64(records[k].record.caseIndex) < c.key {
+                        contactsOnly.append(contactsOf(Int64(records[k].record.caseIndex)))
+                    }
+                    caseRows.append(contactsOf(c.key))
+                }
+                while k < records.count { contactsOnly.append(contactsOf(Int64(records[k].record.caseIndex))) }
 
-                    // The row's contacts are merged inside the UPDATE (`MergeContacts`); no row: a new case.
-                    let s: RawStatement
-                    if let r = caseRecord {
-                        s = update
-                        try s.int64(1, r.extra)
-                        try s.blob(2, base.map { $0 + r.start }, r.end - r.start)
-                        try merge.bind(s, 3)
-                        try s.int64(4, r.key)
-                    } else {
-                        s = updateContacts
+                // The statements of each size, looked up once per batch (GRDB's cache hashes their text).
+                var upserts = [RawStatement?](repeating: nil, count: upsertSQL.count)
+                defer { for s in upserts { s?.clear() } }
+                try caseRows.withUnsafeMutableBufferPointer { caseRows in
+                    var done = 0
+                    while done < caseRows.count {
+                        // The largest statement that fits what is left: 64 rows, then 32, 16, … 1.
+                        var shift = upsertSQL.count - 1
+                        while 1 << shift > caseRows.count - done { shift -= 1 }
+                        let n = 1 << shift
+                        let s: RawStatement
+                        if let cached = upserts[shift] {
+                            s = cached
+                        } else {
+                            s = try RawStatement(db, upsertSQL[shift])
+                            upserts[shift] = s
+                        }
+                        merge.rows = UnsafeMutableBufferPointer(rebasing: caseRows[done..<(done + n)])
+                        merge.next = 0
                         try merge.bind(s, 1)
-                        try s.int64(2, ci)
+                        for j in 0..<n {
+                            let r = p.cases[done + j]
+                            let at = Int32(2 + 3 * j)
+                            try s.int64(at, r.key)
+                            try s.int64(at + 1, r.extra)
+                            try s.blob(at + 2, base.map { $0 + r.start }, r.end - r.start)
+                        }
+                        do {
+                            try s.step()
+                        } catch {
+                            if let e = merge.error { throw e }
+                            throw error
+                        }
+                        // Cases new to the store: inserted without contacts.
+                        for r in merge.rows where !r.found && r.end > r.start { contactsOnly.append(r) }
+                        done += n
                     }
-                    do {
-                        try s.step()
-                    } catch {
-                        if let e = merge.error { throw e }
-                        throw error
-                    }
-                    if s.changes > 0 { continue }
-                    guard let r = caseRecord else {
-                        throw CodecError("contact \(records[firstNew].id) refers to case \(ci), which is neither stored nor in the batch")
-                    }
-                    merge.writer.reset()
-                    _ = try RecordCodec.mergeContacts(stored: nil, records: merge.records, deleted: deleted, into: &merge.writer)
-                    try insert.int64(1, r.extra)
-                    try insert.blob(2, base.map { $0 + r.start }, r.end - r.start)
-                    try merge.writer.withBytes { contacts in
-                        // Only the format byte: no contacts (NULL).
-                        if contacts.count <= 1 { try insert.null(3) } else { try insert.blob(3, contacts.baseAddress, contacts.count) }
-                        try insert.int64(4, r.key)
-                        try insert.step()
+                    merge.rows = UnsafeMutableBufferPointer(start: nil, count: 0)
+                }
+                if contactsOnly.isEmpty { return }
+                contactsOnly.sort { $0.caseIndex < $1.caseIndex }
+                let update = try RawStatement(db, "UPDATE caseState SET contacts = cw_merge_contacts(contacts, ?1, caseIndex) WHERE caseIndex = ?2")
+                defer { update.clear() }
+                try contactsOnly.withUnsafeMutableBufferPointer { rows in
+                    defer { merge.rows = UnsafeMutableBufferPointer(start: nil, count: 0) }
+                    for i in rows.indices {
+                        merge.rows = UnsafeMutableBufferPointer(rebasing: rows[i..<(i + 1)])
+                        merge.next = 0
+                        try merge.bind(update, 1)
+                        try update.int64(2, rows[i].caseIndex)
+                        do {
+                            try update.step()
+                        } catch {
+                            if let e = merge.error { throw e }
+                            throw error
+                        }
+                        if !rows[i].found {
+                            throw CodecError("contact \(records[rows[i].start].id) refers to case \(rows[i].caseIndex), which is neither stored nor in the batch")
+                        }
                     }
                 }
             }
         }
     }
+
+    /// Cases per upsert statement of `writeCases`, at most.
+    static let upsertRows = 64
+
+    /// `upsertSQL[k]` writes `1 << k` cases (k = 0 … log2(upsertRows)): `?1` the merge function's batch, then per case
+    /// its index, CRN and encoded record. A new case is inserted (its `contacts` NULL); a stored one keeps its row,
+    /// with the new CRN and record and its contacts merged.
+    static let upsertSQL: [String] = {
+        var all: [String] = []
+        var n = 1
+        while n <= upsertRows {
+            var s = "INSERT INTO caseState (caseIndex, crn, data) VALUES "
+            for j in 0..<n {
+                let at = 2 + 3 * j
+                s += (j == 0 ? "" : ", ") + "(?\(at), ?\(at + 1), ?\(at + 2))"
+            }
+            s += " ON CONFLICT (caseIndex) DO UPDATE SET crn = excluded.crn, data = excluded.data, "
+                + "contacts = cw_merge_contacts(contacts, ?1, caseIndex)"
+            all.append(s)
+            n *= 2
+        }
+        return all
+    }()
 
     private static func recordPublished(_ db: Database, _ sequence: UInt64) throws {
         try db.cachedStatement(sql: "UPDATE meta SET value = max(value, ?) WHERE key = 'publishedThrough'")

@@ -219,9 +219,9 @@ func expectRefusal(_ dir: TempDir, _ kind: StoreError.Kind, mentioning words: [S
         let q = try DatabaseQueue()
         try q.write { db in
             try MergeContacts.register(db)
-            try db.execute(sql: "CREATE VIEW v AS SELECT cw_merge_contacts(NULL, NULL) AS x")
+            try db.execute(sql: "CREATE VIEW v AS SELECT cw_merge_contacts(NULL, NULL, 1) AS x")
         }
-        for sql in ["SELECT cw_merge_contacts(x'01', 5)", "SELECT cw_merge_contacts(NULL, NULL)", "SELECT x FROM v"] {
+        for sql in ["SELECT cw_merge_contacts(x'01', 5, 1)", "SELECT cw_merge_contacts(NULL, NULL, 1)", "SELECT x FROM v"] {
             #expect(throws: DatabaseError.self, "\(sql)") {
                 try q.read { db in _ = try Row.fetchAll(db, sql: sql) }
             }
