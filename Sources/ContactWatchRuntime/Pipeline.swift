@@ -92,6 +92,8 @@ struct PipelineLoop {
     let clock = ContinuousClock()
     let drainLimit: Int
     let messageLog: MessageLog?
+    /// Published outboxes whose bodies libzmq may still be reading, oldest first (`publish`, `reclaimLent`).
+    var lent: [LentOutbox] = []
 
     init(engine: Engine, store: StateStore, sockets: PipelineSockets, writer: CommitWriter, machine: CommitPipeline,
          config: DaemonConfiguration, logger: Logger, counters: RuntimeCounters, ready: @escaping () -> Void) {
@@ -192,6 +194,7 @@ struct PipelineLoop {
 
     /// Hands the events processed since the last batch to the writer.
     private mutating func submit(changes: ChangeSet) {
+        reclaimLent()  // an outbox libzmq has finished with can hold the next batch
         let batch = machine.submit(alertSequence: engine.state.alertSequence)
         // The journal rows are read by the writer from the batch's outbox (shared, not copied; see CommitWriter).
         var spare = writer.takeSpare()
@@ -205,26 +208,40 @@ struct PipelineLoop {
     private mutating func publishDurable() throws(DaemonError) {
         sockets.drainDurable()
         let done = writer.completedCount
-        while machine.durableBatches < done, var outbox = machine.batchDurable() {
-            publish(outbox)
+        while machine.durableBatches < done, let outbox = machine.batchDurable() {
+            lent.append(publish(outbox))
             if let timings = counters.timings, let started = machine.lastDurableStarted {
                 timings.recordPublishLatency(clock.now - started)
             }
-            machine.recycle(&outbox)
         }
+        reclaimLent()
         counters.commits.store(machine.durableBatches, ordering: .relaxed)
         counters.committedSequence.store(machine.committedSequence, ordering: .relaxed)
         if let error = writer.error { throw DaemonError.store(error, while: "cannot write the state store") }
     }
 
-    private func publish(_ outbox: Outbox) {
+    /// Publishes a durable batch's messages: each topic copied, each body lent to libzmq in place (no copy, no
+    /// allocation of its size; README, *Performance*: publishing without copies). The outbox stays with the returned
+    /// `LentOutbox` until libzmq has released every body.
+    private func publish(_ outbox: consuming Outbox) -> LentOutbox {
+        let lent = LentOutbox(outbox)
         let output = sockets.output
         let messageLog = logger.logLevel <= .debug ? self.messageLog : nil
-        outbox.forEach { entry, topic, body in
-            if (try? output.send(topic, body, dontWait: true)) != true {
+        lent.box.outbox?.forEach { entry, topic, body in
+            if (try? output.send(topic, lending: body, from: lent.loan, dontWait: true)) != true {
                 counters.publishFailures.add(1, ordering: .relaxed)
             }
             messageLog?.published(entry, topic: topic, body: body)
+        }
+        return lent
+    }
+
+    /// Takes back, oldest first, the published outboxes libzmq no longer reads, for the state machine to reuse.
+    private mutating func reclaimLent() {
+        while let first = lent.first, first.loan.isReturned {
+            lent.removeFirst()
+            var outbox = first.take()
+            machine.recycle(&outbox)
         }
     }
 
@@ -267,6 +284,34 @@ struct PipelineLoop {
         do { try store.markPublished(through: machine.publishedThrough) } catch {
             throw DaemonError.store(error, while: "cannot write the state store")
         }
+    }
+}
+
+/// A published batch's outbox while libzmq reads its bodies in place (`ZMQSocket.send(_:lending:from:dontWait:)`),
+/// with the loan that counts them. The loan holds the outbox's box (and the loop holds both: no cycle), so the bytes
+/// stay allocated as long as any body is out, even past the loop's end (a socket closed with messages queued
+/// releases them later, on libzmq's threads); nothing writes them until `take()`, which needs `loan.isReturned`.
+struct LentOutbox {
+    final class Box {
+        var outbox: Outbox?
+        init(_ outbox: consuming Outbox) { self.outbox = outbox }
+    }
+
+    let box: Box
+    let loan: ZMQLoan
+
+    init(_ outbox: consuming Outbox) {
+        let count = outbox.count
+        box = Box(outbox)
+        loan = ZMQLoan(messages: count, keeping: box)
+    }
+
+    /// The outbox, for reuse: only once libzmq has returned every body.
+    func take() -> Outbox {
+        precondition(loan.isReturned, "an outbox taken back while libzmq may still read it")
+        let taken = box.outbox ?? Outbox()
+        box.outbox = nil  // `taken` is now the only reference to the storage: emptied in place, not copied
+        return taken
     }
 }
 

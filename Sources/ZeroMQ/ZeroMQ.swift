@@ -30,6 +30,12 @@
 //   `receiveWaiting(_:)`): libzmq keeps small messages inside the `zmq_msg_t` itself, so no data pointer may
 //   escape. A frame's memory is released when the next message received into its slot replaces it, or when the
 //   socket closes.
+// * Sent frames are copied by libzmq (`zmq_send`), except the last frame of `send(_:lending:from:dontWait:)`: libzmq
+//   reads those bytes from the caller's memory until it has written them out, possibly on its I/O thread after the
+//   call returned. A `ZMQLoan` accounts for them: the caller keeps the bytes alive and unchanged until
+//   `ZMQLoan.isReturned`; libzmq returns each message through `zmq_msg_init_data`'s free function, and the loan
+//   keeps itself alive until the last one is back, so a socket closed or a context terminated with lent messages
+//   still queued never returns them into freed memory.
 // * A `ZMQAuthenticator` must outlive every CURVE server socket of its context: libzmq lets every
 //   CURVE client in when no ZAP handler is bound. Create it before the sockets, stop it after closing them.
 
@@ -43,6 +49,49 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+
+// MARK: - Lent bytes
+
+/// The account of messages whose last frame libzmq reads from the caller's memory (`ZMQSocket.send(_:lending:from:
+/// dontWait:)`): made for a number of messages, it is returned once libzmq has released every one of them — written
+/// out, dropped, or refused — and until then it keeps itself alive (libzmq may release a message on its own threads
+/// after the socket that sent it is closed), and with itself `owner`, the object that holds the lent bytes.
+/// `Sendable` because libzmq's threads return messages concurrently with the lender's `isReturned`; `unchecked`
+/// only for `owner`, which is retained and released here and never used.
+public final class ZMQLoan: @unchecked Sendable {
+    private let outstanding: Atomic<Int>
+    private let owner: AnyObject
+
+    /// A loan for exactly `messages` sends of bytes held by `owner`; each send returns one, whatever its outcome.
+    public init(messages: Int, keeping owner: AnyObject) {
+        precondition(messages >= 0, "a loan covers zero or more messages")
+        outstanding = Atomic(messages)
+        self.owner = owner
+        // Kept alive by itself while messages are out: balanced by the release in `giveBack` at zero.
+        if messages > 0 { _ = Unmanaged.passRetained(self) }
+    }
+
+    /// Whether every message of the loan is back, i.e. libzmq no longer reads the lent bytes (acquiring: what libzmq
+    /// did with them happened before).
+    public var isReturned: Bool { outstanding.load(ordering: .acquiring) == 0 }
+
+    /// Messages still out.
+    public var messagesOut: Int { outstanding.load(ordering: .acquiring) }
+
+    /// Returns one message (libzmq's free function, or a send that did not hand it over).
+    fileprivate func giveBack() {
+        let (before, _) = outstanding.subtract(1, ordering: .acquiringAndReleasing)
+        precondition(before > 0, "a ZMQLoan returned more messages than it covered")
+        if before == 1 { Unmanaged.passUnretained(self).release() }
+    }
+}
+
+/// libzmq's free function for lent frames (`zmq_msg_init_data`), called once per message on whichever thread drops
+/// it; `hint` is its `ZMQLoan`, alive until this call returns its last message.
+private let zmqLoanReturn: @convention(c) (UnsafeMutableRawPointer?, UnsafeMutableRawPointer?) -> Void = { _, hint in
+    guard let hint else { return }
+    Unmanaged<ZMQLoan>.fromOpaque(hint).takeUnretainedValue().giveBack()
+}
 
 // MARK: - Errors
 
@@ -425,6 +474,46 @@ public final class ZMQSocket {
         while zmq_send(h, last.baseAddress, last.count, wait) < 0 {
             let error = ZMQError("zmq_send")
             if !error.isInterrupted { throw error }
+        }
+        return true
+    }
+
+    /// Sends a two-part message whose last part is not copied: `first` (the topic) is copied as by `zmq_send`, `last`
+    /// is handed to libzmq by reference (`zmq_msg_init_data`) and counted against `loan`, which must cover it. Every
+    /// call accounts for one of the loan's messages whatever its outcome: sent (libzmq returns it when it has written
+    /// it out or dropped it), not queued (EAGAIN: returned here, `false`) or failed (returned here, then thrown).
+    /// `last`'s bytes must stay allocated and unchanged until `loan.isReturned`.
+    @discardableResult
+    public func send(_ first: UnsafeRawBufferPointer, lending last: UnsafeRawBufferPointer, from loan: ZMQLoan,
+                     dontWait: Bool = false) throws -> Bool {
+        let h: UnsafeMutableRawPointer
+        do { h = try live("zmq_send") } catch {
+            loan.giveBack()
+            throw error
+        }
+        var msg = zmq_msg_t()
+        // The bytes are only read: libzmq's API takes a mutable pointer but never writes through it.
+        let data = UnsafeMutableRawPointer(mutating: last.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!)
+        if zmq_msg_init_data(&msg, data, last.count, zmqLoanReturn, Unmanaged.passUnretained(loan).toOpaque()) != 0 {
+            let error = ZMQError("zmq_msg_init_data")
+            loan.giveBack()
+            throw error
+        }
+        // From here the message owns the loan's share: closing it unsent returns it (the free function runs).
+        let wait: Int32 = dontWait ? ZMQ_DONTWAIT : 0
+        if zmq_send(h, first.baseAddress, first.count, wait | ZMQ_SNDMORE) < 0 {
+            let error = ZMQError("zmq_send")
+            zmq_msg_close(&msg)
+            // Only the first part can meet EAGAIN: libzmq queues the rest of a started message.
+            if error.isAgain { return false }
+            throw error
+        }
+        while zmq_msg_send(&msg, h, wait) < 0 {
+            let error = ZMQError("zmq_msg_send")
+            if !error.isInterrupted {
+                zmq_msg_close(&msg)
+                throw error
+            }
         }
         return true
     }

@@ -222,6 +222,133 @@ struct ZeroMQTests {
         #expect(throws: ZMQError.self) { _ = try b.receiveWaiting { _, _, _ in } }
     }
 
+    // MARK: Lent (zero-copy) sends
+
+    /// Bytes lent to libzmq and the object that holds them: `released` once nothing keeps it.
+    final class LentBytes {
+        final class Flag: Sendable {
+            private let value = Atomic<Bool>(false)
+            func set() { value.store(true, ordering: .releasing) }
+            var isSet: Bool { value.load(ordering: .acquiring) }
+        }
+        let bytes: [UInt8]
+        let released: Flag
+        init(_ bytes: [UInt8], released: Flag = Flag()) { self.bytes = bytes; self.released = released }
+        deinit { released.set() }
+    }
+
+    /// Waits (bounded) until `condition` holds; libzmq returns lent messages on its I/O thread.
+    static func eventually(seconds: Double = 5, _ condition: () -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while !condition() {
+            if Date() >= deadline { return false }
+            Thread.sleep(forTimeInterval: 0.001)
+        }
+        return true
+    }
+
+    @Test func lentBodiesArriveIntactAndTheLoanComesBackOverIPC() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("zmqlend-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let endpoint = "ipc://\(dir.path)/lend.sock"
+        let ctx = try ZMQContext()
+        let pub = try ctx.socket(.pub)
+        try pub.bind(endpoint)
+        let sub = try ctx.socket(.sub)
+        try sub.subscribe("")
+        try sub.connect(endpoint)
+        #expect(try Self.awaitJoin(pub: pub, sub: sub))
+
+        // 200 bodies of 1..600 bytes (small and large frames) in one buffer, as an outbox holds them.
+        var all: [UInt8] = []
+        var ranges: [Range<Int>] = []
+        for i in 0..<200 {
+            let body = Array("{\"n\":\(i),\"pad\":\"\(String(repeating: "ab", count: (i * 7) % 300))\"}".utf8)
+            ranges.append(all.count..<(all.count + body.count))
+            all += body
+        }
+        let released = LentBytes.Flag()
+        var loan: ZMQLoan? = nil
+        do {
+            let owner = LentBytes(all, released: released)
+            let l = ZMQLoan(messages: ranges.count, keeping: owner)
+            loan = l
+            let topic = Array("alert.raised.x".utf8)
+            owner.bytes.withUnsafeBytes { buffer in
+                topic.withUnsafeBytes { t in
+                    for r in ranges {
+                        let sent = try? pub.send(t, lending: UnsafeRawBufferPointer(rebasing: buffer[r]), from: l, dontWait: true)
+                        #expect(sent == true)
+                    }
+                }
+            }
+        }  // our reference to the owner is gone: the loan keeps it while messages are out
+        for r in ranges {
+            let frames = try #require(try Self.receiveSkippingProbes(sub))
+            #expect(Self.strings(frames)?.first == "alert.raised.x")
+            #expect(frames.last == Array(all[r]))
+        }
+        #expect(Self.eventually { loan?.isReturned == true })
+        #expect(loan?.messagesOut == 0)
+        #expect(!released.isSet)  // `loan` holds the owner
+        loan = nil
+        #expect(Self.eventually { released.isSet })
+    }
+
+    @Test func aLentMessageNotQueuedOrRefusedIsReturnedAtOnce() throws {
+        let ctx = try ZMQContext()
+        let body = Array("a body that libzmq never takes".utf8)
+        // A PUSH with no peer cannot queue anything: EAGAIN, the message comes back within the call.
+        let push = try ctx.socket(.push)
+        try push.bind(Self.inproc())
+        let loan = ZMQLoan(messages: 3, keeping: LentBytes(body))
+        let topic = Array("topic".utf8)
+        let queued = try body.withUnsafeBytes { b in
+            try topic.withUnsafeBytes { t in try push.send(t, lending: b, from: loan, dontWait: true) }
+        }
+        #expect(queued == false)
+        #expect(loan.messagesOut == 2)
+        // A closed socket refuses: thrown, and returned as well.
+        push.close()
+        body.withUnsafeBytes { b in
+            #expect(throws: ZMQError.self) { try push.send(UnsafeRawBufferPointer(start: nil, count: 0), lending: b, from: loan) }
+            #expect(throws: ZMQError.self) { try push.send(UnsafeRawBufferPointer(start: nil, count: 0), lending: b, from: loan) }
+        }
+        #expect(loan.isReturned)
+    }
+
+    @Test func lentMessagesQueuedWhenTheSocketClosesAreReturnedAndTheirBytesKeptUntilThen() throws {
+        let released = LentBytes.Flag()
+        var loan: ZMQLoan? = nil
+        do {
+            let ctx = try ZMQContext()
+            let endpoint = Self.inproc()
+            let pub = try ctx.socket(.pub, lingerMilliseconds: 0)
+            try pub.bind(endpoint)
+            let sub = try ctx.socket(.sub)
+            try sub.setReceiveHighWaterMark(1)
+            try sub.subscribe("")
+            try sub.connect(endpoint)
+            #expect(try Self.awaitJoin(pub: pub, sub: sub))
+            let owner = LentBytes(Array(repeating: 0x61, count: 4096), released: released)
+            let l = ZMQLoan(messages: 1000, keeping: owner)
+            loan = l
+            owner.bytes.withUnsafeBytes { b in
+                for _ in 0..<1000 { _ = try? pub.send(UnsafeRawBufferPointer(start: nil, count: 0), lending: b, from: l, dontWait: true) }
+            }
+            // Nobody reads `sub`: most of them are still queued inside libzmq.
+            #expect(!l.isReturned)
+            pub.close()
+            sub.close()
+            ctx.close()  // zmq_ctx_term: every queued message is dropped, and returned
+        }
+        #expect(Self.eventually { loan?.isReturned == true })
+        #expect(!released.isSet)  // our `loan` reference still holds the owner
+        loan = nil
+        #expect(Self.eventually { released.isSet })
+    }
+
     @Test func bodyErrorsPropagateAndReleaseFrames() throws {
         struct Boom: Error {}
         let ctx = try ZMQContext()
