@@ -291,6 +291,12 @@ package struct ContactTable: Sendable {
     /// pages at a time. The table built is an ordinary one — the same records, each reachable from its home slot by
     /// the same linear probing —, only its slots' order within a run may differ from one built an insert at a time
     /// (no reader depends on that order: the iteration order is unspecified).
+    ///
+    /// The staging is one array (each region's records from `region × capacity`), not an array per region: at ~77 MB
+    /// for 240,000 cases it is above the largest size malloc ever serves from its heaps (32 MiB), so it is mapped
+    /// for itself and its release gives it back to the system. Arrays of ~200 KB per region were mapped or not
+    /// depending on malloc's history (its mapping threshold rises as mapped blocks are freed); once in a thread's
+    /// heap, the whole staging stayed in the resident set after the load, and `malloc_trim` does not reach there.
     package struct Filling: Sendable {
         static let regionShift = 13
         /// The table's slot count, fixed from the expected number of records (as `reserveCapacity` would).
@@ -298,7 +304,13 @@ package struct ContactTable: Sendable {
         /// The table's slots, empty (allocated and zeroed here: on a loader's thread, that is done before the records
         /// come).
         var slots: [Slot]
-        var regions: [[Slot]]
+        /// The regions' staged records: region r's are `staging[r × capacity ..< r × capacity + counts[r]]`.
+        var staging: [Slot]
+        /// Slots of staging per region: a little beyond the expected share of each.
+        let capacity: Int
+        var counts: [Int]
+        /// Records beyond their region's `capacity` (more records than expected, or an unlucky region).
+        var spill: [Slot] = []
         /// Records the packed form cannot hold, in the order added.
         var aside: [(id: UInt64, record: ContactRecord)] = []
         var staged = 0
@@ -308,23 +320,38 @@ package struct ContactTable: Sendable {
             slotCount = Swift.max(16, n + n / 3 + 1)
             slots = Array(repeating: Slot(), count: slotCount)
             let count = (slotCount + (1 << Self.regionShift) - 1) >> Self.regionShift
-            // Reserved a little beyond the expected share of each region (address space until written).
             let share = n / count
-            regions = (0..<count).map { _ in
-                var a: [Slot] = []
-                a.reserveCapacity(share + share / 8 + 16)
-                return a
-            }
+            capacity = share + share / 8 + 16
+            staging = Array(repeating: Slot(), count: count * capacity)
+            counts = Array(repeating: 0, count: count)
         }
 
         /// Stages `id`'s record. Whether `id` is new is decided by `ContactTable(filling:)`.
         @inline(__always) package mutating func add(_ r: ContactRecord, forKey id: UInt64) {
             if let p = ContactTable.pack(id, r) {
-                regions[ContactTable.home(id, slotCount) >> Self.regionShift].append(p)
+                let region = ContactTable.home(id, slotCount) >> Self.regionShift
+                let c = counts[region]
+                if _fastPath(c < capacity) {
+                    staging[region &* capacity &+ c] = p
+                    counts[region] = c &+ 1
+                } else {
+                    spill.append(p)
+                }
                 staged &+= 1
             } else {
                 aside.append((id, r))
             }
+        }
+
+        /// Calls `body` with every staged record, region by region, then the spill.
+        func forEachStaged(_ body: (Slot) -> Bool) -> Bool {
+            staging.withUnsafeBufferPointer { s in
+                for region in counts.indices {
+                    let base = region &* capacity
+                    for k in base..<(base &+ counts[region]) { guard body(s[k]) else { return false } }
+                }
+                return true
+            } && spill.allSatisfy(body)
         }
     }
 
@@ -337,28 +364,23 @@ package struct ContactTable: Sendable {
         guard filling.staged * 5 <= n * 4 else {
             var t = ContactTable()
             t.reserveCapacity(n * 3 / 4)
-            for region in filling.regions {
-                for p in region { guard t.insertNew(Self.unpack(p), forKey: p.w0 & Self.idMask) else { return nil } }
-            }
+            guard filling.forEachStaged({ p in t.insertNew(Self.unpack(p), forKey: p.w0 & Self.idMask) }) else { return nil }
             for (id, r) in filling.aside { guard t.insertNew(r, forKey: id) else { return nil } }
             self = t
             return
         }
         slots = filling.slots
         filling.slots = []
-        var regions = filling.regions
-        filling.regions = []
         let unique: Bool = slots.withUnsafeMutableBufferPointer { s in
-            for ri in regions.indices {
-                for p in regions[ri] {
-                    guard let k = Self.freeSlot(for: p.w0 & Self.idMask, in: s) else { return false }
-                    s[k] = p
-                }
-                // Each region's staging goes as soon as it is written.
-                regions[ri] = []
+            filling.forEachStaged { p in
+                guard let k = Self.freeSlot(for: p.w0 & Self.idMask, in: s) else { return false }
+                s[k] = p
+                return true
             }
-            return true
         }
+        // The staging goes now (given back to the system), before the records aside are inserted.
+        filling.staging = []
+        filling.spill = []
         guard unique else { return nil }
         packedCount = filling.staged
         for (id, r) in filling.aside { guard insertNew(r, forKey: id) else { return nil } }

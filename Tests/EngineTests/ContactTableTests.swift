@@ -200,6 +200,28 @@ struct ContactTableFillingTests {
         for (id, r) in model { #expect(table[id] == r) }
     }
 
+    @Test("records beyond their region's staging capacity (more than expected) still land, and duplicates among them are refused")
+    func spill() throws {
+        // 25,000 packed records for an expected 26,000: the table's 4/5 holds them all, but its four full regions
+        // get ~5,900 each against a staging capacity of 5,866.
+        let records = Array(Self.records(40_000, seed: 21).filter { ContactTable.pack($0.id, $0.record) != nil }.prefix(25_000))
+        #expect(records.count == 25_000)
+        var f = ContactTable.Filling(expectedCount: 26_000)
+        for (id, r) in records { f.add(r, forKey: id) }
+        #expect(f.spill.count > 0)
+        #expect(f.staged * 5 <= f.slotCount * 4)
+        let table = try #require(ContactTable(filling: f))
+        #expect(table == (try #require(Self.oneByOne(records, expected: 26_000))))
+        for (id, r) in records { #expect(table[id] == r) }
+        // A duplicate staged in the spill (its region is full): refused.
+        let full = try #require(records.firstIndex { ContactTable.pack($0.id, $0.record) != nil
+            && f.counts[ContactTable.home($0.id, f.slotCount) >> ContactTable.Filling.regionShift] == f.capacity })
+        var g = ContactTable.Filling(expectedCount: 26_000)
+        for (id, r) in records + [records[full]] { g.add(r, forKey: id) }
+        #expect(g.spill.count == f.spill.count + 1)
+        #expect(ContactTable(filling: g) == nil)
+    }
+
     @Test("an id added twice is refused, packed or aside, wherever the second one comes")
     func twiceIsRefused() throws {
         let records = Self.records(5_000, seed: 9)
