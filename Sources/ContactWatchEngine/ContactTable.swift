@@ -1,5 +1,5 @@
 // The engine's remembered contacts, by contactId: the largest part of its state (about ten per case). A record is
-// packed into 32 bytes inside an open-addressing table, instead of a 48-byte `ContactRecord` beside its key in a
+// packed into 24 bytes inside an open-addressing table, instead of a 48-byte `ContactRecord` beside its key in a
 // 56-byte slot; records the packed form cannot hold exactly live in a small side table. Exact either way: a
 // `ContactRecord` read back is the one stored.
 
@@ -7,18 +7,23 @@ import CPrefetch
 
 /// A table of `ContactRecord`s keyed by contactId (see the file's comment). Iteration order is unspecified.
 ///
-/// Packed form (four 64-bit words, one slot; a slot whose first word is 0 is empty, since the id is never 0 there):
+/// Packed form (three 64-bit words, one 24-byte slot; a slot whose first word is 0 is empty, since the id is never 0
+/// there):
 /// - w0: contactId (bits 0–52) | pduIndex + 1 (53–63)
-/// - w1: version (0–41) | flags (42–47) | contributionDate − the UTC day of contactStart + 1 (48–49) | action low (50–63)
-/// - w2: contactStart, signed (0–49) | action high (50–63)
-/// - w3: caseIndex (0–23) | action top (24–31) | actionId (32–63)
-/// The action (36 bits, only when actionId ≠ 0; actionTime is then contactStart + the difference): bit 0 the unit
-/// (0 milliseconds, 1 seconds), bits 1–35 the signed difference in that unit. A record fits when the id is 1..2^53−1
-/// (events.md: every integer is), the version < 2^42, the start within ±2^49 ms (±17,800 years), the case index
-/// below 2^24, the PDU index below 2046, the contribution date the UTC day of the start or one day either side (the
-/// engine's is the start's local date), the flags six bits, no action time without an action (the engine never
-/// records one), and the action time within ±198 days of the start in milliseconds or ±544 years in whole seconds.
-/// Anything else goes to `overflow`, a plain `IDMap` (a key is in exactly one of the two).
+/// - w1: contactStart, signed (0–43) | caseIndex (44–63)
+/// - w2: version (0–15) | flags (16–21) | contributionDate − the UTC day of contactStart + 1 (22–23) | actionId (24–31)
+///   | action (32–63)
+/// The action (32 bits, only when actionId ≠ 0; actionTime is then contactStart + the difference): bit 0 the unit
+/// (0 milliseconds, 1 seconds), bits 1–31 the signed difference in that unit. A record fits when the id is 1..2^53−1
+/// (events.md: every integer is), the version < 2^16 (a contact's versions count its updates: 1 to 4 in the bench
+/// streams), the start within ±2^43 ms of 1970 (the years 1691–2248), the case index below 2^20 (1,048,576 cases,
+/// four times the caseload of England and Wales), the PDU index below 2046, the action id below 256 (the known
+/// action codes' ids; an unknown code's hashed id does not fit), the contribution date the UTC day of the start or
+/// one day either side (the engine's is the start's local date), the flags six bits, no action time without an
+/// action (the engine never records one), and the action time within ±12 days of the start in milliseconds or ±34
+/// years in whole seconds (event times are mostly whole seconds). Anything else goes to `overflow`, a plain `IDMap`
+/// (a key is in exactly one of the two): exact, at ~100 bytes a record instead of 24 (the 32-byte form of the
+/// sixth and seventh sessions held wider versions, starts, cases, action ids and times, for 8 bytes more a record).
 ///
 /// The table grows when more than 4/5 full (doubling up to 2^20 slots, by half after that); `reserveCapacity` sizes
 /// it to 3/4. Slots are any number (not a
@@ -28,7 +33,6 @@ package struct ContactTable: Sendable {
         var w0: UInt64 = 0
         var w1: UInt64 = 0
         var w2: UInt64 = 0
-        var w3: UInt64 = 0
     }
 
     private var slots: [Slot] = []
@@ -44,6 +48,8 @@ package struct ContactTable: Sendable {
     package var isEmpty: Bool { count == 0 }
     /// Slots allocated.
     package var slotCount: Int { slots.count }
+    /// Bytes of one slot.
+    package static var slotBytes: Int { MemoryLayout<Slot>.stride }
     /// Records kept in the side table (tests).
     package var overflowCount: Int { overflow.count }
 
@@ -53,11 +59,13 @@ package struct ContactTable: Sendable {
     // MARK: Packing
 
     static let idMask: UInt64 = (1 << 53) - 1
-    static let versionMask: UInt64 = (1 << 42) - 1
-    static let startLimit: Int64 = 1 << 49
-    static let startMask: UInt64 = (1 << 50) - 1
-    static let deltaLimit: Int64 = 1 << 34
-    static let deltaMask: UInt64 = (1 << 35) - 1
+    static let versionLimit: UInt64 = 1 << 16
+    static let startLimit: Int64 = 1 << 43
+    static let startMask: UInt64 = (1 << 44) - 1
+    static let caseLimit: UInt32 = 1 << 20
+    static let actionIdLimit: UInt32 = 1 << 8
+    static let deltaLimit: Int64 = 1 << 30
+    static let deltaMask: UInt64 = (1 << 31) - 1
     static let millisPerDay: Int64 = 86_400_000
 
     @inline(__always) static func floorDay(_ t: Int64) -> Int64 {
@@ -67,9 +75,9 @@ package struct ContactTable: Sendable {
 
     /// The packed form of `id`'s record, nil when it does not fit (see the type's comment).
     @inline(__always) static func pack(_ id: UInt64, _ r: ContactRecord) -> Slot? {
-        guard id != 0, id <= idMask, r.version <= versionMask, r.flags.rawValue < 64,
-              r.contactStart >= -startLimit, r.contactStart < startLimit, r.caseIndex < 1 << 24, r.pduIndex >= -1,
-              r.pduIndex < 2046 else { return nil }
+        guard id != 0, id <= idMask, r.version < versionLimit, r.flags.rawValue < 64,
+              r.contactStart >= -startLimit, r.contactStart < startLimit, r.caseIndex < caseLimit, r.pduIndex >= -1,
+              r.pduIndex < 2046, r.actionId < actionIdLimit else { return nil }
         let dayTag = Int64(r.contributionDate) - floorDay(r.contactStart) + 1
         guard dayTag >= 0 && dayTag <= 2 else { return nil }
         var action: UInt64 = 0
@@ -87,25 +95,28 @@ package struct ContactTable: Sendable {
             }
         }
         return Slot(w0: id | UInt64(Int64(r.pduIndex) + 1) << 53,
-                    w1: r.version | UInt64(r.flags.rawValue) << 42 | UInt64(dayTag) << 48 | (action & 0x3FFF) << 50,
-                    w2: UInt64(bitPattern: r.contactStart) & startMask | (action >> 14 & 0x3FFF) << 50,
-                    w3: UInt64(r.caseIndex) | (action >> 28) << 24 | UInt64(r.actionId) << 32)
+                    w1: UInt64(bitPattern: r.contactStart) & startMask | UInt64(r.caseIndex) << 44,
+                    w2: r.version | UInt64(r.flags.rawValue) << 16 | UInt64(dayTag) << 22 | UInt64(r.actionId) << 24
+                        | action << 32)
     }
 
+    /// The contactStart of a packed record.
+    @inline(__always) static func start(_ s: Slot) -> Int64 { Int64(bitPattern: s.w1 << 20) >> 20 }
+
     @inline(__always) static func unpack(_ s: Slot) -> ContactRecord {
-        let start = Int64(bitPattern: s.w2 << 14) >> 14
-        let actionId = UInt32(truncatingIfNeeded: s.w3 >> 32)
+        let start = Self.start(s)
+        let actionId = UInt32(truncatingIfNeeded: s.w2 >> 24 & 0xFF)
         var actionTime: Int64 = 0
         if actionId != 0 {
-            let action = s.w1 >> 50 | (s.w2 >> 50) << 14 | (s.w3 >> 24 & 0xFF) << 28
-            let d = Int64(bitPattern: (action >> 1) << 29) >> 29
+            let action = Int32(bitPattern: UInt32(truncatingIfNeeded: s.w2 >> 32))
+            let d = Int64(action >> 1)
             actionTime = start &+ (action & 1 == 0 ? d : d &* 1000)
         }
-        return ContactRecord(caseIndex: UInt32(truncatingIfNeeded: s.w3 & 0xFF_FFFF), actionId: actionId, version: s.w1 & versionMask,
+        return ContactRecord(caseIndex: UInt32(truncatingIfNeeded: s.w1 >> 44), actionId: actionId, version: s.w2 & 0xFFFF,
                              contactStart: start, actionTime: actionTime,
                              pduIndex: Int32(truncatingIfNeeded: Int64(s.w0 >> 53) - 1),
-                             contributionDate: Int32(truncatingIfNeeded: floorDay(start) + Int64((s.w1 >> 48) & 3) - 1),
-                             flags: ContactRecord.Flags(rawValue: UInt8(truncatingIfNeeded: (s.w1 >> 42) & 63)))
+                             contributionDate: Int32(truncatingIfNeeded: floorDay(start) + Int64((s.w2 >> 22) & 3) - 1),
+                             flags: ContactRecord.Flags(rawValue: UInt8(truncatingIfNeeded: (s.w2 >> 16) & 63)))
     }
 
     // MARK: Slots
@@ -287,12 +298,12 @@ package struct ContactTable: Sendable {
     ///
     /// A restart inserts millions of records whose home slots lie at random in a table of ~100 MB: one at a time, each
     /// insert waits for a cache line (and a page walk) of its own, which was half of a 240,000-case load's wall time.
-    /// Staged by region (8,192 slots, 256 KiB) and written region after region, the writes stay inside one region's
+    /// Staged by region (8,192 slots, 192 KiB) and written region after region, the writes stay inside one region's
     /// pages at a time. The table built is an ordinary one — the same records, each reachable from its home slot by
     /// the same linear probing —, only its slots' order within a run may differ from one built an insert at a time
     /// (no reader depends on that order: the iteration order is unspecified).
     ///
-    /// The staging is one array (each region's records from `region × capacity`), not an array per region: at ~77 MB
+    /// The staging is one array (each region's records from `region × capacity`), not an array per region: at ~65 MB
     /// for 240,000 cases it is above the largest size malloc ever serves from its heaps (32 MiB), so it is mapped
     /// for itself and its release gives it back to the system. Arrays of ~200 KB per region were mapped or not
     /// depending on malloc's history (its mapping threshold rises as mapped blocks are freed); once in a thread's
@@ -390,7 +401,7 @@ package struct ContactTable: Sendable {
     /// unpacking whole records.
     package func forEachStart(_ body: (UInt64, Int64) -> Void) {
         slots.withUnsafeBufferPointer { s in
-            for e in s where e.w0 != 0 { body(e.w0 & Self.idMask, Int64(bitPattern: e.w2 << 14) >> 14) }
+            for e in s where e.w0 != 0 { body(e.w0 & Self.idMask, Self.start(e)) }
         }
         for (id, r) in overflow { body(id, r.contactStart) }
     }

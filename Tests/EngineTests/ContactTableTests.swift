@@ -2,7 +2,7 @@
 import ContactWatchTestSupport
 import Testing
 
-/// `ContactTable` packs records into 32 bytes and keeps the ones that do not fit aside: every record read back must be
+/// `ContactTable` packs records into 24 bytes and keeps the ones that do not fit aside: every record read back must be
 /// the one stored, whichever form it took, through inserts, replacements, removals and growth.
 @Suite("ContactTable: packed contact records")
 struct ContactTableTests {
@@ -16,19 +16,22 @@ struct ContactTableTests {
     /// A record as the engine makes them (mostly), or with a field at or beyond the packed form's limits.
     static func record(_ rng: inout SplitMix64) -> ContactRecord {
         let near: Int64 = 1_740_000_000_000 + Int64(rng.below(1 << 30)) * 1000 + Int64(rng.below(1000))
-        let starts: [Int64] = [near, (1 << 49) - 1, -(1 << 49), 1 << 49, -(1 << 49) - 1, 0, -1, Int64.min, Int64.max,
-                               -62_135_596_800_000, 253_402_300_799_999]
+        // The packed form's limits (±2^43 ms) and the 32-byte form's (±2^49), each side.
+        let starts: [Int64] = [near, (1 << 43) - 1, -(1 << 43), 1 << 43, -(1 << 43) - 1, (1 << 49) - 1, -(1 << 49),
+                               1 << 49, -(1 << 49) - 1, 0, -1, Int64.min, Int64.max, -62_135_596_800_000, 253_402_300_799_999]
         let start = rng.pick(starts)
         let hashed: UInt32 = 0x8000_0000 | UInt32(truncatingIfNeeded: rng.next() >> 33)
-        let actionIds: [UInt32] = [0, 0, 1, 10, 11, hashed, .max]
+        let actionIds: [UInt32] = [0, 0, 1, 10, 11, 255, 256, hashed, .max]
         let actionId = rng.pick(actionIds)
         var actionTime: Int64 = 0
         if actionId != 0 {
             let seconds: Int64 = Int64(rng.below(1 << 20)) * 1000
             let wild = Int64(bitPattern: rng.next() >> 8)
-            let limit: Int64 = 1 << 34
+            // The packed form's limits (±2^30 ms or s) and the 32-byte form's (±2^34), each side.
+            let limit: Int64 = 1 << 30, old: Int64 = 1 << 34
             let deltas: [Int64] = [0, 1, -1, limit - 1, -limit, limit, -limit - 1, 86_400_000, seconds, (limit - 1) * 1000,
-                                   -limit * 1000, limit * 1000, 400 * day + 1, wild]
+                                   -limit * 1000, limit * 1000, (-limit - 1) * 1000, limit * 1000 + 1, old - 1, -old, old,
+                                   (old - 1) * 1000, old * 1000, 400 * day + 1, 13 * day + 7, wild]
             let d = rng.pick(deltas)
             actionTime = start &+ d
         } else if rng.below(20) == 0 {
@@ -36,8 +39,9 @@ struct ContactTableTests {
         }
         let offsets: [Int64] = [0, 0, 1, -1, 2, -2]
         let date = floorDay(start) + rng.pick(offsets)
-        let caseIndexes: [UInt32] = [0, 1, UInt32(rng.below(300_000)), (1 << 24) - 1, 1 << 24, .max]
-        let versions: [UInt64] = [1, 2, UInt64(rng.below(1000)), (1 << 42) - 1, 1 << 42, (1 << 53) - 1, .max]
+        let caseIndexes: [UInt32] = [0, 1, UInt32(rng.below(300_000)), (1 << 20) - 1, 1 << 20, (1 << 24) - 1, 1 << 24, .max]
+        let versions: [UInt64] = [0, 1, 2, UInt64(rng.below(1000)), (1 << 16) - 1, 1 << 16, (1 << 42) - 1, 1 << 42,
+                                  (1 << 53) - 1, .max]
         let pdus: [Int32] = [-1, -1, 0, Int32(rng.below(200)), 2045, 2046, .max, -2, .min]
         let flags: UInt8 = UInt8(rng.below(64)) | (rng.below(30) == 0 ? 64 : 0)
         return ContactRecord(caseIndex: rng.pick(caseIndexes), actionId: actionId, version: rng.pick(versions),
@@ -101,13 +105,19 @@ struct ContactTableTests {
         for k in 0..<1000 {
             let start = 1_740_000_000_000 + Int64(k) * 3_600_123
             let action = k % 3 == 0
-            table.set(ContactRecord(caseIndex: UInt32(k / 10), actionId: action ? 1 : 0, version: UInt64(k % 5 + 1),
-                                    contactStart: start, actionTime: action ? start + Int64(k) * 86_400_007 % (150 * Self.day) : 0,
+            // An action up to 150 days after the start in whole seconds, or up to 12 days in milliseconds.
+            let delta = k % 2 == 0 ? Int64(k) * 86_400_007 % (150 * Self.day) / 1000 * 1000 : Int64(k) * 1_000_007 % (12 * Self.day)
+            // The last ten at the packed form's limits: case index, version and action id.
+            let edge = k >= 990
+            table.set(ContactRecord(caseIndex: edge ? (1 << 20) - 1 : UInt32(k / 10), actionId: action ? (edge ? 255 : 1) : 0,
+                                    version: edge ? (1 << 16) - 1 : UInt64(k % 5 + 1),
+                                    contactStart: start, actionTime: action ? start + delta : 0,
                                     pduIndex: k % 7 == 0 ? -1 : Int32(k % 90), contributionDate: Int32(Self.floorDay(start) + 1),
                                     flags: [.failure, .privacyAlertRaised]), forKey: UInt64(1 + k))
         }
         #expect(table.count == 1000 && table.overflowCount == 0 && table.slotCount == slots)
-        #expect(table.footprint < 1000 * 45)
+        #expect(ContactTable.slotBytes == 24)
+        #expect(table.footprint < 1000 * 33)
         var r = table[500]!
         r.version = 1 << 50
         table[500] = r

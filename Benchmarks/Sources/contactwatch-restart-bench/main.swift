@@ -135,7 +135,7 @@ enum RestartBenchmark {
             + " (\(ram) bytes of containers); store file \(size) bytes = \(size / n) bytes per case\(rss)")
         let caseArray = Footprint.array(loaded.cases)
         print("bench:   RAM by part, bytes per case: contacts table \(loaded.contacts.footprint / n) "
-            + "(\(loaded.contacts.slotCount) slots of 32 bytes for \(loaded.contacts.count) contacts), case array "
+            + "(\(loaded.contacts.slotCount) slots of \(ContactTable.slotBytes) bytes for \(loaded.contacts.count) contacts), case array "
             + "\(caseArray / n) (\(MemoryLayout<CaseState>.stride) bytes a case), "
             + "the rest (the cases' lists, PDUs, ...) \((ram - loaded.contacts.footprint - caseArray) / n)")
         withExtendedLifetime(engine) {}
