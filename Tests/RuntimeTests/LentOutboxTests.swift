@@ -1,0 +1,71 @@
+@testable import ContactWatchEngine
+@testable import ContactWatchRuntime
+import Foundation
+import Testing
+import ZeroMQ
+
+/// `LentOutbox`: a published batch's outbox whose bodies libzmq reads in place; the loop takes it back for reuse only
+/// once libzmq returned every body.
+@Suite("LentOutbox: published bodies lent to libzmq")
+struct LentOutboxTests {
+    static func outbox(_ n: Int) -> Outbox {
+        var o = Outbox()
+        for i in 0..<n {
+            o.append(kind: .invalidEvent, alertSequence: 0, topic: { $0 += Array("contactwatch.invalid-event".utf8) },
+                     body: { $0 += Array("{\"n\":\(i),\"pad\":\"\(String(repeating: "x", count: 40 + i))\"}".utf8) })
+        }
+        return o
+    }
+
+    @Test("an empty outbox's loan is returned at once")
+    func emptyIsReturned() {
+        let lent = LentOutbox(Outbox())
+        #expect(lent.loan.isReturned)
+        #expect(lent.take().isEmpty)
+    }
+
+    @Test("the loan covers every message until libzmq has sent them; taken back, the outbox holds the same messages")
+    func lentUntilSent() throws {
+        let original = Self.outbox(50)
+        let lent = LentOutbox(original)
+        #expect(!lent.loan.isReturned)
+        #expect(lent.loan.messagesOut == 50)
+
+        let ctx = try ZMQContext()
+        let endpoint = "inproc://lent-outbox-\(UUID().uuidString)"
+        let pub = try ctx.socket(.pub)
+        try pub.bind(endpoint)
+        let sub = try ctx.socket(.sub)
+        try sub.subscribe("contactwatch.")
+        try sub.connect(endpoint)
+        // PUB/SUB joins asynchronously: probe until the subscriber sees one (bounded).
+        let probe = Array("contactwatch.probe".utf8)
+        var joined = false
+        let deadline = Date().addingTimeInterval(5)
+        while !joined && Date() < deadline {
+            try pub.send([probe])
+            joined = try sub.receiveMessage(timeoutMilliseconds: 20) { _ in true } == true
+        }
+        #expect(joined)
+        while try sub.receiveCopy(timeoutMilliseconds: 0) != nil {}
+
+        lent.box.outbox?.forEach { _, topic, body in
+            #expect((try? pub.send(topic, lending: body, from: lent.loan, dontWait: true)) == true)
+        }
+        var bodies: [String] = []
+        for _ in 0..<50 {
+            let frames = try #require(try sub.receiveCopy(timeoutMilliseconds: 5000))
+            bodies.append(String(decoding: frames.last ?? [], as: UTF8.self))
+        }
+        #expect(bodies == original.messages.map(\.body))
+        // Over inproc the receiver holds the last message itself (its frames stay in the socket's pool until
+        // replaced): the loan is returned once it lets go.
+        sub.close()
+        let returned = Date().addingTimeInterval(5)
+        while !lent.loan.isReturned && Date() < returned { Thread.sleep(forTimeInterval: 0.001) }
+        try #require(lent.loan.isReturned)
+        let back = lent.take()
+        #expect(back.messages.map(\.body) == original.messages.map(\.body))
+        #expect(lent.box.outbox == nil)
+    }
+}
