@@ -543,6 +543,9 @@ public enum RecordCodec {
         // What was last written, and the stored list's own context.
         var writtenId: UInt64 = 0, writtenStart: Int64 = 0
         var storedId: UInt64 = 0, storedStart: Int64 = 0
+        // Stored entries kept as they are, not yet copied: `stored[runStart..<runEnd]` (consecutive entries, copied
+        // with one `raw` when something else is written or at the end).
+        var runStart = 0, runEnd = 0
         if let stored, stored.count > 0 {
             var r = ByteReader(stored)
             let v = try r.u8()
@@ -572,16 +575,22 @@ public enum RecordCodec {
                 storedId = id
                 storedStart = start
 
-                while k < records.count && records[k].id < id {
-                    emit(records[k], &writtenId, &writtenStart, &w)
-                    changed = true
-                    k += 1
-                }
-                if k < records.count && records[k].id == id {
-                    emit(records[k], &writtenId, &writtenStart, &w)
-                    changed = true
-                    k += 1
-                    continue
+                if k < records.count && records[k].id <= id {
+                    if runEnd > runStart {
+                        w.raw(UnsafeRawBufferPointer(rebasing: stored[runStart..<runEnd]))
+                        runStart = runEnd
+                    }
+                    while k < records.count && records[k].id < id {
+                        emit(records[k], &writtenId, &writtenStart, &w)
+                        changed = true
+                        k += 1
+                    }
+                    if k < records.count && records[k].id == id {
+                        emit(records[k], &writtenId, &writtenStart, &w)
+                        changed = true
+                        k += 1
+                        continue
+                    }
                 }
                 if deleted.count > 0 && contains(deleted, id) {
                     changed = true
@@ -589,8 +598,16 @@ public enum RecordCodec {
                 }
                 // Kept as stored.
                 if writtenId == contextId && writtenStart == contextStart {
-                    w.raw(UnsafeRawBufferPointer(rebasing: stored[entry..<end]))
+                    if runEnd != entry || runEnd == runStart {
+                        if runEnd > runStart { w.raw(UnsafeRawBufferPointer(rebasing: stored[runStart..<runEnd])) }
+                        runStart = entry
+                    }
+                    runEnd = end
                 } else {
+                    if runEnd > runStart {
+                        w.raw(UnsafeRawBufferPointer(rebasing: stored[runStart..<runEnd]))
+                        runStart = runEnd
+                    }
                     w.varint(id &- writtenId)
                     w.raw(UnsafeRawBufferPointer(rebasing: stored[headAt..<startAt]))
                     timeDelta(start &- writtenStart, into: &w)
@@ -599,6 +616,7 @@ public enum RecordCodec {
                 writtenId = id
                 writtenStart = start
             }
+            if runEnd > runStart { w.raw(UnsafeRawBufferPointer(rebasing: stored[runStart..<runEnd])) }
         }
         while k < records.count {
             emit(records[k], &writtenId, &writtenStart, &w)

@@ -160,6 +160,13 @@ struct RawStatement {
 /// of the argument (SQL typed by hand, a NULL) makes the function fail with an error instead of reading memory, and so
 /// does a case that is not one of the object's `rows` (its records are read only through a row's checked range).
 /// Registered `SQLITE_DIRECTONLY`: a schema object (trigger, view) cannot call it.
+/// The result is handed to SQLite without a copy (`SQLITE_STATIC`): the bytes are the object's `writer`'s, which only
+/// the next call of the function (or the object's end) changes. That holds because the function is only called as
+/// the value of a `contacts = …` assignment of the statements `StateStore.writeCases` runs, once per row written:
+/// SQLite copies the value into the row's record (`OP_MakeRecord`) before the statement goes on to the next row and
+/// calls the function again, and it drops the value when the statement ends (the object outlives the step). It would
+/// not hold in a query that kept the value for later (a `SELECT` returning it as a column, a sort), which is why the
+/// function stays `SQLITE_DIRECTONLY` and is registered only on the store's write connection.
 /// Its properties are not checked for exclusive access at run time (three checks a call, ~4% of the function's
 /// instructions): one thread uses the object, and the function never runs inside another access to it.
 final class MergeContacts {
@@ -252,6 +259,15 @@ private let mergeFunction: @convention(c) (OpaquePointer?, Int32, UnsafeMutableP
         let count = Int(sqlite3_value_bytes(argv[0]))
         stored = UnsafeRawBufferPointer(start: count > 0 ? start : nil, count: count)
     }
+    merge.rows[i].found = true
+    merge.next = i + 1
+    // Nothing of the case in the batch and nothing forgotten: its contacts stay as stored (SQLite's copy of them;
+    // only their format byte is checked here, the load checks the rest).
+    if merge.rows[i].start == merge.rows[i].end && merge.deleted.isEmpty, let stored, stored.count > 1,
+       stored[0] == RecordCodec.contactsVersion {
+        sqlite3_result_value(context, argv[0])
+        return
+    }
     do throws(CodecError) {
         try merge.merge(row: i, stored: stored)
     } catch {
@@ -259,14 +275,11 @@ private let mergeFunction: @convention(c) (OpaquePointer?, Int32, UnsafeMutableP
         sqlite3_result_error(context, "cw_merge_contacts: \(error.description)", -1)
         return
     }
-    merge.rows[i].found = true
-    merge.next = i + 1
     // Only the format byte: no contacts (NULL).
     if merge.writer.count <= 1 {
         sqlite3_result_null(context)
     } else {
-        merge.writer.withBytes { b in
-            sqlite3_result_blob(context, b.baseAddress, Int32(b.count), unsafeBitCast(-1, to: sqlite3_destructor_type.self))
-        }
+        // Not copied (SQLITE_STATIC): see the contract above.
+        merge.writer.withBytes { b in sqlite3_result_blob(context, b.baseAddress, Int32(b.count), nil) }
     }
 }

@@ -51,11 +51,19 @@ import Testing
         defer { store.close() }
         var stored = Set<Int>()
         var contactSerial: UInt64 = 9_000_000_000
-        for n in [1, 2, 3, 5, 8, 31, 32, 33, 63, 64, 65, 96, 127, 128, 129, 150] {
+        // The last batch: stored cases whose own record changes and nothing else (their contacts kept as stored).
+        for n in [1, 2, 3, 5, 8, 31, 32, 33, 63, 64, 65, 96, 127, 128, 129, 150, -40] {
             var changes = ChangeSet()
             var named = Set<Int>()
+            if n < 0 {
+                named = Set(stored.sorted().prefix(-n))
+                for ci in named {
+                    changes.cases.insert(UInt32(ci))
+                    state.cases[ci].lastInPersonAt += 1
+                }
+            }
             while named.count < n { named.insert(rng.below(state.cases.count)) }
-            for ci in named.sorted() {
+            for ci in named.sorted() where n > 0 {
                 changes.cases.insert(UInt32(ci))
                 state.cases[ci].lastInPersonAt += 1
                 if !stored.contains(ci) {
@@ -86,7 +94,7 @@ import Testing
                 }
             }
             // Cases named only by a changed contact (stored ones, not in this batch's cases).
-            for ci in stored.sorted().prefix(3) where !named.contains(ci) {
+            for ci in stored.sorted().prefix(3) where n > 0 && !named.contains(ci) {
                 if let id = (byCase[UInt32(ci)] ?? []).first(where: { state.contacts[$0] != nil }) {
                     state.contacts[id]!.version += 1
                     changes.contacts.append(id)
