@@ -6,7 +6,9 @@
 //   CONTACTWATCH_BENCH_DIR keeps the store in that directory (built once, reused by later runs) instead of a temporary
 //   one. Also prints the bytes per case in the store file and in RAM: the loaded state's containers counted from their
 //   capacities and Swift's native layouts (`Footprint`), and, as an upper bound, how much the process's resident set
-//   grew from before opening the store to the ready engine (that includes SQLite's page cache, up to 32 MiB).
+//   grew from before opening the store to the ready engine (that includes SQLite's page cache, up to 32 MiB, and the
+//   engine's own indexes: its forgetting queue, 16 bytes a contact, and its CRN table), and how much of that was there
+//   after the load.
 //   CONTACTWATCH_BENCH_COMMITS=no stops after the restart and memory figures (no commit timings).
 //
 // `cwbenchLoad` and `cwbenchEngineInit` are never inlined, so `valgrind --tool=callgrind --collect-atstart=no
@@ -113,6 +115,7 @@ enum RestartBenchmark {
         var store: StateStore! = nil
         let open = try Self.seconds { store = try StateStore(directory: dirPath) }
         let load = try Self.seconds { loaded = try cwbenchLoad(store) }
+        let residentLoaded = Self.residentBytes()
         var engine: Engine! = nil
         let resume = try Self.seconds { engine = try cwbenchEngineInit(loaded) }
         print("bench: restart: open+check \(String(format: "%.3f", open)) s, load \(String(format: "%.3f", load)) s, "
@@ -128,8 +131,9 @@ enum RestartBenchmark {
         let ram = Footprint.state(loaded)
         let n = max(1, loaded.cases.count)
         var rss = ""
-        if let before = residentBefore, let after = residentAfter {
-            rss = "; resident set grew \(after - before) bytes = \((after - before) / n) per case (with SQLite's cache)"
+        if let before = residentBefore, let after = residentAfter, let loadedRSS = residentLoaded {
+            rss = "; resident set grew \(after - before) bytes = \((after - before) / n) per case (with SQLite's cache; "
+                + "\((loadedRSS - before) / n) after the load, \((after - loadedRSS) / n) more for the engine's indexes)"
         }
         print("bench: memory: \(loaded.cases.count) cases, \(loaded.contacts.count) contacts: RAM = \(ram / n) bytes per case"
             + " (\(ram) bytes of containers); store file \(size) bytes = \(size / n) bytes per case\(rss)")
