@@ -185,17 +185,38 @@ package enum ScanOutcome: Equatable {
     case json(String)
 }
 
+/// What a scan leaves besides the slots, and the key tables: `EventScanner`'s out-of-line part (`EventScanner.scan`).
+private struct ScanState {
+    var present: UInt64 = 0
+    var base: UnsafePointer<UInt8>? = nil
+    var length: Int = 0
+    var rootKind: JSONKind = .null
+    var failure: String = ""
+    var problemIndex: Int32 = -1
+    var problemIsType = false
+    var crnCount: Int32 = 0
+    var crnIndex: Int32 = 0
+    let table: UnsafeMutablePointer<KeyEntry>
+    let predicted: UnsafeMutablePointer<PredictedKey>
+}
+
 /// Reads one event body at a time. Not thread-safe; one per processing thread. Noncopyable: it owns its slot and key
 /// tables (allocated once, freed with it).
+///
+/// Three words (`slots`, `predictedCount`, `state`), everything else out of line: a borrowed scanner is then passed in
+/// registers. (At 96 bytes, each call of a function not inlined that borrowed it — the decoder's `eventType`,
+/// `person`, `time`, … — copied it to the stack first, ~12 instructions each, five or six times an event.)
 package struct EventScanner: ~Copyable {
     /// The value of each slot; valid when its bit is set in `present`.
     private let slots: UnsafeMutablePointer<JSONNode>
+    /// The rest of the scan's state and the key tables.
+    private let state: UnsafeMutablePointer<ScanState>
     /// 8 contexts × 32 entries, open addressing.
-    private let table: UnsafeMutablePointer<KeyEntry>
+    private var table: UnsafeMutablePointer<KeyEntry> { state.pointee.table }
     /// 8 contexts × 16 members in order (`predictedCount` of them per context).
-    private let predicted: UnsafeMutablePointer<PredictedKey>
+    private var predicted: UnsafeMutablePointer<PredictedKey> { state.pointee.predicted }
     /// 8 contexts: how many members each context's list has (0 for `other` and `identifierList`). Kept out of line so
-    /// that the scanner stays small: the engine borrows it from a class property, which copies it bitwise per call.
+    /// that the scanner stays small (see above).
     /// A ninth entry: 1 while the fast path (`scanFast`) is on (tests turn it off to compare the two paths); a tenth:
     /// 1 when the last scan was accepted by the fast path (tests check that it is taken); entries 10 to 14: the masks
     /// of `specialBytes` (`masks`); entry 15: `knownEventType`; entries 20 to 23: the fast path's `frames`; from 24:
@@ -205,21 +226,48 @@ package struct EventScanner: ~Copyable {
     private static let prefixAt = (powersAt + 9 + 1) & ~1
     private static let storageCount = prefixAt + MemoryLayout<PrefixMemo>.stride / 8
     /// Slots holding a non-null value in the last scan.
-    package private(set) var present: UInt64 = 0
-    package private(set) var base: UnsafePointer<UInt8>? = nil
-    private var length: Int = 0
+    package private(set) var present: UInt64 {
+        get { state.pointee.present }
+        nonmutating set { state.pointee.present = newValue }
+    }
+    package private(set) var base: UnsafePointer<UInt8>? {
+        get { state.pointee.base }
+        nonmutating set { state.pointee.base = newValue }
+    }
+    private var length: Int {
+        get { state.pointee.length }
+        nonmutating set { state.pointee.length = newValue }
+    }
     /// The kind of the body's top-level value (after a successful scan).
-    package private(set) var rootKind: JSONKind = .null
+    package private(set) var rootKind: JSONKind {
+        get { state.pointee.rootKind }
+        nonmutating set { state.pointee.rootKind = newValue }
+    }
     /// The error message of a failed scan (set by `fail`).
-    private var failure: String = ""
+    private var failure: String {
+        get { state.pointee.failure }
+        nonmutating set { state.pointee.failure = newValue }
+    }
 
     // personReference.identifiers, element by element (valid only when the identifiers slot holds an array).
     /// The first element that is not an object (`problemIsType` false) or has no string `type` (true); -1: none.
-    package private(set) var problemIndex: Int32 = -1
-    package private(set) var problemIsType = false
+    package private(set) var problemIndex: Int32 {
+        get { state.pointee.problemIndex }
+        nonmutating set { state.pointee.problemIndex = newValue }
+    }
+    package private(set) var problemIsType: Bool {
+        get { state.pointee.problemIsType }
+        nonmutating set { state.pointee.problemIsType = newValue }
+    }
     /// Identifiers of type CRN before the first problem, and the index of the last one.
-    package private(set) var crnCount: Int32 = 0
-    package private(set) var crnIndex: Int32 = 0
+    package private(set) var crnCount: Int32 {
+        get { state.pointee.crnCount }
+        nonmutating set { state.pointee.crnCount = newValue }
+    }
+    package private(set) var crnIndex: Int32 {
+        get { state.pointee.crnIndex }
+        nonmutating set { state.pointee.crnIndex = newValue }
+    }
 
     static let maxDepth = 64
 
@@ -227,10 +275,12 @@ package struct EventScanner: ~Copyable {
         slots = UnsafeMutablePointer<JSONNode>.allocate(capacity: EventSlot.count)
         slots.initialize(repeating: JSONNode(kind: .null, flag: false, start: 0, end: 0, count: 0, next: 0, integer: 0),
                          count: EventSlot.count)
-        table = UnsafeMutablePointer<KeyEntry>.allocate(capacity: 8 * 32)
+        let table = UnsafeMutablePointer<KeyEntry>.allocate(capacity: 8 * 32)
         table.initialize(repeating: KeyEntry(), count: 8 * 32)
-        predicted = UnsafeMutablePointer<PredictedKey>.allocate(capacity: 8 * 16)
+        let predicted = UnsafeMutablePointer<PredictedKey>.allocate(capacity: 8 * 16)
         predicted.initialize(repeating: PredictedKey(), count: 8 * 16)
+        state = UnsafeMutablePointer<ScanState>.allocate(capacity: 1)
+        state.initialize(to: ScanState(table: table, predicted: predicted))
         predictedCount = UnsafeMutablePointer<Int>.allocate(capacity: EventScanner.storageCount)
         predictedCount.initialize(repeating: 0, count: EventScanner.storageCount)
         var power = 1
@@ -278,6 +328,8 @@ package struct EventScanner: ~Copyable {
         table.deallocate()
         predicted.deallocate()
         predictedCount.deallocate()
+        state.deinitialize(count: 1)
+        state.deallocate()
     }
 
     @inline(__always) private func membersKnown(in context: UInt8) -> Int { predictedCount[Int(context & 7)] }
