@@ -196,45 +196,58 @@ struct EventDecoder {
     @inline(never)
     static func invalid(_ field: String, _ reason: String) -> Invalidity { Invalidity(field: field, reason: reason) }
 
-    /// Validates the envelope and the type's fields of a body whose event type is listed. (Inlined into the engine's
-    /// one call site so that the decoded event is built in place, not copied through the results.)
+    /// Validates the envelope and the type's fields of a body whose event type is listed (`decode(_:type:scannedCRN:
+    /// contact:registration:)`, as a value).
+    static func decode(_ r: borrowing EventScanner, type: EventType, scannedCRN: CRN?) -> Result<DecodedEvent, Invalidity> {
+        var c = ContactEvent(), g = RegistrationEvent()
+        if let e = decode(r, type: type, scannedCRN: scannedCRN, contact: &c, registration: &g) { return .failure(e) }
+        return .success(type == .contactRecorded ? .contact(c) : .registration(g))
+    }
+
+    /// Validates the envelope and the type's fields of a body whose event type is listed: the invalidity, or nil with
+    /// the event written into `contact` (a contact event) or `registration` (any other listed type). (Inlined into the
+    /// engine's one call site, and written through the caller's variables, so that the decoded event is built where
+    /// the engine reads it: returned in a `Result` and wrapped in a `DecodedEvent`, the ~110-byte contact event was
+    /// copied twice on its way to `processContact`.)
     /// `scannedCRN` is `scannedCRN(r)`, read once per event (the engine reads it early for its prefetch).
     @inline(__always)
-    static func decode(_ r: borrowing EventScanner, type: EventType, scannedCRN: CRN?) -> Result<DecodedEvent, Invalidity> {
+    static func decode(_ r: borrowing EventScanner, type: EventType, scannedCRN: CRN?, contact: inout ContactEvent,
+                       registration: inout RegistrationEvent) -> Invalidity? {
         let version = r.value(S.version)
-        guard version >= 0, integer(r, version) == 1 else { return .failure(invalid("version", "version must be the integer 1")) }
+        guard version >= 0, integer(r, version) == 1 else { return invalid("version", "version must be the integer 1") }
         guard let occurredAt = time(r, r.value(S.occurredAt)) else {
-            return .failure(invalid("occurredAt", "occurredAt is missing or not an RFC 3339 date-time"))
+            return invalid("occurredAt", "occurredAt is missing or not an RFC 3339 date-time")
         }
         let publisher = r.value(S.publisherId)
         if publisher >= 0, !validPublisherId(r, publisher) {
-            return .failure(invalid("publisherId", "publisherId must be a string of 1 to 64 characters"))
+            return invalid("publisherId", "publisherId must be a string of 1 to 64 characters")
         }
         let sequence = r.value(S.sequenceNumber)
         if sequence >= 0, integer(r, sequence) == nil {
-            return .failure(invalid("sequenceNumber", "sequenceNumber must be an integer from 1 to 9007199254740991"))
+            return invalid("sequenceNumber", "sequenceNumber must be an integer from 1 to 9007199254740991")
         }
         let crn: CRN
         switch person(r, scannedCRN: scannedCRN) {
         case .success(let c): crn = c
-        case .failure(let e): return .failure(e)
+        case .failure(let e): return e
         }
         let info = r.value(S.additionalInformation)
         guard info >= 0, r.node(info).kind == .object else {
-            return .failure(invalid("additionalInformation", "additionalInformation is missing or not an object"))
+            return invalid("additionalInformation", "additionalInformation is missing or not an object")
         }
         if type == .contactRecorded {
-            return contact(r, occurredAt: occurredAt, crn: crn).map { .contact($0) }
+            return self.contact(r, occurredAt: occurredAt, crn: crn, into: &contact)
         }
         let typeCode = r.value(S.registerTypeCode), levelCode = r.value(S.registerLevelCode)
         guard typeCode >= 0, isString(r, typeCode) else {
-            return .failure(invalid("additionalInformation.registerTypeCode", "registerTypeCode is missing or not a string"))
+            return invalid("additionalInformation.registerTypeCode", "registerTypeCode is missing or not a string")
         }
         if levelCode >= 0, !isString(r, levelCode) {
-            return .failure(invalid("additionalInformation.registerLevelCode", "registerLevelCode is not a string"))
+            return invalid("additionalInformation.registerLevelCode", "registerLevelCode is not a string")
         }
-        return .success(.registration(RegistrationEvent(occurredAt: occurredAt, crn: crn, type: type,
-                                                        registerTypeCode: typeCode, registerLevelCode: levelCode)))
+        registration = RegistrationEvent(occurredAt: occurredAt, crn: crn, type: type, registerTypeCode: typeCode,
+                                         registerLevelCode: levelCode)
+        return nil
     }
 
     /// The CRN and `additionalInformation.contactId` of a body that is a JSON object, each when it is valid on its
@@ -295,73 +308,73 @@ struct EventDecoder {
     static let codeFieldNames = ["pduCode", "teamCode", "staffCode", "officeLocationCode"]
 
     @inline(__always)
-    static func contact(_ r: borrowing EventScanner, occurredAt: Millis, crn: CRN) -> Result<ContactEvent, Invalidity> {
+    static func contact(_ r: borrowing EventScanner, occurredAt: Millis, crn: CRN, into e: inout ContactEvent) -> Invalidity? {
         let contactIdNode = r.value(S.contactId), versionNode = r.value(S.contactVersion)
         let startNode = r.value(S.contactStart), typeNode = r.value(S.contactType), modeNode = r.value(S.contactMode)
         let outcomeNode = r.value(S.outcome), actionNode = r.value(S.enforcementAction)
         let settingNode = r.value(S.interviewSetting), sensitiveNode = r.value(S.sensitive)
         let sentenceNode = r.value(S.sentenceType), pduNode = r.value(S.pduCode)
-        var e = ContactEvent()
+        e = ContactEvent()
         e.occurredAt = occurredAt
         e.crn = crn
         let prefix = "additionalInformation."
         guard contactIdNode >= 0, let id = integer(r, contactIdNode) else {
-            return .failure(invalid(prefix + "contactId", "contactId is missing or not an integer from 1 to 9007199254740991"))
+            return invalid(prefix + "contactId", "contactId is missing or not an integer from 1 to 9007199254740991")
         }
         e.contactId = id
         if versionNode >= 0 {
             guard let v = integer(r, versionNode) else {
-                return .failure(invalid(prefix + "contactVersion", "contactVersion is not an integer from 1 to 9007199254740991"))
+                return invalid(prefix + "contactVersion", "contactVersion is not an integer from 1 to 9007199254740991")
             }
             e.contactVersion = v
         }
         guard let start = time(r, startNode) else {
-            return .failure(invalid(prefix + "contactStart", "contactStart is missing or not an RFC 3339 date-time"))
+            return invalid(prefix + "contactStart", "contactStart is missing or not an RFC 3339 date-time")
         }
         e.contactStart = start
         // contactType, then contactMode: at least one; contactMode wins.
         var typeMode: ContactMode? = nil
         if typeNode >= 0 {
-            guard isString(r, typeNode) else { return .failure(invalid(prefix + "contactType", "contactType is not a string")) }
+            guard isString(r, typeNode) else { return invalid(prefix + "contactType", "contactType is not a string") }
             typeMode = r.withStringBytes(typeNode) { ContactMode.forContactType($0) }
             if typeMode == nil && modeNode < 0 {
-                return .failure(invalid(prefix + "contactType", "contactType is not a known code and contactMode is absent"))
+                return invalid(prefix + "contactType", "contactType is not a known code and contactMode is absent")
             }
         } else if modeNode < 0 {
-            return .failure(invalid(prefix + "contactType", "neither contactType nor contactMode is given"))
+            return invalid(prefix + "contactType", "neither contactType nor contactMode is given")
         }
         if modeNode >= 0 {
             guard isString(r, modeNode), let m = r.withStringBytes(modeNode, { ContactMode.parse($0) }) else {
-                return .failure(invalid(prefix + "contactMode", "contactMode is not a known mode"))
+                return invalid(prefix + "contactMode", "contactMode is not a known mode")
             }
             e.mode = m
         } else {
             e.mode = typeMode!
         }
         if outcomeNode >= 0 {
-            guard r.node(outcomeNode).kind == .object else { return .failure(invalid(prefix + "outcome", "outcome is not an object")) }
+            guard r.node(outcomeNode).kind == .object else { return invalid(prefix + "outcome", "outcome is not an object") }
             let code = r.value(S.outcomeCode)
             let g = (r.value(S.attended), r.value(S.complied), r.value(S.enforceable))
             guard code >= 0, isString(r, code) else {
-                return .failure(invalid(prefix + "outcome.code", "outcome code is missing or not a string"))
+                return invalid(prefix + "outcome.code", "outcome code is missing or not a string")
             }
             let table = r.withStringBytes(code) { OutcomeFlags.forCode($0) }
             if table == nil && (g.0 < 0 || g.1 < 0 || g.2 < 0) {
-                return .failure(invalid(prefix + "outcome.code",
-                                        "outcome code is not in the table and not all of attended, complied and enforceable are given"))
+                return invalid(prefix + "outcome.code",
+                               "outcome code is not in the table and not all of attended, complied and enforceable are given")
             }
             var flags = table ?? OutcomeFlags(attended: false, complied: false, enforceable: false)
             if g.0 >= 0 {
-                guard let b = bool(r, g.0) else { return .failure(invalid(prefix + "outcome.attended", "outcome.attended is not a boolean")) }
+                guard let b = bool(r, g.0) else { return invalid(prefix + "outcome.attended", "outcome.attended is not a boolean") }
                 flags.attended = b
             }
             if g.1 >= 0 {
-                guard let b = bool(r, g.1) else { return .failure(invalid(prefix + "outcome.complied", "outcome.complied is not a boolean")) }
+                guard let b = bool(r, g.1) else { return invalid(prefix + "outcome.complied", "outcome.complied is not a boolean") }
                 flags.complied = b
             }
             if g.2 >= 0 {
                 guard let b = bool(r, g.2) else {
-                    return .failure(invalid(prefix + "outcome.enforceable", "outcome.enforceable is not a boolean"))
+                    return invalid(prefix + "outcome.enforceable", "outcome.enforceable is not a boolean")
                 }
                 flags.enforceable = b
             }
@@ -373,37 +386,37 @@ struct EventDecoder {
         }
         if actionNode >= 0 {
             guard r.node(actionNode).kind == .object else {
-                return .failure(invalid(prefix + "enforcementAction", "enforcementAction is not an object"))
+                return invalid(prefix + "enforcementAction", "enforcementAction is not an object")
             }
             let code = r.value(S.actionCode), at = r.value(S.actionAt)
             guard code >= 0, isString(r, code) else {
-                return .failure(invalid(prefix + "enforcementAction.code", "enforcement action code is missing or not a string"))
+                return invalid(prefix + "enforcementAction.code", "enforcement action code is missing or not a string")
             }
             e.actionCode = code
             e.actionId = r.withStringBytes(code) { ActionCodes.id($0) }
             e.actionAt = occurredAt
             if at >= 0 {
                 guard let t = time(r, at) else {
-                    return .failure(invalid(prefix + "enforcementAction.actionAt", "actionAt is not an RFC 3339 date-time"))
+                    return invalid(prefix + "enforcementAction.actionAt", "actionAt is not an RFC 3339 date-time")
                 }
                 e.actionAt = t
             }
         }
         if settingNode >= 0 {
             guard isString(r, settingNode), let s = r.withStringBytes(settingNode, { InterviewSetting.parse($0) }) else {
-                return .failure(invalid(prefix + "interviewSetting", "interviewSetting is not a known setting"))
+                return invalid(prefix + "interviewSetting", "interviewSetting is not a known setting")
             }
             e.setting = s
         } else {
             e.setting = e.mode == .homeVisit ? .home : e.mode == .doorstep ? .doorstep : .unknown
         }
         if sensitiveNode >= 0 {
-            guard let b = bool(r, sensitiveNode) else { return .failure(invalid(prefix + "sensitive", "sensitive is not a boolean")) }
+            guard let b = bool(r, sensitiveNode) else { return invalid(prefix + "sensitive", "sensitive is not a boolean") }
             e.sensitive = b
         }
         if sentenceNode >= 0 {
             guard isString(r, sentenceNode), let s = r.withStringBytes(sentenceNode, { SentenceType.parse($0) }) else {
-                return .failure(invalid(prefix + "sentenceType", "sentenceType is not a known sentence type"))
+                return invalid(prefix + "sentenceType", "sentenceType is not a known sentence type")
             }
             e.sentenceType = s
         }
@@ -412,11 +425,11 @@ struct EventDecoder {
             let v = r.value(S.pduCode + k)
             if v >= 0 && !isString(r, v) {
                 let name = Self.codeFieldNames[Int(k)]
-                return .failure(invalid(prefix + name, "\(name) is not a string"))
+                return invalid(prefix + name, "\(name) is not a string")
             }
         }
         e.pduCode = pduNode
-        return .success(e)
+        return nil
     }
 }
 

@@ -197,15 +197,11 @@ public final class Engine {
         case .success(let t?):
             type = t
         }
-        let event: DecodedEvent
-        switch EventDecoder.decode(reader, type: type, scannedCRN: scannedCRN) {
-        case .failure(let e):
+        var c = ContactEvent(), g = RegistrationEvent()
+        if let e = EventDecoder.decode(reader, type: type, scannedCRN: scannedCRN, contact: &c, registration: &g) {
             return invalid(e, counterKey: e.field ?? "", topic: topicFrame, body: body, out: &out)
-        case .success(let d):
-            event = d
         }
-        switch event {
-        case .contact(let c):
+        if type == .contactRecorded {
             prefetchCase(c.crn)
             let known = liveContact(c.contactId)
             if let rec = known, state.cases[Int(rec.caseIndex)].crn != c.crn {
@@ -222,13 +218,13 @@ public final class Engine {
             counters.processed += 1
             counters.contactEvents += 1
             processContact(c, known: known, out: &out)
-        case .registration(let r):
-            if let e = futureSkew(r.occurredAt) {
+        } else {
+            if let e = futureSkew(g.occurredAt) {
                 return invalid(e, counterKey: "occurredAt.skew", topic: topicFrame, body: body, out: &out)
             }
             counters.processed += 1
             counters.registrationEvents += 1
-            processRegistration(r, out: &out)
+            processRegistration(g, out: &out)
         }
     }
 
