@@ -28,6 +28,10 @@ public final class Engine {
     var forgetQueue = ForgetQueue()
     /// R7 timers (`state.outcomeTimers`) by (deadline, CRN, contactId); empty while R7 is disabled.
     var outcomeQueue = Heap<OutcomeItem>()
+    /// While the watermark is before this instant, step 6 has nothing to raise: its local date is at most the earliest
+    /// deadline of `overdueQueue` and `outcomeQueue` (`raiseOverdue`). `.min` until `raiseOverdue` finds nothing due,
+    /// and again whenever either queue gains an item.
+    var quietUntil: Millis = .min
     /// R7 deadlines of the last dates asked, by date mod 16 (`outcomeDeadline`; a business-day count walks the
     /// holiday set day by day, and a stream's contacts crowd into a few dates).
     var outcomeMemo = OutcomeDeadlineMemo()
@@ -58,6 +62,7 @@ public final class Engine {
     @exclusivity(unchecked) var overdueQueue = Heap<OverdueItem>()
     @exclusivity(unchecked) var forgetQueue = ForgetQueue()
     @exclusivity(unchecked) var outcomeQueue = Heap<OutcomeItem>()
+    @exclusivity(unchecked) var quietUntil: Millis = .min
     @exclusivity(unchecked) var outcomeMemo = OutcomeDeadlineMemo()
     @exclusivity(unchecked) var now: Millis = 0
     @exclusivity(unchecked) var writer = JSONWriter()

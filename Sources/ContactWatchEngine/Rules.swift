@@ -225,6 +225,7 @@ extension Engine {
         if !referenceMode {
             overdueQueue.insert(OverdueItem(deadline: alert.deadline, crn: crn.key, contactId: e.contactId,
                                             version: e.contactVersion, caseIndex: UInt32(ci)))
+            quietUntil = .min
         }
     }
 
@@ -326,7 +327,15 @@ extension Engine {
 
     /// Step 6: every open R1 alert whose deadline is before the date of W gets its overdue alert (R6); then, when R7
     /// is enabled, every armed R7 timer whose deadline is before the date of W fires.
-    func raiseOverdue(out: inout Outbox) {
+    @inline(__always) func raiseOverdue(out: inout Outbox) {
+        // Nothing is due before `quietUntil` (the queues have not changed since it was set): one comparison an event,
+        // inline. (`quietUntil` stays `.min` in reference mode and while the watermark is unset.)
+        if state.watermark < quietUntil { return }
+        raiseOverdueNow(out: &out)
+    }
+
+    /// `raiseOverdue` past its `quietUntil` check.
+    @inline(never) func raiseOverdueNow(out: inout Outbox) {
         guard state.watermark != .min else { return }
         if referenceMode {
             raiseOverdueByScan(out: &out)
@@ -334,9 +343,15 @@ extension Engine {
             return
         }
         let first = min(overdueQueue.min?.deadline ?? .max, outcomeQueue.min?.deadline ?? .max)
-        if first == .max { return }
+        if first == .max {
+            quietUntil = .max
+            return
+        }
         let today = localDate(state.watermark).days
-        if first >= today { return }
+        if first >= today {
+            quietUntil = quietBound(first)
+            return
+        }
         while let top = overdueQueue.min, top.deadline < today {
             overdueQueue.removeMin()
             raiseOverdue(top, out: &out)
@@ -345,6 +360,19 @@ extension Engine {
             outcomeQueue.removeMin()
             fireOutcomeTimer(top, out: &out)
         }
+    }
+
+    /// An instant after the watermark before which every instant's local date is at most `date` (today ≤ `date`):
+    /// the start of local day `date + 1` at the offset of the zone span holding the watermark, or the span's end when
+    /// that comes first (the offset may change there). The watermark itself when no remembered span holds it.
+    func quietBound(_ date: Int32) -> Millis {
+        let w = state.watermark
+        let span: ZoneSpan
+        if w >= zoneSpan.from && w < zoneSpan.until { span = zoneSpan }
+        else if w >= zoneSpanBefore.from && w < zoneSpanBefore.until { span = zoneSpanBefore }
+        else { return w }
+        // For t in [w, bound): t + offset < (date + 1) · day, so its local date is at most `date`.
+        return min((Millis(date) + 1) * millisPerDay - span.offset, span.until)
     }
 
     /// `raiseOverdue` as the contract reads, without the heap (reference mode).
@@ -426,6 +454,7 @@ extension Engine {
         if !referenceMode {
             outcomeQueue.insert(OutcomeItem(deadline: deadline, crn: state.cases[ci].crn.key, contactId: e.contactId,
                                             version: e.contactVersion, caseIndex: UInt32(ci)))
+            quietUntil = .min
         }
     }
 
