@@ -489,9 +489,10 @@ public final class Engine {
         if e.hasOutcome && e.pduCode >= 0 && (e.complied || e.isFailure) {
             pdu = reader.withStringBytes(e.pduCode) { pduIndex(for: $0) }
             if e.complied { flags.insert(.compliant) }
-            state.pdus[Int(pdu)].add(date: startDate.days, compliant: e.complied, delta: 1)
-            // Dates before the oldest remembered contact can no longer change or be counted.
-            state.pdus[Int(pdu)].prune(before: localDate(retentionCutoff).days - 1)
+            // Dates before the oldest remembered contact can no longer change or be counted. (Both changes in one
+            // access to `state.pdus`: one uniqueness check of its buffer, not two.)
+            let oldest = localDate(retentionCutoff).days
+            state.pdus[Int(pdu)].add(date: startDate.days, compliant: e.complied, delta: 1, thenPruneBefore: oldest - 1)
             changes.pdus.insert(pdu)
         }
         let actionUnchanged = previous != nil && previous!.actionId == e.actionId && e.actionId != 0
@@ -593,7 +594,15 @@ public final class Engine {
     /// breach — kept by their own effective time —, withdrawal, compliance-rate contribution). Called whenever W may
     /// have moved. `forgetQueue` holds each remembered contact by contactStart (plus entries left behind when a version
     /// moved the start, skipped when they come up), so this costs a comparison or two while nothing expires.
-    func forgetExpired() {
+    @inline(__always) func forgetExpired() {
+        // While nothing is remembered from before the cutoff (`ForgetQueue.nothingBefore`, the queue's floor): one
+        // comparison, inline. (Reference mode scans instead.)
+        if !referenceMode && forgetQueue.nothingBefore(retentionCutoff) { return }
+        forgetExpiredNow()
+    }
+
+    /// `forgetExpired` past its floor check.
+    @inline(never) func forgetExpiredNow() {
         let cutoff = retentionCutoff
         if referenceMode {
             let expired = state.contacts.filter { $0.value.contactStart < cutoff }.map { $0.key }.sorted()
@@ -790,4 +799,12 @@ struct OverdueID: IDMapValue {
     var version: UInt64
     var id: AlertID
     static var filler: OverdueID { OverdueID(version: 0, id: AlertID(high: 0, low: 0)) }
+}
+
+extension PDUState {
+    /// `add`, then `prune(before:)`, in one mutating access (`Engine.processContact`).
+    @inline(__always) mutating func add(date: Int32, compliant: Bool, delta: Int32, thenPruneBefore cut: Int32) {
+        add(date: date, compliant: compliant, delta: delta)
+        prune(before: cut)
+    }
 }

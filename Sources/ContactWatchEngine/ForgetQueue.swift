@@ -90,6 +90,9 @@ struct ForgetQueue {
         buckets[s].items.insert(item, at: lo)
     }
 
+    /// Whether `popMin(before: cutoff)` would return nil by the floor alone (no item starts before `cutoff`).
+    @inline(__always) func nothingBefore(_ cutoff: Int64) -> Bool { cutoff <= floor }
+
     /// Removes and returns the smallest item when its start is before `cutoff`; nil otherwise.
     @inline(__always) mutating func popMin(before cutoff: Int64) -> ForgetItem? {
         if cutoff <= floor { return nil }
