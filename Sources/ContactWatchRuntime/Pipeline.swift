@@ -92,8 +92,9 @@ struct PipelineLoop {
     let clock = ContinuousClock()
     let drainLimit: Int
     let messageLog: MessageLog?
-    /// Published outboxes whose bodies libzmq may still be reading, oldest first (`publish`, `reclaimLent`).
-    var lent: [LentOutbox] = []
+    /// Published outboxes whose bodies libzmq may still be reading, oldest first, a bounded number
+    /// (`publish`, `reclaimLent`).
+    var lent = LentOutboxes()
 
     init(engine: Engine, store: StateStore, sockets: PipelineSockets, writer: CommitWriter, machine: CommitPipeline,
          config: DaemonConfiguration, logger: Logger, counters: RuntimeCounters, ready: @escaping () -> Void) {
@@ -208,8 +209,14 @@ struct PipelineLoop {
     private mutating func publishDurable() throws(DaemonError) {
         sockets.drainDurable()
         let done = writer.completedCount
-        while machine.durableBatches < done, let outbox = machine.batchDurable() {
-            lent.append(publish(outbox))
+        while machine.durableBatches < done, var outbox = machine.batchDurable() {
+            if lent.canLend {
+                lent.append(publish(outbox))
+            } else {
+                // A consumer holds older batches' bodies (it stopped reading): copy, so it pins no more outboxes.
+                publishCopying(outbox)
+                machine.recycle(&outbox)
+            }
             if let timings = counters.timings, let started = machine.lastDurableStarted {
                 timings.recordPublishLatency(clock.now - started)
             }
@@ -236,13 +243,21 @@ struct PipelineLoop {
         return lent
     }
 
+    /// Publishes a durable batch's messages with each body copied by libzmq (`zmq_send`): when `lent` is full.
+    private func publishCopying(_ outbox: Outbox) {
+        let output = sockets.output
+        let messageLog = logger.logLevel <= .debug ? self.messageLog : nil
+        outbox.forEach { entry, topic, body in
+            if (try? output.send(topic, body, dontWait: true)) != true {
+                counters.publishFailures.add(1, ordering: .relaxed)
+            }
+            messageLog?.published(entry, topic: topic, body: body)
+        }
+    }
+
     /// Takes back, oldest first, the published outboxes libzmq no longer reads, for the state machine to reuse.
     private mutating func reclaimLent() {
-        while let first = lent.first, first.loan.isReturned {
-            lent.removeFirst()
-            var outbox = first.take()
-            machine.recycle(&outbox)
-        }
+        while var outbox = lent.takeReturned() { machine.recycle(&outbox) }
     }
 
     /// Publishes the alerts an earlier run committed but did not publish, records them published, then reports
@@ -284,6 +299,43 @@ struct PipelineLoop {
         do { try store.markPublished(through: machine.publishedThrough) } catch {
             throw DaemonError.store(error, while: "cannot write the state store")
         }
+    }
+}
+
+/// The published outboxes on loan to libzmq, oldest first, and at most `limit` of them. A subscriber that stops
+/// reading keeps up to its high-water mark of messages queued in libzmq, and each lent message holds its whole batch's
+/// outbox (reserved for a batch at the hard limit, `CommitPipeline.newOutbox`): unbounded, a stalled or hostile
+/// consumer would pin an outbox per queued message. Past `limit` the loop publishes by copy and recycles the outbox
+/// at once, as before lending, until the oldest loans come back.
+struct LentOutboxes {
+    /// Enough for the batches a reading consumer has in hand at the daemon's full rate (two to three in the bench).
+    static let defaultLimit = 8
+
+    let limit: Int
+    private(set) var queue: [LentOutbox] = []
+
+    init(limit: Int = LentOutboxes.defaultLimit) {
+        precondition(limit >= 0, "a limit of zero or more outboxes on loan")
+        self.limit = limit
+    }
+
+    /// Whether another batch may be published by lending its bodies.
+    var canLend: Bool { queue.count < limit }
+
+    /// Outboxes on loan.
+    var count: Int { queue.count }
+
+    mutating func append(_ lent: LentOutbox) {
+        precondition(canLend, "more outboxes lent than the limit")
+        queue.append(lent)
+    }
+
+    /// The oldest outbox on loan if its loan is returned, for reuse; nil while it is still out (batches are taken
+    /// back in order, so a consumer holding an old batch holds back the later ones, within `limit`).
+    mutating func takeReturned() -> Outbox? {
+        guard let first = queue.first, first.loan.isReturned else { return nil }
+        queue.removeFirst()
+        return first.take()
     }
 }
 

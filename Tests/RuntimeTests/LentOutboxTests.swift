@@ -68,4 +68,63 @@ struct LentOutboxTests {
         #expect(back.messages.map(\.body) == original.messages.map(\.body))
         #expect(lent.box.outbox == nil)
     }
+
+    @Test("at most `limit` outboxes are on loan; a consumer that stops reading pins no more, and they come back in order")
+    func boundedWhileAConsumerStalls() throws {
+        var lent = LentOutboxes(limit: 2)
+        #expect(LentOutboxes.defaultLimit > 0)
+        #expect(lent.canLend)
+
+        let ctx = try ZMQContext()
+        let endpoint = "inproc://lent-bound-\(UUID().uuidString)"
+        let pub = try ctx.socket(.pub)
+        try pub.bind(endpoint)
+        let sub = try ctx.socket(.sub)
+        try sub.subscribe("contactwatch.")
+        try sub.connect(endpoint)
+        let probe = Array("contactwatch.probe".utf8)
+        var joined = false
+        let deadline = Date().addingTimeInterval(5)
+        while !joined && Date() < deadline {
+            try pub.send([probe])
+            joined = try sub.receiveMessage(timeoutMilliseconds: 20) { _ in true } == true
+        }
+        try #require(joined)
+        while try sub.receiveCopy(timeoutMilliseconds: 0) != nil {}
+
+        // Two batches published by lending; the subscriber reads none of them.
+        let originals = [Self.outbox(3), Self.outbox(5)]
+        for original in originals {
+            #expect(lent.canLend)
+            let one = LentOutbox(original)
+            one.box.outbox?.forEach { _, topic, body in
+                #expect((try? pub.send(topic, lending: body, from: one.loan, dontWait: true)) == true)
+            }
+            lent.append(one)
+        }
+        #expect(lent.count == 2)
+        #expect(!lent.canLend)  // the loop now publishes by copy
+        let early = lent.takeReturned()
+        #expect(early == nil)  // queued in libzmq, unread: still out
+        #expect(lent.count == 2)
+
+        // The consumer goes away: libzmq drops what it held and the outboxes come back, oldest first.
+        sub.close()
+        let returned = Date().addingTimeInterval(5)
+        // (The publisher handles the pipe's end on its next call into libzmq, as the daemon's publishes do.)
+        while !(lent.queue.allSatisfy { $0.loan.isReturned }) && Date() < returned {
+            try pub.send([probe])
+            Thread.sleep(forTimeInterval: 0.001)
+        }
+        let firstBack = lent.takeReturned()
+        let first = try #require(firstBack)
+        #expect(first.messages.map(\.body) == originals[0].messages.map(\.body))
+        #expect(lent.canLend)
+        let secondBack = lent.takeReturned()
+        let second = try #require(secondBack)
+        #expect(second.messages.map(\.body) == originals[1].messages.map(\.body))
+        let none = lent.takeReturned()
+        #expect(none == nil)
+        #expect(lent.count == 0)
+    }
 }
