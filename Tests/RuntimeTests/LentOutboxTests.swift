@@ -17,6 +17,28 @@ struct LentOutboxTests {
         return o
     }
 
+    static let probe = Array("contactwatch.probe".utf8)
+
+    /// A PUB bound and a SUB connected over a fresh `inproc://` endpoint, joined: PUB/SUB joins asynchronously, so
+    /// probes are sent until the subscriber sees one (bounded), and the probes it received are drained.
+    static func joinedPair(_ ctx: ZMQContext) throws -> (pub: ZMQSocket, sub: ZMQSocket) {
+        let endpoint = "inproc://lent-outbox-\(UUID().uuidString)"
+        let pub = try ctx.socket(.pub)
+        try pub.bind(endpoint)
+        let sub = try ctx.socket(.sub)
+        try sub.subscribe("contactwatch.")
+        try sub.connect(endpoint)
+        var joined = false
+        let deadline = Date().addingTimeInterval(5)
+        while !joined && Date() < deadline {
+            try pub.send([probe])
+            joined = try sub.receiveMessage(timeoutMilliseconds: 20) { _ in true } == true
+        }
+        try #require(joined)
+        while try sub.receiveCopy(timeoutMilliseconds: 0) != nil {}
+        return (pub, sub)
+    }
+
     @Test("an empty outbox's loan is returned at once")
     func emptyIsReturned() {
         let lent = LentOutbox(Outbox())
@@ -32,22 +54,7 @@ struct LentOutboxTests {
         #expect(lent.loan.messagesOut == 50)
 
         let ctx = try ZMQContext()
-        let endpoint = "inproc://lent-outbox-\(UUID().uuidString)"
-        let pub = try ctx.socket(.pub)
-        try pub.bind(endpoint)
-        let sub = try ctx.socket(.sub)
-        try sub.subscribe("contactwatch.")
-        try sub.connect(endpoint)
-        // PUB/SUB joins asynchronously: probe until the subscriber sees one (bounded).
-        let probe = Array("contactwatch.probe".utf8)
-        var joined = false
-        let deadline = Date().addingTimeInterval(5)
-        while !joined && Date() < deadline {
-            try pub.send([probe])
-            joined = try sub.receiveMessage(timeoutMilliseconds: 20) { _ in true } == true
-        }
-        #expect(joined)
-        while try sub.receiveCopy(timeoutMilliseconds: 0) != nil {}
+        let (pub, sub) = try Self.joinedPair(ctx)
 
         lent.box.outbox?.forEach { _, topic, body in
             #expect((try? pub.send(topic, lending: body, from: lent.loan, dontWait: true)) == true)
@@ -76,21 +83,7 @@ struct LentOutboxTests {
         #expect(lent.canLend)
 
         let ctx = try ZMQContext()
-        let endpoint = "inproc://lent-bound-\(UUID().uuidString)"
-        let pub = try ctx.socket(.pub)
-        try pub.bind(endpoint)
-        let sub = try ctx.socket(.sub)
-        try sub.subscribe("contactwatch.")
-        try sub.connect(endpoint)
-        let probe = Array("contactwatch.probe".utf8)
-        var joined = false
-        let deadline = Date().addingTimeInterval(5)
-        while !joined && Date() < deadline {
-            try pub.send([probe])
-            joined = try sub.receiveMessage(timeoutMilliseconds: 20) { _ in true } == true
-        }
-        try #require(joined)
-        while try sub.receiveCopy(timeoutMilliseconds: 0) != nil {}
+        let (pub, sub) = try Self.joinedPair(ctx)
 
         // Two batches published by lending; the subscriber reads none of them.
         let originals = [Self.outbox(3), Self.outbox(5)]
@@ -113,7 +106,7 @@ struct LentOutboxTests {
         let returned = Date().addingTimeInterval(5)
         // (The publisher handles the pipe's end on its next call into libzmq, as the daemon's publishes do.)
         while !(lent.queue.allSatisfy { $0.loan.isReturned }) && Date() < returned {
-            try pub.send([probe])
+            try pub.send([Self.probe])
             Thread.sleep(forTimeInterval: 0.001)
         }
         let firstBack = lent.takeReturned()
