@@ -232,25 +232,26 @@ struct PipelineLoop {
     /// `LentOutbox` until libzmq has released every body.
     private func publish(_ outbox: consuming Outbox) -> LentOutbox {
         let lent = LentOutbox(outbox)
-        let output = sockets.output
-        let messageLog = logger.logLevel <= .debug ? self.messageLog : nil
-        lent.box.outbox?.forEach { entry, topic, body in
-            if (try? output.send(topic, lending: body, from: lent.loan, dontWait: true)) != true {
-                counters.publishFailures.add(1, ordering: .relaxed)
-            }
-            messageLog?.published(entry, topic: topic, body: body)
-        }
+        if let lentOutbox = lent.box.outbox { send(lentOutbox, lending: lent.loan) }
         return lent
     }
 
     /// Publishes a durable batch's messages with each body copied by libzmq (`zmq_send`): when `lent` is full.
     private func publishCopying(_ outbox: Outbox) {
+        send(outbox, lending: nil)
+    }
+
+    /// Sends every message of `outbox`, each body lent against `loan` or, without one, copied; counts what a full or
+    /// failing socket refused.
+    private func send(_ outbox: Outbox, lending loan: ZMQLoan?) {
         let output = sockets.output
         let messageLog = logger.logLevel <= .debug ? self.messageLog : nil
         outbox.forEach { entry, topic, body in
-            if (try? output.send(topic, body, dontWait: true)) != true {
-                counters.publishFailures.add(1, ordering: .relaxed)
+            let sent: Bool?
+            if let loan { sent = try? output.send(topic, lending: body, from: loan, dontWait: true) } else {
+                sent = try? output.send(topic, body, dontWait: true)
             }
+            if sent != true { counters.publishFailures.add(1, ordering: .relaxed) }
             messageLog?.published(entry, topic: topic, body: body)
         }
     }
