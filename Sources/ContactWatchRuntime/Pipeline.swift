@@ -212,10 +212,14 @@ struct PipelineLoop {
         while machine.durableBatches < done, var outbox = machine.batchDurable() {
             if lent.canLend {
                 lent.append(publish(outbox))
+                if lent.count > counters.lentBatchesPeak.load(ordering: .relaxed) {
+                    counters.lentBatchesPeak.store(lent.count, ordering: .relaxed)
+                }
             } else {
                 // A consumer holds older batches' bodies (it stopped reading): copy, so it pins no more outboxes.
                 publishCopying(outbox)
                 machine.recycle(&outbox)
+                counters.copiedBatches.add(1, ordering: .relaxed)
             }
             if let timings = counters.timings, let started = machine.lastDurableStarted {
                 timings.recordPublishLatency(clock.now - started)

@@ -26,6 +26,12 @@ public final class RuntimeCounters: Sendable {
     public let publishFailures = Atomic<Int>(0)
     /// Alerts of an earlier run published at start.
     public let republished = Atomic<Int>(0)
+    /// The most durable batches whose bodies were on loan to libzmq at once (`LentOutboxes`: at most its limit, 8).
+    /// A consumer that stops reading keeps its queued messages' batches on loan; past the limit batches are copied.
+    public let lentBatchesPeak = Atomic<Int>(0)
+    /// Durable batches published by copy because `LentOutboxes.limit` batches were already on loan: more than 0
+    /// means a consumer held a batch's messages unread (stalled, slow, or not reading at all).
+    public let copiedBatches = Atomic<Int>(0)
     /// `contactwatch_input_disconnects_total`: input connections dropped (an over-size frame, a peer gone), as the
     /// input's monitor reports them.
     public let disconnections = Atomic<Int>(0)
@@ -90,6 +96,8 @@ public final class RuntimeCounters: Sendable {
             ("authRejectedInput", authRejected(.input).count), ("authRejectedOutput", authRejected(.output).count),
             ("authRejectedJournal", authRejected(.journal).count),
             ("publishFailures", publishFailures.load(ordering: .relaxed)), ("republished", republished.load(ordering: .relaxed)),
+            ("lentBatchesPeak", lentBatchesPeak.load(ordering: .relaxed)),
+            ("copiedBatches", copiedBatches.load(ordering: .relaxed)),
             ("journalRequests", journalRequests.load(ordering: .relaxed)),
             ("journalRepliesDropped", journalRepliesDropped.load(ordering: .relaxed)),
         ]
