@@ -104,4 +104,63 @@ struct RetentionTests {
         h.send(contact(id: 20, start: later, outcome: "ATTC", pdu: "N07SUF"))
         #expect(h.engine.state.pdus[0].buckets.map(\.date) == [h.engine.zone.date(of: later).days])
     }
+
+    // MARK: - The exact moment (issue 11 follow-up: a prune 30 days late was caught by no test)
+
+    /// events.md: a contact whose `contactStart` is more than `input.contactRetentionDays` days before W is forgotten,
+    /// "entirely": a later arrival of the same `contactId` within the retention is then the first arrival of a new
+    /// contact. Exactly 400 days before W is not "more than": the contact is still remembered and the same version
+    /// arriving again is a duplicate; one millisecond more and it is forgotten, the arrival processed as new.
+    @Test("a contact is forgotten the millisecond W passes contactStart + 400 days, not before, not after",
+          arguments: [(0, false), (1, true), (-1, false), (30 * day, true)] as [(Millis, Bool)])
+    func forgottenAtTheMillisecond(past: Millis, forgotten: Bool) throws {
+        let h = Harness()
+        let start = t("2025-01-10 09:00")
+        h.send(contact(id: 1, v: 1, start: start, outcome: "ATTC"))
+        #expect(h.engine.state.contacts[1] != nil)
+        // The same contactId and version, moved to a start well inside the retention, arriving at W = start + 400 days
+        // + `past`: a duplicate while the first arrival is remembered, a new contact (a failure: R1) once forgotten.
+        let w = start + 400 * day + past
+        let out = h.send(contact(id: 1, v: 1, start: start + 300 * day, at: w, outcome: "UAAB"))
+        #expect(h.engine.state.watermark == w)
+        #expect(h.engine.counters.forgottenContacts == (forgotten ? 1 : 0))
+        #expect(h.engine.counters.duplicates == (forgotten ? 0 : 1))
+        #expect(h.engine.counters.stale == 0)
+        #expect(out.filter { R.r1.contains($0.rule ?? "") }.count == (forgotten ? 1 : 0), "\(out)")
+        let kept = try #require(h.engine.state.contacts[1])
+        #expect(kept.contactStart == (forgotten ? start + 300 * day : start))
+    }
+
+    /// The compliance-rate dates a PDU keeps (README, "Engine decisions"): at each contribution to a PDU, its dates
+    /// before the local date of the retention cutoff (W − 400 days), less one day, are dropped. A contributing contact
+    /// is never older than the cutoff, so only dates no remembered contact backs go (a store written before forgotten
+    /// contributions were withdrawn holds such dates: `PDUState.withdraw`); the one day of slack keeps the cutoff's
+    /// date whole across a change of UTC offset. Pinned to the millisecond: with the cutoff exactly at local midnight
+    /// the cutoff's date is C, one millisecond earlier C − 1; a prune a day early or 30 days late fails.
+    @Test("a PDU's compliance-rate dates are pruned on the exact day: before the cutoff's local date less one",
+          arguments: [(0, 1), (-1, 2), (day, 0)] as [(Millis, Int32)])
+    func pduDatesPrunedOnTheDay(past: Millis, keptBeforeCutoffDate: Int32) throws {
+        var settings = EngineSettings()
+        settings.complianceRateMinimumSample = 1_000  // no R5 alert: only the dates matter here
+        let cutoff = t("2025-01-10 00:00")  // local midnight (GMT) of date C
+        let w = cutoff + 400 * day + past
+        let setup = Harness(settings)
+        // A contribution that creates the PDU, on the local date of W − 2 h (that of W − 1 h too, for every W here).
+        setup.send(contact(id: 1, start: w - 2 * hour, at: w - 90 * minute, outcome: "ATTC", pdu: "N07SUF"))
+        let c = setup.engine.zone.date(of: cutoff).days
+        let recent = setup.engine.zone.date(of: w - 2 * hour).days
+        var state = setup.engine.state
+        #expect(state.pdus.count == 1 && state.pdus[0].buckets.map(\.date) == [recent])
+        // Dates C − 40 … C + 2 that no remembered contact backs, as a store written before withdrawals would hold.
+        let legacy = (-40...2).map { PDUState.Bucket(date: c + Int32($0), compliant: 1, nonCompliant: 1) }
+        state.pdus[0].buckets.insert(contentsOf: legacy, at: 0)
+        let h = Harness(engine: try Engine(settings: settings, state: state))
+        // The next contribution, at W.
+        h.send(contact(id: 2, start: w - hour, at: w, outcome: "UAAB", pdu: "N07SUF"))
+        #expect(h.engine.state.watermark == w)
+        let firstKept = c - keptBeforeCutoffDate
+        let expected = (Int(firstKept)...Int(c + 2)).map { Int32($0) } + [recent]
+        #expect(h.engine.state.pdus[0].buckets.map(\.date) == expected)
+        #expect(h.engine.state.pdus[0].buckets.last == PDUState.Bucket(date: recent, compliant: 1, nonCompliant: 1))
+    }
 }
