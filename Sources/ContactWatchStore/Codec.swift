@@ -191,6 +191,13 @@ public struct ByteReader {
 
     public init(_ base: UnsafeRawBufferPointer) { self.base = base }
 
+    /// A reader of `base` starting at `offset` (at most `base.count`).
+    init(_ base: UnsafeRawBufferPointer, offset: Int) {
+        precondition(offset >= 0 && offset <= base.count)
+        self.base = base
+        self.offset = offset
+    }
+
     public var remaining: Int { base.count - offset }
     public var isAtEnd: Bool { offset == base.count }
 
@@ -536,7 +543,8 @@ public enum RecordCodec {
     /// stored bytes throw.
     package static func mergeContacts(stored: UnsafeRawBufferPointer?,
                                       records: UnsafeBufferPointer<(id: UInt64, record: ContactRecord)>,
-                                      deleted: UnsafeBufferPointer<UInt64>, into w: inout ByteWriter) throws(CodecError) -> Bool {
+                                      deleted: UnsafeBufferPointer<UInt64>, into w: inout ByteWriter,
+                                      walkKeptPrefix: Bool = true) throws(CodecError) -> Bool {
         w.u8(contactsVersion)
         var changed = false
         var k = 0
@@ -547,10 +555,22 @@ public enum RecordCodec {
         // with one `raw` when something else is written or at the end).
         var runStart = 0, runEnd = 0
         if let stored, stored.count > 0 {
-            var r = ByteReader(stored)
-            let v = try r.u8()
-            guard v == contactsVersion else { throw CodecError("contacts record has unknown format version \(v)") }
-            var first = true
+            guard stored[0] == contactsVersion else {
+                throw CodecError("contacts record has unknown format version \(stored[0])")
+            }
+            // The entries before the first the batch replaces, adds before or forgets, walked without their
+            // fields (`keptPrefix`): kept as they are, in one run. The loop below goes on from there.
+            // (`walkKeptPrefix: false`, for tests: the loop reads every entry, as it did before the walk.)
+            let prefix = walkKeptPrefix ? keptPrefix(stored, below: records.count > 0 ? records[0].id : .max, deleted: deleted)
+                : (end: 1, id: UInt64(0), start: Int64(0))
+            var r = ByteReader(stored, offset: prefix.end)
+            var first = prefix.end == 1
+            storedId = prefix.id
+            storedStart = prefix.start
+            writtenId = prefix.id
+            writtenStart = prefix.start
+            runStart = 1
+            runEnd = prefix.end
             while !r.isAtEnd {
                 let entry = r.offset
                 let delta = try r.varint()
@@ -624,6 +644,86 @@ public enum RecordCodec {
             k += 1
         }
         return changed
+    }
+
+    /// Where the entries of a packed list (`stored`, its format byte checked) stop being kept as they are: the
+    /// offset of the first entry whose id is `bound` or more, or is in `deleted` (ascending), with the id and start of
+    /// the entry before it (0 and 0 when none). Only each entry's id, start and length are read, from bytes in place,
+    /// without a throw: an entry this walk does not take as plainly valid (a varint of more than 7 bytes, the rare
+    /// time-difference tag, ids out of order, flags out of range, truncation) also stops it, before that entry, so
+    /// that `mergeContacts`' checked loop reads it and refuses it (or takes it) exactly as it would have. Every entry
+    /// this walk passes is one that loop would have read to the same id and start and kept unchanged.
+    @inline(__always) package static func keptPrefix(_ stored: UnsafeRawBufferPointer, below bound: UInt64,
+                                             deleted: UnsafeBufferPointer<UInt64>) -> (end: Int, id: UInt64, start: Int64) {
+        let n = stored.count
+        guard n > 1, let base = stored.baseAddress else { return (min(n, 1), 0, 0) }
+        let p = base.assumingMemoryBound(to: UInt8.self)
+        // A varint of at most 7 bytes wholly inside (values below 2^49).
+        @inline(__always) func varint(_ i: inout Int) -> UInt64? {
+            var v: UInt64 = 0
+            var shift: UInt64 = 0
+            while i < n {
+                let b = p[i]
+                i &+= 1
+                v |= UInt64(b & 0x7F) &<< shift
+                if b < 0x80 { return v }
+                shift &+= 7
+                if shift == 49 { return nil }
+            }
+            return nil
+        }
+        @inline(__always) func skip(_ i: inout Int) -> Bool {
+            var k = 0
+            while i < n {
+                let b = p[i]
+                i &+= 1
+                if b < 0x80 { return true }
+                k &+= 1
+                if k == 7 { return false }
+            }
+            return false
+        }
+        // A time difference of tag 0 or 1 (`readTimeDelta`'s fast cases).
+        @inline(__always) func timeDelta(_ i: inout Int) -> Int64? {
+            guard let v = varint(&i), v & 3 < 2 else { return nil }
+            let z = v &>> 2
+            let d = Int64(bitPattern: z &>> 1) ^ -Int64(bitPattern: z & 1)
+            return v & 3 == 1 ? d &* millisPerMinute : d
+        }
+        var at = 1
+        var id: UInt64 = 0, start: Int64 = 0
+        // `deleted[d]` is the first forgotten id not below the last id passed.
+        var d = 0
+        while at < n {
+            var i = at
+            guard let delta = varint(&i), at == 1 || delta > 0 else { break }
+            let next = id &+ delta
+            guard next >= id, next < bound,  // (`next < id`: the sum overflowed)
+                  let head = varint(&i), head < 1 << 10,
+                  skip(&i),  // version
+                  let t = timeDelta(&i),
+                  skip(&i)  // contribution date
+            else { break }
+            if head & packedHasAction != 0 {
+                guard skip(&i), timeDelta(&i) != nil else { break }
+            }
+            if head & packedHasPDU != 0 {
+                guard skip(&i) else { break }
+            }
+            if d < deleted.count && deleted[d] <= next {
+                var lo = d, hi = deleted.count
+                while lo < hi {
+                    let mid = (lo &+ hi) &>> 1
+                    if deleted[mid] < next { lo = mid &+ 1 } else { hi = mid }
+                }
+                d = lo
+                if d < deleted.count && deleted[d] == next { break }
+            }
+            id = next
+            start = start &+ t
+            at = i
+        }
+        return (at, id, start)
     }
 
     @inline(__always) private static func emit(_ r: (id: UInt64, record: ContactRecord), _ writtenId: inout UInt64,

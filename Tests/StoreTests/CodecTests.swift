@@ -370,4 +370,99 @@ func encoded(_ body: (inout ByteWriter) -> Void) -> [UInt8] {
             #expect(changed == changes, "round \(round)")
         }
     }
+
+    /// The merge's walk over the entries it keeps (`RecordCodec.keptPrefix`) changes nothing: with and without it,
+    /// `mergeContacts` gives the same bytes and the same answer, or refuses with the same message, over random lists
+    /// (long ids, times out of the compact range, millisecond differences, flags above 16, actions, PDUs), random
+    /// replacements, additions and deletions, and those lists damaged (bytes changed, cut short, inserted). And the
+    /// walk is taken: on an intact list it reaches the first entry the batch touches, with that entry's predecessor's id
+    /// and start.
+    @Test func keptPrefixWalkChangesNothing() throws {
+        var rng = SyntheticStream.Rng(seed: 909)
+        func randomRecord() -> ContactRecord {
+            var start = 1_700_000_000_000 + Int64(rng.below(1 << 30)) * (rng.chance(0.8) ? 60_000 : 1)
+            if rng.chance(0.03) { start = rng.chance(0.5) ? Int64.min + Int64(rng.below(1000)) : Int64.max - Int64(rng.below(1000)) }
+            let action = rng.chance(0.3)
+            return ContactRecord(caseIndex: 9, actionId: action ? UInt32(rng.below(1 << 20)) : 0, version: UInt64(1 + rng.below(300)),
+                                 contactStart: start,
+                                 actionTime: action ? (rng.chance(0.05) ? Int64.min : start &+ Int64(rng.below(1 << 28))) : 0,
+                                 pduIndex: rng.chance(0.8) ? Int32(rng.below(40)) : -1,
+                                 contributionDate: Int32(truncatingIfNeeded: start / 86_400_000) &+ Int32(rng.below(3)) &- 1,
+                                 flags: ContactRecord.Flags(rawValue: UInt8(truncatingIfNeeded: rng.next())))
+        }
+        func randomId() -> UInt64 {
+            switch rng.below(4) {
+            case 0: return UInt64(1 + rng.below(60))
+            case 1: return 2_500_000_000 + UInt64(rng.below(60))
+            case 2: return (1 << 62) + UInt64(rng.below(60))
+            default: return UInt64.max - UInt64(rng.below(60))
+            }
+        }
+        struct Outcome: Equatable { var bytes: [UInt8]; var changed: Bool; var error: String? }
+        func merge(_ stored: [UInt8]?, _ records: [(id: UInt64, record: ContactRecord)], _ deleted: [UInt64],
+                   walk: Bool) -> Outcome {
+            var w = ByteWriter()
+            do {
+                let changed = try records.withUnsafeBufferPointer { r throws -> Bool in
+                    try deleted.withUnsafeBufferPointer { d throws -> Bool in
+                        if let stored {
+                            return try stored.withUnsafeBytes { b throws -> Bool in
+                                try RecordCodec.mergeContacts(stored: b, records: r, deleted: d, into: &w, walkKeptPrefix: walk)
+                            }
+                        }
+                        return try RecordCodec.mergeContacts(stored: nil, records: r, deleted: d, into: &w, walkKeptPrefix: walk)
+                    }
+                }
+                return Outcome(bytes: w.bytes, changed: changed, error: nil)
+            } catch {
+                return Outcome(bytes: [], changed: false, error: String(describing: error))
+            }
+        }
+        var walked = 0, damagedRefused = 0
+        for round in 0..<4_000 {
+            var stored: [UInt64: ContactRecord] = [:]
+            for _ in 0..<rng.below(16) { stored[randomId()] = randomRecord() }
+            let storedList = stored.keys.sorted().map { (id: $0, record: stored[$0]!) }
+            var records: [(id: UInt64, record: ContactRecord)] = []
+            var deleted: [UInt64] = []
+            for _ in 0..<rng.below(4) {
+                let id = rng.chance(0.5) && !storedList.isEmpty ? storedList[rng.below(storedList.count)].id : randomId()
+                if rng.chance(0.3) { deleted.append(id) } else if !records.contains(where: { $0.id == id }) { records.append((id, randomRecord())) }
+            }
+            records.sort { $0.id < $1.id }
+            records.removeAll { r in deleted.contains(r.id) }
+            deleted = Array(Set(deleted + (rng.chance(0.5) ? [randomId(), randomId()] : []))).sorted()
+            var bytes = Self.packed(storedList)
+            // The walk reaches the first entry the batch touches.
+            let bound = records.first?.id ?? .max
+            let keptCount = storedList.prefix { $0.id < bound && !deleted.contains($0.id) }.count
+            let expected = (end: Self.packed(Array(storedList.prefix(keptCount))).count,
+                            id: keptCount == 0 ? 0 : storedList[keptCount - 1].id,
+                            start: keptCount == 0 ? 0 : storedList[keptCount - 1].record.contactStart)
+            let prefix = bytes.withUnsafeBytes { b in
+                deleted.withUnsafeBufferPointer { d in RecordCodec.keptPrefix(b, below: bound, deleted: d) }
+            }
+            // (Entries with a time out of the compact range or a varint beyond 7 bytes stop the walk early.)
+            #expect(prefix.end <= expected.end, "round \(round)")
+            if prefix.end == expected.end && prefix.end > 1 {
+                walked += 1
+                #expect(prefix.id == expected.id && prefix.start == expected.start, "round \(round)")
+            }
+            #expect(merge(bytes, records, deleted, walk: true) == merge(bytes, records, deleted, walk: false), "round \(round)")
+            // Damaged: a byte changed, the list cut short, or a byte inserted.
+            if bytes.count > 1 {
+                switch rng.below(3) {
+                case 0: bytes[1 + rng.below(bytes.count - 1)] = UInt8(truncatingIfNeeded: rng.next())
+                case 1: bytes.removeLast(1 + rng.below(min(bytes.count - 1, 4)))
+                default: bytes.insert(UInt8(truncatingIfNeeded: rng.next()) | (rng.chance(0.5) ? 0x80 : 0), at: 1 + rng.below(bytes.count - 1))
+                }
+                let with = merge(bytes, records, deleted, walk: true)
+                #expect(with == merge(bytes, records, deleted, walk: false), "damaged round \(round)")
+                if with.error != nil { damagedRefused += 1 }
+            }
+        }
+        // The cases above are exercised: walks to the touched entry, and damaged lists refused.
+        #expect(walked > 1_000)
+        #expect(damagedRefused > 300)
+    }
 }
