@@ -124,10 +124,8 @@ public final class Engine {
             }
         }
         overdueQueue = Heap(overdue)
-        var starts: [ForgetItem] = []
-        starts.reserveCapacity(state.contacts.count)
-        state.contacts.forEachStart { id, start in starts.append(ForgetItem(start: start, contactId: id)) }
-        forgetQueue = ForgetQueue(starts)
+        // The contacts the retention forgets first (the rest are found in the table when their day comes).
+        forgetQueue.prepare(cutoff: retentionCutoff, from: state.contacts)
         // Timers armed while R7 was enabled wait (and fire) only while it is enabled.
         if settings.outcomeOverdueEnabled {
             var timers: [OutcomeItem] = []
@@ -139,6 +137,19 @@ public final class Engine {
             outcomeQueue = Heap(timers)
         }
     }
+
+    /// Bytes of the engine's own indexes beside its state, counted as `ContactTable.footprint` counts (storage with a
+    /// 32-byte header and 16 bytes of malloc's overhead an allocation): the forgetting queue, the CRN and PDU tables,
+    /// the PDU codes, the R1/R7 deadline heaps (by their items: a heap does not tell its room) and the R6 ids.
+    package var indexFootprint: Int {
+        func heap<T>(_ h: Heap<T>) -> Int { h.isEmpty ? 0 : 48 + h.count * MemoryLayout<T>.stride }
+        return forgetQueue.footprint + caseTable.footprint + pduTable.footprint
+            + (pduCodes.capacity == 0 ? 0 : 48 + pduCodes.capacity * MemoryLayout<PackedCode>.stride)
+            + heap(overdueQueue) + heap(outcomeQueue) + overdueIds.footprint
+    }
+
+    /// Bytes of the forgetting queue alone (see `indexFootprint`).
+    package var forgetQueueFootprint: Int { forgetQueue.footprint }
 
     /// Hands over what changed since the last call (for the store).
     package func takeChanges() -> ChangeSet {
@@ -592,8 +603,9 @@ public final class Engine {
     /// Forgets every contact whose contactStart is now more than `input.contactRetentionDays` before W, at once: no
     /// rule or lookup ever sees a forgotten contact or anything it carried (its failure, remote mark, warning or
     /// breach — kept by their own effective time —, withdrawal, compliance-rate contribution). Called whenever W may
-    /// have moved. `forgetQueue` holds each remembered contact by contactStart (plus entries left behind when a version
-    /// moved the start, skipped when they come up), so this costs a comparison or two while nothing expires.
+    /// have moved. `forgetQueue` yields the remembered contacts by contactStart (the next ones held, the rest found in
+    /// the table when the cutoff nears them; entries left behind when a version moved the start are skipped when they
+    /// come up), so this costs a comparison or two while nothing expires.
     @inline(__always) func forgetExpired() {
         // While nothing is remembered from before the cutoff (`ForgetQueue.nothingBefore`, the queue's floor): one
         // comparison, inline. (Reference mode scans instead.)
@@ -610,10 +622,15 @@ public final class Engine {
             counters.forgottenContacts += expired.count
             return
         }
-        while let first = forgetQueue.popMin(before: cutoff) {
-            guard let rec = state.contacts[first.contactId], rec.contactStart == first.start else { continue }
-            forget(first.contactId)
-            counters.forgottenContacts += 1
+        while true {
+            while let first = forgetQueue.popMin(before: cutoff) {
+                guard let rec = state.contacts[first.contactId], rec.contactStart == first.start else { continue }
+                forget(first.contactId)
+                counters.forgottenContacts += 1
+            }
+            // The queue's window is spent and the cutoff past it: the next contacts are collected from the table.
+            guard forgetQueue.needsRefill(before: cutoff) else { break }
+            forgetQueue.refill(cutoff: cutoff, from: state.contacts)
         }
     }
 
@@ -694,6 +711,9 @@ struct IndexTable<Key: FixedWidthInteger & UnsignedInteger> {
     private var slots: [Slot] = Array(repeating: Slot(), count: 16)
     private var shift: UInt64 = 60
     private(set) var count = 0
+
+    /// Bytes of the slots (with the array's header and malloc's overhead).
+    var footprint: Int { 48 + slots.count * MemoryLayout<Slot>.stride }
 
     @inline(__always) private func home(_ key: Key) -> Int {
         Int(truncatingIfNeeded: (UInt64(key) &* 0x9E37_79B9_7F4A_7C15) >> shift)

@@ -2,98 +2,64 @@ import HeapModule
 
 /// The engine's remembered contacts by contactStart, for `Engine.forgetExpired`: what the retention forgets next.
 ///
-/// Items are kept in buckets by the UTC day of their start, appended as they come, so an insert writes at the end of
-/// a recent day's bucket (a binary heap of every contact compared each insert with a parent far away in memory: a
-/// cache miss an event once the heap outgrew the caches). A bucket is sorted once, when the cutoff first reaches its
-/// day, then taken from the front in (start, contactId) order — the heap's order; an item added to a sorted bucket
-/// goes to its sorted place. Items a later version left behind (its contact's start moved) stay, and are skipped by
-/// the caller as the heap's were.
+/// It holds items only for the contacts that start before `end` — a window a little past the retention's cutoff —,
+/// not for every remembered contact: the rest are found in the contacts table itself when the cutoff reaches them.
+/// A copy of every contact's (start, id) cost 16 bytes a contact, ~160 a case, as much as the cases' lists.
+///
+/// Invariant: every remembered contact whose start is before `end` has an item in `window[taken...]` or `late` (with
+/// its current start). `refill` establishes it: when both are spent and the cutoff has passed `end`, one pass over
+/// the table counts the contacts by day past the cutoff and a second collects those before the new `end` (the
+/// cutoff plus the fewest whole days that hold `target` contacts, at most `maxDays`), sorted once. A contact the
+/// engine sets with a new start before `end` is inserted into `late` (a heap); one at or after `end` needs nothing
+/// (the next refill finds it in the table). Items are taken in (start, contactId) order, the order a heap of every
+/// contact gave; items a later version left behind (its start moved) are skipped by the caller, as before.
 struct ForgetQueue {
-    private struct Bucket {
-        var day: Int64
-        var items: [ForgetItem] = []
-        /// Items before this index have been taken (0 until sorted).
-        var taken = 0
-        var sorted = false
-    }
-
-    private var buckets: [Bucket] = []
-    /// Slots of `buckets` emptied by `popMin`, for the next new day.
-    private var freeSlots: [Int] = []
-    /// The slot of each day's bucket.
-    private var slotOfDay: [Int64: Int] = [:]
-    /// The days with a bucket, earliest first.
-    private var days = Heap<Int64>()
-    /// The last days asked for, direct-mapped by day mod 1024 (the days a stream's contacts fall on are a few hundred
-    /// consecutive ones, so the dictionary is asked only for a new day).
-    private var recentDays = [Int64](repeating: .min, count: 1024)
-    private var recentSlots = [Int](repeating: 0, count: 1024)
-    private(set) var count = 0
-    /// No item starts before this (a lower bound, `.min` when unknown): `popMin` with a cutoff at or below it returns
-    /// nil at once. Set by `popMin` when it finds nothing to take (then the earliest item's start, or the start of the
-    /// earliest day holding items, or `.max` when empty), lowered by `insert`; taking items only raises the true
-    /// minimum, so the bound holds. While the retention's cutoff trails every remembered start, as it does for the
+    /// The last refill's items, sorted; those before `taken` have been taken.
+    private var window: [ForgetItem] = []
+    private var taken = 0
+    /// Items inserted since the refill (starts before `end`).
+    private var late = Heap<ForgetItem>()
+    /// Contacts that start before this are all in `window[taken...]` or `late`. `.min` until the first refill.
+    private(set) var end: Int64 = .min
+    /// No remembered contact starts before this (a lower bound, `.min` when unknown): `popMin` with a cutoff at or
+    /// below it returns nil at once. While the retention's cutoff trails every remembered start, as it does for the
     /// first `contactRetentionDays` of a stream and between expiries, each event's `forgetExpired` is one comparison.
     private var floor: Int64 = .min
-
-    /// The items a restart began with, as a heap: built in linear time (bucketing millions of them one at a time cost
-    /// the restart more than the heap did). Later items go to the buckets; `popMin` takes the smaller of the two.
-    private var restored = Heap<ForgetItem>()
+    /// A refill's window holds at least this share of the table's contacts (when days that close hold as many).
+    static let targetDivisor = 8
+    /// ... and at least this many contacts; ...
+    static let minimumTarget = 1_024
+    /// ... and spans at most this many days past the cutoff.
+    static let maxDays = 128
+    static let millisPerDay: Int64 = 86_400_000
 
     init() {}
 
-    init(_ items: [ForgetItem]) {
-        restored = Heap(items)
-        count = items.count
+    /// Items waiting (taken or skipped by the caller as they come; stale ones included).
+    var count: Int { window.count - taken + late.count }
+
+    /// Bytes held (the window's room and the heap's items, with their headers and malloc's overhead).
+    var footprint: Int {
+        (window.capacity == 0 ? 0 : 48 + window.capacity * MemoryLayout<ForgetItem>.stride)
+            + (late.isEmpty ? 0 : 48 + late.count * MemoryLayout<ForgetItem>.stride)
     }
 
-    @inline(__always) private static func day(_ t: Int64) -> Int64 {
-        let (q, r) = t.quotientAndRemainder(dividingBy: 86_400_000)
-        return r < 0 ? q - 1 : q
+    /// A contact's (new) start, after the engine set it in the table.
+    @inline(__always) mutating func insert(_ item: ForgetItem) {
+        guard item.start < end else { return }
+        insertLate(item)
     }
 
-    /// The slot of `day`'s bucket, made when there is none.
-    @inline(__always) private mutating func slot(of day: Int64) -> Int {
-        let k = Int(truncatingIfNeeded: day & 1023)
-        if recentDays[k] == day { return recentSlots[k] }
-        let s = slotOfDay[day] ?? newBucket(day)
-        recentDays[k] = day
-        recentSlots[k] = s
-        return s
-    }
-
-    private mutating func newBucket(_ day: Int64) -> Int {
-        let s: Int
-        if let f = freeSlots.popLast() {
-            s = f
-            buckets[s] = Bucket(day: day)
-        } else {
-            s = buckets.count
-            buckets.append(Bucket(day: day))
-        }
-        slotOfDay[day] = s
-        days.insert(day)
-        return s
-    }
-
-    mutating func insert(_ item: ForgetItem) {
+    @inline(never) private mutating func insertLate(_ item: ForgetItem) {
         if item.start < floor { floor = item.start }
-        let s = slot(of: Self.day(item.start))
-        count += 1
-        guard buckets[s].sorted else { return buckets[s].items.append(item) }
-        // A bucket already being taken: the item goes to its place among the ones not yet taken.
-        var lo = buckets[s].taken, hi = buckets[s].items.count
-        while lo < hi {
-            let mid = (lo + hi) >> 1
-            if buckets[s].items[mid] < item { lo = mid + 1 } else { hi = mid }
-        }
-        buckets[s].items.insert(item, at: lo)
+        late.insert(item)
     }
 
-    /// Whether `popMin(before: cutoff)` would return nil by the floor alone (no item starts before `cutoff`).
+    /// Whether `popMin(before: cutoff, ...)` would return nil by the floor alone (no contact starts before `cutoff`).
     @inline(__always) func nothingBefore(_ cutoff: Int64) -> Bool { cutoff <= floor }
 
-    /// Removes and returns the smallest item when its start is before `cutoff`; nil otherwise.
+    /// Removes and returns the smallest item when its start is before `cutoff`; nil otherwise (then, when
+    /// `needsRefill(before: cutoff)`, `refill` and ask again).
     @inline(__always) mutating func popMin(before cutoff: Int64) -> ForgetItem? {
         if cutoff <= floor { return nil }
         return popMinAfterFloor(before: cutoff)
@@ -101,54 +67,115 @@ struct ForgetQueue {
 
     /// `popMin` past the `floor` check.
     @inline(never) private mutating func popMinAfterFloor(before cutoff: Int64) -> ForgetItem? {
-        var bound = Int64.max
-        let bucketed = bucketMin(before: cutoff, bound: &bound)
-        if let r = restored.min, r.start < cutoff, bucketed.map({ r < $0.item }) ?? true {
-            restored.removeMin()
-            count -= 1
-            return r
-        }
-        guard let b = bucketed else {
-            // Nothing starts before the cutoff: remember how far that holds.
-            floor = Swift.min(bound, restored.min?.start ?? .max)
+        let w = taken < window.count ? window[taken] : nil
+        if let l = late.min, w.map({ l < $0 }) ?? true {
+            if l.start < cutoff {
+                late.removeMin()
+                return l
+            }
+            floor = l.start
             return nil
         }
-        buckets[b.slot].taken += 1
-        count -= 1
-        return b.item
+        if let w {
+            if w.start < cutoff {
+                taken += 1
+                // A spent window's memory goes now, not at the next refill.
+                if taken == window.count {
+                    window = []
+                    taken = 0
+                }
+                return w
+            }
+            floor = w.start
+            return nil
+        }
+        // Both spent: no contact starts before `end`.
+        if cutoff <= end { floor = end }
+        return nil
     }
 
-    /// The smallest bucketed item and its bucket's slot, when its start is before `cutoff` (sorting the earliest day's
-    /// bucket when first asked, dropping the days spent). When there is none, `bound` is set to a start no bucketed
-    /// item is before (`.max` when there are none).
-    private mutating func bucketMin(before cutoff: Int64, bound: inout Int64) -> (item: ForgetItem, slot: Int)? {
-        let cutoffDay = Self.day(cutoff)
-        while let day = days.min {
-            // Every start of a day after the cutoff's is after the cutoff.
-            if day > cutoffDay {
-                bound = day &* 86_400_000
-                return nil
+    /// Whether the queue is spent and `cutoff` has passed `end`: the contacts before the cutoff are then in the table
+    /// only, and `refill` must collect them.
+    @inline(__always) func needsRefill(before cutoff: Int64) -> Bool {
+        cutoff > end && taken == window.count && late.isEmpty
+    }
+
+    /// Starts the queue on `contacts` (an engine's start from a stored state) for the retention's `cutoff`.
+    mutating func prepare(cutoff: Int64, from contacts: ContactTable) {
+        window = []
+        taken = 0
+        late = Heap()
+        end = .min
+        floor = .min
+        if cutoff != .min { refill(cutoff: cutoff, from: contacts) }
+    }
+
+    /// Sets `end` past `cutoff` and collects, sorted, every contact of `contacts` that starts before it. The queue
+    /// must be spent (`window[taken...]` and `late` empty).
+    mutating func refill(cutoff: Int64, from contacts: ContactTable) {
+        precondition(taken == window.count && late.isEmpty, "ForgetQueue.refill: items still waiting")
+        // Pass 1: the contacts before the cutoff (all due), by whole day past it (up to `maxDays`), the earliest after.
+        var due = 0
+        var byDay = [Int](repeating: 0, count: Self.maxDays)
+        var earliest = Int64.max
+        byDay.withUnsafeMutableBufferPointer { days in
+            contacts.forEachStart { _, start in
+                if start < cutoff {
+                    due &+= 1
+                    return
+                }
+                if start < earliest { earliest = start }
+                // start − cutoff ≥ 0 here, and does not overflow (both within Int64, start ≥ cutoff).
+                let d = UInt64(bitPattern: start &- cutoff) / UInt64(Self.millisPerDay)
+                if d < UInt64(Self.maxDays) { days[Int(d)] &+= 1 }
             }
-            let s = slot(of: day)
-            if !buckets[s].sorted {
-                buckets[s].items.sort()
-                buckets[s].sorted = true
-            }
-            let k = buckets[s].taken
-            if k < buckets[s].items.count {
-                let item = buckets[s].items[k]
-                if item.start < cutoff { return (item, s) }
-                bound = item.start
-                return nil
-            }
-            // The day is spent: its bucket goes.
-            days.removeMin()
-            slotOfDay[day] = nil
-            recentDays[Int(truncatingIfNeeded: day & 1023)] = .min
-            buckets[s] = Bucket(day: .min)
-            freeSlots.append(s)
         }
-        bound = .max
-        return nil
+        window = []
+        taken = 0
+        let target = Swift.max(Self.minimumTarget, contacts.count / Self.targetDivisor)
+        var n = due, days = 0
+        while days < Self.maxDays && (n < target || days == 0) {
+            n += byDay[days]
+            days += 1
+        }
+        let (reach, overflow) = cutoff.addingReportingOverflow(Int64(days) * Self.millisPerDay)
+        if n == 0 {
+            // No contact starts before `earliest`: the window is empty up to there (an empty table: up to `reach`,
+            // so that the contacts set later are not all inserted into `late`).
+            end = earliest == .max ? (overflow ? .max : reach) : earliest
+            floor = end
+            return
+        }
+        end = overflow ? .max : reach
+        // Pass 2: each contact before `end` placed in its segment (the due ones, then one a day: where each begins,
+        // from pass 1's counts), then each segment sorted on its own (a day's items, not the whole window's: fewer
+        // comparisons).
+        var next = [Int](repeating: 0, count: days + 1)
+        next[0] = 0
+        var at = due
+        for d in 0..<days {
+            next[d + 1] = at
+            at += byDay[d]
+        }
+        let bounds = next + [n]
+        let limit = end
+        window = [ForgetItem](unsafeUninitializedCapacity: n) { b, initialized in
+            next.withUnsafeMutableBufferPointer { next in
+                contacts.forEachStart { id, start in
+                    guard start < limit else { return }
+                    let seg = start < cutoff ? 0 : 1 &+ Int(UInt64(bitPattern: start &- cutoff) / UInt64(Self.millisPerDay))
+                    let k = next[seg]
+                    precondition(k < bounds[seg + 1], "ForgetQueue.refill: the table changed between its passes")
+                    (b.baseAddress! + k).initialize(to: ForgetItem(start: start, contactId: id))
+                    next[seg] = k &+ 1
+                }
+            }
+            initialized = n
+            for seg in 0...days where bounds[seg + 1] - bounds[seg] > 1 {
+                var segment = UnsafeMutableBufferPointer(rebasing: b[bounds[seg]..<bounds[seg + 1]])
+                segment.sort()
+            }
+        }
+        floor = window.first?.start ?? end
     }
 }

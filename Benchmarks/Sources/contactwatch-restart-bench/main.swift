@@ -5,9 +5,9 @@
 //   CONTACTWATCH_BENCH_CASES (default 240000, the whole caseload of England and Wales) sets the number of cases;
 //   CONTACTWATCH_BENCH_DIR keeps the store in that directory (built once, reused by later runs) instead of a temporary
 //   one. Also prints the bytes per case in the store file and in RAM: the loaded state's containers counted from their
-//   capacities and Swift's native layouts (`Footprint`), and, as an upper bound, how much the process's resident set
-//   grew from before opening the store to the ready engine (that includes SQLite's page cache, up to 32 MiB, and the
-//   engine's own indexes: its forgetting queue, 16 bytes a contact, and its CRN table), and how much of that was there
+//   capacities and Swift's native layouts (`Footprint`) plus the ready engine's own indexes (`Engine.indexFootprint`),
+//   and, as an upper bound, how much the process's resident set grew from before opening the store to the ready
+//   engine (that includes SQLite's page cache, up to 32 MiB, and the engine's indexes), and how much of that was there
 //   after the load.
 //   CONTACTWATCH_BENCH_COMMITS=no stops after the restart and memory figures (no commit timings).
 //
@@ -22,8 +22,8 @@ import Foundation
 /// Heap bytes of an engine state, counted from its containers: an array is a 32-byte header and capacity × stride
 /// elements; a dictionary (Swift's native hash table) a 64-byte header, a bitmap and buckets × (key + value strides),
 /// with buckets the power of two its capacity needs at a 3/4 load factor; each allocation also pays 16 bytes to malloc.
-/// Small strings (codes, CRN-sized texts) live inline. The engine's own overdue heap (one entry per open R1 alert) is
-/// left out.
+/// Small strings (codes, CRN-sized texts) live inline. The engine's own indexes (forgetting queue, CRN table, deadline
+/// heaps) are counted by `Engine.indexFootprint` and added to the RAM figure beside this.
 enum Footprint {
     static let mallocOverhead = 16
     static func array<T>(_ a: [T]) -> Int { a.capacity == 0 ? 0 : 32 + a.capacity * MemoryLayout<T>.stride + mallocOverhead }
@@ -128,7 +128,10 @@ enum RestartBenchmark {
         // store connection's page cache.
         let residentAfter = Self.residentBytes()
         store.close()
-        let ram = Footprint.state(loaded)
+        let containers = Footprint.state(loaded)
+        // The ready engine's own indexes (its forgetting queue, CRN table, ...) are RAM per case as much as the state.
+        let indexes = engine.indexFootprint
+        let ram = containers + indexes
         let n = max(1, loaded.cases.count)
         var rss = ""
         if let before = residentBefore, let after = residentAfter, let loadedRSS = residentLoaded {
@@ -136,12 +139,14 @@ enum RestartBenchmark {
                 + "\((loadedRSS - before) / n) after the load, \((after - loadedRSS) / n) more for the engine's indexes)"
         }
         print("bench: memory: \(loaded.cases.count) cases, \(loaded.contacts.count) contacts: RAM = \(ram / n) bytes per case"
-            + " (\(ram) bytes of containers); store file \(size) bytes = \(size / n) bytes per case\(rss)")
+            + " (\(ram) bytes: the state's containers \(containers / n) + the engine's indexes \(indexes / n) per case); "
+            + "store file \(size) bytes = \(size / n) bytes per case\(rss)")
         let caseArray = Footprint.array(loaded.cases)
         print("bench:   RAM by part, bytes per case: contacts table \(loaded.contacts.footprint / n) "
             + "(\(loaded.contacts.slotCount) slots of \(ContactTable.slotBytes) bytes for \(loaded.contacts.count) contacts), case array "
             + "\(caseArray / n) (\(MemoryLayout<CaseState>.stride) bytes a case), "
-            + "the rest (the cases' lists, PDUs, ...) \((ram - loaded.contacts.footprint - caseArray) / n)")
+            + "the rest (the cases' lists, PDUs, ...) \((containers - loaded.contacts.footprint - caseArray) / n); the engine's "
+            + "indexes \(indexes / n) (forgetting queue \(engine.forgetQueueFootprint / n))")
         withExtendedLifetime(engine) {}
         if env["CONTACTWATCH_BENCH_COMMITS"] == "no" { return }
         store = try StateStore(directory: dirPath)
