@@ -822,9 +822,15 @@ struct OverdueID: IDMapValue {
 }
 
 extension PDUState {
-    /// `add`, then `prune(before:)`, in one mutating access (`Engine.processContact`).
+    /// `add`, then `prune(before:)`, in one mutating access (`Engine.processContact`). The prune runs only when `cut`
+    /// differs from the last one: with the same cut it finds nothing, since every date added in between is a remembered
+    /// contact's (at or after the cut: the cut is the retention cutoff's local date less one day). So it runs about once
+    /// a day per PDU instead of at every contribution (`RetentionTests` pins the day).
     @inline(__always) mutating func add(date: Int32, compliant: Bool, delta: Int32, thenPruneBefore cut: Int32) {
         add(date: date, compliant: compliant, delta: delta)
-        prune(before: cut)
+        if cut != prunedBefore {
+            prune(before: cut)
+            prunedBefore = cut
+        }
     }
 }

@@ -456,6 +456,9 @@ package struct PDUState: Sendable, Equatable {
     /// same or a later window costs what changed rather than a walk over the window's dates. Not state: a loaded
     /// `PDUState` starts without one, and `==` ignores it.
     private var window = WindowTotals()
+    /// The date `prune(before:)` last ran with from `add(date:compliant:delta:thenPruneBefore:)` (`.min`: not yet). Not
+    /// state either: a loaded `PDUState` prunes at its first contribution.
+    var prunedBefore: Int32 = .min
 
     private struct WindowTotals {
         var start: Int32 = 1
@@ -1037,8 +1040,11 @@ package struct DenseSet<Element: FixedWidthInteger & Sendable>: Sendable {
         guard x >= 0 else { return false }
         let i = Int(x)
         let w = i &>> 6
-        if _slowPath(w >= words.count) { words.append(contentsOf: repeatElement(0, count: Swift.max(w + 1, words.count * 2) - words.count)) }
         let bit: UInt64 = 1 &<< UInt64(truncatingIfNeeded: i & 63)
+        // Already a member (most inserts of a batch: its few PDUs are named by most contact events): a read, without
+        // the uniqueness check and the write of a mutable access to `words`.
+        if w < words.count && words[w] & bit != 0 { return false }
+        if _slowPath(w >= words.count) { words.append(contentsOf: repeatElement(0, count: Swift.max(w + 1, words.count * 2) - words.count)) }
         return words.withUnsafeMutableBufferPointer { b in
             if b[w] & bit != 0 { return false }
             b[w] |= bit

@@ -162,5 +162,13 @@ struct RetentionTests {
         let expected = (Int(firstKept)...Int(c + 2)).map { Int32($0) } + [recent]
         #expect(h.engine.state.pdus[0].buckets.map(\.date) == expected)
         #expect(h.engine.state.pdus[0].buckets.last == PDUState.Bucket(date: recent, compliant: 1, nonCompliant: 1))
+        // Later contributions the same day prune nothing more; the first one after the cutoff's date moved on prunes
+        // again (the engine prunes only when the cut changed: a memo that stopped pruning fails here).
+        h.send(contact(id: 3, start: w - 30 * minute, at: w, outcome: "ATTC", pdu: "N07SUF"))
+        #expect(h.engine.state.pdus[0].buckets.map(\.date).first == firstKept)
+        h.send(contact(id: 4, start: w + day - hour, at: w + day, outcome: "ATTC", pdu: "N07SUF"))
+        #expect(h.engine.state.pdus[0].buckets.map(\.date).first == firstKept + 1)
+        h.send(contact(id: 5, start: w + 3 * day - hour, at: w + 3 * day, outcome: "ATTC", pdu: "N07SUF"))
+        #expect(h.engine.state.pdus[0].buckets.map(\.date).first == firstKept + 3)
     }
 }
