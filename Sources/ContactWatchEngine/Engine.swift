@@ -42,6 +42,10 @@ public final class Engine {
     var zoneSpan = ZoneSpan()
     var zoneSpanBefore = ZoneSpan()
     var zoneSpanOldest = ZoneSpan()
+    /// The local dates of the watermark and of the retention cutoff, each with the instants it holds for
+    /// (`localDate(_:memo:)`): both move on every event, their dates about once a day.
+    var watermarkDay = DayMemo()
+    var cutoffDay = DayMemo()
     /// R1 enforcement deadlines of the last dates asked (like `outcomeMemo`).
     var enforcementMemo = OutcomeDeadlineMemo()
     /// Case indexes by CRN key and PDU indexes by code, without `Hasher` (see `IndexTable`).
@@ -69,6 +73,8 @@ public final class Engine {
     @exclusivity(unchecked) var zoneSpan = ZoneSpan()
     @exclusivity(unchecked) var zoneSpanBefore = ZoneSpan()
     @exclusivity(unchecked) var zoneSpanOldest = ZoneSpan()
+    @exclusivity(unchecked) var watermarkDay = DayMemo()
+    @exclusivity(unchecked) var cutoffDay = DayMemo()
     @exclusivity(unchecked) var enforcementMemo = OutcomeDeadlineMemo()
     @exclusivity(unchecked) var caseTable = IndexTable<UInt32>()
     @exclusivity(unchecked) var pduTable = IndexTable<UInt64>()
@@ -411,6 +417,23 @@ public final class Engine {
         return zoneSpan.date(of: t)!
     }
 
+    /// `localDate(t)`, answered by `memo` while `t` is in the local day (and offset span) it last held: two comparisons
+    /// instead of the span's bounds and a division.
+    @inline(__always) func localDate(_ t: Millis, memo: inout DayMemo) -> LocalDate {
+        if t >= memo.from && t < memo.until { return memo.date }
+        return localDateRemembered(t, in: &memo)
+    }
+
+    /// `localDate(_:memo:)` outside the memo's day: the date, and the instants that share it within the same span.
+    @inline(never) func localDateRemembered(_ t: Millis, in memo: inout DayMemo) -> LocalDate {
+        let d = localDate(t)
+        // `localDate` leaves the span that answered in `zoneSpan` or `zoneSpanBefore`.
+        let span = zoneSpan.date(of: t) != nil ? zoneSpan : zoneSpanBefore
+        let dayStart = Millis(d.days) * millisPerDay - span.offset
+        memo = DayMemo(from: Swift.max(dayStart, span.from), until: Swift.min(dayStart + millisPerDay, span.until), date: d)
+        return d
+    }
+
     func advanceWatermark(_ t: Millis) {
         if t > state.watermark { state.watermark = t }
         forgetExpired()
@@ -502,7 +525,7 @@ public final class Engine {
             if e.complied { flags.insert(.compliant) }
             // Dates before the oldest remembered contact can no longer change or be counted. (Both changes in one
             // access to `state.pdus`: one uniqueness check of its buffer, not two.)
-            let oldest = localDate(retentionCutoff).days
+            let oldest = localDate(retentionCutoff, memo: &cutoffDay).days
             state.pdus[Int(pdu)].add(date: startDate.days, compliant: e.complied, delta: 1, thenPruneBefore: oldest - 1)
             changes.pdus.insert(pdu)
         }

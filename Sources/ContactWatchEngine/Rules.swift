@@ -347,7 +347,7 @@ extension Engine {
             quietUntil = .max
             return
         }
-        let today = localDate(state.watermark).days
+        let today = localDate(state.watermark, memo: &watermarkDay).days
         if first >= today {
             quietUntil = quietBound(first)
             return
@@ -377,7 +377,7 @@ extension Engine {
 
     /// `raiseOverdue` as the contract reads, without the heap (reference mode).
     func raiseOverdueByScan(out: inout Outbox) {
-        let today = localDate(state.watermark).days
+        let today = localDate(state.watermark, memo: &watermarkDay).days
         var due: [OverdueItem] = []
         for (ci, c) in state.cases.enumerated() {
             for a in c.openNonCompliance where !a.overdueRaised && a.deadline < today {
@@ -464,7 +464,7 @@ extension Engine {
     func resolveOutcomeOverdue(caseIndex ci: Int, event e: ContactEvent, out: inout Outbox) {
         guard let k = state.cases[ci].openOutcomeOverdue.firstIndex(where: { $0.triggerContactId == e.contactId }) else { return }
         let awaiting = awaitsOutcome(e)
-        if awaiting && outcomeDeadline(e.contactStart) < localDate(state.watermark).days { return }
+        if awaiting && outcomeDeadline(e.contactStart) < localDate(state.watermark, memo: &watermarkDay).days { return }
         let a = state.cases[ci].openOutcomeOverdue.remove(at: k)
         let contactId = e.contactId
         let code = e.hasOutcome ? reader.string(e.outcomeCode) : ""
@@ -489,7 +489,7 @@ extension Engine {
     /// `raiseOverdue`'s R7 part as the contract reads, without the heap (reference mode).
     func raiseOutcomeOverdueByScan(out: inout Outbox) {
         guard settings.outcomeOverdueEnabled else { return }
-        let today = localDate(state.watermark).days
+        let today = localDate(state.watermark, memo: &watermarkDay).days
         var due: [OutcomeItem] = []
         for (id, timer) in state.outcomeTimers where timer.deadline < today {
             guard let rec = state.contacts[id] else { continue }
@@ -702,7 +702,7 @@ extension Engine {
     }
 
     func evaluateRate(pdu index: Int32, event e: ContactEvent, out: inout Outbox) {
-        let end = localDate(state.watermark)
+        let end = localDate(state.watermark, memo: &watermarkDay)
         let start = end.adding(days: -(settings.complianceRateWindowDays - 1))
         let (compliant, nonCompliant) = state.pdus[Int(index)].totals(from: start.days, through: end.days)
         #if DEBUG

@@ -319,6 +319,14 @@ public struct BusinessCalendar: Sendable {
 }
 
 /// Instants `from ..< until` share the UTC offset `offset` (a stretch between two transitions of a zone).
+/// A local date and the instants `from..<until` that have it, within one offset span (`Engine.localDate(_:memo:)`);
+/// empty at first.
+struct DayMemo {
+    var from: Millis = 1
+    var until: Millis = 0
+    var date = LocalDate(days: 0)
+}
+
 struct ZoneSpan {
     var from: Millis = 1
     var until: Millis = 0

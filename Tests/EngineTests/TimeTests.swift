@@ -111,4 +111,36 @@ struct TimeTests {
         #expect(LocalDate(parsing: "2026-03-08")!.weekday == 6)
         #expect(LocalDate(parsing: "1970-01-01")!.weekday == 3)
     }
+
+    /// `Engine.localDate(_:memo:)` (the watermark's and the retention cutoff's dates, engine pass 9) answers from the
+    /// local day and offset span it last computed. Every 15 minutes over three years, and one millisecond either side,
+    /// in zones whose offset changes at 01:00 UTC, at local midnight (Havana), by half an hour (Lord Howe), or never,
+    /// a memo walked forward like the watermark and one thrown back and forth like other instants give the zone's date.
+    /// A memo that keeps its date past the local midnight, or past the span's end, fails it.
+    @Test("a local date remembered with its day equals the zone's, across midnights and offset changes",
+          arguments: ["Europe/London", "America/Havana", "Australia/Lord_Howe", "Asia/Kolkata", "UTC"])
+    func localDateMemo(zoneId: String) throws {
+        var settings = EngineSettings()
+        settings.timeZone = zoneId
+        let engine = try Engine(settings: settings)
+        let zone = try #require(ZoneCalendar(identifier: zoneId))
+        var forward = DayMemo(), jumping = DayMemo()
+        var rng = SplitMix64(seed: 11)
+        var wrong: [String] = []
+        var t = RFC3339.parse("2024-01-01T00:00:00Z")!
+        let end = RFC3339.parse("2027-01-01T00:00:00Z")!
+        var checked = 0
+        while t < end {
+            for u in [t - 1, t, t + 1] {
+                if engine.localDate(u, memo: &forward) != zone.date(of: u) { wrong.append("forward \(RFC3339.format(u))") }
+                // Another instant up to 400 days back or 20 ahead, now and then, through the second memo.
+                let v = rng.below(4) == 0 ? u - Millis(rng.below(400 * 24)) * 3_600_000 + 20 * millisPerDay : u
+                if engine.localDate(v, memo: &jumping) != zone.date(of: v) { wrong.append("jumping \(RFC3339.format(v))") }
+                checked += 2
+            }
+            t += 15 * 60_000
+        }
+        #expect(checked > 600_000)
+        #expect(wrong.isEmpty, "\(wrong.count) wrong dates, first \(wrong.prefix(5))")
+    }
 }
