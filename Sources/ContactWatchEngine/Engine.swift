@@ -118,6 +118,9 @@ public final class Engine {
             }, Int32(pi))
         }
         rememberPDUCodes()
+        // A PDU handed over prunes at its first contribution here, whatever the engine it came from last pruned with
+        // (`PDUState.prunedBefore` is not state).
+        for pi in self.state.pdus.indices { self.state.pdus[pi].prunedBefore = .min }
         guard !referenceMode else { return }
         var overdue: [OverdueItem] = []
         state.cases.withUnsafeBufferPointer { cases in

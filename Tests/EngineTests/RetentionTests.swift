@@ -151,15 +151,15 @@ struct RetentionTests {
         let recent = setup.engine.zone.date(of: w - 2 * hour).days
         var state = setup.engine.state
         #expect(state.pdus.count == 1 && state.pdus[0].buckets.map(\.date) == [recent])
-        // Dates C − 40 … C + 2 that no remembered contact backs, as a store written before withdrawals would hold.
-        let legacy = (-40...2).map { PDUState.Bucket(date: c + Int32($0), compliant: 1, nonCompliant: 1) }
+        // Dates C − 40 … C + 10 that no remembered contact backs, as a store written before withdrawals would hold.
+        let legacy = (-40...10).map { PDUState.Bucket(date: c + Int32($0), compliant: 1, nonCompliant: 1) }
         state.pdus[0].buckets.insert(contentsOf: legacy, at: 0)
         let h = Harness(engine: try Engine(settings: settings, state: state))
         // The next contribution, at W.
         h.send(contact(id: 2, start: w - hour, at: w, outcome: "UAAB", pdu: "N07SUF"))
         #expect(h.engine.state.watermark == w)
         let firstKept = c - keptBeforeCutoffDate
-        let expected = (Int(firstKept)...Int(c + 2)).map { Int32($0) } + [recent]
+        let expected = (Int(firstKept)...Int(c + 10)).map { Int32($0) } + [recent]
         #expect(h.engine.state.pdus[0].buckets.map(\.date) == expected)
         #expect(h.engine.state.pdus[0].buckets.last == PDUState.Bucket(date: recent, compliant: 1, nonCompliant: 1))
         // Later contributions the same day prune nothing more; the first one after the cutoff's date moved on prunes
