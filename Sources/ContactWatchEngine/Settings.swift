@@ -58,6 +58,11 @@ public struct EngineSettings: Sendable, Equatable {
         public var description: String { "\(key): \(problem)" }
     }
 
+    /// The largest duration a setting may give, in days (and business days), months and seconds: a century.
+    public static let maxDays = 36_525
+    public static let maxMonths = 1_200
+    public static let maxSeconds = 36_525 * 86_400
+
     /// Checks every setting; the first problem names its key.
     public func validate() throws(Problem) {
         if let first = problems().first { throw first }
@@ -72,16 +77,24 @@ public struct EngineSettings: Sendable, Equatable {
         func atLeast(_ v: Int, _ min: Int, _ key: String) {
             if v < min { out.append(Problem(key: key, problem: "must be an integer of at least \(min) (got \(v))")) }
         }
-        atLeast(nonComplianceWindowMonths, 1, "rules.nonCompliance.windowMonths")
-        atLeast(enforcementDeadlineBusinessDays, 1, "rules.nonCompliance.enforcementDeadlineBusinessDays")
-        atLeast(outcomeOverdueBusinessDays, 1, "rules.outcomeOverdue.businessDays")
-        atLeast(telephoneOnlyLimitDays, 1, "rules.telephoneOnly.limitDays")
-        atLeast(telephoneOnlyPriorityLimitDays, 1, "rules.telephoneOnly.priorityLimitDays")
-        atLeast(complianceRateWindowDays, 1, "rules.complianceRate.windowDays")
+        // A duration is at most a century (`Self.maxDays` and the like): the rules compute with these values in
+        // 64-bit milliseconds and 32-bit day numbers, and count business days one day at a time, so a larger one
+        // trapped on overflow or stalled the processing loop at the first event that used it.
+        func within(_ v: Int, _ min: Int, _ max: Int, _ key: String) {
+            if v < min || v > max {
+                out.append(Problem(key: key, problem: "must be an integer from \(min) to \(max) (got \(v))"))
+            }
+        }
+        within(nonComplianceWindowMonths, 1, Self.maxMonths, "rules.nonCompliance.windowMonths")
+        within(enforcementDeadlineBusinessDays, 1, Self.maxDays, "rules.nonCompliance.enforcementDeadlineBusinessDays")
+        within(outcomeOverdueBusinessDays, 1, Self.maxDays, "rules.outcomeOverdue.businessDays")
+        within(telephoneOnlyLimitDays, 1, Self.maxDays, "rules.telephoneOnly.limitDays")
+        within(telephoneOnlyPriorityLimitDays, 1, Self.maxDays, "rules.telephoneOnly.priorityLimitDays")
+        within(complianceRateWindowDays, 1, Self.maxDays, "rules.complianceRate.windowDays")
         atLeast(complianceRateMinimumSample, 1, "rules.complianceRate.minimumSample")
         atLeast(maxMessageBytes, 64, "input.maxMessageBytes")
-        atLeast(contactRetentionDays, 1, "input.contactRetentionDays")
-        atLeast(maxFutureSkewSeconds, 0, "input.maxFutureSkewSeconds")
+        within(contactRetentionDays, 1, Self.maxDays, "input.contactRetentionDays")
+        within(maxFutureSkewSeconds, 0, Self.maxSeconds, "input.maxFutureSkewSeconds")
         if !(complianceRateThreshold > 0 && complianceRateThreshold <= 1) {
             out.append(Problem(key: "rules.complianceRate.threshold", problem: "must be a number above 0 and at most 1 (got \(complianceRateThreshold))"))
         }

@@ -304,6 +304,11 @@ public struct DaemonConfiguration: Sendable {
     func problems() -> [DaemonError] {
         var out: [DaemonError] = []
         if inputs.isEmpty { out.append(DaemonError.configuration(key: "input.endpoints", problem: "at least one input endpoint is needed")) }
+        if subscribe.isEmpty {
+            // A SUB socket without a subscription receives nothing: the daemon would be ready and deaf.
+            out.append(DaemonError.configuration(key: "input.subscribe", problem: "at least one topic prefix is needed (\"\" subscribes to everything)"))
+        }
+        if stateDir.isEmpty { out.append(DaemonError.configuration(key: "state.dir", problem: "must not be empty")) }
         if inputBind && inputs.count > 1 {
             out.append(DaemonError.configuration(key: "--input-bind", problem: "binds one input endpoint, but \(inputs.count) were given"))
         }
@@ -316,8 +321,13 @@ public struct DaemonConfiguration: Sendable {
             out.append(DaemonError.configuration(key: "state.commitIntervalMillis", problem: "must be from 0 to 10000 (got \(commitIntervalMillis))"))
         }
         if commitMaxEvents < 1 { out.append(DaemonError.configuration(key: "state.commitMaxEvents", problem: "must be at least 1")) }
-        if journalRetentionDays < 1 { out.append(DaemonError.configuration(key: "state.journalRetentionDays", problem: "must be at least 1")) }
-        if receiveHighWaterMark < 0 { out.append(DaemonError.configuration(key: "input.receiveHighWaterMark", problem: "must be 0 (no limit) or more")) }
+        if journalRetentionDays < 1 || journalRetentionDays > EngineSettings.maxDays {
+            // The hourly pruning computes its cutoff in milliseconds: a larger value trapped an hour after the start.
+            out.append(DaemonError.configuration(key: "state.journalRetentionDays", problem: "must be from 1 to \(EngineSettings.maxDays) (got \(journalRetentionDays))"))
+        }
+        if receiveHighWaterMark < 0 || receiveHighWaterMark > Int(Int32.max) {
+            out.append(DaemonError.configuration(key: "input.receiveHighWaterMark", problem: "must be from 0 (no limit) to \(Int32.max) (got \(receiveHighWaterMark))"))
+        }
         if republishGraceMillis < 0 || republishGraceMillis > 600_000 {
             out.append(DaemonError.configuration(key: "output.republishGraceMillis", problem: "must be from 0 to 600000 (got \(republishGraceMillis))"))
         }
@@ -327,7 +337,9 @@ public struct DaemonConfiguration: Sendable {
         if journalMaxReplyBytes < 1024 || journalMaxReplyBytes > 64 << 20 {
             out.append(DaemonError.configuration(key: "journal.maxReplyBytes", problem: "must be from 1024 to 67108864 (got \(journalMaxReplyBytes))"))
         }
-        if sendHighWaterMark < 0 { out.append(DaemonError.configuration(key: "output.sendHighWaterMark", problem: "must be 0 (no limit) or more")) }
+        if sendHighWaterMark < 0 || sendHighWaterMark > Int(Int32.max) {
+            out.append(DaemonError.configuration(key: "output.sendHighWaterMark", problem: "must be from 0 (no limit) to \(Int32.max) (got \(sendHighWaterMark))"))
+        }
         if let m = metrics, MetricsAddress(m) == nil {
             out.append(DaemonError.configuration(key: "metrics.address", problem: "must be HOST:PORT or [IPv6]:PORT with a port from 0 to 65535 (got \"\(m)\")"))
         }
