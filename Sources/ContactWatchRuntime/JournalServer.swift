@@ -106,7 +106,14 @@ final class JournalServer: @unchecked Sendable {
                     continue
                 }
                 guard let reply = Self.reply(to: request, reader: reader, limits: limits, logger: logger) else { continue }
-                let sent = (try? router.send(reply, dontWait: true)) ?? false
+                var sent = (try? router.send(reply, dontWait: true)) ?? false
+                if !sent {
+                    // The refusal may rest on libzmq's stale count of what this client has read (its reports are
+                    // commands the socket had not processed yet, as when requests arrive back to back): with them
+                    // processed, a client that reads its replies is served; one that does not is still refused.
+                    try? router.processPendingCommands()
+                    sent = (try? router.send(reply, dontWait: true)) ?? false
+                }
                 if !sent {
                     counters.journalRepliesDropped.add(1, ordering: .relaxed)
                     blocked.block(client, at: now)

@@ -429,6 +429,13 @@ public final class ZMQSocket {
         get throws { (try getInt32(ZMQ_EVENTS, "ZMQ_EVENTS") & Int32(ZMQ_POLLIN)) != 0 }
     }
 
+    /// Makes libzmq process the commands its I/O threads have queued for this socket, now (reading `ZMQ_EVENTS` does
+    /// that without throttling). Among them are a peer connection's reports of how many messages it has taken from
+    /// the send queue: a send refused for a full queue (EAGAIN) may have been refused on a stale count, which a send
+    /// retried after this call no longer sees. `zmq_send` itself looks at these commands at most about once a
+    /// millisecond, and a receive that finds a message waiting does not look at them at all.
+    public func processPendingCommands() throws { _ = try getInt32(ZMQ_EVENTS, "ZMQ_EVENTS") }
+
     /// Whether the socket uses CURVE (`ZMQ_MECHANISM`).
     public var usesCurve: Bool {
         get throws { try getInt32(ZMQ_MECHANISM, "ZMQ_MECHANISM") == ZMQ_CURVE }
