@@ -174,8 +174,17 @@ public enum RFC3339 {
         guard i == n else { return nil }
         let days = Int64(Civil.daysFromCivil(year, month, day))
         let secs = days * 86_400 + Int64(hour * 3600 + minute * 60 + second) - Int64(offsetMinutes * 60)
-        return secs * 1000 + Int64(millis)
+        let instant = secs * 1000 + Int64(millis)
+        // An offset can carry a local time at either end of 0000…9999 out of those years in UTC, where the output
+        // (UTC, four-digit years) cannot write it: such a date-time is refused like any other unusable one.
+        guard instant >= Self.earliest && instant <= Self.latest else { return nil }
+        return instant
     }
+
+    /// The first and the last instant whose UTC form has a four-digit year: 0000-01-01T00:00:00.000Z and
+    /// 9999-12-31T23:59:59.999Z.
+    public static let earliest: Millis = -62_167_219_200_000
+    public static let latest: Millis = 253_402_300_799_999
 
     public static func parse(_ text: String) -> Millis? {
         var t = text
