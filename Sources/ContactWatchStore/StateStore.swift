@@ -54,6 +54,9 @@ public final class StateStore: Sendable {
     public let path: String
     private let queue: DatabaseQueue
     private let checkpointer: Checkpointer
+    /// The file the store opened (device and inode of `path` then): each commit first checks that `path` is still it
+    /// (`checkStillInPlace`), so a state directory deleted or a file replaced under a running daemon stops it loudly.
+    private let opened: FileIdentity
 
     /// Opens the store in `directory` (creating the directory and an empty store when absent).
     ///
@@ -156,6 +159,33 @@ public final class StateStore: Sendable {
             try? queue.close()
             throw StoreError.from(error, path: path, during: "opening the checkpoint connection")
         }
+        guard let identity = FileIdentity(path: path) else {
+            checkpointer.stop()
+            try? queue.close()
+            throw StoreError.unreadable(path, "it disappeared while it was being opened")
+        }
+        opened = identity
+    }
+
+    /// The device and inode of a file, as `stat(2)` gives them for a path (following symbolic links).
+    struct FileIdentity: Equatable {
+        var device: UInt64
+        var inode: UInt64
+
+        init?(path: String) {
+            var st = stat()
+            guard stat(path, &st) == 0 else { return nil }
+            device = UInt64(st.st_dev)
+            inode = UInt64(st.st_ino)
+        }
+    }
+
+    /// Throws unless `path` still names the file this store opened. SQLite keeps writing to an open file that was
+    /// unlinked (its directory deleted) or replaced, so without this check such commits would vanish with the process
+    /// and the next start would find an empty or different store; one `stat` per commit.
+    func checkStillInPlace() throws(StoreError) {
+        guard FileIdentity(path: path) != opened else { return }
+        throw StoreError.removedWhileRunning(path)
     }
 
     /// Closes the store (checkpointing the WAL into the database file). Later calls throw. Idempotent.
@@ -715,6 +745,7 @@ public final class StateStore: Sendable {
     /// the batch's buffer, so a row costs its SQLite work and little else. What is stored is what
     /// `Statement.execute(arguments:)` with the same values stored.
     public func write(_ p: PreparedCommit) throws(StoreError) {
+        try checkStillInPlace()
         try run("committing") {
             try queue.write { db in
                 try p.bytes.withUnsafeBytes { all in

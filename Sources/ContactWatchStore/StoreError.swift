@@ -67,6 +67,13 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
             + "process (e.g. an sqlite3 shell holding a transaction); the daemon resumes where it stopped.")
     }
 
+    static func removedWhileRunning(_ path: String) -> StoreError {
+        StoreError(.io, "the state store at \(path) was deleted or replaced while the daemon was running (the path no "
+            + "longer names the file it opened): the batch in hand was not committed and nothing of it was published. "
+            + "Put the state directory back (restore it from a backup) before restarting: a daemon started on an empty "
+            + "directory starts with no cases and numbers its alerts from 1 again.")
+    }
+
     static func readOnlyFileSystem(_ path: String, _ detail: String) -> StoreError {
         StoreError(.io, "the file system holding the state store at \(path) is read-only (\(detail)): nothing more was "
             + "committed, and nothing that was not committed was published. A file system usually turns read-only after "

@@ -496,4 +496,33 @@ struct FaultTests {
         print("fault: store read-only mid-run: exit \(String(describing: status)) (\(log.split(separator: "\n").last ?? "")); "
             + "\(publishedLive) alerts published live before it, \(committed.bodies.count) committed; \(count) after the restart")
     }
+
+    @Test("the state directory deleted under a running daemon: exit 74 saying so at its next commit, nothing published past the last commit")
+    func stateDirectoryDeletedMidRun() throws {
+        let dir = try TemporaryDirectory()
+        let chunks = try D.generatedChunks(dir, parts: 2)
+        let daemon = try DaemonUnderTest(dir: dir, extraArguments: D.arguments, environment: D.environment)
+        let live = try Child("contactwatch", ["tail", "--endpoint", daemon.output, "--topic", "alert."])
+        defer { D.stop(live, output: true) }
+        try #require(D.awaitJoined(daemon, "alert.", atLeast: 1), "the live tail did not subscribe")
+        try D.replayThroughSentinel(daemon, [chunks[0]], sentinel: "part-1")
+        let before = try JournalClient(endpoint: daemon.journal).fetchAll()
+        try #require(!before.bodies.isEmpty, "the first half raised no alert")
+
+        // SQLite would go on committing into the unlinked file; the next start would find an empty directory.
+        try FileManager.default.removeItem(atPath: daemon.stateDir)
+        let replay = try Child("contactwatch", ["replay", chunks[1], "--endpoint", daemon.input, "--wait-subscribers", "1"])
+        defer { D.stop(replay) }
+        let status = daemon.child.waitForExit(timeout: 120)
+        let log = daemon.child.stderr.text
+        #expect(status == 74, "exit \(String(describing: status)): \(log.suffix(2000))")
+        #expect(log.contains("was deleted or replaced while the daemon was running") && log.contains(daemon.stateDir),
+                "\(log.suffix(2000))")
+        D.stop(replay)
+        let publishedLive = Self.sequences(live).max() ?? 0
+        #expect(publishedLive <= before.bodies.count,
+                "alertSequence \(publishedLive) was published after the store's last commit (\(before.bodies.count))")
+        print("fault: state directory deleted mid-run: exit \(String(describing: status)); \(publishedLive) alerts "
+            + "published live, \(before.bodies.count) committed before the deletion")
+    }
 }
