@@ -1045,12 +1045,10 @@ package struct DenseSet<Element: FixedWidthInteger & Sendable>: Sendable {
         // the uniqueness check and the write of a mutable access to `words`.
         if w < words.count && words[w] & bit != 0 { return false }
         if _slowPath(w >= words.count) { words.append(contentsOf: repeatElement(0, count: Swift.max(w + 1, words.count * 2) - words.count)) }
-        return words.withUnsafeMutableBufferPointer { b in
-            if b[w] & bit != 0 { return false }
-            b[w] |= bit
-            _count &+= 1
-            return true
-        }
+        // Not a member here (checked above, or the word was just added as 0).
+        words.withUnsafeMutableBufferPointer { b in b[w] |= bit }
+        _count &+= 1
+        return true
     }
 
     @discardableResult @inlinable
