@@ -54,7 +54,7 @@ public final class StateStore: Sendable {
     public let path: String
     private let queue: DatabaseQueue
     private let checkpointer: Checkpointer
-    /// The file the store opened (device and inode of `path` then): each commit first checks that `path` is still it
+    /// The file the store opened (device and inode of `path` then): each commit, once written, checks that `path` is still it
     /// (`checkStillInPlace`), so a state directory deleted or a file replaced under a running daemon stops it loudly.
     private let opened: FileIdentity
 
@@ -745,7 +745,6 @@ public final class StateStore: Sendable {
     /// the batch's buffer, so a row costs its SQLite work and little else. What is stored is what
     /// `Statement.execute(arguments:)` with the same values stored.
     public func write(_ p: PreparedCommit) throws(StoreError) {
-        try checkStillInPlace()
         try run("committing") {
             try queue.write { db in
                 try p.bytes.withUnsafeBytes { all in
@@ -838,6 +837,11 @@ public final class StateStore: Sendable {
                 }
             }
         }
+        // After the commit, not before it: a commit can wait up to `busyTimeoutSeconds` for a lock another process
+        // holds, and a path deleted or replaced meanwhile would see the batch committed into the unlinked file and
+        // reported durable — then published — after a check made before the transaction had passed. Checked here,
+        // the batch is durable at `path` whenever `write` returns; otherwise it fails and nothing of it is published.
+        try checkStillInPlace()
         checkpointer.poke()
     }
 

@@ -525,4 +525,80 @@ struct FaultTests {
         print("fault: state directory deleted mid-run: exit \(String(describing: status)); \(publishedLive) alerts "
             + "published live, \(before.bodies.count) committed before the deletion")
     }
+
+    /// The thread ids of `pid` named `name` (`/proc/PID/task/TID/comm`).
+    static func threads(of pid: Int32, named name: String) -> [String] {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+        return tasks.filter {
+            (try? String(contentsOfFile: "/proc/\(pid)/task/\($0)/comm", encoding: .utf8))?
+                .trimmingCharacters(in: .whitespacesAndNewlines) == name
+        }
+    }
+
+    /// Whether thread `tid` of `pid` is blocked in nanosleep / clock_nanosleep (x86_64: 35, 230), as SQLite's busy
+    /// handler is between two attempts at a lock another connection holds (`/proc/PID/task/TID/syscall`, readable for
+    /// a child of this process).
+    static func isSleeping(_ pid: Int32, _ tid: String) -> Bool {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/task/\(tid)/syscall", encoding: .utf8),
+              let number = text.split(separator: " ").first else { return false }
+        return number == "35" || number == "230"
+    }
+
+    /// The path check of a commit must come after the commit. A batch whose commit waited for a lock (another process
+    /// holding the store's write lock: a backup, an sqlite3 shell) while the state directory was deleted was written
+    /// into the unlinked file, reported durable and published: the check before its transaction had already passed.
+    @Test("the state directory deleted while a commit waits for the store's lock: exit 74, the batch committed into the unlinked file is not published")
+    func stateDirectoryDeletedDuringCommit() throws {
+        let shell = "/usr/bin/sqlite3"
+        guard FileManager.default.isExecutableFile(atPath: shell) else {
+            print("fault: state directory deleted during a commit skipped: no \(shell) to hold the lock (apt-get install sqlite3)")
+            return
+        }
+        #if arch(x86_64)
+        let dir = try TemporaryDirectory()
+        let chunks = try D.generatedChunks(dir, parts: 2)
+        // One batch for the whole of part 2: it is handed to the writer 2 s after its first event.
+        var environment = D.environment
+        environment["CONTACTWATCH_STATE_COMMIT_INTERVAL_MILLIS"] = "2000"
+        environment["CONTACTWATCH_STATE_COMMIT_MAX_EVENTS"] = "1000000"
+        let daemon = try DaemonUnderTest(dir: dir, extraArguments: D.arguments, environment: environment)
+        let pid = daemon.child.process.processIdentifier
+        let live = try Child("contactwatch", ["tail", "--endpoint", daemon.output, "--topic", "alert."])
+        defer { D.stop(live, output: true) }
+        try #require(D.awaitJoined(daemon, "alert.", atLeast: 1), "the live tail did not subscribe")
+        let writer = try #require(Self.threads(of: pid, named: "cw-writer").first, "no cw-writer thread in \(pid)")
+
+        // An sqlite3 shell takes the write lock and holds it until its stdin closes.
+        let input = Pipe()
+        let holder = try Child(shell, [daemon.stateDir + "/contactwatch.sqlite"], input: input)
+        defer { D.stop(holder) }
+        input.fileHandleForWriting.write(Data("BEGIN IMMEDIATE;\nSELECT 'write lock held';\n".utf8))
+        try #require(holder.stdout.wait(timeout: 30) { $0.contains("write lock held") }, "sqlite3: \(holder.stderr.text)")
+
+        let replay = try Child("contactwatch", ["replay", chunks[1], "--endpoint", daemon.input, "--wait-subscribers", "1"])
+        defer { D.stop(replay) }
+        try #require(replay.waitForProcessExit(timeout: 60) == 0, "replay failed: \(replay.stderr.text)")
+        // The writer has the batch and waits for the lock in SQLite's busy handler (up to 5 s): past any check made
+        // before the transaction. Bounded wait on what the kernel reports of that thread.
+        let deadline = Date().addingTimeInterval(60)
+        var waiting = false
+        while !waiting && Date() < deadline && daemon.child.process.isRunning {
+            waiting = Self.isSleeping(pid, writer)
+            if !waiting { usleep(2000) }
+        }
+        try #require(waiting, "the writer never waited for the lock: \(daemon.child.stderr.text.suffix(2000))")
+
+        try FileManager.default.removeItem(atPath: daemon.stateDir)
+        try input.fileHandleForWriting.close()  // the lock is released: the commit goes into the unlinked file
+        #expect(holder.waitForProcessExit(timeout: 30) != nil, "sqlite3 did not end with its input")
+        let status = daemon.child.terminate(timeout: 60)
+        let log = daemon.child.stderr.text
+        #expect(status == 74, "exit \(String(describing: status)): \(log.suffix(2000))")
+        #expect(log.contains("was deleted or replaced while the daemon was running"), "\(log.suffix(2000))")
+        D.stop(live, output: true)
+        #expect(live.stdout.text.isEmpty, "published without a commit in the store: \(live.stdout.text.prefix(500))")
+        #else
+        print("fault: state directory deleted during a commit skipped: the busy-wait probe reads x86_64 syscall numbers")
+        #endif
+    }
 }
