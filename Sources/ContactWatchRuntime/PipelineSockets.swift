@@ -14,6 +14,14 @@ public enum SocketRole: String, Sendable, CaseIterable {
 /// The one place where each socket gets its options, by role, before it binds or connects: high-water marks and
 /// the input's message-size limit today; security (CURVE, ZAP domain) and monitors plug in here.
 struct SocketSetup: Sendable {
+    /// The largest frame the daemon takes in on the sockets it only receives small control messages on: a consumer's
+    /// subscription on the output (a byte and a topic prefix; topics are under 64 bytes) and a journal request
+    /// (`fetch` and two decimal numbers). A peer that sends a larger frame is disconnected by libzmq, as on the input
+    /// past `input.maxMessageBytes`. Without it a frame of any size was taken in: a journal request copied by the
+    /// journal thread (64 may queue per client); a subscription copied, logged whole, and stored by libzmq's XPUB one
+    /// trie node per byte (a 4 MiB prefix: 150–200 MB of resident memory).
+    static let maxControlFrameBytes: Int64 = 4096
+
     let config: DaemonConfiguration
     /// CURVE on the bound sockets (each its own ZAP domain), CURVE client on a connected input with a server key.
     let security: DaemonSecurity
@@ -36,6 +44,7 @@ struct SocketSetup: Sendable {
             // included; plain verbose reports an unsubscribe only when the last holder of a prefix leaves, so two
             // consumers of `alert.` that both left would still count as one.
             try socket.setXPubVerboser(true)
+            try socket.setMaxMessageSize(Self.maxControlFrameBytes)
             try security.secureServer(socket, as: .output)
         case .journal:
             // A client that sends requests without reading the replies costs at most this many queued replies
@@ -43,6 +52,7 @@ struct SocketSetup: Sendable {
             try socket.setSendHighWaterMark(JournalServer.sendQueueReplies)
             try socket.setReceiveHighWaterMark(JournalServer.receiveQueueRequests)
             try socket.setRouterMandatory(true)
+            try socket.setMaxMessageSize(Self.maxControlFrameBytes)
             try security.secureServer(socket, as: .journal)
         }
     }
