@@ -228,10 +228,9 @@ struct StateDirectoryLock {
     private let fd: Int32
 
     init(directory: String) throws(DaemonError) {
-        do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        } catch {
-            throw DaemonError.store("cannot create the state directory \(directory): \(error.localizedDescription)")
+        if let why = FileCheck.createDirectories(directory) {
+            throw DaemonError.store("cannot create the state directory \(directory) (\(why)). Point state.dir "
+                + "(--state-dir) at a directory the daemon's user can create and write, or create it for that user.")
         }
         let path = (directory as NSString).appendingPathComponent("contactwatchd.lock")
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o640)

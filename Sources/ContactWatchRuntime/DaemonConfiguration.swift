@@ -97,17 +97,22 @@ public struct DaemonConfiguration: Sendable {
         // A key the daemon does not know is a problem (cli.md): every one is named, with the nearest known key.
         var unknown = ConfigurationCheck.unknownEnvironment(environment)
         if let file = flags.configFile {
-            guard FileManager.default.isReadableFile(atPath: file),
-                  let text = try? String(contentsOfFile: file, encoding: .utf8) else {
-                throw DaemonError.configuration(key: "--config", problem: "cannot read the configuration file \(file)")
-            }
-            do { unknown += try ConfigurationCheck.unknownFileKeys(yaml: text, file: file) } catch {
-                throw DaemonError.configuration(key: "--config", problem: "\(file) is not a valid YAML configuration file: \(error)")
-            }
+            let text = try ConfigurationFile.read(file)
+            let empty: Bool
             do {
-                providers.append(try await FileProvider<YAMLSnapshot>(filePath: FilePath(file)))
+                unknown += try ConfigurationCheck.unknownFileKeys(yaml: text, file: file)
+                empty = try ConfigurationFile.isEmptyDocument(text)
             } catch {
                 throw DaemonError.configuration(key: "--config", problem: "\(file) is not a valid YAML configuration file: \(error)")
+            }
+            // A file with nothing but comments (or nothing at all) sets nothing: every other source and default
+            // applies (README, *Configuration*). swift-configuration would refuse it as "not a mapping".
+            if !empty {
+                do {
+                    providers.append(try await FileProvider<YAMLSnapshot>(filePath: FilePath(file)))
+                } catch {
+                    throw DaemonError.configuration(key: "--config", problem: "\(file) is not a valid YAML configuration file: \(error)")
+                }
             }
         }
         let reader = ConfigReader(providers: providers)

@@ -7,7 +7,7 @@ import Darwin
 /// Checks an existing database file with plain reads, before SQLite touches it (SQLite would create `-wal`/`-shm`
 /// side files, and could write to the file). Catches garbage, truncated, foreign and newer-schema files without
 /// modifying anything.
-enum FileCheck {
+public enum FileCheck {
     /// `PRAGMA application_id` of a ContactWatch store: "CWst".
     static let applicationID: UInt32 = 0x4357_7374
 
@@ -36,6 +36,31 @@ enum FileCheck {
     }
 
     static func errnoText(_ e: Int32) -> String { String(cString: strerror(e)) }
+
+    /// `mkdir -p`: creates `directory` and its missing parents (mode 0777 less the umask, as `FileManager` did).
+    /// Returns nil on success, else why not with the path it failed at, in the system's words: e.g. "/srv/state:
+    /// Not a directory" when a parent is a regular file, "/srv/state: Permission denied", "/srv: Read-only file
+    /// system". (Foundation's error said only "NSCocoaErrorDomain error 512".)
+    public static func createDirectories(_ directory: String) -> String? {
+        var prefix = directory.hasPrefix("/") ? "/" : ""
+        for component in directory.split(separator: "/", omittingEmptySubsequences: true) {
+            prefix += prefix.isEmpty || prefix.hasSuffix("/") ? String(component) : "/" + component
+            var st = stat()
+            if stat(prefix, &st) == 0 {
+                if (st.st_mode & S_IFMT) != S_IFDIR { return "\(prefix): \(errnoText(ENOTDIR)) (it is a file)" }
+                continue
+            }
+            let statErrno = errno
+            if statErrno != ENOENT { return "\(prefix): \(errnoText(statErrno))" }
+            if mkdir(prefix, 0o777) != 0 {
+                let e = errno
+                // Another process may have made it in between.
+                if e == EEXIST, stat(prefix, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR { continue }
+                return "\(prefix): \(errnoText(e))"
+            }
+        }
+        return nil
+    }
 
     /// The size of a file, or nil when it does not exist.
     static func size(of path: String) throws(StoreError) -> Int? {

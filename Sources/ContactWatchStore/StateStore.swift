@@ -72,10 +72,8 @@ public final class StateStore: Sendable {
     public init(directory: String, synchronous: Synchronous, quickCheck: Bool = true) throws(StoreError) {
         SQLiteProcess.configure()
         let dir = directory.isEmpty ? "." : directory
-        do {
-            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        } catch {
-            throw StoreError(.io, "cannot create the state directory \(dir) (\(error.localizedDescription)). "
+        if let why = FileCheck.createDirectories(dir) {
+            throw StoreError(.io, "cannot create the state directory \(dir) (\(why)). "
                 + "Create it, or give the daemon's user permission to.")
         }
         let path = (dir as NSString).appendingPathComponent(Self.fileName)

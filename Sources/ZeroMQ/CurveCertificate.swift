@@ -144,7 +144,9 @@ public enum CurveCertificate {
         return CurveKeyPair(publicKey: contents.publicKey, secretKey: secret)
     }
 
-    /// Every `*.key` public certificate in `directory` (sorted by file name). Other files are ignored.
+    /// Every `*.key` public certificate in `directory` (sorted by file name). Other names are ignored; a `*.key` name
+    /// that is not a readable regular file (a dangling symbolic link, a directory, a pipe) is an error, as a
+    /// malformed certificate is.
     /// - Throws: when the directory cannot be read or a certificate in it is unusable (naming the file and line).
     public static func readAllowList(directory: String) throws(CurveCertificateError) -> [(path: String, key: CurveKey)] {
         guard let dir = opendir(directory) else {
@@ -161,11 +163,40 @@ public enum CurveCertificate {
         var out: [(String, CurveKey)] = []
         for name in names.sorted() {
             let path = directory.hasSuffix("/") ? directory + name : directory + "/" + name
+            // Every `*.key` name is meant as a certificate: one that cannot be read as a file is refused like a
+            // malformed one (naming it), not skipped — a skipped key is a client the operator meant to allow and
+            // that would be refused without a word.
             var st = stat()
-            guard stat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { continue }
+            guard stat(path, &st) == 0 else {
+                let reason = String(cString: strerror(errno))
+                var link = stat()
+                if lstat(path, &link) == 0, (link.st_mode & S_IFMT) == S_IFLNK {
+                    let target = readLink(path).map { " to \($0)" } ?? ""
+                    throw CurveCertificateError(.unreadable, path: path, "a symbolic link\(target) that cannot be followed (\(reason)); "
+                        + "point it at the certificate or remove it")
+                }
+                throw CurveCertificateError(.unreadable, path: path, "cannot read the certificate: \(reason)")
+            }
+            switch st.st_mode & S_IFMT {
+            case S_IFREG: break
+            case S_IFDIR:
+                throw CurveCertificateError(.unreadable, path: path, "a directory, not a certificate file; "
+                    + "only public certificates may be named *.key in an allow-list directory")
+            default:
+                throw CurveCertificateError(.unreadable, path: path, "not a regular file (a pipe, socket or device); "
+                    + "only public certificates may be named *.key in an allow-list directory")
+            }
             out.append((path, try readPublicKey(path: path)))
         }
         return out
+    }
+
+    /// The target of the symbolic link at `path`, or nil.
+    private static func readLink(_ path: String) -> String? {
+        var buffer = [CChar](repeating: 0, count: 4097)
+        let n = readlink(path, &buffer, buffer.count - 1)
+        guard n > 0 else { return nil }
+        return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// `path` as the daemon reads a credential: a relative path is taken from `$CREDENTIALS_DIRECTORY`

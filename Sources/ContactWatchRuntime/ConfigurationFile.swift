@@ -1,0 +1,81 @@
+import Foundation
+import Yams
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The `--config` file before swift-configuration parses it: read with the system's reason for any failure (a
+/// directory, a missing or unreadable file, bytes that are not UTF-8 and where), and the decision whether the
+/// document is empty (README, *Configuration*: nothing but comments or whitespace, or a document holding only
+/// `null`, means every default).
+enum ConfigurationFile {
+    /// The file's text. Throws exit 64 naming `--config`, the file and why it cannot be used.
+    static func read(_ path: String) throws(DaemonError) -> String {
+        func fail(_ why: String) -> DaemonError {
+            DaemonError.configuration(key: "--config", problem: "cannot read the configuration file \(path): \(why)")
+        }
+        var st = stat()
+        guard stat(path, &st) == 0 else { throw fail(String(cString: strerror(errno))) }
+        switch st.st_mode & S_IFMT {
+        case S_IFREG: break
+        case S_IFDIR: throw fail("it is a directory; give the YAML file itself (e.g. \((path as NSString).appendingPathComponent("contactwatchd.yaml")))")
+        default: throw fail("it is not a regular file (a pipe, socket or device); give a YAML file")
+        }
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw fail(String(cString: strerror(errno))) }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n > 0 { bytes.append(contentsOf: chunk[0..<n]); continue }
+            if n == 0 { break }
+            if errno == EINTR { continue }
+            throw fail(String(cString: strerror(errno)))
+        }
+        if let bad = firstInvalidUTF8(bytes) {
+            throw DaemonError.configuration(key: "--config", problem: "\(path) is not valid UTF-8 text: byte offset \(bad.offset) "
+                + "(line \(bad.line)) starts no UTF-8 character; save the file as UTF-8")
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Where the first byte sequence that is not UTF-8 starts (0-based offset, 1-based line), or nil.
+    static func firstInvalidUTF8(_ bytes: [UInt8]) -> (offset: Int, line: Int)? {
+        var parser = Unicode.UTF8.ForwardParser()
+        var iterator = bytes.makeIterator()
+        var offset = 0, line = 1
+        while true {
+            switch parser.parseScalar(from: &iterator) {
+            case .valid(let encoded):
+                if encoded.count == 1 && encoded.first == UInt8(ascii: "\n") { line += 1 }
+                offset += encoded.count
+            case .error:
+                return (offset, line)
+            case .emptyInput:
+                return nil
+            }
+        }
+    }
+
+    /// Whether the YAML text holds no settings at all: no document (empty, whitespace, comments only) or one whose
+    /// root is null (`---` alone, `~`, `null`). Throws when the text is not YAML.
+    static func isEmptyDocument(_ text: String) throws -> Bool {
+        guard let root = try Yams.Parser(yaml: text).singleRoot() else { return true }
+        if root.null != nil { return true }
+        switch root {
+        case .mapping: return false
+        case .sequence: throw NotAMapping(what: "a list")
+        default: throw NotAMapping(what: "a single value")
+        }
+    }
+
+    /// A document whose top level is not a mapping of keys.
+    struct NotAMapping: Error, CustomStringConvertible {
+        let what: String
+        var description: String {
+            "its top level is \(what), not a mapping of keys (e.g. \"log:\" then \"  level: info\" on the next line; see Deploy/contactwatchd.yaml)"
+        }
+    }
+}
