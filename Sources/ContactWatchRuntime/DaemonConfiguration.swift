@@ -1,3 +1,4 @@
+import ContactWatchCommon
 import ContactWatchEngine
 import Configuration
 import Foundation
@@ -297,12 +298,11 @@ public struct DaemonConfiguration: Sendable {
     }
 
     /// What `input.endpoints`, `output.endpoint` and `journal.endpoint` may be: a socket another process can reach.
-    static func endpointProblem(_ endpoint: String) -> String? {
+    static func endpointProblem(_ endpoint: String, bind: Bool = true) -> String? {
         if endpoint.hasPrefix("inproc://") {
             return "\"\(endpoint)\" is an in-process endpoint: no other process can ever reach it; use ipc:// (a socket file) or tcp://"
         }
-        if endpoint.hasPrefix("tcp://") || endpoint.hasPrefix("ipc://") { return nil }
-        return "\"\(endpoint)\" is not a tcp:// or ipc:// endpoint"
+        return EndpointSyntax.problem(endpoint, bind: bind)
     }
 
     /// Every problem of the values (ranges, combinations, endpoints).
@@ -317,9 +317,10 @@ public struct DaemonConfiguration: Sendable {
         if inputBind && inputs.count > 1 {
             out.append(DaemonError.configuration(key: "--input-bind", problem: "binds one input endpoint, but \(inputs.count) were given"))
         }
-        for (key, endpoints) in [("input.endpoints", inputs), ("output.endpoint", [output]), ("journal.endpoint", journal.map { [$0] } ?? [])] {
+        for (key, endpoints, bind) in [("input.endpoints", inputs, inputBind), ("output.endpoint", [output], true),
+                                       ("journal.endpoint", journal.map { [$0] } ?? [], true)] {
             for ep in endpoints {
-                if let problem = Self.endpointProblem(ep) { out.append(DaemonError.configuration(key: key, problem: problem)) }
+                if let problem = Self.endpointProblem(ep, bind: bind) { out.append(DaemonError.configuration(key: key, problem: problem)) }
             }
         }
         if commitIntervalMillis < 0 || commitIntervalMillis > 10_000 {

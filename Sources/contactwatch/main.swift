@@ -88,6 +88,7 @@ struct ReplayCommand: ParsableCommand {
         if let publisherId, publisherId.unicodeScalars.isEmpty || publisherId.unicodeScalars.count > 64 {
             throw ValidationError("--publisher-id must have 1 to 64 characters")
         }
+        if let problem = EndpointSyntax.problem(endpoint, bind: bind) { throw ValidationError("--endpoint: \(problem)") }
         try validateCurve(bind: bind, cert: curveCert, serverKey: curveServerKey, allow: curveAllow)
     }
 
@@ -220,6 +221,8 @@ struct TailCommand: ParsableCommand {
         if !(requestTimeout > 0 && requestTimeout < 86400) {
             throw ValidationError("--request-timeout must be a positive number of seconds")
         }
+        if let problem = EndpointSyntax.problem(endpoint, bind: false) { throw ValidationError("--endpoint: \(problem)") }
+        if let journal, let problem = EndpointSyntax.problem(journal, bind: false) { throw ValidationError("--journal: \(problem)") }
         try validateCurve(bind: false, cert: curveCert, serverKey: curveServerKey, allow: nil)
         if TailFormat(rawValue: format) == nil { throw ValidationError("--format must be ndjson or text") }
     }

@@ -135,4 +135,49 @@ struct OperatorMistakeTests {
                 "\(daemon.child.stderr.text)")
         #expect(daemon.stop() == 0)
     }
+
+    @Test("an endpoint with a port out of range, no port or no path: exit 64 naming the key (daemon) or the flag (tool), instead of binding another port or waiting forever")
+    func endpointTypos() throws {
+        let dir = try TemporaryDirectory()
+        let base = ["--state-dir", dir.file("state"), "--input", dir.ipc("in"), "--input-bind", "--output", dir.ipc("out")]
+        let refused: [([String], String, String)] = [
+            // libzmq took 99999 modulo 65536: it bound 127.0.0.1:34463 and the daemon logged "ready output=…:99999".
+            (["--output", "tcp://127.0.0.1:99999"], "output.endpoint", "the port \"99999\" is not a number from 0 to 65535"),
+            (["--journal", "tcp://127.0.0.1:7x03"], "journal.endpoint", "the port \"7x03\" is not a number"),
+            (["--journal", "ipc://"], "journal.endpoint", "\"ipc://\" has no path"),
+            (["--input", "tcp://127.0.0.1:0"], "input.endpoints", "the port \"0\" is not a number from 1 to 65535"),
+            // Was reported as "reachable from other hosts but is not encrypted".
+            (["--input", "tcp://127.0.0.1"], "input.endpoints", "\"tcp://127.0.0.1\" has no port"),
+            (["--input", "tcp://:7401"], "input.endpoints", "\"tcp://:7401\" has no host"),
+        ]
+        for (arguments, key, reason) in refused {
+            // Connect-side endpoints: the input is connected (no --input-bind) when the case sets --input.
+            let args = arguments.first == "--input"
+                ? ["--state-dir", dir.file("state"), "--output", dir.ipc("out")] + arguments
+                : base + arguments
+            for check in [true, false] {
+                let r = try Self.daemon((check ? ["--check-config"] : []) + args)
+                #expect(r.status == 64 && r.stderr.contains("configuration: \(key): ") && r.stderr.contains(reason),
+                        "\(arguments) (\(check ? "--check-config" : "start")): \(r.status.map(String.init) ?? "still running") \(r.stderr)")
+            }
+        }
+        #expect(!FileManager.default.fileExists(atPath: dir.file("state")), "a refused endpoint touched the state")
+        for arguments in [["--output", "tcp://127.0.0.1:0"], ["--output", "tcp://127.0.0.1:*"], ["--output", "tcp://[::1]:7402"],
+                          ["--journal", "tcp://localhost:65535"]] {
+            let r = try Self.daemon(["--check-config"] + base + arguments)
+            #expect(r.status == 0, "\(arguments): \(r.stderr)")
+        }
+        // The companion tool: a bad endpoint is a usage error (64), not "Invalid argument" (69) or a wait forever.
+        let file = dir.file("events.ndjson")
+        try "{}\n".write(toFile: file, atomically: true, encoding: .utf8)
+        for (arguments, text) in [
+            (["tail", "--endpoint", "tcp://127.0.0.1:99999"], "--endpoint: \"tcp://127.0.0.1:99999\": the port \"99999\" is not a number from 1 to 65535"),
+            (["tail", "--endpoint", "localhost:7402"], "--endpoint: \"localhost:7402\" is not a tcp:// or ipc:// endpoint"),
+            (["tail", "--endpoint", dir.ipc("out"), "--journal", "tcp://127.0.0.1", "--from-sequence", "0"], "--journal: \"tcp://127.0.0.1\" has no port"),
+            (["replay", file, "--bind", "--endpoint", "tcp://127.0.0.1:70000"], "the port \"70000\" is not a number from 0 to 65535"),
+        ] {
+            let r = try runTool(arguments, timeout: 15)
+            #expect(r.status == 64 && r.stderr.contains(text), "\(arguments): \(r.status.map(String.init) ?? "still running") \(r.stderr)")
+        }
+    }
 }
