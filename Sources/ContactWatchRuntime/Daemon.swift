@@ -8,8 +8,10 @@ import Synchronization
 import ZeroMQ
 
 /// The processing pipeline as a swift-service-lifecycle service: it runs the loop on its own thread and stops it
-/// on graceful shutdown (SIGTERM, SIGINT). The loop's failure, if any, is kept in `failure` as the `DaemonError` it
-/// was (the group may wrap what a service throws).
+/// on graceful shutdown (SIGTERM, SIGINT) and on cancellation — the group cancels its services when one of them
+/// fails, e.g. the metrics server after it bound; a loop left running there kept the group, and the daemon, from ever
+/// ending. Stopped either way, the loop makes what is pending durable and publishes it. The loop's failure, if any, is
+/// kept in `failure` as the `DaemonError` it was (the group may wrap what a service throws).
 struct PipelineService: Service {
     let pipeline: Pipeline
     let logger: Logger
@@ -29,27 +31,34 @@ struct PipelineService: Service {
     func run() async throws {
         if let metricsBound, await metricsBound.wait() == nil { return }  // the metrics server failed: the group stops
         try await withGracefulShutdownHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                let thread = Thread { [pipeline, logger, failure, onReady] in
-                    ThreadPlacement.name(ThreadPlacement.pipeline)
-                    do throws(DaemonError) {
-                        try pipeline.run {
-                            Systemd.notify("READY=1")
-                            logger.info("ready", metadata: [
-                                "input": "\(pipeline.config.inputs.joined(separator: ","))",
-                                "output": "\(pipeline.config.output)",
-                                "journal": "\(pipeline.config.journal ?? "off")",
-                            ])
-                            onReady()
+            try await withTaskCancellationHandler {
+                try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                    let thread = Thread { [pipeline, logger, failure, onReady] in
+                        ThreadPlacement.name(ThreadPlacement.pipeline)
+                        do throws(DaemonError) {
+                            try pipeline.run {
+                                Systemd.notify("READY=1")
+                                logger.info("ready", metadata: [
+                                    "input": "\(pipeline.config.inputs.joined(separator: ","))",
+                                    "output": "\(pipeline.config.output)",
+                                    "journal": "\(pipeline.config.journal ?? "off")",
+                                ])
+                                onReady()
+                            }
+                            continuation.resume()
+                        } catch {
+                            failure.set(error)
+                            continuation.resume(throwing: error)
                         }
-                        continuation.resume()
-                    } catch {
-                        failure.set(error)
-                        continuation.resume(throwing: error)
                     }
+                    thread.name = ThreadPlacement.pipeline
+                    thread.start()
                 }
-                thread.name = ThreadPlacement.pipeline
-                thread.start()
+            } onCancel: {
+                // The group is ending because another service did: stop as on SIGTERM.
+                Systemd.notify("STOPPING=1")
+                logger.info("stopping: another service of the daemon ended")
+                pipeline.requestStop()
             }
         } onGracefulShutdown: {
             Systemd.notify("STOPPING=1")

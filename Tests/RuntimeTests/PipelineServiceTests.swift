@@ -95,3 +95,57 @@ struct PipelineServiceTests {
         if case .store = service.failure.error?.kind {} else { Issue.record("not a store error: \(String(describing: service.failure.error))") }
     }
 }
+
+/// A `ServiceGroup` cancels its services when one of them fails (swift-service-lifecycle's default `cancelGroup`):
+/// with `--metrics`, the metrics server failing after start. `PipelineService` must then stop its loop (making what is
+/// pending durable and publishing it) and return; it used to wait on its thread forever, so the group never
+/// returned, the daemon never exited, and SIGTERM found no handler left to stop it gracefully.
+@Suite("PipelineService in a ServiceGroup")
+struct PipelineServiceGroupTests {
+    /// Fails once the pipeline is ready, as a metrics server that dies after it has bound.
+    struct FailsAfterReady: Service {
+        let ready: PipelineServiceTests.Ready
+        struct Died: Error {}
+        func run() async throws {
+            var it = ready.stream.makeAsyncIterator()
+            _ = await it.next()
+            throw Died()
+        }
+    }
+
+    @Test("another service of the group failing cancels the group: the loop stops and the pipeline service returns")
+    func cancelledWhenAnotherServiceFails() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cw-svc-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var config = DaemonConfiguration()
+        config.inputs = ["ipc://\(dir)/in"]
+        config.inputBind = true
+        config.output = "ipc://\(dir)/out"
+        config.stateDir = dir + "/state"
+        let store = try StateStore(directory: config.stateDir)
+        defer { store.close() }
+        let context = try ZMQContext()
+        defer { context.close() }
+        let engine = try Engine(settings: config.engine, state: EngineState())
+        let pipeline = Pipeline(config: config, logger: Logger(label: "test"), context: context, engine: engine,
+                                store: store, publishedThrough: 0, unpublished: [])
+        let ready = PipelineServiceTests.Ready()
+        var service = PipelineService(pipeline: pipeline, logger: Logger(label: "test"))
+        service.onReady = { ready.continuation.yield() }
+        let group = ServiceGroup(services: [FailsAfterReady(ready: ready), service], gracefulShutdownSignals: [],
+                                 cancellationSignals: [], logger: Logger(label: "test"))
+        // A bound on the wait, not a synchronisation: past it the test stops the loop itself so that it can end.
+        final class Flag: Sendable { let value = Atomic<Bool>(false) }
+        let gaveUp = Flag()
+        let bound = Task {
+            try await Task.sleep(for: .seconds(60))
+            gaveUp.value.store(true, ordering: .relaxed)
+            pipeline.requestStop()
+        }
+        await #expect(throws: FailsAfterReady.Died.self) { try await group.run() }
+        bound.cancel()
+        let hung = gaveUp.value.load(ordering: .relaxed)
+        #expect(!hung, "the pipeline service ignored the group's cancellation (stopped by the test after 60 s)")
+        #expect(pipeline.isStopRequested)
+    }
+}
