@@ -63,7 +63,17 @@ public final class MetricsBound: Sendable {
 
 /// Serves `GET /metrics` (Prometheus text format) and `GET /healthz` (200 while the processing loop turned within
 /// the last 10 s, else 503) with Hummingbird, on one event-loop thread of its own: never on the processing thread.
+///
+/// The endpoint has no authentication, so what one client can take is bounded: at most `maxConnections` connections
+/// are held at once (further ones wait in the listen backlog, not in the daemon), and one that sends or receives
+/// nothing for `idleTimeout` is closed. Without these, each connection that never finished its request held a
+/// descriptor for ever, and once the daemon's descriptors ran out libzmq aborted it at the next consumer's connection.
 struct MetricsService: Service {
+    /// The most HTTP connections held at once (a scraper uses one; a few more for people with curl).
+    static let maxConnections = 32
+    /// A connection idle this long (a request never finished, a kept-alive connection unused) is closed.
+    static let idleTimeout: TimeAmount = .seconds(10)
+
     let address: MetricsAddress
     let metrics: DaemonMetrics
     let counters: RuntimeCounters
@@ -90,7 +100,9 @@ struct MetricsService: Service {
         let bound = self.bound
         let app = Application(
             router: router,
-            configuration: .init(address: .hostname(address.host, port: address.port), serverName: "contactwatchd"),
+            server: .http1(configuration: .init(idleTimeout: Self.idleTimeout)),
+            configuration: .init(address: .hostname(address.host, port: address.port), serverName: "contactwatchd",
+                                 availableConnectionsDelegate: .maximum(Self.maxConnections, logger: logger)),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? address.port
                 let host = address.host.contains(":") ? "[\(address.host)]" : address.host

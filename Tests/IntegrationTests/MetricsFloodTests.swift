@@ -1,0 +1,95 @@
+import ContactWatchTestSupport
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// An attacker (or a misbehaving scraper) against the unauthenticated metrics endpoint: hundreds of connections that
+/// never finish their request. Each used to hold a descriptor in the daemon for ever; once the daemon's descriptors
+/// ran out, libzmq aborted it ("Too many open files (src/ipc_listener.cpp:325)", signal 6) at the next consumer or
+/// journal client's connection.
+@Suite("Metrics endpoint under a connection flood", .serialized)
+struct MetricsFloodTests {
+    /// The most metrics connections the daemon holds at once (README, *Observe: metrics*; `MetricsService`).
+    static let maxConnections = 32
+
+    /// A TCP connection to 127.0.0.1:`port` that has sent `bytes` (blocking connect: the listen backlog holds it).
+    static func connect(port: Int, sending bytes: String) throws -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw POSIXError(.EMFILE) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { close(fd); throw POSIXError(.ECONNREFUSED) }
+        let request = Array(bytes.utf8)
+        _ = send(fd, request, request.count, Int32(MSG_NOSIGNAL))
+        return fd
+    }
+
+    /// The status of the HTTP response on `fd`, waiting at most `timeout` seconds for its first bytes (nil: none).
+    static func status(of fd: Int32, timeout: Double) -> Int? {
+        var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        guard poll(&p, 1, Int32(timeout * 1000)) == 1 else { return nil }
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let n = recv(fd, &buffer, buffer.count, 0)
+        guard n > 0 else { return nil }
+        return Int(String(decoding: buffer[0..<n], as: UTF8.self).split(separator: " ").dropFirst().first ?? "")
+    }
+
+    static func openDescriptors(_ pid: Int32) -> Int? { try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count }
+
+    @Test("200 connections that never finish a request: the daemon holds a bounded number, keeps serving consumers and the journal under a 128-descriptor limit, and answers /healthz once they go")
+    func connectionFlood() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/prlimit") else {
+            print("skipped: /usr/bin/prlimit (util-linux) is not installed, needed to run the daemon with a small descriptor limit")
+            return
+        }
+        let dir = try TemporaryDirectory()
+        let notify = try NotifySocket(path: dir.file("notify"))
+        let daemon = try Child("/usr/bin/prlimit", ["--nofile=128:128", "--", Executables.url("contactwatchd").path,
+                                                    "--input", dir.ipc("in"), "--input-bind", "--output", dir.ipc("out"),
+                                                    "--journal", dir.ipc("journal"), "--state-dir", dir.file("state"),
+                                                    "--metrics", "127.0.0.1:0"],
+                               environment: ["NOTIFY_SOCKET": notify.path])
+        try #require(notify.wait(for: "READY=1", timeout: 60), "not ready: \(daemon.stderr.text)")
+        let pid = daemon.process.processIdentifier
+        let port = try #require(daemon.stderr.wait(timeout: 30) { $0.contains("/metrics") } ? Int(daemon.stderr.text
+            .components(separatedBy: "http://127.0.0.1:").dropFirst().first?.prefix { $0.isNumber } ?? "") : nil)
+        let before = try #require(Self.openDescriptors(pid))
+
+        var idle: [Int32] = []
+        defer { for fd in idle { close(fd) } }
+        for _ in 0..<200 { idle.append(try Self.connect(port: port, sending: "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n")) }
+        // A complete request behind them. Connections are accepted in order: once it is answered, every one before it
+        // was accepted. With the cap it is not answered while the idle ones hold every slot (then 2 s pass).
+        let probe = try Self.connect(port: port, sending: "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        defer { close(probe) }
+        var answered = Self.status(of: probe, timeout: 2)
+
+        let held = try #require(Self.openDescriptors(pid), "the daemon died: \(daemon.stderr.text)")
+        #expect(held - before <= Self.maxConnections + 4,
+                "the daemon holds \(held - before) more descriptors for 200 idle HTTP connections")
+        // A consumer and a journal client still connect (each costs the daemon a descriptor).
+        let journal = try JournalClient(endpoint: dir.ipc("journal"))
+        let reply = try journal.fetch(after: 0, timeout: 10)
+        #expect(reply.latest == 0 && reply.bodies.isEmpty)
+        let tail = try Child("contactwatch", ["tail", "--endpoint", dir.ipc("out")])
+        #expect(daemon.stderr.wait(timeout: 30) { $0.contains("subscriber joined") }, "\(daemon.stderr.text)")
+        #expect(daemon.process.isRunning, "\(daemon.stderr.text)")
+
+        // The idle clients give up: the probe is served.
+        for fd in idle { close(fd) }
+        idle = []
+        if answered == nil { answered = Self.status(of: probe, timeout: 30) }
+        #expect(answered == 200)
+        tail.signal(SIGTERM)
+        _ = tail.waitForProcessExit(timeout: 10)
+        #expect(daemon.terminate() == 0, "\(daemon.stderr.text)")
+    }
+}
