@@ -95,6 +95,9 @@ struct PipelineLoop {
     /// Published outboxes whose bodies libzmq may still be reading, oldest first, a bounded number
     /// (`publish`, `reclaimLent`).
     var lent = LentOutboxes()
+    /// The engine's log events (a publisher restarting its numbering) reach the log at most 10 at once, then one every
+    /// 6 s with how many were not logged: a feed that numbers every message 1 wrote a line per event.
+    let engineLog = LogLimiter()
 
     init(engine: Engine, store: StateStore, sockets: PipelineSockets, writer: CommitWriter, machine: CommitPipeline,
          config: DaemonConfiguration, logger: Logger, counters: RuntimeCounters, ready: @escaping () -> Void) {
@@ -176,9 +179,12 @@ struct PipelineLoop {
         counters.publish(engine: engine.counters)
         counters.publish(cases: engine.state.cases.count, watermark: engine.state.watermark)
         for e in engine.takeLogEvents() {
+            // Rate-limited: a publisher that numbers every message 1 restarts its sequence on every event.
+            guard let notLogged = engineLog.admit("engine") else { continue }
             var metadata: Logger.Metadata = [:]
             if let crn = e.crn { metadata["crn"] = "\(crn)" }
             if let id = e.contactId { metadata["contactId"] = "\(id)" }
+            if notLogged > 0 { metadata["notLogged"] = "\(notLogged)" }
             logger.info("\(e.message)", metadata: metadata)
         }
     }

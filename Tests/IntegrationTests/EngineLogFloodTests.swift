@@ -1,0 +1,36 @@
+import ContactWatchTestSupport
+import Foundation
+import Testing
+import ZeroMQ
+
+/// The engine's log events (a publisher restarting its numbering, events.md) reach the log rate-limited: a publisher
+/// that sends `sequenceNumber` 1 on every message (a misconfigured feed) made the processing thread write one `info`
+/// line per event — a log line per event on the hot path, at the daemon's full rate.
+@Suite("engine log events are rate-limited")
+struct EngineLogFloodTests {
+    static func event(sequence: Int, contact: Int) -> String {
+        DaemonBehaviourTests.event
+            .replacingOccurrences(of: #""version":1,"#, with: #""version":1,"publisherId":"feed-1","sequenceNumber":\#(sequence),"#)
+            .replacingOccurrences(of: #""contactId":9001"#, with: #""contactId":\#(contact)"#)
+    }
+
+    @Test("300 messages numbered 1 from one publisher: every one processed, a bounded number of restart lines")
+    func restartsRateLimited() throws {
+        let dir = try TemporaryDirectory()
+        let daemon = try DaemonUnderTest(dir: dir)
+        // A notice after the flood says that everything before it was processed (published after its commit).
+        let gaps = try Child("contactwatch", ["tail", "--endpoint", daemon.output, "--topic", "stream.gap", "--count", "1"])
+        defer { DurabilityTests.stop(gaps) }
+        #expect(DurabilityTests.awaitJoined(daemon, "stream.gap", atLeast: 1), "\(daemon.child.stderr.text.suffix(2000))")
+        let publisher = try TestPublisher(endpoint: daemon.input, curve: nil)
+        try #require(try publisher.awaitSubscription(ms: 30_000), "the daemon did not subscribe")
+        let flood = (0..<300).map { Self.event(sequence: 1, contact: 20_000 + $0) }
+        try publisher.send(lines: flood + [Self.event(sequence: 1000, contact: 30_000)])
+        #expect(gaps.waitForExit(timeout: 60) == 0, "no stream.gap notice: \(daemon.child.stderr.text.suffix(2000))")
+        #expect(daemon.stop() == 0)
+        let log = daemon.child.stderr.text
+        let lines = log.split(separator: "\n").filter { $0.contains("restarted its sequence") }.count
+        #expect(FaultTests.stoppedField(log, "received") == 301, "\(log.suffix(1500))")
+        #expect(lines >= 1 && lines <= 20, "\(lines) restart lines for 299 restarts")
+    }
+}
