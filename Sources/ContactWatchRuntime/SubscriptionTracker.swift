@@ -27,13 +27,17 @@ struct SubscriptionTracker {
     }
 
     /// Reads every pending subscription message. Returns whether a subscription covering alerts arrived.
+    /// A message that is not a subscription or an unsubscription (first byte 1 or 0) — an XSUB consumer's own message
+    /// sent upstream, which libzmq's XPUB hands up too — is read and ignored: it was counted and logged as a consumer
+    /// leaving.
     mutating func readAll(_ output: ZMQSocket) -> Bool {
         var alertJoined = false
-        while let frames = try? output.receiveCopy(timeoutMilliseconds: 0), let first = frames.first, !first.isEmpty {
+        while let frames = try? output.receiveCopy(timeoutMilliseconds: 0) {
+            guard let first = frames.first, let kind = first.first, kind <= 1 else { continue }
             let prefixBytes = first.dropFirst()
             let prefix = String(decoding: prefixBytes, as: UTF8.self)
             let isAlert = Self.coversAlerts(prefixBytes)
-            if first[0] == 1 {
+            if kind == 1 {
                 subscriptions += 1
                 if isAlert {
                     alertSubscriptions += 1
