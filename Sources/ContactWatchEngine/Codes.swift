@@ -296,22 +296,42 @@ enum Registers {
     static func isRosh(_ code: String) -> Bool { code == "RLRH" || code == "RMRH" || code == "RHRH" || code == "RVHR" }
 
     /// The categories and whether the case is excluded from remote supervision.
+    ///
+    /// The codes and levels are compared as their UTF-8 bytes (a four-byte code as one word), not as `String`s
+    /// (~370 instructions a call through `String`'s comparisons with each literal). The same answers: `String`'s `==`
+    /// is canonical equivalence, and no string other than these literals themselves is canonically equivalent to
+    /// one of them (none of their characters — A C D H M O P R V 2 3 — is the decomposition of another character;
+    /// the only letter that is, K, is the Kelvin sign's). `RegisterClassifyTests` compares this with the `String`
+    /// switch it replaced.
     static func classify(_ registers: [Register]) -> (Categories, excluded: Bool) {
         var c: Categories = []
         var excluded = false
         for r in registers {
-            switch r.code {
-            case "RVHR": c.insert(.veryHighRosh); excluded = true
-            case "RHRH": c.insert(.highRosh)
-            case "MAPP" where r.level == "M2" || r.level == "M3": c.insert(.mappa23); excluded = true
-            case "RCPR": c.insert(.childSafeguarding); excluded = true
-            case "RCCO", "RCHD": c.insert(.childSafeguarding)
-            case "ADVP": c.insert(.domesticAbuse); excluded = true
-            case "ADVV": c.insert(.domesticAbuse)
+            switch codeWord(r.code) {
+            case fourCC("RVHR"): c.insert(.veryHighRosh); excluded = true
+            case fourCC("RHRH"): c.insert(.highRosh)
+            case fourCC("MAPP"):
+                if let level = r.level, isM2orM3(level) { c.insert(.mappa23); excluded = true }
+            case fourCC("RCPR"): c.insert(.childSafeguarding); excluded = true
+            case fourCC("RCCO"), fourCC("RCHD"): c.insert(.childSafeguarding)
+            case fourCC("ADVP"): c.insert(.domesticAbuse); excluded = true
+            case fourCC("ADVV"): c.insert(.domesticAbuse)
             default: break
             }
         }
         return (c, excluded)
+    }
+
+    /// `fourCC` of a code of four UTF-8 bytes, 0 for any other length (no code the switch above names is 0).
+    @inline(__always) private static func codeWord(_ code: String) -> UInt32 {
+        var code = code
+        return code.withUTF8 { b in b.count == 4 ? fourCC(UnsafeRawBufferPointer(b)) : 0 }
+    }
+
+    /// Whether the level is "M2" or "M3" (as bytes; see `classify`).
+    @inline(__always) private static func isM2orM3(_ level: String) -> Bool {
+        var level = level
+        return level.withUTF8 { b in b.count == 2 && b[0] == UInt8(ascii: "M") && (b[1] == UInt8(ascii: "2") || b[1] == UInt8(ascii: "3")) }
     }
 }
 

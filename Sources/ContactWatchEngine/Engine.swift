@@ -359,11 +359,15 @@ public final class Engine {
         // Changed in place (a copy would be copied again on its first change).
         switch r.type {
         case .registrationAdded, .registrationUpdated:
-            let rosh = Registers.isRosh(code)
-            state.cases[ci].registers.removeAll { $0.code == code || (rosh && Registers.isRosh($0.code)) }
+            // (A case's first register: nothing to remove, and `removeAll(where:)` on the empty list still costs
+            // ~135 instructions.)
+            if !state.cases[ci].registers.isEmpty {
+                let rosh = Registers.isRosh(code)
+                state.cases[ci].registers.removeAll { $0.code == code || (rosh && Registers.isRosh($0.code)) }
+            }
             state.cases[ci].registers.append(Register(code: code, level: level))
         default:
-            state.cases[ci].registers.removeAll { $0.code == code }
+            if !state.cases[ci].registers.isEmpty { state.cases[ci].registers.removeAll { $0.code == code } }
         }
         (state.cases[ci].categories, state.cases[ci].excludedFromRemote) = Registers.classify(state.cases[ci].registers)
         changes.cases.insert(UInt32(ci))

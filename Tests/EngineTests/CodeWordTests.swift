@@ -50,3 +50,67 @@ struct CodeWordTests {
         }
     }
 }
+
+/// `Registers.classify` (codes and levels compared as bytes, a code as one word) against the `String` switch it
+/// replaced, on every list of up to three registers drawn from codes and levels around the named ones: each named
+/// code, its near misses (case, length, a changed or combining character, NFD forms, the Kelvin sign), and levels.
+@Suite("Registers.classify as words")
+struct RegisterClassifyTests {
+    /// The `String` switch `Registers.classify` had before engine pass 10 (`String`'s `==`).
+    static func reference(_ registers: [Register]) -> (Categories, excluded: Bool) {
+        var c: Categories = []
+        var excluded = false
+        for r in registers {
+            switch r.code {
+            case "RVHR": c.insert(.veryHighRosh); excluded = true
+            case "RHRH": c.insert(.highRosh)
+            case "MAPP" where r.level == "M2" || r.level == "M3": c.insert(.mappa23); excluded = true
+            case "RCPR": c.insert(.childSafeguarding); excluded = true
+            case "RCCO", "RCHD": c.insert(.childSafeguarding)
+            case "ADVP": c.insert(.domesticAbuse); excluded = true
+            case "ADVV": c.insert(.domesticAbuse)
+            default: break
+            }
+        }
+        return (c, excluded)
+    }
+
+    static let codes = [
+        "RVHR", "RHRH", "MAPP", "RCPR", "RCCO", "RCHD", "ADVP", "ADVV", "RMRH", "RLRH", "WRSM", "",
+        "rvhr", "RVH", "RVHRX", "RVHR ", " RHRH", "MAPQ", "ADVW", "RCC0", "\u{212A}CPR", "KCPR",
+        "R\u{0301}CHD", "RCH\u{0044}\u{0307}", "MA\u{0050}P", "\u{00C5}DVP", "A\u{030A}DVP", "ADV\u{0056}\u{0308}", "RÇPR",
+    ]
+    static let levels: [String?] = [nil, "M2", "M3", "M1", "M4", "", "m2", "M2 ", "M", "M23", "M\u{0032}\u{0301}", "Ｍ2", "\u{212A}2"]
+
+    @Test("the same categories and exclusion as the String switch, on every list of up to three registers")
+    func sameAsStrings() {
+        var registers: [Register] = []
+        for code in Self.codes { for level in Self.levels { registers.append(Register(code: code, level: level)) } }
+        var compared = 0, excluded = 0, categorised = 0
+        func check(_ list: [Register]) {
+            let (c, x) = Registers.classify(list)
+            let (rc, rx) = Self.reference(list)
+            #expect(c == rc && x == rx, "\(list)")
+            compared += 1
+            if x { excluded += 1 }
+            if !c.isEmpty { categorised += 1 }
+        }
+        check([])
+        for a in registers { check([a]) }
+        // Pairs and triples over a stride of the singles (every code and level still appears).
+        for (i, a) in registers.enumerated() where i % 3 == 0 {
+            for (j, b) in registers.enumerated() where j % 5 == 1 {
+                check([a, b])
+                check([b, registers[(i &* 7 &+ j) % registers.count], a])
+            }
+        }
+        #expect(compared > 10_000)
+        #expect(excluded > 1_000 && categorised > excluded)
+        // Each named code alone gives its category (a switch that lost one fails here as well as above).
+        #expect(Registers.classify([Register(code: "RHRH", level: nil)]) == (.highRosh, false))
+        #expect(Registers.classify([Register(code: "MAPP", level: "M3")]) == (.mappa23, true))
+        #expect(Registers.classify([Register(code: "MAPP", level: "M1")]) == ([], false))
+        #expect(Registers.classify([Register(code: "RCHD", level: nil), Register(code: "ADVV", level: nil)])
+                == ([.childSafeguarding, .domesticAbuse], false))
+    }
+}
