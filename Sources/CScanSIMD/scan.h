@@ -1,6 +1,7 @@
-// SSE2 helpers for the engine's event scanner: classification of sixteen bytes (EventScanner.fastStringEnd) and the
-// comparison of 64 bytes (its prefix memo). Header only: the Swift compiler imports the static inline functions and
-// inlines them (Swift's own SIMD types are scalarised here).
+// SSE2 helpers for the engine's event scanner: classification of sixteen bytes (EventScanner.fastStringEnd), the
+// comparison of 64 bytes (its prefix memo) and of sixteen bytes with an envelope template (its template memo). Header
+// only: the Swift compiler imports the static inline functions and inlines them (Swift's own SIMD types are
+// scalarised here).
 //
 // Contract: each function reads only the bytes its comment names, which the caller must have checked are readable
 // (against the body's length); nothing is written.
@@ -29,6 +30,26 @@ static inline uint32_t cw_string_specials16(const uint8_t *p) {
         if (x == '"' || x == '\\' || x < 0x20 || x >= 0x80) m |= (uint32_t)1 << k;
     }
     return m;
+#endif
+}
+
+/// The envelope template's comparison of sixteen bytes (EventScanner's `TemplateMemo`): bit k set when p[k] differs
+/// from t[k] where exact[k] is 0xFF (the other bytes are not compared).
+///
+/// Contract: `p`, `t` and `exact` must each have 16 readable bytes (the caller checks the body's length); nothing is
+/// written.
+static inline uint32_t cw_template_differ16(const uint8_t *p, const uint8_t *t, const uint8_t *exact) {
+#if defined(__SSE2__)
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+    __m128i d = _mm_loadu_si128((const __m128i *)(const void *)t);
+    __m128i m = _mm_loadu_si128((const __m128i *)(const void *)exact);
+    return (uint32_t)_mm_movemask_epi8(_mm_andnot_si128(_mm_cmpeq_epi8(v, d), m));
+#else
+    uint32_t bad = 0;
+    for (int k = 0; k < 16; k++) {
+        if (exact[k] == 0xFF && p[k] != t[k]) bad |= (uint32_t)1 << k;
+    }
+    return bad;
 #endif
 }
 

@@ -150,6 +150,8 @@ private struct FastFrame {
     }
     /// The frame of a container that starts at `start` in the member whose frame (without a start) is `member`.
     init(start: Int, member: FastFrame) { word = start | member.word }
+    /// The frame packed in `word` (a template's frame, its start moved: `TemplateMemo.frame`).
+    init(word: Int) { self.word = word }
     var start: Int { word & 0xFFFF_FFFF }
     var slot: Int { (word &>> 32) & 0xFF }
     var context: UInt8 { UInt8(truncatingIfNeeded: word &>> 40) }
@@ -176,6 +178,40 @@ private struct PrefixMemo {
     var hasVersion = false
 }
 
+/// An envelope template (`EventScanner.recordTemplate`): what the fast path had read of a body when it entered its
+/// additionalInformation object — the bytes from the root's `{` to that object's `{` (at most `templateMax`), which of
+/// them must be the same in a later body (every byte but the contents of the occurredAt string and of the
+/// identifiers' value strings, which may be anything but '"', '\\', a control character or a byte from 0x80 up, and
+/// the digits of sequenceNumber, which may be any as many digits not starting with 0), and
+/// the state the fast path was in there: the slots it had filled (offsets from the `{`), its frame, the identifiers'
+/// summary and the event type. A body that begins with bytes the template accepts leaves the fast path in the same
+/// state at the same offset: that state is a function of the bytes read, and the contents of a string without those
+/// bytes are read only for where the string ends (at its closing quote, a byte the template fixes). The bytes, the
+/// mask of exact bytes, the holes and the slots lie in `ScanState.templateData` (`templateStride` per template).
+private struct TemplateMemo {
+    /// Bytes from the root's `{` up to and including additionalInformation's `{`; 0: empty.
+    var length = 0
+    /// Sixteen-byte blocks compared (`length` rounded up).
+    var chunks = 0
+    /// Bit c set for each block c with holes in it.
+    var holeChunks: UInt32 = 0
+    /// The offset and length of sequenceNumber's digits, a hole of its own (-1: none): any digits, the first not 0,
+    /// as many (the fast path's integer; its node is read again from the body).
+    var numberAt = -1
+    var numberLength = 0
+    /// The slots filled (`found`).
+    var found: UInt64 = 0
+    /// additionalInformation's frame, its start an offset from the root's `{`.
+    var frame = 0
+    var element: Int32 = 0
+    var problemIndex: Int32 = -1
+    var problemIsType = false
+    var crnCount: Int32 = 0
+    var crnIndex: Int32 = 0
+    /// `knownEventType` for these bytes (0 when eventType is not among the slots filled).
+    var eventType = 0
+}
+
 /// What `EventScanner.scan` found.
 package enum ScanOutcome: Equatable {
     case ok
@@ -198,6 +234,12 @@ private struct ScanState {
     var crnIndex: Int32 = 0
     let table: UnsafeMutablePointer<KeyEntry>
     let predicted: UnsafeMutablePointer<PredictedKey>
+    /// The envelope templates (`TemplateMemo`, `EventScanner.templateCount` of them) and their bytes, masks, holes
+    /// and slots (`EventScanner.templateStride` bytes each).
+    let templates: UnsafeMutablePointer<TemplateMemo>
+    let templateData: UnsafeMutableRawPointer
+    /// The templates from the most recently used (byte 0) to the least (byte 3): their indexes.
+    var templateOrder: UInt32 = 0x0302_0100
 }
 
 /// Reads one event body at a time. Not thread-safe; one per processing thread. Noncopyable: it owns its slot and key
@@ -219,8 +261,9 @@ package struct EventScanner: ~Copyable {
     /// that the scanner stays small (see above).
     /// A ninth entry: 1 while the fast path (`scanFast`) is on (tests turn it off to compare the two paths); a tenth:
     /// 1 when the last scan was accepted by the fast path (tests check that it is taken); entries 10 to 14: the masks
-    /// of `specialBytes` (`masks`); entry 15: `knownEventType`; entries 20 to 23: the fast path's `frames`; from 24:
-    /// `dateMemos`; then `powers`, then the prefix memo (`PrefixMemo`).
+    /// of `specialBytes` (`masks`); entry 15: `knownEventType`; entry 16: `lastScanUsedTemplate`; entry 17: 1 when
+    /// `templatesEnabled` is off; entries 20 to 23:
+    /// the fast path's `frames`; from 24: `dateMemos`; then `powers`, then the prefix memo (`PrefixMemo`).
     private let predictedCount: UnsafeMutablePointer<Int>
     private static let powersAt = 24 + 3 * RFC3339Fast.memoCount
     private static let prefixAt = (powersAt + 9 + 1) & ~1
@@ -271,6 +314,16 @@ package struct EventScanner: ~Copyable {
 
     static let maxDepth = 64
 
+    /// Envelope templates kept (the bench streams have four envelopes: contact and registration events, with and
+    /// without a NOMS identifier), the most bytes one covers, and the bytes of each in `ScanState.templateData`: the
+    /// body's bytes (`templateMax`), the mask of exact bytes (0xFF each, `templateMax`), the holes (a bit per byte,
+    /// sixteen per `UInt16`), the slots (`EventSlot.count` nodes, offsets from the root's `{`).
+    static let templateCount = 4
+    static let templateMax = 256
+    private static let templateHolesAt = 2 * templateMax
+    private static let templateNodesAt = templateHolesAt + templateMax / 8
+    static let templateStride = templateNodesAt + EventSlot.count * MemoryLayout<JSONNode>.stride
+
     package init() {
         slots = UnsafeMutablePointer<JSONNode>.allocate(capacity: EventSlot.count)
         slots.initialize(repeating: JSONNode(kind: .null, flag: false, start: 0, end: 0, count: 0, next: 0, integer: 0),
@@ -279,8 +332,13 @@ package struct EventScanner: ~Copyable {
         table.initialize(repeating: KeyEntry(), count: 8 * 32)
         let predicted = UnsafeMutablePointer<PredictedKey>.allocate(capacity: 8 * 16)
         predicted.initialize(repeating: PredictedKey(), count: 8 * 16)
+        let templates = UnsafeMutablePointer<TemplateMemo>.allocate(capacity: EventScanner.templateCount)
+        templates.initialize(repeating: TemplateMemo(), count: EventScanner.templateCount)
+        let templateData = UnsafeMutableRawPointer.allocate(byteCount: EventScanner.templateCount * EventScanner.templateStride,
+                                                            alignment: 16)
+        templateData.initializeMemory(as: UInt8.self, repeating: 0, count: EventScanner.templateCount * EventScanner.templateStride)
         state = UnsafeMutablePointer<ScanState>.allocate(capacity: 1)
-        state.initialize(to: ScanState(table: table, predicted: predicted))
+        state.initialize(to: ScanState(table: table, predicted: predicted, templates: templates, templateData: templateData))
         predictedCount = UnsafeMutablePointer<Int>.allocate(capacity: EventScanner.storageCount)
         predictedCount.initialize(repeating: 0, count: EventScanner.storageCount)
         var power = 1
@@ -328,6 +386,8 @@ package struct EventScanner: ~Copyable {
         table.deallocate()
         predicted.deallocate()
         predictedCount.deallocate()
+        state.pointee.templates.deallocate()
+        state.pointee.templateData.deallocate()
         state.deinitialize(count: 1)
         state.deallocate()
     }
@@ -376,6 +436,21 @@ package struct EventScanner: ~Copyable {
 
     /// Whether the last scan was accepted by the fast path.
     package var lastScanWasFast: Bool { predictedCount[9] != 0 }
+
+    /// Whether the last scan's fast path began from an envelope template (`TemplateMemo`), whatever it then decided.
+    package var lastScanUsedTemplate: Bool { predictedCount[16] != 0 }
+
+    /// Whether the fast path remembers envelope templates (on by default; tests of the prefix memo's own edges turn
+    /// it off). Turning it off forgets the templates.
+    package var templatesEnabled: Bool {
+        get { predictedCount[17] == 0 }
+        nonmutating set {
+            predictedCount[17] = newValue ? 0 : 1
+            if !newValue {
+                for k in 0..<EventScanner.templateCount { state.pointee.templates[k] = TemplateMemo() }
+            }
+        }
+    }
 
     /// Everything a scan leaves for its readers, as text (tests compare the fast path with the general one).
     package func stateDescription(_ outcome: ScanOutcome) -> String {
@@ -448,6 +523,7 @@ package struct EventScanner: ~Copyable {
         rootKind = .null
         // Not fast until the fast path accepts this body (also when it is not tried: empty, not an object, turned off).
         predictedCount[9] = 0
+        predictedCount[16] = 0
         guard let raw = body.baseAddress, body.count > 0 else {
             base = nil
             length = 0
@@ -1025,9 +1101,12 @@ package struct EventScanner: ~Copyable {
         /// The index in personReference.identifiers of the identifier being read.
         var element: Int32 = 0
         var i = start &+ 1
+        // The body begins as one whose envelope was remembered: its state up to additionalInformation's `{` is the
+        // template's (replayed below).
+        let hit = templateHit(p, start, n)
         // The body begins as the last one whose first member was eventType did: that member is read from the memo.
         let memo = self.prefixMemo
-        if start &+ 64 <= n,
+        if hit < 0, start &+ 64 <= n,
            ~cw_equal64(p + start, prefixBytes.assumingMemoryBound(to: UInt8.self)) & memo.pointee.mask == 0 {
             EventScanner.set(slots, Int(EventSlot.eventType), .string, start &+ memo.pointee.valueStart, start &+ memo.pointee.valueEnd)
             found = 1 &<< UInt64(EventSlot.eventType)
@@ -1060,6 +1139,36 @@ package struct EventScanner: ~Copyable {
             enter(ScanContext.identifier, at: 0)
             i &+= 1
             return true
+        }
+        if hit >= 0 {
+            let t = state.pointee.templates + hit
+            let nodes = (state.pointee.templateData + (hit &* EventScanner.templateStride &+ EventScanner.templateNodesAt))
+                .assumingMemoryBound(to: JSONNode.self)
+            let delta = Int32(truncatingIfNeeded: start)
+            found = t.pointee.found
+            var f = found
+            while f != 0 {
+                let k = f.trailingZeroBitCount
+                var node = nodes[k]
+                node.start &+= delta
+                node.end &+= delta
+                slots[k] = node
+                f &= f &- 1
+            }
+            frames[0] = FastFrame(word: t.pointee.frame &+ start)
+            depth = 1
+            element = t.pointee.element
+            problemIndex = t.pointee.problemIndex
+            problemIsType = t.pointee.problemIsType
+            crnCount = t.pointee.crnCount
+            crnIndex = t.pointee.crnIndex
+            if t.pointee.numberAt >= 0, let (node, _) = EventScanner.fastInteger(p, start &+ t.pointee.numberAt, n, powers) {
+                slots[Int(EventSlot.sequenceNumber)] = node
+            }
+            counts[15] = t.pointee.eventType
+            counts[16] = 1
+            enter(ScanContext.info, at: 0)
+            i = start &+ t.pointee.length
         }
 
         member: while true {
@@ -1101,6 +1210,7 @@ package struct EventScanner: ~Copyable {
                 depth &+= 1
                 enter(child, at: 0)
                 i &+= 1
+                if child == ScanContext.info && depth == 1 && hit < 0 { recordTemplate(p, start, i, found, element) }
                 continue member
             } else if first == UInt8(ascii: "[") {
                 guard Int32(truncatingIfNeeded: slot) == EventSlot.identifiers else { return false }
@@ -1227,6 +1337,119 @@ package struct EventScanner: ~Copyable {
         memo.pointee.eventType = type.map { Int($0.rawValue) &+ 1 } ?? 6
         memo.pointee.hasVersion = version != nil
         if let version { memo.pointee.version = version }
+    }
+
+    /// The template (`TemplateMemo`) whose bytes the body at `start` begins with, most recently used first (then made
+    /// the most recent), or -1.
+    @inline(__always)
+    private func templateHit(_ p: UnsafePointer<UInt8>, _ start: Int, _ n: Int) -> Int {
+        let templates = state.pointee.templates
+        let data = state.pointee.templateData
+        let order = UInt64(state.pointee.templateOrder)
+        var rank = 0
+        while rank < EventScanner.templateCount {
+            let k = Int(truncatingIfNeeded: (order &>> UInt64(rank &* 8)) & 0xFF)
+            let chunks = templates[k].chunks
+            rank &+= 1
+            guard chunks > 0, start &+ chunks &* 16 <= n else { continue }
+            let bytes = (data + k &* EventScanner.templateStride).assumingMemoryBound(to: UInt8.self)
+            let holes = (data + (k &* EventScanner.templateStride &+ EventScanner.templateHolesAt)).assumingMemoryBound(to: UInt16.self)
+            // The exact bytes from the last block back (another envelope differs there first: the members after
+            // eventType's value and after the identifiers move), then the holes' blocks.
+            var c = chunks
+            while c > 0, cw_template_differ16(p + (start &+ (c &- 1) &* 16), bytes + (c &- 1) &* 16,
+                                             bytes + (EventScanner.templateMax &+ (c &- 1) &* 16)) == 0 {
+                c &-= 1
+            }
+            guard c == 0 else { continue }
+            var h = templates[k].holeChunks
+            while h != 0, cw_string_specials16(p + (start &+ h.trailingZeroBitCount &* 16)) & UInt32(holes[h.trailingZeroBitCount]) == 0 {
+                h &= h &- 1
+            }
+            guard h == 0 else { continue }
+            let at = templates[k].numberAt
+            if at >= 0 {
+                let j = start &+ at
+                guard p[j] &- UInt8(ascii: "1") < 9, let (_, after) = EventScanner.fastInteger(p, j, n, powers),
+                      after == j &+ templates[k].numberLength else { continue }
+            }
+            if rank > 1 { state.pointee.templateOrder = EventScanner.toFront(k, rank &- 1, order) }
+            return k
+        }
+        return -1
+    }
+
+    /// `order` (template indexes by recency, a byte each) with the index `k` at `rank` moved to the front.
+    @inline(__always)
+    private static func toFront(_ k: Int, _ rank: Int, _ order: UInt64) -> UInt32 {
+        let below: UInt64 = (1 &<< UInt64(rank &* 8)) &- 1
+        let through: UInt64 = (1 &<< UInt64((rank &+ 1) &* 8)) &- 1
+        return UInt32(truncatingIfNeeded: (order & ~through) | ((order & below) &<< 8) | UInt64(k))
+    }
+
+    /// Makes the fast path's state on entering additionalInformation (its `{` just read, `after` the index after it)
+    /// a template, in place of the least recently used one: when the envelope is at most `templateMax` bytes and the
+    /// body has the blocks a comparison reads. The holes: the contents of occurredAt and of the identifiers' values
+    /// (the last identifier's, and the CRN's), when they are strings.
+    @inline(never)
+    private func recordTemplate(_ p: UnsafePointer<UInt8>, _ start: Int, _ after: Int, _ found: UInt64, _ element: Int32) {
+        let count = after &- start
+        let chunks = (count &+ 15) &>> 4
+        guard predictedCount[17] == 0, count <= EventScanner.templateMax, start &+ chunks &* 16 <= length else { return }
+        let order = UInt64(state.pointee.templateOrder)
+        let k = Int(truncatingIfNeeded: order &>> 24)
+        state.pointee.templateOrder = EventScanner.toFront(k, 3, order)
+        let base = state.pointee.templateData + k &* EventScanner.templateStride
+        let bytes = base.assumingMemoryBound(to: UInt8.self)
+        let exact = bytes + EventScanner.templateMax
+        let holes = (base + EventScanner.templateHolesAt).assumingMemoryBound(to: UInt16.self)
+        let nodes = (base + EventScanner.templateNodesAt).assumingMemoryBound(to: JSONNode.self)
+        base.initializeMemory(as: UInt8.self, repeating: 0, count: EventScanner.templateNodesAt)
+        base.copyMemory(from: p + start, byteCount: count)
+        exact.initialize(repeating: 0xFF, count: count)
+        var holeChunks: UInt32 = 0
+        func hole(_ slot: Int32) {
+            guard found & (1 &<< UInt64(slot)) != 0, slots[Int(slot)].kind == .string else { return }
+            let from = Int(slots[Int(slot)].start) &- start, to = Int(slots[Int(slot)].end) &- start
+            guard from >= 0 && to < count else { return }
+            for j in from..<to {
+                exact[j] = 0
+                holes[j &>> 4] |= UInt16(1) &<< UInt16(j & 15)
+                holeChunks |= 1 &<< UInt32(j &>> 4)
+            }
+        }
+        hole(EventSlot.occurredAt)
+        hole(EventSlot.crnValue)
+        hole(EventSlot.identifierValue)
+        var numberAt = -1, numberLength = 0
+        let sequence = Int(EventSlot.sequenceNumber)
+        if found & (1 &<< UInt64(sequence)) != 0, slots[sequence].kind == .number {
+            let from = Int(slots[sequence].start) &- start, to = Int(slots[sequence].end) &- start
+            if from >= 0 && to < count && p[start &+ from] &- UInt8(ascii: "1") < 9 {
+                for j in from..<to { exact[j] = 0 }
+                numberAt = from
+                numberLength = to &- from
+            }
+        }
+        var f = found
+        while f != 0 {
+            let s = f.trailingZeroBitCount
+            var node = slots[s]
+            node.start &-= Int32(truncatingIfNeeded: start)
+            node.end &-= Int32(truncatingIfNeeded: start)
+            nodes[s] = node
+            f &= f &- 1
+        }
+        var eventType = 0
+        if found & 1 != 0, slots[Int(EventSlot.eventType)].kind == .string, !slots[Int(EventSlot.eventType)].flag {
+            let v = slots[Int(EventSlot.eventType)]
+            let type = EventType(UnsafeRawBufferPointer(start: p + Int(v.start), count: Int(v.end &- v.start)))
+            eventType = type.map { Int($0.rawValue) &+ 1 } ?? 6
+        }
+        state.pointee.templates[k] = TemplateMemo(
+            length: count, chunks: chunks, holeChunks: holeChunks, numberAt: numberAt, numberLength: numberLength, found: found, frame: frames[0].word &- start, element: element,
+            problemIndex: problemIndex, problemIsType: problemIsType, crnCount: crnCount, crnIndex: crnIndex,
+            eventType: eventType)
     }
 
     /// `shortInteger` eight digits at a time (when 17 bytes are left from `i`: up to 16 digits and the byte after them):

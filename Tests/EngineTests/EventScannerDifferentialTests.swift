@@ -403,6 +403,8 @@ struct EventScannerDifferentialTests {
         // The crafted repeats hit it: the same contact prefix twice, with whitespace, 63 and 64 bytes; 65 does not.
         func hitOn(_ texts: [String]) -> [Bool] {
             var scanner = EventScanner()
+            // (The prefix memo's own edges: without envelope templates, which would serve the repeats past 64 bytes.)
+            scanner.templatesEnabled = false
             return texts.map { text in
                 let body = Array(text.utf8)
                 _ = body.withUnsafeBytes { scanner.scan($0) }
@@ -413,6 +415,145 @@ struct EventScannerDifferentialTests {
         #expect(hitOn([crafted[2], crafted[3], crafted[4]]) == [false, false, true])
         #expect(hitOn([crafted[9], crafted[10], crafted[11], crafted[12], crafted[13], crafted[14]]) == [false, true, false, true, false, false])
         #expect(hitOn([crafted[5], crafted[6], crafted[7]]) == [false, true, false])
+    }
+
+    @Test("envelope templates: a body that begins as a remembered envelope (other dates and identifier values) leaves the general path's state and decodes the same")
+    func envelopeTemplates() throws {
+        let seeds = try Self.seedLines().map { Array($0.utf8) }
+        func envelope(_ type: String = "probation-case.contact.recorded", at: String = "2026-03-02T11:00:00Z",
+                      crn: String = "X100001", noms: String? = nil, extra: String = "") -> String {
+            let ids = #"{"type":"CRN","value":""# + crn + "\"}" + (noms.map { #",{"type":"NOMS","value":""# + $0 + "\"}" } ?? "")
+            return #"{"eventType":""# + type + #"","version":1,"occurredAt":""# + at + "\"" + extra
+                + #","personReference":{"identifiers":["# + ids + #"]},"additionalInformation":"#
+        }
+        let info = #"{"contactId":1,"contactStart":"2026-03-02T10:00:00Z","contactType":"COAP","interviewSetting":"PRIVATE_ROOM"}}"#
+        let registration = #"{"registerTypeCode":"RMRH"}}"#
+        let long = "probation-case." + String(repeating: "x", count: 90)
+        var crafted: [String] = [
+            // Hits: the same envelope with other dates and values (the holes), four envelopes in turn.
+            envelope() + info, envelope(at: "2027-12-31T23:59:59Z", crn: "A999999") + info,
+            envelope(noms: "A1234BC") + info, envelope(at: "2026-03-02T11:00:01Z", crn: "B000001", noms: "Z9999ZZ") + info,
+            envelope("probation-case.registration.added") + registration,
+            envelope("probation-case.registration.added", crn: "C000002") + registration,
+            envelope("probation-case.registration.added", noms: "A1234BC") + registration,
+            envelope("probation-case.registration.added", crn: "D000003", noms: "B1234BC") + registration,
+            envelope(crn: "E000004") + info, envelope(crn: "E000005", noms: "C1234BC") + info,
+            // Holes that the fast path reads otherwise, or declines: a quote, a backslash, an escape, a control
+            // character, non-ASCII, invalid UTF-8; a value one byte shorter or longer; an invalid date of the same length.
+            envelope(crn: "X1000\"1") + info, envelope(crn: "X1000\\1") + info, envelope(crn: #"X1\u00301"#) + info,
+            envelope(crn: "X1000\u{01}1") + info, envelope(crn: "X10000\u{e9}") + info, envelope(crn: "X1000\u{7F}1") + info,
+            envelope(crn: "X10001") + info, envelope(crn: "X1000011") + info, envelope(at: "2026-13-45T99:00:00Z") + info,
+            envelope(at: "2026-03-02T11:00:00\\") + info, envelope(at: #"2026-03-02T11:00\u0030Z"#) + info,
+            envelope(noms: "A1234\"C") + info, envelope(noms: "") + info, envelope(crn: "") + info,
+            // The fixed bytes: another type, version, key, whitespace, identifier type; members added.
+            envelope("probation-case.contact.recordeD") + info, envelope().replacingOccurrences(of: #""version":1"#, with: #""version":2"#) + info,
+            envelope().replacingOccurrences(of: #""type":"CRN""#, with: #""type":"CRM""#) + info,
+            envelope().replacingOccurrences(of: "personReference", with: "personReferencf") + info,
+            envelope().replacingOccurrences(of: ":[", with: ": [") + info,
+            envelope(extra: #","publisherId":"p1","sequenceNumber":7"#) + info,
+            envelope(extra: #","publisherId":"p1","sequenceNumber":8"#) + info,
+            envelope(extra: #","eventType":"x""#) + info, envelope(extra: #","personReference":{}"#) + info,
+            // After the envelope: a short rest (the blocks compared would pass the end), nothing, a broken rest.
+            envelope() + "{}}", envelope() + "{}", envelope(), envelope() + "{\"contactId\":1}}x", envelope() + info,
+            // The longest envelope remembered (256 bytes) and one byte more, each twice; at an offset.
+            envelope(String(long.prefix(83))) + info, envelope(String(long.prefix(83))) + info,
+            envelope(String(long.prefix(84))) + info, envelope(String(long.prefix(84))) + info,
+            " \n" + envelope() + info, "\t" + envelope(crn: "Q000009") + info,
+            // Escaped and non-ASCII text in the fixed bytes.
+            envelope("probation-case.c\\u006fntact.recorded") + info, envelope("probation-case.c\\u006fntact.recorded") + info,
+            envelope("probation-case.contact.recorded\u{e9}") + info, envelope("probation-case.contact.recorded\u{e9}") + info,
+            // Three identifiers, two CRNs, the CRN second.
+            envelope().replacingOccurrences(of: "]}", with: #",{"type":"PNC","value":"2001/1A"}]}"#) + info,
+            envelope().replacingOccurrences(of: "]}", with: #",{"type":"PNC","value":"2001/1B"}]}"#) + info,
+            envelope().replacingOccurrences(of: "]}", with: #",{"type":"CRN","value":"Y100001"}]}"#) + info,
+            envelope().replacingOccurrences(of: "]}", with: #",{"type":"CRN","value":"Y100002"}]}"#) + info,
+            envelope().replacingOccurrences(of: #"[{"type":"CRN","value":"X100001"}"#, with: #"[{"type":"NOMS","value":"A1"},{"type":"CRN","value":"X100001"}"#) + info,
+            envelope().replacingOccurrences(of: #"[{"type":"CRN","value":"X100001"}"#, with: #"[{"type":"NOMS","value":"A2"},{"type":"CRN","value":"X100003"}"#) + info,
+            envelope().replacingOccurrences(of: #"[{"type":"CRN","value":"X100001"}"#, with: #"[{"value":"X100001","type":"CRN"}"#) + info,
+            envelope().replacingOccurrences(of: #"[{"type":"CRN","value":"X100001"}"#, with: #"[{"value":"X100004","type":"CRN"}"#) + info,
+        ]
+        crafted += crafted.reversed()
+        var rng = SeededRandom(seed: 14)
+        var bodies = crafted.map { Array($0.utf8) }
+        // The generated streams (four envelopes), and mutations of them between (any byte, often in an envelope).
+        for k in 0..<5_000 { bodies.append(k % 3 == 2 ? Self.mutate(rng.pick(seeds), &rng) : seeds[k % seeds.count]) }
+        var scanner = EventScanner()
+        var hits = 0
+        for body in bodies {
+            var general = EventScanner()
+            general.fastPathEnabled = false
+            let (s, g) = body.withUnsafeBytes { b in
+                (scanner.stateDescription(scanner.scan(b)), general.stateDescription(general.scan(b)))
+            }
+            #expect(s == g, "\(String(decoding: body, as: UTF8.self).debugDescription)")
+            if scanner.lastScanUsedTemplate && scanner.lastScanWasFast { hits += 1 }
+            // Decoding from the reused scanner (templates) equals decoding from a fresh one (none), with and without
+            // a topic.
+            var fresh = EventScanner()
+            for topic in [nil, Array("probation-case.contact.recorded".utf8)] as [[UInt8]?] {
+                let (a, b) = body.withUnsafeBytes { raw in
+                    topic.map { t in t.withUnsafeBytes { tb in
+                        (ScannerDifferential.describe(&scanner, body: raw, topic: tb), ScannerDifferential.describe(&fresh, body: raw, topic: tb))
+                    } } ?? (ScannerDifferential.describe(&scanner, body: raw, topic: nil), ScannerDifferential.describe(&fresh, body: raw, topic: nil))
+                }
+                #expect(a == b, "\(String(decoding: body, as: UTF8.self).debugDescription)\ntemplate: \(a)\nfresh: \(b)")
+            }
+        }
+        #expect(hits > 2_500, "envelope template used on \(hits) of \(bodies.count) bodies")
+        // Which bodies begin from a template, each scanned after `first` by a new scanner: the same envelope with any
+        // plain text of the same length in the holes (DEL included, which JSON leaves unescaped; a date checked only
+        // later by the decoder); never another byte, a hole the fast path would read otherwise, a body too short for
+        // the blocks compared, or an envelope over 256 bytes.
+        func used(after first: String, _ second: String) -> Bool {
+            var scanner = EventScanner()
+            for text in [first, second] { _ = Array(text.utf8).withUnsafeBytes { scanner.scan($0) } }
+            return scanner.lastScanUsedTemplate
+        }
+        let base = envelope() + info
+        for (second, expected) in [
+            (envelope(at: "2027-12-31T23:59:59Z", crn: "A999999") + info, true), (envelope(crn: "X1000\u{7F}1") + info, true),
+            (envelope(at: "2026-13-45T99:00:00Z") + info, true), (" \n" + envelope(crn: "Q000009") + info, true),
+            (envelope() + "{\"contactId\":1}}x", true), (envelope() + "{}}", false), (envelope(), false),
+            (envelope(crn: "X1000\"1") + info, false), (envelope(crn: "X1000\\1") + info, false),
+            (envelope(crn: #"X1\u00301"#) + info, false), (envelope(crn: "X1000\u{01}1") + info, false),
+            (envelope(crn: "X10000\u{e9}") + info, false), (envelope(crn: "X10001") + info, false),
+            (envelope(crn: "X1000011") + info, false), (envelope(at: "2026-03-02T11:00:00\\") + info, false),
+            (envelope(at: #"2026-03-02T11:00\u0030Z"#) + info, false), (envelope(noms: "A1234BC") + info, false),
+            (envelope("probation-case.contact.recordeD") + info, false),
+            (envelope().replacingOccurrences(of: #""version":1"#, with: #""version":2"#) + info, false),
+            (envelope().replacingOccurrences(of: #""type":"CRN""#, with: #""type":"CRM""#) + info, false),
+            (envelope().replacingOccurrences(of: ":[", with: ": [") + info, false),
+            (envelope(extra: #","publisherId":"p1""#) + info, false), (envelope(extra: #","sequenceNumber":1"#) + info, false),
+        ] as [(String, Bool)] {
+            #expect(used(after: base, second) == expected, "\(second.debugDescription)")
+        }
+        let noms = envelope(noms: "A1234BC") + info
+        #expect(used(after: noms, envelope(crn: "B000001", noms: "Z9999ZZ") + info))
+        #expect(!used(after: noms, envelope(noms: "A1234\"C") + info) && !used(after: noms, envelope(noms: "") + info))
+        #expect(!used(after: base, base.replacingOccurrences(of: #"{"type":"CRN","value":"X100001"}"#, with: #"{"value":"X100001","type":"CRN"}"#)))
+        // sequenceNumber's digits vary (as many, the first not 0); the publisherId is fixed, and an identifier before
+        // the CRN (only the CRN's value and the last value vary).
+        let stamped = envelope(extra: #","publisherId":"p1","sequenceNumber":70"#) + info
+        for (seq, expected) in [("70", true), ("99", true), ("10", true), ("7", false), ("700", false), ("07", false),
+                                ("7.", false), ("7e", false), ("-7", false), ("7 ", false)] {
+            #expect(used(after: stamped, stamped.replacingOccurrences(of: ":70", with: ":" + seq)) == expected, "\(seq)")
+        }
+        #expect(!used(after: stamped, stamped.replacingOccurrences(of: "p1", with: "p2")))
+        let nomsFirst = base.replacingOccurrences(of: #"[{"type":"CRN","value":"X100001"}"#, with: #"[{"type":"NOMS","value":"A1"},{"type":"CRN","value":"X100001"}"#)
+        #expect(used(after: nomsFirst, nomsFirst.replacingOccurrences(of: "X100001", with: "X100003")))
+        #expect(!used(after: nomsFirst, nomsFirst.replacingOccurrences(of: "A1", with: "A2")))
+        // 256 bytes up to additionalInformation's `{` are remembered, 257 are not.
+        let longType = "probation-case." + String(repeating: "x", count: 120)
+        let at256 = envelope(String(longType.prefix(98))) + info, at257 = envelope(String(longType.prefix(99))) + info
+        #expect(Array(at256.utf8).count - Array(info.utf8).count + 1 == 256)
+        #expect(used(after: at256, at256.replacingOccurrences(of: "X100001", with: "X100002")))
+        #expect(!used(after: at257, at257.replacingOccurrences(of: "X100001", with: "X100002")))
+        // Escaped text in the fixed bytes: the fast path declines such a body, and it is never a template; non-ASCII
+        // text is read by the fast path and can be.
+        let escaped = envelope("probation-case.c\\u006fntact.recorded") + info
+        #expect(!used(after: escaped, escaped))
+        let accented = envelope("probation-case.contact.recorded\u{e9}") + info
+        #expect(used(after: accented, accented.replacingOccurrences(of: "X100001", with: "X100002")))
     }
 
     @Test("one scanner over many bodies (what earlier bodies left in its slots) leaves what a fresh general path leaves")
