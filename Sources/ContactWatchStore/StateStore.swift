@@ -309,7 +309,15 @@ public final class StateStore: Sendable {
             try q.close()
         } catch {
             for p in [tmp, tmp + "-wal", tmp + "-shm", tmp + "-journal"] { unlink(p) }
-            throw StoreError.from(error, path: tmp, during: "creating a new store")
+            let failure = StoreError.from(error, path: path, during: "creating a new store")
+            // There is no batch yet: the commit-time wording ("the failed batch was not committed") does not apply.
+            if failure.kind == .full {
+                let detail = (error as? DatabaseError)?.message ?? "\(error)"
+                throw StoreError(.full, "the disk holding the state directory \((path as NSString).deletingLastPathComponent) "
+                    + "is full: a new, empty state store could not be created at \(path) (\(detail)); nothing was left "
+                    + "behind. Free some space; the next start creates it.")
+            }
+            throw failure
         }
         FileCheck.fsync(path: tmp)
         guard rename(tmp, path) == 0 else {

@@ -21,11 +21,15 @@ public struct LineReader {
     public init(path: String) { self.path = path }
 
     /// Whether `path` names a readable regular file (or a readable FIFO/device, e.g. `/dev/stdin`).
-    public static func canRead(_ path: String) -> Bool {
+    public static func canRead(_ path: String) -> Bool { unreadableReason(path) == nil }
+
+    /// Why `path` cannot be read as a file of lines, in the system's words ("No such file or directory",
+    /// "Permission denied", "is a directory"), or nil when it can.
+    public static func unreadableReason(_ path: String) -> String? {
         var st = stat()
-        guard stat(path, &st) == 0 else { return false }
-        if (st.st_mode & S_IFMT) == S_IFDIR { return false }
-        return access(path, R_OK) == 0
+        guard stat(path, &st) == 0 else { return String(cString: strerror(errno)) }
+        if (st.st_mode & S_IFMT) == S_IFDIR { return "is a directory, not a file of events" }
+        return access(path, R_OK) == 0 ? nil : String(cString: strerror(errno))
     }
 
     /// Calls `body` with each line and its 1-based number; stops early when `body` returns false.

@@ -126,8 +126,10 @@ public enum Replay {
     /// Publishes the files. Diagnostics and the progress/summary lines go to `diagnostics`.
     /// - Throws: `ToolError` with exit 66 (a file cannot be read), 69 (endpoint, subscribers).
     public static func run(_ options: ReplayOptions, diagnostics: FDWriter = .standardError) throws -> ReplaySummary {
-        for file in options.files where !LineReader.canRead(file) {
-            throw ToolError(exitCode: ToolError.noInput, "\(file): no such readable file")
+        for file in options.files {
+            if let reason = LineReader.unreadableReason(file) {
+                throw ToolError(exitCode: ToolError.noInput, "\(file): cannot be read: \(reason)")
+            }
         }
         let context = try ZMQContext()
         defer { context.close() }

@@ -180,4 +180,42 @@ struct OperatorMistakeTests {
             #expect(r.status == 64 && r.stderr.contains(text), "\(arguments): \(r.status.map(String.init) ?? "still running") \(r.stderr)")
         }
     }
+
+    @Test("a new state store on a full disk: exit 75 saying a new store could not be created (no batch talk), nothing left behind; with space freed it starts")
+    func newStoreOnAFullDisk() throws {
+        if let reason = FaultTests.mountUnavailable {
+            print("operator: new store on a full disk skipped: \(reason)")
+            return
+        }
+        let dir = try TemporaryDirectory()
+        let disk = dir.file("disk")
+        try FileManager.default.createDirectory(atPath: disk, withIntermediateDirectories: true)
+        let mounted = FaultTests.command("/bin/mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", disk])
+        try #require(mounted.status == 0, "mount tmpfs: \(mounted.output)")
+        defer { FaultTests.command("/bin/umount", [disk]) }
+        // Fill it (dd stops at ENOSPC).
+        FaultTests.command("/bin/dd", ["if=/dev/zero", "of=\(disk)/filler", "bs=4096", "count=512"])
+        let state = "\(disk)/state"
+        let r = try Self.daemon(["--state-dir", state, "--input", dir.ipc("in"), "--input-bind", "--output", dir.ipc("out")])
+        #expect(r.status == 75, "\(r.stderr)")
+        #expect(r.stderr.contains("the disk holding the state directory \(state) is full: a new, empty state store could not be created at \(state)/contactwatch.sqlite"),
+                "\(r.stderr)")
+        #expect(!r.stderr.contains("batch") && !r.stderr.contains(".creating"), "\(r.stderr)")
+        let left = (try? FileManager.default.contentsOfDirectory(atPath: state)) ?? []
+        #expect(left.allSatisfy { $0 == "contactwatchd.lock" }, "left behind: \(left)")
+        // Space freed: the daemon creates its store and becomes ready.
+        try FileManager.default.removeItem(atPath: "\(disk)/filler")
+        let daemon = try DaemonUnderTest(dir: dir, extraArguments: ["--state-dir", state])
+        #expect(daemon.stop() == 0)
+    }
+
+    @Test("replay given a directory or a missing file: exit 66 saying which and why (not \"no such readable file\" for a directory)")
+    func replayUnreadableInput() throws {
+        let dir = try TemporaryDirectory()
+        try FileManager.default.createDirectory(atPath: dir.file("events"), withIntermediateDirectories: true)
+        for (file, reason) in [(dir.file("events"), "is a directory"), (dir.file("missing.ndjson"), "No such file or directory")] {
+            let r = try runTool(["replay", file, "--endpoint", dir.ipc("in")], timeout: 30)
+            #expect(r.status == 66 && r.stderr.contains("\(file): cannot be read: \(reason)"), "\(file): \(r.stderr)")
+        }
+    }
 }
