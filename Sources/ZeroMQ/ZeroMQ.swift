@@ -300,8 +300,15 @@ public final class ZMQSocket {
     // MARK: Endpoints
 
     /// Binds to `endpoint` (`tcp://`, `ipc://`, `inproc://`).
+    /// An `ipc://` path another process is serving is refused with `EADDRINUSE`, as a TCP port in use is: libzmq
+    /// unlinks the socket file and binds anew, so a second daemon (or replay --bind) given the same path silently took
+    /// over every later connection of the first one's consumers or publishers. A socket file nobody listens on (left
+    /// by a process that was killed) is bound as before.
     public func bind(_ endpoint: String) throws {
         let h = try live("zmq_bind(\(endpoint))")
+        if endpoint.hasPrefix("ipc://"), ipcPathIsServed(String(endpoint.dropFirst("ipc://".count))) {
+            throw ZMQError(operation: "zmq_bind(\(endpoint)) (another process is listening on that socket file)", code: EADDRINUSE)
+        }
         if zmq_bind(h, endpoint) != 0 { throw ZMQError("zmq_bind(\(endpoint))") }
     }
 
@@ -1456,4 +1463,25 @@ final class WakePipe: Sendable {
 private final class ThreadBody {
     let run: () -> Void
     init(_ run: @escaping () -> Void) { self.run = run }
+}
+
+/// Whether a process accepts connections on the Unix socket at `path` (a connect succeeds). An abstract name
+/// (`@…`), a wildcard (`*`) or a path too long for `sun_path` is not probed (false).
+func ipcPathIsServed(_ path: String) -> Bool {
+    guard !path.isEmpty, !path.hasPrefix("@"), path != "*" else { return false }
+    var addr = sockaddr_un()
+    let bytes = Array(path.utf8)
+    guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else { return false }
+    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { return false }
+    defer { close(fd) }
+    addr.sun_family = sa_family_t(AF_UNIX)
+    withUnsafeMutableBytes(of: &addr.sun_path) { buffer in
+        for (i, b) in bytes.enumerated() { buffer[i] = b }
+        buffer[bytes.count] = 0
+    }
+    let connected = withUnsafePointer(to: &addr) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+    }
+    return connected == 0
 }

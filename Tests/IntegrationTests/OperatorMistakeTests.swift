@@ -218,4 +218,35 @@ struct OperatorMistakeTests {
             #expect(r.status == 66 && r.stderr.contains("\(file): cannot be read: \(reason)"), "\(file): \(r.stderr)")
         }
     }
+
+    @Test("a second daemon given an ipc:// endpoint a running one has bound: exit 69 naming it, and the first keeps it; a socket file left by a killed daemon is bound again")
+    func ipcEndpointInUse() throws {
+        let dir = try TemporaryDirectory()
+        let first = try DaemonUnderTest(dir: dir)
+        let own = ["--state-dir", dir.file("state2")]
+        for (arguments, endpoint) in [
+            (own + ["--input", dir.ipc("in2"), "--input-bind", "--output", first.output], first.output),
+            (own + ["--input", dir.ipc("in2"), "--input-bind", "--output", dir.ipc("out2"), "--journal", first.journal], first.journal),
+            (own + ["--input", first.input, "--input-bind", "--output", dir.ipc("out2")], first.input),
+        ] {
+            // libzmq unlinked the socket file and bound anew: the second daemon became ready and took every later
+            // connection meant for the first.
+            let second = try Child("contactwatchd", arguments)
+            let status = second.waitForExit(timeout: 15)
+            if status == nil { second.signal(SIGKILL); _ = second.waitForProcessExit(timeout: 10) }
+            #expect(status == 69, "\(endpoint): \(second.stderr.text)")
+            #expect(second.stderr.text.contains("\(endpoint)") && second.stderr.text.contains("another process is listening on that socket file"),
+                    "\(second.stderr.text)")
+        }
+        // The first still answers on its journal.
+        let reply = try JournalClient(endpoint: first.journal).fetch(after: 0, timeout: 10)
+        #expect(reply.latest == 0)
+        // Killed, the first leaves its socket files behind: a new daemon binds them.
+        first.child.signal(SIGKILL)
+        _ = first.child.waitForProcessExit(timeout: 30)
+        #expect(FileManager.default.fileExists(atPath: dir.file("out")), "no stale socket file to test with")
+        let again = try DaemonUnderTest(dir: dir)
+        #expect(try JournalClient(endpoint: again.journal).fetch(after: 0, timeout: 10).latest == 0)
+        #expect(again.stop() == 0)
+    }
 }
