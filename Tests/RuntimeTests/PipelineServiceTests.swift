@@ -60,11 +60,16 @@ struct PipelineServiceTests {
         let wasAlive = aliveAtReady.value.load(ordering: .relaxed)
         #expect(wasAlive, "/healthz would answer 503 right after READY=1")
         store.close()
-        // The sockets are closed: the same endpoints can be bound again.
-        let again = try context.socket(.xpub)
+        // The sockets are closed: once the context is terminated (which waits for every socket of it to be closed;
+        // libzmq closes a closed socket's listener asynchronously), nothing listens on the endpoints any more, so
+        // they can be bound again (a bind refuses an ipc:// path another socket still listens on).
+        context.close()
+        let fresh = try ZMQContext()
+        defer { fresh.close() }
+        let again = try fresh.socket(.xpub)
         defer { again.close() }
         try again.bind(config.output)
-        let journal = try context.socket(.router)
+        let journal = try fresh.socket(.router)
         defer { journal.close() }
         try journal.bind(config.journal!)
     }
