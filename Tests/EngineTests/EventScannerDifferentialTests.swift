@@ -20,6 +20,35 @@ struct EventScannerDifferentialTests {
         return lines
     }
 
+    /// One scanner reused over `bodies` (so its memos — the prefix memo, the envelope templates — carry from body to
+    /// body) against, for each body, a fresh general-path scanner (the state after the scan) and a fresh scanner (the
+    /// decoding, with and without a topic; the fresh one is compared with the reference by
+    /// `ScannerDifferential.difference`). Returns on how many bodies `hit` held after the reused scanner's scan;
+    /// `memo` names the reused scanner in failure messages.
+    static func reusedScannerAgrees(_ bodies: [[UInt8]], memo: String, hit: (borrowing EventScanner) -> Bool) -> Int {
+        var scanner = EventScanner()
+        var hits = 0
+        for body in bodies {
+            var general = EventScanner()
+            general.fastPathEnabled = false
+            let (s, g) = body.withUnsafeBytes { b in
+                (scanner.stateDescription(scanner.scan(b)), general.stateDescription(general.scan(b)))
+            }
+            #expect(s == g, "\(String(decoding: body, as: UTF8.self).debugDescription)")
+            if hit(scanner) { hits += 1 }
+            var fresh = EventScanner()
+            for topic in [nil, Array("probation-case.contact.recorded".utf8)] as [[UInt8]?] {
+                let (a, b) = body.withUnsafeBytes { raw in
+                    topic.map { t in t.withUnsafeBytes { tb in
+                        (ScannerDifferential.describe(&scanner, body: raw, topic: tb), ScannerDifferential.describe(&fresh, body: raw, topic: tb))
+                    } } ?? (ScannerDifferential.describe(&scanner, body: raw, topic: nil), ScannerDifferential.describe(&fresh, body: raw, topic: nil))
+                }
+                #expect(a == b, "\(String(decoding: body, as: UTF8.self).debugDescription)\n\(memo): \(a)\nfresh: \(b)")
+            }
+        }
+        return hits
+    }
+
     /// Byte-level and token-level mutations that reach the parser's and decoder's edges.
     static func mutate(_ line: [UInt8], _ rng: inout SeededRandom) -> [UInt8] {
         var b = line
@@ -377,28 +406,7 @@ struct EventScannerDifferentialTests {
         var rng = SeededRandom(seed: 13)
         var bodies = crafted.map { Array($0.utf8) }
         for k in 0..<4_000 { bodies.append(k % 3 == 2 ? Self.mutate(rng.pick(seeds), &rng) : seeds[k % seeds.count]) }
-        var scanner = EventScanner()
-        var hits = 0
-        for body in bodies {
-            var general = EventScanner()
-            general.fastPathEnabled = false
-            let (s, g) = body.withUnsafeBytes { b in
-                (scanner.stateDescription(scanner.scan(b)), general.stateDescription(general.scan(b)))
-            }
-            #expect(s == g, "\(String(decoding: body, as: UTF8.self).debugDescription)")
-            if scanner.knownEventType != 0 { hits += 1 }
-            // Decoding from the reused scanner (memo) equals decoding from a fresh one (no memo), with and without a
-            // topic; the fresh one is compared with the reference by `ScannerDifferential.difference`.
-            var fresh = EventScanner()
-            for topic in [nil, Array("probation-case.contact.recorded".utf8)] as [[UInt8]?] {
-                let (a, b) = body.withUnsafeBytes { raw in
-                    topic.map { t in t.withUnsafeBytes { tb in
-                        (ScannerDifferential.describe(&scanner, body: raw, topic: tb), ScannerDifferential.describe(&fresh, body: raw, topic: tb))
-                    } } ?? (ScannerDifferential.describe(&scanner, body: raw, topic: nil), ScannerDifferential.describe(&fresh, body: raw, topic: nil))
-                }
-                #expect(a == b, "\(String(decoding: body, as: UTF8.self).debugDescription)\nmemo: \(a)\nfresh: \(b)")
-            }
-        }
+        let hits = Self.reusedScannerAgrees(bodies, memo: "memo") { $0.knownEventType != 0 }
         #expect(hits > 1_000, "prefix memo hit on \(hits) of \(bodies.count) bodies")
         // The crafted repeats hit it: the same contact prefix twice, with whitespace, 63 and 64 bytes; 65 does not.
         func hitOn(_ texts: [String]) -> [Bool] {
@@ -477,28 +485,7 @@ struct EventScannerDifferentialTests {
         var bodies = crafted.map { Array($0.utf8) }
         // The generated streams (four envelopes), and mutations of them between (any byte, often in an envelope).
         for k in 0..<5_000 { bodies.append(k % 3 == 2 ? Self.mutate(rng.pick(seeds), &rng) : seeds[k % seeds.count]) }
-        var scanner = EventScanner()
-        var hits = 0
-        for body in bodies {
-            var general = EventScanner()
-            general.fastPathEnabled = false
-            let (s, g) = body.withUnsafeBytes { b in
-                (scanner.stateDescription(scanner.scan(b)), general.stateDescription(general.scan(b)))
-            }
-            #expect(s == g, "\(String(decoding: body, as: UTF8.self).debugDescription)")
-            if scanner.lastScanUsedTemplate && scanner.lastScanWasFast { hits += 1 }
-            // Decoding from the reused scanner (templates) equals decoding from a fresh one (none), with and without
-            // a topic.
-            var fresh = EventScanner()
-            for topic in [nil, Array("probation-case.contact.recorded".utf8)] as [[UInt8]?] {
-                let (a, b) = body.withUnsafeBytes { raw in
-                    topic.map { t in t.withUnsafeBytes { tb in
-                        (ScannerDifferential.describe(&scanner, body: raw, topic: tb), ScannerDifferential.describe(&fresh, body: raw, topic: tb))
-                    } } ?? (ScannerDifferential.describe(&scanner, body: raw, topic: nil), ScannerDifferential.describe(&fresh, body: raw, topic: nil))
-                }
-                #expect(a == b, "\(String(decoding: body, as: UTF8.self).debugDescription)\ntemplate: \(a)\nfresh: \(b)")
-            }
-        }
+        let hits = Self.reusedScannerAgrees(bodies, memo: "template") { $0.lastScanUsedTemplate && $0.lastScanWasFast }
         #expect(hits > 2_500, "envelope template used on \(hits) of \(bodies.count) bodies")
         // Which bodies begin from a template, each scanned after `first` by a new scanner: the same envelope with any
         // plain text of the same length in the holes (DEL included, which JSON leaves unescaped; a date checked only

@@ -19,16 +19,22 @@ struct PipelineServiceTests {
         init() { (stream, continuation) = AsyncStream.makeStream() }
     }
 
-    @Test("graceful shutdown stops the loop, records the start in the store and closes the sockets; alive from READY")
-    func gracefulShutdown() async throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cw-svc-\(UUID().uuidString)").path
-        defer { try? FileManager.default.removeItem(atPath: dir) }
+    /// A daemon's configuration with every endpoint and the state directory inside `dir` (input bound).
+    static func configuration(in dir: String) -> DaemonConfiguration {
         var config = DaemonConfiguration()
         config.inputs = ["ipc://\(dir)/in"]
         config.inputBind = true
         config.output = "ipc://\(dir)/out"
-        config.journal = "ipc://\(dir)/journal"
         config.stateDir = dir + "/state"
+        return config
+    }
+
+    @Test("graceful shutdown stops the loop, records the start in the store and closes the sockets; alive from READY")
+    func gracefulShutdown() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cw-svc-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var config = Self.configuration(in: dir)
+        config.journal = "ipc://\(dir)/journal"
         let store = try StateStore(directory: config.stateDir)
         let context = try ZMQContext()
         defer { context.close() }
@@ -78,11 +84,7 @@ struct PipelineServiceTests {
     func unwritableStoreFailsBeforeReady() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cw-svc-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        var config = DaemonConfiguration()
-        config.inputs = ["ipc://\(dir)/in"]
-        config.inputBind = true
-        config.output = "ipc://\(dir)/out"
-        config.stateDir = dir + "/state"
+        let config = Self.configuration(in: dir)
         let store = try StateStore(directory: config.stateDir)
         store.close() // every later statement throws: as a store that cannot be written
         let context = try ZMQContext()
@@ -122,11 +124,7 @@ struct PipelineServiceGroupTests {
     func cancelledWhenAnotherServiceFails() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cw-svc-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        var config = DaemonConfiguration()
-        config.inputs = ["ipc://\(dir)/in"]
-        config.inputBind = true
-        config.output = "ipc://\(dir)/out"
-        config.stateDir = dir + "/state"
+        let config = PipelineServiceTests.configuration(in: dir)
         let store = try StateStore(directory: config.stateDir)
         defer { store.close() }
         let context = try ZMQContext()
