@@ -20,11 +20,9 @@ public struct LineReader {
 
     public init(path: String) { self.path = path }
 
-    /// Whether `path` names a readable regular file (or a readable FIFO/device, e.g. `/dev/stdin`).
-    public static func canRead(_ path: String) -> Bool { unreadableReason(path) == nil }
-
     /// Why `path` cannot be read as a file of lines, in the system's words ("No such file or directory",
-    /// "Permission denied", "is a directory"), or nil when it can.
+    /// "Permission denied", "is a directory"), or nil when it can (a readable regular file, or a readable FIFO or
+    /// device, e.g. `/dev/stdin`).
     public static func unreadableReason(_ path: String) -> String? {
         var st = stat()
         guard stat(path, &st) == 0 else { return String(cString: strerror(errno)) }
