@@ -68,6 +68,32 @@ struct DurabilityTests {
         daemon.child.stderr.wait(timeout: timeout) { joinedCount($0, prefix) >= n }
     }
 
+    /// A `contactwatch tail` of the daemon's alerts, started and seen subscribed (the caller stops it with
+    /// `stop(_:output: true)`, e.g. in a `defer`). Stopped here when it does not subscribe.
+    static func liveTail(_ daemon: DaemonUnderTest) throws -> Child {
+        let live = try Child("contactwatch", ["tail", "--endpoint", daemon.output, "--topic", "alert."])
+        guard awaitJoined(daemon, "alert.", atLeast: 1) else {
+            stop(live, output: true)
+            try #require(Bool(false), "the live tail did not subscribe")
+            return live
+        }
+        return live
+    }
+
+    /// An sqlite3 shell (`shell`) holding the store's write lock (WAL: the daemon can still read) until its standard
+    /// input, the returned pipe, is closed; returned once it holds it (the caller stops it with `stop(_:)`).
+    static func holdWriteLock(_ daemon: DaemonUnderTest, shell: String) throws -> (holder: Child, input: Pipe) {
+        let input = Pipe()
+        let holder = try Child(shell, [daemon.stateDir + "/contactwatch.sqlite"], input: input)
+        input.fileHandleForWriting.write(Data("BEGIN IMMEDIATE;\nSELECT 'write lock held';\n".utf8))
+        guard holder.stdout.wait(timeout: 30, until: { $0.contains("write lock held") }) else {
+            stop(holder)
+            try #require(Bool(false), "sqlite3: \(holder.stderr.text)")
+            return (holder, input)
+        }
+        return (holder, input)
+    }
+
     /// Stops a tool that may already have exited (never signals a reaped process id). SIGKILL, not SIGTERM: children
     /// started from the test runner inherit its signal mask, in which SIGTERM is blocked, so a tool (which installs
     /// no handler) would only die when `terminate()` gives up. With `output`, also waits for the end of

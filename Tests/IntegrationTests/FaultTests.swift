@@ -191,9 +191,8 @@ struct FaultTests {
         let dir = try TemporaryDirectory()
         let chunks = try D.generatedChunks(dir, parts: 8)
         var daemon = try DaemonUnderTest(dir: dir, extraArguments: D.arguments, environment: D.environment)
-        let live = try Child("contactwatch", ["tail", "--endpoint", daemon.output, "--topic", "alert."])
+        let live = try D.liveTail(daemon)
         defer { D.stop(live, output: true) }
-        try #require(D.awaitJoined(daemon, "alert.", atLeast: 1), "the live tail did not subscribe")
         var republishing = 0
         // What a SIGKILL may take from the live stream (alerts.md, delivery guarantees: the PUB socket is at most once;
         // consumers re-read gaps from the journal): alerts already handed to libzmq, and recorded as published by a
@@ -381,16 +380,12 @@ struct FaultTests {
         try D.replayThroughSentinel(daemon, [chunks[0]], sentinel: "part-1")
         let before = try JournalClient(endpoint: daemon.journal).fetchAll()
         try #require(before.bodies.count > 0, "part 1 raised no alert")
-        let live = try Child("contactwatch", ["tail", "--endpoint", daemon.output, "--topic", "alert."])
+        let live = try D.liveTail(daemon)
         defer { D.stop(live, output: true) }
-        try #require(D.awaitJoined(daemon, "alert.", atLeast: 1), "the live tail did not subscribe")
 
         // An sqlite3 shell takes the write lock (WAL: the daemon can still read) and holds it until its stdin closes.
-        let input = Pipe()
-        let holder = try Child(shell, [daemon.stateDir + "/contactwatch.sqlite"], input: input)
+        let (holder, input) = try D.holdWriteLock(daemon, shell: shell)
         defer { D.stop(holder) }
-        input.fileHandleForWriting.write(Data("BEGIN IMMEDIATE;\nSELECT 'write lock held';\n".utf8))
-        try #require(holder.stdout.wait(timeout: 30) { $0.contains("write lock held") }, "sqlite3: \(holder.stderr.text)")
 
         let replay = try Child("contactwatch", ["replay", chunks[1], "--endpoint", daemon.input, "--wait-subscribers", "1"])
         defer { D.stop(replay) }
@@ -466,9 +461,8 @@ struct FaultTests {
         environment["LD_PRELOAD"] = shim
         environment["CW_FAULT_READ_ONLY_AFTER"] = trigger
         var daemon = try DaemonUnderTest(dir: dir, extraArguments: D.arguments, environment: environment)
-        let live = try Child("contactwatch", ["tail", "--endpoint", daemon.output, "--topic", "alert."])
+        let live = try D.liveTail(daemon)
         defer { D.stop(live, output: true) }
-        try #require(D.awaitJoined(daemon, "alert.", atLeast: 1), "the live tail did not subscribe")
         try D.replayThroughSentinel(daemon, [chunks[0]], sentinel: "part-1")
         let before = try JournalClient(endpoint: daemon.journal).fetchAll()
         try #require(!before.bodies.isEmpty, "the first half raised no alert")
@@ -502,9 +496,8 @@ struct FaultTests {
         let dir = try TemporaryDirectory()
         let chunks = try D.generatedChunks(dir, parts: 2)
         let daemon = try DaemonUnderTest(dir: dir, extraArguments: D.arguments, environment: D.environment)
-        let live = try Child("contactwatch", ["tail", "--endpoint", daemon.output, "--topic", "alert."])
+        let live = try D.liveTail(daemon)
         defer { D.stop(live, output: true) }
-        try #require(D.awaitJoined(daemon, "alert.", atLeast: 1), "the live tail did not subscribe")
         try D.replayThroughSentinel(daemon, [chunks[0]], sentinel: "part-1")
         let before = try JournalClient(endpoint: daemon.journal).fetchAll()
         try #require(!before.bodies.isEmpty, "the first half raised no alert")
@@ -563,17 +556,13 @@ struct FaultTests {
         environment["CONTACTWATCH_STATE_COMMIT_MAX_EVENTS"] = "1000000"
         let daemon = try DaemonUnderTest(dir: dir, extraArguments: D.arguments, environment: environment)
         let pid = daemon.child.process.processIdentifier
-        let live = try Child("contactwatch", ["tail", "--endpoint", daemon.output, "--topic", "alert."])
+        let live = try D.liveTail(daemon)
         defer { D.stop(live, output: true) }
-        try #require(D.awaitJoined(daemon, "alert.", atLeast: 1), "the live tail did not subscribe")
         let writer = try #require(Self.threads(of: pid, named: "cw-writer").first, "no cw-writer thread in \(pid)")
 
         // An sqlite3 shell takes the write lock and holds it until its stdin closes.
-        let input = Pipe()
-        let holder = try Child(shell, [daemon.stateDir + "/contactwatch.sqlite"], input: input)
+        let (holder, input) = try D.holdWriteLock(daemon, shell: shell)
         defer { D.stop(holder) }
-        input.fileHandleForWriting.write(Data("BEGIN IMMEDIATE;\nSELECT 'write lock held';\n".utf8))
-        try #require(holder.stdout.wait(timeout: 30) { $0.contains("write lock held") }, "sqlite3: \(holder.stderr.text)")
 
         let replay = try Child("contactwatch", ["replay", chunks[1], "--endpoint", daemon.input, "--wait-subscribers", "1"])
         defer { D.stop(replay) }
