@@ -42,8 +42,9 @@ let package = Package(
         // SQLite's process-wide settings (`sqlite3_config`, variadic in C; see shim.h).
         .systemLibrary(name: "CSQLiteConfig"),
         // The project's own ZeroMQ layer: context and socket lifetimes, frames read in scope.
-        .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
-        // What both executables share besides the engine: their exit statuses and the version (`--version`).
+        .target(name: "ZeroMQ", dependencies: ["CZeroMQ", "ContactWatchCommon"]),
+        // What both executables share besides the engine: their exit statuses, the version (`--version`), endpoint
+        // syntax, whole writes and the kind of a file (`FileKind`, behind every "not a regular file").
         .target(name: "ContactWatchCommon"),
         // The pure engine: bytes in, messages out. No I/O, no clock but the one passed in.
         .target(
@@ -59,7 +60,7 @@ let package = Package(
         .target(
             name: "ContactWatchStore",
             dependencies: [
-                "ContactWatchEngine", "CSQLiteConfig",
+                "ContactWatchCommon", "ContactWatchEngine", "CSQLiteConfig",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 // The SQLite C API as GRDB links it, for the commit path's in-place binding (RawSQLite.swift).
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
@@ -133,7 +134,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .testTarget(name: "StoreTests", dependencies: ["ContactWatchStore", "ContactWatchEngine", "ContactWatchTestSupport"]),
+        .testTarget(name: "StoreTests", dependencies: ["ContactWatchStore", "ContactWatchEngine", "ContactWatchCommon", "ContactWatchTestSupport"]),
         // The operator's side in-process: log output, progress lines, tail's text format.
         .testTarget(
             name: "OperationsTests",

@@ -1,3 +1,4 @@
+import ContactWatchCommon
 import Foundation
 import Yams
 
@@ -17,10 +18,11 @@ enum ConfigurationFile {
         }
         var st = stat()
         guard stat(path, &st) == 0 else { throw fail(String(cString: strerror(errno))) }
-        switch st.st_mode & S_IFMT {
-        case S_IFREG: break
-        case S_IFDIR: throw fail("it is a directory; give the YAML file itself (e.g. \((path as NSString).appendingPathComponent("contactwatchd.yaml")))")
-        default: throw fail("it is not a regular file (a pipe, socket or device); give a YAML file")
+        let kind = FileKind(mode: st.st_mode)
+        if let notRegular = kind.notRegularFile {
+            throw fail("it is \(notRegular); give " + (kind == .directory
+                ? "the YAML file itself (e.g. \((path as NSString).appendingPathComponent("contactwatchd.yaml")))"
+                : "a YAML file"))
         }
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw fail(String(cString: strerror(errno))) }

@@ -1,3 +1,5 @@
+import ContactWatchCommon
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -70,7 +72,7 @@ public enum FileCheck {
             if e == ENOENT { return nil }
             throw .unreadable(path, errnoText(e))
         }
-        guard (st.st_mode & S_IFMT) == S_IFREG else { throw .unreadable(path, "not a regular file") }
+        if let notRegular = FileKind(mode: st.st_mode).notRegularFile { throw .unreadable(path, notRegular) }
         return Int(st.st_size)
     }
 

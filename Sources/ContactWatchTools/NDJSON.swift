@@ -2,6 +2,7 @@
 // that also finds a few top-level members, RFC 3339 timestamps, and cheap field look-ups in
 // alert bodies.
 
+import ContactWatchCommon
 import ContactWatchEngine
 
 #if canImport(Glibc)
@@ -24,9 +25,8 @@ public struct LineReader {
     /// "Permission denied", "is a directory"), or nil when it can (a readable regular file, or a readable FIFO or
     /// device, e.g. `/dev/stdin`).
     public static func unreadableReason(_ path: String) -> String? {
-        var st = stat()
-        guard stat(path, &st) == 0 else { return String(cString: strerror(errno)) }
-        if (st.st_mode & S_IFMT) == S_IFDIR { return "is a directory, not a file of events" }
+        guard let kind = FileKind(path: path) else { return String(cString: strerror(errno)) }
+        if kind == .directory { return "is a directory, not a file of events" }
         return access(path, R_OK) == 0 ? nil : String(cString: strerror(errno))
     }
 

@@ -6,6 +6,7 @@
 // standard error with its file and line number and not sent, unless `sendInvalid` is set, in which
 // case it too goes as a one-frame message (so the daemon's handling of it can be tested).
 
+import ContactWatchCommon
 import ZeroMQ
 
 #if canImport(Glibc)
@@ -194,8 +195,7 @@ public enum Replay {
     static func countLines(_ files: [String], loop: Int) -> Int? {
         var total = 0
         for file in files {
-            var st = stat()
-            guard stat(file, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
+            guard FileKind(path: file) == .regular else { return nil }
             do {
                 try LineReader(path: file).forEachLine { line, _ in
                     var k = 0

@@ -12,6 +12,8 @@
 // must be well-formed ZPL) and writes such files. No libzmq handle here: keys come from `CurveKey`.
 
 
+import ContactWatchCommon
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -177,13 +179,8 @@ public enum CurveCertificate {
                 }
                 throw CurveCertificateError(.unreadable, path: path, "cannot read the certificate: \(reason)")
             }
-            switch st.st_mode & S_IFMT {
-            case S_IFREG: break
-            case S_IFDIR:
-                throw CurveCertificateError(.unreadable, path: path, "a directory, not a certificate file; "
-                    + "only public certificates may be named *.key in an allow-list directory")
-            default:
-                throw CurveCertificateError(.unreadable, path: path, "not a regular file (a pipe, socket or device); "
+            if let notRegular = FileKind(mode: st.st_mode).notRegularFile {
+                throw CurveCertificateError(.unreadable, path: path, "\(notRegular); "
                     + "only public certificates may be named *.key in an allow-list directory")
             }
             out.append((path, try readPublicKey(path: path)))
@@ -300,8 +297,11 @@ public enum CurveCertificate {
         }
         defer { close(fd) }
         var st = stat()
-        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
-            throw CurveCertificateError(.unreadable, path: path, "is not a regular file")
+        guard fstat(fd, &st) == 0 else {
+            throw CurveCertificateError(.unreadable, path: path, "cannot read the certificate: \(String(cString: strerror(errno)))")
+        }
+        if let notRegular = FileKind(mode: st.st_mode).notRegularFile {
+            throw CurveCertificateError(.unreadable, path: path, "\(notRegular); give the certificate file itself")
         }
         if secret && (st.st_mode & 0o077) != 0 {
             let mode = String(st.st_mode & 0o777, radix: 8)

@@ -113,7 +113,7 @@ struct OperatorMistakeTests {
             #expect(r.status == 64, "\(r.stderr)")
             #expect(r.stderr.contains("security.curve.allowConsumers: \(dangling): a symbolic link to \(dir.file("certs/gone.key")) that cannot be followed (No such file or directory)"),
                     "\(r.stderr)")
-            #expect(r.stderr.contains("security.curve.allowPublishers: \(subdirectory): a directory, not a certificate file"), "\(r.stderr)")
+            #expect(r.stderr.contains("security.curve.allowPublishers: \(subdirectory): a directory, not a regular file"), "\(r.stderr)")
         }
         #expect(!FileManager.default.fileExists(atPath: dir.file("state")), "a refused allow-list touched the state")
 

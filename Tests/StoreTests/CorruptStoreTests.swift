@@ -1,6 +1,7 @@
 import ContactWatchTestSupport
 import ContactWatchEngine
 @testable import ContactWatchStore
+import ContactWatchCommon
 import Foundation
 import GRDB
 import Testing
@@ -97,6 +98,23 @@ func expectRefusal(_ dir: TempDir, _ kind: StoreError.Kind, mentioning words: [S
         let bytes = (0..<65536).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
         try Data(bytes).write(to: URL(fileURLWithPath: dir.storePath))
         try expectRefusal(dir, .corrupt, mentioning: ["not a database"])
+    }
+
+    /// The store's path taken by a directory or a pipe: refused as unreadable, saying which (`FileKind`, the words
+    /// the configuration file and the certificates use too), and left as it was.
+    @Test func storePathThatIsNotARegularFileIsRefused() throws {
+        for (make, words) in [({ (p: String) in try FileManager.default.createDirectory(atPath: p, withIntermediateDirectories: false) },
+                               "a directory, not a regular file"),
+                              ({ (p: String) in #expect(mkfifo(p, 0o600) == 0) }, "a pipe, socket or device, not a regular file")] {
+            let dir = TempDir()
+            defer { dir.cleanup() }
+            try make(dir.storePath)
+            let error = #expect(throws: StoreError.self) { _ = try StateStore(directory: dir.path) }
+            #expect(error?.kind == .unreadable, "\(String(describing: error))")
+            #expect(error?.description.contains("the state store at \(dir.storePath) cannot be opened (\(words))") == true,
+                    "\(String(describing: error))")
+            #expect(FileKind(path: dir.storePath) != .regular, "the path was replaced")
+        }
     }
 
     @Test func anotherApplicationsDatabaseIsRefused() throws {

@@ -1,0 +1,42 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// What a path the project reads as a file turned out to be, from its `stat`: the one check behind every "not a
+/// regular file" message (a configuration file, a CURVE certificate, the state store), so each says it alike.
+public enum FileKind: Sendable, Equatable {
+    case regular
+    case directory
+    /// A pipe, socket or device (or a symbolic link, from `lstat`): nothing the project can read as a file.
+    case special
+
+    public init(mode: mode_t) {
+        switch mode & S_IFMT {
+        case S_IFREG: self = .regular
+        case S_IFDIR: self = .directory
+        default: self = .special
+        }
+    }
+
+    /// The kind of the file at `path` (following symbolic links), or nil when `stat` fails (`errno` says why).
+    public init?(path: String) {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        self.init(mode: st.st_mode)
+    }
+
+    /// The words every message uses for a file that must be regular and is not: "a directory, not a regular file"
+    /// or "a pipe, socket or device, not a regular file"; nil for a regular file. The caller says which file it is
+    /// and what to give instead.
+    public var notRegularFile: String? {
+        switch self {
+        case .regular: nil
+        case .directory: "a directory, not a regular file"
+        case .special: "a pipe, socket or device, not a regular file"
+        }
+    }
+}
