@@ -68,33 +68,43 @@ public struct EngineSettings: Sendable, Equatable {
         if let first = problems().first { throw first }
     }
 
+    /// The one way a whole-number setting's range is checked and said, by the engine's settings and the daemon's:
+    /// nil when `value` is in `range`, else "must be an integer from MIN to MAX (got V)". `lowerBoundMeans` says what
+    /// the lowest value does when that is not plain ("no limit": "from 0 (no limit) to …").
+    public static func rangeProblem(_ value: Int, _ range: ClosedRange<Int>, lowerBoundMeans: String? = nil) -> String? {
+        if range.contains(value) { return nil }
+        let lower = lowerBoundMeans.map { "\(range.lowerBound) (\($0))" } ?? "\(range.lowerBound)"
+        return "must be an integer from \(lower) to \(range.upperBound) (got \(value))"
+    }
+
+    /// As `rangeProblem(_:_:lowerBoundMeans:)` for a setting with no upper bound: "must be an integer of at least
+    /// MIN (got V)".
+    public static func rangeProblem(_ value: Int, _ range: PartialRangeFrom<Int>) -> String? {
+        range.contains(value) ? nil : "must be an integer of at least \(range.lowerBound) (got \(value))"
+    }
+
     /// Every setting that cannot be used, in the order `validate` checks them (a configuration check reports all).
     public func problems() -> [Problem] {
         var out: [Problem] = []
         if ZoneCalendar(identifier: timeZone) == nil {
             out.append(Problem(key: "rules.timeZone", problem: "\"\(timeZone)\" is not a known time zone identifier"))
         }
-        func atLeast(_ v: Int, _ min: Int, _ key: String) {
-            if v < min { out.append(Problem(key: key, problem: "must be an integer of at least \(min) (got \(v))")) }
+        func check(_ key: String, _ problem: String?) {
+            if let problem { out.append(Problem(key: key, problem: problem)) }
         }
         // A duration is at most a century (`Self.maxDays` and the like): the rules compute with these values in
         // 64-bit milliseconds and 32-bit day numbers, and count business days one day at a time, so a larger one
         // trapped on overflow or stalled the processing loop at the first event that used it.
-        func within(_ v: Int, _ min: Int, _ max: Int, _ key: String) {
-            if v < min || v > max {
-                out.append(Problem(key: key, problem: "must be an integer from \(min) to \(max) (got \(v))"))
-            }
-        }
-        within(nonComplianceWindowMonths, 1, Self.maxMonths, "rules.nonCompliance.windowMonths")
-        within(enforcementDeadlineBusinessDays, 1, Self.maxDays, "rules.nonCompliance.enforcementDeadlineBusinessDays")
-        within(outcomeOverdueBusinessDays, 1, Self.maxDays, "rules.outcomeOverdue.businessDays")
-        within(telephoneOnlyLimitDays, 1, Self.maxDays, "rules.telephoneOnly.limitDays")
-        within(telephoneOnlyPriorityLimitDays, 1, Self.maxDays, "rules.telephoneOnly.priorityLimitDays")
-        within(complianceRateWindowDays, 1, Self.maxDays, "rules.complianceRate.windowDays")
-        atLeast(complianceRateMinimumSample, 1, "rules.complianceRate.minimumSample")
-        atLeast(maxMessageBytes, 64, "input.maxMessageBytes")
-        within(contactRetentionDays, 1, Self.maxDays, "input.contactRetentionDays")
-        within(maxFutureSkewSeconds, 0, Self.maxSeconds, "input.maxFutureSkewSeconds")
+        check("rules.nonCompliance.windowMonths", Self.rangeProblem(nonComplianceWindowMonths, 1...Self.maxMonths))
+        check("rules.nonCompliance.enforcementDeadlineBusinessDays", Self.rangeProblem(enforcementDeadlineBusinessDays, 1...Self.maxDays))
+        check("rules.outcomeOverdue.businessDays", Self.rangeProblem(outcomeOverdueBusinessDays, 1...Self.maxDays))
+        check("rules.telephoneOnly.limitDays", Self.rangeProblem(telephoneOnlyLimitDays, 1...Self.maxDays))
+        check("rules.telephoneOnly.priorityLimitDays", Self.rangeProblem(telephoneOnlyPriorityLimitDays, 1...Self.maxDays))
+        check("rules.complianceRate.windowDays", Self.rangeProblem(complianceRateWindowDays, 1...Self.maxDays))
+        check("rules.complianceRate.minimumSample", Self.rangeProblem(complianceRateMinimumSample, 1...))
+        check("input.maxMessageBytes", Self.rangeProblem(maxMessageBytes, 64...))
+        check("input.contactRetentionDays", Self.rangeProblem(contactRetentionDays, 1...Self.maxDays))
+        check("input.maxFutureSkewSeconds", Self.rangeProblem(maxFutureSkewSeconds, 0...Self.maxSeconds))
         if !(complianceRateThreshold > 0 && complianceRateThreshold <= 1) {
             out.append(Problem(key: "rules.complianceRate.threshold", problem: "must be a number above 0 and at most 1 (got \(complianceRateThreshold))"))
         }

@@ -265,8 +265,8 @@ public struct DaemonConfiguration: Sendable {
         }
         problems.collect {
             guard let v = try k.int("log.statsIntervalSeconds") else { return }
-            guard v >= 0 && v <= 86400 else {
-                throw DaemonError.configuration(key: "log.statsIntervalSeconds", problem: "must be from 0 (off) to 86400 (got \(v))")
+            if let problem = EngineSettings.rangeProblem(v, 0...86400, lowerBoundMeans: "off") {
+                throw DaemonError.configuration(key: "log.statsIntervalSeconds", problem: problem)
             }
             d.statsIntervalSeconds = v
         }
@@ -323,29 +323,19 @@ public struct DaemonConfiguration: Sendable {
                 if let problem = Self.endpointProblem(ep, bind: bind) { out.append(DaemonError.configuration(key: key, problem: problem)) }
             }
         }
-        if commitIntervalMillis < 0 || commitIntervalMillis > 10_000 {
-            out.append(DaemonError.configuration(key: "state.commitIntervalMillis", problem: "must be from 0 to 10000 (got \(commitIntervalMillis))"))
+        func check(_ key: String, _ problem: String?) {
+            if let problem { out.append(DaemonError.configuration(key: key, problem: problem)) }
         }
-        if commitMaxEvents < 1 { out.append(DaemonError.configuration(key: "state.commitMaxEvents", problem: "must be at least 1")) }
-        if journalRetentionDays < 1 || journalRetentionDays > EngineSettings.maxDays {
-            // The hourly pruning computes its cutoff in milliseconds: a larger value trapped an hour after the start.
-            out.append(DaemonError.configuration(key: "state.journalRetentionDays", problem: "must be from 1 to \(EngineSettings.maxDays) (got \(journalRetentionDays))"))
-        }
-        if receiveHighWaterMark < 0 || receiveHighWaterMark > Int(Int32.max) {
-            out.append(DaemonError.configuration(key: "input.receiveHighWaterMark", problem: "must be from 0 (no limit) to \(Int32.max) (got \(receiveHighWaterMark))"))
-        }
-        if republishGraceMillis < 0 || republishGraceMillis > 600_000 {
-            out.append(DaemonError.configuration(key: "output.republishGraceMillis", problem: "must be from 0 to 600000 (got \(republishGraceMillis))"))
-        }
-        if journalMaxReplyAlerts < 1 || journalMaxReplyAlerts > 100_000 {
-            out.append(DaemonError.configuration(key: "journal.maxReplyAlerts", problem: "must be from 1 to 100000 (got \(journalMaxReplyAlerts))"))
-        }
-        if journalMaxReplyBytes < 1024 || journalMaxReplyBytes > 64 << 20 {
-            out.append(DaemonError.configuration(key: "journal.maxReplyBytes", problem: "must be from 1024 to 67108864 (got \(journalMaxReplyBytes))"))
-        }
-        if sendHighWaterMark < 0 || sendHighWaterMark > Int(Int32.max) {
-            out.append(DaemonError.configuration(key: "output.sendHighWaterMark", problem: "must be from 0 (no limit) to \(Int32.max) (got \(sendHighWaterMark))"))
-        }
+        // Ranges as the engine's settings check and say them (`EngineSettings.rangeProblem`).
+        check("state.commitIntervalMillis", EngineSettings.rangeProblem(commitIntervalMillis, 0...10_000))
+        check("state.commitMaxEvents", EngineSettings.rangeProblem(commitMaxEvents, 1...))
+        // The hourly pruning computes its cutoff in milliseconds: a larger value trapped an hour after the start.
+        check("state.journalRetentionDays", EngineSettings.rangeProblem(journalRetentionDays, 1...EngineSettings.maxDays))
+        check("input.receiveHighWaterMark", EngineSettings.rangeProblem(receiveHighWaterMark, 0...Int(Int32.max), lowerBoundMeans: "no limit"))
+        check("output.republishGraceMillis", EngineSettings.rangeProblem(republishGraceMillis, 0...600_000))
+        check("journal.maxReplyAlerts", EngineSettings.rangeProblem(journalMaxReplyAlerts, 1...100_000))
+        check("journal.maxReplyBytes", EngineSettings.rangeProblem(journalMaxReplyBytes, 1024...(64 << 20)))
+        check("output.sendHighWaterMark", EngineSettings.rangeProblem(sendHighWaterMark, 0...Int(Int32.max), lowerBoundMeans: "no limit"))
         if let m = metrics, MetricsAddress(m) == nil {
             out.append(DaemonError.configuration(key: "metrics.address", problem: "must be HOST:PORT or [IPv6]:PORT with a port from 0 to 65535 (got \"\(m)\")"))
         }

@@ -62,6 +62,24 @@ struct ConfigurationTests {
         }
     }
 
+    /// Every range is checked and said one way (`EngineSettings.rangeProblem`), the engine's keys and the daemon's
+    /// alike: what is allowed and what was given (`state.commitMaxEvents` said only "must be at least 1").
+    @Test("a value out of range says the range and the value given, for the daemon's keys as for the engine's", arguments: [
+        ("state.commitMaxEvents", 0, "must be an integer of at least 1 (got 0)"),
+        ("state.commitIntervalMillis", 10_001, "must be an integer from 0 to 10000 (got 10001)"),
+        ("input.receiveHighWaterMark", -1, "must be an integer from 0 (no limit) to 2147483647 (got -1)"),
+        ("log.statsIntervalSeconds", 86_401, "must be an integer from 0 (off) to 86400 (got 86401)"),
+        ("input.maxMessageBytes", 63, "must be an integer of at least 64 (got 63)"),
+        ("rules.telephoneOnly.limitDays", 0, "must be an integer from 1 to 36525 (got 0)"),
+    ])
+    func rangeMessages(key: String, value: Int, message: String) {
+        #expect {
+            _ = try Self.resolve([key: ConfigValue(.int(value), isSecret: false)])
+        } throws: { error in
+            (error as? DaemonError)?.message.contains("configuration: \(key): \(message)") == true
+        }
+    }
+
     @Test("flags win over the environment, which wins over the file, which wins over the defaults")
     func precedence() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cw-config-\(UUID().uuidString)")
