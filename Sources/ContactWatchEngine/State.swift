@@ -304,7 +304,8 @@ package struct ContactLists: @unchecked Sendable, Equatable {
 
     /// Calls `body` once with the four lists where they lie: their elements concatenated (failures, remotes, warnings,
     /// breaches) and where each list ends (valid only during the call). Not generic: the store's encoder reads a case's
-    /// lists with one call instead of four `withUnsafeElements`, which ran there unspecialised (README, *Performance*).
+    /// lists with one call instead of four `withUnsafeElements`, which ran there unspecialised
+    /// (`Benchmarks/README.md`, "The daemon outside the engine, fourth pass (seventh session)": `prepare`).
     @inlinable
     package func withUnsafeAllElements(_ body: (UnsafeBufferPointer<ContactRef>, _ ends: (Int, Int, Int, Int)) -> Void) {
         guard let s = storage else { return body(UnsafeBufferPointer(start: nil, count: 0), (0, 0, 0, 0)) }
@@ -652,7 +653,7 @@ package struct ChangeSet: Sendable {
 /// `forgottenContacts` too). That is all the store needs: it sorts these ids with the forgotten ones, drops the
 /// repeats and writes each contact's record as it is then, or deletes it when the engine no longer has it
 /// (`StateStore.prepare`). An append costs a few instructions where a set's insert cost ~190 with its growth
-/// (README, Performance, engine pass 7).
+/// (`Benchmarks/README.md`, "Engine pass 7 (seventh session)").
 package struct ContactLog: Sendable {
     @usableFromInline var ids: [UInt64] = []
 
@@ -1103,7 +1104,8 @@ extension DenseSet: IntegerSet {}
 // The store's module calls `IDSet` and `DenseSet` through these concrete functions, compiled (specialised) here
 // (and `ContactTable`, which is not generic). Called from another module, the generic members run unspecialised even
 // though they are `@inlinable` (the store module does not specialise them: measured, type-metadata lookups on every
-// call — see README, Performance); these are ordinary non-generic calls instead.
+// call — see `Benchmarks/README.md`, "Measured again on main at `1445a31`" and "The store's table calls
+// specialised (third session)"); these are ordinary non-generic calls instead.
 
 extension IDSet where Element == UInt64 {
     /// The members, in slot order (unsorted).

@@ -29,7 +29,9 @@ struct CommitPipeline {
         /// 25 MB of pending messages). Under overload the writer's batches grow to this bound, and a commit costs
         /// per case it touches, not per event: a bench batch of 50,000 events already touches most of the 20,000
         /// cases, so at the former 50 the second batch in flight every 50,000 events only multiplied commits of the
-        /// same rows (README, *Performance*: 11–16 commits per run → 6–8, writer CPU −25–30%).
+        /// same rows (`Benchmarks/README.md`, "The daemon outside the engine, second pass": in three interleaved
+        /// pairs of runs, 10 / 12 / 10 commits per run → 7 / 6 / 7, writer CPU 0.86 / 1.01 / 0.73 s → 0.68 / 0.76 /
+        /// 0.54 s, 21–26% less).
         static let batchesPerHardLimit = 200
         /// `output.republishGraceMillis`: the longest alerts left unpublished by a crash wait for a consumer.
         var republishGrace: Duration = .milliseconds(2000)
@@ -217,7 +219,8 @@ struct CommitPipeline {
 
     /// A batch's outbox, with room reserved for the messages of a batch at the hard limit (at most 2^18 events) at
     /// `reservedBytesPerEvent` bytes an event and a message every `reservedEventsPerMessage` events: address space
-    /// only until written (README, *Performance*). A batch that needs more grows it as before.
+    /// only until written (`Benchmarks/README.md`, "The daemon outside the engine, third pass: page faults of the
+    /// processing thread"). A batch that needs more grows it as before.
     static func newOutbox(_ limits: Limits) -> Outbox {
         let events = min(limits.hardLimit, 1 << 18)
         return Outbox(reservingBytes: events * reservedBytesPerEvent, messages: events / reservedEventsPerMessage)

@@ -156,7 +156,8 @@ struct PipelineLoop {
     /// The per-message path is `receiveInto` (a static function: the receive closure captures only the engine, the
     /// outbox and the wall-clock sample, not `self`), `CommitPipeline.eventProcessed` and, rarely, a submit: no copy
     /// of the state machine, no allocation, and the wall clock read once per `WallClockSample.eventsPerRead` messages
-    /// (README, *Performance*: the wall clock in the drain loop).
+    /// (`Benchmarks/README.md`, "The daemon outside the engine, fifth pass (eighth session)": the wall clock once
+    /// per 16 messages).
     private mutating func drainInput() throws(DaemonError) {
         let engine = self.engine
         let input = sockets.input
@@ -238,7 +239,8 @@ struct PipelineLoop {
     }
 
     /// Publishes a durable batch's messages: each topic copied, each body lent to libzmq in place (no copy, no
-    /// allocation of its size; README, *Performance*: publishing without copies). The outbox stays with the returned
+    /// allocation of its size; `Benchmarks/README.md`, "The daemon outside the engine, fifth pass (eighth
+    /// session)": publishing without copies). The outbox stays with the returned
     /// `LentOutbox` until libzmq has released every body.
     private func publish(_ outbox: consuming Outbox) -> LentOutbox {
         let lent = LentOutbox(outbox)
@@ -384,7 +386,8 @@ struct LentOutbox {
 /// waiting (the receive never blocks; after a batch is handed to the writer the sample starts afresh), so a
 /// message's `now` is the reading taken at most `eventsPerRead − 1` messages before it, tens of microseconds at the
 /// daemon's full rate, against `detectedAt`'s millisecond resolution; it is never later than the message's processing, and successive values never go backwards unless
-/// the system clock itself is set back (README, *Performance*: the wall clock in the drain loop).
+/// the system clock itself is set back (`Benchmarks/README.md`, "The daemon outside the engine, fifth pass (eighth
+/// session)": the wall clock once per 16 messages).
 struct WallClockSample {
     static let eventsPerRead = 16
     private var millis: Millis = 0

@@ -3,7 +3,8 @@ import Foundation
 import Glibc
 #endif
 
-/// How the daemon's own threads share a small machine (README, *Performance*: two cores, three busy threads).
+/// How the daemon's own threads share a small machine: two cores, three busy threads (README, *Design*: threads
+/// placed for two cores; measured in `Benchmarks/README.md`, "Thread placement").
 ///
 /// Names: Linux keeps at most 15 bytes of a thread's name (a longer one is refused and the thread keeps the name of
 /// the thread that created it), so the names are short; `top -H`, `ps -L` and `perf` show them.
@@ -40,12 +41,14 @@ enum ThreadPlacement {
     /// core it contends for with the processing thread, instead of half). On a saturated machine the processing
     /// thread keeps reading while the writer's batches grow — fewer, larger commits, each cheaper per event — up to
     /// `CommitPipeline`'s bound (200 × `state.commitMaxEvents` pending events), the only point at which the loop
-    /// waits for the writer. With a core to spare the nice value changes nothing. Measured in README, *Performance*.
+    /// waits for the writer. With a core to spare the nice value changes nothing. Measured in
+    /// `Benchmarks/README.md`, "Thread placement".
     static let writerNiceSteps: Int32 = 5
 
     /// libzmq I/O threads of the daemon's context: one. The daemon has one input connection per publisher and one
     /// per consumer; libzmq serves each connection on one I/O thread whatever their number, and on two cores a
     /// second I/O thread is one more thread to schedule beside the processing and writer threads, with nothing to do
-    /// in parallel (measured in README, *Performance*). `inproc://` (the durability signal) needs no I/O thread.
+    /// in parallel (measured in `Benchmarks/README.md`, "Thread placement"). `inproc://` (the durability signal) needs no
+    /// I/O thread.
     static let ioThreads = 1
 }

@@ -576,7 +576,8 @@ public final class ZMQSocket {
         // socket's end: `zmq_msg_recv` deallocates whatever a message held before it stores the next part ("any
         // content previously stored in msg shall be properly deallocated", zmq_msg_recv(3)), and on EAGAIN leaves it
         // empty. So a frame is released by the call that replaces it instead of by a `zmq_msg_close` and
-        // `zmq_msg_init` of its own: two library calls fewer per frame on the daemon's input (README, *Performance*).
+        // `zmq_msg_init` of its own: two library calls fewer per frame on the daemon's input
+        // (`Benchmarks/README.md`, "The daemon outside the engine, fourth pass (seventh session)").
         // Frames are still readable only inside `body` (`ZMQFrames` does not escape it).
         if zmq_msg_recv(pool, h, flags) < 0 {
             let error = ZMQError("zmq_msg_recv")

@@ -8,8 +8,8 @@ import Glibc
 #endif
 
 /// An output subscriber that connects, subscribes and never reads, beside one that reads everything: the daemon's
-/// published batches are lent to libzmq (`ZMQLoan`, README *Performance*: publishing without copies), and a message
-/// queued for the stalled subscriber keeps its whole batch on loan. The daemon must go on processing, committing and
+/// published batches are lent to libzmq (`ZMQLoan`, `Benchmarks/README.md`, "The daemon outside the engine, fifth
+/// pass (eighth session)": publishing without copies), and a message queued for the stalled subscriber keeps its whole batch on loan. The daemon must go on processing, committing and
 /// publishing to the reader, keep at most `LentOutboxes.defaultLimit` (8) batches on loan (then publish by copy), and
 /// stop cleanly on SIGTERM with the stalled subscriber still connected.
 @Suite("A subscriber that never reads")
