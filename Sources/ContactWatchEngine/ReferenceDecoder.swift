@@ -360,13 +360,7 @@ package enum ScannerDifferential {
         let hints = EventDecoder.subjectHints(r)
         out += " hints=\(hints.crn.map { "\($0)" } ?? "-")/\(hints.contactId.map { "\($0)" } ?? "-")"
         for type in [EventType.contactRecorded, .registrationDeleted] {
-            switch EventDecoder.decode(r, type: type, scannedCRN: EventDecoder.scannedCRN(r)) {
-            case .failure(let e): out += " invalid=\(e.field ?? "-"): \(e.reason)"
-            case .success(.contact(let c)):
-                out += " " + describe(c) { r.string($0) }
-            case .success(.registration(let g)):
-                out += " reg=\(g.occurredAt) \(g.crn) \(g.type) \(r.string(g.registerTypeCode)) \(g.registerLevelCode >= 0 ? r.string(g.registerLevelCode) : "-")"
-            }
+            out += describe(EventDecoder.decode(r, type: type, scannedCRN: EventDecoder.scannedCRN(r))) { r.string($0) }
         }
         return out
     }
@@ -388,15 +382,19 @@ package enum ScannerDifferential {
         let hints = ReferenceEventDecoder.subjectHints(r)
         out += " hints=\(hints.crn.map { "\($0)" } ?? "-")/\(hints.contactId.map { "\($0)" } ?? "-")"
         for type in [EventType.contactRecorded, .registrationDeleted] {
-            switch ReferenceEventDecoder.decode(r, type: type) {
-            case .failure(let e): out += " invalid=\(e.field ?? "-"): \(e.reason)"
-            case .success(.contact(let c)):
-                out += " " + describe(c) { r.string($0) }
-            case .success(.registration(let g)):
-                out += " reg=\(g.occurredAt) \(g.crn) \(g.type) \(r.string(g.registerTypeCode)) \(g.registerLevelCode >= 0 ? r.string(g.registerLevelCode) : "-")"
-            }
+            out += describe(ReferenceEventDecoder.decode(r, type: type)) { r.string($0) }
         }
         return out
+    }
+
+    /// One decoder's result for one event kind, as both descriptions give it (` invalid=…`, ` contact=…`, ` reg=…`).
+    static func describe(_ decoded: Result<DecodedEvent, Invalidity>, _ string: (Int32) -> String) -> String {
+        switch decoded {
+        case .failure(let e): " invalid=\(e.field ?? "-"): \(e.reason)"
+        case .success(.contact(let c)): " " + describe(c, string)
+        case .success(.registration(let g)):
+            " reg=\(g.occurredAt) \(g.crn) \(g.type) \(string(g.registerTypeCode)) \(g.registerLevelCode >= 0 ? string(g.registerLevelCode) : "-")"
+        }
     }
 
     static func describe(_ c: ContactEvent, _ string: (Int32) -> String) -> String {
