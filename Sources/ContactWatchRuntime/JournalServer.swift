@@ -91,6 +91,7 @@ final class JournalServer: @unchecked Sendable {
         let poller = ZMQPoller()
         poller.add(router)
         var blocked = BlockedClients()
+        let failureLines = LogLimiter()
         while !stopRequested.load(ordering: .acquiring) {
             guard let ready = try? poller.poll(timeoutMilliseconds: 100), ready.isReadable(0) else { continue }
             // A bounded turn, then the stop flag is looked at again.
@@ -105,7 +106,8 @@ final class JournalServer: @unchecked Sendable {
                     counters.journalRepliesDropped.add(1, ordering: .relaxed)
                     continue
                 }
-                guard let reply = Self.reply(to: request, reader: reader, limits: limits, logger: logger) else { continue }
+                guard let reply = Self.reply(to: request, reader: reader, limits: limits, logger: logger,
+                                             failureLines: failureLines) else { continue }
                 var sent = (try? router.send(reply, dontWait: true)) ?? false
                 if !sent {
                     // The refusal may rest on libzmq's stale count of what this client has read (its reports are
@@ -139,8 +141,11 @@ final class JournalServer: @unchecked Sendable {
         }
     }
 
-    /// The reply to one request (routing id first), or nil for a message that has no routing id and request.
-    static func reply(to frames: [[UInt8]], reader: JournalReader, limits: Limits, logger: Logger) -> [[UInt8]]? {
+    /// The reply to one request (routing id first), or nil for a message that has no routing id and request. A journal
+    /// that cannot be read is logged through `failureLines` (10 at once, then one every 6 s with `notLogged=N`): every
+    /// request a client sends then fails, and each wrote a warning at whatever rate the clients asked.
+    static func reply(to frames: [[UInt8]], reader: JournalReader, limits: Limits, logger: Logger,
+                      failureLines: LogLimiter) -> [[UInt8]]? {
         guard frames.count >= 2 else { return nil }
         var reply: [[UInt8]] = [frames[0]]
         var k = 1
@@ -162,7 +167,9 @@ final class JournalServer: @unchecked Sendable {
             reply.append(Array(String(page.latest).utf8))
             for e in page.entries { reply.append(e.body) }
         } catch {
-            logger.warning("cannot read the journal: \(error)")
+            if let notLogged = failureLines.admit("journal") {
+                logger.warning("cannot read the journal: \(error)", metadata: notLogged > 0 ? ["notLogged": "\(notLogged)"] : [:])
+            }
             reply.append(Array("error".utf8))
             reply.append(Array("cannot read the journal: \(error)".utf8))
         }

@@ -1,0 +1,49 @@
+@testable import ContactWatchRuntime
+import ContactWatchStore
+import Foundation
+import Logging
+import Synchronization
+import Testing
+
+/// A journal the journal thread cannot read (a damaged row) fails every request a client sends: each is answered
+/// `error`, and each wrote a `warning` line, at whatever rate the clients asked.
+@Suite("journal read failures")
+struct JournalFailureLogTests {
+    @Test("50 requests against a damaged journal row: 50 error replies, at most the limit's burst of warnings, the next saying how many were not logged")
+    func readFailuresAreRateLimited() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cw-journal-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try StateStore(directory: dir)
+        let path = store.path
+        store.close()
+        // A row whose entries do not decode, written behind the store's back (as damage would).
+        let sqlite = Process()
+        sqlite.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
+        sqlite.arguments = [path, "INSERT INTO journalChunk VALUES (1, 1, 1, 0, x'FFFFFFFF')"]
+        try sqlite.run()
+        sqlite.waitUntilExit()
+        try #require(sqlite.terminationStatus == 0, "sqlite3 could not damage the journal")
+
+        let reader = try JournalReader(path: path)
+        defer { reader.close() }
+        let sink = LogLines()
+        let logger = Logger(label: "test") { _ in MemoryLogHandler(sink: sink) }
+        let clock = Mutex(0.0)
+        let lines = LogLimiter(burst: 10, intervalSeconds: 6, now: { clock.withLock { $0 } })
+        let request: [[UInt8]] = [Array("client".utf8), Array("fetch".utf8), Array("0".utf8)]
+        for _ in 0..<50 {
+            let reply = JournalServer.reply(to: request, reader: reader, limits: JournalServer.Limits(), logger: logger,
+                                            failureLines: lines)
+            #expect(reply.map { String(decoding: $0[1], as: UTF8.self) } == "error")
+        }
+        var logged = sink.entries.withLock { $0 }
+        #expect(logged.count == 10, "\(logged.count) warnings for 50 failed requests")
+        #expect(logged.allSatisfy { $0.level == .warning && $0.message.hasPrefix("cannot read the journal: ") })
+
+        clock.withLock { $0 = 6 }
+        _ = JournalServer.reply(to: request, reader: reader, limits: JournalServer.Limits(), logger: logger, failureLines: lines)
+        logged = sink.entries.withLock { $0 }
+        #expect(logged.count == 11)
+        #expect(logged.last?.metadata["notLogged"] == "40")
+    }
+}
