@@ -41,6 +41,8 @@ let package = Package(
         .systemLibrary(name: "CPrefetch"),
         // SQLite's process-wide settings (`sqlite3_config`, variadic in C; see shim.h).
         .systemLibrary(name: "CSQLiteConfig"),
+        // glibc's malloc_trim (header only; see shim.h).
+        .systemLibrary(name: "CMalloc"),
         // The project's own ZeroMQ layer: context and socket lifetimes, frames read in scope.
         .target(name: "ZeroMQ", dependencies: ["CZeroMQ", "ContactWatchCommon"]),
         // What both executables share besides the engine: their exit statuses, the version (`--version`), endpoint
@@ -70,7 +72,7 @@ let package = Package(
         .target(
             name: "ContactWatchRuntime",
             dependencies: [
-                "ContactWatchCommon", "ContactWatchEngine", "ContactWatchStore", "ZeroMQ", "CSystemd",
+                "ContactWatchCommon", "ContactWatchEngine", "ContactWatchStore", "ZeroMQ", "CSystemd", "CMalloc",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Configuration", package: "swift-configuration"),

@@ -1,5 +1,6 @@
 import ContactWatchStore
 import Foundation
+import Logging
 import Synchronization
 import ZeroMQ
 
@@ -10,8 +11,13 @@ import ZeroMQ
 /// socket, connected to the socket the processing loop polls (`signalEndpoint`): the loop wakes, reads
 /// `completedCount` and `error`, and publishes what is durable. Nothing sleeps or polls the counter on a timer.
 ///
-/// Threads: the writer thread owns its PAIR socket (created, used and closed there); `submit` and `close` are called
-/// from the processing thread; `completedCount` and `error` from any thread.
+/// Journal retention runs here too, between batches (`requestPrune`): a prune takes the store's write lock, and may wait
+/// up to the busy timeout for another process's lock or take long on a large journal, which on the processing thread
+/// stopped event processing (and SIGTERM, subscriptions, /healthz) for that long. Here it delays only commits, and in
+/// bounded steps (`pruneRowsPerStep` rows each), with any batch queued meanwhile written before the next step.
+///
+/// Threads: the writer thread owns its PAIR socket (created, used and closed there); `submit`, `requestPrune` and
+/// `close` are called from the processing thread; `completedCount` and `error` from any thread.
 final class CommitWriter: @unchecked Sendable {
     private let store: StateStore
     private let condition = NSCondition()
@@ -20,19 +26,28 @@ final class CommitWriter: @unchecked Sendable {
     /// The last batch written, emptied (`PreparedCommit.recycled()`), for the next `prepare` to refill.
     private var spare: PreparedCommit? = nil
     private var closing = false
+    /// A prune asked for and not finished: its cutoff, its retention (for the log line) and what it pruned so far.
+    private var prune: (cutoff: Int64, days: Int, pruned: Int)? = nil
     private var failure: StoreError? = nil
     private var signalReady: Result<Void, ZMQError>? = nil
     private let finished = DispatchSemaphore(value: 0)
     private let completed = Atomic<Int>(0)
     /// Receives each commit's duration (the metrics' histogram), when set.
     private let timings: (any TimingObserver)?
+    private let logger: Logger
+    private let counters: RuntimeCounters?
+
+    /// Journal rows (about 32 KiB each) deleted per transaction by a prune: a few milliseconds of the write lock.
+    static let pruneRowsPerStep = 256
 
     /// Starts the writer thread, which connects a PAIR socket to `signalEndpoint` (bound by the caller) before it
     /// takes the first batch; returns once it has connected.
-    init(store: StateStore, context: ZMQContext, signalEndpoint: String,
-         timings: (any TimingObserver)? = nil) throws(DaemonError) {
+    init(store: StateStore, context: ZMQContext, signalEndpoint: String, timings: (any TimingObserver)? = nil,
+         logger: Logger = Logger(label: "contactwatchd"), counters: RuntimeCounters? = nil) throws(DaemonError) {
         self.store = store
         self.timings = timings
+        self.logger = logger
+        self.counters = counters
         let thread = Thread { [self] in run(context: context, endpoint: signalEndpoint) }
         thread.name = ThreadPlacement.writer
         thread.start()
@@ -73,6 +88,18 @@ final class CommitWriter: @unchecked Sendable {
         condition.unlock()
     }
 
+    /// Asks the writer thread to delete the journal's published entries recorded before `cutoff` (Unix milliseconds;
+    /// `retentionDays` is for the log line), between batches. A prune still going on is not restarted: it goes on
+    /// with its own cutoff, and this one is dropped (the next is an interval away). Never waits.
+    func requestPrune(recordedBefore cutoff: Int64, retentionDays: Int) {
+        condition.lock()
+        if prune == nil {
+            prune = (cutoff, retentionDays, 0)
+            condition.signal()
+        }
+        condition.unlock()
+    }
+
     /// Writes what is queued, then stops the thread; returns once it has. Idempotent.
     func close() {
         condition.lock()
@@ -104,12 +131,16 @@ final class CommitWriter: @unchecked Sendable {
         }
     }
 
-    /// Writes the next batch; false when there is none to write (closing, or after a failure). The batch's reference
-    /// to its outbox is dropped before the durability signal: the processing thread then holds the only reference to
-    /// the batch's outbox (which the batch shares for its journal rows) and empties it in place for reuse. The rest
-    /// of the batch is kept, emptied, as `spare`.
+    /// Writes the next batch, or takes one step of a prune when no batch waits; false when there is nothing left to
+    /// do (closing, or after a failure). The batch's reference to its outbox is dropped before the durability signal:
+    /// the processing thread then holds the only reference to the batch's outbox (which the batch shares for its
+    /// journal rows) and empties it in place for reuse. The rest of the batch is kept, emptied, as `spare`.
     private func writeNext() -> Bool {
-        guard let batch = next() else { return false }
+        guard let work = next() else { return false }
+        guard case .batch(let batch) = work else {
+            if case .prune(let cutoff) = work { pruneStep(cutoff) }
+            return true
+        }
         do {
             let started = ContinuousClock.now
             try store.write(batch)
@@ -134,12 +165,48 @@ final class CommitWriter: @unchecked Sendable {
         condition.unlock()
     }
 
-    /// The next batch to write, or nil when closing with nothing left or after a failure.
-    private func next() -> PreparedCommit? {
+    private enum Work {
+        case batch(PreparedCommit)
+        case prune(Int64)
+    }
+
+    /// The next batch to write, else a step of the prune asked for; nil when closing with no batch left (a prune not
+    /// finished then is left for the next start) or after a failure.
+    private func next() -> Work? {
         condition.lock()
         defer { condition.unlock() }
-        while queue.isEmpty && !closing { condition.wait() }
-        if queue.isEmpty || failure != nil { return nil }
-        return queue.removeFirst()
+        while queue.isEmpty && prune == nil && !closing { condition.wait() }
+        if failure != nil { return nil }
+        if !queue.isEmpty { return .batch(queue.removeFirst()) }
+        if closing { return nil }
+        return prune.map { .prune($0.cutoff) }
+    }
+
+    /// One bounded step of the prune; at its end, the `info` line with the count (or a `warning`: a prune that fails,
+    /// e.g. on a lock another process held past the busy timeout, is tried again at the next interval; it is not a
+    /// commit, so it does not stop the daemon).
+    private func pruneStep(_ cutoff: Int64) {
+        var pruned = 0
+        var finished = false
+        var problem: StoreError? = nil
+        do { (pruned, finished) = try store.pruneJournalStep(recordedBefore: cutoff, maxRows: Self.pruneRowsPerStep) } catch {
+            problem = error
+        }
+        condition.lock()
+        guard var job = prune else {
+            condition.unlock()
+            return
+        }
+        job.pruned += pruned
+        prune = finished || problem != nil ? nil : job
+        condition.unlock()
+        if pruned > 0 { counters?.journalPruned.add(pruned, ordering: .relaxed) }
+        if let problem {
+            counters?.journalPruneFailures.add(1, ordering: .relaxed)
+            logger.warning("journal pruning failed (tried again at the next interval): \(problem)",
+                           metadata: ["pruned": "\(job.pruned)"])
+        } else if finished, job.pruned > 0 {
+            logger.info("pruned \(job.pruned) journal entries older than \(job.days) days")
+        }
     }
 }

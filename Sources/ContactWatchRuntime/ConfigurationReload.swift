@@ -65,7 +65,8 @@ public actor ConfigurationReload {
         "journal": "journal.endpoint", "stateDir": "state.dir", "logLevel": "log.level", "logFormat": "log.format",
         "statsIntervalSeconds": "log.statsIntervalSeconds", "metrics": "metrics.address",
         "commitIntervalMillis": "state.commitIntervalMillis", "commitMaxEvents": "state.commitMaxEvents",
-        "journalRetentionDays": "state.journalRetentionDays", "receiveHighWaterMark": "input.receiveHighWaterMark",
+        "journalRetentionDays": "state.journalRetentionDays",
+        "journalPruneIntervalSeconds": "state.journalPruneIntervalSeconds", "receiveHighWaterMark": "input.receiveHighWaterMark",
         "sendHighWaterMark": "output.sendHighWaterMark", "republishGraceMillis": "output.republishGraceMillis",
         "journalLimits": "journal.maxReply*", "engine": "rules.* or input.* (engine settings)", "security": "security.*",
     ]

@@ -128,6 +128,17 @@ public enum Daemon {
         for endpoint in config.exposedPlaintext {
             logger.warning("security.allowPlaintext: a plaintext socket reachable from other hosts", metadata: ["endpoint": "\(endpoint)"])
         }
+        // Before any socket or file: every connection costs a descriptor, and libzmq aborts on some paths when none is
+        // left (DescriptorLimit).
+        if let files = DescriptorLimit.raiseToHard() {
+            if let failure = files.failure {
+                logger.warning("cannot raise the open-files limit to its hard limit: \(failure)", metadata: [
+                    "limit": "\(files.now)", "hardLimit": "\(files.hard)",
+                ])
+            } else {
+                logger.info("open files limit", metadata: ["limit": "\(files.now)", "raisedFrom": "\(files.before)"])
+            }
+        }
         let lock = try StateDirectoryLock(directory: config.stateDir)
         defer { lock.release() }
         let loaded = try LoadedStore(directory: config.stateDir)

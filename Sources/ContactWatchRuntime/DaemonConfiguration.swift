@@ -48,6 +48,8 @@ public struct DaemonConfiguration: Sendable {
     public var commitMaxEvents = 1000
     /// `state.journalRetentionDays`: published journal entries older than this are pruned.
     public var journalRetentionDays = 400
+    /// `state.journalPruneIntervalSeconds`: how often retention runs (and once at start), on the writer thread.
+    public var journalPruneIntervalSeconds = 3600
     /// `input.receiveHighWaterMark` / `output.sendHighWaterMark`.
     public var receiveHighWaterMark = 100_000
     public var sendHighWaterMark = 100_000
@@ -80,7 +82,7 @@ public struct DaemonConfiguration: Sendable {
         "input.maxFutureSkewSeconds", "input.endpoints", "input.bind", "input.subscribe", "input.receiveHighWaterMark",
         "output.endpoint", "output.sendHighWaterMark", "output.republishGraceMillis", "journal.endpoint",
         "journal.maxReplyAlerts", "journal.maxReplyBytes", "state.dir", "state.commitIntervalMillis",
-        "state.commitMaxEvents", "state.journalRetentionDays", "log.level", "log.format", "log.statsIntervalSeconds", "metrics.address",
+        "state.commitMaxEvents", "state.journalRetentionDays", "state.journalPruneIntervalSeconds", "log.level", "log.format", "log.statsIntervalSeconds", "metrics.address",
         "security.curve.certificate", "security.curve.allowPublishers", "security.curve.allowConsumers",
         "security.allowPlaintext", "input.curveServerKey",
     ]
@@ -256,6 +258,13 @@ public struct DaemonConfiguration: Sendable {
         problems.collect { if let v = try k.int("state.commitIntervalMillis") { d.commitIntervalMillis = v } }
         problems.collect { if let v = try k.int("state.commitMaxEvents") { d.commitMaxEvents = v } }
         problems.collect { if let v = try k.int("state.journalRetentionDays") { d.journalRetentionDays = v } }
+        problems.collect {
+            guard let v = try k.int("state.journalPruneIntervalSeconds") else { return }
+            if let problem = EngineSettings.rangeProblem(v, 1...86400) {
+                throw DaemonError.configuration(key: "state.journalPruneIntervalSeconds", problem: problem)
+            }
+            d.journalPruneIntervalSeconds = v
+        }
         problems.collect {
             guard let v = try k.string("log.level") else { return }
             guard let level = Logger.Level(rawValue: v.lowercased()) else {

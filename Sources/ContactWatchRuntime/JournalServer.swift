@@ -15,7 +15,14 @@ import ZeroMQ
 /// client at most `sendQueueReplies` deep; a reply to a client whose queue is full (it is not reading) or who has
 /// gone is dropped and counted, never queued.
 ///
-/// Threads: `start` returns once the thread has bound its socket (or failed to); `stop` from any thread.
+/// A poll or receive of the socket that fails is not ignored (`SocketFailures`): a signal's EINTR is retried at once;
+/// any other error is logged (rate-limited) and counted, and retried after 100 ms; a socket that keeps failing for 10 s,
+/// or that is gone (ETERM, ENOTSOCK, EFAULT), makes the journal unusable: `failure` is set, logged at `critical`, and
+/// the processing loop stops the daemon (commit and publish what is in hand, exit 70, restarted by the unit). A
+/// journal that is silently deaf would leave every consumer that catches up from it waiting for ever.
+///
+/// Threads: `start` returns once the thread has bound its socket (or failed to); `stop` and `failure` from any
+/// thread.
 final class JournalServer: @unchecked Sendable {
     struct Limits: Sendable {
         var maxReplyAlerts = 1000
@@ -28,6 +35,10 @@ final class JournalServer: @unchecked Sendable {
     static let receiveQueueRequests: Int32 = 64
 
     private let stopRequested = Atomic<Bool>(false)
+    /// Signalled by `stop`: ends a backoff wait at once.
+    private let wake = DispatchSemaphore(value: 0)
+    private let failed = Atomic<Bool>(false)
+    private let failureError = Mutex<DaemonError?>(nil)
     private let finished = DispatchSemaphore(value: 0)
     private let started = DispatchSemaphore(value: 0)
     private let startResult = Mutex<DaemonError?>(nil)
@@ -56,7 +67,21 @@ final class JournalServer: @unchecked Sendable {
     /// Stops the thread and waits until it has closed its socket and connection. Idempotent.
     func stop() {
         if stopRequested.exchange(true, ordering: .acquiringAndReleasing) { return }
+        wake.signal()
         finished.wait()
+    }
+
+    /// Set once the journal socket is unusable (the thread has then ended): the daemon must stop (exit 70). One
+    /// atomic load while nothing failed (the processing loop asks every turn).
+    var failure: DaemonError? {
+        guard failed.load(ordering: .acquiring) else { return nil }
+        return failureError.withLock { $0 }
+    }
+
+    /// The daemon logs `error` at `critical` as it exits (`Daemon.run`).
+    private func fail(_ error: DaemonError) {
+        failureError.withLock { $0 = error }
+        failed.store(true, ordering: .releasing)
     }
 
     private func run(endpoint: String, storePath: String, context: ZMQContext, setup: SocketSetup, limits: Limits,
@@ -92,11 +117,42 @@ final class JournalServer: @unchecked Sendable {
         poller.add(router)
         var blocked = BlockedClients()
         let failureLines = LogLimiter()
+        var failures = SocketFailures()
+        let socketLines = LogLimiter()
+        /// A failed poll or receive: retried, after a backoff, or the end of the journal (false).
+        func survive(_ error: any Error, _ operation: String) -> Bool {
+            let code = (error as? ZMQError)?.code ?? EINVAL
+            let action = failures.failed(code: code, at: ContinuousClock.now)
+            if action == .retryNow { return true }
+            counters.journalSocketErrors.add(1, ordering: .relaxed)
+            if action == .giveUp {
+                let why = failures.isGone(code) ? "the socket is gone" : "it has failed for \(SocketFailures.giveUpAfter)"
+                fail(DaemonError(.internal, "the journal socket (\(endpoint)) is unusable: \(operation): \(error); "
+                    + "\(why): stopping so that a restart binds it anew"))
+                return false
+            }
+            if let notLogged = socketLines.admit("socket") {
+                var metadata: Logger.Metadata = ["endpoint": "\(endpoint)"]
+                if notLogged > 0 { metadata["notLogged"] = "\(notLogged)" }
+                logger.error("the journal socket failed, retrying: \(operation): \(error)", metadata: metadata)
+            }
+            _ = wake.wait(timeout: .now() + .milliseconds(SocketFailures.backoffMillis))
+            return true
+        }
         while !stopRequested.load(ordering: .acquiring) {
-            guard let ready = try? poller.poll(timeoutMilliseconds: 100), ready.isReadable(0) else { continue }
+            let ready: ZMQPollResult
+            do { ready = try poller.poll(timeoutMilliseconds: 100) } catch {
+                if survive(error, "zmq_poll") { continue } else { return }
+            }
+            failures.succeeded()
+            guard ready.isReadable(0) else { continue }
             // A bounded turn, then the stop flag is looked at again.
             for _ in 0..<64 {
-                guard let request = try? router.receiveCopy(timeoutMilliseconds: 0) else { break }
+                let received: [[UInt8]]?
+                do { received = try router.receiveCopy(timeoutMilliseconds: 0) } catch {
+                    if survive(error, "zmq_msg_recv") { break } else { return }
+                }
+                guard let request = received else { break }
                 counters.journalRequests.add(1, ordering: .relaxed)
                 guard let client = request.first else { continue }
                 let now = ContinuousClock.now
@@ -122,6 +178,28 @@ final class JournalServer: @unchecked Sendable {
                 }
             }
         }
+    }
+
+    /// What the journal thread does about a failed poll or receive of its socket: EINTR (a signal) is retried at once;
+    /// a socket that is gone (ETERM: the context terminated; ENOTSOCK, EFAULT) is given up at once; anything else is
+    /// retried after `backoffMillis` until it has failed without a success between for `giveUpAfter`.
+    struct SocketFailures {
+        enum Action: Equatable { case retryNow, retryAfterBackoff, giveUp }
+        static let backoffMillis = 100
+        static let giveUpAfter = Duration.seconds(10)
+        private(set) var failingSince: ContinuousClock.Instant? = nil
+
+        func isGone(_ code: Int32) -> Bool { code == ZMQError.ETERM || code == ZMQError.ENOTSOCK || code == EFAULT }
+
+        mutating func failed(code: Int32, at now: ContinuousClock.Instant) -> Action {
+            if code == EINTR { return .retryNow }
+            if isGone(code) { return .giveUp }
+            let since = failingSince ?? now
+            failingSince = since
+            return now - since >= Self.giveUpAfter ? .giveUp : .retryAfterBackoff
+        }
+
+        mutating func succeeded() { failingSince = nil }
     }
 
     /// Clients (by routing id) whose replies could not be queued recently, with when they may be served again.
@@ -154,9 +232,12 @@ final class JournalServer: @unchecked Sendable {
             k += 1
         }
         let words = frames[k...].map { String(decoding: $0, as: UTF8.self) }
-        guard let request = JournalRequest(words) else {
+        let request: JournalRequest
+        switch JournalRequest.parse(words) {
+        case .success(let r): request = r
+        case .failure(let problem):
             reply.append(Array("error".utf8))
-            reply.append(Array("expected: fetch <afterSequence> [<limit>]".utf8))
+            reply.append(Array(problem.description.utf8))
             return reply
         }
         do {
@@ -177,17 +258,52 @@ final class JournalServer: @unchecked Sendable {
     }
 }
 
-/// `fetch <afterSequence> [<limit>]`.
+/// `fetch <afterSequence> [<limit>]`: both ASCII decimal digits (no sign, no space), the limit at least 1 (larger
+/// than `journal.maxReplyAlerts` is capped to it). *Decision (README, Journal protocol):* `fetch 0 0` and `fetch 0 -5`
+/// are refused with an `error` reply saying why: they used to be taken as a limit of 1 — not what the client asked
+/// for — and a reply of no alerts would have told the client it had caught up.
 struct JournalRequest: Equatable {
     var after: UInt64
     var limit: Int?
 
+    struct Problem: Error, Equatable, CustomStringConvertible {
+        let description: String
+    }
+
     init?(_ words: [String]) {
-        guard words.count >= 2, words[0] == "fetch", let after = UInt64(words[1]) else { return nil }
+        guard case .success(let r) = Self.parse(words) else { return nil }
+        self = r
+    }
+
+    init(after: UInt64, limit: Int?) {
         self.after = after
-        if words.count >= 3 {
-            guard let n = Int(words[2]) else { return nil }
-            limit = max(1, n)
+        self.limit = limit
+    }
+
+    static let usage = "expected: fetch <afterSequence> [<limit>]"
+
+    static func parse(_ words: [String]) -> Result<JournalRequest, Problem> {
+        guard (2...3).contains(words.count), words[0] == "fetch" else {
+            return .failure(Problem(description: "\(usage) (got \(words.count) frames\(words.first.map { ", the first \"\(clip($0))\"" } ?? ""))"))
         }
+        guard let after = decimal(words[1]) else {
+            return .failure(Problem(description: "afterSequence must be ASCII decimal digits from 0 to \(UInt64.max) (got \"\(clip(words[1]))\"); \(usage)"))
+        }
+        guard words.count == 3 else { return .success(JournalRequest(after: after, limit: nil)) }
+        guard let n = decimal(words[2]), n >= 1 else {
+            return .failure(Problem(description: "limit must be ASCII decimal digits, 1 or more (got \"\(clip(words[2]))\"); \(usage)"))
+        }
+        return .success(JournalRequest(after: after, limit: Int(clamping: n)))
+    }
+
+    /// Digits only (`UInt64("+5")` is 5, `Int("-5")` is -5: neither is what the protocol allows).
+    private static func decimal(_ word: String) -> UInt64? {
+        guard !word.isEmpty, word.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return nil }
+        return UInt64(word)
+    }
+
+    /// A word as quoted in an error reply: at most 40 characters, control characters as `?`.
+    private static func clip(_ word: String) -> String {
+        String(word.prefix(40).map { $0.isASCII && ($0.asciiValue! < 0x20 || $0.asciiValue! == 0x7f) ? "?" : $0 })
     }
 }

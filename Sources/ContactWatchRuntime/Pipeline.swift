@@ -1,3 +1,4 @@
+import CMalloc
 import ContactWatchEngine
 import ContactWatchStore
 import Foundation
@@ -60,7 +61,7 @@ final class Pipeline: @unchecked Sendable {
         }
         defer { journal?.stop() }
         let writer = try CommitWriter(store: store, context: context, signalEndpoint: sockets.durableEndpoint,
-                                      timings: counters.timings)
+                                      timings: counters.timings, logger: logger, counters: counters)
         defer { writer.close() }
         let limits = CommitPipeline.Limits(maxEvents: config.commitMaxEvents,
                                            interval: .milliseconds(config.commitIntervalMillis),
@@ -70,6 +71,8 @@ final class Pipeline: @unchecked Sendable {
                                      now: ContinuousClock.now)
         var loop = PipelineLoop(engine: engine, store: store, sockets: sockets, writer: writer, machine: machine,
                                 config: config, logger: logger, counters: counters, ready: ready)
+        let server = journal
+        loop.failure = { server?.failure }
         try loop.run(until: { [self] in isStopRequested })
     }
 }
@@ -87,6 +90,9 @@ struct PipelineLoop {
     let logger: Logger
     let counters: RuntimeCounters
     var ready: (() -> Void)?
+    /// Another thread's failure that must stop the daemon (the journal socket unusable), asked every turn: the loop
+    /// then stops as on SIGTERM (commit and publish what is in hand) and throws it.
+    var failure: () -> DaemonError? = { nil }
     var tracker: SubscriptionTracker
     var housekeeping: Housekeeping
     let clock = ContinuousClock()
@@ -124,13 +130,17 @@ struct PipelineLoop {
         if machine.phase == .running { becomeReady() }
         let heartbeat = SystemdHeartbeat.start(counters: counters)
         defer { heartbeat?.stop() }
+        var failed: DaemonError? = nil
         while !stop() {
             counters.lastTurnNanos.store(MonotonicClock.nanos(), ordering: .relaxed)  // /healthz: one store per turn
             let readiness = try sockets.poll(acceptingInput: machine.acceptsInput,
                                              timeoutMilliseconds: machine.pollTimeout(at: clock.now))
             try dispatch(readiness)
+            failed = failure()
+            if failed != nil { break }
         }
         try finish()
+        if let failed { throw failed }
     }
 
     private mutating func dispatch(_ r: PipelineReadiness) throws(DaemonError) {
@@ -140,7 +150,7 @@ struct PipelineLoop {
         if r.monitor { sockets.supervisor.readEvents(input: sockets.input, now: clock.now) }
         sockets.supervisor.tick(input: sockets.input, now: clock.now)
         try perform(machine.tick(at: clock.now))
-        housekeeping.run(at: clock.now, store: store, logger: logger, counters: counters)
+        housekeeping.run(at: clock.now, writer: writer, logger: logger, counters: counters)
     }
 
     private mutating func perform(_ action: CommitPipeline.Action) throws(DaemonError) {
@@ -163,9 +173,13 @@ struct PipelineLoop {
         let input = sockets.input
         var wallClock = WallClockSample()  // a fresh reading for the first message of every drain
         var n = 0
+        var framesOver = false
         while n < drainLimit, machine.acceptsInput {
             let got: Bool
-            do { got = try Self.receiveInto(&machine.outbox, from: input, engine: engine, wallClock: &wallClock) } catch {
+            do {
+                got = try Self.receiveInto(&machine.outbox, from: input, engine: engine, wallClock: &wallClock,
+                                           framesOver: &framesOver)
+            } catch {
                 if ZMQError.isInterrupted(error) { break }
                 throw DaemonError.internal("receive failed: \(error)")
             }
@@ -177,6 +191,7 @@ struct PipelineLoop {
                 wallClock = WallClockSample()  // a submit encodes a batch (milliseconds): read the clock afresh
             }
         }
+        if framesOver { housekeeping.memoryToReturn() }
         counters.publish(engine: engine.counters)
         counters.publish(cases: engine.state.cases.count, watermark: engine.state.watermark)
         for e in engine.takeLogEvents() {
@@ -193,9 +208,12 @@ struct PipelineLoop {
     /// Reads one message, if one is waiting, into the engine (frames read in scope, nothing copied); false when none.
     /// (`receiveWaiting`: the first and last frame straight to the engine, no generic result or nested closures.) The
     /// wall clock is taken from `wallClock` only once a message is in hand.
+    /// `framesOver` is set when the message had more than two frames (refused by the engine as invalid; its frames,
+    /// each up to `input.maxMessageBytes`, may have been many: see `Housekeeping.memoryToReturn`).
     private static func receiveInto(_ outbox: inout Outbox, from input: ZMQSocket, engine: Engine,
-                                    wallClock: inout WallClockSample) throws -> Bool {
+                                    wallClock: inout WallClockSample, framesOver: inout Bool) throws -> Bool {
         try input.receiveWaiting { count, topic, body in
+            if count > 2 { framesOver = true }
             engine.process(frameCount: count, topic: topic, body: body, now: wallClock.now(), into: &outbox)
         }
     }
@@ -404,20 +422,43 @@ struct WallClockSample {
     }
 }
 
-/// The processing loop's periodic chores: journal retention and the periodic `info` line with the counters
-/// (`log.statsIntervalSeconds`, 60 by default). The systemd watchdog ping and `STATUS=` line are
-/// `SystemdHeartbeat`'s, off this thread.
+/// The processing loop's periodic chores: asking for journal retention (at the first turn, then every
+/// `state.journalPruneIntervalSeconds`; the writer thread does it, `CommitWriter.requestPrune`) and the periodic
+/// `info` line with the counters (`log.statsIntervalSeconds`, 60 by default). The systemd watchdog ping and `STATUS=`
+/// line are `SystemdHeartbeat`'s, off this thread.
 struct Housekeeping {
     let retentionDays: Int
-    var lastPrune: ContinuousClock.Instant
+    let pruneInterval: Duration
+    /// nil until the first turn: a daemon restarted more often than the interval still prunes.
+    var lastPrune: ContinuousClock.Instant?
     let statsInterval: Duration?
     var lastStats: (at: ContinuousClock.Instant, received: Int)
+    /// Heap memory freed by a refused message of many frames, to be given back to the system (`memoryToReturn`).
+    var trimDue = false
+    var lastTrim: ContinuousClock.Instant? = nil
+    static let trimInterval = Duration.seconds(1)
 
     init(config: DaemonConfiguration, now: ContinuousClock.Instant) {
         retentionDays = config.journalRetentionDays
-        lastPrune = now
+        pruneInterval = .seconds(config.journalPruneIntervalSeconds)
+        lastPrune = nil
         statsInterval = config.statsIntervalSeconds > 0 ? .seconds(config.statsIntervalSeconds) : nil
         lastStats = (now, 0)
+    }
+
+    /// A message of more than two frames was read (and refused). ZeroMQ's `ZMQ_MAXMSGSIZE` (`input.maxMessageBytes`)
+    /// limits each frame, not a message's number of frames, and libzmq holds a whole message before it hands over its
+    /// first frame: one message of 3,000 frames of 60 KB took 180 MB, which glibc kept after the message was freed
+    /// (the daemon's resident memory went from 41 to 207 MB and stayed). `malloc_trim(0)` gives the free pages back;
+    /// done from the next turn, at most once a second, so a stream of such messages costs a trim a second, not one
+    /// each.
+    mutating func memoryToReturn() { trimDue = true }
+
+    mutating func returnMemory(at now: ContinuousClock.Instant) {
+        guard trimDue, lastTrim.map({ now - $0 >= Self.trimInterval }) ?? true else { return }
+        trimDue = false
+        lastTrim = now
+        malloc_trim(0)
     }
 
     /// `events/s`, cases, W, the latest alert sequence, subscriptions: one line.
@@ -434,7 +475,8 @@ struct Housekeeping {
         return seconds > 0 ? Double(received - last.received) / seconds : 0
     }
 
-    mutating func run(at now: ContinuousClock.Instant, store: StateStore, logger: Logger, counters: RuntimeCounters) {
+    mutating func run(at now: ContinuousClock.Instant, writer: CommitWriter, logger: Logger, counters: RuntimeCounters) {
+        returnMemory(at: now)
         if let interval = statsInterval, now - lastStats.at >= interval {
             let received = counters.received.load(ordering: .relaxed)
             var metadata: Logger.Metadata = [:]
@@ -446,15 +488,12 @@ struct Housekeeping {
             logger.info("counters", metadata: metadata)
             lastStats = (now, received)
         }
-        if now - lastPrune >= .seconds(3600) {
+        if lastPrune.map({ now - $0 >= pruneInterval }) ?? true {
             lastPrune = now
-            let cutoff = Pipeline.wallClockMillis() - Millis(retentionDays) * millisPerDay
-            do {
-                let n = try store.pruneJournal(recordedBefore: cutoff)
-                if n > 0 { logger.info("pruned \(n) journal entries older than \(retentionDays) days") }
-            } catch {
-                logger.warning("journal pruning failed: \(error)")
-            }
+            // Off this thread: a prune waits for the store's write lock (up to the busy timeout when another process
+            // holds it) and may delete many rows; the writer does it between batches, in bounded steps.
+            writer.requestPrune(recordedBefore: Pipeline.wallClockMillis() - Millis(retentionDays) * millisPerDay,
+                                retentionDays: retentionDays)
         }
     }
 }

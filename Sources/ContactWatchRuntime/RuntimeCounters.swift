@@ -57,6 +57,12 @@ public final class RuntimeCounters: Sendable {
     public let journalRequests = Atomic<Int>(0)
     /// Journal replies dropped because the client was not reading them (its send queue was full) or had gone.
     public let journalRepliesDropped = Atomic<Int>(0)
+    /// Polls and receives of the journal socket that failed (a signal's EINTR aside).
+    public let journalSocketErrors = Atomic<Int>(0)
+    // The writer thread's.
+    /// Journal entries deleted by retention (`state.journalRetentionDays`), and prunes that failed.
+    public let journalPruned = Atomic<Int>(0)
+    public let journalPruneFailures = Atomic<Int>(0)
 
     public init(timings: (any TimingObserver)? = nil) { self.timings = timings }
 
@@ -100,6 +106,9 @@ public final class RuntimeCounters: Sendable {
             ("copiedBatches", copiedBatches.load(ordering: .relaxed)),
             ("journalRequests", journalRequests.load(ordering: .relaxed)),
             ("journalRepliesDropped", journalRepliesDropped.load(ordering: .relaxed)),
+            ("journalSocketErrors", journalSocketErrors.load(ordering: .relaxed)),
+            ("journalPruned", journalPruned.load(ordering: .relaxed)),
+            ("journalPruneFailures", journalPruneFailures.load(ordering: .relaxed)),
         ]
     }
 }

@@ -1091,7 +1091,17 @@ public final class StateStore: Sendable {
     @discardableResult
     public func pruneJournal(recordedBefore cutoff: Int64) throws(StoreError) -> Int {
         try run("pruning the journal") {
-            try queue.write { db in try Self.pruneJournal(db, recordedBefore: cutoff) }
+            try queue.write { db in try Self.pruneJournal(db, recordedBefore: cutoff).pruned }
+        }
+    }
+
+    /// One bounded step of `pruneJournal(recordedBefore:)`, in its own transaction: at most `maxRows` whole rows
+    /// deleted, oldest first; the row only partly published is rewritten in the step that finds fewer than `maxRows`
+    /// whole rows to delete, which reports `finished`. Steps repeated until one is finished prune what one
+    /// `pruneJournal` would; each holds the write lock for a bounded time, so a commit waits for one step at most.
+    public func pruneJournalStep(recordedBefore cutoff: Int64, maxRows: Int) throws(StoreError) -> (pruned: Int, finished: Bool) {
+        try run("pruning the journal") {
+            try queue.write { db in try Self.pruneJournal(db, recordedBefore: cutoff, maxRows: maxRows) }
         }
     }
 }
@@ -1099,14 +1109,23 @@ public final class StateStore: Sendable {
 extension StateStore {
     /// Deletes the journal's published entries of rows recorded before `cutoff`: whole rows when all their entries are
     /// published; a row only partly published is rewritten with its unpublished entries (under the first one's key).
-    static func pruneJournal(_ db: Database, recordedBefore cutoff: Int64) throws -> Int {
+    /// At most `maxRows` whole rows are deleted; `finished` is false when that many were (more may be left, and the
+    /// straddling row is left for a later step).
+    static func pruneJournal(_ db: Database, recordedBefore cutoff: Int64,
+                             maxRows: Int = Int.max) throws -> (pruned: Int, finished: Bool) {
         let published = try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'publishedThrough'") ?? 0
-        var pruned = try Int.fetchOne(db, sql: """
-            SELECT coalesce(sum(entryCount), 0) FROM journalChunk
-            WHERE firstSequence <= ?1 AND lastSequence <= ?1 AND recordedAt < ?2
-            """, arguments: [published, cutoff]) ?? 0
-        try db.execute(sql: "DELETE FROM journalChunk WHERE firstSequence <= ?1 AND lastSequence <= ?1 AND recordedAt < ?2",
-                       arguments: [published, cutoff])
+        let chosen = """
+            SELECT firstSequence FROM journalChunk WHERE firstSequence <= ?1 AND lastSequence <= ?1 AND recordedAt < ?2
+            ORDER BY firstSequence LIMIT ?3
+            """
+        let arguments: StatementArguments = [published, cutoff, Int64(clamping: maxRows)]
+        let whole = try Row.fetchOne(db, sql: """
+            SELECT count(*), coalesce(sum(entryCount), 0) FROM journalChunk WHERE firstSequence IN (\(chosen))
+            """, arguments: arguments)
+        let rows: Int = whole?[0] ?? 0
+        var pruned: Int = whole?[1] ?? 0
+        try db.execute(sql: "DELETE FROM journalChunk WHERE firstSequence IN (\(chosen))", arguments: arguments)
+        if rows >= maxRows { return (pruned, false) }
         // Rows that straddle `published` (one, normally).
         let straddling = try Row.fetchAll(db, sql: """
             SELECT firstSequence, recordedAt, entries FROM journalChunk
@@ -1141,7 +1160,7 @@ extension StateStore {
             }
             try builder.finish()
         }
-        return pruned
+        return (pruned, true)
     }
 }
 

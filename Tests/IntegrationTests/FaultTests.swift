@@ -133,18 +133,51 @@ struct FaultTests {
 
     /// Builds `readOnlyShimSource` into `dir` with the system's C compiler; nil (and a printed reason) without one.
     static func buildReadOnlyShim(_ dir: TemporaryDirectory) throws -> String? {
-        let source = dir.file("read-only-shim.c")
-        let library = dir.file("read-only-shim.so")
-        try readOnlyShimSource.write(toFile: source, atomically: true, encoding: .utf8)
+        try buildShim(dir, "read-only-shim", readOnlyShimSource, test: "store read-only mid-run")
+    }
+
+    /// Builds an LD_PRELOAD library from `source` into `dir` with the system's C compiler; nil (and a printed reason,
+    /// naming `test`) without one.
+    static func buildShim(_ dir: TemporaryDirectory, _ name: String, _ text: String, test: String) throws -> String? {
+        let source = dir.file("\(name).c")
+        let library = dir.file("\(name).so")
+        try text.write(toFile: source, atomically: true, encoding: .utf8)
         var failures: [String] = []
         for compiler in ["cc", "gcc", "clang"] {
             let r = command("/usr/bin/env", [compiler, "-shared", "-fPIC", "-O1", "-o", library, source, "-ldl"])
             if r.status == 0 { return library }
             failures.append("\(compiler): \(r.output.prefix(200))")
         }
-        print("fault: store read-only mid-run skipped: no C compiler built the LD_PRELOAD library (\(failures))")
+        print("fault: \(test) skipped: no C compiler built the LD_PRELOAD library (\(failures))")
         return nil
     }
+
+    /// An LD_PRELOAD library making every `zmq_poll` of the daemon's journal thread (`cw-journal`) fail with the errno
+    /// in `CW_FAULT_POLL_ERRNO` once the file named by `CW_FAULT_POLL_FAILS_AFTER` exists: a journal socket that
+    /// keeps failing, which the journal thread used to skip with `try?` and `continue` — a silent spin.
+    static let pollFailureShimSource = #"""
+        #define _GNU_SOURCE
+        #include <dlfcn.h>
+        #include <errno.h>
+        #include <stdlib.h>
+        #include <string.h>
+        #include <sys/prctl.h>
+        #include <unistd.h>
+
+        int zmq_poll(void *items, int n, long timeout) {
+            static int (*next)(void *, int, long);
+            if (next == NULL) next = (int (*)(void *, int, long))dlsym(RTLD_NEXT, "zmq_poll");
+            const char *trigger = getenv("CW_FAULT_POLL_FAILS_AFTER");
+            char name[17] = {0};
+            prctl(PR_GET_NAME, name, 0, 0, 0);
+            if (trigger != NULL && strcmp(name, "cw-journal") == 0 && access(trigger, F_OK) == 0) {
+                const char *code = getenv("CW_FAULT_POLL_ERRNO");
+                errno = code != NULL ? atoi(code) : ENOMEM;
+                return -1;
+            }
+            return next(items, n, timeout);
+        }
+        """#
 
     /// An LD_PRELOAD library making every write, truncation and sync of the daemon's store files (`contactwatch.sqlite`
     /// and its `-wal`/`-shm`) fail with EROFS once the file named by `CW_FAULT_READ_ONLY_AFTER` exists: what a process
@@ -589,5 +622,171 @@ struct FaultTests {
         #else
         print("fault: state directory deleted during a commit skipped: the busy-wait probe reads x86_64 syscall numbers")
         #endif
+    }
+
+    // MARK: - Journal pruning while another process holds the store's write lock
+
+    /// Journal retention takes the store's write lock. On the processing thread, a lock held by another process (a
+    /// backup, an sqlite3 shell) stopped event processing for the busy timeout (5 s) at every prune: no input read,
+    /// no subscription taken, no SIGTERM seen. On the writer thread only commits wait, which they must anyway.
+    @Test("journal pruning waiting for another process's write lock waits on the writer thread: the processing loop takes a subscription meanwhile; the failed prune is logged, counted, and not fatal")
+    func pruningWaitsOffTheProcessingThread() throws {
+        let shell = "/usr/bin/sqlite3"
+        guard FileManager.default.isExecutableFile(atPath: shell) else {
+            print("fault: pruning under a held lock skipped: no \(shell) to hold the lock (apt-get install sqlite3)")
+            return
+        }
+        #if arch(x86_64)
+        let dir = try TemporaryDirectory()
+        var environment = D.environment
+        environment["CONTACTWATCH_STATE_JOURNAL_PRUNE_INTERVAL_SECONDS"] = "1"
+        let daemon = try DaemonUnderTest(dir: dir, extraArguments: D.arguments, environment: environment)
+        let pid = daemon.child.process.processIdentifier
+        let pipeline = try #require(Self.threads(of: pid, named: "cw-pipeline").first, "no cw-pipeline thread in \(pid)")
+        let writer = try #require(Self.threads(of: pid, named: "cw-writer").first, "no cw-writer thread in \(pid)")
+
+        let (holder, input) = try D.holdWriteLock(daemon, shell: shell)
+        defer { D.stop(holder) }
+        // Nothing is being committed (no input): the thread that sleeps in SQLite's busy handler is the prune's.
+        let deadline = Date().addingTimeInterval(60)
+        var sleeper: String? = nil
+        while sleeper == nil && Date() < deadline && daemon.child.process.isRunning {
+            sleeper = [pipeline, writer].first { Self.isSleeping(pid, $0) }
+            if sleeper == nil { usleep(2000) }
+        }
+        try #require(sleeper != nil, "no prune waited for the lock: \(daemon.child.stderr.text.suffix(2000))")
+        #expect(sleeper == writer, "the processing thread (\(pipeline)) waits for the store's lock in a prune")
+
+        // While the prune waits, a consumer subscribes: the processing loop takes it before the prune gives up.
+        let live = try D.liveTail(daemon)
+        defer { D.stop(live, output: true) }
+        let failed = "journal pruning failed"
+        try #require(daemon.child.stderr.wait(timeout: 30) { $0.contains(failed) }, "the prune did not give up while the lock was held")
+        let log = daemon.child.stderr.text
+        let joinedAt = try #require(log.range(of: "subscriber joined"))
+        let failedAt = try #require(log.range(of: failed))
+        #expect(joinedAt.lowerBound < failedAt.lowerBound,
+                "the subscription was taken only after the prune gave up: \(log.suffix(2000))")
+
+        // The lock goes: the daemon commits and publishes as before, and counted the failed prune.
+        try input.fileHandleForWriting.close()
+        #expect(holder.waitForProcessExit(timeout: 30) != nil, "sqlite3 did not end with its input")
+        try D.replayThroughSentinel(daemon, [Fixtures.directory.appendingPathComponent("01-warning-then-breach.ndjson").path], sentinel: "after-lock")
+        #expect(daemon.stop() == 0, "\(daemon.child.stderr.text.suffix(2000))")
+        #expect((Self.stoppedField(daemon.child.stderr.text, "journalPruneFailures") ?? 0) >= 1,
+                "\(daemon.child.stderr.text.suffix(1000))")
+        D.stop(live, output: true)
+        #expect(!live.stdout.lines.isEmpty, "no alert published after the lock was released")
+        #else
+        print("fault: pruning under a held lock skipped: the busy-wait probe reads x86_64 syscall numbers")
+        #endif
+    }
+
+    // MARK: - The journal socket failing
+
+    @Test("the journal socket failing on every poll: each failure counted, the lines rate-limited, and after 10 s the daemon stops (exit 70) saying the journal is unusable, having committed what it had")
+    func journalSocketFailing() throws {
+        let dir = try TemporaryDirectory()
+        guard let shim = try Self.buildShim(dir, "poll-failure-shim", Self.pollFailureShimSource,
+                                            test: "the journal socket failing") else { return }
+        let trigger = dir.file("poll-fails-now")
+        var environment = D.environment
+        environment["LD_PRELOAD"] = shim
+        environment["CW_FAULT_POLL_FAILS_AFTER"] = trigger
+        environment["CW_FAULT_POLL_ERRNO"] = "\(ENOMEM)"
+        environment["CONTACTWATCH_LOG_STATS_INTERVAL_SECONDS"] = "1"
+        let example = Fixtures.directory.appendingPathComponent("01-warning-then-breach.ndjson").path
+        var daemon = try DaemonUnderTest(dir: dir, extraArguments: D.arguments, environment: environment)
+        try D.replayThroughSentinel(daemon, [example], sentinel: "before")
+        let before = try JournalClient(endpoint: daemon.journal).fetchAll()
+        try #require(!before.bodies.isEmpty)
+
+        try #require(FileManager.default.createFile(atPath: trigger, contents: Data()))
+        let status = daemon.child.waitForExit(timeout: 60)
+        let log = daemon.child.stderr.text
+        #expect(status == 70, "exit \(String(describing: status)) (the journal thread spun silently?): \(log.suffix(2000))")
+        #expect(log.contains("the journal socket (\(daemon.journal)) is unusable") && log.contains("stopping so that a restart"),
+                "\(log.suffix(2000))")
+        let retried = log.split(separator: "\n").filter { $0.contains("the journal socket failed, retrying") }.count
+        #expect(retried >= 1 && retried <= 20, "\(retried) lines for about 100 failures")
+        let counted = log.split(separator: "\n").filter { $0.hasSuffix("counters") }.compactMap { line in
+            line.split(separator: " ").first { $0.hasPrefix("journalSocketErrors=") }.flatMap { Int($0.dropFirst("journalSocketErrors=".count)) }
+        }.max() ?? 0
+        #expect(counted > retried, "journalSocketErrors=\(counted) in the counters lines, \(retried) lines logged")
+
+        if status == nil {
+            daemon.child.signal(SIGKILL)
+            _ = daemon.child.waitForProcessExit(timeout: 10)
+        }
+        // The store is intact; a restart without the fault serves the journal as before.
+        try FileManager.default.removeItem(atPath: trigger)
+        daemon = try DaemonUnderTest(dir: dir, extraArguments: D.arguments, environment: D.environment)
+        let after = try JournalClient(endpoint: daemon.journal).fetchAll()
+        #expect(daemon.stop() == 0)
+        #expect(after.bodies == before.bodies)
+        print("fault: journal socket failing: exit \(String(describing: status)), \(retried) lines logged, \(counted) failures counted")
+    }
+
+    // MARK: - Descriptor exhaustion
+
+    /// Opens a plain Unix-domain connection to `path` (no ZeroMQ handshake: libzmq accepts it and holds one descriptor
+    /// for it until its handshake times out); -1 when it could not.
+    static func connectUnix(_ path: String) -> Int32 {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return -1 }
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &addr.sun_path) { buf in
+            for (i, b) in path.utf8.enumerated() where i < buf.count - 1 { buf[i] = b }
+        }
+        let ok = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        if ok != 0 {
+            close(fd)
+            return -1
+        }
+        return fd
+    }
+
+    /// The descriptors a process has open (`/proc/PID/fd`).
+    static func openDescriptors(_ pid: Int32) -> Int {
+        ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")) ?? []).count
+    }
+
+    /// libzmq 4.3.4 aborts the process when a connection arrives on an `ipc://` endpoint and no descriptor is left
+    /// (`src/ipc_listener.cpp:325`). Started with a soft limit of 64, the daemon raises it to the hard limit, so 300
+    /// connections are accepted and it goes on.
+    @Test("300 connections to the daemon's ipc:// output under a soft limit of 64 descriptors: the daemon raised the limit to the hard one, said so, and goes on processing")
+    func manyConnectionsUnderALowDescriptorLimit() throws {
+        let prlimit = "/usr/bin/prlimit"
+        guard FileManager.default.isExecutableFile(atPath: prlimit) else {
+            print("fault: descriptor exhaustion skipped: no \(prlimit) (util-linux)")
+            return
+        }
+        let dir = try TemporaryDirectory()
+        let daemon = try DaemonUnderTest(dir: dir, extraArguments: D.arguments, environment: D.environment,
+                                         launcher: [prlimit, "--nofile=64:4096"])
+        let pid = daemon.child.process.processIdentifier
+        #expect(daemon.child.stderr.wait(timeout: 10) { $0.contains("limit=4096") && $0.contains("raisedFrom=64") },
+                "no open files line: \(daemon.child.stderr.text.suffix(1000))")
+        var connections: [Int32] = []
+        defer { for fd in connections { close(fd) } }
+        for _ in 0..<300 {
+            let fd = Self.connectUnix(dir.file("out"))
+            if fd >= 0 { connections.append(fd) }
+        }
+        #expect(connections.count == 300)
+        // libzmq accepts them on its I/O thread: bounded wait until the daemon holds them all.
+        let deadline = Date().addingTimeInterval(30)
+        while Self.openDescriptors(pid) < 300 && Date() < deadline && daemon.child.process.isRunning { usleep(10_000) }
+        #expect(Self.openDescriptors(pid) >= 300, "the daemon holds \(Self.openDescriptors(pid)) descriptors")
+        try #require(daemon.child.process.isRunning, "the daemon died: \(daemon.child.stderr.text.suffix(2000))")
+        let example = Fixtures.directory.appendingPathComponent("01-warning-then-breach.ndjson").path
+        try D.replayThroughSentinel(daemon, [example], sentinel: "after-connections")
+        let journal = try JournalClient(endpoint: daemon.journal).fetchAll()
+        #expect(!journal.bodies.isEmpty, "example 01 raised nothing")
+        #expect(daemon.stop() == 0, "\(daemon.child.stderr.text.suffix(2000))")
+        print("fault: 300 connections under a soft limit of 64: \(journal.bodies.count) alerts afterwards")
     }
 }

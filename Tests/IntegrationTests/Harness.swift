@@ -228,16 +228,24 @@ final class DaemonUnderTest {
     var journal: String { dir.ipc("journal") }
     var stateDir: String { dir.file("state") }
 
-    init(dir: TemporaryDirectory, extraArguments: [String] = [], environment: [String: String] = [:]) throws {
+    /// `launcher`: a program (absolute path) and its arguments that run the daemon, e.g. `prlimit --nofile=64:4096`.
+    init(dir: TemporaryDirectory, extraArguments: [String] = [], environment: [String: String] = [:],
+         launcher: [String] = []) throws {
         self.dir = dir
         let notifyPath = dir.file("notify-\(UUID().uuidString.prefix(8))")
         notify = try NotifySocket(path: notifyPath)
         var env = environment
         env["NOTIFY_SOCKET"] = notifyPath
-        child = try Child("contactwatchd", [
+        let arguments = [
             "--input", dir.ipc("in"), "--input-bind", "--output", dir.ipc("out"), "--journal", dir.ipc("journal"),
             "--state-dir", dir.file("state"),
-        ] + extraArguments, environment: env)
+        ] + extraArguments
+        if let program = launcher.first {
+            child = try Child(program, Array(launcher.dropFirst()) + [Executables.url("contactwatchd").path] + arguments,
+                              environment: env)
+        } else {
+            child = try Child("contactwatchd", arguments, environment: env)
+        }
         try #require(notify.wait(for: "READY=1", timeout: 60), "daemon did not become ready: \(child.stderr.text)")
     }
 

@@ -74,4 +74,50 @@ struct OversizeFrameTests {
         #expect(daemon.stop() == 0)
         #expect(daemon.child.stderr.text.contains("received=\(frames.count + 1) "), "\(daemon.child.stderr.text)")
     }
+    /// The resident set (VmRSS) of a process, in kB.
+    static func residentKilobytes(_ pid: Int32) -> Int? {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }) else { return nil }
+        return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
+    }
+
+    /// `ZMQ_MAXMSGSIZE` (`input.maxMessageBytes`) limits each frame, not a message's number of frames, and libzmq holds
+    /// a whole message before the daemon sees its first frame: one message of 3,000 frames of 60 KB took 180 MB, and
+    /// glibc kept it after it was freed (41 → 207 MB, for good).
+    @Test("one message of 3,000 frames of 60 KB: refused with one invalid-event notice and counted; the memory it took is given back")
+    func manyFramesMemoryGivenBack() throws {
+        let dir = try TemporaryDirectory()
+        let daemon = try DaemonUnderTest(dir: dir, extraArguments: ["--subscribe", ""])
+        let pid = daemon.child.process.processIdentifier
+        let publisher = try TestPublisher(endpoint: daemon.input, curve: nil)
+        try #require(try publisher.awaitSubscription(ms: 30_000), "the daemon did not subscribe: \(daemon.child.stderr.text)")
+        let notices = try Child("contactwatch", ["tail", "--endpoint", daemon.output, "--topic", "invalid-event", "--count", "1"])
+        defer { DurabilityTests.stop(notices) }
+        try #require(daemon.waitForSubscribers(1), "the notice tail did not subscribe")
+        let before = try #require(Self.residentKilobytes(pid))
+
+        let topic = Array("probation-case.contact.recorded".utf8)
+        let frame = [UInt8](repeating: UInt8(ascii: "x"), count: 60_000)
+        try topic.withUnsafeBytes { t in
+            try frame.withUnsafeBytes { f in
+                _ = try publisher.socket.send(buffers: [t] + Array(repeating: f, count: 2_999))
+            }
+        }
+        #expect(notices.waitForExit(timeout: 60) == 0, "no invalid-event notice: \(daemon.child.stderr.text.suffix(1000))")
+        let peak = FaultTests.peakRSSKilobytes(pid) ?? 0
+        // The premise: the message did take the memory.
+        #expect(peak - before > 100_000, "peak \(peak) kB, \(before) kB before: the message was not held whole?")
+        // Given back: a bounded wait on what the kernel reports.
+        let deadline = Date().addingTimeInterval(30)
+        var now = Self.residentKilobytes(pid) ?? .max
+        while now > before + 40_000 && Date() < deadline {
+            usleep(50_000)
+            now = Self.residentKilobytes(pid) ?? .max
+        }
+        #expect(now <= before + 40_000, "resident \(now) kB after the message, \(before) kB before (peak \(peak) kB)")
+        #expect(daemon.stop() == 0)
+        let log = daemon.child.stderr.text
+        #expect(log.contains("received=1 ") && log.contains("invalid=1 "), "\(log.suffix(1000))")
+        print("fault: one message of 3,000 frames of 60 KB: resident \(before) kB before, peak \(peak) kB, \(now) kB after")
+    }
 }

@@ -255,10 +255,32 @@ struct CommitPipelineTests {
     @Test("journal requests: fetch <after> [<limit>]")
     func journalRequests() {
         #expect(JournalRequest(["fetch", "5"]) == JournalRequest(["fetch", "5", "x"].dropLast().map { $0 }))
-        #expect(JournalRequest(["fetch", "5", "0"])?.limit == 1)
+        #expect(JournalRequest(["fetch", "5", "7"])?.limit == 7)
+        #expect(JournalRequest(["fetch", "5", "18446744073709551615"])?.limit == Int.max)
         #expect(JournalRequest(["fetch", "-1"]) == nil)
         #expect(JournalRequest(["get", "1"]) == nil)
         #expect(JournalRequest(["fetch"]) == nil)
         #expect(JournalRequest(["fetch", "1", "many"]) == nil)
+    }
+
+    @Test("journal requests the protocol does not allow are refused saying why: a limit of 0 or below, a sign, extra frames")
+    func journalRequestsRefused() {
+        let refused: [([String], String)] = [
+            (["fetch", "0", "0"], "limit must be ASCII decimal digits, 1 or more (got \"0\")"),
+            (["fetch", "0", "-5"], "limit must be ASCII decimal digits, 1 or more (got \"-5\")"),
+            (["fetch", "0", "+5"], "limit must be ASCII decimal digits, 1 or more (got \"+5\")"),
+            (["fetch", "+1"], "afterSequence must be ASCII decimal digits"),
+            (["fetch", " 1"], "afterSequence must be ASCII decimal digits"),
+            (["fetch", "18446744073709551616"], "afterSequence must be ASCII decimal digits"),
+            (["fetch", "1", "2", "3"], "expected: fetch <afterSequence> [<limit>] (got 4 frames"),
+        ]
+        for (words, reason) in refused {
+            guard case .failure(let problem) = JournalRequest.parse(words) else {
+                Issue.record("\(words) accepted")
+                continue
+            }
+            #expect(problem.description.contains(reason), "\(words): \(problem)")
+        }
+        #expect(JournalRequest.parse(["fetch", "18446744073709551615", "1"]) == .success(JournalRequest(after: .max, limit: 1)))
     }
 }

@@ -78,6 +78,43 @@ func varied(_ range: ClosedRange<UInt64>, seed: UInt64) -> [JournalEntry] {
         #expect(try store.load().unpublished == Array(all[250...]))
     }
 
+    /// Pruning in bounded steps (the daemon's writer thread, between commits) deletes, step after step, exactly what
+    /// one prune does: whole rows oldest first, at most `maxRows` per step, then the partly published row.
+    @Test func pruningInStepsEqualsOnePrune() throws {
+        let all = varied(1...300, seed: 4)
+        func filled(_ dir: TempDir) throws -> StateStore {
+            let store = try StateStore(directory: dir.path)
+            var state = EngineState()
+            state.alertSequence = 150
+            try store.commit(changes: ChangeSet(), state: state, journal: Array(all[0..<150]), publishedThrough: nil, now: 1_000)
+            state.alertSequence = 300
+            try store.commit(changes: ChangeSet(), state: state, journal: Array(all[150...]), publishedThrough: nil, now: 5_000)
+            try store.markPublished(through: 220)
+            return store
+        }
+        let oneDir = TempDir(), stepDir = TempDir()
+        defer { oneDir.cleanup(); stepDir.cleanup() }
+        let one = try filled(oneDir), stepped = try filled(stepDir)
+        defer { one.close(); stepped.close() }
+        let rowsBefore = try Self.rows(stepDir.storePath).count
+        let expected = try one.pruneJournal(recordedBefore: 9_000)
+        var total = 0, steps = 0
+        while true {
+            let step = try stepped.pruneJournalStep(recordedBefore: 9_000, maxRows: 1)
+            #expect(step.pruned >= 0)
+            total += step.pruned
+            steps += 1
+            if step.finished { break }
+            try #require(steps <= rowsBefore + 1, "a step deleted nothing and did not finish")
+        }
+        #expect(expected == 220)
+        #expect(total == expected)
+        #expect(steps > 2, "\(rowsBefore) rows pruned in \(steps) steps of one row")
+        #expect(try stepped.journal(after: 0, limit: 1_000) == one.journal(after: 0, limit: 1_000))
+        let again = try stepped.pruneJournalStep(recordedBefore: 9_000, maxRows: 1)
+        #expect(again.pruned == 0 && again.finished)
+    }
+
     /// Pruning deletes whole rows when all their entries are published and old enough, and rewrites a row that is
     /// only partly published (its published entries go, the rest stay, readable as before).
     @Test func pruningSplitsAPartlyPublishedRow() throws {

@@ -1,0 +1,40 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The process's limit on open descriptors (`RLIMIT_NOFILE`), raised at start from its soft value to its hard one.
+///
+/// Each connection to a bound endpoint costs the daemon one descriptor, and libzmq 4.3.4 does not survive running out
+/// of them on every path: a connection accepted on an `ipc://` endpoint when none is left aborts the process
+/// (`src/ipc_listener.cpp:325`: the `errno_assert` after `accept` allows `ENFILE` but not `EMFILE`; still so in
+/// libzmq's master), and on a `tcp://` endpoint the failed accept is ignored but the listener stays readable, so
+/// libzmq's I/O thread retries it without pause until a descriptor is freed. A soft limit of 1024 (the usual default
+/// outside systemd) is a thousand consumers or idle connections away from that; the hard limit (systemd's default
+/// is 524288, the unit asks for 65536) is not. Raising the soft limit needs no privilege.
+public enum DescriptorLimit {
+    public struct Raised: Equatable, Sendable {
+        /// The soft limit before, and after (the hard limit, or the soft one when raising failed).
+        public var before: UInt64
+        public var now: UInt64
+        public var hard: UInt64
+        /// Why the soft limit could not be raised, if it could not (the system's words).
+        public var failure: String?
+    }
+
+    static let ceiling: UInt64 = 1 << 20
+
+    /// Raises the soft `RLIMIT_NOFILE` to the hard one; nil when the limits cannot be read.
+    public static func raiseToHard() -> Raised? {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return nil }
+        let before = UInt64(limit.rlim_cur), hard = UInt64(limit.rlim_max)
+        if limit.rlim_cur >= min(limit.rlim_max, rlim_t(Self.ceiling)) { return Raised(before: before, now: before, hard: hard, failure: nil) }
+        // An unlimited hard limit cannot be the soft one (the kernel caps descriptors at fs.nr_open, 1048576 by default).
+        var raised = limit
+        raised.rlim_cur = min(limit.rlim_max, rlim_t(Self.ceiling))
+        if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &raised) != 0 {
+            return Raised(before: before, now: before, hard: hard, failure: String(cString: strerror(errno)))
+        }
+        return Raised(before: before, now: UInt64(raised.rlim_cur), hard: hard, failure: nil)
+    }
+}
