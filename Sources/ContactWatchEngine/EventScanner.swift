@@ -20,7 +20,9 @@ import Darwin
 //   messages (byte offsets included).
 // - Duplicate keys: a key known in its object's context sets its slot's bit, any other key a bit of a 64-bit hash
 //   set; a second hit on a bit, or an escaped key, makes the object suspect, and a suspect object is checked exactly
-//   when it closes (where `JSONReader` checks every object), reporting the same key `JSONReader` reports.
+//   when it closes (where `JSONReader` checks every object), reporting the same key `JSONReader` reports. The fast
+//   path reads known members only in their list's order (so none repeats) and steps over any other member only when
+//   its key has no escape and no earlier key of its object has the same bytes (`noteUnknownKey`); else it declines.
 
 /// The members the engine reads: a value handle is its slot number (`EventScanner.value`).
 package enum EventSlot {
@@ -210,6 +212,22 @@ private struct TemplateMemo {
     var crnIndex: Int32 = 0
     /// `knownEventType` for these bytes (0 when eventType is not among the slots filled).
     var eventType = 0
+    /// The root's members the fast path stepped over in these bytes (`UnknownKey`, at most four): each its key's
+    /// offset from the `{` (low 32 bits) and length (high 32 bits). Put back in the list of keys stepped over on a hit,
+    /// so that a later root member with the same key is still a duplicate.
+    var unknownCount = 0
+    var unknowns: (Int, Int, Int, Int) = (0, 0, 0, 0)
+}
+
+/// A member the fast path stepped over (`EventScanner.noteUnknownKey`): the `{` of its object, its key's bytes
+/// (without escapes, so its bytes are its name), and the contents of its value when that is a string (else empty),
+/// which an envelope template makes a hole.
+private struct UnknownKey {
+    var open: Int32
+    var start: Int32
+    var length: Int32
+    var valueStart: Int32 = 0
+    var valueEnd: Int32 = 0
 }
 
 /// What `EventScanner.scan` found.
@@ -238,6 +256,11 @@ private struct ScanState {
     /// and slots (`EventScanner.templateStride` bytes each).
     let templates: UnsafeMutablePointer<TemplateMemo>
     let templateData: UnsafeMutableRawPointer
+    /// The keys of the members the fast path stepped over in this body (`EventScanner.unknownKeyCapacity`; how many
+    /// in entry 18 of `predictedCount`), then the stack of `{` and `[` offsets of the containers in such a member's
+    /// value (`EventScanner.unknownDepth`).
+    let unknownKeys: UnsafeMutablePointer<UnknownKey>
+    let unknownOpens: UnsafeMutablePointer<Int>
     /// The templates from the most recently used (byte 0) to the least (byte 3): their indexes.
     var templateOrder: UInt32 = 0x0302_0100
 }
@@ -262,7 +285,7 @@ package struct EventScanner: ~Copyable {
     /// A ninth entry: 1 while the fast path (`scanFast`) is on (tests turn it off to compare the two paths); a tenth:
     /// 1 when the last scan was accepted by the fast path (tests check that it is taken); entries 10 to 14: the masks
     /// of `specialBytes` (`masks`); entry 15: `knownEventType`; entry 16: `lastScanUsedTemplate`; entry 17: 1 when
-    /// `templatesEnabled` is off; entries 20 to 23:
+    /// `templatesEnabled` is off; entry 18: how many keys the fast path stepped over (`noteUnknownKey`); entries 20 to 23:
     /// the fast path's `frames`; from 24: `dateMemos`; then `powers`, then the prefix memo (`PrefixMemo`).
     private let predictedCount: UnsafeMutablePointer<Int>
     private static let powersAt = 24 + 3 * RFC3339Fast.memoCount
@@ -317,12 +340,17 @@ package struct EventScanner: ~Copyable {
     /// Envelope templates kept (the bench streams have four envelopes: contact and registration events, with and
     /// without a NOMS identifier), the most bytes one covers, and the bytes of each in `ScanState.templateData`: the
     /// body's bytes (`templateMax`), the mask of exact bytes (0xFF each, `templateMax`), the holes (a bit per byte,
-    /// sixteen per `UInt16`), the slots (`EventSlot.count` nodes, offsets from the root's `{`).
+    /// sixteen per `UInt16`), the slots (`EventSlot.count` nodes, offsets from the root's `{`). (The bench's
+    /// envelopes are 189 to 223 bytes; 384 leaves room for members the fast path steps over, e.g. a feed's URL.)
     static let templateCount = 4
-    static let templateMax = 256
+    static let templateMax = 384
     private static let templateHolesAt = 2 * templateMax
     private static let templateNodesAt = templateHolesAt + templateMax / 8
     static let templateStride = templateNodesAt + EventSlot.count * MemoryLayout<JSONNode>.stride
+    /// The fast path's bounds on the members it steps over (`skipUnknownMember`): keys per body (nested objects'
+    /// included), and containers one inside the other in one member's value; past them it declines.
+    static let unknownKeyCapacity = 64
+    static let unknownDepth = 16
 
     package init() {
         slots = UnsafeMutablePointer<JSONNode>.allocate(capacity: EventSlot.count)
@@ -338,7 +366,12 @@ package struct EventScanner: ~Copyable {
                                                             alignment: 16)
         templateData.initializeMemory(as: UInt8.self, repeating: 0, count: EventScanner.templateCount * EventScanner.templateStride)
         state = UnsafeMutablePointer<ScanState>.allocate(capacity: 1)
-        state.initialize(to: ScanState(table: table, predicted: predicted, templates: templates, templateData: templateData))
+        let unknownKeys = UnsafeMutablePointer<UnknownKey>.allocate(capacity: EventScanner.unknownKeyCapacity)
+        unknownKeys.initialize(repeating: UnknownKey(open: 0, start: 0, length: 0), count: EventScanner.unknownKeyCapacity)
+        let unknownOpens = UnsafeMutablePointer<Int>.allocate(capacity: EventScanner.unknownDepth)
+        unknownOpens.initialize(repeating: 0, count: EventScanner.unknownDepth)
+        state.initialize(to: ScanState(table: table, predicted: predicted, templates: templates, templateData: templateData,
+                                       unknownKeys: unknownKeys, unknownOpens: unknownOpens))
         predictedCount = UnsafeMutablePointer<Int>.allocate(capacity: EventScanner.storageCount)
         predictedCount.initialize(repeating: 0, count: EventScanner.storageCount)
         var power = 1
@@ -388,6 +421,8 @@ package struct EventScanner: ~Copyable {
         predictedCount.deallocate()
         state.pointee.templates.deallocate()
         state.pointee.templateData.deallocate()
+        state.pointee.unknownKeys.deallocate()
+        state.pointee.unknownOpens.deallocate()
         state.deinitialize(count: 1)
         state.deallocate()
     }
@@ -1069,12 +1104,16 @@ package struct EventScanner: ~Copyable {
 
     // MARK: - Fast path
 
-    // The usual body, read without the general machinery: every object of the envelope's known contexts with only
-    // known members, each in its context's list order (so no key can repeat), string values without escapes, positive
-    // integers of at most 16 digits, true/false/null, `personReference.identifiers` an array of such objects, and
-    // whitespace anywhere the grammar allows it. Anything else — an unknown or out-of-order key, an escape, a control
-    // character, a number of another form, an empty or unexpected container, invalid UTF-8, any syntax error — makes
-    // it decline, and `scan` runs the general path from the start, which alone decides errors and their messages.
+    // The usual body, read without the general machinery: every object of the envelope's known contexts with its
+    // known members each in its context's list order (so no known key can repeat), string values without escapes,
+    // positive integers of at most 16 digits, true/false/null, `personReference.identifiers` an array of such objects,
+    // and whitespace anywhere the grammar allows it. Members it does not know (a key not in its object's list, without
+    // escapes, whose bytes no earlier key of its object has) are stepped over with their values, whatever JSON they
+    // hold (`skipUnknownMember`: nothing is recorded for them, as in the general path). Anything else — a known key
+    // out of order or repeated, a repeated or escaped unknown key, an escape in a known member's string, a control
+    // character, a number of another form, an empty or unexpected container in a known member, invalid UTF-8, any
+    // syntax error — makes it decline, and `scan` runs the general path from the start, which alone decides errors
+    // and their messages.
     // When it accepts, the body is valid (every byte was matched by the grammar: keys and punctuation exactly, strings
     // through the same UTF-8 rules) and it has recorded exactly what the general path records, in the same order
     // (`EventScannerDifferentialTests` compare the two paths' whole state on every line).
@@ -1101,6 +1140,7 @@ package struct EventScanner: ~Copyable {
         /// The index in personReference.identifiers of the identifier being read.
         var element: Int32 = 0
         var i = start &+ 1
+        counts[18] = 0
         // The body begins as one whose envelope was remembered: its state up to additionalInformation's `{` is the
         // template's (replayed below).
         let hit = templateHit(p, start, n)
@@ -1167,6 +1207,7 @@ package struct EventScanner: ~Copyable {
             }
             counts[15] = t.pointee.eventType
             counts[16] = 1
+            if t.pointee.unknownCount > 0 { replayUnknownKeys(t, start) }
             enter(ScanContext.info, at: 0)
             i = start &+ t.pointee.length
         }
@@ -1184,8 +1225,22 @@ package struct EventScanner: ~Copyable {
                 }
                 if e < end { break }
                 let j = i < n ? EventScanner.fastSkip(p, i, n) : i
-                guard j > i else { return false }
-                i = j
+                if j > i {
+                    i = j
+                    continue
+                }
+                // Not a member of the list from `next` on: one the fast path does not know, stepped over with its
+                // value (or declined), then `,` and the next key, or `}` (read below as after a value: the
+                // placeholder entry, slot -1 and no bytes, has no value).
+                i = skipUnknownMember(p, i, n, context, depth == 0 ? start : frames[depth &- 1].start)
+                guard i >= 0, let s = EventScanner.nextByte(p, &i, n) else { return false }
+                if s == UInt8(ascii: ",") {
+                    i &+= 1
+                    continue
+                }
+                guard s == UInt8(ascii: "}") else { return false }
+                e = predicted + Int(ScanContext.identifierList) &* 16
+                break
             }
             next = e + 1
             let slot = e.pointee.slot
@@ -1233,6 +1288,8 @@ package struct EventScanner: ~Copyable {
             } else if first == UInt8(ascii: "n") {
                 guard i &+ 4 <= n, UInt32(littleEndian: UnsafeRawPointer(p + i).loadUnaligned(as: UInt32.self)) == 0x6C6C_756E else { return false }
                 i &+= 4
+            } else if first == UInt8(ascii: "}") && slot < 0 {
+                // The placeholder after a member stepped over: its object closes (`next` is set again as it does).
             } else {
                 return false
             }
@@ -1390,12 +1447,22 @@ package struct EventScanner: ~Copyable {
     /// Makes the fast path's state on entering additionalInformation (its `{` just read, `after` the index after it)
     /// a template, in place of the least recently used one: when the envelope is at most `templateMax` bytes and the
     /// body has the blocks a comparison reads. The holes: the contents of occurredAt and of the identifiers' values
-    /// (the last identifier's, and the CRN's), when they are strings.
+    /// (the last identifier's, and the CRN's), when they are strings. The root's members stepped over so far (at most
+    /// four, else no template) are kept with it (`TemplateMemo.unknowns`).
     @inline(never)
     private func recordTemplate(_ p: UnsafePointer<UInt8>, _ start: Int, _ after: Int, _ found: UInt64, _ element: Int32) {
         let count = after &- start
         let chunks = (count &+ 15) &>> 4
         guard predictedCount[17] == 0, count <= EventScanner.templateMax, start &+ chunks &* 16 <= length else { return }
+        var unknowns: (Int, Int, Int, Int) = (0, 0, 0, 0)
+        var unknownCount = 0
+        let keys = state.pointee.unknownKeys
+        for k in 0..<predictedCount[18] where Int(keys[k].open) == start {
+            guard unknownCount < 4 else { return }
+            let packed = (Int(keys[k].start) &- start) | Int(keys[k].length) &<< 32
+            withUnsafeMutableBytes(of: &unknowns) { $0.storeBytes(of: packed, toByteOffset: unknownCount &* 8, as: Int.self) }
+            unknownCount &+= 1
+        }
         let order = UInt64(state.pointee.templateOrder)
         let k = Int(truncatingIfNeeded: order &>> 24)
         state.pointee.templateOrder = EventScanner.toFront(k, 3, order)
@@ -1408,9 +1475,7 @@ package struct EventScanner: ~Copyable {
         base.copyMemory(from: p + start, byteCount: count)
         exact.initialize(repeating: 0xFF, count: count)
         var holeChunks: UInt32 = 0
-        func hole(_ slot: Int32) {
-            guard found & (1 &<< UInt64(slot)) != 0, slots[Int(slot)].kind == .string else { return }
-            let from = Int(slots[Int(slot)].start) &- start, to = Int(slots[Int(slot)].end) &- start
+        func hole(_ from: Int, _ to: Int) {
             guard from >= 0 && to < count else { return }
             for j in from..<to {
                 exact[j] = 0
@@ -1418,9 +1483,17 @@ package struct EventScanner: ~Copyable {
                 holeChunks |= 1 &<< UInt32(j &>> 4)
             }
         }
+        func hole(_ slot: Int32) {
+            guard found & (1 &<< UInt64(slot)) != 0, slots[Int(slot)].kind == .string else { return }
+            hole(Int(slots[Int(slot)].start) &- start, Int(slots[Int(slot)].end) &- start)
+        }
         hole(EventSlot.occurredAt)
         hole(EventSlot.crnValue)
         hole(EventSlot.identifierValue)
+        // The string values of the members stepped over (their contents are read only for where they end).
+        for k in 0..<predictedCount[18] where keys[k].valueEnd > keys[k].valueStart {
+            hole(Int(keys[k].valueStart) &- start, Int(keys[k].valueEnd) &- start)
+        }
         var numberAt = -1, numberLength = 0
         let sequence = Int(EventSlot.sequenceNumber)
         if found & (1 &<< UInt64(sequence)) != 0, slots[sequence].kind == .number {
@@ -1449,7 +1522,225 @@ package struct EventScanner: ~Copyable {
         state.pointee.templates[k] = TemplateMemo(
             length: count, chunks: chunks, holeChunks: holeChunks, numberAt: numberAt, numberLength: numberLength, found: found, frame: frames[0].word &- start, element: element,
             problemIndex: problemIndex, problemIsType: problemIsType, crnCount: crnCount, crnIndex: crnIndex,
-            eventType: eventType)
+            eventType: eventType, unknownCount: unknownCount, unknowns: unknowns)
+    }
+
+    /// On a template hit (`t`, the body's root at `start`): the root's keys stepped over in the template's bytes
+    /// become the list of keys stepped over (empty until then).
+    @inline(never)
+    private func replayUnknownKeys(_ t: UnsafePointer<TemplateMemo>, _ start: Int) {
+        let keys = state.pointee.unknownKeys
+        let count = t.pointee.unknownCount
+        withUnsafeBytes(of: t.pointee.unknowns) { packed in
+            for k in 0..<count {
+                let u = packed.load(fromByteOffset: k &* 8, as: Int.self)
+                keys[k] = UnknownKey(open: Int32(truncatingIfNeeded: start), start: Int32(truncatingIfNeeded: start &+ (u & 0xFFFF_FFFF)),
+                                     length: Int32(truncatingIfNeeded: u &>> 32))
+            }
+        }
+        predictedCount[18] = count
+    }
+
+    // MARK: - Fast path: members it does not know
+
+    /// At `i` (not whitespace), in the object whose `{` is at `open` and whose members have the slots of `context`: a
+    /// member that is not among the ones the fast path expects next, stepped over with its value when its key is not a
+    /// known member of `context` (a known one here is out of order or repeated), has no escape, and repeats no key of
+    /// its object stepped over before. Returns the index after the value (-1: declined), having recorded nothing —
+    /// the general path records nothing for such a member either (no slot), and parses its value with the same
+    /// grammar `skipUnknownValue` follows.
+    @inline(never)
+    private func skipUnknownMember(_ p: UnsafePointer<UInt8>, _ i: Int, _ n: Int, _ context: UInt8, _ open: Int) -> Int {
+        guard i < n, p[i] == UInt8(ascii: "\"") else { return -1 }
+        let close = EventScanner.fastStringEnd(p, i &+ 1, n, masks)
+        guard close >= 0 else { return -1 }
+        let keyStart = i &+ 1, keyLength = close &- keyStart
+        guard lookup(context, p, keyStart, keyLength, EventScanner.word(p, keyStart, keyLength, n), limit: n) < 0,
+              noteUnknownKey(p, open, keyStart, keyLength) else { return -1 }
+        var j = EventScanner.fastSkip(p, close &+ 1, n)
+        guard j < n, p[j] == UInt8(ascii: ":") else { return -1 }
+        j = EventScanner.fastSkip(p, j &+ 1, n)
+        if j < n && p[j] == UInt8(ascii: "\"") {
+            let end = EventScanner.anyStringEnd(p, j &+ 1, n)
+            guard end >= 0 else { return -1 }
+            let key = state.pointee.unknownKeys + (predictedCount[18] &- 1)
+            key.pointee.valueStart = Int32(truncatingIfNeeded: j &+ 1)
+            key.pointee.valueEnd = Int32(truncatingIfNeeded: end)
+            return end &+ 1
+        }
+        return skipUnknownValue(p, j, n)
+    }
+
+    /// Adds a key stepped over (`p[start..<start+length]`, no escapes) in the object at `open` to the body's list;
+    /// false (declined) when a key of the same object has the same bytes — a duplicate, whose error the general path
+    /// reports — or the list is full.
+    @inline(__always)
+    private func noteUnknownKey(_ p: UnsafePointer<UInt8>, _ open: Int, _ start: Int, _ length: Int) -> Bool {
+        let keys = state.pointee.unknownKeys
+        let count = predictedCount[18]
+        let o = Int32(truncatingIfNeeded: open), l = Int32(truncatingIfNeeded: length)
+        var k = 0
+        while k < count {
+            if keys[k].open == o && keys[k].length == l && (length == 0 || memcmp(p + Int(keys[k].start), p + start, length) == 0) {
+                return false
+            }
+            k &+= 1
+        }
+        guard count < EventScanner.unknownKeyCapacity else { return false }
+        keys[count] = UnknownKey(open: o, start: Int32(truncatingIfNeeded: start), length: l)
+        predictedCount[18] = count &+ 1
+        return true
+    }
+
+    /// Steps over the value at `start` (not whitespace) of a member the fast path does not know, as the general path
+    /// parses it (`parseValue` with no slot): strings (escapes checked as `scanEscape` checks them), numbers (as
+    /// `parseNumber`), literals, and containers up to `unknownDepth` deep, their objects' keys without escapes and not
+    /// repeated (`noteUnknownKey`). The index after the value, or -1: declined (anything else, an error included).
+    @inline(never)
+    private func skipUnknownValue(_ p: UnsafePointer<UInt8>, _ start: Int, _ n: Int) -> Int {
+        let opens = state.pointee.unknownOpens
+        /// Bit d set when the container at nesting d (of `depth`) is an object.
+        var objects: UInt32 = 0
+        var depth = 0
+        var i = start
+        value: while true {
+            guard i < n else { return -1 }
+            switch p[i] {
+            case UInt8(ascii: "\""):
+                let close = EventScanner.anyStringEnd(p, i &+ 1, n)
+                guard close >= 0 else { return -1 }
+                i = close &+ 1
+            case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+                i = EventScanner.numberEnd(p, i, n)
+                guard i >= 0 else { return -1 }
+            case UInt8(ascii: "t"):
+                guard i &+ 4 <= n, UInt32(littleEndian: UnsafeRawPointer(p + i).loadUnaligned(as: UInt32.self)) == 0x6575_7274 else { return -1 }
+                i &+= 4
+            case UInt8(ascii: "f"):
+                guard i &+ 5 <= n, UInt32(littleEndian: UnsafeRawPointer(p + i + 1).loadUnaligned(as: UInt32.self)) == 0x6573_6C61 else { return -1 }
+                i &+= 5
+            case UInt8(ascii: "n"):
+                guard i &+ 4 <= n, UInt32(littleEndian: UnsafeRawPointer(p + i).loadUnaligned(as: UInt32.self)) == 0x6C6C_756E else { return -1 }
+                i &+= 4
+            case UInt8(ascii: "{"), UInt8(ascii: "["):
+                guard depth < EventScanner.unknownDepth else { return -1 }
+                let isObject = p[i] == UInt8(ascii: "{")
+                opens[depth] = i
+                if isObject { objects |= 1 &<< UInt32(depth) } else { objects &= ~(1 &<< UInt32(depth)) }
+                depth &+= 1
+                i = EventScanner.fastSkip(p, i &+ 1, n)
+                guard i < n else { return -1 }
+                if p[i] == (isObject ? UInt8(ascii: "}") : UInt8(ascii: "]")) {
+                    // Empty.
+                    i &+= 1
+                    depth &-= 1
+                } else {
+                    if isObject { guard unknownKey(p, &i, n, opens[depth &- 1]) else { return -1 } }
+                    continue value
+                }
+            default:
+                return -1
+            }
+            // After a value: done at the member's own level, else `,` and the next element or member, or the close.
+            while depth > 0 {
+                i = EventScanner.fastSkip(p, i, n)
+                guard i < n else { return -1 }
+                let isObject = objects & (1 &<< UInt32(depth &- 1)) != 0
+                if p[i] == UInt8(ascii: ",") {
+                    i = EventScanner.fastSkip(p, i &+ 1, n)
+                    if isObject { guard unknownKey(p, &i, n, opens[depth &- 1]) else { return -1 } }
+                    continue value
+                }
+                guard p[i] == (isObject ? UInt8(ascii: "}") : UInt8(ascii: "]")) else { return -1 }
+                i &+= 1
+                depth &-= 1
+            }
+            return i
+        }
+    }
+
+    /// At `i`, just after `{` or `,` (and whitespace) in the object at `open` inside a value stepped over: its key
+    /// (no escape, not repeated: `noteUnknownKey`), `:` and whitespace, `i` moved past them; false: declined.
+    @inline(__always)
+    private func unknownKey(_ p: UnsafePointer<UInt8>, _ i: inout Int, _ n: Int, _ open: Int) -> Bool {
+        guard i < n, p[i] == UInt8(ascii: "\"") else { return false }
+        let close = EventScanner.fastStringEnd(p, i &+ 1, n, masks)
+        guard close >= 0, noteUnknownKey(p, open, i &+ 1, close &- i &- 1) else { return false }
+        i = EventScanner.fastSkip(p, close &+ 1, n)
+        guard i < n, p[i] == UInt8(ascii: ":") else { return false }
+        i = EventScanner.fastSkip(p, i &+ 1, n)
+        return true
+    }
+
+    /// The index of the closing quote of the string whose body starts at `start`, escapes allowed (each checked as
+    /// `scanEscape` checks it), or -1 when `scanString` would fail on it (or it does not end).
+    private static func anyStringEnd(_ p: UnsafePointer<UInt8>, _ start: Int, _ n: Int) -> Int {
+        var j = start
+        while true {
+            if j &+ 16 <= n {
+                let m = cw_string_specials16(p + j)
+                if m == 0 { j &+= 16; continue }
+                j &+= m.trailingZeroBitCount
+            }
+            guard j < n else { return -1 }
+            let ch = p[j]
+            if ch == UInt8(ascii: "\"") { return j }
+            if ch >= 0x80 {
+                guard let next = EventScanner.utf8Sequence(p, j, n) else { return -1 }
+                j = next
+            } else if ch < 0x20 {
+                return -1
+            } else if ch == UInt8(ascii: "\\") {
+                j = escapeEnd(p, j, n)
+                guard j >= 0 else { return -1 }
+            } else {
+                j &+= 1
+            }
+        }
+    }
+
+    /// The index after the escape at `i` (a backslash) when `scanEscape` accepts it, else -1.
+    private static func escapeEnd(_ p: UnsafePointer<UInt8>, _ i: Int, _ n: Int) -> Int {
+        guard i &+ 1 < n else { return -1 }
+        switch p[i &+ 1] {
+        case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"),
+             UInt8(ascii: "f"), UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+            return i &+ 2
+        case UInt8(ascii: "u"):
+            guard let u = readHex4(p, i &+ 2, n) else { return -1 }
+            if u >= 0xD800 && u <= 0xDBFF {
+                guard i &+ 7 < n, p[i &+ 6] == UInt8(ascii: "\\"), p[i &+ 7] == UInt8(ascii: "u"),
+                      let low = readHex4(p, i &+ 8, n), low >= 0xDC00 && low <= 0xDFFF else { return -1 }
+                return i &+ 12
+            }
+            return u >= 0xDC00 && u <= 0xDFFF ? -1 : i &+ 6
+        default:
+            return -1
+        }
+    }
+
+    /// The index after the number at `i` (a `-` or a digit) when `parseNumber` accepts it, else -1.
+    private static func numberEnd(_ p: UnsafePointer<UInt8>, _ start: Int, _ n: Int) -> Int {
+        var i = start
+        if p[i] == UInt8(ascii: "-") { i &+= 1 }
+        guard i < n, p[i] &- 48 < 10 else { return -1 }
+        if p[i] == UInt8(ascii: "0") {
+            i &+= 1
+        } else {
+            while i < n, p[i] &- 48 < 10 { i &+= 1 }
+        }
+        if i < n, p[i] == UInt8(ascii: ".") {
+            i &+= 1
+            guard i < n, p[i] &- 48 < 10 else { return -1 }
+            while i < n, p[i] &- 48 < 10 { i &+= 1 }
+        }
+        if i < n, p[i] == UInt8(ascii: "e") || p[i] == UInt8(ascii: "E") {
+            i &+= 1
+            if i < n, p[i] == UInt8(ascii: "+") || p[i] == UInt8(ascii: "-") { i &+= 1 }
+            guard i < n, p[i] &- 48 < 10 else { return -1 }
+            while i < n, p[i] &- 48 < 10 { i &+= 1 }
+        }
+        return i
     }
 
     /// `shortInteger` eight digits at a time (when 17 bytes are left from `i`: up to 16 digits and the byte after them):

@@ -255,9 +255,10 @@ struct EventScannerDifferentialTests {
             (#"{"personReference":{"identifiers":[{"type":"CRN"}]}"#, false),
             (#"{"personReference":{"identifiers":[{"type":"CRN"}]}}}"#, false),
             (#"{"personReference":{"identifiers":[{"type":"CRN"}"#, false),
-            // Declined: out of order, unknown or repeated key, escapes, other numbers, empty containers, other shapes.
+            // An unknown member: stepped over (`unknownMembers` has the rest).
+            (e + #"{"contactId":1,"x":2}}"#, true),
+            // Declined: out of order or repeated key, escapes, other numbers, empty containers, other shapes.
             (e + #"{"contactStart":"2026-03-02T10:00:00Z","contactId":1,"contactType":"COAP"}}"#, false),
-            (e + #"{"contactId":1,"x":2}}"#, false),
             (e + #"{"contactId":1,"contactId":2}}"#, false),
             (e + #"{"contactId":1,"contactType":"CO\u0041P"}}"#, false),
             (e + #"{"contactId":0}}"#, false), (e + #"{"contactId":-1}}"#, false), (e + #"{"contactId":1.5}}"#, false),
@@ -436,7 +437,8 @@ struct EventScannerDifferentialTests {
         }
         let info = #"{"contactId":1,"contactStart":"2026-03-02T10:00:00Z","contactType":"COAP","interviewSetting":"PRIVATE_ROOM"}}"#
         let registration = #"{"registerTypeCode":"RMRH"}}"#
-        let long = "probation-case." + String(repeating: "x", count: 90)
+        let long = "probation-case." + String(repeating: "x", count: 300)
+        let past256 = EventScanner.templateMax - 256
         var crafted: [String] = [
             // Hits: the same envelope with other dates and values (the holes), four envelopes in turn.
             envelope() + info, envelope(at: "2027-12-31T23:59:59Z", crn: "A999999") + info,
@@ -463,9 +465,9 @@ struct EventScannerDifferentialTests {
             envelope(extra: #","eventType":"x""#) + info, envelope(extra: #","personReference":{}"#) + info,
             // After the envelope: a short rest (the blocks compared would pass the end), nothing, a broken rest.
             envelope() + "{}}", envelope() + "{}", envelope(), envelope() + "{\"contactId\":1}}x", envelope() + info,
-            // The longest envelope remembered (256 bytes) and one byte more, each twice; at an offset.
-            envelope(String(long.prefix(83))) + info, envelope(String(long.prefix(83))) + info,
-            envelope(String(long.prefix(84))) + info, envelope(String(long.prefix(84))) + info,
+            // The longest envelope remembered (`templateMax`, 384 bytes) and one byte more, each twice; at an offset.
+            envelope(String(long.prefix(83 + past256))) + info, envelope(String(long.prefix(83 + past256))) + info,
+            envelope(String(long.prefix(84 + past256))) + info, envelope(String(long.prefix(84 + past256))) + info,
             " \n" + envelope() + info, "\t" + envelope(crn: "Q000009") + info,
             // Escaped and non-ASCII text in the fixed bytes.
             envelope("probation-case.c\\u006fntact.recorded") + info, envelope("probation-case.c\\u006fntact.recorded") + info,
@@ -490,7 +492,7 @@ struct EventScannerDifferentialTests {
         // Which bodies begin from a template, each scanned after `first` by a new scanner: the same envelope with any
         // plain text of the same length in the holes (DEL included, which JSON leaves unescaped; a date checked only
         // later by the decoder); never another byte, a hole the fast path would read otherwise, a body too short for
-        // the blocks compared, or an envelope over 256 bytes.
+        // the blocks compared, or an envelope over `templateMax` (384) bytes.
         func used(after first: String, _ second: String) -> Bool {
             var scanner = EventScanner()
             for text in [first, second] { _ = Array(text.utf8).withUnsafeBytes { scanner.scan($0) } }
@@ -529,12 +531,12 @@ struct EventScannerDifferentialTests {
         let nomsFirst = base.replacingOccurrences(of: #"[{"type":"CRN","value":"X100001"}"#, with: #"[{"type":"NOMS","value":"A1"},{"type":"CRN","value":"X100001"}"#)
         #expect(used(after: nomsFirst, nomsFirst.replacingOccurrences(of: "X100001", with: "X100003")))
         #expect(!used(after: nomsFirst, nomsFirst.replacingOccurrences(of: "A1", with: "A2")))
-        // 256 bytes up to additionalInformation's `{` are remembered, 257 are not.
-        let longType = "probation-case." + String(repeating: "x", count: 120)
-        let at256 = envelope(String(longType.prefix(98))) + info, at257 = envelope(String(longType.prefix(99))) + info
-        #expect(Array(at256.utf8).count - Array(info.utf8).count + 1 == 256)
-        #expect(used(after: at256, at256.replacingOccurrences(of: "X100001", with: "X100002")))
-        #expect(!used(after: at257, at257.replacingOccurrences(of: "X100001", with: "X100002")))
+        // `templateMax` (384) bytes up to additionalInformation's `{` are remembered, 385 are not.
+        let longType = "probation-case." + String(repeating: "x", count: 300)
+        let atMax = envelope(String(longType.prefix(98 + past256))) + info, pastMax = envelope(String(longType.prefix(99 + past256))) + info
+        #expect(Array(atMax.utf8).count - Array(info.utf8).count + 1 == EventScanner.templateMax)
+        #expect(used(after: atMax, atMax.replacingOccurrences(of: "X100001", with: "X100002")))
+        #expect(!used(after: pastMax, pastMax.replacingOccurrences(of: "X100001", with: "X100002")))
         // Escaped text in the fixed bytes: the fast path declines such a body, and it is never a template; non-ASCII
         // text is read by the fast path and can be.
         let escaped = envelope("probation-case.c\\u006fntact.recorded") + info
@@ -608,6 +610,186 @@ struct EventScannerDifferentialTests {
             Self.check(Array(c.utf8), topic: nil, &tally)
             Self.check(Array(c.utf8), topic: Array("x".utf8), &tally)
         }
+    }
+
+    /// Unknown members of every JSON type, inserted into a body just before `"` + `before` + `"` (its first occurrence)
+    /// or, with `before` nil, just before the body's last `}`.
+    static func insertMember(_ body: String, _ member: String, before key: String?) -> String {
+        if let key, let r = body.range(of: "\"" + key + "\"") { return body.replacingCharacters(in: r.lowerBound..<r.lowerBound, with: member + ",") }
+        guard let close = body.lastIndex(of: "}") else { return body }
+        return body.replacingCharacters(in: close..<close, with: "," + member)
+    }
+
+    @Test("members the fast path does not know: stepped over with the general path's state and decision, or declined; duplicates still found")
+    func unknownMembers() {
+        let body = #"{"eventType":"probation-case.contact.recorded","version":1,"occurredAt":"2026-03-02T11:00:00Z","personReference":{"identifiers":[{"type":"CRN","value":"X100001"},{"type":"NOMS","value":"A1234BC"}]},"additionalInformation":{"contactId":1,"contactStart":"2026-03-02T10:00:00Z","contactType":"COAP","outcome":{"code":"UAAB","attended":true},"enforcementAction":{"code":"IBR","actionAt":"2026-03-02T10:00:00Z"},"sensitive":false}}"#
+        // Values the fast path steps over (true) or declines (false: the general path decides, often an error).
+        let values: [(String, Bool)] = [
+            (#""https://example.invalid/case/1""#, true), (#""""#, true), ("\"caf\u{e9} \u{20AC}\u{1F600}\"", true),
+            (#""a\"b\\c\/d\b\f\n\r\t\u0041\ud83d\ude00""#, true), ("0", true), ("-1", true), ("1.5", true), ("-0.0e+1", true),
+            ("1E2", true), ("12345678901234567890123", true), ("true", true), ("false", true), ("null", true), ("{}", true),
+            ("[]", true), (" { } ", true), ("[ ]", true), (#"{"a":1,"b":[true,{"c":null}],"d":"x"}"#, true),
+            (#"[1,"x",[{}],{"contactId":2,"contactId":3}]"#, false), (#"{"a":1,"a":2}"#, false), (#"{"a":{"a":{"a":1}}}"#, true),
+            (#"{"a":1,"b":{"a":2},"c":[{"a":3},{"a":4}]}"#, true), (#"{"eventType":"x","version":2}"#, true),
+            (String(repeating: "[", count: 16) + String(repeating: "]", count: 16), true),
+            (String(repeating: "[", count: 17) + String(repeating: "]", count: 17), false),
+            (String(repeating: "{\"a\":", count: 16) + "1" + String(repeating: "}", count: 16), true),
+            (String(repeating: "[", count: 70) + String(repeating: "]", count: 70), false),
+            // Errors: each the general path's message.
+            ("01", false), ("1.", false), ("1.e5", false), ("-", false), ("--1", false), ("1e", false), ("1e+", false), ("+1", false),
+            (".5", false), ("tru", false), ("nul", false), ("fals", false), ("True", false), ("[1,]", false), (#"{"a":1,}"#, false),
+            ("[1 2]", false), (#"{"a" 1}"#, false), (#"{"a":}"#, false), ("{1:2}", false), ("[", false), ("{", false), ("\"x", false),
+            (#""\x""#, false), (#""\u12""#, false), (#""\ud800""#, false), (#""\udc00""#, false), (#""\ud800\u0041""#, false),
+            ("\"a\u{1}b\"", false), ("\"a\tb\"", false), (#"{"\u0061":1,"a":2}"#, false), ("}", false), ("]", false), ("", false),
+        ]
+        // Keys: unknown ones of other forms (true: stepped over), and ones that decline: escaped, known ones out of
+        // order or repeated, a known one with whitespace before its colon.
+        let keys: [(String, Bool)] = [
+            ("detailUrl", true), ("", true), ("contact", true), ("contactIdX", true), ("eventTyp", true), ("versio", true),
+            ("typ", true), ("values", true), ("cod", true), ("identifier", true), ("additionalInformationX", true),
+            ("k\u{e9}y", true), ("a b", true), ("detail\\u0055rl", false), ("contact\\u0049d", false),
+        ]
+        // Where: before each member of each object the fast path reads, and at each object's end.
+        let places: [String?] = ["eventType", "version", "occurredAt", "personReference", "identifiers", "type", "value",
+                                 "additionalInformation", "contactId", "contactStart", "outcome", "code", "attended",
+                                 "enforcementAction", "actionAt", "sensitive", nil]
+        var scanner = EventScanner()
+        var tally = Tally()
+        var fast = 0, checked = 0
+        func check(_ text: String, fast expected: Bool?) {
+            let bytes = Array(text.utf8)
+            let difference = bytes.withUnsafeBytes { ScannerDifferential.difference(body: $0, topic: nil) }
+            #expect(difference == nil, "\(text.debugDescription)\n\(difference ?? "")")
+            let outcome = bytes.withUnsafeBytes { scanner.scan($0) }
+            let wasFast = scanner.lastScanWasFast
+            if let expected { #expect(wasFast == expected, "\(text.debugDescription): \(outcome)") }
+            if wasFast { fast += 1 }
+            Self.check(bytes, topic: nil, &tally)
+            checked += 1
+        }
+        for place in places {
+            for (value, stepped) in values { check(Self.insertMember(body, "\"detailUrl\":" + value, before: place), fast: stepped) }
+            for (key, stepped) in keys { check(Self.insertMember(body, "\"" + key + "\":\"x\"", before: place), fast: stepped) }
+            // Whitespace around the member; two unknown members; the same unknown key twice in one object (a
+            // duplicate: the general path's error); the same key in another object (fine).
+            check(Self.insertMember(body, " \n\"detailUrl\" \t: \r[ 1 , { \"a\" : 2 } ] ", before: place), fast: true)
+            check(Self.insertMember(body, #""a":1,"b":"y""#, before: place), fast: true)
+            check(Self.insertMember(body, #""a":1,"a":"y""#, before: place), fast: false)
+            check(Self.insertMember(Self.insertMember(body, #""a":1"#, before: place), #""a":2"#, before: nil), fast: place == nil ? false : nil)
+            check(Self.insertMember(body, #""a":{"a":1}"#, before: place), fast: true)
+        }
+        // The same unknown key in each pair of objects, and twice in one object far apart.
+        let objects = ["eventType", "identifiers", "type", "contactId", "code", "actionAt"]
+        for a in objects {
+            for b in objects {
+                check(Self.insertMember(Self.insertMember(body, #""seen":1"#, before: a), #""seen":2"#, before: b), fast: a == b ? false : true)
+            }
+        }
+        // A known key repeated or out of order after an unknown member; a known key with whitespace before its colon.
+        for text in [
+            body.replacingOccurrences(of: #""version":1,"#, with: #""x":0,"version":1,"eventType":"y","#),
+            body.replacingOccurrences(of: #""contactType":"COAP""#, with: #""contactType":"COAP","x":1,"contactId":2"#),
+            body.replacingOccurrences(of: #""contactType":"COAP""#, with: #""x":1,"contactType":"COAP","x2":1,"contactType":"COAP""#),
+            body.replacingOccurrences(of: #""value":"X100001""#, with: #""x":1,"value" :"X100001""#),
+            body.replacingOccurrences(of: #""code":"UAAB""#, with: #""x":1,"code":"UAAB","code":"UAAB""#),
+            body.replacingOccurrences(of: #"{"type":"CRN""#, with: #"{"x":1,"type":"CRN","x":2"#),
+        ] { check(text, fast: false) }
+        // Over 64 keys stepped over in a body: declined, the same decision.
+        let many = (0..<70).map { "\"k\($0)\":\($0)" }.joined(separator: ",")
+        check(Self.insertMember(body, many, before: "contactId"), fast: false)
+        check(Self.insertMember(body, (0..<60).map { "\"k\($0)\":\($0)" }.joined(separator: ","), before: "contactId"), fast: true)
+        // A body ending inside or right after a member stepped over.
+        for cut in [#"{"x":"#, #"{"x":1"#, #"{"x":"abc"#, #"{"x":[1,{"y":2"#, #"{"eventType":"e","x":1"#, #"{"eventType":"e","x":1}"#] {
+            check(cut, fast: cut.hasSuffix("}") ? true : false)
+        }
+        #expect(checked > 1_000 && fast > 600, "fast on \(fast) of \(checked)")
+        #expect(tally.accepted > 600 && tally.json > 300, "\(tally)")
+    }
+
+    @Test("members stepped over in envelope templates: their string values are holes, their keys still repeat, one scanner over many bodies agrees")
+    func unknownMembersInTemplates() throws {
+        let seeds = try Self.seedLines().map { Array($0.utf8) }
+        func envelope(url: String? = "https://example.invalid/case/1", crn: String = "X100001", extra: String = "") -> String {
+            #"{"eventType":"probation-case.contact.recorded","version":1,"# + (url.map { #""detailUrl":""# + $0 + #"","# } ?? "")
+                + #""occurredAt":"2026-03-02T11:00:00Z""# + extra + #","personReference":{"identifiers":[{"type":"CRN","value":""# + crn
+                + #""}]},"additionalInformation":"#
+        }
+        let info = #"{"contactId":1,"contactStart":"2026-03-02T10:00:00Z","contactType":"COAP"}}"#
+        func used(after first: String, _ second: String) -> (template: Bool, fast: Bool) {
+            var scanner = EventScanner()
+            for text in [first, second] { _ = Array(text.utf8).withUnsafeBytes { scanner.scan($0) } }
+            return (scanner.lastScanUsedTemplate, scanner.lastScanWasFast)
+        }
+        let base = envelope() + info
+        // The URL's contents are a hole (plain text of the same length); its key and length are fixed.
+        #expect(used(after: base, envelope(url: "https://example.invalid/case/7", crn: "X100002") + info) == (true, true))
+        #expect(used(after: base, envelope(url: "https://example.invalid/case/10") + info).template == false)
+        #expect(used(after: base, envelope(url: "https://example.invalid/case\\/") + info).template == false)
+        #expect(used(after: base, envelope(url: "https://example.invalid/case/\u{e9}").replacingOccurrences(of: "case/", with: "case") + info).template == false)
+        #expect(used(after: base, base.replacingOccurrences(of: "detailUrl", with: "detailUri")).template == false)
+        // An unknown member of another type in the envelope is fixed bytes.
+        let numbered = envelope(url: nil, extra: #","detail":17"#) + info
+        #expect(used(after: numbered, numbered.replacingOccurrences(of: "X100001", with: "X100002")) == (true, true))
+        #expect(used(after: numbered, numbered.replacingOccurrences(of: ":17", with: ":18")).template == false)
+        // The root's keys stepped over in a template are still there on a hit: the same key after
+        // additionalInformation is a duplicate (the general path's error), another key is not.
+        for (after, fast) in [(#","detailUrl":"x"}"#, false), (#","detailUrl2":"x"}"#, true), (#","detail":1}"#, true)] {
+            let text = envelope() + String(info.dropLast()) + after
+            var scanner = EventScanner()
+            var general = EventScanner()
+            general.fastPathEnabled = false
+            for t in [base, text] {
+                let bytes = Array(t.utf8)
+                let (s, g) = bytes.withUnsafeBytes { (scanner.stateDescription(scanner.scan($0)), general.stateDescription(general.scan($0))) }
+                #expect(s == g, "\(t.debugDescription)")
+            }
+            let usedTemplate = scanner.lastScanUsedTemplate, wasFast = scanner.lastScanWasFast
+            #expect(usedTemplate && wasFast == fast, "\(text.debugDescription)")
+            let outcome = Array(text.utf8).withUnsafeBytes { general.scan($0) }
+            #expect((outcome == .ok) == fast, "\(outcome)")
+        }
+        // Five keys stepped over in the root before additionalInformation: no template (at most four are kept).
+        let five = envelope(url: nil, extra: #","a":1,"b":2,"c":3,"d":4,"e":5"#) + info
+        let four = envelope(url: nil, extra: #","a":1,"b":2,"c":3,"d":4"#) + info
+        #expect(used(after: five, five.replacingOccurrences(of: "X100001", with: "X100002")) == (false, true))
+        #expect(used(after: four, four.replacingOccurrences(of: "X100001", with: "X100002")) == (true, true))
+        // One scanner over crafted bodies, the generated streams with unknown members added everywhere, and mutations
+        // of those: the general path's state and the same decoding as a fresh scanner.
+        var crafted: [String] = [base, envelope(url: "https://example.invalid/case/2") + info, five, four, numbered]
+        for (after, _) in [(#","detailUrl":"x"}"#, false), (#","a":1,"a":2}"#, false), (#","a":1}"#, true)] {
+            crafted += [base, envelope(url: "https://example.invalid/case/3") + String(info.dropLast()) + after,
+                        four, String(four.replacingOccurrences(of: "X100001", with: "X100003").dropLast()) + after.replacingOccurrences(of: "detailUrl", with: "d")]
+        }
+        var rng = SeededRandom(seed: 31)
+        let members = [#""detailUrl":"https://example.invalid/case/"#, #""note":"a \"b\""#, #""n":-1.5e3"#, #""flag":true"#,
+                       #""none":null"#, #""tags":["a",{"b":[1,2]}]"#, #""meta":{"source":"nDelius","at":"x"}"#, #""eventTyp":"x""#]
+        func withUnknown(_ seed: [UInt8]) -> [UInt8] {
+            var text = String(decoding: seed, as: UTF8.self)
+            let places: [String?] = ["version", "occurredAt", "personReference", "type", "value", "contactId", "code", "registerTypeCode", nil]
+            for _ in 0..<Int.random(in: 1...3, using: &rng) {
+                var member = rng.pick(members)
+                if member.hasSuffix("/case/") { member += String(Int.random(in: 1...99_999, using: &rng)) + "\"" }
+                text = Self.insertMember(text, member, before: rng.pick(places))
+            }
+            return Array(text.utf8)
+        }
+        var bodies = crafted.map { Array($0.utf8) }
+        for k in 0..<5_000 {
+            let seed = seeds[k % seeds.count]
+            bodies.append(k % 3 == 2 ? Self.mutate(withUnknown(seed), &rng) : k % 3 == 1 ? withUnknown(seed) : seed)
+        }
+        let hits = Self.reusedScannerAgrees(bodies, memo: "unknown members") { $0.lastScanUsedTemplate && $0.lastScanWasFast }
+        var fast = 0
+        var tally = Tally()
+        var scanner = EventScanner()
+        for body in bodies.prefix(3_000) {
+            Self.check(body, topic: nil, &tally)
+            _ = body.withUnsafeBytes { scanner.scan($0) }
+            if scanner.lastScanWasFast { fast += 1 }
+        }
+        #expect(hits > 1_000, "template used on \(hits) of \(bodies.count) bodies")
+        #expect(fast > 1_500, "fast path on \(fast) of 3,000 bodies")
+        #expect(tally.json > 200, "\(tally)")
     }
 
     @Test("RFC3339Fast equals RFC3339.parse on the usual form and its mutations")
