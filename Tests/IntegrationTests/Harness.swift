@@ -157,6 +157,16 @@ final class Child {
     }
 }
 
+/// The `sockaddr_un` of a Unix-domain socket at `path` (cut to what `sun_path` holds, NUL-terminated).
+func unixAddress(_ path: String) -> sockaddr_un {
+    var addr = sockaddr_un()
+    addr.sun_family = sa_family_t(AF_UNIX)
+    withUnsafeMutableBytes(of: &addr.sun_path) { buf in
+        for (i, b) in path.utf8.enumerated() where i < buf.count - 1 { buf[i] = b }
+    }
+    return addr
+}
+
 /// A systemd-style notification socket (`NOTIFY_SOCKET`), to await the daemon's `READY=1` instead of sleeping.
 final class NotifySocket {
     let path: String
@@ -166,11 +176,7 @@ final class NotifySocket {
         self.path = path
         fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
         guard fd >= 0 else { throw POSIXError(.EIO) }
-        var addr = sockaddr_un()
-        addr.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &addr.sun_path) { buf in
-            for (i, b) in path.utf8.enumerated() where i < buf.count - 1 { buf[i] = b }
-        }
+        var addr = unixAddress(path)
         let ok = withUnsafePointer(to: &addr) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }

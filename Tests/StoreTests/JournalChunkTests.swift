@@ -78,20 +78,24 @@ func varied(_ range: ClosedRange<UInt64>, seed: UInt64) -> [JournalEntry] {
         #expect(try store.load().unpublished == Array(all[250...]))
     }
 
+    /// A store whose journal holds `all` (300 entries) in two commits, the first 150 recorded at 1,000 and the rest at
+    /// 5,000, published through 220.
+    static func twoCommits(_ all: [JournalEntry], in dir: TempDir) throws -> StateStore {
+        let store = try StateStore(directory: dir.path)
+        var state = EngineState()
+        state.alertSequence = 150
+        try store.commit(changes: ChangeSet(), state: state, journal: Array(all[0..<150]), publishedThrough: nil, now: 1_000)
+        state.alertSequence = 300
+        try store.commit(changes: ChangeSet(), state: state, journal: Array(all[150...]), publishedThrough: nil, now: 5_000)
+        try store.markPublished(through: 220)
+        return store
+    }
+
     /// Pruning in bounded steps (the daemon's writer thread, between commits) deletes, step after step, exactly what
     /// one prune does: whole rows oldest first, at most `maxRows` per step, then the partly published row.
     @Test func pruningInStepsEqualsOnePrune() throws {
         let all = varied(1...300, seed: 4)
-        func filled(_ dir: TempDir) throws -> StateStore {
-            let store = try StateStore(directory: dir.path)
-            var state = EngineState()
-            state.alertSequence = 150
-            try store.commit(changes: ChangeSet(), state: state, journal: Array(all[0..<150]), publishedThrough: nil, now: 1_000)
-            state.alertSequence = 300
-            try store.commit(changes: ChangeSet(), state: state, journal: Array(all[150...]), publishedThrough: nil, now: 5_000)
-            try store.markPublished(through: 220)
-            return store
-        }
+        func filled(_ dir: TempDir) throws -> StateStore { try Self.twoCommits(all, in: dir) }
         let oneDir = TempDir(), stepDir = TempDir()
         defer { oneDir.cleanup(); stepDir.cleanup() }
         let one = try filled(oneDir), stepped = try filled(stepDir)
@@ -120,15 +124,9 @@ func varied(_ range: ClosedRange<UInt64>, seed: UInt64) -> [JournalEntry] {
     @Test func pruningSplitsAPartlyPublishedRow() throws {
         let dir = TempDir()
         defer { dir.cleanup() }
-        let store = try StateStore(directory: dir.path)
-        defer { store.close() }
         let all = varied(1...300, seed: 4)
-        var state = EngineState()
-        state.alertSequence = 150
-        try store.commit(changes: ChangeSet(), state: state, journal: Array(all[0..<150]), publishedThrough: nil, now: 1_000)
-        state.alertSequence = 300
-        try store.commit(changes: ChangeSet(), state: state, journal: Array(all[150...]), publishedThrough: nil, now: 5_000)
-        try store.markPublished(through: 220)
+        let store = try Self.twoCommits(all, in: dir)
+        defer { store.close() }
         // Recorded before 2,000: the first commit's 150, all published.
         #expect(try store.pruneJournal(recordedBefore: 2_000) == 150)
         #expect(try store.journal(after: 0, limit: 1_000) == Array(all[150...]))
