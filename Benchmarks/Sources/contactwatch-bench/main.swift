@@ -6,7 +6,10 @@
 //
 //   engine   Engine.process over every event (two frames, topic = eventType), one reused Outbox cleared and the
 //            engine's changes taken (and dropped) every --commit-every events, as the daemon's batches take them,
-//            a fresh Engine per repetition; best and median of --reps.
+//            a fresh Engine per repetition (its tables grow from empty in every pass, as a new daemon's do once);
+//            best and median of --reps, in wall-clock time, then the thread's CPU time (cpu_ns/event: what the pass
+//            cost when other processes share the cores) and its minor page faults (page_faults/rep: the tables'
+//            memory first touched).
 //   parse    The same bytes with eventType renamed to an unknown type (same length, topic likewise): the engine
 //            validates UTF-8, parses the JSON, reads eventType and ignores the event — the cost of getting in the door.
 //   store    Engine + StateStore.commit every --commit-every events (as the daemon batches): takeChanges,
@@ -178,6 +181,21 @@ func loadStream(_ o: Options) -> (Stream, String) {
     return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
 }
 
+/// CPU time of the calling thread (user and system): beside the wall clock, the part of a pass the thread actually
+/// ran — on a shared machine the wall clock also counts the time other processes had the core.
+func threadCPUNanos() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+}
+
+/// Minor page faults of the calling thread so far (memory first touched: the engine's tables as they grow).
+func threadMinorFaults() -> Int {
+    var u = rusage()
+    getrusage(__rusage_who_t(1), &u)  // RUSAGE_THREAD (Linux; not imported: a GNU extension)
+    return u.ru_minflt
+}
+
 func wallClockMillis() -> Millis {
     var ts = timespec()
     clock_gettime(CLOCK_REALTIME, &ts)
@@ -253,22 +271,32 @@ func benchEngine(name: String, stream: Stream, reps: Int, clearEvery: Int, note:
     let now = wallClockMillis()
     var rates: [Double] = []
     var nsPer: [Double] = []
+    var cpuNsPer: [Double] = []
+    var faults: [Double] = []
     var messages = 0
     var counters = EngineCounters()
     for _ in 0..<reps {
         let ctx = PassContext(stream: stream, engine: makeEngine(), clearEvery: clearEvery, now: now)
         let raw = Unmanaged.passUnretained(ctx).toOpaque()
+        let f0 = threadMinorFaults()
+        let c0 = threadCPUNanos()
         let t0 = monotonicNanos()
         messages = cwbenchEnginePass(raw)
         let t1 = monotonicNanos()
+        let c1 = threadCPUNanos()
+        let f1 = threadMinorFaults()
         withExtendedLifetime(ctx) {}
         let seconds = Double(t1 - t0) / 1e9
         rates.append(Double(stream.count) / seconds)
         nsPer.append(Double(t1 - t0) / Double(max(1, stream.count)))
+        cpuNsPer.append(Double(c1 - c0) / Double(max(1, stream.count)))
+        faults.append(Double(f1 - f0))
         counters = ctx.engine.counters
     }
     print("\(name): events=\(stream.count) reps=\(reps) best=\(fmt(rates.max() ?? 0)) ev/s median=\(fmt(median(rates))) ev/s"
-        + " ns/event best=\(fmt(nsPer.min() ?? 0, 1)) median=\(fmt(median(nsPer), 1)) out_msgs=\(messages)"
+        + " ns/event best=\(fmt(nsPer.min() ?? 0, 1)) median=\(fmt(median(nsPer), 1))"
+        + " cpu_ns/event best=\(fmt(cpuNsPer.min() ?? 0, 1)) median=\(fmt(median(cpuNsPer), 1))"
+        + " page_faults/rep median=\(fmt(median(faults))) out_msgs=\(messages)"
         + " processed=\(counters.processed) ignored=\(counters.ignored) invalid=\(counters.invalid)\(note)")
     return counters
 }
