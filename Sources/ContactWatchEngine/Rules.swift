@@ -220,10 +220,12 @@ extension Engine {
             b.raw(",\"categories\":")
             b.categories(categories)
         }
-        alert.deadline = enforcementDeadline(d)
-        state.cases[ci].openNonCompliance.append(alert)
+        let deadline = enforcementDeadline(d)
+        alert.deadline = deadline
+        // Moved into the case (a copy retained its evidence, and the local's end released it).
+        state.cases[ci].openNonCompliance.append(consume alert)
         if !referenceMode {
-            overdueQueue.insert(OverdueItem(deadline: alert.deadline, crn: crn.key, contactId: e.contactId,
+            overdueQueue.insert(OverdueItem(deadline: deadline, crn: crn.key, contactId: e.contactId,
                                             version: e.contactVersion, caseIndex: UInt32(ci)))
             quietUntil = .min
         }
@@ -282,9 +284,10 @@ extension Engine {
         let crn = state.cases[ci].crn
         var k = 0
         while k < state.cases[ci].openNonCompliance.count {
-            let a = state.cases[ci].openNonCompliance[k]
-            guard matches(a) else { k += 1; continue }
-            state.cases[ci].openNonCompliance.remove(at: k)
+            // Each alert is tested where it lies and only a match is moved out (`remove(at:)` hands it over): a copy of
+            // every alert tested retained and released its evidence, a cache miss of its own in a large caseload.
+            guard state.cases[ci].openNonCompliance.withUnsafeBufferPointer({ matches($0[k]) }) else { k += 1; continue }
+            let a = state.cases[ci].openNonCompliance.remove(at: k)
             resolve(a, crn: crn, occurredAt: t, resolution: resolution, by: contactId, reason: reason, out: &out)
             if a.overdueRaised {
                 let id: AlertID
@@ -307,7 +310,7 @@ extension Engine {
                          b.byte(UInt8(ascii: ")"))
                      },
                      triggerContactId: a.triggerContactId, triggerContactVersion: a.triggerContactVersion, out: &out) { b in
-                    overdueEvidence(&b, a)
+                    overdueEvidence(&b, id: a.id, rule: a.rule, deadline: a.deadline)
                     resolutionFields(&b, resolution, contactId)
                 }
             }
@@ -316,13 +319,14 @@ extension Engine {
 
     // MARK: - R6 enforcement overdue
 
-    func overdueEvidence(_ b: inout JSONWriter, _ a: OpenAlert) {
+    /// An R6 alert's evidence after the trigger fields: the R1 alert's id, its rule, its deadline.
+    func overdueEvidence(_ b: inout JSONWriter, id: AlertID, rule: Rule, deadline: Int32) {
         b.raw(",\"overdueAlertId\":\"")
-        b.alertID(a.id)
+        b.alertID(id)
         b.raw("\",\"overdueRule\":\"")
-        b.raw(a.rule.staticName)
+        b.raw(rule.staticName)
         b.raw("\",\"deadline\":")
-        b.date(LocalDate(days: a.deadline))
+        b.date(LocalDate(days: deadline))
     }
 
     /// Step 6: every open R1 alert whose deadline is before the date of W gets its overdue alert (R6); then, when R7
@@ -395,26 +399,28 @@ extension Engine {
         }) else { return }
         state.cases[ci].openNonCompliance[k].overdueRaised = true
         changes.cases.insert(top.caseIndex)
-        let a = state.cases[ci].openNonCompliance[k]
+        // The fields the R6 alert repeats, read in place (a copy of the alert retained and released its evidence).
+        let (r1ID, r1Rule, deadline) = state.cases[ci].openNonCompliance.withUnsafeBufferPointer { ($0[k].id, $0[k].rule, $0[k].deadline) }
+        let triggerContactId = top.contactId, triggerContactVersion = top.version
         let crn = state.cases[ci].crn
         let id = AlertID(rule: .enforcementOverdue, subject: .crn(crn),
-                         triggerContactId: a.triggerContactId, triggerContactVersion: a.triggerContactVersion)
-        overdueIds[a.triggerContactId] = OverdueID(version: a.triggerContactVersion, id: id)
+                         triggerContactId: triggerContactId, triggerContactVersion: triggerContactVersion)
+        overdueIds[triggerContactId] = OverdueID(version: triggerContactVersion, id: id)
         let days = settings.enforcementDeadlineBusinessDays
         emit(raised: true, rule: .enforcementOverdue, severity: .high, id: id, subject: .crn(crn), occurredAt: state.watermark,
              reason: { b in
                  b.raw("No enforcement action recorded for the ")
-                 b.text(a.rule.shortName)
+                 b.text(r1Rule.shortName)
                  b.raw(" alert on contact ")
-                 b.uint(a.triggerContactId)
+                 b.uint(triggerContactId)
                  b.raw(" by its deadline ")
-                 b.dateText(LocalDate(days: a.deadline))
+                 b.dateText(LocalDate(days: deadline))
                  b.raw(" (")
                  b.int(days)
                  b.raw(" business days after the failure)")
              },
-             triggerContactId: a.triggerContactId, triggerContactVersion: a.triggerContactVersion, out: &out) { b in
-            overdueEvidence(&b, a)
+             triggerContactId: triggerContactId, triggerContactVersion: triggerContactVersion, out: &out) { b in
+            overdueEvidence(&b, id: r1ID, rule: r1Rule, deadline: deadline)
         }
     }
 
