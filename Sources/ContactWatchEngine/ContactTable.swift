@@ -42,6 +42,11 @@ package struct ContactTable: Sendable {
     private var packedCount = 0
     /// Records the packed form cannot hold.
     private var overflow = IDMap<ContactRecord>()
+    /// One bit per group of ids (2^15 groups, by the id's Fibonacci hash) for every id ever put in `overflow`: a clear
+    /// bit says the id is not there without probing it. Each new contact asks (`self[id]`, then `set`), and in a
+    /// caseload where some records overflow (the big stream's ~1,700 contacts with an unknown action code) each probe
+    /// of the side table was a cache miss. Empty until the first record overflows; bits are never cleared.
+    private var overflowBits: [UInt64] = []
 
     package init() {}
 
@@ -57,7 +62,32 @@ package struct ContactTable: Sendable {
     package var overflowCount: Int { overflow.count }
 
     /// Bytes of the table's storage (its slots, the side table, with their headers and malloc's overhead).
-    package var footprint: Int { (slots.isEmpty ? 0 : slots.count * MemoryLayout<Slot>.stride + 32 + 16) + overflow.footprint }
+    package var footprint: Int {
+        (slots.isEmpty ? 0 : slots.count * MemoryLayout<Slot>.stride + 32 + 16) + overflow.footprint
+            + (overflowBits.isEmpty ? 0 : overflowBits.count * 8 + 32 + 16)
+    }
+
+    /// The bit of `id` in `overflowBits`: its word and mask.
+    @inline(__always) private static func overflowBit(_ id: UInt64) -> (word: Int, mask: UInt64) {
+        let h = (id &* 0x9E37_79B9_7F4A_7C15) >> 49
+        return (Int(truncatingIfNeeded: h >> 6), 1 << (h & 63))
+    }
+
+    /// Whether `id` may be in `overflow` (false: it is not).
+    @inline(__always) private func mayOverflow(_ id: UInt64) -> Bool {
+        overflowBits.withUnsafeBufferPointer { b in
+            guard b.count != 0 else { return false }
+            let (w, m) = Self.overflowBit(id)
+            return b[w] & m != 0
+        }
+    }
+
+    /// Marks `id` as (possibly) in `overflow`; called before every insertion there.
+    private mutating func noteOverflow(_ id: UInt64) {
+        if overflowBits.isEmpty { overflowBits = Array(repeating: 0, count: 1 << 9) }
+        let (w, m) = Self.overflowBit(id)
+        overflowBits[w] |= m
+    }
 
     // MARK: Packing
 
@@ -255,7 +285,7 @@ package struct ContactTable: Sendable {
     package subscript(id: UInt64) -> ContactRecord? {
         get {
             if let k = packedSlot(of: id) { return Self.unpack(slots[k]) }
-            return overflow.isEmpty ? nil : overflow[id]
+            return mayOverflow(id) ? overflow[id] : nil
         }
         set {
             if let v = newValue { set(v, forKey: id) } else { removeValue(forKey: id) }
@@ -270,10 +300,11 @@ package struct ContactTable: Sendable {
             slots[k] = p
             if !found {
                 packedCount &+= 1
-                if !overflow.isEmpty { overflow.removeValue(forKey: id) }
+                if mayOverflow(id) { overflow.removeValue(forKey: id) }
             }
         } else {
             if let k = packedSlot(of: id) { removeSlot(k) }
+            noteOverflow(id)
             overflow.updateValue(r, forKey: id)
         }
     }
@@ -289,7 +320,7 @@ package struct ContactTable: Sendable {
     /// Adds the record of `id` when there is none; returns whether it was added (nothing is replaced).
     package mutating func insertNew(_ r: ContactRecord, forKey id: UInt64) -> Bool {
         if let p = Self.pack(id, r) {
-            if !overflow.isEmpty && overflow.contains(id) { return false }
+            if mayOverflow(id) && overflow.contains(id) { return false }
             roomForOne()
             let added: Bool = slots.withUnsafeMutableBufferPointer { s in
                 guard let k = Self.freeSlot(for: id, in: s) else { return false }
@@ -300,6 +331,7 @@ package struct ContactTable: Sendable {
             return added
         }
         if packedSlot(of: id) != nil { return false }
+        noteOverflow(id)
         return overflow.insertKey(id, r)
     }
 
@@ -310,7 +342,7 @@ package struct ContactTable: Sendable {
             removeSlot(k)
             return old
         }
-        return overflow.isEmpty ? nil : overflow.removeValue(forKey: id)
+        return mayOverflow(id) ? overflow.removeValue(forKey: id) : nil
     }
 
     package mutating func removeAll() { self = ContactTable() }
