@@ -46,7 +46,7 @@ struct CurveToolTests {
         let sec = try Self.certificate("publisher.key_secret", in: dir)
         let pub = try Self.certificate("daemon.key", in: dir)
         let file = dir.file("empty.ndjson")
-        FileManager.default.createFile(atPath: file, contents: Data())
+        try #require(FileManager.default.createFile(atPath: file, contents: Data()))
         let cases: [([String], String)] = [
             (["replay", file, "--endpoint", dir.ipc("a"), "--bind", "--curve-cert", sec, "--curve-server-key", pub], "--bind"),
             (["replay", file, "--endpoint", dir.ipc("a"), "--bind", "--curve-cert", sec], "--curve-allow"),
