@@ -32,6 +32,10 @@ final class CommitWriter: @unchecked Sendable {
     private var signalReady: Result<Void, ZMQError>? = nil
     private let finished = DispatchSemaphore(value: 0)
     private let completed = Atomic<Int>(0)
+    /// Set by `close` before it waits: a prune waiting for another process's lock gives up at once (`pruneStep`).
+    private let stopping = Atomic<Bool>(false)
+    /// Whether the last prune step gave up its wait for a lock because of `stopping` (writer thread only).
+    private let pruneGaveUp = Atomic<Bool>(false)
     /// Receives each commit's duration (the metrics' histogram), when set.
     private let timings: (any TimingObserver)?
     private let logger: Logger
@@ -100,8 +104,11 @@ final class CommitWriter: @unchecked Sendable {
         condition.unlock()
     }
 
-    /// Writes what is queued, then stops the thread; returns once it has. Idempotent.
+    /// Writes what is queued, then stops the thread; returns once it has. Idempotent. A prune step waiting for a lock
+    /// another process holds gives up at once (it is not a commit: the rest waits for the next start), so the stop does
+    /// not wait up to the busy timeout for it; a batch still waits for the lock as long as it must.
     func close() {
+        stopping.store(true, ordering: .releasing)
         condition.lock()
         let first = !closing
         closing = true
@@ -189,7 +196,16 @@ final class CommitWriter: @unchecked Sendable {
         var pruned = 0
         var finished = false
         var problem: StoreError? = nil
-        do { (pruned, finished) = try store.pruneJournalStep(recordedBefore: cutoff, maxRows: Self.pruneRowsPerStep) } catch {
+        pruneGaveUp.store(false, ordering: .relaxed)
+        let giveUp: @Sendable () -> Bool = { [self] in
+            let stop = stopping.load(ordering: .acquiring)
+            if stop { pruneGaveUp.store(true, ordering: .relaxed) }
+            return stop
+        }
+        do {
+            (pruned, finished) = try store.pruneJournalStep(recordedBefore: cutoff, maxRows: Self.pruneRowsPerStep,
+                                                            giveUpWhen: giveUp)
+        } catch {
             problem = error
         }
         condition.lock()
@@ -201,7 +217,10 @@ final class CommitWriter: @unchecked Sendable {
         prune = finished || problem != nil ? nil : job
         condition.unlock()
         if pruned > 0 { counters?.journalPruned.add(pruned, ordering: .relaxed) }
-        if let problem {
+        if problem != nil, pruneGaveUp.load(ordering: .relaxed) {
+            logger.info("journal pruning stopped: the daemon is stopping (the rest at the next start)",
+                        metadata: ["pruned": "\(job.pruned)"])
+        } else if let problem {
             counters?.journalPruneFailures.add(1, ordering: .relaxed)
             logger.warning("journal pruning failed (tried again at the next interval): \(problem)",
                            metadata: ["pruned": "\(job.pruned)"])

@@ -2,6 +2,7 @@ import ContactWatchEngine
 import Foundation
 import GRDB
 import GRDBSQLite
+import Synchronization
 
 /// The durable state store: the engine's state and the alert journal in one SQLite database,
 /// `<stateDir>/contactwatch.sqlite`, reached through one GRDB `DatabaseQueue` (the processing thread is its only user).
@@ -57,6 +58,9 @@ public final class StateStore: Sendable {
     /// The file the store opened (device and inode of `path` then): each commit, once written, checks that `path` is still it
     /// (`checkStillInPlace`), so a state directory deleted or a file replaced under a running daemon stops it loudly.
     private let opened: FileIdentity
+    /// How the write connection waits for a lock another process holds (SQLite's own schedule, up to
+    /// `busyTimeoutSeconds`); a prune's wait can be given up (`pruneJournalStep(…, giveUpWhen:)`).
+    private let lockWait: LockWait
 
     /// Opens the store in `directory` (creating the directory and an empty store when absent).
     ///
@@ -96,7 +100,10 @@ public final class StateStore: Sendable {
         config.foreignKeysEnabled = false
         // Another process holding a write lock (an sqlite3 shell, a backup) is waited for this long, then the
         // failure is `StoreError.Kind.busy` (temporary: exit 75).
-        config.busyMode = .timeout(Self.busyTimeoutSeconds)
+        // Waited for as SQLite's `busy_timeout` does (`LockWait`), but a prune's wait ends early when its owner gives up.
+        let lockWait = LockWait(timeoutMilliseconds: Int(Self.busyTimeoutSeconds * 1000))
+        self.lockWait = lockWait
+        config.busyMode = .callback { tries in lockWait.shouldRetry(afterTries: tries) }
         // Not `config.journalMode = .wal`: GRDB would write to the file at open (before our checks). A store is
         // created in WAL mode, which persists in the file; a copy in rollback mode (e.g. restored with VACUUM INTO) is
         // switched to WAL after the checks below.
@@ -344,7 +351,7 @@ public final class StateStore: Sendable {
     /// first; SQLite often does not record it, e.g. for a failed WAL write). `from` uses it only for SQLite's I/O
     /// kinds of failure.
     private func systemErrno(threadErrno: Int32) -> Int32 {
-        let recorded = (try? queue.inDatabase { db in sqlite3_system_errno(db.sqliteConnection) }) ?? 0
+        let recorded = queue.inDatabase { db in sqlite3_system_errno(db.sqliteConnection) }
         return recorded != 0 ? recorded : threadErrno
     }
 
@@ -1099,8 +1106,15 @@ public final class StateStore: Sendable {
     /// deleted, oldest first; the row only partly published is rewritten in the step that finds fewer than `maxRows`
     /// whole rows to delete, which reports `finished`. Steps repeated until one is finished prune what one
     /// `pruneJournal` would; each holds the write lock for a bounded time, so a commit waits for one step at most.
-    public func pruneJournalStep(recordedBefore cutoff: Int64, maxRows: Int) throws(StoreError) -> (pruned: Int, finished: Bool) {
-        try run("pruning the journal") {
+    ///
+    /// `giveUpWhen` is asked before each pause of a wait for a lock another process holds (at least every 100 ms): when
+    /// it returns true the step fails at once as `busy`, with nothing written, instead of waiting out the busy timeout
+    /// (the daemon's stop does not wait for a prune).
+    public func pruneJournalStep(recordedBefore cutoff: Int64, maxRows: Int,
+                                 giveUpWhen giveUp: @escaping @Sendable () -> Bool = { false }) throws(StoreError) -> (pruned: Int, finished: Bool) {
+        lockWait.setGiveUp(giveUp)
+        defer { lockWait.setGiveUp(nil) }
+        return try run("pruning the journal") {
             try queue.write { db in try Self.pruneJournal(db, recordedBefore: cutoff, maxRows: maxRows) }
         }
     }
@@ -1239,5 +1253,40 @@ public struct PreparedCommit: Sendable {
     public var recordCount: Int {
         cases.count + contactRecords.count + deletedContacts.count + pdus.count + withdrawn.count + outcomeTimers.count
             + deletedOutcomeTimers.count + journal.count + journalCount
+    }
+}
+
+/// The write connection's busy handler: SQLite's default one (`sqliteDefaultBusyCallback`: pauses of 1, 2, 5, 10, 15,
+/// 20, 25, 25, 25, 50, 50 ms, then 100 ms each, up to the timeout, in `usleep`), with one addition: while a
+/// `giveUp` condition is set (a prune), it is asked before every pause, and a true answer ends the wait at once
+/// (SQLite then fails the statement with `SQLITE_BUSY`, having written nothing). A commit sets none: it waits out the
+/// whole timeout, as before.
+final class LockWait: Sendable {
+    private let timeoutMilliseconds: Int
+    private let giveUp = Mutex<(@Sendable () -> Bool)?>(nil)
+    private static let delays = [1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100]
+    private static let totals = [0, 1, 3, 8, 18, 33, 53, 78, 103, 128, 178, 228]
+
+    init(timeoutMilliseconds: Int) { self.timeoutMilliseconds = timeoutMilliseconds }
+
+    func setGiveUp(_ condition: (@Sendable () -> Bool)?) { giveUp.withLock { $0 = condition } }
+
+    /// SQLite's busy callback: pauses and returns true to try again, or returns false to fail with `SQLITE_BUSY`.
+    func shouldRetry(afterTries count: Int) -> Bool {
+        if let condition = giveUp.withLock({ $0 }), condition() { return false }
+        var delay: Int, prior: Int
+        if count < Self.delays.count {
+            delay = Self.delays[count]
+            prior = Self.totals[count]
+        } else {
+            delay = Self.delays[Self.delays.count - 1]
+            prior = Self.totals[Self.totals.count - 1] + delay * (count - (Self.delays.count - 1))
+        }
+        if prior + delay > timeoutMilliseconds {
+            delay = timeoutMilliseconds - prior
+            if delay <= 0 { return false }
+        }
+        usleep(useconds_t(delay * 1000))
+        return true
     }
 }

@@ -682,6 +682,56 @@ struct FaultTests {
         #endif
     }
 
+    /// A prune waiting for another process's lock used to hold up a SIGTERM for the rest of the busy timeout (up to
+    /// 5 s): `CommitWriter.close` waited for the writer thread, which sat in SQLite's busy handler. The prune's wait now
+    /// asks whether the daemon is stopping before each pause and gives up at once; nothing of it is written.
+    @Test("SIGTERM while a journal prune waits for another process's write lock: the prune gives up for the stop, not at the busy timeout, and is not counted as a failure; the daemon then stops with exit 0")
+    func stopDuringAPruneThatWaitsForTheLock() throws {
+        let shell = "/usr/bin/sqlite3"
+        guard FileManager.default.isExecutableFile(atPath: shell) else {
+            print("fault: stop during a waiting prune skipped: no \(shell) to hold the lock (apt-get install sqlite3)")
+            return
+        }
+        #if arch(x86_64)
+        let dir = try TemporaryDirectory()
+        var environment = D.environment
+        environment["CONTACTWATCH_STATE_JOURNAL_PRUNE_INTERVAL_SECONDS"] = "1"
+        let daemon = try DaemonUnderTest(dir: dir, extraArguments: D.arguments, environment: environment)
+        let pid = daemon.child.process.processIdentifier
+        let writer = try #require(Self.threads(of: pid, named: "cw-writer").first, "no cw-writer thread in \(pid)")
+
+        let (holder, input) = try D.holdWriteLock(daemon, shell: shell)
+        defer { D.stop(holder) }
+        // Nothing is being committed (no input): the writer sleeping in SQLite's busy handler is a prune waiting.
+        let deadline = Date().addingTimeInterval(60)
+        var waiting = false
+        while !waiting && Date() < deadline && daemon.child.process.isRunning {
+            waiting = Self.isSleeping(pid, writer)
+            if !waiting { usleep(2000) }
+        }
+        try #require(waiting, "no prune waited for the lock: \(daemon.child.stderr.text.suffix(2000))")
+
+        daemon.child.signal(SIGTERM)
+        // The lock is still held: the prune must end because of the stop, not because the busy timeout ran out.
+        let gaveUp = "journal pruning stopped: the daemon is stopping"
+        let failed = "journal pruning failed"
+        #expect(daemon.child.stderr.wait(timeout: 30) { $0.contains(gaveUp) || $0.contains(failed) })
+        let log = daemon.child.stderr.text
+        #expect(log.contains(gaveUp), "the prune did not give up for the stop: \(log.suffix(2000))")
+        #expect(!log.contains(failed), "the prune waited out the busy timeout: \(log.suffix(2000))")
+
+        // The stop's last write (what was published) needs the lock too: let go, and the daemon ends cleanly.
+        try input.fileHandleForWriting.close()
+        #expect(holder.waitForProcessExit(timeout: 30) != nil, "sqlite3 did not end with its input")
+        let status = daemon.child.waitForExit(timeout: 30)
+        #expect(status == 0, "exit \(String(describing: status)): \(daemon.child.stderr.text.suffix(2000))")
+        #expect(Self.stoppedField(daemon.child.stderr.text, "journalPruneFailures") == 0,
+                "\(daemon.child.stderr.text.suffix(1000))")
+        #else
+        print("fault: stop during a waiting prune skipped: the busy-wait probe reads x86_64 syscall numbers")
+        #endif
+    }
+
     // MARK: - The journal socket failing
 
     @Test("the journal socket failing on every poll: each failure counted, the lines rate-limited, and after 10 s the daemon stops (exit 70) saying the journal is unusable, having committed what it had")
