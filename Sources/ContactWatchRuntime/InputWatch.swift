@@ -25,6 +25,8 @@ struct InputWatch {
         case handshakeFailed(ZMQSocketEvent)
         /// No peer for this long on this endpoint.
         case noPeer(endpoint: String, seconds: Int)
+        /// A connection to this (bound) endpoint could not be accepted (`errno`).
+        case acceptFailed(endpoint: String, code: Int32)
     }
 
     let endpoints: [String]
@@ -73,6 +75,8 @@ struct InputWatch {
             reportedQuiet.remove(e)
             dueReconnects[e] = nil
             return []
+        case .acceptFailed:
+            return [.acceptFailed(endpoint: e, code: Int32(bitPattern: event.value))]
         case .connectRetried, .connectDelayed:
             // libzmq is reconnecting this endpoint itself.
             dueReconnects[e] = nil
@@ -172,6 +176,8 @@ struct InputSupervisor {
                                metadata: metadata)
             case .handshakeFailed(let event):
                 security.inputHandshakeFailed(event, endpoint: watch.endpoint(of: event))
+            case .acceptFailed(let endpoint, let code):
+                security.acceptFailures.report(.input, endpoint: endpoint, code: code)
             case .noPeer(let endpoint, let seconds):
                 logger.warning("no publisher has been connected to the input for \(seconds) s", metadata: ["endpoint": "\(endpoint)"])
             }

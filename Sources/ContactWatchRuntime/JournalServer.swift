@@ -97,12 +97,16 @@ final class JournalServer: @unchecked Sendable {
             return
         }
         defer { reader.close() }
+        // Without CURVE nobody else monitors the journal socket: its failed accepts are read here.
+        var monitor: ZMQMonitor? = nil
         do {
             router = try context.socket(.router)
             do {
                 try setup.configure(router, as: .journal)
+                if !setup.security.isCurve { monitor = try router.startMonitor(events: ZMQMonitor.acceptFailedEvent) }
                 try router.bind(endpoint)
             } catch {
+                monitor?.close()
                 router.close()
                 throw error
             }
@@ -111,10 +115,14 @@ final class JournalServer: @unchecked Sendable {
             started.signal()
             return
         }
-        defer { router.close() }
+        defer {
+            monitor?.close()
+            router.close()
+        }
         started.signal()
         let poller = ZMQPoller()
         poller.add(router)
+        if let monitor { poller.add(monitor) }
         var blocked = BlockedClients()
         let failureLines = LogLimiter()
         var failures = SocketFailures()
@@ -145,6 +153,11 @@ final class JournalServer: @unchecked Sendable {
                 if survive(error, "zmq_poll") { continue } else { return }
             }
             failures.succeeded()
+            if let monitor, ready.isReadable(1), let events = try? monitor.events() {
+                for e in events where e.kind == .acceptFailed {
+                    setup.security.acceptFailures.report(.journal, endpoint: endpoint, code: Int32(bitPattern: e.value))
+                }
+            }
             guard ready.isReadable(0) else { continue }
             // A bounded turn, then the stop flag is looked at again.
             for _ in 0..<64 {

@@ -148,6 +148,7 @@ struct PipelineLoop {
         if r.durable { try publishDurable() }
         if r.output, tracker.readAll(sockets.output) { try perform(machine.alertSubscriberJoined()) }
         if r.monitor { sockets.supervisor.readEvents(input: sockets.input, now: clock.now) }
+        if r.outputMonitor { sockets.readOutputMonitor() }
         sockets.supervisor.tick(input: sockets.input, now: clock.now)
         try perform(machine.tick(at: clock.now))
         housekeeping.run(at: clock.now, writer: writer, logger: logger, counters: counters)

@@ -64,6 +64,7 @@ struct PipelineReadiness {
     var output = false
     var durable = false
     var monitor = false
+    var outputMonitor = false
 }
 
 /// The processing thread's sockets: the input SUB, the alert XPUB, the `inproc` PAIR on which the writer thread
@@ -77,6 +78,10 @@ final class PipelineSockets {
     /// The input's monitor and what it means (reconnects, warnings, counts).
     var supervisor: InputSupervisor
     var monitor: ZMQMonitor { supervisor.monitor }
+    /// The output's monitor when no ZAP handler reads it (no CURVE): failed accepts only (`AcceptFailureLog`).
+    let outputMonitor: ZMQMonitor?
+    private let acceptFailures: AcceptFailureLog
+    private let outputEndpoint: String
     private let withInput = ZMQPoller()
     private let withoutInput = ZMQPoller()
 
@@ -114,10 +119,21 @@ final class PipelineSockets {
             for s in made { s.close() }
             throw DaemonError.internal("cannot monitor the input socket: \(error)")
         }
+        // With CURVE the output's one monitor is the ZAP handler's, which reports failed accepts itself.
+        do {
+            outputMonitor = setup.security.isCurve ? nil : try output.startMonitor(events: ZMQMonitor.acceptFailedEvent)
+        } catch {
+            supervisor.monitor.close()
+            for s in made { s.close() }
+            throw DaemonError.internal("cannot monitor the output socket: \(error)")
+        }
+        acceptFailures = setup.security.acceptFailures
+        outputEndpoint = config.output
         do {
             try Self.attach(config: config, input: input, output: output)
         } catch {
             supervisor.monitor.close()
+            outputMonitor?.close()
             for s in made { s.close() }
             throw error
         }
@@ -126,6 +142,7 @@ final class PipelineSockets {
             poller.add(output)
             poller.add(durable)
             poller.add(monitor)
+            if let outputMonitor { poller.add(outputMonitor) }
         }
     }
 
@@ -160,7 +177,16 @@ final class PipelineSockets {
         r.output = result.isReadable(k)
         r.durable = result.isReadable(k + 1)
         r.monitor = result.isReadable(k + 2)
+        r.outputMonitor = outputMonitor != nil && result.isReadable(k + 3)
         return r
+    }
+
+    /// Reads the output monitor's events: each failed accept is counted and logged (rate-limited).
+    func readOutputMonitor() {
+        guard let events = try? outputMonitor?.events() else { return }
+        for e in events where e.kind == .acceptFailed {
+            acceptFailures.report(.output, endpoint: outputEndpoint, code: Int32(bitPattern: e.value))
+        }
     }
 
     /// Reads every pending durability report (each is only a wake-up).
@@ -170,6 +196,7 @@ final class PipelineSockets {
 
     func close() {
         monitor.close()
+        outputMonitor?.close()
         input.close()
         output.close()
         durable.close()

@@ -63,6 +63,8 @@ public final class RuntimeCounters: Sendable {
     /// Journal entries deleted by retention (`state.journalRetentionDays`), and prunes that failed.
     public let journalPruned = Atomic<Int>(0)
     public let journalPruneFailures = Atomic<Int>(0)
+    /// Connections libzmq could not accept on a bound socket (`AcceptFailureLog`; mostly no descriptor left).
+    public let acceptFailures = Atomic<Int>(0)
 
     public init(timings: (any TimingObserver)? = nil) { self.timings = timings }
 
@@ -109,6 +111,7 @@ public final class RuntimeCounters: Sendable {
             ("journalSocketErrors", journalSocketErrors.load(ordering: .relaxed)),
             ("journalPruned", journalPruned.load(ordering: .relaxed)),
             ("journalPruneFailures", journalPruneFailures.load(ordering: .relaxed)),
+            ("acceptFailures", acceptFailures.load(ordering: .relaxed)),
         ]
     }
 }

@@ -115,6 +115,8 @@ public final class DaemonSecurity: Sendable {
     public let counters: RuntimeCounters
     private let logger: Logger
     private let refusals: RefusalLog
+    /// Failed accepts on the bound sockets, from whichever thread reads their monitor.
+    let acceptFailures: AcceptFailureLog
     private let authenticator = Mutex<ZMQAuthenticator?>(nil)
     /// Which allow-list each bound CURVE socket uses.
     private let domains = Mutex<[SocketRole: String]>([:])
@@ -129,6 +131,7 @@ public final class DaemonSecurity: Sendable {
         self.counters = counters
         self.logger = logger
         refusals = RefusalLog(logger: logger)
+        acceptFailures = AcceptFailureLog(counters: counters, logger: logger)
         keyPair = nil
         inputServerKey = nil
     }
@@ -139,6 +142,7 @@ public final class DaemonSecurity: Sendable {
         self.counters = counters
         self.logger = logger
         refusals = RefusalLog(logger: logger)
+        acceptFailures = AcceptFailureLog(counters: counters, logger: logger)
         // Every unusable file is reported, not only the first (one line each, exit 64).
         var problems = DaemonConfiguration.Problems()
         var keyPair: CurveKeyPair? = nil
@@ -177,7 +181,11 @@ public final class DaemonSecurity: Sendable {
         guard isCurve else { return }
         let log = refusals
         do {
-            let auth = try ZMQAuthenticator(context: context) { log.log($0) }
+            let failures = acceptFailures
+            let auth = try ZMQAuthenticator(context: context, onRefusal: { log.log($0) }, onAcceptFailure: { domain, event in
+                failures.report(SocketRole(rawValue: domain) ?? .output, endpoint: event.endpoint,
+                                code: Int32(bitPattern: event.value))
+            })
             for socket in SocketRole.allCases { auth.useCounter(counters.authRejected(socket), forDomain: socket.rawValue) }
             authenticator.withLock { $0 = auth }
         } catch {

@@ -920,6 +920,8 @@ public struct ZMQSocketEvent: Sendable, Equatable {
 /// connection whose `disconnected` follows it (libzmq reports the two back to back from the one I/O
 /// thread). Best effort: an address is missing when the connection was gone before it was read.
 public final class ZMQMonitor {
+    /// `ZMQ_EVENT_ACCEPT_FAILED` (its value is the `errno` of the failed `accept`), for `startMonitor(events:)`.
+    public static let acceptFailedEvent: Int32 = ZMQ_EVENT_ACCEPT_FAILED
     fileprivate let socket: ZMQSocket
     /// Peer addresses of live connections, by descriptor.
     private var peers: [UInt32: String] = [:]
@@ -1151,10 +1153,12 @@ public final class ZMQAuthenticator: Sendable {
     /// Monitor events watched on CURVE server sockets.
     static let watchedEvents: Int32 = ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED
         | ZMQ_EVENT_CLOSED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
-        | ZMQ_EVENT_MONITOR_STOPPED
+        | ZMQ_EVENT_MONITOR_STOPPED | ZMQ_EVENT_ACCEPT_FAILED
 
     private let context: ZMQContext
     private let onRefusal: @Sendable (ZMQRefusal) -> Void
+    /// A connection a watched socket could not accept (the domain, the event: its value is the `errno`).
+    private let onAcceptFailure: @Sendable (String, ZMQSocketEvent) -> Void
     private let allowLists = Mutex<[String: Set<CurveKey>]>([:])
     private let counters = Mutex<[String: ZMQRefusalCounter]>([:])
     private let watches = Mutex<[Watch]>([])
@@ -1185,9 +1189,11 @@ public final class ZMQAuthenticator: Sendable {
 
     /// Starts the handler thread and returns once the ZAP endpoint is bound.
     /// - Throws: `ZMQError` when the endpoint cannot be bound (another handler in this context).
-    public init(context: ZMQContext, onRefusal: @escaping @Sendable (ZMQRefusal) -> Void = { _ in }) throws {
+    public init(context: ZMQContext, onRefusal: @escaping @Sendable (ZMQRefusal) -> Void = { _ in },
+                onAcceptFailure: @escaping @Sendable (String, ZMQSocketEvent) -> Void = { _, _ in }) throws {
         self.context = context
         self.onRefusal = onRefusal
+        self.onAcceptFailure = onAcceptFailure
         wake = try WakePipe()
         let started = try StartSignal()  // -1 pending, 0 bound, > 0 the errno of the failure
         let box = Unmanaged.passRetained(ThreadBody { [self] in self.loop(started: started) })
@@ -1333,6 +1339,8 @@ public final class ZMQAuthenticator: Sendable {
                     case .handshakeFailedProtocol, .handshakeFailedNoDetail:
                         recordRefusal(ZMQRefusal(domain: r.domain, peerAddress: e.peerAddress, keyPrefix: nil,
                                                  reason: e.failureReason))
+                    case .acceptFailed:
+                        onAcceptFailure(r.domain, e)
                     case .monitorStopped:
                         stopped.append(i)
                     default:

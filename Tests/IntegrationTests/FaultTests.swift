@@ -835,4 +835,61 @@ struct FaultTests {
         #expect(daemon.stop() == 0, "\(daemon.child.stderr.text.suffix(2000))")
         print("fault: 300 connections under a soft limit of 64: \(journal.bodies.count) alerts afterwards")
     }
+
+    /// A plain TCP connection to 127.0.0.1:`port` (no ZeroMQ handshake); -1 when it could not be made.
+    static func connectTCP(_ port: Int) -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return -1 }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = UInt16(port).bigEndian
+        let ok = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        if ok != 0 {
+            close(fd)
+            return -1
+        }
+        return fd
+    }
+
+    /// Past the hard limit libzmq 4.3.4 cannot accept a connection: on a `tcp://` endpoint it retries without pause
+    /// (`src/tcp_listener.cpp`) and tells only a socket monitor (`ZMQ_EVENT_ACCEPT_FAILED`). The daemon reads that
+    /// event on every bound socket (its own monitor on the output and the journal without CURVE, the input's, the
+    /// ZAP handler's with CURVE): each failure counted, the lines rate-limited.
+    @Test("80 TCP connections to the output under a hard limit of 64 descriptors: the failed accepts are logged at warning (rate-limited) and counted, the daemon stays up, and once the peers go it stops with exit 0")
+    func acceptFailuresAreLoggedAndCounted() throws {
+        let prlimit = "/usr/bin/prlimit"
+        guard FileManager.default.isExecutableFile(atPath: prlimit) else {
+            print("fault: failed accepts skipped: no \(prlimit) (util-linux)")
+            return
+        }
+        let dir = try TemporaryDirectory()
+        let port = try freeLoopbackPort()
+        let daemon = try DaemonUnderTest(dir: dir, extraArguments: D.arguments + ["--output", "tcp://127.0.0.1:\(port)"],
+                                         environment: D.environment, launcher: [prlimit, "--nofile=64:64"])
+        let pid = daemon.child.process.processIdentifier
+        var connections: [Int32] = []
+        defer { for fd in connections { close(fd) } }
+        // The kernel completes them all (listen backlog 100); the daemon can accept only as many as it has descriptors.
+        for _ in 0..<80 {
+            let fd = Self.connectTCP(port)
+            if fd >= 0 { connections.append(fd) }
+        }
+        #expect(connections.count == 80)
+        let line = "cannot accept a connection on the output socket: Too many open files"
+        #expect(daemon.child.stderr.wait(timeout: 30) { $0.contains(line) },
+                "no failed accept logged: \(daemon.child.stderr.text.suffix(2000)); \(Self.openDescriptors(pid)) descriptors")
+        try #require(daemon.child.process.isRunning, "the daemon died: \(daemon.child.stderr.text.suffix(2000))")
+        for fd in connections { close(fd) }
+        connections = []
+        let status = daemon.stop()
+        let log = daemon.child.stderr.text
+        #expect(status == 0, "exit \(String(describing: status)): \(log.suffix(2000))")
+        let lines = log.components(separatedBy: line).count - 1
+        let failures = Self.stoppedField(log, "acceptFailures") ?? 0
+        #expect(failures >= lines && failures > 0, "acceptFailures=\(failures) for \(lines) lines: \(log.suffix(1000))")
+        print("fault: 80 TCP connections under a hard limit of 64: \(failures) failed accepts counted, \(lines) lines logged")
+    }
 }

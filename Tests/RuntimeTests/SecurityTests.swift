@@ -145,6 +145,9 @@ struct SecurityRuleTests {
         #expect(w.handle(Self.event(.handshakeFailedAuth, fd: 400), now: t0) == [])
         let plaintext = Self.event(.handshakeFailedProtocol, fd: 0x1100_0002)
         #expect(w.handle(plaintext, now: t0) == [.handshakeFailed(plaintext)])
+        // A failed accept (the event's value is the errno) is reported with the endpoint, to be counted and logged.
+        #expect(w.handle(Self.event(.acceptFailed, fd: UInt32(EMFILE), endpoint: "tcp://127.0.0.1:7401"), now: t0) ==
+                [.acceptFailed(endpoint: "tcp://127.0.0.1:7401", code: EMFILE)])
     }
 
     @Test("an endpoint without a peer for a minute is reported once per quiet spell")
