@@ -279,14 +279,25 @@ extension Engine {
         }
     }
 
+    /// What `resolveNonCompliance`'s test of an open alert may read (plain values: see there).
+    struct AlertKey {
+        var rule: Rule
+        var triggerContactId: UInt64
+        var triggerStart: Millis
+    }
+
     func resolveNonCompliance(caseIndex ci: Int, resolution: Resolution, by contactId: UInt64, at t: Millis,
-                              reason: Reason, detail: Reason, out: inout Outbox, where matches: (OpenAlert) -> Bool) {
+                              reason: Reason, detail: Reason, out: inout Outbox, where matches: (AlertKey) -> Bool) {
         let crn = state.cases[ci].crn
         var k = 0
         while k < state.cases[ci].openNonCompliance.count {
-            // Each alert is tested where it lies and only a match is moved out (`remove(at:)` hands it over): a copy of
-            // every alert tested retained and released its evidence, a cache miss of its own in a large caseload.
-            guard state.cases[ci].openNonCompliance.withUnsafeBufferPointer({ matches($0[k]) }) else { k += 1; continue }
+            // Each alert is tested by three of its fields, read where it lies, and only a match is moved out
+            // (`remove(at:)` hands it over): a copy of every alert tested (also when passed by pointer to a closure
+            // taking an `OpenAlert`) retained and released its evidence, a cache miss of its own in a large caseload.
+            let key = state.cases[ci].openNonCompliance.withUnsafeBufferPointer {
+                AlertKey(rule: $0[k].rule, triggerContactId: $0[k].triggerContactId, triggerStart: $0[k].triggerStart)
+            }
+            guard matches(key) else { k += 1; continue }
             let a = state.cases[ci].openNonCompliance.remove(at: k)
             resolve(a, crn: crn, occurredAt: t, resolution: resolution, by: contactId, reason: reason, out: &out)
             if a.overdueRaised {
