@@ -227,7 +227,7 @@ public final class Engine {
             return invalid(e, counterKey: e.field ?? "", topic: topicFrame, body: body, out: &out)
         }
         if type == .contactRecorded {
-            prefetchCase(c.crn)
+            let knownCase = prefetchCase(c.crn)
             let known = liveContact(c.contactId)
             if let rec = known, state.cases[Int(rec.caseIndex)].crn != c.crn {
                 let e = Invalidity(field: "personReference.identifiers", reason: "contactId \(c.contactId) belongs to another CRN")
@@ -242,7 +242,7 @@ public final class Engine {
             }
             counters.processed += 1
             counters.contactEvents += 1
-            processContact(c, known: known, out: &out)
+            processContact(c, known: known, caseIndex: knownCase, out: &out)
         } else {
             if let e = futureSkew(g.occurredAt) {
                 return invalid(e, counterKey: "occurredAt.skew", topic: topicFrame, body: body, out: &out)
@@ -270,8 +270,11 @@ public final class Engine {
     }
 
     /// Starts loading the lines of `crn`'s case, if it has one.
-    @inline(__always) func prefetchCase(_ crn: CRN) {
-        if let i = caseTable.find(crn.key) { state.prefetchCase(Int(i)) }
+    /// Returns the case's index (-1 when it is new), for `processContact`.
+    @inline(__always) func prefetchCase(_ crn: CRN) -> Int {
+        guard let i = caseTable.find(crn.key) else { return -1 }
+        state.prefetchCase(Int(i))
+        return Int(i)
     }
 
     func futureSkew(_ occurredAt: Millis) -> Invalidity? {
@@ -456,8 +459,10 @@ public final class Engine {
         }
     }
 
-    /// `known`: the contact's remembered record before step 1 (`liveContact`, looked up by the validation).
-    func processContact(_ e: ContactEvent, known: ContactRecord?, out: inout Outbox) {
+    /// `known`: the contact's remembered record before step 1 (`liveContact`, looked up by the validation);
+    /// `knownCase`: the index of the event's case, found by `prefetchCase` (-1: a new case). Cases are never removed,
+    /// so it still holds here: the table is not asked twice.
+    func processContact(_ e: ContactEvent, known: ContactRecord?, caseIndex knownCase: Int, out: inout Outbox) {
         // Step 1.
         advanceWatermark(e.occurredAt)
         // The record is still remembered unless the watermark just moved the retention past its start (forgetting
@@ -474,7 +479,8 @@ public final class Engine {
             raiseOverdue(out: &out)
             return
         }
-        let ci = caseIndex(for: e.crn)
+        let ci = knownCase >= 0 ? knownCase : caseIndex(for: e.crn)
+        assert(ci == caseIndex(for: e.crn))
         changes.cases.insert(UInt32(ci))
         changes.contacts.append(e.contactId)
         // Step 2: case facts.
