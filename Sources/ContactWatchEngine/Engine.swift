@@ -484,7 +484,9 @@ public final class Engine {
         changes.cases.insert(UInt32(ci))
         changes.contacts.append(e.contactId)
         // Step 2: case facts.
-        if let s = e.sentenceType { state.cases[ci].sentenceType = s }
+        // (Written only when it changes: nearly every event repeats its case's sentence type, and each write to a case
+        // checks the cases array's uniqueness and dirties its line.)
+        if let s = e.sentenceType, s != state.cases[ci].sentenceType { state.cases[ci].sentenceType = s }
         // Step 3: replacement.
         let wasFailure = previous?.flags.contains(.failure) ?? false
         var withdrawnPDU: Int32 = -1
