@@ -68,6 +68,7 @@ public actor ConfigurationReload {
         "journalRetentionDays": "state.journalRetentionDays",
         "journalPruneIntervalSeconds": "state.journalPruneIntervalSeconds", "receiveHighWaterMark": "input.receiveHighWaterMark",
         "sendHighWaterMark": "output.sendHighWaterMark", "republishGraceMillis": "output.republishGraceMillis",
+        "maxSubscriptions": "output.maxSubscriptions",
         "journalLimits": "journal.maxReply*", "engine": "rules.* or input.* (engine settings)", "security": "security.*",
     ]
 }

@@ -56,6 +56,9 @@ public struct DaemonConfiguration: Sendable {
     /// `output.republishGraceMillis`: after a restart, how long alerts left unpublished wait for a consumer to
     /// subscribe to alert topics before they are published anyway.
     public var republishGraceMillis = 2000
+    /// `output.maxSubscriptions`: the most subscriptions the consumers' connections may hold together on the output
+    /// (`SubscriptionTracker`); past it the connection holding the most is cut.
+    public var maxSubscriptions = SubscriptionTracker.defaultMaxSubscriptions
     /// `journal.maxReplyAlerts` / `journal.maxReplyBytes`: the most alerts / body bytes in one journal reply.
     public var journalMaxReplyAlerts = 1000
     public var journalMaxReplyBytes = 1 << 20
@@ -80,7 +83,7 @@ public struct DaemonConfiguration: Sendable {
         "rules.complianceRate.hysteresis", "rules.outcomeOverdue.enabled", "rules.outcomeOverdue.businessDays",
         "input.maxMessageBytes", "input.contactRetentionDays",
         "input.maxFutureSkewSeconds", "input.endpoints", "input.bind", "input.subscribe", "input.receiveHighWaterMark",
-        "output.endpoint", "output.sendHighWaterMark", "output.republishGraceMillis", "journal.endpoint",
+        "output.endpoint", "output.sendHighWaterMark", "output.republishGraceMillis", "output.maxSubscriptions", "journal.endpoint",
         "journal.maxReplyAlerts", "journal.maxReplyBytes", "state.dir", "state.commitIntervalMillis",
         "state.commitMaxEvents", "state.journalRetentionDays", "state.journalPruneIntervalSeconds", "log.level", "log.format", "log.statsIntervalSeconds", "metrics.address",
         "security.curve.certificate", "security.curve.allowPublishers", "security.curve.allowConsumers",
@@ -244,6 +247,7 @@ public struct DaemonConfiguration: Sendable {
         problems.collect { if let v = try k.string("output.endpoint") { d.output = v } }
         problems.collect { if let v = try k.int("output.sendHighWaterMark") { d.sendHighWaterMark = v } }
         problems.collect { if let v = try k.int("output.republishGraceMillis") { d.republishGraceMillis = v } }
+        problems.collect { if let v = try k.int("output.maxSubscriptions") { d.maxSubscriptions = v } }
         problems.collect { if let v = try k.int("journal.maxReplyAlerts") { d.journalMaxReplyAlerts = v } }
         problems.collect { if let v = try k.int("journal.maxReplyBytes") { d.journalMaxReplyBytes = v } }
         problems.collect { d.journal = try k.string("journal.endpoint") }
@@ -342,6 +346,7 @@ public struct DaemonConfiguration: Sendable {
         check("state.journalRetentionDays", EngineSettings.rangeProblem(journalRetentionDays, 1...EngineSettings.maxDays))
         check("input.receiveHighWaterMark", EngineSettings.rangeProblem(receiveHighWaterMark, 0...Int(Int32.max), lowerBoundMeans: "no limit"))
         check("output.republishGraceMillis", EngineSettings.rangeProblem(republishGraceMillis, 0...600_000))
+        check("output.maxSubscriptions", EngineSettings.rangeProblem(maxSubscriptions, 1...65_536))
         check("journal.maxReplyAlerts", EngineSettings.rangeProblem(journalMaxReplyAlerts, 1...100_000))
         check("journal.maxReplyBytes", EngineSettings.rangeProblem(journalMaxReplyBytes, 1024...(64 << 20)))
         check("output.sendHighWaterMark", EngineSettings.rangeProblem(sendHighWaterMark, 0...Int(Int32.max), lowerBoundMeans: "no limit"))

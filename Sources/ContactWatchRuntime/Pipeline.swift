@@ -116,7 +116,7 @@ struct PipelineLoop {
         self.logger = logger
         self.counters = counters
         self.ready = ready
-        tracker = SubscriptionTracker(logger: logger, counters: counters)
+        tracker = SubscriptionTracker(logger: logger, counters: counters, maxSubscriptions: config.maxSubscriptions)
         housekeeping = Housekeeping(config: config, now: ContinuousClock.now)
         drainLimit = max(1, min(config.commitMaxEvents, 4096))
         // Only at debug (or trace) level, checked once per published batch (the level can change on SIGHUP).
@@ -146,7 +146,10 @@ struct PipelineLoop {
     private mutating func dispatch(_ r: PipelineReadiness) throws(DaemonError) {
         if r.input { try drainInput() }
         if r.durable { try publishDurable() }
-        if r.output, tracker.readAll(sockets.output) { try perform(machine.alertSubscriberJoined()) }
+        if r.output {
+            if tracker.readAll(sockets.output) { try perform(machine.alertSubscriberJoined()) }
+            if tracker.takeMemoryFreed() { housekeeping.memoryToReturn() }
+        }
         if r.monitor { sockets.supervisor.readEvents(input: sockets.input, now: clock.now) }
         if r.outputMonitor { sockets.readOutputMonitor() }
         sockets.supervisor.tick(input: sockets.input, now: clock.now)

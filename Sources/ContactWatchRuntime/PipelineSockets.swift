@@ -21,6 +21,18 @@ struct SocketSetup: Sendable {
     /// journal thread (64 may queue per client); a subscription copied, logged whole, and stored by libzmq's XPUB one
     /// trie node per byte (a 4 MiB prefix: 150–200 MB of resident memory).
     static let maxControlFrameBytes: Int64 = 4096
+    /// The largest frame on the output: a subscription is a byte and a topic prefix (topics are under 64 bytes), and
+    /// the limit also applies to the handshake's commands, of which CURVE's INITIATE is the largest (about 300 bytes
+    /// from a libzmq SUB: 256 refused every CURVE consumer). libzmq's XPUB stores a prefix one trie node per byte (~60
+    /// bytes of resident memory each), so with `output.maxSubscriptions` this bounds what consumers can make it hold:
+    /// 1,024 × 511 bytes ≈ 31 MB at most, where 4,096-byte subscriptions cost ~250 KB each.
+    static let maxSubscriptionFrameBytes: Int64 = 512
+    /// Subscription messages libzmq queues from one consumer connection for the processing thread (the XPUB's
+    /// `ZMQ_RCVHWM`; libzmq's default is 1,000). libzmq puts a subscription into its trie when it takes it from that
+    /// queue, before the daemon reads it (`SubscriptionTracker`), so the queue sets how far a flooding connection gets
+    /// ahead of the cap: with 32, `SubscriptionFloodTests`' client had sent 1,800–4,400 of its 60,000 subscriptions
+    /// when it was cut (peak +10 to +30 MB); with the default, 47,800 (+386 MB).
+    static let subscriptionQueueMessages: Int32 = 32
 
     let config: DaemonConfiguration
     /// CURVE on the bound sockets (each its own ZAP domain), CURVE client on a connected input with a server key.
@@ -44,7 +56,8 @@ struct SocketSetup: Sendable {
             // included; plain verbose reports an unsubscribe only when the last holder of a prefix leaves, so two
             // consumers of `alert.` that both left would still count as one.
             try socket.setXPubVerboser(true)
-            try socket.setMaxMessageSize(Self.maxControlFrameBytes)
+            try socket.setMaxMessageSize(Self.maxSubscriptionFrameBytes)
+            try socket.setReceiveHighWaterMark(Self.subscriptionQueueMessages)
             try security.secureServer(socket, as: .output)
         case .journal:
             // A client that sends requests without reading the replies costs at most this many queued replies

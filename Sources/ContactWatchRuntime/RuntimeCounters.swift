@@ -41,6 +41,8 @@ public final class RuntimeCounters: Sendable {
     /// Subscriptions held on the alert socket (all topics), and those that cover alert topics.
     public let subscriptions = Atomic<Int>(0)
     public let alertSubscriptions = Atomic<Int>(0)
+    /// Consumer connections cut because the output's subscriptions would exceed `output.maxSubscriptions`.
+    public let subscribersCut = Atomic<Int>(0)
     /// Per rule (indexed by `Rule.rawValue`), copied from the engine like the totals above.
     public let raisedByRule: [AtomicCount] = Rule.allCases.map { _ in AtomicCount() }
     public let resolvedByRule: [AtomicCount] = Rule.allCases.map { _ in AtomicCount() }
@@ -106,6 +108,7 @@ public final class RuntimeCounters: Sendable {
             ("publishFailures", publishFailures.load(ordering: .relaxed)), ("republished", republished.load(ordering: .relaxed)),
             ("lentBatchesPeak", lentBatchesPeak.load(ordering: .relaxed)),
             ("copiedBatches", copiedBatches.load(ordering: .relaxed)),
+            ("subscribersCut", subscribersCut.load(ordering: .relaxed)),
             ("journalRequests", journalRequests.load(ordering: .relaxed)),
             ("journalRepliesDropped", journalRepliesDropped.load(ordering: .relaxed)),
             ("journalSocketErrors", journalSocketErrors.load(ordering: .relaxed)),

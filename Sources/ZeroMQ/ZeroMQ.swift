@@ -636,6 +636,18 @@ public final class ZMQSocket {
         return UnsafeRawBufferPointer(start: data, count: size)
     }
 
+    /// Receives one message without blocking, copies its first frame (at most `maxBytes` of it) and tells which
+    /// connection it came from; nil when none is waiting. Other frames are received and dropped. For an XPUB's
+    /// subscription messages: libzmq hands each up with the metadata of the connection that sent it (its
+    /// `Peer-Address` and, for the deprecated `ZMQ_SRCFD`, the descriptor), on `tcp://` and `ipc://`; over `inproc://`
+    /// there is none (`source` nil). Unsubscriptions libzmq makes itself when a connection ends carry none either.
+    public func receiveFirstFrameWithSource(maxBytes: Int = 4096) throws -> (first: [UInt8], source: ZMQMessageSource?)? {
+        try receiveMessage(timeoutMilliseconds: 0) { frames in
+            let first = frames.withUnsafeBytes(at: 0) { Array($0.prefix(maxBytes)) }
+            return (first, ZMQMessageSource(message: pool))
+        }
+    }
+
     /// Receives one message and copies its accessible frames out (convenience for tests and tools).
     /// Frames beyond the pool (other than the last) are returned empty.
     public func receiveCopy(timeoutMilliseconds: Int? = nil) throws -> [[UInt8]]? {
@@ -995,6 +1007,95 @@ public final class ZMQMonitor {
 
     /// Closes the monitor's socket.
     public func close() { socket.close() }
+}
+
+// MARK: - Connections of a bound socket
+
+/// One connection of a bound socket as libzmq names it in a received message's metadata: the descriptor it reads the
+/// connection from (`ZMQ_SRCFD`) and the peer address (`Peer-Address`: the IP for TCP, `localhost:uid:gid:pid` for
+/// IPC), plus the descriptor's socket inode at the time the message was read, which tells this connection from a
+/// later one that was given the same descriptor number.
+///
+/// The descriptor is libzmq's (its I/O thread reads and closes it); `cut` only shuts the connection down, which
+/// libzmq then sees as the peer leaving: it ends the connection, closes the descriptor itself and drops what the
+/// connection held (an XPUB reports its subscriptions as unsubscriptions). Nothing else here touches it.
+public struct ZMQPeerConnection: Hashable, Sendable, CustomStringConvertible {
+    public let descriptor: Int32
+    public let peerAddress: String
+    public let inode: UInt64
+
+    /// The connection a message came from, when the descriptor still is that connection's (libzmq may have closed it,
+    /// and the number been given to another socket, since the message arrived). A few system calls: the tracker makes
+    /// one per connection, not per message.
+    public init?(_ source: ZMQMessageSource) {
+        guard let inode = Self.socketInode(source.descriptor),
+              libzmqPeerAddress(ofDescriptor: source.descriptor) == source.peerAddress else { return nil }
+        descriptor = source.descriptor
+        peerAddress = source.peerAddress
+        self.inode = inode
+    }
+
+    private static func socketInode(_ fd: Int32) -> UInt64? {
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFSOCK else { return nil }
+        return UInt64(st.st_ino)
+    }
+
+    /// Whether the descriptor still is this connection (the same socket, the same peer).
+    public var isOpen: Bool {
+        Self.socketInode(descriptor) == inode && libzmqPeerAddress(ofDescriptor: descriptor) == peerAddress
+    }
+
+    /// Shuts the connection down (`shutdown(2)`, both directions) if the descriptor still is this connection; libzmq
+    /// then ends it as if the peer had left. Returns whether it was shut down.
+    @discardableResult
+    public func cut() -> Bool {
+        guard isOpen else { return false }
+        return shutdown(descriptor, Int32(SHUT_RDWR)) == 0
+    }
+
+    public var description: String { peerAddress }
+}
+
+/// Where a received message came from, as libzmq's metadata says (no system call): the descriptor and the peer address.
+public struct ZMQMessageSource: Hashable, Sendable {
+    public let descriptor: Int32
+    public let peerAddress: String
+
+    fileprivate init?(message msg: UnsafeMutablePointer<zmq_msg_t>) {
+        let fd = zmq_msg_get(msg, ZMQ_SRCFD)
+        guard fd >= 0, let p = zmq_msg_gets(msg, "Peer-Address") else { return nil }
+        descriptor = fd
+        peerAddress = String(cString: p)
+    }
+}
+
+/// The peer address libzmq 4.3.4 gives a connection (`stream_engine_base.cpp`, `get_peer_address`): the numeric host
+/// (`getnameinfo` with `NI_NUMERICHOST`; `localhost` for a Unix socket) and, for a Unix socket, `:uid:gid:pid`.
+private func libzmqPeerAddress(ofDescriptor fd: Int32) -> String? {
+    var storage = sockaddr_storage()
+    var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+    let rc = withUnsafeMutablePointer(to: &storage) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &length) }
+    }
+    guard rc == 0 else { return nil }
+    var host = [CChar](repeating: 0, count: 1025)  // NI_MAXHOST
+    let ok = withUnsafePointer(to: &storage) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            getnameinfo($0, length, &host, socklen_t(host.count), nil, 0, NI_NUMERICHOST)
+        }
+    }
+    guard ok == 0 else { return nil }
+    var address = String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    #if os(Linux)
+    if Int32(storage.ss_family) == AF_UNIX {
+        struct PeerCredentials { var pid: Int32 = 0; var uid: UInt32 = 0; var gid: UInt32 = 0 }
+        var cred = PeerCredentials()
+        var size = socklen_t(MemoryLayout<PeerCredentials>.size)
+        if getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &size) == 0 { address += ":\(cred.uid):\(cred.gid):\(cred.pid)" }
+    }
+    #endif
+    return address
 }
 
 /// The peer of a connected descriptor: `ip:port` (TCP), `pid N uid N` (a Unix socket), nil when gone.

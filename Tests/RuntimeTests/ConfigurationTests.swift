@@ -25,6 +25,7 @@ struct ConfigurationTests {
         #expect(c.output == "tcp://127.0.0.1:7402")
         #expect(c.journal == nil)
         #expect(c.republishGraceMillis == 2000)
+        #expect(c.maxSubscriptions == 1024)
         #expect(c.journalMaxReplyAlerts == 1000)
         #expect(c.journalMaxReplyBytes == 1_048_576)
         #expect(c.commitIntervalMillis == 5)
@@ -35,9 +36,10 @@ struct ConfigurationTests {
         let c = try Self.resolve([
             "output.republishGraceMillis": 250, "journal.maxReplyAlerts": 10, "journal.maxReplyBytes": 4096,
             "input.endpoints": .init(.stringArray(["ipc:///tmp/a", "ipc:///tmp/b"]), isSecret: false),
-            "state.commitMaxEvents": 7, "log.level": "debug",
+            "state.commitMaxEvents": 7, "log.level": "debug", "output.maxSubscriptions": 16,
         ])
         #expect(c.republishGraceMillis == 250)
+        #expect(c.maxSubscriptions == 16)
         #expect(c.journalLimits.maxReplyAlerts == 10)
         #expect(c.journalLimits.maxReplyBytes == 4096)
         #expect(c.inputs == ["ipc:///tmp/a", "ipc:///tmp/b"])
@@ -47,6 +49,8 @@ struct ConfigurationTests {
 
     @Test("a bad value names its key and exits 64", arguments: [
         ("output.republishGraceMillis", ConfigValue(-1)),
+        ("output.maxSubscriptions", ConfigValue(0)),
+        ("output.maxSubscriptions", ConfigValue(65_537)),
         ("journal.maxReplyAlerts", ConfigValue(0)),
         ("journal.maxReplyBytes", ConfigValue(10)),
         ("state.commitMaxEvents", ConfigValue("many")),
