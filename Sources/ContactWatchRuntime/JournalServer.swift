@@ -33,6 +33,9 @@ final class JournalServer: @unchecked Sendable {
     static let sendQueueReplies: Int32 = 4
     /// Requests queued per client (ROUTER receive high-water mark).
     static let receiveQueueRequests: Int32 = 64
+    /// The most frames a valid request has: the client's routing id, a REQ client's empty delimiter, `fetch`, the
+    /// sequence and the limit. A message of more is malformed; only its first `maxRequestFrames + 1` are copied.
+    static let maxRequestFrames = 5
 
     private let stopRequested = Atomic<Bool>(false)
     /// Signalled by `stop`: ends a backoff wait at once.
@@ -124,6 +127,7 @@ final class JournalServer: @unchecked Sendable {
         poller.add(router)
         if let monitor { poller.add(monitor) }
         var blocked = BlockedClients()
+        var trim = HeapTrim()
         let failureLines = LogLimiter()
         var failures = SocketFailures()
         let socketLines = LogLimiter()
@@ -148,6 +152,7 @@ final class JournalServer: @unchecked Sendable {
             return true
         }
         while !stopRequested.load(ordering: .acquiring) {
+            trim.run(at: ContinuousClock.now)
             let ready: ZMQPollResult
             do { ready = try poller.poll(timeoutMilliseconds: 100) } catch {
                 if survive(error, "zmq_poll") { continue } else { return }
@@ -161,11 +166,20 @@ final class JournalServer: @unchecked Sendable {
             guard ready.isReadable(0) else { continue }
             // A bounded turn, then the stop flag is looked at again.
             for _ in 0..<64 {
-                let received: [[UInt8]]?
-                do { received = try router.receiveCopy(timeoutMilliseconds: 0) } catch {
+                // libzmq has the whole message before the first frame is read, however many frames it has (no option
+                // limits that); the frames past what a request can hold are received and dropped one by one, never
+                // copied (a million empty frames were a million array entries, and as many strings), and the heap
+                // they took is given back afterwards, as after a message of many frames on the input.
+                let received: (frames: [[UInt8]], count: Int)?
+                do {
+                    received = try router.receiveMessage(timeoutMilliseconds: 0) { frames in
+                        ((0..<min(frames.count, Self.maxRequestFrames + 1)).map { frames.bytes(at: $0) }, frames.count)
+                    }
+                } catch {
                     if survive(error, "zmq_msg_recv") { break } else { return }
                 }
-                guard let request = received else { break }
+                guard let (request, frameCount) = received else { break }
+                if frameCount > Self.maxRequestFrames { trim.request() }
                 counters.journalRequests.add(1, ordering: .relaxed)
                 guard let client = request.first else { continue }
                 let now = ContinuousClock.now
@@ -175,8 +189,8 @@ final class JournalServer: @unchecked Sendable {
                     counters.journalRepliesDropped.add(1, ordering: .relaxed)
                     continue
                 }
-                guard let reply = Self.reply(to: request, reader: reader, limits: limits, logger: logger,
-                                             failureLines: failureLines) else { continue }
+                guard let reply = Self.reply(to: request, frameCount: frameCount, reader: reader, limits: limits,
+                                             logger: logger, failureLines: failureLines) else { continue }
                 var sent = (try? router.send(reply, dontWait: true)) ?? false
                 if !sent {
                     // The refusal may rest on libzmq's stale count of what this client has read (its reports are
@@ -235,8 +249,11 @@ final class JournalServer: @unchecked Sendable {
     /// The reply to one request (routing id first), or nil for a message that has no routing id and request. A journal
     /// that cannot be read is logged through `failureLines` (10 at once, then one every 6 s with `notLogged=N`): every
     /// request a client sends then fails, and each wrote a warning at whatever rate the clients asked.
-    static func reply(to frames: [[UInt8]], reader: JournalReader, limits: Limits, logger: Logger,
-                      failureLines: LogLimiter) -> [[UInt8]]? {
+    ///
+    /// `frames` may be the first frames only of a message of `frameCount` (the journal thread copies at most
+    /// `maxRequestFrames + 1`); such a message is refused as having too many frames.
+    static func reply(to frames: [[UInt8]], frameCount: Int? = nil, reader: JournalReader, limits: Limits,
+                      logger: Logger, failureLines: LogLimiter) -> [[UInt8]]? {
         guard frames.count >= 2 else { return nil }
         var reply: [[UInt8]] = [frames[0]]
         var k = 1
@@ -246,7 +263,7 @@ final class JournalServer: @unchecked Sendable {
         }
         let words = frames[k...].map { String(decoding: $0, as: UTF8.self) }
         let request: JournalRequest
-        switch JournalRequest.parse(words) {
+        switch JournalRequest.parse(words, wordCount: (frameCount ?? frames.count) - k) {
         case .success(let r): request = r
         case .failure(let problem):
             reply.append(Array("error".utf8))
@@ -295,9 +312,11 @@ struct JournalRequest: Equatable {
 
     static let usage = "expected: fetch <afterSequence> [<limit>]"
 
-    static func parse(_ words: [String]) -> Result<JournalRequest, Problem> {
-        guard (2...3).contains(words.count), words[0] == "fetch" else {
-            return .failure(Problem(description: "\(usage) (got \(words.count) frames\(words.first.map { ", the first \"\(clip($0))\"" } ?? ""))"))
+    /// `wordCount`: how many words the request had, when `words` holds only its first ones.
+    static func parse(_ words: [String], wordCount: Int? = nil) -> Result<JournalRequest, Problem> {
+        let count = max(wordCount ?? words.count, words.count)
+        guard (2...3).contains(count), words.first == "fetch" else {
+            return .failure(Problem(description: "\(usage) (got \(count) frames\(words.first.map { ", the first \"\(clip($0))\"" } ?? ""))"))
         }
         guard let after = decimal(words[1]) else {
             return .failure(Problem(description: "afterSequence must be ASCII decimal digits from 0 to \(UInt64.max) (got \"\(clip(words[1]))\"); \(usage)"))

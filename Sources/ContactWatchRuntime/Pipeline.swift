@@ -438,9 +438,7 @@ struct Housekeeping {
     let statsInterval: Duration?
     var lastStats: (at: ContinuousClock.Instant, received: Int)
     /// Heap memory freed by a refused message of many frames, to be given back to the system (`memoryToReturn`).
-    var trimDue = false
-    var lastTrim: ContinuousClock.Instant? = nil
-    static let trimInterval = Duration.seconds(1)
+    var trim = HeapTrim()
 
     init(config: DaemonConfiguration, now: ContinuousClock.Instant) {
         retentionDays = config.journalRetentionDays
@@ -456,14 +454,9 @@ struct Housekeeping {
     /// (the daemon's resident memory went from 41 to 207 MB and stayed). `malloc_trim(0)` gives the free pages back;
     /// done from the next turn, at most once a second, so a stream of such messages costs a trim a second, not one
     /// each.
-    mutating func memoryToReturn() { trimDue = true }
+    mutating func memoryToReturn() { trim.request() }
 
-    mutating func returnMemory(at now: ContinuousClock.Instant) {
-        guard trimDue, lastTrim.map({ now - $0 >= Self.trimInterval }) ?? true else { return }
-        trimDue = false
-        lastTrim = now
-        malloc_trim(0)
-    }
+    mutating func returnMemory(at now: ContinuousClock.Instant) { trim.run(at: now) }
 
     /// `events/s`, cases, W, the latest alert sequence, subscriptions: one line.
     static func status(_ c: RuntimeCounters, eventsPerSecond: Double) -> String {
@@ -499,6 +492,27 @@ struct Housekeeping {
             writer.requestPrune(recordedBefore: Pipeline.wallClockMillis() - Millis(retentionDays) * millisPerDay,
                                 retentionDays: retentionDays)
         }
+    }
+}
+
+/// Gives free heap memory back to the system (`malloc_trim(0)`) once it has been asked to, at most once per `interval`
+/// (a stream of requests costs a trim a second, not one each): after a message of many frames (the processing
+/// thread, `Housekeeping`; the journal thread) or a consumer connection cut with its subscriptions.
+struct HeapTrim {
+    static let interval = Duration.seconds(1)
+    private(set) var due = false
+    private var last: ContinuousClock.Instant? = nil
+
+    mutating func request() { due = true }
+
+    /// Trims if asked to and the last trim is at least `interval` ago; returns whether it did.
+    @discardableResult
+    mutating func run(at now: ContinuousClock.Instant) -> Bool {
+        guard due, last.map({ now - $0 >= Self.interval }) ?? true else { return false }
+        due = false
+        last = now
+        malloc_trim(0)
+        return true
     }
 }
 
