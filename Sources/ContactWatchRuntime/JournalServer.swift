@@ -36,6 +36,8 @@ final class JournalServer: @unchecked Sendable {
     /// The most frames a valid request has: the client's routing id, a REQ client's empty delimiter, `fetch`, the
     /// sequence and the limit. A message of more is malformed; only its first `maxRequestFrames + 1` are copied.
     static let maxRequestFrames = 5
+    /// The `error` reply's reason when the journal cannot be read (the whole error is logged, rate-limited).
+    static let readFailureReply = "cannot read the journal (the daemon's log says why)"
 
     private let stopRequested = Atomic<Bool>(false)
     /// Signalled by `stop`: ends a backoff wait at once.
@@ -281,8 +283,10 @@ final class JournalServer: @unchecked Sendable {
             if let notLogged = failureLines.admit("journal") {
                 logger.warning("cannot read the journal: \(error)", metadata: notLogged > 0 ? ["notLogged": "\(notLogged)"] : [:])
             }
+            // The client gets a short reason only: the store's error names its path and tells the operator what to do
+            // with the file, which is the daemon's log's business, not any journal client's.
             reply.append(Array("error".utf8))
-            reply.append(Array("cannot read the journal: \(error)".utf8))
+            reply.append(Array(Self.readFailureReply.utf8))
         }
         return reply
     }

@@ -35,10 +35,14 @@ struct JournalFailureLogTests {
             let reply = JournalServer.reply(to: request, reader: reader, limits: JournalServer.Limits(), logger: logger,
                                             failureLines: lines)
             #expect(reply.map { String(decoding: $0[1], as: UTF8.self) } == "error")
+            // A short reason for the client; the store's path and the advice for its operator only in the log.
+            #expect(reply.map { String(decoding: $0[2], as: UTF8.self) } == JournalServer.readFailureReply)
+            #expect(reply.map { !String(decoding: $0[2], as: UTF8.self).contains(dir) } == true)
         }
         var logged = sink.entries.withLock { $0 }
         #expect(logged.count == 10, "\(logged.count) warnings for 50 failed requests")
         #expect(logged.allSatisfy { $0.level == .warning && $0.message.hasPrefix("cannot read the journal: ") })
+        #expect(logged.allSatisfy { $0.message.contains(path) }, "\(logged.first?.message ?? "")")
 
         clock.withLock { $0 = 6 }
         _ = JournalServer.reply(to: request, reader: reader, limits: JournalServer.Limits(), logger: logger, failureLines: lines)
