@@ -56,14 +56,17 @@ struct PipelineService: Service {
                 }
             } onCancel: {
                 // The group is ending because another service did: stop as on SIGTERM.
-                Systemd.notify("STOPPING=1")
-                logger.info("stopping: another service of the daemon ended")
                 pipeline.requestStop()
+                logger.info("stopping: another service of the daemon ended")
+                Systemd.notifyWithoutWaiting("STOPPING=1")
             }
         } onGracefulShutdown: {
-            Systemd.notify("STOPPING=1")
-            logger.info("stopping")
+            // The stop is asked for first, and STOPPING=1 never waits: sd_notify blocks while the notification
+            // socket's queue is full, and sent here first it kept the loop from ever hearing of the SIGTERM (a
+            // supervisor that had stopped reading: the test harness, once 10 STATUS= lines were queued).
             pipeline.requestStop()
+            logger.info("stopping")
+            Systemd.notifyWithoutWaiting("STOPPING=1")
         }
     }
 }

@@ -892,4 +892,44 @@ struct FaultTests {
         #expect(failures >= lines && failures > 0, "acceptFailures=\(failures) for \(lines) lines: \(log.suffix(1000))")
         print("fault: 80 TCP connections under a hard limit of 64: \(failures) failed accepts counted, \(lines) lines logged")
     }
+
+    // MARK: - A supervisor that stops reading its notification socket
+
+    /// Sends datagrams to the Unix datagram socket at `path` without blocking until its queue is full; how many.
+    static func fillDatagramQueue(_ path: String) -> Int {
+        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+        guard fd >= 0 else { return 0 }
+        defer { close(fd) }
+        var addr = unixAddress(path)
+        let datagram = Array("X-TEST=filler".utf8)
+        var sent = 0
+        while sent < 10_000 {
+            let n = withUnsafePointer(to: &addr) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    sendto(fd, datagram, datagram.count, 0, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+                }
+            }
+            if n < 0 { break }
+            sent += 1
+        }
+        return sent
+    }
+
+    /// `sd_notify` blocks while the notification socket's queue is full. The SIGTERM handler sent STOPPING=1 before
+    /// it asked the loop to stop, so with a supervisor that had stopped reading (the test harness reads only up to
+    /// READY=1; the heartbeat's STATUS= every 5 s fills the queue of 10 after 50 s, which LargeStreamTests reached
+    /// under ThreadSanitizer) the loop never heard of the SIGTERM and ran on until it was killed.
+    @Test("SIGTERM while the notification socket's queue is full (a supervisor that stopped reading): the daemon still stops and exits 0")
+    func stopWithAFullNotificationSocket() throws {
+        let dir = try TemporaryDirectory()
+        let daemon = try DaemonUnderTest(dir: dir, extraArguments: D.arguments, environment: D.environment)
+        try D.replayThroughSentinel(daemon, [Fixtures.directory.appendingPathComponent("01-warning-then-breach.ndjson").path],
+                                    sentinel: "before-full-queue")
+        let filled = Self.fillDatagramQueue(daemon.notify.path)
+        #expect(filled > 0 && filled < 10_000, "\(filled) datagrams queued")
+        let status = daemon.stop()
+        let log = daemon.child.stderr.text
+        #expect(status == 0, "exit \(String(describing: status)): \(log.suffix(2000))")
+        #expect(Self.stoppedField(log, "processed") ?? 0 > 0, "no stop summary: \(log.suffix(1000))")
+    }
 }
