@@ -85,7 +85,10 @@ struct DurabilityTests {
     static func holdWriteLock(_ daemon: DaemonUnderTest, shell: String) throws -> (holder: Child, input: Pipe) {
         let input = Pipe()
         let holder = try Child(shell, [daemon.stateDir + "/contactwatch.sqlite"], input: input)
-        input.fileHandleForWriting.write(Data("BEGIN IMMEDIATE;\nSELECT 'write lock held';\n".utf8))
+        // `.timeout`: the daemon takes the lock briefly (a prune at its first turn, a commit); without a busy timeout
+        // the shell's BEGIN failed with "database is locked" at such a moment, and the SELECT still printed its line,
+        // so the test went on with no lock held. `.bail on`: a BEGIN that still fails ends the shell, line unprinted.
+        input.fileHandleForWriting.write(Data(".timeout 10000\n.bail on\nBEGIN IMMEDIATE;\nSELECT 'write lock held';\n".utf8))
         guard holder.stdout.wait(timeout: 30, until: { $0.contains("write lock held") }) else {
             stop(holder)
             try #require(Bool(false), "sqlite3: \(holder.stderr.text)")
