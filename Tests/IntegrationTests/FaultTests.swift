@@ -631,31 +631,10 @@ struct FaultTests {
     /// no subscription taken, no SIGTERM seen. On the writer thread only commits wait, which they must anyway.
     @Test("journal pruning waiting for another process's write lock waits on the writer thread: the processing loop takes a subscription meanwhile; the failed prune is logged, counted, and not fatal")
     func pruningWaitsOffTheProcessingThread() throws {
-        let shell = "/usr/bin/sqlite3"
-        guard FileManager.default.isExecutableFile(atPath: shell) else {
-            print("fault: pruning under a held lock skipped: no \(shell) to hold the lock (apt-get install sqlite3)")
-            return
-        }
-        #if arch(x86_64)
-        let dir = try TemporaryDirectory()
-        var environment = D.environment
-        environment["CONTACTWATCH_STATE_JOURNAL_PRUNE_INTERVAL_SECONDS"] = "1"
-        let daemon = try DaemonUnderTest(dir: dir, extraArguments: D.arguments, environment: environment)
-        let pid = daemon.child.process.processIdentifier
-        let pipeline = try #require(Self.threads(of: pid, named: "cw-pipeline").first, "no cw-pipeline thread in \(pid)")
-        let writer = try #require(Self.threads(of: pid, named: "cw-writer").first, "no cw-writer thread in \(pid)")
-
-        let (holder, input) = try D.holdWriteLock(daemon, shell: shell)
+        guard let held = try Self.pruneWaitingForTheLock("pruning under a held lock") else { return }
+        let (daemon, holder, input) = (held.daemon, held.holder, held.input)
         defer { D.stop(holder) }
-        // Nothing is being committed (no input): the thread that sleeps in SQLite's busy handler is the prune's.
-        let deadline = Date().addingTimeInterval(60)
-        var sleeper: String? = nil
-        while sleeper == nil && Date() < deadline && daemon.child.process.isRunning {
-            sleeper = [pipeline, writer].first { Self.isSleeping(pid, $0) }
-            if sleeper == nil { usleep(2000) }
-        }
-        try #require(sleeper != nil, "no prune waited for the lock: \(daemon.child.stderr.text.suffix(2000))")
-        #expect(sleeper == writer, "the processing thread (\(pipeline)) waits for the store's lock in a prune")
+        #expect(held.sleeper == held.writer, "the processing thread (\(held.pipeline)) waits for the store's lock in a prune")
 
         // While the prune waits, a consumer subscribes: the processing loop takes it before the prune gives up.
         let live = try D.liveTail(daemon)
@@ -677,9 +656,6 @@ struct FaultTests {
                 "\(daemon.child.stderr.text.suffix(1000))")
         D.stop(live, output: true)
         #expect(!live.stdout.lines.isEmpty, "no alert published after the lock was released")
-        #else
-        print("fault: pruning under a held lock skipped: the busy-wait probe reads x86_64 syscall numbers")
-        #endif
     }
 
     /// A prune waiting for another process's lock used to hold up a SIGTERM for the rest of the busy timeout (up to
@@ -687,29 +663,10 @@ struct FaultTests {
     /// asks whether the daemon is stopping before each pause and gives up at once; nothing of it is written.
     @Test("SIGTERM while a journal prune waits for another process's write lock: the prune gives up for the stop, not at the busy timeout, and is not counted as a failure; the daemon then stops with exit 0")
     func stopDuringAPruneThatWaitsForTheLock() throws {
-        let shell = "/usr/bin/sqlite3"
-        guard FileManager.default.isExecutableFile(atPath: shell) else {
-            print("fault: stop during a waiting prune skipped: no \(shell) to hold the lock (apt-get install sqlite3)")
-            return
-        }
-        #if arch(x86_64)
-        let dir = try TemporaryDirectory()
-        var environment = D.environment
-        environment["CONTACTWATCH_STATE_JOURNAL_PRUNE_INTERVAL_SECONDS"] = "1"
-        let daemon = try DaemonUnderTest(dir: dir, extraArguments: D.arguments, environment: environment)
-        let pid = daemon.child.process.processIdentifier
-        let writer = try #require(Self.threads(of: pid, named: "cw-writer").first, "no cw-writer thread in \(pid)")
-
-        let (holder, input) = try D.holdWriteLock(daemon, shell: shell)
+        guard let held = try Self.pruneWaitingForTheLock("stop during a waiting prune") else { return }
+        let (daemon, holder, input) = (held.daemon, held.holder, held.input)
         defer { D.stop(holder) }
-        // Nothing is being committed (no input): the writer sleeping in SQLite's busy handler is a prune waiting.
-        let deadline = Date().addingTimeInterval(60)
-        var waiting = false
-        while !waiting && Date() < deadline && daemon.child.process.isRunning {
-            waiting = Self.isSleeping(pid, writer)
-            if !waiting { usleep(2000) }
-        }
-        try #require(waiting, "no prune waited for the lock: \(daemon.child.stderr.text.suffix(2000))")
+        try #require(held.sleeper == held.writer, "the prune waits on the processing thread (\(held.pipeline)), not the writer")
 
         daemon.child.signal(SIGTERM)
         // The lock is still held: the prune must end because of the stop, not because the busy timeout ran out.
@@ -727,8 +684,51 @@ struct FaultTests {
         #expect(status == 0, "exit \(String(describing: status)): \(daemon.child.stderr.text.suffix(2000))")
         #expect(Self.stoppedField(daemon.child.stderr.text, "journalPruneFailures") == 0,
                 "\(daemon.child.stderr.text.suffix(1000))")
+    }
+
+    /// What the two tests above share: a daemon that prunes its journal every second, an sqlite3 shell holding the
+    /// store's write lock, and the thread found sleeping in SQLite's busy handler — with no input nothing is being
+    /// committed, so that is a prune waiting for the lock. Nil, after printing why, where the probe cannot run.
+    struct PruneWaitingForTheLock {
+        let daemon: DaemonUnderTest
+        let holder: Child
+        let input: Pipe
+        let pipeline: String
+        let writer: String
+        let sleeper: String
+    }
+
+    static func pruneWaitingForTheLock(_ test: String) throws -> PruneWaitingForTheLock? {
+        let shell = "/usr/bin/sqlite3"
+        guard FileManager.default.isExecutableFile(atPath: shell) else {
+            print("fault: \(test) skipped: no \(shell) to hold the lock (apt-get install sqlite3)")
+            return nil
+        }
+        #if arch(x86_64)
+        let dir = try TemporaryDirectory()
+        var environment = D.environment
+        environment["CONTACTWATCH_STATE_JOURNAL_PRUNE_INTERVAL_SECONDS"] = "1"
+        let daemon = try DaemonUnderTest(dir: dir, extraArguments: D.arguments, environment: environment)
+        let pid = daemon.child.process.processIdentifier
+        let pipeline = try #require(threads(of: pid, named: "cw-pipeline").first, "no cw-pipeline thread in \(pid)")
+        let writer = try #require(threads(of: pid, named: "cw-writer").first, "no cw-writer thread in \(pid)")
+        let (holder, input) = try D.holdWriteLock(daemon, shell: shell)
+        let deadline = Date().addingTimeInterval(60)
+        var sleeper: String? = nil
+        while sleeper == nil && Date() < deadline && daemon.child.process.isRunning {
+            sleeper = [pipeline, writer].first { isSleeping(pid, $0) }
+            if sleeper == nil { usleep(2000) }
+        }
+        guard let sleeper else {
+            D.stop(holder)
+            try #require(Bool(false), "no prune waited for the lock: \(daemon.child.stderr.text.suffix(2000))")
+            return nil
+        }
+        return PruneWaitingForTheLock(daemon: daemon, holder: holder, input: input, pipeline: pipeline,
+                                      writer: writer, sleeper: sleeper)
         #else
-        print("fault: stop during a waiting prune skipped: the busy-wait probe reads x86_64 syscall numbers")
+        print("fault: \(test) skipped: the busy-wait probe reads x86_64 syscall numbers")
+        return nil
         #endif
     }
 

@@ -41,12 +41,7 @@ struct JournalManyFramesTests {
         // The premise: libzmq did hold the messages.
         #expect(peak - before > 50_000, "peak \(peak) kB, \(before) kB before: the messages were not held whole?")
         // Given back: a bounded wait on what the kernel reports.
-        let deadline = Date().addingTimeInterval(30)
-        var now = OversizeFrameTests.residentKilobytes(pid) ?? .max
-        while now > before + 30_000 && Date() < deadline {
-            usleep(50_000)
-            now = OversizeFrameTests.residentKilobytes(pid) ?? .max
-        }
+        let now = OversizeFrameTests.residentGivenBack(pid, before: before, slack: 30_000)
         #expect(now <= before + 30_000, "resident \(now) kB after the requests, \(before) kB before (peak \(peak) kB)")
         // A well-formed request is still answered.
         #expect(try JournalClient(endpoint: daemon.journal).fetch(after: 0).latest == 0)

@@ -75,6 +75,18 @@ struct OversizeFrameTests {
         #expect(daemon.child.stderr.text.contains("received=\(frames.count + 1) "), "\(daemon.child.stderr.text)")
     }
     /// The resident set (VmRSS) of a process, in kB.
+    /// Waits (at most 30 s, a bounded wait on what the kernel reports) until `pid`'s resident set is back within
+    /// `slack` kB of `before`; returns the last reading (`Int.max` if /proc could not be read).
+    static func residentGivenBack(_ pid: Int32, before: Int, slack: Int) -> Int {
+        let deadline = Date().addingTimeInterval(30)
+        var now = residentKilobytes(pid) ?? .max
+        while now > before + slack && Date() < deadline {
+            usleep(50_000)
+            now = residentKilobytes(pid) ?? .max
+        }
+        return now
+    }
+
     static func residentKilobytes(_ pid: Int32) -> Int? {
         guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
               let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }) else { return nil }
@@ -108,12 +120,7 @@ struct OversizeFrameTests {
         // The premise: the message did take the memory.
         #expect(peak - before > 100_000, "peak \(peak) kB, \(before) kB before: the message was not held whole?")
         // Given back: a bounded wait on what the kernel reports.
-        let deadline = Date().addingTimeInterval(30)
-        var now = Self.residentKilobytes(pid) ?? .max
-        while now > before + 40_000 && Date() < deadline {
-            usleep(50_000)
-            now = Self.residentKilobytes(pid) ?? .max
-        }
+        let now = Self.residentGivenBack(pid, before: before, slack: 40_000)
         #expect(now <= before + 40_000, "resident \(now) kB after the message, \(before) kB before (peak \(peak) kB)")
         #expect(daemon.stop() == 0)
         let log = daemon.child.stderr.text
