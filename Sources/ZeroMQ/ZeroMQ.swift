@@ -1070,29 +1070,55 @@ public struct ZMQMessageSource: Hashable, Sendable {
     }
 }
 
-/// The peer address libzmq 4.3.4 gives a connection (`stream_engine_base.cpp`, `get_peer_address`): the numeric host
-/// (`getnameinfo` with `NI_NUMERICHOST`; `localhost` for a Unix socket) and, for a Unix socket, `:uid:gid:pid`.
-private func libzmqPeerAddress(ofDescriptor fd: Int32) -> String? {
+/// `getpeername(2)`: the peer of a connected descriptor; nil when it has none (closed, reused, not connected).
+private func peerSocketAddress(ofDescriptor fd: Int32) -> (storage: sockaddr_storage, length: socklen_t)? {
     var storage = sockaddr_storage()
     var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
     let rc = withUnsafeMutablePointer(to: &storage) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &length) }
     }
-    guard rc == 0 else { return nil }
+    return rc == 0 ? (storage, length) : nil
+}
+
+/// `getnameinfo(3)` with `NI_NUMERICHOST` (and `NI_NUMERICSERV` with the port): the numeric host, and the port when
+/// asked for (empty otherwise); nil when it fails.
+private func numericName(_ peer: (storage: sockaddr_storage, length: socklen_t), withPort: Bool) -> (host: String, port: String)? {
+    var storage = peer.storage
     var host = [CChar](repeating: 0, count: 1025)  // NI_MAXHOST
+    var port = [CChar](repeating: 0, count: 32)
     let ok = withUnsafePointer(to: &storage) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-            getnameinfo($0, length, &host, socklen_t(host.count), nil, 0, NI_NUMERICHOST)
+            withPort
+                ? getnameinfo($0, peer.length, &host, socklen_t(host.count), &port, socklen_t(port.count), NI_NUMERICHOST | NI_NUMERICSERV)
+                : getnameinfo($0, peer.length, &host, socklen_t(host.count), nil, 0, NI_NUMERICHOST)
         }
     }
     guard ok == 0 else { return nil }
-    var address = String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    func text(_ c: [CChar]) -> String { String(decoding: c.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) }
+    return (text(host), text(port))
+}
+
+#if os(Linux)
+/// `struct ucred` (only declared with `_GNU_SOURCE`): pid, uid, gid.
+private struct PeerCredentials { var pid: Int32 = 0; var uid: UInt32 = 0; var gid: UInt32 = 0 }
+
+/// `SO_PEERCRED` of a Unix socket; nil when it fails (the descriptor closed or was reused since).
+private func peerCredentials(ofDescriptor fd: Int32) -> PeerCredentials? {
+    var cred = PeerCredentials()
+    var size = socklen_t(MemoryLayout<PeerCredentials>.size)
+    return getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &size) == 0 ? cred : nil
+}
+#endif
+
+/// The peer address libzmq 4.3.4 gives a connection (`stream_engine_base.cpp`, `get_peer_address`): the numeric host
+/// (`getnameinfo` with `NI_NUMERICHOST`; `localhost` for a Unix socket) and, for a Unix socket, `:uid:gid:pid`.
+private func libzmqPeerAddress(ofDescriptor fd: Int32) -> String? {
+    guard let peer = peerSocketAddress(ofDescriptor: fd), var address = numericName(peer, withPort: false)?.host else {
+        return nil
+    }
     #if os(Linux)
-    if Int32(storage.ss_family) == AF_UNIX {
-        struct PeerCredentials { var pid: Int32 = 0; var uid: UInt32 = 0; var gid: UInt32 = 0 }
-        var cred = PeerCredentials()
-        var size = socklen_t(MemoryLayout<PeerCredentials>.size)
-        if getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &size) == 0 { address += ":\(cred.uid):\(cred.gid):\(cred.pid)" }
+    if Int32(peer.storage.ss_family) == AF_UNIX, let cred = peerCredentials(ofDescriptor: fd) {
+        address += ":\(cred.uid):\(cred.gid):\(cred.pid)"
     }
     #endif
     return address
@@ -1100,34 +1126,16 @@ private func libzmqPeerAddress(ofDescriptor fd: Int32) -> String? {
 
 /// The peer of a connected descriptor: `ip:port` (TCP), `pid N uid N` (a Unix socket), nil when gone.
 private func peerAddress(ofDescriptor fd: Int32) -> String? {
-    var storage = sockaddr_storage()
-    var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-    let rc = withUnsafeMutablePointer(to: &storage) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &length) }
-    }
-    guard rc == 0 else { return nil }
-    switch Int32(storage.ss_family) {
+    guard let peer = peerSocketAddress(ofDescriptor: fd) else { return nil }
+    switch Int32(peer.storage.ss_family) {
     case AF_INET, AF_INET6:
-        var host = [CChar](repeating: 0, count: 64)
-        var port = [CChar](repeating: 0, count: 16)
-        let ok = withUnsafePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                getnameinfo($0, length, &host, socklen_t(host.count), &port, socklen_t(port.count), NI_NUMERICHOST | NI_NUMERICSERV)
-            }
-        }
-        guard ok == 0 else { return nil }
-        let h = String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        let p = String(decoding: port.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        return storage.ss_family == sa_family_t(AF_INET6) ? "[\(h)]:\(p)" : "\(h):\(p)"
+        guard let (h, p) = numericName(peer, withPort: true) else { return nil }
+        return peer.storage.ss_family == sa_family_t(AF_INET6) ? "[\(h)]:\(p)" : "\(h):\(p)"
     case AF_UNIX:
         #if os(Linux)
-        // struct ucred (only declared with _GNU_SOURCE): pid, uid, gid.
-        struct PeerCredentials { var pid: Int32 = 0; var uid: UInt32 = 0; var gid: UInt32 = 0 }
-        var cred = PeerCredentials()
-        var size = socklen_t(MemoryLayout<PeerCredentials>.size)
         // Failing here means the descriptor closed (or was reused) after getpeername: libzmq's I/O thread owns it
         // and a refused peer is often gone at once. That is "gone", not an anonymous Unix peer.
-        guard getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &size) == 0 else { return nil }
+        guard let cred = peerCredentials(ofDescriptor: fd) else { return nil }
         return "pid \(cred.pid) uid \(cred.uid)"
         #else
         return "unix socket"
