@@ -860,6 +860,26 @@ struct FaultTests {
     /// ZAP handler's with CURVE): each failure counted, the lines rate-limited.
     @Test("80 TCP connections to the output under a hard limit of 64 descriptors: the failed accepts are logged at warning (rate-limited) and counted, the daemon stays up, and once the peers go it stops with exit 0")
     func acceptFailuresAreLoggedAndCounted() throws {
+        try Self.acceptFailures(on: "output", curve: false)
+    }
+
+    /// The journal's ROUTER is read by the journal thread, which reads its monitor too (without CURVE).
+    @Test("80 TCP connections to the journal under a hard limit of 64 descriptors: the failed accepts are logged at warning and counted, the daemon stays up and stops with exit 0")
+    func journalAcceptFailuresAreLoggedAndCounted() throws {
+        try Self.acceptFailures(on: "journal", curve: false)
+    }
+
+    /// With CURVE the socket's one monitor belongs to the ZAP handler (`watchHandshakes`), whose thread reports the
+    /// failed accepts: the same line and count for the output and the journal.
+    @Test("80 TCP connections to a CURVE output, then to a CURVE journal, under a hard limit of 64 descriptors: the failed accepts are logged and counted from the ZAP handler's monitor, the daemon stays up and stops with exit 0",
+          arguments: ["output", "journal"])
+    func curveAcceptFailuresAreLoggedAndCounted(socket: String) throws {
+        try Self.acceptFailures(on: socket, curve: true)
+    }
+
+    /// The daemon under `prlimit --nofile=64:64` with `socket` (output or journal) on `tcp://127.0.0.1` (CURVE on
+    /// every bound socket when `curve`); 80 plain TCP connections to it, none of them completing a handshake.
+    static func acceptFailures(on socket: String, curve: Bool) throws {
         let prlimit = "/usr/bin/prlimit"
         guard FileManager.default.isExecutableFile(atPath: prlimit) else {
             print("fault: failed accepts skipped: no \(prlimit) (util-linux)")
@@ -867,8 +887,12 @@ struct FaultTests {
         }
         let dir = try TemporaryDirectory()
         let port = try freeLoopbackPort()
-        let daemon = try DaemonUnderTest(dir: dir, extraArguments: D.arguments + ["--output", "tcp://127.0.0.1:\(port)"],
+        let security = curve ? try Deployment(dir: dir, pyzmq: false).daemonArguments : []
+        let daemon = try DaemonUnderTest(dir: dir, extraArguments: D.arguments + security + ["--\(socket)", "tcp://127.0.0.1:\(port)"],
                                          environment: D.environment, launcher: [prlimit, "--nofile=64:64"])
+        if curve {
+            #expect(daemon.child.stderr.wait(timeout: 10) { $0.contains("CURVE on") }, "CURVE is not on: \(daemon.child.stderr.text.suffix(1000))")
+        }
         let pid = daemon.child.process.processIdentifier
         var connections: [Int32] = []
         defer { for fd in connections { close(fd) } }
@@ -878,7 +902,7 @@ struct FaultTests {
             if fd >= 0 { connections.append(fd) }
         }
         #expect(connections.count == 80)
-        let line = "cannot accept a connection on the output socket: Too many open files"
+        let line = "cannot accept a connection on the \(socket) socket: Too many open files"
         #expect(daemon.child.stderr.wait(timeout: 30) { $0.contains(line) },
                 "no failed accept logged: \(daemon.child.stderr.text.suffix(2000)); \(Self.openDescriptors(pid)) descriptors")
         try #require(daemon.child.process.isRunning, "the daemon died: \(daemon.child.stderr.text.suffix(2000))")
@@ -890,7 +914,8 @@ struct FaultTests {
         let lines = log.components(separatedBy: line).count - 1
         let failures = Self.stoppedField(log, "acceptFailures") ?? 0
         #expect(failures >= lines && failures > 0, "acceptFailures=\(failures) for \(lines) lines: \(log.suffix(1000))")
-        print("fault: 80 TCP connections under a hard limit of 64: \(failures) failed accepts counted, \(lines) lines logged")
+        print("fault: 80 TCP connections to the \(curve ? "CURVE " : "")\(socket) under a hard limit of 64: "
+            + "\(failures) failed accepts counted, \(lines) lines logged")
     }
 
     // MARK: - A supervisor that stops reading its notification socket
