@@ -1,3 +1,4 @@
+import Configuration
 import ContactWatchCommon
 import Foundation
 import Yams
@@ -6,10 +7,12 @@ import Yams
 import Glibc
 #endif
 
-/// The `--config` file before swift-configuration parses it: read with the system's reason for any failure (a
-/// directory, a missing or unreadable file, bytes that are not UTF-8 and where), and the decision whether the
-/// document is empty (README, *Configuration*: nothing but comments or whitespace, or a document holding only
-/// `null`, means every default).
+/// The `--config` file, read once: with the system's reason for any failure (a directory, a missing or unreadable
+/// file, bytes that are not UTF-8 and where), the decision whether the document is empty (README, *Configuration*:
+/// nothing but comments or whitespace, or a document holding only `null`, means every default), and the same text
+/// handed to swift-configuration (`provider(text:)`), so the unknown-key check and the values applied come from one
+/// read of the file, never from two versions of it (an editor or a deployment rewriting it during a start or a
+/// SIGHUP).
 enum ConfigurationFile {
     /// The file's text. Throws exit 64 naming `--config`, the file and why it cannot be used.
     static func read(_ path: String) throws(DaemonError) -> String {
@@ -41,6 +44,38 @@ enum ConfigurationFile {
                 + "(line \(bad.line)) starts no UTF-8 character; save the file as UTF-8")
         }
         return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// swift-configuration's YAML provider over `text` (the file as `read` returned it), not over a second read of
+    /// the file (what `FileProvider(filePath:)` does). Throws what its YAML parsing throws.
+    static func provider(text: String) throws -> any ConfigProvider {
+        let bytes = Array(text.utf8)
+        return TextProvider(yaml: try YAMLSnapshot(data: bytes.span.bytes, providerName: "FileProvider<YAMLSnapshot>",
+                                                       parsingOptions: .default))
+    }
+
+    /// A provider of one snapshot, as `FileProvider` is, whatever bytes it was made from.
+    struct TextProvider: ConfigProvider {
+        let yaml: YAMLSnapshot
+        var providerName: String { yaml.providerName }
+        func value(forKey key: AbsoluteConfigKey, type: ConfigType) throws -> LookupResult {
+            try yaml.value(forKey: key, type: type)
+        }
+        func fetchValue(forKey key: AbsoluteConfigKey, type: ConfigType) async throws -> LookupResult {
+            try value(forKey: key, type: type)
+        }
+        func snapshot() -> any ConfigSnapshot { yaml }
+        nonisolated(nonsending) func watchSnapshot<Return: ~Copyable>(
+            updatesHandler: nonisolated(nonsending) (_ updates: ConfigUpdatesAsyncSequence<any ConfigSnapshot, Never>) async throws -> Return
+        ) async throws -> Return {
+            try await watchSnapshotFromSnapshot(updatesHandler: updatesHandler)
+        }
+        nonisolated(nonsending) func watchValue<Return: ~Copyable>(
+            forKey key: AbsoluteConfigKey, type: ConfigType,
+            updatesHandler: nonisolated(nonsending) (_ updates: ConfigUpdatesAsyncSequence<Result<LookupResult, any Error>, Never>) async throws -> Return
+        ) async throws -> Return {
+            try await watchValueFromValue(forKey: key, type: type, updatesHandler: updatesHandler)
+        }
     }
 
     /// Where the first byte sequence that is not UTF-8 starts (0-based offset, 1-based line), or nil.

@@ -3,7 +3,6 @@ import ContactWatchEngine
 import Configuration
 import Foundation
 import Logging
-import SystemPackage
 
 /// The values given on the command line (nil: not given). Flags win over the environment and the file.
 public struct DaemonFlags: Sendable {
@@ -115,7 +114,7 @@ public struct DaemonConfiguration: Sendable {
             // applies (README, *Configuration*). swift-configuration would refuse it as "not a mapping".
             if !empty {
                 do {
-                    providers.append(try await FileProvider<YAMLSnapshot>(filePath: FilePath(file)))
+                    providers.append(try ConfigurationFile.provider(text: text))
                 } catch {
                     throw DaemonError.configuration(key: "--config", problem: "\(file) is not a valid YAML configuration file: \(error)")
                 }

@@ -98,6 +98,47 @@ struct ConfigCheckAndReloadTests {
         }
     }
 
+    /// An LD_PRELOAD library that hands every open of the file `CW_CONFIG_FILE` after the first the file
+    /// `CW_CONFIG_LATER` instead: the configuration file rewritten between two reads of it.
+    static let secondOpenShimSource = #"""
+        #define _GNU_SOURCE
+        #include <dlfcn.h>
+        #include <fcntl.h>
+        #include <stdarg.h>
+        #include <stdlib.h>
+        #include <string.h>
+
+        static int opened;
+        static const char *swap(const char *path) {
+            const char *file = getenv("CW_CONFIG_FILE"), *later = getenv("CW_CONFIG_LATER");
+            if (file == NULL || later == NULL || path == NULL || strcmp(path, file) != 0) return path;
+            return __atomic_fetch_add(&opened, 1, __ATOMIC_SEQ_CST) == 0 ? path : later;
+        }
+        #define MODE mode_t mode = 0; if (flags & (O_CREAT | O_TMPFILE)) { va_list a; va_start(a, flags); mode = va_arg(a, mode_t); va_end(a); }
+        #define NEXT(name) static __typeof__(name) *next; if (next == NULL) next = (__typeof__(name) *)dlsym(RTLD_NEXT, #name)
+        int open(const char *p, int flags, ...) { MODE NEXT(open); return next(swap(p), flags, mode); }
+        int open64(const char *p, int flags, ...) { MODE NEXT(open64); return next(swap(p), flags, mode); }
+        int openat(int d, const char *p, int flags, ...) { MODE NEXT(openat); return next(d, swap(p), flags, mode); }
+        int openat64(int d, const char *p, int flags, ...) { MODE NEXT(openat64); return next(d, swap(p), flags, mode); }
+        """#
+
+    /// The file is read once: its keys are checked and its values applied from the same text. Read twice (once for the
+    /// check, once by swift-configuration's `FileProvider`), a file rewritten in between had its typo go unreported and
+    /// its values applied unchecked.
+    @Test("the configuration file is read once: a file rewritten after the first read (here a second open sees another file) changes nothing, its unchecked typo is not applied")
+    func configurationReadOnce() throws {
+        let dir = try TemporaryDirectory()
+        guard let shim = try FaultTests.buildShim(dir, "second-open-shim", Self.secondOpenShimSource,
+                                                  test: "configuration read once") else { return }
+        let file = dir.file("first.yaml"), later = dir.file("later.yaml")
+        try "log:\n  level: debug\n".write(toFile: file, atomically: true, encoding: .utf8)
+        try "log:\n  levle: error\n  format: json\n".write(toFile: later, atomically: true, encoding: .utf8)
+        let c = try Child("contactwatchd", ["--check-config", "--config", file, "--state-dir", dir.file("state")],
+                          environment: ["LD_PRELOAD": shim, "CW_CONFIG_FILE": file, "CW_CONFIG_LATER": later])
+        #expect(c.waitForExit(timeout: 30) == 0, "\(c.stderr.text)")
+        #expect(c.stdout.text.contains("log: debug (text)"), "not the first read's values: \(c.stdout.text)")
+    }
+
     @Test("the daemon started with a misspelt key exits 64 naming it, before touching its state")
     func typoAtStart() throws {
         let dir = try TemporaryDirectory()
