@@ -108,8 +108,14 @@ struct SubscriptionTracker {
         return alertJoined
     }
 
-    private mutating func hold(_ prefix: ArraySlice<UInt8>, by source: ZMQMessageSource) {
-        if let entry = held[source.descriptor], entry.connection.peerAddress == source.peerAddress {
+    /// Counts one subscription against the connection it came from. The entry kept for the descriptor is that
+    /// connection's only while the descriptor is still its socket (one `fstat` a subscription): libzmq may have
+    /// closed it and given the number to a new connection from the same peer (the same peer address) before the old
+    /// one's end is read, and the new connection's subscriptions were then added to the old count, then forgotten with
+    /// it at the next sweep (held by libzmq, not counted against the cap).
+    mutating func hold(_ prefix: ArraySlice<UInt8>, by source: ZMQMessageSource) {
+        if let entry = held[source.descriptor], entry.connection.peerAddress == source.peerAddress,
+           entry.connection.holdsDescriptor {
             held[source.descriptor]!.count += 1
         } else {
             // A connection not seen yet (or its descriptor now serves another peer): checked once against the socket.
@@ -121,9 +127,9 @@ struct SubscriptionTracker {
         if heldCount > maxSubscriptions { enforceCap(sender: source.descriptor, prefix: prefix) }
     }
 
-    private mutating func release(by source: ZMQMessageSource) {
+    mutating func release(by source: ZMQMessageSource) {
         guard let entry = held[source.descriptor], entry.connection.peerAddress == source.peerAddress,
-              entry.count > 0 else { return }
+              entry.count > 0, entry.connection.holdsDescriptor else { return }
         held[source.descriptor]!.count -= 1
         heldCount -= 1
     }

@@ -1041,6 +1041,11 @@ public struct ZMQPeerConnection: Hashable, Sendable, CustomStringConvertible {
         return UInt64(st.st_ino)
     }
 
+    /// Whether the descriptor still is this connection's socket (one `fstat`): false once libzmq has closed it, even
+    /// when the number went to a new connection from the same peer (whose peer address is the same: libzmq's names
+    /// the host without the port, or the process of a Unix socket).
+    public var holdsDescriptor: Bool { Self.socketInode(descriptor) == inode }
+
     /// Whether the descriptor still is this connection (the same socket, the same peer).
     public var isOpen: Bool {
         Self.socketInode(descriptor) == inode && libzmqPeerAddress(ofDescriptor: descriptor) == peerAddress
@@ -1061,6 +1066,12 @@ public struct ZMQPeerConnection: Hashable, Sendable, CustomStringConvertible {
 public struct ZMQMessageSource: Hashable, Sendable {
     public let descriptor: Int32
     public let peerAddress: String
+
+    /// A source named directly (tests; what a message's metadata would say).
+    public init(descriptor: Int32, peerAddress: String) {
+        self.descriptor = descriptor
+        self.peerAddress = peerAddress
+    }
 
     fileprivate init?(message msg: UnsafeMutablePointer<zmq_msg_t>) {
         let fd = zmq_msg_get(msg, ZMQ_SRCFD)

@@ -5,6 +5,10 @@ import Synchronization
 import Testing
 import ZeroMQ
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// What a consumer can make the daemon log: the alert socket reports every subscription and unsubscription (XPUB
 /// verboser, repeats included), and each was an `info` line — a consumer subscribing in a loop wrote one per message.
 @Suite("subscription lines")
@@ -46,5 +50,65 @@ struct SubscriptionTrackerTests {
         #expect(lines.count == 11)
         #expect(lines.last?.metadata["notLogged"] == "\(n - 10)")
         #expect(lines.last?.metadata["prefix"] == "alert.")
+    }
+
+    /// A TCP connection on 127.0.0.1 (client, server side) through `listener`.
+    static func loopbackPair(_ listener: Int32, port: UInt16) throws -> (client: Int32, server: Int32) {
+        let client = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = port.bigEndian
+        let ok = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(client, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        try #require(ok == 0, "connect: \(String(cString: strerror(errno)))")
+        let server = accept(listener, nil, nil)
+        try #require(server >= 0, "accept: \(String(cString: strerror(errno)))")
+        return (client, server)
+    }
+
+    /// libzmq names a TCP peer by its host alone, so a consumer's new connection has the old one's peer address, and
+    /// the kernel gives it the lowest free descriptor, often the one libzmq just closed. Its subscriptions are its
+    /// own from the first: they must not be added to the old connection's count (and forgotten with it).
+    @Test("a descriptor closed and reused by a new connection from the same peer: the new connection's subscriptions are counted as its own")
+    func descriptorReusedBySamePeer() throws {
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(listener) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(listener, $0, length) == 0 && getsockname(listener, $0, &length) == 0 && listen(listener, 4) == 0
+            }
+        }
+        try #require(bound)
+        let port = UInt16(bigEndian: addr.sin_port)
+
+        let counters = RuntimeCounters()
+        var tracker = SubscriptionTracker(logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() },
+                                          counters: counters, maxSubscriptions: 10)
+        let first = try Self.loopbackPair(listener, port: port)
+        let source = ZMQMessageSource(descriptor: first.server, peerAddress: "127.0.0.1")
+        for i in 0..<8 { tracker.hold(ArraySlice(Array("old\(i)".utf8)), by: source) }
+        #expect(tracker.heldCount == 8)
+
+        // The old connection ends; the same peer's next one gets its descriptor number before the end is read.
+        close(first.server)
+        close(first.client)
+        let second = try Self.loopbackPair(listener, port: port)
+        defer { close(second.client) }
+        if second.server != first.server {
+            try #require(dup2(second.server, first.server) == first.server)
+            close(second.server)
+        }
+        defer { close(first.server) }
+        for i in 0..<5 { tracker.hold(ArraySlice(Array("new\(i)".utf8)), by: source) }
+        #expect(tracker.heldCount == 5, "the new connection's 5 subscriptions are counted as \(tracker.heldCount)")
+        #expect(counters.subscribersCut.load(ordering: .relaxed) == 0)
+        tracker.release(by: source)
+        #expect(tracker.heldCount == 4)
     }
 }
