@@ -863,22 +863,25 @@ struct FaultTests {
         try Self.acceptFailures(on: "output", curve: false)
     }
 
-    /// The journal's ROUTER is read by the journal thread, which reads its monitor too (without CURVE).
-    @Test("80 TCP connections to the journal under a hard limit of 64 descriptors: the failed accepts are logged at warning and counted, the daemon stays up and stops with exit 0")
-    func journalAcceptFailuresAreLoggedAndCounted() throws {
-        try Self.acceptFailures(on: "journal", curve: false)
+    /// The journal's ROUTER is read by the journal thread, which reads its monitor too (without CURVE); a bound input's
+    /// monitor is read by the processing thread (`InputSupervisor`), with CURVE or without.
+    @Test("80 TCP connections to the journal, then to a bound tcp:// input, under a hard limit of 64 descriptors: the failed accepts are logged at warning and counted, the daemon stays up and stops with exit 0",
+          arguments: ["journal", "input"])
+    func journalAndInputAcceptFailuresAreLoggedAndCounted(socket: String) throws {
+        try Self.acceptFailures(on: socket, curve: false)
     }
 
-    /// With CURVE the socket's one monitor belongs to the ZAP handler (`watchHandshakes`), whose thread reports the
-    /// failed accepts: the same line and count for the output and the journal.
-    @Test("80 TCP connections to a CURVE output, then to a CURVE journal, under a hard limit of 64 descriptors: the failed accepts are logged and counted from the ZAP handler's monitor, the daemon stays up and stops with exit 0",
-          arguments: ["output", "journal"])
+    /// With CURVE the output's and the journal's one monitor belongs to the ZAP handler (`watchHandshakes`), whose
+    /// thread reports the failed accepts; the input's stays the processing thread's.
+    @Test("80 TCP connections to a CURVE output, journal or bound input under a hard limit of 64 descriptors: the failed accepts are logged and counted, the daemon stays up and stops with exit 0",
+          arguments: ["output", "journal", "input"])
     func curveAcceptFailuresAreLoggedAndCounted(socket: String) throws {
         try Self.acceptFailures(on: socket, curve: true)
     }
 
-    /// The daemon under `prlimit --nofile=64:64` with `socket` (output or journal) on `tcp://127.0.0.1` (CURVE on
-    /// every bound socket when `curve`); 80 plain TCP connections to it, none of them completing a handshake.
+    /// The daemon under `prlimit --nofile=64:64` with `socket` (output, journal or the bound input) on
+    /// `tcp://127.0.0.1` (CURVE on every bound socket when `curve`); 80 plain TCP connections to it, none of them
+    /// completing a handshake.
     static func acceptFailures(on socket: String, curve: Bool) throws {
         let prlimit = "/usr/bin/prlimit"
         guard FileManager.default.isExecutableFile(atPath: prlimit) else {
@@ -888,8 +891,10 @@ struct FaultTests {
         let dir = try TemporaryDirectory()
         let port = try freeLoopbackPort()
         let security = curve ? try Deployment(dir: dir, pyzmq: false).daemonArguments : []
-        let daemon = try DaemonUnderTest(dir: dir, extraArguments: D.arguments + security + ["--\(socket)", "tcp://127.0.0.1:\(port)"],
-                                         environment: D.environment, launcher: [prlimit, "--nofile=64:64"])
+        let endpoint = "tcp://127.0.0.1:\(port)"
+        let daemon = try DaemonUnderTest(dir: dir, extraArguments: D.arguments + security + (socket == "input" ? [] : ["--\(socket)", endpoint]),
+                                         environment: D.environment, launcher: [prlimit, "--nofile=64:64"],
+                                         input: socket == "input" ? endpoint : nil)
         if curve {
             #expect(daemon.child.stderr.wait(timeout: 10) { $0.contains("CURVE on") }, "CURVE is not on: \(daemon.child.stderr.text.suffix(1000))")
         }

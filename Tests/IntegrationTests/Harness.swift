@@ -229,21 +229,23 @@ final class DaemonUnderTest {
     let dir: TemporaryDirectory
     let child: Child
     let notify: NotifySocket
-    var input: String { dir.ipc("in") }
+    let input: String
     var output: String { dir.ipc("out") }
     var journal: String { dir.ipc("journal") }
     var stateDir: String { dir.file("state") }
 
     /// `launcher`: a program (absolute path) and its arguments that run the daemon, e.g. `prlimit --nofile=64:4096`.
+    /// `input`: the endpoint the input binds (default: `in` in `dir` over `ipc://`).
     init(dir: TemporaryDirectory, extraArguments: [String] = [], environment: [String: String] = [:],
-         launcher: [String] = []) throws {
+         launcher: [String] = [], input: String? = nil) throws {
         self.dir = dir
+        self.input = input ?? dir.ipc("in")
         let notifyPath = dir.file("notify-\(UUID().uuidString.prefix(8))")
         notify = try NotifySocket(path: notifyPath)
         var env = environment
         env["NOTIFY_SOCKET"] = notifyPath
         let arguments = [
-            "--input", dir.ipc("in"), "--input-bind", "--output", dir.ipc("out"), "--journal", dir.ipc("journal"),
+            "--input", self.input, "--input-bind", "--output", dir.ipc("out"), "--journal", dir.ipc("journal"),
             "--state-dir", dir.file("state"),
         ] + extraArguments
         if let program = launcher.first {
