@@ -64,7 +64,7 @@ public actor ConfigurationReload {
         "inputs": "input.endpoints", "inputBind": "input.bind", "subscribe": "input.subscribe", "output": "output.endpoint",
         "journal": "journal.endpoint", "stateDir": "state.dir", "logLevel": "log.level", "logFormat": "log.format",
         "statsIntervalSeconds": "log.statsIntervalSeconds", "metrics": "metrics.address",
-        "commitIntervalMillis": "state.commitIntervalMillis", "commitMaxEvents": "state.commitMaxEvents",
+        "commitIntervalMillis": "state.commitIntervalMillis", "commitMaxEvents": "state.commitMaxEvents", "groupCommit": "state.groupCommit",
         "journalRetentionDays": "state.journalRetentionDays",
         "journalPruneIntervalSeconds": "state.journalPruneIntervalSeconds", "receiveHighWaterMark": "input.receiveHighWaterMark",
         "sendHighWaterMark": "output.sendHighWaterMark", "republishGraceMillis": "output.republishGraceMillis",

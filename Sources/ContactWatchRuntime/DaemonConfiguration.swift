@@ -45,6 +45,10 @@ public struct DaemonConfiguration: Sendable {
     /// `state.commitMaxEvents`: a batch is due once it holds this many events (while the writer is busy it keeps
     /// growing, up to `CommitPipeline.Limits.batchesPerHardLimit` times this).
     public var commitMaxEvents = 1000
+    /// `state.groupCommit`: events go to an idle writer at once (`CommitPipeline.Limits.groupCommit`); false: a batch
+    /// waits for `commitIntervalMillis` or `commitMaxEvents` even when the writer is idle (fewer, larger commits at a
+    /// light load, each alert published later).
+    public var groupCommit = true
     /// `state.journalRetentionDays`: published journal entries older than this are pruned.
     public var journalRetentionDays = 400
     /// `state.journalPruneIntervalSeconds`: how often retention runs (and once at start), on the writer thread.
@@ -84,7 +88,7 @@ public struct DaemonConfiguration: Sendable {
         "input.maxFutureSkewSeconds", "input.endpoints", "input.bind", "input.subscribe", "input.receiveHighWaterMark",
         "output.endpoint", "output.sendHighWaterMark", "output.republishGraceMillis", "output.maxSubscriptions", "journal.endpoint",
         "journal.maxReplyAlerts", "journal.maxReplyBytes", "state.dir", "state.commitIntervalMillis",
-        "state.commitMaxEvents", "state.journalRetentionDays", "state.journalPruneIntervalSeconds", "log.level", "log.format", "log.statsIntervalSeconds", "metrics.address",
+        "state.commitMaxEvents", "state.groupCommit", "state.journalRetentionDays", "state.journalPruneIntervalSeconds", "log.level", "log.format", "log.statsIntervalSeconds", "metrics.address",
         "security.curve.certificate", "security.curve.allowPublishers", "security.curve.allowConsumers",
         "security.allowPlaintext", "input.curveServerKey",
     ]
@@ -260,6 +264,7 @@ public struct DaemonConfiguration: Sendable {
         }
         problems.collect { if let v = try k.int("state.commitIntervalMillis") { d.commitIntervalMillis = v } }
         problems.collect { if let v = try k.int("state.commitMaxEvents") { d.commitMaxEvents = v } }
+        problems.collect { if let v = try k.bool("state.groupCommit") { d.groupCommit = v } }
         problems.collect { if let v = try k.int("state.journalRetentionDays") { d.journalRetentionDays = v } }
         problems.collect {
             guard let v = try k.int("state.journalPruneIntervalSeconds") else { return }

@@ -45,8 +45,9 @@ public final class DaemonMetrics: TimingObserver, Sendable {
     /// runs, against issue 11's acceptance": median 8.3 ms, p99 21 ms for batches of 1,000 events); seconds mean
     /// trouble.
     public static let commitBuckets: [Double] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]
-    /// `contactwatch_event_publish_latency_seconds` buckets: an event waits for its batch to fill or for
-    /// `state.commitIntervalMillis` (5 ms by default), then for its commit: milliseconds; seconds when the disk stalls.
+    /// `contactwatch_event_publish_latency_seconds` buckets: an event waits for the commit in progress (group commit)
+    /// or, without group commit, for its batch to fill or for `state.commitIntervalMillis` (5 ms by default), then for
+    /// its own commit: milliseconds; seconds when the disk stalls.
     public static let latencyBuckets: [Double] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {

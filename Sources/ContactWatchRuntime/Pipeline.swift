@@ -65,7 +65,8 @@ final class Pipeline: @unchecked Sendable {
         defer { writer.close() }
         let limits = CommitPipeline.Limits(maxEvents: config.commitMaxEvents,
                                            interval: .milliseconds(config.commitIntervalMillis),
-                                           republishGrace: .milliseconds(config.republishGraceMillis))
+                                           republishGrace: .milliseconds(config.republishGraceMillis),
+                                           groupCommit: config.groupCommit)
         let machine = CommitPipeline(limits: limits, committedSequence: engine.state.alertSequence,
                                      publishedThrough: publishedThrough, unpublished: unpublished,
                                      now: ContinuousClock.now)

@@ -178,9 +178,61 @@ struct CommitPipelineTests {
         #expect(sim.violations.isEmpty, "\(sim.violations)")
     }
 
-    @Test("a batch is due after commitIntervalMillis even when not full; pollTimeout says when")
-    func intervalDue() {
+    /// `limits` without group commit: a batch waits for the interval or `maxEvents` even when the writer is idle.
+    static let batchingLimits = CommitPipeline.Limits(maxEvents: 4, interval: .milliseconds(3), hardLimit: 9,
+                                                      republishGrace: .milliseconds(50), groupCommit: false)
+
+    @Test("without group commit: no alert is handed out before its batch is durable", arguments: 0..<20)
+    func noAlertBeforeCommitWithoutGroupCommit(seed: UInt64) {
+        var rng = SplitMix64(seed: seed)
+        var sim = Simulation(limits: Self.batchingLimits, store: FakeStore(), now: .now)
+        sim.runRandom(steps: 400, rng: &rng)
+        sim.stop()
+        #expect(sim.violations.isEmpty, "\(sim.violations.prefix(3))")
+        #expect(sim.published == Array(1...max(1, sim.nextSequence)).filter { $0 <= sim.nextSequence })
+        #expect(sim.machine.isIdle)
+    }
+
+    @Test("group commit: an idle writer gets the events in hand at the next tick, before the interval; behind a busy writer they wait and go when it is free")
+    func groupCommitIdleWriter() {
         var sim = Simulation(limits: Self.limits, store: FakeStore(), now: .now)
+        sim.event(alert: true)
+        // Not at each event (the loop reads what is waiting first), but the poll does not sleep before the tick.
+        #expect(sim.machine.batchesInFlight == 0)
+        #expect(sim.machine.pollTimeout(at: sim.now) == 0)
+        sim.advance(milliseconds: 0)
+        #expect(sim.machine.batchesInFlight == 1)
+        // The writer is busy: the next events wait, past the interval, and are not a second batch in flight.
+        for _ in 0..<3 { sim.event(alert: true) }
+        sim.advance(milliseconds: 5)
+        #expect(sim.machine.batchesInFlight == 1)
+        #expect(sim.machine.pendingEvents == 3)
+        #expect(sim.published.isEmpty)
+        sim.writerCompletes()
+        #expect(sim.published == [1])
+        // Free again: the three go together at the next tick, whatever their age.
+        sim.advance(milliseconds: 0)
+        #expect(sim.machine.batchesInFlight == 1)
+        #expect(sim.machine.pendingEvents == 0)
+        sim.writerCompletes()
+        #expect(sim.published == [1, 2, 3, 4])
+        #expect(sim.machine.pollTimeout(at: sim.now) == 100)
+        #expect(sim.violations.isEmpty, "\(sim.violations)")
+    }
+
+    @Test("group commit: a full batch goes to an idle writer at once, within a drain")
+    func groupCommitFullBatch() {
+        var sim = Simulation(limits: Self.limits, store: FakeStore(), now: .now)
+        for _ in 0..<3 { sim.event(alert: false) }
+        #expect(sim.machine.batchesInFlight == 0)
+        sim.event(alert: false)
+        #expect(sim.machine.batchesInFlight == 1)
+        #expect(sim.machine.pendingEvents == 0)
+    }
+
+    @Test("without group commit a batch is due after commitIntervalMillis even when not full; pollTimeout says when")
+    func intervalDue() {
+        var sim = Simulation(limits: Self.batchingLimits, store: FakeStore(), now: .now)
         sim.event(alert: true)
         #expect(sim.machine.batchesInFlight == 0)
         #expect(sim.machine.pollTimeout(at: sim.now) == 3)

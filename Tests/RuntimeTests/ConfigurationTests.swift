@@ -29,6 +29,7 @@ struct ConfigurationTests {
         #expect(c.journalMaxReplyAlerts == 1000)
         #expect(c.journalMaxReplyBytes == 1_048_576)
         #expect(c.commitIntervalMillis == 5)
+        #expect(c.groupCommit)
     }
 
     @Test("values are read by key and typed")
@@ -36,7 +37,7 @@ struct ConfigurationTests {
         let c = try Self.resolve([
             "output.republishGraceMillis": 250, "journal.maxReplyAlerts": 10, "journal.maxReplyBytes": 4096,
             "input.endpoints": .init(.stringArray(["ipc:///tmp/a", "ipc:///tmp/b"]), isSecret: false),
-            "state.commitMaxEvents": 7, "log.level": "debug", "output.maxSubscriptions": 16,
+            "state.commitMaxEvents": 7, "log.level": "debug", "output.maxSubscriptions": 16, "state.groupCommit": false,
         ])
         #expect(c.republishGraceMillis == 250)
         #expect(c.maxSubscriptions == 16)
@@ -44,6 +45,7 @@ struct ConfigurationTests {
         #expect(c.journalLimits.maxReplyBytes == 4096)
         #expect(c.inputs == ["ipc:///tmp/a", "ipc:///tmp/b"])
         #expect(c.commitMaxEvents == 7)
+        #expect(!c.groupCommit)
         #expect(c.logLevel == .debug)
     }
 
@@ -54,6 +56,7 @@ struct ConfigurationTests {
         ("journal.maxReplyAlerts", ConfigValue(0)),
         ("journal.maxReplyBytes", ConfigValue(10)),
         ("state.commitMaxEvents", ConfigValue("many")),
+        ("state.groupCommit", ConfigValue("sometimes")),
         ("log.level", ConfigValue("loud")),
         ("output.endpoint", ConfigValue("http://x")),
     ])
