@@ -8,6 +8,9 @@ import GRDB
 final class Checkpointer: @unchecked Sendable {
     private let condition = NSCondition()
     private var pending = false
+    /// Whether the thread waits out `interval` after a checkpoint: a poke then only sets `pending` (the thread
+    /// looks at it when the interval is over) instead of waking it once per commit to go back to sleep.
+    private var napping = false
     private var stopping = false
     private var thread: Thread?
     private let queue: DatabaseQueue
@@ -31,7 +34,7 @@ final class Checkpointer: @unchecked Sendable {
     func poke() {
         condition.lock()
         pending = true
-        condition.broadcast()
+        if !napping { condition.broadcast() }
         condition.unlock()
     }
 
@@ -52,7 +55,9 @@ final class Checkpointer: @unchecked Sendable {
             }
             let deadline = Date(timeIntervalSinceNow: interval)
             condition.lock()
+            napping = true
             while !stopping && condition.wait(until: deadline) {}
+            napping = false
             condition.unlock()
         }
         condition.lock()
