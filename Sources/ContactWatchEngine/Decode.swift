@@ -135,12 +135,14 @@ struct EventDecoder {
 
     static func validPublisherId(_ r: borrowing EventScanner, _ i: Int32) -> Bool {
         guard r.node(i).kind == .string else { return false }
-        let scalars = r.withStringBytes(i) { b -> Int in
+        return r.withStringBytes(i) { b -> Bool in
+            // Valid UTF-8 (the scanner checked it): a scalar is 1 to 4 bytes, so 1 to 64 bytes are always 1 to 64
+            // scalars and only a longer value needs its scalars counted.
+            if b.count <= 64 { return b.count >= 1 }
             var n = 0
             for c in b where c & 0xC0 != 0x80 { n += 1 }
-            return n
+            return n <= 64
         }
-        return scalars >= 1 && scalars <= 64
     }
 
     /// The event type, or an invalidity; `nil` type without invalidity means an unlisted (ignored) type.

@@ -58,6 +58,10 @@ public final class Engine {
     var overdueIds = IDMap<OverdueID>()
     /// Whether `reader` holds the current message's body (false until it parsed successfully).
     var parsedCurrent = false
+    /// The last sequence-stamped event's publisherId (`trackSequence`): its decoded bytes (empty: none yet) and the
+    /// String `state.publishers` and the change set are keyed by.
+    var lastPublisherBytes: [UInt8] = []
+    var lastPublisher = ""
     #else
     @exclusivity(unchecked) package internal(set) var state: EngineState
     @exclusivity(unchecked) public internal(set) var counters = EngineCounters()
@@ -81,6 +85,8 @@ public final class Engine {
     @exclusivity(unchecked) var pduCodes: [PackedCode] = []
     @exclusivity(unchecked) var overdueIds = IDMap<OverdueID>()
     @exclusivity(unchecked) var parsedCurrent = false
+    @exclusivity(unchecked) var lastPublisherBytes: [UInt8] = []
+    @exclusivity(unchecked) var lastPublisher = ""
     #endif
     public internal(set) var logEvents: [EngineLogEvent] = []
     /// Tests only: the engine as the contract reads, with no index — every event forgets by scanning every contact,
@@ -287,11 +293,22 @@ public final class Engine {
     // MARK: - Step 0 and notices
 
     func trackSequence(_ stamp: SequenceStamp, out: inout Outbox) {
-        let publisher = reader.string(stamp.publisherId)
+        // A stream of one publisher (the usual case) builds no String per event: the last publisherId's bytes and
+        // String are kept, and its entry is looked up once and updated in place.
+        let publisher: String
+        if !lastPublisherBytes.isEmpty,
+           lastPublisherBytes.withUnsafeBytes({ reader.stringEquals(stamp.publisherId, $0) }) {
+            publisher = lastPublisher
+        } else {
+            publisher = reader.string(stamp.publisherId)
+            lastPublisher = publisher
+            lastPublisherBytes = Array(publisher.utf8)
+        }
         let n = stamp.sequenceNumber
-        let m = state.publishers[publisher] ?? 0
+        let index = state.publishers.index(forKey: publisher)
+        let m = index.map { state.publishers.values[$0] } ?? 0
         if n == m + 1 {
-            state.publishers[publisher] = n
+            if let index { state.publishers.values[index] = n } else { state.publishers[publisher] = n }
         } else if n > m + 1 {
             counters.gaps += 1
             counters.missing += Int(n - m - 1)
@@ -307,11 +324,11 @@ public final class Engine {
                 detectedAt(&b)
                 b.append(UInt8(ascii: "}"))
             }
-            state.publishers[publisher] = n
+            if let index { state.publishers.values[index] = n } else { state.publishers[publisher] = n }
         } else if n == 1 {
             counters.publisherRestarts += 1
             logEvents.append(EngineLogEvent(message: "publisher \(publisher) restarted its sequence (last was \(m))"))
-            state.publishers[publisher] = n
+            if let index { state.publishers.values[index] = n } else { state.publishers[publisher] = n }
         } else {
             counters.repeats += 1
             return

@@ -83,6 +83,25 @@ struct AlertIdentityTests {
         #expect(h.engine.counters.repeats == 1 && h.engine.counters.publisherRestarts == 1)
     }
 
+    @Test("interleaved publishers with long ids, and an escaped spelling of the same id, are tracked by their decoded values")
+    func interleavedPublishers() {
+        let h = Harness()
+        let a = "delius-probation-events-prod-01", b = "delius-probation-events-prod-02" // longer than a small String
+        func s(_ n: UInt64, _ p: String) -> [Msg] { h.send(reg("RHRH", at: mon, publisher: p, seq: n)) }
+        #expect(s(1, a).isEmpty)
+        #expect(s(1, b).isEmpty)
+        #expect(s(2, a).isEmpty)
+        #expect(s(2, b).isEmpty)
+        // The same id with an escape (\u0064 is "d") is the same publisher: 3 is in order.
+        #expect(h.send(#"{"eventType":"probation-case.other.thing","publisherId":"\u0064elius-probation-events-prod-01","sequenceNumber":3}"#).isEmpty)
+        #expect(s(4, a).isEmpty)
+        let gap = s(5, b)
+        #expect(gap.count == 1 && gap.first?.json["publisherId"] as? String == b && gap.first?.json["expected"] as? Int == 3)
+        #expect(h.engine.state.publishers == [a: 4, b: 5])
+        // 64 bytes of ASCII are 64 scalars: valid.
+        #expect(s(2, String(repeating: "p", count: 64)).map(\.topic) == ["stream.gap"])
+    }
+
     @Test("a repeated number equal to the last one is a repeat and is processed as usual")
     func repeatProcessed() {
         let h = Harness()
