@@ -119,12 +119,17 @@ struct CommitPipelineTests {
 
     @Test("no alert is handed out for publication before the batch that holds it is durable", arguments: 0..<40)
     func noAlertBeforeCommit(seed: UInt64) {
+        Self.checkNoAlertBeforeCommit(limits: Self.limits, seed: seed)
+    }
+
+    /// One random schedule of 400 steps under `limits`: no alert handed out before its batch is durable, every alert
+    /// the engine made published exactly once in alertSequence order, and the machine idle after the stop.
+    static func checkNoAlertBeforeCommit(limits: CommitPipeline.Limits, seed: UInt64) {
         var rng = SplitMix64(seed: seed)
-        var sim = Simulation(limits: Self.limits, store: FakeStore(), now: .now)
+        var sim = Simulation(limits: limits, store: FakeStore(), now: .now)
         sim.runRandom(steps: 400, rng: &rng)
         sim.stop()
         #expect(sim.violations.isEmpty, "\(sim.violations.prefix(3))")
-        // Every alert the engine made was published exactly once, in alertSequence order.
         #expect(sim.published == Array(1...max(1, sim.nextSequence)).filter { $0 <= sim.nextSequence })
         #expect(sim.machine.isIdle)
     }
@@ -184,13 +189,7 @@ struct CommitPipelineTests {
 
     @Test("without group commit: no alert is handed out before its batch is durable", arguments: 0..<20)
     func noAlertBeforeCommitWithoutGroupCommit(seed: UInt64) {
-        var rng = SplitMix64(seed: seed)
-        var sim = Simulation(limits: Self.batchingLimits, store: FakeStore(), now: .now)
-        sim.runRandom(steps: 400, rng: &rng)
-        sim.stop()
-        #expect(sim.violations.isEmpty, "\(sim.violations.prefix(3))")
-        #expect(sim.published == Array(1...max(1, sim.nextSequence)).filter { $0 <= sim.nextSequence })
-        #expect(sim.machine.isIdle)
+        Self.checkNoAlertBeforeCommit(limits: Self.batchingLimits, seed: seed)
     }
 
     @Test("group commit: an idle writer gets the events in hand at the next tick, before the interval; behind a busy writer they wait and go when it is free")
