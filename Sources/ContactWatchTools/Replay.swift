@@ -105,20 +105,29 @@ public enum Replay {
         }
     }
 
-    /// The body with `publisherId` and `sequenceNumber` first, replacing any the object had.
+    /// The body with `publisherId` and `sequenceNumber` where the spec's example has them, right after `occurredAt`
+    /// (first when the object has no `occurredAt`), replacing any the object had. That is the member order the
+    /// daemon's scanner reads on its fast path; stamps before `eventType` would send every body down its general path.
     public static func stamped(_ line: UnsafeBufferPointer<UInt8>, members: [Range<Int>], keys: [Range<Int>],
                                publisherId: [UInt8], sequenceNumber: UInt64) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(line.count + publisherId.count + 48)
-        out += Array(#"{"publisherId":"#.utf8)
-        out += publisherId
-        out += Array(#","sequenceNumber":"#.utf8)
-        out += Array(String(sequenceNumber).utf8)
+        var stamp: [UInt8] = Array(#""publisherId":"#.utf8)
+        stamp += publisherId
+        stamp += Array(#","sequenceNumber":"#.utf8)
+        stamp += Array(String(sequenceNumber).utf8)
+        var out: [UInt8] = [UInt8(ascii: "{")]
+        out.reserveCapacity(line.count + stamp.count + 2)
+        var pending = keys.contains { line[$0].elementsEqual("occurredAt".utf8) }
+        if !pending { out += stamp }
         for (member, key) in zip(members, keys) {
             let name = line[key]
             if name.elementsEqual("publisherId".utf8) || name.elementsEqual("sequenceNumber".utf8) { continue }
-            out.append(UInt8(ascii: ","))
+            if out.count > 1 { out.append(UInt8(ascii: ",")) }
             out += line[member]
+            if pending && name.elementsEqual("occurredAt".utf8) {
+                out.append(UInt8(ascii: ","))
+                out += stamp
+                pending = false
+            }
         }
         out.append(UInt8(ascii: "}"))
         return out

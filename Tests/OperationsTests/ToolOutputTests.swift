@@ -60,6 +60,26 @@ struct ToolOutputTests {
         #expect(text("invalid-event", "not json").hasPrefix("-  invalid-event  -  -  (not a JSON object) not json"))
     }
 
+    @Test("replay --publisher-id stamps right after occurredAt (the spec example's order), first without one, replacing any stamp")
+    func stampedOrder() throws {
+        func stamp(_ line: String, _ n: UInt64 = 7) throws -> String {
+            var lines = JSONLines()
+            let bytes = Array(line.utf8)
+            return try bytes.withUnsafeBufferPointer { b in
+                guard case .object(let summary) = lines.scan(b, recordMembers: true) else { throw CancellationError() }
+                return String(decoding: Replay.stamped(b, members: summary.members, keys: summary.keys,
+                                                       publisherId: Array(#""feed-1""#.utf8), sequenceNumber: n), as: UTF8.self)
+            }
+        }
+        #expect(try stamp(#"{"eventType":"t","version":1,"occurredAt":"2026-01-01T00:00:00Z","personReference":{}}"#)
+                == #"{"eventType":"t","version":1,"occurredAt":"2026-01-01T00:00:00Z","publisherId":"feed-1","sequenceNumber":7,"personReference":{}}"#)
+        #expect(try stamp(#"{"publisherId":"old","eventType":"t","occurredAt":"x","sequenceNumber":99}"#, 8)
+                == #"{"eventType":"t","occurredAt":"x","publisherId":"feed-1","sequenceNumber":8}"#)
+        #expect(try stamp(#"{"eventType":"t"}"#) == #"{"publisherId":"feed-1","sequenceNumber":7,"eventType":"t"}"#)
+        #expect(try stamp(#"{}"#) == #"{"publisherId":"feed-1","sequenceNumber":7}"#)
+        #expect(try stamp(#"{"sequenceNumber":1}"#) == #"{"publisherId":"feed-1","sequenceNumber":7}"#)
+    }
+
     @Test("progress line: done/total, percentage, rate, ETA; without a total no percentage or ETA")
     func progressLine() {
         #expect(ProgressMeter.line(done: 250, total: 1000, unit: "messages", elapsed: 2)
