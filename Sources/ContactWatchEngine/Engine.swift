@@ -308,7 +308,7 @@ public final class Engine {
         let index = state.publishers.index(forKey: publisher)
         let m = index.map { state.publishers.values[$0] } ?? 0
         if n == m + 1 {
-            if let index { state.publishers.values[index] = n } else { state.publishers[publisher] = n }
+            // in order
         } else if n > m + 1 {
             counters.gaps += 1
             counters.missing += Int(n - m - 1)
@@ -324,15 +324,14 @@ public final class Engine {
                 detectedAt(&b)
                 b.append(UInt8(ascii: "}"))
             }
-            if let index { state.publishers.values[index] = n } else { state.publishers[publisher] = n }
         } else if n == 1 {
             counters.publisherRestarts += 1
             logEvents.append(EngineLogEvent(message: "publisher \(publisher) restarted its sequence (last was \(m))"))
-            if let index { state.publishers.values[index] = n } else { state.publishers[publisher] = n }
         } else {
             counters.repeats += 1
             return
         }
+        if let index { state.publishers.values[index] = n } else { state.publishers[publisher] = n }
         changes.publishers.insert(publisher)
     }
 

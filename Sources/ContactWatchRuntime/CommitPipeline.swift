@@ -39,7 +39,7 @@ struct CommitPipeline {
         /// waiting (`tick`), instead of waiting for `interval` or `maxEvents`. While the writer is busy a batch grows
         /// as before and goes as soon as the writer is free, so under load batches are as large as without it; at a
         /// steady rate the writer commits back to back, each batch holding the events that came during the previous
-        /// commit (`Benchmarks/README.md`, "Latency, thirteenth session": at 10,000 ev/s p50 ~8 → ~4 ms).
+        /// commit (`Benchmarks/README.md`, "Latency, thirteenth session": at 10,000 ev/s p50 ~6 → ~1.3 ms).
         var groupCommit: Bool
 
         init(maxEvents: Int, interval: Duration, hardLimit: Int? = nil, republishGrace: Duration = .milliseconds(2000),

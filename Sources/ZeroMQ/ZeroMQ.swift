@@ -1048,7 +1048,7 @@ public struct ZMQPeerConnection: Hashable, Sendable, CustomStringConvertible {
 
     /// Whether the descriptor still is this connection (the same socket, the same peer).
     public var isOpen: Bool {
-        Self.socketInode(descriptor) == inode && libzmqPeerAddress(ofDescriptor: descriptor) == peerAddress
+        holdsDescriptor && libzmqPeerAddress(ofDescriptor: descriptor) == peerAddress
     }
 
     /// Shuts the connection down (`shutdown(2)`, both directions) if the descriptor still is this connection; libzmq
