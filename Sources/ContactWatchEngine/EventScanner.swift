@@ -264,6 +264,15 @@ private struct ScanState {
     let unknownOpens: UnsafeMutablePointer<Int>
     /// The templates from the most recently used (byte 0) to the least (byte 3): their indexes.
     var templateOrder: UInt32 = 0x0302_0100
+    /// A known root member met out of its list's order (`skipUnknownMember` returned -2): its `lookup` result and the
+    /// index of its key's closing quote, for `reorderedRootMember`.
+    var reorderedKey: Int = 0
+    var reorderedClose: Int = 0
+    /// The root's list positions from which the reordered list (`reorderedRootMember`) ends as the root's own list.
+    var reorderedTail: Int = 0
+    /// `scanFast` declined a known root member out of the list's order; `reorderedRootMember` read one.
+    var wantsReordering = false
+    var reordered = false
 }
 
 /// Reads one event body at a time. Not thread-safe; one per processing thread. Noncopyable: it owns its slot and key
@@ -286,7 +295,8 @@ package struct EventScanner: ~Copyable {
     /// A ninth entry: 1 while the fast path (`scanFast`) is on (tests turn it off to compare the two paths); a tenth:
     /// 1 when the last scan was accepted by the fast path (tests check that it is taken); entries 10 to 14: the masks
     /// of `specialBytes` (`masks`); entry 15: `knownEventType`; entry 16: `lastScanUsedTemplate`; entry 17: 1 when
-    /// `templatesEnabled` is off; entry 18: how many keys the fast path stepped over (`noteUnknownKey`); entries 20 to 23:
+    /// `templatesEnabled` is off; entry 18: how many keys the fast path stepped over (`noteUnknownKey`); entry 19: how
+    /// many more bodies `scanReordering` reads (0: `scanFast` reads them; entry 8 is then 0); entries 20 to 23:
     /// the fast path's `frames`; from 24: `dateMemos`; then `powers`, then the prefix memo (`PrefixMemo`).
     private let predictedCount: UnsafeMutablePointer<Int>
     private static let powersAt = 24 + 3 * RFC3339Fast.memoCount
@@ -432,9 +442,16 @@ package struct EventScanner: ~Copyable {
 
     /// Whether `scan` tries the fast path first (on by default; tests turn it off to compare the two paths).
     package var fastPathEnabled: Bool {
-        get { predictedCount[8] != 0 }
-        nonmutating set { predictedCount[8] = newValue ? 1 : 0 }
+        get { predictedCount[8] != 0 || predictedCount[19] != 0 }
+        nonmutating set {
+            predictedCount[8] = newValue ? 1 : 0
+            predictedCount[19] = 0
+        }
     }
+
+    /// Whether the fast path reads the next body with `scanFastReordering` (after a body whose root's members came
+    /// in another order; tests check the mode's edges).
+    package var readsReorderedRoots: Bool { predictedCount[19] != 0 }
 
     /// `specialBytes`' constants `"`, `\\`, 0x01, 0x20, 0x80 in every byte, for `fastStringEnd`.
     private var masks: UnsafePointer<UInt64> {
@@ -586,6 +603,10 @@ package struct EventScanner: ~Copyable {
             problemIsType = false
             crnCount = 0
             crnIndex = 0
+            if state.pointee.wantsReordering && scanReordering(p, i) { return .ok }
+        } else if predictedCount[19] != 0, i < length, p[i] == UInt8(ascii: "{") {
+            rootKind = .object
+            if scanReordering(p, i) { return .ok }
         }
         var ok: Bool
         if i >= length {
@@ -600,6 +621,44 @@ package struct EventScanner: ~Copyable {
         }
         if ok { return .ok }
         return failed(body)
+    }
+
+    /// How many bodies the fast path reads with `scanFastReordering` before `scanFast` again, when none of them had
+    /// its root's members in another order.
+    static let reorderingBodies = 256
+
+    /// The fast path for a body whose root's known members may come in another order (`scanFastReordering`): after
+    /// `scanFast` declined this body for that (`wantsReordering`, then the bodies after it are read this way until
+    /// `reorderingBodies` in a row were not reordered: `predictedCount[19]` counts down, and `predictedCount[8]` is 0
+    /// meanwhile, so that `scan` comes here without a test of its own), or in that mode. True: accepted, as in `scan`;
+    /// false: declined, the state clean for the general path.
+    @inline(never)
+    private mutating func scanReordering(_ p: UnsafePointer<UInt8>, _ start: Int) -> Bool {
+        let declined = state.pointee.wantsReordering
+        state.pointee.wantsReordering = false
+        state.pointee.reordered = false
+        predictedCount[15] = 0
+        predictedCount[16] = 0
+        let accepted = scanFastReordering(p, start)
+        if state.pointee.reordered {
+            predictedCount[19] = EventScanner.reorderingBodies
+            predictedCount[8] = 0
+        } else if !declined {
+            predictedCount[19] &-= 1
+            if predictedCount[19] == 0 { predictedCount[8] = 1 }
+        }
+        if accepted {
+            predictedCount[9] = 1
+            if predictedCount[15] == 0 && present & 1 != 0 { rememberPrefix(p, start) }
+            return true
+        }
+        predictedCount[15] = 0
+        present = 0
+        problemIndex = -1
+        problemIsType = false
+        crnCount = 0
+        crnIndex = 0
+        return false
     }
 
     /// The outcome of a failed scan: UTF-8 comes first (the scan may have stopped before a bad byte).
@@ -1137,8 +1196,23 @@ package struct EventScanner: ~Copyable {
     /// Reads the root object at `start` (a `{`) and the known containers in it in one loop, without recursion: `frames`
     /// holds the containers the current object is inside of (at most three: root › personReference › identifiers ›
     /// one identifier; root › additionalInformation › outcome). True when the whole body was read; false: declined.
+    /// A known root member out of the list's order declines (`wantsReordering` set): `scanFastReordering` reads it.
     @inline(never)
     private mutating func scanFast(_ p: UnsafePointer<UInt8>, _ start: Int) -> Bool {
+        scanFast(p, start, reordering: false)
+    }
+
+    /// `scanFast` that also reads the root's known members in another order (`reorderedRootMember`): publisherId and
+    /// sequenceNumber first or last, as another publisher may write them. A copy of its own, so that the copy the
+    /// usual body takes is compiled as it was (with this case in it, the loop kept fewer values in registers: 11 to 60
+    /// more instructions an event on the callgrind stream).
+    @inline(never)
+    private mutating func scanFastReordering(_ p: UnsafePointer<UInt8>, _ start: Int) -> Bool {
+        scanFast(p, start, reordering: true)
+    }
+
+    @inline(__always)
+    private mutating func scanFast(_ p: UnsafePointer<UInt8>, _ start: Int, reordering: Bool) -> Bool {
         let n = length
         let slots = self.slots
         let masks = self.masks
@@ -1248,8 +1322,23 @@ package struct EventScanner: ~Copyable {
                 // Not a member of the list from `next` on: one the fast path does not know, stepped over with its
                 // value (or declined), then `,` and the next key, or `}` (read below as after a value: the
                 // placeholder entry, slot -1 and no bytes, has no value).
-                i = skipUnknownMember(p, i, n, context, depth == 0 ? start : frames[depth &- 1].start)
-                guard i >= 0, let s = EventScanner.nextByte(p, &i, n) else { return false }
+                let after = skipUnknownMember(p, i, n, context, depth == 0 ? start : frames[depth &- 1].start)
+                if after < 0 {
+                    // A known root member out of the list's order (e.g. publisherId and sequenceNumber written first
+                    // or last): read from a list that holds it and the root's members that may still come.
+                    guard after == -2 else { return false }
+                    guard reordering else {
+                        state.pointee.wantsReordering = true
+                        return false
+                    }
+                    let count = reorderedRootMember(p, i, n, seen: found, next: next, end: end)
+                    guard count > 0 else { return false }
+                    next = predicted + Int(ScanContext.other) &* 16
+                    end = next + count
+                    continue
+                }
+                i = after
+                guard let s = EventScanner.nextByte(p, &i, n) else { return false }
                 if s == UInt8(ascii: ",") {
                     i &+= 1
                     continue
@@ -1303,6 +1392,9 @@ package struct EventScanner: ~Copyable {
                 i &+= 5
             } else if first == UInt8(ascii: "n") {
                 guard i &+ 4 <= n, UInt32(littleEndian: UnsafeRawPointer(p + i).loadUnaligned(as: UInt32.self)) == 0x6C6C_756E else { return false }
+                // Not recorded (its bit in `present` stays clear, as in the general path), but its slot says where
+                // it was read: a root member read as null may not come again (`reorderedRootMember`).
+                EventScanner.set(slots, slot, .null, i, i &+ 4)
                 i &+= 4
             } else if first == UInt8(ascii: "}") && slot < 0 {
                 // The placeholder after a member stepped over: its object closes (`next` is set again as it does).
@@ -1469,7 +1561,9 @@ package struct EventScanner: ~Copyable {
     private func recordTemplate(_ p: UnsafePointer<UInt8>, _ start: Int, _ after: Int, _ found: UInt64, _ element: Int32) {
         let count = after &- start
         let chunks = (count &+ 15) &>> 4
-        guard predictedCount[17] == 0, count <= EventScanner.templateMax, start &+ chunks &* 16 <= length else { return }
+        // (Not when a root member may have been null: a template keeps the slots filled, and a null fills none.)
+        guard predictedCount[17] == 0, count <= EventScanner.templateMax, start &+ chunks &* 16 <= length,
+              nullsRead(found, from: start, to: after) == 0 else { return }
         var unknowns: (Int, Int, Int, Int) = (0, 0, 0, 0)
         var unknownCount = 0
         let keys = state.pointee.unknownKeys
@@ -1557,6 +1651,72 @@ package struct EventScanner: ~Copyable {
         predictedCount[18] = count
     }
 
+    // MARK: - Fast path: the root's members in another order
+
+    /// The root's slots (its members' positions in its list are their slots: 0 to 6).
+    static let rootMembers = 0x7F
+
+    /// The root's members (not in `found`) that may have been read as null in this body between the root's `{` at
+    /// `from` and `to`: the fast path writes a null's kind and place into its slot without setting its bit
+    /// (`scanFast`), so a member read as null there has a null slot whose `null` lies after `from`. (A slot never
+    /// written holds a null at 0, which no member's value is at.) A slot left from an earlier body may look the same:
+    /// then the member counts as read, which only makes the caller decline.
+    @inline(__always)
+    private func nullsRead(_ found: UInt64, from: Int, to: Int) -> UInt64 {
+        var nulls: UInt64 = 0
+        for k in 0..<7 where found & (1 &<< UInt64(k)) == 0 {
+            let s = slots[k]
+            if s.kind == .null && Int(s.start) > from && Int(s.start) < to { nulls |= 1 &<< UInt64(k) }
+        }
+        return nulls
+    }
+
+    /// At `i`, in the root: a known member that is not among the list's members from `next` to `end` (its key was read
+    /// by `skipUnknownMember`, which returned -2). Another publisher may write the root's members in another order —
+    /// publisherId and sequenceNumber first or last, above all. When the member has not come yet (in the root's list
+    /// before the members that may still come, and no bit in `seen` — the slots filled — nor in the nulls read) and its
+    /// key is followed by its colon (as the predicted path reads `"name":`), the row of `other` (whose own list is
+    /// empty) becomes the list to read from: this member first, with its container's frame resuming at the root list's
+    /// members that may still come (the tail), then the members before the tail that have not come, then the tail.
+    /// Every member in it has not come yet, and each is in it once, so reading from it (the predicted path moves past
+    /// each member it reads) repeats no key, as reading the root's list in order does; a key that comes again is not in
+    /// the list and comes back here, where it has come: declined, and the general path reports the duplicate.
+    /// Returns how many members the list holds (0: declined).
+    @inline(never)
+    private func reorderedRootMember(_ p: UnsafePointer<UInt8>, _ i: Int, _ n: Int, seen: UInt64,
+                                     next: UnsafeMutablePointer<PredictedKey>, end: UnsafeMutablePointer<PredictedKey>) -> Int {
+        let close = state.pointee.reorderedClose
+        guard close &+ 1 < n, p[close &+ 1] == UInt8(ascii: ":") else { return 0 }
+        let row = predicted + Int(ScanContext.root) &* 16
+        let listed = predictedCount[Int(ScanContext.root)]
+        // The tail: from `next` in the root's own list, or as recorded for the reordered list.
+        let tail = end == row + listed ? next - row : state.pointee.reorderedTail
+        let member = state.pointee.reorderedKey &>> 8
+        let come = (seen | nullsRead(seen, from: 0, to: i)) & UInt64(EventScanner.rootMembers)
+        guard member < tail, come & (1 &<< UInt64(member)) == 0 else { return 0 }
+        let list = predicted + Int(ScanContext.other) &* 16
+        var count = 0
+        func add(_ k: Int, resume: Int) {
+            list[count] = row[k]
+            list[count].frame = FastFrame(start: 0, slot: row[k].slot, context: ScanContext.root, resume: resume)
+            count &+= 1
+        }
+        add(member, resume: tail)
+        var k = member &+ 1
+        while k < tail {
+            if come & (1 &<< UInt64(k)) == 0 { add(k, resume: tail) }
+            k &+= 1
+        }
+        while k < listed {
+            list[count] = row[k]
+            count &+= 1
+            k &+= 1
+        }
+        state.pointee.reorderedTail = tail
+        state.pointee.reordered = true
+        return count
+    }
+
     // MARK: - Fast path: members it does not know
 
     /// At `i` (not whitespace), in the object whose `{` is at `open` and whose members have the slots of `context`: a
@@ -1564,15 +1724,21 @@ package struct EventScanner: ~Copyable {
     /// known member of `context` (a known one here is out of order or repeated), has no escape, and repeats no key of
     /// its object stepped over before. Returns the index after the value (-1: declined), having recorded nothing —
     /// the general path records nothing for such a member either (no slot), and parses its value with the same
-    /// grammar `skipUnknownValue` follows.
+    /// grammar `skipUnknownValue` follows. A known member of the root: -2, its key kept for `reorderedRootMember`.
     @inline(never)
     private func skipUnknownMember(_ p: UnsafePointer<UInt8>, _ i: Int, _ n: Int, _ context: UInt8, _ open: Int) -> Int {
         guard i < n, p[i] == UInt8(ascii: "\"") else { return -1 }
         let close = EventScanner.fastStringEnd(p, i &+ 1, n, masks)
         guard close >= 0 else { return -1 }
         let keyStart = i &+ 1, keyLength = close &- keyStart
-        guard lookup(context, p, keyStart, keyLength, EventScanner.word(p, keyStart, keyLength, n), limit: n) < 0,
-              noteUnknownKey(p, open, keyStart, keyLength) else { return -1 }
+        let known = lookup(context, p, keyStart, keyLength, EventScanner.word(p, keyStart, keyLength, n), limit: n)
+        if known >= 0 {
+            guard context == ScanContext.root else { return -1 }
+            state.pointee.reorderedKey = known
+            state.pointee.reorderedClose = close
+            return -2
+        }
+        guard noteUnknownKey(p, open, keyStart, keyLength) else { return -1 }
         var j = EventScanner.fastSkip(p, close &+ 1, n)
         guard j < n, p[j] == UInt8(ascii: ":") else { return -1 }
         j = EventScanner.fastSkip(p, j &+ 1, n)

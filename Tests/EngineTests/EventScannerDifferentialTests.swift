@@ -238,7 +238,8 @@ struct EventScannerDifferentialTests {
             ("{\r\n \"eventType\":\"x\",\t\"personReference\": {\n \"identifiers\": [ {\"type\":\"CRN\",\"value\":\"X100001\"} ,\n { \"type\":\"PNC\" , \"value\":\"1\"}\t] } ,"
                 + "\"additionalInformation\":{ \"contactId\":1, \"outcome\":{ \"code\":\"X\" } ,\"enforcementAction\":{\"code\":\"IBR\",\"actionAt\":\"2026-03-02T10:00:00Z\"} } } ", true),
             (#"{"personReference":{"identifiers":[{"type":"CRN","value":"X100001"},{"type":"CRN"},{"value":"2"},{"type":1}]}}"#, true),
-            (#"{"personReference":{"identifiers":[{"type":true,"value":"X100001"},{"type":"CRN","value":"X100001"}]},"eventType":"x"}"#, false),
+            // (a root member after others that come later in the list: read in that order, `reorderedRoots`)
+            (#"{"personReference":{"identifiers":[{"type":true,"value":"X100001"},{"type":"CRN","value":"X100001"}]},"eventType":"x"}"#, true),
             (#"{"eventType":"x","personReference":{"identifiers":[{"type":null,"value":7}]},"additionalInformation":{"contactId":1}}"#, true),
             (e + #"{"contactId":1,"outcome":{"code":"X","attended":true,"complied":false},"sensitive":true,"pduCode":"N1","teamCode":"T"}}"#, true),
             (e + #"{"outcome":{"code":"X"},"enforcementAction":{"code":"IBR"}}}"#, true),
@@ -614,6 +615,180 @@ struct EventScannerDifferentialTests {
 
     /// Unknown members of every JSON type, inserted into a body just before `"` + `before` + `"` (its first occurrence)
     /// or, with `before` nil, just before the body's last `}`.
+    /// A contact event's root members, each as `"name":value`, in the spec's order with the stamps after occurredAt.
+    static let rootMembers: [String: String] = [
+        "eventType": #""eventType":"probation-case.contact.recorded""#, "version": #""version":1"#,
+        "occurredAt": #""occurredAt":"2026-03-02T11:00:00Z""#, "publisherId": #""publisherId":"cw-publisher-01""#,
+        "sequenceNumber": #""sequenceNumber":17"#,
+        "personReference": #""personReference":{"identifiers":[{"type":"CRN","value":"X100001"}]}"#,
+        "additionalInformation": #""additionalInformation":{"contactId":1,"contactStart":"2026-03-02T10:00:00Z","contactType":"COAP"}"#,
+    ]
+
+    /// A body of the members named (from `rootMembers`, or written out when they contain a colon), in that order.
+    static func root(_ names: [String]) -> String {
+        "{" + names.map { rootMembers[$0] ?? $0 }.joined(separator: ",") + "}"
+    }
+
+    @Test("the root's members in another order (the stamps first, last or apart, and others): read by the fast path, the general path's state, the same decoding as in the spec's order")
+    func reorderedRoots() {
+        let spec = Self.root(["eventType", "version", "occurredAt", "publisherId", "sequenceNumber", "personReference", "additionalInformation"])
+        let layouts: [[String]] = [
+            ["publisherId", "sequenceNumber", "eventType", "version", "occurredAt", "personReference", "additionalInformation"],
+            ["eventType", "version", "occurredAt", "personReference", "additionalInformation", "publisherId", "sequenceNumber"],
+            ["publisherId", "eventType", "version", "occurredAt", "personReference", "additionalInformation", "sequenceNumber"],
+            ["sequenceNumber", "eventType", "version", "occurredAt", "personReference", "additionalInformation", "publisherId"],
+            ["sequenceNumber", "publisherId", "eventType", "version", "occurredAt", "personReference", "additionalInformation"],
+            ["eventType", "version", "personReference", "occurredAt", "publisherId", "additionalInformation", "sequenceNumber"],
+            ["occurredAt", "eventType", "version", "publisherId", "sequenceNumber", "personReference", "additionalInformation"],
+            ["eventType", "occurredAt", "version", "personReference", "additionalInformation", "sequenceNumber", "publisherId"],
+            ["additionalInformation", "personReference", "sequenceNumber", "publisherId", "occurredAt", "version", "eventType"],
+            ["publisherId", "sequenceNumber", "personReference", "additionalInformation", "eventType", "version", "occurredAt"],
+        ]
+        var reference = EventScanner()
+        let expected = Array(spec.utf8).withUnsafeBytes { ScannerDifferential.describe(&reference, body: $0, topic: nil) }
+        #expect(expected.contains("stamp=cw-publisher-01#17") && expected.contains(" contact="), "\(expected)")
+        for members in layouts {
+            let body = Array(Self.root(members).utf8)
+            let difference = body.withUnsafeBytes { ScannerDifferential.difference(body: $0, topic: nil) }
+            #expect(difference == nil, "\(members)\n\(difference ?? "")")
+            // A new scanner (its first body is declined by scanFast and read again by scanFastReordering), and one
+            // already reading reordered roots.
+            for warm in [false, true] {
+                var scanner = EventScanner()
+                if warm { _ = Array(Self.root(layouts[0]).utf8).withUnsafeBytes { scanner.scan($0) } }
+                let decoded = body.withUnsafeBytes { ScannerDifferential.describe(&scanner, body: $0, topic: nil) }
+                let wasFast = scanner.lastScanWasFast, reordering = scanner.readsReorderedRoots
+                #expect(decoded == expected, "\(members)")
+                #expect(wasFast, "\(members)")
+                #expect(reordering, "\(members)")
+            }
+        }
+        // The stamps' invalid values: the same invalidity in every layout (the general path reads the numbers that
+        // are not positive integers).
+        for (publisher, sequence) in [("17", "17"), (#""""#, "17"), ("\"" + String(repeating: "p", count: 65) + "\"", "17"),
+                                      (#""cw-publisher-01""#, "0"), (#""cw-publisher-01""#, "-3"), (#""cw-publisher-01""#, "1.5"),
+                                      (#""cw-publisher-01""#, #""17""#), (#""cw-publisher-01""#, "9007199254740992"),
+                                      ("null", "17"), (#""cw-publisher-01""#, "null"), (#""cw-publisher-\u0030""#, "17")] {
+            let stamps = ["\"publisherId\":" + publisher, "\"sequenceNumber\":" + sequence]
+            var descriptions: Set<String> = []
+            for members in [["eventType", "version", "occurredAt"] + stamps + ["personReference", "additionalInformation"],
+                            stamps + ["eventType", "version", "occurredAt", "personReference", "additionalInformation"],
+                            ["eventType", "version", "occurredAt", "personReference", "additionalInformation"] + stamps] {
+                let body = Array(Self.root(members).utf8)
+                let difference = body.withUnsafeBytes { ScannerDifferential.difference(body: $0, topic: nil) }
+                #expect(difference == nil, "\(members)\n\(difference ?? "")")
+                var scanner = EventScanner()
+                descriptions.insert(body.withUnsafeBytes { ScannerDifferential.describe(&scanner, body: $0, topic: nil) })
+            }
+            #expect(descriptions.count == 1, "\(stamps): \(descriptions)")
+        }
+    }
+
+    @Test("a root member that comes again, also after a null or out of order, or a reordered key with whitespace before its colon: declined, the general path's error or state")
+    func reorderedRootsDecline() {
+        let rest = ["version", "occurredAt", "personReference", "additionalInformation"]
+        let cases: [(members: [String], error: String?)] = [
+            (["publisherId", "sequenceNumber", "eventType"] + rest + [#""publisherId":"x""#], "publisherId"),
+            (["eventType"] + rest + ["publisherId", "sequenceNumber", #""publisherId":"x""#], "publisherId"),
+            ([#""publisherId":null"#, "sequenceNumber", "eventType"] + rest + [#""publisherId":"x""#], "publisherId"),
+            (["eventType"] + rest + [#""publisherId":null"#, "sequenceNumber", #""publisherId":null"#], "publisherId"),
+            (["eventType"] + rest + ["sequenceNumber", #""sequenceNumber":18"#], "sequenceNumber"),
+            (["publisherId", "sequenceNumber", "eventType"] + rest + ["eventType"], "eventType"),
+            ([#""eventType":null"#, "publisherId", "sequenceNumber"] + rest + ["eventType"], "eventType"),
+            (["sequenceNumber", "eventType"] + rest + [#""version":null"#], "version"),
+            (["eventType"] + rest + ["publisherId", "sequenceNumber", "personReference"], "personReference"),
+            (["additionalInformation", "eventType", "version", "occurredAt", "personReference", "additionalInformation"], "additionalInformation"),
+            (["eventType"] + rest + [#""publisherId" :"x""#, "sequenceNumber"], nil),
+        ]
+        for (members, error) in cases {
+            let text = Self.root(members)
+            let body = Array(text.utf8)
+            let difference = body.withUnsafeBytes { ScannerDifferential.difference(body: $0, topic: nil) }
+            #expect(difference == nil, "\(text)\n\(difference ?? "")")
+            var scanner = EventScanner()
+            var general = EventScanner()
+            general.fastPathEnabled = false
+            let outcome = body.withUnsafeBytes { scanner.scan($0) }
+            let wasFast = scanner.lastScanWasFast
+            let generalOutcome = body.withUnsafeBytes { general.scan($0) }
+            #expect(outcome == generalOutcome, "\(text)")
+            if let error {
+                #expect(outcome == .json("duplicate key \"\(error)\""), "\(text)")
+                #expect(!wasFast, "\(text)")
+            } else {
+                #expect(outcome == .ok, "\(text)")
+            }
+        }
+    }
+
+    @Test("reading reordered roots: on after a body whose root came in another order, off after 256 bodies in a row that did not, off with the fast path")
+    func reorderingMode() {
+        let first = Array(Self.root(["publisherId", "sequenceNumber", "eventType", "version", "occurredAt", "personReference", "additionalInformation"]).utf8)
+        let spec = Array(Self.root(["eventType", "version", "occurredAt", "publisherId", "sequenceNumber", "personReference", "additionalInformation"]).utf8)
+        let invalid = Array(#"{"eventType":"x","version":1,"eventType":"y"}"#.utf8)
+        var scanner = EventScanner()
+        // (Without envelope templates: a template hit replays the state its body left, reordered or not, so such a
+        // body does not count as reordered; the mode is then left, and a body the template does not serve enters it again.)
+        scanner.templatesEnabled = false
+        func scan(_ body: [UInt8]) -> (fast: Bool, reordering: Bool) {
+            _ = body.withUnsafeBytes { scanner.scan($0) }
+            return (scanner.lastScanWasFast, scanner.readsReorderedRoots)
+        }
+        #expect(scan(spec) == (true, false))
+        #expect(scan(first) == (true, true))
+        for _ in 0..<255 { #expect(scan(spec) == (true, true)) }
+        // A reordered body keeps it on; one declined before any member came out of order counts as not reordered.
+        #expect(scan(first) == (true, true))
+        for _ in 0..<254 { _ = scan(spec) }
+        #expect(scan(invalid) == (false, true))
+        #expect(scan(spec) == (true, false))
+        #expect(scan(spec) == (true, false))
+        #expect(scan(first) == (true, true))
+        scanner.fastPathEnabled = false
+        #expect(scan(first) == (false, false))
+        scanner.fastPathEnabled = true
+        #expect(scan(spec) == (true, false))
+    }
+
+    @Test("stamped streams in every layout, with repeated stamps and nulls, and mutations: one scanner over them agrees with the general path and a fresh scanner")
+    func reorderedRootsReused() {
+        var rng = SeededRandom(seed: 41)
+        // The property tests' generated streams (the examples' lines are mostly not the fast path's).
+        let seeds = (1...6 as ClosedRange<UInt64>).flatMap { generateStream(seed: $0, events: 150, lateEnforcement: $0 % 2 == 0) }
+        var bodies: [[UInt8]] = []
+        var number = 0
+        for k in 0..<6_000 {
+            var line = seeds[k % seeds.count]
+            // (Their own stamps, after occurredAt, taken out.)
+            if let r = line.range(of: #","publisherId":"gen","sequenceNumber":"#), let comma = line[r.upperBound...].firstIndex(of: ",") {
+                line.removeSubrange(r.lowerBound..<comma)
+            }
+            guard let open = line.firstIndex(of: "{"), line.hasSuffix("}") else { bodies.append(Array(line.utf8)); continue }
+            number += 1
+            // Mostly valid stamps (the fast path's), and now and then an escaped id, a null, a number that is not one.
+            let publisher = rng.pick([#""publisherId":"cw-publisher-01""#, #""publisherId":"cw-publisher-01""#, #""publisherId":"nDelius""#,
+                                      #""publisherId":"nDelius""#, #""publisherId":"cw-publisher-\u0041""#, #""publisherId":null"#])
+            let sequence = "\"sequenceNumber\":" + rng.pick(["\(number)", "\(number)", "\(number)", "\(number)", "\(number)", "0", "null", "\"\(number)\""])
+            var text = line
+            switch Int.random(in: 0..<11, using: &rng) {
+            case 0: text.insert(contentsOf: publisher + "," + sequence + ",", at: line.index(after: open))
+            case 1: text = Self.insertMember(text, publisher + "," + sequence, before: nil)
+            case 2: text = Self.insertMember(Self.insertMember(text, publisher, before: "eventType"), sequence, before: nil)
+            case 3: text = Self.insertMember(text, publisher + "," + sequence, before: "personReference")
+            case 4: text = Self.insertMember(Self.insertMember(text, sequence, before: "version"), publisher, before: nil)
+            case 5: text = Self.insertMember(Self.insertMember(text, publisher, before: "eventType"), publisher, before: nil)
+            default: text = Self.insertMember(text, publisher + "," + sequence, before: k % 2 == 0 ? "eventType" : nil)
+            }
+            let body = Array(text.utf8)
+            bodies.append(k % 3 == 2 ? Self.mutate(body, &rng) : body)
+        }
+        let fast = Self.reusedScannerAgrees(bodies, memo: "reordered roots") { $0.lastScanWasFast }
+        #expect(fast > 2_000, "fast path on \(fast) of \(bodies.count) bodies")
+        var tally = Tally()
+        for body in bodies.prefix(2_000) { Self.check(body, topic: nil, &tally) }
+        #expect(tally.json > 200, "\(tally)")
+    }
+
     static func insertMember(_ body: String, _ member: String, before key: String?) -> String {
         if let key, let r = body.range(of: "\"" + key + "\"") { return body.replacingCharacters(in: r.lowerBound..<r.lowerBound, with: member + ",") }
         guard let close = body.lastIndex(of: "}") else { return body }
