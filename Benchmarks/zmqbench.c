@@ -18,7 +18,11 @@
 //                                         overdue rules) is matched by evidence.triggerContactId/Version to the first
 //                                         event with that contactId/contactVersion. Latency = receive − send on
 //                                         CLOCK_MONOTONIC in one process. Prints "<samples> <p50 µs> <p99 µs> <max µs>
-//                                         <events sent> <achieved ev/s>".
+//                                         <events sent> <achieved ev/s>". With ZMQBENCH_LAT_TRACE=PATH it also
+//                                         writes every sample in the order it arrived ("<send time, µs after the first
+//                                         send> <event index> <latency µs>", after a "# start" line with the first
+//                                         send on CLOCK_REALTIME and CLOCK_MONOTONIC): where in a run the slow ones
+//                                         fall, to set beside `strace -ttt` or `perf record -k CLOCK_MONOTONIC`.
 //   zmqbench fsync DIR N                  Appends 4 KiB to a new file in DIR and fdatasyncs it, N times (as a WAL
 //                                         commit does); prints "<median µs> <p99 µs>".
 //
@@ -199,6 +203,7 @@ typedef struct {
     const uint64_t *sent_ns;   // per event; 0 until sent
     long events;
     uint64_t *lat_ns;          // samples
+    long *lat_index;           // each sample's event, for ZMQBENCH_LAT_TRACE
     long samples, unmatched;
     volatile int joined;       // a probe came back
     volatile int ready;        // the SUB socket is connected and subscribed
@@ -254,6 +259,7 @@ static void *receive_loop(void *arg) {
             index = sl->index;
         }
         if (index < 0 || index >= r->events || r->sent_ns[index] == 0 || r->sent_ns[index] > t) { r->unmatched++; continue; }
+        r->lat_index[r->samples] = index;
         r->lat_ns[r->samples++] = t - r->sent_ns[index];
     }
     zmq_msg_close(&topic);
@@ -312,7 +318,8 @@ static int do_lat(const char *file, const char *in, const char *out, long rate, 
     if (zmq_bind(s, in) != 0) { fprintf(stderr, "bind %s: %s\n", in, zmq_strerror(zmq_errno())); return 69; }
     int raw = strcmp(out, "-") == 0;
     receiver_t r = { .ctx = ctx, .endpoint = raw ? in : out, .raw = raw, .table = &table, .sent_ns = sent_ns,
-                     .events = n, .lat_ns = calloc((size_t)n + 1, sizeof(uint64_t)) };
+                     .events = n, .lat_ns = calloc((size_t)n + 1, sizeof(uint64_t)),
+                     .lat_index = calloc((size_t)n + 1, sizeof(long)) };
     pthread_t thread;
     pthread_create(&thread, NULL, receive_loop, &r);
     while (!r.ready) usleep(1000);
@@ -348,6 +355,20 @@ static int do_lat(const char *file, const char *in, const char *out, long rate, 
     zmq_send(s, sentinel, strlen(sentinel), 0);
     pthread_join(thread, NULL);
     if (r.failed) return 1;
+    // ZMQBENCH_LAT_TRACE=FILE: every sample in the order it arrived: the event's send time (µs after the first send),
+    // its index and its latency (µs) — where in the run the slow ones fall.
+    const char *trace = getenv("ZMQBENCH_LAT_TRACE");
+    if (trace) {
+        FILE *tf = fopen(trace, "w");
+        if (!tf) { perror(trace); return 73; }
+        struct timespec rt;
+        clock_gettime(CLOCK_REALTIME, &rt);
+        uint64_t now = mono_ns(), rt_ns = (uint64_t)rt.tv_sec * 1000000000u + (uint64_t)rt.tv_nsec;
+        fprintf(tf, "# start %.6f (CLOCK_REALTIME s of the first send) %.6f (CLOCK_MONOTONIC)\n", (rt_ns - (now - start)) / 1e9, start / 1e9);
+        for (long i = 0; i < r.samples; i++)
+            fprintf(tf, "%.1f %ld %.1f\n", (sent_ns[r.lat_index[i]] - start) / 1e3, r.lat_index[i], r.lat_ns[i] / 1e3);
+        fclose(tf);
+    }
     qsort(r.lat_ns, (size_t)r.samples, sizeof(uint64_t), cmp_u64);
     double p50 = 0, p99 = 0, mx = 0;
     if (r.samples > 0) {
