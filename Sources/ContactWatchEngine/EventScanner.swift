@@ -1204,7 +1204,7 @@ package struct EventScanner: ~Copyable {
 
     /// `scanFast` that also reads the root's known members in another order (`reorderedRootMember`): publisherId and
     /// sequenceNumber first or last, as another publisher may write them. A copy of its own, so that the copy the
-    /// usual body takes is compiled as it was (with this case in it, the loop kept fewer values in registers: 11 to 60
+    /// usual body takes is compiled as it was (with this case in it, the loop kept fewer values in registers: 11 to 61
     /// more instructions an event on the callgrind stream).
     @inline(never)
     private mutating func scanFastReordering(_ p: UnsafePointer<UInt8>, _ start: Int) -> Bool {
