@@ -596,13 +596,8 @@ package struct EventScanner: ~Copyable {
                 if predictedCount[15] == 0 && present & 1 != 0 { rememberPrefix(p, i) }
                 return .ok
             }
-            predictedCount[15] = 0
             // Declined: start again from a clean state (the slots are read only where `present` says so).
-            present = 0
-            problemIndex = -1
-            problemIsType = false
-            crnCount = 0
-            crnIndex = 0
+            clearAfterDecline()
             if state.pointee.wantsReordering && scanReordering(p, i) { return .ok }
         } else if predictedCount[19] != 0, i < length, p[i] == UInt8(ascii: "{") {
             rootKind = .object
@@ -652,13 +647,20 @@ package struct EventScanner: ~Copyable {
             if predictedCount[15] == 0 && present & 1 != 0 { rememberPrefix(p, start) }
             return true
         }
+        clearAfterDecline()
+        return false
+    }
+
+    /// What a declined fast scan leaves for the general path: no member present, no problem noted, no CRN counted, and
+    /// no template hit pending (`predictedCount[15]`).
+    @inline(__always)
+    private mutating func clearAfterDecline() {
         predictedCount[15] = 0
         present = 0
         problemIndex = -1
         problemIsType = false
         crnCount = 0
         crnIndex = 0
-        return false
     }
 
     /// The outcome of a failed scan: UTF-8 comes first (the scan may have stopped before a bad byte).
