@@ -1,3 +1,4 @@
+import ContactWatchCommon
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -7,7 +8,8 @@ import Glibc
 /// placed for two cores; measured in `Benchmarks/README.md`, "Thread placement").
 ///
 /// Names: Linux keeps at most 15 bytes of a thread's name (a longer one is refused and the thread keeps the name of
-/// the thread that created it), so the names are short; `top -H`, `ps -L` and `perf` show them.
+/// the thread that created it), so the names are short; `top -H`, `ps -L` and `perf` show them. The store's checkpoint
+/// thread names itself `cw-checkpoint` (`Checkpointer`).
 ///
 /// Priorities: the processing thread is the one every event waits for; the writer's work can be deferred (its
 /// batches grow) and libzmq's I/O thread feeds the processing thread, so only the writer is lowered.
@@ -27,14 +29,9 @@ enum ThreadPlacement {
         _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, min(19, current + steps))
     }
 
-    /// Names the calling thread by writing `/proc/thread-self/comm` (Foundation's `Thread.name` does not reliably
-    /// reach the kernel, and `pthread_setname_np` is not visible to Swift here). A failure leaves the inherited name.
+    /// Names the calling thread (`nameCurrentThread`: `/proc/thread-self/comm`). A failure leaves the inherited name.
     static func name(_ name: String) {
-        let fd = open("/proc/thread-self/comm", O_WRONLY | O_CLOEXEC)
-        guard fd >= 0 else { return }
-        defer { close(fd) }
-        var bytes = Array(name.utf8.prefix(15))
-        _ = write(fd, &bytes, bytes.count)
+        nameCurrentThread(name)
     }
 
     /// The writer thread runs 5 nice levels below the processing thread (CFS then gives it about a quarter of a

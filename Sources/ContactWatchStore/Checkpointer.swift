@@ -1,3 +1,4 @@
+import ContactWatchCommon
 import Foundation
 import GRDB
 
@@ -16,6 +17,9 @@ final class Checkpointer: @unchecked Sendable {
     private let queue: DatabaseQueue
     /// The shortest time between two checkpoints.
     private let interval: TimeInterval
+    /// The thread's name as the kernel shows it (`top -H`, `perf`), beside the daemon's `cw-pipeline`, `cw-writer` and
+    /// `cw-journal` (`ThreadPlacement`).
+    static let threadName = "cw-checkpoint"
 
     init(path: String, synchronous: String, interval: TimeInterval = 0.1) throws {
         var config = Configuration()
@@ -25,7 +29,7 @@ final class Checkpointer: @unchecked Sendable {
         queue = try DatabaseQueue(path: path, configuration: config)
         self.interval = interval
         let t = Thread { [self] in run() }
-        t.name = "contactwatch-checkpoint"
+        t.name = Self.threadName
         thread = t
         t.start()
     }
@@ -39,6 +43,7 @@ final class Checkpointer: @unchecked Sendable {
     }
 
     private func run() {
+        nameCurrentThread(Self.threadName)
         while true {
             condition.lock()
             while !pending && !stopping { condition.wait() }
