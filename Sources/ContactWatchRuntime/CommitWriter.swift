@@ -11,6 +11,9 @@ import ZeroMQ
 /// socket, connected to the socket the processing loop polls (`signalEndpoint`): the loop wakes, reads
 /// `completedCount` and `error`, and publishes what is durable. Nothing sleeps or polls the counter on a timer.
 ///
+/// When a commit leaves the WAL at its bound (`StateStore.walCheckpointFrames`), the writer copies it back
+/// (`StateStore.checkpointWALIfDue`) after that signal, before it takes the next batch.
+///
 /// Journal retention runs here too, between batches (`requestPrune`): a prune takes the store's write lock, and may wait
 /// up to the busy timeout for another process's lock or take long on a large journal, which on the processing thread
 /// stopped event processing (and SIGTERM, subscriptions, /healthz) for that long. Here it delays only commits, and in
@@ -135,6 +138,9 @@ final class CommitWriter: @unchecked Sendable {
         while writeNext() {
             // A wake-up only: the loop reads `completedCount` and `error`. Never blocks (no high-water mark).
             _ = try? signal.send([[]], dontWait: true)
+            // The WAL's bound, once the batch is reported: its publication does not wait for this copy (SQLite's
+            // auto-checkpoint ran it inside the commit). Before the next batch, on this connection, as that did.
+            store.checkpointWALIfDue()
         }
     }
 

@@ -4,8 +4,8 @@ import GRDB
 
 /// Copies committed WAL frames back into the database file on its own thread and connection, so that the
 /// processing thread's commits only append to the WAL. (Inline auto-checkpoints made a commit of ~1000 scattered
-/// rows two to three times slower: every dirty page is written twice.) The writer keeps a high
-/// `wal_autocheckpoint` as a backstop should this thread fall behind.
+/// rows two to three times slower: every dirty page is written twice.) Should this thread fall behind, the writer's
+/// `StateStore.checkpointWALIfDue` bounds the WAL (SQLite's own auto-checkpoint is off on the write connection).
 final class Checkpointer: @unchecked Sendable {
     private let condition = NSCondition()
     private var pending = false
@@ -54,7 +54,7 @@ final class Checkpointer: @unchecked Sendable {
             pending = false
             condition.unlock()
             // Passive: never waits for the writer, never blocks it. Errors are retried at the next poke; the
-            // writer's auto-checkpoint is the backstop.
+            // writer's `checkpointWALIfDue` is the backstop.
             _ = try? queue.writeWithoutTransaction { db in
                 try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(PASSIVE)")
             }

@@ -1,6 +1,7 @@
 import ContactWatchEngine
 import Foundation
 import GRDB
+import Synchronization
 // The SQLite C API as GRDB itself imports it (its `GRDBSQLite` system-library module, a dependency of the GRDB
 // product, so a target that depends on GRDB can import it).
 import GRDBSQLite
@@ -281,5 +282,35 @@ private let mergeFunction: @convention(c) (OpaquePointer?, Int32, UnsafeMutableP
     } else {
         // Not copied (SQLITE_STATIC): see the contract above.
         merge.writer.withBytes { b in sqlite3_result_blob(context, b.baseAddress, Int32(b.count), nil) }
+    }
+}
+
+/// How many frames the write connection's WAL holds after its last commit, as SQLite reports them to a WAL hook
+/// (`sqlite3_wal_hook`: called after each commit, on the committing thread, once the write lock is released, with the
+/// WAL's frame count — those already copied back included), and how many commits it has seen. `StateStore` reads them
+/// to run the checkpoint that `PRAGMA wal_autocheckpoint` would have run inside the commit at a time its caller chooses
+/// (`StateStore.checkpointWALIfDue`).
+///
+/// SQLite's auto-checkpoint is itself this connection's WAL hook, so installing this one replaces it; the connection
+/// also sets `wal_autocheckpoint = 0` first, because that pragma run later would remove this hook. The object must
+/// outlive the connection (the store holds both and closes the connection first): SQLite keeps an unretained pointer.
+final class WALFrames: Sendable {
+    private let frames = Atomic<Int>(0)
+    private let commits = Atomic<Int>(0)
+
+    /// The WAL's frames after the last commit on the connection (0 before the first).
+    var count: Int { frames.load(ordering: .relaxed) }
+    /// Commits on the connection so far (each call of the hook).
+    var commitCount: Int { commits.load(ordering: .relaxed) }
+
+    /// Installs the hook on the connection of `db`.
+    func install(on db: Database) {
+        sqlite3_wal_hook(db.sqliteConnection, { context, _, _, frames in
+            guard let context else { return SQLITE_OK }
+            let me = Unmanaged<WALFrames>.fromOpaque(context).takeUnretainedValue()
+            me.frames.store(Int(frames), ordering: .relaxed)
+            me.commits.add(1, ordering: .relaxed)
+            return SQLITE_OK
+        }, Unmanaged.passUnretained(self).toOpaque())
     }
 }

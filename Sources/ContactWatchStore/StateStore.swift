@@ -35,7 +35,9 @@ import Synchronization
 /// such a loss `alertSequence` numbers can be reused for different alerts. The database itself stays consistent either way.
 ///
 /// Checkpoints (copying the WAL back into the database file) run on a background thread with its own connection
-/// (`Checkpointer`), so a commit costs one append to the WAL (plus its fsync under `.full`).
+/// (`Checkpointer`), so a commit costs one append to the WAL (plus its fsync under `.full`). The write connection's
+/// own auto-checkpoint is off: the WAL's bound (`walCheckpointFrames`) is kept by `checkpointWALIfDue`, which the
+/// daemon's writer runs after it has reported a batch durable, not inside the commit.
 public final class StateStore: Sendable {
     /// The schema version this code reads and writes.
     public static let schemaVersion = 4
@@ -43,6 +45,11 @@ public final class StateStore: Sendable {
     public static let fileName = "contactwatch.sqlite"
     /// How long a lock held by another process is waited for before a write fails as `busy`.
     public static let busyTimeoutSeconds: TimeInterval = 5
+    /// The WAL's bound, in frames (pages): once a commit leaves at least this many in the WAL, the write connection
+    /// runs a PASSIVE checkpoint (`checkpointWALIfDue`) — what `wal_autocheckpoint = 10000` did inside the commit, a
+    /// backstop for when the checkpointer thread falls behind. A WAL restarts (is written again from its start) only
+    /// once every frame has been copied back, so without this bound a writer that never pauses grows it for ever.
+    public static let walCheckpointFrames = 10_000
 
     public enum Synchronous: Sendable {
         /// fsync at every commit: committed state survives power loss.
@@ -54,7 +61,16 @@ public final class StateStore: Sendable {
     /// The database file's path.
     public let path: String
     private let queue: DatabaseQueue
-    private let checkpointer: Checkpointer
+    /// Nil only in tests that stall the background checkpoints (`backgroundCheckpoints: false`).
+    private let checkpointer: Checkpointer?
+    /// The write connection's WAL hook: the WAL's frames after each commit.
+    let walFrames: WALFrames
+    /// `walCheckpointFrames`, or a test's smaller bound.
+    let walCheckpointBound: Int
+    /// `walFrames.commitCount` when `checkpointWALIfDue` last ran.
+    private let checkpointedAt = Mutex<Int>(-1)
+    /// Called on the writing thread just before each checkpoint `checkpointWALIfDue` runs (tests: its ordering).
+    private let beforeWALCheckpoint: (@Sendable () -> Void)?
     /// The file the store opened (device and inode of `path` then): each commit, once written, checks that `path` is still it
     /// (`checkStillInPlace`), so a state directory deleted or a file replaced under a running daemon stops it loudly.
     private let opened: FileIdentity
@@ -73,7 +89,18 @@ public final class StateStore: Sendable {
     }
 
     /// As `init(directory:)`, choosing the durability of commits (see the type's documentation).
-    public init(directory: String, synchronous: Synchronous, quickCheck: Bool = true) throws(StoreError) {
+    public convenience init(directory: String, synchronous: Synchronous, quickCheck: Bool = true) throws(StoreError) {
+        try self.init(directory: directory, synchronous: synchronous, quickCheck: quickCheck,
+                      walCheckpointFrames: Self.walCheckpointFrames)
+    }
+
+    /// As the public initialiser; tests choose the WAL's bound, can leave the checkpointer thread out (a checkpointer
+    /// that never catches up) and watch the write connection's checkpoints.
+    init(directory: String, synchronous: Synchronous, quickCheck: Bool = true, walCheckpointFrames: Int,
+         backgroundCheckpoints: Bool = true,
+         beforeWALCheckpoint: (@Sendable () -> Void)? = nil) throws(StoreError) {
+        walCheckpointBound = walCheckpointFrames
+        self.beforeWALCheckpoint = beforeWALCheckpoint
         SQLiteProcess.configure()
         let dir = directory.isEmpty ? "." : directory
         if let why = FileCheck.createDirectories(dir) {
@@ -108,14 +135,19 @@ public final class StateStore: Sendable {
         // created in WAL mode, which persists in the file; a copy in rollback mode (e.g. restored with VACUUM INTO) is
         // switched to WAL after the checks below.
         let syncPragma = synchronous == .full ? "FULL" : "NORMAL"
+        let walFrames = WALFrames()
+        self.walFrames = walFrames
         config.prepareDatabase { db in
             try MergeContacts.register(db)
+            // No checkpoint inside a commit: `checkpointWALIfDue` keeps the WAL's bound after the commit, and the
+            // hook (installed after the pragma, which would remove it) counts the WAL's frames for it.
             try db.execute(sql: """
                 PRAGMA synchronous = \(syncPragma);
                 PRAGMA cache_size = -32768;
                 PRAGMA journal_size_limit = 67108864;
-                PRAGMA wal_autocheckpoint = 10000;
+                PRAGMA wal_autocheckpoint = 0;
                 """)
+            walFrames.install(on: db)
         }
         do {
             queue = try DatabaseQueue(path: path, configuration: config)
@@ -159,13 +191,13 @@ public final class StateStore: Sendable {
             throw StoreError.from(error, path: path, during: "checking")
         }
         do {
-            checkpointer = try Checkpointer(path: path, synchronous: syncPragma)
+            checkpointer = backgroundCheckpoints ? try Checkpointer(path: path, synchronous: syncPragma) : nil
         } catch {
             try? queue.close()
             throw StoreError.from(error, path: path, during: "opening the checkpoint connection")
         }
         guard let identity = FileIdentity(path: path) else {
-            checkpointer.stop()
+            checkpointer?.stop()
             try? queue.close()
             throw StoreError.unreadable(path, "it disappeared while it was being opened")
         }
@@ -195,7 +227,7 @@ public final class StateStore: Sendable {
 
     /// Closes the store (checkpointing the WAL into the database file). Later calls throw. Idempotent.
     public func close() {
-        checkpointer.stop()
+        checkpointer?.stop()
         try? queue.close()
     }
 
@@ -758,6 +790,9 @@ public final class StateStore: Sendable {
     /// the batch's buffer, so a row costs its SQLite work and little else. What is stored is what
     /// `Statement.execute(arguments:)` with the same values stored.
     public func write(_ p: PreparedCommit) throws(StoreError) {
+        // Due only when the caller did not run it after the last commit (the daemon's writer does): the bound holds
+        // for every caller, at worst with the copy before this commit instead of inside the last one.
+        checkpointWALIfDue()
         try run("committing") {
             try queue.write { db in
                 try p.bytes.withUnsafeBytes { all in
@@ -855,7 +890,31 @@ public final class StateStore: Sendable {
         // reported durable — then published — after a check made before the transaction had passed. Checked here,
         // the batch is durable at `path` whenever `write` returns; otherwise it fails and nothing of it is published.
         try checkStillInPlace()
-        checkpointer.poke()
+        checkpointer?.poke()
+    }
+
+    /// Runs a PASSIVE checkpoint on the write connection when the last commit left at least `walCheckpointFrames`
+    /// frames in the WAL and none has run since: what SQLite's `wal_autocheckpoint` ran inside that commit (so before
+    /// it returned, and before its batch could be published), here when the caller chooses. The daemon's writer runs
+    /// it after it has reported the batch durable and before it takes the next one: the WAL keeps the same bound (the
+    /// threshold plus one commit) and publication does not wait for the copy. Like SQLite's, it never waits for a
+    /// lock (a checkpoint in progress on the checkpointer's connection makes it give up) and its failures are not
+    /// reported: the next commit tries again. Returns whether it ran. Call it on the thread that writes.
+    @discardableResult
+    public func checkpointWALIfDue() -> Bool {
+        let commits = walFrames.commitCount
+        guard walFrames.count >= walCheckpointBound,
+              checkpointedAt.withLock({ last in
+                  guard last != commits else { return false }
+                  last = commits
+                  return true
+              })
+        else { return false }
+        beforeWALCheckpoint?()
+        _ = try? queue.writeWithoutTransaction { db in
+            try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(PASSIVE)")
+        }
+        return true
     }
 
     /// The journal entries of the alert messages of `outbox` (raises and resolutions, in order), read in place from the

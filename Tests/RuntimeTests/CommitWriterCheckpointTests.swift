@@ -1,0 +1,104 @@
+@testable import ContactWatchEngine
+@testable import ContactWatchRuntime
+@testable import ContactWatchStore
+import Foundation
+import Testing
+import ZeroMQ
+
+/// The writer's WAL checkpoint (`StateStore.checkpointWALIfDue`, which replaced SQLite's inline auto-checkpoint) runs
+/// after the batch that made it due has been reported durable: the processing thread can publish that batch while the
+/// copy is still going on. Shown by order, not time: the checkpoint is held at its start until the test has received
+/// the batch's durability signal; were it run before the report (or inside the commit, as SQLite's was), the signal
+/// would not come while it is held.
+@Suite("CommitWriter: the WAL checkpoint runs after the durability report")
+struct CommitWriterCheckpointTests {
+    /// Holds the writer's checkpoint at its start until released (at most `limit` seconds, so a wrong order fails the
+    /// test instead of hanging it).
+    final class Gate: @unchecked Sendable {
+        private let condition = NSCondition()
+        private var open = false
+        private(set) var entries = 0
+        private(set) var heldUntilReleased = true
+
+        func enter(limit: TimeInterval = 20) {
+            condition.lock()
+            entries += 1
+            condition.broadcast()
+            let deadline = Date(timeIntervalSinceNow: limit)
+            while !open {
+                if !condition.wait(until: deadline) {
+                    heldUntilReleased = false
+                    break
+                }
+            }
+            condition.unlock()
+        }
+
+        /// Waits (at most `limit` seconds) until the checkpoint has been entered `n` times.
+        func waitEntered(_ n: Int, limit: TimeInterval = 20) -> Bool {
+            condition.lock()
+            defer { condition.unlock() }
+            let deadline = Date(timeIntervalSinceNow: limit)
+            while entries < n {
+                if !condition.wait(until: deadline) { return entries >= n }
+            }
+            return true
+        }
+
+        func release() {
+            condition.lock()
+            open = true
+            condition.broadcast()
+            condition.unlock()
+        }
+
+        var snapshot: (entries: Int, held: Bool) {
+            condition.lock()
+            defer { condition.unlock() }
+            return (entries, heldUntilReleased)
+        }
+    }
+
+    @Test("a batch that brings the WAL to its bound is reported durable before the writer's checkpoint runs; the next batch is written after it")
+    func reportBeforeCheckpoint() throws {
+        let dir = NSTemporaryDirectory() + "cw-writer-checkpoint-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let gate = Gate()
+        // A bound of one frame: every commit makes a checkpoint due. No checkpointer thread.
+        let store = try StateStore(directory: dir, synchronous: .full, walCheckpointFrames: 1,
+                                   backgroundCheckpoints: false, beforeWALCheckpoint: { gate.enter() })
+        defer { store.close() }
+        let engine = try Engine(settings: EngineSettings())
+        func batch(_ now: Int64) -> PreparedCommit {
+            StateStore.prepare(changes: engine.takeChanges(), state: engine.state, journalFrom: Outbox(),
+                               publishedThrough: nil, now: now)
+        }
+        let context = try ZMQContext()
+        defer { context.close() }
+        let signal = try context.socket(.pair, lingerMilliseconds: 0)
+        defer { signal.close() }
+        let endpoint = "inproc://checkpoint-order-\(UInt64.random(in: 0 ... .max))"
+        try signal.bind(endpoint)
+        let writer = try CommitWriter(store: store, context: context, signalEndpoint: endpoint)
+        defer { gate.release(); writer.close() }
+
+        writer.submit(batch(1))
+        // The report comes while the checkpoint is held (a wrong order: not before the gate gives up, 20 s).
+        let reported = try signal.receiveMessage(timeoutMilliseconds: 10_000) { _ in true }
+        #expect(reported == true, "no durability report while the writer's checkpoint was held")
+        #expect(writer.completedCount == 1)
+        #expect(gate.waitEntered(1), "the writer never ran the checkpoint the batch made due")
+        #expect(writer.error == nil)
+        gate.release()
+
+        // The next batch: written after the checkpoint (same thread), reported, and its own checkpoint run.
+        writer.submit(batch(2))
+        let second = try signal.receiveMessage(timeoutMilliseconds: 20_000) { _ in true }
+        #expect(second == true)
+        #expect(writer.completedCount == 2)
+        #expect(gate.waitEntered(2))
+        let seen = gate.snapshot
+        #expect(seen.held, "the checkpoint gave up waiting: the report did not come while it was held")
+        #expect(seen.entries == 2)
+    }
+}
