@@ -14,7 +14,7 @@
 #                       PREFIX/lib/systemd/system (ExecStart under PREFIX), /etc/contactwatch/contactwatchd.yaml
 #                       unless one is there (never overwritten), the README in PREFIX/share/doc/contactwatch
 #   make uninstall      removes what install put under PREFIX; keeps the configuration and the state
-#   make deb            a .deb (PREFIX=/usr) built with dpkg-deb, depending on libzmq5, libsqlite3-0, libsystemd0
+#   make deb            a .deb (PREFIX=/usr) built with dpkg-deb, depending on libzmq5, libsqlite3-0, libsystemd0, liblz4-1
 #   make check-install  installs into a temporary DESTDIR and runs both executables with the Swift toolchain hidden
 #                       (a private mount namespace with an empty tmpfs over it); CI runs it after make test
 #
@@ -23,7 +23,7 @@
 SHELL := /bin/bash
 SWIFT ?= swift
 SWIFT_BUILD_FLAGS ?=
-DEB_PACKAGES := libzmq3-dev libsystemd-dev libsqlite3-dev pkg-config
+DEB_PACKAGES := libzmq3-dev libsystemd-dev libsqlite3-dev liblz4-dev pkg-config
 
 # Installation layout (GNU conventions). The configuration lives in /etc whatever PREFIX is (cli.md).
 PREFIX ?= /usr/local
@@ -36,7 +36,7 @@ CONFDIR ?= /etc/contactwatch
 VERSION := $(shell sed -n 's/.*static let string = "\(.*\)".*/\1/p' Sources/ContactWatchCommon/Version.swift)
 RELEASE_FLAGS := -c release --static-swift-stdlib $(SWIFT_BUILD_FLAGS)
 # Runtime packages of an installed host (Debian names), for make deb and the README.
-RUNTIME_PACKAGES := libzmq5, libsqlite3-0, libsystemd0
+RUNTIME_PACKAGES := libzmq5, libsqlite3-0, libsystemd0, liblz4-1
 
 .PHONY: all deps build test demo demo-secure bench fuzz clean release install uninstall deb check-install
 
@@ -44,10 +44,10 @@ all: build
 
 deps:
 	@if ! command -v dpkg >/dev/null 2>&1; then \
-	    if pkg-config --exists libzmq libsystemd sqlite3 2>/dev/null; then \
-	        echo "deps: not a Debian system, but pkg-config finds libzmq, libsystemd and sqlite3"; exit 0; \
+	    if pkg-config --exists libzmq libsystemd sqlite3 liblz4 2>/dev/null; then \
+	        echo "deps: not a Debian system, but pkg-config finds libzmq, libsystemd, sqlite3 and liblz4"; exit 0; \
 	    fi; \
-	    echo "deps: not a Debian system; install the development files of libzmq, libsystemd and sqlite3, and pkg-config" >&2; \
+	    echo "deps: not a Debian system; install the development files of libzmq, libsystemd, sqlite3 and liblz4, and pkg-config" >&2; \
 	    exit 1; \
 	fi; \
 	missing=""; \
@@ -106,7 +106,7 @@ clean:
 	$(SWIFT) package clean
 
 # Release executables with the Swift runtime (stdlib, Foundation, Dispatch) linked in, so that an installed host
-# needs only the C libraries (libzmq5, libsqlite3-0, libsystemd0) and libc.
+# needs only the C libraries (libzmq5, libsqlite3-0, libsystemd0, liblz4-1) and libc.
 release: deps
 	$(SWIFT) build $(RELEASE_FLAGS) --product contactwatchd
 	$(SWIFT) build $(RELEASE_FLAGS) --product contactwatch

@@ -35,6 +35,12 @@ let package = Package(
             pkgConfig: "libsystemd",
             providers: [.apt(["libsystemd-dev"])]
         ),
+        // liblz4's block format, for the journal's rows (LZ4Block.swift, the one file that calls it).
+        .systemLibrary(
+            name: "CLZ4",
+            pkgConfig: "liblz4",
+            providers: [.apt(["liblz4-dev"])]
+        ),
         // Sixteen bytes at a time for the event scanner (header only, SSE2; see scan.h).
         .systemLibrary(name: "CScanSIMD"),
         // A cache-line prefetch for the engine's per-event lookups (header only; see prefetch.h).
@@ -62,7 +68,7 @@ let package = Package(
         .target(
             name: "ContactWatchStore",
             dependencies: [
-                "ContactWatchCommon", "ContactWatchEngine", "CSQLiteConfig",
+                "ContactWatchCommon", "ContactWatchEngine", "CSQLiteConfig", "CLZ4",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 // The SQLite C API as GRDB links it, for the commit path's in-place binding (RawSQLite.swift).
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),

@@ -3,7 +3,8 @@
 #
 # Usage: Deploy/check-install.sh ROOT   (ROOT: a DESTDIR that `make install PREFIX=/usr` filled)
 #
-# 1. The installed executables must not name a Swift runtime library (ldd).
+# 1. The installed executables must not name a Swift runtime library (ldd), and every C library they name must be
+#    found: libzmq5, libsqlite3-0, libsystemd0 and liblz4-1 (the journal's compressed rows) on the host.
 # 2. In a private mount namespace (unshare -m) an empty tmpfs hides the toolchain's directory. A debug build, which
 #    loads the runtime from there, must FAIL to start in it (so the hiding is real); the installed contactwatchd and
 #    contactwatch must print their version, and the installed daemon must start on ipc:// endpoints with a fresh
@@ -23,8 +24,12 @@ for exe in "$daemon" "$tool"; do
     if ldd "$exe" | grep -E 'libswift|libFoundation|libdispatch|libBlocksRuntime|/opt/swift'; then
         fail "$exe still loads the Swift runtime (above)"
     fi
+    if ldd "$exe" | grep 'not found'; then
+        fail "$exe needs a library this host does not have (above): apt-get install libzmq5 libsqlite3-0 libsystemd0 liblz4-1"
+    fi
 done
-echo "check-install: ldd: no Swift runtime library in $daemon or $tool"
+ldd "$daemon" | grep -q 'liblz4\.so' || fail "$daemon does not link liblz4 (the journal's rows need it)"
+echo "check-install: ldd: no Swift runtime library in $daemon or $tool; every C library found, liblz4 among the daemon's"
 for f in "$root/usr/lib/systemd/system/contactwatchd.service" "$root/etc/contactwatch/contactwatchd.yaml" \
          "$root/usr/share/doc/contactwatch/README.md"; do
     [[ -f "$f" ]] || fail "$f is not installed"

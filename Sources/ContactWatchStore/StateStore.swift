@@ -7,7 +7,7 @@ import Synchronization
 /// The durable state store: the engine's state and the alert journal in one SQLite database,
 /// `<stateDir>/contactwatch.sqlite`, reached through one GRDB `DatabaseQueue` (the processing thread is its only user).
 ///
-/// Layout (schema version 4, see `schemaVersion`):
+/// Layout (schema version 5, see `schemaVersion`):
 /// - `meta(key, value)`: `watermark`, `alertSequence` (the last used), `publishedThrough` (the highest alertSequence
 ///   known published), `schemaVersion`, `contactCount` (a capacity hint for load).
 /// - `publisher(id, lastSequence)`; `caseState(caseIndex, crn, data, contacts)`; `pdu(pduIndex, code, data)`;
@@ -40,7 +40,7 @@ import Synchronization
 /// daemon's writer runs after it has reported a batch durable, not inside the commit.
 public final class StateStore: Sendable {
     /// The schema version this code reads and writes.
-    public static let schemaVersion = 4
+    public static let schemaVersion = 5
     /// The database file's name inside the state directory.
     public static let fileName = "contactwatch.sqlite"
     /// How long a lock held by another process is waited for before a write fails as `busy`.
@@ -303,6 +303,15 @@ public final class StateStore: Sendable {
                 DROP TABLE journal;
                 UPDATE meta SET value = 4 WHERE key = 'schemaVersion';
                 PRAGMA user_version = 4;
+                """)
+        }
+        // Journal rows may be written in format 2 (`JournalChunk`: the entries as one LZ4 block). The tables do not
+        // change and format-1 rows stay as they are (both read); the version moves so that a version that reads
+        // format 1 only refuses the store as newer (exit 74) instead of failing on its first format-2 row as corrupt.
+        m.registerMigration("v5") { db in
+            try db.execute(sql: """
+                UPDATE meta SET value = 5 WHERE key = 'schemaVersion';
+                PRAGMA user_version = 5;
                 """)
         }
         return m

@@ -459,7 +459,7 @@ struct FaultTests {
         let chunks = try D.generatedChunks(dir, parts: 1)
         let state = dir.file("state")
         try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
-        let mounted = Self.command("/bin/mount", ["-t", "tmpfs", "-o", "size=600k", "tmpfs", state])
+        let mounted = Self.command("/bin/mount", ["-t", "tmpfs", "-o", "size=256k", "tmpfs", state])
         try #require(mounted.status == 0, "mount tmpfs: \(mounted.output)")
         defer { Self.command("/bin/umount", [state]) }
         var daemon = try DaemonUnderTest(dir: dir, extraArguments: D.arguments, environment: D.environment)

@@ -170,7 +170,7 @@ func varied(_ range: ClosedRange<UInt64>, seed: UInt64) -> [JournalEntry] {
                 case "truncated":
                     try db.execute(sql: "UPDATE journalChunk SET entries = substr(entries, 1, length(entries) - 5)")
                 case "format":
-                    try db.execute(sql: "UPDATE journalChunk SET entries = X'02' || substr(entries, 2)")
+                    try db.execute(sql: "UPDATE journalChunk SET entries = X'09' || substr(entries, 2)")
                 default:
                     try db.execute(sql: "UPDATE journalChunk SET firstSequence = firstSequence + 1000")
                 }
@@ -189,17 +189,23 @@ func varied(_ range: ClosedRange<UInt64>, seed: UInt64) -> [JournalEntry] {
         let dir = TempDir()
         defer { dir.cleanup() }
         let store = try StateStore(directory: dir.path)
-        var state = EngineState()
-        state.alertSequence = 12
-        try store.commit(changes: ChangeSet(), state: state, journal: varied(1...12, seed: 6).map {
-            var e = $0
-            e.body = Array(e.body.prefix(200))
-            return e
-        }, publishedThrough: nil, now: 0)
         store.close()
+        // A row of format 1 (the entries as they are; format 2's block: JournalFormatTests).
+        try tamper(dir) { db in
+            let builder = try JournalChunk.Builder(db, now: 0, compress: false)
+            for e in varied(1...12, seed: 6) {
+                try e.topic.withUnsafeBytes { t in
+                    try e.body.prefix(200).withUnsafeBytes { b in
+                        try builder.append(sequence: e.alertSequence, id: nil, idText: e.alertId, topic: t, body: b)
+                    }
+                }
+            }
+            try builder.finish()
+        }
         let q = try DatabaseQueue(path: dir.storePath)
         let blob = try q.read { db in try Data.fetchOne(db, sql: "SELECT entries FROM journalChunk")! }
         try q.close()
+        #expect(blob.first == JournalChunk.format)
         var rng = SplitMix64(seed: 7)
         var threw = 0, read = 0
         for k in 0..<3_000 {

@@ -90,7 +90,7 @@ struct MigrationTests {
         defer { dir.cleanup() }
         let store = try StateStore(directory: dir.path)
         store.close()
-        #expect(try Self.userVersion(dir.storePath) == 4)
+        #expect(try Self.userVersion(dir.storePath) == UInt32(StateStore.schemaVersion))
         #expect(try Self.tables(dir.storePath) == ["caseState", "journalChunk", "meta", "outcomeTimer", "pdu", "publisher", "withdrawn"])
     }
 
@@ -228,7 +228,7 @@ struct MigrationTests {
         #expect(try store.journal(after: 0, limit: 1_000) == before.filter { $0.alertSequence <= 8 || $0.alertSequence > 102 })
         reader.close()
         store.close()
-        #expect(try Self.userVersion(dir.storePath) == 4)
+        #expect(try Self.userVersion(dir.storePath) == UInt32(StateStore.schemaVersion))
     }
 
     /// A v2 store whose contact names a case it does not have cannot be migrated: refused as corrupt (exit 74), and
