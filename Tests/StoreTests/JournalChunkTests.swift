@@ -19,6 +19,39 @@ func referencePage(_ all: [JournalEntry], after: UInt64, limit: Int, maxBytes: I
     return out
 }
 
+/// The load and the journal's reader both refuse the store in `dir` as corrupt (exit 74), the load naming `words`.
+func expectCorruptJournal(_ dir: TempDir, mentioning words: [String], _ damage: String,
+                          sourceLocation: SourceLocation = #_sourceLocation) throws {
+    try expectCorruptLoad(dir, mentioning: words, sourceLocation: sourceLocation)
+    let reader = try JournalReader(path: dir.storePath)
+    defer { reader.close() }
+    let error = #expect(throws: StoreError.self, sourceLocation: sourceLocation) {
+        _ = try reader.page(after: 0, maxAlerts: 1_000, maxBytes: 1 << 30)
+    }
+    #expect(error?.kind == .corrupt, "\(damage): \(String(describing: error))", sourceLocation: sourceLocation)
+}
+
+/// 3,000 damaged copies of a row's `blob` (a third cut short at a random length, the rest with one to four bytes
+/// at or after `from` replaced), each handed to `decode`; returns how many it threw on. `decode` counts what it read.
+func decodeDamagedCopies(of blob: Data, from: Int, _ decode: (UnsafeRawBufferPointer) throws -> Void) -> Int {
+    var rng = SplitMix64(seed: 7)
+    var threw = 0
+    for k in 0..<3_000 {
+        var bytes = [UInt8](blob)
+        if k % 3 == 0 {
+            bytes = Array(bytes.prefix(Int(rng.next() % UInt64(bytes.count + 1))))
+        } else {
+            for _ in 0...(rng.next() % 4) where bytes.count > from {
+                bytes[from + Int(rng.next() % UInt64(bytes.count - from))] = UInt8(truncatingIfNeeded: rng.next())
+            }
+        }
+        bytes.withUnsafeBytes { b in
+            do { try decode(b) } catch { threw += 1 }
+        }
+    }
+    return threw
+}
+
 /// Entries `range` with bodies of pseudo-random sizes (0 to 3,000 bytes, and one of 40,000: larger than a row),
 /// engine-like ids (32 hex digits) but now and then another text, and topics with a non-ASCII one among them.
 func varied(_ range: ClosedRange<UInt64>, seed: UInt64) -> [JournalEntry] {
@@ -175,11 +208,7 @@ func varied(_ range: ClosedRange<UInt64>, seed: UInt64) -> [JournalEntry] {
                     try db.execute(sql: "UPDATE journalChunk SET firstSequence = firstSequence + 1000")
                 }
             }
-            try expectCorruptLoad(dir, mentioning: ["journal row"])
-            let reader = try JournalReader(path: dir.storePath)
-            defer { reader.close() }
-            let error = #expect(throws: StoreError.self) { _ = try reader.page(after: 0, maxAlerts: 1_000, maxBytes: 1 << 30) }
-            #expect(error?.kind == .corrupt, "\(damage): \(String(describing: error))")
+            try expectCorruptJournal(dir, mentioning: ["journal row"], damage)
         }
     }
 
@@ -206,29 +235,14 @@ func varied(_ range: ClosedRange<UInt64>, seed: UInt64) -> [JournalEntry] {
         let blob = try q.read { db in try Data.fetchOne(db, sql: "SELECT entries FROM journalChunk")! }
         try q.close()
         #expect(blob.first == JournalChunk.format)
-        var rng = SplitMix64(seed: 7)
-        var threw = 0, read = 0
-        for k in 0..<3_000 {
-            var bytes = [UInt8](blob)
-            if k % 3 == 0 {
-                bytes = Array(bytes.prefix(Int(rng.next() % UInt64(bytes.count + 1))))
-            } else {
-                for _ in 0...(rng.next() % 4) where !bytes.isEmpty {
-                    bytes[Int(rng.next() % UInt64(bytes.count))] = UInt8(truncatingIfNeeded: rng.next())
+        var read = 0
+        let threw = decodeDamagedCopies(of: blob, from: 0) { b in
+            try JournalChunk.forEach(b, firstSequence: 1) { e in
+                for part in [e.idText, e.topic, e.body] where part.count > 0 {
+                    precondition(part.baseAddress! >= b.baseAddress! && part.baseAddress! + part.count <= b.baseAddress! + b.count)
                 }
-            }
-            bytes.withUnsafeBytes { b in
-                do {
-                    try JournalChunk.forEach(b, firstSequence: 1) { e in
-                        for part in [e.idText, e.topic, e.body] where part.count > 0 {
-                            precondition(part.baseAddress! >= b.baseAddress! && part.baseAddress! + part.count <= b.baseAddress! + b.count)
-                        }
-                        read += 1
-                        return true
-                    }
-                } catch {
-                    threw += 1
-                }
+                read += 1
+                return true
             }
         }
         #expect(threw > 1_000 && read > 1_000, "threw \(threw), read \(read)")
