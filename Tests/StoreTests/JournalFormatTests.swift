@@ -141,18 +141,17 @@ import Testing
             #expect(try Self.formats(dir.storePath).map(\.format) == [JournalChunk.compressedFormat])
             try tamper(dir) { db in
                 var blob = [UInt8](try Data.fetchOne(db, sql: "SELECT entries FROM journalChunk")!)
-                // Format byte, then the entries' size as a varint, then the block.
-                var declared: UInt64 = 0, header = 1, shift: UInt64 = 0
-                while true {
-                    declared |= UInt64(blob[header] & 0x7F) << shift
-                    shift += 7
-                    header += 1
-                    if blob[header - 1] & 0x80 == 0 { break }
+                // Format byte, then the entries' size as a varint, then the block (read and written by the store's
+                // own codec).
+                let (declared, header) = try blob.withUnsafeBytes { b in
+                    var r = ByteReader(b)
+                    _ = try r.u8()
+                    return (try r.varint(), r.offset)
                 }
                 func varint(_ v: UInt64) -> [UInt8] {
-                    var v = v, out: [UInt8] = []
-                    while v >= 0x80 { out.append(UInt8(truncatingIfNeeded: v) | 0x80); v >>= 7 }
-                    return out + [UInt8(v)]
+                    var w = ByteWriter(capacity: 16)
+                    w.varint(v)
+                    return w.bytes
                 }
                 switch damage {
                 case "truncated": blob.removeLast(7)
