@@ -157,6 +157,16 @@ public struct ByteWriter: ~Copyable, @unchecked Sendable {
         count += 8
     }
 
+    /// Lets `body` write at most `maxCount` bytes after those written; it returns how many it wrote (0 to
+    /// `maxCount`), which is also returned.
+    @inline(__always) mutating func append(atMost maxCount: Int, _ body: (UnsafeMutableRawPointer) -> Int) -> Int {
+        reserve(maxCount)
+        let n = body(UnsafeMutableRawPointer(base + count))
+        precondition(n >= 0 && n <= maxCount, "wrote \(n) bytes where at most \(maxCount) were reserved")
+        count += n
+        return n
+    }
+
     @inline(__always) mutating func raw(_ b: UnsafeRawBufferPointer) {
         guard let src = b.baseAddress, b.count > 0 else { return }
         reserve(b.count)

@@ -44,8 +44,8 @@ enum JournalChunk {
         /// The last sequence appended in this commit (rows of one commit are strictly ascending).
         @exclusivity(unchecked) private var previous: UInt64? = nil
         /// The row in format 2, rebuilt at each flush.
-        @exclusivity(unchecked) private var packed: UnsafeMutableRawPointer
-        @exclusivity(unchecked) private var packedCapacity: Int
+        @exclusivity(unchecked) private var packed =
+            ByteWriter(capacity: 1 + 10 + LZ4Block.bound(JournalChunk.targetBytes + 4096))
         private let insert: RawStatement
         private let now: Int64
         private let compress: Bool
@@ -55,11 +55,7 @@ enum JournalChunk {
             insert = try RawStatement(db, JournalChunk.insertSQL)
             self.now = now
             self.compress = compress
-            packedCapacity = 1 + 10 + LZ4Block.bound(JournalChunk.targetBytes + 4096)
-            packed = .allocate(byteCount: packedCapacity, alignment: 16)
         }
-
-        deinit { packed.deallocate() }
 
         /// Appends one alert message; `id`: the engine's id (binary), or nil to use `idText`.
         func append(sequence: UInt64, id: AlertID?, idText: String?, topic: UnsafeRawBufferPointer,
@@ -106,40 +102,28 @@ enum JournalChunk {
             try insert.int64(3, Int64(count))
             try insert.int64(4, now)
             try w.withBytes { b in
-                let packedCount = compress ? pack(UnsafeRawBufferPointer(rebasing: b[1...])) : 0
-                if packedCount > 0, packedCount < b.count {
-                    try insert.blob(5, packed, packedCount)
+                if compress, pack(UnsafeRawBufferPointer(rebasing: b[1...])), packed.count < b.count {
+                    try packed.withBytes { p in
+                        try insert.blob(5, p.baseAddress, p.count)
+                        try insert.step()
+                    }
                 } else {
                     try insert.blob(5, b.baseAddress, b.count)
+                    try insert.step()
                 }
-                try insert.step()
             }
             count = 0
         }
 
         /// Writes format 2 of `entries` into `packed`: the format byte, the entries' size as a varint, their LZ4
-        /// block. Returns its size (0 when it could not be made).
-        private func pack(_ entries: UnsafeRawBufferPointer) -> Int {
-            guard entries.count > 0, entries.count <= LZ4Block.maxInput else { return 0 }
-            let needed = 1 + 10 + LZ4Block.bound(entries.count)
-            if needed > packedCapacity {
-                packed.deallocate()
-                packedCapacity = max(needed, packedCapacity * 2)
-                packed = .allocate(byteCount: packedCapacity, alignment: 16)
-            }
-            var n = 0
-            packed.storeBytes(of: JournalChunk.compressedFormat, toByteOffset: 0, as: UInt8.self)
-            n = 1
-            var v = UInt64(entries.count)
-            while v >= 0x80 {
-                packed.storeBytes(of: UInt8(truncatingIfNeeded: v) | 0x80, toByteOffset: n, as: UInt8.self)
-                v >>= 7
-                n += 1
-            }
-            packed.storeBytes(of: UInt8(v), toByteOffset: n, as: UInt8.self)
-            n += 1
-            let z = LZ4Block.compress(entries, into: packed + n, capacity: packedCapacity - n)
-            return z > 0 ? n + z : 0
+        /// block. False when it could not be made.
+        private func pack(_ entries: UnsafeRawBufferPointer) -> Bool {
+            guard entries.count > 0, entries.count <= LZ4Block.maxInput else { return false }
+            packed.reset()
+            packed.u8(JournalChunk.compressedFormat)
+            packed.varint(UInt64(entries.count))
+            let bound = LZ4Block.bound(entries.count)
+            return packed.append(atMost: bound) { LZ4Block.compress(entries, into: $0, capacity: bound) } > 0
         }
 
         /// Inserts the last row and drops the statement's bindings (they point into this builder's buffer).
