@@ -25,6 +25,16 @@
 //                                         fall, to set beside `strace -ttt` or `perf record -k CLOCK_MONOTONIC`.
 //   zmqbench fsync DIR N                  Appends 4 KiB to a new file in DIR and fdatasyncs it, N times (as a WAL
 //                                         commit does); prints "<median µs> <p99 µs>".
+//   zmqbench freeze MAX_SECONDS           Counts the moments this machine stopped running altogether (a virtual
+//                                         machine's host not running its vCPUs), until SIGTERM/SIGINT or MAX_SECONDS.
+//                                         One thread pinned to each CPU, SCHED_FIFO when permitted (it then preempts
+//                                         every task of this machine), wakes on absolute 1 ms CLOCK_MONOTONIC
+//                                         deadlines; a wake-up more than 2 ms late marks [deadline, wake-up) as late on
+//                                         that CPU. A moment late on every CPU at once is a joint freeze (100 µs
+//                                         resolution; counted when it lasts ≥ 1 ms). Prints "<joint freezes> <frozen
+//                                         ms in all> <longest ms> <late wake-ups, all CPUs> <cpus> <fifo 1|0>". Without
+//                                         SCHED_FIFO (no root or CAP_SYS_NICE) a late wake-up can also be this
+//                                         machine's own scheduling, so the count is then an upper bound.
 //
 // Everything stays on this machine (ipc:// or tcp://127.0.0.1) and stops by itself.
 //
@@ -41,6 +51,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 #include <stdint.h>
+#include <sched.h>
+#include <errno.h>
+#include <signal.h>
 
 static double now(void) {
     struct timespec ts;
@@ -408,12 +421,100 @@ static int do_fsync(const char *dir, int count) {
     return 0;
 }
 
+// ---------------------------------------------------------------- freeze
+
+#define FREEZE_MAX_CPUS 64
+#define FREEZE_MAX_LATE 100000
+static volatile sig_atomic_t freeze_stop = 0;
+static void freeze_on_signal(int sig) { (void)sig; freeze_stop = 1; }
+
+typedef struct {
+    int cpu, fifo;
+    uint64_t origin, until;           // CLOCK_MONOTONIC ns
+    uint64_t (*late)[2];              // [deadline, wake-up) of each late wake-up
+    size_t nlate;
+} freeze_probe_t;
+
+static void *freeze_loop(void *arg) {
+    freeze_probe_t *p = arg;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(p->cpu, &set);
+    pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+    struct sched_param sp = { .sched_priority = sched_get_priority_max(SCHED_FIFO) };
+    p->fifo = pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp) == 0;
+    uint64_t deadline = p->origin;
+    while (!freeze_stop && deadline < p->until) {
+        deadline += 1000000;
+        struct timespec ts = { .tv_sec = (time_t)(deadline / 1000000000u), .tv_nsec = (long)(deadline % 1000000000u) };
+        int rc;
+        while ((rc = clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL)) == EINTR && !freeze_stop) {}
+        if (rc != 0 && rc != EINTR) break;  // never spin at real-time priority
+        uint64_t t = mono_ns();
+        if (t > deadline + 2000000 && p->nlate < FREEZE_MAX_LATE) {
+            p->late[p->nlate][0] = deadline;
+            p->late[p->nlate][1] = t;
+            p->nlate++;
+        }
+        if (t > deadline + 1000000) deadline = t - t % 1000000;  // skip the deadlines missed
+    }
+    return NULL;
+}
+
+static int do_freeze(double max_seconds) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    if (n < 1) n = 1;
+    if (n > FREEZE_MAX_CPUS) n = FREEZE_MAX_CPUS;
+    signal(SIGTERM, freeze_on_signal);
+    signal(SIGINT, freeze_on_signal);
+    freeze_probe_t probes[FREEZE_MAX_CPUS];
+    pthread_t threads[FREEZE_MAX_CPUS];
+    uint64_t origin = mono_ns();
+    origin -= origin % 1000000;
+    uint64_t until = origin + (uint64_t)(max_seconds * 1e9);
+    for (long c = 0; c < n; c++) {
+        probes[c] = (freeze_probe_t){ .cpu = (int)c, .origin = origin, .until = until,
+                                      .late = calloc(FREEZE_MAX_LATE, sizeof(uint64_t[2])) };
+        if (!probes[c].late || pthread_create(&threads[c], NULL, freeze_loop, &probes[c]) != 0) {
+            perror("freeze"); return 71;
+        }
+    }
+    int fifo = 1;
+    size_t late = 0;
+    for (long c = 0; c < n; c++) {
+        pthread_join(threads[c], NULL);
+        fifo &= probes[c].fifo;
+        late += probes[c].nlate;
+    }
+    // Joint moments: 100 µs bins of the run, each counting the CPUs late in it.
+    uint64_t end = mono_ns();
+    size_t bins = (size_t)((end - origin) / 100000) + 1;
+    unsigned char *count = calloc(bins, 1);
+    if (!count) { perror("freeze"); return 71; }
+    for (long c = 0; c < n; c++) {
+        for (size_t i = 0; i < probes[c].nlate; i++) {
+            size_t a = (size_t)((probes[c].late[i][0] - origin) / 100000);
+            size_t b = (size_t)((probes[c].late[i][1] - origin) / 100000);
+            for (size_t k = a; k < b && k < bins; k++) count[k]++;
+        }
+    }
+    size_t freezes = 0, frozen = 0, longest = 0, run = 0;
+    for (size_t k = 0; k <= bins; k++) {
+        if (k < bins && count[k] >= n) { run++; continue; }
+        if (run >= 10) { freezes++; frozen += run; if (run > longest) longest = run; }
+        run = 0;
+    }
+    printf("%zu %.1f %.1f %zu %ld %d\n", freezes, frozen / 10.0, longest / 10.0, late, n, fifo);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc >= 4 && strcmp(argv[1], "send") == 0) return do_send(argv[2], argv[3], argc >= 5 ? atoi(argv[4]) : 1);
     if (argc >= 3 && strcmp(argv[1], "recv") == 0) return do_recv(argv[2], argc >= 4 ? argv[3] : NULL);
     if (argc >= 7 && strcmp(argv[1], "lat") == 0) return do_lat(argv[2], argv[3], argv[4], atol(argv[5]), atof(argv[6]));
     if (argc >= 4 && strcmp(argv[1], "fsync") == 0) return do_fsync(argv[2], atoi(argv[3]));
+    if (argc >= 3 && strcmp(argv[1], "freeze") == 0) return do_freeze(atof(argv[2]));
     fprintf(stderr, "usage: zmqbench send FILE ENDPOINT [LOOPS] | zmqbench recv ENDPOINT [PREFIX]\n"
-                    "       zmqbench lat FILE IN OUT|- RATE SECONDS | zmqbench fsync DIR N\n");
+                    "       zmqbench lat FILE IN OUT|- RATE SECONDS | zmqbench fsync DIR N | zmqbench freeze MAX_SECONDS\n");
     return 64;
 }
