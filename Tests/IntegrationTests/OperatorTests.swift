@@ -46,6 +46,30 @@ struct OperatorTests {
         #expect(!directives.contains { $0.hasPrefix("SystemCallFilter=") && $0.contains("@resources") })
     }
 
+    @Test("the unit's ExecReload= reaches a running daemon with no kill executable on the PATH (a minimal Debian has none)")
+    func unitReloadWithoutProcps() throws {
+        let unit = Executables.packageRoot.appendingPathComponent("Deploy/contactwatchd.service").path
+        let lines = try String(contentsOfFile: unit, encoding: .utf8).split(separator: "\n")
+        let reload = try #require(lines.first { $0.hasPrefix("ExecReload=") }).dropFirst("ExecReload=".count)
+        // The one form the unit uses: /bin/sh -c "SCRIPT" (sh is essential on Debian; SCRIPT uses the shell's kill).
+        let prefix = "/bin/sh -c \""
+        #expect(reload.hasPrefix(prefix) && reload.hasSuffix("\""), "ExecReload=\(reload)")
+        let script = String(reload.dropFirst(prefix.count).dropLast())
+
+        let dir = try TemporaryDirectory()
+        let daemon = try DaemonUnderTest(dir: dir)
+        let sh = Process()
+        sh.executableURL = URL(fileURLWithPath: "/bin/sh")
+        sh.arguments = ["-c", script]
+        // As systemd runs it: MAINPID set; and no directory on the PATH, so that no kill executable can be found.
+        sh.environment = ["MAINPID": "\(daemon.child.process.processIdentifier)", "PATH": dir.file("no-such-directory")]
+        try sh.run()
+        sh.waitUntilExit()
+        #expect(sh.terminationStatus == 0)
+        #expect(daemon.child.stderr.wait(timeout: 20) { $0.contains("reload: SIGHUP received") }, "\(daemon.child.stderr.text)")
+        #expect(daemon.stop() == 0, "\(daemon.child.stderr.text)")
+    }
+
     @Test("tail warns when nothing has connected after a few seconds, and keeps waiting")
     func tailWarnsWhenNothingConnects() throws {
         let dir = try TemporaryDirectory()
