@@ -139,7 +139,10 @@ public enum Daemon {
                     "limit": "\(files.now)", "hardLimit": "\(files.hard)",
                 ])
             } else {
-                logger.info("open files limit", metadata: ["limit": "\(files.now)", "raisedFrom": "\(files.before)"])
+                // raisedFrom only when it was raised: a limit already at its hard limit (or the ceiling) is not.
+                var metadata: Logger.Metadata = ["limit": "\(files.now)", "hardLimit": "\(files.hard)"]
+                if files.now != files.before { metadata["raisedFrom"] = "\(files.before)" }
+                logger.info("open files limit", metadata: metadata)
             }
         }
         let lock = try StateDirectoryLock(directory: config.stateDir)
