@@ -821,19 +821,24 @@ struct FaultTests {
         ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")) ?? []).count
     }
 
-    /// libzmq 4.3.4 aborts the process when a connection arrives on an `ipc://` endpoint and no descriptor is left
-    /// (`src/ipc_listener.cpp:325`). Started with a soft limit of 64, the daemon raises it to the hard limit, so 300
-    /// connections are accepted and it goes on.
-    @Test("a soft limit already at the hard one is logged as it is, without a raisedFrom")
-    func descriptorLimitAlreadyAtHard() throws {
+    /// A daemon started under `prlimit --nofile=SOFT:HARD`, or nil, having said why, where util-linux's prlimit is
+    /// missing.
+    static func daemonUnderDescriptorLimit(_ nofile: String, dir: TemporaryDirectory, skipping what: String) throws
+        -> DaemonUnderTest? {
         let prlimit = "/usr/bin/prlimit"
         guard FileManager.default.isExecutableFile(atPath: prlimit) else {
-            print("fault: descriptor limit line skipped: no \(prlimit) (util-linux)")
-            return
+            print("fault: \(what) skipped: no \(prlimit) (util-linux)")
+            return nil
         }
+        return try DaemonUnderTest(dir: dir, extraArguments: D.arguments, environment: D.environment,
+                                   launcher: [prlimit, "--nofile=\(nofile)"])
+    }
+
+    @Test("a soft limit already at the hard one is logged as it is, without a raisedFrom")
+    func descriptorLimitAlreadyAtHard() throws {
         let dir = try TemporaryDirectory()
-        let daemon = try DaemonUnderTest(dir: dir, extraArguments: D.arguments, environment: D.environment,
-                                         launcher: [prlimit, "--nofile=4096:4096"])
+        guard let daemon = try Self.daemonUnderDescriptorLimit("4096:4096", dir: dir, skipping: "descriptor limit line")
+        else { return }
         #expect(daemon.child.stderr.wait(timeout: 10) { $0.contains("open files limit") && $0.contains("limit=4096") },
                 "no open files line: \(daemon.child.stderr.text.suffix(1000))")
         let line = daemon.child.stderr.text.split(separator: "\n").first { $0.contains("open files limit") } ?? ""
@@ -841,16 +846,14 @@ struct FaultTests {
         #expect(daemon.stop() == 0)
     }
 
+    /// libzmq 4.3.4 aborts the process when a connection arrives on an `ipc://` endpoint and no descriptor is left
+    /// (`src/ipc_listener.cpp:325`). Started with a soft limit of 64, the daemon raises it to the hard limit, so 300
+    /// connections are accepted and it goes on.
     @Test("300 connections to the daemon's ipc:// output under a soft limit of 64 descriptors: the daemon raised the limit to the hard one, said so, and goes on processing")
     func manyConnectionsUnderALowDescriptorLimit() throws {
-        let prlimit = "/usr/bin/prlimit"
-        guard FileManager.default.isExecutableFile(atPath: prlimit) else {
-            print("fault: descriptor exhaustion skipped: no \(prlimit) (util-linux)")
-            return
-        }
         let dir = try TemporaryDirectory()
-        let daemon = try DaemonUnderTest(dir: dir, extraArguments: D.arguments, environment: D.environment,
-                                         launcher: [prlimit, "--nofile=64:4096"])
+        guard let daemon = try Self.daemonUnderDescriptorLimit("64:4096", dir: dir, skipping: "descriptor exhaustion")
+        else { return }
         let pid = daemon.child.process.processIdentifier
         #expect(daemon.child.stderr.wait(timeout: 10) { $0.contains("limit=4096") && $0.contains("raisedFrom=64") },
                 "no open files line: \(daemon.child.stderr.text.suffix(1000))")
