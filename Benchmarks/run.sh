@@ -353,10 +353,12 @@ COMMIT_MS=${BENCH_COMMIT_INTERVAL_MS:-5}
 LAT_SUMMARY=""
 RAW_LAT="skipped (BENCH_LATENCY=no)"
 DAEMON_LAT="skipped (BENCH_LATENCY=no)"
-# freeze_start / freeze_stop: `zmqbench freeze` beside a latency run; freeze_stop sets FREEZE_TEXT to what it saw, e.g.
-# "host stopped this machine 0 times (0.0 ms, …)": the moments no CPU of this machine ran at all (a VM's host not
-# running it). Not in $(…): the probe must be waited for by the shell that started it.
+# freeze_start / freeze_stop: `zmqbench freeze` beside a latency run; freeze_stop sets FREEZE_STOPS (the count, empty
+# when not measured) and FREEZE_TEXT ("host stopped this machine 0 time(s) (0.0 ms in all, …)"): the moments no CPU of
+# this machine ran at all (a VM's host not running it). Not in $(…): the probe must be waited for by the shell that
+# started it.
 FREEZE_PID=""
+FREEZE_STOPS=""
 freeze_start() {
     "$ZMQBENCH" freeze 600 > "$TMP/freeze.out" &
     FREEZE_PID=$!
@@ -367,19 +369,20 @@ freeze_stop() {
     wait "$FREEZE_PID" || true
     FREEZE_PID=""
     read -r joint frozen longest late cpus fifo < "$TMP/freeze.out" || true
-    if [ -z "${joint:-}" ]; then FREEZE_TEXT="host stops: not measured (zmqbench freeze failed)"; return; fi
+    FREEZE_STOPS=${joint:-}
+    if [ -z "$FREEZE_STOPS" ]; then FREEZE_TEXT="host stops: not measured (zmqbench freeze failed)"; return; fi
     printf -v FREEZE_TEXT 'host stopped this machine %s time(s) (%s ms in all, longest %s ms; zmqbench freeze on %s CPUs%s)' \
         "$joint" "$frozen" "$longest" "$cpus" "$([ "$fifo" = 1 ] || echo ', without SCHED_FIFO: an upper bound')"
 }
 bench_latency() {
     [ "${BENCH_LATENCY:-yes}" != no ] || return 0
     say "== 6. latency at $LAT_RATE ev/s for ${LAT_SECONDS}s (the first $((LAT_RATE * LAT_SECONDS)) events of the stream)"
-    local raw daemon fsync pid log p50 p99 mx samples n achieved fs50 fs99 bound verdict freeze
+    local raw daemon fsync pid log p50 p99 mx samples n achieved fs50 fs99 bound verdict
     freeze_start
     raw=$("$ZMQBENCH" lat "$STREAM" "ipc://$TMP/latraw.ipc" - "$LAT_RATE" "$LAT_SECONDS") || die "zmqbench lat (raw) failed"
-    freeze_stop; freeze=$FREEZE_TEXT
+    freeze_stop
     read -r samples p50 p99 mx n achieved <<< "$raw"
-    RAW_LAT="p50=${p50}µs p99=${p99}µs max=${mx}µs ($samples messages at $achieved ev/s); $freeze"
+    RAW_LAT="p50=${p50}µs p99=${p99}µs max=${mx}µs ($samples messages at $achieved ev/s); $FREEZE_TEXT"
     say "   raw libzmq one way: $RAW_LAT"
     log=$TMP/latdaemon.log
     CONTACTWATCH_STATE_COMMIT_INTERVAL_MILLIS=$COMMIT_MS \
@@ -389,7 +392,7 @@ bench_latency() {
     freeze_start
     daemon=$("$ZMQBENCH" lat "$STREAM" "ipc://$TMP/latin.ipc" "ipc://$TMP/latout.ipc" "$LAT_RATE" "$LAT_SECONDS") \
         || die "zmqbench lat (daemon) failed; log: $(tail -5 "$log")"
-    freeze_stop; freeze=$FREEZE_TEXT
+    freeze_stop
     kill -TERM "$pid"
     wait_bounded "$pid" 60 || die "contactwatchd exited with $? (latency run); log: $(tail -5 "$log")"
     PIDS=()
@@ -399,12 +402,10 @@ bench_latency() {
     read -r fs50 fs99 <<< "$fsync"
     bound=$((2 * COMMIT_MS * 1000 + fs50))
     if [ "$p99" -le "$bound" ]; then verdict="holds"; else verdict="DOES NOT hold"; fi
-    local stops
-    stops=$(awk '{ print $1 }' "$TMP/freeze.out" 2>/dev/null || true)
-    if [ "$verdict" != holds ] && [ -n "$stops" ] && [ "$stops" -gt 0 ]; then
-        verdict="$verdict (the host stopped this machine $stops time(s) during the daemon's run: every event in hand then waits for it)"
+    if [ "$verdict" != holds ] && [ -n "$FREEZE_STOPS" ] && [ "$FREEZE_STOPS" -gt 0 ]; then
+        verdict="$verdict (the host stopped this machine $FREEZE_STOPS time(s) during the daemon's run: every event in hand then waits for it)"
     fi
-    DAEMON_LAT="p50=${p50}µs p99=${p99}µs max=${mx}µs ($samples alerts matched to their events; $n events at $achieved ev/s); $freeze"
+    DAEMON_LAT="p50=${p50}µs p99=${p99}µs max=${mx}µs ($samples alerts matched to their events; $n events at $achieved ev/s); $FREEZE_TEXT"
     say "   daemon event → alert: $DAEMON_LAT"
     LAT_SUMMARY="commit interval ${COMMIT_MS} ms; fdatasync of 4 KiB in $TMP: median=${fs50}µs p99=${fs99}µs
   p99 ≤ 2 × commit interval + one fsync (median) = ${bound}µs: $verdict"
