@@ -242,6 +242,68 @@ struct DurabilityTests {
         #expect(mismatches == 0, "\(mismatches) of \(liveBodies.count) live alerts differ from the journal")
     }
 
+    @Test("an online backup (sqlite3 .backup while the daemon commits), restored as the README says after a SIGKILL: the journal up to the backup, then the same alerts as a run never restored")
+    func onlineBackupRestore() throws {
+        let shell = "/usr/bin/sqlite3"
+        guard FileManager.default.isExecutableFile(atPath: shell) else {
+            print("durability: online backup skipped: no \(shell) to take it (apt-get install sqlite3; `make deps` does)")
+            return
+        }
+        let dir = try TemporaryDirectory()
+        let chunks = try Self.generatedChunks(dir, parts: 4)
+        var daemon = try DaemonUnderTest(dir: dir, extraArguments: Self.arguments, environment: Self.environment)
+        let store = daemon.stateDir + "/contactwatch.sqlite"
+        let backup = dir.file("backup.sqlite")
+        try Self.replayThroughSentinel(daemon, [chunks[0]], sentinel: "part-1")
+        let atPart1 = try JournalClient(endpoint: daemon.journal).fetchAll()
+        try #require(atPart1.bodies.count > 0, "part 1 raised no alert")
+
+        // Part 2 paced; the backup is taken once it has published (so committed) something, while it goes on.
+        let live = try Self.liveTail(daemon)
+        defer { Self.stop(live, output: true) }
+        let replay = try Child("contactwatch", ["replay", chunks[1], "--endpoint", daemon.input, "--wait-subscribers", "1",
+                                                "--rate", "500"])
+        defer { Self.stop(replay) }
+        try #require(live.stdout.wait(timeout: 60) { !$0.isEmpty }, "part 2 published nothing: \(daemon.child.stderr.text)")
+        let copy = try Child(shell, [store, ".timeout 10000", ".backup '\(backup)'"])
+        #expect(copy.waitForExit(timeout: 60) == 0, "sqlite3 .backup failed: \(copy.stderr.text)")
+        let duringReplay = replay.process.isRunning
+        #expect(replay.waitForProcessExit(timeout: 120) == 0, "replay of part 2 failed: \(replay.stderr.text)")
+        try Self.replayThroughSentinel(daemon, [chunks[2], chunks[3]], sentinel: "parts-3-4")
+        let original = try JournalClient(endpoint: daemon.journal).fetchAll()
+        #expect(duringReplay, "the backup ended after the replay it was meant to overlap (not a backup under commits)")
+
+        // The daemon dies (SIGKILL leaves its -wal with committed pages beside the file). Restore as the README says:
+        // the -wal and -shm removed (SQLite would apply them to the copy), the copy in place.
+        daemon.child.signal(SIGKILL)
+        try #require(daemon.child.waitForProcessExit(timeout: 10) != nil, "the daemon survived SIGKILL")
+        #expect(FileManager.default.fileExists(atPath: store + "-wal"), "no -wal left by SIGKILL: the restore step is not exercised")
+        for leftover in [store + "-wal", store + "-shm"] { try? FileManager.default.removeItem(atPath: leftover) }
+        try FileManager.default.removeItem(atPath: store)
+        try FileManager.default.copyItem(atPath: backup, toPath: store)
+
+        daemon = try DaemonUnderTest(dir: dir, extraArguments: Self.arguments, environment: Self.environment)
+        let restored = try JournalClient(endpoint: daemon.journal).fetchAll()
+        // The copy holds what was committed when it was taken: everything of part 1, part of part 2, nothing later.
+        #expect(restored.bodies.count >= atPart1.bodies.count && restored.bodies.count < original.bodies.count,
+                "restored journal has \(restored.bodies.count) alerts (part 1: \(atPart1.bodies.count), in all \(original.bodies.count))")
+        #expect(restored.bodies == Array(original.bodies.prefix(restored.bodies.count)),
+                "the restored journal is not a prefix of the original's")
+        // The publisher replays from before the backup (parts 2 to 4): the same alerts as the run never restored.
+        try Self.replayThroughSentinel(daemon, [chunks[1], chunks[2], chunks[3]], sentinel: "after-restore")
+        let continued = try JournalClient(endpoint: daemon.journal).fetchAll()
+        #expect(daemon.stop() == 0, "the restored daemon did not stop cleanly: \(daemon.child.stderr.text)")
+        Self.checkContiguous(continued.bodies, "restored run")
+        #expect(continued.bodies.count == original.bodies.count,
+                "restored run: \(continued.bodies.count) alerts, original \(original.bodies.count)")
+        var differences = 0
+        for (a, b) in zip(original.bodies, continued.bodies) where Self.withoutDetectedAt(a) != Self.withoutDetectedAt(b) {
+            differences += 1
+            if differences <= 3 { Issue.record("alertSequence \(Self.sequence(a) ?? -1):\n original \(a)\n restored \(b)") }
+        }
+        #expect(differences == 0, "\(differences) journal entries differ between the original and the restored run")
+    }
+
     @Test("consumers catch up from the journal: every alert exactly once, in order, also while alerts are being published")
     func consumerCatchUp() throws {
         let dir = try TemporaryDirectory()
