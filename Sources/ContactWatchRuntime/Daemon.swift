@@ -145,7 +145,16 @@ public enum Daemon {
                 logger.info("open files limit", metadata: metadata)
             }
         }
-        let lock = try StateDirectoryLock(directory: config.stateDir)
+        let lock = try StateDirectoryLock(directory: config.stateDir) { holder in
+            // Said at once: otherwise the wait looks like a daemon that hangs without a word.
+            let seconds = Int(StateDirectoryLock.waitSeconds)
+            logger.notice("""
+                the state directory is locked by another process: waiting up to \(seconds) s for it (a contactwatchd \
+                still stopping, or another one pointed at the same directory)
+                """, metadata: [
+                    "stateDir": "\(config.stateDir)", "holderPid": "\(holder.map(String.init) ?? "unknown")",
+                ])
+        }
         defer { lock.release() }
         let loaded = try LoadedStore(directory: config.stateDir)
         defer { loaded.store.close() }
@@ -250,10 +259,11 @@ struct LoadedStore {
 /// An exclusive `flock` on `<state dir>/contactwatchd.lock`, held for the daemon's life, so that a second daemon
 /// pointed at the same state directory stops instead of fighting over the store. A lock still held by another
 /// process after `waitSeconds` is a temporary failure (exit 75, cli.md): a restart cures it once that one is gone.
+/// `waiting` is called once, before the wait, with the holder's process id when `/proc/locks` names it.
 struct StateDirectoryLock {
     private let fd: Int32
 
-    init(directory: String) throws(DaemonError) {
+    init(directory: String, waiting: (Int32?) -> Void = { _ in }) throws(DaemonError) {
         if let why = FileCheck.createDirectories(directory) {
             throw DaemonError.store("cannot create the state directory \(directory) (\(why)). Point state.dir "
                 + "(--state-dir) at a directory the daemon's user can create and write, or create it for that user.")
@@ -269,6 +279,8 @@ struct StateDirectoryLock {
                 close(fd)
                 throw DaemonError.store("cannot lock the state directory \(directory): \(reason)")
             }
+            let holder = Self.holder(of: fd)
+            waiting(holder)
             // flock has no timed form: a thread blocks in it while this one waits on a semaphore. When the wait runs
             // out the daemon exits (75), which ends that thread with the process; the descriptor stays open for it.
             let locked = DispatchSemaphore(value: 0)
@@ -276,7 +288,8 @@ struct StateDirectoryLock {
                 if flock(fd, LOCK_EX) == 0 { locked.signal() }
             }
             guard locked.wait(timeout: .now() + Self.waitSeconds) == .success else {
-                throw DaemonError(.store(.busy), "cannot lock the state directory \(directory): another contactwatchd "
+                let who = holder.map { " (process \($0))" } ?? ""
+                throw DaemonError(.store(.busy), "cannot lock the state directory \(directory): another contactwatchd\(who) "
                     + "has been using it for \(Int(Self.waitSeconds)) s (exit 75: a restart retries once it has stopped)")
             }
         }
@@ -284,6 +297,30 @@ struct StateDirectoryLock {
     }
 
     static let waitSeconds: Double = 5
+
+    /// The process holding the `flock` on `fd`'s file, from `/proc/locks` (Linux; nil elsewhere or when not found).
+    static func holder(of fd: Int32) -> Int32? {
+        var st = stat()
+        guard fstat(fd, &st) == 0, let text = try? String(contentsOfFile: "/proc/locks", encoding: .utf8) else { return nil }
+        return holder(inLocks: text, device: UInt64(st.st_dev), inode: UInt64(st.st_ino))
+    }
+
+    /// The pid of the granted FLOCK on (`device`, `inode`) in the text of `/proc/locks`: lines such as
+    /// `1: FLOCK  ADVISORY  WRITE 1234 fe:00:5309032 0 EOF`, device as major:minor in hex; waiters ("->") skipped.
+    static func holder(inLocks text: String, device: UInt64, inode: UInt64) -> Int32? {
+        // glibc's gnu_dev_major/minor (macros, not imported).
+        let major = ((device >> 8) & 0xfff) | ((device >> 32) & ~UInt64(0xfff))
+        let minor = (device & 0xff) | ((device >> 12) & ~UInt64(0xff))
+        for line in text.split(separator: "\n") {
+            let f = line.split(separator: " ")
+            guard f.count >= 6, f[1] == "FLOCK", !line.contains("->") else { continue }
+            let id = f[5].split(separator: ":")
+            guard id.count == 3, UInt64(id[0], radix: 16) == major, UInt64(id[1], radix: 16) == minor,
+                  UInt64(id[2]) == inode else { continue }
+            return Int32(f[4])
+        }
+        return nil
+    }
 
     func release() {
         flock(fd, LOCK_UN)
