@@ -254,7 +254,19 @@ final class DaemonUnderTest {
         } else {
             child = try Child("contactwatchd", arguments, environment: env)
         }
-        try #require(notify.wait(for: "READY=1", timeout: 60), "daemon did not become ready: \(child.stderr.text)")
+        // In slices, so that a daemon that exits instead (a refused store, a bad flag) fails the test at once, not
+        // after the whole minute.
+        let deadline = Date().addingTimeInterval(60)
+        var ready = false
+        while !ready, child.process.isRunning, deadline.timeIntervalSinceNow > 0 {
+            ready = notify.wait(for: "READY=1", timeout: min(0.5, max(0.01, deadline.timeIntervalSinceNow)))
+        }
+        if !ready && !child.process.isRunning {
+            ready = notify.wait(for: "READY=1", timeout: 0.01)  // sent just before it stopped
+            child.stderr.waitClosed(timeout: 5)
+        }
+        let state = child.process.isRunning ? "still running after 60 s" : "exited with \(child.process.terminationStatus)"
+        try #require(ready, "daemon did not become ready (\(state)): \(child.stderr.text)")
     }
 
     /// Waits until `n` subscriptions have reached the alert socket (the daemon logs each one).
