@@ -80,6 +80,17 @@ struct DurabilityTests {
         return live
     }
 
+    /// The sqlite3 shell, or nil after printing why `test` is skipped (`make deps` installs it; a bare machine may not
+    /// have it).
+    static func sqliteShell(skipping test: String, to purpose: String) -> String? {
+        let shell = "/usr/bin/sqlite3"
+        guard FileManager.default.isExecutableFile(atPath: shell) else {
+            print("\(test) skipped: no \(shell) to \(purpose) (apt-get install sqlite3; `make deps` does)")
+            return nil
+        }
+        return shell
+    }
+
     /// An sqlite3 shell (`shell`) holding the store's write lock (WAL: the daemon can still read) until its standard
     /// input, the returned pipe, is closed; returned once it holds it (the caller stops it with `stop(_:)`).
     static func holdWriteLock(_ daemon: DaemonUnderTest, shell: String) throws -> (holder: Child, input: Pipe) {
@@ -244,11 +255,7 @@ struct DurabilityTests {
 
     @Test("an online backup (sqlite3 .backup while the daemon commits), restored as the README says after a SIGKILL: the journal up to the backup, then the same alerts as a run never restored")
     func onlineBackupRestore() throws {
-        let shell = "/usr/bin/sqlite3"
-        guard FileManager.default.isExecutableFile(atPath: shell) else {
-            print("durability: online backup skipped: no \(shell) to take it (apt-get install sqlite3; `make deps` does)")
-            return
-        }
+        guard let shell = Self.sqliteShell(skipping: "durability: online backup", to: "take it") else { return }
         let dir = try TemporaryDirectory()
         let chunks = try Self.generatedChunks(dir, parts: 4)
         var daemon = try DaemonUnderTest(dir: dir, extraArguments: Self.arguments, environment: Self.environment)

@@ -402,11 +402,7 @@ struct FaultTests {
 
     @Test("another process holding the store's write lock past the 5 s busy timeout: exit 75, nothing published, nothing lost after it lets go")
     func storeLockedByAnotherProcess() throws {
-        let shell = "/usr/bin/sqlite3"
-        guard FileManager.default.isExecutableFile(atPath: shell) else {
-            print("fault: store locked by another process skipped: no \(shell) to hold the lock (apt-get install sqlite3)")
-            return
-        }
+        guard let shell = D.sqliteShell(skipping: "fault: store locked by another process", to: "hold the lock") else { return }
         let dir = try TemporaryDirectory()
         let chunks = try D.generatedChunks(dir, parts: 2)
         var daemon = try DaemonUnderTest(dir: dir, extraArguments: D.arguments, environment: D.environment)
@@ -596,9 +592,7 @@ struct FaultTests {
     /// into the unlinked file, reported durable and published: the check before its transaction had already passed.
     @Test("the state directory deleted while a commit waits for the store's lock: exit 74, the batch committed into the unlinked file is not published")
     func stateDirectoryDeletedDuringCommit() throws {
-        let shell = "/usr/bin/sqlite3"
-        guard FileManager.default.isExecutableFile(atPath: shell) else {
-            print("fault: state directory deleted during a commit skipped: no \(shell) to hold the lock (apt-get install sqlite3)")
+        guard let shell = D.sqliteShell(skipping: "fault: state directory deleted during a commit", to: "hold the lock") else {
             return
         }
         #if arch(x86_64)
@@ -720,11 +714,7 @@ struct FaultTests {
     }
 
     static func pruneWaitingForTheLock(_ test: String) throws -> PruneWaitingForTheLock? {
-        let shell = "/usr/bin/sqlite3"
-        guard FileManager.default.isExecutableFile(atPath: shell) else {
-            print("fault: \(test) skipped: no \(shell) to hold the lock (apt-get install sqlite3)")
-            return nil
-        }
+        guard let shell = D.sqliteShell(skipping: "fault: \(test)", to: "hold the lock") else { return nil }
         #if arch(x86_64)
         let dir = try TemporaryDirectory()
         var environment = D.environment
