@@ -113,8 +113,10 @@ public struct ContactWatchLogHandler: LogHandler {
         case .text:
             if !journalPrefix { out += Self.timestamp() + " " }
             out += "\(level) \(label) :"
-            for (key, value) in merged.sorted(by: { $0.key < $1.key }) { out += " \(key)=\(value)" }
-            out += " [\(source)] \(message)\n"
+            for (key, value) in merged.sorted(by: { $0.key < $1.key }) {
+                out += " \(Self.textSafe(key))=\(Self.textSafe(value.description))"
+            }
+            out += " [\(source)] \(Self.textSafe(message.description))\n"
         case .json:
             out += "{\"time\":\(Self.jsonString(Self.timestamp())),\"level\":\(Self.jsonString(level.rawValue))"
             out += ",\"logger\":\(Self.jsonString(label)),\"source\":\(Self.jsonString(source))"
@@ -127,6 +129,30 @@ public struct ContactWatchLogHandler: LogHandler {
             out += "}\n"
         }
         Self.write(out, to: fd)
+    }
+
+    /// `s` with every control character escaped (`\n`, `\r`, `\t`, else `\xNN` or `\u{NN}`): the text format's
+    /// values come from peers too (a consumer's subscription prefix, an event's publisherId, a peer address), and a
+    /// newline in one would start a line of the peer's choosing — under the journal with its own `<N>` priority —
+    /// and an escape sequence would reach the operator's terminal. A store's own multi-line message (quick_check's
+    /// report) stays on its one line too. The JSON format escapes as JSON does.
+    static func textSafe(_ s: String) -> String {
+        guard s.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F || $0 == 0xC2 }) else { return s }
+        var out = ""
+        out.reserveCapacity(s.utf8.count + 8)
+        for scalar in s.unicodeScalars {
+            switch scalar.value {
+            case 0x0A: out += "\\n"
+            case 0x0D: out += "\\r"
+            case 0x09: out += "\\t"
+            case 0..<0x20, 0x7F:
+                let hex = String(scalar.value, radix: 16)
+                out += "\\x" + (hex.count < 2 ? "0" : "") + hex
+            case 0x80...0x9F: out += "\\u{" + String(scalar.value, radix: 16) + "}"
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
     }
 
     /// One write(2) per line, so lines from several threads do not interleave.

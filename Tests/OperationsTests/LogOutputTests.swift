@@ -82,6 +82,25 @@ struct LogOutputTests {
         #expect(time.count == 24 && time.hasSuffix("Z") && time.dropFirst(10).first == "T", "\(time)")
     }
 
+    @Test("text lines keep peer-chosen values on their line: newlines, ESC and C1 controls escaped, in values and messages")
+    func textControlCharactersEscaped() {
+        let capture = PipeCapture()
+        let journal = ContactWatchLogHandler(label: "contactwatchd", format: .text, journalPrefix: true, fd: capture.writeFD)
+        // A consumer's subscription prefix and a publisherId, as the fault tester sent them.
+        journal.log(event: LogEvent(level: .info, message: "subscriber joined",
+                                    metadata: ["prefix": "alert.\n<2>FORGED critical line"], source: "Runtime",
+                                    file: #file, function: #function, line: #line))
+        journal.log(event: LogEvent(level: .notice, message: "publisher f\r\n2026 critical : FORGED\u{1B}[31m\u{85}\t\u{7F} restarted",
+                                    metadata: ["£": "caf\u{E9} \u{1}"], source: "Runtime", file: #file, function: #function, line: #line))
+        let text = capture.finish()
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        #expect(lines.count == 3 && lines[2].isEmpty, "\(lines)")
+        #expect(lines[0] == "<6>info contactwatchd : prefix=alert.\\n<2>FORGED critical line [Runtime] subscriber joined")
+        #expect(lines[1] == "<5>notice contactwatchd : £=café \\x01 [Runtime] publisher f\\r\\n2026 critical : FORGED\\x1b[31m\\u{85}\\t\\x7f restarted",
+                "\(lines[1])")
+        #expect(!text.unicodeScalars.contains { ($0.value < 0x20 && $0 != "\n") || (0x7F...0x9F).contains($0.value) })
+    }
+
     @Test("--log-format json: one parseable object per line, metadata as fields, reserved names kept apart")
     func jsonLines() throws {
         let capture = PipeCapture()
