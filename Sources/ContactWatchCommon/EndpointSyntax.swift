@@ -6,7 +6,15 @@ public enum EndpointSyntax {
     /// a connect needs a port from 1 to 65535. Any other transport is a problem too.
     public static func problem(_ endpoint: String, bind: Bool) -> String? {
         if endpoint.hasPrefix("ipc://") {
-            return endpoint.count == "ipc://".count ? "\"\(endpoint)\" has no path (ipc:///run/contactwatch/NAME)" : nil
+            let path = endpoint.utf8.count - "ipc://".utf8.count
+            if path == 0 { return "\"\(endpoint)\" has no path (ipc:///run/contactwatch/NAME)" }
+            // libzmq copies the path into sockaddr_un.sun_path (108 bytes with its NUL) and fails only at bind or
+            // connect ("File name too long", exit 69: under the unit, restarted for ever).
+            if path > maxSocketPath {
+                return "\"\(endpoint)\": the socket path is \(path) bytes, and a Unix socket path holds at most \(maxSocketPath) "
+                    + "(use a shorter directory, e.g. /run/contactwatch)"
+            }
+            return nil
         }
         guard endpoint.hasPrefix("tcp://") else { return "\"\(endpoint)\" is not a tcp:// or ipc:// endpoint" }
         // A connect may name a source first ("tcp://src;dst"): the destination is what is connected to.
@@ -24,5 +32,27 @@ public enum EndpointSyntax {
                 + (bind ? " (0 or * picks a free port)" : "")
         }
         return nil
+    }
+
+    /// The longest path an `ipc://` endpoint may name: `sun_path` is 108 bytes on Linux, one of them the final NUL.
+    public static let maxSocketPath = 107
+
+    /// Whether a connect to (or bind of) `a` would reach the socket bound at `bound`, as far as their text tells:
+    /// the same `ipc://` path, or a `tcp://` endpoint on the same port whose host is the same, or a loopback name
+    /// when `bound` binds every interface or loopback. A port `0` or `*` (a free one) never matches.
+    public static func reaches(_ a: String, _ bound: String) -> Bool {
+        if a.hasPrefix("ipc://") || bound.hasPrefix("ipc://") { return a == bound }
+        guard a.hasPrefix("tcp://"), bound.hasPrefix("tcp://") else { return false }
+        func split(_ e: String) -> (host: String, port: String)? {
+            let address = e.dropFirst("tcp://".count).split(separator: ";", omittingEmptySubsequences: false).last ?? ""
+            guard let colon = address.lastIndex(of: ":") else { return nil }
+            return (String(address[..<colon]).lowercased(), String(address[address.index(after: colon)...]))
+        }
+        guard let x = split(a), let y = split(bound), x.port == y.port, x.port != "0", x.port != "*",
+              let port = Int(x.port), port > 0 else { return false }
+        if x.host == y.host { return true }
+        let loopback: Set<String> = ["127.0.0.1", "localhost", "[::1]", "lo"]
+        let everywhere: Set<String> = ["*", "0.0.0.0", "[::]", "[*]"]
+        return (loopback.contains(x.host) || everywhere.contains(x.host)) && (loopback.contains(y.host) || everywhere.contains(y.host))
     }
 }

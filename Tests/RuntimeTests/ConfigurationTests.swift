@@ -69,6 +69,51 @@ struct ConfigurationTests {
         }
     }
 
+    @Test("an input endpoint that is the daemon's own output or journal is exit 64 naming both", arguments: [
+        (["ipc:///x/out"], "ipc:///x/out", nil as String?, "output.endpoint"),
+        (["ipc:///x/pub", "ipc:///x/out"], "ipc:///x/out", nil, "output.endpoint"),
+        (["tcp://127.0.0.1:7402"], "tcp://*:7402", nil, "output.endpoint"),
+        (["tcp://localhost:7402"], "tcp://127.0.0.1:7402", nil, "output.endpoint"),
+        (["tcp://127.0.0.1:7403"], "tcp://127.0.0.1:7402", "tcp://0.0.0.0:7403", "journal.endpoint"),
+    ])
+    func inputIsOwnOutput(inputs: [String], output: String, journal: String?, named: String) {
+        var values: [String: ConfigValue] = ["input.endpoints": .init(.stringArray(inputs), isSecret: false), "output.endpoint": .init(.string(output), isSecret: false)]
+        if let journal { values["journal.endpoint"] = .init(.string(journal), isSecret: false) }
+        #expect {
+            _ = try Self.resolve(values)
+        } throws: { error in
+            guard let e = error as? DaemonError else { return false }
+            return e.exitStatus == .usage && e.message.contains("input.endpoints") && e.message.contains("own \(named)")
+        }
+    }
+
+    @Test("endpoints that only look alike are accepted: another port, another host, a free port, another path")
+    func inputNotOwnOutput() throws {
+        for (input, output) in [("tcp://127.0.0.1:7401", "tcp://127.0.0.1:7402"), ("tcp://10.0.0.5:7402", "tcp://127.0.0.1:7402"),
+                                ("tcp://127.0.0.1:0", "tcp://127.0.0.1:0"), ("ipc:///x/in", "ipc:///x/out")] {
+            let c = try Self.resolve(["input.endpoints": .init(.stringArray([input]), isSecret: false),
+                                      "input.bind": .init(.bool(input.hasSuffix(":0")), isSecret: false),
+                                      "output.endpoint": .init(.string(output), isSecret: false),
+                                      "security.allowPlaintext": .init(.bool(true), isSecret: false)])
+            #expect(c.inputs == [input])
+        }
+    }
+
+    @Test("an ipc:// path longer than a Unix socket path (107 bytes) is exit 64 before any bind, not 69 after")
+    func ipcPathLength() throws {
+        let longest = "ipc:///" + String(repeating: "a", count: EndpointSyntax.maxSocketPath - 1)
+        #expect(EndpointSyntax.problem(longest, bind: true) == nil)
+        let c = try Self.resolve(["output.endpoint": .init(.string(longest), isSecret: false)])
+        #expect(c.output == longest)
+        let tooLong = longest + "a"
+        #expect(EndpointSyntax.problem(tooLong, bind: false)?.contains("108 bytes") == true)
+        #expect {
+            _ = try Self.resolve(["output.endpoint": .init(.string(tooLong), isSecret: false)])
+        } throws: { error in
+            (error as? DaemonError)?.message.contains("output.endpoint") == true && (error as? DaemonError)?.exitStatus == .usage
+        }
+    }
+
     /// Every range is checked and said one way (`EngineSettings.rangeProblem`), the engine's keys and the daemon's
     /// alike: what is allowed and what was given (`state.commitMaxEvents` said only "must be at least 1").
     @Test("a value out of range says the range and the value given, for the daemon's keys as for the engine's", arguments: [
