@@ -271,7 +271,13 @@ struct StateDirectoryLock {
         let path = (directory as NSString).appendingPathComponent("contactwatchd.lock")
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o640)
         guard fd >= 0 else {
-            throw DaemonError.store("cannot open \(path): \(String(cString: strerror(errno)))")
+            let failure = errno
+            if failure == ENOSPC || failure == EDQUOT {
+                // No inode (or quota) left for the lock file: the disk full, temporary like a full disk at a commit.
+                throw DaemonError(.store(.full), "cannot create \(path): \(String(cString: strerror(failure))): the disk "
+                    + "holding the state directory is full. Free some space (or inodes); the daemon resumes where it stopped.")
+            }
+            throw DaemonError.store("cannot open \(path): \(String(cString: strerror(failure)))")
         }
         if flock(fd, LOCK_EX | LOCK_NB) != 0 {
             guard errno == EWOULDBLOCK else {

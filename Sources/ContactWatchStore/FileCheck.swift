@@ -39,6 +39,20 @@ public enum FileCheck {
 
     static func errnoText(_ e: Int32) -> String { String(cString: strerror(e)) }
 
+    /// Why the file system holding `directory` is full, or nil: no inode left for a new file, or less than 64 KiB
+    /// free for an unprivileged user (`statvfs`). Asked only after creating or opening the store failed, because
+    /// SQLite's message for a file it could not create there is "unable to open database file", and the errno it
+    /// leaves behind is often a later call's (ENOENT).
+    static func fullFileSystem(holding directory: String) -> String? {
+        var st = statvfs()
+        guard statvfs(directory, &st) == 0 else { return nil }
+        if st.f_files > 0 && st.f_favail == 0 { return "no inode left for a new file" }
+        if UInt64(st.f_bavail) * UInt64(st.f_frsize) < 64 * 1024 {
+            return "\(UInt64(st.f_bavail) * UInt64(st.f_frsize)) bytes free"
+        }
+        return nil
+    }
+
     /// `mkdir -p`: creates `directory` and its missing parents (mode 0777 less the umask, as `FileManager` did).
     /// Returns nil on success, else why not with the path it failed at, in the system's words: e.g. "/srv/state:
     /// Not a directory" when a parent is a regular file, "/srv/state: Permission denied", "/srv: Read-only file

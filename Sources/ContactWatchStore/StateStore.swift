@@ -149,10 +149,22 @@ public final class StateStore: Sendable {
                 """)
             walFrames.install(on: db)
         }
+        errno = 0
         do {
             queue = try DatabaseQueue(path: path, configuration: config)
         } catch {
-            throw StoreError.from(error, path: path, during: "opening")
+            let systemErrno = errno
+            let failure = StoreError.from(error, path: path, during: "opening", systemErrno: systemErrno)
+            let fullWhy = failure.kind == .full ? nil : FileCheck.fullFileSystem(holding: dir)
+            // Nothing was being committed: the commit-time wording ("the failed batch") does not apply.
+            if failure.kind == .full || fullWhy != nil {
+                let detail = (error as? DatabaseError)?.message ?? "\(error)"
+                let why = fullWhy ?? "the system said: \(FileCheck.errnoText(systemErrno))"
+                throw StoreError(.full, "the disk holding the state store at \(path) is full: the store could not be "
+                    + "opened (\(detail); \(why)); it has not been modified. "
+                    + "Free some space; the daemon resumes where it stopped.")
+            }
+            throw failure
         }
         do {
             try queue.read { db in
@@ -346,6 +358,7 @@ public final class StateStore: Sendable {
     private static func createEmpty(at path: String) throws(StoreError) {
         let tmp = path + ".creating"
         for p in [tmp, tmp + "-wal", tmp + "-shm", tmp + "-journal"] { unlink(p) }
+        errno = 0
         do {
             var config = Configuration()
             config.label = "ContactWatchStore.create"
@@ -356,11 +369,14 @@ public final class StateStore: Sendable {
             }
             try q.close()
         } catch {
+            let systemErrno = errno  // before the unlinks below set it
             for p in [tmp, tmp + "-wal", tmp + "-shm", tmp + "-journal"] { unlink(p) }
-            let failure = StoreError.from(error, path: path, during: "creating a new store")
+            let failure = StoreError.from(error, path: path, during: "creating a new store", systemErrno: systemErrno)
+            let directory = (path as NSString).deletingLastPathComponent
+            let fullWhy = failure.kind == .full ? nil : FileCheck.fullFileSystem(holding: directory.isEmpty ? "." : directory)
             // There is no batch yet: the commit-time wording ("the failed batch was not committed") does not apply.
-            if failure.kind == .full {
-                let detail = (error as? DatabaseError)?.message ?? "\(error)"
+            if failure.kind == .full || fullWhy != nil {
+                let detail = ((error as? DatabaseError)?.message ?? "\(error)") + (fullWhy.map { "; \($0)" } ?? "")
                 throw StoreError(.full, "the disk holding the state directory \((path as NSString).deletingLastPathComponent) "
                     + "is full: a new, empty state store could not be created at \(path) (\(detail)); nothing was left "
                     + "behind. Free some space; the next start creates it.")

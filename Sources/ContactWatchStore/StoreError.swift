@@ -92,6 +92,9 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
             if systemErrno != 0, [.SQLITE_IOERR, .SQLITE_FULL, .SQLITE_CANTOPEN, .SQLITE_READONLY].contains(primary) {
                 detail += "; the system said: \(FileCheck.errnoText(systemErrno))"
                 if systemErrno == EROFS { return .readOnlyFileSystem(path, detail) }
+                // A full disk (or quota) behind an I/O or open failure is the disk full, temporary: at open, SQLite
+                // reports a -shm or -wal it could not create or grow as "disk I/O error", not SQLITE_FULL.
+                if systemErrno == ENOSPC || systemErrno == EDQUOT { return .full(path, detail) }
             }
             switch primary {
             case .SQLITE_CORRUPT, .SQLITE_NOTADB, .SQLITE_FORMAT:

@@ -209,6 +209,57 @@ struct OperatorMistakeTests {
         #expect(daemon.stop() == 0)
     }
 
+    @Test("an existing store on a full disk, and a state directory with no inode left: exit 75 (restarted), not 74 (left down); with space freed it starts with its state")
+    func existingStoreOnAFullDisk() throws {
+        if let reason = FaultTests.mountUnavailable {
+            print("operator: existing store on a full disk skipped: \(reason)")
+            return
+        }
+        let dir = try TemporaryDirectory()
+        let disk = dir.file("disk")
+        try FileManager.default.createDirectory(atPath: disk, withIntermediateDirectories: true)
+        let mounted = FaultTests.command("/bin/mount", ["-t", "tmpfs", "-o", "size=2m", "tmpfs", disk])
+        try #require(mounted.status == 0, "mount tmpfs: \(mounted.output)")
+        defer { FaultTests.command("/bin/umount", [disk]) }
+        let state = "\(disk)/state"
+        // A store with something in it, stopped cleanly (no -wal left: opening must create one).
+        let example = Executables.fixtures.appendingPathComponent("01-warning-then-breach.ndjson").path
+        var daemon = try DaemonUnderTest(dir: dir, extraArguments: ["--state-dir", state, "--subscribe", ""])
+        try DurabilityTests.replayThroughSentinel(daemon, [example], sentinel: "filled")
+        let before = try JournalClient(endpoint: daemon.journal).fetchAll()
+        try #require(!before.bodies.isEmpty, "example 01 raised no alert")
+        #expect(daemon.stop() == 0)
+        FaultTests.command("/bin/dd", ["if=/dev/zero", "of=\(disk)/filler", "bs=4096"])  // stops at ENOSPC
+        let args = ["--state-dir", state, "--input", dir.ipc("in"), "--input-bind", "--output", dir.ipc("out")]
+        let full = try Self.daemon(args)
+        #expect(full.status == 75, "\(full.stderr)")
+        #expect(full.stderr.contains("the disk holding the state store at \(state)/contactwatch.sqlite is full: the store could not be opened"),
+                "\(full.stderr)")
+        try FileManager.default.removeItem(atPath: "\(disk)/filler")
+        daemon = try DaemonUnderTest(dir: dir, extraArguments: ["--state-dir", state])
+        #expect(try JournalClient(endpoint: daemon.journal).fetchAll().bodies == before.bodies, "the store changed")
+        #expect(daemon.stop() == 0)
+
+        // No inode left: neither the lock file nor a new store can be created; both are the disk full.
+        let inodes = dir.file("inodes")
+        try FileManager.default.createDirectory(atPath: inodes, withIntermediateDirectories: true)
+        try #require(FaultTests.command("/bin/mount", ["-t", "tmpfs", "-o", "size=2m,nr_inodes=8", "tmpfs", inodes]).status == 0)
+        defer { FaultTests.command("/bin/umount", [inodes]) }
+        let empty = "\(inodes)/state"
+        try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
+        var fillers: [String] = []
+        while FileManager.default.createFile(atPath: "\(inodes)/f\(fillers.count)", contents: nil) { fillers.append("\(inodes)/f\(fillers.count)") }
+        try #require(!fillers.isEmpty && fillers.count < 8, "\(fillers.count) files made")
+        let noLock = try Self.daemon(["--state-dir", empty] + args.dropFirst(2))
+        #expect(noLock.status == 75 && noLock.stderr.contains("contactwatchd.lock: No space left on device"), "\(noLock.stderr)")
+        try FileManager.default.removeItem(atPath: fillers.removeLast())  // room for the lock file only
+        let noStore = try Self.daemon(["--state-dir", empty] + args.dropFirst(2))
+        #expect(noStore.status == 75 && noStore.stderr.contains("no inode left for a new file"), "\(noStore.stderr)")
+        for f in fillers { try FileManager.default.removeItem(atPath: f) }
+        daemon = try DaemonUnderTest(dir: dir, extraArguments: ["--state-dir", empty])
+        #expect(daemon.stop() == 0)
+    }
+
     @Test("replay given a directory or a missing file: exit 66 saying which and why (not \"no such readable file\" for a directory)")
     func replayUnreadableInput() throws {
         let dir = try TemporaryDirectory()
