@@ -103,6 +103,8 @@ public enum Daemon {
         LogOutput.bootstrap(level: config.logLevel, format: config.logFormat,
                             environment: ProcessInfo.processInfo.environment)
         let logger = Logger(label: "contactwatchd")
+        // The last lines (why it stopped, the counters) reach standard error before the exit, unless nobody reads it.
+        defer { LogOutput.flush(timeout: 2) }
         do {
             try await run(config: config, logger: logger, flags: flags)
             return .success

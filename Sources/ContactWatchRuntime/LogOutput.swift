@@ -1,4 +1,5 @@
 import ContactWatchCommon
+import Foundation
 import Logging
 import Synchronization
 
@@ -34,14 +35,30 @@ public enum LogOutput {
         set { levelStorage.store(levelCode(newValue), ordering: .relaxed) }
     }
 
-    /// Installs the handler for the process (once, at start).
+    /// The writer thread of standard error, once `bootstrap` ran.
+    nonisolated(unsafe) private static var writer: LogWriter?
+
+    /// Installs the handler for the process (once, at start): lines go to standard error through a thread of their
+    /// own (`LogWriter`), so that a reader of standard error that stops reading never stops the daemon.
     public static func bootstrap(level: Logger.Level, format: LogFormat, environment: [String: String]) {
         self.level = level
         let journal = standardErrorIsJournal(environment["JOURNAL_STREAM"])
+        let writer = LogWriter(fd: 2) { dropped, seconds in
+            ContactWatchLogHandler.render(label: "contactwatchd", format: format, journalPrefix: journal, level: .warning,
+                                          message: "standard error was not read: \(dropped) log lines were dropped "
+                                              + "(the queue of \(LogWriter.defaultLimitBytes / 1024) KiB was full for \(seconds) s)",
+                                          metadata: ["droppedLogLines": "\(dropped)"], source: "ContactWatchRuntime")
+        }
+        self.writer = writer
         LoggingSystem.bootstrap { label in
-            ContactWatchLogHandler(label: label, format: format, journalPrefix: journal)
+            ContactWatchLogHandler(label: label, format: format, journalPrefix: journal, writer: writer)
         }
     }
+
+    /// Waits, at most `timeout` seconds, until every line logged so far is on standard error (before the process
+    /// exits: the last lines say why it stopped). False when standard error is not being read.
+    @discardableResult
+    public static func flush(timeout: Double) -> Bool { writer?.flush(timeout: timeout) ?? true }
 
     /// Whether `JOURNAL_STREAM` (`<device>:<inode>`, decimal) names the file standard error is open on.
     public static func standardErrorIsJournal(_ journalStream: String?, fd: Int32 = 2) -> Bool {
@@ -84,12 +101,23 @@ public struct ContactWatchLogHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
     /// Where lines go (standard error; a test may pass another descriptor).
     let fd: Int32
+    /// The thread that writes them (the daemon's); nil: written by the logging thread itself (tests).
+    let writer: LogWriter?
 
     public init(label: String, format: LogFormat, journalPrefix: Bool, fd: Int32 = 2) {
         self.label = label
         self.format = format
         self.journalPrefix = journalPrefix
         self.fd = fd
+        writer = nil
+    }
+
+    init(label: String, format: LogFormat, journalPrefix: Bool, writer: LogWriter) {
+        self.label = label
+        self.format = format
+        self.journalPrefix = journalPrefix
+        self.fd = writer.fd
+        self.writer = writer
     }
 
     /// The shared level (`LogOutput.level`): setting it on one logger sets it for all, as a reload wants.
@@ -104,10 +132,17 @@ public struct ContactWatchLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        let level = event.level, message = event.message, source = event.source
         var merged = metadata
         if let explicit = event.metadata { merged.merge(explicit) { _, new in new } }
         if let error = event.error { merged["error"] = "\(error)" }
+        let line = Self.render(label: label, format: format, journalPrefix: journalPrefix, level: event.level,
+                               message: event.message.description, metadata: merged, source: event.source)
+        if let writer { writer.enqueue(line) } else { Self.write(line, to: fd) }
+    }
+
+    /// One record as its line (with its newline), in `format`.
+    static func render(label: String, format: LogFormat, journalPrefix: Bool, level: Logger.Level, message: String,
+                       metadata merged: Logger.Metadata, source: String) -> String {
         var out = journalPrefix ? "<\(LogOutput.syslogPriority(level))>" : ""
         switch format {
         case .text:
@@ -116,11 +151,11 @@ public struct ContactWatchLogHandler: LogHandler {
             for (key, value) in merged.sorted(by: { $0.key < $1.key }) {
                 out += " \(Self.textSafe(key))=\(Self.textSafe(value.description))"
             }
-            out += " [\(source)] \(Self.textSafe(message.description))\n"
+            out += " [\(source)] \(Self.textSafe(message))\n"
         case .json:
             out += "{\"time\":\(Self.jsonString(Self.timestamp())),\"level\":\(Self.jsonString(level.rawValue))"
             out += ",\"logger\":\(Self.jsonString(label)),\"source\":\(Self.jsonString(source))"
-            out += ",\"message\":\(Self.jsonString(message.description))"
+            out += ",\"message\":\(Self.jsonString(message))"
             let reserved: Set<String> = ["time", "level", "logger", "source", "message"]
             for (key, value) in merged.sorted(by: { $0.key < $1.key }) {
                 let name = reserved.contains(key) ? "metadata.\(key)" : key
@@ -128,7 +163,7 @@ public struct ContactWatchLogHandler: LogHandler {
             }
             out += "}\n"
         }
-        Self.write(out, to: fd)
+        return out
     }
 
     /// `s` with every control character escaped (`\n`, `\r`, `\t`, else `\xNN` or `\u{NN}`): the text format's
@@ -155,7 +190,7 @@ public struct ContactWatchLogHandler: LogHandler {
         return out
     }
 
-    /// One write(2) per line, so lines from several threads do not interleave.
+    /// One write(2) (repeated only when the kernel takes part of it) of one or more whole lines.
     static func write(_ line: String, to fd: Int32) {
         var s = line
         // A log line that cannot be written (stderr closed, a full pipe's EPIPE) is dropped; logging never fails.
@@ -207,5 +242,100 @@ public struct ContactWatchLogHandler: LogHandler {
             }
         }
         return out + "\""
+    }
+}
+
+/// Lines on their way to standard error, written by a thread of their own (`cw-log`): the threads that log only queue
+/// a line. Standard error is a pipe or socket that can fill (a terminal paused, `| less`, a stalled journald): written
+/// by the logging thread itself, a full pipe stopped the processing thread in write(2) — no event read, /healthz
+/// failing, and SIGTERM unanswered until someone read the pipe (a fault tester's find at `debug`). Now the queue holds
+/// at most `limitBytes` of lines; past that a line is dropped and counted, and once the writer gets through, a
+/// `warning` says how many were dropped and for how long.
+final class LogWriter: @unchecked Sendable {
+    static let defaultLimitBytes = 1 << 20
+    static let threadName = "cw-log"
+
+    let fd: Int32
+    private let limitBytes: Int
+    /// The line that reports `dropped` lines lost over `seconds` seconds.
+    private let dropNotice: @Sendable (_ dropped: Int, _ seconds: Int) -> String
+    private let condition = NSCondition()
+    private var pending: [String] = []
+    private var pendingBytes = 0
+    private var dropped = 0
+    private var firstDrop: ContinuousClock.Instant?
+    /// The thread is writing a batch taken from `pending`.
+    private var writing = false
+
+    init(fd: Int32, limitBytes: Int = LogWriter.defaultLimitBytes,
+         dropNotice: @escaping @Sendable (_ dropped: Int, _ seconds: Int) -> String) {
+        self.fd = fd
+        self.limitBytes = limitBytes
+        self.dropNotice = dropNotice
+        let thread = Thread { [self] in run() }
+        thread.name = Self.threadName
+        thread.start()
+    }
+
+    /// Queues `line` (with its newline), or drops and counts it when the queue is full.
+    func enqueue(_ line: String) {
+        condition.lock()
+        defer { condition.unlock() }
+        let n = line.utf8.count
+        if pendingBytes + n > limitBytes {
+            if dropped == 0 { firstDrop = .now }
+            dropped += 1
+            return
+        }
+        pending.append(line)
+        pendingBytes += n
+        condition.signal()
+    }
+
+    /// Waits until every line queued so far has been written, at most `timeout` seconds; false when it has not.
+    func flush(timeout: Double) -> Bool {
+        let deadline = Date(timeIntervalSinceNow: timeout)
+        condition.lock()
+        defer { condition.unlock() }
+        while !pending.isEmpty || writing || dropped > 0 {
+            if !condition.wait(until: deadline) { return false }
+        }
+        return true
+    }
+
+    private func run() {
+        nameCurrentThread(Self.threadName)
+        while true {
+            condition.lock()
+            while pending.isEmpty && dropped == 0 { condition.wait() }
+            var batch = pending
+            pending = []
+            pendingBytes = 0
+            let lost = dropped, since = firstDrop
+            dropped = 0
+            firstDrop = nil
+            writing = true
+            condition.unlock()
+            // The dropped lines came after those queued before them: the notice goes after the batch.
+            if lost > 0 {
+                let seconds = since.map { Int(($0.duration(to: .now)).components.seconds) } ?? 0
+                batch.append(dropNotice(lost, seconds))
+            }
+            // Lines gathered into writes of at most PIPE_BUF (4096) bytes, which a pipe takes whole: a line is never
+            // split by another writer of standard error (libdispatch's messages); a longer line goes alone.
+            var chunk = ""
+            for line in batch {
+                if !chunk.isEmpty && chunk.utf8.count + line.utf8.count > 4096 {
+                    ContactWatchLogHandler.write(chunk, to: fd)
+                    chunk = ""
+                }
+                chunk += line
+            }
+            if !chunk.isEmpty { ContactWatchLogHandler.write(chunk, to: fd) }
+            condition.lock()
+            writing = false
+            condition.broadcast()
+            condition.unlock()
+        }
     }
 }

@@ -117,6 +117,42 @@ struct DaemonBehaviourTests {
         #expect(first.stop() == 0)
     }
 
+    @Test("a standard error nobody reads (a full one-page pipe, debug lines) does not stop the daemon: every alert is published, SIGTERM ends it with 0")
+    func unreadStandardError() throws {
+        let dir = try TemporaryDirectory()
+        let chunks = try DurabilityTests.generatedChunks(dir, parts: 1)
+        let arguments = DurabilityTests.arguments + ["--log-level", "debug"]
+        // The alerts of a daemon whose log is read.
+        let reference = try DaemonUnderTest(dir: dir, extraArguments: arguments, environment: DurabilityTests.environment)
+        try DurabilityTests.replayThroughSentinel(reference, chunks, sentinel: "reference")
+        let expected = try JournalClient(endpoint: reference.journal).fetchAll().bodies
+        #expect(reference.stop() == 0)
+        try #require(expected.count > 100, "only \(expected.count) alerts")
+
+        let other = try TemporaryDirectory()
+        let unread = Pipe()
+        // One page: full after a dozen lines. Nothing reads it until the daemon has exited.
+        _ = fcntl(unread.fileHandleForWriting.fileDescriptor, 1031 /* F_SETPIPE_SZ */, 4096)
+        let daemon = try DaemonUnderTest(dir: other, extraArguments: arguments, environment: DurabilityTests.environment,
+                                         standardError: unread)
+        try unread.fileHandleForWriting.close()  // the daemon holds its own copy
+        let tail = try Child("contactwatch", ["tail", "--endpoint", daemon.output, "--topic", "alert.", "--journal", daemon.journal,
+                                              "--from-sequence", "0", "--count", "\(expected.count)"])
+        defer { DurabilityTests.stop(tail) }
+        let replay = try Child("contactwatch", ["replay"] + chunks + ["--endpoint", daemon.input, "--wait-subscribers", "1"])
+        defer { DurabilityTests.stop(replay) }
+        #expect(replay.waitForProcessExit(timeout: 60) == 0, "replay: \(replay.stderr.text)")
+        #expect(tail.waitForExit(timeout: 60) == 0, "tail printed \(tail.stdout.lines.count) of \(expected.count) alerts")
+        let got = tail.stdout.lines.compactMap(jsonObject).map(DurabilityTests.withoutDetectedAt)
+        #expect(got == expected.map(DurabilityTests.withoutDetectedAt), "the alerts differ from the reference run's")
+        daemon.child.signal(SIGTERM)
+        let status = daemon.child.waitForProcessExit(timeout: 30)
+        #expect(status == 0, "exit \(String(describing: status)) after SIGTERM with its standard error full")
+        if status == nil { daemon.child.signal(SIGKILL) }
+        let log = String(decoding: unread.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(log.contains("open files limit"), "the first lines were not written: \(log.prefix(300))")
+    }
+
     @Test("two consumers of the same prefix that both leave are both counted out (subscribers back to 0)")
     func subscribersLeaving() throws {
         let dir = try TemporaryDirectory()

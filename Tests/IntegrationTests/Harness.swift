@@ -82,7 +82,10 @@ final class Child {
     private let exited = DispatchSemaphore(value: 0)
 
     /// `input`: a pipe whose write end the test keeps (and writes to); standard input is /dev/null otherwise.
-    init(_ executable: String, _ arguments: [String], environment: [String: String] = [:], input: Pipe? = nil) throws {
+    /// `standardError`: where standard error goes instead of being captured (then `stderr` stays empty), e.g. a pipe
+    /// the test does not read.
+    init(_ executable: String, _ arguments: [String], environment: [String: String] = [:], input: Pipe? = nil,
+         standardError: Pipe? = nil) throws {
         process.executableURL = Executables.url(executable)
         process.arguments = arguments
         var env = ProcessInfo.processInfo.environment
@@ -90,14 +93,15 @@ final class Child {
         env.removeValue(forKey: "WATCHDOG_USEC")
         for (k, v) in environment { env[k] = v }
         process.environment = env
-        let out = Pipe(), err = Pipe()
+        let out = Pipe(), err = standardError ?? Pipe()
         process.standardOutput = out
         process.standardError = err
         process.standardInput = input ?? FileHandle.nullDevice
+        if standardError != nil { stderr.finish() }
         // One reader thread per pipe, blocking in read(2) until end of file: Foundation's readabilityHandler now and
         // then lost the last chunk of a child's output under load (a test saw a tail's output end mid-line).
         // The thread holds the read end's FileHandle, so its descriptor stays open until end of file.
-        for (pipe, sink) in [(out, stdout), (err, stderr)] {
+        for (pipe, sink) in [(out, stdout)] + (standardError == nil ? [(err, stderr)] : []) {
             let handle = pipe.fileHandleForReading
             let reader = Thread {
                 var buffer = [UInt8](repeating: 0, count: 65_536)
@@ -237,7 +241,7 @@ final class DaemonUnderTest {
     /// `launcher`: a program (absolute path) and its arguments that run the daemon, e.g. `prlimit --nofile=64:4096`.
     /// `input`: the endpoint the input binds (default: `in` in `dir` over `ipc://`).
     init(dir: TemporaryDirectory, extraArguments: [String] = [], environment: [String: String] = [:],
-         launcher: [String] = [], input: String? = nil) throws {
+         launcher: [String] = [], input: String? = nil, standardError: Pipe? = nil) throws {
         self.dir = dir
         self.input = input ?? dir.ipc("in")
         let notifyPath = dir.file("notify-\(UUID().uuidString.prefix(8))")
@@ -252,7 +256,7 @@ final class DaemonUnderTest {
             child = try Child(program, Array(launcher.dropFirst()) + [Executables.url("contactwatchd").path] + arguments,
                               environment: env)
         } else {
-            child = try Child("contactwatchd", arguments, environment: env)
+            child = try Child("contactwatchd", arguments, environment: env, standardError: standardError)
         }
         // In slices, so that a daemon that exits instead (a refused store, a bad flag) fails the test at once, not
         // after the whole minute.
