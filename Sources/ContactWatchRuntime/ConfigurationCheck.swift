@@ -20,15 +20,37 @@ public enum ConfigurationCheck {
 
     /// One problem per unknown key path of a YAML document (its leaves, dotted; a list is a leaf), with the nearest
     /// known key when one is close. Throws when the text is not YAML.
+    /// Also a known key given a mapping, which swift-configuration reads as
+    /// absent — the default, silently: `state: {dir: {path: /srv/cw}}` ran with `./state` and `--check-config` said
+    /// OK; a section given a value (`rules: 5`); and a key given twice, dotted and nested.
     public static func unknownFileKeys(yaml: String, file: String) throws -> [String] {
         guard let document = try Yams.load(yaml: yaml) else { return [] }
-        var paths: [String] = []
-        collect(document, prefix: "", into: &paths)
+        var leaves: [(path: String, value: Any)] = []
+        collect(document, prefix: "", into: &leaves)
         let known = Set(DaemonConfiguration.keys)
-        return paths.filter { !known.contains($0) }.map { key in
-            "configuration: \(key): unknown key in \(file)\(suggestion(for: key))"
+        var problems: [String] = []
+        var seen: Set<String> = []
+        for (path, value) in leaves {
+            if known.contains(path) {
+                if !seen.insert(path).inserted {
+                    problems.append("configuration: \(path): given twice in \(file) (as a dotted key and nested, or in two sections)")
+                } else if isMapping(value) {
+                    // (A list where one value is expected is reported by swift-configuration, as a bad value.)
+                    problems.append("configuration: \(path): a mapping where \(listKeys.contains(path) ? "a list" : "one value") is expected in \(file)")
+                }
+            } else if let member = DaemonConfiguration.keys.first(where: { $0.hasPrefix(path + ".") }) {
+                problems.append("configuration: \(path): a section (keys such as \(member)) where a value was given in \(file)")
+            } else {
+                problems.append("configuration: \(path): unknown key in \(file)\(suggestion(for: path))")
+            }
         }
+        return problems
     }
+
+    /// The keys whose value is a list of strings.
+    static let listKeys: Set<String> = ["input.endpoints", "input.subscribe"]
+
+    private static func isMapping(_ node: Any) -> Bool { node is [String: Any] || node is [AnyHashable: Any] }
 
     /// One problem per `CONTACTWATCH_*` variable that names no key.
     public static func unknownEnvironment(_ environment: [String: String]) -> [String] {
@@ -41,22 +63,22 @@ public enum ConfigurationCheck {
             }
     }
 
-    private static func collect(_ node: Any, prefix: String, into paths: inout [String]) {
+    private static func collect(_ node: Any, prefix: String, into leaves: inout [(path: String, value: Any)]) {
         var members: [(String, Any)] = []
         if let map = node as? [String: Any] {
             members = map.map { ($0.key, $0.value) }
         } else if let map = node as? [AnyHashable: Any] {
             members = map.map { ("\($0.key)", $0.value) }
         } else {
-            if !prefix.isEmpty { paths.append(prefix) }
+            if !prefix.isEmpty { leaves.append((prefix, node)) }
             return
         }
-        if members.isEmpty && !prefix.isEmpty { paths.append(prefix) }
-        for (key, value) in members {
+        if members.isEmpty && !prefix.isEmpty { leaves.append((prefix, node)) }
+        for (key, value) in members.sorted(by: { $0.0 < $1.0 }) {
             let path = prefix.isEmpty ? key : "\(prefix).\(key)"
-            // A known key whose value is a mapping is a leaf too (its value is then a bad value, reported as such).
-            if DaemonConfiguration.keys.contains(path) { paths.append(path); continue }
-            collect(value, prefix: path, into: &paths)
+            // A known key is a leaf whatever its value (a mapping there is reported as such).
+            if DaemonConfiguration.keys.contains(path) { leaves.append((path, value)); continue }
+            collect(value, prefix: path, into: &leaves)
         }
     }
 

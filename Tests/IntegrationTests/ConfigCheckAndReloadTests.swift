@@ -47,6 +47,25 @@ struct ConfigCheckAndReloadTests {
         #expect(!FileManager.default.fileExists(atPath: dir.file("state")))
     }
 
+    @Test("a mapping given to a key that takes a value, a value given to a section, one key given dotted and nested: exit 64 naming it (they were read as absent: the default, and \"configuration OK\")", arguments: [
+        ("state:\n  dir:\n    path: /srv/cw\n", "state.dir: a mapping where one value is expected"),
+        ("metrics: {address: {host: 127.0.0.1, port: 9100}}\n", "metrics.address: a mapping where one value is expected"),
+        ("rules:\n  outcomeOverdue:\n    enabled: {x: true}\n", "rules.outcomeOverdue.enabled: a mapping where one value is expected"),
+        ("security:\n  curve:\n    certificate: {file: daemon.key_secret}\n", "security.curve.certificate: a mapping where one value is expected"),
+        ("input:\n  endpoints: {a: tcp://127.0.0.1:7401}\n", "input.endpoints: a mapping where a list is expected"),
+        ("rules: 5\n", "rules: a section (keys such as rules."),
+        ("rules.outcomeOverdue.enabled: false\nrules:\n  outcomeOverdue:\n    enabled: true\n", "rules.outcomeOverdue.enabled: given twice"),
+    ])
+    func valueShapes(yaml: String, message: String) throws {
+        let dir = try TemporaryDirectory()
+        let file = dir.file("shape.yaml")
+        try yaml.write(toFile: file, atomically: true, encoding: .utf8)
+        let c = try Child("contactwatchd", ["--check-config", "--config", file, "--state-dir", dir.file("state")])
+        #expect(c.waitForExit(timeout: 30) == 64, "\(yaml): \(c.stdout.text) \(c.stderr.text)")
+        #expect(c.stderr.text.contains("configuration: \(message)"), "\(yaml): \(c.stderr.text)")
+        #expect(!c.stdout.text.contains("configuration OK"))
+    }
+
     @Test("--check-config reports every bad value and unknown key in one run (file, environment, flags), exit 64, one line each")
     func everyProblemInOneRun() throws {
         let dir = try TemporaryDirectory()
@@ -185,6 +204,11 @@ struct ConfigCheckAndReloadTests {
         try "log:\n  levle: warning\n".write(toFile: config, atomically: true, encoding: .utf8)
         daemon.child.signal(SIGHUP)
         #expect(daemon.child.stderr.wait(timeout: 20) { $0.contains("reload: the configuration was not applied") && $0.contains("log.levle") },
+                "\(daemon.child.stderr.text)")
+        // A mapping where the level goes was read as no level at all: "nothing changed".
+        try "log:\n  level:\n    value: warning\n".write(toFile: config, atomically: true, encoding: .utf8)
+        daemon.child.signal(SIGHUP)
+        #expect(daemon.child.stderr.wait(timeout: 20) { $0.contains("log.level: a mapping where one value is expected") },
                 "\(daemon.child.stderr.text)")
         try replay("after-bad-reload")
         #expect(daemon.child.process.isRunning)
