@@ -253,7 +253,8 @@ struct LoadedStore {
             "contacts": "\(state.contacts.count)",
             "alertSequence": "\(state.alertSequence)",
             "unpublished": "\(unpublished.count)",
-            "seconds": "\(ContinuousClock.now - started)",
+            // A number (it read "seconds=0.0237 seconds", Duration's own text).
+            "seconds": "\(String(format: "%.3f", Double((ContinuousClock.now - started) / .milliseconds(1)) / 1000))",
         ])
     }
 }

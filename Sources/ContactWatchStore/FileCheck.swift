@@ -53,13 +53,16 @@ public enum FileCheck {
         return nil
     }
 
-    /// `mkdir -p`: creates `directory` and its missing parents (mode 0777 less the umask, as `FileManager` did).
+    /// `mkdir -p`: creates `directory` and its missing parents (mode 0777 less the umask, as `FileManager` did; the
+    /// last one, the state directory itself, 0750 less the umask: it holds every alert, which other local users
+    /// have no business reading, whatever the umask of a shell that started the daemon).
     /// Returns nil on success, else why not with the path it failed at, in the system's words: e.g. "/srv/state:
     /// Not a directory" when a parent is a regular file, "/srv/state: Permission denied", "/srv: Read-only file
     /// system". (Foundation's error said only "NSCocoaErrorDomain error 512".)
     public static func createDirectories(_ directory: String) -> String? {
         var prefix = directory.hasPrefix("/") ? "/" : ""
-        for component in directory.split(separator: "/", omittingEmptySubsequences: true) {
+        let components = directory.split(separator: "/", omittingEmptySubsequences: true)
+        for (k, component) in components.enumerated() {
             prefix += prefix.isEmpty || prefix.hasSuffix("/") ? String(component) : "/" + component
             var st = stat()
             if stat(prefix, &st) == 0 {
@@ -68,7 +71,7 @@ public enum FileCheck {
             }
             let statErrno = errno
             if statErrno != ENOENT { return "\(prefix): \(errnoText(statErrno))" }
-            if mkdir(prefix, 0o777) != 0 {
+            if mkdir(prefix, k == components.count - 1 ? 0o750 : 0o777) != 0 {
                 let e = errno
                 // Another process may have made it in between.
                 if e == EEXIST, stat(prefix, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR { continue }

@@ -358,6 +358,11 @@ public final class StateStore: Sendable {
     private static func createEmpty(at path: String) throws(StoreError) {
         let tmp = path + ".creating"
         for p in [tmp, tmp + "-wal", tmp + "-shm", tmp + "-journal"] { unlink(p) }
+        // Made here, 0640 less the umask, before SQLite opens it: SQLite would make it 0644 less the umask (0644 under
+        // a shell's usual 022: every alert readable by every local user), and gives its -wal and -shm the mode of
+        // the database file.
+        let made = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
+        if made >= 0 { Glibc.close(made) }
         errno = 0
         do {
             var config = Configuration()

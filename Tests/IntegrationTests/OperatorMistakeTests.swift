@@ -260,6 +260,23 @@ struct OperatorMistakeTests {
         #expect(daemon.stop() == 0)
     }
 
+    @Test("a new state directory and store under a shell's umask 022 are not readable by other users (0750, 0640 with the -wal and -shm)")
+    func newStoreIsPrivate() throws {
+        let dir = try TemporaryDirectory()
+        // The daemon started by a shell with the usual umask, as an operator trying it by hand would.
+        let daemon = try DaemonUnderTest(dir: dir, launcher: ["/bin/sh", "-c", "umask 022; exec \"$0\" \"$@\""])
+        defer { _ = daemon.stop() }
+        func mode(_ path: String) -> mode_t? {
+            var st = stat()
+            return stat(path, &st) == 0 ? st.st_mode & 0o777 : nil
+        }
+        let store = daemon.stateDir + "/contactwatch.sqlite"
+        #expect(mode(daemon.stateDir) == 0o750, "state directory \(String(mode(daemon.stateDir) ?? 0, radix: 8))")
+        for file in [store, store + "-wal", store + "-shm", daemon.stateDir + "/contactwatchd.lock"] {
+            #expect(mode(file) == 0o640, "\(file): \(mode(file).map { String($0, radix: 8) } ?? "missing")")
+        }
+    }
+
     @Test("replay given a directory or a missing file: exit 66 saying which and why (not \"no such readable file\" for a directory)")
     func replayUnreadableInput() throws {
         let dir = try TemporaryDirectory()
