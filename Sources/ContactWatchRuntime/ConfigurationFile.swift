@@ -43,7 +43,43 @@ enum ConfigurationFile {
             throw DaemonError.configuration(key: "--config", problem: "\(path) is not valid UTF-8 text: byte offset \(bad.offset) "
                 + "(line \(bad.line)) starts no UTF-8 character; save the file as UTF-8")
         }
-        return String(decoding: bytes, as: UTF8.self)
+        if bytes.count > maxBytes {
+            throw fail("it is \(bytes.count) bytes; a configuration file is a few kilobytes (at most \(maxBytes / 1024) KiB here)")
+        }
+        let text = String(decoding: bytes, as: UTF8.self)
+        if let expanded = try? expandsPastLimit(text), expanded {
+            throw fail("its YAML aliases (*name) expand it to more than \(maxExpandedNodes) values; a configuration file "
+                + "has a few dozen (an alias of an alias of … is how a small file becomes gigabytes)")
+        }
+        return text
+    }
+
+    /// The largest configuration file read.
+    static let maxBytes = 1 << 20
+
+    /// The most values (scalars, lists, mappings) a document may hold once its aliases are expanded: a "billion
+    /// laughs" file of eight lines (lists of aliases of lists) took 18 s and 2 GB to be refused, and at every SIGHUP.
+    static let maxExpandedNodes = 100_000
+
+    /// Whether `text`'s document, its aliases expanded, holds more than `maxExpandedNodes` values. Yams composes an
+    /// alias as the same node (nothing is copied); this walk stops as soon as the count passes the bound.
+    static func expandsPastLimit(_ text: String) throws -> Bool {
+        guard let root = try Yams.compose(yaml: text) else { return false }
+        var budget = maxExpandedNodes
+        func within(_ node: Node) -> Bool {
+            budget -= 1
+            if budget < 0 { return false }
+            switch node {
+            case .scalar, .alias: return true
+            case .mapping(let m):
+                for (k, v) in m where !within(k) || !within(v) { return false }
+                return true
+            case .sequence(let s):
+                for v in s where !within(v) { return false }
+                return true
+            }
+        }
+        return !within(root)
     }
 
     /// swift-configuration's YAML provider over `text` (the file as `read` returned it), not over a second read of

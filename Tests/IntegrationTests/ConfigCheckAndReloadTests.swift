@@ -66,6 +66,33 @@ struct ConfigCheckAndReloadTests {
         #expect(!c.stdout.text.contains("configuration OK"))
     }
 
+    @Test("YAML aliases that expand a few lines past 100,000 values (lists and mappings), and a file over 1 MiB: exit 64 saying so, at once; a file using an alias modestly is fine")
+    func aliasExpansion() throws {
+        let dir = try TemporaryDirectory()
+        var list = "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n"
+        var map = "a: &a {x1: 1, x2: 2, x3: 3, x4: 4, x5: 5, x6: 6, x7: 7, x8: 8, x9: 9}\n"
+        let names = ["a", "b", "c", "d", "e", "f", "g", "h"]
+        for (previous, name) in zip(names, names.dropFirst()) {
+            list += "\(name): &\(name) [" + Array(repeating: "*\(previous)", count: 9).joined(separator: ",") + "]\n"
+            map += "\(name): &\(name) {" + (1...9).map { "k\($0): *\(previous)" }.joined(separator: ", ") + "}\n"
+        }
+        let huge = "# " + String(repeating: "x", count: 1 << 20) + "\n"
+        for (name, text, message) in [("list", list, "expand it to more than 100000 values"),
+                                      ("map", map, "expand it to more than 100000 values"),
+                                      ("huge", huge, "at most 1024 KiB")] {
+            let file = dir.file("\(name).yaml")
+            try text.write(toFile: file, atomically: true, encoding: .utf8)
+            let c = try Child("contactwatchd", ["--check-config", "--config", file])
+            let status = c.waitForExit(timeout: 60)
+            if status == nil { c.signal(SIGKILL) }
+            #expect(status == 64 && c.stderr.text.contains(message), "\(name): \(String(describing: status)) \(c.stderr.text.prefix(400))")
+        }
+        let modest = dir.file("modest.yaml")
+        try "input:\n  subscribe: &topics [\"probation-case.\"]\nlog:\n  level: info\n".write(toFile: modest, atomically: true, encoding: .utf8)
+        let c = try Child("contactwatchd", ["--check-config", "--config", modest])
+        #expect(c.waitForExit(timeout: 30) == 0, "\(c.stderr.text)")
+    }
+
     @Test("--check-config reports every bad value and unknown key in one run (file, environment, flags), exit 64, one line each")
     func everyProblemInOneRun() throws {
         let dir = try TemporaryDirectory()
