@@ -47,6 +47,9 @@ final class JournalServer: @unchecked Sendable {
     private let finished = DispatchSemaphore(value: 0)
     private let started = DispatchSemaphore(value: 0)
     private let startResult = Mutex<DaemonError?>(nil)
+    private let bound = Mutex<String?>(nil)
+    /// The endpoint the ROUTER socket bound (`ZMQ_LAST_ENDPOINT`: the real port of a `:0` or `:*` bind).
+    var boundEndpoint: String? { bound.withLock { $0 } }
 
     private init() {}
 
@@ -110,6 +113,8 @@ final class JournalServer: @unchecked Sendable {
                 try setup.configure(router, as: .journal)
                 if !setup.security.isCurve { monitor = try router.startMonitor(events: ZMQMonitor.acceptFailedEvent) }
                 try router.bind(endpoint)
+                let last = try router.lastEndpoint
+                bound.withLock { $0 = last }
             } catch {
                 monitor?.close()
                 router.close()

@@ -60,6 +60,15 @@ final class Pipeline: @unchecked Sendable {
                                               limits: config.journalLimits, counters: counters, logger: logger)
         }
         defer { journal?.stop() }
+        // A port 0 or * is chosen by the system: said, so that clients can be pointed at it (and anything else that
+        // binds differently from its text, e.g. tcp://*:7402 as tcp://0.0.0.0:7402).
+        for (socket, bound, configured) in [("input", sockets.boundInput, config.inputBind ? config.inputs.first : nil),
+                                            ("output", sockets.boundOutput, config.output),
+                                            ("journal", journal?.boundEndpoint, config.journal)] {
+            if let bound, let configured, bound != configured {
+                logger.info("bound", metadata: ["socket": "\(socket)", "endpoint": "\(bound)", "configured": "\(configured)"])
+            }
+        }
         let writer = try CommitWriter(store: store, context: context, signalEndpoint: sockets.durableEndpoint,
                                       timings: counters.timings, logger: logger, counters: counters)
         defer { writer.close() }

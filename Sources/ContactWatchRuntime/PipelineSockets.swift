@@ -95,6 +95,10 @@ final class PipelineSockets {
     let outputMonitor: ZMQMonitor?
     private let acceptFailures: AcceptFailureLog
     private let outputEndpoint: String
+    /// What the bound sockets bound (`ZMQ_LAST_ENDPOINT`: the real port of a `:0` or `:*` bind): the input's when it
+    /// binds, and the output's.
+    let boundInput: String?
+    let boundOutput: String
     private let withInput = ZMQPoller()
     private let withoutInput = ZMQPoller()
 
@@ -144,6 +148,8 @@ final class PipelineSockets {
         outputEndpoint = config.output
         do {
             try Self.attach(config: config, input: input, output: output)
+            boundInput = config.inputBind ? try? input.lastEndpoint : nil
+            boundOutput = (try? output.lastEndpoint) ?? config.output
         } catch {
             supervisor.monitor.close()
             outputMonitor?.close()

@@ -153,6 +153,33 @@ struct DaemonBehaviourTests {
         #expect(log.contains("open files limit"), "the first lines were not written: \(log.prefix(300))")
     }
 
+    @Test("port 0 and * on every bound socket: the ports the system chose are logged, and clients pointed at them are served")
+    func freePortsLogged() throws {
+        let dir = try TemporaryDirectory()
+        let daemon = try Child("contactwatchd", ["--input", "tcp://127.0.0.1:0", "--input-bind", "--output", "tcp://127.0.0.1:*",
+                                                 "--journal", "tcp://127.0.0.1:0", "--state-dir", dir.file("state")])
+        defer { _ = daemon.terminate() }
+        #expect(daemon.stderr.wait(timeout: 60) { $0.contains(" ready") }, "\(daemon.stderr.text)")
+        func bound(_ socket: String) -> String? {
+            daemon.stderr.lines.first { $0.hasSuffix("] bound") && $0.contains("socket=\(socket) ") }?
+                .split(separator: " ").first { $0.hasPrefix("endpoint=") }.map { String($0.dropFirst("endpoint=".count)) }
+        }
+        let input = try #require(bound("input"), "\(daemon.stderr.text)")
+        let output = try #require(bound("output"), "\(daemon.stderr.text)")
+        let journal = try #require(bound("journal"), "\(daemon.stderr.text)")
+        for endpoint in [input, output, journal] {
+            #expect(endpoint.hasPrefix("tcp://127.0.0.1:") && !endpoint.hasSuffix(":0") && !endpoint.hasSuffix(":*"), "\(endpoint)")
+        }
+        #expect(try JournalClient(endpoint: journal).fetch(after: 0).latest == 0)
+        let tail = try Child("contactwatch", ["tail", "--endpoint", output, "--topic", "alert.", "--count", "1"])
+        defer { if tail.process.isRunning { tail.signal(SIGKILL) } }
+        #expect(daemon.stderr.wait(timeout: 30) { $0.contains("subscriber joined") }, "the tail did not reach \(output)")
+        let example = Executables.fixtures.appendingPathComponent("01-warning-then-breach.ndjson").path
+        let replay = try runTool(["replay", example, "--endpoint", input, "--wait-subscribers", "1"], timeout: 60)
+        #expect(replay.status == 0, "\(replay.stderr)")
+        #expect(tail.waitForExit(timeout: 60) == 0, "no alert through \(output)")
+    }
+
     @Test("two consumers of the same prefix that both leave are both counted out (subscribers back to 0)")
     func subscribersLeaving() throws {
         let dir = try TemporaryDirectory()
