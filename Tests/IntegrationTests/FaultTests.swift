@@ -43,6 +43,16 @@ struct FaultTests {
         return nil
     }()
 
+    /// Creates `path` and mounts a tmpfs there with `options` (e.g. "size=256k"); the caller unmounts it with
+    /// `unmount(_:)` in a `defer` (check `mountUnavailable` first).
+    static func mountTmpfs(at path: String, options: String) throws {
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        let mounted = command("/bin/mount", ["-t", "tmpfs", "-o", options, "tmpfs", path])
+        try #require(mounted.status == 0, "mount tmpfs: \(mounted.output)")
+    }
+
+    static func unmount(_ path: String) { command("/bin/umount", [path]) }
+
     /// The peak resident set (VmHWM) of a process, in kB.
     static func peakRSSKilobytes(_ pid: Int32) -> Int? {
         guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
@@ -454,10 +464,8 @@ struct FaultTests {
         let dir = try TemporaryDirectory()
         let chunks = try D.generatedChunks(dir, parts: 1)
         let state = dir.file("state")
-        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
-        let mounted = Self.command("/bin/mount", ["-t", "tmpfs", "-o", "size=256k", "tmpfs", state])
-        try #require(mounted.status == 0, "mount tmpfs: \(mounted.output)")
-        defer { Self.command("/bin/umount", [state]) }
+        try Self.mountTmpfs(at: state, options: "size=256k")
+        defer { Self.unmount(state) }
         var daemon = try DaemonUnderTest(dir: dir, extraArguments: D.arguments, environment: D.environment)
         let live = try Child("contactwatch", ["tail", "--endpoint", daemon.output, "--topic", "alert."])
         defer { D.stop(live, output: true) }

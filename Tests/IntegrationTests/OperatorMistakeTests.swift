@@ -189,10 +189,8 @@ struct OperatorMistakeTests {
         }
         let dir = try TemporaryDirectory()
         let disk = dir.file("disk")
-        try FileManager.default.createDirectory(atPath: disk, withIntermediateDirectories: true)
-        let mounted = FaultTests.command("/bin/mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", disk])
-        try #require(mounted.status == 0, "mount tmpfs: \(mounted.output)")
-        defer { FaultTests.command("/bin/umount", [disk]) }
+        try FaultTests.mountTmpfs(at: disk, options: "size=1m")
+        defer { FaultTests.unmount(disk) }
         // Fill it (dd stops at ENOSPC).
         FaultTests.command("/bin/dd", ["if=/dev/zero", "of=\(disk)/filler", "bs=4096", "count=512"])
         let state = "\(disk)/state"
@@ -217,10 +215,8 @@ struct OperatorMistakeTests {
         }
         let dir = try TemporaryDirectory()
         let disk = dir.file("disk")
-        try FileManager.default.createDirectory(atPath: disk, withIntermediateDirectories: true)
-        let mounted = FaultTests.command("/bin/mount", ["-t", "tmpfs", "-o", "size=2m", "tmpfs", disk])
-        try #require(mounted.status == 0, "mount tmpfs: \(mounted.output)")
-        defer { FaultTests.command("/bin/umount", [disk]) }
+        try FaultTests.mountTmpfs(at: disk, options: "size=2m")
+        defer { FaultTests.unmount(disk) }
         let state = "\(disk)/state"
         // A store with something in it, stopped cleanly (no -wal left: opening must create one).
         let example = Executables.fixtures.appendingPathComponent("01-warning-then-breach.ndjson").path
@@ -242,9 +238,8 @@ struct OperatorMistakeTests {
 
         // No inode left: neither the lock file nor a new store can be created; both are the disk full.
         let inodes = dir.file("inodes")
-        try FileManager.default.createDirectory(atPath: inodes, withIntermediateDirectories: true)
-        try #require(FaultTests.command("/bin/mount", ["-t", "tmpfs", "-o", "size=2m,nr_inodes=8", "tmpfs", inodes]).status == 0)
-        defer { FaultTests.command("/bin/umount", [inodes]) }
+        try FaultTests.mountTmpfs(at: inodes, options: "size=2m,nr_inodes=8")
+        defer { FaultTests.unmount(inodes) }
         let empty = "\(inodes)/state"
         try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
         var fillers: [String] = []
