@@ -267,10 +267,14 @@ final class LogWriter: @unchecked Sendable {
     /// The thread is writing a batch taken from `pending`.
     private var writing = false
 
-    init(fd: Int32, limitBytes: Int = LogWriter.defaultLimitBytes,
+    /// Where the thread's writes go instead of `fd` (tests: a sink that blocks, as a full pipe does).
+    private let sink: (@Sendable (String) -> Void)?
+
+    init(fd: Int32, limitBytes: Int = LogWriter.defaultLimitBytes, sink: (@Sendable (String) -> Void)? = nil,
          dropNotice: @escaping @Sendable (_ dropped: Int, _ seconds: Int) -> String) {
         self.fd = fd
         self.limitBytes = limitBytes
+        self.sink = sink
         self.dropNotice = dropNotice
         let thread = Thread { [self] in run() }
         thread.name = Self.threadName
@@ -303,6 +307,10 @@ final class LogWriter: @unchecked Sendable {
         return true
     }
 
+    private func write(_ chunk: String) {
+        if let sink { sink(chunk) } else { ContactWatchLogHandler.write(chunk, to: fd) }
+    }
+
     private func run() {
         nameCurrentThread(Self.threadName)
         while true {
@@ -326,12 +334,12 @@ final class LogWriter: @unchecked Sendable {
             var chunk = ""
             for line in batch {
                 if !chunk.isEmpty && chunk.utf8.count + line.utf8.count > 4096 {
-                    ContactWatchLogHandler.write(chunk, to: fd)
+                    write(chunk)
                     chunk = ""
                 }
                 chunk += line
             }
-            if !chunk.isEmpty { ContactWatchLogHandler.write(chunk, to: fd) }
+            if !chunk.isEmpty { write(chunk) }
             condition.lock()
             writing = false
             condition.broadcast()
