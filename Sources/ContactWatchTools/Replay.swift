@@ -27,6 +27,12 @@ public struct ReplayOptions: Sendable {
     public var rate: Double?
     /// Follow the gaps between `occurredAt` values, this many times faster.
     public var speed: Double?
+    /// With `speed`: a pause longer than this (nanoseconds) is not waited but reported, and the events after it are
+    /// paced from the event that came after it (two streams of different years in one file, or a wrong year).
+    public var maxPauseNanoseconds: UInt64 = ReplayOptions.maxPause
+    /// The default `maxPauseNanoseconds`: 7 days, so that a weekend or Christmas in a stream replayed in real time
+    /// (`--speed 1`) is still waited.
+    public static let maxPause: UInt64 = 7 * 86_400 * 1_000_000_000
     /// Wait for this many subscription messages (XPUB) before the first message.
     public var waitSubscribers: Int?
     /// How long to wait for them.
@@ -216,13 +222,14 @@ public enum Replay {
                 return nil
             }
         }
-        return total * max(1, loop)
+        let (all, overflow) = total.multipliedReportingOverflow(by: max(1, loop))
+        return overflow ? nil : all
     }
 
     /// Reads subscription messages on an XPUB until `wanted` have arrived.
     static func waitForSubscribers(_ socket: ZMQSocket, _ wanted: Int, timeout: Double, endpoint: String) throws {
         guard wanted > 0 else { return }
-        let deadline = ToolClock.nanos() + UInt64(max(0, timeout) * 1e9)
+        let deadline = ToolClock.saturatingSum(ToolClock.nanos(), ToolClock.saturating(nanos: timeout * 1e9))
         var seen = 0
         while seen < wanted {
             let now = ToolClock.nanos()
@@ -278,16 +285,29 @@ public enum Replay {
 
                     // Pace.
                     if let interval = rateInterval {
-                        let due = start + UInt64(Double(summary.messages) * interval)
+                        let due = ToolClock.saturatingSum(start, ToolClock.saturating(nanos: Double(summary.messages) * interval))
                         let now = ToolClock.nanos()
                         if due > now { ToolClock.sleep(nanos: due - now) }
                     } else if let speed = options.speed, let object, let range = object.occurredAt,
                               let at = rfc3339Milliseconds(UnsafeBufferPointer(rebasing: line[range])) {
                         if let base = speedBase {
                             if at > base.event {
-                                let due = base.wall + UInt64(Double(at - base.event) * 1e6 / speed)
+                                // Both are milliseconds of the years 0000-9999: the difference cannot overflow, but
+                                // the pause can exceed what UInt64 nanoseconds hold (2026 to 9999 at --speed 1).
+                                let due = ToolClock.saturatingSum(
+                                    base.wall, ToolClock.saturating(nanos: Double(at - base.event) * 1e6 / speed))
                                 let now = ToolClock.nanos()
-                                if due > now { ToolClock.sleep(nanos: due - now) }
+                                if due > now {
+                                    if due - now > options.maxPauseNanoseconds {
+                                        diagnostics.line("\(file):\(number): occurredAt is \(describeGap(milliseconds: at - base.event)) "
+                                            + "after this pass's first paced event: at --speed \(formatSpeed(speed)) the pause before it "
+                                            + "would be longer than \(describeGap(milliseconds: Int64(options.maxPauseNanoseconds / 1_000_000))); "
+                                            + "sent without it, and the events after it are paced from it")
+                                        speedBase = (now, at)
+                                    } else {
+                                        ToolClock.sleep(nanos: due - now)
+                                    }
+                                }
                             }
                         } else {
                             speedBase = (ToolClock.nanos(), at)
@@ -335,9 +355,22 @@ public enum Replay {
     }
 }
 
+/// A duration in milliseconds for a message: days (one decimal) from a day up, seconds below.
+func describeGap(milliseconds: Int64) -> String {
+    milliseconds >= 86_400_000 ? "\(formatFixed(Double(milliseconds) / 86_400_000, 1)) days"
+        : "\(formatFixed(Double(milliseconds) / 1000, 3)) s"
+}
+
+/// `--speed`'s value as given (no trailing `.0`).
+func formatSpeed(_ speed: Double) -> String {
+    speed == speed.rounded() && abs(speed) < 1e15 ? String(Int64(speed)) : "\(speed)"
+}
+
 /// `value` with `decimals` digits after the point.
 public func formatFixed(_ value: Double, _ decimals: Int) -> String {
     guard value.isFinite else { return "0" }
+    // Int64 holds about 9.2e18: larger values (a huge duration) are written as Swift writes a Double.
+    guard abs(value) < 9e18 / pow(10, Double(decimals)) else { return "\(value)" }
     if decimals == 0 { return String(Int64(value.rounded())) }
     var scale = 1.0
     for _ in 0..<decimals { scale *= 10 }

@@ -96,6 +96,20 @@ public enum ToolClock {
         return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
     }
 
+    /// `nanos` as a whole number of nanoseconds, saturating: 0 for a negative or NaN value, `UInt64.max` from 2^64
+    /// (about 584 years) and for infinity. A plain `UInt64(_:)` traps there (a pause computed from input).
+    public static func saturating(nanos: Double) -> UInt64 {
+        guard nanos > 0 else { return 0 }
+        guard nanos < 0x1p64 else { return .max }
+        return UInt64(nanos)
+    }
+
+    /// `a + b`, or `UInt64.max` when that does not fit (a deadline far in the future).
+    public static func saturatingSum(_ a: UInt64, _ b: UInt64) -> UInt64 {
+        let (sum, overflow) = a.addingReportingOverflow(b)
+        return overflow ? .max : sum
+    }
+
     /// Sleeps the calling thread for `nanos` nanoseconds (resuming after signals).
     public static func sleep(nanos: UInt64) {
         guard nanos > 0 else { return }

@@ -80,10 +80,18 @@ struct ReplayCommand: ParsableCommand {
     func validate() throws {
         if files.isEmpty { throw ValidationError("give at least one FILE") }
         if rate != nil && speed != nil { throw ValidationError("--rate and --speed cannot be used together") }
-        if let rate, !(rate > 0 && rate.isFinite) { throw ValidationError("--rate must be a positive number") }
-        if let speed, !(speed > 0 && speed.isFinite) { throw ValidationError("--speed must be a positive number") }
+        // Ranges, not just signs: the pause between messages is 1/rate seconds and a gap of occurredAt divided by
+        // speed, and a tiny rate or speed made it more nanoseconds than UInt64 holds (a crash, SIGILL).
+        if let rate, !(rate >= 0.001 && rate <= 1e9) {
+            throw ValidationError("--rate must be from 0.001 to 1000000000 messages per second")
+        }
+        if let speed, !(speed >= 0.001 && speed <= 1e9) {
+            throw ValidationError("--speed must be from 0.001 to 1000000000 (times faster than the occurredAt gaps)")
+        }
         if let waitSubscribers, waitSubscribers < 0 { throw ValidationError("--wait-subscribers must be 0 or more") }
-        if !(waitTimeout >= 0) { throw ValidationError("--wait-timeout must be 0 or more seconds") }
+        if !(waitTimeout >= 0 && waitTimeout <= 86400) {
+            throw ValidationError("--wait-timeout must be from 0 to 86400 seconds")
+        }
         if loop < 1 { throw ValidationError("--loop must be 1 or more") }
         if let publisherId, publisherId.unicodeScalars.isEmpty || publisherId.unicodeScalars.count > 64 {
             throw ValidationError("--publisher-id must have 1 to 64 characters")

@@ -1,0 +1,60 @@
+import ContactWatchTestSupport
+import Foundation
+import Testing
+
+/// A fault tester's findings in the companion tool's flags, with the real executable: values that crashed it
+/// (SIGILL: a pause converted to more nanoseconds than UInt64 holds), wrote wrong output, wrote in the root directory,
+/// or hung silently are usage errors (exit 64) whose one-line message names the flag and its real range.
+@Suite("contactwatch flags out of range: exit 64 naming the flag and its range, never a crash")
+struct ToolFlagRangeTests {
+    static func event(_ occurredAt: String) -> String {
+        #"{"eventType":"probation-case.contact.recorded","version":1,"occurredAt":"\#(occurredAt)"}"#
+    }
+
+    /// `arguments` exits 64 and its first line of standard error contains each of `words`.
+    static func refused(_ arguments: [String], _ words: [String], sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let r = try runTool(arguments, timeout: 30)
+        #expect(r.status == 64, "\(arguments): status \(r.status.map(String.init) ?? "none"): \(r.stderr)",
+                sourceLocation: sourceLocation)
+        let first = r.stderr.split(separator: "\n").first.map(String.init) ?? ""
+        for word in words {
+            #expect(first.contains(word), "\(arguments): \(r.stderr)", sourceLocation: sourceLocation)
+        }
+    }
+
+    @Test("replay: --rate and --speed from 0.001 to 1e9, --wait-timeout from 0 to 86400 (1e-12, 1e-300, 1e300, inf crashed it)")
+    func replayPaceFlags() throws {
+        let dir = try TemporaryDirectory()
+        let file = dir.file("one.ndjson")
+        try (Self.event("2026-01-05T10:00:00Z") + "\n").write(toFile: file, atomically: true, encoding: .utf8)
+        let base = ["replay", file, "--endpoint", dir.ipc("pub"), "--bind"]
+        for value in ["1e-12", "1e-300", "0.0009", "2e9", "nan"] {
+            try Self.refused(base + ["--rate=\(value)"], ["--rate", "from 0.001 to 1000000000"])
+            try Self.refused(base + ["--speed=\(value)"], ["--speed", "from 0.001 to 1000000000"])
+        }
+        for value in ["1e300", "inf", "86401", "-1"] {
+            try Self.refused(base + ["--wait-subscribers", "1", "--wait-timeout=\(value)"], ["--wait-timeout", "from 0 to 86400"])
+        }
+        // The ends of the ranges are taken (one message: no pause at all).
+        for flags in [["--rate", "0.001"], ["--rate", "1e9"], ["--speed", "0.001"], ["--speed", "1e9"]] {
+            let r = try runTool(base + flags, timeout: 60)
+            #expect(r.status == 0, "\(flags): \(r.stderr)")
+            #expect(r.stderr.contains("replayed 1 messages"), "\(flags): \(r.stderr)")
+        }
+    }
+
+    @Test("replay --speed 1: a pause too long to wait (2026 to 9999) is reported with its line and skipped, not a crash")
+    func replayHugeGap() throws {
+        let dir = try TemporaryDirectory()
+        let file = dir.file("two.ndjson")
+        try [Self.event("2026-01-05T10:00:00Z"), Self.event("9999-12-31T10:00:00Z"), Self.event("9999-12-31T10:00:00Z")]
+            .joined(separator: "\n").write(toFile: file, atomically: true, encoding: .utf8)
+        let r = try runTool(["replay", file, "--endpoint", dir.ipc("pub"), "--bind", "--speed", "1"], timeout: 60)
+        #expect(r.status == 0, "status \(r.status.map(String.init) ?? "none"): \(r.stderr)")
+        #expect(r.stderr.contains("replayed 3 messages"), "\(r.stderr)")
+        let reports = r.stderr.split(separator: "\n").filter { $0.contains("sent without it") }
+        #expect(reports.count == 1, "\(r.stderr)")
+        #expect(reports.first?.hasPrefix("\(file):2: ") == true, "\(r.stderr)")
+        #expect(reports.first?.contains("longer than 7.0 days") == true, "\(r.stderr)")
+    }
+}
