@@ -68,23 +68,48 @@ public struct GeneratorOptions: Sendable {
 }
 
 public enum Generator {
+    /// The largest `cases` and `days`.
+    public static let maxCases = 10_000_000
+    public static let maxDays = 3660
+    /// The latest last day of a stream: appointment dates (`contactStart`) run up to 5 business days past the last
+    /// day's events (a re-planned appointment), so a month is kept free before 9999-12-31; later, times were written
+    /// with the year's last four digits (10000-01-07 as "0000-01-07", out of order).
+    public static let latestLastDay = "9999-11-30"
+
+    /// Checks the options as `generate` does, without generating.
+    /// - Throws: `ToolError` 64 naming the option (as its flag) and its range.
+    public static func check(_ options: GeneratorOptions) throws {
+        _ = try startDay(options)
+    }
+
+    private static func startDay(_ options: GeneratorOptions) throws -> Int {
+        guard let startDay = GenCalendar.parseDate(options.start) else {
+            throw ToolError(exitCode: ToolError.usage, "--start must be a date YYYY-MM-DD (from 1970), not '\(options.start)'")
+        }
+        guard options.cases >= 0, options.cases <= maxCases else {
+            throw ToolError(exitCode: ToolError.usage, "--cases must be from 0 to \(maxCases)")
+        }
+        guard options.days >= 0, options.days <= maxDays else {
+            throw ToolError(exitCode: ToolError.usage, "--days must be from 0 to \(maxDays)")
+        }
+        guard options.lateEnforcement >= 0, options.lateEnforcement <= 1 else {
+            throw ToolError(exitCode: ToolError.usage, "--late-enforcement must be a share from 0 to 1")
+        }
+        let latest = GenCalendar.parseDate(latestLastDay)!
+        guard startDay + options.days - 1 <= latest else {
+            throw ToolError(exitCode: ToolError.usage, "--start \(options.start) with --days \(options.days) would reach past "
+                + "9999-12-31: the stream's last day (--start + --days - 1) must be at most \(latestLastDay) (appointment "
+                + "dates run up to 5 business days past it)")
+        }
+        return startDay
+    }
+
     /// Streams NDJSON lines (each ending in "\n"), sorted by occurredAt.
     /// `progress`, when given, is called after each simulated day with (days done, days in all, events so far).
     public static func generate(_ options: GeneratorOptions,
                                 progress: ((_ days: Int, _ of: Int, _ events: Int) -> Void)? = nil,
                                 write: (UnsafeRawBufferPointer) throws -> Void) throws {
-        guard let startDay = GenCalendar.parseDate(options.start) else {
-            throw ToolError(exitCode: ToolError.usage, "--start must be a date YYYY-MM-DD (from 1970), not '\(options.start)'")
-        }
-        guard options.cases >= 0, options.cases <= 10_000_000 else {
-            throw ToolError(exitCode: ToolError.usage, "--cases must be from 0 to 10000000")
-        }
-        guard options.days >= 0, options.days <= 3660 else {
-            throw ToolError(exitCode: ToolError.usage, "--days must be from 0 to 3660")
-        }
-        guard options.lateEnforcement >= 0, options.lateEnforcement <= 1 else {
-            throw ToolError(exitCode: ToolError.usage, "--late-enforcement must be a share from 0 to 1")
-        }
+        let startDay = try startDay(options)
         var simulation = GenSimulation(options: options, startDay: startDay)
         try simulation.run(progress: progress, write: write)
     }

@@ -147,13 +147,21 @@ struct GenerateCommand: ParsableCommand {
 
     func validate() throws {
         if !(lateEnforcement >= 0 && lateEnforcement <= 1) { throw ValidationError("--late-enforcement must be from 0 to 1") }
-        if cases < 1 { throw ValidationError("--cases must be 1 or more") }
-        if days < 1 { throw ValidationError("--days must be 1 or more") }
+        if !(1...Generator.maxCases).contains(cases) { throw ValidationError("--cases must be from 1 to \(Generator.maxCases)") }
+        if !(1...Generator.maxDays).contains(days) { throw ValidationError("--days must be from 1 to \(Generator.maxDays)") }
         let parts = start.split(separator: "-", omittingEmptySubsequences: false)
         guard parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
               parts.allSatisfy({ $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) }),
               let month = Int(parts[1]), let day = Int(parts[2]), (1...12).contains(month), (1...31).contains(day)
         else { throw ValidationError("--start must be a date YYYY-MM-DD") }
+        // The same checks as the generator's (a date from 1970, a stream that stays in the year 9999), before
+        // --output is created.
+        do {
+            try Generator.check(GeneratorOptions(cases: cases, days: days, seed: seed, start: start,
+                                                 lateEnforcement: lateEnforcement))
+        } catch let error as ToolError {
+            throw ValidationError(error.message)
+        }
     }
 
     func run() throws {
@@ -285,6 +293,8 @@ struct KeygenCommand: ParsableCommand {
         if name.isEmpty || name.contains("/") || name.hasPrefix(".") {
             throw ValidationError("NAME must be a plain file name (no '/', not starting with '.')")
         }
+        // An empty --dir made the paths "/NAME.key" and "/NAME.key_secret": the root directory.
+        if dir.isEmpty { throw ValidationError("--dir must not be empty (give . for the current directory)") }
     }
 
     func run() throws {

@@ -57,4 +57,55 @@ struct ToolFlagRangeTests {
         #expect(reports.first?.hasPrefix("\(file):2: ") == true, "\(r.stderr)")
         #expect(reports.first?.contains("longer than 7.0 days") == true, "\(r.stderr)")
     }
+
+    @Test("generate: a stream that would reach past 9999-12-31 is refused (it wrote year 10000 as 0000); the latest one stays in 9999")
+    func generateYear9999() throws {
+        let dir = try TemporaryDirectory()
+        let output = dir.file("stream.ndjson")
+        try Self.refused(["generate", "--cases", "20", "--days", "40", "--start", "9999-12-25", "--output", output],
+                         ["--start 9999-12-25", "--days 40", "9999-11-30"])
+        #expect(!FileManager.default.fileExists(atPath: output), "refused, yet --output was created")
+        try Self.refused(["generate", "--cases", "20", "--days", "31", "--start", "9999-11-01"], ["--start", "--days"])
+        // The last day allowed: every time in the stream is in 9999, in order.
+        let r = try runTool(["generate", "--cases", "200", "--days", "30", "--start", "9999-11-01", "--output", output], timeout: 60)
+        #expect(r.status == 0, "\(r.stderr)")
+        let lines = try String(contentsOfFile: output, encoding: .utf8).split(separator: "\n")
+        #expect(lines.count > 100)
+        let time = try Regex(#""(occurredAt|contactStart|actionAt)":"([0-9]{4})-([0-9]{2}-[0-9]{2}T[0-9:]{8}Z)""#)
+        var last = ""
+        for line in lines {
+            let times = line.matches(of: time)
+            #expect(!times.isEmpty, "\(line)")
+            for match in times {
+                let year = match.output[2].substring.map(String.init) ?? ""
+                #expect(year == "9999", "\(line)")
+                if match.output[1].substring == "occurredAt" {
+                    let at = "\(year)-\(match.output[3].substring ?? "")"
+                    #expect(at >= last, "not sorted: \(at) after \(last)")
+                    last = at
+                }
+            }
+        }
+    }
+
+    @Test("generate --cases and --days: one message with the real range, below it and above it")
+    func generateCountsRange() throws {
+        for value in ["0", "-1", "10000001", "1000000000"] {
+            try Self.refused(["generate", "--cases=\(value)"], ["--cases must be from 1 to 10000000"])
+        }
+        for value in ["0", "3661"] {
+            try Self.refused(["generate", "--days=\(value)"], ["--days must be from 1 to 3660"])
+        }
+    }
+
+    @Test("keygen --dir '' is refused (it wrote NAME.key and NAME.key_secret in /)")
+    func keygenEmptyDirectory() throws {
+        let name = "cw-test-\(UUID().uuidString.prefix(8))"
+        defer {
+            try? FileManager.default.removeItem(atPath: "/\(name).key")
+            try? FileManager.default.removeItem(atPath: "/\(name).key_secret")
+        }
+        try Self.refused(["keygen", name, "--dir", ""], ["--dir"])
+        #expect(!FileManager.default.fileExists(atPath: "/\(name).key"))
+    }
 }
