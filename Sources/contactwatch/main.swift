@@ -234,8 +234,16 @@ struct TailCommand: ParsableCommand {
         if (journal == nil) != (fromSequence == nil) {
             throw ValidationError("--journal and --from-sequence go together")
         }
-        if !(requestTimeout > 0 && requestTimeout < 86400) {
-            throw ValidationError("--request-timeout must be a positive number of seconds")
+        if !(requestTimeout >= 0.001 && requestTimeout <= 86400) {
+            throw ValidationError("--request-timeout must be from 0.001 to 86400 seconds")
+        }
+        // The daemon's output drops a connection that sends a frame over 512 bytes (README, "Subscriptions"), and a
+        // subscription's frame is "\u{9}SUBSCRIBE" and the prefix (33 bytes more under CURVE): a longer --topic
+        // would leave tail connecting and dropped, silently, forever.
+        let limit = curveCert == nil ? TailOptions.maxTopicBytes : TailOptions.maxCurveTopicBytes
+        for prefix in topic where prefix.utf8.count > limit {
+            throw ValidationError("--topic must be at most \(limit) bytes\(curveCert == nil ? "" : " under CURVE") (the "
+                + "daemon drops a consumer whose subscription frame is over 512 bytes); this one has \(prefix.utf8.count)")
         }
         if let problem = EndpointSyntax.problem(endpoint, bind: false) { throw ValidationError("--endpoint: \(problem)") }
         if let journal, let problem = EndpointSyntax.problem(journal, bind: false) { throw ValidationError("--journal: \(problem)") }

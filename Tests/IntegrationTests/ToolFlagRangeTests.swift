@@ -98,6 +98,14 @@ struct ToolFlagRangeTests {
         }
     }
 
+    @Test("tail --request-timeout: the message gives the real range, 0.001 to 86400 seconds")
+    func tailRequestTimeoutRange() throws {
+        for value in ["1e6", "86401", "0", "-1", "nan"] {
+            try Self.refused(["tail", "--endpoint", "ipc:///nonexistent/out", "--request-timeout=\(value)"],
+                             ["--request-timeout must be from 0.001 to 86400 seconds"])
+        }
+    }
+
     @Test("keygen --dir '' is refused (it wrote NAME.key and NAME.key_secret in /)")
     func keygenEmptyDirectory() throws {
         let name = "cw-test-\(UUID().uuidString.prefix(8))"
@@ -107,5 +115,37 @@ struct ToolFlagRangeTests {
         }
         try Self.refused(["keygen", name, "--dir", ""], ["--dir"])
         #expect(!FileManager.default.fileExists(atPath: "/\(name).key"))
+    }
+
+    /// Waits until the daemon logs a subscription of exactly `prefix`.
+    static func joined(_ daemon: DaemonUnderTest, _ prefix: String) -> Bool {
+        daemon.child.stderr.wait(timeout: 30) { $0.contains("prefix=\(prefix) ") && $0.contains("subscriber joined") }
+    }
+
+    @Test("tail --topic: at most 502 bytes (469 under CURVE), the longest the daemon takes; one more hung silently")
+    func tailTopicLimit() throws {
+        let dir = try TemporaryDirectory()
+        let plain = try DaemonUnderTest(dir: dir)
+        let longest = String(repeating: "a", count: 502)
+        try Self.refused(["tail", "--endpoint", plain.output, "--topic", "alert.", "--topic", longest + "b"],
+                         ["--topic", "at most 502 bytes", "503"])
+        let tail = try Child("contactwatch", ["tail", "--endpoint", plain.output, "--topic", longest])
+        #expect(Self.joined(plain, longest), "502 bytes did not join: \(plain.child.stderr.text)\n\(tail.stderr.text)")
+        tail.signal(SIGKILL)
+        _ = tail.waitForProcessExit(timeout: 10)
+        #expect(plain.stop() == 0)
+
+        let curveDir = try TemporaryDirectory()
+        let deployment = try Deployment(dir: curveDir, pyzmq: true)
+        let curve = try DaemonUnderTest(dir: curveDir, extraArguments: deployment.daemonArguments)
+        let keys = ["--curve-cert", deployment.secret("consumer"), "--curve-server-key", deployment.daemonPublic]
+        let longestCurve = String(repeating: "c", count: 469)
+        try Self.refused(["tail", "--endpoint", curve.output, "--topic", longestCurve + "d"] + keys,
+                         ["--topic", "at most 469 bytes under CURVE", "470"])
+        let curveTail = try Child("contactwatch", ["tail", "--endpoint", curve.output, "--topic", longestCurve] + keys)
+        #expect(Self.joined(curve, longestCurve), "469 bytes did not join: \(curve.child.stderr.text)\n\(curveTail.stderr.text)")
+        curveTail.signal(SIGKILL)
+        _ = curveTail.waitForProcessExit(timeout: 10)
+        #expect(curve.stop() == 0)
     }
 }
