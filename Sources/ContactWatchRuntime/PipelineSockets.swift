@@ -25,7 +25,7 @@ struct SocketSetup: Sendable {
     /// the limit also applies to the handshake's commands, of which CURVE's INITIATE is the largest (about 300 bytes
     /// from a libzmq SUB: 256 refused every CURVE consumer). libzmq's XPUB stores a prefix one trie node per byte (~60
     /// bytes of resident memory each), so with `output.maxSubscriptions` this bounds what consumers can make it hold:
-    /// 1,024 × 511 bytes ≈ 31 MB at most, where 4,096-byte subscriptions cost ~250 KB each.
+    /// 1,024 × 502 bytes ≈ 31 MB at most, where 4,096-byte subscriptions cost ~250 KB each.
     static let maxSubscriptionFrameBytes: Int64 = 512
     /// Subscription messages libzmq queues from one consumer connection for the processing thread (the XPUB's
     /// `ZMQ_RCVHWM`; libzmq's default is 1,000). libzmq puts a subscription into its trie when it takes it from that
