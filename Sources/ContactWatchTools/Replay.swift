@@ -44,8 +44,9 @@ public struct ReplayOptions: Sendable {
     /// Send lines that are not JSON as one-frame messages instead of skipping them.
     public var sendInvalid = false
     /// Linger on close so that queued messages are delivered. Generous: the send queue has no limit, so after a
-    /// fast replay most of the stream may still be queued for a subscriber that reads slowly (a busy machine); what
-    /// is left when the linger ends is dropped without a word. A subscriber that goes away ends the wait at once.
+    /// fast replay most of the stream may still be queued for a subscriber that reads slowly (a busy machine). What
+    /// is left when the linger ends is dropped by libzmq; `run` then says so (`ReplaySummary.undelivered`). A
+    /// subscriber that goes away ends the wait at once.
     public var lingerMilliseconds: Int32 = 60_000
     /// Show progress on standard error (nil: when standard error is a terminal).
     public var progress: Bool?
@@ -68,6 +69,9 @@ public struct ReplaySummary: Sendable, Equatable {
     public var seconds = 0.0
     /// Subscriptions the socket saw (it is an XPUB): 0 means nothing was subscribed, so every message was dropped.
     public var subscriptionsSeen = 0
+    /// The close waited out the whole linger: messages were still queued for a subscriber when it ended, and libzmq
+    /// dropped them (it says no more, nor how many).
+    public var undelivered = false
 
     public init() {}
 
@@ -148,7 +152,27 @@ public enum Replay {
             }
         }
         let context = try ZMQContext()
-        defer { context.close() }
+        var summary: ReplaySummary
+        do {
+            summary = try publishAll(options, context: context, diagnostics: diagnostics)
+        } catch {
+            context.close()
+            throw error
+        }
+        // The context's end waits for the socket's linger: until every queued message is delivered, or the linger
+        // runs out and libzmq drops the rest without a word. Only the latter takes the whole linger.
+        let closing = ToolClock.nanos()
+        context.close()
+        let waited = Double(ToolClock.nanos() - closing) / 1e6
+        if summary.messages > 0 && options.lingerMilliseconds > 0
+            && waited >= Double(options.lingerMilliseconds) - min(500, Double(options.lingerMilliseconds) / 10) {
+            summary.undelivered = true
+        }
+        return summary
+    }
+
+    /// `run`'s work on `context`: the socket, its linger started by its close on the way out.
+    private static func publishAll(_ options: ReplayOptions, context: ZMQContext, diagnostics: FDWriter) throws -> ReplaySummary {
         // A CURVE server needs its ZAP handler before the socket exists and until it is closed.
         var authenticator: ZMQAuthenticator? = nil
         defer { authenticator?.stop() }

@@ -34,7 +34,8 @@ struct ReplayCommand: ParsableCommand {
             error with its file and line number and not sent (with --send-invalid: sent as a one-frame message). \
             Shows progress on standard error when it is a terminal, and ends with a summary line there; warns \
             when no subscriber was seen (the messages went nowhere). Exit codes: 64 bad flags, 66 a file cannot be read, \
-            69 the endpoint cannot be bound or connected, or too few subscribers joined.
+            69 the endpoint cannot be bound or connected, or too few subscribers joined, 75 messages still queued for \
+            a subscriber when --linger ran out were dropped.
             """
     )
 
@@ -68,6 +69,9 @@ struct ReplayCommand: ParsableCommand {
     @Flag(help: "Send lines that are not JSON as one-frame messages instead of skipping them.")
     var sendInvalid = false
 
+    @Option(help: ArgumentHelp("At the end, wait up to S seconds for subscribers to take what is still queued (0 to 86400).", valueName: "S"))
+    var linger: Double = 60
+
     @Option(help: ArgumentHelp("This publisher's own CURVE secret certificate (NAME.key_secret).", valueName: "file"))
     var curveCert: String?
 
@@ -93,6 +97,7 @@ struct ReplayCommand: ParsableCommand {
             throw ValidationError("--wait-timeout must be from 0 to 86400 seconds")
         }
         if loop < 1 { throw ValidationError("--loop must be 1 or more") }
+        if !(linger >= 0 && linger <= 86400) { throw ValidationError("--linger must be from 0 to 86400 seconds") }
         if let publisherId, publisherId.unicodeScalars.isEmpty || publisherId.unicodeScalars.count > 64 {
             throw ValidationError("--publisher-id must have 1 to 64 characters")
         }
@@ -110,6 +115,7 @@ struct ReplayCommand: ParsableCommand {
         options.publisherId = publisherId
         options.loop = loop
         options.sendInvalid = sendInvalid
+        options.lingerMilliseconds = Int32((linger * 1000).rounded())
         try runTool("replay") {
             options.curve = try ToolCurve.load(cert: curveCert, serverKey: curveServerKey, allow: curveAllow)
             let summary = try Replay.run(options)
@@ -117,6 +123,12 @@ struct ReplayCommand: ParsableCommand {
                 FDWriter.standardError.line("skipped \(summary.skippedInvalid) lines that are not JSON")
             }
             FDWriter.standardError.line(summary.line)
+            if summary.undelivered {
+                // libzmq dropped what was still queued when the linger ran out; it does not say how much.
+                throw ToolError(exitCode: ExitStatus.temporaryFailure, "a subscriber had not taken every message when "
+                    + "the \(formatFixed(linger, linger == linger.rounded() ? 0 : 3)) s linger ran out: the rest were dropped "
+                    + "(a subscriber stopped reading, or is far slower than the replay); replay again, or give --linger more")
+            }
         }
     }
 }

@@ -1,0 +1,53 @@
+import ContactWatchTestSupport
+import Foundation
+import Testing
+import ZeroMQ
+
+/// What `replay` does with messages still queued for a subscriber when it ends (README, *The companion tool*): it
+/// waits up to `--linger` seconds for them to be taken, and when libzmq drops the rest it says so with exit 75; a
+/// fault tester's replay to a stopped daemon lost 72,000 messages and exited 0 without a word.
+@Suite("replay: messages a subscriber never took are reported, not dropped silently")
+struct ReplayLingerTests {
+    @Test("a subscriber that never reads: the linger runs out, exit 75 saying the rest were dropped; one that reads: exit 0")
+    func undeliveredReported() throws {
+        let dir = try TemporaryDirectory()
+        let stream = dir.file("stream.ndjson")
+        let generated = try runTool(["generate", "--cases", "300", "--days", "120", "--seed", "5", "--output", stream])
+        try #require(generated.status == 0, "\(generated.stderr)")
+
+        // A subscriber that takes one message into its queue and then stops reading: what libzmq has not sent when
+        // the linger ends stays in replay's queue.
+        let context = try ZMQContext()
+        defer { context.close() }
+        let stalled = try context.socket(.sub, lingerMilliseconds: 0)
+        defer { stalled.close() }
+        try stalled.setReceiveHighWaterMark(1)
+        try stalled.subscribe("")
+        try stalled.connect(dir.ipc("stalled"))  // libzmq connects again until replay has bound
+        let lost = try runTool(["replay", stream, "--endpoint", dir.ipc("stalled"), "--bind", "--wait-subscribers", "1",
+                                "--linger", "1"], timeout: 60)
+        #expect(lost.status == 75, "status \(lost.status.map(String.init) ?? "none"): \(lost.stderr)")
+        #expect(lost.stderr.contains("replayed ") && lost.stderr.contains("the 1 s linger ran out: the rest were dropped"),
+                "\(lost.stderr)")
+
+        // A subscriber that reads everything (a tail): nothing is left when the socket closes.
+        let lines = try String(contentsOfFile: stream, encoding: .utf8).split(separator: "\n").count
+        let reader = try Child("contactwatch", ["tail", "--endpoint", dir.ipc("reader"), "--count", "\(lines)"])
+        defer { if reader.process.isRunning { reader.signal(SIGKILL) } }
+        let delivered = try runTool(["replay", stream, "--endpoint", dir.ipc("reader"), "--bind", "--wait-subscribers", "1",
+                                     "--linger", "1"], timeout: 60)
+        #expect(delivered.status == 0 && !delivered.stderr.contains("dropped"), "\(delivered.stderr)")
+        #expect(reader.waitForExit(timeout: 60) == 0, "the tail printed \(reader.stdout.lines.count) of \(lines)")
+    }
+
+    @Test("--linger out of range is exit 64 naming it")
+    func lingerRange() throws {
+        let dir = try TemporaryDirectory()
+        let file = dir.file("one.ndjson")
+        try "{}\n".write(toFile: file, atomically: true, encoding: .utf8)
+        for value in ["-1", "86401", "nan", "inf"] {
+            let r = try runTool(["replay", file, "--endpoint", dir.ipc("x"), "--linger=\(value)"], timeout: 30)
+            #expect(r.status == 64 && r.stderr.contains("--linger must be from 0 to 86400 seconds"), "\(value): \(r.stderr)")
+        }
+    }
+}
