@@ -155,7 +155,8 @@ public final class StateStore: Sendable {
         } catch {
             let systemErrno = errno
             let failure = StoreError.from(error, path: path, during: "opening", systemErrno: systemErrno)
-            let fullWhy = failure.kind == .full ? nil : FileCheck.fullFileSystem(holding: dir)
+            let fullWhy = failure.kind == .full || !StoreError.mayBeFullDisk(error, systemErrno: systemErrno) ? nil
+                : FileCheck.fullFileSystem(holding: dir)
             // Nothing was being committed: the commit-time wording ("the failed batch") does not apply.
             if failure.kind == .full || fullWhy != nil {
                 let detail = (error as? DatabaseError)?.message ?? "\(error)"
@@ -378,7 +379,8 @@ public final class StateStore: Sendable {
             for p in [tmp, tmp + "-wal", tmp + "-shm", tmp + "-journal"] { unlink(p) }
             let failure = StoreError.from(error, path: path, during: "creating a new store", systemErrno: systemErrno)
             let directory = (path as NSString).deletingLastPathComponent
-            let fullWhy = failure.kind == .full ? nil : FileCheck.fullFileSystem(holding: directory.isEmpty ? "." : directory)
+            let fullWhy = failure.kind == .full || !StoreError.mayBeFullDisk(error, systemErrno: systemErrno) ? nil
+                : FileCheck.fullFileSystem(holding: directory.isEmpty ? "." : directory)
             // There is no batch yet: the commit-time wording ("the failed batch was not committed") does not apply.
             if failure.kind == .full || fullWhy != nil {
                 let detail = ((error as? DatabaseError)?.message ?? "\(error)") + (fullWhy.map { "; \($0)" } ?? "")

@@ -81,6 +81,15 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
             + "where it stopped.")
     }
 
+    /// Whether a failure to open or create the store may be the disk being full although SQLite did not say so: an
+    /// I/O or can't-open failure whose errno is not a permission or read-only one (SQLite leaves a later call's errno
+    /// behind, often ENOENT). The caller then asks the file system (`FileCheck.fullFileSystem`).
+    static func mayBeFullDisk(_ error: any Error, systemErrno: Int32) -> Bool {
+        guard let e = error as? DatabaseError,
+              [.SQLITE_IOERR, .SQLITE_CANTOPEN].contains(e.resultCode.primaryResultCode) else { return false }
+        return ![EACCES, EPERM, EROFS].contains(systemErrno)
+    }
+
     /// Maps an error thrown by GRDB (or anything else) while working on the store at `path`. `systemErrno` is the
     /// failed system call behind it (0: unknown): SQLite's own message says only "disk I/O error", the errno says which.
     static func from(_ error: any Error, path: String, during what: String, systemErrno: Int32 = 0) -> StoreError {
