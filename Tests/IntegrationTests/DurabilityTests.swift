@@ -269,7 +269,7 @@ struct DurabilityTests {
         let live = try Self.liveTail(daemon)
         defer { Self.stop(live, output: true) }
         let replay = try Child("contactwatch", ["replay", chunks[1], "--endpoint", daemon.input, "--wait-subscribers", "1",
-                                                "--rate", "500"])
+                                                "--rate", "250"])
         defer { Self.stop(replay) }
         try #require(live.stdout.wait(timeout: 60) { !$0.isEmpty }, "part 2 published nothing: \(daemon.child.stderr.text)")
         let copy = try Child(shell, [store, ".timeout 10000", ".backup '\(backup)'"])
