@@ -155,12 +155,11 @@ public final class StateStore: Sendable {
         } catch {
             let systemErrno = errno
             let failure = StoreError.from(error, path: path, during: "opening", systemErrno: systemErrno)
-            let fullWhy = failure.kind == .full || !StoreError.mayBeFullDisk(error, systemErrno: systemErrno) ? nil
-                : FileCheck.fullFileSystem(holding: dir)
+            let disk = StoreError.fullDisk(failure, from: error, systemErrno: systemErrno, directory: dir)
             // Nothing was being committed: the commit-time wording ("the failed batch") does not apply.
-            if failure.kind == .full || fullWhy != nil {
+            if disk.full {
                 let detail = (error as? DatabaseError)?.message ?? "\(error)"
-                let why = fullWhy ?? "the system said: \(FileCheck.errnoText(systemErrno))"
+                let why = disk.fileSystem ?? "the system said: \(FileCheck.errnoText(systemErrno))"
                 throw StoreError(.full, "the disk holding the state store at \(path) is full: the store could not be "
                     + "opened (\(detail); \(why)); it has not been modified. "
                     + "Free some space; the daemon resumes where it stopped.")
@@ -378,12 +377,11 @@ public final class StateStore: Sendable {
             let systemErrno = errno  // before the unlinks below set it
             for p in [tmp, tmp + "-wal", tmp + "-shm", tmp + "-journal"] { unlink(p) }
             let failure = StoreError.from(error, path: path, during: "creating a new store", systemErrno: systemErrno)
-            let directory = (path as NSString).deletingLastPathComponent
-            let fullWhy = failure.kind == .full || !StoreError.mayBeFullDisk(error, systemErrno: systemErrno) ? nil
-                : FileCheck.fullFileSystem(holding: directory.isEmpty ? "." : directory)
+            let disk = StoreError.fullDisk(failure, from: error, systemErrno: systemErrno,
+                                           directory: (path as NSString).deletingLastPathComponent)
             // There is no batch yet: the commit-time wording ("the failed batch was not committed") does not apply.
-            if failure.kind == .full || fullWhy != nil {
-                let detail = ((error as? DatabaseError)?.message ?? "\(error)") + (fullWhy.map { "; \($0)" } ?? "")
+            if disk.full {
+                let detail = ((error as? DatabaseError)?.message ?? "\(error)") + (disk.fileSystem.map { "; \($0)" } ?? "")
                 throw StoreError(.full, "the disk holding the state directory \((path as NSString).deletingLastPathComponent) "
                     + "is full: a new, empty state store could not be created at \(path) (\(detail)); nothing was left "
                     + "behind. Free some space; the next start creates it.")

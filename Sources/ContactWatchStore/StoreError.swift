@@ -81,13 +81,17 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
             + "where it stopped.")
     }
 
-    /// Whether a failure to open or create the store may be the disk being full although SQLite did not say so: an
-    /// I/O or can't-open failure whose errno is not a permission or read-only one (SQLite leaves a later call's errno
-    /// behind, often ENOENT). The caller then asks the file system (`FileCheck.fullFileSystem`).
-    static func mayBeFullDisk(_ error: any Error, systemErrno: Int32) -> Bool {
-        guard let e = error as? DatabaseError,
-              [.SQLITE_IOERR, .SQLITE_CANTOPEN].contains(e.resultCode.primaryResultCode) else { return false }
-        return ![EACCES, EPERM, EROFS].contains(systemErrno)
+    /// Whether a failure to open or create the store (`failure`, mapped from `error`) is the disk being full: SQLite
+    /// or the errno said so, or it is an I/O or can't-open failure whose errno is not a permission or read-only one
+    /// (SQLite leaves a later call's errno behind, often ENOENT) and the file system holding `directory` is full —
+    /// then `fileSystem` says how (`FileCheck.fullFileSystem`).
+    static func fullDisk(_ failure: StoreError, from error: any Error, systemErrno: Int32,
+                         directory: String) -> (full: Bool, fileSystem: String?) {
+        if failure.kind == .full { return (true, nil) }
+        guard let e = error as? DatabaseError, [.SQLITE_IOERR, .SQLITE_CANTOPEN].contains(e.resultCode.primaryResultCode),
+              ![EACCES, EPERM, EROFS].contains(systemErrno),
+              let why = FileCheck.fullFileSystem(holding: directory.isEmpty ? "." : directory) else { return (false, nil) }
+        return (true, why)
     }
 
     /// Maps an error thrown by GRDB (or anything else) while working on the store at `path`. `systemErrno` is the
