@@ -2,11 +2,29 @@ import CPrefetch
 import Foundation
 import HeapModule
 
-/// Something worth a log line that is not a message (publisher restarts). Rare by nature.
+/// Something worth a log line that is not a message (publisher restarts, the count of tracked publishers passing a
+/// power of ten). Rare by nature.
 public struct EngineLogEvent: Sendable {
     public var message: String
     public var crn: String?
     public var contactId: UInt64?
+    /// Something an operator should look at (logged at `warning`), not only a fact (`info`).
+    public var warning = false
+    /// The number the message is about, as a metadata value (the tracked publishers).
+    public var publishers: Int?
+
+    /// `count` distinct publisherIds tracked, with what usually causes many and what to do (a warning).
+    public static func trackedPublishers(_ count: Int) -> EngineLogEvent {
+        var e = EngineLogEvent(message: """
+            \(count) distinct publisherIds are tracked; each is remembered for gap detection for the daemon's \
+            life (a row in the store and memory per id). A publisher that makes up a new publisherId per message, or \
+            an input that anyone can publish to, does this: give each publisher one stable id, and restrict who may \
+            publish (security.curve.allowPublishers)
+            """)
+        e.warning = true
+        e.publishers = count
+        return e
+    }
 }
 
 /// The pure engine: message frames in, alert and notice messages out. No I/O, no clock but the one passed in.
@@ -331,8 +349,23 @@ public final class Engine {
             counters.repeats += 1
             return
         }
-        if let index { state.publishers.values[index] = n } else { state.publishers[publisher] = n }
+        if let index { state.publishers.values[index] = n } else {
+            state.publishers[publisher] = n
+            noteTrackedPublishers(state.publishers.count)
+        }
         changes.publishers.insert(publisher)
+    }
+
+    /// alerts.md keeps every publisher's last number for ever (a publisher heard from again after any silence is
+    /// checked against it), so each distinct `publisherId` costs memory and a store row for the daemon's life. A
+    /// feed does not have thousands of publishers: at 1,000, 10,000, 100,000, … tracked ids say so, once each, as a
+    /// warning (a publisher making up a new id per message, or an input anyone can publish to).
+    func noteTrackedPublishers(_ count: Int) {
+        guard count >= 1000 else { return }
+        var p = 1000
+        while p < count { p *= 10 }
+        guard p == count else { return }
+        logEvents.append(.trackedPublishers(count))
     }
 
     func detectedAt(_ b: inout [UInt8]) {

@@ -251,11 +251,16 @@ struct LoadedStore {
             "stateDir": "\(stateDir)",
             "cases": "\(state.cases.count)",
             "contacts": "\(state.contacts.count)",
+            "publishers": "\(state.publishers.count)",
             "alertSequence": "\(state.alertSequence)",
             "unpublished": "\(unpublished.count)",
             // A number (it read "seconds=0.0237 seconds", Duration's own text).
             "seconds": "\(String(format: "%.3f", Double((ContinuousClock.now - started) / .milliseconds(1)) / 1000))",
         ])
+        if state.publishers.count >= 1000 {
+            let e = EngineLogEvent.trackedPublishers(state.publishers.count)
+            logger.warning("\(e.message)", metadata: ["publishers": "\(state.publishers.count)"])
+        }
     }
 }
 

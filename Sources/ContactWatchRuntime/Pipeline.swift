@@ -210,12 +210,14 @@ struct PipelineLoop {
         counters.publish(cases: engine.state.cases.count, watermark: engine.state.watermark)
         for e in engine.takeLogEvents() {
             // Rate-limited: a publisher that numbers every message 1 restarts its sequence on every event.
-            guard let notLogged = engineLog.admit("engine") else { continue }
+            // Warnings have a budget of their own, so that a restart storm cannot hold one back.
+            guard let notLogged = engineLog.admit(e.warning ? "engine-warning" : "engine") else { continue }
             var metadata: Logger.Metadata = [:]
             if let crn = e.crn { metadata["crn"] = "\(crn)" }
             if let id = e.contactId { metadata["contactId"] = "\(id)" }
+            if let n = e.publishers { metadata["publishers"] = "\(n)" }
             if notLogged > 0 { metadata["notLogged"] = "\(notLogged)" }
-            logger.info("\(e.message)", metadata: metadata)
+            if e.warning { logger.warning("\(e.message)", metadata: metadata) } else { logger.info("\(e.message)", metadata: metadata) }
         }
     }
 

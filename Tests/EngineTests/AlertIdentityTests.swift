@@ -102,6 +102,25 @@ struct AlertIdentityTests {
         #expect(s(2, String(repeating: "p", count: 64)).map(\.topic) == ["stream.gap"])
     }
 
+    @Test("1,000 and 10,000 tracked publisherIds are each said once, as a warning; a known id adds nothing")
+    func manyPublishersSaid() {
+        let h = Harness()
+        var said: [Int] = []
+        for i in 1...10_001 {
+            #expect(h.send(reg("RHRH", at: mon, publisher: "feed-\(i)", seq: 1)).isEmpty)
+            if i == 1000 { #expect(h.send(reg("RHRH", at: mon, publisher: "feed-7", seq: 2)).isEmpty) } // known: in order
+            for e in h.engine.takeLogEvents() {
+                #expect(e.warning && e.publishers == i && e.message.contains("security.curve.allowPublishers"))
+                said.append(i)
+            }
+        }
+        #expect(said == [1000, 10_000])
+        #expect(h.engine.state.publishers.count == 10_001)
+        // A restart is a fact, not a warning.
+        h.send(reg("RHRH", at: mon, publisher: "feed-7", seq: 1))
+        #expect(h.engine.takeLogEvents().map(\.warning) == [false])
+    }
+
     @Test("a repeated number equal to the last one is a repeat and is processed as usual")
     func repeatProcessed() {
         let h = Harness()

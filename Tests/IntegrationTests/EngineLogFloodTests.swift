@@ -33,4 +33,34 @@ struct EngineLogFloodTests {
         #expect(FaultTests.stoppedField(log, "received") == 301, "\(log.suffix(1500))")
         #expect(lines >= 1 && lines <= 20, "\(lines) restart lines for 299 restarts")
     }
+
+    @Test("1,000 distinct publisherIds after a restart flood: one warning all the same; at the next start the count is in the load line and warned")
+    func manyPublishersWarned() throws {
+        let dir = try TemporaryDirectory()
+        var daemon = try DaemonUnderTest(dir: dir)
+        let gaps = try Child("contactwatch", ["tail", "--endpoint", daemon.output, "--topic", "stream.gap", "--count", "1"])
+        defer { DurabilityTests.stop(gaps) }
+        #expect(DurabilityTests.awaitJoined(daemon, "stream.gap", atLeast: 1), "\(daemon.child.stderr.text.suffix(2000))")
+        let publisher = try TestPublisher(endpoint: daemon.input, curve: nil)
+        try #require(try publisher.awaitSubscription(ms: 30_000), "the daemon did not subscribe")
+        // 50 restarts of feed-1 spend the info lines' budget; then 999 more publishers make 1,000; feed-1's jump
+        // from 1 to 1000 is the gap notice that says everything before it was processed.
+        let flood = (0..<50).map { Self.event(sequence: 1, contact: 20_000 + $0) }
+        let many = (1...999).map {
+            Self.event(sequence: 1, contact: 40_000 + $0).replacingOccurrences(of: #""feed-1""#, with: #""feed-x\#($0)""#)
+        }
+        try publisher.send(lines: flood + many + [Self.event(sequence: 1000, contact: 30_000)])
+        #expect(gaps.waitForExit(timeout: 60) == 0, "no stream.gap notice: \(daemon.child.stderr.text.suffix(2000))")
+        #expect(daemon.stop() == 0)
+        let said = daemon.child.stderr.text.split(separator: "\n").filter { $0.contains("distinct publisherIds are tracked") }
+        #expect(said.count == 1 && said.allSatisfy { $0.contains("warning") && $0.contains("publishers=1000") },
+                "\(daemon.child.stderr.text.suffix(3000))")
+
+        daemon = try DaemonUnderTest(dir: dir)
+        #expect(daemon.stop() == 0)
+        let log = daemon.child.stderr.text
+        #expect(log.split(separator: "\n").contains { $0.contains("state loaded") && $0.contains("publishers=1000") }, "\(log.suffix(2000))")
+        #expect(log.split(separator: "\n").contains { $0.contains("warning") && $0.contains("distinct publisherIds are tracked") },
+                "\(log.suffix(2000))")
+    }
 }
