@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// The shape of a `tcp://` or `ipc://` endpoint, checked before libzmq sees it. libzmq reads a TCP port with
 /// `strtol` into 16 bits: `tcp://127.0.0.1:99999` bound port 34463 without a word (and logged "ready" with 99999),
 /// a connect to it went to that port too; a missing port or path came back as a bare "Invalid argument" (exit 69).
@@ -32,6 +38,26 @@ public enum EndpointSyntax {
                 + (bind ? " (0 or * picks a free port)" : "")
         }
         return nil
+    }
+
+    /// Why binding `endpoint` would destroy a file, or nil: an `ipc://` path that names something other than a socket
+    /// (a regular file, a directory, a symbolic link, a pipe). libzmq's bind unlinks whatever is at the path and
+    /// puts its socket there: `--journal ipc://…/state/contactwatch.sqlite` silently replaced the state store with a
+    /// socket. A socket file (one left by a killed process) is fine; nothing there is fine.
+    public static func bindWouldReplace(_ endpoint: String) -> String? {
+        guard endpoint.hasPrefix("ipc://") else { return nil }
+        let path = String(endpoint.dropFirst("ipc://".count))
+        guard !path.isEmpty, !path.hasPrefix("@"), path != "*" else { return nil }
+        var st = stat()
+        guard lstat(path, &st) == 0, st.st_mode & S_IFMT != S_IFSOCK else { return nil }
+        let what = switch st.st_mode & S_IFMT {
+        case S_IFREG: "a regular file"
+        case S_IFDIR: "a directory"
+        case S_IFLNK: "a symbolic link"
+        default: "a pipe or device"
+        }
+        return "\"\(endpoint)\": \(path) is \(what), not a socket; binding would delete it and put the socket in its place. "
+            + "Give the socket a path of its own (e.g. /run/contactwatch/NAME)"
     }
 
     /// The longest path an `ipc://` endpoint may name: `sun_path` is 108 bytes on Linux, one of them the final NUL.

@@ -351,6 +351,28 @@ public struct DaemonConfiguration: Sendable {
                 }
             }
         }
+        // Two of the daemon's own bound sockets on one endpoint: the second bind failed with "another process is
+        // listening" (exit 69, restarted for ever) when that process was the daemon itself; the metrics server on
+        // a TCP socket's port likewise.
+        if let journal, EndpointSyntax.reaches(journal, output) {
+            out.append(DaemonError.configuration(key: "journal.endpoint", problem: "\"\(journal)\" is also the output.endpoint "
+                + "(\(output)): each socket needs an endpoint of its own"))
+        }
+        if let m = metrics, let address = MetricsAddress(m), address.port != 0 {
+            let asEndpoint = "tcp://\(m)"
+            for (name, bound) in [("output.endpoint", output), ("journal.endpoint", journal ?? "")] + inputs.map({ ("input.endpoints", $0) })
+            where !bound.isEmpty && (name != "input.endpoints" || inputBind) && EndpointSyntax.reaches(asEndpoint, bound) {
+                out.append(DaemonError.configuration(key: "metrics.address", problem: "\"\(m)\" is the port of \(name) (\(bound)): "
+                    + "the metrics server needs a port of its own"))
+            }
+        }
+        // An `ipc://` path that names a file, not a socket: binding would delete the file (the state store, once).
+        for (key, endpoints) in [("input.endpoints", inputBind ? inputs : []), ("output.endpoint", [output]),
+                                 ("journal.endpoint", journal.map { [$0] } ?? [])] {
+            for ep in endpoints {
+                if let problem = EndpointSyntax.bindWouldReplace(ep) { out.append(DaemonError.configuration(key: key, problem: problem)) }
+            }
+        }
         func check(_ key: String, _ problem: String?) {
             if let problem { out.append(DaemonError.configuration(key: key, problem: problem)) }
         }

@@ -200,7 +200,7 @@ public enum Replay {
                 if options.bind { try socket.bind(options.endpoint) } else { try socket.connect(options.endpoint) }
             } catch let error as ZMQError {
                 throw ToolError(exitCode: ToolError.unavailable,
-                                "cannot \(options.bind ? "bind" : "connect to") \(options.endpoint): \(error.message)")
+                                "cannot \(options.bind ? "bind" : "connect to") \(options.endpoint): \(error.explained)")
             }
             var seen = 0
             if let wanted = options.waitSubscribers {

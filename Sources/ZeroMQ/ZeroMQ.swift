@@ -106,16 +106,25 @@ public struct ZMQError: Error, CustomStringConvertible, Equatable, Sendable {
     init(_ operation: String) {
         self.operation = operation
         self.code = zmq_errno()
+        self.reason = nil
     }
 
+    /// What this layer found, when it refused before libzmq was asked (e.g. "another process is listening on that
+    /// socket file"); nil for libzmq's own failures.
+    public let reason: String?
+
     /// An error with an explicit code (used for misuse detected by this layer).
-    public init(operation: String, code: Int32) {
-        self.operation = operation
+    public init(operation: String, code: Int32, reason: String? = nil) {
+        self.operation = reason.map { "\(operation) (\($0))" } ?? operation
         self.code = code
+        self.reason = reason
     }
 
     /// The text of `zmq_strerror(code)`.
     public var message: String { String(cString: zmq_strerror(code)) }
+
+    /// `message`, after this layer's reason when there is one: what a tool prints after "cannot bind ENDPOINT: ".
+    public var explained: String { reason.map { "\($0) (\(message))" } ?? message }
 
     public var description: String { "\(operation): \(message) (errno \(code))" }
 
@@ -303,11 +312,19 @@ public final class ZMQSocket {
     /// An `ipc://` path another process is serving is refused with `EADDRINUSE`, as a TCP port in use is: libzmq
     /// unlinks the socket file and binds anew, so a second daemon (or replay --bind) given the same path silently took
     /// over every later connection of the first one's consumers or publishers. A socket file nobody listens on (left
-    /// by a process that was killed) is bound as before.
+    /// by a process that was killed) is bound as before. A path that names anything but a socket (a regular file, a
+    /// directory, a link) is refused with `EEXIST`: libzmq would unlink it — once, the daemon's own state store.
     public func bind(_ endpoint: String) throws {
         let h = try live("zmq_bind(\(endpoint))")
-        if endpoint.hasPrefix("ipc://"), ipcPathIsServed(String(endpoint.dropFirst("ipc://".count))) {
-            throw ZMQError(operation: "zmq_bind(\(endpoint)) (another process is listening on that socket file)", code: EADDRINUSE)
+        if endpoint.hasPrefix("ipc://") {
+            let path = String(endpoint.dropFirst("ipc://".count))
+            if ipcPathIsOtherFile(path) {
+                throw ZMQError(operation: "zmq_bind(\(endpoint))", code: EEXIST,
+                               reason: "the path names a file that is not a socket; binding would delete it")
+            }
+            if ipcPathIsServed(path) {
+                throw ZMQError(operation: "zmq_bind(\(endpoint))", code: EADDRINUSE, reason: "another process is listening on that socket file")
+            }
         }
         if zmq_bind(h, endpoint) != 0 { throw ZMQError("zmq_bind(\(endpoint))") }
     }
@@ -1592,6 +1609,14 @@ final class WakePipe: Sendable {
 private final class ThreadBody {
     let run: () -> Void
     init(_ run: @escaping () -> Void) { self.run = run }
+}
+
+/// Whether `path` names something other than a socket (`lstat`: a link is not followed). An abstract name (`@…`) or
+/// a wildcard is not a path (false).
+func ipcPathIsOtherFile(_ path: String) -> Bool {
+    guard !path.isEmpty, !path.hasPrefix("@"), path != "*" else { return false }
+    var st = stat()
+    return lstat(path, &st) == 0 && st.st_mode & S_IFMT != S_IFSOCK
 }
 
 /// Whether a process accepts connections on the Unix socket at `path` (a connect succeeds). An abstract name

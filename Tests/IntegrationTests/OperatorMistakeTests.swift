@@ -312,4 +312,34 @@ struct OperatorMistakeTests {
         #expect(try JournalClient(endpoint: again.journal).fetch(after: 0, timeout: 10).latest == 0)
         #expect(again.stop() == 0)
     }
+
+    /// libzmq's bind unlinks whatever the `ipc://` path names: the daemon given its own store as the journal's path
+    /// became ready with the store replaced by a socket (its data gone, the next start 74), and `replay --bind`
+    /// replaced any file (a fault tester's find).
+    @Test("an ipc:// path naming the state store: the daemon exits 64 and the store stays; replay --bind on a file exits 69 and the file stays")
+    func ipcPathNamesAFile() throws {
+        let dir = try TemporaryDirectory()
+        let first = try DaemonUnderTest(dir: dir)
+        #expect(first.stop() == 0)
+        let store = dir.file("state") + "/contactwatch.sqlite"
+        func isRegular(_ path: String) -> Bool { (try? FileManager.default.attributesOfItem(atPath: path)[.type] as? FileAttributeType) == .typeRegular }
+        #expect(isRegular(store))
+        let daemon = try Child("contactwatchd", ["--input", dir.ipc("in"), "--input-bind", "--output", dir.ipc("out"),
+                                                 "--journal", "ipc://" + store, "--state-dir", dir.file("state")])
+        let status = daemon.waitForExit(timeout: 30)
+        if status == nil { daemon.signal(SIGKILL); _ = daemon.waitForProcessExit(timeout: 10) }
+        #expect(status == 64 && daemon.stderr.text.contains("journal.endpoint") && daemon.stderr.text.contains("is a regular file, not a socket"),
+                "\(daemon.stderr.text)")
+        #expect(isRegular(store), "the store was replaced")
+        let again = try DaemonUnderTest(dir: dir)
+        #expect(again.stop() == 0)
+
+        let events = dir.file("events.ndjson")
+        try Data((DaemonBehaviourTests.event + "\n").utf8).write(to: URL(fileURLWithPath: events))
+        let keep = dir.file("keep.txt")
+        try Data("keep".utf8).write(to: URL(fileURLWithPath: keep))
+        let r = try runTool(["replay", events, "--endpoint", "ipc://" + keep, "--bind", "--linger", "1"], timeout: 30)
+        #expect(r.status == 69 && r.stderr.contains("not a socket"), "\(r.status as Any): \(r.stderr)")
+        #expect(try String(contentsOfFile: keep, encoding: .utf8) == "keep")
+    }
 }

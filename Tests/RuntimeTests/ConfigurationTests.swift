@@ -99,6 +99,65 @@ struct ConfigurationTests {
         }
     }
 
+    /// Two of the daemon's own bound sockets on one endpoint failed at the second bind as "another process is
+    /// listening" (69, restarted for ever) — the other process being the daemon itself.
+    @Test("the journal on the output's endpoint, or the metrics on a bound socket's port, is exit 64 naming the key", arguments: [
+        ("ipc:///x/out", "ipc:///x/out", nil as String?, "journal.endpoint", "is also the output.endpoint"),
+        ("tcp://127.0.0.1:7402", "tcp://*:7402", nil, "journal.endpoint", "is also the output.endpoint"),
+        ("tcp://127.0.0.1:7402", "tcp://127.0.0.1:7403", "localhost:7402", "metrics.address", "is the port of output.endpoint"),
+        ("tcp://0.0.0.0:7402", "tcp://127.0.0.1:7403", "127.0.0.1:7403", "metrics.address", "is the port of journal.endpoint"),
+    ])
+    func ownSocketsCollide(output: String, journal: String, metrics: String?, key: String, says: String) {
+        var values: [String: ConfigValue] = ["output.endpoint": .init(.string(output), isSecret: false),
+                                             "journal.endpoint": .init(.string(journal), isSecret: false)]
+        if let metrics { values["metrics.address"] = .init(.string(metrics), isSecret: false) }
+        #expect {
+            _ = try Self.resolve(values)
+        } throws: { error in
+            guard let e = error as? DaemonError else { return false }
+            return e.exitStatus == .usage && e.message.contains(key) && e.message.contains(says)
+        }
+    }
+
+    @Test("own sockets that only look alike are accepted: another port, another path, a free port, metrics on its own port")
+    func ownSocketsApart() throws {
+        for (output, journal, metrics) in [("tcp://127.0.0.1:7402", "tcp://127.0.0.1:7403", "127.0.0.1:9102"),
+                                           ("ipc:///x/out", "ipc:///x/journal", "127.0.0.1:7402"),
+                                           ("tcp://127.0.0.1:0", "tcp://127.0.0.1:0", "127.0.0.1:0")] {
+            let c = try Self.resolve(["output.endpoint": .init(.string(output), isSecret: false),
+                                      "journal.endpoint": .init(.string(journal), isSecret: false),
+                                      "metrics.address": .init(.string(metrics), isSecret: false)])
+            #expect(c.output == output && c.journal == journal)
+        }
+    }
+
+    /// libzmq's bind unlinks whatever the path names: `--journal ipc://…/state/contactwatch.sqlite` replaced the
+    /// state store with a socket (a fault tester's find).
+    @Test("a bound ipc:// path that names a file, a directory or a link is exit 64 naming the key; a socket file or nothing is fine")
+    func ipcPathNamesAFile() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cw-ipcfile-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: dir + "/sub", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        FileManager.default.createFile(atPath: dir + "/store", contents: Data("keep".utf8))
+        try FileManager.default.createSymbolicLink(atPath: dir + "/link", withDestinationPath: dir + "/store")
+        for (key, path, what) in [("output.endpoint", "/store", "a regular file"), ("journal.endpoint", "/sub", "a directory"),
+                                  ("output.endpoint", "/link", "a symbolic link")] {
+            let ep = "ipc://" + dir + path
+            #expect {
+                _ = try Self.resolve([key: .init(.string(ep), isSecret: false)])
+            } throws: { error in
+                guard let e = error as? DaemonError else { return false }
+                return e.exitStatus == .usage && e.message.contains(key) && e.message.contains("is \(what), not a socket")
+            }
+        }
+        #expect(try String(contentsOfFile: dir + "/store", encoding: .utf8) == "keep")
+        // An input the daemon connects to is not bound: a file there is the publisher's business.
+        let c = try Self.resolve(["input.endpoints": .init(.stringArray(["ipc://" + dir + "/store"]), isSecret: false),
+                                  "output.endpoint": .init(.string("ipc://" + dir + "/out"), isSecret: false)])
+        #expect(c.inputs == ["ipc://" + dir + "/store"])
+        #expect(EndpointSyntax.bindWouldReplace("ipc://" + dir + "/nothing-here") == nil)
+    }
+
     @Test("an ipc:// path longer than a Unix socket path (107 bytes) is exit 64 before any bind, not 69 after")
     func ipcPathLength() throws {
         let longest = "ipc:///" + String(repeating: "a", count: EndpointSyntax.maxSocketPath - 1)
