@@ -154,6 +154,15 @@ public enum CurveCertificate {
         guard let dir = opendir(directory) else {
             throw CurveCertificateError(.unreadable, path: directory, "cannot read the directory: \(String(cString: strerror(errno)))")
         }
+        // Who may write the list decides who may connect: a directory or certificate any local user can write lets
+        // any of them allow their own key (ssh's StrictModes refuses such files likewise). Group-writable is left
+        // to the operator (a group that manages the keys).
+        var dirStat = stat()
+        if fstat(dirfd(dir), &dirStat) == 0, dirStat.st_mode & 0o002 != 0 {
+            closedir(dir)
+            throw CurveCertificateError(.tooOpen, path: directory, "an allow-list directory that any user can write (mode 0"
+                + "\(String(dirStat.st_mode & 0o7777, radix: 8))) is refused: anyone could add a key; chmod o-w \(directory)")
+        }
         var names: [String] = []
         while let entry = readdir(dir) {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
@@ -182,6 +191,10 @@ public enum CurveCertificate {
             if let notRegular = FileKind(mode: st.st_mode).notRegularFile {
                 throw CurveCertificateError(.unreadable, path: path, "\(notRegular); "
                     + "only public certificates may be named *.key in an allow-list directory")
+            }
+            if st.st_mode & 0o002 != 0 {
+                throw CurveCertificateError(.tooOpen, path: path, "a certificate in an allow-list that any user can write (mode 0"
+                    + "\(String(st.st_mode & 0o7777, radix: 8))) is refused: anyone could put their own key in it; chmod o-w \(path)")
             }
             out.append((path, try readPublicKey(path: path)))
         }

@@ -136,6 +136,38 @@ struct OperatorMistakeTests {
         #expect(daemon.stop() == 0)
     }
 
+    /// Who may write an allow-list decides who may connect: a world-writable directory or certificate was accepted in
+    /// silence (a fault tester's find), so any local user could have allowed their own key.
+    @Test("an allow-list directory or certificate any user can write: exit 64 naming it; group-writable is accepted; at SIGHUP the old list stays")
+    func worldWritableAllowLists() throws {
+        let dir = try TemporaryDirectory()
+        let d = try Deployment(dir: dir, pyzmq: false)
+        let arguments = ["--input", dir.ipc("in"), "--input-bind", "--output", dir.ipc("out"), "--state-dir", dir.file("state")] + d.daemonArguments
+        let key = try #require(try FileManager.default.contentsOfDirectory(atPath: d.publishers).first { $0.hasSuffix(".key") })
+        chmod(d.consumers, 0o777)
+        chmod("\(d.publishers)/\(key)", 0o666)
+        for check in [true, false] {
+            let r = try Self.daemon((check ? ["--check-config"] : []) + arguments)
+            #expect(r.status == 64, "\(r.stderr)")
+            #expect(r.stderr.contains("security.curve.allowConsumers: \(d.consumers): an allow-list directory that any user can write (mode 0777) is refused"),
+                    "\(r.stderr)")
+            #expect(r.stderr.contains("security.curve.allowPublishers: \(d.publishers)/\(key): a certificate in an allow-list that any user can write (mode 0666)"),
+                    "\(r.stderr)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: dir.file("state")), "a refused allow-list touched the state")
+        chmod(d.consumers, 0o775)
+        chmod("\(d.publishers)/\(key)", 0o664)
+        #expect(try Self.daemon(["--check-config"] + arguments).status == 0)
+
+        let daemon = try EndpointDaemon(dir: dir, input: dir.ipc("in"), output: dir.ipc("out"), journal: dir.ipc("journal"),
+                                        arguments: d.daemonArguments)
+        chmod(d.consumers, 0o777)
+        daemon.child.signal(SIGHUP)
+        #expect(daemon.child.stderr.wait(timeout: 30) { $0.contains("allow-list not reloaded") && $0.contains("any user can write") },
+                "\(daemon.child.stderr.text)")
+        #expect(daemon.stop() == 0)
+    }
+
     @Test("an endpoint with a port out of range, no port or no path: exit 64 naming the key (daemon) or the flag (tool), instead of binding another port or waiting forever")
     func endpointTypos() throws {
         let dir = try TemporaryDirectory()
