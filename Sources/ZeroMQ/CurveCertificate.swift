@@ -304,7 +304,9 @@ public enum CurveCertificate {
 
     /// The file's text (at most 64 KiB); for a secret certificate, after checking that only its owner can access it.
     private static func readText(_ path: String, secret: Bool) throws(CurveCertificateError) -> String {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // O_NONBLOCK: opening a FIFO for reading waits for a writer, for ever (`--check-config` hung on one); the file
+        // is refused below as not regular once it is open. (A regular file's reads are not affected by the flag.)
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
         guard fd >= 0 else {
             throw CurveCertificateError(.unreadable, path: path, "cannot read the certificate: \(String(cString: strerror(errno)))")
         }

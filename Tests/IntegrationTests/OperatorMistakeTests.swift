@@ -136,6 +136,30 @@ struct OperatorMistakeTests {
         #expect(daemon.stop() == 0)
     }
 
+    /// Opening a FIFO for reading waits for a writer: a certificate that is a pipe hung `--check-config`, a start
+    /// (before the state directory, so systemd timed it out and restarted it) and the tool (a fault tester's find).
+    @Test("a certificate that is a FIFO: refused as a pipe by --check-config and the daemon (64) and the tool (66), instead of hanging")
+    func certificateIsAFIFO() throws {
+        let dir = try TemporaryDirectory()
+        let d = try Deployment(dir: dir, pyzmq: false)
+        let fifo = dir.file("certs/fifo.key_secret"), publicFIFO = dir.file("certs/fifo.key")
+        for path in [fifo, publicFIFO] {
+            #expect(mkfifo(path, 0o600) == 0)
+        }
+        let endpoints = ["--input", dir.ipc("in"), "--input-bind", "--output", dir.ipc("out"), "--state-dir", dir.file("state")]
+        let withFIFO = ["--curve-cert", fifo, "--curve-allow-publishers", d.publishers, "--curve-allow-consumers", d.consumers]
+        for check in [true, false] {
+            let r = try Self.daemon((check ? ["--check-config"] : []) + endpoints + withFIFO)
+            #expect(r.status == 64 && r.stderr.contains("\(fifo): a pipe, socket or device, not a regular file"), "\(r.status as Any): \(r.stderr)")
+        }
+        let server = try Self.daemon(["--check-config", "--input", dir.ipc("in"), "--output", dir.ipc("out"), "--curve-cert", d.daemonSecret,
+                                      "--curve-allow-consumers", d.consumers, "--input-curve-server-key", publicFIFO])
+        #expect(server.status == 64 && server.stderr.contains("\(publicFIFO): a pipe, socket or device"), "\(server.status as Any): \(server.stderr)")
+        let tail = try runTool(["tail", "--endpoint", dir.ipc("out"), "--curve-cert", fifo, "--curve-server-key", d.daemonPublic, "--count", "1"], timeout: 30)
+        // The tool's status for a certificate it cannot use as a file, as for a directory (66, EX_NOINPUT).
+        #expect(tail.status == 66 && tail.stderr.contains("\(fifo): a pipe, socket or device, not a regular file"), "\(tail.status as Any): \(tail.stderr)")
+    }
+
     /// Who may write an allow-list decides who may connect: a world-writable directory or certificate was accepted in
     /// silence (a fault tester's find), so any local user could have allowed their own key.
     @Test("an allow-list directory or certificate any user can write: exit 64 naming it; group-writable is accepted; at SIGHUP the old list stays")
