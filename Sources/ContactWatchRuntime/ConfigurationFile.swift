@@ -42,10 +42,10 @@ enum ConfigurationFile {
             throw fail(String(cString: strerror(errno)))
         }
         if bytes.count > maxBytes {
+            // The size from the file itself (only the first bytes were read); "more than" when it cannot be had.
             var now = stat()
-            let size = fstat(fd, &now) == 0 ? max(Int(now.st_size), bytes.count) : bytes.count
-            throw fail("it is \(size == bytes.count ? "more than \(maxBytes)" : "\(size)") bytes; a configuration file is a few "
-                + "kilobytes (at most \(maxBytes / 1024) KiB here)")
+            let size = fstat(fd, &now) == 0 ? "\(max(Int(now.st_size), bytes.count))" : "more than \(maxBytes)"
+            throw fail("it is \(size) bytes; a configuration file is a few kilobytes (at most \(maxBytes / 1024) KiB here)")
         }
         if let bad = firstInvalidUTF8(bytes) {
             throw DaemonError.configuration(key: "--config", problem: "\(path) is not valid UTF-8 text: byte offset \(bad.offset) "
