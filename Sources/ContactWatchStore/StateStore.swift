@@ -74,6 +74,14 @@ public final class StateStore: Sendable {
     /// The file the store opened (device and inode of `path` then): each commit, once written, checks that `path` is still it
     /// (`checkStillInPlace`), so a state directory deleted or a file replaced under a running daemon stops it loudly.
     private let opened: FileIdentity
+    /// The device and inode of the store's `-wal` and `-shm` files as first seen (nil: not seen yet). SQLite keeps
+    /// them open for the connections' life: one deleted or replaced under the running daemon (a clean-up script, an
+    /// operator taking it for litter) leaves the commits since the last checkpoint in an unlinked file, lost at the
+    /// next crash — and a new `-wal` at the path would be taken for the store's own by the next start. Checked with
+    /// the main file after each commit (`checkStillInPlace`).
+    private let sideFiles = Mutex<[FileIdentity?]>([nil, nil])
+    /// The side files `sideFiles` follows, in its order.
+    static let sideFileSuffixes = ["-wal", "-shm"]
     /// How the write connection waits for a lock another process holds (SQLite's own schedule, up to
     /// `busyTimeoutSeconds`); a prune's wait can be given up (`pruneJournalStep(…, giveUpWhen:)`).
     private let lockWait: LockWait
@@ -214,6 +222,7 @@ public final class StateStore: Sendable {
             throw StoreError.unreadable(path, "it disappeared while it was being opened")
         }
         opened = identity
+        noteSideFiles()
     }
 
     /// The device and inode of a file, as `stat(2)` gives them for a path (following symbolic links).
@@ -233,8 +242,51 @@ public final class StateStore: Sendable {
     /// unlinked (its directory deleted) or replaced, so without this check such commits would vanish with the process
     /// and the next start would find an empty or different store; one `stat` per commit.
     func checkStillInPlace() throws(StoreError) {
-        guard FileIdentity(path: path) != opened else { return }
-        throw StoreError.removedWhileRunning(path)
+        guard FileIdentity(path: path) == opened else { throw StoreError.removedWhileRunning(path) }
+        guard let lost = noteSideFiles() else { return }
+        throw saveAfterLosing(path + lost)
+    }
+
+    /// Records the identity of each side file seen for the first time, and returns the suffix of the first one that
+    /// is gone or no longer the file first seen (nil when both are in place or not seen yet).
+    @discardableResult
+    private func noteSideFiles() -> String? {
+        sideFiles.withLock { seen in
+            for (i, suffix) in Self.sideFileSuffixes.enumerated() {
+                let now = FileIdentity(path: path + suffix)
+                if let first = seen[i] {
+                    if now != first { return suffix }
+                } else {
+                    seen[i] = now
+                }
+            }
+            return nil
+        }
+    }
+
+    /// The error for a side file (`sidePath`) deleted or replaced under the daemon, after copying every committed
+    /// frame of the WAL the connections still hold open into the database file (a FULL checkpoint on the write
+    /// connection, which syncs the file; the checkpointer's connection is closed first so that it cannot hold the
+    /// checkpoint lock). Saved, the batch in hand is durable at `path` and a restart resumes (and publishes it):
+    /// `.sideFileLost`, a temporary failure. Not saved, `.io`: what the WAL held since the last checkpoint goes with the
+    /// process.
+    private func saveAfterLosing(_ sidePath: String) -> StoreError {
+        checkpointer?.stop()
+        let result: Result<(busy: Int, log: Int, copied: Int), any Error> = Result {
+            try queue.writeWithoutTransaction { db in
+                let row = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(FULL)")
+                return (row?[0] ?? 1, row?[1] ?? -1, row?[2] ?? -1)
+            }
+        }
+        switch result {
+        case .success(let r) where r.busy == 0 && r.log == r.copied:
+            return StoreError.sideFileLost(path, sidePath, saved: nil)
+        case .success(let r):
+            return StoreError.sideFileLost(path, sidePath, saved: r.busy != 0
+                ? "the copy could not take the store's lock" : "\(r.copied) of \(r.log) frames copied")
+        case .failure(let error):
+            return StoreError.sideFileLost(path, sidePath, saved: (error as? DatabaseError)?.message ?? "\(error)")
+        }
     }
 
     /// Closes the store (checkpointing the WAL into the database file). Later calls throw. Idempotent.

@@ -22,9 +22,12 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
         case full
         /// The store is locked by another process for longer than the busy timeout: temporary.
         case busy
+        /// The store's `-wal` or `-shm` file was deleted or replaced under the running daemon, and everything committed
+        /// was copied into the database file before it stopped: temporary (a restart resumes with nothing lost).
+        case sideFileLost
 
         /// Whether a restart can cure it (exit 75 rather than 74).
-        public var isTemporary: Bool { self == .full || self == .busy }
+        public var isTemporary: Bool { self == .full || self == .busy || self == .sideFileLost }
     }
 
     public init(_ kind: Kind, _ description: String) {
@@ -72,6 +75,22 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
             + "longer names the file it opened): the batch in hand was not committed and nothing of it was published. "
             + "Put the state directory back (restore it from a backup) before restarting: a daemon started on an empty "
             + "directory starts with no cases and numbers its alerts from 1 again.")
+    }
+
+    /// `sidePath` (the store's `-wal` or `-shm`) was deleted or replaced while the daemon ran; `saved` is nil when
+    /// every committed frame was copied into the database file, or why the copy failed.
+    static func sideFileLost(_ path: String, _ sidePath: String, saved failure: String?) -> StoreError {
+        let what = "the state store's side file \(sidePath) was deleted or replaced while the daemon was running "
+            + "(SQLite keeps it open: commits would have gone on into a file that no longer has a name)"
+        guard let failure else {
+            return StoreError(.sideFileLost, what + ". Everything committed, the batch in hand included, was copied into "
+                + "\(path) before stopping: nothing is lost, and a restart resumes (publishing that batch's alerts). Find "
+                + "what deletes files in the state directory (a clean-up job?) and stop it.")
+        }
+        return StoreError(.io, what + ". Copying what it held into \(path) failed (\(failure)): commits since the last "
+            + "checkpoint, and the alerts published from them, may be missing from the store after the restart. Check the "
+            + "store (contactwatch's journal, PRAGMA integrity_check) before restarting, and find what deletes files in "
+            + "the state directory.")
     }
 
     static func readOnlyFileSystem(_ path: String, _ detail: String) -> StoreError {
