@@ -13,7 +13,10 @@ import ZeroMQ
 ///
 /// Memory is bounded whatever a client does: requests queue at most `receiveQueueRequests` deep, replies to one
 /// client at most `sendQueueReplies` deep; a reply to a client whose queue is full (it is not reading) or who has
-/// gone is dropped and counted, never queued.
+/// gone is dropped and counted, never queued. Many clients share `ReplyBudget`: the more clients asked recently, the
+/// smaller each reply's bodies (never below `ReplyBudget.floorBytes`, always one alert), so that many clients that
+/// never read hold a few budgets' worth of replies, not `sendQueueReplies` full replies each; when clients go away,
+/// the heap their queues took is given back (`HeapTrim`).
 ///
 /// A poll or receive of the socket that fails is not ignored (`SocketFailures`): a signal's EINTR is retried at once;
 /// any other error is logged (rate-limited) and counted, and retried after 100 ms; a socket that keeps failing for 10 s,
@@ -134,6 +137,7 @@ final class JournalServer: @unchecked Sendable {
         poller.add(router)
         if let monitor { poller.add(monitor) }
         var blocked = BlockedClients()
+        var budget = ReplyBudget(total: ReplyBudget.totalReplies * limits.maxReplyBytes)
         var trim = HeapTrim()
         let failureLines = LogLimiter()
         var failures = SocketFailures()
@@ -159,6 +163,7 @@ final class JournalServer: @unchecked Sendable {
             return true
         }
         while !stopRequested.load(ordering: .acquiring) {
+            if budget.expire(at: ContinuousClock.now) > 0 { trim.request() }
             trim.run(at: ContinuousClock.now)
             let ready: ZMQPollResult
             do { ready = try poller.poll(timeoutMilliseconds: 100) } catch {
@@ -196,7 +201,9 @@ final class JournalServer: @unchecked Sendable {
                     counters.journalRepliesDropped.add(1, ordering: .relaxed)
                     continue
                 }
-                guard let reply = Self.reply(to: request, frameCount: frameCount, reader: reader, limits: limits,
+                var shared = limits
+                shared.maxReplyBytes = budget.replyBytes(for: client, at: now, limit: limits.maxReplyBytes)
+                guard let reply = Self.reply(to: request, frameCount: frameCount, reader: reader, limits: shared,
                                              logger: logger, failureLines: failureLines) else { continue }
                 var sent = (try? router.send(reply, dontWait: true)) ?? false
                 if !sent {
@@ -234,6 +241,50 @@ final class JournalServer: @unchecked Sendable {
         }
 
         mutating func succeeded() { failingSince = nil }
+    }
+
+    /// The bytes of bodies one reply may hold, shared among the clients (routing ids) that asked within `window`:
+    /// `total / (clients × sendQueueReplies)`, at most the configured `journal.maxReplyBytes` and at least
+    /// `floorBytes` (a reply still holds one alert when that is larger). A client that sends requests and never reads
+    /// holds `sendQueueReplies` replies in the daemon's memory until it goes; with every client's replies sized for the
+    /// clients asking at that time, n such clients hold about `total × ln n` (the k-th got `total / k`), not
+    /// `n × sendQueueReplies × maxReplyBytes`: 200 of them took 490 MB of the daemon's memory at the default 1 MiB.
+    /// `totalReplies` full replies' worth is shared, so up to 4 clients catching up at once page at full size.
+    struct ReplyBudget {
+        static let window = Duration.seconds(10)
+        static let totalReplies = 16
+        static let floorBytes = 16 << 10
+        /// Routing ids followed at most; past it, each new client counts as one more without an entry.
+        static let capacity = 4096
+        let total: Int
+        private var askedAt: [[UInt8]: ContinuousClock.Instant] = [:]
+        private var untracked = 0
+        private var expiredAt: ContinuousClock.Instant? = nil
+
+        init(total: Int) { self.total = total }
+
+        /// The clients that asked within `window` (as of the last `expire`), this one included.
+        var clients: Int { askedAt.count + untracked }
+
+        mutating func replyBytes(for client: [UInt8], at now: ContinuousClock.Instant, limit: Int) -> Int {
+            if askedAt.count < Self.capacity || askedAt[client] != nil {
+                askedAt[client] = now
+            } else {
+                untracked += 1
+            }
+            let share = total / max(1, clients * Int(JournalServer.sendQueueReplies))
+            return min(limit, max(Self.floorBytes, share))
+        }
+
+        /// Forgets the clients that have not asked within `window` (looked at once a second); returns how many went.
+        mutating func expire(at now: ContinuousClock.Instant) -> Int {
+            if let last = expiredAt, now - last < .seconds(1) { return 0 }
+            expiredAt = now
+            let before = clients
+            askedAt = askedAt.filter { now - $0.value < Self.window }
+            untracked = 0
+            return before - clients
+        }
     }
 
     /// Clients (by routing id) whose replies could not be queued recently, with when they may be served again.

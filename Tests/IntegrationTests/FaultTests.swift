@@ -361,6 +361,56 @@ struct FaultTests {
                 "no reply was dropped: the replies were queued without bound")
     }
 
+    /// Replies queued to a client that does not read stay in the daemon's memory until it goes: bounded per client
+    /// (`sendQueueReplies` replies), but 200 such clients held 490 MB (the fault tester, four full replies each).
+    /// Replies are now sized for the clients asking (`JournalServer.ReplyBudget`). The clients here each send as
+    /// many requests as fit their queue, read nothing until all have asked, then read everything queued for them:
+    /// what they receive is what the daemon held for them.
+    @Test("100 journal clients that send requests and do not read: the replies queued for them total a few budgets, not four full replies each; a client alone still gets full pages")
+    func manyJournalClientsThatDoNotRead() throws {
+        let dir = try TemporaryDirectory()
+        let parts = try D.generatedChunks(dir, parts: 1)
+        let daemon = try DaemonUnderTest(dir: dir, extraArguments: D.arguments, environment: D.environment)
+        try D.replayThroughSentinel(daemon, parts, sentinel: "part-1")
+        // A full reply to `fetch 0`: journal.maxReplyAlerts (1000) alerts, within journal.maxReplyBytes.
+        let journalBytes = try JournalClient(endpoint: daemon.journal, limit: 1000).fetch(after: 0).bodies.reduce(0) { $0 + $1.count }
+        try #require(journalBytes > 200_000, "the journal's first page is \(journalBytes) bytes: too small to show sharing")
+        let context = try ZMQContext()
+        defer { context.close() }
+        let n = 100, perClient = 4
+        var clients: [ZMQSocket] = []
+        defer { for c in clients { c.close() } }
+        for _ in 0..<n {
+            let s = try context.socket(.dealer, lingerMilliseconds: 0, framePoolCapacity: 1100)
+            try s.setReceiveHighWaterMark(1)
+            try s.connect(daemon.journal)
+            for _ in 0..<perClient { _ = try s.send(strings: ["fetch", "0"]) }
+            clients.append(s)
+        }
+        var queued = 0, replies = 0, smallest = Int.max
+        for c in clients {
+            for _ in 0..<perClient {
+                guard let frames = try c.receiveCopy(timeoutMilliseconds: 30_000) else { break }
+                replies += 1
+                #expect(frames.count >= 3 && frames[0] == Array("alerts".utf8), "reply: \(frames.prefix(2))")
+                let bytes = frames.dropFirst(2).reduce(0) { $0 + $1.count }
+                queued += bytes
+                smallest = min(smallest, bytes)
+            }
+        }
+        #expect(replies == n * perClient, "\(replies) replies of \(n * perClient) requests")
+        let full = n * perClient * journalBytes
+        let budget = 16 << 20
+        print("fault: \(n) journal clients not reading: \(queued) bytes of replies queued for them, full replies would "
+            + "be \(full); smallest reply \(smallest) bytes")
+        #expect(Double(queued) <= Double(budget) * (1 + log(Double(n))), "\(queued) bytes queued for \(n) clients")
+        #expect(queued < full / 2)
+        // Alone again (the others forgotten after 10 s: not waited for here), a client still pages through it all.
+        let all = try JournalClient(endpoint: daemon.journal).fetchAll()
+        D.checkContiguous(all.bodies, "journal")
+        #expect(daemon.stop() == 0, "\(daemon.child.stderr.text.suffix(1000))")
+    }
+
     // MARK: - Read-only store
 
     @Test("a store file made read-only: exit 74 before READY=1, the store untouched; writable again, it resumes")
