@@ -225,10 +225,18 @@ final class TailSession {
     // MARK: Journal
 
     /// Fetches and prints alerts after `covered` until the journal has no more.
-    private func catchUp() throws {
+    ///
+    /// A journal whose latest alertSequence is below `covered` has gone back: the daemon's store was reset or restored
+    /// from a backup (alertSequence numbers start again below what this tail printed), or `--from-sequence` came from
+    /// another daemon. That is said on the diagnostics descriptor, and the tail goes on after `resumeAfter` (the live
+    /// alert that showed it, less one) or the journal's latest, instead of waiting — silently — for the new numbers to
+    /// pass the old ones. A reply whose alerts are none of them after the position asked for (no `alertSequence`, or
+    /// at or below it) ends the tail with 69: a journal that never advances would be asked again for ever.
+    private func catchUp(resumeAfter: UInt64? = nil) throws {
         guard let dealer, let journal = options.journal else { return }
         let capacity = options.batchLimit + 3
         while true {
+            let asked = covered
             try dealer.send(strings: ["fetch", String(covered), String(options.batchLimit)])
             enum Reply { case batch(bodies: Int, latest: UInt64), error(String), malformed(String) }
             let reply: Reply? = try dealer.receiveMessage(timeoutMilliseconds: options.requestTimeoutMilliseconds) { frames in
@@ -271,6 +279,22 @@ final class TailSession {
             case .malformed(let what)?:
                 throw ToolError(exitCode: ToolError.unavailable, "journal \(journal) sent \(what)")
             case .batch(let bodies, let latest)?:
+                if latest < asked {
+                    let from = min(resumeAfter ?? latest, latest)
+                    diagnostics.line("warning: journal \(journal): its latest alertSequence is \(latest), below \(asked), "
+                        + "where this tail was (printed, or --from-sequence): the daemon's store was reset or restored "
+                        + "from a backup, or --from-sequence came from another daemon. Going on after \(from): alerts "
+                        + "numbered from \(from + 1) are printed as the journal now has them (numbers printed before may "
+                        + "come again)" + (from > 0 ? "; alerts 1…\(from) of the journal now are not printed "
+                        + "(--from-sequence 0 prints them)" : ""))
+                    covered = from
+                    continue
+                }
+                if bodies > 0 && covered == asked {
+                    throw ToolError(exitCode: ToolError.unavailable, "journal \(journal) answered a request for the "
+                        + "alerts after \(asked) with \(bodies) bodies, none of them an alert after \(asked): it is not "
+                        + "a ContactWatch journal, or a broken one")
+                }
                 if bodies == 0 || covered >= latest { return }
             }
         }
@@ -282,6 +306,9 @@ final class TailSession {
         case done
         /// An alert after a gap: its sequence and a copy of its body.
         case gap(UInt64, [UInt8], String?)
+        /// An alert at or below `covered`: a repeat (republished after a restart), or the daemon's numbers started
+        /// again (its store reset or restored): the journal says which.
+        case behind(UInt64)
     }
 
     private func readLive() throws {
@@ -301,6 +328,10 @@ final class TailSession {
             while let action = try sub.receiveMessage(timeoutMilliseconds: 0, { frames in
                 try handleLive(frames, journalMode: journalMode)
             }) {
+                if case .behind(let sequence) = action {
+                    try catchUp(resumeAfter: sequence - 1)
+                    continue
+                }
                 guard case .gap(let sequence, let body, let topic) = action else { continue }
                 try catchUp()
                 if sequence > covered {
@@ -324,7 +355,7 @@ final class TailSession {
                 try emit(body, topic: topicFrame)
                 return .done
             }
-            if sequence <= covered { return .done }  // already printed from the journal
+            if sequence <= covered { return sequence > 0 ? .behind(sequence) : .done }
             if sequence == covered + 1 {
                 covered = sequence
                 try emit(body, topic: topicFrame)

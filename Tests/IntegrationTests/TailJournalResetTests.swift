@@ -1,0 +1,124 @@
+import Foundation
+import Synchronization
+import Testing
+import ZeroMQ
+
+/// `contactwatch tail --journal` against a fake daemon (an XPUB for the alerts, a ROUTER for the journal, in this
+/// process): what it does when the journal goes back (the daemon's store reset or restored from a backup) and when
+/// the journal's replies never advance. Both used to be silent: the first printed nothing more, ever (every new alert
+/// numbered at or below what it had printed was taken for a repeat); the second asked again for ever.
+@Suite("tail --journal: a journal that goes back, a journal that never advances")
+struct TailJournalResetTests {
+    /// An alert body as the daemon publishes it (only what tail reads: the sequence; the CRN tells histories apart).
+    static func alert(_ sequence: Int, _ crn: String) -> [UInt8] {
+        Array(("{\"eventType\":\"probation-case.supervision-alert.raised\",\"alertSequence\":\(sequence),"
+            + "\"rule\":\"no-privacy\",\"occurredAt\":\"2026-01-06T10:00:00Z\","
+            + "\"subject\":{\"type\":\"CRN\",\"value\":\"\(crn)\"}}").utf8)
+    }
+
+    /// A journal on its own thread: answers `fetch AFTER LIMIT` from `history` (the bodies, alertSequence 1…n), or
+    /// with `reply` when it is set (a fixed, misbehaving answer).
+    final class FakeJournal: @unchecked Sendable {
+        let history = Mutex<[[UInt8]]>([])
+        let fixed = Mutex<[[UInt8]]?>(nil)
+        let requests = Atomic<Int>(0)
+        private let stopping = Atomic<Bool>(false)
+        private let done = DispatchSemaphore(value: 0)
+
+        init(context: ZMQContext, endpoint: String) throws {
+            let bound = DispatchSemaphore(value: 0)
+            let failure = Mutex<(any Error)?>(nil)
+            let thread = Thread { [self] in
+                defer { done.signal() }
+                let router: ZMQSocket
+                do {
+                    router = try context.socket(.router, lingerMilliseconds: 0)
+                    try router.bind(endpoint)
+                } catch {
+                    failure.withLock { $0 = error }
+                    bound.signal()
+                    return
+                }
+                defer { router.close() }
+                bound.signal()
+                while !stopping.load(ordering: .acquiring) {
+                    guard let frames = try? router.receiveCopy(timeoutMilliseconds: 50), frames.count >= 3 else { continue }
+                    requests.add(1, ordering: .relaxed)
+                    let after = Int(String(decoding: frames[2], as: UTF8.self)) ?? 0
+                    var reply: [[UInt8]] = [frames[0]]
+                    if let fixed = fixed.withLock({ $0 }) {
+                        reply += fixed
+                    } else {
+                        let all = history.withLock { $0 }
+                        reply += [Array("alerts".utf8), Array(String(all.count).utf8)]
+                        if after < all.count { reply += all[after...] }
+                    }
+                    _ = try? router.send(reply)
+                }
+            }
+            thread.start()
+            bound.wait()
+            if let error = failure.withLock({ $0 }) { throw error }
+        }
+
+        func stop() {
+            stopping.store(true, ordering: .releasing)
+            done.wait()
+        }
+    }
+
+    @Test("the daemon's store reset under a running tail: it says so on stderr and prints the new alerts (from the journal), instead of nothing for ever")
+    func storeResetUnderARunningTail() throws {
+        let dir = try TemporaryDirectory()
+        let context = try ZMQContext()
+        defer { context.close() }
+        let journal = try FakeJournal(context: context, endpoint: dir.ipc("journal"))
+        defer { journal.stop() }
+        let output = try context.socket(.xpub, lingerMilliseconds: 0)
+        defer { output.close() }
+        try output.bind(dir.ipc("out"))
+        journal.history.withLock { $0 = (1...5).map { Self.alert($0, "X00000\($0)") } }
+
+        let tail = try Child("contactwatch", ["tail", "--endpoint", dir.ipc("out"), "--journal", dir.ipc("journal"),
+                                              "--from-sequence", "0"])
+        defer { if tail.process.isRunning { tail.signal(SIGKILL) }; _ = tail.waitForProcessExit(timeout: 10) }
+        try #require(try output.receiveCopy(timeoutMilliseconds: 10_000) != nil, "tail did not subscribe")
+        try #require(tail.stdout.wait(timeout: 30) { $0.split(separator: "\n").count == 5 },
+                     "the first history was not printed: \(tail.stdout.text) \(tail.stderr.text)")
+
+        // Another history: the store moved away, a new daemon numbers its alerts from 1 and publishes the first.
+        journal.history.withLock { $0 = (1...3).map { Self.alert($0, "X00010\($0)") } }
+        _ = try output.send([Array("alert.raised.no-privacy".utf8), Self.alert(1, "X000101")])
+        let printed = tail.stdout.wait(timeout: 30) { $0.contains("X000103") }
+        let lines = tail.stdout.text.split(separator: "\n")
+        #expect(printed, "the new history's alerts were not printed: \(tail.stdout.text) \(tail.stderr.text)")
+        #expect(lines.count == 8 && lines.suffix(3).map { $0.contains("X00010") } == [true, true, true], "\(lines)")
+        #expect(tail.stderr.text.contains("its latest alertSequence is 3, below 5")
+                    && tail.stderr.text.contains("reset or restored"), "\(tail.stderr.text)")
+    }
+
+    @Test("a journal whose replies never advance (the same alert again, bodies without alertSequence, not JSON): tail exits 69 saying so, instead of asking for ever", arguments: ["same", "no-sequence", "not-json"])
+    func journalThatNeverAdvances(_ kind: String) throws {
+        let dir = try TemporaryDirectory()
+        let context = try ZMQContext()
+        defer { context.close() }
+        let journal = try FakeJournal(context: context, endpoint: dir.ipc("journal"))
+        defer { journal.stop() }
+        let output = try context.socket(.xpub, lingerMilliseconds: 0)
+        defer { output.close() }
+        try output.bind(dir.ipc("out"))
+        let body: [UInt8] = switch kind {
+        case "same": Self.alert(1, "X000001")
+        case "no-sequence": Array("{\"x\":1}".utf8)
+        default: [0xFF, 0xFE, 0x20, 0x67]
+        }
+        journal.fixed.withLock { $0 = [Array("alerts".utf8), Array("100".utf8), body] }
+        let tail = try Child("contactwatch", ["tail", "--endpoint", dir.ipc("out"), "--journal", dir.ipc("journal"),
+                                              "--from-sequence", "0"])
+        defer { if tail.process.isRunning { tail.signal(SIGKILL) }; _ = tail.waitForProcessExit(timeout: 10) }
+        let status = tail.waitForExit(timeout: 30)
+        #expect(status == 69, "exit \(String(describing: status)) after \(journal.requests.load(ordering: .relaxed)) requests: \(tail.stderr.text.suffix(500))")
+        #expect(tail.stderr.text.contains("none of them an alert after"), "\(tail.stderr.text.suffix(500))")
+        #expect(journal.requests.load(ordering: .relaxed) <= 3)
+    }
+}
