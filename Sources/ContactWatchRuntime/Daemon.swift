@@ -156,6 +156,8 @@ public enum Daemon {
                 """, metadata: [
                     "stateDir": "\(config.stateDir)", "holderPid": "\(holder.map(String.init) ?? "unknown")",
                 ])
+        } unsupported: { why in
+            logger.warning("\(why)", metadata: ["stateDir": "\(config.stateDir)"])
         }
         defer { lock.release() }
         let loaded = try LoadedStore(directory: config.stateDir)
@@ -264,14 +266,21 @@ struct LoadedStore {
     }
 }
 
-/// An exclusive `flock` on `<state dir>/contactwatchd.lock`, held for the daemon's life, so that a second daemon
-/// pointed at the same state directory stops instead of fighting over the store. A lock still held by another
-/// process after `waitSeconds` is a temporary failure (exit 75, cli.md): a restart cures it once that one is gone.
-/// `waiting` is called once, before the wait, with the holder's process id when `/proc/locks` names it.
+/// An exclusive `flock` on `<state dir>/contactwatchd.lock`, and one on the state directory itself, held for the
+/// daemon's life, so that a second daemon pointed at the same state directory stops instead of fighting over the store.
+/// The directory's own lock is there because the file can be deleted under a running daemon (a clean-up job, an
+/// operator): the next daemon then created a new lock file, locked it, and both wrote the same store (the fault
+/// tester: case indices collided and alerts interleaved). A directory cannot be deleted while it holds the store, and
+/// `rm` of a directory's lock does not exist. A lock still held by another process after `waitSeconds` is a temporary
+/// failure (exit 75, cli.md): a restart cures it once that one is gone. `waiting` is called once per lock waited for,
+/// before the wait, with the holder's process id when `/proc/locks` names it. A file system that refuses `flock` on a
+/// directory (some network file systems) keeps the file's lock alone, and `unsupported` says so.
 struct StateDirectoryLock {
     private let fd: Int32
+    private let directoryFD: Int32
 
-    init(directory: String, waiting: (Int32?) -> Void = { _ in }) throws(DaemonError) {
+    init(directory: String, waiting: (Int32?) -> Void = { _ in },
+         unsupported: (String) -> Void = { _ in }) throws(DaemonError) {
         if let why = FileCheck.createDirectories(directory) {
             throw DaemonError.store("cannot create the state directory \(directory) (\(why)). Point state.dir "
                 + "(--state-dir) at a directory the daemon's user can create and write, or create it for that user.")
@@ -287,27 +296,63 @@ struct StateDirectoryLock {
             }
             throw DaemonError.store("cannot open \(path): \(String(cString: strerror(failure)))")
         }
-        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
-            guard errno == EWOULDBLOCK else {
-                let reason = String(cString: strerror(errno))
-                close(fd)
-                throw DaemonError.store("cannot lock the state directory \(directory): \(reason)")
+        do {
+            try Self.lock(fd, directory: directory, waiting: waiting)
+        } catch {
+            close(fd)
+            throw error
+        }
+        let directoryFD = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if directoryFD < 0 {
+            let reason = String(cString: strerror(errno))
+            flock(fd, LOCK_UN)
+            close(fd)
+            throw DaemonError.store("cannot open the state directory \(directory): \(reason)")
+        }
+        do {
+            if let refused = try Self.lock(directoryFD, directory: directory, waiting: waiting, refusedIsFatal: false) {
+                unsupported("the file system refuses a lock on the state directory \(directory) itself (\(refused)): "
+                    + "only \(path) keeps a second daemon out, and deleting it while this one runs lets another share "
+                    + "the store")
+                close(directoryFD)
+                self.directoryFD = -1
+            } else {
+                self.directoryFD = directoryFD
             }
-            let holder = Self.holder(of: fd)
-            waiting(holder)
-            // flock has no timed form: a thread blocks in it while this one waits on a semaphore. When the wait runs
-            // out the daemon exits (75), which ends that thread with the process; the descriptor stays open for it.
-            let locked = DispatchSemaphore(value: 0)
-            Thread.detachNewThread {
-                if flock(fd, LOCK_EX) == 0 { locked.signal() }
-            }
-            guard locked.wait(timeout: .now() + Self.waitSeconds) == .success else {
-                let who = holder.map { " (process \($0))" } ?? ""
-                throw DaemonError(.store(.busy), "cannot lock the state directory \(directory): another contactwatchd\(who) "
-                    + "has been using it for \(Int(Self.waitSeconds)) s (exit 75: a restart retries once it has stopped)")
-            }
+        } catch {
+            close(directoryFD)
+            flock(fd, LOCK_UN)
+            close(fd)
+            throw error
         }
         self.fd = fd
+    }
+
+    /// Takes an exclusive `flock` on `fd`, waiting up to `waitSeconds` for another process that holds it. Returns nil
+    /// when locked; a failure other than "held by another" is thrown, or returned when `refusedIsFatal` is false.
+    @discardableResult
+    private static func lock(_ fd: Int32, directory: String, waiting: (Int32?) -> Void,
+                             refusedIsFatal: Bool = true) throws(DaemonError) -> String? {
+        guard flock(fd, LOCK_EX | LOCK_NB) != 0 else { return nil }
+        guard errno == EWOULDBLOCK else {
+            let reason = String(cString: strerror(errno))
+            if !refusedIsFatal { return reason }
+            throw DaemonError.store("cannot lock the state directory \(directory): \(reason)")
+        }
+        let holder = Self.holder(of: fd)
+        waiting(holder)
+        // flock has no timed form: a thread blocks in it while this one waits on a semaphore. When the wait runs
+        // out the daemon exits (75), which ends that thread with the process; the descriptor stays open for it.
+        let locked = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            if flock(fd, LOCK_EX) == 0 { locked.signal() }
+        }
+        guard locked.wait(timeout: .now() + Self.waitSeconds) == .success else {
+            let who = holder.map { " (process \($0))" } ?? ""
+            throw DaemonError(.store(.busy), "cannot lock the state directory \(directory): another contactwatchd\(who) "
+                + "has been using it for \(Int(Self.waitSeconds)) s (exit 75: a restart retries once it has stopped)")
+        }
+        return nil
     }
 
     static let waitSeconds: Double = 5
@@ -337,6 +382,10 @@ struct StateDirectoryLock {
     }
 
     func release() {
+        if directoryFD >= 0 {
+            flock(directoryFD, LOCK_UN)
+            close(directoryFD)
+        }
         flock(fd, LOCK_UN)
         close(fd)
     }

@@ -119,6 +119,24 @@ struct DaemonBehaviourTests {
         #expect(first.stop() == 0)
     }
 
+    /// The lock file deleted under a running daemon (a clean-up job, an operator): a second daemon created a new one,
+    /// locked it, and both wrote the same store (the fault tester). The state directory's own lock keeps it out.
+    @Test("the lock file deleted under a running daemon: a second daemon on the same state directory still waits, exits 75 naming the first, and leaves it running")
+    func stateDirectoryLockFileDeleted() throws {
+        let dir = try TemporaryDirectory()
+        let first = try DaemonUnderTest(dir: dir)
+        try FileManager.default.removeItem(atPath: first.stateDir + "/contactwatchd.lock")
+        let second = try Child("contactwatchd", ["--input", dir.ipc("in2"), "--input-bind", "--output", dir.ipc("out2"),
+                                                 "--state-dir", first.stateDir])
+        let pid = first.child.process.processIdentifier
+        let status = second.waitForExit(timeout: 30)
+        if status == nil { second.signal(SIGKILL); _ = second.waitForExit(timeout: 10) }
+        #expect(status == 75, "exit \(String(describing: status)): \(second.stderr.text.suffix(1500))")
+        #expect(second.stderr.text.contains("another contactwatchd (process \(pid))"), "\(second.stderr.text.suffix(1500))")
+        #expect(first.child.process.isRunning)
+        #expect(first.stop() == 0)
+    }
+
     @Test("a standard error nobody reads (a full one-page pipe, debug lines) does not stop the daemon: every alert is published, SIGTERM ends it with 0")
     func unreadStandardError() throws {
         let dir = try TemporaryDirectory()
