@@ -89,6 +89,12 @@ struct MetricsService: Service {
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: metrics.exposition(counters))))
         }
+        // HEAD as GET without the body (a monitor's "is it there?"; it used to be 404). The exposition is not built.
+        router.head("metrics") { _, _ -> Response in
+            var headers = HTTPFields()
+            headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
+            return Response(status: .ok, headers: headers)
+        }
         router.get("healthz") { _, _ -> Response in
             let alive = DaemonMetrics.isAlive(counters)
             return Response(status: alive ? .ok : .serviceUnavailable,
@@ -117,8 +123,21 @@ struct MetricsService: Service {
         } catch is CancellationError {
         } catch {
             try? await group.shutdownGracefully()
-            throw DaemonError.endpoint("cannot serve metrics on \(address.host):\(address.port): \(error)")
+            throw DaemonError.endpoint("cannot serve metrics on \(address.host):\(address.port): \(Self.explain(error))")
         }
         try? await group.shutdownGracefully()
+    }
+
+    /// A bind failure as an operator reads it: NIO's `IOError` describes itself as
+    /// "bind(descriptor:ptr:bytes:): Address already in use) (errno: 98)", a call signature and a stray parenthesis.
+    static func explain(_ error: any Error) -> String {
+        guard let io = error as? IOError else { return "\(error)" }
+        let reason = String(cString: strerror(io.errnoCode))
+        switch io.errnoCode {
+        case EADDRINUSE: return "\(reason): another process is listening on that port; choose another metrics.address (--metrics)"
+        case EADDRNOTAVAIL: return "\(reason): no interface of this host has that address"
+        case EACCES: return "\(reason): a port below 1024 needs CAP_NET_BIND_SERVICE"
+        default: return "\(reason) (errno \(io.errnoCode))"
+        }
     }
 }

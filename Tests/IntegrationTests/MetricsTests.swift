@@ -6,8 +6,8 @@ import Testing
 import Glibc
 #endif
 
-/// One HTTP/1.1 GET to 127.0.0.1:`port` over a plain socket (Connection: close): the status and the body.
-func httpGet(port: Int, path: String) throws -> (status: Int, body: String) {
+/// One HTTP/1.1 request (GET unless `method` says otherwise) to 127.0.0.1:`port` over a plain socket (Connection: close): the status and the body.
+func httpGet(port: Int, path: String, method: String = "GET") throws -> (status: Int, body: String) {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { throw POSIXError(.EIO) }
     defer { close(fd) }
@@ -21,7 +21,7 @@ func httpGet(port: Int, path: String) throws -> (status: Int, body: String) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
     }
     guard connected == 0 else { throw POSIXError(.ECONNREFUSED) }
-    let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".utf8)
+    let request = Array("\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".utf8)
     guard send(fd, request, request.count, 0) == request.count else { throw POSIXError(.EIO) }
     var response: [UInt8] = []
     var buffer = [UInt8](repeating: 0, count: 65536)
@@ -168,6 +168,9 @@ struct MetricsTests {
         for (name, type) in table { #expect(metrics.types[name] == type, "\(name)") }
         #expect(metrics.types.keys.allSatisfy { name in table.contains { $0.0 == name } }, "\(metrics.types.keys.sorted())")
         #expect(try httpGet(port: port, path: "/healthz").status == 200)
+        // HEAD /metrics: GET's status and type, no body (it was 404).
+        let head = try httpGet(port: port, path: "/metrics", method: "HEAD")
+        #expect(head.status == 200 && head.body.isEmpty, "HEAD /metrics: \(head.status) \(head.body.prefix(200))")
         #expect(daemon.stop() == 0, "\(daemon.child.stderr.text)")
     }
 
@@ -189,7 +192,9 @@ struct MetricsTests {
         let c = try Child("contactwatchd", ["--input", dir.ipc("in"), "--input-bind", "--output", dir.ipc("out"),
                                             "--state-dir", dir.file("state"), "--metrics", "127.0.0.1:\(port)"])
         #expect(c.waitForExit(timeout: 30) == 69, "\(c.stderr.text)")
-        #expect(c.stderr.text.contains("cannot serve metrics on 127.0.0.1:\(port)"), "\(c.stderr.text)")
+        #expect(c.stderr.text.contains("cannot serve metrics on 127.0.0.1:\(port): Address already in use: another "
+                    + "process is listening on that port"), "\(c.stderr.text)")
+        #expect(!c.stderr.text.contains("in use)") && !c.stderr.text.contains("descriptor:"), "\(c.stderr.text)")
         #expect(!c.stderr.text.contains(" ready"), "\(c.stderr.text)")
     }
 
