@@ -66,6 +66,18 @@ enum ConfigurationFile {
     /// laughs" file of eight lines (lists of aliases of lists) took 18 s and 2 GB to be refused, and at every SIGHUP.
     static let maxExpandedNodes = 100_000
 
+    /// The widest line of a YAML parse error as it is reported: the parser quotes the offending line whole, and a
+    /// line of a configuration file can be up to its 1 MiB limit (the log and the terminal got all of it).
+    static let maxExcerptLine = 120
+
+    /// A YAML parse error's text with each line cut at `maxExcerptLine` characters (an ellipsis says so); its first
+    /// line, with the line and column, is kept as it is.
+    static func excerpt(of error: any Error) -> String {
+        "\(error)".split(separator: "\n", omittingEmptySubsequences: false).map { line in
+            line.count > maxExcerptLine ? line.prefix(maxExcerptLine) + "…" : line
+        }.joined(separator: "\n")
+    }
+
     /// Whether `text`'s document, its aliases expanded, holds more than `maxExpandedNodes` values. Yams composes an
     /// alias as the same node (nothing is copied); this walk stops as soon as the count passes the bound.
     static func expandsPastLimit(_ text: String) throws -> Bool {

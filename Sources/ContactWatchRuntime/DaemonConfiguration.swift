@@ -112,7 +112,7 @@ public struct DaemonConfiguration: Sendable {
                 unknown += try ConfigurationCheck.unknownFileKeys(yaml: text, file: file)
                 empty = try ConfigurationFile.isEmptyDocument(text)
             } catch {
-                throw DaemonError.configuration(key: "--config", problem: "\(file) is not a valid YAML configuration file: \(error)")
+                throw DaemonError.configuration(key: "--config", problem: "\(file) is not a valid YAML configuration file: \(ConfigurationFile.excerpt(of: error))")
             }
             // A file with nothing but comments (or nothing at all) sets nothing: every other source and default
             // applies (README, *Configuration*). swift-configuration would refuse it as "not a mapping".
@@ -120,7 +120,7 @@ public struct DaemonConfiguration: Sendable {
                 do {
                     providers.append(try ConfigurationFile.provider(text: text))
                 } catch {
-                    throw DaemonError.configuration(key: "--config", problem: "\(file) is not a valid YAML configuration file: \(error)")
+                    throw DaemonError.configuration(key: "--config", problem: "\(file) is not a valid YAML configuration file: \(ConfigurationFile.excerpt(of: error))")
                 }
             }
         }

@@ -29,6 +29,20 @@ struct ConfigCheckAndReloadTests {
         #expect(!FileManager.default.fileExists(atPath: dir.file("state")), "--check-config touched the state directory")
     }
 
+    /// The YAML parser quotes the offending line whole: a broken line of 500 kB went to the terminal and the log.
+    @Test("a YAML syntax error on a 500 kB line: exit 64, line and column said, the quoted line cut at 120 characters")
+    func yamlErrorOnAHugeLine() throws {
+        let dir = try TemporaryDirectory()
+        let file = dir.file("huge-line.yaml")
+        try ("log:\n  level: [" + String(repeating: "a", count: 500_000) + "\n").write(toFile: file, atomically: true, encoding: .utf8)
+        let c = try Child("contactwatchd", ["--check-config", "--config", file, "--state-dir", dir.file("state")])
+        #expect(c.waitForExit(timeout: 30) == 64, "\(c.stderr.text.prefix(2000))")
+        let text = c.stderr.text
+        #expect(text.contains("is not a valid YAML configuration file") && text.contains("line 2, column 10"),
+                "\(text.prefix(2000))")
+        #expect(text.contains("aaaa…") && text.utf8.count < 4000, "\(text.utf8.count) bytes on stderr: \(text.prefix(2000))")
+    }
+
     @Test("--check-config names every unknown key (file and environment) and a bad value in one run, exit 64")
     func typos() throws {
         let dir = try TemporaryDirectory()
