@@ -67,16 +67,32 @@ struct TailJournalResetTests {
         }
     }
 
+    /// The fake daemon's two sockets in `dir`: the journal (`journal`) and the alerts' XPUB (`out`).
+    struct FakeDaemon {
+        let context: ZMQContext
+        let journal: FakeJournal
+        let output: ZMQSocket
+
+        init(_ dir: TemporaryDirectory) throws {
+            context = try ZMQContext()
+            journal = try FakeJournal(context: context, endpoint: dir.ipc("journal"))
+            output = try context.socket(.xpub, lingerMilliseconds: 0)
+            try output.bind(dir.ipc("out"))
+        }
+
+        func close() {
+            output.close()
+            journal.stop()
+            context.close()
+        }
+    }
+
     @Test("the daemon's store reset under a running tail: it says so on stderr and prints the new alerts (from the journal), instead of nothing for ever")
     func storeResetUnderARunningTail() throws {
         let dir = try TemporaryDirectory()
-        let context = try ZMQContext()
-        defer { context.close() }
-        let journal = try FakeJournal(context: context, endpoint: dir.ipc("journal"))
-        defer { journal.stop() }
-        let output = try context.socket(.xpub, lingerMilliseconds: 0)
-        defer { output.close() }
-        try output.bind(dir.ipc("out"))
+        let fake = try FakeDaemon(dir)
+        defer { fake.close() }
+        let (journal, output) = (fake.journal, fake.output)
         journal.history.withLock { $0 = (1...5).map { Self.alert($0, "X00000\($0)") } }
 
         let tail = try Child("contactwatch", ["tail", "--endpoint", dir.ipc("out"), "--journal", dir.ipc("journal"),
@@ -100,13 +116,9 @@ struct TailJournalResetTests {
     @Test("a journal whose replies never advance (the same alert again, bodies without alertSequence, not JSON): tail exits 69 saying so, instead of asking for ever", arguments: ["same", "no-sequence", "not-json"])
     func journalThatNeverAdvances(_ kind: String) throws {
         let dir = try TemporaryDirectory()
-        let context = try ZMQContext()
-        defer { context.close() }
-        let journal = try FakeJournal(context: context, endpoint: dir.ipc("journal"))
-        defer { journal.stop() }
-        let output = try context.socket(.xpub, lingerMilliseconds: 0)
-        defer { output.close() }
-        try output.bind(dir.ipc("out"))
+        let fake = try FakeDaemon(dir)
+        defer { fake.close() }
+        let (journal, output) = (fake.journal, fake.output)
         let body: [UInt8] = switch kind {
         case "same": Self.alert(1, "X000001")
         case "no-sequence": Array("{\"x\":1}".utf8)

@@ -18,6 +18,17 @@ struct SideFileTests {
                                   publishedThrough: nil, now: now)
     }
 
+    /// A store in `dir` with no checkpointer thread and no WAL bound within reach (nothing reaches the database file
+    /// unless the store copies it), the first 300 of 600 synthetic events committed; the engine and the events.
+    static func storeWithOneBatch(_ dir: TempDir) throws -> (StateStore, Engine, [String]) {
+        let store = try StateStore(directory: dir.path, synchronous: .full, walCheckpointFrames: .max,
+                                   backgroundCheckpoints: false)
+        let engine = try Engine(settings: EngineSettings())
+        let lines = SyntheticStream.generate(seed: 7, count: 600)
+        try store.write(Self.batch(engine, lines[0..<300], now: 1_000))
+        return (store, engine, lines)
+    }
+
     /// The journal's latest sequence in a copy of the database file alone: what a crash would leave.
     static func latestInFileAlone(_ store: StateStore) throws -> UInt64 {
         let copy = TempDir()
@@ -32,13 +43,8 @@ struct SideFileTests {
     func sideFileDeleted(_ which: String) throws {
         let dir = TempDir()
         defer { dir.cleanup() }
-        // No checkpointer thread and no bound within reach: nothing reaches the database file unless the store saves it.
-        let store = try StateStore(directory: dir.path, synchronous: .full, walCheckpointFrames: .max,
-                                   backgroundCheckpoints: false)
+        let (store, engine, lines) = try Self.storeWithOneBatch(dir)
         defer { store.close() }
-        let engine = try Engine(settings: EngineSettings())
-        let lines = SyntheticStream.generate(seed: 7, count: 600)
-        try store.write(Self.batch(engine, lines[0..<300], now: 1_000))
         let first = try store.latestSequence()
         try #require(first > 0, "the first batch raised no alert")
 
@@ -66,12 +72,8 @@ struct SideFileTests {
     func sideFilesInPlace() throws {
         let dir = TempDir()
         defer { dir.cleanup() }
-        let store = try StateStore(directory: dir.path, synchronous: .full, walCheckpointFrames: .max,
-                                   backgroundCheckpoints: false)
+        let (store, engine, lines) = try Self.storeWithOneBatch(dir)
         defer { store.close() }
-        let engine = try Engine(settings: EngineSettings())
-        let lines = SyntheticStream.generate(seed: 7, count: 600)
-        try store.write(Self.batch(engine, lines[0..<300], now: 1_000))
         try store.write(Self.batch(engine, lines[300...], now: 2_000))
         #expect(try store.latestSequence() > 0)
         #expect(try Self.latestInFileAlone(store) == 0, "something checkpointed the WAL: the test above shows nothing")
