@@ -109,8 +109,11 @@ struct TailJournalResetTests {
         let lines = tail.stdout.text.split(separator: "\n")
         #expect(printed, "the new history's alerts were not printed: \(tail.stdout.text) \(tail.stderr.text)")
         #expect(lines.count == 8 && lines.suffix(3).map { $0.contains("X00010") } == [true, true, true], "\(lines)")
-        #expect(tail.stderr.text.contains("its latest alertSequence is 3, below 5")
-                    && tail.stderr.text.contains("reset or restored"), "\(tail.stderr.text)")
+        // Written before the alerts, but read from its own pipe: waited for.
+        let warned = tail.stderr.wait(timeout: 10) {
+            $0.contains("its latest alertSequence is 3, below 5") && $0.contains("reset or restored")
+        }
+        #expect(warned, "\(tail.stderr.text)")
     }
 
     @Test("a journal whose replies never advance (the same alert again, bodies without alertSequence, not JSON): tail exits 69 saying so, instead of asking for ever", arguments: ["same", "no-sequence", "not-json"])
