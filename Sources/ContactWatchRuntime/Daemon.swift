@@ -270,8 +270,8 @@ struct LoadedStore {
 /// daemon's life, so that a second daemon pointed at the same state directory stops instead of fighting over the store.
 /// The directory's own lock is there because the file can be deleted under a running daemon (a clean-up job, an
 /// operator): the next daemon then created a new lock file, locked it, and both wrote the same store (the fault
-/// tester: case indices collided and alerts interleaved). A directory cannot be deleted while it holds the store, and
-/// `rm` of a directory's lock does not exist. A lock still held by another process after `waitSeconds` is a temporary
+/// tester: case indices collided and alerts interleaved). The directory's lock has no file to delete; a directory
+/// deleted whole takes the store with it, which the store's own check stops the daemon for. A lock still held by another process after `waitSeconds` is a temporary
 /// failure (exit 75, cli.md): a restart cures it once that one is gone. `waiting` is called once per lock waited for,
 /// before the wait, with the holder's process id when `/proc/locks` names it. A file system that refuses `flock` on a
 /// directory (some network file systems) keeps the file's lock alone, and `unsupported` says so.
@@ -342,7 +342,8 @@ struct StateDirectoryLock {
         let holder = Self.holder(of: fd)
         waiting(holder)
         // flock has no timed form: a thread blocks in it while this one waits on a semaphore. When the wait runs
-        // out the daemon exits (75), which ends that thread with the process; the descriptor stays open for it.
+        // out the daemon exits (75), which ends that thread with the process (the caller closes the descriptor on
+        // its way out; a lock granted after that lapses with the file, which nothing else holds).
         let locked = DispatchSemaphore(value: 0)
         Thread.detachNewThread {
             if flock(fd, LOCK_EX) == 0 { locked.signal() }
