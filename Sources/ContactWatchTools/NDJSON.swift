@@ -30,8 +30,16 @@ public struct LineReader {
         return access(path, R_OK) == 0 ? nil : String(cString: strerror(errno))
     }
 
-    /// Calls `body` with each line and its 1-based number; stops early when `body` returns false.
-    public func forEachLine(_ body: (UnsafeBufferPointer<UInt8>, Int) throws -> Bool) throws {
+    /// The longest line read: far above any event (the daemon takes frames up to `input.maxMessageBytes`, 64 KiB by
+    /// default). A file with no newline (`/dev/zero`, a binary file) used to be buffered whole, doubling the buffer
+    /// until memory ran out.
+    public static let maxLineBytes = 16 << 20
+
+    /// Calls `body` with each line and its 1-based number; stops early when `body` returns false. A line longer than
+    /// `maxLineBytes` is not buffered: `overlong` gets its number as soon as it is known to be one (a stream without
+    /// an end such as `/dev/zero` is then said at once), and it is read through to its end without being kept.
+    public func forEachLine(overlong: (Int) -> Void = { _ in },
+                            _ body: (UnsafeBufferPointer<UInt8>, Int) throws -> Bool) throws {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         if fd < 0 {
             throw ToolError(exitCode: ToolError.noInput, "\(path): \(String(cString: strerror(errno)))")
@@ -41,14 +49,43 @@ public struct LineReader {
         var filled = 0
         var lineNumber = 0
         var eof = false
+        /// Bytes of an overlong line already dropped (nil: not inside one).
+        var dropped: Int? = nil
         while !eof {
-            if filled == buffer.count { buffer += [UInt8](repeating: 0, count: buffer.count) }
+            if filled == buffer.count {
+                if filled >= Self.maxLineBytes {
+                    // A line of more than maxLineBytes without its end: dropped as it is read.
+                    if dropped == nil {
+                        lineNumber += 1
+                        overlong(lineNumber)
+                    }
+                    dropped = (dropped ?? 0) + filled
+                    filled = 0
+                } else {
+                    buffer += [UInt8](repeating: 0, count: buffer.count)
+                }
+            }
             let n = buffer.withUnsafeMutableBytes { raw in read(fd, raw.baseAddress! + filled, raw.count - filled) }
             if n < 0 {
                 if errno == EINTR { continue }
                 throw ToolError(exitCode: ToolError.ioError, "\(path): read failed: \(String(cString: strerror(errno)))")
             }
             if n == 0 { eof = true } else { filled += n }
+            if dropped != nil {
+                // Inside an overlong line: look for its end only.
+                if let hit = buffer.withUnsafeBytes({ memchr($0.baseAddress!, 0x0A, filled) }) {
+                    let end = buffer.withUnsafeBytes { UnsafeRawPointer(hit) - $0.baseAddress! }
+                    dropped = nil
+                    buffer.withUnsafeMutableBytes { raw in
+                        _ = memmove(raw.baseAddress!, raw.baseAddress! + end + 1, filled - end - 1)
+                    }
+                    filled -= end + 1
+                } else if eof {
+                    return
+                } else {
+                    continue
+                }
+            }
             var keepGoing = true
             let consumed: Int = try buffer.withUnsafeBufferPointer { all in
                 var start = 0

@@ -285,7 +285,11 @@ public enum Replay {
             // --speed: the wall-clock start of this pass and the first occurredAt seen in it.
             var speedBase: (wall: UInt64, event: Int64)? = nil
             for file in options.files {
-                try LineReader(path: file).forEachLine { line, number in
+                try LineReader(path: file).forEachLine(overlong: { number in
+                    diagnostics.line("\(file):\(number): a line longer than \(LineReader.maxLineBytes) bytes (not an "
+                        + "event stream?); not sent, read through to its end")
+                    summary.skippedInvalid += 1
+                }) { line, number in
                     let (kind, object) = classifyScan(line, recordMembers: stampID != nil, with: &lines)
                     var topic: [UInt8]? = nil
                     switch kind {
