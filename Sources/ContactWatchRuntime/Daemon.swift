@@ -77,6 +77,11 @@ public enum Daemon {
         // SIGHUP never ends the daemon (cli.md): ignored from the first instruction, until the reload handler is
         // installed once the state is loaded; a HUP during start-up has nothing newer to apply than the start itself.
         signal(SIGHUP, SIG_IGN)
+        // A log pipe whose reader has gone (`contactwatchd … | tee` stopped, a logger restarted) must not end the
+        // daemon: SIGPIPE killed it at its next log line, without a word and without a clean stop (a fault tester's
+        // find). Ignored, the write fails with EPIPE and the line is dropped (`ContactWatchLogHandler.write`).
+        // systemd ignores SIGPIPE for services already (IgnoreSIGPIPE=yes).
+        signal(SIGPIPE, SIG_IGN)
         let config: DaemonConfiguration
         let environment = ProcessInfo.processInfo.environment
         do {

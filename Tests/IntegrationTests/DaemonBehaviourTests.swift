@@ -119,6 +119,26 @@ struct DaemonBehaviourTests {
         #expect(first.stop() == 0)
     }
 
+    /// `contactwatchd … | tee` with tee gone: SIGPIPE at the next log line killed the daemon (signal 13, no clean stop).
+    @Test("standard error a pipe whose reader has gone: the daemon starts, runs and stops on SIGTERM with 0 (the lines are dropped)")
+    func standardErrorReaderGone() throws {
+        let dir = try TemporaryDirectory()
+        let pipe = Pipe()
+        try pipe.fileHandleForReading.close()
+        let notifyPath = dir.file("notify-epipe")
+        let notify = try NotifySocket(path: notifyPath)
+        let c = try Child("contactwatchd", ["--input", dir.ipc("in"), "--input-bind", "--output", dir.ipc("out"),
+                                            "--state-dir", dir.file("state")],
+                          environment: ["NOTIFY_SOCKET": notifyPath], standardError: pipe)
+        defer { if c.process.isRunning { c.signal(SIGKILL) } }
+        try pipe.fileHandleForWriting.close()
+        #expect(notify.wait(for: "READY=1", timeout: 30), "no READY=1 (terminated by signal? \(c.process.isRunning ? "no" : "\(c.process.terminationStatus)"))")
+        c.signal(SIGTERM)
+        let status = c.waitForExit(timeout: 30)
+        #expect(status == 0 && c.process.terminationReason == .exit,
+                "exit \(String(describing: status)), reason \(c.process.terminationReason == .exit ? "exit" : "signal")")
+    }
+
     /// The lock file deleted under a running daemon (a clean-up job, an operator): a second daemon created a new one,
     /// locked it, and both wrote the same store (the fault tester). The state directory's own lock keeps it out.
     @Test("the lock file deleted under a running daemon: a second daemon on the same state directory still waits, exits 75 naming the first, and leaves it running")
