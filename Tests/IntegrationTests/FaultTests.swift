@@ -578,16 +578,29 @@ struct FaultTests {
             + "\(publishedLive) alerts published live before it, \(committed.bodies.count) committed; \(count) after the restart")
     }
 
-    @Test("the state directory deleted under a running daemon: exit 74 saying so at its next commit, nothing published past the last commit")
-    func stateDirectoryDeletedMidRun() throws {
-        let dir = try TemporaryDirectory()
+    /// A daemon in `dir` with a live tail of its alerts, the first of the stream's two halves replayed through it;
+    /// the halves, the daemon, the tail (the caller stops it) and the journal after the first half (not empty).
+    static func firstHalfWithLiveTail(_ dir: TemporaryDirectory) throws
+        -> (chunks: [String], daemon: DaemonUnderTest, live: Child, before: (latest: Int, bodies: [NSDictionary])) {
         let chunks = try D.generatedChunks(dir, parts: 2)
         let daemon = try DaemonUnderTest(dir: dir, extraArguments: D.arguments, environment: D.environment)
         let live = try D.liveTail(daemon)
+        do {
+            try D.replayThroughSentinel(daemon, [chunks[0]], sentinel: "part-1")
+            let before = try JournalClient(endpoint: daemon.journal).fetchAll()
+            try #require(!before.bodies.isEmpty, "the first half raised no alert")
+            return (chunks, daemon, live, before)
+        } catch {
+            D.stop(live, output: true)
+            throw error
+        }
+    }
+
+    @Test("the state directory deleted under a running daemon: exit 74 saying so at its next commit, nothing published past the last commit")
+    func stateDirectoryDeletedMidRun() throws {
+        let dir = try TemporaryDirectory()
+        let (chunks, daemon, live, before) = try Self.firstHalfWithLiveTail(dir)
         defer { D.stop(live, output: true) }
-        try D.replayThroughSentinel(daemon, [chunks[0]], sentinel: "part-1")
-        let before = try JournalClient(endpoint: daemon.journal).fetchAll()
-        try #require(!before.bodies.isEmpty, "the first half raised no alert")
 
         // SQLite would go on committing into the unlinked file; the next start would find an empty directory.
         try FileManager.default.removeItem(atPath: daemon.stateDir)
@@ -613,13 +626,8 @@ struct FaultTests {
     func walDeletedMidRun() throws {
         let dir = try TemporaryDirectory()
         let uninterrupted = try Self.uninterruptedJournal()
-        let chunks = try D.generatedChunks(dir, parts: 2)
-        var daemon = try DaemonUnderTest(dir: dir, extraArguments: D.arguments, environment: D.environment)
-        let live = try D.liveTail(daemon)
+        var (chunks, daemon, live, before) = try Self.firstHalfWithLiveTail(dir)
         defer { D.stop(live, output: true) }
-        try D.replayThroughSentinel(daemon, [chunks[0]], sentinel: "part-1")
-        let before = try JournalClient(endpoint: daemon.journal).fetchAll()
-        try #require(!before.bodies.isEmpty, "the first half raised no alert")
 
         try FileManager.default.removeItem(atPath: daemon.stateDir + "/contactwatch.sqlite-wal")
         let replay = try Child("contactwatch", ["replay", chunks[1], "--endpoint", daemon.input, "--wait-subscribers", "1"])
