@@ -14,6 +14,10 @@ import ZeroMQ
 /// When a commit leaves the WAL at its bound (`StateStore.walCheckpointFrames`), the writer copies it back
 /// (`StateStore.checkpointWALIfDue`) after that signal, before it takes the next batch.
 ///
+/// A commit that finds a side file of the store deleted saves what the WAL held before it fails (`StateStore`); when
+/// another process's read transaction keeps that copy from finishing, it waits for the transaction to end, with event
+/// processing paused, until the daemon stops (`close` ends the wait).
+///
 /// Journal retention runs here too, between batches (`requestPrune`): a prune takes the store's write lock, and may wait
 /// up to the busy timeout for another process's lock or take long on a large journal, which on the processing thread
 /// stopped event processing (and SIGTERM, subscriptions, /healthz) for that long. Here it delays only commits, and in
@@ -55,6 +59,10 @@ final class CommitWriter: @unchecked Sendable {
         self.timings = timings
         self.logger = logger
         self.counters = counters
+        // A side file of the store deleted while another process reads it: the commit waits (SIGTERM ends the wait,
+        // through `close`), saying why once.
+        store.setSaveWait(StateStore.SaveWait(giveUp: { [weak self] in self?.stopping.load(ordering: .acquiring) ?? true },
+                                              waiting: { [logger] text in logger.error("\(text)") }))
         let thread = Thread { [self] in run(context: context, endpoint: signalEndpoint) }
         thread.name = ThreadPlacement.writer
         thread.start()

@@ -264,6 +264,13 @@ struct LoadedStore {
             // A number (it read "seconds=0.0237 seconds", Duration's own text).
             "seconds": "\(String(format: "%.3f", Double((ContinuousClock.now - started) / .milliseconds(1)) / 1000))",
         ])
+        if let replaced = store.replacedBySavedCopy {
+            logger.warning("""
+                the state store was replaced by the complete copy saved when its side file was deleted under the last \
+                run (\(store.path)\(StateStore.savedSuffix)); the previous database file, which lacked its last commits, \
+                was kept as \(replaced) (delete it, and its -wal and -shm if any, once nothing reads it)
+                """, metadata: ["stateDir": "\(stateDir)"])
+        }
         if state.publishers.count >= 1000 {
             let e = EngineLogEvent.trackedPublishers(state.publishers.count)
             logger.warning("\(e.message)", metadata: ["publishers": "\(state.publishers.count)"])

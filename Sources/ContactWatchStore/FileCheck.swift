@@ -29,6 +29,14 @@ public enum FileCheck {
         close(fd)
     }
 
+    /// fsyncs a file: 0, or the errno of the failed `open` or `fsync`.
+    static func sync(path: String) -> Int32 {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return errno }
+        defer { close(fd) }
+        return fsyncFD(fd) == 0 ? 0 : errno
+    }
+
     private static func fsyncFD(_ fd: Int32) -> Int32 {
         #if canImport(Glibc)
         return Glibc.fsync(fd)

@@ -85,6 +85,14 @@ public final class StateStore: Sendable {
     /// How the write connection waits for a lock another process holds (SQLite's own schedule, up to
     /// `busyTimeoutSeconds`); a prune's wait can be given up (`pruneJournalStep(…, giveUpWhen:)`).
     private let lockWait: LockWait
+    /// How a save after a lost side file waits for other processes' readers (`setSaveWait`); nil: it does not wait.
+    private let saveWait = Mutex<SaveWait?>(nil)
+    /// The name the database file was moved to when this open put a saved copy in its place (`adoptSavedCopy`).
+    public let replacedBySavedCopy: String?
+    /// The complete copy a save after a lost side file writes when other processes' readers keep the WAL from being
+    /// copied into the database file (`<store>.saved`, written as `<store>.saving` and renamed once synced).
+    public static let savedSuffix = ".saved"
+    static let savingSuffix = ".saving"
 
     /// Opens the store in `directory` (creating the directory and an empty store when absent).
     ///
@@ -117,6 +125,7 @@ public final class StateStore: Sendable {
         }
         let path = (dir as NSString).appendingPathComponent(Self.fileName)
         self.path = path
+        replacedBySavedCopy = try Self.adoptSavedCopy(at: path)
         let walSize = try FileCheck.size(of: path + "-wal")
         if try FileCheck.size(of: path) == nil {
             if let walSize, walSize > 0 {
@@ -264,29 +273,133 @@ public final class StateStore: Sendable {
         }
     }
 
-    /// The error for a side file (`sidePath`) deleted or replaced under the daemon, after copying every committed
-    /// frame of the WAL the connections still hold open into the database file (a FULL checkpoint on the write
-    /// connection, which syncs the file; the checkpointer's connection is closed first so that it cannot hold the
-    /// checkpoint lock). Saved, the batch in hand is durable at `path` and a restart resumes (and publishes it):
-    /// `.sideFileLost`, a temporary failure. Not saved, `.io`: what the WAL held since the last checkpoint goes with the
-    /// process.
+    /// How a save after a lost side file (`saveAfterLosing`) waits when another process's read transaction keeps the
+    /// WAL from being copied into the database file: `waiting` is told once (with the sentence for the operator), and
+    /// the copy is tried again, in waits of up to `busyTimeoutSeconds`, until it succeeds or `giveUp` returns true
+    /// (asked at least every 100 ms). The daemon's writer sets one; without one the save tries for one busy timeout.
+    public struct SaveWait: Sendable {
+        public var giveUp: @Sendable () -> Bool
+        public var waiting: @Sendable (String) -> Void
+
+        public init(giveUp: @escaping @Sendable () -> Bool, waiting: @escaping @Sendable (String) -> Void) {
+            self.giveUp = giveUp
+            self.waiting = waiting
+        }
+    }
+
+    /// Sets (or clears) how a save after a lost side file waits for other processes' readers.
+    public func setSaveWait(_ wait: SaveWait?) { saveWait.withLock { $0 = wait } }
+
+    /// The error for a side file (`sidePath`) deleted or replaced under the daemon, after saving every commit: a FULL
+    /// checkpoint on the write connection (the checkpointer's connection closed first so that it cannot hold the
+    /// checkpoint lock) copies every committed frame of the WAL the connections still hold open into the database file
+    /// and syncs it. Saved, the batch in hand is durable at `path` and a restart resumes (and publishes it):
+    /// `.sideFileLost`, a temporary failure.
+    ///
+    /// Another process reading the store (an sqlite3 shell in a transaction, a backup) keeps the checkpoint from copying
+    /// past its snapshot. Then, with a `SaveWait`, the write connection (which still reads the unlinked WAL) writes a
+    /// complete copy as `<store>.saved` (`saveCopy`, which the next start puts in place: `adoptSavedCopy`), says so,
+    /// and tries the checkpoint again until the reader lets go (the copy, no longer needed, is removed) or the wait is
+    /// given up. Given up with the copy written: `.sideFileLost` too (the next start loses nothing). Without a copy:
+    /// `.io`, what the WAL held since the last checkpoint goes with the process.
     private func saveAfterLosing(_ sidePath: String) -> StoreError {
         checkpointer?.stop()
-        let result: Result<(busy: Int, log: Int, copied: Int), any Error> = Result {
-            try queue.writeWithoutTransaction { db in
+        var failure = checkpointEverything()
+        guard let busy = failure, busy.busy, let wait = saveWait.withLock({ $0 }) else {
+            return StoreError.sideFileLost(path, sidePath, notCopied: failure?.why, savedCopy: nil)
+        }
+        let copy = saveCopy()
+        wait.waiting(StoreError.waitingForReaders(path, sidePath, savedCopy: copy))
+        lockWait.setGiveUp(wait.giveUp)
+        defer { lockWait.setGiveUp(nil) }
+        while let last = failure, last.busy, !wait.giveUp() {
+            let started = ContinuousClock.now
+            failure = checkpointEverything()
+            // A checkpoint refused without a wait (no busy handler call): not a busy loop.
+            if failure != nil, ContinuousClock.now - started < .milliseconds(100) { usleep(100_000) }
+        }
+        if failure == nil {
+            if case .success(let saved) = copy {
+                unlink(saved)
+                FileCheck.fsync(path: (path as NSString).deletingLastPathComponent)
+            }
+            return StoreError.sideFileLost(path, sidePath, notCopied: nil, savedCopy: nil)
+        }
+        return StoreError.sideFileLost(path, sidePath, notCopied: failure?.why, savedCopy: copy)
+    }
+
+    /// A FULL checkpoint on the write connection: nil when every frame of the WAL is in the database file (synced),
+    /// else why not (`busy`: another connection's lock or read snapshot kept it from finishing).
+    private func checkpointEverything() -> (busy: Bool, why: String)? {
+        do {
+            let r = try queue.writeWithoutTransaction { db in
                 let row = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(FULL)")
-                return (row?[0] ?? 1, row?[1] ?? -1, row?[2] ?? -1)
+                return (busy: row?[0] ?? 1, log: row?[1] ?? -1, copied: row?[2] ?? -1) as (busy: Int, log: Int, copied: Int)
+            }
+            if r.busy == 0 && r.log == r.copied { return nil }
+            return (true, r.busy != 0 ? "another process's lock or read transaction kept the copy from finishing"
+                : "\(r.copied) of \(r.log) frames copied")
+        } catch {
+            let busy = (error as? DatabaseError)?.resultCode.primaryResultCode == .SQLITE_BUSY
+            return (busy, (error as? DatabaseError)?.message ?? "\(error)")
+        }
+    }
+
+    /// Writes a complete copy of the store as the write connection sees it (the unlinked WAL included) to
+    /// `<store>.saving` (`VACUUM INTO`, which takes no lock a reader holds), syncs it and renames it `<store>.saved`,
+    /// syncing the directory: the path of the copy, or why it could not be written (nothing is left at either name then).
+    private func saveCopy() -> Result<String, SaveCopyFailure> {
+        let saving = path + Self.savingSuffix, saved = path + Self.savedSuffix
+        unlink(saving)
+        do {
+            try queue.writeWithoutTransaction { db in try db.execute(sql: "VACUUM INTO ?", arguments: [saving]) }
+        } catch {
+            unlink(saving)
+            return .failure(SaveCopyFailure(why: (error as? DatabaseError)?.message ?? "\(error)"))
+        }
+        let syncError = FileCheck.sync(path: saving)
+        guard syncError == 0, rename(saving, saved) == 0 else {
+            let why = FileCheck.errnoText(syncError != 0 ? syncError : errno)
+            unlink(saving)
+            return .failure(SaveCopyFailure(why: why))
+        }
+        FileCheck.fsync(path: (path as NSString).deletingLastPathComponent)
+        return .success(saved)
+    }
+
+    struct SaveCopyFailure: Error { var why: String }
+
+    /// At open: a `<store>.saved` left by a save after a lost side file (the daemon stopped or was killed while a
+    /// reader kept the WAL from being copied) holds every commit, the database file only those checkpointed before
+    /// the loss. The copy's header is checked (a damaged copy is refused, naming it, with nothing moved); the database
+    /// file and its `-wal` and `-shm` are renamed `<store>.replaced-<UTC time>[-wal|-shm]` (kept, never deleted: a
+    /// reader still open on them keeps reading them), the copy renamed into its place and the directory synced.
+    /// Returns the name the database file was moved to (nil: no copy, nothing done). Run with the state directory
+    /// locked (the daemon holds its lock before it opens the store).
+    static func adoptSavedCopy(at path: String) throws(StoreError) -> String? {
+        let saved = path + savedSuffix
+        guard try FileCheck.size(of: saved) != nil else { return nil }
+        let header = try FileCheck.header(of: saved, knownSchemaVersion: schemaVersion)
+        try FileCheck.checkLength(header, path: saved, walSize: nil)
+        var now = time(nil), parts = tm()
+        gmtime_r(&now, &parts)
+        var text = [CChar](repeating: 0, count: 32)
+        strftime(&text, text.count, "%Y%m%dT%H%M%SZ", &parts)
+        let replaced = path + ".replaced-" + text.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        for suffix in [""] + sideFileSuffixes {
+            guard try FileCheck.size(of: path + suffix) != nil else { continue }
+            guard rename(path + suffix, replaced + suffix) == 0 else {
+                throw StoreError(.io, "cannot move \(path + suffix) aside to put the saved copy \(saved) in its place "
+                    + "(\(FileCheck.errnoText(errno))). Check the state directory's permissions, or move the files by hand: "
+                    + "\(path), its -wal and -shm aside, then \(saved) to \(path).")
             }
         }
-        switch result {
-        case .success(let r) where r.busy == 0 && r.log == r.copied:
-            return StoreError.sideFileLost(path, sidePath, saved: nil)
-        case .success(let r):
-            return StoreError.sideFileLost(path, sidePath, saved: r.busy != 0
-                ? "the copy could not take the store's lock" : "\(r.copied) of \(r.log) frames copied")
-        case .failure(let error):
-            return StoreError.sideFileLost(path, sidePath, saved: (error as? DatabaseError)?.message ?? "\(error)")
+        guard rename(saved, path) == 0 else {
+            throw StoreError(.io, "cannot rename the saved copy \(saved) to \(path) (\(FileCheck.errnoText(errno))); "
+                + "the previous store was moved to \(replaced). Rename the copy by hand and start again.")
         }
+        FileCheck.fsync(path: (path as NSString).deletingLastPathComponent)
+        return replaced
     }
 
     /// Closes the store (checkpointing the WAL into the database file). Later calls throw. Idempotent.

@@ -77,20 +77,48 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
             + "directory starts with no cases and numbers its alerts from 1 again.")
     }
 
-    /// `sidePath` (the store's `-wal` or `-shm`) was deleted or replaced while the daemon ran; `saved` is nil when
-    /// every committed frame was copied into the database file, or why the copy failed.
-    static func sideFileLost(_ path: String, _ sidePath: String, saved failure: String?) -> StoreError {
-        let what = "the state store's side file \(sidePath) was deleted or replaced while the daemon was running "
-            + "(SQLite keeps it open: commits would have gone on into a file that no longer has a name)"
+    /// `sidePath` (the store's `-wal` or `-shm`) was deleted or replaced while the daemon ran. `notCopied` is nil when
+    /// every committed frame was copied into the database file, else why the copy did not finish; `savedCopy` is then
+    /// the complete copy written instead (`<store>.saved`), or why it could not be written.
+    static func sideFileLost(_ path: String, _ sidePath: String, notCopied failure: String?,
+                             savedCopy: Result<String, StateStore.SaveCopyFailure>?) -> StoreError {
+        let what = sideFileGone(sidePath)
+        let find = "Find what deletes files in the state directory (a clean-up job?) and stop it."
         guard let failure else {
             return StoreError(.sideFileLost, what + ". Everything committed, the batch in hand included, was copied into "
-                + "\(path) before stopping: nothing is lost, and a restart resumes (publishing that batch's alerts). Find "
-                + "what deletes files in the state directory (a clean-up job?) and stop it.")
+                + "\(path) before stopping: nothing is lost, and a restart resumes (publishing that batch's alerts). " + find)
         }
-        return StoreError(.io, what + ". Copying what it held into \(path) failed (\(failure)): commits since the last "
-            + "checkpoint, and the alerts published from them, may be missing from the store after the restart. Check the "
-            + "store (contactwatch's journal, PRAGMA integrity_check) before restarting, and find what deletes files in "
-            + "the state directory.")
+        if case .success(let saved) = savedCopy {
+            return StoreError(.sideFileLost, what + ". Another process's read transaction kept what it held from being "
+                + "copied into \(path) (\(failure)), so a complete copy was saved as \(saved): the next start puts it in "
+                + "place of \(path) (which it keeps, renamed .replaced-<time>), and nothing is lost. " + find)
+        }
+        let copyFailure = savedCopy.map { if case .failure(let f) = $0 { "; saving a copy failed too (\(f.why))" } else { "" } } ?? ""
+        return StoreError(.io, what + ". Copying what it held into \(path) failed (\(failure))\(copyFailure): commits "
+            + "since the last checkpoint, and the alerts published from them, may be missing from the store after the "
+            + "restart. Check the store (contactwatch's journal, PRAGMA integrity_check) before restarting. " + find)
+    }
+
+    /// The sentence the daemon logs while a save after a lost side file waits for another process's reader.
+    static func waitingForReaders(_ path: String, _ sidePath: String,
+                                  savedCopy: Result<String, StateStore.SaveCopyFailure>) -> String {
+        let copy: String
+        switch savedCopy {
+        case .success(let saved):
+            copy = "A complete copy was saved as \(saved); if the daemon is stopped before the reader ends, the next "
+                + "start puts it in place of the store and nothing is lost."
+        case .failure(let f):
+            copy = "Saving a complete copy failed (\(f.why)): stopping the daemon before the reader ends loses the commits "
+                + "since the last checkpoint."
+        }
+        return sideFileGone(sidePath) + ". Another process holds a read transaction on \(path) (an sqlite3 shell, a "
+            + "backup?) and keeps what the write-ahead log held from being copied into it: event processing is paused, "
+            + "and the copy tried again until that transaction ends. End it (close the other program). " + copy
+    }
+
+    private static func sideFileGone(_ sidePath: String) -> String {
+        "the state store's side file \(sidePath) was deleted or replaced while the daemon was running "
+            + "(SQLite keeps it open: commits would have gone on into a file that no longer has a name)"
     }
 
     static func readOnlyFileSystem(_ path: String, _ detail: String) -> StoreError {

@@ -108,6 +108,20 @@ struct DurabilityTests {
         return (holder, input)
     }
 
+    /// An sqlite3 shell (`shell`) holding a read transaction on the store (a snapshot that keeps checkpoints from
+    /// copying past it) until its standard input, the returned pipe, is closed; returned once it holds it.
+    static func holdReadTransaction(_ daemon: DaemonUnderTest, shell: String) throws -> (holder: Child, input: Pipe) {
+        let input = Pipe()
+        let holder = try Child(shell, [daemon.stateDir + "/contactwatch.sqlite"], input: input)
+        input.fileHandleForWriting.write(Data(".timeout 10000\n.bail on\nBEGIN;\nSELECT count(*) FROM meta;\nSELECT 'read transaction held';\n".utf8))
+        guard holder.stdout.wait(timeout: 30, until: { $0.contains("read transaction held") }) else {
+            stop(holder)
+            try #require(Bool(false), "sqlite3: \(holder.stderr.text)")
+            return (holder, input)
+        }
+        return (holder, input)
+    }
+
     /// Stops a tool that may already have exited (never signals a reaped process id). SIGKILL, not SIGTERM: children
     /// started from the test runner inherit its signal mask, in which SIGTERM is blocked, so a tool (which installs
     /// no handler) would only die when `terminate()` gives up. With `output`, also waits for the end of

@@ -655,6 +655,56 @@ struct FaultTests {
             + "\(committed.bodies.count) in the store after the restart; \(count) after replaying everything")
     }
 
+    /// Another process reading the store (an sqlite3 shell in a transaction) when the `-wal` was deleted kept the
+    /// save from copying past its snapshot: the daemon stopped with 74 after 5 s, and a restart once that process was
+    /// gone had lost every alert published since the last checkpoint, giving their alertSequences again (fault tester,
+    /// round 3). Now it saves a complete copy, says so and waits; killed then, its next start puts the copy in place.
+    @Test("the store's -wal deleted while another process reads the store, then kill -9: the daemon said it waits and saved a complete copy, the restart puts the copy in place and nothing is lost")
+    func walDeletedUnderAReader() throws {
+        guard let shell = D.sqliteShell(skipping: "fault: -wal deleted under a reader", to: "hold a read transaction") else {
+            return
+        }
+        let dir = try TemporaryDirectory()
+        let uninterrupted = try Self.uninterruptedJournal()
+        let chunks = try D.generatedChunks(dir, parts: 3)
+        var daemon = try DaemonUnderTest(dir: dir, extraArguments: D.arguments, environment: D.environment)
+        let live = try D.liveTail(daemon)
+        defer { D.stop(live, output: true) }
+        // The reader's snapshot predates the first third: its commits stay in the WAL (the checkpointer cannot copy
+        // past a reader). Killed, not ended, at the test's end: an sqlite3 closing as the last connection would
+        // checkpoint and delete the -wal by name.
+        let (reader, _) = try D.holdReadTransaction(daemon, shell: shell)
+        defer { D.stop(reader) }
+        try D.replayThroughSentinel(daemon, [chunks[0]], sentinel: "part-1")
+        let before = try JournalClient(endpoint: daemon.journal).fetchAll()
+        try #require(!before.bodies.isEmpty, "the first third raised no alert")
+
+        try FileManager.default.removeItem(atPath: daemon.stateDir + "/contactwatch.sqlite-wal")
+        let replay = try Child("contactwatch", ["replay", chunks[1], "--endpoint", daemon.input, "--wait-subscribers", "1"])
+        defer { D.stop(replay) }
+        let saved = daemon.stateDir + "/contactwatch.sqlite.saved"
+        let said = daemon.child.stderr.wait(timeout: 120) { $0.contains("holds a read transaction") }
+        #expect(said && FileManager.default.fileExists(atPath: saved) && daemon.child.process.isRunning,
+                "\(daemon.child.stderr.text.suffix(2000))")
+        daemon.child.signal(SIGKILL)
+        _ = daemon.child.waitForExit(timeout: 30)
+        D.stop(replay)
+        let publishedLive = Self.sequences(live).max() ?? 0
+
+        daemon = try DaemonUnderTest(dir: dir, extraArguments: D.arguments, environment: D.environment)
+        #expect(daemon.child.stderr.wait(timeout: 30) { $0.contains("replaced by the complete copy") }
+                    && !FileManager.default.fileExists(atPath: saved), "\(daemon.child.stderr.text)")
+        let committed = try JournalClient(endpoint: daemon.journal).fetchAll()
+        #expect(Array(committed.bodies.prefix(before.bodies.count)) == before.bodies,
+                "alerts published before the deletion are missing or different after the restart")
+        #expect(publishedLive <= committed.bodies.count,
+                "alertSequence \(publishedLive) was published live, the store held \(committed.bodies.count) after the restart")
+        let count = try Self.expectRecovery(daemon, replaying: chunks, live: live, equalTo: uninterrupted,
+                                            "-wal deleted under a reader")
+        print("fault: -wal deleted under a reader, then kill -9: \(publishedLive) alerts published live, "
+            + "\(committed.bodies.count) in the store after the restart; \(count) after replaying everything")
+    }
+
     /// `top -H`, `ps -L` and `perf` show the kernel's thread names: each of the daemon's own threads must carry its
     /// own, or an operator reading a profile cannot tell them apart (the checkpoint thread showed as
     /// `oot.default-qos`, a name inherited from a Dispatch thread, until it named itself).

@@ -2,6 +2,8 @@ import ContactWatchEngine
 @testable import ContactWatchStore
 import ContactWatchTestSupport
 import Foundation
+import GRDB
+import Synchronization
 import Testing
 
 /// SQLite keeps the store's `-wal` and `-shm` open for the connections' life. One deleted under the running daemon
@@ -66,6 +68,134 @@ struct SideFileTests {
         let latest = try store.latestSequence()
         #expect(latest > first, "the second batch raised no alert")
         #expect(try Self.latestInFileAlone(store) == latest, "the database file alone does not hold every commit")
+    }
+
+    /// Another process reading the store (an sqlite3 shell in a transaction) when the `-wal` was deleted kept the
+    /// save from copying past its snapshot: the commit failed with 74 after one busy timeout, and once that process
+    /// was killed the restart had lost every alert published since the last checkpoint, giving their alertSequences
+    /// again (fault tester, round 3). The save now writes a complete copy, says so, and waits for the reader.
+    final class ReaderHeld: @unchecked Sendable {
+        let dir: TempDir
+        let store: StateStore
+        let reader: DatabaseQueue
+        let giveUp = Atomic<Bool>(false)
+        let said = Mutex<[String]>([])
+        let saidOnce = DispatchSemaphore(value: 0)
+        let failure = Mutex<StoreError?>(nil)
+        let wrote = DispatchSemaphore(value: 0)
+        let finished = Atomic<Bool>(false)
+        let firstLatest: UInt64
+
+        /// A store with one batch committed, a reader holding a read transaction on it, the `-wal` deleted and the
+        /// second batch's write started on another thread (the save waiting until `said` has its line).
+        init() throws {
+            dir = TempDir()
+            let (store, engine, lines) = try SideFileTests.storeWithOneBatch(dir)
+            self.store = store
+            firstLatest = try store.latestSequence()
+            var config = Configuration()
+            config.allowsUnsafeTransactions = true  // the read transaction is held between two accesses
+            reader = try DatabaseQueue(path: store.path, configuration: config)
+            try reader.inDatabase { db in
+                try db.execute(sql: "BEGIN")
+                _ = try Int.fetchOne(db, sql: "SELECT count(*) FROM meta")
+            }
+            store.setSaveWait(StateStore.SaveWait(giveUp: { [unowned self] in giveUp.load(ordering: .acquiring) },
+                                                  waiting: { [unowned self] text in
+                                                      said.withLock { $0.append(text) }
+                                                      saidOnce.signal()
+                                                  }))
+            try FileManager.default.removeItem(atPath: store.path + "-wal")
+            let batch = SideFileTests.batch(engine, lines[300...], now: 2_000)
+            Thread { [self] in
+                do throws(StoreError) { try store.write(batch) } catch { failure.withLock { $0 = error } }
+                finished.store(true, ordering: .releasing)
+                wrote.signal()
+            }.start()
+        }
+
+        var savedCopy: String { store.path + StateStore.savedSuffix }
+
+        /// What a crash would leave, plus the saved copy, opened in another directory: the latest sequence there and
+        /// the name the database file was moved to.
+        func latestAfterAdopting() throws -> (latest: UInt64, replaced: String?, files: [String]) {
+            let copy = TempDir()
+            defer { copy.cleanup() }
+            try FileManager.default.copyItem(atPath: store.path, toPath: copy.storePath)
+            try FileManager.default.copyItem(atPath: savedCopy, toPath: copy.storePath + StateStore.savedSuffix)
+            let reopened = try StateStore(directory: copy.path)
+            defer { reopened.close() }
+            let latest = try reopened.latestSequence()
+            let files = try FileManager.default.contentsOfDirectory(atPath: copy.path).sorted()
+            let replaced = reopened.replacedBySavedCopy.map { ($0 as NSString).lastPathComponent }
+            // The copy in place (open: with its own -wal and -shm), the database file kept under its new name.
+            #expect(files == ([StateStore.fileName, StateStore.fileName + "-shm", StateStore.fileName + "-wal"]
+                                + (replaced.map { [$0] } ?? [])).sorted(), "\(files)")
+            return (latest, replaced, files)
+        }
+
+        func close() {
+            giveUp.store(true, ordering: .releasing)
+            if !finished.load(ordering: .acquiring) { _ = wrote.wait(timeout: .now() + 30) }
+            store.close()
+            dir.cleanup()
+        }
+    }
+
+    @Test("-wal deleted while another process reads the store: the save writes a complete copy (.saved), says so once, waits for the reader; once it ends the database file holds every commit, the copy is removed, and the write fails with sideFileLost")
+    func readerEnds() throws {
+        let held = try ReaderHeld()
+        defer { held.close() }
+        try #require(held.saidOnce.wait(timeout: .now() + 60) == .success, "the save did not say it waits")
+        let line = try #require(held.said.withLock { $0 }.first)
+        #expect(line.contains("holds a read transaction") && line.contains("saved as \(held.savedCopy)"), "\(line)")
+        #expect(held.wrote.wait(timeout: .now() + 1) == .timedOut, "the write did not wait for the reader")
+        let adopted = try held.latestAfterAdopting()
+        #expect(adopted.latest > held.firstLatest, "the saved copy lacks the second batch")
+        #expect(adopted.replaced?.hasPrefix(StateStore.fileName + ".replaced-") == true,
+                "\(String(describing: adopted.replaced)) \(adopted.files)")
+
+        try held.reader.inDatabase { db in try db.execute(sql: "COMMIT") }
+        try #require(held.wrote.wait(timeout: .now() + 60) == .success, "the write did not end with the reader")
+        let error = try #require(held.failure.withLock { $0 }, "the write after the -wal was deleted succeeded")
+        #expect(error.kind == .sideFileLost && error.description.contains("nothing is lost")
+                    && !error.description.contains(StateStore.savedSuffix), "\(error)")
+        #expect(!FileManager.default.fileExists(atPath: held.savedCopy), "the copy was left after the save finished")
+        #expect(try Self.latestInFileAlone(held.store) == adopted.latest, "the database file alone lacks commits")
+        #expect(held.said.withLock { $0.count } == 1)
+    }
+
+    @Test("-wal deleted while another process reads the store and the daemon stops first: sideFileLost naming the saved copy, which holds every commit and which the next open puts in place of the database file (kept, renamed)")
+    func readerOutlastsTheDaemon() throws {
+        let held = try ReaderHeld()
+        defer { held.close() }
+        try #require(held.saidOnce.wait(timeout: .now() + 60) == .success, "the save did not say it waits")
+        held.giveUp.store(true, ordering: .releasing)
+        try #require(held.wrote.wait(timeout: .now() + 10) == .success, "the wait was not given up")
+        let error = try #require(held.failure.withLock { $0 }, "the write after the -wal was deleted succeeded")
+        #expect(error.kind == .sideFileLost && error.description.contains("saved as \(held.savedCopy)")
+                    && error.description.contains("nothing is lost"), "\(error)")
+        let latest = try held.store.latestSequence()
+        #expect(try Self.latestInFileAlone(held.store) < latest, "the reader did not keep the checkpoint back")
+        let adopted = try held.latestAfterAdopting()
+        #expect(adopted.latest == latest, "the store opened with the saved copy lacks commits")
+        #expect(adopted.replaced?.hasPrefix(StateStore.fileName + ".replaced-") == true, "\(adopted.files)")
+    }
+
+    @Test("a damaged saved copy is refused at open, naming it, and nothing is moved")
+    func damagedSavedCopy() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        try StateStore(directory: dir.path).close()
+        let before = try Data(contentsOf: URL(fileURLWithPath: dir.storePath))
+        try Data("not a database".utf8).write(to: URL(fileURLWithPath: dir.storePath + StateStore.savedSuffix))
+        #expect {
+            try StateStore(directory: dir.path)
+        } throws: { error in
+            (error as? StoreError)?.kind == .corrupt && "\(error)".contains(dir.storePath + StateStore.savedSuffix)
+        }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: dir.storePath)) == before)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.contains(".replaced-") }.isEmpty)
     }
 
     @Test("side files in place: commits succeed and nothing is copied into the database file by the check")
