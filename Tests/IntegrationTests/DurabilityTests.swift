@@ -94,27 +94,25 @@ struct DurabilityTests {
     /// An sqlite3 shell (`shell`) holding the store's write lock (WAL: the daemon can still read) until its standard
     /// input, the returned pipe, is closed; returned once it holds it (the caller stops it with `stop(_:)`).
     static func holdWriteLock(_ daemon: DaemonUnderTest, shell: String) throws -> (holder: Child, input: Pipe) {
-        let input = Pipe()
-        let holder = try Child(shell, [daemon.stateDir + "/contactwatch.sqlite"], input: input)
-        // `.timeout`: the daemon takes the lock briefly (a prune at its first turn, a commit); without a busy timeout
-        // the shell's BEGIN failed with "database is locked" at such a moment, and the SELECT still printed its line,
-        // so the test went on with no lock held. `.bail on`: a BEGIN that still fails ends the shell, line unprinted.
-        input.fileHandleForWriting.write(Data(".timeout 10000\n.bail on\nBEGIN IMMEDIATE;\nSELECT 'write lock held';\n".utf8))
-        guard holder.stdout.wait(timeout: 30, until: { $0.contains("write lock held") }) else {
-            stop(holder)
-            try #require(Bool(false), "sqlite3: \(holder.stderr.text)")
-            return (holder, input)
-        }
-        return (holder, input)
+        try holdTransaction(daemon, shell: shell, begin: "BEGIN IMMEDIATE;", held: "write lock held")
     }
 
     /// An sqlite3 shell (`shell`) holding a read transaction on the store (a snapshot that keeps checkpoints from
     /// copying past it) until its standard input, the returned pipe, is closed; returned once it holds it.
     static func holdReadTransaction(_ daemon: DaemonUnderTest, shell: String) throws -> (holder: Child, input: Pipe) {
+        try holdTransaction(daemon, shell: shell, begin: "BEGIN;\nSELECT count(*) FROM meta;", held: "read transaction held")
+    }
+
+    /// An sqlite3 shell on the store that runs `begin`, then prints `held`; returned once it has printed it.
+    private static func holdTransaction(_ daemon: DaemonUnderTest, shell: String, begin: String,
+                                        held: String) throws -> (holder: Child, input: Pipe) {
         let input = Pipe()
         let holder = try Child(shell, [daemon.stateDir + "/contactwatch.sqlite"], input: input)
-        input.fileHandleForWriting.write(Data(".timeout 10000\n.bail on\nBEGIN;\nSELECT count(*) FROM meta;\nSELECT 'read transaction held';\n".utf8))
-        guard holder.stdout.wait(timeout: 30, until: { $0.contains("read transaction held") }) else {
+        // `.timeout`: the daemon takes the lock briefly (a prune at its first turn, a commit); without a busy timeout
+        // the shell's BEGIN failed with "database is locked" at such a moment, and the SELECT still printed its line,
+        // so the test went on with no lock held. `.bail on`: a BEGIN that still fails ends the shell, line unprinted.
+        input.fileHandleForWriting.write(Data(".timeout 10000\n.bail on\n\(begin)\nSELECT '\(held)';\n".utf8))
+        guard holder.stdout.wait(timeout: 30, until: { $0.contains(held) }) else {
             stop(holder)
             try #require(Bool(false), "sqlite3: \(holder.stderr.text)")
             return (holder, input)
