@@ -120,11 +120,20 @@ struct CommitPipeline {
         running = Self.isRunning(phase)
     }
 
+    /// Whether the writer waits for another process's reader to let go of the store (`writerWaiting(_:)`).
+    private(set) var writerIsWaiting = false
+
     /// Whether the loop may read input now (asked once per message: a pattern match, not `==` on `Phase`).
     var acceptsInput: Bool {
-        guard running else { return false }
+        guard running, !writerIsWaiting else { return false }
         return pendingEvents < limits.hardLimit || inFlight.count < limits.maxInFlight
     }
+
+    /// The writer's commit waits for another process's reader (a side file of the store was deleted under it): no
+    /// input is read from then on. What it would read could not be committed before the daemon stops — the wait ends
+    /// with the commit failing — and held in memory it would be dropped then; left unread it stays with the sender
+    /// (up to the socket's high-water mark).
+    mutating func writerWaiting(_ waiting: Bool) { writerIsWaiting = waiting }
 
     /// How many batches the writer holds.
     var batchesInFlight: Int { inFlight.count }

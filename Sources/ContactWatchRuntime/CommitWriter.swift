@@ -15,8 +15,8 @@ import ZeroMQ
 /// (`StateStore.checkpointWALIfDue`) after that signal, before it takes the next batch.
 ///
 /// A commit that finds a side file of the store deleted saves what the WAL held before it fails (`StateStore`); when
-/// another process's read transaction keeps that copy from finishing, it waits for the transaction to end, with event
-/// processing paused, until the daemon stops (`close` ends the wait).
+/// another process's read transaction keeps that copy from finishing, it waits for the transaction to end, with no input
+/// read meanwhile (`isWaitingForReaders`), until the daemon stops (`close` ends the wait).
 ///
 /// Journal retention runs here too, between batches (`requestPrune`): a prune takes the store's write lock, and may wait
 /// up to the busy timeout for another process's lock or take long on a large journal, which on the processing thread
@@ -41,6 +41,9 @@ final class CommitWriter: @unchecked Sendable {
     private let completed = Atomic<Int>(0)
     /// Set by `close` before it waits: a prune waiting for another process's lock gives up at once (`pruneStep`).
     private let stopping = Atomic<Bool>(false)
+    /// Set when a commit's save after a lost side file starts waiting for another process's reader (never cleared:
+    /// the commit then fails and the daemon stops).
+    private let waitingForReaders = Atomic<Bool>(false)
     /// Whether the last prune step gave up its wait for a lock because of `stopping` (writer thread only).
     private let pruneGaveUp = Atomic<Bool>(false)
     /// Receives each commit's duration (the metrics' histogram), when set.
@@ -61,8 +64,13 @@ final class CommitWriter: @unchecked Sendable {
         self.counters = counters
         // A side file of the store deleted while another process reads it: the commit waits (SIGTERM ends the wait,
         // through `close`), saying why once.
+        // While it waits the processing loop reads no input (`isWaitingForReaders`).
         store.setSaveWait(StateStore.SaveWait(giveUp: { [weak self] in self?.stopping.load(ordering: .acquiring) ?? true },
-                                              waiting: { [logger] text in logger.error("\(text)") }))
+                                              waiting: { [weak self, logger] text in
+                                                  self?.waitingForReaders.store(true, ordering: .releasing)
+                                                  self?.counters?.storeWaitingForReaders.store(true, ordering: .relaxed)
+                                                  logger.error("\(text)")
+                                              }))
         let thread = Thread { [self] in run(context: context, endpoint: signalEndpoint) }
         thread.name = ThreadPlacement.writer
         thread.start()
@@ -75,6 +83,10 @@ final class CommitWriter: @unchecked Sendable {
             throw DaemonError(.internal, "cannot connect the writer's durability signal: \(error)")
         }
     }
+
+    /// Whether a commit waits for another process's reader to let go of the store (a side file was deleted): events
+    /// read now would be applied in memory and dropped when the daemon stops, so the loop reads none.
+    var isWaitingForReaders: Bool { waitingForReaders.load(ordering: .acquiring) }
 
     /// How many batches are durable so far.
     var completedCount: Int { completed.load(ordering: .acquiring) }

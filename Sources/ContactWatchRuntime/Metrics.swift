@@ -126,6 +126,17 @@ public final class DaemonMetrics: TimingObserver, Sendable {
         return registry.emitToBuffer()
     }
 
+    /// The body of /healthz: "ok", or why not; alive but not reading input while the store's save waits for another
+    /// process's reader (the status stays 200: the loop turns, as the contract defines alive), it says so.
+    public static func healthText(_ counters: RuntimeCounters, alive: Bool) -> String {
+        guard alive else { return "the processing loop has not turned for 10 s\n" }
+        if counters.storeWaitingForReaders.load(ordering: .relaxed) {
+            return "ok, but no input is read: a side file of the state store was deleted and the save waits for another "
+                + "process's reader of the store (see the log)\n"
+        }
+        return "ok\n"
+    }
+
     /// Whether the processing loop turned within `limit` (10 s for /healthz).
     public static func isAlive(_ counters: RuntimeCounters, within limit: Duration = .seconds(10),
                                now: UInt64 = MonotonicClock.nanos()) -> Bool {

@@ -98,7 +98,7 @@ struct MetricsService: Service {
         router.get("healthz") { _, _ -> Response in
             let alive = DaemonMetrics.isAlive(counters)
             return Response(status: alive ? .ok : .serviceUnavailable,
-                            body: .init(byteBuffer: ByteBuffer(string: alive ? "ok\n" : "the processing loop has not turned for 10 s\n")))
+                            body: .init(byteBuffer: ByteBuffer(string: DaemonMetrics.healthText(counters, alive: alive))))
         }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let address = self.address

@@ -143,6 +143,7 @@ struct PipelineLoop {
         var failed: DaemonError? = nil
         while !stop() {
             counters.lastTurnNanos.store(MonotonicClock.nanos(), ordering: .relaxed)  // /healthz: one store per turn
+            machine.writerWaiting(writer.isWaitingForReaders)
             let readiness = try sockets.poll(acceptingInput: machine.acceptsInput,
                                              timeoutMilliseconds: machine.pollTimeout(at: clock.now))
             try dispatch(readiness)

@@ -67,6 +67,10 @@ public final class RuntimeCounters: Sendable {
     public let journalPruneFailures = Atomic<Int>(0)
     /// Connections libzmq could not accept on a bound socket (`AcceptFailureLog`; mostly no descriptor left).
     public let acceptFailures = Atomic<Int>(0)
+    /// Set once a commit's save after a lost side file of the store waits for another process's reader (the writer
+    /// thread's; read by the processing loop, which then reads no input, and by /healthz). Never cleared: the wait
+    /// ends with the daemon stopping.
+    public let storeWaitingForReaders = Atomic<Bool>(false)
 
     public init(timings: (any TimingObserver)? = nil) { self.timings = timings }
 

@@ -314,3 +314,62 @@ final class WALFrames: Sendable {
         }, Unmanaged.passUnretained(self).toOpaque())
     }
 }
+
+/// A store file read as it lies on disk, through its own short-lived connection opened `immutable=1` and read-only:
+/// SQLite takes no lock, creates no `-wal`, `-shm` or journal beside it and ignores any WAL (only what was written into
+/// the file is read). For files no process writes — the saved copy a save after a lost side file left, and the store
+/// it would replace, both checked before anything is moved (`StateStore.adoptSavedCopy`). The handle never leaves
+/// `inspect`.
+enum ImmutableFile {
+    struct Contents {
+        /// `PRAGMA quick_check(5)`'s rows joined ("ok" when sound).
+        var quickCheck: String
+        /// The store's latest alertSequence (`meta`), nil when the file has none.
+        var alertSequence: UInt64?
+    }
+
+    /// Opens `path`, runs `PRAGMA quick_check` when `check` is set and reads the alertSequence; why not, when it
+    /// cannot be read.
+    static func inspect(_ path: String, check: Bool) -> Result<Contents, StoreError> {
+        SQLiteProcess.configure()
+        var handle: OpaquePointer? = nil
+        // A URI's path: every byte but unreserved ones and "/" percent-encoded ("?" and "#" in a name end it).
+        let encoded = path.utf8.map { b -> String in
+            let c = Character(Unicode.Scalar(b))
+            return (c.isASCII && (c.isLetter || c.isNumber || "/-._~".contains(c))) ? String(c) : String(format: "%%%02X", b)
+        }.joined()
+        let rc = sqlite3_open_v2("file:\(encoded)?immutable=1", &handle, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, nil)
+        defer { sqlite3_close_v2(handle) }
+        guard rc == SQLITE_OK, let db = handle else {
+            return .failure(.unreadable(path, handle.map { String(cString: sqlite3_errmsg($0)) } ?? "SQLite error \(rc)"))
+        }
+        func rows(_ sql: String) -> Result<[String?], StoreError> {
+            var statement: OpaquePointer? = nil
+            guard sqlite3_prepare_v2(db, sql, -1, &statement, nil) == SQLITE_OK else {
+                return .failure(.corrupt(path, String(cString: sqlite3_errmsg(db))))
+            }
+            defer { sqlite3_finalize(statement) }
+            var out: [String?] = []
+            while true {
+                switch sqlite3_step(statement) {
+                case SQLITE_ROW: out.append(sqlite3_column_text(statement, 0).map { String(cString: $0) })
+                case SQLITE_DONE: return .success(out)
+                default: return .failure(.corrupt(path, String(cString: sqlite3_errmsg(db))))
+                }
+            }
+        }
+        var contents = Contents(quickCheck: "ok", alertSequence: nil)
+        if check {
+            switch rows("PRAGMA quick_check(5)") {
+            case .success(let r): contents.quickCheck = r.map { $0 ?? "" }.joined(separator: "; ")
+            case .failure(let e): return .failure(e)
+            }
+            if contents.quickCheck != "ok" { return .success(contents) }
+        }
+        switch rows("SELECT value FROM meta WHERE key = 'alertSequence'") {
+        case .success(let r): contents.alertSequence = r.first.flatMap { $0.flatMap { UInt64($0) } }
+        case .failure(let e): return .failure(e)
+        }
+        return .success(contents)
+    }
+}

@@ -1,3 +1,4 @@
+import ContactWatchCommon
 import ContactWatchEngine
 import Foundation
 import GRDB
@@ -234,14 +235,14 @@ public final class StateStore: Sendable {
         noteSideFiles()
     }
 
-    /// The device and inode of a file, as `stat(2)` gives them for a path (following symbolic links).
+    /// The device and inode of a file, as `stat(2)` gives them for a path (following symbolic links unless told not to).
     struct FileIdentity: Equatable {
         var device: UInt64
         var inode: UInt64
 
-        init?(path: String) {
+        init?(path: String, following: Bool = true) {
             var st = stat()
-            guard stat(path, &st) == 0 else { return nil }
+            guard (following ? stat(path, &st) : lstat(path, &st)) == 0 else { return nil }
             device = UInt64(st.st_dev)
             inode = UInt64(st.st_ino)
         }
@@ -273,10 +274,12 @@ public final class StateStore: Sendable {
         }
     }
 
-    /// How a save after a lost side file (`saveAfterLosing`) waits when another process's read transaction keeps the
-    /// WAL from being copied into the database file: `waiting` is told once (with the sentence for the operator), and
-    /// the copy is tried again, in waits of up to `busyTimeoutSeconds`, until it succeeds or `giveUp` returns true
-    /// (asked at least every 100 ms). The daemon's writer sets one; without one the save tries for one busy timeout.
+    /// How a save after a lost side file (`saveAfterLosing`) waits when another process's lock or read transaction
+    /// keeps the WAL from being copied into the database file: `waiting` is told when the wait starts, every minute it
+    /// goes on and whenever the saved copy had to be written again (with the sentence for the operator), and the copy
+    /// is tried again, in waits of up to `busyTimeoutSeconds`, until it succeeds or `giveUp` returns true (asked at
+    /// least every 100 ms, from the start of the save). The daemon's writer sets one; without one the save tries for
+    /// one busy timeout.
     public struct SaveWait: Sendable {
         public var giveUp: @Sendable () -> Bool
         public var waiting: @Sendable (String) -> Void
@@ -290,6 +293,9 @@ public final class StateStore: Sendable {
     /// Sets (or clears) how a save after a lost side file waits for other processes' readers.
     public func setSaveWait(_ wait: SaveWait?) { saveWait.withLock { $0 = wait } }
 
+    /// How often a save that goes on waiting for another process's reader says so again.
+    static let waitingRepeat: Duration = .seconds(60)
+
     /// The error for a side file (`sidePath`) deleted or replaced under the daemon, after saving every commit: a FULL
     /// checkpoint on the write connection (the checkpointer's connection closed first so that it cannot hold the
     /// checkpoint lock) copies every committed frame of the WAL the connections still hold open into the database file
@@ -300,36 +306,61 @@ public final class StateStore: Sendable {
     /// past its snapshot. Then, with a `SaveWait`, the write connection (which still reads the unlinked WAL) writes a
     /// complete copy as `<store>.saved` (`saveCopy`, which the next start puts in place: `adoptSavedCopy`), says so,
     /// and tries the checkpoint again until the reader lets go (the copy, no longer needed, is removed) or the wait is
-    /// given up. Given up with the copy written: `.sideFileLost` too (the next start loses nothing). Without a copy:
-    /// `.io`, what the WAL held since the last checkpoint goes with the process.
+    /// given up. The copy is checked on every try (the same file still at its name) and written again when it is not,
+    /// and once more before the save claims it. Given up with the copy in place: `.sideFileLost` too (the next start
+    /// loses nothing). Without a copy: `.io`, what the WAL held since the last checkpoint goes with the process.
     private func saveAfterLosing(_ sidePath: String) -> StoreError {
         checkpointer?.stop()
+        let wait = saveWait.withLock { $0 }
+        // A stop asked for during the first checkpoint ends its wait too (the copy below still saves everything).
+        if let wait { lockWait.setGiveUp(wait.giveUp) }
+        defer { lockWait.setGiveUp(nil) }
         var failure = checkpointEverything()
-        guard let busy = failure, busy.busy, let wait = saveWait.withLock({ $0 }) else {
+        guard let first = failure, first.busy, let wait else {
             return StoreError.sideFileLost(path, sidePath, notCopied: failure?.why, savedCopy: nil)
         }
-        let copy = saveCopy()
-        wait.waiting(StoreError.waitingForReaders(path, sidePath, savedCopy: copy))
-        lockWait.setGiveUp(wait.giveUp)
-        defer { lockWait.setGiveUp(nil) }
-        while let last = failure, last.busy, !wait.giveUp() {
+        var copy = saveCopy()
+        if !wait.giveUp() {
+            wait.waiting(StoreError.waitingForReaders(path, sidePath, savedCopy: copy.result))
             let started = ContinuousClock.now
-            failure = checkpointEverything()
-            // A checkpoint refused without a wait (no busy handler call): not a busy loop.
-            if failure != nil, ContinuousClock.now - started < .milliseconds(100) { usleep(100_000) }
+            var said = started
+            while let last = failure, last.busy, !wait.giveUp() {
+                let tried = ContinuousClock.now
+                failure = checkpointEverything()
+                guard failure != nil else { break }
+                if !copy.inPlace {
+                    let before = copy
+                    copy = saveCopy()
+                    // Said when a copy said to be saved went, or one that could not be written now is (not every try).
+                    if case .success = before.result {
+                        wait.waiting(StoreError.savedCopyRewritten(path + Self.savedSuffix, copy.result))
+                    } else if copy.inPlace {
+                        wait.waiting(StoreError.savedCopyRewritten(path + Self.savedSuffix, copy.result, firstFailed: true))
+                    }
+                }
+                if ContinuousClock.now - said >= Self.waitingRepeat {
+                    said = ContinuousClock.now
+                    let waited = Int((said - started).components.seconds)
+                    wait.waiting(StoreError.waitingForReaders(path, sidePath, savedCopy: copy.result, waitedSeconds: waited))
+                }
+                // A checkpoint refused without a wait (no busy handler call): not a busy loop.
+                if ContinuousClock.now - tried < .milliseconds(100) { usleep(100_000) }
+            }
         }
         if failure == nil {
-            if case .success(let saved) = copy {
-                unlink(saved)
+            if copy.inPlace {
+                unlink(path + Self.savedSuffix)
                 FileCheck.fsync(path: (path as NSString).deletingLastPathComponent)
             }
             return StoreError.sideFileLost(path, sidePath, notCopied: nil, savedCopy: nil)
         }
-        return StoreError.sideFileLost(path, sidePath, notCopied: failure?.why, savedCopy: copy)
+        // Claimed only if it is still there: written again if something removed or replaced it meanwhile.
+        if !copy.inPlace { copy = saveCopy() }
+        return StoreError.sideFileLost(path, sidePath, notCopied: failure?.why, savedCopy: copy.result)
     }
 
     /// A FULL checkpoint on the write connection: nil when every frame of the WAL is in the database file (synced),
-    /// else why not (`busy`: another connection's lock or read snapshot kept it from finishing).
+    /// else why not (`busy`: another connection's lock or read snapshot kept it from finishing, which waiting can cure).
     private func checkpointEverything() -> (busy: Bool, why: String)? {
         do {
             let r = try queue.writeWithoutTransaction { db in
@@ -337,7 +368,7 @@ public final class StateStore: Sendable {
                 return (busy: row?[0] ?? 1, log: row?[1] ?? -1, copied: row?[2] ?? -1) as (busy: Int, log: Int, copied: Int)
             }
             if r.busy == 0 && r.log == r.copied { return nil }
-            return (true, r.busy != 0 ? "another process's lock or read transaction kept the copy from finishing"
+            return (r.busy != 0, r.busy != 0 ? "another process's lock or read transaction kept the copy from finishing"
                 : "\(r.copied) of \(r.log) frames copied")
         } catch {
             let busy = (error as? DatabaseError)?.resultCode.primaryResultCode == .SQLITE_BUSY
@@ -345,60 +376,110 @@ public final class StateStore: Sendable {
         }
     }
 
+    /// A copy written by `saveCopy`: its path and the file it was (nil when it could not be written).
+    struct SavedCopy {
+        var result: Result<String, SaveCopyFailure>
+        var identity: FileIdentity?
+
+        /// Whether the file written is still at its name (not deleted, replaced or never written).
+        var inPlace: Bool {
+            guard case .success(let saved) = result, let identity else { return false }
+            return FileIdentity(path: saved, following: false) == identity
+        }
+    }
+
     /// Writes a complete copy of the store as the write connection sees it (the unlinked WAL included) to
-    /// `<store>.saving` (`VACUUM INTO`, which takes no lock a reader holds), syncs it and renames it `<store>.saved`,
-    /// syncing the directory: the path of the copy, or why it could not be written (nothing is left at either name then).
-    private func saveCopy() -> Result<String, SaveCopyFailure> {
+    /// `<store>.saving` (`VACUUM INTO`, which takes no lock a reader holds), gives it the store's permissions, syncs it
+    /// and renames it `<store>.saved`, syncing the directory: the path of the copy and the file it is, or why it could
+    /// not be written (nothing is left at either name then).
+    private func saveCopy() -> SavedCopy {
         let saving = path + Self.savingSuffix, saved = path + Self.savedSuffix
         unlink(saving)
         do {
             try queue.writeWithoutTransaction { db in try db.execute(sql: "VACUUM INTO ?", arguments: [saving]) }
         } catch {
             unlink(saving)
-            return .failure(SaveCopyFailure(why: (error as? DatabaseError)?.message ?? "\(error)"))
+            return SavedCopy(result: .failure(SaveCopyFailure(why: (error as? DatabaseError)?.message ?? "\(error)")))
         }
+        var st = stat()
+        if stat(path, &st) == 0 { chmod(saving, st.st_mode & 0o7777) }
         let syncError = FileCheck.sync(path: saving)
         guard syncError == 0, rename(saving, saved) == 0 else {
             let why = FileCheck.errnoText(syncError != 0 ? syncError : errno)
             unlink(saving)
-            return .failure(SaveCopyFailure(why: why))
+            return SavedCopy(result: .failure(SaveCopyFailure(why: why)))
         }
         FileCheck.fsync(path: (path as NSString).deletingLastPathComponent)
-        return .success(saved)
+        return SavedCopy(result: .success(saved), identity: FileIdentity(path: saved, following: false))
     }
 
     struct SaveCopyFailure: Error { var why: String }
 
     /// At open: a `<store>.saved` left by a save after a lost side file (the daemon stopped or was killed while a
     /// reader kept the WAL from being copied) holds every commit, the database file only those checkpointed before
-    /// the loss. The copy's header is checked (a damaged copy is refused, naming it, with nothing moved); the database
-    /// file and its `-wal` and `-shm` are renamed `<store>.replaced-<UTC time>[-wal|-shm]` (kept, never deleted: a
-    /// reader still open on them keeps reading them), the copy renamed into its place and the directory synced.
-    /// Returns the name the database file was moved to (nil: no copy, nothing done). Run with the state directory
-    /// locked (the daemon holds its lock before it opens the store).
+    /// the loss. The copy is checked first — a regular file (not a link), a sound header and length, `quick_check`,
+    /// and not older than the database file (its alertSequence at least the file's: a copy left from an earlier loss
+    /// or put there by hand is not this store's) — and refused with nothing moved when it fails one. Then the
+    /// database file's `-wal` and `-shm` and the file itself are renamed `<store>.replaced-<UTC time>[-wal|-shm]`
+    /// (kept, never deleted: a reader still open on them keeps reading them; the side files first, so that the copy
+    /// never meets the old WAL), the copy renamed into its place and the directory synced. A `<store>.saving` (a copy
+    /// whose writing was cut short) is removed. Returns the name the database file was moved to (nil: no copy, nothing
+    /// done). Run with the state directory locked (the daemon holds its lock before it opens the store).
     static func adoptSavedCopy(at path: String) throws(StoreError) -> String? {
         let saved = path + savedSuffix
-        guard try FileCheck.size(of: saved) != nil else { return nil }
-        let header = try FileCheck.header(of: saved, knownSchemaVersion: schemaVersion)
-        try FileCheck.checkLength(header, path: saved, walSize: nil)
+        unlink(path + savingSuffix)
+        var st = stat()
+        if lstat(saved, &st) != 0 {
+            let e = errno
+            if e == ENOENT { return nil }
+            throw StoreError.savedCopyRefused(saved, path, "it cannot be read (\(FileCheck.errnoText(e)))")
+        }
+        if (st.st_mode & S_IFMT) == S_IFLNK { throw StoreError.savedCopyRefused(saved, path, "it is a symbolic link") }
+        if let notRegular = FileKind(mode: st.st_mode).notRegularFile {
+            throw StoreError.savedCopyRefused(saved, path, "it is " + notRegular)
+        }
+        do {
+            let header = try FileCheck.header(of: saved, knownSchemaVersion: schemaVersion)
+            try FileCheck.checkLength(header, path: saved, walSize: nil)
+        } catch {
+            // The header check's own message would name the copy as "the state store" and advise starting empty.
+            throw StoreError.savedCopyRefused(saved, path, "it is damaged or not a ContactWatch store (its header or "
+                + "length is not a store's: truncated, garbage, another application's, or a newer schema)")
+        }
+        let copy: ImmutableFile.Contents
+        switch ImmutableFile.inspect(saved, check: true) {
+        case .success(let c): copy = c
+        case .failure(let e): throw StoreError.savedCopyRefused(saved, path, "it cannot be read (\(e))")
+        }
+        guard copy.quickCheck == "ok", let copySequence = copy.alertSequence else {
+            throw StoreError.savedCopyRefused(saved, path, copy.quickCheck == "ok" ? "it holds no alertSequence"
+                : "it is damaged (quick_check: \(copy.quickCheck))")
+        }
+        if try FileCheck.size(of: path) != nil, case .success(let current) = ImmutableFile.inspect(path, check: false),
+           let currentSequence = current.alertSequence, currentSequence > copySequence {
+            throw StoreError.savedCopyRefused(saved, path, "it is older than the store (alertSequence \(copySequence), "
+                + "the store's file \(currentSequence)): it is not the copy of this store's latest commits")
+        }
         var now = time(nil), parts = tm()
         gmtime_r(&now, &parts)
         var text = [CChar](repeating: 0, count: 32)
         strftime(&text, text.count, "%Y%m%dT%H%M%SZ", &parts)
         let replaced = path + ".replaced-" + text.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
-        for suffix in [""] + sideFileSuffixes {
+        let directory = (path as NSString).deletingLastPathComponent
+        for suffix in sideFileSuffixes + [""] {
             guard try FileCheck.size(of: path + suffix) != nil else { continue }
             guard rename(path + suffix, replaced + suffix) == 0 else {
                 throw StoreError(.io, "cannot move \(path + suffix) aside to put the saved copy \(saved) in its place "
                     + "(\(FileCheck.errnoText(errno))). Check the state directory's permissions, or move the files by hand: "
-                    + "\(path), its -wal and -shm aside, then \(saved) to \(path).")
+                    + "\(path)'s -wal and -shm, then \(path) aside, then \(saved) to \(path).")
             }
+            if suffix != "" { FileCheck.fsync(path: directory) }
         }
         guard rename(saved, path) == 0 else {
             throw StoreError(.io, "cannot rename the saved copy \(saved) to \(path) (\(FileCheck.errnoText(errno))); "
                 + "the previous store was moved to \(replaced). Rename the copy by hand and start again.")
         }
-        FileCheck.fsync(path: (path as NSString).deletingLastPathComponent)
+        FileCheck.fsync(path: directory)
         return replaced
     }
 

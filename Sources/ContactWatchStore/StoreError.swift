@@ -89,7 +89,7 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
                 + "\(path) before stopping: nothing is lost, and a restart resumes (publishing that batch's alerts). " + find)
         }
         if case .success(let saved) = savedCopy {
-            return StoreError(.sideFileLost, what + ". Another process's read transaction kept what it held from being "
+            return StoreError(.sideFileLost, what + ". Another process's lock or read transaction kept what it held from being "
                 + "copied into \(path) (\(failure)), so a complete copy was saved as \(saved): the next start puts it in "
                 + "place of \(path) (which it keeps, renamed .replaced-<time>), and nothing is lost. " + find)
         }
@@ -99,21 +99,45 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
             + "restart. Check the store (contactwatch's journal, PRAGMA integrity_check) before restarting. " + find)
     }
 
-    /// The sentence the daemon logs while a save after a lost side file waits for another process's reader.
+    /// The sentence the daemon logs when a save after a lost side file starts waiting for another process's reader,
+    /// and again every minute it goes on waiting (`waitedSeconds` > 0).
     static func waitingForReaders(_ path: String, _ sidePath: String,
-                                  savedCopy: Result<String, StateStore.SaveCopyFailure>) -> String {
-        let copy: String
-        switch savedCopy {
+                                  savedCopy: Result<String, StateStore.SaveCopyFailure>, waitedSeconds: Int = 0) -> String {
+        let still = waitedSeconds > 0 ? "Still waiting after \(waitedSeconds) s: " : ""
+        return still + sideFileGone(sidePath) + ". Another process holds a lock or a read transaction on \(path) (an "
+            + "sqlite3 shell, a backup? `fuser -v \(path)` names it) and keeps what the write-ahead log held from being "
+            + "copied into it. The copy is tried again until that transaction ends: end it (close the other program). "
+            + "Meanwhile no input is read, and events sent until the daemon has restarted are not processed (a "
+            + "publisher that numbers its messages shows them as a stream.gap after the restart: send them again, e.g. "
+            + "with contactwatch replay). " + savedCopyState(savedCopy)
+    }
+
+    /// The sentence the daemon logs when the saved copy had to be written again while the save waits (deleted or
+    /// replaced by something else, or not written the first time).
+    static func savedCopyRewritten(_ saved: String, _ now: Result<String, StateStore.SaveCopyFailure>,
+                                   firstFailed: Bool = false) -> String {
+        (firstFailed ? "the save, still waiting for the other process's reader, wrote the copy that failed before. "
+            : "the saved copy \(saved) was deleted or replaced while the daemon waits (a clean-up job?); it was written "
+                + "again. ") + savedCopyState(now)
+    }
+
+    private static func savedCopyState(_ copy: Result<String, StateStore.SaveCopyFailure>) -> String {
+        switch copy {
         case .success(let saved):
-            copy = "A complete copy was saved as \(saved); if the daemon is stopped before the reader ends, the next "
-                + "start puts it in place of the store and nothing is lost."
+            return "A complete copy is saved as \(saved) (leave it in place); if the daemon is stopped before the reader "
+                + "ends, the next start puts it in place of the store and nothing is lost."
         case .failure(let f):
-            copy = "Saving a complete copy failed (\(f.why)): stopping the daemon before the reader ends loses the commits "
-                + "since the last checkpoint."
+            return "Saving a complete copy failed (\(f.why)); it is tried again while the daemon waits: stopping the "
+                + "daemon before the reader ends without one loses the commits since the last checkpoint."
         }
-        return sideFileGone(sidePath) + ". Another process holds a read transaction on \(path) (an sqlite3 shell, a "
-            + "backup?) and keeps what the write-ahead log held from being copied into it: event processing is paused, "
-            + "and the copy tried again until that transaction ends. End it (close the other program). " + copy
+    }
+
+    /// A `<store>.saved` found at open that is not put in place of the store (`why`); nothing was moved.
+    static func savedCopyRefused(_ saved: String, _ path: String, _ why: String) -> StoreError {
+        StoreError(.corrupt, "\(saved), a copy of the state store saved when a side file of it was deleted under the "
+            + "daemon, was not put in place of the store at \(path): \(why). Nothing was moved or modified. If the daemon "
+            + "wrote it, restore it by hand or from a backup; if not (it does not belong there), move it out of the "
+            + "state directory and start again: the store at \(path) is then opened as it is.")
     }
 
     private static func sideFileGone(_ sidePath: String) -> String {

@@ -164,6 +164,21 @@ struct CommitPipelineTests {
         #expect(sim.machine.acceptsInput)
     }
 
+    @Test("while the writer waits for another process's reader of the store no input is read, whatever is in flight")
+    func writerWaitingStopsInput() {
+        var sim = Simulation(limits: Self.limits, store: FakeStore(), now: .now)
+        for _ in 0..<4 { sim.event(alert: true) }
+        #expect(sim.machine.acceptsInput)
+        sim.machine.writerWaiting(true)
+        #expect(!sim.machine.acceptsInput, "input read while the commit cannot finish: applied in memory, dropped at exit")
+        sim.writerCompletes()
+        sim.advance(milliseconds: 10)
+        #expect(!sim.machine.acceptsInput)
+        sim.machine.writerWaiting(false)
+        #expect(sim.machine.acceptsInput)
+        #expect(sim.violations.isEmpty, "\(sim.violations)")
+    }
+
     @Test("by default a batch grows to 200 × maxEvents behind a busy writer before a second one is queued")
     func defaultBound() {
         let limits = CommitPipeline.Limits(maxEvents: 4, interval: .milliseconds(3))
