@@ -330,6 +330,12 @@ public struct DaemonConfiguration: Sendable {
             // A SUB socket without a subscription receives nothing: the daemon would be ready and deaf.
             out.append(DaemonError.configuration(key: "input.subscribe", problem: "at least one topic prefix is needed (\"\" subscribes to everything)"))
         }
+        if subscribe.count > 1, subscribe.contains("") {
+            // "" subscribes to everything, so the other prefixes mean nothing: most likely a doubled comma
+            // (CONTACTWATCH_INPUT_SUBSCRIBE=a,,b) or an empty list item, which silently widened the subscription.
+            out.append(DaemonError.configuration(key: "input.subscribe", problem: "an empty prefix (\"\") among others "
+                + "subscribes to everything, whatever the others say (a doubled comma?): give \"\" alone for everything"))
+        }
         if stateDir.isEmpty { out.append(DaemonError.configuration(key: "state.dir", problem: "must not be empty")) }
         if inputBind && inputs.count > 1 {
             out.append(DaemonError.configuration(key: "--input-bind", problem: "binds one input endpoint, but \(inputs.count) were given"))

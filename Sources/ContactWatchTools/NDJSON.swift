@@ -102,7 +102,13 @@ public struct LineReader {
                     let next = end + 1
                     if end > start && all[end - 1] == 0x0D { end -= 1 }
                     lineNumber += 1
-                    if !(try body(UnsafeBufferPointer(rebasing: all[start..<end]), lineNumber)) {
+                    // A UTF-8 byte order mark opening the file (an editor's or a Windows export's) is not part of
+                    // the first line: without this, that line was refused as not JSON.
+                    var first = start
+                    if lineNumber == 1, end - start >= 3, all[start] == 0xEF, all[start + 1] == 0xBB, all[start + 2] == 0xBF {
+                        first += 3
+                    }
+                    if !(try body(UnsafeBufferPointer(rebasing: all[first..<end]), lineNumber)) {
                         keepGoing = false
                         return next
                     }

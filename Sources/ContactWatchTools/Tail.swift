@@ -208,7 +208,12 @@ final class TailSession {
     private func emit(_ body: UnsafeRawBufferPointer, topic: @autoclosure () -> String?) throws {
         line.removeAll(keepingCapacity: true)
         switch options.format {
-        case .ndjson: line.append(contentsOf: body)
+        case .ndjson:
+            // One message, one line, whatever the body holds: a line break in it (a peer that is not the daemon, a
+            // body that is not one line of JSON) would print as more than one line, read downstream as separate
+            // records. Outside strings a line break is JSON whitespace, inside one it is not valid JSON anyway: a space.
+            line.append(contentsOf: body)
+            for i in line.indices where line[i] == 0x0A || line[i] == 0x0D { line[i] = 0x20 }
         case .text: line.append(contentsOf: TailText.line(topic: topic(), body: body).utf8)
         }
         line.append(0x0A)

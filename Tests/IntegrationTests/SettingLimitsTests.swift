@@ -56,7 +56,7 @@ struct SettingLimitsTests {
         #expect(!FileManager.default.fileExists(atPath: dir.file("state")), "the state directory was created")
     }
 
-    @Test("an empty subscription list (a daemon that would hear nothing) and an empty state directory are exit 64")
+    @Test("an empty subscription list (a daemon that would hear nothing), an empty prefix among others (a doubled comma: everything, silently) and an empty state directory are exit 64")
     func deafOrNowhere() throws {
         let dir = try TemporaryDirectory()
         let file = dir.file("c.yaml")
@@ -64,6 +64,12 @@ struct SettingLimitsTests {
         let c = try Child("contactwatchd", ["--check-config", "--config", file, "--state-dir", dir.file("state")])
         #expect(c.waitForExit(timeout: 30) == 64, "\(c.stdout.text)\(c.stderr.text)")
         #expect(c.stderr.text.contains("configuration: input.subscribe: at least one topic prefix is needed"), "\(c.stderr.text)")
+
+        // A doubled comma in the environment's list: an empty prefix among others subscribed to everything, silently.
+        let d = try Child("contactwatchd", ["--check-config", "--state-dir", dir.file("state")],
+                          environment: ["CONTACTWATCH_INPUT_SUBSCRIBE": "probation-case.contact.,,probation-case.registration."])
+        #expect(d.waitForExit(timeout: 30) == 64, "\(d.stdout.text)\(d.stderr.text)")
+        #expect(d.stderr.text.contains("input.subscribe: an empty prefix (\"\") among others"), "\(d.stderr.text)")
 
         let e = try Child("contactwatchd", ["--check-config", "--state-dir", ""])
         #expect(e.waitForExit(timeout: 30) == 64, "\(e.stdout.text)\(e.stderr.text)")

@@ -136,4 +136,22 @@ struct TailJournalResetTests {
         #expect(tail.stderr.text.contains("none of them an alert after"), "\(tail.stderr.text.suffix(500))")
         #expect(journal.requests.load(ordering: .relaxed) <= 3)
     }
+
+    @Test("a body with line breaks (a peer on the output that is not the daemon) is still one line of tail's NDJSON: one message, one record (fault tester, round 4)")
+    func lineBreaksInABody() throws {
+        let dir = try TemporaryDirectory()
+        let fake = try FakeDaemon(dir)
+        defer { fake.close() }
+        let tail = try Child("contactwatch", ["tail", "--endpoint", dir.ipc("out"), "--topic", "", "--count", "2"])
+        defer { if tail.process.isRunning { tail.signal(SIGKILL) }; _ = tail.waitForProcessExit(timeout: 10) }
+        try #require(try fake.output.receiveCopy(timeoutMilliseconds: 10_000) != nil, "tail did not subscribe")
+        let injected = "{\"alertSequence\":1,\n\"rule\":\"no-privacy\"}\r\n{\"alertSequence\":999,\"forged\":true}"
+        _ = try fake.output.send([Array("alert.raised.no-privacy".utf8), Array(injected.utf8)])
+        _ = try fake.output.send([Array("alert.raised.no-privacy".utf8), Self.alert(2, "X000002")])
+        #expect(tail.waitForExit(timeout: 30) == 0, "\(tail.stderr.text)")
+        let lines = tail.stdout.text.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
+        #expect(lines.count == 2 && lines.first?.contains("\"forged\":true") == true && lines.last?.contains("X000002") == true,
+                "\(lines)")
+        #expect(!tail.stdout.text.contains("\r"))
+    }
 }

@@ -43,6 +43,21 @@ struct ToolFlagRangeTests {
         }
     }
 
+    @Test("replay: a file that opens with a UTF-8 byte order mark (an editor's, a Windows export's) sends its first line; a mark on a later line is still not JSON")
+    func replayByteOrderMark() throws {
+        let dir = try TemporaryDirectory()
+        let file = dir.file("bom.ndjson")
+        let bom: [UInt8] = [0xEF, 0xBB, 0xBF]
+        let lines = [Self.event("2026-01-05T10:00:00Z"), Self.event("2026-01-05T11:00:00Z"), Self.event("2026-01-05T12:00:00Z")]
+        try Data(bom + Array(lines[0].utf8) + [0x0A] + Array(lines[1].utf8) + [0x0A] + bom + Array(lines[2].utf8) + [0x0A])
+            .write(to: URL(fileURLWithPath: file))
+        let r = try runTool(["replay", file, "--endpoint", dir.ipc("pub"), "--bind"], timeout: 60)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("replayed 2 messages"), "\(r.stderr)")
+        let refused = r.stderr.split(separator: "\n").filter { $0.contains(": not JSON (") }
+        #expect(refused.count == 1 && refused.first?.hasPrefix("\(file):3: ") == true, "\(r.stderr)")
+    }
+
     @Test("replay --speed 1: a pause too long to wait (2026 to 9999) is reported with its line and skipped, not a crash")
     func replayHugeGap() throws {
         let dir = try TemporaryDirectory()
