@@ -245,8 +245,7 @@ struct SideFileTests {
             return text.contains(saved) && text.contains(how == "symlink" ? "symbolic link" : "older than the store")
                 && text.contains("Nothing was moved")
         }
-        #expect(try Data(contentsOf: URL(fileURLWithPath: dir.storePath)) == before)
-        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.contains(".replaced-") }.isEmpty)
+        try Self.expectNothingMoved(dir, storeBefore: before)
     }
 
     @Test("adopting a saved copy moves the -wal and -shm aside with the database file and removes a half-written .saving")
@@ -290,9 +289,15 @@ struct SideFileTests {
             (error as? StoreError)?.kind == .corrupt && "\(error)".contains(dir.storePath + StateStore.savedSuffix)
                 && !"\(error)".contains("start empty")
         }
-        #expect(FileManager.default.fileExists(atPath: dir.storePath + StateStore.savedSuffix), "the refused copy is gone")
-        #expect(try Data(contentsOf: URL(fileURLWithPath: dir.storePath)) == before)
+        try Self.expectNothingMoved(dir, storeBefore: before)
+    }
+
+    /// After a saved copy was refused at open: the store's file as it was, nothing renamed .replaced-, the copy left.
+    static func expectNothingMoved(_ dir: TempDir, storeBefore: Data) throws {
+        #expect(try Data(contentsOf: URL(fileURLWithPath: dir.storePath)) == storeBefore)
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.contains(".replaced-") }.isEmpty)
+        var st = stat()
+        #expect(lstat(dir.storePath + StateStore.savedSuffix, &st) == 0, "the refused copy is gone")
     }
 
     @Test("side files in place: commits succeed and nothing is copied into the database file by the check")
