@@ -580,10 +580,10 @@ struct FaultTests {
 
     /// A daemon in `dir` with a live tail of its alerts, the first of the stream's two halves replayed through it;
     /// the halves, the daemon, the tail (the caller stops it) and the journal after the first half (not empty).
-    static func firstHalfWithLiveTail(_ dir: TemporaryDirectory) throws
+    static func firstHalfWithLiveTail(_ dir: TemporaryDirectory, extraArguments: [String] = []) throws
         -> (chunks: [String], daemon: DaemonUnderTest, live: Child, before: (latest: Int, bodies: [NSDictionary])) {
         let chunks = try D.generatedChunks(dir, parts: 2)
-        let daemon = try DaemonUnderTest(dir: dir, extraArguments: D.arguments, environment: D.environment)
+        let daemon = try DaemonUnderTest(dir: dir, extraArguments: D.arguments + extraArguments, environment: D.environment)
         let live = try D.liveTail(daemon)
         do {
             try D.replayThroughSentinel(daemon, [chunks[0]], sentinel: "part-1")
@@ -596,10 +596,10 @@ struct FaultTests {
         }
     }
 
-    @Test("the state directory deleted under a running daemon: exit 74 saying so at its next commit, nothing published past the last commit")
+    @Test("the state directory deleted under a running daemon: exit 74 saying so at its next commit, nothing published past the last commit, and the metrics endpoint shut down without errors of its own")
     func stateDirectoryDeletedMidRun() throws {
         let dir = try TemporaryDirectory()
-        let (chunks, daemon, live, before) = try Self.firstHalfWithLiveTail(dir)
+        let (chunks, daemon, live, before) = try Self.firstHalfWithLiveTail(dir, extraArguments: ["--metrics", "127.0.0.1:0"])
         defer { D.stop(live, output: true) }
 
         // SQLite would go on committing into the unlinked file; the next start would find an empty directory.
@@ -611,6 +611,9 @@ struct FaultTests {
         #expect(status == 74, "exit \(String(describing: status)): \(log.suffix(2000))")
         #expect(log.contains("was deleted or replaced while the daemon was running") && log.contains(daemon.stateDir),
                 "\(log.suffix(2000))")
+        // Cancelled rather than shut down, Hummingbird said "Server shutdown error: Already closed" at error level.
+        let serverErrors = log.split(separator: "\n").filter { $0.contains("[HummingbirdCore]") && $0.contains(" error ") }
+        #expect(log.contains("metrics served") && serverErrors.isEmpty, "\(serverErrors)")
         D.stop(replay)
         let publishedLive = Self.sequences(live).max() ?? 0
         #expect(publishedLive <= before.bodies.count,
