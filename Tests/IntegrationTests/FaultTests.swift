@@ -670,7 +670,9 @@ struct FaultTests {
         let dir = try TemporaryDirectory()
         let uninterrupted = try Self.uninterruptedJournal()
         let chunks = try D.generatedChunks(dir, parts: 3)
-        var daemon = try DaemonUnderTest(dir: dir, extraArguments: D.arguments, environment: D.environment)
+        var daemon = try DaemonUnderTest(dir: dir, extraArguments: D.arguments + ["--metrics", "127.0.0.1:0"],
+                                         environment: D.environment)
+        let port = try MetricsTests.metricsPort(daemon)
         let live = try D.liveTail(daemon)
         defer { D.stop(live, output: true) }
         // The reader's snapshot predates the first third: its commits stay in the WAL (the checkpointer cannot copy
@@ -689,6 +691,9 @@ struct FaultTests {
         let said = daemon.child.stderr.wait(timeout: 120) { $0.contains("a lock or a read transaction") }
         #expect(said && FileManager.default.fileExists(atPath: saved) && daemon.child.process.isRunning,
                 "\(daemon.child.stderr.text.suffix(2000))")
+        // Alive (the loop turns) but reading no input: /healthz says so in its body.
+        let health = try httpGet(port: port, path: "/healthz")
+        #expect(health.status == 200 && health.body.contains("no input is read"), "\(health)")
         daemon.child.signal(SIGKILL)
         _ = daemon.child.waitForExit(timeout: 30)
         D.stop(replay)
