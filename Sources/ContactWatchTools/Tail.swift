@@ -100,7 +100,12 @@ final class TailSession {
         covered = options.fromSequence ?? 0
         sub = try context.socket(.sub, lingerMilliseconds: 0)
         do {
-            if options.journal != nil { try sub.setReceiveHighWaterMark(0) }  // the buffer during catch-up
+            // No limit on the receive queue: the buffer during a journal catch-up, and a tail that prints every message
+            // it is sent. With libzmq's default of 1000, a tail that fell behind (a burst, a slow terminal) made the
+            // publisher's queue fill and a daemon's PUB drop what did not fit, and a replay that ended then lost
+            // hundreds of messages at its close without a word (libzmq issue 4660; `ReplayLingerTests` saw 91 of
+            // 4,605 lost on a loaded CI machine). What a blocked standard output holds back is held here instead.
+            try sub.setReceiveHighWaterMark(0)
             try options.curve.secureClient(sub)
             for topic in options.topics { try sub.subscribe(topic) }
             monitor = try sub.startMonitor()

@@ -81,11 +81,18 @@ final class Child {
     let stderr = CapturedOutput()
     private let exited = DispatchSemaphore(value: 0)
 
+    /// Opened by `releaseOutput()` when standard output is held: nothing of it is read until then.
+    private let outputGate: DispatchSemaphore?
+
     /// `input`: a pipe whose write end the test keeps (and writes to); standard input is /dev/null otherwise.
     /// `standardError`: where standard error goes instead of being captured (then `stderr` stays empty), e.g. a pipe
     /// the test does not read.
+    /// `holdOutput`: standard output is not read until `releaseOutput()` (a reader that is slow to take it: the
+    /// process blocks writing once the pipe's buffer is full).
     init(_ executable: String, _ arguments: [String], environment: [String: String] = [:], input: Pipe? = nil,
-         standardError: Pipe? = nil) throws {
+         standardError: Pipe? = nil, holdOutput: Bool = false) throws {
+        let gate = holdOutput ? DispatchSemaphore(value: 0) : nil
+        outputGate = gate
         process.executableURL = Executables.url(executable)
         process.arguments = arguments
         var env = ProcessInfo.processInfo.environment
@@ -103,7 +110,9 @@ final class Child {
         // The thread holds the read end's FileHandle, so its descriptor stays open until end of file.
         for (pipe, sink) in [(out, stdout)] + (standardError == nil ? [(err, stderr)] : []) {
             let handle = pipe.fileHandleForReading
+            let held = sink === stdout ? gate : nil
             let reader = Thread {
+                held?.wait()
                 var buffer = [UInt8](repeating: 0, count: 65_536)
                 while true {
                     let n = buffer.withUnsafeMutableBytes { read(handle.fileDescriptor, $0.baseAddress, $0.count) }
@@ -136,6 +145,9 @@ final class Child {
     }
 
     func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }
+
+    /// Starts reading standard output when it was held (`holdOutput`).
+    func releaseOutput() { outputGate?.signal() }
 
     /// Waits for the process to exit, at most `timeout` seconds, without awaiting end of file on its output (now and
     /// then the test process holds a stray copy of a pipe's write end, and `waitForExit` then waits its full 5 s);
