@@ -64,12 +64,16 @@ final class CommitWriter: @unchecked Sendable {
         self.counters = counters
         // A side file of the store deleted while another process reads it: the commit waits (SIGTERM ends the wait,
         // through `close`), saying why once.
-        // While it waits the processing loop reads no input (`isWaitingForReaders`).
+        // From the save's start (its first checkpoint may wait a busy timeout, its copy take a VACUUM) the processing
+        // loop reads no input (`isWaitingForReaders`).
         store.setSaveWait(StateStore.SaveWait(giveUp: { [weak self] in self?.stopping.load(ordering: .acquiring) ?? true },
                                               waiting: { [weak self, logger] text in
                                                   self?.waitingForReaders.store(true, ordering: .releasing)
                                                   self?.counters?.storeWaitingForReaders.store(true, ordering: .relaxed)
                                                   logger.error("\(text)")
+                                              },
+                                              lost: { [weak self] in
+                                                  self?.waitingForReaders.store(true, ordering: .releasing)
                                               }))
         let thread = Thread { [self] in run(context: context, endpoint: signalEndpoint) }
         thread.name = ThreadPlacement.writer

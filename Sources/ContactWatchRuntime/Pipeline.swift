@@ -203,6 +203,8 @@ struct PipelineLoop {
             let action = machine.eventProcessed(at: ContinuousClock.now)
             if action != .none {
                 try perform(action)
+                // A batch handed over may be the one whose commit found a side file lost: read no more from here.
+                machine.writerWaiting(writer.isWaitingForReaders)
                 wallClock = WallClockSample()  // a submit encodes a batch (milliseconds): read the clock afresh
             }
         }

@@ -315,11 +315,12 @@ final class WALFrames: Sendable {
     }
 }
 
-/// A store file read as it lies on disk, through its own short-lived connection opened `immutable=1` and read-only:
-/// SQLite takes no lock, creates no `-wal`, `-shm` or journal beside it and ignores any WAL (only what was written into
-/// the file is read). For files no process writes — the saved copy a save after a lost side file left, and the store
-/// it would replace, both checked before anything is moved (`StateStore.adoptSavedCopy`). The handle never leaves
-/// `inspect`.
+/// A store file read through its own short-lived read-only connection, which never leaves `inspect`. `immutable`
+/// (`immutable=1`): SQLite takes no lock, creates no `-wal`, `-shm` or journal beside it and ignores any WAL (only
+/// what was written into the file is read) — for files no process writes, the saved copy a save after a lost side file
+/// left and the store it would replace when it has no `-wal`. Otherwise (`mode=ro`): the WAL beside the file is read
+/// too (the store a killed daemon left, its last commits still in the WAL); a read-only connection never checkpoints
+/// or deletes it. Both with the state directory locked (`StateStore.adoptSavedCopy`).
 enum ImmutableFile {
     struct Contents {
         /// `PRAGMA quick_check(5)`'s rows joined ("ok" when sound).
@@ -328,25 +329,36 @@ enum ImmutableFile {
         var alertSequence: UInt64?
     }
 
-    /// Opens `path`, runs `PRAGMA quick_check` when `check` is set and reads the alertSequence; why not, when it
-    /// cannot be read.
-    static func inspect(_ path: String, check: Bool) -> Result<Contents, StoreError> {
-        SQLiteProcess.configure()
-        var handle: OpaquePointer? = nil
-        // A URI's path: every byte but unreserved ones and "/" percent-encoded ("?" and "#" in a name end it).
+    /// SQLite's own message when the file cannot be opened or read.
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// The URI SQLite opens for `path`: every byte but unreserved ones and "/" percent-encoded ("?" and "#" in a name
+    /// would end the path, "%" start an escape); an absolute path after an empty authority (`file:///…`), so that a
+    /// path starting with "//" is not read as a host ("invalid uri authority").
+    static func uri(_ path: String, immutable: Bool) -> String {
         let encoded = path.utf8.map { b -> String in
             let c = Character(Unicode.Scalar(b))
             return (c.isASCII && (c.isLetter || c.isNumber || "/-._~".contains(c))) ? String(c) : String(format: "%%%02X", b)
         }.joined()
-        let rc = sqlite3_open_v2("file:\(encoded)?immutable=1", &handle, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, nil)
+        return (path.hasPrefix("/") ? "file://" : "file:") + encoded + (immutable ? "?immutable=1" : "?mode=ro")
+    }
+
+    /// Opens `path`, runs `PRAGMA quick_check` when `check` is set and reads the alertSequence; why not, when it
+    /// cannot be read.
+    static func inspect(_ path: String, check: Bool, immutable: Bool = true) -> Result<Contents, Failure> {
+        SQLiteProcess.configure()
+        var handle: OpaquePointer? = nil
+        let rc = sqlite3_open_v2(uri(path, immutable: immutable), &handle, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, nil)
         defer { sqlite3_close_v2(handle) }
         guard rc == SQLITE_OK, let db = handle else {
-            return .failure(.unreadable(path, handle.map { String(cString: sqlite3_errmsg($0)) } ?? "SQLite error \(rc)"))
+            return .failure(Failure(description: handle.map { String(cString: sqlite3_errmsg($0)) } ?? "SQLite error \(rc)"))
         }
-        func rows(_ sql: String) -> Result<[String?], StoreError> {
+        func rows(_ sql: String) -> Result<[String?], Failure> {
             var statement: OpaquePointer? = nil
             guard sqlite3_prepare_v2(db, sql, -1, &statement, nil) == SQLITE_OK else {
-                return .failure(.corrupt(path, String(cString: sqlite3_errmsg(db))))
+                return .failure(Failure(description: String(cString: sqlite3_errmsg(db))))
             }
             defer { sqlite3_finalize(statement) }
             var out: [String?] = []
@@ -354,7 +366,7 @@ enum ImmutableFile {
                 switch sqlite3_step(statement) {
                 case SQLITE_ROW: out.append(sqlite3_column_text(statement, 0).map { String(cString: $0) })
                 case SQLITE_DONE: return .success(out)
-                default: return .failure(.corrupt(path, String(cString: sqlite3_errmsg(db))))
+                default: return .failure(Failure(description: String(cString: sqlite3_errmsg(db))))
                 }
             }
         }

@@ -283,10 +283,14 @@ public final class StateStore: Sendable {
     public struct SaveWait: Sendable {
         public var giveUp: @Sendable () -> Bool
         public var waiting: @Sendable (String) -> Void
+        /// Called once, as the save starts (before its first checkpoint): from here the commit may take long.
+        public var lost: @Sendable () -> Void
 
-        public init(giveUp: @escaping @Sendable () -> Bool, waiting: @escaping @Sendable (String) -> Void) {
+        public init(giveUp: @escaping @Sendable () -> Bool, waiting: @escaping @Sendable (String) -> Void,
+                    lost: @escaping @Sendable () -> Void = {}) {
             self.giveUp = giveUp
             self.waiting = waiting
+            self.lost = lost
         }
     }
 
@@ -312,27 +316,35 @@ public final class StateStore: Sendable {
     private func saveAfterLosing(_ sidePath: String) -> StoreError {
         checkpointer?.stop()
         let wait = saveWait.withLock { $0 }
-        // A stop asked for during the first checkpoint ends its wait too (the copy below still saves everything).
-        if let wait { lockWait.setGiveUp(wait.giveUp) }
+        wait?.lost()
         defer { lockWait.setGiveUp(nil) }
+        // The first checkpoint and every copy wait the plain busy timeout, even when the daemon is stopping: a lock
+        // held for a moment (the daemon's own journal reader) must not turn into a copy and exit 75. A stop ends only
+        // the retries below.
         var failure = checkpointEverything()
         guard let first = failure, first.busy, let wait else {
             return StoreError.sideFileLost(path, sidePath, notCopied: failure?.why, savedCopy: nil)
         }
         var copy = saveCopy()
+        var copied = ContinuousClock.now
         if !wait.giveUp() {
             wait.waiting(StoreError.waitingForReaders(path, sidePath, savedCopy: copy.result))
             let started = ContinuousClock.now
             var said = started
-            while let last = failure, last.busy, !wait.giveUp() {
+            while true {
                 let tried = ContinuousClock.now
+                lockWait.setGiveUp(wait.giveUp)
                 failure = checkpointEverything()
-                guard failure != nil else { break }
-                if !copy.inPlace {
-                    let before = copy
+                lockWait.setGiveUp(nil)
+                guard let last = failure, last.busy, !wait.giveUp() else { break }
+                // A copy that went is written again at once; one that could not be written (a full disk) once a minute,
+                // not on every try (each a whole VACUUM).
+                let wentAway: Bool = if case .success = copy.result { true } else { false }
+                if !copy.inPlace && (wentAway || ContinuousClock.now - copied >= Self.waitingRepeat) {
                     copy = saveCopy()
+                    copied = ContinuousClock.now
                     // Said when a copy said to be saved went, or one that could not be written now is (not every try).
-                    if case .success = before.result {
+                    if wentAway {
                         wait.waiting(StoreError.savedCopyRewritten(path + Self.savedSuffix, copy.result))
                     } else if copy.inPlace {
                         wait.waiting(StoreError.savedCopyRewritten(path + Self.savedSuffix, copy.result, firstFailed: true))
@@ -354,7 +366,8 @@ public final class StateStore: Sendable {
             }
             return StoreError.sideFileLost(path, sidePath, notCopied: nil, savedCopy: nil)
         }
-        // Claimed only if it is still there: written again if something removed or replaced it meanwhile.
+        // Claimed only if it is still there: written again if something removed or replaced it meanwhile (the only
+        // rewrite once the wait was given up).
         if !copy.inPlace { copy = saveCopy() }
         return StoreError.sideFileLost(path, sidePath, notCopied: failure?.why, savedCopy: copy.result)
     }
@@ -379,12 +392,34 @@ public final class StateStore: Sendable {
     /// A copy written by `saveCopy`: its path and the file it was (nil when it could not be written).
     struct SavedCopy {
         var result: Result<String, SaveCopyFailure>
-        var identity: FileIdentity?
+        var stamp: FileStamp?
 
-        /// Whether the file written is still at its name (not deleted, replaced or never written).
+        /// Whether the file written is still at its name as written (not deleted, replaced, truncated or written into
+        /// in place, nor never written).
         var inPlace: Bool {
-            guard case .success(let saved) = result, let identity else { return false }
-            return FileIdentity(path: saved, following: false) == identity
+            guard case .success(let saved) = result, let stamp else { return false }
+            return FileStamp(path: saved) == stamp
+        }
+    }
+
+    /// A file's identity and its size and status-change time (`lstat`): any write into it, a truncation or a
+    /// `chmod` changes the latter.
+    struct FileStamp: Equatable {
+        var identity: FileIdentity
+        var size: Int64
+        var changed: timespec
+
+        init?(path: String) {
+            var st = stat()
+            guard lstat(path, &st) == 0, let identity = FileIdentity(path: path, following: false) else { return nil }
+            self.identity = identity
+            size = Int64(st.st_size)
+            changed = st.st_ctim
+        }
+
+        static func == (a: FileStamp, b: FileStamp) -> Bool {
+            a.identity == b.identity && a.size == b.size && a.changed.tv_sec == b.changed.tv_sec
+                && a.changed.tv_nsec == b.changed.tv_nsec
         }
     }
 
@@ -395,14 +430,27 @@ public final class StateStore: Sendable {
     private func saveCopy() -> SavedCopy {
         let saving = path + Self.savingSuffix, saved = path + Self.savedSuffix
         unlink(saving)
+        // Created empty first with the store's permissions (VACUUM INTO writes into an empty file), so that the copy
+        // is never readable by more users than the store, not even while it is written.
+        var st = stat()
+        let mode = stat(path, &st) == 0 ? st.st_mode & 0o7777 : 0o600
+        let fd = open(saving, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, mode)
+        guard fd >= 0 else {
+            return SavedCopy(result: .failure(SaveCopyFailure(why: "cannot create \(saving): \(FileCheck.errnoText(errno))")))
+        }
+        let modeError: Int32 = fchmod(fd, mode) == 0 ? 0 : errno  // the umask may have taken bits away, never added
+        Glibc.close(fd)
+        guard modeError == 0 else {
+            unlink(saving)
+            return SavedCopy(result: .failure(SaveCopyFailure(
+                why: "cannot give \(saving) the store's permissions: \(FileCheck.errnoText(modeError))")))
+        }
         do {
             try queue.writeWithoutTransaction { db in try db.execute(sql: "VACUUM INTO ?", arguments: [saving]) }
         } catch {
             unlink(saving)
             return SavedCopy(result: .failure(SaveCopyFailure(why: (error as? DatabaseError)?.message ?? "\(error)")))
         }
-        var st = stat()
-        if stat(path, &st) == 0 { chmod(saving, st.st_mode & 0o7777) }
         let syncError = FileCheck.sync(path: saving)
         guard syncError == 0, rename(saving, saved) == 0 else {
             let why = FileCheck.errnoText(syncError != 0 ? syncError : errno)
@@ -410,7 +458,7 @@ public final class StateStore: Sendable {
             return SavedCopy(result: .failure(SaveCopyFailure(why: why)))
         }
         FileCheck.fsync(path: (path as NSString).deletingLastPathComponent)
-        return SavedCopy(result: .success(saved), identity: FileIdentity(path: saved, following: false))
+        return SavedCopy(result: .success(saved), stamp: FileStamp(path: saved))
     }
 
     struct SaveCopyFailure: Error { var why: String }
@@ -432,11 +480,13 @@ public final class StateStore: Sendable {
         if lstat(saved, &st) != 0 {
             let e = errno
             if e == ENOENT { return nil }
-            throw StoreError.savedCopyRefused(saved, path, "it cannot be read (\(FileCheck.errnoText(e)))")
+            throw StoreError.savedCopyRefused(saved, path, "it cannot be read (\(FileCheck.errnoText(e)))", .unreadable)
         }
-        if (st.st_mode & S_IFMT) == S_IFLNK { throw StoreError.savedCopyRefused(saved, path, "it is a symbolic link") }
+        if (st.st_mode & S_IFMT) == S_IFLNK {
+            throw StoreError.savedCopyRefused(saved, path, "it is a symbolic link", .notThisStores)
+        }
         if let notRegular = FileKind(mode: st.st_mode).notRegularFile {
-            throw StoreError.savedCopyRefused(saved, path, "it is " + notRegular)
+            throw StoreError.savedCopyRefused(saved, path, "it is " + notRegular, .notThisStores)
         }
         do {
             let header = try FileCheck.header(of: saved, knownSchemaVersion: schemaVersion)
@@ -444,21 +494,32 @@ public final class StateStore: Sendable {
         } catch {
             // The header check's own message would name the copy as "the state store" and advise starting empty.
             throw StoreError.savedCopyRefused(saved, path, "it is damaged or not a ContactWatch store (its header or "
-                + "length is not a store's: truncated, garbage, another application's, or a newer schema)")
+                + "length is not a store's: truncated, garbage, another application's, or a newer schema)", .damaged)
         }
         let copy: ImmutableFile.Contents
         switch ImmutableFile.inspect(saved, check: true) {
         case .success(let c): copy = c
-        case .failure(let e): throw StoreError.savedCopyRefused(saved, path, "it cannot be read (\(e))")
+        case .failure(let e): throw StoreError.savedCopyRefused(saved, path, "it cannot be read as a store (\(e))", .damaged)
         }
         guard copy.quickCheck == "ok", let copySequence = copy.alertSequence else {
             throw StoreError.savedCopyRefused(saved, path, copy.quickCheck == "ok" ? "it holds no alertSequence"
-                : "it is damaged (quick_check: \(copy.quickCheck))")
+                : "it is damaged (quick_check: \(copy.quickCheck))", .damaged)
         }
-        if try FileCheck.size(of: path) != nil, case .success(let current) = ImmutableFile.inspect(path, check: false),
-           let currentSequence = current.alertSequence, currentSequence > copySequence {
-            throw StoreError.savedCopyRefused(saved, path, "it is older than the store (alertSequence \(copySequence), "
-                + "the store's file \(currentSequence)): it is not the copy of this store's latest commits")
+        if try FileCheck.size(of: path) != nil {
+            // With a -wal beside it (a daemon killed before it checkpointed) the store's latest commits are there:
+            // read through it, or a stale copy numbered between the file's and the WAL's latest would pass.
+            let withWAL = (try FileCheck.size(of: path + "-wal") ?? 0) > 0
+            switch ImmutableFile.inspect(path, check: false, immutable: !withWAL) {
+            case .success(let current):
+                if let currentSequence = current.alertSequence, currentSequence > copySequence {
+                    throw StoreError.savedCopyRefused(saved, path, "it is older than the store (alertSequence "
+                        + "\(copySequence), the store's \(currentSequence)): it is not the copy of this store's latest "
+                        + "commits", .notThisStores)
+                }
+            case .failure(let e):
+                throw StoreError.savedCopyRefused(saved, path, "the store's own file cannot be read to compare the two "
+                    + "(\(e))", .storeUnreadable)
+            }
         }
         var now = time(nil), parts = tm()
         gmtime_r(&now, &parts)
@@ -466,13 +527,19 @@ public final class StateStore: Sendable {
         strftime(&text, text.count, "%Y%m%dT%H%M%SZ", &parts)
         let replaced = path + ".replaced-" + text.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
         let directory = (path as NSString).deletingLastPathComponent
+        var moved: [String] = []
         for suffix in sideFileSuffixes + [""] {
             guard try FileCheck.size(of: path + suffix) != nil else { continue }
             guard rename(path + suffix, replaced + suffix) == 0 else {
+                let e = errno
+                let undo = moved.isEmpty ? "Nothing was moved. "
+                    : "Already moved: " + moved.map { "\(path + $0) to \(replaced + $0)" }.joined(separator: ", ")
+                        + " — move " + (moved.count == 1 ? "it" : "them") + " back before starting a daemon without the copy. "
                 throw StoreError(.io, "cannot move \(path + suffix) aside to put the saved copy \(saved) in its place "
-                    + "(\(FileCheck.errnoText(errno))). Check the state directory's permissions, or move the files by hand: "
-                    + "\(path)'s -wal and -shm, then \(path) aside, then \(saved) to \(path).")
+                    + "(\(FileCheck.errnoText(e))). " + undo + "Check the state directory's permissions and start again, "
+                    + "or finish by hand: \(path)'s -wal and -shm, then \(path) aside, then \(saved) to \(path).")
             }
+            moved.append(suffix)
             if suffix != "" { FileCheck.fsync(path: directory) }
         }
         guard rename(saved, path) == 0 else {
@@ -1593,9 +1660,10 @@ public struct PreparedCommit: Sendable {
 
 /// The write connection's busy handler: SQLite's default one (`sqliteDefaultBusyCallback`: pauses of 1, 2, 5, 10, 15,
 /// 20, 25, 25, 25, 50, 50 ms, then 100 ms each, up to the timeout, in `usleep`), with one addition: while a
-/// `giveUp` condition is set (a prune), it is asked before every pause, and a true answer ends the wait at once
-/// (SQLite then fails the statement with `SQLITE_BUSY`, having written nothing). A commit sets none: it waits out the
-/// whole timeout, as before.
+/// `giveUp` condition is set (a prune; a save after a lost side file while it retries its checkpoint), it is asked
+/// before every pause, and a true answer ends the wait at once (SQLite then fails the statement with `SQLITE_BUSY`,
+/// having written nothing). A commit sets none: it waits out the whole timeout, as before, and so do the save's first
+/// checkpoint and its copies.
 final class LockWait: Sendable {
     private let timeoutMilliseconds: Int
     private let giveUp = Mutex<(@Sendable () -> Bool)?>(nil)

@@ -113,12 +113,14 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
     }
 
     /// The sentence the daemon logs when the saved copy had to be written again while the save waits (deleted or
-    /// replaced by something else, or not written the first time).
+    /// replaced by something else, or not written the first time), with how that went (`now`).
     static func savedCopyRewritten(_ saved: String, _ now: Result<String, StateStore.SaveCopyFailure>,
                                    firstFailed: Bool = false) -> String {
-        (firstFailed ? "the save, still waiting for the other process's reader, wrote the copy that failed before. "
-            : "the saved copy \(saved) was deleted or replaced while the daemon waits (a clean-up job?); it was written "
-                + "again. ") + savedCopyState(now)
+        let written: Bool = if case .success = now { true } else { false }
+        let what = firstFailed ? "the save, still waiting for the other process's reader, wrote the copy that failed before. "
+            : "the saved copy \(saved) was deleted or replaced while the daemon waits (a clean-up job?); "
+                + (written ? "it was written again. " : "it could not be written again. ")
+        return what + savedCopyState(now)
     }
 
     private static func savedCopyState(_ copy: Result<String, StateStore.SaveCopyFailure>) -> String {
@@ -132,12 +134,41 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
         }
     }
 
+    /// Why a `<store>.saved` found at open was refused, which decides what the operator is told to do.
+    enum SavedCopyRefusal {
+        /// Not a file the daemon writes there (a symbolic link, not a regular file, older than the store).
+        case notThisStores
+        /// Not readable as a store, or a store that fails its check.
+        case damaged
+        /// The copy cannot be read (permissions, an I/O error).
+        case unreadable
+        /// The store's own file cannot be read, so the two cannot be compared.
+        case storeUnreadable
+    }
+
     /// A `<store>.saved` found at open that is not put in place of the store (`why`); nothing was moved.
-    static func savedCopyRefused(_ saved: String, _ path: String, _ why: String) -> StoreError {
-        StoreError(.corrupt, "\(saved), a copy of the state store saved when a side file of it was deleted under the "
-            + "daemon, was not put in place of the store at \(path): \(why). Nothing was moved or modified. If the daemon "
-            + "wrote it, restore it by hand or from a backup; if not (it does not belong there), move it out of the "
-            + "state directory and start again: the store at \(path) is then opened as it is.")
+    static func savedCopyRefused(_ saved: String, _ path: String, _ why: String,
+                                 _ refusal: SavedCopyRefusal) -> StoreError {
+        let byHand = "move \(path) and its -wal and -shm aside, then rename \(saved) to \(path)"
+        let action = switch refusal {
+        case .notThisStores:
+            "The daemon never leaves one like it: move it out of the state directory and start again; the store at "
+                + "\(path) is then opened as it is."
+        case .damaged:
+            "If the daemon's log said it saved a copy there, the copy was damaged afterwards (a disk fault, another "
+                + "program writing into it): keep it aside for inspection, move it out of the state directory and start "
+                + "again. The store at \(path) is then opened as it is and lacks the commits made after its side file "
+                + "was lost (restore a later backup if there is one). If the daemon did not write it, move it out and "
+                + "start again."
+        case .unreadable:
+            "Make it readable by the daemon's user (its permissions, the disk) and start again: it is then checked and "
+                + "put in place."
+        case .storeUnreadable:
+            "If the daemon's log said it saved this copy (\"saved as \(saved)\"), \(byHand), and start again; if not, "
+                + "move the copy out of the state directory and look at the store (PRAGMA integrity_check)."
+        }
+        return StoreError(.corrupt, "\(saved), a copy of the state store saved when a side file of it was deleted under "
+            + "the daemon, was not put in place of the store at \(path): \(why). Nothing was moved or modified. " + action)
     }
 
     private static func sideFileGone(_ sidePath: String) -> String {

@@ -79,6 +79,8 @@ struct SideFileTests {
         let store: StateStore
         let reader: DatabaseQueue
         let giveUp = Atomic<Bool>(false)
+        /// Set: the saved copy is deleted the first time the give-up condition answers true (the moment the wait ends).
+        let deleteCopyOnGiveUp = Atomic<Bool>(false)
         let said = Mutex<[String]>([])
         let saidOnce = DispatchSemaphore(value: 0)
         let failure = Mutex<StoreError?>(nil)
@@ -101,7 +103,13 @@ struct SideFileTests {
                 try db.execute(sql: "BEGIN")
                 _ = try Int.fetchOne(db, sql: "SELECT count(*) FROM meta")
             }
-            store.setSaveWait(StateStore.SaveWait(giveUp: { [unowned self] in giveUp.load(ordering: .acquiring) },
+            store.setSaveWait(StateStore.SaveWait(giveUp: { [unowned self] in
+                                                      let stop = giveUp.load(ordering: .acquiring)
+                                                      if stop && deleteCopyOnGiveUp.exchange(false, ordering: .acquiringAndReleasing) {
+                                                          unlink(savedCopy)
+                                                      }
+                                                      return stop
+                                                  },
                                                   waiting: { [unowned self] text in
                                                       said.withLock { $0.append(text) }
                                                       saidOnce.signal()
@@ -188,12 +196,12 @@ struct SideFileTests {
         let held = try ReaderHeld()
         defer { held.close() }
         try #require(held.saidOnce.wait(timeout: .now() + 60) == .success, "the save did not say it waits")
-        let first = try #require(StateStore.FileIdentity(path: held.savedCopy))
         try FileManager.default.removeItem(atPath: held.savedCopy)
         try #require(held.saidOnce.wait(timeout: .now() + 60) == .success, "the deleted copy was not noticed")
         let line = try #require(held.said.withLock { $0 }.last)
         #expect(line.contains("deleted or replaced") && line.contains("saved as \(held.savedCopy)"), "\(line)")
-        #expect(StateStore.FileIdentity(path: held.savedCopy) != nil && StateStore.FileIdentity(path: held.savedCopy) != first)
+        // Written again: there again (not compared by inode, which the file system may give the new file again).
+        #expect(StateStore.FileIdentity(path: held.savedCopy) != nil)
 
         try FileManager.default.removeItem(atPath: held.savedCopy)
         held.giveUp.store(true, ordering: .releasing)
@@ -202,6 +210,38 @@ struct SideFileTests {
         #expect(error.kind == .sideFileLost && error.description.contains("saved as \(held.savedCopy)"), "\(error)")
         let adopted = try held.latestAfterAdopting()
         #expect(adopted.latest == (try held.store.latestSequence()), "the copy the error names lacks commits")
+    }
+
+    @Test("the saved copy deleted at the very moment the wait is given up is written again before the error names it (the last check before the claim)")
+    func copyDeletedAsTheWaitEnds() throws {
+        let held = try ReaderHeld()
+        defer { held.close() }
+        try #require(held.saidOnce.wait(timeout: .now() + 60) == .success, "the save did not say it waits")
+        held.deleteCopyOnGiveUp.store(true, ordering: .releasing)
+        held.giveUp.store(true, ordering: .releasing)
+        try #require(held.wrote.wait(timeout: .now() + 30) == .success, "the wait was not given up")
+        let asked = !held.deleteCopyOnGiveUp.load(ordering: .acquiring)
+        #expect(asked, "the give-up condition was never asked")
+        let error = try #require(held.failure.withLock { $0 })
+        #expect(error.kind == .sideFileLost && error.description.contains("saved as \(held.savedCopy)"), "\(error)")
+        #expect(FileManager.default.fileExists(atPath: held.savedCopy), "the error names a copy that is not there")
+        let adopted = try held.latestAfterAdopting()
+        #expect(adopted.latest == (try held.store.latestSequence()), "the copy the error names lacks commits")
+    }
+
+    @Test("the saved copy truncated in place while the save waits (same file, same inode) is noticed and written again")
+    func copyTruncatedWhileWaiting() throws {
+        let held = try ReaderHeld()
+        defer { held.close() }
+        try #require(held.saidOnce.wait(timeout: .now() + 60) == .success, "the save did not say it waits")
+        #expect(truncate(held.savedCopy, 0) == 0)
+        try #require(held.saidOnce.wait(timeout: .now() + 60) == .success, "the truncated copy was not noticed")
+        let line = try #require(held.said.withLock { $0 }.last)
+        #expect(line.contains("deleted or replaced") && line.contains("it was written again"), "\(line)")
+        held.giveUp.store(true, ordering: .releasing)
+        try #require(held.wrote.wait(timeout: .now() + 30) == .success, "the wait was not given up")
+        let adopted = try held.latestAfterAdopting()
+        #expect(adopted.latest == (try held.store.latestSequence()), "the copy lacks commits")
     }
 
     @Test("stopped before the save starts waiting: no wait and no waiting line, the copy still written and named")
@@ -248,15 +288,17 @@ struct SideFileTests {
         try Self.expectNothingMoved(dir, storeBefore: before)
     }
 
-    @Test("adopting a saved copy moves the -wal and -shm aside with the database file and removes a half-written .saving")
-    func adoptionMovesSideFiles() throws {
+    @Test("adopting a saved copy moves the -wal and -shm aside with the database file and removes a half-written .saving; a state directory whose path starts with // or holds a space, %, ?, # or a non-ASCII letter too (the copy's check opens a URI)", arguments: ["plain", "odd path"])
+    func adoptionMovesSideFiles(_ how: String) throws {
         let dir = TempDir()
         defer { dir.cleanup() }
         let (store, engine, lines) = try Self.storeWithOneBatch(dir)
         try store.write(Self.batch(engine, lines[300...], now: 2_000))
         let latest = try store.latestSequence()
-        let copy = TempDir()
-        defer { copy.cleanup() }
+        let top = TempDir()
+        defer { top.cleanup() }
+        // "//tmp/…" is the same directory as "/tmp/…"; SQLite read "file://tmp/…" as a host and refused a good copy.
+        let copy = how == "plain" ? top : TempDir(existing: "/" + top.path + "/a b%20?#é")
         // The store's files as a kill -9 leaves them (-wal and -shm beside it), a complete copy and a cut-short one.
         for suffix in ["", "-wal", "-shm"] {
             try FileManager.default.copyItem(atPath: store.path + suffix, toPath: copy.storePath + suffix)
@@ -276,20 +318,65 @@ struct SideFileTests {
                 "\(files)")
     }
 
-    @Test("a damaged saved copy is refused at open, naming it, and nothing is moved")
-    func damagedSavedCopy() throws {
+    @Test("a damaged saved copy is refused at open, naming it, and nothing is moved: garbage, or a store's header over damaged pages", arguments: ["garbage", "damaged pages"])
+    func damagedSavedCopy(_ how: String) throws {
         let dir = TempDir()
         defer { dir.cleanup() }
-        try StateStore(directory: dir.path).close()
+        let (store, engine, lines) = try Self.storeWithOneBatch(dir)
+        try store.write(Self.batch(engine, lines[300...], now: 2_000))
+        store.close()
         let before = try Data(contentsOf: URL(fileURLWithPath: dir.storePath))
-        try Data("not a database".utf8).write(to: URL(fileURLWithPath: dir.storePath + StateStore.savedSuffix))
+        var copy = how == "garbage" ? Data("not a database".utf8) : before
+        if how == "damaged pages" {
+            // Page 1 (the header and the schema) kept, every later page overwritten: a sound header, broken b-trees.
+            let pageSize = Int(before[16]) << 8 | Int(before[17])
+            for i in pageSize..<copy.count { copy[i] = UInt8(truncatingIfNeeded: i &* 31 &+ 7) }
+        }
+        try copy.write(to: URL(fileURLWithPath: dir.storePath + StateStore.savedSuffix))
         #expect {
             try StateStore(directory: dir.path)
         } throws: { error in
-            (error as? StoreError)?.kind == .corrupt && "\(error)".contains(dir.storePath + StateStore.savedSuffix)
-                && !"\(error)".contains("start empty")
+            let text = "\(error)"
+            // The refusal's own words: not those of a store error about the copy ("the state store …", "start empty").
+            return (error as? StoreError)?.kind == .corrupt && text.contains(dir.storePath + StateStore.savedSuffix)
+                && text.contains("keep it aside for inspection") && !text.contains("start empty")
+                && !text.contains("the state store at \(dir.storePath + StateStore.savedSuffix)")
         }
         try Self.expectNothingMoved(dir, storeBefore: before)
+    }
+
+    @Test("a saved copy older than the store's last commits, which are still in its -wal (a daemon killed before it checkpointed), is refused: the WAL is read for the comparison")
+    func staleCopyAgainstTheWAL() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let (store, engine, lines) = try Self.storeWithOneBatch(dir)
+        // The copy: the store after the first batch, complete (its file and WAL, checkpointed).
+        let stale = TempDir()
+        defer { stale.cleanup() }
+        for suffix in ["", "-wal"] { try FileManager.default.copyItem(atPath: store.path + suffix, toPath: stale.storePath + suffix) }
+        let copySequence = try { let s = try StateStore(directory: stale.path); defer { s.close() }; return try s.latestSequence() }()
+        try store.write(Self.batch(engine, lines[300...], now: 2_000))
+        let latest = try store.latestSequence()
+        try #require(latest > copySequence)
+        // What a kill -9 leaves: the database file with no checkpoint since, the later commits in the -wal.
+        let killed = TempDir()
+        defer { killed.cleanup() }
+        for suffix in ["", "-wal", "-shm"] { try FileManager.default.copyItem(atPath: store.path + suffix, toPath: killed.storePath + suffix) }
+        store.close()
+        try FileManager.default.copyItem(atPath: stale.storePath, toPath: killed.storePath + StateStore.savedSuffix)
+        let before = try Data(contentsOf: URL(fileURLWithPath: killed.storePath))
+        #expect {
+            try StateStore(directory: killed.path)
+        } throws: { error in
+            let text = "\(error)"
+            return text.contains("older than the store") && text.contains("alertSequence \(copySequence), the store's \(latest)")
+        }
+        try Self.expectNothingMoved(killed, storeBefore: before)
+        // Moved out as the refusal says: the store opens as it is, its last commits read from the WAL.
+        try FileManager.default.removeItem(atPath: killed.storePath + StateStore.savedSuffix)
+        let reopened = try StateStore(directory: killed.path)
+        defer { reopened.close() }
+        #expect(try reopened.latestSequence() == latest)
     }
 
     /// After a saved copy was refused at open: the store's file as it was, nothing renamed .replaced-, the copy left.

@@ -13,6 +13,12 @@ struct TempDir {
         try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     }
 
+    /// `path` itself, created with its parents (removed by `cleanup` too).
+    init(existing path: String) {
+        self.path = path
+        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+
     var storePath: String { path + "/" + StateStore.fileName }
 
     func cleanup() { try? FileManager.default.removeItem(atPath: path) }
