@@ -150,6 +150,11 @@ public enum Replay {
             if let reason = LineReader.unreadableReason(file) {
                 throw ToolError(exitCode: ToolError.noInput, "\(file): cannot be read: \(reason)")
             }
+            // A pipe or a terminal is read once: the second pass would send nothing, silently.
+            if options.loop > 1 && FileKind(path: file) != .regular {
+                throw ToolError(exitCode: ToolError.usage, "\(file): --loop \(options.loop) needs regular files; this "
+                    + "one (a pipe, a terminal, /dev/stdin) can be read only once")
+            }
         }
         let context = try ZMQContext()
         var summary: ReplaySummary

@@ -684,8 +684,13 @@ struct FaultTests {
         let before = try JournalClient(endpoint: daemon.journal).fetchAll()
         try #require(!before.bodies.isEmpty, "the first third raised no alert")
 
+        let receivedBefore = Exposition(try httpGet(port: port, path: "/metrics").body)["contactwatch_events_received_total"] ?? 0
         try FileManager.default.removeItem(atPath: daemon.stateDir + "/contactwatch.sqlite-wal")
-        let replay = try Child("contactwatch", ["replay", chunks[1], "--endpoint", daemon.input, "--wait-subscribers", "1"])
+        // The second third 30 times over: far more than a batch or two, far less than the input queue holds.
+        let passes = 30
+        let sent = passes * (try String(contentsOfFile: chunks[1], encoding: .utf8).split(separator: "\n").count)
+        let replay = try Child("contactwatch", ["replay", chunks[1], "--endpoint", daemon.input, "--wait-subscribers", "1",
+                                                "--loop", "\(passes)"])
         defer { D.stop(replay) }
         let saved = daemon.stateDir + "/contactwatch.sqlite.saved"
         let said = daemon.child.stderr.wait(timeout: 120) { $0.contains("a lock or a read transaction") }
@@ -694,6 +699,19 @@ struct FaultTests {
         // Alive (the loop turns) but reading no input: /healthz says so in its body.
         let health = try httpGet(port: port, path: "/healthz")
         #expect(health.status == 200 && health.body.contains("no input is read"), "\(health)")
+        // And it reads none: once everything was delivered into the daemon's input queue (replay ended) and the loop
+        // has turned since (it took a new subscriber), what it received after the deletion is a batch or a few (the
+        // one whose commit found the -wal gone, those read before the save started) — not the rest of the stream.
+        #expect(replay.waitForExit(timeout: 120) == 0, "\(replay.stderr.text)")
+        let joined = daemon.child.stderr.text.components(separatedBy: "subscriber joined").count - 1
+        let prober = try Child("contactwatch", ["tail", "--endpoint", daemon.output, "--topic", "probe."])
+        defer { D.stop(prober) }
+        #expect(daemon.waitForSubscribers(joined + 1), "the loop did not take a new subscriber")
+        let received = (Exposition(try httpGet(port: port, path: "/metrics").body)["contactwatch_events_received_total"] ?? 0)
+            - receivedBefore
+        #expect(received > 0 && received < Double(sent) / 2,
+                "\(Int(received)) of \(sent) events sent after the deletion were read while the save waited")
+        print("fault: -wal deleted under a reader: \(Int(received)) of \(sent) events sent after the deletion read")
         daemon.child.signal(SIGKILL)
         _ = daemon.child.waitForExit(timeout: 30)
         D.stop(replay)

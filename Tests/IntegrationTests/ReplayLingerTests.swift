@@ -46,6 +46,17 @@ struct ReplayLingerTests {
         #expect(reader.waitForExit(timeout: 60) == 0, "the tail printed \(reader.stdout.lines.count) of \(lines)")
     }
 
+    @Test("--loop 2 over a pipe (/dev/stdin) is exit 64 naming the file: the second pass would send nothing, silently")
+    func loopOverAPipe() throws {
+        let dir = try TemporaryDirectory()
+        let input = Pipe()
+        let replay = try Child("contactwatch", ["replay", "/dev/stdin", "--endpoint", dir.ipc("x"), "--loop", "2"],
+                               input: input)
+        try input.fileHandleForWriting.close()
+        #expect(replay.waitForExit(timeout: 30) == 64)
+        #expect(replay.stderr.text.contains("/dev/stdin: --loop 2 needs regular files"), "\(replay.stderr.text)")
+    }
+
     @Test("--linger out of range is exit 64 naming it")
     func lingerRange() throws {
         let dir = try TemporaryDirectory()
