@@ -297,6 +297,10 @@ public final class StateStore: Sendable {
     /// Sets (or clears) how a save after a lost side file waits for other processes' readers.
     public func setSaveWait(_ wait: SaveWait?) { saveWait.withLock { $0 = wait } }
 
+    /// Tests: `observe` is told of every wait for another connection's lock (SQLite's busy callback), on the thread
+    /// that waits, before it pauses.
+    func observeLockWaits(_ observe: (@Sendable (Int) -> Void)?) { lockWait.setObserver(observe) }
+
     /// How often a save that goes on waiting for another process's reader says so again.
     static let waitingRepeat: Duration = .seconds(60)
 
@@ -1674,8 +1678,14 @@ final class LockWait: Sendable {
 
     func setGiveUp(_ condition: (@Sendable () -> Bool)?) { giveUp.withLock { $0 = condition } }
 
+    /// Told of every busy callback (its count) before anything else: for tests that act while a statement waits.
+    private let observer = Mutex<(@Sendable (Int) -> Void)?>(nil)
+
+    func setObserver(_ observe: (@Sendable (Int) -> Void)?) { observer.withLock { $0 = observe } }
+
     /// SQLite's busy callback: pauses and returns true to try again, or returns false to fail with `SQLITE_BUSY`.
     func shouldRetry(afterTries count: Int) -> Bool {
+        if let observe = observer.withLock({ $0 }) { observe(count) }
         if let condition = giveUp.withLock({ $0 }), condition() { return false }
         var delay: Int, prior: Int
         if count < Self.delays.count {

@@ -90,7 +90,9 @@ struct SideFileTests {
 
         /// A store with one batch committed, a reader holding a read transaction on it, the `-wal` deleted and the
         /// second batch's write started on another thread (the save waiting until `said` has its line).
-        init(givenUp: Bool = false) throws {
+        /// `readerEndsAtFirstWait`: the reader ends its transaction from inside the first wait for its lock (the save's
+        /// first checkpoint), as a lock held for a moment would.
+        init(givenUp: Bool = false, readerEndsAtFirstWait: Bool = false) throws {
             dir = TempDir()
             giveUp.store(givenUp, ordering: .releasing)
             let (store, engine, lines) = try SideFileTests.storeWithOneBatch(dir)
@@ -114,6 +116,14 @@ struct SideFileTests {
                                                       said.withLock { $0.append(text) }
                                                       saidOnce.signal()
                                                   }))
+            if readerEndsAtFirstWait {
+                let reader = self.reader, ended = Atomic<Bool>(false)
+                store.observeLockWaits { _ in
+                    if !ended.exchange(true, ordering: .acquiringAndReleasing) {
+                        try? reader.inDatabase { db in try db.execute(sql: "COMMIT") }
+                    }
+                }
+            }
             try FileManager.default.removeItem(atPath: store.path + "-wal")
             let batch = SideFileTests.batch(engine, lines[300...], now: 2_000)
             Thread { [self] in
@@ -242,6 +252,19 @@ struct SideFileTests {
         try #require(held.wrote.wait(timeout: .now() + 30) == .success, "the wait was not given up")
         let adopted = try held.latestAfterAdopting()
         #expect(adopted.latest == (try held.store.latestSequence()), "the copy lacks commits")
+    }
+
+    @Test("stopping, with another connection's lock held for a moment (it ends during the save's first wait): the first checkpoint waits it out, so no copy and no waiting line; nothing is lost (reviewer, session 21: it gave up at once and wrote a copy)")
+    func stoppingWithAMomentaryLock() throws {
+        let held = try ReaderHeld(givenUp: true, readerEndsAtFirstWait: true)
+        defer { held.close() }
+        try #require(held.wrote.wait(timeout: .now() + 60) == .success, "the save did not end")
+        let error = try #require(held.failure.withLock { $0 })
+        #expect(error.kind == .sideFileLost && error.description.contains("nothing is lost")
+                    && !error.description.contains(StateStore.savedSuffix), "\(error)")
+        #expect(held.said.withLock { $0 }.isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: held.savedCopy), "a copy was written for a lock held a moment")
+        #expect(try Self.latestInFileAlone(held.store) == (try held.store.latestSequence()), "the database file lacks commits")
     }
 
     @Test("stopped before the save starts waiting: no wait and no waiting line, the copy still written and named")
