@@ -33,6 +33,8 @@ final class CommitWriter: @unchecked Sendable {
     /// The last batch written, emptied (`PreparedCommit.recycled()`), for the next `prepare` to refill.
     private var spare: PreparedCommit? = nil
     private var closing = false
+    /// Whether the check of the store's files at the stop was made (`next`).
+    private var checkedAtStop = false
     /// A prune asked for and not finished: its cutoff, its retention (for the log line) and what it pruned so far.
     private var prune: (cutoff: Int64, days: Int, pruned: Int)? = nil
     private var failure: StoreError? = nil
@@ -50,6 +52,10 @@ final class CommitWriter: @unchecked Sendable {
     private let timings: (any TimingObserver)?
     private let logger: Logger
     private let counters: RuntimeCounters?
+
+    /// How long the writer waits idle before it checks the store's files (a side file deleted while no batch comes
+    /// would otherwise be found only at the next commit: at the stop, too late to save past another process's reader).
+    static let idleCheckSeconds: TimeInterval = 1
 
     /// Journal rows (about 32 KiB each) deleted per transaction by a prune: a few milliseconds of the write lock.
     static let pruneRowsPerStep = 256
@@ -175,7 +181,11 @@ final class CommitWriter: @unchecked Sendable {
     private func writeNext() -> Bool {
         guard let work = next() else { return false }
         guard case .batch(let batch) = work else {
-            if case .prune(let cutoff) = work { pruneStep(cutoff) }
+            switch work {
+            case .prune(let cutoff): pruneStep(cutoff)
+            case .check: checkFiles()
+            case .batch: break
+            }
             return true
         }
         do {
@@ -205,18 +215,41 @@ final class CommitWriter: @unchecked Sendable {
     private enum Work {
         case batch(PreparedCommit)
         case prune(Int64)
+        /// The store's files checked as a commit checks them (`StateStore.checkFiles`): idle, and once at the stop.
+        case check
     }
 
-    /// The next batch to write, else a step of the prune asked for; nil when closing with no batch left (a prune not
+    /// The next batch to write, else a step of the prune asked for, else a check of the store's files after
+    /// `idleCheckSeconds` idle and once when closing with no batch left; nil when closing after that (a prune not
     /// finished then is left for the next start) or after a failure.
     private func next() -> Work? {
         condition.lock()
         defer { condition.unlock() }
-        while queue.isEmpty && prune == nil && !closing { condition.wait() }
+        while queue.isEmpty && prune == nil && !closing {
+            let timedOut = !condition.wait(until: Date(timeIntervalSinceNow: Self.idleCheckSeconds))
+            if timedOut && failure == nil && queue.isEmpty && prune == nil && !closing { return .check }
+        }
         if failure != nil { return nil }
         if !queue.isEmpty { return .batch(queue.removeFirst()) }
-        if closing { return nil }
+        if closing {
+            if checkedAtStop { return nil }
+            checkedAtStop = true
+            return .check
+        }
         return prune.map { .prune($0.cutoff) }
+    }
+
+    /// A side file deleted (or the store moved) while no batch came: the same save and failure as at a commit, so
+    /// that the daemon stops with what its files lacked saved (a stop that closed the store without it lost every
+    /// commit since another process's reader began, and gave their alertSequences again: fault tester, session 22).
+    private func checkFiles() {
+        do {
+            try store.checkFiles()
+        } catch {
+            condition.lock()
+            if failure == nil { failure = error }
+            condition.unlock()
+        }
     }
 
     /// One bounded step of the prune; at its end, the `info` line with the count (or a `warning`: a prune that fails,

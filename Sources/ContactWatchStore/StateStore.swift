@@ -257,6 +257,10 @@ public final class StateStore: Sendable {
         throw saveAfterLosing(path + lost)
     }
 
+    /// What a commit checks before it writes (`checkStillInPlace`), without a commit: for a writer that has been idle,
+    /// and at the stop. Throws as a commit would, after the same save when a side file is gone.
+    public func checkFiles() throws(StoreError) { try checkStillInPlace() }
+
     /// Records the identity of each side file seen for the first time, and returns the suffix of the first one that
     /// is gone or no longer the file first seen (nil when both are in place or not seen yet).
     @discardableResult

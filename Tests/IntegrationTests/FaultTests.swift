@@ -731,6 +731,42 @@ struct FaultTests {
             + "\(committed.bodies.count) in the store after the restart; \(count) after replaying everything")
     }
 
+    /// The same deletion while no input comes: the deletion used to be found only at the next commit, and the stop
+    /// closed the store without a save — exit 0, and once the reader was gone the restart had lost every alert
+    /// published since its snapshot, giving their alertSequences again (fault tester, session 22: 365 of 644). The
+    /// writer now checks the store's files after a second idle, and once at the stop.
+    @Test("the store's -wal deleted under a reader while no input comes: found without a commit, a complete copy saved and said so; SIGTERM exits 75 and the restart puts the copy in place with every published alert")
+    func walDeletedUnderAReaderWhileIdle() throws {
+        guard let shell = D.sqliteShell(skipping: "fault: -wal deleted under a reader, idle", to: "hold a read transaction") else {
+            return
+        }
+        let dir = try TemporaryDirectory()
+        let chunks = try D.generatedChunks(dir, parts: 3)
+        var daemon = try DaemonUnderTest(dir: dir, extraArguments: D.arguments, environment: D.environment)
+        let live = try D.liveTail(daemon)
+        defer { D.stop(live, output: true) }
+        let (reader, _) = try D.holdReadTransaction(daemon, shell: shell)
+        defer { D.stop(reader) }
+        try D.replayThroughSentinel(daemon, [chunks[0]], sentinel: "part-1")
+        let before = try JournalClient(endpoint: daemon.journal).fetchAll()
+        try #require(!before.bodies.isEmpty, "the first third raised no alert")
+
+        try FileManager.default.removeItem(atPath: daemon.stateDir + "/contactwatch.sqlite-wal")
+        let saved = daemon.stateDir + "/contactwatch.sqlite.saved"
+        let said = daemon.child.stderr.wait(timeout: 60) { $0.contains("a lock or a read transaction") }
+        #expect(said && FileManager.default.fileExists(atPath: saved), "\(daemon.child.stderr.text.suffix(2000))")
+        #expect(daemon.child.terminate() == 75, "\(daemon.child.stderr.text.suffix(2000))")
+        let publishedLive = Self.sequences(live).max() ?? 0
+        try #require(publishedLive > 0)
+
+        daemon = try DaemonUnderTest(dir: dir, extraArguments: D.arguments, environment: D.environment)
+        #expect(daemon.child.stderr.wait(timeout: 30) { $0.contains("replaced by the complete copy") }
+                    && !FileManager.default.fileExists(atPath: saved), "\(daemon.child.stderr.text)")
+        let committed = try JournalClient(endpoint: daemon.journal).fetchAll()
+        #expect(committed.bodies == before.bodies && committed.bodies.count >= publishedLive,
+                "alertSequence \(publishedLive) was published live; the store held \(committed.bodies.count) after the restart, \(before.bodies.count) before the deletion")
+    }
+
     /// `top -H`, `ps -L` and `perf` show the kernel's thread names: each of the daemon's own threads must carry its
     /// own, or an operator reading a profile cannot tell them apart (the checkpoint thread showed as
     /// `oot.default-qos`, a name inherited from a Dispatch thread, until it named itself).
