@@ -305,6 +305,9 @@ public final class StateStore: Sendable {
     /// that waits, before it pauses.
     func observeLockWaits(_ observe: (@Sendable (Int) -> Void)?) { lockWait.setObserver(observe) }
 
+    /// How long a save's first checkpoint waits for another connection's lock before the copy is written.
+    static let firstCheckpointWait: Duration = .seconds(1)
+
     /// How often a save that goes on waiting for another process's reader says so again.
     static let waitingRepeat: Duration = .seconds(60)
 
@@ -326,10 +329,14 @@ public final class StateStore: Sendable {
         let wait = saveWait.withLock { $0 }
         wait?.lost()
         defer { lockWait.setGiveUp(nil) }
-        // The first checkpoint and every copy wait the plain busy timeout, even when the daemon is stopping: a lock
-        // held for a moment (the daemon's own journal reader) must not turn into a copy and exit 75. A stop ends only
-        // the retries below.
+        // The first checkpoint waits up to `firstCheckpointWait`, even when the daemon is stopping: a lock held for a
+        // moment (the daemon's own journal reader) must not turn into a copy. Not longer: until the copy is written a
+        // kill -9 loses what the WAL held (it waited the whole busy timeout, 5 s, and a fault tester's kill in those
+        // seconds lost 365 published alerts). Every copy waits the plain busy timeout; a stop ends only the retries.
+        let firstDeadline = ContinuousClock.now + Self.firstCheckpointWait
+        lockWait.setGiveUp { ContinuousClock.now >= firstDeadline }
         var failure = checkpointEverything()
+        lockWait.setGiveUp(nil)
         guard let first = failure, first.busy, let wait else {
             return StoreError.sideFileLost(path, sidePath, notCopied: failure?.why, savedCopy: nil)
         }
@@ -524,6 +531,13 @@ public final class StateStore: Sendable {
                         + "\(copySequence), the store's \(currentSequence)): it is not the copy of this store's latest "
                         + "commits", .notThisStores)
                 }
+            case .failure(let e) where withWAL:
+                // Read through its -wal, which another process may still hold (the reader that kept the last run's
+                // save waiting): temporary, the copy is put in place once that process is gone.
+                throw StoreError(.busy, "the saved copy \(saved) was not put in place yet: the state store at \(path) "
+                    + "cannot be read through its -wal to compare the two (\(e)); another process may still hold it (an "
+                    + "sqlite3 shell or a backup? `fuser -v \(path) \(path)-wal \(path)-shm` names it). Nothing was "
+                    + "moved. End it and start again; the copy is then checked and put in place.")
             case .failure(let e):
                 throw StoreError.savedCopyRefused(saved, path, "the store's own file cannot be read to compare the two "
                     + "(\(e))", .storeUnreadable)
@@ -1670,8 +1684,8 @@ public struct PreparedCommit: Sendable {
 /// 20, 25, 25, 25, 50, 50 ms, then 100 ms each, up to the timeout, in `usleep`), with one addition: while a
 /// `giveUp` condition is set (a prune; a save after a lost side file while it retries its checkpoint), it is asked
 /// before every pause, and a true answer ends the wait at once (SQLite then fails the statement with `SQLITE_BUSY`,
-/// having written nothing). A commit sets none: it waits out the whole timeout, as before, and so do the save's first
-/// checkpoint and its copies.
+/// having written nothing). A commit sets none: it waits out the whole timeout, as before, and so do the save's
+/// copies; the save's first checkpoint gives up after `StateStore.firstCheckpointWait`.
 final class LockWait: Sendable {
     private let timeoutMilliseconds: Int
     private let giveUp = Mutex<(@Sendable () -> Bool)?>(nil)

@@ -210,6 +210,14 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
                 // A full disk (or quota) behind an I/O or open failure is the disk full, temporary: at open, SQLite
                 // reports a -shm or -wal it could not create or grow as "disk I/O error", not SQLITE_FULL.
                 if systemErrno == ENOSPC || systemErrno == EDQUOT { return .full(path, detail) }
+                // A lock on the -shm another process holds (an sqlite3 shell still open on side files the last run
+                // lost): SQLite reports "disk I/O error", and the disk is fine. Temporary: it ends with that process.
+                if systemErrno == EAGAIN && primary == .SQLITE_IOERR {
+                    return StoreError(.busy, "the state store at \(path) cannot be opened while another process holds "
+                        + "a lock on its side files (\(detail)): an sqlite3 shell or a backup still open on it? "
+                        + "(`fuser -v \(path) \(path)-wal \(path)-shm` names it). End it; the daemon then resumes where "
+                        + "it stopped.")
+                }
             }
             switch primary {
             case .SQLITE_CORRUPT, .SQLITE_NOTADB, .SQLITE_FORMAT:
