@@ -327,6 +327,10 @@ enum ImmutableFile {
         var quickCheck: String
         /// The store's latest alertSequence (`meta`), nil when the file has none.
         var alertSequence: UInt64?
+        /// Its identity (`meta.storeId`), nil when it has none (made before it was kept).
+        var storeId: String? = nil
+        /// How many commits it has had (`meta.commits`), nil when it has none.
+        var commits: UInt64? = nil
     }
 
     /// SQLite's own message when the file cannot be opened or read.
@@ -380,6 +384,14 @@ enum ImmutableFile {
         }
         switch rows("SELECT value FROM meta WHERE key = 'alertSequence'") {
         case .success(let r): contents.alertSequence = r.first.flatMap { $0.flatMap { UInt64($0) } }
+        case .failure(let e): return .failure(e)
+        }
+        switch rows("SELECT value FROM meta WHERE key = 'storeId'") {
+        case .success(let r): contents.storeId = r.first.flatMap { $0 }
+        case .failure(let e): return .failure(e)
+        }
+        switch rows("SELECT value FROM meta WHERE key = 'commits'") {
+        case .success(let r): contents.commits = r.first.flatMap { $0.flatMap { UInt64($0) } }
         case .failure(let e): return .failure(e)
         }
         return .success(contents)

@@ -526,10 +526,18 @@ public final class StateStore: Sendable {
             let withWAL = (try FileCheck.size(of: path + "-wal") ?? 0) > 0
             switch ImmutableFile.inspect(path, check: false, immutable: !withWAL) {
             case .success(let current):
+                if let currentId = current.storeId, let copyId = copy.storeId, currentId != copyId {
+                    throw StoreError.savedCopyRefused(saved, path, "it is a copy of another store (storeId \(copyId), "
+                        + "this store's \(currentId))", .notThisStores)
+                }
                 if let currentSequence = current.alertSequence, currentSequence > copySequence {
                     throw StoreError.savedCopyRefused(saved, path, "it is older than the store (alertSequence "
                         + "\(copySequence), the store's \(currentSequence)): it is not the copy of this store's latest "
                         + "commits", .notThisStores)
+                }
+                if let currentCommits = current.commits, let copyCommits = copy.commits, currentCommits > copyCommits {
+                    throw StoreError.savedCopyRefused(saved, path, "it is older than the store (\(copyCommits) commits, "
+                        + "the store's \(currentCommits)): it is not the copy of this store's latest commits", .notThisStores)
                 }
             case .failure(let e) where withWAL:
                 // Read through its -wal, which another process may still hold (the reader that kept the last run's
@@ -1176,6 +1184,9 @@ public final class StateStore: Sendable {
                     try meta.text(1, "contactCount")
                     try meta.int64(2, Int64(p.contactCount))
                     try meta.step()
+                    // How many commits the store has had: a saved copy with fewer is older, whatever its alertSequence.
+                    try db.execute(sql: "INSERT INTO meta (key, value) VALUES ('commits', 1) "
+                        + "ON CONFLICT (key) DO UPDATE SET value = value + 1")
                     if let publishedThrough = p.publishedThrough {
                         try Self.recordPublished(db, publishedThrough)
                     }
@@ -1481,13 +1492,17 @@ public final class StateStore: Sendable {
         }
     }
 
-    /// Writes to the store once (a `lastStart` row in `meta`, with the wall-clock ms `now`), so that a store the
+    /// Writes to the store once (a `lastStart` row in `meta`, with the wall-clock ms `now`, and the store's `storeId`
+    /// the first time), so that a store the
     /// daemon cannot write — read-only file or mount, full disk, lock held elsewhere — is found before the daemon
     /// reports ready, not at the first commit.
     public func checkWritable(now: Int64 = Int64(Date().timeIntervalSince1970 * 1000)) throws(StoreError) {
         try run("checking that the store can be written") {
             try queue.write { db in
                 try db.execute(sql: "INSERT OR REPLACE INTO meta (key, value) VALUES ('lastStart', ?)", arguments: [now])
+                // Its identity, given once (a store made before it was kept gets one now): a saved copy of another
+                // store is refused (`adoptSavedCopy`).
+                try db.execute(sql: "INSERT OR IGNORE INTO meta (key, value) VALUES ('storeId', lower(hex(randomblob(16))))")
             }
         }
     }

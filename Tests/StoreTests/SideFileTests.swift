@@ -311,6 +311,48 @@ struct SideFileTests {
         try Self.expectNothingMoved(dir, storeBefore: before)
     }
 
+    @Test("a saved copy of another store (its storeId), or of this store with fewer commits and the same alertSequence, is refused at open, naming why, and nothing is moved (fault tester, session 22: both were put in place)", arguments: ["other store", "fewer commits"])
+    func copyOfAnotherStoreOrOlder(_ how: String) throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let (store, engine, lines) = try Self.storeWithOneBatch(dir)
+        try store.checkWritable()
+        let saved = dir.storePath + StateStore.savedSuffix
+        let other = TempDir()
+        defer { other.cleanup() }
+        if how == "other store" {
+            // The same events into another store: the same alertSequence and commits, another identity.
+            let (second, otherEngine, _) = try Self.storeWithOneBatch(other)
+            try second.checkWritable()
+            try second.write(Self.batch(otherEngine, lines[300...], now: 2_000))
+            second.close()
+            try store.write(Self.batch(engine, lines[300...], now: 2_000))
+            try FileManager.default.copyItem(atPath: other.storePath, toPath: saved)
+        } else {
+            // This store as it was, then one more commit that raises nothing.
+            try store.write(Self.batch(engine, lines[300...], now: 2_000))
+            for suffix in ["", "-wal"] { try FileManager.default.copyItem(atPath: store.path + suffix, toPath: other.storePath + suffix) }
+            try StateStore(directory: other.path).close()  // checkpointed into its file
+            try store.write(Self.batch(engine, lines[0..<0], now: 3_000))
+            try FileManager.default.copyItem(atPath: other.storePath, toPath: saved)
+        }
+        let latest = try store.latestSequence()
+        store.close()
+        let before = try Data(contentsOf: URL(fileURLWithPath: dir.storePath))
+        #expect {
+            try StateStore(directory: dir.path)
+        } throws: { error in
+            let text = "\(error)"
+            return text.contains(saved) && text.contains("Nothing was moved")
+                && text.contains(how == "other store" ? "a copy of another store" : "commits, the store's")
+        }
+        try Self.expectNothingMoved(dir, storeBefore: before)
+        try FileManager.default.removeItem(atPath: saved)
+        let reopened = try StateStore(directory: dir.path)
+        defer { reopened.close() }
+        #expect(try reopened.latestSequence() == latest)
+    }
+
     @Test("adopting a saved copy moves the -wal and -shm aside with the database file and removes a half-written .saving; a state directory whose path starts with // or holds a space, %, ?, # or a non-ASCII letter too (the copy's check opens a URI)", arguments: ["plain", "odd path"])
     func adoptionMovesSideFiles(_ how: String) throws {
         let dir = TempDir()
