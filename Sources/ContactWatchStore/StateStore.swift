@@ -443,13 +443,15 @@ public final class StateStore: Sendable {
     /// and renames it `<store>.saved`, syncing the directory: the path of the copy and the file it is, or why it could
     /// not be written (nothing is left at either name then).
     private func saveCopy() -> SavedCopy {
-        let saving = path + Self.savingSuffix, saved = path + Self.savedSuffix
-        unlink(saving)
-        // Created empty first with the store's permissions (VACUUM INTO writes into an empty file), so that the copy
-        // is never readable by more users than the store, not even while it is written.
+        let saved = path + Self.savedSuffix
+        // Created empty first, under a name of its own (`mkstemp`: whatever else sits at a fixed name cannot stop it)
+        // and with the store's permissions (VACUUM INTO writes into an empty file), so that the copy is never
+        // readable by more users than the store, not even while it is written.
         var st = stat()
         let mode = stat(path, &st) == 0 ? st.st_mode & 0o7777 : 0o600
-        let fd = open(saving, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, mode)
+        var template = Array((path + Self.savingSuffix + "-XXXXXX").utf8CString)
+        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        let saving = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
         guard fd >= 0 else {
             return SavedCopy(result: .failure(SaveCopyFailure(why: "cannot create \(saving): \(FileCheck.errnoText(errno))")))
         }
@@ -478,6 +480,19 @@ public final class StateStore: Sendable {
 
     struct SaveCopyFailure: Error { var why: String }
 
+    /// Removes the regular files `<store>.saving` and `<store>.saving-XXXXXX` beside the store: copies whose writing
+    /// was cut short (anything else at such a name is left alone).
+    static func removeHalfWrittenCopies(of path: String) {
+        let directory = (path as NSString).deletingLastPathComponent
+        let prefix = (path as NSString).lastPathComponent + savingSuffix
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory.isEmpty ? "." : directory) else { return }
+        for name in names where name.hasPrefix(prefix) {
+            let full = (directory as NSString).appendingPathComponent(name)
+            var st = stat()
+            if lstat(full, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG { unlink(full) }
+        }
+    }
+
     /// At open: a `<store>.saved` left by a save after a lost side file (the daemon stopped or was killed while a
     /// reader kept the WAL from being copied) holds every commit, the database file only those checkpointed before
     /// the loss. The copy is checked first — a regular file (not a link), a sound header and length, `quick_check`,
@@ -490,7 +505,7 @@ public final class StateStore: Sendable {
     /// done). Run with the state directory locked (the daemon holds its lock before it opens the store).
     static func adoptSavedCopy(at path: String) throws(StoreError) -> String? {
         let saved = path + savedSuffix
-        unlink(path + savingSuffix)
+        removeHalfWrittenCopies(of: path)
         var st = stat()
         if lstat(saved, &st) != 0 {
             let e = errno

@@ -92,7 +92,9 @@ struct SideFileTests {
         /// second batch's write started on another thread (the save waiting until `said` has its line).
         /// `readerEndsAtFirstWait`: the reader ends its transaction from inside the first wait for its lock (the save's
         /// first checkpoint), as a lock held for a moment would.
-        init(givenUp: Bool = false, readerEndsAtFirstWait: Bool = false) throws {
+        /// `beforeWrite`: run with the store's path once the -wal is deleted, before the write starts.
+        init(givenUp: Bool = false, readerEndsAtFirstWait: Bool = false,
+             beforeWrite: (String) throws -> Void = { _ in }) throws {
             dir = TempDir()
             giveUp.store(givenUp, ordering: .releasing)
             let (store, engine, lines) = try SideFileTests.storeWithOneBatch(dir)
@@ -125,6 +127,7 @@ struct SideFileTests {
                 }
             }
             try FileManager.default.removeItem(atPath: store.path + "-wal")
+            try beforeWrite(store.path)
             let batch = SideFileTests.batch(engine, lines[300...], now: 2_000)
             Thread { [self] in
                 do throws(StoreError) { try store.write(batch) } catch { failure.withLock { $0 = error } }
@@ -265,6 +268,24 @@ struct SideFileTests {
         #expect(held.said.withLock { $0 }.isEmpty)
         #expect(!FileManager.default.fileExists(atPath: held.savedCopy), "a copy was written for a lock held a moment")
         #expect(try Self.latestInFileAlone(held.store) == (try held.store.latestSequence()), "the database file lacks commits")
+    }
+
+    @Test("a directory planted at <store>.saving does not stop the copy (fault tester, session 22: every try failed, exit 74); the next start removes half-written copies but leaves the directory")
+    func savingNamePlanted() throws {
+        let held = try ReaderHeld(givenUp: true) { path in
+            try FileManager.default.createDirectory(atPath: path + ".saving", withIntermediateDirectories: false)
+            try Data("x".utf8).write(to: URL(fileURLWithPath: path + ".saving/x"))
+        }
+        defer { held.close() }
+        try #require(held.wrote.wait(timeout: .now() + 60) == .success, "the save did not end")
+        let error = try #require(held.failure.withLock { $0 })
+        #expect(error.kind == .sideFileLost && error.description.contains("saved as \(held.savedCopy)"), "\(error)")
+        #expect(try held.latestAfterAdopting().latest == (try held.store.latestSequence()))
+        try Data("half".utf8).write(to: URL(fileURLWithPath: held.store.path + ".saving-Ab12Cd"))
+        StateStore.removeHalfWrittenCopies(of: held.store.path)
+        var isDirectory: ObjCBool = false
+        #expect(!FileManager.default.fileExists(atPath: held.store.path + ".saving-Ab12Cd"))
+        #expect(FileManager.default.fileExists(atPath: held.store.path + ".saving", isDirectory: &isDirectory) && isDirectory.boolValue)
     }
 
     @Test("stopped before the save starts waiting: no wait and no waiting line, the copy still written and named")
