@@ -269,10 +269,16 @@ struct LoadedStore {
             "seconds": "\(String(format: "%.3f", Double((ContinuousClock.now - started) / .milliseconds(1)) / 1000))",
         ])
         if let replaced = store.replacedBySavedCopy {
+            // No database file to keep: a start cut short between its renames had moved it already (under an earlier
+            // name), or it was gone.
+            let kept = FileManager.default.fileExists(atPath: replaced)
+                ? "the previous database file, which lacked its last commits, was kept as \(replaced) (delete it, and "
+                    + "its -wal and -shm if any, once nothing reads it)"
+                : "there was no previous database file to keep (a start cut short while it put the copy in place had "
+                    + "moved it as \(store.path).replaced-<time>, or it was gone)"
             logger.warning("""
                 the state store was replaced by the complete copy saved when its side file was deleted under the last \
-                run (\(store.path)\(StateStore.savedSuffix)); the previous database file, which lacked its last commits, \
-                was kept as \(replaced) (delete it, and its -wal and -shm if any, once nothing reads it)
+                run (\(store.path)\(StateStore.savedSuffix)); \(kept)
                 """, metadata: ["stateDir": "\(stateDir)"])
         }
         if state.publishers.count >= 1000 {

@@ -570,8 +570,23 @@ public final class StateStore: Sendable {
         gmtime_r(&now, &parts)
         var text = [CChar](repeating: 0, count: 32)
         strftime(&text, text.count, "%Y%m%dT%H%M%SZ", &parts)
-        let replaced = path + ".replaced-" + text.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        // Never over files kept by an earlier adoption in the same second: "-1", "-2", … after the time then.
+        let stamp = path + ".replaced-" + text.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        var replaced = stamp
+        var n = 0
+        while (sideFileSuffixes + [""]).contains(where: { suffix in var s = stat(); return lstat(replaced + suffix, &s) == 0 }) {
+            n += 1
+            replaced = stamp + "-\(n)"
+        }
         let directory = (path as NSString).deletingLastPathComponent
+        // The copy takes the store's permissions (0640 when there is no store file): one put there by hand may have
+        // any, and the store would keep them (0666: every alert readable by every local user).
+        var storeStat = stat()
+        let mode: mode_t = stat(path, &storeStat) == 0 ? storeStat.st_mode & 0o7777 : 0o640
+        guard chmod(saved, mode) == 0 else {
+            throw StoreError(.io, "cannot give the saved copy \(saved) the store's permissions (\(FileCheck.errnoText(errno))); "
+                + "nothing was moved. Check the state directory's permissions and start again.")
+        }
         var moved: [String] = []
         for suffix in sideFileSuffixes + [""] {
             guard try FileCheck.size(of: path + suffix) != nil else { continue }

@@ -118,7 +118,7 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
                                    firstFailed: Bool = false) -> String {
         let written: Bool = if case .success = now { true } else { false }
         let what = firstFailed ? "the save, still waiting for the other process's reader, wrote the copy that failed before. "
-            : "the saved copy \(saved) was deleted or replaced while the daemon waits (a clean-up job?); "
+            : "the saved copy \(saved) was deleted, replaced or changed while the daemon waits (a clean-up job?); "
                 + (written ? "it was written again. " : "it could not be written again. ")
         return what + savedCopyState(now)
     }

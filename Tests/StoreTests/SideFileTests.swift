@@ -212,7 +212,7 @@ struct SideFileTests {
         try FileManager.default.removeItem(atPath: held.savedCopy)
         try #require(held.saidOnce.wait(timeout: .now() + 60) == .success, "the deleted copy was not noticed")
         let line = try #require(held.said.withLock { $0 }.last)
-        #expect(line.contains("deleted or replaced") && line.contains("saved as \(held.savedCopy)"), "\(line)")
+        #expect(line.contains("deleted, replaced or changed") && line.contains("saved as \(held.savedCopy)"), "\(line)")
         // Written again: there again (not compared by inode, which the file system may give the new file again).
         #expect(StateStore.FileIdentity(path: held.savedCopy) != nil)
 
@@ -250,7 +250,7 @@ struct SideFileTests {
         #expect(truncate(held.savedCopy, 0) == 0)
         try #require(held.saidOnce.wait(timeout: .now() + 60) == .success, "the truncated copy was not noticed")
         let line = try #require(held.said.withLock { $0 }.last)
-        #expect(line.contains("deleted or replaced") && line.contains("it was written again"), "\(line)")
+        #expect(line.contains("deleted, replaced or changed") && line.contains("it was written again"), "\(line)")
         held.giveUp.store(true, ordering: .releasing)
         try #require(held.wrote.wait(timeout: .now() + 30) == .success, "the wait was not given up")
         let adopted = try held.latestAfterAdopting()
@@ -392,6 +392,20 @@ struct SideFileTests {
         store.close()
         try FileManager.default.copyItem(atPath: store.path, toPath: copy.storePath + StateStore.savedSuffix)
         try Data("half".utf8).write(to: URL(fileURLWithPath: copy.storePath + ".saving"))
+        // A copy put there with other permissions takes the store's (fault tester, session 22: 0666 was kept).
+        var storeMode = stat()
+        #expect(stat(copy.storePath, &storeMode) == 0 && chmod(copy.storePath + StateStore.savedSuffix, 0o666) == 0)
+        // Files an earlier adoption kept in this second and the next two: not renamed over.
+        var planted: [String] = []
+        for ahead in 0..<3 {
+            var t = time(nil) + ahead, parts = tm()
+            gmtime_r(&t, &parts)
+            var text = [CChar](repeating: 0, count: 32)
+            strftime(&text, text.count, "%Y%m%dT%H%M%SZ", &parts)
+            let name = copy.storePath + ".replaced-" + text.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+            try Data("kept".utf8).write(to: URL(fileURLWithPath: name))
+            planted.append(name)
+        }
         let reopened = try StateStore(directory: copy.path)
         defer { reopened.close() }
         #expect(try reopened.latestSequence() == latest)
@@ -402,6 +416,11 @@ struct SideFileTests {
         }
         #expect(!files.contains(StateStore.fileName + ".saving") && !files.contains(StateStore.fileName + StateStore.savedSuffix),
                 "\(files)")
+        #expect(!planted.contains(replaced) && replaced.hasSuffix("-1"), "\(replaced)")
+        for name in planted { #expect(try Data(contentsOf: URL(fileURLWithPath: name)) == Data("kept".utf8)) }
+        var adopted = stat()
+        #expect(stat(copy.storePath, &adopted) == 0 && adopted.st_mode & 0o7777 == storeMode.st_mode & 0o7777,
+                "mode \(String(adopted.st_mode & 0o7777, radix: 8))")
     }
 
     @Test("a damaged saved copy is refused at open, naming it, and nothing is moved: garbage, or a store's header over damaged pages", arguments: ["garbage", "damaged pages"])
