@@ -80,6 +80,7 @@ final class CommitWriter: @unchecked Sendable {
                                               },
                                               lost: { [weak self] in
                                                   self?.waitingForReaders.store(true, ordering: .releasing)
+                                                  self?.counters?.storeWaitingForReaders.store(true, ordering: .relaxed)
                                               }))
         let thread = Thread { [self] in run(context: context, endpoint: signalEndpoint) }
         thread.name = ThreadPlacement.writer
@@ -165,7 +166,9 @@ final class CommitWriter: @unchecked Sendable {
         }
         defer { signal.close() }
         report(.success(()))
-        while writeNext() {
+        while let wrote = writeNext() {
+            // A check of the store's files that found nothing changes nothing the loop reads: no wake-up.
+            if !wrote { continue }
             // A wake-up only: the loop reads `completedCount` and `error`. Never blocks (no high-water mark).
             _ = try? signal.send([[]], dontWait: true)
             // The WAL's bound, once the batch is reported: its publication does not wait for this copy (SQLite's
@@ -174,16 +177,16 @@ final class CommitWriter: @unchecked Sendable {
         }
     }
 
-    /// Writes the next batch, or takes one step of a prune when no batch waits; false when there is nothing left to
-    /// do (closing, or after a failure). The batch's reference to its outbox is dropped before the durability signal:
+    /// Writes the next batch, or takes one step of a prune when no batch waits, or checks the store's files; nil when
+    /// there is nothing left to do (closing, or after a failure), false after a check that found nothing amiss. The batch's reference to its outbox is dropped before the durability signal:
     /// the processing thread then holds the only reference to the batch's outbox (which the batch shares for its
     /// journal rows) and empties it in place for reuse. The rest of the batch is kept, emptied, as `spare`.
-    private func writeNext() -> Bool {
-        guard let work = next() else { return false }
+    private func writeNext() -> Bool? {
+        guard let work = next() else { return nil }
         guard case .batch(let batch) = work else {
             switch work {
             case .prune(let cutoff): pruneStep(cutoff)
-            case .check: checkFiles()
+            case .check: return !checkFiles()
             case .batch: break
             }
             return true
@@ -242,13 +245,16 @@ final class CommitWriter: @unchecked Sendable {
     /// A side file deleted (or the store moved) while no batch came: the same save and failure as at a commit, so
     /// that the daemon stops with what its files lacked saved (a stop that closed the store without it lost every
     /// commit since another process's reader began, and gave their alertSequences again: fault tester, session 22).
-    private func checkFiles() {
+    /// Whether the files are in place (a failure is recorded for the loop otherwise).
+    private func checkFiles() -> Bool {
         do {
             try store.checkFiles()
+            return true
         } catch {
             condition.lock()
             if failure == nil { failure = error }
             condition.unlock()
+            return false
         }
     }
 

@@ -333,9 +333,28 @@ enum ImmutableFile {
         var commits: UInt64? = nil
     }
 
-    /// SQLite's own message when the file cannot be opened or read.
+    /// SQLite's own message when the file cannot be opened or read, its primary result code and the system's errno.
     struct Failure: Error, CustomStringConvertible {
         var description: String
+        var code: Int32 = 0
+        var systemErrno: Int32 = 0
+
+        /// Another process's lock: `SQLITE_BUSY`, `SQLITE_LOCKED`, or an I/O error behind `EAGAIN` (a lock on the
+        /// `-shm`). Anything else (damage, permissions) is not cured by waiting.
+        var isLockHeld: Bool {
+            code == SQLITE_BUSY || code == SQLITE_LOCKED || (code == SQLITE_IOERR && systemErrno == EAGAIN)
+        }
+
+        init(description: String, code: Int32 = 0, systemErrno: Int32 = 0) {
+            self.description = description
+            self.code = code
+            self.systemErrno = systemErrno
+        }
+
+        init(_ db: OpaquePointer) {
+            self.init(description: String(cString: sqlite3_errmsg(db)), code: sqlite3_errcode(db) & 0xff,
+                      systemErrno: sqlite3_system_errno(db))
+        }
     }
 
     /// The URI SQLite opens for `path`: every byte but unreserved ones and "/" percent-encoded ("?" and "#" in a name
@@ -357,12 +376,12 @@ enum ImmutableFile {
         let rc = sqlite3_open_v2(uri(path, immutable: immutable), &handle, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, nil)
         defer { sqlite3_close_v2(handle) }
         guard rc == SQLITE_OK, let db = handle else {
-            return .failure(Failure(description: handle.map { String(cString: sqlite3_errmsg($0)) } ?? "SQLite error \(rc)"))
+            return .failure(handle.map { Failure($0) } ?? Failure(description: "SQLite error \(rc)", code: rc & 0xff))
         }
         func rows(_ sql: String) -> Result<[String?], Failure> {
             var statement: OpaquePointer? = nil
             guard sqlite3_prepare_v2(db, sql, -1, &statement, nil) == SQLITE_OK else {
-                return .failure(Failure(description: String(cString: sqlite3_errmsg(db))))
+                return .failure(Failure(db))
             }
             defer { sqlite3_finalize(statement) }
             var out: [String?] = []
@@ -370,7 +389,7 @@ enum ImmutableFile {
                 switch sqlite3_step(statement) {
                 case SQLITE_ROW: out.append(sqlite3_column_text(statement, 0).map { String(cString: $0) })
                 case SQLITE_DONE: return .success(out)
-                default: return .failure(Failure(description: String(cString: sqlite3_errmsg(db))))
+                default: return .failure(Failure(db))
                 }
             }
         }

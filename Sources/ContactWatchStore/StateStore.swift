@@ -282,8 +282,9 @@ public final class StateStore: Sendable {
     /// keeps the WAL from being copied into the database file: `waiting` is told when the wait starts, every minute it
     /// goes on and whenever the saved copy had to be written again (with the sentence for the operator), and the copy
     /// is tried again, in waits of up to `busyTimeoutSeconds`, until it succeeds or `giveUp` returns true (asked at
-    /// least every 100 ms, from the start of the save). The daemon's writer sets one; without one the save tries for
-    /// one busy timeout.
+    /// least every 100 ms during those retries; the first try waits at most `firstCheckpointWait` whatever it says).
+    /// `lost` is told as the save starts. The daemon's writer sets one; without one the save tries for
+    /// `firstCheckpointWait` and writes no copy.
     public struct SaveWait: Sendable {
         public var giveUp: @Sendable () -> Bool
         public var waiting: @Sendable (String) -> Void
@@ -448,7 +449,7 @@ public final class StateStore: Sendable {
         // and with the store's permissions (VACUUM INTO writes into an empty file), so that the copy is never
         // readable by more users than the store, not even while it is written.
         var st = stat()
-        let mode = stat(path, &st) == 0 ? st.st_mode & 0o7777 : 0o600
+        let mode = stat(path, &st) == 0 ? st.st_mode & 0o7777 : 0o640
         var template = Array((path + Self.savingSuffix + "-XXXXXX").utf8CString)
         let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
         let saving = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
@@ -486,7 +487,9 @@ public final class StateStore: Sendable {
         let directory = (path as NSString).deletingLastPathComponent
         let prefix = (path as NSString).lastPathComponent + savingSuffix
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory.isEmpty ? "." : directory) else { return }
-        for name in names where name.hasPrefix(prefix) {
+        // `.saving` (the fixed name of earlier versions) or `.saving-` and mkstemp's six letters or digits.
+        for name in names where name == prefix || (name.hasPrefix(prefix + "-") && name.count == prefix.count + 7
+                                                    && name.suffix(6).allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber) }) {
             let full = (directory as NSString).appendingPathComponent(name)
             var st = stat()
             if lstat(full, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG { unlink(full) }
@@ -554,7 +557,7 @@ public final class StateStore: Sendable {
                     throw StoreError.savedCopyRefused(saved, path, "it is older than the store (\(copyCommits) commits, "
                         + "the store's \(currentCommits)): it is not the copy of this store's latest commits", .notThisStores)
                 }
-            case .failure(let e) where withWAL:
+            case .failure(let e) where withWAL && e.isLockHeld:
                 // Read through its -wal, which another process may still hold (the reader that kept the last run's
                 // save waiting): temporary, the copy is put in place once that process is gone.
                 throw StoreError(.busy, "the saved copy \(saved) was not put in place yet: the state store at \(path) "

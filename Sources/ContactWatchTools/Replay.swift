@@ -152,8 +152,8 @@ public enum Replay {
             }
             // A pipe or a terminal is read once: the second pass would send nothing, silently.
             if options.loop > 1 && FileKind(path: file) != .regular {
-                throw ToolError(exitCode: ToolError.usage, "\(file): --loop \(options.loop) needs regular files; this "
-                    + "one (a pipe, a terminal, /dev/stdin) can be read only once")
+                throw ToolError(exitCode: ToolError.usage, "\(file): --loop \(options.loop) needs regular files, and this "
+                    + "is not one (a pipe, a terminal or another device: not read again from its start)")
             }
         }
         let context = try ZMQContext()

@@ -709,7 +709,8 @@ struct FaultTests {
         #expect(daemon.waitForSubscribers(joined + 1), "the loop did not take a new subscriber")
         let received = (Exposition(try httpGet(port: port, path: "/metrics").body)["contactwatch_events_received_total"] ?? 0)
             - receivedBefore
-        #expect(received > 0 && received < Double(sent) / 2,
+        // Not `> 0`: the writer's idle check may find the deletion before the first event arrives.
+        #expect(received < Double(sent) / 2,
                 "\(Int(received)) of \(sent) events sent after the deletion were read while the save waited")
         print("fault: -wal deleted under a reader: \(Int(received)) of \(sent) events sent after the deletion read")
         daemon.child.signal(SIGKILL)
