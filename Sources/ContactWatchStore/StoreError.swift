@@ -85,8 +85,9 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
         let what = sideFileGone(sidePath)
         let find = "Find what deletes files in the state directory (a clean-up job?) and stop it."
         guard let failure else {
-            return StoreError(.sideFileLost, what + ". Everything committed, the batch in hand included, was copied into "
-                + "\(path) before stopping: nothing is lost, and a restart resumes (publishing that batch's alerts). " + find)
+            return StoreError(.sideFileLost, what + ". Everything committed (the batch in hand too, if there was one) was "
+                + "copied into \(path) before stopping: nothing is lost, and a restart resumes (publishing what was "
+                + "committed and not yet published). " + find)
         }
         if case .success(let saved) = savedCopy {
             return StoreError(.sideFileLost, what + ". Another process's lock or read transaction kept what it held from being "
