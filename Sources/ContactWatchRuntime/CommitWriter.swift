@@ -178,8 +178,8 @@ final class CommitWriter: @unchecked Sendable {
     }
 
     /// Writes the next batch, or takes one step of a prune when no batch waits, or checks the store's files; nil when
-    /// there is nothing left to do (closing, or after a failure), false after a check that found nothing amiss. The batch's reference to its outbox is dropped before the durability signal:
-    /// the processing thread then holds the only reference to the batch's outbox (which the batch shares for its
+    /// there is nothing left to do (closing, or after a failure), false after a check that found nothing amiss. The
+    /// batch's reference to its outbox is dropped before the durability signal: the processing thread then holds the only reference to the batch's outbox (which the batch shares for its
     /// journal rows) and empties it in place for reuse. The rest of the batch is kept, emptied, as `spare`.
     private func writeNext() -> Bool? {
         guard let work = next() else { return nil }
@@ -245,7 +245,7 @@ final class CommitWriter: @unchecked Sendable {
     /// A side file deleted (or the store moved) while no batch came: the same save and failure as at a commit, so
     /// that the daemon stops with what its files lacked saved (a stop that closed the store without it lost every
     /// commit since another process's reader began, and gave their alertSequences again: fault tester, session 22).
-    /// Whether the files are in place (a failure is recorded for the loop otherwise).
+    /// Returns whether the files are in place (a failure is recorded for the loop otherwise).
     private func checkFiles() -> Bool {
         do {
             try store.checkFiles()
