@@ -401,16 +401,19 @@ enum ImmutableFile {
             }
             if contents.quickCheck != "ok" { return .success(contents) }
         }
-        switch rows("SELECT value FROM meta WHERE key = 'alertSequence'") {
-        case .success(let r): contents.alertSequence = r.first.flatMap { $0.flatMap { UInt64($0) } }
-        case .failure(let e): return .failure(e)
-        }
-        switch rows("SELECT value FROM meta WHERE key = 'storeId'") {
-        case .success(let r): contents.storeId = r.first.flatMap { $0 }
-        case .failure(let e): return .failure(e)
-        }
-        switch rows("SELECT value FROM meta WHERE key = 'commits'") {
-        case .success(let r): contents.commits = r.first.flatMap { $0.flatMap { UInt64($0) } }
+        // One query for the three keys: `key || '=' || value` rows (a key holds no '=').
+        switch rows("SELECT key || '=' || value FROM meta WHERE key IN ('alertSequence', 'storeId', 'commits')") {
+        case .success(let r):
+            for row in r.compactMap({ $0 }) {
+                guard let eq = row.firstIndex(of: "=") else { continue }
+                let value = String(row[row.index(after: eq)...])
+                switch row[..<eq] {
+                case "alertSequence": contents.alertSequence = UInt64(value)
+                case "storeId": contents.storeId = value
+                case "commits": contents.commits = UInt64(value)
+                default: break
+                }
+            }
         case .failure(let e): return .failure(e)
         }
         return .success(contents)
