@@ -329,15 +329,12 @@ public final class StateStore: Sendable {
         checkpointer?.stop()
         let wait = saveWait.withLock { $0 }
         wait?.lost()
-        defer { lockWait.setGiveUp(nil) }
         // The first checkpoint waits up to `firstCheckpointWait`, even when the daemon is stopping: a lock held for a
         // moment (the daemon's own journal reader) must not turn into a copy. Not longer: until the copy is written a
         // kill -9 loses what the WAL held (it waited the whole busy timeout, 5 s, and a fault tester's kill in those
         // seconds lost 365 published alerts). Every copy waits the plain busy timeout; a stop ends only the retries.
         let firstDeadline = ContinuousClock.now + Self.firstCheckpointWait
-        lockWait.setGiveUp { ContinuousClock.now >= firstDeadline }
-        var failure = checkpointEverything()
-        lockWait.setGiveUp(nil)
+        var failure = checkpointEverything(givingUpWhen: { ContinuousClock.now >= firstDeadline })
         guard let first = failure, first.busy, let wait else {
             return StoreError.sideFileLost(path, sidePath, notCopied: failure?.why, savedCopy: nil)
         }
@@ -349,9 +346,7 @@ public final class StateStore: Sendable {
             var said = started
             while true {
                 let tried = ContinuousClock.now
-                lockWait.setGiveUp(wait.giveUp)
-                failure = checkpointEverything()
-                lockWait.setGiveUp(nil)
+                failure = checkpointEverything(givingUpWhen: wait.giveUp)
                 guard let last = failure, last.busy, !wait.giveUp() else { break }
                 // A copy that went is written again at once; one that could not be written (a full disk) once a minute,
                 // not on every try (each a whole VACUUM).
@@ -390,11 +385,14 @@ public final class StateStore: Sendable {
 
     /// A FULL checkpoint on the write connection: nil when every frame of the WAL is in the database file (synced),
     /// else why not (`busy`: another connection's lock or read snapshot kept it from finishing, which waiting can cure).
-    private func checkpointEverything() -> (busy: Bool, why: String)? {
+    private func checkpointEverything(givingUpWhen giveUp: @escaping @Sendable () -> Bool)
+        -> (busy: Bool, why: String)? {
         do {
             let r = try queue.writeWithoutTransaction { db in
-                let row = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(FULL)")
-                return (busy: row?[0] ?? 1, log: row?[1] ?? -1, copied: row?[2] ?? -1) as (busy: Int, log: Int, copied: Int)
+                try lockWait.givingUp(when: giveUp) {
+                    let row = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(FULL)")
+                    return (busy: row?[0] ?? 1, log: row?[1] ?? -1, copied: row?[2] ?? -1) as (busy: Int, log: Int, copied: Int)
+                }
             }
             if r.busy == 0 && r.log == r.copied { return nil }
             return (r.busy != 0, r.busy != 0 ? "another process's lock or read transaction kept the copy from finishing"
@@ -1584,10 +1582,17 @@ public final class StateStore: Sendable {
     /// (the daemon's stop does not wait for a prune).
     public func pruneJournalStep(recordedBefore cutoff: Int64, maxRows: Int,
                                  giveUpWhen giveUp: @escaping @Sendable () -> Bool = { false }) throws(StoreError) -> (pruned: Int, finished: Bool) {
-        lockWait.setGiveUp(giveUp)
-        defer { lockWait.setGiveUp(nil) }
         return try run("pruning the journal") {
-            try queue.write { db in try Self.pruneJournal(db, recordedBefore: cutoff, maxRows: maxRows) }
+            try queue.writeWithoutTransaction { db in
+                try lockWait.givingUp(when: giveUp) {
+                    var result: (pruned: Int, finished: Bool) = (0, false)
+                    try db.inTransaction {
+                        result = try Self.pruneJournal(db, recordedBefore: cutoff, maxRows: maxRows)
+                        return .commit
+                    }
+                    return result
+                }
+            }
         }
     }
 }
@@ -1742,7 +1747,13 @@ final class LockWait: Sendable {
 
     init(timeoutMilliseconds: Int) { self.timeoutMilliseconds = timeoutMilliseconds }
 
-    func setGiveUp(_ condition: (@Sendable () -> Bool)?) { giveUp.withLock { $0 = condition } }
+    /// Runs `body` — statements on the write connection, called inside its queue's serialised access so that no other
+    /// statement can run (and wait) under `condition` — with `condition` as the give-up, then clears it.
+    func givingUp<T>(when condition: @escaping @Sendable () -> Bool, _ body: () throws -> T) rethrows -> T {
+        giveUp.withLock { $0 = condition }
+        defer { giveUp.withLock { $0 = nil } }
+        return try body()
+    }
 
     /// Told of every busy callback (its count) before anything else: for tests that act while a statement waits.
     private let observer = Mutex<(@Sendable (Int) -> Void)?>(nil)

@@ -87,13 +87,16 @@ struct SideFileTests {
         let wrote = DispatchSemaphore(value: 0)
         let finished = Atomic<Bool>(false)
         let firstLatest: UInt64
+        /// How many times the write connection waited for the reader's lock before the saved copy existed (SQLite's
+        /// busy callbacks of the save's first checkpoint), when `countWaits`.
+        let waitsBeforeCopy = Atomic<Int>(0)
 
         /// A store with one batch committed, a reader holding a read transaction on it, the `-wal` deleted and the
         /// second batch's write started on another thread (the save waiting until `said` has its line).
         /// `readerEndsAtFirstWait`: the reader ends its transaction from inside the first wait for its lock (the save's
         /// first checkpoint), as a lock held for a moment would.
         /// `beforeWrite`: run with the store's path once the -wal is deleted, before the write starts.
-        init(givenUp: Bool = false, readerEndsAtFirstWait: Bool = false,
+        init(givenUp: Bool = false, readerEndsAtFirstWait: Bool = false, countWaits: Bool = false,
              beforeWrite: (String) throws -> Void = { _ in }) throws {
             dir = TempDir()
             giveUp.store(givenUp, ordering: .releasing)
@@ -124,6 +127,12 @@ struct SideFileTests {
                     if !ended.exchange(true, ordering: .acquiringAndReleasing) {
                         try? reader.inDatabase { db in try db.execute(sql: "COMMIT") }
                     }
+                }
+            }
+            if countWaits {
+                let copy = store.path + StateStore.savedSuffix
+                store.observeLockWaits { [unowned self] _ in
+                    if access(copy, F_OK) != 0 { waitsBeforeCopy.add(1, ordering: .relaxed) }
                 }
             }
             try FileManager.default.removeItem(atPath: store.path + "-wal")
@@ -268,6 +277,17 @@ struct SideFileTests {
         #expect(held.said.withLock { $0 }.isEmpty)
         #expect(!FileManager.default.fileExists(atPath: held.savedCopy), "a copy was written for a lock held a moment")
         #expect(try Self.latestInFileAlone(held.store) == (try held.store.latestSequence()), "the database file lacks commits")
+    }
+
+    @Test("the save's first checkpoint waits about a second for another process's reader before the copy is written, not the busy timeout (fault tester, session 22: a kill -9 during a 5 s wait lost what the WAL held); counted in SQLite's busy callbacks, about 20 in a second and 59 in five, never in time")
+    func firstCheckpointWaitsASecond() throws {
+        let held = try ReaderHeld(countWaits: true)
+        defer { held.close() }
+        try #require(held.saidOnce.wait(timeout: .now() + 60) == .success, "the save did not say it waits")
+        #expect(FileManager.default.fileExists(atPath: held.savedCopy))
+        let waits = held.waitsBeforeCopy.load(ordering: .relaxed)
+        // 1 s of SQLite's pauses (1, 2, 5 … 50 ms, then 100 ms) is 20 callbacks; a slow machine makes fewer, never more.
+        #expect(waits >= 5 && waits <= 25, "\(waits) waits for the reader's lock before the copy (5 s would be 59)")
     }
 
     @Test("a directory planted at <store>.saving does not stop the copy (fault tester, session 22: every try failed, exit 74); the next start removes half-written copies but leaves the directory")
