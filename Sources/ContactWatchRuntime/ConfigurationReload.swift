@@ -47,16 +47,38 @@ public actor ConfigurationReload {
         return .success((applied, restartNeeded))
     }
 
-    /// The settings (by field name) that differ between two configurations.
+    /// The settings that differ between two configurations, each by its configuration key — the engine's and the
+    /// security settings one by one, not as a section — with its old and new value when both are short
+    /// (`input.maxMessageBytes 65536 → 1000`; a list of bank holidays is named only).
     static func differences(_ a: DaemonConfiguration, _ b: DaemonConfiguration) -> [String] {
-        let left = Mirror(reflecting: a).children, right = Mirror(reflecting: b).children
         var out: [String] = []
-        for (l, r) in zip(left, right) where "\(l.value)" != "\(r.value)" {
-            let field = l.label ?? "?"
-            if field == "exposedPlaintext" { continue }  // follows from security.* and the endpoints
-            out.append(keyNames[field] ?? field)
+        func compare(_ left: Any, _ right: Any, keys: [String: String]) {
+            for (l, r) in zip(Mirror(reflecting: left).children, Mirror(reflecting: right).children) {
+                let field = l.label ?? "?"
+                if field == "exposedPlaintext" { continue }  // follows from security.* and the endpoints
+                if field == "engine" || field == "security" {
+                    compare(l.value, r.value, keys: field == "engine" ? engineKeyNames : securityKeyNames)
+                    continue
+                }
+                let old = rendered(l.value), new = rendered(r.value)
+                guard old != new else { continue }
+                let key = keys[field] ?? field
+                out.append(old.count + new.count <= 80 ? "\(key) \(old) → \(new)" : key)
+            }
         }
+        compare(a, b, keys: keyNames)
         return out
+    }
+
+    /// A setting's value as the log shows it: optionals unwrapped (`none` when absent), strings quoted.
+    private static func rendered(_ value: Any) -> String {
+        let mirror = Mirror(reflecting: value)
+        if mirror.displayStyle == .optional {
+            guard let wrapped = mirror.children.first else { return "none" }
+            return rendered(wrapped.value)
+        }
+        if let text = value as? String { return "\"\(text)\"" }
+        return "\(value)"
     }
 
     /// The configuration keys behind `DaemonConfiguration`'s fields, for the reload log line.
@@ -69,6 +91,31 @@ public actor ConfigurationReload {
         "journalPruneIntervalSeconds": "state.journalPruneIntervalSeconds", "receiveHighWaterMark": "input.receiveHighWaterMark",
         "sendHighWaterMark": "output.sendHighWaterMark", "republishGraceMillis": "output.republishGraceMillis",
         "maxSubscriptions": "output.maxSubscriptions",
-        "journalLimits": "journal.maxReply*", "engine": "rules.* or input.* (engine settings)", "security": "security.*",
+        "journalMaxReplyAlerts": "journal.maxReplyAlerts", "journalMaxReplyBytes": "journal.maxReplyBytes",
+    ]
+
+    /// `EngineSettings`' fields (rules.md and events.md settings) by configuration key.
+    static let engineKeyNames: [String: String] = [
+        "timeZone": "rules.timeZone", "bankHolidays": "rules.bankHolidays",
+        "videoCountsAsFaceToFace": "rules.videoCountsAsFaceToFace",
+        "nonComplianceWindowMonths": "rules.nonCompliance.windowMonths",
+        "enforcementDeadlineBusinessDays": "rules.nonCompliance.enforcementDeadlineBusinessDays",
+        "telephoneOnlyLimitDays": "rules.telephoneOnly.limitDays",
+        "telephoneOnlyPriorityLimitDays": "rules.telephoneOnly.priorityLimitDays",
+        "remoteContactEnabled": "rules.remoteContact.enabled", "noPrivacyMinimumSeverity": "rules.noPrivacy.minimumSeverity",
+        "complianceRateWindowDays": "rules.complianceRate.windowDays",
+        "complianceRateMinimumSample": "rules.complianceRate.minimumSample",
+        "complianceRateThreshold": "rules.complianceRate.threshold",
+        "complianceRateHysteresis": "rules.complianceRate.hysteresis",
+        "outcomeOverdueEnabled": "rules.outcomeOverdue.enabled", "outcomeOverdueBusinessDays": "rules.outcomeOverdue.businessDays",
+        "maxMessageBytes": "input.maxMessageBytes", "contactRetentionDays": "input.contactRetentionDays",
+        "maxFutureSkewSeconds": "input.maxFutureSkewSeconds",
+    ]
+
+    /// `SecuritySettings`' fields by configuration key.
+    static let securityKeyNames: [String: String] = [
+        "certificate": "security.curve.certificate", "allowPublishers": "security.curve.allowPublishers",
+        "allowConsumers": "security.curve.allowConsumers", "inputServerKey": "input.curveServerKey",
+        "allowPlaintext": "security.allowPlaintext",
     ]
 }

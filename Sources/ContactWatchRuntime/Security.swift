@@ -213,7 +213,7 @@ public final class DaemonSecurity: Sendable {
         guard let auth = authenticator.withLock({ $0 }) else { return }
         let l = lists.withLock { $0 }
         for socket in SocketRole.allCases {
-            auth.setAllowedKeys(l[Self.listKey(socket)] ?? [], forDomain: socket.rawValue)
+            auth.setAllowedKeys(l[Self.listKey(socket)] ?? [], forDomain: socket.rawValue, listName: Self.listKey(socket))
         }
     }
 
@@ -310,7 +310,7 @@ extension SecuritySettings {
         if curve {
             if allowConsumers == nil {
                 problems.add(DaemonError.configuration(key: "security.curve.allowConsumers", problem:
-                    "required with security.curve.certificate: the output\(journal != nil ? " and the journal" : "") are CURVE servers and need the consumers' allow-list (--curve-allow-consumers DIR)"))
+                    "required with security.curve.certificate: " + (journal != nil ? "the output and the journal are CURVE servers and need" : "the output is a CURVE server and needs") + " the consumers' allow-list (--curve-allow-consumers DIR)"))
             }
             if inputBind && allowPublishers == nil {
                 problems.add(DaemonError.configuration(key: "security.curve.allowPublishers", problem:

@@ -1297,6 +1297,7 @@ public final class ZMQAuthenticator: Sendable {
     /// A connection a watched socket could not accept (the domain, the event: its value is the `errno`).
     private let onAcceptFailure: @Sendable (String, ZMQSocketEvent) -> Void
     private let allowLists = Mutex<[String: Set<CurveKey>]>([:])
+    private let listNames = Mutex<[String: String]>([:])
     private let counters = Mutex<[String: ZMQRefusalCounter]>([:])
     private let watches = Mutex<[Watch]>([])
     private let requests = Atomic<Int>(0)
@@ -1369,10 +1370,12 @@ public final class ZMQAuthenticator: Sendable {
         pthread_join(tid, nil)
     }
 
-    /// Replaces the allow-list of `domain` (the public keys that may complete a handshake).
-    public func setAllowedKeys(_ keys: Set<CurveKey>, forDomain domain: String) {
+    /// Replaces the allow-list of `domain` (the public keys that may complete a handshake). `listName` is how a
+    /// refusal names the list (the setting an operator edits; the domain when nil): several domains may share one.
+    public func setAllowedKeys(_ keys: Set<CurveKey>, forDomain domain: String, listName: String? = nil) {
         _ = refusalCounter(forDomain: domain)
         allowLists.withLock { $0[domain] = keys }
+        listNames.withLock { $0[domain] = listName ?? domain }
     }
 
     /// Counts `domain`'s refusals in `counter` (one the caller reads, e.g. for metrics) from now on.
@@ -1508,14 +1511,16 @@ public final class ZMQAuthenticator: Sendable {
             statusText = "CURVE request without a 32-byte key"
         } else {
             key = CurveKey(bytes: frames[8])
-            let lists = allowLists.withLock { $0 }
+            let lists = allowLists.withLock { $0 }, names = listNames.withLock { $0 }
             if let list = lists[domain] {
+                let name = names[domain] ?? domain
                 if list.contains(key!) {
                     status = "200"; statusText = "OK"; userID = key!.z85
-                } else if let other = lists.first(where: { $0.key != domain && $0.value.contains(key!) })?.key {
-                    statusText = "the key is on the \(other) allow-list, not on the \(domain) one"
+                } else if let other = lists.first(where: { $0.key != domain && (names[$0.key] ?? $0.key) != name
+                                                         && $0.value.contains(key!) })?.key {
+                    statusText = "the key is on the \(names[other] ?? other) allow-list, not on the \(name) one"
                 } else {
-                    statusText = "the key is not on the \(domain) allow-list"
+                    statusText = "the key is not on the \(name) allow-list"
                 }
             } else {
                 statusText = "no allow-list for ZAP domain \"\(domain)\""

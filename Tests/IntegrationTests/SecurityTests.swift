@@ -220,6 +220,11 @@ struct SecurityTests {
         for f in forgers { #expect(try !f.awaitSubscription(ms: 300)) }
         for f in forgers { try f.send(lines: Self.forged) }
         #expect(daemon.waitForRefusal(socket: "input", containing: "key=\(consumer.publicKey.prefix)"), "\(daemon.child.stderr.text)")
+        // Named by the setting an operator edits (the output and the journal share the consumers' list: it said
+        // "the key is on the journal allow-list" or "output", whichever came first; contract audit, session 23).
+        #expect(daemon.waitForRefusal(socket: "input", containing: "the key is on the security.curve.allowConsumers "
+                                          + "allow-list, not on the security.curve.allowPublishers one"),
+                "\(daemon.child.stderr.text)")
         #expect(daemon.waitForPlaintextRefusal(socket: "input"), "\(daemon.child.stderr.text)")
 
         // The allowed pair.

@@ -266,4 +266,43 @@ struct ConfigurationTests {
         #expect(DaemonError(.store(.busy), "b").exitStatus == .temporaryFailure)
         #expect(ExitStatus.usage.rawValue == 64 && ExitStatus.temporaryFailure.rawValue == 75 && ExitStatus.ioError.rawValue == 74)
     }
+
+    @Test("a reload names every changed setting by its key, the engine's and the security settings one by one, with the old and new value when short (contract audit, session 23: it said 'rules.* or input.* (engine settings)')")
+    func reloadNamesEachKey() throws {
+        let before = try Self.resolve([:])
+        let after = try Self.resolve([
+            "input.maxMessageBytes": 1000, "rules.bankHolidays": .init(.stringArray(["2027-01-01"]), isSecret: false),
+            "security.allowPlaintext": true, "journal.maxReplyAlerts": 10, "rules.timeZone": "Europe/Paris",
+        ])
+        #expect(Set(ConfigurationReload.differences(before, after)) == [
+            "input.maxMessageBytes 65536 → 1000", "rules.bankHolidays", "security.allowPlaintext false → true",
+            "journal.maxReplyAlerts 1000 → 10", "rules.timeZone \"Europe/London\" → \"Europe/Paris\"",
+        ])
+        #expect(ConfigurationReload.differences(before, before).isEmpty)
+    }
+
+    @Test("every setting has its configuration key for the reload line, and every key its row in the README's table with its environment variable (cli.md: the README lists them)")
+    func everySettingNamed() throws {
+        let keys = Set(DaemonConfiguration.keys)
+        func fields(_ value: Any) -> [String] { Mirror(reflecting: value).children.compactMap(\.label) }
+        let configuration = try Self.resolve([:])
+        var named: [String] = []
+        for field in fields(configuration) where !["engine", "security", "exposedPlaintext"].contains(field) {
+            named.append(try #require(ConfigurationReload.keyNames[field], "no key for \(field)"))
+        }
+        for field in fields(configuration.engine) {
+            named.append(try #require(ConfigurationReload.engineKeyNames[field], "no key for engine's \(field)"))
+        }
+        for field in fields(configuration.security) {
+            named.append(try #require(ConfigurationReload.securityKeyNames[field], "no key for security's \(field)"))
+        }
+        #expect(Set(named) == keys, "named but not keys: \(Set(named).subtracting(keys)); keys not named: \(keys.subtracting(named))")
+        let readme = try String(contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+                                    .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("README.md"),
+                                encoding: .utf8)
+        for key in keys {
+            let variable = ConfigurationCheck.environmentName(key)
+            #expect(readme.contains("`\(variable)`"), "the README does not list \(variable) (\(key))")
+        }
+    }
 }
