@@ -145,9 +145,10 @@ public final class Engine {
         // A PDU handed over prunes at its first contribution here, whatever the engine it came from last pruned with
         // (`PDUState.prunedBefore` is not state).
         for pi in self.state.pdus.indices { self.state.pdus[pi].prunedBefore = .min }
+        recomputeEnforcementDeadlines()
         guard !referenceMode else { return }
         var overdue: [OverdueItem] = []
-        state.cases.withUnsafeBufferPointer { cases in
+        self.state.cases.withUnsafeBufferPointer { cases in
             guard let base = cases.baseAddress else { return }
             for ci in 0..<cases.count where !base[ci].openNonCompliance.isEmpty {
                 for a in base[ci].openNonCompliance where !a.overdueRaised {
@@ -169,6 +170,29 @@ public final class Engine {
             }
             outcomeQueue = Heap(timers)
         }
+    }
+
+    /// An open R1 alert's deadline is the Nth business day after the date of its trigger's `contactStart` under the
+    /// settings in force (rules.md, R6), unlike R7's, which is fixed when armed: a state written under another
+    /// `enforcementDeadlineBusinessDays`, `bankHolidays` or `timeZone` has its open alerts' deadlines computed again
+    /// (kept when equal, so an unchanged configuration writes nothing; the store keeps the old value until the case's
+    /// next commit, and each start computes it again). A fault tester's restart from 8 to 3 business days raised the
+    /// overdue alert 6 days late, and from 3 to 8 stated a deadline of "8 business days" that was 3.
+    private func recomputeEnforcementDeadlines() {
+        // Read in place (no `CaseState` copied), written only where a deadline moved.
+        var moved: [(ci: Int, k: Int, deadline: Int32)] = []
+        state.cases.withUnsafeBufferPointer { cases in
+            guard let base = cases.baseAddress else { return }
+            for ci in 0..<cases.count where !base[ci].openNonCompliance.isEmpty {
+                base[ci].openNonCompliance.withUnsafeBufferPointer { open in
+                    for k in open.indices {
+                        let deadline = enforcementDeadline(zone.date(of: open[k].triggerStart))
+                        if open[k].deadline != deadline { moved.append((ci, k, deadline)) }
+                    }
+                }
+            }
+        }
+        for m in moved { state.cases[m.ci].openNonCompliance[m.k].deadline = m.deadline }
     }
 
     /// Bytes of the engine's own indexes beside its state, counted as `ContactTable.footprint` counts (storage with a

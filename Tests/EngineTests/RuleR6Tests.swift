@@ -31,6 +31,28 @@ struct RuleR6Tests {
         #expect(h.send(tick(t(w) + 5 * day)).isEmpty)
     }
 
+    @Test("a state written under another N, holiday list or zone: open R1 alerts' deadlines follow the settings in force, as in a fresh run with them (fault tester, session 23: 8 → 3 raised the overdue alert 6 days late; 3 → 8 said '8 business days' of a 3-day deadline)", arguments: [
+        (8, 3, "2026-03-05"), (3, 8, "2026-03-12"), (8, 1, "2026-03-03"),
+    ])
+    func deadlineFollowsTheSettings(before: Int, after: Int, deadline: String) throws {
+        let first = Harness { $0.enforcementDeadlineBusinessDays = before }
+        first.send(contact(id: 1, start: mon, outcome: "UAAB"))
+        var settings = EngineSettings()
+        settings.enforcementDeadlineBusinessDays = after
+        let restarted = Harness(engine: try Engine(settings: settings, state: first.engine.state))
+        let fresh = Harness { $0.enforcementDeadlineBusinessDays = after }
+        fresh.send(contact(id: 1, start: mon, outcome: "UAAB"))
+        for h in [restarted, fresh] {
+            h.send(tick(t(deadline + " 23:00") - hour))
+            #expect(h.raised(R.overdue).isEmpty, "raised before the end of \(deadline)")
+            h.send(tick(t(deadline + " 23:00") + hour + 1))
+            let a = try #require(h.raised(R.overdue).first, "not raised after \(deadline)")
+            #expect(a.evString("deadline") == deadline)
+            #expect(a.reason?.contains("(\(after) business days after the failure)") == true, "\(a.reason ?? "")")
+        }
+        #expect(restarted.raised(R.overdue).map(\.alertId) == fresh.raised(R.overdue).map(\.alertId))
+    }
+
     @Test("the deadline skips weekends", arguments: [
         ("2026-03-06 10:00", 1, "2026-03-09"), // Friday -> Monday
         ("2026-03-07 10:00", 1, "2026-03-09"), // Saturday -> Monday
