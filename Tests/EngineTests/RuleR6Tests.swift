@@ -31,7 +31,7 @@ struct RuleR6Tests {
         #expect(h.send(tick(t(w) + 5 * day)).isEmpty)
     }
 
-    @Test("a state written under another N, holiday list or zone: open R1 alerts' deadlines follow the settings in force, as in a fresh run with them (fault tester, session 23: 8 → 3 raised the overdue alert 6 days late; 3 → 8 said '8 business days' of a 3-day deadline)", arguments: [
+    @Test("a state written under another enforcementDeadlineBusinessDays (a holiday list or zone likewise): open R1 alerts' deadlines follow the settings in force, as in a fresh run with them (fault tester, session 23: 8 → 3 raised the overdue alert 6 days late; 3 → 8 said '8 business days' of a 3-day deadline)", arguments: [
         (8, 3, "2026-03-05"), (3, 8, "2026-03-12"), (8, 1, "2026-03-03"),
     ])
     func deadlineFollowsTheSettings(before: Int, after: Int, deadline: String) throws {
