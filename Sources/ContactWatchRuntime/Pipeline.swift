@@ -51,7 +51,13 @@ final class Pipeline: @unchecked Sendable {
     /// connected and subscribed, the store has been written to, and alerts left unpublished by a crash have been
     /// published (after a consumer subscribed to alert topics, or the republish grace).
     func run(ready: @escaping () -> Void) throws(DaemonError) {
-        do { try store.checkWritable() } catch { throw DaemonError.store(error, while: "the state store cannot be written") }
+        let settingsBefore: String?
+        do { settingsBefore = try store.checkWritable(settings: RuleSettingsRecord.text(config.engine)) } catch {
+            throw DaemonError.store(error, while: "the state store cannot be written")
+        }
+        if let settingsBefore, let line = RuleSettingsRecord.changeLine(before: settingsBefore, now: config.engine) {
+            logger.warning("\(line)")
+        }
         let sockets = try PipelineSockets(config: config, context: context, setup: setup, logger: logger)
         defer { sockets.close() }
         var journal: JournalServer? = nil

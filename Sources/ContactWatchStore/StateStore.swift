@@ -1527,13 +1527,22 @@ public final class StateStore: Sendable {
     /// the first time), so that a store the
     /// daemon cannot write — read-only file or mount, full disk, lock held elsewhere — is found before the daemon
     /// reports ready, not at the first commit.
-    public func checkWritable(now: Int64 = Int64(Date().timeIntervalSince1970 * 1000)) throws(StoreError) {
+    ///
+    /// `settings` (the rules' settings in force, as text) is recorded in the same write as `ruleSettings`; the text
+    /// recorded by the start before is returned (nil: none was, a store from before this was kept, or no `settings`).
+    @discardableResult
+    public func checkWritable(now: Int64 = Int64(Date().timeIntervalSince1970 * 1000),
+                              settings: String? = nil) throws(StoreError) -> String? {
         try run("checking that the store can be written") {
             try queue.write { db in
                 try db.execute(sql: "INSERT OR REPLACE INTO meta (key, value) VALUES ('lastStart', ?)", arguments: [now])
                 // Its identity, given once (a store made before it was kept gets one now): a saved copy of another
                 // store is refused (`adoptSavedCopy`).
                 try db.execute(sql: "INSERT OR IGNORE INTO meta (key, value) VALUES ('storeId', lower(hex(randomblob(16))))")
+                guard let settings else { return nil }
+                let before = try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'ruleSettings'")
+                try db.execute(sql: "INSERT OR REPLACE INTO meta (key, value) VALUES ('ruleSettings', ?)", arguments: [settings])
+                return before
             }
         }
     }

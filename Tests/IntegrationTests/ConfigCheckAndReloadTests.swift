@@ -266,4 +266,24 @@ struct ConfigCheckAndReloadTests {
                 "\(daemon.child.stderr.text)")
         #expect(daemon.stop() == 0)
     }
+
+    @Test("a restart with other rules' settings says which changed and what the store keeps as decided before; the same settings, or the first start, say nothing (fault tester, session 23: such restarts were silent)")
+    func rulesChangedSinceLastStart() throws {
+        let dir = try TemporaryDirectory()
+        let marker = "the rules' settings changed since the store was last started"
+        var daemon = try DaemonUnderTest(dir: dir)
+        #expect(daemon.stop() == 0, "\(daemon.child.stderr.text)")
+        #expect(!daemon.child.stderr.text.contains(marker), "\(daemon.child.stderr.text)")
+        daemon = try DaemonUnderTest(dir: dir, environment: ["CONTACTWATCH_RULES_VIDEO_COUNTS_AS_FACE_TO_FACE": "true",
+                                                             "CONTACTWATCH_INPUT_CONTACT_RETENTION_DAYS": "300"])
+        #expect(daemon.stop() == 0, "\(daemon.child.stderr.text)")
+        let line = daemon.child.stderr.lines.first { $0.contains(marker) } ?? ""
+        #expect(line.contains("warning") && line.contains("input.contactRetentionDays 400 → 300")
+                    && line.contains("rules.videoCountsAsFaceToFace false → true") && !line.contains("rules.timeZone"),
+                "\(daemon.child.stderr.text)")
+        daemon = try DaemonUnderTest(dir: dir, environment: ["CONTACTWATCH_RULES_VIDEO_COUNTS_AS_FACE_TO_FACE": "true",
+                                                             "CONTACTWATCH_INPUT_CONTACT_RETENTION_DAYS": "300"])
+        #expect(daemon.stop() == 0, "\(daemon.child.stderr.text)")
+        #expect(!daemon.child.stderr.text.contains(marker), "\(daemon.child.stderr.text)")
+    }
 }

@@ -1,4 +1,5 @@
 import ContactWatchCommon
+import ContactWatchEngine
 @testable import ContactWatchRuntime
 import Configuration
 import Foundation
@@ -304,5 +305,20 @@ struct ConfigurationTests {
             let variable = ConfigurationCheck.environmentName(key)
             #expect(readme.contains("`\(variable)`"), "the README does not list \(variable) (\(key))")
         }
+    }
+
+    @Test("the rules' settings recorded in the store: unchanged says nothing; each changed key named with its values, a holiday list by name; a key the record lacks counts as changed")
+    func ruleSettingsChangeLine() {
+        var settings = EngineSettings()
+        let before = RuleSettingsRecord.text(settings)
+        #expect(RuleSettingsRecord.changeLine(before: before, now: settings) == nil)
+        settings.enforcementDeadlineBusinessDays = 3
+        settings.bankHolidays = []
+        let line = RuleSettingsRecord.changeLine(before: before, now: settings) ?? ""
+        #expect(line.contains(": rules.bankHolidays, rules.nonCompliance.enforcementDeadlineBusinessDays 8 → 3. ")
+                    && !line.contains("rules.timeZone"), "\(line)")
+        let partial = before.split(separator: "\n").filter { !$0.hasPrefix("rules.timeZone=") }.joined(separator: "\n")
+        #expect(RuleSettingsRecord.changeLine(before: partial, now: EngineSettings())?.contains("rules.timeZone none → Europe/London") == true)
+        #expect(before.split(separator: "\n").count == ConfigurationReload.engineKeyNames.count)
     }
 }
