@@ -87,7 +87,11 @@ final class TailSession {
     private var warnedNotConnected = false
     /// The handshake failures already explained (each kind once: a refused client retries every 100 ms).
     private var explainedFailures: Set<String> = []
-    private let started = ToolClock.nanos()
+    /// Since when no connection has been up (the start, or the loss of the last one): the "nothing connected" warning
+    /// is due `connectWarningMilliseconds` after it.
+    private var waitingSince = ToolClock.nanos()
+    /// A connection was lost and none has come back yet (its return is said).
+    private var lostOne = false
     /// Every alertSequence up to this one has been printed or deliberately skipped (journal mode).
     private var covered: UInt64
     private(set) var printed = 0
@@ -162,7 +166,23 @@ final class TailSession {
         for event in events {
             if event.kind == .handshakeSucceeded && !connected {
                 connected = true
-                if warnedNotConnected || !explainedFailures.isEmpty { diagnostics.line("connected to \(options.endpoint)") }
+                if warnedNotConnected || !explainedFailures.isEmpty || lostOne {
+                    diagnostics.line("connected to \(options.endpoint)")
+                }
+                lostOne = false
+            }
+            // A connection that was up went (the daemon stopped or restarted): said, and from here on as at the start
+            // — failed handshakes explained, the "nothing connected" warning due again. A daemon restarted with CURVE
+            // refused a tail that had been connected without a word to it (fault tester, session 23).
+            if event.kind == .disconnected && connected {
+                connected = false
+                warnedNotConnected = false
+                explainedFailures = []
+                waitingSince = ToolClock.nanos()
+                lostOne = true
+                diagnostics.line("warning: the connection to \(options.endpoint) was lost (the daemon stopped or "
+                    + "restarted?); reconnecting")
+                continue
             }
             guard event.isHandshakeFailure, !connected,
                   let text = Self.explain(event, endpoint: options.endpoint, curve: options.curve) else { continue }
@@ -196,7 +216,7 @@ final class TailSession {
     /// Milliseconds until the "nothing connected" warning is due; nil once it is no longer wanted.
     private func untilConnectWarning() -> Int? {
         guard !connected, !warnedNotConnected, monitor != nil else { return nil }
-        let due = started + UInt64(max(0, options.connectWarningMilliseconds)) * 1_000_000
+        let due = waitingSince + UInt64(max(0, options.connectWarningMilliseconds)) * 1_000_000
         let now = ToolClock.nanos()
         if now >= due {
             warnedNotConnected = true

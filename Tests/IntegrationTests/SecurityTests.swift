@@ -178,6 +178,25 @@ struct SecurityTests {
         try Fixtures.lines("\(name).expected.ndjson").compactMap { jsonObject($0) }
     }
 
+    @Test("a tail connected to a plaintext daemon that is restarted with CURVE says the connection was lost, then why it is refused, then that it connected once the daemon is plaintext again (fault tester, session 23: silent after the loss)")
+    func tailAcrossARestartWithCurve() throws {
+        let dir = try TemporaryDirectory()
+        let d = try Deployment(dir: dir, pyzmq: false)
+        let (input, output, journal) = (dir.ipc("in"), dir.ipc("out"), dir.ipc("journal"))
+        var daemon = try EndpointDaemon(dir: dir, input: input, output: output, journal: journal, arguments: [])
+        let tail = try Child("contactwatch", ["tail", "--endpoint", output])
+        defer { DurabilityTests.stop(tail) }
+        #expect(daemon.child.stderr.wait(timeout: 30) { $0.contains("subscriber joined") }, "\(daemon.child.stderr.text)")
+        #expect(daemon.stop() == 0)
+        #expect(tail.stderr.wait(timeout: 30) { $0.contains("warning: the connection to \(output) was lost") }, "\(tail.stderr.text)")
+        daemon = try EndpointDaemon(dir: dir, input: input, output: output, journal: journal, arguments: d.daemonArguments)
+        #expect(tail.stderr.wait(timeout: 30) { $0.contains("requires CURVE (security mechanism mismatch)") }, "\(tail.stderr.text)")
+        #expect(daemon.stop() == 0)
+        daemon = try EndpointDaemon(dir: dir, input: input, output: output, journal: journal, arguments: [])
+        #expect(tail.stderr.wait(timeout: 30) { $0.contains("connected to \(output)") }, "\(tail.stderr.text)")
+        #expect(daemon.stop() == 0)
+    }
+
     @Test("allowed publisher and consumer get exactly the expected alerts; unknown, plaintext and wrong-list peers get nothing and change nothing",
           arguments: ["ipc", "tcp"])
     func endToEnd(_ transport: String) throws {
