@@ -121,6 +121,7 @@ final class TailSession {
             let d = try context.socket(.dealer, lingerMilliseconds: 0, framePoolCapacity: options.batchLimit + 3)
             do {
                 try options.curve.secureClient(d)
+                try d.setSendTimeout(milliseconds: Int32(clamping: options.requestTimeoutMilliseconds))
                 try d.connect(journal)
             } catch let error as ZMQError {
                 throw ToolError(exitCode: ToolError.unavailable, "cannot connect to journal \(journal): \(error.message)")
@@ -262,12 +263,25 @@ final class TailSession {
     /// alert that showed it, less one) or the journal's latest, instead of waiting — silently — for the new numbers to
     /// pass the old ones. A reply whose alerts are none of them after the position asked for (no `alertSequence`, or
     /// at or below it) ends the tail with 69: a journal that never advances would be asked again for ever.
+    /// What to check when the journal neither takes a request nor answers: a refused handshake there is not seen (no
+    /// monitor on that socket); a plaintext request to a CURVE daemon once hung for good in its send.
+    private var journalHint: String {
+        if case .client = options.curve {
+            return "is --curve-server-key the daemon's public certificate, and this client's key in its consumers allow-list?"
+        }
+        return "is the daemon running with this journal endpoint? one that uses CURVE needs --curve-cert and --curve-server-key"
+    }
+
     private func catchUp(resumeAfter: UInt64? = nil) throws {
         guard let dealer, let journal = options.journal else { return }
         let capacity = options.batchLimit + 3
         while true {
             let asked = covered
-            try dealer.send(strings: ["fetch", String(covered), String(options.batchLimit)])
+            // A DEALER with no connection blocks its send (a refused handshake leaves none): bounded by ZMQ_SNDTIMEO.
+            guard try dealer.send(strings: ["fetch", String(covered), String(options.batchLimit)]) else {
+                throw ToolError(exitCode: ToolError.unavailable, "journal \(journal) took no request within "
+                    + "\(options.requestTimeoutMilliseconds) ms: no connection to it (\(journalHint))")
+            }
             enum Reply { case batch(bodies: Int, latest: UInt64), error(String), malformed(String) }
             let reply: Reply? = try dealer.receiveMessage(timeoutMilliseconds: options.requestTimeoutMilliseconds) { frames in
                 guard frames.count >= 2 else { return .malformed("a reply of \(frames.count) frame(s)") }
@@ -303,7 +317,7 @@ final class TailSession {
             switch reply {
             case nil:
                 throw ToolError(exitCode: ToolError.unavailable,
-                                "journal \(journal) did not answer within \(options.requestTimeoutMilliseconds) ms")
+                                "journal \(journal) did not answer within \(options.requestTimeoutMilliseconds) ms (\(journalHint))")
             case .error(let message)?:
                 throw ToolError(exitCode: ToolError.unavailable, "journal \(journal) answered: error: \(message)")
             case .malformed(let what)?:

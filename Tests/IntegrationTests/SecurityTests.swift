@@ -191,6 +191,12 @@ struct SecurityTests {
         #expect(tail.stderr.wait(timeout: 30) { $0.contains("warning: the connection to \(output) was lost") }, "\(tail.stderr.text)")
         daemon = try EndpointDaemon(dir: dir, input: input, output: output, journal: journal, arguments: d.daemonArguments)
         #expect(tail.stderr.wait(timeout: 30) { $0.contains("requires CURVE (security mechanism mismatch)") }, "\(tail.stderr.text)")
+        // A plaintext journal request gets no answer and no handshake report (no monitor on the journal socket): the
+        // exit says what to check (fault tester, session 23: only "did not answer", now and then).
+        let journalTail = try runTool(["tail", "--endpoint", output, "--journal", journal, "--from-sequence", "0",
+                                       "--request-timeout", "1"], timeout: 30)
+        #expect(journalTail.status == 69 && journalTail.stderr.contains("one that uses CURVE needs --curve-cert"),
+                "\(journalTail.status as Any): \(journalTail.stderr)")
         #expect(daemon.stop() == 0)
         daemon = try EndpointDaemon(dir: dir, input: input, output: output, journal: journal, arguments: [])
         #expect(tail.stderr.wait(timeout: 30) { $0.contains("connected to \(output)") }, "\(tail.stderr.text)")
