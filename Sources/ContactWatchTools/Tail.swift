@@ -92,6 +92,13 @@ final class TailSession {
     private var waitingSince = ToolClock.nanos()
     /// A connection was lost and none has come back yet (its return is said).
     private var lostOne = false
+    /// When the live socket is to be connected afresh: libzmq never retries a connection whose handshake failed on a
+    /// protocol error (a mechanism mismatch: plaintext against CURVE), so "still trying" was false and a tail never
+    /// came back once the daemon did (reviewer, session 23). Set at a failed handshake, cleared when libzmq retries
+    /// by itself (`connectRetried`) or a handshake succeeds.
+    private var reconnectDue: UInt64? = nil
+    /// How long after a failed handshake the live socket is connected afresh.
+    static let retryAfterFailedHandshakeNanos: UInt64 = 1_000_000_000
     /// Every alertSequence up to this one has been printed or deliberately skipped (journal mode).
     private var covered: UInt64
     private(set) var printed = 0
@@ -165,6 +172,12 @@ final class TailSession {
     private func readMonitor(timeoutMilliseconds: Int = 0) {
         guard let monitor, let events = try? monitor.events(timeoutMilliseconds: timeoutMilliseconds) else { return }
         for event in events {
+            switch event.kind {
+            case .handshakeSucceeded, .connectRetried, .connectDelayed: reconnectDue = nil
+            case .handshakeFailedProtocol, .handshakeFailedNoDetail, .handshakeFailedAuth:
+                if reconnectDue == nil { reconnectDue = ToolClock.nanos() + Self.retryAfterFailedHandshakeNanos }
+            default: break
+            }
             if event.kind == .handshakeSucceeded && !connected {
                 connected = true
                 if warnedNotConnected || !explainedFailures.isEmpty || lostOne {
@@ -212,6 +225,19 @@ final class TailSession {
         default:
             return nil
         }
+    }
+
+    /// Milliseconds until the live socket is to be connected afresh (nil: not due); connects it when due.
+    private func reconnectIfDue() -> Int? {
+        guard let due = reconnectDue else { return nil }
+        let now = ToolClock.nanos()
+        if now < due { return Int((due - now + 999_999) / 1_000_000) }
+        reconnectDue = nil
+        try? sub.disconnect(options.endpoint)
+        do { try sub.connect(options.endpoint) } catch let error as ZMQError {
+            diagnostics.line("warning: cannot connect to \(options.endpoint) again: \(error.message)")
+        } catch {}
+        return nil
     }
 
     /// Milliseconds until the "nothing connected" warning is due; nil once it is no longer wanted.
@@ -363,6 +389,7 @@ final class TailSession {
         while true {
             var timeout = journalMode ? options.idleRecheckMilliseconds : -1
             if let warning = untilConnectWarning() { timeout = timeout < 0 ? warning : min(timeout, warning) }
+            if let reconnect = reconnectIfDue() { timeout = timeout < 0 ? reconnect : min(timeout, reconnect) }
             let ready = try poller.poll(timeoutMilliseconds: timeout)
             if let monitorIndex, ready.isReadable(monitorIndex) { readMonitor() }
             guard ready.isReadable(subIndex) else {

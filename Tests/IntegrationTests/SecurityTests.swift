@@ -199,7 +199,10 @@ struct SecurityTests {
                 "\(journalTail.status as Any): \(journalTail.stderr)")
         #expect(daemon.stop() == 0)
         daemon = try EndpointDaemon(dir: dir, input: input, output: output, journal: journal, arguments: [])
-        #expect(tail.stderr.wait(timeout: 30) { $0.contains("connected to \(output)") }, "\(tail.stderr.text)")
+        // The line of its own ("nothing connected to …" contains the words too), and the daemon has the subscriber.
+        #expect(tail.stderr.wait(timeout: 30) { $0.split(separator: "\n").contains { $0 == "connected to \(output)" } },
+                "\(tail.stderr.text)")
+        #expect(daemon.child.stderr.wait(timeout: 30) { $0.contains("subscriber joined") }, "\(daemon.child.stderr.text)")
         #expect(daemon.stop() == 0)
     }
 
