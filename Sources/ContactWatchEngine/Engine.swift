@@ -174,7 +174,8 @@ public final class Engine {
 
     /// An open R1 alert's deadline is the Nth business day after the date of its trigger's `contactStart` under the
     /// settings in force (rules.md, R6), unlike R7's, which is fixed when armed: a state written under another
-    /// `enforcementDeadlineBusinessDays`, `bankHolidays` or `timeZone` has its open alerts' deadlines computed again
+    /// `enforcementDeadlineBusinessDays`, `bankHolidays` or `timeZone` has the deadlines of its open alerts without an
+    /// overdue alert yet computed again
     /// (kept when equal, so an unchanged configuration writes nothing; the store keeps the old value until the case's
     /// next commit, and each start computes it again). A fault tester's restart from 8 to 3 business days raised the
     /// overdue alert 6 days late, and from 3 to 8 stated a deadline of "8 business days" that was 3.
@@ -185,7 +186,9 @@ public final class Engine {
             guard let base = cases.baseAddress else { return }
             for ci in 0..<cases.count where !base[ci].openNonCompliance.isEmpty {
                 base[ci].openNonCompliance.withUnsafeBufferPointer { open in
-                    for k in open.indices {
+                    // One whose overdue alert is raised keeps the deadline that alert stated: its resolution repeats
+                    // the raise's evidence (alerts.md; reviewer, session 23).
+                    for k in open.indices where !open[k].overdueRaised {
                         let deadline = enforcementDeadline(zone.date(of: open[k].triggerStart))
                         if open[k].deadline != deadline { moved.append((ci, k, deadline)) }
                     }

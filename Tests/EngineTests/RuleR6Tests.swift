@@ -53,6 +53,19 @@ struct RuleR6Tests {
         #expect(restarted.raised(R.overdue).map(\.alertId) == fresh.raised(R.overdue).map(\.alertId))
     }
 
+    @Test("an overdue alert raised under one N keeps its deadline after a restart with another: its resolution repeats the raise's (reviewer, session 23: the resolution said the recomputed date)")
+    func raisedOverdueKeepsItsDeadline() throws {
+        let first = Harness { $0.enforcementDeadlineBusinessDays = 3 }
+        first.send(contact(id: 1, start: mon, outcome: "UAAB"))
+        first.send(tick(t("2026-03-06 10:00")))
+        let raised = try #require(first.raised(R.overdue).first)
+        #expect(raised.evString("deadline") == "2026-03-05")
+        let restarted = Harness(engine: try Engine(settings: EngineSettings(), state: first.engine.state))
+        let out = restarted.send(contact(id: 1, v: 2, start: mon, at: t("2026-03-07 10:00"), outcome: "ATTC"))
+        let resolved = try #require(out.first { $0.topic == "alert.resolved.\(R.overdue)" }, "\(out.map(\.topic))")
+        #expect(resolved.alertId == raised.alertId && resolved.evString("deadline") == "2026-03-05")
+    }
+
     @Test("the deadline skips weekends", arguments: [
         ("2026-03-06 10:00", 1, "2026-03-09"), // Friday -> Monday
         ("2026-03-07 10:00", 1, "2026-03-09"), // Saturday -> Monday
