@@ -13,17 +13,34 @@ enum RuleSettingsRecord {
         values(settings).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "\n")
     }
 
-    static func values(_ settings: EngineSettings) -> [String: String] {
-        var out: [String: String] = [:]
-        for child in Mirror(reflecting: settings).children {
-            guard let field = child.label else { continue }
-            out[ConfigurationReload.engineKeyNames[field] ?? field] = "\(child.value)"
-        }
-        return out
+    /// Each setting in the configuration's own spelling (`low`, `2026-01-01,2026-12-25`, `0.75`), written out one by
+    /// one rather than through reflection, so that the text does not change with a type's description.
+    static func values(_ s: EngineSettings) -> [String: String] {
+        [
+            "rules.timeZone": s.timeZone,
+            "rules.bankHolidays": s.bankHolidays.map(\.description).joined(separator: ","),
+            "rules.videoCountsAsFaceToFace": "\(s.videoCountsAsFaceToFace)",
+            "rules.nonCompliance.windowMonths": "\(s.nonComplianceWindowMonths)",
+            "rules.nonCompliance.enforcementDeadlineBusinessDays": "\(s.enforcementDeadlineBusinessDays)",
+            "rules.telephoneOnly.limitDays": "\(s.telephoneOnlyLimitDays)",
+            "rules.telephoneOnly.priorityLimitDays": "\(s.telephoneOnlyPriorityLimitDays)",
+            "rules.remoteContact.enabled": "\(s.remoteContactEnabled)",
+            "rules.noPrivacy.minimumSeverity": s.noPrivacyMinimumSeverity.code,
+            "rules.complianceRate.windowDays": "\(s.complianceRateWindowDays)",
+            "rules.complianceRate.minimumSample": "\(s.complianceRateMinimumSample)",
+            "rules.complianceRate.threshold": "\(s.complianceRateThreshold)",
+            "rules.complianceRate.hysteresis": "\(s.complianceRateHysteresis)",
+            "rules.outcomeOverdue.enabled": "\(s.outcomeOverdueEnabled)",
+            "rules.outcomeOverdue.businessDays": "\(s.outcomeOverdueBusinessDays)",
+            "input.maxMessageBytes": "\(s.maxMessageBytes)",
+            "input.contactRetentionDays": "\(s.contactRetentionDays)",
+            "input.maxFutureSkewSeconds": "\(s.maxFutureSkewSeconds)",
+        ]
     }
 
     /// The warning for a store last started with `before`, nil when nothing changed. Each key with its old and new
-    /// value (a long value, a holiday list, named only); a key unknown to either side counts as changed.
+    /// value (a long value, a holiday list, named only). A key on one side only is left out: a setting a later
+    /// release adds (or an earlier one lacked) would otherwise be "changed" at every upgrade or downgrade.
     static func changeLine(before: String, now settings: EngineSettings) -> String? {
         var old: [String: String] = [:]
         for line in before.split(separator: "\n") {
@@ -31,17 +48,26 @@ enum RuleSettingsRecord {
             old[String(line[..<eq])] = String(line[line.index(after: eq)...])
         }
         let new = values(settings)
-        let changed = Set(old.keys).union(new.keys).sorted().compactMap { key -> String? in
-            let a = old[key] ?? "none", b = new[key] ?? "none"
-            guard a != b else { return nil }
+        let changed = Set(old.keys).intersection(new.keys).sorted().compactMap { key -> String? in
+            guard let a = old[key], let b = new[key], a != b else { return nil }
             return a.count + b.count <= 80 ? "\(key) \(a) → \(b)" : key
         }
         guard !changed.isEmpty else { return nil }
+        // What the store keeps as decided before, said only for the settings that changed.
+        func moved(_ key: String) -> Bool { old[key] != nil && new[key] != nil && old[key] != new[key] }
+        var kept: [String] = []
+        if let a = old["input.contactRetentionDays"].flatMap(Int.init), let b = new["input.contactRetentionDays"].flatMap(Int.init), b > a {
+            kept.append("contacts forgotten under the shorter input.contactRetentionDays stay forgotten (a later arrival of one is a new contact)")
+        }
+        if moved("rules.videoCountsAsFaceToFace") {
+            kept.append("remembered contacts keep the in-person or remote standing rules.videoCountsAsFaceToFace gave them")
+        }
+        if moved("rules.outcomeOverdue.businessDays") { kept.append("armed R7 deadlines keep theirs") }
+        let deadlines = ["rules.nonCompliance.enforcementDeadlineBusinessDays", "rules.bankHolidays", "rules.timeZone"]
+        let recomputed = deadlines.contains(where: moved)
+            ? "; open non-compliance alerts' enforcement deadlines are computed again (those already overdue keep theirs)" : ""
         return "the rules' settings changed since the store was last started: " + changed.joined(separator: ", ")
-            + ". What the store holds stays as decided then: contacts forgotten under a shorter "
-            + "input.contactRetentionDays stay forgotten (a later arrival of one is a new contact), remembered contacts "
-            + "keep the in-person or remote standing rules.videoCountsAsFaceToFace gave them, armed R7 deadlines keep "
-            + "theirs; open non-compliance alerts' enforcement deadlines are computed again; the rest applies from the "
-            + "next event (README: Changing the rules of a running service)"
+            + (kept.isEmpty ? "" : ". What the store holds stays as decided then: " + kept.joined(separator: "; "))
+            + recomputed + "; the new values apply from the next event (README: Changing the rules of a running service)"
     }
 }

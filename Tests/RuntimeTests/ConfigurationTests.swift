@@ -307,7 +307,7 @@ struct ConfigurationTests {
         }
     }
 
-    @Test("the rules' settings recorded in the store: unchanged says nothing; each changed key named with its values, a holiday list by name; a key the record lacks counts as changed")
+    @Test("the rules' settings recorded in the store: unchanged says nothing; each changed key named with its values, a holiday list by name, and only the consequences of what changed; a key on one side only is not a change (reviewer, session 23: every upgrade adding a setting would have warned)")
     func ruleSettingsChangeLine() {
         var settings = EngineSettings()
         let before = RuleSettingsRecord.text(settings)
@@ -315,10 +315,17 @@ struct ConfigurationTests {
         settings.enforcementDeadlineBusinessDays = 3
         settings.bankHolidays = []
         let line = RuleSettingsRecord.changeLine(before: before, now: settings) ?? ""
-        #expect(line.contains(": rules.bankHolidays, rules.nonCompliance.enforcementDeadlineBusinessDays 8 → 3. ")
+        #expect(line.contains(": rules.bankHolidays, rules.nonCompliance.enforcementDeadlineBusinessDays 8 → 3; open non-compliance alerts' enforcement deadlines are computed again")
+                    && !line.contains("stays as decided")
                     && !line.contains("rules.timeZone"), "\(line)")
+        // A record from a release without a setting, or with one this release lacks: not a change.
         let partial = before.split(separator: "\n").filter { !$0.hasPrefix("rules.timeZone=") }.joined(separator: "\n")
-        #expect(RuleSettingsRecord.changeLine(before: partial, now: EngineSettings())?.contains("rules.timeZone none → Europe/London") == true)
-        #expect(before.split(separator: "\n").count == ConfigurationReload.engineKeyNames.count)
+        #expect(RuleSettingsRecord.changeLine(before: partial + "\nrules.someFutureSetting=1", now: EngineSettings()) == nil)
+        // Every engine setting is recorded, in the configuration's spelling.
+        #expect(Set(RuleSettingsRecord.values(EngineSettings()).keys) == Set(ConfigurationReload.engineKeyNames.values))
+        #expect(before.contains("rules.noPrivacy.minimumSeverity=low\n") && before.contains("rules.bankHolidays=2024-01-01,2024-03-29,"))
+        settings = EngineSettings()
+        settings.noPrivacyMinimumSeverity = .high
+        #expect(RuleSettingsRecord.changeLine(before: before, now: settings)?.contains("rules.noPrivacy.minimumSeverity low → high; the new values apply from the next event") == true)
     }
 }
