@@ -53,6 +53,24 @@ struct RuleR6Tests {
         #expect(restarted.raised(R.overdue).map(\.alertId) == fresh.raised(R.overdue).map(\.alertId))
     }
 
+    @Test("a state written under another bank-holiday list: an open R1 alert's deadline follows the list in force, as in a fresh run with it (reviewer, session 23: only N was tested)")
+    func deadlineFollowsTheHolidays() throws {
+        var settings = EngineSettings()
+        settings.enforcementDeadlineBusinessDays = 3
+        let first = Harness(engine: try Engine(settings: settings))
+        first.send(contact(id: 1, start: mon, outcome: "UAAB"))
+        settings.bankHolidays = ["2026-03-03", "2026-03-04"].map { LocalDate(parsing: $0)! }
+        let restarted = Harness(engine: try Engine(settings: settings, state: first.engine.state))
+        let fresh = Harness(engine: try Engine(settings: settings))
+        fresh.send(contact(id: 1, start: mon, outcome: "UAAB"))
+        for h in [restarted, fresh] {
+            h.send(tick(t("2026-03-09 22:00")))
+            #expect(h.raised(R.overdue).isEmpty, "raised before the end of 2026-03-09 (3 business days after 2 March, 3 and 4 March holidays)")
+            h.send(tick(t("2026-03-10 00:00:01")))
+            #expect(h.raised(R.overdue).first?.evString("deadline") == "2026-03-09")
+        }
+    }
+
     @Test("an overdue alert raised under one N keeps its deadline after a restart with another: its resolution repeats the raise's (reviewer, session 23: the resolution said the recomputed date)")
     func raisedOverdueKeepsItsDeadline() throws {
         let first = Harness { $0.enforcementDeadlineBusinessDays = 3 }
