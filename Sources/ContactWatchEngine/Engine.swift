@@ -175,10 +175,9 @@ public final class Engine {
     /// An open R1 alert's deadline is the Nth business day after the date of its trigger's `contactStart` under the
     /// settings in force (rules.md, R6), unlike R7's, which is fixed when armed: a state written under another
     /// `enforcementDeadlineBusinessDays`, `bankHolidays` or `timeZone` has the deadlines of its open alerts without an
-    /// overdue alert yet computed again
-    /// (kept when equal, so an unchanged configuration writes nothing; the store keeps the old value until the case's
-    /// next commit, and each start computes it again). A fault tester's restart from 8 to 3 business days raised the
-    /// overdue alert 6 days late, and from 3 to 8 stated a deadline of "8 business days" that was 3.
+    /// overdue alert yet computed again (kept when equal, so an unchanged configuration writes nothing; the store keeps
+    /// the old value until the case's next commit, and each start computes it again). A fault tester's restart from 8
+    /// to 3 business days raised the overdue alert 6 days late, and from 3 to 8 stated "8 business days" of a 3-day one.
     private func recomputeEnforcementDeadlines() {
         // Read in place (no `CaseState` copied), written only where a deadline moved.
         var moved: [(ci: Int, k: Int, deadline: Int32)] = []

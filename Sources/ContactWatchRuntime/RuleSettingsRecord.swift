@@ -48,13 +48,13 @@ enum RuleSettingsRecord {
             old[String(line[..<eq])] = String(line[line.index(after: eq)...])
         }
         let new = values(settings)
-        let changed = Set(old.keys).intersection(new.keys).sorted().compactMap { key -> String? in
-            guard let a = old[key], let b = new[key], a != b else { return nil }
+        func moved(_ key: String) -> Bool { old[key] != nil && new[key] != nil && old[key] != new[key] }
+        let changed = new.keys.sorted().filter(moved).map { key in
+            let a = old[key]!, b = new[key]!
             return a.count + b.count <= 80 ? "\(key) \(a) → \(b)" : key
         }
         guard !changed.isEmpty else { return nil }
         // What the store keeps as decided before, said only for the settings that changed.
-        func moved(_ key: String) -> Bool { old[key] != nil && new[key] != nil && old[key] != new[key] }
         var kept: [String] = []
         if let a = old["input.contactRetentionDays"].flatMap(Int.init), let b = new["input.contactRetentionDays"].flatMap(Int.init), b > a {
             kept.append("contacts forgotten under the shorter input.contactRetentionDays stay forgotten (a later arrival of one is a new contact)")
