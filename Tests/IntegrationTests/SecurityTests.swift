@@ -291,6 +291,25 @@ struct SecurityTests {
         #expect(!tail.stderr.text.contains("error:"), "the allowed tail: \(tail.stderr.text)")
     }
 
+    @Test("a refused tail keeps trying: its key added to the consumers' allow-list and a SIGHUP to the daemon are enough, and it says it connected (README, companion tool)")
+    func reloadAddsKey() throws {
+        let dir = try TemporaryDirectory()
+        let d = try Deployment(dir: dir, pyzmq: false)
+        let daemon = try EndpointDaemon(dir: dir, input: dir.ipc("in"), output: dir.ipc("out"), journal: dir.ipc("journal"),
+                                        arguments: d.daemonArguments)
+        let tail = try Child("contactwatch", ["tail", "--endpoint", daemon.output, "--curve-cert", d.secret("stranger"),
+                                              "--curve-server-key", d.daemonPublic])
+        defer { DurabilityTests.stop(tail) }
+        #expect(tail.stderr.wait(timeout: 30) { $0.contains("refused this client's CURVE key") }, "\(tail.stderr.text)")
+        try FileManager.default.copyItem(atPath: dir.file("certs/stranger.key"), toPath: "\(d.consumers)/stranger.key")
+        daemon.child.signal(SIGHUP)
+        #expect(daemon.child.stderr.wait(timeout: 30) { $0.contains("allow-list reloaded") }, "\(daemon.child.stderr.text)")
+        #expect(tail.stderr.wait(timeout: 30) { $0.split(separator: "\n").contains { $0 == "connected to \(daemon.output)" } },
+                "\(tail.stderr.text)")
+        #expect(daemon.child.stderr.wait(timeout: 30) { $0.contains("subscriber joined") }, "\(daemon.child.stderr.text)")
+        #expect(daemon.stop() == 0)
+    }
+
     @Test("a key removed from an allow-list and SIGHUP: it cannot connect again; an existing consumer keeps receiving")
     func reloadRemovesKey() throws {
         let dir = try TemporaryDirectory()
