@@ -234,9 +234,9 @@ final class TailSession {
         if now < due { return Int((due - now + 999_999) / 1_000_000) }
         reconnectDue = nil
         try? sub.disconnect(options.endpoint)
-        do { try sub.connect(options.endpoint) } catch let error as ZMQError {
-            diagnostics.line("warning: cannot connect to \(options.endpoint) again: \(error.message)")
-        } catch {}
+        do { try sub.connect(options.endpoint) } catch {
+            diagnostics.line("warning: cannot connect to \(options.endpoint) again: \((error as? ZMQError)?.message ?? "\(error)")")
+        }
         return nil
     }
 
@@ -281,14 +281,6 @@ final class TailSession {
 
     // MARK: Journal
 
-    /// Fetches and prints alerts after `covered` until the journal has no more.
-    ///
-    /// A journal whose latest alertSequence is below `covered` has gone back: the daemon's store was reset or restored
-    /// from a backup (alertSequence numbers start again below what this tail printed), or `--from-sequence` came from
-    /// another daemon. That is said on the diagnostics descriptor, and the tail goes on after `resumeAfter` (the live
-    /// alert that showed it, less one) or the journal's latest, instead of waiting — silently — for the new numbers to
-    /// pass the old ones. A reply whose alerts are none of them after the position asked for (no `alertSequence`, or
-    /// at or below it) ends the tail with 69: a journal that never advances would be asked again for ever.
     /// What to check when the journal neither takes a request nor answers: a refused handshake there is not seen (no
     /// monitor on that socket); a plaintext request to a CURVE daemon once hung for good in its send.
     private var journalHint: String {
@@ -298,6 +290,14 @@ final class TailSession {
         return "is the daemon running with this journal endpoint? one that uses CURVE needs --curve-cert and --curve-server-key"
     }
 
+    /// Fetches and prints alerts after `covered` until the journal has no more.
+    ///
+    /// A journal whose latest alertSequence is below `covered` has gone back: the daemon's store was reset or restored
+    /// from a backup (alertSequence numbers start again below what this tail printed), or `--from-sequence` came from
+    /// another daemon. That is said on the diagnostics descriptor, and the tail goes on after `resumeAfter` (the live
+    /// alert that showed it, less one) or the journal's latest, instead of waiting — silently — for the new numbers to
+    /// pass the old ones. A reply whose alerts are none of them after the position asked for (no `alertSequence`, or
+    /// at or below it) ends the tail with 69: a journal that never advances would be asked again for ever.
     private func catchUp(resumeAfter: UInt64? = nil) throws {
         guard let dealer, let journal = options.journal else { return }
         let capacity = options.batchLimit + 3
