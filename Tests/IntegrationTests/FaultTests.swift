@@ -658,6 +658,34 @@ struct FaultTests {
             + "\(committed.bodies.count) in the store after the restart; \(count) after replaying everything")
     }
 
+    /// Where both -wal-deleted-under-a-reader tests start: a daemon with a live alert tail, another process holding a
+    /// read transaction on its store from before the first third (whose commits therefore stay in the WAL: the
+    /// checkpointer cannot copy past a reader), the first third replayed and the journal read. `stop()` kills the
+    /// reader — killed, not ended: an sqlite3 closing as the last connection would checkpoint and delete the -wal by
+    /// name — then the tail.
+    final class UnderAReader {
+        let daemon: DaemonUnderTest
+        let live: Child
+        let reader: Child
+        let chunks: [String]
+        let before: (latest: Int, bodies: [NSDictionary])
+
+        init(dir: TemporaryDirectory, shell: String, extraArguments: [String] = []) throws {
+            chunks = try D.generatedChunks(dir, parts: 3)
+            daemon = try DaemonUnderTest(dir: dir, extraArguments: D.arguments + extraArguments, environment: D.environment)
+            live = try D.liveTail(daemon)
+            reader = try D.holdReadTransaction(daemon, shell: shell).holder
+            try D.replayThroughSentinel(daemon, [chunks[0]], sentinel: "part-1")
+            before = try JournalClient(endpoint: daemon.journal).fetchAll()
+            try #require(!before.bodies.isEmpty, "the first third raised no alert")
+        }
+
+        func stop() {
+            D.stop(reader)
+            D.stop(live, output: true)
+        }
+    }
+
     /// Another process reading the store (an sqlite3 shell in a transaction) when the `-wal` was deleted kept the
     /// save from copying past its snapshot: the daemon stopped with 74 after 5 s, and a restart once that process was
     /// gone had lost every alert published since the last checkpoint, giving their alertSequences again (fault tester,
@@ -669,20 +697,11 @@ struct FaultTests {
         }
         let dir = try TemporaryDirectory()
         let uninterrupted = try Self.uninterruptedJournal()
-        let chunks = try D.generatedChunks(dir, parts: 3)
-        var daemon = try DaemonUnderTest(dir: dir, extraArguments: D.arguments + ["--metrics", "127.0.0.1:0"],
-                                         environment: D.environment)
+        let held = try UnderAReader(dir: dir, shell: shell, extraArguments: ["--metrics", "127.0.0.1:0"])
+        defer { held.stop() }
+        var daemon = held.daemon
+        let (chunks, live, before) = (held.chunks, held.live, held.before)
         let port = try MetricsTests.metricsPort(daemon)
-        let live = try D.liveTail(daemon)
-        defer { D.stop(live, output: true) }
-        // The reader's snapshot predates the first third: its commits stay in the WAL (the checkpointer cannot copy
-        // past a reader). Killed, not ended, at the test's end: an sqlite3 closing as the last connection would
-        // checkpoint and delete the -wal by name.
-        let (reader, _) = try D.holdReadTransaction(daemon, shell: shell)
-        defer { D.stop(reader) }
-        try D.replayThroughSentinel(daemon, [chunks[0]], sentinel: "part-1")
-        let before = try JournalClient(endpoint: daemon.journal).fetchAll()
-        try #require(!before.bodies.isEmpty, "the first third raised no alert")
 
         let receivedBefore = Exposition(try httpGet(port: port, path: "/metrics").body)["contactwatch_events_received_total"] ?? 0
         try FileManager.default.removeItem(atPath: daemon.stateDir + "/contactwatch.sqlite-wal")
@@ -742,15 +761,10 @@ struct FaultTests {
             return
         }
         let dir = try TemporaryDirectory()
-        let chunks = try D.generatedChunks(dir, parts: 3)
-        var daemon = try DaemonUnderTest(dir: dir, extraArguments: D.arguments, environment: D.environment)
-        let live = try D.liveTail(daemon)
-        defer { D.stop(live, output: true) }
-        let (reader, _) = try D.holdReadTransaction(daemon, shell: shell)
-        defer { D.stop(reader) }
-        try D.replayThroughSentinel(daemon, [chunks[0]], sentinel: "part-1")
-        let before = try JournalClient(endpoint: daemon.journal).fetchAll()
-        try #require(!before.bodies.isEmpty, "the first third raised no alert")
+        let held = try UnderAReader(dir: dir, shell: shell)
+        defer { held.stop() }
+        var daemon = held.daemon
+        let (live, before) = (held.live, held.before)
 
         try FileManager.default.removeItem(atPath: daemon.stateDir + "/contactwatch.sqlite-wal")
         let saved = daemon.stateDir + "/contactwatch.sqlite.saved"
