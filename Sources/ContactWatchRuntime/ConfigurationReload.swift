@@ -49,25 +49,39 @@ public actor ConfigurationReload {
 
     /// The settings that differ between two configurations, each by its configuration key — the engine's and the
     /// security settings one by one, not as a section — with its old and new value when both are short
-    /// (`input.maxMessageBytes 65536 → 1000`; a list of bank holidays is named only).
+    /// (`input.maxMessageBytes 65536 → 1000`; a list of bank holidays is named only). The engine's settings are written
+    /// as the start-up warning of changed rules writes them (`RuleSettingsRecord.values`, the configuration's
+    /// spelling: `rules.timeZone Europe/London → Europe/Paris`), so that one change reads the same in both lines.
     static func differences(_ a: DaemonConfiguration, _ b: DaemonConfiguration) -> [String] {
         var out: [String] = []
         func compare(_ left: Any, _ right: Any, keys: [String: String]) {
             for (l, r) in zip(Mirror(reflecting: left).children, Mirror(reflecting: right).children) {
                 let field = l.label ?? "?"
                 if field == "exposedPlaintext" { continue }  // follows from security.* and the endpoints
-                if field == "engine" || field == "security" {
-                    compare(l.value, r.value, keys: field == "engine" ? engineKeyNames : securityKeyNames)
+                if field == "engine" {
+                    let old = RuleSettingsRecord.values(a.engine), new = RuleSettingsRecord.values(b.engine)
+                    for key in old.keys.sorted() where old[key] != new[key] {
+                        out.append(change(key, old[key] ?? "none", new[key] ?? "none"))
+                    }
+                    continue
+                }
+                if field == "security" {
+                    compare(l.value, r.value, keys: securityKeyNames)
                     continue
                 }
                 let old = rendered(l.value), new = rendered(r.value)
                 guard old != new else { continue }
-                let key = keys[field] ?? field
-                out.append(old.count + new.count <= 80 ? "\(key) \(old) → \(new)" : key)
+                out.append(change(keys[field] ?? field, old, new))
             }
         }
         compare(a, b, keys: keyNames)
         return out
+    }
+
+    /// One changed setting in a log line: `key old → new`, or the key alone when the two values are long (a list of
+    /// bank holidays). The reload line and the start-up warning of changed rules both write changes so.
+    static func change(_ key: String, _ old: String, _ new: String) -> String {
+        old.count + new.count <= 80 ? "\(key) \(old) → \(new)" : key
     }
 
     /// A setting's value as the log shows it: optionals unwrapped (`none` when absent), strings quoted.
@@ -94,7 +108,9 @@ public actor ConfigurationReload {
         "journalMaxReplyAlerts": "journal.maxReplyAlerts", "journalMaxReplyBytes": "journal.maxReplyBytes",
     ]
 
-    /// `EngineSettings`' fields (rules.md and events.md settings) by configuration key.
+    /// `EngineSettings`' fields (rules.md and events.md settings) by configuration key: every field has one
+    /// (`ConfigurationTests.everySettingNamed`, which also checks these are `RuleSettingsRecord.values`' keys, the list
+    /// the reload line writes the engine's settings from).
     static let engineKeyNames: [String: String] = [
         "timeZone": "rules.timeZone", "bankHolidays": "rules.bankHolidays",
         "videoCountsAsFaceToFace": "rules.videoCountsAsFaceToFace",

@@ -49,10 +49,7 @@ enum RuleSettingsRecord {
         }
         let new = values(settings)
         func moved(_ key: String) -> Bool { old[key] != nil && new[key] != nil && old[key] != new[key] }
-        let changed = new.keys.sorted().filter(moved).map { key in
-            let a = old[key]!, b = new[key]!
-            return a.count + b.count <= 80 ? "\(key) \(a) → \(b)" : key
-        }
+        let changed = new.keys.sorted().filter(moved).map { ConfigurationReload.change($0, old[$0]!, new[$0]!) }
         guard !changed.isEmpty else { return nil }
         // What the store keeps as decided before, said only for the settings that changed.
         var kept: [String] = []

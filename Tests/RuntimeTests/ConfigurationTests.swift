@@ -277,7 +277,7 @@ struct ConfigurationTests {
         ])
         #expect(Set(ConfigurationReload.differences(before, after)) == [
             "input.maxMessageBytes 65536 → 1000", "rules.bankHolidays", "security.allowPlaintext false → true",
-            "journal.maxReplyAlerts 1000 → 10", "rules.timeZone \"Europe/London\" → \"Europe/Paris\"",
+            "journal.maxReplyAlerts 1000 → 10", "rules.timeZone Europe/London → Europe/Paris",
         ])
         #expect(ConfigurationReload.differences(before, before).isEmpty)
     }
@@ -294,6 +294,8 @@ struct ConfigurationTests {
         for field in fields(configuration.engine) {
             named.append(try #require(ConfigurationReload.engineKeyNames[field], "no key for engine's \(field)"))
         }
+        // The reload line and the record of the rules' settings write the engine's settings from one list.
+        #expect(Set(RuleSettingsRecord.values(configuration.engine).keys) == Set(ConfigurationReload.engineKeyNames.values))
         for field in fields(configuration.security) {
             named.append(try #require(ConfigurationReload.securityKeyNames[field], "no key for security's \(field)"))
         }
