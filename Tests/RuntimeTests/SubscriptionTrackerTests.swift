@@ -96,14 +96,15 @@ struct SubscriptionTrackerTests {
         #expect(tracker.heldCount == 8)
 
         // The old connection ends; the same peer's next one gets its descriptor number before the end is read.
-        close(first.server)
-        close(first.client)
+        // `dup2` closes the old socket and puts the new one at its number in one step: the tests of this process run
+        // in parallel, and a number closed first is free for another thread to take (a libzmq eventfd), which a
+        // `dup2` onto it then replaced and the `close` after the test closed — libzmq aborted the whole run with
+        // "Bad file descriptor (src/signaler.cpp:184)" (session 24).
         let second = try Self.loopbackPair(listener, port: port)
         defer { close(second.client) }
-        if second.server != first.server {
-            try #require(dup2(second.server, first.server) == first.server)
-            close(second.server)
-        }
+        try #require(dup2(second.server, first.server) == first.server)
+        close(second.server)
+        close(first.client)
         defer { close(first.server) }
         for i in 0..<5 { tracker.hold(ArraySlice(Array("new\(i)".utf8)), by: source) }
         #expect(tracker.heldCount == 5, "the new connection's 5 subscriptions are counted as \(tracker.heldCount)")
