@@ -112,7 +112,7 @@ public struct EngineSettings: Sendable, Equatable {
             out.append(Problem(key: "rules.complianceRate.hysteresis", problem: "must be a number from 0 to below 1 (got \(complianceRateHysteresis))"))
         }
         if contactRetentionDays < complianceRateWindowDays {
-            out.append(Problem(key: "input.contactRetentionDays", problem: "must be at least rules.complianceRate.windowDays (\(complianceRateWindowDays))"))
+            out.append(Problem(key: "input.contactRetentionDays", problem: "must be at least rules.complianceRate.windowDays (\(complianceRateWindowDays); got \(contactRetentionDays)): a contact is forgotten with its compliance contribution, so a shorter memory would leave the window's oldest days uncounted"))
         }
         return out
     }

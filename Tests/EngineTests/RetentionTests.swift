@@ -51,6 +51,34 @@ struct RetentionTests {
         #expect(h.engine.state.cases[0].warnings.count == (crossed ? 0 : 1))
     }
 
+    /// events.md: a forgotten contact is forgotten entirely, and a later version moved back within the retention "is
+    /// processed as the first arrival of a new contact"; alerts.md's identity (rule, subject, contactId, version) cannot
+    /// tell it from its earlier self. *Decision* (README, Engine decisions; differential tester, session 24): the
+    /// contract as written — the new arrival raises as any new contact does, under the same `alertId` as the alert
+    /// its earlier self raised and that is still open, and an action answering both resolves both, oldest first.
+    @Test("a forgotten contact arriving again raises under the alertId of its earlier self's alert still open; one warning resolves both, each with its R6")
+    func reArrivalOfForgottenContact() throws {
+        let h = Harness {
+            $0.contactRetentionDays = 30
+            $0.complianceRateWindowDays = 30
+        }
+        let first = t("2026-01-05 10:00")
+        h.send(contact(id: 900, start: first, at: first + hour, outcome: "UAAB"))
+        h.send(tick(first + 15 * day))  // the warning is overdue: R6
+        let again = first + 35 * day    // contact 900 (v1) is now more than 30 days before W: forgotten
+        h.send(contact(id: 900, start: again, at: again + hour, outcome: "UAAB"))
+        #expect(h.engine.state.contacts[900]?.contactStart == again)
+        h.send(tick(again + 15 * day))
+        let raised = h.raised(R.warningDue), overdue = h.raised(R.overdue)
+        #expect(raised.count == 2 && overdue.count == 2)
+        #expect(Set(raised.compactMap(\.alertId)).count == 1, "\(raised)")
+        let warned = again + 16 * day
+        h.send(contact(id: 901, start: warned, at: warned + hour, outcome: "ATTC", action: "EA02"))
+        #expect(h.resolved(R.warningDue).map(\.alertId) == raised.map(\.alertId))
+        #expect(h.resolved(R.overdue).count == 2)
+        #expect(h.engine.state.cases[0].openNonCompliance.isEmpty)
+    }
+
     /// A withdrawal looks only at the warnings of contacts still remembered.
     @Test("a withdrawal skips the warning of a contact forgotten that day and removes the one still remembered")
     func withdrawalSkipsForgottenWarning() throws {

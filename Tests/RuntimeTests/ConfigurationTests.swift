@@ -209,6 +209,8 @@ struct ConfigurationTests {
         ("log.statsIntervalSeconds", 86_401, "must be an integer from 0 (off) to 86400 (got 86401)"),
         ("input.maxMessageBytes", 63, "must be an integer of at least 64 (got 63)"),
         ("rules.telephoneOnly.limitDays", 0, "must be an integer from 1 to 36525 (got 0)"),
+        ("rules.nonCompliance.enforcementDeadlineBusinessDays", 0, "must be an integer from 1 to 36525 (got 0)"),
+        ("input.contactRetentionDays", 89, "must be at least rules.complianceRate.windowDays (90; got 89)"),
     ])
     func rangeMessages(key: String, value: Int, message: String) {
         #expect {
