@@ -1,3 +1,4 @@
+import ContactWatchCommon
 import ContactWatchStore
 import Foundation
 import Logging
@@ -27,7 +28,7 @@ import ZeroMQ
 /// `close` are called from the processing thread; `completedCount` and `error` from any thread.
 final class CommitWriter: @unchecked Sendable {
     private let store: StateStore
-    private let condition = NSCondition()
+    private let condition = MonotonicCondition()
     // Guarded by `condition`.
     private var queue: [PreparedCommit] = []
     /// The last batch written, emptied (`PreparedCommit.recycled()`), for the next `prepare` to refill.
@@ -229,7 +230,7 @@ final class CommitWriter: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         while queue.isEmpty && prune == nil && !closing {
-            let timedOut = !condition.wait(until: Date(timeIntervalSinceNow: Self.idleCheckSeconds))
+            let timedOut = !condition.wait(until: .after(seconds: Self.idleCheckSeconds))
             if timedOut && failure == nil && queue.isEmpty && prune == nil && !closing { return .check }
         }
         if failure != nil { return nil }

@@ -259,7 +259,7 @@ final class LogWriter: @unchecked Sendable {
     private let limitBytes: Int
     /// The line that reports `dropped` lines lost over `seconds` seconds.
     private let dropNotice: @Sendable (_ dropped: Int, _ seconds: Int) -> String
-    private let condition = NSCondition()
+    private let condition = MonotonicCondition()
     private var pending: [String] = []
     private var pendingBytes = 0
     private var dropped = 0
@@ -298,7 +298,7 @@ final class LogWriter: @unchecked Sendable {
 
     /// Waits until every line queued so far has been written, at most `timeout` seconds; false when it has not.
     func flush(timeout: Double) -> Bool {
-        let deadline = Date(timeIntervalSinceNow: timeout)
+        let deadline = MonotonicCondition.Deadline.after(seconds: timeout)
         condition.lock()
         defer { condition.unlock() }
         while !pending.isEmpty || writing || dropped > 0 {

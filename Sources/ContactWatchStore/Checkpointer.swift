@@ -7,7 +7,7 @@ import GRDB
 /// rows two to three times slower: every dirty page is written twice.) Should this thread fall behind, the writer's
 /// `StateStore.checkpointWALIfDue` bounds the WAL (SQLite's own auto-checkpoint is off on the write connection).
 final class Checkpointer: @unchecked Sendable {
-    private let condition = NSCondition()
+    private let condition = MonotonicCondition()
     private var pending = false
     /// Whether the thread waits out `interval` after a checkpoint: a poke then only sets `pending` (the thread
     /// looks at it when the interval is over) instead of waking it once per commit to go back to sleep.
@@ -58,7 +58,7 @@ final class Checkpointer: @unchecked Sendable {
             _ = try? queue.writeWithoutTransaction { db in
                 try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(PASSIVE)")
             }
-            let deadline = Date(timeIntervalSinceNow: interval)
+            let deadline = MonotonicCondition.Deadline.after(seconds: interval)
             condition.lock()
             napping = true
             while !stopping && condition.wait(until: deadline) {}
