@@ -329,6 +329,8 @@ public final class Engine {
 
     func futureSkew(_ occurredAt: Millis) -> Invalidity? {
         if occurredAt > now + Millis(settings.maxFutureSkewSeconds) * 1000 {
+            counters.tooFarAhead += 1
+            counters.lastTooFarAhead = (occurredAt, now)
             return Invalidity(field: "occurredAt", reason: "occurredAt is too far ahead of the wall clock")
         }
         return nil

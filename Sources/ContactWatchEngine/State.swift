@@ -694,6 +694,11 @@ public struct EngineCounters: Sendable {
     public var raisedByRule: [Int] = Array(repeating: 0, count: Rule.allCases.count)
     public var resolvedByRule: [Int] = Array(repeating: 0, count: Rule.allCases.count)
     public var forgottenContacts = 0
+    /// Events refused because their `occurredAt` is more than `input.maxFutureSkewSeconds` ahead of the wall clock
+    /// passed in, and the latest such `occurredAt` with that clock (the daemon's warning: a host clock behind makes
+    /// every event refused, which the counts alone do not say).
+    public var tooFarAhead = 0
+    public var lastTooFarAhead: (occurredAt: Millis, clock: Millis) = (0, 0)
     public init() {}
 }
 

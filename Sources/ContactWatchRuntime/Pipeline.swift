@@ -120,6 +120,8 @@ struct PipelineLoop {
     /// The engine's log events (a publisher restarting its numbering) reach the log at most 10 at once, then one every
     /// 6 s with how many were not logged: a feed that numbers every message 1 wrote a line per event.
     let engineLog = LogLimiter()
+    /// `EngineCounters.tooFarAhead` when the last warning about it was logged (`reportTooFarAhead`).
+    var tooFarAheadLogged = 0
 
     init(engine: Engine, store: StateStore, sockets: PipelineSockets, writer: CommitWriter, machine: CommitPipeline,
          config: DaemonConfiguration, logger: Logger, counters: RuntimeCounters, ready: @escaping () -> Void) {
@@ -218,6 +220,7 @@ struct PipelineLoop {
         if framesOver { housekeeping.memoryToReturn() }
         counters.publish(engine: engine.counters)
         counters.publish(cases: engine.state.cases.count, watermark: engine.state.watermark)
+        if engine.counters.tooFarAhead != tooFarAheadLogged { reportTooFarAhead() }
         for e in engine.takeLogEvents() {
             // Rate-limited: a publisher that numbers every message 1 restarts its sequence on every event.
             // Warnings have a budget of their own, so that a restart storm cannot hold one back.
@@ -229,6 +232,22 @@ struct PipelineLoop {
             if notLogged > 0 { metadata["notLogged"] = "\(notLogged)" }
             if e.warning { logger.warning("\(e.message)", metadata: metadata) } else { logger.info("\(e.message)", metadata: metadata) }
         }
+    }
+
+    /// Events refused as too far ahead of this host's clock (events.md: `input.maxFutureSkewSeconds`) are counted as
+    /// invalid like any other, but a host clock that is behind refuses every event of every publisher — lost for good,
+    /// since a publisher does not resend what was refused — and nothing above `info` said so (a clock fault tester,
+    /// session 24, with the clock three days and 56 years behind). A `warning` says how many and the latest `occurredAt`
+    /// against the clock, rate-limited (10 at once, then one every 6 s with the count since the previous line).
+    private mutating func reportTooFarAhead() {
+        guard engineLog.admit("too-far-ahead") != nil else { return }
+        let c = engine.counters
+        let n = c.tooFarAhead - tooFarAheadLogged
+        tooFarAheadLogged = c.tooFarAhead
+        let skew = Int64(config.engine.maxFutureSkewSeconds)
+        logger.warning("\(n) event\(n == 1 ? "" : "s") refused: occurredAt more than input.maxFutureSkewSeconds (\(skew) s) ahead of this host's clock. If every publisher's events are refused, this host's clock is behind: check it (timedatectl); otherwise the publisher's clock is ahead",
+                       metadata: ["occurredAt": "\(RFC3339.format(c.lastTooFarAhead.occurredAt))",
+                                  "clock": "\(RFC3339.format(c.lastTooFarAhead.clock))", "refusedTotal": "\(c.tooFarAhead)"])
     }
 
     /// Reads one message, if one is waiting, into the engine (frames read in scope, nothing copied); false when none.

@@ -258,6 +258,33 @@ struct DaemonBehaviourTests {
         #expect(lines.allSatisfy { !$0.isEmpty })
     }
 
+    /// A host clock behind refuses every event as too far ahead (events.md), for good: counted as invalid, and said at
+    /// `warning` with the count and the latest occurredAt against the clock (a clock fault tester, session 24: nothing
+    /// above `info` said so). Two events in the year 2099, then one of today: one line for the two (or two lines of one:
+    /// the loop may drain them apart), none for the valid one.
+    @Test("events refused as too far ahead of the host's clock are said at warning, with how many, the latest occurredAt and the clock")
+    func tooFarAheadIsSaid() throws {
+        let dir = try TemporaryDirectory()
+        let daemon = try DaemonUnderTest(dir: dir, extraArguments: ["--subscribe", ""])
+        let stream = dir.file("ahead.ndjson")
+        let ahead = Self.event.replacingOccurrences(of: "\"occurredAt\":\"2026-01-06T11:00:00Z\"",
+                                                    with: "\"occurredAt\":\"2099-01-06T11:00:00Z\"")
+        try #require(ahead != Self.event)
+        try [ahead, ahead.replacingOccurrences(of: "9001", with: "9002"), Self.event].joined(separator: "\n")
+            .write(toFile: stream, atomically: true, encoding: .utf8)
+        let tail = try Child("contactwatch", ["tail", "--endpoint", daemon.output, "--count", "3"])
+        #expect(daemon.waitForSubscribers(1))
+        #expect(try runTool(["replay", stream, "--endpoint", daemon.input, "--wait-subscribers", "1"]).status == 0)
+        #expect(tail.waitForProcessExit(timeout: 20) == 0)
+        #expect(daemon.child.stderr.wait(timeout: 20) { $0.contains("refusedTotal=2") }, "\(daemon.child.stderr.text)")
+        #expect(daemon.stop() == 0)
+        let lines = daemon.child.stderr.lines.filter { $0.contains("ahead of this host's clock") }
+        #expect(!lines.isEmpty && lines.allSatisfy { $0.contains(" warning ") && $0.contains("occurredAt=2099-01-06T11:00:00Z") },
+                "\(lines)")
+        #expect(lines.contains { ($0.contains("2 events refused") || $0.contains("1 event refused")) && $0.contains("timedatectl") })
+        #expect(!daemon.child.stderr.text.contains("refusedTotal=3"))
+    }
+
     @Test("a truncated state store exits 74 and is left untouched")
     func truncatedStore() throws {
         let dir = try TemporaryDirectory()
