@@ -186,7 +186,7 @@ final class CommitWriter: @unchecked Sendable {
         guard let work = next() else { return nil }
         guard case .batch(let batch) = work else {
             switch work {
-            case .prune(let cutoff): pruneStep(cutoff)
+            case .prune(let cutoff, let days): pruneStep(cutoff, retentionDays: days)
             case .check: return !checkFiles()
             case .batch: break
             }
@@ -218,7 +218,7 @@ final class CommitWriter: @unchecked Sendable {
 
     private enum Work {
         case batch(PreparedCommit)
-        case prune(Int64)
+        case prune(Int64, days: Int)
         /// The store's files checked as a commit checks them (`StateStore.checkFiles`): idle, and once at the stop.
         case check
     }
@@ -240,7 +240,7 @@ final class CommitWriter: @unchecked Sendable {
             checkedAtStop = true
             return .check
         }
-        return prune.map { .prune($0.cutoff) }
+        return prune.map { .prune($0.cutoff, days: $0.days) }
     }
 
     /// A side file deleted (or the store moved) while no batch came: the same save and failure as at a commit, so
@@ -262,7 +262,7 @@ final class CommitWriter: @unchecked Sendable {
     /// One bounded step of the prune; at its end, the `info` line with the count (or a `warning`: a prune that fails,
     /// e.g. on a lock another process held past the busy timeout, is tried again at the next interval; it is not a
     /// commit, so it does not stop the daemon).
-    private func pruneStep(_ cutoff: Int64) {
+    private func pruneStep(_ cutoff: Int64, retentionDays: Int) {
         var pruned = 0
         var finished = false
         var problem: StoreError? = nil
@@ -273,7 +273,9 @@ final class CommitWriter: @unchecked Sendable {
             return stop
         }
         do {
-            (pruned, finished) = try store.pruneJournalStep(recordedBefore: cutoff, maxRows: Self.pruneRowsPerStep,
+            (pruned, finished) = try store.pruneJournalStep(recordedBefore: cutoff,
+                                                            retentionMillis: Int64(retentionDays) * 86_400_000,
+                                                            maxRows: Self.pruneRowsPerStep,
                                                             giveUpWhen: giveUp)
         } catch {
             problem = error

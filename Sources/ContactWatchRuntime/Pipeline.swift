@@ -480,8 +480,11 @@ struct Housekeeping {
     var lastStats: (at: ContinuousClock.Instant, received: Int)
     /// Heap memory freed by a refused message of many frames, to be given back to the system (`memoryToReturn`).
     var trim = HeapTrim()
+    /// Steps of the wall clock, said at `warning` (`ClockStepWatch`).
+    var clockWatch: ClockStepWatch
 
     init(config: DaemonConfiguration, now: ContinuousClock.Instant) {
+        clockWatch = ClockStepWatch(wall: Pipeline.wallClockMillis(), at: now)
         retentionDays = config.journalRetentionDays
         pruneInterval = .seconds(config.journalPruneIntervalSeconds)
         lastPrune = nil
@@ -515,6 +518,10 @@ struct Housekeeping {
 
     mutating func run(at now: ContinuousClock.Instant, writer: CommitWriter, logger: Logger, counters: RuntimeCounters) {
         returnMemory(at: now)
+        if let step = clockWatch.observe(wall: { Pipeline.wallClockMillis() }, at: now) {
+            logger.warning("the wall clock was stepped \(step > 0 ? "forward" : "back") by \(ClockStepWatch.text(step)) (against the monotonic clock: a date set by hand, a first NTP sync, a virtual machine resumed): alerts' detectedAt, the future-skew check of events and the journal's retention follow the wall clock (README: The host's clock)",
+                           metadata: ["stepSeconds": "\(step / 1000)", "clock": "\(RFC3339.format(Pipeline.wallClockMillis()))"])
+        }
         if let interval = statsInterval, now - lastStats.at >= interval {
             let received = counters.received.load(ordering: .relaxed)
             var metadata: Logger.Metadata = [:]
@@ -533,6 +540,51 @@ struct Housekeeping {
             writer.requestPrune(recordedBefore: Pipeline.wallClockMillis() - Millis(retentionDays) * millisPerDay,
                                 retentionDays: retentionDays)
         }
+    }
+}
+
+/// Notices a step of the wall clock: compared with the monotonic clock about once a second, a difference of more than
+/// a minute (NTP slews at most half a millisecond a second; it steps a clock that is off by more than 128 ms, and a
+/// person's `date -s` or a first sync after a boot with a wrong date steps it by hours or years). The daemon's rules
+/// run on event time, but alerts' `detectedAt`, the future-skew check of events (a clock behind refuses every event)
+/// and the journal's retention read the wall clock, and a clock fault tester (session 24) found steps of days
+/// silent. Plain values: the caller reads the clocks.
+struct ClockStepWatch {
+    static let threshold: Millis = 60_000
+    static let interval = Duration.seconds(1)
+    private var wall: Millis
+    private var at: ContinuousClock.Instant
+
+    init(wall: Millis, at: ContinuousClock.Instant) {
+        self.wall = wall
+        self.at = at
+    }
+
+    /// The step in milliseconds (positive: forward) when the wall clock moved more than `threshold` away from the time
+    /// the monotonic clock says passed since the last look; nil otherwise, or when less than `interval` passed (the
+    /// wall clock is then not read).
+    mutating func observe(wall read: () -> Millis, at now: ContinuousClock.Instant) -> Millis? {
+        let elapsed = now - at
+        guard elapsed >= Self.interval else { return nil }
+        let wallNow = read()
+        let (s, atto) = elapsed.components
+        let expected = wall &+ s &* 1000 &+ atto / 1_000_000_000_000_000
+        wall = wallNow
+        at = now
+        let step = wallNow &- expected
+        return step > Self.threshold || step < -Self.threshold ? step : nil
+    }
+
+    /// `3 d 4 h 5 min 6 s` (the larger units only when non-zero), of the absolute value.
+    static func text(_ millis: Millis) -> String {
+        var s = millis.magnitude / 1000
+        var parts: [String] = []
+        for (unit, size) in [("d", UInt64(86_400)), ("h", 3_600), ("min", 60)] where s >= size || !parts.isEmpty {
+            parts.append("\(s / size) \(unit)")
+            s %= size
+        }
+        parts.append("\(s) s")
+        return parts.joined(separator: " ")
     }
 }
 

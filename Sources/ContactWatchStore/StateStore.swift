@@ -1275,7 +1275,7 @@ public final class StateStore: Sendable {
                         }
                     }
                     if (p.journalOutbox != nil && p.journalCount > 0) || !p.journal.isEmpty {
-                        let builder = try JournalChunk.Builder(db, now: p.now)
+                        let builder = try JournalChunk.Builder(db, now: try Self.recordedAt(db, now: p.now))
                         if let outbox = p.journalOutbox, p.journalCount > 0 {
                             try Self.writeJournal(builder, from: outbox)
                         }
@@ -1589,14 +1589,16 @@ public final class StateStore: Sendable {
     /// `giveUpWhen` is asked before each pause of a wait for a lock another process holds (at least every 100 ms): when
     /// it returns true the step fails at once as `busy`, with nothing written, instead of waiting out the busy timeout
     /// (the daemon's stop does not wait for a prune).
-    public func pruneJournalStep(recordedBefore cutoff: Int64, maxRows: Int,
+    /// `retentionMillis`: the cutoff is also at most the journal's newest `recordedAt` less this (`pruneJournal`).
+    public func pruneJournalStep(recordedBefore cutoff: Int64, retentionMillis: Int64? = nil, maxRows: Int,
                                  giveUpWhen giveUp: @escaping @Sendable () -> Bool = { false }) throws(StoreError) -> (pruned: Int, finished: Bool) {
         return try run("pruning the journal") {
             try queue.writeWithoutTransaction { db in
                 try lockWait.givingUp(when: giveUp) {
                     var result: (pruned: Int, finished: Bool) = (0, false)
                     try db.inTransaction {
-                        result = try Self.pruneJournal(db, recordedBefore: cutoff, maxRows: maxRows)
+                        result = try Self.pruneJournal(db, recordedBefore: cutoff, retentionMillis: retentionMillis,
+                                                       maxRows: maxRows)
                         return .commit
                     }
                     return result
@@ -1607,12 +1609,37 @@ public final class StateStore: Sendable {
 }
 
 extension StateStore {
+    /// The `recordedAt` of the journal's last row (by sequence), nil when it has none.
+    static func newestRecordedAt(_ db: Database) throws -> Int64? {
+        try Int64.fetchOne(db.cachedStatement(sql: "SELECT recordedAt FROM journalChunk ORDER BY firstSequence DESC LIMIT 1"))
+    }
+
+    /// The `recordedAt` of a commit's journal rows: `now` (the wall clock, milliseconds), or the last row's when that
+    /// is later. A row is never recorded before the one above it, so a wall clock stepped back (an hour, or 500 days
+    /// and then forward again) cannot make a commit's entries look older than earlier ones — a prune counted them
+    /// past the retention and deleted alerts seconds old (a clock fault tester, session 24). Entries recorded while
+    /// the clock is behind its earlier readings take the last reading until the clock passes it.
+    static func recordedAt(_ db: Database, now: Int64) throws -> Int64 {
+        guard let newest = try newestRecordedAt(db), newest > now else { return now }
+        return newest
+    }
+
     /// Deletes the journal's published entries of rows recorded before `cutoff`: whole rows when all their entries are
     /// published; a row only partly published is rewritten with its unpublished entries (under the first one's key).
     /// At most `maxRows` whole rows are deleted; `finished` is false when that many were (more may be left, and the
     /// straddling row is left for a later step).
-    static func pruneJournal(_ db: Database, recordedBefore cutoff: Int64,
+    ///
+    /// With `retentionMillis` the cutoff is at most the newest row's `recordedAt` less the retention: retention counts
+    /// back from the earlier of the wall clock and the journal's newest entry, so that a wall clock stepped far ahead
+    /// (a host booted with a wrong date, `date -s`) does not make every entry look old — before, a start or an hourly
+    /// prune under a clock 401 days ahead emptied the journal of alerts seconds old (a clock fault tester, session 24).
+    /// A journal that receives nothing keeps its last `retention` of entries until new ones come.
+    static func pruneJournal(_ db: Database, recordedBefore cutoff: Int64, retentionMillis: Int64? = nil,
                              maxRows: Int = Int.max) throws -> (pruned: Int, finished: Bool) {
+        var cutoff = cutoff
+        if let retentionMillis, let newest = try newestRecordedAt(db) {
+            cutoff = min(cutoff, newest &- retentionMillis)
+        }
         let published = try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'publishedThrough'") ?? 0
         let chosen = """
             SELECT firstSequence FROM journalChunk WHERE firstSequence <= ?1 AND lastSequence <= ?1 AND recordedAt < ?2

@@ -87,6 +87,31 @@ func commitJournal(_ store: StateStore, _ range: ClosedRange<UInt64>, publishedT
         #expect(try store.latestSequence() == 20)
     }
 
+    /// A clock fault tester (session 24): a wall clock stepped back (500 days, then forward again) recorded a commit's
+    /// entries in the past, and the next prune took them for old; a clock stepped ahead past the retention made every
+    /// entry old. Rows are never recorded before the row above them, and retention counts back from the earlier of the
+    /// clock and the newest row.
+    @Test("a commit under a clock stepped back is recorded at the last row's time; a prune under a clock far ahead keeps the newest retention's worth")
+    func pruneAcrossClockSteps() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let store = try StateStore(directory: dir.path)
+        defer { store.close() }
+        try commitJournal(store, 1...10, now: 5_000)
+        try commitJournal(store, 11...20, now: 1_000)  // the clock stepped back
+        try commitJournal(store, 21...30, now: 9_000)
+        try store.markPublished(through: 30)
+        // 11...20 were recorded at 5000, not 1000: a prune before 2000 finds nothing old.
+        #expect(try store.pruneJournalStep(recordedBefore: 2_000, maxRows: 100).pruned == 0)
+        // The clock far ahead (cutoff 1,000,000) with a retention of 3000: the cutoff is the newest row's 9000 less
+        // 3000, so only the rows recorded at 5000 go.
+        let step = try store.pruneJournalStep(recordedBefore: 1_000_000, retentionMillis: 3_000, maxRows: 100)
+        #expect(step.pruned == 20 && step.finished)
+        #expect(try store.journal(after: 0, limit: 100).map(\.alertSequence) == Array(21...30))
+        // Without the retention's bound the same cutoff prunes what is left (the clock is believed).
+        #expect(try store.pruneJournal(recordedBefore: 1_000_000) == 10)
+    }
+
     @Test func journalEntriesFromOutbox() throws {
         let lines = try Fixtures.lines("01-warning-then-breach.ndjson")
         var outbox = Outbox()
