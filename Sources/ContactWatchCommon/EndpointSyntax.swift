@@ -31,6 +31,7 @@ public enum EndpointSyntax {
         }
         let host = address[..<colon], port = address[address.index(after: colon)...]
         if host.isEmpty || host == "[]" { return "\"\(endpoint)\" has no host (\(example)\(bind ? "; * binds every interface" : ""))" }
+        if bind, let problem = bindHostProblem(String(host)) { return "\"\(endpoint)\": \(problem)" }
         if bind && port == "*" { return nil }
         let range = bind ? 0...65535 : 1...65535
         guard !port.isEmpty, port.allSatisfy({ $0.isASCII && $0.isNumber }), port.count <= 5, let n = Int(port), range.contains(n) else {
@@ -38,6 +39,22 @@ public enum EndpointSyntax {
                 + (bind ? " (0 or * picks a free port)" : "")
         }
         return nil
+    }
+
+    /// Why libzmq cannot bind `host`, or nil. A bind takes `*`, an IP address (IPv6 in brackets) or the name of one of
+    /// this host's network interfaces, and never looks a name up: `tcp://localhost:7402` passed `--check-config`, then
+    /// the bind failed "No such device" (exit 69, restarted for ever under the unit). A connect looks names up.
+    static func bindHostProblem(_ host: String) -> String? {
+        if host == "*" { return nil }
+        var v4 = in_addr(), v6 = in6_addr()
+        if inet_pton(AF_INET, host, &v4) == 1 { return nil }
+        if host.hasPrefix("["), host.hasSuffix("]") {
+            let bare = host.dropFirst().dropLast()
+            if bare == "*" || bare.contains("%") || inet_pton(AF_INET6, String(bare), &v6) == 1 { return nil }
+        }
+        if if_nametoindex(host) != 0 { return nil }
+        return "\(host) is not an IP address or a network interface of this host; a bound endpoint needs one (libzmq "
+            + "does not look names up to bind): 127.0.0.1 or [::1] for loopback, * for every interface"
     }
 
     /// Why binding `endpoint` would destroy a file, or nil: an `ipc://` path that names something other than a socket

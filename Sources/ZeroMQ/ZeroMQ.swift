@@ -26,6 +26,10 @@
 //   last reference goes away or on `close()`.
 // * Every socket gets `ZMQ_LINGER` at creation (default 200 ms) so that closing a socket or
 //   terminating the context can never hang on unsent messages.
+// * A socket bound or connected to a `tcp://` endpoint whose host is in brackets (`tcp://[::1]:7402`) gets `ZMQ_IPV6`
+//   first: libzmq's default is IPv4 only, and such a bind failed "No such device" after `--check-config` had passed
+//   it, a connect never connected, without a word. Only then: with `ZMQ_IPV6` an IPv4 address binds as an IPv6
+//   socket, and its last endpoint reads `tcp://[::ffff:127.0.0.1]:PORT`.
 // * Received frames are only reachable inside `ZMQSocket.receiveMessage(timeoutMilliseconds:_:)` (and
 //   `receiveWaiting(_:)`): libzmq keeps small messages inside the `zmq_msg_t` itself, so no data pointer may
 //   escape. A frame's memory is released when the next message received into its slot replaces it, or when the
@@ -316,6 +320,7 @@ public final class ZMQSocket {
     /// directory, a link) is refused with `EEXIST`: libzmq would unlink it — once, the daemon's own state store.
     public func bind(_ endpoint: String) throws {
         let h = try live("zmq_bind(\(endpoint))")
+        try allowIPv6(for: endpoint)
         if endpoint.hasPrefix("ipc://") {
             let path = String(endpoint.dropFirst("ipc://".count))
             if ipcPathIsOtherFile(path) {
@@ -332,7 +337,16 @@ public final class ZMQSocket {
     /// Connects to `endpoint`.
     public func connect(_ endpoint: String) throws {
         let h = try live("zmq_connect(\(endpoint))")
+        try allowIPv6(for: endpoint)
         if zmq_connect(h, endpoint) != 0 { throw ZMQError("zmq_connect(\(endpoint))") }
+    }
+
+    /// Sets `ZMQ_IPV6` when `endpoint` is `tcp://` with a bracketed host, an IPv6 address (the file's header).
+    private func allowIPv6(for endpoint: String) throws {
+        guard endpoint.hasPrefix("tcp://") else { return }
+        // A connect may name a source first ("tcp://src;dst"): either may be IPv6.
+        let hosts = endpoint.dropFirst("tcp://".count).split(separator: ";")
+        if hosts.contains(where: { $0.hasPrefix("[") }) { try setInt32(ZMQ_IPV6, "ZMQ_IPV6", 1) }
     }
 
     /// Unbinds from `endpoint` (use `lastEndpoint` for wildcard binds).

@@ -193,11 +193,31 @@ struct DaemonBehaviourTests {
         #expect(log.contains("open files limit"), "the first lines were not written: \(log.prefix(300))")
     }
 
-    @Test("port 0 and * on every bound socket: the ports the system chose are logged, and clients pointed at them are served")
-    func freePortsLogged() throws {
+    /// Whether this host can bind the IPv6 loopback (a kernel or container without IPv6 cannot).
+    static var ipv6LoopbackAvailable: Bool {
+        let fd = socket(AF_INET6, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var addr = sockaddr_in6()
+        addr.sin6_family = sa_family_t(AF_INET6)
+        addr.sin6_addr = in6addr_loopback
+        return withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) == 0 }
+        }
+    }
+
+    /// `[::1]`: a README audit (session 24) found IPv6 endpoints passing `--check-config` and then failing to bind ("No
+    /// such device", exit 69) or never connecting: libzmq takes IPv6 only with `ZMQ_IPV6`, which every socket now sets.
+    @Test("port 0 and * on every bound socket, on 127.0.0.1 and on [::1]: the ports the system chose are logged, and clients pointed at them are served",
+          arguments: ["127.0.0.1", "[::1]"])
+    func freePortsLogged(host: String) throws {
+        if host.hasPrefix("["), !Self.ipv6LoopbackAvailable {
+            print("skipped: this host cannot bind the IPv6 loopback ::1")
+            return
+        }
         let dir = try TemporaryDirectory()
-        let daemon = try Child("contactwatchd", ["--input", "tcp://127.0.0.1:0", "--input-bind", "--output", "tcp://127.0.0.1:*",
-                                                 "--journal", "tcp://127.0.0.1:0", "--state-dir", dir.file("state")])
+        let daemon = try Child("contactwatchd", ["--input", "tcp://\(host):0", "--input-bind", "--output", "tcp://\(host):*",
+                                                 "--journal", "tcp://\(host):0", "--state-dir", dir.file("state")])
         defer { _ = daemon.terminate() }
         #expect(daemon.stderr.wait(timeout: 60) { $0.contains(" ready") }, "\(daemon.stderr.text)")
         func bound(_ socket: String) -> String? {
@@ -208,7 +228,7 @@ struct DaemonBehaviourTests {
         let output = try #require(bound("output"), "\(daemon.stderr.text)")
         let journal = try #require(bound("journal"), "\(daemon.stderr.text)")
         for endpoint in [input, output, journal] {
-            #expect(endpoint.hasPrefix("tcp://127.0.0.1:") && !endpoint.hasSuffix(":0") && !endpoint.hasSuffix(":*"), "\(endpoint)")
+            #expect(endpoint.hasPrefix("tcp://\(host):") && !endpoint.hasSuffix(":0") && !endpoint.hasSuffix(":*"), "\(endpoint)")
         }
         #expect(try JournalClient(endpoint: journal).fetch(after: 0).latest == 0)
         let tail = try Child("contactwatch", ["tail", "--endpoint", output, "--topic", "alert.", "--count", "1"])

@@ -185,6 +185,25 @@ struct ConfigurationTests {
         #expect(EndpointSyntax.bindWouldReplace("ipc://" + dir + "/nothing-here") == nil)
     }
 
+    /// A README audit (session 24): `localhost` and `[::1]` passed `--check-config` as loopback and then failed to bind
+    /// ("No such device", exit 69): libzmq binds only addresses and interface names, and IPv6 only with `ZMQ_IPV6`.
+    @Test("a bound tcp:// host must be an IP address, an interface or *: localhost is exit 64 naming the key; [::1], 127.0.0.1 and lo are fine; a connect may name a host")
+    func boundHostNames() throws {
+        for ok in ["tcp://127.0.0.1:7402", "tcp://[::1]:7402", "tcp://*:7402", "tcp://lo:7402", "tcp://[::]:0", "tcp://0.0.0.0:*"] {
+            #expect(EndpointSyntax.problem(ok, bind: true) == nil, "\(ok)")
+        }
+        for bad in ["tcp://localhost:7402", "tcp://ip6-localhost:7402", "tcp://contactwatch.example:7402", "tcp://[localhost]:7402", "tcp://::1:7402"] {
+            #expect(EndpointSyntax.problem(bad, bind: true)?.contains("is not an IP address or a network interface") == true, "\(bad)")
+        }
+        #expect(EndpointSyntax.problem("tcp://localhost:7401", bind: false) == nil)
+        #expect {
+            _ = try Self.resolve(["output.endpoint": .init(.string("tcp://localhost:7402"), isSecret: false)])
+        } throws: { error in
+            guard let e = error as? DaemonError else { return false }
+            return e.exitStatus == .usage && e.message.contains("output.endpoint") && e.message.contains("127.0.0.1 or [::1] for loopback")
+        }
+    }
+
     @Test("an ipc:// path longer than a Unix socket path (107 bytes) is exit 64 before any bind, not 69 after")
     func ipcPathLength() throws {
         let longest = "ipc:///" + String(repeating: "a", count: EndpointSyntax.maxSocketPath - 1)
