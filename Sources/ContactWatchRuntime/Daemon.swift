@@ -93,11 +93,15 @@ public enum Daemon {
                                        environment: environment)
             }
         } catch {
+            // Before the log is set up, so written here; under journald with the priority of an error (`<3>`), as the
+            // log's lines carry theirs: without it journald stored why a start failed at `info`, and `journalctl -p
+            // warning` hid it (a README audit, session 24).
+            let priority = LogOutput.standardErrorIsJournal(environment["JOURNAL_STREAM"]) ? "<3>" : ""
             for line in error.message.split(separator: "\n") {
-                FileHandle.standardError.write(Data("contactwatchd: \(line)\n".utf8))
+                FileHandle.standardError.write(Data("\(priority)contactwatchd: \(line)\n".utf8))
             }
             if flags.checkConfig {
-                FileHandle.standardError.write(Data("contactwatchd: configuration check failed\n".utf8))
+                FileHandle.standardError.write(Data("\(priority)contactwatchd: configuration check failed\n".utf8))
             }
             return error.exitStatus
         }
