@@ -1,0 +1,19 @@
+@testable import ContactWatchRuntime
+import Testing
+
+/// The `STATUS=` line every 5 s (README, *Start*), from a timer whose ticks come a little early or late.
+@Suite("SystemdHeartbeat: when the STATUS= line is due")
+struct SystemdHeartbeatTests {
+    static let second: UInt64 = 1_000_000_000
+
+    @Test("a tick a little before or after the period sends the line; a tick half a period early does not", arguments: [
+        (UInt64(4_990_000_000), UInt64(5_000_000_000), true),   // the 5 s timer's tick 10 ms early (it waited 5 s more)
+        (5_270_000_000, 5_000_000_000, true),
+        (2_400_000_000, 5_000_000_000, false),
+        (4_400_000_000, 1_000_000_000, false),                  // a 1 s tick (a short watchdog): the fifth tick sends
+        (4_600_000_000, 1_000_000_000, true),
+    ])
+    func statusDue(sinceLast: UInt64, tick: UInt64, due: Bool) {
+        #expect(SystemdHeartbeat.statusDue(sinceLast: sinceLast, every: 5 * Self.second, tick: tick) == due)
+    }
+}
