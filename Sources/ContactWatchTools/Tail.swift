@@ -220,8 +220,12 @@ final class TailSession {
                 : "error: the daemon at \(endpoint) does not use CURVE (security mechanism mismatch): leave out "
                     + "--curve-cert and --curve-server-key; still trying"
         case .handshakeFailedProtocol, .handshakeFailedNoDetail:
-            return "warning: the handshake with \(endpoint) failed (\(event.failureReason))"
-                + (clientKey == nil ? "" : ": is --curve-server-key the daemon's public certificate?") + "; still trying"
+            // Often the first event of a mechanism mismatch, before the one that names it (a README audit, session 24:
+            // "is --curve-server-key the daemon's public certificate?" came first for a CURVE tail against a plaintext
+            // daemon, the wrong remedy): what to check, in both directions.
+            return "warning: the handshake with \(endpoint) failed (\(event.failureReason)): do the daemon and this "
+                + "client agree on CURVE (both or neither)\(clientKey == nil ? "" : ", and is --curve-server-key the daemon's public certificate")?"
+                + "; still trying"
         default:
             return nil
         }
