@@ -205,6 +205,9 @@ struct OperatorMistakeTests {
             // Was reported as "reachable from other hosts but is not encrypted".
             (["--input", "tcp://127.0.0.1"], "input.endpoints", "\"tcp://127.0.0.1\" has no port"),
             (["--input", "tcp://:7401"], "input.endpoints", "\"tcp://:7401\" has no host"),
+            // libzmq looks no name up to bind: this passed --check-config, then the bind failed "No such device" (69).
+            (["--journal", "tcp://localhost:65535"], "journal.endpoint",
+             "localhost is not an IP address or a network interface of this host"),
         ]
         for (arguments, key, reason) in refused {
             // Connect-side endpoints: the input is connected (no --input-bind) when the case sets --input.
@@ -219,10 +222,14 @@ struct OperatorMistakeTests {
         }
         #expect(!FileManager.default.fileExists(atPath: dir.file("state")), "a refused endpoint touched the state")
         for arguments in [["--output", "tcp://127.0.0.1:0"], ["--output", "tcp://127.0.0.1:*"], ["--output", "tcp://[::1]:7402"],
-                          ["--journal", "tcp://localhost:65535"]] {
+                          ["--journal", "tcp://127.0.0.2:65535"]] {
             let r = try Self.daemon(["--check-config"] + base + arguments)
             #expect(r.status == 0, "\(arguments): \(r.stderr)")
         }
+        // A connected input may name a host: a connect looks it up.
+        let named = try Self.daemon(["--check-config", "--state-dir", dir.file("state"), "--output", dir.ipc("out"),
+                                     "--input", "tcp://localhost:7401"])
+        #expect(named.status == 0, "\(named.stderr)")
         // The companion tool: a bad endpoint is a usage error (64), not "Invalid argument" (69) or a wait forever.
         let file = dir.file("events.ndjson")
         try "{}\n".write(toFile: file, atomically: true, encoding: .utf8)
