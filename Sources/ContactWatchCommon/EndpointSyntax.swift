@@ -49,8 +49,15 @@ public enum EndpointSyntax {
         var v4 = in_addr(), v6 = in6_addr()
         if inet_pton(AF_INET, host, &v4) == 1 { return nil }
         if host.hasPrefix("["), host.hasSuffix("]") {
-            let bare = host.dropFirst().dropLast()
-            if bare == "*" || bare.contains("%") || inet_pton(AF_INET6, String(bare), &v6) == 1 { return nil }
+            // An IPv6 address, with a scope after `%` (an interface or its number), or an IPv4 one in brackets.
+            let parts = host.dropFirst().dropLast().split(separator: "%", maxSplits: 1, omittingEmptySubsequences: false)
+            let address = String(parts[0])
+            let scopeOK = parts.count == 1 || (!parts[1].isEmpty && (parts[1].allSatisfy { $0.isASCII && $0.isNumber }
+                                                                    || if_nametoindex(String(parts[1])) != 0))
+            if scopeOK && (address == "*" || inet_pton(AF_INET6, address, &v6) == 1
+                           || (parts.count == 1 && inet_pton(AF_INET, address, &v4) == 1)) {
+                return nil
+            }
         }
         if if_nametoindex(host) != 0 { return nil }
         return "\(host) is not an IP address or a network interface of this host; a bound endpoint needs one (libzmq "

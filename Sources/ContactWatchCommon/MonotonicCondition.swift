@@ -48,7 +48,7 @@ public final class MonotonicCondition: @unchecked Sendable {
     /// Waits for a signal until `deadline` (a `Deadline`); false once the deadline has passed. May return true
     /// without a signal: test the predicate in a loop, with the same deadline.
     public func wait(until deadline: Deadline) -> Bool {
-        var ts = deadline.timespec
+        var ts = deadline.asTimespec
         return pthread_cond_timedwait(condition, mutex, &ts) != ETIMEDOUT
     }
 
@@ -67,15 +67,15 @@ public final class MonotonicCondition: @unchecked Sendable {
         }
 
         public static func now() -> Deadline {
-            var ts = Glibc.timespec()
+            var ts = timespec()
             clock_gettime(CLOCK_MONOTONIC, &ts)
             return Deadline(nanoseconds: UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec))
         }
 
         public var hasPassed: Bool { Self.now().nanoseconds >= nanoseconds }
 
-        var timespec: Glibc.timespec {
-            Glibc.timespec(tv_sec: Int(nanoseconds / 1_000_000_000), tv_nsec: Int(nanoseconds % 1_000_000_000))
+        var asTimespec: timespec {
+            timespec(tv_sec: Int(nanoseconds / 1_000_000_000), tv_nsec: Int(nanoseconds % 1_000_000_000))
         }
     }
 }

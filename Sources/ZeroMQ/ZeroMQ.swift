@@ -341,12 +341,16 @@ public final class ZMQSocket {
         if zmq_connect(h, endpoint) != 0 { throw ZMQError("zmq_connect(\(endpoint))") }
     }
 
-    /// Sets `ZMQ_IPV6` when `endpoint` is `tcp://` with a bracketed host, an IPv6 address (the file's header).
+    /// Sets `ZMQ_IPV6` for `endpoint`: on when it is `tcp://` with a bracketed host (an IPv6 address; the file's
+    /// header), off otherwise. libzmq reads the option at each bind or connect (and at each reconnect of that
+    /// endpoint, from the value it copied then), so it is set every time: left on after a bracketed endpoint, a later
+    /// `tcp://127.0.0.1:0` on the same socket bound as `[::ffff:127.0.0.1]`, `*` as `[::]`, and a name was looked up
+    /// the IPv6 way (a reviewer, session 24).
     private func allowIPv6(for endpoint: String) throws {
         guard endpoint.hasPrefix("tcp://") else { return }
         // A connect may name a source first ("tcp://src;dst"): either may be IPv6.
         let hosts = endpoint.dropFirst("tcp://".count).split(separator: ";")
-        if hosts.contains(where: { $0.hasPrefix("[") }) { try setInt32(ZMQ_IPV6, "ZMQ_IPV6", 1) }
+        try setInt32(ZMQ_IPV6, "ZMQ_IPV6", hosts.contains(where: { $0.hasPrefix("[") }) ? 1 : 0)
     }
 
     /// Unbinds from `endpoint` (use `lastEndpoint` for wildcard binds).

@@ -189,10 +189,12 @@ struct ConfigurationTests {
     /// ("No such device", exit 69): libzmq binds only addresses and interface names, and IPv6 only with `ZMQ_IPV6`.
     @Test("a bound tcp:// host must be an IP address, an interface or *: localhost is exit 64 naming the key; [::1], 127.0.0.1 and lo are fine; a connect may name a host")
     func boundHostNames() throws {
-        for ok in ["tcp://127.0.0.1:7402", "tcp://[::1]:7402", "tcp://*:7402", "tcp://lo:7402", "tcp://[::]:0", "tcp://0.0.0.0:*"] {
+        for ok in ["tcp://127.0.0.1:7402", "tcp://[::1]:7402", "tcp://*:7402", "tcp://lo:7402", "tcp://[::]:0", "tcp://0.0.0.0:*",
+                   "tcp://[127.0.0.1]:0", "tcp://[fe80::1%lo]:0", "tcp://[fe80::1%1]:0"] {
             #expect(EndpointSyntax.problem(ok, bind: true) == nil, "\(ok)")
         }
-        for bad in ["tcp://localhost:7402", "tcp://ip6-localhost:7402", "tcp://contactwatch.example:7402", "tcp://[localhost]:7402", "tcp://::1:7402"] {
+        for bad in ["tcp://localhost:7402", "tcp://ip6-localhost:7402", "tcp://contactwatch.example:7402", "tcp://[localhost]:7402", "tcp://::1:7402",
+                    "tcp://[localhost%lo]:0", "tcp://[fe80::1%]:0", "tcp://[fe80::1%no-such-interface]:0"] {
             #expect(EndpointSyntax.problem(bad, bind: true)?.contains("is not an IP address or a network interface") == true, "\(bad)")
         }
         #expect(EndpointSyntax.problem("tcp://localhost:7401", bind: false) == nil)

@@ -363,6 +363,37 @@ struct ZeroMQTests {
         #expect(Self.strings(try b.receiveCopy(timeoutMilliseconds: 5000)) == ["z"])
     }
 
+    /// `ZMQ_IPV6` follows each endpoint: on for a bracketed host, off for the next one (a reviewer, session 24: left on,
+    /// a later `tcp://127.0.0.1:*` bound as `[::ffff:127.0.0.1]` and `*` as `[::]`).
+    @Test func ipv6FollowsEachEndpoint() throws {
+        let ctx = try ZMQContext()
+        let sub = try ctx.socket(.sub)
+        if Self.canBindIPv6Loopback {
+            try sub.bind("tcp://[::1]:*")
+            #expect(try sub.lastEndpoint.hasPrefix("tcp://[::1]:"))
+        } else {
+            print("ipv6FollowsEachEndpoint: this host cannot bind ::1; only the IPv4 binds are checked")
+        }
+        try sub.bind("tcp://127.0.0.1:*")
+        let v4 = try sub.lastEndpoint
+        #expect(v4.hasPrefix("tcp://127.0.0.1:"), "\(v4)")
+        try sub.bind("tcp://*:*")
+        let any = try sub.lastEndpoint
+        #expect(any.hasPrefix("tcp://0.0.0.0:"), "\(any)")
+    }
+
+    static var canBindIPv6Loopback: Bool {
+        let fd = socket(AF_INET6, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var addr = sockaddr_in6()
+        addr.sin6_family = sa_family_t(AF_INET6)
+        addr.sin6_addr = in6addr_loopback
+        return withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) == 0 }
+        }
+    }
+
     @Test func maxMessageSizeDropsOversizedPeerAndMonitorCountsIt() throws {
         let ctx = try ZMQContext()
         let pull = try ctx.socket(.pull)
