@@ -1615,14 +1615,19 @@ extension StateStore {
     }
 
     /// The `recordedAt` of a commit's journal rows: `now` (the wall clock, milliseconds), or the last row's when that
-    /// is later. A row is never recorded before the one above it, so a wall clock stepped back (an hour, or 500 days
-    /// and then forward again) cannot make a commit's entries look older than earlier ones — a prune counted them
-    /// past the retention and deleted alerts seconds old (a clock fault tester, session 24). Entries recorded while
-    /// the clock is behind its earlier readings take the last reading until the clock passes it.
+    /// is later by at most `recordedAtFollows`. So a wall clock stepped back by up to a day (a clock that ran ahead,
+    /// corrected) cannot make a commit's entries look older than earlier ones — a prune counted them past the
+    /// retention and deleted alerts seconds old (a clock fault tester, session 24); they take the last reading until
+    /// the clock passes it. A larger step back is taken as it is: following a last row from a clock years ahead (a
+    /// host booted in 2080 that committed one alert) would stamp every later row 2080 and keep the journal from being
+    /// pruned for decades (a reviewer, session 24); the daemon's clock-step warning says such a step happened.
     static func recordedAt(_ db: Database, now: Int64) throws -> Int64 {
-        guard let newest = try newestRecordedAt(db), newest > now else { return now }
+        guard let newest = try newestRecordedAt(db), newest > now, newest - now <= recordedAtFollows else { return now }
         return newest
     }
+
+    /// How far behind the journal's last row the clock may be for a commit to take that row's time (a day).
+    static let recordedAtFollows: Int64 = 86_400_000
 
     /// Deletes the journal's published entries of rows recorded before `cutoff`: whole rows when all their entries are
     /// published; a row only partly published is rewritten with its unpublished entries (under the first one's key).

@@ -112,6 +112,25 @@ func commitJournal(_ store: StateStore, _ range: ClosedRange<UInt64>, publishedT
         #expect(try store.pruneJournal(recordedBefore: 1_000_000) == 10)
     }
 
+    /// A reviewer (session 24): a row recorded under a clock years ahead must not stamp every later row with its time
+    /// (the journal would not be pruned until then): beyond a day behind the last row, the clock is taken as it is.
+    @Test("a commit under a clock more than a day behind the last row is recorded at the clock's time")
+    func clockFarBehindTheLastRow() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let store = try StateStore(directory: dir.path)
+        defer { store.close() }
+        let day: Int64 = 86_400_000
+        try commitJournal(store, 1...10, now: 50 * day)      // a clock far ahead
+        try commitJournal(store, 11...20, now: 2 * day)      // corrected: 48 days back
+        try commitJournal(store, 21...30, now: 2 * day + 5)
+        try store.markPublished(through: 30)
+        // 11...30 carry the corrected clock's time: a prune at day 3 takes them; at day 2 none of them.
+        #expect(try store.pruneJournal(recordedBefore: 2 * day) == 0)
+        #expect(try store.pruneJournal(recordedBefore: 3 * day) == 20)
+        #expect(try store.journal(after: 0, limit: 100).map(\.alertSequence) == Array(1...10))
+    }
+
     @Test func journalEntriesFromOutbox() throws {
         let lines = try Fixtures.lines("01-warning-then-breach.ndjson")
         var outbox = Outbox()
