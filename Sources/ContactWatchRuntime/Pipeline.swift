@@ -164,6 +164,8 @@ struct PipelineLoop {
 
     private mutating func dispatch(_ r: PipelineReadiness) throws(DaemonError) {
         if r.input { try drainInput() }
+        // Every turn, not only after a drain: a count the rate limit held back is said once it allows, input or not.
+        if engine.counters.tooFarAhead != tooFarAheadLogged { reportTooFarAhead() }
         if r.durable { try publishDurable() }
         if r.output {
             if tracker.readAll(sockets.output) { try perform(machine.alertSubscriberJoined()) }
@@ -220,7 +222,6 @@ struct PipelineLoop {
         if framesOver { housekeeping.memoryToReturn() }
         counters.publish(engine: engine.counters)
         counters.publish(cases: engine.state.cases.count, watermark: engine.state.watermark)
-        if engine.counters.tooFarAhead != tooFarAheadLogged { reportTooFarAhead() }
         for e in engine.takeLogEvents() {
             // Rate-limited: a publisher that numbers every message 1 restarts its sequence on every event.
             // Warnings have a budget of their own, so that a restart storm cannot hold one back.
@@ -238,7 +239,8 @@ struct PipelineLoop {
     /// invalid like any other, but a host clock that is behind refuses every event of every publisher — lost for good,
     /// since a publisher does not resend what was refused — and nothing above `info` said so (a clock fault tester,
     /// session 24, with the clock three days and 56 years behind). A `warning` says how many and the latest `occurredAt`
-    /// against the clock, rate-limited (10 at once, then one every 6 s with the count since the previous line).
+    /// against the clock, rate-limited (10 at once, then one every 6 s with the count since the previous line; asked
+    /// every turn of the loop, so a count held back is said within 6 s even when no more input comes).
     private mutating func reportTooFarAhead() {
         guard engineLog.admit("too-far-ahead") != nil else { return }
         let c = engine.counters

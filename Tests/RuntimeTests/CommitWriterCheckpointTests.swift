@@ -59,6 +59,53 @@ struct CommitWriterCheckpointTests {
         }
     }
 
+    /// The writer's prune passes the retention to the store's cap in milliseconds (a reviewer, session 24: a wrong unit
+    /// there passed every other test). Rows recorded on days 10, 11.5 and 12; a clock far ahead (day 1000) asks for a
+    /// cutoff of day 999 with a retention of 1 day: the cap (the newest row's day 12, less 1 day) prunes day 10's rows
+    /// only (a retention read in seconds would prune day 11.5's too, one read too large none).
+    @Test("a prune asked under a clock far ahead keeps the newest retention's worth of the journal (the cap's unit)")
+    func pruneCappedByTheNewestRow() throws {
+        let dir = NSTemporaryDirectory() + "cw-writer-prune-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try StateStore(directory: dir)
+        defer { store.close() }
+        let day: Int64 = 86_400_000
+        func entry(_ n: UInt64) -> JournalEntry {
+            let id = String(repeating: String(n % 16, radix: 16), count: 32)
+            return JournalEntry(alertSequence: n, alertId: id, topic: Array("alert.raised.telephone-only".utf8),
+                                body: Array("{\"alertId\":\"\(id)\",\"alertSequence\":\(n)}".utf8))
+        }
+        for (range, at) in [(UInt64(1)...5, 10 * day), (6...8, 11 * day + day / 2), (9...10, 12 * day)] {
+            var state = EngineState()
+            state.alertSequence = range.upperBound
+            try store.commit(changes: ChangeSet(), state: state, journal: range.map(entry), publishedThrough: UInt64?.none,
+                             now: at)
+        }
+        try store.markPublished(through: 10)
+        let context = try ZMQContext()
+        defer { context.close() }
+        let signal = try context.socket(.pair, lingerMilliseconds: 0)
+        defer { signal.close() }
+        let endpoint = "inproc://writer-prune-\(UInt64.random(in: 0 ... .max))"
+        try signal.bind(endpoint)
+        let counters = RuntimeCounters()
+        let writer = try CommitWriter(store: store, context: context, signalEndpoint: endpoint, counters: counters)
+        defer { writer.close() }
+        writer.requestPrune(recordedBefore: 999 * day, retentionDays: 1)
+        // Batches go before prune steps: once a batch submitted after the first one's report is reported, the prune
+        // (one step: two rows) has run between them.
+        let engine = try Engine(settings: EngineSettings())
+        for n in 1...2 {
+            var state = engine.state
+            state.alertSequence = 10
+            writer.submit(StateStore.prepare(changes: engine.takeChanges(), state: state, journalFrom: Outbox(),
+                                             publishedThrough: nil, now: 1000 * day + Int64(n)))
+            #expect(try signal.receiveMessage(timeoutMilliseconds: 20_000) { _ in true } == true)
+        }
+        #expect(counters.journalPruned.load(ordering: .relaxed) == 5)
+        #expect(try store.journal(after: 0, limit: 100).map { $0.alertSequence } == Array(6...10))
+    }
+
     @Test("a batch that brings the WAL to its bound is reported durable before the writer's checkpoint runs; the next batch is written after it")
     func reportBeforeCheckpoint() throws {
         let dir = NSTemporaryDirectory() + "cw-writer-checkpoint-\(UUID().uuidString)"
