@@ -129,7 +129,7 @@ let package = Package(
         // Fixtures and helpers the test targets share.
         .target(name: "ContactWatchTestSupport", dependencies: ["ContactWatchEngine"], path: "Tests/TestSupport"),
         .testTarget(name: "EngineTests", dependencies: ["ContactWatchEngine", "ContactWatchTestSupport"]),
-        .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
+        .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ", "ContactWatchTestSupport"]),
         // The runtime in-process: the commit state machine with a fake writer, configuration, service shutdown.
         .testTarget(
             name: "RuntimeTests",

@@ -193,25 +193,13 @@ struct DaemonBehaviourTests {
         #expect(log.contains("open files limit"), "the first lines were not written: \(log.prefix(300))")
     }
 
-    /// Whether this host can bind the IPv6 loopback (a kernel or container without IPv6 cannot).
-    static var ipv6LoopbackAvailable: Bool {
-        let fd = socket(AF_INET6, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        var addr = sockaddr_in6()
-        addr.sin6_family = sa_family_t(AF_INET6)
-        addr.sin6_addr = in6addr_loopback
-        return withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) == 0 }
-        }
-    }
-
-    /// `[::1]`: a README audit (session 24) found IPv6 endpoints passing `--check-config` and then failing to bind ("No
-    /// such device", exit 69) or never connecting: libzmq takes IPv6 only with `ZMQ_IPV6`, which every socket now sets.
     @Test("port 0 and * on every bound socket: the ports the system chose are logged, and clients pointed at them are served")
     func freePortsLogged() throws { try freePorts(host: "127.0.0.1") }
 
-    @Test("the same on the IPv6 loopback [::1]", .enabled(if: DaemonBehaviourTests.ipv6LoopbackAvailable, "this host cannot bind ::1"))
+    /// `[::1]`: a README audit (session 24) found IPv6 endpoints passing `--check-config` and then failing to bind ("No
+    /// such device", exit 69) or never connecting: libzmq takes IPv6 only with `ZMQ_IPV6`, which a socket now sets for
+    /// each endpoint whose host is in brackets.
+    @Test("the same on the IPv6 loopback [::1]", .enabled(if: HostNetwork.canBindIPv6Loopback, "this host cannot bind ::1"))
     func freePortsLoggedIPv6() throws { try freePorts(host: "[::1]") }
 
     func freePorts(host: String) throws {

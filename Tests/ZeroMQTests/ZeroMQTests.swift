@@ -1,3 +1,4 @@
+import ContactWatchTestSupport
 import Dispatch
 import Foundation
 import Synchronization
@@ -368,7 +369,7 @@ struct ZeroMQTests {
     @Test func ipv6FollowsEachEndpoint() throws {
         let ctx = try ZMQContext()
         let sub = try ctx.socket(.sub)
-        if Self.canBindIPv6Loopback {
+        if HostNetwork.canBindIPv6Loopback {
             try sub.bind("tcp://[::1]:*")
             #expect(try sub.lastEndpoint.hasPrefix("tcp://[::1]:"))
         } else {
@@ -380,18 +381,6 @@ struct ZeroMQTests {
         try sub.bind("tcp://*:*")
         let any = try sub.lastEndpoint
         #expect(any.hasPrefix("tcp://0.0.0.0:"), "\(any)")
-    }
-
-    static var canBindIPv6Loopback: Bool {
-        let fd = socket(AF_INET6, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        var addr = sockaddr_in6()
-        addr.sin6_family = sa_family_t(AF_INET6)
-        addr.sin6_addr = in6addr_loopback
-        return withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) == 0 }
-        }
     }
 
     @Test func maxMessageSizeDropsOversizedPeerAndMonitorCountsIt() throws {
