@@ -9,10 +9,13 @@ public actor ConfigurationReload {
     private let flags: DaemonFlags
     private let environment: [String: String]
     private let logger: Logger
+    private let counters: RuntimeCounters?
     /// The configuration in force (the start's, with the log level of the last successful reload).
     private(set) var inForce: DaemonConfiguration
 
-    public init(flags: DaemonFlags, environment: [String: String], inForce: DaemonConfiguration, logger: Logger) {
+    public init(flags: DaemonFlags, environment: [String: String], inForce: DaemonConfiguration, logger: Logger,
+                counters: RuntimeCounters? = nil) {
+        self.counters = counters
         self.flags = flags
         self.environment = environment
         self.inForce = inForce
@@ -26,10 +29,12 @@ public actor ConfigurationReload {
         do {
             next = try await DaemonConfiguration.load(flags: flags, environment: environment)
         } catch {
+            counters?.reloadsRefused.add(1, ordering: .relaxed)
             logger.warning("reload: the configuration was not applied; the old values stay in force",
                            metadata: ["problem": "\(error.message.replacingOccurrences(of: "\n", with: "; "))"])
             return .failure(error)
         }
+        counters?.reloads.add(1, ordering: .relaxed)
         var applied: [String] = []
         if next.logLevel != inForce.logLevel {
             applied.append("log.level \(inForce.logLevel) → \(next.logLevel)")

@@ -179,7 +179,7 @@ public enum Daemon {
         // The ZAP handler exists before any CURVE socket and stops after they are closed (before the context).
         try security.start(context: context)
         defer { security.stop() }
-        let reload = reloadOnSIGHUP(config: config, flags: flags, security: security, logger: logger)
+        let reload = reloadOnSIGHUP(config: config, flags: flags, security: security, logger: logger, counters: counters)
         defer { reload.cancel() }
         let pipeline = Pipeline(config: config, logger: logger, context: context, engine: engine, store: loaded.store,
                                 publishedThrough: loaded.publishedThrough, unpublished: loaded.unpublished,
@@ -203,9 +203,9 @@ public enum Daemon {
     /// SIGHUP re-reads the allow-lists and the configuration (the log level applies at once), one reload at a time
     /// and in the order the signals came (`SerialReloads`).
     static func reloadOnSIGHUP(config: DaemonConfiguration, flags: DaemonFlags, security: DaemonSecurity,
-                               logger: Logger) -> ReloadSignal {
+                               logger: Logger, counters: RuntimeCounters) -> ReloadSignal {
         let reloader = ConfigurationReload(flags: flags, environment: ProcessInfo.processInfo.environment,
-                                           inForce: config, logger: logger)
+                                           inForce: config, logger: logger, counters: counters)
         let reloads = SerialReloads {
             security.reloadAllowLists()
             await reloader.reload()

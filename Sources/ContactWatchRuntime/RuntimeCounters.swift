@@ -98,6 +98,12 @@ public final class RuntimeCounters: Sendable {
         watermarkMillis.store(watermark, ordering: .relaxed)
     }
 
+    /// SIGHUP reloads whose configuration was read and applied (as far as it applies without a restart), and those
+    /// whose file or values were refused, every old value kept (each also logged at `warning`). Counted so that the
+    /// counters line and the stop summary say whether the last edits ever took (they were not counted before).
+    public let reloads = Atomic<Int>(0)
+    public let reloadsRefused = Atomic<Int>(0)
+
     /// The counts as log metadata values (the stop summary).
     public var summary: [(String, Int)] {
         [
@@ -119,6 +125,7 @@ public final class RuntimeCounters: Sendable {
             ("journalPruned", journalPruned.load(ordering: .relaxed)),
             ("journalPruneFailures", journalPruneFailures.load(ordering: .relaxed)),
             ("acceptFailures", acceptFailures.load(ordering: .relaxed)),
+            ("reloads", reloads.load(ordering: .relaxed)), ("reloadsRefused", reloadsRefused.load(ordering: .relaxed)),
         ]
     }
 }

@@ -254,6 +254,9 @@ struct ConfigCheckAndReloadTests {
         try replay("after-bad-reload")
         #expect(daemon.child.process.isRunning)
         #expect(daemon.stop() == 0, "\(daemon.child.stderr.text)")
+        // Four SIGHUPs: two read and applied (a level, a change for the next restart), two refused.
+        let stopped = daemon.child.stderr.lines.last { $0.hasSuffix(" stopped") }
+        #expect(stopped?.contains("reloads=2 reloadsRefused=2") == true, "\(stopped ?? daemon.child.stderr.text)")
     }
 
     @Test("under systemd STATUS= carries a one-line summary; log.statsIntervalSeconds sends the counters line")
