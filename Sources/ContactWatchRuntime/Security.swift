@@ -323,15 +323,20 @@ extension SecuritySettings {
             }
         }
         // Plaintext sockets: every socket when CURVE is off; the connecting input without a server key when it is on.
-        var plaintext: [(key: String, endpoint: String)] = []
+        var plaintext: [(key: String, endpoint: String, bind: Bool)] = []
         let inputPlain = !curve || (!inputBind && inputServerKey == nil)
-        if inputPlain { plaintext += inputs.map { ("input.endpoints", $0) } }
+        if inputPlain { plaintext += inputs.map { ("input.endpoints", $0, inputBind) } }
         if !curve {
-            plaintext.append(("output.endpoint", output))
-            if let journal { plaintext.append(("journal.endpoint", journal)) }
+            plaintext.append(("output.endpoint", output, true))
+            if let journal { plaintext.append(("journal.endpoint", journal, true)) }
         }
-        // (An endpoint of no usable kind is reported as such, not again here.)
-        let exposed = plaintext.filter { DaemonConfiguration.endpointProblem($0.endpoint) == nil && !EndpointExposure.isLocal($0.endpoint) }
+        // (An endpoint of no usable kind is reported as such, not again here; judged as it is used, bound or connected:
+        // judged as bound, a connected input naming a host had a "problem" — a bound host must be an address — and
+        // was left out of this check, so `tcp://example.com:7401` in plaintext passed without a word; a fault tester,
+        // session 24, the day that rule came.)
+        let exposed = plaintext.filter {
+            DaemonConfiguration.endpointProblem($0.endpoint, bind: $0.bind) == nil && !EndpointExposure.isLocal($0.endpoint)
+        }
         if !allowPlaintext {
             for e in exposed {
                 problems.add(DaemonError.configuration(key: e.key, problem:

@@ -50,6 +50,14 @@ struct SecurityRuleTests {
         }
         let remote: ConfigValue = .init(.stringArray(["tcp://192.0.2.7:7401"]), isSecret: false)
         #expect(problem(["input.endpoints": remote])?.message.contains("tcp://192.0.2.7:7401") == true)
+        // A connected input naming a host is judged too (a fault tester, session 24: judged as if bound, a name was
+        // left out of the check and passed in plaintext); localhost is loopback.
+        for named in ["tcp://example.com:7401", "tcp://publisher.internal:7401", "tcp://localhost.:7401"] {
+            let e = problem(["input.endpoints": .init(.stringArray([named]), isSecret: false)])
+            #expect(e?.exitStatus == .usage && e?.message.contains("\(named) is reachable from other hosts") == true,
+                    "\(named): \(String(describing: e))")
+        }
+        #expect(problem(["input.endpoints": .init(.stringArray(["tcp://localhost:7401"]), isSecret: false)]) == nil)
         // With CURVE the bound sockets may be anywhere; a connected input without a server key stays plaintext.
         var c = curve
         c["output.endpoint"] = "tcp://0.0.0.0:7402"
