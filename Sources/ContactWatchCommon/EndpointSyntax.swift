@@ -41,6 +41,19 @@ public enum EndpointSyntax {
         return nil
     }
 
+    /// Whether `name` is one of this host's network interfaces by name or by index, as libzmq takes it: not an alias
+    /// (`lo:0`, which `if_nametoindex` resolves but libzmq's bind does not, "No such device") and not an index of no
+    /// interface (`%0`, "Invalid argument") — both passed the check and failed at bind (a fault tester, session 24).
+    static func isInterface(_ name: String) -> Bool {
+        guard !name.isEmpty, !name.contains(":") else { return false }
+        if name.allSatisfy({ $0.isASCII && $0.isNumber }) {
+            guard let index = UInt32(name), index > 0 else { return false }
+            var buffer = [CChar](repeating: 0, count: Int(IF_NAMESIZE))
+            return if_indextoname(index, &buffer) != nil
+        }
+        return if_nametoindex(name) != 0
+    }
+
     /// Why libzmq cannot bind `host`, or nil. A bind takes `*`, an IP address (IPv6 in brackets) or the name of one of
     /// this host's network interfaces, and never looks a name up: `tcp://localhost:7402` passed `--check-config`, then
     /// the bind failed "No such device" (exit 69, restarted for ever under the unit). A connect looks names up.
@@ -52,14 +65,13 @@ public enum EndpointSyntax {
             // An IPv6 address, with a scope after `%` (an interface or its number), or an IPv4 one in brackets.
             let parts = host.dropFirst().dropLast().split(separator: "%", maxSplits: 1, omittingEmptySubsequences: false)
             let address = String(parts[0])
-            let scopeOK = parts.count == 1 || (!parts[1].isEmpty && (parts[1].allSatisfy { $0.isASCII && $0.isNumber }
-                                                                    || if_nametoindex(String(parts[1])) != 0))
+            let scopeOK = parts.count == 1 || isInterface(String(parts[1]))
             if scopeOK && (address == "*" || inet_pton(AF_INET6, address, &v6) == 1
                            || (parts.count == 1 && inet_pton(AF_INET, address, &v4) == 1)) {
                 return nil
             }
         }
-        if if_nametoindex(host) != 0 { return nil }
+        if isInterface(host) { return nil }
         return "\(host) is not an IP address or a network interface of this host; a bound endpoint needs one (libzmq "
             + "does not look names up to bind): 127.0.0.1 or [::1] for loopback, * for every interface"
     }

@@ -194,7 +194,8 @@ struct ConfigurationTests {
             #expect(EndpointSyntax.problem(ok, bind: true) == nil, "\(ok)")
         }
         for bad in ["tcp://localhost:7402", "tcp://ip6-localhost:7402", "tcp://contactwatch.example:7402", "tcp://[localhost]:7402", "tcp://::1:7402",
-                    "tcp://[localhost%lo]:0", "tcp://[fe80::1%]:0", "tcp://[fe80::1%no-such-interface]:0"] {
+                    "tcp://[localhost%lo]:0", "tcp://[fe80::1%]:0", "tcp://[fe80::1%no-such-interface]:0",
+                    "tcp://lo:0:7402", "tcp://[::1%0]:7402", "tcp://[::1%4294967296]:7402", "tcp://[::1%lo:0]:7402"] {
             #expect(EndpointSyntax.problem(bad, bind: true)?.contains("is not an IP address or a network interface") == true, "\(bad)")
         }
         #expect(EndpointSyntax.problem("tcp://localhost:7401", bind: false) == nil)
