@@ -63,6 +63,15 @@ struct CommitWriterCheckpointTests {
     /// there passed every other test). Rows recorded on days 10, 11.5 and 12; a clock far ahead (day 1000) asks for a
     /// cutoff of day 999 with a retention of 1 day: the cap (the newest row's day 12, less 1 day) prunes day 10's rows
     /// only (a retention read in seconds would prune day 11.5's too, one read too large none).
+    /// The PAIR socket a `CommitWriter` reports durable batches to, bound at a fresh `inproc://` endpoint; the caller
+    /// closes it (after the writer, before the context).
+    static func durabilitySignal(_ context: ZMQContext, _ name: String) throws -> (ZMQSocket, String) {
+        let signal = try context.socket(.pair, lingerMilliseconds: 0)
+        let endpoint = "inproc://\(name)-\(UInt64.random(in: 0 ... .max))"
+        do { try signal.bind(endpoint) } catch { signal.close(); throw error }
+        return (signal, endpoint)
+    }
+
     @Test("a prune asked under a clock far ahead keeps the newest retention's worth of the journal (the cap's unit)")
     func pruneCappedByTheNewestRow() throws {
         let dir = NSTemporaryDirectory() + "cw-writer-prune-\(UUID().uuidString)"
@@ -84,10 +93,8 @@ struct CommitWriterCheckpointTests {
         try store.markPublished(through: 10)
         let context = try ZMQContext()
         defer { context.close() }
-        let signal = try context.socket(.pair, lingerMilliseconds: 0)
+        let (signal, endpoint) = try Self.durabilitySignal(context, "writer-prune")
         defer { signal.close() }
-        let endpoint = "inproc://writer-prune-\(UInt64.random(in: 0 ... .max))"
-        try signal.bind(endpoint)
         let counters = RuntimeCounters()
         let writer = try CommitWriter(store: store, context: context, signalEndpoint: endpoint, counters: counters)
         defer { writer.close() }
@@ -122,10 +129,8 @@ struct CommitWriterCheckpointTests {
         }
         let context = try ZMQContext()
         defer { context.close() }
-        let signal = try context.socket(.pair, lingerMilliseconds: 0)
+        let (signal, endpoint) = try Self.durabilitySignal(context, "checkpoint-order")
         defer { signal.close() }
-        let endpoint = "inproc://checkpoint-order-\(UInt64.random(in: 0 ... .max))"
-        try signal.bind(endpoint)
         let writer = try CommitWriter(store: store, context: context, signalEndpoint: endpoint)
         defer { gate.release(); writer.close() }
 
