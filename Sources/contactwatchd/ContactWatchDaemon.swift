@@ -61,6 +61,31 @@ struct ContactWatchDaemon: AsyncParsableCommand {
     @Flag(name: .long, help: "Resolve the configuration (file, environment, flags), report every problem, exit 0 or 64; binds nothing, touches no state.")
     var checkConfig = false
 
+    /// argument-parser's own refusals (an unknown flag, a missing value) are written by its exit path, without the
+    /// `<3>` the configuration's errors carry under journald: stored at `info`, `journalctl -p warning` hid why a
+    /// start failed. Parsed here so those lines get the priority too; help and `--version` (exit 0) go as before.
+    static func main() async {
+        let command: ContactWatchDaemon
+        do {
+            command = try parse()
+        } catch {
+            let code = exitCode(for: error)
+            if code != .success,
+               LogOutput.standardErrorIsJournal(ProcessInfo.processInfo.environment["JOURNAL_STREAM"]) {
+                for line in fullMessage(for: error).split(separator: "\n") {
+                    FileHandle.standardError.write(Data("<3>\(line)\n".utf8))
+                }
+                Foundation.exit(code.rawValue)
+            }
+            exit(withError: error)
+        }
+        do {
+            try await command.run()
+        } catch {
+            exit(withError: error)
+        }
+    }
+
     func run() async throws {
         var flags = DaemonFlags()
         flags.configFile = config

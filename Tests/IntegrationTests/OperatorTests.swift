@@ -171,32 +171,38 @@ struct OperatorTests {
     }
 
     /// A configuration problem is written before the log is set up; under journald it carries `<3>` as the log's lines
-    /// carry their priority (a README audit, session 24: stored at `info`, hidden from `journalctl -p warning`).
-    @Test("under journald a configuration problem that stops the start is written at error priority (<3>), every line of it")
-    func journalPriorityOfAConfigurationProblem() throws {
+    /// carry their priority (a README audit, session 24: stored at `info`, hidden from `journalctl -p warning`). So do
+    /// argument-parser's own refusals (an unknown flag, a missing value), which its exit path wrote without one.
+    @Test("under journald a problem that stops the start is written at error priority (<3>), every line of it",
+          arguments: [(["--state-dir"], "CONTACTWATCH_LOG_LEVL"),
+                      (["--check-config", "--state-dir"], "CONTACTWATCH_LOG_LEVL"),
+                      (["--inptu", "ipc:///x", "--state-dir"], "Unknown option '--inptu'"),
+                      (["--output", "ipc:///x", "--input"], "Missing value for '--input")])
+    func journalPriorityOfAConfigurationProblem(arguments: [String], expected: String) throws {
         let dir = try TemporaryDirectory()
-        for check in [false, true] {
-            let logPath = dir.file("stderr-\(check).log")
-            _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-            let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-            var st = stat()
-            try #require(fstat(log.fileDescriptor, &st) == 0)
-            let p = Process()
-            p.executableURL = Executables.url("contactwatchd")
-            p.arguments = (check ? ["--check-config"] : []) + ["--state-dir", dir.file("state")]
-            var env = ProcessInfo.processInfo.environment
-            env["JOURNAL_STREAM"] = "\(st.st_dev):\(st.st_ino)"
-            env["CONTACTWATCH_LOG_LEVL"] = "debug"
-            p.environment = env
-            p.standardError = log
-            p.standardOutput = FileHandle.nullDevice
-            try p.run()
-            p.waitUntilExit()
-            #expect(p.terminationStatus == 64)
-            let lines = try String(contentsOfFile: logPath, encoding: .utf8).split(separator: "\n")
-            #expect(lines.contains { $0.contains("CONTACTWATCH_LOG_LEVL") }, "\(lines)")
-            for line in lines { #expect(line.hasPrefix("<3>contactwatchd: "), "\(line)") }
-        }
+        let logPath = dir.file("stderr.log")
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        var st = stat()
+        try #require(fstat(log.fileDescriptor, &st) == 0)
+        let p = Process()
+        p.executableURL = Executables.url("contactwatchd")
+        p.arguments = arguments + (arguments.last == "--state-dir" ? [dir.file("state")] : [])
+        var env = ProcessInfo.processInfo.environment
+        env["JOURNAL_STREAM"] = "\(st.st_dev):\(st.st_ino)"
+        env["CONTACTWATCH_LOG_LEVL"] = "debug"
+        p.environment = env
+        p.standardError = log
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 64)
+        let lines = try String(contentsOfFile: logPath, encoding: .utf8).split(separator: "\n")
+        #expect(lines.contains { $0.contains(expected) }, "\(lines)")
+        #expect(!lines.isEmpty)
+        let prefix = expected.hasPrefix("CONTACTWATCH") ? "<3>contactwatchd: " : "<3>"
+        for line in lines { #expect(line.hasPrefix(prefix), "\(line)") }
+        #expect(!FileManager.default.fileExists(atPath: dir.file("state")), "nothing made on a refused start")
     }
 
     @Test("--log-format json: every line the daemon writes is one JSON object")
