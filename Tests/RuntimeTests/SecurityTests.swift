@@ -194,6 +194,21 @@ final class LogLines: Sendable {
         var metadata: Logger.Metadata
     }
     let entries = Mutex<[Entry]>([])
+    private let appended = DispatchSemaphore(value: 0)
+
+    func append(_ entry: Entry) {
+        entries.withLock { $0.append(entry) }
+        appended.signal()
+    }
+
+    /// Waits (at most `seconds`) until an entry satisfies `predicate`; whether one does.
+    func waitFor(seconds: Double = 20, _ predicate: (Entry) -> Bool) -> Bool {
+        let deadline = DispatchTime.now() + seconds
+        while !entries.withLock({ $0.contains(where: predicate) }) {
+            if appended.wait(timeout: deadline) == .timedOut { return entries.withLock { $0.contains(where: predicate) } }
+        }
+        return true
+    }
 }
 
 /// A log handler that appends to `LogLines`, with a level of its own (not the daemon's shared one).
@@ -210,6 +225,6 @@ struct MemoryLogHandler: LogHandler {
     func log(event: LogEvent) {
         var merged = metadata
         if let explicit = event.metadata { merged.merge(explicit) { _, new in new } }
-        sink.entries.withLock { $0.append(LogLines.Entry(level: event.level, message: event.message.description, metadata: merged)) }
+        sink.append(LogLines.Entry(level: event.level, message: event.message.description, metadata: merged))
     }
 }
