@@ -45,6 +45,12 @@ public struct TailOptions: Sendable {
     public var curve: ToolCurve = .none
     /// NDJSON bodies (default) or one readable text line per message.
     public var format: TailFormat = .ndjson
+    /// The largest frame taken from the output or the journal (`ZMQ_MAXMSGSIZE`): a peer that sends a larger one is
+    /// disconnected (said) rather than held in memory. The daemon's largest body is a few tens of KiB (an
+    /// `invalid-event` notice quotes at most 4096 bytes of the event); a hostile publisher at the endpoint grew a tail
+    /// to 888 MB with 50 MB frames (the companion tool's auditor, session 25).
+    public static let maxFrameBytes: Int64 = 1 << 20
+
     /// Warn on the diagnostics descriptor when no connection to the endpoint has completed after this long.
     public var connectWarningMilliseconds = 5000
 
@@ -94,7 +100,8 @@ final class TailSession {
     private var lostOne = false
     /// When the live socket is to be connected afresh: libzmq never retries a connection whose handshake failed on a
     /// protocol error (a mechanism mismatch: plaintext against CURVE), so "still trying" was false and a tail never
-    /// came back once the daemon did (reviewer, session 23). Set at a failed handshake, cleared when libzmq retries
+    /// came back once the daemon did (reviewer, session 23), nor one it cut on a protocol error (a frame over
+    /// `TailOptions.maxFrameBytes`). Set at a failed handshake and at a lost connection, cleared when libzmq retries
     /// by itself (`connectRetried`) or a handshake succeeds.
     private var reconnectDue: UInt64? = nil
     /// How long after a failed handshake the live socket is connected afresh.
@@ -117,6 +124,7 @@ final class TailSession {
             // hundreds of messages at its close without a word (libzmq issue 4660; `ReplayLingerTests` saw 91 of
             // 4,605 lost on a loaded CI machine). What a blocked standard output holds back is held here instead.
             try sub.setReceiveHighWaterMark(0)
+            try sub.setMaxMessageSize(TailOptions.maxFrameBytes)
             try options.curve.secureClient(sub)
             for topic in options.topics { try sub.subscribe(topic) }
             monitor = try sub.startMonitor()
@@ -127,6 +135,7 @@ final class TailSession {
         if let journal = options.journal {
             let d = try context.socket(.dealer, lingerMilliseconds: 0, framePoolCapacity: options.batchLimit + 3)
             do {
+                try d.setMaxMessageSize(TailOptions.maxFrameBytes)
                 try options.curve.secureClient(d)
                 try d.setSendTimeout(milliseconds: Int32(clamping: options.requestTimeoutMilliseconds))
                 try d.connect(journal)
@@ -194,8 +203,12 @@ final class TailSession {
                 explainedFailures = []
                 waitingSince = ToolClock.nanos()
                 lostOne = true
+                // libzmq retries an ordinary loss by itself (a `connectRetried` event follows and clears this), but
+                // never one it cut on a protocol error such as a frame over `maxFrameBytes`: connected afresh then.
+                reconnectDue = ToolClock.nanos() + Self.retryAfterFailedHandshakeNanos
                 diagnostics.line("warning: the connection to \(options.endpoint) was lost (the daemon stopped or "
-                    + "restarted?); reconnecting")
+                    + "restarted? or the peer sent a frame over \(TailOptions.maxFrameBytes / 1024) KiB, which no "
+                    + "daemon sends); reconnecting")
                 continue
             }
             guard event.isHandshakeFailure, !connected,
@@ -268,8 +281,8 @@ final class TailSession {
             // One message, one line, whatever the body holds: a line break in it (a peer that is not the daemon, a
             // body that is not one line of JSON) would print as more than one line, read downstream as separate
             // records. Outside strings a line break is JSON whitespace, inside one it is not valid JSON anyway: a space.
-            line.append(contentsOf: body)
-            for i in line.indices where line[i] == 0x0A || line[i] == 0x0D { line[i] = 0x20 }
+            // Terminal controls are escaped (`TailText.appendNDJSON`).
+            TailText.appendNDJSON(body, to: &line)
         case .text: line.append(contentsOf: TailText.line(topic: topic(), body: body).utf8)
         }
         line.append(0x0A)

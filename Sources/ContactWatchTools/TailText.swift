@@ -4,7 +4,8 @@
 //
 // time: the alert's `occurredAt` (event time), else the notice's `detectedAt`; subject: the CRN, or `PDU:<code>` for
 // an area alert; reason: the alert's or notice's `reason`, or for `stream.gap` the publisher and the numbers. A field
-// that is absent shows as `-`. Control characters are replaced by spaces so that each message stays on one line.
+// that is absent shows as `-`. Control characters (and the characters that reorder a line on screen) are replaced by
+// spaces so that each message stays on one line and shows as it is.
 
 /// How `tail` prints each message.
 public enum TailFormat: String, Sendable, CaseIterable {
@@ -56,12 +57,51 @@ public enum TailText {
         return clean("\(time)  \(shownTopic)  \(severity)  \(subject)  \(reason)")
     }
 
-    /// Control characters (C0, DEL, C1: newlines, escapes a terminal would interpret) become spaces.
+    /// Control characters (C0, DEL, C1: newlines, escapes a terminal would interpret) and the characters that move or
+    /// reorder what follows them on screen (line and paragraph separators, bidirectional marks and overrides: a forged
+    /// reason could show its text reversed, the companion tool's auditor, session 25) become spaces.
     static func clean(_ s: String) -> String {
-        func isControl(_ scalar: Unicode.Scalar) -> Bool { scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) }
+        func isControl(_ scalar: Unicode.Scalar) -> Bool {
+            scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) || isLayoutFormat(scalar)
+        }
         guard s.unicodeScalars.contains(where: isControl) else { return s }
         var out = String.UnicodeScalarView()
         for scalar in s.unicodeScalars { out.append(isControl(scalar) ? " " : scalar) }
         return String(out)
+    }
+
+    /// U+2028/U+2029 (line and paragraph separators) and the bidirectional marks, embeddings, overrides and isolates.
+    static func isLayoutFormat(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0x200E, 0x200F, 0x2028...0x202E, 0x2066...0x2069: true
+        default: false
+        }
+    }
+
+    /// A body as one NDJSON line that a terminal shows as it is (`tail`'s default format). A body from the daemon is
+    /// JSON, and for JSON this changes nothing a parser reads: a line break (whitespace between tokens; never raw
+    /// inside a string) becomes a space, and C0 controls other than tab, C1 controls, the line and paragraph
+    /// separators and the bidirectional controls are written as `\uXXXX` escapes (inside a string the same
+    /// characters; raw C0 is not JSON anywhere, the rest only inside strings). Bytes that are not UTF-8 (not JSON
+    /// either) become U+FFFD. A forged body could otherwise send escape sequences to the terminal (set its title, clear
+    /// it: the companion tool's auditor, session 25). Appends to `line`.
+    static func appendNDJSON(_ body: UnsafeRawBufferPointer, to line: inout [UInt8]) {
+        // The fast path: printable ASCII and tab, as every body the daemon writes in ASCII is.
+        if !body.contains(where: { $0 < 0x20 && $0 != 0x09 || $0 >= 0x80 }) {
+            line.append(contentsOf: body)
+            return
+        }
+        let hex: [UInt8] = Array("0123456789abcdef".utf8)
+        for scalar in String(decoding: body, as: UTF8.self).unicodeScalars {
+            let v = scalar.value
+            if v == 0x0A || v == 0x0D {
+                line.append(0x20)
+            } else if (v < 0x20 && v != 0x09) || (0x80...0x9F).contains(v) || isLayoutFormat(scalar) {
+                line.append(contentsOf: [0x5C, 0x75, hex[Int(v >> 12) & 15], hex[Int(v >> 8) & 15], hex[Int(v >> 4) & 15],
+                                         hex[Int(v) & 15]])
+            } else {
+                line.append(contentsOf: String(scalar).utf8)
+            }
+        }
     }
 }

@@ -154,4 +154,53 @@ struct TailJournalResetTests {
                 "\(lines)")
         #expect(!tail.stdout.text.contains("\r"))
     }
+    /// Reads what the fake output's XPUB receives until a subscription (first byte 1) arrives; false after `limit` reads
+    /// or a read that waited 10 s.
+    static func awaitSubscription(_ output: ZMQSocket, limit: Int = 10) throws -> Bool {
+        for _ in 0..<limit {
+            guard let message = try output.receiveCopy(timeoutMilliseconds: 10_000) else { return false }
+            if message.first?.first == 1 { return true }
+        }
+        return false
+    }
+
+    @Test("a peer on the output that sends a frame over 1 MiB is cut, said, and connected again; the next message prints (the companion tool's auditor, session 25: 50 MB frames grew a tail to 888 MB)")
+    func oversizeFrameFromAPeer() throws {
+        let dir = try TemporaryDirectory()
+        let fake = try FakeDaemon(dir)
+        defer { fake.close() }
+        let tail = try Child("contactwatch", ["tail", "--endpoint", dir.ipc("out"), "--count", "1"])
+        defer { if tail.process.isRunning { tail.signal(SIGKILL) }; _ = tail.waitForProcessExit(timeout: 10) }
+        try #require(try Self.awaitSubscription(fake.output), "tail did not subscribe")
+        _ = try fake.output.send([Array("alert.raised.no-privacy".utf8), [UInt8](repeating: 0x41, count: 2 << 20)])
+        // Cut on the frame, libzmq does not connect again by itself: tail does, and subscribes again.
+        #expect(try Self.awaitSubscription(fake.output), "tail did not come back: \(tail.stderr.text)")
+        _ = try fake.output.send([Array("alert.raised.no-privacy".utf8), Self.alert(2, "X000002")])
+        #expect(tail.waitForExit(timeout: 30) == 0, "\(tail.stderr.text)")
+        #expect(tail.stdout.lines.count == 1 && tail.stdout.text.contains("X000002"), "\(tail.stdout.text.prefix(300))")
+        #expect(tail.stderr.text.contains("was lost") && tail.stderr.text.contains("over 1024 KiB"), "\(tail.stderr.text)")
+    }
+
+    @Test("a forged body cannot send terminal controls through tail's NDJSON: C0 (a tab aside), C1, line separators and bidi overrides come out as \\u escapes, bytes that are not UTF-8 as U+FFFD; a daemon's body is printed as it is (the companion tool's auditor, session 25)")
+    func terminalControlsEscaped() throws {
+        let dir = try TemporaryDirectory()
+        let fake = try FakeDaemon(dir)
+        defer { fake.close() }
+        let tail = try Child("contactwatch", ["tail", "--endpoint", dir.ipc("out"), "--count", "2"])
+        defer { if tail.process.isRunning { tail.signal(SIGKILL) }; _ = tail.waitForProcessExit(timeout: 10) }
+        try #require(try Self.awaitSubscription(fake.output), "tail did not subscribe")
+        let forged: [UInt8] = Array("{\"reason\":\"".utf8) + [0x1B] + Array("]0;pwned".utf8) + [0x07, 0x1B]
+            + Array("[2J \u{202E}gnp.exe \u{2028} \u{85} end".utf8) + [0xFF, 0x9B] + Array("\"}".utf8)
+        _ = try fake.output.send([Array("alert.raised.no-privacy".utf8), forged])
+        let genuine = Self.alert(2, "X000002").dropLast() + Array(",\"note\":\"Zoë\"}".utf8)
+        _ = try fake.output.send([Array("alert.raised.no-privacy".utf8), genuine])
+        #expect(tail.waitForExit(timeout: 30) == 0, "\(tail.stderr.text)")
+        let out = tail.stdout.text
+        let lines = out.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
+        try #require(lines.count == 2, "\(out)")
+        #expect(lines[0] == #"{"reason":"\u001b]0;pwned\u0007\u001b[2J \u202egnp.exe \u2028 \u0085 end\#u{FFFD}\#u{FFFD}"}"#, "\(lines[0])")
+        #expect(!out.utf8.contains(0x1B) && !out.utf8.contains(0x07))
+        #expect(Array(lines[1].utf8) == genuine, "\(lines[1])")
+        #expect((try? JSONSerialization.jsonObject(with: Data(lines[0].utf8))) != nil, "the escaped body is JSON")
+    }
 }

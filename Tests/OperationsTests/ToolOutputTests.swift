@@ -51,6 +51,12 @@ struct ToolOutputTests {
             {"occurredAt":"2026-01-01T00:00:00Z","severity":"low","subject":{"type":"CRN","value":"X1"},"reason":"a \"quoted\" line\nwith \u001b[31mred\u009b and é"}
             """#)
         #expect(shown == "2026-01-01T00:00:00Z  alert.raised.no-privacy  low  X1  a \"quoted\" line with  [31mred  and é")
+        // What reorders or breaks a line on screen (the companion tool's auditor, session 25): a right-to-left override,
+        // the line and paragraph separators, the bidi isolates.
+        let reordered = text("alert.raised.no-privacy", #"""
+            {"occurredAt":"t","severity":"low","reason":"a\u202Eexe.gnp b\u2028c\u2029d\u2066e\u200Ff"}
+            """#)
+        #expect(reordered == "t  alert.raised.no-privacy  low  -  a exe.gnp b c d e f")
     }
 
     @Test("without a topic frame the topic comes from the body; a body that is not JSON is shown as such")
