@@ -7,6 +7,7 @@
 // case it too goes as a one-frame message (so the daemon's handling of it can be tested).
 
 import ContactWatchCommon
+import Synchronization
 import ZeroMQ
 
 #if canImport(Glibc)
@@ -52,11 +53,19 @@ public struct ReplayOptions: Sendable {
     public var progress: Bool?
     /// CURVE: a client of the daemon (connect), or a server with an allow-list (bind).
     public var curve: ToolCurve = .none
+    /// Counts the messages handed to libzmq, for another thread (the tool's SIGINT handler says how many).
+    public var queued: ReplayCounter? = nil
 
     public init(files: [String], endpoint: String) {
         self.files = files
         self.endpoint = endpoint
     }
+}
+
+/// The messages a running replay has handed to libzmq so far, readable from any thread.
+public final class ReplayCounter: Sendable {
+    public let messages = Atomic<Int>(0)
+    public init() {}
 }
 
 /// What a replay did.
@@ -201,6 +210,9 @@ public enum Replay {
                 try socket.makeCurveServer(secretKey: keyPair.secretKey, zapDomain: "replay")
                 try auth.watchHandshakes(of: socket, domain: "replay")
             }
+            // The handshakes, to say why a peer was refused (a CURVE server's authenticator watches its own).
+            let monitor = authenticator == nil ? try socket.startMonitor() : nil
+            defer { monitor?.close() }
             do {
                 if options.bind { try socket.bind(options.endpoint) } else { try socket.connect(options.endpoint) }
             } catch let error as ZMQError {
@@ -209,18 +221,88 @@ public enum Replay {
             }
             var seen = 0
             if let wanted = options.waitSubscribers {
-                try waitForSubscribers(socket, wanted, timeout: options.waitTimeoutSeconds, endpoint: options.endpoint)
+                do {
+                    try waitForSubscribers(socket, wanted, timeout: options.waitTimeoutSeconds, endpoint: options.endpoint)
+                } catch {
+                    explainRefusals(monitor, options, diagnostics: diagnostics, waitMilliseconds: 0)
+                    throw error
+                }
                 seen = wanted
             }
             summary = try publish(options, on: socket, diagnostics: diagnostics)
             summary.subscriptionsSeen += seen + drainSubscriptions(socket)
             if summary.subscriptionsSeen == 0 && summary.messages > 0 {
-                diagnostics.line("warning: no subscriber was seen on \(options.endpoint): the \(summary.messages) messages "
-                    + "were dropped (is a daemon \(options.bind ? "connected to" : "bound at") this endpoint? "
-                    + "--wait-subscribers N waits for one)")
+                // A failure, not a warning after "replayed N messages" and exit 0: a script could not tell it from a
+                // replay that reached a daemon (the companion tool's auditor, session 25).
+                explainRefusals(monitor, options, diagnostics: diagnostics, waitMilliseconds: 3000)
+                throw ToolError(exitCode: ToolError.unavailable, "no subscriber was seen on \(options.endpoint): the "
+                    + "\(summary.messages) messages were dropped (is a daemon \(options.bind ? "connected to" : "bound at") "
+                    + "this endpoint? --wait-subscribers N waits for one)")
             }
         }
         return summary
+    }
+
+    /// Says why the handshakes seen on `monitor` failed, waiting up to `waitMilliseconds` for a handshake under way
+    /// to end (300 ms at most when no connection was seen at all): a daemon that refused this replay's key, or a
+    /// mismatch of CURVE and plaintext, was said only as "0 subscribers", or "is a daemon bound at this endpoint?" when
+    /// one was (the companion tool's auditor, session 25). libzmq often reports a mismatch first without detail, then
+    /// by name: the named reasons are said, the unnamed one only when no other came.
+    static func explainRefusals(_ monitor: ZMQMonitor?, _ options: ReplayOptions, diagnostics: FDWriter,
+                                waitMilliseconds: Int) {
+        guard let monitor else { return }
+        let start = ToolClock.nanos()
+        var named: [String] = [], unnamed: [String] = []
+        var connection = false
+        var ended = false
+        while true {
+            let elapsed = Int((ToolClock.nanos() - start) / 1_000_000)
+            let limit = connection ? waitMilliseconds : min(waitMilliseconds, 300)
+            let wait = ended ? 0 : max(0, limit - elapsed)
+            let events = (try? monitor.events(timeoutMilliseconds: wait)) ?? []
+            if events.isEmpty {
+                if ended || wait == 0 { break }
+                continue
+            }
+            for event in events {
+                if event.kind == .connected || event.kind == .accepted || event.isHandshakeFailure { connection = true }
+                let isNamed = event.kind == .handshakeFailedAuth || event.isMechanismMismatch
+                if event.kind == .handshakeSucceeded || isNamed { ended = true }
+                guard event.isHandshakeFailure, let text = explain(event, options) else { continue }
+                if isNamed { if !named.contains(text) { named.append(text) } }
+                else if !unnamed.contains(text) { unnamed.append(text) }
+            }
+        }
+        for text in named.isEmpty ? unnamed : named { diagnostics.line(text) }
+    }
+
+    /// Why a handshake failed and what to change, for a replay that connects to a daemon or binds for one.
+    static func explain(_ event: ZMQSocketEvent, _ options: ReplayOptions) -> String? {
+        let endpoint = options.endpoint
+        let clientKey: String? = if case .client(let keyPair, _) = options.curve { keyPair.publicKey.z85 } else { nil }
+        switch event.kind {
+        case .handshakeFailedAuth:
+            return "error: the daemon at \(endpoint) refused this publisher's CURVE key \(clientKey.map { "\($0) " } ?? "")"
+                + "(ZAP status \(event.value)): its public certificate (the .key beside --curve-cert) must be in the "
+                + "daemon's publishers allow-list (--curve-allow-publishers DIR), followed by a SIGHUP to the daemon"
+        case .handshakeFailedProtocol where event.isMechanismMismatch:
+            if options.bind {
+                return "error: a peer that connected to \(endpoint) uses CURVE (security mechanism mismatch): a daemon "
+                    + "connecting with --input-curve-server-key needs this replay to be its CURVE server: give "
+                    + "--curve-cert (the secret certificate that key belongs to) and --curve-allow DIR"
+            }
+            return clientKey == nil
+                ? "error: the daemon at \(endpoint) requires CURVE (security mechanism mismatch): give --curve-cert "
+                    + "(this publisher's secret certificate) and --curve-server-key (the daemon's public certificate)"
+                : "error: the daemon at \(endpoint) does not use CURVE (security mechanism mismatch): leave out "
+                    + "--curve-cert and --curve-server-key"
+        case .handshakeFailedProtocol, .handshakeFailedNoDetail:
+            return "warning: the handshake with a peer at \(endpoint) failed (\(event.failureReason)): do the daemon and "
+                + "this replay agree on CURVE (both or neither)"
+                + "\(clientKey == nil ? "" : ", and is --curve-server-key the daemon's public certificate")?"
+        default:
+            return nil
+        }
     }
 
     /// Reads the subscription messages queued on the XPUB without waiting; returns how many there were.
@@ -347,7 +429,9 @@ public enum Replay {
                         }
                     }
 
-                    // Send.
+                    // Send. Counted first: a signal handler reading the count then has every message a subscriber
+                    // may have received (the one being sent included).
+                    options.queued?.messages.store(summary.messages + 1, ordering: .relaxed)
                     if let id = stampID, let object {
                         sequence += 1
                         let body = stamped(line, members: object.members, keys: object.keys,

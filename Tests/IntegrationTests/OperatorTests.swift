@@ -81,15 +81,21 @@ struct OperatorTests {
         _ = tail.waitForProcessExit(timeout: 10)
     }
 
-    @Test("replay to an endpoint nobody subscribes at warns that the messages went nowhere (exit 0)")
+    /// Exit 69, not 0 after "replayed N messages": a script could not tell it from a replay that reached a daemon (the
+    /// companion tool's auditor, session 25).
+    @Test("replay to an endpoint nobody subscribes at fails (exit 69) saying that the messages went nowhere")
     func replayWarnsWithoutSubscribers() throws {
         let dir = try TemporaryDirectory()
         let file = Executables.fixtures.appendingPathComponent("03-no-privacy.ndjson").path
         let connect = try runTool(["replay", file, "--endpoint", dir.ipc("nobody")], timeout: 60)
-        #expect(connect.status == 0)
-        #expect(connect.stderr.contains("warning: no subscriber was seen on \(dir.ipc("nobody"))"), "\(connect.stderr)")
+        #expect(connect.status == 69)
+        #expect(connect.stderr.contains("contactwatch replay: no subscriber was seen on \(dir.ipc("nobody")): the 10 messages were dropped"),
+                "\(connect.stderr)")
+        #expect(!connect.stderr.contains("replayed 10 messages"), "\(connect.stderr)")
         let bind = try runTool(["replay", file, "--endpoint", dir.ipc("bound"), "--bind"], timeout: 60)
-        #expect(bind.stderr.contains("warning: no subscriber was seen"), "\(bind.stderr)")
+        #expect(bind.status == 69)
+        #expect(bind.stderr.contains("no subscriber was seen") && bind.stderr.contains("is a daemon connected to this endpoint?"),
+                "\(bind.stderr)")
         // Not on a terminal: no progress line (no carriage return) in what a pipe receives.
         #expect(!connect.stderr.contains("\r"))
     }

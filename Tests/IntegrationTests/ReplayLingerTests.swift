@@ -46,6 +46,35 @@ struct ReplayLingerTests {
         #expect(reader.waitForExit(timeout: 60) == 0, "the tail printed \(reader.stdout.lines.count) of \(lines)")
     }
 
+    /// A replay interrupted while libzmq still held messages for a subscriber died without a word (its subscriber had
+    /// 2,651 of 29,891: the companion tool's auditor, session 25). The lines come through a pipe kept open, so the
+    /// replay is still running, with 3 messages handed over, when the signal comes.
+    @Test("SIGTERM or SIGINT during a replay: exit 143 or 130, saying how many messages had been queued",
+          arguments: [(SIGTERM, Int32(143), "SIGTERM"), (SIGINT, Int32(130), "SIGINT")])
+    func interruptSaid(signal: Int32, status: Int32, name: String) throws {
+        let dir = try TemporaryDirectory()
+        let context = try ZMQContext()
+        defer { context.close() }
+        let subscriber = try context.socket(.sub, lingerMilliseconds: 0)
+        defer { subscriber.close() }
+        try subscriber.subscribe("")
+        try subscriber.bind(dir.ipc("sub"))
+        let input = Pipe()
+        let replay = try Child("contactwatch", ["replay", "/dev/stdin", "--endpoint", dir.ipc("sub"), "--wait-subscribers", "1"],
+                               input: input)
+        defer { if replay.process.isRunning { replay.signal(SIGKILL) }; _ = replay.waitForProcessExit(timeout: 10) }
+        let event = #"{"eventType":"probation-case.contact.recorded","version":1}"#
+        try input.fileHandleForWriting.write(contentsOf: Data(String(repeating: event + "\n", count: 3).utf8))
+        var received = 0
+        while received < 3, try subscriber.receiveCopy(timeoutMilliseconds: 30_000) != nil { received += 1 }
+        try #require(received == 3, "\(replay.stderr.text)")
+        replay.signal(signal)
+        #expect(replay.waitForExit(timeout: 30) == status, "\(replay.stderr.text)")
+        #expect(replay.stderr.text.contains("contactwatch replay: interrupted by \(name) after 3 messages were queued: "
+            + "those a subscriber had not yet taken are lost"), "\(replay.stderr.text)")
+        try? input.fileHandleForWriting.close()
+    }
+
     @Test("--loop 2 over a pipe (/dev/stdin) is exit 64 naming the file: the second pass would send nothing, silently")
     func loopOverAPipe() throws {
         let dir = try TemporaryDirectory()

@@ -354,6 +354,51 @@ struct SecurityTests {
         #expect(again.stdout.text.isEmpty)
     }
 
+    @Test("a replay a daemon refuses says why and exits 69, with --wait-subscribers and without: a key not in the publishers allow-list, a consumer's key, plaintext against CURVE, CURVE against plaintext, a plaintext replay --bind for a daemon connecting with CURVE (the companion tool's auditor, session 25: '0 of 1 subscribers', or exit 0 and 'is a daemon bound at this endpoint?')")
+    func replayRefusalsExplained() throws {
+        let dir = try TemporaryDirectory()
+        let d = try Deployment(dir: dir, pyzmq: true)
+        let file = Fixtures.directory.appendingPathComponent("\(Self.stream).ndjson").path
+        func refused(_ arguments: [String], _ words: String) throws {
+            for wait in [["--wait-subscribers", "1", "--wait-timeout", "3"], []] {
+                let r = try runTool(["replay", file, "--linger", "0"] + arguments + wait, timeout: 60)
+                #expect(r.status == 69, "\(arguments + wait): \(r.stderr)")
+                #expect(r.stderr.contains(words), "\(arguments + wait): \(r.stderr)")
+                #expect(r.stderr.contains(wait.isEmpty ? "no subscriber was seen" : "only 0 of 1 subscribers"), "\(r.stderr)")
+            }
+        }
+        let secured = try EndpointDaemon(dir: dir, input: dir.ipc("in"), output: dir.ipc("out"), journal: dir.ipc("journal"),
+                                         arguments: d.daemonArguments)
+        let stranger = try CurveCertificate.readPublicKey(path: dir.file("certs/stranger.key")).z85
+        try refused(["--endpoint", secured.input, "--curve-cert", d.secret("stranger"), "--curve-server-key", d.daemonPublic],
+                    "refused this publisher's CURVE key \(stranger) (ZAP status 400)")
+        try refused(["--endpoint", secured.input, "--curve-cert", d.secret("consumer"), "--curve-server-key", d.daemonPublic],
+                    "publishers allow-list (--curve-allow-publishers DIR)")
+        try refused(["--endpoint", secured.input], "requires CURVE (security mechanism mismatch)")
+        #expect(secured.stop() == 0)
+
+        let plainDir = try TemporaryDirectory()
+        let plain = try EndpointDaemon(dir: plainDir, input: plainDir.ipc("in"), output: plainDir.ipc("out"),
+                                       journal: plainDir.ipc("journal"), arguments: [])
+        try refused(["--endpoint", plain.input, "--curve-cert", d.secret("publisher"), "--curve-server-key", d.daemonPublic],
+                    "does not use CURVE")
+        #expect(plain.stop() == 0)
+
+        // The daemon connects with CURVE to a plaintext replay --bind.
+        let connectingDir = try TemporaryDirectory()
+        let input = connectingDir.ipc("publisher")
+        let replay = try Child("contactwatch", ["replay", file, "--endpoint", input, "--bind", "--linger", "0",
+                                                "--wait-subscribers", "1", "--wait-timeout", "20"])
+        defer { if replay.process.isRunning { replay.signal(SIGKILL) }; _ = replay.waitForProcessExit(timeout: 10) }
+        let connecting = try EndpointDaemon(dir: connectingDir, input: input, output: connectingDir.ipc("out"),
+                                            journal: connectingDir.ipc("journal"), bind: false,
+                                            arguments: ["--curve-cert", d.daemonSecret, "--curve-allow-consumers", d.consumers,
+                                                        "--input-curve-server-key", dir.file("certs/publisher.key")])
+        #expect(replay.waitForExit(timeout: 60) == 69, "\(replay.stderr.text)")
+        #expect(replay.stderr.text.contains("a peer that connected to \(input) uses CURVE"), "\(replay.stderr.text)")
+        #expect(connecting.stop() == 0)
+    }
+
     @Test("the daemon connects its input to a CURVE replay server (--input-curve-server-key, replay --bind --curve-allow)")
     func inputConnectsToCurvePublisher() throws {
         let dir = try TemporaryDirectory()
