@@ -44,6 +44,9 @@
 ///   breaches whose effective time is weeks after the contact that carries them, the situation where forgetting a
 ///   contact must take its action with it (issue 12). With 0 the stream is byte-identical to one made without it.
 ///
+/// - **Contact ids** come from a block of the seed's own (seed 1: from 2,500,000,001), so streams of different seeds
+///   can be replayed into one daemon; the same seed with another `start` is the same caseload and the same ids.
+///
 /// The stream covers `days` days from `start` (events that would fall after the last day are left out), sorted by
 /// `occurredAt` (ties in creation order). Events carry no `publisherId`: `contactwatch replay --publisher-id` stamps
 /// one. All times are whole seconds in UTC; choose `start` and `days` so that the stream ends before today, or the
@@ -69,7 +72,7 @@ public struct GeneratorOptions: Sendable {
 
 public enum Generator {
     /// The largest `cases` and `days`.
-    public static let maxCases = 10_000_000
+    public static let maxCases = 1_000_000
     public static let maxDays = 3660
     /// The latest last day of a stream: appointment dates (`contactStart`) run up to 5 business days past the last
     /// day's events (a re-planned appointment), so a month is kept free before 9999-12-31; later, times were written
@@ -300,7 +303,11 @@ struct GenSimulation {
     var buckets: [GenBucket]
     var flushed = 0
     var seq = 0
-    var nextContactId = 2_500_000_001
+    /// Seed 1 numbers contacts from 2,500,000,001; each seed has a block of 10^10 ids of its own (more than the largest
+    /// stream's contacts), seeds 900,000 apart sharing one, all below 2^53. Every seed used to start at the same id, so
+    /// two streams of different seeds replayed into one daemon had their contacts refused as "contactId under another
+    /// CRN" (27,342 of 37,350 events: the companion tool's auditor, session 25).
+    var nextContactId: Int
     var line = GenLine()
     var out: [UInt8] = []
 
@@ -313,6 +320,7 @@ struct GenSimulation {
         self.startDay = startDay
         self.endDay = startDay + options.days
         self.rng = GenRandom(seed: options.seed)
+        self.nextContactId = 2_500_000_001 + Int((options.seed &- 1) % 900_000) * 10_000_000_000
         self.buckets = Array(repeating: GenBucket(), count: options.days)
         out.reserveCapacity(1 << 18)
     }

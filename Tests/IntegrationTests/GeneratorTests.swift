@@ -35,6 +35,30 @@ import Testing
         #expect(a != b)
     }
 
+    /// The contactIds of a generated stream.
+    static func contactIds(_ bytes: [UInt8]) -> Set<UInt64> {
+        let text = String(decoding: bytes, as: UTF8.self)
+        var ids: Set<UInt64> = []
+        for part in text.components(separatedBy: "\"contactId\":").dropFirst() {
+            if let id = UInt64(part.prefix { $0.isNumber }) { ids.insert(id) }
+        }
+        return ids
+    }
+
+    /// Every seed numbered its contacts from 2,500,000,001: two streams replayed into one daemon had most of the second
+    /// refused as "contactId under another CRN" (the companion tool's auditor, session 25). Seed 1 keeps its ids.
+    @Test("streams of different seeds share no contactId; seed 1's start at 2,500,000,001 as before")
+    func seedsHaveTheirOwnContactIds() throws {
+        let one = Self.contactIds(try Self.generate(GeneratorOptions(cases: 200, days: 60, seed: 1)))
+        let three = Self.contactIds(try Self.generate(GeneratorOptions(cases: 200, days: 60, seed: 3)))
+        let eleven = Self.contactIds(try Self.generate(GeneratorOptions(cases: 200, days: 60, seed: 11, start: "2025-03-03")))
+        #expect(one.min() == 2_500_000_001)
+        #expect(one.count > 500 && three.count > 500 && eleven.count > 500)
+        #expect(one.isDisjoint(with: three) && one.isDisjoint(with: eleven) && three.isDisjoint(with: eleven))
+        let far = Self.contactIds(try Self.generate(GeneratorOptions(cases: 20, days: 30, seed: UInt64.max)))
+        #expect(far.allSatisfy { $0 < 1 << 53 }, "\(far.max() ?? 0)")
+    }
+
     @Test func badOptionsAreRejected() {
         #expect(throws: (any Error).self) { try Self.generate(GeneratorOptions(start: "2026-02-30")) }
         #expect(throws: (any Error).self) { try Self.generate(GeneratorOptions(start: "5 Jan 2026")) }

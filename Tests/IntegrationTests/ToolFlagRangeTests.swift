@@ -105,8 +105,8 @@ struct ToolFlagRangeTests {
 
     @Test("generate --cases and --days: one message with the real range, below it and above it")
     func generateCountsRange() throws {
-        for value in ["0", "-1", "10000001", "1000000000"] {
-            try Self.refused(["generate", "--cases=\(value)"], ["--cases must be from 1 to 10000000"])
+        for value in ["0", "-1", "1000001", "1000000000"] {
+            try Self.refused(["generate", "--cases=\(value)"], ["--cases must be from 1 to 1000000"])
         }
         for value in ["0", "3661"] {
             try Self.refused(["generate", "--days=\(value)"], ["--days must be from 1 to 3660"])
