@@ -145,6 +145,10 @@ struct PipelineLoop {
         // Alive from here (/healthz): stored before READY=1, so that a check right after READY cannot find the loop
         // not yet turned (a 503 that MetricsTests saw under load).
         counters.lastTurnNanos.store(MonotonicClock.nanos(), ordering: .relaxed)
+        // The gauges from the loaded state, before READY=1: after a restart a scrape showed 0 cases, a watermark of 0
+        // (a lag of 56 years on a dashboard) and alert sequence 0 until the first event (the soak test, session 25).
+        counters.publish(cases: engine.state.cases.count, watermark: engine.state.watermark)
+        counters.committedSequence.store(machine.committedSequence, ordering: .relaxed)
         if machine.phase == .running { becomeReady() }
         let heartbeat = SystemdHeartbeat.start(counters: counters)
         defer { heartbeat?.stop() }

@@ -176,6 +176,16 @@ struct MetricsTests {
         // already shut down" came in about one stop in ten after a scrape while the endpoint's group was shut down
         // at the stop (it is now never shut down); this catches it only when the race happens.
         #expect(!daemon.child.stderr.text.contains("EventLoop"), "\(daemon.child.stderr.text)")
+
+        // Restarted on the same state, before any input: the gauges show the loaded state (they showed 0 cases, a
+        // watermark of 0 and alert sequence 0 until the first event: the soak test, session 25).
+        let again = try DaemonUnderTest(dir: dir, extraArguments: ["--subscribe", "", "--metrics", "127.0.0.1:0"])
+        let restarted = Exposition(try httpGet(port: try Self.metricsPort(again), path: "/metrics").body)
+        #expect(restarted["contactwatch_cases"] == metrics["contactwatch_cases"], "\(restarted.samples)")
+        #expect(restarted["contactwatch_watermark_seconds"] == metrics["contactwatch_watermark_seconds"])
+        #expect(restarted["contactwatch_alert_sequence"] == Double(lastSequence))
+        #expect(restarted["contactwatch_events_received_total"] == 0)
+        #expect(again.stop() == 0, "\(again.child.stderr.text)")
     }
 
     @Test("a metrics address that cannot be bound stops the daemon with exit 69 before READY")
