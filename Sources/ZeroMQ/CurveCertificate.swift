@@ -133,15 +133,23 @@ public enum CurveCertificate {
 
     /// Reads a public certificate (`NAME.key`; a secret certificate works too, only its public key is used).
     public static func readPublicKey(path: String) throws(CurveCertificateError) -> CurveKey {
-        try parse(try readText(path, secret: false), path: path).publicKey
+        var mode: mode_t = 0
+        return try parse(try readText(path, mode: &mode), path: path).publicKey
     }
 
     /// Reads a secret certificate (`NAME.key_secret`). It must be readable by its owner only: a file that
     /// group or others can access is refused, as ssh refuses such a key.
+    /// A file that is no secret certificate says so first (a public `.key` given by mistake, mode 0644, was told to
+    /// chmod 600 before it was told it had no secret key: the companion tool's auditor, session 25).
     public static func readKeyPair(path: String) throws(CurveCertificateError) -> CurveKeyPair {
-        let contents = try parse(try readText(path, secret: true), path: path)
+        var mode: mode_t = 0
+        let contents = try parse(try readText(path, mode: &mode), path: path)
         guard let secret = contents.secretKey else {
             throw CurveCertificateError(.malformed, path: path, "has no secret-key (a public certificate; give the .key_secret file)")
+        }
+        if (mode & 0o077) != 0 {
+            throw CurveCertificateError(.tooOpen, path: path, "a secret certificate that group or others can access (mode 0"
+                + "\(String(mode & 0o777, radix: 8))) is refused; make it readable by its owner only (chmod 600)")
         }
         return CurveKeyPair(publicKey: contents.publicKey, secretKey: secret)
     }
@@ -302,8 +310,8 @@ public enum CurveCertificate {
 
     // MARK: Reading
 
-    /// The file's text (at most 64 KiB); for a secret certificate, after checking that only its owner can access it.
-    private static func readText(_ path: String, secret: Bool) throws(CurveCertificateError) -> String {
+    /// The file's text (at most 64 KiB) and its mode (the caller checks a secret certificate's).
+    private static func readText(_ path: String, mode: inout mode_t) throws(CurveCertificateError) -> String {
         // O_NONBLOCK: opening a FIFO for reading waits for a writer, for ever (`--check-config` hung on one); the file
         // is refused below as not regular once it is open. (A regular file's reads are not affected by the flag.)
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
@@ -318,11 +326,7 @@ public enum CurveCertificate {
         if let notRegular = FileKind(mode: st.st_mode).notRegularFile {
             throw CurveCertificateError(.unreadable, path: path, "\(notRegular); give the certificate file itself")
         }
-        if secret && (st.st_mode & 0o077) != 0 {
-            let mode = String(st.st_mode & 0o777, radix: 8)
-            throw CurveCertificateError(.tooOpen, path: path,
-                                        "a secret certificate that group or others can access (mode 0\(mode)) is refused; make it readable by its owner only (chmod 600)")
-        }
+        mode = st.st_mode
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 4096)
         while bytes.count <= 65536 {

@@ -21,6 +21,10 @@ struct ContactWatchTool: ParsableCommand {
     )
 }
 
+// Numeric options are parsed `.unconditional`: their value may start with a dash, so `--rate -1` is refused with the
+// range ("--rate must be from 0.001 …") rather than "Missing value for '--rate <rate>'" (the companion tool's auditor,
+// session 25); a flag given where a number is due is then refused as not a number.
+
 /// SIGINT and SIGTERM end the process at once (exit 130 and 143, as a shell reports them) after writing `say`'s line
 /// for the signal's name: a replay interrupted while libzmq still held queued messages died without a word, and its
 /// subscriber had 2,651 of 29,891 (the companion tool's auditor, session 25). Keep the result alive while it applies.
@@ -72,28 +76,28 @@ struct ReplayCommand: ParsableCommand {
     @Flag(help: "Bind the endpoint instead of connecting.")
     var bind = false
 
-    @Option(help: "Messages per second (default: as fast as possible).")
+    @Option(parsing: .unconditional, help: "Messages per second (default: as fast as possible).")
     var rate: Double?
 
-    @Option(help: "Follow the gaps between occurredAt values, X times faster.")
+    @Option(parsing: .unconditional, help: "Follow the gaps between occurredAt values, X times faster.")
     var speed: Double?
 
-    @Option(help: "Wait until N subscriptions were seen (XPUB) before the first message.")
+    @Option(parsing: .unconditional, help: "Wait until N subscriptions were seen (XPUB) before the first message.")
     var waitSubscribers: Int?
 
-    @Option(help: "Seconds to wait for --wait-subscribers.")
+    @Option(parsing: .unconditional, help: "Seconds to wait for --wait-subscribers.")
     var waitTimeout: Double = 30
 
     @Option(help: "Stamp publisherId and sequenceNumber (1, 2, 3, ...) on each JSON object.")
     var publisherId: String?
 
-    @Option(help: "Replay the files N times.")
+    @Option(parsing: .unconditional, help: "Replay the files N times.")
     var loop: Int = 1
 
     @Flag(help: "Send lines that are not JSON as one-frame messages instead of skipping them.")
     var sendInvalid = false
 
-    @Option(help: ArgumentHelp("At the end, wait up to S seconds for subscribers to take what is still queued (0 to 86400).", valueName: "S"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("At the end, wait up to S seconds for subscribers to take what is still queued (0 to 86400).", valueName: "S"))
     var linger: Double = 60
 
     @Option(help: ArgumentHelp("This publisher's own CURVE secret certificate (NAME.key_secret).", valueName: "file"))
@@ -171,13 +175,13 @@ struct GenerateCommand: ParsableCommand {
         abstract: "Write a realistic synthetic event stream (NDJSON, sorted by occurredAt). Same seed, same bytes."
     )
 
-    @Option(help: "Number of cases.")
+    @Option(parsing: .unconditional, help: "Number of cases.")
     var cases: Int = 2000
 
-    @Option(help: "Number of days.")
+    @Option(parsing: .unconditional, help: "Number of days.")
     var days: Int = 120
 
-    @Option(help: "Random seed.")
+    @Option(parsing: .unconditional, help: "Random seed.")
     var seed: UInt64 = 1
 
     @Option(help: "First day, YYYY-MM-DD.")
@@ -186,7 +190,7 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Write to FILE instead of standard output.")
     var output: String?
 
-    @Option(help: "Share (0-1) of enforced failures whose action is recorded 4-12 weeks after the failure (default 0).")
+    @Option(parsing: .unconditional, help: "Share (0-1) of enforced failures whose action is recorded 4-12 weeks after the failure (default 0).")
     var lateEnforcement: Double = 0
 
     func validate() throws {
@@ -252,16 +256,16 @@ struct TailCommand: ParsableCommand {
     @Option(help: "A topic prefix (repeatable; default: everything).")
     var topic: [String] = []
 
-    @Option(help: "Exit after N messages.")
+    @Option(parsing: .unconditional, help: "Exit after N messages.")
     var count: Int?
 
     @Option(help: "The daemon's journal endpoint (with --from-sequence).")
     var journal: String?
 
-    @Option(help: "Print alerts after this alertSequence from the journal first.")
+    @Option(parsing: .unconditional, help: "Print alerts after this alertSequence from the journal first.")
     var fromSequence: UInt64?
 
-    @Option(help: "Seconds a journal request may take.")
+    @Option(parsing: .unconditional, help: "Seconds a journal request may take.")
     var requestTimeout: Double = 5
 
     @Option(help: ArgumentHelp("This consumer's own CURVE secret certificate (NAME.key_secret).", valueName: "file"))

@@ -70,6 +70,11 @@ struct CurveToolTests {
         try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: pubAsSecret)
         let wrong = try runTool(["tail", "--endpoint", dir.ipc("a"), "--curve-cert", pubAsSecret, "--curve-server-key", pub], timeout: 30)
         #expect(wrong.status == 64 && wrong.stderr.contains("no secret-key"), "\(wrong.stderr)")
+        // The public certificate itself (0644) given as the secret one: told so, not told to chmod 600 first (the
+        // companion tool's auditor, session 25).
+        let publicGiven = try runTool(["tail", "--endpoint", dir.ipc("a"), "--curve-cert", pub, "--curve-server-key", pub], timeout: 30)
+        #expect(publicGiven.status == 64 && publicGiven.stderr.contains("no secret-key") && !publicGiven.stderr.contains("chmod"),
+                "\(publicGiven.stderr)")
         let missing = try runTool(["tail", "--endpoint", dir.ipc("a"), "--curve-cert", dir.file("nope"), "--curve-server-key", pub], timeout: 30)
         #expect(missing.status == 66, "\(missing.stderr)")
     }

@@ -2,6 +2,7 @@ import ContactWatchTestSupport
 import ContactWatchCommon
 import Foundation
 import Testing
+import ZeroMQ
 
 #if canImport(Glibc)
 import Glibc
@@ -124,7 +125,14 @@ struct OperatorTests {
         let tool = Executables.url("contactwatch").path
         // script(1) runs the command on a pseudo-terminal; --rate 24 makes the replay last about a second, long
         // enough for the quarter-second progress line.
-        let command = "\(tool) replay \(file) --endpoint \(dir.ipc("x")) --bind --rate 24"
+        // A subscriber: a replay that reaches nobody fails (69) instead of printing its summary.
+        let context = try ZMQContext()
+        defer { context.close() }
+        let subscriber = try context.socket(.sub, lingerMilliseconds: 0)
+        defer { subscriber.close() }
+        try subscriber.subscribe("")
+        try subscriber.connect(dir.ipc("x"))  // libzmq connects again until replay has bound
+        let command = "\(tool) replay \(file) --endpoint \(dir.ipc("x")) --bind --rate 24 --wait-subscribers 1"
         let c = try Child("/usr/bin/script", ["-qefc", command, "/dev/null"])
         #expect(c.waitForExit(timeout: 60) == 0, "\(c.stdout.text)")
         let text = c.stdout.text

@@ -35,12 +35,32 @@ struct ToolFlagRangeTests {
         for value in ["1e300", "inf", "86401", "-1"] {
             try Self.refused(base + ["--wait-subscribers", "1", "--wait-timeout=\(value)"], ["--wait-timeout", "from 0 to 86400"])
         }
-        // The ends of the ranges are taken (one message: no pause at all).
+        // The ends of the ranges are taken (one message: no pause at all; nobody subscribes, so it is dropped: 69).
         for flags in [["--rate", "0.001"], ["--rate", "1e9"], ["--speed", "0.001"], ["--speed", "1e9"]] {
             let r = try runTool(base + flags, timeout: 60)
-            #expect(r.status == 0, "\(flags): \(r.stderr)")
-            #expect(r.stderr.contains("replayed 1 messages"), "\(flags): \(r.stderr)")
+            #expect(r.status == 69, "\(flags): \(r.stderr)")
+            #expect(r.stderr.contains("the 1 messages were dropped") && !r.stderr.contains("must be from"), "\(flags): \(r.stderr)")
         }
+    }
+
+    /// A negative number given as the next argument was taken for a flag: "Missing value for '--rate <rate>'" (the
+    /// companion tool's auditor, session 25). Now the range, as for `--rate=-1`.
+    @Test("a negative number after a numeric flag is refused with the flag's range, not as a missing value")
+    func negativeValues() throws {
+        let dir = try TemporaryDirectory()
+        let file = dir.file("one.ndjson")
+        try (Self.event("2026-01-05T10:00:00Z") + "\n").write(toFile: file, atomically: true, encoding: .utf8)
+        let replay = ["replay", file, "--endpoint", dir.ipc("pub")]
+        try Self.refused(replay + ["--rate", "-1"], ["--rate must be from 0.001"])
+        try Self.refused(replay + ["--speed", "-2"], ["--speed must be from 0.001"])
+        try Self.refused(replay + ["--loop", "-1"], ["--loop must be 1 or more"])
+        try Self.refused(replay + ["--linger", "-1"], ["--linger must be from 0 to 86400"])
+        try Self.refused(replay + ["--wait-subscribers", "-1"], ["--wait-subscribers must be 0 or more"])
+        try Self.refused(replay + ["--wait-timeout", "-1"], ["--wait-timeout must be from 0 to 86400"])
+        try Self.refused(["generate", "--cases", "-5"], ["--cases must be from 1 to 1000000"])
+        try Self.refused(["generate", "--days", "-5"], ["--days must be from 1 to 3660"])
+        try Self.refused(["tail", "--endpoint", dir.ipc("out"), "--count", "-1"], ["--count must be 1 or more"])
+        try Self.refused(["tail", "--endpoint", dir.ipc("out"), "--request-timeout", "-1"], ["--request-timeout must be from 0.001"])
     }
 
     @Test("replay: a file that opens with a UTF-8 byte order mark (an editor's, a Windows export's) sends its first line; a mark on a later line is still not JSON")
@@ -52,8 +72,8 @@ struct ToolFlagRangeTests {
         try Data(bom + Array(lines[0].utf8) + [0x0A] + Array(lines[1].utf8) + [0x0A] + bom + Array(lines[2].utf8) + [0x0A])
             .write(to: URL(fileURLWithPath: file))
         let r = try runTool(["replay", file, "--endpoint", dir.ipc("pub"), "--bind"], timeout: 60)
-        #expect(r.status == 0, "\(r.stderr)")
-        #expect(r.stderr.contains("replayed 2 messages"), "\(r.stderr)")
+        #expect(r.status == 69, "\(r.stderr)")  // nobody subscribes: the 2 messages sent are dropped
+        #expect(r.stderr.contains("the 2 messages were dropped"), "\(r.stderr)")
         let refused = r.stderr.split(separator: "\n").filter { $0.contains(": not JSON (") }
         #expect(refused.count == 1 && refused.first?.hasPrefix("\(file):3: ") == true, "\(r.stderr)")
     }
@@ -65,8 +85,9 @@ struct ToolFlagRangeTests {
         try [Self.event("2026-01-05T10:00:00Z"), Self.event("9999-12-31T10:00:00Z"), Self.event("9999-12-31T10:00:00Z")]
             .joined(separator: "\n").write(toFile: file, atomically: true, encoding: .utf8)
         let r = try runTool(["replay", file, "--endpoint", dir.ipc("pub"), "--bind", "--speed", "1"], timeout: 60)
-        #expect(r.status == 0, "status \(r.status.map(String.init) ?? "none"): \(r.stderr)")
-        #expect(r.stderr.contains("replayed 3 messages"), "\(r.stderr)")
+        // Nobody subscribes: the 3 messages sent are dropped (69).
+        #expect(r.status == 69, "status \(r.status.map(String.init) ?? "none"): \(r.stderr)")
+        #expect(r.stderr.contains("the 3 messages were dropped"), "\(r.stderr)")
         let reports = r.stderr.split(separator: "\n").filter { $0.contains("sent without it") }
         #expect(reports.count == 1, "\(r.stderr)")
         #expect(reports.first?.hasPrefix("\(file):2: ") == true, "\(r.stderr)")
