@@ -55,6 +55,8 @@ public struct ReplayOptions: Sendable {
     public var curve: ToolCurve = .none
     /// Counts the messages handed to libzmq, for another thread (the tool's SIGINT handler says how many).
     public var queued: ReplayCounter? = nil
+    /// The largest subscription frame taken from a subscriber (`ZMQ_MAXMSGSIZE`), as the daemon's control sockets.
+    public static let maxSubscriptionBytes: Int64 = 4096
 
     public init(files: [String], endpoint: String) {
         self.files = files
@@ -196,20 +198,30 @@ public enum Replay {
             let socket = try context.socket(.xpub, lingerMilliseconds: options.lingerMilliseconds)
             defer { socket.close() }  // lingers: what is queued is still delivered
             try socket.setSendHighWaterMark(0)
+            // What comes in are subscriptions (a topic prefix each): a peer sending 20 MB ones grew a replay --bind
+            // to 1 GB (the companion tool's auditor, session 25). libzmq drops a peer that sends a larger frame.
+            try socket.setMaxMessageSize(ReplayOptions.maxSubscriptionBytes)
             if options.waitSubscribers != nil { try socket.setXPubVerbose(true) }
             switch options.curve {
             case .none: break
             case .client: try options.curve.secureClient(socket)
             case .server(let keyPair, let allowed):
+                // The first 10 refusals, then the 16th, 32nd, 64th…, with the count: a peer retrying every 100 ms
+                // wrote 26 lines in 4 s (the companion tool's auditor, session 25).
+                let refusals = Atomic<Int>(0)
                 let auth = try ZMQAuthenticator(context: context) { refusal in
+                    let n = refusals.add(1, ordering: .relaxed).newValue
+                    guard n <= 10 || n & (n - 1) == 0 else { return }
                     diagnostics.line("refused a subscriber (\(refusal.peerAddress ?? "address unknown")"
-                                     + "\(refusal.keyPrefix.map { ", key \($0)…" } ?? "")): \(refusal.reason)")
+                                     + "\(refusal.keyPrefix.map { ", key \($0)…" } ?? "")): \(refusal.reason)"
+                                     + (n > 10 ? " (\(n) refusals so far)" : ""))
                 }
                 authenticator = auth
                 auth.setAllowedKeys(allowed, forDomain: "replay")
                 try socket.makeCurveServer(secretKey: keyPair.secretKey, zapDomain: "replay")
                 try auth.watchHandshakes(of: socket, domain: "replay")
             }
+            if let warning = plaintextWarning(options) { diagnostics.line(warning) }
             // The handshakes, to say why a peer was refused (a CURVE server's authenticator watches its own).
             let monitor = authenticator == nil ? try socket.startMonitor() : nil
             defer { monitor?.close() }
@@ -303,6 +315,16 @@ public enum Replay {
         default:
             return nil
         }
+    }
+
+    /// The warning for plaintext where others can listen (nil: CURVE, or `ipc://`, `inproc://`, loopback). The daemon
+    /// refuses such an endpoint; replay, a test tool, says so and goes on (it said nothing: the companion tool's
+    /// auditor, session 25, bound `tcp://0.0.0.0:…` without a word).
+    public static func plaintextWarning(_ options: ReplayOptions) -> String? {
+        guard case .none = options.curve, !EndpointExposure.isLocal(options.endpoint) else { return nil }
+        return "warning: \(options.endpoint) is not loopback and this replay uses no CURVE: anyone who can reach it can "
+            + "\(options.bind ? "subscribe and read" : "read") these events in plaintext (give --curve-cert and "
+            + "\(options.bind ? "--curve-allow DIR" : "--curve-server-key") to encrypt them)"
     }
 
     /// Reads the subscription messages queued on the XPUB without waiting; returns how many there were.

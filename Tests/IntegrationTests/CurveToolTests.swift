@@ -126,4 +126,58 @@ struct CurveToolTests {
         // The plaintext peer: libzmq reports a mechanism mismatch, or no detail when the peer closed first.
         #expect(replay.stderr.text.contains("mechanism mismatch") || replay.stderr.text.contains("handshake failed"))
     }
+    /// A peer with a wrong server key fails its handshake and retries every 100 ms or so: each refusal was a line (26
+    /// in 4 s: the companion tool's auditor, session 25). The first 10, then the 16th, 32nd… with the count.
+    @Test("replay --bind --curve-allow: a stranger that keeps retrying is said 10 times, then at 16, 32, … refusals with the count")
+    func replayRefusalsLimited() throws {
+        let dir = try TemporaryDirectory()
+        let serverSecret = try Self.certificate("publisher.key_secret", in: dir)
+        let allow = dir.file("allow")
+        try FileManager.default.createDirectory(atPath: allow, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: "\(Self.pyzmq)/daemon.key", toPath: "\(allow)/daemon.key")
+        let stream = Fixtures.directory.appendingPathComponent("01-warning-then-breach.ndjson").path
+        let endpoint = dir.ipc("replay")
+        let replay = try Child("contactwatch", ["replay", stream, "--endpoint", endpoint, "--bind", "--curve-cert", serverSecret,
+                                                "--curve-allow", allow, "--wait-subscribers", "1", "--wait-timeout", "120"])
+        defer { if replay.process.isRunning { replay.signal(SIGKILL) }; _ = replay.waitForProcessExit(timeout: 10) }
+        let context = try ZMQContext()
+        defer { context.close() }
+        let stranger = try context.socket(.sub, lingerMilliseconds: 0)
+        defer { stranger.close() }
+        try stranger.makeCurveClient(keyPair: try CurveCertificate.readKeyPair(path: try Self.certificate("stranger.key_secret", in: dir)),
+                                     serverKey: try CurveCertificate.readPublicKey(path: "\(Self.pyzmq)/daemon.key"))
+        try stranger.subscribe("")
+        try stranger.connect(endpoint)
+        #expect(replay.stderr.wait(timeout: 60) { $0.contains("(16 refusals so far)") }, "\(replay.stderr.text)")
+        let lines = replay.stderr.text.components(separatedBy: "refused a subscriber").count - 1
+        #expect((11...12).contains(lines), "\(lines) lines: \(replay.stderr.text)")
+    }
+
+    /// Subscriptions are topic prefixes: a peer sending 20 MB ones grew a replay --bind to 1 GB (the companion tool's
+    /// auditor, session 25). A frame over 4096 bytes drops the peer, so it is not counted as a subscriber either.
+    @Test("replay --bind drops a peer whose subscription frame is over 4096 bytes; a normal subscriber still counts")
+    func replayOversizeSubscription() throws {
+        let dir = try TemporaryDirectory()
+        let stream = Fixtures.directory.appendingPathComponent("01-warning-then-breach.ndjson").path
+        let endpoint = dir.ipc("replay")
+        let replay = try Child("contactwatch", ["replay", stream, "--endpoint", endpoint, "--bind", "--wait-subscribers", "1",
+                                                "--wait-timeout", "120", "--linger", "0"])
+        defer { if replay.process.isRunning { replay.signal(SIGKILL) }; _ = replay.waitForProcessExit(timeout: 10) }
+        let context = try ZMQContext()
+        defer { context.close() }
+        let hostile = try context.socket(.xsub, lingerMilliseconds: 0)
+        defer { hostile.close() }
+        try hostile.connect(endpoint)
+        _ = try hostile.send([[1] + [UInt8](repeating: 0x41, count: 5000)])
+        // Its subscription is not taken: replay still waits (a bounded check: the next subscriber ends the wait).
+        let normal = try context.socket(.sub, lingerMilliseconds: 0)
+        defer { normal.close() }
+        try normal.subscribe("probation-case.")
+        try normal.connect(endpoint)
+        var received = 0
+        while received < 6, try normal.receiveCopy(timeoutMilliseconds: 30_000) != nil { received += 1 }
+        #expect(received == 6)
+        #expect(replay.waitForExit(timeout: 60) == 0, "\(replay.stderr.text)")
+        #expect(try hostile.receiveCopy(timeoutMilliseconds: 0) == nil, "the dropped peer received events")
+    }
 }

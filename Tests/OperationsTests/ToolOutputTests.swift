@@ -2,6 +2,7 @@ import ContactWatchTestSupport
 import ContactWatchTools
 import Foundation
 import Testing
+import ZeroMQ
 
 @Suite("tail --format text and progress lines")
 struct ToolOutputTests {
@@ -111,5 +112,26 @@ struct ToolOutputTests {
         #expect(read(fds[0], &buffer, 16) == 0)
         #expect(!called)
         close(fds[0])
+    }
+    /// The daemon refuses plaintext where others can listen; replay said nothing (the companion tool's auditor,
+    /// session 25, bound tcp://0.0.0.0 without a word). Judged without binding anything.
+    @Test("replay warns of plaintext on an endpoint others can reach, bound or connected; not on loopback, ipc:// or with CURVE")
+    func replayPlaintextWarning() throws {
+        func warning(_ endpoint: String, bind: Bool) -> String? {
+            var options = ReplayOptions(files: [], endpoint: endpoint)
+            options.bind = bind
+            return Replay.plaintextWarning(options)
+        }
+        #expect(warning("tcp://0.0.0.0:7401", bind: true)?.contains("anyone who can reach it can subscribe and read") == true)
+        #expect(warning("tcp://*:7401", bind: true)?.contains("--curve-allow DIR") == true)
+        #expect(warning("tcp://10.1.2.3:7401", bind: false)?.contains("--curve-server-key") == true)
+        #expect(warning("tcp://ingest.example:7401", bind: false) != nil)
+        for local in ["tcp://127.0.0.1:7401", "tcp://[::1]:7401", "tcp://localhost:7401", "ipc:///run/cw/in", "inproc://x"] {
+            #expect(warning(local, bind: true) == nil && warning(local, bind: false) == nil, "\(local)")
+        }
+        var curve = ReplayOptions(files: [], endpoint: "tcp://0.0.0.0:7401")
+        curve.bind = true
+        curve.curve = .server(keyPair: try CurveKeyPair.generate(), allowed: [])
+        #expect(Replay.plaintextWarning(curve) == nil)
     }
 }
