@@ -83,6 +83,8 @@ public struct ReplaySummary: Sendable, Equatable {
     /// The close waited out the whole linger: messages were still queued for a subscriber when it ended, and libzmq
     /// dropped them (it says no more, nor how many).
     public var undelivered = false
+    /// Messages were sent and no subscriber was ever seen: every one was dropped (`run`'s caller fails with 69).
+    public var noSubscriber = false
 
     public init() {}
 
@@ -222,9 +224,11 @@ public enum Replay {
                 try auth.watchHandshakes(of: socket, domain: "replay")
             }
             if let warning = plaintextWarning(options) { diagnostics.line(warning) }
-            // The handshakes, to say why a peer was refused (a CURVE server's authenticator watches its own).
-            let monitor = authenticator == nil ? try socket.startMonitor() : nil
-            defer { monitor?.close() }
+            // The handshakes, to say why a peer was refused (a CURVE server's authenticator watches its own); read as
+            // the replay goes and stopped once a subscriber came (`HandshakeWatch`). Stopped before the socket closes.
+            let watch = authenticator == nil ? HandshakeWatch(socket: try socket.startMonitor(events: ZMQMonitor.handshakeEvents),
+                                                              of: socket, options: options) : nil
+            defer { watch?.stop() }
             do {
                 if options.bind { try socket.bind(options.endpoint) } else { try socket.connect(options.endpoint) }
             } catch let error as ZMQError {
@@ -234,58 +238,31 @@ public enum Replay {
             var seen = 0
             if let wanted = options.waitSubscribers {
                 do {
-                    try waitForSubscribers(socket, wanted, timeout: options.waitTimeoutSeconds, endpoint: options.endpoint)
+                    try waitForSubscribers(socket, wanted, timeout: options.waitTimeoutSeconds, endpoint: options.endpoint,
+                                           watch: watch)
                 } catch {
-                    explainRefusals(monitor, options, diagnostics: diagnostics, waitMilliseconds: 0)
+                    for text in watch?.explanations(waitMilliseconds: 0) ?? [] { diagnostics.line(text) }
                     throw error
                 }
                 seen = wanted
+                if wanted > 0 { watch?.stop() }
             }
-            summary = try publish(options, on: socket, diagnostics: diagnostics)
+            summary = try publish(options, on: socket, watch: watch, diagnostics: diagnostics)
             summary.subscriptionsSeen += seen + drainSubscriptions(socket)
             if summary.subscriptionsSeen == 0 && summary.messages > 0 {
-                // A failure, not a warning after "replayed N messages" and exit 0: a script could not tell it from a
-                // replay that reached a daemon (the companion tool's auditor, session 25).
-                explainRefusals(monitor, options, diagnostics: diagnostics, waitMilliseconds: 3000)
-                throw ToolError(exitCode: ToolError.unavailable, "no subscriber was seen on \(options.endpoint): the "
-                    + "\(summary.messages) messages were dropped (is a daemon \(options.bind ? "connected to" : "bound at") "
-                    + "this endpoint? --wait-subscribers N waits for one)")
+                // A failure, not a warning then exit 0: a script could not tell it from a replay that reached a daemon
+                // (the companion tool's auditor, session 25). The caller prints the summary line, then fails.
+                for text in watch?.explanations(waitMilliseconds: 3000) ?? [] { diagnostics.line(text) }
+                summary.noSubscriber = true
             }
         }
         return summary
     }
 
-    /// Says why the handshakes seen on `monitor` failed, waiting up to `waitMilliseconds` for a handshake under way
-    /// to end (300 ms at most when no connection was seen at all): a daemon that refused this replay's key, or a
-    /// mismatch of CURVE and plaintext, was said only as "0 subscribers", or "is a daemon bound at this endpoint?" when
-    /// one was (the companion tool's auditor, session 25). libzmq often reports a mismatch first without detail, then
-    /// by name: the named reasons are said, the unnamed one only when no other came.
-    static func explainRefusals(_ monitor: ZMQMonitor?, _ options: ReplayOptions, diagnostics: FDWriter,
-                                waitMilliseconds: Int) {
-        guard let monitor else { return }
-        let start = ToolClock.nanos()
-        var named: [String] = [], unnamed: [String] = []
-        var connection = false
-        var ended = false
-        while true {
-            let elapsed = Int((ToolClock.nanos() - start) / 1_000_000)
-            let limit = connection ? waitMilliseconds : min(waitMilliseconds, 300)
-            let wait = ended ? 0 : max(0, limit - elapsed)
-            let events = (try? monitor.events(timeoutMilliseconds: wait)) ?? []
-            if events.isEmpty {
-                if ended || wait == 0 { break }
-                continue
-            }
-            for event in events {
-                if event.kind == .connected || event.kind == .accepted || event.isHandshakeFailure { connection = true }
-                let isNamed = event.kind == .handshakeFailedAuth || event.isMechanismMismatch
-                if event.kind == .handshakeSucceeded || isNamed { ended = true }
-                guard event.isHandshakeFailure, let text = explain(event, options) else { continue }
-                if isNamed { if !named.contains(text) { named.append(text) } }
-                else if !unnamed.contains(text) { unnamed.append(text) }
-            }
-        }
-        for text in named.isEmpty ? unnamed : named { diagnostics.line(text) }
+    /// Why `summary.noSubscriber` fails the replay (exit 69).
+    public static func noSubscriberMessage(_ options: ReplayOptions, messages: Int) -> String {
+        "no subscriber was seen on \(options.endpoint): the \(messages) messages were dropped (is a daemon "
+            + "\(options.bind ? "connected to" : "bound at") this endpoint? --wait-subscribers N waits for one)"
     }
 
     /// Why a handshake failed and what to change, for a replay that connects to a daemon or binds for one.
@@ -360,7 +337,8 @@ public enum Replay {
     }
 
     /// Reads subscription messages on an XPUB until `wanted` have arrived.
-    static func waitForSubscribers(_ socket: ZMQSocket, _ wanted: Int, timeout: Double, endpoint: String) throws {
+    static func waitForSubscribers(_ socket: ZMQSocket, _ wanted: Int, timeout: Double, endpoint: String,
+                                   watch: HandshakeWatch? = nil) throws {
         guard wanted > 0 else { return }
         let deadline = ToolClock.saturatingSum(ToolClock.nanos(), ToolClock.saturating(nanos: timeout * 1e9))
         var seen = 0
@@ -370,6 +348,7 @@ public enum Replay {
                 throw ToolError(exitCode: ToolError.unavailable,
                                 "only \(seen) of \(wanted) subscribers joined \(endpoint) within \(formatFixed(timeout, 1)) s")
             }
+            watch?.read()
             let leftMs = max(1, Int((deadline - now) / 1_000_000))
             let isSubscribe = try socket.receiveMessage(timeoutMilliseconds: min(leftMs, 500)) { frames in
                 frames.withUnsafeBytes(at: 0) { $0.first == 1 }
@@ -378,8 +357,9 @@ public enum Replay {
         }
     }
 
-    private static func publish(_ options: ReplayOptions, on socket: ZMQSocket,
+    private static func publish(_ options: ReplayOptions, on socket: ZMQSocket, watch: HandshakeWatch?,
                                 diagnostics: FDWriter) throws -> ReplaySummary {
+        func pause(_ nanos: UInt64) { if let watch { watch.sleep(nanos: nanos) } else { ToolClock.sleep(nanos: nanos) } }
         var summary = ReplaySummary()
         let stampID = options.publisherId.map { JSONLines.quoted($0) }
         var lines = JSONLines()
@@ -424,7 +404,7 @@ public enum Replay {
                     if let interval = rateInterval {
                         let due = ToolClock.saturatingSum(start, ToolClock.saturating(nanos: Double(summary.messages) * interval))
                         let now = ToolClock.nanos()
-                        if due > now { ToolClock.sleep(nanos: due - now) }
+                        if due > now { pause(due - now) }
                     } else if let speed = options.speed, let object, let range = object.occurredAt,
                               let at = rfc3339Milliseconds(UnsafeBufferPointer(rebasing: line[range])) {
                         if let base = speedBase {
@@ -442,7 +422,7 @@ public enum Replay {
                                             + "sent without it, and the events after it are paced from it")
                                         speedBase = (now, at)
                                     } else {
-                                        ToolClock.sleep(nanos: due - now)
+                                        pause(due - now)
                                     }
                                 }
                             }
@@ -467,6 +447,7 @@ public enum Replay {
                     // Every 256 messages at full speed; every message when paced (a slow rate still shows progress).
                     if summary.messages & 255 == 0 || paced {
                         summary.subscriptionsSeen += drainSubscriptions(socket)
+                        if summary.subscriptionsSeen > 0 { watch?.stop() } else { watch?.read() }
                         let done = summary.messages
                         progress.tick {
                             ProgressMeter.line(done: done, total: total, unit: "messages", elapsed: progress.elapsedSeconds)
@@ -518,4 +499,78 @@ public func formatFixed(_ value: Double, _ decimals: Int) -> String {
     var frac = String(scaled % Int64(scale))
     while frac.count < decimals { frac = "0" + frac }
     return "\(whole).\(frac)"
+}
+
+/// The replay socket's handshakes, watched to say why a daemon refused the replay (a key not in its allow-list, CURVE
+/// against plaintext): it said only "0 subscribers", or "is a daemon bound at this endpoint?" when one was (the
+/// companion tool's auditor, session 25). libzmq sends each monitor event from its I/O thread and blocks there once
+/// about 2,000 are unread, which stops every connection of the replay (a reviewer, session 25): so the monitor is read
+/// wherever the replay waits (for subscribers, between paced messages, every 256 messages) and stopped as soon as it is
+/// no longer needed — a subscriber came, or a refusal was named. Owned by the replay's thread.
+final class HandshakeWatch {
+    private let socket: ZMQSocket
+    private var monitor: ZMQMonitor?
+    private let options: ReplayOptions
+    /// Refusals libzmq named (ZAP, a mechanism mismatch) and those it did not, each said once.
+    private var named: [String] = [], unnamed: [String] = []
+    /// A connection was seen (a handshake follows); a handshake ended with a named failure or a success.
+    private var connection = false, ended = false
+
+    init(socket monitor: ZMQMonitor, of socket: ZMQSocket, options: ReplayOptions) {
+        self.monitor = monitor
+        self.socket = socket
+        self.options = options
+    }
+
+    /// Reads what the monitor holds, waiting up to `timeoutMilliseconds` for a first event.
+    func read(timeoutMilliseconds: Int = 0) {
+        guard let monitor else { return }
+        for event in (try? monitor.events(timeoutMilliseconds: timeoutMilliseconds)) ?? [] {
+            if event.kind == .connected || event.kind == .accepted || event.isHandshakeFailure { connection = true }
+            let isNamed = event.kind == .handshakeFailedAuth || event.isMechanismMismatch
+            if event.kind == .handshakeSucceeded || isNamed { ended = true }
+            guard event.isHandshakeFailure, let text = Replay.explain(event, options) else { continue }
+            if isNamed { if !named.contains(text) { named.append(text) } }
+            else if !unnamed.contains(text) { unnamed.append(text) }
+        }
+        if !named.isEmpty { stopMonitor() }
+    }
+
+    /// Waits `nanos` (a paced replay's pause), reading the monitor meanwhile.
+    func sleep(nanos: UInt64) {
+        guard monitor != nil else { return ToolClock.sleep(nanos: nanos) }
+        let due = ToolClock.saturatingSum(ToolClock.nanos(), nanos)
+        while monitor != nil {
+            let now = ToolClock.nanos()
+            guard now < due else { return }
+            read(timeoutMilliseconds: Int(min((due - now + 999_999) / 1_000_000, 1000)))
+        }
+        let now = ToolClock.nanos()
+        if now < due { ToolClock.sleep(nanos: due - now) }
+    }
+
+    /// What to say, waiting up to `waitMilliseconds` for a handshake under way to end (1 s at most when no connection
+    /// was seen at all). libzmq often reports a mismatch first without detail, then by name: the named reasons, else
+    /// the unnamed one.
+    func explanations(waitMilliseconds: Int) -> [String] {
+        let start = ToolClock.nanos()
+        while monitor != nil && !ended {
+            let elapsed = Int((ToolClock.nanos() - start) / 1_000_000)
+            let wait = (connection ? waitMilliseconds : min(waitMilliseconds, 1000)) - elapsed
+            guard wait > 0 else { break }
+            read(timeoutMilliseconds: wait)
+        }
+        read()
+        return named.isEmpty ? unnamed : named
+    }
+
+    /// Stops the monitor for good (a subscriber came, or the replay is closing its socket).
+    func stop() { stopMonitor() }
+
+    private func stopMonitor() {
+        guard let monitor else { return }
+        socket.stopMonitor()
+        monitor.close()
+        self.monitor = nil
+    }
 }

@@ -70,24 +70,25 @@ public enum TailText {
         return String(out)
     }
 
-    /// U+2028/U+2029 (line and paragraph separators) and the bidirectional marks, embeddings, overrides and isolates.
+    /// U+2028/U+2029 (line and paragraph separators) and the bidirectional marks (U+061C, U+200E/F), embeddings,
+    /// overrides and isolates.
     static func isLayoutFormat(_ scalar: Unicode.Scalar) -> Bool {
         switch scalar.value {
-        case 0x200E, 0x200F, 0x2028...0x202E, 0x2066...0x2069: true
+        case 0x061C, 0x200E, 0x200F, 0x2028...0x202E, 0x2066...0x2069: true
         default: false
         }
     }
 
     /// A body as one NDJSON line that a terminal shows as it is (`tail`'s default format). A body from the daemon is
     /// JSON, and for JSON this changes nothing a parser reads: a line break (whitespace between tokens; never raw
-    /// inside a string) becomes a space, and C0 controls other than tab, C1 controls, the line and paragraph
+    /// inside a string) becomes a space, and C0 controls other than tab, DEL, C1 controls, the line and paragraph
     /// separators and the bidirectional controls are written as `\uXXXX` escapes (inside a string the same
     /// characters; raw C0 is not JSON anywhere, the rest only inside strings). Bytes that are not UTF-8 (not JSON
     /// either) become U+FFFD. A forged body could otherwise send escape sequences to the terminal (set its title, clear
     /// it: the companion tool's auditor, session 25). Appends to `line`.
     static func appendNDJSON(_ body: UnsafeRawBufferPointer, to line: inout [UInt8]) {
         // The fast path: printable ASCII and tab, as every body the daemon writes in ASCII is.
-        if !body.contains(where: { $0 < 0x20 && $0 != 0x09 || $0 >= 0x80 }) {
+        if !body.contains(where: { $0 < 0x20 && $0 != 0x09 || $0 >= 0x7F }) {
             line.append(contentsOf: body)
             return
         }
@@ -96,7 +97,7 @@ public enum TailText {
             let v = scalar.value
             if v == 0x0A || v == 0x0D {
                 line.append(0x20)
-            } else if (v < 0x20 && v != 0x09) || (0x80...0x9F).contains(v) || isLayoutFormat(scalar) {
+            } else if (v < 0x20 && v != 0x09) || (0x7F...0x9F).contains(v) || isLayoutFormat(scalar) {
                 line.append(contentsOf: [0x5C, 0x75, hex[Int(v >> 12) & 15], hex[Int(v >> 8) & 15], hex[Int(v >> 4) & 15],
                                          hex[Int(v) & 15]])
             } else {

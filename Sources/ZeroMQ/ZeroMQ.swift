@@ -705,6 +705,14 @@ public final class ZMQSocket {
         return try ZMQMonitor(context: context, endpoint: endpoint)
     }
 
+    /// Stops this socket's monitor (`zmq_socket_monitor(s, NULL, 0)`). libzmq sends each event from its I/O thread
+    /// and blocks there once about 2,000 are unread, which stops every connection of the context: a monitor that is
+    /// no longer read (and not closed with the socket) must be stopped first. Idempotent.
+    public func stopMonitor() {
+        guard let h = handle else { return }
+        _ = zmq_socket_monitor(h, nil, 0)
+    }
+
     /// Makes libzmq publish this socket's events on a fresh inproc endpoint, returned, for a reader
     /// that may live on another thread (`ZMQAuthenticator.watchHandshakes`).
     fileprivate func startMonitorPublisher(events: Int32) throws -> String {
@@ -969,6 +977,11 @@ public struct ZMQSocketEvent: Sendable, Equatable {
 public final class ZMQMonitor {
     /// `ZMQ_EVENT_ACCEPT_FAILED` (its value is the `errno` of the failed `accept`), for `startMonitor(events:)`.
     public static let acceptFailedEvent: Int32 = ZMQ_EVENT_ACCEPT_FAILED
+    /// The events of a connection's handshake, for `startMonitor(events:)`: connected, accepted, disconnected (which
+    /// names the connection of a failure) and the handshake's outcomes; not the retries of a connect.
+    public static let handshakeEvents: Int32 = ZMQ_EVENT_CONNECTED | ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED
+        | ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+        | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
     fileprivate let socket: ZMQSocket
     /// Peer addresses of live connections, by descriptor.
     private var peers: [UInt32: String] = [:]
@@ -977,6 +990,11 @@ public final class ZMQMonitor {
 
     fileprivate init(context: ZMQContext, endpoint: String) throws {
         let pair = try ZMQSocket(context: context, type: .pair, lingerMilliseconds: 0, framePoolCapacity: 3)
+        // No limit on the events queued for this reader (inproc: with either side's limit 0 the pipe has none). libzmq
+        // sends them from the monitored socket's I/O thread and blocks it once about 2,000 are unread, which stops
+        // every connection it serves: a replay waiting for a subscriber never took the one that came after a burst of
+        // connections (a reviewer, session 25). Unread events cost memory instead; readers read them as they go.
+        try pair.setReceiveHighWaterMark(0)
         try pair.connect(endpoint)
         socket = pair
     }

@@ -33,6 +33,9 @@ func sayOnInterrupt(_ say: @escaping @Sendable (String) -> String) -> [any Dispa
         signal(number, SIG_IGN)
         let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
         source.setEventHandler {
+            // The line is best effort: a standard error nobody reads (a full pipe) must not hold the exit back, which
+            // the signal's default action never did (a reviewer, session 25).
+            DispatchQueue.global().asyncAfter(deadline: .now() + 1) { _exit(code) }
             FDWriter.standardError.line(say(name))
             _exit(code)
         }
@@ -59,8 +62,8 @@ struct ReplayCommand: ParsableCommand {
             Blank lines and lines starting with '#' are skipped. A line that is JSON but not an object with a \
             string eventType is sent as a one-frame message. A line that is not JSON is reported on standard \
             error with its file and line number and not sent (with --send-invalid: sent as a one-frame message). \
-            Shows progress on standard error when it is a terminal, and ends with a summary line there; warns \
-            when no subscriber was seen (the messages went nowhere). Exit codes: 64 bad flags, 66 a file cannot be read, \
+            Shows progress on standard error when it is a terminal, and ends with a summary line there; fails \
+            when no subscriber was seen (the messages went nowhere), saying why a daemon refused it. Exit codes: 64 bad flags, 66 a file cannot be read, \
             69 the endpoint cannot be bound or connected, too few subscribers joined, or none was seen (every message \
             was dropped), 74 a file cannot be read to its end, 75 messages still queued for a subscriber when --linger \
             ran out were dropped; 130 and 143 interrupted by SIGINT and SIGTERM (saying how many messages were queued).
@@ -159,6 +162,9 @@ struct ReplayCommand: ParsableCommand {
                 FDWriter.standardError.line("skipped \(summary.skippedInvalid) lines that are not JSON")
             }
             FDWriter.standardError.line(summary.line)
+            if summary.noSubscriber {
+                throw ToolError(exitCode: ToolError.unavailable, Replay.noSubscriberMessage(options, messages: summary.messages))
+            }
             if summary.undelivered {
                 // libzmq dropped what was still queued when the linger ran out; it does not say how much.
                 throw ToolError(exitCode: ExitStatus.temporaryFailure, "a subscriber had not taken every message when "

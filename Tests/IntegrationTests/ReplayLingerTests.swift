@@ -75,6 +75,44 @@ struct ReplayLingerTests {
         try? input.fileHandleForWriting.close()
     }
 
+    /// The replay's handshake monitor (it says why a daemon refused it): libzmq sends each event from the I/O thread and
+    /// blocked it for good once about 2,000 were unread, so a subscriber that came after a burst of connections never
+    /// got a message (a reviewer, session 25). 1,200 connections opened and closed (accepted, handshake failed,
+    /// disconnected: 3,600 events) while replay waits, then a real subscriber.
+    @Test("replay --bind waiting for a subscriber takes it after 1,200 connections came and went (its monitor never blocks libzmq)")
+    func subscriberAfterABurstOfConnections() throws {
+        let dir = try TemporaryDirectory()
+        let stream = Fixtures.directory.appendingPathComponent("01-warning-then-breach.ndjson").path
+        let endpoint = dir.ipc("replay")
+        let replay = try Child("contactwatch", ["replay", stream, "--endpoint", endpoint, "--bind", "--wait-subscribers", "1",
+                                                "--wait-timeout", "120", "--linger", "10"])
+        defer { if replay.process.isRunning { replay.signal(SIGKILL) }; _ = replay.waitForProcessExit(timeout: 10) }
+        let path = String(endpoint.dropFirst("ipc://".count))
+        var opened = 0
+        let deadline = Date().addingTimeInterval(30)  // connects are refused until replay has bound
+        while opened < 1200 && Date() < deadline {
+            let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+            try #require(fd >= 0)
+            var addr = unixAddress(path)
+            let ok = withUnsafePointer(to: &addr) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            }
+            close(fd)
+            if ok == 0 { opened += 1 }
+        }
+        try #require(opened == 1200, "\(opened) connections: \(replay.stderr.text)")
+        let context = try ZMQContext()
+        defer { context.close() }
+        let subscriber = try context.socket(.sub, lingerMilliseconds: 0)
+        defer { subscriber.close() }
+        try subscriber.subscribe("")
+        try subscriber.connect(endpoint)
+        var received = 0
+        while received < 6, try subscriber.receiveCopy(timeoutMilliseconds: 30_000) != nil { received += 1 }
+        #expect(received == 6, "\(replay.stderr.text)")
+        #expect(replay.waitForExit(timeout: 60) == 0, "\(replay.stderr.text)")
+    }
+
     @Test("--loop 2 over a pipe (/dev/stdin) is exit 64 naming the file: the second pass would send nothing, silently")
     func loopOverAPipe() throws {
         let dir = try TemporaryDirectory()
