@@ -166,9 +166,16 @@ struct CurveToolTests {
         let context = try ZMQContext()
         defer { context.close() }
         let hostile = try context.socket(.xsub, lingerMilliseconds: 0)
-        defer { hostile.close() }
+        let hostileEvents = try hostile.startMonitor()
+        defer { hostileEvents.close(); hostile.close() }
         try hostile.connect(endpoint)
         _ = try hostile.send([[1] + [UInt8](repeating: 0x41, count: 5000)])
+        // Dropped by replay: the hostile side sees its connection end (bounded: 20 reads of up to 1 s).
+        var dropped = false
+        for _ in 0..<20 where !dropped {
+            dropped = try hostileEvents.events(timeoutMilliseconds: 1000).contains { $0.kind == .disconnected }
+        }
+        #expect(dropped, "replay kept a peer that sent a 5,001-byte subscription")
         // Its subscription is not taken: replay still waits (a bounded check: the next subscriber ends the wait).
         let normal = try context.socket(.sub, lingerMilliseconds: 0)
         defer { normal.close() }

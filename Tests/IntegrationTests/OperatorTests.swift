@@ -208,8 +208,15 @@ struct OperatorTests {
         p.environment = env
         p.standardError = log
         p.standardOutput = FileHandle.nullDevice
+        let exited = DispatchSemaphore(value: 0)
+        p.terminationHandler = { _ in exited.signal() }
         try p.run()
-        p.waitUntilExit()
+        // Bounded: a refusal that regressed would leave a daemon running.
+        if exited.wait(timeout: .now() + 30) == .timedOut {
+            kill(p.processIdentifier, SIGKILL)
+            p.waitUntilExit()
+            Issue.record("the daemon did not refuse to start: \(arguments)")
+        }
         #expect(p.terminationStatus == 64)
         let lines = try String(contentsOfFile: logPath, encoding: .utf8).split(separator: "\n")
         #expect(lines.contains { $0.contains(expected) }, "\(lines)")
