@@ -169,14 +169,22 @@ struct CurveToolTests {
         let hostileEvents = try hostile.startMonitor()
         defer { hostileEvents.close(); hostile.close() }
         try hostile.connect(endpoint)
+        // Connected first (libzmq retries until replay has bound), then the subscription, then its connection ends
+        // (bounded: 20 reads of up to 1 s each).
+        var up = false
+        for _ in 0..<20 where !up {
+            up = try hostileEvents.events(timeoutMilliseconds: 1000).contains { $0.kind == .handshakeSucceeded }
+        }
+        try #require(up, "the hostile peer never connected")
         _ = try hostile.send([[1] + [UInt8](repeating: 0x41, count: 5000)])
-        // Dropped by replay: the hostile side sees its connection end (bounded: 20 reads of up to 1 s).
+        // Its connection ends. Had replay taken the subscription, it would have counted it as the subscriber it waits
+        // for, replayed to it and exited (ending the connection too): then the subscriber below gets nothing.
         var dropped = false
         for _ in 0..<20 where !dropped {
             dropped = try hostileEvents.events(timeoutMilliseconds: 1000).contains { $0.kind == .disconnected }
         }
-        #expect(dropped, "replay kept a peer that sent a 5,001-byte subscription")
-        // Its subscription is not taken: replay still waits (a bounded check: the next subscriber ends the wait).
+        try #require(dropped, "the hostile peer's connection never ended")
+        // Its subscription was not taken: replay still waits, and the next subscriber gets every message.
         let normal = try context.socket(.sub, lingerMilliseconds: 0)
         defer { normal.close() }
         try normal.subscribe("probation-case.")
