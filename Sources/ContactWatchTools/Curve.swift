@@ -67,3 +67,51 @@ public enum Keygen {
         }
     }
 }
+
+/// What a tool is to the daemon whose handshake failed: `tail` a consumer (it keeps trying), `replay` a publisher.
+enum HandshakeRole {
+    case consumer, publisher
+
+    /// "this client's CURVE key", "the daemon's consumers allow-list".
+    var who: String { self == .consumer ? "client" : "publisher" }
+    var allowList: String { self == .consumer ? "consumers" : "publishers" }
+    /// A tail keeps trying for ever; a replay until its wait ends.
+    var suffix: String { self == .consumer ? "; still trying" : "" }
+}
+
+extension ToolCurve {
+    /// What an operator reads when a handshake with the daemon at `endpoint` fails: why, and what to change (libzmq
+    /// keeps retrying, so a key added to the daemon's allow-list and a SIGHUP there are enough). `bound`: the tool
+    /// bound the endpoint and the daemon connects (`replay --bind`). Shared by `tail` and `replay`.
+    func refusalAdvice(_ event: ZMQSocketEvent, endpoint: String, role: HandshakeRole, bound: Bool = false) -> String? {
+        let clientKey: String? = if case .client(let keyPair, _) = self { keyPair.publicKey.z85 } else { nil }
+        switch event.kind {
+        case .handshakeFailedAuth:
+            return "error: the daemon at \(endpoint) refused this \(role.who)'s CURVE key \(clientKey.map { "\($0) " } ?? "")"
+                + "(ZAP status \(event.value)): its public certificate (the .key beside --curve-cert) must be in the "
+                + "daemon's \(role.allowList) allow-list (--curve-allow-\(role.allowList) DIR), followed by a SIGHUP to the "
+                + "daemon\(role.suffix)"
+        case .handshakeFailedProtocol where event.isMechanismMismatch:
+            if bound {
+                return "error: a peer that connected to \(endpoint) uses CURVE (security mechanism mismatch): a daemon "
+                    + "connecting with --input-curve-server-key needs this replay to be its CURVE server: give "
+                    + "--curve-cert (the secret certificate that key belongs to) and --curve-allow DIR\(role.suffix)"
+            }
+            return clientKey == nil
+                ? "error: the daemon at \(endpoint) requires CURVE (security mechanism mismatch): give --curve-cert "
+                    + "(this \(role.who)'s secret certificate) and --curve-server-key (the daemon's public certificate)"
+                    + role.suffix
+                : "error: the daemon at \(endpoint) does not use CURVE (security mechanism mismatch): leave out "
+                    + "--curve-cert and --curve-server-key\(role.suffix)"
+        case .handshakeFailedProtocol, .handshakeFailedNoDetail:
+            // Often the first event of a mechanism mismatch, before the one that names it (a README audit, session 24:
+            // "is --curve-server-key the daemon's public certificate?" came first for a CURVE tail against a plaintext
+            // daemon, the wrong remedy): what to check, in both directions.
+            return "warning: the handshake with \(endpoint) failed (\(event.failureReason)): do the daemon and this "
+                + "\(role.who) agree on CURVE (both or neither)"
+                + "\(clientKey == nil ? "" : ", and is --curve-server-key the daemon's public certificate")?\(role.suffix)"
+        default:
+            return nil
+        }
+    }
+}

@@ -267,31 +267,7 @@ public enum Replay {
 
     /// Why a handshake failed and what to change, for a replay that connects to a daemon or binds for one.
     static func explain(_ event: ZMQSocketEvent, _ options: ReplayOptions) -> String? {
-        let endpoint = options.endpoint
-        let clientKey: String? = if case .client(let keyPair, _) = options.curve { keyPair.publicKey.z85 } else { nil }
-        switch event.kind {
-        case .handshakeFailedAuth:
-            return "error: the daemon at \(endpoint) refused this publisher's CURVE key \(clientKey.map { "\($0) " } ?? "")"
-                + "(ZAP status \(event.value)): its public certificate (the .key beside --curve-cert) must be in the "
-                + "daemon's publishers allow-list (--curve-allow-publishers DIR), followed by a SIGHUP to the daemon"
-        case .handshakeFailedProtocol where event.isMechanismMismatch:
-            if options.bind {
-                return "error: a peer that connected to \(endpoint) uses CURVE (security mechanism mismatch): a daemon "
-                    + "connecting with --input-curve-server-key needs this replay to be its CURVE server: give "
-                    + "--curve-cert (the secret certificate that key belongs to) and --curve-allow DIR"
-            }
-            return clientKey == nil
-                ? "error: the daemon at \(endpoint) requires CURVE (security mechanism mismatch): give --curve-cert "
-                    + "(this publisher's secret certificate) and --curve-server-key (the daemon's public certificate)"
-                : "error: the daemon at \(endpoint) does not use CURVE (security mechanism mismatch): leave out "
-                    + "--curve-cert and --curve-server-key"
-        case .handshakeFailedProtocol, .handshakeFailedNoDetail:
-            return "warning: the handshake with a peer at \(endpoint) failed (\(event.failureReason)): do the daemon and "
-                + "this replay agree on CURVE (both or neither)"
-                + "\(clientKey == nil ? "" : ", and is --curve-server-key the daemon's public certificate")?"
-        default:
-            return nil
-        }
+        options.curve.refusalAdvice(event, endpoint: options.endpoint, role: .publisher, bound: options.bind)
     }
 
     /// The warning for plaintext where others can listen (nil: CURVE, or `ipc://`, `inproc://`, loopback). The daemon

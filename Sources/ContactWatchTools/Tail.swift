@@ -217,31 +217,9 @@ final class TailSession {
         }
     }
 
-    /// What an operator reads when the live socket's handshake fails: why, and what to change (the socket keeps
-    /// retrying, so a key added to the daemon's allow-list and a SIGHUP there are enough).
+    /// What an operator reads when the live socket's handshake fails (`ToolCurve.refusalAdvice`).
     static func explain(_ event: ZMQSocketEvent, endpoint: String, curve: ToolCurve) -> String? {
-        let clientKey: String? = if case .client(let keyPair, _) = curve { keyPair.publicKey.z85 } else { nil }
-        switch event.kind {
-        case .handshakeFailedAuth:
-            return "error: the daemon at \(endpoint) refused this client's CURVE key \(clientKey.map { "\($0) " } ?? "")"
-                + "(ZAP status \(event.value)): its public certificate (the .key beside --curve-cert) must be in the "
-                + "daemon's consumers allow-list (--curve-allow-consumers DIR), followed by a SIGHUP to the daemon; still trying"
-        case .handshakeFailedProtocol where event.isMechanismMismatch:
-            return clientKey == nil
-                ? "error: the daemon at \(endpoint) requires CURVE (security mechanism mismatch): give --curve-cert "
-                    + "(this client's secret certificate) and --curve-server-key (the daemon's public certificate); still trying"
-                : "error: the daemon at \(endpoint) does not use CURVE (security mechanism mismatch): leave out "
-                    + "--curve-cert and --curve-server-key; still trying"
-        case .handshakeFailedProtocol, .handshakeFailedNoDetail:
-            // Often the first event of a mechanism mismatch, before the one that names it (a README audit, session 24:
-            // "is --curve-server-key the daemon's public certificate?" came first for a CURVE tail against a plaintext
-            // daemon, the wrong remedy): what to check, in both directions.
-            return "warning: the handshake with \(endpoint) failed (\(event.failureReason)): do the daemon and this "
-                + "client agree on CURVE (both or neither)\(clientKey == nil ? "" : ", and is --curve-server-key the daemon's public certificate")?"
-                + "; still trying"
-        default:
-            return nil
-        }
+        curve.refusalAdvice(event, endpoint: endpoint, role: .consumer)
     }
 
     /// Milliseconds until the live socket is to be connected afresh (nil: not due); connects it when due.

@@ -126,6 +126,7 @@ struct CurveToolTests {
         // The plaintext peer: libzmq reports a mechanism mismatch, or no detail when the peer closed first.
         #expect(replay.stderr.text.contains("mechanism mismatch") || replay.stderr.text.contains("handshake failed"))
     }
+
     /// A peer with a wrong server key fails its handshake and retries every 100 ms or so: each refusal was a line (26
     /// in 4 s: the companion tool's auditor, session 25). The first 10, then the 16th, 32nd… with the count.
     @Test("replay --bind --curve-allow: a stranger that keeps retrying is said 10 times, then at 16, 32, … refusals with the count")
