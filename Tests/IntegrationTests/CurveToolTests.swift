@@ -79,19 +79,26 @@ struct CurveToolTests {
         #expect(missing.status == 66, "\(missing.stderr)")
     }
 
-    @Test("replay --bind --curve-cert --curve-allow serves allowed subscribers only (pyzmq-written certificates)")
-    func replayAsCurveServer() throws {
-        let dir = try TemporaryDirectory()
+    /// `replay --bind` of example 01 as a CURVE server (the pyzmq publisher certificate) that allows the daemon's key
+    /// only, waiting up to 120 s for one subscriber: the child, its endpoint and the stream.
+    static func curveReplayServer(_ dir: TemporaryDirectory) throws -> (Child, String, String) {
         let serverSecret = try Self.certificate("publisher.key_secret", in: dir)
         let allow = dir.file("allow")
         try FileManager.default.createDirectory(atPath: allow, withIntermediateDirectories: true)
         try FileManager.default.copyItem(atPath: "\(Self.pyzmq)/daemon.key", toPath: "\(allow)/daemon.key")
         let stream = Fixtures.directory.appendingPathComponent("01-warning-then-breach.ndjson").path
-        let expected = try String(contentsOfFile: stream, encoding: .utf8).split(separator: "\n")
-            .filter { !$0.isEmpty && !$0.hasPrefix("#") }.count
         let endpoint = dir.ipc("replay")
         let replay = try Child("contactwatch", ["replay", stream, "--endpoint", endpoint, "--bind", "--curve-cert", serverSecret,
                                                 "--curve-allow", allow, "--wait-subscribers", "1", "--wait-timeout", "120"])
+        return (replay, endpoint, stream)
+    }
+
+    @Test("replay --bind --curve-cert --curve-allow serves allowed subscribers only (pyzmq-written certificates)")
+    func replayAsCurveServer() throws {
+        let dir = try TemporaryDirectory()
+        let (replay, endpoint, stream) = try Self.curveReplayServer(dir)
+        let expected = try String(contentsOfFile: stream, encoding: .utf8).split(separator: "\n")
+            .filter { !$0.isEmpty && !$0.hasPrefix("#") }.count
         let serverKey = try CurveCertificate.readPublicKey(path: "\(Self.pyzmq)/publisher.key")
         let context = try ZMQContext()
         defer { context.close() }
@@ -132,14 +139,7 @@ struct CurveToolTests {
     @Test("replay --bind --curve-allow: a stranger that keeps retrying is said 10 times, then at 16, 32, … refusals with the count")
     func replayRefusalsLimited() throws {
         let dir = try TemporaryDirectory()
-        let serverSecret = try Self.certificate("publisher.key_secret", in: dir)
-        let allow = dir.file("allow")
-        try FileManager.default.createDirectory(atPath: allow, withIntermediateDirectories: true)
-        try FileManager.default.copyItem(atPath: "\(Self.pyzmq)/daemon.key", toPath: "\(allow)/daemon.key")
-        let stream = Fixtures.directory.appendingPathComponent("01-warning-then-breach.ndjson").path
-        let endpoint = dir.ipc("replay")
-        let replay = try Child("contactwatch", ["replay", stream, "--endpoint", endpoint, "--bind", "--curve-cert", serverSecret,
-                                                "--curve-allow", allow, "--wait-subscribers", "1", "--wait-timeout", "120"])
+        let (replay, endpoint, _) = try Self.curveReplayServer(dir)
         defer { if replay.process.isRunning { replay.signal(SIGKILL) }; _ = replay.waitForProcessExit(timeout: 10) }
         let context = try ZMQContext()
         defer { context.close() }
