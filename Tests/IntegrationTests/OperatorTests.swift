@@ -153,14 +153,21 @@ struct OperatorTests {
         #expect(!r.stderr.contains("\r"))
     }
 
+    /// A file to give a daemon as its standard error, and the `JOURNAL_STREAM` value (`device:inode`) naming it, as
+    /// systemd sets it when standard error is the journal.
+    static func journalLog(_ dir: TemporaryDirectory) throws -> (path: String, handle: FileHandle, journalStream: String) {
+        let path = dir.file("stderr.log")
+        _ = FileManager.default.createFile(atPath: path, contents: nil)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        var st = stat()
+        try #require(fstat(handle.fileDescriptor, &st) == 0)
+        return (path, handle, "\(st.st_dev):\(st.st_ino)")
+    }
+
     @Test("under journald (JOURNAL_STREAM names standard error) every log line starts with its <N> priority")
     func journalPriorities() throws {
         let dir = try TemporaryDirectory()
-        let logPath = dir.file("stderr.log")
-        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-        var st = stat()
-        try #require(fstat(log.fileDescriptor, &st) == 0)
+        let (logPath, log, journalStream) = try Self.journalLog(dir)
         let notify = try NotifySocket(path: dir.file("notify"))
         let p = Process()
         p.executableURL = Executables.url("contactwatchd")
@@ -168,7 +175,7 @@ struct OperatorTests {
                        "--log-format", "text"]
         var env = ProcessInfo.processInfo.environment
         env["NOTIFY_SOCKET"] = notify.path
-        env["JOURNAL_STREAM"] = "\(st.st_dev):\(st.st_ino)"
+        env["JOURNAL_STREAM"] = journalStream
         p.environment = env
         p.standardError = log
         p.standardOutput = FileHandle.nullDevice
@@ -194,16 +201,12 @@ struct OperatorTests {
                       (["--output", "ipc:///x", "--input"], "Missing value for '--input")])
     func journalPriorityOfAConfigurationProblem(arguments: [String], expected: String) throws {
         let dir = try TemporaryDirectory()
-        let logPath = dir.file("stderr.log")
-        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-        var st = stat()
-        try #require(fstat(log.fileDescriptor, &st) == 0)
+        let (logPath, log, journalStream) = try Self.journalLog(dir)
         let p = Process()
         p.executableURL = Executables.url("contactwatchd")
         p.arguments = arguments + (arguments.last == "--state-dir" ? [dir.file("state")] : [])
         var env = ProcessInfo.processInfo.environment
-        env["JOURNAL_STREAM"] = "\(st.st_dev):\(st.st_ino)"
+        env["JOURNAL_STREAM"] = journalStream
         env["CONTACTWATCH_LOG_LEVL"] = "debug"
         p.environment = env
         p.standardError = log
