@@ -265,11 +265,6 @@ public enum Replay {
             + "\(options.bind ? "connected to" : "bound at") this endpoint? --wait-subscribers N waits for one)"
     }
 
-    /// Why a handshake failed and what to change, for a replay that connects to a daemon or binds for one.
-    static func explain(_ event: ZMQSocketEvent, _ options: ReplayOptions) -> String? {
-        options.curve.refusalAdvice(event, endpoint: options.endpoint, role: .publisher, bound: options.bind)
-    }
-
     /// The warning for plaintext where others can listen (nil: CURVE, or `ipc://`, `inproc://`, loopback). The daemon
     /// refuses such an endpoint; replay, a test tool, says so and goes on (it said nothing: the companion tool's
     /// auditor, session 25, bound `tcp://0.0.0.0:…` without a word).
@@ -505,11 +500,12 @@ final class HandshakeWatch {
             if event.kind == .connected || event.kind == .accepted || event.isHandshakeFailure { connection = true }
             let isNamed = event.kind == .handshakeFailedAuth || event.isMechanismMismatch
             if event.kind == .handshakeSucceeded || isNamed { ended = true }
-            guard event.isHandshakeFailure, let text = Replay.explain(event, options) else { continue }
+            guard event.isHandshakeFailure, let text = options.curve.refusalAdvice(
+                event, endpoint: options.endpoint, role: .publisher, bound: options.bind) else { continue }
             if isNamed { if !named.contains(text) { named.append(text) } }
             else if !unnamed.contains(text) { unnamed.append(text) }
         }
-        if !named.isEmpty { stopMonitor() }
+        if !named.isEmpty { stop() }
     }
 
     /// Waits `nanos` (a paced replay's pause), reading the monitor meanwhile.
@@ -540,10 +536,8 @@ final class HandshakeWatch {
         return named.isEmpty ? unnamed : named
     }
 
-    /// Stops the monitor for good (a subscriber came, or the replay is closing its socket).
-    func stop() { stopMonitor() }
-
-    private func stopMonitor() {
+    /// Stops the monitor for good (a subscriber came, a refusal was named, or the replay is closing its socket).
+    func stop() {
         guard let monitor else { return }
         socket.stopMonitor()
         monitor.close()

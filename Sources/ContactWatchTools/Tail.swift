@@ -212,14 +212,9 @@ final class TailSession {
                 continue
             }
             guard event.isHandshakeFailure, !connected,
-                  let text = Self.explain(event, endpoint: options.endpoint, curve: options.curve) else { continue }
+                  let text = options.curve.refusalAdvice(event, endpoint: options.endpoint, role: .consumer) else { continue }
             if explainedFailures.insert(text).inserted { diagnostics.line(text) }
         }
-    }
-
-    /// What an operator reads when the live socket's handshake fails (`ToolCurve.refusalAdvice`).
-    static func explain(_ event: ZMQSocketEvent, endpoint: String, curve: ToolCurve) -> String? {
-        curve.refusalAdvice(event, endpoint: endpoint, role: .consumer)
     }
 
     /// Milliseconds until the live socket is to be connected afresh (nil: not due); connects it when due.
