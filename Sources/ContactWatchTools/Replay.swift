@@ -78,12 +78,13 @@ public struct ReplaySummary: Sendable, Equatable {
     /// Lines sent as one-frame messages.
     public var oneFrame = 0
     public var seconds = 0.0
-    /// Subscriptions the socket saw (it is an XPUB): 0 means nothing was subscribed, so every message was dropped.
+    /// Subscriptions the socket saw (it is an XPUB), those withdrawn or ended later included.
     public var subscriptionsSeen = 0
     /// The close waited out the whole linger: messages were still queued for a subscriber when it ended, and libzmq
     /// dropped them (it says no more, nor how many).
     public var undelivered = false
-    /// Messages were sent and no subscriber was ever seen: every one was dropped (`run`'s caller fails with 69).
+    /// Messages were sent and no subscription was held while they were: every one was dropped (`run`'s caller fails
+    /// with 69).
     public var noSubscriber = false
 
     public init() {}
@@ -203,7 +204,9 @@ public enum Replay {
             // What comes in are subscriptions (a topic prefix each): a peer sending 20 MB ones grew a replay --bind
             // to 1 GB (the companion tool's auditor, session 25). libzmq drops a peer that sends a larger frame.
             try socket.setMaxMessageSize(ReplayOptions.maxSubscriptionBytes)
-            if options.waitSubscribers != nil { try socket.setXPubVerbose(true) }
+            // Every subscription and every unsubscription, a leaving peer's included, so that `--wait-subscribers`
+            // counts those still there (`SubscriberLedger`).
+            if options.waitSubscribers != nil { try socket.setXPubVerboser(true) }
             switch options.curve {
             case .none: break
             case .client: try options.curve.secureClient(socket)
@@ -235,21 +238,21 @@ public enum Replay {
                 throw ToolError(exitCode: ToolError.unavailable,
                                 "cannot \(options.bind ? "bind" : "connect to") \(options.endpoint): \(error.explained)")
             }
-            var seen = 0
+            var ledger = SubscriberLedger()
             if let wanted = options.waitSubscribers {
                 do {
                     try waitForSubscribers(socket, wanted, timeout: options.waitTimeoutSeconds, endpoint: options.endpoint,
-                                           watch: watch)
+                                           ledger: &ledger, watch: watch, diagnostics: diagnostics)
                 } catch {
                     for text in watch?.explanations(waitMilliseconds: 0) ?? [] { diagnostics.line(text) }
                     throw error
                 }
-                seen = wanted
                 if wanted > 0 { watch?.stop() }
             }
-            summary = try publish(options, on: socket, watch: watch, diagnostics: diagnostics)
-            summary.subscriptionsSeen += seen + drainSubscriptions(socket)
-            if summary.subscriptionsSeen == 0 && summary.messages > 0 {
+            summary = try publish(options, on: socket, ledger: &ledger, watch: watch, diagnostics: diagnostics)
+            drainSubscriptions(socket, into: &ledger)
+            summary.subscriptionsSeen = ledger.joined
+            if !ledger.reached && summary.messages > 0 {
                 // A failure, not a warning then exit 0: a script could not tell it from a replay that reached a daemon
                 // (the companion tool's auditor, session 25). The caller prints the summary line, then fails.
                 for text in watch?.explanations(waitMilliseconds: 3000) ?? [] { diagnostics.line(text) }
@@ -260,8 +263,14 @@ public enum Replay {
     }
 
     /// Why `summary.noSubscriber` fails the replay (exit 69).
-    public static func noSubscriberMessage(_ options: ReplayOptions, messages: Int) -> String {
-        "no subscriber was seen on \(options.endpoint): the \(messages) messages were dropped (is a daemon "
+    public static func noSubscriberMessage(_ options: ReplayOptions, _ summary: ReplaySummary) -> String {
+        guard summary.subscriptionsSeen == 0 else {
+            return "no subscriber was left on \(options.endpoint) when the first message was sent (\(summary.subscriptionsSeen) "
+                + "subscription\(summary.subscriptionsSeen == 1 ? " was" : "s were") made and withdrawn before it: a "
+                + "subscriber left, or was dropped for a subscription over \(ReplayOptions.maxSubscriptionBytes - 10) bytes): "
+                + "the \(summary.messages) messages were dropped"
+        }
+        return "no subscriber was seen on \(options.endpoint): the \(summary.messages) messages were dropped (is a daemon "
             + "\(options.bind ? "connected to" : "bound at") this endpoint? --wait-subscribers N waits for one)"
     }
 
@@ -275,15 +284,13 @@ public enum Replay {
             + "\(options.bind ? "--curve-allow DIR" : "--curve-server-key") to encrypt them)"
     }
 
-    /// Reads the subscription messages queued on the XPUB without waiting; returns how many there were.
-    static func drainSubscriptions(_ socket: ZMQSocket) -> Int {
-        var n = 0
+    /// Reads the (un)subscription messages queued on the XPUB without waiting into `ledger`.
+    static func drainSubscriptions(_ socket: ZMQSocket, into ledger: inout SubscriberLedger) {
         while let isSubscribe = try? socket.receiveMessage(timeoutMilliseconds: 0, { frames in
             frames.withUnsafeBytes(at: 0) { $0.first == 1 }
         }) {
-            if isSubscribe { n += 1 }
+            ledger.note(subscribe: isSubscribe)
         }
-        return n
     }
 
     /// The lines `replay` would send from regular files (not blank, not a `#` comment), times `loop`; nil when a
@@ -307,29 +314,39 @@ public enum Replay {
         return overflow ? nil : all
     }
 
-    /// Reads subscription messages on an XPUB until `wanted` have arrived.
+    /// Reads (un)subscription messages on an XPUB until `wanted` subscriptions are held at once. One withdrawn
+    /// while it waits (its subscriber left, or was dropped for an over-size subscription) is said — the first 10, then
+    /// the 16th, 32nd… — and waited for again.
     static func waitForSubscribers(_ socket: ZMQSocket, _ wanted: Int, timeout: Double, endpoint: String,
-                                   watch: HandshakeWatch? = nil) throws {
+                                   ledger: inout SubscriberLedger, watch: HandshakeWatch? = nil,
+                                   diagnostics: FDWriter = .standardError) throws {
         guard wanted > 0 else { return }
         let deadline = ToolClock.saturatingSum(ToolClock.nanos(), ToolClock.saturating(nanos: timeout * 1e9))
-        var seen = 0
-        while seen < wanted {
+        while ledger.live < wanted {
             let now = ToolClock.nanos()
             guard now < deadline else {
-                throw ToolError(exitCode: ToolError.unavailable,
-                                "only \(seen) of \(wanted) subscribers joined \(endpoint) within \(formatFixed(timeout, 1)) s")
+                let withdrawn = ledger.left > 0 ? " (\(ledger.left) of the \(ledger.joined) subscriptions made were withdrawn)" : ""
+                throw ToolError(exitCode: ToolError.unavailable, "only \(ledger.live) of \(wanted) subscribers joined "
+                                + "\(endpoint) within \(formatFixed(timeout, 1)) s\(withdrawn)")
             }
             watch?.read()
             let leftMs = max(1, Int((deadline - now) / 1_000_000))
-            let isSubscribe = try socket.receiveMessage(timeoutMilliseconds: min(leftMs, 500)) { frames in
+            guard let isSubscribe = try socket.receiveMessage(timeoutMilliseconds: min(leftMs, 500), { frames in
                 frames.withUnsafeBytes(at: 0) { $0.first == 1 }
+            }) else { continue }
+            ledger.note(subscribe: isSubscribe)
+            let n = ledger.left
+            if !isSubscribe && (n <= 10 || n & (n - 1) == 0) {
+                diagnostics.line("a subscription on \(endpoint) was withdrawn before the first message (its subscriber "
+                    + "left, or was dropped for a subscription over \(ReplayOptions.maxSubscriptionBytes - 10) bytes): "
+                    + "\(ledger.live) of \(wanted) subscribers now; still waiting"
+                    + (n > 10 ? " (\(n) withdrawn so far)" : ""))
             }
-            if isSubscribe == true { seen += 1 }
         }
     }
 
-    private static func publish(_ options: ReplayOptions, on socket: ZMQSocket, watch: HandshakeWatch?,
-                                diagnostics: FDWriter) throws -> ReplaySummary {
+    private static func publish(_ options: ReplayOptions, on socket: ZMQSocket, ledger: inout SubscriberLedger,
+                                watch: HandshakeWatch?, diagnostics: FDWriter) throws -> ReplaySummary {
         func pause(_ nanos: UInt64) { if let watch { watch.sleep(nanos: nanos) } else { ToolClock.sleep(nanos: nanos) } }
         var summary = ReplaySummary()
         let stampID = options.publisherId.map { JSONLines.quoted($0) }
@@ -340,6 +357,8 @@ public enum Replay {
         let start = ToolClock.nanos()
         let rateInterval = options.rate.map { 1e9 / $0 }
         let paced = options.rate != nil || options.speed != nil
+        // A subscriber that left while the replay waited is known gone before the first message.
+        drainSubscriptions(socket, into: &ledger)
 
         for _ in 0..<max(1, options.loop) {
             // --speed: the wall-clock start of this pass and the first occurredAt seen in it.
@@ -414,11 +433,12 @@ public enum Replay {
                         try send(socket, topic: topic, body: UnsafeRawBufferPointer(line))
                     }
                     summary.messages += 1
+                    ledger.noteSent()
 
                     // Every 256 messages at full speed; every message when paced (a slow rate still shows progress).
                     if summary.messages & 255 == 0 || paced {
-                        summary.subscriptionsSeen += drainSubscriptions(socket)
-                        if summary.subscriptionsSeen > 0 { watch?.stop() } else { watch?.read() }
+                        drainSubscriptions(socket, into: &ledger)
+                        if ledger.joined > 0 { watch?.stop() } else { watch?.read() }
                         let done = summary.messages
                         progress.tick {
                             ProgressMeter.line(done: done, total: total, unit: "messages", elapsed: progress.elapsedSeconds)

@@ -163,7 +163,7 @@ struct ReplayCommand: ParsableCommand {
             }
             FDWriter.standardError.line(summary.line)
             if summary.noSubscriber {
-                throw ToolError(exitCode: ToolError.unavailable, Replay.noSubscriberMessage(options, messages: summary.messages))
+                throw ToolError(exitCode: ToolError.unavailable, Replay.noSubscriberMessage(options, summary))
             }
             if summary.undelivered {
                 // libzmq dropped what was still queued when the linger ran out; it does not say how much.

@@ -196,4 +196,57 @@ struct CurveToolTests {
         #expect(replay.waitForExit(timeout: 60) == 0, "\(replay.stderr.text)")
         #expect(try hostile.receiveCopy(timeoutMilliseconds: 0) == nil, "the dropped peer received events")
     }
+    @Test("replay --wait-subscribers waits again for a subscriber that left, or was dropped after a short subscription")
+    func replayWaitsAgainForWithdrawnSubscriptions() throws {
+        let dir = try TemporaryDirectory()
+        let stream = Fixtures.directory.appendingPathComponent("01-warning-then-breach.ndjson").path
+        let endpoint = dir.ipc("replay")
+        let replay = try Child("contactwatch", ["replay", stream, "--endpoint", endpoint, "--bind", "--wait-subscribers", "2",
+                                                "--wait-timeout", "120", "--linger", "0"])
+        defer { if replay.process.isRunning { replay.signal(SIGKILL) }; _ = replay.waitForProcessExit(timeout: 10) }
+        let context = try ZMQContext()
+        defer { context.close() }
+        // A peer subscribing to a short prefix, then sending a subscription replay drops it for (over 4,096 bytes).
+        let hostile = try context.socket(.xsub, lingerMilliseconds: 0)
+        let hostileEvents = try hostile.startMonitor()
+        defer { hostileEvents.close(); hostile.close() }
+        try hostile.connect(endpoint)
+        var up = false
+        for _ in 0..<20 where !up {
+            up = try hostileEvents.events(timeoutMilliseconds: 1000).contains { $0.kind == .handshakeSucceeded }
+        }
+        try #require(up, "the hostile peer never connected")
+        _ = try hostile.send([Array("\u{1}probation-case.".utf8)])
+        _ = try hostile.send([[1] + [UInt8](repeating: 0x41, count: 5000)])
+        func withdrawn(_ n: Int) -> Bool {
+            replay.stderr.wait(timeout: 30) { $0.components(separatedBy: "was withdrawn before the first message").count > n }
+        }
+        #expect(withdrawn(1), "the dropped peer's subscription still counted: \(replay.stderr.text)")
+        // A subscriber that subscribes and goes away (its linger sends the subscription before the connection ends).
+        let leaver = try context.socket(.sub, lingerMilliseconds: 10_000)
+        let leaverEvents = try leaver.startMonitor()
+        try leaver.subscribe("probation-case.")
+        try leaver.connect(endpoint)
+        var joined = false
+        for _ in 0..<20 where !joined {
+            joined = try leaverEvents.events(timeoutMilliseconds: 1000).contains { $0.kind == .handshakeSucceeded }
+        }
+        leaverEvents.close()
+        leaver.close()
+        try #require(joined, "the subscriber that leaves never connected")
+        #expect(withdrawn(2), "the subscriber that left still counted: \(replay.stderr.text)")
+        // Two subscribers now: replay waited for both, and each gets every message.
+        let first = try context.socket(.sub, lingerMilliseconds: 0), second = try context.socket(.sub, lingerMilliseconds: 0)
+        defer { first.close(); second.close() }
+        for socket in [first, second] {
+            try socket.subscribe("probation-case.")
+            try socket.connect(endpoint)
+        }
+        for (name, socket) in [("first", first), ("second", second)] {
+            var received = 0
+            while received < 6, try socket.receiveCopy(timeoutMilliseconds: 30_000) != nil { received += 1 }
+            #expect(received == 6, "the \(name) subscriber got \(received) of 6: \(replay.stderr.text)")
+        }
+        #expect(replay.waitForExit(timeout: 60) == 0, "\(replay.stderr.text)")
+    }
 }
