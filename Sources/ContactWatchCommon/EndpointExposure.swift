@@ -1,5 +1,13 @@
 // Where plaintext is acceptable, shared by the daemon's security check and the companion tool's warning.
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Where plaintext is acceptable: `ipc://`, `inproc://`, or `tcp://` on a loopback address (cli.md, *Security*).
 public enum EndpointExposure {
     /// Whether nobody on another host can reach `endpoint`.
@@ -16,13 +24,48 @@ public enum EndpointExposure {
         if hostPort.hasPrefix("[") {
             guard let close = hostPort.firstIndex(of: "]") else { return false }
             host = hostPort[hostPort.index(after: hostPort.startIndex)..<close]
-            return host == "::1" || host.lowercased() == "0:0:0:0:0:0:0:1"
+        } else {
+            guard let colon = hostPort.lastIndex(of: ":") else { return false }
+            host = hostPort[..<colon]
+            if host.lowercased() == "localhost" { return true }
         }
-        guard let colon = hostPort.lastIndex(of: ":") else { return false }
-        host = hostPort[..<colon]
-        if host.lowercased() == "localhost" { return true }
-        let parts = host.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 4, parts[0] == "127" else { return false }
-        return parts.allSatisfy { p in !p.isEmpty && p.count <= 3 && p.allSatisfy(\.isASCII) && p.allSatisfy(\.isNumber) && Int(p)! <= 255 }
+        return isLoopbackAddress(String(host))
+    }
+
+    /// Whether `host` is a numeric address that libzmq reads as loopback only. libzmq reads an address with
+    /// `getaddrinfo`, so every spelling it takes is judged as it reads it: `127.1`, `2130706433`, `0177.0.0.1`,
+    /// `::ffff:127.0.0.1` (an IPv4-mapped address) are loopback; a name other than `localhost` (the resolver
+    /// decides it) and an interface name (`lo`: any address may be added to an interface) are not judged local.
+    /// The companion tool's fault tester saw `tcp://127.1:…` and `tcp://[::ffff:127.0.0.1]:…` called exposed
+    /// (session 25).
+    static func isLoopbackAddress(_ host: String) -> Bool {
+        guard !host.isEmpty, host.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else { return false }
+        var hints = addrinfo()
+        hints.ai_flags = AI_NUMERICHOST
+        hints.ai_family = AF_UNSPEC
+        var list: UnsafeMutablePointer<addrinfo>? = nil
+        guard getaddrinfo(host, nil, &hints, &list) == 0, let first = list else { return false }
+        defer { freeaddrinfo(list) }
+        var node: UnsafeMutablePointer<addrinfo>? = first
+        while let info = node {
+            guard let address = info.pointee.ai_addr else { return false }
+            switch Int32(info.pointee.ai_family) {
+            case AF_INET:
+                let ip = address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt32(bigEndian: $0.pointee.sin_addr.s_addr) }
+                guard ip >> 24 == 127 else { return false }
+            case AF_INET6:
+                let bytes = address.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { p in
+                    withUnsafeBytes(of: p.pointee.sin6_addr) { Array($0) }
+                }
+                let isLoopback = bytes[0..<15].allSatisfy { $0 == 0 } && bytes[15] == 1
+                let isMappedLoopback = bytes[0..<10].allSatisfy { $0 == 0 } && bytes[10] == 0xFF && bytes[11] == 0xFF
+                    && bytes[12] == 127
+                guard isLoopback || isMappedLoopback else { return false }
+            default:
+                return false
+            }
+            node = info.pointee.ai_next
+        }
+        return true
     }
 }

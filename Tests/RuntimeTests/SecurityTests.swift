@@ -14,12 +14,17 @@ struct SecurityRuleTests {
     @Test("plaintext is local only on ipc://, inproc:// and loopback tcp://")
     func exposure() {
         for e in ["ipc:///run/x.sock", "inproc://a", "tcp://127.0.0.1:7401", "tcp://127.1.2.3:1", "tcp://localhost:7401",
-                  "tcp://LOCALHOST:1", "tcp://[::1]:7401", "tcp://127.0.0.1:0;127.0.0.1:7401"] {
+                  "tcp://LOCALHOST:1", "tcp://[::1]:7401", "tcp://127.0.0.1:0;127.0.0.1:7401",
+                  // Spellings libzmq's getaddrinfo reads as loopback (they were called exposed: a fault tester, session 25).
+                  "tcp://127.1:7401", "tcp://2130706433:1", "tcp://0177.0.0.1:1", "tcp://[::ffff:127.0.0.1]:7401",
+                  "tcp://[::ffff:7f00:1]:1", "tcp://[0:0:0:0:0:0:0:1]:1", "tcp://127.000.000.001:1"] {
             #expect(EndpointExposure.isLocal(e), "\(e)")
         }
         for e in ["tcp://*:7401", "tcp://0.0.0.0:7401", "tcp://192.0.2.1:7401", "tcp://eth0:7401", "tcp://lo:7401",
                   "tcp://[::]:7401", "tcp://127.0.0.1.example.com:1", "tcp://127.0.0.256:1", "tcp://10.0.0.1:0;127.0.0.1:1",
-                  "tcp://localhost.evil:1", "pgm://x", "tcp://[::1"] {
+                  "tcp://localhost.evil:1", "pgm://x", "tcp://[::1", "tcp://[::ffff:10.0.0.1]:1", "tcp://[::2]:1",
+                  "tcp://128.0.0.1:1", "tcp://0x7e.1:1", "tcp://127.0.0.1 :1", "tcp://[]:1", "tcp://:1", "tcp://[::]:1",
+                  "tcp://[::ffff:0:1]:1", "tcp://[::127.0.0.1]:1"] {
             #expect(!EndpointExposure.isLocal(e), "\(e)")
         }
     }
