@@ -159,24 +159,13 @@ struct CurveToolTests {
     @Test("replay --bind drops a peer whose subscription frame is over 4096 bytes; a normal subscriber still counts")
     func replayOversizeSubscription() throws {
         let dir = try TemporaryDirectory()
-        let stream = Fixtures.directory.appendingPathComponent("01-warning-then-breach.ndjson").path
-        let endpoint = dir.ipc("replay")
-        let replay = try Child("contactwatch", ["replay", stream, "--endpoint", endpoint, "--bind", "--wait-subscribers", "1",
-                                                "--wait-timeout", "120", "--linger", "0"])
+        let (replay, endpoint) = try startBoundReplay(in: dir, waitSubscribers: 1, linger: "0")
         defer { if replay.process.isRunning { replay.signal(SIGKILL) }; _ = replay.waitForProcessExit(timeout: 10) }
         let context = try ZMQContext()
         defer { context.close() }
-        let hostile = try context.socket(.xsub, lingerMilliseconds: 0)
-        let hostileEvents = try hostile.startMonitor()
+        // Connected first (libzmq retries until replay has bound), then the subscription, then its connection ends.
+        let (hostile, hostileEvents) = try connectedPeer(context, .xsub, endpoint)
         defer { hostileEvents.close(); hostile.close() }
-        try hostile.connect(endpoint)
-        // Connected first (libzmq retries until replay has bound), then the subscription, then its connection ends
-        // (bounded: 20 reads of up to 1 s each).
-        var up = false
-        for _ in 0..<20 where !up {
-            up = try hostileEvents.events(timeoutMilliseconds: 1000).contains { $0.kind == .handshakeSucceeded }
-        }
-        try #require(up, "the hostile peer never connected")
         _ = try hostile.send([[1] + [UInt8](repeating: 0x41, count: 5000)])
         // Its connection ends. Had replay taken the subscription, it would have counted it as the subscriber it waits
         // for, replayed to it and exited (ending the connection too): then the subscriber below gets nothing.
@@ -196,26 +185,17 @@ struct CurveToolTests {
         #expect(replay.waitForExit(timeout: 60) == 0, "\(replay.stderr.text)")
         #expect(try hostile.receiveCopy(timeoutMilliseconds: 0) == nil, "the dropped peer received events")
     }
+
     @Test("replay --wait-subscribers waits again for a subscriber that left, or was dropped after a short subscription")
     func replayWaitsAgainForWithdrawnSubscriptions() throws {
         let dir = try TemporaryDirectory()
-        let stream = Fixtures.directory.appendingPathComponent("01-warning-then-breach.ndjson").path
-        let endpoint = dir.ipc("replay")
-        let replay = try Child("contactwatch", ["replay", stream, "--endpoint", endpoint, "--bind", "--wait-subscribers", "2",
-                                                "--wait-timeout", "120", "--linger", "0"])
+        let (replay, endpoint) = try startBoundReplay(in: dir, waitSubscribers: 2, linger: "0")
         defer { if replay.process.isRunning { replay.signal(SIGKILL) }; _ = replay.waitForProcessExit(timeout: 10) }
         let context = try ZMQContext()
         defer { context.close() }
         // A peer subscribing to a short prefix, then sending a subscription replay drops it for (over 4,096 bytes).
-        let hostile = try context.socket(.xsub, lingerMilliseconds: 0)
-        let hostileEvents = try hostile.startMonitor()
+        let (hostile, hostileEvents) = try connectedPeer(context, .xsub, endpoint)
         defer { hostileEvents.close(); hostile.close() }
-        try hostile.connect(endpoint)
-        var up = false
-        for _ in 0..<20 where !up {
-            up = try hostileEvents.events(timeoutMilliseconds: 1000).contains { $0.kind == .handshakeSucceeded }
-        }
-        try #require(up, "the hostile peer never connected")
         _ = try hostile.send([Array("\u{1}probation-case.".utf8)])
         _ = try hostile.send([[1] + [UInt8](repeating: 0x41, count: 5000)])
         func withdrawn(_ n: Int) -> Bool {
@@ -223,17 +203,10 @@ struct CurveToolTests {
         }
         #expect(withdrawn(1), "the dropped peer's subscription still counted: \(replay.stderr.text)")
         // A subscriber that subscribes and goes away (its linger sends the subscription before the connection ends).
-        let leaver = try context.socket(.sub, lingerMilliseconds: 10_000)
-        let leaverEvents = try leaver.startMonitor()
-        try leaver.subscribe("probation-case.")
-        try leaver.connect(endpoint)
-        var joined = false
-        for _ in 0..<20 where !joined {
-            joined = try leaverEvents.events(timeoutMilliseconds: 1000).contains { $0.kind == .handshakeSucceeded }
-        }
+        let (leaver, leaverEvents) = try connectedPeer(context, .sub, endpoint, lingerMilliseconds: 10_000,
+                                                       subscribe: "probation-case.")
         leaverEvents.close()
         leaver.close()
-        try #require(joined, "the subscriber that leaves never connected")
         #expect(withdrawn(2), "the subscriber that left still counted: \(replay.stderr.text)")
         // Two subscribers now: replay waited for both, and each gets every message.
         let first = try context.socket(.sub, lingerMilliseconds: 0), second = try context.socket(.sub, lingerMilliseconds: 0)
@@ -248,5 +221,25 @@ struct CurveToolTests {
             #expect(received == 6, "the \(name) subscriber got \(received) of 6: \(replay.stderr.text)")
         }
         #expect(replay.waitForExit(timeout: 60) == 0, "\(replay.stderr.text)")
+    }
+
+    /// A socket of `type` connected to `endpoint` (subscribed to `subscribe` first, when given) once its handshake
+    /// succeeded (libzmq retries until the endpoint is bound; bounded: 20 reads of up to 1 s), with its monitor.
+    private func connectedPeer(_ context: ZMQContext, _ type: ZMQSocketType, _ endpoint: String, lingerMilliseconds: Int32 = 0,
+                               subscribe: String? = nil) throws -> (ZMQSocket, ZMQMonitor) {
+        let socket = try context.socket(type, lingerMilliseconds: lingerMilliseconds)
+        let events = try socket.startMonitor()
+        if let subscribe { try socket.subscribe(subscribe) }
+        try socket.connect(endpoint)
+        var up = false
+        for _ in 0..<20 where !up {
+            up = try events.events(timeoutMilliseconds: 1000).contains { $0.kind == .handshakeSucceeded }
+        }
+        if !up {
+            events.close()
+            socket.close()
+        }
+        try #require(up, "a \(type) peer never connected to \(endpoint)")
+        return (socket, events)
     }
 }

@@ -173,6 +173,16 @@ final class Child {
     }
 }
 
+/// `contactwatch replay` of example 01 bound at an `ipc://` endpoint in `dir`, waiting for `waitSubscribers`
+/// subscribers (up to 120 s), with `--linger` as given: the child and its endpoint.
+func startBoundReplay(in dir: TemporaryDirectory, waitSubscribers: Int, linger: String) throws -> (Child, String) {
+    let stream = Fixtures.directory.appendingPathComponent("01-warning-then-breach.ndjson").path
+    let endpoint = dir.ipc("replay")
+    let replay = try Child("contactwatch", ["replay", stream, "--endpoint", endpoint, "--bind", "--wait-subscribers",
+                                            "\(waitSubscribers)", "--wait-timeout", "120", "--linger", linger])
+    return (replay, endpoint)
+}
+
 /// The `sockaddr_un` of a Unix-domain socket at `path` (cut to what `sun_path` holds, NUL-terminated).
 func unixAddress(_ path: String) -> sockaddr_un {
     var addr = sockaddr_un()

@@ -82,10 +82,7 @@ struct ReplayLingerTests {
     @Test("replay --bind waiting for a subscriber takes it after 1,200 connections came and went (its monitor never blocks libzmq)")
     func subscriberAfterABurstOfConnections() throws {
         let dir = try TemporaryDirectory()
-        let stream = Fixtures.directory.appendingPathComponent("01-warning-then-breach.ndjson").path
-        let endpoint = dir.ipc("replay")
-        let replay = try Child("contactwatch", ["replay", stream, "--endpoint", endpoint, "--bind", "--wait-subscribers", "1",
-                                                "--wait-timeout", "120", "--linger", "10"])
+        let (replay, endpoint) = try startBoundReplay(in: dir, waitSubscribers: 1, linger: "10")
         defer { if replay.process.isRunning { replay.signal(SIGKILL) }; _ = replay.waitForProcessExit(timeout: 10) }
         let path = String(endpoint.dropFirst("ipc://".count))
         var opened = 0
