@@ -86,6 +86,9 @@ public struct ReplaySummary: Sendable, Equatable {
     /// Messages were sent and no subscription was held while they were: every one was dropped (`run`'s caller fails
     /// with 69).
     public var noSubscriber = false
+    /// Some messages, not all, were certainly dropped: sent while no subscription was held (before the first subscriber
+    /// joined, or after the last one left; `SubscriberLedger.dropped`, a lower bound). `run`'s caller fails with 75.
+    public var droppedUnheld = 0
 
     public init() {}
 
@@ -252,6 +255,7 @@ public enum Replay {
             summary = try publish(options, on: socket, ledger: &ledger, watch: watch, diagnostics: diagnostics)
             drainSubscriptions(socket, into: &ledger)
             summary.subscriptionsSeen = ledger.joined
+            if ledger.reached { summary.droppedUnheld = ledger.dropped }
             if !ledger.reached && summary.messages > 0 {
                 // A failure, not a warning then exit 0: a script could not tell it from a replay that reached a daemon
                 // (the companion tool's auditor, session 25). The caller prints the summary line, then fails.
@@ -274,6 +278,13 @@ public enum Replay {
             + "\(options.bind ? "connected to" : "bound at") this endpoint? --wait-subscribers N waits for one)"
     }
 
+    /// Why `summary.droppedUnheld` fails the replay (exit 75).
+    public static func droppedMessage(_ options: ReplayOptions, _ summary: ReplaySummary) -> String {
+        "\(summary.droppedUnheld) of the \(summary.messages) messages were sent while no subscriber held a subscription "
+            + "on \(options.endpoint) (before the first one joined, or after the last one left): they were dropped"
+            + (options.waitSubscribers == nil ? " (--wait-subscribers N waits for subscribers before the first message)" : "")
+    }
+
     /// The warning for plaintext where others can listen (nil: CURVE, or `ipc://`, `inproc://`, loopback). The daemon
     /// refuses such an endpoint; replay, a test tool, says so and goes on (it said nothing: the companion tool's
     /// auditor, session 25, bound `tcp://0.0.0.0:…` without a word).
@@ -286,11 +297,13 @@ public enum Replay {
 
     /// Reads the (un)subscription messages queued on the XPUB without waiting into `ledger`.
     static func drainSubscriptions(_ socket: ZMQSocket, into ledger: inout SubscriberLedger) {
+        ledger.readStarts()
         while let isSubscribe = try? socket.receiveMessage(timeoutMilliseconds: 0, { frames in
             frames.withUnsafeBytes(at: 0) { $0.first == 1 }
         }) {
             ledger.note(subscribe: isSubscribe)
         }
+        ledger.readEnds()
     }
 
     /// The lines `replay` would send from regular files (not blank, not a `#` comment), times `loop`; nil when a
@@ -435,8 +448,9 @@ public enum Replay {
                     summary.messages += 1
                     ledger.noteSent()
 
-                    // Every 256 messages at full speed; every message when paced (a slow rate still shows progress).
-                    if summary.messages & 255 == 0 || paced {
+                    // Every 256 messages at full speed; every message when paced (a slow rate still shows progress)
+                    // or while no subscription is held (so the messages dropped then are counted to within one).
+                    if summary.messages & 255 == 0 || paced || ledger.live == 0 {
                         drainSubscriptions(socket, into: &ledger)
                         if ledger.joined > 0 { watch?.stop() } else { watch?.read() }
                         let done = summary.messages

@@ -21,22 +21,45 @@ struct SubscriberLedger: Equatable {
     /// A subscription was held while a message was sent, or came after one had been (it may have taken some of those
     /// sent since the XPUB was last read): false at the end means every message was dropped.
     private(set) var reached = false
+    /// Messages certainly dropped: sent while no subscription was held, in a stretch between two reads of the XPUB
+    /// that brought no subscription (libzmq puts a subscription in its trie as it reads it from the peer, before the
+    /// XPUB hands it up, so a stretch whose read brings one may have reached it). A lower bound: a subscriber that
+    /// leaves mid-stretch is not counted.
+    private(set) var dropped = 0
+    /// Messages sent since the XPUB was last read while no subscription was held.
+    private var sentUnheld = 0
+    /// Whether the read under way brought a subscription.
+    private var readBroughtSubscription = false
 
-    /// One message from the XPUB: a subscription (first byte 1) or an unsubscription (0).
+    /// One message from the XPUB: a subscription (first byte 1) or an unsubscription (0). Between `readStarts` and
+    /// `readEnds`.
     mutating func note(subscribe: Bool) {
         if subscribe {
             joined += 1
             live += 1
             if sent > 0 { reached = true }
+            readBroughtSubscription = true
         } else {
             left += 1
             live = max(0, live - 1)
         }
     }
 
+    /// The XPUB is about to be read (every message it holds).
+    mutating func readStarts() {
+        readBroughtSubscription = false
+    }
+
+    /// The XPUB was read to its end: the messages sent unheld since the read before are dropped unless this one
+    /// brought a subscription.
+    mutating func readEnds() {
+        if !readBroughtSubscription { dropped += sentUnheld }
+        sentUnheld = 0
+    }
+
     /// A message was handed to the socket: it reached a subscriber when one was held as the XPUB was last read.
     mutating func noteSent() {
         sent += 1
-        if live > 0 { reached = true }
+        if live > 0 { reached = true } else { sentUnheld += 1 }
     }
 }

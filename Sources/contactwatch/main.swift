@@ -165,11 +165,16 @@ struct ReplayCommand: ParsableCommand {
             if summary.noSubscriber {
                 throw ToolError(exitCode: ToolError.unavailable, Replay.noSubscriberMessage(options, summary))
             }
+            var lost: [String] = []
+            if summary.droppedUnheld > 0 { lost.append(Replay.droppedMessage(options, summary)) }
             if summary.undelivered {
                 // libzmq dropped what was still queued when the linger ran out; it does not say how much.
-                throw ToolError(exitCode: ExitStatus.temporaryFailure, "a subscriber had not taken every message when "
+                lost.append("a subscriber had not taken every message when "
                     + "the \(formatFixed(linger, linger == linger.rounded() ? 0 : 3)) s linger ran out: the rest were dropped "
                     + "(a subscriber stopped reading, or is far slower than the replay); replay again, or give --linger more")
+            }
+            if !lost.isEmpty {
+                throw ToolError(exitCode: ExitStatus.temporaryFailure, lost.joined(separator: "; and "))
             }
         }
     }

@@ -223,6 +223,32 @@ struct CurveToolTests {
         #expect(replay.waitForExit(timeout: 60) == 0, "\(replay.stderr.text)")
     }
 
+    /// A subscriber that leaves part way: what replay sent after that reached no one, and it said nothing, exit 0.
+    @Test("replay --bind says how many messages it sent after its only subscriber left, and fails with 75")
+    func replaySaysWhatWasSentAfterTheLastSubscriberLeft() throws {
+        let dir = try TemporaryDirectory()
+        let stream = Fixtures.directory.appendingPathComponent("01-warning-then-breach.ndjson").path
+        let endpoint = dir.ipc("replay")
+        // 60 messages at 100 a second: 0.6 s, most of it after the subscriber below has left.
+        let replay = try Child("contactwatch", ["replay", stream, "--endpoint", endpoint, "--bind", "--wait-subscribers", "1",
+                                                "--wait-timeout", "120", "--linger", "0", "--rate", "100", "--loop", "10"])
+        defer { if replay.process.isRunning { replay.signal(SIGKILL) }; _ = replay.waitForProcessExit(timeout: 10) }
+        let context = try ZMQContext()
+        defer { context.close() }
+        let (subscriber, events) = try connectedPeer(context, .sub, endpoint, subscribe: "")
+        events.close()
+        var received = 0
+        while received < 3, try subscriber.receiveCopy(timeoutMilliseconds: 30_000) != nil { received += 1 }
+        subscriber.close()
+        try #require(received == 3, "\(replay.stderr.text)")
+        #expect(replay.waitForExit(timeout: 60) == 75, "\(replay.stderr.text)")
+        let text = replay.stderr.text
+        let said = text.range(of: #"([0-9]+) of the 60 messages were sent while no subscriber held a subscription"#,
+                              options: .regularExpression).map { String(text[$0].prefix { $0 != " " }) }
+        let dropped = try #require(said.flatMap { Int($0) }, "\(text)")
+        #expect((1...57).contains(dropped), "\(text)")
+    }
+
     /// A socket of `type` connected to `endpoint` (subscribed to `subscribe` first, when given) once its handshake
     /// succeeded (libzmq retries until the endpoint is bound; bounded: 20 reads of up to 1 s), with its monitor.
     private func connectedPeer(_ context: ZMQContext, _ type: ZMQSocketType, _ endpoint: String, lingerMilliseconds: Int32 = 0,

@@ -57,4 +57,44 @@ struct SubscriberLedgerTests {
         let text = Replay.noSubscriberMessage(ReplayOptions(files: [], endpoint: "ipc:///x"), summary)
         #expect(text.hasPrefix("no subscriber was seen on ipc:///x: the 6 messages were dropped"), "\(text)")
     }
+
+    @Test("messages sent after the last subscription was withdrawn are counted dropped, read by read")
+    func droppedAfterTheLastLeft() {
+        var ledger = SubscriberLedger()
+        ledger.readStarts(); ledger.note(subscribe: true); ledger.readEnds()
+        ledger.noteSent()
+        ledger.readStarts(); ledger.note(subscribe: false); ledger.readEnds()
+        for _ in 0..<3 { ledger.noteSent() }
+        #expect(ledger.dropped == 0, "counted before the XPUB was read again")
+        ledger.readStarts(); ledger.readEnds()
+        #expect(ledger.dropped == 3 && ledger.reached)
+        ledger.noteSent()
+        ledger.readStarts(); ledger.readEnds()
+        #expect(ledger.dropped == 4)
+    }
+
+    @Test("a read that brings a subscription leaves the messages sent before it uncounted: they may have reached it")
+    func subscriptionMakesTheStretchUncertain() {
+        var ledger = SubscriberLedger()
+        for _ in 0..<5 { ledger.noteSent() }
+        ledger.readStarts(); ledger.note(subscribe: false); ledger.note(subscribe: true); ledger.readEnds()
+        #expect(ledger.dropped == 0 && ledger.reached)
+        // Held now: what is sent is not counted, whatever the next read brings.
+        ledger.noteSent()
+        ledger.readStarts(); ledger.readEnds()
+        #expect(ledger.dropped == 0)
+    }
+
+    @Test("the message for some messages dropped names the count and, without --wait-subscribers, the flag")
+    func droppedMessageText() {
+        var summary = ReplaySummary()
+        summary.messages = 60
+        summary.droppedUnheld = 41
+        var options = ReplayOptions(files: [], endpoint: "ipc:///x")
+        let text = Replay.droppedMessage(options, summary)
+        #expect(text.hasPrefix("41 of the 60 messages were sent while no subscriber held a subscription on ipc:///x"), "\(text)")
+        #expect(text.contains("--wait-subscribers N"), "\(text)")
+        options.waitSubscribers = 1
+        #expect(!Replay.droppedMessage(options, summary).contains("--wait-subscribers"))
+    }
 }
