@@ -295,13 +295,16 @@ public enum Replay {
             + "\(options.bind ? "--curve-allow DIR" : "--curve-server-key") to encrypt them)"
     }
 
+    /// An XPUB message as a subscription (first byte 1) or not, and the prefix after that byte.
+    private static func subscription(_ frames: borrowing ZMQFrames) -> (Bool, [UInt8]) {
+        frames.withUnsafeBytes(at: 0) { ($0.first == 1, Array($0.dropFirst())) }
+    }
+
     /// Reads the (un)subscription messages queued on the XPUB without waiting into `ledger`.
     static func drainSubscriptions(_ socket: ZMQSocket, into ledger: inout SubscriberLedger) {
         ledger.readStarts()
-        while let isSubscribe = try? socket.receiveMessage(timeoutMilliseconds: 0, { frames in
-            frames.withUnsafeBytes(at: 0) { $0.first == 1 }
-        }) {
-            ledger.note(subscribe: isSubscribe)
+        while let (isSubscribe, prefix) = try? socket.receiveMessage(timeoutMilliseconds: 0, subscription) {
+            ledger.note(subscribe: isSubscribe, prefix: prefix)
         }
         ledger.readEnds()
     }
@@ -344,12 +347,12 @@ public enum Replay {
             }
             watch?.read()
             let leftMs = max(1, Int((deadline - now) / 1_000_000))
-            guard let isSubscribe = try socket.receiveMessage(timeoutMilliseconds: min(leftMs, 500), { frames in
-                frames.withUnsafeBytes(at: 0) { $0.first == 1 }
-            }) else { continue }
-            ledger.note(subscribe: isSubscribe)
+            guard let (isSubscribe, prefix) = try socket.receiveMessage(timeoutMilliseconds: min(leftMs, 500), subscription)
+            else { continue }
+            let withdrawnBefore = ledger.left
+            ledger.note(subscribe: isSubscribe, prefix: prefix)
             let n = ledger.left
-            if !isSubscribe && (n <= 10 || n & (n - 1) == 0) {
+            if n > withdrawnBefore && (n <= 10 || n & (n - 1) == 0) {
                 diagnostics.line("a subscription on \(endpoint) was withdrawn before the first message (its subscriber "
                     + "left, or was dropped for a subscription over \(ReplayOptions.maxSubscriptionBytes - 10) bytes): "
                     + "\(ledger.live) of \(wanted) subscribers now; still waiting"

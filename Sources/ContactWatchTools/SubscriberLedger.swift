@@ -8,14 +8,20 @@
 /// `--wait-subscribers`), or only the first subscription to a prefix and the last one's end (the default): `live`
 /// counts subscriptions in the first case and subscribed prefixes in the second, and is above 0 exactly while some
 /// peer holds a subscription. A peer subscribing twice to one prefix is counted twice and ends once (libzmq keeps a
-/// prefix once per peer): it then stays counted, as before.
+/// prefix once per peer): it then stays counted, as before. libzmq also hands up an unsubscription of a prefix the
+/// peer never held; one of a prefix nobody holds is ignored (`ignored`), so a peer cannot talk `live` down that way
+/// (it can for a prefix another peer holds: the XPUB does not say which peer sent what).
 struct SubscriberLedger: Equatable {
     /// Subscriptions held now.
     private(set) var live = 0
     /// Subscription messages seen.
     private(set) var joined = 0
-    /// Unsubscription messages seen (a peer that left, or withdrew a subscription).
+    /// Unsubscription messages taken (a peer that left, or withdrew a subscription).
     private(set) var left = 0
+    /// Unsubscriptions of a prefix no subscription held.
+    private(set) var ignored = 0
+    /// Subscriptions held, by prefix.
+    private var held: [[UInt8]: Int] = [:]
     /// Messages sent so far.
     private(set) var sent = 0
     /// A subscription was held while a message was sent, or came after one had been (it may have taken some of those
@@ -31,17 +37,21 @@ struct SubscriberLedger: Equatable {
     /// Whether the read under way brought a subscription.
     private var readBroughtSubscription = false
 
-    /// One message from the XPUB: a subscription (first byte 1) or an unsubscription (0). Between `readStarts` and
-    /// `readEnds`.
-    mutating func note(subscribe: Bool) {
+    /// One message from the XPUB: a subscription (first byte 1) or an unsubscription (0) of `prefix`. Between
+    /// `readStarts` and `readEnds`.
+    mutating func note(subscribe: Bool, prefix: [UInt8] = []) {
         if subscribe {
             joined += 1
             live += 1
+            held[prefix, default: 0] += 1
             if sent > 0 { reached = true }
             readBroughtSubscription = true
-        } else {
+        } else if let n = held[prefix] {
             left += 1
-            live = max(0, live - 1)
+            live -= 1
+            held[prefix] = n > 1 ? n - 1 : nil
+        } else {
+            ignored += 1
         }
     }
 

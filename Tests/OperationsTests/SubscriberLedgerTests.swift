@@ -40,14 +40,32 @@ struct SubscriberLedgerTests {
         #expect(ledger.reached)
     }
 
-    @Test("an unsubscription never takes live below 0; the one after counts from there")
-    func liveNeverNegative() {
+    @Test("an unsubscription of a prefix nobody holds is ignored: a peer cannot talk the count down with it")
+    func unheldUnsubscriptionIgnored() {
         var ledger = SubscriberLedger()
         ledger.note(subscribe: false)
-        ledger.note(subscribe: true)
-        #expect(ledger.live == 1)
+        #expect(ledger.live == 0 && ledger.ignored == 1 && ledger.left == 0)
+        ledger.note(subscribe: true, prefix: Array("alert.".utf8))
+        ledger.note(subscribe: false, prefix: Array("probation-case.".utf8))
+        ledger.note(subscribe: false, prefix: [])
+        #expect(ledger.live == 1 && ledger.ignored == 3 && ledger.left == 0)
         ledger.noteSent()
         #expect(ledger.reached)
+        // The one held, withdrawn twice: the second is ignored.
+        ledger.note(subscribe: false, prefix: Array("alert.".utf8))
+        ledger.note(subscribe: false, prefix: Array("alert.".utf8))
+        #expect(ledger.live == 0 && ledger.left == 1 && ledger.ignored == 4)
+    }
+
+    @Test("one prefix held by two subscriptions stays held until both are withdrawn")
+    func prefixHeldTwice() {
+        var ledger = SubscriberLedger()
+        ledger.note(subscribe: true, prefix: [0x61])
+        ledger.note(subscribe: true, prefix: [0x61])
+        ledger.note(subscribe: false, prefix: [0x61])
+        #expect(ledger.live == 1)
+        ledger.note(subscribe: false, prefix: [0x61])
+        #expect(ledger.live == 0 && ledger.left == 2 && ledger.ignored == 0)
     }
 
     @Test("nothing subscribed at all: the message names no withdrawn subscription")
