@@ -8,9 +8,10 @@
 /// `--wait-subscribers`), or only the first subscription to a prefix and the last one's end (the default): `live`
 /// counts subscriptions in the first case and subscribed prefixes in the second, and is above 0 exactly while some
 /// peer holds a subscription. A peer subscribing twice to one prefix is counted twice and ends once (libzmq keeps a
-/// prefix once per peer): it then stays counted, as before. libzmq also hands up an unsubscription of a prefix the
-/// peer never held; one of a prefix nobody holds is ignored (`ignored`), so a peer cannot talk `live` down that way
-/// (it can for a prefix another peer holds: the XPUB does not say which peer sent what).
+/// prefix once per peer): it then stays counted, as before. libzmq 4.3.4 also hands up an unsubscription of a prefix
+/// the peer never held, from a peer that speaks ZMTP itself (a libzmq SUB never sends one); one of a prefix nobody
+/// holds is ignored (`ignored`), so a peer cannot talk `live` down that way (it can for a prefix another peer holds:
+/// the XPUB does not say which peer sent what).
 struct SubscriberLedger: Equatable {
     /// Subscriptions held now.
     private(set) var live = 0
