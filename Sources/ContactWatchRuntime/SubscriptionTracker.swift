@@ -17,26 +17,38 @@ import ZeroMQ
 /// option of libzmq 4.3.4 limits how many a peer may send (`ZMQ_XPUB_MANUAL` does not either: the socket then stores
 /// each one in a second trie, `_manual_subscriptions`, whether or not the daemon applies it; nor does `ZMQ_RCVHWM`:
 /// the socket takes subscriptions from a connection as fast as they arrive, ahead of the daemon). So the tracker
-/// counts what each open connection holds — its subscriptions minus its unsubscriptions; libzmq names the connection
-/// in each message's metadata: its descriptor and peer address — and, when a subscription takes the total over the
-/// cap, cuts the connection that holds the most (the sender on a tie): libzmq ends it as if the peer had left and
-/// frees its subscriptions, which it reports as unsubscriptions without a connection. Logged at `warning`
-/// (rate-limited) and counted (`subscribersCut`).
+/// keeps what each open connection holds as libzmq's trie does — each distinct prefix once, from its subscription
+/// to its unsubscription; libzmq names the connection in each message's metadata: its descriptor and peer address —
+/// and, when a subscription takes the total over the cap, cuts the connection that holds the most (the sender on a
+/// tie): libzmq ends it as if the peer had left and frees its subscriptions, which it reports as unsubscriptions
+/// without a connection. Logged at `warning` (rate-limited) and counted (`subscribersCut`). A prefix, not a count:
+/// libzmq 4.3.4 hands up an unsubscription of a prefix the connection never held (from a peer that speaks ZMTP
+/// itself; a libzmq SUB never sends one), and with counts one such after each subscription kept the connection's
+/// count at 0 while libzmq held every prefix — the cap was never reached (session 26).
 struct SubscriptionTracker {
     private let logger: Logger
     private let counters: RuntimeCounters
     private let lines: LogLimiter
-    /// Subscriptions held, all prefixes / alert prefixes (a consumer may hold several; XPUB reports each).
+    /// Subscriptions held, all prefixes / alert prefixes (a consumer may hold several; XPUB reports each; a repeated
+    /// subscription or an unsubscription of what the connection does not hold changes nothing).
     private(set) var subscriptions = 0
     private(set) var alertSubscriptions = 0
     /// `output.maxSubscriptions`: the most subscriptions the open connections may hold together.
     let maxSubscriptions: Int
     /// What each open connection holds (keyed by descriptor, checked against the socket behind it when first seen and
     /// whenever connections end), and the total.
-    private var held: [Int32: (connection: ZMQPeerConnection, count: Int)] = [:]
+    private var held: [Int32: (connection: ZMQPeerConnection, prefixes: Set<[UInt8]>)] = [:]
     private(set) var heldCount = 0
-    /// Connections cut and not yet closed by libzmq: what they still send is not held against the cap again.
-    private var cut: Set<ZMQPeerConnection> = []
+    /// Connections cut: what they still send is not held against the cap again. Kept, by descriptor, until the number
+    /// is given to a new connection from the same peer (at most `maxCut`, the oldest forgotten first): libzmq may
+    /// close a connection, and give its number to another socket, before the daemon has received every message it
+    /// read from it. What a cut
+    /// connection subscribes to after the cut counts in `subscriptions` (libzmq holds it until it ends the connection,
+    /// then reports it); what it unsubscribes from is ignored (it cannot be told from an unsubscription of what it
+    /// never held), so `subscriptions` can stay one higher per real unsubscription a connection sends after its cut.
+    private var cut: [Int32: (connection: ZMQPeerConnection, order: Int)] = [:]
+    private var cutOrder = 0
+    static let maxCut = 256
     private let cutLines = LogLimiter()
     /// Set when a connection was cut or connections ended (their subscriptions freed): `takeMemoryFreed`.
     private var memoryFreed = false
@@ -81,17 +93,22 @@ struct SubscriptionTracker {
             let prefixBytes = first.dropFirst()
             let isAlert = Self.coversAlerts(prefixBytes)
             if kind == 1 {
-                subscriptions += 1
-                if isAlert {
-                    alertSubscriptions += 1
-                    alertJoined = true
+                if let source, !hold(prefixBytes, by: source) {
+                    // Already held by this connection: libzmq holds it once.
+                } else {
+                    subscriptions += 1
+                    if isAlert { alertSubscriptions += 1 }
                 }
-                if let source { hold(prefixBytes, by: source) }
+                if isAlert { alertJoined = true }
             } else {
-                subscriptions = max(0, subscriptions - 1)
-                if isAlert { alertSubscriptions = max(0, alertSubscriptions - 1) }
                 // Without a source: libzmq's own report of a connection that ended, one per prefix it held.
-                if let source { release(by: source) } else { ended = true }
+                if let source, !release(prefixBytes, by: source) {
+                    // Not held by this connection: nothing changes.
+                } else {
+                    subscriptions = max(0, subscriptions - 1)
+                    if isAlert { alertSubscriptions = max(0, alertSubscriptions - 1) }
+                }
+                if source == nil { ended = true }
             }
             let what = kind == 1 ? "subscriber joined" : "subscriber left"
             guard let notLogged = lines.admit(what) else { continue }
@@ -108,39 +125,57 @@ struct SubscriptionTracker {
         return alertJoined
     }
 
-    /// Counts one subscription against the connection it came from. The entry kept for the descriptor is that
-    /// connection's only while the descriptor is still its socket (one `fstat` a subscription): libzmq may have
-    /// closed it and given the number to a new connection from the same peer (the same peer address) before the old
-    /// one's end is read, and the new connection's subscriptions were then added to the old count, then forgotten with
-    /// it at the next sweep (held by libzmq, not counted against the cap).
-    mutating func hold(_ prefix: ArraySlice<UInt8>, by source: ZMQMessageSource) {
+    /// Counts one subscription against the connection it came from; false when that connection already held the
+    /// prefix (libzmq keeps it once). The entry kept for the descriptor is that connection's only while the descriptor
+    /// is not a new connection from the same peer (`mayBeSource`, one `fstat` a subscription): libzmq may have closed
+    /// it and given the number to a new connection from the same peer (the same peer address) before the old one's
+    /// end is read, and the new connection's subscriptions were then added to the old count, then forgotten with it at
+    /// the next sweep (held by libzmq, not counted against the cap). A connection that was cut is not counted against
+    /// the cap (true: libzmq holds the prefix until it ends the connection, then reports it).
+    @discardableResult
+    mutating func hold(_ prefix: ArraySlice<UInt8>, by source: ZMQMessageSource) -> Bool {
         if let entry = held[source.descriptor], entry.connection.peerAddress == source.peerAddress,
-           entry.connection.holdsDescriptor {
-            held[source.descriptor]!.count += 1
+           entry.connection.mayBeSource {
+            guard held[source.descriptor]!.prefixes.insert(Array(prefix)).inserted else { return false }
         } else {
+            if isCut(source) { return true }
             // A connection not seen yet (or its descriptor now serves another peer): checked once against the socket.
-            guard let connection = ZMQPeerConnection(source), !cut.contains(connection) else { return }
-            heldCount -= held[source.descriptor]?.count ?? 0
-            held[source.descriptor] = (connection, 1)
+            guard let connection = ZMQPeerConnection(source) else { return true }
+            heldCount -= held[source.descriptor]?.prefixes.count ?? 0
+            held[source.descriptor] = (connection, [Array(prefix)])
         }
         heldCount += 1
         if heldCount > maxSubscriptions { enforceCap(sender: source.descriptor, prefix: prefix) }
+        return true
     }
 
-    mutating func release(by source: ZMQMessageSource) {
+    /// Takes back one subscription of the connection it came from; false when the connection is known and did not
+    /// hold the prefix (libzmq hands such an unsubscription up all the same).
+    @discardableResult
+    mutating func release(_ prefix: ArraySlice<UInt8>, by source: ZMQMessageSource) -> Bool {
         guard let entry = held[source.descriptor], entry.connection.peerAddress == source.peerAddress,
-              entry.count > 0, entry.connection.holdsDescriptor else { return }
-        held[source.descriptor]!.count -= 1
+              entry.connection.mayBeSource else {
+            return !isCut(source)
+        }
+        guard held[source.descriptor]!.prefixes.remove(Array(prefix)) != nil else { return false }
         heldCount -= 1
+        return true
+    }
+
+    /// Whether `source` is a connection that was cut (its descriptor not given to a new connection from the same peer
+    /// since).
+    private func isCut(_ source: ZMQMessageSource) -> Bool {
+        guard let entry = cut[source.descriptor] else { return false }
+        return entry.connection.peerAddress == source.peerAddress && entry.connection.mayBeSource
     }
 
     /// Forgets connections libzmq has closed (their descriptor is no longer the same socket with the same peer).
     private mutating func sweep() {
         for (fd, entry) in held where !entry.connection.isOpen {
-            heldCount -= entry.count
+            heldCount -= entry.prefixes.count
             held[fd] = nil
         }
-        cut = cut.filter { $0.isOpen }
+        cut = cut.filter { $0.value.connection.mayBeSource }
     }
 
     /// Over the cap: cut the connection holding the most (the sender on a tie).
@@ -148,17 +183,19 @@ struct SubscriptionTracker {
         sweep()
         guard heldCount > maxSubscriptions else { return }
         var victim = held[sender]
-        for entry in held.values where entry.count > (victim?.count ?? 0) { victim = entry }
+        for entry in held.values where entry.prefixes.count > (victim?.prefixes.count ?? 0) { victim = entry }
         guard let victim else { return }
         held[victim.connection.descriptor] = nil
-        heldCount -= victim.count
-        cut.insert(victim.connection)
+        heldCount -= victim.prefixes.count
+        if cut.count >= Self.maxCut, let oldest = cut.min(by: { $0.value.order < $1.value.order }) { cut[oldest.key] = nil }
+        cutOrder += 1
+        cut[victim.connection.descriptor] = (victim.connection, cutOrder)
         victim.connection.cut()
         memoryFreed = true
         counters.subscribersCut.add(1, ordering: .relaxed)
         guard let notLogged = cutLines.admit("cut") else { return }
         var metadata: Logger.Metadata = [
-            "peer": "\(victim.connection)", "held": "\(victim.count)", "maxSubscriptions": "\(maxSubscriptions)",
+            "peer": "\(victim.connection)", "held": "\(victim.prefixes.count)", "maxSubscriptions": "\(maxSubscriptions)",
             "prefix": "\(String(decoding: prefix.prefix(64), as: UTF8.self))",
         ]
         if notLogged > 0 { metadata["notLogged"] = "\(notLogged)" }

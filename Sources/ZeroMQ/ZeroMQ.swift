@@ -1099,6 +1099,15 @@ public struct ZMQPeerConnection: Hashable, Sendable, CustomStringConvertible {
     /// the host without the port, or the process of a Unix socket).
     public var holdsDescriptor: Bool { Self.socketInode(descriptor) == inode }
 
+    /// Whether a message naming this descriptor and this peer may still be this connection's: the descriptor is its
+    /// socket, or not a connection from the same peer (libzmq closed it, and the number is free or went to another
+    /// socket: a message naming this peer cannot be that socket's). libzmq may close a connection before every message
+    /// it read from it has been received.
+    public var mayBeSource: Bool {
+        guard let current = Self.socketInode(descriptor), current != inode else { return true }
+        return libzmqPeerAddress(ofDescriptor: descriptor) != peerAddress
+    }
+
     /// Whether the descriptor still is this connection (the same socket, the same peer).
     public var isOpen: Bool {
         holdsDescriptor && libzmqPeerAddress(ofDescriptor: descriptor) == peerAddress

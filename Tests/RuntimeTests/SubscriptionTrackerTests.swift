@@ -73,19 +73,8 @@ struct SubscriptionTrackerTests {
     /// own from the first: they must not be added to the old connection's count (and forgotten with it).
     @Test("a descriptor closed and reused by a new connection from the same peer: the new connection's subscriptions are counted as its own")
     func descriptorReusedBySamePeer() throws {
-        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let (listener, port) = try Self.loopbackListener()
         defer { close(listener) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(listener, $0, length) == 0 && getsockname(listener, $0, &length) == 0 && listen(listener, 4) == 0
-            }
-        }
-        try #require(bound)
-        let port = UInt16(bigEndian: addr.sin_port)
 
         let counters = RuntimeCounters()
         var tracker = SubscriptionTracker(logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() },
@@ -109,7 +98,51 @@ struct SubscriptionTrackerTests {
         for i in 0..<5 { tracker.hold(ArraySlice(Array("new\(i)".utf8)), by: source) }
         #expect(tracker.heldCount == 5, "the new connection's 5 subscriptions are counted as \(tracker.heldCount)")
         #expect(counters.subscribersCut.load(ordering: .relaxed) == 0)
-        tracker.release(by: source)
+        tracker.release(ArraySlice(Array("new0".utf8)), by: source)
         #expect(tracker.heldCount == 4)
+    }
+
+    /// libzmq 4.3.4 hands up an unsubscription of a prefix the connection never held (a peer speaking ZMTP itself).
+    /// With a count per connection, one after each subscription kept the count at 0 while libzmq held every prefix:
+    /// the cap was never reached.
+    @Test("an unsubscription of a prefix the connection does not hold, or a repeated subscription, changes nothing: the cap still cuts")
+    func unheldUnsubscriptionsDoNotLowerTheCount() throws {
+        let (listener, port) = try Self.loopbackListener()
+        defer { close(listener) }
+        let counters = RuntimeCounters()
+        var tracker = SubscriptionTracker(logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() },
+                                          counters: counters, maxSubscriptions: 10)
+        let pair = try Self.loopbackPair(listener, port: port)
+        defer { close(pair.client); close(pair.server) }
+        let source = ZMQMessageSource(descriptor: pair.server, peerAddress: "127.0.0.1")
+        for i in 0..<10 {
+            let first = tracker.hold(ArraySlice(Array("p\(i)".utf8)), by: source)
+            let repeated = tracker.hold(ArraySlice(Array("p\(i)".utf8)), by: source)
+            let unheld = tracker.release(ArraySlice(Array("never-held".utf8)), by: source)
+            #expect(first && !repeated, "a repeat counted")
+            #expect(!unheld, "an unheld unsubscription taken")
+        }
+        #expect(tracker.heldCount == 10)
+        #expect(counters.subscribersCut.load(ordering: .relaxed) == 0)
+        tracker.hold(ArraySlice(Array("p10".utf8)), by: source)
+        #expect(counters.subscribersCut.load(ordering: .relaxed) == 1, "11 prefixes held under a cap of 10, not cut")
+        #expect(tracker.heldCount == 0)
+    }
+
+    /// A TCP listener on 127.0.0.1 at a free port.
+    static func loopbackListener() throws -> (Int32, UInt16) {
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(listener, $0, length) == 0 && getsockname(listener, $0, &length) == 0 && listen(listener, 4) == 0
+            }
+        }
+        if !bound { close(listener) }
+        try #require(bound)
+        return (listener, UInt16(bigEndian: addr.sin_port))
     }
 }
