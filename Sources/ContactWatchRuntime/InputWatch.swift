@@ -172,7 +172,11 @@ struct InputSupervisor {
                 guard let notLogged = limiter.admit("disconnected " + endpoint) else { continue }
                 var metadata: Logger.Metadata = ["endpoint": "\(endpoint)", "peer": "\(peer ?? "unknown")"]
                 if notLogged > 0 { metadata["notLogged"] = "\(notLogged)" }
-                logger.warning("input connection dropped (an over-size message, or the peer went away)\(watch.bound ? "" : "; it is re-established")",
+                // A warning: the input is the daemon's reason to be, and a feed that goes away needs attention. A
+                // batch publisher that ends (a replay) leaves one such line: "re-established" read as if it had come
+                // back (an operator audit, session 26).
+                let reconnecting = watch.bound ? "" : "; reconnecting: input resumes when the publisher is back"
+                logger.warning("input connection dropped (the publisher went away, or sent an over-size message)\(reconnecting)",
                                metadata: metadata)
             case .handshakeFailed(let event):
                 security.inputHandshakeFailed(event, endpoint: watch.endpoint(of: event))

@@ -17,6 +17,8 @@ public final class RuntimeCounters: Sendable {
     public let duplicates = Atomic<Int>(0)
     public let stale = Atomic<Int>(0)
     public let gaps = Atomic<Int>(0)
+    /// Messages whose sequenceNumber was at or below the publisher's last, other than 1 (alerts.md: a repeat).
+    public let repeats = Atomic<Int>(0)
     public let alertsRaised = Atomic<Int>(0)
     public let alertsResolved = Atomic<Int>(0)
     // The processing loop's own.
@@ -86,6 +88,7 @@ public final class RuntimeCounters: Sendable {
         duplicates.store(c.duplicates, ordering: .relaxed)
         stale.store(c.stale, ordering: .relaxed)
         gaps.store(c.gaps, ordering: .relaxed)
+        repeats.store(c.repeats, ordering: .relaxed)
         alertsRaised.store(c.raisedByRule.reduce(0, +), ordering: .relaxed)
         alertsResolved.store(c.resolvedByRule.reduce(0, +), ordering: .relaxed)
         for (k, n) in c.raisedByRule.enumerated() where k < raisedByRule.count { raisedByRule[k].value.store(n, ordering: .relaxed) }
@@ -110,7 +113,8 @@ public final class RuntimeCounters: Sendable {
             ("received", received.load(ordering: .relaxed)), ("processed", processed.load(ordering: .relaxed)),
             ("invalid", invalid.load(ordering: .relaxed)), ("ignored", ignored.load(ordering: .relaxed)),
             ("duplicates", duplicates.load(ordering: .relaxed)), ("stale", stale.load(ordering: .relaxed)),
-            ("gaps", gaps.load(ordering: .relaxed)), ("alertsRaised", alertsRaised.load(ordering: .relaxed)),
+            ("gaps", gaps.load(ordering: .relaxed)), ("repeats", repeats.load(ordering: .relaxed)),
+            ("alertsRaised", alertsRaised.load(ordering: .relaxed)),
             ("alertsResolved", alertsResolved.load(ordering: .relaxed)),
             ("disconnections", disconnections.load(ordering: .relaxed)), ("commits", commits.load(ordering: .relaxed)),
             ("authRejectedInput", authRejected(.input).count), ("authRejectedOutput", authRejected(.output).count),

@@ -237,9 +237,12 @@ final class TailSession {
         let now = ToolClock.nanos()
         if now >= due {
             warnedNotConnected = true
+            // After a refusal was explained the daemon is known to be there: asking whether it runs contradicted the
+            // refusal just said (an operator audit, session 26).
+            let hint = explainedFailures.isEmpty ? "is the daemon running, and is this its --output endpoint?"
+                : "the daemon refuses this client, as said above"
             diagnostics.line("warning: nothing connected to \(options.endpoint) after "
-                + "\(formatFixed(Double(options.connectWarningMilliseconds) / 1000, 1)) s; still trying (is the daemon "
-                + "running, and is this its --output endpoint?)")
+                + "\(formatFixed(Double(options.connectWarningMilliseconds) / 1000, 1)) s; still trying (\(hint))")
             return nil
         }
         return Int((due - now + 999_999) / 1_000_000)

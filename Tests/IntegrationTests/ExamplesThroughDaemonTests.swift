@@ -66,5 +66,11 @@ struct ExamplesThroughDaemonTests {
         #expect(last["eventType"] as? String == "contactwatch.invalid-event")
         #expect(last["payload"] as? String == "sentinel-\(name)")
         #expect(daemon.stop() == 0, "daemon did not stop cleanly: \(daemon.child.stderr.text)")
+        // The stop summary counts the publishers' gaps and repeats (repeats were counted, never shown: an operator
+        // audit, session 26). Example 07: 1, 2, 5 (a gap), 1 (a restart), 3 (a gap), 3 (a repeat).
+        let log = daemon.child.stderr.text
+        let sequenced = name == "07-sequence-gaps"
+        #expect(FaultTests.stoppedField(log, "gaps") == (sequenced ? 2 : 0), "\(log.suffix(1500))")
+        #expect(FaultTests.stoppedField(log, "repeats") == (sequenced ? 1 : 0), "\(log.suffix(1500))")
     }
 }

@@ -235,6 +235,11 @@ struct SecurityTests {
         }
         #expect(plainTail.stderr.wait(timeout: 30) { $0.contains("requires CURVE (security mechanism mismatch)") },
                 "no message for plaintext against CURVE: \(plainTail.stderr.text)")
+        // Its "nothing connected" warning (5 s on) does not ask whether the daemon runs, after a refusal said it does
+        // (an operator audit, session 26).
+        #expect(strangerTail.stderr.wait(timeout: 30) { $0.contains("still trying (the daemon refuses this client, as said above)") },
+                "\(strangerTail.stderr.text)")
+        #expect(!strangerTail.stderr.text.contains("is the daemon running"), "\(strangerTail.stderr.text)")
         // The journal likewise.
         #expect(try journalFetch(endpoint: daemon.journal, curve: (stranger, server), timeoutMs: 1500) == nil)
         #expect(try journalFetch(endpoint: daemon.journal, curve: nil, timeoutMs: 1500) == nil)
