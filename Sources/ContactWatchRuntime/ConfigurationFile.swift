@@ -165,7 +165,9 @@ enum ConfigurationFile {
     struct NotAMapping: Error, CustomStringConvertible {
         let what: String
         var description: String {
-            "its top level is \(what), not a mapping of keys (e.g. \"log:\" then \"  level: info\" on the next line; see Deploy/contactwatchd.yaml)"
+            // Short enough not to be cut (`maxExcerptLine`); no path of the source tree, which an installed host lacks
+            // (an operator audit, session 26, read "see Deploy/contactwat…").
+            "its top level is \(what), not a mapping of keys (e.g. \"log:\", then \"  level: info\" on the next line)"
         }
     }
 }

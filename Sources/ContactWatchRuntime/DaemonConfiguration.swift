@@ -162,8 +162,26 @@ public struct DaemonConfiguration: Sendable {
         } catch {
             // swift-configuration reports a missing key with this wording; anything else is a bad value.
             if String(describing: error).hasPrefix("Missing required config value") { return nil }
-            throw DaemonError.configuration(key: key, problem: "the value cannot be used (\(error))")
+            throw DaemonError.configuration(key: key, problem: conversionProblem(error) ?? "the value cannot be used (\(error))")
         }
+    }
+
+    /// What a value of the wrong type is told, in the key's own terms: swift-configuration's text names the key as
+    /// its provider spells it and the Swift type (`Config value for key 'RULES_VIDEO_COUNTS_AS_FACE_TO_FACE' failed to
+    /// convert to type bool.`: an operator audit, session 26). Nil for any other error.
+    static func conversionProblem(_ error: any Error) -> String? {
+        let text = String(describing: error)
+        guard let range = text.range(of: "failed to convert to type ") else { return nil }
+        let type = text[range.upperBound...].prefix { $0 != "." && $0 != " " }
+        let wanted: String
+        switch type {
+        case "bool": wanted = "true or false"
+        case "int": wanted = "a whole number (in a YAML file, without quotes)"
+        case "double": wanted = "a number (in a YAML file, without quotes)"
+        case "string": wanted = "text"
+        default: wanted = type.hasPrefix("[") || type.hasPrefix("Array") ? "a list" : "of type \(type)"
+        }
+        return "the value is not \(wanted)"
     }
 
     /// Typed reads of one key each (see `read`).

@@ -16,7 +16,7 @@ struct ContactWatchDaemon: AsyncParsableCommand {
         version: ContactWatchVersion.string
     )
 
-    @Option(name: .long, help: ArgumentHelp("A YAML configuration file (see Deploy/contactwatchd.yaml).", valueName: "file"))
+    @Option(name: .long, help: ArgumentHelp("A YAML configuration file (keys as in the README's configuration table; make install puts an example at /etc/contactwatch/contactwatchd.yaml).", valueName: "file"))
     var config: String?
 
     @Option(name: .long, help: ArgumentHelp("A ZeroMQ endpoint to read events from (repeatable; tcp:// or ipc://).", valueName: "endpoint"))

@@ -79,9 +79,30 @@ struct OperatorMistakeTests {
         for (name, text, what) in [("list.yaml", "- log.level: debug\n", "a list"), ("value.yaml", "log.level=debug\n", "a single value")] {
             try text.write(toFile: dir.file(name), atomically: true, encoding: .utf8)
             let r = try Self.daemon(["--check-config", "--config", dir.file(name)] + state)
-            #expect(r.status == 64 && r.stderr.contains(dir.file(name)) && r.stderr.contains("its top level is \(what), not a mapping"),
+            #expect(r.status == 64 && r.stderr.contains(dir.file(name)) && r.stderr.contains("its top level is \(what), not a mapping of keys (e.g. \"log:\", then \"  level: info\" on the next line)")
+                    && !r.stderr.contains("…"),
                     "\(name): \(r.stderr)")
         }
+    }
+
+    /// swift-configuration's own text named the key as its provider spells it and the Swift type: `(Config value for
+    /// key 'RULES_VIDEO_COUNTS_AS_FACE_TO_FACE' failed to convert to type bool.)` (an operator audit, session 26).
+    @Test("a value of the wrong type, from the environment or a file (a quoted number), is told in the key's own terms")
+    func wrongTypeSaidPlainly() throws {
+        let dir = try TemporaryDirectory()
+        let state = ["--state-dir", dir.file("state")]
+        let env = try Self.daemon(["--check-config"] + state,
+                                  environment: ["CONTACTWATCH_RULES_VIDEO_COUNTS_AS_FACE_TO_FACE": "maybe",
+                                                "CONTACTWATCH_STATE_JOURNAL_RETENTION_DAYS": "a year"])
+        #expect(env.status == 64, "\(env.stderr)")
+        #expect(env.stderr.contains("rules.videoCountsAsFaceToFace: the value is not true or false"), "\(env.stderr)")
+        #expect(env.stderr.contains("state.journalRetentionDays: the value is not a whole number"), "\(env.stderr)")
+        try "rules:\n  telephoneOnly:\n    limitDays: \"28\"\n".write(toFile: dir.file("quoted.yaml"), atomically: true, encoding: .utf8)
+        let file = try Self.daemon(["--check-config", "--config", dir.file("quoted.yaml")] + state)
+        #expect(file.status == 64, "\(file.stderr)")
+        #expect(file.stderr.contains("rules.telephoneOnly.limitDays: the value is not a whole number (in a YAML file, without quotes)"),
+                "\(file.stderr)")
+        for r in [env, file] { #expect(!r.stderr.contains("failed to convert"), "\(r.stderr)") }
     }
 
     @Test("a state directory that cannot be created (under a regular file, or a file itself): exit 74 with the system's reason and the path")
