@@ -66,7 +66,7 @@ struct ReplayCommand: ParsableCommand {
             when no subscriber was seen (the messages went nowhere), saying why a daemon refused it. Exit codes: 64 bad flags, 66 a file cannot be read, \
             69 the endpoint cannot be bound or connected, too few subscribers joined, or none was seen (every message \
             was dropped), 74 a file cannot be read to its end, 75 messages still queued for a subscriber when --linger \
-            ran out were dropped; 130 and 143 interrupted by SIGINT and SIGTERM (saying how many messages were queued).
+            ran out were dropped, or some were sent while no subscriber held a subscription (counted); 130 and 143 interrupted by SIGINT and SIGTERM (saying how many messages were queued).
             """
     )
 
@@ -183,7 +183,11 @@ struct ReplayCommand: ParsableCommand {
 struct GenerateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "generate",
-        abstract: "Write a realistic synthetic event stream (NDJSON, sorted by occurredAt). Same seed, same bytes."
+        abstract: "Write a realistic synthetic event stream (NDJSON, sorted by occurredAt). Same seed, same bytes.",
+        discussion: """
+            Exit codes: 64 bad flags, 73 the output file cannot be created, 74 a write failed part way (a full disk, \
+            a closed standard output).
+            """
     )
 
     @Option(parsing: .unconditional, help: "Number of cases.")
@@ -201,7 +205,7 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Write to FILE instead of standard output.")
     var output: String?
 
-    @Option(parsing: .unconditional, help: "Share (0-1) of enforced failures whose action is recorded 4-12 weeks after the failure (default 0).")
+    @Option(parsing: .unconditional, help: "Share (0-1) of enforced failures whose action is recorded 4-12 weeks after the failure.")
     var lateEnforcement: Double = 0
 
     func validate() throws {
