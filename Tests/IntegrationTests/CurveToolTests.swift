@@ -227,11 +227,8 @@ struct CurveToolTests {
     @Test("replay --bind says how many messages it sent after its only subscriber left, and fails with 75")
     func replaySaysWhatWasSentAfterTheLastSubscriberLeft() throws {
         let dir = try TemporaryDirectory()
-        let stream = Fixtures.directory.appendingPathComponent("01-warning-then-breach.ndjson").path
-        let endpoint = dir.ipc("replay")
         // 60 messages at 100 a second: 0.6 s, most of it after the subscriber below has left.
-        let replay = try Child("contactwatch", ["replay", stream, "--endpoint", endpoint, "--bind", "--wait-subscribers", "1",
-                                                "--wait-timeout", "120", "--linger", "0", "--rate", "100", "--loop", "10"])
+        let (replay, endpoint) = try startBoundReplay(in: dir, waitSubscribers: 1, linger: "0", extra: ["--rate", "100", "--loop", "10"])
         defer { if replay.process.isRunning { replay.signal(SIGKILL) }; _ = replay.waitForProcessExit(timeout: 10) }
         let context = try ZMQContext()
         defer { context.close() }

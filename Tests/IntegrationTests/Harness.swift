@@ -174,12 +174,12 @@ final class Child {
 }
 
 /// `contactwatch replay` of example 01 bound at an `ipc://` endpoint in `dir`, waiting for `waitSubscribers`
-/// subscribers (up to 120 s), with `--linger` as given: the child and its endpoint.
-func startBoundReplay(in dir: TemporaryDirectory, waitSubscribers: Int, linger: String) throws -> (Child, String) {
+/// subscribers (up to 120 s), with `--linger` and any `extra` flags as given: the child and its endpoint.
+func startBoundReplay(in dir: TemporaryDirectory, waitSubscribers: Int, linger: String, extra: [String] = []) throws -> (Child, String) {
     let stream = Fixtures.directory.appendingPathComponent("01-warning-then-breach.ndjson").path
     let endpoint = dir.ipc("replay")
     let replay = try Child("contactwatch", ["replay", stream, "--endpoint", endpoint, "--bind", "--wait-subscribers",
-                                            "\(waitSubscribers)", "--wait-timeout", "120", "--linger", linger])
+                                            "\(waitSubscribers)", "--wait-timeout", "120", "--linger", linger] + extra)
     return (replay, endpoint)
 }
 
