@@ -35,6 +35,11 @@ struct CommitPipeline {
         static let batchesPerHardLimit = 200
         /// `output.republishGraceMillis`: the longest alerts left unpublished by a crash wait for a consumer.
         var republishGrace: Duration = .milliseconds(2000)
+        /// With nothing pending and nothing with the writer, how long after the last publication the highest
+        /// alertSequence published is recorded on its own (an empty batch): otherwise it waits for the next event's
+        /// commit, and a crash or a backup of an idle daemon republishes every alert published since its last commit
+        /// (an operator audit, session 26: 123 delivered alerts republished after a kill of an idle daemon).
+        var markDelay: Duration = .seconds(1)
         /// `state.groupCommit`: the events in hand go to an idle writer at once, when the loop has read the input
         /// waiting (`tick`), instead of waiting for `interval` or `maxEvents`. While the writer is busy a batch grows
         /// as before and goes as soon as the writer is free, so under load batches are as large as without it; at a
@@ -91,7 +96,7 @@ struct CommitPipeline {
     private(set) var pendingEvents = 0
     private var batchStarted: Instant? = nil
     /// Batches with the writer, oldest first, with the alertSequence the state had when each was submitted.
-    private var inFlight: [(outbox: Outbox, sequence: UInt64, started: Instant?)] = []
+    private var inFlight: [(outbox: Outbox, sequence: UInt64, started: Instant?, recorded: UInt64)] = []
     /// When the first event of the batch `batchDurable` last returned was processed (its publish latency's start).
     private(set) var lastDurableStarted: Instant? = nil
     private var spare: [Outbox] = []
@@ -99,8 +104,15 @@ struct CommitPipeline {
     private(set) var unpublished: [JournalEntry]
     /// The highest alertSequence handed out for publication.
     private(set) var publishedThrough: UInt64
+    /// The `publishedThrough` recorded with the last submission (or loaded): the store's, once that batch is durable.
+    private(set) var recordedPublished: UInt64
+    /// When an idle daemon records `publishedThrough` on its own (`markDelay` after it was seen idle with more
+    /// published than recorded); nil when not due.
+    private var markDue: Instant? = nil
     /// The alertSequence of the newest durable batch.
     private(set) var committedSequence: UInt64
+    /// The `publishedThrough` the store holds: recorded by the newest durable batch (or loaded, or by the republish).
+    private(set) var durablePublished: UInt64
     /// Batches submitted / made durable, for counters.
     private(set) var submittedBatches = 0
     private(set) var durableBatches = 0
@@ -114,6 +126,8 @@ struct CommitPipeline {
         self.limits = limits
         self.committedSequence = committedSequence
         self.publishedThrough = publishedThrough
+        recordedPublished = publishedThrough
+        durablePublished = publishedThrough
         self.unpublished = unpublished
         outbox = Self.newOutbox(limits)
         phase = unpublished.isEmpty ? .running : .republishing(deadline: now + limits.republishGrace)
@@ -157,10 +171,21 @@ struct CommitPipeline {
         return decide(at: now())
     }
 
-    /// Time passed (the loop woke up): a batch may be due, or the republish grace over.
+    /// Time passed (the loop woke up): a batch may be due, the republish grace over, or an idle daemon's record of
+    /// what it published (an empty batch, `markDelay`).
     mutating func tick(at now: Instant) -> Action {
         if case .republishing(let deadline) = phase { return now >= deadline ? .republish : .none }
-        return decide(at: now)
+        let action = decide(at: now)
+        guard action == .none else { return action }
+        guard running, inFlight.isEmpty, pendingEvents == 0, outbox.isEmpty, publishedThrough > recordedPublished else {
+            markDue = nil
+            return .none
+        }
+        guard let due = markDue else {
+            markDue = now + limits.markDelay
+            return .none
+        }
+        return now >= due ? .submit : .none
     }
 
     /// A consumer subscribed to alert topics (the XPUB reported a prefix of or under `alert.`).
@@ -172,6 +197,8 @@ struct CommitPipeline {
     /// The loop published `unpublished`; from now on input is read. Returns the sequence to record as published.
     mutating func republished() -> UInt64 {
         if let last = unpublished.last { publishedThrough = max(publishedThrough, last.alertSequence) }
+        recordedPublished = publishedThrough  // the loop records it at once
+        durablePublished = publishedThrough
         unpublished = []
         if case .republishing = phase { phase = .running }
         return publishedThrough
@@ -180,11 +207,13 @@ struct CommitPipeline {
     /// Takes the current batch for the writer. `alertSequence`: the engine state's, after the batch's events.
     mutating func submit(alertSequence: UInt64) -> Submission {
         let batch = outbox
-        inFlight.append((batch, alertSequence, batchStarted))
+        inFlight.append((batch, alertSequence, batchStarted, publishedThrough))
         outbox = spare.popLast() ?? Self.newOutbox(limits)
         pendingEvents = 0
         batchStarted = nil
+        markDue = nil
         submittedBatches += 1
+        recordedPublished = publishedThrough
         return Submission(outbox: batch, publishedThrough: publishedThrough)
     }
 
@@ -194,6 +223,7 @@ struct CommitPipeline {
         guard !inFlight.isEmpty else { return nil }
         let batch = inFlight.removeFirst()
         committedSequence = batch.sequence
+        durablePublished = max(durablePublished, batch.recorded)
         lastDurableStarted = batch.started
         batch.outbox.forEach { entry, _, _ in
             if entry.alertSequence > publishedThrough { publishedThrough = entry.alertSequence }
@@ -227,6 +257,8 @@ struct CommitPipeline {
         case .running:
             if pendingEvents > 0, inFlight.isEmpty, let started = batchStarted {
                 until = limits.groupCommit ? now : started + limits.interval
+            } else if let markDue {
+                until = markDue
             }
         case .stopping: break
         }

@@ -149,6 +149,7 @@ struct PipelineLoop {
         // (a lag of 56 years on a dashboard) and alert sequence 0 until the first event (the soak test, session 25).
         counters.publish(cases: engine.state.cases.count, watermark: engine.state.watermark)
         counters.committedSequence.store(machine.committedSequence, ordering: .relaxed)
+        counters.publishedRecorded.store(machine.durablePublished, ordering: .relaxed)
         if machine.phase == .running { becomeReady() }
         let heartbeat = SystemdHeartbeat.start(counters: counters)
         defer { heartbeat?.stop() }
@@ -304,6 +305,7 @@ struct PipelineLoop {
         reclaimLent()
         counters.commits.store(machine.durableBatches, ordering: .relaxed)
         counters.committedSequence.store(machine.committedSequence, ordering: .relaxed)
+        counters.publishedRecorded.store(machine.durablePublished, ordering: .relaxed)
         if let error = writer.error { throw DaemonError.store(error, while: "cannot write the state store") }
     }
 
@@ -364,6 +366,7 @@ struct PipelineLoop {
         do { try store.markPublished(through: through) } catch {
             throw DaemonError.store(error, while: "cannot write the state store")
         }
+        counters.publishedRecorded.store(through, ordering: .relaxed)
         becomeReady()
     }
 
@@ -535,6 +538,7 @@ struct Housekeeping {
             metadata["eventsPerSecond"] = "\(Int(Self.rate(received, since: lastStats, now: now).rounded()))"
             metadata["cases"] = "\(counters.cases.load(ordering: .relaxed))"
             metadata["alertSequence"] = "\(counters.committedSequence.load(ordering: .relaxed))"
+            metadata["publishedRecorded"] = "\(counters.publishedRecorded.load(ordering: .relaxed))"
             metadata["subscriptions"] = "\(counters.subscriptions.load(ordering: .relaxed))"
             logger.info("counters", metadata: metadata)
             lastStats = (now, received)

@@ -53,6 +53,8 @@ public final class RuntimeCounters: Sendable {
     public let watermarkMillis = Atomic<Int64>(Int64.min)
     /// The latest committed `alertSequence` (its batch is durable).
     public let committedSequence = Atomic<UInt64>(0)
+    /// The highest alertSequence the store records as published (`publishedThrough`, as of the newest durable batch).
+    public let publishedRecorded = Atomic<UInt64>(0)
     /// Monotonic nanoseconds of the processing loop's last turn (0: not turning yet), for /healthz.
     public let lastTurnNanos = Atomic<UInt64>(0)
     /// Where commit durations and publish latencies go (the metrics' histograms), when metrics are served.

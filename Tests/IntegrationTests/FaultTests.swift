@@ -229,6 +229,39 @@ struct FaultTests {
 
     // MARK: - Kill/restart with a consumer connected throughout
 
+    /// The store recorded what was published only with the next commit: an idle daemon killed (or backed up) had every
+    /// alert published since its last commit published again at its restart (an operator audit, session 26: 123 of
+    /// 123). A second after it went idle it now records them in an empty batch.
+    @Test("a daemon killed while idle, once it has recorded its last alerts as published, republishes nothing at its restart")
+    func idleDaemonKilledRepublishesNothing() throws {
+        let dir = try TemporaryDirectory()
+        let environment = ["CONTACTWATCH_LOG_STATS_INTERVAL_SECONDS": "1"]
+        let daemon = try DaemonUnderTest(dir: dir, extraArguments: D.arguments, environment: environment)
+        let alerts = try Fixtures.lines("01-warning-then-breach.expected.ndjson").filter { $0.contains(#""topic": "alert."#) }.count
+        try #require(alerts > 0)
+        let tail = try Child("contactwatch", ["tail", "--endpoint", daemon.output, "--topic", "alert.", "--count", "\(alerts)"])
+        defer { D.stop(tail) }
+        try #require(D.awaitJoined(daemon, "alert.", atLeast: 1), "the tail did not subscribe")
+        let replay = try runTool(["replay", Fixtures.directory.appendingPathComponent("01-warning-then-breach.ndjson").path,
+                                  "--endpoint", daemon.input, "--wait-subscribers", "1"])
+        #expect(replay.status == 0, "\(replay.stderr)")
+        #expect(tail.waitForExit(timeout: 60) == 0, "the tail did not get \(alerts) alerts: \(tail.stdout.text)")
+        // Idle now: the counters line (every second) says when the store records all of them as published.
+        #expect(daemon.child.stderr.wait(timeout: 30) { log in
+            log.split(separator: "\n").contains { $0.hasSuffix("counters") && $0.contains(" publishedRecorded=\(alerts) ") }
+        }, "never recorded as published: \(daemon.child.stderr.text.suffix(1500))")
+        daemon.child.signal(SIGKILL)
+        try #require(daemon.child.waitForProcessExit(timeout: 10) != nil, "the daemon survived SIGKILL")
+        let restarted = try DaemonUnderTest(dir: dir, extraArguments: D.arguments, environment: environment)
+        try #require(restarted.child.stderr.wait(timeout: 30) { Self.loadedField($0, "unpublished") != nil },
+                     "\(restarted.child.stderr.text)")
+        let log = restarted.child.stderr.text
+        #expect(Self.loadedField(log, "unpublished") == 0, "\(log)")
+        #expect(Self.loadedField(log, "alertSequence") == alerts, "\(log)")
+        #expect(Self.republishedCount(log) == nil, "\(log)")
+        #expect(restarted.stop() == 0, "\(restarted.child.stderr.text)")
+    }
+
     @Test("a consumer connected throughout seven SIGKILL/restart cycles receives every alert of the journal live, but those a kill caught in flight")
     func sevenKillRestartCycles() throws {
         let dir = try TemporaryDirectory()

@@ -234,6 +234,44 @@ struct CommitPipelineTests {
         #expect(sim.violations.isEmpty, "\(sim.violations)")
     }
 
+    /// The mark was written only with the next commit: a crash or a backup of an idle daemon republished every alert
+    /// published since (an operator audit, session 26).
+    @Test("an idle daemon records what it published markDelay after it was seen idle, in an empty batch; nothing more while nothing new is published")
+    func idleMark() {
+        var sim = Simulation(limits: Self.limits, store: FakeStore(), now: .now)
+        sim.event(alert: true)
+        sim.event(alert: true)
+        sim.advance(milliseconds: 0)
+        sim.writerCompletes()
+        #expect(sim.published == [1, 2] && sim.store.publishedThrough == 0)
+        sim.advance(milliseconds: 0)  // seen idle: the mark is due a second later
+        #expect(sim.machine.batchesInFlight == 0)
+        sim.advance(milliseconds: 950)
+        #expect(sim.machine.batchesInFlight == 0)
+        #expect(sim.machine.pollTimeout(at: sim.now) == 50, "the poll does not sleep past the mark")
+        sim.advance(milliseconds: 50)
+        #expect(sim.machine.batchesInFlight == 1)
+        sim.writerCompletes()
+        #expect(sim.store.publishedThrough == 2 && sim.published == [1, 2])
+        sim.advance(milliseconds: 0)
+        sim.advance(milliseconds: 5000)
+        #expect(sim.machine.batchesInFlight == 0, "a mark with nothing new to record")
+        // An event before the mark is due: its batch carries the mark, and no empty batch follows it.
+        sim.event(alert: true)
+        sim.advance(milliseconds: 0)
+        sim.writerCompletes()
+        sim.advance(milliseconds: 0)
+        sim.event(alert: false)
+        sim.advance(milliseconds: 0)
+        #expect(sim.writerQueue.last?.publishedThrough == 3)
+        sim.writerCompletes()
+        sim.advance(milliseconds: 0)
+        sim.advance(milliseconds: 5000)
+        #expect(sim.machine.batchesInFlight == 0)
+        #expect(sim.store.publishedThrough == 3)
+        #expect(sim.violations.isEmpty, "\(sim.violations)")
+    }
+
     @Test("group commit: a full batch goes to an idle writer at once, within a drain")
     func groupCommitFullBatch() {
         var sim = Simulation(limits: Self.limits, store: FakeStore(), now: .now)
