@@ -147,7 +147,7 @@ let package = Package(
         .testTarget(
             name: "OperationsTests",
             dependencies: [
-                "ContactWatchRuntime", "ContactWatchTools", "ContactWatchCommon", "ContactWatchTestSupport",
+                "ContactWatchRuntime", "ContactWatchTools", "ContactWatchCommon", "ContactWatchTestSupport", "ZeroMQ",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -179,7 +179,7 @@ public struct DaemonConfiguration: Sendable {
         case "int": wanted = "a whole number (in a YAML file, without quotes)"
         case "double": wanted = "a number (in a YAML file, without quotes)"
         case "string": wanted = "text"
-        default: wanted = type.hasPrefix("[") || type.hasPrefix("Array") ? "a list" : "of type \(type)"
+        default: wanted = type.hasSuffix("Array") || type.hasPrefix("[") ? "a list" : "of type \(type)"
         }
         return "the value is not \(wanted)"
     }

@@ -92,9 +92,11 @@ struct SubscriptionTracker {
             guard let kind = first.first, kind <= 1 else { continue }
             let prefixBytes = first.dropFirst()
             let isAlert = Self.coversAlerts(prefixBytes)
+            // A repeat, or an unsubscription of what the connection does not hold, changes nothing and is not logged.
+            var changed = true
             if kind == 1 {
                 if let source, !hold(prefixBytes, by: source) {
-                    // Already held by this connection: libzmq holds it once.
+                    changed = false  // already held by this connection: libzmq holds it once
                 } else {
                     subscriptions += 1
                     if isAlert { alertSubscriptions += 1 }
@@ -103,13 +105,14 @@ struct SubscriptionTracker {
             } else {
                 // Without a source: libzmq's own report of a connection that ended, one per prefix it held.
                 if let source, !release(prefixBytes, by: source) {
-                    // Not held by this connection: nothing changes.
+                    changed = false
                 } else {
                     subscriptions = max(0, subscriptions - 1)
                     if isAlert { alertSubscriptions = max(0, alertSubscriptions - 1) }
                 }
                 if source == nil { ended = true }
             }
+            guard changed else { continue }
             let what = kind == 1 ? "subscriber joined" : "subscriber left"
             guard let notLogged = lines.admit(what) else { continue }
             var metadata: Logger.Metadata = ["prefix": "\(String(decoding: prefixBytes, as: UTF8.self))"]
@@ -149,13 +152,15 @@ struct SubscriptionTracker {
         return true
     }
 
-    /// Takes back one subscription of the connection it came from; false when the connection is known and did not
-    /// hold the prefix (libzmq hands such an unsubscription up all the same).
+    /// Takes back one subscription of the connection it came from; false when the connection did not hold the prefix
+    /// (libzmq hands such an unsubscription up all the same), was cut, or is open and never subscribed (a raw peer's
+    /// unsubscriptions took `subscriptions` down while it held nothing: a reviewer, session 26). True only when the
+    /// connection is unknown and gone (libzmq closed it before its messages were read): it may have held it.
     @discardableResult
     mutating func release(_ prefix: ArraySlice<UInt8>, by source: ZMQMessageSource) -> Bool {
         guard let entry = held[source.descriptor], entry.connection.peerAddress == source.peerAddress,
               entry.connection.mayBeSource else {
-            return !isCut(source)
+            return !isCut(source) && ZMQPeerConnection(source) == nil
         }
         guard held[source.descriptor]!.prefixes.remove(Array(prefix)) != nil else { return false }
         heldCount -= 1

@@ -207,9 +207,9 @@ public enum Replay {
             // What comes in are subscriptions (a topic prefix each): a peer sending 20 MB ones grew a replay --bind
             // to 1 GB (the companion tool's auditor, session 25). libzmq drops a peer that sends a larger frame.
             try socket.setMaxMessageSize(ReplayOptions.maxSubscriptionBytes)
-            // Every subscription and every unsubscription, a leaving peer's included, so that `--wait-subscribers`
-            // counts those still there (`SubscriberLedger`).
-            if options.waitSubscribers != nil { try socket.setXPubVerboser(true) }
+            // Every subscription and every unsubscription, a peer's repeats and a leaving peer's included, so that the
+            // ledger keeps each connection's prefixes as libzmq does (`SubscriberLedger`).
+            try socket.setXPubVerboser(true)
             switch options.curve {
             case .none: break
             case .client: try options.curve.secureClient(socket)
@@ -295,16 +295,12 @@ public enum Replay {
             + "\(options.bind ? "--curve-allow DIR" : "--curve-server-key") to encrypt them)"
     }
 
-    /// An XPUB message as a subscription (first byte 1) or not, and the prefix after that byte.
-    private static func subscription(_ frames: borrowing ZMQFrames) -> (Bool, [UInt8]) {
-        frames.withUnsafeBytes(at: 0) { ($0.first == 1, Array($0.dropFirst())) }
-    }
-
     /// Reads the (un)subscription messages queued on the XPUB without waiting into `ledger`.
     static func drainSubscriptions(_ socket: ZMQSocket, into ledger: inout SubscriberLedger) {
         ledger.readStarts()
-        while let (isSubscribe, prefix) = try? socket.receiveMessage(timeoutMilliseconds: 0, subscription) {
-            ledger.note(subscribe: isSubscribe, prefix: prefix)
+        while let (first, source) = try? socket.receiveFirstFrameWithSource() {
+            guard let kind = first.first, kind <= 1 else { continue }
+            ledger.note(subscribe: kind == 1, prefix: Array(first.dropFirst()), source: source)
         }
         ledger.readEnds()
     }
@@ -347,10 +343,10 @@ public enum Replay {
             }
             watch?.read()
             let leftMs = max(1, Int((deadline - now) / 1_000_000))
-            guard let (isSubscribe, prefix) = try socket.receiveMessage(timeoutMilliseconds: min(leftMs, 500), subscription)
-            else { continue }
+            guard let (first, source) = try socket.receiveFirstFrameWithSource(timeoutMilliseconds: min(leftMs, 500)),
+                  let kind = first.first, kind <= 1 else { continue }
             let withdrawnBefore = ledger.left
-            ledger.note(subscribe: isSubscribe, prefix: prefix)
+            ledger.note(subscribe: kind == 1, prefix: Array(first.dropFirst()), source: source)
             let n = ledger.left
             if n > withdrawnBefore && (n <= 10 || n & (n - 1) == 0) {
                 diagnostics.line("a subscription on \(endpoint) was withdrawn before the first message (its subscriber "
@@ -445,11 +441,12 @@ public enum Replay {
                         let body = stamped(line, members: object.members, keys: object.keys,
                                            publisherId: id, sequenceNumber: sequence)
                         try send(socket, topic: topic, body: body)
+                        if let topic { ledger.noteSent(topic) } else { ledger.noteSent(body) }
                     } else {
                         try send(socket, topic: topic, body: UnsafeRawBufferPointer(line))
+                        if let topic { ledger.noteSent(topic) } else { ledger.noteSent(line) }
                     }
                     summary.messages += 1
-                    ledger.noteSent()
 
                     // Every 256 messages at full speed; every message when paced (a slow rate still shows progress)
                     // or while no subscription is held (so the messages dropped then are counted to within one).

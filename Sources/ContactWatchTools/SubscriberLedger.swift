@@ -3,57 +3,74 @@
 // dropped for an over-size subscription after a short one, was counted as seen: `--wait-subscribers` stopped waiting
 // for it and the replay exited 0 having delivered nothing (the fault tester, session 25).
 
-/// Subscriptions and unsubscriptions as the XPUB reports them, and the messages sent between them. The XPUB either
-/// reports every subscription and every unsubscription, a leaving peer's included (`ZMQ_XPUB_VERBOSER`, with
-/// `--wait-subscribers`), or only the first subscription to a prefix and the last one's end (the default): `live`
-/// counts subscriptions in the first case and subscribed prefixes in the second, and is above 0 exactly while some
-/// peer holds a subscription. A peer subscribing twice to one prefix is counted twice and ends once (libzmq keeps a
-/// prefix once per peer): it then stays counted, as before. libzmq 4.3.4 also hands up an unsubscription of a prefix
-/// the peer never held, from a peer that speaks ZMTP itself (a libzmq SUB never sends one); one of a prefix nobody
-/// holds is ignored (`ignored`), so a peer cannot talk `live` down that way (it can for a prefix another peer holds:
-/// the XPUB does not say which peer sent what).
+import ZeroMQ
+
+/// Subscriptions and unsubscriptions as the XPUB reports them (`ZMQ_XPUB_VERBOSER`: every one, a peer's repeats and
+/// a leaving peer's included), and the messages sent between them. Kept as libzmq's trie keeps them: each connection's
+/// distinct prefixes (libzmq names the connection in each message it hands up: its descriptor and peer address), so
+/// a repeated subscription, or an unsubscription of a prefix the connection does not hold, changes nothing — a libzmq
+/// SUB subscribing twice to one prefix sends two subscriptions and, unsubscribing twice, one unsubscription, and a peer
+/// that speaks ZMTP itself can send an unsubscription of what it never held (libzmq 4.3.4 hands both up; a reviewer,
+/// session 26, made replay claim delivery with the first and loss with the second). An unsubscription without a
+/// connection is libzmq's own report of one that ended, a prefix at a time: taken from a connection holding it. A
+/// message counts as reaching a subscriber only when a held prefix matches its first frame (its topic), as libzmq's
+/// own filter decides.
 struct SubscriberLedger: Equatable {
-    /// Subscriptions held now.
+    /// Subscriptions held now: (connection, prefix) pairs.
     private(set) var live = 0
-    /// Subscription messages seen.
+    /// Subscriptions taken (a repeat not counted).
     private(set) var joined = 0
-    /// Unsubscription messages taken (a peer that left, or withdrew a subscription).
+    /// Unsubscriptions taken (a peer that left, or withdrew a subscription).
     private(set) var left = 0
-    /// Unsubscriptions of a prefix no subscription held.
+    /// Unsubscriptions of a prefix the connection did not hold, and repeated subscriptions.
     private(set) var ignored = 0
-    /// Subscriptions held, by prefix.
-    private var held: [[UInt8]: Int] = [:]
     /// Messages sent so far.
     private(set) var sent = 0
-    /// A subscription was held while a message was sent, or came after one had been (it may have taken some of those
-    /// sent since the XPUB was last read): false at the end means every message was dropped.
+    /// A message was sent while a held prefix matched it, or a subscription came after one had been sent (it may have
+    /// taken some of those sent since the XPUB was last read): false at the end means every message was dropped.
     private(set) var reached = false
-    /// Messages certainly dropped: sent while no subscription was held, in a stretch between two reads of the XPUB
+    /// Messages certainly dropped: sent while no held prefix matched them, in a stretch between two reads of the XPUB
     /// that brought no subscription (libzmq puts a subscription in its trie as it reads it from the peer, before the
     /// XPUB hands it up, so a stretch whose read brings one may have reached it). A lower bound: a subscriber that
     /// leaves mid-stretch is not counted.
     private(set) var dropped = 0
-    /// Messages sent since the XPUB was last read while no subscription was held.
+    /// Messages sent since the XPUB was last read while no held prefix matched them.
     private var sentUnheld = 0
     /// Whether the read under way brought a subscription.
     private var readBroughtSubscription = false
+    /// The prefixes each connection holds (nil: a connection libzmq did not name, over `inproc://`).
+    private var connections: [ZMQMessageSource?: Set<[UInt8]>] = [:]
+    /// How many connections hold each prefix.
+    private var prefixes: [[UInt8]: Int] = [:]
 
-    /// One message from the XPUB: a subscription (first byte 1) or an unsubscription (0) of `prefix`. Between
-    /// `readStarts` and `readEnds`.
-    mutating func note(subscribe: Bool, prefix: [UInt8] = []) {
+    /// One message from the XPUB: a subscription (first byte 1) or an unsubscription (0) of `prefix`, from `source`.
+    /// Between `readStarts` and `readEnds`.
+    mutating func note(subscribe: Bool, prefix: [UInt8] = [], source: ZMQMessageSource? = nil) {
         if subscribe {
+            guard connections[source, default: []].insert(prefix).inserted else { ignored += 1; return }
             joined += 1
             live += 1
-            held[prefix, default: 0] += 1
+            prefixes[prefix, default: 0] += 1
             if sent > 0 { reached = true }
             readBroughtSubscription = true
-        } else if let n = held[prefix] {
-            left += 1
-            live -= 1
-            held[prefix] = n > 1 ? n - 1 : nil
-        } else {
-            ignored += 1
+            return
         }
+        guard let holder = holder(of: prefix, unsubscribedBy: source) else { ignored += 1; return }
+        connections[holder]?.remove(prefix)
+        if connections[holder]?.isEmpty == true { connections[holder] = nil }
+        left += 1
+        live -= 1
+        let n = prefixes[prefix] ?? 1
+        prefixes[prefix] = n > 1 ? n - 1 : nil
+    }
+
+    /// The connection an unsubscription of `prefix` takes it from (`.some(nil)`: the unnamed one), or nil when none
+    /// holds it. Without a source it is libzmq's report of a connection that ended (or an `inproc://` peer's own):
+    /// from the unnamed connection if it holds the prefix, else from any that does.
+    private func holder(of prefix: [UInt8], unsubscribedBy source: ZMQMessageSource?) -> ZMQMessageSource?? {
+        if connections[source]?.contains(prefix) == true { return Optional<ZMQMessageSource?>.some(source) }
+        guard source == nil, let entry = connections.first(where: { $0.value.contains(prefix) }) else { return nil }
+        return Optional<ZMQMessageSource?>.some(entry.key)
     }
 
     /// The XPUB is about to be read (every message it holds).
@@ -68,9 +85,18 @@ struct SubscriberLedger: Equatable {
         sentUnheld = 0
     }
 
-    /// A message was handed to the socket: it reached a subscriber when one was held as the XPUB was last read.
-    mutating func noteSent() {
+    /// A message whose first frame is `first` was handed to the socket: it reached a subscriber when a prefix held as
+    /// the XPUB was last read matches it.
+    mutating func noteSent(_ first: some Collection<UInt8>) {
         sent += 1
-        if live > 0 { reached = true } else { sentUnheld += 1 }
+        if matches(first) { reached = true } else { sentUnheld += 1 }
+    }
+
+    /// Whether a held prefix matches `first`. The empty prefix (everything) first; past 64 distinct prefixes (a peer
+    /// that subscribes to many) a match is assumed rather than each one tried per message.
+    private func matches(_ first: some Collection<UInt8>) -> Bool {
+        guard live > 0 else { return false }
+        if prefixes[[]] != nil || prefixes.count > 64 { return true }
+        return prefixes.keys.contains { first.starts(with: $0) }
     }
 }

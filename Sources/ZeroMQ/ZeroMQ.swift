@@ -671,13 +671,14 @@ public final class ZMQSocket {
         return UnsafeRawBufferPointer(start: data, count: size)
     }
 
-    /// Receives one message without blocking, copies its first frame (at most `maxBytes` of it) and tells which
+    /// Receives one message (without blocking, or waiting up to `timeoutMilliseconds`), copies its first frame (at most `maxBytes` of it) and tells which
     /// connection it came from; nil when none is waiting. Other frames are received and dropped. For an XPUB's
     /// subscription messages: libzmq hands each up with the metadata of the connection that sent it (its
     /// `Peer-Address` and, for the deprecated `ZMQ_SRCFD`, the descriptor), on `tcp://` and `ipc://`; over `inproc://`
     /// there is none (`source` nil). Unsubscriptions libzmq makes itself when a connection ends carry none either.
-    public func receiveFirstFrameWithSource(maxBytes: Int = 4096) throws -> (first: [UInt8], source: ZMQMessageSource?)? {
-        try receiveMessage(timeoutMilliseconds: 0) { frames in
+    public func receiveFirstFrameWithSource(maxBytes: Int = 4096, timeoutMilliseconds: Int = 0) throws
+        -> (first: [UInt8], source: ZMQMessageSource?)? {
+        try receiveMessage(timeoutMilliseconds: timeoutMilliseconds) { frames in
             let first = frames.withUnsafeBytes(at: 0) { Array($0.prefix(maxBytes)) }
             return (first, ZMQMessageSource(message: pool))
         }

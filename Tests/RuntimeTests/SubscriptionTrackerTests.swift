@@ -115,6 +115,9 @@ struct SubscriptionTrackerTests {
         let pair = try Self.loopbackPair(listener, port: port)
         defer { close(pair.client); close(pair.server) }
         let source = ZMQMessageSource(descriptor: pair.server, peerAddress: "127.0.0.1")
+        // An open connection that never subscribed: its unsubscription is not one (it took `subscriptions` down).
+        let neverSubscribed = tracker.release(ArraySlice(Array("alert.".utf8)), by: source)
+        #expect(!neverSubscribed, "an unsubscription from a connection holding nothing was taken")
         for i in 0..<10 {
             let first = tracker.hold(ArraySlice(Array("p\(i)".utf8)), by: source)
             let repeated = tracker.hold(ArraySlice(Array("p\(i)".utf8)), by: source)
