@@ -80,6 +80,8 @@ public struct ReplaySummary: Sendable, Equatable {
     public var seconds = 0.0
     /// Subscriptions the socket saw (it is an XPUB), those withdrawn or ended later included.
     public var subscriptionsSeen = 0
+    /// Subscriptions still held at the end.
+    public var subscriptionsHeld = 0
     /// The close waited out the whole linger: messages were still queued for a subscriber when it ended, and libzmq
     /// dropped them (it says no more, nor how many).
     public var undelivered = false
@@ -255,6 +257,7 @@ public enum Replay {
             summary = try publish(options, on: socket, ledger: &ledger, watch: watch, diagnostics: diagnostics)
             drainSubscriptions(socket, into: &ledger)
             summary.subscriptionsSeen = ledger.joined
+            summary.subscriptionsHeld = ledger.live
             if ledger.reached { summary.droppedUnheld = ledger.dropped }
             if !ledger.reached && summary.messages > 0 {
                 // A failure, not a warning then exit 0: a script could not tell it from a replay that reached a daemon
@@ -268,6 +271,10 @@ public enum Replay {
 
     /// Why `summary.noSubscriber` fails the replay (exit 69).
     public static func noSubscriberMessage(_ options: ReplayOptions, _ summary: ReplaySummary) -> String {
+        if summary.subscriptionsHeld > 0 {
+            return "no subscription on \(options.endpoint) matched the messages' topics (\(summary.subscriptionsHeld) held, "
+                + "to other prefixes): the \(summary.messages) messages were dropped"
+        }
         guard summary.subscriptionsSeen == 0 else {
             return "no subscriber was left on \(options.endpoint) when the first message was sent (\(summary.subscriptionsSeen) "
                 + "subscription\(summary.subscriptionsSeen == 1 ? " was" : "s were") made and withdrawn before it: a "
@@ -281,7 +288,8 @@ public enum Replay {
     /// Why `summary.droppedUnheld` fails the replay (exit 75).
     public static func droppedMessage(_ options: ReplayOptions, _ summary: ReplaySummary) -> String {
         "\(summary.droppedUnheld) of the \(summary.messages) messages were sent while no subscriber held a subscription "
-            + "on \(options.endpoint) (before the first one joined, or after the last one left): they were dropped"
+            + "on \(options.endpoint) that matched them (before the first one joined, after the last one left, or to "
+            + "other prefixes): they were dropped"
             + (options.waitSubscribers == nil ? " (--wait-subscribers N waits for subscribers before the first message)" : "")
     }
 

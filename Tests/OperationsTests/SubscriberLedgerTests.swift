@@ -133,4 +133,22 @@ struct SubscriberLedgerTests {
         options.waitSubscribers = 1
         #expect(!Replay.droppedMessage(options, summary).contains("--wait-subscribers"))
     }
+
+    @Test("nothing subscribed at all: the message names no withdrawn subscription")
+    func nothingSubscribed() {
+        var summary = ReplaySummary()
+        summary.messages = 6
+        let text = Replay.noSubscriberMessage(ReplayOptions(files: [], endpoint: "ipc:///x"), summary)
+        #expect(text.hasPrefix("no subscriber was seen on ipc:///x: the 6 messages were dropped"), "\(text)")
+    }
+
+    @Test("subscriptions held, none matching: the message says so")
+    func noneMatching() {
+        var summary = ReplaySummary()
+        summary.messages = 6
+        summary.subscriptionsSeen = 1
+        summary.subscriptionsHeld = 1
+        let text = Replay.noSubscriberMessage(ReplayOptions(files: [], endpoint: "ipc:///x"), summary)
+        #expect(text.hasPrefix("no subscription on ipc:///x matched the messages' topics (1 held, to other prefixes)"), "\(text)")
+    }
 }
