@@ -307,8 +307,7 @@ public enum Replay {
     static func drainSubscriptions(_ socket: ZMQSocket, into ledger: inout SubscriberLedger) {
         ledger.readStarts()
         while let (first, source) = try? socket.receiveFirstFrameWithSource() {
-            guard let kind = first.first, kind <= 1 else { continue }
-            ledger.note(subscribe: kind == 1, prefix: Array(first.dropFirst()), source: source)
+            ledger.note(message: first, source: source)
         }
         ledger.readEnds()
     }
@@ -351,10 +350,10 @@ public enum Replay {
             }
             watch?.read()
             let leftMs = max(1, Int((deadline - now) / 1_000_000))
-            guard let (first, source) = try socket.receiveFirstFrameWithSource(timeoutMilliseconds: min(leftMs, 500)),
-                  let kind = first.first, kind <= 1 else { continue }
+            guard let (first, source) = try socket.receiveFirstFrameWithSource(timeoutMilliseconds: min(leftMs, 500))
+            else { continue }
             let withdrawnBefore = ledger.left
-            ledger.note(subscribe: kind == 1, prefix: Array(first.dropFirst()), source: source)
+            ledger.note(message: first, source: source)
             let n = ledger.left
             if n > withdrawnBefore && (n <= 10 || n & (n - 1) == 0) {
                 diagnostics.line("a subscription on \(endpoint) was withdrawn before the first message (its subscriber "

@@ -43,6 +43,13 @@ struct SubscriberLedger: Equatable {
     /// How many connections hold each prefix.
     private var prefixes: [[UInt8]: Int] = [:]
 
+    /// One message from the XPUB as it came (`first`: its first frame): a subscription or an unsubscription; anything
+    /// else (an XSUB peer's own message, which libzmq hands up too) is skipped.
+    mutating func note(message first: [UInt8], source: ZMQMessageSource?) {
+        guard let kind = first.first, kind <= 1 else { return }
+        note(subscribe: kind == 1, prefix: Array(first.dropFirst()), source: source)
+    }
+
     /// One message from the XPUB: a subscription (first byte 1) or an unsubscription (0) of `prefix`, from `source`.
     /// Between `readStarts` and `readEnds`.
     mutating func note(subscribe: Bool, prefix: [UInt8] = [], source: ZMQMessageSource? = nil) {
