@@ -766,8 +766,6 @@ package struct EventScanner: ~Copyable {
         return true
     }
 
-    @inline(__always) private func isDigit(_ c: UInt8) -> Bool { c &- 48 < 10 }
-
     /// The usual number, a positive integer of at most 16 digits at `i` (where the caller saw a digit 1–9): its node
     /// and end, or nil when the number goes on (another digit, a fraction or an exponent), which only `parseNumber`
     /// reads. The general and the fast path both read it here.
@@ -787,44 +785,13 @@ package struct EventScanner: ~Copyable {
     }
 
     private mutating func parseNumber(_ p: UnsafePointer<UInt8>, _ pos: inout Int, slot: Int) -> Bool {
-        let start = pos
-        let n = length
-        var i = pos
-        var negative = false
-        if p[i] == UInt8(ascii: "-") { negative = true; i &+= 1 }
-        guard i < n, isDigit(p[i]) else { return fail("invalid number at byte \(start)") }
-        var value: UInt64 = 0
-        var digits = 0
-        if p[i] == UInt8(ascii: "0") {
-            i &+= 1
-            digits = 1
-        } else {
-            while i < n, isDigit(p[i]) {
-                if digits < 17 { value = value &* 10 &+ UInt64(p[i] &- 48) }
-                digits &+= 1
-                i &+= 1
-            }
-        }
-        var integral = true
-        if i < n, p[i] == UInt8(ascii: ".") {
-            integral = false
-            i &+= 1
-            guard i < n, isDigit(p[i]) else { return fail("invalid number at byte \(start)") }
-            while i < n, isDigit(p[i]) { i &+= 1 }
-        }
-        if i < n, p[i] == UInt8(ascii: "e") || p[i] == UInt8(ascii: "E") {
-            integral = false
-            i &+= 1
-            if i < n, p[i] == UInt8(ascii: "+") || p[i] == UInt8(ascii: "-") { i &+= 1 }
-            guard i < n, isDigit(p[i]) else { return fail("invalid number at byte \(start)") }
-            while i < n, isDigit(p[i]) { i &+= 1 }
-        }
+        guard let number = JSONReader.scanNumber(p, pos, length) else { return fail("invalid number at byte \(pos)") }
         if slot >= 0 {
-            let safe = integral && !negative && digits <= 16 && value >= 1 && value <= JSONReader.maxSafeInteger
-            record(slot, JSONNode(kind: .number, flag: safe, start: Int32(truncatingIfNeeded: start), end: Int32(truncatingIfNeeded: i),
-                                  count: 0, next: 0, integer: safe ? value : 0))
+            record(slot, JSONNode(kind: .number, flag: number.safe, start: Int32(truncatingIfNeeded: pos),
+                                  end: Int32(truncatingIfNeeded: number.end), count: 0, next: 0,
+                                  integer: number.safe ? number.value : 0))
         }
-        pos = i
+        pos = number.end
         return true
     }
 
