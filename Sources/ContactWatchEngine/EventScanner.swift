@@ -538,7 +538,7 @@ package struct EventScanner: ~Copyable {
     /// The decoded UTF-8 bytes of a string slot.
     package func decodedBytes(_ slot: Int32) -> [UInt8] {
         let n = slots[Int(slot)]
-        return EventScanner.unescape(base!, Int(n.start), Int(n.end))
+        return JSONReader.unescape(base!, Int(n.start), Int(n.end))
     }
 
     /// The decoded value of a string slot.
@@ -881,48 +881,10 @@ package struct EventScanner: ~Copyable {
         return nil
     }
 
-    @inline(__always) private static func hexValue(_ c: UInt8) -> UInt32? {
-        switch c {
-        case 48...57: return UInt32(c - 48)
-        case 65...70: return UInt32(c - 55)
-        case 97...102: return UInt32(c - 87)
-        default: return nil
-        }
-    }
-
-    private static func readHex4(_ p: UnsafePointer<UInt8>, _ at: Int, _ length: Int) -> UInt32? {
-        guard at + 4 <= length else { return nil }
-        var v: UInt32 = 0
-        for k in 0..<4 {
-            guard let h = hexValue(p[at + k]) else { return nil }
-            v = v << 4 | h
-        }
-        return v
-    }
-
     /// Validates the escape at `i` (a backslash in the string opened at `open`) and moves past it.
-    @inline(never)
     private mutating func scanEscape(_ p: UnsafePointer<UInt8>, _ i: inout Int, open: Int) -> Bool {
-        guard i + 1 < length else { return fail("unterminated string at byte \(open)") }
-        switch p[i + 1] {
-        case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"),
-             UInt8(ascii: "f"), UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
-            i += 2
-        case UInt8(ascii: "u"):
-            guard let u = EventScanner.readHex4(p, i + 2, length) else { return fail("invalid \\u escape at byte \(i)") }
-            i += 6
-            if u >= 0xD800 && u <= 0xDBFF {
-                guard i + 1 < length, p[i] == UInt8(ascii: "\\"), p[i + 1] == UInt8(ascii: "u"),
-                      let low = EventScanner.readHex4(p, i + 2, length), low >= 0xDC00 && low <= 0xDFFF
-                else { return fail("lone surrogate escape at byte \(i - 6)") }
-                i += 6
-            } else if u >= 0xDC00 && u <= 0xDFFF {
-                return fail("lone surrogate escape at byte \(i - 6)")
-            }
-        default:
-            return fail("invalid escape at byte \(i)")
-        }
-        return true
+        guard let problem = JSONReader.scanEscape(p, &i, open: open, length: length) else { return true }
+        return fail(problem)
     }
 
     private mutating func parseArray(_ p: UnsafePointer<UInt8>, _ pos: inout Int, depth: Int, identifiers: Bool) -> Bool {
@@ -1082,7 +1044,7 @@ package struct EventScanner: ~Copyable {
                     if escaped {
                         suspect = true
                         if keyed {
-                            let bytes = EventScanner.unescape(p, keyStart, keyStart &+ keyLength)
+                            let bytes = JSONReader.unescape(p, keyStart, keyStart &+ keyLength)
                             found = bytes.withUnsafeBufferPointer { b in
                                 b.isEmpty ? -1 : lookup(context, b.baseAddress!, 0, b.count,
                                                         EventScanner.word(b.baseAddress!, 0, b.count, b.count), limit: b.count)
@@ -1762,8 +1724,8 @@ package struct EventScanner: ~Copyable {
                 guard close >= 0 else { return -1 }
                 i = close &+ 1
             case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
-                i = EventScanner.numberEnd(p, i, n)
-                guard i >= 0 else { return -1 }
+                guard let number = JSONReader.scanNumber(p, i, n) else { return -1 }
+                i = number.end
             case UInt8(ascii: "t"):
                 guard i &+ 4 <= n, UInt32(littleEndian: UnsafeRawPointer(p + i).loadUnaligned(as: UInt32.self)) == 0x6575_7274 else { return -1 }
                 i &+= 4
@@ -1842,56 +1804,11 @@ package struct EventScanner: ~Copyable {
             } else if ch < 0x20 {
                 return -1
             } else if ch == UInt8(ascii: "\\") {
-                j = escapeEnd(p, j, n)
-                guard j >= 0 else { return -1 }
+                guard JSONReader.scanEscape(p, &j, open: j, length: n) == nil else { return -1 }
             } else {
                 j &+= 1
             }
         }
-    }
-
-    /// The index after the escape at `i` (a backslash) when `scanEscape` accepts it, else -1.
-    private static func escapeEnd(_ p: UnsafePointer<UInt8>, _ i: Int, _ n: Int) -> Int {
-        guard i &+ 1 < n else { return -1 }
-        switch p[i &+ 1] {
-        case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"),
-             UInt8(ascii: "f"), UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
-            return i &+ 2
-        case UInt8(ascii: "u"):
-            guard let u = readHex4(p, i &+ 2, n) else { return -1 }
-            if u >= 0xD800 && u <= 0xDBFF {
-                guard i &+ 7 < n, p[i &+ 6] == UInt8(ascii: "\\"), p[i &+ 7] == UInt8(ascii: "u"),
-                      let low = readHex4(p, i &+ 8, n), low >= 0xDC00 && low <= 0xDFFF else { return -1 }
-                return i &+ 12
-            }
-            return u >= 0xDC00 && u <= 0xDFFF ? -1 : i &+ 6
-        default:
-            return -1
-        }
-    }
-
-    /// The index after the number at `i` (a `-` or a digit) when `parseNumber` accepts it, else -1.
-    private static func numberEnd(_ p: UnsafePointer<UInt8>, _ start: Int, _ n: Int) -> Int {
-        var i = start
-        if p[i] == UInt8(ascii: "-") { i &+= 1 }
-        guard i < n, p[i] &- 48 < 10 else { return -1 }
-        if p[i] == UInt8(ascii: "0") {
-            i &+= 1
-        } else {
-            while i < n, p[i] &- 48 < 10 { i &+= 1 }
-        }
-        if i < n, p[i] == UInt8(ascii: ".") {
-            i &+= 1
-            guard i < n, p[i] &- 48 < 10 else { return -1 }
-            while i < n, p[i] &- 48 < 10 { i &+= 1 }
-        }
-        if i < n, p[i] == UInt8(ascii: "e") || p[i] == UInt8(ascii: "E") {
-            i &+= 1
-            if i < n, p[i] == UInt8(ascii: "+") || p[i] == UInt8(ascii: "-") { i &+= 1 }
-            guard i < n, p[i] &- 48 < 10 else { return -1 }
-            while i < n, p[i] &- 48 < 10 { i &+= 1 }
-        }
-        return i
     }
 
     /// `shortInteger` eight digits at a time (when 17 bytes are left from `i`: up to 16 digits and the byte after them):
@@ -2043,7 +1960,7 @@ package struct EventScanner: ~Copyable {
                 i = skipWhitespace(p, i)
                 let start = i + 1
                 i = skipString(p, i)
-                keys.append(EventScanner.unescape(p, start, i - 1))
+                keys.append(JSONReader.unescape(p, start, i - 1))
                 i = skipWhitespace(p, i) + 1  // ':'
                 i = skipWhitespace(p, i)
                 i = skipValue(p, i)
@@ -2095,36 +2012,5 @@ package struct EventScanner: ~Copyable {
             i += 1
         } while depth > 0
         return i
-    }
-
-    /// The decoded bytes of the (valid) string body `p[start..<end]`.
-    static func unescape(_ p: UnsafePointer<UInt8>, _ start: Int, _ end: Int) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(end - start)
-        var j = start
-        while j < end {
-            let c = p[j]
-            if c != UInt8(ascii: "\\") { out.append(c); j += 1; continue }
-            let e = p[j + 1]
-            j += 2
-            switch e {
-            case UInt8(ascii: "b"): out.append(0x08)
-            case UInt8(ascii: "f"): out.append(0x0C)
-            case UInt8(ascii: "n"): out.append(0x0A)
-            case UInt8(ascii: "r"): out.append(0x0D)
-            case UInt8(ascii: "t"): out.append(0x09)
-            case UInt8(ascii: "u"):
-                var u = readHex4(p, j, end)!
-                j += 4
-                if u >= 0xD800 && u <= 0xDBFF {
-                    let low = readHex4(p, j + 2, end)!
-                    j += 6
-                    u = 0x10000 + ((u - 0xD800) << 10) + (low - 0xDC00)
-                }
-                appendUTF8(&out, u)
-            default: out.append(e)
-            }
-        }
-        return out
     }
 }

@@ -194,7 +194,7 @@ package struct JSONReader: ~Copyable {
         return (i, safe, value)
     }
 
-    @inline(__always) private func hexValue(_ c: UInt8) -> UInt32? {
+    @inline(__always) private static func hexValue(_ c: UInt8) -> UInt32? {
         switch c {
         case 48...57: return UInt32(c - 48)
         case 65...70: return UInt32(c - 55)
@@ -203,7 +203,8 @@ package struct JSONReader: ~Copyable {
         }
     }
 
-    private func readHex4(_ p: UnsafePointer<UInt8>, _ at: Int) -> UInt32? {
+    /// The four hex digits at `at` in `p[..<length]`, nil when they are not.
+    static func readHex4(_ p: UnsafePointer<UInt8>, _ at: Int, _ length: Int) -> UInt32? {
         guard at + 4 <= length else { return nil }
         var v: UInt32 = 0
         for k in 0..<4 {
@@ -248,7 +249,7 @@ package struct JSONReader: ~Copyable {
             if c < 0x20 { return JSONSyntaxError(message: "control character in string at byte \(i)") }
             if c == UInt8(ascii: "\\") {
                 escapes = true
-                if let e = scanEscape(p, &i, open: open) { return e }
+                if let problem = JSONReader.scanEscape(p, &i, open: open, length: n) { return JSONSyntaxError(message: problem) }
                 continue
             }
             i &+= 1
@@ -260,27 +261,28 @@ package struct JSONReader: ~Copyable {
         return nil
     }
 
-    /// Validates the escape at `i` (a backslash in the string opened at `open`) and moves past it.
+    /// Validates the escape at `i` (a backslash in the string opened at `open`, in `p[..<length]`) and moves past it;
+    /// the problem when it is not a valid escape. The tree reader and the event scanner both check escapes here.
     @inline(never)
-    private func scanEscape(_ p: UnsafePointer<UInt8>, _ i: inout Int, open: Int) -> JSONSyntaxError? {
-        guard i + 1 < length else { return JSONSyntaxError(message: "unterminated string at byte \(open)") }
+    static func scanEscape(_ p: UnsafePointer<UInt8>, _ i: inout Int, open: Int, length: Int) -> String? {
+        guard i + 1 < length else { return "unterminated string at byte \(open)" }
         switch p[i + 1] {
         case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"),
              UInt8(ascii: "f"), UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
             i += 2
         case UInt8(ascii: "u"):
-            guard let u = readHex4(p, i + 2) else { return JSONSyntaxError(message: "invalid \\u escape at byte \(i)") }
+            guard let u = readHex4(p, i + 2, length) else { return "invalid \\u escape at byte \(i)" }
             i += 6
             if u >= 0xD800 && u <= 0xDBFF {
                 guard i + 1 < length, p[i] == UInt8(ascii: "\\"), p[i + 1] == UInt8(ascii: "u"),
-                      let low = readHex4(p, i + 2), low >= 0xDC00 && low <= 0xDFFF
-                else { return JSONSyntaxError(message: "lone surrogate escape at byte \(i - 6)") }
+                      let low = readHex4(p, i + 2, length), low >= 0xDC00 && low <= 0xDFFF
+                else { return "lone surrogate escape at byte \(i - 6)" }
                 i += 6
             } else if u >= 0xDC00 && u <= 0xDFFF {
-                return JSONSyntaxError(message: "lone surrogate escape at byte \(i - 6)")
+                return "lone surrogate escape at byte \(i - 6)"
             }
         default:
-            return JSONSyntaxError(message: "invalid escape at byte \(i)")
+            return "invalid escape at byte \(i)"
         }
         return nil
     }
@@ -478,11 +480,14 @@ package struct JSONReader: ~Copyable {
     /// The decoded UTF-8 bytes of a string node.
     package func decodedBytes(_ i: Int32) -> [UInt8] {
         let n = nodes[Int(i)]
-        let p = base!
+        return JSONReader.unescape(base!, Int(n.start), Int(n.end))
+    }
+
+    /// The decoded bytes of the (valid, checked by `scanEscape`) string body `p[start..<end]`.
+    static func unescape(_ p: UnsafePointer<UInt8>, _ start: Int, _ end: Int) -> [UInt8] {
         var out: [UInt8] = []
-        out.reserveCapacity(Int(n.end - n.start))
-        var j = Int(n.start)
-        let end = Int(n.end)
+        out.reserveCapacity(end - start)
+        var j = start
         while j < end {
             let c = p[j]
             if c != UInt8(ascii: "\\") { out.append(c); j += 1; continue }
@@ -495,10 +500,10 @@ package struct JSONReader: ~Copyable {
             case UInt8(ascii: "r"): out.append(0x0D)
             case UInt8(ascii: "t"): out.append(0x09)
             case UInt8(ascii: "u"):
-                var u = readHex4(p, j)!
+                var u = readHex4(p, j, end)!
                 j += 4
                 if u >= 0xD800 && u <= 0xDBFF {
-                    let low = readHex4(p, j + 2)!
+                    let low = readHex4(p, j + 2, end)!
                     j += 6
                     u = 0x10000 + ((u - 0xD800) << 10) + (low - 0xDC00)
                 }
