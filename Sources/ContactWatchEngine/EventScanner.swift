@@ -698,16 +698,7 @@ package struct EventScanner: ~Copyable {
     }
 
     @inline(__always)
-    private func skipWhitespace(_ p: UnsafePointer<UInt8>, _ start: Int) -> Int {
-        var i = start
-        let n = length
-        while i < n {
-            let c = p[i]
-            if c > 0x20 { break }
-            if c == 0x20 || c == 0x0A || c == 0x0D || c == 0x09 { i &+= 1 } else { break }
-        }
-        return i
-    }
+    private func skipWhitespace(_ p: UnsafePointer<UInt8>, _ start: Int) -> Int { JSONReader.skipWhitespace(p, start, length) }
 
     @inline(__always)
     private mutating func record(_ slot: Int, _ node: JSONNode) {

@@ -105,9 +105,12 @@ package struct JSONReader: ~Copyable {
     }
 
     @inline(__always)
-    private func skipWhitespace(_ p: UnsafePointer<UInt8>, _ start: Int) -> Int {
+    private func skipWhitespace(_ p: UnsafePointer<UInt8>, _ start: Int) -> Int { JSONReader.skipWhitespace(p, start, length) }
+
+    /// The index of the first byte at or after `start` in `p[..<n]` that is not JSON whitespace (space, tab, LF, CR).
+    @inline(__always)
+    static func skipWhitespace(_ p: UnsafePointer<UInt8>, _ start: Int, _ n: Int) -> Int {
         var i = start
-        let n = length
         while i < n {
             let c = p[i]
             if c > 0x20 { break }
