@@ -1246,34 +1246,24 @@ public final class StateStore: Sendable {
                             try up.withText(2, code) { try up.step() }
                         }
                     }
-                    if !p.withdrawn.isEmpty || !p.deletedWithdrawn.isEmpty {
-                        let up = try RawStatement(db, "INSERT OR REPLACE INTO withdrawn (contactId, data) VALUES (?, ?)")
-                        let del = try RawStatement(db, "DELETE FROM withdrawn WHERE contactId = ?")
+                    /// Rows of a table keyed by contactId with one blob (`withdrawn`, `outcomeTimer`): written, then deleted.
+                    func writeByContact(_ table: String, _ rows: [PreparedCommit.Record], deleting ids: [Int64]) throws {
+                        guard !rows.isEmpty || !ids.isEmpty else { return }
+                        let up = try RawStatement(db, "INSERT OR REPLACE INTO \(table) (contactId, data) VALUES (?, ?)")
+                        let del = try RawStatement(db, "DELETE FROM \(table) WHERE contactId = ?")
                         defer { up.clear(); del.clear() }
-                        for r in p.withdrawn {
+                        for r in rows {
                             try up.int64(1, r.key)
                             try blob(up, 2, r)
                             try up.step()
                         }
-                        for id in p.deletedWithdrawn {
+                        for id in ids {
                             try del.int64(1, id)
                             try del.step()
                         }
                     }
-                    if !p.outcomeTimers.isEmpty || !p.deletedOutcomeTimers.isEmpty {
-                        let up = try RawStatement(db, "INSERT OR REPLACE INTO outcomeTimer (contactId, data) VALUES (?, ?)")
-                        let del = try RawStatement(db, "DELETE FROM outcomeTimer WHERE contactId = ?")
-                        defer { up.clear(); del.clear() }
-                        for r in p.outcomeTimers {
-                            try up.int64(1, r.key)
-                            try blob(up, 2, r)
-                            try up.step()
-                        }
-                        for id in p.deletedOutcomeTimers {
-                            try del.int64(1, id)
-                            try del.step()
-                        }
-                    }
+                    try writeByContact("withdrawn", p.withdrawn, deleting: p.deletedWithdrawn)
+                    try writeByContact("outcomeTimer", p.outcomeTimers, deleting: p.deletedOutcomeTimers)
                     if (p.journalOutbox != nil && p.journalCount > 0) || !p.journal.isEmpty {
                         let builder = try JournalChunk.Builder(db, now: try Self.recordedAt(db, now: p.now))
                         if let outbox = p.journalOutbox, p.journalCount > 0 {
