@@ -307,7 +307,7 @@ public enum Replay {
     static func drainSubscriptions(_ socket: ZMQSocket, into ledger: inout SubscriberLedger) {
         ledger.readStarts()
         while let (first, source) = try? socket.receiveFirstFrameWithSource() {
-            ledger.note(message: first, source: source)
+            ledger.note(message: first, source: source, isClosed: { ZMQPeerConnection($0) == nil })
         }
         ledger.readEnds()
     }
@@ -353,7 +353,7 @@ public enum Replay {
             guard let (first, source) = try socket.receiveFirstFrameWithSource(timeoutMilliseconds: min(leftMs, 500))
             else { continue }
             let withdrawnBefore = ledger.left
-            ledger.note(message: first, source: source)
+            ledger.note(message: first, source: source, isClosed: { ZMQPeerConnection($0) == nil })
             let n = ledger.left
             if n > withdrawnBefore && (n <= 10 || n & (n - 1) == 0) {
                 diagnostics.line("a subscription on \(endpoint) was withdrawn before the first message (its subscriber "

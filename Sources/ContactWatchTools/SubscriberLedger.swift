@@ -44,15 +44,18 @@ struct SubscriberLedger: Equatable {
     private var prefixes: [[UInt8]: Int] = [:]
 
     /// One message from the XPUB as it came (`first`: its first frame): a subscription or an unsubscription; anything
-    /// else (an XSUB peer's own message, which libzmq hands up too) is skipped.
-    mutating func note(message first: [UInt8], source: ZMQMessageSource?) {
+    /// else (an XSUB peer's own message, which libzmq hands up too) is skipped. `isClosed`: see `note(subscribe:…)`.
+    mutating func note(message first: [UInt8], source: ZMQMessageSource?,
+                       isClosed: (ZMQMessageSource) -> Bool = { _ in false }) {
         guard let kind = first.first, kind <= 1 else { return }
-        note(subscribe: kind == 1, prefix: Array(first.dropFirst()), source: source)
+        note(subscribe: kind == 1, prefix: Array(first.dropFirst()), source: source, isClosed: isClosed)
     }
 
     /// One message from the XPUB: a subscription (first byte 1) or an unsubscription (0) of `prefix`, from `source`.
-    /// Between `readStarts` and `readEnds`.
-    mutating func note(subscribe: Bool, prefix: [UInt8] = [], source: ZMQMessageSource? = nil) {
+    /// Between `readStarts` and `readEnds`. `isClosed` tells whether a connection has ended (replay asks the
+    /// descriptor, `ZMQPeerConnection`): an unsubscription without a source is taken from such a holder first.
+    mutating func note(subscribe: Bool, prefix: [UInt8] = [], source: ZMQMessageSource? = nil,
+                       isClosed: (ZMQMessageSource) -> Bool = { _ in false }) {
         if subscribe {
             guard connections[source, default: []].insert(prefix).inserted else { ignored += 1; return }
             joined += 1
@@ -62,7 +65,7 @@ struct SubscriberLedger: Equatable {
             readBroughtSubscription = true
             return
         }
-        guard let holder = holder(of: prefix, unsubscribedBy: source) else { ignored += 1; return }
+        guard let holder = holder(of: prefix, unsubscribedBy: source, isClosed: isClosed) else { ignored += 1; return }
         connections[holder]?.remove(prefix)
         if connections[holder]?.isEmpty == true { connections[holder] = nil }
         left += 1
@@ -73,11 +76,18 @@ struct SubscriberLedger: Equatable {
 
     /// The connection an unsubscription of `prefix` takes it from (`.some(nil)`: the unnamed one), or nil when none
     /// holds it. Without a source it is libzmq's report of a connection that ended (or an `inproc://` peer's own):
-    /// from the unnamed connection if it holds the prefix, else from any that does.
-    private func holder(of prefix: [UInt8], unsubscribedBy source: ZMQMessageSource?) -> ZMQMessageSource?? {
+    /// from the unnamed connection if it holds the prefix, else from one that holds it and has closed, else from any
+    /// that holds it. Taken from one still open, the closed one's prefix stayed held: a later withdrawal by the open
+    /// one was then ignored, and messages sent to nobody counted as reaching a subscriber (a descriptor given to a new
+    /// connection from the same peer still looks open: then any).
+    private func holder(of prefix: [UInt8], unsubscribedBy source: ZMQMessageSource?,
+                        isClosed: (ZMQMessageSource) -> Bool) -> ZMQMessageSource?? {
         if connections[source]?.contains(prefix) == true { return Optional<ZMQMessageSource?>.some(source) }
-        guard source == nil, let entry = connections.first(where: { $0.value.contains(prefix) }) else { return nil }
-        return Optional<ZMQMessageSource?>.some(entry.key)
+        guard source == nil else { return nil }
+        let holders = connections.filter { $0.value.contains(prefix) }.keys
+        guard let any = holders.first else { return nil }
+        let closed = holders.first { $0.map(isClosed) ?? false }
+        return Optional<ZMQMessageSource?>.some(closed ?? any)
     }
 
     /// The XPUB is about to be read (every message it holds).

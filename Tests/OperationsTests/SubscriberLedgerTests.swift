@@ -81,6 +81,25 @@ struct SubscriberLedgerTests {
         #expect(ledger.live == 0 && ledger.left == 3 && ledger.ignored == 2)
     }
 
+    /// libzmq reports a connection that ended as unsubscriptions without a source. Taken from the wrong holder (one
+    /// still open), the ended one's prefix stayed held: the open one's own withdrawal later was ignored as unheld, and
+    /// messages sent to nobody counted as reaching a subscriber (the closing note of session 26).
+    @Test("an ended connection's unsubscription is taken from a holder that has closed, not from one still open")
+    func endedConnectionFoundByItsClosedDescriptor() {
+        for order in [[Self.a, Self.b], [Self.b, Self.a]] {
+            var ledger = SubscriberLedger()
+            for source in order { ledger.note(subscribe: true, prefix: [], source: source) }
+            ledger.note(subscribe: false, prefix: [], source: nil, isClosed: { $0 == Self.a })
+            #expect(ledger.live == 1)
+            ledger.note(subscribe: false, prefix: [], source: Self.b, isClosed: { $0 == Self.a })
+            #expect(ledger.live == 0 && ledger.left == 2 && ledger.ignored == 0)
+            ledger.readStarts()
+            ledger.noteSent(Array("probation-case.contact".utf8))
+            ledger.readEnds()
+            #expect(!ledger.reached && ledger.dropped == 1)
+        }
+    }
+
     /// A subscription to a prefix no message has reached nothing: replay counted any held prefix as a subscriber.
     @Test("a message reaches a subscriber only when a held prefix matches its first frame")
     func topicMatters() {
