@@ -42,6 +42,8 @@ struct SubscriberLedger: Equatable {
     private var connections: [ZMQMessageSource?: Set<[UInt8]>] = [:]
     /// How many connections hold each prefix.
     private var prefixes: [[UInt8]: Int] = [:]
+    /// How many distinct prefixes held have each length.
+    private var lengths: [Int: Int] = [:]
 
     /// One message from the XPUB as it came (`first`: its first frame): a subscription or an unsubscription; anything
     /// else (an XSUB peer's own message, which libzmq hands up too) is skipped. `isClosed`: see `note(subscribe:…)`.
@@ -61,6 +63,7 @@ struct SubscriberLedger: Equatable {
             joined += 1
             live += 1
             prefixes[prefix, default: 0] += 1
+            if prefixes[prefix] == 1 { lengths[prefix.count, default: 0] += 1 }
             if sent > 0 { reached = true }
             readBroughtSubscription = true
             return
@@ -72,6 +75,10 @@ struct SubscriberLedger: Equatable {
         live -= 1
         let n = prefixes[prefix] ?? 1
         prefixes[prefix] = n > 1 ? n - 1 : nil
+        if n == 1 {
+            let m = lengths[prefix.count] ?? 1
+            lengths[prefix.count] = m > 1 ? m - 1 : nil
+        }
     }
 
     /// The connection an unsubscription of `prefix` takes it from (`.some(nil)`: the unnamed one), or nil when none
@@ -109,11 +116,13 @@ struct SubscriberLedger: Equatable {
         if matches(first) { reached = true } else { sentUnheld += 1 }
     }
 
-    /// Whether a held prefix matches `first`. The empty prefix (everything) first; past 64 distinct prefixes (a peer
-    /// that subscribes to many) a match is assumed rather than each one tried per message.
+    /// Whether a held prefix matches `first`: the empty prefix (everything) first, then the topic's own prefixes of
+    /// each length a held prefix has (one lookup a length, however many prefixes a peer holds; it assumed a match past
+    /// 64 distinct prefixes, so a peer holding 65 that match nothing made messages count as reaching it).
     private func matches(_ first: some Collection<UInt8>) -> Bool {
         guard live > 0 else { return false }
-        if prefixes[[]] != nil || prefixes.count > 64 { return true }
-        return prefixes.keys.contains { first.starts(with: $0) }
+        if prefixes[[]] != nil { return true }
+        let topic = Array(first)
+        return lengths.keys.contains { $0 <= topic.count && prefixes[Array(topic[..<$0])] != nil }
     }
 }

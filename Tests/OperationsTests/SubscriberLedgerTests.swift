@@ -113,6 +113,35 @@ struct SubscriberLedgerTests {
         #expect(ledger.reached)
     }
 
+    /// Past 64 distinct prefixes a match was assumed: a peer holding 65 that match nothing made every message count
+    /// as reaching a subscriber.
+    @Test("however many prefixes are held, a message reaches a subscriber only through one that matches it")
+    func manyPrefixesNoneMatching() {
+        let topic = Array("probation-case.contact.recorded".utf8)
+        /// A ledger holding 200 prefixes that match nothing and one longer than the topic, then `more`; one message sent.
+        func sendOne(after more: (inout SubscriberLedger) -> Void) -> SubscriberLedger {
+            var ledger = SubscriberLedger()
+            for k in 0..<200 { ledger.note(subscribe: true, prefix: Array("zz\(k)".utf8), source: Self.a) }
+            ledger.note(subscribe: true, prefix: topic + [0x2E], source: Self.a)
+            more(&ledger)
+            ledger.readStarts()
+            ledger.noteSent(topic)
+            ledger.readEnds()
+            return ledger
+        }
+        let none = sendOne { _ in }
+        #expect(!none.reached && none.dropped == 1)
+        let whole = sendOne { $0.note(subscribe: true, prefix: topic, source: Self.b) }
+        #expect(whole.reached && whole.dropped == 0)
+        let withdrawn = sendOne {
+            $0.note(subscribe: true, prefix: topic, source: Self.b)
+            $0.note(subscribe: false, prefix: topic, source: Self.b)
+        }
+        #expect(!withdrawn.reached && withdrawn.dropped == 1)
+        let shorter = sendOne { $0.note(subscribe: true, prefix: Array("probation-case.".utf8), source: Self.b) }
+        #expect(shorter.reached)
+    }
+
     @Test("messages sent after the last subscription was withdrawn are counted dropped, read by read")
     func droppedAfterTheLastLeft() {
         var ledger = SubscriberLedger()
