@@ -44,6 +44,16 @@ struct SubscriberLedger: Equatable {
     private var prefixes: [[UInt8]: Int] = [:]
     /// How many distinct prefixes held have each length.
     private var lengths: [Int: Int] = [:]
+    /// Unsubscriptions without a source taken from a connection while another held the prefix too (at most
+    /// `maxCharges`, any forgotten first): a later message from that connection about the prefix shows it was still
+    /// open then, and the charge moves to another holder (`recharge`).
+    private var charges: Set<Charge> = []
+    static let maxCharges = 1024
+
+    struct Charge: Hashable {
+        let source: ZMQMessageSource
+        let prefix: [UInt8]
+    }
 
     /// One message from the XPUB as it came (`first`: its first frame): a subscription or an unsubscription; anything
     /// else (an XSUB peer's own message, which libzmq hands up too) is skipped. `isClosed`: see `note(subscribe:…)`.
@@ -58,6 +68,7 @@ struct SubscriberLedger: Equatable {
     /// descriptor, `ZMQPeerConnection`): an unsubscription without a source is taken from such a holder first.
     mutating func note(subscribe: Bool, prefix: [UInt8] = [], source: ZMQMessageSource? = nil,
                        isClosed: (ZMQMessageSource) -> Bool = { _ in false }) {
+        if let source, !charges.isEmpty { recharge(prefix, to: source, isClosed: isClosed) }
         if subscribe {
             guard connections[source, default: []].insert(prefix).inserted else { ignored += 1; return }
             joined += 1
@@ -69,6 +80,10 @@ struct SubscriberLedger: Equatable {
             return
         }
         guard let holder = holder(of: prefix, unsubscribedBy: source, isClosed: isClosed) else { ignored += 1; return }
+        if source == nil, let charged = holder, (prefixes[prefix] ?? 0) > 1 {
+            if charges.count >= Self.maxCharges { charges.removeFirst() }
+            charges.insert(Charge(source: charged, prefix: prefix))
+        }
         connections[holder]?.remove(prefix)
         if connections[holder]?.isEmpty == true { connections[holder] = nil }
         left += 1
@@ -95,6 +110,20 @@ struct SubscriberLedger: Equatable {
         guard let any = holders.first else { return nil }
         let closed = holders.first { $0.map(isClosed) ?? false }
         return Optional<ZMQMessageSource?>.some(closed ?? any)
+    }
+
+    /// `source` speaks of `prefix` after an unsubscription without a source was taken from it while another
+    /// connection held the prefix too: it was open after that report, which was the other's (both can look closed by
+    /// the time the XPUB is read: the other ended, then this one withdrew the prefix and closed; a reviewer, session
+    /// 27). The prefix goes back to `source` and is taken from another holder, a closed one first.
+    private mutating func recharge(_ prefix: [UInt8], to source: ZMQMessageSource, isClosed: (ZMQMessageSource) -> Bool) {
+        guard charges.remove(Charge(source: source, prefix: prefix)) != nil,
+              connections[source]?.contains(prefix) != true else { return }
+        let others = connections.filter { $0.key != source && $0.value.contains(prefix) }.keys
+        guard let other = others.first(where: { $0.map(isClosed) ?? false }) ?? others.first else { return }
+        connections[other]?.remove(prefix)
+        if connections[other]?.isEmpty == true { connections[other] = nil }
+        connections[source, default: []].insert(prefix)
     }
 
     /// The XPUB is about to be read (every message it holds).
