@@ -101,7 +101,8 @@ struct SubscriberLedger: Equatable {
     /// from the unnamed connection if it holds the prefix, else from one that holds it and has closed, else from any
     /// that holds it. Taken from one still open, the closed one's prefix stayed held: a later withdrawal by the open
     /// one was then ignored, and messages sent to nobody counted as reaching a subscriber (a descriptor given to a new
-    /// connection from the same peer still looks open: then any).
+    /// connection from the same peer still looks open, and is the same key: then any; the daemon's tracker tells them
+    /// apart by the socket's inode, this ledger does not).
     private func holder(of prefix: [UInt8], unsubscribedBy source: ZMQMessageSource?,
                         isClosed: (ZMQMessageSource) -> Bool) -> ZMQMessageSource?? {
         if connections[source]?.contains(prefix) == true { return Optional<ZMQMessageSource?>.some(source) }
