@@ -873,6 +873,7 @@ package struct EventScanner: ~Copyable {
     }
 
     /// Validates the escape at `i` (a backslash in the string opened at `open`) and moves past it.
+    @inline(never)
     private mutating func scanEscape(_ p: UnsafePointer<UInt8>, _ i: inout Int, open: Int) -> Bool {
         guard let problem = JSONReader.scanEscape(p, &i, open: open, length: length) else { return true }
         return fail(problem)

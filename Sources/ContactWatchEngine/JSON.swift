@@ -158,8 +158,8 @@ package struct JSONReader: ~Copyable {
 
     /// The JSON number (RFC 8259) at `start` (where a `-` or a digit is) in `p[..<n]`: where it ends, and whether it is
     /// a safe positive integer (no sign, fraction or exponent, 1 through 2^53 − 1) with its value; nil when it is not
-    /// a number. The one number grammar of the project: the tree reader and the event scanner's general path both read
-    /// numbers here.
+    /// a number. The one number grammar of the project: the tree reader and the event scanner's general and skip paths
+    /// read numbers here (its fast path reads the usual short integers itself, `shortInteger`, and leaves the rest here).
     @inline(__always)
     static func scanNumber(_ p: UnsafePointer<UInt8>, _ start: Int, _ n: Int) -> (end: Int, safe: Bool, value: UInt64)? {
         @inline(__always) func isDigit(_ c: UInt8) -> Bool { c &- 48 < 10 }
