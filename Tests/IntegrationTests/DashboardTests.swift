@@ -34,8 +34,15 @@ struct DashboardTests {
                     #expect(Self.table.contains(name), "\(panel["title"] ?? "?"): \(name) is not a metric of the spec")
                     used.insert(name)
                 }
-                // Only the labels the spec gives (rule, socket) plus Prometheus' own (job, instance, le).
+                // Only the labels the spec gives (rule, socket) plus Prometheus' own (job, instance, le), in a
+                // grouping and in a selector's matchers alike.
                 for label in ["field", "topic", "endpoint"] { #expect(!expr.contains("by (\(label))"), "\(expr)") }
+                let matcher = try NSRegularExpression(pattern: "[{,]\\s*([A-Za-z_][A-Za-z0-9_]*)\\s*(=~|!~|!=|=)")
+                for m in matcher.matches(in: expr, range: NSRange(expr.startIndex..., in: expr)) {
+                    let label = String(expr[Range(m.range(at: 1), in: expr)!])
+                    #expect(["job", "instance", "le", "rule", "socket"].contains(label),
+                            "\(panel["title"] ?? "?"): the label \(label) is not one the daemon's metrics carry")
+                }
             }
         }
         // The picture the issue asks for: rates per rule, lag of W, both latencies, subscribers.
