@@ -84,8 +84,7 @@ struct SubscriberLedger: Equatable {
             if charges.count >= Self.maxCharges { charges.removeFirst() }
             charges.insert(Charge(source: charged, prefix: prefix))
         }
-        connections[holder]?.remove(prefix)
-        if connections[holder]?.isEmpty == true { connections[holder] = nil }
+        release(prefix, from: holder)
         left += 1
         live -= 1
         let n = prefixes[prefix] ?? 1
@@ -106,11 +105,22 @@ struct SubscriberLedger: Equatable {
     private func holder(of prefix: [UInt8], unsubscribedBy source: ZMQMessageSource?,
                         isClosed: (ZMQMessageSource) -> Bool) -> ZMQMessageSource?? {
         if connections[source]?.contains(prefix) == true { return Optional<ZMQMessageSource?>.some(source) }
-        guard source == nil else { return nil }
-        let holders = connections.filter { $0.value.contains(prefix) }.keys
+        guard source == nil, let holder = holder(of: prefix, other: nil, isClosed: isClosed) else { return nil }
+        return Optional<ZMQMessageSource?>.some(holder)
+    }
+
+    /// A connection other than `other` holding `prefix`, a closed one first; nil when there is none.
+    private func holder(of prefix: [UInt8], other: ZMQMessageSource?,
+                        isClosed: (ZMQMessageSource) -> Bool) -> ZMQMessageSource?? {
+        let holders = connections.filter { $0.key != other && $0.value.contains(prefix) }.keys
         guard let any = holders.first else { return nil }
-        let closed = holders.first { $0.map(isClosed) ?? false }
-        return Optional<ZMQMessageSource?>.some(closed ?? any)
+        return Optional<ZMQMessageSource?>.some(holders.first { $0.map(isClosed) ?? false } ?? any)
+    }
+
+    /// Takes `prefix` from `holder`'s set, forgetting a connection left holding nothing.
+    private mutating func release(_ prefix: [UInt8], from holder: ZMQMessageSource?) {
+        connections[holder]?.remove(prefix)
+        if connections[holder]?.isEmpty == true { connections[holder] = nil }
     }
 
     /// `source` speaks of `prefix` after an unsubscription without a source was taken from it while another
@@ -120,10 +130,8 @@ struct SubscriberLedger: Equatable {
     private mutating func recharge(_ prefix: [UInt8], to source: ZMQMessageSource, isClosed: (ZMQMessageSource) -> Bool) {
         guard charges.remove(Charge(source: source, prefix: prefix)) != nil,
               connections[source]?.contains(prefix) != true else { return }
-        let others = connections.filter { $0.key != source && $0.value.contains(prefix) }.keys
-        guard let other = others.first(where: { $0.map(isClosed) ?? false }) ?? others.first else { return }
-        connections[other]?.remove(prefix)
-        if connections[other]?.isEmpty == true { connections[other] = nil }
+        guard let other = holder(of: prefix, other: source, isClosed: isClosed) else { return }
+        release(prefix, from: other)
         connections[source, default: []].insert(prefix)
     }
 
