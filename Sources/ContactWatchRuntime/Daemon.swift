@@ -37,7 +37,11 @@ struct PipelineService: Service {
                         ThreadPlacement.name(ThreadPlacement.pipeline)
                         do throws(DaemonError) {
                             try pipeline.run {
-                                Systemd.notify("READY=1")
+                                // Without waiting, as STOPPING=1 (the same queue keeps them in order): READY=1 can be
+                                // sent from inside the loop (after republishing), when the heartbeat's pings may have
+                                // filled the notification socket's queue, and a blocked sd_notify kept the loop from
+                                // hearing of a SIGTERM until the supervisor read again (a reviewer, session 28).
+                                Systemd.notifyWithoutWaiting("READY=1")
                                 logger.info("ready", metadata: [
                                     "input": "\(pipeline.config.inputs.joined(separator: ","))",
                                     "output": "\(pipeline.config.output)",

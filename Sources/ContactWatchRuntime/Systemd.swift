@@ -13,14 +13,14 @@ public enum Systemd {
         sd_notify(0, state) > 0
     }
 
-    /// Sends `state` from a serial queue of its own and returns at once: for the stop path, which must not wait
-    /// for the notification socket (`sd_notify` blocks while its queue is full: a supervisor that is slow or stopped
+    /// Sends `state` from a serial queue of its own and returns at once: for READY=1 and the stop path, which must
+    /// not wait for the notification socket (`sd_notify` blocks while its queue is full: a supervisor that is slow or stopped
     /// reading). Notifications sent this way keep their order.
     public static func notifyWithoutWaiting(_ state: String) {
         background.async { notify(state) }
     }
 
-    private static let background = DispatchQueue(label: "contactwatch.systemd.stop")
+    private static let background = DispatchQueue(label: "contactwatch.systemd.states")
 
     /// Whether systemd asked for notifications (`NOTIFY_SOCKET` is set).
     public static var isSupervised: Bool { getenv("NOTIFY_SOCKET") != nil }

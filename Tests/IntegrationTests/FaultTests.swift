@@ -1260,4 +1260,37 @@ struct FaultTests {
         #expect(status == 0, "exit \(String(describing: status)): \(log.suffix(2000))")
         #expect(Self.stoppedField(log, "processed") ?? 0 > 0, "no stop summary: \(log.suffix(1000))")
     }
+
+    /// After a restart with alerts left unpublished, READY=1 is sent from inside the loop, once they went out. It was
+    /// sent with the blocking `sd_notify`, after the heartbeat's pings (every 50 ms with a watchdog of 100 ms) had
+    /// filled the queue of a supervisor that stopped reading: the loop hung there and never heard of the SIGTERM (a
+    /// reviewer, session 28).
+    @Test("SIGTERM after republishing, with the notification socket's queue full: READY=1 does not block the loop; exit 0")
+    func readyAfterRepublishingWithAFullNotificationSocket() throws {
+        guard let shell = D.sqliteShell(skipping: "fault: READY=1 after republishing", to: "mark alerts unpublished") else { return }
+        let dir = try TemporaryDirectory()
+        let first = try DaemonUnderTest(dir: dir, extraArguments: D.arguments, environment: D.environment)
+        try D.replayThroughSentinel(first, [Fixtures.directory.appendingPathComponent("01-warning-then-breach.ndjson").path],
+                                    sentinel: "before-restart")
+        #expect(first.stop() == 0, "\(first.child.stderr.text)")
+        // As if killed between the alerts' commit and the record that they were published.
+        let marked = Self.command(shell, [dir.file("state") + "/contactwatch.sqlite",
+                                          "UPDATE meta SET value = 0 WHERE key = 'publishedThrough';"])
+        try #require(marked.status == 0, "sqlite3: \(marked.output)")
+        let notify = try NotifySocket(path: dir.file("notify-never-read"))  // never read
+        var environment = D.environment
+        environment["NOTIFY_SOCKET"] = notify.path
+        environment["WATCHDOG_USEC"] = "100000"
+        environment["CONTACTWATCH_OUTPUT_REPUBLISH_GRACE_MILLIS"] = "1500"  // no consumer: republished after 1.5 s
+        let daemon = try Child("contactwatchd", ["--input", dir.ipc("in"), "--input-bind", "--output", dir.ipc("out"),
+                                                 "--state-dir", dir.file("state")] + D.arguments, environment: environment)
+        try #require(daemon.stderr.wait(timeout: 60) { Self.republishedCount($0) != nil },
+                     "no republish notice: \(daemon.stderr.text)")
+        #expect(Self.loadedField(daemon.stderr.text, "unpublished") ?? 0 > 0, "\(daemon.stderr.text)")
+        let status = daemon.terminate(timeout: 20)
+        let log = daemon.stderr.text
+        #expect(status == 0, "exit \(String(describing: status)) (nil: still running 20 s after SIGTERM): \(log.suffix(2000))")
+        #expect(log.contains("ready"), "\(log.suffix(1000))")
+        #expect(Self.stoppedField(log, "processed") != nil, "no stop summary: \(log.suffix(1000))")
+    }
 }
