@@ -11,7 +11,12 @@ import ZeroMQ
 ///   never reconnects, after an ordinary drop (the publisher went away) it retries at once and reports
 ///   `connectRetried`/`connectDelayed`/`connected`. So the loop waits `libzmqGrace` for such a report, and then also
 ///   until every message already queued from the endpoint has been read (a disconnect discards them); after a failed
-///   handshake it waits a second, so a refused daemon does not hammer its publisher.
+///   handshake it waits a second, so a refused daemon does not hammer its publisher. libzmq tells only whether the
+///   socket has input, not from which connection: other inputs sending without a pause kept it busy, and the dropped
+///   one was not reconnected for as long (12.5 s and 248 events its publisher sent to nobody, a reviewer, session 28).
+///   The queued messages of the dropped connection are read in turn with the others' (libzmq's fair queueing), so
+///   the wait ends after `maxDrainWait` of reading input (time without reading, under backpressure, does not count);
+///   that reconnect is logged, since what it may still discard would show only as a `stream.gap`.
 /// - Each disconnection is reported with the endpoint (logged at `warning` and counted); each failed handshake too
 ///   (counted as a refusal of the input), except a ZAP refusal on a bound input, which the ZAP handler reports.
 /// - An endpoint without any connection for `quietLimit` (a minute) is reported once, until a peer connects again.
@@ -19,6 +24,8 @@ struct InputWatch {
     enum Action: Equatable {
         /// Disconnect and connect this endpoint again (connected inputs only).
         case reconnect(String)
+        /// The same, after `maxDrainWait` of reading input while the socket still had input queued.
+        case reconnectUndrained(String)
         /// A connection to/from this endpoint dropped (peer address when known).
         case disconnected(endpoint: String, peer: String?)
         /// A handshake failed on this endpoint.
@@ -34,6 +41,7 @@ struct InputWatch {
     let quietLimit: Duration
     let retryAfterFailure: Duration
     let libzmqGrace: Duration
+    let maxDrainWait: Duration
     /// Live connections (descriptors) per endpoint.
     private var live: [String: Set<UInt32>] = [:]
     /// Since when each endpoint has had no connection (nil while it has one), and whether that was reported.
@@ -43,14 +51,20 @@ struct InputWatch {
     private var lastFailure: [String: ContinuousClock.Instant] = [:]
     /// Reconnects due later (after a failed handshake).
     private var dueReconnects: [String: ContinuousClock.Instant] = [:]
+    /// How long each due reconnect has waited, while input was read, for the socket to be drained.
+    private var drainWaited: [String: Duration] = [:]
+    /// The previous `tick`.
+    private var lastTick: ContinuousClock.Instant? = nil
 
     init(endpoints: [String], bound: Bool, now: ContinuousClock.Instant, quietLimit: Duration = .seconds(60),
-         retryAfterFailure: Duration = .seconds(1), libzmqGrace: Duration = .milliseconds(300)) {
+         retryAfterFailure: Duration = .seconds(1), libzmqGrace: Duration = .milliseconds(300),
+         maxDrainWait: Duration = .seconds(2)) {
         self.endpoints = endpoints
         self.bound = bound
         self.quietLimit = quietLimit
         self.retryAfterFailure = retryAfterFailure
         self.libzmqGrace = libzmqGrace
+        self.maxDrainWait = maxDrainWait
         for e in endpoints { quietSince[e] = now }
     }
 
@@ -73,13 +87,13 @@ struct InputWatch {
             live[e, default: []].insert(event.value)
             quietSince[e] = nil
             reportedQuiet.remove(e)
-            dueReconnects[e] = nil
+            due(e, nil)
             return []
         case .acceptFailed:
             return [.acceptFailed(endpoint: e, code: Int32(bitPattern: event.value))]
         case .connectRetried, .connectDelayed:
             // libzmq is reconnecting this endpoint itself.
-            dueReconnects[e] = nil
+            due(e, nil)
             return []
         case .handshakeFailedProtocol, .handshakeFailedNoDetail, .handshakeFailedAuth:
             lastFailure[e] = now
@@ -92,24 +106,41 @@ struct InputWatch {
             guard event.kind == .disconnected, wasLive else { return [] }
             if let failed = lastFailure[e], now - failed < retryAfterFailure {
                 // The end of a refused handshake, already reported; retry later (connected inputs).
-                if !bound { dueReconnects[e] = now + retryAfterFailure }
+                if !bound { due(e, now + retryAfterFailure) }
                 return []
             }
-            if !bound { dueReconnects[e] = now + libzmqGrace }
+            if !bound { due(e, now + libzmqGrace) }
             return [.disconnected(endpoint: e, peer: event.peerAddress)]
         default:
             return []
         }
     }
 
-    /// Reconnects that have come due — only once `inputDrained()` says nothing queued is left to read, since a
-    /// disconnect discards what is queued — and endpoints quiet for too long (each reported once per quiet spell).
-    mutating func tick(now: ContinuousClock.Instant, inputDrained: () -> Bool = { true }) -> [Action] {
+    /// Sets (or, nil, clears) when `endpoint`'s reconnect is due; its wait for the drain starts afresh.
+    private mutating func due(_ endpoint: String, _ instant: ContinuousClock.Instant?) {
+        dueReconnects[endpoint] = instant
+        drainWaited[endpoint] = nil
+    }
+
+    /// Reconnects that have come due — once `inputDrained()` says nothing queued is left to read, since a disconnect
+    /// discards what is queued, or once input has been read (`readingInput`) for `maxDrainWait` since it came due —
+    /// and endpoints quiet for too long (each reported once per quiet spell).
+    mutating func tick(now: ContinuousClock.Instant, readingInput: Bool = true,
+                       inputDrained: () -> Bool = { true }) -> [Action] {
+        let sinceLast = lastTick.map { now - $0 } ?? .zero
+        lastTick = now
         var out: [Action] = []
-        if dueReconnects.contains(where: { $0.value <= now }), inputDrained() {
+        if dueReconnects.contains(where: { $0.value <= now }) {
+            let drained = inputDrained()
             for (e, due) in dueReconnects where due <= now {
-                dueReconnects[e] = nil
-                out.append(.reconnect(e))
+                var waited = drainWaited[e] ?? .zero
+                if readingInput { waited += min(sinceLast, now - due) }
+                if drained || waited >= maxDrainWait {
+                    self.due(e, nil)
+                    out.append(drained ? .reconnect(e) : .reconnectUndrained(e))
+                } else {
+                    drainWaited[e] = waited
+                }
             }
         }
         for e in endpoints {
@@ -152,15 +183,23 @@ struct InputSupervisor {
     }
 
     /// Due reconnects and quiet endpoints; call on every turn of the loop (no allocation when there is nothing to do).
-    mutating func tick(input: ZMQSocket, now: ContinuousClock.Instant) {
-        let actions = watch.tick(now: now, inputDrained: { (try? input.hasPendingInput) == false })
+    mutating func tick(input: ZMQSocket, now: ContinuousClock.Instant, readingInput: Bool) {
+        let actions = watch.tick(now: now, readingInput: readingInput,
+                                 inputDrained: { (try? input.hasPendingInput) == false })
         if !actions.isEmpty { perform(actions, input: input, now: now) }
     }
 
     private mutating func perform(_ actions: [InputWatch.Action], input: ZMQSocket, now: ContinuousClock.Instant) {
         for action in actions {
             switch action {
-            case .reconnect(let endpoint):
+            case .reconnect(let endpoint), .reconnectUndrained(let endpoint):
+                if case .reconnectUndrained = action {
+                    logger.notice("""
+                        input reconnected while other inputs kept the socket busy: what the dropped connection had \
+                        queued and was not yet read is discarded (a stream.gap counts it)
+                        """,
+                        metadata: ["endpoint": "\(endpoint)", "waitedSeconds": "\(watch.maxDrainWait.components.seconds)"])
+                }
                 // libzmq does not reconnect after a protocol error (an over-size frame): start the connection afresh.
                 try? input.disconnect(endpoint)
                 do { try input.connect(endpoint) } catch {

@@ -148,6 +148,38 @@ struct SecurityRuleTests {
         #expect(w.tick(now: t1 + .seconds(2)) == [])
     }
 
+    /// libzmq tells only whether the socket has input, not from which connection: other inputs sending without a
+    /// pause kept the reconnect of a dropped one waiting for as long (12.5 s, a reviewer, session 28).
+    @Test("connected input: a reconnect waits for the queue to drain at most 2 s of reading input, time without reading not counted")
+    func reconnectWhileOtherInputsStayBusy() {
+        let t0 = ContinuousClock.now
+        var w = InputWatch(endpoints: ["ipc:///a", "ipc:///b"], bound: false, now: t0)
+        #expect(w.handle(Self.event(.connected, fd: 3, endpoint: "ipc:///a"), now: t0) == [])
+        #expect(w.handle(Self.event(.connected, fd: 4, endpoint: "ipc:///b"), now: t0) == [])
+        #expect(w.handle(Self.event(.disconnected, fd: 3, endpoint: "ipc:///a"), now: t0) ==
+                [.disconnected(endpoint: "ipc:///a", peer: nil)])
+        let due = t0 + .milliseconds(300)
+        var t = due
+        // Read while busy: 100 ms turns for 1.9 s, then 1 s without reading (backpressure): no reconnect.
+        for _ in 0..<20 {
+            #expect(w.tick(now: t, readingInput: true, inputDrained: { false }) == [])
+            t += .milliseconds(100)
+        }
+        #expect(w.tick(now: t + .seconds(1), readingInput: false, inputDrained: { false }) == [])
+        t += .seconds(1)
+        // 2 s of reading reached: reconnected, saying the queue was not drained.
+        #expect(w.tick(now: t + .milliseconds(150), readingInput: true, inputDrained: { false }) == [.reconnectUndrained("ipc:///a")])
+        w.reconnected("ipc:///a", now: t)
+        #expect(w.tick(now: t + .seconds(5), inputDrained: { false }) == [])
+        // A drop seen again starts a new wait; a drained socket ends it at once.
+        let t1 = t + .seconds(6)
+        #expect(w.handle(Self.event(.connected, fd: 5, endpoint: "ipc:///a"), now: t1) == [])
+        #expect(w.handle(Self.event(.disconnected, fd: 5, endpoint: "ipc:///a"), now: t1) ==
+                [.disconnected(endpoint: "ipc:///a", peer: nil)])
+        #expect(w.tick(now: t1 + .milliseconds(400), inputDrained: { false }) == [])
+        #expect(w.tick(now: t1 + .milliseconds(500), inputDrained: { true }) == [.reconnect("ipc:///a")])
+    }
+
     @Test("bound input: drops reported without reconnecting; ZAP refusals left to the ZAP handler")
     func boundInput() {
         let t0 = ContinuousClock.now
