@@ -168,20 +168,32 @@ public struct DaemonConfiguration: Sendable {
 
     /// What a value of the wrong type is told, in the key's own terms: swift-configuration's text names the key as
     /// its provider spells it and the Swift type (`Config value for key 'RULES_VIDEO_COUNTS_AS_FACE_TO_FACE' failed to
-    /// convert to type bool.`: an operator audit, session 26). Nil for any other error.
-    static func conversionProblem(_ error: any Error) -> String? {
+    /// convert to type bool.`: an operator audit, session 26). A value from the environment is told by its variable
+    /// and value: "(in a YAML file, without quotes)" sent an operator who had no file looking for one (the CLI
+    /// auditor, session 28). Nil for any other error.
+    static func conversionProblem(_ error: any Error,
+                                  environment: [String: String] = ProcessInfo.processInfo.environment) -> String? {
         let text = String(describing: error)
         guard let range = text.range(of: "failed to convert to type ") else { return nil }
         let type = text[range.upperBound...].prefix { $0 != "." && $0 != " " }
+        // The environment provider spells a key in upper case with `_` (every key has a `.` in a file).
+        var variable: String? = nil
+        if let open = text.range(of: "key '"), let close = text[open.upperBound...].firstIndex(of: "'") {
+            let spelled = text[open.upperBound..<close]
+            if !spelled.contains("."), spelled.contains("_") { variable = environmentPrefix + spelled }
+        }
+        let inFile = variable == nil ? " (in a YAML file, without quotes)" : ""
         let wanted: String
         switch type {
         case "bool": wanted = "true or false"
-        case "int": wanted = "a whole number (in a YAML file, without quotes)"
-        case "double": wanted = "a number (in a YAML file, without quotes)"
+        case "int": wanted = "a whole number" + inFile
+        case "double": wanted = "a number" + inFile
         case "string": wanted = "text"
         default: wanted = type.hasSuffix("Array") || type.hasPrefix("[") ? "a list" : "of type \(type)"
         }
-        return "the value is not \(wanted)"
+        guard let variable else { return "the value is not \(wanted)" }
+        let got = environment[variable].map { " (got \"\($0)\")" } ?? ""
+        return "\(variable) is not \(wanted)\(got)"
     }
 
     /// Typed reads of one key each (see `read`).
