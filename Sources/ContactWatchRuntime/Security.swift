@@ -313,8 +313,12 @@ extension SecuritySettings {
         }
         if !allowPlaintext {
             for e in exposed {
+                // With CURVE on, only a connected input without its publisher's key is left: "turn on CURVE" sent the
+                // operator to what was already on (the CLI auditor, session 28).
+                let encrypt = curve ? "give the publisher's public certificate (input.curveServerKey, --input-curve-server-key FILE)"
+                    : "turn on CURVE (security.curve.certificate)"
                 problems.add(DaemonError.configuration(key: e.key, problem:
-                    "\(e.endpoint) is reachable from other hosts but is not encrypted: use ipc:// or a loopback tcp:// address, turn on CURVE (security.curve.certificate), or set security.allowPlaintext: true deliberately"))
+                    "\(e.endpoint) is reachable from other hosts but is not encrypted: use ipc:// or a loopback tcp:// address, \(encrypt), or set security.allowPlaintext: true deliberately"))
             }
         }
         return exposed.map(\.endpoint)

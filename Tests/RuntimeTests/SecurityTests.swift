@@ -69,6 +69,10 @@ struct SecurityRuleTests {
         #expect(problem(c) == nil)
         c["input.endpoints"] = remote
         #expect(problem(c)?.message.contains("input.endpoints") == true)
+        // The way to encrypt it is the publisher's key, not CURVE, which is on (the CLI auditor, session 28).
+        #expect(problem(c)?.message.contains("give the publisher's public certificate (input.curveServerKey, --input-curve-server-key FILE)") == true)
+        #expect(problem(c)?.message.contains("turn on CURVE") == false)
+        #expect(problem(["input.endpoints": remote])?.message.contains("turn on CURVE (security.curve.certificate)") == true)
         c["input.curveServerKey"] = "p.key"
         #expect(problem(c) == nil)
         // allowPlaintext: started, with the exposed endpoints listed for the warning.
