@@ -929,7 +929,7 @@ public struct ZMQSocketEvent: Sendable, Equatable {
     public var failureReason: String {
         switch kind {
         case .handshakeFailedAuth: return "refused by the ZAP handler (status \(value))"
-        case .handshakeFailedNoDetail: return "the handshake failed (no detail)"
+        case .handshakeFailedNoDetail: return "no detail from libzmq (the peer may have closed first)"
         case .handshakeFailedProtocol:
             switch Int32(bitPattern: value) {
             case ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH:

@@ -159,7 +159,7 @@ struct ReplayCommand: ParsableCommand {
             options.curve = try ToolCurve.load(cert: curveCert, serverKey: curveServerKey, allow: curveAllow)
             let summary = try Replay.run(options)
             if summary.skippedInvalid > 0 {
-                FDWriter.standardError.line("skipped \(summary.skippedInvalid) lines that are not JSON")
+                FDWriter.standardError.line("skipped \(summary.skippedInvalid) \(summary.skippedInvalid == 1 ? "line that is" : "lines that are") not JSON")
             }
             FDWriter.standardError.line(summary.line)
             if summary.noSubscriber {
