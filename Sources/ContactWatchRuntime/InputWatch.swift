@@ -14,9 +14,10 @@ import ZeroMQ
 ///   handshake it waits a second, so a refused daemon does not hammer its publisher. libzmq tells only whether the
 ///   socket has input, not from which connection: other inputs sending without a pause kept it busy, and the dropped
 ///   one was not reconnected for as long (12.5 s and 248 events its publisher sent to nobody, a reviewer, session 28).
-///   The queued messages of the dropped connection are read in turn with the others' (libzmq's fair queueing), so
-///   the wait ends after `maxDrainWait` of reading input (time without reading, under backpressure, does not count);
-///   that reconnect is logged, since what it may still discard would show only as a `stream.gap`.
+///   The queued messages of the dropped connection are read in turn with the others' (libzmq's fair queueing takes a
+///   message from each connection with one queued, in turn), and it holds at most `receiveHighWaterMark` (+ 1), so
+///   once (connections + 1) × (high-water mark + 1) messages have been read since the reconnect came due, nothing of
+///   it is left: the reconnect is made then, drained or not. Without a high-water mark (0) the wait stays unbounded.
 /// - Each disconnection is reported with the endpoint (logged at `warning` and counted); each failed handshake too
 ///   (counted as a refusal of the input), except a ZAP refusal on a bound input, which the ZAP handler reports.
 /// - An endpoint without any connection for `quietLimit` (a minute) is reported once, until a peer connects again.
@@ -24,8 +25,6 @@ struct InputWatch {
     enum Action: Equatable {
         /// Disconnect and connect this endpoint again (connected inputs only).
         case reconnect(String)
-        /// The same, after `maxDrainWait` of reading input while the socket still had input queued.
-        case reconnectUndrained(String)
         /// A connection to/from this endpoint dropped (peer address when known).
         case disconnected(endpoint: String, peer: String?)
         /// A handshake failed on this endpoint.
@@ -41,7 +40,8 @@ struct InputWatch {
     let quietLimit: Duration
     let retryAfterFailure: Duration
     let libzmqGrace: Duration
-    let maxDrainWait: Duration
+    /// `input.receiveHighWaterMark`: the most messages a connection's queue holds (0: no limit).
+    let receiveHighWaterMark: Int
     /// Live connections (descriptors) per endpoint.
     private var live: [String: Set<UInt32>] = [:]
     /// Since when each endpoint has had no connection (nil while it has one), and whether that was reported.
@@ -51,20 +51,18 @@ struct InputWatch {
     private var lastFailure: [String: ContinuousClock.Instant] = [:]
     /// Reconnects due later (after a failed handshake).
     private var dueReconnects: [String: ContinuousClock.Instant] = [:]
-    /// How long each due reconnect has waited, while input was read, for the socket to be drained.
-    private var drainWaited: [String: Duration] = [:]
-    /// The previous `tick`.
-    private var lastTick: ContinuousClock.Instant? = nil
+    /// Messages read since each due reconnect came due.
+    private var readSinceDue: [String: Int] = [:]
 
     init(endpoints: [String], bound: Bool, now: ContinuousClock.Instant, quietLimit: Duration = .seconds(60),
          retryAfterFailure: Duration = .seconds(1), libzmqGrace: Duration = .milliseconds(300),
-         maxDrainWait: Duration = .seconds(2)) {
+         receiveHighWaterMark: Int = 0) {
         self.endpoints = endpoints
         self.bound = bound
         self.quietLimit = quietLimit
         self.retryAfterFailure = retryAfterFailure
         self.libzmqGrace = libzmqGrace
-        self.maxDrainWait = maxDrainWait
+        self.receiveHighWaterMark = receiveHighWaterMark
         for e in endpoints { quietSince[e] = now }
     }
 
@@ -119,27 +117,30 @@ struct InputWatch {
     /// Sets (or, nil, clears) when `endpoint`'s reconnect is due; its wait for the drain starts afresh.
     private mutating func due(_ endpoint: String, _ instant: ContinuousClock.Instant?) {
         dueReconnects[endpoint] = instant
-        drainWaited[endpoint] = nil
+        readSinceDue[endpoint] = nil
     }
 
     /// Reconnects that have come due — once `inputDrained()` says nothing queued is left to read, since a disconnect
-    /// discards what is queued, or once input has been read (`readingInput`) for `maxDrainWait` since it came due —
-    /// and endpoints quiet for too long (each reported once per quiet spell).
-    mutating func tick(now: ContinuousClock.Instant, readingInput: Bool = true,
+    /// discards what is queued, or once enough messages were read since (`messagesRead`: since the last tick) that
+    /// none of the dropped connection's can be left — and endpoints quiet for too long (each reported once per quiet
+    /// spell).
+    mutating func tick(now: ContinuousClock.Instant, messagesRead: Int = 0,
                        inputDrained: () -> Bool = { true }) -> [Action] {
-        let sinceLast = lastTick.map { now - $0 } ?? .zero
-        lastTick = now
         var out: [Action] = []
         if dueReconnects.contains(where: { $0.value <= now }) {
             let drained = inputDrained()
+            // Every connection that may have messages queued: the live ones and each dropped one not yet replaced.
+            let queues = live.values.reduce(dueReconnects.count) { $0 + $1.count }
+            let enough = receiveHighWaterMark > 0 ? queues.multipliedReportingOverflow(by: receiveHighWaterMark + 1)
+                : (partialValue: 0, overflow: true)
             for (e, due) in dueReconnects where due <= now {
-                var waited = drainWaited[e] ?? .zero
-                if readingInput { waited += min(sinceLast, now - due) }
-                if drained || waited >= maxDrainWait {
+                // Counted from the first tick at which it is due (what was read before may predate the drop).
+                let read = readSinceDue[e].map { $0 &+ messagesRead } ?? 0
+                if drained || (!enough.overflow && read >= enough.partialValue) {
                     self.due(e, nil)
-                    out.append(drained ? .reconnect(e) : .reconnectUndrained(e))
+                    out.append(.reconnect(e))
                 } else {
-                    drainWaited[e] = waited
+                    readSinceDue[e] = read
                 }
             }
         }
@@ -166,12 +167,14 @@ struct InputSupervisor {
     let security: DaemonSecurity
     let logger: Logger
     private let limiter = LogLimiter()
+    /// The engine's count of messages received at the last tick.
+    private var lastReceived = 0
 
     /// Starts the monitor; call before the input binds or connects, so that no connection goes unseen.
-    init(input: ZMQSocket, endpoints: [String], bound: Bool, security: DaemonSecurity, logger: Logger,
-         now: ContinuousClock.Instant) throws {
+    init(input: ZMQSocket, endpoints: [String], bound: Bool, receiveHighWaterMark: Int, security: DaemonSecurity,
+         logger: Logger, now: ContinuousClock.Instant) throws {
         monitor = try input.startMonitor()
-        watch = InputWatch(endpoints: endpoints, bound: bound, now: now)
+        watch = InputWatch(endpoints: endpoints, bound: bound, now: now, receiveHighWaterMark: receiveHighWaterMark)
         self.security = security
         self.logger = logger
     }
@@ -183,23 +186,17 @@ struct InputSupervisor {
     }
 
     /// Due reconnects and quiet endpoints; call on every turn of the loop (no allocation when there is nothing to do).
-    mutating func tick(input: ZMQSocket, now: ContinuousClock.Instant, readingInput: Bool) {
-        let actions = watch.tick(now: now, readingInput: readingInput,
+    mutating func tick(input: ZMQSocket, now: ContinuousClock.Instant, received: Int) {
+        let actions = watch.tick(now: now, messagesRead: received &- lastReceived,
                                  inputDrained: { (try? input.hasPendingInput) == false })
+        lastReceived = received
         if !actions.isEmpty { perform(actions, input: input, now: now) }
     }
 
     private mutating func perform(_ actions: [InputWatch.Action], input: ZMQSocket, now: ContinuousClock.Instant) {
         for action in actions {
             switch action {
-            case .reconnect(let endpoint), .reconnectUndrained(let endpoint):
-                if case .reconnectUndrained = action {
-                    logger.notice("""
-                        input reconnected while other inputs kept the socket busy: what the dropped connection had \
-                        queued and was not yet read is discarded (a stream.gap counts it)
-                        """,
-                        metadata: ["endpoint": "\(endpoint)", "waitedSeconds": "\(watch.maxDrainWait.components.seconds)"])
-                }
+            case .reconnect(let endpoint):
                 // libzmq does not reconnect after a protocol error (an over-size frame): start the connection afresh.
                 try? input.disconnect(endpoint)
                 do { try input.connect(endpoint) } catch {

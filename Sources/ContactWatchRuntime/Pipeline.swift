@@ -178,7 +178,7 @@ struct PipelineLoop {
         }
         if r.monitor { sockets.supervisor.readEvents(input: sockets.input, now: clock.now) }
         if r.outputMonitor { sockets.readOutputMonitor() }
-        sockets.supervisor.tick(input: sockets.input, now: clock.now, readingInput: machine.acceptsInput)
+        sockets.supervisor.tick(input: sockets.input, now: clock.now, received: engine.counters.received)
         try perform(machine.tick(at: clock.now))
         housekeeping.run(at: clock.now, writer: writer, logger: logger, counters: counters)
     }

@@ -131,6 +131,7 @@ final class PipelineSockets {
         // The input's monitor starts before it binds or connects, so that no connection goes unseen.
         do {
             supervisor = try InputSupervisor(input: input, endpoints: config.inputs, bound: config.inputBind,
+                                             receiveHighWaterMark: config.receiveHighWaterMark,
                                              security: setup.security, logger: logger, now: ContinuousClock.now)
         } catch {
             for s in made { s.close() }

@@ -153,35 +153,42 @@ struct SecurityRuleTests {
     }
 
     /// libzmq tells only whether the socket has input, not from which connection: other inputs sending without a
-    /// pause kept the reconnect of a dropped one waiting for as long (12.5 s, a reviewer, session 28).
-    @Test("connected input: a reconnect waits for the queue to drain at most 2 s of reading input, time without reading not counted")
+    /// pause kept the reconnect of a dropped one waiting for as long (12.5 s, a reviewer, session 28). Its queue holds
+    /// at most the high-water mark (+ 1) and libzmq reads the connections in turn, so after (connections + 1) × (mark
+    /// + 1) messages read nothing of it is left.
+    @Test("connected input: a reconnect waits for the socket to drain, or until enough messages were read that none of the dropped connection's is left")
     func reconnectWhileOtherInputsStayBusy() {
         let t0 = ContinuousClock.now
-        var w = InputWatch(endpoints: ["ipc:///a", "ipc:///b"], bound: false, now: t0)
+        var w = InputWatch(endpoints: ["ipc:///a", "ipc:///b"], bound: false, now: t0, receiveHighWaterMark: 10)
         #expect(w.handle(Self.event(.connected, fd: 3, endpoint: "ipc:///a"), now: t0) == [])
         #expect(w.handle(Self.event(.connected, fd: 4, endpoint: "ipc:///b"), now: t0) == [])
         #expect(w.handle(Self.event(.disconnected, fd: 3, endpoint: "ipc:///a"), now: t0) ==
                 [.disconnected(endpoint: "ipc:///a", peer: nil)])
+        // Before it is due nothing counts; from the first tick at which it is due, what is read since.
+        #expect(w.tick(now: t0 + .milliseconds(100), messagesRead: 1000, inputDrained: { false }) == [])
         let due = t0 + .milliseconds(300)
-        var t = due
-        // Read while busy: 100 ms turns for 1.9 s, then 1 s without reading (backpressure): no reconnect.
-        for _ in 0..<20 {
-            #expect(w.tick(now: t, readingInput: true, inputDrained: { false }) == [])
-            t += .milliseconds(100)
-        }
-        #expect(w.tick(now: t + .seconds(1), readingInput: false, inputDrained: { false }) == [])
-        t += .seconds(1)
-        // 2 s of reading reached: reconnected, saying the queue was not drained.
-        #expect(w.tick(now: t + .milliseconds(150), readingInput: true, inputDrained: { false }) == [.reconnectUndrained("ipc:///a")])
-        w.reconnected("ipc:///a", now: t)
-        #expect(w.tick(now: t + .seconds(5), inputDrained: { false }) == [])
-        // A drop seen again starts a new wait; a drained socket ends it at once.
-        let t1 = t + .seconds(6)
+        #expect(w.tick(now: due, messagesRead: 1000, inputDrained: { false }) == [])
+        // b's connection and a's dropped one: 2 × 11 = 22 messages.
+        #expect(w.tick(now: due + .milliseconds(100), messagesRead: 21, inputDrained: { false }) == [])
+        #expect(w.tick(now: due + .milliseconds(200), messagesRead: 1, inputDrained: { false }) == [.reconnect("ipc:///a")])
+        w.reconnected("ipc:///a", now: due)
+        #expect(w.tick(now: due + .seconds(5), messagesRead: 1000, inputDrained: { false }) == [])
+        // A drop seen again starts the count afresh; a drained socket ends the wait at once.
+        let t1 = due + .seconds(6)
         #expect(w.handle(Self.event(.connected, fd: 5, endpoint: "ipc:///a"), now: t1) == [])
         #expect(w.handle(Self.event(.disconnected, fd: 5, endpoint: "ipc:///a"), now: t1) ==
                 [.disconnected(endpoint: "ipc:///a", peer: nil)])
-        #expect(w.tick(now: t1 + .milliseconds(400), inputDrained: { false }) == [])
-        #expect(w.tick(now: t1 + .milliseconds(500), inputDrained: { true }) == [.reconnect("ipc:///a")])
+        #expect(w.tick(now: t1 + .milliseconds(400), messagesRead: 0, inputDrained: { false }) == [])
+        #expect(w.tick(now: t1 + .milliseconds(500), messagesRead: 21, inputDrained: { false }) == [])
+        #expect(w.tick(now: t1 + .milliseconds(600), messagesRead: 0, inputDrained: { true }) == [.reconnect("ipc:///a")])
+        // Without a high-water mark a queue has no bound: only the drain ends the wait.
+        var u = InputWatch(endpoints: ["ipc:///a"], bound: false, now: t0)
+        #expect(u.handle(Self.event(.connected, fd: 3, endpoint: "ipc:///a"), now: t0) == [])
+        #expect(u.handle(Self.event(.disconnected, fd: 3, endpoint: "ipc:///a"), now: t0) ==
+                [.disconnected(endpoint: "ipc:///a", peer: nil)])
+        #expect(u.tick(now: due, inputDrained: { false }) == [])
+        #expect(u.tick(now: due + .seconds(30), messagesRead: 10_000_000, inputDrained: { false }) == [])
+        #expect(u.tick(now: due + .seconds(31), inputDrained: { true }) == [.reconnect("ipc:///a")])
     }
 
     @Test("bound input: drops reported without reconnecting; ZAP refusals left to the ZAP handler")
