@@ -105,7 +105,7 @@ final class EndpointDaemon {
         child.stderr.wait(timeout: timeout) { log in
             log.split(separator: "\n").contains {
                 $0.contains("refused a peer") && $0.contains("socket=\(socket)") && !$0.contains("key=")
-                    && ($0.contains("mechanism mismatch") || $0.contains("handshake failed"))
+                    && ($0.contains("mechanism mismatch") || $0.contains("no detail from libzmq"))
             }
         }
     }
