@@ -440,7 +440,9 @@ extension DaemonConfiguration {
 extension DaemonConfiguration {
     /// What `--check-config` prints when the configuration is usable: the resolved settings an operator checks.
     public func checkSummary(file: String?) -> String {
-        var lines = ["configuration OK\(file.map { " (\($0), environment, flags)" } ?? " (environment, flags, defaults)")"]
+        // The sources in the order they win (the CLI auditor, session 28: listed in no order, and "defaults" only
+        // without a file).
+        var lines = ["configuration OK (flags, then the environment, then \(file.map { "\($0), then " } ?? "")defaults)"]
         lines.append("  input: \(inputs.joined(separator: ", ")) (\(inputBind ? "bound" : "connected")), subscribed to \(subscribe.map { "\"\($0)\"" }.joined(separator: ", "))")
         lines.append("  output: \(output)")
         lines.append("  journal: \(journal ?? "off")")

@@ -24,7 +24,8 @@ struct ConfigCheckAndReloadTests {
         let dir = try TemporaryDirectory()
         let c = try Child("contactwatchd", ["--check-config", "--config", Self.example, "--state-dir", dir.file("state")])
         #expect(c.waitForExit(timeout: 30) == 0, "\(c.stderr.text)")
-        #expect(c.stdout.text.hasPrefix("configuration OK"), "\(c.stdout.text)")
+        #expect(c.stdout.text.hasPrefix("configuration OK (flags, then the environment, then \(Self.example), then defaults)\n"),
+                "\(c.stdout.text)")
         #expect(c.stdout.text.contains("state: \(dir.file("state"))"))
         #expect(!FileManager.default.fileExists(atPath: dir.file("state")), "--check-config touched the state directory")
     }
