@@ -29,6 +29,7 @@ public enum ConfigurationCheck {
         collect(document, prefix: "", into: &leaves)
         let known = Set(DaemonConfiguration.keys)
         var problems: [String] = []
+        if let root = try Yams.compose(yaml: yaml) { mergeKeys(root, prefix: "", file: file, into: &problems) }
         var seen: Set<String> = []
         for (path, value) in leaves {
             if known.contains(path) {
@@ -79,6 +80,25 @@ public enum ConfigurationCheck {
             // A known key is a leaf whatever its value (a mapping there is reported as such).
             if DaemonConfiguration.keys.contains(path) { leaves.append((path, value)); continue }
             collect(value, prefix: path, into: &leaves)
+        }
+    }
+
+    /// YAML merge keys (`<<: {enabled: true}`, `<<: *defaults`): Yams applies them, so the key check sees the merged
+    /// keys, but swift-configuration, which reads the values, does not — R7's `enabled: true` given under `<<` ran with
+    /// R7 off, and a merged `windowMonths: 0` passed unchecked, without a word (a fault tester, session 28). Refused.
+    private static func mergeKeys(_ node: Node, prefix: String, file: String, into problems: inout [String]) {
+        if let mapping = node.mapping {
+            for (key, value) in mapping {
+                let name = key.string ?? "\(key)"
+                let path = prefix.isEmpty ? name : "\(prefix).\(name)"
+                guard name != "<<" else {
+                    problems.append("configuration: \(path): a YAML merge key in \(file), which the daemon does not apply: write the keys out")
+                    continue
+                }
+                mergeKeys(value, prefix: path, file: file, into: &problems)
+            }
+        } else if let sequence = node.sequence {
+            for value in sequence { mergeKeys(value, prefix: prefix, file: file, into: &problems) }
         }
     }
 

@@ -109,6 +109,30 @@ struct OperatorMistakeTests {
         for r in [env, file] { #expect(!r.stderr.contains("failed to convert"), "\(r.stderr)") }
     }
 
+    /// Yams applies a merge key, so the key check saw the merged keys; swift-configuration, reading the values, does
+    /// not: R7 given `<<: {enabled: true}` ran off and a merged `windowMonths: 0` passed, said OK (a fault tester,
+    /// session 28).
+    @Test("a YAML merge key (<<) in the configuration file: exit 64 naming where, not a setting dropped without a word")
+    func mergeKeyRefused() throws {
+        let dir = try TemporaryDirectory()
+        let state = ["--state-dir", dir.file("state")]
+        for (name, text) in [("inline.yaml", "rules:\n  outcomeOverdue:\n    <<: {enabled: true}\n"),
+                             ("anchor.yaml", "defaults: &d\n  windowMonths: 0\nrules:\n  nonCompliance:\n    <<: *d\n")] {
+            try text.write(toFile: dir.file(name), atomically: true, encoding: .utf8)
+            let r = try Self.daemon(["--check-config", "--config", dir.file(name)] + state)
+            #expect(r.status == 64, "\(name): \(r.stdout) \(r.stderr)")
+            #expect(r.stderr.contains("a YAML merge key in \(dir.file(name)), which the daemon does not apply: write the keys out"),
+                    "\(name): \(r.stderr)")
+            #expect(!r.stdout.contains("configuration OK"), "\(name): \(r.stdout)")
+        }
+        let inline = try Self.daemon(["--check-config", "--config", dir.file("inline.yaml")] + state)
+        #expect(inline.stderr.contains("rules.outcomeOverdue.<<: a YAML merge key"), "\(inline.stderr)")
+        // Written out, the same setting is applied.
+        try "rules:\n  outcomeOverdue:\n    enabled: true\n".write(toFile: dir.file("plain.yaml"), atomically: true, encoding: .utf8)
+        let plain = try Self.daemon(["--check-config", "--config", dir.file("plain.yaml")] + state)
+        #expect(plain.status == 0 && plain.stdout.contains("R7 outcome-overdue: on"), "\(plain.stdout) \(plain.stderr)")
+    }
+
     @Test("a state directory that cannot be created (under a regular file, or a file itself): exit 74 with the system's reason and the path")
     func stateDirectoryUnderAFile() throws {
         let dir = try TemporaryDirectory()
