@@ -150,6 +150,7 @@ struct PipelineLoop {
         counters.publish(cases: engine.state.cases.count, watermark: engine.state.watermark)
         counters.committedSequence.store(machine.committedSequence, ordering: .relaxed)
         counters.publishedRecorded.store(machine.durablePublished, ordering: .relaxed)
+        housekeeping.socketFiles.start(at: clock.now)
         if machine.phase == .running { becomeReady() }
         let heartbeat = SystemdHeartbeat.start(counters: counters)
         defer { heartbeat?.stop() }
@@ -491,9 +492,12 @@ struct Housekeeping {
     var trim = HeapTrim()
     /// Steps of the wall clock, said at `warning` (`ClockStepWatch`).
     var clockWatch: ClockStepWatch
+    /// The bound `ipc://` endpoints' socket files, deleted or replaced under the daemon (`SocketFileWatch`).
+    var socketFiles: SocketFileWatch
 
     init(config: DaemonConfiguration, now: ContinuousClock.Instant) {
         clockWatch = ClockStepWatch(wall: Pipeline.wallClockMillis(), at: now)
+        socketFiles = SocketFileWatch(config: config)
         retentionDays = config.journalRetentionDays
         pruneInterval = .seconds(config.journalPruneIntervalSeconds)
         lastPrune = nil
@@ -531,6 +535,7 @@ struct Housekeeping {
             logger.warning("the wall clock was stepped \(step > 0 ? "forward" : "back") by \(ClockStepWatch.text(step)) (against the monotonic clock: a date set by hand, a first NTP sync, a virtual machine resumed): alerts' detectedAt, the future-skew check of events and the journal's retention follow the wall clock (README: The host's clock)",
                            metadata: ["stepSeconds": "\(step / 1000)", "clock": "\(RFC3339.format(Pipeline.wallClockMillis()))"])
         }
+        socketFiles.check(at: now, logger: logger)
         if let interval = statsInterval, now - lastStats.at >= interval {
             let received = counters.received.load(ordering: .relaxed)
             var metadata: Logger.Metadata = [:]
@@ -549,6 +554,59 @@ struct Housekeeping {
             // holds it) and may delete many rows; the writer does it between batches, in bounded steps.
             writer.requestPrune(recordedBefore: Pipeline.wallClockMillis() - Millis(retentionDays) * millisPerDay,
                                 retentionDays: retentionDays)
+        }
+    }
+}
+
+/// The socket files of the bound `ipc://` endpoints (the output, the journal, a bound input). One deleted or replaced
+/// under the running daemon (a clean-up of its directory, an operator's `rm`) takes the endpoint away for good: no
+/// consumer, journal client or publisher can connect again, the connections already made go on, and nothing said so
+/// (a fault tester, session 28). Each file is looked at every 5 s (one `stat`) against the socket first seen there;
+/// a change is said at `warning` once, and again should it change back and then again.
+struct SocketFileWatch {
+    static let interval: Duration = .seconds(5)
+    private var files: [(socket: String, endpoint: String, path: String, inode: UInt64?, reported: Bool)] = []
+    private var last: ContinuousClock.Instant? = nil
+
+    init(config: DaemonConfiguration) {
+        var bound = [("output", config.output)]
+        if let journal = config.journal { bound.append(("journal", journal)) }
+        if config.inputBind { bound += config.inputs.map { ("input", $0) } }
+        for (socket, endpoint) in bound where endpoint.hasPrefix("ipc://") {
+            let path = String(endpoint.dropFirst("ipc://".count))
+            if path.hasPrefix("@") { continue }  // the abstract namespace: no file
+            files.append((socket, endpoint, path, nil, false))
+        }
+    }
+
+    /// The inode of the socket at `path`, or nil when there is none.
+    static func socketInode(_ path: String) -> UInt64? {
+        var st = stat()
+        guard stat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFSOCK else { return nil }
+        return UInt64(st.st_ino)
+    }
+
+    /// Takes each file as it is: once every socket is bound, before READY=1 (a file deleted right after READY=1 was
+    /// taken as none there at the loop's first turn).
+    mutating func start(at now: ContinuousClock.Instant) {
+        for i in files.indices { files[i].inode = Self.socketInode(files[i].path) }
+        last = now
+    }
+
+    mutating func check(at now: ContinuousClock.Instant, logger: Logger) {
+        guard !files.isEmpty, let last, now - last >= Self.interval else { return }
+        self.last = now
+        for i in files.indices {
+            let current = Self.socketInode(files[i].path)
+            guard let inode = files[i].inode else { continue }
+            if current == inode { files[i].reported = false; continue }
+            guard !files[i].reported else { continue }
+            files[i].reported = true
+            logger.warning("""
+                the \(files[i].socket) socket's file was \(current == nil ? "deleted" : "replaced by another socket"): no new \
+                connection can reach \(files[i].endpoint) (those made before go on); restart the daemon to bind it again, \
+                and keep other programs from cleaning its directory
+                """, metadata: ["socket": "\(files[i].socket)", "endpoint": "\(files[i].endpoint)"])
         }
     }
 }

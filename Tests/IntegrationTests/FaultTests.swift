@@ -1261,6 +1261,26 @@ struct FaultTests {
         #expect(Self.stoppedField(log, "processed") ?? 0 > 0, "no stop summary: \(log.suffix(1000))")
     }
 
+    /// A bound ipc:// endpoint's socket file deleted (or replaced) under the daemon: no new connection can reach it,
+    /// and nothing said so (a fault tester, session 28).
+    @Test("the output's and the journal's socket files deleted under the running daemon: a warning names each endpoint")
+    func socketFilesDeleted() throws {
+        let dir = try TemporaryDirectory()
+        let daemon = try DaemonUnderTest(dir: dir, extraArguments: D.arguments, environment: D.environment)
+        let output = String(daemon.output.dropFirst("ipc://".count)), journal = String(daemon.journal.dropFirst("ipc://".count))
+        try #require(FileManager.default.fileExists(atPath: output) && FileManager.default.fileExists(atPath: journal))
+        try FileManager.default.removeItem(atPath: output)
+        try FileManager.default.removeItem(atPath: journal)
+        let said = daemon.child.stderr.wait(timeout: 30) { log in
+            log.contains("the output socket's file was deleted: no new connection can reach \(daemon.output)")
+                && log.contains("the journal socket's file was deleted: no new connection can reach \(daemon.journal)")
+        }
+        #expect(said, "\(daemon.child.stderr.text)")
+        #expect(daemon.stop() == 0, "\(daemon.child.stderr.text)")
+        #expect(daemon.child.stderr.text.components(separatedBy: "socket's file was deleted").count - 1 == 2,
+                "said once each: \(daemon.child.stderr.text)")
+    }
+
     /// After a restart with alerts left unpublished, READY=1 is sent from inside the loop, once they went out. It was
     /// sent with the blocking `sd_notify`, after the heartbeat's pings (every 50 ms with a watchdog of 100 ms) had
     /// filled the queue of a supervisor that stopped reading: the loop hung there and never heard of the SIGTERM (a
