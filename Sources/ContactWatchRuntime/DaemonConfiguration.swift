@@ -156,13 +156,15 @@ public struct DaemonConfiguration: Sendable {
     }
 
     /// Reads one key with a typed accessor; missing → nil; present but unusable → exit 64 naming the key.
-    static func read<T>(_ key: String, _ get: (ConfigKey) throws -> T) throws(DaemonError) -> T? {
+    static func read<T>(_ key: String, environment: [String: String],
+                        _ get: (ConfigKey) throws -> T) throws(DaemonError) -> T? {
         do {
             return try get(ConfigKey(key))
         } catch {
             // swift-configuration reports a missing key with this wording; anything else is a bad value.
             if String(describing: error).hasPrefix("Missing required config value") { return nil }
-            throw DaemonError.configuration(key: key, problem: conversionProblem(error) ?? "the value cannot be used (\(error))")
+            throw DaemonError.configuration(key: key, problem: conversionProblem(error, environment: environment)
+                ?? "the value cannot be used (\(error))")
         }
     }
 
@@ -170,9 +172,8 @@ public struct DaemonConfiguration: Sendable {
     /// its provider spells it and the Swift type (`Config value for key 'RULES_VIDEO_COUNTS_AS_FACE_TO_FACE' failed to
     /// convert to type bool.`: an operator audit, session 26). A value from the environment is told by its variable
     /// and value: "(in a YAML file, without quotes)" sent an operator who had no file looking for one (the CLI
-    /// auditor, session 28). Nil for any other error.
-    static func conversionProblem(_ error: any Error,
-                                  environment: [String: String] = ProcessInfo.processInfo.environment) -> String? {
+    /// auditor, session 28); `environment` is the one the configuration was loaded from. Nil for any other error.
+    static func conversionProblem(_ error: any Error, environment: [String: String]) -> String? {
         let text = String(describing: error)
         guard let range = text.range(of: "failed to convert to type ") else { return nil }
         let type = text[range.upperBound...].prefix { $0 != "." && $0 != " " }
@@ -199,12 +200,14 @@ public struct DaemonConfiguration: Sendable {
     /// Typed reads of one key each (see `read`).
     struct Keys {
         let c: ConfigReader
-        func int(_ key: String) throws(DaemonError) -> Int? { try read(key) { try c.requiredInt(forKey: $0) } }
-        func bool(_ key: String) throws(DaemonError) -> Bool? { try read(key) { try c.requiredBool(forKey: $0) } }
-        func string(_ key: String) throws(DaemonError) -> String? { try read(key) { try c.requiredString(forKey: $0) } }
-        func double(_ key: String) throws(DaemonError) -> Double? { try read(key) { try c.requiredDouble(forKey: $0) } }
+        /// The environment the configuration was loaded from (a wrong value in it is told with its variable).
+        let environment: [String: String]
+        func int(_ key: String) throws(DaemonError) -> Int? { try read(key, environment: environment) { try c.requiredInt(forKey: $0) } }
+        func bool(_ key: String) throws(DaemonError) -> Bool? { try read(key, environment: environment) { try c.requiredBool(forKey: $0) } }
+        func string(_ key: String) throws(DaemonError) -> String? { try read(key, environment: environment) { try c.requiredString(forKey: $0) } }
+        func double(_ key: String) throws(DaemonError) -> Double? { try read(key, environment: environment) { try c.requiredDouble(forKey: $0) } }
         func strings(_ key: String) throws(DaemonError) -> [String]? {
-            try read(key) { try c.requiredStringArray(forKey: $0) }
+            try read(key, environment: environment) { try c.requiredStringArray(forKey: $0) }
         }
     }
 
@@ -269,7 +272,7 @@ public struct DaemonConfiguration: Sendable {
 
     static func resolve(_ c: ConfigReader, environment: [String: String]) throws(DaemonError) -> DaemonConfiguration {
         var d = DaemonConfiguration()
-        let k = Keys(c: c)
+        let k = Keys(c: c, environment: environment)
         var problems = Problems()
         d.engine = resolveEngine(k, &problems)
 

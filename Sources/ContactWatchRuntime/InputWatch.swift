@@ -85,13 +85,13 @@ struct InputWatch {
             live[e, default: []].insert(event.value)
             quietSince[e] = nil
             reportedQuiet.remove(e)
-            due(e, nil)
+            schedule(e, at: nil)
             return []
         case .acceptFailed:
             return [.acceptFailed(endpoint: e, code: Int32(bitPattern: event.value))]
         case .connectRetried, .connectDelayed:
             // libzmq is reconnecting this endpoint itself.
-            due(e, nil)
+            schedule(e, at: nil)
             return []
         case .handshakeFailedProtocol, .handshakeFailedNoDetail, .handshakeFailedAuth:
             lastFailure[e] = now
@@ -104,10 +104,10 @@ struct InputWatch {
             guard event.kind == .disconnected, wasLive else { return [] }
             if let failed = lastFailure[e], now - failed < retryAfterFailure {
                 // The end of a refused handshake, already reported; retry later (connected inputs).
-                if !bound { due(e, now + retryAfterFailure) }
+                if !bound { schedule(e, at: now + retryAfterFailure) }
                 return []
             }
-            if !bound { due(e, now + libzmqGrace) }
+            if !bound { schedule(e, at: now + libzmqGrace) }
             return [.disconnected(endpoint: e, peer: event.peerAddress)]
         default:
             return []
@@ -115,7 +115,7 @@ struct InputWatch {
     }
 
     /// Sets (or, nil, clears) when `endpoint`'s reconnect is due; its wait for the drain starts afresh.
-    private mutating func due(_ endpoint: String, _ instant: ContinuousClock.Instant?) {
+    private mutating func schedule(_ endpoint: String, at instant: ContinuousClock.Instant?) {
         dueReconnects[endpoint] = instant
         readSinceDue[endpoint] = nil
     }
@@ -137,7 +137,7 @@ struct InputWatch {
                 // Counted from the first tick at which it is due (what was read before may predate the drop).
                 let read = readSinceDue[e].map { $0 &+ messagesRead } ?? 0
                 if drained || (!enough.overflow && read >= enough.partialValue) {
-                    self.due(e, nil)
+                    schedule(e, at: nil)
                     out.append(.reconnect(e))
                 } else {
                     readSinceDue[e] = read

@@ -1,4 +1,5 @@
 import CMalloc
+import ContactWatchCommon
 import ContactWatchEngine
 import ContactWatchStore
 import Foundation
@@ -561,11 +562,11 @@ struct Housekeeping {
 /// The socket files of the bound `ipc://` endpoints (the output, the journal, a bound input). One deleted or replaced
 /// under the running daemon (a clean-up of its directory, an operator's `rm`) takes the endpoint away for good: no
 /// consumer, journal client or publisher can connect again, the connections already made go on, and nothing said so
-/// (a fault tester, session 28). Each file is looked at every 5 s (one `stat`) against the socket first seen there;
+/// (a fault tester, session 28). Each file is looked at every 5 s (one `stat`) against the file first seen there;
 /// a change is said at `warning` once, and again should it change back and then again.
 struct SocketFileWatch {
     static let interval: Duration = .seconds(5)
-    private var files: [(socket: String, endpoint: String, path: String, inode: UInt64?, reported: Bool)] = []
+    private var files: [(socket: String, endpoint: String, path: String, identity: FileIdentity?, reported: Bool)] = []
     private var last: ContinuousClock.Instant? = nil
 
     init(config: DaemonConfiguration) {
@@ -579,17 +580,10 @@ struct SocketFileWatch {
         }
     }
 
-    /// The inode of the socket at `path`, or nil when there is none.
-    static func socketInode(_ path: String) -> UInt64? {
-        var st = stat()
-        guard stat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFSOCK else { return nil }
-        return UInt64(st.st_ino)
-    }
-
     /// Takes each file as it is: once every socket is bound, before READY=1 (a file deleted right after READY=1 was
     /// taken as none there at the loop's first turn).
     mutating func start(at now: ContinuousClock.Instant) {
-        for i in files.indices { files[i].inode = Self.socketInode(files[i].path) }
+        for i in files.indices { files[i].identity = FileIdentity(path: files[i].path) }
         last = now
     }
 
@@ -597,13 +591,13 @@ struct SocketFileWatch {
         guard !files.isEmpty, let last, now - last >= Self.interval else { return }
         self.last = now
         for i in files.indices {
-            let current = Self.socketInode(files[i].path)
-            guard let inode = files[i].inode else { continue }
-            if current == inode { files[i].reported = false; continue }
+            let current = FileIdentity(path: files[i].path)
+            guard let identity = files[i].identity else { continue }
+            if current == identity { files[i].reported = false; continue }
             guard !files[i].reported else { continue }
             files[i].reported = true
             logger.warning("""
-                the \(files[i].socket) socket's file was \(current == nil ? "deleted" : "replaced by another socket"): no new \
+                the \(files[i].socket) socket's file was \(current == nil ? "deleted" : "replaced by another file"): no new \
                 connection can reach \(files[i].endpoint) (those made before go on); restart the daemon to bind it again, \
                 and keep other programs from cleaning its directory
                 """, metadata: ["socket": "\(files[i].socket)", "endpoint": "\(files[i].endpoint)"])

@@ -235,18 +235,8 @@ public final class StateStore: Sendable {
         noteSideFiles()
     }
 
-    /// The device and inode of a file, as `stat(2)` gives them for a path (following symbolic links unless told not to).
-    struct FileIdentity: Equatable {
-        var device: UInt64
-        var inode: UInt64
-
-        init?(path: String, following: Bool = true) {
-            var st = stat()
-            guard (following ? stat(path, &st) : lstat(path, &st)) == 0 else { return nil }
-            device = UInt64(st.st_dev)
-            inode = UInt64(st.st_ino)
-        }
-    }
+    /// The device and inode of a file (`ContactWatchCommon.FileIdentity`).
+    typealias FileIdentity = ContactWatchCommon.FileIdentity
 
     /// Throws unless `path` still names the file this store opened. SQLite keeps writing to an open file that was
     /// unlinked (its directory deleted) or replaced, so without this check such commits would vanish with the process
