@@ -189,6 +189,7 @@ public enum Daemon {
                                 publishedThrough: loaded.publishedThrough, unpublished: loaded.unpublished,
                                 counters: counters, security: security)
         try await serve(pipeline, metrics: metrics, counters: counters, logger: logger)
+        counters.checkpointFailures.store(loaded.store.checkpoints.failures, ordering: .relaxed)
         var summary: Logger.Metadata = [:]
         for (key, value) in pipeline.counters.summary { summary[key] = "\(value)" }
         logger.info("stopped", metadata: summary)

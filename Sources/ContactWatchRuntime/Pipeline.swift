@@ -183,6 +183,7 @@ struct PipelineLoop {
         sockets.supervisor.tick(input: sockets.input, now: clock.now, received: engine.counters.received)
         try perform(machine.tick(at: clock.now))
         housekeeping.run(at: clock.now, writer: writer, logger: logger, counters: counters)
+        housekeeping.checkpoints.check(at: clock.now, store: store, logger: logger, counters: counters)
     }
 
     private mutating func perform(_ action: CommitPipeline.Action) throws(DaemonError) {
@@ -495,6 +496,8 @@ struct Housekeeping {
     var clockWatch: ClockStepWatch
     /// The bound `ipc://` endpoints' socket files, deleted or replaced under the daemon (`SocketFileWatch`).
     var socketFiles: SocketFileWatch
+    /// The state store's WAL checkpoints failing (`CheckpointWatch`).
+    var checkpoints = CheckpointWatch()
 
     init(config: DaemonConfiguration, now: ContinuousClock.Instant) {
         clockWatch = ClockStepWatch(wall: Pipeline.wallClockMillis(), at: now)
@@ -601,6 +604,67 @@ struct SocketFileWatch {
                 connection can reach \(files[i].endpoint) (those made before go on); restart the daemon to bind it again, \
                 and keep other programs from cleaning its directory
                 """, metadata: ["socket": "\(files[i].socket)", "endpoint": "\(files[i].endpoint)"])
+        }
+    }
+}
+
+/// The state store's WAL checkpoints (`StateStore.checkpoints`), looked at once a second. A checkpoint failure does
+/// not fail a commit (commits append to the WAL), so one that keeps failing — an I/O error writing the database file —
+/// would grow the `-wal` file without a word (a reviewer, session 28). New failures are said at `warning`, at most
+/// once a minute while they go on (with how many since the last line); once a checkpoint succeeds after a warning,
+/// an `info` line says so. The count is `checkpointFailures` in the counters and stop lines. Plain values: `observe`
+/// decides, `check` reads the store and logs.
+struct CheckpointWatch {
+    static let interval: Duration = .seconds(1)
+    static let repeatAfter: Duration = .seconds(60)
+    /// Failures already said.
+    private var said = 0
+    private var lastSaid: ContinuousClock.Instant? = nil
+    /// Whether the last line said the checkpoints were still failing.
+    private var failing = false
+    private var lastLook: ContinuousClock.Instant? = nil
+
+    enum Saying: Equatable {
+        /// `new` failures since the last line (`total` since the store was opened); whether the last one failed too.
+        case failed(new: Int, total: Int, stillFailing: Bool, last: String)
+        /// A checkpoint succeeded after a line that said they were failing.
+        case recovered(total: Int)
+    }
+
+    init() {}
+
+    mutating func observe(_ o: CheckpointOutcomes, at now: ContinuousClock.Instant) -> Saying? {
+        let stillFailing = o.failingInARow > 0
+        if o.failures > said, lastSaid.map({ now - $0 >= Self.repeatAfter }) ?? true {
+            defer { said = o.failures; lastSaid = now; failing = stillFailing }
+            return .failed(new: o.failures - said, total: o.failures, stillFailing: stillFailing,
+                           last: o.lastFailure ?? "no detail")
+        }
+        if failing && !stillFailing {
+            failing = false
+            said = o.failures
+            return .recovered(total: o.failures)
+        }
+        return nil
+    }
+
+    mutating func check(at now: ContinuousClock.Instant, store: StateStore, logger: Logger, counters: RuntimeCounters) {
+        guard lastLook.map({ now - $0 >= Self.interval }) ?? true else { return }
+        lastLook = now
+        let outcomes = store.checkpoints
+        counters.checkpointFailures.store(outcomes.failures, ordering: .relaxed)
+        guard let saying = observe(outcomes, at: now) else { return }
+        switch saying {
+        case let .failed(new, total, stillFailing, last):
+            let times = new == 1 ? "once" : "\(new) times"
+            logger.warning("""
+                the state store's WAL checkpoint failed \(times)\(total > new ? " more" : "") (\(last)); \(stillFailing
+                    ? "it is still failing: commits go on, appended to \(store.path)-wal, which grows until a checkpoint succeeds. Check the disk and file system holding \(store.path) (free space, I/O errors in the kernel log)"
+                    : "the next one succeeded")
+                """, metadata: ["checkpointFailures": "\(total)"])
+        case let .recovered(total):
+            logger.info("the state store's WAL checkpoints succeed again (\(total) failed since the store was opened)",
+                        metadata: ["checkpointFailures": "\(total)"])
         }
     }
 }

@@ -108,6 +108,8 @@ public final class RuntimeCounters: Sendable {
     /// counters line and the stop summary say whether the last edits ever took (they were not counted before).
     public let reloads = Atomic<Int>(0)
     public let reloadsRefused = Atomic<Int>(0)
+    /// The state store's WAL checkpoints that failed (`CheckpointWatch`, which copies the store's count once a second).
+    public let checkpointFailures = Atomic<Int>(0)
 
     /// The counts as log metadata values (the stop summary).
     public var summary: [(String, Int)] {
@@ -132,6 +134,7 @@ public final class RuntimeCounters: Sendable {
             ("journalPruneFailures", journalPruneFailures.load(ordering: .relaxed)),
             ("acceptFailures", acceptFailures.load(ordering: .relaxed)),
             ("reloads", reloads.load(ordering: .relaxed)), ("reloadsRefused", reloadsRefused.load(ordering: .relaxed)),
+            ("checkpointFailures", checkpointFailures.load(ordering: .relaxed)),
         ]
     }
 }

@@ -1,12 +1,14 @@
 import ContactWatchCommon
 import Foundation
 import GRDB
+import Synchronization
 
 /// Copies committed WAL frames back into the database file on its own thread and connection, so that the
 /// processing thread's commits only append to the WAL. (Inline auto-checkpoints made a commit of ~1000 scattered
 /// rows two to three times slower: every dirty page is written twice.) Should this thread fall behind, the writer's
 /// `StateStore.checkpointWALIfDue` bounds the WAL (SQLite's own auto-checkpoint is off on the write connection).
 final class Checkpointer: @unchecked Sendable {
+    private let record: CheckpointRecord
     private let condition = MonotonicCondition()
     private var pending = false
     /// Whether the thread waits out `interval` after a checkpoint: a poke then only sets `pending` (the thread
@@ -21,7 +23,8 @@ final class Checkpointer: @unchecked Sendable {
     /// `cw-journal` (`ThreadPlacement`).
     static let threadName = "cw-checkpoint"
 
-    init(path: String, synchronous: String, interval: TimeInterval = 0.1) throws {
+    init(path: String, synchronous: String, record: CheckpointRecord, interval: TimeInterval = 0.1) throws {
+        self.record = record
         var config = Configuration()
         config.label = "ContactWatchStore.checkpointer"
         config.foreignKeysEnabled = false
@@ -53,11 +56,9 @@ final class Checkpointer: @unchecked Sendable {
             }
             pending = false
             condition.unlock()
-            // Passive: never waits for the writer, never blocks it. Errors are retried at the next poke; the
-            // writer's `checkpointWALIfDue` is the backstop.
-            _ = try? queue.writeWithoutTransaction { db in
-                try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(PASSIVE)")
-            }
+            // Passive: never waits for the writer, never blocks it. Errors are retried at the next poke (the
+            // writer's `checkpointWALIfDue` is the backstop) and recorded for the daemon to say (`CheckpointRecord`).
+            record.run(on: queue)
             let deadline = MonotonicCondition.Deadline.after(seconds: interval)
             condition.lock()
             napping = true
@@ -79,5 +80,58 @@ final class Checkpointer: @unchecked Sendable {
         while thread != nil { condition.wait() }
         condition.unlock()
         try? queue.close()
+    }
+}
+
+/// What became of the store's WAL checkpoints (the checkpointer thread's and the writer's `checkpointWALIfDue`): a
+/// checkpoint that keeps failing while commits still append to the WAL (an I/O error writing the database file) lets
+/// the `-wal` file grow without bound, and nothing else would say so. The daemon reads it (`StateStore.checkpoints`)
+/// and says it (`CheckpointWatch`). A PASSIVE checkpoint that cannot finish because a reader holds frames is not a
+/// failure (SQLite returns a row saying so, no error).
+public struct CheckpointOutcomes: Sendable, Equatable {
+    /// Checkpoints that failed since the store was opened.
+    public var failures = 0
+    /// Those since the last one that succeeded (0: the last one succeeded, or none failed).
+    public var failingInARow = 0
+    /// The last failure's text (SQLite's, as the store's errors word it).
+    public var lastFailure: String? = nil
+
+    public init() {}
+}
+
+/// Records each checkpoint's outcome; runs them (both connections' checkpoints go through `run(on:)`).
+final class CheckpointRecord: Sendable {
+    private let outcomes = Mutex(CheckpointOutcomes())
+    /// Tests: thrown inside each checkpoint's access to the connection, in place of SQLite's error.
+    private let fault: (@Sendable () throws -> Void)?
+
+    init(fault: (@Sendable () throws -> Void)? = nil) { self.fault = fault }
+
+    var current: CheckpointOutcomes { outcomes.withLock { $0 } }
+
+    /// Runs a PASSIVE checkpoint on `queue`'s connection and records how it went.
+    func run(on queue: DatabaseQueue) {
+        errno = 0
+        do {
+            try queue.writeWithoutTransaction { db in
+                try fault?()
+                _ = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(PASSIVE)")
+            }
+            outcomes.withLock { $0.failingInARow = 0 }
+        } catch {
+            let systemErrno = errno
+            var text = "\(error)"
+            if let e = error as? DatabaseError {
+                text = e.message ?? "\(e.resultCode)"
+                if systemErrno != 0, [.SQLITE_IOERR, .SQLITE_FULL].contains(e.resultCode.primaryResultCode) {
+                    text += "; the system said: \(FileCheck.errnoText(systemErrno))"
+                }
+            }
+            outcomes.withLock {
+                $0.failures += 1
+                $0.failingInARow += 1
+                $0.lastFailure = text
+            }
+        }
     }
 }

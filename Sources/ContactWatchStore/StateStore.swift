@@ -72,6 +72,8 @@ public final class StateStore: Sendable {
     private let checkpointedAt = Mutex<Int>(-1)
     /// Called on the writing thread just before each checkpoint `checkpointWALIfDue` runs (tests: its ordering).
     private let beforeWALCheckpoint: (@Sendable () -> Void)?
+    /// The outcomes of both connections' checkpoints (`checkpoints`).
+    private let checkpointRecord: CheckpointRecord
     /// The file the store opened (device and inode of `path` then): each commit, once written, checks that `path` is still it
     /// (`checkStillInPlace`), so a state directory deleted or a file replaced under a running daemon stops it loudly.
     private let opened: FileIdentity
@@ -115,9 +117,11 @@ public final class StateStore: Sendable {
     /// that never catches up) and watch the write connection's checkpoints.
     init(directory: String, synchronous: Synchronous, quickCheck: Bool = true, walCheckpointFrames: Int,
          backgroundCheckpoints: Bool = true,
-         beforeWALCheckpoint: (@Sendable () -> Void)? = nil) throws(StoreError) {
+         beforeWALCheckpoint: (@Sendable () -> Void)? = nil,
+         checkpointFault: (@Sendable () throws -> Void)? = nil) throws(StoreError) {
         walCheckpointBound = walCheckpointFrames
         self.beforeWALCheckpoint = beforeWALCheckpoint
+        checkpointRecord = CheckpointRecord(fault: checkpointFault)
         SQLiteProcess.configure()
         let dir = directory.isEmpty ? "." : directory
         if let why = FileCheck.createDirectories(dir) {
@@ -221,7 +225,7 @@ public final class StateStore: Sendable {
             throw StoreError.from(error, path: path, during: "checking")
         }
         do {
-            checkpointer = backgroundCheckpoints ? try Checkpointer(path: path, synchronous: syncPragma) : nil
+            checkpointer = backgroundCheckpoints ? try Checkpointer(path: path, synchronous: syncPragma, record: checkpointRecord) : nil
         } catch {
             try? queue.close()
             throw StoreError.from(error, path: path, during: "opening the checkpoint connection")
@@ -1280,13 +1284,17 @@ public final class StateStore: Sendable {
         checkpointer?.poke()
     }
 
+    /// How the WAL checkpoints went since the store was opened (both connections'): failures do not stop commits, which
+    /// go on appending to the WAL, so a checkpoint that keeps failing grows the `-wal` file; the daemon says it.
+    public var checkpoints: CheckpointOutcomes { checkpointRecord.current }
+
     /// Runs a PASSIVE checkpoint on the write connection when the last commit left at least `walCheckpointFrames`
     /// frames in the WAL and none has run since: what SQLite's `wal_autocheckpoint` ran inside that commit (so before
     /// it returned, and before its batch could be published), here when the caller chooses. The daemon's writer runs
     /// it after it has reported the batch durable and before it takes the next one: the WAL keeps the same bound (the
     /// threshold plus one commit) and publication does not wait for the copy. Like SQLite's, it never waits for a
-    /// lock (a checkpoint in progress on the checkpointer's connection makes it give up) and its failures are not
-    /// reported: the next commit tries again. Returns whether it ran. Call it on the thread that writes.
+    /// lock (a checkpoint in progress on the checkpointer's connection makes it give up) and its failures do not fail
+    /// the caller: the next commit tries again, and they are recorded (`checkpoints`) for the daemon to say. Returns whether it ran. Call it on the thread that writes.
     @discardableResult
     public func checkpointWALIfDue() -> Bool {
         let commits = walFrames.commitCount
@@ -1298,9 +1306,7 @@ public final class StateStore: Sendable {
               })
         else { return false }
         beforeWALCheckpoint?()
-        _ = try? queue.writeWithoutTransaction { db in
-            try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(PASSIVE)")
-        }
+        checkpointRecord.run(on: queue)
         return true
     }
 
