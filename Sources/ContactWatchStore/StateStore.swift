@@ -772,8 +772,19 @@ public final class StateStore: Sendable {
         do {
             return try body()
         } catch {
-            throw StoreError.from(error, path: path, during: what, systemErrno: systemErrno(threadErrno: errno))
+            let failure = StoreError.from(error, path: path, during: what, systemErrno: systemErrno(threadErrno: errno))
+            guard failure.kind == .busy, lockWait.endedForTheStop else { throw failure }
+            throw StoreError(.busy, failure.description + " The daemon was stopping, and a stop takes at most 5 s: it "
+                + "gave up waiting for the lock, so what it was writing (\(what)) was not written, and a batch not "
+                + "committed was not published.")
         }
+    }
+
+    /// Ends every wait for another process's lock within `seconds` from now, whatever the busy timeout still allows:
+    /// the daemon calls it as it begins to stop (cli.md: within 5 s), and a commit or the record of what was published
+    /// still waiting then fails as busy (exit 75) saying so. Callable from any thread.
+    public func endLockWaits(within seconds: Double) {
+        lockWait.end(by: ContinuousClock.now + .milliseconds(Int64(seconds * 1000)))
     }
 
     /// Which system call failure is behind a failed store operation, for the operator's message: SQLite's own
@@ -1769,6 +1780,15 @@ public struct PreparedCommit: Sendable {
 final class LockWait: Sendable {
     private let timeoutMilliseconds: Int
     private let giveUp = Mutex<(@Sendable () -> Bool)?>(nil)
+    /// Set once the daemon stops (`StateStore.endLockWaits(within:)`): every wait ends by then, whatever the timeout
+    /// still allows (cli.md: a stop takes at most 5 s).
+    private let stopBy = Mutex<ContinuousClock.Instant?>(nil)
+    /// Whether a wait was ended by `stopBy`.
+    private let endedByStop = Atomic<Bool>(false)
+
+    func end(by deadline: ContinuousClock.Instant) { stopBy.withLock { $0 = deadline } }
+
+    var endedForTheStop: Bool { endedByStop.load(ordering: .acquiring) }
     private static let delays = [1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100]
     private static let totals = [0, 1, 3, 8, 18, 33, 53, 78, 103, 128, 178, 228]
 
@@ -1802,6 +1822,15 @@ final class LockWait: Sendable {
         if prior + delay > timeoutMilliseconds {
             delay = timeoutMilliseconds - prior
             if delay <= 0 { return false }
+        }
+        if let end = stopBy.withLock({ $0 }) {
+            let (seconds, attoseconds) = ContinuousClock.now.duration(to: end).components
+            let left = seconds * 1000 + attoseconds / 1_000_000_000_000_000
+            if left <= 0 {
+                endedByStop.store(true, ordering: .releasing)
+                return false
+            }
+            delay = min(delay, Int(left))
         }
         usleep(useconds_t(delay * 1000))
         return true
