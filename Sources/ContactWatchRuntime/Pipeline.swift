@@ -97,8 +97,8 @@ final class Pipeline: @unchecked Sendable {
                                      now: ContinuousClock.now)
         var loop = PipelineLoop(engine: engine, store: store, sockets: sockets, writer: writer, machine: machine,
                                 config: config, logger: logger, counters: counters, ready: ready)
-        let server = journal
-        loop.failure = { server?.failure }
+        let server = journal, security = setup.security
+        loop.failure = { server?.failure ?? security.failure }
         try loop.run(until: { [self] in isStopRequested })
     }
 }

@@ -92,6 +92,19 @@ public final class DaemonSecurity: Sendable {
     /// Failed accepts on the bound sockets, from whichever thread reads their monitor.
     let acceptFailures: AcceptFailureLog
     private let authenticator = Mutex<ZMQAuthenticator?>(nil)
+    /// Whether the warning that libzmq lacks `ZMQ_ZAP_ENFORCE_DOMAIN` was logged (once, whichever socket found it).
+    private let saidZAPNotEnforced = Atomic<Bool>(false)
+
+    /// The ZAP handler while it is started (tests).
+    var zapHandler: ZMQAuthenticator? { authenticator.withLock { $0 } }
+
+    /// The ZAP handler's thread ended while the daemon runs (an error of its poll): no handshake is answered any
+    /// more, so the daemon stops (asked every turn of the processing loop, as the journal thread's failure is).
+    var failure: DaemonError? {
+        guard let why = authenticator.withLock({ $0 })?.unexpectedEnd else { return nil }
+        return DaemonError.internal("the CURVE handshake handler (ZAP) ended while the daemon ran (\(why)): no new "
+            + "peer can be authenticated, so the daemon stops; a restart starts a new one")
+    }
     /// Which allow-list each bound CURVE socket uses.
     private let domains = Mutex<[SocketRole: String]>([:])
     /// The directories last loaded, per allow-list setting, with their keys.
@@ -196,7 +209,14 @@ public final class DaemonSecurity: Sendable {
     /// (false for a socket whose one monitor its owner reads, the input: it reports through `inputHandshakeFailed`).
     public func secureServer(_ socket: ZMQSocket, as name: SocketRole, watchHandshakes: Bool = true) throws {
         guard let keyPair, let auth = authenticator.withLock({ $0 }) else { return }
-        try socket.makeCurveServer(secretKey: keyPair.secretKey, zapDomain: name.rawValue)
+        if try !socket.makeCurveServer(secretKey: keyPair.secretKey, zapDomain: name.rawValue),
+           !saidZAPNotEnforced.exchange(true, ordering: .relaxed) {
+            logger.warning("""
+                this libzmq does not take ZMQ_ZAP_ENFORCE_DOMAIN (a build without the draft API): should the CURVE \
+                handshake handler end early, libzmq would let every CURVE peer in until the daemon stops for it (which \
+                it then does at once); Debian's libzmq5 has it
+                """)
+        }
         if watchHandshakes { try auth.watchHandshakes(of: socket, domain: name.rawValue) }
     }
 

@@ -42,6 +42,9 @@
 //   still queued never returns them into freed memory.
 // * A `ZMQAuthenticator` must outlive every CURVE server socket of its context: libzmq lets every
 //   CURVE client in when no ZAP handler is bound. Create it before the sockets, stop it after closing them.
+//   `makeCurveServer` also sets `ZMQ_ZAP_ENFORCE_DOMAIN` (where libzmq has it), so that a handler gone early — its
+//   thread ended by an error — refuses every client instead of letting each one in; such an end is reported
+//   (`ZMQAuthenticator.unexpectedEnd`).
 
 internal import CZeroMQ
 import Synchronization
@@ -449,11 +452,23 @@ public final class ZMQSocket {
 
     /// Makes this socket a CURVE server with `secretKey`, authenticated by the ZAP handler under
     /// `zapDomain` (see `ZMQAuthenticator`). Set before bind.
-    public func makeCurveServer(secretKey: CurveKey, zapDomain: String) throws {
+    ///
+    /// Also sets `ZMQ_ZAP_ENFORCE_DOMAIN`: without it libzmq lets every CURVE client in while no ZAP handler is bound
+    /// (a handler whose thread ended), with it each is refused. Returns false when this libzmq refuses the option (a
+    /// build without the draft API: EINVAL), which the caller should say.
+    @discardableResult
+    public func makeCurveServer(secretKey: CurveKey, zapDomain: String) throws -> Bool {
         try setInt32(ZMQ_CURVE_SERVER, "ZMQ_CURVE_SERVER", 1)
         try setBytes(ZMQ_CURVE_SECRETKEY, "ZMQ_CURVE_SECRETKEY", secretKey.bytes)
         try setZAPDomain(zapDomain)
+        do { try setInt32(ZMQ_ZAP_ENFORCE_DOMAIN, "ZMQ_ZAP_ENFORCE_DOMAIN", 1) } catch let error as ZMQError where error.code == EINVAL {
+            return false
+        }
+        return true
     }
+
+    /// Whether ZAP is enforced for this socket's domain (`ZMQ_ZAP_ENFORCE_DOMAIN`); false where libzmq lacks it.
+    public var enforcesZAP: Bool { (try? getInt32(ZMQ_ZAP_ENFORCE_DOMAIN, "ZMQ_ZAP_ENFORCE_DOMAIN")) == 1 }
 
     /// Makes this socket a CURVE client of a server whose public key is `serverKey`, authenticating
     /// with `keyPair`. Set before connect.
@@ -1348,6 +1363,8 @@ public final class ZMQAuthenticator: Sendable {
     private let watches = Mutex<[Watch]>([])
     private let requests = Atomic<Int>(0)
     private let stopRequested = Atomic<Bool>(false)
+    /// Why the handler thread ended when no stop was asked for (`unexpectedEnd`).
+    private let ended = Mutex<String?>(nil)
     private let thread = Mutex<pthread_t?>(nil)
     /// Wakes the handler thread out of its poll: a new watch to read, or stop. The handler blocks in `zmq_poll`
     /// on the ZAP socket, the monitors and this pipe, with no timeout: nothing is polled on a timer.
@@ -1442,6 +1459,19 @@ public final class ZMQAuthenticator: Sendable {
         }
     }
 
+    /// Why the handler thread ended before `stop()` was called, nil while it runs or after a stop: no handshake is
+    /// answered from then on — refused where `ZMQ_ZAP_ENFORCE_DOMAIN` is set, let in where libzmq lacks it — so the
+    /// owner must not go on serving CURVE sockets.
+    public var unexpectedEnd: String? { ended.withLock { $0 } }
+
+    /// Tests: ends the handler thread as an error of its poll would, without a stop.
+    func simulateUnexpectedEnd(_ why: String) {
+        ended.withLock { $0 = why }
+        stopRequested.store(true, ordering: .releasing)
+        wake.signal()
+        join()
+    }
+
     /// ZAP requests answered so far (allowed or refused).
     public var requestsAnswered: Int { requests.load(ordering: .relaxed) }
 
@@ -1511,7 +1541,12 @@ public final class ZMQAuthenticator: Sendable {
             // No timeout: a ZAP request, a monitor event, or the wake pipe (a watch, stop) ends the wait.
             do { ready = try poller.poll(timeoutMilliseconds: -1) } catch {
                 if ZMQError.isInterrupted(error) { continue }
-                return  // ETERM: the context is shutting down
+                // ETERM: the context is shutting down. Any other error, or ETERM with no stop asked for, ends the
+                // handler while CURVE sockets may still need it: recorded for the owner to act on.
+                if !stopRequested.load(ordering: .acquiring) {
+                    ended.withLock { $0 = "its poll failed: \(error)" }
+                }
+                return
             }
             if ready.isReadable(1) { wake.drain() }
             if ready.isReadable(0) {

@@ -5,7 +5,7 @@ import Foundation
 import Logging
 import Synchronization
 import Testing
-import ZeroMQ
+@testable import ZeroMQ
 
 /// The security rules in-process: where plaintext may go, the flag combinations cli.md rules out, the refusal log's
 /// rate limit, and the input watch's decisions (reconnect, warnings) fed monitor events and a clock.
@@ -274,5 +274,42 @@ struct MemoryLogHandler: LogHandler {
         var merged = metadata
         if let explicit = event.metadata { merged.merge(explicit) { _, new in new } }
         sink.append(LogLines.Entry(level: event.level, message: event.message.description, metadata: merged))
+    }
+}
+
+/// The daemon stops when its ZAP handler's thread ends early: no handshake would be answered (and, where libzmq lacks
+/// `ZMQ_ZAP_ENFORCE_DOMAIN`, every CURVE peer let in). Asked every turn of the processing loop (`Pipeline`).
+@Suite("The ZAP handler ending early stops the daemon")
+struct ZAPHandlerEndTests {
+    @Test("a handler whose thread ended without a stop: DaemonSecurity.failure says so (exit 70); none while it runs or after a stop")
+    func failureAfterAnEarlyEnd() throws {
+        let dir = NSTemporaryDirectory() + "cw-zap-end-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let paths = try CurveCertificate.write(try CurveKeyPair.generate(), name: "daemon", directory: dir)
+        var settings = SecuritySettings()
+        settings.certificate = paths.secretPath
+        func started() throws -> (DaemonSecurity, ZMQContext) {
+            let security = try DaemonSecurity(settings: settings, counters: RuntimeCounters(),
+                                              logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+            let context = try ZMQContext()
+            try security.start(context: context)
+            return (security, context)
+        }
+
+        let (security, context) = try started()
+        #expect(security.failure == nil)
+        try #require(security.zapHandler != nil)
+        security.zapHandler?.simulateUnexpectedEnd("its poll failed: a test")
+        let failure = try #require(security.failure)
+        #expect(failure.description.contains("ZAP) ended while the daemon ran (its poll failed: a test)"), "\(failure)")
+        #expect(failure.exitStatus.rawValue == 70)
+        security.stop()
+        context.close()
+
+        let (stopped, other) = try started()
+        stopped.stop()
+        #expect(stopped.failure == nil, "a stop is no failure")
+        other.close()
     }
 }

@@ -245,6 +245,33 @@ struct CurveTests {
         #expect(s.auth.refusalCounter(forDomain: "output").count == refusals.all.count)
     }
 
+    /// libzmq lets every CURVE client in while no ZAP handler is bound. A handler thread that ended on an error (its
+    /// poll failing) left the daemon's CURVE sockets open to any key, with nothing said (an auditor, session 29):
+    /// `makeCurveServer` sets `ZMQ_ZAP_ENFORCE_DOMAIN`, so the same client is refused, and the end is reported.
+    @Test func aHandlerThatEndedEarlyLeavesNoClientIn() throws {
+        let dir = try TempDir()
+        let refusals = Refusals()
+        let allowed = try CurveKeyPair.generate()
+        let s = try Self.server(dir: dir, refusals: refusals, allowed: [allowed.publicKey])
+        defer { s.socket.close(); s.auth.stop() }
+        #expect(s.socket.enforcesZAP, "this libzmq does not take ZMQ_ZAP_ENFORCE_DOMAIN")
+        #expect(s.auth.unexpectedEnd == nil)
+
+        s.auth.simulateUnexpectedEnd("a test ended it")
+        #expect(s.auth.unexpectedEnd == "a test ended it")
+        // Even a key on the allow-list gets no subscription through and receives nothing: no handler answers.
+        let client = try s.context.socket(.sub, lingerMilliseconds: 0)
+        defer { client.close() }
+        try client.makeCurveClient(keyPair: allowed, serverKey: s.pair.publicKey)
+        try client.subscribe("")
+        try client.connect(s.endpoint)
+        #expect(try !Self.subscriptionArrives(s.socket, ms: 1000), "a client subscribed with no ZAP handler")
+        try s.socket.send(strings: ["alert.raised.x", "{}"])
+        #expect(try client.receiveCopy(timeoutMilliseconds: 300) == nil)
+        s.auth.stop()
+        #expect(s.auth.unexpectedEnd == "a test ended it", "a stop afterwards does not hide why it ended")
+    }
+
     @Test func keyOfAnotherDomainIsRefusedAndNamesTheList() throws {
         let dir = try TempDir()
         let refusals = Refusals()
