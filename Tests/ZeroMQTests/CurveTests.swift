@@ -270,6 +270,26 @@ struct CurveTests {
         #expect(try client.receiveCopy(timeoutMilliseconds: 300) == nil)
         s.auth.stop()
         #expect(s.auth.unexpectedEnd == "a test ended it", "a stop afterwards does not hide why it ended")
+
+        // No handler bound at all (a handler whose socket libzmq has reaped): without the option libzmq accepts any
+        // key here — with it, none.
+        let bare = try ZMQContext()
+        defer { bare.close() }
+        let server = try bare.socket(.xpub, lingerMilliseconds: 0)
+        defer { server.close() }
+        try server.setXPubVerbose(true)
+        let pair = try CurveKeyPair.generate()
+        #expect(try server.makeCurveServer(secretKey: pair.secretKey, zapDomain: "output"))
+        let endpoint = "ipc://\(dir.path)/bare.sock"
+        try server.bind(endpoint)
+        let stranger = try bare.socket(.sub, lingerMilliseconds: 0)
+        defer { stranger.close() }
+        try stranger.makeCurveClient(keyPair: try CurveKeyPair.generate(), serverKey: pair.publicKey)
+        try stranger.subscribe("")
+        try stranger.connect(endpoint)
+        #expect(try !Self.subscriptionArrives(server, ms: 1000), "a stranger subscribed with no ZAP handler bound")
+        try server.send(strings: ["alert.raised.x", "{}"])
+        #expect(try stranger.receiveCopy(timeoutMilliseconds: 300) == nil)
     }
 
     @Test func keyOfAnotherDomainIsRefusedAndNamesTheList() throws {
