@@ -188,11 +188,28 @@ public enum Daemon {
         let pipeline = Pipeline(config: config, logger: logger, context: context, engine: engine, store: loaded.store,
                                 publishedThrough: loaded.publishedThrough, unpublished: loaded.unpublished,
                                 counters: counters, security: security)
-        try await serve(pipeline, metrics: metrics, counters: counters, logger: logger)
-        counters.checkpointFailures.store(loaded.store.checkpoints.failures, ordering: .relaxed)
-        var summary: Logger.Metadata = [:]
-        for (key, value) in pipeline.counters.summary { summary[key] = "\(value)" }
-        logger.info("stopped", metadata: summary)
+        // The counts go out however the daemon stops: a failure's stop (a store failure, the journal socket, the ZAP
+        // handler) wrote only its `critical` line, and up to a stats interval of counts — what led up to it — was
+        // never written anywhere (an auditor, session 29). Then at `warning`, with the exit status, before the
+        // `critical` line that says why.
+        func stopped(failure: DaemonError?) {
+            counters.checkpointFailures.store(loaded.store.checkpoints.failures, ordering: .relaxed)
+            var summary: Logger.Metadata = [:]
+            for (key, value) in pipeline.counters.summary { summary[key] = "\(value)" }
+            if let failure {
+                summary["exitStatus"] = "\(failure.exitStatus.rawValue)"
+                logger.warning("stopped", metadata: summary)
+            } else {
+                logger.info("stopped", metadata: summary)
+            }
+        }
+        do {
+            try await serve(pipeline, metrics: metrics, counters: counters, logger: logger)
+        } catch {
+            stopped(failure: error)
+            throw error
+        }
+        stopped(failure: nil)
     }
 
     /// `metrics.address` parsed, with the metrics it will serve (histograms fed through the counters' timing

@@ -942,6 +942,9 @@ struct FaultTests {
         #expect(status == 75, "exit \(String(describing: status)): \(log.suffix(2000))")
         #expect(log.contains("locked by another process"), "\(log.suffix(2000))")
         #expect(log.contains("The daemon was stopping, and a stop takes at most 5 s"), "\(log.suffix(2000))")
+        // The counts are written on a failure's stop too (they were not: an auditor, session 29), with the status.
+        #expect(Self.stoppedField(log, "exitStatus") == 75, "\(log.suffix(2000))")
+        #expect((Self.stoppedField(log, "received") ?? 0) > 0, "\(log.suffix(2000))")
         D.stop(live, output: true)
         #expect(live.stdout.text.isEmpty, "published without a commit: \(live.stdout.text.prefix(500))")
         try input.fileHandleForWriting.close()
