@@ -19,6 +19,9 @@ public final class RuntimeCounters: Sendable {
     public let gaps = Atomic<Int>(0)
     /// Messages whose sequenceNumber was at or below the publisher's last, other than 1 (alerts.md: a repeat).
     public let repeats = Atomic<Int>(0)
+    /// Messages numbered 1 after a publisher's last was higher (alerts.md: the publisher restarted its numbering; no
+    /// gap is reported across a restart). Logged at `info`, rate-limited; counted here so none goes unseen.
+    public let publisherRestarts = Atomic<Int>(0)
     public let alertsRaised = Atomic<Int>(0)
     public let alertsResolved = Atomic<Int>(0)
     // The processing loop's own.
@@ -91,6 +94,7 @@ public final class RuntimeCounters: Sendable {
         stale.store(c.stale, ordering: .relaxed)
         gaps.store(c.gaps, ordering: .relaxed)
         repeats.store(c.repeats, ordering: .relaxed)
+        publisherRestarts.store(c.publisherRestarts, ordering: .relaxed)
         alertsRaised.store(c.raisedByRule.reduce(0, +), ordering: .relaxed)
         alertsResolved.store(c.resolvedByRule.reduce(0, +), ordering: .relaxed)
         for (k, n) in c.raisedByRule.enumerated() where k < raisedByRule.count { raisedByRule[k].value.store(n, ordering: .relaxed) }
@@ -118,6 +122,7 @@ public final class RuntimeCounters: Sendable {
             ("invalid", invalid.load(ordering: .relaxed)), ("ignored", ignored.load(ordering: .relaxed)),
             ("duplicates", duplicates.load(ordering: .relaxed)), ("stale", stale.load(ordering: .relaxed)),
             ("gaps", gaps.load(ordering: .relaxed)), ("repeats", repeats.load(ordering: .relaxed)),
+            ("publisherRestarts", publisherRestarts.load(ordering: .relaxed)),
             ("alertsRaised", alertsRaised.load(ordering: .relaxed)),
             ("alertsResolved", alertsResolved.load(ordering: .relaxed)),
             ("disconnections", disconnections.load(ordering: .relaxed)), ("commits", commits.load(ordering: .relaxed)),

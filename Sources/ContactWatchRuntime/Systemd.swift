@@ -1,5 +1,7 @@
 import CSystemd
 import Dispatch
+import Logging
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -7,10 +9,33 @@ import Glibc
 /// systemd's notification protocol through libsystemd (`sd_notify`). Every call is a no-op when the daemon was not
 /// started by systemd (`NOTIFY_SOCKET` unset).
 public enum Systemd {
-    /// Sends a state string such as `READY=1`. Returns whether systemd was told.
+    /// Sends a state string such as `READY=1`. Returns whether systemd was told. A failure (`NOTIFY_SOCKET` naming
+    /// no socket, or one a sandbox hides) is said at `warning`, once per kind of state (`READY`, `WATCHDOG`, …):
+    /// it was dropped, and the daemon's log looked healthy while `Type=notify` timed its start out or the watchdog
+    /// killed it (an auditor, session 29).
     @discardableResult
     public static func notify(_ state: String) -> Bool {
-        sd_notify(0, state) > 0
+        let rc = sd_notify(0, state)
+        if rc < 0 { reportFailure(of: state, code: -rc) }
+        return rc > 0
+    }
+
+    /// The kinds of state whose failure was said (`notify`).
+    private static let failuresSaid = Mutex<Set<String>>([])
+
+    private static func reportFailure(of state: String, code: Int32) {
+        let kind = String(state.prefix { $0 != "=" })
+        guard failuresSaid.withLock({ $0.insert(kind).inserted }) else { return }
+        let consequence = switch kind {
+        case "READY": "with Type=notify systemd takes the start as failed when its timeout passes and stops the daemon"
+        case "WATCHDOG": "with WatchdogSec= systemd takes the daemon as hung and restarts it"
+        default: "systemctl status shows stale information"
+        }
+        Logger(label: "contactwatchd").warning("""
+            systemd was not told \(kind == "STATUS" ? "the status line" : state): \(String(cString: strerror(code))) \
+            (NOTIFY_SOCKET=\(getenv("NOTIFY_SOCKET").map { String(cString: $0) } ?? "")): \(consequence); check that the \
+            socket exists and the unit's sandboxing leaves it reachable
+            """, metadata: ["notify": "\(kind)"])
     }
 
     /// Sends `state` from a serial queue of its own and returns at once: for READY=1 and the stop path, which must

@@ -139,6 +139,28 @@ struct DaemonBehaviourTests {
                 "exit \(String(describing: status)), reason \(c.process.terminationReason == .exit ? "exit" : "signal")")
     }
 
+    /// `sd_notify`'s result was dropped: with `NOTIFY_SOCKET` naming no socket (a sandbox hiding it, a typo) the daemon
+    /// logged `ready` and looked healthy while systemd never heard READY=1 (a start timed out) or a watchdog ping (a
+    /// restart for a hang): an auditor, session 29. Now one warning per kind of notification.
+    @Test("NOTIFY_SOCKET naming no socket: one warning that systemd was not told READY=1, one for the watchdog's pings; the daemon runs and stops with 0")
+    func notificationsThatFail() throws {
+        let dir = try TemporaryDirectory()
+        let missing = dir.file("no-such-notify-socket")
+        let c = try Child("contactwatchd", ["--input", dir.ipc("in"), "--input-bind", "--output", dir.ipc("out"),
+                                            "--state-dir", dir.file("state")],
+                          environment: ["NOTIFY_SOCKET": missing, "WATCHDOG_USEC": "200000"])
+        defer { if c.process.isRunning { c.signal(SIGKILL) } }
+        #expect(c.stderr.wait(timeout: 30) { $0.contains("systemd was not told READY=1") && $0.contains("systemd was not told WATCHDOG=1") },
+                "\(c.stderr.text.suffix(2000))")
+        c.signal(SIGTERM)
+        #expect(c.waitForExit(timeout: 30) == 0, "\(c.stderr.text.suffix(2000))")
+        let lines = c.stderr.text.split(separator: "\n")
+        let ready = lines.filter { $0.contains("systemd was not told READY=1") }
+        #expect(ready.count == 1 && ready.allSatisfy { $0.contains("warning") && $0.contains(missing) }, "\(ready)")
+        // Pings every 100 ms for the daemon's life: said once.
+        #expect(lines.filter { $0.contains("systemd was not told WATCHDOG=1") }.count == 1)
+    }
+
     /// The lock file deleted under a running daemon (a clean-up job, an operator): a second daemon created a new one,
     /// locked it, and both wrote the same store (the fault tester). The state directory's own lock keeps it out.
     @Test("the lock file deleted under a running daemon: a second daemon on the same state directory still waits, exits 75 naming the first, and leaves it running")
