@@ -180,11 +180,22 @@ public final class DaemonSecurity: Sendable {
         }
         applyLists()
         let l = lists.withLock { $0 }
+        for (key, dir) in [("security.curve.allowPublishers", settings.allowPublishers),
+                           ("security.curve.allowConsumers", settings.allowConsumers)] {
+            if let dir, l[key]?.isEmpty ?? true { warnEmpty(key, dir) }
+        }
         logger.info("CURVE on", metadata: [
             "publicKey": "\(keyPair!.publicKey.z85)",
             "publishers": "\(l["security.curve.allowPublishers"]?.count ?? 0)",
             "consumers": "\(l["security.curve.allowConsumers"]?.count ?? 0)",
         ])
+    }
+
+    /// An allow-list directory with no certificate in it: every handshake on its sockets is refused. Said at `warning`
+    /// at start and at each reload that finds it so (it was an `info` count of 0: a fault tester, session 28).
+    private func warnEmpty(_ key: String, _ dir: String) {
+        let who = key == "security.curve.allowPublishers" ? "publisher" : "consumer"
+        logger.warning("\(key): \(dir) holds no *.key certificate, so every \(who)'s handshake is refused; add the \(who)s' public certificates there and send SIGHUP", metadata: ["setting": "\(key)", "dir": "\(dir)"])
     }
 
     /// Stops the ZAP handler: after every CURVE socket is closed.
@@ -251,6 +262,7 @@ public final class DaemonSecurity: Sendable {
                     "setting": "\(key)", "dir": "\(dir)", "keys": "\(fresh.count)",
                     "added": "\(fresh.subtracting(old).count)", "removed": "\(old.subtracting(fresh).count)",
                 ])
+                if fresh.isEmpty { warnEmpty(key, dir) }
             } catch {
                 logger.warning("allow-list not reloaded; the old one stays in force (\(current[key]?.count ?? 0) keys)",
                                metadata: ["setting": "\(key)", "problem": "\(error.description)"])

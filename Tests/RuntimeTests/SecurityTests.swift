@@ -313,3 +313,41 @@ struct ZAPHandlerEndTests {
         other.close()
     }
 }
+
+/// An allow-list directory with no certificate refuses everyone; at start it was only an `info` count of 0 (a fault
+/// tester, session 28).
+@Suite("An empty allow-list is said at warning")
+struct EmptyAllowListTests {
+    @Test("at start and at a reload that finds it empty: a warning naming the setting and the directory; none once it holds a key")
+    func emptyAllowList() throws {
+        let dir = NSTemporaryDirectory() + "cw-empty-list-\(UUID().uuidString)"
+        let consumers = dir + "/consumers"
+        try FileManager.default.createDirectory(atPath: consumers, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let paths = try CurveCertificate.write(try CurveKeyPair.generate(), name: "daemon", directory: dir)
+        var settings = SecuritySettings()
+        settings.certificate = paths.secretPath
+        settings.allowConsumers = consumers
+        let lines = LogLines()
+        let security = try DaemonSecurity(settings: settings, counters: RuntimeCounters(),
+                                          logger: Logger(label: "test") { _ in MemoryLogHandler(sink: lines) })
+        let context = try ZMQContext()
+        defer { security.stop(); context.close() }
+        try security.start(context: context)
+        func warnings() -> [String] {
+            lines.entries.withLock { $0.filter { $0.level == .warning }.map(\.message) }
+        }
+        #expect(warnings().count == 1, "\(warnings())")
+        #expect(warnings().first?.contains("security.curve.allowConsumers: \(consumers) holds no *.key certificate") == true,
+                "\(warnings())")
+
+        _ = try CurveCertificate.write(try CurveKeyPair.generate(), name: "reader", directory: consumers)
+        try FileManager.default.removeItem(atPath: consumers + "/reader.key_secret")
+        security.reloadAllowLists()
+        #expect(warnings().count == 1, "a list with a key was warned: \(warnings())")
+
+        try FileManager.default.removeItem(atPath: consumers + "/reader.key")
+        security.reloadAllowLists()
+        #expect(warnings().count == 2, "\(warnings())")
+    }
+}
