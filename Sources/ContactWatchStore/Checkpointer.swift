@@ -87,7 +87,8 @@ final class Checkpointer: @unchecked Sendable {
 /// checkpoint that keeps failing while commits still append to the WAL (an I/O error writing the database file) lets
 /// the `-wal` file grow without bound, and nothing else would say so. The daemon reads it (`StateStore.checkpoints`)
 /// and says it (`CheckpointWatch`). A PASSIVE checkpoint that cannot finish because a reader holds frames is not a
-/// failure (SQLite returns a row saying so, no error).
+/// failure (SQLite returns a row saying so, no error), nor is one kept from running by another connection's lock
+/// (`SQLITE_BUSY`, `SQLITE_LOCKED`): the next one tries again.
 public struct CheckpointOutcomes: Sendable, Equatable {
     /// Checkpoints that failed since the store was opened.
     public var failures = 0
@@ -118,6 +119,11 @@ final class CheckpointRecord: Sendable {
                 _ = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(PASSIVE)")
             }
             outcomes.withLock { $0.failingInARow = 0 }
+        } catch let error as DatabaseError where [.SQLITE_BUSY, .SQLITE_LOCKED].contains(error.resultCode.primaryResultCode) {
+            // Another connection in the way (a read transaction's schema read meeting a WAL restart, say): the
+            // checkpoint did not run, as when a PASSIVE one finds frames in use, and the next one tries again. Not a
+            // failure of the disk, and a warning for it would cry wolf.
+            return
         } catch {
             let systemErrno = errno
             var text = "\(error)"

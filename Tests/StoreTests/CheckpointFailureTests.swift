@@ -58,6 +58,20 @@ struct CheckpointFailureTests {
         #expect(store.walFrames.count < 8, "the WAL did not restart after a checkpoint succeeded: \(store.walFrames.count)")
     }
 
+    @Test("a checkpoint kept from running by another connection's lock (SQLITE_BUSY) is no failure: nothing recorded, nothing to warn of")
+    func busyIsNoFailure() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let store = try StateStore(directory: dir.path, synchronous: .full, walCheckpointFrames: 1,
+                                   backgroundCheckpoints: false,
+                                   checkpointFault: { throw DatabaseError(resultCode: .SQLITE_BUSY, message: "database is locked") })
+        defer { store.close() }
+        let engine = try Engine(settings: EngineSettings())
+        try store.write(Self.batch(engine, [], now: 1))
+        #expect(store.checkpointWALIfDue())
+        #expect(store.checkpoints == CheckpointOutcomes())
+    }
+
     @Test("the checkpointer thread's failures are recorded too")
     func backgroundCheckpointFailures() throws {
         let dir = TempDir()
