@@ -181,7 +181,7 @@ public enum Daemon {
         do { context = try ZMQContext(ioThreads: ThreadPlacement.ioThreads) } catch { throw DaemonError.internal("cannot create the ZeroMQ context: \(error)") }
         defer { context.close() }
         // The ZAP handler exists before any CURVE socket and stops after they are closed (before the context).
-        try security.start(context: context)
+        try security.start(context: context, inputBound: config.inputBind)
         defer { security.stop() }
         let reload = reloadOnSIGHUP(config: config, flags: flags, security: security, logger: logger, counters: counters)
         defer { reload.cancel() }
@@ -193,6 +193,9 @@ public enum Daemon {
         // never written anywhere (an auditor, session 29). Then at `warning`, with the exit status, before the
         // `critical` line that says why.
         func stopped(failure: DaemonError?) {
+            // A daemon that failed before its loop ever turned (a bind refused, the store not writable) processed
+            // nothing: its failure's own line says all.
+            if failure != nil && counters.lastTurnNanos.load(ordering: .relaxed) == 0 { return }
             counters.checkpointFailures.store(loaded.store.checkpoints.failures, ordering: .relaxed)
             var summary: Logger.Metadata = [:]
             for (key, value) in pipeline.counters.summary { summary[key] = "\(value)" }

@@ -19,7 +19,7 @@ public final class RuntimeCounters: Sendable {
     public let gaps = Atomic<Int>(0)
     /// Messages whose sequenceNumber was at or below the publisher's last, other than 1 (alerts.md: a repeat).
     public let repeats = Atomic<Int>(0)
-    /// Messages numbered 1 after a publisher's last was higher (alerts.md: the publisher restarted its numbering; no
+    /// Messages numbered 1 other than their publisher's first (alerts.md: the publisher restarted its numbering; no
     /// gap is reported across a restart). Logged at `info`, rate-limited; counted here so none goes unseen.
     public let publisherRestarts = Atomic<Int>(0)
     public let alertsRaised = Atomic<Int>(0)

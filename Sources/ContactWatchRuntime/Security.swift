@@ -92,6 +92,11 @@ public final class DaemonSecurity: Sendable {
     /// Failed accepts on the bound sockets, from whichever thread reads their monitor.
     let acceptFailures: AcceptFailureLog
     private let authenticator = Mutex<ZMQAuthenticator?>(nil)
+    /// Whether the input binds (`start`): an empty publishers' list is said only then.
+    private let inputBound = Atomic<Bool>(true)
+    /// The handler once started (set once, before any CURVE socket exists): what `failure` asks on every turn of the
+    /// processing loop without taking `authenticator`'s lock.
+    private let started = AtomicLazyReference<ZMQAuthenticator>()
     /// Whether the warning that libzmq lacks `ZMQ_ZAP_ENFORCE_DOMAIN` was logged (once, whichever socket found it).
     private let saidZAPNotEnforced = Atomic<Bool>(false)
 
@@ -101,7 +106,7 @@ public final class DaemonSecurity: Sendable {
     /// The ZAP handler's thread ended while the daemon runs (an error of its poll): no handshake is answered any
     /// more, so the daemon stops (asked every turn of the processing loop, as the journal thread's failure is).
     var failure: DaemonError? {
-        guard let why = authenticator.withLock({ $0 })?.unexpectedEnd else { return nil }
+        guard let auth = started.load(), auth.endedUnexpectedly, let why = auth.unexpectedEnd else { return nil }
         return DaemonError.internal("the CURVE handshake handler (ZAP) ended while the daemon ran (\(why)): no new "
             + "peer can be authenticated, so the daemon stops; a restart starts a new one")
     }
@@ -164,8 +169,11 @@ public final class DaemonSecurity: Sendable {
     public var isCurve: Bool { keyPair != nil }
 
     /// Starts the ZAP handler in `context` (before any CURVE socket is created), with the allow-lists loaded.
-    public func start(context: ZMQContext) throws(DaemonError) {
+    /// `inputBound`: whether the input binds (only then does `security.curve.allowPublishers` admit anyone, and only
+    /// then is an empty one worth a warning).
+    public func start(context: ZMQContext, inputBound: Bool = true) throws(DaemonError) {
         guard isCurve else { return }
+        self.inputBound.store(inputBound, ordering: .relaxed)
         let log = refusals
         do {
             let failures = acceptFailures
@@ -175,6 +183,7 @@ public final class DaemonSecurity: Sendable {
             })
             for socket in SocketRole.allCases { auth.useCounter(counters.authRejected(socket), forDomain: socket.rawValue) }
             authenticator.withLock { $0 = auth }
+            _ = started.storeIfNil(auth)
         } catch {
             throw DaemonError.internal("cannot start the ZAP handler: \(error)")
         }
@@ -182,7 +191,7 @@ public final class DaemonSecurity: Sendable {
         let l = lists.withLock { $0 }
         for (key, dir) in [("security.curve.allowPublishers", settings.allowPublishers),
                            ("security.curve.allowConsumers", settings.allowConsumers)] {
-            if let dir, l[key]?.isEmpty ?? true { warnEmpty(key, dir) }
+            if let dir, l[key]?.isEmpty ?? true, inputBound || key != "security.curve.allowPublishers" { warnEmpty(key, dir) }
         }
         logger.info("CURVE on", metadata: [
             "publicKey": "\(keyPair!.publicKey.z85)",
@@ -262,7 +271,9 @@ public final class DaemonSecurity: Sendable {
                     "setting": "\(key)", "dir": "\(dir)", "keys": "\(fresh.count)",
                     "added": "\(fresh.subtracting(old).count)", "removed": "\(old.subtracting(fresh).count)",
                 ])
-                if fresh.isEmpty { warnEmpty(key, dir) }
+                if fresh.isEmpty, inputBound.load(ordering: .relaxed) || key != "security.curve.allowPublishers" {
+                    warnEmpty(key, dir)
+                }
             } catch {
                 logger.warning("allow-list not reloaded; the old one stays in force (\(current[key]?.count ?? 0) keys)",
                                metadata: ["setting": "\(key)", "problem": "\(error.description)"])

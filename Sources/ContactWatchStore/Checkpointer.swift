@@ -1,6 +1,7 @@
 import ContactWatchCommon
 import Foundation
 import GRDB
+import GRDBSQLite
 import Synchronization
 
 /// Copies committed WAL frames back into the database file on its own thread and connection, so that the
@@ -125,7 +126,11 @@ final class CheckpointRecord: Sendable {
             // failure of the disk, and a warning for it would cry wolf.
             return
         } catch {
-            let systemErrno = errno
+            // SQLite's record of the system call that failed, when it kept one; else this thread's errno (cleared
+            // before the checkpoint), as `StateStore.systemErrno` does.
+            let threadErrno = errno
+            let recorded = queue.inDatabase { db in sqlite3_system_errno(db.sqliteConnection) }
+            let systemErrno = recorded != 0 ? recorded : threadErrno
             var text = "\(error)"
             if let e = error as? DatabaseError {
                 text = e.message ?? "\(e.resultCode)"

@@ -780,7 +780,9 @@ public final class StateStore: Sendable {
         }
     }
 
-    /// Ends every wait for another process's lock within `seconds` from now, whatever the busy timeout still allows:
+    /// Ends every wait for another process's lock within `seconds` from now, whatever the busy timeout still allows
+    /// (but for waits with a give-up of their own: a prune's, which gives up for the stop at once, and a save's after
+    /// a lost side file, whose first checkpoint waits its second):
     /// the daemon calls it as it begins to stop (cli.md: within 5 s), and a commit or the record of what was published
     /// still waiting then fails as busy (exit 75) saying so. Callable from any thread.
     public func endLockWaits(within seconds: Double) {
@@ -1786,7 +1788,8 @@ final class LockWait: Sendable {
     /// Whether a wait was ended by `stopBy`.
     private let endedByStop = Atomic<Bool>(false)
 
-    func end(by deadline: ContinuousClock.Instant) { stopBy.withLock { $0 = deadline } }
+    /// The earliest deadline asked for is kept (a second stop request does not move it later).
+    func end(by deadline: ContinuousClock.Instant) { stopBy.withLock { $0 = min($0 ?? deadline, deadline) } }
 
     var endedForTheStop: Bool { endedByStop.load(ordering: .acquiring) }
     private static let delays = [1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100]
@@ -1810,7 +1813,10 @@ final class LockWait: Sendable {
     /// SQLite's busy callback: pauses and returns true to try again, or returns false to fail with `SQLITE_BUSY`.
     func shouldRetry(afterTries count: Int) -> Bool {
         if let observe = observer.withLock({ $0 }) { observe(count) }
-        if let condition = giveUp.withLock({ $0 }), condition() { return false }
+        // A wait with a give-up of its own (a prune's, a save's after a lost side file) keeps that policy: the stop's
+        // deadline is for the others (a commit, the record of what was published).
+        let scoped = giveUp.withLock { $0 }
+        if let scoped, scoped() { return false }
         var delay: Int, prior: Int
         if count < Self.delays.count {
             delay = Self.delays[count]
@@ -1823,7 +1829,7 @@ final class LockWait: Sendable {
             delay = timeoutMilliseconds - prior
             if delay <= 0 { return false }
         }
-        if let end = stopBy.withLock({ $0 }) {
+        if scoped == nil, let end = stopBy.withLock({ $0 }) {
             let (seconds, attoseconds) = ContinuousClock.now.duration(to: end).components
             let left = seconds * 1000 + attoseconds / 1_000_000_000_000_000
             if left <= 0 {

@@ -1365,6 +1365,8 @@ public final class ZMQAuthenticator: Sendable {
     private let stopRequested = Atomic<Bool>(false)
     /// Why the handler thread ended when no stop was asked for (`unexpectedEnd`).
     private let ended = Mutex<String?>(nil)
+    /// Set once `ended` is: what an owner asks on every turn of a loop (one atomic load, no lock).
+    private let endedFlag = Atomic<Bool>(false)
     private let thread = Mutex<pthread_t?>(nil)
     /// Wakes the handler thread out of its poll: a new watch to read, or stop. The handler blocks in `zmq_poll`
     /// on the ZAP socket, the monitors and this pipe, with no timeout: nothing is polled on a timer.
@@ -1459,14 +1461,22 @@ public final class ZMQAuthenticator: Sendable {
         }
     }
 
-    /// Why the handler thread ended before `stop()` was called, nil while it runs or after a stop: no handshake is
-    /// answered from then on — refused where `ZMQ_ZAP_ENFORCE_DOMAIN` is set, let in where libzmq lacks it — so the
-    /// owner must not go on serving CURVE sockets.
-    public var unexpectedEnd: String? { ended.withLock { $0 } }
+    /// Why the handler thread ended before `stop()` was called (kept after a later stop); nil while it runs, or when
+    /// it ended because of a stop. No handshake is answered from then on — refused where `ZMQ_ZAP_ENFORCE_DOMAIN` is
+    /// set, let in where libzmq lacks it — so the owner must not go on serving CURVE sockets.
+    public var unexpectedEnd: String? { endedFlag.load(ordering: .acquiring) ? ended.withLock { $0 } : nil }
+
+    /// Whether `unexpectedEnd` is set: one atomic load.
+    public var endedUnexpectedly: Bool { endedFlag.load(ordering: .acquiring) }
+
+    private func recordEnd(_ why: String) {
+        ended.withLock { $0 = why }
+        endedFlag.store(true, ordering: .releasing)
+    }
 
     /// Tests: ends the handler thread as an error of its poll would, without a stop.
     func simulateUnexpectedEnd(_ why: String) {
-        ended.withLock { $0 = why }
+        recordEnd(why)
         stopRequested.store(true, ordering: .releasing)
         wake.signal()
         join()
@@ -1543,9 +1553,7 @@ public final class ZMQAuthenticator: Sendable {
                 if ZMQError.isInterrupted(error) { continue }
                 // ETERM: the context is shutting down. Any other error, or ETERM with no stop asked for, ends the
                 // handler while CURVE sockets may still need it: recorded for the owner to act on.
-                if !stopRequested.load(ordering: .acquiring) {
-                    ended.withLock { $0 = "its poll failed: \(error)" }
-                }
+                if !stopRequested.load(ordering: .acquiring) { recordEnd("its poll failed: \(error)") }
                 return
             }
             if ready.isReadable(1) { wake.drain() }

@@ -311,6 +311,15 @@ struct ZAPHandlerEndTests {
         stopped.stop()
         #expect(stopped.failure == nil, "a stop is no failure")
         other.close()
+
+        // The real path: the handler's poll fails (the context shut down under it, ETERM) with no stop asked for.
+        let (orphaned, shutDown) = try started()
+        defer { orphaned.stop(); shutDown.close() }
+        shutDown.shutdown()
+        let deadline = ContinuousClock.now + .seconds(30)
+        while orphaned.failure == nil && ContinuousClock.now < deadline { usleep(1000) }
+        let ended = try #require(orphaned.failure, "the handler's end on ETERM was not recorded")
+        #expect(ended.description.contains("its poll failed"), "\(ended)")
     }
 }
 
@@ -349,5 +358,18 @@ struct EmptyAllowListTests {
         try FileManager.default.removeItem(atPath: consumers + "/reader.key")
         security.reloadAllowLists()
         #expect(warnings().count == 2, "\(warnings())")
+
+        // An empty publishers' list with a connecting input admits nobody, and nobody needs it: no warning.
+        var connecting = settings
+        connecting.allowConsumers = nil
+        connecting.allowPublishers = consumers
+        let quiet = LogLines()
+        let other = try DaemonSecurity(settings: connecting, counters: RuntimeCounters(),
+                                       logger: Logger(label: "test") { _ in MemoryLogHandler(sink: quiet) })
+        let otherContext = try ZMQContext()
+        defer { other.stop(); otherContext.close() }
+        try other.start(context: otherContext, inputBound: false)
+        other.reloadAllowLists()
+        #expect(quiet.entries.withLock { $0.filter { $0.level == .warning }.isEmpty }, "\(quiet.entries.withLock { $0.map(\.message) })")
     }
 }

@@ -93,3 +93,22 @@ struct CheckpointFailureTests {
         #expect(outcomes.lastFailure?.contains("disk I/O error") == true, "\(outcomes)")
     }
 }
+
+/// The stop's deadline on lock waits (`StateStore.endLockWaits`): it ends a commit's wait, keeps its earliest value,
+/// and leaves waits with a give-up of their own (a prune's, a save's after a lost side file) to that policy.
+@Suite("LockWait: the stop's deadline")
+struct LockWaitStopTests {
+    @Test("past the deadline a wait ends at once and says it was the stop's; a later request does not move it; a scoped wait keeps its own policy")
+    func stopDeadline() {
+        let wait = LockWait(timeoutMilliseconds: 5000)
+        #expect(wait.shouldRetry(afterTries: 0), "no deadline yet: SQLite's schedule")
+        #expect(!wait.endedForTheStop)
+        wait.end(by: ContinuousClock.now - .seconds(1))
+        wait.end(by: ContinuousClock.now + .seconds(60))  // a second stop request
+        #expect(!wait.shouldRetry(afterTries: 1), "the earliest deadline was moved later")
+        #expect(wait.endedForTheStop)
+        // A scoped wait that does not give up still waits (one pause of SQLite's schedule: 2 ms).
+        #expect(wait.givingUp(when: { false }) { wait.shouldRetry(afterTries: 1) })
+        #expect(!wait.givingUp(when: { true }) { wait.shouldRetry(afterTries: 1) })
+    }
+}
