@@ -845,6 +845,19 @@ struct FaultTests {
         }
     }
 
+    /// Waits until the daemon's thread `tid` sleeps in SQLite's busy handler (a statement waiting for a lock another
+    /// process holds): bounded, on what the kernel reports of that thread (`isSleeping`); fails the test otherwise.
+    static func awaitWaitingForTheLock(_ daemon: DaemonUnderTest, _ tid: String) throws {
+        let pid = daemon.child.process.processIdentifier
+        let deadline = Date().addingTimeInterval(60)
+        var waiting = false
+        while !waiting && Date() < deadline && daemon.child.process.isRunning {
+            waiting = isSleeping(pid, tid)
+            if !waiting { usleep(2000) }
+        }
+        try #require(waiting, "thread \(tid) never waited for the lock: \(daemon.child.stderr.text.suffix(2000))")
+    }
+
     /// Whether thread `tid` of `pid` is blocked in nanosleep / clock_nanosleep (x86_64: 35, 230), as SQLite's busy
     /// handler is between two attempts at a lock another connection holds (`/proc/PID/task/TID/syscall`, readable for
     /// a child of this process).
@@ -883,14 +896,8 @@ struct FaultTests {
         defer { D.stop(replay) }
         try #require(replay.waitForProcessExit(timeout: 60) == 0, "replay failed: \(replay.stderr.text)")
         // The writer has the batch and waits for the lock in SQLite's busy handler (up to 5 s): past any check made
-        // before the transaction. Bounded wait on what the kernel reports of that thread.
-        let deadline = Date().addingTimeInterval(60)
-        var waiting = false
-        while !waiting && Date() < deadline && daemon.child.process.isRunning {
-            waiting = Self.isSleeping(pid, writer)
-            if !waiting { usleep(2000) }
-        }
-        try #require(waiting, "the writer never waited for the lock: \(daemon.child.stderr.text.suffix(2000))")
+        // before the transaction.
+        try Self.awaitWaitingForTheLock(daemon, writer)
 
         try FileManager.default.removeItem(atPath: daemon.stateDir)
         try input.fileHandleForWriting.close()  // the lock is released: the commit goes into the unlinked file
@@ -926,13 +933,7 @@ struct FaultTests {
         defer { D.stop(holder) }
         let replay = try Child("contactwatch", ["replay", chunks[0], "--endpoint", daemon.input, "--wait-subscribers", "1"])
         defer { D.stop(replay) }
-        let deadline = Date().addingTimeInterval(60)
-        var waiting = false
-        while !waiting && Date() < deadline && daemon.child.process.isRunning {
-            waiting = Self.isSleeping(pid, writer)
-            if !waiting { usleep(2000) }
-        }
-        try #require(waiting, "the writer never waited for the lock: \(daemon.child.stderr.text.suffix(2000))")
+        try Self.awaitWaitingForTheLock(daemon, writer)
 
         let signalled = Date()
         daemon.child.signal(SIGTERM)

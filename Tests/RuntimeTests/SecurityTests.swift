@@ -277,6 +277,16 @@ struct MemoryLogHandler: LogHandler {
     }
 }
 
+/// A `DaemonSecurity` of `settings` whose ZAP handler is started in a context of its own, logging into `lines`.
+func startedSecurity(_ settings: SecuritySettings, inputBound: Bool = true,
+                     logging lines: LogLines) throws -> (DaemonSecurity, ZMQContext) {
+    let security = try DaemonSecurity(settings: settings, counters: RuntimeCounters(),
+                                      logger: Logger(label: "test") { _ in MemoryLogHandler(sink: lines) })
+    let context = try ZMQContext()
+    try security.start(context: context, inputBound: inputBound)
+    return (security, context)
+}
+
 /// The daemon stops when its ZAP handler's thread ends early: no handshake would be answered (and, where libzmq lacks
 /// `ZMQ_ZAP_ENFORCE_DOMAIN`, every CURVE peer let in). Asked every turn of the processing loop (`Pipeline`).
 @Suite("The ZAP handler ending early stops the daemon")
@@ -289,13 +299,7 @@ struct ZAPHandlerEndTests {
         let paths = try CurveCertificate.write(try CurveKeyPair.generate(), name: "daemon", directory: dir)
         var settings = SecuritySettings()
         settings.certificate = paths.secretPath
-        func started() throws -> (DaemonSecurity, ZMQContext) {
-            let security = try DaemonSecurity(settings: settings, counters: RuntimeCounters(),
-                                              logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
-            let context = try ZMQContext()
-            try security.start(context: context)
-            return (security, context)
-        }
+        func started() throws -> (DaemonSecurity, ZMQContext) { try startedSecurity(settings, logging: LogLines()) }
 
         let (security, context) = try started()
         #expect(security.failure == nil)
@@ -338,11 +342,8 @@ struct EmptyAllowListTests {
         settings.certificate = paths.secretPath
         settings.allowConsumers = consumers
         let lines = LogLines()
-        let security = try DaemonSecurity(settings: settings, counters: RuntimeCounters(),
-                                          logger: Logger(label: "test") { _ in MemoryLogHandler(sink: lines) })
-        let context = try ZMQContext()
+        let (security, context) = try startedSecurity(settings, logging: lines)
         defer { security.stop(); context.close() }
-        try security.start(context: context)
         func warnings() -> [String] {
             lines.entries.withLock { $0.filter { $0.level == .warning }.map(\.message) }
         }
@@ -364,11 +365,8 @@ struct EmptyAllowListTests {
         connecting.allowConsumers = nil
         connecting.allowPublishers = consumers
         let quiet = LogLines()
-        let other = try DaemonSecurity(settings: connecting, counters: RuntimeCounters(),
-                                       logger: Logger(label: "test") { _ in MemoryLogHandler(sink: quiet) })
-        let otherContext = try ZMQContext()
+        let (other, otherContext) = try startedSecurity(connecting, inputBound: false, logging: quiet)
         defer { other.stop(); otherContext.close() }
-        try other.start(context: otherContext, inputBound: false)
         other.reloadAllowLists()
         #expect(quiet.entries.withLock { $0.filter { $0.level == .warning }.isEmpty }, "\(quiet.entries.withLock { $0.map(\.message) })")
     }
