@@ -204,7 +204,7 @@ final class JournalServer: @unchecked Sendable {
                 var shared = limits
                 shared.maxReplyBytes = budget.replyBytes(for: client, at: now, limit: limits.maxReplyBytes)
                 guard let reply = Self.reply(to: request, frameCount: frameCount, reader: reader, limits: shared,
-                                             logger: logger, failureLines: failureLines) else { continue }
+                                             logger: logger, failureLines: failureLines, counters: counters) else { continue }
                 var sent = (try? router.send(reply, dontWait: true)) ?? false
                 if !sent {
                     // The refusal may rest on libzmq's stale count of what this client has read (its reports are
@@ -310,8 +310,10 @@ final class JournalServer: @unchecked Sendable {
     ///
     /// `frames` may be the first frames only of a message of `frameCount` (the journal thread copies at most
     /// `maxRequestFrames + 1`); such a message is refused as having too many frames.
+    /// `counters`: the requests refused as malformed (`journalRequestsRefused`) and those the journal could not be read
+    /// for (`journalReadFailures`) are counted there; both are answered `error`, and only the second is logged.
     static func reply(to frames: [[UInt8]], frameCount: Int? = nil, reader: JournalReader, limits: Limits,
-                      logger: Logger, failureLines: LogLimiter) -> [[UInt8]]? {
+                      logger: Logger, failureLines: LogLimiter, counters: RuntimeCounters? = nil) -> [[UInt8]]? {
         guard frames.count >= 2 else { return nil }
         var reply: [[UInt8]] = [frames[0]]
         var k = 1
@@ -324,6 +326,7 @@ final class JournalServer: @unchecked Sendable {
         switch JournalRequest.parse(words, wordCount: (frameCount ?? frames.count) - k) {
         case .success(let r): request = r
         case .failure(let problem):
+            counters?.journalRequestsRefused.add(1, ordering: .relaxed)
             reply.append(Array("error".utf8))
             reply.append(Array(problem.description.utf8))
             return reply
@@ -336,6 +339,7 @@ final class JournalServer: @unchecked Sendable {
             reply.append(Array(String(page.latest).utf8))
             for e in page.entries { reply.append(e.body) }
         } catch {
+            counters?.journalReadFailures.add(1, ordering: .relaxed)
             if let notLogged = failureLines.admit("journal") {
                 logger.warning("cannot read the journal: \(error)", metadata: notLogged > 0 ? ["notLogged": "\(notLogged)"] : [:])
             }

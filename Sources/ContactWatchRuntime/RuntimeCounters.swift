@@ -112,6 +112,10 @@ public final class RuntimeCounters: Sendable {
     /// counters line and the stop summary say whether the last edits ever took (they were not counted before).
     public let reloads = Atomic<Int>(0)
     public let reloadsRefused = Atomic<Int>(0)
+    /// Journal requests answered `error` because they were malformed (not `fetch AFTER [LIMIT]`), and those answered
+    /// `error` because the journal could not be read (each of those also logged, rate-limited).
+    public let journalRequestsRefused = Atomic<Int>(0)
+    public let journalReadFailures = Atomic<Int>(0)
     /// The state store's WAL checkpoints that failed (`CheckpointWatch`, which copies the store's count once a second).
     public let checkpointFailures = Atomic<Int>(0)
 
@@ -134,6 +138,8 @@ public final class RuntimeCounters: Sendable {
             ("subscribersCut", subscribersCut.load(ordering: .relaxed)),
             ("journalRequests", journalRequests.load(ordering: .relaxed)),
             ("journalRepliesDropped", journalRepliesDropped.load(ordering: .relaxed)),
+            ("journalRequestsRefused", journalRequestsRefused.load(ordering: .relaxed)),
+            ("journalReadFailures", journalReadFailures.load(ordering: .relaxed)),
             ("journalSocketErrors", journalSocketErrors.load(ordering: .relaxed)),
             ("journalPruned", journalPruned.load(ordering: .relaxed)),
             ("journalPruneFailures", journalPruneFailures.load(ordering: .relaxed)),

@@ -31,9 +31,10 @@ struct JournalFailureLogTests {
         let clock = Mutex(0.0)
         let lines = LogLimiter(burst: 10, intervalSeconds: 6, now: { clock.withLock { $0 } })
         let request: [[UInt8]] = [Array("client".utf8), Array("fetch".utf8), Array("0".utf8)]
+        let counters = RuntimeCounters()
         for _ in 0..<50 {
             let reply = JournalServer.reply(to: request, reader: reader, limits: JournalServer.Limits(), logger: logger,
-                                            failureLines: lines)
+                                            failureLines: lines, counters: counters)
             #expect(reply.map { String(decoding: $0[1], as: UTF8.self) } == "error")
             // A short reason for the client; the store's path and the advice for its operator only in the log.
             #expect(reply.map { String(decoding: $0[2], as: UTF8.self) } == JournalServer.readFailureReply)
@@ -41,6 +42,16 @@ struct JournalFailureLogTests {
         }
         var logged = sink.entries.withLock { $0 }
         #expect(logged.count == 10, "\(logged.count) warnings for 50 failed requests")
+        // Every failure counted, logged or not (40 were counted nowhere before session 29: an auditor).
+        #expect(counters.journalReadFailures.load(ordering: .relaxed) == 50)
+        #expect(counters.journalRequestsRefused.load(ordering: .relaxed) == 0)
+        // A malformed request: answered error, counted apart, not logged.
+        let malformed = JournalServer.reply(to: [Array("client".utf8), Array("fetch".utf8), Array("zero".utf8)], reader: reader,
+                                            limits: JournalServer.Limits(), logger: logger, failureLines: lines, counters: counters)
+        #expect(malformed.map { String(decoding: $0[1], as: UTF8.self) } == "error")
+        #expect(counters.journalRequestsRefused.load(ordering: .relaxed) == 1)
+        #expect(counters.journalReadFailures.load(ordering: .relaxed) == 50)
+        #expect(sink.entries.withLock { $0.count } == 10)
         #expect(logged.allSatisfy { $0.level == .warning && $0.message.hasPrefix("cannot read the journal: ") })
         #expect(logged.allSatisfy { $0.message.contains(path) }, "\(logged.first?.message ?? "")")
 
