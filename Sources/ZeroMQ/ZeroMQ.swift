@@ -1131,10 +1131,19 @@ public struct ZMQPeerConnection: Hashable, Sendable, CustomStringConvertible {
 
     /// Shuts the connection down (`shutdown(2)`, both directions) if the descriptor still is this connection; libzmq
     /// then ends it as if the peer had left. Returns whether it was shut down.
+    ///
+    /// The descriptor belongs to libzmq's I/O thread, which may close it at any moment, and the number may then go to
+    /// another socket: checked and then shut down by number, the check could pass for this connection and the
+    /// shutdown hit the socket that took the number in between (a reviewer, session 28). So the number is first
+    /// duplicated: the copy is whatever the number named at that instant and stays that socket whatever libzmq does
+    /// with the number, and it is the copy that is checked (the socket's inode, its peer) and shut down. No window.
     @discardableResult
     public func cut() -> Bool {
-        guard isOpen else { return false }
-        return shutdown(descriptor, Int32(SHUT_RDWR)) == 0
+        let copy = fcntl(descriptor, F_DUPFD_CLOEXEC, 0)
+        guard copy >= 0 else { return false }
+        defer { close(copy) }
+        guard Self.socketInode(copy) == inode, libzmqPeerAddress(ofDescriptor: copy) == peerAddress else { return false }
+        return shutdown(copy, Int32(SHUT_RDWR)) == 0
     }
 
     public var description: String { peerAddress }
