@@ -193,6 +193,7 @@ struct PipelineLoop {
         try perform(machine.tick(at: clock.now))
         housekeeping.run(at: clock.now, writer: writer, logger: logger, counters: counters)
         housekeeping.checkpoints.check(at: clock.now, store: store, logger: logger, counters: counters)
+        housekeeping.walSize.check(at: clock.now, store: store, logger: logger)
     }
 
     private mutating func perform(_ action: CommitPipeline.Action) throws(DaemonError) {
@@ -507,6 +508,8 @@ struct Housekeeping {
     var socketFiles: SocketFileWatch
     /// The state store's WAL checkpoints failing (`CheckpointWatch`).
     var checkpoints = CheckpointWatch()
+    /// The state store's `-wal` file grown far past its bound (`WALSizeWatch`).
+    var walSize = WALSizeWatch()
 
     init(config: DaemonConfiguration, now: ContinuousClock.Instant) {
         clockWatch = ClockStepWatch(wall: Pipeline.wallClockMillis(), at: now)
@@ -674,6 +677,63 @@ struct CheckpointWatch {
         case let .recovered(total):
             logger.info("the state store's WAL checkpoints succeed again (\(total) failed since the store was opened)",
                         metadata: ["checkpointFailures": "\(total)"])
+        }
+    }
+}
+
+/// The state store's `-wal` file, looked at every 5 s (one `stat`). SQLite can restart the WAL from its start only when
+/// no reader is using it: commits keep it near 40 MB and SQLite cuts the file back to 64 MiB at a restart
+/// (`StateStore.walSizeLimitBytes`), and the daemon's own journal reads (one short transaction at a time) do not stop
+/// the restarts. Another process's read transactions that always overlap do (a backup, a monitoring script, an sqlite3
+/// shell left in a transaction): a fault tester (session 29) saw the file grow from 55 MB to 2.9 GB in 60 s with two
+/// such readers, and nothing said so — a PASSIVE checkpoint that cannot finish is no error. Past 4 × that size the
+/// daemon says so at `warning`, again each time the file doubles, and at `info` once a restart cut it back.
+struct WALSizeWatch {
+    static let interval: Duration = .seconds(5)
+    static let threshold = 4 * StateStore.walSizeLimitBytes
+    /// The size the next warning waits for (doubles after each).
+    private var next = WALSizeWatch.threshold
+    private var warned = false
+    private var lastLook: ContinuousClock.Instant? = nil
+
+    enum Saying: Equatable {
+        case grown(bytes: Int)
+        case cutBack(bytes: Int)
+    }
+
+    init() {}
+
+    mutating func observe(walBytes: Int) -> Saying? {
+        if walBytes >= next {
+            while next <= walBytes { next *= 2 }
+            warned = true
+            return .grown(bytes: walBytes)
+        }
+        if warned && walBytes <= StateStore.walSizeLimitBytes {
+            warned = false
+            next = Self.threshold
+            return .cutBack(bytes: walBytes)
+        }
+        return nil
+    }
+
+    mutating func check(at now: ContinuousClock.Instant, store: StateStore, logger: Logger) {
+        guard lastLook.map({ now - $0 >= Self.interval }) ?? true else { return }
+        lastLook = now
+        switch observe(walBytes: store.walFileBytes) {
+        case .grown(let bytes)?:
+            logger.warning("""
+                the state store's write-ahead log \(store.path)-wal has grown to \(bytes / 1_048_576) MiB (it is cut back \
+                to \(StateStore.walSizeLimitBytes / 1_048_576) MiB when SQLite can restart it): another process's read \
+                transactions keep SQLite from restarting it (a backup, a monitoring script, an sqlite3 shell left in a \
+                transaction: `fuser -v \(store.path) \(store.path)-wal` names them); it grows with every commit until \
+                they end. Nothing is lost
+                """, metadata: ["walBytes": "\(bytes)"])
+        case .cutBack(let bytes)?:
+            logger.info("the state store's write-ahead log was restarted and cut back to \(bytes / 1_048_576) MiB",
+                        metadata: ["walBytes": "\(bytes)"])
+        case nil:
+            break
         }
     }
 }

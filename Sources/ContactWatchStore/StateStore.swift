@@ -166,7 +166,7 @@ public final class StateStore: Sendable {
             try db.execute(sql: """
                 PRAGMA synchronous = \(syncPragma);
                 PRAGMA cache_size = -32768;
-                PRAGMA journal_size_limit = 67108864;
+                PRAGMA journal_size_limit = \(Self.walSizeLimitBytes);
                 PRAGMA wal_autocheckpoint = 0;
                 """)
             walFrames.install(on: db)
@@ -1295,6 +1295,16 @@ public final class StateStore: Sendable {
         // the batch is durable at `path` whenever `write` returns; otherwise it fails and nothing of it is published.
         try checkStillInPlace()
         checkpointer?.poke()
+    }
+
+    /// `journal_size_limit`: the size the `-wal` file is cut back to when SQLite restarts the WAL from its start (it
+    /// reuses the file below that). Commits keep the WAL's frames near `walCheckpointFrames` between restarts.
+    public static let walSizeLimitBytes = 67_108_864
+
+    /// The `-wal` file's size in bytes (0 when there is none): one `stat`.
+    public var walFileBytes: Int {
+        var st = stat()
+        return stat(path + "-wal", &st) == 0 ? Int(st.st_size) : 0
     }
 
     /// How the WAL checkpoints went since the store was opened (both connections'): failures do not stop commits, which

@@ -88,3 +88,39 @@ struct CheckpointWatchTests {
         #expect(lines.entries.withLock { $0.count } == 2)
     }
 }
+
+/// The `-wal` file grown far past the size SQLite cuts it back to (another process's overlapping read transactions keep
+/// the WAL from restarting: 55 MB → 2.9 GB in 60 s, unsaid, a fault tester, session 29).
+@Suite("WALSizeWatch: a write-ahead log that keeps growing is said")
+struct WALSizeWatchTests {
+    @Test("under 4 × 64 MiB nothing; past it a warning, again at each doubling; once cut back to 64 MiB an info, and the threshold is 256 MiB again")
+    func sayings() {
+        let mib = 1_048_576
+        var watch = WALSizeWatch()
+        #expect(watch.observe(walBytes: 0) == nil)
+        #expect(watch.observe(walBytes: 55 * mib) == nil)
+        #expect(watch.observe(walBytes: 255 * mib) == nil)
+        #expect(watch.observe(walBytes: 256 * mib) == .grown(bytes: 256 * mib))
+        #expect(watch.observe(walBytes: 400 * mib) == nil, "said again before the size doubled")
+        #expect(watch.observe(walBytes: 2_900 * mib) == .grown(bytes: 2_900 * mib))
+        #expect(watch.observe(walBytes: 3_000 * mib) == nil)
+        #expect(watch.observe(walBytes: 65 * mib) == nil, "not yet cut back to the limit")
+        #expect(watch.observe(walBytes: 64 * mib) == .cutBack(bytes: 64 * mib))
+        #expect(watch.observe(walBytes: 64 * mib) == nil)
+        #expect(watch.observe(walBytes: 256 * mib) == .grown(bytes: 256 * mib))
+    }
+
+    @Test("walFileBytes is the -wal file's size: 0 before any, more after a commit")
+    func walFileBytes() throws {
+        let dir = NSTemporaryDirectory() + "cw-wal-size-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try StateStore(directory: dir)
+        defer { store.close() }
+        let engine = try Engine(settings: EngineSettings())
+        try store.write(StateStore.prepare(changes: engine.takeChanges(), state: engine.state, journalFrom: Outbox(),
+                                           publishedThrough: nil, now: 1))
+        let size = try #require(try FileManager.default.attributesOfItem(atPath: store.path + "-wal")[.size] as? NSNumber)
+        #expect(store.walFileBytes == size.intValue)
+        #expect(store.walFileBytes > 0)
+    }
+}
