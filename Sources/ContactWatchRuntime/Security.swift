@@ -91,22 +91,21 @@ public final class DaemonSecurity: Sendable {
     private let refusals: RefusalLog
     /// Failed accepts on the bound sockets, from whichever thread reads their monitor.
     let acceptFailures: AcceptFailureLog
-    private let authenticator = Mutex<ZMQAuthenticator?>(nil)
     /// Whether the input binds (`start`): an empty publishers' list is said only then.
     private let inputBound = Atomic<Bool>(true)
-    /// The handler once started (set once, before any CURVE socket exists): what `failure` asks on every turn of the
-    /// processing loop without taking `authenticator`'s lock.
-    private let started = AtomicLazyReference<ZMQAuthenticator>()
+    /// The ZAP handler once started (set once, before any CURVE socket exists): read without a lock, so that `failure`
+    /// costs the processing loop one atomic load a turn.
+    private let authenticator = AtomicLazyReference<ZMQAuthenticator>()
     /// Whether the warning that libzmq lacks `ZMQ_ZAP_ENFORCE_DOMAIN` was logged (once, whichever socket found it).
     private let saidZAPNotEnforced = Atomic<Bool>(false)
 
     /// The ZAP handler while it is started (tests).
-    var zapHandler: ZMQAuthenticator? { authenticator.withLock { $0 } }
+    var zapHandler: ZMQAuthenticator? { authenticator.load() }
 
     /// The ZAP handler's thread ended while the daemon runs (an error of its poll): no handshake is answered any
     /// more, so the daemon stops (asked every turn of the processing loop, as the journal thread's failure is).
     var failure: DaemonError? {
-        guard let auth = started.load(), auth.endedUnexpectedly, let why = auth.unexpectedEnd else { return nil }
+        guard let auth = authenticator.load(), auth.endedUnexpectedly, let why = auth.unexpectedEnd else { return nil }
         return DaemonError.internal("the CURVE handshake handler (ZAP) ended while the daemon ran (\(why)): no new "
             + "peer can be authenticated, so the daemon stops; a restart starts a new one")
     }
@@ -182,8 +181,7 @@ public final class DaemonSecurity: Sendable {
                                 code: Int32(bitPattern: event.value))
             })
             for socket in SocketRole.allCases { auth.useCounter(counters.authRejected(socket), forDomain: socket.rawValue) }
-            authenticator.withLock { $0 = auth }
-            _ = started.storeIfNil(auth)
+            _ = authenticator.storeIfNil(auth)
         } catch {
             throw DaemonError.internal("cannot start the ZAP handler: \(error)")
         }
@@ -209,7 +207,7 @@ public final class DaemonSecurity: Sendable {
 
     /// Stops the ZAP handler: after every CURVE socket is closed.
     public func stop() {
-        authenticator.withLock { $0 }?.stop()
+        authenticator.load()?.stop()
     }
 
     private static func listKey(_ socket: SocketRole) -> String {
@@ -217,7 +215,7 @@ public final class DaemonSecurity: Sendable {
     }
 
     private func applyLists() {
-        guard let auth = authenticator.withLock({ $0 }) else { return }
+        guard let auth = authenticator.load() else { return }
         let l = lists.withLock { $0 }
         for socket in SocketRole.allCases {
             auth.setAllowedKeys(l[Self.listKey(socket)] ?? [], forDomain: socket.rawValue, listName: Self.listKey(socket))
@@ -228,7 +226,7 @@ public final class DaemonSecurity: Sendable {
     /// thread, before it binds. `watchHandshakes`: count and log failed handshakes from the ZAP handler's thread
     /// (false for a socket whose one monitor its owner reads, the input: it reports through `inputHandshakeFailed`).
     public func secureServer(_ socket: ZMQSocket, as name: SocketRole, watchHandshakes: Bool = true) throws {
-        guard let keyPair, let auth = authenticator.withLock({ $0 }) else { return }
+        guard let keyPair, let auth = authenticator.load() else { return }
         if try !socket.makeCurveServer(secretKey: keyPair.secretKey, zapDomain: name.rawValue),
            !saidZAPNotEnforced.exchange(true, ordering: .relaxed) {
             logger.warning("""

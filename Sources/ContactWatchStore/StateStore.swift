@@ -1301,11 +1301,8 @@ public final class StateStore: Sendable {
     /// reuses the file below that). Commits keep the WAL's frames near `walCheckpointFrames` between restarts.
     public static let walSizeLimitBytes = 67_108_864
 
-    /// The `-wal` file's size in bytes (0 when there is none): one `stat`.
-    public var walFileBytes: Int {
-        var st = stat()
-        return stat(path + "-wal", &st) == 0 ? Int(st.st_size) : 0
-    }
+    /// The `-wal` file's size in bytes (0 when there is none or it cannot be looked at): one `stat`.
+    public var walFileBytes: Int { ((try? FileCheck.size(of: path + "-wal")) ?? nil) ?? 0 }
 
     /// How the WAL checkpoints went since the store was opened (both connections'): failures do not stop commits, which
     /// go on appending to the WAL, so a checkpoint that keeps failing grows the `-wal` file; the daemon says it.
