@@ -191,9 +191,7 @@ struct PipelineLoop {
         if r.outputMonitor { sockets.readOutputMonitor() }
         sockets.supervisor.tick(input: sockets.input, now: clock.now, received: engine.counters.received)
         try perform(machine.tick(at: clock.now))
-        housekeeping.run(at: clock.now, writer: writer, logger: logger, counters: counters)
-        housekeeping.checkpoints.check(at: clock.now, store: store, logger: logger, counters: counters)
-        housekeeping.walSize.check(at: clock.now, store: store, logger: logger)
+        housekeeping.run(at: clock.now, writer: writer, store: store, logger: logger, counters: counters)
     }
 
     private mutating func perform(_ action: CommitPipeline.Action) throws(DaemonError) {
@@ -545,13 +543,16 @@ struct Housekeeping {
         return seconds > 0 ? Double(received - last.received) / seconds : 0
     }
 
-    mutating func run(at now: ContinuousClock.Instant, writer: CommitWriter, logger: Logger, counters: RuntimeCounters) {
+    mutating func run(at now: ContinuousClock.Instant, writer: CommitWriter, store: StateStore, logger: Logger,
+                      counters: RuntimeCounters) {
         returnMemory(at: now)
         if let step = clockWatch.observe(wall: { Pipeline.wallClockMillis() }, at: now) {
             logger.warning("the wall clock was stepped \(step > 0 ? "forward" : "back") by \(ClockStepWatch.text(step)) (against the monotonic clock: a date set by hand, a first NTP sync, a virtual machine resumed): alerts' detectedAt, the future-skew check of events and the journal's retention follow the wall clock (README: The host's clock)",
                            metadata: ["stepSeconds": "\(step / 1000)", "clock": "\(RFC3339.format(Pipeline.wallClockMillis()))"])
         }
         socketFiles.check(at: now, logger: logger)
+        checkpoints.check(at: now, store: store, logger: logger, counters: counters)
+        walSize.check(at: now, store: store, logger: logger)
         if let interval = statsInterval, now - lastStats.at >= interval {
             let received = counters.received.load(ordering: .relaxed)
             var metadata: Logger.Metadata = [:]
@@ -634,7 +635,7 @@ struct CheckpointWatch {
     private var lastSaid: ContinuousClock.Instant? = nil
     /// Whether the last line said the checkpoints were still failing.
     private var failing = false
-    private var lastLook: ContinuousClock.Instant? = nil
+    private var looks = Throttle(every: CheckpointWatch.interval)
 
     enum Saying: Equatable {
         /// `new` failures since the last line (`total` since the store was opened); whether the last one failed too.
@@ -661,8 +662,7 @@ struct CheckpointWatch {
     }
 
     mutating func check(at now: ContinuousClock.Instant, store: StateStore, logger: Logger, counters: RuntimeCounters) {
-        guard lastLook.map({ now - $0 >= Self.interval }) ?? true else { return }
-        lastLook = now
+        guard looks.allows(at: now) else { return }
         let outcomes = store.checkpoints
         counters.checkpointFailures.store(outcomes.failures, ordering: .relaxed)
         guard let saying = observe(outcomes, at: now) else { return }
@@ -694,7 +694,7 @@ struct WALSizeWatch {
     /// The size the next warning waits for (doubles after each).
     private var next = WALSizeWatch.threshold
     private var warned = false
-    private var lastLook: ContinuousClock.Instant? = nil
+    private var looks = Throttle(every: WALSizeWatch.interval)
 
     enum Saying: Equatable {
         case grown(bytes: Int)
@@ -718,8 +718,7 @@ struct WALSizeWatch {
     }
 
     mutating func check(at now: ContinuousClock.Instant, store: StateStore, logger: Logger) {
-        guard lastLook.map({ now - $0 >= Self.interval }) ?? true else { return }
-        lastLook = now
+        guard looks.allows(at: now) else { return }
         switch observe(walBytes: store.walFileBytes) {
         case .grown(let bytes)?:
             logger.warning("""
@@ -783,22 +782,36 @@ struct ClockStepWatch {
     }
 }
 
+/// "At most once per `interval`": the first call allows, and then one at least `interval` after the last allowed.
+struct Throttle {
+    let interval: Duration
+    private var last: ContinuousClock.Instant? = nil
+
+    init(every interval: Duration) { self.interval = interval }
+
+    /// Whether `now` is allowed (it then counts as the last).
+    mutating func allows(at now: ContinuousClock.Instant) -> Bool {
+        guard last.map({ now - $0 >= interval }) ?? true else { return false }
+        last = now
+        return true
+    }
+}
+
 /// Gives free heap memory back to the system (`malloc_trim(0)`) once it has been asked to, at most once per `interval`
 /// (a stream of requests costs a trim a second, not one each): after a message of many frames (the processing
 /// thread, `Housekeeping`; the journal thread) or a consumer connection cut with its subscriptions.
 struct HeapTrim {
     static let interval = Duration.seconds(1)
     private(set) var due = false
-    private var last: ContinuousClock.Instant? = nil
+    private var throttle = Throttle(every: HeapTrim.interval)
 
     mutating func request() { due = true }
 
     /// Trims if asked to and the last trim is at least `interval` ago; returns whether it did.
     @discardableResult
     mutating func run(at now: ContinuousClock.Instant) -> Bool {
-        guard due, last.map({ now - $0 >= Self.interval }) ?? true else { return false }
+        guard due, throttle.allows(at: now) else { return false }
         due = false
-        last = now
         malloc_trim(0)
         return true
     }
