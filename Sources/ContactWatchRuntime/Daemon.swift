@@ -148,7 +148,13 @@ public enum Daemon {
         }
         // Before any socket or file: every connection costs a descriptor, and libzmq aborts on some paths when none is
         // left (DescriptorLimit).
-        if let files = DescriptorLimit.raiseToHard() {
+        switch DescriptorLimit.raiseToHard() {
+        case .failure(let unreadable):
+            logger.warning("""
+                cannot read the open-files limit (getrlimit: \(unreadable.reason)): it stays as the service manager set \
+                it, and libzmq may abort the daemon when a bound ipc:// endpoint finds no descriptor left
+                """)
+        case .success(let files):
             if let failure = files.failure {
                 logger.warning("cannot raise the open-files limit to its hard limit: \(failure)", metadata: [
                     "limit": "\(files.now)", "hardLimit": "\(files.hard)",
@@ -381,9 +387,13 @@ struct StateDirectoryLock {
 
     /// Takes an exclusive `flock` on `fd`, waiting up to `waitSeconds` for another process that holds it. Returns nil
     /// when locked; a failure other than "held by another" is thrown, or returned when `refusedIsFatal` is false.
+    /// `blockingLock` is `flock(fd, LOCK_EX)` (a seam for tests: it returns 0, or the `errno` of its failure).
     @discardableResult
-    private static func lock(_ fd: Int32, directory: String, waiting: (Int32?) -> Void,
-                             refusedIsFatal: Bool = true) throws(DaemonError) -> String? {
+    static func lock(_ fd: Int32, directory: String, waiting: (Int32?) -> Void, refusedIsFatal: Bool = true,
+                     waitSeconds: Double = Self.waitSeconds,
+                     blockingLock: @escaping @Sendable (Int32) -> Int32 = { flock($0, LOCK_EX) == 0 ? 0 : errno })
+        throws(DaemonError) -> String?
+    {
         guard flock(fd, LOCK_EX | LOCK_NB) != 0 else { return nil }
         guard errno == EWOULDBLOCK else {
             let reason = String(cString: strerror(errno))
@@ -394,17 +404,34 @@ struct StateDirectoryLock {
         waiting(holder)
         // flock has no timed form: a thread blocks in it while this one waits on a semaphore. When the wait runs
         // out the daemon exits (75), which ends that thread with the process (the caller closes the descriptor on
-        // its way out; a lock granted after that lapses with the file, which nothing else holds).
+        // its way out; a lock granted after that lapses with the file, which nothing else holds). A blocking flock
+        // that fails (a signal: tried again; ENOLCK, a file system that stopped taking locks) ends the wait at once
+        // with its own reason, not as a holder that stayed.
         let locked = DispatchSemaphore(value: 0)
+        let outcome = BlockingLockOutcome()
         Thread.detachNewThread {
-            if flock(fd, LOCK_EX) == 0 { locked.signal() }
+            var code = blockingLock(fd)
+            while code == EINTR { code = blockingLock(fd) }
+            outcome.code.store(code, ordering: .releasing)
+            locked.signal()
         }
-        guard locked.wait(timeout: .now() + Self.waitSeconds) == .success else {
+        guard locked.wait(timeout: .now() + waitSeconds) == .success else {
             let who = holder.map { " (process \($0))" } ?? ""
             throw DaemonError(.store(.busy), "cannot lock the state directory \(directory): another contactwatchd\(who) "
-                + "has been using it for \(Int(Self.waitSeconds)) s (exit 75: a restart retries once it has stopped)")
+                + "has been using it for \(Int(waitSeconds)) s (exit 75: a restart retries once it has stopped)")
+        }
+        let code = outcome.code.load(ordering: .acquiring)
+        guard code == 0 else {
+            let reason = String(cString: strerror(code))
+            if !refusedIsFatal { return reason }
+            throw DaemonError.store("cannot lock the state directory \(directory): waiting for the lock failed: \(reason)")
         }
         return nil
+    }
+
+    /// The errno of the waiter thread's blocking `flock` (0: locked), read after its signal.
+    private final class BlockingLockOutcome: Sendable {
+        let code = Atomic<Int32>(0)
     }
 
     static let waitSeconds: Double = 5

@@ -24,19 +24,30 @@ public enum DescriptorLimit {
 
     static let ceiling: UInt64 = 1 << 20
 
-    /// Raises the soft `RLIMIT_NOFILE` to the hard one; nil when the limits cannot be read.
-    public static func raiseToHard() -> Raised? {
+    /// The limits could not be read (`getrlimit` failed): the system's words. The limit stays as it is.
+    public struct Unreadable: Error, Equatable, Sendable {
+        public var reason: String
+    }
+
+    /// Raises the soft `RLIMIT_NOFILE` to the hard one. `read` is `getrlimit` (a seam for tests: it returns 0, or
+    /// the `errno` of its failure).
+    public static func raiseToHard(
+        read: (inout rlimit) -> Int32 = { getrlimit(Int32(RLIMIT_NOFILE.rawValue), &$0) == 0 ? 0 : errno }
+    ) -> Result<Raised, Unreadable> {
         var limit = rlimit()
-        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return nil }
+        let failure = read(&limit)
+        guard failure == 0 else { return .failure(Unreadable(reason: String(cString: strerror(failure)))) }
         let before = UInt64(limit.rlim_cur), hard = UInt64(limit.rlim_max)
-        if limit.rlim_cur >= min(limit.rlim_max, rlim_t(Self.ceiling)) { return Raised(before: before, now: before, hard: hard, failure: nil) }
+        if limit.rlim_cur >= min(limit.rlim_max, rlim_t(Self.ceiling)) {
+            return .success(Raised(before: before, now: before, hard: hard, failure: nil))
+        }
         // An unlimited hard limit cannot be the soft one (the kernel caps descriptors at fs.nr_open, 1048576 by default).
         var raised = limit
         raised.rlim_cur = min(limit.rlim_max, rlim_t(Self.ceiling))
         if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &raised) != 0 {
-            return Raised(before: before, now: before, hard: hard, failure: String(cString: strerror(errno)))
+            return .success(Raised(before: before, now: before, hard: hard, failure: String(cString: strerror(errno))))
         }
-        return Raised(before: before, now: UInt64(raised.rlim_cur), hard: hard, failure: nil)
+        return .success(Raised(before: before, now: UInt64(raised.rlim_cur), hard: hard, failure: nil))
     }
 }
 

@@ -1,5 +1,6 @@
 @testable import ContactWatchRuntime
 import Foundation
+import Synchronization
 import Testing
 
 #if canImport(Glibc)
@@ -37,5 +38,69 @@ struct StateDirectoryLockTests {
         #expect(StateDirectoryLock.holder(of: fd) == nil, "found a holder before locking")
         try #require(flock(fd, LOCK_EX | LOCK_NB) == 0)
         #expect(StateDirectoryLock.holder(of: fd) == getpid())
+    }
+
+    /// Another descriptor of the same file holds the lock (flock locks belong to open file descriptions, so this
+    /// process conflicts with itself), and the waiter's blocking `flock` is `blockingLock`.
+    static func lockWhileHeld(blockingLock: @escaping @Sendable (Int32) -> Int32) throws -> Result<String?, DaemonError> {
+        let path = NSTemporaryDirectory() + "cw-lock-\(UUID().uuidString)"
+        let holder = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        let waiter = open(path, O_RDWR | O_CLOEXEC)
+        defer { close(holder); close(waiter); unlink(path) }
+        try #require(holder >= 0 && waiter >= 0)
+        try #require(flock(holder, LOCK_EX | LOCK_NB) == 0)
+        do throws(DaemonError) {
+            return .success(try StateDirectoryLock.lock(waiter, directory: "/state", waiting: { _ in }, waitSeconds: 5,
+                                                        blockingLock: blockingLock))
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    @Test("a blocking flock that fails (ENOLCK) is said as that failure at once, not as a holder that stayed 5 s")
+    func blockingLockFails() throws {
+        let outcome = try Self.lockWhileHeld { _ in ENOLCK }
+        guard case .failure(let error) = outcome else {
+            Issue.record("locked although the blocking flock failed")
+            return
+        }
+        let reason = String(cString: strerror(ENOLCK))
+        #expect(error.message.contains("waiting for the lock failed: \(reason)"), "\(error.message)")
+        #expect(!error.message.contains("another contactwatchd"), "\(error.message)")
+        #expect(error.exitStatus != DaemonError(.store(.busy), "").exitStatus, "a failure, not a busy store (exit 75)")
+    }
+
+    @Test("a blocking flock interrupted by a signal (EINTR) is tried again")
+    func blockingLockInterrupted() throws {
+        let calls = Atomic<Int>(0)
+        let outcome = try Self.lockWhileHeld { _ in
+            calls.add(1, ordering: .relaxed).oldValue < 2 ? EINTR : 0
+        }
+        guard case .success(let refused) = outcome else {
+            Issue.record("not locked after two interruptions: \(outcome)")
+            return
+        }
+        #expect(refused == nil)
+        #expect(calls.load(ordering: .relaxed) == 3)
+    }
+}
+
+/// The open-files limit raised at start (`DescriptorLimit.raiseToHard`).
+@Suite("Open-files limit: raised, or its failure said")
+struct DescriptorLimitTests {
+    @Test("limits that cannot be read are a failure with the system's words, not nothing")
+    func unreadable() {
+        let result = DescriptorLimit.raiseToHard(read: { _ in EFAULT })
+        #expect(result == .failure(DescriptorLimit.Unreadable(reason: String(cString: strerror(EFAULT)))))
+    }
+
+    @Test("limits already at the hard limit are kept and reported as they are")
+    func alreadyAtHard() {
+        let result = DescriptorLimit.raiseToHard(read: { limit in
+            limit.rlim_cur = 4096
+            limit.rlim_max = 4096
+            return 0
+        })
+        #expect(result == .success(DescriptorLimit.Raised(before: 4096, now: 4096, hard: 4096, failure: nil)))
     }
 }
