@@ -68,6 +68,11 @@ final class AcceptFailureLog: Sendable {
         self.logger = logger
     }
 
+    /// The failures held back by the rate limit once their flood is over (`LogLimiter.sayHeldBack`).
+    func sayHeldBack() {
+        limiter.sayHeldBack(to: logger, level: .warning) { "failed accepts of connections on the \($0) socket" }
+    }
+
     func report(_ socket: SocketRole, endpoint: String, code: Int32) {
         counters.acceptFailures.add(1, ordering: .relaxed)
         guard let notLogged = limiter.admit(socket.rawValue) else { return }

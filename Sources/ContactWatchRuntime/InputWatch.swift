@@ -179,6 +179,15 @@ struct InputSupervisor {
         self.logger = logger
     }
 
+    /// The dropped-connection lines held back by the rate limit, once their flood is over.
+    func sayHeldBack() {
+        limiter.sayHeldBack(to: logger, level: .warning) { key in
+            "dropped input connections on \(key.dropFirst(Self.disconnectedKey.count))"
+        }
+    }
+
+    private static let disconnectedKey = "disconnected "
+
     /// Reads the monitor's pending events and acts on them.
     mutating func readEvents(input: ZMQSocket, now: ContinuousClock.Instant) {
         guard let events = try? monitor.events() else { return }
@@ -205,7 +214,7 @@ struct InputSupervisor {
                 watch.reconnected(endpoint, now: now)
             case .disconnected(let endpoint, let peer):
                 security.counters.disconnections.add(1, ordering: .relaxed)
-                guard let notLogged = limiter.admit("disconnected " + endpoint) else { continue }
+                guard let notLogged = limiter.admit(Self.disconnectedKey + endpoint) else { continue }
                 var metadata: Logger.Metadata = ["endpoint": "\(endpoint)", "peer": "\(peer ?? "unknown")"]
                 if notLogged > 0 { metadata["notLogged"] = "\(notLogged)" }
                 // A warning: the input is the daemon's reason to be, and a feed that goes away needs attention. A

@@ -142,6 +142,7 @@ final class JournalServer: @unchecked Sendable {
         let failureLines = LogLimiter()
         var failures = SocketFailures()
         let socketLines = LogLimiter()
+        var heldBackCheck = Throttle(every: .seconds(1))
         /// A failed poll or receive: retried, after a backoff, or the end of the journal (false).
         func survive(_ error: any Error, _ operation: String) -> Bool {
             let code = (error as? ZMQError)?.code ?? EINVAL
@@ -165,6 +166,10 @@ final class JournalServer: @unchecked Sendable {
         while !stopRequested.load(ordering: .acquiring) {
             if budget.expire(at: ContinuousClock.now) > 0 { trim.request() }
             trim.run(at: ContinuousClock.now)
+            if heldBackCheck.allows(at: ContinuousClock.now) {
+                failureLines.sayHeldBack(to: logger, level: .warning) { _ in "journal read failures" }
+                socketLines.sayHeldBack(to: logger, level: .error) { _ in "journal socket failures" }
+            }
             let ready: ZMQPollResult
             do { ready = try poller.poll(timeoutMilliseconds: 100) } catch {
                 if survive(error, "zmq_poll") { continue } else { return }

@@ -130,6 +130,8 @@ struct PipelineLoop {
     /// The engine's log events (a publisher restarting its numbering) reach the log at most 10 at once, then one every
     /// 6 s with how many were not logged: a feed that numbers every message 1 wrote a line per event.
     let engineLog = LogLimiter()
+    /// When the lines the rate limits held back were last looked at (`sayHeldBackLines`): once a second.
+    var heldBackCheck = Throttle(every: .seconds(1))
     /// `EngineCounters.tooFarAhead` when the last warning about it was logged (`reportTooFarAhead`).
     var tooFarAheadLogged = 0
 
@@ -192,7 +194,27 @@ struct PipelineLoop {
         sockets.supervisor.tick(input: sockets.input, now: clock.now, received: engine.counters.received)
         try perform(machine.tick(at: clock.now))
         housekeeping.run(at: clock.now, writer: writer, store: store, logger: logger, counters: counters)
+        if heldBackCheck.allows(at: clock.now) { sayHeldBackLines() }
     }
+
+    /// Every rate-limited line this thread can reach, held back and not yet said, once its flood is over
+    /// (`LogLimiter.sayHeldBack`): the engine's, the input's dropped connections, the subscription lines and cuts,
+    /// the refusals and failed accepts (the journal thread says its own).
+    private func sayHeldBackLines() {
+        // "too-far-ahead" says its own count (`reportTooFarAhead`); its bucket counts the turns that asked.
+        for (key, count) in engineLog.takeHeldBack() where key != Self.tooFarAheadKey {
+            let warning = key == Self.engineWarningKey
+            let what = warning ? "warnings (publisherIds tracked)" : "lines (publishers restarting their sequence)"
+            logger.log(level: warning ? .warning : .info, "\(count) more engine \(what) not logged (rate limit); the flood is over",
+                       metadata: ["notLogged": "\(count)"])
+        }
+        tracker.sayHeldBack()
+        sockets.supervisor.sayHeldBack()
+        sockets.supervisor.security.sayHeldBack()
+    }
+
+    static let engineWarningKey = "engine-warning"
+    static let tooFarAheadKey = "too-far-ahead"
 
     private mutating func perform(_ action: CommitPipeline.Action) throws(DaemonError) {
         switch action {
@@ -241,7 +263,7 @@ struct PipelineLoop {
         for e in engine.takeLogEvents() {
             // Rate-limited: a publisher that numbers every message 1 restarts its sequence on every event.
             // Warnings have a budget of their own, so that a restart storm cannot hold one back.
-            guard let notLogged = engineLog.admit(e.warning ? "engine-warning" : "engine") else { continue }
+            guard let notLogged = engineLog.admit(e.warning ? Self.engineWarningKey : "engine") else { continue }
             var metadata: Logger.Metadata = [:]
             if let crn = e.crn { metadata["crn"] = "\(crn)" }
             if let id = e.contactId { metadata["contactId"] = "\(id)" }
@@ -258,7 +280,7 @@ struct PipelineLoop {
     /// against the clock, rate-limited (10 at once, then one every 6 s with the count since the previous line; asked
     /// every turn of the loop, so a count held back is said within 6 s even when no more input comes).
     private mutating func reportTooFarAhead() {
-        guard engineLog.admit("too-far-ahead") != nil else { return }
+        guard engineLog.admit(Self.tooFarAheadKey) != nil else { return }
         let c = engine.counters
         let n = c.tooFarAhead - tooFarAheadLogged
         tooFarAheadLogged = c.tooFarAhead

@@ -6,6 +6,8 @@ import ZeroMQ
 
 /// A token bucket per key: at most `burst` lines, then one per `interval`, saying how many were not logged in
 /// between, so that a flood (bad handshakes, a peer that keeps sending over-size frames) cannot flood the journal.
+/// The lines held back after the last one logged are said once the flood is over (`sayHeldBack`, called by the
+/// limiter's owner from its loop): otherwise a flood's tail went unsaid, seen only in a counter.
 /// Callable from any thread.
 final class LogLimiter: Sendable {
     private struct Bucket { var tokens: Double; var last: Double; var suppressed: Int }
@@ -33,6 +35,30 @@ final class LogLimiter: Sendable {
             b.tokens -= 1
             defer { b.suppressed = 0 }
             return b.suppressed
+        }
+    }
+
+    /// The keys with lines held back and no line asked for during a whole `interval` (the flood over), with how many
+    /// were held back since the last one logged; each is then cleared.
+    func takeHeldBack() -> [(key: String, count: Int)] {
+        let t = now()
+        return buckets.withLock { table in
+            var over: [(key: String, count: Int)] = []
+            for (key, b) in table where b.suppressed > 0 && t - b.last >= interval {
+                over.append((key, b.suppressed))
+                table[key]?.suppressed = 0
+            }
+            return over.sorted { $0.key < $1.key }
+        }
+    }
+
+    /// Logs, one line per key whose flood is over, how many of its lines were held back and not logged:
+    /// "`count` more `what(key)` not logged (rate limit)", at `level`, with `notLogged`. `skip`: keys whose owner says
+    /// its held-back count itself.
+    func sayHeldBack(to logger: Logger, level: Logger.Level, skip: Set<String> = [], _ what: (String) -> String) {
+        for (key, count) in takeHeldBack() where !skip.contains(key) {
+            logger.log(level: level, "\(count) more \(what(key)) not logged (rate limit); the flood is over",
+                       metadata: ["notLogged": "\(count)"])
         }
     }
 }
@@ -63,6 +89,11 @@ final class RefusalLog: Sendable {
         if suppressed > 0 { metadata["notLogged"] = "\(suppressed)" }
         logger.warning("refused a peer at the handshake: \(refusal.reason)", metadata: metadata)
         return true
+    }
+
+    /// The refusals held back by the rate limit once their flood is over (`LogLimiter.sayHeldBack`).
+    func sayHeldBack() {
+        limiter.sayHeldBack(to: logger, level: .warning) { "refusals at the handshake on the \($0) socket" }
     }
 
     private static func metadata(_ refusal: ZMQRefusal) -> Logger.Metadata {
@@ -363,5 +394,14 @@ extension SecuritySettings {
             }
         }
         return exposed.map(\.endpoint)
+    }
+}
+
+extension DaemonSecurity {
+    /// The refusals and failed accepts held back by their rate limits, once each flood is over (`LogLimiter`). From
+    /// the processing thread's loop; the limiters are thread-safe.
+    func sayHeldBack() {
+        refusals.sayHeldBack()
+        acceptFailures.sayHeldBack()
     }
 }

@@ -59,6 +59,14 @@ struct SubscriptionTracker {
 
     static let defaultMaxSubscriptions = 1024
 
+    /// The "subscriber joined/left" lines and the cuts held back by their rate limits, once each flood is over.
+    func sayHeldBack() {
+        lines.sayHeldBack(to: logger, level: .info) { "\"\($0)\" lines" }
+        cutLines.sayHeldBack(to: logger, level: .warning) { _ in
+            "cuts of consumers' connections (output.maxSubscriptions)"
+        }
+    }
+
     init(logger: Logger, counters: RuntimeCounters, lines: LogLimiter = SubscriptionTracker.lineLimit(),
          maxSubscriptions: Int = SubscriptionTracker.defaultMaxSubscriptions) {
         self.logger = logger

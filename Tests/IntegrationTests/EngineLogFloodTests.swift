@@ -27,11 +27,22 @@ struct EngineLogFloodTests {
         let flood = (0..<300).map { Self.event(sequence: 1, contact: 20_000 + $0) }
         try publisher.send(lines: flood + [Self.event(sequence: 1000, contact: 30_000)])
         #expect(gaps.waitForExit(timeout: 60) == 0, "no stream.gap notice: \(daemon.child.stderr.text.suffix(2000))")
+        #expect(daemon.child.stderr.wait(timeout: 30) { $0.contains("more engine lines (publishers restarting their sequence)") },
+                "the restarts held back were not said once the flood was over")
         #expect(daemon.stop() == 0)
         let log = daemon.child.stderr.text
         let lines = log.split(separator: "\n").filter { $0.contains("restarted its sequence") }.count
         #expect(FaultTests.stoppedField(log, "received") == 301, "\(log.suffix(1500))")
         #expect(lines >= 1 && lines <= 20, "\(lines) restart lines for 299 restarts")
+        // Every restart is a line, or counted in one: the lines' notLogged, and those held back after the last line,
+        // said once the flood was over (6 s of quiet; they went unsaid before session 30).
+        let restartLines = log.split(separator: "\n").filter { $0.contains("restarted its sequence") }
+        let heldBack = log.split(separator: "\n").filter { $0.contains("more engine lines (publishers restarting their sequence) not logged") }
+        let notLogged = (restartLines + heldBack).compactMap { line in
+            line.split(separator: " ").first { $0.hasPrefix("notLogged=") }.flatMap { Int($0.dropFirst("notLogged=".count)) }
+        }
+        #expect(heldBack.count == 1, "\(log.suffix(1500))")
+        #expect(restartLines.count + notLogged.reduce(0, +) == 299, "\(log.suffix(1500))")
         // Those the rate limit kept out of the log are counted all the same (they were counted nowhere before
         // session 29: an auditor).
         #expect(FaultTests.stoppedField(log, "publisherRestarts") == 299, "\(log.suffix(1500))")

@@ -93,6 +93,31 @@ struct SecurityRuleTests {
         #expect(limiter.admit("output") == nil)
     }
 
+    @Test("lines held back are said once their flood is over (a whole interval without one), once, per key; a flood still going is not")
+    func heldBackSaidWhenTheFloodEnds() {
+        let clock = Mutex(0.0)
+        let limiter = LogLimiter(burst: 2, intervalSeconds: 10, now: { clock.withLock { $0 } })
+        for _ in 0..<7 { _ = limiter.admit("output") }  // 2 logged, 5 held back
+        for _ in 0..<3 { _ = limiter.admit("input") }  // 2 logged, 1 held back
+        _ = limiter.admit("journal")  // logged: nothing held back
+        clock.withLock { $0 = 9 }
+        _ = limiter.admit("input")  // the input's flood goes on (held back: 2)
+        #expect(limiter.takeHeldBack().isEmpty, "said before a whole interval without a line")
+        clock.withLock { $0 = 12 }
+        #expect(limiter.takeHeldBack().map { "\($0.key)=\($0.count)" } == ["output=5"])
+        #expect(limiter.takeHeldBack().isEmpty, "said twice")
+        clock.withLock { $0 = 19 }
+        let sink = LogLines()
+        let logger = Logger(label: "test") { _ in MemoryLogHandler(sink: sink) }
+        limiter.sayHeldBack(to: logger, level: .warning) { "refusals on the \($0) socket" }
+        let lines = sink.entries.withLock { $0 }
+        #expect(lines.map(\.message) == ["2 more refusals on the input socket not logged (rate limit); the flood is over"])
+        #expect(lines.map(\.level) == [.warning] && lines.first?.metadata["notLogged"] == "2")
+        // What was said is not said again by the next line admitted.
+        #expect(limiter.admit("input") == 0)
+        #expect(limiter.admit("output") == 0)
+    }
+
     @Test("the refusal log: warning lines up to the limit, every refusal past it at debug (so --log-level debug shows each)")
     func refusalLogPastTheLimit() {
         let sink = LogLines()
