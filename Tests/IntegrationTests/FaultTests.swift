@@ -1362,4 +1362,42 @@ struct FaultTests {
         #expect(log.contains("ready"), "\(log.suffix(1000))")
         #expect(Self.stoppedField(log, "processed") != nil, "no stop summary: \(log.suffix(1000))")
     }
+
+    /// While the daemon reads no input (it republishes after a restart, or a commit waits for another process's
+    /// reader), a publisher that connects is still sent the input's subscription: libzmq sends it only once the input
+    /// socket handles its commands, which nothing did while the input was left out of the poll — so the publisher's
+    /// PUB dropped everything it sent until then (seconds: the republish grace).
+    @Test("a publisher that connects while the daemon republishes after a restart is subscribed at once; what it sends then is processed after")
+    func publisherConnectingWhileRepublishing() throws {
+        guard let shell = D.sqliteShell(skipping: "fault: a publisher connecting while republishing", to: "mark alerts unpublished") else { return }
+        let dir = try TemporaryDirectory()
+        let first = try DaemonUnderTest(dir: dir, extraArguments: D.arguments, environment: D.environment)
+        try D.replayThroughSentinel(first, [Fixtures.directory.appendingPathComponent("01-warning-then-breach.ndjson").path],
+                                    sentinel: "before-restart")
+        #expect(first.stop() == 0, "\(first.child.stderr.text)")
+        let marked = Self.command(shell, [dir.file("state") + "/contactwatch.sqlite",
+                                          "UPDATE meta SET value = 0 WHERE key = 'publishedThrough';"])
+        try #require(marked.status == 0, "sqlite3: \(marked.output)")
+        var environment = D.environment
+        // No alert consumer comes: the daemon republishes for 8 s, reading no input.
+        environment["CONTACTWATCH_OUTPUT_REPUBLISH_GRACE_MILLIS"] = "8000"
+        let daemon = try Child("contactwatchd", ["--input", dir.ipc("in"), "--input-bind", "--output", dir.ipc("out"),
+                                                 "--state-dir", dir.file("state")] + D.arguments, environment: environment)
+        defer { _ = daemon.terminate(timeout: 20) }
+        try #require(daemon.stderr.wait(timeout: 60) { Self.loadedField($0, "unpublished") ?? 0 > 0 },
+                     "no unpublished alerts loaded: \(daemon.stderr.text)")
+        let gaps = try Child("contactwatch", ["tail", "--endpoint", dir.ipc("out"), "--topic", "stream.gap", "--count", "1"])
+        defer { DurabilityTests.stop(gaps) }
+        let publisher = try TestPublisher(endpoint: dir.ipc("in"), curve: nil)
+        #expect(try publisher.awaitSubscription(ms: 4_000), "no subscription within 4 s while republishing")
+        #expect(Self.republishedCount(daemon.stderr.text) == nil, "republished already: the test did not run while republishing")
+        // Sent now (a gap: feed-1's first number is 5), it waits in the daemon — not dropped by the PUB — and is
+        // processed once the republish is over.
+        try publisher.send(lines: [EngineLogFloodTests.event(sequence: 5, contact: 77_001)])
+        #expect(gaps.waitForExit(timeout: 60) == 0, "no stream.gap notice: \(daemon.stderr.text.suffix(1500))")
+        let status = daemon.terminate(timeout: 20)
+        let log = daemon.stderr.text
+        #expect(status == 0, "\(log.suffix(1500))")
+        #expect(Self.stoppedField(log, "received") == 1, "\(log.suffix(1500))")
+    }
 }
