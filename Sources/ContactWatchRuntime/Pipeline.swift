@@ -170,7 +170,10 @@ struct PipelineLoop {
         while !stop() {
             counters.lastTurnNanos.store(MonotonicClock.nanos(), ordering: .relaxed)  // /healthz: one store per turn
             machine.writerWaiting(writer.isWaitingForReaders)
+            // Not while a commit waits for another process's reader: that wait ends only with the stop, which would lose
+            // what a newly subscribed publisher sent; unsubscribed, one that waits for a subscription keeps waiting.
             let readiness = try sockets.poll(acceptingInput: machine.acceptsInput,
+                                             subscribingNewInputs: !machine.writerIsWaiting,
                                              timeoutMilliseconds: machine.pollTimeout(at: clock.now))
             try dispatch(readiness)
             failed = failure()

@@ -181,13 +181,16 @@ final class PipelineSockets {
 
     /// Waits up to `timeoutMilliseconds` for a socket to be ready; the input is left out when `acceptingInput` is
     /// false (the batch is full and the writer busy, or alerts of an earlier run are still to be published).
-    func poll(acceptingInput: Bool, timeoutMilliseconds: Int) throws(DaemonError) -> PipelineReadiness {
+    /// `subscribingNewInputs`: with `acceptingInput` false, whether a publisher that connects now is subscribed all
+    /// the same (what it sends waits in the daemon until input is read again).
+    func poll(acceptingInput: Bool, subscribingNewInputs: Bool = true,
+              timeoutMilliseconds: Int) throws(DaemonError) -> PipelineReadiness {
         let poller = acceptingInput ? withInput : withoutInput
         // Left out of the poll, the input's own commands wait too — among them a new connection's, whose subscription
         // libzmq sends only once the socket handles it: a publisher that connected while the daemon republished after
-        // a restart (seconds), or while a commit waited for another process's reader, was sent no subscription and its
-        // PUB dropped every message until then. Handled here each turn (at most `idle` ms apart), still reading none.
-        if !acceptingInput { try? input.processPendingCommands() }
+        // a restart (seconds) was sent no subscription and its PUB dropped every message until then. Handled here each
+        // turn (at most `idle` ms apart), still reading none.
+        if !acceptingInput && subscribingNewInputs { try? input.processPendingCommands() }
         let result: ZMQPollResult
         do { result = try poller.poll(timeoutMilliseconds: timeoutMilliseconds) } catch {
             if ZMQError.isInterrupted(error) { return PipelineReadiness() }
