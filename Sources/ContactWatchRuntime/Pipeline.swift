@@ -572,8 +572,11 @@ struct Housekeeping {
                       counters: RuntimeCounters) {
         returnMemory(at: now)
         if let step = clockWatch.observe(wall: { Pipeline.wallClockMillis() }, at: now) {
-            logger.warning("the wall clock was stepped \(step > 0 ? "forward" : "back") by \(ClockStepWatch.text(step)) (against the monotonic clock: a date set by hand, a first NTP sync, a virtual machine resumed): alerts' detectedAt, the future-skew check of events and the journal's retention follow the wall clock (README: The host's clock)",
-                           metadata: ["stepSeconds": "\(step / 1000)", "clock": "\(RFC3339.format(Pipeline.wallClockMillis()))"])
+            let by = ClockStepWatch.text(step.millis) + (step.count > 1 ? " in all, in \(step.count) steps of under a minute each" : "")
+            var metadata: Logger.Metadata = ["stepSeconds": "\(step.millis / 1000)", "clock": "\(RFC3339.format(Pipeline.wallClockMillis()))"]
+            if step.count > 1 { metadata["steps"] = "\(step.count)" }
+            logger.warning("the wall clock was stepped \(step.millis > 0 ? "forward" : "back") by \(by) (against the monotonic clock: a date set by hand, a first NTP sync, a virtual machine resumed): alerts' detectedAt, the future-skew check of events and the journal's retention follow the wall clock (README: The host's clock)",
+                           metadata: metadata)
         }
         socketFiles.check(at: now, logger: logger)
         checkpoints.check(at: now, store: store, logger: logger, counters: counters)
@@ -767,22 +770,34 @@ struct WALSizeWatch {
 /// person's `date -s` or a first sync after a boot with a wrong date steps it by hours or years). The daemon's rules
 /// run on event time, but alerts' `detectedAt`, the future-skew check of events (a clock behind refuses every event)
 /// and the journal's retention read the wall clock, and a clock fault tester (session 24) found steps of days
-/// silent. Plain values: the caller reads the clocks.
+/// silent. Steps of under a minute each (but of a second or more: the comparison itself is off by a few milliseconds)
+/// are added up, and said once they come to more than a minute together. Plain values: the caller reads the clocks.
 struct ClockStepWatch {
     static let threshold: Millis = 60_000
+    /// The least step added up towards `threshold`: below it, the comparison's own error.
+    static let smallStepFloor: Millis = 1_000
     static let interval = Duration.seconds(1)
     private var wall: Millis
     private var at: ContinuousClock.Instant
+    /// Steps of under a minute since the last said: their sum and number.
+    private var small: (sum: Millis, count: Int) = (0, 0)
+
+    /// A step to say: `millis` (positive: forward), in `count` steps (1: one step of more than a minute; more: steps of
+    /// under a minute each that came to more than a minute together).
+    struct Step: Equatable {
+        var millis: Millis
+        var count: Int
+    }
 
     init(wall: Millis, at: ContinuousClock.Instant) {
         self.wall = wall
         self.at = at
     }
 
-    /// The step in milliseconds (positive: forward) when the wall clock moved more than `threshold` away from the time
-    /// the monotonic clock says passed since the last look; nil otherwise, or when less than `interval` passed (the
-    /// wall clock is then not read).
-    mutating func observe(wall read: () -> Millis, at now: ContinuousClock.Instant) -> Millis? {
+    /// The step when the wall clock moved more than `threshold` away from the time the monotonic clock says passed
+    /// since the last look, or smaller steps since the last said came to more than `threshold`; nil otherwise, or when
+    /// less than `interval` passed (the wall clock is then not read).
+    mutating func observe(wall read: () -> Millis, at now: ContinuousClock.Instant) -> Step? {
         let elapsed = now - at
         guard elapsed >= Self.interval else { return nil }
         let wallNow = read()
@@ -791,7 +806,12 @@ struct ClockStepWatch {
         wall = wallNow
         at = now
         let step = wallNow &- expected
-        return step > Self.threshold || step < -Self.threshold ? step : nil
+        if step > Self.threshold || step < -Self.threshold { return Step(millis: step, count: 1) }
+        guard step >= Self.smallStepFloor || step <= -Self.smallStepFloor else { return nil }
+        small = (small.sum &+ step, small.count + 1)
+        guard small.sum > Self.threshold || small.sum < -Self.threshold else { return nil }
+        defer { small = (0, 0) }
+        return Step(millis: small.sum, count: small.count)
     }
 
     /// `3 d 4 h 5 min 6 s` (the larger units only when non-zero), of the absolute value.
