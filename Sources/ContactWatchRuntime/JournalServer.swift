@@ -40,6 +40,12 @@ final class JournalServer: @unchecked Sendable {
     /// sequence and the limit. A message of more is malformed; only its first `maxRequestFrames + 1` are copied.
     static let maxRequestFrames = 5
     /// The `error` reply's reason when the journal cannot be read (the whole error is logged, rate-limited).
+    /// The read and socket failures held back by their rate limits, once each flood is over (`LogLimiter`).
+    static func sayHeldBack(failureLines: LogLimiter, socketLines: LogLimiter, logger: Logger) {
+        failureLines.sayHeldBack(to: logger, level: .warning) { _ in "journal read failures" }
+        socketLines.sayHeldBack(to: logger, level: .error) { _ in "journal socket failures" }
+    }
+
     static let readFailureReply = "cannot read the journal (the daemon's log says why)"
 
     private let stopRequested = Atomic<Bool>(false)
@@ -167,8 +173,7 @@ final class JournalServer: @unchecked Sendable {
             if budget.expire(at: ContinuousClock.now) > 0 { trim.request() }
             trim.run(at: ContinuousClock.now)
             if heldBackCheck.allows(at: ContinuousClock.now) {
-                failureLines.sayHeldBack(to: logger, level: .warning) { _ in "journal read failures" }
-                socketLines.sayHeldBack(to: logger, level: .error) { _ in "journal socket failures" }
+                Self.sayHeldBack(failureLines: failureLines, socketLines: socketLines, logger: logger)
             }
             let ready: ZMQPollResult
             do { ready = try poller.poll(timeoutMilliseconds: 100) } catch {

@@ -61,4 +61,23 @@ struct JournalFailureLogTests {
         #expect(logged.count == 11)
         #expect(logged.last?.metadata["notLogged"] == "40")
     }
+
+    @Test("the read failures held back are said once their flood is over, as one line with their number")
+    func heldBackSaid() {
+        let sink = LogLines()
+        let logger = Logger(label: "test") { _ in MemoryLogHandler(sink: sink) }
+        let clock = Mutex(0.0)
+        let failures = LogLimiter(burst: 10, intervalSeconds: 6, now: { clock.withLock { $0 } })
+        let sockets = LogLimiter(burst: 10, intervalSeconds: 6, now: { clock.withLock { $0 } })
+        for _ in 0..<50 { _ = failures.admit("journal") }
+        for _ in 0..<12 { _ = sockets.admit("socket") }
+        JournalServer.sayHeldBack(failureLines: failures, socketLines: sockets, logger: logger)
+        #expect(sink.entries.withLock { $0 }.isEmpty, "said while the flood may go on")
+        clock.withLock { $0 = 6 }
+        JournalServer.sayHeldBack(failureLines: failures, socketLines: sockets, logger: logger)
+        let said = sink.entries.withLock { $0 }
+        #expect(said.map(\.message) == ["40 more journal read failures not logged (rate limit); the flood is over",
+                                         "2 more journal socket failures not logged (rate limit); the flood is over"])
+        #expect(said.map(\.level) == [.warning, .error])
+    }
 }
