@@ -92,13 +92,17 @@ wait_bounded() {
     wait "$pid"
 }
 
-# thread_cpu PID: "name seconds" of each of PID's threads that used at least 0.05 s, busiest first
+# thread_cpu PID: "name seconds" of each of PID's threads that used at least 0.05 s, busiest first, each with the
+# seconds it spent runnable but waiting for a core ("waited"; /proc/…/schedstat, where the kernel keeps it)
 thread_cpu() {
     local hz t
     hz=$(getconf CLK_TCK)
     for t in /proc/"$1"/task/*; do
-        printf '%s %s\n' "$(tr ' ' _ < "$t/comm")" "$(awk '{ print $14 + $15 }' "$t/stat")"
-    done 2>/dev/null | sort -k2 -n -r | awk -v hz="$hz" '$2 / hz >= 0.05 { printf "%s%s %.2f", sep, $1, $2 / hz; sep = ", " }'
+        printf '%s %s %s\n' "$(tr ' ' _ < "$t/comm")" "$(awk '{ print $14 + $15 }' "$t/stat")" \
+            "$(awk '{ print $2 }' "$t/schedstat" 2>/dev/null || echo -)"
+    done 2>/dev/null | sort -k2 -n -r | awk -v hz="$hz" '$2 / hz >= 0.05 {
+        w = ($3 == "-" || $3 == "") ? "" : sprintf(" (waited %.2f)", $3 / 1e9)
+        printf "%s%s %.2f%s", sep, $1, $2 / hz, w; sep = ", " }'
 }
 
 # ---------------------------------------------------------------- build
@@ -186,7 +190,7 @@ for run in $(seq 1 "$RUNS"); do
     [ $((processed + invalid + ignored)) -eq "$received" ] || ok="NO (processed+invalid+ignored != received)"
     D_CHECK="received=$received (sent $sent + sentinel) processed=$processed invalid=$invalid ignored=$ignored commits=$commits alertsRaised=$raised alertsResolved=$resolved out_msgs=$got nothing_dropped=$ok"
     say "   run $run: $sent events, $r events/s; $D_CHECK"
-    say "   CPU seconds by thread (user+system, the whole run): $D_THREADS"
+    say "   CPU seconds by thread (user+system, the whole run; waited: runnable, no core free): $D_THREADS"
     [ "$ok" = yes ] || die "daemon run $run dropped or miscounted events"
     rm -rf "$TMP/state$run"
     PIDS=()  # all waited for
