@@ -1330,22 +1330,29 @@ struct FaultTests {
                 "said once each: \(daemon.child.stderr.text)")
     }
 
+    /// Makes `dir`'s state directory a store holding example 01's alerts marked unpublished, as if the daemon had been
+    /// killed between their commit and the record that they were published; false (skipped, with the reason printed)
+    /// without the sqlite3 shell.
+    static func storeWithUnpublishedAlerts(_ dir: TemporaryDirectory, skipping what: String) throws -> Bool {
+        guard let shell = D.sqliteShell(skipping: what, to: "mark alerts unpublished") else { return false }
+        let first = try DaemonUnderTest(dir: dir, extraArguments: D.arguments, environment: D.environment)
+        try D.replayThroughSentinel(first, [Fixtures.directory.appendingPathComponent("01-warning-then-breach.ndjson").path],
+                                    sentinel: "before-restart")
+        #expect(first.stop() == 0, "\(first.child.stderr.text)")
+        let marked = Self.command(shell, [dir.file("state") + "/contactwatch.sqlite",
+                                          "UPDATE meta SET value = 0 WHERE key = 'publishedThrough';"])
+        try #require(marked.status == 0, "sqlite3: \(marked.output)")
+        return true
+    }
+
     /// After a restart with alerts left unpublished, READY=1 is sent from inside the loop, once they went out. It was
     /// sent with the blocking `sd_notify`, after the heartbeat's pings (every 50 ms with a watchdog of 100 ms) had
     /// filled the queue of a supervisor that stopped reading: the loop hung there and never heard of the SIGTERM (a
     /// reviewer, session 28).
     @Test("SIGTERM after republishing, with the notification socket's queue full: READY=1 does not block the loop; exit 0")
     func readyAfterRepublishingWithAFullNotificationSocket() throws {
-        guard let shell = D.sqliteShell(skipping: "fault: READY=1 after republishing", to: "mark alerts unpublished") else { return }
         let dir = try TemporaryDirectory()
-        let first = try DaemonUnderTest(dir: dir, extraArguments: D.arguments, environment: D.environment)
-        try D.replayThroughSentinel(first, [Fixtures.directory.appendingPathComponent("01-warning-then-breach.ndjson").path],
-                                    sentinel: "before-restart")
-        #expect(first.stop() == 0, "\(first.child.stderr.text)")
-        // As if killed between the alerts' commit and the record that they were published.
-        let marked = Self.command(shell, [dir.file("state") + "/contactwatch.sqlite",
-                                          "UPDATE meta SET value = 0 WHERE key = 'publishedThrough';"])
-        try #require(marked.status == 0, "sqlite3: \(marked.output)")
+        guard try Self.storeWithUnpublishedAlerts(dir, skipping: "fault: READY=1 after republishing") else { return }
         let notify = try NotifySocket(path: dir.file("notify-never-read"))  // never read
         var environment = D.environment
         environment["NOTIFY_SOCKET"] = notify.path
@@ -1363,21 +1370,14 @@ struct FaultTests {
         #expect(Self.stoppedField(log, "processed") != nil, "no stop summary: \(log.suffix(1000))")
     }
 
-    /// While the daemon reads no input (it republishes after a restart, or a commit waits for another process's
-    /// reader), a publisher that connects is still sent the input's subscription: libzmq sends it only once the input
-    /// socket handles its commands, which nothing did while the input was left out of the poll — so the publisher's
-    /// PUB dropped everything it sent until then (seconds: the republish grace).
+    /// While the daemon reads no input (it republishes after a restart), a publisher that connects is still sent the
+    /// input's subscription: libzmq sends it only once the input socket handles its commands, which nothing did while
+    /// the input was left out of the poll — so the publisher's PUB dropped everything it sent until then (seconds: the
+    /// republish grace).
     @Test("a publisher that connects while the daemon republishes after a restart is subscribed at once; what it sends then is processed after")
     func publisherConnectingWhileRepublishing() throws {
-        guard let shell = D.sqliteShell(skipping: "fault: a publisher connecting while republishing", to: "mark alerts unpublished") else { return }
         let dir = try TemporaryDirectory()
-        let first = try DaemonUnderTest(dir: dir, extraArguments: D.arguments, environment: D.environment)
-        try D.replayThroughSentinel(first, [Fixtures.directory.appendingPathComponent("01-warning-then-breach.ndjson").path],
-                                    sentinel: "before-restart")
-        #expect(first.stop() == 0, "\(first.child.stderr.text)")
-        let marked = Self.command(shell, [dir.file("state") + "/contactwatch.sqlite",
-                                          "UPDATE meta SET value = 0 WHERE key = 'publishedThrough';"])
-        try #require(marked.status == 0, "sqlite3: \(marked.output)")
+        guard try Self.storeWithUnpublishedAlerts(dir, skipping: "fault: a publisher connecting while republishing") else { return }
         var environment = D.environment
         // No alert consumer comes: the daemon republishes for 8 s, reading no input.
         environment["CONTACTWATCH_OUTPUT_REPUBLISH_GRACE_MILLIS"] = "8000"
