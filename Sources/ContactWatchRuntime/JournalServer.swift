@@ -39,13 +39,13 @@ final class JournalServer: @unchecked Sendable {
     /// The most frames a valid request has: the client's routing id, a REQ client's empty delimiter, `fetch`, the
     /// sequence and the limit. A message of more is malformed; only its first `maxRequestFrames + 1` are copied.
     static let maxRequestFrames = 5
-    /// The `error` reply's reason when the journal cannot be read (the whole error is logged, rate-limited).
     /// The read and socket failures held back by their rate limits, once each flood is over (`LogLimiter`).
     static func sayHeldBack(failureLines: LogLimiter, socketLines: LogLimiter, logger: Logger) {
         failureLines.sayHeldBack(to: logger, level: .warning) { _ in "journal read failures" }
         socketLines.sayHeldBack(to: logger, level: .error) { _ in "journal socket failures" }
     }
 
+    /// The `error` reply's reason when the journal cannot be read (the whole error is logged, rate-limited).
     static let readFailureReply = "cannot read the journal (the daemon's log says why)"
 
     private let stopRequested = Atomic<Bool>(false)

@@ -53,10 +53,9 @@ final class LogLimiter: Sendable {
     }
 
     /// Logs, one line per key whose flood is over, how many of its lines were held back and not logged:
-    /// "`count` more `what(key)` not logged (rate limit)", at `level`, with `notLogged`. `skip`: keys whose owner says
-    /// its held-back count itself.
-    func sayHeldBack(to logger: Logger, level: Logger.Level, skip: Set<String> = [], _ what: (String) -> String) {
-        for (key, count) in takeHeldBack() where !skip.contains(key) {
+    /// "`count` more `what(key)` not logged (rate limit)", at `level`, with `notLogged`.
+    func sayHeldBack(to logger: Logger, level: Logger.Level, _ what: (String) -> String) {
+        for (key, count) in takeHeldBack() {
             logger.log(level: level, "\(count) more \(what(key)) not logged (rate limit); the flood is over",
                        metadata: ["notLogged": "\(count)"])
         }
