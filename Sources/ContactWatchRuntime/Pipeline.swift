@@ -208,7 +208,8 @@ struct PipelineLoop {
         for (key, count) in engineLog.takeHeldBack() where key != Self.tooFarAheadKey {
             let warning = key == Self.engineWarningKey
             let what = warning ? "warnings (publisherIds tracked)" : "lines (publishers restarting their sequence)"
-            logger.log(level: warning ? .warning : .info, "\(count) more engine \(what) not logged (rate limit); the flood is over",
+            let level: Logger.Level = warning ? .warning : .info
+            logger.log(level: level, "\(count) more engine \(what) not logged at \(level) (rate limit); the flood is over",
                        metadata: ["notLogged": "\(count)"])
         }
         tracker.sayHeldBack()

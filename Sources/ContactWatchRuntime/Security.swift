@@ -53,10 +53,11 @@ final class LogLimiter: Sendable {
     }
 
     /// Logs, one line per key whose flood is over, how many of its lines were held back and not logged:
-    /// "`count` more `what(key)` not logged (rate limit)", at `level`, with `notLogged`.
+    /// "`count` more `what(key)` not logged at `level` (rate limit)", at `level`, with `notLogged`. ("At `level`": a
+    /// refusal held back is still logged at `debug`.)
     func sayHeldBack(to logger: Logger, level: Logger.Level, _ what: (String) -> String) {
         for (key, count) in takeHeldBack() {
-            logger.log(level: level, "\(count) more \(what(key)) not logged (rate limit); the flood is over",
+            logger.log(level: level, "\(count) more \(what(key)) not logged at \(level) (rate limit); the flood is over",
                        metadata: ["notLogged": "\(count)"])
         }
     }

@@ -76,8 +76,8 @@ struct JournalFailureLogTests {
         clock.withLock { $0 = 6 }
         JournalServer.sayHeldBack(failureLines: failures, socketLines: sockets, logger: logger)
         let said = sink.entries.withLock { $0 }
-        #expect(said.map(\.message) == ["40 more journal read failures not logged (rate limit); the flood is over",
-                                         "2 more journal socket failures not logged (rate limit); the flood is over"])
+        #expect(said.map(\.message) == ["40 more journal read failures not logged at warning (rate limit); the flood is over",
+                                         "2 more journal socket failures not logged at error (rate limit); the flood is over"])
         #expect(said.map(\.level) == [.warning, .error])
     }
 }

@@ -111,7 +111,7 @@ struct SecurityRuleTests {
         let logger = Logger(label: "test") { _ in MemoryLogHandler(sink: sink) }
         limiter.sayHeldBack(to: logger, level: .warning) { "refusals on the \($0) socket" }
         let lines = sink.entries.withLock { $0 }
-        #expect(lines.map(\.message) == ["2 more refusals on the input socket not logged (rate limit); the flood is over"])
+        #expect(lines.map(\.message) == ["2 more refusals on the input socket not logged at warning (rate limit); the flood is over"])
         #expect(lines.map(\.level) == [.warning] && lines.first?.metadata["notLogged"] == "2")
         // What was said is not said again by the next line admitted.
         #expect(limiter.admit("input") == 0)
