@@ -50,6 +50,20 @@ struct SubscriptionTrackerTests {
         #expect(lines.count == 11)
         #expect(lines.last?.metadata["notLogged"] == "\(n - 10)")
         #expect(lines.last?.metadata["prefix"] == "alert.")
+
+        // A flood's tail: 20 more held back, then a quiet second; the tracker says them once, and only then.
+        for i in 0..<20 { try consumer.send([[1] + Array("q\(i).".utf8)]) }
+        while tracker.subscriptions < n + 21 && ContinuousClock.now < deadline { _ = tracker.readAll(output) }
+        try #require(tracker.subscriptions == n + 21)
+        tracker.sayHeldBack()
+        #expect(sink.entries.withLock { $0.count } == 11, "said while the flood may go on")
+        clock.withLock { $0 = 2 }
+        tracker.sayHeldBack()
+        tracker.sayHeldBack()
+        lines = sink.entries.withLock { $0 }
+        #expect(lines.count == 12)
+        #expect(lines.last?.message == "20 more \"subscriber joined\" lines not logged at info (rate limit); the flood is over")
+        #expect(lines.last?.level == .info && lines.last?.metadata["notLogged"] == "20")
     }
 
     /// A TCP connection on 127.0.0.1 (client, server side) through `listener`.
