@@ -146,6 +146,9 @@ public enum Daemon {
         for endpoint in config.exposedPlaintext {
             logger.warning("security.allowPlaintext: a plaintext socket reachable from other hosts", metadata: ["endpoint": "\(endpoint)"])
         }
+        if let warning = config.smallInputQueueWarning {
+            logger.warning("\(warning)", metadata: ["endpoints": "\(config.ipcInputs.joined(separator: " "))"])
+        }
         // Before any socket or file: every connection costs a descriptor, and libzmq aborts on some paths when none is
         // left (DescriptorLimit).
         switch DescriptorLimit.raiseToHard() {

@@ -454,4 +454,18 @@ struct OperatorMistakeTests {
         #expect(r.status == 69 && r.stderr.contains("not a socket"), "\(r.status as Any): \(r.stderr)")
         #expect(try String(contentsOfFile: keep, encoding: .utf8) == "keep")
     }
+
+    @Test("a small input.receiveHighWaterMark with an ipc:// input: warned of at start naming the endpoint and libzmq issue 4660; the default is not")
+    func smallInputQueueOnIPC() throws {
+        let dir = try TemporaryDirectory()
+        let daemon = try DaemonUnderTest(dir: dir, environment: ["CONTACTWATCH_INPUT_RECEIVE_HIGH_WATER_MARK": "1000"])
+        // Start lines come before READY=1, which DaemonUnderTest waited for.
+        let line = daemon.child.stderr.text.split(separator: "\n").first { $0.contains("input.receiveHighWaterMark is 1000") }
+        #expect(line?.contains("issue 4660") == true && line?.contains(daemon.input) == true, "\(daemon.child.stderr.text.prefix(2000))")
+        #expect(daemon.stop() == 0)
+
+        let plain = try DaemonUnderTest(dir: try TemporaryDirectory())
+        #expect(!plain.child.stderr.text.contains("issue 4660"), "\(plain.child.stderr.text.prefix(2000))")
+        #expect(plain.stop() == 0)
+    }
 }

@@ -224,6 +224,23 @@ struct ConfigurationTests {
 
     /// Every range is checked and said one way (`EngineSettings.rangeProblem`), the engine's keys and the daemon's
     /// alike: what is allowed and what was given (`state.commitMaxEvents` said only "must be at least 1").
+    @Test("an ipc:// input with a queue limit below the default is warned of at start (libzmq issue 4660 loses a leaving publisher's last messages); tcp inputs, the default, more and 0 (no limit) are not")
+    func smallInputQueueOnIPCWarned() throws {
+        func warning(_ inputs: [String], _ mark: Int?) throws -> String? {
+            var values: [String: ConfigValue] = ["input.endpoints": .init(.stringArray(inputs), isSecret: false)]
+            if let mark { values["input.receiveHighWaterMark"] = .init(.int(mark), isSecret: false) }
+            return try Self.resolve(values).smallInputQueueWarning
+        }
+        let text = try #require(try warning(["tcp://127.0.0.1:7401", "ipc:///run/cw/in"], 1000))
+        #expect(text.contains("input.receiveHighWaterMark is 1000") && text.contains("issue 4660") && text.contains("0 (no limit)"))
+        #expect(try warning(["ipc:///run/cw/in"], 99_999) != nil)
+        #expect(try warning(["tcp://127.0.0.1:7401"], 1000) == nil)
+        for mark in [nil, 100_000, 1_000_000, 0] as [Int?] {
+            #expect(try warning(["ipc:///run/cw/in"], mark) == nil, "mark \(mark.map(String.init) ?? "default")")
+        }
+        #expect(try Self.resolve([:]).ipcInputs.isEmpty)
+    }
+
     @Test("a value out of range says the range and the value given, for the daemon's keys as for the engine's", arguments: [
         ("state.commitMaxEvents", 0, "must be an integer of at least 1 (got 0)"),
         ("state.commitIntervalMillis", 10_001, "must be an integer from 0 to 10000 (got 10001)"),
