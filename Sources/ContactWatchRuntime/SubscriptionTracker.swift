@@ -49,7 +49,8 @@ struct SubscriptionTracker {
     private var cut: [Int32: (connection: ZMQPeerConnection, order: Int)] = [:]
     private var cutOrder = 0
     static let maxCut = 256
-    private let cutLines = LogLimiter()
+    /// "cut a consumer's connection" lines: 10 at once, then one every 6 s.
+    private let cutLines: LogLimiter
     /// Set when a connection was cut or connections ended (their subscriptions freed): `takeMemoryFreed`.
     private var memoryFreed = false
 
@@ -68,10 +69,11 @@ struct SubscriptionTracker {
     }
 
     init(logger: Logger, counters: RuntimeCounters, lines: LogLimiter = SubscriptionTracker.lineLimit(),
-         maxSubscriptions: Int = SubscriptionTracker.defaultMaxSubscriptions) {
+         cutLines: LogLimiter = LogLimiter(), maxSubscriptions: Int = SubscriptionTracker.defaultMaxSubscriptions) {
         self.logger = logger
         self.counters = counters
         self.lines = lines
+        self.cutLines = cutLines
         self.maxSubscriptions = maxSubscriptions
     }
 

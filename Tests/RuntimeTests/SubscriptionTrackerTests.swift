@@ -146,6 +146,39 @@ struct SubscriptionTrackerTests {
         #expect(tracker.heldCount == 0)
     }
 
+    @Test("a flood of cuts: 10 warning lines, then after a quiet interval one line saying how many more were cut unsaid; the cuts add up")
+    func cutFloodSaidWhenOver() throws {
+        let (listener, port) = try Self.loopbackListener()
+        defer { close(listener) }
+        let sink = LogLines()
+        let counters = RuntimeCounters()
+        let clock = Mutex(0.0)
+        var tracker = SubscriptionTracker(logger: Logger(label: "test") { _ in MemoryLogHandler(sink: sink) }, counters: counters,
+                                          cutLines: LogLimiter(burst: 10, intervalSeconds: 6, now: { clock.withLock { $0 } }),
+                                          maxSubscriptions: 2)
+        // 14 connections, each taking a third prefix over the cap of 2: each is cut in turn.
+        var pairs: [(client: Int32, server: Int32)] = []
+        defer { for pair in pairs { close(pair.client); close(pair.server) } }
+        for _ in 0..<14 {
+            let pair = try Self.loopbackPair(listener, port: port)
+            pairs.append(pair)
+            let source = ZMQMessageSource(descriptor: pair.server, peerAddress: "127.0.0.1")
+            for i in 0..<3 { tracker.hold(ArraySlice(Array("p\(i)".utf8)), by: source) }
+        }
+        #expect(counters.subscribersCut.load(ordering: .relaxed) == 14)
+        var lines = sink.entries.withLock { $0 }
+        #expect(lines.count == 10 && lines.allSatisfy { $0.level == .warning && $0.message.hasPrefix("cut a consumer's connection") })
+        tracker.sayHeldBack()
+        #expect(sink.entries.withLock { $0.count } == 10, "said while the flood may go on")
+        clock.withLock { $0 = 6 }
+        tracker.sayHeldBack()
+        tracker.sayHeldBack()
+        lines = sink.entries.withLock { $0 }
+        #expect(lines.count == 11)
+        #expect(lines.last?.message == "4 more cuts of consumers' connections (output.maxSubscriptions) not logged at warning (rate limit); the flood is over")
+        #expect(lines.last?.level == .warning && lines.last?.metadata["notLogged"] == "4")
+    }
+
     /// A TCP listener on 127.0.0.1 at a free port.
     static func loopbackListener() throws -> (Int32, UInt16) {
         let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
