@@ -61,11 +61,12 @@ public enum DescriptorLimit {
 final class AcceptFailureLog: Sendable {
     private let counters: RuntimeCounters
     private let logger: Logger
-    private let limiter = LogLimiter()
+    private let limiter: LogLimiter
 
-    init(counters: RuntimeCounters, logger: Logger) {
+    init(counters: RuntimeCounters, logger: Logger, limiter: LogLimiter = LogLimiter()) {
         self.counters = counters
         self.logger = logger
+        self.limiter = limiter
     }
 
     /// The failures held back by the rate limit once their flood is over (`LogLimiter.sayHeldBack`).

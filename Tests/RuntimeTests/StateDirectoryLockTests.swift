@@ -1,5 +1,6 @@
 @testable import ContactWatchRuntime
 import Foundation
+import Logging
 import Synchronization
 import Testing
 
@@ -102,5 +103,31 @@ struct DescriptorLimitTests {
             return 0
         })
         #expect(result == .success(DescriptorLimit.Raised(before: 4096, now: 4096, hard: 4096, failure: nil)))
+    }
+
+    @Test("a flood of failed accepts: every one counted, 10 lines per socket, then one line per socket saying how many more once the flood is over")
+    func acceptFailureFlood() {
+        let sink = LogLines()
+        let counters = RuntimeCounters()
+        let clock = Mutex(0.0)
+        let log = AcceptFailureLog(counters: counters, logger: Logger(label: "test") { _ in MemoryLogHandler(sink: sink) },
+                                   limiter: LogLimiter(burst: 10, intervalSeconds: 6, now: { clock.withLock { $0 } }))
+        for _ in 0..<1000 { log.report(.output, endpoint: "tcp://127.0.0.1:7402", code: EMFILE) }
+        for _ in 0..<12 { log.report(.journal, endpoint: "tcp://127.0.0.1:7403", code: ECONNABORTED) }
+        #expect(counters.acceptFailures.load(ordering: .relaxed) == 1012)
+        var lines = sink.entries.withLock { $0 }
+        #expect(lines.count == 20)
+        #expect(lines.first?.message.hasPrefix("cannot accept a connection on the output socket: Too many open files; no file descriptor left") == true)
+        log.sayHeldBack()
+        #expect(sink.entries.withLock { $0.count } == 20, "said while the flood may go on")
+        clock.withLock { $0 = 6 }
+        log.sayHeldBack()
+        log.sayHeldBack()
+        lines = Array(sink.entries.withLock { $0 }.dropFirst(20))
+        #expect(lines.map(\.message) == [
+            "2 more failed accepts of connections on the journal socket not logged at warning (rate limit); the flood is over",
+            "990 more failed accepts of connections on the output socket not logged at warning (rate limit); the flood is over",
+        ])
+        #expect(lines.map { $0.metadata["notLogged"] } == ["2", "990"])
     }
 }
