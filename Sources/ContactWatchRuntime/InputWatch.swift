@@ -166,13 +166,15 @@ struct InputSupervisor {
     let monitor: ZMQMonitor
     let security: DaemonSecurity
     let logger: Logger
-    private let limiter = LogLimiter()
+    /// "input connection dropped" lines, per endpoint: 10 at once, then one every 6 s.
+    private let limiter: LogLimiter
     /// The engine's count of messages received at the last tick.
     private var lastReceived = 0
 
     /// Starts the monitor; call before the input binds or connects, so that no connection goes unseen.
     init(input: ZMQSocket, endpoints: [String], bound: Bool, receiveHighWaterMark: Int, security: DaemonSecurity,
-         logger: Logger, now: ContinuousClock.Instant) throws {
+         logger: Logger, now: ContinuousClock.Instant, limiter: LogLimiter = LogLimiter()) throws {
+        self.limiter = limiter
         monitor = try input.startMonitor()
         watch = InputWatch(endpoints: endpoints, bound: bound, now: now, receiveHighWaterMark: receiveHighWaterMark)
         self.security = security

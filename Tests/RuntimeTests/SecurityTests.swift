@@ -396,3 +396,54 @@ struct EmptyAllowListTests {
         #expect(quiet.entries.withLock { $0.filter { $0.level == .warning }.isEmpty }, "\(quiet.entries.withLock { $0.map(\.message) })")
     }
 }
+
+/// The input's "input connection dropped" lines through `InputSupervisor`, against a real socket and its monitor.
+@Suite("Dropped input connections: rate-limited lines and the flood's end")
+struct InputDropLineTests {
+    @Test("14 publishers that connect and leave: every drop counted, 10 warning lines, then one line saying the 4 held back once the flood is over")
+    func dropFloodSaidWhenOver() throws {
+        var template = Array("/tmp/cw-drops-XXXXXX".utf8CString)
+        let dir = try #require(mkdtemp(&template).map { String(cString: $0) })
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let endpoint = "ipc://\(dir)/in"
+        let context = try ZMQContext()
+        defer { context.close() }
+        let input = try context.socket(.sub, lingerMilliseconds: 0)
+        defer { input.close() }
+        let sink = LogLines()
+        let logger = Logger(label: "test") { _ in MemoryLogHandler(sink: sink) }
+        let counters = RuntimeCounters()
+        let clock = Mutex(0.0)
+        var supervisor = try InputSupervisor(input: input, endpoints: [endpoint], bound: true, receiveHighWaterMark: 0,
+                                             security: DaemonSecurity(plaintextWith: counters, logger: logger), logger: logger,
+                                             now: .now, limiter: LogLimiter(burst: 10, intervalSeconds: 6, now: { clock.withLock { $0 } }))
+        try input.bind(endpoint)
+        let deadline = ContinuousClock.now + .seconds(30)
+        for _ in 0..<14 {
+            let publisher = try context.socket(.pub, lingerMilliseconds: 0)
+            let monitor = try publisher.startMonitor(events: ZMQMonitor.handshakeEvents)
+            try publisher.connect(endpoint)
+            var connected = false
+            while !connected && ContinuousClock.now < deadline {
+                connected = try monitor.events(timeoutMilliseconds: 100).contains { $0.kind == .handshakeSucceeded }
+                supervisor.readEvents(input: input, now: .now)
+            }
+            try #require(connected)
+            publisher.close()
+        }
+        while counters.disconnections.load(ordering: .relaxed) < 14 && ContinuousClock.now < deadline {
+            supervisor.readEvents(input: input, now: .now)
+        }
+        #expect(counters.disconnections.load(ordering: .relaxed) == 14)
+        var lines = sink.entries.withLock { $0 }.filter { $0.message.contains("input connection dropped") || $0.message.contains("more dropped") }
+        #expect(lines.count == 10 && lines.allSatisfy { $0.level == .warning && $0.metadata["endpoint"] == "\(endpoint)" })
+        supervisor.sayHeldBack()
+        #expect(sink.entries.withLock { $0 }.filter { $0.message.contains("more dropped") }.isEmpty, "said while the flood may go on")
+        clock.withLock { $0 = 6 }
+        supervisor.sayHeldBack()
+        supervisor.sayHeldBack()
+        lines = sink.entries.withLock { $0 }.filter { $0.message.contains("more dropped") }
+        #expect(lines.map(\.message) == ["4 more dropped input connections on \(endpoint) not logged at warning (rate limit); the flood is over"])
+        #expect(lines.first?.metadata["notLogged"] == "4")
+    }
+}
