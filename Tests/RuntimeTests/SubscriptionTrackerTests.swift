@@ -55,15 +55,9 @@ struct SubscriptionTrackerTests {
         for i in 0..<20 { try consumer.send([[1] + Array("q\(i).".utf8)]) }
         while tracker.subscriptions < n + 21 && ContinuousClock.now < deadline { _ = tracker.readAll(output) }
         try #require(tracker.subscriptions == n + 21)
-        tracker.sayHeldBack()
-        #expect(sink.entries.withLock { $0.count } == 11, "said while the flood may go on")
-        clock.withLock { $0 = 2 }
-        tracker.sayHeldBack()
-        tracker.sayHeldBack()
-        lines = sink.entries.withLock { $0 }
-        #expect(lines.count == 12)
-        #expect(lines.last?.message == "20 more \"subscriber joined\" lines not logged at info (rate limit); the flood is over")
-        #expect(lines.last?.level == .info && lines.last?.metadata["notLogged"] == "20")
+        expectFloodEndSaid(in: sink, say: { tracker.sayHeldBack() }, quiet: { clock.withLock { $0 = 2 } },
+                           expected: ["20 more \"subscriber joined\" lines not logged at info (rate limit); the flood is over"],
+                           level: .info, notLogged: ["20"])
     }
 
     /// A TCP connection on 127.0.0.1 (client, server side) through `listener`.
@@ -166,17 +160,11 @@ struct SubscriptionTrackerTests {
             for i in 0..<3 { tracker.hold(ArraySlice(Array("p\(i)".utf8)), by: source) }
         }
         #expect(counters.subscribersCut.load(ordering: .relaxed) == 14)
-        var lines = sink.entries.withLock { $0 }
+        let lines = sink.entries.withLock { $0 }
         #expect(lines.count == 10 && lines.allSatisfy { $0.level == .warning && $0.message.hasPrefix("cut a consumer's connection") })
-        tracker.sayHeldBack()
-        #expect(sink.entries.withLock { $0.count } == 10, "said while the flood may go on")
-        clock.withLock { $0 = 6 }
-        tracker.sayHeldBack()
-        tracker.sayHeldBack()
-        lines = sink.entries.withLock { $0 }
-        #expect(lines.count == 11)
-        #expect(lines.last?.message == "4 more cuts of consumers' connections (output.maxSubscriptions) not logged at warning (rate limit); the flood is over")
-        #expect(lines.last?.level == .warning && lines.last?.metadata["notLogged"] == "4")
+        expectFloodEndSaid(in: sink, say: { tracker.sayHeldBack() }, quiet: { clock.withLock { $0 = 6 } },
+                           expected: ["4 more cuts of consumers' connections (output.maxSubscriptions) not logged at warning (rate limit); the flood is over"],
+                           level: .warning, notLogged: ["4"])
     }
 
     /// A TCP listener on 127.0.0.1 at a free port.
