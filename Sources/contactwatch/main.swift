@@ -25,6 +25,17 @@ struct ContactWatchTool: ParsableCommand {
 // range ("--rate must be from 0.001 …") rather than "Missing value for '--rate <rate>'" (the companion tool's auditor,
 // session 25); a flag given where a number is due is then refused as not a number.
 
+/// The fractional flags' parser: a number as an operator writes it, digits with an optional sign, point and exponent
+/// (`2.5`, `.5`, `1e3`, `-1`, which the flag's range then refuses). `Double(_:)` alone also took `0x10` as 16 and
+/// `0x1p3`, `inf` and `nan`, which no pace, share or timeout means. (With a transform the parser no longer shows
+/// a default, so the flags' help gives it.)
+func decimalNumber(_ text: String) throws -> Double {
+    guard text.wholeMatch(of: #/[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?/#) != nil, let value = Double(text) else {
+        throw ValidationError("'\(text)' is not a decimal number (such as 2.5 or 1e3)")
+    }
+    return value
+}
+
 /// SIGINT and SIGTERM end the process at once (exit 130 and 143, as a shell reports them) after writing `say`'s line
 /// for the signal's name: a replay interrupted while libzmq still held queued messages died without a word, and its
 /// subscriber had 2,651 of 29,891 (the companion tool's auditor, session 25). Keep the result alive while it applies.
@@ -79,16 +90,16 @@ struct ReplayCommand: ParsableCommand {
     @Flag(help: "Bind the endpoint instead of connecting.")
     var bind = false
 
-    @Option(parsing: .unconditional, help: "Messages per second (default: as fast as possible).")
+    @Option(parsing: .unconditional, help: "Messages per second (default: as fast as possible).", transform: decimalNumber)
     var rate: Double?
 
-    @Option(parsing: .unconditional, help: "Follow the gaps between occurredAt values, X times faster.")
+    @Option(parsing: .unconditional, help: "Follow the gaps between occurredAt values, X times faster.", transform: decimalNumber)
     var speed: Double?
 
     @Option(parsing: .unconditional, help: "Wait until N subscriptions were seen (XPUB) before the first message.")
     var waitSubscribers: Int?
 
-    @Option(parsing: .unconditional, help: "Seconds to wait for --wait-subscribers.")
+    @Option(parsing: .unconditional, help: "Seconds to wait for --wait-subscribers (default: 30).", transform: decimalNumber)
     var waitTimeout: Double = 30
 
     @Option(help: "Stamp publisherId and sequenceNumber (1, 2, 3, ...) on each JSON object.")
@@ -100,7 +111,7 @@ struct ReplayCommand: ParsableCommand {
     @Flag(help: "Send lines that are not JSON as one-frame messages instead of skipping them.")
     var sendInvalid = false
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("At the end, wait up to S seconds for subscribers to take what is still queued (0 to 86400).", valueName: "S"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("At the end, wait up to S seconds for subscribers to take what is still queued (0 to 86400; default: 60).", valueName: "S"), transform: decimalNumber)
     var linger: Double = 60
 
     @Option(help: ArgumentHelp("This publisher's own CURVE secret certificate (NAME.key_secret).", valueName: "file"))
@@ -205,7 +216,7 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Write to FILE instead of standard output.")
     var output: String?
 
-    @Option(parsing: .unconditional, help: "Share (0-1) of enforced failures whose action is recorded 4-12 weeks after the failure.")
+    @Option(parsing: .unconditional, help: "Share (0-1) of enforced failures whose action is recorded 4-12 weeks after the failure (default: 0).", transform: decimalNumber)
     var lateEnforcement: Double = 0
 
     func validate() throws {
@@ -280,7 +291,7 @@ struct TailCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Print alerts after this alertSequence from the journal first.")
     var fromSequence: UInt64?
 
-    @Option(parsing: .unconditional, help: "Seconds a journal request may take.")
+    @Option(parsing: .unconditional, help: "Seconds a journal request may take (default: 5).", transform: decimalNumber)
     var requestTimeout: Double = 5
 
     @Option(help: ArgumentHelp("This consumer's own CURVE secret certificate (NAME.key_secret).", valueName: "file"))
