@@ -22,12 +22,17 @@ struct ToolFlagRangeTests {
         }
     }
 
+    /// `replay` of a file of one event, bound at an `ipc://` endpoint in `dir` that nobody subscribes to.
+    static func replayOfOneEvent(_ dir: TemporaryDirectory) throws -> [String] {
+        let file = dir.file("one.ndjson")
+        try (Self.event("2026-01-05T10:00:00Z") + "\n").write(toFile: file, atomically: true, encoding: .utf8)
+        return ["replay", file, "--endpoint", dir.ipc("pub"), "--bind"]
+    }
+
     @Test("replay: --rate and --speed from 0.001 to 1e9, --wait-timeout from 0 to 86400 (1e-12, 1e-300, 1e300, inf crashed it)")
     func replayPaceFlags() throws {
         let dir = try TemporaryDirectory()
-        let file = dir.file("one.ndjson")
-        try (Self.event("2026-01-05T10:00:00Z") + "\n").write(toFile: file, atomically: true, encoding: .utf8)
-        let base = ["replay", file, "--endpoint", dir.ipc("pub"), "--bind"]
+        let base = try Self.replayOfOneEvent(dir)
         for value in ["1e-12", "1e-300", "0.0009", "2e9"] {
             try Self.refused(base + ["--rate=\(value)"], ["--rate", "from 0.001 to 1000000000"])
             try Self.refused(base + ["--speed=\(value)"], ["--speed", "from 0.001 to 1000000000"])
@@ -48,9 +53,7 @@ struct ToolFlagRangeTests {
     @Test("the fractional flags take decimal numbers only: 0x10, 0x1p3, inf, nan, 1_0 are refused naming the flag; .5, 2., 1E2, +3 are taken")
     func decimalOnly() throws {
         let dir = try TemporaryDirectory()
-        let file = dir.file("one.ndjson")
-        try (Self.event("2026-01-05T10:00:00Z") + "\n").write(toFile: file, atomically: true, encoding: .utf8)
-        let base = ["replay", file, "--endpoint", dir.ipc("pub"), "--bind"]
+        let base = try Self.replayOfOneEvent(dir)
         for value in ["0x10", "0x1p3", "inf", "-inf", "nan", "1_0", "1e", "e3", "1.2.3", "٣"] {
             for flag in ["--rate", "--speed", "--wait-timeout", "--linger"] {
                 try Self.refused(base + ["\(flag)=\(value)"], ["'\(flag) <", "'\(value)' is not a decimal number"])
