@@ -227,7 +227,16 @@ public struct DaemonConfiguration: Sendable {
         func int(_ key: String) throws(DaemonError) -> Int? { try read(key, environment: environment) { try c.requiredInt(forKey: $0) } }
         func bool(_ key: String) throws(DaemonError) -> Bool? { try read(key, environment: environment) { try c.requiredBool(forKey: $0) } }
         func string(_ key: String) throws(DaemonError) -> String? { try read(key, environment: environment) { try c.requiredString(forKey: $0) } }
-        func double(_ key: String) throws(DaemonError) -> Double? { try read(key, environment: environment) { try c.requiredDouble(forKey: $0) } }
+        /// A fractional setting. swift-configuration converts text (an environment variable, a YAML value that is not
+        /// a YAML number) with `Double(_:)`, which took `0x1p-1` as 0.5: text that is not a decimal number is refused
+        /// (`DecimalSyntax`); `nan` and `inf` are left to the setting's range, which names them.
+        func double(_ key: String) throws(DaemonError) -> Double? {
+            guard let value = try read(key, environment: environment, { try c.requiredDouble(forKey: $0) }) else { return nil }
+            if value.isFinite, let text = try? c.requiredString(forKey: ConfigKey(key)), !DecimalSyntax.isDecimal(text) {
+                throw DaemonError.configuration(key: key, problem: "must be a decimal number such as 0.8 (got \"\(text)\")")
+            }
+            return value
+        }
         func strings(_ key: String) throws(DaemonError) -> [String]? {
             try read(key, environment: environment) { try c.requiredStringArray(forKey: $0) }
         }

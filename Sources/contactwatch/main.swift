@@ -25,12 +25,11 @@ struct ContactWatchTool: ParsableCommand {
 // range ("--rate must be from 0.001 …") rather than "Missing value for '--rate <rate>'" (the companion tool's auditor,
 // session 25); a flag given where a number is due is then refused as not a number.
 
-/// The fractional flags' parser: a number as an operator writes it, digits with an optional sign, point and exponent
-/// (`2.5`, `.5`, `1e3`, `-1`, which the flag's range then refuses). `Double(_:)` alone also took `0x10` as 16 and
-/// `0x1p3`, `inf` and `nan`, which no pace, share or timeout means. (With a transform the parser no longer shows
-/// a default, so the flags' help gives it.)
+/// The fractional flags' parser: a decimal number (`DecimalSyntax`: `2.5`, `.5`, `1e3`, `-1`, which the flag's range
+/// then refuses); `Double(_:)` alone took `--rate 0x10` as 16, and `inf` and `nan`. (With a transform the parser no
+/// longer shows a default, so the flags' help gives it.)
 func decimalNumber(_ text: String) throws -> Double {
-    guard text.wholeMatch(of: #/[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?/#) != nil, let value = Double(text) else {
+    guard DecimalSyntax.isDecimal(text), let value = Double(text) else {
         throw ValidationError("'\(text)' is not a decimal number (such as 2.5 or 1e3)")
     }
     return value

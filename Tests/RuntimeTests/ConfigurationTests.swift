@@ -286,6 +286,44 @@ struct ConfigurationTests {
         #expect(c.commitMaxEvents == 17)
     }
 
+    /// swift-configuration converts text with `Double(_:)`, which took `0x1p-1` as 0.5 for a threshold, from the
+    /// environment or as a YAML value (a hexadecimal float is text in YAML). Decimal text is still taken, and `nan`
+    /// is left to the range, which names it.
+    @Test("a fractional setting written as a hexadecimal float (0x1p-1 was read as 0.5) is exit 64 naming the key, from the environment and from a file; decimal forms are taken")
+    func fractionalSettingsDecimalOnly() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cw-config-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("c.yaml").path
+        func load(file value: String?, environment: [String: String] = [:]) async throws -> DaemonConfiguration {
+            var flags = DaemonFlags()
+            if let value {
+                try "rules:\n  complianceRate:\n    threshold: \(value)\n".write(toFile: file, atomically: true, encoding: .utf8)
+                flags.configFile = file
+            }
+            return try await DaemonConfiguration.load(flags: flags, environment: environment)
+        }
+        func refused(_ error: any Error, _ words: [String]) -> Bool {
+            guard let e = error as? DaemonError, e.exitStatus == .usage else { return false }
+            return words.allSatisfy { e.message.contains($0) }
+        }
+        for text in ["0x1p-1", "0x0.8p0", "0X1P-1"] {
+            await #expect(performing: { _ = try await load(file: text) },
+                          throws: { refused($0, ["rules.complianceRate.threshold", "decimal number", "\"\(text)\""]) })
+            await #expect(performing: { _ = try await load(file: nil, environment: ["CONTACTWATCH_RULES_COMPLIANCE_RATE_THRESHOLD": text]) },
+                          throws: { refused($0, ["rules.complianceRate.threshold", "decimal number", "\"\(text)\""]) })
+            await #expect(performing: { _ = try await load(file: nil, environment: ["CONTACTWATCH_RULES_COMPLIANCE_RATE_HYSTERESIS": text]) },
+                          throws: { refused($0, ["rules.complianceRate.hysteresis", "decimal number"]) })
+        }
+        await #expect(performing: { _ = try await load(file: nil, environment: ["CONTACTWATCH_RULES_COMPLIANCE_RATE_THRESHOLD": "nan"]) },
+                      throws: { refused($0, ["rules.complianceRate.threshold", "above 0 and at most 1"]) })
+        for (text, value) in [("0.5", 0.5), (".5", 0.5), ("5e-1", 0.5), ("+0.25", 0.25), ("1", 1.0)] {
+            #expect(try await load(file: text).engine.complianceRateThreshold == value, "file: \(text)")
+            let c = try await load(file: nil, environment: ["CONTACTWATCH_RULES_COMPLIANCE_RATE_THRESHOLD": text])
+            #expect(c.engine.complianceRateThreshold == value, "environment: \(text)")
+        }
+    }
+
     @Test("an unreadable configuration file exits 64 naming --config")
     func unreadableFile() async {
         var flags = DaemonFlags()
