@@ -291,10 +291,8 @@ struct ConfigurationTests {
     /// is left to the range, which names it.
     @Test("a fractional setting written as a hexadecimal float (0x1p-1 was read as 0.5) is exit 64 naming the key, from the environment and from a file; decimal forms are taken")
     func fractionalSettingsDecimalOnly() async throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cw-config-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let file = dir.appendingPathComponent("c.yaml").path
+        let file = NSTemporaryDirectory() + "cw-decimal-\(UUID().uuidString).yaml"
+        defer { try? FileManager.default.removeItem(atPath: file) }
         func load(file value: String?, environment: [String: String] = [:]) async throws -> DaemonConfiguration {
             var flags = DaemonFlags()
             if let value {
