@@ -389,7 +389,8 @@ struct StateDirectoryLock {
     }
 
     /// Takes an exclusive `flock` on `fd`, waiting up to `waitSeconds` for another process that holds it. Returns nil
-    /// when locked; a failure other than "held by another" is thrown, or returned when `refusedIsFatal` is false.
+    /// when locked; a refusal of the lock itself (a failure other than "held by another") is thrown, or returned when
+    /// `refusedIsFatal` is false; a wait for another holder that runs out or fails is always thrown.
     /// `blockingLock` is `flock(fd, LOCK_EX)` (a seam for tests: it returns 0, or the `errno` of its failure).
     @discardableResult
     static func lock(_ fd: Int32, directory: String, waiting: (Int32?) -> Void, refusedIsFatal: Bool = true,
@@ -424,9 +425,11 @@ struct StateDirectoryLock {
                 + "has been using it for \(Int(waitSeconds)) s (exit 75: a restart retries once it has stopped)")
         }
         let code = outcome.code.load(ordering: .acquiring)
+        // Fatal whatever `refusedIsFatal` says: the wait began because another process holds the lock, so the file
+        // system does take it, and going on without it would let a second daemon share the store (a reviewer,
+        // session 33: the directory lock, taken with `refusedIsFatal` false, did that on a blocking flock's ENOLCK).
         guard code == 0 else {
             let reason = String(cString: strerror(code))
-            if !refusedIsFatal { return reason }
             throw DaemonError.store("cannot lock the state directory \(directory): waiting for the lock failed: \(reason)")
         }
         return nil
