@@ -70,8 +70,8 @@ final class AcceptFailureLog: Sendable {
     }
 
     /// The failures held back by the rate limit once their flood is over (`LogLimiter.sayHeldBack`).
-    func sayHeldBack() {
-        limiter.sayHeldBack(to: logger, level: .warning) { "failed accepts of connections on the \($0) socket" }
+    func sayHeldBack(stopping: Bool = false) {
+        limiter.sayHeldBack(to: logger, level: .warning, stopping: stopping) { "failed accepts of connections on the \($0) socket" }
     }
 
     func report(_ socket: SocketRole, endpoint: String, code: Int32) {

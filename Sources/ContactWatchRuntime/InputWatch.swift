@@ -182,8 +182,8 @@ struct InputSupervisor {
     }
 
     /// The dropped-connection lines held back by the rate limit, once their flood is over.
-    func sayHeldBack() {
-        limiter.sayHeldBack(to: logger, level: .warning) { key in
+    func sayHeldBack(stopping: Bool = false) {
+        limiter.sayHeldBack(to: logger, level: .warning, stopping: stopping) { key in
             "dropped input connections on \(key.dropFirst(Self.disconnectedKey.count))"
         }
     }

@@ -40,9 +40,9 @@ final class JournalServer: @unchecked Sendable {
     /// sequence and the limit. A message of more is malformed; only its first `maxRequestFrames + 1` are copied.
     static let maxRequestFrames = 5
     /// The read and socket failures held back by their rate limits, once each flood is over (`LogLimiter`).
-    static func sayHeldBack(failureLines: LogLimiter, socketLines: LogLimiter, logger: Logger) {
-        failureLines.sayHeldBack(to: logger, level: .warning) { _ in "journal read failures" }
-        socketLines.sayHeldBack(to: logger, level: .error) { _ in "journal socket failures" }
+    static func sayHeldBack(failureLines: LogLimiter, socketLines: LogLimiter, logger: Logger, stopping: Bool = false) {
+        failureLines.sayHeldBack(to: logger, level: .warning, stopping: stopping) { _ in "journal read failures" }
+        socketLines.sayHeldBack(to: logger, level: .error, stopping: stopping) { _ in "journal socket failures" }
     }
 
     /// The `error` reply's reason when the journal cannot be read (the whole error is logged, rate-limited).
@@ -149,6 +149,8 @@ final class JournalServer: @unchecked Sendable {
         var failures = SocketFailures()
         let socketLines = LogLimiter()
         var heldBackCheck = Throttle(every: .seconds(1))
+        // However the loop ends (the stop, or the socket given up), what the limits still hold back is said.
+        defer { Self.sayHeldBack(failureLines: failureLines, socketLines: socketLines, logger: logger, stopping: true) }
         /// A failed poll or receive: retried, after a backoff, or the end of the journal (false).
         func survive(_ error: any Error, _ operation: String) -> Bool {
             let code = (error as? ZMQError)?.code ?? EINVAL

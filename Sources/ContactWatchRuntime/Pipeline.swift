@@ -167,6 +167,8 @@ struct PipelineLoop {
         let heartbeat = SystemdHeartbeat.start(counters: counters)
         defer { heartbeat?.stop() }
         var failed: DaemonError? = nil
+        // However the loop ends (a stop, a failure, a throw), what the rate limits still hold back is said.
+        defer { sayHeldBackLines(stopping: true) }
         while !stop() {
             counters.lastTurnNanos.store(MonotonicClock.nanos(), ordering: .relaxed)  // /healthz: one store per turn
             machine.writerWaiting(writer.isWaitingForReaders)
@@ -197,24 +199,25 @@ struct PipelineLoop {
         sockets.supervisor.tick(input: sockets.input, now: clock.now, received: engine.counters.received)
         try perform(machine.tick(at: clock.now))
         housekeeping.run(at: clock.now, writer: writer, store: store, logger: logger, counters: counters)
-        if heldBackCheck.allows(at: clock.now) { sayHeldBackLines() }
+        if heldBackCheck.allows(at: clock.now) { sayHeldBackLines(stopping: false) }
     }
 
     /// Every rate-limited line this thread can reach, held back and not yet said, once its flood is over
     /// (`LogLimiter.sayHeldBack`): the engine's, the input's dropped connections, the subscription lines and cuts,
     /// the refusals and failed accepts (the journal thread says its own).
-    private func sayHeldBackLines() {
+    /// With `stopping` (as the loop ends), every count held back, flood over or not: no later turn would say it.
+    private func sayHeldBackLines(stopping: Bool) {
         // "too-far-ahead" says its own count (`reportTooFarAhead`); its bucket counts the turns that asked.
-        for (key, count) in engineLog.takeHeldBack() where key != Self.tooFarAheadKey {
+        for (key, count) in engineLog.takeHeldBack(stopping: stopping) where key != Self.tooFarAheadKey {
             let warning = key == Self.engineWarningKey
             let what = warning ? "warnings (publisherIds tracked)" : "lines (publishers restarting their sequence)"
             let level: Logger.Level = warning ? .warning : .info
-            logger.log(level: level, "\(count) more engine \(what) not logged at \(level) (rate limit); the flood is over",
+            logger.log(level: level, "\(count) more engine \(what) not logged at \(level) (rate limit); \(LogLimiter.ending(stopping))",
                        metadata: ["notLogged": "\(count)"])
         }
-        tracker.sayHeldBack()
-        sockets.supervisor.sayHeldBack()
-        sockets.supervisor.security.sayHeldBack()
+        tracker.sayHeldBack(stopping: stopping)
+        sockets.supervisor.sayHeldBack(stopping: stopping)
+        sockets.supervisor.security.sayHeldBack(stopping: stopping)
     }
 
     static let engineWarningKey = "engine-warning"

@@ -38,13 +38,14 @@ final class LogLimiter: Sendable {
         }
     }
 
-    /// The keys with lines held back and no line asked for during a whole `interval` (the flood over), with how many
-    /// were held back since the last one logged; each is then cleared.
-    func takeHeldBack() -> [(key: String, count: Int)] {
+    /// The keys with lines held back and no line asked for during a whole `interval` (the flood over; with
+    /// `stopping`, every key with lines held back: the owner's loop is ending), with how many were held back since the
+    /// last one logged; each is then cleared.
+    func takeHeldBack(stopping: Bool = false) -> [(key: String, count: Int)] {
         let t = now()
         return buckets.withLock { table in
             var over: [(key: String, count: Int)] = []
-            for (key, b) in table where b.suppressed > 0 && t - b.last >= interval {
+            for (key, b) in table where b.suppressed > 0 && (stopping || t - b.last >= interval) {
                 over.append((key, b.suppressed))
                 table[key]?.suppressed = 0
             }
@@ -54,13 +55,17 @@ final class LogLimiter: Sendable {
 
     /// Logs, one line per key whose flood is over, how many of its lines were held back and not logged:
     /// "`count` more `what(key)` not logged at `level` (rate limit)", at `level`, with `notLogged`. ("At `level`": a
-    /// refusal held back is still logged at `debug`.)
-    func sayHeldBack(to logger: Logger, level: Logger.Level, _ what: (String) -> String) {
-        for (key, count) in takeHeldBack() {
-            logger.log(level: level, "\(count) more \(what(key)) not logged at \(level) (rate limit); the flood is over",
+    /// refusal held back is still logged at `debug`.) With `stopping` (the owner's loop is ending, so no later turn
+    /// would say them: a reviewer, session 33), every key with lines held back, "…; the daemon is stopping".
+    func sayHeldBack(to logger: Logger, level: Logger.Level, stopping: Bool = false, _ what: (String) -> String) {
+        for (key, count) in takeHeldBack(stopping: stopping) {
+            logger.log(level: level, "\(count) more \(what(key)) not logged at \(level) (rate limit); \(Self.ending(stopping))",
                        metadata: ["notLogged": "\(count)"])
         }
     }
+
+    /// How a held-back count's line ends: the flood is over, or the daemon is stopping.
+    static func ending(_ stopping: Bool) -> String { stopping ? "the daemon is stopping" : "the flood is over" }
 }
 
 /// Logs refusals at `warning`, rate-limited per socket (`LogLimiter`), with the socket, the peer and a key prefix.
@@ -92,8 +97,8 @@ final class RefusalLog: Sendable {
     }
 
     /// The refusals held back by the rate limit once their flood is over (`LogLimiter.sayHeldBack`).
-    func sayHeldBack() {
-        limiter.sayHeldBack(to: logger, level: .warning) { "refusals at the handshake on the \($0) socket" }
+    func sayHeldBack(stopping: Bool = false) {
+        limiter.sayHeldBack(to: logger, level: .warning, stopping: stopping) { "refusals at the handshake on the \($0) socket" }
     }
 
     private static func metadata(_ refusal: ZMQRefusal) -> Logger.Metadata {
@@ -400,8 +405,8 @@ extension SecuritySettings {
 extension DaemonSecurity {
     /// The refusals and failed accepts held back by their rate limits, once each flood is over (`LogLimiter`). From
     /// the processing thread's loop; the limiters are thread-safe.
-    func sayHeldBack() {
-        refusals.sayHeldBack()
-        acceptFailures.sayHeldBack()
+    func sayHeldBack(stopping: Bool = false) {
+        refusals.sayHeldBack(stopping: stopping)
+        acceptFailures.sayHeldBack(stopping: stopping)
     }
 }

@@ -61,9 +61,9 @@ struct SubscriptionTracker {
     static let defaultMaxSubscriptions = 1024
 
     /// The "subscriber joined/left" lines and the cuts held back by their rate limits, once each flood is over.
-    func sayHeldBack() {
-        lines.sayHeldBack(to: logger, level: .info) { "\"\($0)\" lines" }
-        cutLines.sayHeldBack(to: logger, level: .warning) { _ in
+    func sayHeldBack(stopping: Bool = false) {
+        lines.sayHeldBack(to: logger, level: .info, stopping: stopping) { "\"\($0)\" lines" }
+        cutLines.sayHeldBack(to: logger, level: .warning, stopping: stopping) { _ in
             "cuts of consumers' connections (output.maxSubscriptions)"
         }
     }

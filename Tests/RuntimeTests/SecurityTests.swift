@@ -93,6 +93,29 @@ struct SecurityRuleTests {
         #expect(limiter.admit("output") == nil)
     }
 
+    /// A loop that ends (the stop, a journal socket given up) has no later turn to say a flood's tail: they went
+    /// unsaid when the stop came within an interval of the flood (a reviewer, session 33).
+    @Test("as the owner's loop ends, every key's held-back lines are said at once, flood over or not, and only once")
+    func heldBackSaidAtTheStop() {
+        let clock = Mutex(0.0)
+        let limiter = LogLimiter(burst: 2, intervalSeconds: 10, now: { clock.withLock { $0 } })
+        for _ in 0..<7 { _ = limiter.admit("output") }  // 2 logged, 5 held back
+        for _ in 0..<3 { _ = limiter.admit("input") }  // 2 logged, 1 held back
+        _ = limiter.admit("journal")  // logged: nothing held back
+        clock.withLock { $0 = 1 }
+        #expect(limiter.takeHeldBack().isEmpty, "the flood is not over")
+        let sink = LogLines()
+        let logger = Logger(label: "test") { _ in MemoryLogHandler(sink: sink) }
+        limiter.sayHeldBack(to: logger, level: .warning, stopping: true) { "refusals on the \($0) socket" }
+        limiter.sayHeldBack(to: logger, level: .warning, stopping: true) { "refusals on the \($0) socket" }
+        let lines = sink.entries.withLock { $0 }
+        #expect(lines.map(\.message) == [
+            "1 more refusals on the input socket not logged at warning (rate limit); the daemon is stopping",
+            "5 more refusals on the output socket not logged at warning (rate limit); the daemon is stopping",
+        ])
+        #expect(lines.map { $0.metadata["notLogged"] } == ["1", "5"])
+    }
+
     @Test("lines held back are said once their flood is over (a whole interval without one), once, per key; a flood still going is not")
     func heldBackSaidWhenTheFloodEnds() {
         let clock = Mutex(0.0)

@@ -1,0 +1,42 @@
+import Foundation
+import Testing
+
+/// The rate limits' held-back lines are said once a flood has been quiet for a whole interval (6 s for dropped
+/// input connections); a stop within that interval ended the loop first, and the flood's tail went unsaid (a reviewer,
+/// session 33: publishers that leave just before the daemon is stopped, as in a whole stack's shutdown).
+@Suite("The daemon's stop says what its rate limits held back")
+struct StopHeldBackLinesTests {
+    @Test("14 publishers leave at once (10 lines, 4 held back), SIGTERM at once: the 4 are said before it stops")
+    func droppedConnectionsSaidAtStop() throws {
+        let dir = try TemporaryDirectory()
+        let daemon = try DaemonUnderTest(dir: dir)
+        var publishers: [TestPublisher] = []
+        for _ in 0..<14 {
+            let publisher = try TestPublisher(endpoint: daemon.input, curve: nil)
+            try #require(try publisher.awaitSubscription(ms: 30_000), "not subscribed: \(daemon.child.stderr.text)")
+            publishers.append(publisher)
+        }
+        publishers.removeAll()  // each closes its socket: 14 dropped connections in a moment
+        let dropped = "input connection dropped"
+        try #require(daemon.child.stderr.wait(timeout: 30) { $0.components(separatedBy: dropped).count - 1 >= 10 },
+                     "\(daemon.child.stderr.text)")
+        let seen = Date()
+        #expect(daemon.stop() == 0)
+        let stoppedAfter = Date().timeIntervalSince(seen)
+        let log = daemon.child.stderr.text
+        #expect(log.components(separatedBy: dropped).count - 1 == 10, "the burst is 10 lines: \(log)")
+        let held = log.split(separator: "\n").filter {
+            $0.contains("4 more dropped input connections on \(daemon.input) not logged at warning (rate limit)")
+        }
+        #expect(held.count == 1, "\(log)")
+        // Said because the daemon stopped — unless the machine was so slow that a whole quiet interval (6 s) passed
+        // first, when the flood's own end says it, as before.
+        if stoppedAfter < 5 {
+            #expect(held.first?.hasSuffix("the daemon is stopping") == true, "\(log)")
+        }
+        // Said before the stop's summary.
+        if let at = log.range(of: "4 more dropped input connections"), let stopped = log.range(of: " stopped") {
+            #expect(at.lowerBound < stopped.lowerBound, "\(log)")
+        }
+    }
+}
