@@ -93,15 +93,22 @@ struct SecurityRuleTests {
         #expect(limiter.admit("output") == nil)
     }
 
+    /// A limiter (2 lines at once, then one per 10 s) on the clock `now`, after floods at 0 s: "output" 7 lines (5
+    /// held back), "input" 3 (1 held back), "journal" 1 (none).
+    static func floodedLimiter(now: @escaping @Sendable () -> Double) -> LogLimiter {
+        let limiter = LogLimiter(burst: 2, intervalSeconds: 10, now: now)
+        for _ in 0..<7 { _ = limiter.admit("output") }
+        for _ in 0..<3 { _ = limiter.admit("input") }
+        _ = limiter.admit("journal")
+        return limiter
+    }
+
     /// A loop that ends (the stop, a journal socket given up) has no later turn to say a flood's tail: they went
     /// unsaid when the stop came within an interval of the flood (a reviewer, session 33).
     @Test("as the owner's loop ends, every key's held-back lines are said at once, flood over or not, and only once")
     func heldBackSaidAtTheStop() {
         let clock = Mutex(0.0)
-        let limiter = LogLimiter(burst: 2, intervalSeconds: 10, now: { clock.withLock { $0 } })
-        for _ in 0..<7 { _ = limiter.admit("output") }  // 2 logged, 5 held back
-        for _ in 0..<3 { _ = limiter.admit("input") }  // 2 logged, 1 held back
-        _ = limiter.admit("journal")  // logged: nothing held back
+        let limiter = Self.floodedLimiter { clock.withLock { $0 } }
         clock.withLock { $0 = 1 }
         #expect(limiter.takeHeldBack().isEmpty, "the flood is not over")
         let sink = LogLines()
@@ -119,10 +126,7 @@ struct SecurityRuleTests {
     @Test("lines held back are said once their flood is over (a whole interval without one), once, per key; a flood still going is not")
     func heldBackSaidWhenTheFloodEnds() {
         let clock = Mutex(0.0)
-        let limiter = LogLimiter(burst: 2, intervalSeconds: 10, now: { clock.withLock { $0 } })
-        for _ in 0..<7 { _ = limiter.admit("output") }  // 2 logged, 5 held back
-        for _ in 0..<3 { _ = limiter.admit("input") }  // 2 logged, 1 held back
-        _ = limiter.admit("journal")  // logged: nothing held back
+        let limiter = Self.floodedLimiter { clock.withLock { $0 } }
         clock.withLock { $0 = 9 }
         _ = limiter.admit("input")  // the input's flood goes on (held back: 2)
         #expect(limiter.takeHeldBack().isEmpty, "said before a whole interval without a line")
