@@ -8,4 +8,15 @@ public enum DecimalSyntax {
     public static func isDecimal(_ text: String) -> Bool {
         text.wholeMatch(of: #/[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?/#) != nil
     }
+
+    /// Whether `text` is a whole number in decimal digits, with an optional sign and no leading zero (`14`, `-3`,
+    /// `0`; not `014`, `1:30`, `0x10`, `1_000`, `5.0`).
+    public static func isWholeNumber(_ text: String) -> Bool {
+        text.wholeMatch(of: #/[+-]?(0|[1-9][0-9]*)/#) != nil
+    }
+
+    /// Whether `text` begins as a number does (a digit, after an optional sign): what an operator meant as one.
+    public static func startsLikeNumber(_ text: String) -> Bool {
+        text.prefixMatch(of: #/[+-]?[0-9]/#) != nil
+    }
 }

@@ -22,36 +22,126 @@ public enum ConfigurationCheck {
     /// known key when one is close. Throws when the text is not YAML.
     /// Also a known key given a mapping, which swift-configuration reads as
     /// absent — the default, silently: `state: {dir: {path: /srv/cw}}` ran with `./state` and `--check-config` said
-    /// OK; a section given a value (`rules: 5`); and a key given twice, dotted and nested.
+    /// OK; a section given a value (`rules: 5`); a key given twice, dotted and nested; a YAML merge key; a key that
+    /// is not a name; a value that is null; a value with an explicit YAML tag.
     public static func unknownFileKeys(yaml: String, file: String) throws -> [String] {
-        guard let document = try Yams.load(yaml: yaml) else { return [] }
-        var leaves: [(path: String, value: Any)] = []
-        collect(document, prefix: "", into: &leaves)
-        let known = Set(DaemonConfiguration.keys)
+        guard let root = try Yams.compose(yaml: yaml) else { return [] }
+        return unknownFileKeys(root: root, file: file)
+    }
+
+    /// The same over the composed document. The walk is over Yams' nodes, never `Yams.load`'s dictionaries: those
+    /// force a key to `String`, and a key that is a list or a mapping (`[log]:` for `log:`, a one-character slip)
+    /// crashed the daemon — at start instead of exit 64, and a running one at SIGHUP (a fault tester, session 33).
+    static func unknownFileKeys(root: Node, file: String) -> [String] {
+        var walk = Walk(file: file)
+        walk.visit(root, path: "")
+        return walk.problems
+    }
+
+    /// One walk of the document's mappings, in key order, collecting problems.
+    private struct Walk {
+        let file: String
         var problems: [String] = []
-        if let root = try Yams.compose(yaml: yaml) { mergeKeys(root, prefix: "", file: file, into: &problems) }
         var seen: Set<String> = []
-        for (path, value) in leaves {
-            if known.contains(path) {
-                if !seen.insert(path).inserted {
-                    problems.append("configuration: \(path): given twice in \(file) (as a dotted key and nested, or in two sections)")
-                } else if isMapping(value) {
-                    // (A list where one value is expected is reported by swift-configuration, as a bad value.)
-                    problems.append("configuration: \(path): a mapping where \(listKeys.contains(path) ? "a list" : "one value") is expected in \(file)")
+
+        mutating func visit(_ node: Node, path: String) {
+            guard let mapping = node.mapping else {
+                if !path.isEmpty { leaf(path, node) }
+                return
+            }
+            if mapping.count == 0 {
+                // `log: {}` sets nothing, as `log:` does; an empty mapping elsewhere is told by `leaf`.
+                if !path.isEmpty && !Self.isSection(path) { leaf(path, node) }
+                return
+            }
+            var members: [(name: String, key: Node, value: Node)] = []
+            for (key, value) in mapping {
+                guard let name = Self.name(of: key) else {
+                    let line = key.mark.map { "line \($0.line): " } ?? ""
+                    let kind = key.mapping != nil ? "a mapping" : key.sequence != nil ? "a list" : "a null"
+                    problems.append("configuration: \(path.isEmpty ? "(top level)" : path): \(line)\(kind) used as a key in "
+                        + "\(file); a key is a name such as \(Self.example(under: path))")
+                    continue
                 }
-            } else if let member = DaemonConfiguration.keys.first(where: { $0.hasPrefix(path + ".") }) {
-                problems.append("configuration: \(path): a section (keys such as \(member)) where a value was given in \(file)")
-            } else {
-                problems.append("configuration: \(path): unknown key in \(file)\(suggestion(for: path))")
+                members.append((name, key, value))
+            }
+            for (name, _, value) in members.sorted(by: { $0.name < $1.name }) {
+                let child = path.isEmpty ? name : "\(path).\(name)"
+                if name == "<<" {
+                    // Yams' `load` applies a merge key, swift-configuration (which reads the values) does not: R7's
+                    // `enabled: true` given under `<<` ran with R7 off, and a merged `windowMonths: 0` passed
+                    // unchecked, without a word (a fault tester, session 28). Refused.
+                    problems.append("configuration: \(child): a YAML merge key in \(file), which the daemon does not apply: write the keys out")
+                    continue
+                }
+                // A known key is a leaf whatever its value (a mapping there is reported as such).
+                if DaemonConfiguration.keys.contains(child) { leaf(child, value); continue }
+                // An empty section (`log:` with every key under it commented out) sets nothing.
+                if value.null != nil, Self.isSection(child) { continue }
+                visit(value, path: child)
             }
         }
-        return problems
+
+        mutating func leaf(_ path: String, _ value: Node) {
+            guard DaemonConfiguration.keys.contains(path) else {
+                if let member = DaemonConfiguration.keys.first(where: { $0.hasPrefix(path + ".") }) {
+                    problems.append("configuration: \(path): a section (keys such as \(member)) where a value was given in \(file)")
+                } else {
+                    problems.append("configuration: \(path): unknown key in \(file)\(suggestion(for: path))")
+                }
+                return
+            }
+            guard seen.insert(path).inserted else {
+                problems.append("configuration: \(path): given twice in \(file) (as a dotted key and nested, or in two sections)")
+                return
+            }
+            let isList = listKeys.contains(path)
+            if value.mapping != nil {
+                // (A list where one value is expected is reported by swift-configuration, as a bad value.)
+                problems.append("configuration: \(path): a mapping where \(isList ? "a list" : "one value") is expected in \(file)")
+            } else if value.null != nil || (isList && value.sequence?.contains(where: { $0.null != nil }) == true) {
+                // swift-configuration reads a null as the text "~" or "null": `state.dir: ~` made a directory named
+                // `~`, and `subscribe: [~]` subscribed to the prefix "~" (a fault tester, session 33).
+                problems.append("configuration: \(path): \(value.null != nil ? "no value" : "a list holding no value") "
+                    + "(empty, ~ or null) in \(file); leave the key out (or comment it out) for its default, or quote "
+                    + "\"~\" or \"null\" to mean the text")
+            } else if let tag = Self.explicitTag(value) ?? value.sequence?.lazy.compactMap(Self.explicitTag).first {
+                // Neither provider applies a tag the same way (`!!str 5` was taken as the number 5): refused.
+                problems.append("configuration: \(path): a YAML tag (\(tag)) in \(file), which the daemon does not apply: write the value plainly")
+            }
+        }
+
+        /// Whether `path` is a section of known keys (`log`, `rules.telephoneOnly`).
+        static func isSection(_ path: String) -> Bool {
+            DaemonConfiguration.keys.contains { $0.hasPrefix(path + ".") }
+        }
+
+        /// A mapping key's name: a scalar's text (not null: `? : 1` names nothing).
+        static func name(of key: Node) -> String? {
+            guard let scalar = key.scalar, key.null == nil else { return nil }
+            return scalar.string
+        }
+
+        /// The tag written on a scalar (`!!str`, `!custom`), as written; nil for none. (Yams gives a quoted or block
+        /// scalar the tag `!!str` itself: that is no tag written.)
+        static func explicitTag(_ node: Node) -> String? {
+            guard let scalar = node.scalar, !scalar.tag.description.isEmpty else { return nil }
+            let name = scalar.tag.description
+            if name == "tag:yaml.org,2002:str" && scalar.style != .plain { return nil }
+            return name.hasPrefix("tag:yaml.org,2002:") ? "!!" + name.dropFirst("tag:yaml.org,2002:".count) : name
+        }
+
+        /// A key that may be written under `path` (for the message about a key that is not a name).
+        static func example(under path: String) -> String {
+            let prefix = path.isEmpty ? "" : path + "."
+            guard let key = DaemonConfiguration.keys.first(where: { $0.hasPrefix(prefix) }) else { return "log" }
+            return String(key.dropFirst(prefix.count).prefix { $0 != "." })
+        }
     }
 
     /// The keys whose value is a list of strings.
     static let listKeys: Set<String> = ["input.endpoints", "input.subscribe"]
 
-    private static func isMapping(_ node: Any) -> Bool { node is [String: Any] || node is [AnyHashable: Any] }
 
     /// One problem per `CONTACTWATCH_*` variable that names no key.
     public static func unknownEnvironment(_ environment: [String: String]) -> [String] {
@@ -62,44 +152,6 @@ public enum ConfigurationCheck {
                 return "configuration: \(name): unknown environment variable (no such key)"
                     + (nearest.map { "; did you mean \($0) (\(known[$0]!))?" } ?? "")
             }
-    }
-
-    private static func collect(_ node: Any, prefix: String, into leaves: inout [(path: String, value: Any)]) {
-        var members: [(String, Any)] = []
-        if let map = node as? [String: Any] {
-            members = map.map { ($0.key, $0.value) }
-        } else if let map = node as? [AnyHashable: Any] {
-            members = map.map { ("\($0.key)", $0.value) }
-        } else {
-            if !prefix.isEmpty { leaves.append((prefix, node)) }
-            return
-        }
-        if members.isEmpty && !prefix.isEmpty { leaves.append((prefix, node)) }
-        for (key, value) in members.sorted(by: { $0.0 < $1.0 }) {
-            let path = prefix.isEmpty ? key : "\(prefix).\(key)"
-            // A known key is a leaf whatever its value (a mapping there is reported as such).
-            if DaemonConfiguration.keys.contains(path) { leaves.append((path, value)); continue }
-            collect(value, prefix: path, into: &leaves)
-        }
-    }
-
-    /// YAML merge keys (`<<: {enabled: true}`, `<<: *defaults`): Yams applies them, so the key check sees the merged
-    /// keys, but swift-configuration, which reads the values, does not — R7's `enabled: true` given under `<<` ran with
-    /// R7 off, and a merged `windowMonths: 0` passed unchecked, without a word (a fault tester, session 28). Refused.
-    private static func mergeKeys(_ node: Node, prefix: String, file: String, into problems: inout [String]) {
-        if let mapping = node.mapping {
-            for (key, value) in mapping {
-                let name = key.string ?? "\(key)"
-                let path = prefix.isEmpty ? name : "\(prefix).\(name)"
-                guard name != "<<" else {
-                    problems.append("configuration: \(path): a YAML merge key in \(file), which the daemon does not apply: write the keys out")
-                    continue
-                }
-                mergeKeys(value, prefix: path, file: file, into: &problems)
-            }
-        } else if let sequence = node.sequence {
-            for value in sequence { mergeKeys(value, prefix: prefix, file: file, into: &problems) }
-        }
     }
 
     private static func suggestion(for key: String) -> String {

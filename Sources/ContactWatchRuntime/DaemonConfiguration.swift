@@ -142,6 +142,9 @@ public struct DaemonConfiguration: Sendable {
                 do {
                     providers.append(try ConfigurationFile.provider(text: text))
                 } catch {
+                    // A key that is not a name is refused by swift-configuration as well, in its own terms: the
+                    // problems found above say which and where.
+                    if !unknown.isEmpty { throw DaemonError(.configuration, unknown.joined(separator: "\n")) }
                     throw DaemonError.configuration(key: "--config", problem: "\(file) is not a valid YAML configuration file: \(ConfigurationFile.excerpt(of: error))")
                 }
             }
@@ -224,7 +227,18 @@ public struct DaemonConfiguration: Sendable {
         let c: ConfigReader
         /// The environment the configuration was loaded from (a wrong value in it is told with its variable).
         let environment: [String: String]
-        func int(_ key: String) throws(DaemonError) -> Int? { try read(key, environment: environment) { try c.requiredInt(forKey: $0) } }
+        /// A whole-number setting, written in decimal digits: a YAML file reads plain integers by YAML 1.1's rules, so
+        /// `014` was octal 12, `1:30` base 60 (90), `0b101` 5 and `0_1_0` 8, where the same `014` in the environment
+        /// is 14 (a fault tester, session 33: `priorityLimitDays: 014` ran with 12 days and `--check-config` said OK).
+        /// A value that starts like a number but is not decimal digits, with no leading zero, is refused naming it.
+        func int(_ key: String) throws(DaemonError) -> Int? {
+            if let text = try? c.requiredString(forKey: ConfigKey(key)), DecimalSyntax.startsLikeNumber(text),
+               !DecimalSyntax.isWholeNumber(text) {
+                throw DaemonError.configuration(key: key, problem: "must be a whole number in decimal digits without a "
+                    + "leading zero, such as 14 (got \"\(text)\")")
+            }
+            return try read(key, environment: environment) { try c.requiredInt(forKey: $0) }
+        }
         func bool(_ key: String) throws(DaemonError) -> Bool? { try read(key, environment: environment) { try c.requiredBool(forKey: $0) } }
         func string(_ key: String) throws(DaemonError) -> String? { try read(key, environment: environment) { try c.requiredString(forKey: $0) } }
         /// A fractional setting. swift-configuration converts text (an environment variable, a YAML value that is not

@@ -70,6 +70,9 @@ struct ConfigCheckAndReloadTests {
         ("input:\n  endpoints: {a: tcp://127.0.0.1:7401}\n", "input.endpoints: a mapping where a list is expected"),
         ("rules: 5\n", "rules: a section (keys such as rules."),
         ("rules.outcomeOverdue.enabled: false\nrules:\n  outcomeOverdue:\n    enabled: true\n", "rules.outcomeOverdue.enabled: given twice"),
+        // A key that is a list crashed the daemon (signal 4, inside Yams), not exit 64 (a fault tester, session 33).
+        ("[log]:\n  level: info\n", "(top level): line 1: a list used as a key"),
+        ("rules:\n  telephoneOnly:\n    priorityLimitDays: 014\n", "rules.telephoneOnly.priorityLimitDays: must be a whole number in decimal digits"),
     ])
     func valueShapes(yaml: String, message: String) throws {
         let dir = try TemporaryDirectory()
@@ -92,8 +95,8 @@ struct ConfigCheckAndReloadTests {
             map += "\(name): &\(name) {" + (1...9).map { "k\($0): *\(previous)" }.joined(separator: ", ") + "}\n"
         }
         let huge = "# " + String(repeating: "x", count: 1 << 20) + "\n"
-        for (name, text, message) in [("list", list, "expand it to more than 100000 values"),
-                                      ("map", map, "expand it to more than 100000 values"),
+        for (name, text, message) in [("list", list, "holds more than 100000 values, counting each YAML alias"),
+                                      ("map", map, "holds more than 100000 values, counting each YAML alias"),
                                       ("huge", huge, "at most 1024 KiB")] {
             let file = dir.file("\(name).yaml")
             try text.write(toFile: file, atomically: true, encoding: .utf8)
@@ -252,12 +255,17 @@ struct ConfigCheckAndReloadTests {
         daemon.child.signal(SIGHUP)
         #expect(daemon.child.stderr.wait(timeout: 20) { $0.contains("log.level: a mapping where one value is expected") },
                 "\(daemon.child.stderr.text)")
+        // A key that is a list (`[log]:` for `log:`) crashed the daemon inside Yams at this SIGHUP (signal 4).
+        try "[log]:\n  level: warning\n".write(toFile: config, atomically: true, encoding: .utf8)
+        daemon.child.signal(SIGHUP)
+        #expect(daemon.child.stderr.wait(timeout: 20) { $0.contains("(top level): line 1: a list used as a key") },
+                "\(daemon.child.stderr.text)")
         try replay("after-bad-reload")
         #expect(daemon.child.process.isRunning)
         #expect(daemon.stop() == 0, "\(daemon.child.stderr.text)")
-        // Four SIGHUPs: two read and applied (a level, a change for the next restart), two refused.
+        // Five SIGHUPs: two read and applied (a level, a change for the next restart), three refused.
         let stopped = daemon.child.stderr.lines.last { $0.hasSuffix(" stopped") }
-        #expect(stopped?.contains("reloads=2 reloadsRefused=2") == true, "\(stopped ?? daemon.child.stderr.text)")
+        #expect(stopped?.contains("reloads=2 reloadsRefused=3") == true, "\(stopped ?? daemon.child.stderr.text)")
     }
 
     @Test("under systemd STATUS= carries a one-line summary; log.statsIntervalSeconds sends the counters line")

@@ -322,6 +322,71 @@ struct ConfigurationTests {
         }
     }
 
+    /// Yams reads a plain integer by YAML 1.1's rules: `014` was octal 12, `1:30` base 60, `0b101` 5, `0_1_0` 8, and
+    /// `028` was "not a whole number", while the same `014` in the environment was 14 (a fault tester, session 33).
+    @Test("a whole-number setting written other than in decimal digits (014 was octal 12 in a file, 1:30 was 90) is exit 64 naming the key and the text, from a file and from the environment; decimal forms are taken")
+    func integerSettingsDecimalOnly() async throws {
+        let file = NSTemporaryDirectory() + "cw-integer-\(UUID().uuidString).yaml"
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        func load(file value: String?, environment: [String: String] = [:]) async throws -> DaemonConfiguration {
+            var flags = DaemonFlags()
+            if let value {
+                try "rules:\n  telephoneOnly:\n    priorityLimitDays: \(value)\n".write(toFile: file, atomically: true, encoding: .utf8)
+                flags.configFile = file
+            }
+            return try await DaemonConfiguration.load(flags: flags, environment: environment)
+        }
+        func refused(_ error: any Error, _ text: String) -> Bool {
+            guard let e = error as? DaemonError, e.exitStatus == .usage else { return false }
+            return e.message.contains("rules.telephoneOnly.priorityLimitDays: must be a whole number in decimal digits")
+                && e.message.contains("(got \"\(text)\")")
+        }
+        for text in ["014", "020", "028", "1:30", "0b101", "0o17", "0x10", "+0x10", "0_1_0", "1_000", "5.0", "1e1", "00"] {
+            await #expect(performing: { _ = try await load(file: text) }, throws: { refused($0, text) })
+            await #expect(performing: { _ = try await load(file: nil, environment: ["CONTACTWATCH_RULES_TELEPHONE_ONLY_PRIORITY_LIMIT_DAYS": text]) },
+                          throws: { refused($0, text) })
+        }
+        for (text, value) in [("14", 14), ("+14", 14), ("7", 7)] {
+            #expect(try await load(file: text).engine.telephoneOnlyPriorityLimitDays == value, "file: \(text)")
+            let c = try await load(file: nil, environment: ["CONTACTWATCH_RULES_TELEPHONE_ONLY_PRIORITY_LIMIT_DAYS": text])
+            #expect(c.engine.telephoneOnlyPriorityLimitDays == value, "environment: \(text)")
+        }
+        // Text that is no number at all keeps the type's message.
+        await #expect(performing: { _ = try await load(file: "a fortnight") },
+                      throws: { "\($0)".contains("priorityLimitDays: the value is not a whole number") })
+    }
+
+    /// The key check walked `Yams.load`'s dictionaries, which force a key to `String`: a key that is a list or a
+    /// mapping crashed the daemon (signal 4), at start and at a SIGHUP (a fault tester, session 33).
+    @Test("the file's key check: a key that is a list, a mapping or null, a null value, an explicit YAML tag are each a problem naming where; an empty section and quoted text are fine", arguments: [
+        ("[a]: 1\n", "configuration: (top level): line 1: a list used as a key in f.yaml"),
+        ("[log]:\n  level: info\n", "configuration: (top level): line 1: a list used as a key in f.yaml; a key is a name such as "),
+        ("log: {[a]: 1}\n", "configuration: log: line 1: a list used as a key in f.yaml; a key is a name such as level"),
+        ("? [a, b]\n: c\n", "a list used as a key"),
+        ("{a: 1}: 2\n", "a mapping used as a key"),
+        ("log:\n  ? {x: 1}\n  : y\n", "configuration: log: line 2: a mapping used as a key"),
+        ("? \n: 1\n", "a null used as a key"),
+        ("state:\n  dir: ~\n", "configuration: state.dir: no value (empty, ~ or null) in f.yaml"),
+        ("state:\n  dir:\n", "configuration: state.dir: no value"),
+        ("input:\n  subscribe: [null]\n", "configuration: input.subscribe: a list holding no value"),
+        ("rules:\n  telephoneOnly:\n    limitDays: !!str 5\n", "configuration: rules.telephoneOnly.limitDays: a YAML tag (!!str) in f.yaml"),
+        ("log:\n  level: !!float 1\n", "a YAML tag (!!float)"),
+        ("input:\n  endpoints: [!x tcp://127.0.0.1:1]\n", "configuration: input.endpoints: a YAML tag (!x)"),
+    ])
+    func fileKeyShapes(yaml: String, message: String) throws {
+        let problems = try ConfigurationCheck.unknownFileKeys(yaml: yaml, file: "f.yaml")
+        #expect(problems.contains { $0.contains(message) }, "\(problems)")
+        #expect(problems.count == 1, "\(problems)")
+    }
+
+    @Test("an empty section (every key under it commented out, or {}), quoted text and block text are no problem")
+    func fileKeyShapesAccepted() throws {
+        for yaml in ["log:\n", "log:\n  # level: debug\n", "log: {}\n", "rules:\n  telephoneOnly:\n", "state:\n  dir: \"~\"\n",
+                     "log:\n  level: 'info'\n", "state:\n  dir: |-\n    /srv/cw\n", "input:\n  subscribe: [\"\", 'a']\n"] {
+            #expect(try ConfigurationCheck.unknownFileKeys(yaml: yaml, file: "f.yaml") == [], "\(yaml)")
+        }
+    }
+
     @Test("an unreadable configuration file exits 64 naming --config")
     func unreadableFile() async {
         var flags = DaemonFlags()
