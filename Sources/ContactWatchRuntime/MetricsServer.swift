@@ -89,10 +89,12 @@ struct MetricsService: Service {
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: metrics.exposition(counters))))
         }
-        // HEAD as GET without the body (a monitor's "is it there?"; it used to be 404). The exposition is not built.
+        // HEAD as GET without the body (a monitor's "is it there?"; it used to be 404). Its Content-Length is the
+        // length GET would send (RFC 9110 §8.6; it said 0 — a fault tester, session 33), so the exposition is built.
         router.head("metrics") { _, _ -> Response in
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
+            headers[.contentLength] = String(metrics.exposition(counters).count)
             return Response(status: .ok, headers: headers)
         }
         router.get("healthz") { _, _ -> Response in

@@ -86,10 +86,12 @@ public final class RuntimeCounters: Sendable {
 
     /// Copies the engine's counters (called by the processing loop, the engine's owner).
     func publish(engine c: EngineCounters) {
+        // `received` first, the outcomes after it with release: a reader that loads an outcome (acquiring) and then
+        // `received` sees at least the `received` stored with it (the metrics' invariant: outcomes ≤ received).
         received.store(c.received, ordering: .relaxed)
-        processed.store(c.processed, ordering: .relaxed)
-        invalid.store(c.invalid, ordering: .relaxed)
-        ignored.store(c.ignored, ordering: .relaxed)
+        processed.store(c.processed, ordering: .releasing)
+        invalid.store(c.invalid, ordering: .releasing)
+        ignored.store(c.ignored, ordering: .releasing)
         duplicates.store(c.duplicates, ordering: .relaxed)
         stale.store(c.stale, ordering: .relaxed)
         gaps.store(c.gaps, ordering: .relaxed)

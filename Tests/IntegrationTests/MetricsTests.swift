@@ -7,7 +7,7 @@ import Glibc
 #endif
 
 /// One HTTP/1.1 request (GET unless `method` says otherwise) to 127.0.0.1:`port` over a plain socket (Connection: close): the status and the body.
-func httpGet(port: Int, path: String, method: String = "GET") throws -> (status: Int, body: String) {
+func httpGet(port: Int, path: String, method: String = "GET") throws -> (status: Int, body: String, headers: String) {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { throw POSIXError(.EIO) }
     defer { close(fd) }
@@ -35,7 +35,7 @@ func httpGet(port: Int, path: String, method: String = "GET") throws -> (status:
           let status = Int(text.split(separator: " ").dropFirst().first ?? "") else { throw POSIXError(.EPROTO) }
     var body = String(text[head.upperBound...])
     if text[..<head.lowerBound].lowercased().contains("transfer-encoding: chunked") { body = dechunk(body) }
-    return (status, body)
+    return (status, body, String(text[..<head.lowerBound]))
 }
 
 /// The payload of a chunked HTTP body.
@@ -171,6 +171,12 @@ struct MetricsTests {
         // HEAD /metrics: GET's status and type, no body (it was 404).
         let head = try httpGet(port: port, path: "/metrics", method: "HEAD")
         #expect(head.status == 200 && head.body.isEmpty, "HEAD /metrics: \(head.status) \(head.body.prefix(200))")
+        // Its Content-Length is what GET sends (RFC 9110 §8.6), not 0 (a fault tester, session 33). Nothing arrives
+        // between the two requests, so the two expositions are the same length.
+        let get = try httpGet(port: port, path: "/metrics")
+        let length = head.headers.lowercased().split(separator: "\r\n").first { $0.hasPrefix("content-length:") }
+            .flatMap { Int($0.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) }
+        #expect(length == get.body.utf8.count && length ?? 0 > 0, "HEAD: \(head.headers); GET \(get.body.utf8.count) bytes")
         #expect(daemon.stop() == 0, "\(daemon.child.stderr.text)")
         // Every line the stop wrote is one of the daemon's: NIO's raw "Cannot schedule tasks on an EventLoop that has
         // already shut down" came in about one stop in ten after a scrape while the endpoint's group was shut down
