@@ -93,6 +93,23 @@ struct SecurityRuleTests {
         #expect(limiter.admit("output") == nil)
     }
 
+    /// A flood-end line took no token: a burst, an interval's quiet, a burst… logged two lines per interval, the
+    /// admitted one and the flood-end one (a reviewer, session 33).
+    @Test("a flood-end line takes a token: a key logs at most one line per interval after its burst, flood-end lines included")
+    func floodEndTakesAToken() {
+        let clock = Mutex(0.0)
+        let limiter = Self.floodedLimiter { clock.withLock { $0 } }
+        var lines = 2  // the burst
+        // Each cycle: a whole interval of quiet, so the flood's tail is said; then a new flood at once.
+        for cycle in 1...10 {
+            clock.withLock { $0 = Double(cycle) * 10 }
+            lines += limiter.takeHeldBack().filter { $0.key == "output" }.count
+            for _ in 0..<5 where limiter.admit("output") != nil { lines += 1 }
+        }
+        // 100 s at one line per 10 s after the burst of 2: 12 (it was 22, an admitted and a flood-end line a cycle).
+        #expect(lines == 12, "\(lines) lines")
+    }
+
     /// A limiter (2 lines at once, then one per 10 s) on the clock `now`, after floods at 0 s: "output" 7 lines (5
     /// held back), "input" 3 (1 held back), "journal" 1 (none).
     static func floodedLimiter(now: @escaping @Sendable () -> Double) -> LogLimiter {
@@ -140,7 +157,9 @@ struct SecurityRuleTests {
         let lines = sink.entries.withLock { $0 }
         #expect(lines.map(\.message) == ["2 more refusals on the input socket not logged at warning (rate limit); the flood is over"])
         #expect(lines.map(\.level) == [.warning] && lines.first?.metadata["notLogged"] == "2")
-        // What was said is not said again by the next line admitted.
+        // What was said is not said again by the next line admitted (an interval later: the flood-end line took
+        // the token).
+        clock.withLock { $0 = 29 }
         #expect(limiter.admit("input") == 0)
         #expect(limiter.admit("output") == 0)
     }
