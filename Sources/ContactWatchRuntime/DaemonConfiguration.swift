@@ -499,6 +499,12 @@ extension DaemonConfiguration {
         lines.append("  metrics: \(metrics.map { "http://\($0)/metrics" } ?? "off")")
         lines.append("  CURVE: \(security.certificate == nil ? "off" : "on")")
         lines.append("  R7 outcome-overdue: \(engine.outcomeOverdueEnabled ? "on" : "off") (\(engine.outcomeOverdueBusinessDays) business days)")
+        // The warnings a start logs from the configuration alone, so that the check shows them too (a reviewer,
+        // session 33: only a start said them). Still exit 0: they are the operator's choice.
+        for endpoint in exposedPlaintext {
+            lines.append("  warning: security.allowPlaintext: a plaintext socket reachable from other hosts: \(endpoint)")
+        }
+        if let warning = smallInputQueueWarning { lines.append("  warning: \(warning) (\(ipcInputs.joined(separator: " ")))") }
         return lines.joined(separator: "\n")
     }
 }

@@ -467,5 +467,13 @@ struct OperatorMistakeTests {
         let plain = try DaemonUnderTest(dir: try TemporaryDirectory())
         #expect(!plain.child.stderr.text.contains("issue 4660"), "\(plain.child.stderr.text.prefix(2000))")
         #expect(plain.stop() == 0)
+
+        // --check-config shows it too, with exit 0 (only a start said it: a reviewer, session 33).
+        let check = try Child("contactwatchd", ["--check-config", "--input", "ipc://\(dir.file("in.sock"))", "--input-bind",
+                                                "--state-dir", dir.file("state")],
+                              environment: ["CONTACTWATCH_INPUT_RECEIVE_HIGH_WATER_MARK": "1000"])
+        #expect(check.waitForExit(timeout: 30) == 0, "\(check.stderr.text)")
+        #expect(check.stdout.text.contains("  warning: input.receiveHighWaterMark is 1000") && check.stdout.text.contains("issue 4660")
+                && check.stdout.text.contains("ipc://\(dir.file("in.sock"))"), "\(check.stdout.text)")
     }
 }

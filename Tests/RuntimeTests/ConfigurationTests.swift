@@ -387,6 +387,22 @@ struct ConfigurationTests {
         }
     }
 
+    @Test("--check-config's summary shows the warnings a start logs from the configuration: plaintext reachable from other hosts, a small ipc:// input queue; none by default")
+    func checkSummaryWarnings() async throws {
+        var flags = DaemonFlags()
+        flags.output = "tcp://0.0.0.0:7402"
+        let exposed = try await DaemonConfiguration.load(flags: flags, environment: ["CONTACTWATCH_SECURITY_ALLOW_PLAINTEXT": "true"])
+        #expect(exposed.checkSummary(file: nil).contains("  warning: security.allowPlaintext: a plaintext socket reachable from other hosts: tcp://0.0.0.0:7402"),
+                "\(exposed.checkSummary(file: nil))")
+        flags = DaemonFlags()
+        flags.inputs = ["ipc:///tmp/cw-check-summary-in.sock"]
+        flags.inputBind = true
+        let small = try await DaemonConfiguration.load(flags: flags, environment: ["CONTACTWATCH_INPUT_RECEIVE_HIGH_WATER_MARK": "1000"])
+        #expect(small.checkSummary(file: nil).contains("  warning: input.receiveHighWaterMark is 1000"), "\(small.checkSummary(file: nil))")
+        let plain = try await DaemonConfiguration.load(flags: DaemonFlags(), environment: [:])
+        #expect(!plain.checkSummary(file: nil).contains("warning"), "\(plain.checkSummary(file: nil))")
+    }
+
     @Test("an unreadable configuration file exits 64 naming --config")
     func unreadableFile() async {
         var flags = DaemonFlags()
