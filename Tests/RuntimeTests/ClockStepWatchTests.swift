@@ -58,6 +58,26 @@ struct ClockStepWatchTests {
             if let step = watch.observe(wall: { wall }, at: t0 + .seconds(k)) { said.append(step) }
         }
         #expect(said.isEmpty, "\(said)")
+        // …and are not counted in a drift said after them: three steps of 30 s make it, "in 3 steps" (it said 23).
+        for _ in 0..<3 {
+            k += 1
+            wall += 1_000 + 30_000
+            if let step = watch.observe(wall: { wall }, at: t0 + .seconds(k)) { said.append(step) }
+        }
+        #expect(said == [ClockStepWatch.Step(millis: 90_000, count: 3)], "\(said)")
+    }
+
+    /// A residue of small steps joined a later big step's aftermath: +50 s, then an hour forward (said), then +15 s was
+    /// said as "1 min 5 s in 2 steps" (a reviewer, session 33).
+    @Test("a step of more than a minute leaves behind what small steps had added up")
+    func bigStepClearsTheSmallSum() {
+        let t0 = ContinuousClock.now
+        var watch = ClockStepWatch(wall: 0, at: t0)
+        var said: [ClockStepWatch.Step] = []
+        for (k, wall) in [(1, 1_000 + 50_000), (2, 52_000 + 3_600_000), (3, 3_653_000 + 15_000), (4, 3_669_000)] as [(Int, Int64)] {
+            if let step = watch.observe(wall: { wall }, at: t0 + .seconds(k)) { said.append(step) }
+        }
+        #expect(said == [ClockStepWatch.Step(millis: 3_600_000, count: 1)], "\(said)")
     }
 
     @Test("the step is written in days, hours, minutes and seconds")
