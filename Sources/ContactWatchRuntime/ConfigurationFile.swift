@@ -14,8 +14,10 @@ import Glibc
 /// read of the file, never from two versions of it (an editor or a deployment rewriting it during a start or a
 /// SIGHUP).
 enum ConfigurationFile {
-    /// The file's text. Throws exit 64 naming `--config`, the file and why it cannot be used.
-    static func read(_ path: String) throws(DaemonError) -> String {
+    /// The file's text and its one YAML document as Yams composes it (nil: no document), parsed once for every
+    /// check (`ConfigurationCheck`, `isEmptyDocument`). Throws exit 64 naming `--config`, the file and why it cannot
+    /// be used: unreadable, not UTF-8, not YAML, or too large once its aliases are expanded.
+    static func read(_ path: String) throws(DaemonError) -> (text: String, root: Node?) {
         func fail(_ why: String) -> DaemonError {
             DaemonError.configuration(key: "--config", problem: "cannot read the configuration file \(path): \(why)")
         }
@@ -52,13 +54,17 @@ enum ConfigurationFile {
                 + "(line \(bad.line)) starts no UTF-8 character; save the file as UTF-8")
         }
         let text = String(decoding: bytes, as: UTF8.self)
-        if let expanded = try? expandsPastLimit(text), expanded {
+        let root: Node?
+        do { root = try Yams.compose(yaml: text) } catch {
+            throw DaemonError.configuration(key: "--config", problem: "\(path) is not a valid YAML configuration file: \(excerpt(of: error))")
+        }
+        if let root, expandsPastLimit(root) {
             // Said for a long file with no alias as well (a fault tester, session 33, was sent looking for `*name`).
             throw fail("it holds more than \(maxExpandedNodes) values, counting each YAML alias (*name) as the values it "
                 + "stands for; a configuration file has a few dozen (an alias of an alias of … is how a small file becomes "
                 + "gigabytes)")
         }
-        return text
+        return (text, root)
     }
 
     /// The largest configuration file read.
@@ -82,8 +88,7 @@ enum ConfigurationFile {
 
     /// Whether `text`'s document, its aliases expanded, holds more than `maxExpandedNodes` values. Yams composes an
     /// alias as the same node (nothing is copied); this walk stops as soon as the count passes the bound.
-    static func expandsPastLimit(_ text: String) throws -> Bool {
-        guard let root = try Yams.compose(yaml: text) else { return false }
+    static func expandsPastLimit(_ root: Node) -> Bool {
         var budget = maxExpandedNodes
         func within(_ node: Node) -> Bool {
             budget -= 1
@@ -151,10 +156,10 @@ enum ConfigurationFile {
         }
     }
 
-    /// Whether the YAML text holds no settings at all: no document (empty, whitespace, comments only) or one whose
-    /// root is null (`---` alone, `~`, `null`). Throws when the text is not YAML.
-    static func isEmptyDocument(_ text: String) throws -> Bool {
-        guard let root = try Yams.Parser(yaml: text).singleRoot() else { return true }
+    /// Whether the document holds no settings at all: no document (empty, whitespace, comments only: `root` nil) or
+    /// one whose root is null (`---` alone, `~`, `null`). Throws `NotAMapping` for a list or a value at the top.
+    static func isEmptyDocument(_ root: Node?) throws(NotAMapping) -> Bool {
+        guard let root else { return true }
         if root.null != nil { return true }
         switch root {
         case .mapping: return false

@@ -128,12 +128,10 @@ public struct DaemonConfiguration: Sendable {
         // A key the daemon does not know is a problem (cli.md): every one is named, with the nearest known key.
         var unknown = ConfigurationCheck.unknownEnvironment(environment)
         if let file = flags.configFile {
-            let text = try ConfigurationFile.read(file)
+            let (text, root) = try ConfigurationFile.read(file)
+            if let root { unknown += ConfigurationCheck.unknownFileKeys(root: root, file: file) }
             let empty: Bool
-            do {
-                unknown += try ConfigurationCheck.unknownFileKeys(yaml: text, file: file)
-                empty = try ConfigurationFile.isEmptyDocument(text)
-            } catch {
+            do { empty = try ConfigurationFile.isEmptyDocument(root) } catch {
                 throw DaemonError.configuration(key: "--config", problem: "\(file) is not a valid YAML configuration file: \(ConfigurationFile.excerpt(of: error))")
             }
             // A file with nothing but comments (or nothing at all) sets nothing: every other source and default
