@@ -18,6 +18,22 @@ struct OperatorMistakeTests {
         return (status, c.stderr.text, c.stdout.text)
     }
 
+    /// A value quoted in a problem reached the terminal raw: an escape sequence cleared it, and a `\r\n` (one Swift
+    /// Character, so never split as a line) started a line of the file's choosing without the journal's `<3>` (a
+    /// fault tester, session 33).
+    @Test("control characters in a configuration value are escaped in the problems and in --check-config's summary")
+    func controlCharactersEscaped() throws {
+        let dir = try TemporaryDirectory()
+        try "log:\n  level: \"\\e[2Jx\\r\\nbar\"\n".write(toFile: dir.file("c.yaml"), atomically: true, encoding: .utf8)
+        let bad = try Self.daemon(["--check-config", "--config", dir.file("c.yaml"), "--state-dir", dir.file("state")],
+                                  environment: ["JOURNAL_STREAM": "0:0"])
+        #expect(bad.status == 64, "\(bad.stderr)")
+        #expect(bad.stderr.contains(#"(got "\x1b[2Jx\r\nbar")"#), "\(bad.stderr)")
+        #expect(!bad.stderr.utf8.contains(0x1B) && !bad.stderr.utf8.contains(0x0D), "\(bad.stderr)")
+        let good = try Self.daemon(["--check-config", "--state-dir", dir.file("a\u{1B}b")])
+        #expect(good.status == 0 && good.stdout.contains(#"a\x1bb"#) && !good.stdout.utf8.contains(0x1B), "\(good.stdout)")
+    }
+
     @Test("--config naming a directory, a missing file, a path through a file or non-UTF-8 text: exit 64 saying why")
     func unreadableConfigurationFile() throws {
         let dir = try TemporaryDirectory()
