@@ -370,9 +370,10 @@ struct CommitPipelineTests {
     @Test("journal requests the protocol does not allow are refused saying why: a limit of 0 or below, a sign, extra frames")
     func journalRequestsRefused() {
         let refused: [([String], String)] = [
-            (["fetch", "0", "0"], "limit must be ASCII decimal digits, 1 or more (got \"0\")"),
-            (["fetch", "0", "-5"], "limit must be ASCII decimal digits, 1 or more (got \"-5\")"),
-            (["fetch", "0", "+5"], "limit must be ASCII decimal digits, 1 or more (got \"+5\")"),
+            (["fetch", "0", "0"], "limit must be ASCII decimal digits from 1 to 18446744073709551615 (got \"0\")"),
+            (["fetch", "0", "-5"], "limit must be ASCII decimal digits from 1 to 18446744073709551615 (got \"-5\")"),
+            (["fetch", "0", "+5"], "limit must be ASCII decimal digits from 1 to 18446744073709551615 (got \"+5\")"),
+            (["fetch", "0", "18446744073709551616"], "limit must be ASCII decimal digits from 1 to 18446744073709551615 (got \"18446744073709551616\")"),
             (["fetch", "+1"], "afterSequence must be ASCII decimal digits"),
             (["fetch", " 1"], "afterSequence must be ASCII decimal digits"),
             (["fetch", "18446744073709551616"], "afterSequence must be ASCII decimal digits"),
