@@ -32,16 +32,22 @@ public enum ConfigurationCheck {
     /// The same over the composed document. The walk is over Yams' nodes, never `Yams.load`'s dictionaries: those
     /// force a key to `String`, and a key that is a list or a mapping (`[log]:` for `log:`, a one-character slip)
     /// crashed the daemon — at start instead of exit 64, and a running one at SIGHUP (a fault tester, session 33).
-    static func unknownFileKeys(root: Node, file: String) -> [String] {
+    static func unknownFileKeys(root: Node, file: String) -> [String] { fileProblems(root: root, file: file).problems }
+
+    /// The problems, and the known keys whose value they refuse (null, tagged): those are hidden from the values'
+    /// own checks (`ConfigurationFile.provider(text:hiding:)`), which read `dir:` as `""` and `[~]` as `["~"]` and
+    /// said so in a second line that contradicted the first (a reviewer, session 34).
+    static func fileProblems(root: Node, file: String) -> (problems: [String], refused: Set<String>) {
         var walk = Walk(file: file)
         walk.visit(root, path: "")
-        return walk.problems
+        return (walk.problems, walk.refused)
     }
 
     /// One walk of the document's mappings, in key order, collecting problems.
     private struct Walk {
         let file: String
         var problems: [String] = []
+        var refused: Set<String> = []
         var seen: Set<String> = []
 
         mutating func visit(_ node: Node, path: String) {
@@ -102,11 +108,13 @@ public enum ConfigurationCheck {
             } else if value.null != nil || (isList && value.sequence?.contains(where: { $0.null != nil }) == true) {
                 // swift-configuration reads a null as the text "~" or "null": `state.dir: ~` made a directory named
                 // `~`, and `subscribe: [~]` subscribed to the prefix "~" (a fault tester, session 33).
+                refused.insert(path)
                 problems.append("configuration: \(path): \(value.null != nil ? "no value" : "a list holding no value") "
                     + "(empty, ~ or null) in \(file); leave the key out (or comment it out) for its default, or quote "
                     + "\"~\" or \"null\" to mean the text")
             } else if let tag = Self.explicitTag(value) ?? value.sequence?.lazy.compactMap(Self.explicitTag).first {
                 // Neither provider applies a tag the same way (`!!str 5` was taken as the number 5): refused.
+                refused.insert(path)
                 problems.append("configuration: \(path): a YAML tag (\(tag)) in \(file), which the daemon does not apply: write the value plainly")
             }
         }

@@ -108,18 +108,24 @@ enum ConfigurationFile {
 
     /// swift-configuration's YAML provider over `text` (the file as `read` returned it), not over a second read of
     /// the file (what `FileProvider(filePath:)` does). Throws what its YAML parsing throws.
-    static func provider(text: String) throws -> any ConfigProvider {
+    /// `hiding`: keys (dotted) read as absent, their value already refused by the key check.
+    static func provider(text: String, hiding: Set<String> = []) throws -> any ConfigProvider {
         let bytes = Array(text.utf8)
         return TextProvider(yaml: try YAMLSnapshot(data: bytes.span.bytes, providerName: "FileProvider<YAMLSnapshot>",
-                                                       parsingOptions: .default))
+                                                       parsingOptions: .default), hidden: hiding)
     }
 
     /// A provider of one snapshot, as `FileProvider` is, whatever bytes it was made from.
     struct TextProvider: ConfigProvider {
         let yaml: YAMLSnapshot
+        var hidden: Set<String> = []
         var providerName: String { yaml.providerName }
         func value(forKey key: AbsoluteConfigKey, type: ConfigType) throws -> LookupResult {
-            try yaml.value(forKey: key, type: type)
+            if !hidden.isEmpty {
+                let name = key.components.joined(separator: ".")
+                if hidden.contains(name) { return LookupResult(encodedKey: name, value: nil) }
+            }
+            return try yaml.value(forKey: key, type: type)
         }
         func fetchValue(forKey key: AbsoluteConfigKey, type: ConfigType) async throws -> LookupResult {
             try value(forKey: key, type: type)

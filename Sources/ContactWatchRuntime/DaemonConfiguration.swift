@@ -129,7 +129,12 @@ public struct DaemonConfiguration: Sendable {
         var unknown = ConfigurationCheck.unknownEnvironment(environment)
         if let file = flags.configFile {
             let (text, root) = try ConfigurationFile.read(file)
-            if let root { unknown += ConfigurationCheck.unknownFileKeys(root: root, file: file) }
+            var refused: Set<String> = []
+            if let root {
+                let found = ConfigurationCheck.fileProblems(root: root, file: file)
+                unknown += found.problems
+                refused = found.refused
+            }
             let empty: Bool
             do { empty = try ConfigurationFile.isEmptyDocument(root) } catch {
                 throw DaemonError.configuration(key: "--config", problem: "\(file) is not a valid YAML configuration file: \(ConfigurationFile.excerpt(of: error))")
@@ -138,7 +143,7 @@ public struct DaemonConfiguration: Sendable {
             // applies (README, *Configuration*). swift-configuration would refuse it as "not a mapping".
             if !empty {
                 do {
-                    providers.append(try ConfigurationFile.provider(text: text))
+                    providers.append(try ConfigurationFile.provider(text: text, hiding: refused))
                 } catch {
                     // A key that is not a name is refused by swift-configuration as well, in its own terms: the
                     // problems found above say which and where.
@@ -232,8 +237,8 @@ public struct DaemonConfiguration: Sendable {
         func int(_ key: String) throws(DaemonError) -> Int? {
             if let text = try? c.requiredString(forKey: ConfigKey(key)), DecimalSyntax.startsLikeNumber(text),
                !DecimalSyntax.isWholeNumber(text) {
-                throw DaemonError.configuration(key: key, problem: "must be a whole number in decimal digits without a "
-                    + "leading zero, such as 14 (got \"\(text)\")")
+                throw DaemonError.configuration(key: key, problem: "\(source(key))must be a whole number in decimal digits "
+                    + "without a leading zero, such as 14 (got \"\(text)\")")
             }
             return try read(key, environment: environment) { try c.requiredInt(forKey: $0) }
         }
@@ -245,9 +250,15 @@ public struct DaemonConfiguration: Sendable {
         func double(_ key: String) throws(DaemonError) -> Double? {
             guard let value = try read(key, environment: environment, { try c.requiredDouble(forKey: $0) }) else { return nil }
             if value.isFinite, let text = try? c.requiredString(forKey: ConfigKey(key)), !DecimalSyntax.isDecimal(text) {
-                throw DaemonError.configuration(key: key, problem: "must be a decimal number such as 0.8 (got \"\(text)\")")
+                throw DaemonError.configuration(key: key, problem: "\(source(key))must be a decimal number such as 0.8 (got \"\(text)\")")
             }
             return value
+        }
+        /// The variable a value of `key` came from, when it came from the environment (`CONTACTWATCH_… `), as
+        /// `conversionProblem` names it; else nothing. (No flag sets a number, and the environment wins over the file.)
+        func source(_ key: String) -> String {
+            let variable = ConfigurationCheck.environmentName(key)
+            return environment[variable] == nil ? "" : "\(variable) "
         }
         func strings(_ key: String) throws(DaemonError) -> [String]? {
             try read(key, environment: environment) { try c.requiredStringArray(forKey: $0) }

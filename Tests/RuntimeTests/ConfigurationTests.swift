@@ -336,15 +336,16 @@ struct ConfigurationTests {
             }
             return try await DaemonConfiguration.load(flags: flags, environment: environment)
         }
-        func refused(_ error: any Error, _ text: String) -> Bool {
+        func refused(_ error: any Error, _ text: String, variable: String = "") -> Bool {
             guard let e = error as? DaemonError, e.exitStatus == .usage else { return false }
-            return e.message.contains("rules.telephoneOnly.priorityLimitDays: must be a whole number in decimal digits")
+            return e.message.contains("rules.telephoneOnly.priorityLimitDays: \(variable)must be a whole number in decimal digits")
                 && e.message.contains("(got \"\(text)\")")
         }
         for text in ["014", "020", "028", "1:30", "0b101", "0o17", "0x10", "+0x10", "0_1_0", "1_000", "5.0", "1e1", "00"] {
             await #expect(performing: { _ = try await load(file: text) }, throws: { refused($0, text) })
+            // From the environment, the variable is named, as for any bad value there.
             await #expect(performing: { _ = try await load(file: nil, environment: ["CONTACTWATCH_RULES_TELEPHONE_ONLY_PRIORITY_LIMIT_DAYS": text]) },
-                          throws: { refused($0, text) })
+                          throws: { refused($0, text, variable: "CONTACTWATCH_RULES_TELEPHONE_ONLY_PRIORITY_LIMIT_DAYS ") })
         }
         for (text, value) in [("14", 14), ("+14", 14), ("7", 7)] {
             #expect(try await load(file: text).engine.telephoneOnlyPriorityLimitDays == value, "file: \(text)")
@@ -377,6 +378,27 @@ struct ConfigurationTests {
         let problems = try ConfigurationCheck.unknownFileKeys(yaml: yaml, file: "f.yaml")
         #expect(problems.contains { $0.contains(message) }, "\(problems)")
         #expect(problems.count == 1, "\(problems)")
+    }
+
+    /// swift-configuration read `level:` as `""` and `[~]` as `["~"]`, and its check said so in a second line that
+    /// contradicted the first (a reviewer, session 34).
+    @Test("a null or tagged value is told once, by the key check: the value's own check does not also read it as text")
+    func refusedValueToldOnce() async throws {
+        let file = NSTemporaryDirectory() + "cw-null-\(UUID().uuidString).yaml"
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        for (yaml, key) in [("log:\n  level:\n", "log.level"), ("input:\n  endpoints: [~]\n", "input.endpoints"),
+                            ("rules:\n  telephoneOnly:\n    limitDays: !!str 5\n", "rules.telephoneOnly.limitDays")] {
+            try yaml.write(toFile: file, atomically: true, encoding: .utf8)
+            var flags = DaemonFlags()
+            flags.configFile = file
+            do {
+                _ = try await DaemonConfiguration.load(flags: flags, environment: [:])
+                Issue.record("\(yaml) accepted")
+            } catch {
+                let lines = error.message.split(separator: "\n").filter { $0.contains(key) }
+                #expect(lines.count == 1, "\(yaml): \(error.message)")
+            }
+        }
     }
 
     @Test("an empty section (every key under it commented out, or {}), quoted text and block text are no problem")
