@@ -286,20 +286,25 @@ struct ConfigurationTests {
         #expect(c.commitMaxEvents == 17)
     }
 
+    /// The configuration loaded from `yaml` written to a file of its own (none when nil) and `environment`.
+    static func load(yaml: String?, environment: [String: String] = [:]) async throws -> DaemonConfiguration {
+        var flags = DaemonFlags()
+        let file = NSTemporaryDirectory() + "cw-config-\(UUID().uuidString).yaml"
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        if let yaml {
+            try yaml.write(toFile: file, atomically: true, encoding: .utf8)
+            flags.configFile = file
+        }
+        return try await DaemonConfiguration.load(flags: flags, environment: environment)
+    }
+
     /// swift-configuration converts text with `Double(_:)`, which took `0x1p-1` as 0.5 for a threshold, from the
     /// environment or as a YAML value (a hexadecimal float is text in YAML). Decimal text is still taken, and `nan`
     /// is left to the range, which names it.
     @Test("a fractional setting written as a hexadecimal float (0x1p-1 was read as 0.5) is exit 64 naming the key, from the environment and from a file; decimal forms are taken")
     func fractionalSettingsDecimalOnly() async throws {
-        let file = NSTemporaryDirectory() + "cw-decimal-\(UUID().uuidString).yaml"
-        defer { try? FileManager.default.removeItem(atPath: file) }
         func load(file value: String?, environment: [String: String] = [:]) async throws -> DaemonConfiguration {
-            var flags = DaemonFlags()
-            if let value {
-                try "rules:\n  complianceRate:\n    threshold: \(value)\n".write(toFile: file, atomically: true, encoding: .utf8)
-                flags.configFile = file
-            }
-            return try await DaemonConfiguration.load(flags: flags, environment: environment)
+            try await Self.load(yaml: value.map { "rules:\n  complianceRate:\n    threshold: \($0)\n" }, environment: environment)
         }
         func refused(_ error: any Error, _ words: [String]) -> Bool {
             guard let e = error as? DaemonError, e.exitStatus == .usage else { return false }
@@ -326,15 +331,8 @@ struct ConfigurationTests {
     /// `028` was "not a whole number", while the same `014` in the environment was 14 (a fault tester, session 33).
     @Test("a whole-number setting written other than in decimal digits (014 was octal 12 in a file, 1:30 was 90) is exit 64 naming the key and the text, from a file and from the environment; decimal forms are taken")
     func integerSettingsDecimalOnly() async throws {
-        let file = NSTemporaryDirectory() + "cw-integer-\(UUID().uuidString).yaml"
-        defer { try? FileManager.default.removeItem(atPath: file) }
         func load(file value: String?, environment: [String: String] = [:]) async throws -> DaemonConfiguration {
-            var flags = DaemonFlags()
-            if let value {
-                try "rules:\n  telephoneOnly:\n    priorityLimitDays: \(value)\n".write(toFile: file, atomically: true, encoding: .utf8)
-                flags.configFile = file
-            }
-            return try await DaemonConfiguration.load(flags: flags, environment: environment)
+            try await Self.load(yaml: value.map { "rules:\n  telephoneOnly:\n    priorityLimitDays: \($0)\n" }, environment: environment)
         }
         func refused(_ error: any Error, _ text: String, variable: String = "") -> Bool {
             guard let e = error as? DaemonError, e.exitStatus == .usage else { return false }
@@ -384,19 +382,15 @@ struct ConfigurationTests {
     /// contradicted the first (a reviewer, session 34).
     @Test("a null or tagged value is told once, by the key check: the value's own check does not also read it as text")
     func refusedValueToldOnce() async throws {
-        let file = NSTemporaryDirectory() + "cw-null-\(UUID().uuidString).yaml"
-        defer { try? FileManager.default.removeItem(atPath: file) }
         for (yaml, key) in [("log:\n  level:\n", "log.level"), ("input:\n  endpoints: [~]\n", "input.endpoints"),
                             ("rules:\n  telephoneOnly:\n    limitDays: !!str 5\n", "rules.telephoneOnly.limitDays")] {
-            try yaml.write(toFile: file, atomically: true, encoding: .utf8)
-            var flags = DaemonFlags()
-            flags.configFile = file
             do {
-                _ = try await DaemonConfiguration.load(flags: flags, environment: [:])
+                _ = try await Self.load(yaml: yaml)
                 Issue.record("\(yaml) accepted")
             } catch {
-                let lines = error.message.split(separator: "\n").filter { $0.contains(key) }
-                #expect(lines.count == 1, "\(yaml): \(error.message)")
+                let message = (error as? DaemonError)?.message ?? "\(error)"
+                let lines = message.split(separator: "\n").filter { $0.contains(key) }
+                #expect(lines.count == 1, "\(yaml): \(message)")
             }
         }
     }
