@@ -54,15 +54,16 @@ enum ConfigurationFile {
                 + "(line \(bad.line)) starts no UTF-8 character; save the file as UTF-8")
         }
         let text = String(decoding: bytes, as: UTF8.self)
-        let root: Node?
-        do { root = try Yams.compose(yaml: text) } catch {
-            throw DaemonError.configuration(key: "--config", problem: "\(path) is not a valid YAML configuration file: \(excerpt(of: error))")
-        }
-        if let root, expandsPastLimit(root) {
+        // Before Yams composes it: the composer itself can spend hours on a file of a few lines (`YAMLSize`).
+        if YAMLSize.exceeds(text, limit: maxExpandedNodes) {
             // Said for a long file with no alias as well (a fault tester, session 33, was sent looking for `*name`).
             throw fail("it holds more than \(maxExpandedNodes) values, counting each YAML alias (*name) as the values it "
                 + "stands for; a configuration file has a few dozen (an alias of an alias of … is how a small file becomes "
                 + "gigabytes)")
+        }
+        let root: Node?
+        do { root = try Yams.compose(yaml: text) } catch {
+            throw DaemonError.configuration(key: "--config", problem: "\(path) is not a valid YAML configuration file: \(excerpt(of: error))")
         }
         return (text, root)
     }
@@ -84,26 +85,6 @@ enum ConfigurationFile {
         "\(error)".split(separator: "\n", omittingEmptySubsequences: false).map { line in
             line.count > maxExcerptLine ? line.prefix(maxExcerptLine) + "…" : line
         }.joined(separator: "\n")
-    }
-
-    /// Whether `text`'s document, its aliases expanded, holds more than `maxExpandedNodes` values. Yams composes an
-    /// alias as the same node (nothing is copied); this walk stops as soon as the count passes the bound.
-    static func expandsPastLimit(_ root: Node) -> Bool {
-        var budget = maxExpandedNodes
-        func within(_ node: Node) -> Bool {
-            budget -= 1
-            if budget < 0 { return false }
-            switch node {
-            case .scalar, .alias: return true
-            case .mapping(let m):
-                for (k, v) in m where !within(k) || !within(v) { return false }
-                return true
-            case .sequence(let s):
-                for v in s where !within(v) { return false }
-                return true
-            }
-        }
-        return !within(root)
     }
 
     /// swift-configuration's YAML provider over `text` (the file as `read` returned it), not over a second read of

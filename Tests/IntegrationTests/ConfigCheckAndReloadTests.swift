@@ -89,14 +89,18 @@ struct ConfigCheckAndReloadTests {
         let dir = try TemporaryDirectory()
         var list = "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n"
         var map = "a: &a {x1: 1, x2: 2, x3: 3, x4: 4, x5: 5, x6: 6, x7: 7, x8: 8, x9: 9}\n"
-        let names = ["a", "b", "c", "d", "e", "f", "g", "h"]
+        let names = ["a", "b", "c", "d", "e", "f", "g", "h", "i"]
         for (previous, name) in zip(names, names.dropFirst()) {
             list += "\(name): &\(name) [" + Array(repeating: "*\(previous)", count: 9).joined(separator: ",") + "]\n"
             map += "\(name): &\(name) {" + (1...9).map { "k\($0): *\(previous)" }.joined(separator: ", ") + "}\n"
         }
         let huge = "# " + String(repeating: "x", count: 1 << 20) + "\n"
+        // An alias used as a key: Yams' composer hashes keys, and hashing walks the expansion (10⁹ values here) —
+        // it ran for hours before the bound on the composed nodes could run (a reviewer, session 34).
+        let key = list + "? *i\n: 1\n"
         for (name, text, message) in [("list", list, "holds more than 100000 values, counting each YAML alias"),
                                       ("map", map, "holds more than 100000 values, counting each YAML alias"),
+                                      ("key", key, "holds more than 100000 values, counting each YAML alias"),
                                       ("huge", huge, "at most 1024 KiB")] {
             let file = dir.file("\(name).yaml")
             try text.write(toFile: file, atomically: true, encoding: .utf8)

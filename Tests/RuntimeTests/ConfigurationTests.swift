@@ -395,6 +395,19 @@ struct ConfigurationTests {
         }
     }
 
+    @Test("YAMLSize counts scalars, lists and mappings, an alias as the values of its anchor, without expanding anything; text that is not YAML is left to the composer")
+    func yamlSize() {
+        // The mapping, "a", the list and its two items: 5; "b" and the alias of the list's 3: 9 in all.
+        let text = "a: &l [1, 2]\nb: *l\n"
+        #expect(!YAMLSize.exceeds(text, limit: 9))
+        #expect(YAMLSize.exceeds(text, limit: 8))
+        // An alias of an anchored mapping (3) and one of a scalar (1): 1 + 2 + 3 + 1 + 3 + 2 + 1 + 1 = 13.
+        #expect(!YAMLSize.exceeds("a: &m {x: 1}\nb: *m\nc: &s v\nd: *s\n", limit: 13))
+        #expect(YAMLSize.exceeds("a: &m {x: 1}\nb: *m\nc: &s v\nd: *s\n", limit: 12))
+        #expect(!YAMLSize.exceeds("a: [1\n", limit: 10), "not YAML: the composer says why")
+        #expect(!YAMLSize.exceeds("", limit: 0))
+    }
+
     @Test("an empty section (every key under it commented out, or {}), quoted text and block text are no problem")
     func fileKeyShapesAccepted() throws {
         for yaml in ["log:\n", "log:\n  # level: debug\n", "log: {}\n", "rules:\n  telephoneOnly:\n", "state:\n  dir: \"~\"\n",
