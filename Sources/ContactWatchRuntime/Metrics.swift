@@ -86,9 +86,10 @@ public final class DaemonMetrics: TimingObserver, Sendable {
 
     public func recordPublishLatency(_ duration: Duration) { publishLatency.recordNanoseconds(duration.wholeNanoseconds) }
 
-    /// Brings the counters and gauges up to `counters` (called for each scrape, off the processing thread).
-    public func refresh(from c: RuntimeCounters) {
-        seen.withLock { last in
+    /// Brings the counters and gauges up to `counters` (called for each scrape, off the processing thread, with
+    /// `seen` held: `last` is what each counter was brought up to).
+    private func refresh(from c: RuntimeCounters, _ last: inout [String: Int]) {
+        do {
             func add(_ counter: CoreMetrics.Counter, _ key: String, _ value: Int) {
                 let delta = value - (last[key] ?? 0)
                 if delta > 0 { counter.increment(by: Int64(delta)) }
@@ -125,10 +126,14 @@ public final class DaemonMetrics: TimingObserver, Sendable {
         subscribers.record(Double(c.subscriptions.load(ordering: .relaxed)))
     }
 
-    /// The Prometheus text exposition after a refresh from `counters`.
+    /// The Prometheus text exposition after a refresh from `counters`. The refresh and the text are made under one
+    /// lock: two scrapes at once (an HA pair of Prometheus servers, a HEAD and a GET) interleaved, and one printed the
+    /// `received` of before the other's refresh and the `processed` of after it (a reviewer, session 34).
     public func exposition(_ counters: RuntimeCounters) -> [UInt8] {
-        refresh(from: counters)
-        return registry.emitToBuffer()
+        seen.withLock { last in
+            refresh(from: counters, &last)
+            return registry.emitToBuffer()
+        }
     }
 
     /// The body of /healthz: "ok", or why not; alive but not reading input while the store's save waits for another
