@@ -63,7 +63,7 @@ enum ConfigurationFile {
         }
         let root: Node?
         do { root = try Yams.compose(yaml: text) } catch {
-            throw DaemonError.configuration(key: "--config", problem: "\(path) is not a valid YAML configuration file: \(excerpt(of: error))")
+            throw DaemonError.configuration(key: "--config", problemLines: "\(path) is not a valid YAML configuration file: \(excerpt(of: error))")
         }
         return (text, root)
     }

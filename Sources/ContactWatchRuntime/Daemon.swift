@@ -101,8 +101,9 @@ public enum Daemon {
             // log's lines carry theirs: without it journald stored why a start failed at `info`, and `journalctl -p
             // warning` hid it (a README audit, session 24).
             let priority = LogOutput.standardErrorIsJournal(environment["JOURNAL_STREAM"]) ? "<3>" : ""
-            // Each line with its control characters escaped, as the log's text format does: a value quoted in a
-            // problem (`log.level: "\e[2J…\r…"`) reached the terminal raw (a fault tester, session 33).
+            // A configuration problem's values are escaped where it is made (`DaemonError.configuration`); each line
+            // is escaped again here (idempotent) for the other kinds: a value quoted raw (`log.level: "\e[2J…\r…"`)
+            // reached the terminal (a fault tester, session 33).
             for line in error.message.split(separator: "\n") {
                 FileHandle.standardError.write(Data("\(priority)contactwatchd: \(ContactWatchLogHandler.textSafe(String(line)))\n".utf8))
             }
@@ -112,8 +113,7 @@ public enum Daemon {
             return error.exitStatus
         }
         if flags.checkConfig {
-            print(config.checkSummary(file: flags.configFile).split(separator: "\n").map { ContactWatchLogHandler.textSafe(String($0)) }
-                .joined(separator: "\n"))
+            print(config.checkSummary(file: flags.configFile))
             return .success
         }
         LogOutput.bootstrap(level: config.logLevel, format: config.logFormat,

@@ -126,18 +126,19 @@ public struct DaemonConfiguration: Sendable {
             EnvironmentVariablesProvider(environmentVariables: env),
         ]
         // A key the daemon does not know is a problem (cli.md): every one is named, with the nearest known key.
-        var unknown = ConfigurationCheck.unknownEnvironment(environment)
+        // Each escaped: a key's name, as a value, can hold a newline (`"a\nb": 1`).
+        var unknown = ConfigurationCheck.unknownEnvironment(environment).map(ContactWatchLogHandler.textSafe)
         if let file = flags.configFile {
             let (text, root) = try ConfigurationFile.read(file)
             var refused: Set<String> = []
             if let root {
                 let found = ConfigurationCheck.fileProblems(root: root, file: file)
-                unknown += found.problems
+                unknown += found.problems.map(ContactWatchLogHandler.textSafe)
                 refused = found.refused
             }
             let empty: Bool
             do { empty = try ConfigurationFile.isEmptyDocument(root) } catch {
-                throw DaemonError.configuration(key: "--config", problem: "\(file) is not a valid YAML configuration file: \(ConfigurationFile.excerpt(of: error))")
+                throw DaemonError.configuration(key: "--config", problemLines: "\(file) is not a valid YAML configuration file: \(ConfigurationFile.excerpt(of: error))")
             }
             // A file with nothing but comments (or nothing at all) sets nothing: every other source and default
             // applies (README, *Configuration*). swift-configuration would refuse it as "not a mapping".
@@ -148,7 +149,7 @@ public struct DaemonConfiguration: Sendable {
                     // A key that is not a name is refused by swift-configuration as well, in its own terms: the
                     // problems found above say which and where.
                     if !unknown.isEmpty { throw DaemonError(.configuration, unknown.joined(separator: "\n")) }
-                    throw DaemonError.configuration(key: "--config", problem: "\(file) is not a valid YAML configuration file: \(ConfigurationFile.excerpt(of: error))")
+                    throw DaemonError.configuration(key: "--config", problemLines: "\(file) is not a valid YAML configuration file: \(ConfigurationFile.excerpt(of: error))")
                 }
             }
         }
@@ -514,6 +515,7 @@ extension DaemonConfiguration {
             lines.append("  warning: security.allowPlaintext: a plaintext socket reachable from other hosts: \(endpoint)")
         }
         if let warning = smallInputQueueWarning { lines.append("  warning: \(warning) (\(ipcInputs.joined(separator: " ")))") }
-        return lines.joined(separator: "\n")
+        // Each line escaped before they are joined: a newline in a value (`--state-dir`) made a line of its own.
+        return lines.map(ContactWatchLogHandler.textSafe).joined(separator: "\n")
     }
 }

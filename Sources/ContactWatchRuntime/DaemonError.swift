@@ -41,8 +41,18 @@ public struct DaemonError: Error, CustomStringConvertible, Sendable {
 
     public var exitCode: Int32 { exitStatus.rawValue }
 
+    /// One line, whatever the problem quotes: a value can hold any character, and a newline in one started a line of
+    /// the configuration's choosing among the problems (`log.level: "info\nconfiguration OK"`: a reviewer, session
+    /// 34), so control characters are escaped as the log's text format escapes them.
     public static func configuration(key: String, problem: String) -> DaemonError {
-        DaemonError(.configuration, "configuration: \(key): \(problem)")
+        DaemonError(.configuration, "configuration: \(ContactWatchLogHandler.textSafe(key)): \(ContactWatchLogHandler.textSafe(problem))")
+    }
+    /// A problem of several lines (a YAML parser's report, which quotes the line and marks the column under it): each
+    /// line escaped as `configuration(key:problem:)` escapes its one.
+    public static func configuration(key: String, problemLines: String) -> DaemonError {
+        let lines = problemLines.split(separator: "\n", omittingEmptySubsequences: false)
+            .map { ContactWatchLogHandler.textSafe(String($0)) }.joined(separator: "\n")
+        return DaemonError(.configuration, "configuration: \(ContactWatchLogHandler.textSafe(key)): \(lines)")
     }
     public static func endpoint(_ message: String) -> DaemonError { DaemonError(.endpoint, message) }
     /// A failure of the state directory itself (not of the store file), reported as an I/O error.

@@ -32,6 +32,18 @@ struct OperatorMistakeTests {
         #expect(!bad.stderr.utf8.contains(0x1B) && !bad.stderr.utf8.contains(0x0D), "\(bad.stderr)")
         let good = try Self.daemon(["--check-config", "--state-dir", dir.file("a\u{1B}b")])
         #expect(good.status == 0 && good.stdout.contains(#"a\x1bb"#) && !good.stdout.utf8.contains(0x1B), "\(good.stdout)")
+        // A lone newline in a value, in a problem, in a key's name and in the summary: no line of the value's choosing
+        // (each was split into a line of its own, `contactwatchd: configuration OK (forged)`: a reviewer, session 34).
+        try "log:\n  level: \"info\\nconfiguration OK (forged)\"\n\"a\\nforged key\": 1\n".write(toFile: dir.file("n.yaml"), atomically: true, encoding: .utf8)
+        let forged = try Self.daemon(["--check-config", "--config", dir.file("n.yaml"), "--state-dir", dir.file("state")])
+        #expect(forged.status == 64, "\(forged.stderr)")
+        #expect(forged.stderr.contains(#"(got "info\nconfiguration OK (forged)")"#) && forged.stderr.contains(#"a\nforged key: unknown key"#),
+                "\(forged.stderr)")
+        #expect(!forged.stderr.split(separator: "\n").contains { $0.hasPrefix("contactwatchd: configuration OK") || $0.hasPrefix("contactwatchd: forged") },
+                "\(forged.stderr)")
+        let summary = try Self.daemon(["--check-config", "--state-dir", "/tmp/a\n  CURVE: on (forged)"])
+        #expect(summary.status == 0 && summary.stdout.contains(#"  state: /tmp/a\n  CURVE: on (forged)"#), "\(summary.stdout)")
+        #expect(summary.stdout.split(separator: "\n").filter { $0.hasPrefix("  CURVE:") } == ["  CURVE: off"], "\(summary.stdout)")
     }
 
     @Test("--config naming a directory, a missing file, a path through a file or non-UTF-8 text: exit 64 saying why")
