@@ -23,7 +23,7 @@ public enum ConfigurationCheck {
     /// Also a known key given a mapping, which swift-configuration reads as
     /// absent — the default, silently: `state: {dir: {path: /srv/cw}}` ran with `./state` and `--check-config` said
     /// OK; a section given a value (`rules: 5`); a key given twice, dotted and nested; a YAML merge key; a key that
-    /// is not a name; a value that is null; a value with an explicit YAML tag.
+    /// is not a name; a value that is null; a value with a YAML tag that changes its type.
     public static func unknownFileKeys(yaml: String, file: String) throws -> [String] {
         guard let root = try Yams.compose(yaml: yaml) else { return [] }
         return unknownFileKeys(root: root, file: file)
@@ -130,12 +130,19 @@ public enum ConfigurationCheck {
             return scalar.string
         }
 
-        /// The tag written on a scalar (`!!str`, `!custom`), as written; nil for none. (Yams gives a quoted or block
-        /// scalar the tag `!!str` itself: that is no tag written.)
+        /// A tag written on a scalar that gives it another type than its text has written plainly (`!!str 5`,
+        /// `!!float 1`, `!custom x`), as written; nil for none, and for one that changes nothing (`!!str info`, `!!int
+        /// 5`, which some generators write). Compared, not merely read: Yams gives a quoted or block scalar the tag
+        /// `!!str` itself, and resolves a plain one's tag in place as soon as anything hashes it — its own
+        /// duplicate-key check does, for keys and what their aliases reach — after which an untagged value's tag
+        /// reads as written (a reviewer, session 34).
         static func explicitTag(_ node: Node) -> String? {
             guard let scalar = node.scalar, !scalar.tag.description.isEmpty else { return nil }
             let name = scalar.tag.description
-            if name == "tag:yaml.org,2002:str" && scalar.style != .plain { return nil }
+            let str = Tag.Name.str.rawValue
+            if name == str && scalar.style != .plain { return nil }
+            let plain = Resolver.default.resolveTag(of: Node(scalar.string)).rawValue
+            if name == plain || (name == "!" && plain == str) { return nil }
             return name.hasPrefix("tag:yaml.org,2002:") ? "!!" + name.dropFirst("tag:yaml.org,2002:".count) : name
         }
 

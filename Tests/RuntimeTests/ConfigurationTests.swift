@@ -4,6 +4,7 @@ import ContactWatchEngine
 import Configuration
 import Foundation
 import Testing
+import Yams
 
 /// Configuration resolution in-process, in the style of hummingbird's ConfigReader tests: values given through
 /// swift-configuration's `InMemoryProvider`, precedence through the real `load` with an environment and a file.
@@ -395,6 +396,24 @@ struct ConfigurationTests {
         }
     }
 
+    /// Yams resolves a plain scalar's tag in place as soon as anything hashes or compares it; read as written, every
+    /// value of a configuration hashed once before the walk would have been "a YAML tag" (a reviewer, session 34).
+    @Test("the key check finds no tag in a document whose every node was hashed first (Yams resolves tags in place): the shipped file stays valid")
+    func tagsAfterHashing() throws {
+        let yaml = try String(contentsOfFile: OutcomeOverdueConfigurationTests.deployFile, encoding: .utf8)
+        let root = try #require(try Yams.compose(yaml: yaml))
+        func hashAll(_ node: Node) {
+            _ = node.hashValue
+            for (k, v) in node.mapping ?? [:] { hashAll(k); hashAll(v) }
+            for v in node.sequence ?? [] { hashAll(v) }
+        }
+        hashAll(root)
+        #expect(ConfigurationCheck.unknownFileKeys(root: root, file: "contactwatchd.yaml") == [])
+        let tagged = try #require(try Yams.compose(yaml: "rules:\n  telephoneOnly:\n    limitDays: !!str 5\n"))
+        hashAll(tagged)
+        #expect(ConfigurationCheck.unknownFileKeys(root: tagged, file: "f.yaml").count == 1, "a tag that changes the type is still found")
+    }
+
     @Test("YAMLSize counts scalars, lists and mappings, an alias as the values of its anchor, without expanding anything; text that is not YAML is left to the composer")
     func yamlSize() {
         // The mapping, "a", the list and its two items: 5; "b" and the alias of the list's 3: 9 in all.
@@ -411,7 +430,9 @@ struct ConfigurationTests {
     @Test("an empty section (every key under it commented out, or {}), quoted text and block text are no problem")
     func fileKeyShapesAccepted() throws {
         for yaml in ["log:\n", "log:\n  # level: debug\n", "log: {}\n", "rules:\n  telephoneOnly:\n", "state:\n  dir: \"~\"\n",
-                     "log:\n  level: 'info'\n", "state:\n  dir: |-\n    /srv/cw\n", "input:\n  subscribe: [\"\", 'a']\n"] {
+                     "log:\n  level: 'info'\n", "state:\n  dir: |-\n    /srv/cw\n", "input:\n  subscribe: [\"\", 'a']\n",
+                     // A tag that changes nothing, as some generators write it (a reviewer, session 34).
+                     "log:\n  level: !!str info\n", "rules:\n  telephoneOnly:\n    limitDays: !!int 5\n", "log:\n  level: ! info\n"] {
             #expect(try ConfigurationCheck.unknownFileKeys(yaml: yaml, file: "f.yaml") == [], "\(yaml)")
         }
     }
