@@ -65,12 +65,17 @@ public enum ConfigurationCheck {
                 guard let name = Self.name(of: key) else {
                     let line = key.mark.map { "line \($0.line): " } ?? ""
                     let kind = key.mapping != nil ? "a mapping" : key.sequence != nil ? "a list" : "a null"
-                    problems.append("configuration: \(path.isEmpty ? "(top level)" : path): \(line)\(kind) used as a key in "
-                        + "\(file); a key is a name such as \(Self.example(under: path))")
+                    // An example only under the top level or a section: under an unknown key (said below) "such
+                    // as log" read as `fooo.log` (a reviewer, session 34).
+                    let example = path.isEmpty || Self.isSection(path) ? "; a key is a name such as \(Self.example(under: path))" : ""
+                    problems.append("configuration: \(path.isEmpty ? "(top level)" : path): \(line)\(kind) used as a key in \(file)\(example)")
                     continue
                 }
                 members.append((name, key, value))
             }
+            // A mapping under a path that is neither the top level nor a section is an unknown key, whatever it holds
+            // (its members are said below when it has any with a name).
+            if members.isEmpty && !path.isEmpty && !Self.isSection(path) { leaf(path, node) }
             for (name, _, value) in members.sorted(by: { $0.name < $1.name }) {
                 let child = path.isEmpty ? name : "\(path).\(name)"
                 if name == "<<" {

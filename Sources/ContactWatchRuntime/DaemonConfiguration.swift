@@ -147,9 +147,11 @@ public struct DaemonConfiguration: Sendable {
                     providers.append(try ConfigurationFile.provider(text: text, hiding: refused))
                 } catch {
                     // A key that is not a name is refused by swift-configuration as well, in its own terms: the
-                    // problems found above say which and where.
-                    if !unknown.isEmpty { throw DaemonError(.configuration, unknown.joined(separator: "\n")) }
-                    throw DaemonError.configuration(key: "--config", problemLines: "\(file) is not a valid YAML configuration file: \(ConfigurationFile.excerpt(of: error))")
+                    // problems found above say which and where. Any other refusal is said with them (it was dropped
+                    // when the file had an unrelated problem too: a reviewer, session 34).
+                    let own = DaemonError.configuration(key: "--config", problemLines: "\(file) is not a valid YAML configuration file: \(ConfigurationFile.excerpt(of: error))")
+                    let explained = "\(error)".hasPrefix("YAML key is not convertible to string") && !unknown.isEmpty
+                    throw DaemonError(.configuration, (unknown + (explained ? [] : [own.message])).joined(separator: "\n"))
                 }
             }
         }

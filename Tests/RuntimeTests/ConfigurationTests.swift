@@ -427,6 +427,22 @@ struct ConfigurationTests {
         #expect(!YAMLSize.exceeds("", limit: 0))
     }
 
+    /// A key that is not a name under an unknown key: "such as log" read as `fooo.log`, and `fooo` was never called
+    /// unknown; a refusal of swift-configuration's own was dropped when the file had another problem (a reviewer,
+    /// session 34).
+    @Test("a key that is not a name under an unknown key names that key as unknown, with no example; swift-configuration's own refusal is said beside an unrelated problem")
+    func everyProblemOfTheFile() async throws {
+        let under = try ConfigurationCheck.unknownFileKeys(yaml: "fooo:\n  [a]: 1\n", file: "f.yaml")
+        #expect(under == ["configuration: fooo: line 2: a list used as a key in f.yaml", "configuration: fooo: unknown key in f.yaml"])
+        do {
+            _ = try await Self.load(yaml: "lgo:\n  level: info\ninput:\n  endpoints: [{a: 1}]\n")
+            Issue.record("accepted")
+        } catch {
+            let message = (error as? DaemonError)?.message ?? "\(error)"
+            #expect(message.contains("lgo.level: unknown key") && message.contains("non-scalar value in array at input.endpoints"), "\(message)")
+        }
+    }
+
     @Test("an empty section (every key under it commented out, or {}), quoted text and block text are no problem")
     func fileKeyShapesAccepted() throws {
         for yaml in ["log:\n", "log:\n  # level: debug\n", "log: {}\n", "rules:\n  telephoneOnly:\n", "state:\n  dir: \"~\"\n",
