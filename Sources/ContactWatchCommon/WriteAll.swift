@@ -28,3 +28,14 @@ public func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Int32? {
     }
     return nil
 }
+
+/// Writes `text` to standard error, whatever becomes of it: Foundation's `FileHandle.standardError.write(_:)` traps
+/// when the descriptor is closed or its pipe's reader is gone (`EPIPE`, `EBADF`), and a configuration problem was
+/// a crash (signal 4) instead of exit 64 under `… 2>&1 | head -1` or a broken journal stream (a fault tester,
+/// session 34). SIGPIPE is ignored first, so a write to a pipe nobody reads fails with `EPIPE` instead of killing the
+/// process; the failure itself is ignored (there is nowhere left to say it).
+public func writeStandardError(_ text: String) {
+    signal(SIGPIPE, SIG_IGN)
+    var bytes = Array(text.utf8)
+    _ = bytes.withUnsafeMutableBytes { writeAll(2, UnsafeRawBufferPointer($0)) }
+}

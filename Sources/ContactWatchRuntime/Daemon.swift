@@ -105,10 +105,10 @@ public enum Daemon {
             // is escaped again here (idempotent) for the other kinds: a value quoted raw (`log.level: "\e[2J…\r…"`)
             // reached the terminal (a fault tester, session 33).
             for line in error.message.split(separator: "\n") {
-                FileHandle.standardError.write(Data("\(priority)contactwatchd: \(ContactWatchLogHandler.textSafe(String(line)))\n".utf8))
+                writeStandardError("\(priority)contactwatchd: \(ContactWatchLogHandler.textSafe(String(line)))\n")
             }
             if flags.checkConfig {
-                FileHandle.standardError.write(Data("\(priority)contactwatchd: configuration check failed\n".utf8))
+                writeStandardError("\(priority)contactwatchd: configuration check failed\n")
             }
             return error.exitStatus
         }

@@ -65,6 +65,9 @@ struct ContactWatchDaemon: AsyncParsableCommand {
     /// `<3>` the configuration's errors carry under journald: stored at `info`, `journalctl -p warning` hid why a
     /// start failed. Parsed here so those lines get the priority too; help and `--version` (exit 0) go as before.
     static func main() async {
+        // Before anything is written: a refusal written to a pipe nobody reads (`… 2>&1 | true`) killed the process
+        // by SIGPIPE (141) instead of its exit 64 (a fault tester, session 34). The daemon ignores it anyway.
+        signal(SIGPIPE, SIG_IGN)
         let command: ContactWatchDaemon
         do {
             command = try parse()
@@ -73,7 +76,7 @@ struct ContactWatchDaemon: AsyncParsableCommand {
             if code != .success,
                LogOutput.standardErrorIsJournal(ProcessInfo.processInfo.environment["JOURNAL_STREAM"]) {
                 for line in fullMessage(for: error).split(separator: "\n") {
-                    FileHandle.standardError.write(Data("<3>\(line)\n".utf8))
+                    writeStandardError("<3>\(line)\n")
                 }
                 Foundation.exit(code.rawValue)
             }
