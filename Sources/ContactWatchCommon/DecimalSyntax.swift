@@ -14,9 +14,4 @@ public enum DecimalSyntax {
     public static func isWholeNumber(_ text: String) -> Bool {
         text.wholeMatch(of: #/[+-]?(0|[1-9][0-9]*)/#) != nil
     }
-
-    /// Whether `text` begins as a number does (a digit, after an optional sign): what an operator meant as one.
-    public static func startsLikeNumber(_ text: String) -> Bool {
-        text.prefixMatch(of: #/[+-]?[0-9]/#) != nil
-    }
 }

@@ -71,6 +71,13 @@ public enum ConfigurationCheck {
                     problems.append("configuration: \(path.isEmpty ? "(top level)" : path): \(line)\(kind) used as a key in \(file)\(example)")
                     continue
                 }
+                // An empty name made the child's path its parent's: `"":` at the top level and everything under it
+                // were read as the top level, passed as known, and set nothing (a fault tester, session 34).
+                guard !name.isEmpty else {
+                    let line = key.mark.map { "line \($0.line): " } ?? ""
+                    problems.append("configuration: \(path.isEmpty ? "(top level)" : path): \(line)an empty key in \(file)")
+                    continue
+                }
                 members.append((name, key, value))
             }
             // A mapping under a path that is neither the top level nor a section is an unknown key, whatever it holds

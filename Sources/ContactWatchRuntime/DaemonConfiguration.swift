@@ -236,12 +236,23 @@ public struct DaemonConfiguration: Sendable {
         /// A whole-number setting, written in decimal digits: a YAML file reads plain integers by YAML 1.1's rules, so
         /// `014` was octal 12, `1:30` base 60 (90), `0b101` 5 and `0_1_0` 8, where the same `014` in the environment
         /// is 14 (a fault tester, session 33: `priorityLimitDays: 014` ran with 12 days and `--check-config` said OK).
-        /// A value that starts like a number but is not decimal digits, with no leading zero, is refused naming it.
+        /// A value holding a digit that is not decimal digits, with no leading zero, is refused naming it — before
+        /// swift-configuration hands it to Yams' YAML 1.1 reading, which drops every `_` and multiplies base-60 groups
+        /// with trapping arithmetic: `_1:0:0:0:0:0:0:0:0:0:0:0` crashed the daemon (signal 4) at start and at SIGHUP,
+        /// and `_014` was still octal 12 (a fault tester, session 34). Text with no digit keeps the type's message.
         func int(_ key: String) throws(DaemonError) -> Int? {
-            if let text = try? c.requiredString(forKey: ConfigKey(key)), DecimalSyntax.startsLikeNumber(text),
-               !DecimalSyntax.isWholeNumber(text) {
-                throw DaemonError.configuration(key: key, problem: "\(source(key))must be a whole number in decimal digits "
-                    + "without a leading zero, such as 14 (got \"\(text)\")")
+            if let text = try? c.requiredString(forKey: ConfigKey(key)), text.utf8.contains(where: { $0 >= 0x30 && $0 <= 0x39 }) {
+                guard DecimalSyntax.isWholeNumber(text) else {
+                    throw DaemonError.configuration(key: key, problem: "\(source(key))must be a whole number in decimal digits "
+                        + "without a leading zero, such as 14 (got \"\(text)\")")
+                }
+                // Past 64 bits it is still a whole number: said so, with the bound (it was "not a whole number").
+                guard let value = Int(text) else {
+                    throw DaemonError.configuration(key: key, problem: "\(source(key))is out of range: \"\(text)\" is beyond 64 bits "
+                        + "(\(Int.min) to \(Int.max)), let alone the setting's own range")
+                }
+                // Yams reads `+0` and `-0` as an octal prefix with no digits after it, and refused them.
+                if value == 0 { return 0 }
             }
             return try read(key, environment: environment) { try c.requiredInt(forKey: $0) }
         }
@@ -250,12 +261,13 @@ public struct DaemonConfiguration: Sendable {
         /// A fractional setting. swift-configuration converts text (an environment variable, a YAML value that is not
         /// a YAML number) with `Double(_:)`, which took `0x1p-1` as 0.5: text that is not a decimal number is refused
         /// (`DecimalSyntax`); `nan` and `inf` are left to the setting's range, which names them.
+        /// As for whole numbers, the text is judged before Yams reads it (its YAML 1.1 floats take `_` and base 60).
         func double(_ key: String) throws(DaemonError) -> Double? {
-            guard let value = try read(key, environment: environment, { try c.requiredDouble(forKey: $0) }) else { return nil }
-            if value.isFinite, let text = try? c.requiredString(forKey: ConfigKey(key)), !DecimalSyntax.isDecimal(text) {
+            if let text = try? c.requiredString(forKey: ConfigKey(key)), text.utf8.contains(where: { $0 >= 0x30 && $0 <= 0x39 }),
+               !DecimalSyntax.isDecimal(text) {
                 throw DaemonError.configuration(key: key, problem: "\(source(key))must be a decimal number such as 0.8 (got \"\(text)\")")
             }
-            return value
+            return try read(key, environment: environment, { try c.requiredDouble(forKey: $0) })
         }
         /// The variable a value of `key` came from, when it came from the environment (`CONTACTWATCH_… `), as
         /// `conversionProblem` names it; else nothing. (No flag sets a number, and the environment wins over the file.)

@@ -340,7 +340,10 @@ struct ConfigurationTests {
             return e.message.contains("rules.telephoneOnly.priorityLimitDays: \(variable)must be a whole number in decimal digits")
                 && e.message.contains("(got \"\(text)\")")
         }
-        for text in ["014", "020", "028", "1:30", "0b101", "0o17", "0x10", "+0x10", "0_1_0", "1_000", "5.0", "1e1", "00"] {
+        // With a leading `_` (which Yams drops), and base-60 groups past 64 bits, which crashed the daemon (signal 4:
+        // Yams multiplies them with trapping arithmetic; a fault tester, session 34).
+        for text in ["014", "020", "028", "1:30", "0b101", "0o17", "0x10", "+0x10", "0_1_0", "1_000", "5.0", "1e1", "00",
+                     "_014", "_1:30", "+_014", "_0x10", "_999999999999999999:0", "_1:0:0:0:0:0:0:0:0:0:0:0"] {
             await #expect(performing: { _ = try await load(file: text) }, throws: { refused($0, text) })
             // From the environment, the variable is named, as for any bad value there.
             await #expect(performing: { _ = try await load(file: nil, environment: ["CONTACTWATCH_RULES_TELEPHONE_ONLY_PRIORITY_LIMIT_DAYS": text]) },
@@ -351,6 +354,13 @@ struct ConfigurationTests {
             let c = try await load(file: nil, environment: ["CONTACTWATCH_RULES_TELEPHONE_ONLY_PRIORITY_LIMIT_DAYS": text])
             #expect(c.engine.telephoneOnlyPriorityLimitDays == value, "environment: \(text)")
         }
+        // `+0` and `-0` are 0 (Yams refused them as "not a whole number"); past 64 bits is out of range, not "not a
+        // whole number".
+        for text in ["+0", "-0", "0"] {
+            #expect(try await Self.load(yaml: "log:\n  statsIntervalSeconds: \(text)\n").statsIntervalSeconds == 0, "\(text)")
+        }
+        await #expect(performing: { _ = try await load(file: "99999999999999999999") },
+                      throws: { "\($0)".contains("priorityLimitDays: is out of range: \"99999999999999999999\" is beyond 64 bits") })
         // Text that is no number at all keeps the type's message.
         await #expect(performing: { _ = try await load(file: "a fortnight") },
                       throws: { "\($0)".contains("priorityLimitDays: the value is not a whole number") })
@@ -366,6 +376,9 @@ struct ConfigurationTests {
         ("{a: 1}: 2\n", "a mapping used as a key"),
         ("log:\n  ? {x: 1}\n  : y\n", "configuration: log: line 2: a mapping used as a key"),
         ("? \n: 1\n", "a null used as a key"),
+        // An empty name: its child's path was its parent's, and `"":` hid everything under it (a fault tester, session 34).
+        ("\"\":\n  log:\n    level: debug\n", "configuration: (top level): line 1: an empty key in f.yaml"),
+        ("log: {'': x}\n", "configuration: log: line 1: an empty key in f.yaml"),
         ("state:\n  dir: ~\n", "configuration: state.dir: no value (empty, ~ or null) in f.yaml"),
         ("state:\n  dir:\n", "configuration: state.dir: no value"),
         ("input:\n  subscribe: [null]\n", "configuration: input.subscribe: a list holding no value"),
