@@ -58,6 +58,11 @@ public struct EngineSettings: Sendable, Equatable {
         public var description: String { "\(key): \(problem)" }
     }
 
+    /// The largest `input.maxMessageBytes`: the body's parser keeps 32-bit offsets, and a larger setting passed
+    /// `--check-config` and let one body of 2³¹ − 1 bytes kill the daemon on that parser's precondition (a fault
+    /// tester, session 34).
+    public static let maxMessageBytesLimit = Int(Int32.max) - 1
+
     /// The largest duration a setting may give, in days (and business days), months and seconds: a century.
     public static let maxDays = 36_525
     public static let maxMonths = 1_200
@@ -102,7 +107,7 @@ public struct EngineSettings: Sendable, Equatable {
         check("rules.telephoneOnly.priorityLimitDays", Self.rangeProblem(telephoneOnlyPriorityLimitDays, 1...Self.maxDays))
         check("rules.complianceRate.windowDays", Self.rangeProblem(complianceRateWindowDays, 1...Self.maxDays))
         check("rules.complianceRate.minimumSample", Self.rangeProblem(complianceRateMinimumSample, 1...))
-        check("input.maxMessageBytes", Self.rangeProblem(maxMessageBytes, 64...))
+        check("input.maxMessageBytes", Self.rangeProblem(maxMessageBytes, 64...Self.maxMessageBytesLimit))
         check("input.contactRetentionDays", Self.rangeProblem(contactRetentionDays, 1...Self.maxDays))
         check("input.maxFutureSkewSeconds", Self.rangeProblem(maxFutureSkewSeconds, 0...Self.maxSeconds))
         if !(complianceRateThreshold > 0 && complianceRateThreshold <= 1) {
