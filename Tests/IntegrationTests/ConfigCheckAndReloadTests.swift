@@ -207,6 +207,45 @@ struct ConfigCheckAndReloadTests {
         #expect(c.stdout.text.contains("log: debug (text)"), "not the first read's values: \(c.stdout.text)")
     }
 
+    /// Every open of `CW_CONFIG_FILE` opens `CW_CONFIG_FIFO`: the file a check by path saw, and a FIFO by the open.
+    static let fifoAtOpenShimSource = #"""
+        #define _GNU_SOURCE
+        #include <dlfcn.h>
+        #include <fcntl.h>
+        #include <stdarg.h>
+        #include <stdlib.h>
+        #include <string.h>
+
+        static const char *swap(const char *path) {
+            const char *file = getenv("CW_CONFIG_FILE"), *fifo = getenv("CW_CONFIG_FIFO");
+            return file != NULL && fifo != NULL && path != NULL && strcmp(path, file) == 0 ? fifo : path;
+        }
+        #define MODE mode_t mode = 0; if (flags & (O_CREAT | O_TMPFILE)) { va_list a; va_start(a, flags); mode = va_arg(a, mode_t); va_end(a); }
+        #define NEXT(name) static __typeof__(name) *next; if (next == NULL) next = (__typeof__(name) *)dlsym(RTLD_NEXT, #name)
+        int open(const char *p, int flags, ...) { MODE NEXT(open); return next(swap(p), flags, mode); }
+        int open64(const char *p, int flags, ...) { MODE NEXT(open64); return next(swap(p), flags, mode); }
+        int openat(int d, const char *p, int flags, ...) { MODE NEXT(openat); return next(d, swap(p), flags, mode); }
+        int openat64(int d, const char *p, int flags, ...) { MODE NEXT(openat64); return next(d, swap(p), flags, mode); }
+        """#
+
+    /// Checked by path (`stat`) and then opened, a FIFO put at the path in between blocked the open for ever — at a
+    /// SIGHUP, every later reload queued behind it (a fault tester, session 34). The kind is now that of what was
+    /// opened, without blocking.
+    @Test("a FIFO at the configuration's path when it is opened (after a check by path saw a file) is refused at once, exit 64, not an open that waits for ever")
+    func fifoAtOpen() throws {
+        let dir = try TemporaryDirectory()
+        guard let shim = try FaultTests.buildShim(dir, "fifo-at-open-shim", Self.fifoAtOpenShimSource,
+                                                  test: "FIFO at open") else { return }
+        let file = dir.file("c.yaml"), fifo = dir.file("c.fifo")
+        try "log:\n  level: debug\n".write(toFile: file, atomically: true, encoding: .utf8)
+        #expect(mkfifo(fifo, 0o600) == 0)
+        let c = try Child("contactwatchd", ["--check-config", "--config", file, "--state-dir", dir.file("state")],
+                          environment: ["LD_PRELOAD": shim, "CW_CONFIG_FILE": file, "CW_CONFIG_FIFO": fifo])
+        let status = c.waitForExit(timeout: 20)
+        if status == nil { c.signal(SIGKILL) }
+        #expect(status == 64 && c.stderr.text.contains("it is a pipe, socket or device"), "\(String(describing: status)) \(c.stderr.text)")
+    }
+
     @Test("the daemon started with a misspelt key exits 64 naming it, before touching its state")
     func typoAtStart() throws {
         let dir = try TemporaryDirectory()
