@@ -28,6 +28,16 @@ public actor ConfigurationReload {
         let next: DaemonConfiguration
         do {
             next = try await DaemonConfiguration.load(flags: flags, environment: environment)
+            // New certificate or allow-list paths are read as a start (and `--check-config`) would read them: taken
+            // unread, a missing or public certificate was "changed but only applied at the next restart", and that
+            // restart was exit 64, not restarted (a fault tester, session 34). Unchanged paths are re-read by
+            // `DaemonSecurity.reload`, which keeps a list it cannot read.
+            let securityKeys = Set(Self.securityKeyNames.values)
+            if Self.differences(inForce, next).contains(where: { change in securityKeys.contains { change == $0 || change.hasPrefix($0 + " ") } }) {
+                _ = try DaemonSecurity(settings: next.security, counters: RuntimeCounters(),
+                                       logger: Logger(label: "contactwatchd", factory: { _ in SwiftLogNoOpLogHandler() }),
+                                       environment: environment)
+            }
         } catch {
             counters?.reloadsRefused.add(1, ordering: .relaxed)
             logger.warning("reload: the configuration was not applied; the old values stay in force",

@@ -315,6 +315,38 @@ struct SecurityTests {
         #expect(daemon.stop() == 0)
     }
 
+    /// New certificate paths were taken unread at SIGHUP ("changed but only applied at the next restart"), and that
+    /// restart was exit 64, not restarted by the unit (a fault tester, session 34).
+    @Test("SIGHUP with a certificate path that cannot be used (missing, a public certificate) is refused as a start would refuse it: the old values stay, said at warning")
+    func reloadChecksNewCertificates() throws {
+        let dir = try TemporaryDirectory()
+        let certs = dir.file("certs"), consumers = dir.file("consumers"), publishers = dir.file("publishers")
+        for path in [certs, consumers, publishers] { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) }
+        #expect(try runTool(["keygen", "daemon", "--dir", certs]).status == 0)
+        #expect(try runTool(["keygen", "other", "--dir", certs]).status == 0)
+        func configuration(_ certificate: String) throws {
+            try "security:\n  curve:\n    certificate: \(certificate)\n    allowConsumers: \(consumers)\n    allowPublishers: \(publishers)\n"
+                .write(toFile: dir.file("c.yaml"), atomically: true, encoding: .utf8)
+        }
+        try configuration("\(certs)/daemon.key_secret")
+        let daemon = try DaemonUnderTest(dir: dir, extraArguments: ["--config", dir.file("c.yaml")])
+        for (bad, reason) in [("\(certs)/missing.key_secret", "No such file"), ("\(certs)/other.key", "secret")] {
+            try configuration(bad)
+            daemon.child.signal(SIGHUP)
+            #expect(daemon.child.stderr.wait(timeout: 30) { text in
+                text.split(separator: "\n").contains { $0.contains("reload: the configuration was not applied") && $0.contains(bad) && $0.contains(reason) }
+            }, "\(daemon.child.stderr.text)")
+        }
+        // A usable one is taken, for the next restart.
+        try configuration("\(certs)/other.key_secret")
+        daemon.child.signal(SIGHUP)
+        #expect(daemon.child.stderr.wait(timeout: 30) { $0.contains("changed but only applied at the next restart: security.curve.certificate") },
+                "\(daemon.child.stderr.text)")
+        #expect(daemon.stop() == 0)
+        let stopped = daemon.child.stderr.lines.last { $0.hasSuffix(" stopped") }
+        #expect(stopped?.contains("reloads=1 reloadsRefused=2") == true, "\(stopped ?? daemon.child.stderr.text)")
+    }
+
     @Test("a key removed from an allow-list and SIGHUP: it cannot connect again; an existing consumer keeps receiving")
     func reloadRemovesKey() throws {
         let dir = try TemporaryDirectory()
