@@ -1,3 +1,4 @@
+import ContactWatchCommon
 import Hummingbird
 import Logging
 import NIOCore
@@ -10,13 +11,17 @@ public struct MetricsAddress: Sendable, Equatable {
     public var host: String
     public var port: Int
 
-    /// nil when `text` is not HOST:PORT with a port from 0 to 65535.
+    /// nil when `text` is not HOST:PORT with a port from 0 to 65535 in decimal digits. A bracket is only the pair
+    /// around a whole host: `[::1:9464` and `127.0.0.1]:9464` passed `--check-config` and failed the start with exit
+    /// 69 (a fault tester, session 34), and a port such as `+80`, `080` or `-0` (0: a random port) was taken.
     public init?(_ text: String) {
         guard let colon = text.lastIndex(of: ":") else { return nil }
         var host = String(text[..<colon])
-        guard let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else { return nil }
+        let portText = String(text[text.index(after: colon)...])
+        guard portText.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), DecimalSyntax.isWholeNumber(portText),
+              let port = Int(portText), (0...65535).contains(port) else { return nil }
         if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        guard !host.isEmpty, !host.contains(" ") else { return nil }
+        guard !host.isEmpty, !host.contains(" "), !host.contains("["), !host.contains("]") else { return nil }
         if host.contains(":") && !text.hasPrefix("[") { return nil }  // IPv6 needs brackets
         self.host = host
         self.port = port

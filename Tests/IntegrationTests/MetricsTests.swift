@@ -221,7 +221,10 @@ struct MetricsTests {
     @Test("metrics addresses: HOST:PORT and [IPv6]:PORT; anything else is exit 64 naming metrics.address")
     func badMetricsAddress() throws {
         let dir = try TemporaryDirectory()
-        for bad in ["9464", "localhost:", "localhost:99999", "::1:9464"] {
+        // A bracket that is not the pair around a whole host, a port not in plain digits: taken, then exit 69 or a
+        // random port (a fault tester, session 34).
+        for bad in ["9464", "localhost:", "localhost:99999", "::1:9464", "[::1:9464", "127.0.0.1]:9464", "]:1", "[::1",
+                    "127.0.0.1:+80", "127.0.0.1:080", "127.0.0.1:-0"] {
             let c = try Child("contactwatchd", ["--state-dir", dir.file("state"), "--metrics", bad])
             #expect(c.waitForExit(timeout: 30) == 64, "\(bad): \(c.stderr.text)")
             #expect(c.stderr.text.contains("metrics.address"), "\(bad): \(c.stderr.text)")
