@@ -68,14 +68,14 @@ public enum ConfigurationCheck {
                     // An example only under the top level or a section: under an unknown key (said below) "such
                     // as log" read as `fooo.log` (a reviewer, session 34).
                     let example = path.isEmpty || Self.isSection(path) ? "; a key is a name such as \(Self.example(under: path))" : ""
-                    problems.append("configuration: \(path.isEmpty ? "(top level)" : path): \(line)\(kind) used as a key in \(file)\(example)")
+                    problems.append("configuration: \(path.isEmpty ? "(top level)" : shown(path)): \(line)\(kind) used as a key in \(file)\(example)")
                     continue
                 }
                 // An empty name made the child's path its parent's: `"":` at the top level and everything under it
                 // were read as the top level, passed as known, and set nothing (a fault tester, session 34).
                 guard !name.isEmpty else {
                     let line = key.mark.map { "line \($0.line): " } ?? ""
-                    problems.append("configuration: \(path.isEmpty ? "(top level)" : path): \(line)an empty key in \(file)")
+                    problems.append("configuration: \(path.isEmpty ? "(top level)" : shown(path)): \(line)an empty key in \(file)")
                     continue
                 }
                 members.append((name, key, value))
@@ -89,7 +89,7 @@ public enum ConfigurationCheck {
                     // Yams' `load` applies a merge key, swift-configuration (which reads the values) does not: R7's
                     // `enabled: true` given under `<<` ran with R7 off, and a merged `windowMonths: 0` passed
                     // unchecked, without a word (a fault tester, session 28). Refused.
-                    problems.append("configuration: \(child): a YAML merge key in \(file), which the daemon does not apply: write the keys out")
+                    problems.append("configuration: \(shown(child)): a YAML merge key in \(file), which the daemon does not apply: write the keys out")
                     continue
                 }
                 // A known key is a leaf whatever its value (a mapping there is reported as such).
@@ -103,31 +103,31 @@ public enum ConfigurationCheck {
         mutating func leaf(_ path: String, _ value: Node) {
             guard DaemonConfiguration.keys.contains(path) else {
                 if let member = DaemonConfiguration.keys.first(where: { $0.hasPrefix(path + ".") }) {
-                    problems.append("configuration: \(path): a section (keys such as \(member)) where a value was given in \(file)")
+                    problems.append("configuration: \(shown(path)): a section (keys such as \(member)) where a value was given in \(file)")
                 } else {
-                    problems.append("configuration: \(path): unknown key in \(file)\(suggestion(for: path))")
+                    problems.append("configuration: \(shown(path)): unknown key in \(file)\(suggestion(for: path))")
                 }
                 return
             }
             guard seen.insert(path).inserted else {
-                problems.append("configuration: \(path): given twice in \(file) (as a dotted key and nested, or in two sections)")
+                problems.append("configuration: \(shown(path)): given twice in \(file) (as a dotted key and nested, or in two sections)")
                 return
             }
             let isList = listKeys.contains(path)
             if value.mapping != nil {
                 // (A list where one value is expected is reported by swift-configuration, as a bad value.)
-                problems.append("configuration: \(path): a mapping where \(isList ? "a list" : "one value") is expected in \(file)")
+                problems.append("configuration: \(shown(path)): a mapping where \(isList ? "a list" : "one value") is expected in \(file)")
             } else if value.null != nil || (isList && value.sequence?.contains(where: { $0.null != nil }) == true) {
                 // swift-configuration reads a null as the text "~" or "null": `state.dir: ~` made a directory named
                 // `~`, and `subscribe: [~]` subscribed to the prefix "~" (a fault tester, session 33).
                 refused.insert(path)
-                problems.append("configuration: \(path): \(value.null != nil ? "no value" : "a list holding no value") "
+                problems.append("configuration: \(shown(path)): \(value.null != nil ? "no value" : "a list holding no value") "
                     + "(empty, ~ or null) in \(file); leave the key out (or comment it out) for its default, or quote "
                     + "\"~\" or \"null\" to mean the text")
             } else if let tag = Self.explicitTag(value) ?? value.sequence?.lazy.compactMap(Self.explicitTag).first {
                 // Neither provider applies a tag the same way (`!!str 5` was taken as the number 5): refused.
                 refused.insert(path)
-                problems.append("configuration: \(path): a YAML tag (\(tag)) in \(file), which the daemon does not apply: write the value plainly")
+                problems.append("configuration: \(shown(path)): a YAML tag (\(tag)) in \(file), which the daemon does not apply: write the value plainly")
             }
         }
 
@@ -176,9 +176,15 @@ public enum ConfigurationCheck {
         return environment.keys.filter { $0.hasPrefix(DaemonConfiguration.environmentPrefix) && known[$0] == nil }.sorted()
             .map { name in
                 let nearest = nearestKey(to: name, among: Array(known.keys))
-                return "configuration: \(name): unknown environment variable (no such key)"
+                return "configuration: \(shown(name)): unknown environment variable (no such key)"
                     + (nearest.map { "; did you mean \($0) (\(known[$0]!))?" } ?? "")
             }
+    }
+
+    /// A key as a problem names it: at most 120 characters, then an ellipsis (a key of 100,000 characters was quoted
+    /// whole: a fault tester, session 34), as a YAML parse error's quoted line is cut.
+    static func shown(_ key: String) -> String {
+        key.count > ConfigurationFile.maxExcerptLine ? key.prefix(ConfigurationFile.maxExcerptLine) + "…" : key
     }
 
     private static func suggestion(for key: String) -> String {
@@ -186,7 +192,11 @@ public enum ConfigurationCheck {
     }
 
     /// The known name closest to `name` by edit distance, when it is close (a typo, not another word).
+    /// Not looked for when `name` is more than twice as long as the longest candidate: no typo is that long, and the
+    /// edit distance of a key of 1 MB against every key kept a start, `--check-config` or a SIGHUP busy for 55 s (a
+    /// fault tester, session 34).
     static func nearestKey(to name: String, among candidates: [String]) -> String? {
+        guard name.utf8.count <= 2 * (candidates.map(\.utf8.count).max() ?? 0) else { return nil }
         var best: (String, Int)? = nil
         for c in candidates {
             let d = editDistance(Array(name.lowercased().utf8), Array(c.lowercased().utf8))
