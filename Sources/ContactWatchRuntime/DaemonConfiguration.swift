@@ -217,7 +217,7 @@ public struct DaemonConfiguration: Sendable {
         let inFile = variable == nil ? " (in a YAML file, without quotes)" : ""
         let wanted: String
         switch type {
-        case "bool": wanted = "true or false"
+        case "bool": wanted = "true or false" + inFile
         case "int": wanted = "a whole number" + inFile
         case "double": wanted = "a number" + inFile
         case "string": wanted = "text"
@@ -251,8 +251,9 @@ public struct DaemonConfiguration: Sendable {
                     throw DaemonError.configuration(key: key, problem: "\(source(key))is out of range: \"\(text)\" is beyond 64 bits "
                         + "(\(Int.min) to \(Int.max)), let alone the setting's own range")
                 }
-                // Yams reads `+0` and `-0` as an octal prefix with no digits after it, and refused them.
-                if value == 0 { return 0 }
+                // Yams reads `+0` and `-0` as an octal prefix with no digits after it, and refused them. (`0` itself
+                // is left to it, so that a quoted `"0"` is refused as a quoted `"60"` is.)
+                if value == 0 && text != "0" { return 0 }
             }
             return try read(key, environment: environment) { try c.requiredInt(forKey: $0) }
         }
