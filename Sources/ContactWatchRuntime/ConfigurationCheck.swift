@@ -124,6 +124,12 @@ public enum ConfigurationCheck {
                 problems.append("configuration: \(shown(path)): \(value.null != nil ? "no value" : "a list holding no value") "
                     + "(empty, ~ or null) in \(file); leave the key out (or comment it out) for its default, or quote "
                     + "\"~\" or \"null\" to mean the text")
+            } else if let index = value.sequence?.firstIndex(where: { $0.scalar == nil }) {
+                // swift-configuration refuses the whole file for it, in its own words ("non-scalar value in array"):
+                // said here, where the key and the item are known (`bankHolidays: [{date: …, name: …}]`).
+                refused.insert(path)
+                problems.append("configuration: \(shown(path)): item \(index + 1) of the list is a list or a mapping where "
+                    + "\(isList ? "text" : "one value") is expected in \(file)")
             } else if let tag = Self.explicitTag(value) ?? value.sequence?.lazy.compactMap(Self.explicitTag).first {
                 // Neither provider applies a tag the same way (`!!str 5` was taken as the number 5): refused.
                 refused.insert(path)
@@ -167,7 +173,7 @@ public enum ConfigurationCheck {
     }
 
     /// The keys whose value is a list of strings.
-    static let listKeys: Set<String> = ["input.endpoints", "input.subscribe"]
+    static let listKeys: Set<String> = ["input.endpoints", "input.subscribe", "rules.bankHolidays"]
 
 
     /// One problem per `CONTACTWATCH_*` variable that names no key.

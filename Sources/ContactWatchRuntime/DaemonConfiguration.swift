@@ -146,12 +146,16 @@ public struct DaemonConfiguration: Sendable {
                 do {
                     providers.append(try ConfigurationFile.provider(text: text, hiding: refused))
                 } catch {
-                    // A key that is not a name is refused by swift-configuration as well, in its own terms: the
-                    // problems found above say which and where. Any other refusal is said with them (it was dropped
-                    // when the file had an unrelated problem too: a reviewer, session 34).
+                    // swift-configuration refuses the whole file for a key that is not a name or a list item that is
+                    // not one value: the problems found above say which and where. Any other refusal is said with
+                    // them (it was dropped when the file had an unrelated problem too: a reviewer, session 34). The
+                    // environment's and the flags' values are still resolved below, without the file, so that their
+                    // problems are named in the same run (a fault tester, session 34: one message, three passes).
                     let own = DaemonError.configuration(key: "--config", problemLines: "\(file) is not a valid YAML configuration file: \(ConfigurationFile.excerpt(of: error))")
-                    let explained = "\(error)".hasPrefix("YAML key is not convertible to string") && !unknown.isEmpty
-                    throw DaemonError(.configuration, (unknown + (explained ? [] : [own.message])).joined(separator: "\n"))
+                    let explained = ["YAML key is not convertible to string", "Unexpected non-scalar value in array"]
+                        .contains { "\(error)".hasPrefix($0) } && !unknown.isEmpty
+                    if !explained { unknown.append(own.message) }
+                    if unknown.isEmpty { throw own }
                 }
             }
         }

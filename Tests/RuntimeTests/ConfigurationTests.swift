@@ -386,6 +386,8 @@ struct ConfigurationTests {
         ("rules:\n  telephoneOnly:\n    limitDays: !!str 5\n", "configuration: rules.telephoneOnly.limitDays: a YAML tag (!!str) in f.yaml"),
         ("log:\n  level: !!float 1\n", "a YAML tag (!!float)"),
         ("input:\n  endpoints: [!x tcp://127.0.0.1:1]\n", "configuration: input.endpoints: a YAML tag (!x)"),
+        ("rules:\n  bankHolidays:\n    - date: 2024-12-25\n      name: Christmas\n",
+         "configuration: rules.bankHolidays: item 1 of the list is a list or a mapping where text is expected in f.yaml"),
     ])
     func fileKeyShapes(yaml: String, message: String) throws {
         let problems = try ConfigurationCheck.unknownFileKeys(yaml: yaml, file: "f.yaml")
@@ -453,7 +455,18 @@ struct ConfigurationTests {
             Issue.record("accepted")
         } catch {
             let message = (error as? DaemonError)?.message ?? "\(error)"
-            #expect(message.contains("lgo.level: unknown key") && message.contains("non-scalar value in array at input.endpoints"), "\(message)")
+            #expect(message.contains("lgo.level: unknown key") && message.contains("input.endpoints: item 1 of the list is a list or a mapping"),
+                    "\(message)")
+        }
+        // swift-configuration refuses the whole file for such an item; the environment's problems are still named in
+        // the same run (a fault tester, session 34: one message, then a second and a third pass).
+        do {
+            _ = try await Self.load(yaml: "input:\n  endpoints: [{a: 1}]\n", environment: ["CONTACTWATCH_LOG_FORMAT": "xml", "CONTACTWATCH_BOGUS": "1"])
+            Issue.record("accepted")
+        } catch {
+            let message = (error as? DaemonError)?.message ?? "\(error)"
+            #expect(message.contains("input.endpoints: item 1") && message.contains("CONTACTWATCH_BOGUS: unknown environment variable")
+                    && message.contains("log.format: must be text or json (got \"xml\")"), "\(message)")
         }
     }
 
