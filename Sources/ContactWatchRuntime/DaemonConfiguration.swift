@@ -326,7 +326,7 @@ public struct DaemonConfiguration: Sendable {
         problems.collect { if let v = try k.bool("rules.remoteContact.enabled") { e.remoteContactEnabled = v } }
         problems.collect {
             guard let v = try k.string("rules.noPrivacy.minimumSeverity") else { return }
-            guard let s = Severity(code: v) else {
+            guard let s = Severity(code: v.lowercased()) else {  // any case, as log.level and log.format
                 throw DaemonError.configuration(key: "rules.noPrivacy.minimumSeverity", problem: "must be low, medium or high (got \"\(v)\")")
             }
             e.noPrivacyMinimumSeverity = s
@@ -334,7 +334,8 @@ public struct DaemonConfiguration: Sendable {
         problems.collect { if let v = try k.int("rules.complianceRate.windowDays") { e.complianceRateWindowDays = v } }
         problems.collect { if let v = try k.int("rules.complianceRate.minimumSample") { e.complianceRateMinimumSample = v } }
         problems.collect { if let v = try k.double("rules.complianceRate.threshold") { e.complianceRateThreshold = v } }
-        problems.collect { if let v = try k.double("rules.complianceRate.hysteresis") { e.complianceRateHysteresis = v } }
+        // `-0.0` is 0 (kept, a later `0` was a change: a fault tester, session 34).
+        problems.collect { if let v = try k.double("rules.complianceRate.hysteresis") { e.complianceRateHysteresis = v + 0 } }
         problems.collect { if let v = try k.bool("rules.outcomeOverdue.enabled") { e.outcomeOverdueEnabled = v } }
         problems.collect { if let v = try k.int("rules.outcomeOverdue.businessDays") { e.outcomeOverdueBusinessDays = v } }
         problems.collect { if let v = try k.int("input.maxMessageBytes") { e.maxMessageBytes = v } }
@@ -444,8 +445,23 @@ public struct DaemonConfiguration: Sendable {
                 + "subscribes to everything, whatever the others say (a doubled comma?): give \"\" alone for everything"))
         }
         if stateDir.isEmpty { out.append(DaemonError.configuration(key: "state.dir", problem: "must not be empty")) }
+        // A path starting with `~` is a shell's home directory, which nothing here expands: `state.dir: ~/cw` made a
+        // directory named `~` in the working directory, and an empty certificate path turned CURVE on and then said
+        // "cannot read the certificate" of nothing (a fault tester, session 34).
+        for (key, path) in [("state.dir", stateDir), ("security.curve.certificate", security.certificate),
+                            ("security.curve.allowPublishers", security.allowPublishers),
+                            ("security.curve.allowConsumers", security.allowConsumers), ("input.curveServerKey", security.inputServerKey)] {
+            guard let path else { continue }
+            if path.isEmpty && key != "state.dir" {
+                out.append(DaemonError.configuration(key: key, problem: "must not be empty (leave the key out for none)"))
+            } else if path.hasPrefix("~") {
+                out.append(DaemonError.configuration(key: key, problem: "\"\(path)\" starts with ~, which is not expanded here: write the whole path"))
+            }
+        }
         if inputBind && inputs.count > 1 {
-            out.append(DaemonError.configuration(key: "--input-bind", problem: "binds one input endpoint, but \(inputs.count) were given"))
+            // Named by its key and its flag: the file's `input.bind` was told as `--input-bind`, a flag the operator
+            // had not used (a fault tester, session 34).
+            out.append(DaemonError.configuration(key: "input.bind (--input-bind)", problem: "binds one input endpoint, but \(inputs.count) were given"))
         }
         for (key, endpoints, bind) in [("input.endpoints", inputs, inputBind), ("output.endpoint", [output], true),
                                        ("journal.endpoint", journal.map { [$0] } ?? [], true)] {

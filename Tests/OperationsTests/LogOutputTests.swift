@@ -101,6 +101,18 @@ struct LogOutputTests {
         #expect(!text.unicodeScalars.contains { ($0.value < 0x20 && $0 != "\n") || (0x7F...0x9F).contains($0.value) })
     }
 
+    /// A right-to-left override made a key read as another, and a line separator is a line break to some viewers (a
+    /// fault tester, session 34); other text of the E2 lead byte (typographic quotes, dashes, arrows) is kept.
+    @Test("text lines escape the line and paragraph separators and the bidirectional controls; other punctuation is kept")
+    func textSeparatorsAndBidiEscaped() {
+        let capture = PipeCapture()
+        let handler = ContactWatchLogHandler(label: "contactwatchd", format: .text, journalPrefix: false, fd: capture.writeFD)
+        handler.log(event: LogEvent(level: .info, message: "a\u{2028}b\u{2029}c\u{202E}d\u{2066}e\u{2069}f\u{200F}\u{061C} — “g” → h…",
+                                    metadata: [:], source: "Runtime", file: #file, function: #function, line: #line))
+        let text = capture.finish()
+        #expect(text.hasSuffix("a\\u{2028}b\\u{2029}c\\u{202e}d\\u{2066}e\\u{2069}f\\u{200f}\\u{61c} — “g” → h…\n"), "\(text)")
+    }
+
     @Test("--log-format json: one parseable object per line, metadata as fields, reserved names kept apart")
     func jsonLines() throws {
         let capture = PipeCapture()

@@ -470,6 +470,25 @@ struct ConfigurationTests {
         }
     }
 
+    /// Small items of a fault tester's report (session 34): a path starting with `~` was taken literally (a directory
+    /// named `~`), an empty certificate path turned CURVE on, `LOW` was refused where `DEBUG` was taken, `-0.0` was
+    /// kept (a later `0` was "a change"), and the file's `input.bind` was told as the flag `--input-bind`.
+    @Test("a path starting with ~ and an empty certificate path are exit 64 naming the key; severity in any case; -0.0 is 0; input.bind named by its key")
+    func smallConfigurationItems() async throws {
+        func problem(_ yaml: String) async -> String {
+            do { _ = try await Self.load(yaml: yaml); return "accepted" } catch {
+                return (error as? DaemonError)?.message ?? "\(error)"
+            }
+        }
+        #expect(await problem("state:\n  dir: ~/cw\n").contains("state.dir: \"~/cw\" starts with ~, which is not expanded here"))
+        #expect(await problem("security:\n  curve:\n    certificate: \"\"\n").contains("security.curve.certificate: must not be empty"))
+        #expect(await problem("input:\n  bind: true\n  endpoints: [ipc:///tmp/cw-a.sock, ipc:///tmp/cw-b.sock]\n")
+            .contains("input.bind (--input-bind): binds one input endpoint, but 2 were given"))
+        #expect(try await Self.load(yaml: "rules:\n  noPrivacy:\n    minimumSeverity: HIGH\n").engine.noPrivacyMinimumSeverity == .high)
+        let c = try await Self.load(yaml: "rules:\n  complianceRate:\n    hysteresis: -0.0\n")
+        #expect(c.engine.complianceRateHysteresis == 0 && c.engine.complianceRateHysteresis.sign == .plus)
+    }
+
     @Test("an empty section (every key under it commented out, or {}), quoted text and block text are no problem")
     func fileKeyShapesAccepted() throws {
         for yaml in ["log:\n", "log:\n  # level: debug\n", "log: {}\n", "rules:\n  telephoneOnly:\n", "state:\n  dir: \"~\"\n",
