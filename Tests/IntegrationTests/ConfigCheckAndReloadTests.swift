@@ -166,9 +166,9 @@ struct ConfigCheckAndReloadTests {
         }
     }
 
-    /// An LD_PRELOAD library that hands every open of the file `CW_CONFIG_FILE` after the first the file
-    /// `CW_CONFIG_LATER` instead: the configuration file rewritten between two reads of it.
-    static let secondOpenShimSource = #"""
+    /// An LD_PRELOAD library whose `swap` (C, given) chooses the path every `open` of the process really opens.
+    static func openSwapShim(_ swap: String) -> String {
+        #"""
         #define _GNU_SOURCE
         #include <dlfcn.h>
         #include <fcntl.h>
@@ -176,12 +176,8 @@ struct ConfigCheckAndReloadTests {
         #include <stdlib.h>
         #include <string.h>
 
-        static int opened;
-        static const char *swap(const char *path) {
-            const char *file = getenv("CW_CONFIG_FILE"), *later = getenv("CW_CONFIG_LATER");
-            if (file == NULL || later == NULL || path == NULL || strcmp(path, file) != 0) return path;
-            return __atomic_fetch_add(&opened, 1, __ATOMIC_SEQ_CST) == 0 ? path : later;
-        }
+        """# + swap + #"""
+
         #define MODE mode_t mode = 0; if (flags & (O_CREAT | O_TMPFILE)) { va_list a; va_start(a, flags); mode = va_arg(a, mode_t); va_end(a); }
         #define NEXT(name) static __typeof__(name) *next; if (next == NULL) next = (__typeof__(name) *)dlsym(RTLD_NEXT, #name)
         int open(const char *p, int flags, ...) { MODE NEXT(open); return next(swap(p), flags, mode); }
@@ -189,6 +185,18 @@ struct ConfigCheckAndReloadTests {
         int openat(int d, const char *p, int flags, ...) { MODE NEXT(openat); return next(d, swap(p), flags, mode); }
         int openat64(int d, const char *p, int flags, ...) { MODE NEXT(openat64); return next(d, swap(p), flags, mode); }
         """#
+    }
+
+    /// An LD_PRELOAD library that hands every open of the file `CW_CONFIG_FILE` after the first the file
+    /// `CW_CONFIG_LATER` instead: the configuration file rewritten between two reads of it.
+    static let secondOpenShimSource = openSwapShim(#"""
+        static int opened;
+        static const char *swap(const char *path) {
+            const char *file = getenv("CW_CONFIG_FILE"), *later = getenv("CW_CONFIG_LATER");
+            if (file == NULL || later == NULL || path == NULL || strcmp(path, file) != 0) return path;
+            return __atomic_fetch_add(&opened, 1, __ATOMIC_SEQ_CST) == 0 ? path : later;
+        }
+        """#)
 
     /// The file is read once: its keys are checked and its values applied from the same text. Read twice (once for the
     /// check, once by swift-configuration's `FileProvider`), a file rewritten in between had its typo go unreported and
@@ -208,25 +216,12 @@ struct ConfigCheckAndReloadTests {
     }
 
     /// Every open of `CW_CONFIG_FILE` opens `CW_CONFIG_FIFO`: the file a check by path saw, and a FIFO by the open.
-    static let fifoAtOpenShimSource = #"""
-        #define _GNU_SOURCE
-        #include <dlfcn.h>
-        #include <fcntl.h>
-        #include <stdarg.h>
-        #include <stdlib.h>
-        #include <string.h>
-
+    static let fifoAtOpenShimSource = openSwapShim(#"""
         static const char *swap(const char *path) {
             const char *file = getenv("CW_CONFIG_FILE"), *fifo = getenv("CW_CONFIG_FIFO");
             return file != NULL && fifo != NULL && path != NULL && strcmp(path, file) == 0 ? fifo : path;
         }
-        #define MODE mode_t mode = 0; if (flags & (O_CREAT | O_TMPFILE)) { va_list a; va_start(a, flags); mode = va_arg(a, mode_t); va_end(a); }
-        #define NEXT(name) static __typeof__(name) *next; if (next == NULL) next = (__typeof__(name) *)dlsym(RTLD_NEXT, #name)
-        int open(const char *p, int flags, ...) { MODE NEXT(open); return next(swap(p), flags, mode); }
-        int open64(const char *p, int flags, ...) { MODE NEXT(open64); return next(swap(p), flags, mode); }
-        int openat(int d, const char *p, int flags, ...) { MODE NEXT(openat); return next(d, swap(p), flags, mode); }
-        int openat64(int d, const char *p, int flags, ...) { MODE NEXT(openat64); return next(d, swap(p), flags, mode); }
-        """#
+        """#)
 
     /// Checked by path (`stat`) and then opened, a FIFO put at the path in between blocked the open for ever — at a
     /// SIGHUP, every later reload queued behind it (a fault tester, session 34). The kind is now that of what was
