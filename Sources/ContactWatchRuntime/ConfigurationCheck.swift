@@ -34,9 +34,9 @@ public enum ConfigurationCheck {
     /// crashed the daemon — at start instead of exit 64, and a running one at SIGHUP (a fault tester, session 33).
     static func unknownFileKeys(root: Node, file: String) -> [String] { fileProblems(root: root, file: file).problems }
 
-    /// The problems, and the known keys whose value they refuse (null, tagged): those are hidden from the values'
-    /// own checks (`ConfigurationFile.provider(text:hiding:)`), which read `dir:` as `""` and `[~]` as `["~"]` and
-    /// said so in a second line that contradicted the first (a reviewer, session 34).
+    /// The problems, and the known keys whose value they refuse (null, tagged, a list holding a list or a mapping):
+    /// those are hidden from the values' own checks (`ConfigurationFile.provider(text:hiding:)`), which read `dir:` as
+    /// `""` and `[~]` as `["~"]` and said so in a second line that contradicted the first (a reviewer, session 34).
     static func fileProblems(root: Node, file: String) -> (problems: [String], refused: Set<String>) {
         var walk = Walk(file: file)
         walk.visit(root, path: "")
