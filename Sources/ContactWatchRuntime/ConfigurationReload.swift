@@ -26,17 +26,29 @@ public actor ConfigurationReload {
     @discardableResult
     public func reload() async -> Result<(applied: [String], restartNeeded: [String]), DaemonError> {
         let next: DaemonConfiguration
-        do {
+        do throws(DaemonError) {
             next = try await DaemonConfiguration.load(flags: flags, environment: environment)
             // New certificate or allow-list paths are read as a start (and `--check-config`) would read them: taken
             // unread, a missing or public certificate was "changed but only applied at the next restart", and that
             // restart was exit 64, not restarted (a fault tester, session 34). Unchanged paths are re-read by
             // `DaemonSecurity.reload`, which keeps a list it cannot read.
             let securityKeys = Set(Self.securityKeyNames.values)
-            if Self.differences(inForce, next).contains(where: { change in securityKeys.contains { change == $0 || change.hasPrefix($0 + " ") } }) {
-                _ = try DaemonSecurity(settings: next.security, counters: RuntimeCounters(),
-                                       logger: Logger(label: "contactwatchd", factory: { _ in SwiftLogNoOpLogHandler() }),
-                                       environment: environment)
+            let securityChanged = Self.differences(inForce, next).contains { change in
+                securityKeys.contains { change == $0 || change.hasPrefix($0 + " ") }
+            }
+            if securityChanged || next.security.certificate != nil || next.security.inputServerKey != nil {
+                do throws(DaemonError) {
+                    _ = try DaemonSecurity(settings: next.security, counters: RuntimeCounters(),
+                                           logger: Logger(label: "contactwatchd", factory: { _ in SwiftLogNoOpLogHandler() }),
+                                           environment: environment)
+                } catch {
+                    if securityChanged { throw error }
+                    // The same paths, their files changed under them (a certificate deleted, or replaced by a public
+                    // one): nothing to refuse — the running daemon keeps what it read — but the next start would
+                    // stop with exit 64, so it is said now (a fault tester, session 34).
+                    logger.warning("reload: the next start would fail: the certificates as they are now cannot be used",
+                                   metadata: ["problem": "\(error.message.replacingOccurrences(of: "\n", with: "; "))"])
+                }
             }
         } catch {
             counters?.reloadsRefused.add(1, ordering: .relaxed)

@@ -262,7 +262,17 @@ public struct DaemonConfiguration: Sendable {
             return try read(key, environment: environment) { try c.requiredInt(forKey: $0) }
         }
         func bool(_ key: String) throws(DaemonError) -> Bool? { try read(key, environment: environment) { try c.requiredBool(forKey: $0) } }
-        func string(_ key: String) throws(DaemonError) -> String? { try read(key, environment: environment) { try c.requiredString(forKey: $0) } }
+        func string(_ key: String) throws(DaemonError) -> String? {
+            let value = try read(key, environment: environment) { try c.requiredString(forKey: $0) }
+            if let value, value.utf8.contains(0) { throw Self.nulProblem(key) }
+            return value
+        }
+        /// A NUL (`"…\u0000…"` in the file) cuts a path or an endpoint where the system reads it: `ipc:///p/a.sock\0x`
+        /// passed the check that the input is not the daemon's own output and was bound as `a.sock`, so one invalid
+        /// message looped for ever; `state.dir: "…/sx\0y"` made `sx` (a fault tester, session 34). No setting holds one.
+        static func nulProblem(_ key: String) -> DaemonError {
+            DaemonError.configuration(key: key, problem: "contains a NUL character, which would cut it where the system reads it")
+        }
         /// A fractional setting. swift-configuration converts text (an environment variable, a YAML value that is not
         /// a YAML number) with `Double(_:)`, which took `0x1p-1` as 0.5: text that is not a decimal number is refused
         /// (`DecimalSyntax`); `nan` and `inf` are left to the setting's range, which names them.
@@ -281,7 +291,9 @@ public struct DaemonConfiguration: Sendable {
             return environment[variable] == nil ? "" : "\(variable) "
         }
         func strings(_ key: String) throws(DaemonError) -> [String]? {
-            try read(key, environment: environment) { try c.requiredStringArray(forKey: $0) }
+            let values = try read(key, environment: environment) { try c.requiredStringArray(forKey: $0) }
+            if let values, values.contains(where: { $0.utf8.contains(0) }) { throw Self.nulProblem(key) }
+            return values
         }
     }
 
@@ -308,7 +320,16 @@ public struct DaemonConfiguration: Sendable {
     /// The `rules.*` and engine-side `input.*` keys; each unusable value goes to `problems` (its default stays).
     static func resolveEngine(_ k: Keys, _ problems: inout Problems) -> EngineSettings {
         var e = EngineSettings()
-        problems.collect { if let v = try k.string("rules.timeZone") { e.timeZone = v } }
+        problems.collect {
+            guard let v = try k.string("rules.timeZone") else { return }
+            // A name of the tz database: Foundation also takes `GMT+5` and `UTC+5` (UTC+5) beside the database's
+            // `Etc/GMT+5` (UTC−5, POSIX's sign), and `GMT+15`, which no place uses — two spellings a reader takes for
+            // "+5" were ten hours apart (a fault tester, session 34).
+            guard ["UTC", "GMT", "Etc/UTC", "Etc/GMT"].contains(v) || TimeZone.knownTimeZoneIdentifiers.contains(v) else {
+                throw DaemonError.configuration(key: "rules.timeZone", problem: "\"\(v)\" is not a time zone of the tz database (such as Europe/London or UTC)")
+            }
+            e.timeZone = v
+        }
         problems.collect {
             guard let list = try k.strings("rules.bankHolidays") else { return }
             let bad = list.filter { LocalDate(parsing: $0) == nil }

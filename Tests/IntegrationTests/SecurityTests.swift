@@ -342,9 +342,17 @@ struct SecurityTests {
         daemon.child.signal(SIGHUP)
         #expect(daemon.child.stderr.wait(timeout: 30) { $0.contains("changed but only applied at the next restart: security.curve.certificate") },
                 "\(daemon.child.stderr.text)")
+        // The same path, its file replaced by a public certificate: nothing to refuse, but the next start would fail,
+        // and that is said (it was "nothing changed": a fault tester, session 34).
+        try configuration("\(certs)/daemon.key_secret")
+        try FileManager.default.removeItem(atPath: "\(certs)/daemon.key_secret")
+        try FileManager.default.copyItem(atPath: "\(certs)/daemon.key", toPath: "\(certs)/daemon.key_secret")
+        daemon.child.signal(SIGHUP)
+        #expect(daemon.child.stderr.wait(timeout: 30) { $0.contains("reload: the next start would fail") && $0.contains("daemon.key_secret") },
+                "\(daemon.child.stderr.text)")
         #expect(daemon.stop() == 0)
         let stopped = daemon.child.stderr.lines.last { $0.hasSuffix(" stopped") }
-        #expect(stopped?.contains("reloads=1 reloadsRefused=2") == true, "\(stopped ?? daemon.child.stderr.text)")
+        #expect(stopped?.contains("reloads=2 reloadsRefused=2") == true, "\(stopped ?? daemon.child.stderr.text)")
     }
 
     @Test("a key removed from an allow-list and SIGHUP: it cannot connect again; an existing consumer keeps receiving")

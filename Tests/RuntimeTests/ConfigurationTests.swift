@@ -473,7 +473,7 @@ struct ConfigurationTests {
     /// Small items of a fault tester's report (session 34): a path starting with `~` was taken literally (a directory
     /// named `~`), an empty certificate path turned CURVE on, `LOW` was refused where `DEBUG` was taken, `-0.0` was
     /// kept (a later `0` was "a change"), and the file's `input.bind` was told as the flag `--input-bind`.
-    @Test("a path starting with ~ and an empty certificate path are exit 64 naming the key; severity in any case; -0.0 is 0; input.bind named by its key")
+    @Test("a path starting with ~, an empty certificate path, a NUL in any text and a time zone outside the tz database are exit 64 naming the key; severity in any case; -0.0 is 0; input.bind named by its key")
     func smallConfigurationItems() async throws {
         func problem(_ yaml: String) async -> String {
             do { _ = try await Self.load(yaml: yaml); return "accepted" } catch {
@@ -487,6 +487,18 @@ struct ConfigurationTests {
         #expect(try await Self.load(yaml: "rules:\n  noPrivacy:\n    minimumSeverity: HIGH\n").engine.noPrivacyMinimumSeverity == .high)
         let c = try await Self.load(yaml: "rules:\n  complianceRate:\n    hysteresis: -0.0\n")
         #expect(c.engine.complianceRateHysteresis == 0 && c.engine.complianceRateHysteresis.sign == .plus)
+        // A NUL cut an ipc:// path where libzmq read it (an input that was the daemon's own output passed) and a
+        // state directory where the system read it; `GMT+5`/`UTC+5` (UTC+5) and `Etc/GMT+5` (UTC−5) both passed
+        // (a fault tester, session 34).
+        #expect(await problem("output:\n  endpoint: \"ipc:///tmp/cw-a.sock\\0x\"\n").contains("output.endpoint: contains a NUL character"))
+        #expect(await problem("input:\n  endpoints: [\"ipc:///tmp/cw-a\\0.sock\"]\n").contains("input.endpoints: contains a NUL character"))
+        #expect(await problem("state:\n  dir: \"/tmp/sx\\0y\"\n").contains("state.dir: contains a NUL character"))
+        for zone in ["GMT+5", "UTC+5", "Etc/GMT+5", "GMT+15"] {
+            #expect(await problem("rules:\n  timeZone: \"\(zone)\"\n").contains("rules.timeZone: \"\(zone)\" is not a time zone of the tz database"))
+        }
+        for zone in ["UTC", "Etc/UTC", "Europe/London", "America/New_York"] {
+            #expect(try await Self.load(yaml: "rules:\n  timeZone: \(zone)\n").engine.timeZone == zone)
+        }
     }
 
     @Test("an empty section (every key under it commented out, or {}), quoted text and block text are no problem")
