@@ -37,10 +37,11 @@ public enum ConfigurationCheck {
     /// The problems, and the known keys whose value they refuse (null, tagged, a list holding a list or a mapping):
     /// those are hidden from the values' own checks (`ConfigurationFile.provider(text:hiding:)`), which read `dir:` as
     /// `""` and `[~]` as `["~"]` and said so in a second line that contradicted the first (a reviewer, session 34).
-    static func fileProblems(root: Node, file: String) -> (problems: [String], refused: Set<String>) {
+    /// With them, the known keys whose value is a quoted or block scalar (`quoted`).
+    static func fileProblems(root: Node, file: String) -> (problems: [String], refused: Set<String>, quoted: Set<String>) {
         var walk = Walk(file: file)
         walk.visit(root, path: "")
-        return (walk.problems, walk.refused)
+        return (walk.problems, walk.refused, walk.quoted)
     }
 
     /// One walk of the document's mappings, in key order, collecting problems.
@@ -48,6 +49,7 @@ public enum ConfigurationCheck {
         let file: String
         var problems: [String] = []
         var refused: Set<String> = []
+        var quoted: Set<String> = []
         var seen: Set<String> = []
         /// How many more unknown keys get a "did you mean".
         var suggestionsLeft = 20
@@ -119,6 +121,7 @@ public enum ConfigurationCheck {
                 return
             }
             let isList = listKeys.contains(path)
+            if let scalar = value.scalar, scalar.style != .plain { quoted.insert(path) }
             if value.mapping != nil {
                 // (A list where one value is expected is reported by swift-configuration, as a bad value.)
                 problems.append("configuration: \(shown(path)): a mapping where \(isList ? "a list" : "one value") is expected in \(file)")

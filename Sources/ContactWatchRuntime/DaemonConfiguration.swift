@@ -128,6 +128,7 @@ public struct DaemonConfiguration: Sendable {
         // A key the daemon does not know is a problem (cli.md): every one is named, with the nearest known key.
         // Each escaped: a key's name, as a value, can hold a newline (`"a\nb": 1`).
         var unknown = ConfigurationCheck.unknownEnvironment(environment).map(ContactWatchLogHandler.textSafe)
+        var quoted: Set<String> = []
         if let file = flags.configFile {
             let (text, root) = try ConfigurationFile.read(file)
             var refused: Set<String> = []
@@ -135,6 +136,7 @@ public struct DaemonConfiguration: Sendable {
                 let found = ConfigurationCheck.fileProblems(root: root, file: file)
                 unknown += found.problems.map(ContactWatchLogHandler.textSafe)
                 refused = found.refused
+                quoted = found.quoted
             }
             let empty: Bool
             do { empty = try ConfigurationFile.isEmptyDocument(root) } catch {
@@ -163,7 +165,7 @@ public struct DaemonConfiguration: Sendable {
         // Unknown keys and every unusable value are reported together (one line each).
         let config: DaemonConfiguration
         do throws(DaemonError) {
-            config = try resolve(reader, environment: environment)
+            config = try resolve(reader, environment: environment, quotedInFile: quoted)
         } catch {
             throw unknown.isEmpty ? error : DaemonError(.configuration, (unknown + [error.message]).joined(separator: "\n"))
         }
@@ -237,6 +239,10 @@ public struct DaemonConfiguration: Sendable {
         let c: ConfigReader
         /// The environment the configuration was loaded from (a wrong value in it is told with its variable).
         let environment: [String: String]
+        /// The file's keys whose value is quoted: a whole number there is left to swift-configuration, which refuses
+        /// it ("without quotes"), as it refuses `"28"` — `'+0'` was taken as 0 by the shortcut below (a fault tester,
+        /// session 34).
+        var quotedInFile: Set<String> = []
         /// A whole-number setting, written in decimal digits: a YAML file reads plain integers by YAML 1.1's rules, so
         /// `014` was octal 12, `1:30` base 60 (90), `0b101` 5 and `0_1_0` 8, where the same `014` in the environment
         /// is 14 (a fault tester, session 33: `priorityLimitDays: 014` ran with 12 days and `--check-config` said OK).
@@ -257,7 +263,9 @@ public struct DaemonConfiguration: Sendable {
                 }
                 // Yams reads `+0` and `-0` as an octal prefix with no digits after it, and refused them. (`0` itself
                 // is left to it, so that a quoted `"0"` is refused as a quoted `"60"` is.)
-                if value == 0 && text != "0" { return 0 }
+                if value == 0 && text != "0" && (!quotedInFile.contains(key) || environment[ConfigurationCheck.environmentName(key)] != nil) {
+                    return 0
+                }
             }
             return try read(key, environment: environment) { try c.requiredInt(forKey: $0) }
         }
@@ -366,9 +374,10 @@ public struct DaemonConfiguration: Sendable {
         return e
     }
 
-    static func resolve(_ c: ConfigReader, environment: [String: String]) throws(DaemonError) -> DaemonConfiguration {
+    /// `quotedInFile`: the file's keys whose value is a quoted (or block) scalar (`ConfigurationCheck`).
+    static func resolve(_ c: ConfigReader, environment: [String: String], quotedInFile: Set<String> = []) throws(DaemonError) -> DaemonConfiguration {
         var d = DaemonConfiguration()
-        let k = Keys(c: c, environment: environment)
+        let k = Keys(c: c, environment: environment, quotedInFile: quotedInFile)
         var problems = Problems()
         d.engine = resolveEngine(k, &problems)
 

@@ -149,13 +149,15 @@ struct OperatorMistakeTests {
         #expect(!env.stderr.contains("YAML"), "\(env.stderr)")
         // A quoted number, a quoted "0" alike (a fault tester, session 34: "0" was taken where "60" was not), and a
         // quoted boolean, which had no hint.
-        try "rules:\n  telephoneOnly:\n    limitDays: \"28\"\n  videoCountsAsFaceToFace: \"true\"\nlog:\n  statsIntervalSeconds: \"0\"\n"
+        try "rules:\n  telephoneOnly:\n    limitDays: \"28\"\n  videoCountsAsFaceToFace: \"true\"\nlog:\n  statsIntervalSeconds: \"0\"\ninput:\n  receiveHighWaterMark: '-0'\n"
             .write(toFile: dir.file("quoted.yaml"), atomically: true, encoding: .utf8)
         let file = try Self.daemon(["--check-config", "--config", dir.file("quoted.yaml")] + state)
         #expect(file.status == 64, "\(file.stderr)")
         #expect(file.stderr.contains("rules.telephoneOnly.limitDays: the value is not a whole number (in a YAML file, without quotes)"),
                 "\(file.stderr)")
         #expect(file.stderr.contains("log.statsIntervalSeconds: the value is not a whole number (in a YAML file, without quotes)"),
+                "\(file.stderr)")
+        #expect(file.stderr.contains("input.receiveHighWaterMark: the value is not a whole number (in a YAML file, without quotes)"),
                 "\(file.stderr)")
         #expect(file.stderr.contains("rules.videoCountsAsFaceToFace: the value is not true or false (in a YAML file, without quotes)"),
                 "\(file.stderr)")
