@@ -546,8 +546,14 @@ public struct DaemonConfiguration: Sendable {
         check("journal.maxReplyAlerts", EngineSettings.rangeProblem(journalMaxReplyAlerts, 1...100_000))
         check("journal.maxReplyBytes", EngineSettings.rangeProblem(journalMaxReplyBytes, 1024...(64 << 20)))
         check("output.sendHighWaterMark", EngineSettings.rangeProblem(sendHighWaterMark, 0...Int(Int32.max), lowerBoundMeans: "no limit"))
-        if let m = metrics, MetricsAddress(m) == nil {
-            out.append(DaemonError.configuration(key: "metrics.address", problem: "must be HOST:PORT or [IPv6]:PORT with a port from 0 to 65535 (got \"\(m)\")"))
+        if let m = metrics {
+            if let address = MetricsAddress(m) {
+                if let problem = address.hostProblem {
+                    out.append(DaemonError.configuration(key: "metrics.address", problem: "\(problem) (got \"\(m)\")"))
+                }
+            } else {
+                out.append(DaemonError.configuration(key: "metrics.address", problem: "must be HOST:PORT or [IPv6]:PORT with a port from 0 to 65535 (got \"\(m)\")"))
+            }
         }
         return out
     }

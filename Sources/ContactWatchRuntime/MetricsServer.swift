@@ -1,4 +1,7 @@
 import ContactWatchCommon
+#if canImport(Glibc)
+import Glibc
+#endif
 import Hummingbird
 import Logging
 import NIOCore
@@ -25,6 +28,39 @@ public struct MetricsAddress: Sendable, Equatable {
         if host.contains(":") && !text.hasPrefix("[") { return nil }  // IPv6 needs brackets
         self.host = host
         self.port = port
+    }
+}
+
+extension MetricsAddress {
+    /// Why the host cannot be served on, as far as the configuration can tell; nil when it can. Left to the bind, a
+    /// host that is no address passed `--check-config` and the start was exit 69, restarted for ever; `*` was looked
+    /// up as a name and served on `::1` alone; `0177.0.0.1` was octal 127.0.0.1 (a fault tester, session 34).
+    var hostProblem: String? {
+        if host == "*" { return "\"*\" is not a host here: give 0.0.0.0 (every IPv4 interface) or [::] (every interface)" }
+        var v4 = in_addr(), v6 = in6_addr()
+        if host.contains(":") {
+            let parts = host.split(separator: "%", maxSplits: 1, omittingEmptySubsequences: false)
+            guard inet_pton(AF_INET6, String(parts[0]), &v6) == 1 else { return "\"\(host)\" is not an IPv6 address" }
+            guard parts.count == 2 else { return nil }
+            let linkLocal = withUnsafeBytes(of: v6) { $0[0] == 0xFE && $0[1] & 0xC0 == 0x80 }
+            if !linkLocal { return "\"\(host)\": a zone (%\(parts[1])) only goes with a link-local address (fe80::…)" }
+            if if_nametoindex(String(parts[1])) == 0 {
+                return "\"\(host)\": this host has no network interface named \"\(parts[1])\""
+            }
+            return nil
+        }
+        // Digits, dots and hexadecimal forms: an IPv4 address, which must be four decimal numbers.
+        if host.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2E || $0 == 0x78 || $0 == 0x58 || ($0 >= 0x61 && $0 <= 0x66) || ($0 >= 0x41 && $0 <= 0x46) })
+            && host.utf8.contains(where: { $0 >= 0x30 && $0 <= 0x39 }) {
+            return inet_pton(AF_INET, host, &v4) == 1 ? nil : "\"\(host)\" is not an IPv4 address of four decimal numbers (such as 127.0.0.1)"
+        }
+        // A name: looked up now, as the bind will.
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var result: UnsafeMutablePointer<addrinfo>? = nil
+        let rc = getaddrinfo(host, nil, &hints, &result)
+        if let result { freeaddrinfo(result) }
+        return rc == 0 ? nil : "\"\(host)\" cannot be resolved (\(String(cString: gai_strerror(rc))))"
     }
 }
 

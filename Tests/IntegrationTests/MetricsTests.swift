@@ -224,7 +224,11 @@ struct MetricsTests {
         // A bracket that is not the pair around a whole host, a port not in plain digits: taken, then exit 69 or a
         // random port (a fault tester, session 34).
         for bad in ["9464", "localhost:", "localhost:99999", "::1:9464", "[::1:9464", "127.0.0.1]:9464", "]:1", "[::1",
-                    "127.0.0.1:+80", "127.0.0.1:080", "127.0.0.1:-0"] {
+                    "127.0.0.1:+80", "127.0.0.1:080", "127.0.0.1:-0",
+                    // A host that is no address: looked up as a name (`*` served on ::1 alone), octal (0177…), or left
+                    // to the bind (exit 69, restarted for ever) — the same fault tester's second round.
+                    "*:0", "nonexistent.invalid:9464", "256.0.0.1:0", "127.0.0.1.:0", "0177.0.0.1:0", "127.1:0",
+                    "[::1%lo]:0", "[fe80::1%nonexistent0]:0"] {
             let c = try Child("contactwatchd", ["--state-dir", dir.file("state"), "--metrics", bad])
             #expect(c.waitForExit(timeout: 30) == 64, "\(bad): \(c.stderr.text)")
             #expect(c.stderr.text.contains("metrics.address"), "\(bad): \(c.stderr.text)")
