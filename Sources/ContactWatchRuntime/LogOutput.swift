@@ -171,11 +171,11 @@ public struct ContactWatchLogHandler: LogHandler {
     /// newline in one would start a line of the peer's choosing — under the journal with its own `<N>` priority —
     /// and an escape sequence would reach the operator's terminal. A store's own multi-line message (quick_check's
     /// report) stays on its one line too. The JSON format escapes as JSON does.
-    /// Also the line and paragraph separators (U+2028, U+2029) and the bidirectional controls (U+061C, U+200E/F,
-    /// U+202A–U+202E, U+2066–U+2069: the set `contactwatch tail` escapes), which a terminal or a log viewer may show as a line break or use to make a key read as another
+    /// Also the line and paragraph separators (U+2028, U+2029) and the invisible format characters (Unicode's Cf:
+    /// the bidirectional controls `contactwatch tail` escapes, zero-width spaces, the soft hyphen, U+FEFF), which a terminal or a log viewer may show as a line break or use to make a key read as another
     /// (a right-to-left override: a fault tester, session 34).
     static func textSafe(_ s: String) -> String {
-        guard s.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F || $0 == 0xC2 || $0 == 0xD8 || $0 == 0xE2 }) else { return s }
+        guard s.utf8.contains(where: { $0 < 0x20 || $0 >= 0x7F }) else { return s }
         var out = ""
         out.reserveCapacity(s.utf8.count + 8)
         for scalar in s.unicodeScalars {
@@ -186,7 +186,12 @@ public struct ContactWatchLogHandler: LogHandler {
             case 0..<0x20, 0x7F:
                 let hex = String(scalar.value, radix: 16)
                 out += "\\x" + (hex.count < 2 ? "0" : "") + hex
-            case 0x80...0x9F, 0x061C, 0x200E, 0x200F, 0x2028, 0x2029, 0x202A...0x202E, 0x2066...0x2069:
+            case 0x80...0x9F, 0x2028, 0x2029:
+                out += "\\u{" + String(scalar.value, radix: 16) + "}"
+            // Invisible format characters — the bidirectional controls, zero-width space and joiners, the soft hyphen,
+            // a byte order mark: `level\u{200B}` printed as `level` in "log.level: unknown key" (a fault tester,
+            // session 34), pasted from a web page.
+            case _ where scalar.properties.generalCategory == .format:
                 out += "\\u{" + String(scalar.value, radix: 16) + "}"
             default: out.unicodeScalars.append(scalar)
             }

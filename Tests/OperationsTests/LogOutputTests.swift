@@ -107,10 +107,10 @@ struct LogOutputTests {
     func textSeparatorsAndBidiEscaped() {
         let capture = PipeCapture()
         let handler = ContactWatchLogHandler(label: "contactwatchd", format: .text, journalPrefix: false, fd: capture.writeFD)
-        handler.log(event: LogEvent(level: .info, message: "a\u{2028}b\u{2029}c\u{202E}d\u{2066}e\u{2069}f\u{200F}\u{061C} — “g” → h…",
+        handler.log(event: LogEvent(level: .info, message: "a\u{2028}b\u{2029}c\u{202E}d\u{2066}e\u{2069}f\u{200F}\u{061C}\u{200B}\u{AD}\u{FEFF} — “g” → h… café",
                                     metadata: [:], source: "Runtime", file: #file, function: #function, line: #line))
         let text = capture.finish()
-        #expect(text.hasSuffix("a\\u{2028}b\\u{2029}c\\u{202e}d\\u{2066}e\\u{2069}f\\u{200f}\\u{61c} — “g” → h…\n"), "\(text)")
+        #expect(text.hasSuffix("a\\u{2028}b\\u{2029}c\\u{202e}d\\u{2066}e\\u{2069}f\\u{200f}\\u{61c}\\u{200b}\\u{ad}\\u{feff} — “g” → h… café\n"), "\(text)")
     }
 
     @Test("--log-format json: one parseable object per line, metadata as fields, reserved names kept apart")
