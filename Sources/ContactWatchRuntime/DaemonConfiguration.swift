@@ -572,7 +572,7 @@ extension DaemonConfiguration {
         // The sources in the order they win (the CLI auditor, session 28: listed in no order, and "defaults" only
         // without a file).
         var lines = ["configuration OK (flags, then the environment, then \(file.map { "\($0), then " } ?? "")defaults)"]
-        lines.append("  input: \(inputs.joined(separator: ", ")) (\(inputBind ? "bound" : "connected")), subscribed to \(subscribe.map { "\"\($0)\"" }.joined(separator: ", "))")
+        lines.append("  input: \(inputs.joined(separator: ", ")) (\(inputBind ? "bound" : "connected")), subscribed to \(subscribe.map { "\"" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" }.joined(separator: ", "))")
         lines.append("  output: \(output)")
         lines.append("  journal: \(journal ?? "off")")
         lines.append("  state: \(stateDir)")
