@@ -113,7 +113,13 @@ public enum Daemon {
             return error.exitStatus
         }
         if flags.checkConfig {
-            print(config.checkSummary(file: flags.configFile))
+            // Written with `write(2)` and its failure told: printed, a report lost to a full disk or a closed output
+            // (`--check-config > report.txt` on a full disk) was exit 0 and an empty file (a fault tester, session 34).
+            var report = Array((config.checkSummary(file: flags.configFile) + "\n").utf8)
+            if let failure = report.withUnsafeMutableBytes({ writeAll(1, UnsafeRawBufferPointer($0)) }) {
+                writeStandardError("contactwatchd: the configuration is usable, but its report could not be written: \(String(cString: strerror(failure)))\n")
+                return .ioError
+            }
             return .success
         }
         LogOutput.bootstrap(level: config.logLevel, format: config.logFormat,
