@@ -14,4 +14,9 @@ public enum DecimalSyntax {
     public static func isWholeNumber(_ text: String) -> Bool {
         text.wholeMatch(of: #/[+-]?(0|[1-9][0-9]*)/#) != nil
     }
+
+    /// Whether `text` holds an ASCII digit anywhere: what an operator meant as a number, whatever else it holds.
+    public static func containsDigit(_ text: String) -> Bool {
+        text.utf8.contains { $0 >= 0x30 && $0 <= 0x39 }
+    }
 }

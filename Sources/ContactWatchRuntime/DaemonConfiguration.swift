@@ -251,7 +251,7 @@ public struct DaemonConfiguration: Sendable {
         /// with trapping arithmetic: `_1:0:0:0:0:0:0:0:0:0:0:0` crashed the daemon (signal 4) at start and at SIGHUP,
         /// and `_014` was still octal 12 (a fault tester, session 34). Text with no digit keeps the type's message.
         func int(_ key: String) throws(DaemonError) -> Int? {
-            if let text = try? c.requiredString(forKey: ConfigKey(key)), text.utf8.contains(where: { $0 >= 0x30 && $0 <= 0x39 }) {
+            if let text = try? c.requiredString(forKey: ConfigKey(key)), DecimalSyntax.containsDigit(text) {
                 guard DecimalSyntax.isWholeNumber(text) else {
                     throw DaemonError.configuration(key: key, problem: "\(source(key))must be a whole number in decimal digits "
                         + "without a leading zero, such as 14 (got \"\(text)\")")
@@ -286,7 +286,7 @@ public struct DaemonConfiguration: Sendable {
         /// (`DecimalSyntax`); `nan` and `inf` are left to the setting's range, which names them.
         /// As for whole numbers, the text is judged before Yams reads it (its YAML 1.1 floats take `_` and base 60).
         func double(_ key: String) throws(DaemonError) -> Double? {
-            if let text = try? c.requiredString(forKey: ConfigKey(key)), text.utf8.contains(where: { $0 >= 0x30 && $0 <= 0x39 }),
+            if let text = try? c.requiredString(forKey: ConfigKey(key)), DecimalSyntax.containsDigit(text),
                !DecimalSyntax.isDecimal(text) {
                 throw DaemonError.configuration(key: key, problem: "\(source(key))must be a decimal number such as 0.8 (got \"\(text)\")")
             }

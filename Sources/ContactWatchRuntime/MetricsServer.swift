@@ -21,7 +21,7 @@ public struct MetricsAddress: Sendable, Equatable {
         guard let colon = text.lastIndex(of: ":") else { return nil }
         var host = String(text[..<colon])
         let portText = String(text[text.index(after: colon)...])
-        guard portText.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), DecimalSyntax.isWholeNumber(portText),
+        guard portText.first?.isASCII == true, portText.first?.isNumber == true, DecimalSyntax.isWholeNumber(portText),
               let port = Int(portText), (0...65535).contains(port) else { return nil }
         if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         guard !host.isEmpty, !host.contains(" "), !host.contains("["), !host.contains("]") else { return nil }
@@ -51,7 +51,7 @@ extension MetricsAddress {
         }
         // Digits, dots and hexadecimal forms: an IPv4 address, which must be four decimal numbers.
         if host.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2E || $0 == 0x78 || $0 == 0x58 || ($0 >= 0x61 && $0 <= 0x66) || ($0 >= 0x41 && $0 <= 0x46) })
-            && host.utf8.contains(where: { $0 >= 0x30 && $0 <= 0x39 }) {
+            && DecimalSyntax.containsDigit(host) {
             return inet_pton(AF_INET, host, &v4) == 1 ? nil : "\"\(host)\" is not an IPv4 address of four decimal numbers (such as 127.0.0.1)"
         }
         // A name: looked up now, as the bind will.
