@@ -512,6 +512,19 @@ struct ConfigurationTests {
         #expect(problems.filter { $0.contains("did you mean rules.telephoneOnly.limitDays?") }.count == 20, "\(problems)")
     }
 
+    @Test("metrics.address: digits and dots or 0x… are judged as an IPv4 address; a name with hexadecimal letters and digits (db1, cafe2) is judged as a name")
+    func metricsHostKinds() throws {
+        for host in ["0177.0.0.1", "127.1", "2130706433", "0x7f.1", "256.0.0.1"] {
+            #expect(try #require(MetricsAddress("\(host):0")).hostProblem?.contains("is not an IPv4 address") == true, "\(host)")
+        }
+        for name in ["db1.invalid", "cafe2.invalid"] {
+            #expect(try #require(MetricsAddress("\(name):0")).hostProblem?.contains("cannot be resolved") == true, "\(name)")
+        }
+        for good in ["127.0.0.1", "[::1]", "localhost", "0.0.0.0", "[::]"] {
+            #expect(try #require(MetricsAddress("\(good):0")).hostProblem == nil, "\(good)")
+        }
+    }
+
     @Test("an empty section (every key under it commented out, or {}), quoted text and block text are no problem")
     func fileKeyShapesAccepted() throws {
         for yaml in ["log:\n", "log:\n  # level: debug\n", "log: {}\n", "rules:\n  telephoneOnly:\n", "state:\n  dir: \"~\"\n",
