@@ -89,35 +89,33 @@ public final class DaemonMetrics: TimingObserver, Sendable {
     /// Brings the counters and gauges up to `counters` (called for each scrape, off the processing thread, with
     /// `seen` held: `last` is what each counter was brought up to).
     private func refresh(from c: RuntimeCounters, _ last: inout [String: Int]) {
-        do {
-            func add(_ counter: CoreMetrics.Counter, _ key: String, _ value: Int) {
-                let delta = value - (last[key] ?? 0)
-                if delta > 0 { counter.increment(by: Int64(delta)) }
-                last[key] = max(value, last[key] ?? 0)
-            }
-            // `received` is read last: the processing loop stores it first (`RuntimeCounters.publish`), so a scrape
-            // never shows more events processed, invalid and ignored than received (read first, it showed 1–4 more
-            // under load: a fault tester, session 33).
-            let outcomes = (processed: c.processed.load(ordering: .acquiring), invalid: c.invalid.load(ordering: .acquiring),
-                            ignored: c.ignored.load(ordering: .acquiring))
-            add(received, "received", c.received.load(ordering: .relaxed))
-            add(processed, "processed", outcomes.processed)
-            add(invalid, "invalid", outcomes.invalid)
-            add(ignored, "ignored", outcomes.ignored)
-            add(duplicate, "duplicate", c.duplicates.load(ordering: .relaxed))
-            add(stale, "stale", c.stale.load(ordering: .relaxed))
-            add(gaps, "gaps", c.gaps.load(ordering: .relaxed))
-            add(disconnects, "disconnects", c.disconnections.load(ordering: .relaxed))
-            add(publishFailures, "publishFailures", c.publishFailures.load(ordering: .relaxed))
-            for k in 0..<min(raised.count, c.raisedByRule.count) {
-                add(raised[k], "raised.\(k)", c.raisedByRule[k].value.load(ordering: .relaxed))
-            }
-            for k in 0..<min(resolved.count, c.resolvedByRule.count) {
-                add(resolved[k], "resolved.\(k)", c.resolvedByRule[k].value.load(ordering: .relaxed))
-            }
-            for (k, role) in SocketRole.allCases.enumerated() {
-                add(authRejected[k], "auth.\(role.rawValue)", c.authRejected(role).count)
-            }
+        func add(_ counter: CoreMetrics.Counter, _ key: String, _ value: Int) {
+            let delta = value - (last[key] ?? 0)
+            if delta > 0 { counter.increment(by: Int64(delta)) }
+            last[key] = max(value, last[key] ?? 0)
+        }
+        // `received` is read last: the processing loop stores it first (`RuntimeCounters.publish`), so a scrape
+        // never shows more events processed, invalid and ignored than received (read first, it showed 1–4 more
+        // under load: a fault tester, session 33).
+        let outcomes = (processed: c.processed.load(ordering: .acquiring), invalid: c.invalid.load(ordering: .acquiring),
+                        ignored: c.ignored.load(ordering: .acquiring))
+        add(received, "received", c.received.load(ordering: .relaxed))
+        add(processed, "processed", outcomes.processed)
+        add(invalid, "invalid", outcomes.invalid)
+        add(ignored, "ignored", outcomes.ignored)
+        add(duplicate, "duplicate", c.duplicates.load(ordering: .relaxed))
+        add(stale, "stale", c.stale.load(ordering: .relaxed))
+        add(gaps, "gaps", c.gaps.load(ordering: .relaxed))
+        add(disconnects, "disconnects", c.disconnections.load(ordering: .relaxed))
+        add(publishFailures, "publishFailures", c.publishFailures.load(ordering: .relaxed))
+        for k in 0..<min(raised.count, c.raisedByRule.count) {
+            add(raised[k], "raised.\(k)", c.raisedByRule[k].value.load(ordering: .relaxed))
+        }
+        for k in 0..<min(resolved.count, c.resolvedByRule.count) {
+            add(resolved[k], "resolved.\(k)", c.resolvedByRule[k].value.load(ordering: .relaxed))
+        }
+        for (k, role) in SocketRole.allCases.enumerated() {
+            add(authRejected[k], "auth.\(role.rawValue)", c.authRejected(role).count)
         }
         cases.record(Double(c.cases.load(ordering: .relaxed)))
         let w = c.watermarkMillis.load(ordering: .relaxed)

@@ -52,8 +52,9 @@ extension MetricsAddress {
         // Digits and dots, or a hexadecimal `0x…` form (what `inet_aton` takes): meant as an IPv4 address, which must
         // be four decimal numbers. A name such as `db1` or `cafe2` is a name.
         let digitsAndDots = host.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2E }
-        let hexadecimal = host.lowercased().hasPrefix("0x")
-            && host.lowercased().utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) || $0 == 0x78 || $0 == 0x2E }
+        let lower = host.lowercased()
+        let hexadecimal = lower.hasPrefix("0x")
+            && lower.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) || $0 == 0x78 || $0 == 0x2E }
         if digitsAndDots || hexadecimal {
             return inet_pton(AF_INET, host, &v4) == 1 ? nil : "\"\(host)\" is not an IPv4 address of four decimal numbers (such as 127.0.0.1)"
         }

@@ -28,8 +28,7 @@ final class LogLimiter: Sendable {
         let t = now()
         return buckets.withLock { table in
             var b = table[key] ?? Bucket(tokens: burst, last: t, suppressed: 0)
-            b.tokens = min(burst, b.tokens + (t - b.last) / interval)
-            b.last = t
+            refill(&b, at: t)
             defer { table[key] = b }
             guard b.tokens >= 1 else { b.suppressed += 1; return nil }
             b.tokens -= 1
@@ -49,10 +48,20 @@ final class LogLimiter: Sendable {
                 over.append((key, b.suppressed))
                 // The line takes a token as an admitted one does: a burst, an interval's quiet, a burst… logged two
                 // lines per interval where the limit promises one (a reviewer, session 33).
-                table[key] = Bucket(tokens: max(0, min(burst, b.tokens + (t - b.last) / interval) - 1), last: t, suppressed: 0)
+                var taken = b
+                refill(&taken, at: t)
+                taken.tokens = max(0, taken.tokens - 1)
+                taken.suppressed = 0
+                table[key] = taken
             }
             return over.sorted { $0.key < $1.key }
         }
+    }
+
+    /// `b` with the tokens earned since its last line asked for, up to `burst`, as of `t`.
+    private func refill(_ b: inout Bucket, at t: Double) {
+        b.tokens = min(burst, b.tokens + (t - b.last) / interval)
+        b.last = t
     }
 
     /// Logs, one line per key whose flood is over, how many of its lines were held back and not logged:
