@@ -40,6 +40,34 @@ struct OperatorMistakeTests {
                 "report 0"], "\(c.stdout.text)")
     }
 
+    /// Started with standard input, output and error closed (`0<&- 1>&- 2>&-`, as some supervisors do), the next
+    /// descriptors the daemon opened took the numbers 0–2 (an eventfd, the state directory's lock file) and every log
+    /// line was written into them (a fault tester, session 34). They are opened on /dev/null first.
+    @Test("started with descriptors 0–2 closed, the daemon opens them on /dev/null before anything else and runs")
+    func closedStandardDescriptors() throws {
+        let dir = try TemporaryDirectory()
+        let notify = try NotifySocket(path: dir.file("notify"))
+        // `exec` keeps the shell's process: the child's pid is the daemon's.
+        let script = """
+            exec "$1" --input "$2" --input-bind --output "$3" --journal "$4" --state-dir "$5" 0<&- 1>&- 2>&-
+            """
+        let c = try Child("/bin/bash", ["-c", script, "bash", Executables.url("contactwatchd").path, dir.ipc("in"),
+                                        dir.ipc("out"), dir.ipc("journal"), dir.file("state")],
+                          environment: ["NOTIFY_SOCKET": notify.path])
+        defer { if c.process.isRunning { c.signal(SIGKILL) } }
+        #expect(notify.wait(for: "READY=1", timeout: 60), "the daemon did not become ready")
+        let pid = c.process.processIdentifier
+        for fd in 0...2 {
+            let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\(fd)")
+            #expect(target == "/dev/null", "descriptor \(fd) is \(target ?? "closed")")
+        }
+        // The lock file kept its own descriptor and nothing was written into it by the log.
+        let lock = try? FileManager.default.attributesOfItem(atPath: dir.file("state/contactwatchd.lock"))
+        #expect((lock?[.size] as? Int ?? 0) == 0, "the lock file has \(lock?[.size] ?? "no") bytes")
+        c.signal(SIGTERM)
+        #expect(c.waitForExit(timeout: 30) == 0)
+    }
+
     /// A value quoted in a problem reached the terminal raw: an escape sequence cleared it, and a `\r\n` (one Swift
     /// Character, so never split as a line) started a line of the file's choosing without the journal's `<3>` (a
     /// fault tester, session 33).
