@@ -226,7 +226,7 @@ struct InputSupervisor {
                 logger.warning("input connection dropped (the publisher went away, or sent an over-size message)\(reconnecting)",
                                metadata: metadata)
             case .handshakeFailed(let event):
-                security.inputHandshakeFailed(event, endpoint: watch.endpoint(of: event))
+                security.handshakeFailed(event, on: .input, endpoint: watch.endpoint(of: event))
             case .acceptFailed(let endpoint, let code):
                 security.acceptFailures.report(.input, endpoint: endpoint, code: code)
             case .noPeer(let endpoint, let seconds):

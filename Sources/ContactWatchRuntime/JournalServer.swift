@@ -114,13 +114,13 @@ final class JournalServer: @unchecked Sendable {
             return
         }
         defer { reader.close() }
-        // Without CURVE nobody else monitors the journal socket: its failed accepts are read here.
+        // Without CURVE nobody else monitors the journal socket: its failed accepts and handshakes are read here.
         var monitor: ZMQMonitor? = nil
         do {
             router = try context.socket(.router)
             do {
                 try setup.configure(router, as: .journal)
-                if !setup.security.isCurve { monitor = try router.startMonitor(events: ZMQMonitor.acceptFailedEvent) }
+                if !setup.security.isCurve { monitor = try router.startMonitor(events: ZMQMonitor.unsecuredServerEvents) }
                 try router.bind(endpoint)
                 let last = try router.lastEndpoint
                 bound.withLock { $0 = last }
@@ -183,9 +183,7 @@ final class JournalServer: @unchecked Sendable {
             }
             failures.succeeded()
             if let monitor, ready.isReadable(1), let events = try? monitor.events() {
-                for e in events where e.kind == .acceptFailed {
-                    setup.security.acceptFailures.report(.journal, endpoint: endpoint, code: Int32(bitPattern: e.value))
-                }
+                setup.security.reportUnsecuredServerEvents(events, on: .journal, endpoint: endpoint)
             }
             guard ready.isReadable(0) else { continue }
             // A bounded turn, then the stop flag is looked at again.

@@ -91,9 +91,10 @@ final class PipelineSockets {
     /// The input's monitor and what it means (reconnects, warnings, counts).
     var supervisor: InputSupervisor
     var monitor: ZMQMonitor { supervisor.monitor }
-    /// The output's monitor when no ZAP handler reads it (no CURVE): failed accepts only (`AcceptFailureLog`).
+    /// The output's monitor when no ZAP handler reads it (no CURVE): failed accepts (`AcceptFailureLog`) and failed
+    /// handshakes (`DaemonSecurity.handshakeFailed`), as the input's monitor reports them.
     let outputMonitor: ZMQMonitor?
-    private let acceptFailures: AcceptFailureLog
+    private let security: DaemonSecurity
     private let outputEndpoint: String
     /// What the bound sockets bound (`ZMQ_LAST_ENDPOINT`: the real port of a `:0` or `:*` bind): the input's when it
     /// binds, and the output's.
@@ -137,15 +138,17 @@ final class PipelineSockets {
             for s in made { s.close() }
             throw DaemonError.internal("cannot monitor the input socket: \(error)")
         }
-        // With CURVE the output's one monitor is the ZAP handler's, which reports failed accepts itself.
+        // With CURVE the output's one monitor is the ZAP handler's, which reports failed accepts and handshakes itself.
+        // Without, its own: a port probe or a peer of another mechanism was counted and logged on the input only (a
+        // fault tester, session 35).
         do {
-            outputMonitor = setup.security.isCurve ? nil : try output.startMonitor(events: ZMQMonitor.acceptFailedEvent)
+            outputMonitor = setup.security.isCurve ? nil : try output.startMonitor(events: ZMQMonitor.unsecuredServerEvents)
         } catch {
             supervisor.monitor.close()
             for s in made { s.close() }
             throw DaemonError.internal("cannot monitor the output socket: \(error)")
         }
-        acceptFailures = setup.security.acceptFailures
+        security = setup.security
         outputEndpoint = config.output
         do {
             try Self.attach(config: config, input: input, output: output)
@@ -209,12 +212,11 @@ final class PipelineSockets {
         return r
     }
 
-    /// Reads the output monitor's events: each failed accept is counted and logged (rate-limited).
+    /// Reads the output monitor's events: each failed accept and each failed handshake is counted and logged
+    /// (rate-limited).
     func readOutputMonitor() {
         guard let events = try? outputMonitor?.events() else { return }
-        for e in events where e.kind == .acceptFailed {
-            acceptFailures.report(.output, endpoint: outputEndpoint, code: Int32(bitPattern: e.value))
-        }
+        security.reportUnsecuredServerEvents(events, on: .output, endpoint: outputEndpoint)
     }
 
     /// Reads every pending durability report (each is only a wake-up).

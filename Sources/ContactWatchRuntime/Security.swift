@@ -273,7 +273,7 @@ public final class DaemonSecurity: Sendable {
 
     /// Makes a bound socket a CURVE server of its own ZAP domain (when CURVE is on), on the socket's owning
     /// thread, before it binds. `watchHandshakes`: count and log failed handshakes from the ZAP handler's thread
-    /// (false for a socket whose one monitor its owner reads, the input: it reports through `inputHandshakeFailed`).
+    /// (false for a socket whose one monitor its owner reads, the input: it reports through `handshakeFailed`).
     public func secureServer(_ socket: ZMQSocket, as name: SocketRole, watchHandshakes: Bool = true) throws {
         guard let keyPair, let auth = authenticator.load() else { return }
         if try !socket.makeCurveServer(secretKey: keyPair.secretKey, zapDomain: name.rawValue),
@@ -293,12 +293,27 @@ public final class DaemonSecurity: Sendable {
         try socket.makeCurveClient(keyPair: keyPair, serverKey: inputServerKey)
     }
 
-    /// A failed handshake on the input seen by its monitor: counted and logged (rate-limited) as a refusal.
-    func inputHandshakeFailed(_ event: ZMQSocketEvent, endpoint: String) {
-        let refusal = ZMQRefusal(domain: SocketRole.input.rawValue, peerAddress: event.peerAddress ?? endpoint,
-                                 keyPrefix: nil, reason: event.failureReason + " on \(endpoint)")
-        counters.authRejected(.input).increment()
+    /// A failed handshake seen by a socket's own monitor (the input's always; the output's and the journal's without
+    /// CURVE, when no ZAP handler watches them): counted and logged (rate-limited) as a refusal. The peer is the
+    /// connection's address when the monitor learnt it, else `unknown` — never the listening endpoint, which the
+    /// reason names (a fault tester, session 35, saw the endpoint given as the peer).
+    func handshakeFailed(_ event: ZMQSocketEvent, on socket: SocketRole, endpoint: String) {
+        let refusal = ZMQRefusal(domain: socket.rawValue, peerAddress: event.peerAddress, keyPrefix: nil,
+                                 reason: event.failureReason + " on \(endpoint)")
+        counters.authRejected(socket).increment()
         refusals.log(refusal)
+    }
+
+    /// The events of a bound socket's own monitor (`ZMQMonitor.unsecuredServerEvents`: the output and the journal
+    /// without CURVE): failed accepts and failed handshakes counted and logged; the rest only names connections.
+    func reportUnsecuredServerEvents(_ events: [ZMQSocketEvent], on socket: SocketRole, endpoint: String) {
+        for e in events {
+            if e.kind == .acceptFailed {
+                acceptFailures.report(socket, endpoint: endpoint, code: Int32(bitPattern: e.value))
+            } else if e.isHandshakeFailure {
+                handshakeFailed(e, on: socket, endpoint: endpoint)
+            }
+        }
     }
 
     /// Re-reads the allow-list directories (SIGHUP). A directory that cannot be read, or holds an unusable

@@ -948,7 +948,10 @@ public struct ZMQSocketEvent: Sendable, Equatable {
         case .handshakeFailedProtocol:
             switch Int32(bitPattern: value) {
             case ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH:
-                return "security mechanism mismatch (a plaintext peer against CURVE, or the reverse)"
+                // Not only CURVE against plaintext: a peer may name any mechanism (a fault tester, session 35: a
+                // plaintext socket said "a plaintext peer against CURVE" to a peer that asked for another one).
+                return "security mechanism mismatch (the peer asked for another mechanism than this socket's: CURVE "
+                    + "against plaintext, plaintext against CURVE, or an unknown one)"
             case ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC:
                 return "CURVE cryptographic failure (a wrong server key?)"
             default:
@@ -998,6 +1001,8 @@ public final class ZMQMonitor {
     public static let handshakeEvents: Int32 = ZMQ_EVENT_CONNECTED | ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED
         | ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
         | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
+    /// A bound socket's events when no ZAP handler watches it (no CURVE): its failed accepts and its handshakes.
+    public static let unsecuredServerEvents: Int32 = acceptFailedEvent | handshakeEvents
     fileprivate let socket: ZMQSocket
     /// Peer addresses of live connections, by descriptor.
     private var peers: [UInt32: String] = [:]

@@ -296,6 +296,36 @@ struct SecurityTests {
         #expect(!tail.stderr.text.contains("error:"), "the allowed tail: \(tail.stderr.text)")
     }
 
+    /// Without CURVE only the input's monitor read failed handshakes: a CURVE client (or a port probe) on the output or
+    /// the journal was neither counted nor logged, and the input named its own endpoint as the peer (a fault tester,
+    /// session 35).
+    @Test("a plaintext daemon counts and logs a CURVE peer's failed handshake on each of its three sockets, never naming its own endpoint as the peer")
+    func plaintextSocketsReportFailedHandshakes() throws {
+        let dir = try TemporaryDirectory()
+        let daemon = try EndpointDaemon(dir: dir, input: dir.ipc("in"), output: dir.ipc("out"), journal: dir.ipc("journal"),
+                                        arguments: EndpointDaemon.debugLog)
+        let client = try CurveKeyPair.generate(), server = try CurveKeyPair.generate().publicKey
+        let context = try ZMQContext()
+        defer { context.close() }
+        let subscriber = try context.socket(.sub, lingerMilliseconds: 0)
+        defer { subscriber.close() }
+        try subscriber.makeCurveClient(keyPair: client, serverKey: server)
+        try subscriber.subscribe("")
+        try subscriber.connect(daemon.output)
+        let publisher = try TestPublisher(endpoint: daemon.input, curve: (client, server))
+        #expect(try !publisher.awaitSubscription(ms: 300))
+        #expect(try journalFetch(endpoint: daemon.journal, curve: (client, server), timeoutMs: 1500) == nil)
+        for socket in ["output", "journal", "input"] {
+            #expect(daemon.waitForPlaintextRefusal(socket: socket), "\(socket): \(daemon.child.stderr.text)")
+        }
+        #expect(daemon.stop() == 0, "\(daemon.child.stderr.text)")
+        for key in ["authRejectedOutput", "authRejectedJournal", "authRejectedInput"] {
+            #expect((daemon.stoppedField(key) ?? 0) >= 1, "\(key): \(daemon.child.stderr.text.suffix(3000))")
+        }
+        let refusals = daemon.child.stderr.lines.filter { $0.contains("refused a peer") }
+        #expect(!refusals.contains { $0.contains("peer=ipc://") }, "\(refusals.joined(separator: "\n"))")
+    }
+
     @Test("a refused tail keeps trying: its key added to the consumers' allow-list and a SIGHUP to the daemon are enough, and it says it connected (README, companion tool)")
     func reloadAddsKey() throws {
         let dir = try TemporaryDirectory()
