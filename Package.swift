@@ -86,8 +86,11 @@ let package = Package(
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                // The HTTP/1 request head (its version and keep-alive), which Hummingbird's HTTP types drop.
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 // The configuration file's key paths, to refuse the ones the daemon does not know.
                 .product(name: "Yams", package: "Yams"),
             ]

@@ -3,8 +3,10 @@ import ContactWatchCommon
 import Glibc
 #endif
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
+import NIOHTTP1
 import NIOPosix
 import ServiceLifecycle
 import Synchronization
@@ -153,7 +155,9 @@ struct MetricsService: Service {
         let bound = self.bound
         let app = Application(
             router: router,
-            server: .http1(configuration: .init(idleTimeout: Self.idleTimeout)),
+            server: HTTPServerBuilder { responder in
+                ClosingHTTP1Channel(inner: HTTP1Channel(responder: responder, configuration: .init(idleTimeout: Self.idleTimeout)))
+            },
             configuration: .init(address: .hostname(address.host, port: address.port), serverName: "contactwatchd",
                                  availableConnectionsDelegate: .maximum(Self.maxConnections, logger: logger)),
             onServerRunning: { channel in
@@ -191,6 +195,47 @@ struct MetricsService: Service {
         case EADDRNOTAVAIL: return "\(reason): no interface of this host has that address"
         case EACCES: return "\(reason): a port below 1024 needs CAP_NET_BIND_SERVICE"
         default: return "\(reason) (errno \(io.errnoCode))"
+        }
+    }
+}
+
+/// Hummingbird's HTTP/1 channel, with a connection closed after the answer to a request that does not ask to keep it.
+///
+/// Hummingbird closes only on a `Connection` header that is exactly `close`: it reads requests as HTTP types, which
+/// carry no version, so an HTTP/1.0 request without keep-alive (RFC 9112 §9.3: not persistent) or a `Connection:
+/// Close` kept its connection open after the answer until the idle timeout, holding one of the `maxConnections`
+/// slots for 10 s (a fault tester, session 35: 32 shell health checks delayed a scrape by 9.5 s). A handler between
+/// NIO's decoder and Hummingbird's conversion marks such a request `Connection: close`, judged by NIO's own
+/// `isKeepAlive` (version, and the header's tokens in any case).
+struct ClosingHTTP1Channel: ServerChildChannel {
+    typealias Value = HTTP1Channel.Value
+    let inner: HTTP1Channel
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        inner.setup(channel: channel, logger: logger).flatMapThrowing { value in
+            let operations = channel.pipeline.syncOperations
+            let decoder = try operations.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
+            try operations.addHandler(NonPersistentRequestMarker(), position: .after(decoder))
+            return value
+        }
+    }
+
+    func handle(value: Value, logger: Logger) async {
+        await inner.handle(value: value, logger: logger)
+    }
+}
+
+/// Marks each request head that does not keep its connection with `Connection: close` (see `ClosingHTTP1Channel`).
+final class NonPersistentRequestMarker: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if case .head(var head) = unwrapInboundIn(data), !head.isKeepAlive {
+            head.headers.replaceOrAdd(name: "connection", value: "close")
+            context.fireChannelRead(wrapInboundOut(.head(head)))
+        } else {
+            context.fireChannelRead(data)
         }
     }
 }

@@ -8,10 +8,20 @@ import Glibc
 
 /// One HTTP/1.1 request (GET unless `method` says otherwise) to 127.0.0.1:`port` over a plain socket (Connection: close): the status and the body.
 func httpGet(port: Int, path: String, method: String = "GET") throws -> (status: Int, body: String, headers: String) {
+    let r = try httpRequest(port: port, path: path, method: method)
+    return (r.status, r.body, r.headers)
+}
+
+/// One request to 127.0.0.1:`port`, read until the server closes or `readTimeout` seconds pass without a byte:
+/// the status, the body, the headers and whether the server closed the connection. `head`: the request's lines
+/// after the request line (default: `Host` and `Connection: close`).
+func httpRequest(port: Int, path: String, method: String = "GET", version: String = "HTTP/1.1",
+                 head: String = "Host: 127.0.0.1\r\nConnection: close\r\n", readTimeout: Int = 10) throws
+    -> (status: Int, body: String, headers: String, closedByServer: Bool) {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { throw POSIXError(.EIO) }
     defer { close(fd) }
-    var timeout = timeval(tv_sec: 10, tv_usec: 0)
+    var timeout = timeval(tv_sec: readTimeout, tv_usec: 0)
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     var addr = sockaddr_in()
     addr.sin_family = sa_family_t(AF_INET)
@@ -21,21 +31,25 @@ func httpGet(port: Int, path: String, method: String = "GET") throws -> (status:
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
     }
     guard connected == 0 else { throw POSIXError(.ECONNREFUSED) }
-    let request = Array("\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".utf8)
+    let request = Array("\(method) \(path) \(version)\r\n\(head)\r\n".utf8)
     guard send(fd, request, request.count, 0) == request.count else { throw POSIXError(.EIO) }
     var response: [UInt8] = []
     var buffer = [UInt8](repeating: 0, count: 65536)
+    var closedByServer = false
     while true {
         let n = recv(fd, &buffer, buffer.count, 0)
-        if n <= 0 { break }
+        if n <= 0 {
+            closedByServer = n == 0
+            break
+        }
         response += buffer[0..<n]
     }
     let text = String(decoding: response, as: UTF8.self)
-    guard let head = text.range(of: "\r\n\r\n"),
+    guard let end = text.range(of: "\r\n\r\n"),
           let status = Int(text.split(separator: " ").dropFirst().first ?? "") else { throw POSIXError(.EPROTO) }
-    var body = String(text[head.upperBound...])
-    if text[..<head.lowerBound].lowercased().contains("transfer-encoding: chunked") { body = dechunk(body) }
-    return (status, body, String(text[..<head.lowerBound]))
+    var body = String(text[end.upperBound...])
+    if text[..<end.lowerBound].lowercased().contains("transfer-encoding: chunked") { body = dechunk(body) }
+    return (status, body, String(text[..<end.lowerBound]), closedByServer)
 }
 
 /// The payload of a chunked HTTP body.
@@ -192,6 +206,26 @@ struct MetricsTests {
         #expect(restarted["contactwatch_alert_sequence"] == Double(lastSequence))
         #expect(restarted["contactwatch_events_received_total"] == 0)
         #expect(again.stop() == 0, "\(again.child.stderr.text)")
+    }
+
+    /// Hummingbird closed a connection only on a literal `Connection: close`: an HTTP/1.0 request without keep-alive
+    /// (a shell health check reading to the end) or `Connection: Close` kept the connection open until the 10 s idle
+    /// timeout, holding one of the 32 connection slots after its answer (a fault tester, session 35).
+    @Test("a request that does not ask to keep the connection (HTTP/1.0, Connection: Close) is answered and the connection closed at once; HTTP/1.0 with keep-alive stays open")
+    func nonPersistentRequestsClose() throws {
+        let dir = try TemporaryDirectory()
+        let daemon = try DaemonUnderTest(dir: dir, extraArguments: ["--metrics", "127.0.0.1:0"])
+        let port = try Self.metricsPort(daemon)
+        // Read for 5 s at most: half the idle timeout, after which the server would close any connection.
+        for (version, head) in [("HTTP/1.0", ""), ("HTTP/1.0", "Connection: close\r\n"), ("HTTP/1.1", "Host: x\r\nConnection: Close\r\n"),
+                                ("HTTP/1.1", "Host: x\r\nConnection: TE, close\r\n")] {
+            let r = try httpRequest(port: port, path: "/healthz", version: version, head: head, readTimeout: 5)
+            #expect(r.status == 200 && r.closedByServer, "\(version) \(head.debugDescription): \(r.headers), closed: \(r.closedByServer)")
+        }
+        let kept = try httpRequest(port: port, path: "/healthz", version: "HTTP/1.0", head: "Connection: keep-alive\r\n",
+                                   readTimeout: 1)
+        #expect(kept.status == 200 && !kept.closedByServer, "\(kept.headers)")
+        #expect(daemon.stop() == 0, "\(daemon.child.stderr.text)")
     }
 
     @Test("a metrics address that cannot be bound stops the daemon with exit 69 before READY")
