@@ -191,7 +191,7 @@ struct PipelineLoop {
         if engine.counters.tooFarAhead != tooFarAheadLogged { reportTooFarAhead() }
         if r.durable { try publishDurable() }
         if r.output {
-            if tracker.readAll(sockets.output) { try perform(machine.alertSubscriberJoined()) }
+            if tracker.read(sockets.output) { try perform(machine.alertSubscriberJoined()) }
             if tracker.takeMemoryFreed() { housekeeping.memoryToReturn() }
         }
         if r.monitor { sockets.supervisor.readEvents(input: sockets.input, now: clock.now) }

@@ -91,14 +91,25 @@ struct SubscriptionTracker {
         return prefix.starts(with: alert)
     }
 
-    /// Reads every pending subscription message. Returns whether a subscription covering alerts arrived.
+    /// The most messages `read` takes from the output in one turn of the processing loop.
+    static let messagesPerTurn = 1024
+
+    /// Reads the pending subscription messages, at most `budget` (the rest wait for the next turn: the output stays
+    /// readable). Returns whether a subscription covering alerts arrived.
     /// A message that is not a subscription or an unsubscription (first byte 1 or 0) — an XSUB consumer's own message
     /// sent upstream, which libzmq's XPUB hands up too — is read and ignored: it was counted and logged as a consumer
     /// leaving.
-    mutating func readAll(_ output: ZMQSocket) -> Bool {
+    ///
+    /// The budget keeps the input's share of the loop: read to the end, the messages of one consumer that subscribed
+    /// and unsubscribed in a loop (each undone at once, so no cap applies) held the loop for as long as it sent them,
+    /// since libzmq's XPUB queues them without bound — 8 such connections for 30 s delayed every event by up to 102 s,
+    /// `/healthz` said 503 and the systemd watchdog went 75 s without a ping (a fault tester, session 35).
+    mutating func read(_ output: ZMQSocket, budget: Int = SubscriptionTracker.messagesPerTurn) -> Bool {
         var alertJoined = false
         var ended = false
-        while let (first, source) = try? output.receiveFirstFrameWithSource() {
+        var taken = 0
+        while taken < budget, let (first, source) = try? output.receiveFirstFrameWithSource() {
+            taken += 1
             guard let kind = first.first, kind <= 1 else { continue }
             let prefixBytes = first.dropFirst()
             let isAlert = Self.coversAlerts(prefixBytes)

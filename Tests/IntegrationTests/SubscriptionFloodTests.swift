@@ -1,6 +1,8 @@
 import ContactWatchTestSupport
 import Foundation
+import Synchronization
 import Testing
+import ZeroMQ
 
 /// A consumer that sends many distinct subscriptions: libzmq's XPUB keeps each one in a trie, a node per byte of
 /// prefix, and nothing in libzmq 4.3.4 limits how many a peer holds (1,000 distinct 4,000-byte prefixes: +245 MB of
@@ -81,6 +83,53 @@ struct SubscriptionFloodTests {
     /// With `unheldUnsubscriptions`, an unsubscription of a prefix never held after each subscription: the daemon
     /// counted a connection's subscriptions less its unsubscriptions, so the count stayed at 0 and the cap never cut it
     /// while libzmq held every prefix (session 26).
+    /// The processing loop read every pending subscription message before it read input again, and libzmq's XPUB
+    /// queues them without bound: consumers that subscribe and unsubscribe in a loop (each undone at once, so the cap
+    /// never applies) held up every event for as long as they went on (a fault tester, session 35: 8 connections for
+    /// 30 s delayed events by 102 s, `/healthz` 503, 75 s without a watchdog ping). Now a turn reads at most
+    /// `SubscriptionTracker.messagesPerTurn` of them.
+    @Test("consumers that subscribe and unsubscribe in a loop do not hold up the events: a stream sent meanwhile is processed and its alerts published while the churn goes on")
+    func churnDoesNotStallEvents() throws {
+        let dir = try TemporaryDirectory()
+        let daemon = try DaemonUnderTest(dir: dir, extraArguments: ["--subscribe", ""])
+        let expected = try SecurityTests.expected(SecurityTests.stream)
+        let tail = try Child("contactwatch", ["tail", "--endpoint", daemon.output, "--count", "\(expected.count)"])
+        defer { DurabilityTests.stop(tail) }
+        try #require(daemon.waitForSubscribers(1), "the tail did not subscribe: \(daemon.child.stderr.text)")
+        let publisher = try TestPublisher(endpoint: daemon.input, curve: nil)
+        try #require(try publisher.awaitSubscription(ms: 30_000), "the daemon did not subscribe: \(daemon.child.stderr.text)")
+
+        let stop = Atomic<Bool>(false)
+        let sent = Atomic<Int>(0)
+        let output = daemon.output
+        let churners = (0..<2).map { _ in
+            let t = Thread {
+                guard let context = try? ZMQContext(), let x = try? context.socket(.xsub, lingerMilliseconds: 0) else { return }
+                defer { x.close(); context.close() }
+                try? x.setSendHighWaterMark(0)
+                try? x.connect(output)
+                while !stop.load(ordering: .relaxed) {
+                    _ = try? x.send([[1, 0x63]])
+                    _ = try? x.send([[0, 0x63]])
+                    sent.add(2, ordering: .relaxed)
+                }
+            }
+            t.start()
+            return t
+        }
+        // The churn under way (a bounded wait on what the churners sent), then the stream.
+        let deadline = Date().addingTimeInterval(30)
+        while sent.load(ordering: .relaxed) < 200_000 && Date() < deadline { usleep(10_000) }
+        try publisher.send(lines: try SecurityTests.lines(SecurityTests.stream))
+        let status = tail.waitForExit(timeout: 30)
+        let churned = sent.load(ordering: .relaxed)
+        stop.store(true, ordering: .relaxed)
+        for t in churners { while !t.isFinished { usleep(10_000) } }
+        #expect(status == 0, "the alerts did not come out while \(churned) subscription messages were sent: \(tail.stdout.text)")
+        #expect(tail.stdout.lines.count == expected.count)
+        #expect(daemon.stop() == 0, "\(daemon.child.stderr.text.suffix(2000))")
+    }
+
     @Test("60,000 distinct subscriptions from one connection kept open: it is cut, the memory they took is given back, consumers before and after get every alert",
           arguments: [false, true])
     func floodIsCut(unheldUnsubscriptions: Bool) throws {

@@ -34,7 +34,7 @@ struct SubscriptionTrackerTests {
         let n = 500
         for i in 0..<n { try consumer.send([[1] + Array("p\(i).".utf8)]) }
         let deadline = ContinuousClock.now + .seconds(30)
-        while tracker.subscriptions < n && ContinuousClock.now < deadline { _ = tracker.readAll(output) }
+        while tracker.subscriptions < n && ContinuousClock.now < deadline { _ = tracker.read(output) }
         #expect(tracker.subscriptions == n)
         var lines = sink.entries.withLock { $0 }
         #expect(lines.count == 10, "\(lines.count) lines for \(n) subscriptions")
@@ -44,7 +44,7 @@ struct SubscriptionTrackerTests {
         clock.withLock { $0 = 1 }
         try consumer.send([[1] + Array("alert.".utf8)])
         var alertJoined = false
-        while !alertJoined && ContinuousClock.now < deadline { alertJoined = tracker.readAll(output) }
+        while !alertJoined && ContinuousClock.now < deadline { alertJoined = tracker.read(output) }
         #expect(alertJoined)
         lines = sink.entries.withLock { $0 }
         #expect(lines.count == 11)
@@ -53,7 +53,7 @@ struct SubscriptionTrackerTests {
 
         // A flood's tail: 20 more held back, then a quiet second; the tracker says them once, and only then.
         for i in 0..<20 { try consumer.send([[1] + Array("q\(i).".utf8)]) }
-        while tracker.subscriptions < n + 21 && ContinuousClock.now < deadline { _ = tracker.readAll(output) }
+        while tracker.subscriptions < n + 21 && ContinuousClock.now < deadline { _ = tracker.read(output) }
         try #require(tracker.subscriptions == n + 21)
         expectFloodEndSaid(in: sink, say: { tracker.sayHeldBack() }, quiet: { clock.withLock { $0 = 2 } },
                            expected: ["20 more \"subscriber joined\" lines not logged at info (rate limit); the flood is over"],
