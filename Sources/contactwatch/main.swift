@@ -240,6 +240,7 @@ struct GenerateCommand: ParsableCommand {
     func run() throws {
         let options = GeneratorOptions(cases: cases, days: days, seed: seed, start: start, lateEnforcement: lateEnforcement)
         try runTool("generate") {
+            if output == nil { try StandardDescriptors.requireStandardOutput() }
             let fd = try output.map(openForWriting) ?? 1
             let writer = BufferedFDWriter(fd: fd)
             // Progress (days done of all, events, rate, time left) on standard error when it is a terminal.
@@ -270,7 +271,8 @@ struct TailCommand: ParsableCommand {
         discussion: """
             With --journal and --from-sequence it first prints every alert after N from the daemon's journal, \
             then continues live, printing each alert exactly once in alertSequence order. Exit codes: 64 bad \
-            flags, 69 the endpoint or the journal is unavailable. A warning goes to standard error when nothing has \
+            flags, 69 the endpoint or the journal is unavailable, 74 standard output cannot be written (closed, a \
+            full disk). A warning goes to standard error when nothing has \
             connected to the endpoint after 5 seconds (it keeps trying).
             """
     )
@@ -333,6 +335,7 @@ struct TailCommand: ParsableCommand {
         options.requestTimeoutMilliseconds = Int(requestTimeout * 1000)
         options.format = TailFormat(rawValue: format) ?? .ndjson
         try runTool("tail") {
+            try StandardDescriptors.requireStandardOutput()
             options.curve = try ToolCurve.load(cert: curveCert, serverKey: curveServerKey, allow: nil)
             try Tail.run(options)
         }
@@ -387,4 +390,5 @@ struct KeygenCommand: ParsableCommand {
     }
 }
 
+StandardDescriptors.reopenClosed()
 ContactWatchTool.main()

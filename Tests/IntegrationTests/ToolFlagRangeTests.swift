@@ -22,6 +22,29 @@ struct ToolFlagRangeTests {
         }
     }
 
+    /// `tail >&-` wrote its lines into whatever descriptor took number 1 — an eventfd of libzmq's, where an 8-byte line
+    /// aborted the tool (`mailbox.cpp:99`, exit 134) and any other said `write failed: Invalid argument` (a fault
+    /// tester, session 35). Descriptors 0–2 are now opened on /dev/null at start, and a command that writes to
+    /// standard output says it is closed.
+    @Test("tail and generate with standard output closed: exit 74 saying so; generate --output FILE still works")
+    func closedStandardOutput() throws {
+        let dir = try TemporaryDirectory()
+        let tool = Executables.url("contactwatch").path
+        let script = """
+            "$1" tail --endpoint "$2" --count 1 2>&1 >&-; echo "tail $?"
+            "$1" generate --cases 2 --days 2 2>&1 >&-; echo "generate $?"
+            "$1" generate --cases 2 --days 2 --output "$3" 0<&- 1>&- 2>/dev/null; echo "file $?"
+            """
+        let c = try Child("/bin/bash", ["-c", script, "bash", tool, dir.ipc("nobody"), dir.file("g.ndjson")])
+        #expect(c.waitForExit(timeout: 60) == 0, "\(c.stderr.text)")
+        let lines = c.stdout.text.split(separator: "\n").map(String.init)
+        let closed = "standard output is closed: nothing could be written there"
+        #expect(lines == ["contactwatch tail: \(closed) (redirect it to a file, or to /dev/null to discard it)", "tail 74",
+                          "contactwatch generate: \(closed) (redirect it to a file, or to /dev/null to discard it)", "generate 74",
+                          "file 0"], "\(c.stdout.text)")
+        #expect(FileManager.default.fileExists(atPath: dir.file("g.ndjson")))
+    }
+
     /// `replay` of a file of one event, bound at an `ipc://` endpoint in `dir` that nobody subscribes to.
     static func replayOfOneEvent(_ dir: TemporaryDirectory) throws -> [String] {
         let file = dir.file("one.ndjson")
