@@ -83,6 +83,8 @@ public final class StateStore: Sendable {
     /// next crash — and a new `-wal` at the path would be taken for the store's own by the next start. Checked with
     /// the main file after each commit (`checkStillInPlace`).
     private let sideFiles = Mutex<[FileIdentity?]>([nil, nil])
+    /// The database file's largest size seen by `checkStillInPlace` (it never shrinks while the daemon runs).
+    private let largestSize = Mutex<Int64>(0)
     /// The side files `sideFiles` follows, in its order.
     static let sideFileSuffixes = ["-wal", "-shm"]
     /// How the write connection waits for a lock another process holds (SQLite's own schedule, up to
@@ -242,11 +244,28 @@ public final class StateStore: Sendable {
     /// The device and inode of a file (`ContactWatchCommon.FileIdentity`).
     typealias FileIdentity = ContactWatchCommon.FileIdentity
 
-    /// Throws unless `path` still names the file this store opened. SQLite keeps writing to an open file that was
-    /// unlinked (its directory deleted) or replaced, so without this check such commits would vanish with the process
-    /// and the next start would find an empty or different store; one `stat` per commit.
+    /// Throws unless `path` still names the file this store opened, no shorter than it has been. SQLite keeps writing
+    /// to an open file that was unlinked (its directory deleted) or replaced, so without this check such commits would
+    /// vanish with the process and the next start would find an empty or different store; one `stat` per commit.
+    ///
+    /// The size: the database file never shrinks while the daemon runs (no `VACUUM`, `auto_vacuum` off; a checkpoint
+    /// only writes pages into it), so a smaller file was truncated in place by another program (`truncate`, `: >`,
+    /// a log rotation's `copytruncate`) — the pages checkpointed into it are gone, and the daemon went on committing
+    /// into the WAL and publishing, to stop cleanly on a store the next start refused as corrupt (a fault tester,
+    /// session 35: 7,073 alerts published, the whole state lost, without a word). Best effort: a truncation that later
+    /// checkpoints grow back past the size last seen before the next check is not seen.
     func checkStillInPlace() throws(StoreError) {
-        guard FileIdentity(path: path) == opened else { throw StoreError.removedWhileRunning(path) }
+        var st = stat()
+        guard stat(path, &st) == 0, UInt64(st.st_dev) == opened.device, UInt64(st.st_ino) == opened.inode else {
+            throw StoreError.removedWhileRunning(path)
+        }
+        let size = Int64(st.st_size)
+        let shrankFrom = largestSize.withLock { largest -> Int64? in
+            if size < largest { return largest }
+            largest = size
+            return nil
+        }
+        if let shrankFrom { throw StoreError.truncatedWhileRunning(path, from: shrankFrom, to: size) }
         guard let lost = noteSideFiles() else { return }
         throw saveAfterLosing(path + lost)
     }

@@ -77,6 +77,14 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
             + "directory starts with no cases and numbers its alerts from 1 again.")
     }
 
+    static func truncatedWhileRunning(_ path: String, from: Int64, to: Int64) -> StoreError {
+        StoreError(.corrupt, "the state store at \(path) shrank from \(from) to \(to) bytes while the daemon was "
+            + "running: another program truncated it (truncate, a log rotation's copytruncate reaching the state "
+            + "directory?), and what had been written into it is gone. The batch in hand was not committed and nothing "
+            + "of it was published. Restore the store from a backup (or move it aside to start empty) before "
+            + "restarting, and stop whatever truncated it.")
+    }
+
     /// `sidePath` (the store's `-wal` or `-shm`) was deleted or replaced while the daemon ran. `notCopied` is nil when
     /// every committed frame was copied into the database file, else why the copy did not finish; `savedCopy` is then
     /// the complete copy written instead (`<store>.saved`), or why it could not be written.

@@ -655,6 +655,29 @@ struct FaultTests {
             + "published live, \(before.bodies.count) committed before the deletion")
     }
 
+    /// The same file truncated in place (`truncate`, `copytruncate`) kept its name and inode: the daemon went on
+    /// committing into the WAL and publishing, stopped with exit 0, and the next start refused the store as corrupt —
+    /// every alert since lost without a word (a fault tester, session 35).
+    @Test("the store truncated in place under a running daemon: exit 74 saying it shrank, at its next commit; nothing published past the last commit", arguments: [0, 4096])
+    func storeTruncatedMidRun(size: Int) throws {
+        let dir = try TemporaryDirectory()
+        let (chunks, daemon, live, before) = try Self.firstHalfWithLiveTail(dir)
+        defer { D.stop(live, output: true) }
+        let store = daemon.stateDir + "/contactwatch.sqlite"
+        try #require(truncate(store, off_t(size)) == 0, "truncate: errno \(errno)")
+        let replay = try Child("contactwatch", ["replay", chunks[1], "--endpoint", daemon.input, "--wait-subscribers", "1"])
+        defer { D.stop(replay) }
+        let status = daemon.child.waitForExit(timeout: 120)
+        let log = daemon.child.stderr.text
+        #expect(status == 74, "exit \(String(describing: status)): \(log.suffix(2000))")
+        #expect(log.contains("the state store at \(store) shrank from ") && log.contains(" to \(size) bytes while the daemon was running"),
+                "\(log.suffix(2000))")
+        D.stop(replay)
+        let publishedLive = Self.sequences(live).max() ?? 0
+        #expect(publishedLive <= before.bodies.count,
+                "alertSequence \(publishedLive) was published after the store's last commit (\(before.bodies.count))")
+    }
+
     /// SQLite keeps the store's `-wal` open: deleted under the daemon (a clean-up job, an operator taking it for
     /// litter), commits went on into a file with no name, and a kill -9 then lost them — alerts published live were
     /// missing after the restart and their alertSequences were given again to other alerts.
