@@ -191,6 +191,10 @@ struct MetricsTests {
         let length = head.headers.lowercased().split(separator: "\r\n").first { $0.hasPrefix("content-length:") }
             .flatMap { Int($0.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) }
         #expect(length == get.body.utf8.count && length ?? 0 > 0, "HEAD: \(head.headers); GET \(get.body.utf8.count) bytes")
+        // HEAD /healthz likewise (it was 404: a fault tester, session 35).
+        let headHealth = try httpGet(port: port, path: "/healthz", method: "HEAD")
+        #expect(headHealth.status == 200 && headHealth.body.isEmpty && headHealth.headers.lowercased().contains("content-length: 3"),
+                "HEAD /healthz: \(headHealth.status) \(headHealth.headers)")
         #expect(daemon.stop() == 0, "\(daemon.child.stderr.text)")
         // Every line the stop wrote is one of the daemon's: NIO's raw "Cannot schedule tasks on an EventLoop that has
         // already shut down" came in about one stop in ten after a scrape while the endpoint's group was shut down
