@@ -51,6 +51,8 @@ struct PipelineService: Service {
                             }
                             continuation.resume()
                         } catch {
+                            // A failure the loop threw rather than found between turns (`notifyFailureStop` there).
+                            Systemd.notifyFailureStop(error)
                             failure.set(error)
                             continuation.resume(throwing: error)
                         }

@@ -179,7 +179,10 @@ struct PipelineLoop {
                                              timeoutMilliseconds: machine.pollTimeout(at: clock.now))
             try dispatch(readiness)
             failed = failure()
-            if failed != nil { break }
+            if let failed {
+                Systemd.notifyFailureStop(failed)
+                break
+            }
         }
         try finish()
         if let failed { throw failed }

@@ -47,6 +47,16 @@ public enum Systemd {
 
     private static let background = DispatchQueue(label: "contactwatch.systemd.states")
 
+    /// `STOPPING=1` with a `STATUS=` line saying why, for a stop the daemon decides itself on a failure (the store,
+    /// a socket), sent as the failure is found: only SIGTERM's stop said STOPPING=1, so for the save and flush after a
+    /// failure `systemctl status` still showed the daemon running, and nothing told systemd why (a fault tester,
+    /// session 35). The reason is the first line of the message, cut to 200 characters.
+    public static func notifyFailureStop(_ error: DaemonError) {
+        let first = error.message.split(separator: "\n").first.map(String.init) ?? ""
+        let reason = first.count > 200 ? String(first.prefix(199)) + "…" : first
+        notifyWithoutWaiting("STOPPING=1\nSTATUS=stopping: \(reason)")
+    }
+
     /// Whether systemd asked for notifications (`NOTIFY_SOCKET` is set).
     public static var isSupervised: Bool { getenv("NOTIFY_SOCKET") != nil }
 

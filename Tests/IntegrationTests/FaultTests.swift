@@ -701,6 +701,9 @@ struct FaultTests {
         #expect(status == 75, "exit \(String(describing: status)): \(log.suffix(2000))")
         #expect(log.contains("contactwatch.sqlite-wal was deleted or replaced while the daemon was running")
                     && log.contains("nothing is lost"), "\(log.suffix(2000))")
+        // systemd was told it is stopping, and why (only SIGTERM's stop said STOPPING=1: a fault tester, session 35).
+        #expect(daemon.notify.wait(for: "STATUS=", prefix: true, timeout: 5) { $0.hasPrefix("STATUS=stopping: ") && $0.contains("sqlite-wal") },
+                "no STATUS=stopping line")
         D.stop(replay)
         let publishedLive = Self.sequences(live).max() ?? 0
 
