@@ -85,7 +85,8 @@ final class TailSession {
     private let output: FDWriter
     private let diagnostics: FDWriter
     private let sub: ZMQSocket
-    private let dealer: ZMQSocket?
+    private var dealer: ZMQSocket?
+    private let context: ZMQContext
     /// Watches the live socket's connection (handshakes), for the journal catch-up and the "nothing connected" warning.
     private let monitor: ZMQMonitor?
     /// A connection to the live endpoint completed its handshake.
@@ -116,6 +117,7 @@ final class TailSession {
         self.output = output
         self.diagnostics = diagnostics
         covered = options.fromSequence ?? 0
+        self.context = context
         sub = try context.socket(.sub, lingerMilliseconds: 0)
         do {
             // No limit on the receive queue: the buffer during a journal catch-up, and a tail that prints every message
@@ -132,20 +134,22 @@ final class TailSession {
         } catch let error as ZMQError {
             throw ToolError(exitCode: ToolError.unavailable, "cannot connect to \(options.endpoint): \(error.message)")
         }
-        if let journal = options.journal {
-            let d = try context.socket(.dealer, lingerMilliseconds: 0, framePoolCapacity: options.batchLimit + 3)
-            do {
-                try d.setMaxMessageSize(TailOptions.maxFrameBytes)
-                try options.curve.secureClient(d)
-                try d.setSendTimeout(milliseconds: Int32(clamping: options.requestTimeoutMilliseconds))
-                try d.connect(journal)
-            } catch let error as ZMQError {
-                throw ToolError(exitCode: ToolError.unavailable, "cannot connect to journal \(journal): \(error.message)")
-            }
-            dealer = d
-        } else {
-            dealer = nil
+        dealer = try options.journal.map { try Self.journalSocket(context: context, options: options, journal: $0) }
+    }
+
+    /// A DEALER connected to the journal endpoint.
+    private static func journalSocket(context: ZMQContext, options: TailOptions, journal: String) throws -> ZMQSocket {
+        let d = try context.socket(.dealer, lingerMilliseconds: 0, framePoolCapacity: options.batchLimit + 3)
+        do {
+            try d.setMaxMessageSize(TailOptions.maxFrameBytes)
+            try options.curve.secureClient(d)
+            try d.setSendTimeout(milliseconds: Int32(clamping: options.requestTimeoutMilliseconds))
+            try d.connect(journal)
+        } catch let error as ZMQError {
+            d.close()
+            throw ToolError(exitCode: ToolError.unavailable, "cannot connect to journal \(journal): \(error.message)")
         }
+        return d
     }
 
     func close() {
@@ -291,9 +295,16 @@ final class TailSession {
     /// alert that showed it, less one) or the journal's latest, instead of waiting — silently — for the new numbers to
     /// pass the old ones. A reply whose alerts are none of them after the position asked for (no `alertSequence`, or
     /// at or below it) ends the tail with 69: a journal that never advances would be asked again for ever.
+    ///
+    /// A request that gets no answer within `--request-timeout` is asked once more on a new connection before the tail
+    /// gives up: a daemon killed and restarted (systemd after a crash or a watchdog timeout) with a request in flight
+    /// took the request with the old connection, and the tail exited 69 although the new daemon's journal answered at
+    /// once (a fault tester, session 35). A new socket, so that a late answer to the first request cannot be read as
+    /// the answer to a later one.
     private func catchUp(resumeAfter: UInt64? = nil) throws {
-        guard let dealer, let journal = options.journal else { return }
+        guard var dealer, let journal = options.journal else { return }
         let capacity = options.batchLimit + 3
+        var askedAgain = false
         while true {
             let asked = covered
             // A DEALER with no connection blocks its send (a refused handshake leaves none): bounded by ZMQ_SNDTIMEO.
@@ -334,14 +345,23 @@ final class TailSession {
                 return .batch(bodies: used, latest: latest)
             }
             switch reply {
+            case nil where !askedAgain:
+                askedAgain = true
+                diagnostics.line("warning: journal \(journal) did not answer within \(options.requestTimeoutMilliseconds) ms; "
+                    + "asking again on a new connection (the daemon restarted with the request in flight?)")
+                dealer.close()
+                dealer = try Self.journalSocket(context: context, options: options, journal: journal)
+                self.dealer = dealer
+                continue
             case nil:
-                throw ToolError(exitCode: ToolError.unavailable,
-                                "journal \(journal) did not answer within \(options.requestTimeoutMilliseconds) ms (\(journalHint))")
+                throw ToolError(exitCode: ToolError.unavailable, "journal \(journal) did not answer within "
+                    + "\(options.requestTimeoutMilliseconds) ms, twice (\(journalHint))")
             case .error(let message)?:
                 throw ToolError(exitCode: ToolError.unavailable, "journal \(journal) answered: error: \(message)")
             case .malformed(let what)?:
                 throw ToolError(exitCode: ToolError.unavailable, "journal \(journal) sent \(what)")
             case .batch(let bodies, let latest)?:
+                askedAgain = false
                 if latest < asked {
                     let from = min(resumeAfter ?? latest, latest)
                     diagnostics.line("warning: journal \(journal): its latest alertSequence is \(latest), below \(asked), "

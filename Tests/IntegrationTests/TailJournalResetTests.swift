@@ -22,6 +22,8 @@ struct TailJournalResetTests {
         let history = Mutex<[[UInt8]]>([])
         let fixed = Mutex<[[UInt8]]?>(nil)
         let requests = Atomic<Int>(0)
+        /// How many of the next requests to leave unanswered (a daemon killed with the request in flight).
+        let unanswered = Atomic<Int>(0)
         private let stopping = Atomic<Bool>(false)
         private let done = DispatchSemaphore(value: 0)
 
@@ -44,6 +46,10 @@ struct TailJournalResetTests {
                 while !stopping.load(ordering: .acquiring) {
                     guard let frames = try? router.receiveCopy(timeoutMilliseconds: 50), frames.count >= 3 else { continue }
                     requests.add(1, ordering: .relaxed)
+                    if unanswered.load(ordering: .relaxed) > 0 {
+                        unanswered.subtract(1, ordering: .relaxed)
+                        continue
+                    }
                     let after = Int(String(decoding: frames[2], as: UTF8.self)) ?? 0
                     var reply: [[UInt8]] = [frames[0]]
                     if let fixed = fixed.withLock({ $0 }) {
@@ -114,6 +120,29 @@ struct TailJournalResetTests {
             $0.contains("its latest alertSequence is 3, below 5") && $0.contains("reset or restored")
         }
         #expect(warned, "\(tail.stderr.text)")
+    }
+
+    /// A daemon killed and restarted with a request in flight took the request with it: the tail waited for an answer
+    /// that could not come and exited 69, while the new daemon's journal answered at once (a fault tester, session 35).
+    @Test("a journal request left unanswered is asked once more on a new connection; unanswered twice, tail exits 69", arguments: [1, 2])
+    func unansweredRequestAskedAgain(_ unanswered: Int) throws {
+        let dir = try TemporaryDirectory()
+        let fake = try FakeDaemon(dir)
+        defer { fake.close() }
+        fake.journal.history.withLock { $0 = (1...3).map { Self.alert($0, "X00000\($0)") } }
+        fake.journal.unanswered.store(unanswered, ordering: .relaxed)
+        let tail = try Child("contactwatch", ["tail", "--endpoint", dir.ipc("out"), "--journal", dir.ipc("journal"),
+                                              "--from-sequence", "0", "--request-timeout", "1"])
+        defer { if tail.process.isRunning { tail.signal(SIGKILL) }; _ = tail.waitForProcessExit(timeout: 10) }
+        #expect(tail.stderr.wait(timeout: 30) { $0.contains("did not answer within 1000 ms; asking again on a new connection") },
+                "\(tail.stderr.text)")
+        if unanswered == 1 {
+            #expect(tail.stdout.wait(timeout: 30) { $0.split(separator: "\n").count == 3 }, "\(tail.stdout.text) \(tail.stderr.text)")
+            #expect(tail.process.isRunning, "\(tail.stderr.text)")
+        } else {
+            #expect(tail.waitForExit(timeout: 30) == 69, "\(tail.stderr.text)")
+            #expect(tail.stderr.text.contains("did not answer within 1000 ms, twice"), "\(tail.stderr.text)")
+        }
     }
 
     @Test("a journal whose replies never advance (the same alert again, bodies without alertSequence, not JSON): tail exits 69 saying so, instead of asking for ever", arguments: ["same", "no-sequence", "not-json"])
