@@ -248,7 +248,6 @@ struct PipelineLoop {
         var n = 0
         var framesOver = false
         var bytes = 0
-        var queueEmpty = false
         while n < drainLimit, machine.acceptsInput {
             let got: Bool
             do {
@@ -258,10 +257,7 @@ struct PipelineLoop {
                 if ZMQError.isInterrupted(error) { break }
                 throw DaemonError.internal("receive failed: \(error)")
             }
-            guard got else {
-                queueEmpty = true
-                break
-            }
+            guard got else { break }
             n += 1
             // A save after a lost side file started by the writer meanwhile (its commit of an earlier batch, its idle
             // check): read no more from here, within 256 events rather than the rest of the drain (one atomic load).
@@ -273,7 +269,7 @@ struct PipelineLoop {
             }
         }
         if framesOver { housekeeping.memoryToReturn() }
-        housekeeping.inputRead(bytes: bytes, queueEmpty: queueEmpty)
+        housekeeping.inputRead(bytes: bytes, at: clock.now)
         counters.publish(engine: engine.counters)
         counters.publish(cases: engine.state.cases.count, watermark: engine.state.watermark)
         for e in engine.takeLogEvents() {
@@ -567,26 +563,34 @@ struct Housekeeping {
     /// each.
     mutating func memoryToReturn() { trim.request() }
 
-    /// Bytes read from the input since the heap was last asked to be given back on their account.
+    /// Bytes read from the input since the heap was last given back on their account, and when input was last read.
     private var intake = 0
-    /// How much input read makes the next empty queue give the heap back (`inputRead`).
+    private var lastInput: ContinuousClock.Instant? = nil
+    /// How much input read makes the heap be given back once the input goes quiet (`inputRead`).
     static let intakeTrimBytes = 64 << 20
+    /// How long the input must have been quiet (nothing read) for that.
+    static let intakeQuiet = Duration.seconds(1)
 
-    /// A drain of the input read `bytes` of message bodies and ended with the queue empty (`queueEmpty`) or not. A
-    /// backlog that libzmq queued while the daemon was busy (up to `input.receiveHighWaterMark` messages of up to
-    /// `input.maxMessageBytes`) is heap that glibc kept once it was read and freed: 60,000 queued messages of 60 KB
-    /// left the daemon at 2.6 GB resident for good (a fault tester, session 35). Once `intakeTrimBytes` have been read
-    /// and the queue is empty, the heap is given back as after a message of many frames (`memoryToReturn`): under a
-    /// steady stream of small events that is a trim every 64 MB of input, at most once a second.
-    mutating func inputRead(bytes: Int, queueEmpty: Bool) {
+    /// A drain of the input read `bytes` of message bodies. A backlog that libzmq queued while the daemon was busy (up
+    /// to `input.receiveHighWaterMark` messages of up to `input.maxMessageBytes` each) is heap that glibc kept once it
+    /// was read and freed: 60,000 queued messages of 60 KB left the daemon at 2.6 GB resident for good (a fault tester,
+    /// session 35). Once `intakeTrimBytes` have been read and the input has then been quiet for `intakeQuiet`, the heap
+    /// is given back as after a message of many frames (`memoryToReturn`). Quiet, not merely empty: a queue emptied
+    /// half-way through a backlog trimmed there, and what the rest of the backlog took stayed (the test, run beside
+    /// the whole suite). A steady stream never trims this way; what it holds is its working set.
+    mutating func inputRead(bytes: Int, at now: ContinuousClock.Instant) {
+        guard bytes > 0 else { return }
         intake &+= bytes
-        if queueEmpty && intake >= Self.intakeTrimBytes {
+        lastInput = now
+    }
+
+    mutating func returnMemory(at now: ContinuousClock.Instant) {
+        if intake >= Self.intakeTrimBytes, let last = lastInput, now - last >= Self.intakeQuiet {
             intake = 0
             trim.request()
         }
+        trim.run(at: now)
     }
-
-    mutating func returnMemory(at now: ContinuousClock.Instant) { trim.run(at: now) }
 
     /// `events/s`, cases, W, the latest alert sequence, subscriptions: one line.
     static func status(_ c: RuntimeCounters, eventsPerSecond: Double) -> String {
