@@ -35,8 +35,8 @@ public struct LineReader {
     /// until memory ran out.
     public static let maxLineBytes = 16 << 20
 
-    /// Calls `body` with each line and its 1-based number; stops early when `body` returns false. A line longer than
-    /// `maxLineBytes` is not buffered: `overlong` gets its number as soon as it is known to be one (a stream without
+    /// Calls `body` with each line and its 1-based number; stops early when `body` returns false. A line of
+    /// `maxLineBytes` or more (its newline not counted) is not buffered: `overlong` gets its number as soon as it is known to be one (a stream without
     /// an end such as `/dev/zero` is then said at once), and it is read through to its end without being kept.
     public func forEachLine(overlong: (Int) -> Void = { _ in },
                             _ body: (UnsafeBufferPointer<UInt8>, Int) throws -> Bool) throws {

@@ -384,7 +384,7 @@ public enum Replay {
             var speedBase: (wall: UInt64, event: Int64)? = nil
             for file in options.files {
                 try LineReader(path: file).forEachLine(overlong: { number in
-                    diagnostics.line("\(file):\(number): a line longer than \(LineReader.maxLineBytes) bytes (not an "
+                    diagnostics.line("\(file):\(number): a line of \(LineReader.maxLineBytes) bytes or more (not an "
                         + "event stream?); not sent, read through to its end")
                     summary.skippedInvalid += 1
                 }) { line, number in
