@@ -334,6 +334,30 @@ struct LoadedStore {
             let e = EngineLogEvent.trackedPublishers(state.publishers.count)
             logger.warning("\(e.message)", metadata: ["publishers": "\(state.publishers.count)"])
         }
+        for problem in Self.openToOthers(stateDir: stateDir, store: store.path) {
+            logger.warning("\(problem)", metadata: ["stateDir": "\(stateDir)"])
+        }
+    }
+
+    /// A state directory any user can write, or a store any user can read or write: the case references and
+    /// safeguarding categories are readable, the journal and positions rewritable, the `-wal` deletable (each deletion
+    /// a stop). New ones are made 0750/0640, but an existing one keeps its mode and was used without a word (a fault
+    /// tester, session 35). Said at `warning` at each start, not refused (the operator's choice, as a group-writable
+    /// allow-list is).
+    static func openToOthers(stateDir: String, store: String) -> [String] {
+        var problems: [String] = []
+        var st = stat()
+        if stat(stateDir, &st) == 0, st.st_mode & S_IWOTH != 0 {
+            problems.append("the state directory \(stateDir) can be written by any user (mode "
+                + "\(String(st.st_mode & 0o7777, radix: 8))): any of them can put files in it (a saved copy the next start "
+                + "adopts) or delete the store's; chmod o-w it")
+        }
+        if stat(store, &st) == 0, st.st_mode & (S_IROTH | S_IWOTH) != 0 {
+            problems.append("the state store \(store) can be \(st.st_mode & S_IWOTH != 0 ? "written" : "read") by any "
+                + "user (mode \(String(st.st_mode & 0o7777, radix: 8))): it holds case references and safeguarding "
+                + "categories; chmod o-rwx it")
+        }
+        return problems
     }
 }
 

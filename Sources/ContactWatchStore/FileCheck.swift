@@ -79,6 +79,11 @@ public enum FileCheck {
             }
             let statErrno = errno
             if statErrno != ENOENT { return "\(prefix): \(errnoText(statErrno))" }
+            // A symbolic link to nothing (a state directory linked to a disk that is not mounted): mkdir said "File
+            // exists", sending the operator after a file that is not there (a fault tester, session 35).
+            if lstat(prefix, &st) == 0, (st.st_mode & S_IFMT) == S_IFLNK {
+                return "\(prefix): a symbolic link to \(linkTarget(prefix)), which does not exist (is its file system mounted?)"
+            }
             if mkdir(prefix, k == components.count - 1 ? 0o750 : 0o777) != 0 {
                 let e = errno
                 // Another process may have made it in between.
@@ -87,6 +92,13 @@ public enum FileCheck {
             }
         }
         return nil
+    }
+
+    /// What the symbolic link at `path` points at, as written in it ("?" when it cannot be read).
+    static func linkTarget(_ path: String) -> String {
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let n = buffer.withUnsafeMutableBytes { readlink(path, $0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count) }
+        return n < 0 ? "?" : String(decoding: buffer[0..<n], as: UTF8.self)
     }
 
     /// The size of a file, or nil when it does not exist.

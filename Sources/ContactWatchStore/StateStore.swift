@@ -133,6 +133,7 @@ public final class StateStore: Sendable {
         let path = (dir as NSString).appendingPathComponent(Self.fileName)
         self.path = path
         replacedBySavedCopy = try Self.adoptSavedCopy(at: path)
+        try Self.refuseLinks(at: path)
         let walSize = try FileCheck.size(of: path + "-wal")
         if try FileCheck.size(of: path) == nil {
             if let walSize, walSize > 0 {
@@ -239,6 +240,22 @@ public final class StateStore: Sendable {
         }
         opened = identity
         noteSideFiles()
+    }
+
+    /// Throws when the store, its `-wal` or its `-shm` is a symbolic link, or a file with more than one name. The state directory's lock guards the
+    /// directory, not what a link in it points at: a second daemon whose state directory held a link to the first one's
+    /// store ran on the same file, both committing until one stopped on a constraint failure blamed on the disk (a
+    /// fault tester, session 35). A link to the whole directory is fine (the lock is then taken in the directory linked
+    /// to).
+    static func refuseLinks(at path: String) throws(StoreError) {
+        for file in [path, path + "-wal", path + "-shm"] {
+            var st = stat()
+            guard lstat(file, &st) == 0 else { continue }
+            if st.st_mode & S_IFMT == S_IFLNK { throw StoreError.symbolicLink(file, target: FileCheck.linkTarget(file)) }
+            // Another name for the same file (`cp -al` of the state directory) is the same hole: two daemons ran on one
+            // store, both exited 0, and it was left corrupt (the same fault tester).
+            if st.st_mode & S_IFMT == S_IFREG, st.st_nlink > 1 { throw StoreError.hardLinked(file, names: Int(st.st_nlink)) }
+        }
     }
 
     /// The device and inode of a file (`ContactWatchCommon.FileIdentity`).

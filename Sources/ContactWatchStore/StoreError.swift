@@ -77,6 +77,19 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
             + "directory starts with no cases and numbers its alerts from 1 again.")
     }
 
+    static func symbolicLink(_ file: String, target: String) -> StoreError {
+        StoreError(.unreadable, "\(file) is a symbolic link (to \(target)); it has not been used. The state directory's "
+            + "lock guards the directory, not what a link in it points at, so another daemon whose state directory links "
+            + "to the same file would write the same store. Move the file into the state directory, or point state.dir "
+            + "(--state-dir) at the directory it is in (a link to a whole directory is fine).")
+    }
+
+    static func hardLinked(_ file: String, names: Int) -> StoreError {
+        StoreError(.unreadable, "\(file) has \(names) names (hard links: a copy made with cp -al or ln?); it has not been "
+            + "used. Another name for it, in another state directory, would let a second daemon write the same store. "
+            + "Give it one name: remove the other names, or replace it with a real copy (cp, not cp -l) while no daemon runs.")
+    }
+
     static func truncatedWhileRunning(_ path: String, from: Int64, to: Int64) -> StoreError {
         StoreError(.corrupt, "the state store at \(path) shrank from \(from) to \(to) bytes while the daemon was "
             + "running: another program truncated it (truncate, a log rotation's copytruncate reaching the state "

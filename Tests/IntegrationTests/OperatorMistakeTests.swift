@@ -454,6 +454,47 @@ struct OperatorMistakeTests {
         #expect(daemon.stop() == 0)
     }
 
+    /// Three operator mistakes with the state directory from a fault tester (session 35): a store that is a symbolic
+    /// link (a second daemon whose state directory linked to the first one's store ran on the same file, until one
+    /// stopped blaming the disk), a state directory linked to a disk that is not mounted ("File exists"), and a
+    /// directory and store any user can write (used without a word).
+    @Test("a store that is a symbolic link: exit 74 saying so, the file untouched; a state directory that is a dangling link: exit 74 naming its target; a world-writable directory and store: warned of at start")
+    func stateDirectoryLinksAndModes() throws {
+        let dir = try TemporaryDirectory()
+        let endpoints = ["--input", dir.ipc("in"), "--input-bind", "--output", dir.ipc("out")]
+        // A store made by a first run, then linked from a second state directory.
+        let first = try DaemonUnderTest(dir: dir)
+        #expect(first.stop() == 0)
+        let store = first.stateDir + "/contactwatch.sqlite"
+        let before = try Data(contentsOf: URL(fileURLWithPath: store))
+        try FileManager.default.createDirectory(atPath: dir.file("second"), withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: dir.file("second/contactwatch.sqlite"), withDestinationPath: store)
+        let linked = try Self.daemon(["--state-dir", dir.file("second")] + endpoints)
+        #expect(linked.status == 74, "\(linked.stderr)")
+        #expect(linked.stderr.contains("\(dir.file("second/contactwatch.sqlite")) is a symbolic link (to \(store)); it has not been used"),
+                "\(linked.stderr)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: store)) == before, "the linked store was modified")
+        // A second name for it (cp -al of the state directory): the same hole.
+        try FileManager.default.createDirectory(atPath: dir.file("third"), withIntermediateDirectories: true)
+        #expect(link(store, dir.file("third/contactwatch.sqlite")) == 0)
+        let hard = try Self.daemon(["--state-dir", dir.file("third")] + endpoints)
+        #expect(hard.status == 74 && hard.stderr.contains("\(dir.file("third/contactwatch.sqlite")) has 2 names"), "\(hard.stderr)")
+        #expect(unlink(dir.file("third/contactwatch.sqlite")) == 0)
+
+        try FileManager.default.createSymbolicLink(atPath: dir.file("unmounted"), withDestinationPath: dir.file("no-disk/state"))
+        let dangling = try Self.daemon(["--state-dir", dir.file("unmounted")] + endpoints)
+        #expect(dangling.status == 74, "\(dangling.stderr)")
+        #expect(dangling.stderr.contains("\(dir.file("unmounted")): a symbolic link to \(dir.file("no-disk/state")), which does not exist (is its file system mounted?)")
+                    && !dangling.stderr.contains("File exists"), "\(dangling.stderr)")
+
+        #expect(chmod(first.stateDir, 0o777) == 0 && chmod(store, 0o666) == 0)
+        let open = try DaemonUnderTest(dir: dir)
+        #expect(open.stop() == 0)
+        let warnings = open.child.stderr.lines.filter { $0.contains(" warning ") }
+        #expect(warnings.contains { $0.contains("the state directory \(first.stateDir) can be written by any user (mode 777)") }, "\(warnings)")
+        #expect(warnings.contains { $0.contains("the state store \(store) can be written by any user (mode 666)") }, "\(warnings)")
+    }
+
     @Test("a new state directory and store under a shell's umask 022 are not readable by other users (0750, 0640 with the -wal and -shm)")
     func newStoreIsPrivate() throws {
         let dir = try TemporaryDirectory()
