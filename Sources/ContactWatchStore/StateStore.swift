@@ -985,6 +985,18 @@ public final class StateStore: Sendable {
             }
         }
 
+        // The journal never runs ahead of the last alertSequence given: a store whose meta says less (damaged, edited
+        // by hand) would give the journal's numbers again to other alerts, two bodies under one sequence for every
+        // consumer (a fault tester, session 35). Refused as the store's other contradictions are.
+        if let last = try Int64.fetchOne(db, sql: "SELECT max(lastSequence) FROM journalChunk"),
+           UInt64(bitPattern: last) > state.alertSequence {
+            throw StoreError.corrupt(path, "its journal holds alertSequence \(last), beyond the last one given "
+                + "(\(state.alertSequence))")
+        }
+        if publishedThrough > state.alertSequence {
+            throw StoreError.corrupt(path, "alerts are recorded as published through alertSequence \(publishedThrough), "
+                + "beyond the last one given (\(state.alertSequence))")
+        }
         let unpublished = try Self.fetchJournal(db, after: publishedThrough, limit: nil)
         return (state, unpublished)
     }

@@ -253,4 +253,20 @@ func expectRefusal(_ dir: TempDir, _ kind: StoreError.Kind, mentioning words: [S
         try tamper(dir) { db in try db.execute(sql: "UPDATE caseState SET crn = 'X123456' WHERE caseIndex = 3") }
         try expectCorruptLoad(dir, mentioning: ["not an integer"])
     }
+
+    /// A `meta.alertSequence` below the journal's last sequence (or below `publishedThrough`) would give the journal's
+    /// numbers again to other alerts: it was accepted (a fault tester, session 35).
+    @Test func alertSequenceBehindTheJournalFailsLoad() throws {
+        let dir = try populatedStore()
+        defer { dir.cleanup() }
+        let last = try DatabaseQueue(path: dir.storePath).read { db in try Int64.fetchOne(db, sql: "SELECT max(lastSequence) FROM journalChunk") } ?? 0
+        try #require(last > 2, "the populated store has no journal")
+        try tamper(dir) { db in try db.execute(sql: "UPDATE meta SET value = ? WHERE key = 'alertSequence'", arguments: [last - 1]) }
+        try expectCorruptLoad(dir, mentioning: ["its journal holds alertSequence \(last), beyond the last one given (\(last - 1))"])
+        try tamper(dir) { db in
+            try db.execute(sql: "UPDATE meta SET value = ? WHERE key = 'alertSequence'", arguments: [last])
+            try db.execute(sql: "UPDATE meta SET value = ? WHERE key = 'publishedThrough'", arguments: [last + 5])
+        }
+        try expectCorruptLoad(dir, mentioning: ["published through alertSequence \(last + 5), beyond the last one given (\(last))"])
+    }
 }
