@@ -103,6 +103,13 @@ final class CommitWriter: @unchecked Sendable {
     /// How many batches are durable so far.
     var completedCount: Int { completed.load(ordering: .acquiring) }
 
+    /// When the commit in progress started (`MonotonicClock.nanos()`), or nil when none is (`CommitStallWatch`).
+    var commitStartedNanos: UInt64? {
+        let started = commitStarted.load(ordering: .acquiring)
+        return started == 0 ? nil : started
+    }
+    private let commitStarted = Atomic<UInt64>(0)
+
     /// The first write failure, if any (later batches are not written after one).
     var error: StoreError? {
         condition.lock()
@@ -192,6 +199,8 @@ final class CommitWriter: @unchecked Sendable {
             }
             return true
         }
+        commitStarted.store(MonotonicClock.nanos(), ordering: .releasing)
+        defer { commitStarted.store(0, ordering: .releasing) }
         do {
             let started = ContinuousClock.now
             try store.write(batch)

@@ -542,6 +542,8 @@ struct Housekeeping {
     var socketFiles: SocketFileWatch
     /// The state store's WAL checkpoints failing (`CheckpointWatch`).
     var checkpoints = CheckpointWatch()
+    /// A commit that does not end (`CommitStallWatch`).
+    var commitStall = CommitStallWatch()
     /// The state store's `-wal` file grown far past its bound (`WALSizeWatch`).
     var walSize = WALSizeWatch()
 
@@ -618,6 +620,7 @@ struct Housekeeping {
         }
         socketFiles.check(at: now, logger: logger)
         checkpoints.check(at: now, store: store, logger: logger, counters: counters)
+        commitStall.check(writer: writer, store: store, logger: logger)
         walSize.check(at: now, store: store, logger: logger)
         if let interval = statsInterval, now - lastStats.at >= interval {
             let received = counters.received.load(ordering: .relaxed)
@@ -683,6 +686,49 @@ struct SocketFileWatch {
                 connection can reach \(files[i].endpoint) (those made before go on); restart the daemon to bind it again, \
                 and keep other programs from cleaning its directory
                 """, metadata: ["socket": "\(files[i].socket)", "endpoint": "\(files[i].endpoint)"])
+        }
+    }
+}
+
+/// A commit of the state store that does not end: the disk holding it frozen (`fsfreeze`, a snapshot), failing or far
+/// too slow. The processing loop goes on turning (so the watchdog is pinged and `/healthz` says 200), reads input until
+/// the batches are full, and publishes nothing — and nothing said so (a fault tester, session 35: 42 s of a frozen file
+/// system without a line). Said at `warning` once a commit has taken `after`, again every `repeatAfter` while it goes
+/// on, and at `notice` when it ends. Plain values: `observe` decides, `check` reads the writer and logs.
+struct CommitStallWatch {
+    static let after: UInt64 = 10_000_000_000
+    static let repeatAfter: UInt64 = 60_000_000_000
+    /// The commit last said to be waiting (its start), and when that was said.
+    private var said: (started: UInt64, at: UInt64)? = nil
+
+    enum Saying: Equatable {
+        /// The commit in progress has taken `seconds` so far.
+        case waiting(seconds: UInt64)
+        /// The commit said to be waiting ended after about `seconds`.
+        case ended(seconds: UInt64)
+    }
+
+    /// `started`: when the commit in progress started (nil: none is); `now`: the monotonic clock, both in nanoseconds.
+    mutating func observe(started: UInt64?, now: UInt64) -> Saying? {
+        if let said, said.started != started {
+            self.said = nil
+            return .ended(seconds: (now &- said.started) / 1_000_000_000)
+        }
+        guard let started, now >= started, now - started >= Self.after else { return nil }
+        if let said, now - said.at < Self.repeatAfter { return nil }
+        said = (started, now)
+        return .waiting(seconds: (now - started) / 1_000_000_000)
+    }
+
+    mutating func check(writer: CommitWriter, store: StateStore, logger: Logger) {
+        guard let saying = observe(started: writer.commitStartedNanos, now: MonotonicClock.nanos()) else { return }
+        switch saying {
+        case .waiting(let seconds):
+            logger.warning("a commit of the state store has been waiting for \(seconds) s: the disk holding \(store.path) does not answer (a frozen file system, a failing or overloaded disk?). Nothing is published until it ends; input is read until the batches in hand are full",
+                           metadata: ["waitedSeconds": "\(seconds)"])
+        case .ended(let seconds):
+            logger.notice("the state store's commit that was waiting has ended (after about \(seconds) s); publishing resumes",
+                          metadata: ["waitedSeconds": "\(seconds)"])
         }
     }
 }
