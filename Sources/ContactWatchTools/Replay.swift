@@ -165,15 +165,25 @@ public enum Replay {
     /// Publishes the files. Diagnostics and the progress/summary lines go to `diagnostics`.
     /// - Throws: `ToolError` with exit 66 (a file cannot be read), 69 (endpoint, subscribers).
     public static func run(_ options: ReplayOptions, diagnostics: FDWriter = .standardError) throws -> ReplaySummary {
+        var onceOnly: [(identity: FileIdentity, name: String)] = []
         for file in options.files {
             if let reason = LineReader.unreadableReason(file) {
                 throw ToolError(exitCode: ToolError.noInput, "\(file): cannot be read: \(reason)")
             }
             // A pipe or a terminal is read once: the second pass would send nothing, silently.
-            if options.loop > 1 && FileKind(path: file) != .regular {
+            guard FileKind(path: file) != .regular else { continue }
+            if options.loop > 1 {
                 throw ToolError(exitCode: ToolError.usage, "\(file): --loop \(options.loop) needs regular files, and this "
                     + "is not one (a pipe, a terminal or another device: not read again from its start)")
             }
+            // Likewise one named twice (`replay /dev/stdin /dev/stdin`): the second was read at its end, without a word
+            // (a fault tester, session 35).
+            guard let identity = FileIdentity(path: file) else { continue }
+            if let first = onceOnly.first(where: { $0.identity == identity }) {
+                throw ToolError(exitCode: ToolError.usage, "\(file): named twice (as \(first.name) before), and it is not a "
+                    + "regular file (a pipe, a terminal or another device): it is read once, so the second time would send nothing")
+            }
+            onceOnly.append((identity, file))
         }
         let context = try ZMQContext()
         var summary: ReplaySummary
@@ -242,6 +252,11 @@ public enum Replay {
             } catch let error as ZMQError {
                 throw ToolError(exitCode: ToolError.unavailable,
                                 "cannot \(options.bind ? "bind" : "connect to") \(options.endpoint): \(error.explained)")
+            }
+            // A port or path the system chose (`:0`, `:*`, `ipc://*`) is said, as the daemon says its own: otherwise no
+            // daemon could be pointed at it (a fault tester, session 35).
+            if options.bind, let bound = try? socket.lastEndpoint, bound != options.endpoint {
+                diagnostics.line("bound \(options.endpoint) at \(bound)")
             }
             var ledger = SubscriberLedger()
             if let wanted = options.waitSubscribers {

@@ -99,7 +99,7 @@ struct ReplayCommand: ParsableCommand {
     var waitSubscribers: Int?
 
     @Option(parsing: .unconditional, help: "Seconds to wait for --wait-subscribers (default: 30).", transform: decimalNumber)
-    var waitTimeout: Double = 30
+    var waitTimeout: Double?
 
     @Option(help: "Stamp publisherId and sequenceNumber (1, 2, 3, ...) on each JSON object.")
     var publisherId: String?
@@ -134,9 +134,11 @@ struct ReplayCommand: ParsableCommand {
             throw ValidationError("--speed must be from 0.001 to 1000000000 (times faster than the occurredAt gaps)")
         }
         if let waitSubscribers, waitSubscribers < 0 { throw ValidationError("--wait-subscribers must be 0 or more") }
-        if !(waitTimeout >= 0 && waitTimeout <= 86400) {
+        if let waitTimeout, !(waitTimeout >= 0 && waitTimeout <= 86400) {
             throw ValidationError("--wait-timeout must be from 0 to 86400 seconds")
         }
+        // Ignored without a wait, which said nothing (a fault tester, session 35), as other flags that need another are.
+        if waitTimeout != nil && waitSubscribers == nil { throw ValidationError("--wait-timeout needs --wait-subscribers N") }
         if loop < 1 { throw ValidationError("--loop must be 1 or more") }
         if !(linger >= 0 && linger <= 86400) { throw ValidationError("--linger must be from 0 to 86400 seconds") }
         if let publisherId, publisherId.unicodeScalars.isEmpty || publisherId.unicodeScalars.count > 64 {
@@ -152,7 +154,7 @@ struct ReplayCommand: ParsableCommand {
         options.rate = rate
         options.speed = speed
         options.waitSubscribers = waitSubscribers
-        options.waitTimeoutSeconds = waitTimeout
+        options.waitTimeoutSeconds = waitTimeout ?? 30
         options.publisherId = publisherId
         options.loop = loop
         options.sendInvalid = sendInvalid
@@ -293,7 +295,7 @@ struct TailCommand: ParsableCommand {
     var fromSequence: UInt64?
 
     @Option(parsing: .unconditional, help: "Seconds a journal request may take (default: 5).", transform: decimalNumber)
-    var requestTimeout: Double = 5
+    var requestTimeout: Double?
 
     @Option(help: ArgumentHelp("This consumer's own CURVE secret certificate (NAME.key_secret).", valueName: "file"))
     var curveCert: String?
@@ -309,9 +311,11 @@ struct TailCommand: ParsableCommand {
         if (journal == nil) != (fromSequence == nil) {
             throw ValidationError("--journal and --from-sequence go together")
         }
-        if !(requestTimeout >= 0.001 && requestTimeout <= 86400) {
+        if let requestTimeout, !(requestTimeout >= 0.001 && requestTimeout <= 86400) {
             throw ValidationError("--request-timeout must be from 0.001 to 86400 seconds")
         }
+        // Ignored without a journal, which said nothing (a fault tester, session 35).
+        if requestTimeout != nil && journal == nil { throw ValidationError("--request-timeout needs --journal (it bounds a journal request)") }
         // The daemon's output drops a connection that sends a frame over 512 bytes (README, "Subscriptions"), and a
         // subscription's frame is "\u{9}SUBSCRIBE" and the prefix (33 bytes more under CURVE): a longer --topic
         // would leave tail connecting and dropped, silently, forever.
@@ -332,7 +336,7 @@ struct TailCommand: ParsableCommand {
         options.count = count
         options.journal = journal
         options.fromSequence = fromSequence
-        options.requestTimeoutMilliseconds = Int(requestTimeout * 1000)
+        options.requestTimeoutMilliseconds = Int((requestTimeout ?? 5) * 1000)
         options.format = TailFormat(rawValue: format) ?? .ndjson
         try runTool("tail") {
             try StandardDescriptors.requireStandardOutput()

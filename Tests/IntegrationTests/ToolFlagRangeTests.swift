@@ -45,6 +45,35 @@ struct ToolFlagRangeTests {
         #expect(FileManager.default.fileExists(atPath: dir.file("g.ndjson")))
     }
 
+    /// `replay --bind` on a port or path the system chooses never said which it got, so no daemon could be pointed at
+    /// it (a fault tester, session 35).
+    @Test("replay --bind on port 0 says the address it bound")
+    func boundAddressSaid() throws {
+        let dir = try TemporaryDirectory()
+        let file = dir.file("one.ndjson")
+        try (Self.event("2026-01-05T10:00:00Z") + "\n").write(toFile: file, atomically: true, encoding: .utf8)
+        let r = try runTool(["replay", file, "--endpoint", "tcp://127.0.0.1:0", "--bind", "--linger", "0"], timeout: 60)
+        let line = r.stderr.split(separator: "\n").first { $0.hasPrefix("bound tcp://127.0.0.1:0 at tcp://127.0.0.1:") }
+        #expect(line.flatMap { Int($0.split(separator: ":").last ?? "") }.map { $0 > 0 } == true, "\(r.stderr)")
+    }
+
+    /// Flags that mean something only with another were ignored without it, without a word, and a pipe named twice
+    /// was read at its end the second time (a fault tester, session 35).
+    @Test("--wait-timeout without --wait-subscribers, --request-timeout without --journal, the same pipe named twice: exit 64 saying why")
+    func flagsThatNeedAnother() throws {
+        let dir = try TemporaryDirectory()
+        let base = try Self.replayOfOneEvent(dir)
+        try Self.refused(base + ["--wait-timeout", "5"], ["--wait-timeout needs --wait-subscribers N"])
+        try Self.refused(["tail", "--endpoint", dir.ipc("out"), "--request-timeout", "2"], ["--request-timeout needs --journal"])
+        let script = """
+            echo '{"eventType":"x"}' | "$1" replay /dev/stdin /proc/self/fd/0 --endpoint "$2" --linger 0 2>&1; echo "twice $?"
+            """
+        let c = try Child("/bin/bash", ["-c", script, "bash", Executables.url("contactwatch").path, dir.ipc("nobody")])
+        #expect(c.waitForExit(timeout: 60) == 0, "\(c.stderr.text)")
+        #expect(c.stdout.text.contains("/proc/self/fd/0: named twice (as /dev/stdin before), and it is not a regular file")
+                    && c.stdout.text.hasSuffix("twice 64\n"), "\(c.stdout.text)")
+    }
+
     /// `replay` of a file of one event, bound at an `ipc://` endpoint in `dir` that nobody subscribes to.
     static func replayOfOneEvent(_ dir: TemporaryDirectory) throws -> [String] {
         let file = dir.file("one.ndjson")
