@@ -180,6 +180,22 @@ final class TailSession {
         }
     }
 
+    /// Whether the live connection was up and is now lost (the monitor's pending events read first).
+    private func liveConnectionLost() -> Bool {
+        readMonitor()
+        return monitor != nil && !connected && lostOne
+    }
+
+    /// Waits until the live connection is back (reconnecting as `readLive` does, with its warnings).
+    private func waitForLiveConnection() {
+        while !connected {
+            var timeout = 100
+            if let warning = untilConnectWarning() { timeout = min(timeout, warning) }
+            if let reconnect = reconnectIfDue() { timeout = min(timeout, reconnect) }
+            readMonitor(timeoutMilliseconds: max(1, timeout))
+        }
+    }
+
     /// Reads the monitor's pending events; a completed handshake means the live socket reached the publisher, a
     /// failed one is explained (once per kind of failure) with what the operator can do about it.
     private func readMonitor(timeoutMilliseconds: Int = 0) {
@@ -345,6 +361,17 @@ final class TailSession {
                 return .batch(bodies: used, latest: latest)
             }
             switch reply {
+            case nil where liveConnectionLost():
+                // The daemon is gone (its output connection too): the request went with it. Asked again on a new
+                // connection once the daemon is back, however long its restart takes (systemd's RestartSec=10 and the
+                // state's load outlast two request timeouts: a reviewer, session 35).
+                diagnostics.line("warning: journal \(journal) did not answer, and the connection to \(options.endpoint) "
+                    + "is lost (the daemon stopped or restarted?): asking again once it is back")
+                dealer.close()
+                waitForLiveConnection()
+                dealer = try Self.journalSocket(context: context, options: options, journal: journal)
+                self.dealer = dealer
+                continue
             case nil where !askedAgain:
                 askedAgain = true
                 diagnostics.line("warning: journal \(journal) did not answer within \(options.requestTimeoutMilliseconds) ms; "
@@ -404,9 +431,16 @@ final class TailSession {
             if let warning = untilConnectWarning() { timeout = timeout < 0 ? warning : min(timeout, warning) }
             if let reconnect = reconnectIfDue() { timeout = timeout < 0 ? reconnect : min(timeout, reconnect) }
             let ready = try poller.poll(timeoutMilliseconds: timeout)
-            if let monitorIndex, ready.isReadable(monitorIndex) { readMonitor() }
+            if let monitorIndex, ready.isReadable(monitorIndex) {
+                let wasLost = lostOne
+                readMonitor()
+                // Back after a loss: what was published meanwhile is read from the journal now.
+                if journalMode && wasLost && connected { try catchUp() }
+            }
             guard ready.isReadable(subIndex) else {
-                if journalMode && ready.isEmpty { try catchUp() }
+                // Not while the connection is lost: the daemon is away, and each request would time out (twice, then
+                // exit 69) during a restart that outlasts them (a reviewer, session 35).
+                if journalMode && ready.isEmpty && !lostOne { try catchUp() }
                 continue
             }
             while let action = try sub.receiveMessage(timeoutMilliseconds: 0, { frames in

@@ -145,6 +145,40 @@ struct TailJournalResetTests {
         }
     }
 
+    /// A restart under systemd (RestartSec=10, then the state's load) outlasts two request timeouts: the re-ask on a
+    /// new connection alone still ended the tail with 69 (a reviewer, session 35). With the live connection lost, the
+    /// tail waits for the daemon to be back, then asks again and catches up.
+    @Test("the daemon gone with a journal request in flight: tail waits for it to be back however long, then catches up")
+    func daemonAwayLongerThanTheTimeouts() throws {
+        let dir = try TemporaryDirectory()
+        let context = try ZMQContext()
+        let journal = try FakeJournal(context: context, endpoint: dir.ipc("journal"))
+        var output: ZMQSocket? = try context.socket(.xpub, lingerMilliseconds: 0)
+        defer { output?.close(); journal.stop(); context.close() }
+        try output!.bind(dir.ipc("out"))
+        journal.history.withLock { $0 = (1...2).map { Self.alert($0, "X00000\($0)") } }
+        let tail = try Child("contactwatch", ["tail", "--endpoint", dir.ipc("out"), "--journal", dir.ipc("journal"),
+                                              "--from-sequence", "0", "--request-timeout", "1"])
+        defer { if tail.process.isRunning { tail.signal(SIGKILL) }; _ = tail.waitForProcessExit(timeout: 10) }
+        try #require(tail.stdout.wait(timeout: 30) { $0.split(separator: "\n").count == 2 }, "\(tail.stderr.text)")
+        // The daemon hangs (its journal answers nothing) while a re-check is in flight, then goes away.
+        journal.unanswered.store(1_000_000, ordering: .relaxed)
+        let asked = journal.requests.load(ordering: .relaxed)
+        let deadline = Date().addingTimeInterval(30)
+        while journal.requests.load(ordering: .relaxed) == asked && Date() < deadline { usleep(10_000) }
+        output!.close()
+        output = nil
+        #expect(tail.stderr.wait(timeout: 30) { $0.contains("asking again once it is back") }, "\(tail.stderr.text)")
+        #expect(tail.process.isRunning, "\(tail.stderr.text)")
+        // Back: the journal answers, with one alert more, and the output is bound again.
+        journal.history.withLock { $0.append(Self.alert(3, "X000003")) }
+        journal.unanswered.store(0, ordering: .relaxed)
+        output = try context.socket(.xpub, lingerMilliseconds: 0)
+        try output!.bind(dir.ipc("out"))
+        #expect(tail.stdout.wait(timeout: 30) { $0.contains("X000003") }, "\(tail.stdout.text) \(tail.stderr.text)")
+        #expect(tail.process.isRunning && tail.stdout.lines.count == 3, "\(tail.stdout.text) \(tail.stderr.text)")
+    }
+
     @Test("a journal whose replies never advance (the same alert again, bodies without alertSequence, not JSON): tail exits 69 saying so, instead of asking for ever", arguments: ["same", "no-sequence", "not-json"])
     func journalThatNeverAdvances(_ kind: String) throws {
         let dir = try TemporaryDirectory()
