@@ -103,12 +103,20 @@ final class CommitWriter: @unchecked Sendable {
     /// How many batches are durable so far.
     var completedCount: Int { completed.load(ordering: .acquiring) }
 
-    /// When the commit in progress started (`MonotonicClock.nanos()`), or nil when none is (`CommitStallWatch`).
-    var commitStartedNanos: UInt64? {
-        let started = commitStarted.load(ordering: .acquiring)
+    /// When the write in progress on the store started (`MonotonicClock.nanos()`: a batch's commit, a prune step, a
+    /// check of its files, a WAL checkpoint after a batch), or nil when none is (`CommitStallWatch`).
+    var busySinceNanos: UInt64? {
+        let started = busySince.load(ordering: .acquiring)
         return started == 0 ? nil : started
     }
-    private let commitStarted = Atomic<UInt64>(0)
+    private let busySince = Atomic<UInt64>(0)
+
+    /// Runs `work` with `busySinceNanos` set.
+    private func busy<T>(_ work: () -> T) -> T {
+        busySince.store(MonotonicClock.nanos(), ordering: .releasing)
+        defer { busySince.store(0, ordering: .releasing) }
+        return work()
+    }
 
     /// The first write failure, if any (later batches are not written after one).
     var error: StoreError? {
@@ -181,7 +189,7 @@ final class CommitWriter: @unchecked Sendable {
             _ = try? signal.send([[]], dontWait: true)
             // The WAL's bound, once the batch is reported: its publication does not wait for this copy (SQLite's
             // auto-checkpoint ran it inside the commit). Before the next batch, on this connection, as that did.
-            store.checkpointWALIfDue()
+            busy { store.checkpointWALIfDue() }
         }
     }
 
@@ -193,14 +201,14 @@ final class CommitWriter: @unchecked Sendable {
         guard let work = next() else { return nil }
         guard case .batch(let batch) = work else {
             switch work {
-            case .prune(let cutoff, let days): pruneStep(cutoff, retentionDays: days)
-            case .check: return !checkFiles()
+            case .prune(let cutoff, let days): busy { pruneStep(cutoff, retentionDays: days) }
+            case .check: return !busy { checkFiles() }
             case .batch: break
             }
             return true
         }
-        commitStarted.store(MonotonicClock.nanos(), ordering: .releasing)
-        defer { commitStarted.store(0, ordering: .releasing) }
+        busySince.store(MonotonicClock.nanos(), ordering: .releasing)
+        defer { busySince.store(0, ordering: .releasing) }
         do {
             let started = ContinuousClock.now
             try store.write(batch)

@@ -51,7 +51,7 @@ struct PipelineService: Service {
                             }
                             continuation.resume()
                         } catch {
-                            // A failure the loop threw rather than found between turns (`notifyFailureStop` there).
+                            // Said as the loop found it between turns; here for one it threw (said once either way).
                             Systemd.notifyFailureStop(error)
                             failure.set(error)
                             continuation.resume(throwing: error)
@@ -348,9 +348,10 @@ struct LoadedStore {
         var problems: [String] = []
         var st = stat()
         if stat(stateDir, &st) == 0, st.st_mode & S_IWOTH != 0 {
+            let delete = st.st_mode & S_ISVTX != 0 ? "" : " or delete the store's"
             problems.append("the state directory \(stateDir) can be written by any user (mode "
                 + "\(String(st.st_mode & 0o7777, radix: 8))): any of them can put files in it (a saved copy the next start "
-                + "adopts) or delete the store's; chmod o-w it")
+                + "adopts)\(delete); chmod o-w it")
         }
         if stat(store, &st) == 0, st.st_mode & (S_IROTH | S_IWOTH) != 0 {
             problems.append("the state store \(store) can be \(st.st_mode & S_IWOTH != 0 ? "written" : "read") by any "

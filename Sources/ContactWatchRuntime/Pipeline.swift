@@ -190,6 +190,7 @@ struct PipelineLoop {
 
     private mutating func dispatch(_ r: PipelineReadiness) throws(DaemonError) {
         if r.input { try drainInput() }
+        if !machine.acceptsInput { housekeeping.inputNotPolled(at: clock.now) }
         // Every turn, not only after a drain: a count the rate limit held back is said once it allows, input or not.
         if engine.counters.tooFarAhead != tooFarAheadLogged { reportTooFarAhead() }
         if r.durable { try publishDurable() }
@@ -586,6 +587,12 @@ struct Housekeeping {
         lastInput = now
     }
 
+    /// A turn that left the input unread (the batches full behind a busy writer, republishing): not quiet, only not
+    /// looked at — a backlog may still be queued (a reviewer, session 35).
+    mutating func inputNotPolled(at now: ContinuousClock.Instant) {
+        if intake > 0 { lastInput = now }
+    }
+
     mutating func returnMemory(at now: ContinuousClock.Instant) {
         if intake >= Self.intakeTrimBytes, let last = lastInput, now - last >= Self.intakeQuiet {
             intake = 0
@@ -721,14 +728,22 @@ struct CommitStallWatch {
     }
 
     mutating func check(writer: CommitWriter, store: StateStore, logger: Logger) {
-        guard let saying = observe(started: writer.commitStartedNanos, now: MonotonicClock.nanos()) else { return }
+        // A save waiting for another process's reader has its own, accurate line every minute (and reads no input):
+        // the disk is not at fault then (a reviewer, session 35).
+        let started = writer.isWaitingForReaders ? nil : writer.busySinceNanos
+        guard let saying = observe(started: started, now: MonotonicClock.nanos()) else { return }
         switch saying {
         case .waiting(let seconds):
-            logger.warning("a commit of the state store has been waiting for \(seconds) s: the disk holding \(store.path) does not answer (a frozen file system, a failing or overloaded disk?). Nothing is published until it ends; input is read until the batches in hand are full",
+            logger.warning("a write to the state store (a commit, a checkpoint or a prune) has been waiting for \(seconds) s: the disk holding \(store.path) does not answer (a frozen file system, a failing or overloaded disk?). Nothing is published until it ends; input is read until the batches in hand are full",
                            metadata: ["waitedSeconds": "\(seconds)"])
         case .ended(let seconds):
-            logger.notice("the state store's commit that was waiting has ended (after about \(seconds) s); publishing resumes",
-                          metadata: ["waitedSeconds": "\(seconds)"])
+            if writer.error != nil {
+                logger.notice("the write to the state store that was waiting has ended after about \(seconds) s, with an error (below)",
+                              metadata: ["waitedSeconds": "\(seconds)"])
+            } else {
+                logger.notice("the write to the state store that was waiting has ended (after about \(seconds) s); publishing resumes",
+                              metadata: ["waitedSeconds": "\(seconds)"])
+            }
         }
     }
 }

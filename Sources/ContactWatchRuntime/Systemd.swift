@@ -52,10 +52,16 @@ public enum Systemd {
     /// failure `systemctl status` still showed the daemon running, and nothing told systemd why (a fault tester,
     /// session 35). The reason is the first line of the message, cut to 200 characters.
     public static func notifyFailureStop(_ error: DaemonError) {
+        // Said once: the first reason is the one (the loop's, before the rethrow in the daemon's thread).
+        guard !failureStopSaid.exchange(true, ordering: .acquiringAndReleasing) else { return }
         let first = error.message.split(separator: "\n").first.map(String.init) ?? ""
         let reason = first.count > 200 ? String(first.prefix(199)) + "…" : first
         notifyWithoutWaiting("STOPPING=1\nSTATUS=stopping: \(reason)")
     }
+
+    /// Set once a failure stop was said: the heartbeat's periodic `STATUS=` line would replace its reason in `systemctl
+    /// status` within 5 s (a reviewer, session 35), so it sends none after.
+    static let failureStopSaid = Atomic<Bool>(false)
 
     /// Whether systemd asked for notifications (`NOTIFY_SOCKET` is set).
     public static var isSupervised: Bool { getenv("NOTIFY_SOCKET") != nil }
@@ -99,7 +105,9 @@ final class SystemdHeartbeat {
                 let received = counters.received.load(ordering: .relaxed)
                 let rate = Double(received - last.received) / (Double(now - last.at) / 1e9)
                 (last.at, last.received) = (now, received)
-                Systemd.notify("STATUS=" + Housekeeping.status(counters, eventsPerSecond: rate))
+                if !Systemd.failureStopSaid.load(ordering: .acquiring) {
+                    Systemd.notify("STATUS=" + Housekeeping.status(counters, eventsPerSecond: rate))
+                }
             }
         }
         timer.schedule(deadline: .now() + .nanoseconds(Int(tick)), repeating: .nanoseconds(Int(tick)))

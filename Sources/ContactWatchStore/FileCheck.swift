@@ -82,7 +82,9 @@ public enum FileCheck {
             // A symbolic link to nothing (a state directory linked to a disk that is not mounted): mkdir said "File
             // exists", sending the operator after a file that is not there (a fault tester, session 35).
             if lstat(prefix, &st) == 0, (st.st_mode & S_IFMT) == S_IFLNK {
-                return "\(prefix): a symbolic link to \(linkTarget(prefix)), which does not exist (is its file system mounted?)"
+                return "\(prefix): a symbolic link to \(linkTarget(prefix)), which does not exist (is its file system "
+                    + "mounted? mount it, or correct the link; do not create the target by hand unless this is a new "
+                    + "installation: a daemon started on an empty directory starts with no cases)"
             }
             if mkdir(prefix, k == components.count - 1 ? 0o750 : 0o777) != 0 {
                 let e = errno

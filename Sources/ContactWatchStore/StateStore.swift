@@ -132,6 +132,7 @@ public final class StateStore: Sendable {
         }
         let path = (dir as NSString).appendingPathComponent(Self.fileName)
         self.path = path
+        try Self.refuseLinks(at: path)
         replacedBySavedCopy = try Self.adoptSavedCopy(at: path)
         try Self.refuseLinks(at: path)
         let walSize = try FileCheck.size(of: path + "-wal")
@@ -242,6 +243,22 @@ public final class StateStore: Sendable {
         noteSideFiles()
     }
 
+    /// Whether the database file at `path` has a valid SQLite header whose page count (valid: its change counter equals
+    /// the version-valid-for number) times its page size is `size`.
+    static func headerCountsPages(path: String, size: Int64) -> Bool {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { _ = Glibc.close(fd) }
+        var h = [UInt8](repeating: 0, count: 100)
+        guard h.withUnsafeMutableBytes({ pread(fd, $0.baseAddress, 100, 0) }) == 100,
+              h[0..<16].elementsEqual("SQLite format 3\0".utf8) else { return false }
+        func be32(_ at: Int) -> UInt32 { h[at..<at + 4].reduce(0) { $0 << 8 | UInt32($1) } }
+        let raw = Int64(h[16]) << 8 | Int64(h[17])
+        let pageSize = raw == 1 ? 65536 : raw
+        guard pageSize >= 512, be32(24) == be32(92) else { return false }
+        return Int64(be32(28)) * pageSize == size
+    }
+
     /// Throws when the store, its `-wal` or its `-shm` is a symbolic link, or a file with more than one name. The state directory's lock guards the
     /// directory, not what a link in it points at: a second daemon whose state directory held a link to the first one's
     /// store ran on the same file, both committing until one stopped on a constraint failure blamed on the disk (a
@@ -265,9 +282,10 @@ public final class StateStore: Sendable {
     /// to an open file that was unlinked (its directory deleted) or replaced, so without this check such commits would
     /// vanish with the process and the next start would find an empty or different store; one `stat` per commit.
     ///
-    /// The size: the database file never shrinks while the daemon runs (no `VACUUM`, `auto_vacuum` off; a checkpoint
-    /// only writes pages into it), so a smaller file was truncated in place by another program (`truncate`, `: >`,
-    /// a log rotation's `copytruncate`) — the pages checkpointed into it are gone, and the daemon went on committing
+    /// The size: the daemon never shrinks the database file (no `VACUUM`; a checkpoint only writes pages into it, or
+    /// cuts it to what its header then counts when pages were vacuumed), so a smaller file whose header counts more
+    /// pages than it holds was truncated in place by another program (`truncate`, `: >`, a log rotation's
+    /// `copytruncate`) — the pages checkpointed into it are gone, and the daemon went on committing
     /// into the WAL and publishing, to stop cleanly on a store the next start refused as corrupt (a fault tester,
     /// session 35: 7,073 alerts published, the whole state lost, without a word). Best effort: a truncation that later
     /// checkpoints grow back past the size last seen before the next check is not seen.
@@ -282,7 +300,16 @@ public final class StateStore: Sendable {
             largest = size
             return nil
         }
-        if let shrankFrom { throw StoreError.truncatedWhileRunning(path, from: shrankFrom, to: size) }
+        if let shrankFrom {
+            // SQLite itself shrinks the file when pages were freed and vacuumed (an operator's VACUUM from another
+            // connection, a store carrying auto_vacuum): its header then counts exactly the pages the file holds. Only a
+            // file shorter than its header says, or without a valid header, was cut by another program (a reviewer,
+            // session 35).
+            guard Self.headerCountsPages(path: path, size: size) else {
+                throw StoreError.truncatedWhileRunning(path, from: shrankFrom, to: size)
+            }
+            largestSize.withLock { $0 = size }
+        }
         guard let lost = noteSideFiles() else { return }
         throw saveAfterLosing(path + lost)
     }
@@ -548,6 +575,11 @@ public final class StateStore: Sendable {
         }
         if let notRegular = FileKind(mode: st.st_mode).notRegularFile {
             throw StoreError.savedCopyRefused(saved, path, "it is " + notRegular, .notThisStores)
+        }
+        // Refused before anything is moved, as the store itself would be after (`refuseLinks`): adopted first, it was
+        // put in place and only then refused, the files left rearranged (a reviewer, session 35).
+        if st.st_nlink > 1 {
+            throw StoreError.savedCopyRefused(saved, path, "it has \(st.st_nlink) names (hard links: cp -al?)", .notThisStores)
         }
         do {
             let header = try FileCheck.header(of: saved, knownSchemaVersion: schemaVersion)

@@ -93,8 +93,8 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
     static func truncatedWhileRunning(_ path: String, from: Int64, to: Int64) -> StoreError {
         StoreError(.corrupt, "the state store at \(path) shrank from \(from) to \(to) bytes while the daemon was "
             + "running: another program truncated it (truncate, a log rotation's copytruncate reaching the state "
-            + "directory?), and what had been written into it is gone. The batch in hand was not committed and nothing "
-            + "of it was published. Restore the store from a backup (or move it aside to start empty) before "
+            + "directory?), and what had been written into it is gone (its header counts more pages than it holds). "
+            + "Nothing of the batch in hand was published. Restore the store from a backup (or move it aside to start empty) before "
             + "restarting, and stop whatever truncated it.")
     }
 

@@ -484,7 +484,7 @@ struct OperatorMistakeTests {
         try FileManager.default.createSymbolicLink(atPath: dir.file("unmounted"), withDestinationPath: dir.file("no-disk/state"))
         let dangling = try Self.daemon(["--state-dir", dir.file("unmounted")] + endpoints)
         #expect(dangling.status == 74, "\(dangling.stderr)")
-        #expect(dangling.stderr.contains("\(dir.file("unmounted")): a symbolic link to \(dir.file("no-disk/state")), which does not exist (is its file system mounted?)")
+        #expect(dangling.stderr.contains("\(dir.file("unmounted")): a symbolic link to \(dir.file("no-disk/state")), which does not exist (is its file system mounted? mount it, or correct the link; do not create the target by hand")
                     && !dangling.stderr.contains("File exists"), "\(dangling.stderr)")
 
         #expect(chmod(first.stateDir, 0o777) == 0 && chmod(store, 0o666) == 0)

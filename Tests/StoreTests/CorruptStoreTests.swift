@@ -254,6 +254,39 @@ func expectRefusal(_ dir: TempDir, _ kind: StoreError.Kind, mentioning words: [S
         try expectCorruptLoad(dir, mentioning: ["not an integer"])
     }
 
+    /// The shrink check (`checkStillInPlace`) must not take SQLite's own shrinking for a truncation: an operator's
+    /// VACUUM from another connection (after deleting old journal rows, as retention does) cuts the file to what its
+    /// header counts (a reviewer, session 35: the first check stopped such a daemon with exit 74, "restore from a
+    /// backup"). A cut by another program leaves the header counting more pages than the file holds: refused.
+    @Test func vacuumIsNotATruncationButACutIs() throws {
+        let dir = try populatedStore()
+        defer { dir.cleanup() }
+        let store = try StateStore(directory: dir.path)
+        defer { store.close() }
+        func size() throws -> Int64 { Int64(try FileManager.default.attributesOfItem(atPath: dir.storePath)[.size] as! Int) }
+        try store.checkFiles()
+        let before = try size()
+        let other = try DatabaseQueue(path: dir.storePath)
+        try other.writeWithoutTransaction { db in
+            try db.execute(sql: "DELETE FROM journalChunk WHERE firstSequence < (SELECT max(firstSequence) FROM journalChunk)")
+            try db.execute(sql: "VACUUM")
+            try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)")
+        }
+        try other.close()
+        let vacuumed = try size()
+        try #require(vacuumed < before, "the VACUUM did not shrink the store: \(before) → \(vacuumed)")
+        #expect(throws: Never.self) { try store.checkFiles() }
+        // Cut by another program to half its size: the header still counts every page.
+        #expect(truncate(dir.storePath, off_t(vacuumed / 2)) == 0)
+        do {
+            try store.checkFiles()
+            Issue.record("a file cut from \(vacuumed) to \(vacuumed / 2) bytes was not seen")
+        } catch {
+            #expect(error.kind == .corrupt && error.description.contains("shrank from \(vacuumed) to \(vacuumed / 2) bytes"),
+                    "\(error)")
+        }
+    }
+
     /// A `meta.alertSequence` below the journal's last sequence (or below `publishedThrough`) would give the journal's
     /// numbers again to other alerts: it was accepted (a fault tester, session 35).
     @Test func alertSequenceBehindTheJournalFailsLoad() throws {
