@@ -9,7 +9,8 @@ struct StopHeldBackLinesTests {
     @Test("14 publishers leave at once (10 lines, 4 held back), SIGTERM at once: the 4 are said before it stops")
     func droppedConnectionsSaidAtStop() throws {
         let dir = try TemporaryDirectory()
-        let daemon = try DaemonUnderTest(dir: dir)
+        let daemon = try DaemonUnderTest(dir: dir, extraArguments: ["--metrics", "127.0.0.1:0"])
+        let port = try MetricsTests.metricsPort(daemon)
         var publishers: [TestPublisher] = []
         for _ in 0..<14 {
             let publisher = try TestPublisher(endpoint: daemon.input, curve: nil)
@@ -20,6 +21,15 @@ struct StopHeldBackLinesTests {
         let dropped = "input connection dropped"
         try #require(daemon.child.stderr.wait(timeout: 30) { $0.components(separatedBy: dropped).count - 1 >= 10 },
                      "\(daemon.child.stderr.text)")
+        // All 14 read by the daemon before the stop (a bounded wait on its own count): stopped after the tenth line
+        // alone, it had read 12 once on a loaded machine, and said "2 more" (a clean clone's run, session 35).
+        let deadline = Date().addingTimeInterval(30)
+        var read = 0.0
+        while read < 14 && Date() < deadline {
+            read = Exposition(try httpGet(port: port, path: "/metrics").body)["contactwatch_input_disconnects_total"] ?? 0
+            if read < 14 { usleep(10_000) }
+        }
+        try #require(read == 14, "the daemon read \(read) of the 14 disconnections")
         let seen = Date()
         #expect(daemon.stop() == 0)
         let stoppedAfter = Date().timeIntervalSince(seen)
