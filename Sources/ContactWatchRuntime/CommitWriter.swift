@@ -112,6 +112,7 @@ final class CommitWriter: @unchecked Sendable {
     private let busySince = Atomic<UInt64>(0)
 
     /// Runs `work` with `busySinceNanos` set.
+    @discardableResult
     private func busy<T>(_ work: () -> T) -> T {
         busySince.store(MonotonicClock.nanos(), ordering: .releasing)
         defer { busySince.store(0, ordering: .releasing) }
