@@ -259,11 +259,11 @@ public final class StateStore: Sendable {
         return Int64(be32(28)) * pageSize == size
     }
 
-    /// Throws when the store, its `-wal` or its `-shm` is a symbolic link, or a file with more than one name. The state directory's lock guards the
-    /// directory, not what a link in it points at: a second daemon whose state directory held a link to the first one's
-    /// store ran on the same file, both committing until one stopped on a constraint failure blamed on the disk (a
-    /// fault tester, session 35). A link to the whole directory is fine (the lock is then taken in the directory linked
-    /// to).
+    /// Throws when the store, its `-wal` or its `-shm` is a symbolic link, or a file with more than one name. The state
+    /// directory's lock guards the directory, not what a link in it points at: a second daemon whose state directory
+    /// held a link to the first one's store ran on the same file, both committing until one stopped on a constraint
+    /// failure blamed on the disk (a fault tester, session 35). A link to the whole directory is fine (the lock is
+    /// then taken in the directory linked to).
     static func refuseLinks(at path: String) throws(StoreError) {
         for file in [path, path + "-wal", path + "-shm"] {
             var st = stat()
@@ -1020,7 +1020,8 @@ public final class StateStore: Sendable {
         // The journal never runs ahead of the last alertSequence given: a store whose meta says less (damaged, edited
         // by hand) would give the journal's numbers again to other alerts, two bodies under one sequence for every
         // consumer (a fault tester, session 35). Refused as the store's other contradictions are.
-        if let last = try Int64.fetchOne(db, sql: "SELECT max(lastSequence) FROM journalChunk"),
+        // The last row by its key (rows are written in sequence order): one lookup, not a scan of the journal.
+        if let last = try Int64.fetchOne(db, sql: "SELECT lastSequence FROM journalChunk ORDER BY firstSequence DESC LIMIT 1"),
            UInt64(bitPattern: last) > state.alertSequence {
             throw StoreError.corrupt(path, "its journal holds alertSequence \(last), beyond the last one given "
                 + "(\(state.alertSequence))")

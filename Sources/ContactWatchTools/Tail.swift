@@ -180,6 +180,18 @@ final class TailSession {
         }
     }
 
+    /// With the daemon gone (the live connection lost): says so, closes `old`, waits for the live connection to be
+    /// back and returns a new journal socket (also kept as `dealer`).
+    private func reconnectJournalOnceBack(_ old: ZMQSocket, journal: String) throws -> ZMQSocket {
+        diagnostics.line("warning: journal \(journal) did not answer, and the connection to \(options.endpoint) "
+            + "is lost (the daemon stopped or restarted?): asking again once it is back")
+        old.close()
+        waitForLiveConnection()
+        let fresh = try Self.journalSocket(context: context, options: options, journal: journal)
+        dealer = fresh
+        return fresh
+    }
+
     /// Whether the live connection was up and is now lost (the monitor's pending events read first).
     private func liveConnectionLost() -> Bool {
         readMonitor()
@@ -316,7 +328,8 @@ final class TailSession {
     /// gives up: a daemon killed and restarted (systemd after a crash or a watchdog timeout) with a request in flight
     /// took the request with the old connection, and the tail exited 69 although the new daemon's journal answered at
     /// once (a fault tester, session 35). A new socket, so that a late answer to the first request cannot be read as
-    /// the answer to a later one.
+    /// the answer to a later one. With the live connection lost too, the daemon is away: the request is asked again
+    /// once it is back, however long that takes (`reconnectJournalOnceBack`).
     private func catchUp(resumeAfter: UInt64? = nil) throws {
         guard var dealer, let journal = options.journal else { return }
         let capacity = options.batchLimit + 3
@@ -325,6 +338,11 @@ final class TailSession {
             let asked = covered
             // A DEALER with no connection blocks its send (a refused handshake leaves none): bounded by ZMQ_SNDTIMEO.
             guard try dealer.send(strings: ["fetch", String(covered), String(options.batchLimit)]) else {
+                if liveConnectionLost() {
+                    // The daemon went away before the request could be sent: sent once it is back, as below.
+                    dealer = try reconnectJournalOnceBack(dealer, journal: journal)
+                    continue
+                }
                 throw ToolError(exitCode: ToolError.unavailable, "journal \(journal) took no request within "
                     + "\(options.requestTimeoutMilliseconds) ms: no connection to it (\(journalHint))")
             }
@@ -365,12 +383,7 @@ final class TailSession {
                 // The daemon is gone (its output connection too): the request went with it. Asked again on a new
                 // connection once the daemon is back, however long its restart takes (systemd's RestartSec=10 and the
                 // state's load outlast two request timeouts: a reviewer, session 35).
-                diagnostics.line("warning: journal \(journal) did not answer, and the connection to \(options.endpoint) "
-                    + "is lost (the daemon stopped or restarted?): asking again once it is back")
-                dealer.close()
-                waitForLiveConnection()
-                dealer = try Self.journalSocket(context: context, options: options, journal: journal)
-                self.dealer = dealer
+                dealer = try reconnectJournalOnceBack(dealer, journal: journal)
                 continue
             case nil where !askedAgain:
                 askedAgain = true
