@@ -6,6 +6,14 @@ import Musl
 import Darwin
 #endif
 
+/// What the symbolic link at `path` points at, as written in it; nil when it is no link or cannot be read.
+public func symbolicLinkTarget(_ path: String) -> String? {
+    var buffer = [CChar](repeating: 0, count: 4097)
+    let n = readlink(path, &buffer, buffer.count - 1)
+    guard n > 0 else { return nil }
+    return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
+
 /// What a path the project reads as a file turned out to be, from its `stat`: the one check behind every "not a
 /// regular file" message (a configuration file, a CURVE certificate, the state store), so each says it alike.
 public enum FileKind: Sendable, Equatable {

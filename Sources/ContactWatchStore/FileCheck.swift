@@ -82,7 +82,7 @@ public enum FileCheck {
             // A symbolic link to nothing (a state directory linked to a disk that is not mounted): mkdir said "File
             // exists", sending the operator after a file that is not there (a fault tester, session 35).
             if lstat(prefix, &st) == 0, (st.st_mode & S_IFMT) == S_IFLNK {
-                return "\(prefix): a symbolic link to \(linkTarget(prefix)), which does not exist (is its file system "
+                return "\(prefix): a symbolic link to \(symbolicLinkTarget(prefix) ?? "?"), which does not exist (is its file system "
                     + "mounted? mount it, or correct the link; do not create the target by hand unless this is a new "
                     + "installation: a daemon started on an empty directory starts with no cases)"
             }
@@ -94,13 +94,6 @@ public enum FileCheck {
             }
         }
         return nil
-    }
-
-    /// What the symbolic link at `path` points at, as written in it ("?" when it cannot be read).
-    static func linkTarget(_ path: String) -> String {
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        let n = buffer.withUnsafeMutableBytes { readlink(path, $0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count) }
-        return n < 0 ? "?" : String(decoding: buffer[0..<n], as: UTF8.self)
     }
 
     /// The size of a file, or nil when it does not exist.

@@ -243,20 +243,12 @@ public final class StateStore: Sendable {
         noteSideFiles()
     }
 
-    /// Whether the database file at `path` has a valid SQLite header whose page count (valid: its change counter equals
-    /// the version-valid-for number) times its page size is `size`.
+    /// Whether the database file at `path` has a valid ContactWatch header whose page count times its page size is
+    /// `size` (`FileCheck.header`: the page count is valid when its change counter equals the version-valid-for).
     static func headerCountsPages(path: String, size: Int64) -> Bool {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return false }
-        defer { _ = Glibc.close(fd) }
-        var h = [UInt8](repeating: 0, count: 100)
-        guard h.withUnsafeMutableBytes({ pread(fd, $0.baseAddress, 100, 0) }) == 100,
-              h[0..<16].elementsEqual("SQLite format 3\0".utf8) else { return false }
-        func be32(_ at: Int) -> UInt32 { h[at..<at + 4].reduce(0) { $0 << 8 | UInt32($1) } }
-        let raw = Int64(h[16]) << 8 | Int64(h[17])
-        let pageSize = raw == 1 ? 65536 : raw
-        guard pageSize >= 512, be32(24) == be32(92) else { return false }
-        return Int64(be32(28)) * pageSize == size
+        guard let header = try? FileCheck.header(of: path, knownSchemaVersion: schemaVersion),
+              let pages = header.pageCount else { return false }
+        return Int64(pages) * Int64(header.pageSize) == size
     }
 
     /// Throws when the store, its `-wal` or its `-shm` is a symbolic link, or a file with more than one name. The state
@@ -268,7 +260,7 @@ public final class StateStore: Sendable {
         for file in [path, path + "-wal", path + "-shm"] {
             var st = stat()
             guard lstat(file, &st) == 0 else { continue }
-            if st.st_mode & S_IFMT == S_IFLNK { throw StoreError.symbolicLink(file, target: FileCheck.linkTarget(file)) }
+            if st.st_mode & S_IFMT == S_IFLNK { throw StoreError.symbolicLink(file, target: symbolicLinkTarget(file) ?? "?") }
             // Another name for the same file (`cp -al` of the state directory) is the same hole: two daemons ran on one
             // store, both exited 0, and it was left corrupt (the same fault tester).
             if st.st_mode & S_IFMT == S_IFREG, st.st_nlink > 1 { throw StoreError.hardLinked(file, names: Int(st.st_nlink)) }

@@ -32,22 +32,7 @@ public struct ToolError: Error, CustomStringConvertible, Sendable {
     public static let ioError = ExitStatus.ioError
 }
 
-/// Standard input, output and error as the process found them.
-public enum StandardDescriptors {
-    /// Which of descriptors 0, 1 and 2 were closed at start (`reopenClosed`).
-    nonisolated(unsafe) public private(set) static var closedAtStart: Set<Int32> = []
-
-    /// Opens each of descriptors 0–2 that is closed on /dev/null, before anything else opens a descriptor: otherwise
-    /// the next one opened (an eventfd of libzmq's) took the number, and `tail >&-` wrote its lines into it — an
-    /// 8-byte line aborted libzmq (`mailbox.cpp:99`) (a fault tester, session 35; the daemon does the same since
-    /// session 34). Called once, first thing in `main`.
-    public static func reopenClosed() {
-        for fd in Int32(0)...2 where fcntl(fd, F_GETFD) == -1 && errno == EBADF {
-            closedAtStart.insert(fd)
-            _ = open("/dev/null", O_RDWR)
-        }
-    }
-
+extension StandardDescriptors {
     /// Throws exit 74 when standard output was closed at start: what a command would write there cannot be written.
     public static func requireStandardOutput() throws {
         if closedAtStart.contains(1) {

@@ -190,7 +190,7 @@ public enum CurveCertificate {
                 let reason = String(cString: strerror(errno))
                 var link = stat()
                 if lstat(path, &link) == 0, (link.st_mode & S_IFMT) == S_IFLNK {
-                    let target = readLink(path).map { " to \($0)" } ?? ""
+                    let target = symbolicLinkTarget(path).map { " to \($0)" } ?? ""
                     throw CurveCertificateError(.unreadable, path: path, "a symbolic link\(target) that cannot be followed (\(reason)); "
                         + "point it at the certificate or remove it")
                 }
@@ -207,14 +207,6 @@ public enum CurveCertificate {
             out.append((path, try readPublicKey(path: path)))
         }
         return out
-    }
-
-    /// The target of the symbolic link at `path`, or nil.
-    private static func readLink(_ path: String) -> String? {
-        var buffer = [CChar](repeating: 0, count: 4097)
-        let n = readlink(path, &buffer, buffer.count - 1)
-        guard n > 0 else { return nil }
-        return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// `path` as the daemon reads a credential: a relative path is taken from `$CREDENTIALS_DIRECTORY`

@@ -68,12 +68,8 @@ struct ContactWatchDaemon: AsyncParsableCommand {
         // Before anything is written: a refusal written to a pipe nobody reads (`… 2>&1 | true`) killed the process
         // by SIGPIPE (141) instead of its exit 64 (a fault tester, session 34). The daemon ignores it anyway.
         signal(SIGPIPE, SIG_IGN)
-        // Standard input, output and error opened on /dev/null when started without them: otherwise the next
-        // descriptor the daemon opened took the number (an eventfd, once the state directory's lock file) and every
-        // log line was written into it (a fault tester, session 34).
-        for fd in Int32(0)...2 where fcntl(fd, F_GETFD) == -1 && errno == EBADF {
-            _ = open("/dev/null", O_RDWR)
-        }
+        // Standard input, output and error opened on /dev/null when started without them (see there).
+        StandardDescriptors.reopenClosed()
         let command: ContactWatchDaemon
         do {
             command = try parse()
