@@ -187,6 +187,11 @@ final class TailSession {
             + "is lost (the daemon stopped or restarted?): asking again once it is back")
         old.close()
         waitForLiveConnection()
+        return try newJournalSocket(journal: journal)
+    }
+
+    /// A new journal socket, kept as `dealer` (the caller has closed the one it replaces).
+    private func newJournalSocket(journal: String) throws -> ZMQSocket {
         let fresh = try Self.journalSocket(context: context, options: options, journal: journal)
         dealer = fresh
         return fresh
@@ -390,8 +395,7 @@ final class TailSession {
                 diagnostics.line("warning: journal \(journal) did not answer within \(options.requestTimeoutMilliseconds) ms; "
                     + "asking again on a new connection (the daemon restarted with the request in flight?)")
                 dealer.close()
-                dealer = try Self.journalSocket(context: context, options: options, journal: journal)
-                self.dealer = dealer
+                dealer = try newJournalSocket(journal: journal)
                 continue
             case nil:
                 throw ToolError(exitCode: ToolError.unavailable, "journal \(journal) did not answer within "
