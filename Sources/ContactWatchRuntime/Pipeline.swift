@@ -196,8 +196,9 @@ struct PipelineLoop {
         if r.durable { try publishDurable() }
         if r.output {
             if tracker.read(sockets.output) { try perform(machine.alertSubscriberJoined()) }
-            if tracker.takeMemoryFreed() { housekeeping.memoryToReturn() }
         }
+        tracker.sweepIfDue(at: clock.now)
+        if tracker.takeMemoryFreed() { housekeeping.memoryToReturn() }
         if r.monitor { sockets.supervisor.readEvents(input: sockets.input, now: clock.now) }
         if r.outputMonitor { sockets.readOutputMonitor() }
         sockets.supervisor.tick(input: sockets.input, now: clock.now, received: engine.counters.received)

@@ -30,9 +30,28 @@ struct SubscriptionTracker {
     private let counters: RuntimeCounters
     private let lines: LogLimiter
     /// Subscriptions held, all prefixes / alert prefixes (a consumer may hold several; XPUB reports each; a repeated
-    /// subscription or an unsubscription of what the connection does not hold changes nothing).
-    private(set) var subscriptions = 0
-    private(set) var alertSubscriptions = 0
+    /// subscription or an unsubscription of what the connection does not hold changes nothing): what the open
+    /// connections hold (`held`), plus those that came without a connection's name (`inproc://`).
+    ///
+    /// Not a running sum of subscribe minus unsubscribe: counted that way, a connection's unsubscription read after
+    /// libzmq had closed it and given its descriptor to a new connection from the same peer (TCP names the host, not
+    /// the port) was held against the new connection, which did not hold the prefix, and never taken off — while
+    /// libzmq, having applied it, had nothing left to report when the old connection ended. Consumers that churned and
+    /// left kept the gauge at 2–18 with no connection open, which silences the "nobody receives alerts" alarm (a
+    /// fault tester, session 35). Counted from what each open connection holds, a misattributed message can only be
+    /// wrong while the connection it was put on is open: a closed connection's entry goes at the next sweep (when
+    /// libzmq reports a connection ended, and at least once every `sweepInterval`).
+    var subscriptions: Int { heldCount + unnamed }
+    var alertSubscriptions: Int { heldAlertCount + unnamedAlert }
+    /// Subscriptions from connections libzmq does not name (`inproc://`), as subscribe minus unsubscribe: libzmq's
+    /// reports of an ended connection carry no name either and take them down.
+    private var unnamed = 0
+    private var unnamedAlert = 0
+    /// Alert prefixes among `held`'s (`heldCount` counts all).
+    private(set) var heldAlertCount = 0
+    /// When the last sweep was; `sweepIfDue` sweeps when `sweepInterval` has passed.
+    private var lastSweep: ContinuousClock.Instant?
+    static let sweepInterval = Duration.seconds(1)
     /// `output.maxSubscriptions`: the most subscriptions the open connections may hold together.
     let maxSubscriptions: Int
     /// What each open connection holds (keyed by descriptor, checked against the socket behind it when first seen and
@@ -42,10 +61,7 @@ struct SubscriptionTracker {
     /// Connections cut: what they still send is not held against the cap again. Kept, by descriptor, until the number
     /// is given to a new connection from the same peer (at most `maxCut`, the oldest forgotten first): libzmq may
     /// close a connection, and give its number to another socket, before the daemon has received every message it
-    /// read from it. What a cut
-    /// connection subscribes to after the cut counts in `subscriptions` (libzmq holds it until it ends the connection,
-    /// then reports it); what it unsubscribes from is ignored (it cannot be told from an unsubscription of what it
-    /// never held), so `subscriptions` can stay one higher per real unsubscription a connection sends after its cut.
+    /// read from it. What a cut connection still sends is not counted in `subscriptions`: libzmq ends it moments later.
     private var cut: [Int32: (connection: ZMQPeerConnection, order: Int)] = [:]
     private var cutOrder = 0
     static let maxCut = 256
@@ -114,24 +130,27 @@ struct SubscriptionTracker {
             let prefixBytes = first.dropFirst()
             let isAlert = Self.coversAlerts(prefixBytes)
             // A repeat, or an unsubscription of what the connection does not hold, changes nothing and is not logged.
-            var changed = true
+            var changed: Bool
             if kind == 1 {
-                if let source, !hold(prefixBytes, by: source) {
-                    changed = false  // already held by this connection: libzmq holds it once
+                if let source {
+                    changed = hold(prefixBytes, by: source)  // false: a repeat, or a connection gone or cut
                 } else {
-                    subscriptions += 1
-                    if isAlert { alertSubscriptions += 1 }
+                    changed = true
+                    unnamed += 1
+                    if isAlert { unnamedAlert += 1 }
                 }
                 if isAlert { alertJoined = true }
+            } else if let source {
+                changed = release(prefixBytes, by: source)
             } else {
-                // Without a source: libzmq's own report of a connection that ended, one per prefix it held.
-                if let source, !release(prefixBytes, by: source) {
-                    changed = false
-                } else {
-                    subscriptions = max(0, subscriptions - 1)
-                    if isAlert { alertSubscriptions = max(0, alertSubscriptions - 1) }
+                // libzmq's own report of a connection that ended, one per prefix it held (or an `inproc://`
+                // consumer's unsubscription): the connections it names are swept below.
+                changed = true
+                ended = true
+                if unnamed > 0 {
+                    unnamed -= 1
+                    if isAlert && unnamedAlert > 0 { unnamedAlert -= 1 }
                 }
-                if source == nil { ended = true }
             }
             guard changed else { continue }
             let what = kind == 1 ? "subscriber joined" : "subscriber left"
@@ -144,48 +163,69 @@ struct SubscriptionTracker {
             sweep()
             memoryFreed = true
         }
-        counters.subscriptions.store(subscriptions, ordering: .relaxed)
-        counters.alertSubscriptions.store(alertSubscriptions, ordering: .relaxed)
+        publishCounts()
         return alertJoined
     }
 
-    /// Counts one subscription against the connection it came from; false when that connection already held the
-    /// prefix (libzmq keeps it once). The entry kept for the descriptor is that connection's only while the descriptor
-    /// is not a new connection from the same peer (`mayBeSource`, one `fstat` a subscription): libzmq may have closed
-    /// it and given the number to a new connection from the same peer (the same peer address) before the old one's
-    /// end is read, and the new connection's subscriptions were then added to the old count, then forgotten with it at
-    /// the next sweep (held by libzmq, not counted against the cap). A connection that was cut is not counted against
-    /// the cap (true: libzmq holds the prefix until it ends the connection, then reports it).
+    /// Sweeps the connections libzmq has closed when `sweepInterval` has passed since the last sweep (each turn of the
+    /// loop asks; two system calls per open connection): a connection whose prefixes were all taken off before it
+    /// ended is not reported by libzmq when it ends, and an entry wrongly left on it would otherwise stay.
+    mutating func sweepIfDue(at now: ContinuousClock.Instant) {
+        if let lastSweep, now - lastSweep < Self.sweepInterval { return }
+        lastSweep = now
+        guard !held.isEmpty || !cut.isEmpty else { return }
+        sweep()
+        publishCounts()
+    }
+
+    private func publishCounts() {
+        counters.subscriptions.store(subscriptions, ordering: .relaxed)
+        counters.alertSubscriptions.store(alertSubscriptions, ordering: .relaxed)
+    }
+
+    /// Counts one subscription against the connection it came from; false when it counts nothing: the connection
+    /// already held the prefix (libzmq keeps it once), was cut (libzmq holds the prefix until it ends the connection,
+    /// moments later, then reports it), or is gone (libzmq closed it before its messages were read). The entry kept for
+    /// the descriptor is that connection's only while the descriptor is not a new connection from the same peer
+    /// (`mayBeSource`, one `fstat` a subscription): libzmq may have closed it and given the number to a new connection
+    /// from the same peer (the same peer address) before the old one's end is read, and the new connection's
+    /// subscriptions were then added to the old count, then forgotten with it at the next sweep.
     @discardableResult
     mutating func hold(_ prefix: ArraySlice<UInt8>, by source: ZMQMessageSource) -> Bool {
         if let entry = held[source.descriptor], entry.connection.peerAddress == source.peerAddress,
            entry.connection.mayBeSource {
             guard held[source.descriptor]!.prefixes.insert(Array(prefix)).inserted else { return false }
         } else {
-            if isCut(source) { return true }
+            if isCut(source) { return false }
             // A connection not seen yet (or its descriptor now serves another peer): checked once against the socket.
-            guard let connection = ZMQPeerConnection(source) else { return true }
-            heldCount -= held[source.descriptor]?.prefixes.count ?? 0
+            guard let connection = ZMQPeerConnection(source) else { return false }
+            forget(source.descriptor)
             held[source.descriptor] = (connection, [Array(prefix)])
         }
         heldCount += 1
+        if Self.coversAlerts(prefix) { heldAlertCount += 1 }
         if heldCount > maxSubscriptions { enforceCap(sender: source.descriptor, prefix: prefix) }
         return true
     }
 
     /// Takes back one subscription of the connection it came from; false when the connection did not hold the prefix
-    /// (libzmq hands such an unsubscription up all the same), was cut, or is open and never subscribed (a raw peer's
-    /// unsubscriptions took `subscriptions` down while it held nothing: a reviewer, session 26). True only when the
-    /// connection is unknown and gone (libzmq closed it before its messages were read): it may have held it.
+    /// (libzmq hands such an unsubscription up all the same), was cut, is gone, or is open and never subscribed (a raw
+    /// peer's unsubscriptions took `subscriptions` down while it held nothing: a reviewer, session 26).
     @discardableResult
     mutating func release(_ prefix: ArraySlice<UInt8>, by source: ZMQMessageSource) -> Bool {
         guard let entry = held[source.descriptor], entry.connection.peerAddress == source.peerAddress,
-              entry.connection.mayBeSource else {
-            return !isCut(source) && ZMQPeerConnection(source) == nil
-        }
-        guard held[source.descriptor]!.prefixes.remove(Array(prefix)) != nil else { return false }
+              entry.connection.mayBeSource,
+              held[source.descriptor]!.prefixes.remove(Array(prefix)) != nil else { return false }
         heldCount -= 1
+        if Self.coversAlerts(prefix) { heldAlertCount -= 1 }
         return true
+    }
+
+    /// Drops the entry of `descriptor`, with what it held.
+    private mutating func forget(_ descriptor: Int32) {
+        guard let entry = held.removeValue(forKey: descriptor) else { return }
+        heldCount -= entry.prefixes.count
+        heldAlertCount -= entry.prefixes.count { Self.coversAlerts($0) }
     }
 
     /// Whether `source` is a connection that was cut (its descriptor not given to a new connection from the same peer
@@ -197,10 +237,7 @@ struct SubscriptionTracker {
 
     /// Forgets connections libzmq has closed (their descriptor is no longer the same socket with the same peer).
     private mutating func sweep() {
-        for (fd, entry) in held where !entry.connection.isOpen {
-            heldCount -= entry.prefixes.count
-            held[fd] = nil
-        }
+        for (fd, entry) in held where !entry.connection.isOpen { forget(fd) }
         cut = cut.filter { $0.value.connection.mayBeSource }
     }
 
@@ -211,8 +248,7 @@ struct SubscriptionTracker {
         var victim = held[sender]
         for entry in held.values where entry.prefixes.count > (victim?.prefixes.count ?? 0) { victim = entry }
         guard let victim else { return }
-        held[victim.connection.descriptor] = nil
-        heldCount -= victim.prefixes.count
+        forget(victim.connection.descriptor)
         if cut.count >= Self.maxCut, let oldest = cut.min(by: { $0.value.order < $1.value.order }) { cut[oldest.key] = nil }
         cutOrder += 1
         cut[victim.connection.descriptor] = (victim.connection, cutOrder)

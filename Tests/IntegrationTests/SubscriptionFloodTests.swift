@@ -130,6 +130,51 @@ struct SubscriptionFloodTests {
         #expect(daemon.stop() == 0, "\(daemon.child.stderr.text.suffix(2000))")
     }
 
+    /// The phantom subscriptions of session 35 (a fault tester's `t30_phantom.py`): consumers on TCP that subscribe and
+    /// unsubscribe in a loop and then close left `contactwatch_subscribers` at 1–4 for good with no connection open —
+    /// libzmq names a TCP peer by its host alone, so an unsubscription read after its connection's descriptor went to
+    /// the same host's next connection was taken off the wrong one. It must come back to 0.
+    @Test("consumers on TCP that churn subscriptions and leave leave no subscription counted behind")
+    func churnOverTCPLeavesNoPhantom() throws {
+        let dir = try TemporaryDirectory()
+        let output = "tcp://127.0.0.1:\(try freeLoopbackPort())"
+        let daemon = try EndpointDaemon(dir: dir, input: dir.ipc("in"), output: output, journal: dir.ipc("journal"),
+                                        arguments: ["--subscribe", ""],
+                                        environment: ["CONTACTWATCH_LOG_STATS_INTERVAL_SECONDS": "1"])
+        defer { _ = daemon.stop() }
+        // Six rounds of four connections, each sending 5,000 subscribe/unsubscribe pairs of the round's prefix and
+        // then closing, the next round at once (the old binary left a phantom in most rounds).
+        var sent = 0
+        for round in 0..<6 {
+            let prefix = Array("churn\(round)".utf8)
+            let senders = (0..<4).map { _ in
+                let t = Thread {
+                    guard let context = try? ZMQContext(), let x = try? context.socket(.xsub, lingerMilliseconds: 0) else { return }
+                    defer { x.close(); context.close() }
+                    try? x.setSendHighWaterMark(0)
+                    try? x.connect(output)
+                    for _ in 0..<5_000 {
+                        _ = try? x.send([[1] + prefix])
+                        _ = try? x.send([[0] + prefix])
+                    }
+                }
+                t.start()
+                return t
+            }
+            for t in senders { while !t.isFinished { usleep(10_000) } }
+            sent += 4 * 10_000
+        }
+        // Every connection is closed: once the daemon has read what they sent and seen them gone, nothing is held.
+        // The counters line (every second) says it; a bounded wait for a line after the senders stopped.
+        let linesBefore = daemon.child.stderr.text.split(separator: "\n").count
+        let settled = daemon.child.stderr.wait(timeout: 60) { log in
+            log.split(separator: "\n").dropFirst(linesBefore).contains { $0.hasSuffix("counters") && $0.contains(" subscriptions=0 ") }
+        }
+        let last = daemon.child.stderr.text.split(separator: "\n").last { $0.hasSuffix("counters") }.map(String.init) ?? "none"
+        #expect(settled, "subscriptions still counted with no consumer connected (\(sent) messages sent); last counters line: \(last)")
+        #expect(daemon.stop() == 0, "\(daemon.child.stderr.text.suffix(2000))")
+    }
+
     @Test("60,000 distinct subscriptions from one connection kept open: it is cut, the memory they took is given back, consumers before and after get every alert",
           arguments: [false, true])
     func floodIsCut(unheldUnsubscriptions: Bool) throws {

@@ -110,6 +110,69 @@ struct SubscriptionTrackerTests {
         #expect(tracker.heldCount == 4)
     }
 
+    /// The phantom subscriptions of session 35: a connection's subscription is read while it is open, libzmq applies
+    /// its unsubscription and closes it, the kernel gives its descriptor to the same peer's next connection, and only
+    /// then is the unsubscription read — naming the new connection, which does not hold the prefix. libzmq, having
+    /// nothing left to report for the old connection, reports no end. Counted as subscribe minus unsubscribe, the
+    /// gauge stayed one up for good with no connection open.
+    @Test("an unsubscription read after its connection's descriptor went to the same peer's next connection leaves no phantom once both are gone")
+    func lateUnsubscriptionOnReusedDescriptor() throws {
+        let (listener, port) = try Self.loopbackListener()
+        defer { close(listener) }
+        let counters = RuntimeCounters()
+        var tracker = SubscriptionTracker(logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() },
+                                          counters: counters, maxSubscriptions: 10)
+        let first = try Self.loopbackPair(listener, port: port)
+        let source = ZMQMessageSource(descriptor: first.server, peerAddress: "127.0.0.1")
+        let held = tracker.hold(ArraySlice(Array("alert.".utf8)), by: source)
+        #expect(held)
+        #expect(tracker.subscriptions == 1 && tracker.alertSubscriptions == 1)
+
+        // The old connection ends and the same peer's next one takes its number (`dup2`: see the test above).
+        let second = try Self.loopbackPair(listener, port: port)
+        try #require(dup2(second.server, first.server) == first.server)
+        close(second.server)
+        close(first.client)
+        // The old connection's unsubscription, read now, names the new connection: it holds nothing to take off.
+        let lateTaken = tracker.release(ArraySlice(Array("alert.".utf8)), by: source)
+        #expect(!lateTaken, "the old connection's unsubscription was taken off the new one")
+        // The new connection subscribes and unsubscribes on its own account, then it ends too.
+        let newHeld = tracker.hold(ArraySlice(Array("alert.raised.".utf8)), by: source)
+        #expect(newHeld)
+        let newReleased = tracker.release(ArraySlice(Array("alert.raised.".utf8)), by: source)
+        #expect(newReleased)
+        close(second.client)
+        close(first.server)
+
+        // No report of either end comes from libzmq (neither held anything then): the sweep finds both gone.
+        let start = ContinuousClock.now
+        tracker.sweepIfDue(at: start)
+        #expect(tracker.subscriptions == 0, "\(tracker.subscriptions) subscriptions with no connection open")
+        #expect(tracker.alertSubscriptions == 0)
+        #expect(counters.subscriptions.load(ordering: .relaxed) == 0)
+        #expect(counters.alertSubscriptions.load(ordering: .relaxed) == 0)
+    }
+
+    /// The sweep runs at most once per `sweepInterval`, however often the loop turns.
+    @Test("the periodic sweep runs once per interval")
+    func sweepIsRateLimited() throws {
+        let (listener, port) = try Self.loopbackListener()
+        defer { close(listener) }
+        var tracker = SubscriptionTracker(logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() },
+                                          counters: RuntimeCounters())
+        let start = ContinuousClock.now
+        tracker.sweepIfDue(at: start)
+        let pair = try Self.loopbackPair(listener, port: port)
+        let held = tracker.hold(ArraySlice(Array("p".utf8)), by: ZMQMessageSource(descriptor: pair.server, peerAddress: "127.0.0.1"))
+        #expect(held)
+        close(pair.client)
+        close(pair.server)
+        tracker.sweepIfDue(at: start + .milliseconds(999))
+        #expect(tracker.subscriptions == 1, "swept before the interval")
+        tracker.sweepIfDue(at: start + .seconds(1))
+        #expect(tracker.subscriptions == 0, "not swept after the interval")
+    }
+
     /// libzmq 4.3.4 hands up an unsubscription of a prefix the connection never held (a peer speaking ZMTP itself).
     /// With a count per connection, one after each subscription kept the count at 0 while libzmq held every prefix:
     /// the cap was never reached.
