@@ -262,9 +262,11 @@ public enum Replay {
             if let wanted = options.waitSubscribers {
                 do {
                     try waitForSubscribers(socket, wanted, timeout: options.waitTimeoutSeconds, endpoint: options.endpoint,
-                                           ledger: &ledger, watch: watch, diagnostics: diagnostics)
+                                           ledger: &ledger, watch: watch, reconnect: !options.bind, diagnostics: diagnostics)
                 } catch {
-                    for text in watch?.explanations(waitMilliseconds: 0) ?? [] { diagnostics.line(text) }
+                    if watch?.refusalSaid != true {
+                        for text in watch?.explanations(waitMilliseconds: 0) ?? [] { diagnostics.line(text) }
+                    }
                     throw error
                 }
                 if wanted > 0 { watch?.stop() }
@@ -351,21 +353,47 @@ public enum Replay {
     /// Reads (un)subscription messages on an XPUB until `wanted` subscriptions are held at once. One withdrawn
     /// while it waits (its subscriber left, or was dropped for an over-size subscription) is said — the first 10, then
     /// the 16th, 32nd… — and waited for again.
+    ///
+    /// With `reconnect` (a replay that connects), a refusal the handshake named (a key not in the daemon's allow-list,
+    /// CURVE on one side only) is said at once and the endpoint connected afresh every second until the wait ends:
+    /// libzmq never retries such a connection, so the advice given — add the key and SIGHUP the daemon — could not work
+    /// within the run, and the replay ended 69 after the daemon had accepted the key (a fault tester, session 35). `tail`
+    /// does the same.
     static func waitForSubscribers(_ socket: ZMQSocket, _ wanted: Int, timeout: Double, endpoint: String,
-                                   ledger: inout SubscriberLedger, watch: HandshakeWatch? = nil,
+                                   ledger: inout SubscriberLedger, watch: HandshakeWatch? = nil, reconnect: Bool = false,
                                    diagnostics: FDWriter = .standardError) throws {
         guard wanted > 0 else { return }
         let deadline = ToolClock.saturatingSum(ToolClock.nanos(), ToolClock.saturating(nanos: timeout * 1e9))
+        var retryAt: UInt64? = nil
         while ledger.live < wanted {
             let now = ToolClock.nanos()
             guard now < deadline else {
                 let withdrawn = ledger.left > 0 ? " (\(ledger.left) of the \(ledger.joined) subscriptions made were withdrawn)" : ""
+                let retried = retryAt == nil ? "" : " (refused at each try, as said above)"
                 throw ToolError(exitCode: ToolError.unavailable, "only \(ledger.live) of \(wanted) subscribers joined "
-                                + "\(endpoint) within \(formatFixed(timeout, 1)) s\(withdrawn)")
+                                + "\(endpoint) within \(formatFixed(timeout, 1)) s\(withdrawn)\(retried)")
             }
             watch?.read()
-            let leftMs = max(1, Int((deadline - now) / 1_000_000))
-            guard let (first, source) = try socket.receiveFirstFrameWithSource(timeoutMilliseconds: min(leftMs, 500))
+            if reconnect, let watch, watch.refusedByName {
+                if let due = retryAt {
+                    if now >= due {
+                        try? socket.disconnect(endpoint)
+                        try? socket.connect(endpoint)
+                        retryAt = now + HandshakeWatch.retryNanos
+                    }
+                } else {
+                    retryAt = now + HandshakeWatch.retryNanos
+                    let texts = watch.explanations(waitMilliseconds: 0)
+                    for (k, text) in texts.enumerated() {
+                        diagnostics.line(k < texts.count - 1 ? text : text + "; trying again every second until "
+                            + "--wait-timeout (\(formatFixed(timeout, 1)) s) runs out")
+                    }
+                    watch.refusalSaid = true
+                }
+            }
+            var waitMs = min(max(1, Int((deadline - now) / 1_000_000)), 500)
+            if let due = retryAt { waitMs = min(waitMs, max(1, Int((due &- min(due, now)) / 1_000_000))) }
+            guard let (first, source) = try socket.receiveFirstFrameWithSource(timeoutMilliseconds: waitMs)
             else { continue }
             let withdrawnBefore = ledger.left
             ledger.note(message: first, source: source, isClosed: { ZMQPeerConnection($0) == nil })
@@ -542,6 +570,12 @@ final class HandshakeWatch {
     private var named: [String] = [], unnamed: [String] = []
     /// A connection was seen (a handshake follows); a handshake ended with a named failure or a success.
     private var connection = false, ended = false
+    /// The refusals were said while waiting for subscribers (not to be said again when the wait fails).
+    var refusalSaid = false
+    /// Whether a refusal was named (a ZAP refusal, a mechanism mismatch): libzmq will not retry that connection.
+    var refusedByName: Bool { !named.isEmpty }
+    /// How long after a named refusal a connecting replay connects afresh (as `tail`).
+    static let retryNanos: UInt64 = 1_000_000_000
 
     init(socket monitor: ZMQMonitor, of socket: ZMQSocket, options: ReplayOptions) {
         self.monitor = monitor

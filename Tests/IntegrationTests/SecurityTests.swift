@@ -474,6 +474,34 @@ struct SecurityTests {
         #expect(connecting.stop() == 0)
     }
 
+    /// A connecting replay refused by the daemon's allow-list says what to do — add the key, SIGHUP the daemon — and
+    /// that must work within its --wait-timeout: libzmq never retries a connection refused at the handshake, and the
+    /// replay waited its whole timeout and ended 69 after the daemon had accepted the key (a fault tester, session 35).
+    @Test("a replay refused by the publishers allow-list goes through once the key is added and the daemon reloads, within one --wait-timeout")
+    func refusedReplayRetriesAfterReload() throws {
+        let dir = try TemporaryDirectory()
+        let d = try Deployment(dir: dir, pyzmq: true)
+        let daemon = try EndpointDaemon(dir: dir, input: dir.ipc("in"), output: dir.ipc("out"), journal: dir.ipc("journal"),
+                                        arguments: d.daemonArguments)
+        let file = Fixtures.directory.appendingPathComponent("\(Self.stream).ndjson").path
+        let lines = try Self.lines(Self.stream).count
+        let replay = try Child("contactwatch", ["replay", file, "--endpoint", daemon.input, "--curve-cert", d.secret("stranger"),
+                                                "--curve-server-key", d.daemonPublic, "--wait-subscribers", "1",
+                                                "--wait-timeout", "120", "--linger", "5000"])
+        defer { if replay.process.isRunning { replay.signal(SIGKILL) }; _ = replay.waitForProcessExit(timeout: 10) }
+        #expect(replay.stderr.wait(timeout: 30) { $0.contains("refused this publisher's CURVE key") && $0.contains("trying again every second") },
+                "\(replay.stderr.text)")
+        try FileManager.default.copyItem(atPath: dir.file("certs/stranger.key"), toPath: "\(d.publishers)/stranger.key")
+        daemon.child.signal(SIGHUP)
+        #expect(daemon.child.stderr.wait(timeout: 30) { $0.contains("allow-list reloaded") && $0.contains("added=1") },
+                "\(daemon.child.stderr.text)")
+        #expect(replay.waitForExit(timeout: 60) == 0, "the replay did not go through after the reload: \(replay.stderr.text)")
+        #expect(replay.stderr.text.components(separatedBy: "refused this publisher's CURVE key").count - 1 == 1,
+                "the refusal said more than once: \(replay.stderr.text)")
+        #expect(daemon.stop() == 0)
+        #expect(FaultTests.stoppedField(daemon.child.stderr.text, "received") == lines, "\(daemon.child.stderr.text.suffix(1500))")
+    }
+
     @Test("the daemon connects its input to a CURVE replay server (--input-curve-server-key, replay --bind --curve-allow)")
     func inputConnectsToCurvePublisher() throws {
         let dir = try TemporaryDirectory()
