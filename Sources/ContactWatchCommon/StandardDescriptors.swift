@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+@preconcurrency import Glibc
 #elseif canImport(Musl)
 import Musl
 #elseif canImport(Darwin)
@@ -19,6 +19,29 @@ public enum StandardDescriptors {
         for fd in Int32(0)...2 where fcntl(fd, F_GETFD) == -1 && errno == EBADF {
             closedAtStart.insert(fd)
             _ = open("/dev/null", O_RDWR)
+        }
+    }
+
+    /// The executable's name for `failExitWhenStandardOutputIsLost`'s line.
+    nonisolated(unsafe) private static var programName = ""
+
+    /// Makes the process's exit report what it wrote through stdio to standard output and could not write: a line on
+    /// standard error and exit 74 instead of the exit it was making. argument-parser prints `--help` and `--version`
+    /// with `print` and exits 0, so `contactwatch --version > /dev/full` exited 0 without a word (a fault tester,
+    /// session 35); the lines the executables write themselves check each write. Called once, at start.
+    public static func failExitWhenStandardOutputIsLost(program: String) {
+        programName = program
+        atexit {
+            // The C stream `stdout` itself is never reassigned; read once, at exit, on the exiting thread.
+            nonisolated(unsafe) let out = stdout
+            let flushed = fflush(out) == 0
+            let error = errno
+            guard !flushed || ferror(out) != 0 else { return }
+            let why = flushed ? "a write failed" : String(cString: strerror(error))
+            let text = "\(StandardDescriptors.programName): standard output could not be written (\(why)): what was "
+                + "printed is incomplete\n"
+            _ = text.utf8CString.withUnsafeBufferPointer { write(2, $0.baseAddress, $0.count - 1) }
+            _exit(74)
         }
     }
 }

@@ -367,7 +367,8 @@ struct KeygenCommand: ParsableCommand {
         abstract: "Make a CURVE key pair: NAME.key (public, mode 0644) and NAME.key_secret (secret, mode 0600).",
         discussion: """
             The files are ZeroMQ certificates as czmq's zcert and pyzmq's zmq.auth write them. An existing file \
-            is never overwritten. Exit codes: 64 bad flags, 73 a file exists or cannot be created.
+            is never overwritten. Exit codes: 64 bad flags, 73 a file exists or cannot be created, 74 standard \
+            output cannot be written (the files were written).
             """
     )
 
@@ -395,4 +396,5 @@ struct KeygenCommand: ParsableCommand {
 }
 
 StandardDescriptors.reopenClosed()
+StandardDescriptors.failExitWhenStandardOutputIsLost(program: "contactwatch")
 ContactWatchTool.main()

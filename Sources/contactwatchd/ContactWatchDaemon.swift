@@ -70,6 +70,7 @@ struct ContactWatchDaemon: AsyncParsableCommand {
         signal(SIGPIPE, SIG_IGN)
         // Standard input, output and error opened on /dev/null when started without them (see there).
         StandardDescriptors.reopenClosed()
+        StandardDescriptors.failExitWhenStandardOutputIsLost(program: "contactwatchd")
         let command: ContactWatchDaemon
         do {
             command = try parse()

@@ -45,6 +45,32 @@ struct ToolFlagRangeTests {
         #expect(FileManager.default.fileExists(atPath: dir.file("g.ndjson")))
     }
 
+    /// argument-parser prints `--help` and `--version` with `print` (C's buffered standard output) and exits 0: to a
+    /// full device both executables exited 0 without a word (a fault tester, session 35).
+    @Test("--help, --version and keygen to a full device: exit 74 saying standard output could not be written")
+    func helpAndVersionToAFullDevice() throws {
+        let dir = try TemporaryDirectory()
+        let script = """
+            "$1" --version > /dev/full 2>"$3/e1"; echo "version $?"
+            "$1" generate --help > /dev/full 2>"$3/e2"; echo "help $?"
+            "$1" keygen k --dir "$3" > /dev/full 2>"$3/e3"; echo "keygen $?"
+            "$2" --version > /dev/full 2>"$3/e4"; echo "daemon $?"
+            "$1" --version > /dev/null 2>"$3/e5"; echo "null $?"
+            """
+        let c = try Child("/bin/bash", ["-c", script, "bash", Executables.url("contactwatch").path,
+                                        Executables.url("contactwatchd").path, dir.path])
+        #expect(c.waitForExit(timeout: 60) == 0, "\(c.stderr.text)")
+        #expect(c.stdout.text.split(separator: "\n") == ["version 74", "help 74", "keygen 74", "daemon 74", "null 0"],
+                "\(c.stdout.text)")
+        for (k, program) in ["contactwatch", "contactwatch", "contactwatch", "contactwatchd"].enumerated() {
+            let said = (try? String(contentsOfFile: dir.file("e\(k + 1)"), encoding: .utf8)) ?? ""
+            #expect(said == "\(program): standard output could not be written (No space left on device): what was printed is incomplete\n",
+                    "e\(k + 1): \(said)")
+        }
+        #expect(((try? String(contentsOfFile: dir.file("e5"), encoding: .utf8)) ?? "x").isEmpty)
+        #expect(FileManager.default.fileExists(atPath: dir.file("k.key_secret")))
+    }
+
     /// `replay --bind` on a port or path the system chooses never said which it got, so no daemon could be pointed at
     /// it (a fault tester, session 35).
     @Test("replay --bind on port 0 says the address it bound")
