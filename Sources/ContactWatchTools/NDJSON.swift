@@ -147,8 +147,18 @@ public struct JSONObjectSummary: Equatable {
     public var occurredAt: Range<Int>?
     /// Byte ranges of every top-level member (`"key": value`), when asked for.
     public var members: [Range<Int>] = []
-    /// For each member, the byte range of its key's content (between the quotes).
-    public var keys: [Range<Int>] = []
+    /// For each member, what its key names, escapes decoded (`"publisher\u0049d"` is `publisherId`, as the daemon
+    /// reads it): what `--publisher-id` replaces and where it goes.
+    public var keys: [StampKey] = []
+}
+
+/// A top-level key as `replay --publisher-id` sees it.
+public enum StampKey: Equatable, Sendable {
+    /// `occurredAt`: the stamp follows it.
+    case occurredAt
+    /// `publisherId` or `sequenceNumber`: replaced by the stamp.
+    case stamped
+    case other
 }
 
 /// Reads NDJSON lines with the engine's JSON reader (strict RFC 8259, UTF-8), so the tools and the daemon agree on
@@ -178,7 +188,8 @@ public struct JSONLines: ~Copyable {
                 // Strings' nodes exclude their quotes; containers and scalars span their text.
                 let end = Int(v.end) + (v.kind == .string ? 1 : 0)
                 summary.members.append((Int(k.start) - 1)..<end)
-                summary.keys.append(Int(k.start)..<Int(k.end))
+                summary.keys.append(reader.keyEquals(key, "occurredAt") ? .occurredAt
+                    : reader.keyEquals(key, "publisherId") || reader.keyEquals(key, "sequenceNumber") ? .stamped : .other)
             }
         }
         return .object(summary)

@@ -137,7 +137,7 @@ public enum Replay {
     /// The body with `publisherId` and `sequenceNumber` where the spec's example has them, right after `occurredAt`
     /// (first when the object has no `occurredAt`), replacing any the object had. That is the member order the
     /// daemon's scanner reads on its fast path; stamps before `eventType` would send every body down its general path.
-    public static func stamped(_ line: UnsafeBufferPointer<UInt8>, members: [Range<Int>], keys: [Range<Int>],
+    public static func stamped(_ line: UnsafeBufferPointer<UInt8>, members: [Range<Int>], keys: [StampKey],
                                publisherId: [UInt8], sequenceNumber: UInt64) -> [UInt8] {
         var stamp: [UInt8] = Array(#""publisherId":"#.utf8)
         stamp += publisherId
@@ -145,14 +145,13 @@ public enum Replay {
         stamp += Array(String(sequenceNumber).utf8)
         var out: [UInt8] = [UInt8(ascii: "{")]
         out.reserveCapacity(line.count + stamp.count + 2)
-        var pending = keys.contains { line[$0].elementsEqual("occurredAt".utf8) }
+        var pending = keys.contains(.occurredAt)
         if !pending { out += stamp }
         for (member, key) in zip(members, keys) {
-            let name = line[key]
-            if name.elementsEqual("publisherId".utf8) || name.elementsEqual("sequenceNumber".utf8) { continue }
+            if key == .stamped { continue }
             if out.count > 1 { out.append(UInt8(ascii: ",")) }
             out += line[member]
-            if pending && name.elementsEqual("occurredAt".utf8) {
+            if pending && key == .occurredAt {
                 out.append(UInt8(ascii: ","))
                 out += stamp
                 pending = false

@@ -85,6 +85,10 @@ struct ToolOutputTests {
         #expect(try stamp(#"{"eventType":"t"}"#) == #"{"publisherId":"feed-1","sequenceNumber":7,"eventType":"t"}"#)
         #expect(try stamp(#"{}"#) == #"{"publisherId":"feed-1","sequenceNumber":7}"#)
         #expect(try stamp(#"{"sequenceNumber":1}"#) == #"{"publisherId":"feed-1","sequenceNumber":7}"#)
+        // A key written with JSON escapes is the same key (RFC 8259; the daemon reads it so): replaced too, where it
+        // was kept beside the stamp and the daemon refused the event for a duplicate key (a fault tester, session 35).
+        #expect(try stamp(#"{"eventType":"t","publisher\u0049d":"old","occurred\u0041t":"x","sequence\u004eumber":3}"#, 9)
+                == #"{"eventType":"t","occurred\u0041t":"x","publisherId":"feed-1","sequenceNumber":9}"#)
     }
 
     @Test("progress line: done/total, percentage, rate, ETA; without a total no percentage or ETA")
