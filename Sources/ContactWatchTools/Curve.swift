@@ -77,6 +77,8 @@ enum HandshakeRole {
     var allowList: String { self == .consumer ? "consumers" : "publishers" }
     /// A tail keeps trying for ever; a replay until its wait ends.
     var suffix: String { self == .consumer ? "; still trying" : "" }
+    /// The daemon's endpoint this role belongs on (a socket of the wrong type also fails the handshake).
+    var endpointFlag: String { self == .consumer ? "--output" : "--input" }
 }
 
 extension ToolCurve {
@@ -109,7 +111,8 @@ extension ToolCurve {
             // daemon, the wrong remedy): what to check, in both directions.
             return "warning: the handshake with \(endpoint) failed (\(event.failureReason)): do the daemon and this "
                 + "\(role.who) agree on CURVE (both or neither)"
-                + "\(clientKey == nil ? "" : ", and is --curve-server-key the daemon's public certificate")?\(role.suffix)"
+                + "\(clientKey == nil ? "" : ", and is --curve-server-key the daemon's public certificate")"
+                + "\(bound ? "" : ", and is this the daemon's \(role.endpointFlag) endpoint")?\(role.suffix)"
         default:
             return nil
         }

@@ -582,10 +582,25 @@ final class HandshakeWatch {
         self.options = options
     }
 
+    /// A connection is up whose handshake has not ended yet (no success, no failure reported).
+    private var handshaking = false
+    /// Connections the peer closed during the handshake without any failure reported: what libzmq does when the
+    /// socket at the other end cannot take a publisher (the daemon's XPUB output, its ROUTER journal), which the replay
+    /// said nothing of (a fault tester, session 35).
+    private var closedInHandshake = 0
+
     /// Reads what the monitor holds, waiting up to `timeoutMilliseconds` for a first event.
     func read(timeoutMilliseconds: Int = 0) {
         guard let monitor else { return }
         for event in (try? monitor.events(timeoutMilliseconds: timeoutMilliseconds)) ?? [] {
+            switch event.kind {
+            case .connected, .accepted: handshaking = true
+            case .handshakeSucceeded: handshaking = false
+            case .disconnected:
+                if handshaking { closedInHandshake += 1 }
+                handshaking = false
+            default: if event.isHandshakeFailure { handshaking = false }
+            }
             if event.kind == .connected || event.kind == .accepted || event.isHandshakeFailure { connection = true }
             let isNamed = event.kind == .handshakeFailedAuth || event.isMechanismMismatch
             if event.kind == .handshakeSucceeded || isNamed { ended = true }
@@ -622,6 +637,11 @@ final class HandshakeWatch {
             read(timeoutMilliseconds: wait)
         }
         read()
+        if named.isEmpty && unnamed.isEmpty && closedInHandshake > 0 && !options.bind {
+            return ["warning: \(options.endpoint) took the connection and closed it during the handshake without a reason "
+                + "(\(closedInHandshake == 1 ? "once" : "\(closedInHandshake) times")), as a ZeroMQ socket that cannot take a "
+                + "publisher does: is this the daemon's --input endpoint, not its --output or --journal?"]
+        }
         return named.isEmpty ? unnamed : named
     }
 

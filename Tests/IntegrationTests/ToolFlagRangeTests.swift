@@ -71,6 +71,25 @@ struct ToolFlagRangeTests {
         #expect(FileManager.default.fileExists(atPath: dir.file("k.key_secret")))
     }
 
+    /// The daemon's three endpoints sit side by side; a replay pointed at its output said only "0 of 1 subscribers
+    /// joined", and at its journal asked whether both sides agree on CURVE (a fault tester, session 35).
+    @Test("replay pointed at the daemon's output or journal asks whether the endpoint is the daemon's --input")
+    func replayToTheWrongEndpoint() throws {
+        let dir = try TemporaryDirectory()
+        let daemon = try EndpointDaemon(dir: dir, input: dir.ipc("in"), output: dir.ipc("out"), journal: dir.ipc("journal"),
+                                        arguments: [])
+        let file = dir.file("one.ndjson")
+        try (Self.event("2026-01-05T10:00:00Z") + "\n").write(toFile: file, atomically: true, encoding: .utf8)
+        let toOutput = try runTool(["replay", file, "--endpoint", daemon.output, "--wait-subscribers", "1",
+                                    "--wait-timeout", "2", "--linger", "0"], timeout: 60)
+        #expect(toOutput.status == 69, "\(toOutput.stderr)")
+        #expect(toOutput.stderr.contains("is this the daemon's --input endpoint, not its --output or --journal?"), "\(toOutput.stderr)")
+        let toJournal = try runTool(["replay", file, "--endpoint", daemon.journal, "--linger", "0"], timeout: 60)
+        #expect(toJournal.status == 69, "\(toJournal.stderr)")
+        #expect(toJournal.stderr.contains("is this the daemon's --input endpoint"), "\(toJournal.stderr)")
+        #expect(daemon.stop() == 0)
+    }
+
     /// `replay --bind` on a port or path the system chooses never said which it got, so no daemon could be pointed at
     /// it (a fault tester, session 35).
     @Test("replay --bind on port 0 says the address it bound")
