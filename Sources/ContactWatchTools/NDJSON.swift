@@ -24,9 +24,18 @@ public struct LineReader {
     /// Why `path` cannot be read as a file of lines, in the system's words ("No such file or directory",
     /// "Permission denied", "is a directory"), or nil when it can (a readable regular file, or a readable FIFO or
     /// device, e.g. `/dev/stdin`).
+    ///
+    /// A socket (an `ipc://` endpoint named as the file, a plausible slip) and a standard input closed when the tool
+    /// started (opened on /dev/null since, `StandardDescriptors`) are said as such: the first said "No such device or
+    /// address", the second read nothing and exited 0 (a fault tester, session 35).
     public static func unreadableReason(_ path: String) -> String? {
-        guard let kind = FileKind(path: path) else { return String(cString: strerror(errno)) }
-        if kind == .directory { return "is a directory, not a file of events" }
+        if StandardDescriptors.closedAtStart.contains(0), ["/dev/stdin", "/dev/fd/0", "/proc/self/fd/0"].contains(path) {
+            return "standard input is closed (give a file, or a pipe into standard input)"
+        }
+        var st = stat()
+        guard stat(path, &st) == 0 else { return String(cString: strerror(errno)) }
+        if st.st_mode & S_IFMT == S_IFSOCK { return "is a socket (an ipc:// endpoint?), not a file of events" }
+        if FileKind(mode: st.st_mode) == .directory { return "is a directory, not a file of events" }
         return access(path, R_OK) == 0 ? nil : String(cString: strerror(errno))
     }
 

@@ -221,6 +221,8 @@ struct GenerateCommand: ParsableCommand {
     var lateEnforcement: Double = 0
 
     func validate() throws {
+        // An empty --output was taken for a file with no name: "cannot create : No such file or directory" (73).
+        if output?.isEmpty == true { throw ValidationError("--output must not be empty (leave it out to write to standard output)") }
         if !(lateEnforcement >= 0 && lateEnforcement <= 1) { throw ValidationError("--late-enforcement must be from 0 to 1") }
         if !(1...Generator.maxCases).contains(cases) { throw ValidationError("--cases must be from 1 to \(Generator.maxCases)") }
         if !(1...Generator.maxDays).contains(days) { throw ValidationError("--days must be from 1 to \(Generator.maxDays)") }

@@ -90,6 +90,29 @@ struct ToolFlagRangeTests {
         #expect(daemon.stop() == 0)
     }
 
+    /// Three slips whose messages were the system's raw words, or nothing (a fault tester, session 35).
+    @Test("replay of a socket file or of a closed standard input, and generate --output \"\", say what is wrong")
+    func slipsSaidPlainly() throws {
+        let dir = try TemporaryDirectory()
+        let socketPath = dir.file("stale.sock")
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = unixAddress(socketPath)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        try #require(bound == 0)
+        let ofSocket = try runTool(["replay", socketPath, "--endpoint", dir.ipc("pub"), "--bind", "--linger", "0"], timeout: 30)
+        #expect(ofSocket.status == 66, "\(ofSocket.stderr)")
+        #expect(ofSocket.stderr.contains("is a socket (an ipc:// endpoint?), not a file of events"), "\(ofSocket.stderr)")
+        let script = #""$1" replay /dev/stdin --endpoint "$2" --bind --linger 0 <&- 2>&1; echo "stdin $?""#
+        let c = try Child("/bin/bash", ["-c", script, "bash", Executables.url("contactwatch").path, dir.ipc("pub2")])
+        #expect(c.waitForExit(timeout: 30) == 0)
+        #expect(c.stdout.text == "contactwatch replay: /dev/stdin: cannot be read: standard input is closed (give a file, or a pipe into standard input)\nstdin 66\n",
+                "\(c.stdout.text)")
+        try Self.refused(["generate", "--cases", "1", "--days", "1", "--output", ""], ["--output must not be empty"])
+    }
+
     /// `replay --bind` on a port or path the system chooses never said which it got, so no daemon could be pointed at
     /// it (a fault tester, session 35).
     @Test("replay --bind on port 0 says the address it bound")
