@@ -183,7 +183,12 @@ struct ReplayCommand: ParsableCommand {
                 // libzmq dropped what was still queued when the linger ran out; it does not say how much.
                 lost.append("a subscriber had not taken every message when "
                     + "the \(formatFixed(linger, linger == linger.rounded() ? 0 : 3)) s linger ran out: the rest were dropped "
-                    + "(a subscriber stopped reading, or is far slower than the replay); replay again, or give --linger more")
+                    // Connecting, libzmq keeps a connection's queue across its loss, for the peer's return: a daemon
+                    // that stopped mid-replay was blamed as a slow subscriber (a fault tester, session 35).
+                    + (options.bind ? "(a subscriber stopped reading, or is far slower than the replay)"
+                        : "(the daemon stopped and did not come back within the linger — the queue is kept for its return — "
+                            + "or it stopped reading, or is far slower than the replay)")
+                    + "; replay again, or give --linger more")
             }
             if !lost.isEmpty {
                 throw ToolError(exitCode: ExitStatus.temporaryFailure, lost.joined(separator: "; and "))
