@@ -325,6 +325,20 @@ public struct DaemonConfiguration: Sendable {
         }
     }
 
+    /// Whether `name` is a zone of the tz database as Foundation (which the engine's dates use) reads it: a canonical
+    /// name (ICU's list), or a link of the database that Foundation resolves under its own name (`Asia/Kolkata`,
+    /// `Europe/Belfast`, `GB`, `US/Eastern` — refused when only ICU's canonical list was taken: a differential tester,
+    /// session 36). Not Foundation's own forms `GMT+5`, `UTC+5`, `GMT+15` (it names them `GMT+0500`…), nor the
+    /// database's `Etc/GMT+5` (UTC−5, POSIX's sign): two spellings read as "+5" ten hours apart (a fault tester,
+    /// session 34). Nor abbreviations (`PST`, `IST`, `EST`, `CET`), which Foundation maps to a zone of its choosing.
+    static func isTimeZoneDatabaseName(_ name: String) -> Bool {
+        if ["UTC", "GMT", "Etc/UTC", "Etc/GMT"].contains(name) { return true }
+        if name.hasPrefix("Etc/GMT+") || name.hasPrefix("Etc/GMT-") { return false }
+        if TimeZone.knownTimeZoneIdentifiers.contains(name) { return true }
+        guard TimeZone.abbreviationDictionary[name] == nil, let zone = TimeZone(identifier: name) else { return false }
+        return zone.identifier == name
+    }
+
     /// The `rules.*` and engine-side `input.*` keys; each unusable value goes to `problems` (its default stays).
     static func resolveEngine(_ k: Keys, _ problems: inout Problems) -> EngineSettings {
         var e = EngineSettings()
@@ -333,7 +347,7 @@ public struct DaemonConfiguration: Sendable {
             // A name of the tz database: Foundation also takes `GMT+5` and `UTC+5` (UTC+5) beside the database's
             // `Etc/GMT+5` (UTC−5, POSIX's sign), and `GMT+15`, which no place uses — two spellings a reader takes for
             // "+5" were ten hours apart (a fault tester, session 34).
-            guard ["UTC", "GMT", "Etc/UTC", "Etc/GMT"].contains(v) || TimeZone.knownTimeZoneIdentifiers.contains(v) else {
+            guard Self.isTimeZoneDatabaseName(v) else {
                 throw DaemonError.configuration(key: "rules.timeZone", problem: "\"\(v)\" is not a time zone of the tz database (such as Europe/London or UTC)")
             }
             e.timeZone = v
