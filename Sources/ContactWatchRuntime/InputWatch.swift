@@ -20,7 +20,12 @@ import ZeroMQ
 ///   it is left: the reconnect is made then, drained or not. Without a high-water mark (0) the wait stays unbounded.
 /// - Each disconnection is reported with the endpoint (logged at `warning` and counted); each failed handshake too
 ///   (counted as a refusal of the input), except a ZAP refusal on a bound input, which the ZAP handler reports.
-/// - An endpoint without any connection for `quietLimit` (a minute) is reported once, until a peer connects again.
+/// - An endpoint without any connected publisher for `quietLimit` (a minute) is reported once, until one connects
+///   again. A publisher is connected once its ZeroMQ handshake has succeeded, not when its TCP connection is made: a
+///   peer that accepted the daemon's connection and never spoke kept the warning away for good, while no event could
+///   arrive (a fault tester, session 35). libzmq does not say which connection a handshake success belongs to, so
+///   the connections that completed one are counted per endpoint, one less at each drop that is not the end of a
+///   failed handshake.
 struct InputWatch {
     enum Action: Equatable {
         /// Disconnect and connect this endpoint again (connected inputs only).
@@ -29,8 +34,9 @@ struct InputWatch {
         case disconnected(endpoint: String, peer: String?)
         /// A handshake failed on this endpoint.
         case handshakeFailed(ZMQSocketEvent)
-        /// No peer for this long on this endpoint.
-        case noPeer(endpoint: String, seconds: Int)
+        /// No publisher for this long on this endpoint (`handshaking`: connections open that never completed their
+        /// handshake).
+        case noPeer(endpoint: String, seconds: Int, handshaking: Int = 0)
         /// A connection to this (bound) endpoint could not be accepted (`errno`).
         case acceptFailed(endpoint: String, code: Int32)
     }
@@ -44,6 +50,8 @@ struct InputWatch {
     let receiveHighWaterMark: Int
     /// Live connections (descriptors) per endpoint.
     private var live: [String: Set<UInt32>] = [:]
+    /// How many of them completed their handshake (see the type's comment).
+    private var ready: [String: Int] = [:]
     /// Since when each endpoint has had no connection (nil while it has one), and whether that was reported.
     private var quietSince: [String: ContinuousClock.Instant] = [:]
     private var reportedQuiet: Set<String> = []
@@ -83,9 +91,12 @@ struct InputWatch {
         switch event.kind {
         case .connected, .accepted:
             live[e, default: []].insert(event.value)
+            schedule(e, at: nil)
+            return []
+        case .handshakeSucceeded:
+            ready[e] = min((ready[e] ?? 0) + 1, live[e]?.count ?? 0)
             quietSince[e] = nil
             reportedQuiet.remove(e)
-            schedule(e, at: nil)
             return []
         case .acceptFailed:
             return [.acceptFailed(endpoint: e, code: Int32(bitPattern: event.value))]
@@ -100,9 +111,12 @@ struct InputWatch {
             return [.handshakeFailed(event)]
         case .disconnected, .closed:
             let wasLive = live[e]?.remove(event.value) != nil
-            if live[e, default: []].isEmpty && quietSince[e] == nil { quietSince[e] = now }
+            let endOfFailure = lastFailure[e].map { now - $0 < retryAfterFailure } ?? false
+            if wasLive && !endOfFailure { ready[e] = max(0, (ready[e] ?? 0) - 1) }
+            ready[e] = min(ready[e] ?? 0, live[e]?.count ?? 0)
+            if ready[e] == 0 && quietSince[e] == nil { quietSince[e] = now }
             guard event.kind == .disconnected, wasLive else { return [] }
-            if let failed = lastFailure[e], now - failed < retryAfterFailure {
+            if endOfFailure {
                 // The end of a refused handshake, already reported; retry later (connected inputs).
                 if !bound { schedule(e, at: now + retryAfterFailure) }
                 return []
@@ -147,7 +161,8 @@ struct InputWatch {
         for e in endpoints {
             guard let since = quietSince[e], !reportedQuiet.contains(e), now - since >= quietLimit else { continue }
             reportedQuiet.insert(e)
-            out.append(.noPeer(endpoint: e, seconds: Int((now - since).components.seconds)))
+            out.append(.noPeer(endpoint: e, seconds: Int((now - since).components.seconds),
+                               handshaking: (live[e]?.count ?? 0) - (ready[e] ?? 0)))
         }
         return out
     }
@@ -155,6 +170,7 @@ struct InputWatch {
     /// A reconnect was made: the old connections of `endpoint` are gone.
     mutating func reconnected(_ endpoint: String, now: ContinuousClock.Instant) {
         live[endpoint] = []
+        ready[endpoint] = 0
         if quietSince[endpoint] == nil { quietSince[endpoint] = now }
     }
 }
@@ -229,8 +245,11 @@ struct InputSupervisor {
                 security.handshakeFailed(event, on: .input, endpoint: watch.endpoint(of: event))
             case .acceptFailed(let endpoint, let code):
                 security.acceptFailures.report(.input, endpoint: endpoint, code: code)
-            case .noPeer(let endpoint, let seconds):
-                logger.warning("no publisher has been connected to the input for \(seconds) s", metadata: ["endpoint": "\(endpoint)"])
+            case .noPeer(let endpoint, let seconds, let handshaking):
+                let open = handshaking == 0 ? ""
+                    : " (\(handshaking) connection\(handshaking == 1 ? " is" : "s are") open that never completed the ZeroMQ "
+                        + "handshake: is the peer a ZeroMQ publisher, and do both sides agree on CURVE?)"
+                logger.warning("no publisher has been connected to the input for \(seconds) s\(open)", metadata: ["endpoint": "\(endpoint)"])
             }
         }
     }

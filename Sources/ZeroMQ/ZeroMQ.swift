@@ -944,7 +944,10 @@ public struct ZMQSocketEvent: Sendable, Equatable {
     public var failureReason: String {
         switch kind {
         case .handshakeFailedAuth: return "refused by the ZAP handler (status \(value))"
-        case .handshakeFailedNoDetail: return "no detail from libzmq (the peer may have closed first)"
+        case .handshakeFailedNoDetail:
+            // Also what a peer that never answers gets when libzmq's handshake timer (30 s) runs out (a fault tester,
+            // session 35: "may have closed first" for a peer that had closed nothing).
+            return "no detail from libzmq (the peer closed first, or did not complete the handshake within 30 s)"
         case .handshakeFailedProtocol:
             switch Int32(bitPattern: value) {
             case ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH:

@@ -282,12 +282,14 @@ struct SecurityRuleTests {
         let t0 = ContinuousClock.now
         var w = InputWatch(endpoints: ["ipc:///a", "ipc:///b"], bound: false, now: t0)
         #expect(w.handle(Self.event(.connected, fd: 3, endpoint: "ipc:///b"), now: t0) == [])
+        #expect(w.handle(Self.event(.handshakeSucceeded, fd: 0, endpoint: "ipc:///b"), now: t0) == [])
         #expect(w.tick(now: t0 + .seconds(59)) == [])
         #expect(w.tick(now: t0 + .seconds(60)) == [.noPeer(endpoint: "ipc:///a", seconds: 60)])
         #expect(w.tick(now: t0 + .seconds(200)) == [])
         // b loses its peer: reported a minute later; a's peer arrives and a later quiet spell is reported again.
         _ = w.handle(Self.event(.disconnected, fd: 3, endpoint: "ipc:///b"), now: t0 + .seconds(200))
         _ = w.handle(Self.event(.connected, fd: 4, endpoint: "ipc:///a"), now: t0 + .seconds(200))
+        _ = w.handle(Self.event(.handshakeSucceeded, fd: 0, endpoint: "ipc:///a"), now: t0 + .seconds(200))
         // (A drop libzmq does not report retrying is also re-established; only the quiet reports matter here.)
         func quiet(_ actions: [InputWatch.Action]) -> [InputWatch.Action] {
             actions.filter { if case .noPeer = $0 { true } else { false } }
@@ -295,6 +297,31 @@ struct SecurityRuleTests {
         #expect(quiet(w.tick(now: t0 + .seconds(260))) == [.noPeer(endpoint: "ipc:///b", seconds: 60)])
         _ = w.handle(Self.event(.disconnected, fd: 4, endpoint: "ipc:///a"), now: t0 + .seconds(300))
         #expect(quiet(w.tick(now: t0 + .seconds(360))) == [.noPeer(endpoint: "ipc:///a", seconds: 60)])
+    }
+
+    /// A peer that accepts the daemon's TCP connection and never speaks is no publisher: it kept the one-minute
+    /// warning away for good while no event could arrive, and its handshake timeouts read "the peer may have closed
+    /// first" (a fault tester, session 35).
+    @Test("a connection whose handshake never completes is not a publisher: the quiet endpoint is reported, naming it")
+    func connectionWithoutHandshakeIsNoPublisher() {
+        let t0 = ContinuousClock.now
+        var w = InputWatch(endpoints: ["tcp://127.0.0.1:7401"], bound: false, now: t0)
+        #expect(w.handle(Self.event(.connected, fd: 3, endpoint: "tcp://127.0.0.1:7401"), now: t0) == [])
+        #expect(w.tick(now: t0 + .seconds(60)) == [.noPeer(endpoint: "tcp://127.0.0.1:7401", seconds: 60, handshaking: 1)])
+        // Its handshake times out (libzmq: no detail, then the drop): reported as such; the retry's connection
+        // completes its handshake, and a later drop of it starts a new quiet spell.
+        let timeout = Self.event(.handshakeFailedNoDetail, fd: 0, endpoint: "tcp://127.0.0.1:7401")
+        #expect(w.handle(timeout, now: t0 + .seconds(61)) == [.handshakeFailed(timeout)])
+        #expect(timeout.failureReason.contains("did not complete the handshake within 30 s"))
+        #expect(w.handle(Self.event(.disconnected, fd: 3, endpoint: "tcp://127.0.0.1:7401"), now: t0 + .seconds(61)) == [])
+        #expect(w.handle(Self.event(.connected, fd: 4, endpoint: "tcp://127.0.0.1:7401"), now: t0 + .seconds(62)) == [])
+        #expect(w.handle(Self.event(.handshakeSucceeded, fd: 0, endpoint: "tcp://127.0.0.1:7401"), now: t0 + .seconds(62)) == [])
+        func quiet(_ actions: [InputWatch.Action]) -> [InputWatch.Action] {
+            actions.filter { if case .noPeer = $0 { true } else { false } }
+        }
+        #expect(quiet(w.tick(now: t0 + .seconds(200))) == [])
+        _ = w.handle(Self.event(.disconnected, fd: 4, endpoint: "tcp://127.0.0.1:7401"), now: t0 + .seconds(200))
+        #expect(quiet(w.tick(now: t0 + .seconds(260))) == [.noPeer(endpoint: "tcp://127.0.0.1:7401", seconds: 60, handshaking: 0)])
     }
 
     @Test("events name resolved addresses: matched to the configured endpoint by port")
