@@ -46,7 +46,9 @@ func sayOnInterrupt(_ say: @escaping @Sendable (String) -> String) -> [any Dispa
             // The line is best effort: a standard error nobody reads (a full pipe) must not hold the exit back, which
             // the signal's default action never did (a reviewer, session 25).
             DispatchQueue.global().asyncAfter(deadline: .now() + 1) { _exit(code) }
-            FDWriter.standardError.line(say(name))
+            // On a terminal the progress line (`replay`, `generate`) is erased first, as before the summary line: the
+            // message continued the progress text on the same row (a fault tester, session 35).
+            FDWriter.standardError.line((isatty(2) == 1 ? "\r\u{1B}[K" : "") + say(name))
             _exit(code)
         }
         source.resume()
