@@ -68,6 +68,11 @@ struct ContactWatchDaemon: AsyncParsableCommand {
         // Before anything is written: a refusal written to a pipe nobody reads (`… 2>&1 | true`) killed the process
         // by SIGPIPE (141) instead of its exit 64 (a fault tester, session 34). The daemon ignores it anyway.
         signal(SIGPIPE, SIG_IGN)
+        // SIGHUP never ends the daemon (cli.md): ignored from main's first instruction (Daemon.run does it again, for
+        // in-process callers), until the reload handler takes it. Set only in Daemon.run, after the arguments were
+        // parsed, a SIGHUP in the first ~30 ms after exec (a config hook signalling a supervisor's restart) killed the
+        // new daemon without a word (a crash-consistency tester, session 36).
+        signal(SIGHUP, SIG_IGN)
         // Standard input, output and error opened on /dev/null when started without them (see there).
         StandardDescriptors.reopenClosed()
         StandardDescriptors.failExitWhenStandardOutputIsLost(program: "contactwatchd")
