@@ -61,12 +61,22 @@ final class Pipeline: @unchecked Sendable {
     /// connected and subscribed, the store has been written to, and alerts left unpublished by a crash have been
     /// published (after a consumer subscribed to alert topics, or the republish grace).
     func run(ready: @escaping () -> Void) throws(DaemonError) {
+        let settings = RuleSettingsRecord.text(config.engine)
         let settingsBefore: String?
-        do { settingsBefore = try store.checkWritable(settings: RuleSettingsRecord.text(config.engine)) } catch {
+        do { settingsBefore = try store.checkWritable(settings: settings) } catch {
             throw DaemonError.store(error, while: "the state store cannot be written")
         }
-        if let settingsBefore, let line = RuleSettingsRecord.changeLine(before: settingsBefore, now: config.engine) {
-            logger.warning("\(line)")
+        if let settingsBefore, settingsBefore != settings {
+            // The notice first, on standard error, then the record: the other way round, a crash in between (a few
+            // milliseconds: the log is written by its own thread) lost the notice for good (a crash-consistency
+            // tester, session 36). Now a crash in between says it again at the next start.
+            if let line = RuleSettingsRecord.changeLine(before: settingsBefore, now: config.engine) {
+                logger.warning("\(line)")
+                LogOutput.flush(timeout: 2)
+            }
+            do { try store.recordRuleSettings(settings) } catch {
+                throw DaemonError.store(error, while: "the state store cannot be written")
+            }
         }
         let sockets = try PipelineSockets(config: config, context: context, setup: setup, logger: logger)
         defer { sockets.close() }

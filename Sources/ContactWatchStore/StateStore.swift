@@ -1607,8 +1607,11 @@ public final class StateStore: Sendable {
     /// daemon cannot write — read-only file or mount, full disk, lock held elsewhere — is found before the daemon
     /// reports ready, not at the first commit.
     ///
-    /// `settings` (the rules' settings in force, as text) is recorded in the same write as `ruleSettings`; the text
-    /// recorded by the start before is returned (nil: none was, a store from before this was kept, or no `settings`).
+    /// `settings` (the rules' settings in force, as text) is recorded in the same write as `ruleSettings` when none
+    /// is recorded yet; the text recorded by the start before is returned (nil: none was, a store from before this
+    /// was kept, or no `settings`). A different one is left for the caller to replace (`recordRuleSettings`) once it
+    /// has said what changed: replaced here, a crash before the daemon's warning reached its log lost the notice for
+    /// good, every later start finding the new settings already recorded (a crash-consistency tester, session 36).
     @discardableResult
     public func checkWritable(now: Int64 = Int64(Date().timeIntervalSince1970 * 1000),
                               settings: String? = nil) throws(StoreError) -> String? {
@@ -1620,8 +1623,20 @@ public final class StateStore: Sendable {
                 try db.execute(sql: "INSERT OR IGNORE INTO meta (key, value) VALUES ('storeId', lower(hex(randomblob(16))))")
                 guard let settings else { return nil }
                 let before = try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'ruleSettings'")
-                try db.execute(sql: "INSERT OR REPLACE INTO meta (key, value) VALUES ('ruleSettings', ?)", arguments: [settings])
+                if before == nil {
+                    try db.execute(sql: "INSERT INTO meta (key, value) VALUES ('ruleSettings', ?)", arguments: [settings])
+                }
                 return before
+            }
+        }
+    }
+
+    /// Records the rules' settings this start runs with (`meta.ruleSettings`), replacing those of the start before
+    /// (see `checkWritable`).
+    public func recordRuleSettings(_ settings: String) throws(StoreError) {
+        try run("recording the rules' settings") {
+            try queue.write { db in
+                try db.execute(sql: "INSERT OR REPLACE INTO meta (key, value) VALUES ('ruleSettings', ?)", arguments: [settings])
             }
         }
     }
