@@ -77,9 +77,9 @@ public final class Engine {
     /// Whether `reader` holds the current message's body (false until it parsed successfully).
     var parsedCurrent = false
     /// The last sequence-stamped event's publisherId (`trackSequence`): its decoded bytes (empty: none yet) and the
-    /// String `state.publishers` and the change set are keyed by.
+    /// key `state.publishers` and the change set are keyed by.
     var lastPublisherBytes: [UInt8] = []
-    var lastPublisher = ""
+    var lastPublisher = ExactString("")
     #else
     @exclusivity(unchecked) package internal(set) var state: EngineState
     @exclusivity(unchecked) public internal(set) var counters = EngineCounters()
@@ -341,14 +341,14 @@ public final class Engine {
     func trackSequence(_ stamp: SequenceStamp, out: inout Outbox) {
         // A stream of one publisher (the usual case) builds no String per event: the last publisherId's bytes and
         // String are kept, and its entry is looked up once and updated in place.
-        let publisher: String
+        let publisher: ExactString
         if !lastPublisherBytes.isEmpty,
            lastPublisherBytes.withUnsafeBytes({ reader.stringEquals(stamp.publisherId, $0) }) {
             publisher = lastPublisher
         } else {
-            publisher = reader.string(stamp.publisherId)
+            publisher = ExactString(reader.string(stamp.publisherId))
             lastPublisher = publisher
-            lastPublisherBytes = Array(publisher.utf8)
+            lastPublisherBytes = Array(publisher.value.utf8)
         }
         let n = stamp.sequenceNumber
         let index = state.publishers.index(forKey: publisher)
@@ -360,7 +360,7 @@ public final class Engine {
             counters.missing += Int(n - m - 1)
             out.append(kind: .streamGap, alertSequence: 0, topic: { JSONOut.raw(&$0, "stream.gap") }) { b in
                 JSONOut.raw(&b, "{\"eventType\":\"contactwatch.stream.gap\",\"publisherId\":")
-                JSONOut.string(&b, publisher)
+                JSONOut.string(&b, publisher.value)
                 JSONOut.raw(&b, ",\"expected\":")
                 JSONOut.uint(&b, m + 1)
                 JSONOut.raw(&b, ",\"received\":")

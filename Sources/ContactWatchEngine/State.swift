@@ -583,6 +583,29 @@ package struct OutcomeTimer: Sendable, Equatable {
     }
 }
 
+/// A text compared and hashed by its UTF-8 bytes, as alerts.md's identities are (an `alertId` is a hash of the
+/// bytes): a `String` key compares by canonical equivalence, so `"\u{E9}"` and `"e\u{301}"` were one PDU for R5 and
+/// one publisher for the sequence check (a differential tester, session 36). The keys of `EngineState.pduIndex` and
+/// `publishers`; ordered by bytes, as SQLite's BINARY collation orders the store's rows.
+package struct ExactString: Hashable, Comparable, Sendable, ExpressibleByStringLiteral, CustomStringConvertible {
+    package let value: String
+
+    package init(_ value: String) { self.value = value }
+    package init(stringLiteral value: String) { self.value = value }
+
+    package static func == (a: ExactString, b: ExactString) -> Bool { a.value.utf8.elementsEqual(b.value.utf8) }
+    package static func < (a: ExactString, b: ExactString) -> Bool { a.value.utf8.lexicographicallyPrecedes(b.value.utf8) }
+
+    package func hash(into hasher: inout Hasher) {
+        // One `combine(bytes:)` of the whole text whichever way its bytes are reached, so equal texts hash alike.
+        if value.utf8.withContiguousStorageIfAvailable({ hasher.combine(bytes: UnsafeRawBufferPointer($0)) }) == nil {
+            Array(value.utf8).withUnsafeBytes { hasher.combine(bytes: $0) }
+        }
+    }
+
+    package var description: String { value }
+}
+
 /// Everything the engine knows. The store persists it; `Engine.init(settings:state:)` resumes from it.
 package struct EngineState: Sendable {
     /// The watermark W (Int64.min before any event).
@@ -590,7 +613,7 @@ package struct EngineState: Sendable {
     /// The last `alertSequence` used.
     package var alertSequence: UInt64 = 0
     /// The last sequence number per publisher.
-    package var publishers: [String: UInt64] = [:]
+    package var publishers: [ExactString: UInt64] = [:]
     /// By case index. A case's index by CRN is the engine's own table (`Engine.caseTable`, built from these on start):
     /// a dictionary of it here would be a second copy (17 bytes a case).
     package var cases: [CaseState] = []
@@ -598,7 +621,7 @@ package struct EngineState: Sendable {
     /// For withdrawal actions: the warning each one removed (to put back if the withdrawal is withdrawn).
     package var withdrawn: [UInt64: ActionRecord] = [:]
     package var pdus: [PDUState] = []
-    package var pduIndex: [String: Int32] = [:]
+    package var pduIndex: [ExactString: Int32] = [:]
     /// R7 deadlines armed and not yet fired, by contactId (only ever filled while R7 is enabled).
     package var outcomeTimers: [UInt64: OutcomeTimer] = [:]
 
@@ -622,10 +645,11 @@ package struct EngineState: Sendable {
     }
 
     mutating func pduIndex(for code: String) -> Int32 {
-        if let i = pduIndex[code] { return i }
+        let key = ExactString(code)
+        if let i = pduIndex[key] { return i }
         let i = Int32(pdus.count)
         pdus.append(PDUState(code: code))
-        pduIndex[code] = i
+        pduIndex[key] = i
         return i
     }
 }
@@ -637,7 +661,7 @@ package struct ChangeSet: Sendable {
     package var contacts = ContactLog()
     package var forgottenContacts: [UInt64] = []
     package var pdus = DenseSet<Int32>()
-    package var publishers: Set<String> = []
+    package var publishers: Set<ExactString> = []
     package var withdrawn = IDSet<UInt64>()
     /// Contacts whose R7 timer was armed, fired or dropped.
     package var outcomeTimers = IDSet<UInt64>()

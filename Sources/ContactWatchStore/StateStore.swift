@@ -901,7 +901,7 @@ public final class StateStore: Sendable {
             }
         }
         for row in try Row.fetchAll(db, sql: "SELECT id, lastSequence FROM publisher") {
-            state.publishers[row[0]] = UInt64(bitPattern: row[1] as Int64)
+            state.publishers[ExactString(row[0] as String)] = UInt64(bitPattern: row[1] as Int64)
         }
 
         let pdus = try Row.fetchCursor(db, sql: "SELECT pduIndex, code, data FROM pdu ORDER BY pduIndex")
@@ -915,7 +915,7 @@ public final class StateStore: Sendable {
                 guard let data else { throw CodecError("PDU \(index) has no data") }
                 return try data.withUnsafeBytes { b throws -> PDUState in try RecordCodec.decodePDU(code: code, b) }
             }
-            guard state.pduIndex.updateValue(Int32(index), forKey: code) == nil else {
+            guard state.pduIndex.updateValue(Int32(index), forKey: ExactString(code)) == nil else {
                 throw StoreError.corrupt(path, "PDU \(code) appears twice")
             }
             state.pdus.append(p)
@@ -1133,7 +1133,7 @@ public final class StateStore: Sendable {
         p.publishedThrough = publishedThrough
         p.now = now
         p.journal = journal
-        for id in changes.publishers.sorted() { p.publishers.append((id, state.publishers[id])) }
+        for id in changes.publishers.sorted() { p.publishers.append((id.value, state.publishers[id])) }
         var w = ByteWriter(reusing: &bytes,
                            capacity: max(64 * 1024, changes.cases.count * 160 + changes.contacts.count * 32
                                              + changes.pdus.count * 2048 + changes.withdrawn.count * 16))

@@ -83,6 +83,21 @@ struct AlertIdentityTests {
         #expect(h.engine.counters.repeats == 1 && h.engine.counters.publisherRestarts == 1)
     }
 
+    /// alerts.md's identities are bytes; a `String` key compared by canonical equivalence, so two publisherIds that
+    /// differ only in their Unicode normal form were one publisher (a differential tester, session 36).
+    @Test("publisherIds that differ only in normal form (\\u00e9 and e\\u0301) are two publishers")
+    func publishersByBytes() {
+        let h = Harness()
+        #expect(h.send(reg("RHRH", at: mon, publisher: "caf\u{E9}", seq: 1)).isEmpty)
+        // As one publisher this was a restart of its numbering (1 after 1); as its own, it is in order.
+        #expect(h.send(reg("RHRH", at: mon, publisher: "cafe\u{301}", seq: 1)).isEmpty)
+        #expect(h.engine.counters.publisherRestarts == 0)
+        // A gap in the second is measured from its own last number.
+        let gap = h.send(reg("RHRH", at: mon, publisher: "cafe\u{301}", seq: 3))
+        #expect(gap.count == 1 && gap.first?.json["expected"] as? Int == 2 && gap.first?.json["missing"] as? Int == 1)
+        #expect(h.engine.state.publishers.count == 2)
+    }
+
     @Test("interleaved publishers with long ids, and an escaped spelling of the same id, are tracked by their decoded values")
     func interleavedPublishers() {
         let h = Harness()
@@ -97,7 +112,7 @@ struct AlertIdentityTests {
         #expect(s(4, a).isEmpty)
         let gap = s(5, b)
         #expect(gap.count == 1 && gap.first?.json["publisherId"] as? String == b && gap.first?.json["expected"] as? Int == 3)
-        #expect(h.engine.state.publishers == [a: 4, b: 5])
+        #expect(h.engine.state.publishers == [ExactString(a): 4, ExactString(b): 5])
         // 64 bytes of ASCII are 64 scalars: valid.
         #expect(s(2, String(repeating: "p", count: 64)).map(\.topic) == ["stream.gap"])
     }

@@ -43,6 +43,20 @@ struct RuleR5Tests {
         #expect(out.map(\.rule) == [R.warningDue, R.rate])
     }
 
+    /// "Per pduCode": codes are compared as bytes (alerts.md's identity is a hash of the bytes). Keyed by `String`,
+    /// `"\u{E9}"` and `"e\u{301}"` (canonically equivalent) were one PDU: the second's failure raised an alert under the
+    /// first's code with both counted (a differential tester, session 36). Also after a restart of the state.
+    @Test("pduCodes that differ only in Unicode normal form are two PDUs")
+    func pduCodesByBytes() throws {
+        let h = Harness { $0.complianceRateMinimumSample = 1 }
+        h.send(c(4, "ATTC", pdu: "e\u{301}"))
+        let out = h.send(c(5, "UAAB", pdu: "\u{E9}"))
+        let a = try #require(out.first { $0.rule == R.rate }, "no R5 alert for the second PDU")
+        #expect(Array((a.subjectValue ?? "").utf8) == Array("\u{E9}".utf8) && Array((a.evString("pduCode") ?? "").utf8) == Array("\u{E9}".utf8))
+        #expect(a.evInt("compliant") == 0 && a.evInt("nonCompliant") == 1)
+        #expect(h.engine.state.pdus.count == 2)
+    }
+
     @Test("rate exactly at the threshold does not raise")
     func atThreshold() {
         let h = Harness(small)

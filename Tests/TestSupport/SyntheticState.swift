@@ -14,7 +14,7 @@ public enum SyntheticState {
         for p in 0..<20 {
             var pdu = PDUState(code: "N\(10 + p)PDU")
             for d in 0..<365 { pdu.buckets.append(.init(date: 20_000 + Int32(d), compliant: 40, nonCompliant: 9)) }
-            s.pduIndex[pdu.code] = Int32(p)
+            s.pduIndex[ExactString(pdu.code)] = Int32(p)
             s.pdus.append(pdu)
         }
         var contactId: UInt64 = 2_500_000_000
