@@ -7,6 +7,7 @@
 // case it too goes as a one-frame message (so the daemon's handling of it can be tested).
 
 import ContactWatchCommon
+import Dispatch
 import Synchronization
 import ZeroMQ
 
@@ -195,7 +196,16 @@ public enum Replay {
         // The context's end waits for the socket's linger: until every queued message is delivered, or the linger
         // runs out and libzmq drops the rest without a word. Only the latter takes the whole linger.
         let closing = ToolClock.nanos()
+        // On a terminal a wait of more than a second is said: the tool sat silent for up to the whole linger (60 s by
+        // default) after sending, and looked hung (a fault tester, session 35).
+        let notice = summary.messages > 0 && options.lingerMilliseconds > 1000 && isatty(diagnostics.fd) == 1
+            ? DispatchWorkItem { [linger = options.lingerMilliseconds] in
+                diagnostics.line("waiting up to \(formatFixed(Double(linger) / 1000, linger % 1000 == 0 ? 0 : 3)) s "
+                    + "(--linger) for subscribers to take the messages still queued …")
+            } : nil
+        if let notice { DispatchQueue.global().asyncAfter(deadline: .now() + 1, execute: notice) }
         context.close()
+        notice?.cancel()
         let waited = Double(ToolClock.nanos() - closing) / 1e6
         if summary.messages > 0 && options.lingerMilliseconds > 0
             && waited >= Double(options.lingerMilliseconds) - min(500, Double(options.lingerMilliseconds) / 10) {
