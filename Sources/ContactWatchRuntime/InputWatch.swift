@@ -21,11 +21,15 @@ import ZeroMQ
 /// - Each disconnection is reported with the endpoint (logged at `warning` and counted); each failed handshake too
 ///   (counted as a refusal of the input), except a ZAP refusal on a bound input, which the ZAP handler reports.
 /// - An endpoint without any connected publisher for `quietLimit` (a minute) is reported once, until one connects
-///   again. A publisher is connected once its ZeroMQ handshake has succeeded, not when its TCP connection is made: a
-///   peer that accepted the daemon's connection and never spoke kept the warning away for good, while no event could
-///   arrive (a fault tester, session 35). libzmq does not say which connection a handshake success belongs to, so
-///   the connections that completed one are counted per endpoint, one less at each drop that is not the end of a
-///   failed handshake.
+///   again. A connection is a publisher once it has completed its ZeroMQ handshake, not when its TCP connection is
+///   made: a peer that accepted the daemon's connection and never spoke kept the warning away for good, while no
+///   event could arrive (a fault tester, session 35). libzmq's handshake success names no connection, so a
+///   connection is taken for a publisher when a success comes while it is the only one of its endpoint whose
+///   handshake is pending, or once it has lasted `handshakeLimit` — libzmq ends every connection that has not
+///   completed its handshake within 30 s (`ZMQ_HANDSHAKE_IVL`), and ZMTP 1.0/2.0 peers, which it serves, never
+///   report a success at all. Counted instead (one less at each drop that did not follow a failure), a peer dropped
+///   for bad bytes with no failure reported took the count to 0 beside a working publisher, and the warning blamed
+///   it (a reviewer, session 36).
 struct InputWatch {
     enum Action: Equatable {
         /// Disconnect and connect this endpoint again (connected inputs only).
@@ -50,8 +54,12 @@ struct InputWatch {
     let receiveHighWaterMark: Int
     /// Live connections (descriptors) per endpoint.
     private var live: [String: Set<UInt32>] = [:]
-    /// How many of them completed their handshake (see the type's comment).
-    private var ready: [String: Int] = [:]
+    /// When each live connection was made, and those taken for publishers (see the type's comment).
+    private var connectedAt: [String: [UInt32: ContinuousClock.Instant]] = [:]
+    private var publishers: [String: Set<UInt32>] = [:]
+    /// How long a connection must last to be taken for a publisher without a success of its own: libzmq's handshake
+    /// interval (30 s, not changed by the daemon) and 5 s for a loop that read the drop late.
+    let handshakeLimit: Duration
     /// Since when each endpoint has had no connection (nil while it has one), and whether that was reported.
     private var quietSince: [String: ContinuousClock.Instant] = [:]
     private var reportedQuiet: Set<String> = []
@@ -64,7 +72,8 @@ struct InputWatch {
 
     init(endpoints: [String], bound: Bool, now: ContinuousClock.Instant, quietLimit: Duration = .seconds(60),
          retryAfterFailure: Duration = .seconds(1), libzmqGrace: Duration = .milliseconds(300),
-         receiveHighWaterMark: Int = 0) {
+         receiveHighWaterMark: Int = 0, handshakeLimit: Duration = .seconds(35)) {
+        self.handshakeLimit = handshakeLimit
         self.endpoints = endpoints
         self.bound = bound
         self.quietLimit = quietLimit
@@ -91,12 +100,13 @@ struct InputWatch {
         switch event.kind {
         case .connected, .accepted:
             live[e, default: []].insert(event.value)
+            connectedAt[e, default: [:]][event.value] = now
             schedule(e, at: nil)
             return []
         case .handshakeSucceeded:
-            ready[e] = min((ready[e] ?? 0) + 1, live[e]?.count ?? 0)
-            quietSince[e] = nil
-            reportedQuiet.remove(e)
+            // Whose it is, when only one connection's handshake is pending; otherwise age tells (`promote`).
+            let pending = (connectedAt[e] ?? [:]).keys.filter { !(publishers[e]?.contains($0) ?? false) }
+            if pending.count == 1 { becamePublisher(pending[0], of: e) }
             return []
         case .acceptFailed:
             return [.acceptFailed(endpoint: e, code: Int32(bitPattern: event.value))]
@@ -111,12 +121,11 @@ struct InputWatch {
             return [.handshakeFailed(event)]
         case .disconnected, .closed:
             let wasLive = live[e]?.remove(event.value) != nil
-            let endOfFailure = lastFailure[e].map { now - $0 < retryAfterFailure } ?? false
-            if wasLive && !endOfFailure { ready[e] = max(0, (ready[e] ?? 0) - 1) }
-            ready[e] = min(ready[e] ?? 0, live[e]?.count ?? 0)
-            if ready[e] == 0 && quietSince[e] == nil { quietSince[e] = now }
+            connectedAt[e]?[event.value] = nil
+            publishers[e]?.remove(event.value)
+            if publishers[e, default: []].isEmpty && quietSince[e] == nil { quietSince[e] = now }
             guard event.kind == .disconnected, wasLive else { return [] }
-            if endOfFailure {
+            if let failed = lastFailure[e], now - failed < retryAfterFailure {
                 // The end of a refused handshake, already reported; retry later (connected inputs).
                 if !bound { schedule(e, at: now + retryAfterFailure) }
                 return []
@@ -125,6 +134,22 @@ struct InputWatch {
             return [.disconnected(endpoint: e, peer: event.peerAddress)]
         default:
             return []
+        }
+    }
+
+    /// `fd` of `endpoint` is a publisher: the endpoint's quiet spell, if any, ends.
+    private mutating func becamePublisher(_ fd: UInt32, of endpoint: String) {
+        publishers[endpoint, default: []].insert(fd)
+        quietSince[endpoint] = nil
+        reportedQuiet.remove(endpoint)
+    }
+
+    /// Takes for publishers the connections that have lasted `handshakeLimit` (see the type's comment).
+    private mutating func promote(now: ContinuousClock.Instant) {
+        for (e, connections) in connectedAt {
+            for (fd, at) in connections where now - at >= handshakeLimit && !(publishers[e]?.contains(fd) ?? false) {
+                becamePublisher(fd, of: e)
+            }
         }
     }
 
@@ -158,11 +183,14 @@ struct InputWatch {
                 }
             }
         }
+        // Only a quiet endpoint needs it (a connection promoted later is promoted when it counts), so a busy input's
+        // turns do not walk its connections.
+        if !quietSince.isEmpty { promote(now: now) }
         for e in endpoints {
             guard let since = quietSince[e], !reportedQuiet.contains(e), now - since >= quietLimit else { continue }
             reportedQuiet.insert(e)
             out.append(.noPeer(endpoint: e, seconds: Int((now - since).components.seconds),
-                               handshaking: (live[e]?.count ?? 0) - (ready[e] ?? 0)))
+                               handshaking: (connectedAt[e]?.count ?? 0) - (publishers[e]?.count ?? 0)))
         }
         return out
     }
@@ -170,7 +198,8 @@ struct InputWatch {
     /// A reconnect was made: the old connections of `endpoint` are gone.
     mutating func reconnected(_ endpoint: String, now: ContinuousClock.Instant) {
         live[endpoint] = []
-        ready[endpoint] = 0
+        connectedAt[endpoint] = [:]
+        publishers[endpoint] = []
         if quietSince[endpoint] == nil { quietSince[endpoint] = now }
     }
 }
