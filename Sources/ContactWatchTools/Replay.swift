@@ -374,18 +374,25 @@ public enum Replay {
         guard wanted > 0 else { return }
         let deadline = ToolClock.saturatingSum(ToolClock.nanos(), ToolClock.saturating(nanos: timeout * 1e9))
         var retryAt: UInt64? = nil
+        // The monitor is read on every turn below, so it may run on after a named refusal (it shows whether each
+        // retry is refused again); stopped when the wait ends.
+        if reconnect { watch?.keepsWatchingAfterRefusal = true }
         while ledger.live < wanted {
             let now = ToolClock.nanos()
             guard now < deadline else {
                 let withdrawn = ledger.left > 0 ? " (\(ledger.left) of the \(ledger.joined) subscriptions made were withdrawn)" : ""
-                let retried = retryAt == nil ? "" : " (refused at each try, as said above)"
+                let retried = retryAt == nil ? "" : watch?.lastAttemptRefused == true ? " (the last try was refused too, as said above)"
+                    : " (after a refusal, as said above)"
                 throw ToolError(exitCode: ToolError.unavailable, "only \(ledger.live) of \(wanted) subscribers joined "
                                 + "\(endpoint) within \(formatFixed(timeout, 1)) s\(withdrawn)\(retried)")
             }
             watch?.read()
             if reconnect, let watch, watch.refusedByName {
                 if let due = retryAt {
-                    if now >= due {
+                    // Only while the latest try was refused by name: one under way, or accepted (a daemon that holds
+                    // fewer subscriptions than wanted), is left alone (a reviewer, session 36: every try was cut).
+                    if now >= due && watch.lastAttemptRefused {
+                        watch.lastAttemptRefused = false
                         try? socket.disconnect(endpoint)
                         try? socket.connect(endpoint)
                         retryAt = now + HandshakeWatch.retryNanos
@@ -583,6 +590,10 @@ final class HandshakeWatch {
     var refusalSaid = false
     /// Whether a refusal was named (a ZAP refusal, a mechanism mismatch): libzmq will not retry that connection.
     var refusedByName: Bool { !named.isEmpty }
+    /// Whether the latest handshake ended in a named refusal (set by the monitor; a retry clears it, a success too).
+    var lastAttemptRefused = false
+    /// Whether the monitor runs on after a named refusal (a connecting replay waiting for subscribers retries).
+    var keepsWatchingAfterRefusal = false
     /// How long after a named refusal a connecting replay connects afresh (as `tail`).
     static let retryNanos: UInt64 = 1_000_000_000
 
@@ -614,12 +625,13 @@ final class HandshakeWatch {
             if event.kind == .connected || event.kind == .accepted || event.isHandshakeFailure { connection = true }
             let isNamed = event.kind == .handshakeFailedAuth || event.isMechanismMismatch
             if event.kind == .handshakeSucceeded || isNamed { ended = true }
+            if isNamed { lastAttemptRefused = true } else if event.kind == .handshakeSucceeded { lastAttemptRefused = false }
             guard event.isHandshakeFailure, let text = options.curve.refusalAdvice(
                 event, endpoint: options.endpoint, role: .publisher, bound: options.bind) else { continue }
             if isNamed { if !named.contains(text) { named.append(text) } }
             else if !unnamed.contains(text) { unnamed.append(text) }
         }
-        if !named.isEmpty { stop() }
+        if !named.isEmpty && !keepsWatchingAfterRefusal { stop() }
     }
 
     /// Waits `nanos` (a paced replay's pause), reading the monitor meanwhile.
