@@ -145,11 +145,15 @@ struct SubscriptionTracker {
             } else {
                 // libzmq's own report of a connection that ended, one per prefix it held (or an `inproc://`
                 // consumer's unsubscription): the connections it names are swept below.
+                // Taken off the unnamed count while there is one: in the daemon there never is (its output is not
+                // `inproc://`), and beside named connections this may be one of theirs (kept consistent: never more
+                // alert subscriptions than subscriptions; a reviewer, session 36).
                 changed = true
                 ended = true
                 if unnamed > 0 {
                     unnamed -= 1
                     if isAlert && unnamedAlert > 0 { unnamedAlert -= 1 }
+                    unnamedAlert = min(unnamedAlert, unnamed)
                 }
             }
             guard changed else { continue }

@@ -153,6 +153,31 @@ struct SubscriptionTrackerTests {
         #expect(counters.alertSubscriptions.load(ordering: .relaxed) == 0)
     }
 
+    /// The same, the new connection subscribing to nothing: only the sweep can find the old entry gone (the test above
+    /// also passes through the new connection's own entry, which replaces the old: a reviewer, session 36).
+    @Test("an entry left on a closed connection whose descriptor went to the same peer's next connection is swept")
+    func staleEntrySwept() throws {
+        let (listener, port) = try Self.loopbackListener()
+        defer { close(listener) }
+        var tracker = SubscriptionTracker(logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() },
+                                          counters: RuntimeCounters(), maxSubscriptions: 10)
+        let first = try Self.loopbackPair(listener, port: port)
+        let source = ZMQMessageSource(descriptor: first.server, peerAddress: "127.0.0.1")
+        let held = tracker.hold(ArraySlice(Array("alert.".utf8)), by: source)
+        #expect(held)
+        let second = try Self.loopbackPair(listener, port: port)
+        try #require(dup2(second.server, first.server) == first.server)
+        close(second.server)
+        close(first.client)
+        defer { close(second.client); close(first.server) }
+        let lateTaken = tracker.release(ArraySlice(Array("alert.".utf8)), by: source)
+        #expect(!lateTaken)
+        let start = ContinuousClock.now
+        #expect(tracker.subscriptions == 1 && tracker.alertSubscriptions == 1, "gone before the sweep")
+        tracker.sweepIfDue(at: start)
+        #expect(tracker.subscriptions == 0 && tracker.alertSubscriptions == 0, "\(tracker.subscriptions) left after the sweep")
+    }
+
     /// The sweep runs at most once per `sweepInterval`, however often the loop turns.
     @Test("the periodic sweep runs once per interval")
     func sweepIsRateLimited() throws {
