@@ -104,7 +104,7 @@ public final class Engine {
     @exclusivity(unchecked) var overdueIds = IDMap<OverdueID>()
     @exclusivity(unchecked) var parsedCurrent = false
     @exclusivity(unchecked) var lastPublisherBytes: [UInt8] = []
-    @exclusivity(unchecked) var lastPublisher = ""
+    @exclusivity(unchecked) var lastPublisher = ExactString("")
     #endif
     public internal(set) var logEvents: [EngineLogEvent] = []
     /// Tests only: the engine as the contract reads, with no index — every event forgets by scanning every contact,
