@@ -25,9 +25,10 @@ import ZeroMQ
 ///   made: a peer that accepted the daemon's connection and never spoke kept the warning away for good, while no
 ///   event could arrive (a fault tester, session 35). libzmq's handshake success names no connection, so a
 ///   connection is taken for a publisher when a success comes while it is the only one of its endpoint whose
-///   handshake is pending, or once it has lasted `handshakeLimit` — libzmq ends every connection that has not
-///   completed its handshake within 30 s (`ZMQ_HANDSHAKE_IVL`), and ZMTP 1.0/2.0 peers, which it serves, never
-///   report a success at all. Counted instead (one less at each drop that did not follow a failure), a peer dropped
+///   handshake is pending (or the only one left once the others ended in a failure), or once it has lasted
+///   `handshakeLimit` — libzmq ends every connection that has not completed its handshake within 30 s
+///   (`ZMQ_HANDSHAKE_IVL`; ZMTP 1.0/2.0 peers too, which never report a success: a reviewer, session 36, measured it).
+///   Counted instead (one less at each drop that did not follow a failure), a peer dropped
 ///   for bad bytes with no failure reported took the count to 0 beside a working publisher, and the warning blamed
 ///   it (a reviewer, session 36).
 struct InputWatch {
@@ -57,6 +58,9 @@ struct InputWatch {
     /// When each live connection was made, and those taken for publishers (see the type's comment).
     private var connectedAt: [String: [UInt32: ContinuousClock.Instant]] = [:]
     private var publishers: [String: Set<UInt32>] = [:]
+    /// Handshake successes that came while several handshakes were pending: given to the pending connections that
+    /// remain once the others ended in a failure (a reviewer, session 36: otherwise only age told, up to 35 s late).
+    private var unattributed: [String: Int] = [:]
     /// How long a connection must last to be taken for a publisher without a success of its own: libzmq's handshake
     /// interval (30 s, not changed by the daemon) and 5 s for a loop that read the drop late.
     let handshakeLimit: Duration
@@ -105,8 +109,9 @@ struct InputWatch {
             return []
         case .handshakeSucceeded:
             // Whose it is, when only one connection's handshake is pending; otherwise age tells (`promote`).
-            let pending = (connectedAt[e] ?? [:]).keys.filter { !(publishers[e]?.contains($0) ?? false) }
+            let pending = pendingConnections(of: e)
             if pending.count == 1 { becamePublisher(pending[0], of: e) }
+            else if pending.count > 1 { unattributed[e] = min((unattributed[e] ?? 0) + 1, pending.count) }
             return []
         case .acceptFailed:
             return [.acceptFailed(endpoint: e, code: Int32(bitPattern: event.value))]
@@ -121,11 +126,23 @@ struct InputWatch {
             return [.handshakeFailed(event)]
         case .disconnected, .closed:
             let wasLive = live[e]?.remove(event.value) != nil
-            connectedAt[e]?[event.value] = nil
+            let wasPending = connectedAt[e]?.removeValue(forKey: event.value) != nil
+                && publishers[e]?.contains(event.value) != true
             publishers[e]?.remove(event.value)
+            let afterFailure = lastFailure[e].map { now - $0 < retryAfterFailure } ?? false
+            // A pending connection that ended in a failure had not succeeded: the successes not yet given belong to
+            // the pending ones left, once there are no more of them than successes.
+            if wasPending && afterFailure, let n = unattributed[e], n > 0 {
+                let pending = pendingConnections(of: e)
+                if pending.count <= n {
+                    for fd in pending { becamePublisher(fd, of: e) }
+                    unattributed[e] = n - pending.count
+                }
+            }
+            unattributed[e] = min(unattributed[e] ?? 0, pendingConnections(of: e).count)
             if publishers[e, default: []].isEmpty && quietSince[e] == nil { quietSince[e] = now }
             guard event.kind == .disconnected, wasLive else { return [] }
-            if let failed = lastFailure[e], now - failed < retryAfterFailure {
+            if afterFailure {
                 // The end of a refused handshake, already reported; retry later (connected inputs).
                 if !bound { schedule(e, at: now + retryAfterFailure) }
                 return []
@@ -135,6 +152,11 @@ struct InputWatch {
         default:
             return []
         }
+    }
+
+    /// The connections of `endpoint` not (yet) taken for publishers.
+    private func pendingConnections(of endpoint: String) -> [UInt32] {
+        (connectedAt[endpoint] ?? [:]).keys.filter { !(publishers[endpoint]?.contains($0) ?? false) }
     }
 
     /// `fd` of `endpoint` is a publisher: the endpoint's quiet spell, if any, ends.
@@ -200,6 +222,7 @@ struct InputWatch {
         live[endpoint] = []
         connectedAt[endpoint] = [:]
         publishers[endpoint] = []
+        unattributed[endpoint] = 0
         if quietSince[endpoint] == nil { quietSince[endpoint] = now }
     }
 }

@@ -70,12 +70,17 @@ final class Pipeline: @unchecked Sendable {
             // The notice first, on standard error, then the record: the other way round, a crash in between (a few
             // milliseconds: the log is written by its own thread) lost the notice for good (a crash-consistency
             // tester, session 36). Now a crash in between says it again at the next start.
+            var said = true
             if let line = RuleSettingsRecord.changeLine(before: settingsBefore, now: config.engine) {
                 logger.warning("\(line)")
-                LogOutput.flush(timeout: 2)
+                // Not recorded when the line could not be written within 2 s (standard error a stalled pipe): the
+                // next start says it again (a reviewer, session 36).
+                said = LogOutput.flush(timeout: 2)
             }
-            do { try store.recordRuleSettings(settings) } catch {
-                throw DaemonError.store(error, while: "the state store cannot be written")
+            if said {
+                do { try store.recordRuleSettings(settings) } catch {
+                    throw DaemonError.store(error, while: "the state store cannot be written")
+                }
             }
         }
         let sockets = try PipelineSockets(config: config, context: context, setup: setup, logger: logger)

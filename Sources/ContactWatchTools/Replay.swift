@@ -396,6 +396,10 @@ public enum Replay {
                         try? socket.disconnect(endpoint)
                         try? socket.connect(endpoint)
                         retryAt = now + HandshakeWatch.retryNanos
+                    } else if now >= due {
+                        // Not refused (yet): looked at again a second later. Left in the past, the due time bounded
+                        // the receive's wait to 1 ms and the loop spun (a reviewer, session 36).
+                        retryAt = now + HandshakeWatch.retryNanos
                     }
                 } else {
                     retryAt = now + HandshakeWatch.retryNanos

@@ -360,6 +360,15 @@ struct SecurityRuleTests {
         #expect(quiet(u.tick(now: t0 + .seconds(32))) == [])
         #expect(quiet(u.tick(now: t0 + .seconds(200))) == [], "warned with the publisher connected")
 
+        // The same, the stalled one connected a moment before the publisher: once it has failed, the success is
+        // the publisher's, and it counts from then, not 35 s after it connected (a reviewer, session 36).
+        var y = InputWatch(endpoints: [e], bound: true, now: t0)
+        _ = y.handle(Self.event(.accepted, fd: 5, endpoint: e), now: t0 + .seconds(29))
+        _ = y.handle(Self.event(.accepted, fd: 6, endpoint: e), now: t0 + .seconds(30))
+        _ = y.handle(Self.event(.handshakeSucceeded, fd: 0, endpoint: e), now: t0 + .seconds(30))
+        _ = y.handle(Self.event(.handshakeFailedNoDetail, fd: 0, endpoint: e), now: t0 + .seconds(59))
+        _ = y.handle(Self.event(.disconnected, fd: 5, endpoint: e), now: t0 + .seconds(59))
+        #expect(quiet(y.tick(now: t0 + .seconds(60))) == [], "warned with the publisher connected")
         // A ZMTP 1.0 publisher reports no success at all: taken for one once it has lasted the interval.
         var v = InputWatch(endpoints: [e], bound: true, now: t0, quietLimit: .seconds(60))
         _ = v.handle(Self.event(.accepted, fd: 7, endpoint: e), now: t0 + .seconds(10))
