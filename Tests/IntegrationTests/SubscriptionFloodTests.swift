@@ -103,19 +103,10 @@ struct SubscriptionFloodTests {
         let sent = Atomic<Int>(0)
         let output = daemon.output
         let churners = (0..<2).map { _ in
-            let t = Thread {
-                guard let context = try? ZMQContext(), let x = try? context.socket(.xsub, lingerMilliseconds: 0) else { return }
-                defer { x.close(); context.close() }
-                try? x.setSendHighWaterMark(0)
-                try? x.connect(output)
-                while !stop.load(ordering: .relaxed) {
-                    _ = try? x.send([[1, 0x63]])
-                    _ = try? x.send([[0, 0x63]])
-                    sent.add(2, ordering: .relaxed)
-                }
+            Self.churner(output, prefix: [0x63]) {
+                sent.add(2, ordering: .relaxed)
+                return !stop.load(ordering: .relaxed)
             }
-            t.start()
-            return t
         }
         // The churn under way (a bounded wait on what the churners sent), then the stream.
         let deadline = Date().addingTimeInterval(30)
@@ -128,6 +119,23 @@ struct SubscriptionFloodTests {
         #expect(status == 0, "the alerts did not come out while \(churned) subscription messages were sent: \(tail.stdout.text)")
         #expect(tail.stdout.lines.count == expected.count)
         #expect(daemon.stop() == 0, "\(daemon.child.stderr.text.suffix(2000))")
+    }
+
+    /// A thread with its own XSUB connection to `output` that subscribes to `prefix` and unsubscribes, again and again,
+    /// while `more` (asked after each pair) says so; the connection closes when it ends.
+    static func churner(_ output: String, prefix: [UInt8], more: @escaping @Sendable () -> Bool) -> Thread {
+        let t = Thread {
+            guard let context = try? ZMQContext(), let x = try? context.socket(.xsub, lingerMilliseconds: 0) else { return }
+            defer { x.close(); context.close() }
+            try? x.setSendHighWaterMark(0)
+            try? x.connect(output)
+            repeat {
+                _ = try? x.send([[1] + prefix])
+                _ = try? x.send([[0] + prefix])
+            } while more()
+        }
+        t.start()
+        return t
     }
 
     /// The phantom subscriptions of session 35 (a fault tester's `t30_phantom.py`): consumers on TCP that subscribe and
@@ -148,18 +156,8 @@ struct SubscriptionFloodTests {
         for round in 0..<6 {
             let prefix = Array("churn\(round)".utf8)
             let senders = (0..<4).map { _ in
-                let t = Thread {
-                    guard let context = try? ZMQContext(), let x = try? context.socket(.xsub, lingerMilliseconds: 0) else { return }
-                    defer { x.close(); context.close() }
-                    try? x.setSendHighWaterMark(0)
-                    try? x.connect(output)
-                    for _ in 0..<5_000 {
-                        _ = try? x.send([[1] + prefix])
-                        _ = try? x.send([[0] + prefix])
-                    }
-                }
-                t.start()
-                return t
+                let pairs = Atomic<Int>(0)
+                return Self.churner(output, prefix: prefix) { pairs.add(1, ordering: .relaxed).newValue < 5_000 }
             }
             for t in senders { while !t.isFinished { usleep(10_000) } }
             sent += 4 * 10_000

@@ -76,6 +76,26 @@ struct SubscriptionTrackerTests {
         return (client, server)
     }
 
+    /// The same peer's next connection, put at `first`'s server descriptor number as libzmq's closed one would be
+    /// reused (the old connection ends); returns the new connection's client end.
+    /// `dup2` closes the old socket and puts the new one at its number in one step: the tests of this process run
+    /// in parallel, and a number closed first is free for another thread to take (a libzmq eventfd), which a
+    /// `dup2` onto it then replaced and the `close` after the test closed — libzmq aborted the whole run with
+    /// "Bad file descriptor (src/signaler.cpp:184)" (session 24).
+    static func reuseDescriptor(of first: (client: Int32, server: Int32), listener: Int32, port: UInt16) throws -> Int32 {
+        let second = try loopbackPair(listener, port: port)
+        try #require(dup2(second.server, first.server) == first.server)
+        close(second.server)
+        close(first.client)
+        return second.client
+    }
+
+    /// A tracker that logs nothing.
+    static func tracker(_ counters: RuntimeCounters = RuntimeCounters(), maxSubscriptions: Int = 10) -> SubscriptionTracker {
+        SubscriptionTracker(logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }, counters: counters,
+                            maxSubscriptions: maxSubscriptions)
+    }
+
     /// libzmq names a TCP peer by its host alone, so a consumer's new connection has the old one's peer address, and
     /// the kernel gives it the lowest free descriptor, often the one libzmq just closed. Its subscriptions are its
     /// own from the first: they must not be added to the old connection's count (and forgotten with it).
@@ -93,16 +113,8 @@ struct SubscriptionTrackerTests {
         #expect(tracker.heldCount == 8)
 
         // The old connection ends; the same peer's next one gets its descriptor number before the end is read.
-        // `dup2` closes the old socket and puts the new one at its number in one step: the tests of this process run
-        // in parallel, and a number closed first is free for another thread to take (a libzmq eventfd), which a
-        // `dup2` onto it then replaced and the `close` after the test closed — libzmq aborted the whole run with
-        // "Bad file descriptor (src/signaler.cpp:184)" (session 24).
-        let second = try Self.loopbackPair(listener, port: port)
-        defer { close(second.client) }
-        try #require(dup2(second.server, first.server) == first.server)
-        close(second.server)
-        close(first.client)
-        defer { close(first.server) }
+        let secondClient = try Self.reuseDescriptor(of: first, listener: listener, port: port)
+        defer { close(secondClient); close(first.server) }
         for i in 0..<5 { tracker.hold(ArraySlice(Array("new\(i)".utf8)), by: source) }
         #expect(tracker.heldCount == 5, "the new connection's 5 subscriptions are counted as \(tracker.heldCount)")
         #expect(counters.subscribersCut.load(ordering: .relaxed) == 0)
@@ -120,19 +132,15 @@ struct SubscriptionTrackerTests {
         let (listener, port) = try Self.loopbackListener()
         defer { close(listener) }
         let counters = RuntimeCounters()
-        var tracker = SubscriptionTracker(logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() },
-                                          counters: counters, maxSubscriptions: 10)
+        var tracker = Self.tracker(counters)
         let first = try Self.loopbackPair(listener, port: port)
         let source = ZMQMessageSource(descriptor: first.server, peerAddress: "127.0.0.1")
         let held = tracker.hold(ArraySlice(Array("alert.".utf8)), by: source)
         #expect(held)
         #expect(tracker.subscriptions == 1 && tracker.alertSubscriptions == 1)
 
-        // The old connection ends and the same peer's next one takes its number (`dup2`: see the test above).
-        let second = try Self.loopbackPair(listener, port: port)
-        try #require(dup2(second.server, first.server) == first.server)
-        close(second.server)
-        close(first.client)
+        // The old connection ends and the same peer's next one takes its number.
+        let secondClient = try Self.reuseDescriptor(of: first, listener: listener, port: port)
         // The old connection's unsubscription, read now, names the new connection: it holds nothing to take off.
         let lateTaken = tracker.release(ArraySlice(Array("alert.".utf8)), by: source)
         #expect(!lateTaken, "the old connection's unsubscription was taken off the new one")
@@ -141,7 +149,7 @@ struct SubscriptionTrackerTests {
         #expect(newHeld)
         let newReleased = tracker.release(ArraySlice(Array("alert.raised.".utf8)), by: source)
         #expect(newReleased)
-        close(second.client)
+        close(secondClient)
         close(first.server)
 
         // No report of either end comes from libzmq (neither held anything then): the sweep finds both gone.
@@ -159,17 +167,13 @@ struct SubscriptionTrackerTests {
     func staleEntrySwept() throws {
         let (listener, port) = try Self.loopbackListener()
         defer { close(listener) }
-        var tracker = SubscriptionTracker(logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() },
-                                          counters: RuntimeCounters(), maxSubscriptions: 10)
+        var tracker = Self.tracker()
         let first = try Self.loopbackPair(listener, port: port)
         let source = ZMQMessageSource(descriptor: first.server, peerAddress: "127.0.0.1")
         let held = tracker.hold(ArraySlice(Array("alert.".utf8)), by: source)
         #expect(held)
-        let second = try Self.loopbackPair(listener, port: port)
-        try #require(dup2(second.server, first.server) == first.server)
-        close(second.server)
-        close(first.client)
-        defer { close(second.client); close(first.server) }
+        let secondClient = try Self.reuseDescriptor(of: first, listener: listener, port: port)
+        defer { close(secondClient); close(first.server) }
         let lateTaken = tracker.release(ArraySlice(Array("alert.".utf8)), by: source)
         #expect(!lateTaken)
         let start = ContinuousClock.now
