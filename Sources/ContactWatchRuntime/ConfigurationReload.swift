@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import ZeroMQ
 
 /// SIGHUP (cli.md): re-read the configuration — file, environment and flags, in the same precedence as at start —
 /// and apply what can change without a restart: the log level (the CURVE allow-lists are re-read beside it by
@@ -12,9 +13,12 @@ public actor ConfigurationReload {
     private let counters: RuntimeCounters?
     /// The configuration in force (the start's, with the log level of the last successful reload).
     private(set) var inForce: DaemonConfiguration
+    /// The keys the sockets were made with (the daemon's own public key, the input's server key): read at start only.
+    private let keysInForce: (own: CurveKey?, inputServer: CurveKey?)
 
     public init(flags: DaemonFlags, environment: [String: String], inForce: DaemonConfiguration, logger: Logger,
-                counters: RuntimeCounters? = nil) {
+                counters: RuntimeCounters? = nil, keysInForce: (own: CurveKey?, inputServer: CurveKey?) = (nil, nil)) {
+        self.keysInForce = keysInForce
         self.counters = counters
         self.flags = flags
         self.environment = environment
@@ -26,6 +30,9 @@ public actor ConfigurationReload {
     @discardableResult
     public func reload() async -> Result<(applied: [String], restartNeeded: [String]), DaemonError> {
         let next: DaemonConfiguration
+        // Certificate files replaced in place under the same paths (a key rotated): the sockets keep the keys they
+        // were made with until a restart, which said "nothing changed" (an operator audit, session 36).
+        var keysChanged: [String] = []
         do throws(DaemonError) {
             next = try await DaemonConfiguration.load(flags: flags, environment: environment)
             // New certificate or allow-list paths are read as a start (and `--check-config`) would read them: taken
@@ -38,9 +45,17 @@ public actor ConfigurationReload {
             }
             if securityChanged || next.security.certificate != nil || next.security.inputServerKey != nil {
                 do throws(DaemonError) {
-                    _ = try DaemonSecurity(settings: next.security, counters: RuntimeCounters(),
-                                           logger: Logger(label: "contactwatchd", factory: { _ in SwiftLogNoOpLogHandler() }),
-                                           environment: environment)
+                    let probe = try DaemonSecurity(settings: next.security, counters: RuntimeCounters(),
+                                                   logger: Logger(label: "contactwatchd", factory: { _ in SwiftLogNoOpLogHandler() }),
+                                                   environment: environment)
+                    if !securityChanged {
+                        if probe.keyPair?.publicKey != keysInForce.own {
+                            keysChanged.append("security.curve.certificate (its file now holds another key)")
+                        }
+                        if probe.inputServerKey != keysInForce.inputServer {
+                            keysChanged.append("input.curveServerKey (its file now holds another key)")
+                        }
+                    }
                 } catch {
                     if securityChanged { throw error }
                     // The same paths, their files changed under them (a certificate deleted, or replaced by a public
@@ -63,7 +78,7 @@ public actor ConfigurationReload {
             LogOutput.level = next.logLevel
             inForce.logLevel = next.logLevel
         }
-        let restartNeeded = Self.differences(inForce, next)
+        let restartNeeded = Self.differences(inForce, next) + keysChanged
         if applied.isEmpty && restartNeeded.isEmpty {
             logger.info("reload: configuration re-read, nothing changed")
         }

@@ -250,7 +250,8 @@ public enum Daemon {
     static func reloadOnSIGHUP(config: DaemonConfiguration, flags: DaemonFlags, security: DaemonSecurity,
                                logger: Logger, counters: RuntimeCounters) -> ReloadSignal {
         let reloader = ConfigurationReload(flags: flags, environment: ProcessInfo.processInfo.environment,
-                                           inForce: config, logger: logger, counters: counters)
+                                           inForce: config, logger: logger, counters: counters,
+                                           keysInForce: (security.keyPair?.publicKey, security.inputServerKey))
         let reloads = SerialReloads {
             security.reloadAllowLists()
             await reloader.reload()

@@ -184,10 +184,20 @@ public final class DaemonSecurity: Sendable {
         // Every unusable file is reported, not only the first (one line each, exit 64).
         var problems = DaemonConfiguration.Problems()
         var keyPair: CurveKeyPair? = nil
+        // A relative path is read from $CREDENTIALS_DIRECTORY when set (systemd's LoadCredential=), else from the
+        // current directory: a `--check-config` from a shell, without it, failed on the recommended configuration and
+        // did not say why (an operator audit, session 36).
+        let hint = environment["CREDENTIALS_DIRECTORY"] == nil
+            ? " (a relative path is read from $CREDENTIALS_DIRECTORY, which is not set here, so from the current directory; "
+                + "to check the unit's configuration from a shell: CREDENTIALS_DIRECTORY=/etc/contactwatch/curve contactwatchd --check-config …)"
+            : ""
+        func problem(_ error: some CustomStringConvertible, path: String) -> String {
+            error.description + (path.hasPrefix("/") ? "" : hint)
+        }
         if let path = settings.certificate {
             let resolved = CurveCertificate.resolve(path, environment: environment)
             do { keyPair = try CurveCertificate.readKeyPair(path: resolved) } catch {
-                problems.add(DaemonError.configuration(key: "security.curve.certificate", problem: error.description))
+                problems.add(DaemonError.configuration(key: "security.curve.certificate", problem: problem(error, path: path)))
             }
         }
         self.keyPair = keyPair
@@ -195,7 +205,7 @@ public final class DaemonSecurity: Sendable {
         if let path = settings.inputServerKey {
             let resolved = CurveCertificate.resolve(path, environment: environment)
             do { inputServerKey = try CurveCertificate.readPublicKey(path: resolved) } catch {
-                problems.add(DaemonError.configuration(key: "input.curveServerKey", problem: error.description))
+                problems.add(DaemonError.configuration(key: "input.curveServerKey", problem: problem(error, path: path)))
             }
         }
         self.inputServerKey = inputServerKey
