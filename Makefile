@@ -154,7 +154,7 @@ deb: release
 	  echo "Version: $(VERSION)"; \
 	  echo "Architecture: $(DEB_ARCH)"; \
 	  echo "Maintainer: ContactWatch maintainers <contactwatch@localhost>"; \
-	  echo "Depends: libc6, libstdc++6, libgcc-s1, $(RUNTIME_PACKAGES)"; \
+	  echo "Depends: libc6 (>= 2.35), libstdc++6 (>= 12), libgcc-s1, $(RUNTIME_PACKAGES)"; \
 	  echo "Suggests: sqlite3"; \
 	  echo "Section: admin"; \
 	  echo "Priority: optional"; \
