@@ -6,3 +6,7 @@
 #ifndef ZMQ_ZAP_ENFORCE_DOMAIN
 #define ZMQ_ZAP_ENFORCE_DOMAIN 93
 #endif
+
+/* getxattr(2), which the Glibc module does not bring in: a secret certificate handed over by systemd's
+   LoadCredential= may be readable through a POSIX ACL (CurveCertificate.readableByOwnerAndSelfOnly). */
+#include <sys/xattr.h>

@@ -13,6 +13,7 @@
 
 
 import ContactWatchCommon
+internal import CZeroMQ  // getxattr (sys/xattr.h), for `readableByOwnerAndSelfOnly`
 
 #if canImport(Glibc)
 import Glibc
@@ -147,11 +148,39 @@ public enum CurveCertificate {
         guard let secret = contents.secretKey else {
             throw CurveCertificateError(.malformed, path: path, "has no secret-key (a public certificate; give the .key_secret file)")
         }
-        if (mode & 0o077) != 0 {
+        if (mode & 0o077) != 0 && !readableByOwnerAndSelfOnly(path: path, mode: mode) {
             throw CurveCertificateError(.tooOpen, path: path, "a secret certificate that group or others can access (mode 0"
                 + "\(String(mode & 0o777, radix: 8))) is refused; make it readable by its owner only (chmod 600)")
         }
         return CurveKeyPair(publicKey: contents.publicKey, secretKey: secret)
+    }
+
+    /// Whether a file whose group bits are set is still readable by its owner and this process's user alone: its
+    /// group bits are the mask of a POSIX ACL that grants nothing to its group, to any named group or to others, and
+    /// read to no named user but this process's. That is how systemd hands a service its `LoadCredential=` file where
+    /// the credentials' file system has ACLs (newer systemd: root-owned 0400 plus `user:<service>:r`, which `stat`
+    /// shows as 0440), and the daemon refused the documented set-up there (an operator audit, session 36).
+    /// The ACL is read as the kernel stores it (`system.posix_acl_access`: a 4-byte version 2, then 8-byte entries of
+    /// tag, permissions and id, little-endian).
+    static func readableByOwnerAndSelfOnly(path: String, mode: mode_t) -> Bool {
+        guard mode & 0o027 == 0 else { return false }  // no group write, nothing for others
+        var buffer = [UInt8](repeating: 0, count: 1024)
+        let n = getxattr(path, "system.posix_acl_access", &buffer, buffer.count)
+        guard n >= 4, (n - 4) % 8 == 0 else { return false }
+        func u16(_ at: Int) -> UInt16 { UInt16(buffer[at]) | UInt16(buffer[at + 1]) << 8 }
+        func u32(_ at: Int) -> UInt32 { (0..<4).reduce(UInt32(0)) { $0 | UInt32(buffer[at + $1]) << (8 * UInt32($1)) } }
+        guard u32(0) == 2 else { return false }
+        let me = UInt32(geteuid())
+        for at in stride(from: 4, to: n, by: 8) {
+            let (tag, permissions, id) = (u16(at), u16(at + 2), u32(at + 4))
+            switch tag {
+            case 0x01, 0x10: continue  // the owner; the mask
+            case 0x02: if permissions != 0 && id != me { return false }  // a named user: this process's only
+            case 0x04, 0x08, 0x20: if permissions != 0 { return false }  // the owning group, a named group, others
+            default: return false
+            }
+        }
+        return true
     }
 
     /// Every `*.key` public certificate in `directory` (sorted by file name). Other names are ignored; a `*.key` name

@@ -2,6 +2,7 @@ import Foundation
 import Synchronization
 import Testing
 @testable import ZeroMQ
+import CZeroMQ  // setxattr
 
 /// CURVE keys, certificates (including files pyzmq wrote), the ZAP handler and handshake monitoring,
 /// over ipc:// in a temporary directory (inproc:// has no security handshake).
@@ -80,6 +81,46 @@ struct CurveTests {
         #expect(text.contains("by pyzmq"))
         let list = try CurveCertificate.readAllowList(directory: Self.fixtures)
         #expect(list.map { ($0.path as NSString).lastPathComponent } == ["consumer.key", "daemon.key", "publisher.key", "stranger.key"])
+    }
+
+    /// systemd hands a service its `LoadCredential=` file root-owned 0400 plus an ACL entry for the service's user
+    /// where the credentials' file system has ACLs (newer systemd's tmpfs), which `stat` shows as 0440: refused as
+    /// "group or others can access", the documented set-up could not start there (an operator audit, session 36).
+    /// Only an ACL that grants nothing beyond the owner and this process's user is taken.
+    @Test("a secret certificate readable through a POSIX ACL by this process's user alone is taken; one whose ACL grants a group or another user is refused")
+    func secretCertificateWithCredentialACL() throws {
+        let dir = try TempDir()
+        // posix_acl_xattr: version 2, then (tag, permissions, id) entries, little-endian.
+        func acl(_ entries: [(tag: UInt16, permissions: UInt16, id: UInt32)]) -> [UInt8] {
+            var b: [UInt8] = [2, 0, 0, 0]
+            for e in entries {
+                b += [UInt8(e.tag & 0xff), UInt8(e.tag >> 8), UInt8(e.permissions & 0xff), UInt8(e.permissions >> 8)]
+                b += (0..<4).map { UInt8((e.id >> (8 * UInt32($0))) & 0xff) }
+            }
+            return b
+        }
+        let me = UInt32(geteuid()), undefined = UInt32.max
+        let systemd = acl([(0x01, 4, undefined), (0x02, 4, me), (0x04, 0, undefined), (0x10, 4, undefined), (0x20, 0, undefined)])
+        let path = try Self.copy("daemon.key_secret", to: dir, mode: 0o400)
+        let set = systemd.withUnsafeBytes { setxattr(path, "system.posix_acl_access", $0.baseAddress, $0.count, 0) }
+        guard set == 0 else {
+            print("skipped: \(dir.path) takes no POSIX ACL (\(String(cString: strerror(errno))))")
+            return
+        }
+        var st = stat()
+        try #require(stat(path, &st) == 0)
+        #expect(st.st_mode & 0o777 == 0o440, "mode \(String(st.st_mode & 0o777, radix: 8))")
+        #expect(try CurveCertificate.readKeyPair(path: path).publicKey == CurveCertificate.readPublicKey(path: "\(Self.fixtures)/daemon.key"))
+        // The same mode from an ACL that lets the owning group, a named group, or another user read: refused.
+        for entries in [[(UInt16(0x01), UInt16(4), undefined), (0x04, 4, undefined), (0x10, 4, undefined), (0x20, 0, undefined)],
+                        [(0x01, 4, undefined), (0x04, 0, undefined), (0x08, 4, 1234), (0x10, 4, undefined), (0x20, 0, undefined)],
+                        [(0x01, 4, undefined), (0x02, 4, me &+ 1), (0x04, 0, undefined), (0x10, 4, undefined), (0x20, 0, undefined)]] {
+            let open = acl(entries.map { (tag: $0.0, permissions: $0.1, id: $0.2) })
+            try #require(open.withUnsafeBytes { setxattr(path, "system.posix_acl_access", $0.baseAddress, $0.count, 0) } == 0)
+            do { _ = try CurveCertificate.readKeyPair(path: path); Issue.record("taken: \(entries)") } catch {
+                #expect(error.kind == .tooOpen)
+            }
+        }
     }
 
     @Test func secretCertificateReadableByGroupOrOthersIsRefused() throws {
