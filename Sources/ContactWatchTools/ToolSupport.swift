@@ -57,7 +57,10 @@ public struct FDWriter: Sendable {
     /// Writes all of `bytes`, retrying on EINTR and partial writes.
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
         if let error = writeAll(fd, bytes) {
-            throw ToolError(exitCode: ToolError.ioError, "write failed: \(String(cString: strerror(error)))")
+            // The tool ignores SIGPIPE (main.swift): a reader that went away is said and exit 74, as documented.
+            let why = error == EPIPE ? "the reader of \(fd == 1 ? "standard output" : "the output") went away (a closed pipe)"
+                : String(cString: strerror(error))
+            throw ToolError(exitCode: ToolError.ioError, "write failed: \(why)")
         }
     }
 
