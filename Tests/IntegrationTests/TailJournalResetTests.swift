@@ -10,8 +10,9 @@ import ZeroMQ
 @Suite("tail --journal: a journal that goes back, a journal that never advances")
 struct TailJournalResetTests {
     /// An alert body as the daemon publishes it (only what tail reads: the sequence; the CRN tells histories apart).
-    static func alert(_ sequence: Int, _ crn: String) -> [UInt8] {
+    static func alert(_ sequence: Int, _ crn: String, id: String? = nil) -> [UInt8] {
         Array(("{\"eventType\":\"probation-case.supervision-alert.raised\",\"alertSequence\":\(sequence),"
+            + (id.map { "\"alertId\":\"\($0)\"," } ?? "")
             + "\"rule\":\"no-privacy\",\"occurredAt\":\"2026-01-06T10:00:00Z\","
             + "\"subject\":{\"type\":\"CRN\",\"value\":\"\(crn)\"}}").utf8)
     }
@@ -120,6 +121,42 @@ struct TailJournalResetTests {
             $0.contains("its latest alertSequence is 3, below 5") && $0.contains("reset or restored")
         }
         #expect(warned, "\(tail.stderr.text)")
+    }
+
+    /// The store restored from a backup while the tail was away (or stopped), the restored daemon already numbering
+    /// past it: its journal's latest is not below the tail's, so only the alerts' ids tell. Compared by number alone,
+    /// the new alerts under numbers the tail had printed were taken for repeats and dropped without a word (186 in a
+    /// journal fault tester's run, session 36).
+    @Test("the store restored and already numbered past the tail: a live alert under a printed number with another alertId is said, and the journal's alerts from there are printed")
+    func restoredStorePastTheTail() throws {
+        let dir = try TemporaryDirectory()
+        let fake = try FakeDaemon(dir)
+        defer { fake.close() }
+        let (journal, output) = (fake.journal, fake.output)
+        journal.history.withLock { $0 = (1...5).map { Self.alert($0, "X00000\($0)", id: "a\($0)") } }
+        let tail = try Child("contactwatch", ["tail", "--endpoint", dir.ipc("out"), "--journal", dir.ipc("journal"),
+                                              "--from-sequence", "0"])
+        defer { if tail.process.isRunning { tail.signal(SIGKILL) }; _ = tail.waitForProcessExit(timeout: 10) }
+        try #require(try output.receiveCopy(timeoutMilliseconds: 10_000) != nil, "tail did not subscribe")
+        try #require(tail.stdout.wait(timeout: 30) { $0.split(separator: "\n").count == 5 },
+                     "the first history was not printed: \(tail.stdout.text) \(tail.stderr.text)")
+        // The restored store: alerts 3… are others now, and it is at 8 already.
+        journal.history.withLock { $0 = (1...2).map { Self.alert($0, "X00000\($0)", id: "a\($0)") }
+            + (3...8).map { Self.alert($0, "X00020\($0)", id: "b\($0)") } }
+        _ = try output.send([Array("alert.raised.no-privacy".utf8), Self.alert(3, "X000203", id: "b3")])
+        let printed = tail.stdout.wait(timeout: 30) { $0.contains("X000208") }
+        let lines = tail.stdout.text.split(separator: "\n")
+        #expect(printed, "the restored history was not printed: \(tail.stdout.text) \(tail.stderr.text)")
+        #expect(lines.count == 11 && (3...8).allSatisfy { n in lines.contains { $0.contains("X00020\(n)") } },
+                "\(lines.count) lines: \(lines)")
+        let warned = tail.stderr.wait(timeout: 10) { $0.contains("alert 3 from the daemon is not the alert 3 this tail printed") }
+        #expect(warned, "\(tail.stderr.text)")
+        // A true repeat (the same alert again, as a restart republishes it) is still dropped without a word.
+        _ = try output.send([Array("alert.raised.no-privacy".utf8), Self.alert(4, "X000204", id: "b4")])
+        _ = try output.send([Array("alert.raised.no-privacy".utf8), Self.alert(9, "X000209", id: "b9")])
+        journal.history.withLock { $0.append(Self.alert(9, "X000209", id: "b9")) }
+        #expect(tail.stdout.wait(timeout: 30) { $0.contains("X000209") }, "\(tail.stdout.text)")
+        #expect(tail.stdout.text.split(separator: "\n").count == 12, "\(tail.stdout.text)")
     }
 
     /// A daemon killed and restarted with a request in flight took the request with it: the tail waited for an answer
