@@ -94,20 +94,31 @@ struct TailJournalResetTests {
         }
     }
 
+    /// A `tail --journal --from-sequence 0` of `fake`, once it has subscribed and printed `history` (the journal's).
+    static func tailOfFirstHistory(_ dir: TemporaryDirectory, _ fake: FakeDaemon, _ history: [[UInt8]]) throws -> Child {
+        fake.journal.history.withLock { $0 = history }
+        let tail = try Child("contactwatch", ["tail", "--endpoint", dir.ipc("out"), "--journal", dir.ipc("journal"),
+                                              "--from-sequence", "0"])
+        do {
+            try #require(try fake.output.receiveCopy(timeoutMilliseconds: 10_000) != nil, "tail did not subscribe")
+            try #require(tail.stdout.wait(timeout: 30) { $0.split(separator: "\n").count == history.count },
+                         "the first history was not printed: \(tail.stdout.text) \(tail.stderr.text)")
+        } catch {
+            tail.signal(SIGKILL)
+            _ = tail.waitForProcessExit(timeout: 10)
+            throw error
+        }
+        return tail
+    }
+
     @Test("the daemon's store reset under a running tail: it says so on stderr and prints the new alerts (from the journal), instead of nothing for ever")
     func storeResetUnderARunningTail() throws {
         let dir = try TemporaryDirectory()
         let fake = try FakeDaemon(dir)
         defer { fake.close() }
         let (journal, output) = (fake.journal, fake.output)
-        journal.history.withLock { $0 = (1...5).map { Self.alert($0, "X00000\($0)") } }
-
-        let tail = try Child("contactwatch", ["tail", "--endpoint", dir.ipc("out"), "--journal", dir.ipc("journal"),
-                                              "--from-sequence", "0"])
+        let tail = try Self.tailOfFirstHistory(dir, fake, (1...5).map { Self.alert($0, "X00000\($0)") })
         defer { if tail.process.isRunning { tail.signal(SIGKILL) }; _ = tail.waitForProcessExit(timeout: 10) }
-        try #require(try output.receiveCopy(timeoutMilliseconds: 10_000) != nil, "tail did not subscribe")
-        try #require(tail.stdout.wait(timeout: 30) { $0.split(separator: "\n").count == 5 },
-                     "the first history was not printed: \(tail.stdout.text) \(tail.stderr.text)")
 
         // Another history: the store moved away, a new daemon numbers its alerts from 1 and publishes the first.
         journal.history.withLock { $0 = (1...3).map { Self.alert($0, "X00010\($0)") } }
@@ -133,13 +144,8 @@ struct TailJournalResetTests {
         let fake = try FakeDaemon(dir)
         defer { fake.close() }
         let (journal, output) = (fake.journal, fake.output)
-        journal.history.withLock { $0 = (1...5).map { Self.alert($0, "X00000\($0)", id: "a\($0)") } }
-        let tail = try Child("contactwatch", ["tail", "--endpoint", dir.ipc("out"), "--journal", dir.ipc("journal"),
-                                              "--from-sequence", "0"])
+        let tail = try Self.tailOfFirstHistory(dir, fake, (1...5).map { Self.alert($0, "X00000\($0)", id: "a\($0)") })
         defer { if tail.process.isRunning { tail.signal(SIGKILL) }; _ = tail.waitForProcessExit(timeout: 10) }
-        try #require(try output.receiveCopy(timeoutMilliseconds: 10_000) != nil, "tail did not subscribe")
-        try #require(tail.stdout.wait(timeout: 30) { $0.split(separator: "\n").count == 5 },
-                     "the first history was not printed: \(tail.stdout.text) \(tail.stderr.text)")
         // The restored store: alerts 3… are others now, and it is at 8 already.
         journal.history.withLock { $0 = (1...2).map { Self.alert($0, "X00000\($0)", id: "a\($0)") }
             + (3...8).map { Self.alert($0, "X00020\($0)", id: "b\($0)") } }
