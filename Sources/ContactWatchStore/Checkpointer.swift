@@ -107,12 +107,18 @@ final class CheckpointRecord: Sendable {
     /// Tests: thrown inside each checkpoint's access to the connection, in place of SQLite's error.
     private let fault: (@Sendable () throws -> Void)?
 
+    /// Asked before each checkpoint: false skips it (`StateStore.shrankUnseen`: the file was cut short under the daemon).
+    private let precheck = Mutex<(@Sendable () -> Bool)?>(nil)
+
     init(fault: (@Sendable () throws -> Void)? = nil) { self.fault = fault }
 
     var current: CheckpointOutcomes { outcomes.withLock { $0 } }
 
+    func setPrecheck(_ check: @escaping @Sendable () -> Bool) { precheck.withLock { $0 = check } }
+
     /// Runs a PASSIVE checkpoint on `queue`'s connection and records how it went.
     func run(on queue: DatabaseQueue) {
+        if let check = precheck.withLock({ $0 }), !check() { return }
         errno = 0
         do {
             try queue.writeWithoutTransaction { db in

@@ -241,6 +241,20 @@ public final class StateStore: Sendable {
         }
         opened = identity
         noteSideFiles()
+        // No checkpoint into a file cut short under the daemon: it would write the WAL's pages back at their offsets
+        // and grow the file past the size last seen, so the next commit's check missed the truncation (the commits
+        // went on into a store the next start refused as corrupt; `FaultTests.storeTruncatedMidRun` failed that way in
+        // a clean-clone run, session 36). Skipped, the truncation stays for that check to see.
+        checkpointRecord.setPrecheck { [weak self] in self?.shrankUnseen() != true }
+    }
+
+    /// Whether the database file is shorter than it has been and its header counts more pages than it holds (what
+    /// `checkStillInPlace` refuses), without changing what it has seen.
+    func shrankUnseen() -> Bool {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return false }
+        let size = Int64(st.st_size)
+        return size < largestSize.withLock { $0 } && !Self.headerCountsPages(path: path, size: size)
     }
 
     /// Whether the database file at `path` has a valid ContactWatch header whose page count times its page size is
@@ -279,8 +293,9 @@ public final class StateStore: Sendable {
     /// pages than it holds was truncated in place by another program (`truncate`, `: >`, a log rotation's
     /// `copytruncate`) — the pages checkpointed into it are gone, and the daemon went on committing
     /// into the WAL and publishing, to stop cleanly on a store the next start refused as corrupt (a fault tester,
-    /// session 35: 7,073 alerts published, the whole state lost, without a word). Best effort: a truncation that later
-    /// checkpoints grow back past the size last seen before the next check is not seen.
+    /// session 35: 7,073 alerts published, the whole state lost, without a word). No checkpoint runs into a file found
+    /// cut short (`shrankUnseen`, checked before each), so checkpoints do not grow it back before this check sees it;
+    /// one that was already under way when the file was cut can still.
     func checkStillInPlace() throws(StoreError) {
         var st = stat()
         guard stat(path, &st) == 0, UInt64(st.st_dev) == opened.device, UInt64(st.st_ino) == opened.inode else {
