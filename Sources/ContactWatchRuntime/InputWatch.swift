@@ -53,9 +53,8 @@ struct InputWatch {
     let libzmqGrace: Duration
     /// `input.receiveHighWaterMark`: the most messages a connection's queue holds (0: no limit).
     let receiveHighWaterMark: Int
-    /// Live connections (descriptors) per endpoint.
-    private var live: [String: Set<UInt32>] = [:]
-    /// When each live connection was made, and those taken for publishers (see the type's comment).
+    /// Live connections (descriptors) per endpoint, with when each was made; those taken for publishers (see the
+    /// type's comment).
     private var connectedAt: [String: [UInt32: ContinuousClock.Instant]] = [:]
     private var publishers: [String: Set<UInt32>] = [:]
     /// Handshake successes that came while several handshakes were pending: given to the pending connections that
@@ -103,7 +102,6 @@ struct InputWatch {
         let e = endpoint(of: event)
         switch event.kind {
         case .connected, .accepted:
-            live[e, default: []].insert(event.value)
             connectedAt[e, default: [:]][event.value] = now
             schedule(e, at: nil)
             return []
@@ -125,9 +123,8 @@ struct InputWatch {
             if bound && event.kind == .handshakeFailedAuth { return [] }
             return [.handshakeFailed(event)]
         case .disconnected, .closed:
-            let wasLive = live[e]?.remove(event.value) != nil
-            let wasPending = connectedAt[e]?.removeValue(forKey: event.value) != nil
-                && publishers[e]?.contains(event.value) != true
+            let wasLive = connectedAt[e]?.removeValue(forKey: event.value) != nil
+            let wasPending = wasLive && publishers[e]?.contains(event.value) != true
             publishers[e]?.remove(event.value)
             let afterFailure = lastFailure[e].map { now - $0 < retryAfterFailure } ?? false
             // A pending connection that ended in a failure had not succeeded: the successes not yet given belong to
@@ -191,7 +188,7 @@ struct InputWatch {
         if dueReconnects.contains(where: { $0.value <= now }) {
             let drained = inputDrained()
             // Every connection that may have messages queued: the live ones and each dropped one not yet replaced.
-            let queues = live.values.reduce(dueReconnects.count) { $0 + $1.count }
+            let queues = connectedAt.values.reduce(dueReconnects.count) { $0 + $1.count }
             let enough = receiveHighWaterMark > 0 ? queues.multipliedReportingOverflow(by: receiveHighWaterMark + 1)
                 : (partialValue: 0, overflow: true)
             for (e, due) in dueReconnects where due <= now {
@@ -219,7 +216,6 @@ struct InputWatch {
 
     /// A reconnect was made: the old connections of `endpoint` are gone.
     mutating func reconnected(_ endpoint: String, now: ContinuousClock.Instant) {
-        live[endpoint] = []
         connectedAt[endpoint] = [:]
         publishers[endpoint] = []
         unattributed[endpoint] = 0

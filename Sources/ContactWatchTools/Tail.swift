@@ -458,8 +458,12 @@ final class TailSession {
         let alertId: String?
         let eventType: String?
         init(_ body: UnsafeRawBufferPointer) {
-            alertId = AlertBody.stringField(body, "alertId")
-            eventType = AlertBody.stringField(body, "eventType")
+            // One parse for both fields.
+            (alertId, eventType) = body.withMemoryRebound(to: UInt8.self) { bytes in
+                guard let members = JSONLines.objectMembers(bytes) else { return (nil, nil) }
+                return (members["alertId"].flatMap { JSONLines.stringValue(bytes, $0) },
+                        members["eventType"].flatMap { JSONLines.stringValue(bytes, $0) })
+            }
         }
     }
 
