@@ -118,6 +118,9 @@ final class TailSession {
     private var seenOrder: [UInt64] = []
     private var seenHead = 0
     static let seenLimit = 65_536
+    /// The live connection was lost since the last catch-up: the next one first compares the journal's alerts under the
+    /// numbers covered with what was printed (`rewindToFirstDifference`).
+    private var verifyDue = false
     /// "Another alert under a number this tail covered" warnings said (the first 10).
     private var renumberedSaid = 0
     private(set) var printed = 0
@@ -251,6 +254,7 @@ final class TailSession {
                 explainedFailures = []
                 waitingSince = ToolClock.nanos()
                 lostOne = true
+                verifyDue = true
                 // libzmq retries an ordinary loss by itself (a `connectRetried` event follows and clears this), but
                 // never one it cut on a protocol error such as a frame over `maxFrameBytes`: connected afresh then.
                 reconnectDue = ToolClock.nanos() + Self.retryAfterFailedHandshakeNanos
@@ -338,7 +342,55 @@ final class TailSession {
     /// another daemon. That is said on the diagnostics descriptor, and the tail goes on after `resumeAfter` (the live
     /// alert that showed it, less one) or the journal's latest, instead of waiting — silently — for the new numbers to
     /// pass the old ones. A reply whose alerts are none of them after the position asked for (no `alertSequence`, or
-    /// at or below it) ends the tail with 69: a journal that never advances would be asked again for ever.
+    /// at or below it) ends the tail with 69: a journal that never advances would be asked again for ever. The first
+    /// catch-up after the live connection was lost first checks the numbers already covered
+    /// (`rewindToFirstDifference`).
+    private func catchUp(resumeAfter: UInt64? = nil) throws {
+        guard dealer != nil, let journal = options.journal else { return }
+        if verifyDue {
+            verifyDue = false
+            try rewindToFirstDifference(journal: journal)
+        }
+        while true {
+            let asked = covered
+            let (bodies, latest) = try ask(after: covered, limit: options.batchLimit) { body in
+                guard let sequence = AlertBody.alertSequence(body) else {
+                    diagnostics.line("journal \(journal): an alert without alertSequence; skipped")
+                    return
+                }
+                guard sequence > covered else { return }
+                if sequence > covered + 1 {
+                    // alerts.md: a reply that starts above the requested sequence + 1 says what is gone.
+                    diagnostics.line("journal \(journal): alerts \(covered + 1)…\(sequence - 1) are no longer "
+                        + "in the journal (pruned by retention)")
+                }
+                covered = sequence
+                remember(sequence, body)
+                let topic = AlertBody.topic(body)
+                if matchesTopics(topic) { try emit(body, topic: topic) }
+            }
+            if latest < asked {
+                let from = min(resumeAfter ?? latest, latest)
+                diagnostics.line("warning: journal \(journal): its latest alertSequence is \(latest), below \(asked), "
+                    + "where this tail was (printed, or --from-sequence): the daemon's store was reset or restored "
+                    + "from a backup, or --from-sequence came from another daemon. Going on after \(from): alerts "
+                    + "numbered from \(from + 1) are printed as the journal now has them (numbers printed before may "
+                    + "come again)" + (from > 0 ? "; alerts 1…\(from) of the journal now are not printed "
+                    + "(--from-sequence 0 prints them)" : ""))
+                covered = from
+                continue
+            }
+            if bodies > 0 && covered == asked {
+                throw ToolError(exitCode: ToolError.unavailable, "journal \(journal) answered a request for the "
+                    + "alerts after \(asked) with \(bodies) bodies, none of them an alert after \(asked): it is not "
+                    + "a ContactWatch journal, or a broken one")
+            }
+            if bodies == 0 || covered >= latest { return }
+        }
+    }
+
+    /// One journal request: the alerts after `after` (at most `limit`), each body handed to `body` in order.
+    /// - Returns: how many bodies the reply held, and the journal's latest alertSequence.
     ///
     /// A request that gets no answer within `--request-timeout` is asked once more on a new connection before the tail
     /// gives up: a daemon killed and restarted (systemd after a crash or a watchdog timeout) with a request in flight
@@ -346,14 +398,14 @@ final class TailSession {
     /// once (a fault tester, session 35). A new socket, so that a late answer to the first request cannot be read as
     /// the answer to a later one. With the live connection lost too, the daemon is away: the request is asked again
     /// once it is back, however long that takes (`reconnectJournalOnceBack`).
-    private func catchUp(resumeAfter: UInt64? = nil) throws {
-        guard var dealer, let journal = options.journal else { return }
+    private func ask(after: UInt64, limit: Int,
+                     _ body: (UnsafeRawBufferPointer) throws -> Void) throws -> (bodies: Int, latest: UInt64) {
+        guard var dealer, let journal = options.journal else { return (0, 0) }
         let capacity = options.batchLimit + 3
         var askedAgain = false
         while true {
-            let asked = covered
             // A DEALER with no connection blocks its send (a refused handshake leaves none): bounded by ZMQ_SNDTIMEO.
-            guard try dealer.send(strings: ["fetch", String(covered), String(options.batchLimit)]) else {
+            guard try dealer.send(strings: ["fetch", String(after), String(limit)]) else {
                 if liveConnectionLost() {
                     // The daemon went away before the request could be sent: sent once it is back, as below.
                     dealer = try reconnectJournalOnceBack(dealer, journal: journal)
@@ -375,22 +427,7 @@ final class TailSession {
                 let end = frames.count <= capacity ? frames.count : capacity - 1
                 var used = 0
                 for i in 2..<max(2, end) {
-                    try frames.withUnsafeBytes(at: i) { body in
-                        guard let sequence = AlertBody.alertSequence(body) else {
-                            diagnostics.line("journal \(journal): an alert without alertSequence; skipped")
-                            return
-                        }
-                        guard sequence > covered else { return }
-                        if sequence > covered + 1 {
-                            // alerts.md: a reply that starts above the requested sequence + 1 says what is gone.
-                            diagnostics.line("journal \(journal): alerts \(covered + 1)…\(sequence - 1) are no longer "
-                                + "in the journal (pruned by retention)")
-                        }
-                        covered = sequence
-                        remember(sequence, body)
-                        let topic = AlertBody.topic(body)
-                        if matchesTopics(topic) { try emit(body, topic: topic) }
-                    }
+                    try frames.withUnsafeBytes(at: i, body)
                     used += 1
                 }
                 return .batch(bodies: used, latest: latest)
@@ -417,26 +454,48 @@ final class TailSession {
             case .malformed(let what)?:
                 throw ToolError(exitCode: ToolError.unavailable, "journal \(journal) sent \(what)")
             case .batch(let bodies, let latest)?:
-                askedAgain = false
-                if latest < asked {
-                    let from = min(resumeAfter ?? latest, latest)
-                    diagnostics.line("warning: journal \(journal): its latest alertSequence is \(latest), below \(asked), "
-                        + "where this tail was (printed, or --from-sequence): the daemon's store was reset or restored "
-                        + "from a backup, or --from-sequence came from another daemon. Going on after \(from): alerts "
-                        + "numbered from \(from + 1) are printed as the journal now has them (numbers printed before may "
-                        + "come again)" + (from > 0 ? "; alerts 1…\(from) of the journal now are not printed "
-                        + "(--from-sequence 0 prints them)" : ""))
-                    covered = from
-                    continue
-                }
-                if bodies > 0 && covered == asked {
-                    throw ToolError(exitCode: ToolError.unavailable, "journal \(journal) answered a request for the "
-                        + "alerts after \(asked) with \(bodies) bodies, none of them an alert after \(asked): it is not "
-                        + "a ContactWatch journal, or a broken one")
-                }
-                if bodies == 0 || covered >= latest { return }
+                return (bodies, latest)
             }
         }
+    }
+
+    /// What the journal holds under `sequence` now (nil: nothing there, pruned), and its latest alertSequence.
+    private func journalMark(at sequence: UInt64) throws -> (mark: AlertMark?, latest: UInt64) {
+        var mark: AlertMark?
+        let (_, latest) = try ask(after: sequence - 1, limit: 1) { body in
+            if AlertBody.alertSequence(body) == sequence { mark = AlertMark(body) }
+        }
+        return (mark, latest)
+    }
+
+    /// After the daemon was away: whether the journal still holds, under the numbers this tail covered, the alerts it
+    /// printed there; if not (the store restored from a backup, and the restored daemon numbered past this tail before
+    /// it asked), goes back to the first number that differs, with a warning, so that the catch-up prints the journal's
+    /// alerts from there. Without it a tail that was away (stopped, partitioned, a slow host) while a backup was restored
+    /// asked only for what followed its own number, and the restored daemon's alerts under the numbers it had printed
+    /// were never printed (186 in a journal fault tester's run, session 36). The journal's alert under `covered` is
+    /// compared first; only when it differs are the remembered numbers searched (halving: the histories agree up to
+    /// the backup and differ after it).
+    private func rewindToFirstDifference(journal: String) throws {
+        guard covered > 0, let here = seen[covered] else { return }
+        let (mark, latest) = try journalMark(at: covered)
+        // Below the tail: the catch-up says so. Nothing there (pruned) or the same alert: nothing to compare or to do.
+        guard latest >= covered, let mark, mark != here else { return }
+        let numbers = seen.keys.filter { $0 <= covered }.sorted()
+        var (low, high) = (0, numbers.count - 1)  // numbers[high] differs
+        while low < high {
+            let middle = (low + high) / 2
+            let (there, _) = try journalMark(at: numbers[middle])
+            // Nothing there (pruned, below the journal's retention): nothing to compare, taken as the same.
+            if there == nil || there == seen[numbers[middle]] { low = middle + 1 } else { high = middle }
+        }
+        let first = numbers[low]
+        let unseen = low == 0 && first > 1
+            ? "; alerts before \(first) were not compared (this tail remembers the last \(Self.seenLimit))" : ""
+        diagnostics.line("warning: journal \(journal): its alert \(first) is not the alert \(first) this tail printed "
+            + "(another alertId): the daemon's store was reset or restored from a backup while this tail was away. "
+            + "Going on after \(first - 1) from the journal (alerts printed before may come again)" + unseen)
+        covered = first - 1
     }
 
     // MARK: Live
@@ -469,6 +528,8 @@ final class TailSession {
 
     /// Keeps what `sequence` covered (the last `seenLimit` numbers).
     private func remember(_ sequence: UInt64, _ body: UnsafeRawBufferPointer) {
+        // A number covered again (after going back): its place in the order is kept.
+        if seen.updateValue(AlertMark(body), forKey: sequence) != nil { return }
         if seenOrder.count < Self.seenLimit {
             seenOrder.append(sequence)
         } else {
@@ -476,7 +537,6 @@ final class TailSession {
             seenOrder[seenHead] = sequence
             seenHead = (seenHead + 1) % Self.seenLimit
         }
-        seen[sequence] = AlertMark(body)
     }
 
     private func readLive() throws {
@@ -490,10 +550,10 @@ final class TailSession {
             if let reconnect = reconnectIfDue() { timeout = timeout < 0 ? reconnect : min(timeout, reconnect) }
             let ready = try poller.poll(timeoutMilliseconds: timeout)
             if let monitorIndex, ready.isReadable(monitorIndex) {
-                let wasLost = lostOne
                 readMonitor()
-                // Back after a loss: what was published meanwhile is read from the journal now.
-                if journalMode && wasLost && connected { try catchUp() }
+                // Back after a loss (the loss and the return may come in one read): what was published meanwhile is
+                // read from the journal now.
+                if journalMode && verifyDue && connected { try catchUp() }
             }
             guard ready.isReadable(subIndex) else {
                 // Not while the connection is lost: the daemon is away, and each request would time out (twice, then
@@ -548,7 +608,8 @@ final class TailSession {
                 if let mark = seen[sequence], mark != AlertMark(body) { return .renumbered(sequence) }
                 return .behind(sequence)
             }
-            if sequence == covered + 1 {
+            // Not printed straight after a loss: the numbers covered are checked first (the gap's catch-up does).
+            if sequence == covered + 1 && !verifyDue {
                 covered = sequence
                 remember(sequence, body)
                 try emit(body, topic: topicFrame)

@@ -165,6 +165,58 @@ struct TailJournalResetTests {
         #expect(tail.stdout.text.split(separator: "\n").count == 12, "\(tail.stdout.text)")
     }
 
+    /// The tail away (stopped here; paused, partitioned, a slow host) while the daemon stopped, its store was restored
+    /// from a backup and the restored daemon numbered past the tail: no live alert under an old number ever reaches the
+    /// tail, so only the journal can tell. The catch-up asked only for what followed the tail's number, and the
+    /// restored daemon's alerts under the numbers it had printed were never printed (186 in a journal fault tester's
+    /// run, session 36). A daemon merely restarted (the same alerts under the same numbers) prints nothing twice.
+    @Test("the daemon restarted while the tail was stopped: after a restore it goes back to the first number whose alert differs, after a plain restart it prints nothing again", arguments: [true, false])
+    func restoredWhileTheTailWasAway(_ restored: Bool) throws {
+        let dir = try TemporaryDirectory()
+        let context = try ZMQContext()
+        let journal = try FakeJournal(context: context, endpoint: dir.ipc("journal"))
+        var output: ZMQSocket? = try context.socket(.xpub, lingerMilliseconds: 0)
+        defer { output?.close(); journal.stop(); context.close() }
+        try output!.bind(dir.ipc("out"))
+        let first = (1...5).map { Self.alert($0, "X00000\($0)", id: "a\($0)") }
+        journal.history.withLock { $0 = first }
+        let tail = try Child("contactwatch", ["tail", "--endpoint", dir.ipc("out"), "--journal", dir.ipc("journal"),
+                                              "--from-sequence", "0"])
+        defer {
+            if tail.process.isRunning { tail.signal(SIGCONT); tail.signal(SIGKILL) }
+            _ = tail.waitForProcessExit(timeout: 10)
+        }
+        try #require(try output!.receiveCopy(timeoutMilliseconds: 10_000) != nil, "tail did not subscribe")
+        try #require(tail.stdout.wait(timeout: 30) { $0.split(separator: "\n").count == 5 }, "\(tail.stderr.text)")
+        tail.signal(SIGSTOP)
+        output!.close()
+        output = nil
+        // Restored: alerts 3… are others now, and the daemon is at 8 already. Restarted: one alert more.
+        journal.history.withLock {
+            $0 = restored ? Array(first[0..<2]) + (3...8).map { Self.alert($0, "X00020\($0)", id: "b\($0)") }
+                : first + [Self.alert(6, "X000006", id: "a6")]
+        }
+        output = try context.socket(.xpub, lingerMilliseconds: 0)
+        // libzmq closes the old listener on its I/O thread: bound again once it has (bounded).
+        let deadline = Date().addingTimeInterval(10)
+        while (try? output!.bind(dir.ipc("out"))) == nil {
+            try #require(Date() < deadline, "the output endpoint could not be bound again")
+            usleep(10_000)
+        }
+        tail.signal(SIGCONT)
+        let last = restored ? "X000208" : "X000006"
+        #expect(tail.stdout.wait(timeout: 30) { $0.contains(last) }, "\(tail.stdout.text) \(tail.stderr.text)")
+        let lines = tail.stdout.lines
+        if restored {
+            #expect(lines.count == 11 && (3...8).allSatisfy { n in lines.contains { $0.contains("X00020\(n)") } },
+                    "\(lines.count) lines: \(lines)")
+            #expect(tail.stderr.text.contains("its alert 3 is not the alert 3 this tail printed"), "\(tail.stderr.text)")
+        } else {
+            #expect(lines.count == 6, "\(lines)")
+            #expect(!tail.stderr.text.contains("not the alert"), "\(tail.stderr.text)")
+        }
+    }
+
     /// A daemon killed and restarted with a request in flight took the request with it: the tail waited for an answer
     /// that could not come and exited 69, while the new daemon's journal answered at once (a fault tester, session 35).
     @Test("a journal request left unanswered is asked once more on a new connection; unanswered twice, tail exits 69", arguments: [1, 2])
