@@ -253,8 +253,15 @@ public final class StateStore: Sendable {
     func shrankUnseen() -> Bool {
         var st = stat()
         guard stat(path, &st) == 0 else { return false }
-        let size = Int64(st.st_size)
-        return size < largestSize.withLock { $0 } && !Self.headerCountsPages(path: path, size: size)
+        return cutShort(size: Int64(st.st_size), largest: largestSize.withLock { $0 })
+    }
+
+    /// Whether a database file of `size` bytes, shorter than the `largest` seen, was cut by another program: SQLite
+    /// itself shrinks the file when pages were freed and vacuumed (an operator's VACUUM from another connection, a
+    /// store carrying auto_vacuum), and its header then counts exactly the pages the file holds. Only a file shorter than
+    /// its header says, or without a valid header, was cut (a reviewer, session 35).
+    private func cutShort(size: Int64, largest: Int64) -> Bool {
+        size < largest && !Self.headerCountsPages(path: path, size: size)
     }
 
     /// Whether the database file at `path` has a valid ContactWatch header whose page count times its page size is
@@ -308,11 +315,7 @@ public final class StateStore: Sendable {
             return nil
         }
         if let shrankFrom {
-            // SQLite itself shrinks the file when pages were freed and vacuumed (an operator's VACUUM from another
-            // connection, a store carrying auto_vacuum): its header then counts exactly the pages the file holds. Only a
-            // file shorter than its header says, or without a valid header, was cut by another program (a reviewer,
-            // session 35).
-            guard Self.headerCountsPages(path: path, size: size) else {
+            if cutShort(size: size, largest: shrankFrom) {
                 throw StoreError.truncatedWhileRunning(path, from: shrankFrom, to: size)
             }
             largestSize.withLock { $0 = size }

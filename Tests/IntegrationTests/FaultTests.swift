@@ -629,6 +629,23 @@ struct FaultTests {
         }
     }
 
+    /// Waits (bounded) until every frame in the store's WAL has been copied back into the database file, read from the
+    /// WAL index in its `-shm`: `mxFrame` (the header's, offset 16) equal to `nBackfill` (the checkpoint information's,
+    /// offset 96) and to `nBackfillAttempted` (offset 128), which a checkpoint sets before it writes. Native byte order.
+    static func waitUntilCheckpointed(_ store: String) throws {
+        let deadline = Date().addingTimeInterval(30)
+        var last: (UInt32, UInt32, UInt32) = (0, 0, 0)
+        while Date() < deadline {
+            if let shm = FileManager.default.contents(atPath: store + "-shm"), shm.count >= 132 {
+                func word(_ offset: Int) -> UInt32 { shm.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: UInt32.self) } }
+                last = (word(16), word(96), word(128))
+                if last.0 == last.1 && last.1 == last.2 { return }
+            }
+            usleep(10_000)
+        }
+        Issue.record("the WAL was not checkpointed within 30 s (mxFrame, nBackfill, nBackfillAttempted = \(last))")
+    }
+
     @Test("the state directory deleted under a running daemon: exit 74 saying so at its next commit, nothing published past the last commit, and the metrics endpoint shut down without errors of its own")
     func stateDirectoryDeletedMidRun() throws {
         let dir = try TemporaryDirectory()
@@ -664,6 +681,10 @@ struct FaultTests {
         let (chunks, daemon, live, before) = try Self.firstHalfWithLiveTail(dir)
         defer { D.stop(live, output: true) }
         let store = daemon.stateDir + "/contactwatch.sqlite"
+        // Cut once no checkpoint is under way: one that already passed its check when the file is cut writes the WAL's
+        // pages back and can grow the file past its size before the cut, which no check after it can tell from a file
+        // that was never cut (README *Known limitations*). It failed now and then under load that way (session 36).
+        try Self.waitUntilCheckpointed(store)
         try #require(truncate(store, off_t(size)) == 0, "truncate: errno \(errno)")
         let replay = try Child("contactwatch", ["replay", chunks[1], "--endpoint", daemon.input, "--wait-subscribers", "1"])
         defer { D.stop(replay) }
