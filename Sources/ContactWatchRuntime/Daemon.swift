@@ -180,6 +180,9 @@ public enum Daemon {
                 logger.info("open files limit", metadata: metadata)
             }
         }
+        // Extends systemd's start timeout while the store's check and the state's load progress (until READY=1).
+        let starting = SystemdStartExtension.start()
+        defer { starting?.stop() }
         let lock = try StateDirectoryLock(directory: config.stateDir) { holder in
             // Said at once: otherwise the wait looks like a daemon that hangs without a word.
             let seconds = Int(StateDirectoryLock.waitSeconds)
@@ -227,7 +230,7 @@ public enum Daemon {
             }
         }
         do {
-            try await serve(pipeline, metrics: metrics, counters: counters, logger: logger)
+            try await serve(pipeline, metrics: metrics, counters: counters, logger: logger, starting: starting)
         } catch {
             stopped(failure: error)
             throw error
@@ -264,8 +267,10 @@ public enum Daemon {
     /// Runs the pipeline (and the metrics endpoint, when asked for) in a `ServiceGroup` until a graceful shutdown;
     /// throws the loop's own error if it failed.
     static func serve(_ pipeline: Pipeline, metrics: (address: MetricsAddress, metrics: DaemonMetrics)?,
-                      counters: RuntimeCounters, logger: Logger) async throws(DaemonError) {
+                      counters: RuntimeCounters, logger: Logger,
+                      starting: SystemdStartExtension? = nil) async throws(DaemonError) {
         var service = PipelineService(pipeline: pipeline, logger: logger)
+        service.onReady = { starting?.stop() }
         // Services stop in reverse order: the pipeline first, the metrics endpoint once it has finished.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if let metrics {

@@ -132,3 +132,70 @@ final class SystemdHeartbeat {
         init(at: UInt64) { self.at = at }
     }
 }
+
+/// While the daemon starts under systemd, until READY=1: `EXTEND_TIMEOUT_USEC=` every 5 s for as long as the start
+/// makes progress, with a `STATUS=` line saying what it is doing. Each start checks the whole store (`PRAGMA
+/// quick_check`, about 9 s a GB when cached, more from a cold disk) before it loads the state; a store of a few GB (a
+/// long journal retention) outlasted the unit's `TimeoutStartSec=60`, and systemd killed a healthy start and restarted
+/// it, for ever (an operator audit, session 36). Progress is the process's CPU time: the check and the load use it
+/// whether the pages come from the cache or the disk, and a start that is stuck (a read that never returns from a hung
+/// network file system, the state directory's lock held by another process) uses none, so systemd's own timeout still
+/// ends it. The extension only lengthens the start past `TimeoutStartSec=`, never shortens it (systemd.exec's
+/// `EXTEND_TIMEOUT_USEC`): a start that is done within it is unchanged.
+final class SystemdStartExtension: @unchecked Sendable {
+    /// How often progress is looked at.
+    static let tickNanos: UInt64 = 5_000_000_000
+    /// How long each message extends the start for, counted from its receipt: three ticks, so that a tick that comes
+    /// late does not end a start that is progressing.
+    static let extendMicroseconds: UInt64 = 15_000_000
+    /// The CPU time a tick must have seen used to count as progress.
+    static let progressNanos: UInt64 = 10_000_000
+
+    private let timer: any DispatchSourceTimer
+
+    /// Started when systemd asked for notifications; nil otherwise.
+    static func start() -> SystemdStartExtension? {
+        guard Systemd.isSupervised else { return nil }
+        return SystemdStartExtension(tickNanos: tickNanos, cpuNanos: processCPUNanos) { Systemd.notify($0) }
+    }
+
+    /// - Parameters:
+    ///   - cpuNanos: the process's CPU time so far.
+    ///   - notify: sends one notification (its own queue: it may block on a full notification socket).
+    init(tickNanos: UInt64, cpuNanos: @escaping @Sendable () -> UInt64, notify: @escaping @Sendable (String) -> Void) {
+        let timer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "contactwatch.systemd.start"))
+        let started = MonotonicClock.nanos()
+        let last = Mutex<UInt64>(cpuNanos())
+        timer.setEventHandler {
+            let cpu = cpuNanos()
+            let used = last.withLock { last in
+                defer { last = cpu }
+                return cpu &- last
+            }
+            if let message = Self.message(cpuUsed: used, elapsedNanos: MonotonicClock.nanos() &- started) {
+                notify(message)
+            }
+        }
+        timer.schedule(deadline: .now() + .nanoseconds(Int(tickNanos)), repeating: .nanoseconds(Int(tickNanos)))
+        timer.resume()
+        self.timer = timer
+    }
+
+    /// Stops the ticks (at READY=1; a tick under way may still send its message, which then extends nothing).
+    func stop() { timer.cancel() }
+
+    /// What a tick sends after `cpuUsed` nanoseconds of CPU time since the last one, `elapsedNanos` into the start: nil
+    /// when that is no progress.
+    static func message(cpuUsed: UInt64, elapsedNanos: UInt64) -> String? {
+        guard cpuUsed >= progressNanos else { return nil }
+        return "EXTEND_TIMEOUT_USEC=\(extendMicroseconds)\nSTATUS=starting: checking and loading the state store "
+            + "(\(elapsedNanos / 1_000_000_000) s so far)"
+    }
+
+    /// The CPU time this process has used, every thread's.
+    static func processCPUNanos() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+}

@@ -1,0 +1,69 @@
+@testable import ContactWatchRuntime
+import Foundation
+import Synchronization
+import Testing
+
+/// `EXTEND_TIMEOUT_USEC=` while the start makes progress (README, *Start*): a store of a few GB took longer to check
+/// than the unit's `TimeoutStartSec=60` (an operator audit, session 36).
+@Suite("SystemdStartExtension: the start timeout extended while the start progresses")
+struct SystemdStartExtensionTests {
+    @Test("a tick that saw 10 ms of CPU time or more extends the start by 15 s and says so; one that saw less sends nothing")
+    func message() throws {
+        #expect(SystemdStartExtension.message(cpuUsed: 9_999_999, elapsedNanos: 30_000_000_000) == nil)
+        #expect(SystemdStartExtension.message(cpuUsed: 0, elapsedNanos: 30_000_000_000) == nil)
+        let message = try #require(SystemdStartExtension.message(cpuUsed: 10_000_000, elapsedNanos: 65_400_000_000))
+        #expect(message == "EXTEND_TIMEOUT_USEC=15000000\nSTATUS=starting: checking and loading the state store (65 s so far)")
+    }
+
+    /// The timer itself, with a short tick and a CPU clock the test moves: stuck for its first readings (a start
+    /// waiting on a lock or a read that never returns), then progressing.
+    @Test("nothing is sent while the CPU time stands still; once it moves, each tick extends the start")
+    func extendsOnlyWhileProgressing() throws {
+        let readings = Atomic<Int>(0)
+        let stuckReadings = 6
+        let sent = Mutex<[(message: String, atReading: Int)]>([])
+        let three = DispatchSemaphore(value: 0)
+        let extension_ = SystemdStartExtension(tickNanos: 5_000_000, cpuNanos: {
+            let n = readings.add(1, ordering: .relaxed).newValue
+            // The first reading is the starting point; stuck up to `stuckReadings`, then 20 ms a tick.
+            return n <= stuckReadings ? 1_000_000_000 : 1_000_000_000 + UInt64(n - stuckReadings) * 20_000_000
+        }) { message in
+            let count = sent.withLock { sent in
+                sent.append((message, readings.load(ordering: .relaxed)))
+                return sent.count
+            }
+            if count == 3 { three.signal() }
+        }
+        defer { extension_.stop() }
+        #expect(three.wait(timeout: .now() + 30) == .success, "\(sent.withLock { $0.count }) messages")
+        let first = try #require(sent.withLock { $0.first })
+        #expect(first.atReading == stuckReadings + 1, "the first message came at reading \(first.atReading)")
+        #expect(first.message.hasPrefix("EXTEND_TIMEOUT_USEC=15000000\nSTATUS=starting: "))
+    }
+
+    @Test("stopped, it sends nothing more")
+    func stop() throws {
+        let sent = Atomic<Int>(0)
+        let ticks = Atomic<Int>(0)
+        let tenTicks = DispatchSemaphore(value: 0)
+        let extension_ = SystemdStartExtension(tickNanos: 5_000_000, cpuNanos: {
+            let n = ticks.add(1, ordering: .relaxed).newValue
+            if n == 12 { tenTicks.signal() }
+            return UInt64(n) * 20_000_000
+        }) { _ in sent.add(1, ordering: .relaxed) }
+        #expect(tenTicks.wait(timeout: .now() + 30) == .success)
+        extension_.stop()
+        // A tick under way when stopped may still send (at most one); then nothing, over the time of 20 more ticks
+        // of a timer with the same tick.
+        let afterStop = sent.load(ordering: .relaxed)
+        let later = DispatchSemaphore(value: 0)
+        let probeTicks = Atomic<Int>(0)
+        let timer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "probe"))
+        timer.setEventHandler { if probeTicks.add(1, ordering: .relaxed).newValue == 20 { later.signal() } }
+        timer.schedule(deadline: .now() + .milliseconds(5), repeating: .milliseconds(5))
+        timer.resume()
+        defer { timer.cancel() }
+        #expect(later.wait(timeout: .now() + 30) == .success)
+        #expect(sent.load(ordering: .relaxed) <= afterStop + 1, "\(sent.load(ordering: .relaxed)) sent, \(afterStop) when stopped")
+    }
+}
