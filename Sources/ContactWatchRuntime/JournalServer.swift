@@ -16,7 +16,7 @@ import ZeroMQ
 /// gone is dropped and counted, never queued. Many clients share `ReplyBudget`: the more clients asked recently, the
 /// smaller each reply's bodies (never below `ReplyBudget.floorBytes`, always one alert), so that many clients that
 /// never read hold a few budgets' worth of replies, not `sendQueueReplies` full replies each; when clients go away,
-/// the heap their queues took is given back (`HeapTrim`).
+/// the heap their queues took is given back (`HeapTrim`), also when they disconnect after that (`FreedHeapWatch`).
 ///
 /// A poll or receive of the socket that fails is not ignored (`SocketFailures`): a signal's EINTR is retried at once;
 /// any other error is logged (rate-limited) and counted, and retried after 100 ms; a socket that keeps failing for 10 s,
@@ -145,6 +145,7 @@ final class JournalServer: @unchecked Sendable {
         var blocked = BlockedClients()
         var budget = ReplyBudget(total: ReplyBudget.totalReplies * limits.maxReplyBytes)
         var trim = HeapTrim()
+        var freed = FreedHeapWatch()
         let failureLines = LogLimiter()
         var failures = SocketFailures()
         let socketLines = LogLimiter()
@@ -172,7 +173,7 @@ final class JournalServer: @unchecked Sendable {
             return true
         }
         while !stopRequested.load(ordering: .acquiring) {
-            if budget.expire(at: ContinuousClock.now) > 0 { trim.request() }
+            if budget.expire(at: ContinuousClock.now) > 0 || freed.freed(at: ContinuousClock.now) { trim.request() }
             trim.run(at: ContinuousClock.now)
             if heldBackCheck.allows(at: ContinuousClock.now) {
                 Self.sayHeldBack(failureLines: failureLines, socketLines: socketLines, logger: logger)

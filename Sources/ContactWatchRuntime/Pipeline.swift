@@ -986,6 +986,37 @@ struct HeapTrim {
     }
 }
 
+/// Whether the heap's free bytes (glibc's `mallinfo2`, every arena) grew by `threshold` since the lowest seen, looked at
+/// at most once per `interval`: memory freed where no request or message shows it. libzmq frees the replies it had
+/// queued for journal clients when they disconnect, and 2,000 clients that never read, gone after their budgets had
+/// expired (and the trim that follows had run, with their replies still queued), left the daemon at 150 MB instead of
+/// 60 until some later journal request (a journal fault tester, session 36). A trim leaves what it gave back counted as
+/// free, so the base is the lowest seen since the last growth, not the count after the trim.
+struct FreedHeapWatch {
+    static let threshold = 32 << 20
+    private var lowest: Int
+    private var throttle = Throttle(every: HeapTrim.interval)
+    private let freeBytes: () -> Int
+
+    init(freeBytes: @escaping () -> Int = FreedHeapWatch.heapFreeBytes) {
+        self.freeBytes = freeBytes
+        lowest = freeBytes()
+    }
+
+    /// Whether enough was freed since the lowest count seen to be worth a trim (the count then becomes the base).
+    mutating func freed(at now: ContinuousClock.Instant) -> Bool {
+        guard throttle.allows(at: now) else { return false }
+        let free = freeBytes()
+        if free < lowest { lowest = free }
+        guard free - lowest >= Self.threshold else { return false }
+        lowest = free
+        return true
+    }
+
+    /// Free bytes in the heap's arenas: in chunks and at their tops, given back to the system or not.
+    static func heapFreeBytes() -> Int { Int(mallinfo2().fordblks) }
+}
+
 /// One debug-level line per published message, from the facts the engine recorded beside it (no body is re-read):
 /// the topic, the CRN and contactId it concerns, and for alerts their sequence and id; the body itself as `body`.
 struct MessageLog {
