@@ -120,6 +120,12 @@ struct MetricsService: Service {
     static let maxConnections = 32
     /// A connection idle this long (a request never finished, a kept-alive connection unused) is closed.
     static let idleTimeout: TimeAmount = .seconds(10)
+    /// A connection whose answers are not read (its socket takes nothing more) for this long is closed
+    /// (`StalledConnectionCloser`).
+    static let stalledWriteTimeout: TimeAmount = .seconds(10)
+    /// After the daemon's stop has begun, a connection still open this long is closed (`StalledConnectionCloser`): the
+    /// daemon stops within 5 s of SIGTERM (cli.md).
+    static let stopGrace: TimeAmount = .seconds(1)
 
     let address: MetricsAddress
     let metrics: DaemonMetrics
@@ -164,7 +170,8 @@ struct MetricsService: Service {
         let app = Application(
             router: router,
             server: HTTPServerBuilder { responder in
-                ClosingHTTP1Channel(inner: HTTP1Channel(responder: responder, configuration: .init(idleTimeout: Self.idleTimeout)))
+                ClosingHTTP1Channel(inner: HTTP1Channel(responder: responder, configuration: .init(idleTimeout: Self.idleTimeout)),
+                                    logger: logger)
             },
             configuration: .init(address: .hostname(address.host, port: address.port), serverName: "contactwatchd",
                                  availableConnectionsDelegate: .maximum(Self.maxConnections, logger: logger)),
@@ -215,15 +222,31 @@ struct MetricsService: Service {
 /// slots for 10 s (a fault tester, session 35: 32 shell health checks delayed a scrape by 9.5 s). A handler between
 /// NIO's decoder and Hummingbird's conversion marks such a request `Connection: close`, judged by NIO's own
 /// `isKeepAlive` (version, and the header's tokens in any case).
+///
+/// It also puts a `StalledConnectionCloser` first in each connection's pipeline.
 struct ClosingHTTP1Channel: ServerChildChannel {
     typealias Value = HTTP1Channel.Value
     let inner: HTTP1Channel
+    /// The daemon's logger, for the stalled connections closed (rate-limited).
+    let logger: Logger
+
+    /// The lines about connections closed, shared by every connection: at most 10 at once, then one per 6 s.
+    private static let closedLines = LogLimiter()
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
-        inner.setup(channel: channel, logger: logger).flatMapThrowing { value in
+        let daemonLogger = self.logger
+        return inner.setup(channel: channel, logger: logger).flatMapThrowing { value in
             let operations = channel.pipeline.syncOperations
             let decoder = try operations.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
             try operations.addHandler(NonPersistentRequestMarker(), position: .after(decoder))
+            try operations.addHandler(StalledConnectionCloser(
+                stalledWriteTimeout: MetricsService.stalledWriteTimeout, stopGrace: MetricsService.stopGrace
+            ) { why, peer in
+                guard let notLogged = Self.closedLines.admit("closed") else { return }
+                var metadata: Logger.Metadata = ["peer": "\(peer)"]
+                if notLogged > 0 { metadata["notLogged"] = "\(notLogged)" }
+                daemonLogger.notice("metrics: closed a connection \(why)", metadata: metadata)
+            }, position: .first)
             return value
         }
     }
@@ -244,6 +267,76 @@ final class NonPersistentRequestMarker: ChannelInboundHandler, RemovableChannelH
             context.fireChannelRead(wrapInboundOut(.head(head)))
         } else {
             context.fireChannelRead(data)
+        }
+    }
+}
+
+/// Closes a metrics connection that holds the endpoint without reading: one whose socket has taken nothing more for
+/// `stalledWriteTimeout` (NIO marks it unwritable once its answers back up: a client that pipelines requests and
+/// never reads the answers), and, once the daemon's stop has begun (the server's quiesce event), one still open
+/// after `stopGrace`.
+///
+/// Hummingbird's idle timeout watches reads only, and its handler waits, suspended, for the socket to take the answer:
+/// 32 clients that each sent 2,000 requests and read nothing held every one of the `maxConnections` slots for as long
+/// as they stayed (60 s and more; scrapes and `/healthz` unanswered, 142 MB more resident), and the graceful stop
+/// waited for them: SIGTERM's stop took 15–25 s, or never ended until the unit's `TimeoutStopSec=` killed it (a metrics
+/// endpoint attacker, session 37).
+///
+/// Event-loop bound: every method runs on the connection's event loop.
+final class StalledConnectionCloser: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    let stalledWriteTimeout: TimeAmount
+    let stopGrace: TimeAmount
+    /// Told why a connection was closed, with its peer address.
+    let closed: @Sendable (_ why: String, _ peer: String) -> Void
+    private var stalledClose: Scheduled<Void>?
+    private var stopClose: Scheduled<Void>?
+
+    init(stalledWriteTimeout: TimeAmount, stopGrace: TimeAmount,
+         closed: @escaping @Sendable (_ why: String, _ peer: String) -> Void) {
+        self.stalledWriteTimeout = stalledWriteTimeout
+        self.stopGrace = stopGrace
+        self.closed = closed
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            stalledClose?.cancel()
+            stalledClose = nil
+        } else if stalledClose == nil {
+            stalledClose = schedule(in: stalledWriteTimeout, on: context, why: "that did not read its answers for "
+                                    + "\(stalledWriteTimeout.nanoseconds / 1_000_000_000) s")
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ChannelShouldQuiesceEvent, stopClose == nil {
+            stopClose = schedule(in: stopGrace, on: context, why: "still open "
+                                 + "\(stopGrace.nanoseconds / 1_000_000_000) s after the daemon's stop began")
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        stalledClose?.cancel()
+        stopClose?.cancel()
+        (stalledClose, stopClose) = (nil, nil)
+        context.fireChannelInactive()
+    }
+
+    private func schedule(in delay: TimeAmount, on context: ChannelHandlerContext, why: String) -> Scheduled<Void> {
+        let channel = context.channel
+        let closed = self.closed
+        return context.eventLoop.scheduleTask(in: delay) {
+            guard channel.isActive else { return }
+            let peer = channel.remoteAddress.map { address in
+                address.ipAddress.map { ip in (ip.contains(":") ? "[\(ip)]" : ip) + ":\(address.port ?? 0)" } ?? "\(address)"
+            }
+            closed(why, peer ?? "unknown")
+            channel.close(promise: nil)
         }
     }
 }

@@ -16,9 +16,12 @@ struct MetricsFloodTests {
     static let maxConnections = 32
 
     /// A TCP connection to 127.0.0.1:`port` that has sent `bytes` (blocking connect: the listen backlog holds it).
-    static func connect(port: Int, sending bytes: String) throws -> Int32 {
+    static func connect(port: Int, sending bytes: String, receiveBuffer: Int32? = nil) throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw POSIXError(.EMFILE) }
+        if var size = receiveBuffer {
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_port = in_port_t(UInt16(port).bigEndian)
@@ -91,5 +94,43 @@ struct MetricsFloodTests {
         tail.signal(SIGTERM)
         _ = tail.waitForProcessExit(timeout: 10)
         #expect(daemon.terminate() == 0, "\(daemon.stderr.text)")
+    }
+
+    /// Clients that pipeline requests and never read the answers: Hummingbird's idle timeout watches reads only, and
+    /// its handler waited for each socket to take its answer, so 32 such clients held every slot for as long as they
+    /// stayed (scrapes and /healthz unanswered), and one of them held SIGTERM's stop for as long as it stayed (15–25 s,
+    /// or until killed; a metrics endpoint attacker, session 37).
+    @Test("32 clients that pipeline 2,000 requests each and never read: closed after 10 s, /healthz answered; one more such client does not hold SIGTERM's stop")
+    func pipelinedAndNeverRead() throws {
+        let dir = try TemporaryDirectory()
+        let notify = try NotifySocket(path: dir.file("notify"))
+        let daemon = try Child("contactwatchd", ["--input", dir.ipc("in"), "--input-bind", "--output", dir.ipc("out"),
+                                                 "--state-dir", dir.file("state"), "--metrics", "127.0.0.1:0"],
+                               environment: ["NOTIFY_SOCKET": notify.path])
+        defer { if daemon.process.isRunning { daemon.signal(SIGKILL) }; _ = daemon.waitForProcessExit(timeout: 10) }
+        try #require(notify.wait(for: "READY=1", timeout: 60), "not ready: \(daemon.stderr.text)")
+        let port = try #require(daemon.stderr.wait(timeout: 30) { $0.contains("/metrics") } ? Int(daemon.stderr.text
+            .components(separatedBy: "http://127.0.0.1:").dropFirst().first?.prefix { $0.isNumber } ?? "") : nil)
+        let pipelined = String(repeating: "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", count: 2000)
+        var unread: [Int32] = []
+        defer { for fd in unread { close(fd) } }
+        for _ in 0..<Self.maxConnections {
+            unread.append(try Self.connect(port: port, sending: pipelined, receiveBuffer: 4096))
+        }
+        // Behind them: answered once their slots are given back (not while they hold every one).
+        let probe = try Self.connect(port: port, sending: "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        defer { close(probe) }
+        #expect(Self.status(of: probe, timeout: 30) == 200, "\(daemon.stderr.text.suffix(2000))")
+        #expect(daemon.stderr.text.contains("metrics: closed a connection that did not read its answers for 10 s"),
+                "\(daemon.stderr.text.suffix(2000))")
+
+        // One more, then the stop: within the 5 s cli.md gives it, with exit 0.
+        unread.append(try Self.connect(port: port, sending: pipelined, receiveBuffer: 4096))
+        let another = try Self.connect(port: port, sending: "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        defer { close(another) }
+        #expect(Self.status(of: another, timeout: 30) == 200)
+        daemon.signal(SIGTERM)
+        let status = daemon.waitForExit(timeout: 5)
+        #expect(status == 0, "exit \(String(describing: status)) within 5 s of SIGTERM: \(daemon.stderr.text.suffix(2000))")
     }
 }
