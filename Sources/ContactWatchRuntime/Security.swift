@@ -187,12 +187,20 @@ public final class DaemonSecurity: Sendable {
         // A relative path is read from $CREDENTIALS_DIRECTORY when set (systemd's LoadCredential=), else from the
         // current directory: a `--check-config` from a shell, without it, failed on the recommended configuration and
         // did not say why (an operator audit, session 36).
-        let hint = environment["CREDENTIALS_DIRECTORY"] == nil
-            ? " (a relative path is read from $CREDENTIALS_DIRECTORY, which is not set here, so from the current directory; "
-                + "to check the unit's configuration from a shell: CREDENTIALS_DIRECTORY=/etc/contactwatch/curve contactwatchd --check-config …)"
-            : ""
+        // Under systemd (which sets INVOCATION_ID) the credential is missing from the unit: the shell's check did not
+        // help there (a packaging check, session 37).
+        let underSystemd = !(environment["INVOCATION_ID"] ?? "").isEmpty
         func problem(_ error: some CustomStringConvertible, path: String) -> String {
-            error.description + (path.hasPrefix("/") ? "" : hint)
+            guard !path.hasPrefix("/"), environment["CREDENTIALS_DIRECTORY"] == nil else { return error.description }
+            if underSystemd {
+                return error.description + " (a relative path is read from $CREDENTIALS_DIRECTORY, which systemd did not "
+                    + "set: the unit loads no credential. Give it the file in a drop-in, `systemctl edit contactwatchd`: "
+                    + "[Service] LoadCredential=\(path):/etc/contactwatch/curve/\(path); editing the unit file itself is "
+                    + "undone by the next upgrade)"
+            }
+            return error.description + " (a relative path is read from $CREDENTIALS_DIRECTORY, which is not set here, so "
+                + "from the current directory; to check the unit's configuration from a shell: "
+                + "CREDENTIALS_DIRECTORY=/etc/contactwatch/curve contactwatchd --check-config …)"
         }
         if let path = settings.certificate {
             let resolved = CurveCertificate.resolve(path, environment: environment)

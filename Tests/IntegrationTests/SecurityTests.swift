@@ -603,6 +603,16 @@ struct SecurityTests {
         // An allow-list without a certificate would be a false sense of security.
         (status, text) = try daemon(["--curve-allow-consumers", d.consumers])
         #expect(status == 64 && text.contains("security.curve.allowConsumers"), "\(text)")
+        // A relative certificate without $CREDENTIALS_DIRECTORY: from a shell, how to check the unit's configuration;
+        // under systemd (INVOCATION_ID), the drop-in that gives the unit the credential (a packaging check, session 37).
+        let relative = ["--curve-cert", "daemon.key_secret", "--curve-allow-publishers", d.publishers,
+                        "--curve-allow-consumers", d.consumers]
+        (status, text) = try daemon(relative, env: ["INVOCATION_ID": ""])
+        #expect(status == 64 && text.contains("CREDENTIALS_DIRECTORY=/etc/contactwatch/curve contactwatchd --check-config")
+                    && !text.contains("LoadCredential"), "\(text)")
+        (status, text) = try daemon(relative, env: ["INVOCATION_ID": "0123456789abcdef"])
+        #expect(status == 64 && text.contains("systemctl edit contactwatchd")
+                    && text.contains("LoadCredential=daemon.key_secret:/etc/contactwatch/curve/daemon.key_secret"), "\(text)")
     }
 
     @Test("a relative certificate path is read from $CREDENTIALS_DIRECTORY (systemd LoadCredential=)")
