@@ -71,6 +71,8 @@ unshare -m --propagation private bash -euo pipefail -c '
             exit 1
         fi
         echo "check-install: control: the debug build does not start without the toolchain (as expected)"
+    else
+        echo "check-install: control skipped: no debug build (.build/debug/contactwatchd) to show that a binary linked to the toolchain fails here; the toolchain directory is hidden all the same"
     fi
     v=$("$CI_DAEMON" --version); [[ "$v" == "$CI_VERSION" ]] || { echo "check-install: FAILED: contactwatchd --version printed \"$v\", expected $CI_VERSION" >&2; exit 1; }
     v=$("$CI_TOOL" --version);   [[ "$v" == "$CI_VERSION" ]] || { echo "check-install: FAILED: contactwatch --version printed \"$v\", expected $CI_VERSION" >&2; exit 1; }
