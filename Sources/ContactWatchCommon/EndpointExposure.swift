@@ -38,7 +38,7 @@ public enum EndpointExposure {
     /// decides it) and an interface name (`lo`: any address may be added to an interface) are not judged local.
     /// The companion tool's fault tester saw `tcp://127.1:…` and `tcp://[::ffff:127.0.0.1]:…` called exposed
     /// (session 25).
-    static func isLoopbackAddress(_ host: String) -> Bool {
+    public static func isLoopbackAddress(_ host: String) -> Bool {
         guard !host.isEmpty, host.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else { return false }
         var hints = addrinfo()
         hints.ai_flags = AI_NUMERICHOST

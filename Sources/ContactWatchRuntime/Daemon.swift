@@ -157,6 +157,7 @@ public enum Daemon {
         for endpoint in config.exposedPlaintext {
             logger.warning("security.allowPlaintext: a plaintext socket reachable from other hosts", metadata: ["endpoint": "\(endpoint)"])
         }
+        if let warning = config.exposedMetricsWarning { logger.warning("\(warning)") }
         if let warning = config.smallInputQueueWarning {
             logger.warning("\(warning)", metadata: ["endpoints": "\(config.ipcInputs.joined(separator: " "))"])
         }

@@ -81,6 +81,18 @@ public struct DaemonConfiguration: Sendable {
     /// daemon falls that many messages behind, so the smaller the limit the likelier the loss: a fault tester lost
     /// 45–92 messages in most runs at 1,000 and none at 10,000 or the default (session 30). Not an error: the limit is
     /// the operator's to set, and 0 (no limit) avoids it.
+    /// The warning for a metrics endpoint other hosts can reach (nil: loopback, or no metrics). The endpoint has no
+    /// authentication and a few clients can delay its answers (README, *Observe: metrics*); `0.0.0.0` and `[::]`
+    /// served it on every interface without a word, where a plaintext ZeroMQ socket there needs
+    /// `security.allowPlaintext` and is logged (a metrics endpoint attacker, session 37). A warning, not a refusal:
+    /// a management network is a reasonable place for it.
+    public var exposedMetricsWarning: String? {
+        guard let text = metrics, let address = MetricsAddress(text),
+              address.host.lowercased() != "localhost", !EndpointExposure.isLoopbackAddress(address.host) else { return nil }
+        return "metrics.address: the metrics endpoint (no authentication) is reachable from other hosts at \(text); "
+            + "bind it to 127.0.0.1 or to a network only the scraper reaches"
+    }
+
     public var smallInputQueueWarning: String? {
         guard receiveHighWaterMark > 0, receiveHighWaterMark < Self().receiveHighWaterMark, !ipcInputs.isEmpty else { return nil }
         return """
@@ -589,7 +601,10 @@ extension DaemonConfiguration {
         lines.append("  input: \(inputs.joined(separator: ", ")) (\(inputBind ? "bound" : "connected")), subscribed to \(subscribe.map { "\"" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" }.joined(separator: ", "))")
         lines.append("  output: \(output)")
         lines.append("  journal: \(journal ?? "off")")
-        lines.append("  state: \(stateDir)")
+        // Outside systemd the default is ./state, where the unit's is $STATE_DIRECTORY: a check from a shell of the
+        // unit's configuration showed ./state without saying so (a packaging check, session 37).
+        lines.append("  state: \(stateDir)" + (stateDir == Self().stateDir
+            ? " (the default without $STATE_DIRECTORY; under the unit: /var/lib/contactwatch)" : ""))
         lines.append("  log: \(logLevel) (\(logFormat.rawValue))")
         lines.append("  metrics: \(metrics.map { "http://\($0)/metrics" } ?? "off")")
         lines.append("  CURVE: \(security.certificate == nil ? "off" : "on")")
@@ -600,6 +615,7 @@ extension DaemonConfiguration {
             lines.append("  warning: security.allowPlaintext: a plaintext socket reachable from other hosts: \(endpoint)")
         }
         if let warning = smallInputQueueWarning { lines.append("  warning: \(warning) (\(ipcInputs.joined(separator: " ")))") }
+        if let warning = exposedMetricsWarning { lines.append("  warning: \(warning)") }
         // Each line escaped before they are joined: a newline in a value (`--state-dir`) made a line of its own.
         return lines.map(ContactWatchLogHandler.textSafe).joined(separator: "\n")
     }

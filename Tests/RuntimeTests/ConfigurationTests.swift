@@ -553,6 +553,23 @@ struct ConfigurationTests {
         #expect(small.checkSummary(file: nil).contains("  warning: input.receiveHighWaterMark is 1000"), "\(small.checkSummary(file: nil))")
         let plain = try await DaemonConfiguration.load(flags: DaemonFlags(), environment: [:])
         #expect(!plain.checkSummary(file: nil).contains("warning"), "\(plain.checkSummary(file: nil))")
+        // Outside systemd the default state directory is said to be the default (a packaging check, session 37).
+        #expect(plain.checkSummary(file: nil).contains("  state: ./state (the default without $STATE_DIRECTORY; under the unit: /var/lib/contactwatch)"),
+                "\(plain.checkSummary(file: nil))")
+    }
+
+    /// The metrics endpoint has no authentication: on every interface it was served without a word, where a plaintext
+    /// ZeroMQ socket there needs security.allowPlaintext (a metrics endpoint attacker, session 37).
+    @Test("a metrics endpoint other hosts can reach is a warning, in --check-config's summary too; loopback in any spelling is not", arguments: [
+        ("0.0.0.0:9464", true), ("[::]:9464", true), ("192.0.2.1:9464", true),
+        ("127.0.0.1:9464", false), ("127.1.2.3:0", false), ("localhost:9464", false), ("LocalHost:9464", false), ("[::1]:9464", false),
+    ])
+    func exposedMetrics(address: String, warned: Bool) async throws {
+        var flags = DaemonFlags()
+        flags.metrics = address
+        let c = try await DaemonConfiguration.load(flags: flags, environment: [:])
+        #expect((c.exposedMetricsWarning != nil) == warned, "\(address): \(String(describing: c.exposedMetricsWarning))")
+        #expect(c.checkSummary(file: nil).contains("warning: metrics.address: the metrics endpoint (no authentication) is reachable from other hosts at \(address)") == warned)
     }
 
     @Test("an unreadable configuration file exits 64 naming --config")
