@@ -343,7 +343,10 @@ public struct DaemonConfiguration: Sendable {
     /// session 36). Not Foundation's own forms `GMT+5`, `UTC+5`, `GMT+15` (it names them `GMT+0500`…), nor the
     /// database's `Etc/GMT+5` (UTC−5, POSIX's sign): two spellings read as "+5" ten hours apart (a fault tester,
     /// session 34). Nor abbreviations (`PST`, `IST`, `EST`, `CET`), which Foundation maps to a zone of its choosing.
+    /// Nor the database's `Factory`, a placeholder for "local time not set" (UTC under the abbreviation `-00`), not a
+    /// place (a reviewer, session 36).
     static func isTimeZoneDatabaseName(_ name: String) -> Bool {
+        if name == "Factory" { return false }
         if ["UTC", "GMT", "Etc/UTC", "Etc/GMT"].contains(name) { return true }
         if name.hasPrefix("Etc/GMT+") || name.hasPrefix("Etc/GMT-") { return false }
         if TimeZone.knownTimeZoneIdentifiers.contains(name) { return true }

@@ -494,7 +494,8 @@ struct ConfigurationTests {
         #expect(await problem("input:\n  endpoints: [\"ipc:///tmp/cw-a\\0.sock\"]\n").contains("input.endpoints: contains a NUL character"))
         #expect(await problem("state:\n  dir: \"/tmp/sx\\0y\"\n").contains("state.dir: contains a NUL character"))
         // Abbreviations too (Foundation maps them to a zone of its choosing), and a name that is nothing.
-        for zone in ["GMT+5", "UTC+5", "Etc/GMT+5", "Etc/GMT-14", "GMT+15", "PST", "IST", "CET", "Foo/Bar", "europe/london"] {
+        for zone in ["GMT+5", "UTC+5", "Etc/GMT+5", "Etc/GMT-14", "GMT+15", "PST", "IST", "CET", "Foo/Bar", "europe/london",
+                     "Factory"] {
             #expect(await problem("rules:\n  timeZone: \"\(zone)\"\n").contains("rules.timeZone: \"\(zone)\" is not a time zone of the tz database"))
         }
         // The database's links, which Foundation reads under their own names: only ICU's canonical names were taken,
