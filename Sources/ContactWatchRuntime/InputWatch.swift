@@ -25,7 +25,8 @@ import ZeroMQ
 ///   made: a peer that accepted the daemon's connection and never spoke kept the warning away for good, while no
 ///   event could arrive (a fault tester, session 35). libzmq's handshake success names no connection, so a
 ///   connection is taken for a publisher when a success comes while it is the only one of its endpoint whose
-///   handshake is pending (or the only one left once the others ended in a failure), or once it has lasted
+///   handshake is pending (or the only one left once the others ended in a failure), when as many successes have
+///   come as connections are pending (two publishers connecting at once: a soak test, session 37), or once it has lasted
 ///   `handshakeLimit` — libzmq ends every connection that has not completed its handshake within 30 s
 ///   (`ZMQ_HANDSHAKE_IVL`; ZMTP 1.0/2.0 peers too, which never report a success: a reviewer, session 36, measured it).
 ///   Counted instead (one less at each drop that did not follow a failure), a peer dropped
@@ -57,8 +58,10 @@ struct InputWatch {
     /// type's comment).
     private var connectedAt: [String: [UInt32: ContinuousClock.Instant]] = [:]
     private var publishers: [String: Set<UInt32>] = [:]
-    /// Handshake successes that came while several handshakes were pending: given to the pending connections that
-    /// remain once the others ended in a failure (a reviewer, session 36: otherwise only age told, up to 35 s late).
+    /// Handshake successes that came while several handshakes were pending: given to the pending connections once
+    /// there are no more of them than successes (a reviewer, session 36: otherwise only age told, up to 35 s late).
+    /// Never more than the pending connections that did succeed: one less when a pending connection ends other than
+    /// in a failure (it may have been one of them).
     private var unattributed: [String: Int] = [:]
     /// How long a connection must last to be taken for a publisher without a success of its own: libzmq's handshake
     /// interval (30 s, not changed by the daemon) and 5 s for a loop that read the drop late.
@@ -109,7 +112,10 @@ struct InputWatch {
             // Whose it is, when only one connection's handshake is pending; otherwise age tells (`promote`).
             let pending = pendingConnections(of: e)
             if pending.count == 1 { becamePublisher(pending[0], of: e) }
-            else if pending.count > 1 { unattributed[e] = min((unattributed[e] ?? 0) + 1, pending.count) }
+            else if pending.count > 1 {
+                unattributed[e] = min((unattributed[e] ?? 0) + 1, pending.count)
+                promoteIfAllSucceeded(e)
+            }
             return []
         case .acceptFailed:
             return [.acceptFailed(endpoint: e, code: Int32(bitPattern: event.value))]
@@ -128,13 +134,11 @@ struct InputWatch {
             publishers[e]?.remove(event.value)
             let afterFailure = lastFailure[e].map { now - $0 < retryAfterFailure } ?? false
             // A pending connection that ended in a failure had not succeeded: the successes not yet given belong to
-            // the pending ones left, once there are no more of them than successes.
-            if wasPending && afterFailure, let n = unattributed[e], n > 0 {
-                let pending = pendingConnections(of: e)
-                if pending.count <= n {
-                    for fd in pending { becamePublisher(fd, of: e) }
-                    unattributed[e] = n - pending.count
-                }
+            // the pending ones left, once there are no more of them than successes. One that ended otherwise may have
+            // been one of them: a success fewer, so that the count never exceeds the pending connections that did
+            // succeed, and "as many successes as pending connections" stays proof that each of them did.
+            if wasPending, let n = unattributed[e], n > 0 {
+                if afterFailure { promoteIfAllSucceeded(e) } else { unattributed[e] = n - 1 }
             }
             unattributed[e] = min(unattributed[e] ?? 0, pendingConnections(of: e).count)
             if publishers[e, default: []].isEmpty && quietSince[e] == nil { quietSince[e] = now }
@@ -149,6 +153,19 @@ struct InputWatch {
         default:
             return []
         }
+    }
+
+    /// Takes every pending connection of `endpoint` for a publisher when the unattributed successes are as many as
+    /// they are: each connection succeeds once, so each of them did. Two publishers connecting at once were otherwise
+    /// taken for publishers only once they had lasted 35 s, and an input quiet before them was reported as having no
+    /// publisher — "2 connections … never completed the ZeroMQ handshake" — while both were delivering (a soak test,
+    /// session 37).
+    private mutating func promoteIfAllSucceeded(_ endpoint: String) {
+        guard let n = unattributed[endpoint], n > 0 else { return }
+        let pending = pendingConnections(of: endpoint)
+        guard !pending.isEmpty, pending.count <= n else { return }
+        for fd in pending { becamePublisher(fd, of: endpoint) }
+        unattributed[endpoint] = n - pending.count
     }
 
     /// The connections of `endpoint` not (yet) taken for publishers.

@@ -374,6 +374,27 @@ struct SecurityRuleTests {
         _ = v.handle(Self.event(.accepted, fd: 7, endpoint: e), now: t0 + .seconds(10))
         #expect(quiet(v.tick(now: t0 + .seconds(45))) == [])
         #expect(quiet(v.tick(now: t0 + .seconds(200))) == [], "a connection that outlived the handshake interval was taken for none")
+        // Two publishers connecting at once, an endpoint quiet before them: two successes for two pending connections
+        // are both of theirs, at once — they were taken for publishers only at 35 s, and the warning said no publisher
+        // was connected while both delivered (a soak test, session 37).
+        var z = InputWatch(endpoints: [e], bound: true, now: t0)
+        _ = z.handle(Self.event(.accepted, fd: 8, endpoint: e), now: t0 + .seconds(26))
+        _ = z.handle(Self.event(.accepted, fd: 9, endpoint: e), now: t0 + .seconds(26))
+        _ = z.handle(Self.event(.handshakeSucceeded, fd: 0, endpoint: e), now: t0 + .seconds(26))
+        _ = z.handle(Self.event(.handshakeSucceeded, fd: 0, endpoint: e), now: t0 + .seconds(26))
+        #expect(quiet(z.tick(now: t0 + .seconds(60))) == [], "warned with two publishers connected")
+        // One of two succeeded and the other went (not on a failure, so it may have been the one): the one left is
+        // not taken on that success; a third connection's success then makes two successes for two pending
+        // connections only if the count was kept honest — here it is one of two, so no publisher yet.
+        var q = InputWatch(endpoints: [e], bound: true, now: t0, quietLimit: .seconds(30))
+        _ = q.handle(Self.event(.accepted, fd: 8, endpoint: e), now: t0 + .seconds(1))
+        _ = q.handle(Self.event(.accepted, fd: 9, endpoint: e), now: t0 + .seconds(1))
+        _ = q.handle(Self.event(.handshakeSucceeded, fd: 0, endpoint: e), now: t0 + .seconds(1))
+        _ = q.handle(Self.event(.disconnected, fd: 8, endpoint: e), now: t0 + .seconds(2))
+        _ = q.handle(Self.event(.accepted, fd: 10, endpoint: e), now: t0 + .seconds(3))
+        _ = q.handle(Self.event(.handshakeSucceeded, fd: 0, endpoint: e), now: t0 + .seconds(3))
+        #expect(quiet(q.tick(now: t0 + .seconds(30))) == [.noPeer(endpoint: e, seconds: 30, handshaking: 2)],
+                "a connection was taken for a publisher on a success that may have been the one that left")
         // A success left over from a connection already gone changes nothing (a reviewer, session 36).
         var x = InputWatch(endpoints: [e], bound: false, now: t0)
         _ = x.handle(Self.event(.handshakeSucceeded, fd: 0, endpoint: e), now: t0 + .seconds(1))
