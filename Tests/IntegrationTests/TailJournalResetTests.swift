@@ -75,16 +75,32 @@ struct TailJournalResetTests {
     }
 
     /// The fake daemon's two sockets in `dir`: the journal (`journal`) and the alerts' XPUB (`out`).
-    struct FakeDaemon {
+    final class FakeDaemon {
         let context: ZMQContext
         let journal: FakeJournal
-        let output: ZMQSocket
+        private(set) var output: ZMQSocket
+        private let outputEndpoint: String
 
         init(_ dir: TemporaryDirectory) throws {
             context = try ZMQContext()
             journal = try FakeJournal(context: context, endpoint: dir.ipc("journal"))
+            outputEndpoint = dir.ipc("out")
             output = try context.socket(.xpub, lingerMilliseconds: 0)
-            try output.bind(dir.ipc("out"))
+            try output.bind(outputEndpoint)
+        }
+
+        /// The daemon away: its output closed, `meanwhile` run, then the output bound again (bounded: libzmq closes the
+        /// old listener on its I/O thread, so the endpoint may be taken for a moment).
+        func restartOutput(meanwhile: () throws -> Void) throws {
+            output.close()
+            try meanwhile()
+            let fresh = try context.socket(.xpub, lingerMilliseconds: 0)
+            output = fresh
+            let deadline = Date().addingTimeInterval(10)
+            while (try? fresh.bind(outputEndpoint)) == nil {
+                try #require(Date() < deadline, "the output endpoint could not be bound again")
+                usleep(10_000)
+            }
         }
 
         func close() {
@@ -173,35 +189,21 @@ struct TailJournalResetTests {
     @Test("the daemon restarted while the tail was stopped: after a restore it goes back to the first number whose alert differs, after a plain restart it prints nothing again", arguments: [true, false])
     func restoredWhileTheTailWasAway(_ restored: Bool) throws {
         let dir = try TemporaryDirectory()
-        let context = try ZMQContext()
-        let journal = try FakeJournal(context: context, endpoint: dir.ipc("journal"))
-        var output: ZMQSocket? = try context.socket(.xpub, lingerMilliseconds: 0)
-        defer { output?.close(); journal.stop(); context.close() }
-        try output!.bind(dir.ipc("out"))
+        let fake = try FakeDaemon(dir)
+        defer { fake.close() }
         let first = (1...5).map { Self.alert($0, "X00000\($0)", id: "a\($0)") }
-        journal.history.withLock { $0 = first }
-        let tail = try Child("contactwatch", ["tail", "--endpoint", dir.ipc("out"), "--journal", dir.ipc("journal"),
-                                              "--from-sequence", "0"])
+        let tail = try Self.tailOfFirstHistory(dir, fake, first)
         defer {
             if tail.process.isRunning { tail.signal(SIGCONT); tail.signal(SIGKILL) }
             _ = tail.waitForProcessExit(timeout: 10)
         }
-        try #require(try output!.receiveCopy(timeoutMilliseconds: 10_000) != nil, "tail did not subscribe")
-        try #require(tail.stdout.wait(timeout: 30) { $0.split(separator: "\n").count == 5 }, "\(tail.stderr.text)")
         tail.signal(SIGSTOP)
-        output!.close()
-        output = nil
-        // Restored: alerts 3… are others now, and the daemon is at 8 already. Restarted: one alert more.
-        journal.history.withLock {
-            $0 = restored ? Array(first[0..<2]) + (3...8).map { Self.alert($0, "X00020\($0)", id: "b\($0)") }
-                : first + [Self.alert(6, "X000006", id: "a6")]
-        }
-        output = try context.socket(.xpub, lingerMilliseconds: 0)
-        // libzmq closes the old listener on its I/O thread: bound again once it has (bounded).
-        let deadline = Date().addingTimeInterval(10)
-        while (try? output!.bind(dir.ipc("out"))) == nil {
-            try #require(Date() < deadline, "the output endpoint could not be bound again")
-            usleep(10_000)
+        try fake.restartOutput {
+            // Restored: alerts 3… are others now, and the daemon is at 8 already. Restarted: one alert more.
+            fake.journal.history.withLock {
+                $0 = restored ? Array(first[0..<2]) + (3...8).map { Self.alert($0, "X00020\($0)", id: "b\($0)") }
+                    : first + [Self.alert(6, "X000006", id: "a6")]
+            }
         }
         tail.signal(SIGCONT)
         let last = restored ? "X000208" : "X000006"
@@ -246,11 +248,9 @@ struct TailJournalResetTests {
     @Test("the daemon gone with a journal request in flight: tail waits for it to be back however long, then catches up")
     func daemonAwayLongerThanTheTimeouts() throws {
         let dir = try TemporaryDirectory()
-        let context = try ZMQContext()
-        let journal = try FakeJournal(context: context, endpoint: dir.ipc("journal"))
-        var output: ZMQSocket? = try context.socket(.xpub, lingerMilliseconds: 0)
-        defer { output?.close(); journal.stop(); context.close() }
-        try output!.bind(dir.ipc("out"))
+        let fake = try FakeDaemon(dir)
+        defer { fake.close() }
+        let journal = fake.journal
         journal.history.withLock { $0 = (1...2).map { Self.alert($0, "X00000\($0)") } }
         let tail = try Child("contactwatch", ["tail", "--endpoint", dir.ipc("out"), "--journal", dir.ipc("journal"),
                                               "--from-sequence", "0", "--request-timeout", "1"])
@@ -261,15 +261,13 @@ struct TailJournalResetTests {
         let asked = journal.requests.load(ordering: .relaxed)
         let deadline = Date().addingTimeInterval(30)
         while journal.requests.load(ordering: .relaxed) == asked && Date() < deadline { usleep(10_000) }
-        output!.close()
-        output = nil
-        #expect(tail.stderr.wait(timeout: 30) { $0.contains("asking again once it is back") }, "\(tail.stderr.text)")
-        #expect(tail.process.isRunning, "\(tail.stderr.text)")
-        // Back: the journal answers, with one alert more, and the output is bound again.
-        journal.history.withLock { $0.append(Self.alert(3, "X000003")) }
-        journal.unanswered.store(0, ordering: .relaxed)
-        output = try context.socket(.xpub, lingerMilliseconds: 0)
-        try output!.bind(dir.ipc("out"))
+        try fake.restartOutput {
+            #expect(tail.stderr.wait(timeout: 30) { $0.contains("asking again once it is back") }, "\(tail.stderr.text)")
+            #expect(tail.process.isRunning, "\(tail.stderr.text)")
+            // Back: the journal answers, with one alert more, and the output is bound again.
+            journal.history.withLock { $0.append(Self.alert(3, "X000003")) }
+            journal.unanswered.store(0, ordering: .relaxed)
+        }
         #expect(tail.stdout.wait(timeout: 30) { $0.contains("X000003") }, "\(tail.stdout.text) \(tail.stderr.text)")
         #expect(tail.process.isRunning && tail.stdout.lines.count == 3, "\(tail.stdout.text) \(tail.stderr.text)")
     }
