@@ -351,48 +351,36 @@ struct SecurityRuleTests {
 
         // A stalled peer connects first, a publisher second: the success cannot be told apart, so the publisher is
         // taken for one once it has lasted libzmq's handshake interval; the stalled one is ended by libzmq at 30 s.
-        var u = InputWatch(endpoints: [e], bound: true, now: t0)
-        _ = u.handle(Self.event(.accepted, fd: 5, endpoint: e), now: t0)
-        _ = u.handle(Self.event(.accepted, fd: 6, endpoint: e), now: t0 + .seconds(1))
-        _ = u.handle(Self.event(.handshakeSucceeded, fd: 0, endpoint: e), now: t0 + .seconds(1))
-        _ = u.handle(Self.event(.handshakeFailedNoDetail, fd: 0, endpoint: e), now: t0 + .seconds(30))
-        _ = u.handle(Self.event(.disconnected, fd: 5, endpoint: e), now: t0 + .seconds(30))
+        /// A bound input's watch fed `steps` (kind, descriptor, seconds after t0; a success or failure names none).
+        func fed(_ steps: [(ZMQSocketEvent.Kind, UInt32, Int)], quietLimit: Duration = .seconds(60)) -> InputWatch {
+            var w = InputWatch(endpoints: [e], bound: true, now: t0, quietLimit: quietLimit)
+            for (kind, fd, at) in steps { _ = w.handle(Self.event(kind, fd: fd, endpoint: e), now: t0 + .seconds(at)) }
+            return w
+        }
+        var u = fed([(.accepted, 5, 0), (.accepted, 6, 1), (.handshakeSucceeded, 0, 1), (.handshakeFailedNoDetail, 0, 30),
+                     (.disconnected, 5, 30)])
         #expect(quiet(u.tick(now: t0 + .seconds(32))) == [])
         #expect(quiet(u.tick(now: t0 + .seconds(200))) == [], "warned with the publisher connected")
 
         // The same, the stalled one connected a moment before the publisher: once it has failed, the success is
         // the publisher's, and it counts from then, not 35 s after it connected (a reviewer, session 36).
-        var y = InputWatch(endpoints: [e], bound: true, now: t0)
-        _ = y.handle(Self.event(.accepted, fd: 5, endpoint: e), now: t0 + .seconds(29))
-        _ = y.handle(Self.event(.accepted, fd: 6, endpoint: e), now: t0 + .seconds(30))
-        _ = y.handle(Self.event(.handshakeSucceeded, fd: 0, endpoint: e), now: t0 + .seconds(30))
-        _ = y.handle(Self.event(.handshakeFailedNoDetail, fd: 0, endpoint: e), now: t0 + .seconds(59))
-        _ = y.handle(Self.event(.disconnected, fd: 5, endpoint: e), now: t0 + .seconds(59))
+        var y = fed([(.accepted, 5, 29), (.accepted, 6, 30), (.handshakeSucceeded, 0, 30), (.handshakeFailedNoDetail, 0, 59),
+                     (.disconnected, 5, 59)])
         #expect(quiet(y.tick(now: t0 + .seconds(60))) == [], "warned with the publisher connected")
         // A ZMTP 1.0 publisher reports no success at all: taken for one once it has lasted the interval.
-        var v = InputWatch(endpoints: [e], bound: true, now: t0, quietLimit: .seconds(60))
-        _ = v.handle(Self.event(.accepted, fd: 7, endpoint: e), now: t0 + .seconds(10))
+        var v = fed([(.accepted, 7, 10)])
         #expect(quiet(v.tick(now: t0 + .seconds(45))) == [])
         #expect(quiet(v.tick(now: t0 + .seconds(200))) == [], "a connection that outlived the handshake interval was taken for none")
         // Two publishers connecting at once, an endpoint quiet before them: two successes for two pending connections
         // are both of theirs, at once — they were taken for publishers only at 35 s, and the warning said no publisher
         // was connected while both delivered (a soak test, session 37).
-        var z = InputWatch(endpoints: [e], bound: true, now: t0)
-        _ = z.handle(Self.event(.accepted, fd: 8, endpoint: e), now: t0 + .seconds(26))
-        _ = z.handle(Self.event(.accepted, fd: 9, endpoint: e), now: t0 + .seconds(26))
-        _ = z.handle(Self.event(.handshakeSucceeded, fd: 0, endpoint: e), now: t0 + .seconds(26))
-        _ = z.handle(Self.event(.handshakeSucceeded, fd: 0, endpoint: e), now: t0 + .seconds(26))
+        var z = fed([(.accepted, 8, 26), (.accepted, 9, 26), (.handshakeSucceeded, 0, 26), (.handshakeSucceeded, 0, 26)])
         #expect(quiet(z.tick(now: t0 + .seconds(60))) == [], "warned with two publishers connected")
-        // One of two succeeded and the other went (not on a failure, so it may have been the one): the one left is
-        // not taken on that success; a third connection's success then makes two successes for two pending
-        // connections only if the count was kept honest — here it is one of two, so no publisher yet.
-        var q = InputWatch(endpoints: [e], bound: true, now: t0, quietLimit: .seconds(30))
-        _ = q.handle(Self.event(.accepted, fd: 8, endpoint: e), now: t0 + .seconds(1))
-        _ = q.handle(Self.event(.accepted, fd: 9, endpoint: e), now: t0 + .seconds(1))
-        _ = q.handle(Self.event(.handshakeSucceeded, fd: 0, endpoint: e), now: t0 + .seconds(1))
-        _ = q.handle(Self.event(.disconnected, fd: 8, endpoint: e), now: t0 + .seconds(2))
-        _ = q.handle(Self.event(.accepted, fd: 10, endpoint: e), now: t0 + .seconds(3))
-        _ = q.handle(Self.event(.handshakeSucceeded, fd: 0, endpoint: e), now: t0 + .seconds(3))
+        // One of two succeeded and the other went (not on a failure, so it may have been the one): a third
+        // connection's success makes two successes for two pending connections only if the count was not kept honest;
+        // it is one of two, so no publisher yet.
+        var q = fed([(.accepted, 8, 1), (.accepted, 9, 1), (.handshakeSucceeded, 0, 1), (.disconnected, 8, 2),
+                     (.accepted, 10, 3), (.handshakeSucceeded, 0, 3)], quietLimit: .seconds(30))
         #expect(quiet(q.tick(now: t0 + .seconds(30))) == [.noPeer(endpoint: e, seconds: 30, handshaking: 2)],
                 "a connection was taken for a publisher on a success that may have been the one that left")
         // A success left over from a connection already gone changes nothing (a reviewer, session 36).
