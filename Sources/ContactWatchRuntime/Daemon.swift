@@ -197,6 +197,9 @@ public enum Daemon {
             logger.warning("\(why)", metadata: ["stateDir": "\(config.stateDir)"])
         }
         defer { lock.release() }
+        // Heap freed anywhere goes back to the system (FreedHeapWatch).
+        let heapWatch = FreedHeapWatch.Timer()
+        defer { heapWatch.stop() }
         let loaded = try LoadedStore(directory: config.stateDir)
         defer { loaded.store.close() }
         let engine = try makeEngine(config.engine, loaded.state)

@@ -145,7 +145,6 @@ final class JournalServer: @unchecked Sendable {
         var blocked = BlockedClients()
         var budget = ReplyBudget(total: ReplyBudget.totalReplies * limits.maxReplyBytes)
         var trim = HeapTrim()
-        var freed = FreedHeapWatch()
         let failureLines = LogLimiter()
         var failures = SocketFailures()
         let socketLines = LogLimiter()
@@ -173,7 +172,7 @@ final class JournalServer: @unchecked Sendable {
             return true
         }
         while !stopRequested.load(ordering: .acquiring) {
-            if budget.expire(at: ContinuousClock.now) > 0 || freed.freed(at: ContinuousClock.now) { trim.request() }
+            if budget.expire(at: ContinuousClock.now) > 0 { trim.request() }
             trim.run(at: ContinuousClock.now)
             if heldBackCheck.allows(at: ContinuousClock.now) {
                 Self.sayHeldBack(failureLines: failureLines, socketLines: socketLines, logger: logger)

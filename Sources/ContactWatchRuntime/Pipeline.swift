@@ -987,7 +987,7 @@ struct HeapTrim {
 }
 
 /// Whether the heap's free bytes (glibc's `mallinfo2`, every arena) grew by `threshold` since the lowest seen, looked at
-/// at most once per `interval`: memory freed where no request or message shows it. libzmq frees the replies it had
+/// at most once a second: memory freed where no request or message shows it. libzmq frees the replies it had
 /// queued for journal clients when they disconnect, and 2,000 clients that never read, gone after their budgets had
 /// expired (and the trim that follows had run, with their replies still queued), left the daemon at 150 MB instead of
 /// 60 until some later journal request (a journal fault tester, session 36). A trim leaves what it gave back counted as
@@ -1015,6 +1015,27 @@ struct FreedHeapWatch {
 
     /// Free bytes in the heap's arenas: in chunks and at their tops, given back to the system or not.
     static func heapFreeBytes() -> Int { Int(mallinfo2().fordblks) }
+
+    /// Watches the heap once a second from a timer on its own queue, never the processing thread (a trim of a large
+    /// heap takes milliseconds), and trims when `freed` says so; whatever freed it (journal clients gone, a burst
+    /// of input under the input's own 64 MB trim, a reload), with or without a journal.
+    final class Timer: @unchecked Sendable {
+        private let timer: any DispatchSourceTimer
+
+        init(interval: Duration = HeapTrim.interval) {
+            let timer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "contactwatch.heap"))
+            let watch = Mutex(FreedHeapWatch())
+            timer.setEventHandler {
+                if watch.withLock({ $0.freed(at: .now) }) { malloc_trim(0) }
+            }
+            let nanos = Int(interval.components.seconds) * 1_000_000_000 + Int(interval.components.attoseconds / 1_000_000_000)
+            timer.schedule(deadline: .now() + .nanoseconds(nanos), repeating: .nanoseconds(nanos))
+            timer.resume()
+            self.timer = timer
+        }
+
+        func stop() { timer.cancel() }
+    }
 }
 
 /// One debug-level line per published message, from the facts the engine recorded beside it (no body is re-read):
