@@ -120,8 +120,7 @@ struct MetricsService: Service {
     static let maxConnections = 32
     /// A connection idle this long (a request never finished, a kept-alive connection unused) is closed.
     static let idleTimeout: TimeAmount = .seconds(10)
-    /// A connection whose answers are not read (its socket takes nothing more) for this long is closed
-    /// (`StalledConnectionCloser`).
+    /// A connection whose answers stay backed up (unwritable) this long is closed (`StalledConnectionCloser`).
     static let stalledWriteTimeout: TimeAmount = .seconds(10)
     /// After the daemon's stop has begun, a connection still open this long is closed (`StalledConnectionCloser`): the
     /// daemon stops within 5 s of SIGTERM (cli.md).
@@ -271,9 +270,9 @@ final class NonPersistentRequestMarker: ChannelInboundHandler, RemovableChannelH
     }
 }
 
-/// Closes a metrics connection that holds the endpoint without reading: one whose socket has taken nothing more for
-/// `stalledWriteTimeout` (NIO marks it unwritable once its answers back up: a client that pipelines requests and
-/// never reads the answers), and, once the daemon's stop has begun (the server's quiesce event), one still open
+/// Closes a metrics connection that holds the endpoint without reading: one whose answers have stayed backed up for
+/// `stalledWriteTimeout` (NIO marks it unwritable once more than its high-water mark waits to be sent: a client that
+/// pipelines requests and never reads the answers, or reads them far slower than it asks), and, once the daemon's stop has begun (the server's quiesce event), one still open
 /// after `stopGrace`.
 ///
 /// Hummingbird's idle timeout watches reads only, and its handler waits, suspended, for the socket to take the answer:
@@ -306,7 +305,7 @@ final class StalledConnectionCloser: ChannelInboundHandler, RemovableChannelHand
             stalledClose?.cancel()
             stalledClose = nil
         } else if stalledClose == nil {
-            stalledClose = schedule(in: stalledWriteTimeout, on: context, why: "that did not read its answers for "
+            stalledClose = schedule(in: stalledWriteTimeout, on: context, why: "whose answers backed up unread for "
                                     + "\(stalledWriteTimeout.nanoseconds / 1_000_000_000) s")
         }
         context.fireChannelWritabilityChanged()

@@ -992,10 +992,16 @@ struct HeapTrim {
 /// expired (and the trim that follows had run, with their replies still queued), left the daemon at 150 MB instead of
 /// 60 until some later journal request (a journal fault tester, session 36). A trim leaves what it gave back counted as
 /// free, so the base is the lowest seen since the last growth, not the count after the trim.
+///
+/// At most one trim per `cooldown`: the watch sees the whole process, and a trim holds each arena's lock while it
+/// walks it, so a heap that churns by more than the threshold every second under load (a backlog of input drained)
+/// would otherwise be trimmed every second beside the processing thread's own allocations (a reviewer, session 37).
 struct FreedHeapWatch {
     static let threshold = 32 << 20
+    static let cooldown = Duration.seconds(10)
     private var lowest: Int
     private var throttle = Throttle(every: HeapTrim.interval)
+    private var lastTrim: ContinuousClock.Instant? = nil
     private let freeBytes: () -> Int
 
     init(freeBytes: @escaping () -> Int = FreedHeapWatch.heapFreeBytes) {
@@ -1008,8 +1014,9 @@ struct FreedHeapWatch {
         guard throttle.allows(at: now) else { return false }
         let free = freeBytes()
         if free < lowest { lowest = free }
-        guard free - lowest >= Self.threshold else { return false }
+        guard free - lowest >= Self.threshold, lastTrim.map({ now - $0 >= Self.cooldown }) ?? true else { return false }
         lowest = free
+        lastTrim = now
         return true
     }
 

@@ -192,6 +192,14 @@ public final class DaemonSecurity: Sendable {
         let underSystemd = !(environment["INVOCATION_ID"] ?? "").isEmpty
         func problem(_ error: some CustomStringConvertible, path: String) -> String {
             guard !path.hasPrefix("/"), environment["CREDENTIALS_DIRECTORY"] == nil else { return error.description }
+            if underSystemd && path.contains("/") {
+                // A credential's name has no directory: systemd refuses `LoadCredential=curve/x:…` (a reviewer, session 37).
+                let name = path.split(separator: "/").last.map(String.init) ?? path
+                return error.description + " (a relative path is read from $CREDENTIALS_DIRECTORY, which systemd did not "
+                    + "set: the unit loads no credential. A credential is named without a directory: set "
+                    + "security.curve.certificate: \(name) and give the unit the file in a drop-in, `systemctl edit "
+                    + "contactwatchd`: [Service] LoadCredential=\(name):/etc/contactwatch/curve/\(name))"
+            }
             if underSystemd {
                 return error.description + " (a relative path is read from $CREDENTIALS_DIRECTORY, which systemd did not "
                     + "set: the unit loads no credential. Give it the file in a drop-in, `systemctl edit contactwatchd`: "

@@ -152,6 +152,14 @@ final class SystemdStartExtension: @unchecked Sendable {
     static let progressNanos: UInt64 = 10_000_000
 
     private let timer: any DispatchSourceTimer
+    /// Set by `stop`: a tick already under way sends nothing after it (its `STATUS=starting` line came after READY=1,
+    /// a reviewer, session 37).
+    private let stopped: Flag
+
+    /// A flag the timer's handler shares with `stop`.
+    private final class Flag: Sendable {
+        let value = Atomic<Bool>(false)
+    }
 
     /// Started when systemd asked for notifications; nil otherwise.
     static func start() -> SystemdStartExtension? {
@@ -166,23 +174,29 @@ final class SystemdStartExtension: @unchecked Sendable {
         let timer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "contactwatch.systemd.start"))
         let started = MonotonicClock.nanos()
         let last = Mutex<UInt64>(cpuNanos())
+        let stopped = Flag()
         timer.setEventHandler {
             let cpu = cpuNanos()
             let used = last.withLock { last in
                 defer { last = cpu }
                 return cpu &- last
             }
-            if let message = Self.message(cpuUsed: used, elapsedNanos: MonotonicClock.nanos() &- started) {
+            if let message = Self.message(cpuUsed: used, elapsedNanos: MonotonicClock.nanos() &- started),
+               !stopped.value.load(ordering: .acquiring) {
                 notify(message)
             }
         }
         timer.schedule(deadline: .now() + .nanoseconds(Int(tickNanos)), repeating: .nanoseconds(Int(tickNanos)))
         timer.resume()
         self.timer = timer
+        self.stopped = stopped
     }
 
     /// Stops the ticks (at READY=1; a tick under way may still send its message, which then extends nothing).
-    func stop() { timer.cancel() }
+    func stop() {
+        stopped.value.store(true, ordering: .releasing)
+        timer.cancel()
+    }
 
     /// What a tick sends after `cpuUsed` nanoseconds of CPU time since the last one, `elapsedNanos` into the start: nil
     /// when that is no progress.

@@ -123,6 +123,8 @@ final class TailSession {
     private var verifyDue = false
     /// "Another alert under a number this tail covered" warnings said (the first 10).
     private var renumberedSaid = 0
+    /// "Neither the alert this tail printed nor the journal's" warnings said (the first 10).
+    private var notTheJournalsSaid = 0
     private(set) var printed = 0
     private var line: [UInt8] = []
 
@@ -142,6 +144,10 @@ final class TailSession {
             try sub.setReceiveHighWaterMark(0)
             try sub.setMaxMessageSize(TailOptions.maxFrameBytes)
             try options.curve.secureClient(sub)
+            // A TCP connection that went silent (a partition, the daemon's host gone without closing it) is ended by
+            // the kernel and made again, and so seen: without keepalive the tail waited on it for ever, and its
+            // journal check after a loss never ran (a reviewer, session 37). About 25 s: 10 s idle, 3 probes 5 s apart.
+            try sub.setTCPKeepalive(idleSeconds: 10, intervalSeconds: 5, count: 3)
             for topic in options.topics { try sub.subscribe(topic) }
             monitor = try sub.startMonitor()
             try sub.connect(options.endpoint)
@@ -378,6 +384,10 @@ final class TailSession {
                     + "come again)" + (from > 0 ? "; alerts 1…\(from) of the journal now are not printed "
                     + "(--from-sequence 0 prints them)" : ""))
                 covered = from
+                // What was printed under the old numbers is not to be compared with the new history: a later
+                // restart's check took it for a restore and printed the alerts the warning said it would not (a
+                // reviewer, session 37).
+                forgetMarks()
                 continue
             }
             if bodies > 0 && covered == asked {
@@ -474,28 +484,44 @@ final class TailSession {
     /// alerts from there. Without it a tail that was away (stopped, partitioned, a slow host) while a backup was restored
     /// asked only for what followed its own number, and the restored daemon's alerts under the numbers it had printed
     /// were never printed (186 in a journal fault tester's run, session 36). The journal's alert under `covered` is
-    /// compared first; only when it differs are the remembered numbers searched (halving: the histories agree up to
-    /// the backup and differ after it).
+    /// compared first; only when it differs are the remembered numbers searched (`firstDifference`).
     private func rewindToFirstDifference(journal: String) throws {
         guard covered > 0, let here = seen[covered] else { return }
         let (mark, latest) = try journalMark(at: covered)
         // Below the tail: the catch-up says so. Nothing there (pruned) or the same alert: nothing to compare or to do.
         guard latest >= covered, let mark, mark != here else { return }
-        let numbers = seen.keys.filter { $0 <= covered }.sorted()
-        var (low, high) = (0, numbers.count - 1)  // numbers[high] differs
-        while low < high {
-            let middle = (low + high) / 2
-            let (there, _) = try journalMark(at: numbers[middle])
-            // Nothing there (pruned, below the journal's retention): nothing to compare, taken as the same.
-            if there == nil || there == seen[numbers[middle]] { low = middle + 1 } else { high = middle }
-        }
-        let first = numbers[low]
-        let unseen = low == 0 && first > 1
-            ? "; alerts before \(first) were not compared (this tail remembers the last \(Self.seenLimit))" : ""
+        let (first, unseen) = try firstDifference(upTo: covered)
         diagnostics.line("warning: journal \(journal): its alert \(first) is not the alert \(first) this tail printed "
             + "(another alertId): the daemon's store was reset or restored from a backup while this tail was away. "
             + "Going on after \(first - 1) from the journal (alerts printed before may come again)" + unseen)
         covered = first - 1
+    }
+
+    /// The first of the remembered numbers up to `high` whose alert in the journal is not the one this tail printed,
+    /// the one under `high` being known to differ; with the words to add when it is the oldest remembered (the
+    /// difference may reach further back). Halving: the histories are taken to agree up to the backup and to differ
+    /// after it (README, *Journal protocol*: a difference between two stretches that agree is not looked for).
+    private func firstDifference(upTo high: UInt64) throws -> (first: UInt64, unseen: String) {
+        let numbers = seen.keys.filter { $0 <= high }.sorted()
+        guard !numbers.isEmpty else { return (high, "") }
+        var (low, top) = (0, numbers.count - 1)  // numbers[top] differs
+        while low < top {
+            let middle = (low + top) / 2
+            let (there, _) = try journalMark(at: numbers[middle])
+            // Nothing there (pruned, below the journal's retention): nothing to compare, taken as the same.
+            if there == nil || there == seen[numbers[middle]] { low = middle + 1 } else { top = middle }
+        }
+        let first = numbers[low]
+        let unseen = low == 0 && first > 1
+            ? "; alerts before \(first) were not compared (this tail remembers the last \(Self.seenLimit))" : ""
+        return (first, unseen)
+    }
+
+    /// Forgets what the numbers covered were (the journal went back: they were another history's).
+    private func forgetMarks() {
+        seen = [:]
+        seenOrder = []
+        seenHead = 0
     }
 
     // MARK: Live
@@ -557,8 +583,14 @@ final class TailSession {
             }
             guard ready.isReadable(subIndex) else {
                 // Not while the connection is lost: the daemon is away, and each request would time out (twice, then
-                // exit 69) during a restart that outlasts them (a reviewer, session 35).
-                if journalMode && ready.isEmpty && !lostOne { try catchUp() }
+                // exit 69) during a restart that outlasts them (a reviewer, session 35). The monitor is read first: a
+                // poll that ended without events (its time up while this tail was stopped) left the loss unread, and
+                // the re-check then waited on a journal that was gone while what the lost connection had delivered
+                // stayed unprinted (a reviewer, session 37).
+                if journalMode && ready.isEmpty {
+                    readMonitor()
+                    if !lostOne { try catchUp() }
+                }
                 continue
             }
             while let action = try sub.receiveMessage(timeoutMilliseconds: 0, { frames in
@@ -569,15 +601,7 @@ final class TailSession {
                     continue
                 }
                 if case .renumbered(let sequence) = action {
-                    if renumberedSaid < 10 {
-                        renumberedSaid += 1
-                        diagnostics.line("warning: alert \(sequence) from the daemon is not the alert \(sequence) this tail "
-                            + "printed (another alertId): the daemon's store was reset or restored from a backup, or "
-                            + "--endpoint and --journal are two daemons. Going on after \(sequence - 1) from the journal "
-                            + "(alerts printed before may come again)" + (renumberedSaid == 10 ? "; not said again" : ""))
-                    }
-                    covered = sequence - 1
-                    try catchUp()
+                    try renumbered(sequence)
                     continue
                 }
                 guard case .gap(let sequence, let body, let topic) = action else { continue }
@@ -593,6 +617,36 @@ final class TailSession {
         }
     }
 
+    /// A live alert under `sequence`, a number this tail printed another alert under. When the journal has that other
+    /// alert, the live one is not the journal's: an alert of the history before a restore, still queued for this tail
+    /// (a slow reader), or `--endpoint` and `--journal` on two daemons; it is said and not printed (it used to make the
+    /// tail go back and print the journal's alerts again, once for each such alert). When the journal has another
+    /// alert too, the daemon's numbers started again: from the first number that differs the journal's alerts are
+    /// printed.
+    private func renumbered(_ sequence: UInt64) throws {
+        let (there, _) = try journalMark(at: sequence)
+        if there == nil || there == seen[sequence] {
+            if notTheJournalsSaid < 10 {
+                notTheJournalsSaid += 1
+                diagnostics.line("warning: alert \(sequence) from the daemon is neither the alert \(sequence) this tail "
+                    + "printed nor the journal's: an alert of the daemon's history before its store was restored, still "
+                    + "queued for this tail, or --endpoint and --journal are two daemons; not printed"
+                    + (notTheJournalsSaid == 10 ? " (not said again)" : ""))
+            }
+            return
+        }
+        let (first, unseen) = try firstDifference(upTo: sequence)
+        if renumberedSaid < 10 {
+            renumberedSaid += 1
+            diagnostics.line("warning: alert \(sequence) from the daemon is not the alert \(sequence) this tail printed "
+                + "(another alertId): the daemon's store was reset or restored from a backup. Going on after "
+                + "\(first - 1) from the journal (alerts printed before may come again)" + unseen
+                + (renumberedSaid == 10 ? "; not said again" : ""))
+        }
+        covered = first - 1
+        try catchUp()
+    }
+
     private func handleLive(_ frames: borrowing ZMQFrames, journalMode: Bool) throws -> LiveAction {
         let last = frames.count - 1
         let isAlert = frames.count >= 2 && frames.withUnsafeBytes(at: 0) { $0.starts(with: "alert.".utf8) }
@@ -603,13 +657,21 @@ final class TailSession {
                 try emit(body, topic: topicFrame)
                 return .done
             }
+            // A lost connection is looked for before each alert, not only between polls: a tail busy with what was
+            // queued (a slow reader) read the restarted daemon's first alerts before the monitor's news of the loss,
+            // printed them as the next numbers, and the check after the loss then compared the new history with
+            // itself — 300 of 500 alerts of a restored journal never printed (a reviewer, session 37).
+            if !verifyDue { readMonitor() }
             if sequence <= covered {
                 guard sequence > 0 else { return .done }
                 if let mark = seen[sequence], mark != AlertMark(body) { return .renumbered(sequence) }
                 return .behind(sequence)
             }
-            // Not printed straight after a loss: the numbers covered are checked first (the gap's catch-up does).
-            if sequence == covered + 1 && !verifyDue {
+            // Not printed straight after a loss once connected again: it may be the new connection's, a restored
+            // daemon's, and the numbers covered are checked first (the gap's catch-up does). Before the connection is
+            // back it can only be one the lost connection delivered: printed, not held until the daemon returns (which
+            // it may never do; a reviewer, session 37).
+            if sequence == covered + 1 && (!verifyDue || !connected) {
                 covered = sequence
                 remember(sequence, body)
                 try emit(body, topic: topicFrame)

@@ -435,6 +435,18 @@ public final class ZMQSocket {
     public func setRouterMandatory(_ on: Bool) throws { try setInt32(ZMQ_ROUTER_MANDATORY, "ZMQ_ROUTER_MANDATORY", on ? 1 : 0) }
     /// `ZMQ_IMMEDIATE`: queue messages only to completed connections.
     public func setImmediate(_ on: Bool) throws { try setInt32(ZMQ_IMMEDIATE, "ZMQ_IMMEDIATE", on ? 1 : 0) }
+    /// TCP keepalive on each `tcp://` connection (`ZMQ_TCP_KEEPALIVE` and its idle, interval and count): after
+    /// `idleSeconds` without traffic the kernel probes the peer every `intervalSeconds`, and ends the connection when
+    /// `count` probes in a row go unanswered — a half-open connection (a partition, a peer host gone without closing)
+    /// is otherwise kept for ever, and the monitor never reports it. `ipc://` is not affected. Set before connect.
+    /// (Not ZMTP heartbeats: with them a SUB lost the messages a dropped connection had already delivered, which
+    /// libzmq discards from the pipe when it reconnects; without, they were read first.)
+    public func setTCPKeepalive(idleSeconds: Int32, intervalSeconds: Int32, count: Int32) throws {
+        try setInt32(ZMQ_TCP_KEEPALIVE, "ZMQ_TCP_KEEPALIVE", 1)
+        try setInt32(ZMQ_TCP_KEEPALIVE_IDLE, "ZMQ_TCP_KEEPALIVE_IDLE", idleSeconds)
+        try setInt32(ZMQ_TCP_KEEPALIVE_INTVL, "ZMQ_TCP_KEEPALIVE_INTVL", intervalSeconds)
+        try setInt32(ZMQ_TCP_KEEPALIVE_CNT, "ZMQ_TCP_KEEPALIVE_CNT", count)
+    }
     /// `ZMQ_ROUTING_ID`: this socket's identity as a ROUTER peer sees it. Set before connect.
     public func setRoutingID(_ id: some Collection<UInt8>) throws { try setBytes(ZMQ_ROUTING_ID, "ZMQ_ROUTING_ID", id) }
 

@@ -613,6 +613,12 @@ struct SecurityTests {
         (status, text) = try daemon(relative, env: ["INVOCATION_ID": "0123456789abcdef"])
         #expect(status == 64 && text.contains("systemctl edit contactwatchd")
                     && text.contains("LoadCredential=daemon.key_secret:/etc/contactwatch/curve/daemon.key_secret"), "\(text)")
+        // A credential's name has no directory (systemd refuses `LoadCredential=curve/x:…`): the hint names the file alone.
+        var inDirectory = relative
+        inDirectory[1] = "curve/daemon.key_secret"
+        (status, text) = try daemon(inDirectory, env: ["INVOCATION_ID": "0123456789abcdef"])
+        #expect(status == 64 && text.contains("security.curve.certificate: daemon.key_secret")
+                    && text.contains("LoadCredential=daemon.key_secret:") && !text.contains("LoadCredential=curve/"), "\(text)")
     }
 
     @Test("a relative certificate path is read from $CREDENTIALS_DIRECTORY (systemd LoadCredential=)")

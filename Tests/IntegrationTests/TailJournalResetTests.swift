@@ -219,6 +219,29 @@ struct TailJournalResetTests {
         }
     }
 
+    /// After a journal that went back (the tail said so and went on after its latest, leaving its alerts unprinted),
+    /// the numbers printed before were still remembered as the old history's: the next plain restart's check took them
+    /// for a restore and printed the alerts the warning had said it would not, with a false warning (a reviewer,
+    /// session 37).
+    @Test("a journal that went back, then a plain restart: nothing printed again, no restore warning; the next alert is printed")
+    func wentBackThenRestarted() throws {
+        let dir = try TemporaryDirectory()
+        let fake = try FakeDaemon(dir)
+        defer { fake.close() }
+        let tail = try Self.tailOfFirstHistory(dir, fake, (1...5).map { Self.alert($0, "X00000\($0)", id: "a\($0)") })
+        defer { if tail.process.isRunning { tail.signal(SIGKILL) }; _ = tail.waitForProcessExit(timeout: 10) }
+        // The store reset to another history of 3 alerts, seen by the idle re-check: the tail goes on after 3.
+        fake.journal.history.withLock { $0 = (1...3).map { Self.alert($0, "X00030\($0)", id: "c\($0)") } }
+        try #require(tail.stderr.wait(timeout: 30) { $0.contains("its latest alertSequence is 3, below 5") }, "\(tail.stderr.text)")
+        try fake.restartOutput {}
+        try #require(try fake.output.receiveCopy(timeoutMilliseconds: 10_000) != nil, "tail did not subscribe again")
+        fake.journal.history.withLock { $0.append(Self.alert(4, "X000304", id: "c4")) }
+        _ = try fake.output.send([Array("alert.raised.no-privacy".utf8), Self.alert(4, "X000304", id: "c4")])
+        #expect(tail.stdout.wait(timeout: 30) { $0.contains("X000304") }, "\(tail.stdout.text) \(tail.stderr.text)")
+        #expect(tail.stdout.lines.count == 6, "\(tail.stdout.text)")
+        #expect(!tail.stderr.text.contains("is not the alert"), "\(tail.stderr.text)")
+    }
+
     /// A daemon killed and restarted with a request in flight took the request with it: the tail waited for an answer
     /// that could not come and exited 69, while the new daemon's journal answered at once (a fault tester, session 35).
     @Test("a journal request left unanswered is asked once more on a new connection; unanswered twice, tail exits 69", arguments: [1, 2])

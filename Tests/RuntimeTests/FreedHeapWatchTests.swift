@@ -25,11 +25,26 @@ struct FreedHeapWatchTests {
         var watch = FreedHeapWatch(freeBytes: counts.read)
         var now = ContinuousClock.now
         var asked: [Bool] = []
-        for _ in 0..<5 {
-            now += .seconds(1)
+        for step in [1, 1, 1, 1, 10] {
+            now += .seconds(step)
             asked.append(watch.freed(at: now))
         }
         #expect(asked == [false, false, true, false, true])
+    }
+
+    @Test("after a trim, growth asks for none for 10 s, then does")
+    func cooldown() {
+        let mb = 1 << 20
+        // A heap that churns by 64 MiB every second: trims 10 s apart, not every second.
+        let counts = Counts([0] + (0..<30).map { $0 % 2 == 0 ? 64 * mb : 0 })
+        var watch = FreedHeapWatch(freeBytes: counts.read)
+        var now = ContinuousClock.now
+        var trims: [Int] = []
+        for second in 1...30 {
+            now += .seconds(1)
+            if watch.freed(at: now) { trims.append(second) }
+        }
+        #expect(trims == [1, 11, 21], "\(trims)")
     }
 
     @Test("looked at at most once a second")
