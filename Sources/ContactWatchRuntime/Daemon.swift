@@ -41,7 +41,9 @@ struct PipelineService: Service {
                                 // sent from inside the loop (after republishing), when the heartbeat's pings may have
                                 // filled the notification socket's queue, and a blocked sd_notify kept the loop from
                                 // hearing of a SIGTERM until the supervisor read again (a reviewer, session 28).
-                                Systemd.notifyWithoutWaiting("READY=1")
+                                // With a STATUS= line: the start's "starting: …" stayed in `systemctl status`
+                                // until the heartbeat's first line, 5 s later (systemd 252, session 37).
+                                Systemd.notifyWithoutWaiting("READY=1\nSTATUS=ready")
                                 logger.info("ready", metadata: [
                                     "input": "\(pipeline.config.inputs.joined(separator: ","))",
                                     "output": "\(pipeline.config.output)",
@@ -466,8 +468,11 @@ struct StateDirectoryLock {
             locked.signal()
         }
         guard locked.wait(timeout: .now() + waitSeconds) == .success else {
-            let who = holder.map { " (process \($0))" } ?? ""
-            throw DaemonError(.store(.busy), "cannot lock the state directory \(directory): another contactwatchd\(who) "
+            // The holder is read from /proc/locks, which the unit's ProcSubset=pid hides: unknown there, and then
+            // not necessarily a contactwatchd (a packaging check under systemd 252 held it with flock; session 37).
+            let who = holder.map { "another process (process \($0), a contactwatchd still stopping or another one)" }
+                ?? "another process (a contactwatchd still stopping, another one, or any program holding its lock file)"
+            throw DaemonError(.store(.busy), "cannot lock the state directory \(directory): \(who) "
                 + "has been using it for \(Int(waitSeconds)) s (exit 75: a restart retries once it has stopped)")
         }
         let code = outcome.code.load(ordering: .acquiring)

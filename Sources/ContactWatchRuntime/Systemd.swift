@@ -32,7 +32,7 @@ public enum Systemd {
         default: "systemctl status shows stale information"
         }
         Logger(label: "contactwatchd").warning("""
-            systemd was not told \(kind == "STATUS" ? "the status line" : state): \(String(cString: strerror(code))) \
+            systemd was not told \(kind == "STATUS" ? "the status line" : String(state.prefix { $0 != "\n" })): \(String(cString: strerror(code))) \
             (NOTIFY_SOCKET=\(getenv("NOTIFY_SOCKET").map { String(cString: $0) } ?? "")): \(consequence); check that the \
             socket exists and the unit's sandboxing leaves it reachable
             """, metadata: ["notify": "\(kind)"])
@@ -133,7 +133,7 @@ final class SystemdHeartbeat {
     }
 }
 
-/// While the daemon starts under systemd, until READY=1: `EXTEND_TIMEOUT_USEC=` every 5 s for as long as the start
+/// While the daemon starts under systemd, until READY=1: `EXTEND_TIMEOUT_USEC=` every second for as long as the start
 /// makes progress, with a `STATUS=` line saying what it is doing. Each start checks the whole store (`PRAGMA
 /// quick_check`, about 9 s a GB when cached, more from a cold disk) before it loads the state; a store of a few GB (a
 /// long journal retention) outlasted the unit's `TimeoutStartSec=60`, and systemd killed a healthy start and restarted
@@ -143,11 +143,12 @@ final class SystemdHeartbeat {
 /// ends it. The extension only lengthens the start past `TimeoutStartSec=`, never shortens it (systemd.exec's
 /// `EXTEND_TIMEOUT_USEC`): a start that is done within it is unchanged.
 final class SystemdStartExtension: @unchecked Sendable {
-    /// How often progress is looked at.
-    static let tickNanos: UInt64 = 5_000_000_000
-    /// How long each message extends the start for, counted from its receipt: three ticks, so that a tick that comes
-    /// late does not end a start that is progressing.
-    static let extendMicroseconds: UInt64 = 15_000_000
+    /// How often progress is looked at: every second, so that a `TimeoutStartSec=` of a few seconds can be extended too
+    /// (at 5 s, one of 3 s never was: systemd 252, session 37).
+    static let tickNanos: UInt64 = 1_000_000_000
+    /// How long each message extends the start for, counted from its receipt: ten ticks, so that ticks that come late
+    /// do not end a start that is progressing.
+    static let extendMicroseconds: UInt64 = 10_000_000
     /// The CPU time a tick must have seen used to count as progress.
     static let progressNanos: UInt64 = 10_000_000
 
