@@ -376,13 +376,24 @@ final class TailSession {
                 if matchesTopics(topic) { try emit(body, topic: topic) }
             }
             if latest < asked {
-                let from = min(resumeAfter ?? latest, latest)
+                var from = min(resumeAfter ?? latest, latest)
+                // Where this tail remembers what it printed under `from`, the journal's alerts up to there are compared
+                // with it: a store restored from a backup and already numbering past the backup (but not yet past
+                // this tail) had its new alerts under those numbers skipped, said but not printed (a reviewer,
+                // session 37). Going on after the last that agrees prints them.
+                var compared = false
+                if from > 0, let here = seen[from] {
+                    let (mark, _) = try journalMark(at: from)
+                    if let mark, mark != here { from = try firstDifference(upTo: from).first - 1 }
+                    compared = true
+                }
                 diagnostics.line("warning: journal \(journal): its latest alertSequence is \(latest), below \(asked), "
                     + "where this tail was (printed, or --from-sequence): the daemon's store was reset or restored "
                     + "from a backup, or --from-sequence came from another daemon. Going on after \(from): alerts "
                     + "numbered from \(from + 1) are printed as the journal now has them (numbers printed before may "
-                    + "come again)" + (from > 0 ? "; alerts 1…\(from) of the journal now are not printed "
-                    + "(--from-sequence 0 prints them)" : ""))
+                    + "come again)" + (from == 0 ? "" : compared
+                        ? "; alerts 1…\(from) are the ones this tail printed under those numbers"
+                        : "; alerts 1…\(from) of the journal now are not printed (--from-sequence 0 prints them)"))
                 covered = from
                 // What was printed under the old numbers is not to be compared with the new history: a later
                 // restart's check took it for a restore and printed the alerts the warning said it would not (a
