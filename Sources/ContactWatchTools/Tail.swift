@@ -668,11 +668,14 @@ final class TailSession {
                 try emit(body, topic: topicFrame)
                 return .done
             }
-            // A lost connection is looked for before each alert, not only between polls: a tail busy with what was
+            // The connection's news is read before each alert, not only between polls: a tail busy with what was
             // queued (a slow reader) read the restarted daemon's first alerts before the monitor's news of the loss,
             // printed them as the next numbers, and the check after the loss then compared the new history with
-            // itself — 300 of 500 alerts of a restored journal never printed (a reviewer, session 37).
-            if !verifyDue { readMonitor() }
+            // itself — 300 of 500 alerts of a restored journal never printed (a reviewer, session 37). Read while the
+            // connection is down too, so that its return is known before the new connection's first alert (read only
+            // until the loss was seen, a slow tail printed that alert as one the lost connection had delivered: the
+            // second reviewer's B0).
+            readMonitor()
             if sequence <= covered {
                 guard sequence > 0 else { return .done }
                 if let mark = seen[sequence], mark != AlertMark(body) { return .renumbered(sequence) }
