@@ -272,8 +272,8 @@ final class NonPersistentRequestMarker: ChannelInboundHandler, RemovableChannelH
 
 /// Closes a metrics connection that holds the endpoint without reading: one whose answers have stayed backed up for
 /// `stalledWriteTimeout` (NIO marks it unwritable once more than its high-water mark waits to be sent: a client that
-/// pipelines requests and never reads the answers, or reads them far slower than it asks), and, once the daemon's stop has begun (the server's quiesce event), one still open
-/// after `stopGrace`.
+/// pipelines requests and never reads the answers, or reads them far slower than it asks), and, once the daemon's
+/// stop has begun (the server's quiesce event), one still open after `stopGrace`.
 ///
 /// Hummingbird's idle timeout watches reads only, and its handler waits, suspended, for the socket to take the answer:
 /// 32 clients that each sent 2,000 requests and read nothing held every one of the `maxConnections` slots for as long
