@@ -192,19 +192,15 @@ public final class DaemonSecurity: Sendable {
         let underSystemd = !(environment["INVOCATION_ID"] ?? "").isEmpty
         func problem(_ error: some CustomStringConvertible, path: String) -> String {
             guard !path.hasPrefix("/"), environment["CREDENTIALS_DIRECTORY"] == nil else { return error.description }
-            if underSystemd && path.contains("/") {
+            if underSystemd {
                 // A credential's name has no directory: systemd refuses `LoadCredential=curve/x:…` (a reviewer, session 37).
                 let name = path.split(separator: "/").last.map(String.init) ?? path
+                let rename = name == path ? ""
+                    : "A credential is named without a directory: set security.curve.certificate: \(name). "
                 return error.description + " (a relative path is read from $CREDENTIALS_DIRECTORY, which systemd did not "
-                    + "set: the unit loads no credential. A credential is named without a directory: set "
-                    + "security.curve.certificate: \(name) and give the unit the file in a drop-in, `systemctl edit "
-                    + "contactwatchd`: [Service] LoadCredential=\(name):/etc/contactwatch/curve/\(name))"
-            }
-            if underSystemd {
-                return error.description + " (a relative path is read from $CREDENTIALS_DIRECTORY, which systemd did not "
-                    + "set: the unit loads no credential. Give it the file in a drop-in, `systemctl edit contactwatchd`: "
-                    + "[Service] LoadCredential=\(path):/etc/contactwatch/curve/\(path); editing the unit file itself is "
-                    + "undone by the next upgrade)"
+                    + "set: the unit loads no credential. \(rename)Give the unit the file in a drop-in, "
+                    + "`systemctl edit contactwatchd`: [Service] LoadCredential=\(name):/etc/contactwatch/curve/\(name); "
+                    + "editing the unit file itself is undone by the next upgrade)"
             }
             return error.description + " (a relative path is read from $CREDENTIALS_DIRECTORY, which is not set here, so "
                 + "from the current directory; to check the unit's configuration from a shell: "

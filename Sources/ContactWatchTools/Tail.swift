@@ -381,12 +381,8 @@ final class TailSession {
                 // with it: a store restored from a backup and already numbering past the backup (but not yet past
                 // this tail) had its new alerts under those numbers skipped, said but not printed (a reviewer,
                 // session 37). Going on after the last that agrees prints them.
-                var compared = false
-                if from > 0, let here = seen[from] {
-                    let (mark, _) = try journalMark(at: from)
-                    if let mark, mark != here { from = try firstDifference(upTo: from).first - 1 }
-                    compared = true
-                }
+                let compared = from > 0 && seen[from] != nil
+                if let difference = try differenceUpTo(from) { from = difference.first - 1 }
                 diagnostics.line("warning: journal \(journal): its latest alertSequence is \(latest), below \(asked), "
                     + "where this tail was (printed, or --from-sequence): the daemon's store was reset or restored "
                     + "from a backup, or --from-sequence came from another daemon. Going on after \(from): alerts "
@@ -497,15 +493,21 @@ final class TailSession {
     /// were never printed (186 in a journal fault tester's run, session 36). The journal's alert under `covered` is
     /// compared first; only when it differs are the remembered numbers searched (`firstDifference`).
     private func rewindToFirstDifference(journal: String) throws {
-        guard covered > 0, let here = seen[covered] else { return }
-        let (mark, latest) = try journalMark(at: covered)
-        // Below the tail: the catch-up says so. Nothing there (pruned) or the same alert: nothing to compare or to do.
-        guard latest >= covered, let mark, mark != here else { return }
-        let (first, unseen) = try firstDifference(upTo: covered)
+        guard let (first, unseen) = try differenceUpTo(covered) else { return }
         diagnostics.line("warning: journal \(journal): its alert \(first) is not the alert \(first) this tail printed "
             + "(another alertId): the daemon's store was reset or restored from a backup while this tail was away. "
             + "Going on after \(first - 1) from the journal (alerts printed before may come again)" + unseen)
         covered = first - 1
+    }
+
+    /// When the journal's alert under `n` is not the one this tail printed there, the first remembered number up to `n`
+    /// that differs (`firstDifference`); nil when `n` is not remembered, the journal holds nothing there (pruned, or
+    /// its latest is below: the catch-up says so) or the same alert.
+    private func differenceUpTo(_ n: UInt64) throws -> (first: UInt64, unseen: String)? {
+        guard n > 0, let here = seen[n] else { return nil }
+        let (mark, latest) = try journalMark(at: n)
+        guard latest >= n, let mark, mark != here else { return nil }
+        return try firstDifference(upTo: n)
     }
 
     /// The first of the remembered numbers up to `high` whose alert in the journal is not the one this tail printed,
