@@ -18,6 +18,8 @@ struct PipelineService: Service {
     let failure = FailureSlot()
     /// Called once the daemon is ready, after READY=1 (tests wait on it).
     var onReady: @Sendable () -> Void = {}
+    /// Called as the service starts: the group's signal handlers exist from then on (`StopDuringStart`).
+    var onRun: @Sendable () -> Void = {}
     /// With metrics: the sockets are opened only once the HTTP endpoint is bound, so READY=1 covers it too.
     var metricsBound: MetricsBound? = nil
 
@@ -29,6 +31,7 @@ struct PipelineService: Service {
     }
 
     func run() async throws {
+        onRun()
         if let metricsBound, await metricsBound.wait() == nil { return }  // the metrics server failed: the group stops
         try await withGracefulShutdownHandler {
             try await withTaskCancellationHandler {
@@ -129,10 +132,12 @@ public enum Daemon {
         LogOutput.bootstrap(level: config.logLevel, format: config.logFormat,
                             environment: ProcessInfo.processInfo.environment)
         let logger = Logger(label: "contactwatchd")
+        // SIGTERM and SIGINT during the start: exit 0 with a line (the group's handlers take over once it runs).
+        let stopDuringStart = StopDuringStart(logger: logger)
         // The last lines (why it stopped, the counters) reach standard error before the exit, unless nobody reads it.
         defer { LogOutput.flush(timeout: 2) }
         do {
-            try await run(config: config, logger: logger, flags: flags)
+            try await run(config: config, logger: logger, flags: flags, stopDuringStart: stopDuringStart)
             return .success
         } catch {
             logger.critical("\(error.message)")
@@ -150,7 +155,8 @@ public enum Daemon {
 
     /// The daemon's life once its configuration is known: security, state, engine, sockets and signals set up in
     /// order (each step undone in reverse on the way out), then the services run until a graceful shutdown.
-    static func run(config: DaemonConfiguration, logger: Logger, flags: DaemonFlags = DaemonFlags()) async throws(DaemonError) {
+    static func run(config: DaemonConfiguration, logger: Logger, flags: DaemonFlags = DaemonFlags(),
+                    stopDuringStart: StopDuringStart? = nil) async throws(DaemonError) {
         let started = ContinuousClock.now
         // Certificates and allow-lists first: a problem there is exit 64 before anything is touched.
         let metrics = try metricsEndpoint(config)
@@ -236,7 +242,8 @@ public enum Daemon {
             }
         }
         do {
-            try await serve(pipeline, metrics: metrics, counters: counters, logger: logger, starting: starting)
+            try await serve(pipeline, metrics: metrics, counters: counters, logger: logger, starting: starting,
+                            stopDuringStart: stopDuringStart)
         } catch {
             stopped(failure: error)
             throw error
@@ -274,9 +281,11 @@ public enum Daemon {
     /// throws the loop's own error if it failed.
     static func serve(_ pipeline: Pipeline, metrics: (address: MetricsAddress, metrics: DaemonMetrics)?,
                       counters: RuntimeCounters, logger: Logger,
-                      starting: SystemdStartExtension? = nil) async throws(DaemonError) {
+                      starting: SystemdStartExtension? = nil,
+                      stopDuringStart: StopDuringStart? = nil) async throws(DaemonError) {
         var service = PipelineService(pipeline: pipeline, logger: logger)
         service.onReady = { starting?.stop() }
+        service.onRun = { stopDuringStart?.handOver() }
         // Services stop in reverse order: the pipeline first, the metrics endpoint once it has finished.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if let metrics {

@@ -119,6 +119,29 @@ struct DaemonBehaviourTests {
         #expect(first.stop() == 0)
     }
 
+    /// A stop during the start (here the lock wait; under systemd, a multi-GB store's check): both signals had their
+    /// default action until the service group ran, so the daemon died by the signal without a word, where cli.md asks
+    /// for exit 0 within 5 s (systemd 252, session 37).
+    @Test("SIGTERM or SIGINT while the start waits for the state directory's lock: exit 0 within 5 s, saying so; the first daemon keeps running",
+          arguments: [SIGTERM, SIGINT])
+    func stopDuringStart(signal: Int32) throws {
+        let dir = try TemporaryDirectory()
+        let first = try DaemonUnderTest(dir: dir)
+        let second = try Child("contactwatchd", ["--input", dir.ipc("in2"), "--input-bind", "--output", dir.ipc("out2"),
+                                                 "--state-dir", first.stateDir])
+        defer { if second.process.isRunning { second.signal(SIGKILL); _ = second.waitForExit(timeout: 10) } }
+        #expect(second.stderr.wait(timeout: 30) { $0.contains("locked by another process: waiting up to 5 s") }, "\(second.stderr.text)")
+        second.signal(signal)
+        let status = second.waitForExit(timeout: 5)
+        #expect(status == 0 && second.process.terminationReason == .exit,
+                "exit \(String(describing: status)), reason \(second.process.terminationReason == .exit ? "exit" : "signal"): \(second.stderr.text)")
+        let name = signal == SIGTERM ? "SIGTERM" : "SIGINT"
+        #expect(second.stderr.text.contains("stopping: \(name) during start, before the processing loop ran"), "\(second.stderr.text)")
+        #expect(!second.stderr.text.contains("has been using it for 5 s"), "\(second.stderr.text)")
+        #expect(first.child.process.isRunning)
+        #expect(first.stop() == 0)
+    }
+
     /// `contactwatchd … | tee` with tee gone: SIGPIPE at the next log line killed the daemon (signal 13, no clean stop).
     @Test("standard error a pipe whose reader has gone: the daemon starts, runs and stops on SIGTERM with 0 (the lines are dropped)")
     func standardErrorReaderGone() throws {
