@@ -9,9 +9,9 @@ import Synchronization
 /// The service group's own handlers (swift-service-lifecycle) exist only once the group runs; before that both
 /// signals had their default action, so a stop during a long start (a multi-GB store is checked at about 9 s a GB)
 /// killed the daemon by the signal without a word, where cli.md asks for exit 0 within 5 s (systemd 252, session 37).
-/// Nothing has been processed then and the store is never written by the start except inside SQLite transactions, so
-/// ending the process is as safe as the `kill -9` the store is built to survive (`DurabilityTests`): no stop of the
-/// store's work is needed, only the line and the exit status.
+/// Nothing has been processed then, and the start is built to survive a `kill -9` at any point (its writes are SQLite
+/// transactions, its renames ordered for a crash: `DurabilityTests`), so ending the process is no less safe: no stop
+/// of the store's work is needed, only the line and the exit status.
 ///
 /// The sources stay for the daemon's life: cancelled at the hand-over, a signal arriving before the group's sources
 /// exist would meet `SIG_IGN` and be lost. After `handOver()` they do nothing and the group's handlers stop the daemon.
