@@ -293,6 +293,13 @@ final class DaemonUnderTest {
         }
         let state = child.process.isRunning ? "still running after 60 s" : "exited with \(child.process.terminationStatus)"
         try #require(ready, "daemon did not become ready (\(state)): \(child.stderr.text)")
+        // READY=1 is sent before the `ready` line is even queued, and the log's lines are written on a thread of their
+        // own: a start-up line read right after READY=1 could still be missing (CI, session 38). Every start-up line
+        // is queued before `ready` (text or JSON), so once it is read they all are.
+        if standardError == nil {
+            try #require(child.stderr.wait(timeout: 30) { $0.contains("] ready") || $0.contains("\"message\":\"ready\"") },
+                         "no ready line after READY=1: \(child.stderr.text.suffix(2000))")
+        }
     }
 
     /// Waits until `n` subscriptions have reached the alert socket (the daemon logs each one).

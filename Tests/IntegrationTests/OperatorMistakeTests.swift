@@ -587,7 +587,7 @@ struct OperatorMistakeTests {
     func smallInputQueueOnIPC() throws {
         let dir = try TemporaryDirectory()
         let daemon = try DaemonUnderTest(dir: dir, environment: ["CONTACTWATCH_INPUT_RECEIVE_HIGH_WATER_MARK": "1000"])
-        // Start lines come before READY=1, which DaemonUnderTest waited for.
+        // Start lines are queued before the `ready` line, which DaemonUnderTest waited for.
         let line = daemon.child.stderr.text.split(separator: "\n").first { $0.contains("input.receiveHighWaterMark is 1000") }
         #expect(line?.contains("issue 4660") == true && line?.contains(daemon.input) == true, "\(daemon.child.stderr.text.prefix(2000))")
         #expect(daemon.stop() == 0)

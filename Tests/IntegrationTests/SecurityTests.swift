@@ -498,7 +498,7 @@ struct SecurityTests {
         let file = Fixtures.directory.appendingPathComponent("\(Self.stream).ndjson").path
         let replay = try Child("contactwatch", ["replay", file, "--endpoint", daemon.input, "--curve-cert", d.secret("stranger"),
                                                 "--curve-server-key", d.daemonPublic, "--wait-subscribers", "\(wanted)",
-                                                "--wait-timeout", wanted == 1 ? "120" : "8", "--linger", wanted == 1 ? "5000" : "0"])
+                                                "--wait-timeout", wanted == 1 ? "120" : "20", "--linger", wanted == 1 ? "5000" : "0"])
         defer { if replay.process.isRunning { replay.signal(SIGKILL) }; _ = replay.waitForProcessExit(timeout: 10) }
         #expect(replay.stderr.wait(timeout: 30) { $0.contains("refused this publisher's CURVE key") && $0.contains("trying again every second") },
                 "\(replay.stderr.text)")

@@ -212,7 +212,9 @@ struct TailJournalResetTests {
         if restored {
             #expect(lines.count == 11 && (3...8).allSatisfy { n in lines.contains { $0.contains("X00020\(n)") } },
                     "\(lines.count) lines: \(lines)")
-            #expect(tail.stderr.text.contains("its alert 3 is not the alert 3 this tail printed"), "\(tail.stderr.text)")
+            // Written before the alerts, but read from its own pipe: waited for.
+            #expect(tail.stderr.wait(timeout: 10) { $0.contains("its alert 3 is not the alert 3 this tail printed") },
+                    "\(tail.stderr.text)")
         } else {
             #expect(lines.count == 6, "\(lines)")
             #expect(!tail.stderr.text.contains("not the alert"), "\(tail.stderr.text)")
@@ -274,16 +276,16 @@ struct TailJournalResetTests {
         fake.journal.history.withLock { $0 = (1...3).map { Self.alert($0, "X00000\($0)") } }
         fake.journal.unanswered.store(unanswered, ordering: .relaxed)
         let tail = try Child("contactwatch", ["tail", "--endpoint", dir.ipc("out"), "--journal", dir.ipc("journal"),
-                                              "--from-sequence", "0", "--request-timeout", "1"])
+                                              "--from-sequence", "0", "--request-timeout", "3"])
         defer { if tail.process.isRunning { tail.signal(SIGKILL) }; _ = tail.waitForProcessExit(timeout: 10) }
-        #expect(tail.stderr.wait(timeout: 30) { $0.contains("did not answer within 1000 ms; asking again on a new connection") },
+        #expect(tail.stderr.wait(timeout: 30) { $0.contains("did not answer within 3000 ms; asking again on a new connection") },
                 "\(tail.stderr.text)")
         if unanswered == 1 {
             #expect(tail.stdout.wait(timeout: 30) { $0.split(separator: "\n").count == 3 }, "\(tail.stdout.text) \(tail.stderr.text)")
             #expect(tail.process.isRunning, "\(tail.stderr.text)")
         } else {
             #expect(tail.waitForExit(timeout: 30) == 69, "\(tail.stderr.text)")
-            #expect(tail.stderr.text.contains("did not answer within 1000 ms, twice"), "\(tail.stderr.text)")
+            #expect(tail.stderr.text.contains("did not answer within 3000 ms, twice"), "\(tail.stderr.text)")
         }
     }
 
@@ -298,7 +300,7 @@ struct TailJournalResetTests {
         let journal = fake.journal
         journal.history.withLock { $0 = (1...2).map { Self.alert($0, "X00000\($0)") } }
         let tail = try Child("contactwatch", ["tail", "--endpoint", dir.ipc("out"), "--journal", dir.ipc("journal"),
-                                              "--from-sequence", "0", "--request-timeout", "1"])
+                                              "--from-sequence", "0", "--request-timeout", "3"])
         defer { if tail.process.isRunning { tail.signal(SIGKILL) }; _ = tail.waitForProcessExit(timeout: 10) }
         try #require(tail.stdout.wait(timeout: 30) { $0.split(separator: "\n").count == 2 }, "\(tail.stderr.text)")
         // The daemon hangs (its journal answers nothing) while a re-check is in flight, then goes away.
