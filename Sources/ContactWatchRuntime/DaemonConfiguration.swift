@@ -88,7 +88,8 @@ public struct DaemonConfiguration: Sendable {
     /// a management network is a reasonable place for it.
     public var exposedMetricsWarning: String? {
         guard let text = metrics, let address = MetricsAddress(text),
-              address.host.lowercased() != "localhost", !EndpointExposure.isLoopbackAddress(address.host) else { return nil }
+              address.host.lowercased() != "localhost", !EndpointExposure.isLoopbackAddress(address.host, resolving: true)
+        else { return nil }
         return "metrics.address: the metrics endpoint (no authentication) is reachable from other hosts at \(text); "
             + "bind it to 127.0.0.1 or to a network only the scraper reaches"
     }

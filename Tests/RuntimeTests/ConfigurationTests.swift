@@ -573,6 +573,38 @@ struct ConfigurationTests {
         #expect(c.checkSummary(file: nil).contains("warning: metrics.address: the metrics endpoint (no authentication) is reachable from other hosts at \(address)") == warned)
     }
 
+    /// A host name that resolves to loopback addresses only (Debian maps the host's own name to 127.0.1.1) was warned
+    /// of as reachable from other hosts (a reviewer, session 37). (A name that does not resolve is exit 64.)
+    @Test("metrics.address: a host name resolving to loopback only is not warned of as reachable from other hosts")
+    func metricsHostNames() async throws {
+        var name = [CChar](repeating: 0, count: 256)
+        try #require(gethostname(&name, name.count) == 0)
+        let host = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        var flags = DaemonFlags()
+        // The host's own name, when this machine resolves it to loopback only (the numeric check says so).
+        var hints = addrinfo()
+        var list: UnsafeMutablePointer<addrinfo>? = nil
+        guard getaddrinfo(host, nil, &hints, &list) == 0, let first = list else {
+            print("configuration: skipped the host-name case: \(host) does not resolve here")
+            return
+        }
+        var addresses: [String] = []
+        var node: UnsafeMutablePointer<addrinfo>? = first
+        while let info = node {
+            var text = [CChar](repeating: 0, count: Int(NI_MAXHOST))
+            if getnameinfo(info.pointee.ai_addr, info.pointee.ai_addrlen, &text, socklen_t(text.count), nil, 0, NI_NUMERICHOST) == 0 {
+                addresses.append(String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+            }
+            node = info.pointee.ai_next
+        }
+        freeaddrinfo(list)
+        flags.metrics = "\(host):9464"
+        let warning = try await DaemonConfiguration.load(flags: flags, environment: [:]).exposedMetricsWarning
+        let loopbackOnly = !addresses.isEmpty && addresses.allSatisfy { EndpointExposure.isLoopbackAddress($0) }
+        #expect((warning == nil) == loopbackOnly, "\(host) → \(addresses): \(String(describing: warning))")
+        print("configuration: metrics.address \(host) resolves to \(addresses): \(warning == nil ? "not warned" : "warned")")
+    }
+
     @Test("an unreadable configuration file exits 64 naming --config")
     func unreadableFile() async {
         var flags = DaemonFlags()
