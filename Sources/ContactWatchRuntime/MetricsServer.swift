@@ -162,6 +162,17 @@ struct MetricsService: Service {
             headers[.contentLength] = String(DaemonMetrics.healthText(counters, alive: alive).utf8.count)
             return Response(status: alive ? .ok : .serviceUnavailable, headers: headers)
         }
+        // Any other method on either path: 405 with the methods it takes (RFC 9110 §15.5.6), not 404 as if the path
+        // did not exist (a metrics endpoint attacker, session 37).
+        for path in ["metrics", "healthz"] {
+            for method in [HTTPRequest.Method.post, .put, .delete, .patch, .options] {
+                router.on(RouterPath(path), method: method) { _, _ -> Response in
+                    var headers = HTTPFields()
+                    headers[.allow] = "GET, HEAD"
+                    return Response(status: .methodNotAllowed, headers: headers)
+                }
+            }
+        }
         let group = Self.group
         let address = self.address
         let logger = self.logger

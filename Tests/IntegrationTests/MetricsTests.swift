@@ -205,6 +205,12 @@ struct MetricsTests {
         #expect(head.status == 200 && head.body.isEmpty, "HEAD /metrics: \(head.status) \(head.body.prefix(200))")
         let length = contentLength()
         #expect(length == get.body.utf8.count && length ?? 0 > 0, "HEAD: \(head.headers); GET \(get.body.utf8.count) bytes")
+        // Another method: 405 naming the two it takes (it was 404, as if the path did not exist).
+        for (method, path) in [("POST", "/metrics"), ("DELETE", "/healthz"), ("OPTIONS", "/metrics")] {
+            let other = try httpGet(port: port, path: path, method: method)
+            #expect(other.status == 405 && other.headers.lowercased().contains("allow: get, head"), "\(method) \(path): \(other.status) \(other.headers)")
+        }
+        #expect(try httpGet(port: port, path: "/nowhere").status == 404)
         // HEAD /healthz likewise (it was 404: a fault tester, session 35).
         let headHealth = try httpGet(port: port, path: "/healthz", method: "HEAD")
         #expect(headHealth.status == 200 && headHealth.body.isEmpty && headHealth.headers.lowercased().contains("content-length: 3"),
