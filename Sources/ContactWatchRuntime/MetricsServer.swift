@@ -194,6 +194,20 @@ struct MetricsService: Service {
             eventLoopGroupProvider: .shared(group),
             logger: logger
         )
+        // The close lines held back are said once the closes have stopped for an interval, and at the stop: they were
+        // said only with the next close's line, so a flood's last closes went unsaid (systemd 252, session 37).
+        func sayClosesHeldBack(stopping: Bool) {
+            ClosingHTTP1Channel.closedLines.sayHeldBack(to: logger, level: .notice, stopping: stopping) { _ in
+                "lines about metrics connections closed"
+            }
+        }
+        let heldBack = group.next().scheduleRepeatedTask(initialDelay: .seconds(2), delay: .seconds(2)) { _ in
+            sayClosesHeldBack(stopping: false)
+        }
+        defer {
+            heldBack.cancel()
+            sayClosesHeldBack(stopping: true)
+        }
         do {
             try await app.run()
         } catch is CancellationError {
@@ -240,8 +254,9 @@ struct ClosingHTTP1Channel: ServerChildChannel {
     /// The daemon's logger, for the stalled connections closed (rate-limited).
     let logger: Logger
 
-    /// The lines about connections closed, shared by every connection: at most 10 at once, then one per 6 s.
-    private static let closedLines = LogLimiter()
+    /// The lines about connections closed, shared by every connection: at most 10 at once, then one per 6 s. What it
+    /// holds back is said once the closes stop for 6 s, and at the stop (`MetricsService.run`).
+    static let closedLines = LogLimiter()
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         let daemonLogger = self.logger

@@ -133,5 +133,14 @@ struct MetricsFloodTests {
         daemon.signal(SIGTERM)
         let status = daemon.waitForExit(timeout: 5)
         #expect(status == 0, "exit \(String(describing: status)) within 5 s of SIGTERM: \(daemon.stderr.text.suffix(2000))")
+        // Every close is said: 10 lines at once, then what the rate limit held back, counted — once the closes stopped
+        // or at the stop (the count used to wait for the next close's line, and the last ones were never said).
+        let lines = daemon.stderr.lines
+        let said = lines.filter { $0.contains("metrics: closed a connection") }.count
+        let heldBack = lines.filter { $0.contains("more lines about metrics connections closed not logged at notice (rate limit)") }
+            .compactMap { $0.components(separatedBy: "notLogged=").dropFirst().first?.prefix { $0.isNumber } }.compactMap { Int($0) }
+        #expect(!heldBack.isEmpty && said + heldBack.reduce(0, +) >= Self.maxConnections + 1,
+                "\(said) close lines, held back \(heldBack): \(daemon.stderr.text.suffix(3000))")
+        print("metrics flood: \(Self.maxConnections + 1) pipelining clients: \(said) close lines, then held back and counted: \(heldBack)")
     }
 }
