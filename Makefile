@@ -143,7 +143,13 @@ uninstall:
 
 DEB_ARCH = $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
 DEB_ROOT = .build-deb/root
-DEB_FILE = contactwatch_$(VERSION)_$(DEB_ARCH).deb
+# The package's version carries the commit's time and hash after the program's (0.10.0+git20261206052200.1a2b3c4):
+# two builds of one program version are different packages, and a later commit sorts after an earlier one. With the
+# same version, `apt install ./contactwatch_….deb` over an installed build says "already the newest version" and
+# installs nothing, so an upgrade between two builds of 0.9.0 silently kept the old binaries (session 38).
+DEB_BUILD = $(shell TZ=UTC git log -1 --format=%cd --date=format-local:%Y%m%d%H%M%S 2>/dev/null | sed 's/^/+git/')$(shell git rev-parse --short=7 HEAD 2>/dev/null | sed 's/^/./')
+DEB_VERSION = $(VERSION)$(DEB_BUILD)
+DEB_FILE = contactwatch_$(DEB_VERSION)_$(DEB_ARCH).deb
 
 # /etc/contactwatch/contactwatchd.yaml is a conffile: dpkg keeps an operator's edits on upgrade.
 deb: release
@@ -151,7 +157,7 @@ deb: release
 	$(MAKE) --no-print-directory install DESTDIR="$(CURDIR)/$(DEB_ROOT)" PREFIX=/usr
 	install -d "$(DEB_ROOT)/DEBIAN"
 	{ echo "Package: contactwatch"; \
-	  echo "Version: $(VERSION)"; \
+	  echo "Version: $(DEB_VERSION)"; \
 	  echo "Architecture: $(DEB_ARCH)"; \
 	  echo "Maintainer: ContactWatch maintainers <contactwatch@localhost>"; \
 	  echo "Depends: libc6 (>= 2.35), libstdc++6 (>= 12), libgcc-s1, $(RUNTIME_PACKAGES)"; \

@@ -4,5 +4,5 @@
 /// ContactWatch's version.
 public enum ContactWatchVersion {
     /// Semantic version of this source tree.
-    public static let string = "0.9.0"
+    public static let string = "0.10.0"
 }
