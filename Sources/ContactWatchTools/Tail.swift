@@ -107,6 +107,11 @@ final class TailSession {
     private var reconnectDue: UInt64? = nil
     /// How long after a failed handshake the live socket is connected afresh.
     static let retryAfterFailedHandshakeNanos: UInt64 = 1_000_000_000
+    /// How long after a journal request's first try the tail waits, when the journal has not answered twice and the
+    /// live connection is TCP and still up, to learn whether that connection is cut: TCP keepalive ends a silent one
+    /// about 25 s into a partition (see `init`). Cut, the daemon is away and the tail waits for it; still up after
+    /// this, the daemon is there but its journal does not answer, and the tail gives up (exit 69).
+    static let partitionWaitNanos: UInt64 = 30_000_000_000
     /// Every alertSequence up to this one has been printed or deliberately skipped (journal mode).
     private var covered: UInt64
     /// What each of the last `seenLimit` alertSequences covered was (`AlertMark`), to tell a repeat from another alert
@@ -420,6 +425,8 @@ final class TailSession {
         guard var dealer, let journal = options.journal else { return (0, 0) }
         let capacity = options.batchLimit + 3
         var askedAgain = false
+        var waitedForKeepalive = false
+        let firstAsked = ToolClock.nanos()
         while true {
             // A DEALER with no connection blocks its send (a refused handshake leaves none): bounded by ZMQ_SNDTIMEO.
             guard try dealer.send(strings: ["fetch", String(after), String(limit)]) else {
@@ -463,6 +470,26 @@ final class TailSession {
                 dealer.close()
                 dealer = try newJournalSocket(journal: journal)
                 continue
+            case nil where !waitedForKeepalive && connected && options.endpoint.hasPrefix("tcp://")
+                        && ToolClock.nanos() < firstAsked + Self.partitionWaitNanos:
+                // A partition leaves a TCP connection up until keepalive ends it (about 25 s): an idle tail gave up here
+                // after two timeouts (10 s by default) and exited 69 where a daemon restart would have been waited for
+                // (a reviewer, session 37). Waited until the keepalive has had its time; then as the cases above.
+                waitedForKeepalive = true
+                let seconds = (firstAsked + Self.partitionWaitNanos - ToolClock.nanos()) / 1_000_000_000 + 1
+                diagnostics.line("warning: journal \(journal) did not answer within \(options.requestTimeoutMilliseconds) ms, "
+                    + "twice; waiting up to \(seconds) s to learn whether the connection to \(options.endpoint) is cut "
+                    + "(a network partition: TCP keepalive ends a silent connection in about 25 s) before giving up")
+                while connected && ToolClock.nanos() < firstAsked + Self.partitionWaitNanos {
+                    readMonitor(timeoutMilliseconds: 100)
+                }
+                if liveConnectionLost() {
+                    dealer = try reconnectJournalOnceBack(dealer, journal: journal)
+                    continue
+                }
+                throw ToolError(exitCode: ToolError.unavailable, "journal \(journal) did not answer within "
+                    + "\(options.requestTimeoutMilliseconds) ms, twice, and the connection to \(options.endpoint) is "
+                    + "still up (\(journalHint))")
             case nil:
                 throw ToolError(exitCode: ToolError.unavailable, "journal \(journal) did not answer within "
                     + "\(options.requestTimeoutMilliseconds) ms, twice (\(journalHint))")

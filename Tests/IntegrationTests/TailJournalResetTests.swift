@@ -79,14 +79,15 @@ struct TailJournalResetTests {
         let context: ZMQContext
         let journal: FakeJournal
         private(set) var output: ZMQSocket
-        private let outputEndpoint: String
+        /// Where the output is bound (`tcp`: on 127.0.0.1, a port the system chose).
+        let outputEndpoint: String
 
-        init(_ dir: TemporaryDirectory) throws {
+        init(_ dir: TemporaryDirectory, tcp: Bool = false) throws {
             context = try ZMQContext()
             journal = try FakeJournal(context: context, endpoint: dir.ipc("journal"))
-            outputEndpoint = dir.ipc("out")
             output = try context.socket(.xpub, lingerMilliseconds: 0)
-            try output.bind(outputEndpoint)
+            try output.bind(tcp ? "tcp://127.0.0.1:0" : dir.ipc("out"))
+            outputEndpoint = tcp ? try output.lastEndpoint : dir.ipc("out")
         }
 
         /// The daemon away: its output closed, `meanwhile` run, then the output bound again (bounded: libzmq closes the
@@ -264,6 +265,41 @@ struct TailJournalResetTests {
         #expect(tail.stdout.lines.count == 6, "\(tail.stdout.text)")
         #expect(tail.stderr.wait(timeout: 10) { $0.contains("Going on after 2") && $0.contains("alerts 1…2 are the ones this tail printed") },
                 "\(tail.stderr.text)")
+    }
+
+    /// An idle tail over TCP whose journal stops answering: a partition leaves the live connection up until keepalive
+    /// ends it (about 25 s), and the tail exited 69 after the journal's two timeouts, where a daemon that is away is
+    /// waited for (a reviewer, session 37, B4). It now waits for keepalive's verdict: the connection cut (here closed,
+    /// as keepalive would end it), it waits for the daemon and catches up; still up, it gives up with 69.
+    @Test("tail over TCP, its journal silent twice: it waits up to 30 s to learn whether the live connection is cut; cut, it waits for the daemon and catches up; still up, exit 69",
+          arguments: [true, false])
+    func journalSilentOverTCP(cut: Bool) throws {
+        let dir = try TemporaryDirectory()
+        let fake = try FakeDaemon(dir, tcp: true)
+        defer { fake.close() }
+        let journal = fake.journal
+        journal.history.withLock { $0 = (1...2).map { Self.alert($0, "X00000\($0)") } }
+        let tail = try Child("contactwatch", ["tail", "--endpoint", fake.outputEndpoint, "--journal", dir.ipc("journal"),
+                                              "--from-sequence", "0", "--request-timeout", "1"])
+        defer { if tail.process.isRunning { tail.signal(SIGKILL) }; _ = tail.waitForProcessExit(timeout: 10) }
+        try #require(tail.stdout.wait(timeout: 30) { $0.split(separator: "\n").count == 2 }, "\(tail.stderr.text)")
+        // The journal goes silent; the tail's next idle re-check is asked twice, then waited on.
+        journal.unanswered.store(1_000_000, ordering: .relaxed)
+        #expect(tail.stderr.wait(timeout: 60) { $0.contains("twice; waiting up to") && $0.contains("to learn whether the connection to \(fake.outputEndpoint) is cut") },
+                "\(tail.stderr.text)")
+        #expect(tail.process.isRunning, "\(tail.stderr.text)")
+        if cut {
+            try fake.restartOutput {
+                #expect(tail.stderr.wait(timeout: 30) { $0.contains("asking again once it is back") }, "\(tail.stderr.text)")
+                journal.history.withLock { $0.append(Self.alert(3, "X000003")) }
+                journal.unanswered.store(0, ordering: .relaxed)
+            }
+            #expect(tail.stdout.wait(timeout: 30) { $0.contains("X000003") }, "\(tail.stdout.text) \(tail.stderr.text)")
+            #expect(tail.process.isRunning && tail.stdout.lines.count == 3, "\(tail.stdout.text) \(tail.stderr.text)")
+        } else {
+            #expect(tail.waitForExit(timeout: 60) == 69, "\(tail.stderr.text)")
+            #expect(tail.stderr.text.contains("twice, and the connection to \(fake.outputEndpoint) is still up"), "\(tail.stderr.text)")
+        }
     }
 
     /// A daemon killed and restarted with a request in flight took the request with it: the tail waited for an answer
