@@ -1,4 +1,5 @@
 import Crypto
+import Glibc
 
 /// What kind of message an outbox entry is.
 public enum MessageKind: UInt8, Sendable {
@@ -48,6 +49,48 @@ public struct Outbox: Sendable {
     public mutating func removeAll() {
         entries.removeAll(keepingCapacity: true)
         bytes.removeAll(keepingCapacity: true)
+    }
+
+    /// An empty outbox keeps its reserved room (address space) but gives back to the system the pages a batch wrote
+    /// there (`madvise(MADV_DONTNEED)` over the whole pages of both buffers' capacity): an outbox that held a batch of
+    /// a burst otherwise keeps that batch's pages resident for good. The next batch faults them in again, zeroed.
+    /// Not on the event path: for an idle daemon (`CommitPipeline.releasePages`). Returns the bytes advised.
+    @discardableResult
+    public func releasePages() -> Int {
+        guard entries.isEmpty, bytes.isEmpty else { return 0 }
+        return Self.releasePages(of: bytes) + Self.releasePages(of: entries)
+    }
+
+    private static func releasePages<T>(of array: [T]) -> Int {
+        wholePages(of: array) { address, length in madvise(address, length, MADV_DONTNEED) == 0 ? length : 0 }
+    }
+
+    /// How many bytes of both buffers' reserved room are resident (`mincore`), in whole pages (tests).
+    package func residentBytes() -> Int {
+        Self.residentBytes(of: bytes) + Self.residentBytes(of: entries)
+    }
+
+    private static func residentBytes<T>(of array: [T]) -> Int {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        return wholePages(of: array) { address, length in
+            var vector = [UInt8](repeating: 0, count: length / page)
+            guard mincore(address, length, &vector) == 0 else { return 0 }
+            return vector.reduce(0) { $0 + Int($1 & 1) } * page
+        }
+    }
+
+    /// `body` with the whole pages inside `array`'s capacity (none of its storage's header: the start is rounded up,
+    /// the end down), or 0 when there is not one.
+    private static func wholePages<T>(of array: [T], _ body: (UnsafeMutableRawPointer, Int) -> Int) -> Int {
+        let capacityBytes = array.capacity * MemoryLayout<T>.stride
+        let page = UInt(sysconf(Int32(_SC_PAGESIZE)))
+        return array.withUnsafeBufferPointer { p -> Int in
+            guard let base = p.baseAddress, capacityBytes >= Int(page) else { return 0 }
+            let start = (UInt(bitPattern: base) + page - 1) & ~(page - 1)
+            let end = (UInt(bitPattern: base) + UInt(capacityBytes)) & ~(page - 1)
+            guard end > start, let address = UnsafeMutableRawPointer(bitPattern: start) else { return 0 }
+            return body(address, Int(end - start))
+        }
     }
 
     /// Appends a message whose topic and body are written by the closures into the shared buffer.

@@ -206,6 +206,7 @@ struct CommitPipeline {
 
     /// Takes the current batch for the writer. `alertSequence`: the engine state's, after the batch's events.
     mutating func submit(alertSequence: UInt64) -> Submission {
+        pagesWritten = true
         let batch = outbox
         inFlight.append((batch, alertSequence, batchStarted, publishedThrough))
         outbox = spare.popLast() ?? Self.newOutbox(limits)
@@ -238,6 +239,20 @@ struct CommitPipeline {
     mutating func recycle(_ outbox: inout Outbox) {
         outbox.removeAll()
         if spare.count < limits.maxInFlight + 1 { spare.append(outbox) }
+    }
+
+    /// Whether a batch was submitted since the outboxes' pages were last given back (`releasePages`).
+    private(set) var pagesWritten = false
+
+    /// Idle (`isIdle`): gives back the pages the batches wrote into the outboxes kept for reuse (the current one, empty,
+    /// and the spares), keeping their reserved room. Returns the bytes advised.
+    @discardableResult
+    mutating func releasePages() -> Int {
+        guard isIdle else { return 0 }
+        pagesWritten = false
+        var released = outbox.releasePages()
+        for o in spare { released += o.releasePages() }
+        return released
     }
 
     /// Stop: no more input. Returns true when the events in hand (if any) are to be submitted now, whatever the

@@ -136,6 +136,15 @@ final class CommitWriter: @unchecked Sendable {
         return taken
     }
 
+    /// Drops the spare batch (its buffers, sized by the largest batch since), for an idle daemon.
+    func dropSpare() {
+        condition.lock()
+        let dropped = spare
+        spare = nil
+        condition.unlock()
+        _ = dropped  // freed here, outside the lock
+    }
+
     func submit(_ batch: PreparedCommit) {
         condition.lock()
         queue.append(batch)

@@ -149,6 +149,8 @@ struct PipelineLoop {
     var heldBackCheck = Throttle(every: .seconds(1))
     /// `EngineCounters.tooFarAhead` when the last warning about it was logged (`reportTooFarAhead`).
     var tooFarAheadLogged = 0
+    /// When the pipeline was first seen idle since the last batch (`releaseIdlePages`).
+    var idleSince: ContinuousClock.Instant? = nil
 
     init(engine: Engine, store: StateStore, sockets: PipelineSockets, writer: CommitWriter, machine: CommitPipeline,
          config: DaemonConfiguration, logger: Logger, counters: RuntimeCounters, ready: @escaping () -> Void) {
@@ -218,6 +220,7 @@ struct PipelineLoop {
         if r.outputMonitor { sockets.readOutputMonitor() }
         sockets.supervisor.tick(input: sockets.input, now: clock.now, received: engine.counters.received)
         try perform(machine.tick(at: clock.now))
+        releaseIdlePages()
         housekeeping.run(at: clock.now, writer: writer, store: store, logger: logger, counters: counters)
         if heldBackCheck.allows(at: clock.now) { sayHeldBackLines(stopping: false) }
     }
@@ -238,6 +241,27 @@ struct PipelineLoop {
         tracker.sayHeldBack(stopping: stopping)
         sockets.supervisor.sayHeldBack(stopping: stopping)
         sockets.supervisor.security.sayHeldBack(stopping: stopping)
+    }
+
+    /// How long the pipeline stays idle (nothing pending, nothing with the writer) before the pages a burst wrote are
+    /// given back (`releaseIdlePages`).
+    static let idleRelease = Duration.seconds(2)
+
+    /// Once the pipeline has been idle for `idleRelease` after writing batches: the outboxes kept for reuse give back
+    /// the pages their batches wrote, the writer drops its spare batch, and the heap is trimmed. One Bool read a turn
+    /// while nothing was written since; never on the event path.
+    private mutating func releaseIdlePages() {
+        guard machine.pagesWritten else { return }
+        guard machine.isIdle else { idleSince = nil; return }
+        let now = clock.now
+        guard let since = idleSince else { idleSince = now; return }
+        guard now - since >= Self.idleRelease else { return }
+        reclaimLent()
+        guard lent.count == 0 else { return }
+        idleSince = nil
+        machine.releasePages()
+        writer.dropSpare()
+        housekeeping.memoryToReturn()
     }
 
     static let engineWarningKey = "engine-warning"
