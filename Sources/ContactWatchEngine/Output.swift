@@ -44,6 +44,8 @@ public struct Outbox: Sendable {
     }
 
     public var count: Int { entries.count }
+    /// The bytes of topics and bodies written (the shared buffer's length).
+    public var byteCount: Int { bytes.count }
     public var isEmpty: Bool { entries.isEmpty }
 
     public mutating func removeAll() {

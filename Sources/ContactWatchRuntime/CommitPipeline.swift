@@ -206,7 +206,7 @@ struct CommitPipeline {
 
     /// Takes the current batch for the writer. `alertSequence`: the engine state's, after the batch's events.
     mutating func submit(alertSequence: UInt64) -> Submission {
-        pagesWritten = true
+        largestBatchBytes = max(largestBatchBytes, outbox.byteCount)
         let batch = outbox
         inFlight.append((batch, alertSequence, batchStarted, publishedThrough))
         outbox = spare.popLast() ?? Self.newOutbox(limits)
@@ -241,15 +241,22 @@ struct CommitPipeline {
         if spare.count < limits.maxInFlight + 1 { spare.append(outbox) }
     }
 
-    /// Whether a batch was submitted since the outboxes' pages were last given back (`releasePages`).
-    private(set) var pagesWritten = false
+    /// The largest batch (bytes of topics and bodies) submitted since the outboxes' pages were last given back
+    /// (`releasePages`): what an outbox may hold resident.
+    private var largestBatchBytes = 0
+    /// A batch this large since the last release makes the release worth it (below it the outboxes hold at most a
+    /// few MB, and a steady trickle of small batches would trim the heap after each).
+    static let releaseWorthBytes = 4 << 20
+
+    /// Whether a batch since the last release was large enough for its pages to be given back (`releasePages`).
+    var pagesWritten: Bool { largestBatchBytes >= Self.releaseWorthBytes }
 
     /// Idle (`isIdle`): gives back the pages the batches wrote into the outboxes kept for reuse (the current one, empty,
     /// and the spares), keeping their reserved room. Returns the bytes advised.
     @discardableResult
     mutating func releasePages() -> Int {
         guard isIdle else { return 0 }
-        pagesWritten = false
+        largestBatchBytes = 0
         var released = outbox.releasePages()
         for o in spare { released += o.releasePages() }
         return released

@@ -43,17 +43,24 @@ struct IdlePagesTests {
         #expect(sequences == Array(10_001...10_500) && bodiesIntact)
     }
 
-    @Test("the commit pipeline gives back its outboxes' pages only when idle, and only once after a batch")
+    @Test("the commit pipeline gives back its outboxes' pages only when idle, only after a batch of 4 MB or more, and once")
     func pipelineReleasesOnlyWhenIdle() {
         let now = ContinuousClock.now
         var machine = CommitPipeline(limits: CommitPipeline.Limits(maxEvents: 1_000, interval: .milliseconds(100), hardLimit: 200_000),
                                      committedSequence: 0, publishedThrough: 0, unpublished: [], now: now)
         #expect(!machine.pagesWritten)
+        // A small batch (2 MB): not worth a release.
         Self.fill(&machine.outbox, count: 2_000)
+        _ = machine.eventProcessed(at: now)
+        _ = machine.submit(alertSequence: 2_000)
+        if var batch = machine.batchDurable() { machine.recycle(&batch) }
+        #expect(machine.isIdle && !machine.pagesWritten)
+        // A burst's batch (6 MB).
+        Self.fill(&machine.outbox, count: 6_000, from: 2_001)
         _ = machine.eventProcessed(at: now)
         // Not idle: events in hand.
         #expect(machine.releasePages() == 0)
-        _ = machine.submit(alertSequence: 2_000)
+        _ = machine.submit(alertSequence: 8_000)
         #expect(machine.pagesWritten)
         // Not idle: a batch with the writer.
         #expect(machine.releasePages() == 0 && machine.pagesWritten)
