@@ -149,8 +149,13 @@ final class SystemdStartExtension: @unchecked Sendable {
     /// How long each message extends the start for, counted from its receipt: ten ticks, so that ticks that come late
     /// do not end a start that is progressing.
     static let extendMicroseconds: UInt64 = 10_000_000
-    /// The CPU time a tick must have seen used to count as progress.
+    /// The CPU time a tick must have seen used to count as progress...
     static let progressNanos: UInt64 = 10_000_000
+    /// ... or the bytes read (`rchar` of `/proc/self/io`): a check of a store on a slow disk waits on its reads and
+    /// uses little CPU (at 1 MB/s of reads some seconds saw under 10 ms, and at 256 KB/s a start that was reading
+    /// was timed out: systemd 252, session 38). A start stuck on a lock or a hung read reads nothing; the tick's own
+    /// read of `/proc/self/io` is a few hundred bytes.
+    static let progressBytes: UInt64 = 64 << 10
 
     private let timer: any DispatchSourceTimer
     /// Set by `stop`: a tick already under way sends nothing after it (its `STATUS=starting` line came after READY=1,
@@ -165,24 +170,29 @@ final class SystemdStartExtension: @unchecked Sendable {
     /// Started when systemd asked for notifications; nil otherwise.
     static func start() -> SystemdStartExtension? {
         guard Systemd.isSupervised else { return nil }
-        return SystemdStartExtension(tickNanos: tickNanos, cpuNanos: processCPUNanos) { Systemd.notify($0) }
+        return SystemdStartExtension(tickNanos: tickNanos, cpuNanos: processCPUNanos, bytesRead: processBytesRead) {
+            Systemd.notify($0)
+        }
     }
 
     /// - Parameters:
     ///   - cpuNanos: the process's CPU time so far.
+    ///   - bytesRead: the bytes the process has read so far.
     ///   - notify: sends one notification (its own queue: it may block on a full notification socket).
-    init(tickNanos: UInt64, cpuNanos: @escaping @Sendable () -> UInt64, notify: @escaping @Sendable (String) -> Void) {
+    init(tickNanos: UInt64, cpuNanos: @escaping @Sendable () -> UInt64, bytesRead: @escaping @Sendable () -> UInt64 = { 0 },
+         notify: @escaping @Sendable (String) -> Void) {
         let timer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "contactwatch.systemd.start"))
         let started = MonotonicClock.nanos()
-        let last = Mutex<UInt64>(cpuNanos())
+        let last = Mutex<(cpu: UInt64, read: UInt64)>((cpuNanos(), bytesRead()))
         let stopped = Flag()
         timer.setEventHandler {
-            let cpu = cpuNanos()
+            let now = (cpu: cpuNanos(), read: bytesRead())
             let used = last.withLock { last in
-                defer { last = cpu }
-                return cpu &- last
+                defer { last = now }
+                return (cpu: now.cpu &- last.cpu, read: now.read &- last.read)
             }
-            if let message = Self.message(cpuUsed: used, elapsedNanos: MonotonicClock.nanos() &- started),
+            if let message = Self.message(cpuUsed: used.cpu, bytesRead: used.read,
+                                          elapsedNanos: MonotonicClock.nanos() &- started),
                !stopped.value.load(ordering: .acquiring) {
                 notify(message)
             }
@@ -199,12 +209,32 @@ final class SystemdStartExtension: @unchecked Sendable {
         timer.cancel()
     }
 
-    /// What a tick sends after `cpuUsed` nanoseconds of CPU time since the last one, `elapsedNanos` into the start: nil
-    /// when that is no progress.
-    static func message(cpuUsed: UInt64, elapsedNanos: UInt64) -> String? {
-        guard cpuUsed >= progressNanos else { return nil }
+    /// What a tick sends after `cpuUsed` nanoseconds of CPU time and `bytesRead` bytes read since the last one,
+    /// `elapsedNanos` into the start: nil when that is no progress.
+    static func message(cpuUsed: UInt64, bytesRead: UInt64 = 0, elapsedNanos: UInt64) -> String? {
+        guard cpuUsed >= progressNanos || bytesRead >= progressBytes else { return nil }
         return "EXTEND_TIMEOUT_USEC=\(extendMicroseconds)\nSTATUS=starting: checking and loading the state store "
             + "(\(elapsedNanos / 1_000_000_000) s so far)"
+    }
+
+    /// The bytes this process has read (`rchar` in `/proc/self/io`: every `read`, from the page cache or the disk);
+    /// 0 when the file cannot be read (then only the CPU time counts).
+    static func processBytesRead() -> UInt64 {
+        let fd = open("/proc/self/io", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return 0 }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 512)
+        let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        guard n > 0 else { return 0 }
+        // "rchar: 6976\n…": the first line.
+        let text = buffer[0..<n]
+        guard text.starts(with: Array("rchar:".utf8)) else { return 0 }
+        var value: UInt64 = 0
+        for byte in text.dropFirst(6) where byte != UInt8(ascii: " ") {
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { break }
+            value = value &* 10 &+ UInt64(byte - UInt8(ascii: "0"))
+        }
+        return value
     }
 
     /// The CPU time this process has used, every thread's.

@@ -7,12 +7,27 @@ import Testing
 /// than the unit's `TimeoutStartSec=60` (an operator audit, session 36).
 @Suite("SystemdStartExtension: the start timeout extended while the start progresses")
 struct SystemdStartExtensionTests {
-    @Test("a tick that saw 10 ms of CPU time or more extends the start by 10 s and says so; one that saw less sends nothing")
+    @Test("a tick that saw 10 ms of CPU time or 64 KiB read extends the start by 10 s and says so; one that saw less of both sends nothing")
     func message() throws {
         #expect(SystemdStartExtension.message(cpuUsed: 9_999_999, elapsedNanos: 30_000_000_000) == nil)
         #expect(SystemdStartExtension.message(cpuUsed: 0, elapsedNanos: 30_000_000_000) == nil)
         let message = try #require(SystemdStartExtension.message(cpuUsed: 10_000_000, elapsedNanos: 65_400_000_000))
         #expect(message == "EXTEND_TIMEOUT_USEC=10000000\nSTATUS=starting: checking and loading the state store (65 s so far)")
+        // A check waiting on a slow disk: little CPU, but reading (systemd 252, session 38: timed out at 256 KB/s).
+        #expect(SystemdStartExtension.message(cpuUsed: 1_000_000, bytesRead: 64 << 10, elapsedNanos: 3_000_000_000) != nil)
+        #expect(SystemdStartExtension.message(cpuUsed: 1_000_000, bytesRead: (64 << 10) - 1, elapsedNanos: 3_000_000_000) == nil)
+    }
+
+    @Test("the bytes read are this process's rchar: a read of 1 MB moves them by 1 MB or more")
+    func bytesRead() throws {
+        let before = SystemdStartExtension.processBytesRead()
+        #expect(before > 0)
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("rchar-\(UUID().uuidString)").path
+        try Data(count: 1 << 20).write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        _ = try Data(contentsOf: URL(fileURLWithPath: path))
+        let after = SystemdStartExtension.processBytesRead()
+        #expect(after - before >= 1 << 20, "\(before) → \(after)")
     }
 
     /// The timer itself, with a short tick and a CPU clock the test moves: stuck for its first readings (a start
