@@ -147,7 +147,11 @@ DEB_ROOT = .build-deb/root
 # two builds of one program version are different packages, and a later commit sorts after an earlier one. With the
 # same version, `apt install ./contactwatch_….deb` over an installed build says "already the newest version" and
 # installs nothing, so an upgrade between two builds of 0.9.0 silently kept the old binaries (session 38).
-DEB_BUILD = $(shell TZ=UTC git log -1 --format=%cd --date=format-local:%Y%m%d%H%M%S 2>/dev/null | sed 's/^/+git/')$(shell git rev-parse --short=7 HEAD 2>/dev/null | sed 's/^/./')
+# Only this checkout's own commit: `-c safe.directory` for a `sudo make deb` in a checkout another user owns (git
+# refused it, and the version fell back to the plain one), and none from a repository the tree sits inside. Without
+# one (a tarball) the version is the plain one, which sorts below every +git build: `make deb` says so.
+GIT_HERE = $(shell [ "$$(git -c safe.directory='$(CURDIR)' -C '$(CURDIR)' rev-parse --show-toplevel 2>/dev/null)" = '$(CURDIR)' ] && echo yes)
+DEB_BUILD = $(if $(GIT_HERE),$(shell TZ=UTC git -c safe.directory='$(CURDIR)' log -1 --format=%cd --date=format-local:%Y%m%d%H%M%S | sed 's/^/+git/')$(shell git -c safe.directory='$(CURDIR)' rev-parse --short=7 HEAD | sed 's/^/./'))
 DEB_VERSION = $(VERSION)$(DEB_BUILD)
 DEB_FILE = contactwatch_$(DEB_VERSION)_$(DEB_ARCH).deb
 
@@ -175,6 +179,7 @@ deb: release
 	printf '#!/bin/sh\nset -e\nif [ "$$1" = remove ] && [ -d /run/systemd/system ]; then systemctl stop contactwatchd.service || true; fi\n' > "$(DEB_ROOT)/DEBIAN/prerm"
 	chmod 0755 "$(DEB_ROOT)/DEBIAN/postinst" "$(DEB_ROOT)/DEBIAN/postrm" "$(DEB_ROOT)/DEBIAN/prerm"
 	dpkg-deb --root-owner-group --build "$(DEB_ROOT)" "$(DEB_FILE)"
+	@if [ -z "$(DEB_BUILD)" ]; then echo "deb: warning: no git commit of this tree found: the version is plain $(VERSION), which sorts below every $(VERSION)+git… build (apt takes it as a downgrade)" >&2; fi
 	@echo "deb: $(DEB_FILE) (apt install ./$(DEB_FILE))"
 
 # Proves the installed executables run on a host without the Swift toolchain: a private mount namespace hides the

@@ -18,8 +18,9 @@ struct PipelineService: Service {
     let failure = FailureSlot()
     /// Called once the daemon is ready, after READY=1 (tests wait on it).
     var onReady: @Sendable () -> Void = {}
-    /// Called as the service starts: the group's signal handlers exist from then on (`StopDuringStart`).
-    var onRun: @Sendable () -> Void = {}
+    /// Called as the service starts: the group's signal handlers exist from then on (`StopDuringStart`). False: a
+    /// signal's handler is ending the process, and the loop must not start.
+    var onRun: @Sendable () -> Bool = { true }
     /// With metrics: the sockets are opened only once the HTTP endpoint is bound, so READY=1 covers it too.
     var metricsBound: MetricsBound? = nil
 
@@ -31,7 +32,10 @@ struct PipelineService: Service {
     }
 
     func run() async throws {
-        onRun()
+        guard onRun() else {
+            // The process is being ended by the start's signal handler (`StopDuringStart`): nothing more to do.
+            while true { try await Task.sleep(for: .seconds(60)) }
+        }
         if let metricsBound, await metricsBound.wait() == nil { return }  // the metrics server failed: the group stops
         try await withGracefulShutdownHandler {
             try await withTaskCancellationHandler {
@@ -140,6 +144,8 @@ public enum Daemon {
             try await run(config: config, logger: logger, flags: flags, stopDuringStart: stopDuringStart)
             return .success
         } catch {
+            // A failed start keeps its own exit status: a SIGTERM now must not turn it into 0 (a reviewer, session 38).
+            stopDuringStart.startEnded()
             logger.critical("\(error.message)")
             return error.exitStatus
         }
@@ -285,7 +291,7 @@ public enum Daemon {
                       stopDuringStart: StopDuringStart? = nil) async throws(DaemonError) {
         var service = PipelineService(pipeline: pipeline, logger: logger)
         service.onReady = { starting?.stop() }
-        service.onRun = { stopDuringStart?.handOver() }
+        service.onRun = { stopDuringStart?.handOver() ?? true }
         // Services stop in reverse order: the pipeline first, the metrics endpoint once it has finished.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if let metrics {

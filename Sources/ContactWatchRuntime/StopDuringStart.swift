@@ -13,32 +13,59 @@ import Synchronization
 /// transactions, its renames ordered for a crash: `DurabilityTests`), so ending the process is no less safe: no stop
 /// of the store's work is needed, only the line and the exit status.
 ///
+/// One state decides who stops the daemon, changed by compare-and-exchange on both sides (a reviewer, session 38):
+/// `starting` → `exiting` by a signal's handler (it exits), or → `serving` by `handOver()` (the loop may run), or →
+/// `ended` by `startEnded()` (the start failed: its own exit status stands, not 0). A handler that finds `serving`
+/// sends its signal again, once: libdispatch reads a signal once and hands it only to the sources that exist then, so
+/// one read just before the group's sources existed reached this handler alone, and was lost. The group takes a
+/// duplicate as the stop it already is.
+///
 /// The sources stay for the daemon's life: cancelled at the hand-over, a signal arriving before the group's sources
-/// exist would meet `SIG_IGN` and be lost. After `handOver()` they do nothing and the group's handlers stop the daemon.
+/// exist would be lost. No `SIG_IGN` is set: libdispatch installs its own handler when it registers a source, and a
+/// signal ignored before that is dropped by the kernel; with the default action it still ends the daemon, by the signal.
 final class StopDuringStart: Sendable {
-    private final class Flag: Sendable { let value = Atomic<Bool>(false) }
-    private let serving: Flag
+    private enum State: Int { case starting = 0, serving = 1, exiting = 2, ended = 3 }
+    private final class Shared: Sendable {
+        let state = Atomic<Int>(State.starting.rawValue)
+        let resent = Atomic<Bool>(false)
+    }
+    private let shared: Shared
     nonisolated(unsafe) private let sources: [any DispatchSourceSignal]
 
     /// Installs the handlers. `exit` ends the process (`_exit` in the daemon; tests pass their own).
     init(logger: Logger, exit: @escaping @Sendable (Int32) -> Void = { _exit($0) }) {
-        let serving = Flag()
-        self.serving = serving
+        let shared = Shared()
+        self.shared = shared
         let queue = DispatchQueue(label: "contactwatch.stop-during-start")
         sources = [(SIGTERM, "SIGTERM"), (SIGINT, "SIGINT")].map { number, name in
-            signal(number, SIG_IGN)  // delivered to the dispatch sources only (the group does the same)
             let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
             source.setEventHandler {
-                guard !serving.value.load(ordering: .acquiring) else { return }
-                logger.notice("stopping: \(name) during start, before the processing loop ran: nothing was processed and the state store is as it was")
-                _ = LogOutput.flush(timeout: 2)
-                exit(0)
+                let (exchanged, found) = shared.state.compareExchange(
+                    expected: State.starting.rawValue, desired: State.exiting.rawValue, ordering: .acquiringAndReleasing)
+                if exchanged {
+                    logger.notice("stopping: \(name) during start, before the processing loop ran: nothing was processed and the state store is as it was")
+                    _ = LogOutput.flush(timeout: 2)
+                    exit(0)
+                } else if found == State.serving.rawValue,
+                          !shared.resent.exchange(true, ordering: .acquiringAndReleasing) {
+                    kill(getpid(), number)  // for the group's handler, which may not have seen this one
+                }
             }
             source.resume()
             return source
         }
     }
 
-    /// From here the service group's handlers stop the daemon (called once the group runs).
-    func handOver() { serving.value.store(true, ordering: .releasing) }
+    /// From here the service group's handlers stop the daemon (called once the group runs). False when a signal's
+    /// handler is already ending the process: the loop must not start.
+    func handOver() -> Bool {
+        shared.state.compareExchange(expected: State.starting.rawValue, desired: State.serving.rawValue,
+                                     ordering: .acquiringAndReleasing).exchanged
+    }
+
+    /// The start failed before the hand-over: its exit status stands, and a signal from here on changes nothing.
+    func startEnded() {
+        _ = shared.state.compareExchange(expected: State.starting.rawValue, desired: State.ended.rawValue,
+                                         ordering: .acquiringAndReleasing)
+    }
 }

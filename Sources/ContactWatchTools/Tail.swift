@@ -426,13 +426,18 @@ final class TailSession {
         let capacity = options.batchLimit + 3
         var askedAgain = false
         var waitedForKeepalive = false
-        let firstAsked = ToolClock.nanos()
+        var firstAsked = ToolClock.nanos()
+        /// Back from a lost connection: the new daemon gets every chance the first had (asked twice, keepalive's wait).
+        func afresh() {
+            (askedAgain, waitedForKeepalive, firstAsked) = (false, false, ToolClock.nanos())
+        }
         while true {
             // A DEALER with no connection blocks its send (a refused handshake leaves none): bounded by ZMQ_SNDTIMEO.
             guard try dealer.send(strings: ["fetch", String(after), String(limit)]) else {
                 if liveConnectionLost() {
                     // The daemon went away before the request could be sent: sent once it is back, as below.
                     dealer = try reconnectJournalOnceBack(dealer, journal: journal)
+                    afresh()
                     continue
                 }
                 throw ToolError(exitCode: ToolError.unavailable, "journal \(journal) took no request within "
@@ -462,6 +467,7 @@ final class TailSession {
                 // connection once the daemon is back, however long its restart takes (systemd's RestartSec=10 and the
                 // state's load outlast two request timeouts: a reviewer, session 35).
                 dealer = try reconnectJournalOnceBack(dealer, journal: journal)
+                afresh()
                 continue
             case nil where !askedAgain:
                 askedAgain = true
@@ -476,15 +482,18 @@ final class TailSession {
                 // after two timeouts (10 s by default) and exited 69 where a daemon restart would have been waited for
                 // (a reviewer, session 37). Waited until the keepalive has had its time; then as the cases above.
                 waitedForKeepalive = true
-                let seconds = (firstAsked + Self.partitionWaitNanos - ToolClock.nanos()) / 1_000_000_000 + 1
+                let deadline = firstAsked + Self.partitionWaitNanos
+                let now = ToolClock.nanos()
+                let seconds = (deadline > now ? deadline - now : 0) / 1_000_000_000 + 1
                 diagnostics.line("warning: journal \(journal) did not answer within \(options.requestTimeoutMilliseconds) ms, "
                     + "twice; waiting up to \(seconds) s to learn whether the connection to \(options.endpoint) is cut "
                     + "(a network partition: TCP keepalive ends a silent connection in about 25 s) before giving up")
-                while connected && ToolClock.nanos() < firstAsked + Self.partitionWaitNanos {
+                while connected && ToolClock.nanos() < deadline {
                     readMonitor(timeoutMilliseconds: 100)
                 }
                 if liveConnectionLost() {
                     dealer = try reconnectJournalOnceBack(dealer, journal: journal)
+                    afresh()
                     continue
                 }
                 throw ToolError(exitCode: ToolError.unavailable, "journal \(journal) did not answer within "
