@@ -246,6 +246,8 @@ struct PipelineLoop {
     /// How long the pipeline stays idle (nothing pending, nothing with the writer) before the pages a burst wrote are
     /// given back (`releaseIdlePages`).
     static let idleRelease = Duration.seconds(2)
+    /// How long an outbox on loan holds the release back.
+    static let idleReleaseDespiteLoans = Duration.seconds(30)
 
     /// Once the pipeline has been idle for `idleRelease` after writing batches: the outboxes kept for reuse give back
     /// the pages their batches wrote, the writer drops its spare batch, and the heap is trimmed. One Bool read a turn
@@ -257,7 +259,9 @@ struct PipelineLoop {
         guard let since = idleSince else { idleSince = now; return }
         guard now - since >= Self.idleRelease else { return }
         reclaimLent()
-        guard lent.count == 0 else { return }
+        // An outbox still on loan (a consumer that does not read holds it) is waited for a while, then the others give
+        // theirs back without it: one such consumer turned the whole release off (a reviewer, session 38).
+        guard lent.count == 0 || now - since >= Self.idleReleaseDespiteLoans else { return }
         idleSince = nil
         machine.releasePages()
         writer.dropSpare()
