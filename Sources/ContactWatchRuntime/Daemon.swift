@@ -145,7 +145,10 @@ public enum Daemon {
         // SIGTERM and SIGINT during the start: exit 0 with a line (the group's handlers take over once it runs).
         let stopDuringStart = StopDuringStart(logger: logger)
         // The last lines (why it stopped, the counters) reach standard error before the exit, unless nobody reads it.
-        defer { LogOutput.flush(timeout: 2) }
+        defer {
+            Systemd.flush(timeout: 1)
+            LogOutput.flush(timeout: 2)
+        }
         do {
             try await run(config: config, logger: logger, flags: flags, stopDuringStart: stopDuringStart)
             return .success

@@ -1403,7 +1403,7 @@ struct FaultTests {
     /// without READY=1 or a `ready` line. (systemd 252 showed `stopping`, then `ready`, for a stop 1.8 s into a start
     /// — a narrower window, between the hand-over and the loop's first turn, that this test does not reach: it passes
     /// with and without the check added for it in `PipelineService.run`, session 38.)
-    @Test("SIGTERM while the start republishes: exit 0, and neither READY=1 nor a ready line after the stopping one")
+    @Test("SIGTERM while the start republishes: exit 0, STOPPING=1 sent before the exit, and neither READY=1 nor a ready line")
     func stopWhileRepublishing() throws {
         let dir = try TemporaryDirectory()
         guard try Self.storeWithUnpublishedAlerts(dir, skipping: "fault: a stop while republishing") else { return }
@@ -1411,6 +1411,7 @@ struct FaultTests {
         environment["CONTACTWATCH_OUTPUT_REPUBLISH_GRACE_MILLIS"] = "60000"  // no consumer comes: republishing for 60 s
         let notify = try NotifySocket(path: dir.file("notify-stop"))
         environment["NOTIFY_SOCKET"] = dir.file("notify-stop")
+        try? FileManager.default.removeItem(atPath: dir.file("out"))  // the first daemon's, so that a new one says bound
         let daemon = try Child("contactwatchd", ["--input", dir.ipc("in"), "--input-bind", "--output", dir.ipc("out"),
                                                  "--state-dir", dir.file("state")] + D.arguments, environment: environment)
         defer { if daemon.process.isRunning { daemon.signal(SIGKILL); _ = daemon.waitForExit(timeout: 10) } }
@@ -1424,6 +1425,8 @@ struct FaultTests {
         let status = daemon.waitForExit(timeout: 30)
         let log = daemon.stderr.text
         #expect(status == 0, "\(String(describing: status)): \(log.suffix(1500))")
+        // Sent before the exit.
+        #expect(notify.wait(for: "STOPPING=1", timeout: 5), "\(log.suffix(1500))")
         #expect(!notify.wait(for: "READY=1", timeout: 0.5), "READY=1 after the stop: \(log.suffix(1500))")
         #expect(!log.contains("] ready"), "\(log.suffix(1500))")
         #expect(log.contains("] stopping"), "\(log.suffix(1500))")
