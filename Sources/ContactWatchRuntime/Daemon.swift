@@ -44,12 +44,6 @@ struct PipelineService: Service {
                         ThreadPlacement.name(ThreadPlacement.pipeline)
                         do throws(DaemonError) {
                             try pipeline.run {
-                                // A stop asked for during the last steps of the start (binding, republishing): not
-                                // said ready after `stopping` (systemd 252, session 38: `stopping`, then `ready`).
-                                guard !pipeline.isStopRequested else {
-                                    onReady()
-                                    return
-                                }
                                 // Without waiting, as STOPPING=1 (the same queue keeps them in order): READY=1 can be
                                 // sent from inside the loop (after republishing), when the heartbeat's pings may have
                                 // filled the notification socket's queue, and a blocked sd_notify kept the loop from

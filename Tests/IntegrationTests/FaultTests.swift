@@ -1400,9 +1400,9 @@ struct FaultTests {
     /// filled the queue of a supervisor that stopped reading: the loop hung there and never heard of the SIGTERM (a
     /// reviewer, session 28).
     /// A stop asked for while the start republishes (after the hand-over to the service group, before READY=1) ends it
-    /// without READY=1 or a `ready` line. (systemd 252 showed `stopping`, then `ready`, for a stop 1.8 s into a start
-    /// — a narrower window, between the hand-over and the loop's first turn, that this test does not reach: it passes
-    /// with and without the check added for it in `PipelineService.run`, session 38.)
+    /// without READY=1 or a `ready` line. (systemd 252 showed `stopping`, then `ready`, for a stop 1.8 s into a start,
+    /// session 38: a stop that comes as the loop reports ready; left as it is — `readyAfterRepublishing…` counts on the
+    /// `ready` line of a loop that republished just before its SIGTERM.)
     @Test("SIGTERM while the start republishes: exit 0, STOPPING=1 sent before the exit, and neither READY=1 nor a ready line")
     func stopWhileRepublishing() throws {
         let dir = try TemporaryDirectory()
