@@ -250,8 +250,8 @@ struct PipelineLoop {
     static let idleReleaseDespiteLoans = Duration.seconds(30)
 
     /// Once the pipeline has been idle for `idleRelease` after writing batches: the outboxes kept for reuse give back
-    /// the pages their batches wrote, the writer drops its spare batch, and the heap is trimmed. One Bool read a turn
-    /// while nothing was written since; never on the event path.
+    /// the pages their batches wrote, the writer drops its spare batch, and the heap is trimmed. One comparison a turn
+    /// while no large batch was written since; never on the event path.
     private mutating func releaseIdlePages() {
         guard machine.pagesWritten else { return }
         guard machine.isIdle else { idleSince = nil; return }
