@@ -50,14 +50,38 @@ public final class DaemonMetrics: TimingObserver, Sendable {
     /// its own commit: milliseconds; seconds when the disk stalls.
     public static let latencyBuckets: [Double] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 
+    /// Each metric's `# HELP` text: its meaning in cli.md's table (*Metrics*).
+    public static let help: [String: String] = [
+        "contactwatch_events_received_total": "messages read from the input",
+        "contactwatch_events_processed_total": "valid events applied",
+        "contactwatch_events_invalid_total": "messages that got an invalid-event notice",
+        "contactwatch_events_ignored_total": "valid messages of unlisted types",
+        "contactwatch_events_duplicate_total": "duplicate contact versions",
+        "contactwatch_events_stale_total": "stale contact versions",
+        "contactwatch_alerts_raised_total": "alerts raised, by rule as in the topic",
+        "contactwatch_alerts_resolved_total": "alerts resolved, by rule as in the topic",
+        "contactwatch_stream_gaps_total": "stream.gap notices",
+        "contactwatch_input_disconnects_total": "input connections dropped (an over-size frame, a peer gone)",
+        "contactwatch_auth_rejected_total": "handshakes refused, by socket (input, output or journal)",
+        "contactwatch_publish_failures_total":
+            "sends on the output that returned an error (ZeroMQ drops for slow consumers are not seen by the sender)",
+        "contactwatch_commit_duration_seconds": "one state-store commit",
+        "contactwatch_event_publish_latency_seconds": "from reading an event to publishing what it produced",
+        "contactwatch_cases": "cases held",
+        "contactwatch_watermark_seconds": "W as Unix seconds",
+        "contactwatch_alert_sequence": "the latest committed alertSequence",
+        "contactwatch_subscribers": "subscriptions on the output (subscribe minus unsubscribe, as the XPUB sees them)",
+    ]
+
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
-        var factory = PrometheusMetricsFactory(registry: registry)
+        var prometheus = PrometheusMetricsFactory(registry: registry)
         func durations(_ seconds: [Double]) -> [Duration] { seconds.map { .nanoseconds(Int64(($0 * 1e9).rounded())) } }
-        factory.durationHistogramBuckets = [
+        prometheus.durationHistogramBuckets = [
             "contactwatch_commit_duration_seconds": durations(Self.commitBuckets),
             "contactwatch_event_publish_latency_seconds": durations(Self.latencyBuckets),
         ]
+        let factory = DescribedPrometheusFactory(prometheus, help: Self.help)
         func counter(_ name: String, _ dimensions: [(String, String)] = []) -> CoreMetrics.Counter {
             CoreMetrics.Counter(label: name, dimensions: dimensions, factory: factory)
         }
@@ -152,6 +176,61 @@ public final class DaemonMetrics: TimingObserver, Sendable {
         guard last > 0 else { return false }
         return now < last || now - last <= UInt64(limit.wholeNanoseconds)
     }
+}
+
+/// swift-prometheus's swift-metrics factory, with a `# HELP` text for the metrics named in `help`.
+/// `PrometheusMetricsFactory` registers every handle with an empty help text, and the registry stops the process when
+/// one name is registered with two different texts, so a text cannot be added beside the handles: the handles of the
+/// named metrics are made here, through the registry's descriptor API with their text; any other label, and every
+/// `destroy`, goes to the wrapped factory unchanged.
+struct DescribedPrometheusFactory: CoreMetrics.MetricsFactory {
+    let prometheus: PrometheusMetricsFactory
+    let help: [String: String]
+
+    init(_ prometheus: PrometheusMetricsFactory, help: [String: String]) {
+        self.prometheus = prometheus
+        self.help = help
+    }
+
+    private func descriptor(_ label: String) -> MetricNameDescriptor? {
+        guard let text = help[label] else { return nil }
+        // The full name as the metric name and no unit: `name` joins only the non-empty parts.
+        return MetricNameDescriptor(metricName: label, unitName: "", helpText: text)
+    }
+
+    func makeCounter(label: String, dimensions: [(String, String)]) -> any CounterHandler {
+        guard let d = descriptor(label) else { return prometheus.makeCounter(label: label, dimensions: dimensions) }
+        return prometheus.registry.makeCounter(descriptor: d, labels: dimensions)
+    }
+
+    func makeFloatingPointCounter(label: String, dimensions: [(String, String)]) -> any FloatingPointCounterHandler {
+        prometheus.makeFloatingPointCounter(label: label, dimensions: dimensions)
+    }
+
+    func makeRecorder(label: String, dimensions: [(String, String)], aggregate: Bool) -> any RecorderHandler {
+        guard !aggregate, let d = descriptor(label) else {
+            return prometheus.makeRecorder(label: label, dimensions: dimensions, aggregate: aggregate)
+        }
+        return prometheus.registry.makeGauge(descriptor: d, labels: dimensions)
+    }
+
+    func makeMeter(label: String, dimensions: [(String, String)]) -> any MeterHandler {
+        prometheus.makeMeter(label: label, dimensions: dimensions)
+    }
+
+    func makeTimer(label: String, dimensions: [(String, String)]) -> any TimerHandler {
+        guard let d = descriptor(label) else { return prometheus.makeTimer(label: label, dimensions: dimensions) }
+        let buckets = prometheus.durationHistogramBuckets[label] ?? prometheus.defaultDurationHistogramBuckets
+        return prometheus.registry.makeDurationHistogram(descriptor: d, labels: dimensions, buckets: buckets)
+    }
+
+    func destroyCounter(_ handler: any CounterHandler) { prometheus.destroyCounter(handler) }
+    func destroyFloatingPointCounter(_ handler: any FloatingPointCounterHandler) {
+        prometheus.destroyFloatingPointCounter(handler)
+    }
+    func destroyRecorder(_ handler: any RecorderHandler) { prometheus.destroyRecorder(handler) }
+    func destroyMeter(_ handler: any MeterHandler) { prometheus.destroyMeter(handler) }
+    func destroyTimer(_ handler: any TimerHandler) { prometheus.destroyTimer(handler) }
 }
 
 /// Monotonic nanoseconds (CLOCK_MONOTONIC), shared by the loop and the health check.

@@ -71,16 +71,20 @@ func dechunk(_ body: String) -> String {
     return out
 }
 
-/// The samples of a Prometheus exposition: `name{labels}` → value, and each metric's `# TYPE`.
+/// The samples of a Prometheus exposition: `name{labels}` → value, and each metric's `# TYPE` and `# HELP`.
 struct Exposition {
     var samples: [String: Double] = [:]
     var types: [String: String] = [:]
+    var helps: [String: String] = [:]
 
     init(_ text: String) {
         for line in text.split(separator: "\n") {
             if line.hasPrefix("# TYPE ") {
                 let parts = line.split(separator: " ")
                 if parts.count >= 4 { types[String(parts[2])] = String(parts[3]) }
+            } else if line.hasPrefix("# HELP ") {
+                let parts = line.split(separator: " ", maxSplits: 3)
+                if parts.count == 4 { helps[String(parts[2])] = String(parts[3]) }
             } else if !line.hasPrefix("#"), let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) {
                 samples[String(line[..<space])] = value
             }
@@ -186,6 +190,12 @@ struct MetricsTests {
             ("contactwatch_subscribers", "gauge"),
         ]
         for (name, type) in table { #expect(metrics.types[name] == type, "\(name)") }
+        // Each with its meaning from that table as `# HELP` (promtool linted every one as "no help text" without).
+        for (name, _) in table { #expect(metrics.helps[name]?.isEmpty == false, "\(name)") }
+        #expect(metrics.helps["contactwatch_events_received_total"] == "messages read from the input")
+        #expect(metrics.helps["contactwatch_watermark_seconds"] == "W as Unix seconds")
+        #expect(metrics.helps["contactwatch_auth_rejected_total"]
+                == "handshakes refused, by socket (input, output or journal)")
         #expect(metrics.types.keys.allSatisfy { name in table.contains { $0.0 == name } }, "\(metrics.types.keys.sorted())")
         #expect(try httpGet(port: port, path: "/healthz").status == 200)
         // HEAD /metrics: GET's status and type, no body (it was 404).
