@@ -91,6 +91,9 @@ final class TailSession {
     private let monitor: ZMQMonitor?
     /// A connection to the live endpoint completed its handshake.
     private var connected = false
+    /// Handshakes that brought the live connection up: a loss and the next handshake read in one batch of monitor
+    /// events (a quick restart) leave `connected` as it was, but not this count.
+    private var connections: UInt64 = 0
     private var warnedNotConnected = false
     /// The handshake failures already explained (each kind once: a refused client retries every 100 ms).
     private var explainedFailures: Set<String> = []
@@ -251,6 +254,7 @@ final class TailSession {
             }
             if event.kind == .handshakeSucceeded && !connected {
                 connected = true
+                connections &+= 1
                 if warnedNotConnected || !explainedFailures.isEmpty || lostOne {
                     diagnostics.line("connected to \(options.endpoint)")
                 }
@@ -432,6 +436,7 @@ final class TailSession {
             (askedAgain, waitedForKeepalive, firstAsked) = (false, false, ToolClock.nanos())
         }
         while true {
+            let sentOn = connections
             // A DEALER with no connection blocks its send (a refused handshake leaves none): bounded by ZMQ_SNDTIMEO.
             guard try dealer.send(strings: ["fetch", String(after), String(limit)]) else {
                 if liveConnectionLost() {
@@ -469,6 +474,17 @@ final class TailSession {
                 dealer = try reconnectJournalOnceBack(dealer, journal: journal)
                 afresh()
                 continue
+            case nil where connections != sentOn:
+                // The live connection was lost and back again while the request waited, read as one batch (a quick
+                // restart): the request went with the daemon that left. Asked again on a new connection, the new daemon
+                // with every chance the first had; judged by `connected` alone this was "still up" and exit 69 (a
+                // reviewer, session 38).
+                diagnostics.line("warning: journal \(journal) did not answer, and the connection to \(options.endpoint) "
+                    + "was lost and is back (the daemon restarted): asking again")
+                dealer.close()
+                dealer = try newJournalSocket(journal: journal)
+                afresh()
+                continue
             case nil where !askedAgain:
                 askedAgain = true
                 diagnostics.line("warning: journal \(journal) did not answer within \(options.requestTimeoutMilliseconds) ms; "
@@ -488,10 +504,10 @@ final class TailSession {
                 diagnostics.line("warning: journal \(journal) did not answer within \(options.requestTimeoutMilliseconds) ms, "
                     + "twice; waiting up to \(seconds) s to learn whether the connection to \(options.endpoint) is cut "
                     + "(a network partition: TCP keepalive ends a silent connection in about 25 s) before giving up")
-                while connected && ToolClock.nanos() < deadline {
+                while connected && connections == sentOn && ToolClock.nanos() < deadline {
                     readMonitor(timeoutMilliseconds: 100)
                 }
-                if liveConnectionLost() {
+                if liveConnectionLost() || connections != sentOn {
                     dealer = try reconnectJournalOnceBack(dealer, journal: journal)
                     afresh()
                     continue

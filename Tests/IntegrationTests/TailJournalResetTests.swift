@@ -325,6 +325,38 @@ struct TailJournalResetTests {
         }
     }
 
+    /// A daemon that restarts quickly while the second request waits: the loss and the new handshake reach the tail's
+    /// monitor together, so the live connection looked as if it had never gone, and the tail exited 69 ("did not answer
+    /// … twice") though the new daemon's journal would answer at once (a reviewer, session 38). It asks again.
+    @Test("the daemon restarted quickly while the second journal request waited: tail asks the new daemon again and catches up, instead of exit 69")
+    func quickRestartDuringTheSecondRequest() throws {
+        let dir = try TemporaryDirectory()
+        let fake = try FakeDaemon(dir)
+        defer { fake.close() }
+        let journal = fake.journal
+        journal.history.withLock { $0 = (1...2).map { Self.alert($0, "X00000\($0)") } }
+        let tail = try Child("contactwatch", ["tail", "--endpoint", dir.ipc("out"), "--journal", dir.ipc("journal"),
+                                              "--from-sequence", "0", "--request-timeout", "3"])
+        defer { if tail.process.isRunning { tail.signal(SIGKILL) }; _ = tail.waitForProcessExit(timeout: 10) }
+        try #require(tail.stdout.wait(timeout: 30) { $0.split(separator: "\n").count == 2 }, "\(tail.stderr.text)")
+        // The journal goes silent; the tail's next idle re-check is asked, then asked again on a new connection.
+        let answered = journal.requests.load(ordering: .relaxed)
+        journal.unanswered.store(1_000_000, ordering: .relaxed)
+        try #require(tail.stderr.wait(timeout: 60) { $0.contains("asking again on a new connection") }, "\(tail.stderr.text)")
+        let deadline = Date().addingTimeInterval(30)
+        while journal.requests.load(ordering: .relaxed) < answered + 2 && Date() < deadline { usleep(10_000) }
+        try #require(journal.requests.load(ordering: .relaxed) >= answered + 2, "the second request did not come")
+        // That request is lost with the daemon, which is back at once (well within the 3 s the request waits), and
+        // answers what comes next, with one alert more.
+        try fake.restartOutput {
+            journal.history.withLock { $0.append(Self.alert(3, "X000003")) }
+            journal.unanswered.store(0, ordering: .relaxed)
+        }
+        #expect(tail.stdout.wait(timeout: 30) { $0.contains("X000003") }, "\(tail.stdout.text) \(tail.stderr.text)")
+        #expect(tail.process.isRunning && tail.stdout.lines.count == 3, "\(tail.stdout.text) \(tail.stderr.text)")
+        #expect(!tail.stderr.text.contains("twice"), "\(tail.stderr.text)")
+    }
+
     /// A restart under systemd (RestartSec=10, then the state's load) outlasts two request timeouts: the re-ask on a
     /// new connection alone still ended the tail with 69 (a reviewer, session 35). With the live connection lost, the
     /// tail waits for the daemon to be back, then asks again and catches up.
