@@ -240,7 +240,12 @@ struct OperatorTests {
             let object = jsonObject(line)
             #expect(object?["level"] is String && object?["message"] is String && object?["time"] is String, "\(line)")
         }
-        #expect(lines.contains { jsonObject($0)?["message"] as? String == "ready" })
+        // The ready line names the version that started (an upgrade's restart is told by it).
+        let ready = try #require(lines.compactMap(jsonObject).first { $0["message"] as? String == "ready" }, "\(lines)")
+        let versionRun = try Child("contactwatchd", ["--version"])
+        #expect(versionRun.waitForExit(timeout: 30) == 0)
+        let version = versionRun.stdout.text.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(!version.isEmpty && ready["version"] as? String == version, "\(ready) \(version)")
     }
 
     @Test("a log format that does not exist is exit 64 naming log.format")
