@@ -12,7 +12,8 @@
 #   make release        both executables, release, the Swift runtime linked statically (run without the toolchain)
 #   make install        PREFIX (default /usr/local) and DESTDIR: executables in PREFIX/bin (stripped), the unit in
 #                       PREFIX/lib/systemd/system (ExecStart under PREFIX), /etc/contactwatch/contactwatchd.yaml
-#                       unless one is there (never overwritten), the README in PREFIX/share/doc/contactwatch
+#                       unless one is there (never overwritten), the README and the licence notices (copyright) in
+#                       PREFIX/share/doc/contactwatch, manual pages in PREFIX/share/man/man1
 #   make uninstall      removes what install put under PREFIX; keeps the configuration and the state
 #   make deb            a .deb (PREFIX=/usr) built with dpkg-deb, depending on libzmq5, libsqlite3-0, libsystemd0, liblz4-1
 #   make check-install  installs into a temporary DESTDIR and runs both executables with the Swift toolchain hidden
@@ -33,10 +34,13 @@ DESTDIR ?=
 BINDIR ?= $(PREFIX)/bin
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 DOCDIR ?= $(PREFIX)/share/doc/contactwatch
+MANDIR ?= $(PREFIX)/share/man
 CONFDIR ?= /etc/contactwatch
 # The version is written once, in Sources/ContactWatchCommon/Version.swift.
 VERSION := $(shell sed -n 's/.*static let string = "\(.*\)".*/\1/p' Sources/ContactWatchCommon/Version.swift)
-RELEASE_FLAGS := -c release --static-swift-stdlib $(SWIFT_BUILD_FLAGS)
+# Full RELRO (`-z relro -z now`): the dynamic symbols (libzmq, SQLite, libsystemd, libc) are bound at start and
+# their table made read-only, as Debian's hardening asks of a daemon (lintian's hardening-no-bindnow before).
+RELEASE_FLAGS := -c release --static-swift-stdlib -Xlinker -z -Xlinker relro -Xlinker -z -Xlinker now $(SWIFT_BUILD_FLAGS)
 # Runtime packages of an installed host (Debian names), for make deb and the README.
 RUNTIME_PACKAGES := libzmq5, libsqlite3-0, libsystemd0, liblz4-1
 
@@ -112,19 +116,33 @@ clean:
 release: deps
 	$(SWIFT) build $(RELEASE_FLAGS) --product contactwatchd
 	$(SWIFT) build $(RELEASE_FLAGS) --product contactwatch
+	$(SWIFT) build $(RELEASE_FLAGS) --product generate-manual
+
+# The manual pages' date: the commit's (the same bytes from the same commit), today's outside a git checkout.
+MAN_DATE = $(shell d=$$(git -c safe.directory='$(CURDIR)' -C '$(CURDIR)' log -1 --format=%cd --date=short 2>/dev/null); [ -n "$(GIT_HERE)" ] && [ -n "$$d" ] && echo "$$d" || date -u +%F)
 
 install: release
 	@bin="$$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)"; \
 	set -e; \
-	install -d "$(DESTDIR)$(BINDIR)" "$(DESTDIR)$(UNITDIR)" "$(DESTDIR)$(DOCDIR)" "$(DESTDIR)$(CONFDIR)"; \
+	install -d "$(DESTDIR)$(BINDIR)" "$(DESTDIR)$(UNITDIR)" "$(DESTDIR)$(DOCDIR)" "$(DESTDIR)$(CONFDIR)" "$(DESTDIR)$(MANDIR)/man1"; \
 	for exe in contactwatchd contactwatch; do \
 	    install -m 0755 "$$bin/$$exe" "$(DESTDIR)$(BINDIR)/$$exe"; \
-	    strip --strip-unneeded "$(DESTDIR)$(BINDIR)/$$exe"; \
+	    strip --strip-unneeded --remove-section=.comment "$(DESTDIR)$(BINDIR)/$$exe"; \
 	done; \
 	sed -e 's|/usr/local/bin/|$(BINDIR)/|g' -e 's|/usr/local/share/doc/contactwatch|$(DOCDIR)|g' \
 	    Deploy/contactwatchd.service > "$(DESTDIR)$(UNITDIR)/contactwatchd.service"; \
 	chmod 0644 "$(DESTDIR)$(UNITDIR)/contactwatchd.service"; \
 	install -m 0644 README.md "$(DESTDIR)$(DOCDIR)/README.md"; \
+	Deploy/copyright.sh "$$bin" "$(DESTDIR)$(DOCDIR)/copyright" $(COPYRIGHT_FLAGS); \
+	man="$$(mktemp -d)"; trap 'rm -rf "$$man"' EXIT; \
+	for exe in contactwatchd contactwatch; do \
+	    "$$bin/generate-manual" "$$bin/$$exe" --output-directory "$$man" --date "$(MAN_DATE)" --section 1 >/dev/null; \
+	done; \
+	sed -i '/^\.Ar subcommand$$/d' "$$man/contactwatchd.1"; \
+	for page in contactwatchd.1 contactwatch.1; do \
+	    gzip -9n < "$$man/$$page" > "$(DESTDIR)$(MANDIR)/man1/$$page.gz"; chmod 0644 "$(DESTDIR)$(MANDIR)/man1/$$page.gz"; \
+	done; \
+	chmod 0644 "$(DESTDIR)$(DOCDIR)/copyright"; \
 	if [ -e "$(DESTDIR)$(CONFDIR)/contactwatchd.yaml" ]; then \
 	    echo "install: kept the existing $(DESTDIR)$(CONFDIR)/contactwatchd.yaml (the example is $(DOCDIR)/contactwatchd.yaml)"; \
 	else \
@@ -137,7 +155,8 @@ install: release
 uninstall:
 	rm -f "$(DESTDIR)$(BINDIR)/contactwatchd" "$(DESTDIR)$(BINDIR)/contactwatch" \
 	      "$(DESTDIR)$(UNITDIR)/contactwatchd.service" \
-	      "$(DESTDIR)$(DOCDIR)/README.md" "$(DESTDIR)$(DOCDIR)/contactwatchd.yaml"
+	      "$(DESTDIR)$(DOCDIR)/README.md" "$(DESTDIR)$(DOCDIR)/contactwatchd.yaml" "$(DESTDIR)$(DOCDIR)/copyright" \
+	      "$(DESTDIR)$(MANDIR)/man1/contactwatchd.1.gz" "$(DESTDIR)$(MANDIR)/man1/contactwatch.1.gz"
 	-rmdir "$(DESTDIR)$(DOCDIR)" 2>/dev/null
 	@echo "uninstall: kept $(DESTDIR)$(CONFDIR) and the state directory (/var/lib/contactwatch); remove them by hand if wanted"
 
@@ -154,30 +173,53 @@ GIT_HERE = $(shell [ "$$(git -c safe.directory='$(CURDIR)' -C '$(CURDIR)' rev-pa
 DEB_BUILD = $(if $(GIT_HERE),$(shell TZ=UTC git -c safe.directory='$(CURDIR)' log -1 --format=%cd --date=format-local:%Y%m%d%H%M%S | sed 's/^/+git/')$(shell git -c safe.directory='$(CURDIR)' rev-parse --short=7 HEAD | sed 's/^/./'))
 DEB_VERSION = $(VERSION)$(DEB_BUILD)
 DEB_FILE = contactwatch_$(DEB_VERSION)_$(DEB_ARCH).deb
+# Who answers for the package: set it to your organisation's (lintian calls a localhost address bogus).
+DEB_MAINTAINER ?= ContactWatch maintainers <contactwatch@localhost>
 
 # /etc/contactwatch/contactwatchd.yaml is a conffile: dpkg keeps an operator's edits on upgrade.
 deb: release
 	rm -rf "$(DEB_ROOT)"
-	$(MAKE) --no-print-directory install DESTDIR="$(CURDIR)/$(DEB_ROOT)" PREFIX=/usr
+	$(MAKE) --no-print-directory install DESTDIR="$(CURDIR)/$(DEB_ROOT)" PREFIX=/usr COPYRIGHT_FLAGS=--common-licenses
 	install -d "$(DEB_ROOT)/DEBIAN"
+# A native package's changelog (Debian policy 12.7): this build's version and the commit it was made of, dated by
+# that commit (by the build's time outside a git checkout).
+	set -e; doc="$(DEB_ROOT)/usr/share/doc/contactwatch"; \
+	if [ -n "$(GIT_HERE)" ]; then \
+	    what="Built from commit $$(git -c safe.directory='$(CURDIR)' log -1 --format='%h: %s' | tr -d '\000-\037\177')."; \
+	    when=$$(LC_ALL=C TZ=UTC git -c safe.directory='$(CURDIR)' log -1 --format=%cd --date=format-local:'%a, %d %b %Y %H:%M:%S +0000'); \
+	else \
+	    what="Built outside a git checkout: no commit to name."; when=$$(LC_ALL=C date -u -R); \
+	fi; \
+	what=$$(printf '%s\n' "$$what" | fold -s -w 72 | sed -e 's/ *$$//' -e '2,$$s/^/    /'); \
+	printf 'contactwatch (%s) unstable; urgency=medium\n\n  * %s\n\n -- %s  %s\n' \
+	    "$(DEB_VERSION)" "$$what" "$(DEB_MAINTAINER)" "$$when" | gzip -9n > "$$doc/changelog.gz"; \
+	chmod 0644 "$$doc/changelog.gz"
+# Yams (the YAML reader of swift-configuration) carries libyaml's C source and is linked in like every Swift package:
+# by design, so lintian's embedded-library tag is overridden, saying why.
+	install -d "$(DEB_ROOT)/usr/share/lintian/overrides"
+	printf '%s\n' "# libyaml comes inside the Swift package Yams, linked statically as every Swift package is (no shared Swift libraries on the host)." \
+	    "contactwatch: embedded-library libyaml [usr/bin/contactwatchd]" > "$(DEB_ROOT)/usr/share/lintian/overrides/contactwatch"
+	chmod 0644 "$(DEB_ROOT)/usr/share/lintian/overrides/contactwatch"
 	{ echo "Package: contactwatch"; \
 	  echo "Version: $(DEB_VERSION)"; \
 	  echo "Architecture: $(DEB_ARCH)"; \
-	  echo "Maintainer: ContactWatch maintainers <contactwatch@localhost>"; \
+	  echo "Maintainer: $(DEB_MAINTAINER)"; \
 	  echo "Depends: libc6 (>= 2.35), libstdc++6 (>= 12), libgcc-s1, $(RUNTIME_PACKAGES)"; \
 	  echo "Suggests: sqlite3"; \
 	  echo "Section: admin"; \
 	  echo "Priority: optional"; \
 	  echo "Installed-Size: $$(du -sk "$(DEB_ROOT)" | cut -f1)"; \
 	  echo "Description: probation supervision-contact alerting daemon (ZeroMQ in, alerts out)"; \
-	  echo " contactwatchd reads supervision-contact events from ZeroMQ, keeps per-case state in SQLite and"; \
-	  echo " publishes alerts; contactwatch replays, generates and tails streams. systemd unit included."; \
+	  echo " contactwatchd reads supervision-contact events from ZeroMQ, keeps per-case"; \
+	  echo " state in SQLite and publishes alerts; contactwatch replays, generates and"; \
+	  echo " tails streams. systemd unit included."; \
 	} > "$(DEB_ROOT)/DEBIAN/control"
 	echo "$(CONFDIR)/contactwatchd.yaml" > "$(DEB_ROOT)/DEBIAN/conffiles"
 	printf '#!/bin/sh\nset -e\nif [ -d /run/systemd/system ]; then systemctl daemon-reload || true; fi\n' > "$(DEB_ROOT)/DEBIAN/postinst"
 	printf '#!/bin/sh\nset -e\nif [ -d /run/systemd/system ]; then systemctl daemon-reload || true; fi\n' > "$(DEB_ROOT)/DEBIAN/postrm"
 	printf '#!/bin/sh\nset -e\nif [ "$$1" = remove ] && [ -d /run/systemd/system ]; then systemctl stop contactwatchd.service || true; fi\n' > "$(DEB_ROOT)/DEBIAN/prerm"
 	chmod 0755 "$(DEB_ROOT)/DEBIAN/postinst" "$(DEB_ROOT)/DEBIAN/postrm" "$(DEB_ROOT)/DEBIAN/prerm"
+	cd "$(DEB_ROOT)" && find . -type f ! -path './DEBIAN/*' -printf '%P\0' | LC_ALL=C sort -z | xargs -0 md5sum > DEBIAN/md5sums
 	dpkg-deb --root-owner-group --build "$(DEB_ROOT)" "$(DEB_FILE)"
 	@if [ -z "$(DEB_BUILD)" ]; then echo "deb: warning: no git commit of this tree found: the version is plain $(VERSION), which sorts below every $(VERSION)+git… build (apt takes it as a downgrade)" >&2; fi
 	@echo "deb: $(DEB_FILE) (apt install ./$(DEB_FILE))"

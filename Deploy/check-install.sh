@@ -36,6 +36,23 @@ for f in "$root/usr/lib/systemd/system/contactwatchd.service" "$root/etc/contact
          "$root/usr/share/doc/contactwatch/README.md"; do
     [[ -f "$f" ]] || fail "$f is not installed"
 done
+# The licence notices: made from the link, so a package the daemon links (swift-nio, for the metrics server) and the
+# runtime's licence must be named.
+copyright="$root/usr/share/doc/contactwatch/copyright"
+[[ -s "$copyright" ]] || fail "$copyright is not installed"
+for package in swift-nio swift-argument-parser GRDB.swift; do
+    grep -q "^==== Swift package $package " "$copyright" || fail "$copyright does not carry the licence of $package"
+done
+grep -q '^==== The Swift runtime' "$copyright" || fail "$copyright does not carry the Swift runtime's licence"
+echo "check-install: $copyright names $(grep -c '^==== Swift package ' "$copyright") Swift packages and the runtime"
+# The manual pages, made from each executable's own --help.
+for page in contactwatchd contactwatch; do
+    zcat "$root/usr/share/man/man1/$page.1.gz" 2>/dev/null | grep -q '^\.Nm '"$page"'$' \
+        || fail "$root/usr/share/man/man1/$page.1.gz is not the manual page of $page"
+done
+zcat "$root/usr/share/man/man1/contactwatchd.1.gz" | grep -q '^\.Op Fl -check-config$' \
+    || fail "the manual page of contactwatchd does not document --check-config"
+echo "check-install: manual pages of contactwatchd and contactwatch installed"
 grep -q '^ExecStart=/usr/bin/contactwatchd ' "$root/usr/lib/systemd/system/contactwatchd.service" \
     || fail "the installed unit's ExecStart is not under PREFIX=/usr"
 grep -q '^Documentation=file:///usr/share/doc/contactwatch/README.md' "$root/usr/lib/systemd/system/contactwatchd.service" \
