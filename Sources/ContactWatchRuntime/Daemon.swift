@@ -220,7 +220,13 @@ public enum Daemon {
         // Heap freed anywhere goes back to the system (FreedHeapWatch).
         let heapWatch = FreedHeapWatch.Timer()
         defer { heapWatch.stop() }
-        let loaded = try LoadedStore(directory: config.stateDir)
+        let loaded: LoadedStore
+        do {
+            // A store of a few GB takes minutes to check and load: said in the log too, not only to systemd.
+            let progress = StartProgressNotice(logger: logger, doing: "checking and loading the state store")
+            defer { progress.stop() }
+            loaded = try LoadedStore(directory: config.stateDir)
+        }
         defer { loaded.store.close() }
         let engine = try makeEngine(config.engine, loaded.state)
         loaded.log(to: logger, stateDir: config.stateDir, since: started)

@@ -1,5 +1,6 @@
 @testable import ContactWatchRuntime
 import Foundation
+import Logging
 import Synchronization
 import Testing
 
@@ -80,5 +81,41 @@ struct SystemdStartExtensionTests {
         defer { timer.cancel() }
         #expect(later.wait(timeout: .now() + 30) == .success)
         #expect(sent.load(ordering: .relaxed) <= afterStop + 1, "\(sent.load(ordering: .relaxed)) sent, \(afterStop) when stopped")
+    }
+}
+
+/// The start's long step said in the log as well as to systemd: a 10-minute start on a slow disk logged not a line
+/// (the packaging check, session 39).
+@Suite("StartProgressNotice: a long start said in the log")
+struct StartProgressNoticeTests {
+    @Test("the line says what the start does, for how long so far and how much it has read")
+    func message() {
+        #expect(StartProgressNotice.message(doing: "checking and loading the state store", elapsedNanos: 40_900_000_000,
+                                            bytesRead: 1_234_567_890)
+                == "still starting: checking and loading the state store (40 s so far, 1.2 GB read)")
+        #expect(StartProgressNotice.amount(999) == "999 bytes")
+        #expect(StartProgressNotice.amount(65_536) == "65 KB")
+        #expect(StartProgressNotice.amount(158_000_000) == "158 MB")
+        #expect(StartProgressNotice.amount(12_000_000_000) == "12.0 GB")
+    }
+
+    @Test("lines come after the first delay and then at each interval, at notice, with the bytes read since the start, until stopped")
+    func lines() {
+        let sink = LogLines()
+        let read = Atomic<UInt64>(5_000_000)
+        let notice = StartProgressNotice(logger: Logger(label: "test") { _ in MemoryLogHandler(sink: sink) },
+                                         doing: "checking and loading the state store", first: 20_000_000,
+                                         every: 20_000_000, bytesRead: { read.add(3_000_000, ordering: .relaxed).newValue })
+        #expect(sink.waitFor(seconds: 30) { $0.message.contains("9 MB read") },
+                "\(sink.entries.withLock { $0.map(\.message) })")
+        notice.stop()
+        let lines = sink.entries.withLock { $0 }
+        // The first read (at the start) is the base: 3 MB more at each line.
+        #expect(lines.count >= 3)
+        for (k, line) in lines.prefix(3).enumerated() {
+            #expect(line.message.hasPrefix("still starting: checking and loading the state store (")
+                    && line.message.hasSuffix(" s so far, \(3 * (k + 1)) MB read)"), "\(line.message)")
+        }
+        #expect(lines.allSatisfy { $0.level == .notice })
     }
 }
