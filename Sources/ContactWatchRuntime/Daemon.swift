@@ -44,6 +44,13 @@ struct PipelineService: Service {
                         ThreadPlacement.name(ThreadPlacement.pipeline)
                         do throws(DaemonError) {
                             try pipeline.run {
+                                // A stop asked for during the last steps of the start (binding, republishing) is not
+                                // followed by READY=1 and a `ready` line (systemd 252 showed `stopping`, then `ready`
+                                // 4 ms later: sessions 38 and 39).
+                                guard !pipeline.isStopRequested else {
+                                    onReady()
+                                    return
+                                }
                                 // Without waiting, as STOPPING=1 (the same queue keeps them in order): READY=1 can be
                                 // sent from inside the loop (after republishing), when the heartbeat's pings may have
                                 // filled the notification socket's queue, and a blocked sd_notify kept the loop from
