@@ -51,6 +51,11 @@ public enum EndpointExposure {
         var list: UnsafeMutablePointer<addrinfo>? = nil
         guard getaddrinfo(host, nil, &hints, &list) == 0, let first = list else { return false }
         defer { freeaddrinfo(list) }
+        return isLoopbackOnly(first)
+    }
+
+    /// Whether every address of a `getaddrinfo` result is a loopback one (IPv4 127/8, `::1`, or `::ffff:127.…`).
+    public static func isLoopbackOnly(_ first: UnsafeMutablePointer<addrinfo>) -> Bool {
         var node: UnsafeMutablePointer<addrinfo>? = first
         while let info = node {
             guard let address = info.pointee.ai_addr else { return false }

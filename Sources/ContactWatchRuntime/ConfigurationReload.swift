@@ -99,7 +99,8 @@ public actor ConfigurationReload {
         func compare(_ left: Any, _ right: Any, keys: [String: String]) {
             for (l, r) in zip(Mirror(reflecting: left).children, Mirror(reflecting: right).children) {
                 let field = l.label ?? "?"
-                if field == "exposedPlaintext" { continue }  // follows from security.* and the endpoints
+                // Follow from security.* and the endpoints, and from metrics.address.
+                if field == "exposedPlaintext" || field == "metricsLookup" { continue }
                 if field == "engine" {
                     let old = RuleSettingsRecord.values(a.engine), new = RuleSettingsRecord.values(b.engine)
                     for key in old.keys.sorted() where old[key] != new[key] {

@@ -87,11 +87,19 @@ public struct DaemonConfiguration: Sendable {
     /// `security.allowPlaintext` and is logged (a metrics endpoint attacker, session 37). A warning, not a refusal:
     /// a management network is a reasonable place for it.
     public var exposedMetricsWarning: String? {
-        guard let text = metrics, let address = MetricsAddress(text),
-              address.host.lowercased() != "localhost", !EndpointExposure.isLoopbackAddress(address.host, resolving: true)
-        else { return nil }
+        guard let text = metrics, let address = MetricsAddress(text), !metricsHost(address, text).loopbackOnly else { return nil }
         return "metrics.address: the metrics endpoint (no authentication) is reachable from other hosts at \(text); "
             + "bind it to 127.0.0.1 or to a network only the scraper reaches"
+    }
+
+    /// `metrics.address`'s host as `resolve` looked it up, with the text it was for: the configuration's check and the
+    /// exposure warning read this one lookup (`MetricsAddress.lookUp`).
+    var metricsLookup: (text: String, host: MetricsAddress.HostLookup)?
+
+    /// The lookup of `address` (parsed from `text`): `resolve`'s when it was of this text, else made now.
+    func metricsHost(_ address: MetricsAddress, _ text: String) -> MetricsAddress.HostLookup {
+        if let metricsLookup, metricsLookup.text == text { return metricsLookup.host }
+        return address.lookUp()
     }
 
     public var smallInputQueueWarning: String? {
@@ -468,6 +476,7 @@ public struct DaemonConfiguration: Sendable {
         problems.collect { d.security.allowConsumers = try k.string("security.curve.allowConsumers") }
         problems.collect { d.security.inputServerKey = try k.string("input.curveServerKey") }
         problems.collect { if let v = try k.bool("security.allowPlaintext") { d.security.allowPlaintext = v } }
+        if let text = d.metrics, let address = MetricsAddress(text) { d.metricsLookup = (text, address.lookUp()) }
         for problem in d.problems() { problems.add(problem) }
         d.exposedPlaintext = d.security.check(inputs: d.inputs, inputBind: d.inputBind, output: d.output, journal: d.journal,
                                               problems: &problems)
@@ -578,7 +587,7 @@ public struct DaemonConfiguration: Sendable {
         check("output.sendHighWaterMark", EngineSettings.rangeProblem(sendHighWaterMark, 0...Int(Int32.max), lowerBoundMeans: "no limit"))
         if let m = metrics {
             if let address = MetricsAddress(m) {
-                if let problem = address.hostProblem {
+                if let problem = metricsHost(address, m).problem {
                     out.append(DaemonError.configuration(key: "metrics.address", problem: "\(problem) (got \"\(m)\")"))
                 }
             } else {

@@ -37,7 +37,49 @@ extension MetricsAddress {
     /// Why the host cannot be served on, as far as the configuration can tell; nil when it can. Left to the bind, a
     /// host that is no address passed `--check-config` and the start was exit 69, restarted for ever; `*` was looked
     /// up as a name and served on `::1` alone; `0177.0.0.1` was octal 127.0.0.1 (a fault tester, session 34).
-    var hostProblem: String? {
+    var hostProblem: String? { lookUp().problem }
+
+    /// The host as the configuration judges it, from one lookup (a name is resolved once, for both answers).
+    struct HostLookup: Sendable, Equatable {
+        /// Why the host cannot be served on (`hostProblem`); nil when it can.
+        var problem: String?
+        /// Whether every address it stands for is a loopback one: no other host can reach the endpoint.
+        var loopbackOnly: Bool
+    }
+
+    /// `hostProblem` and whether the host is loopback only, with at most one `getaddrinfo` of a name. Asked separately,
+    /// a name was resolved twice on the start path, before the start's timeout extension runs (the configuration's check,
+    /// then the exposure warning: a dead resolver's wait twice over, a reviewer, session 38); now `resolve` asks once.
+    func lookUp() -> HostLookup {
+        if let problem = numericProblem { return HostLookup(problem: problem, loopbackOnly: false) }
+        guard isName else {
+            return HostLookup(problem: nil, loopbackOnly: EndpointExposure.isLoopbackAddress(host))
+        }
+        // A name: looked up now, as the bind will.
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var result: UnsafeMutablePointer<addrinfo>? = nil
+        let rc = getaddrinfo(host, nil, &hints, &result)
+        guard rc == 0, let first = result else {
+            if let result { freeaddrinfo(result) }
+            return HostLookup(problem: "\"\(host)\" cannot be resolved (\(String(cString: gai_strerror(rc))))", loopbackOnly: false)
+        }
+        defer { freeaddrinfo(first) }
+        return HostLookup(problem: nil, loopbackOnly: host.lowercased() == "localhost" || EndpointExposure.isLoopbackOnly(first))
+    }
+
+    /// Whether the host is a name (not an IPv4 or IPv6 address, nor meant as one).
+    private var isName: Bool {
+        if host.contains(":") { return false }
+        let lower = host.lowercased()
+        let digitsAndDots = host.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2E }
+        let hexadecimal = lower.hasPrefix("0x")
+            && lower.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) || $0 == 0x78 || $0 == 0x2E }
+        return !(digitsAndDots || hexadecimal)
+    }
+
+    /// Why an address (or `*`) cannot be served on, found without the resolver; nil for a usable address and for a name.
+    private var numericProblem: String? {
         if host == "*" { return "\"*\" is not a host here: give 0.0.0.0 (every IPv4 interface) or [::] (every interface)" }
         var v4 = in_addr(), v6 = in6_addr()
         if host.contains(":") {
@@ -53,20 +95,10 @@ extension MetricsAddress {
         }
         // Digits and dots, or a hexadecimal `0x…` form (what `inet_aton` takes): meant as an IPv4 address, which must
         // be four decimal numbers. A name such as `db1` or `cafe2` is a name.
-        let digitsAndDots = host.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2E }
-        let lower = host.lowercased()
-        let hexadecimal = lower.hasPrefix("0x")
-            && lower.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) || $0 == 0x78 || $0 == 0x2E }
-        if digitsAndDots || hexadecimal {
+        if !isName {
             return inet_pton(AF_INET, host, &v4) == 1 ? nil : "\"\(host)\" is not an IPv4 address of four decimal numbers (such as 127.0.0.1)"
         }
-        // A name: looked up now, as the bind will.
-        var hints = addrinfo()
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        var result: UnsafeMutablePointer<addrinfo>? = nil
-        let rc = getaddrinfo(host, nil, &hints, &result)
-        if let result { freeaddrinfo(result) }
-        return rc == 0 ? nil : "\"\(host)\" cannot be resolved (\(String(cString: gai_strerror(rc))))"
+        return nil
     }
 }
 

@@ -605,6 +605,27 @@ struct ConfigurationTests {
         print("configuration: metrics.address \(host) resolves to \(addresses): \(warning == nil ? "not warned" : "warned")")
     }
 
+    @Test("metrics.address's host is looked up once by the configuration: the check and the exposure warning share it")
+    func metricsHostLookedUpOnce() async throws {
+        for (host, loopbackOnly) in [("127.0.0.1", true), ("[::1]", true), ("localhost", true), ("0.0.0.0", false),
+                                     ("[::]", false), ("192.0.2.1", false)] {
+            let lookup = try #require(MetricsAddress("\(host):0")).lookUp()
+            #expect(lookup == MetricsAddress.HostLookup(problem: nil, loopbackOnly: loopbackOnly), "\(host)")
+        }
+        let unresolved = try #require(MetricsAddress("no-such-host.invalid:0")).lookUp()
+        #expect(unresolved.problem?.contains("cannot be resolved") == true && !unresolved.loopbackOnly)
+        var flags = DaemonFlags()
+        flags.metrics = "localhost:9464"
+        let configuration = try await DaemonConfiguration.load(flags: flags, environment: [:])
+        let kept = try #require(configuration.metricsLookup)
+        #expect(kept.text == "localhost:9464" && kept.host == MetricsAddress.HostLookup(problem: nil, loopbackOnly: true))
+        // What the warning reads is that lookup: one the host's resolver never gave is used as it is.
+        var pretended = configuration
+        pretended.metricsLookup = ("localhost:9464", MetricsAddress.HostLookup(problem: nil, loopbackOnly: false))
+        #expect(pretended.exposedMetricsWarning?.contains("reachable from other hosts") == true)
+        #expect(configuration.exposedMetricsWarning == nil)
+    }
+
     @Test("an unreadable configuration file exits 64 naming --config")
     func unreadableFile() async {
         var flags = DaemonFlags()
@@ -648,7 +669,7 @@ struct ConfigurationTests {
         func fields(_ value: Any) -> [String] { Mirror(reflecting: value).children.compactMap(\.label) }
         let configuration = try Self.resolve([:])
         var named: [String] = []
-        for field in fields(configuration) where !["engine", "security", "exposedPlaintext"].contains(field) {
+        for field in fields(configuration) where !["engine", "security", "exposedPlaintext", "metricsLookup"].contains(field) {
             named.append(try #require(ConfigurationReload.keyNames[field], "no key for \(field)"))
         }
         for field in fields(configuration.engine) {
