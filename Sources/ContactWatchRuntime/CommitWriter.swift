@@ -209,13 +209,18 @@ final class CommitWriter: @unchecked Sendable {
     /// journal rows) and empties it in place for reuse. The rest of the batch is kept, emptied, as `spare`.
     private func writeNext() -> Bool? {
         guard let work = next() else { return nil }
-        guard case .batch(let batch) = work else {
-            switch work {
-            case .prune(let cutoff, let days): busy { pruneStep(cutoff, retentionDays: days) }
-            case .check: return !busy { checkFiles() }
-            case .batch: break
-            }
+        // The batch taken out of `work` (consumed), so that it is the only reference to its buffers: with `work` still
+        // holding a copy until the function returned, `recycled()` emptied shared arrays, and `removeAll(keepingCapacity:)`
+        // then allocated a fresh buffer of each one's size for every batch — and the outbox the batch refers to could be
+        // recycled by the processing thread while `work` still held it, reallocating its 51 MB (heaptrack, a helper,
+        // session 38; `CommitWriterReuseTests`).
+        let batch: PreparedCommit
+        switch consume work {
+        case .batch(let taken): batch = taken
+        case .prune(let cutoff, let days):
+            busy { pruneStep(cutoff, retentionDays: days) }
             return true
+        case .check: return !busy { checkFiles() }
         }
         busySince.store(MonotonicClock.nanos(), ordering: .releasing)
         defer { busySince.store(0, ordering: .releasing) }

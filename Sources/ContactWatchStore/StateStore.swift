@@ -1877,6 +1877,15 @@ public struct PreparedCommit: Sendable {
         return p
     }
 
+    /// Where the batch's largest arrays keep their elements (those with room): the same after `recycled()` when they were
+    /// emptied in place, not reallocated (tests: `CommitWriterReuseTests`).
+    package var bufferAddresses: [Int] {
+        func address<T>(_ a: [T]) -> Int? {
+            a.capacity == 0 ? nil : a.withUnsafeBufferPointer { $0.baseAddress.map { Int(bitPattern: $0) } }
+        }
+        return [address(cases), address(contactRecords), address(journal), address(keys)].compactMap { $0 }
+    }
+
     /// The alertSequence the state had when the batch was prepared.
     public var committedSequence: UInt64 { alertSequence }
     /// How many records the batch writes (for logs and metrics).

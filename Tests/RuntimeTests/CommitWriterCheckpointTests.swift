@@ -1,6 +1,7 @@
 @testable import ContactWatchEngine
 @testable import ContactWatchRuntime
 @testable import ContactWatchStore
+import ContactWatchTestSupport
 import Foundation
 import Logging
 import Testing
@@ -150,5 +151,41 @@ struct CommitWriterCheckpointTests {
         let seen = gate.snapshot
         #expect(seen.held, "the checkpoint gave up waiting: the report did not come while it was held")
         #expect(seen.entries == 2)
+    }
+}
+
+/// A written batch comes back emptied in place: its arrays keep their storage for the next batch. The writer held a
+/// second reference to the batch while it emptied it, so every array was reallocated at its full size for each batch
+/// (a helper's heaptrack run, session 38; found by reading, fixed in session 39).
+@Suite("CommitWriter: a written batch is reused, not reallocated")
+struct CommitWriterReuseTests {
+    @Test("the spare batch after a commit has the same buffers as the batch submitted")
+    func spareKeepsItsBuffers() throws {
+        let dir = NSTemporaryDirectory() + "cw-writer-reuse-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try StateStore(directory: dir)
+        defer { store.close() }
+        let state = syntheticState(cases: 200)
+        var changes = ChangeSet()
+        for ci in 0..<state.cases.count { changes.cases.insert(UInt32(ci)) }
+        changes.contacts.append(contentsOf: state.contacts.keys.prefix(500))
+        let context = try ZMQContext()
+        defer { context.close() }
+        let (signal, endpoint) = try CommitWriterCheckpointTests.durabilitySignal(context, "writer-reuse")
+        defer { signal.close() }
+        let writer = try CommitWriter(store: store, context: context, signalEndpoint: endpoint)
+        defer { writer.close() }
+        let before: [Int]
+        do {
+            let batch = StateStore.prepare(changes: changes, state: state, journalFrom: Outbox(), publishedThrough: nil,
+                                           now: 1_775_000_000_000)
+            before = batch.bufferAddresses
+            writer.submit(consume batch)
+        }
+        try #require(before.count >= 2, "the batch should have filled some arrays: \(before)")
+        #expect(try signal.receiveMessage(timeoutMilliseconds: 20_000) { _ in true } == true, "no durability report")
+        #expect(writer.error == nil)
+        let spare = try #require(writer.takeSpare(), "no spare batch after the commit")
+        #expect(spare.bufferAddresses == before)
     }
 }
