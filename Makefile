@@ -176,7 +176,14 @@ DEB_FILE = contactwatch_$(DEB_VERSION)_$(DEB_ARCH).deb
 # Who answers for the package: set it to your organisation's (lintian calls a localhost address bogus).
 DEB_MAINTAINER ?= ContactWatch maintainers <contactwatch@localhost>
 
-# /etc/contactwatch/contactwatchd.yaml is a conffile: dpkg keeps an operator's edits on upgrade.
+# The package's bytes follow from the commit: every file's date and the archive's own are the commit's (dpkg-deb reads
+# SOURCE_DATE_EPOCH), as are the manual pages' and the changelog's (reproducible-builds.org).
+ifneq ($(GIT_HERE),)
+deb: export SOURCE_DATE_EPOCH := $(shell git -c safe.directory='$(CURDIR)' log -1 --format=%ct)
+endif
+
+# /etc/contactwatch/contactwatchd.yaml is a conffile: dpkg keeps an operator's edits on upgrade (and its checksum is
+# dpkg's own, not in md5sums, so that debsums does not call an edit a damaged file).
 deb: release
 	rm -rf "$(DEB_ROOT)"
 	$(MAKE) --no-print-directory install DESTDIR="$(CURDIR)/$(DEB_ROOT)" PREFIX=/usr COPYRIGHT_FLAGS=--common-licenses
@@ -208,7 +215,7 @@ deb: release
 	  echo "Suggests: sqlite3"; \
 	  echo "Section: admin"; \
 	  echo "Priority: optional"; \
-	  echo "Installed-Size: $$(du -sk "$(DEB_ROOT)" | cut -f1)"; \
+	  echo "Installed-Size: $$(du -sk --apparent-size --exclude=DEBIAN "$(DEB_ROOT)" | cut -f1)"; \
 	  echo "Description: probation supervision-contact alerting daemon (ZeroMQ in, alerts out)"; \
 	  echo " contactwatchd reads supervision-contact events from ZeroMQ, keeps per-case"; \
 	  echo " state in SQLite and publishes alerts; contactwatch replays, generates and"; \
@@ -219,7 +226,7 @@ deb: release
 	printf '#!/bin/sh\nset -e\nif [ -d /run/systemd/system ]; then systemctl daemon-reload || true; fi\n' > "$(DEB_ROOT)/DEBIAN/postrm"
 	printf '#!/bin/sh\nset -e\nif [ "$$1" = remove ] && [ -d /run/systemd/system ]; then systemctl stop contactwatchd.service || true; fi\n' > "$(DEB_ROOT)/DEBIAN/prerm"
 	chmod 0755 "$(DEB_ROOT)/DEBIAN/postinst" "$(DEB_ROOT)/DEBIAN/postrm" "$(DEB_ROOT)/DEBIAN/prerm"
-	cd "$(DEB_ROOT)" && find . -type f ! -path './DEBIAN/*' -printf '%P\0' | LC_ALL=C sort -z | xargs -0 md5sum > DEBIAN/md5sums
+	cd "$(DEB_ROOT)" && find . -type f ! -path './DEBIAN/*' ! -path './etc/*' -printf '%P\0' | LC_ALL=C sort -z | xargs -0 md5sum > DEBIAN/md5sums
 	dpkg-deb --root-owner-group --build "$(DEB_ROOT)" "$(DEB_FILE)"
 	@if [ -z "$(DEB_BUILD)" ]; then echo "deb: warning: no git commit of this tree found: the version is plain $(VERSION), which sorts below every $(VERSION)+git… build (apt takes it as a downgrade)" >&2; fi
 	@echo "deb: $(DEB_FILE) (apt install ./$(DEB_FILE))"

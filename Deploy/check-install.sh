@@ -44,13 +44,16 @@ for package in swift-nio swift-argument-parser GRDB.swift; do
     grep -q "^==== Swift package $package " "$copyright" || fail "$copyright does not carry the licence of $package"
 done
 grep -q '^==== The Swift runtime' "$copyright" || fail "$copyright does not carry the Swift runtime's licence"
+# The C libraries inside Swift packages: BoringSSL's notices (from its sources' heads) and libyaml's (Deploy/licenses).
+grep 'Eric Young' "$copyright" >/dev/null || fail "$copyright does not carry BoringSSL's notices (swift-crypto's CCryptoBoringSSL)"
+grep 'Kirill Simonov' "$copyright" >/dev/null || fail "$copyright does not carry libyaml's licence (Yams' CYaml)"
 echo "check-install: $copyright names $(grep -c '^==== Swift package ' "$copyright") Swift packages and the runtime"
 # The manual pages, made from each executable's own --help.
 for page in contactwatchd contactwatch; do
-    zcat "$root/usr/share/man/man1/$page.1.gz" 2>/dev/null | grep -q '^\.Nm '"$page"'$' \
+    zcat "$root/usr/share/man/man1/$page.1.gz" 2>/dev/null | grep '^\.Nm '"$page"'$' >/dev/null \
         || fail "$root/usr/share/man/man1/$page.1.gz is not the manual page of $page"
 done
-zcat "$root/usr/share/man/man1/contactwatchd.1.gz" | grep -q '^\.Op Fl -check-config$' \
+zcat "$root/usr/share/man/man1/contactwatchd.1.gz" | grep '^\.Op Fl -check-config$' >/dev/null \
     || fail "the manual page of contactwatchd does not document --check-config"
 echo "check-install: manual pages of contactwatchd and contactwatch installed"
 grep -q '^ExecStart=/usr/bin/contactwatchd ' "$root/usr/lib/systemd/system/contactwatchd.service" \
