@@ -180,9 +180,11 @@ public final class DaemonMetrics: TimingObserver, Sendable {
 
 /// swift-prometheus's swift-metrics factory, with a `# HELP` text for the metrics named in `help`.
 /// `PrometheusMetricsFactory` registers every handle with an empty help text, and the registry stops the process when
-/// one name is registered with two different texts, so a text cannot be added beside the handles: the handles of the
-/// named metrics are made here, through the registry's descriptor API with their text; any other label, and every
-/// `destroy`, goes to the wrapped factory unchanged.
+/// one name is registered with two different texts, so a text cannot be added beside the handles: every handle of a
+/// named metric, of whatever kind, is made here through the registry's descriptor API with its text (as swift-prometheus
+/// makes them: a floating-point counter is a counter, a meter a gauge, an aggregating recorder a value histogram), so
+/// that no path registers one of those names without it; any other label, and every `destroy`, goes to the wrapped
+/// factory unchanged.
 struct DescribedPrometheusFactory: CoreMetrics.MetricsFactory {
     let prometheus: PrometheusMetricsFactory
     let help: [String: String]
@@ -204,18 +206,22 @@ struct DescribedPrometheusFactory: CoreMetrics.MetricsFactory {
     }
 
     func makeFloatingPointCounter(label: String, dimensions: [(String, String)]) -> any FloatingPointCounterHandler {
-        prometheus.makeFloatingPointCounter(label: label, dimensions: dimensions)
+        guard let d = descriptor(label) else { return prometheus.makeFloatingPointCounter(label: label, dimensions: dimensions) }
+        return prometheus.registry.makeCounter(descriptor: d, labels: dimensions)
     }
 
     func makeRecorder(label: String, dimensions: [(String, String)], aggregate: Bool) -> any RecorderHandler {
-        guard !aggregate, let d = descriptor(label) else {
+        guard let d = descriptor(label) else {
             return prometheus.makeRecorder(label: label, dimensions: dimensions, aggregate: aggregate)
         }
-        return prometheus.registry.makeGauge(descriptor: d, labels: dimensions)
+        guard aggregate else { return prometheus.registry.makeGauge(descriptor: d, labels: dimensions) }
+        let buckets = prometheus.valueHistogramBuckets[label] ?? prometheus.defaultValueHistogramBuckets
+        return prometheus.registry.makeValueHistogram(descriptor: d, labels: dimensions, buckets: buckets)
     }
 
     func makeMeter(label: String, dimensions: [(String, String)]) -> any MeterHandler {
-        prometheus.makeMeter(label: label, dimensions: dimensions)
+        guard let d = descriptor(label) else { return prometheus.makeMeter(label: label, dimensions: dimensions) }
+        return prometheus.registry.makeGauge(descriptor: d, labels: dimensions)
     }
 
     func makeTimer(label: String, dimensions: [(String, String)]) -> any TimerHandler {
