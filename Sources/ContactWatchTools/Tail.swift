@@ -91,9 +91,10 @@ final class TailSession {
     private let monitor: ZMQMonitor?
     /// A connection to the live endpoint completed its handshake.
     private var connected = false
-    /// Handshakes that brought the live connection up: a loss and the next handshake read in one batch of monitor
-    /// events (a quick restart) leave `connected` as it was, but not this count.
-    private var connections: UInt64 = 0
+    /// Handshakes that brought the live connection back after a loss: a loss and the next handshake read in one batch of
+    /// monitor events (a quick restart) leave `connected` as it was, but not this count. The first connection is not
+    /// counted: made after a request was sent (a slow start), it was taken for a restart (a reviewer, session 39).
+    private var reconnections: UInt64 = 0
     private var warnedNotConnected = false
     /// The handshake failures already explained (each kind once: a refused client retries every 100 ms).
     private var explainedFailures: Set<String> = []
@@ -254,7 +255,7 @@ final class TailSession {
             }
             if event.kind == .handshakeSucceeded && !connected {
                 connected = true
-                connections &+= 1
+                if lostOne { reconnections &+= 1 }
                 if warnedNotConnected || !explainedFailures.isEmpty || lostOne {
                     diagnostics.line("connected to \(options.endpoint)")
                 }
@@ -436,7 +437,7 @@ final class TailSession {
             (askedAgain, waitedForKeepalive, firstAsked) = (false, false, ToolClock.nanos())
         }
         while true {
-            let sentOn = connections
+            let sentOn = reconnections
             // A DEALER with no connection blocks its send (a refused handshake leaves none): bounded by ZMQ_SNDTIMEO.
             guard try dealer.send(strings: ["fetch", String(after), String(limit)]) else {
                 if liveConnectionLost() {
@@ -474,7 +475,7 @@ final class TailSession {
                 dealer = try reconnectJournalOnceBack(dealer, journal: journal)
                 afresh()
                 continue
-            case nil where connections != sentOn:
+            case nil where reconnections != sentOn:
                 // The live connection was lost and back again while the request waited, read as one batch (a quick
                 // restart): the request went with the daemon that left. Asked again on a new connection, the new daemon
                 // with every chance the first had; judged by `connected` alone this was "still up" and exit 69 (a
@@ -504,10 +505,10 @@ final class TailSession {
                 diagnostics.line("warning: journal \(journal) did not answer within \(options.requestTimeoutMilliseconds) ms, "
                     + "twice; waiting up to \(seconds) s to learn whether the connection to \(options.endpoint) is cut "
                     + "(a network partition: TCP keepalive ends a silent connection in about 25 s) before giving up")
-                while connected && connections == sentOn && ToolClock.nanos() < deadline {
+                while connected && reconnections == sentOn && ToolClock.nanos() < deadline {
                     readMonitor(timeoutMilliseconds: 100)
                 }
-                if liveConnectionLost() || connections != sentOn {
+                if liveConnectionLost() || reconnections != sentOn {
                     dealer = try reconnectJournalOnceBack(dealer, journal: journal)
                     afresh()
                     continue

@@ -357,6 +357,32 @@ struct TailJournalResetTests {
         #expect(!tail.stderr.text.contains("twice"), "\(tail.stderr.text)")
     }
 
+    /// The first connection made after the first request was sent (a slow handshake, a daemon still starting) is not a
+    /// restart: counted as one, it was said as "lost and is back" and the silent journal got a whole extra round (a
+    /// reviewer, session 39).
+    @Test("a first connection made while the first journal request waits is not taken for a daemon restart")
+    func slowFirstConnectionIsNoRestart() throws {
+        let dir = try TemporaryDirectory()
+        let fake = try FakeDaemon(dir)
+        defer { fake.close() }
+        let journal = fake.journal
+        journal.unanswered.store(1_000_000, ordering: .relaxed)
+        var started: Child? = nil
+        // The output away until the tail has sent its first request (it waits 1 s for the live connection first).
+        try fake.restartOutput {
+            started = try Child("contactwatch", ["tail", "--endpoint", dir.ipc("out"), "--journal", dir.ipc("journal"),
+                                                 "--from-sequence", "0", "--request-timeout", "3"])
+            let deadline = Date().addingTimeInterval(30)
+            while journal.requests.load(ordering: .relaxed) == 0 && Date() < deadline { usleep(10_000) }
+            try #require(journal.requests.load(ordering: .relaxed) > 0, "the tail sent no request")
+        }
+        let tail = try #require(started)
+        defer { if tail.process.isRunning { tail.signal(SIGKILL) }; _ = tail.waitForProcessExit(timeout: 10) }
+        #expect(tail.stderr.wait(timeout: 30) { $0.contains("asking again") }, "\(tail.stderr.text)")
+        #expect(tail.stderr.text.contains("asking again on a new connection"), "\(tail.stderr.text)")
+        #expect(!tail.stderr.text.contains("was lost and is back"), "\(tail.stderr.text)")
+    }
+
     /// A restart under systemd (RestartSec=10, then the state's load) outlasts two request timeouts: the re-ask on a
     /// new connection alone still ended the tail with 69 (a reviewer, session 35). With the live connection lost, the
     /// tail waits for the daemon to be back, then asks again and catches up.
