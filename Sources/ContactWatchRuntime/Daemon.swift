@@ -58,10 +58,11 @@ struct PipelineService: Service {
                                 // With a STATUS= line: the start's "starting: …" stayed in `systemctl status`
                                 // until the heartbeat's first line, 5 s later (systemd 252, session 37).
                                 Systemd.notifyWithoutWaiting("READY=1\nSTATUS=ready")
-                                // With the version: after an upgrade, the journal tells which build a restart
-                                // started (the packaging check, session 39).
+                                // With the version and the executable's build ID: after an upgrade, the journal
+                                // tells which build a restart started (the packaging check, session 39).
                                 logger.info("ready", metadata: [
                                     "version": "\(ContactWatchVersion.string)",
+                                    "build": "\(BuildID.current ?? "none")",
                                     "input": "\(pipeline.config.inputs.joined(separator: ","))",
                                     "output": "\(pipeline.config.output)",
                                     "journal": "\(pipeline.config.journal ?? "off")",

@@ -246,6 +246,9 @@ struct OperatorTests {
         #expect(versionRun.waitForExit(timeout: 30) == 0)
         let version = versionRun.stdout.text.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(!version.isEmpty && ready["version"] as? String == version, "\(ready) \(version)")
+        // And the executable's build ID, which tells two builds of one version apart.
+        let build = ready["build"] as? String ?? ""
+        #expect(build.count >= 16 && build.allSatisfy(\.isHexDigit), "\(ready)")
     }
 
     @Test("a log format that does not exist is exit 64 naming log.format")
