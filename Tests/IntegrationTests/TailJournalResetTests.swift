@@ -72,6 +72,13 @@ struct TailJournalResetTests {
             stopping.store(true, ordering: .releasing)
             done.wait()
         }
+
+        /// Waits (at most `seconds`) until `count` requests in all have come; whether they have.
+        func waitForRequests(_ count: Int, seconds: Double = 30) -> Bool {
+            let deadline = Date().addingTimeInterval(seconds)
+            while requests.load(ordering: .relaxed) < count && Date() < deadline { usleep(10_000) }
+            return requests.load(ordering: .relaxed) >= count
+        }
     }
 
     /// The fake daemon's two sockets in `dir`: the journal (`journal`) and the alerts' XPUB (`out`).
@@ -109,6 +116,12 @@ struct TailJournalResetTests {
             journal.stop()
             context.close()
         }
+    }
+
+    /// `contactwatch tail --journal --from-sequence 0` of the fake daemon in `dir` (its ipc:// output and journal).
+    static func journalTail(_ dir: TemporaryDirectory, requestTimeout seconds: Int) throws -> Child {
+        try Child("contactwatch", ["tail", "--endpoint", dir.ipc("out"), "--journal", dir.ipc("journal"),
+                                   "--from-sequence", "0", "--request-timeout", String(seconds)])
     }
 
     /// A `tail --journal --from-sequence 0` of `fake`, once it has subscribed and printed `history` (the journal's).
@@ -311,8 +324,7 @@ struct TailJournalResetTests {
         defer { fake.close() }
         fake.journal.history.withLock { $0 = (1...3).map { Self.alert($0, "X00000\($0)") } }
         fake.journal.unanswered.store(unanswered, ordering: .relaxed)
-        let tail = try Child("contactwatch", ["tail", "--endpoint", dir.ipc("out"), "--journal", dir.ipc("journal"),
-                                              "--from-sequence", "0", "--request-timeout", "3"])
+        let tail = try Self.journalTail(dir, requestTimeout: 3)
         defer { if tail.process.isRunning { tail.signal(SIGKILL) }; _ = tail.waitForProcessExit(timeout: 10) }
         #expect(tail.stderr.wait(timeout: 30) { $0.contains("did not answer within 3000 ms; asking again on a new connection") },
                 "\(tail.stderr.text)")
@@ -335,17 +347,14 @@ struct TailJournalResetTests {
         defer { fake.close() }
         let journal = fake.journal
         journal.history.withLock { $0 = (1...2).map { Self.alert($0, "X00000\($0)") } }
-        let tail = try Child("contactwatch", ["tail", "--endpoint", dir.ipc("out"), "--journal", dir.ipc("journal"),
-                                              "--from-sequence", "0", "--request-timeout", "3"])
+        let tail = try Self.journalTail(dir, requestTimeout: 3)
         defer { if tail.process.isRunning { tail.signal(SIGKILL) }; _ = tail.waitForProcessExit(timeout: 10) }
         try #require(tail.stdout.wait(timeout: 30) { $0.split(separator: "\n").count == 2 }, "\(tail.stderr.text)")
         // The journal goes silent; the tail's next idle re-check is asked, then asked again on a new connection.
         let answered = journal.requests.load(ordering: .relaxed)
         journal.unanswered.store(1_000_000, ordering: .relaxed)
         try #require(tail.stderr.wait(timeout: 60) { $0.contains("asking again on a new connection") }, "\(tail.stderr.text)")
-        let deadline = Date().addingTimeInterval(30)
-        while journal.requests.load(ordering: .relaxed) < answered + 2 && Date() < deadline { usleep(10_000) }
-        try #require(journal.requests.load(ordering: .relaxed) >= answered + 2, "the second request did not come")
+        try #require(journal.waitForRequests(answered + 2), "the second request did not come")
         // That request is lost with the daemon, which is back at once (well within the 3 s the request waits), and
         // answers what comes next, with one alert more.
         try fake.restartOutput {
@@ -370,11 +379,8 @@ struct TailJournalResetTests {
         var started: Child? = nil
         // The output away until the tail has sent its first request (it waits 1 s for the live connection first).
         try fake.restartOutput {
-            started = try Child("contactwatch", ["tail", "--endpoint", dir.ipc("out"), "--journal", dir.ipc("journal"),
-                                                 "--from-sequence", "0", "--request-timeout", "3"])
-            let deadline = Date().addingTimeInterval(30)
-            while journal.requests.load(ordering: .relaxed) == 0 && Date() < deadline { usleep(10_000) }
-            try #require(journal.requests.load(ordering: .relaxed) > 0, "the tail sent no request")
+            started = try Self.journalTail(dir, requestTimeout: 3)
+            try #require(journal.waitForRequests(1), "the tail sent no request")
         }
         let tail = try #require(started)
         defer { if tail.process.isRunning { tail.signal(SIGKILL) }; _ = tail.waitForProcessExit(timeout: 10) }
@@ -393,15 +399,13 @@ struct TailJournalResetTests {
         defer { fake.close() }
         let journal = fake.journal
         journal.history.withLock { $0 = (1...2).map { Self.alert($0, "X00000\($0)") } }
-        let tail = try Child("contactwatch", ["tail", "--endpoint", dir.ipc("out"), "--journal", dir.ipc("journal"),
-                                              "--from-sequence", "0", "--request-timeout", "3"])
+        let tail = try Self.journalTail(dir, requestTimeout: 3)
         defer { if tail.process.isRunning { tail.signal(SIGKILL) }; _ = tail.waitForProcessExit(timeout: 10) }
         try #require(tail.stdout.wait(timeout: 30) { $0.split(separator: "\n").count == 2 }, "\(tail.stderr.text)")
         // The daemon hangs (its journal answers nothing) while a re-check is in flight, then goes away.
         journal.unanswered.store(1_000_000, ordering: .relaxed)
         let asked = journal.requests.load(ordering: .relaxed)
-        let deadline = Date().addingTimeInterval(30)
-        while journal.requests.load(ordering: .relaxed) == asked && Date() < deadline { usleep(10_000) }
+        _ = journal.waitForRequests(asked + 1)
         try fake.restartOutput {
             #expect(tail.stderr.wait(timeout: 30) { $0.contains("asking again once it is back") }, "\(tail.stderr.text)")
             #expect(tail.process.isRunning, "\(tail.stderr.text)")
