@@ -1,8 +1,9 @@
 // The running executable's GNU build ID, read from its own file. Unsafe code confined here: the contract is the ELF64
 // little-endian layout — the file header's program header table (offset at 0x20, entry size at 0x36, count at 0x38),
 // each entry's type (0), file offset (8), size in the file (32) and alignment (48) — and, within a `PT_NOTE` segment,
-// notes of a 12-byte header (name size, descriptor size, type) followed by the name and the descriptor, each padded to
-// the segment's alignment (4, or 8). `/proc/self/exe` is the file this process runs, even once an upgrade has replaced
+// notes of a 12-byte header (name size, descriptor size, type), the name, then the descriptor at the next multiple of
+// the segment's alignment (4, or 8) from the note's start, and the next note likewise after the descriptor (as readelf
+// and glibc read them: with 8, the name is not padded on its own). `/proc/self/exe` is the file this process runs, even once an upgrade has replaced
 // the path (the kernel keeps the old file).
 
 #if canImport(Glibc)
@@ -58,10 +59,12 @@ public enum BuildID {
             let nameSize = Int(notes.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
             let descriptorSize = Int(notes.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self))
             let type = notes.loadUnaligned(fromByteOffset: offset + 8, as: UInt32.self)
-            let descriptor = offset + 12 + padded(nameSize)
-            let next = descriptor + padded(descriptorSize)
-            guard nameSize <= notes.count, descriptorSize <= notes.count, next <= notes.count else { return nil }
-            if type == 3, nameSize == 4, Array(notes[(offset + 12)..<(offset + 16)]) == [0x47, 0x4E, 0x55, 0] {
+            guard nameSize <= notes.count, descriptorSize <= notes.count else { return nil }
+            let descriptor = padded(offset + 12 + nameSize)
+            let next = padded(descriptor + descriptorSize)
+            guard next <= notes.count else { return nil }
+            if type == 3, nameSize == 4, descriptorSize > 0,
+               Array(notes[(offset + 12)..<(offset + 16)]) == [0x47, 0x4E, 0x55, 0] {
                 let digits = Array("0123456789abcdef".utf8)
                 var text: [UInt8] = []
                 for byte in notes[descriptor..<(descriptor + descriptorSize)] {

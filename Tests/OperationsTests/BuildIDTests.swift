@@ -27,10 +27,11 @@ struct BuildIDTests {
 
     @Test("notes without a GNU build ID, or cut short, give none; the GNU one is found after another note")
     func parsesNotes() {
-        func note(_ name: [UInt8], type: UInt32, _ descriptor: [UInt8]) -> [UInt8] {
+        // As readelf lays notes out: the descriptor and the next note at the next multiple of the alignment.
+        func note(_ name: [UInt8], type: UInt32, _ descriptor: [UInt8], alignment: Int = 4) -> [UInt8] {
             func le(_ v: UInt32) -> [UInt8] { (0..<4).map { UInt8(truncatingIfNeeded: v >> (8 * $0)) } }
-            func pad(_ b: [UInt8]) -> [UInt8] { b + [UInt8](repeating: 0, count: (4 - b.count % 4) % 4) }
-            return le(UInt32(name.count)) + le(UInt32(descriptor.count)) + le(type) + pad(name) + pad(descriptor)
+            func pad(_ b: [UInt8]) -> [UInt8] { b + [UInt8](repeating: 0, count: (alignment - b.count % alignment) % alignment) }
+            return pad(pad(le(UInt32(name.count)) + le(UInt32(descriptor.count)) + le(type) + name) + descriptor)
         }
         let gnu: [UInt8] = [0x47, 0x4E, 0x55, 0]
         let other = note(gnu, type: 1, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16])  // NT_GNU_ABI_TAG
@@ -39,5 +40,11 @@ struct BuildIDTests {
         #expect(other.withUnsafeBytes { BuildID.gnuBuildID($0, alignment: 4) } == nil)
         #expect(Array((other + build).dropLast(4)).withUnsafeBytes { BuildID.gnuBuildID($0, alignment: 4) } == nil)
         #expect([UInt8]().withUnsafeBytes { BuildID.gnuBuildID($0, alignment: 4) } == nil)
+        // An 8-aligned segment (a GNU property note first, as linkers write them): the descriptor at 16, not 20.
+        let property = note(gnu, type: 5, [UInt8](repeating: 7, count: 0x10), alignment: 8)
+        let build8 = note(gnu, type: 3, [0x01, 0x23, 0x45], alignment: 8)
+        #expect((property + build8).withUnsafeBytes { BuildID.gnuBuildID($0, alignment: 8) } == "012345")
+        // A build ID note with no descriptor is none.
+        #expect(note(gnu, type: 3, []).withUnsafeBytes { BuildID.gnuBuildID($0, alignment: 4) } == nil)
     }
 }
