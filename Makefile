@@ -215,7 +215,7 @@ deb: release
 	  echo "Suggests: sqlite3"; \
 	  echo "Section: admin"; \
 	  echo "Priority: optional"; \
-	  echo "Installed-Size: $$(du -sk --apparent-size --exclude=DEBIAN "$(DEB_ROOT)" | cut -f1)"; \
+	  echo "Installed-Size: $$(find "$(DEB_ROOT)" -path "$(DEB_ROOT)/DEBIAN" -prune -o -type f -printf '%s\n' | awk '{ k += int(($$1 + 1023) / 1024) } END { print k }')"; \
 	  echo "Description: probation supervision-contact alerting daemon (ZeroMQ in, alerts out)"; \
 	  echo " contactwatchd reads supervision-contact events from ZeroMQ, keeps per-case"; \
 	  echo " state in SQLite and publishes alerts; contactwatch replays, generates and"; \

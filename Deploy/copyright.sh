@@ -12,7 +12,8 @@
 # - its LICENSE/NOTICE/COPYING files at its top level and in each linked module's own folder (llhttp's, in swift-nio);
 # - for a linked C module whose folder has no such file, the distinct copyright notices at the head of its sources that
 #   are not the Apache License 2.0's (BoringSSL's OpenSSL, SSLeay and ISC notices, in swift-crypto);
-# - for a C library whose sources carry no notice at all, its licence as kept in Deploy/licenses (libyaml, in Yams).
+# - for a C library whose sources carry no notice at all, its licence as kept in Deploy/licenses (libyaml, in Yams:
+#   the `License` of libyaml 0.2.5, the release Yams' CYaml follows).
 # The C libraries the executables load at run time (libzmq, SQLite, libsystemd, liblz4) are the host's packages.
 #
 # --common-licenses (make deb): the Apache License 2.0's terms, which every Debian host has in
@@ -109,17 +110,29 @@ notices() {  # the licence files of one folder, top level only
         | LC_ALL=C sort
 }
 
-# The first comment block of each file named on the input, when it holds a copyright notice and is not the Apache
-# License 2.0's header; each distinct text once, in the files' order, without the comment's syntax.
+# The first comment of each file named on the input — a `/* … */` block or a run of `//` lines, after any blank or
+# preprocessor (`#`) lines — when it holds a copyright notice and is not the Apache License 2.0's header; each distinct
+# text once, in the files' order, without the comment's syntax. (An assembly file's ISC notice comes as `//` lines after
+# its `#define`s: BoringSSL's HRSS code, a review, session 39.)
 headers() {
     awk '
     {
-        file = $0; block = ""; inside = 0; done = 0; n = 0
+        file = $0; block = ""; state = 0; done = 0; n = 0
         while (!done && (getline line < file) > 0) {
             n++
-            if (!inside) {
-                if (line ~ /^[ \t]*$/) continue
-                if (line ~ /^[ \t]*\/\*/) inside = 1; else { done = 1; continue }
+            sub(/\r$/, "", line)
+            if (state == 0) {
+                if (line ~ /^[ \t]*$/ || line ~ /^[ \t]*#/) { if (n > 60) done = 1; continue }
+                if (line ~ /^[ \t]*\/\*/) state = 1
+                else if (line ~ /^[ \t]*\/\//) state = 2
+                else { done = 1; continue }
+            }
+            if (state == 2) {
+                if (line !~ /^[ \t]*\/\//) { done = 1; continue }
+                sub(/^[ \t]*\/\/+ ?/, "", line)
+                block = block line "\n"
+                if (n > 200) done = 1
+                continue
             }
             end = (line ~ /\*\//)
             sub(/^[ \t]*\/\*+ ?/, "", line); sub(/[ \t]*\*+\/.*$/, "", line); sub(/^[ \t]*\* ?/, "", line)
