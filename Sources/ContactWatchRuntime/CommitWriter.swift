@@ -145,9 +145,11 @@ final class CommitWriter: @unchecked Sendable {
         _ = dropped  // freed here, outside the lock
     }
 
-    func submit(_ batch: PreparedCommit) {
+    func submit(_ batch: consuming PreparedCommit) {
         condition.lock()
-        queue.append(batch)
+        // Moved in, not copied: a caller's reference still alive when the writer empties the batch would make it
+        // reallocate every array (a reviewer, session 39).
+        queue.append(consume batch)
         condition.signal()
         condition.unlock()
     }
