@@ -37,16 +37,12 @@ public enum EndpointExposure {
     /// `::ffff:127.0.0.1` (an IPv4-mapped address) are loopback; a name other than `localhost` (the resolver
     /// decides it) and an interface name (`lo`: any address may be added to an interface) are not judged local.
     /// The companion tool's fault tester saw `tcp://127.1:…` and `tcp://[::ffff:127.0.0.1]:…` called exposed
-    /// (session 25).
-    ///
-    /// `resolving`: a name is resolved too, and judged by every address it gives (the metrics endpoint's warning only:
-    /// the HTTP server binds what the same resolver gives moments later, and a warning is all that depends on it; a
-    /// host name mapped to 127.0.1.1 in `/etc/hosts`, as Debian does, was warned of as reachable from other hosts:
-    /// a reviewer, session 37). A name that does not resolve is not judged local (the daemon refuses it before).
-    public static func isLoopbackAddress(_ host: String, resolving: Bool = false) -> Bool {
+    /// (session 25). (The metrics endpoint judges a host name by every address it resolves to, with
+    /// `isLoopbackOnly`, from the configuration's one lookup: `MetricsAddress.lookUp`.)
+    public static func isLoopbackAddress(_ host: String) -> Bool {
         guard !host.isEmpty, host.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else { return false }
         var hints = addrinfo()
-        hints.ai_flags = resolving ? 0 : AI_NUMERICHOST
+        hints.ai_flags = AI_NUMERICHOST
         hints.ai_family = AF_UNSPEC
         var list: UnsafeMutablePointer<addrinfo>? = nil
         guard getaddrinfo(host, nil, &hints, &list) == 0, let first = list else { return false }

@@ -34,22 +34,21 @@ public struct MetricsAddress: Sendable, Equatable {
 }
 
 extension MetricsAddress {
-    /// Why the host cannot be served on, as far as the configuration can tell; nil when it can. Left to the bind, a
-    /// host that is no address passed `--check-config` and the start was exit 69, restarted for ever; `*` was looked
-    /// up as a name and served on `::1` alone; `0177.0.0.1` was octal 127.0.0.1 (a fault tester, session 34).
-    var hostProblem: String? { lookUp().problem }
-
     /// The host as the configuration judges it, from one lookup (a name is resolved once, for both answers).
     struct HostLookup: Sendable, Equatable {
-        /// Why the host cannot be served on (`hostProblem`); nil when it can.
+        /// Why the host cannot be served on, as far as the configuration can tell; nil when it can. Left to the bind,
+        /// a host that is no address passed `--check-config` and the start was exit 69, restarted for ever; `*` was
+        /// looked up as a name and served on `::1` alone; `0177.0.0.1` was octal 127.0.0.1 (a fault tester, session 34).
         var problem: String?
-        /// Whether every address it stands for is a loopback one: no other host can reach the endpoint.
+        /// Whether every address it stands for is a loopback one: no other host can reach the endpoint. A host name
+        /// mapped to 127.0.1.1 in `/etc/hosts`, as Debian does, is (it was warned of as exposed: a reviewer, session 37).
         var loopbackOnly: Bool
     }
 
-    /// `hostProblem` and whether the host is loopback only, with at most one `getaddrinfo` of a name. Asked separately,
-    /// a name was resolved twice on the start path, before the start's timeout extension runs (the configuration's check,
-    /// then the exposure warning: a dead resolver's wait twice over, a reviewer, session 38); now `resolve` asks once.
+    /// Why the host cannot be served on, and whether it is loopback only, with at most one `getaddrinfo` of a name.
+    /// Asked separately, a name was resolved twice on the start path, before the start's timeout extension runs (the
+    /// configuration's check, then the exposure warning: a dead resolver's wait twice over, a reviewer, session 38);
+    /// now `resolve` asks once.
     func lookUp() -> HostLookup {
         if let problem = numericProblem { return HostLookup(problem: problem, loopbackOnly: false) }
         guard isName else {

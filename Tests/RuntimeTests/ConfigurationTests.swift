@@ -520,13 +520,13 @@ struct ConfigurationTests {
     @Test("metrics.address: digits and dots or 0x… are judged as an IPv4 address; a name with hexadecimal letters and digits (db1, cafe2) is judged as a name")
     func metricsHostKinds() throws {
         for host in ["0177.0.0.1", "127.1", "2130706433", "0x7f.1", "256.0.0.1"] {
-            #expect(try #require(MetricsAddress("\(host):0")).hostProblem?.contains("is not an IPv4 address") == true, "\(host)")
+            #expect(try #require(MetricsAddress("\(host):0")).lookUp().problem?.contains("is not an IPv4 address") == true, "\(host)")
         }
         for name in ["db1.invalid", "cafe2.invalid"] {
-            #expect(try #require(MetricsAddress("\(name):0")).hostProblem?.contains("cannot be resolved") == true, "\(name)")
+            #expect(try #require(MetricsAddress("\(name):0")).lookUp().problem?.contains("cannot be resolved") == true, "\(name)")
         }
         for good in ["127.0.0.1", "[::1]", "localhost", "0.0.0.0", "[::]"] {
-            #expect(try #require(MetricsAddress("\(good):0")).hostProblem == nil, "\(good)")
+            #expect(try #require(MetricsAddress("\(good):0")).lookUp().problem == nil, "\(good)")
         }
     }
 
