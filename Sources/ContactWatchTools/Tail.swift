@@ -436,6 +436,15 @@ final class TailSession {
         func afresh() {
             (askedAgain, waitedForKeepalive, firstAsked) = (false, false, ToolClock.nanos())
         }
+        /// The live connection was lost and is back while the request waited (read as one batch: a quick restart):
+        /// the request went with the daemon that left. Asked again on a new connection, with every chance the first had.
+        func askTheRestartedDaemon() throws {
+            diagnostics.line("warning: journal \(journal) did not answer, and the connection to \(options.endpoint) "
+                + "was lost and is back (the daemon restarted): asking again")
+            dealer.close()
+            dealer = try newJournalSocket(journal: journal)
+            afresh()
+        }
         while true {
             let sentOn = reconnections
             // A DEALER with no connection blocks its send (a refused handshake leaves none): bounded by ZMQ_SNDTIMEO.
@@ -476,15 +485,8 @@ final class TailSession {
                 afresh()
                 continue
             case nil where reconnections != sentOn:
-                // The live connection was lost and back again while the request waited, read as one batch (a quick
-                // restart): the request went with the daemon that left. Asked again on a new connection, the new daemon
-                // with every chance the first had; judged by `connected` alone this was "still up" and exit 69 (a
-                // reviewer, session 38).
-                diagnostics.line("warning: journal \(journal) did not answer, and the connection to \(options.endpoint) "
-                    + "was lost and is back (the daemon restarted): asking again")
-                dealer.close()
-                dealer = try newJournalSocket(journal: journal)
-                afresh()
+                // Judged by `connected` alone this was "still up" and exit 69 (a reviewer, session 38).
+                try askTheRestartedDaemon()
                 continue
             case nil where !askedAgain:
                 askedAgain = true
@@ -508,9 +510,13 @@ final class TailSession {
                 while connected && reconnections == sentOn && ToolClock.nanos() < deadline {
                     readMonitor(timeoutMilliseconds: 100)
                 }
-                if liveConnectionLost() || reconnections != sentOn {
+                if liveConnectionLost() {
                     dealer = try reconnectJournalOnceBack(dealer, journal: journal)
                     afresh()
+                    continue
+                }
+                if reconnections != sentOn {
+                    try askTheRestartedDaemon()
                     continue
                 }
                 throw ToolError(exitCode: ToolError.unavailable, "journal \(journal) did not answer within "
