@@ -38,7 +38,7 @@ final class StartProgressNotice: @unchecked Sendable {
         timer.resume()
     }
 
-    /// Ends the lines (a tick under way says nothing more).
+    /// Ends the lines (a tick already past its check may still write one).
     func stop() {
         stopped.value.store(true, ordering: .releasing)
         timer.cancel()
