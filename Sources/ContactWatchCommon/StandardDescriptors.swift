@@ -22,6 +22,22 @@ public enum StandardDescriptors {
         }
     }
 
+    /// Exits 64 with a line on standard error when the process cannot see its own command line. Swift on Linux reads
+    /// the arguments from /proc/self/cmdline: without /proc (a chroot or a stripped-down container that does not
+    /// mount it) `CommandLine.arguments` is empty — not even the program's name — and every flag given was dropped
+    /// without a word: the daemon started on its defaults, answering on tcp://127.0.0.1:7401 and 7402 with ./state
+    /// (a reviewer, session 39). An empty list cannot be a real command line (the kernel always passes the name), so
+    /// nothing that could run is refused. Called once, at start, before the arguments are parsed; `linePrefix` is the
+    /// daemon's `<3>` under journald.
+    public static func exitWhenArgumentsAreUnreadable(program: String, linePrefix: String = "") {
+        guard CommandLine.arguments.isEmpty else { return }
+        let proc = access("/proc/self/cmdline", R_OK) == 0 ? "" : " (/proc is not mounted)"
+        let text = "\(linePrefix)\(program): cannot read its command line from /proc/self/cmdline\(proc), so the flags "
+            + "given are unknown; refusing to run on the defaults instead: mount /proc (mount -t proc proc /proc)\n"
+        _ = text.utf8CString.withUnsafeBufferPointer { write(2, $0.baseAddress, $0.count - 1) }
+        _exit(64)
+    }
+
     /// The executable's name for `failExitWhenStandardOutputIsLost`'s line.
     nonisolated(unsafe) private static var programName = ""
 

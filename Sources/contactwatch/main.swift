@@ -410,4 +410,5 @@ StandardDescriptors.reopenClosed()
 // session 36). Ignored, the write fails with EPIPE, which is said and exit 74.
 signal(SIGPIPE, SIG_IGN)
 StandardDescriptors.failExitWhenStandardOutputIsLost(program: "contactwatch")
+StandardDescriptors.exitWhenArgumentsAreUnreadable(program: "contactwatch")
 ContactWatchTool.main()

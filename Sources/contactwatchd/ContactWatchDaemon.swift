@@ -76,13 +76,14 @@ struct ContactWatchDaemon: AsyncParsableCommand {
         // Standard input, output and error opened on /dev/null when started without them (see there).
         StandardDescriptors.reopenClosed()
         StandardDescriptors.failExitWhenStandardOutputIsLost(program: "contactwatchd")
+        let underJournal = LogOutput.standardErrorIsJournal(ProcessInfo.processInfo.environment["JOURNAL_STREAM"])
+        StandardDescriptors.exitWhenArgumentsAreUnreadable(program: "contactwatchd", linePrefix: underJournal ? "<3>" : "")
         let command: ContactWatchDaemon
         do {
             command = try parse()
         } catch {
             let code = exitCode(for: error)
-            if code != .success,
-               LogOutput.standardErrorIsJournal(ProcessInfo.processInfo.environment["JOURNAL_STREAM"]) {
+            if code != .success, underJournal {
                 for line in fullMessage(for: error).split(separator: "\n") {
                     writeStandardError("<3>\(line)\n")
                 }

@@ -604,4 +604,32 @@ struct OperatorMistakeTests {
         #expect(check.stdout.text.contains("  warning: input.receiveHighWaterMark is 1000") && check.stdout.text.contains("issue 4660")
                 && check.stdout.text.contains("ipc://\(dir.file("in.sock"))"), "\(check.stdout.text)")
     }
+
+    /// Without /proc Swift cannot read a process's arguments (it reads /proc/self/cmdline): `CommandLine.arguments`
+    /// was empty and the daemon ran on its defaults — tcp://127.0.0.1:7401/7402 and ./state — whatever it was told
+    /// (a reviewer, session 39). Both executables now refuse, exit 64, saying why. A private mount namespace takes
+    /// /proc away from the child only; root is needed for it.
+    @Test("without /proc (no command line to read) both executables exit 64 saying so, instead of running on their defaults")
+    func noProcNoDefaults() throws {
+        let probe = try Child("/usr/bin/unshare", ["--mount", "--propagation", "private", "/bin/sh", "-c", "umount -l /proc"])
+        guard probe.waitForExit(timeout: 30) == 0 else {
+            print("skipped: cannot unmount /proc in a private mount namespace (needs root and unshare): \(probe.stderr.text)")
+            return
+        }
+        let dir = try TemporaryDirectory()
+        for exe in ["contactwatchd", "contactwatch"] {
+            // `--check-config` would end at once; run on the defaults instead (before the fix) it bound ports and waited.
+            let arguments = exe == "contactwatchd" ? "--check-config" : "generate --cases 1 --days 1"
+            let script = "umount -l /proc && cd \"$1\" && exec \"$2\" \(arguments)"
+            let c = try Child("/usr/bin/unshare", ["--mount", "--propagation", "private", "/bin/sh", "-c", script, "sh",
+                                                   dir.path, Executables.url(exe).path])
+            let status = c.waitForExit(timeout: 30)
+            if status == nil { c.signal(SIGKILL) }
+            #expect(status == 64, "\(exe): \(String(describing: status)) \(c.stderr.text)")
+            #expect(c.stderr.text.contains("\(exe): cannot read its command line from /proc/self/cmdline (/proc is not mounted)")
+                    && c.stderr.text.contains("refusing to run on the defaults"), "\(c.stderr.text)")
+            #expect(c.stdout.text.isEmpty, "\(exe) wrote: \(c.stdout.text.prefix(200))")
+        }
+        #expect(!FileManager.default.fileExists(atPath: dir.file("state")), "a state directory was made on the defaults")
+    }
 }
