@@ -196,7 +196,7 @@ struct MetricsService: Service {
         // Any other method on either path: 405 with the methods it takes (RFC 9110 §15.5.6), not 404 as if the path
         // did not exist (a metrics endpoint attacker, session 37).
         for path in ["metrics", "healthz"] {
-            for method in [HTTPRequest.Method.post, .put, .delete, .patch, .options] {
+            for method in [HTTPRequest.Method.post, .put, .delete, .patch, .options, .trace, .connect] {
                 router.on(RouterPath(path), method: method) { _, _ -> Response in
                     var headers = HTTPFields()
                     headers[.allow] = "GET, HEAD"
