@@ -151,6 +151,9 @@ struct MetricsService: Service {
     static let maxConnections = 32
     /// A connection idle this long (a request never finished, a kept-alive connection unused) is closed.
     static let idleTimeout: TimeAmount = .seconds(10)
+    /// A connection open this long is closed after its next answer (`NonPersistentRequestMarker`): a client that
+    /// keeps asking cannot hold a slot for ever.
+    static let maxConnectionAge: TimeAmount = .seconds(10)
     /// A connection whose answers stay backed up (unwritable) this long is closed (`StalledConnectionCloser`).
     static let stalledWriteTimeout: TimeAmount = .seconds(10)
     /// After the daemon's stop has begun, a connection still open this long is closed (`StalledConnectionCloser`): the
@@ -276,7 +279,8 @@ struct MetricsService: Service {
 /// Close` kept its connection open after the answer until the idle timeout, holding one of the `maxConnections`
 /// slots for 10 s (a fault tester, session 35: 32 shell health checks delayed a scrape by 9.5 s). A handler between
 /// NIO's decoder and Hummingbird's conversion marks such a request `Connection: close`, judged by NIO's own
-/// `isKeepAlive` (version, and the header's tokens in any case).
+/// `isKeepAlive` (version, and the header's tokens in any case); and likewise every request on a connection open
+/// for `MetricsService.maxConnectionAge`.
 ///
 /// It also puts a `StalledConnectionCloser` first in each connection's pipeline.
 struct ClosingHTTP1Channel: ServerChildChannel {
@@ -294,7 +298,8 @@ struct ClosingHTTP1Channel: ServerChildChannel {
         return inner.setup(channel: channel, logger: logger).flatMapThrowing { value in
             let operations = channel.pipeline.syncOperations
             let decoder = try operations.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
-            try operations.addHandler(NonPersistentRequestMarker(), position: .after(decoder))
+            try operations.addHandler(NonPersistentRequestMarker(maxAge: MetricsService.maxConnectionAge),
+                                     position: .after(decoder))
             try operations.addHandler(StalledConnectionCloser(
                 stalledWriteTimeout: MetricsService.stalledWriteTimeout, stopGrace: MetricsService.stopGrace
             ) { why, peer in
@@ -312,13 +317,30 @@ struct ClosingHTTP1Channel: ServerChildChannel {
     }
 }
 
-/// Marks each request head that does not keep its connection with `Connection: close` (see `ClosingHTTP1Channel`).
+/// Marks each request head that does not keep its connection with `Connection: close` (see `ClosingHTTP1Channel`),
+/// and so does to every request once its connection has been open for `maxAge`: the answer is its last.
+///
+/// Without the age, 32 keep-alive clients that each asked for `/healthz` every 8 s (4 requests a second in all, each
+/// answer read) held every one of the `maxConnections` slots for as long as they liked — never idle, never backed up —
+/// and a scrape waiting in the listen backlog got nothing for as long as they stayed (a fault tester, session 40).
+/// Closed at their first request after `maxAge`, each gives its slot back within `maxAge` plus the idle timeout, and
+/// the listen backlog hands it to the connection that has waited longest. A scraper that keeps its connection
+/// (Prometheus does) opens a new one at its next scrape after that: one TCP handshake.
+///
+/// Event-loop bound: every method runs on the connection's event loop.
 final class NonPersistentRequestMarker: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
 
+    let maxAge: TimeAmount
+    private var opened = NIODeadline.now()
+
+    init(maxAge: TimeAmount) { self.maxAge = maxAge }
+
+    func handlerAdded(context: ChannelHandlerContext) { opened = .now() }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if case .head(var head) = unwrapInboundIn(data), !head.isKeepAlive {
+        if case .head(var head) = unwrapInboundIn(data), !head.isKeepAlive || NIODeadline.now() - opened >= maxAge {
             head.headers.replaceOrAdd(name: "connection", value: "close")
             context.fireChannelRead(wrapInboundOut(.head(head)))
         } else {

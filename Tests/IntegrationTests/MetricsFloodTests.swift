@@ -96,6 +96,52 @@ struct MetricsFloodTests {
         #expect(daemon.terminate() == 0, "\(daemon.stderr.text)")
     }
 
+    /// Well-behaved keep-alive clients that ask again before the idle timeout: 32 of them held every slot for as long
+    /// as they liked, and a scrape behind them got nothing in 60 s (a fault tester, session 40). A connection open
+    /// for 10 s is closed after its next answer, so each gives its slot back and the waiting probe is served.
+    @Test("32 keep-alive clients that ask every second and read each answer: each connection is closed after an answer once 10 s old, and a /healthz waiting behind them is answered")
+    func keepAliveHolders() throws {
+        let dir = try TemporaryDirectory()
+        let notify = try NotifySocket(path: dir.file("notify"))
+        let daemon = try Child("contactwatchd", ["--input", dir.ipc("in"), "--input-bind", "--output", dir.ipc("out"),
+                                                 "--state-dir", dir.file("state"), "--metrics", "127.0.0.1:0"],
+                               environment: ["NOTIFY_SOCKET": notify.path])
+        defer { if daemon.process.isRunning { daemon.signal(SIGKILL) }; _ = daemon.waitForProcessExit(timeout: 10) }
+        try #require(notify.wait(for: "READY=1", timeout: 60), "not ready: \(daemon.stderr.text)")
+        let port = try #require(daemon.stderr.wait(timeout: 30) { $0.contains("/metrics") } ? Int(daemon.stderr.text
+            .components(separatedBy: "http://127.0.0.1:").dropFirst().first?.prefix { $0.isNumber } ?? "") : nil)
+        let ask = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+        var holders: [Int32] = []
+        defer { for fd in holders where fd >= 0 { close(fd) } }
+        for _ in 0..<Self.maxConnections {
+            let fd = try Self.connect(port: port, sending: ask)
+            holders.append(fd)
+            #expect(Self.status(of: fd, timeout: 10) == 200)
+        }
+        let probe = try Self.connect(port: port, sending: "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        defer { close(probe) }
+        // The holders ask again every second (well within the 10 s idle timeout) and read each answer, for up to 40 s
+        // (before the change the probe was never answered while they went on); one whose connection the daemon
+        // closed stops asking. The probe is polled between rounds.
+        var answered: Int? = nil
+        var closedByDaemon = 0
+        for _ in 0..<40 where answered == nil {
+            for i in holders.indices where holders[i] >= 0 {
+                let request = Array(ask.utf8)
+                if send(holders[i], request, request.count, Int32(MSG_NOSIGNAL)) != request.count
+                    || Self.status(of: holders[i], timeout: 5) == nil {
+                    close(holders[i])
+                    holders[i] = -1
+                    closedByDaemon += 1
+                }
+            }
+            answered = Self.status(of: probe, timeout: 1)
+        }
+        #expect(answered == 200, "the probe waited behind \(holders.filter { $0 >= 0 }.count) connections still held")
+        #expect(closedByDaemon > 0)
+        #expect(daemon.terminate() == 0, "\(daemon.stderr.text.suffix(2000))")
+    }
+
     /// Clients that pipeline requests and never read the answers: Hummingbird's idle timeout watches reads only, and
     /// its handler waited for each socket to take its answer, so 32 such clients held every slot for as long as they
     /// stayed (scrapes and /healthz unanswered), and one of them held SIGTERM's stop for as long as it stayed (15–25 s,
