@@ -173,6 +173,11 @@ final class TailSession {
             try d.setMaxMessageSize(TailOptions.maxFrameBytes)
             try options.curve.secureClient(d)
             try d.setSendTimeout(milliseconds: Int32(clamping: options.requestTimeoutMilliseconds))
+            // A request waits for a completed connection: queued to a journal endpoint where nothing listens, or to a
+            // peer whose handshake failed (an HTTP server, the daemon's XPUB output), it was taken at once and never
+            // answered, and after 30 s the tool blamed a restart or a network partition (a fault tester, session 40).
+            // Now the send is refused after the request timeout: "took no request … no connection to it".
+            try d.setImmediate(true)
             try d.connect(journal)
         } catch let error as ZMQError {
             d.close()

@@ -315,6 +315,26 @@ struct TailJournalResetTests {
         }
     }
 
+    /// `--journal` naming a place with no journal: nothing listening there, or the daemon's own XPUB output (a
+    /// handshake that fails: DEALER against XPUB). The request was queued all the same, never answered, and after 30 s
+    /// the tool blamed a daemon restart or a network partition (a fault tester, session 40). The send now waits for a
+    /// completed connection, and the tool says it has none after the request timeout.
+    @Test("tail --journal where nothing listens, or at the daemon's output: exit 69 after the request timeout saying there is no connection to it, not a restart", arguments: [false, true])
+    func journalEndpointWithNoJournal(_ atTheOutput: Bool) throws {
+        let dir = try TemporaryDirectory()
+        let fake = try FakeDaemon(dir)
+        defer { fake.close() }
+        let journal = atTheOutput ? fake.outputEndpoint : dir.ipc("nothing-listens")
+        let tail = try Child("contactwatch", ["tail", "--endpoint", fake.outputEndpoint, "--journal", journal,
+                                              "--from-sequence", "0", "--request-timeout", "2"])
+        defer { if tail.process.isRunning { tail.signal(SIGKILL) }; _ = tail.waitForProcessExit(timeout: 10) }
+        // Within the request timeout and the live connection's wait, not the 2 × 2 s + 20 s of the unanswered path.
+        #expect(tail.waitForExit(timeout: 15) == 69, "\(tail.stderr.text)")
+        #expect(tail.stderr.text.contains("journal \(journal) took no request within 2000 ms: no connection to it"),
+                "\(tail.stderr.text)")
+        #expect(!tail.stderr.text.contains("restarted") && !tail.stderr.text.contains("partition"), "\(tail.stderr.text)")
+    }
+
     /// A daemon killed and restarted with a request in flight took the request with it: the tail waited for an answer
     /// that could not come and exited 69, while the new daemon's journal answered at once (a fault tester, session 35).
     @Test("a journal request left unanswered is asked once more on a new connection; unanswered twice, tail exits 69", arguments: [1, 2])
