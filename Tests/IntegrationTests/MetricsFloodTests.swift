@@ -45,6 +45,25 @@ struct MetricsFloodTests {
         return Int(String(decoding: buffer[0..<n], as: UTF8.self).split(separator: " ").dropFirst().first ?? "")
     }
 
+    /// A daemon on `dir` with its metrics on an ephemeral loopback port, ready; with the notify socket it reports to
+    /// (kept for as long as the daemon runs). Not ready within 60 s, it is killed and the test stops.
+    static func metricsDaemon(_ dir: TemporaryDirectory) throws -> (Child, NotifySocket) {
+        let notify = try NotifySocket(path: dir.file("notify"))
+        let daemon = try Child("contactwatchd", ["--input", dir.ipc("in"), "--input-bind", "--output", dir.ipc("out"),
+                                                 "--state-dir", dir.file("state"), "--metrics", "127.0.0.1:0"],
+                               environment: ["NOTIFY_SOCKET": notify.path])
+        let ready = notify.wait(for: "READY=1", timeout: 60)
+        if !ready { daemon.signal(SIGKILL); _ = daemon.waitForProcessExit(timeout: 10) }
+        try #require(ready, "not ready: \(daemon.stderr.text)")
+        return (daemon, notify)
+    }
+
+    /// The metrics port `daemon` logged.
+    static func metricsPort(of daemon: Child) throws -> Int {
+        try #require(daemon.stderr.wait(timeout: 30) { $0.contains("/metrics") } ? Int(daemon.stderr.text
+            .components(separatedBy: "http://127.0.0.1:").dropFirst().first?.prefix { $0.isNumber } ?? "") : nil)
+    }
+
     static func openDescriptors(_ pid: Int32) -> Int? { try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count }
 
     @Test("200 connections that never finish a request: the daemon holds a bounded number, keeps serving consumers and the journal under a 128-descriptor limit, and answers /healthz once they go")
@@ -102,14 +121,9 @@ struct MetricsFloodTests {
     @Test("32 keep-alive clients that ask every second and read each answer: each connection is closed after an answer once 10 s old, and a /healthz waiting behind them is answered")
     func keepAliveHolders() throws {
         let dir = try TemporaryDirectory()
-        let notify = try NotifySocket(path: dir.file("notify"))
-        let daemon = try Child("contactwatchd", ["--input", dir.ipc("in"), "--input-bind", "--output", dir.ipc("out"),
-                                                 "--state-dir", dir.file("state"), "--metrics", "127.0.0.1:0"],
-                               environment: ["NOTIFY_SOCKET": notify.path])
-        defer { if daemon.process.isRunning { daemon.signal(SIGKILL) }; _ = daemon.waitForProcessExit(timeout: 10) }
-        try #require(notify.wait(for: "READY=1", timeout: 60), "not ready: \(daemon.stderr.text)")
-        let port = try #require(daemon.stderr.wait(timeout: 30) { $0.contains("/metrics") } ? Int(daemon.stderr.text
-            .components(separatedBy: "http://127.0.0.1:").dropFirst().first?.prefix { $0.isNumber } ?? "") : nil)
+        let (daemon, notify) = try Self.metricsDaemon(dir)
+        defer { withExtendedLifetime(notify) {}; if daemon.process.isRunning { daemon.signal(SIGKILL) }; _ = daemon.waitForProcessExit(timeout: 10) }
+        let port = try Self.metricsPort(of: daemon)
         let ask = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
         var holders: [Int32] = []
         defer { for fd in holders where fd >= 0 { close(fd) } }
@@ -149,14 +163,9 @@ struct MetricsFloodTests {
     @Test("32 clients that pipeline 2,000 requests each and never read: closed after 10 s, /healthz answered; one more such client does not hold SIGTERM's stop")
     func pipelinedAndNeverRead() throws {
         let dir = try TemporaryDirectory()
-        let notify = try NotifySocket(path: dir.file("notify"))
-        let daemon = try Child("contactwatchd", ["--input", dir.ipc("in"), "--input-bind", "--output", dir.ipc("out"),
-                                                 "--state-dir", dir.file("state"), "--metrics", "127.0.0.1:0"],
-                               environment: ["NOTIFY_SOCKET": notify.path])
-        defer { if daemon.process.isRunning { daemon.signal(SIGKILL) }; _ = daemon.waitForProcessExit(timeout: 10) }
-        try #require(notify.wait(for: "READY=1", timeout: 60), "not ready: \(daemon.stderr.text)")
-        let port = try #require(daemon.stderr.wait(timeout: 30) { $0.contains("/metrics") } ? Int(daemon.stderr.text
-            .components(separatedBy: "http://127.0.0.1:").dropFirst().first?.prefix { $0.isNumber } ?? "") : nil)
+        let (daemon, notify) = try Self.metricsDaemon(dir)
+        defer { withExtendedLifetime(notify) {}; if daemon.process.isRunning { daemon.signal(SIGKILL) }; _ = daemon.waitForProcessExit(timeout: 10) }
+        let port = try Self.metricsPort(of: daemon)
         let pipelined = String(repeating: "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", count: 2000)
         var unread: [Int32] = []
         defer { for fd in unread { close(fd) } }
