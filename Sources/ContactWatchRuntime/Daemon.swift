@@ -237,7 +237,9 @@ public enum Daemon {
         }
         defer { loaded.store.close() }
         let engine = try makeEngine(config.engine, loaded.state)
-        loaded.log(to: logger, stateDir: config.stateDir, since: started)
+        // Not said once a stop has begun: the signal's handler has written `stopping: … during start` and is ending
+        // the process, and `state loaded` came after it now and then (a systemd check, session 39).
+        if stopDuringStart?.isStopping != true { loaded.log(to: logger, stateDir: config.stateDir, since: started) }
         let context: ZMQContext
         do { context = try ZMQContext(ioThreads: ThreadPlacement.ioThreads) } catch { throw DaemonError.internal("cannot create the ZeroMQ context: \(error)") }
         defer { context.close() }

@@ -63,6 +63,9 @@ final class StopDuringStart: Sendable {
                                      ordering: .acquiringAndReleasing).exchanged
     }
 
+    /// Whether a signal's handler is ending the process (the start's lines after its `stopping` would read wrong).
+    var isStopping: Bool { shared.state.load(ordering: .acquiring) == State.exiting.rawValue }
+
     /// The start failed before the hand-over: its exit status stands, and a signal from here on changes nothing.
     func startEnded() {
         _ = shared.state.compareExchange(expected: State.starting.rawValue, desired: State.ended.rawValue,
