@@ -176,7 +176,8 @@ final class TailSession {
             // A request waits for a completed connection: queued to a journal endpoint where nothing listens, or to a
             // peer whose handshake failed (an HTTP server, the daemon's XPUB output), it was taken at once and never
             // answered, and after 30 s the tool blamed a restart or a network partition (a fault tester, session 40).
-            // Now the send is refused after the request timeout: "took no request … no connection to it".
+            // Now the send is refused after the request timeout, and once more on a new socket: "took no request …
+            // no connection to it".
             try d.setImmediate(true)
             try d.connect(journal)
         } catch let error as ZMQError {
@@ -458,6 +459,23 @@ final class TailSession {
                     // The daemon went away before the request could be sent: sent once it is back, as below.
                     dealer = try reconnectJournalOnceBack(dealer, journal: journal)
                     afresh()
+                    continue
+                }
+                if reconnections != sentOn {
+                    try askTheRestartedDaemon()
+                    continue
+                }
+                if !askedAgain {
+                    // Once more on a new socket, which connects at once: after a daemon restart the live connection
+                    // can be back before the journal's, whose socket waits libzmq's reconnect interval (100–200 ms)
+                    // before trying again — longer than a short --request-timeout, and the tail exited 69 against a
+                    // daemon whose journal answered (a reviewer, session 40).
+                    askedAgain = true
+                    diagnostics.line("warning: journal \(journal) took no request within "
+                        + "\(options.requestTimeoutMilliseconds) ms (no connection to it yet); trying once more on a "
+                        + "new connection")
+                    dealer.close()
+                    dealer = try newJournalSocket(journal: journal)
                     continue
                 }
                 throw ToolError(exitCode: ToolError.unavailable, "journal \(journal) took no request within "
