@@ -318,7 +318,9 @@ struct ClosingHTTP1Channel: ServerChildChannel {
 }
 
 /// Marks each request head that does not keep its connection with `Connection: close` (see `ClosingHTTP1Channel`),
-/// and so does to every request once its connection has been open for `maxAge`: the answer is its last.
+/// and so every request once its connection has been open for `maxAge`, and every `CONNECT`: the answer is the
+/// connection's last, and says so (`Connection: close` on the response head too; Hummingbird closed without it, and a
+/// client learnt of the close only by reading the end of the stream — a reviewer, session 40).
 ///
 /// Without the age, 32 keep-alive clients that each asked for `/healthz` every 8 s (4 requests a second in all, each
 /// answer read) held every one of the `maxConnections` slots for as long as they liked — never idle, never backed up —
@@ -327,24 +329,75 @@ struct ClosingHTTP1Channel: ServerChildChannel {
 /// the listen backlog hands it to the connection that has waited longest. A scraper that keeps its connection
 /// (Prometheus does) opens a new one at its next scrape after that: one TCP handshake.
 ///
+/// After a `CONNECT` head NIO's decoder parses nothing more (what follows would be a tunnel's bytes) and kept every byte
+/// the client sent after it, read after read, so the idle timeout never fired: one client took the daemon from 50 MB
+/// to 1 GB resident, and the 405's answer, with no length, held its slot until the idle timeout (a reviewer, session
+/// 40). A `CONNECT`'s connection now reads nothing more and is closed here once its answer is written: Hummingbird,
+/// waiting for the end of a request the decoder never ends, kept it open until the idle timeout.
+///
 /// Event-loop bound: every method runs on the connection's event loop.
-final class NonPersistentRequestMarker: ChannelInboundHandler, RemovableChannelHandler {
+final class NonPersistentRequestMarker: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
 
     let maxAge: TimeAmount
     private var opened = NIODeadline.now()
+    /// Per request head read and not yet answered, in order: whether its answer is the connection's last.
+    private var lastAnswer: [Bool] = []
+    /// Per request head read and not yet answered, in order: whether it is a `CONNECT`.
+    private var connect: [Bool] = []
+    /// The answer being written is a `CONNECT`'s: the connection is closed once its end is written.
+    private var closeAtEnd = false
 
     init(maxAge: TimeAmount) { self.maxAge = maxAge }
 
     func handlerAdded(context: ChannelHandlerContext) { opened = .now() }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if case .head(var head) = unwrapInboundIn(data), !head.isKeepAlive || NIODeadline.now() - opened >= maxAge {
+        guard case .head(var head) = unwrapInboundIn(data) else {
+            context.fireChannelRead(data)
+            return
+        }
+        let last = !head.isKeepAlive || head.method == .CONNECT || NIODeadline.now() - opened >= maxAge
+        lastAnswer.append(last)
+        connect.append(head.method == .CONNECT)
+        if head.method == .CONNECT {
+            context.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
+        }
+        if last {
             head.headers.replaceOrAdd(name: "connection", value: "close")
             context.fireChannelRead(wrapInboundOut(.head(head)))
         } else {
             context.fireChannelRead(data)
+        }
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if case .end = unwrapOutboundIn(data), closeAtEnd {
+            closeAtEnd = false
+            let written = promise ?? context.eventLoop.makePromise()
+            let channel = context.channel
+            written.futureResult.whenComplete { _ in channel.close(promise: nil) }
+            context.write(data, promise: written)
+            return
+        }
+        guard case .head(var head) = unwrapOutboundIn(data), !lastAnswer.isEmpty else {
+            context.write(data, promise: promise)
+            return
+        }
+        // An interim answer (100 Continue) is not the request's answer.
+        if head.status.code < 200 && head.status != .switchingProtocols {
+            context.write(data, promise: promise)
+            return
+        }
+        closeAtEnd = connect.removeFirst()
+        if lastAnswer.removeFirst() {
+            head.headers.replaceOrAdd(name: "connection", value: "close")
+            context.write(wrapOutboundOut(.head(head)), promise: promise)
+        } else {
+            context.write(data, promise: promise)
         }
     }
 }
