@@ -26,9 +26,10 @@ public enum StandardDescriptors {
     /// the arguments from /proc/self/cmdline: without /proc (a chroot or a stripped-down container that does not
     /// mount it) `CommandLine.arguments` is empty — not even the program's name — and every flag given was dropped
     /// without a word: the daemon started on its defaults, answering on tcp://127.0.0.1:7401 and 7402 with ./state
-    /// (a reviewer, session 39). An empty list cannot be a real command line (the kernel always passes the name), so
-    /// nothing that could run is refused. Called once, at start, before the arguments are parsed; `linePrefix` is the
-    /// daemon's `<3>` under journald.
+    /// (a reviewer, session 39). An empty list is refused whatever its cause: even the program's name is
+    /// missing (Linux 5.18 and later add an empty one when a program is started with no arguments at all; earlier
+    /// kernels passed none, and that start is refused too, which no launcher does). Called once, at start, before the
+    /// arguments are parsed; `linePrefix` is the daemon's `<3>` under journald.
     public static func exitWhenArgumentsAreUnreadable(program: String, linePrefix: String = "") {
         guard CommandLine.arguments.isEmpty else { return }
         let proc = access("/proc/self/cmdline", R_OK) == 0 ? "" : " (/proc is not mounted)"
