@@ -37,6 +37,10 @@ public struct TailOptions: Sendable {
     public var fromSequence: UInt64?
     /// How long one journal request may take.
     public var requestTimeoutMilliseconds = 5000
+    /// How long a journal request may wait for a connection to send it on: the request timeout, but at least 1 s. A
+    /// new connection's handshake after a daemon restart takes longer than a timeout of a few milliseconds, and such a
+    /// tail exited 69 at a restart against a journal that answered (a reviewer, session 40).
+    public var sendWaitMilliseconds: Int { max(requestTimeoutMilliseconds, 1000) }
     /// Alerts asked for per journal request.
     public var batchLimit = 1000
     /// With a journal: how long the live socket may be idle before the journal is checked again.
@@ -172,7 +176,7 @@ final class TailSession {
         do {
             try d.setMaxMessageSize(TailOptions.maxFrameBytes)
             try options.curve.secureClient(d)
-            try d.setSendTimeout(milliseconds: Int32(clamping: options.requestTimeoutMilliseconds))
+            try d.setSendTimeout(milliseconds: Int32(clamping: options.sendWaitMilliseconds))
             // A request waits for a completed connection: queued to a journal endpoint where nothing listens, or to a
             // peer whose handshake failed (an HTTP server, the daemon's XPUB output), it was taken at once and never
             // answered, and after 30 s the tool blamed a restart or a network partition (a fault tester, session 40).
@@ -436,11 +440,14 @@ final class TailSession {
         guard var dealer, let journal = options.journal else { return (0, 0) }
         let capacity = options.batchLimit + 3
         var askedAgain = false
+        /// A send the socket would not take was tried once more on a new socket (apart from `askedAgain`, so that a
+        /// restart's refused send does not use up the unanswered request's second chance: a reviewer, session 40).
+        var sentAgain = false
         var waitedForKeepalive = false
         var firstAsked = ToolClock.nanos()
         /// Back from a lost connection: the new daemon gets every chance the first had (asked twice, keepalive's wait).
         func afresh() {
-            (askedAgain, waitedForKeepalive, firstAsked) = (false, false, ToolClock.nanos())
+            (askedAgain, sentAgain, waitedForKeepalive, firstAsked) = (false, false, false, ToolClock.nanos())
         }
         /// The live connection was lost and is back while the request waited (read as one batch: a quick restart):
         /// the request went with the daemon that left. Asked again on a new connection, with every chance the first had.
@@ -465,21 +472,21 @@ final class TailSession {
                     try askTheRestartedDaemon()
                     continue
                 }
-                if !askedAgain {
+                if !sentAgain {
                     // Once more on a new socket, which connects at once: after a daemon restart the live connection
                     // can be back before the journal's, whose socket waits libzmq's reconnect interval (100–200 ms)
                     // before trying again — longer than a short --request-timeout, and the tail exited 69 against a
                     // daemon whose journal answered (a reviewer, session 40).
-                    askedAgain = true
+                    sentAgain = true
                     diagnostics.line("warning: journal \(journal) took no request within "
-                        + "\(options.requestTimeoutMilliseconds) ms (no connection to it yet); trying once more on a "
+                        + "\(options.sendWaitMilliseconds) ms (no connection to it yet); trying once more on a "
                         + "new connection")
                     dealer.close()
                     dealer = try newJournalSocket(journal: journal)
                     continue
                 }
                 throw ToolError(exitCode: ToolError.unavailable, "journal \(journal) took no request within "
-                    + "\(options.requestTimeoutMilliseconds) ms: no connection to it (\(journalHint))")
+                    + "\(options.sendWaitMilliseconds) ms: no connection to it (\(journalHint))")
             }
             enum Reply { case batch(bodies: Int, latest: UInt64), error(String), malformed(String) }
             let reply: Reply? = try dealer.receiveMessage(timeoutMilliseconds: options.requestTimeoutMilliseconds) { frames in
