@@ -344,10 +344,17 @@ final class NonPersistentRequestMarker: ChannelDuplexHandler, RemovableChannelHa
 
     let maxAge: TimeAmount
     private var opened = NIODeadline.now()
-    /// Per request head read and not yet answered, in order: whether its answer is the connection's last.
-    private var lastAnswer: [Bool] = []
-    /// Per request head read and not yet answered, in order: whether it is a `CONNECT`.
-    private var connect: [Bool] = []
+    /// What follows a request's answer.
+    private enum Ending {
+        /// The connection stays open.
+        case keepOpen
+        /// Hummingbird closes it (the request was marked `Connection: close`).
+        case closed
+        /// It is closed here once the answer's end is written (a `CONNECT`, marked too).
+        case closedHere
+    }
+    /// Per request head read and not yet answered, in order.
+    private var endings: [Ending] = []
     /// The answer being written is a `CONNECT`'s: the connection is closed once its end is written.
     private var closeAtEnd = false
 
@@ -360,13 +367,13 @@ final class NonPersistentRequestMarker: ChannelDuplexHandler, RemovableChannelHa
             context.fireChannelRead(data)
             return
         }
-        let last = !head.isKeepAlive || head.method == .CONNECT || NIODeadline.now() - opened >= maxAge
-        lastAnswer.append(last)
-        connect.append(head.method == .CONNECT)
-        if head.method == .CONNECT {
+        let ending: Ending = head.method == .CONNECT ? .closedHere
+            : !head.isKeepAlive || NIODeadline.now() - opened >= maxAge ? .closed : .keepOpen
+        endings.append(ending)
+        if ending == .closedHere {
             context.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
         }
-        if last {
+        if ending != .keepOpen {
             head.headers.replaceOrAdd(name: "connection", value: "close")
             context.fireChannelRead(wrapInboundOut(.head(head)))
         } else {
@@ -383,7 +390,7 @@ final class NonPersistentRequestMarker: ChannelDuplexHandler, RemovableChannelHa
             context.write(data, promise: written)
             return
         }
-        guard case .head(var head) = unwrapOutboundIn(data), !lastAnswer.isEmpty else {
+        guard case .head(var head) = unwrapOutboundIn(data), !endings.isEmpty else {
             context.write(data, promise: promise)
             return
         }
@@ -392,8 +399,9 @@ final class NonPersistentRequestMarker: ChannelDuplexHandler, RemovableChannelHa
             context.write(data, promise: promise)
             return
         }
-        closeAtEnd = connect.removeFirst()
-        if lastAnswer.removeFirst() {
+        let ending = endings.removeFirst()
+        closeAtEnd = ending == .closedHere
+        if ending != .keepOpen {
             head.headers.replaceOrAdd(name: "connection", value: "close")
             context.write(wrapOutboundOut(.head(head)), promise: promise)
         } else {
