@@ -449,13 +449,18 @@ final class TailSession {
         func afresh() {
             (askedAgain, sentAgain, waitedForKeepalive, firstAsked) = (false, false, false, ToolClock.nanos())
         }
+        /// The journal socket replaced by a new one (a late answer to a request on the old one cannot be read as the
+        /// answer to a later one; a new socket connects at once instead of after libzmq's reconnect interval).
+        func newDealer() throws {
+            dealer.close()
+            dealer = try newJournalSocket(journal: journal)
+        }
         /// The live connection was lost and is back while the request waited (read as one batch: a quick restart):
         /// the request went with the daemon that left. Asked again on a new connection, with every chance the first had.
         func askTheRestartedDaemon() throws {
             diagnostics.line("warning: journal \(journal) did not answer, and the connection to \(options.endpoint) "
                 + "was lost and is back (the daemon restarted): asking again")
-            dealer.close()
-            dealer = try newJournalSocket(journal: journal)
+            try newDealer()
             afresh()
         }
         while true {
@@ -481,8 +486,7 @@ final class TailSession {
                     diagnostics.line("warning: journal \(journal) took no request within "
                         + "\(options.sendWaitMilliseconds) ms (no connection to it yet); trying once more on a "
                         + "new connection")
-                    dealer.close()
-                    dealer = try newJournalSocket(journal: journal)
+                    try newDealer()
                     continue
                 }
                 throw ToolError(exitCode: ToolError.unavailable, "journal \(journal) took no request within "
@@ -522,8 +526,7 @@ final class TailSession {
                 askedAgain = true
                 diagnostics.line("warning: journal \(journal) did not answer within \(options.requestTimeoutMilliseconds) ms; "
                     + "asking again on a new connection (the daemon restarted with the request in flight?)")
-                dealer.close()
-                dealer = try newJournalSocket(journal: journal)
+                try newDealer()
                 continue
             case nil where !waitedForKeepalive && connected && options.endpoint.hasPrefix("tcp://")
                         && ToolClock.nanos() < firstAsked + Self.partitionWaitNanos:
