@@ -73,20 +73,33 @@ public actor ConfigurationReload {
         }
         counters?.reloads.add(1, ordering: .relaxed)
         var applied: [String] = []
+        let levelBefore = inForce.logLevel
         if next.logLevel != inForce.logLevel {
             applied.append("log.level \(inForce.logLevel) → \(next.logLevel)")
-            LogOutput.level = next.logLevel
             inForce.logLevel = next.logLevel
         }
         let restartNeeded = Self.differences(inForce, next) + keysChanged
         if applied.isEmpty && restartNeeded.isEmpty {
             logger.info("reload: configuration re-read, nothing changed")
         }
-        if !applied.isEmpty { logger.notice("reload: applied \(applied.joined(separator: ", "))") }
+        // The line saying what was applied is said under the more verbose of the two levels, at `notice` or above
+        // it: said after the switch, a reload to `warning` or `error` filtered its own line out and the log showed
+        // nothing but `SIGHUP received` (a contract auditor, session 41: cli.md says a reload logs what changed).
+        let (level, before) = Self.appliedLine(from: levelBefore, to: next.logLevel)
+        if !before { LogOutput.level = next.logLevel }
+        if !applied.isEmpty { logger.log(level: level, "reload: applied \(applied.joined(separator: ", "))") }
+        if before { LogOutput.level = next.logLevel }
         if !restartNeeded.isEmpty {
             logger.warning("reload: changed but only applied at the next restart: \(restartNeeded.joined(separator: ", "))")
         }
         return .success((applied, restartNeeded))
+    }
+
+    /// The level of the line saying what a reload applied, and whether to say it before the new log level is set:
+    /// `notice`, or the more verbose of the two levels when that is above it, said while that level is in force.
+    static func appliedLine(from old: Logger.Level, to new: Logger.Level) -> (level: Logger.Level, before: Bool) {
+        let verbose = min(old, new)
+        return (max(.notice, verbose), verbose == old && old != new)
     }
 
     /// The settings that differ between two configurations, each by its configuration key — the engine's and the

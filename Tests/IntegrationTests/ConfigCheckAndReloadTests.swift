@@ -306,6 +306,25 @@ struct ConfigCheckAndReloadTests {
         #expect(stopped?.contains("reloads=2 reloadsRefused=3") == true, "\(stopped ?? daemon.child.stderr.text)")
     }
 
+    @Test("SIGHUP to a stricter log level says what it applied: info → warning → error → info, each line in the log (contract auditor, session 41: the line was filtered out by the level it set)")
+    func reloadToAStricterLevel() throws {
+        let dir = try TemporaryDirectory()
+        let config = dir.file("reload.yaml")
+        try "log:\n  level: info\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let daemon = try DaemonUnderTest(dir: dir, extraArguments: ["--config", config])
+        for (old, new) in [("info", "warning"), ("warning", "error"), ("error", "info")] {
+            try "log:\n  level: \(new)\n".write(toFile: config, atomically: true, encoding: .utf8)
+            daemon.child.signal(SIGHUP)
+            #expect(daemon.child.stderr.wait(timeout: 20) { $0.contains("reload: applied log.level \(old) → \(new)") },
+                    "\(daemon.child.stderr.text)")
+        }
+        #expect(daemon.stop() == 0, "\(daemon.child.stderr.text)")
+        let applied = daemon.child.stderr.lines.filter { $0.contains("reload: applied") }
+        // Each said at `notice`, or at the more verbose of the two levels when that is above it.
+        #expect(applied.map { $0.split(separator: " ").dropFirst().first.map(String.init) } == ["notice", "warning", "notice"],
+                "\(applied)")
+    }
+
     @Test("under systemd STATUS= carries a one-line summary; log.statsIntervalSeconds sends the counters line")
     func statusAndCounters() throws {
         let dir = try TemporaryDirectory()
