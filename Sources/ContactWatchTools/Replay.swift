@@ -377,13 +377,13 @@ public enum Replay {
         // The monitor is read on every turn below, so it may run on after a named refusal (it shows whether each
         // retry is refused again); stopped when the wait ends.
         if reconnect { watch?.keepsWatchingAfterRefusal = true }
-        while ledger.live < wanted {
+        while ledger.subscribers < wanted {
             let now = ToolClock.nanos()
             guard now < deadline else {
                 let withdrawn = ledger.left > 0 ? " (\(ledger.left) of the \(ledger.joined) subscriptions made were withdrawn)" : ""
                 let retried = retryAt == nil ? "" : watch?.lastAttemptRefused == true ? " (the last try was refused too, as said above)"
                     : " (after a refusal, as said above)"
-                throw ToolError(exitCode: ToolError.unavailable, "only \(ledger.live) of \(wanted) subscribers joined "
+                throw ToolError(exitCode: ToolError.unavailable, "only \(ledger.subscribers) of \(wanted) subscribers joined "
                                 + "\(endpoint) within \(formatFixed(timeout, 1)) s\(withdrawn)\(retried)")
             }
             watch?.read()
@@ -421,7 +421,7 @@ public enum Replay {
             if n > withdrawnBefore && (n <= 10 || n & (n - 1) == 0) {
                 diagnostics.line("a subscription on \(endpoint) was withdrawn before the first message (its subscriber "
                     + "left, or was dropped for a subscription over \(ReplayOptions.maxSubscriptionBytes - 10) bytes): "
-                    + "\(ledger.live) of \(wanted) subscribers now; still waiting"
+                    + "\(ledger.subscribers) of \(wanted) subscribers now; still waiting"
                     + (n > 10 ? " (\(n) withdrawn so far)" : ""))
             }
         }

@@ -18,6 +18,14 @@ import ZeroMQ
 struct SubscriberLedger: Equatable {
     /// Subscriptions held now: (connection, prefix) pairs.
     private(set) var live = 0
+    /// Subscribers holding at least one subscription now (cli.md: `--wait-subscribers N` waits for N subscribers):
+    /// connections libzmq named, each once however many prefixes it holds (a daemon subscribed to two prefixes was
+    /// counted twice, so `--wait-subscribers 2` before a redundant pair started the replay once the first had joined:
+    /// a contract auditor, session 41); the unnamed connection (`inproc://`, where libzmq names no peer) counts its
+    /// prefixes, as no two peers can be told apart there.
+    var subscribers: Int {
+        connections.reduce(0) { $0 + ($1.key == nil ? $1.value.count : 1) }
+    }
     /// Subscriptions taken (a repeat not counted).
     private(set) var joined = 0
     /// Unsubscriptions taken (a peer that left, or withdrew a subscription).

@@ -97,7 +97,7 @@ struct ReplayCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Follow the gaps between occurredAt values, X times faster.", transform: decimalNumber)
     var speed: Double?
 
-    @Option(parsing: .unconditional, help: "Wait until N subscriptions were seen (XPUB) before the first message.")
+    @Option(parsing: .unconditional, help: "Wait until N subscribers hold a subscription before the first message.")
     var waitSubscribers: Int?
 
     @Option(parsing: .unconditional, help: "Seconds to wait for --wait-subscribers (default: 30).", transform: decimalNumber)

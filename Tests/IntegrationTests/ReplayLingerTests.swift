@@ -46,6 +46,39 @@ struct ReplayLingerTests {
         #expect(reader.waitForExit(timeout: 60) == 0, "the tail printed \(reader.stdout.lines.count) of \(lines)")
     }
 
+    /// cli.md: `--wait-subscribers N` waits until N subscribers have joined. A subscriber holding two prefixes (a
+    /// daemon with two `--subscribe`) counted as two, so a replay waiting for a redundant pair of daemons started once
+    /// the first had joined (a contract auditor, session 41).
+    @Test("--wait-subscribers counts subscribers: one holding two prefixes is one (exit 69 waiting for 2); a second makes 2")
+    func subscribersNotSubscriptions() throws {
+        let dir = try TemporaryDirectory()
+        let stream = Fixtures.directory.appendingPathComponent("01-warning-then-breach.ndjson").path
+        let context = try ZMQContext()
+        defer { context.close() }
+        // Subscribers made afresh for each replay: a SUB whose thread does not call into it meanwhile (these do not)
+        // sends its subscriptions again after a reconnection only when that thread next does (libzmq runs a socket's
+        // commands on its own thread); a daemon's input, read all the time, does so at once.
+        func subscriber(_ prefixes: [String], endpoint: String) throws -> ZMQSocket {
+            let s = try context.socket(.sub, lingerMilliseconds: 0)
+            for p in prefixes { try s.subscribe(p) }
+            try s.connect(endpoint)  // libzmq connects again until replay has bound
+            return s
+        }
+        let first = try subscriber(["probation-case.contact.", "probation-case.registration."], endpoint: dir.ipc("one"))
+        defer { first.close() }
+        let one = try runTool(["replay", stream, "--endpoint", dir.ipc("one"), "--bind", "--wait-subscribers", "2",
+                               "--wait-timeout", "2"], timeout: 60)
+        #expect(one.status == 69, "status \(one.status.map(String.init) ?? "none"): \(one.stderr)")
+        #expect(one.stderr.contains("only 1 of 2 subscribers joined"), "\(one.stderr)")
+        let a = try subscriber(["probation-case.contact.", "probation-case.registration."], endpoint: dir.ipc("two"))
+        defer { a.close() }
+        let b = try subscriber([""], endpoint: dir.ipc("two"))
+        defer { b.close() }
+        let two = try runTool(["replay", stream, "--endpoint", dir.ipc("two"), "--bind", "--wait-subscribers", "2",
+                               "--wait-timeout", "60"], timeout: 90)
+        #expect(two.status == 0, "status \(two.status.map(String.init) ?? "none"): \(two.stderr)")
+    }
+
     /// A replay interrupted while libzmq still held messages for a subscriber died without a word (its subscriber had
     /// 2,651 of 29,891: the companion tool's auditor, session 25). The lines come through a pipe kept open, so the
     /// replay is still running, with 3 messages handed over, when the signal comes.

@@ -81,6 +81,26 @@ struct SubscriberLedgerTests {
         #expect(ledger.live == 0 && ledger.left == 3 && ledger.ignored == 2)
     }
 
+    /// cli.md: `--wait-subscribers N` waits for N subscribers. A daemon subscribed to two prefixes counted as two, so a
+    /// replay waiting for a redundant pair started once the first had joined (a contract auditor, session 41).
+    @Test("subscribers are connections holding a subscription, each once however many prefixes it holds")
+    func subscribersAreConnections() {
+        var ledger = SubscriberLedger()
+        ledger.note(subscribe: true, prefix: Array("probation-case.contact.".utf8), source: Self.a)
+        ledger.note(subscribe: true, prefix: Array("probation-case.registration.".utf8), source: Self.a)
+        #expect(ledger.live == 2 && ledger.subscribers == 1)
+        ledger.note(subscribe: true, prefix: Array("probation-case.contact.".utf8), source: Self.b)
+        #expect(ledger.live == 3 && ledger.subscribers == 2)
+        ledger.note(subscribe: false, prefix: Array("probation-case.contact.".utf8), source: Self.a)
+        #expect(ledger.subscribers == 2)
+        ledger.note(subscribe: false, prefix: Array("probation-case.registration.".utf8), source: Self.a)
+        #expect(ledger.live == 1 && ledger.subscribers == 1)
+        // Over inproc:// libzmq names no connection: each prefix held counts, as peers cannot be told apart.
+        ledger.note(subscribe: true, prefix: [0x61])
+        ledger.note(subscribe: true, prefix: [0x62])
+        #expect(ledger.subscribers == 3)
+    }
+
     /// libzmq reports a connection that ended as unsubscriptions without a source. Taken from the wrong holder (one
     /// still open), the ended one's prefix stayed held: the open one's own withdrawal later was ignored as unheld, and
     /// messages sent to nobody counted as reaching a subscriber (the closing note of session 26).
