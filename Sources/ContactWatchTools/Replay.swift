@@ -92,6 +92,10 @@ public struct ReplaySummary: Sendable, Equatable {
     /// Some messages, not all, were certainly dropped: sent while no subscription was held (before the first subscriber
     /// joined, or after the last one left; `SubscriberLedger.dropped`, a lower bound). `run`'s caller fails with 75.
     public var droppedUnheld = 0
+    /// Messages sent while subscriptions were held, none matching their topic (`SubscriberLedger.unmatched`): said,
+    /// not a failure — the subscribers' filters left them out. With the first such topic.
+    public var unmatched = 0
+    public var firstUnmatchedTopic = ""
 
     public init() {}
 
@@ -284,7 +288,11 @@ public enum Replay {
             drainSubscriptions(socket, into: &ledger)
             summary.subscriptionsSeen = ledger.joined
             summary.subscriptionsHeld = ledger.live
-            if ledger.reached { summary.droppedUnheld = ledger.dropped }
+            if ledger.reached {
+                summary.droppedUnheld = ledger.dropped
+                summary.unmatched = ledger.unmatched
+                summary.firstUnmatchedTopic = String(decoding: ledger.firstUnmatchedTopic ?? [], as: UTF8.self)
+            }
             if !ledger.reached && summary.messages > 0 {
                 // A failure, not a warning then exit 0: a script could not tell it from a replay that reached a daemon
                 // (the companion tool's auditor, session 25). The caller prints the summary line, then fails.
@@ -314,9 +322,15 @@ public enum Replay {
     /// Why `summary.droppedUnheld` fails the replay (exit 75).
     public static func droppedMessage(_ options: ReplayOptions, _ summary: ReplaySummary) -> String {
         "\(summary.droppedUnheld) of the \(summary.messages) messages were sent while no subscriber held a subscription "
-            + "on \(options.endpoint) that matched them (before the first one joined, after the last one left, or to "
-            + "other prefixes): they were dropped"
+            + "on \(options.endpoint) (before the first one joined, or after the last one left): they were dropped"
             + (options.waitSubscribers == nil ? " (--wait-subscribers N waits for subscribers before the first message)" : "")
+    }
+
+    /// The note for `summary.unmatched` (not a failure).
+    public static func unmatchedMessage(_ options: ReplayOptions, _ summary: ReplaySummary) -> String {
+        "\(summary.unmatched) of the \(summary.messages) messages had a topic no subscriber on \(options.endpoint) "
+            + "subscribes to (the first: \(String(decoding: JSONLines.quoted(summary.firstUnmatchedTopic), as: UTF8.self))): the subscribers' filters left "
+            + "them out (a daemon takes the prefixes of its input.subscribe, probation-case. by default)"
     }
 
     /// The warning for plaintext where others can listen (nil: CURVE, or `ipc://`, `inproc://`, loopback). The daemon

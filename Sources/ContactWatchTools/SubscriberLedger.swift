@@ -42,7 +42,11 @@ struct SubscriberLedger: Equatable {
     /// XPUB hands it up, so a stretch whose read brings one may have reached it). A lower bound: a subscriber that
     /// leaves mid-stretch is not counted.
     private(set) var dropped = 0
-    /// Messages sent since the XPUB was last read while no held prefix matched them.
+    /// Messages sent while subscriptions were held and none matched them: the subscribers' own filters left them out
+    /// (a daemon subscribes to `probation-case.` by default), not a subscriber missing; with the first such topic.
+    private(set) var unmatched = 0
+    private(set) var firstUnmatchedTopic: [UInt8]? = nil
+    /// Messages sent since the XPUB was last read while no subscription was held.
     private var sentUnheld = 0
     /// Whether the read under way brought a subscription.
     private var readBroughtSubscription = false
@@ -156,10 +160,20 @@ struct SubscriberLedger: Equatable {
     }
 
     /// A message whose first frame is `first` was handed to the socket: it reached a subscriber when a prefix held as
-    /// the XPUB was last read matches it.
+    /// the XPUB was last read matches it; with subscriptions held and none matching, the subscribers left it out
+    /// (`unmatched`: counted as dropped, it failed a replay of a feed with topics the daemon does not subscribe to
+    /// with exit 75, a temporary failure no retry cures: a contract auditor, session 41); with none held, it was
+    /// dropped unless the read under way brings a subscription.
     mutating func noteSent(_ first: some Collection<UInt8>) {
         sent += 1
-        if matches(first) { reached = true } else { sentUnheld += 1 }
+        if matches(first) {
+            reached = true
+        } else if live > 0 {
+            unmatched += 1
+            if firstUnmatchedTopic == nil { firstUnmatchedTopic = Array(first) }
+        } else {
+            sentUnheld += 1
+        }
     }
 
     /// Whether a held prefix matches `first`: the empty prefix (everything) first, then the topic's own prefixes of

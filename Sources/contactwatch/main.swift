@@ -179,6 +179,7 @@ struct ReplayCommand: ParsableCommand {
             if summary.noSubscriber {
                 throw ToolError(exitCode: ToolError.unavailable, Replay.noSubscriberMessage(options, summary))
             }
+            if summary.unmatched > 0 { FDWriter.standardError.line(Replay.unmatchedMessage(options, summary)) }
             var lost: [String] = []
             if summary.droppedUnheld > 0 { lost.append(Replay.droppedMessage(options, summary)) }
             if summary.undelivered {

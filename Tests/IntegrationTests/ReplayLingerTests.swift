@@ -46,6 +46,27 @@ struct ReplayLingerTests {
         #expect(reader.waitForExit(timeout: 60) == 0, "the tail printed \(reader.stdout.lines.count) of \(lines)")
     }
 
+    /// A daemon subscribes to `probation-case.` by default: a feed's other topics are its filter's choice, and counted
+    /// as dropped they failed the replay with exit 75, a temporary failure no retry cures (a contract auditor, session 41).
+    @Test("a topic the daemon does not subscribe to is said, not a failure: exit 0, the event it takes is processed")
+    func unsubscribedTopicSaid() throws {
+        let dir = try TemporaryDirectory()
+        let daemon = try DaemonUnderTest(dir: dir)
+        let file = dir.file("mixed.ndjson")
+        try """
+            {"eventType":"other.thing","version":1}
+            {"eventType":"probation-case.contact.recorded","version":1}
+
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        let r = try runTool(["replay", file, "--endpoint", daemon.input, "--wait-subscribers", "1", "--linger", "5"])
+        #expect(r.status == 0, "status \(r.status.map(String.init) ?? "none"): \(r.stderr)")
+        #expect(r.stderr.contains("1 of the 2 messages had a topic no subscriber on \(daemon.input) subscribes to (the first: \"other.thing\")"),
+                "\(r.stderr)")
+        #expect(daemon.stop() == 0, "\(daemon.child.stderr.text)")
+        let stopped = daemon.child.stderr.lines.last { $0.hasSuffix(" stopped") } ?? ""
+        #expect(stopped.contains("received=1 ") && stopped.contains("invalid=1 "), "\(stopped)")
+    }
+
     /// cli.md: `--wait-subscribers N` waits until N subscribers have joined. A subscriber holding two prefixes (a
     /// daemon with two `--subscribe`) counted as two, so a replay waiting for a redundant pair of daemons started once
     /// the first had joined (a contract auditor, session 41).
