@@ -12,6 +12,36 @@ public struct EngineLogEvent: Sendable {
     public var warning = false
     /// The number the message is about, as a metadata value (the tracked publishers).
     public var publishers: Int?
+    /// A `stream.gap` (its line is written by whoever logs it, only when a rate limit lets it through: a publisher
+    /// whose every message is a gap builds no text per message).
+    public var gap: StreamGap?
+
+    /// Messages of a publisher that went missing: `expected` … `received` − 1.
+    public struct StreamGap: Sendable {
+        public var publisher: String
+        public var expected: UInt64
+        public var received: UInt64
+    }
+
+    /// A gap said as a warning: the notice is at most once and not journaled, so without a line a gap seen while no
+    /// consumer subscribed to `stream.gap` (after a crash, at a restart) left no trace but a count.
+    static func gap(_ publisher: String, expected: UInt64, received: UInt64) -> EngineLogEvent {
+        var e = EngineLogEvent(message: "")
+        e.warning = true
+        e.gap = StreamGap(publisher: publisher, expected: expected, received: received)
+        return e
+    }
+
+    /// The line for a `gap` event (its `message` otherwise).
+    public var text: String {
+        guard let g = gap else { return message }
+        let missing = g.received - g.expected
+        let range = missing == 1 ? "sequenceNumber \(g.expected)" : "sequenceNumbers \(g.expected) to \(g.received - 1)"
+        return "publisher \(g.publisher): \(missing) message\(missing == 1 ? "" : "s") missing (\(range), before "
+            + "\(g.received)): lost on the way, or sent while this daemon was down or before it had processed them "
+            + "(a crash loses what was not yet committed); ask the publisher to send them again. A publisher that numbers "
+            + "topics this daemon does not subscribe to shows gaps too: number each topic stream"
+    }
 
     /// `count` distinct publisherIds tracked, with what usually causes many and what to do (a warning).
     public static func trackedPublishers(_ count: Int) -> EngineLogEvent {
@@ -358,6 +388,7 @@ public final class Engine {
         } else if n > m + 1 {
             counters.gaps += 1
             counters.missing += Int(n - m - 1)
+            logEvents.append(.gap(publisher.value, expected: m + 1, received: n))
             out.append(kind: .streamGap, alertSequence: 0, topic: { JSONOut.raw(&$0, "stream.gap") }) { b in
                 JSONOut.raw(&b, "{\"eventType\":\"contactwatch.stream.gap\",\"publisherId\":")
                 JSONOut.string(&b, publisher.value)

@@ -232,8 +232,9 @@ struct PipelineLoop {
     private func sayHeldBackLines(stopping: Bool) {
         // "too-far-ahead" says its own count (`reportTooFarAhead`); its bucket counts the turns that asked.
         for (key, count) in engineLog.takeHeldBack(stopping: stopping) where key != Self.tooFarAheadKey {
-            let warning = key == Self.engineWarningKey
-            let what = warning ? "warnings (publisherIds tracked)" : "lines (publishers restarting their sequence)"
+            let warning = key == Self.engineWarningKey || key == Self.gapKey
+            let what = key == Self.gapKey ? "warnings (stream gaps: the count is contactwatch_stream_gaps_total)"
+                : warning ? "warnings (publisherIds tracked)" : "lines (publishers restarting their sequence)"
             let level: Logger.Level = warning ? .warning : .info
             logger.log(level: level, "\(count) more engine \(what) not logged at \(level) (rate limit); \(LogLimiter.ending(stopping))",
                        metadata: ["notLogged": "\(count)"])
@@ -269,6 +270,7 @@ struct PipelineLoop {
     }
 
     static let engineWarningKey = "engine-warning"
+    static let gapKey = "stream-gap"
     static let tooFarAheadKey = "too-far-ahead"
 
     private mutating func perform(_ action: CommitPipeline.Action) throws(DaemonError) {
@@ -320,13 +322,21 @@ struct PipelineLoop {
         for e in engine.takeLogEvents() {
             // Rate-limited: a publisher that numbers every message 1 restarts its sequence on every event.
             // Warnings have a budget of their own, so that a restart storm cannot hold one back.
-            guard let notLogged = engineLog.admit(e.warning ? Self.engineWarningKey : "engine") else { continue }
+            // Gaps have a budget of their own too: a publisher numbering topics the daemon does not take gaps on
+            // every message.
+            let key = e.gap != nil ? Self.gapKey : e.warning ? Self.engineWarningKey : "engine"
+            guard let notLogged = engineLog.admit(key) else { continue }
             var metadata: Logger.Metadata = [:]
             if let crn = e.crn { metadata["crn"] = "\(crn)" }
             if let id = e.contactId { metadata["contactId"] = "\(id)" }
             if let n = e.publishers { metadata["publishers"] = "\(n)" }
+            if let g = e.gap {
+                metadata["publisherId"] = "\(g.publisher)"
+                metadata["expected"] = "\(g.expected)"
+                metadata["received"] = "\(g.received)"
+            }
             if notLogged > 0 { metadata["notLogged"] = "\(notLogged)" }
-            if e.warning { logger.warning("\(e.message)", metadata: metadata) } else { logger.info("\(e.message)", metadata: metadata) }
+            if e.warning { logger.warning("\(e.text)", metadata: metadata) } else { logger.info("\(e.text)", metadata: metadata) }
         }
     }
 

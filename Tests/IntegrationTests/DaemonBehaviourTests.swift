@@ -55,6 +55,25 @@ struct DaemonBehaviourTests {
         #expect(daemon.child.stderr.text.contains("invalid=\(cases.count)"), "\(daemon.child.stderr.text)")
     }
 
+    /// A `stream.gap` notice is at most once and not journaled: a gap seen while no consumer subscribed to it (at a
+    /// restart after a crash, with the publisher's queue arriving past what the crash lost) left only a count, and the
+    /// README's recovery, "replay from the daemon's position", then resent nothing (a fault tester, session 41).
+    @Test("each stream gap is a warning naming the publisher and the missing sequenceNumbers (example 07)")
+    func gapsLogged() throws {
+        let dir = try TemporaryDirectory()
+        let daemon = try DaemonUnderTest(dir: dir)
+        let example = Fixtures.directory.appendingPathComponent("07-sequence-gaps.ndjson").path
+        let r = try runTool(["replay", example, "--endpoint", daemon.input, "--wait-subscribers", "1", "--linger", "5"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(daemon.child.stderr.wait(timeout: 30) { $0.contains("sequenceNumber 2, before 3") }, "\(daemon.child.stderr.text)")
+        #expect(daemon.stop() == 0, "\(daemon.child.stderr.text)")
+        let gaps = daemon.child.stderr.lines.filter { $0.contains(" warning ") && $0.contains("messages missing") || $0.contains("message missing") }
+        #expect(gaps.count == 2, "\(gaps)")
+        #expect(gaps.first?.contains("publisher feed-A: 2 messages missing (sequenceNumbers 3 to 4, before 5)") == true, "\(gaps)")
+        #expect(gaps.first?.contains("expected=3") == true && gaps.first?.contains("publisherId=feed-A") == true, "\(gaps)")
+        #expect(gaps.last?.contains("publisher feed-A: 1 message missing (sequenceNumber 2, before 3)") == true, "\(gaps)")
+    }
+
     @Test("bad flags and configuration exit 64 and name the problem")
     func badConfiguration() throws {
         let dir = try TemporaryDirectory()
