@@ -69,6 +69,8 @@ let package = Package(
             name: "ContactWatchStore",
             dependencies: [
                 "ContactWatchCommon", "ContactWatchEngine", "CSQLiteConfig", "CLZ4",
+                // SHA-256 of each journal row (`JournalChunk`, format 3).
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 // The SQLite C API as GRDB links it, for the commit path's in-place binding (RawSQLite.swift).
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),

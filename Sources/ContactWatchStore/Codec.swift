@@ -107,6 +107,12 @@ public struct ByteWriter: ~Copyable, @unchecked Sendable {
 
     public mutating func reset() { count = 0 }
 
+    /// The bytes written from `offset` on, writable in place (valid only inside `body`; `offset` ≤ `count`).
+    mutating func withMutableBytes<T, E: Error>(from offset: Int, _ body: (UnsafeMutableRawBufferPointer) throws(E) -> T) throws(E) -> T {
+        precondition(offset >= 0 && offset <= count)
+        return try body(UnsafeMutableRawBufferPointer(start: base + offset, count: count - offset))
+    }
+
     /// The bytes written, in place (valid only inside `body`).
     public func withBytes<T, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> T) throws(E) -> T {
         try body(UnsafeRawBufferPointer(start: base, count: count))

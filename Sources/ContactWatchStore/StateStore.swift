@@ -8,7 +8,7 @@ import Synchronization
 /// The durable state store: the engine's state and the alert journal in one SQLite database,
 /// `<stateDir>/contactwatch.sqlite`, reached through one GRDB `DatabaseQueue` (the processing thread is its only user).
 ///
-/// Layout (schema version 5, see `schemaVersion`):
+/// Layout (schema version 6, see `schemaVersion`):
 /// - `meta(key, value)`: `watermark`, `alertSequence` (the last used), `publishedThrough` (the highest alertSequence
 ///   known published), `schemaVersion`, `contactCount` (a capacity hint for load).
 /// - `publisher(id, lastSequence)`; `caseState(caseIndex, crn, data, contacts)`; `pdu(pduIndex, code, data)`;
@@ -25,7 +25,8 @@ import Synchronization
 ///   recordedAt)` (one per alert) into `journalChunk` rows and drops that table, in the same transaction.
 /// - `journalChunk(firstSequence, lastSequence, entryCount, recordedAt, entries)` (since v4): every alert message (id,
 ///   topic, body as published), a commit's messages in rows of about 32 KiB (`JournalChunk`), each row with the
-///   wall-clock ms of its commit (for retention).
+///   wall-clock ms of its commit (for retention); since v5 a row may be an LZ4 block, since v6 every new row carries a
+///   SHA-256 digest (`JournalChunk` formats 2 and 3).
 /// The file carries `PRAGMA application_id` = "CWst" and `PRAGMA user_version` = the schema version, so a foreign or
 /// newer file is recognised from its header before SQLite opens it.
 ///
@@ -41,7 +42,7 @@ import Synchronization
 /// daemon's writer runs after it has reported a batch durable, not inside the commit.
 public final class StateStore: Sendable {
     /// The schema version this code reads and writes.
-    public static let schemaVersion = 5
+    public static let schemaVersion = 6
     /// The database file's name inside the state directory.
     public static let fileName = "contactwatch.sqlite"
     /// How long a lock held by another process is waited for before a write fails as `busy`.
@@ -770,6 +771,16 @@ public final class StateStore: Sendable {
             try db.execute(sql: """
                 UPDATE meta SET value = 5 WHERE key = 'schemaVersion';
                 PRAGMA user_version = 5;
+                """)
+        }
+        // Journal rows are written in format 3 (`JournalChunk`: a SHA-256 digest before a format 1 or 2 row). The
+        // tables do not change and older rows stay as they are (read unchecked); the version moves so that a version
+        // that reads formats 1 and 2 only refuses the store as newer (exit 74) rather than as corrupt at its first
+        // format-3 row.
+        m.registerMigration("v6") { db in
+            try db.execute(sql: """
+                UPDATE meta SET value = 6 WHERE key = 'schemaVersion';
+                PRAGMA user_version = 6;
                 """)
         }
         return m

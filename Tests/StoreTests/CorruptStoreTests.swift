@@ -135,18 +135,18 @@ func expectRefusal(_ dir: TempDir, _ kind: StoreError.Kind, mentioning words: [S
         let dir = try populatedStore()
         defer { dir.cleanup() }
         try tamper(dir) { db in
-            try db.execute(sql: "PRAGMA user_version = 6")
-            try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v6')")
+            try db.execute(sql: "PRAGMA user_version = 7")
+            try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v7')")
         }
-        try expectRefusal(dir, .newerSchema, mentioning: ["schema version 6", "(5)"])
+        try expectRefusal(dir, .newerSchema, mentioning: ["schema version 7", "(6)"])
     }
 
     /// A newer ContactWatch that added a migration without changing user_version is recognised after opening.
     @Test func unknownMigrationIsRefused() throws {
         let dir = try populatedStore()
         defer { dir.cleanup() }
-        try tamper(dir) { db in try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v6')") }
-        try expectRefusal(dir, .newerSchema, mentioning: ["migrations v6"], sideFiles: true)
+        try tamper(dir) { db in try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v7')") }
+        try expectRefusal(dir, .newerSchema, mentioning: ["migrations v7"], sideFiles: true)
     }
 
     /// Damage inside the file (a valid header, a broken b-tree page) is found by quick_check.

@@ -41,12 +41,22 @@ import Testing
     }
 
     /// Each row's format byte and blob size.
-    static func formats(_ path: String) throws -> [(format: UInt8, bytes: Int)] {
+    /// Each row's format (inside format 3's digest when it has one), size, and whether it carries a digest.
+    static func formats(_ path: String) throws -> [(format: UInt8, bytes: Int, checked: Bool)] {
         let q = try DatabaseQueue(path: path, configuration: { var c = Configuration(); c.readonly = true; return c }())
         defer { try? q.close() }
         return try q.read { db in
-            try Data.fetchAll(db, sql: "SELECT entries FROM journalChunk ORDER BY firstSequence").map { ($0.first ?? 0, $0.count) }
+            try Data.fetchAll(db, sql: "SELECT entries FROM journalChunk ORDER BY firstSequence").map { blob in
+                let checked = blob.first == JournalChunk.checkedFormat && blob.count > JournalChunk.checkedHeader
+                let format = checked ? blob[blob.startIndex + JournalChunk.checkedHeader] : blob.first ?? 0
+                return (format, blob.count, checked)
+            }
         }
+    }
+
+    /// A row as formats 1 and 2 were written before format 3: its digest header taken off.
+    static func withoutDigest(_ blob: [UInt8]) -> [UInt8] {
+        blob.first == JournalChunk.checkedFormat ? Array(blob[JournalChunk.checkedHeader...]) : blob
     }
 
     /// Alert-like rows are written as format 2, several times smaller, and read back byte for byte (pages included).
@@ -58,7 +68,7 @@ import Testing
         let all = Self.alertLike(1...2_000, seed: 1)
         try Self.commit(all, to: store)
         let rows = try Self.formats(dir.storePath)
-        #expect(rows.count > 10 && rows.allSatisfy { $0.format == JournalChunk.compressedFormat }, "\(rows)")
+        #expect(rows.count > 10 && rows.allSatisfy { $0.format == JournalChunk.compressedFormat && $0.checked }, "\(rows)")
         let raw = all.reduce(0) { $0 + $1.body.count }
         let stored = rows.reduce(0) { $0 + $1.bytes }
         #expect(stored * 2 < raw, "\(raw) bytes of bodies stored in \(stored)")
@@ -114,8 +124,9 @@ import Testing
             }
             try builder.finish()
         }
-        let formats = try Self.formats(dir.storePath).map(\.format)
-        #expect(formats.contains(JournalChunk.format) && formats.contains(JournalChunk.compressedFormat), "\(formats)")
+        let rows = try Self.formats(dir.storePath)
+        #expect(rows.contains { $0.format == JournalChunk.format && !$0.checked }
+                && rows.contains { $0.format == JournalChunk.compressedFormat && $0.checked }, "\(rows)")
         let store = try StateStore(directory: dir.path)
         defer { store.close() }
         #expect(try store.journal(after: 0, limit: 1_000) == old + new)
@@ -140,7 +151,8 @@ import Testing
             }
             #expect(try Self.formats(dir.storePath).map(\.format) == [JournalChunk.compressedFormat])
             try tamper(dir) { db in
-                var blob = [UInt8](try Data.fetchOne(db, sql: "SELECT entries FROM journalChunk")!)
+                // As a format-2 row written before format 3 (no digest to catch the damage first).
+                var blob = Self.withoutDigest([UInt8](try Data.fetchOne(db, sql: "SELECT entries FROM journalChunk")!))
                 // Format byte, then the entries' size as a varint, then the block (read and written by the store's
                 // own codec).
                 let (declared, header) = try blob.withUnsafeBytes { b in
@@ -176,7 +188,8 @@ import Testing
         try Self.commit(Self.alertLike(1...30, seed: 6), to: store)
         store.close()
         let q = try DatabaseQueue(path: dir.storePath)
-        let blob = try q.read { db in try Data.fetchOne(db, sql: "SELECT entries FROM journalChunk")! }
+        // As a format-2 row written before format 3 (a digest would refuse every damaged copy before the decoder).
+        let blob = Data(Self.withoutDigest([UInt8](try q.read { db in try Data.fetchOne(db, sql: "SELECT entries FROM journalChunk")! })))
         try q.close()
         #expect(blob.first == JournalChunk.compressedFormat)
         var read = 0
@@ -187,5 +200,44 @@ import Testing
             }
         }
         #expect(threw > 1_000 && read > 1_000, "threw \(threw), read \(read)")
+    }
+
+    /// SQLite checks no page's content: 4 bytes written into a stopped store's journal page inside a row that still
+    /// decoded were served to a consumer as an alert, its `alertId` invalid UTF-8 (a fault tester, session 41). Format
+    /// 3's digest makes any damage to a row a corrupt store, compressed or not, in an id, a topic or a body.
+    @Test func aDamagedRowThatStillDecodesIsCorrupt() throws {
+        for (compressible, place) in [(true, "digest"), (true, "middle"), (true, "end"), (false, "id"), (false, "body")] {
+            let dir = TempDir()
+            defer { dir.cleanup() }
+            do {
+                let store = try StateStore(directory: dir.path)
+                try Self.commit(compressible ? Self.alertLike(1...40, seed: 7) : Self.incompressible(1...2, seed: 7), to: store)
+                store.close()
+            }
+            let rows = try Self.formats(dir.storePath)
+            #expect(!rows.isEmpty && rows.allSatisfy(\.checked), "\(rows)")
+            try tamper(dir) { db in
+                var blob = [UInt8](try Data.fetchOne(db, sql: "SELECT entries FROM journalChunk ORDER BY firstSequence")!)
+                let h = JournalChunk.checkedHeader
+                switch place {
+                case "digest": blob[3] ^= 0x01
+                case "middle": blob[blob.count / 2] ^= 0x01
+                case "end": blob[blob.count - 1] ^= 0x80
+                // Format 1 inside: the first entry's sequence (1 byte) and flags, then its 16-byte id.
+                case "id": for k in (h + 3)..<(h + 7) { blob[k] = [0x55, 0xAA][k & 1] }
+                default: blob[blob.count - 20] = blob[blob.count - 20] == 0x41 ? 0x42 : 0x41
+                }
+                // Damage that still decodes: the row without its digest reads (only the digest catches it).
+                if place != "digest" {
+                    var decoded = 0
+                    try Self.withoutDigest(blob).withUnsafeBytes { b in
+                        try JournalChunk.forEach(b, firstSequence: 1) { _ in decoded += 1; return true }
+                    }
+                    #expect(decoded > 0, "\(place)")
+                }
+                try db.execute(sql: "UPDATE journalChunk SET entries = ? WHERE firstSequence = 1", arguments: [Data(blob)])
+            }
+            try expectCorruptJournal(dir, mentioning: ["journal row 1", "does not match its checksum"], place)
+        }
     }
 }
