@@ -228,6 +228,18 @@ public enum Daemon {
         // Heap freed anywhere goes back to the system (FreedHeapWatch).
         let heapWatch = FreedHeapWatch.Timer()
         defer { heapWatch.stop() }
+        // A directory a daemon has run in (its lock file is there) without a store: the store was deleted or moved,
+        // and a new one starts empty, its alertSequence again at 1 — numbers consumers already hold. Said: it was a
+        // silent `state loaded … alertSequence=0` (a fault tester, session 41).
+        let storePath = (config.stateDir as NSString).appendingPathComponent(StateStore.fileName)
+        if lock.usedBefore && access(storePath, F_OK) != 0 && errno == ENOENT {
+            logger.warning("""
+                no state store at \(storePath), though a daemon has run in this directory (contactwatchd.lock is \
+                there): starting a new, empty store. Its alertSequence starts again at 1, numbers consumers may \
+                already hold, and every case starts anew. If the store was moved aside on purpose, nothing is wrong; \
+                otherwise stop the daemon and restore the store from a backup
+                """, metadata: ["stateDir": "\(config.stateDir)"])
+        }
         let loaded: LoadedStore
         do {
             // A store of a few GB takes minutes to check and load: said in the log too, not only to systemd.
@@ -423,6 +435,8 @@ struct LoadedStore {
 struct StateDirectoryLock {
     private let fd: Int32
     private let directoryFD: Int32
+    /// The lock file was there before this start: a daemon has run in this directory.
+    let usedBefore: Bool
 
     init(directory: String, waiting: (Int32?) -> Void = { _ in },
          unsupported: (String) -> Void = { _ in }) throws(DaemonError) {
@@ -431,6 +445,7 @@ struct StateDirectoryLock {
                 + "(--state-dir) at a directory the daemon's user can create and write, or create it for that user.")
         }
         let path = (directory as NSString).appendingPathComponent("contactwatchd.lock")
+        usedBefore = access(path, F_OK) == 0
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o640)
         guard fd >= 0 else {
             let failure = errno

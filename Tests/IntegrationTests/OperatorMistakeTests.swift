@@ -43,6 +43,26 @@ struct OperatorMistakeTests {
     /// Started with standard input, output and error closed (`0<&- 1>&- 2>&-`, as some supervisors do), the next
     /// descriptors the daemon opened took the numbers 0–2 (an eventfd, the state directory's lock file) and every log
     /// line was written into them (a fault tester, session 34). They are opened on /dev/null first.
+    /// A state directory a daemon has used, whose store was deleted: a new store starts at alertSequence 1, numbers
+    /// consumers may hold. It was a silent `state loaded … alertSequence=0` (a fault tester, session 41).
+    @Test("a store deleted from a state directory a daemon has used is a warning at the next start; the first start says nothing")
+    func deletedStoreSaid() throws {
+        let dir = try TemporaryDirectory()
+        let marker = "no state store at"
+        var daemon = try DaemonUnderTest(dir: dir)
+        #expect(daemon.stop() == 0, "\(daemon.child.stderr.text)")
+        #expect(!daemon.child.stderr.text.contains(marker), "\(daemon.child.stderr.text)")
+        daemon = try DaemonUnderTest(dir: dir)
+        #expect(daemon.stop() == 0, "\(daemon.child.stderr.text)")
+        #expect(!daemon.child.stderr.text.contains(marker), "\(daemon.child.stderr.text)")
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: dir.file("state/contactwatch.sqlite\(suffix)")) }
+        daemon = try DaemonUnderTest(dir: dir)
+        #expect(daemon.stop() == 0, "\(daemon.child.stderr.text)")
+        let line = daemon.child.stderr.lines.first { $0.contains(marker) } ?? ""
+        #expect(line.contains(" warning ") && line.contains("starting a new, empty store") && line.contains("restore the store from a backup"),
+                "\(daemon.child.stderr.text)")
+    }
+
     @Test("started with descriptors 0–2 closed, the daemon opens them on /dev/null before anything else and runs")
     func closedStandardDescriptors() throws {
         let dir = try TemporaryDirectory()
