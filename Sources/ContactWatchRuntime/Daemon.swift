@@ -274,6 +274,7 @@ public enum Daemon {
             counters.checkpointFailures.store(loaded.store.checkpoints.failures, ordering: .relaxed)
             var summary: Logger.Metadata = [:]
             for (key, value) in pipeline.counters.summary { summary[key] = "\(value)" }
+            if let reasons = pipeline.counters.invalidReasons { summary["invalidBy"] = "\(reasons)" }
             if let failure {
                 summary["exitStatus"] = "\(failure.exitStatus.rawValue)"
                 logger.warning("stopped", metadata: summary)

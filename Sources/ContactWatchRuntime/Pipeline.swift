@@ -687,6 +687,7 @@ struct Housekeeping {
             let received = counters.received.load(ordering: .relaxed)
             var metadata: Logger.Metadata = [:]
             for (key, value) in counters.summary { metadata[key] = "\(value)" }
+            if let reasons = counters.invalidReasons { metadata["invalidBy"] = "\(reasons)" }
             metadata["eventsPerSecond"] = "\(Int(Self.rate(received, since: lastStats, now: now).rounded()))"
             metadata["cases"] = "\(counters.cases.load(ordering: .relaxed))"
             metadata["alertSequence"] = "\(counters.committedSequence.load(ordering: .relaxed))"

@@ -84,8 +84,26 @@ public final class RuntimeCounters: Sendable {
     /// The refusal counter of `socket` (`contactwatch_auth_rejected_total{socket}`).
     public func authRejected(_ socket: SocketRole) -> ZMQRefusalCounter { rejected[socket]! }
 
+    /// Invalid messages by reason (events.md: an invalid event "is counted by reason"): the engine's count per
+    /// problem (the field's path, or `frames`, `size`, `utf8`, `json`, `object`, `contactId.owner`, `occurredAt.skew`),
+    /// copied when the invalid count moved. Kept but shown nowhere until session 41 (a validation tester): an operator
+    /// could not tell a publisher sending `version: 2` from a clock skew without tailing the notices.
+    private let invalidByReason = Mutex<[String: Int]>([:])
+
+    /// The counts by reason for a log line, most frequent first (at most 10, then how many more reasons): nil when
+    /// nothing was invalid.
+    public var invalidReasons: String? {
+        let all = invalidByReason.withLock { $0 }
+        guard !all.isEmpty else { return nil }
+        let sorted = all.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
+        var text = sorted.prefix(10).map { "\($0.key):\($0.value)" }.joined(separator: ",")
+        if sorted.count > 10 { text += ",…(\(sorted.count - 10) more reasons)" }
+        return text
+    }
+
     /// Copies the engine's counters (called by the processing loop, the engine's owner).
     func publish(engine c: EngineCounters) {
+        if c.invalid != invalid.load(ordering: .relaxed) { invalidByReason.withLock { $0 = c.invalidByField } }
         // `received` first, the outcomes after it with release: a reader that loads an outcome (acquiring) and then
         // `received` sees at least the `received` stored with it (the metrics' invariant: outcomes ≤ received).
         received.store(c.received, ordering: .relaxed)

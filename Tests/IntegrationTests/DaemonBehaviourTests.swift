@@ -53,6 +53,13 @@ struct DaemonBehaviourTests {
         #expect(daemon.child.process.isRunning)
         #expect(daemon.stop() == 0)
         #expect(daemon.child.stderr.text.contains("invalid=\(cases.count)"), "\(daemon.child.stderr.text)")
+        // Counted by reason (events.md), in the stop summary: each problem once here (a duplicate key is JSON's).
+        let stopped = daemon.child.stderr.lines.last { $0.hasSuffix(" stopped") } ?? ""
+        for reason in ["frames:1", "utf8:1", "json:2", "object:1", "eventType:1", "version:1", "occurredAt.skew:1",
+                       "personReference.identifiers[0].value:1", "additionalInformation.outcome:1"] {
+            #expect(stopped.contains(reason), "\(reason): \(stopped)")
+        }
+        #expect(stopped.contains("invalidBy="), "\(stopped)")
     }
 
     /// A `stream.gap` notice is at most once and not journaled: a gap seen while no consumer subscribed to it (at a
