@@ -50,6 +50,33 @@ public enum EndpointExposure {
         return isLoopbackOnly(first)
     }
 
+    /// For a `tcp://` endpoint whose host (the destination's, after any `src;`) does not resolve: the host and the
+    /// resolver's reason; nil otherwise (another transport, a numeric address, a name that resolves). libzmq resolves
+    /// a connecting endpoint's name on each try and only says that the connection was retried, so `tail` pointed at a
+    /// mistyped host warned "is the daemon running?" and tried for ever (a contract auditor, session 41).
+    public static func unresolvedHost(_ endpoint: String) -> (host: String, reason: String)? {
+        guard endpoint.hasPrefix("tcp://") else { return nil }
+        let destination = endpoint.dropFirst("tcp://".count).split(separator: ";", omittingEmptySubsequences: false).last ?? ""
+        let host: Substring
+        if destination.hasPrefix("[") {
+            guard let close = destination.firstIndex(of: "]") else { return nil }
+            host = destination[destination.index(after: destination.startIndex)..<close]
+        } else {
+            guard let colon = destination.lastIndex(of: ":") else { return nil }
+            host = destination[..<colon]
+        }
+        guard !host.isEmpty, host != "*" else { return nil }
+        var hints = addrinfo()
+        hints.ai_family = AF_UNSPEC
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var list: UnsafeMutablePointer<addrinfo>? = nil
+        let status = getaddrinfo(String(host), nil, &hints, &list)
+        if status == 0 { freeaddrinfo(list); return nil }
+        // EAI_AGAIN (no answer from the resolver yet) is not a verdict on the name.
+        guard status != EAI_AGAIN, status != EAI_SYSTEM else { return nil }
+        return (String(host), String(cString: gai_strerror(status)))
+    }
+
     /// Whether every address of a `getaddrinfo` result is a loopback one (IPv4 127/8, `::1`, or `::ffff:127.…`).
     public static func isLoopbackOnly(_ first: UnsafeMutablePointer<addrinfo>) -> Bool {
         var node: UnsafeMutablePointer<addrinfo>? = first

@@ -13,6 +13,7 @@
 //            "error", <message>
 //   An "alerts" reply with no bodies means caught up.
 
+import ContactWatchCommon
 import ZeroMQ
 
 /// What `Tail.run` subscribes to and prints.
@@ -317,8 +318,9 @@ final class TailSession {
             warnedNotConnected = true
             // After a refusal was explained the daemon is known to be there: asking whether it runs contradicted the
             // refusal just said (an operator audit, session 26).
-            let hint = explainedFailures.isEmpty ? "is the daemon running, and is this its --output endpoint?"
-                : "the daemon refuses this client, as said above"
+            let hint = !explainedFailures.isEmpty ? "the daemon refuses this client, as said above"
+                : EndpointExposure.unresolvedHost(options.endpoint).map { "the host name \($0.host) does not resolve: \($0.reason)" }
+                ?? "is the daemon running, and is this its --output endpoint?"
             diagnostics.line("warning: nothing connected to \(options.endpoint) after "
                 + "\(formatFixed(Double(options.connectWarningMilliseconds) / 1000, 1)) s; still trying (\(hint))")
             return nil

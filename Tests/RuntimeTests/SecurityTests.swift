@@ -29,6 +29,27 @@ struct SecurityRuleTests {
         }
     }
 
+    /// `tail` pointed at a mistyped host said "is the daemon running?" for ever (a contract auditor, session 41): the
+    /// warning names a name that does not resolve.
+    @Test("a tcp:// host name that does not resolve is named; addresses, other transports and resolving names are not")
+    func unresolvedHost() throws {
+        for e in ["tcp://127.0.0.1:7402", "tcp://[::1]:7402", "tcp://localhost:7402", "ipc:///tmp/x", "inproc://a",
+                  "tcp://*:1", "tcp://127.0.0.1:0;127.0.0.1:7402"] {
+            #expect(EndpointExposure.unresolvedHost(e) == nil, "\(e)")
+        }
+        // RFC 6761: a name under .invalid never resolves. Without a resolver that answers at all (EAI_AGAIN) the
+        // name cannot be judged, and nothing is said.
+        guard let found = EndpointExposure.unresolvedHost("tcp://10.0.0.1:1;no-such-host.invalid:7402") else {
+            var list: UnsafeMutablePointer<addrinfo>? = nil
+            let status = getaddrinfo("no-such-host.invalid", nil, nil, &list)
+            if status == 0 { freeaddrinfo(list) }
+            #expect(status == EAI_AGAIN || status == EAI_SYSTEM, "getaddrinfo said \(status)")
+            print("unresolvedHost: skipped, this host's resolver does not answer (\(status))")
+            return
+        }
+        #expect(found.host == "no-such-host.invalid" && !found.reason.isEmpty, "\(found)")
+    }
+
     static func resolve(_ values: [String: ConfigValue]) throws(DaemonError) -> DaemonConfiguration {
         try ConfigurationTests.resolve(values)
     }
