@@ -96,6 +96,29 @@ public enum EndpointSyntax {
             + "Give the socket a path of its own (e.g. /run/contactwatch/NAME)"
     }
 
+    /// For an `ipc://` endpoint to bind whose directory does not exist (now): that directory; nil otherwise. Not a
+    /// configuration problem — the unit's `RuntimeDirectory=` creates /run/contactwatch only as it starts the daemon,
+    /// so a check from a shell would refuse a good configuration — but a start without it is exit 69, restarted for
+    /// ever, so `--check-config` says so (a contract auditor, session 41).
+    public static func missingBindDirectory(_ endpoint: String) -> String? {
+        guard endpoint.hasPrefix("ipc://") else { return nil }
+        let path = String(endpoint.dropFirst("ipc://".count))
+        guard !path.isEmpty, !path.hasPrefix("@"), path != "*" else { return nil }
+        let directory = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
+        let dir = directory.isEmpty ? "/" : directory
+        var st = stat()
+        if stat(dir, &st) == 0 && st.st_mode & S_IFMT == S_IFDIR { return nil }
+        return dir
+    }
+
+    /// What to add to a failed bind of `endpoint`: the missing directory of an `ipc://` path, said as such (libzmq
+    /// says only "No such file or directory"), else nothing.
+    public static func bindFailureHint(_ endpoint: String) -> String {
+        guard let directory = missingBindDirectory(endpoint) else { return "" }
+        return " (the directory \(directory) does not exist: create it for the daemon's user, or bind elsewhere; under "
+            + "the unit, /run/contactwatch is its RuntimeDirectory=)"
+    }
+
     /// The longest path an `ipc://` endpoint may name: `sun_path` is 108 bytes on Linux, one of them the final NUL.
     public static let maxSocketPath = 107
 

@@ -629,6 +629,15 @@ extension DaemonConfiguration {
         }
         if let warning = smallInputQueueWarning { lines.append("  warning: \(warning) (\(ipcInputs.joined(separator: " ")))") }
         if let warning = exposedMetricsWarning { lines.append("  warning: \(warning)") }
+        for (key, endpoints) in [("input.endpoints", inputBind ? inputs : []), ("output.endpoint", [output]),
+                                 ("journal.endpoint", journal.map { [$0] } ?? [])] {
+            for ep in endpoints {
+                guard let directory = EndpointSyntax.missingBindDirectory(ep) else { continue }
+                lines.append("  warning: \(key): the directory \(directory) of \(ep) does not exist now: a start binds "
+                    + "there only once something creates it (the unit's RuntimeDirectory= creates /run/contactwatch "
+                    + "as it starts the daemon); without it the start is exit 69")
+            }
+        }
         // Each line escaped before they are joined: a newline in a value (`--state-dir`) made a line of its own.
         return lines.map(ContactWatchLogHandler.textSafe).joined(separator: "\n")
     }

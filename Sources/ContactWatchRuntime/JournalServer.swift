@@ -1,3 +1,4 @@
+import ContactWatchCommon
 import ContactWatchStore
 import Foundation
 import Logging
@@ -130,7 +131,8 @@ final class JournalServer: @unchecked Sendable {
                 throw error
             }
         } catch {
-            startResult.withLock { $0 = DaemonError.endpoint("cannot bind the journal endpoint \(endpoint): \(error)") }
+            startResult.withLock { $0 = DaemonError.endpoint("cannot bind the journal endpoint \(endpoint): \(error)"
+                + EndpointSyntax.bindFailureHint(endpoint)) }
             started.signal()
             return
         }

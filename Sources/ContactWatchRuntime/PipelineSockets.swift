@@ -1,3 +1,4 @@
+import ContactWatchCommon
 import Logging
 import ZeroMQ
 
@@ -170,15 +171,17 @@ final class PipelineSockets {
     }
 
     private static func attach(config: DaemonConfiguration, input: ZMQSocket, output: ZMQSocket) throws(DaemonError) {
-        do {
-            for endpoint in config.inputs {
+        for endpoint in config.inputs {
+            do {
                 if config.inputBind { try input.bind(endpoint) } else { try input.connect(endpoint) }
+            } catch {
+                throw DaemonError.endpoint("cannot \(config.inputBind ? "bind" : "connect") the input endpoint: \(error)"
+                    + (config.inputBind ? EndpointSyntax.bindFailureHint(endpoint) : ""))
             }
-        } catch {
-            throw DaemonError.endpoint("cannot \(config.inputBind ? "bind" : "connect") the input endpoint: \(error)")
         }
         do { try output.bind(config.output) } catch {
-            throw DaemonError.endpoint("cannot bind the output endpoint \(config.output): \(error)")
+            throw DaemonError.endpoint("cannot bind the output endpoint \(config.output): \(error)"
+                + EndpointSyntax.bindFailureHint(config.output))
         }
     }
 

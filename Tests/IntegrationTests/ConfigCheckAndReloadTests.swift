@@ -19,6 +19,23 @@ struct ConfigCheckAndReloadTests {
         return path
     }
 
+    /// A bound `ipc://` path whose directory is missing passed the check, then the start was exit 69 saying only "No
+    /// such file or directory", restarted by the unit for ever (a contract auditor, session 41). Not a configuration
+    /// problem (the unit creates /run/contactwatch only as it starts the daemon), so the check warns and says 0.
+    @Test("a bound ipc:// endpoint in a directory that does not exist: --check-config warns (exit 0); the start is 69 naming the directory")
+    func missingSocketDirectory() throws {
+        let dir = try TemporaryDirectory()
+        let endpoint = "ipc://\(dir.file("missing"))/in"
+        let arguments = ["--input-bind", "--input", endpoint, "--output", dir.ipc("out"), "--state-dir", dir.file("state")]
+        let check = try Child("contactwatchd", ["--check-config"] + arguments)
+        #expect(check.waitForExit(timeout: 30) == 0, "\(check.stderr.text)")
+        #expect(check.stdout.text.contains("warning: input.endpoints: the directory \(dir.file("missing")) of \(endpoint) does not exist now"),
+                "\(check.stdout.text)")
+        let start = try Child("contactwatchd", arguments)
+        #expect(start.waitForExit(timeout: 30) == 69, "\(start.stderr.text)")
+        #expect(start.stderr.text.contains("(the directory \(dir.file("missing")) does not exist: create it"), "\(start.stderr.text)")
+    }
+
     @Test("--check-config accepts Deploy/contactwatchd.yaml (exit 0) and prints what it resolved")
     func exampleIsValid() throws {
         let dir = try TemporaryDirectory()
