@@ -46,7 +46,7 @@ struct ContactWatchDaemon: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Serve Prometheus metrics at http://HOST:PORT/metrics.", valueName: "host:port"))
     var metrics: String?
 
-    @Option(name: .long, help: ArgumentHelp("The daemon's CURVE secret certificate (relative: from $CREDENTIALS_DIRECTORY); every bound socket becomes a CURVE server.", valueName: "file"))
+    @Option(name: .long, help: ArgumentHelp("The daemon's CURVE secret certificate (a relative path is read from $CREDENTIALS_DIRECTORY when that is set); every bound socket becomes a CURVE server.", valueName: "file"))
     var curveCert: String?
 
     @Option(name: .long, help: ArgumentHelp("Directory of *.key public certificates allowed to publish to a bound input.", valueName: "dir"))
