@@ -37,7 +37,8 @@ enum JournalChunk {
     /// Bytes before the inner row in format 3: the format byte and the digest.
     static let checkedHeader = 9
 
-    /// The first 8 bytes of the SHA-256 of `bytes` (SHA-NI where the CPU has it: ~5 µs a 7 KB row).
+    /// The first 8 bytes of the SHA-256 of `bytes` (BoringSSL uses the SHA instructions where the CPU has them: ~5 µs
+    /// for a 7 KB row at the 1.45 GB/s `openssl speed -evp sha256 -bytes 8192` measured on the development machine).
     static func digest(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
         SHA256.hash(data: bytes).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
     }
