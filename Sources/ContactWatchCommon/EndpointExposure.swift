@@ -20,16 +20,20 @@ public enum EndpointExposure {
     }
 
     private static func isLoopbackHostPort(_ hostPort: Substring) -> Bool {
-        let host: Substring
-        if hostPort.hasPrefix("[") {
-            guard let close = hostPort.firstIndex(of: "]") else { return false }
-            host = hostPort[hostPort.index(after: hostPort.startIndex)..<close]
-        } else {
-            guard let colon = hostPort.lastIndex(of: ":") else { return false }
-            host = hostPort[..<colon]
-            if host.lowercased() == "localhost" { return true }
-        }
+        guard let (host, bracketed) = host(of: hostPort) else { return false }
+        if !bracketed && host.lowercased() == "localhost" { return true }
         return isLoopbackAddress(String(host))
+    }
+
+    /// The host of `host:port` or `[address]:port`, and whether it was in brackets; nil without a port's colon or
+    /// with an unclosed bracket.
+    private static func host(of hostPort: Substring) -> (host: Substring, bracketed: Bool)? {
+        if hostPort.hasPrefix("[") {
+            guard let close = hostPort.firstIndex(of: "]") else { return nil }
+            return (hostPort[hostPort.index(after: hostPort.startIndex)..<close], true)
+        }
+        guard let colon = hostPort.lastIndex(of: ":") else { return nil }
+        return (hostPort[..<colon], false)
     }
 
     /// Whether `host` is a numeric address that libzmq reads as loopback only. libzmq reads an address with
@@ -57,15 +61,7 @@ public enum EndpointExposure {
     public static func unresolvedHost(_ endpoint: String) -> (host: String, reason: String)? {
         guard endpoint.hasPrefix("tcp://") else { return nil }
         let destination = endpoint.dropFirst("tcp://".count).split(separator: ";", omittingEmptySubsequences: false).last ?? ""
-        let host: Substring
-        if destination.hasPrefix("[") {
-            guard let close = destination.firstIndex(of: "]") else { return nil }
-            host = destination[destination.index(after: destination.startIndex)..<close]
-        } else {
-            guard let colon = destination.lastIndex(of: ":") else { return nil }
-            host = destination[..<colon]
-        }
-        guard !host.isEmpty, host != "*" else { return nil }
+        guard let (host, _) = host(of: destination), !host.isEmpty, host != "*" else { return nil }
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
