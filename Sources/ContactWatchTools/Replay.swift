@@ -329,7 +329,7 @@ public enum Replay {
     /// The note for `summary.unmatched` (not a failure).
     public static func unmatchedMessage(_ options: ReplayOptions, _ summary: ReplaySummary) -> String {
         "\(summary.unmatched) of the \(summary.messages) messages had a topic no subscriber on \(options.endpoint) "
-            + "subscribes to (the first: \(String(decoding: JSONLines.quoted(summary.firstUnmatchedTopic), as: UTF8.self))): the subscribers' filters left "
+            + "subscribes to (the first: \(String(decoding: JSONLines.quoted(summary.firstUnmatchedTopic), as: UTF8.self))\(summary.firstUnmatchedTopic.utf8.count >= SubscriberLedger.maxTopicBytes ? " cut" : "")): the subscribers' filters left "
             + "them out (a daemon takes the prefixes of its input.subscribe, probation-case. by default)"
     }
 

@@ -42,12 +42,21 @@ struct SubscriberLedger: Equatable {
     /// XPUB hands it up, so a stretch whose read brings one may have reached it). A lower bound: a subscriber that
     /// leaves mid-stretch is not counted.
     private(set) var dropped = 0
-    /// Messages sent while subscriptions were held and none matched them: the subscribers' own filters left them out
-    /// (a daemon subscribes to `probation-case.` by default), not a subscriber missing; with the first such topic.
+    /// Messages sent while subscriptions were held and no prefix ever held matched them, in a stretch whose read
+    /// brought no subscription: the subscribers' own filters left them out (a daemon subscribes to `probation-case.`
+    /// by default), not a subscriber missing; with the first such topic (its first `maxTopicBytes`).
     private(set) var unmatched = 0
     private(set) var firstUnmatchedTopic: [UInt8]? = nil
-    /// Messages sent since the XPUB was last read while no subscription was held.
+    static let maxTopicBytes = 200
+    /// Messages sent since the XPUB was last read while no held prefix matched them: those a prefix held earlier
+    /// matches (its subscriber left), or with none held, and those no prefix ever held matches (`unmatched`).
     private var sentUnheld = 0
+    private var sentUnmatched = 0
+    private var pendingTopic: [UInt8]? = nil
+    /// Every prefix held at some time, by length: a message one of them matches was wanted by a subscriber that has
+    /// left (dropped), one none matches was never wanted (unmatched; a reviewer, session 41: one of two subscribers
+    /// with other prefixes leaving made its messages "unmatched", exit 0).
+    private var everHeld: [Int: Set<[UInt8]>] = [:]
     /// Whether the read under way brought a subscription.
     private var readBroughtSubscription = false
     /// The prefixes each connection holds (nil: a connection libzmq did not name, over `inproc://`).
@@ -87,6 +96,7 @@ struct SubscriberLedger: Equatable {
             live += 1
             prefixes[prefix, default: 0] += 1
             if prefixes[prefix] == 1 { lengths[prefix.count, default: 0] += 1 }
+            everHeld[prefix.count, default: []].insert(prefix)
             if sent > 0 { reached = true }
             readBroughtSubscription = true
             return
@@ -155,8 +165,14 @@ struct SubscriberLedger: Equatable {
     /// The XPUB was read to its end: the messages sent unheld since the read before are dropped unless this one
     /// brought a subscription.
     mutating func readEnds() {
-        if !readBroughtSubscription { dropped += sentUnheld }
+        if !readBroughtSubscription {
+            dropped += sentUnheld
+            unmatched += sentUnmatched
+            if sentUnmatched > 0 && firstUnmatchedTopic == nil { firstUnmatchedTopic = pendingTopic }
+        }
         sentUnheld = 0
+        sentUnmatched = 0
+        pendingTopic = nil
     }
 
     /// A message whose first frame is `first` was handed to the socket: it reached a subscriber when a prefix held as
@@ -168,12 +184,18 @@ struct SubscriberLedger: Equatable {
         sent += 1
         if matches(first) {
             reached = true
-        } else if live > 0 {
-            unmatched += 1
-            if firstUnmatchedTopic == nil { firstUnmatchedTopic = Array(first) }
+        } else if live > 0 && !everMatched(first) {
+            sentUnmatched += 1
+            if pendingTopic == nil { pendingTopic = Array(first.prefix(Self.maxTopicBytes)) }
         } else {
             sentUnheld += 1
         }
+    }
+
+    /// Whether a prefix held at any time matches `first`.
+    private func everMatched(_ first: some Collection<UInt8>) -> Bool {
+        let topic = Array(first)
+        return everHeld.contains { length, set in length <= topic.count && set.contains(Array(topic[..<length])) }
     }
 
     /// Whether a held prefix matches `first`: the empty prefix (everything) first, then the topic's own prefixes of
