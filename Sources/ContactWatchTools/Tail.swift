@@ -14,6 +14,8 @@
 //   An "alerts" reply with no bodies means caught up.
 
 import ContactWatchCommon
+import Foundation
+import Synchronization
 import ZeroMQ
 
 /// What `Tail.run` subscribes to and prints.
@@ -101,6 +103,10 @@ final class TailSession {
     /// counted: made after a request was sent (a slow start), it was taken for a restart (a reviewer, session 39).
     private var reconnections: UInt64 = 0
     private var warnedNotConnected = false
+    /// Whether the endpoint's host name resolves, asked once on a thread of its own (`getaddrinfo` blocks for as long
+    /// as the resolver takes: 10 s and more with one that does not answer, which held the loop and the warning: a
+    /// reviewer, session 41).
+    private let hostCheck: HostCheck
     /// The handshake failures already explained (each kind once: a refused client retries every 100 ms).
     private var explainedFailures: Set<String> = []
     /// Since when no connection has been up (the start, or the loss of the last one): the "nothing connected" warning
@@ -144,6 +150,7 @@ final class TailSession {
 
     init(options: TailOptions, context: ZMQContext, output: FDWriter, diagnostics: FDWriter) throws {
         self.options = options
+        hostCheck = HostCheck()
         self.output = output
         self.diagnostics = diagnostics
         covered = options.fromSequence ?? 0
@@ -165,6 +172,7 @@ final class TailSession {
             for topic in options.topics { try sub.subscribe(topic) }
             monitor = try sub.startMonitor()
             try sub.connect(options.endpoint)
+            hostCheck.start(options.endpoint)
         } catch let error as ZMQError {
             throw ToolError(exitCode: ToolError.unavailable, "cannot connect to \(options.endpoint): \(error.message)")
         }
@@ -319,7 +327,7 @@ final class TailSession {
             // After a refusal was explained the daemon is known to be there: asking whether it runs contradicted the
             // refusal just said (an operator audit, session 26).
             let hint = !explainedFailures.isEmpty ? "the daemon refuses this client, as said above"
-                : EndpointExposure.unresolvedHost(options.endpoint).map { "the host name \($0.host) does not resolve: \($0.reason)" }
+                : hostCheck.unresolved.map { "the host name \($0.host) does not resolve: \($0.reason)" }
                 ?? "is the daemon running, and is this its --output endpoint?"
             diagnostics.line("warning: nothing connected to \(options.endpoint) after "
                 + "\(formatFixed(Double(options.connectWarningMilliseconds) / 1000, 1)) s; still trying (\(hint))")
@@ -790,4 +798,22 @@ final class TailSession {
             return .gap(sequence, Array(body), topicFrame)
         }
     }
+}
+
+/// `EndpointExposure.unresolvedHost` of a `tcp://` endpoint, worked out on a thread of its own so that a slow resolver
+/// never holds the caller: nil until it is known (and for any other endpoint, or a name that resolves).
+final class HostCheck: Sendable {
+    private let result = Mutex<(host: String, reason: String)?>(nil)
+
+    init() {}
+
+    func start(_ endpoint: String) {
+        guard endpoint.hasPrefix("tcp://") else { return }
+        Thread.detachNewThread { [self] in
+            let found = EndpointExposure.unresolvedHost(endpoint)
+            result.withLock { $0 = found }
+        }
+    }
+
+    var unresolved: (host: String, reason: String)? { result.withLock { $0 } }
 }
