@@ -228,18 +228,13 @@ public enum Daemon {
         // Heap freed anywhere goes back to the system (FreedHeapWatch).
         let heapWatch = FreedHeapWatch.Timer()
         defer { heapWatch.stop() }
-        // A directory a daemon has run in (its lock file is there) without a store: the store was deleted or moved,
+        // A directory where a store was made (its lock file says so) without a store: the store was deleted or moved,
         // and a new one starts empty, its alertSequence again at 1 — numbers consumers already hold. Said: it was a
         // silent `state loaded … alertSequence=0` (a fault tester, session 41).
+        // Judged after the load: a saved copy adopted in its place (nothing lost), and a `-wal` without its store
+        // (refused, exit 74), are not that (a reviewer, session 41).
         let storePath = (config.stateDir as NSString).appendingPathComponent(StateStore.fileName)
-        if lock.usedBefore && access(storePath, F_OK) != 0 && errno == ENOENT {
-            logger.warning("""
-                no state store at \(storePath), though a daemon has run in this directory (contactwatchd.lock is \
-                there): starting a new, empty store. Its alertSequence starts again at 1, numbers consumers may \
-                already hold, and every case starts anew. If the store was moved aside on purpose, nothing is wrong; \
-                otherwise stop the daemon and restore the store from a backup
-                """, metadata: ["stateDir": "\(config.stateDir)"])
-        }
+        let storeMissing = access(storePath, F_OK) != 0 && errno == ENOENT
         let loaded: LoadedStore
         do {
             // A store of a few GB takes minutes to check and load: said in the log too, not only to systemd.
@@ -248,6 +243,15 @@ public enum Daemon {
             loaded = try LoadedStore(directory: config.stateDir)
         }
         defer { loaded.store.close() }
+        if storeMissing && lock.storeMadeBefore && loaded.state.alertSequence == 0 && loaded.state.cases.isEmpty {
+            logger.warning("""
+                no state store was found at \(storePath), though one was made in this directory before \
+                (contactwatchd.lock says so): a new, empty store was started. Its alertSequence starts again at 1, \
+                numbers consumers may already hold, and every case starts anew. If the store was moved aside on \
+                purpose, nothing is wrong; otherwise stop the daemon and restore the store from a backup
+                """, metadata: ["stateDir": "\(config.stateDir)"])
+        }
+        lock.noteStoreMade()
         let engine = try makeEngine(config.engine, loaded.state)
         // Not said once a stop has begun: the signal's handler has written `stopping: … during start` and is ending
         // the process, and `state loaded` came after it now and then (a systemd check, session 39).
@@ -436,8 +440,11 @@ struct LoadedStore {
 struct StateDirectoryLock {
     private let fd: Int32
     private let directoryFD: Int32
-    /// The lock file was there before this start: a daemon has run in this directory.
-    let usedBefore: Bool
+    /// A state store was made in this directory before (the lock file holds `storeMarker`, written once a store has
+    /// been opened: `noteStoreMade`). Not merely the lock file: a first start that failed before making its store
+    /// leaves the file, empty.
+    let storeMadeBefore: Bool
+    static let storeMarker = "a contactwatchd state store has been made in this directory\n"
 
     init(directory: String, waiting: (Int32?) -> Void = { _ in },
          unsupported: (String) -> Void = { _ in }) throws(DaemonError) {
@@ -446,7 +453,6 @@ struct StateDirectoryLock {
                 + "(--state-dir) at a directory the daemon's user can create and write, or create it for that user.")
         }
         let path = (directory as NSString).appendingPathComponent("contactwatchd.lock")
-        usedBefore = access(path, F_OK) == 0
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o640)
         guard fd >= 0 else {
             let failure = errno
@@ -487,6 +493,18 @@ struct StateDirectoryLock {
             throw error
         }
         self.fd = fd
+        // Read under the lock: what an earlier daemon wrote is whole.
+        let marker = Array(Self.storeMarker.utf8)
+        var head = [UInt8](repeating: 0, count: marker.count)
+        storeMadeBefore = pread(fd, &head, head.count, 0) == head.count && head == marker
+    }
+
+    /// Records in the lock file that a store has been made here (once: an unchanged file is not written again). A
+    /// failure to write it only costs the warning of a later start that finds the store gone.
+    func noteStoreMade() {
+        guard !storeMadeBefore else { return }
+        let marker = Array(Self.storeMarker.utf8)
+        _ = marker.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
     }
 
     /// Takes an exclusive `flock` on `fd`, waiting up to `waitSeconds` for another process that holds it. Returns nil
