@@ -85,13 +85,15 @@ public actor ConfigurationReload {
         // The line saying what was applied is said under the more verbose of the two levels, at `notice` or above
         // it: said after the switch, a reload to `warning` or `error` filtered its own line out and the log showed
         // nothing but `SIGHUP received` (a contract auditor, session 41: cli.md says a reload logs what changed).
+        // So is the reload's warning of settings left for the next restart: a reload to `error` with them filtered
+        // it out (a reviewer, session 41).
         let (level, before) = Self.appliedLine(from: levelBefore, to: next.logLevel)
         if !before { LogOutput.level = next.logLevel }
         if !applied.isEmpty { logger.log(level: level, "reload: applied \(applied.joined(separator: ", "))") }
-        if before { LogOutput.level = next.logLevel }
         if !restartNeeded.isEmpty {
-            logger.warning("reload: changed but only applied at the next restart: \(restartNeeded.joined(separator: ", "))")
+            logger.log(level: max(.warning, level), "reload: changed but only applied at the next restart: \(restartNeeded.joined(separator: ", "))")
         }
+        if before { LogOutput.level = next.logLevel }
         return .success((applied, restartNeeded))
     }
 
