@@ -74,7 +74,7 @@ struct DaemonBehaviourTests {
         #expect(r.status == 0, "\(r.stderr)")
         #expect(daemon.child.stderr.wait(timeout: 30) { $0.contains("sequenceNumber 2, before 3") }, "\(daemon.child.stderr.text)")
         #expect(daemon.stop() == 0, "\(daemon.child.stderr.text)")
-        let gaps = daemon.child.stderr.lines.filter { $0.contains(" warning ") && $0.contains("messages missing") || $0.contains("message missing") }
+        let gaps = daemon.child.stderr.lines.filter { $0.contains(" warning ") && ($0.contains("messages missing") || $0.contains("message missing")) }
         #expect(gaps.count == 2, "\(gaps)")
         #expect(gaps.first?.contains("publisher feed-A: 2 messages missing (sequenceNumbers 3 to 4, before 5)") == true, "\(gaps)")
         #expect(gaps.first?.contains("expected=3") == true && gaps.first?.contains("publisherId=feed-A") == true, "\(gaps)")

@@ -204,7 +204,7 @@ import Testing
 
     /// SQLite checks no page's content: 4 bytes written into a stopped store's journal page inside a row that still
     /// decoded were served to a consumer as an alert, its `alertId` invalid UTF-8 (a fault tester, session 41). Format
-    /// 3's digest makes any damage to a row a corrupt store, compressed or not, in an id, a topic or a body.
+    /// 3's digest makes any damage to a row's entries a corrupt store, compressed or not, in an id, a topic or a body.
     @Test func aDamagedRowThatStillDecodesIsCorrupt() throws {
         for (compressible, place) in [(true, "digest"), (true, "middle"), (true, "end"), (false, "id"), (false, "body")] {
             let dir = TempDir()
