@@ -8,3 +8,10 @@
 static inline int cw_sqlite_disable_memory_statistics(void) {
     return sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 }
+
+/// Closing this connection will not checkpoint the WAL into the database file (SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE):
+/// for a store refused after SQLite opened it (newer schema, corrupt), which must be left as it was found.
+/// `sqlite3_db_config` is variadic too. Returns SQLITE_OK or an error code.
+static inline int cw_sqlite_no_checkpoint_on_close(sqlite3 *db) {
+    return sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, (int *)0);
+}

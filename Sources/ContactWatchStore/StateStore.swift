@@ -1,5 +1,6 @@
 import ContactWatchCommon
 import ContactWatchEngine
+import CSQLiteConfig
 import Foundation
 import GRDB
 import GRDBSQLite
@@ -226,6 +227,10 @@ public final class StateStore: Sendable {
                 }
             }
         } catch {
+            // Left as found: closing the last connection checkpointed the WAL into the file and deleted it, so a store
+            // refused as newer (a newer daemon killed before its first checkpoint, then rolled back) was modified
+            // after all, against the message (an upgrade tester, session 41).
+            queue.inDatabase { db in _ = cw_sqlite_no_checkpoint_on_close(db.sqliteConnection) }
             try? queue.close()
             throw StoreError.from(error, path: path, during: "checking")
         }

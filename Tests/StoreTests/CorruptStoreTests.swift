@@ -141,6 +141,35 @@ func expectRefusal(_ dir: TempDir, _ kind: StoreError.Kind, mentioning words: [S
         try expectRefusal(dir, .newerSchema, mentioning: ["schema version 7", "(6)"])
     }
 
+    /// A newer daemon killed before its first checkpoint leaves its schema in the WAL, the file's header still
+    /// saying the old version; rolled back, the older daemon opened the store, refused it as newer "unmodified", and
+    /// its close checkpointed the WAL into the file and deleted it (an upgrade tester, session 41).
+    @Test func newerSchemaInTheWALLeavesTheFilesAlone() throws {
+        let dir = try populatedStore()
+        defer { dir.cleanup() }
+        let copy = TempDir()
+        defer { copy.cleanup() }
+        do {
+            // The newer version's commit, left in the WAL: the files are copied while its connection is open, as a
+            // kill -9 would leave them.
+            let q = try DatabaseQueue(path: dir.storePath)
+            try q.writeWithoutTransaction { db in
+                _ = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")
+                try db.execute(sql: "PRAGMA wal_autocheckpoint = 0")
+                try db.execute(sql: "PRAGMA user_version = 7")
+            }
+            for suffix in ["", "-wal", "-shm"] {
+                try FileManager.default.copyItem(atPath: dir.storePath + suffix, toPath: copy.storePath + suffix)
+            }
+            try q.close()
+        }
+        let wal = try Data(contentsOf: URL(fileURLWithPath: copy.storePath + "-wal"))
+        #expect(!wal.isEmpty)
+        try expectRefusal(copy, .newerSchema, mentioning: ["schema version 7"], sideFiles: true)
+        let walAfter = try? Data(contentsOf: URL(fileURLWithPath: copy.storePath + "-wal"))
+        #expect(walAfter == wal, "the WAL was \(walAfter == nil ? "deleted" : "changed")")
+    }
+
     /// A newer ContactWatch that added a migration without changing user_version is recognised after opening.
     @Test func unknownMigrationIsRefused() throws {
         let dir = try populatedStore()
