@@ -383,6 +383,11 @@ struct LoadedStore {
             // A number (it read "seconds=0.0237 seconds", Duration's own text).
             "seconds": "\(String(format: "%.3f", Double((ContinuousClock.now - started) / .milliseconds(1)) / 1000))",
         ])
+        if let from = store.migratedFrom {
+            // Said: an upgrade changed the store's schema, and an older version will refuse it from now on.
+            logger.notice("the state store was migrated from schema version \(from) to \(StateStore.schemaVersion): a version of ContactWatch older than this one refuses it from now on (exit 74); keep the backup taken before the upgrade to go back",
+                          metadata: ["stateDir": "\(stateDir)"])
+        }
         if let replaced = store.replacedBySavedCopy {
             // No database file to keep: a start cut short between its renames had moved it already (under an earlier
             // name), or it was gone.

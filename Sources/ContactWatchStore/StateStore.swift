@@ -96,6 +96,8 @@ public final class StateStore: Sendable {
     private let saveWait = Mutex<SaveWait?>(nil)
     /// The name the database file was moved to when this open put a saved copy in its place (`adoptSavedCopy`).
     public let replacedBySavedCopy: String?
+    /// The schema version an existing store had when this open migrated it forward (nil: new, or already current).
+    public let migratedFrom: Int?
     /// The complete copy a save after a lost side file writes when other processes' readers keep the WAL from being
     /// copied into the database file (`<store>.saved`, written as `<store>.saving` and renamed once synced).
     public static let savedSuffix = ".saved"
@@ -194,8 +196,9 @@ public final class StateStore: Sendable {
             }
             throw failure
         }
+        var migrated: Int? = nil
         do {
-            try queue.read { db in
+            let found = try queue.read { db in
                 let app = try Int.fetchOne(db, sql: "PRAGMA application_id") ?? 0
                 guard UInt32(truncatingIfNeeded: app) == FileCheck.applicationID else {
                     throw StoreError.foreign(path, "application id \(app)")
@@ -218,7 +221,10 @@ public final class StateStore: Sendable {
                         throw StoreError.corrupt(path, "quick_check: " + result.joined(separator: "; "))
                     }
                 }
+                return version
             }
+            // 0: a file SQLite has just made (a new store), which the migrations create at the current version.
+            migrated = found > 0 && found < Self.schemaVersion ? found : nil
             // A store written by an older schema version is brought up to date (v1 -> v2: R7's table).
             try Self.migrator.migrate(queue)
             try queue.writeWithoutTransaction { db in
@@ -234,6 +240,7 @@ public final class StateStore: Sendable {
             try? queue.close()
             throw StoreError.from(error, path: path, during: "checking")
         }
+        migratedFrom = migrated
         do {
             checkpointer = backgroundCheckpoints ? try Checkpointer(path: path, synchronous: syncPragma, record: checkpointRecord) : nil
         } catch {

@@ -45,6 +45,7 @@ struct MigrationTests {
         feed(reference, part1[...], into: &ignored)
 
         let store = try StateStore(directory: dir.path)
+        #expect(store.migratedFrom == 1)
         let (loaded, unpublished) = try store.load()
         #expect(unpublished.isEmpty)
         #expect(sameState(loaded, reference.state), "the v1 store does not load as the stream's state")
@@ -78,6 +79,7 @@ struct MigrationTests {
         #expect(try Self.userVersion(dir.storePath) == UInt32(StateStore.schemaVersion))
         let reopened = try StateStore(directory: dir.path)
         defer { reopened.close() }
+        #expect(reopened.migratedFrom == nil)
         let (again, _) = try reopened.load()
         #expect(sameState(again, engine.state))
         #expect(again.cases.contains { !$0.openOutcomeOverdue.isEmpty })
@@ -89,6 +91,7 @@ struct MigrationTests {
         let dir = TempDir()
         defer { dir.cleanup() }
         let store = try StateStore(directory: dir.path)
+        #expect(store.migratedFrom == nil)
         store.close()
         #expect(try Self.userVersion(dir.storePath) == UInt32(StateStore.schemaVersion))
         #expect(try Self.tables(dir.storePath) == ["caseState", "journalChunk", "meta", "outcomeTimer", "pdu", "publisher", "withdrawn"])
@@ -124,6 +127,7 @@ struct MigrationTests {
         feed(reference, lines[...], into: &referenceOut)
 
         let store = try StateStore(directory: dir.path)
+        #expect(store.migratedFrom == 2)
         let (loaded, unpublished) = try store.load()
         #expect(unpublished.isEmpty)
         #expect(sameState(loaded, reference.state), "the v2 store does not load as the stream's state")
