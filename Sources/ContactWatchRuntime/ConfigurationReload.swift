@@ -91,7 +91,7 @@ public actor ConfigurationReload {
         if !before { LogOutput.level = next.logLevel }
         if !applied.isEmpty { logger.log(level: level, "reload: applied \(applied.joined(separator: ", "))") }
         if !restartNeeded.isEmpty {
-            logger.log(level: max(.warning, level), "reload: changed but only applied at the next restart: \(restartNeeded.joined(separator: ", "))")
+            logger.warning("reload: changed but only applied at the next restart: \(restartNeeded.joined(separator: ", "))")
         }
         if before { LogOutput.level = next.logLevel }
         return .success((applied, restartNeeded))

@@ -57,6 +57,12 @@ struct SubscriberLedger: Equatable {
     /// left (dropped), one none matches was never wanted (unmatched; a reviewer, session 41: one of two subscribers
     /// with other prefixes leaving made its messages "unmatched", exit 0).
     private var everHeld: [Int: Set<[UInt8]>] = [:]
+    /// The unmatched messages by topic (at most `maxUnmatchedTopics` distinct ones kept): a subscriber that joins later
+    /// with a prefix matching them wanted them, so they move to `dropped` (a reviewer, session 41: a second subscriber
+    /// joining mid-run left its first messages "unmatched", exit 0).
+    private var unmatchedByTopic: [[UInt8]: Int] = [:]
+    static let maxUnmatchedTopics = 1024
+    private var pendingByTopic: [[UInt8]: Int] = [:]
     /// Whether the read under way brought a subscription.
     private var readBroughtSubscription = false
     /// The prefixes each connection holds (nil: a connection libzmq did not name, over `inproc://`).
@@ -97,6 +103,13 @@ struct SubscriberLedger: Equatable {
             prefixes[prefix, default: 0] += 1
             if prefixes[prefix] == 1 { lengths[prefix.count, default: 0] += 1 }
             everHeld[prefix.count, default: []].insert(prefix)
+            if !unmatchedByTopic.isEmpty {
+                for (topic, n) in unmatchedByTopic where topic.starts(with: prefix) {
+                    unmatchedByTopic[topic] = nil
+                    unmatched -= n
+                    dropped += n
+                }
+            }
             if sent > 0 { reached = true }
             readBroughtSubscription = true
             return
@@ -169,10 +182,12 @@ struct SubscriberLedger: Equatable {
             dropped += sentUnheld
             unmatched += sentUnmatched
             if sentUnmatched > 0 && firstUnmatchedTopic == nil { firstUnmatchedTopic = pendingTopic }
+            for (topic, n) in pendingByTopic { unmatchedByTopic[topic, default: 0] += n }
         }
         sentUnheld = 0
         sentUnmatched = 0
         pendingTopic = nil
+        pendingByTopic.removeAll(keepingCapacity: true)
     }
 
     /// A message whose first frame is `first` was handed to the socket: it reached a subscriber when a prefix held as
@@ -186,7 +201,11 @@ struct SubscriberLedger: Equatable {
             reached = true
         } else if live > 0 && !everMatched(first) {
             sentUnmatched += 1
-            if pendingTopic == nil { pendingTopic = Array(first.prefix(Self.maxTopicBytes)) }
+            let topic = Array(first.prefix(Self.maxTopicBytes))
+            if pendingTopic == nil { pendingTopic = topic }
+            if pendingByTopic[topic] != nil || unmatchedByTopic.count + pendingByTopic.count < Self.maxUnmatchedTopics {
+                pendingByTopic[topic, default: 0] += 1
+            }
         } else {
             sentUnheld += 1
         }

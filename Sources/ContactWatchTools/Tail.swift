@@ -107,6 +107,7 @@ final class TailSession {
     /// as the resolver takes: 10 s and more with one that does not answer, which held the loop and the warning: a
     /// reviewer, session 41).
     private let hostCheck: HostCheck
+    private var everConnected = false
     /// The handshake failures already explained (each kind once: a refused client retries every 100 ms).
     private var explainedFailures: Set<String> = []
     /// Since when no connection has been up (the start, or the loss of the last one): the "nothing connected" warning
@@ -274,6 +275,7 @@ final class TailSession {
             }
             if event.kind == .handshakeSucceeded && !connected {
                 connected = true
+                everConnected = true
                 if lostOne { reconnections &+= 1 }
                 if warnedNotConnected || !explainedFailures.isEmpty || lostOne {
                     diagnostics.line("connected to \(options.endpoint)")
@@ -327,7 +329,9 @@ final class TailSession {
             // After a refusal was explained the daemon is known to be there: asking whether it runs contradicted the
             // refusal just said (an operator audit, session 26).
             let hint = !explainedFailures.isEmpty ? "the daemon refuses this client, as said above"
-                : hostCheck.unresolved.map { "the host name \($0.host) does not resolve: \($0.reason)" }
+                // Only before any connection: the name resolved then, and a verdict taken at start would be stale
+                // (a reviewer, session 41).
+                : (everConnected ? nil : hostCheck.unresolved).map { "the host name \($0.host) does not resolve: \($0.reason)" }
                 ?? "is the daemon running, and is this its --output endpoint?"
             diagnostics.line("warning: nothing connected to \(options.endpoint) after "
                 + "\(formatFixed(Double(options.connectWarningMilliseconds) / 1000, 1)) s; still trying (\(hint))")

@@ -157,6 +157,11 @@ struct SubscriberLedgerTests {
         ledger.note(subscribe: true, prefix: Array("w.".utf8), source: Self.b)
         ledger.readEnds()
         #expect(ledger.dropped == 1 && ledger.unmatched == 1)
+        // A subscriber joining later with a prefix that matches the unmatched ones wanted them: dropped after all.
+        ledger.readStarts()
+        ledger.note(subscribe: true, prefix: Array("z.".utf8), source: Self.b)
+        ledger.readEnds()
+        #expect(ledger.dropped == 2 && ledger.unmatched == 0, "dropped \(ledger.dropped), unmatched \(ledger.unmatched)")
         // A long topic is kept cut.
         var long = SubscriberLedger()
         long.note(subscribe: true, prefix: Array("x.".utf8), source: Self.a)
