@@ -15,3 +15,8 @@ static inline int cw_sqlite_disable_memory_statistics(void) {
 static inline int cw_sqlite_no_checkpoint_on_close(sqlite3 *db) {
     return sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, (int *)0);
 }
+
+/// Undoes `cw_sqlite_no_checkpoint_on_close`: closing checkpoints the WAL again, as SQLite does by default.
+static inline int cw_sqlite_checkpoint_on_close(sqlite3 *db) {
+    return sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 0, (int *)0);
+}

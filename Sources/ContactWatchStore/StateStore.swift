@@ -168,6 +168,10 @@ public final class StateStore: Sendable {
         let walFrames = WALFrames()
         self.walFrames = walFrames
         config.prepareDatabase { db in
+            // No checkpoint when this connection closes until the store has passed its checks (turned back on below):
+            // GRDB itself reads the schema through the WAL as it opens, and a store refused there was checkpointed
+            // and its -wal deleted all the same (a reviewer, session 41).
+            _ = cw_sqlite_no_checkpoint_on_close(db.sqliteConnection)
             try MergeContacts.register(db)
             // No checkpoint inside a commit: `checkpointWALIfDue` keeps the WAL's bound after the commit, and the
             // hook (installed after the pragma, which would remove it) counts the WAL's frames for it.
@@ -240,6 +244,7 @@ public final class StateStore: Sendable {
             try? queue.close()
             throw StoreError.from(error, path: path, during: "checking")
         }
+        queue.inDatabase { db in _ = cw_sqlite_checkpoint_on_close(db.sqliteConnection) }
         migratedFrom = migrated
         do {
             checkpointer = backgroundCheckpoints ? try Checkpointer(path: path, synchronous: syncPragma, record: checkpointRecord) : nil

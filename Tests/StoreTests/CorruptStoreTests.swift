@@ -170,6 +170,33 @@ func expectRefusal(_ dir: TempDir, _ kind: StoreError.Kind, mentioning words: [S
         #expect(walAfter == wal, "the WAL was \(walAfter == nil ? "deleted" : "changed")")
     }
 
+    /// The same, refused while GRDB itself opens the connection (it reads the schema, through the WAL, before any
+    /// check of ours): a schema this SQLite cannot parse was refused as corrupt and the WAL folded in all the same (a
+    /// reviewer, session 41).
+    @Test func unreadableSchemaInTheWALLeavesTheFilesAlone() throws {
+        let dir = try populatedStore()
+        defer { dir.cleanup() }
+        let copy = TempDir()
+        defer { copy.cleanup() }
+        do {
+            let q = try DatabaseQueue(path: dir.storePath)
+            try q.writeWithoutTransaction { db in
+                _ = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")
+                try db.execute(sql: "PRAGMA wal_autocheckpoint = 0")
+                try db.execute(sql: "PRAGMA writable_schema = ON")
+                try db.execute(sql: "UPDATE sqlite_master SET sql = 'CREATE TABLE meta(' WHERE name = 'meta'")
+            }
+            for suffix in ["", "-wal", "-shm"] {
+                try FileManager.default.copyItem(atPath: dir.storePath + suffix, toPath: copy.storePath + suffix)
+            }
+            try? q.close()
+        }
+        let wal = try Data(contentsOf: URL(fileURLWithPath: copy.storePath + "-wal"))
+        try expectRefusal(copy, .corrupt, sideFiles: true)
+        let walAfter = try? Data(contentsOf: URL(fileURLWithPath: copy.storePath + "-wal"))
+        #expect(walAfter == wal, "the WAL was \(walAfter == nil ? "deleted" : "changed")")
+    }
+
     /// A newer ContactWatch that added a migration without changing user_version is recognised after opening.
     @Test func unknownMigrationIsRefused() throws {
         let dir = try populatedStore()
