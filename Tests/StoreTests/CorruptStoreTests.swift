@@ -141,28 +141,31 @@ func expectRefusal(_ dir: TempDir, _ kind: StoreError.Kind, mentioning words: [S
         try expectRefusal(dir, .newerSchema, mentioning: ["schema version 7", "(6)"])
     }
 
+    /// A copy of a populated store with `change` left in its WAL, as a kill -9 leaves it: the three files are copied
+    /// while the connection that made the change is open (closing it would checkpoint).
+    static func storeWithWAL(_ change: (Database) throws -> Void) throws -> TempDir {
+        let dir = try populatedStore()
+        defer { dir.cleanup() }
+        let copy = TempDir()
+        let q = try DatabaseQueue(path: dir.storePath)
+        try q.writeWithoutTransaction { db in
+            _ = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = 0")
+            try change(db)
+        }
+        for suffix in ["", "-wal", "-shm"] {
+            try FileManager.default.copyItem(atPath: dir.storePath + suffix, toPath: copy.storePath + suffix)
+        }
+        try? q.close()
+        return copy
+    }
+
     /// A newer daemon killed before its first checkpoint leaves its schema in the WAL, the file's header still
     /// saying the old version; rolled back, the older daemon opened the store, refused it as newer "unmodified", and
     /// its close checkpointed the WAL into the file and deleted it (an upgrade tester, session 41).
     @Test func newerSchemaInTheWALLeavesTheFilesAlone() throws {
-        let dir = try populatedStore()
-        defer { dir.cleanup() }
-        let copy = TempDir()
+        let copy = try Self.storeWithWAL { db in try db.execute(sql: "PRAGMA user_version = 7") }
         defer { copy.cleanup() }
-        do {
-            // The newer version's commit, left in the WAL: the files are copied while its connection is open, as a
-            // kill -9 would leave them.
-            let q = try DatabaseQueue(path: dir.storePath)
-            try q.writeWithoutTransaction { db in
-                _ = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")
-                try db.execute(sql: "PRAGMA wal_autocheckpoint = 0")
-                try db.execute(sql: "PRAGMA user_version = 7")
-            }
-            for suffix in ["", "-wal", "-shm"] {
-                try FileManager.default.copyItem(atPath: dir.storePath + suffix, toPath: copy.storePath + suffix)
-            }
-            try q.close()
-        }
         let wal = try Data(contentsOf: URL(fileURLWithPath: copy.storePath + "-wal"))
         #expect(!wal.isEmpty)
         try expectRefusal(copy, .newerSchema, mentioning: ["schema version 7"], sideFiles: true)
@@ -174,23 +177,11 @@ func expectRefusal(_ dir: TempDir, _ kind: StoreError.Kind, mentioning words: [S
     /// check of ours): a schema this SQLite cannot parse was refused as corrupt and the WAL folded in all the same (a
     /// reviewer, session 41).
     @Test func unreadableSchemaInTheWALLeavesTheFilesAlone() throws {
-        let dir = try populatedStore()
-        defer { dir.cleanup() }
-        let copy = TempDir()
-        defer { copy.cleanup() }
-        do {
-            let q = try DatabaseQueue(path: dir.storePath)
-            try q.writeWithoutTransaction { db in
-                _ = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")
-                try db.execute(sql: "PRAGMA wal_autocheckpoint = 0")
-                try db.execute(sql: "PRAGMA writable_schema = ON")
-                try db.execute(sql: "UPDATE sqlite_master SET sql = 'CREATE TABLE meta(' WHERE name = 'meta'")
-            }
-            for suffix in ["", "-wal", "-shm"] {
-                try FileManager.default.copyItem(atPath: dir.storePath + suffix, toPath: copy.storePath + suffix)
-            }
-            try? q.close()
+        let copy = try Self.storeWithWAL { db in
+            try db.execute(sql: "PRAGMA writable_schema = ON")
+            try db.execute(sql: "UPDATE sqlite_master SET sql = 'CREATE TABLE meta(' WHERE name = 'meta'")
         }
+        defer { copy.cleanup() }
         let wal = try Data(contentsOf: URL(fileURLWithPath: copy.storePath + "-wal"))
         try expectRefusal(copy, .corrupt, sideFiles: true)
         let walAfter = try? Data(contentsOf: URL(fileURLWithPath: copy.storePath + "-wal"))
