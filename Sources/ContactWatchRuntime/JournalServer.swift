@@ -355,10 +355,13 @@ final class JournalServer: @unchecked Sendable {
             if let notLogged = failureLines.admit("journal") {
                 // The store's message is a start's ("restore … or move it aside"): said at run time it needs the
                 // rest, or an operator would move aside a store the daemon goes on using (an upgrade tester, session 41).
-                let running = (error as? StoreError)?.kind == .corrupt
-                    ? " The daemon goes on processing and publishing; only catch-up requests that reach the damaged "
-                        + "part of the journal fail. Plan a stop to restore the store from a backup." : ""
-                logger.warning("cannot read the journal: \(error)\(running)", metadata: notLogged > 0 ? ["notLogged": "\(notLogged)"] : [:])
+                let corrupt = (error as? StoreError)?.kind == .corrupt
+                let text = corrupt
+                    ? "\(error)".replacingOccurrences(of: " " + StoreError.corruptAdvice, with: "")
+                        + " The daemon goes on processing and publishing; only catch-up requests that reach the damaged "
+                        + "part of the journal fail. Plan a stop to restore the store from a backup."
+                    : "\(error)"
+                logger.warning("cannot read the journal: \(text)", metadata: notLogged > 0 ? ["notLogged": "\(notLogged)"] : [:])
             }
             // The client gets a short reason only: the store's error names its path and tells the operator what to do
             // with the file, which is the daemon's log's business, not any journal client's.

@@ -36,9 +36,12 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
     }
 
     static func corrupt(_ path: String, _ detail: String) -> StoreError {
-        StoreError(.corrupt, "the state store at \(path) is corrupt (\(detail)); it has not been modified. "
-            + "Restore it from a backup or move it aside to start empty.")
+        StoreError(.corrupt, "the state store at \(path) is corrupt (\(detail)); it has not been modified. " + corruptAdvice)
     }
+
+    /// What `corrupt` tells an operator to do, which is a stopped daemon's advice: a running one that meets damage in
+    /// its journal goes on (`JournalServer` says the rest; a reviewer, session 41, found both said at once).
+    public static let corruptAdvice = "Restore it from a backup or move it aside to start empty."
 
     static func foreign(_ path: String, _ detail: String) -> StoreError {
         StoreError(.foreign, "the file at \(path) is not a ContactWatch state store (\(detail)); it has not been modified. "
