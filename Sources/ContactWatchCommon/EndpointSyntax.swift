@@ -76,14 +76,21 @@ public enum EndpointSyntax {
             + "does not look names up to bind): 127.0.0.1 or [::1] for loopback, * for every interface"
     }
 
+    /// The file an `ipc://` endpoint binds: nil for another transport, an abstract socket (`@…`) or a path libzmq
+    /// chooses (`*`).
+    static func socketFilePath(_ endpoint: String) -> String? {
+        guard endpoint.hasPrefix("ipc://") else { return nil }
+        let path = String(endpoint.dropFirst("ipc://".count))
+        guard !path.isEmpty, !path.hasPrefix("@"), path != "*" else { return nil }
+        return path
+    }
+
     /// Why binding `endpoint` would destroy a file, or nil: an `ipc://` path that names something other than a socket
     /// (a regular file, a directory, a symbolic link, a pipe). libzmq's bind unlinks whatever is at the path and
     /// puts its socket there: `--journal ipc://…/state/contactwatch.sqlite` silently replaced the state store with a
     /// socket. A socket file (one left by a killed process) is fine; nothing there is fine.
     public static func bindWouldReplace(_ endpoint: String) -> String? {
-        guard endpoint.hasPrefix("ipc://") else { return nil }
-        let path = String(endpoint.dropFirst("ipc://".count))
-        guard !path.isEmpty, !path.hasPrefix("@"), path != "*" else { return nil }
+        guard let path = socketFilePath(endpoint) else { return nil }
         var st = stat()
         guard lstat(path, &st) == 0, st.st_mode & S_IFMT != S_IFSOCK else { return nil }
         let what = switch st.st_mode & S_IFMT {
@@ -101,9 +108,7 @@ public enum EndpointSyntax {
     /// so a check from a shell would refuse a good configuration — but a start without it is exit 69, restarted for
     /// ever, so `--check-config` says so (a contract auditor, session 41).
     public static func missingBindDirectory(_ endpoint: String) -> String? {
-        guard endpoint.hasPrefix("ipc://") else { return nil }
-        let path = String(endpoint.dropFirst("ipc://".count))
-        guard !path.isEmpty, !path.hasPrefix("@"), path != "*" else { return nil }
+        guard let path = socketFilePath(endpoint) else { return nil }
         let directory = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
         let dir = directory.isEmpty ? "/" : directory
         var st = stat()
