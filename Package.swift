@@ -133,8 +133,10 @@ let package = Package(
         .executableTarget(name: "contactwatch-fuzz", dependencies: ["ContactWatchEngine"], path: "Tests/Fuzz"),
         // Fixtures and helpers the test targets share.
         .target(name: "ContactWatchTestSupport", dependencies: ["ContactWatchEngine"], path: "Tests/TestSupport"),
-        .testTarget(name: "EngineTests", dependencies: ["ContactWatchEngine", "ContactWatchTestSupport"]),
-        .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ", "ContactWatchTestSupport"]),
+        // `.blocking`: suites whose tests block a thread run on threads of their own, side by side (tests only).
+        .target(name: "ContactWatchTestThreads", path: "Tests/TestThreads"),
+        .testTarget(name: "EngineTests", dependencies: ["ContactWatchEngine", "ContactWatchTestSupport", "ContactWatchTestThreads"]),
+        .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ", "ContactWatchTestSupport", "ContactWatchTestThreads"]),
         // The runtime in-process: the commit state machine with a fake writer, configuration, service shutdown.
         .testTarget(
             name: "RuntimeTests",
@@ -148,7 +150,7 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
-        .testTarget(name: "StoreTests", dependencies: ["ContactWatchStore", "ContactWatchEngine", "ContactWatchCommon", "ContactWatchTestSupport"]),
+        .testTarget(name: "StoreTests", dependencies: ["ContactWatchStore", "ContactWatchEngine", "ContactWatchCommon", "ContactWatchTestSupport", "ContactWatchTestThreads"]),
         // The operator's side in-process: log output, progress lines, tail's text format.
         .testTarget(
             name: "OperationsTests",
@@ -161,7 +163,7 @@ let package = Package(
             name: "IntegrationTests",
             dependencies: [
                 "ContactWatchEngine", "ContactWatchTools", "ZeroMQ", "ContactWatchTestSupport", "ContactWatchCommon",
-                "contactwatchd", "contactwatch",
+                "ContactWatchTestThreads", "contactwatchd", "contactwatch",
             ]
         ),
     ]

@@ -1,3 +1,4 @@
+import ContactWatchTestThreads
 import ContactWatchTestSupport
 @testable import ContactWatchEngine
 import Crypto
@@ -10,7 +11,7 @@ func alertIdText(_ text: String) -> String {
 }
 
 /// alerts.md: identity, alertSequence, stream.gap.
-@Suite("Alert identity, sequence and stream gaps")
+@Suite("Alert identity, sequence and stream gaps", .computing)
 struct AlertIdentityTests {
     let mon = t("2026-03-02 10:00")
 

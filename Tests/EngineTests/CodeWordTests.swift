@@ -1,10 +1,11 @@
 @testable import ContactWatchEngine
+import ContactWatchTestThreads
 import ContactWatchTestSupport
 import Testing
 
 /// Small pieces of decoding and writing that read or write several bytes as one word, against the byte-at-a-time
 /// forms they replaced.
-@Suite("Codes and CRNs as words")
+@Suite("Codes and CRNs as words", .computing)
 struct CodeWordTests {
     /// The byte-by-byte table `ContactMode.forContactType` replaced (a tuple of the four bytes per code).
     static func referenceMode(_ b: [UInt8]) -> ContactMode? {
@@ -54,7 +55,7 @@ struct CodeWordTests {
 /// `Registers.classify` (codes and levels compared as bytes, a code as one word) against the `String` switch it
 /// replaced, on every list of up to three registers drawn from codes and levels around the named ones: each named
 /// code, its near misses (case, length, a changed or combining character, NFD forms, the Kelvin sign), and levels.
-@Suite("Registers.classify as words")
+@Suite("Registers.classify as words", .computing)
 struct RegisterClassifyTests {
     /// The `String` switch `Registers.classify` had before engine pass 10 (`String`'s `==`).
     static func reference(_ registers: [Register]) -> (Categories, excluded: Bool) {

@@ -1,11 +1,12 @@
 @testable import ContactWatchEngine
+import ContactWatchTestThreads
 import ContactWatchTestSupport
 import Testing
 
 /// `ContactLists` keeps a case's four lists in one allocation: each list must behave exactly as the `[ContactRef]`
 /// it replaced (order kept, appends at the end, removals closing the gap), and a copy must be a value (a change to
 /// one copy never shows in another), through growth and sharing.
-@Suite("ContactLists: a case's four lists in one allocation")
+@Suite("ContactLists: a case's four lists in one allocation", .computing)
 struct ContactListsTests {
     static func check(_ l: ContactLists, _ model: [[ContactRef]]) {
         for k in ContactLists.Kind.allCases {

@@ -1,10 +1,11 @@
 @testable import ContactWatchEngine
+import ContactWatchTestThreads
 import ContactWatchTestSupport
 import Testing
 
 /// `ContactTable` packs records into 24 bytes and keeps the ones that do not fit aside: every record read back must be
 /// the one stored, whichever form it took, through inserts, replacements, removals and growth.
-@Suite("ContactTable: packed contact records")
+@Suite("ContactTable: packed contact records", .computing)
 struct ContactTableTests {
     static let day: Int64 = 86_400_000
 
@@ -184,7 +185,7 @@ struct ContactTableTests {
 
 /// `ContactTable(filling:)`, a restart's way of building the table (records staged by region, then written region by
 /// region), against `insertNew` one record at a time: the same records, the same refusals.
-@Suite("ContactTable: filling in bulk")
+@Suite("ContactTable: filling in bulk", .computing)
 struct ContactTableFillingTests {
     /// `count` records under distinct ids: mostly as the engine makes them, some that go aside, ids spread over the
     /// whole range (those beyond 2^53 go aside).

@@ -1,3 +1,4 @@
+import ContactWatchTestThreads
 import ContactWatchTestSupport
 @testable import ContactWatchEngine
 import Foundation
@@ -11,7 +12,7 @@ import Testing
 ///    asks for more: no byte-order mark, no duplicate key, nesting at most 64, no trailing comma — and where
 ///    Foundation refuses a number that overflows a Double (valid JSON: such a number is simply not an integer).
 /// Lines: the spec's examples, the property tests' random streams, and thousands of seeded mutations of them.
-@Suite("EventScanner against the reference reader and JSONSerialization")
+@Suite("EventScanner against the reference reader and JSONSerialization", .computing)
 struct EventScannerDifferentialTests {
     static func seedLines() throws -> [String] {
         var lines: [String] = []
@@ -1004,7 +1005,7 @@ struct EventScannerDifferentialTests {
 
 /// `JSONWriter` (the alert bodies' writer: digits two at a time, the last date memoised) against `JSONOut` (the
 /// array-based writer it replaced on the hot path), on values and instants in any order.
-@Suite("JSONWriter against JSONOut")
+@Suite("JSONWriter against JSONOut", .computing)
 struct JSONWriterTests {
     @Test("uint, time, date and dateText write what JSONOut writes")
     func sameBytes() {

@@ -1,9 +1,10 @@
+import ContactWatchTestThreads
 import ContactWatchTestSupport
 import ContactWatchEngine
 import Foundation
 import Testing
 
-@Suite("Spec examples through the engine")
+@Suite("Spec examples through the engine", .computing)
 struct ExampleTests {
     @Test("every example stream publishes exactly its expected messages", arguments: Fixtures.exampleNames)
     func example(_ name: String) throws {

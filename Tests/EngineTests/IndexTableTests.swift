@@ -1,11 +1,12 @@
 @testable import ContactWatchEngine
+import ContactWatchTestThreads
 import ContactWatchTestSupport
 import Testing
 import HeapModule
 
 /// The engine's small lookup tables: `IndexTable` (cases by CRN key, PDUs by code key) and the packed PDU codes
 /// (`PackedCode`) its PDU keys come from.
-@Suite("IndexTable and PackedCode")
+@Suite("IndexTable and PackedCode", .computing)
 struct IndexTableTests {
     @Test("a code's two words are its bytes zero-padded, for every length from 0 to 16 and any alignment")
     func packedWords() {
@@ -53,7 +54,7 @@ struct IndexTableTests {
 /// cutoff, in (start, contactId) order — with contacts set anywhere (before, inside and beyond the queue's window,
 /// before the cutoff), starts moved by later versions, cutoffs that stop inside a day, go back, or jump far ahead, a
 /// restart's queue prepared from a table, records in the table's side map, and refills that hold a bounded share.
-@Suite("ForgetQueue against a model")
+@Suite("ForgetQueue against a model", .computing)
 struct ForgetQueueTests {
     static let day: Int64 = 86_400_000
     static let base: Int64 = 1_767_225_600_000

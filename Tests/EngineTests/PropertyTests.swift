@@ -1,3 +1,4 @@
+import ContactWatchTestThreads
 import ContactWatchTestSupport
 @testable import ContactWatchEngine
 import Foundation
@@ -112,7 +113,7 @@ func generateStream(seed: UInt64, events: Int = 400, cases: Int = 30, lateEnforc
     return lines
 }
 
-@Suite("Property: determinism and alert lifecycle invariants")
+@Suite("Property: determinism and alert lifecycle invariants", .computing)
 struct PropertyTests {
     static let seeds: [UInt64] = [1, 2, 3, 42, 2026, 0xC0FFEE]
 

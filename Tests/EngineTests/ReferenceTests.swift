@@ -1,3 +1,4 @@
+import ContactWatchTestThreads
 import ContactWatchTestSupport
 @testable import ContactWatchEngine
 import Foundation
@@ -44,7 +45,7 @@ func describe(_ s: EngineSettings) -> String {
 /// (same wall clock, so `detectedAt` is equal too), over seeded random streams with enforcement recorded weeks after
 /// its contacts, and random legal settings. Each combination also resumes a second engine from the first's state
 /// half-way.
-@Suite("Property: the engine equals its reference reading under random legal settings")
+@Suite("Property: the engine equals its reference reading under random legal settings", .computing)
 struct ReferenceTests {
     static let batches = 8
     static let perBatch = 25

@@ -1,3 +1,4 @@
+import ContactWatchTestThreads
 import Foundation
 import Testing
 
@@ -6,7 +7,7 @@ import Testing
 /// and not the other compiled and passed here while the release build (`make bench`, `make release`, the package)
 /// failed: session 36 changed `lastPublisher`'s type in the debug list alone. The two lists must be the same
 /// declarations, attribute aside.
-@Suite("release declarations")
+@Suite("release declarations", .computing)
 struct ReleaseDeclarationsTests {
     @Test("Engine.swift's debug and release property lists declare the same properties alike")
     func debugAndReleaseListsAgree() throws {

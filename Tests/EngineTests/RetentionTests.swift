@@ -1,10 +1,11 @@
+import ContactWatchTestThreads
 import ContactWatchTestSupport
 @testable import ContactWatchEngine
 import Foundation
 import Testing
 
 /// State stays bounded: what a forgotten contact contributed goes with it (README, "Engine decisions").
-@Suite("Retention: forgotten contacts and old compliance dates")
+@Suite("Retention: forgotten contacts and old compliance dates", .computing)
 struct RetentionTests {
     @Test("a warning carried by a forgotten contact no longer makes a breach due", arguments: [false, true])
     func forgottenWarning(forgotten: Bool) {

@@ -1,10 +1,11 @@
+import ContactWatchTestThreads
 import ContactWatchTestSupport
 @testable import ContactWatchEngine
 import Foundation
 import Testing
 
 /// R1 — non-compliance (rules.md): which alert, severity, evidence, counting window, resolution.
-@Suite("R1 non-compliance")
+@Suite("R1 non-compliance", .computing)
 struct RuleR1Tests {
     let mon = t("2026-03-02 10:00") // Monday 2 March 2026 (GMT)
 

@@ -1,10 +1,11 @@
+import ContactWatchTestThreads
 import ContactWatchTestSupport
 @testable import ContactWatchEngine
 import Foundation
 import Testing
 
 /// R2 — telephone-only supervision (rules.md).
-@Suite("R2 telephone-only")
+@Suite("R2 telephone-only", .computing)
 struct RuleR2Tests {
     let t0 = t("2026-03-02 10:00")
 

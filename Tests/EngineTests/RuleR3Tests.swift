@@ -1,10 +1,11 @@
+import ContactWatchTestThreads
 import ContactWatchTestSupport
 @testable import ContactWatchEngine
 import Foundation
 import Testing
 
 /// R3 — remote contact on a case excluded from remote supervision.
-@Suite("R3 remote contact, excluded case")
+@Suite("R3 remote contact, excluded case", .computing)
 struct RuleR3Tests {
     let t0 = t("2026-03-02 10:00")
 

@@ -1,10 +1,11 @@
+import ContactWatchTestThreads
 import ContactWatchTestSupport
 @testable import ContactWatchEngine
 import Foundation
 import Testing
 
 /// R4 — supervision without privacy.
-@Suite("R4 no privacy")
+@Suite("R4 no privacy", .computing)
 struct RuleR4Tests {
     let t0 = t("2026-03-02 10:00")
 

@@ -1,10 +1,11 @@
+import ContactWatchTestThreads
 import ContactWatchTestSupport
 @testable import ContactWatchEngine
 import Foundation
 import Testing
 
 /// R5 — area compliance rate (rules.md).
-@Suite("R5 compliance rate")
+@Suite("R5 compliance rate", .computing)
 struct RuleR5Tests {
     let t0 = t("2026-03-02 10:00")
 

@@ -1,10 +1,11 @@
+import ContactWatchTestThreads
 import ContactWatchTestSupport
 @testable import ContactWatchEngine
 import Foundation
 import Testing
 
 /// R6 — enforcement overdue (rules.md).
-@Suite("R6 enforcement overdue")
+@Suite("R6 enforcement overdue", .computing)
 struct RuleR6Tests {
     let mon = t("2026-03-02 10:00") // deadline (8 business days): Thursday 2026-03-12
 

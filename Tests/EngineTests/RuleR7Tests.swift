@@ -1,10 +1,11 @@
+import ContactWatchTestThreads
 import ContactWatchTestSupport
 @testable import ContactWatchEngine
 import Foundation
 import Testing
 
 /// R7 — Outcome overdue (rules.md), one test per sentence of the section. 2026-06-01 is a Monday.
-@Suite("R7 outcome overdue")
+@Suite("R7 outcome overdue", .computing)
 struct RuleR7Tests {
     static let r7 = "outcome-overdue"
 

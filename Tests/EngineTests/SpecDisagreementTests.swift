@@ -1,3 +1,4 @@
+import ContactWatchTestThreads
 import ContactWatchTestSupport
 @testable import ContactWatchEngine
 import Foundation
@@ -5,7 +6,7 @@ import Testing
 
 /// Places where the engine disagreed with the contract when these tests were written (both fixed in be50b8c); kept as
 /// regression tests, each naming the spec sentence it checks.
-@Suite("Spec disagreements found by the engine tests (regressions)")
+@Suite("Spec disagreements found by the engine tests (regressions)", .computing)
 struct SpecDisagreementTests {
     /// alerts.md: "`topic` is ... for a one-frame message its body's `eventType` when that can be read, else `null`."
     /// A one-frame body that is not UTF-8 (or larger than input.maxMessageBytes) is rejected before it is parsed, and

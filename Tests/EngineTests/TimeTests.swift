@@ -1,10 +1,11 @@
+import ContactWatchTestThreads
 import ContactWatchTestSupport
 @testable import ContactWatchEngine
 import Foundation
 import Testing
 
 /// events.md date-times, rules.md dates and business days.
-@Suite("Time: RFC 3339, local dates, business days")
+@Suite("Time: RFC 3339, local dates, business days", .computing)
 struct TimeTests {
     static let accepted: [(String, String)] = [
         ("2026-03-02T10:00:00Z", "2026-03-02T10:00:00Z"),

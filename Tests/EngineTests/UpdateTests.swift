@@ -1,10 +1,11 @@
+import ContactWatchTestThreads
 import ContactWatchTestSupport
 @testable import ContactWatchEngine
 import Foundation
 import Testing
 
 /// events.md "Updates and duplicates", rules.md steps 1–5: duplicates, stale contacts, replacement, actions, withdrawals.
-@Suite("Updates, duplicates, stale contacts, actions")
+@Suite("Updates, duplicates, stale contacts, actions", .computing)
 struct UpdateTests {
     let mon = t("2026-03-02 10:00")
 

@@ -1,3 +1,4 @@
+import ContactWatchTestThreads
 import ContactWatchTestSupport
 @testable import ContactWatchEngine
 import Foundation
@@ -63,7 +64,7 @@ let ai = "additionalInformation."
 let C = RawEvent.contact()
 
 /// events.md "Validation" and "Which problem is reported".
-@Suite("Validation")
+@Suite("Validation", .computing)
 struct ValidationTests {
     /// Sends `body` as a two-frame message on the contact topic and returns the single notice.
     func notice(_ body: String, topic: String = contactTopic, harness: Harness = Harness()) -> Msg? {

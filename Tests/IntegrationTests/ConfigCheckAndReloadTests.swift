@@ -1,3 +1,4 @@
+import ContactWatchTestThreads
 import ContactWatchTestSupport
 import Foundation
 import Testing
@@ -6,7 +7,7 @@ import Testing
 import Glibc
 #endif
 
-@Suite("--check-config, unknown keys, SIGHUP, STATUS and the periodic counters")
+@Suite("--check-config, unknown keys, SIGHUP, STATUS and the periodic counters", .blocking)
 struct ConfigCheckAndReloadTests {
     static let example = Executables.packageRoot.appendingPathComponent("Deploy/contactwatchd.yaml").path
 

@@ -1,3 +1,4 @@
+import ContactWatchTestThreads
 import ContactWatchTestSupport
 import Foundation
 import Testing
@@ -6,7 +7,7 @@ import ZeroMQ
 /// What a consumer sends to the alert socket that is not a subscription (an XSUB may send its own messages upstream;
 /// libzmq's XPUB hands them to the daemon) is ignored: it used to be counted and logged as a consumer leaving — the
 /// subscriptions gauge driven down by any peer, and one `info` line per message.
-@Suite("consumer messages that are not subscriptions")
+@Suite("consumer messages that are not subscriptions", .blocking)
 struct ConsumerMessageTests {
     @Test("50 plain messages then a subscription from an XSUB: the subscription is seen, no consumer is said to leave")
     func plainMessagesIgnored() throws {

@@ -1,3 +1,4 @@
+import ContactWatchTestThreads
 import ContactWatchTestSupport
 import Foundation
 import Testing
@@ -5,7 +6,7 @@ import ZeroMQ
 
 /// The companion tool's CURVE side, with the real executable: keygen, the flag combinations cli.md rules
 /// out, and `replay --bind` as a CURVE server with an allow-list.
-@Suite("contactwatch CURVE", .serialized)
+@Suite("contactwatch CURVE", .blocking)
 struct CurveToolTests {
     static let pyzmq = Executables.packageRoot.appendingPathComponent("Tests/Fixtures/curve-pyzmq").path
 

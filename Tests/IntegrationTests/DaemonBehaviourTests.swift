@@ -1,9 +1,10 @@
+import ContactWatchTestThreads
 import ContactWatchTestSupport
 import Foundation
 import Testing
 import ZeroMQ
 
-@Suite("contactwatchd behaviour", .serialized)
+@Suite("contactwatchd behaviour", .blocking)
 struct DaemonBehaviourTests {
     static let event = #"{"eventType":"probation-case.contact.recorded","version":1,"occurredAt":"2026-01-06T11:00:00Z","personReference":{"identifiers":[{"type":"CRN","value":"X900001"}]},"additionalInformation":{"contactId":9001,"contactStart":"2026-01-06T10:00:00Z","contactType":"COAP","outcome":{"code":"ATTC"},"interviewSetting":"OPEN_BOOTH","pduCode":"N07SUF"}}"#
 

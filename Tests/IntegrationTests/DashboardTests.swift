@@ -1,7 +1,8 @@
+import ContactWatchTestThreads
 import Foundation
 import Testing
 
-@Suite("Deploy/grafana-dashboard.json")
+@Suite("Deploy/grafana-dashboard.json", .blocking)
 struct DashboardTests {
     /// The metric names of cli.md's table.
     static let table: Set<String> = [

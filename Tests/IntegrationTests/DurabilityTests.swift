@@ -1,3 +1,4 @@
+import ContactWatchTestThreads
 import ContactWatchTestSupport
 import Foundation
 import Testing
@@ -10,7 +11,7 @@ import Glibc
 /// a daemon killed mid-work and restarted on the same state ends with exactly the journal an uninterrupted run
 /// produces, never publishing an alert under another id, sequence or content; and consumers that catch up from the
 /// journal (the Clone pattern) see every alert exactly once in order.
-@Suite("Durability: crash recovery and journal catch-up", .serialized)
+@Suite("Durability: crash recovery and journal catch-up", .blocking)
 struct DurabilityTests {
     /// The daemon's input queue unlimited, so that nothing replayed quickly is dropped before the engine sees it.
     /// R7 on: its timers and open alerts must survive SIGKILL and restarts like everything else.

@@ -1,3 +1,4 @@
+import ContactWatchTestThreads
 import ContactWatchTestSupport
 import Foundation
 import Testing
@@ -6,7 +7,7 @@ import ZeroMQ
 /// The engine's log events (a publisher restarting its numbering, events.md) reach the log rate-limited: a publisher
 /// that sends `sequenceNumber` 1 on every message (a misconfigured feed) made the processing thread write one `info`
 /// line per event — a log line per event on the hot path, at the daemon's full rate.
-@Suite("engine log events are rate-limited")
+@Suite("engine log events are rate-limited", .blocking)
 struct EngineLogFloodTests {
     static func event(sequence: Int, contact: Int) -> String {
         DaemonBehaviourTests.event

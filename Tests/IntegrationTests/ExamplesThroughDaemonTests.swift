@@ -1,3 +1,4 @@
+import ContactWatchTestThreads
 import ContactWatchTestSupport
 import Foundation
 import Testing
@@ -16,7 +17,7 @@ func environmentName(_ key: String) -> String {
     return out
 }
 
-@Suite("Spec examples through the real executables", .serialized)
+@Suite("Spec examples through the real executables", .blocking)
 struct ExamplesThroughDaemonTests {
     static var names: [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: Executables.fixtures.path)) ?? [])

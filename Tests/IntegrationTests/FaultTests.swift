@@ -1,3 +1,4 @@
+import ContactWatchTestThreads
 import ContactWatchTestSupport
 import Foundation
 import Testing
@@ -10,7 +11,7 @@ import Glibc
 /// Fault tests (issue 8): a journal client that never reads, kill/restart cycles with a consumer connected
 /// throughout, a store made read-only (at start-up by a mount; mid-run by EROFS from every write), a full disk.
 /// Loopback and ipc:// only; bounded waits; the mount-based cases need root and say so when they skip.
-@Suite("Faults: hostile journal clients, crashes, read-only store, full disk", .serialized)
+@Suite("Faults: hostile journal clients, crashes, read-only store, full disk", .blocking)
 struct FaultTests {
     typealias D = DurabilityTests
 

@@ -1,3 +1,4 @@
+import ContactWatchTestThreads
 import ContactWatchTestSupport
 import ContactWatchEngine
 import ContactWatchTools
@@ -5,7 +6,7 @@ import Foundation
 import Testing
 
 /// Tests of `contactwatch generate`'s generator: determinism, validity per events.md, and coverage of every rule.
-@Suite struct GeneratorTests {
+@Suite(.blocking) struct GeneratorTests {
     static func generate(_ options: GeneratorOptions) throws -> [UInt8] {
         var bytes: [UInt8] = []
         try Generator.generate(options) { bytes.append(contentsOf: $0) }

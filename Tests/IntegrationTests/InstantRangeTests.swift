@@ -1,3 +1,4 @@
+import ContactWatchTestThreads
 import ContactWatchTestSupport
 import Foundation
 import Testing
@@ -7,7 +8,7 @@ import Testing
 /// `9999-12-31T23:59:59-23:59` is in year 10000. The daemon used to accept both and publish them as
 /// `"occurredAt":"000/-12-31T23:00:00Z"` and `"occurredAt":"0000-01-01T23:58:59Z"` (the year's last four digits): a
 /// time no consumer can read, and one silently 10,000 years wrong. They are invalid now, reported at their field.
-@Suite("date-times whose instant falls outside the years 0000–9999 in UTC")
+@Suite("date-times whose instant falls outside the years 0000–9999 in UTC", .blocking)
 struct InstantRangeTests {
     static func contact(_ crn: String, id: Int, version: Int = 1, occurredAt: String, start: String, _ extra: String) -> String {
         #"{"eventType":"probation-case.contact.recorded","version":1,"occurredAt":"\#(occurredAt)","personReference":{"identifiers":[{"type":"CRN","value":"\#(crn)"}]},"additionalInformation":{"contactId":\#(id),"contactVersion":\#(version),"contactStart":"\#(start)",\#(extra)}}"#

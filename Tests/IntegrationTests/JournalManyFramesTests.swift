@@ -1,3 +1,4 @@
+import ContactWatchTestThreads
 import ContactWatchTestSupport
 import Foundation
 import Testing
@@ -7,7 +8,7 @@ import ZeroMQ
 /// whole message before the journal thread reads its first frame (4 requests of 1,000,000 empty frames: +309 MB). The
 /// journal thread copies only the frames a request can have, drops the rest as it reads them, refuses the request as
 /// malformed, and gives the heap back afterwards.
-@Suite("a journal request of very many frames")
+@Suite("a journal request of very many frames", .blocking)
 struct JournalManyFramesTests {
     static let frames = 1_000_000
 

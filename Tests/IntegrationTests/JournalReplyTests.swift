@@ -1,3 +1,4 @@
+import ContactWatchTestThreads
 import ContactWatchTestSupport
 import Foundation
 import Testing
@@ -7,7 +8,7 @@ import Testing
 /// libzmq refused the send (EAGAIN at the 4-reply queue limit) on a count of the client's reads that it had not
 /// updated yet, when requests came back to back. Such a client then waits forever (REQ) or gives up (`tail` exits 69
 /// after 5 s: "journal … did not answer").
-@Suite("journal replies to a client that reads them")
+@Suite("journal replies to a client that reads them", .blocking)
 struct JournalReplyTests {
     @Test("2,000 requests one at a time, each answered; nothing counted as dropped")
     func everyReplyArrives() throws {

@@ -1,8 +1,9 @@
+import ContactWatchTestThreads
 import ContactWatchTestSupport
 import Foundation
 import Testing
 
-@Suite("A large generated stream through the daemon")
+@Suite("A large generated stream through the daemon", .blocking)
 struct LargeStreamTests {
     /// Reads `key=value` from the daemon's final "stopped" log line.
     static func counter(_ key: String, in log: String) -> Int? {

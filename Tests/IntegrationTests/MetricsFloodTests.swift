@@ -1,3 +1,4 @@
+import ContactWatchTestThreads
 import ContactWatchTestSupport
 import Foundation
 import Testing
@@ -10,7 +11,7 @@ import Glibc
 /// never finish their request. Each used to hold a descriptor in the daemon for ever; once the daemon's descriptors
 /// ran out, libzmq aborted it ("Too many open files (src/ipc_listener.cpp:325)", signal 6) at the next consumer or
 /// journal client's connection.
-@Suite("Metrics endpoint under a connection flood", .serialized)
+@Suite("Metrics endpoint under a connection flood", .blocking)
 struct MetricsFloodTests {
     /// The most metrics connections the daemon holds at once (README, *Observe: metrics*; `MetricsService`).
     static let maxConnections = 32

@@ -1,3 +1,4 @@
+import ContactWatchTestThreads
 import ContactWatchTestSupport
 import Foundation
 import Testing
@@ -94,7 +95,7 @@ struct Exposition {
     subscript(_ key: String) -> Double? { samples[key] }
 }
 
-@Suite("Metrics over HTTP")
+@Suite("Metrics over HTTP", .blocking)
 struct MetricsTests {
     /// The metrics URL's port, from the daemon's "metrics served" line.
     static func metricsPort(_ daemon: DaemonUnderTest) throws -> Int {

@@ -1,3 +1,4 @@
+import ContactWatchTestThreads
 import ContactWatchTestSupport
 import Foundation
 import Testing
@@ -8,7 +9,7 @@ import Glibc
 
 /// Mistakes an operator makes with files and directories, against the real `contactwatchd`: each must be refused
 /// (or accepted) with a message that says what is wrong in the system's own words, naming the file.
-@Suite("Operator mistakes: configuration file, state directory, allow-list directories", .serialized)
+@Suite("Operator mistakes: configuration file, state directory, allow-list directories", .blocking)
 struct OperatorMistakeTests {
     /// `contactwatchd ARGS` run to its end (bounded); status and standard error.
     static func daemon(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32?, stderr: String, stdout: String) {

@@ -1,3 +1,4 @@
+import ContactWatchTestThreads
 import ContactWatchTestSupport
 import ContactWatchCommon
 import Foundation
@@ -10,7 +11,7 @@ import Glibc
 
 /// What an operator meets first: versions, the unit's sandbox score, the tool's warnings and progress, log lines
 /// that journald can filter.
-@Suite("Operating the executables")
+@Suite("Operating the executables", .blocking)
 struct OperatorTests {
     @Test("--version prints the one version constant on both executables", arguments: ["contactwatchd", "contactwatch"])
     func version(_ executable: String) throws {

@@ -1,3 +1,4 @@
+import ContactWatchTestThreads
 import ContactWatchTestSupport
 import Foundation
 import Testing
@@ -9,7 +10,7 @@ import ZeroMQ
 /// Without the limit a peer could make the daemon take in a frame of any size: libzmq assembles it, the journal
 /// thread copies it (and up to 64 such requests queue per client), the processing thread copies a subscription and
 /// logs its prefix whole.
-@Suite("over-size frames on the journal and output sockets")
+@Suite("over-size frames on the journal and output sockets", .blocking)
 struct OversizeControlFrameTests {
     /// Sends `frames` from a fresh socket of `type` connected to `endpoint` (for a SUB, `subscription` instead) and
     /// waits (bounded) for the first of: a reply, the daemon dropping the connection (the client's monitor reports

@@ -1,3 +1,4 @@
+import ContactWatchTestThreads
 import ContactWatchTestSupport
 import Foundation
 import Testing
@@ -7,7 +8,7 @@ import ZeroMQ
 /// default topology (the daemon connects, the publisher binds) it re-establishes the connection itself; when it
 /// binds, the publisher's side reconnects. Either way the next events from the same publisher are processed
 /// exactly as if the over-size message had not been sent, and a warning names the endpoint.
-@Suite("Fault: an over-size frame on the input", .serialized)
+@Suite("Fault: an over-size frame on the input", .blocking)
 struct OversizeFrameTests {
     @Test("the next events from the same publisher are processed; a warning names the endpoint", arguments: [false, true])
     func oversizeFrame(daemonBinds: Bool) throws {

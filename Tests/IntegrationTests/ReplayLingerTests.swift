@@ -1,3 +1,4 @@
+import ContactWatchTestThreads
 import ContactWatchTestSupport
 import Foundation
 import Testing
@@ -6,7 +7,7 @@ import ZeroMQ
 /// What `replay` does with messages still queued for a subscriber when it ends (README, *The companion tool*): it
 /// waits up to `--linger` seconds for them to be taken, and when libzmq drops the rest it says so with exit 75; a
 /// fault tester's replay to a stopped daemon lost 72,000 messages and exited 0 without a word.
-@Suite("replay: messages a subscriber never took are reported, not dropped silently")
+@Suite("replay: messages a subscriber never took are reported, not dropped silently", .blocking)
 struct ReplayLingerTests {
     @Test("a subscriber that never reads: the linger runs out, exit 75 saying the rest were dropped; one that reads: exit 0")
     func undeliveredReported() throws {

@@ -1,9 +1,10 @@
+import ContactWatchTestThreads
 import Foundation
 import Testing
 
 /// `contactwatch replay` reads its files line by line. A line without an end (a binary file, `/dev/zero`) used to be
 /// buffered whole, the buffer doubling until memory ran out (1.1 GB after 3 s of `/dev/zero`, without a word).
-@Suite("replay: a line longer than 16 MiB")
+@Suite("replay: a line longer than 16 MiB", .blocking)
 struct ReplayLongLineTests {
     static let event = #"{"eventType":"probation-case.contact.recorded","version":1,"occurredAt":"2026-01-06T11:00:00Z","personReference":{"identifiers":[{"type":"CRN","value":"X900001"}]},"additionalInformation":{"contactId":1,"contactStart":"2026-01-06T10:00:00Z","contactType":"COAP","outcome":{"code":"ATTC"},"interviewSetting":"OPEN_BOOTH"}}"#
 

@@ -1,3 +1,4 @@
+import ContactWatchTestThreads
 import ContactWatchTestSupport
 import Foundation
 import Testing
@@ -164,7 +165,7 @@ func journalFetch(endpoint: String, curve: (CurveKeyPair, CurveKey)?, timeoutMs:
     return try dealer.receiveCopy(timeoutMilliseconds: timeoutMs)
 }
 
-@Suite("Security: CURVE and ZAP with the real executables", .serialized)
+@Suite("Security: CURVE and ZAP with the real executables", .blocking)
 struct SecurityTests {
     static let stream = "01-warning-then-breach"
     /// Events that would raise a no-privacy alert for another case, sent by peers that must not get through.
@@ -437,49 +438,64 @@ struct SecurityTests {
         #expect(again.stdout.text.isEmpty)
     }
 
-    @Test("a replay a daemon refuses says why and exits 69, with --wait-subscribers and without: a key not in the publishers allow-list, a consumer's key, plaintext against CURVE, CURVE against plaintext, a plaintext replay --bind for a daemon connecting with CURVE (the companion tool's auditor, session 25: '0 of 1 subscribers', or exit 0 and 'is a daemon bound at this endpoint?')")
-    func replayRefusalsExplained() throws {
+    @Test("a replay a daemon refuses says why and exits 69, with --wait-subscribers and without: a key not in the publishers allow-list, a consumer's key, plaintext against CURVE, CURVE against plaintext, a plaintext replay --bind for a daemon connecting with CURVE (the companion tool's auditor, session 25: '0 of 1 subscribers', or exit 0 and 'is a daemon bound at this endpoint?')",
+          arguments: ["stranger", "consumer", "plaintext", "curve-to-plaintext", "bound-plaintext"])
+    func replayRefusalsExplained(_ refusal: String) throws {
         let dir = try TemporaryDirectory()
         let d = try Deployment(dir: dir, pyzmq: true)
         let file = Fixtures.directory.appendingPathComponent("\(Self.stream).ndjson").path
-        func refused(_ arguments: [String], _ words: String) throws {
+        /// `orUnnamed`: CURVE on one side only may also be said without its name. Which side sees the mismatch is a
+        /// race, as we read it: the side that reads the other's whole greeting first closes, and when that is the
+        /// daemon before it sent its mechanism, libzmq gives the replay no detail. Seen with six tests at once (every
+        /// try of a 10 s wait alike), never with two; the replay then says what to check, CURVE on both sides or
+        /// neither, which is all it was told.
+        func refused(_ arguments: [String], _ words: String, orUnnamed: Bool = false) throws {
             for wait in [["--wait-subscribers", "1", "--wait-timeout", "3"], []] {
                 let r = try runTool(["replay", file, "--linger", "0"] + arguments + wait, timeout: 60)
                 #expect(r.status == 69, "\(arguments + wait): \(r.stderr)")
-                #expect(r.stderr.contains(words), "\(arguments + wait): \(r.stderr)")
+                let unnamed = "failed (no detail from libzmq (the peer closed first, or did not complete the handshake "
+                    + "within 30 s)): do the daemon and this publisher agree on CURVE (both or neither)"
+                #expect(r.stderr.contains(words) || (orUnnamed && r.stderr.contains(unnamed)), "\(arguments + wait): \(r.stderr)")
                 #expect(r.stderr.contains(wait.isEmpty ? "no subscriber was seen" : "only 0 of 1 subscribers"), "\(r.stderr)")
             }
         }
-        let secured = try EndpointDaemon(dir: dir, input: dir.ipc("in"), output: dir.ipc("out"), journal: dir.ipc("journal"),
-                                         arguments: d.daemonArguments)
-        let stranger = try CurveCertificate.readPublicKey(path: dir.file("certs/stranger.key")).z85
-        try refused(["--endpoint", secured.input, "--curve-cert", d.secret("stranger"), "--curve-server-key", d.daemonPublic],
-                    "refused this publisher's CURVE key \(stranger) (ZAP status 400)")
-        try refused(["--endpoint", secured.input, "--curve-cert", d.secret("consumer"), "--curve-server-key", d.daemonPublic],
-                    "publishers allow-list (--curve-allow-publishers DIR)")
-        try refused(["--endpoint", secured.input], "requires CURVE (security mechanism mismatch)")
-        #expect(secured.stop() == 0)
-
-        let plainDir = try TemporaryDirectory()
-        let plain = try EndpointDaemon(dir: plainDir, input: plainDir.ipc("in"), output: plainDir.ipc("out"),
-                                       journal: plainDir.ipc("journal"), arguments: [])
-        try refused(["--endpoint", plain.input, "--curve-cert", d.secret("publisher"), "--curve-server-key", d.daemonPublic],
-                    "does not use CURVE")
-        #expect(plain.stop() == 0)
-
-        // The daemon connects with CURVE to a plaintext replay --bind.
-        let connectingDir = try TemporaryDirectory()
-        let input = connectingDir.ipc("publisher")
-        let replay = try Child("contactwatch", ["replay", file, "--endpoint", input, "--bind", "--linger", "0",
-                                                "--wait-subscribers", "1", "--wait-timeout", "20"])
-        defer { if replay.process.isRunning { replay.signal(SIGKILL) }; _ = replay.waitForProcessExit(timeout: 10) }
-        let connecting = try EndpointDaemon(dir: connectingDir, input: input, output: connectingDir.ipc("out"),
-                                            journal: connectingDir.ipc("journal"), bind: false,
-                                            arguments: ["--curve-cert", d.daemonSecret, "--curve-allow-consumers", d.consumers,
-                                                        "--input-curve-server-key", dir.file("certs/publisher.key")])
-        #expect(replay.waitForExit(timeout: 60) == 69, "\(replay.stderr.text)")
-        #expect(replay.stderr.text.contains("a peer that connected to \(input) uses CURVE"), "\(replay.stderr.text)")
-        #expect(connecting.stop() == 0)
+        switch refusal {
+        case "stranger", "consumer", "plaintext":
+            let secured = try EndpointDaemon(dir: dir, input: dir.ipc("in"), output: dir.ipc("out"), journal: dir.ipc("journal"),
+                                             arguments: d.daemonArguments)
+            if refusal == "stranger" {
+                let stranger = try CurveCertificate.readPublicKey(path: dir.file("certs/stranger.key")).z85
+                try refused(["--endpoint", secured.input, "--curve-cert", d.secret("stranger"), "--curve-server-key", d.daemonPublic],
+                            "refused this publisher's CURVE key \(stranger) (ZAP status 400)")
+            } else if refusal == "consumer" {
+                try refused(["--endpoint", secured.input, "--curve-cert", d.secret("consumer"), "--curve-server-key", d.daemonPublic],
+                            "publishers allow-list (--curve-allow-publishers DIR)")
+            } else {
+                try refused(["--endpoint", secured.input], "requires CURVE (security mechanism mismatch)", orUnnamed: true)
+            }
+            #expect(secured.stop() == 0)
+        case "curve-to-plaintext":
+            let plainDir = try TemporaryDirectory()
+            let plain = try EndpointDaemon(dir: plainDir, input: plainDir.ipc("in"), output: plainDir.ipc("out"),
+                                           journal: plainDir.ipc("journal"), arguments: [])
+            try refused(["--endpoint", plain.input, "--curve-cert", d.secret("publisher"), "--curve-server-key", d.daemonPublic],
+                        "does not use CURVE", orUnnamed: true)
+            #expect(plain.stop() == 0)
+        default:
+            // The daemon connects with CURVE to a plaintext replay --bind.
+            let connectingDir = try TemporaryDirectory()
+            let input = connectingDir.ipc("publisher")
+            let replay = try Child("contactwatch", ["replay", file, "--endpoint", input, "--bind", "--linger", "0",
+                                                    "--wait-subscribers", "1", "--wait-timeout", "20"])
+            defer { if replay.process.isRunning { replay.signal(SIGKILL) }; _ = replay.waitForProcessExit(timeout: 10) }
+            let connecting = try EndpointDaemon(dir: connectingDir, input: input, output: connectingDir.ipc("out"),
+                                                journal: connectingDir.ipc("journal"), bind: false,
+                                                arguments: ["--curve-cert", d.daemonSecret, "--curve-allow-consumers", d.consumers,
+                                                            "--input-curve-server-key", dir.file("certs/publisher.key")])
+            #expect(replay.waitForExit(timeout: 60) == 69, "\(replay.stderr.text)")
+            #expect(replay.stderr.text.contains("a peer that connected to \(input) uses CURVE"), "\(replay.stderr.text)")
+            #expect(connecting.stop() == 0)
+        }
     }
 
     /// A connecting replay refused by the daemon's allow-list says what to do — add the key, SIGHUP the daemon — and

@@ -1,3 +1,4 @@
+import ContactWatchTestThreads
 import ContactWatchEngine
 import ContactWatchTestSupport
 import Foundation
@@ -11,7 +12,7 @@ import Glibc
 /// and then killed the daemon at the first event that used it (a trap on arithmetic overflow: signal 4, exit 132),
 /// hung its processing loop (business days counted one at a time), killed it an hour after the start (the journal
 /// pruning's cutoff), or left it ready and deaf (no subscription at all).
-@Suite("settings beyond what the daemon can compute with are refused at start (exit 64), not at the first event")
+@Suite("settings beyond what the daemon can compute with are refused at start (exit 64), not at the first event", .blocking)
 struct SettingLimitsTests {
     static let tooLarge = "9223372036854775807"
     /// The largest accepted durations (README, *Configuration*): a century in days (business days too), months, seconds.

@@ -1,3 +1,4 @@
+import ContactWatchTestThreads
 import ContactWatchEngine
 import ContactWatchTestSupport
 import Foundation
@@ -8,7 +9,7 @@ import ZeroMQ
 /// (bytes flipped, cut, repeated, spliced with JSON tokens; wrong, missing and extra frames; wrong topics), the daemon
 /// reads them all, and then must still raise on a valid event. Its counters at stop must equal those of an
 /// in-process engine fed the same messages: nothing lost, nothing counted twice, no crash or stall.
-@Suite("socket fuzz pass")
+@Suite("socket fuzz pass", .blocking)
 struct SocketFuzzTests {
     static let seeds = [
         DaemonBehaviourTests.event,

@@ -1,3 +1,4 @@
+import ContactWatchTestThreads
 import ContactWatchTestSupport
 import Foundation
 import Testing
@@ -12,7 +13,7 @@ import Glibc
 /// pass (eighth session)": publishing without copies), and a message queued for the stalled subscriber keeps its whole batch on loan. The daemon must go on processing, committing and
 /// publishing to the reader, keep at most `LentOutboxes.defaultLimit` (8) batches on loan (then publish by copy), and
 /// stop cleanly on SIGTERM with the stalled subscriber still connected.
-@Suite("A subscriber that never reads")
+@Suite("A subscriber that never reads", .blocking)
 struct StalledSubscriberTests {
     /// `LentOutboxes.defaultLimit` (the daemon's bound; not imported, so that this test states it independently).
     static let lentLimit = 8

@@ -1,10 +1,11 @@
+import ContactWatchTestThreads
 import Foundation
 import Testing
 
 /// The rate limits' held-back lines are said once a flood has been quiet for a whole interval (6 s for dropped
 /// input connections); a stop within that interval ended the loop first, and the flood's tail went unsaid (a reviewer,
 /// session 33: publishers that leave just before the daemon is stopped, as in a whole stack's shutdown).
-@Suite("The daemon's stop says what its rate limits held back")
+@Suite("The daemon's stop says what its rate limits held back", .blocking)
 struct StopHeldBackLinesTests {
     @Test("14 publishers leave at once (10 lines, 4 held back), SIGTERM at once: the 4 are said before it stops")
     func droppedConnectionsSaidAtStop() throws {

@@ -1,3 +1,4 @@
+import ContactWatchTestThreads
 import ContactWatchTestSupport
 import Foundation
 import Synchronization
@@ -8,7 +9,7 @@ import ZeroMQ
 /// prefix, and nothing in libzmq 4.3.4 limits how many a peer holds (1,000 distinct 4,000-byte prefixes: +245 MB of
 /// the daemon's resident memory). With `output.maxSubscriptions` (1,024 by default) and subscriptions of at most 255
 /// bytes, the daemon cuts the connection that holds the most once the total would pass the cap.
-@Suite("a consumer flooding the output with subscriptions")
+@Suite("a consumer flooding the output with subscriptions", .blocking)
 struct SubscriptionFloodTests {
     /// Subscriptions of 251 bytes (a byte and a 250-byte prefix, distinct from its sixth byte on): under the output's
     /// frame limit, ~8 KB of libzmq trie each without the cap (60,000: ~490 MB).

@@ -1,3 +1,4 @@
+import ContactWatchTestThreads
 import Foundation
 import Synchronization
 import Testing
@@ -7,7 +8,7 @@ import ZeroMQ
 /// process): what it does when the journal goes back (the daemon's store reset or restored from a backup) and when
 /// the journal's replies never advance. Both used to be silent: the first printed nothing more, ever (every new alert
 /// numbered at or below what it had printed was taken for a repeat); the second asked again for ever.
-@Suite("tail --journal: a journal that goes back, a journal that never advances")
+@Suite("tail --journal: a journal that goes back, a journal that never advances", .blocking)
 struct TailJournalResetTests {
     /// An alert body as the daemon publishes it (only what tail reads: the sequence; the CRN tells histories apart).
     static func alert(_ sequence: Int, _ crn: String, id: String? = nil) -> [UInt8] {
@@ -489,7 +490,7 @@ struct TailJournalResetTests {
         let dir = try TemporaryDirectory()
         let fake = try FakeDaemon(dir)
         defer { fake.close() }
-        let (journal, output) = (fake.journal, fake.output)
+        let journal = fake.journal
         let body: [UInt8] = switch kind {
         case "same": Self.alert(1, "X000001")
         case "no-sequence": Array("{\"x\":1}".utf8)

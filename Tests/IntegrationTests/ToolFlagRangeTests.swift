@@ -1,3 +1,4 @@
+import ContactWatchTestThreads
 import ContactWatchTestSupport
 import Foundation
 import Testing
@@ -5,7 +6,7 @@ import Testing
 /// A fault tester's findings in the companion tool's flags, with the real executable: values that crashed it
 /// (SIGILL: a pause converted to more nanoseconds than UInt64 holds), wrote wrong output, wrote in the root directory,
 /// or hung silently are usage errors (exit 64) whose one-line message names the flag and its real range.
-@Suite("contactwatch flags out of range: exit 64 naming the flag and its range, never a crash")
+@Suite("contactwatch flags out of range: exit 64 naming the flag and its range, never a crash", .blocking)
 struct ToolFlagRangeTests {
     static func event(_ occurredAt: String) -> String {
         #"{"eventType":"probation-case.contact.recorded","version":1,"occurredAt":"\#(occurredAt)"}"#

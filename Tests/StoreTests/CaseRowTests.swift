@@ -1,3 +1,4 @@
+import ContactWatchTestThreads
 import ContactWatchEngine
 @testable import ContactWatchStore
 import ContactWatchTestSupport
@@ -8,7 +9,7 @@ import Testing
 /// The case rows a commit writes (`StateStore.writeCases`: multi-row upserts of up to `upsertRows` cases, the stored
 /// contacts merged by `cw_merge_contacts`, new cases' contacts written after their insert, cases named only by their
 /// contacts updated one by one), compared after every commit with the rows the state encodes to.
-@Suite struct CaseRowTests {
+@Suite(.computing) struct CaseRowTests {
     /// Every case row as stored: index -> (crn, data, contacts).
     static func rows(_ path: String) throws -> [Int64: (crn: Int64, data: [UInt8], contacts: [UInt8]?)] {
         var config = Configuration()

@@ -1,3 +1,4 @@
+import ContactWatchTestThreads
 import ContactWatchEngine
 @testable import ContactWatchStore
 import ContactWatchTestSupport
@@ -11,7 +12,7 @@ import Testing
 /// connections' checkpoints were `try?`). They are now recorded (`StateStore.checkpoints`) for the daemon to say.
 /// The failure is injected inside the checkpoint's access to its connection (`checkpointFault`), where SQLite's would
 /// be thrown.
-@Suite("WAL checkpoint failures are recorded, not swallowed")
+@Suite("WAL checkpoint failures are recorded, not swallowed", .computing)
 struct CheckpointFailureTests {
     static let ioError = DatabaseError(resultCode: .SQLITE_IOERR_WRITE, message: "disk I/O error")
 
@@ -96,7 +97,7 @@ struct CheckpointFailureTests {
 
 /// The stop's deadline on lock waits (`StateStore.endLockWaits`): it ends a commit's wait, keeps its earliest value,
 /// and leaves waits with a give-up of their own (a prune's, a save's after a lost side file) to that policy.
-@Suite("LockWait: the stop's deadline")
+@Suite("LockWait: the stop's deadline", .computing)
 struct LockWaitStopTests {
     @Test("past the deadline a wait ends at once and says it was the stop's; a later request does not move it; a scoped wait keeps its own policy")
     func stopDeadline() {

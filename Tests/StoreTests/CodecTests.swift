@@ -1,3 +1,4 @@
+import ContactWatchTestThreads
 import ContactWatchEngine
 import ContactWatchStore
 import Foundation
@@ -30,7 +31,7 @@ func encoded(_ body: (inout ByteWriter) -> Void) -> [UInt8] {
     return w.bytes
 }
 
-@Suite struct CodecTests {
+@Suite(.computing) struct CodecTests {
     @Test func caseRoundTrip() throws {
         let c = sampleCase()
         #expect(c.categories.contains(.mappa23) && c.excludedFromRemote)

@@ -1,3 +1,4 @@
+import ContactWatchTestThreads
 import ContactWatchEngine
 @testable import ContactWatchStore
 import ContactWatchTestSupport
@@ -8,7 +9,7 @@ import Testing
 /// The load's contacts on a second thread (`ContactLoader`): the state it gives is the one the store holds, over
 /// more chunks than its queue takes; a store it refuses is refused with the message the load one contact at a time
 /// gives, naming the first fault in the store's order.
-@Suite struct ContactLoaderTests {
+@Suite(.computing) struct ContactLoaderTests {
     static let cases = 8000
 
     /// A closed store of `cases` synthetic cases (ten contacts each: ~740 KB of packed contacts, twelve chunks).

@@ -1,3 +1,4 @@
+import ContactWatchTestThreads
 import ContactWatchTestSupport
 @testable import ContactWatchEngine
 @testable import ContactWatchStore
@@ -6,7 +7,7 @@ import Testing
 /// `ChangeSet.contacts` is a log (`ContactLog`): an id set twice is there twice, and one forgotten later in the batch
 /// stays (it is in `forgottenContacts` too). `StateStore.prepare` must make of it exactly the batch it made of the set
 /// the engine kept before (`IDSet`: each id once, removed when forgotten).
-@Suite struct ContactLogTests {
+@Suite(.computing) struct ContactLogTests {
     @Test func aLogWithRepeatsAndForgottenIdsPreparesTheBatchOfTheSet() throws {
         var settings = EngineSettings()
         // A short retention (the shortest the compliance-rate window allows), so that contacts set in a batch are

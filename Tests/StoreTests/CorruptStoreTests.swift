@@ -1,3 +1,4 @@
+import ContactWatchTestThreads
 import ContactWatchTestSupport
 import ContactWatchEngine
 @testable import ContactWatchStore
@@ -71,7 +72,7 @@ func expectRefusal(_ dir: TempDir, _ kind: StoreError.Kind, mentioning words: [S
     }
 }
 
-@Suite struct CorruptStoreTests {
+@Suite(.computing) struct CorruptStoreTests {
     @Test(arguments: [0.5, 0.25])
     func truncatedFileIsRefused(fraction: Double) throws {
         let dir = try populatedStore()

@@ -1,3 +1,4 @@
+import ContactWatchTestThreads
 import ContactWatchTestSupport
 import ContactWatchEngine
 @testable import ContactWatchStore
@@ -71,7 +72,7 @@ func varied(_ range: ClosedRange<UInt64>, seed: UInt64) -> [JournalEntry] {
     }
 }
 
-@Suite struct JournalChunkTests {
+@Suite(.computing) struct JournalChunkTests {
     /// Three commits of many entries each, in rows of ~32 KiB: every page a client can ask for is the page the v3
     /// journal (a row per alert) gave.
     @Test func pagesAreThoseOfARowPerAlert() throws {

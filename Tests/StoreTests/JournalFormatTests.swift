@@ -1,3 +1,4 @@
+import ContactWatchTestThreads
 import ContactWatchTestSupport
 import ContactWatchEngine
 @testable import ContactWatchStore
@@ -8,7 +9,7 @@ import Testing
 /// The journal's row formats: format 2 (the entries as one LZ4 block) written whenever it is smaller, format 1 (the
 /// entries as they are) still read, and a format-2 row that does not decompress to what it declares reported as a
 /// corrupt store, never read past.
-@Suite struct JournalFormatTests {
+@Suite(.computing) struct JournalFormatTests {
     /// Alert-like bodies: JSON of the same shape with varying values, as a commit's alerts are.
     static func alertLike(_ range: ClosedRange<UInt64>, seed: UInt64) -> [JournalEntry] {
         var rng = SplitMix64(seed: seed)

@@ -1,3 +1,4 @@
+import ContactWatchTestThreads
 import ContactWatchTestSupport
 import ContactWatchEngine
 @testable import ContactWatchStore
@@ -7,7 +8,7 @@ import Testing
 
 /// The daemon's writer reads a batch's journal rows from the batch's outbox (`prepare(…, journalFrom:)`) instead of
 /// copies made on the processing thread (`journalEntries(from:)`): the rows stored must be the same.
-@Suite struct JournalOutboxTests {
+@Suite(.computing) struct JournalOutboxTests {
     @Test func journalRowsFromTheOutboxAreTheRowsOfJournalEntries() throws {
         let lines = SyntheticStream.generate(seed: 23, count: 2000)
         let copied = TempDir(), shared = TempDir()

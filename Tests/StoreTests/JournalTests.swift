@@ -1,3 +1,4 @@
+import ContactWatchTestThreads
 import ContactWatchTestSupport
 import ContactWatchEngine
 import ContactWatchStore
@@ -18,7 +19,7 @@ func commitJournal(_ store: StateStore, _ range: ClosedRange<UInt64>, publishedT
                      now: now)
 }
 
-@Suite struct JournalTests {
+@Suite(.computing) struct JournalTests {
     @Test func emptyStoreLoadsEmptyState() throws {
         let dir = TempDir()
         defer { dir.cleanup() }

@@ -1,3 +1,4 @@
+import ContactWatchTestThreads
 import ContactWatchTestSupport
 import ContactWatchEngine
 @testable import ContactWatchStore
@@ -8,7 +9,7 @@ import Testing
 /// Schema v1 → v2 (R7). `Tests/Fixtures/stores/v1-before-r7.sqlite` was written by the real `contactwatchd` of the
 /// commit before R7 (schema v1), stopped with SIGTERM after `v1-before-r7.ndjson` (two planned appointments without
 /// an outcome, an AFTA, a failure with its open warning-due alert, a publisher's sequence numbers).
-@Suite("Store migration: a v1 store opens and gains R7")
+@Suite("Store migration: a v1 store opens and gains R7", .computing)
 struct MigrationTests {
     static let stores = Fixtures.directory.deletingLastPathComponent().appendingPathComponent("stores")
 

@@ -1,3 +1,4 @@
+import ContactWatchTestThreads
 import ContactWatchTestSupport
 import ContactWatchEngine
 @testable import ContactWatchStore
@@ -8,7 +9,7 @@ import Testing
 /// The daemon's writer hands each written batch back emptied (`PreparedCommit.recycled()`) and the next
 /// `prepare(…, reusing:)` refills its arrays and byte buffer instead of allocating (and faulting in) fresh ones: what
 /// is stored must be the same as with fresh batches, and the allocations must really be reused.
-@Suite struct PreparedCommitReuseTests {
+@Suite(.computing) struct PreparedCommitReuseTests {
     @Test func reusedBatchesStoreWhatFreshBatchesStore() throws {
         let lines = SyntheticStream.generate(seed: 31, count: 3000)
         let fresh = TempDir(), reused = TempDir()

@@ -1,3 +1,4 @@
+import ContactWatchTestThreads
 import ContactWatchTestSupport
 import ContactWatchEngine
 import ContactWatchStore
@@ -46,7 +47,7 @@ func runWithRestarts(settings: EngineSettings, lines: [String], batch: Int, rest
     return (all, engine.state)
 }
 
-@Suite struct RoundTripTests {
+@Suite(.computing) struct RoundTripTests {
     @Test(arguments: Fixtures.exampleNames)
     func examplesContinueAfterRestart(name: String) throws {
         let lines = try Fixtures.lines("\(name).ndjson")

@@ -1,3 +1,4 @@
+import ContactWatchTestThreads
 import ContactWatchEngine
 @testable import ContactWatchStore
 import ContactWatchTestSupport
@@ -10,7 +11,7 @@ import Testing
 /// took every later commit into a file with no name: reported durable, published, and gone at the next crash (the
 /// database file holds only what was checkpointed). The commit that follows the deletion now copies the WAL it
 /// still holds into the database file and fails with `.sideFileLost` (exit 75): a restart resumes with nothing lost.
-@Suite("A side file of the store deleted under it: what the WAL held is saved into the database file, and the commit fails")
+@Suite("A side file of the store deleted under it: what the WAL held is saved into the database file, and the commit fails", .computing)
 struct SideFileTests {
     /// The changes and alerts of `lines` fed to `engine`, as one prepared batch.
     static func batch(_ engine: Engine, _ lines: ArraySlice<String>, now: Int64) -> PreparedCommit {
@@ -527,7 +528,7 @@ struct SideFileTests {
 /// The rules' settings a start records (`meta.ruleSettings`): the daemon says what changed, then records the new
 /// ones. Recorded by the writability check itself, a crash between it and the warning reaching the log lost the notice
 /// for good (a crash-consistency tester, session 36: 3 of 10 kills a few ms after "state loaded").
-@Suite struct RuleSettingsRecordTests {
+@Suite(.computing) struct RuleSettingsRecordTests {
     @Test("the writability check records the first start's settings only; a change stays unrecorded until recordRuleSettings, so a start that crashed before saying it finds the old ones again")
     func changeRecordedOnlyWhenSaid() throws {
         let dir = TempDir()
@@ -552,7 +553,7 @@ struct SideFileTests {
 /// pages back at their offsets and grew the file past the size last seen, so the truncation went unseen and the
 /// commits went on into a store the next start refused as corrupt (`FaultTests.storeTruncatedMidRun` failed that way
 /// in a clean-clone run, session 36). No checkpoint runs into a file found cut short.
-@Suite struct TruncatedStoreCheckpointTests {
+@Suite(.computing) struct TruncatedStoreCheckpointTests {
     @Test("a checkpoint after the store was cut short under it is skipped, and the next check sees the truncation")
     func checkpointSkippedOnATruncatedStore() throws {
         let dir = TempDir()

@@ -1,3 +1,4 @@
+import ContactWatchTestThreads
 import ContactWatchEngine
 @testable import ContactWatchStore
 import ContactWatchTestSupport
@@ -8,7 +9,7 @@ import Testing
 /// `StateStore.checkpointWALIfDue` (run by the daemon's writer after each durability report, and by `write` itself
 /// before a commit when nobody ran it) copies the WAL back once a commit leaves it at `walCheckpointFrames`. Here the
 /// checkpointer thread is left out (`backgroundCheckpoints: false`): a checkpointer that never catches up.
-@Suite("The WAL stays bounded with the inline auto-checkpoint off and no checkpointer")
+@Suite("The WAL stays bounded with the inline auto-checkpoint off and no checkpointer", .computing)
 struct WALBoundTests {
     /// Frames in the WAL after each of `batches` commits of the synthetic stream, and each commit's own frames.
     struct Trace {

@@ -1,3 +1,4 @@
+import ContactWatchTestThreads
 import Foundation
 import Synchronization
 import Testing
@@ -6,7 +7,7 @@ import CZeroMQ  // setxattr
 
 /// CURVE keys, certificates (including files pyzmq wrote), the ZAP handler and handshake monitoring,
 /// over ipc:// in a temporary directory (inproc:// has no security handshake).
-@Suite(.serialized)
+@Suite(.blocking)
 struct CurveTests {
     static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Fixtures/curve-pyzmq").path

@@ -1,3 +1,4 @@
+import ContactWatchTestThreads
 import ContactWatchTestSupport
 import Dispatch
 import Foundation
@@ -5,9 +6,9 @@ import Synchronization
 import Testing
 @testable import ZeroMQ
 
-// Blocking socket calls: run the suite's tests one after the other so that they never starve the
+// Blocking socket calls: each test on a thread of its own (`.blocking`), so that they never starve the
 // cooperative thread pool (2 cores on the build machine).
-@Suite(.serialized)
+@Suite(.blocking)
 struct ZeroMQTests {
     // MARK: helpers
 
