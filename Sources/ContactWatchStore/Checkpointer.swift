@@ -1,4 +1,5 @@
 import ContactWatchCommon
+import CSQLiteConfig
 import Foundation
 import GRDB
 import GRDBSQLite
@@ -71,6 +72,11 @@ final class Checkpointer: @unchecked Sendable {
         thread = nil
         condition.broadcast()
         condition.unlock()
+    }
+
+    /// Its connection will not checkpoint the WAL when it closes (a store refused at load: `StateStore.load`).
+    func keepFilesAsFound() {
+        queue.inDatabase { db in _ = cw_sqlite_no_checkpoint_on_close(db.sqliteConnection) }
     }
 
     /// Stops the thread (after any checkpoint in progress) and closes its connection.

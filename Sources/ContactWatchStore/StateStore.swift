@@ -701,7 +701,8 @@ public final class StateStore: Sendable {
         return replaced
     }
 
-    /// Closes the store (checkpointing the WAL into the database file). Later calls throw. Idempotent.
+    /// Closes the store (checkpointing the WAL into the database file, unless the load refused it). Later calls throw.
+    /// Idempotent.
     public func close() {
         checkpointer?.stop()
         try? queue.close()
@@ -911,17 +912,30 @@ public final class StateStore: Sendable {
     /// publishedThrough), in order. `Engine(settings:state:)` resumes from the state exactly where it stopped.
     package func load() throws(StoreError) -> (state: EngineState, unpublished: [JournalEntry]) {
         let path = self.path
-        return try run("loading") {
-            try queue.read { db in
-                do {
-                    return try Self.load(db, path: path, contactsOneByOne: false)
-                } catch {
-                    // Whatever stopped it, the load one contact at a time on this thread says it exactly: the first
-                    // fault in the store's order, with the message it always gave (or, if it finds none, the state).
-                    return try Self.load(db, path: path, contactsOneByOne: true)
+        do {
+            return try run("loading") {
+                try queue.read { db in
+                    do {
+                        return try Self.load(db, path: path, contactsOneByOne: false)
+                    } catch {
+                        // Whatever stopped it, the load one contact at a time on this thread says it exactly: the first
+                        // fault in the store's order, with the message it always gave (or, if it finds none, the state).
+                        return try Self.load(db, path: path, contactsOneByOne: true)
+                    }
                 }
             }
+        } catch {
+            // Refused "not modified": left as found, as a store refused by the checks before the load is (the close
+            // checkpointed a WAL the load refused into the file and deleted it; a re-review, session 41).
+            keepFilesAsFound()
+            throw error
         }
+    }
+
+    /// No connection of this store checkpoints the WAL into the database file when it closes.
+    private func keepFilesAsFound() {
+        queue.inDatabase { db in _ = cw_sqlite_no_checkpoint_on_close(db.sqliteConnection) }
+        checkpointer?.keepFilesAsFound()
     }
 
     /// The contact loader refused the store's contacts (`ContactLoader`).

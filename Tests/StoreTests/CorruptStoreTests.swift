@@ -189,6 +189,24 @@ func expectRefusal(_ dir: TempDir, _ kind: StoreError.Kind, mentioning words: [S
         #expect(walAfter == wal, "the WAL was \(walAfter == nil ? "deleted" : "changed")")
     }
 
+    /// The same for a store refused by the load rather than by the checks before it: a case record that does not
+    /// decode, in the WAL of a daemon killed before its checkpoint, was refused "not modified" and the WAL folded into
+    /// the file at the close all the same (a re-review, session 41).
+    @Test func undecodableRecordInTheWALLeavesTheFilesAlone() throws {
+        let copy = try Self.storeWithWAL { db in
+            try db.execute(sql: """
+                UPDATE caseState SET contacts = x'0102ffffffffffffffffffff'
+                 WHERE caseIndex = (SELECT min(caseIndex) FROM caseState WHERE contacts IS NOT NULL)
+                """)
+        }
+        defer { copy.cleanup() }
+        let wal = try Data(contentsOf: URL(fileURLWithPath: copy.storePath + "-wal"))
+        #expect(!wal.isEmpty)
+        try expectRefusal(copy, .corrupt, sideFiles: true)
+        let walAfter = try? Data(contentsOf: URL(fileURLWithPath: copy.storePath + "-wal"))
+        #expect(walAfter == wal, "the WAL was \(walAfter == nil ? "deleted" : "changed")")
+    }
+
     /// A newer ContactWatch that added a migration without changing user_version is recognised after opening.
     @Test func unknownMigrationIsRefused() throws {
         let dir = try populatedStore()
