@@ -96,6 +96,8 @@ public struct ReplaySummary: Sendable, Equatable {
     /// not a failure — the subscribers' filters left them out. With the first such topic.
     public var unmatched = 0
     public var firstUnmatchedTopic = ""
+    /// Whether `firstUnmatchedTopic` is the first `SubscriberLedger.maxTopicBytes` of a longer topic.
+    public var firstUnmatchedTopicCut = false
 
     public init() {}
 
@@ -292,6 +294,7 @@ public enum Replay {
                 summary.droppedUnheld = ledger.dropped
                 summary.unmatched = ledger.unmatched
                 summary.firstUnmatchedTopic = String(decoding: ledger.firstUnmatchedTopic ?? [], as: UTF8.self)
+                summary.firstUnmatchedTopicCut = ledger.firstUnmatchedTopicCut
             }
             if !ledger.reached && summary.messages > 0 {
                 // A failure, not a warning then exit 0: a script could not tell it from a replay that reached a daemon
@@ -329,7 +332,7 @@ public enum Replay {
     /// The note for `summary.unmatched` (not a failure).
     public static func unmatchedMessage(_ options: ReplayOptions, _ summary: ReplaySummary) -> String {
         "\(summary.unmatched) of the \(summary.messages) messages had a topic no subscriber on \(options.endpoint) "
-            + "subscribes to (the first: \(String(decoding: JSONLines.quoted(summary.firstUnmatchedTopic), as: UTF8.self))\(summary.firstUnmatchedTopic.utf8.count >= SubscriberLedger.maxTopicBytes ? " cut" : "")): the subscribers' filters left "
+            + "subscribes to (the first: \(String(decoding: JSONLines.quoted(summary.firstUnmatchedTopic), as: UTF8.self))\(summary.firstUnmatchedTopicCut ? " cut" : "")): the subscribers' filters left "
             + "them out (a daemon takes the prefixes of its input.subscribe, probation-case. by default)"
     }
 

@@ -47,12 +47,16 @@ struct SubscriberLedger: Equatable {
     /// by default), not a subscriber missing; with the first such topic (its first `maxTopicBytes`).
     private(set) var unmatched = 0
     private(set) var firstUnmatchedTopic: [UInt8]? = nil
+    /// Whether that topic is longer than the bytes kept of it (a reviewer, session 41: one of exactly `maxTopicBytes`
+    /// was said "cut").
+    private(set) var firstUnmatchedTopicCut = false
     static let maxTopicBytes = 200
     /// Messages sent since the XPUB was last read while no held prefix matched them: those a prefix held earlier
     /// matches (its subscriber left), or with none held, and those no prefix ever held matches (`unmatched`).
     private var sentUnheld = 0
     private var sentUnmatched = 0
     private var pendingTopic: [UInt8]? = nil
+    private var pendingTopicCut = false
     /// Every prefix held at some time, by length: a message one of them matches was wanted by a subscriber that has
     /// left (dropped), one none matches was never wanted (unmatched; a reviewer, session 41: one of two subscribers
     /// with other prefixes leaving made its messages "unmatched", exit 0).
@@ -181,7 +185,10 @@ struct SubscriberLedger: Equatable {
         if !readBroughtSubscription {
             dropped += sentUnheld
             unmatched += sentUnmatched
-            if sentUnmatched > 0 && firstUnmatchedTopic == nil { firstUnmatchedTopic = pendingTopic }
+            if sentUnmatched > 0 && firstUnmatchedTopic == nil {
+                firstUnmatchedTopic = pendingTopic
+                firstUnmatchedTopicCut = pendingTopicCut
+            }
             for (topic, n) in pendingByTopic { unmatchedByTopic[topic, default: 0] += n }
         }
         sentUnheld = 0
@@ -202,7 +209,10 @@ struct SubscriberLedger: Equatable {
         } else if live > 0 && !everMatched(first) {
             sentUnmatched += 1
             let topic = Array(first.prefix(Self.maxTopicBytes))
-            if pendingTopic == nil { pendingTopic = topic }
+            if pendingTopic == nil {
+                pendingTopic = topic
+                pendingTopicCut = topic.count == Self.maxTopicBytes && first.dropFirst(Self.maxTopicBytes).first != nil
+            }
             if pendingByTopic[topic] != nil || unmatchedByTopic.count + pendingByTopic.count < Self.maxUnmatchedTopics {
                 pendingByTopic[topic, default: 0] += 1
             }

@@ -168,6 +168,23 @@ struct SubscriberLedgerTests {
         long.noteSent([UInt8](repeating: 0x61, count: 100_000))
         long.readStarts(); long.readEnds()
         #expect(long.unmatched == 1 && long.firstUnmatchedTopic?.count == SubscriberLedger.maxTopicBytes)
+        #expect(long.firstUnmatchedTopicCut)
+        // One of exactly the bytes kept is whole, and the replay's note does not call it cut.
+        var exact = SubscriberLedger()
+        exact.note(subscribe: true, prefix: Array("x.".utf8), source: Self.a)
+        exact.noteSent([UInt8](repeating: 0x61, count: SubscriberLedger.maxTopicBytes))
+        exact.readStarts(); exact.readEnds()
+        #expect(exact.unmatched == 1 && exact.firstUnmatchedTopic?.count == SubscriberLedger.maxTopicBytes)
+        #expect(!exact.firstUnmatchedTopicCut)
+        for (ledger, cut) in [(long, true), (exact, false)] {
+            var summary = ReplaySummary()
+            summary.messages = 1
+            summary.unmatched = ledger.unmatched
+            summary.firstUnmatchedTopic = String(decoding: ledger.firstUnmatchedTopic ?? [], as: UTF8.self)
+            summary.firstUnmatchedTopicCut = ledger.firstUnmatchedTopicCut
+            let text = Replay.unmatchedMessage(ReplayOptions(files: [], endpoint: "ipc:///x"), summary)
+            #expect(text.contains("\" cut)") == cut, "\(text)")
+        }
     }
 
     /// Both connections can look closed by the time the XPUB is read: A ended (libzmq's report, without a source),
