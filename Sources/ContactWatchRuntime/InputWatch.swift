@@ -1,3 +1,4 @@
+import ContactWatchCommon
 import Logging
 import Synchronization
 import ZeroMQ
@@ -50,6 +51,8 @@ struct InputWatch {
     let endpoints: [String]
     let bound: Bool
     let quietLimit: Duration
+    /// The endpoints a connection was ever made to (its host name resolved then, whatever it does now).
+    private(set) var everConnected: Set<String> = []
     let retryAfterFailure: Duration
     let libzmqGrace: Duration
     /// `input.receiveHighWaterMark`: the most messages a connection's queue holds (0: no limit).
@@ -105,6 +108,7 @@ struct InputWatch {
         let e = endpoint(of: event)
         switch event.kind {
         case .connected, .accepted:
+            everConnected.insert(e)
             connectedAt[e, default: [:]][event.value] = now
             schedule(e, at: nil)
             return []
@@ -252,10 +256,24 @@ struct InputSupervisor {
     /// The engine's count of messages received at the last tick.
     private var lastReceived = 0
 
+    /// Whether each connected `tcp://` endpoint's host name resolves, asked once at start on a thread of its own:
+    /// named in the quiet endpoint's warning while no connection was ever made to it (libzmq only retries, and the
+    /// warning asked whether a publisher was running at a mistyped host; notes of sessions 41 and 42).
+    let hostChecks: [String: HostCheck]
+
     /// Starts the monitor; call before the input binds or connects, so that no connection goes unseen.
     init(input: ZMQSocket, endpoints: [String], bound: Bool, receiveHighWaterMark: Int, security: DaemonSecurity,
          logger: Logger, now: ContinuousClock.Instant, limiter: LogLimiter = LogLimiter()) throws {
         self.limiter = limiter
+        var checks: [String: HostCheck] = [:]
+        if !bound {
+            for e in endpoints where e.hasPrefix("tcp://") {
+                let check = HostCheck()
+                check.start(e)
+                checks[e] = check
+            }
+        }
+        hostChecks = checks
         monitor = try input.startMonitor()
         watch = InputWatch(endpoints: endpoints, bound: bound, now: now, receiveHighWaterMark: receiveHighWaterMark)
         self.security = security
@@ -314,7 +332,10 @@ struct InputSupervisor {
                 let open = handshaking == 0 ? ""
                     : " (\(handshaking) connection\(handshaking == 1 ? " is" : "s are") open that never completed the ZeroMQ "
                         + "handshake: is the peer a ZeroMQ publisher, and do both sides agree on CURVE?)"
-                logger.warning("no publisher has been connected to the input for \(seconds) s\(open)", metadata: ["endpoint": "\(endpoint)"])
+                let host = watch.everConnected.contains(endpoint) ? nil : hostChecks[endpoint]?.unresolved
+                let unresolved = host.map { " (the host name \($0.host) does not resolve: \($0.reason))" } ?? ""
+                logger.warning("no publisher has been connected to the input for \(seconds) s\(unresolved)\(open)",
+                               metadata: ["endpoint": "\(endpoint)"])
             }
         }
     }

@@ -803,21 +803,3 @@ final class TailSession {
         }
     }
 }
-
-/// `EndpointExposure.unresolvedHost` of a `tcp://` endpoint, worked out on a thread of its own so that a slow resolver
-/// never holds the caller: nil until it is known (and for any other endpoint, or a name that resolves).
-final class HostCheck: Sendable {
-    private let result = Mutex<(host: String, reason: String)?>(nil)
-
-    init() {}
-
-    func start(_ endpoint: String) {
-        guard endpoint.hasPrefix("tcp://") else { return }
-        Thread.detachNewThread { [self] in
-            let found = EndpointExposure.unresolvedHost(endpoint)
-            result.withLock { $0 = found }
-        }
-    }
-
-    var unresolved: (host: String, reason: String)? { result.withLock { $0 } }
-}
