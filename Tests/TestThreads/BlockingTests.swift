@@ -6,7 +6,7 @@
 // took as long as the longest of them (the fault tests, ~290 s of a ~10 min `make test`). With `.blocking` or
 // `.computing` on a suite each of its tests runs on a new thread, and the suites run side by side: at most
 // `CWTEST_WIDTH` blocking tests at once (default 6; 1 runs them one at a time), so that the machine is not flooded
-// with daemons, and at most `CWTEST_CPU_WIDTH` computing ones (default: the number of processors).
+// with daemons, and at most `CWTEST_CPU_WIDTH` computing ones (default: the number of processors, at most 4).
 // `CWTEST_TIMES=1` prints each test's own time. (Not `CONTACTWATCH_…`: the executables the tests start inherit the
 // environment, and the daemon refuses a `CONTACTWATCH_` variable it does not know.)
 //
@@ -107,7 +107,10 @@ final class Places: Sendable {
     }
 
     static let blocking = Places(width: width("CWTEST_WIDTH", default: 6))
-    static let computing = Places(width: width("CWTEST_CPU_WIDTH", default: max(1, ProcessInfo.processInfo.activeProcessorCount)))
+    /// The processors, at most 4: a container limited to two CPUs by a quota may still count the host's (64, say),
+    /// and 64 computing tests at once would starve the daemons of the waiting ones.
+    static let computing = Places(width: width("CWTEST_CPU_WIDTH",
+                                               default: min(4, max(1, ProcessInfo.processInfo.activeProcessorCount))))
 }
 
 /// See the file's comment. On a suite it applies to every test in it (and in its nested suites).
