@@ -95,7 +95,9 @@ public struct ReplaySummary: Sendable, Equatable {
     /// Messages sent while subscriptions were held, none matching their topic (`SubscriberLedger.unmatched`): said,
     /// not a failure — the subscribers' filters left them out. With the first such topic.
     public var unmatched = 0
-    public var firstUnmatchedTopic = ""
+    /// nil when none is known (every topic kept was later wanted by a subscriber; past `maxUnmatchedTopics` the
+    /// topics are counted, not kept).
+    public var firstUnmatchedTopic: String? = nil
     /// Whether `firstUnmatchedTopic` is the first `SubscriberLedger.maxTopicBytes` of a longer topic.
     public var firstUnmatchedTopicCut = false
 
@@ -293,7 +295,7 @@ public enum Replay {
             if ledger.reached {
                 summary.droppedUnheld = ledger.dropped
                 summary.unmatched = ledger.unmatched
-                summary.firstUnmatchedTopic = String(decoding: ledger.firstUnmatchedTopic ?? [], as: UTF8.self)
+                summary.firstUnmatchedTopic = ledger.firstUnmatchedTopic.map { String(decoding: $0, as: UTF8.self) }
                 summary.firstUnmatchedTopicCut = ledger.firstUnmatchedTopicCut
             }
             if !ledger.reached && summary.messages > 0 {
@@ -332,7 +334,7 @@ public enum Replay {
     /// The note for `summary.unmatched` (not a failure).
     public static func unmatchedMessage(_ options: ReplayOptions, _ summary: ReplaySummary) -> String {
         "\(summary.unmatched) of the \(summary.messages) messages had a topic no subscriber on \(options.endpoint) "
-            + "subscribes to (the first: \(String(decoding: JSONLines.quoted(summary.firstUnmatchedTopic), as: UTF8.self))\(summary.firstUnmatchedTopicCut ? " cut" : "")): the subscribers' filters left "
+            + "subscribes to\(summary.firstUnmatchedTopic.map { " (the first: \(String(decoding: JSONLines.quoted($0), as: UTF8.self))\(summary.firstUnmatchedTopicCut ? " cut" : ""))" } ?? ""): the subscribers' filters left "
             + "them out (a daemon takes the prefixes of its input.subscribe, probation-case. by default)"
     }
 

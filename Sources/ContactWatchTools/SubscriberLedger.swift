@@ -46,17 +46,20 @@ struct SubscriberLedger: Equatable {
     /// brought no subscription: the subscribers' own filters left them out (a daemon subscribes to `probation-case.`
     /// by default), not a subscriber missing; with the first such topic (its first `maxTopicBytes`).
     private(set) var unmatched = 0
-    private(set) var firstUnmatchedTopic: [UInt8]? = nil
+    /// The earliest unmatched topic still counted as such (one later moved to `dropped` is not named: a reviewer,
+    /// session 41); nil when none of those kept is left.
+    var firstUnmatchedTopic: [UInt8]? { earliestUnmatched?.key }
     /// Whether that topic is longer than the bytes kept of it (a reviewer, session 41: one of exactly `maxTopicBytes`
     /// was said "cut").
-    private(set) var firstUnmatchedTopicCut = false
+    var firstUnmatchedTopicCut: Bool { earliestUnmatched?.value.cut ?? false }
+    private var earliestUnmatched: (key: [UInt8], value: UnmatchedTopic)? {
+        unmatchedByTopic.min { $0.value.order < $1.value.order }
+    }
     static let maxTopicBytes = 200
     /// Messages sent since the XPUB was last read while no held prefix matched them: those a prefix held earlier
     /// matches (its subscriber left), or with none held, and those no prefix ever held matches (`unmatched`).
     private var sentUnheld = 0
     private var sentUnmatched = 0
-    private var pendingTopic: [UInt8]? = nil
-    private var pendingTopicCut = false
     /// Every prefix held at some time, by length: a message one of them matches was wanted by a subscriber that has
     /// left (dropped), one none matches was never wanted (unmatched; a reviewer, session 41: one of two subscribers
     /// with other prefixes leaving made its messages "unmatched", exit 0).
@@ -64,9 +67,18 @@ struct SubscriberLedger: Equatable {
     /// The unmatched messages by topic (at most `maxUnmatchedTopics` distinct ones kept): a subscriber that joins later
     /// with a prefix matching them wanted them, so they move to `dropped` (a reviewer, session 41: a second subscriber
     /// joining mid-run left its first messages "unmatched", exit 0).
-    private var unmatchedByTopic: [[UInt8]: Int] = [:]
+    private var unmatchedByTopic: [[UInt8]: UnmatchedTopic] = [:]
     static let maxUnmatchedTopics = 1024
-    private var pendingByTopic: [[UInt8]: Int] = [:]
+    private var pendingByTopic: [[UInt8]: UnmatchedTopic] = [:]
+    /// An unmatched topic (its first `maxTopicBytes`): how many messages, in which order it came first, and whether
+    /// the first one was longer than the bytes kept.
+    private struct UnmatchedTopic: Equatable {
+        var count: Int
+        var order: Int
+        var cut: Bool
+    }
+    /// Counts the topics kept, for their order.
+    private var topicsSeen = 0
     /// Whether the read under way brought a subscription.
     private var readBroughtSubscription = false
     /// The prefixes each connection holds (nil: a connection libzmq did not name, over `inproc://`).
@@ -108,10 +120,10 @@ struct SubscriberLedger: Equatable {
             if prefixes[prefix] == 1 { lengths[prefix.count, default: 0] += 1 }
             everHeld[prefix.count, default: []].insert(prefix)
             if !unmatchedByTopic.isEmpty {
-                for (topic, n) in unmatchedByTopic where topic.starts(with: prefix) {
+                for (topic, kept) in unmatchedByTopic where topic.starts(with: prefix) {
                     unmatchedByTopic[topic] = nil
-                    unmatched -= n
-                    dropped += n
+                    unmatched -= kept.count
+                    dropped += kept.count
                 }
             }
             if sent > 0 { reached = true }
@@ -185,15 +197,16 @@ struct SubscriberLedger: Equatable {
         if !readBroughtSubscription {
             dropped += sentUnheld
             unmatched += sentUnmatched
-            if sentUnmatched > 0 && firstUnmatchedTopic == nil {
-                firstUnmatchedTopic = pendingTopic
-                firstUnmatchedTopicCut = pendingTopicCut
+            for (topic, kept) in pendingByTopic {
+                if let earlier = unmatchedByTopic[topic] {
+                    unmatchedByTopic[topic]?.count = earlier.count + kept.count
+                } else {
+                    unmatchedByTopic[topic] = kept
+                }
             }
-            for (topic, n) in pendingByTopic { unmatchedByTopic[topic, default: 0] += n }
         }
         sentUnheld = 0
         sentUnmatched = 0
-        pendingTopic = nil
         pendingByTopic.removeAll(keepingCapacity: true)
     }
 
@@ -209,12 +222,12 @@ struct SubscriberLedger: Equatable {
         } else if live > 0 && !everMatched(first) {
             sentUnmatched += 1
             let topic = Array(first.prefix(Self.maxTopicBytes))
-            if pendingTopic == nil {
-                pendingTopic = topic
-                pendingTopicCut = topic.count == Self.maxTopicBytes && first.dropFirst(Self.maxTopicBytes).first != nil
-            }
-            if pendingByTopic[topic] != nil || unmatchedByTopic.count + pendingByTopic.count < Self.maxUnmatchedTopics {
-                pendingByTopic[topic, default: 0] += 1
+            if pendingByTopic[topic] != nil {
+                pendingByTopic[topic]?.count += 1
+            } else if unmatchedByTopic.count + pendingByTopic.count < Self.maxUnmatchedTopics {
+                topicsSeen += 1
+                let cut = topic.count == Self.maxTopicBytes && first.dropFirst(Self.maxTopicBytes).first != nil
+                pendingByTopic[topic] = UnmatchedTopic(count: 1, order: topicsSeen, cut: cut)
             }
         } else {
             sentUnheld += 1

@@ -162,6 +162,24 @@ struct SubscriberLedgerTests {
         ledger.note(subscribe: true, prefix: Array("z.".utf8), source: Self.b)
         ledger.readEnds()
         #expect(ledger.dropped == 2 && ledger.unmatched == 0, "dropped \(ledger.dropped), unmatched \(ledger.unmatched)")
+        #expect(ledger.firstUnmatchedTopic == nil)
+        // The first topic named is the earliest still unmatched: one a later subscriber wanted is not it (a reviewer,
+        // session 41), and with none left the note names none.
+        var moved = SubscriberLedger()
+        moved.note(subscribe: true, prefix: Array("x.".utf8), source: Self.a)
+        for topic in ["a.1", "b.1", "a.2", "c.1"] { moved.noteSent(Array(topic.utf8)) }
+        moved.readStarts(); moved.readEnds()
+        #expect(moved.unmatched == 4 && moved.firstUnmatchedTopic == Array("a.1".utf8))
+        moved.readStarts()
+        moved.note(subscribe: true, prefix: Array("a.".utf8), source: Self.b)
+        moved.readEnds()
+        #expect(moved.unmatched == 2 && moved.dropped == 2 && moved.firstUnmatchedTopic == Array("b.1".utf8))
+        var summary = ReplaySummary()
+        summary.messages = 4
+        summary.unmatched = 2
+        summary.firstUnmatchedTopic = nil
+        let none = Replay.unmatchedMessage(ReplayOptions(files: [], endpoint: "ipc:///x"), summary)
+        #expect(none.hasPrefix("2 of the 4 messages had a topic no subscriber on ipc:///x subscribes to: "), "\(none)")
         // A long topic is kept cut.
         var long = SubscriberLedger()
         long.note(subscribe: true, prefix: Array("x.".utf8), source: Self.a)
@@ -180,7 +198,7 @@ struct SubscriberLedgerTests {
             var summary = ReplaySummary()
             summary.messages = 1
             summary.unmatched = ledger.unmatched
-            summary.firstUnmatchedTopic = String(decoding: ledger.firstUnmatchedTopic ?? [], as: UTF8.self)
+            summary.firstUnmatchedTopic = ledger.firstUnmatchedTopic.map { String(decoding: $0, as: UTF8.self) }
             summary.firstUnmatchedTopicCut = ledger.firstUnmatchedTopicCut
             let text = Replay.unmatchedMessage(ReplayOptions(files: [], endpoint: "ipc:///x"), summary)
             #expect(text.contains("\" cut)") == cut, "\(text)")
