@@ -37,6 +37,13 @@ struct CurveToolTests {
         #expect(second.status == 73)
         #expect(second.stderr.contains("relay.key") && second.stderr.contains("not overwritten"), "\(second.stderr)")
         #expect(try Data(contentsOf: URL(fileURLWithPath: sec)) == before)
+        // The modes do not depend on the umask (written, then fchmod): keygen started under umask 0 by a shell, in a
+        // process of its own (the umask is process-wide; the tests run side by side).
+        let open = try Child("/bin/sh", ["-c", "umask 0; exec \"$0\" \"$@\"", Executables.url("contactwatch").path,
+                                         "keygen", "open", "--dir", dir.path])
+        #expect(open.waitForExit(timeout: 60) == 0, "\(open.stderr.text)")
+        #expect(try Self.mode(dir.file("open.key")) == 0o644)
+        #expect(try Self.mode(dir.file("open.key_secret")) == 0o600)
         #expect(try runTool(["keygen", "../up", "--dir", dir.path]).status == 64)
         #expect(try runTool(["keygen", "x", "--dir", dir.file("missing")]).status == 73)
     }
