@@ -76,7 +76,9 @@ final class Checkpointer: @unchecked Sendable {
 
     /// Its connection will not checkpoint the WAL when it closes (a store refused at load: `StateStore.load`).
     func keepFilesAsFound() {
-        queue.inDatabase { db in _ = cw_sqlite_no_checkpoint_on_close(db.sqliteConnection) }
+        queue.inDatabase { db in
+            if let connection = db.sqliteConnection { _ = cw_sqlite_no_checkpoint_on_close(connection) }
+        }
     }
 
     /// Stops the thread (after any checkpoint in progress) and closes its connection.

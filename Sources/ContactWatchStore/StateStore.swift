@@ -928,13 +928,25 @@ public final class StateStore: Sendable {
             // Refused "not modified": left as found, as a store refused by the checks before the load is (the close
             // checkpointed a WAL the load refused into the file and deleted it; a re-review, session 41).
             keepFilesAsFound()
+            // Unless this start migrated it first: the file is as found, its -wal holds the migration (a reviewer,
+            // session 42: "not modified", and the previous version then refused it as newer).
+            if let from = migratedFrom, error.description.contains(Self.notModified) {
+                throw StoreError(error.kind, error.description.replacingOccurrences(
+                    of: Self.notModified, with: "its file has not been modified, but this start migrated it from schema "
+                        + "version \(from) to \(Self.schemaVersion) before the load (in its -wal, not checkpointed)."))
+            }
             throw error
         }
     }
 
+    static let notModified = "it has not been modified."
+
     /// No connection of this store checkpoints the WAL into the database file when it closes.
     private func keepFilesAsFound() {
-        queue.inDatabase { db in _ = cw_sqlite_no_checkpoint_on_close(db.sqliteConnection) }
+        queue.inDatabase { db in
+            // None once the store was closed (a load after close: nothing left to checkpoint).
+            if let connection = db.sqliteConnection { _ = cw_sqlite_no_checkpoint_on_close(connection) }
+        }
         checkpointer?.keepFilesAsFound()
     }
 

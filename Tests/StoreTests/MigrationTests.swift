@@ -29,6 +29,33 @@ struct MigrationTests {
         #"{"eventType":"probation-case.contact.recorded","version":1,"occurredAt":"2026-06-23T09:00:00Z","personReference":{"identifiers":[{"type":"CRN","value":"X900005"}]},"additionalInformation":{"contactId":9501,"contactVersion":3,"contactStart":"2026-06-01T11:00:00Z","contactType":"COAP","outcome":{"code":"ATTC"},"interviewSetting":"PRIVATE_ROOM","pduCode":"N07SUF"}}"#,
     ]
 
+    /// A store this start migrated, then refused by the load (a record it cannot decode): the refusal no longer says
+    /// "it has not been modified" — its file has not, but its -wal holds the migration, and the previous version would
+    /// now refuse it as newer (a reviewer, session 42).
+    @Test("a store migrated by this start and then refused by the load says so, its file as found")
+    func migratedThenRefused() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        try FileManager.default.createDirectory(atPath: dir.path, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: Self.stores.appendingPathComponent("v1-before-r7.sqlite").path,
+                                         toPath: dir.storePath)
+        let q = try DatabaseQueue(path: dir.storePath)
+        try q.write { db in try db.execute(sql: "UPDATE pdu SET data = x'ffffffffffffffff'") }
+        try q.close()
+        let before = try Data(contentsOf: URL(fileURLWithPath: dir.storePath))
+        let store = try StateStore(directory: dir.path)
+        #expect(store.migratedFrom == 1)
+        let error = #expect(throws: StoreError.self) { try store.load() }
+        store.close()
+        #expect(error?.kind == .corrupt, "\(String(describing: error))")
+        let text = error?.description ?? ""
+        #expect(!text.contains("it has not been modified."), "\(text)")
+        #expect(text.contains("its file has not been modified, but this start migrated it from schema version 1 to "
+            + "\(StateStore.schemaVersion) before the load (in its -wal, not checkpointed)."), "\(text)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: dir.storePath)) == before)
+        #expect(FileManager.default.fileExists(atPath: dir.storePath + "-wal"))
+    }
+
     @Test("a store written before R7 migrates forward, keeps everything, and gains R7 with it enabled")
     func v1StoreGainsR7() throws {
         let dir = TempDir()
