@@ -142,7 +142,7 @@ let package = Package(
             name: "RuntimeTests",
             dependencies: [
                 "ContactWatchRuntime", "ContactWatchStore", "ContactWatchEngine", "ContactWatchCommon", "ZeroMQ",
-                "ContactWatchTestSupport",
+                "ContactWatchTestSupport", "ContactWatchTestThreads",
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),

@@ -333,7 +333,7 @@ struct InputSupervisor {
                     : " (\(handshaking) connection\(handshaking == 1 ? " is" : "s are") open that never completed the ZeroMQ "
                         + "handshake: is the peer a ZeroMQ publisher, and do both sides agree on CURVE?)"
                 let host = watch.everConnected.contains(endpoint) ? nil : hostChecks[endpoint]?.unresolved
-                let unresolved = host.map { " (the host name \($0.host) does not resolve: \($0.reason))" } ?? ""
+                let unresolved = host.map { " (the host name \($0.host) did not resolve at start: \($0.reason))" } ?? ""
                 logger.warning("no publisher has been connected to the input for \(seconds) s\(unresolved)\(open)",
                                metadata: ["endpoint": "\(endpoint)"])
             }

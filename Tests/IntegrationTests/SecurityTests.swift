@@ -439,8 +439,8 @@ struct SecurityTests {
     }
 
     @Test("a replay a daemon refuses says why and exits 69, with --wait-subscribers and without: a key not in the publishers allow-list, a consumer's key, plaintext against CURVE, CURVE against plaintext, a plaintext replay --bind for a daemon connecting with CURVE (the companion tool's auditor, session 25: '0 of 1 subscribers', or exit 0 and 'is a daemon bound at this endpoint?')",
-          arguments: ["stranger", "consumer", "plaintext", "curve-to-plaintext", "bound-plaintext"])
-    func replayRefusalsExplained(_ refusal: String) throws {
+          arguments: Refusal.allCases)
+    func replayRefusalsExplained(_ refusal: Refusal) throws {
         let dir = try TemporaryDirectory()
         let d = try Deployment(dir: dir, pyzmq: true)
         let file = Fixtures.directory.appendingPathComponent("\(Self.stream).ndjson").path
@@ -449,39 +449,46 @@ struct SecurityTests {
         /// daemon before it sent its mechanism, libzmq gives the replay no detail. Seen with six tests at once (every
         /// try of a 10 s wait alike), never with two; the replay then says what to check, CURVE on both sides or
         /// neither, which is all it was told.
-        func refused(_ arguments: [String], _ words: String, orUnnamed: Bool = false) throws {
+        /// Then the daemon must have refused the replay at the handshake itself (its warning line), so the refusal is
+        /// still seen to happen.
+        func refused(_ arguments: [String], _ words: String, orUnnamedBy daemon: EndpointDaemon? = nil) throws {
             for wait in [["--wait-subscribers", "1", "--wait-timeout", "3"], []] {
                 let r = try runTool(["replay", file, "--linger", "0"] + arguments + wait, timeout: 60)
                 #expect(r.status == 69, "\(arguments + wait): \(r.stderr)")
                 let unnamed = "failed (no detail from libzmq (the peer closed first, or did not complete the handshake "
                     + "within 30 s)): do the daemon and this publisher agree on CURVE (both or neither)"
-                #expect(r.stderr.contains(words) || (orUnnamed && r.stderr.contains(unnamed)), "\(arguments + wait): \(r.stderr)")
+                if let daemon, !r.stderr.contains(words) {
+                    #expect(r.stderr.contains(unnamed), "\(arguments + wait): \(r.stderr)")
+                    #expect(daemon.waitForPlaintextRefusal(socket: "input"), "\(daemon.child.stderr.text)")
+                } else {
+                    #expect(r.stderr.contains(words), "\(arguments + wait): \(r.stderr)")
+                }
                 #expect(r.stderr.contains(wait.isEmpty ? "no subscriber was seen" : "only 0 of 1 subscribers"), "\(r.stderr)")
             }
         }
         switch refusal {
-        case "stranger", "consumer", "plaintext":
+        case .stranger, .consumer, .plaintext:
             let secured = try EndpointDaemon(dir: dir, input: dir.ipc("in"), output: dir.ipc("out"), journal: dir.ipc("journal"),
                                              arguments: d.daemonArguments)
-            if refusal == "stranger" {
+            if refusal == .stranger {
                 let stranger = try CurveCertificate.readPublicKey(path: dir.file("certs/stranger.key")).z85
                 try refused(["--endpoint", secured.input, "--curve-cert", d.secret("stranger"), "--curve-server-key", d.daemonPublic],
                             "refused this publisher's CURVE key \(stranger) (ZAP status 400)")
-            } else if refusal == "consumer" {
+            } else if refusal == .consumer {
                 try refused(["--endpoint", secured.input, "--curve-cert", d.secret("consumer"), "--curve-server-key", d.daemonPublic],
                             "publishers allow-list (--curve-allow-publishers DIR)")
             } else {
-                try refused(["--endpoint", secured.input], "requires CURVE (security mechanism mismatch)", orUnnamed: true)
+                try refused(["--endpoint", secured.input], "requires CURVE (security mechanism mismatch)", orUnnamedBy: secured)
             }
             #expect(secured.stop() == 0)
-        case "curve-to-plaintext":
+        case .curveToPlaintext:
             let plainDir = try TemporaryDirectory()
             let plain = try EndpointDaemon(dir: plainDir, input: plainDir.ipc("in"), output: plainDir.ipc("out"),
                                            journal: plainDir.ipc("journal"), arguments: [])
             try refused(["--endpoint", plain.input, "--curve-cert", d.secret("publisher"), "--curve-server-key", d.daemonPublic],
-                        "does not use CURVE", orUnnamed: true)
+                        "does not use CURVE", orUnnamedBy: plain)
             #expect(plain.stop() == 0)
-        default:
+        case .boundPlaintext:
             // The daemon connects with CURVE to a plaintext replay --bind.
             let connectingDir = try TemporaryDirectory()
             let input = connectingDir.ipc("publisher")
@@ -496,6 +503,10 @@ struct SecurityTests {
             #expect(replay.stderr.text.contains("a peer that connected to \(input) uses CURVE"), "\(replay.stderr.text)")
             #expect(connecting.stop() == 0)
         }
+    }
+
+    enum Refusal: String, CaseIterable, Sendable {
+        case stranger, consumer, plaintext, curveToPlaintext, boundPlaintext
     }
 
     /// A connecting replay refused by the daemon's allow-list says what to do — add the key, SIGHUP the daemon — and

@@ -10,9 +10,8 @@
 // `CWTEST_TIMES=1` prints each test's own time. (Not `CONTACTWATCH_…`: the executables the tests start inherit the
 // environment, and the daemon refuses a `CONTACTWATCH_` variable it does not know.)
 //
-// How: the trait calls the test with a task executor preference for an executor that runs each job it is given on a
-// new thread; there the test waits for a place (a resumed wait is such a job too, so the cooperative pool is not
-// needed again) and runs, its synchronous body one job.
+// How: the trait waits for a place (suspended: no thread held), then calls the test with a task executor preference
+// for an executor that runs each job it is given on a new thread; the synchronous body is one such job.
 
 import Foundation
 import Synchronization
@@ -44,11 +43,17 @@ final class ThreadPerJobExecutor: TaskExecutor {
         pthread_attr_setstacksize(&attributes, 8 << 20)
         pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED))
         var thread = pthread_t()
-        let status = pthread_create(&thread, &attributes, { argument in
-            let work = Unmanaged<Work>.fromOpaque(argument!).takeRetainedValue()
-            work.job.runSynchronously(on: work.executor)
-            return nil
-        }, work)
+        var status: Int32 = 0
+        // EAGAIN (a process or container at its thread limit for a moment) is waited out for up to 2 s.
+        for _ in 0..<200 {
+            status = pthread_create(&thread, &attributes, { argument in
+                let work = Unmanaged<Work>.fromOpaque(argument!).takeRetainedValue()
+                work.job.runSynchronously(on: work.executor)
+                return nil
+            }, work)
+            guard status == EAGAIN else { break }
+            usleep(10_000)
+        }
         if status != 0 { fatalError("ThreadPerJobExecutor: pthread_create failed: \(String(cString: strerror(status)))") }
     }
 }
@@ -126,10 +131,12 @@ package struct OwnThreadTrait: SuiteTrait, TestTrait, TestScoping {
         // Applied twice (a suite's trait and its test's, or `.blocking` and `.computing`): one place is enough, and a
         // second wait for one while holding the first could wait for ever.
         guard !Self.holdsPlace else { return try await function() }
+        // The place first, where the runner is (a waiting case holds no thread, and needs none of its own), then the
+        // test on threads of its own.
         let places = computing ? Places.computing : Places.blocking
+        await places.take()
+        defer { places.give() }
         try await withTaskExecutorPreference(ThreadPerJobExecutor.shared) {
-            await places.take()
-            defer { places.give() }
             let start = ContinuousClock.now
             defer { Self.report(test, since: start) }
             try await Self.$holdsPlace.withValue(true) { try await function() }
