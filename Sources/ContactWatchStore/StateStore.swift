@@ -930,16 +930,14 @@ public final class StateStore: Sendable {
             keepFilesAsFound()
             // Unless this start migrated it first: the file is as found, its -wal holds the migration (a reviewer,
             // session 42: "not modified", and the previous version then refused it as newer).
-            if let from = migratedFrom, error.description.contains(Self.notModified) {
+            if let from = migratedFrom, error.description.contains(StoreError.notModified) {
                 throw StoreError(error.kind, error.description.replacingOccurrences(
-                    of: Self.notModified, with: "its file has not been modified, but this start migrated it from schema "
+                    of: StoreError.notModified, with: "its file has not been modified, but this start migrated it from schema "
                         + "version \(from) to \(Self.schemaVersion) before the load (in its -wal, not checkpointed)."))
             }
             throw error
         }
     }
-
-    static let notModified = "it has not been modified."
 
     /// No connection of this store checkpoints the WAL into the database file when it closes.
     private func keepFilesAsFound() {

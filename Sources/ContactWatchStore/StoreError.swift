@@ -35,8 +35,11 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
         self.description = description
     }
 
+    /// What a refusal says of a store it left as found (`StateStore.load` rewrites it for a store it migrated first).
+    static let notModified = "it has not been modified."
+
     static func corrupt(_ path: String, _ detail: String) -> StoreError {
-        StoreError(.corrupt, "the state store at \(path) is corrupt (\(detail)); it has not been modified. " + corruptAdvice)
+        StoreError(.corrupt, "the state store at \(path) is corrupt (\(detail)); \(notModified) " + corruptAdvice)
     }
 
     /// What `corrupt` tells an operator to do, which is a stopped daemon's advice: a running one that meets damage in
@@ -44,13 +47,13 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
     public static let corruptAdvice = "Restore it from a backup or move it aside to start empty."
 
     static func foreign(_ path: String, _ detail: String) -> StoreError {
-        StoreError(.foreign, "the file at \(path) is not a ContactWatch state store (\(detail)); it has not been modified. "
+        StoreError(.foreign, "the file at \(path) is not a ContactWatch state store (\(detail)); \(notModified) "
             + "Point --state-dir at ContactWatch's own state directory, or move the file aside to start empty.")
     }
 
     static func newerSchema(_ path: String, found: Int, known: Int) -> StoreError {
         StoreError(.newerSchema, "the state store at \(path) has schema version \(found), newer than this version of "
-            + "ContactWatch understands (\(known)); it has not been modified. Run the newer ContactWatch that wrote it, "
+            + "ContactWatch understands (\(known)); \(notModified) Run the newer ContactWatch that wrote it, "
             + "or restore a backup made by this version.")
     }
 

@@ -198,11 +198,7 @@ struct SubscriberLedger: Equatable {
             dropped += sentUnheld
             unmatched += sentUnmatched
             for (topic, kept) in pendingByTopic {
-                if let earlier = unmatchedByTopic[topic] {
-                    unmatchedByTopic[topic]?.count = earlier.count + kept.count
-                } else {
-                    unmatchedByTopic[topic] = kept
-                }
+                if unmatchedByTopic[topic] != nil { unmatchedByTopic[topic]?.count += kept.count } else { unmatchedByTopic[topic] = kept }
             }
         }
         sentUnheld = 0
