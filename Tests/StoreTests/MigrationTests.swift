@@ -13,6 +13,18 @@ import Testing
 struct MigrationTests {
     static let stores = Fixtures.directory.deletingLastPathComponent().appendingPathComponent("stores")
 
+    /// A temporary directory holding a copy of the fixture store `name` as its store file.
+    static func copy(_ name: String) throws -> TempDir {
+        let dir = TempDir()
+        do {
+            try FileManager.default.copyItem(atPath: stores.appendingPathComponent(name).path, toPath: dir.storePath)
+        } catch {
+            dir.cleanup()
+            throw error
+        }
+        return dir
+    }
+
     static func userVersion(_ path: String) throws -> UInt32 {
         let data = try Data(contentsOf: URL(fileURLWithPath: path))
         return data[60..<64].reduce(0) { $0 << 8 | UInt32($1) }
@@ -34,11 +46,8 @@ struct MigrationTests {
     /// now refuse it as newer (a reviewer, session 42).
     @Test("a store migrated by this start and then refused by the load says so, its file as found")
     func migratedThenRefused() throws {
-        let dir = TempDir()
+        let dir = try Self.copy("v1-before-r7.sqlite")
         defer { dir.cleanup() }
-        try FileManager.default.createDirectory(atPath: dir.path, withIntermediateDirectories: true)
-        try FileManager.default.copyItem(atPath: Self.stores.appendingPathComponent("v1-before-r7.sqlite").path,
-                                         toPath: dir.storePath)
         let q = try DatabaseQueue(path: dir.storePath)
         try q.write { db in try db.execute(sql: "UPDATE pdu SET data = x'ffffffffffffffff'") }
         try q.close()
@@ -58,11 +67,8 @@ struct MigrationTests {
 
     @Test("a store written before R7 migrates forward, keeps everything, and gains R7 with it enabled")
     func v1StoreGainsR7() throws {
-        let dir = TempDir()
+        let dir = try Self.copy("v1-before-r7.sqlite")
         defer { dir.cleanup() }
-        try FileManager.default.createDirectory(atPath: dir.path, withIntermediateDirectories: true)
-        let fixture = Self.stores.appendingPathComponent("v1-before-r7.sqlite").path
-        try FileManager.default.copyItem(atPath: fixture, toPath: dir.storePath)
         #expect(try Self.userVersion(dir.storePath) == 1)
 
         // What the engine of today makes of the same stream with R7 off: the state the v1 store must load as.
@@ -139,10 +145,8 @@ struct MigrationTests {
     /// timer, a publisher's sequence numbers, eight journal entries).
     @Test("a v2 store migrates to packed contacts losslessly and goes on as if never stopped")
     func v2StorePacksContacts() throws {
-        let dir = TempDir()
+        let dir = try Self.copy("v2-r7-on.sqlite")
         defer { dir.cleanup() }
-        let fixture = Self.stores.appendingPathComponent("v2-r7-on.sqlite").path
-        try FileManager.default.copyItem(atPath: fixture, toPath: dir.storePath)
         #expect(try Self.userVersion(dir.storePath) == 2)
         #expect(try Self.tables(dir.storePath).contains("contact"))
 
@@ -192,11 +196,8 @@ struct MigrationTests {
     /// ids that are not 32 hex digits, a non-ASCII topic) and it is marked published through 150.
     @Test("a v3 store moves its journal into rows of a commit's alerts, byte for byte")
     func v3StoreChunksItsJournal() throws {
-        let dir = TempDir()
+        let dir = try Self.copy("v3-r7-on.sqlite")
         defer { dir.cleanup() }
-        try FileManager.default.createDirectory(atPath: dir.path, withIntermediateDirectories: true)
-        try FileManager.default.copyItem(atPath: Self.stores.appendingPathComponent("v3-r7-on.sqlite").path,
-                                         toPath: dir.storePath)
         #expect(try Self.userVersion(dir.storePath) == 3)
         let added = varied(9...400, seed: 12)
         try tamper(dir) { db in
@@ -266,10 +267,8 @@ struct MigrationTests {
     /// A v2 store whose contact names a case it does not have cannot be migrated: refused as corrupt (exit 74), and
     /// left at v2 with its contacts (the migration is one transaction), never reset.
     @Test func v2StoreWithAnOrphanContactIsRefusedUnchanged() throws {
-        let dir = TempDir()
+        let dir = try Self.copy("v2-r7-on.sqlite")
         defer { dir.cleanup() }
-        try FileManager.default.copyItem(atPath: Self.stores.appendingPathComponent("v2-r7-on.sqlite").path,
-                                         toPath: dir.storePath)
         try tamper(dir) { db in
             var w = ByteWriter()
             RecordCodec.encode(ContactRecord(caseIndex: 4242, actionId: 0, version: 1, contactStart: 1_780_000_000_000,
