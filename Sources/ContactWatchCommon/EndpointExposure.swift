@@ -59,6 +59,31 @@ public enum EndpointExposure {
     /// a connecting endpoint's name on each try and only says that the connection was retried, so `tail` pointed at a
     /// mistyped host warned "is the daemon running?" and tried for ever (a contract auditor, session 41).
     public static func unresolvedHost(_ endpoint: String) -> (host: String, reason: String)? {
+        guard let found = lookUp(endpoint), let reason = found.failure else { return nil }
+        return (found.host, reason)
+    }
+
+    /// What the resolver says of a `tcp://` endpoint's destination host (after any `src;`).
+    public struct HostLookup: Sendable, Equatable {
+        /// The host as written (without brackets).
+        public var host: String
+        /// Its addresses in numeric form (`127.0.0.1`, `::1`), as libzmq names a connection's peer; empty when it
+        /// does not resolve.
+        public var addresses: [String]
+        /// The resolver's reason when the name does not resolve; nil when it does.
+        public var failure: String?
+
+        public init(host: String, addresses: [String], failure: String? = nil) {
+            self.host = host
+            self.addresses = addresses
+            self.failure = failure
+        }
+    }
+
+    /// The destination host of a `tcp://` endpoint and what the resolver says of it; nil for another transport, a
+    /// wildcard, or when the resolver gives no verdict (`EAI_AGAIN`: no answer yet; `EAI_SYSTEM`). A numeric address
+    /// resolves to itself. Blocks for as long as the resolver takes (`HostCheck` asks on a thread of its own).
+    public static func lookUp(_ endpoint: String) -> HostLookup? {
         guard endpoint.hasPrefix("tcp://") else { return nil }
         let destination = endpoint.dropFirst("tcp://".count).split(separator: ";", omittingEmptySubsequences: false).last ?? ""
         guard let (host, _) = host(of: destination), !host.isEmpty, host != "*" else { return nil }
@@ -67,10 +92,33 @@ public enum EndpointExposure {
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         var list: UnsafeMutablePointer<addrinfo>? = nil
         let status = getaddrinfo(String(host), nil, &hints, &list)
-        if status == 0 { freeaddrinfo(list); return nil }
+        if status == 0 {
+            defer { freeaddrinfo(list) }
+            var addresses: [String] = []
+            var node = list
+            while let info = node {
+                var name = [CChar](repeating: 0, count: Int(NI_MAXHOST))
+                if let address = info.pointee.ai_addr,
+                   getnameinfo(address, info.pointee.ai_addrlen, &name, socklen_t(name.count), nil, 0, NI_NUMERICHOST) == 0 {
+                    let numeric = String(decoding: name.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                    if !addresses.contains(numeric) { addresses.append(numeric) }
+                }
+                node = info.pointee.ai_next
+            }
+            return HostLookup(host: String(host), addresses: addresses, failure: nil)
+        }
         // EAI_AGAIN (no answer from the resolver yet) is not a verdict on the name.
         guard status != EAI_AGAIN, status != EAI_SYSTEM else { return nil }
-        return (String(host), String(cString: gai_strerror(status)))
+        return HostLookup(host: String(host), addresses: [], failure: String(cString: gai_strerror(status)))
+    }
+
+    /// The host and port of a `tcp://` endpoint's destination (after any `src;`), the host without brackets; nil for
+    /// another transport or without a port.
+    public static func destination(of endpoint: String) -> (host: Substring, port: Substring)? {
+        guard endpoint.hasPrefix("tcp://") else { return nil }
+        let destination = endpoint.dropFirst("tcp://".count).split(separator: ";", omittingEmptySubsequences: false).last ?? ""
+        guard let (host, _) = host(of: destination), let colon = destination.lastIndex(of: ":") else { return nil }
+        return (host, destination[destination.index(after: colon)...])
     }
 
     /// Whether every address of a `getaddrinfo` result is a loopback one (IPv4 127/8, `::1`, or `::ffff:127.…`).

@@ -2,30 +2,38 @@ import Dispatch
 import Foundation
 import Synchronization
 
-/// `EndpointExposure.unresolvedHost` of a `tcp://` endpoint, worked out on a thread of its own so that a slow resolver
-/// never holds the caller (`getaddrinfo` blocks for as long as the resolver takes: 10 s and more with one that does
-/// not answer): nil until it is known (and for any other endpoint, or a name that resolves). `tail` and the daemon's
-/// connected input name a host that does not resolve in their "nothing connected" warnings, where libzmq itself only
-/// retries.
+/// `EndpointExposure.lookUp` of a `tcp://` endpoint, worked out on a thread of its own so that a slow resolver never
+/// holds the caller (`getaddrinfo` blocks for as long as the resolver takes: 10 s and more with one that does not
+/// answer). `tail` and the daemon's connected input name a host that does not resolve in their "nothing connected"
+/// warnings, where libzmq itself only retries; the addresses a name resolves to tell the daemon which configured
+/// endpoint a connection libzmq names by address belongs to (`InputWatch`).
 public final class HostCheck: Sendable {
-    private let result = Mutex<(host: String, reason: String)?>(nil)
+    /// Whether the lookup is done, and its result (nil for another endpoint, a wildcard, or no verdict).
+    private let result = Mutex<(known: Bool, lookup: EndpointExposure.HostLookup?)>((false, nil))
     private let done = DispatchSemaphore(value: 0)
 
     public init() {}
 
     public func start(_ endpoint: String) {
         guard endpoint.hasPrefix("tcp://") else {
+            result.withLock { $0.known = true }
             done.signal()
             return
         }
         Thread.detachNewThread { [self] in
-            let found = EndpointExposure.unresolvedHost(endpoint)
-            result.withLock { $0 = found }
+            let found = EndpointExposure.lookUp(endpoint)
+            result.withLock { $0 = (true, found) }
             done.signal()
         }
     }
 
-    public var unresolved: (host: String, reason: String)? { result.withLock { $0 } }
+    /// The host and the resolver's reason when the name does not resolve; nil otherwise and until known.
+    public var unresolved: (host: String, reason: String)? {
+        result.withLock { r in r.lookup.flatMap { found in found.failure.map { (found.host, $0) } } }
+    }
+
+    /// Whether the lookup is done, and what it found.
+    public var lookup: (known: Bool, found: EndpointExposure.HostLookup?) { result.withLock { ($0.known, $0.lookup) } }
 
     /// Waits up to `seconds` for the answer (tests); whether it came.
     public func waitUntilKnown(seconds: Double) -> Bool {

@@ -92,16 +92,35 @@ struct InputWatch {
         for e in endpoints { quietSince[e] = now }
     }
 
-    /// The configured endpoint an event is about: the bound one; for connections, the one libzmq names (it may
-    /// name a resolved address, e.g. 127.0.0.1 for localhost: then the one with the same port, or the only one).
+    /// What the resolver said of each connected endpoint's host name (`learnHost`): its addresses, or none when it
+    /// does not resolve.
+    private var hostAddresses: [String: [String]] = [:]
+
+    /// The endpoints with a connection taken for a publisher.
+    var publisherEndpoints: Set<String> { Set(publishers.filter { !$0.value.isEmpty }.keys) }
+
+    /// Records what the resolver said of `endpoint`'s host name (`HostCheck`), for `endpoint(of:)`.
+    mutating func learnHost(_ endpoint: String, _ lookup: EndpointExposure.HostLookup) {
+        hostAddresses[endpoint] = lookup.addresses
+    }
+
+    /// The configured endpoint an event is about: the bound one; for connections, the one libzmq names. libzmq may
+    /// name a resolved address instead (`tcp://127.0.0.1:7401` for `tcp://localhost:7401`): then the only configured
+    /// endpoint with that port; among several, the first whose host name resolved to that address, else the first
+    /// not known to be unresolvable. Publishers on different hosts often share a port: taken by port alone, a
+    /// reconnection to the good host was counted for a mistyped one listed before it, which then counted as
+    /// connected (its warning no longer said its name does not resolve) and had its quiet spell ended (a reviewer,
+    /// session 42).
     func endpoint(of event: ZMQSocketEvent) -> String {
         if bound || endpoints.count == 1 { return endpoints[0] }
         if endpoints.contains(event.endpoint) { return event.endpoint }
-        if let port = event.endpoint.split(separator: ":").last,
-           let match = endpoints.first(where: { $0.split(separator: ":").last == port }) {
+        guard let (host, port) = EndpointExposure.destination(of: event.endpoint) else { return event.endpoint }
+        let samePort = endpoints.filter { EndpointExposure.destination(of: $0)?.port == port }
+        guard samePort.count > 1 else { return samePort.first ?? event.endpoint }
+        if let match = samePort.first(where: { hostAddresses[$0]?.contains(where: { $0 == host }) == true }) {
             return match
         }
-        return event.endpoint
+        return samePort.first(where: { hostAddresses[$0]?.isEmpty != true }) ?? samePort[0]
     }
 
     mutating func handle(_ event: ZMQSocketEvent, now: ContinuousClock.Instant) -> [Action] {
@@ -260,6 +279,11 @@ struct InputSupervisor {
     /// named in the quiet endpoint's warning while no connection was ever made to it (libzmq only retries, and the
     /// warning asked whether a publisher was running at a mistyped host; notes of sessions 41 and 42).
     let hostChecks: [String: HostCheck]
+    /// The endpoints a connection was ever made to; those with a publisher now (tests).
+    var everConnected: Set<String> { watch.everConnected }
+    var publisherEndpoints: Set<String> { watch.publisherEndpoints }
+    /// The endpoints whose check `watch` has not been told yet.
+    private var untoldHostChecks: [String]
 
     /// Starts the monitor; call before the input binds or connects, so that no connection goes unseen.
     init(input: ZMQSocket, endpoints: [String], bound: Bool, receiveHighWaterMark: Int, security: DaemonSecurity,
@@ -274,6 +298,7 @@ struct InputSupervisor {
             }
         }
         hostChecks = checks
+        untoldHostChecks = endpoints.filter { checks[$0] != nil }
         monitor = try input.startMonitor()
         watch = InputWatch(endpoints: endpoints, bound: bound, now: now, receiveHighWaterMark: receiveHighWaterMark)
         self.security = security
@@ -292,7 +317,19 @@ struct InputSupervisor {
     /// Reads the monitor's pending events and acts on them.
     mutating func readEvents(input: ZMQSocket, now: ContinuousClock.Instant) {
         guard let events = try? monitor.events() else { return }
+        if !events.isEmpty { tellHostChecks() }
         for event in events { perform(watch.handle(event, now: now), input: input, now: now) }
+    }
+
+    /// Gives `watch` the host checks done since the last call, for the attribution of connections by address.
+    private mutating func tellHostChecks() {
+        guard !untoldHostChecks.isEmpty else { return }
+        untoldHostChecks.removeAll { endpoint in
+            guard let check = hostChecks[endpoint] else { return true }
+            let (known, found) = check.lookup
+            if let found { watch.learnHost(endpoint, found) }
+            return known
+        }
     }
 
     /// Due reconnects and quiet endpoints; call on every turn of the loop (no allocation when there is nothing to do).

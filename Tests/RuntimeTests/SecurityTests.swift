@@ -625,6 +625,87 @@ struct UnresolvedInputHostTests {
         _ = w.handle(SecurityRuleTests.event(.disconnected, fd: 3, endpoint: "tcp://a.example:1"), now: t0 + .seconds(1))
         #expect(w.everConnected == ["tcp://a.example:1"])
     }
+
+    /// libzmq names a connection by the address it reached, and publishers on different hosts often share a port:
+    /// taken by port alone, a connection to the good host was counted for a mistyped one listed first, which then
+    /// counted as connected and never got its warning (a reviewer, session 42, F5).
+    @Test("a connection named by address goes to the endpoint whose name resolved to it, never to one whose name does not resolve")
+    func attributionByAddress() {
+        let t0 = ContinuousClock.now
+        let bad = "tcp://pubb.invalid:5556", good = "tcp://puba.example:5556", other = "tcp://pubc.example:5556"
+        let unresolvable = EndpointExposure.HostLookup(host: "pubb.invalid", addresses: [], failure: "Name or service not known")
+        var w = InputWatch(endpoints: [bad, good, other], bound: false, now: t0)
+        let byAddress = SecurityRuleTests.event(.connected, fd: 3, endpoint: "tcp://10.0.0.5:5556")
+        // Nothing known yet: the first with that port, as before.
+        #expect(w.endpoint(of: byAddress) == bad)
+        w.learnHost(bad, unresolvable)
+        #expect(w.endpoint(of: byAddress) == good, "a name that does not resolve cannot be the one reached")
+        w.learnHost(good, .init(host: "puba.example", addresses: ["10.0.0.9"]))
+        w.learnHost(other, .init(host: "pubc.example", addresses: ["10.0.0.7", "10.0.0.5"]))
+        #expect(w.endpoint(of: byAddress) == other, "the one whose name resolved to the address reached")
+        #expect(w.endpoint(of: SecurityRuleTests.event(.connected, endpoint: "tcp://[fd00::1]:5556")) == good)
+        #expect(w.endpoint(of: SecurityRuleTests.event(.connected, endpoint: "tcp://10.0.0.5:7")) == "tcp://10.0.0.5:7")
+        _ = w.handle(byAddress, now: t0)
+        _ = w.handle(SecurityRuleTests.event(.handshakeSucceeded, fd: 0, endpoint: "tcp://10.0.0.5:5556"), now: t0)
+        #expect(w.everConnected == [other])
+        let quiet = w.tick(now: t0 + .seconds(61)).compactMap { action -> String? in
+            if case .noPeer(let endpoint, _, _) = action { return endpoint } else { return nil }
+        }
+        #expect(Set(quiet) == [bad, good], "the endpoint with a publisher is not quiet; the other two are")
+    }
+
+    /// The same against libzmq: its first connection to `tcp://localhost:P` is named as configured, but a
+    /// reconnection (the publisher restarted) `tcp://127.0.0.1:P`; a mistyped endpoint with the same port listed
+    /// first still gets its warning, naming its host.
+    @Test("a mistyped endpoint listed before a working one on the same port keeps its warning when the working one reconnects")
+    func mistypedBesideWorking() throws {
+        let context = try ZMQContext()
+        defer { context.close() }
+        var publisher = try context.socket(.pub, lingerMilliseconds: 0)
+        defer { publisher.close() }
+        try publisher.bind("tcp://127.0.0.1:*")
+        let bound = try publisher.lastEndpoint
+        let port = try #require(bound.split(separator: ":").last)
+        let bad = "tcp://no-such-host.invalid:\(port)", good = "tcp://localhost:\(port)"
+        let input = try context.socket(.sub, lingerMilliseconds: 0)
+        defer { input.close() }
+        let sink = LogLines()
+        let logger = Logger(label: "test") { _ in MemoryLogHandler(sink: sink) }
+        let t0 = ContinuousClock.now
+        var supervisor = try InputSupervisor(input: input, endpoints: [bad, good], bound: false, receiveHighWaterMark: 0,
+                                             security: DaemonSecurity(plaintextWith: RuntimeCounters(), logger: logger),
+                                             logger: logger, now: t0)
+        for check in supervisor.hostChecks.values { #expect(check.waitUntilKnown(seconds: 30)) }
+        guard supervisor.hostChecks[bad]?.unresolved != nil else {
+            print("mistypedBesideWorking: skipped, this host's resolver does not answer")
+            return
+        }
+        try input.connect(bad)
+        try input.connect(good)
+        let poller = ZMQPoller()
+        poller.add(supervisor.monitor)
+        let deadline = ContinuousClock.now + .seconds(30)
+        func waitFor(publisher expected: Bool) {
+            while supervisor.publisherEndpoints.isEmpty == expected && ContinuousClock.now < deadline {
+                _ = try? poller.poll(timeoutMilliseconds: 100)
+                supervisor.readEvents(input: input, now: t0)
+            }
+        }
+        waitFor(publisher: true)
+        #expect(supervisor.publisherEndpoints == [good])
+        // The publisher restarts on the same port: libzmq reconnects and names the connection by its address.
+        publisher.close()
+        waitFor(publisher: false)
+        publisher = try context.socket(.pub, lingerMilliseconds: 0)
+        try publisher.bind(bound)
+        waitFor(publisher: true)
+        #expect(supervisor.publisherEndpoints == [good])
+        #expect(supervisor.everConnected == [good])
+        supervisor.tick(input: input, now: t0 + .seconds(61), received: 0)
+        let quiet = sink.entries.withLock { $0 }.filter { $0.message.hasPrefix("no publisher has been connected") }
+        #expect(quiet.map { $0.metadata["endpoint"]?.description } == [bad], "\(quiet.map(\.message))")
+        #expect(quiet.first?.message.contains("(the host name no-such-host.invalid did not resolve at start: ") == true)
+    }
 }
 
 /// The input's "input connection dropped" lines through `InputSupervisor`, against a real socket and its monitor.
