@@ -229,16 +229,25 @@ struct MetricsFloodTests {
         daemon.signal(SIGTERM)
         let status = daemon.waitForExit(timeout: 5)
         #expect(status == 0, "exit \(String(describing: status)) within 5 s of SIGTERM: \(daemon.stderr.text.suffix(2000))")
-        // Every close is said: 10 lines at once, then what the rate limit held back, counted — once the closes stopped
-        // or at the stop (the count used to wait for the next close's line, and the last ones were never said).
+        // Every close is said: 10 lines at once, then one per interval carrying how many it did not log, then what the
+        // rate limit held back, counted — once the closes stopped or at the stop (the count used to wait for the next
+        // close's line, and the last ones were never said). On a loaded machine the closes spread over more than one
+        // interval (10 s after each client's first unread answer): 12 lines, then 1 + 4 + 16 counted, in one full run.
         let lines = daemon.stderr.lines
-        let said = lines.filter { $0.contains("metrics: closed a connection") }.count
+        let closeLines = lines.filter { $0.contains("metrics: closed a connection") }
+        let said = closeLines.count
+        func notLogged(_ line: String) -> Int? {
+            line.components(separatedBy: "notLogged=").dropFirst().first.flatMap { Int($0.prefix { $0.isNumber }) }
+        }
+        let countedInLines = closeLines.compactMap(notLogged).reduce(0, +)
         let heldBack = lines.filter { $0.contains("more lines about metrics connections closed not logged at notice (rate limit)") }
-            .compactMap { $0.components(separatedBy: "notLogged=").dropFirst().first?.prefix { $0.isNumber } }.compactMap { Int($0) }
+            .compactMap(notLogged)
         // (Not an exact 33: under load a connection or two may be closed by the server's own stop rather than by the
         // closer, without a line — seen once in the full suite, 10 + 22.)
-        #expect(said == 10 && !heldBack.isEmpty && heldBack.reduce(0, +) >= 10,
-                "\(said) close lines, held back \(heldBack): \(daemon.stderr.text.suffix(3000))")
-        print("metrics flood: \(Self.maxConnections + 1) pipelining clients: \(said) close lines, then held back and counted: \(heldBack)")
+        // At most one line per 6 s after the burst: not one line per close.
+        #expect(said >= 10 && said <= 16 && closeLines.prefix(10).allSatisfy { notLogged($0) == nil }
+                    && said + countedInLines + heldBack.reduce(0, +) >= 20,
+                "\(said) close lines (\(countedInLines) counted in them), held back \(heldBack): \(daemon.stderr.text.suffix(3000))")
+        print("metrics flood: \(Self.maxConnections + 1) pipelining clients: \(said) close lines (\(countedInLines) counted in them), then held back and counted: \(heldBack)")
     }
 }
