@@ -176,6 +176,7 @@ public final class Engine {
         // (`PDUState.prunedBefore` is not state).
         for pi in self.state.pdus.indices { self.state.pdus[pi].prunedBefore = .min }
         recomputeEnforcementDeadlines()
+        redateContributions()
         guard !referenceMode else { return }
         var overdue: [OverdueItem] = []
         self.state.cases.withUnsafeBufferPointer { cases in
@@ -225,6 +226,44 @@ public final class Engine {
             }
         }
         for m in moved { state.cases[m.ci].openNonCompliance[m.k].deadline = m.deadline }
+    }
+
+    /// R5's contributions are kept by the date of their contact's `contactStart` (rules.md), a date in the zone in
+    /// force: a state written under another `rules.timeZone` has each remembered contact's contribution dated again,
+    /// and every PDU's buckets built again from the remembered contacts (each contribution in the buckets is one of
+    /// theirs: a forgotten contact takes its contribution with it). Without it, a restart from Europe/London to
+    /// Pacific/Auckland counted the window in Auckland dates over contributions dated in London's, for up to
+    /// `windowDays` (a rules auditor, session 43). Changes nothing, and writes nothing, while every date holds; the
+    /// contacts and PDUs it changes are in the next commit (the first batch's, or the stop's), and until then each
+    /// start does it again.
+    private func redateContributions() {
+        guard !state.pdus.isEmpty else { return }
+        var moved: [(id: UInt64, date: Int32)] = []
+        for (id, rec) in state.contacts where rec.pduIndex >= 0 {
+            let date = Int32(truncatingIfNeeded: localDate(rec.contactStart).days)
+            if date != rec.contributionDate { moved.append((id, date)) }
+        }
+        guard !moved.isEmpty else { return }
+        for m in moved {
+            guard var rec = state.contacts[m.id] else { continue }
+            rec.contributionDate = m.date
+            state.contacts.set(rec, forKey: m.id)
+            changes.contacts.append(m.id)
+            changes.cases.insert(rec.caseIndex)
+        }
+        var counts = [[Int32: (compliant: Int32, nonCompliant: Int32)]](repeating: [:], count: state.pdus.count)
+        for (_, rec) in state.contacts where rec.pduIndex >= 0 {
+            let compliant = rec.flags.contains(.compliant)
+            counts[Int(rec.pduIndex)][rec.contributionDate, default: (0, 0)].compliant += compliant ? 1 : 0
+            counts[Int(rec.pduIndex)][rec.contributionDate, default: (0, 0)].nonCompliant += compliant ? 0 : 1
+        }
+        for pi in state.pdus.indices {
+            let buckets = counts[pi].sorted { $0.key < $1.key }
+                .map { PDUState.Bucket(date: $0.key, compliant: $0.value.compliant, nonCompliant: $0.value.nonCompliant) }
+            guard buckets != state.pdus[pi].buckets else { continue }
+            state.pdus[pi].replaceBuckets(with: buckets)
+            changes.pdus.insert(Int32(pi))
+        }
     }
 
     /// Bytes of the engine's own indexes beside its state, counted as `ContactTable.footprint` counts (storage with a

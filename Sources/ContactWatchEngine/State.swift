@@ -499,6 +499,13 @@ package struct PDUState: Sendable, Equatable {
         if buckets[lo].compliant == 0 && buckets[lo].nonCompliant == 0 { buckets.remove(at: lo) }
     }
 
+    /// Replaces every bucket (sorted by date, none empty); the window's totals are worked out afresh.
+    mutating func replaceBuckets(with sorted: [Bucket]) {
+        buckets = sorted
+        window = WindowTotals()
+        prunedBefore = .min
+    }
+
     /// Takes back one contribution (of a forgotten contact). A bucket that is not there is left alone: a store written
     /// before contributions were withdrawn this way may have pruned it already.
     mutating func withdraw(date: Int32, compliant: Bool) {

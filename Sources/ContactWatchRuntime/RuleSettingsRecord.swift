@@ -61,8 +61,9 @@ enum RuleSettingsRecord {
         }
         if moved("rules.outcomeOverdue.businessDays") { kept.append("armed R7 deadlines keep theirs") }
         let deadlines = ["rules.nonCompliance.enforcementDeadlineBusinessDays", "rules.bankHolidays", "rules.timeZone"]
-        let recomputed = deadlines.contains(where: moved)
+        var recomputed = deadlines.contains(where: moved)
             ? "; open non-compliance alerts' enforcement deadlines are computed again (those already overdue keep theirs)" : ""
+        if moved("rules.timeZone") { recomputed += "; remembered contacts' compliance-rate contributions are dated again in the new zone" }
         return "the rules' settings changed since the store was last started: " + changed.joined(separator: ", ")
             + (kept.isEmpty ? "" : ". What the store holds stays as decided then: " + kept.joined(separator: "; "))
             + recomputed + "; the new values apply from the next event (README: Changing the rules of a running service)"

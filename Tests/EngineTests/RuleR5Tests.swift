@@ -21,6 +21,39 @@ struct RuleR5Tests {
         s.complianceRateHysteresis = 0.25
     }
 
+    /// Contributions are kept by the date of `contactStart` in `rules.timeZone`: a restart from Europe/London to
+    /// Pacific/Auckland counted the window in Auckland dates over contributions dated in London's, for up to
+    /// `windowDays` (a rules auditor, session 43). 12:00Z on 2 March is 2 March in London, 3 March 01:00 in Auckland.
+    @Test("a state written under another rules.timeZone: contributions dated in the zone in force, as in a fresh run with it; an unchanged zone changes nothing")
+    func contributionsFollowTheZone() throws {
+        func configure(_ s: inout EngineSettings) {
+            s.complianceRateWindowDays = 1
+            s.complianceRateMinimumSample = 2
+        }
+        let first = Harness(configure)
+        first.send(c(1, "UAAB", start: t("2026-03-02 12:00"), at: t("2026-03-02 12:10")))
+        var london = EngineSettings()
+        configure(&london)
+        let unchanged = try Engine(settings: london, state: first.engine.state)
+        #expect(unchanged.takeChanges().isEmpty, "a restart with the same zone writes nothing")
+        var auckland = london
+        auckland.timeZone = "Pacific/Auckland"
+        let restarted = Harness(engine: try Engine(settings: auckland, state: first.engine.state))
+        let fresh = Harness(engine: try Engine(settings: auckland))
+        fresh.send(c(1, "UAAB", start: t("2026-03-02 12:00"), at: t("2026-03-02 12:10")))
+        #expect(restarted.engine.state.pdus == fresh.engine.state.pdus)
+        #expect(restarted.engine.state.contacts[1] == fresh.engine.state.contacts[1])
+        let changes = restarted.engine.changes
+        #expect(changes.contacts.elements() == [1] && !changes.pdus.isEmpty, "the new dates are in the next commit")
+        for h in [restarted, fresh] {
+            h.send(c(2, "UAAB", start: t("2026-03-02 12:15"), at: t("2026-03-02 12:20")))
+            let a = try #require(h.raised(R.rate).first, "both failures are dated 3 March in Auckland: 0 of 2")
+            #expect(a.evString("windowStart") == "2026-03-03" && a.evString("windowEnd") == "2026-03-03")
+            #expect(a.ev("nonCompliant") as? Int == 2)
+        }
+        #expect(restarted.raised(R.rate).map(\.alertId) == fresh.raised(R.rate).map(\.alertId))
+    }
+
     @Test("minimumSample: no alert below it; raise at n >= minimumSample with rate < threshold")
     func minimumSample() throws {
         let h = Harness(small)

@@ -700,7 +700,12 @@ struct ConfigurationTests {
         let line = RuleSettingsRecord.changeLine(before: before, now: settings) ?? ""
         #expect(line.contains(": rules.bankHolidays, rules.nonCompliance.enforcementDeadlineBusinessDays 8 → 3; open non-compliance alerts' enforcement deadlines are computed again")
                     && !line.contains("stays as decided")
-                    && !line.contains("rules.timeZone"), "\(line)")
+                    && !line.contains("rules.timeZone") && !line.contains("dated again"), "\(line)")
+        var zone = EngineSettings()
+        zone.timeZone = "Pacific/Auckland"
+        let zoneLine = RuleSettingsRecord.changeLine(before: before, now: zone) ?? ""
+        #expect(zoneLine.contains("rules.timeZone Europe/London → Pacific/Auckland; open non-compliance alerts' enforcement deadlines are computed again (those already overdue keep theirs); remembered contacts' compliance-rate contributions are dated again in the new zone;"),
+                "\(zoneLine)")
         // A record from a release without a setting, or with one this release lacks: not a change.
         let partial = before.split(separator: "\n").filter { !$0.hasPrefix("rules.timeZone=") }.joined(separator: "\n")
         #expect(RuleSettingsRecord.changeLine(before: partial + "\nrules.someFutureSetting=1", now: EngineSettings()) == nil)
