@@ -377,7 +377,11 @@ public struct DaemonConfiguration: Sendable {
             e.timeZone = v
         }
         problems.collect {
-            guard let list = try k.strings("rules.bankHolidays") else { return }
+            guard var list = try k.strings("rules.bankHolidays") else { return }
+            // An empty variable (`CONTACTWATCH_RULES_BANK_HOLIDAYS=`) is the empty list, as `bankHolidays: []` in a
+            // file: no bank holidays. It was refused as `"" is not a YYYY-MM-DD date`, so a drop-in could not say it
+            // (a rules auditor, session 43). A doubled comma still is.
+            if list == [""] { list = [] }
             let bad = list.filter { LocalDate(parsing: $0) == nil }
             guard bad.isEmpty else {
                 throw DaemonError.configuration(key: "rules.bankHolidays",

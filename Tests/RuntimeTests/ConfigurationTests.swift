@@ -329,6 +329,20 @@ struct ConfigurationTests {
         }
     }
 
+    /// `bankHolidays: []` in a file gave no bank holidays, but the same through the environment was refused (a rules
+    /// auditor, session 43).
+    @Test("CONTACTWATCH_RULES_BANK_HOLIDAYS= (empty) is no bank holidays, as bankHolidays: [] in a file; a doubled comma is still refused")
+    func emptyBankHolidaysFromTheEnvironment() async throws {
+        let empty = try await Self.load(yaml: nil, environment: ["CONTACTWATCH_RULES_BANK_HOLIDAYS": ""])
+        #expect(empty.engine.bankHolidays.isEmpty)
+        let file = try await Self.load(yaml: "rules:\n  bankHolidays: []\n")
+        #expect(file.engine.bankHolidays.isEmpty)
+        let two = try await Self.load(yaml: nil, environment: ["CONTACTWATCH_RULES_BANK_HOLIDAYS": "2026-12-25,2026-12-28"])
+        #expect(two.engine.bankHolidays.map(\.description) == ["2026-12-25", "2026-12-28"])
+        await #expect(performing: { _ = try await Self.load(yaml: nil, environment: ["CONTACTWATCH_RULES_BANK_HOLIDAYS": "2026-12-25,,2026-12-28"]) },
+                      throws: { ($0 as? DaemonError)?.message.contains("rules.bankHolidays: \"\" is not a YYYY-MM-DD date") == true })
+    }
+
     /// Yams reads a plain integer by YAML 1.1's rules: `014` was octal 12, `1:30` base 60, `0b101` 5, `0_1_0` 8, and
     /// `028` was "not a whole number", while the same `014` in the environment was 14 (a fault tester, session 33).
     @Test("a whole-number setting written other than in decimal digits (014 was octal 12 in a file, 1:30 was 90) is exit 64 naming the key and the text, from a file and from the environment; decimal forms are taken")
