@@ -363,6 +363,22 @@ public struct DaemonConfiguration: Sendable {
         return zone.identifier == name
     }
 
+    /// Why `rules.timeZone` refuses `name` (not `isTimeZoneDatabaseName`). Some of those refused are names in the tz
+    /// database (`EST`, `CET`, `Etc/GMT+5`, `Factory`): "not a time zone of the tz database" was wrong for them (a
+    /// rules auditor, session 43).
+    static func timeZoneRefusal(_ name: String) -> String {
+        let place = "name the place's zone, such as Europe/London or America/New_York, or UTC"
+        if name.hasPrefix("Etc/GMT+") || name.hasPrefix("Etc/GMT-") {
+            return "\"\(name)\" is refused: the tz database's Etc/GMT zones count with POSIX's sign (Etc/GMT+5 is UTC−5), "
+                + "the reverse of what it reads as; \(place)"
+        }
+        if name == "Factory" { return "\"Factory\" is refused: the tz database's placeholder for a local time not set, not a place; \(place)" }
+        if TimeZone.abbreviationDictionary[name] != nil {
+            return "\"\(name)\" is refused: an abbreviation, which Foundation maps to a zone of its own choosing; \(place)"
+        }
+        return "\"\(name)\" is not a time zone of the tz database (such as Europe/London or UTC)"
+    }
+
     /// The `rules.*` and engine-side `input.*` keys; each unusable value goes to `problems` (its default stays).
     static func resolveEngine(_ k: Keys, _ problems: inout Problems) -> EngineSettings {
         var e = EngineSettings()
@@ -372,7 +388,7 @@ public struct DaemonConfiguration: Sendable {
             // `Etc/GMT+5` (UTC−5, POSIX's sign), and `GMT+15`, which no place uses — two spellings a reader takes for
             // "+5" were ten hours apart (a fault tester, session 34).
             guard Self.isTimeZoneDatabaseName(v) else {
-                throw DaemonError.configuration(key: "rules.timeZone", problem: "\"\(v)\" is not a time zone of the tz database (such as Europe/London or UTC)")
+                throw DaemonError.configuration(key: "rules.timeZone", problem: Self.timeZoneRefusal(v))
             }
             e.timeZone = v
         }
