@@ -428,7 +428,7 @@ extension Engine {
                  b.dateText(LocalDate(days: deadline))
                  b.raw(" (")
                  b.int(days)
-                 b.raw(" business days after the failure)")
+                 b.raw(days == 1 ? " business day after the failure)" : " business days after the failure)")
              },
              triggerContactId: triggerContactId, triggerContactVersion: triggerContactVersion, out: &out) { b in
             overdueEvidence(&b, id: r1ID, rule: r1Rule, deadline: deadline)
@@ -585,7 +585,7 @@ extension Engine {
                           reason: { b in
                               b.raw("No face-to-face contact for ")
                               b.int(days)
-                              b.raw(" days (limit ")
+                              b.raw(days == 1 ? " day (limit " : " days (limit ")
                               b.int(limit)
                               if priority {
                                   b.raw(" for a priority case: ")
@@ -768,13 +768,13 @@ extension Engine {
             b.text(self.percentText(rate))
             b.raw(" over the ")
             b.int(days)
-            b.raw(" days to ")
+            b.raw(days == 1 ? " day to " : " days to ")
             b.dateText(end)
             b.raw(" (")
             b.int(compliant)
             b.raw(" of ")
             b.int(n)
-            b.raw(" contacts complied")
+            b.raw(n == 1 ? " contact complied" : " contacts complied")
         }
         if let open = pdu.open {
             guard rate >= settings.complianceRateThreshold + settings.complianceRateHysteresis else { return }

@@ -66,6 +66,15 @@ struct RuleR2Tests {
         #expect(h.raised(R.telephoneOnly).last?.evInt("limitDays") == 2)
     }
 
+    /// "for 1 days (limit 1)" (a rules auditor, session 43, of R6's "1 business days").
+    @Test("one day without face-to-face contact reads in the singular")
+    func singularReason() {
+        let h = Harness { $0.telephoneOnlyLimitDays = 1 }
+        h.send(office(1, t0))
+        h.send(phone(2, t0 + day + 1000))
+        #expect(h.raised(R.telephoneOnly).first?.reason == "No face-to-face contact for 1 day (limit 1); 1 remote contact since the last in-person contact")
+    }
+
     @Test("daysWithoutInPerson is whole days, rounded down")
     func wholeDays() {
         let h = Harness()

@@ -54,6 +54,14 @@ struct RuleR5Tests {
         #expect(restarted.raised(R.rate).map(\.alertId) == fresh.raised(R.rate).map(\.alertId))
     }
 
+    /// "over the 1 days to", "(0 of 1 contacts complied)" (a rules auditor, session 43, of R6's "1 business days").
+    @Test("a one-day window and a sample of one read in the singular")
+    func singularReason() throws {
+        let h = Harness { $0.complianceRateWindowDays = 1; $0.complianceRateMinimumSample = 1 }
+        let a = try #require(h.send(c(1, "UAAB")).first { $0.rule == R.rate })
+        #expect(a.reason == "Compliance in P1 is 0.0% over the 1 day to 2026-03-02 (0 of 1 contact complied), below 75%", "\(a.reason ?? "")")
+    }
+
     @Test("minimumSample: no alert below it; raise at n >= minimumSample with rate < threshold")
     func minimumSample() throws {
         let h = Harness(small)

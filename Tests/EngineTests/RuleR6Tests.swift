@@ -49,7 +49,7 @@ struct RuleR6Tests {
             h.send(tick(t(deadline + " 23:00") + hour + 1))
             let a = try #require(h.raised(R.overdue).first, "not raised after \(deadline)")
             #expect(a.evString("deadline") == deadline)
-            #expect(a.reason?.contains("(\(after) business days after the failure)") == true, "\(a.reason ?? "")")
+            #expect(a.reason?.contains("(\(after) business \(after == 1 ? "day" : "days") after the failure)") == true, "\(a.reason ?? "")")
         }
         #expect(restarted.raised(R.overdue).map(\.alertId) == fresh.raised(R.overdue).map(\.alertId))
     }
