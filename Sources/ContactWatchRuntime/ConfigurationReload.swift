@@ -93,8 +93,29 @@ public actor ConfigurationReload {
         if !restartNeeded.isEmpty {
             logger.warning("reload: changed but only applied at the next restart: \(restartNeeded.joined(separator: ", "))")
         }
+        // Under systemd's LoadCredential= the daemon reads systemd's copy of each key, made when the service started
+        // and not refreshed by a reload: a key replaced in its source file went unseen ("nothing changed"), and so
+        // would a source file deleted, which fails the next start (an operator audit, session 43). Said at each
+        // reload that reads such a copy.
+        let copies = Self.credentialCopies(next.security, environment: environment)
+        if !copies.isEmpty {
+            let line = "reload: \(copies.joined(separator: " and ")) \(copies.count == 1 ? "is" : "are") read from systemd's "
+                + "credential copies ($CREDENTIALS_DIRECTORY), made when the service started: a key replaced or removed in its "
+                + "LoadCredential= source file is not seen by a reload, only by the next restart (systemctl restart contactwatchd)"
+            logger.notice("\(line)")
+        }
         if before { LogOutput.level = next.logLevel }
         return .success((applied, restartNeeded))
+    }
+
+    /// The certificate settings read from systemd's credential directory (a relative path with `CREDENTIALS_DIRECTORY`
+    /// set, as `CurveCertificate.resolve` reads it).
+    static func credentialCopies(_ security: SecuritySettings, environment: [String: String]) -> [String] {
+        guard !(environment["CREDENTIALS_DIRECTORY"] ?? "").isEmpty else { return [] }
+        var names: [String] = []
+        if let path = security.certificate, !path.hasPrefix("/") { names.append("security.curve.certificate") }
+        if let path = security.inputServerKey, !path.hasPrefix("/") { names.append("input.curveServerKey") }
+        return names
     }
 
     /// The level of the line saying what a reload applied, and whether to say it before the new log level is set:

@@ -394,6 +394,29 @@ struct SecurityTests {
         #expect(stopped?.contains("reloads=3 reloadsRefused=2") == true, "\(stopped ?? daemon.child.stderr.text)")
     }
 
+    /// Under the README's LoadCredential= set-up the daemon reads systemd's copy of its key, made at start: a key
+    /// rotated in the source file and a reload said "nothing changed" (an operator audit, session 43). Each reload now
+    /// says where the key is read from and that only a restart reads a replaced one.
+    @Test("SIGHUP with the certificate read from $CREDENTIALS_DIRECTORY: the reload says a key replaced in its LoadCredential= source is seen only by a restart")
+    func reloadSaysCredentialCopies() throws {
+        let dir = try TemporaryDirectory()
+        let certs = dir.file("certs"), consumers = dir.file("consumers"), publishers = dir.file("publishers")
+        for path in [certs, consumers, publishers] { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) }
+        #expect(try runTool(["keygen", "daemon", "--dir", certs]).status == 0)
+        try "security:\n  curve:\n    certificate: daemon.key_secret\n    allowConsumers: \(consumers)\n    allowPublishers: \(publishers)\n"
+            .write(toFile: dir.file("c.yaml"), atomically: true, encoding: .utf8)
+        let daemon = try DaemonUnderTest(dir: dir, extraArguments: ["--config", dir.file("c.yaml")],
+                                         environment: ["CREDENTIALS_DIRECTORY": certs])
+        daemon.child.signal(SIGHUP)
+        #expect(daemon.child.stderr.wait(timeout: 30) { text in
+            text.split(separator: "\n").contains {
+                $0.contains("notice") && $0.contains("reload: security.curve.certificate is read from systemd's credential copies ($CREDENTIALS_DIRECTORY)")
+                    && $0.contains("not seen by a reload, only by the next restart")
+            }
+        }, "\(daemon.child.stderr.text)")
+        #expect(daemon.stop() == 0)
+    }
+
     @Test("a key removed from an allow-list and SIGHUP: it cannot connect again; an existing consumer keeps receiving")
     func reloadRemovesKey() throws {
         let dir = try TemporaryDirectory()

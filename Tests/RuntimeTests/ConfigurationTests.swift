@@ -329,6 +329,20 @@ struct ConfigurationTests {
         }
     }
 
+    @Test("the keys a reload reads from systemd's credential copies: relative paths with CREDENTIALS_DIRECTORY set, and only those")
+    func credentialCopies() {
+        let env = ["CREDENTIALS_DIRECTORY": "/run/credentials/contactwatchd.service"]
+        #expect(ConfigurationReload.credentialCopies(SecuritySettings(), environment: env).isEmpty)
+        var settings = SecuritySettings()
+        settings.certificate = "/etc/contactwatch/curve/contactwatchd.key_secret"
+        settings.inputServerKey = "publisher.key"
+        #expect(ConfigurationReload.credentialCopies(settings, environment: env) == ["input.curveServerKey"])
+        settings.certificate = "contactwatchd.key_secret"
+        #expect(ConfigurationReload.credentialCopies(settings, environment: env) == ["security.curve.certificate", "input.curveServerKey"])
+        #expect(ConfigurationReload.credentialCopies(settings, environment: [:]).isEmpty)
+        #expect(ConfigurationReload.credentialCopies(settings, environment: ["CREDENTIALS_DIRECTORY": ""]).isEmpty)
+    }
+
     /// `bankHolidays: []` in a file gave no bank holidays, but the same through the environment was refused (a rules
     /// auditor, session 43).
     @Test("CONTACTWATCH_RULES_BANK_HOLIDAYS= (empty) is no bank holidays, as bankHolidays: [] in a file; a doubled comma is still refused")
