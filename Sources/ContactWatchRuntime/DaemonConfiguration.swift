@@ -92,6 +92,19 @@ public struct DaemonConfiguration: Sendable {
             + "bind it to 127.0.0.1 or to a network only the scraper reaches"
     }
 
+    /// The endpoints (by setting) that talk with other hosts: `tcp://` ones not on loopback (`EndpointExposure.isLocal`),
+    /// and a metrics address that is not loopback only. Under the packaged unit (`IPAddressDeny=any`,
+    /// `IPAddressAllow=localhost`) their peers' packets are dropped before the daemon sees them unless a drop-in allows
+    /// their networks: nothing is logged or counted (an operator audit, session 43), so the start reminds of it.
+    public var remoteEndpoints: [String] {
+        var out: [String] = []
+        for (key, endpoints) in [("input.endpoints", inputs), ("output.endpoint", [output]), ("journal.endpoint", journal.map { [$0] } ?? [])] {
+            for e in endpoints where e.hasPrefix("tcp://") && !EndpointExposure.isLocal(e) { out.append("\(key) \(e)") }
+        }
+        if exposedMetricsWarning != nil, let text = metrics { out.append("metrics.address \(text)") }
+        return out
+    }
+
     /// `metrics.address`'s host as `resolve` looked it up, with the text it was for: the configuration's check and the
     /// exposure warning read this one lookup (`MetricsAddress.lookUp`).
     var metricsLookup: (text: String, host: MetricsAddress.HostLookup)?

@@ -329,6 +329,17 @@ struct ConfigurationTests {
         }
     }
 
+    @Test("the endpoints whose peers the packaged unit's IPAddressDeny=any drops: tcp:// ones off loopback and an exposed metrics address; none by default")
+    func remoteEndpoints() throws {
+        var c = DaemonConfiguration()
+        #expect(c.remoteEndpoints.isEmpty, "\(c.remoteEndpoints)")
+        c.inputs = ["tcp://publisher.example:7401", "tcp://127.0.0.1:7401", "ipc:///run/contactwatch/in"]
+        c.output = "tcp://0.0.0.0:7402"
+        c.journal = "tcp://[::1]:7403"
+        c.metrics = "127.0.0.1:9464"
+        #expect(c.remoteEndpoints == ["input.endpoints tcp://publisher.example:7401", "output.endpoint tcp://0.0.0.0:7402"])
+    }
+
     @Test("the keys a reload reads from systemd's credential copies: relative paths with CREDENTIALS_DIRECTORY set, and only those")
     func credentialCopies() {
         let env = ["CREDENTIALS_DIRECTORY": "/run/credentials/contactwatchd.service"]
