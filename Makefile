@@ -8,6 +8,7 @@
 #   make bench   Benchmarks/run.sh, when there is one
 #   make fuzz    libFuzzer over the engine for FUZZ_SECONDS (default 120), corpus seeded from the spec's examples
 #   make clean   swift package clean
+#   make help    this list
 #
 #   make release        both executables, release, the Swift runtime linked statically (run without the toolchain)
 #   make install        PREFIX (default /usr/local) and DESTDIR: executables in PREFIX/bin (stripped), the unit in
@@ -44,7 +45,7 @@ RELEASE_FLAGS := -c release --static-swift-stdlib -Xlinker -z -Xlinker relro -Xl
 # Runtime packages of an installed host (Debian names), for make deb and the README.
 RUNTIME_PACKAGES := libzmq5, libsqlite3-0, libsystemd0, liblz4-1
 
-.PHONY: all deps build test demo demo-secure bench fuzz clean release install uninstall deb check-install
+.PHONY: all deps build test demo demo-secure bench fuzz clean help release install uninstall deb check-install
 
 all: build
 
@@ -111,6 +112,10 @@ fuzz: deps
 clean:
 	$(SWIFT) package clean
 
+# The targets, from this file's opening comment.
+help:
+	@sed -n '/^#   make /,/^#$$/{/^#$$/d;s/^#  //;p}' $(firstword $(MAKEFILE_LIST))
+
 # Release executables with the Swift runtime (stdlib, Foundation, Dispatch) linked in, so that an installed host
 # needs only the C libraries (libzmq5, libsqlite3-0, libsystemd0, liblz4-1) and libc.
 release: deps
@@ -149,7 +154,8 @@ install: release
 	    install -m 0644 Deploy/contactwatchd.yaml "$(DESTDIR)$(CONFDIR)/contactwatchd.yaml"; \
 	fi; \
 	install -m 0644 Deploy/contactwatchd.yaml "$(DESTDIR)$(DOCDIR)/contactwatchd.yaml"; \
-	echo "install: contactwatch $(VERSION) in $(DESTDIR)$(PREFIX); then: systemctl daemon-reload && systemctl enable --now contactwatchd"
+	@if [ -n "$(DESTDIR)" ]; then echo "install: contactwatch $(VERSION) staged in $(DESTDIR)$(PREFIX) (nothing installed on this host)"; \
+	else echo "install: contactwatch $(VERSION) in $(PREFIX); then: systemctl daemon-reload, edit and check /etc/contactwatch/contactwatchd.yaml (contactwatchd --check-config --config …), and systemctl enable --now contactwatchd (README: Operating it)"; fi
 
 # The configuration (/etc/contactwatch) and the state (/var/lib/contactwatch) are the operator's: kept.
 uninstall:
