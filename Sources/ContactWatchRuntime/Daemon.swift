@@ -12,7 +12,9 @@ import ZeroMQ
 /// fails, e.g. the metrics server after it bound; a loop left running there kept the group, and the daemon, from ever
 /// ending. Stopped either way, the loop makes what is pending durable and publishes it. The loop's failure, if any, is
 /// kept in `failure` as the `DaemonError` it was (the group may wrap what a service throws).
-struct PipelineService: Service {
+struct PipelineService: Service, CustomStringConvertible {
+    /// ServiceLifecycle names each service in its debug lines (see `MetricsService.description`).
+    var description: String { "pipeline" }
     let pipeline: Pipeline
     let logger: Logger
     let failure = FailureSlot()

@@ -355,7 +355,7 @@ final class JournalServer: @unchecked Sendable {
             if let notLogged = failureLines.admit("journal") {
                 // The store's message is a start's ("restore … or move it aside"): said at run time it needs the
                 // rest, or an operator would move aside a store the daemon goes on using (an upgrade tester, session 41).
-                let corrupt = (error as? StoreError)?.kind == .corrupt
+                let corrupt = error.kind == .corrupt
                 let text = corrupt
                     ? "\(error)".replacingOccurrences(of: " " + StoreError.corruptAdvice, with: "")
                         + " The daemon goes on processing and publishing; only catch-up requests that reach the damaged "

@@ -146,7 +146,10 @@ public final class MetricsBound: Sendable {
 /// are held at once (further ones wait in the listen backlog, not in the daemon), and one that sends or receives
 /// nothing for `idleTimeout` is closed. Without these, each connection that never finished its request held a
 /// descriptor for ever, and once the daemon's descriptors ran out libzmq aborted it at the next consumer's connection.
-struct MetricsService: Service {
+struct MetricsService: Service, CustomStringConvertible {
+    /// ServiceLifecycle names each service in its debug lines: the default description dumped every stored property
+    /// (300 characters and more a line; an operator audit, session 43).
+    var description: String { "metrics" }
     /// The most HTTP connections held at once (a scraper uses one; a few more for people with curl).
     static let maxConnections = 32
     /// A connection idle this long (a request never finished, a kept-alive connection unused) is closed.
@@ -230,7 +233,7 @@ struct MetricsService: Service {
         )
         // The close lines held back are said once the closes have stopped for an interval, and at the stop: they were
         // said only with the next close's line, so a flood's last closes went unsaid (systemd 252, session 37).
-        func sayClosesHeldBack(stopping: Bool) {
+        @Sendable func sayClosesHeldBack(stopping: Bool) {
             ClosingHTTP1Channel.closedLines.sayHeldBack(to: logger, level: .notice, stopping: stopping) { _ in
                 "lines about metrics connections closed"
             }
