@@ -166,7 +166,7 @@ struct ConfigurationTests {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cw-ipcfile-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: dir + "/sub", withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        FileManager.default.createFile(atPath: dir + "/store", contents: Data("keep".utf8))
+        #expect(FileManager.default.createFile(atPath: dir + "/store", contents: Data("keep".utf8)))
         try FileManager.default.createSymbolicLink(atPath: dir + "/link", withDestinationPath: dir + "/store")
         for (key, path, what) in [("output.endpoint", "/store", "a regular file"), ("journal.endpoint", "/sub", "a directory"),
                                   ("output.endpoint", "/link", "a symbolic link")] {
