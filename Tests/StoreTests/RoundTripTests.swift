@@ -186,3 +186,33 @@ func runWithRestarts(settings: EngineSettings, lines: [String], batch: Int, rest
         #expect(state.withdrawn == engine.state.withdrawn)
     }
 }
+
+/// A start under another `rules.timeZone` dates the remembered contacts' R5 contributions again (rules audit, session
+/// 43): the new dates must reach the store with the first commit, whole, so that the next start finds nothing to do.
+@Suite("A changed time zone's new contribution dates are stored", .computing)
+struct ZoneChangeStoreTests {
+    @Test("London, then a start in Auckland that commits: the loaded state is the Auckland engine's, and a further start changes nothing")
+    func redatedContributionsAreStored() throws {
+        let lines = SyntheticStream.generate(seed: 43, count: 400)
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let london = EngineSettings()
+        var auckland = EngineSettings()
+        auckland.timeZone = "Pacific/Auckland"
+        _ = try runWithRestarts(settings: london, lines: lines, batch: 50, restarts: [], dir: dir)
+        var store = try StateStore(directory: dir.path)
+        let (loaded, _) = try store.load()
+        let engine = try Engine(settings: auckland, state: loaded)
+        let changes = engine.takeChanges()
+        #expect(!changes.pdus.isEmpty && changes.contacts.count > 10, "\(changes.contacts.count) contacts dated again")
+        print("zone change: \(changes.contacts.count) contacts dated again, \(changes.pdus.count) PDUs recounted")
+        try store.commit(changes: changes, state: engine.state, journal: [], publishedThrough: nil, now: 1_700_000_100_000)
+        store.close()
+        store = try StateStore(directory: dir.path)
+        let (again, _) = try store.load()
+        store.close()
+        #expect(sameState(again, engine.state), "the store holds what the Auckland engine holds")
+        #expect(try Engine(settings: auckland, state: again).takeChanges().isEmpty, "nothing left to date again")
+        #expect(try !Engine(settings: london, state: again).takeChanges().isEmpty, "back to London dates them again")
+    }
+}
