@@ -154,7 +154,7 @@ install: release
 	    install -m 0644 Deploy/contactwatchd.yaml "$(DESTDIR)$(CONFDIR)/contactwatchd.yaml"; \
 	fi; \
 	install -m 0644 Deploy/contactwatchd.yaml "$(DESTDIR)$(DOCDIR)/contactwatchd.yaml"; \
-	@if [ -n "$(DESTDIR)" ]; then echo "install: contactwatch $(VERSION) staged in $(DESTDIR)$(PREFIX) (nothing installed on this host)"; \
+	if [ -n "$(DESTDIR)" ]; then echo "install: contactwatch $(VERSION) staged in $(DESTDIR)$(PREFIX) (nothing installed on this host)"; \
 	else echo "install: contactwatch $(VERSION) in $(PREFIX); then: systemctl daemon-reload, edit and check /etc/contactwatch/contactwatchd.yaml (contactwatchd --check-config --config …), and systemctl enable --now contactwatchd (README: Operating it)"; fi
 
 # The configuration (/etc/contactwatch) and the state (/var/lib/contactwatch) are the operator's: kept.
