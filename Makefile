@@ -232,7 +232,7 @@ deb: release
 # A purge takes the service's enablement with it (the link `systemctl enable` made from the unit's WantedBy=), as
 # dh_installsystemd's scripts do: left, a reinstall came back enabled, to start at the next boot on the example
 # configuration (an operator audit, session 43). A plain remove keeps it, as Debian does, for a reinstall.
-	printf '#!/bin/sh\nset -e\nif [ "$$1" = purge ]; then\n    rm -f /etc/systemd/system/multi-user.target.wants/contactwatchd.service\n    if [ -x /usr/bin/deb-systemd-helper ]; then deb-systemd-helper purge contactwatchd.service >/dev/null || true; fi\nfi\nif [ -d /run/systemd/system ]; then systemctl daemon-reload || true; fi\n' > "$(DEB_ROOT)/DEBIAN/postrm"
+	printf '#!/bin/sh\nset -e\nif [ "$$1" = purge ]; then\n    rm -f /etc/systemd/system/multi-user.target.wants/contactwatchd.service\n    if command -v deb-systemd-helper >/dev/null; then deb-systemd-helper purge contactwatchd.service >/dev/null || true; fi\nfi\nif [ -d /run/systemd/system ]; then systemctl daemon-reload || true; fi\n' > "$(DEB_ROOT)/DEBIAN/postrm"
 	printf '#!/bin/sh\nset -e\nif [ "$$1" = remove ] && [ -d /run/systemd/system ]; then systemctl stop contactwatchd.service || true; fi\n' > "$(DEB_ROOT)/DEBIAN/prerm"
 	chmod 0755 "$(DEB_ROOT)/DEBIAN/postinst" "$(DEB_ROOT)/DEBIAN/postrm" "$(DEB_ROOT)/DEBIAN/prerm"
 	cd "$(DEB_ROOT)" && find . -type f ! -path './DEBIAN/*' ! -path './etc/*' -printf '%P\0' | LC_ALL=C sort -z | xargs -0 md5sum > DEBIAN/md5sums
