@@ -175,7 +175,7 @@ extension Engine {
             if failures == 1 { b.raw("1 failure") } else { b.int(failures); b.raw(" failures") }
             b.raw(" in ")
             b.int(months)
-            b.raw(" months")
+            b.raw(months == 1 ? " month" : " months")
         }
         let reason: Reason = { b in
             b.raw("Failure to comply (")
@@ -199,7 +199,7 @@ extension Engine {
             default:
                 b.raw(": a warning is due (no other failure and no warning in ")
                 b.int(months)
-                b.raw(" months")
+                b.raw(months == 1 ? " month" : " months")
             }
             if s != .min {
                 b.raw(" since the breach of ")

@@ -75,6 +75,17 @@ struct RuleR1Tests {
         #expect(h.raised(R.warningDue).count == 1)
     }
 
+    /// "in 1 months" (a reviewer, session 43, after the singular of R2, R5 and R6).
+    @Test("a one-month window reads in the singular, in a warning's reason and a breach's")
+    func singularReason() throws {
+        let h = Harness { $0.nonComplianceWindowMonths = 1 }
+        h.send(contact(id: 1, start: mon, outcome: "UAAB"))
+        h.send(contact(id: 2, start: mon + 7 * day, outcome: "AFTC"))
+        #expect(try #require(h.raised(R.warningDue).first).reason?.hasSuffix("(no other failure and no warning in 1 month)") == true)
+        #expect(try #require(h.raised(R.breachDue).first).reason?.contains("(2 failures in 1 month)") == true,
+                "\(h.raised(R.breachDue).first?.reason ?? "")")
+    }
+
     @Test("a recent warning turns a first failure into breach-due, with lastWarningAt")
     func recentWarning() throws {
         let h = Harness()
