@@ -114,7 +114,9 @@ struct InputWatch {
     func endpoint(of event: ZMQSocketEvent) -> String {
         if bound || endpoints.count == 1 { return endpoints[0] }
         if endpoints.contains(event.endpoint) { return event.endpoint }
-        guard let (host, port) = EndpointExposure.destination(of: event.endpoint) else { return event.endpoint }
+        guard var (host, port) = EndpointExposure.destination(of: event.endpoint) else { return event.endpoint }
+        // A socket with ZMQ_IPV6 on names an IPv4 peer as an IPv4-mapped address.
+        if host.hasPrefix("::ffff:"), host.dropFirst(7).contains(".") { host = host.dropFirst(7) }
         let samePort = endpoints.filter { EndpointExposure.destination(of: $0)?.port == port }
         guard samePort.count > 1 else { return samePort.first ?? event.endpoint }
         if let match = samePort.first(where: { hostAddresses[$0]?.contains(where: { $0 == host }) == true }) {
@@ -123,8 +125,18 @@ struct InputWatch {
         return samePort.first(where: { hostAddresses[$0]?.isEmpty != true }) ?? samePort[0]
     }
 
+    /// The endpoint each live connection (descriptor) was given when it was made: its drop goes to the same one. Taken
+    /// afresh, a connection made before the host lookups were known went to a mistyped endpoint and its drop, after
+    /// them, to the right one, so the mistyped one kept a publisher for good (a reviewer, session 43).
+    private var connectionEndpoint: [UInt32: String] = [:]
+
     mutating func handle(_ event: ZMQSocketEvent, now: ContinuousClock.Instant) -> [Action] {
-        let e = endpoint(of: event)
+        var e = endpoint(of: event)
+        switch event.kind {
+        case .connected, .accepted: connectionEndpoint[event.value] = e
+        case .disconnected, .closed: if let given = connectionEndpoint.removeValue(forKey: event.value) { e = given }
+        default: break
+        }
         switch event.kind {
         case .connected, .accepted:
             everConnected.insert(e)

@@ -652,6 +652,27 @@ struct UnresolvedInputHostTests {
             if case .noPeer(let endpoint, _, _) = action { return endpoint } else { return nil }
         }
         #expect(Set(quiet) == [bad, good], "the endpoint with a publisher is not quiet; the other two are")
+        #expect(w.endpoint(of: SecurityRuleTests.event(.connected, endpoint: "tcp://[::ffff:10.0.0.5]:5556")) == other,
+                "an IPv4-mapped address (a socket with ZMQ_IPV6) is its IPv4 address")
+    }
+
+    /// A connection made before the host lookups were known went to the mistyped endpoint listed first, and its drop,
+    /// after them, to the right one: the mistyped endpoint kept a publisher for good (a reviewer, session 43, F4).
+    @Test("a connection's drop goes to the endpoint its connect went to, whatever was learnt in between")
+    func dropFollowsItsConnect() {
+        let t0 = ContinuousClock.now
+        let bad = "tcp://pubb.invalid:5556", good = "tcp://puba.example:5556"
+        var w = InputWatch(endpoints: [bad, good], bound: false, now: t0)
+        _ = w.handle(SecurityRuleTests.event(.connected, fd: 7, endpoint: "tcp://10.0.0.5:5556"), now: t0)
+        _ = w.handle(SecurityRuleTests.event(.handshakeSucceeded, fd: 0, endpoint: "tcp://10.0.0.5:5556"), now: t0)
+        #expect(w.publisherEndpoints == [bad], "before the lookups: the first with that port, as before")
+        w.learnHost(bad, .init(host: "pubb.invalid", addresses: [], failure: "Name or service not known"))
+        w.learnHost(good, .init(host: "puba.example", addresses: ["10.0.0.5"]))
+        _ = w.handle(SecurityRuleTests.event(.disconnected, fd: 7, endpoint: "tcp://10.0.0.5:5556"), now: t0 + .seconds(1))
+        #expect(w.publisherEndpoints.isEmpty, "the drop ended the connection where it was counted")
+        _ = w.handle(SecurityRuleTests.event(.connected, fd: 7, endpoint: "tcp://10.0.0.5:5556"), now: t0 + .seconds(2))
+        _ = w.handle(SecurityRuleTests.event(.handshakeSucceeded, fd: 0, endpoint: "tcp://10.0.0.5:5556"), now: t0 + .seconds(2))
+        #expect(w.publisherEndpoints == [good], "the reconnection, after the lookups, goes to the name that resolved to it")
     }
 
     /// The same against libzmq: its first connection to `tcp://localhost:P` is named as configured, but a
