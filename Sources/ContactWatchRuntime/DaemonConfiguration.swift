@@ -381,6 +381,9 @@ public struct DaemonConfiguration: Sendable {
     /// rules auditor, session 43).
     static func timeZoneRefusal(_ name: String) -> String {
         let place = "name the place's zone, such as Europe/London or America/New_York, or UTC"
+        if name == "Etc/GMT+0" || name == "Etc/GMT-0" {
+            return "\"\(name)\" is refused, as every Etc/GMT zone with a sign (theirs is POSIX's, the reverse of what it reads as); for UTC write UTC"
+        }
         if name.hasPrefix("Etc/GMT+") || name.hasPrefix("Etc/GMT-") {
             return "\"\(name)\" is refused: the tz database's Etc/GMT zones count with POSIX's sign (Etc/GMT+5 is UTC−5), "
                 + "the reverse of what it reads as; \(place)"

@@ -540,7 +540,8 @@ struct ConfigurationTests {
         for (zone, why) in [("GMT+5", notInTheDatabase), ("UTC+5", notInTheDatabase), ("Etc/GMT+5", posix), ("Etc/GMT-14", posix),
                             ("GMT+15", notInTheDatabase), ("PST", abbreviation), ("IST", abbreviation), ("CET", abbreviation),
                             ("EST", abbreviation), ("Foo/Bar", notInTheDatabase), ("europe/london", notInTheDatabase),
-                            ("Factory", "is refused: the tz database's placeholder")] {
+                            ("Factory", "is refused: the tz database's placeholder"),
+                            ("Etc/GMT+0", "is refused, as every Etc/GMT zone with a sign")] {
             let said = await problem("rules:\n  timeZone: \"\(zone)\"\n")
             #expect(said.contains("rules.timeZone: \"\(zone)\" \(why)"), "\(said)")
         }

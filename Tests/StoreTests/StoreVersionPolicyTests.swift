@@ -11,8 +11,13 @@ struct StoreVersionPolicyTests {
     /// The first release of each schema version, from 6 on (0.10.0 covered 5 and the first builds of 6).
     static let firstRelease: [Int: (major: Int, minor: Int)] = [6: (0, 11)]
 
-    @Test("the schema this code writes has its first release recorded, and the version is at least that release")
+    @Test("the schema this code writes has its first release recorded, each schema's release above the one before, and the version at least the current schema's")
     func versionFollowsSchema() throws {
+        // A new schema recorded under the release of the one before (the version not moved) is caught here.
+        let releases = Self.firstRelease.sorted { $0.key < $1.key }.map(\.value)
+        for (earlier, later) in zip(releases, releases.dropFirst()) {
+            #expect((later.major, later.minor) > (earlier.major, earlier.minor), "\(releases)")
+        }
         let release = try #require(Self.firstRelease[StateStore.schemaVersion],
                                    "schema \(StateStore.schemaVersion) is new: move the minor version in Version.swift and record it here")
         let parts = ContactWatchVersion.string.split(separator: ".").compactMap { Int($0) }
