@@ -417,6 +417,28 @@ struct SecurityTests {
         #expect(daemon.stop() == 0)
     }
 
+    /// The packaged unit admits IP traffic from localhost only: peers on other hosts time out, and the daemon, which
+    /// never sees them, said nothing (an operator audit, session 43). Under systemd (INVOCATION_ID) a start with an
+    /// endpoint that talks with other hosts says so. The input here names a host under .invalid (RFC 6761): nothing
+    /// leaves the machine.
+    @Test("under systemd, an endpoint that talks with other hosts gets the notice that the packaged unit admits localhost only; not outside systemd, nor with loopback endpoints", arguments: [
+        ("cwtest-invocation", "tcp://publisher.invalid:7401", true), ("", "tcp://publisher.invalid:7401", false),
+        ("cwtest-invocation", "tcp://127.0.0.1:7401", false),
+    ])
+    func packagedUnitNotice(invocation: String, input: String, said: Bool) throws {
+        let dir = try TemporaryDirectory()
+        let daemon = try Child("contactwatchd", ["--input", input, "--output", dir.ipc("out"), "--state-dir", dir.file("state")],
+                               environment: ["INVOCATION_ID": invocation, "CONTACTWATCH_SECURITY_ALLOW_PLAINTEXT": "true"])
+        defer { if daemon.process.isRunning { daemon.signal(SIGKILL) }; _ = daemon.waitForExit(timeout: 10) }
+        #expect(daemon.stderr.wait(timeout: 30) { $0.contains("] ready") }, "\(daemon.stderr.text)")
+        let notice = daemon.stderr.lines.first { $0.contains("the packaged unit admits IP traffic from localhost only") }
+        #expect((notice != nil) == said, "\(daemon.stderr.text)")
+        if said {
+            #expect(notice?.contains(" notice ") == true && notice?.contains("endpoints=input.endpoints \(input)") == true, "\(notice ?? "")")
+        }
+        #expect(daemon.terminate() == 0)
+    }
+
     @Test("a key removed from an allow-list and SIGHUP: it cannot connect again; an existing consumer keeps receiving")
     func reloadRemovesKey() throws {
         let dir = try TemporaryDirectory()
