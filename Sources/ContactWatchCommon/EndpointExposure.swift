@@ -84,9 +84,7 @@ public enum EndpointExposure {
     /// wildcard, or when the resolver gives no verdict (`EAI_AGAIN`: no answer yet; `EAI_SYSTEM`). A numeric address
     /// resolves to itself. Blocks for as long as the resolver takes (`HostCheck` asks on a thread of its own).
     public static func lookUp(_ endpoint: String) -> HostLookup? {
-        guard endpoint.hasPrefix("tcp://") else { return nil }
-        let destination = endpoint.dropFirst("tcp://".count).split(separator: ";", omittingEmptySubsequences: false).last ?? ""
-        guard let (host, _) = host(of: destination), !host.isEmpty, host != "*" else { return nil }
+        guard let (host, _) = destination(of: endpoint), !host.isEmpty, host != "*" else { return nil }
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
