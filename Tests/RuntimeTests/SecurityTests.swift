@@ -590,17 +590,11 @@ struct UnresolvedInputHostTests {
         let endpoint = "tcp://no-such-host.invalid:7401"
         let endpoints = [endpoint, "tcp://127.0.0.1:7402", "ipc:///tmp/cw-unresolved-in"]
         let t0 = ContinuousClock.now
-        var supervisor = try InputSupervisor(input: input, endpoints: endpoints, bound: false, receiveHighWaterMark: 0,
-                                             security: DaemonSecurity(plaintextWith: RuntimeCounters(), logger: logger),
-                                             logger: logger, now: t0)
+        var supervisor = try InputSupervisor(testing: input, endpoints: endpoints, logger: logger, now: t0)
         #expect(Set(supervisor.hostChecks.keys) == [endpoint, "tcp://127.0.0.1:7402"])
-        for check in supervisor.hostChecks.values { #expect(check.waitUntilKnown(seconds: 30)) }
+        let judged = supervisor.resolverRefuses(endpoint, test: "quietInputNamesItsHost")
         #expect(supervisor.hostChecks["tcp://127.0.0.1:7402"]?.unresolved == nil)
-        // RFC 6761: a name under .invalid never resolves; without a resolver that answers at all it cannot be judged.
-        guard supervisor.hostChecks[endpoint]?.unresolved != nil else {
-            print("quietInputNamesItsHost: skipped, this host's resolver does not answer")
-            return
-        }
+        guard judged else { return }
         supervisor.tick(input: input, now: t0 + .seconds(61), received: 0)
         let quiet = sink.entries.withLock { $0 }.filter { $0.message.hasPrefix("no publisher has been connected") }
         #expect(quiet.count == 3, "\(quiet.map(\.message))")
@@ -610,9 +604,7 @@ struct UnresolvedInputHostTests {
         }
         let other = try context.socket(.sub, lingerMilliseconds: 0)
         defer { other.close() }
-        let bound = try InputSupervisor(input: other, endpoints: [endpoint], bound: true, receiveHighWaterMark: 0,
-                                        security: DaemonSecurity(plaintextWith: RuntimeCounters(), logger: logger),
-                                        logger: logger, now: t0)
+        let bound = try InputSupervisor(testing: other, endpoints: [endpoint], bound: true, logger: logger, now: t0)
         #expect(bound.hostChecks.isEmpty)
     }
 
@@ -693,14 +685,8 @@ struct UnresolvedInputHostTests {
         let sink = LogLines()
         let logger = Logger(label: "test") { _ in MemoryLogHandler(sink: sink) }
         let t0 = ContinuousClock.now
-        var supervisor = try InputSupervisor(input: input, endpoints: [bad, good], bound: false, receiveHighWaterMark: 0,
-                                             security: DaemonSecurity(plaintextWith: RuntimeCounters(), logger: logger),
-                                             logger: logger, now: t0)
-        for check in supervisor.hostChecks.values { #expect(check.waitUntilKnown(seconds: 30)) }
-        guard supervisor.hostChecks[bad]?.unresolved != nil else {
-            print("mistypedBesideWorking: skipped, this host's resolver does not answer")
-            return
-        }
+        var supervisor = try InputSupervisor(testing: input, endpoints: [bad, good], logger: logger, now: t0)
+        guard supervisor.resolverRefuses(bad, test: "mistypedBesideWorking") else { return }
         try input.connect(bad)
         try input.connect(good)
         let poller = ZMQPoller()
@@ -746,9 +732,8 @@ struct InputDropLineTests {
         let logger = Logger(label: "test") { _ in MemoryLogHandler(sink: sink) }
         let counters = RuntimeCounters()
         let clock = Mutex(0.0)
-        var supervisor = try InputSupervisor(input: input, endpoints: [endpoint], bound: true, receiveHighWaterMark: 0,
-                                             security: DaemonSecurity(plaintextWith: counters, logger: logger), logger: logger,
-                                             now: .now, limiter: LogLimiter(burst: 10, intervalSeconds: 6, now: { clock.withLock { $0 } }))
+        var supervisor = try InputSupervisor(testing: input, endpoints: [endpoint], bound: true, logger: logger, counters: counters,
+                                             limiter: LogLimiter(burst: 10, intervalSeconds: 6, now: { clock.withLock { $0 } }))
         try input.bind(endpoint)
         let deadline = ContinuousClock.now + .seconds(30)
         for _ in 0..<14 {
@@ -772,5 +757,28 @@ struct InputDropLineTests {
         expectFloodEndSaid(in: sink, say: { supervisor.sayHeldBack() }, quiet: { clock.withLock { $0 = 6 } },
                            expected: ["4 more dropped input connections on \(endpoint) not logged at warning (rate limit); the flood is over"],
                            level: .warning, notLogged: ["4"])
+    }
+}
+
+extension InputSupervisor {
+    /// The supervisor of this file's tests: plaintext, no high-water mark.
+    init(testing input: ZMQSocket, endpoints: [String], bound: Bool = false, logger: Logger,
+         now: ContinuousClock.Instant = .now, counters: RuntimeCounters = RuntimeCounters(),
+         limiter: LogLimiter = LogLimiter()) throws {
+        try self.init(input: input, endpoints: endpoints, bound: bound, receiveHighWaterMark: 0,
+                      security: DaemonSecurity(plaintextWith: counters, logger: logger), logger: logger, now: now,
+                      limiter: limiter)
+    }
+
+    /// Waits for every host check (each must come); whether the resolver judged `endpoint` not to resolve. RFC 6761: a
+    /// name under .invalid never resolves, but without a resolver that answers at all it cannot be judged, and the
+    /// test is skipped, saying so.
+    func resolverRefuses(_ endpoint: String, test: String) -> Bool {
+        for check in hostChecks.values { #expect(check.waitUntilKnown(seconds: 30)) }
+        guard hostChecks[endpoint]?.unresolved != nil else {
+            print("\(test): skipped, this host's resolver does not answer")
+            return false
+        }
+        return true
     }
 }
