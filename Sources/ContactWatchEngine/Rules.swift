@@ -706,16 +706,26 @@ extension Engine {
 
     // MARK: - R5 area compliance rate
 
-    /// A rate as the examples write it: one decimal ("50.0%", "77.8%").
-    func percentText(_ v: Double) -> String {
-        let tenths = Int((v * 1000).rounded())
+    /// A rate as the examples write it: one decimal ("50.0%", "77.8%"), rounded to the nearest (half away from zero).
+    /// Below `threshold` (a raise) it is rounded down where the nearest would read at or above the threshold: a rate of
+    /// 0.7498 against 0.75 reads "74.9%", not "75.0% … below 75%" (a rules auditor, session 43). Rounding down
+    /// never reaches a threshold the rate is below.
+    func percentText(_ v: Double, below threshold: Double? = nil) -> String {
+        var tenths = Int((v * 1000).rounded())
+        if let threshold, Double(tenths) / 1000 >= threshold { tenths = Int((v * 1000).rounded(.down)) }
         return "\(tenths / 10).\(tenths % 10)%"
     }
 
-    /// A configured threshold: whole percentages without decimals ("75%"), others with one ("72.5%").
+    /// A configured threshold as a percentage with the decimals it has, up to four: "75%", "72.5%", "66.68%" (one
+    /// decimal made 0.6668 read "66.7%", the rate's own text for 2 of 3).
     func thresholdText(_ v: Double) -> String {
-        let tenths = Int((v * 1000).rounded())
-        return tenths % 10 == 0 ? "\(tenths / 10)%" : "\(tenths / 10).\(tenths % 10)%"
+        let units = Int((v * 1_000_000).rounded())
+        var fraction = units % 10_000
+        guard fraction != 0 else { return "\(units / 10_000)%" }
+        var digits = 4
+        while fraction % 10 == 0 { fraction /= 10; digits -= 1 }
+        let text = String(fraction)
+        return "\(units / 10_000)." + String(repeating: "0", count: digits - text.count) + text + "%"
     }
 
     func evaluateRate(pdu index: Int32, event e: ContactEvent, out: inout Outbox) {
@@ -761,11 +771,11 @@ extension Engine {
         }
         let days = settings.complianceRateWindowDays
         // "Compliance in N07SUF <verb> 50.0% over the 90 days to 2026-01-06 (2 of 4 contacts complied"
-        let describe: (inout JSONWriter, StaticString) -> Void = { b, verb in
+        let describe: (inout JSONWriter, StaticString, Double?) -> Void = { b, verb, threshold in
             b.raw("Compliance in ")
             b.text(pdu.code)
             b.raw(verb)
-            b.text(self.percentText(rate))
+            b.text(self.percentText(rate, below: threshold))
             b.raw(" over the ")
             b.int(days)
             b.raw(days == 1 ? " day to " : " days to ")
@@ -783,7 +793,7 @@ extension Engine {
             emit(raised: false, rule: .complianceRate, severity: open.severity, id: open.id, subject: .pdu(pdu.code),
                  occurredAt: e.contactStart,
                  reason: { b in
-                     describe(&b, " recovered to ")
+                     describe(&b, " recovered to ", nil)
                      b.raw(")")
                  },
                  triggerContactId: open.triggerContactId, triggerContactVersion: open.triggerContactVersion, out: &out) { b in
@@ -793,7 +803,7 @@ extension Engine {
         } else if rate < settings.complianceRateThreshold {
             let alert = raise(rule: .complianceRate, severity: .medium, subject: .pdu(pdu.code), occurredAt: e.contactStart,
                               reason: { b in
-                                  describe(&b, " is ")
+                                  describe(&b, " is ", self.settings.complianceRateThreshold)
                                   b.raw("), below ")
                                   b.text(self.thresholdText(self.settings.complianceRateThreshold))
                               },

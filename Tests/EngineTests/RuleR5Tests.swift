@@ -62,6 +62,24 @@ struct RuleR5Tests {
         #expect(a.reason == "Compliance in P1 is 0.0% over the 1 day to 2026-03-02 (0 of 1 contact complied), below 75%", "\(a.reason ?? "")")
     }
 
+    /// A rate just below the threshold read "66.7% … below 66.7%" (one decimal for both, rounded to the nearest): the
+    /// threshold now has the decimals it was given and the rate is rounded down where the nearest would reach it.
+    @Test("a rate just below the threshold never reads at or above it")
+    func reasonBelowItsThreshold() throws {
+        let h = Harness { $0.complianceRateMinimumSample = 3; $0.complianceRateThreshold = 0.6668 }
+        h.send(c(1, "ATTC"))
+        h.send(c(2, "ATTC", start: t0 + hour))
+        let a = try #require(h.send(c(3, "UAAB", start: t0 + 2 * hour)).first { $0.rule == R.rate })
+        #expect(a.reason == "Compliance in P1 is 66.6% over the 90 days to 2026-03-02 (2 of 3 contacts complied), below 66.68%", "\(a.reason ?? "")")
+        #expect(a.ev("rate") as? Double == 0.6667, "the evidence's rate keeps its own rounding")
+        let far = Harness { $0.complianceRateMinimumSample = 3; $0.complianceRateThreshold = 0.7 }
+        far.send(c(1, "ATTC"))
+        far.send(c(2, "ATTC", start: t0 + hour))
+        let b = try #require(far.send(c(3, "UAAB", start: t0 + 2 * hour)).first { $0.rule == R.rate })
+        #expect(b.reason?.hasPrefix("Compliance in P1 is 66.7% over") == true && b.reason?.hasSuffix("below 70%") == true,
+                "away from the threshold the nearest: \(b.reason ?? "")")
+    }
+
     @Test("minimumSample: no alert below it; raise at n >= minimumSample with rate < threshold")
     func minimumSample() throws {
         let h = Harness(small)
