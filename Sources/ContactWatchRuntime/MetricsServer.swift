@@ -159,6 +159,12 @@ struct MetricsService: Service, CustomStringConvertible {
     static let maxConnectionAge: TimeAmount = .seconds(10)
     /// A connection whose answers stay backed up (unwritable) this long is closed (`StalledConnectionCloser`).
     static let stalledWriteTimeout: TimeAmount = .seconds(10)
+    /// A connection open this long is closed whatever it is doing (`StalledConnectionCloser`): the age and then the
+    /// idle timeout bound a client that finishes its requests, but not one whose request never ends — a body trickled
+    /// a byte or a chunk a second is never idle and never answered, and 32 of them held every slot for as long as they
+    /// liked, `/healthz` unanswered (a security tester, session 44). A client that asks at most every `idleTimeout`
+    /// has its last answer (the first after `maxConnectionAge`) well before.
+    static let maxConnectionLifetime: TimeAmount = maxConnectionAge + idleTimeout
     /// After the daemon's stop has begun, a connection still open this long is closed (`StalledConnectionCloser`): the
     /// daemon stops within 5 s of SIGTERM (cli.md).
     static let stopGrace: TimeAmount = .seconds(1)
@@ -304,7 +310,8 @@ struct ClosingHTTP1Channel: ServerChildChannel {
             try operations.addHandler(NonPersistentRequestMarker(maxAge: MetricsService.maxConnectionAge),
                                      position: .after(decoder))
             try operations.addHandler(StalledConnectionCloser(
-                stalledWriteTimeout: MetricsService.stalledWriteTimeout, stopGrace: MetricsService.stopGrace
+                stalledWriteTimeout: MetricsService.stalledWriteTimeout, stopGrace: MetricsService.stopGrace,
+                lifetime: MetricsService.maxConnectionLifetime
             ) { why, peer in
                 guard let notLogged = Self.closedLines.admit("closed") else { return }
                 var metadata: Logger.Metadata = ["peer": "\(peer)"]
@@ -415,8 +422,9 @@ final class NonPersistentRequestMarker: ChannelDuplexHandler, RemovableChannelHa
 
 /// Closes a metrics connection that holds the endpoint without reading: one whose answers have stayed backed up for
 /// `stalledWriteTimeout` (NIO marks it unwritable once more than its high-water mark waits to be sent: a client that
-/// pipelines requests and never reads the answers, or reads them far slower than it asks), and, once the daemon's
-/// stop has begun (the server's quiesce event), one still open after `stopGrace`.
+/// pipelines requests and never reads the answers, or reads them far slower than it asks), one open for `lifetime`
+/// (`MetricsService.maxConnectionLifetime`: a request that never ends), and, once the daemon's stop has begun (the
+/// server's quiesce event), one still open after `stopGrace`.
 ///
 /// Hummingbird's idle timeout watches reads only, and its handler waits, suspended, for the socket to take the answer:
 /// 32 clients that each sent 2,000 requests and read nothing held every one of the `maxConnections` slots for as long
@@ -431,16 +439,25 @@ final class StalledConnectionCloser: ChannelInboundHandler, RemovableChannelHand
 
     let stalledWriteTimeout: TimeAmount
     let stopGrace: TimeAmount
+    let lifetime: TimeAmount
     /// Told why a connection was closed, with its peer address.
     let closed: @Sendable (_ why: String, _ peer: String) -> Void
     private var stalledClose: Scheduled<Void>?
     private var stopClose: Scheduled<Void>?
+    private var lifetimeClose: Scheduled<Void>?
 
-    init(stalledWriteTimeout: TimeAmount, stopGrace: TimeAmount,
+    init(stalledWriteTimeout: TimeAmount, stopGrace: TimeAmount, lifetime: TimeAmount,
          closed: @escaping @Sendable (_ why: String, _ peer: String) -> Void) {
         self.stalledWriteTimeout = stalledWriteTimeout
         self.stopGrace = stopGrace
+        self.lifetime = lifetime
         self.closed = closed
+    }
+
+    /// Added as the connection is set up, once it is active.
+    func handlerAdded(context: ChannelHandlerContext) {
+        lifetimeClose = schedule(in: lifetime, on: context, why: "still open "
+                                 + "\(lifetime.nanoseconds / 1_000_000_000) s after it was accepted (a request that never ended)")
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -465,7 +482,8 @@ final class StalledConnectionCloser: ChannelInboundHandler, RemovableChannelHand
     func channelInactive(context: ChannelHandlerContext) {
         stalledClose?.cancel()
         stopClose?.cancel()
-        (stalledClose, stopClose) = (nil, nil)
+        lifetimeClose?.cancel()
+        (stalledClose, stopClose, lifetimeClose) = (nil, nil, nil)
         context.fireChannelInactive()
     }
 

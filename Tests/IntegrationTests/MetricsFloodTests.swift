@@ -168,6 +168,42 @@ struct MetricsFloodTests {
         #expect(daemon.terminate() == 0, "\(daemon.stderr.text.suffix(2000))")
     }
 
+    /// A request whose body never ends (chunked, a chunk a second; or a long Content-Length, a byte a second) is never
+    /// idle and never answered: 32 such clients held every slot for as long as they liked and /healthz timed out, with
+    /// nothing logged (a security tester, session 44). Each connection is now closed 20 s after it was accepted.
+    @Test("32 requests whose bodies never end: each connection closed 20 s after it was accepted, said at notice, and a /healthz waiting behind them answered")
+    func endlessBodies() throws {
+        let dir = try TemporaryDirectory()
+        let (daemon, notify) = try Self.metricsDaemon(dir)
+        defer { withExtendedLifetime(notify) {}; if daemon.process.isRunning { daemon.signal(SIGKILL) }; _ = daemon.waitForProcessExit(timeout: 10) }
+        let port = try Self.metricsPort(of: daemon)
+        var holders: [Int32] = []
+        defer { for fd in holders where fd >= 0 { close(fd) } }
+        for i in 0..<Self.maxConnections {
+            let head = i % 2 == 0 ? "Transfer-Encoding: chunked\r\n" : "Content-Length: 100000000\r\n"
+            holders.append(try Self.connect(port: port, sending: "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n" + head + "\r\n"))
+        }
+        let probe = try Self.connect(port: port, sending: "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        defer { close(probe) }
+        // A chunk (or a body byte) a second on each holder, for up to 40 s, until the probe is answered; a holder whose
+        // send fails was closed by the daemon.
+        var answered: Int? = nil
+        for _ in 0..<40 where answered == nil {
+            for i in holders.indices where holders[i] >= 0 {
+                let more = Array((i % 2 == 0 ? "1\r\nx\r\n" : "x").utf8)
+                if send(holders[i], more, more.count, Int32(MSG_NOSIGNAL)) != more.count {
+                    close(holders[i])
+                    holders[i] = -1
+                }
+            }
+            answered = Self.status(of: probe, timeout: 1)
+        }
+        #expect(answered == 200, "the probe waited behind \(holders.filter { $0 >= 0 }.count) connections still held")
+        #expect(daemon.stderr.wait(timeout: 30) { $0.contains("metrics: closed a connection still open 20 s after it was accepted") },
+                "\(daemon.stderr.text.suffix(2000))")
+        #expect(daemon.terminate() == 0, "\(daemon.stderr.text.suffix(2000))")
+    }
+
     /// After a `CONNECT` head NIO's decoder parses nothing more and kept every byte that followed, read after read, so
     /// the idle timeout never fired: one client took the daemon from 50 MB to 1 GB resident, and the 405 (no length,
     /// no `Connection: close`) held its slot (a reviewer, session 40). The answer now closes the connection.
