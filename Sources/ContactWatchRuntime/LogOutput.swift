@@ -149,7 +149,7 @@ public struct ContactWatchLogHandler: LogHandler {
             if !journalPrefix { out += Self.timestamp() + " " }
             out += "\(level) \(label) :"
             for (key, value) in merged.sorted(by: { $0.key < $1.key }) {
-                out += " \(Self.textSafe(key))=\(Self.textSafe(value.description))"
+                out += " \(Self.textSafe(key))=\(Self.quotedIfNeeded(Self.textSafe(value.description)))"
             }
             out += " [\(source)] \(Self.textSafe(message))\n"
         case .json:
@@ -197,6 +197,23 @@ public struct ContactWatchLogHandler: LogHandler {
             }
         }
         return out
+    }
+
+    /// A text-format metadata value (already `textSafe`) in double quotes, its own `"` written `\"`, when it is empty or
+    /// holds a space or `"`; as it is otherwise (logfmt's reading: fields are split at spaces, so `=`, `[` and `]` —
+    /// in Z85 keys and IPv6 addresses — stay unquoted). Values come from peers (an event's publisherId, a consumer's
+    /// subscription prefix), and unquoted `a socket=output key=AAAA [X] fake` added fields and a module marker of the
+    /// peer's choosing to the line (a security tester, session 44). Backslashes stay as they are: `textSafe`'s
+    /// escapes (`\n`, `\x1b`) read the same quoted or not.
+    static func quotedIfNeeded(_ v: String) -> String {
+        guard v.isEmpty || v.utf8.contains(where: { $0 == 0x20 || $0 == 0x22 })
+        else { return v }
+        var out = "\""
+        for c in v.unicodeScalars {
+            if c == "\"" { out += "\\" }
+            out.unicodeScalars.append(c)
+        }
+        return out + "\""
     }
 
     /// One write(2) (repeated only when the kernel takes part of it) of one or more whole lines.

@@ -434,7 +434,7 @@ struct SecurityTests {
         let notice = daemon.stderr.lines.first { $0.contains("the packaged unit admits IP traffic from localhost only") }
         #expect((notice != nil) == said, "\(daemon.stderr.text)")
         if said {
-            #expect(notice?.contains(" notice ") == true && notice?.contains("endpoints=input.endpoints \(input)") == true, "\(notice ?? "")")
+            #expect(notice?.contains(" notice ") == true && notice?.contains("endpoints=\"input.endpoints \(input)\"") == true, "\(notice ?? "")")
         }
         #expect(daemon.terminate() == 0)
     }

@@ -95,10 +95,26 @@ struct LogOutputTests {
         let text = capture.finish()
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         #expect(lines.count == 3 && lines[2].isEmpty, "\(lines)")
-        #expect(lines[0] == "<6>info contactwatchd : prefix=alert.\\n<2>FORGED critical line [Runtime] subscriber joined")
-        #expect(lines[1] == "<5>notice contactwatchd : £=café \\x01 [Runtime] publisher f\\r\\n2026 critical : FORGED\\x1b[31m\\u{85}\\t\\x7f restarted",
+        #expect(lines[0] == "<6>info contactwatchd : prefix=\"alert.\\n<2>FORGED critical line\" [Runtime] subscriber joined")
+        #expect(lines[1] == "<5>notice contactwatchd : £=\"café \\x01\" [Runtime] publisher f\\r\\n2026 critical : FORGED\\x1b[31m\\u{85}\\t\\x7f restarted",
                 "\(lines[1])")
         #expect(!text.unicodeScalars.contains { ($0.value < 0x20 && $0 != "\n") || (0x7F...0x9F).contains($0.value) })
+    }
+
+    /// A publisherId of `a socket=output key=AAAAAAAA [X] fake` added two fields and a module marker to the line it
+    /// was logged in (a security tester, session 44): a value with a space or `"`, or an empty one, is quoted, its quotes
+    /// escaped; others (a Z85 key's `=`, an IPv6 address's brackets) are written as they are.
+    @Test("text lines quote a metadata value that could read as more fields (a space, a quote) or as none (empty)")
+    func textValuesQuoted() {
+        let capture = PipeCapture()
+        let handler = ContactWatchLogHandler(label: "contactwatchd", format: .text, journalPrefix: true, fd: capture.writeFD)
+        handler.log(event: LogEvent(level: .warning, message: "gap",
+                                    metadata: ["publisherId": "a socket=output key=AAAAAAAA [X] fake", "expected": "1",
+                                               "peer": "[::1]:5555", "key": "a=b[c]", "q": "say \"hi\"", "e": ""],
+                                    source: "Runtime", file: #file, function: #function, line: #line))
+        let text = capture.finish()
+        #expect(text == "<4>warning contactwatchd : e=\"\" expected=1 key=a=b[c] peer=[::1]:5555 "
+                + "publisherId=\"a socket=output key=AAAAAAAA [X] fake\" q=\"say \\\"hi\\\"\" [Runtime] gap\n", "\(text)")
     }
 
     /// A right-to-left override made a key read as another, and a line separator is a line break to some viewers (a
