@@ -12,7 +12,10 @@ import ZeroMQ
 ///   never reconnects, after an ordinary drop (the publisher went away) it retries at once and reports
 ///   `connectRetried`/`connectDelayed`/`connected`. So the loop waits `libzmqGrace` for such a report, and then also
 ///   until every message already queued from the endpoint has been read (a disconnect discards them); after a failed
-///   handshake it waits a second, so a refused daemon does not hammer its publisher. libzmq tells only whether the
+///   handshake it waits a second, so a refused daemon does not hammer its publisher — and after a failure libzmq does
+///   retry (no detail: the peer closed, as a CURVE publisher does when the daemon holds the wrong server key) it
+///   disconnects the endpoint first (`pause`, once what is queued was read, as for a reconnect), since libzmq tried
+///   again every 100–200 ms (a security tester, session 44). libzmq tells only whether the
 ///   socket has input, not from which connection: other inputs sending without a pause kept it busy, and the dropped
 ///   one was not reconnected for as long (12.5 s and 248 events its publisher sent to nobody, a reviewer, session 28).
 ///   The queued messages of the dropped connection are read in turn with the others' (libzmq's fair queueing takes a
@@ -37,6 +40,9 @@ struct InputWatch {
     enum Action: Equatable {
         /// Disconnect and connect this endpoint again (connected inputs only).
         case reconnect(String)
+        /// Disconnect this endpoint, so that libzmq stops retrying it at once; its `reconnect` follows after
+        /// `retryAfterFailure` (connected inputs only).
+        case pause(String)
         /// A connection to/from this endpoint dropped (peer address when known).
         case disconnected(endpoint: String, peer: String?)
         /// A handshake failed on this endpoint.
@@ -74,6 +80,13 @@ struct InputWatch {
     private var reportedQuiet: Set<String> = []
     /// The last handshake failure per endpoint: a disconnection soon after it belongs to it.
     private var lastFailure: [String: ContinuousClock.Instant] = [:]
+    /// Endpoints whose last failure libzmq retries by itself (no detail): the due entry is a `pause`, not a reconnect.
+    private var libzmqRetries: Set<String> = []
+    /// Endpoints paused after such a failure: the pause is due (`true`), or was made and the reconnect is due
+    /// (`false`). While an endpoint is here, libzmq's own retries (`connected`, `connectRetried`) leave its due entry
+    /// alone: a retry reported after the pause's disconnect cancelled the reconnect, and the input stayed deaf to that
+    /// endpoint for good.
+    private var paused: [String: Bool] = [:]
     /// Reconnects due later (after a failed handshake).
     private var dueReconnects: [String: ContinuousClock.Instant] = [:]
     /// Messages read since each due reconnect came due.
@@ -141,7 +154,9 @@ struct InputWatch {
         case .connected, .accepted:
             everConnected.insert(e)
             connectedAt[e, default: [:]][event.value] = now
-            schedule(e, at: nil)
+            // libzmq's own retry, made before the pause: the pause stands (its handshake fails as the last did, or,
+            // once its publisher's key is right, it is made again a second later).
+            if paused[e] == nil { schedule(e, at: nil) }
             return []
         case .handshakeSucceeded:
             // Whose it is, when only one connection's handshake is pending; otherwise age tells (`promote`).
@@ -155,11 +170,12 @@ struct InputWatch {
         case .acceptFailed:
             return [.acceptFailed(endpoint: e, code: Int32(bitPattern: event.value))]
         case .connectRetried, .connectDelayed:
-            // libzmq is reconnecting this endpoint itself.
-            schedule(e, at: nil)
+            // libzmq is reconnecting this endpoint itself (after a failure it retries, at once: the pause stands).
+            if paused[e] == nil { schedule(e, at: nil) }
             return []
         case .handshakeFailedProtocol, .handshakeFailedNoDetail, .handshakeFailedAuth:
             lastFailure[e] = now
+            if event.kind == .handshakeFailedNoDetail { libzmqRetries.insert(e) } else { libzmqRetries.remove(e) }
             // A ZAP refusal on a bound input is the ZAP handler's to report.
             if bound && event.kind == .handshakeFailedAuth { return [] }
             return [.handshakeFailed(event)]
@@ -179,8 +195,15 @@ struct InputWatch {
             if publishers[e, default: []].isEmpty && quietSince[e] == nil { quietSince[e] = now }
             guard event.kind == .disconnected, wasLive else { return [] }
             if afterFailure {
-                // The end of a refused handshake, already reported; retry later (connected inputs).
-                if !bound { schedule(e, at: now + retryAfterFailure) }
+                // The end of a refused handshake, already reported; retry later (connected inputs). After a failure
+                // libzmq retries itself, the endpoint is disconnected first, as soon as what is queued was read.
+                guard !bound else { return [] }
+                if libzmqRetries.contains(e) {
+                    paused[e] = true
+                    schedule(e, at: now)
+                } else {
+                    schedule(e, at: now + retryAfterFailure)
+                }
                 return []
             }
             if !bound { schedule(e, at: now + libzmqGrace) }
@@ -247,8 +270,15 @@ struct InputWatch {
                 // Counted from the first tick at which it is due (what was read before may predate the drop).
                 let read = readSinceDue[e].map { $0 &+ messagesRead } ?? 0
                 if drained || (!enough.overflow && read >= enough.partialValue) {
-                    schedule(e, at: nil)
-                    out.append(.reconnect(e))
+                    if paused[e] == true {
+                        paused[e] = false
+                        schedule(e, at: now + retryAfterFailure)
+                        out.append(.pause(e))
+                    } else {
+                        paused[e] = nil
+                        schedule(e, at: nil)
+                        out.append(.reconnect(e))
+                    }
                 } else {
                     readSinceDue[e] = read
                 }
@@ -362,6 +392,10 @@ struct InputSupervisor {
                     logger.error("cannot reconnect the input", metadata: ["endpoint": "\(endpoint)", "error": "\(error)"])
                 }
                 watch.reconnected(endpoint, now: now)
+            case .pause(let endpoint):
+                // After a failed handshake libzmq retries: disconnected, it waits for the reconnect a second later.
+                try? input.disconnect(endpoint)
+                watch.reconnected(endpoint, now: now)
             case .disconnected(let endpoint, let peer):
                 security.counters.disconnections.add(1, ordering: .relaxed)
                 guard let notLogged = limiter.admit(Self.disconnectedKey + endpoint) else { continue }
@@ -374,7 +408,12 @@ struct InputSupervisor {
                 logger.warning("input connection dropped (the publisher went away, or sent an over-size message)\(reconnecting)",
                                metadata: metadata)
             case .handshakeFailed(let event):
-                security.handshakeFailed(event, on: .input, endpoint: watch.endpoint(of: event))
+                // A connected CURVE input closed on at the handshake: what the operator needs to hear is that the
+                // publisher may not hold the key the daemon was given (a security tester, session 44).
+                let hint = !watch.bound && security.inputServerKey != nil && event.kind == .handshakeFailedNoDetail
+                    ? "; a CURVE publisher whose secret key does not match input.curveServerKey (--input-curve-server-key) closes so"
+                    : ""
+                security.handshakeFailed(event, on: .input, endpoint: watch.endpoint(of: event), hint: hint)
             case .acceptFailed(let endpoint, let code):
                 security.acceptFailures.report(.input, endpoint: endpoint, code: code)
             case .noPeer(let endpoint, let seconds, let handshaking):

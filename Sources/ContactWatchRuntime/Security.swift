@@ -319,9 +319,9 @@ public final class DaemonSecurity: Sendable {
     /// CURVE, when no ZAP handler watches them): counted and logged (rate-limited) as a refusal. The peer is the
     /// connection's address when the monitor learnt it, else `unknown` — never the listening endpoint, which the
     /// reason names (a fault tester, session 35, saw the endpoint given as the peer).
-    func handshakeFailed(_ event: ZMQSocketEvent, on socket: SocketRole, endpoint: String) {
+    func handshakeFailed(_ event: ZMQSocketEvent, on socket: SocketRole, endpoint: String, hint: String = "") {
         let refusal = ZMQRefusal(domain: socket.rawValue, peerAddress: event.peerAddress, keyPrefix: nil,
-                                 reason: event.failureReason + " on \(endpoint)")
+                                 reason: event.failureReason + " on \(endpoint)" + hint)
         counters.authRejected(socket).increment()
         refusals.log(refusal)
     }

@@ -626,6 +626,56 @@ struct SecurityTests {
         #expect(daemon.stop() == 0)
     }
 
+    /// A CURVE publisher that does not hold the secret key of the daemon's `--input-curve-server-key` closes at the
+    /// handshake, and libzmq retried every 100–200 ms (a security tester, session 44): the daemon now disconnects the
+    /// endpoint and connects again a second later — and keeps doing so, so the right publisher, once there, is read
+    /// (a first version of the pause left the input deaf to that endpoint after a few seconds).
+    @Test("a connected CURVE input refused by its publisher (another server key) tries again about once a second, and reads the right publisher once it is there")
+    func refusedByItsPublisher() throws {
+        let dir = try TemporaryDirectory()
+        let d = try Deployment(dir: dir, pyzmq: true)
+        let allowDaemon = dir.file("allow-daemon")
+        try FileManager.default.createDirectory(atPath: allowDaemon, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: d.daemonPublic, toPath: "\(allowDaemon)/daemon.key")
+        let input = dir.ipc("publisher")
+        let file = Fixtures.directory.appendingPathComponent("\(Self.stream).ndjson").path
+        // The wrong publisher: a CURVE server with the stranger's key, where the daemon expects the publisher's.
+        let wrong = try Child("contactwatch", ["replay", file, "--endpoint", input, "--bind", "--curve-cert", d.secret("stranger"),
+                                               "--curve-allow", allowDaemon, "--wait-subscribers", "1", "--wait-timeout", "8"])
+        defer { if wrong.process.isRunning { wrong.signal(SIGKILL) }; _ = wrong.waitForProcessExit(timeout: 10) }
+        let daemon = try EndpointDaemon(dir: dir, input: input, output: dir.ipc("out"), journal: dir.ipc("journal"), bind: false,
+                                        arguments: ["--curve-cert", d.daemonSecret, "--curve-allow-consumers", d.consumers,
+                                                    "--input-curve-server-key", dir.file("certs/publisher.key")])
+        let refusal = "refused a peer at the handshake"
+        #expect(daemon.child.stderr.wait(timeout: 30) { $0.components(separatedBy: refusal).count > 5 }, "\(daemon.child.stderr.text)")
+        // The 1st and the 5th refusal's times: 0.4–0.8 s apart when libzmq retried alone; two tries a second now (the
+        // pause follows libzmq's own first retry). A lower bound only: a slow machine only spreads them further.
+        let times = daemon.child.stderr.lines.filter { $0.contains(refusal) }.compactMap { line -> Date? in
+            let stamp = String(line.prefix { $0 != " " })
+            let f = ISO8601DateFormatter()
+            f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+            return f.date(from: stamp)
+        }
+        try #require(times.count >= 5, "\(daemon.child.stderr.text)")
+        #expect(times[4].timeIntervalSince(times[0]) >= 1.5, "five refusals within \(times[4].timeIntervalSince(times[0])) s")
+        #expect(daemon.child.stderr.text.contains("does not match input.curveServerKey (--input-curve-server-key) closes so"),
+                "the refusal does not say the publisher may hold another key: \(daemon.child.stderr.text.suffix(2000))")
+        #expect(wrong.waitForExit(timeout: 30) == 69, "\(wrong.stderr.text)")
+        // The right publisher on the same endpoint: read, every alert in the journal.
+        let right = try Child("contactwatch", ["replay", file, "--endpoint", input, "--bind", "--curve-cert", d.secret("publisher"),
+                                               "--curve-allow", allowDaemon, "--wait-subscribers", "1", "--wait-timeout", "60"])
+        defer { if right.process.isRunning { right.signal(SIGKILL) }; _ = right.waitForProcessExit(timeout: 10) }
+        #expect(right.waitForExit(timeout: 90) == 0, "the daemon never connected to the right publisher: \(right.stderr.text)\n\(daemon.child.stderr.text.suffix(3000))")
+        let expected = try Self.expected(Self.stream)
+        var count = 0
+        let deadline = Date().addingTimeInterval(60)
+        while count < expected.count, Date() < deadline {
+            count = (try journalFetch(endpoint: daemon.journal, curve: (try d.pair("consumer"), try d.serverKey), timeoutMs: 5000)?.count ?? 2) - 2
+        }
+        #expect(count == expected.count, "\(daemon.child.stderr.text.suffix(3000))")
+        #expect(daemon.stop() == 0)
+    }
+
     @Test("exit 64: readable secret certificate, missing allow-list, malformed certificate, plaintext off loopback, bad server-key combinations")
     func refusedConfigurations() throws {
         let dir = try TemporaryDirectory()

@@ -243,6 +243,27 @@ struct SecurityRuleTests {
         #expect(w.tick(now: t1 + .milliseconds(500)) == [])
         #expect(w.tick(now: t1 + .seconds(1)) == [.reconnect("ipc:///tmp/in")])
         #expect(w.tick(now: t1 + .seconds(2)) == [])
+        w.reconnected("ipc:///tmp/in", now: t1 + .seconds(2))
+        // A failure libzmq retries by itself (no detail: the peer closed, as a CURVE publisher does with the wrong
+        // server key) — it retried every 100–200 ms (a security tester, session 44): the endpoint is disconnected
+        // once what is queued was read, whatever libzmq does meanwhile, and connected again a second later.
+        let t2 = t1 + .seconds(3)
+        #expect(w.handle(Self.event(.connected, fd: 12), now: t2) == [])
+        let closed = Self.event(.handshakeFailedNoDetail, fd: 12)
+        #expect(w.handle(closed, now: t2) == [.handshakeFailed(closed)])
+        #expect(w.handle(Self.event(.disconnected, fd: 12), now: t2) == [])
+        #expect(w.handle(Self.event(.connectRetried, fd: 100), now: t2) == [])
+        #expect(w.tick(now: t2 + .milliseconds(10), inputDrained: { false }) == [])
+        #expect(w.handle(Self.event(.connected, fd: 13), now: t2 + .milliseconds(20)) == [], "libzmq's own retry")
+        #expect(w.tick(now: t2 + .milliseconds(30), inputDrained: { true }) == [.pause("ipc:///tmp/in")])
+        w.reconnected("ipc:///tmp/in", now: t2 + .milliseconds(30))
+        // libzmq's retries reported after the pause's disconnect leave the reconnect due: they cancelled it, and the
+        // endpoint was never connected again (found with the real libzmq, session 44).
+        #expect(w.handle(Self.event(.connectRetried, fd: 100), now: t2 + .milliseconds(40)) == [])
+        #expect(w.handle(Self.event(.connected, fd: 14), now: t2 + .milliseconds(50)) == [])
+        #expect(w.tick(now: t2 + .milliseconds(500)) == [])
+        #expect(w.tick(now: t2 + .milliseconds(1030)) == [.reconnect("ipc:///tmp/in")])
+        #expect(w.tick(now: t2 + .seconds(3)) == [])
     }
 
     /// libzmq tells only whether the socket has input, not from which connection: other inputs sending without a
