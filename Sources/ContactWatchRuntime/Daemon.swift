@@ -466,15 +466,32 @@ struct StateDirectoryLock {
                 + "(--state-dir) at a directory the daemon's user can create and write, or create it for that user.")
         }
         let path = (directory as NSString).appendingPathComponent("contactwatchd.lock")
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o640)
+        // Never through a symbolic link, and only a regular file: the daemon writes the marker into it, and whoever
+        // could write the state directory planted a link there and had the daemon (root, outside the unit's sandbox)
+        // overwrite a root-only file's first 60 bytes, or create the file a dangling link names (a security tester,
+        // session 44). The store's own files were refused as links already (`StateStore.refuseLinks`).
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0o640)
         guard fd >= 0 else {
             let failure = errno
+            if failure == ELOOP {
+                throw DaemonError(.store(.unreadable), "\(path) is a symbolic link (to \(symbolicLinkTarget(path) ?? "?")); "
+                    + "it has not been used: the daemon writes its lock file, and would write wherever the link points. "
+                    + "Remove the link (the daemon makes the file), and see who could put it there: the state directory "
+                    + "should be writable by the daemon's user only.")
+            }
             if failure == ENOSPC || failure == EDQUOT {
                 // No inode (or quota) left for the lock file: the disk full, temporary like a full disk at a commit.
                 throw DaemonError(.store(.full), "cannot create \(path): \(String(cString: strerror(failure))): the disk "
                     + "holding the state directory is full. Free some space (or inodes); the daemon resumes where it stopped.")
             }
             throw DaemonError.store("cannot open \(path): \(String(cString: strerror(failure)))")
+        }
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else {
+            close(fd)
+            throw DaemonError(.store(.unreadable), "\(path) is \(FileKind(mode: st.st_mode).notRegularFile ?? "not a regular file"); "
+                + "it has not been used. Remove it (the daemon makes the file), and see who could put it there: the state directory should "
+                + "be writable by the daemon's user only.")
         }
         do {
             try Self.lock(fd, directory: directory, waiting: waiting)

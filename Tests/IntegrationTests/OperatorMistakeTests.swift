@@ -525,6 +525,32 @@ struct OperatorMistakeTests {
         #expect(warnings.contains { $0.contains("the state store \(store) can be written by any user (mode 666)") }, "\(warnings)")
     }
 
+    /// The lock file was opened through a symbolic link: whoever could write the state directory had the daemon write
+    /// its marker over a root-only file's first 60 bytes, or create the file a dangling link names (a security tester,
+    /// session 44).
+    @Test("a lock file that is a symbolic link (to a file, or to nothing) or a FIFO: exit 74 saying so; the target untouched, nothing created")
+    func lockFileLinks() throws {
+        let dir = try TemporaryDirectory()
+        let endpoints = ["--input", dir.ipc("in"), "--input-bind", "--output", dir.ipc("out")]
+        let victim = dir.file("victim")
+        try "root-only\n".write(toFile: victim, atomically: true, encoding: .utf8)
+        for (name, target) in [("linked", victim), ("dangling", dir.file("created-through-the-link"))] {
+            let state = dir.file(name)
+            try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+            try FileManager.default.createSymbolicLink(atPath: state + "/contactwatchd.lock", withDestinationPath: target)
+            let run = try Self.daemon(["--state-dir", state] + endpoints)
+            #expect(run.status == 74, "\(run.stderr)")
+            #expect(run.stderr.contains("\(state)/contactwatchd.lock is a symbolic link (to \(target)); it has not been used"), "\(run.stderr)")
+        }
+        #expect(try String(contentsOfFile: victim, encoding: .utf8) == "root-only\n", "the file the link names was written")
+        #expect(!FileManager.default.fileExists(atPath: dir.file("created-through-the-link")), "the dangling link's target was created")
+        let fifo = dir.file("fifo")
+        try FileManager.default.createDirectory(atPath: fifo, withIntermediateDirectories: true)
+        #expect(mkfifo(fifo + "/contactwatchd.lock", 0o600) == 0)
+        let run = try Self.daemon(["--state-dir", fifo] + endpoints)
+        #expect(run.status == 74 && run.stderr.contains("contactwatchd.lock is a pipe, socket or device, not a regular file"), "\(run.stderr)")
+    }
+
     @Test("a new state directory and store under a shell's umask 022 are not readable by other users (0750, 0640 with the -wal and -shm)")
     func newStoreIsPrivate() throws {
         let dir = try TemporaryDirectory()
