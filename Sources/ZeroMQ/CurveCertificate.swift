@@ -152,7 +152,30 @@ public enum CurveCertificate {
             throw CurveCertificateError(.tooOpen, path: path, "a secret certificate that group or others can access (mode 0"
                 + "\(String(mode & 0o777, radix: 8))) is refused; make it readable by its owner only (chmod 600)")
         }
+        if let why = replaceableByOthers(path) { throw CurveCertificateError(.tooOpen, path: path, why) }
         return CurveKeyPair(publicKey: contents.publicKey, secretKey: secret)
+    }
+
+    /// Why a secret certificate at `path` is not this process's alone, as ssh's StrictModes judges a key: owned by
+    /// another user than this process's (or root), that user reads it — and replaces it with a key of their own; in a
+    /// directory any user can write without the sticky bit, any of them replaces it (`mv` over it). Either way the
+    /// daemon served CURVE with a secret key an unprivileged user knew (a security tester, session 44). Nil when
+    /// neither holds (or `stat` fails: reading the file said why already).
+    static func replaceableByOthers(_ path: String) -> String? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        if st.st_uid != geteuid() && st.st_uid != 0 {
+            return "a secret certificate owned by another user (uid \(st.st_uid)) is refused: that user can read it and "
+                + "replace it; give it to the user the process runs as, or to root (chown)"
+        }
+        let directory = path.lastIndex(of: "/").map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
+        var dir = stat()
+        if stat(directory, &dir) == 0, dir.st_mode & 0o002 != 0, dir.st_mode & S_ISVTX == 0 {
+            return "a secret certificate in a directory that any user can write (\(directory), mode 0"
+                + "\(String(dir.st_mode & 0o7777, radix: 8))) is refused: any of them can replace it with a key of their "
+                + "own; move it, or chmod o-w the directory"
+        }
+        return nil
     }
 
     /// Whether a file whose group bits are set is still readable by its owner and this process's user alone: its

@@ -143,6 +143,38 @@ struct CurveTests {
         }
     }
 
+    /// Mode 0600 alone did not keep the key the daemon's: a certificate owned by another user, or in a directory any
+    /// user can write, was taken, and the daemon served CURVE with a key an unprivileged user had made (a security
+    /// tester, session 44). A sticky directory (/tmp) keeps others from replacing the file, and is fine.
+    @Test("a secret certificate owned by another user, or in a directory any user can write without the sticky bit, is refused; in a sticky one it is taken")
+    func secretCertificateOthersCanReplaceIsRefused() throws {
+        let dir = try TempDir()
+        for (mode, refused) in [(0o777, true), (0o1777, false), (0o755, false)] {
+            let sub = dir.file("d\(String(mode, radix: 8))")
+            try FileManager.default.createDirectory(atPath: sub, withIntermediateDirectories: true)
+            #expect(chmod(sub, mode_t(mode)) == 0)
+            let path = sub + "/daemon.key_secret"
+            try FileManager.default.copyItem(atPath: "\(Self.fixtures)/daemon.key_secret", toPath: path)
+            #expect(chmod(path, 0o600) == 0)
+            do {
+                _ = try CurveCertificate.readKeyPair(path: path)
+                #expect(!refused, "taken in a directory of mode \(String(mode, radix: 8))")
+            } catch {
+                #expect(refused && error.kind == .tooOpen && error.description.contains("any user can write (\(sub), mode 0777)"),
+                        "\(error)")
+            }
+        }
+        guard geteuid() == 0 else {
+            print("skipped: a certificate owned by another user needs root to chown it")
+            return
+        }
+        let foreign = try Self.copy("daemon.key_secret", to: dir, mode: 0o600)
+        #expect(chown(foreign, 65534, 65534) == 0)
+        do { _ = try CurveCertificate.readKeyPair(path: foreign); Issue.record("a certificate owned by uid 65534 was taken") } catch {
+            #expect(error.kind == .tooOpen && error.description.contains("owned by another user (uid 65534)"), "\(error)")
+        }
+    }
+
     @Test func writtenCertificatesHaveTheirModesReadBackAndAreNeverOverwritten() throws {
         let dir = try TempDir()
         // Under the process's umask: that the modes do not depend on it is checked in a child started under umask 0
