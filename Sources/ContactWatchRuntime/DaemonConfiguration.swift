@@ -92,6 +92,21 @@ public struct DaemonConfiguration: Sendable {
             + "bind it to 127.0.0.1 or to a network only the scraper reaches"
     }
 
+    /// The warning for plaintext `ipc://@name` endpoints (Linux abstract sockets), or nil. The contract admits plaintext
+    /// on `ipc://` because a socket file's permissions keep other users out; an abstract name has no file, so no mode,
+    /// umask or directory guards it: any local process connected to the daemon's and published forged events or read
+    /// every alert, and none was said (a security tester, session 44). A warning, not a refusal: cli.md admits
+    /// plaintext `ipc://`, and a host with no other users is a reasonable place for it.
+    public var abstractPlaintextWarning: String? {
+        guard security.certificate == nil else { return nil }
+        let abstract = ([("input.endpoints", inputs), ("output.endpoint", [output]), ("journal.endpoint", journal.map { [$0] } ?? [])]
+            as [(String, [String])]).flatMap { key, endpoints in endpoints.filter { $0.hasPrefix("ipc://@") }.map { "\(key) \($0)" } }
+        guard !abstract.isEmpty else { return nil }
+        return "an abstract ipc:// socket (ipc://@name) has no file, so no permission or umask guards it: any local "
+            + "process can connect to it, or bind its name first (\(abstract.joined(separator: ", "))); use a socket "
+            + "file in a directory only the daemon and its peers can reach, or CURVE"
+    }
+
     /// The endpoints (by setting) that talk with other hosts: `tcp://` ones not on loopback (`EndpointExposure.isLocal`),
     /// and a metrics address that is not loopback only. Under the packaged unit (`IPAddressDeny=any`,
     /// `IPAddressAllow=localhost`) their peers' packets are dropped before the daemon sees them unless a drop-in allows
@@ -665,6 +680,7 @@ extension DaemonConfiguration {
         }
         if let warning = smallInputQueueWarning { lines.append("  warning: \(warning) (\(ipcInputs.joined(separator: " ")))") }
         if let warning = exposedMetricsWarning { lines.append("  warning: \(warning)") }
+        if let warning = abstractPlaintextWarning { lines.append("  warning: \(warning)") }
         for (key, endpoints) in [("input.endpoints", inputBind ? inputs : []), ("output.endpoint", [output]),
                                  ("journal.endpoint", journal.map { [$0] } ?? [])] {
             for ep in endpoints {

@@ -335,6 +335,18 @@ public final class ZMQSocket {
             }
         }
         if zmq_bind(h, endpoint) != 0 { throw ZMQError("zmq_bind(\(endpoint))") }
+        // The socket file as the state directory and the store are, whatever the umask: nothing for others. libzmq
+        // makes it with the process's umask, and under umask 000 (or 002) any local user connected to a plaintext
+        // socket, published forged events and read every alert (a security tester, session 44); connecting needs
+        // write permission, so the usual 022 kept them out already. The group's bits stay (a group of trusted
+        // peers). An abstract name (`@…`) has no file.
+        if endpoint.hasPrefix("ipc://") {
+            let path = String(endpoint.dropFirst("ipc://".count))
+            var st = stat()
+            if !path.hasPrefix("@"), stat(path, &st) == 0, st.st_mode & S_IFMT == S_IFSOCK, st.st_mode & 0o007 != 0 {
+                _ = chmod(path, st.st_mode & 0o770)
+            }
+        }
     }
 
     /// Connects to `endpoint`.

@@ -551,6 +551,33 @@ struct OperatorMistakeTests {
         #expect(run.status == 74 && run.stderr.contains("contactwatchd.lock is a pipe, socket or device, not a regular file"), "\(run.stderr)")
     }
 
+    /// Under umask 000 the plaintext socket files were 0777: any local user published forged events and read every
+    /// alert, live and from the journal (a security tester, session 44). An abstract name has no file at all.
+    @Test("under umask 000 the bound ipc:// socket files give others nothing (0770); a plaintext abstract ipc://@ endpoint is warned of at start and by --check-config")
+    func socketFilesPrivate() throws {
+        let dir = try TemporaryDirectory()
+        let daemon = try DaemonUnderTest(dir: dir, launcher: ["/bin/sh", "-c", "umask 000; exec \"$0\" \"$@\""])
+        defer { _ = daemon.stop() }
+        for endpoint in [daemon.input, daemon.output, daemon.journal] {
+            let path = String(endpoint.dropFirst("ipc://".count))
+            var st = stat()
+            #expect(stat(path, &st) == 0 && st.st_mode & S_IFMT == S_IFSOCK && st.st_mode & 0o777 == 0o770,
+                    "\(path): \(String(st.st_mode & 0o777, radix: 8))")
+        }
+        #expect(!daemon.child.stderr.text.contains("abstract ipc://"), "\(daemon.child.stderr.text)")
+        let name = "@cwtest-\(getpid())-\(UInt32.random(in: 0 ... .max))"
+        let arguments = ["--input", dir.ipc("in2"), "--input-bind", "--output", "ipc://\(name)", "--state-dir", dir.file("state2")]
+        let check = try Self.daemon(["--check-config"] + arguments)
+        #expect(check.status == 0 && check.stdout.contains("warning: an abstract ipc:// socket (ipc://@name) has no file")
+                && check.stdout.contains("output.endpoint ipc://\(name)"), "\(check.stdout)\n\(check.stderr)")
+        let abstract = try Child("contactwatchd", arguments)
+        defer { if abstract.process.isRunning { abstract.signal(SIGKILL) }; _ = abstract.waitForExit(timeout: 10) }
+        #expect(abstract.stderr.wait(timeout: 30) { $0.contains("] ready") }, "\(abstract.stderr.text)")
+        #expect(abstract.stderr.lines.contains { $0.contains(" warning ") && $0.contains("no permission or umask guards it") },
+                "\(abstract.stderr.text)")
+        #expect(abstract.terminate() == 0)
+    }
+
     @Test("a new state directory and store under a shell's umask 022 are not readable by other users (0750, 0640 with the -wal and -shm)")
     func newStoreIsPrivate() throws {
         let dir = try TemporaryDirectory()
