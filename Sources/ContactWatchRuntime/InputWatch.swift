@@ -159,6 +159,12 @@ struct InputWatch {
             if paused[e] == nil { schedule(e, at: nil) }
             return []
         case .handshakeSucceeded:
+            // A pause still to be made is dropped: the endpoint works now (libzmq's own retry met a publisher that
+            // accepts), and disconnecting it would lose what it sends for a second.
+            if paused[e] == true {
+                paused[e] = nil
+                schedule(e, at: nil)
+            }
             // Whose it is, when only one connection's handshake is pending; otherwise age tells (`promote`).
             let pending = pendingConnections(of: e)
             if pending.count == 1 { becamePublisher(pending[0], of: e) }
