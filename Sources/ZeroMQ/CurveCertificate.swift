@@ -256,7 +256,17 @@ public enum CurveCertificate {
                 throw CurveCertificateError(.tooOpen, path: path, "a certificate in an allow-list that any user can write (mode 0"
                     + "\(String(st.st_mode & 0o7777, radix: 8))) is refused: anyone could put their own key in it; chmod o-w \(path)")
             }
-            out.append((path, try readPublicKey(path: path)))
+            // A secret certificate under a public name (`cp NAME.key*`): the peer's secret left readable beside the
+            // public keys, taken without a word (a security tester, session 44). Refused like a malformed one.
+            var mode: mode_t = 0
+            let contents = try parse(try readText(path, mode: &mode), path: path)
+            if contents.secretKey != nil {
+                throw CurveCertificateError(.tooOpen, path: path, "holds a secret-key: an allow-list takes public "
+                    + "certificates only (NAME.key, from keygen or zmq.auth), and whoever reads this one can act as that peer; "
+                    + "put the public certificate here, delete this copy, and make a new key pair for that peer if others "
+                    + "could read it")
+            }
+            out.append((path, contents.publicKey))
         }
         return out
     }

@@ -175,6 +175,22 @@ struct CurveTests {
         }
     }
 
+    /// A consumer's secret certificate copied under the public name was taken as its public key, readable by all (a
+    /// security tester, session 44).
+    @Test("an allow-list *.key that holds a secret-key is refused, naming it")
+    func secretCertificateInAnAllowListIsRefused() throws {
+        let dir = try TempDir()
+        let list = dir.file("allow")
+        try FileManager.default.createDirectory(atPath: list, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: "\(Self.fixtures)/daemon.key", toPath: list + "/daemon.key")
+        #expect(try CurveCertificate.readAllowList(directory: list).count == 1)
+        try FileManager.default.copyItem(atPath: "\(Self.fixtures)/consumer.key_secret", toPath: list + "/consumer.key")
+        do { _ = try CurveCertificate.readAllowList(directory: list); Issue.record("a secret certificate was taken") } catch {
+            #expect(error.kind == .tooOpen && error.description.contains("\(list)/consumer.key") && error.description.contains("holds a secret-key"),
+                    "\(error)")
+        }
+    }
+
     @Test func writtenCertificatesHaveTheirModesReadBackAndAreNeverOverwritten() throws {
         let dir = try TempDir()
         // Under the process's umask: that the modes do not depend on it is checked in a child started under umask 0
