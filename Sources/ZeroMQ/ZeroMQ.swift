@@ -1087,7 +1087,9 @@ public final class ZMQMonitor {
             guard let (id, value, endpoint) = maybe else { out.append(ZMQSocketEvent(kind: .other(-1), value: 0, endpoint: "")); continue }
             switch id {
             case ZMQ_EVENT_ACCEPTED, ZMQ_EVENT_CONNECTED:
-                let address = peerAddress(ofDescriptor: Int32(bitPattern: value))
+                let fd = Int32(bitPattern: value)
+                let address = descriptor(fd, isConnectionOf: endpoint, accepted: id == ZMQ_EVENT_ACCEPTED)
+                    ? peerAddress(ofDescriptor: fd) : nil
                 if let address { peers[value] = address }
                 out.append(ZMQSocketEvent(rawEvent: id, value: value, endpoint: endpoint, peerAddress: address))
             case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL, ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
@@ -1255,6 +1257,48 @@ private func libzmqPeerAddress(ofDescriptor fd: Int32) -> String? {
 }
 
 /// The peer of a connected descriptor: `ip:port` (TCP), `pid N uid N` (a Unix socket), nil when gone.
+/// Whether `fd` is still a connection of `endpoint`: its own address (`accepted`: a connection of a bound socket) or
+/// its peer's (a connection the socket made) has the endpoint's `ipc://` path or `tcp://` port. The monitor's event
+/// comes after the fact, and by the time it is read the connection may be gone and its descriptor number reused by
+/// another socket of the process: a soak test (session 44) saw an input drop named after a journal client's process,
+/// which never connected to the input. True when the endpoint cannot be judged (another transport, a port that is
+/// not a number).
+func descriptor(_ fd: Int32, isConnectionOf endpoint: String, accepted: Bool) -> Bool {
+    var storage = sockaddr_storage()
+    var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+    let rc = withUnsafeMutablePointer(to: &storage) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { accepted ? getsockname(fd, $0, &length) : getpeername(fd, $0, &length) }
+    }
+    if endpoint.hasPrefix("ipc://") {
+        guard rc == 0, Int32(storage.ss_family) == AF_UNIX else { return false }
+        var path = String(endpoint.dropFirst("ipc://".count))
+        let offset = MemoryLayout<sockaddr_un>.offset(of: \sockaddr_un.sun_path) ?? 2
+        let count = Int(length) - offset
+        guard count > 0 else { return false }
+        var bytes = withUnsafeBytes(of: &storage) { Array($0[offset..<(offset + count)]) }
+        if bytes.first == 0, path.hasPrefix("@") {
+            bytes.removeFirst()  // an abstract name: a NUL, then the name (not NUL-terminated)
+            path.removeFirst()
+        } else if let end = bytes.firstIndex(of: 0) {
+            bytes.removeSubrange(end...)
+        }
+        return bytes == Array(path.utf8)
+    }
+    if endpoint.hasPrefix("tcp://") {
+        guard let colon = endpoint.lastIndex(of: ":"), let port = UInt16(endpoint[endpoint.index(after: colon)...]) else { return true }
+        guard rc == 0 else { return false }
+        switch Int32(storage.ss_family) {
+        case AF_INET:
+            return withUnsafeBytes(of: &storage) { $0.load(as: sockaddr_in.self).sin_port } == port.bigEndian
+        case AF_INET6:
+            return withUnsafeBytes(of: &storage) { $0.load(as: sockaddr_in6.self).sin6_port } == port.bigEndian
+        default:
+            return false
+        }
+    }
+    return true
+}
+
 private func peerAddress(ofDescriptor fd: Int32) -> String? {
     guard let peer = peerSocketAddress(ofDescriptor: fd) else { return nil }
     switch Int32(peer.storage.ss_family) {

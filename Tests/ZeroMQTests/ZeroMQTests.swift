@@ -677,4 +677,55 @@ struct ZeroMQTests {
         let v = zmqVersion()
         #expect(v.major == 4)
     }
+
+    /// A monitor's event is read after the fact, and its descriptor number may by then be another socket's: an input
+    /// drop was named after a journal client's process (a soak test, session 44). The peer is looked up only while the
+    /// descriptor is still a connection of the event's endpoint.
+    @Test("a descriptor is taken for a connection of an endpoint only while its address (accepted) or its peer's (connected) is that endpoint's")
+    func descriptorOfAnEndpoint() throws {
+        let dir = try CurveTests.TempDir()
+        let path = dir.file("s.sock")
+        let listener = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(listener) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (i, b) in path.utf8.enumerated() { raw[i] = b }
+        }
+        let size = socklen_t(MemoryLayout<sockaddr_un>.size)
+        try #require(withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, size) } } == 0)
+        try #require(listen(listener, 4) == 0)
+        let client = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(client) }
+        try #require(withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(client, $0, size) } } == 0)
+        let accepted = accept(listener, nil, nil)
+        try #require(accepted >= 0)
+        #expect(descriptor(accepted, isConnectionOf: "ipc://\(path)", accepted: true))
+        #expect(descriptor(client, isConnectionOf: "ipc://\(path)", accepted: false))
+        #expect(!descriptor(accepted, isConnectionOf: "ipc://\(dir.file("journal.sock"))", accepted: true), "another socket's path")
+        #expect(!descriptor(accepted, isConnectionOf: "tcp://127.0.0.1:7401", accepted: true), "another transport")
+        close(accepted)
+        #expect(!descriptor(accepted, isConnectionOf: "ipc://\(path)", accepted: true), "a closed descriptor")
+        // tcp: the port of the bound socket (accepted) or of the peer (connected).
+        let tcp = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(tcp) }
+        var inet = sockaddr_in()
+        inet.sin_family = sa_family_t(AF_INET)
+        inet.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var inetSize = socklen_t(MemoryLayout<sockaddr_in>.size)
+        try #require(withUnsafePointer(to: &inet) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(tcp, $0, inetSize) } } == 0)
+        try #require(listen(tcp, 4) == 0)
+        try #require(withUnsafeMutablePointer(to: &inet) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(tcp, $0, &inetSize) } } == 0)
+        let port = UInt16(bigEndian: inet.sin_port)
+        let tcpClient = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(tcpClient) }
+        try #require(withUnsafePointer(to: &inet) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(tcpClient, $0, inetSize) } } == 0)
+        let tcpAccepted = accept(tcp, nil, nil)
+        defer { close(tcpAccepted) }
+        #expect(descriptor(tcpAccepted, isConnectionOf: "tcp://127.0.0.1:\(port)", accepted: true))
+        #expect(descriptor(tcpClient, isConnectionOf: "tcp://localhost:\(port)", accepted: false))
+        #expect(!descriptor(tcpAccepted, isConnectionOf: "tcp://127.0.0.1:\(port &+ 1)", accepted: true))
+        #expect(!descriptor(tcpAccepted, isConnectionOf: "ipc://\(path)", accepted: true))
+    }
+
 }
