@@ -79,8 +79,10 @@ public actor ConfigurationReload {
             inForce.logLevel = next.logLevel
         }
         let restartNeeded = Self.differences(inForce, next) + keysChanged
+        // At `notice`, as the line of what was applied: under `log.level: notice` a reload that changed nothing left no
+        // line at all, and the operator who sent SIGHUP could not tell it had been read (a soak tester, session 44).
         if applied.isEmpty && restartNeeded.isEmpty {
-            logger.info("reload: configuration re-read, nothing changed")
+            logger.notice("reload: configuration re-read, nothing changed")
         }
         // The line saying what was applied is said under the more verbose of the two levels, at `notice` or above
         // it: said after the switch, a reload to `warning` or `error` filtered its own line out and the log showed

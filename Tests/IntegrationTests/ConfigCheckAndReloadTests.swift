@@ -349,6 +349,23 @@ struct ConfigCheckAndReloadTests {
                 "\(applied)")
     }
 
+    /// Under `log.level: notice` a reload that changed nothing left no line: the operator could not tell the SIGHUP
+    /// had been read (a soak tester, session 44).
+    @Test("SIGHUP under log.level notice with nothing changed: said at notice")
+    func reloadWithNothingChangedUnderNotice() throws {
+        let dir = try TemporaryDirectory()
+        let config = dir.file("reload.yaml")
+        try "log:\n  level: info\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let daemon = try DaemonUnderTest(dir: dir, extraArguments: ["--config", config])
+        try "log:\n  level: notice\n".write(toFile: config, atomically: true, encoding: .utf8)
+        daemon.child.signal(SIGHUP)
+        #expect(daemon.child.stderr.wait(timeout: 20) { $0.contains("reload: applied log.level info → notice") }, "\(daemon.child.stderr.text)")
+        daemon.child.signal(SIGHUP)
+        #expect(daemon.child.stderr.wait(timeout: 20) { $0.contains(" notice contactwatchd : [ContactWatchRuntime] reload: configuration re-read, nothing changed") },
+                "\(daemon.child.stderr.text)")
+        #expect(daemon.stop() == 0, "\(daemon.child.stderr.text)")
+    }
+
     @Test("under systemd STATUS= carries a one-line summary; log.statsIntervalSeconds sends the counters line")
     func statusAndCounters() throws {
         let dir = try TemporaryDirectory()
