@@ -462,7 +462,12 @@ struct PipelineLoop {
         let count = machine.unpublished.count
         let through = machine.republished()
         counters.republished.add(count, ordering: .relaxed)
-        logger.notice("published \(count) alerts committed before the last stop but not yet published", metadata: [
+        // "Not recorded as published", not "not yet published": the mark trails the sends by up to a second, so after a
+        // kill some of these reached their consumers before it (a differential tester, session 44, read the old words
+        // as a claim that none had).
+        let line = "published \(count) alerts committed before the last stop and not recorded as published (a "
+            + "consumer may have had some already: delivery is at least once)"
+        logger.notice("\(line)", metadata: [
             "alertSubscriptions": "\(tracker.alertSubscriptions)", "publishedThrough": "\(through)",
         ])
         do { try store.markPublished(through: through) } catch {

@@ -75,7 +75,7 @@ struct FaultTests {
         return Int(field.dropFirst(key.count + 1))
     }
 
-    /// N of the daemon's "published N alerts committed before the last stop but not yet published" notice.
+    /// N of the daemon's "published N alerts committed before the last stop and not recorded as published" notice.
     static func republishedCount(_ log: String) -> Int? {
         guard let range = log.range(of: "published [0-9]+ alerts committed before the last stop", options: .regularExpression)
         else { return nil }
