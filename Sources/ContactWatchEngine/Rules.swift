@@ -717,9 +717,13 @@ extension Engine {
     }
 
     /// A configured threshold as a percentage with the decimals it has, up to four: "75%", "72.5%", "66.68%" (one
-    /// decimal made 0.6668 read "66.7%", the rate's own text for 2 of 3).
+    /// decimal made 0.6668 read "66.7%", the rate's own text for 2 of 3). A threshold with more decimals is rounded
+    /// up at the fourth, never down: 0.7500004 read "75%", and a rate of 3 of 4 below it "75.0% … below 75%" (a
+    /// reviewer, session 44); now "below 75.0001%". A threshold written with at most six decimals reads as written
+    /// (the division is correctly rounded, so it gives back the same double).
     func thresholdText(_ v: Double) -> String {
-        let units = Int((v * 1_000_000).rounded())
+        var units = Int((v * 1_000_000).rounded())
+        if Double(units) / 1_000_000 < v { units += 1 }
         var fraction = units % 10_000
         guard fraction != 0 else { return "\(units / 10_000)%" }
         var digits = 4

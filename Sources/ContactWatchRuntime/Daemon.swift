@@ -494,6 +494,14 @@ struct StateDirectoryLock {
                 + "it has not been used. Remove it (the daemon makes the file), and see who could put it there: the state directory should "
                 + "be writable by the daemon's user only.")
         }
+        // A hard link passes both checks: another name for a file elsewhere on the file system (where
+        // fs.protected_hardlinks is off), written through all the same (a reviewer, session 44).
+        guard st.st_nlink == 1 else {
+            close(fd)
+            throw DaemonError(.store(.unreadable), "\(path) has \(st.st_nlink) names (hard links); it has not been used: the "
+                + "daemon writes its lock file, and would write the file its other names are. Remove it (the daemon makes "
+                + "the file), and see who could put it there: the state directory should be writable by the daemon's user only.")
+        }
         do {
             try Self.lock(fd, directory: directory, waiting: waiting)
         } catch {

@@ -98,9 +98,14 @@ public struct DaemonConfiguration: Sendable {
     /// every alert, and none was said (a security tester, session 44). A warning, not a refusal: cli.md admits
     /// plaintext `ipc://`, and a host with no other users is a reasonable place for it.
     public var abstractPlaintextWarning: String? {
-        guard security.certificate == nil else { return nil }
-        let abstract = ([("input.endpoints", inputs), ("output.endpoint", [output]), ("journal.endpoint", journal.map { [$0] } ?? [])]
-            as [(String, [String])]).flatMap { key, endpoints in endpoints.filter { $0.hasPrefix("ipc://@") }.map { "\(key) \($0)" } }
+        // Per socket, as the plaintext rule judges them: a connected input without input.curveServerKey is plaintext
+        // even with CURVE on (a reviewer, session 44).
+        let curve = security.certificate != nil
+        let inputPlain = !curve || (!inputBind && security.inputServerKey == nil)
+        let plain: [(String, [String])] = [("input.endpoints", inputPlain ? inputs : []),
+                                           ("output.endpoint", curve ? [] : [output]),
+                                           ("journal.endpoint", curve ? [] : journal.map { [$0] } ?? [])]
+        let abstract = plain.flatMap { key, endpoints in endpoints.filter { $0.hasPrefix("ipc://@") }.map { "\(key) \($0)" } }
         guard !abstract.isEmpty else { return nil }
         return "an abstract ipc:// socket (ipc://@name) has no file, so no permission or umask guards it: any local "
             + "process can connect to it, or bind its name first (\(abstract.joined(separator: ", "))); use a socket "

@@ -162,9 +162,10 @@ struct MetricsService: Service, CustomStringConvertible {
     /// A connection open this long is closed whatever it is doing (`StalledConnectionCloser`): the age and then the
     /// idle timeout bound a client that finishes its requests, but not one whose request never ends — a body trickled
     /// a byte or a chunk a second is never idle and never answered, and 32 of them held every slot for as long as they
-    /// liked, `/healthz` unanswered (a security tester, session 44). A client that asks at most every `idleTimeout`
-    /// has its last answer (the first after `maxConnectionAge`) well before.
-    static let maxConnectionLifetime: TimeAmount = maxConnectionAge + idleTimeout
+    /// liked, `/healthz` unanswered (a security tester, session 44). A client that asks just under every
+    /// `idleTimeout` makes its last request (the first after `maxConnectionAge`) up to 20 s after it connected, so that
+    /// request has `stalledWriteTimeout` more for its answer (at 20 s the cap cut it: a reviewer, session 44).
+    static let maxConnectionLifetime: TimeAmount = maxConnectionAge + idleTimeout + stalledWriteTimeout
     /// After the daemon's stop has begun, a connection still open this long is closed (`StalledConnectionCloser`): the
     /// daemon stops within 5 s of SIGTERM (cli.md).
     static let stopGrace: TimeAmount = .seconds(1)

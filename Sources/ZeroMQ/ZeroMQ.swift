@@ -1282,7 +1282,20 @@ func descriptor(_ fd: Int32, isConnectionOf endpoint: String, accepted: Bool) ->
         } else if let end = bytes.firstIndex(of: 0) {
             bytes.removeSubrange(end...)
         }
-        return bytes == Array(path.utf8)
+        if bytes == Array(path.utf8) { return true }
+        // A connection the socket made: the kernel gives the path as the publisher bound it, which may be another
+        // spelling of the same file (/var/run → /run, a relative bind, `//`): the peer was then `unknown` (a reviewer,
+        // session 44). The same socket file by device and inode; a relative name, a stream socket of the same name.
+        guard !accepted, !path.hasPrefix("@"), !bytes.isEmpty else { return false }
+        let peerPath = String(decoding: bytes, as: UTF8.self)
+        var mine = stat(), theirs = stat()
+        if peerPath.hasPrefix("/") {
+            return stat(path, &mine) == 0 && stat(peerPath, &theirs) == 0 && mine.st_dev == theirs.st_dev && mine.st_ino == theirs.st_ino
+        }
+        var type: Int32 = 0
+        var typeLength = socklen_t(MemoryLayout<Int32>.size)
+        guard getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &typeLength) == 0, type == Int32(SOCK_STREAM.rawValue) else { return false }
+        return path.split(separator: "/").last.map(String.init) == peerPath.split(separator: "/").last.map(String.init)
     }
     if endpoint.hasPrefix("tcp://") {
         guard let colon = endpoint.lastIndex(of: ":"), let port = UInt16(endpoint[endpoint.index(after: colon)...]) else { return true }

@@ -78,6 +78,14 @@ struct RuleR5Tests {
         let b = try #require(far.send(c(3, "UAAB", start: t0 + 2 * hour)).first { $0.rule == R.rate })
         #expect(b.reason?.hasPrefix("Compliance in P1 is 66.7% over") == true && b.reason?.hasSuffix("below 70%") == true,
                 "away from the threshold the nearest: \(b.reason ?? "")")
+        // A threshold with more than four decimals of a percent is shown rounded up: 0.7500004 read "75%", and 3 of 4
+        // below it "75.0% … below 75%" (a reviewer, session 44).
+        let fine = Harness { $0.complianceRateMinimumSample = 4; $0.complianceRateThreshold = 0.7500004 }
+        for (id, outcome) in [(1, "ATTC"), (2, "ATTC"), (3, "ATTC")] as [(UInt64, String)] {
+            fine.send(c(id, outcome, start: t0 + Millis(id) * hour))
+        }
+        let f = try #require(fine.send(c(4, "UAAB", start: t0 + 4 * hour)).first { $0.rule == R.rate })
+        #expect(f.reason?.contains(" is 75.0% over") == true && f.reason?.hasSuffix("below 75.0001%") == true, "\(f.reason ?? "")")
     }
 
     @Test("minimumSample: no alert below it; raise at n >= minimumSample with rate < threshold")

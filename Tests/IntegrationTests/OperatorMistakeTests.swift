@@ -528,7 +528,7 @@ struct OperatorMistakeTests {
     /// The lock file was opened through a symbolic link: whoever could write the state directory had the daemon write
     /// its marker over a root-only file's first 60 bytes, or create the file a dangling link names (a security tester,
     /// session 44).
-    @Test("a lock file that is a symbolic link (to a file, or to nothing) or a FIFO: exit 74 saying so; the target untouched, nothing created")
+    @Test("a lock file that is a symbolic link (to a file, or to nothing), a hard link or a FIFO: exit 74 saying so; the target untouched, nothing created")
     func lockFileLinks() throws {
         let dir = try TemporaryDirectory()
         let endpoints = ["--input", dir.ipc("in"), "--input-bind", "--output", dir.ipc("out")]
@@ -542,6 +542,13 @@ struct OperatorMistakeTests {
             #expect(run.status == 74, "\(run.stderr)")
             #expect(run.stderr.contains("\(state)/contactwatchd.lock is a symbolic link (to \(target)); it has not been used"), "\(run.stderr)")
         }
+        // A hard link passes O_NOFOLLOW and the regular-file check (a reviewer, session 44).
+        let hard = dir.file("hard")
+        try FileManager.default.createDirectory(atPath: hard, withIntermediateDirectories: true)
+        #expect(link(victim, hard + "/contactwatchd.lock") == 0)
+        let hardRun = try Self.daemon(["--state-dir", hard] + endpoints)
+        #expect(hardRun.status == 74 && hardRun.stderr.contains("\(hard)/contactwatchd.lock has 2 names (hard links); it has not been used"),
+                "\(hardRun.stderr)")
         #expect(try String(contentsOfFile: victim, encoding: .utf8) == "root-only\n", "the file the link names was written")
         #expect(!FileManager.default.fileExists(atPath: dir.file("created-through-the-link")), "the dangling link's target was created")
         let fifo = dir.file("fifo")

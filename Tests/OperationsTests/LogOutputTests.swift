@@ -110,11 +110,15 @@ struct LogOutputTests {
         let handler = ContactWatchLogHandler(label: "contactwatchd", format: .text, journalPrefix: true, fd: capture.writeFD)
         handler.log(event: LogEvent(level: .warning, message: "gap",
                                     metadata: ["publisherId": "a socket=output key=AAAAAAAA [X] fake", "expected": "1",
-                                               "peer": "[::1]:5555", "key": "a=b[c]", "q": "say \"hi\"", "e": ""],
+                                               "peer": "[::1]:5555", "key": "a=b[c]", "q": "say \"hi\"", "e": "",
+                                               // A backslash could close the quotes where the peer chose (a reviewer,
+                                               // session 44): written \\, so each backslash inside quotes escapes.
+                                               "t": "p q\\", "u": "a\\\" evil=1 [X] fake", "w": "C:\\x"],
                                     source: "Runtime", file: #file, function: #function, line: #line))
         let text = capture.finish()
         #expect(text == "<4>warning contactwatchd : e=\"\" expected=1 key=a=b[c] peer=[::1]:5555 "
-                + "publisherId=\"a socket=output key=AAAAAAAA [X] fake\" q=\"say \\\"hi\\\"\" [Runtime] gap\n", "\(text)")
+                + "publisherId=\"a socket=output key=AAAAAAAA [X] fake\" q=\"say \\\"hi\\\"\" "
+                + "t=\"p q\\\\\" u=\"a\\\\\\\" evil=1 [X] fake\" w=C:\\\\x [Runtime] gap\n", "\(text)")
     }
 
     /// A right-to-left override made a key read as another, and a line separator is a line break to some viewers (a

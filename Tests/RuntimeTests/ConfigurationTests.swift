@@ -340,6 +340,26 @@ struct ConfigurationTests {
         #expect(c.remoteEndpoints == ["input.endpoints tcp://publisher.example:7401", "output.endpoint tcp://0.0.0.0:7402"])
     }
 
+    /// An abstract name has no file to guard it; the warning follows each socket's own plaintext, as the plaintext rule
+    /// does: a connected input without a server key is plaintext with CURVE on (a reviewer, session 44).
+    @Test("the abstract ipc://@ warning names each plaintext socket with such a name: all without CURVE; with it, a connected input without input.curveServerKey only")
+    func abstractPlaintext() {
+        var c = DaemonConfiguration()
+        c.inputs = ["ipc://@in", "ipc:///run/contactwatch/in"]
+        c.output = "ipc://@out"
+        c.journal = "ipc://@journal"
+        #expect(c.abstractPlaintextWarning?.contains("(input.endpoints ipc://@in, output.endpoint ipc://@out, journal.endpoint ipc://@journal)") == true,
+                "\(c.abstractPlaintextWarning ?? "nil")")
+        c.security.certificate = "/etc/contactwatch/curve/contactwatchd.key_secret"
+        c.inputBind = false
+        #expect(c.abstractPlaintextWarning?.contains("(input.endpoints ipc://@in)") == true, "\(c.abstractPlaintextWarning ?? "nil")")
+        c.security.inputServerKey = "/etc/contactwatch/curve/publisher.key"
+        #expect(c.abstractPlaintextWarning == nil)
+        c.inputBind = true
+        c.security.inputServerKey = nil
+        #expect(c.abstractPlaintextWarning == nil, "a bound input is a CURVE server with the certificate")
+    }
+
     @Test("the keys a reload reads from systemd's credential copies: relative paths with CREDENTIALS_DIRECTORY set, and only those")
     func credentialCopies() {
         let env = ["CREDENTIALS_DIRECTORY": "/run/credentials/contactwatchd.service"]

@@ -703,6 +703,12 @@ struct ZeroMQTests {
         #expect(descriptor(accepted, isConnectionOf: "ipc://\(path)", accepted: true))
         #expect(descriptor(client, isConnectionOf: "ipc://\(path)", accepted: false))
         #expect(!descriptor(accepted, isConnectionOf: "ipc://\(dir.file("journal.sock"))", accepted: true), "another socket's path")
+        // The daemon connected by another spelling of the path (a directory link: /var/run → /run): the kernel names
+        // the peer as it bound, the same file (a reviewer, session 44).
+        let linked = dir.file("linked")
+        try FileManager.default.createSymbolicLink(atPath: linked, withDestinationPath: dir.file(""))
+        #expect(descriptor(client, isConnectionOf: "ipc://\(linked)/s.sock", accepted: false))
+        #expect(!descriptor(client, isConnectionOf: "ipc://\(linked)/other.sock", accepted: false))
         #expect(!descriptor(accepted, isConnectionOf: "tcp://127.0.0.1:7401", accepted: true), "another transport")
         close(accepted)
         #expect(!descriptor(accepted, isConnectionOf: "ipc://\(path)", accepted: true), "a closed descriptor")
