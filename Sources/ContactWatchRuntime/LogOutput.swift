@@ -174,14 +174,12 @@ public struct ContactWatchLogHandler: LogHandler {
     /// Also the line and paragraph separators (U+2028, U+2029) and the invisible format characters (Unicode's Cf:
     /// the bidirectional controls `contactwatch tail` escapes, zero-width spaces, the soft hyphen, U+FEFF), which a terminal or a log viewer may show as a line break or use to make a key read as another
     /// (a right-to-left override: a fault tester, session 34).
-    /// A backslash itself is written `\\`, so that each escape reads one way (a peer's literal `\n` is `\\n`).
     static func textSafe(_ s: String) -> String {
-        guard s.utf8.contains(where: { $0 < 0x20 || $0 >= 0x7F || $0 == 0x5C }) else { return s }
+        guard s.utf8.contains(where: { $0 < 0x20 || $0 >= 0x7F }) else { return s }
         var out = ""
         out.reserveCapacity(s.utf8.count + 8)
         for scalar in s.unicodeScalars {
             switch scalar.value {
-            case 0x5C: out += "\\\\"
             case 0x0A: out += "\\n"
             case 0x0D: out += "\\r"
             case 0x09: out += "\\t"
@@ -201,19 +199,19 @@ public struct ContactWatchLogHandler: LogHandler {
         return out
     }
 
-    /// A text-format metadata value (already `textSafe`) in double quotes, its own `"` written `\"`, when it is empty or
-    /// holds a space or `"`; as it is otherwise (logfmt's reading: fields are split at spaces, so `=`, `[` and `]` —
-    /// in Z85 keys and IPv6 addresses — stay unquoted). Values come from peers (an event's publisherId, a consumer's
-    /// subscription prefix), and unquoted `a socket=output key=AAAA [X] fake` added fields and a module marker of the
-    /// peer's choosing to the line (a security tester, session 44). `textSafe` writes a backslash as `\\`, so inside
-    /// the quotes every backslash starts an escape: a value ending in `\`, or holding `\"`, could otherwise close the
-    /// quotes where the peer chose (a reviewer, session 44).
+    /// A text-format metadata value (already `textSafe`) in double quotes, when it is empty or holds a space, `"` or
+    /// `\`, with `\` written `\\` and `"` written `\"` inside; as it is otherwise (logfmt's reading: fields are split
+    /// at spaces, so `=`, `[` and `]` — in Z85 keys and IPv6 addresses — stay unquoted). Values come from peers (an
+    /// event's publisherId, a consumer's subscription prefix), and unquoted `a socket=output key=AAAA [X] fake` added
+    /// fields and a module marker of the peer's choosing to the line (a security tester, session 44); a backslash
+    /// left as it was inside the quotes let a value ending in one, or holding `\"`, close them where the peer chose
+    /// (a reviewer, session 44). So `textSafe`'s escapes read `\\n`, `\\x1b` inside quotes: what a logfmt reader
+    /// unquotes is `textSafe`'s text.
     static func quotedIfNeeded(_ v: String) -> String {
-        guard v.isEmpty || v.utf8.contains(where: { $0 == 0x20 || $0 == 0x22 })
-        else { return v }
+        guard v.isEmpty || v.utf8.contains(where: { $0 == 0x20 || $0 == 0x22 || $0 == 0x5C }) else { return v }
         var out = "\""
         for c in v.unicodeScalars {
-            if c == "\"" { out += "\\" }
+            if c == "\"" || c == "\\" { out += "\\" }
             out.unicodeScalars.append(c)
         }
         return out + "\""

@@ -95,8 +95,8 @@ struct LogOutputTests {
         let text = capture.finish()
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         #expect(lines.count == 3 && lines[2].isEmpty, "\(lines)")
-        #expect(lines[0] == "<6>info contactwatchd : prefix=\"alert.\\n<2>FORGED critical line\" [Runtime] subscriber joined")
-        #expect(lines[1] == "<5>notice contactwatchd : £=\"café \\x01\" [Runtime] publisher f\\r\\n2026 critical : FORGED\\x1b[31m\\u{85}\\t\\x7f restarted",
+        #expect(lines[0] == "<6>info contactwatchd : prefix=\"alert.\\\\n<2>FORGED critical line\" [Runtime] subscriber joined")
+        #expect(lines[1] == "<5>notice contactwatchd : £=\"café \\\\x01\" [Runtime] publisher f\\r\\n2026 critical : FORGED\\x1b[31m\\u{85}\\t\\x7f restarted",
                 "\(lines[1])")
         #expect(!text.unicodeScalars.contains { ($0.value < 0x20 && $0 != "\n") || (0x7F...0x9F).contains($0.value) })
     }
@@ -112,13 +112,13 @@ struct LogOutputTests {
                                     metadata: ["publisherId": "a socket=output key=AAAAAAAA [X] fake", "expected": "1",
                                                "peer": "[::1]:5555", "key": "a=b[c]", "q": "say \"hi\"", "e": "",
                                                // A backslash could close the quotes where the peer chose (a reviewer,
-                                               // session 44): written \\, so each backslash inside quotes escapes.
+                                               // session 44): a value with one is quoted, each written \\.
                                                "t": "p q\\", "u": "a\\\" evil=1 [X] fake", "w": "C:\\x"],
                                     source: "Runtime", file: #file, function: #function, line: #line))
         let text = capture.finish()
         #expect(text == "<4>warning contactwatchd : e=\"\" expected=1 key=a=b[c] peer=[::1]:5555 "
                 + "publisherId=\"a socket=output key=AAAAAAAA [X] fake\" q=\"say \\\"hi\\\"\" "
-                + "t=\"p q\\\\\" u=\"a\\\\\\\" evil=1 [X] fake\" w=C:\\\\x [Runtime] gap\n", "\(text)")
+                + "t=\"p q\\\\\" u=\"a\\\\\\\" evil=1 [X] fake\" w=\"C:\\\\x\" [Runtime] gap\n", "\(text)")
     }
 
     /// A right-to-left override made a key read as another, and a line separator is a line break to some viewers (a
