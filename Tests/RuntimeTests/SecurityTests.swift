@@ -675,6 +675,76 @@ struct UnresolvedInputHostTests {
                 "an IPv4-mapped address (a socket with ZMQ_IPV6) is its IPv4 address")
     }
 
+    /// A connection named by an address no lookup knows goes to the first resolvable endpoint of its
+    /// port. When that connection is another publisher's, refused with no detail (libzmq retries it), the pause
+    /// disconnects the working endpoint, and each of libzmq's further retries pushes its reconnect a second later:
+    /// the working endpoint is cut and never connected again while the other keeps failing (a reviewer, session 44).
+    @Test("another endpoint's refusals attributed by port never cut a working endpoint nor keep it deaf")
+    func othersRefusalsNeverCutAWorkingEndpoint() {
+        let t0 = ContinuousClock.now
+        let a = "tcp://puba.example:5556", b = "tcp://pubb.example:5556"
+        var w = InputWatch(endpoints: [a, b], bound: false, now: t0)
+        w.learnHost(a, .init(host: "puba.example", addresses: ["10.0.0.9"]))
+        // pubb.example did not resolve at start (its DNS came up later); libzmq resolves it now.
+        w.learnHost(b, .init(host: "pubb.example", addresses: [], failure: "Temporary failure in name resolution"))
+        _ = w.handle(SecurityRuleTests.event(.connected, fd: 3, endpoint: a), now: t0)
+        _ = w.handle(SecurityRuleTests.event(.handshakeSucceeded, fd: 0, endpoint: a), now: t0)
+        #expect(w.publisherEndpoints == [a])
+        // b's publisher holds another key: it closes at each handshake, libzmq retries every 100-200 ms.
+        var actions: [InputWatch.Action] = []
+        var now = t0 + .seconds(1)
+        var fd: UInt32 = 10
+        var reconnectedA = false
+        while now < t0 + .seconds(11) {
+            let byAddress = "tcp://10.0.0.5:5556"
+            _ = w.handle(SecurityRuleTests.event(.connected, fd: fd, endpoint: byAddress), now: now)
+            _ = w.handle(SecurityRuleTests.event(.handshakeFailedNoDetail, fd: 0, endpoint: byAddress), now: now)
+            _ = w.handle(SecurityRuleTests.event(.disconnected, fd: fd, endpoint: byAddress), now: now)
+            _ = w.handle(SecurityRuleTests.event(.connectRetried, fd: 100, endpoint: byAddress), now: now)
+            let out = w.tick(now: now)
+            for action in out {
+                switch action {
+                case .pause(let e): w.reconnected(e, now: now)
+                case .reconnect(let e): w.reconnected(e, now: now); if e == a { reconnectedA = true }
+                default: break
+                }
+            }
+            actions += out
+            fd += 1
+            now = now + .milliseconds(150)
+        }
+        #expect(!actions.contains(.pause(a)), "a's working connection was cut")
+        #expect(!actions.contains(.pause(a)) || reconnectedA, "a was disconnected and never connected again in 10 s")
+    }
+
+    /// After a pause the endpoint has nothing queued (the pause's disconnect discarded it), yet its
+    /// reconnect still waits for the socket to drain: while other inputs keep it busy, the paused endpoint stays
+    /// disconnected — where libzmq had retried it within 200 ms before the pause existed.
+    @Test("the reconnect after a pause does not wait for other inputs' traffic to drain")
+    func reconnectAfterPauseNotGatedByDrain() {
+        let t0 = ContinuousClock.now
+        let e = "ipc:///tmp/in"
+        let busy = "ipc:///tmp/busy"
+        // The daemon's default input.receiveHighWaterMark.
+        var w = InputWatch(endpoints: [e, busy], bound: false, now: t0, receiveHighWaterMark: 100_000)
+        _ = w.handle(SecurityRuleTests.event(.connected, fd: 20, endpoint: busy), now: t0)
+        _ = w.handle(SecurityRuleTests.event(.handshakeSucceeded, fd: 0, endpoint: busy), now: t0)
+        _ = w.handle(SecurityRuleTests.event(.connected, fd: 12, endpoint: e), now: t0)
+        _ = w.handle(SecurityRuleTests.event(.handshakeFailedNoDetail, fd: 12, endpoint: e), now: t0)
+        _ = w.handle(SecurityRuleTests.event(.disconnected, fd: 12, endpoint: e), now: t0)
+        _ = w.handle(SecurityRuleTests.event(.connectRetried, fd: 100, endpoint: e), now: t0)
+        #expect(w.tick(now: t0 + .milliseconds(1), inputDrained: { true }) == [.pause(e)])
+        w.reconnected(e, now: t0 + .milliseconds(1))
+        // The other input now sends without a pause (10,000 messages a second): the socket is never drained.
+        var reconnected = false
+        var now = t0 + .milliseconds(100)
+        while now < t0 + .seconds(10) && !reconnected {
+            reconnected = w.tick(now: now, messagesRead: 1_000, inputDrained: { false }).contains(.reconnect(e))
+            now = now + .milliseconds(100)
+        }
+        #expect(reconnected, "the paused endpoint was still disconnected 10 s later")
+    }
+
     /// A connection made before the host lookups were known went to the mistyped endpoint listed first, and its drop,
     /// after them, to the right one: the mistyped endpoint kept a publisher for good (a reviewer, session 43, F4).
     @Test("a connection's drop goes to the endpoint its connect went to, whatever was learnt in between")
