@@ -57,6 +57,17 @@ struct Deployment {
         try fm.copyItem(atPath: dir.file("certs/consumer.key"), toPath: dir.file("allow-consumers/consumer.key"))
     }
 
+    /// An allow-list directory holding the daemon's public certificate, for a publisher that binds as a CURVE server
+    /// (`replay --bind --curve-allow`).
+    func allowingTheDaemon() throws -> String {
+        let directory = dir.file("allow-daemon")
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        if !FileManager.default.fileExists(atPath: "\(directory)/daemon.key") {
+            try FileManager.default.copyItem(atPath: daemonPublic, toPath: "\(directory)/daemon.key")
+        }
+        return directory
+    }
+
     var daemonArguments: [String] {
         ["--curve-cert", daemonSecret, "--curve-allow-publishers", publishers, "--curve-allow-consumers", consumers]
     }
@@ -602,9 +613,7 @@ struct SecurityTests {
     func inputConnectsToCurvePublisher() throws {
         let dir = try TemporaryDirectory()
         let d = try Deployment(dir: dir, pyzmq: true)
-        let allowDaemon = dir.file("allow-daemon")
-        try FileManager.default.createDirectory(atPath: allowDaemon, withIntermediateDirectories: true)
-        try FileManager.default.copyItem(atPath: d.daemonPublic, toPath: "\(allowDaemon)/daemon.key")
+        let allowDaemon = try d.allowingTheDaemon()
         let input = dir.ipc("publisher")
         let expected = try Self.expected(Self.stream)
         let replay = try Child("contactwatch", ["replay", Fixtures.directory.appendingPathComponent("\(Self.stream).ndjson").path,
@@ -634,9 +643,7 @@ struct SecurityTests {
     func refusedByItsPublisher() throws {
         let dir = try TemporaryDirectory()
         let d = try Deployment(dir: dir, pyzmq: true)
-        let allowDaemon = dir.file("allow-daemon")
-        try FileManager.default.createDirectory(atPath: allowDaemon, withIntermediateDirectories: true)
-        try FileManager.default.copyItem(atPath: d.daemonPublic, toPath: "\(allowDaemon)/daemon.key")
+        let allowDaemon = try d.allowingTheDaemon()
         let input = dir.ipc("publisher")
         let file = Fixtures.directory.appendingPathComponent("\(Self.stream).ndjson").path
         // The wrong publisher: a CURVE server with the stranger's key, where the daemon expects the publisher's.
