@@ -168,12 +168,27 @@ public enum CurveCertificate {
             return "a secret certificate owned by another user (uid \(st.st_uid)) is refused: that user can read it and "
                 + "replace it; give it to the user the process runs as, or to root (chown)"
         }
-        let directory = path.lastIndex(of: "/").map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
-        var dir = stat()
-        if stat(directory, &dir) == 0, dir.st_mode & 0o002 != 0, dir.st_mode & S_ISVTX == 0 {
-            return "a secret certificate in a directory that any user can write (\(directory), mode 0"
-                + "\(String(dir.st_mode & 0o7777, radix: 8))) is refused: any of them can replace it with a key of their "
-                + "own; move it, or chmod o-w the directory"
+        // The file a link names, and every directory above it (ssh's StrictModes walks them too): a world-writable
+        // directory anywhere up the path lets anyone rename what is below it away and put their own in its place;
+        // the link's own directory alone passed a link into such a directory (a reviewer, session 44).
+        var resolved = path
+        if let real = realpath(path, nil) {
+            resolved = String(cString: real)
+            free(real)
+        }
+        func parent(_ p: String) -> String? {
+            guard let slash = p.lastIndex(of: "/") else { return "." }
+            return slash == p.startIndex ? (p == "/" ? nil : "/") : String(p[..<slash])
+        }
+        var next = parent(resolved)
+        while let directory = next {
+            var dir = stat()
+            if stat(directory, &dir) == 0, dir.st_mode & 0o002 != 0, dir.st_mode & S_ISVTX == 0 {
+                return "a secret certificate in a directory that any user can write (\(directory), mode 0"
+                    + "\(String(dir.st_mode & 0o7777, radix: 8))) is refused: any of them can replace it with a key of their "
+                    + "own; move it, or chmod o-w the directory"
+            }
+            next = directory == "." ? nil : parent(directory)
         }
         return nil
     }

@@ -164,6 +164,22 @@ struct CurveTests {
                         "\(error)")
             }
         }
+        // A world-writable directory further up, and one a link leads into: anyone can rename what is below away
+        // (a reviewer, session 44: only the link's own directory was judged).
+        let open = dir.file("open")
+        try FileManager.default.createDirectory(atPath: open + "/private", withIntermediateDirectories: true)
+        #expect(chmod(open, 0o777) == 0 && chmod(open + "/private", 0o700) == 0)
+        try FileManager.default.copyItem(atPath: "\(Self.fixtures)/daemon.key_secret", toPath: open + "/private/daemon.key_secret")
+        #expect(chmod(open + "/private/daemon.key_secret", 0o600) == 0)
+        let safe = dir.file("safe")
+        try FileManager.default.createDirectory(atPath: safe, withIntermediateDirectories: true)
+        #expect(chmod(safe, 0o700) == 0)
+        try FileManager.default.createSymbolicLink(atPath: safe + "/daemon.key_secret", withDestinationPath: open + "/private/daemon.key_secret")
+        for path in [open + "/private/daemon.key_secret", safe + "/daemon.key_secret"] {
+            do { _ = try CurveCertificate.readKeyPair(path: path); Issue.record("taken: \(path)") } catch {
+                #expect(error.kind == .tooOpen && error.description.contains("any user can write (\(open), mode 0777)"), "\(error)")
+            }
+        }
         guard geteuid() == 0 else {
             print("skipped: a certificate owned by another user needs root to chown it")
             return
