@@ -339,11 +339,13 @@ public final class ZMQSocket {
         // makes it with the process's umask, and under umask 000 (or 002) any local user connected to a plaintext
         // socket, published forged events and read every alert (a security tester, session 44); connecting needs
         // write permission, so the usual 022 kept them out already. The group's bits stay (a group of trusted
-        // peers). An abstract name (`@…`) has no file.
+        // peers). An abstract name (`@…`) has no file. `lstat`: a link put in the socket's place is not followed to
+        // give a file of the daemon's the socket's bits (a reviewer, session 44; a directory only the daemon writes
+        // closes that, and the moment between the bind and the chmod, for good).
         if endpoint.hasPrefix("ipc://") {
             let path = String(endpoint.dropFirst("ipc://".count))
             var st = stat()
-            if !path.hasPrefix("@"), stat(path, &st) == 0, st.st_mode & S_IFMT == S_IFSOCK, st.st_mode & 0o007 != 0 {
+            if !path.hasPrefix("@"), lstat(path, &st) == 0, st.st_mode & S_IFMT == S_IFSOCK, st.st_mode & 0o007 != 0 {
                 _ = chmod(path, st.st_mode & 0o770)
             }
         }
