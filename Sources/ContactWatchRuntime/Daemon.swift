@@ -433,6 +433,14 @@ struct LoadedStore {
                 + "\(String(st.st_mode & 0o7777, radix: 8))): any of them can put files in it (a saved copy the next start "
                 + "adopts)\(delete); chmod o-w it")
         }
+        // Owned by another user (not this process's, not root): that user can put files in it, whatever its mode — a
+        // default ./state under a shared working directory held what another user had prepared there (a security
+        // tester, session 44).
+        if stat(stateDir, &st) == 0, st.st_uid != geteuid(), st.st_uid != 0 {
+            problems.append("the state directory \(stateDir) belongs to another user (uid \(st.st_uid)): that user can "
+                + "put files in it (a saved copy the next start adopts) and read what it may; give it to the daemon's "
+                + "user (chown), or point state.dir (--state-dir) at a directory of its own")
+        }
         if stat(store, &st) == 0, st.st_mode & (S_IROTH | S_IWOTH) != 0 {
             problems.append("the state store \(store) can be \(st.st_mode & S_IWOTH != 0 ? "written" : "read") by any "
                 + "user (mode \(String(st.st_mode & 0o7777, radix: 8))): it holds case references and safeguarding "

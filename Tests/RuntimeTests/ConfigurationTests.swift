@@ -340,6 +340,24 @@ struct ConfigurationTests {
         #expect(c.remoteEndpoints == ["input.endpoints tcp://publisher.example:7401", "output.endpoint tcp://0.0.0.0:7402"])
     }
 
+    /// A default ./state under a shared working directory held what another user had prepared there, and nothing was
+    /// said (a security tester, session 44).
+    @Test("a state directory owned by another user (not this process's, not root) is warned of; one of this process's is not")
+    func stateDirectoryOfAnotherUser() throws {
+        let dir = NSTemporaryDirectory() + "cw-owner-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        #expect(chmod(dir, 0o750) == 0)
+        #expect(LoadedStore.openToOthers(stateDir: dir, store: dir + "/contactwatch.sqlite").isEmpty)
+        guard geteuid() == 0 else {
+            print("skipped: a directory of another user needs root to chown it")
+            return
+        }
+        #expect(chown(dir, 65534, 65534) == 0)
+        let problems = LoadedStore.openToOthers(stateDir: dir, store: dir + "/contactwatch.sqlite")
+        #expect(problems.count == 1 && problems[0].contains("the state directory \(dir) belongs to another user (uid 65534)"), "\(problems)")
+    }
+
     /// An abstract name has no file to guard it; the warning follows each socket's own plaintext, as the plaintext rule
     /// does: a connected input without a server key is plaintext with CURVE on (a reviewer, session 44).
     @Test("the abstract ipc://@ warning names each plaintext socket with such a name: all without CURVE; with it, a connected input without input.curveServerKey only")
