@@ -479,14 +479,17 @@ struct StateDirectoryLock {
         // could write the state directory planted a link there and had the daemon (root, outside the unit's sandbox)
         // overwrite a root-only file's first 60 bytes, or create the file a dangling link names (a security tester,
         // session 44). The store's own files were refused as links already (`StateStore.refuseLinks`).
+        /// A lock file the daemon will not write into: `what` it is, and why.
+        func refused(_ what: String) -> DaemonError {
+            DaemonError(.store(.unreadable), "\(path) \(what). Remove it (the daemon makes the file), and see who could "
+                + "put it there: the state directory should be writable by the daemon's user only.")
+        }
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0o640)
         guard fd >= 0 else {
             let failure = errno
             if failure == ELOOP {
-                throw DaemonError(.store(.unreadable), "\(path) is a symbolic link (to \(symbolicLinkTarget(path) ?? "?")); "
-                    + "it has not been used: the daemon writes its lock file, and would write wherever the link points. "
-                    + "Remove the link (the daemon makes the file), and see who could put it there: the state directory "
-                    + "should be writable by the daemon's user only.")
+                throw refused("is a symbolic link (to \(symbolicLinkTarget(path) ?? "?")); it has not been used: the daemon "
+                    + "writes its lock file, and would write wherever the link points")
             }
             if failure == ENOSPC || failure == EDQUOT {
                 // No inode (or quota) left for the lock file: the disk full, temporary like a full disk at a commit.
@@ -498,17 +501,14 @@ struct StateDirectoryLock {
         var st = stat()
         guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else {
             close(fd)
-            throw DaemonError(.store(.unreadable), "\(path) is \(FileKind(mode: st.st_mode).notRegularFile ?? "not a regular file"); "
-                + "it has not been used. Remove it (the daemon makes the file), and see who could put it there: the state directory should "
-                + "be writable by the daemon's user only.")
+            throw refused("is \(FileKind(mode: st.st_mode).notRegularFile ?? "not a regular file"); it has not been used")
         }
         // A hard link passes both checks: another name for a file elsewhere on the file system (where
         // fs.protected_hardlinks is off), written through all the same (a reviewer, session 44).
         guard st.st_nlink == 1 else {
             close(fd)
-            throw DaemonError(.store(.unreadable), "\(path) has \(st.st_nlink) names (hard links); it has not been used: the "
-                + "daemon writes its lock file, and would write the file its other names are. Remove it (the daemon makes "
-                + "the file), and see who could put it there: the state directory should be writable by the daemon's user only.")
+            throw refused("has \(st.st_nlink) names (hard links); it has not been used: the daemon writes its lock file, "
+                + "and would write the file its other names are")
         }
         do {
             try Self.lock(fd, directory: directory, waiting: waiting)

@@ -324,8 +324,8 @@ public final class ZMQSocket {
     public func bind(_ endpoint: String) throws {
         let h = try live("zmq_bind(\(endpoint))")
         try allowIPv6(for: endpoint)
-        if endpoint.hasPrefix("ipc://") {
-            let path = String(endpoint.dropFirst("ipc://".count))
+        let ipcPath = endpoint.hasPrefix("ipc://") ? String(endpoint.dropFirst("ipc://".count)) : nil
+        if let path = ipcPath {
             if ipcPathIsOtherFile(path) {
                 throw ZMQError(operation: "zmq_bind(\(endpoint))", code: EEXIST,
                                reason: "the path names a file that is not a socket; binding would delete it")
@@ -342,8 +342,7 @@ public final class ZMQSocket {
         // peers). An abstract name (`@…`) has no file. `lstat`: a link put in the socket's place is not followed to
         // give a file of the daemon's the socket's bits (a reviewer, session 44; a directory only the daemon writes
         // closes that, and the moment between the bind and the chmod, for good).
-        if endpoint.hasPrefix("ipc://") {
-            let path = String(endpoint.dropFirst("ipc://".count))
+        if let path = ipcPath {
             var st = stat()
             if !path.hasPrefix("@"), lstat(path, &st) == 0, st.st_mode & S_IFMT == S_IFSOCK, st.st_mode & 0o007 != 0 {
                 _ = chmod(path, st.st_mode & 0o770)
