@@ -334,14 +334,27 @@ public final class ZMQSocket {
                 throw ZMQError(operation: "zmq_bind(\(endpoint))", code: EADDRINUSE, reason: "another process is listening on that socket file")
             }
         }
-        if zmq_bind(h, endpoint) != 0 { throw ZMQError("zmq_bind(\(endpoint))") }
+        // libzmq makes an ipc socket file in this thread, inside `zmq_bind` (its listener's `set_local_address`), with
+        // the process's umask: others' bits are masked for that call, so the file never exists open to them, not even
+        // for the moment before the chmod below (a connection made in that moment would have outlived the chmod). The
+        // umask is the process's, so a file another thread makes meanwhile is at most more private than it would be.
+        let bound: Int32
+        if let path = ipcPath, !path.hasPrefix("@") {
+            let previous = umask(0o077)
+            umask(previous | 0o007)
+            bound = zmq_bind(h, endpoint)
+            umask(previous)
+        } else {
+            bound = zmq_bind(h, endpoint)
+        }
+        if bound != 0 { throw ZMQError("zmq_bind(\(endpoint))") }
         // The socket file as the state directory and the store are, whatever the umask: nothing for others. libzmq
         // makes it with the process's umask, and under umask 000 (or 002) any local user connected to a plaintext
         // socket, published forged events and read every alert (a security tester, session 44); connecting needs
         // write permission, so the usual 022 kept them out already. The group's bits stay (a group of trusted
         // peers). An abstract name (`@…`) has no file. `lstat`: a link put in the socket's place is not followed to
-        // give a file of the daemon's the socket's bits (a reviewer, session 44; a directory only the daemon writes
-        // closes that, and the moment between the bind and the chmod, for good).
+        // give a file of the daemon's the socket's bits (a reviewer, session 44). With the umask above this is a second
+        // guard, for a libzmq that would make the file elsewhere.
         if let path = ipcPath {
             var st = stat()
             if !path.hasPrefix("@"), lstat(path, &st) == 0, st.st_mode & S_IFMT == S_IFSOCK, st.st_mode & 0o007 != 0 {

@@ -560,7 +560,7 @@ struct OperatorMistakeTests {
 
     /// Under umask 000 the plaintext socket files were 0777: any local user published forged events and read every
     /// alert, live and from the journal (a security tester, session 44). An abstract name has no file at all.
-    @Test("under umask 000 the bound ipc:// socket files give others nothing (0770); a plaintext abstract ipc://@ endpoint is warned of at start and by --check-config")
+    @Test("under umask 000 the bound ipc:// socket files give others nothing (0770) and the umask is left as it was; a plaintext abstract ipc://@ endpoint is warned of at start and by --check-config")
     func socketFilesPrivate() throws {
         let dir = try TemporaryDirectory()
         let daemon = try DaemonUnderTest(dir: dir, launcher: ["/bin/sh", "-c", "umask 000; exec \"$0\" \"$@\""])
@@ -572,6 +572,9 @@ struct OperatorMistakeTests {
                     "\(path): \(String(st.st_mode & 0o777, radix: 8))")
         }
         #expect(!daemon.child.stderr.text.contains("abstract ipc://"), "\(daemon.child.stderr.text)")
+        // The bind masks others' bits for its own moment only: the daemon's umask is the shell's again afterwards.
+        let status = (try? String(contentsOfFile: "/proc/\(daemon.child.process.processIdentifier)/status", encoding: .utf8)) ?? ""
+        #expect(status.split(separator: "\n").contains("Umask:\t0000"), "\(status)")
         let name = "@cwtest-\(getpid())-\(UInt32.random(in: 0 ... .max))"
         let arguments = ["--input", dir.ipc("in2"), "--input-bind", "--output", "ipc://\(name)", "--state-dir", dir.file("state2")]
         let check = try Self.daemon(["--check-config"] + arguments)
