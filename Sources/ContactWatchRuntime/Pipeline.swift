@@ -180,7 +180,7 @@ struct PipelineLoop {
         counters.committedSequence.store(machine.committedSequence, ordering: .relaxed)
         counters.publishedRecorded.store(machine.durablePublished, ordering: .relaxed)
         housekeeping.socketFiles.start(at: clock.now)
-        if machine.phase == .running { becomeReady() }
+        if machine.phase == .running { becomeReady() } else { announceRepublishWait() }
         let heartbeat = SystemdHeartbeat.start(counters: counters)
         defer { heartbeat?.stop() }
         var failed: DaemonError? = nil
@@ -477,7 +477,22 @@ struct PipelineLoop {
         becomeReady()
     }
 
+    /// The start waits, input unread and READY=1 not sent, for a consumer to subscribe to alert topics or the grace to
+    /// pass: said at `notice`, and to systemd, whose start timeout (the unit's 60 s) is extended past the grace. The
+    /// wait used neither CPU nor reads, so the start's own extension stopped; with a grace above the unit's
+    /// `TimeoutStartSec` systemd killed the start and restarted it into the same wait, for ever, the input never read,
+    /// and the log said only that no publisher had connected (a runtime reviewer, session 45).
+    private mutating func announceRepublishWait() {
+        let count = machine.unpublished.count
+        let grace = config.republishGraceMillis
+        counters.republishWaiting.store(count, ordering: .relaxed)
+        let line = RepublishWait.notice(alerts: count, graceMillis: grace)
+        logger.notice("\(line)", metadata: ["unpublished": "\(count)", "republishGraceMillis": "\(grace)"])
+        if Systemd.isSupervised { Systemd.notifyWithoutWaiting(RepublishWait.systemdState(alerts: count, graceMillis: grace)) }
+    }
+
     private mutating func becomeReady() {
+        counters.republishWaiting.store(0, ordering: .relaxed)
         ready?()
         ready = nil
     }
@@ -660,11 +675,14 @@ struct Housekeeping {
         trim.run(at: now)
     }
 
-    /// `events/s`, cases, W, the latest alert sequence, subscriptions: one line.
+    /// `events/s`, cases, W, the latest alert sequence, subscriptions: one line; first, while the start waits to
+    /// republish, that it waits.
     static func status(_ c: RuntimeCounters, eventsPerSecond: Double) -> String {
         let w = c.watermarkMillis.load(ordering: .relaxed)
         let watermark = w == Int64.min ? "none yet" : RFC3339.format(w)
-        return "\(Int(eventsPerSecond.rounded())) events/s, \(c.received.load(ordering: .relaxed)) received, "
+        let waiting = c.republishWaiting.load(ordering: .relaxed)
+        return (waiting > 0 ? RepublishWait.status(alerts: waiting) + "; " : "")
+            + "\(Int(eventsPerSecond.rounded())) events/s, \(c.received.load(ordering: .relaxed)) received, "
             + "\(c.cases.load(ordering: .relaxed)) cases, W \(watermark), alertSequence \(c.committedSequence.load(ordering: .relaxed)), "
             + "\(c.subscriptions.load(ordering: .relaxed)) subscriptions"
     }
@@ -1110,5 +1128,32 @@ struct MessageLog {
         case .streamGap: "stream gap"
         }
         logger.debug("published: \(what)", metadata: metadata)
+    }
+}
+
+/// What the start says while alerts an earlier run committed and did not record as published wait for a consumer of
+/// alert topics (alerts.md: until one subscribes or `output.republishGraceMillis` has passed; the input is not read
+/// and READY=1 is not sent meanwhile).
+enum RepublishWait {
+    /// The `notice` line as the wait begins.
+    static func notice(alerts: Int, graceMillis: Int) -> String {
+        "waiting up to \(seconds(graceMillis)) (output.republishGraceMillis) for a consumer to subscribe to alert topics "
+            + "before publishing \(alerts) alert\(alerts == 1 ? "" : "s") committed before the last stop and not recorded as "
+            + "published; the input is not read until then"
+    }
+
+    /// The start's timeout extended past the grace (with 10 s for what follows it), and the status line.
+    static func systemdState(alerts: Int, graceMillis: Int) -> String {
+        "EXTEND_TIMEOUT_USEC=\((UInt64(max(0, graceMillis)) + 10_000) * 1000)\nSTATUS=" + status(alerts: alerts)
+    }
+
+    static func status(alerts: Int) -> String {
+        "starting: waiting for a consumer of alert topics before republishing \(alerts) alert\(alerts == 1 ? "" : "s")"
+            + " (input not read until then)"
+    }
+
+    /// 2000 → "2 s", 2500 → "2.5 s", 120000 → "120 s".
+    static func seconds(_ millis: Int) -> String {
+        millis % 1000 == 0 ? "\(millis / 1000) s" : "\(Double(millis) / 1000) s"
     }
 }

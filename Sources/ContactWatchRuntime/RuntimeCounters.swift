@@ -31,6 +31,9 @@ public final class RuntimeCounters: Sendable {
     public let publishFailures = Atomic<Int>(0)
     /// Alerts of an earlier run published at start.
     public let republished = Atomic<Int>(0)
+    /// While the start waits for a consumer before republishing: how many alerts wait (0 otherwise). Read by the
+    /// `STATUS=` line, which says the wait instead of looking like a daemon that simply has no input.
+    public let republishWaiting = Atomic<Int>(0)
     /// The most durable batches whose bodies were on loan to libzmq at once (`LentOutboxes`: at most its limit, 8).
     /// A consumer that stops reading keeps its queued messages' batches on loan; past the limit batches are copied.
     public let lentBatchesPeak = Atomic<Int>(0)

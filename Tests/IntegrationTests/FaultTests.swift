@@ -1411,7 +1411,7 @@ struct FaultTests {
     /// without READY=1 or a `ready` line. (systemd 252 showed `stopping`, then `ready`, for a stop 1.8 s into a start,
     /// session 38, and 4 ms after `stopping` in session 39: a stop that came as the loop reported ready is no longer
     /// followed by it.)
-    @Test("SIGTERM while the start republishes: exit 0, STOPPING=1 sent before the exit, and neither READY=1 nor a ready line")
+    @Test("while the start waits to republish it says so and extends systemd's start timeout past the grace; SIGTERM then: exit 0, STOPPING=1 sent before the exit, and neither READY=1 nor a ready line")
     func stopWhileRepublishing() throws {
         let dir = try TemporaryDirectory()
         guard try Self.storeWithUnpublishedAlerts(dir, skipping: "fault: a stop while republishing") else { return }
@@ -1429,6 +1429,13 @@ struct FaultTests {
         let deadline = Date().addingTimeInterval(30)
         while !FileManager.default.fileExists(atPath: dir.file("out")) && Date() < deadline { usleep(10_000) }
         try #require(FileManager.default.fileExists(atPath: dir.file("out")), "the output was never bound: \(daemon.stderr.text)")
+        // The wait is said, and systemd's start timeout (the unit's 60 s) extended past the grace: it used neither CPU
+        // nor reads, so nothing extended it, and a grace above the timeout had the start killed and restarted for ever.
+        #expect(notify.wait(for: "EXTEND_TIMEOUT_USEC=", prefix: true, timeout: 30) { $0 == "EXTEND_TIMEOUT_USEC=70000000" },
+                "\(daemon.stderr.text.suffix(1500))")
+        #expect(daemon.stderr.wait(timeout: 30) {
+            $0.contains(" notice ") && $0.contains("waiting up to 60 s (output.republishGraceMillis) for a consumer to subscribe to alert topics")
+        }, "\(daemon.stderr.text.suffix(1500))")
         daemon.signal(SIGTERM)
         let status = daemon.waitForExit(timeout: 30)
         let log = daemon.stderr.text

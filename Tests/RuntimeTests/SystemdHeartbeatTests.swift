@@ -16,4 +16,17 @@ struct SystemdHeartbeatTests {
     func statusDue(sinceLast: UInt64, tick: UInt64, due: Bool) {
         #expect(SystemdHeartbeat.statusDue(sinceLast: sinceLast, every: 5 * Self.second, tick: tick) == due)
     }
+
+    /// While the start waits to republish, the status line says that first: it looked like a daemon with no input.
+    @Test("the STATUS= line says the republish wait while it lasts, and only then; the wait extends the start past the grace")
+    func republishWait() {
+        let counters = RuntimeCounters()
+        #expect(Housekeeping.status(counters, eventsPerSecond: 0).hasPrefix("0 events/s, 0 received"))
+        counters.republishWaiting.store(5, ordering: .relaxed)
+        #expect(Housekeeping.status(counters, eventsPerSecond: 0).hasPrefix(
+            "starting: waiting for a consumer of alert topics before republishing 5 alerts (input not read until then); 0 events/s"))
+        #expect(RepublishWait.systemdState(alerts: 1, graceMillis: 120_000)
+                == "EXTEND_TIMEOUT_USEC=130000000\nSTATUS=starting: waiting for a consumer of alert topics before republishing 1 alert (input not read until then)")
+        #expect(RepublishWait.notice(alerts: 3, graceMillis: 2500).hasPrefix("waiting up to 2.5 s (output.republishGraceMillis)"))
+    }
 }
