@@ -510,10 +510,10 @@ final class TailSession {
             let reply: Reply? = try dealer.receiveMessage(timeoutMilliseconds: options.requestTimeoutMilliseconds) { frames in
                 guard frames.count >= 2 else { return .malformed("a reply of \(frames.count) frame(s)") }
                 let kind = frames.string(at: 0)
-                if kind == "error" { return .error(frames.string(at: 1)) }
-                guard kind == "alerts" else { return .malformed("a reply of kind \(kind.debugDescription)") }
+                if kind == "error" { return .error(TailText.quoted(frames.string(at: 1))) }
+                guard kind == "alerts" else { return .malformed("a reply of kind \(TailText.quoted(kind))") }
                 guard let latest = UInt64(frames.string(at: 1)) else {
-                    return .malformed("latest = \(frames.string(at: 1).debugDescription)")
+                    return .malformed("latest = \(TailText.quoted(frames.string(at: 1)))")
                 }
                 // Only a contiguous run of bodies can be used when the reply has more frames than the pool.
                 let end = frames.count <= capacity ? frames.count : capacity - 1

@@ -57,6 +57,15 @@ public enum TailText {
         return clean("\(time)  \(shownTopic)  \(severity)  \(subject)  \(reason)")
     }
 
+    /// Text a peer sent that a diagnostic quotes (a journal's `error` reply, a reply's unknown kind): cleaned as a
+    /// rendered line is, and cut to `limit` characters. The journal's error text went to the terminal raw, so a hostile
+    /// peer set the window's title, the colours or reversed text, up to a frame of 1 MiB (the companion tool's hunter,
+    /// session 45).
+    static func quoted(_ s: String, limit: Int = 200) -> String {
+        let cut = s.count > limit ? String(s.prefix(limit)) + "…" : s
+        return "\"" + clean(cut) + "\""
+    }
+
     /// Control characters (C0, DEL, C1: newlines, escapes a terminal would interpret) and the characters that move or
     /// reorder what follows them on screen (line and paragraph separators, bidirectional marks and overrides: a forged
     /// reason could show its text reversed, the companion tool's auditor, session 25) become spaces.

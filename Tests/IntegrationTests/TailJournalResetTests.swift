@@ -485,6 +485,30 @@ struct TailJournalResetTests {
         #expect(tail.process.isRunning && tail.stdout.lines.count == 3, "\(tail.stdout.text) \(tail.stderr.text)")
     }
 
+    /// A journal's `error` text (and a reply's unknown kind) went to stderr raw: a hostile peer set the terminal's title,
+    /// its colours, reversed text, up to 1 MiB of it (the companion tool's hunter, session 45).
+    @Test("a journal's error text and a reply's unknown kind reach stderr without terminal controls and cut to 200 characters; exit 69", arguments: ["error", "kind"])
+    func hostileJournalText(_ where_: String) throws {
+        let dir = try TemporaryDirectory()
+        let fake = try FakeDaemon(dir)
+        defer { fake.close() }
+        let hostile = "\u{1B}]0;pwned\u{07}\u{1B}[31mred\u{202E}desrever\u{9B}2J" + String(repeating: "x", count: 5000)
+        fake.journal.fixed.withLock {
+            $0 = where_ == "error" ? [Array("error".utf8), Array(hostile.utf8)] : [Array(hostile.utf8), Array("1".utf8)]
+        }
+        let tail = try Child("contactwatch", ["tail", "--endpoint", dir.ipc("out"), "--journal", dir.ipc("journal"),
+                                              "--from-sequence", "0"])
+        defer { if tail.process.isRunning { tail.signal(SIGKILL) }; _ = tail.waitForProcessExit(timeout: 10) }
+        let status = tail.waitForExit(timeout: 30)
+        let err = tail.stderr.text
+        #expect(status == 69, "exit \(String(describing: status)): \(err.suffix(500))")
+        #expect(err.contains(where_ == "error" ? "answered: error: \" ]0;pwned  [31mred desrever 2J" : "sent a reply of kind \" ]0;pwned"),
+                "\(err.suffix(500))")
+        #expect(!err.unicodeScalars.contains { $0.value == 0x1B || $0.value == 0x07 || $0.value == 0x202E || $0.value == 0x9B },
+                "\(err.debugDescription.suffix(500))")
+        #expect(err.utf8.count < 1500 && !err.contains(String(repeating: "x", count: 300)), "\(err.count) characters on stderr")
+    }
+
     @Test("a journal whose replies never advance (the same alert again, bodies without alertSequence, not JSON): tail exits 69 saying so, instead of asking for ever", arguments: ["same", "no-sequence", "not-json"])
     func journalThatNeverAdvances(_ kind: String) throws {
         let dir = try TemporaryDirectory()
