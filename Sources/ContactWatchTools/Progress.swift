@@ -34,6 +34,15 @@ public final class ProgressMeter {
         try? writer.write("\r" + line() + "\u{1B}[K")
     }
 
+    /// Erases the progress line before another line is written in its place (a diagnostic while the work goes on); the
+    /// next tick draws it again below. The diagnostics were written after the unfinished row and stayed glued to it in
+    /// the scroll-back (the companion tool's hunter, session 45).
+    public func clear() {
+        guard enabled, shown else { return }
+        shown = false
+        try? writer.write("\r\u{1B}[K")
+    }
+
     /// Erases the progress line (the summary that follows gets a clean line).
     public func finish() {
         guard enabled, shown else { return }

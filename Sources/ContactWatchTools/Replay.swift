@@ -455,6 +455,11 @@ public enum Replay {
         var sequence: UInt64 = 0
         let progress = ProgressMeter(writer: diagnostics, enabled: options.progress)
         let total = progress.enabled ? countLines(options.files, loop: options.loop) : nil
+        // A line said while the meter's row is shown takes that row's place, the row drawn again at the next tick.
+        func say(_ text: String) {
+            progress.clear()
+            diagnostics.line(text)
+        }
         let start = ToolClock.nanos()
         let rateInterval = options.rate.map { 1e9 / $0 }
         let paced = options.rate != nil || options.speed != nil
@@ -466,7 +471,7 @@ public enum Replay {
             var speedBase: (wall: UInt64, event: Int64)? = nil
             for file in options.files {
                 try LineReader(path: file).forEachLine(overlong: { number in
-                    diagnostics.line("\(file):\(number): a line of \(LineReader.maxLineBytes) bytes or more (not an "
+                    say("\(file):\(number): a line of \(LineReader.maxLineBytes) bytes or more (not an "
                         + "event stream?); not sent, read through to its end")
                     summary.skippedInvalid += 1
                 }) { line, number in
@@ -478,14 +483,14 @@ public enum Replay {
                     case .event(let t):
                         topic = t
                     case .oneFrame:
-                        diagnostics.line("\(file):\(number): not a JSON object with a string eventType; sent as a one-frame message")
+                        say("\(file):\(number): not a JSON object with a string eventType; sent as a one-frame message")
                         summary.oneFrame += 1
                     case .notJSON(let reason):
                         if options.sendInvalid {
-                            diagnostics.line("\(file):\(number): not JSON (\(reason)); sent as a one-frame message")
+                            say("\(file):\(number): not JSON (\(reason)); sent as a one-frame message")
                             summary.oneFrame += 1
                         } else {
-                            diagnostics.line("\(file):\(number): not JSON (\(reason)); not sent")
+                            say("\(file):\(number): not JSON (\(reason)); not sent")
                             summary.skippedInvalid += 1
                             return true
                         }
@@ -507,7 +512,7 @@ public enum Replay {
                                 let now = ToolClock.nanos()
                                 if due > now {
                                     if due - now > options.maxPauseNanoseconds {
-                                        diagnostics.line("\(file):\(number): occurredAt is \(describeGap(milliseconds: at - base.event)) "
+                                        say("\(file):\(number): occurredAt is \(describeGap(milliseconds: at - base.event)) "
                                             + "after this pass's first paced event: at --speed \(formatSpeed(speed)) the pause before it "
                                             + "would be longer than \(describeGap(milliseconds: Int64(options.maxPauseNanoseconds / 1_000_000))); "
                                             + "sent without it, and the events after it are paced from it")
@@ -542,9 +547,10 @@ public enum Replay {
                     if summary.messages & 255 == 0 || paced || ledger.live == 0 {
                         drainSubscriptions(socket, into: &ledger)
                         if ledger.joined > 0 { watch?.stop() } else { watch?.read() }
-                        let done = summary.messages
+                        // The total counts every line that is not blank or a comment: those not sent count as done.
+                        let done = summary.messages + summary.skippedInvalid
                         progress.tick {
-                            ProgressMeter.line(done: done, total: total, unit: "messages", elapsed: progress.elapsedSeconds)
+                            ProgressMeter.line(done: done, total: total, unit: "lines", elapsed: progress.elapsedSeconds)
                         }
                     }
                     return true

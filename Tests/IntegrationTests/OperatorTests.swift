@@ -113,14 +113,17 @@ struct OperatorTests {
         #expect(daemon.stop() == 0)
     }
 
-    @Test("on a terminal replay shows done/total, rate and ETA, then clears the line for its summary")
+    @Test("on a terminal replay shows done/total, rate and ETA, erases its row before a diagnostic and counts a line not sent as done, then clears the line for its summary")
     func replayProgressOnATerminal() throws {
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/script") else {
             print("skipped: no /usr/bin/script to give replay a terminal")
             return
         }
         let dir = try TemporaryDirectory()
-        let lines = (1...24).map { #"{"eventType":"probation-case.test","n":\#($0)}"# }.joined(separator: "\n") + "\n"
+        // Line 13 is not JSON: said while the row is shown, and not sent (25 lines, 24 messages).
+        var events = (1...24).map { #"{"eventType":"probation-case.test","n":\#($0)}"# }
+        events.insert("not json", at: 12)
+        let lines = events.joined(separator: "\n") + "\n"
         let file = dir.file("paced.ndjson")
         try lines.write(toFile: file, atomically: true, encoding: .utf8)
         let tool = Executables.url("contactwatch").path
@@ -137,7 +140,11 @@ struct OperatorTests {
         let c = try Child("/usr/bin/script", ["-qefc", command, "/dev/null"])
         #expect(c.waitForExit(timeout: 60) == 0, "\(c.stdout.text)")
         let text = c.stdout.text
-        #expect(text.contains("/24 messages ("), "\(text.debugDescription)")
+        #expect(text.contains("/25 lines ("), "\(text.debugDescription)")
+        // The diagnostic takes the row's place: before, it was written after the unfinished row ("ETA 0:01\e[K/tmp/…").
+        #expect(text.contains("paced.ndjson:13: not JSON"), "\(text.debugDescription)")
+        #expect(!text.contains("\u{1B}[K\(file):13:") || text.contains("\r\u{1B}[K\(file):13:"), "\(text.debugDescription)")
+        #expect(text.contains("\r\u{1B}[K\(file):13:"), "the row was not shown before line 13: \(text.debugDescription)")
         #expect(text.contains("ETA "), "\(text.debugDescription)")
         #expect(text.contains("\r\u{1B}[K"), "the progress line is erased before the summary")
         #expect(text.contains("replayed 24 messages"), "\(text.debugDescription)")
