@@ -961,17 +961,18 @@ public final class StateStore: Sendable {
         var publishedThrough: UInt64 = 0
         var contactCount = 0
         for row in try Row.fetchAll(db, sql: "SELECT key, value FROM meta") {
-            let key: String = row[0]
+            let key = try row.strictText(0, "a key of the meta table")
             switch key {
-            case "watermark": state.watermark = row[1]
-            case "alertSequence": state.alertSequence = UInt64(bitPattern: row[1] as Int64)
-            case "publishedThrough": publishedThrough = UInt64(bitPattern: row[1] as Int64)
-            case "contactCount": contactCount = max(0, min(row[1] as Int, 1 << 28))
+            case "watermark": state.watermark = try row.strictInteger(1, "meta value watermark")
+            case "alertSequence": state.alertSequence = UInt64(bitPattern: try row.strictInteger(1, "meta value alertSequence"))
+            case "publishedThrough": publishedThrough = UInt64(bitPattern: try row.strictInteger(1, "meta value publishedThrough"))
+            case "contactCount": contactCount = Int(max(0, min(try row.strictInteger(1, "meta value contactCount"), 1 << 28)))
             default: break
             }
         }
         for row in try Row.fetchAll(db, sql: "SELECT id, lastSequence FROM publisher") {
-            state.publishers[ExactString(row[0] as String)] = UInt64(bitPattern: row[1] as Int64)
+            let id = try row.strictText(0, "a publisherId of the publisher table")
+            state.publishers[ExactString(id)] = UInt64(bitPattern: try row.strictInteger(1, "publisher \(id)'s lastSequence"))
         }
 
         let pdus = try Row.fetchCursor(db, sql: "SELECT pduIndex, code, data FROM pdu ORDER BY pduIndex")
@@ -980,7 +981,7 @@ public final class StateStore: Sendable {
             guard index == Int64(state.pdus.count) else {
                 throw StoreError.corrupt(path, "PDU index \(index) is out of sequence (expected \(state.pdus.count))")
             }
-            let code: String = row[1]
+            let code = try row.strictText(1, "PDU \(index)'s code")
             let p = try row.withUnsafeData(atIndex: 2) { data throws -> PDUState in
                 guard let data else { throw CodecError("PDU \(index) has no data") }
                 return try data.withUnsafeBytes { b throws -> PDUState in try RecordCodec.decodePDU(code: code, b) }
@@ -1818,8 +1819,8 @@ extension StateStore {
         let whole = try Row.fetchOne(db, sql: """
             SELECT count(*), coalesce(sum(entryCount), 0) FROM journalChunk WHERE firstSequence IN (\(chosen))
             """, arguments: arguments)
-        let rows: Int = whole?[0] ?? 0
-        var pruned: Int = whole?[1] ?? 0
+        let rows: Int = whole?[0] ?? 0  // count(*): always an integer
+        var pruned = Int(try whole?.strictInteger(1, "the journal rows' entryCount") ?? 0)
         try db.execute(sql: "DELETE FROM journalChunk WHERE firstSequence IN (\(chosen))", arguments: arguments)
         if rows >= maxRows { return (pruned, false) }
         // Rows that straddle `published` (one, normally).
@@ -1828,8 +1829,8 @@ extension StateStore {
             WHERE firstSequence <= ?1 AND lastSequence > ?1 AND recordedAt < ?2
             """, arguments: [published, cutoff])
         for row in straddling {
-            let first: Int64 = row[0]
-            let recordedAt: Int64 = row[1]
+            let first: Int64 = row[0]  // the rowid: always an integer
+            let recordedAt = try row.strictInteger(1, "journal row \(first)'s recordedAt")
             var kept: [JournalEntry] = []
             try row.withUnsafeData(atIndex: 2) { data in
                 guard let data else { throw CodecError("journal row \(first) has no entries") }
@@ -2014,5 +2015,35 @@ final class LockWait: Sendable {
         }
         usleep(useconds_t(delay * 1000))
         return true
+    }
+}
+
+extension Row {
+    /// The column `index` when SQLite holds an INTEGER there; any other storage class is a damaged record (`what` is
+    /// named). GRDB's non-throwing subscripts trap on a value they cannot convert: a `meta` or `publisher` value of TEXT,
+    /// NULL or BLOB — a damaged record header or a hand edit, which `quick_check` passes, the tables not being STRICT —
+    /// killed the start with SIGILL instead of exit 74, and a REAL was truncated without a word (the store's hunter,
+    /// session 45). A rowid (`INTEGER PRIMARY KEY`) is always an integer and needs no check.
+    func strictInteger(_ index: Int, _ what: @autoclosure () -> String) throws(CodecError) -> Int64 {
+        let value: DatabaseValue = self[index]
+        guard case .int64(let v) = value.storage else { throw CodecError("\(what()) is \(Self.describe(value)), not an integer") }
+        return v
+    }
+
+    /// The column `index` when SQLite holds TEXT there (see `strictInteger`).
+    func strictText(_ index: Int, _ what: @autoclosure () -> String) throws(CodecError) -> String {
+        let value: DatabaseValue = self[index]
+        guard case .string(let v) = value.storage else { throw CodecError("\(what()) is \(Self.describe(value)), not text") }
+        return v
+    }
+
+    private static func describe(_ value: DatabaseValue) -> String {
+        switch value.storage {
+        case .null: "NULL"
+        case .int64(let v): "the integer \(v)"
+        case .double(let v): "the real number \(v)"
+        case .string(let v): "the text '\(v.count > 40 ? String(v.prefix(40)) + "…" : v)'"
+        case .blob(let v): "a blob of \(v.count) bytes"
+        }
     }
 }

@@ -368,4 +368,27 @@ func expectRefusal(_ dir: TempDir, _ kind: StoreError.Kind, mentioning words: [S
         }
         try expectCorruptLoad(dir, mentioning: ["published through alertSequence \(last + 5), beyond the last one given (\(last))"])
     }
+
+    /// A `meta`, `publisher` or `pdu` value of another storage class (`quick_check` passes it: the tables are not
+    /// STRICT) trapped in GRDB's non-throwing subscripts (SIGILL, exit 132 under the daemon) instead of a corrupt
+    /// store's exit 74, and a REAL was truncated (the store's hunter, session 45).
+    @Test("a meta, publisher or PDU value of the wrong storage class (text, NULL, blob, real) is a corrupt store naming it, not a crash or a truncation", arguments: [
+        ("UPDATE meta SET value = 'x' WHERE key = 'alertSequence'", "meta value alertSequence is the text 'x', not an integer"),
+        ("UPDATE meta SET value = NULL WHERE key = 'alertSequence'", "meta value alertSequence is NULL, not an integer"),
+        ("UPDATE meta SET value = 1.5 WHERE key = 'alertSequence'", "meta value alertSequence is the real number 1.5, not an integer"),
+        ("UPDATE meta SET value = x'00' WHERE key = 'watermark'", "meta value watermark is a blob of 1 bytes, not an integer"),
+        ("INSERT INTO publisher VALUES ('feed-A', 'abc')", "publisher feed-A's lastSequence is the text 'abc', not an integer"),
+        ("INSERT INTO publisher VALUES (x'ff00', 3)", "a publisherId of the publisher table is a blob of 2 bytes, not text"),
+        ("UPDATE pdu SET code = x'ff' WHERE pduIndex = 0", "PDU 0's code is a blob of 1 bytes, not text"),
+    ])
+    func valueOfAnotherStorageClass(_ sql: String, _ message: String) throws {
+        let dir = try populatedStore()
+        defer { dir.cleanup() }
+        if sql.contains("pdu") {
+            let pdus = try DatabaseQueue(path: dir.storePath).read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM pdu") } ?? 0
+            try #require(pdus > 0, "the populated store has no PDU")
+        }
+        try tamper(dir) { db in try db.execute(sql: sql) }
+        try expectCorruptLoad(dir, mentioning: [message])
+    }
 }
