@@ -241,8 +241,20 @@ public final class StateStore: Sendable {
             // refused as newer (a newer daemon killed before its first checkpoint, then rolled back) was modified
             // after all, against the message (an upgrade tester, session 41).
             queue.inDatabase { db in _ = cw_sqlite_no_checkpoint_on_close(db.sqliteConnection) }
+            // An upgrade stopped part way: each migration is a transaction of its own, so the steps before the failing
+            // one stay (in the -wal), and the next start goes on from there; said, as the load's refusal of a store
+            // this start migrated says it (the message said only the failure: the store's hunter, session 45).
+            let reached = migrated == nil ? nil : try? queue.read { db in try Int.fetchOne(db, sql: "PRAGMA user_version") }
             try? queue.close()
-            throw StoreError.from(error, path: path, during: "checking")
+            let failure = StoreError.from(error, path: path, during: "checking")
+            if let from = migrated, let reached = reached ?? nil, reached > from {
+                let upgraded = "this start upgraded it from schema version \(from) to \(reached) (of \(Self.schemaVersion)) "
+                    + "before the failure; the next start goes on from there."
+                throw StoreError(failure.kind, failure.description.contains(StoreError.notModified)
+                    ? failure.description.replacingOccurrences(of: StoreError.notModified, with: upgraded)
+                    : failure.description + " (The upgrade: " + upgraded + ")")
+            }
+            throw failure
         }
         queue.inDatabase { db in _ = cw_sqlite_checkpoint_on_close(db.sqliteConnection) }
         migratedFrom = migrated
@@ -816,7 +828,7 @@ public final class StateStore: Sendable {
             let at = rows.columnInt64(4)
             if at != recordedAt {
                 try builder?.finish()
-                builder = try JournalChunk.Builder(db, now: at)
+                builder = try JournalChunk.Builder(db, now: at, compress: false)
                 recordedAt = at
             }
             let sequence = UInt64(bitPattern: rows.columnInt64(0))

@@ -266,6 +266,37 @@ struct MigrationTests {
 
     /// A v2 store whose contact names a case it does not have cannot be migrated: refused as corrupt (exit 74), and
     /// left at v2 with its contacts (the migration is one transaction), never reset.
+    /// An upgrade from v3 that fails after the v4 step (a full disk, a kill between two migrations: each is a
+    /// transaction of its own) leaves a store of schema v4: its journal rows must be what schema v4 reads (format 1,
+    /// as the version that made it wrote them), not format 3, which only schema v6 defines; and the refusal says how
+    /// far the upgrade went (the store's hunter, session 45).
+    @Test("an upgrade from v3 that fails after the v4 step leaves journal rows schema v4 reads, and says it upgraded the store that far")
+    func v3UpgradeInterruptedAfterV4() throws {
+        let dir = try Self.copy("v3-r7-on.sqlite")
+        defer { dir.cleanup() }
+        let q = try DatabaseQueue(path: dir.storePath)
+        try q.write { db in
+            try db.execute(sql: """
+                CREATE TRIGGER inject BEFORE UPDATE ON meta WHEN OLD.key = 'schemaVersion' AND NEW.value = 5
+                BEGIN SELECT RAISE(ABORT, 'injected failure of the v5 step'); END;
+                """)
+        }
+        try q.close()
+        let error = #expect(throws: StoreError.self) { _ = try StateStore(directory: dir.path) }
+        let text = error?.description ?? ""
+        #expect(text.contains("injected failure of the v5 step"), "\(text)")
+        #expect(text.contains("this start upgraded it from schema version 3 to 4 (of \(StateStore.schemaVersion)) before the failure; the next start goes on from there."), "\(text)")
+        #expect(!text.contains(StoreError.notModified), "\(text)")
+        let check = try DatabaseQueue(path: dir.storePath)
+        defer { try? check.close() }
+        let (version, formats) = try check.read { db in
+            (try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0,
+             try Int.fetchAll(db, sql: "SELECT unicode(CAST(substr(entries, 1, 1) AS TEXT)) FROM journalChunk"))
+        }
+        #expect(version == 4)
+        #expect(!formats.isEmpty && formats.allSatisfy { $0 == 1 }, "journal row formats \(formats)")
+    }
+
     @Test func v2StoreWithAnOrphanContactIsRefusedUnchanged() throws {
         let dir = try Self.copy("v2-r7-on.sqlite")
         defer { dir.cleanup() }
