@@ -57,12 +57,19 @@ struct RawStatement {
         try text(index, UnsafeRawPointer(s.utf8Start).assumingMemoryBound(to: CChar.self), s.utf8CodeUnitCount)
     }
 
-    /// Binds `s` as GRDB binds a `String` (NUL-terminated: text after an embedded NUL is not stored), then runs
-    /// `body` (which steps) while the text is bound.
+    /// Binds `s`'s UTF-8, every byte of it, as text, then runs `body` (which steps) while the text is bound. Bound as a C
+    /// string (length -1, as GRDB binds a `String`), text after an embedded U+0000 was not stored: a publisherId
+    /// `feed\u{0}A` was kept as `feed`, another publisher's, and two pduCodes that differ after a NUL became one, a
+    /// store the next start refused as corrupt (events.md allows any Unicode scalar; the store's hunter, session 45).
+    /// Read such a column back with its length (`CAST(column AS BLOB)`): GRDB reads text up to its first NUL.
     @inline(__always) func withText<T>(_ index: Int32, _ s: String, _ body: () throws -> T) throws -> T {
-        try s.withCString { c in
-            let rc = sqlite3_bind_text(handle, index, c, -1, nil /* SQLITE_STATIC */)
-            if rc != SQLITE_OK { throw failure(rc) }
+        var s = s
+        return try s.withUTF8 { utf8 in
+            if let start = utf8.baseAddress, utf8.count > 0 {
+                try text(index, UnsafeRawPointer(start).assumingMemoryBound(to: CChar.self), utf8.count)
+            } else {
+                try text(index, "")  // a NULL pointer would bind NULL, not ''
+            }
             return try body()
         }
     }

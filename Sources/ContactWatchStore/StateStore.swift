@@ -982,18 +982,18 @@ public final class StateStore: Sendable {
             default: break
             }
         }
-        for row in try Row.fetchAll(db, sql: "SELECT id, lastSequence FROM publisher") {
-            let id = try row.strictText(0, "a publisherId of the publisher table")
+        for row in try Row.fetchAll(db, sql: "SELECT id, lastSequence, CAST(id AS BLOB) FROM publisher") {
+            let id = try row.strictText(0, "a publisherId of the publisher table", bytesAt: 2)
             state.publishers[ExactString(id)] = UInt64(bitPattern: try row.strictInteger(1, "publisher \(id)'s lastSequence"))
         }
 
-        let pdus = try Row.fetchCursor(db, sql: "SELECT pduIndex, code, data FROM pdu ORDER BY pduIndex")
+        let pdus = try Row.fetchCursor(db, sql: "SELECT pduIndex, code, data, CAST(code AS BLOB) FROM pdu ORDER BY pduIndex")
         while let row = try pdus.next() {
             let index: Int64 = row[0]
             guard index == Int64(state.pdus.count) else {
                 throw StoreError.corrupt(path, "PDU index \(index) is out of sequence (expected \(state.pdus.count))")
             }
-            let code = try row.strictText(1, "PDU \(index)'s code")
+            let code = try row.strictText(1, "PDU \(index)'s code", bytesAt: 3)
             let p = try row.withUnsafeData(atIndex: 2) { data throws -> PDUState in
                 guard let data else { throw CodecError("PDU \(index) has no data") }
                 return try data.withUnsafeBytes { b throws -> PDUState in try RecordCodec.decodePDU(code: code, b) }
@@ -1242,13 +1242,26 @@ public final class StateStore: Sendable {
         p.keys.append(contentsOf: changes.forgottenContacts)
         radixSort(&p.keys, scratch: &p.sortScratch)
         p.contactRecords.reserveCapacity(changes.contacts.count)
+        // A contact forgotten in this batch and set again in it is new (events.md), so it may be back under another
+        // case than the one whose row holds it: it is deleted as well as written, so that the old case's row drops it
+        // (`mergeContacts` writes a case's own record before it looks at the deletions). Written only, it stayed in
+        // both rows, and the next start refused the store as corrupt, "contact N appears in two cases" (the store's
+        // hunter, session 45).
+        var forgotten: [UInt64] = []
+        if !changes.forgottenContacts.isEmpty {
+            forgotten = changes.forgottenContacts
+            radixSort(&forgotten, scratch: &p.sortScratch)
+        }
         var last: UInt64? = nil
-        for id in p.keys where id != last {
-            last = id
-            if let rec = state.contacts.record(id) {
-                p.contactRecords.append((id, rec))
-            } else {
-                p.deletedContacts.append(id)
+        forgotten.withUnsafeBufferPointer { forgotten in
+            for id in p.keys where id != last {
+                last = id
+                if let rec = state.contacts.record(id) {
+                    p.contactRecords.append((id, rec))
+                    if forgotten.count > 0 && RecordCodec.contains(forgotten, id) { p.deletedContacts.append(id) }
+                } else {
+                    p.deletedContacts.append(id)
+                }
             }
         }
         // By case, then by id (the ids are ascending already: a stable order by case).
@@ -2042,11 +2055,18 @@ extension Row {
         return v
     }
 
-    /// The column `index` when SQLite holds TEXT there (see `strictInteger`).
-    func strictText(_ index: Int, _ what: @autoclosure () -> String) throws(CodecError) -> String {
+    /// The column `index` when SQLite holds TEXT there (see `strictInteger`), whole: with `bytesAt`, the column that
+    /// selects it `CAST(… AS BLOB)`, whose bytes are the text's own, an embedded U+0000 and what follows it included
+    /// (GRDB reads text up to its first NUL; `RawStatement.withText`).
+    func strictText(_ index: Int, _ what: @autoclosure () -> String, bytesAt: Int? = nil) throws(CodecError) -> String {
         let value: DatabaseValue = self[index]
         guard case .string(let v) = value.storage else { throw CodecError("\(what()) is \(Self.describe(value)), not text") }
-        return v
+        guard let bytesAt else { return v }
+        let whole: DatabaseValue = self[bytesAt]
+        switch whole.storage {
+        case .blob(let bytes): return String(decoding: bytes, as: UTF8.self)
+        default: return v  // '' cast to a blob
+        }
     }
 
     private static func describe(_ value: DatabaseValue) -> String {
