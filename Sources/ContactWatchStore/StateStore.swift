@@ -978,7 +978,12 @@ public final class StateStore: Sendable {
             case "watermark": state.watermark = try row.strictInteger(1, "meta value watermark")
             case "alertSequence": state.alertSequence = UInt64(bitPattern: try row.strictInteger(1, "meta value alertSequence"))
             case "publishedThrough": publishedThrough = UInt64(bitPattern: try row.strictInteger(1, "meta value publishedThrough"))
-            case "contactCount": contactCount = Int(max(0, min(try row.strictInteger(1, "meta value contactCount"), 1 << 28)))
+            case "contactCount":
+                // A capacity hint, bounded by what the file and its -wal can hold (a packed contact takes at least 4
+                // bytes): a damaged value made the load of an empty store allocate and fill ~16 GB before it read a
+                // contact, an OOM kill instead of a start (the store's hunter, session 45).
+                let hint = try row.strictInteger(1, "meta value contactCount")
+                contactCount = Int(max(0, min(hint, 1 << 28, Int64(Self.bytesOnDisk(path) / 4))))
             default: break
             }
         }
@@ -2040,6 +2045,18 @@ final class LockWait: Sendable {
         }
         usleep(useconds_t(delay * 1000))
         return true
+    }
+}
+
+extension StateStore {
+    /// The bytes of the store's file and its -wal (0 for either that cannot be read).
+    static func bytesOnDisk(_ path: String) -> UInt64 {
+        var total: UInt64 = 0
+        for file in [path, path + "-wal"] {
+            var st = stat()
+            if stat(file, &st) == 0 { total += UInt64(max(0, st.st_size)) }
+        }
+        return total
     }
 }
 

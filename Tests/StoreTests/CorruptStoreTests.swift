@@ -391,4 +391,24 @@ func expectRefusal(_ dir: TempDir, _ kind: StoreError.Kind, mentioning words: [S
         try tamper(dir) { db in try db.execute(sql: sql) }
         try expectCorruptLoad(dir, mentioning: [message])
     }
+
+    /// `contactCount` is only a capacity hint: a damaged one made the load allocate and fill a table for it (2^28
+    /// contacts: ~16 GB, an OOM kill instead of a start; the store's hunter, session 45). It is bounded by what the
+    /// file can hold. (50,000,000 here: ~2.8 GB before, within reach of the test machine.)
+    @Test("a damaged contactCount does not size the loaded contacts table beyond what the file can hold")
+    func contactCountBeyondTheFile() throws {
+        let dir = try populatedStore()
+        defer { dir.cleanup() }
+        let expected: EngineState = try {
+            let store = try StateStore(directory: dir.path)
+            defer { store.close() }
+            return try store.load().state
+        }()
+        try tamper(dir) { db in try db.execute(sql: "UPDATE meta SET value = 50000000 WHERE key = 'contactCount'") }
+        let store = try StateStore(directory: dir.path)
+        defer { store.close() }
+        let loaded = try store.load().state
+        #expect(sameState(loaded, expected))
+        #expect(loaded.contacts.slotCount < 1_000_000, "\(loaded.contacts.slotCount) slots for \(loaded.contacts.count) contacts")
+    }
 }
