@@ -1010,7 +1010,11 @@ public final class StateStore: Sendable {
         }
 
         // Cases, in index order: the indices must be 0, 1, 2, ...; each with its contacts.
-        let caseCount = (try Int.fetchOne(db, sql: "SELECT max(caseIndex) + 1 FROM caseState")) ?? 0
+        // A capacity, bounded as `contactCount` is (a case's row takes more than 8 bytes): one damaged key made the
+        // start allocate 6.4 GB before the loop below could say the index was out of sequence (the store's hunter,
+        // session 45).
+        let caseCount = min((try Int.fetchOne(db, sql: "SELECT max(caseIndex) + 1 FROM caseState")) ?? 0,
+                            Int(clamping: Self.bytesOnDisk(path) / 8))
         state.cases.reserveCapacity(caseCount)
         var crnKeys: [UInt64] = []
         crnKeys.reserveCapacity(caseCount)

@@ -1403,6 +1403,32 @@ struct FaultTests {
         return true
     }
 
+    /// One damaged case key (the last case's index made 60,000,000; `quick_check` passes it) made the start reserve
+    /// room for 60 million cases (5.3 GB) before its loop said the index was out of sequence: under a memory limit it
+    /// died allocating (exit 134), not a corrupt store's exit 74 (the store's hunter, session 45). Run under
+    /// `ulimit -v` 3 GB, which the daemon's start stays far below.
+    @Test("a damaged case index stops the start as a corrupt store (exit 74) under a 3 GB address-space limit, not an allocation of gigabytes")
+    func damagedCaseIndexUnderAMemoryLimit() throws {
+        let dir = try TemporaryDirectory()
+        guard let shell = D.sqliteShell(skipping: "fault: a damaged case index", to: "damage a case key") else { return }
+        let first = try DaemonUnderTest(dir: dir, extraArguments: D.arguments, environment: D.environment)
+        try D.replayThroughSentinel(first, [Fixtures.directory.appendingPathComponent("01-warning-then-breach.ndjson").path],
+                                    sentinel: "before-damage")
+        #expect(first.stop() == 0, "\(first.child.stderr.text)")
+        let store = dir.file("state") + "/contactwatch.sqlite"
+        let damaged = Self.command(shell, [store, "UPDATE caseState SET caseIndex = 60000000 WHERE caseIndex = (SELECT max(caseIndex) FROM caseState);"])
+        try #require(damaged.status == 0, "sqlite3: \(damaged.output)")
+        try? FileManager.default.removeItem(atPath: dir.file("out"))
+        let daemon = try Child("/bin/sh", ["-c", "ulimit -v 3000000; exec \"$0\" \"$@\"", Executables.url("contactwatchd").path,
+                                           "--input", dir.ipc("in"), "--input-bind", "--output", dir.ipc("out"),
+                                           "--state-dir", dir.file("state")] + D.arguments)
+        defer { if daemon.process.isRunning { daemon.signal(SIGKILL); _ = daemon.waitForExit(timeout: 10) } }
+        let status = daemon.waitForExit(timeout: 60)
+        let log = daemon.stderr.text
+        #expect(status == 74, "\(String(describing: status)): \(log.suffix(1500))")
+        #expect(log.contains("case index 60000000 is out of sequence"), "\(log.suffix(1500))")
+    }
+
     /// After a restart with alerts left unpublished, READY=1 is sent from inside the loop, once they went out. It was
     /// sent with the blocking `sd_notify`, after the heartbeat's pings (every 50 ms with a watchdog of 100 ms) had
     /// filled the queue of a supervisor that stopped reading: the loop hung there and never heard of the SIGTERM (a
