@@ -999,11 +999,14 @@ struct PackedCode: Equatable {
     }
 }
 
-/// An R6 alert's id, for the version of the trigger contact whose R1 alert it follows (`Engine.overdueIds`).
+/// An R6 alert's id, for the version of the trigger contact whose R1 alert it follows, in the case it was raised in
+/// (`Engine.overdueIds`, keyed by contactId: a contact forgotten with its alerts open may come back, a new contact,
+/// under another case and raise an R6 of its own there).
 struct OverdueID: IDMapValue {
     var version: UInt64
     var id: AlertID
-    static var filler: OverdueID { OverdueID(version: 0, id: AlertID(high: 0, low: 0)) }
+    var caseIndex: UInt32
+    static var filler: OverdueID { OverdueID(version: 0, id: AlertID(high: 0, low: 0), caseIndex: 0) }
 }
 
 extension PDUState {

@@ -302,7 +302,12 @@ extension Engine {
             resolve(a, crn: crn, occurredAt: t, resolution: resolution, by: contactId, reason: reason, out: &out)
             if a.overdueRaised {
                 let id: AlertID
-                if let known = overdueIds.removeValue(forKey: a.triggerContactId), known.version == a.triggerContactVersion {
+                // The cached id only when it is this case's: a contact forgotten on this case with its R6 open that came
+                // back under another case and raised an R6 there replaced the entry, and this case's resolution went
+                // out under the other case's alertId (an assertion in debug builds; the store's hunter, session 45).
+                if let known = overdueIds[a.triggerContactId], known.version == a.triggerContactVersion,
+                   known.caseIndex == UInt32(ci) {
+                    overdueIds.removeValue(forKey: a.triggerContactId)
                     id = known.id
                     assert(id == AlertID(rule: .enforcementOverdue, subject: .crn(crn), triggerContactId: a.triggerContactId,
                                          triggerContactVersion: a.triggerContactVersion))
@@ -416,7 +421,7 @@ extension Engine {
         let crn = state.cases[ci].crn
         let id = AlertID(rule: .enforcementOverdue, subject: .crn(crn),
                          triggerContactId: triggerContactId, triggerContactVersion: triggerContactVersion)
-        overdueIds[triggerContactId] = OverdueID(version: triggerContactVersion, id: id)
+        overdueIds[triggerContactId] = OverdueID(version: triggerContactVersion, id: id, caseIndex: top.caseIndex)
         let days = settings.enforcementDeadlineBusinessDays
         emit(raised: true, rule: .enforcementOverdue, severity: .high, id: id, subject: .crn(crn), occurredAt: state.watermark,
              reason: { b in

@@ -32,6 +32,30 @@ struct RuleR6Tests {
         #expect(h.send(tick(t(w) + 5 * day)).isEmpty)
     }
 
+    /// A contact forgotten on one case with its R1 and R6 open comes back, a new contact, under another case, fails
+    /// again and raises an R6 there. The first case's R6, resolved later, keeps its own alertId: the cache of R6 ids,
+    /// keyed by contactId, held the other case's (an assertion in debug builds, the other case's alertId in release;
+    /// the store's hunter, session 45).
+    @Test("a forgotten contact back under another case raising its own R6: each case's R6 is resolved under its own alertId")
+    func forgottenContactBackUnderAnotherCase() throws {
+        let h = Harness { $0.contactRetentionDays = 30; $0.complianceRateWindowDays = 30 }
+        h.send(contact("X100001", id: 900, v: 1, start: mon, outcome: "UAAB"))
+        h.send(tick(mon + 15 * day))
+        let again = mon + 35 * day
+        h.send(tick(again - hour))  // contact 900 forgotten: past the 30 days' retention
+        h.send(contact("X200002", id: 900, v: 1, start: again, outcome: "UAAB"))
+        h.send(tick(again + 15 * day))
+        let raised = h.raised(R.overdue)
+        #expect(raised.map(\.subjectValue) == ["X100001", "X200002"], "\(raised.map(\.body))")
+        let warned = again + 20 * day
+        let first = h.send(contact("X100001", id: 901, start: warned, outcome: "ATTC", action: "EA02", actionAt: warned))
+            .filter { $0.isResolve && $0.rule == R.overdue }
+        #expect(first.map(\.alertId) == [raised[0].alertId], "\(first.map(\.body))")
+        let second = h.send(contact("X200002", id: 902, start: warned, outcome: "ATTC", action: "EA02", actionAt: warned))
+            .filter { $0.isResolve && $0.rule == R.overdue }
+        #expect(second.map(\.alertId) == [raised[1].alertId], "\(second.map(\.body))")
+    }
+
     @Test("a state written under another enforcementDeadlineBusinessDays (a holiday list or zone likewise): open R1 alerts' deadlines follow the settings in force, as in a fresh run with them (fault tester, session 23: 8 → 3 raised the overdue alert 6 days late; 3 → 8 said '8 business days' of a 3-day deadline)", arguments: [
         (8, 3, "2026-03-05"), (3, 8, "2026-03-12"), (8, 1, "2026-03-03"),
     ])
