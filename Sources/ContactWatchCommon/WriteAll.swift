@@ -6,8 +6,11 @@ import Musl
 import Darwin
 #endif
 
-/// Writes all of `bytes` to `fd` with write(2), retrying on EINTR and partial writes. Returns nil when everything
-/// was written, else the errno of the write that failed (the caller decides: the tools stop, the log drops a line).
+/// Writes all of `bytes` to `fd` with write(2), retrying on EINTR and partial writes, and waiting for room when the
+/// descriptor is non-blocking and full (`EAGAIN`): a parent may hand its child a non-blocking pipe, and `generate` or
+/// `tail` then stopped with exit 74 as soon as the pipe filled ("Resource temporarily unavailable"; the companion tool's
+/// hunter, session 45). Returns nil when everything was written, else the errno of the write that failed (the caller
+/// decides: the tools stop, the log drops a line).
 public func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Int32? {
     guard var p = bytes.baseAddress else { return nil }
     var left = bytes.count
@@ -21,6 +24,12 @@ public func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Int32? {
         #endif
         if n < 0 {
             if errno == EINTR { continue }
+            if errno == EAGAIN || errno == EWOULDBLOCK {
+                // As a blocking write would: wait until the reader makes room (or goes away: POLLERR, then EPIPE).
+                var room = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+                if poll(&room, 1, -1) < 0 && errno != EINTR { return errno }
+                continue
+            }
             return errno
         }
         p += n

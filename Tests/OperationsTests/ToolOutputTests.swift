@@ -1,6 +1,7 @@
 import ContactWatchTestSupport
 import ContactWatchTools
 import Foundation
+import Synchronization
 import Testing
 import ZeroMQ
 
@@ -100,6 +101,48 @@ struct ToolOutputTests {
         #expect(ProgressMeter.line(done: 500, total: nil, unit: "messages", elapsed: 0.5) == "500 messages, 1000 messages/s")
         #expect(ProgressMeter.duration(3725) == "1:02:05")
         #expect(ProgressMeter.duration(59.2) == "1:00")
+    }
+
+    /// A parent may hand its child a non-blocking pipe: `generate` and `tail` stopped with exit 74 ("Resource temporarily
+    /// unavailable") as soon as it filled (the companion tool's hunter, session 45). A write now waits for room, as a
+    /// blocking one does; a reader that goes away is still a failure (EPIPE), not a wait for ever.
+    @Test("writes to a full non-blocking pipe wait for the reader and lose nothing; a reader gone is EPIPE")
+    func nonBlockingPipe() throws {
+        signal(SIGPIPE, SIG_IGN)  // as the tools do (main.swift)
+        var fds: [Int32] = [0, 0]
+        try #require(pipe(&fds) == 0)
+        _ = fcntl(fds[1], 1031 /* F_SETPIPE_SZ */, 4096)
+        _ = fcntl(fds[1], F_SETFL, fcntl(fds[1], F_GETFL) | O_NONBLOCK)
+        let total = 1 << 20
+        let received = Mutex(0)
+        let readEnd = fds[0]
+        let finished = DispatchSemaphore(value: 0)
+        let reader = Thread {
+            defer { finished.signal() }
+            var buffer = [UInt8](repeating: 0, count: 512)
+            while true {
+                let n = read(readEnd, &buffer, buffer.count)
+                if n <= 0 { break }
+                received.withLock { $0 += n }
+            }
+        }
+        reader.start()
+        let bytes = [UInt8](repeating: 0x78, count: total)
+        var failure: (any Error)? = nil
+        do { try bytes.withUnsafeBytes { try FDWriter(fd: fds[1]).write($0) } } catch { failure = error }
+        close(fds[1])
+        #expect(finished.wait(timeout: .now() + 30) == .success, "the reader never saw the end")
+        #expect(failure == nil, "\(String(describing: failure))")
+        #expect(received.withLock { $0 } == total)
+        close(fds[0])
+
+        var gone: [Int32] = [0, 0]
+        try #require(pipe(&gone) == 0)
+        _ = fcntl(gone[1], F_SETFL, fcntl(gone[1], F_GETFL) | O_NONBLOCK)
+        close(gone[0])
+        let error = #expect(throws: ToolError.self) { try bytes.withUnsafeBytes { try FDWriter(fd: gone[1]).write($0) } }
+        #expect(error?.exitCode == ToolError.ioError && "\(error?.message ?? "")".contains("went away"), "\(String(describing: error))")
+        close(gone[1])
     }
 
     @Test("a meter on a descriptor that is not a terminal writes nothing")
