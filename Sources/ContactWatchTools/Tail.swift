@@ -308,6 +308,11 @@ final class TailSession {
 
     /// Milliseconds until the live socket is to be connected afresh (nil: not due); connects it when due.
     private func reconnectIfDue() -> Int? {
+        guard reconnectDue != nil else { return nil }
+        // What the monitor holds first: libzmq may have reconnected by itself meanwhile (`connectRetried`, then the
+        // handshake), while this tail was busy printing a backlog, and connecting afresh then would drop a connection
+        // already back, and what the daemon sends in that moment (the companion tool's hunter, session 45).
+        readMonitor()
         guard let due = reconnectDue else { return nil }
         let now = ToolClock.nanos()
         if now < due { return Int((due - now + 999_999) / 1_000_000) }
