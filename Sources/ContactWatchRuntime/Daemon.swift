@@ -299,9 +299,11 @@ public enum Daemon {
             try await serve(pipeline, metrics: metrics, counters: counters, logger: logger, starting: starting,
                             stopDuringStart: stopDuringStart)
         } catch {
+            await reload.stop()
             stopped(failure: error)
             throw error
         }
+        await reload.stop()
         stopped(failure: nil)
     }
 

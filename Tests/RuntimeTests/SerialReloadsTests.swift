@@ -79,4 +79,27 @@ struct SerialReloadsTests {
         await reloads.finished()
         #expect(count.load(ordering: .relaxed) == 2)
     }
+
+    /// At the daemon's stop: a SIGHUP taken during it ran its reload beside the stop, its lines after `stopped` (a
+    /// runtime reviewer, session 45). `halt()` lets a reload in progress end and starts none asked for after it.
+    @Test("after halt() a reload in progress ends and a request waiting behind it is not performed")
+    func haltDropsWaitingRequests() async {
+        let (started, startedContinuation) = AsyncStream<Int>.makeStream()
+        let gate = Gate()
+        let count = Atomic<Int>(0)
+        let reloads = SerialReloads {
+            let n = count.add(1, ordering: .relaxed).newValue
+            startedContinuation.yield(n)
+            if n == 1 { await gate.wait() }
+        }
+        reloads.request()
+        var iterator = started.makeAsyncIterator()
+        #expect(await iterator.next() == 1)
+        reloads.request()  // waits behind the first
+        reloads.halt()
+        reloads.request()  // after the halt: ignored
+        gate.open()
+        await reloads.finished()
+        #expect(count.load(ordering: .relaxed) == 1)
+    }
 }
