@@ -184,11 +184,20 @@ public enum ConfigurationCheck {
     static let listKeys: Set<String> = ["input.endpoints", "input.subscribe", "rules.bankHolidays"]
 
 
-    /// One problem per `CONTACTWATCH_*` variable that names no key.
+    /// One problem per `CONTACTWATCH_*` variable that names no key; the prefix matched in any case, since only the
+    /// upper-case names are read: `contactwatch_rules_outcome_overdue_enabled=true` (an `Environment=` line typed in
+    /// lower case) was neither read nor said (the configuration's hunter, session 45).
     public static func unknownEnvironment(_ environment: [String: String]) -> [String] {
         let known = Dictionary(DaemonConfiguration.keys.map { (environmentName($0), $0) }, uniquingKeysWith: { a, _ in a })
-        return environment.keys.filter { $0.hasPrefix(DaemonConfiguration.environmentPrefix) && known[$0] == nil }.sorted()
+        let prefix = DaemonConfiguration.environmentPrefix
+        return environment.keys.filter {
+            $0.utf8.count >= prefix.utf8.count && $0.prefix(prefix.count).uppercased() == prefix && known[$0] == nil
+        }.sorted()
             .map { name in
+                if let key = known[name.uppercased()] {
+                    return "configuration: \(shown(name)): not read: the variables are upper case; did you mean "
+                        + "\(name.uppercased()) (\(key))?"
+                }
                 let nearest = nearestKey(to: name, among: Array(known.keys))
                 return "configuration: \(shown(name)): unknown environment variable (no such key)"
                     + (nearest.map { "; did you mean \($0) (\(known[$0]!))?" } ?? "")

@@ -547,6 +547,20 @@ struct ConfigurationTests {
         }
     }
 
+    /// Only upper-case `CONTACTWATCH_*` names are read: one typed in another case was neither read nor said (the
+    /// configuration's hunter, session 45: `contactwatch_rules_outcome_overdue_enabled=true`, R7 silently off).
+    @Test("a CONTACTWATCH_ variable written in another case is named, with the upper-case name it meant")
+    func environmentPrefixInAnotherCase() {
+        let problems = ConfigurationCheck.unknownEnvironment([
+            "contactwatch_rules_outcome_overdue_enabled": "true", "Contactwatch_LOG_LEVL": "debug",
+            "CONTACTWATCH_LOG_LEVEL": "info", "contactwatcher": "x", "PATH": "/bin",
+        ])
+        #expect(problems == [
+            "configuration: Contactwatch_LOG_LEVL: unknown environment variable (no such key); did you mean CONTACTWATCH_LOG_LEVEL (log.level)?",
+            "configuration: contactwatch_rules_outcome_overdue_enabled: not read: the variables are upper case; did you mean CONTACTWATCH_RULES_OUTCOME_OVERDUE_ENABLED (rules.outcomeOverdue.enabled)?",
+        ], "\(problems)")
+    }
+
     /// Small items of a fault tester's report (session 34): a path starting with `~` was taken literally (a directory
     /// named `~`), an empty certificate path turned CURVE on, `LOW` was refused where `DEBUG` was taken, `-0.0` was
     /// kept (a later `0` was "a change"), and the file's `input.bind` was told as the flag `--input-bind`.
