@@ -121,4 +121,35 @@ public struct EngineSettings: Sendable, Equatable {
         }
         return out
     }
+
+    /// `input.contactRetentionDays` shorter than R1's window, which the daemon's configuration refuses (the engine
+    /// itself takes it: its tests forget contacts within days). A contact is forgotten with its failure (and the
+    /// warning it carried), so such a memory counted fewer failures than the configured window holds, and raised
+    /// warning-due where the policy gives breach-due, its reason still saying "in 24 months" (the configuration's
+    /// hunter, session 45). Needed: the longest span of that many calendar months (as R5's check asks for its window's
+    /// days). (No month is longer than 31 days: a retention of that many a month is enough without counting.)
+    public func retentionShorterThanR1Window() -> Problem? {
+        guard nonComplianceWindowMonths >= 1 && nonComplianceWindowMonths <= Self.maxMonths
+            && contactRetentionDays <= nonComplianceWindowMonths * 31 else { return nil }
+        let needed = Self.longestSpanDays(months: nonComplianceWindowMonths)
+        guard contactRetentionDays < needed else { return nil }
+        return Problem(key: "input.contactRetentionDays", problem: "must be at least \(needed) days with rules.nonCompliance.windowMonths \(nonComplianceWindowMonths) (got \(contactRetentionDays)): a contact is forgotten with its failure, so a shorter memory would leave the window's oldest failures uncounted")
+    }
+
+    /// The most days from a date's same day `months` calendar months earlier (`LocalDate.subtracting(months:)`) to it,
+    /// over every month of a 400-year cycle of the calendar: 366 for 12 months, 31 for one. For a date in month M on
+    /// day d, the span is the days from the first of the earlier month M' to the first of M, and, where d is past M''s
+    /// last day (the earlier date is then that last day), d less M''s length: largest on M's last day.
+    static func longestSpanDays(months: Int) -> Int {
+        // The first day of a month given as year * 12 + (month - 1) (positive here: from year 1900 on).
+        func first(_ monthIndex: Int) -> Int { Civil.daysFromCivil(monthIndex / 12, monthIndex % 12 + 1, 1) }
+        var longest = 0
+        for month in (2000 * 12)..<(2400 * 12) {
+            let earlier = month - months
+            let length = first(month + 1) - first(month)
+            let earlierLength = first(earlier + 1) - first(earlier)
+            longest = max(longest, first(month) - first(earlier) + max(0, length - earlierLength))
+        }
+        return longest
+    }
 }

@@ -465,6 +465,9 @@ public struct DaemonConfiguration: Sendable {
         problems.collect { if let v = try k.int("input.contactRetentionDays") { e.contactRetentionDays = v } }
         problems.collect { if let v = try k.int("input.maxFutureSkewSeconds") { e.maxFutureSkewSeconds = v } }
         for problem in e.problems() { problems.add(DaemonError.configuration(key: problem.key, problem: problem.problem)) }
+        if let problem = e.retentionShorterThanR1Window() {
+            problems.add(DaemonError.configuration(key: problem.key, problem: problem.problem))
+        }
         return e
     }
 

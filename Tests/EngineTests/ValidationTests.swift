@@ -527,4 +527,14 @@ struct ValidationTests {
         #expect(h.send(body).isEmpty)
         #expect(h.engine.counters.ignored == 1)
     }
+
+    /// The longest span of N calendar months that `input.contactRetentionDays` must cover (the daemon's configuration
+    /// refuses less), against every date of a 400-year cycle stepped back by `LocalDate.subtracting(months:)`.
+    @Test("the longest span of N calendar months is what subtracting N months from every date of a 400-year cycle gives", arguments: [1, 2, 11, 12, 13, 24, 1200])
+    func longestSpanOfMonths(_ months: Int) {
+        let first = LocalDate(year: 2000, month: 1, day: 1)!.days
+        var longest: Int32 = 0
+        for d in first..<(first + 146_097) { longest = max(longest, d - LocalDate(days: d).subtracting(months: months).days) }
+        #expect(EngineSettings.longestSpanDays(months: months) == Int(longest))
+    }
 }

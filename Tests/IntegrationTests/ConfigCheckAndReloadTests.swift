@@ -385,16 +385,16 @@ struct ConfigCheckAndReloadTests {
         #expect(daemon.stop() == 0, "\(daemon.child.stderr.text)")
         #expect(!daemon.child.stderr.text.contains(marker), "\(daemon.child.stderr.text)")
         daemon = try DaemonUnderTest(dir: dir, environment: ["CONTACTWATCH_RULES_VIDEO_COUNTS_AS_FACE_TO_FACE": "true",
-                                                             "CONTACTWATCH_INPUT_CONTACT_RETENTION_DAYS": "300"])
+                                                             "CONTACTWATCH_INPUT_CONTACT_RETENTION_DAYS": "370"])
         #expect(daemon.stop() == 0, "\(daemon.child.stderr.text)")
         let line = daemon.child.stderr.lines.first { $0.contains(marker) } ?? ""
-        #expect(line.contains("warning") && line.contains("input.contactRetentionDays 400 → 300")
+        #expect(line.contains("warning") && line.contains("input.contactRetentionDays 400 → 370")
                     && line.contains("rules.videoCountsAsFaceToFace false → true") && !line.contains("rules.timeZone")
                     && line.contains("remembered contacts keep the in-person or remote standing")
                     && !line.contains("stay forgotten"),
                 "\(daemon.child.stderr.text)")
         daemon = try DaemonUnderTest(dir: dir, environment: ["CONTACTWATCH_RULES_VIDEO_COUNTS_AS_FACE_TO_FACE": "true",
-                                                             "CONTACTWATCH_INPUT_CONTACT_RETENTION_DAYS": "300"])
+                                                             "CONTACTWATCH_INPUT_CONTACT_RETENTION_DAYS": "370"])
         #expect(daemon.stop() == 0, "\(daemon.child.stderr.text)")
         #expect(!daemon.child.stderr.text.contains(marker), "\(daemon.child.stderr.text)")
     }

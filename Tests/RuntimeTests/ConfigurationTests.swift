@@ -547,6 +547,26 @@ struct ConfigurationTests {
         }
     }
 
+    /// A memory shorter than R1's window passed: forgotten failures stopped counting, and R1 raised warning-due where
+    /// the policy gives breach-due, its reason saying "in 24 months" (the configuration's hunter, session 45).
+    @Test("input.contactRetentionDays shorter than the longest span of rules.nonCompliance.windowMonths is refused, naming both")
+    func retentionShorterThanR1Window() async throws {
+        for (yaml, needed) in [("rules:\n  nonCompliance:\n    windowMonths: 24\n", "at least 731 days with rules.nonCompliance.windowMonths 24 (got 400)"),
+                               ("input:\n  contactRetentionDays: 365\n", "at least 366 days with rules.nonCompliance.windowMonths 12 (got 365)")] {
+            do {
+                _ = try await Self.load(yaml: yaml)
+                Issue.record("accepted: \(yaml)")
+            } catch {
+                let message = (error as? DaemonError)?.message ?? "\(error)"
+                #expect(message.contains("input.contactRetentionDays: must be " + needed), "\(message)")
+            }
+        }
+        let exact = try await Self.load(yaml: "input:\n  contactRetentionDays: 366\n")
+        #expect(exact.engine.contactRetentionDays == 366)
+        let longer = try await Self.load(yaml: "rules:\n  nonCompliance:\n    windowMonths: 24\ninput:\n  contactRetentionDays: 731\n")
+        #expect(longer.engine.nonComplianceWindowMonths == 24)
+    }
+
     /// Only upper-case `CONTACTWATCH_*` names are read: one typed in another case was neither read nor said (the
     /// configuration's hunter, session 45: `contactwatch_rules_outcome_overdue_enabled=true`, R7 silently off).
     @Test("a CONTACTWATCH_ variable written in another case is named, with the upper-case name it meant")
