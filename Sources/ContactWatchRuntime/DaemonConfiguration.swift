@@ -432,8 +432,11 @@ public struct DaemonConfiguration: Sendable {
             guard var list = try k.strings("rules.bankHolidays") else { return }
             // An empty variable (`CONTACTWATCH_RULES_BANK_HOLIDAYS=`) is the empty list, as `bankHolidays: []` in a
             // file: no bank holidays. It was refused as `"" is not a YYYY-MM-DD date`, so a drop-in could not say it
-            // (a rules auditor, session 43). A doubled comma still is.
-            if list == [""] { list = [] }
+            // (a rules auditor, session 43). A doubled comma still is. Only the variable's: in a file, `[""]` is what
+            // a template leaves of an empty variable (`["{{ holidays }}"]`), and taken as none it removed every bank
+            // holiday without a word, deadlines counting Christmas (the configuration's hunter, session 45); there
+            // `[]` says none, and `""` is refused as any other item that is not a date.
+            if list == [""] && !k.source("rules.bankHolidays").isEmpty { list = [] }
             let bad = list.filter { LocalDate(parsing: $0) == nil }
             guard bad.isEmpty else {
                 throw DaemonError.configuration(key: "rules.bankHolidays",

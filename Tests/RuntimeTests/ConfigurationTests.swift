@@ -394,7 +394,7 @@ struct ConfigurationTests {
 
     /// `bankHolidays: []` in a file gave no bank holidays, but the same through the environment was refused (a rules
     /// auditor, session 43).
-    @Test("CONTACTWATCH_RULES_BANK_HOLIDAYS= (empty) is no bank holidays, as bankHolidays: [] in a file; a doubled comma is still refused")
+    @Test("CONTACTWATCH_RULES_BANK_HOLIDAYS= (empty) is no bank holidays, as bankHolidays: [] in a file; a doubled comma, and [\"\"] in a file, are refused")
     func emptyBankHolidaysFromTheEnvironment() async throws {
         let empty = try await Self.load(yaml: nil, environment: ["CONTACTWATCH_RULES_BANK_HOLIDAYS": ""])
         #expect(empty.engine.bankHolidays.isEmpty)
@@ -404,6 +404,13 @@ struct ConfigurationTests {
         #expect(two.engine.bankHolidays.map(\.description) == ["2026-12-25", "2026-12-28"])
         await #expect(performing: { _ = try await Self.load(yaml: nil, environment: ["CONTACTWATCH_RULES_BANK_HOLIDAYS": "2026-12-25,,2026-12-28"]) },
                       throws: { ($0 as? DaemonError)?.message.contains("rules.bankHolidays: \"\" is not a YYYY-MM-DD date") == true })
+        // In a file, `[""]` (a template's empty variable) is not "none": it removed every bank holiday without a word
+        // (the configuration's hunter, session 45).
+        await #expect(performing: { _ = try await Self.load(yaml: "rules:\n  bankHolidays: [\"\"]\n") },
+                      throws: { ($0 as? DaemonError)?.message.contains("rules.bankHolidays: \"\" is not a YYYY-MM-DD date") == true })
+        // The variable set empty still wins over the file's list.
+        let over = try await Self.load(yaml: "rules:\n  bankHolidays: [2026-12-25]\n", environment: ["CONTACTWATCH_RULES_BANK_HOLIDAYS": ""])
+        #expect(over.engine.bankHolidays.isEmpty)
     }
 
     /// Yams reads a plain integer by YAML 1.1's rules: `014` was octal 12, `1:30` base 60, `0b101` 5, `0_1_0` 8, and
