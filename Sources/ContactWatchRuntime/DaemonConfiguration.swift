@@ -442,7 +442,10 @@ public struct DaemonConfiguration: Sendable {
                 throw DaemonError.configuration(key: "rules.bankHolidays",
                                                 problem: bad.map { "\"\($0)\"" }.joined(separator: ", ") + " \(bad.count == 1 ? "is not a" : "are not") YYYY-MM-DD date\(bad.count == 1 ? "" : "s")")
             }
-            e.bankHolidays = list.compactMap { LocalDate(parsing: $0) }
+            // A set of days: in order, each once. As written, a list only reordered (next year's dates added at its
+            // top) or with a date twice was reported as a change of the rules, at SIGHUP and at the next start (the
+            // configuration's hunter, session 45).
+            e.bankHolidays = Array(Set(list.compactMap { LocalDate(parsing: $0) })).sorted()
         }
         problems.collect { if let v = try k.bool("rules.videoCountsAsFaceToFace") { e.videoCountsAsFaceToFace = v } }
         problems.collect { if let v = try k.int("rules.nonCompliance.windowMonths") { e.nonComplianceWindowMonths = v } }

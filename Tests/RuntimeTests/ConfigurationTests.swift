@@ -408,6 +408,10 @@ struct ConfigurationTests {
         // (the configuration's hunter, session 45).
         await #expect(performing: { _ = try await Self.load(yaml: "rules:\n  bankHolidays: [\"\"]\n") },
                       throws: { ($0 as? DaemonError)?.message.contains("rules.bankHolidays: \"\" is not a YYYY-MM-DD date") == true })
+        // Days, in order, each once: a list reordered or with a repeat is the same setting (it was reported as a change
+        // of the rules at SIGHUP and at the next start).
+        let reordered = try await Self.load(yaml: "rules:\n  bankHolidays: [2026-12-28, 2026-12-25, 2026-12-25]\n")
+        #expect(reordered.engine.bankHolidays.map(\.description) == ["2026-12-25", "2026-12-28"])
         // The variable set empty still wins over the file's list.
         let over = try await Self.load(yaml: "rules:\n  bankHolidays: [2026-12-25]\n", environment: ["CONTACTWATCH_RULES_BANK_HOLIDAYS": ""])
         #expect(over.engine.bankHolidays.isEmpty)
