@@ -98,6 +98,46 @@ struct ContactWatchDaemon: AsyncParsableCommand {
         }
     }
 
+    /// The flags that take one value. argument-parser keeps the last of a repeated one without a word: `--config a.yaml
+    /// --config b.yaml` never read `a.yaml`, `--output` twice bound the second (a wrapper's flag and an operator's
+    /// addition; the configuration's hunter, session 45). cli.md: a mistake is never silently ignored.
+    static let singleValued = ["--config", "--output", "--journal", "--state-dir", "--log-level", "--log-format", "--metrics",
+                               "--curve-cert", "--curve-allow-publishers", "--curve-allow-consumers",
+                               "--input-curve-server-key"]
+
+    /// The first flag of `singleValued` given more than once in `arguments` (`--flag value` or `--flag=value`), with
+    /// its values; nil when none is. Arguments after `--` are not flags.
+    static func repeatedFlag(in arguments: [String]) -> (flag: String, values: [String])? {
+        var seen: [String: [String]] = [:]
+        var order: [String] = []
+        var i = 0
+        while i < arguments.count, arguments[i] != "--" {
+            let argument = arguments[i]
+            let name = String(argument.prefix { $0 != "=" })
+            if singleValued.contains(name) {
+                let value: String
+                if argument.count > name.count {
+                    value = String(argument.dropFirst(name.count + 1))
+                } else {
+                    value = i + 1 < arguments.count ? arguments[i + 1] : ""
+                    i += 1
+                }
+                if seen[name] == nil { order.append(name) }
+                seen[name, default: []].append(value)
+            }
+            i += 1
+        }
+        guard let flag = order.first(where: { seen[$0]!.count > 1 }) else { return nil }
+        return (flag, seen[flag]!)
+    }
+
+    func validate() throws {
+        if let (flag, values) = Self.repeatedFlag(in: Array(CommandLine.arguments.dropFirst())) {
+            let times = values.count == 2 ? "twice" : "\(values.count) times"
+            throw ValidationError("\(flag) given \(times) (\(values.joined(separator: ", "))): give it once")
+        }
+    }
+
     func run() async throws {
         var flags = DaemonFlags()
         flags.configFile = config
