@@ -3,8 +3,8 @@ import Logging
 import ZeroMQ
 
 /// SIGHUP (cli.md): re-read the configuration — file, environment and flags, in the same precedence as at start —
-/// and apply what can change without a restart: the log level (the CURVE allow-lists are re-read beside it by
-/// `DaemonSecurity`). Settings that changed but need a restart are named in the log; a file that cannot be read or
+/// and apply what can change without a restart: the log level and the allow-list directories (whose lists the caller
+/// then re-reads, `DaemonSecurity.reloadAllowLists`). Settings that changed but need a restart are named in the log; a file that cannot be read or
 /// is invalid leaves every old value in force, with a warning. Never ends the daemon.
 public actor ConfigurationReload {
     private let flags: DaemonFlags
@@ -77,6 +77,17 @@ public actor ConfigurationReload {
         if next.logLevel != inForce.logLevel {
             applied.append("log.level \(inForce.logLevel) → \(next.logLevel)")
             inForce.logLevel = next.logLevel
+        }
+        // A new allow-list directory (both the old and the new configuration have one) is applied: the caller
+        // re-reads the lists from `inForce`'s directories (`DaemonSecurity.reloadAllowLists`). Its files were read
+        // above, as a start reads them. Adding or removing an allow-list changes which sockets are CURVE servers: that
+        // stays for the restart.
+        for (key, path) in [("security.curve.allowPublishers", \SecuritySettings.allowPublishers),
+                            ("security.curve.allowConsumers", \SecuritySettings.allowConsumers)] {
+            if let old = inForce.security[keyPath: path], let new = next.security[keyPath: path], old != new {
+                applied.append("\(key) \"\(old)\" → \"\(new)\"")
+                inForce.security[keyPath: path] = new
+            }
         }
         let restartNeeded = Self.differences(inForce, next) + keysChanged
         // At `notice`, as the line of what was applied: under `log.level: notice` a reload that changed nothing left no

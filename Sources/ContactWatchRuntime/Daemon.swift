@@ -317,16 +317,21 @@ public enum Daemon {
         return (address, DaemonMetrics())
     }
 
-    /// SIGHUP re-reads the allow-lists and the configuration (the log level applies at once), one reload at a time
-    /// and in the order the signals came (`SerialReloads`).
+    /// SIGHUP re-reads the configuration (the log level and the allow-list directories apply at once), then the
+    /// allow-lists from the directories in force, one reload at a time and in the order the signals came
+    /// (`SerialReloads`).
     static func reloadOnSIGHUP(config: DaemonConfiguration, flags: DaemonFlags, security: DaemonSecurity,
                                logger: Logger, counters: RuntimeCounters) -> ReloadSignal {
         let reloader = ConfigurationReload(flags: flags, environment: ProcessInfo.processInfo.environment,
                                            inForce: config, logger: logger, counters: counters,
                                            keysInForce: (security.keyPair?.publicKey, security.inputServerKey))
         let reloads = SerialReloads {
-            security.reloadAllowLists()
             await reloader.reload()
+            // From the directories the configuration now names (cli.md: SIGHUP applies the allow-lists, flags and
+            // environment still winning over the file): a directory changed in the file kept the old one in force
+            // until a restart, a revoked key still admitted (the configuration's hunter, session 45).
+            let directories = await reloader.inForce.security
+            security.reloadAllowLists(publishers: directories.allowPublishers, consumers: directories.allowConsumers)
         }
         return ReloadSignal(reloads) {
             logger.info("reload: SIGHUP received")

@@ -160,12 +160,15 @@ public final class DaemonSecurity: Sendable {
     private let domains = Mutex<[SocketRole: String]>([:])
     /// The directories last loaded, per allow-list setting, with their keys.
     private let lists = Mutex<[String: Set<CurveKey>]>([:])
+    /// The allow-list directories in force: the start's, or those a reload named (`reloadAllowLists(publishers:consumers:)`).
+    private let directories: Mutex<(publishers: String?, consumers: String?)>
 
     /// Reads the certificates and allow-lists the settings name.
     /// - Throws: `DaemonError` 64 naming the setting, the file and (for a malformed certificate) the line.
     /// Plaintext everywhere (no certificate): nothing to load.
     public init(plaintextWith counters: RuntimeCounters, logger: Logger) {
         settings = SecuritySettings()
+        directories = Mutex((nil, nil))
         self.counters = counters
         self.logger = logger
         refusals = RefusalLog(logger: logger)
@@ -177,6 +180,7 @@ public final class DaemonSecurity: Sendable {
     public init(settings: SecuritySettings, counters: RuntimeCounters, logger: Logger,
                 environment: [String: String] = ProcessInfo.processInfo.environment) throws(DaemonError) {
         self.settings = settings
+        directories = Mutex((settings.allowPublishers, settings.allowConsumers))
         self.counters = counters
         self.logger = logger
         refusals = RefusalLog(logger: logger)
@@ -343,14 +347,21 @@ public final class DaemonSecurity: Sendable {
         }
     }
 
-    /// Re-reads the allow-list directories (SIGHUP). A directory that cannot be read, or holds an unusable
-    /// certificate, leaves its old list in force and is logged at `warning`; the result is logged with the counts.
-    /// Connections already made stay; a removed key cannot make a new one.
-    public func reloadAllowLists() {
+    /// Re-reads the allow-list directories (SIGHUP), from `publishers` and `consumers` when given: the directories a
+    /// reloaded configuration names (an allow-list the start had none of is not made: that changes which sockets are
+    /// CURVE servers, a restart's business). A directory that cannot be read, or holds an unusable certificate, leaves
+    /// its old list in force and is logged at `warning`; the result is logged with the counts. Connections already
+    /// made stay; a removed key cannot make a new one.
+    public func reloadAllowLists(publishers: String? = nil, consumers: String? = nil) {
         guard isCurve else { return }
+        let dirs = directories.withLock { d in
+            if let publishers, d.publishers != nil { d.publishers = publishers }
+            if let consumers, d.consumers != nil { d.consumers = consumers }
+            return d
+        }
         var current = lists.withLock { $0 }
-        for (key, dir) in [("security.curve.allowPublishers", settings.allowPublishers),
-                           ("security.curve.allowConsumers", settings.allowConsumers)] {
+        for (key, dir) in [("security.curve.allowPublishers", dirs.publishers),
+                           ("security.curve.allowConsumers", dirs.consumers)] {
             guard let dir else { continue }
             do {
                 let fresh = Set(try CurveCertificate.readAllowList(directory: dir).map(\.key))

@@ -357,6 +357,44 @@ struct SecurityTests {
         #expect(daemon.stop() == 0)
     }
 
+    /// cli.md: SIGHUP applies the allow-lists, flags and environment still winning over the file. A directory changed in
+    /// the file kept the old one in force until a restart: a key revoked by pointing the setting at a directory
+    /// without it still connected, and the new directory's keys were refused (the configuration's hunter, session 45).
+    @Test("SIGHUP with allowConsumers pointed at another directory applies it: its keys connect, a key only in the old one is refused")
+    func reloadMovesAnAllowListDirectory() throws {
+        let dir = try TemporaryDirectory()
+        let certs = dir.file("certs"), old = dir.file("consumers-old"), new = dir.file("consumers-new"), publishers = dir.file("publishers")
+        for path in [certs, old, new, publishers] { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) }
+        for name in ["daemon", "revoked", "fresh"] { #expect(try runTool(["keygen", name, "--dir", certs]).status == 0) }
+        try FileManager.default.copyItem(atPath: "\(certs)/revoked.key", toPath: "\(old)/revoked.key")
+        try FileManager.default.copyItem(atPath: "\(certs)/fresh.key", toPath: "\(new)/fresh.key")
+        func configuration(_ consumers: String) throws {
+            try "security:\n  curve:\n    certificate: \(certs)/daemon.key_secret\n    allowConsumers: \(consumers)\n    allowPublishers: \(publishers)\n"
+                .write(toFile: dir.file("c.yaml"), atomically: true, encoding: .utf8)
+        }
+        try configuration(old)
+        let daemon = try DaemonUnderTest(dir: dir, extraArguments: ["--config", dir.file("c.yaml")])
+        defer { _ = daemon.stop() }
+        try configuration(new)
+        daemon.child.signal(SIGHUP)
+        #expect(daemon.child.stderr.wait(timeout: 30) { text in
+            text.split(separator: "\n").contains { $0.contains("reload: applied security.curve.allowConsumers \"\(old)\" → \"\(new)\"") }
+        }, "\(daemon.child.stderr.text)")
+        #expect(daemon.child.stderr.wait(timeout: 30) { text in
+            text.split(separator: "\n").contains { $0.contains("allow-list reloaded") && $0.contains("dir=\(new)") }
+        }, "\(daemon.child.stderr.text)")
+        #expect(!daemon.child.stderr.text.contains("only applied at the next restart"), "\(daemon.child.stderr.text)")
+        let revoked = try Child("contactwatch", ["tail", "--endpoint", daemon.output, "--curve-cert", "\(certs)/revoked.key_secret",
+                                                 "--curve-server-key", "\(certs)/daemon.key"])
+        defer { DurabilityTests.stop(revoked) }
+        #expect(revoked.stderr.wait(timeout: 30) { $0.contains("refused this client's CURVE key") }, "\(revoked.stderr.text)")
+        let fresh = try Child("contactwatch", ["tail", "--endpoint", daemon.output, "--curve-cert", "\(certs)/fresh.key_secret",
+                                               "--curve-server-key", "\(certs)/daemon.key"])
+        defer { DurabilityTests.stop(fresh) }
+        #expect(daemon.child.stderr.wait(timeout: 30) { $0.contains("subscriber joined") }, "\(daemon.child.stderr.text)")
+        #expect(!fresh.stderr.text.contains("refused"), "\(fresh.stderr.text)")
+    }
+
     /// New certificate paths were taken unread at SIGHUP ("changed but only applied at the next restart"), and that
     /// restart was exit 64, not restarted by the unit (a fault tester, session 34).
     @Test("SIGHUP with a certificate path that cannot be used (missing, a public certificate) is refused as a start would refuse it: the old values stay, said at warning")
