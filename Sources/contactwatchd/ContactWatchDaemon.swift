@@ -91,6 +91,9 @@ struct ContactWatchDaemon: AsyncParsableCommand {
             }
             exit(withError: error)
         }
+        if let warning = repeatedFlagWarning(in: Array(CommandLine.arguments.dropFirst())) {
+            writeStandardError("\(underJournal ? "<4>" : "")contactwatchd: \(warning)\n")
+        }
         do {
             try await command.run()
         } catch {
@@ -98,9 +101,10 @@ struct ContactWatchDaemon: AsyncParsableCommand {
         }
     }
 
-    /// The flags that take one value. argument-parser keeps the last of a repeated one without a word: `--config a.yaml
-    /// --config b.yaml` never read `a.yaml`, `--output` twice bound the second (a wrapper's flag and an operator's
-    /// addition; the configuration's hunter, session 45). cli.md: a mistake is never silently ignored.
+    /// The flags that take one value. argument-parser keeps the last of a repeated one, as Unix tools do (a wrapper's
+    /// flag overridden by one appended after it), but without a word: `--config a.yaml --config b.yaml` never read
+    /// `a.yaml` and nothing said so (the configuration's hunter, session 45). The last still wins; it is said at
+    /// `warning` (cli.md: nothing is silently ignored).
     static let singleValued = ["--config", "--output", "--journal", "--state-dir", "--log-level", "--log-format", "--metrics",
                                "--curve-cert", "--curve-allow-publishers", "--curve-allow-consumers",
                                "--input-curve-server-key"]
@@ -131,11 +135,11 @@ struct ContactWatchDaemon: AsyncParsableCommand {
         return (flag, seen[flag]!)
     }
 
-    func validate() throws {
-        if let (flag, values) = Self.repeatedFlag(in: Array(CommandLine.arguments.dropFirst())) {
-            let times = values.count == 2 ? "twice" : "\(values.count) times"
-            throw ValidationError("\(flag) given \(times) (\(values.joined(separator: ", "))): give it once")
-        }
+    /// The warning for a flag of `singleValued` given more than once, or nil.
+    static func repeatedFlagWarning(in arguments: [String]) -> String? {
+        guard let (flag, values) = repeatedFlag(in: arguments) else { return nil }
+        let times = values.count == 2 ? "twice" : "\(values.count) times"
+        return "warning: \(flag) given \(times) (\(values.joined(separator: ", "))): the last, \(values.last!), is used"
     }
 
     func run() async throws {

@@ -174,7 +174,7 @@ struct ConfigCheckAndReloadTests {
         let base = ["--state-dir", dir.file("state"), "--input", dir.ipc("in")]
         for (flags, key) in [(["--input", "inproc://events"], "input.endpoints"), (["--output", "inproc://alerts"], "output.endpoint"),
                              (["--journal", "inproc://journal"], "journal.endpoint")] {
-            // One --output (a flag that takes one value given twice is refused before anything else).
+            // One --output (a second one would be used, with a warning, instead of the first).
             let output = flags[0] == "--output" ? [] : ["--output", dir.ipc("out")]
             let c = try Child("contactwatchd", base + output + flags)
             let status = c.waitForExit(timeout: 30)

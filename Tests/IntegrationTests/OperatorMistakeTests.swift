@@ -558,20 +558,19 @@ struct OperatorMistakeTests {
         #expect(run.status == 74 && run.stderr.contains("contactwatchd.lock is a pipe, socket or device, not a regular file"), "\(run.stderr)")
     }
 
-    /// argument-parser keeps the last value of a repeated single-valued flag without a word: `--config a --config b`
-    /// never read `a`, `--output` twice bound the second (the configuration's hunter, session 45).
-    @Test("a single-valued flag given twice is exit 64 naming it and both values; repeatable flags stay repeatable")
+    /// argument-parser keeps the last value of a repeated single-valued flag, as Unix tools do, but said nothing:
+    /// `--config a --config b` never read `a` without a word (the configuration's hunter, session 45).
+    @Test("a single-valued flag given twice: the last is used and that is said at warning, naming the flag and both values; repeatable flags stay repeatable")
     func singleValuedFlagGivenTwice() throws {
         let dir = try TemporaryDirectory()
         let base = ["--check-config", "--input", dir.ipc("in"), "--input-bind", "--state-dir", dir.file("state")]
-        let config = try Self.daemon(base + ["--output", dir.ipc("out"), "--config", dir.file("a.yaml"), "--config=\(dir.file("b.yaml"))"])
-        #expect(config.status == 64 && config.stderr.contains("--config given twice (\(dir.file("a.yaml")), \(dir.file("b.yaml"))): give it once"),
-                "\(config.status): \(config.stderr)")
-        let output = try Self.daemon(base + ["--output", dir.ipc("a"), "--log-level", "info", "--output", dir.ipc("b")])
-        #expect(output.status == 64 && output.stderr.contains("--output given twice"), "\(output.status): \(output.stderr)")
+        let output = try Self.daemon(base + ["--output", dir.ipc("a"), "--log-level", "info", "--output=\(dir.ipc("b"))"])
+        #expect(output.status == 0 && output.stdout.contains("output: \(dir.ipc("b"))"), "\(output.status): \(output.stdout)\n\(output.stderr)")
+        #expect(output.stderr.contains("contactwatchd: warning: --output given twice (\(dir.ipc("a")), \(dir.ipc("b"))): the last, \(dir.ipc("b")), is used"),
+                "\(output.stderr)")
         let repeatable = try Self.daemon(["--check-config", "--input", dir.ipc("in"), "--input", dir.ipc("in2"), "--state-dir", dir.file("state"),
                                           "--output", dir.ipc("out"), "--subscribe", "a.", "--subscribe", "b."])
-        #expect(repeatable.status == 0, "\(repeatable.status): \(repeatable.stderr)")
+        #expect(repeatable.status == 0 && !repeatable.stderr.contains("given twice"), "\(repeatable.status): \(repeatable.stderr)")
     }
 
     /// Under umask 000 the plaintext socket files were 0777: any local user published forged events and read every
