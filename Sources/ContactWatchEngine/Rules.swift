@@ -410,8 +410,13 @@ extension Engine {
 
     func raiseOverdue(_ top: OverdueItem, out: inout Outbox) {
         let ci = Int(top.caseIndex)
+        // The deadline too: an R1 alert resolved before its deadline leaves its heap item, and a contact forgotten and
+        // back in the same case with the same version opens a new R1 alert that item matched, raising R6 before the
+        // new alert's deadline — which a restart, building the heap from the open alerts, did not (the restart
+        // hunter, session 45).
         guard let k = state.cases[ci].openNonCompliance.firstIndex(where: {
-            $0.triggerContactId == top.contactId && $0.triggerContactVersion == top.version && !$0.overdueRaised
+            $0.triggerContactId == top.contactId && $0.triggerContactVersion == top.version && $0.deadline == top.deadline
+                && !$0.overdueRaised
         }) else { return }
         state.cases[ci].openNonCompliance[k].overdueRaised = true
         changes.cases.insert(top.caseIndex)
@@ -524,9 +529,13 @@ extension Engine {
     /// Step 6, R7: a timer whose deadline has passed raises `outcome-overdue` for its contact, unless the contact has
     /// moved on to another version (a stale heap entry), was forgotten (its timer went with it) or already has an
     /// open R7 alert (it stays open and is not raised again). A timer fires once.
+    /// An item of another case is stale too: a contact forgotten with its timer that came back under another case with
+    /// the same version and deadline has an item of its own there, and the old one fired first, in the old case's
+    /// place of the order (alertSequence swapped against a restart's: the restart hunter, session 45).
     func fireOutcomeTimer(_ item: OutcomeItem, out: inout Outbox) {
         guard let timer = state.outcomeTimers[item.contactId], timer.version == item.version,
               timer.deadline == item.deadline else { return }
+        if let rec = state.contacts[item.contactId], rec.caseIndex != item.caseIndex { return }
         state.outcomeTimers.removeValue(forKey: item.contactId)
         changes.outcomeTimers.insert(item.contactId)
         guard let rec = state.contacts[item.contactId] else { return }
