@@ -112,6 +112,8 @@ public enum Daemon {
         signal(SIGPIPE, SIG_IGN)
         let config: DaemonConfiguration
         let environment = ProcessInfo.processInfo.environment
+        // The configuration file as the start reads it: compared once the reload handler is installed.
+        let configRead = flags.configFile.flatMap { FileVersion(path: $0) }
         do {
             config = try await DaemonConfiguration.load(flags: flags, environment: environment)
             if flags.checkConfig {
@@ -157,7 +159,7 @@ public enum Daemon {
             LogOutput.flush(timeout: 2)
         }
         do {
-            try await run(config: config, logger: logger, flags: flags, stopDuringStart: stopDuringStart)
+            try await run(config: config, logger: logger, flags: flags, stopDuringStart: stopDuringStart, configRead: configRead)
             return .success
         } catch {
             // A failed start keeps its own exit status: a SIGTERM now must not turn it into 0 (a reviewer, session 38).
@@ -177,8 +179,9 @@ public enum Daemon {
 
     /// The daemon's life once its configuration is known: security, state, engine, sockets and signals set up in
     /// order (each step undone in reverse on the way out), then the services run until a graceful shutdown.
+    /// `configRead`: the configuration file as the start read it (read again once SIGHUP is handled, if it changed).
     static func run(config: DaemonConfiguration, logger: Logger, flags: DaemonFlags = DaemonFlags(),
-                    stopDuringStart: StopDuringStart? = nil) async throws(DaemonError) {
+                    stopDuringStart: StopDuringStart? = nil, configRead: FileVersion? = nil) async throws(DaemonError) {
         let started = ContinuousClock.now
         // Certificates and allow-lists first: a problem there is exit 64 before anything is touched.
         let metrics = try metricsEndpoint(config)
@@ -273,6 +276,15 @@ public enum Daemon {
         defer { security.stop() }
         let reload = reloadOnSIGHUP(config: config, flags: flags, security: security, logger: logger, counters: counters)
         defer { reload.cancel() }
+        // A SIGHUP before the handler is ignored (it must not end the daemon), and the start may have waited seconds
+        // since it read the file (a predecessor's lock, a large store): a file edited and signalled then was lost,
+        // the old values in force without a word (the configuration's hunter, session 45). Changed since it was read,
+        // the file is read again now, as a SIGHUP would.
+        if let path = flags.configFile, FileVersion(path: path) != configRead {
+            logger.notice("the configuration file changed while the daemon started: read again, as at a SIGHUP (one sent during the start is not kept)",
+                          metadata: ["file": "\(path)"])
+            reload.request()
+        }
         let pipeline = Pipeline(config: config, logger: logger, context: context, engine: engine, store: loaded.store,
                                 publishedThrough: loaded.publishedThrough, unpublished: loaded.unpublished,
                                 counters: counters, security: security)
@@ -649,5 +661,23 @@ struct StateDirectoryLock {
         }
         flock(fd, LOCK_UN)
         close(fd)
+    }
+}
+
+/// What tells a file's content may have changed: its identity, size and modification and change times (`stat`).
+struct FileVersion: Equatable {
+    var device: UInt64, inode: UInt64, size: Int64, modified: timespec, changed: timespec
+
+    init?(path: String) {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        (device, inode, size) = (UInt64(st.st_dev), UInt64(st.st_ino), Int64(st.st_size))
+        (modified, changed) = (st.st_mtim, st.st_ctim)
+    }
+
+    static func == (a: FileVersion, b: FileVersion) -> Bool {
+        a.device == b.device && a.inode == b.inode && a.size == b.size
+            && a.modified.tv_sec == b.modified.tv_sec && a.modified.tv_nsec == b.modified.tv_nsec
+            && a.changed.tv_sec == b.changed.tv_sec && a.changed.tv_nsec == b.changed.tv_nsec
     }
 }

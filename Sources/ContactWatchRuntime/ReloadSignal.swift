@@ -20,6 +20,9 @@ final class ReloadSignal {
         self.reloads = reloads
     }
 
+    /// Asks for a reload as a SIGHUP does.
+    func request() { reloads.request() }
+
     /// No SIGHUP is taken from here on, and no reload asked for is started (one in progress finishes).
     func cancel() {
         source.cancel()

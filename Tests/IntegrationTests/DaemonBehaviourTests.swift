@@ -149,6 +149,32 @@ struct DaemonBehaviourTests {
     /// A stop during the start (here the lock wait; under systemd, a multi-GB store's check): both signals had their
     /// default action until the service group ran, so the daemon died by the signal without a word, where cli.md asks
     /// for exit 0 within 5 s (systemd 252, session 37).
+    /// A SIGHUP during the start is ignored (it must not end the daemon), and the start may wait seconds after reading
+    /// the file: a file edited then, and signalled, was lost without a word, the old values in force (the
+    /// configuration's hunter, session 45). A file changed since the start read it is read again once SIGHUP is handled.
+    @Test("the configuration file changed while the start waits for the state directory's lock: read again once the daemon runs, said at notice")
+    func configurationChangedDuringStart() throws {
+        let dir = try TemporaryDirectory()
+        let first = try DaemonUnderTest(dir: dir)
+        let config = dir.file("c.yaml")
+        try "log:\n  level: info\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let second = try Child("contactwatchd", ["--input", dir.ipc("in2"), "--input-bind", "--output", dir.ipc("out2"),
+                                                 "--state-dir", first.stateDir, "--config", config])
+        defer { if second.process.isRunning { second.signal(SIGKILL); _ = second.waitForExit(timeout: 10) } }
+        #expect(second.stderr.wait(timeout: 30) { $0.contains("locked by another process: waiting up to 5 s") }, "\(second.stderr.text)")
+        try "log:\n  level: debug\n".write(toFile: config, atomically: true, encoding: .utf8)
+        second.signal(SIGHUP)  // as an operator would: ignored during the start
+        #expect(first.stop() == 0)
+        #expect(second.stderr.wait(timeout: 30) { $0.contains("the configuration file changed while the daemon started: read again") },
+                "\(second.stderr.text)")
+        #expect(second.stderr.wait(timeout: 30) { $0.contains("reload: applied log.level info → debug") }, "\(second.stderr.text)")
+        #expect(second.terminate() == 0)
+        // Unchanged, nothing is read again.
+        let third = try DaemonUnderTest(dir: dir, extraArguments: ["--config", config])
+        #expect(third.stop() == 0)
+        #expect(!third.child.stderr.text.contains("changed while the daemon started"), "\(third.child.stderr.text)")
+    }
+
     @Test("SIGTERM or SIGINT while the start waits for the state directory's lock: exit 0 within 5 s, saying so; the first daemon keeps running",
           arguments: [SIGTERM, SIGINT])
     func stopDuringStart(signal: Int32) throws {
