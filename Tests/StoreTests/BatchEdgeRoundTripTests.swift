@@ -26,157 +26,107 @@ private func hContact(_ crn: String, id: UInt64, v: UInt64? = nil, start: Millis
 
 @Suite("Store round trips at a batch's edges: forgotten and back, text with NUL, random batches", .computing)
 struct BatchEdgeRoundTripTests {
-    /// A contact forgotten on case A and arriving again, as a new contact, under case B in the same batch stays in
-    /// A's packed row (the batch neither deletes it, since the engine has it again, nor replaces it there, since its
-    /// record is now B's): the store then holds it in two cases and the next start refuses the store as corrupt.
-    @Test("a contact forgotten on one case and back under another in the same batch is in one case's row after a restart")
-    func forgottenThenBackUnderAnotherCaseInOneBatch() throws {
-        let dir = TempDir()
-        defer { dir.cleanup() }
+    /// A retention of 30 days (and R5's window with it), so a contact is forgotten within the stream.
+    static var shortMemory: EngineSettings {
         var settings = EngineSettings()
         settings.contactRetentionDays = 30
         settings.complianceRateWindowDays = 30
-        let first = RFC3339.parse("2026-01-05T10:00:00Z")!
-        let store = try StateStore(directory: dir.path)
-        let engine = try Engine(settings: settings, state: try store.load().state)
-        var outbox = Outbox()
-        // Batch 1: contact 900 on case A.
-        feed(engine, [hContact("X100001", id: 900, start: first)], into: &outbox)
-        try store.commit(changes: engine.takeChanges(), state: engine.state, journal: StateStore.journalEntries(from: outbox),
-                         publishedThrough: nil, now: 1_700_000_000_000)
-        outbox.removeAll()
-        // Batch 2 (one commit): W moves 35 days on (contact 900 is forgotten), then 900 arrives again under case B.
-        let again = first + 35 * hDay
-        feed(engine, [hContact("X100001", id: 901, start: again),
-                      hContact("X200002", id: 900, v: 2, start: again + hMinute)], into: &outbox)
-        #expect(engine.state.contacts[900]?.contactStart == again + hMinute)
-        try store.commit(changes: engine.takeChanges(), state: engine.state, journal: StateStore.journalEntries(from: outbox),
-                         publishedThrough: nil, now: 1_700_000_000_001)
-        let before = engine.state
-        store.close()
-        let reopened = try StateStore(directory: dir.path)
-        defer { reopened.close() }
-        do {
-            let loaded = try reopened.load()
-            #expect(sameState(loaded.state, before), "the loaded state differs from the engine's")
-        } catch {
-            Issue.record("the store the daemon wrote is refused at the next start: \(error)")
-        }
+        return settings
     }
 
-    /// The same, with the forgetting and the re-arrival in two batches: no problem (control).
-    @Test("the same in two batches")
-    func forgottenThenBackUnderAnotherCaseInTwoBatches() throws {
+    static let first = RFC3339.parse("2026-01-05T10:00:00Z")!
+
+    /// Feeds each batch to one engine over a fresh store, committing after each, then opens the store again: the
+    /// engine's state at the end, and what the store loads (or why it refuses to).
+    static func roundTrip(_ batches: [[String]], settings: EngineSettings = EngineSettings())
+        throws -> (engine: EngineState, loaded: Result<EngineState, any Error>) {
         let dir = TempDir()
         defer { dir.cleanup() }
-        var settings = EngineSettings()
-        settings.contactRetentionDays = 30
-        settings.complianceRateWindowDays = 30
-        let first = RFC3339.parse("2026-01-05T10:00:00Z")!
         let store = try StateStore(directory: dir.path)
         let engine = try Engine(settings: settings, state: try store.load().state)
-        var outbox = Outbox()
-        let again = first + 35 * hDay
-        for lines in [[hContact("X100001", id: 900, start: first)], [hContact("X100001", id: 901, start: again)],
-                      [hContact("X200002", id: 900, v: 2, start: again + hMinute)]] {
-            outbox.removeAll()
+        for (k, lines) in batches.enumerated() {
+            var outbox = Outbox()
             feed(engine, lines, into: &outbox)
-            try store.commit(changes: engine.takeChanges(), state: engine.state,
-                             journal: StateStore.journalEntries(from: outbox), publishedThrough: nil, now: 1_700_000_000_000)
+            try store.commit(changes: engine.takeChanges(), state: engine.state, journal: StateStore.journalEntries(from: outbox),
+                             publishedThrough: nil, now: 1_700_000_000_000 + Millis(k))
         }
-        let before = engine.state
+        let state = engine.state
         store.close()
         let reopened = try StateStore(directory: dir.path)
         defer { reopened.close() }
-        let loaded = try reopened.load()
-        #expect(sameState(loaded.state, before))
+        return (state, Result { try reopened.load().state })
     }
 
-    /// A publisherId with U+0000 (valid: "1–64 Unicode scalar values") is stored cut at the NUL (`withText` binds a
-    /// C string): after a restart "feed\u0000A"'s position is recorded under "feed", another publisher's id.
+    /// The loaded state, recording an issue when the store was refused.
+    static func loaded(_ result: Result<EngineState, any Error>, sourceLocation: SourceLocation = #_sourceLocation) -> EngineState? {
+        switch result {
+        case .success(let state): return state
+        case .failure(let error):
+            Issue.record("the store the daemon wrote is refused at the next start: \(error)", sourceLocation: sourceLocation)
+            return nil
+        }
+    }
+
+    /// A contact forgotten on case A and arriving again, as a new contact, under case B in the same batch stayed in
+    /// A's packed row (the batch neither deleted it, since the engine has it again, nor replaced it there, since its
+    /// record is now B's): the store then held it in two cases and the next start refused the store as corrupt.
+    @Test("a contact forgotten on one case and back under another, in the same batch or in two, is in one case's row after a restart",
+          arguments: [true, false])
+    func forgottenThenBackUnderAnotherCase(oneBatch: Bool) throws {
+        let again = Self.first + 35 * hDay
+        // W moves 35 days on (contact 900 is forgotten), then 900 arrives again under case B.
+        let later = [hContact("X100001", id: 901, start: again), hContact("X200002", id: 900, v: 2, start: again + hMinute)]
+        let batches = [[hContact("X100001", id: 900, start: Self.first)]] + (oneBatch ? [later] : later.map { [$0] })
+        let (state, result) = try Self.roundTrip(batches, settings: Self.shortMemory)
+        #expect(state.contacts[900]?.contactStart == again + hMinute)
+        guard let loaded = Self.loaded(result) else { return }
+        #expect(sameState(loaded, state), "the loaded state differs from the engine's")
+    }
+
+    /// A publisherId with U+0000 (valid: "1–64 Unicode scalar values") was stored cut at the NUL (`withText` bound a
+    /// C string): after a restart "feed\u0000A"'s position was recorded under "feed", another publisher's id.
     @Test("a publisherId with U+0000 keeps its position across a restart, apart from the publisher named by its text before the NUL")
     func publisherIdWithNULSurvivesARestart() throws {
-        let dir = TempDir()
-        defer { dir.cleanup() }
-        let store = try StateStore(directory: dir.path)
-        let engine = try Engine(settings: EngineSettings(), state: try store.load().state)
-        var outbox = Outbox()
-        let t0 = RFC3339.parse("2026-01-05T10:00:00Z")!
-        feed(engine, [hContact("X100001", id: 1, start: t0, publisher: "feed", seq: 5),
-                      hContact("X100001", id: 2, start: t0 + hMinute, publisher: "feed\\u0000A", seq: 1000)], into: &outbox)
-        #expect(engine.state.publishers.count == 2)
-        try store.commit(changes: engine.takeChanges(), state: engine.state, journal: StateStore.journalEntries(from: outbox),
-                         publishedThrough: nil, now: 1_700_000_000_000)
-        let before = engine.state
-        store.close()
-        let reopened = try StateStore(directory: dir.path)
-        defer { reopened.close() }
-        let loaded = try reopened.load().state
+        let (state, result) = try Self.roundTrip([[
+            hContact("X100001", id: 1, start: Self.first, publisher: "feed", seq: 5),
+            hContact("X100001", id: 2, start: Self.first + hMinute, publisher: "feed\\u0000A", seq: 1000),
+        ]])
+        #expect(state.publishers.count == 2)
+        guard let loaded = Self.loaded(result) else { return }
         #expect(loaded.publishers.count == 2, "publishers after the restart: \(loaded.publishers)")
-        #expect(sameState(loaded, before), "the loaded state differs from the engine's")
-        // What it does: "feed\u0000A" is unknown after the restart, so its next message (1001) is a gap of 1000.
+        #expect(sameState(loaded, state), "the loaded state differs from the engine's")
+        // Cut, "feed\u0000A" was unknown after the restart, so its next message (1001) was a gap of 1000.
         let resumed = try Engine(settings: EngineSettings(), state: loaded)
         var out = Outbox()
-        feed(resumed, [hContact("X100001", id: 3, start: t0 + 2 * hMinute, publisher: "feed\\u0000A", seq: 1001)],
+        feed(resumed, [hContact("X100001", id: 3, start: Self.first + 2 * hMinute, publisher: "feed\\u0000A", seq: 1001)],
              into: &out)
         #expect(!out.messages.contains { $0.topic.contains("stream.gap") }, "\(out.messages.map(\.body))")
     }
 
-    /// A pduCode with U+0000 is stored cut at the NUL: two PDUs that differ after it become one code, and the
-    /// next start refuses the store as corrupt ("PDU … appears twice").
+    /// A pduCode with U+0000 was stored cut at the NUL: two PDUs that differ after it became one code, and the next
+    /// start refused the store as corrupt ("PDU … appears twice").
     @Test("two pduCodes that differ only after a U+0000 stay two PDUs across a restart")
     func pduCodeWithNULSurvivesARestart() throws {
-        let dir = TempDir()
-        defer { dir.cleanup() }
-        let store = try StateStore(directory: dir.path)
-        let engine = try Engine(settings: EngineSettings(), state: try store.load().state)
-        var outbox = Outbox()
-        let t0 = RFC3339.parse("2026-01-05T10:00:00Z")!
-        feed(engine, [hContact("X100001", id: 1, start: t0, pdu: "N07SUF"),
-                      hContact("X100002", id: 2, start: t0 + hMinute, pdu: "N07SUF\\u0000X")], into: &outbox)
-        #expect(engine.state.pdus.count == 2)
-        try store.commit(changes: engine.takeChanges(), state: engine.state, journal: StateStore.journalEntries(from: outbox),
-                         publishedThrough: nil, now: 1_700_000_000_000)
-        let before = engine.state
-        store.close()
-        let reopened = try StateStore(directory: dir.path)
-        defer { reopened.close() }
-        do {
-            let loaded = try reopened.load().state
-            #expect(sameState(loaded, before), "the loaded state differs: PDUs \(loaded.pdus.map(\.code))")
-        } catch {
-            Issue.record("the store the daemon wrote is refused at the next start: \(error)")
-        }
+        let (state, result) = try Self.roundTrip([[
+            hContact("X100001", id: 1, start: Self.first, pdu: "N07SUF"),
+            hContact("X100002", id: 2, start: Self.first + hMinute, pdu: "N07SUF\\u0000X"),
+        ]])
+        #expect(state.pdus.count == 2)
+        guard let loaded = Self.loaded(result) else { return }
+        #expect(sameState(loaded, state), "the loaded state differs: PDUs \(loaded.pdus.map(\.code))")
     }
 
     /// A contact forgotten by an event of another case (its own case otherwise untouched) is deleted from its
     /// case's row (README: "a forgotten contact's case is named in the batch").
     @Test("a contact forgotten at an event of another case is gone from its case's row after a restart", arguments: ["ATTC", "UAAB"])
     func forgottenByAnotherCasesEvent(outcome: String) throws {
-        let dir = TempDir()
-        defer { dir.cleanup() }
-        var settings = EngineSettings()
-        settings.contactRetentionDays = 30
-        settings.complianceRateWindowDays = 30
-        let first = RFC3339.parse("2026-01-05T10:00:00Z")!
-        let store = try StateStore(directory: dir.path)
-        let engine = try Engine(settings: settings, state: try store.load().state)
-        var outbox = Outbox()
-        for lines in [[hContact("X100001", id: 900, start: first, outcome: outcome)],
-                      [hContact("X200002", id: 901, start: first + 35 * hDay)]] {
-            outbox.removeAll()
-            feed(engine, lines, into: &outbox)
-            try store.commit(changes: engine.takeChanges(), state: engine.state,
-                             journal: StateStore.journalEntries(from: outbox), publishedThrough: nil, now: 1_700_000_000_000)
-        }
-        #expect(engine.state.contacts[900] == nil)
-        let before = engine.state
-        store.close()
-        let reopened = try StateStore(directory: dir.path)
-        defer { reopened.close() }
-        let loaded = try reopened.load().state
+        let (state, result) = try Self.roundTrip([[hContact("X100001", id: 900, start: Self.first, outcome: outcome)],
+                                                  [hContact("X200002", id: 901, start: Self.first + 35 * hDay)]],
+                                                 settings: Self.shortMemory)
+        #expect(state.contacts[900] == nil)
+        guard let loaded = Self.loaded(result) else { return }
         #expect(loaded.contacts[900] == nil, "the forgotten contact is back after the restart")
-        #expect(sameState(loaded, before))
+        #expect(sameState(loaded, state))
     }
 
     /// Random streams over a small pool of contact ids, CRNs, outcomes and actions with a short retention, committed in
