@@ -126,12 +126,16 @@ public struct EngineSettings: Sendable, Equatable {
     /// itself takes it: its tests forget contacts within days). A contact is forgotten with its failure (and the
     /// warning it carried), so such a memory counted fewer failures than the configured window holds, and raised
     /// warning-due where the policy gives breach-due, its reason still saying "in 24 months" (the configuration's
-    /// hunter, session 45). Needed: the longest span of that many calendar months (as R5's check asks for its window's
-    /// days). (No month is longer than 31 days: a retention of that many a month is enough without counting.)
+    /// hunter, session 45). Needed: the longest span of that many calendar months in dates, and two days more, since
+    /// contacts are forgotten by instants: two failures on dates the window apart lie up to a day and the hours of a
+    /// time-zone shift more apart (a reviewer, session 45, showed 366 days forgetting a failure on the window's first
+    /// date). At most a century (`maxDays`): a window of 1,200 months cannot be covered to the day. A failure that
+    /// arrives late, well behind W, can still find older ones forgotten: the retention counts back from W
+    /// (events.md). (No month is longer than 31 days: a retention of 31 a month and 2 more is enough uncounted.)
     public func retentionShorterThanR1Window() -> Problem? {
         guard nonComplianceWindowMonths >= 1 && nonComplianceWindowMonths <= Self.maxMonths
-            && contactRetentionDays <= nonComplianceWindowMonths * 31 else { return nil }
-        let needed = Self.longestSpanDays(months: nonComplianceWindowMonths)
+            && contactRetentionDays < nonComplianceWindowMonths * 31 + 2 else { return nil }
+        let needed = min(Self.longestSpanDays(months: nonComplianceWindowMonths) + 2, Self.maxDays)
         guard contactRetentionDays < needed else { return nil }
         return Problem(key: "input.contactRetentionDays", problem: "must be at least \(needed) days with rules.nonCompliance.windowMonths \(nonComplianceWindowMonths) (got \(contactRetentionDays)): a contact is forgotten with its failure, so a shorter memory would leave the window's oldest failures uncounted")
     }

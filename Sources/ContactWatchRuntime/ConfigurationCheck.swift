@@ -184,14 +184,16 @@ public enum ConfigurationCheck {
     static let listKeys: Set<String> = ["input.endpoints", "input.subscribe", "rules.bankHolidays"]
 
 
-    /// One problem per `CONTACTWATCH_*` variable that names no key; the prefix matched in any case, since only the
-    /// upper-case names are read: `contactwatch_rules_outcome_overdue_enabled=true` (an `Environment=` line typed in
-    /// lower case) was neither read nor said (the configuration's hunter, session 45).
+    /// One problem per `CONTACTWATCH_*` variable that names no key, and per variable that names one in another case:
+    /// only the upper-case names are read, and `contactwatch_rules_outcome_overdue_enabled=true` (an `Environment=` line
+    /// typed in lower case) was neither read nor said (the configuration's hunter, session 45).
     public static func unknownEnvironment(_ environment: [String: String]) -> [String] {
         let known = Dictionary(DaemonConfiguration.keys.map { (environmentName($0), $0) }, uniquingKeysWith: { a, _ in a })
         let prefix = DaemonConfiguration.environmentPrefix
+        // Another case counts only when it names a key once upper-cased: an unrelated `ContactWatch_Home` in a CI job
+        // is not the daemon's, and refusing it would stop the start (a reviewer, session 45).
         return environment.keys.filter {
-            $0.utf8.count >= prefix.utf8.count && $0.prefix(prefix.count).uppercased() == prefix && known[$0] == nil
+            known[$0] == nil && ($0.hasPrefix(prefix) || known[$0.uppercased()] != nil)
         }.sorted()
             .map { name in
                 if let key = known[name.uppercased()] {
