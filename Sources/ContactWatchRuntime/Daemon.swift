@@ -186,6 +186,8 @@ public enum Daemon {
         // Certificates and allow-lists first: a problem there is exit 64 before anything is touched.
         let metrics = try metricsEndpoint(config)
         let counters = RuntimeCounters(timings: metrics?.metrics)
+        // The allow-list directories as the start reads them (a key added or removed changes its directory).
+        let listsRead = [config.security.allowPublishers, config.security.allowConsumers].map { $0.flatMap { FileVersion(path: $0) } }
         let security = try DaemonSecurity(settings: config.security, counters: counters, logger: logger)
         for endpoint in config.exposedPlaintext {
             logger.warning("security.allowPlaintext: a plaintext socket reachable from other hosts", metadata: ["endpoint": "\(endpoint)"])
@@ -278,11 +280,18 @@ public enum Daemon {
         defer { reload.cancel() }
         // A SIGHUP before the handler is ignored (it must not end the daemon), and the start may have waited seconds
         // since it read the file (a predecessor's lock, a large store): a file edited and signalled then was lost,
-        // the old values in force without a word (the configuration's hunter, session 45). Changed since it was read,
-        // the file is read again now, as a SIGHUP would.
-        if let path = flags.configFile, FileVersion(path: path) != configRead {
-            logger.notice("the configuration file changed while the daemon started: read again, as at a SIGHUP (one sent during the start is not kept)",
-                          metadata: ["file": "\(path)"])
+        // the old values in force without a word (the configuration's hunter, session 45); so was a key removed from
+        // an allow-list, still admitted (a reviewer, session 45). Changed since they were read, the file and the
+        // allow-lists are read again now, as a SIGHUP would.
+        var changed: [String] = []
+        if let path = flags.configFile, FileVersion(path: path) != configRead { changed.append("the configuration file \(path)") }
+        for (dir, read) in zip([config.security.allowPublishers, config.security.allowConsumers], listsRead) {
+            if let dir, FileVersion(path: dir) != read { changed.append("the allow-list directory \(dir)") }
+        }
+        if !changed.isEmpty {
+            let line = "\(changed.joined(separator: " and ")) changed while the daemon started: read again, as at a "
+                + "SIGHUP (one sent during the start is not kept)"
+            logger.notice("\(line)")
             reload.request()
         }
         let pipeline = Pipeline(config: config, logger: logger, context: context, engine: engine, store: loaded.store,

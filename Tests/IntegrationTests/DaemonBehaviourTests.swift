@@ -165,7 +165,7 @@ struct DaemonBehaviourTests {
         try "log:\n  level: debug\n".write(toFile: config, atomically: true, encoding: .utf8)
         second.signal(SIGHUP)  // as an operator would: ignored during the start
         #expect(first.stop() == 0)
-        #expect(second.stderr.wait(timeout: 30) { $0.contains("the configuration file changed while the daemon started: read again") },
+        #expect(second.stderr.wait(timeout: 30) { $0.contains("the configuration file \(config) changed while the daemon started: read again") },
                 "\(second.stderr.text)")
         #expect(second.stderr.wait(timeout: 30) { $0.contains("reload: applied log.level info → debug") }, "\(second.stderr.text)")
         #expect(second.terminate() == 0)
@@ -173,6 +173,33 @@ struct DaemonBehaviourTests {
         let third = try DaemonUnderTest(dir: dir, extraArguments: ["--config", config])
         #expect(third.stop() == 0)
         #expect(!third.child.stderr.text.contains("changed while the daemon started"), "\(third.child.stderr.text)")
+    }
+
+    /// The same for an allow-list: a key removed while the start waited was still admitted after it (a reviewer,
+    /// session 45).
+    @Test("a key removed from an allow-list while the start waits for the state directory's lock: the list is read again once the daemon runs")
+    func allowListChangedDuringStart() throws {
+        let dir = try TemporaryDirectory()
+        let certs = dir.file("certs"), consumers = dir.file("consumers"), publishers = dir.file("publishers")
+        for path in [certs, consumers, publishers] { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) }
+        for name in ["daemon", "revoked", "kept"] { #expect(try runTool(["keygen", name, "--dir", certs]).status == 0) }
+        for name in ["revoked", "kept"] { try FileManager.default.copyItem(atPath: "\(certs)/\(name).key", toPath: "\(consumers)/\(name).key") }
+        let config = dir.file("c.yaml")
+        try "security:\n  curve:\n    certificate: \(certs)/daemon.key_secret\n    allowConsumers: \(consumers)\n    allowPublishers: \(publishers)\n"
+            .write(toFile: config, atomically: true, encoding: .utf8)
+        let first = try DaemonUnderTest(dir: dir)
+        let second = try Child("contactwatchd", ["--input", dir.ipc("in2"), "--input-bind", "--output", dir.ipc("out2"),
+                                                 "--state-dir", first.stateDir, "--config", config])
+        defer { if second.process.isRunning { second.signal(SIGKILL); _ = second.waitForExit(timeout: 10) } }
+        #expect(second.stderr.wait(timeout: 30) { $0.contains("locked by another process: waiting up to 5 s") }, "\(second.stderr.text)")
+        try FileManager.default.removeItem(atPath: "\(consumers)/revoked.key")
+        #expect(first.stop() == 0)
+        #expect(second.stderr.wait(timeout: 30) { $0.contains("the allow-list directory \(consumers) changed while the daemon started: read again") },
+                "\(second.stderr.text)")
+        #expect(second.stderr.wait(timeout: 30) { text in
+            text.split(separator: "\n").contains { $0.contains("allow-list reloaded") && $0.contains("dir=\(consumers)") && $0.contains("removed=1") }
+        }, "\(second.stderr.text)")
+        #expect(second.terminate() == 0)
     }
 
     @Test("SIGTERM or SIGINT while the start waits for the state directory's lock: exit 0 within 5 s, saying so; the first daemon keeps running",
