@@ -9,9 +9,12 @@ import Darwin
 /// Writes all of `bytes` to `fd` with write(2), retrying on EINTR and partial writes, and waiting for room when the
 /// descriptor is non-blocking and full (`EAGAIN`): a parent may hand its child a non-blocking pipe, and `generate` or
 /// `tail` then stopped with exit 74 as soon as the pipe filled ("Resource temporarily unavailable"; the companion tool's
-/// hunter, session 45). Returns nil when everything was written, else the errno of the write that failed (the caller
-/// decides: the tools stop, the log drops a line).
-public func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Int32? {
+/// hunter, session 45). `waitMilliseconds` bounds each such wait (-1: for ever, as the tools' output waits); the
+/// daemon's own direct writes (a log line before the log's thread, a fatal message before an exit) pass a bound, so a
+/// parent that never drains cannot hold its exit (a reviewer, session 45). Returns nil when everything was written,
+/// else the errno of the write that failed (`EAGAIN` when the wait ran out; the caller decides: the tools stop, the
+/// log drops a line).
+public func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, waitMilliseconds: Int32 = -1) -> Int32? {
     guard var p = bytes.baseAddress else { return nil }
     var left = bytes.count
     while left > 0 {
@@ -27,7 +30,9 @@ public func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Int32? {
             if errno == EAGAIN || errno == EWOULDBLOCK {
                 // As a blocking write would: wait until the reader makes room (or goes away: POLLERR, then EPIPE).
                 var room = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-                if poll(&room, 1, -1) < 0 && errno != EINTR { return errno }
+                let ready = poll(&room, 1, waitMilliseconds)
+                if ready < 0 && errno != EINTR { return errno }
+                if ready == 0 { return EAGAIN }
                 continue
             }
             return errno
@@ -46,5 +51,5 @@ public func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Int32? {
 public func writeStandardError(_ text: String) {
     signal(SIGPIPE, SIG_IGN)
     var bytes = Array(text.utf8)
-    _ = bytes.withUnsafeMutableBytes { writeAll(2, UnsafeRawBufferPointer($0)) }
+    _ = bytes.withUnsafeMutableBytes { writeAll(2, UnsafeRawBufferPointer($0), waitMilliseconds: 2000) }
 }

@@ -221,7 +221,7 @@ public struct ContactWatchLogHandler: LogHandler {
     static func write(_ line: String, to fd: Int32) {
         var s = line
         // A log line that cannot be written (stderr closed, a full pipe's EPIPE) is dropped; logging never fails.
-        s.withUTF8 { _ = writeAll(fd, UnsafeRawBufferPointer($0)) }
+        s.withUTF8 { _ = writeAll(fd, UnsafeRawBufferPointer($0), waitMilliseconds: 2000) }
     }
 
     /// UTC, RFC 3339 with milliseconds: `2026-03-04T10:20:00.012Z`.

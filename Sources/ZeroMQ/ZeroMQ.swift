@@ -321,6 +321,9 @@ public final class ZMQSocket {
     /// over every later connection of the first one's consumers or publishers. A socket file nobody listens on (left
     /// by a process that was killed) is bound as before. A path that names anything but a socket (a regular file, a
     /// directory, a link) is refused with `EEXIST`: libzmq would unlink it — once, the daemon's own state store.
+    /// Serialises the umask's change around an `ipc://` bind (`bind`).
+    private static let umaskLock = Mutex<Void>(())
+
     public func bind(_ endpoint: String) throws {
         let h = try live("zmq_bind(\(endpoint))")
         try allowIPv6(for: endpoint)
@@ -338,16 +341,22 @@ public final class ZMQSocket {
         // the process's umask: others' bits are masked for that call, so the file never exists open to them, not even
         // for the moment before the chmod below (a connection made in that moment would have outlived the chmod). The
         // umask is the process's, so a file another thread makes meanwhile is at most more private than it would be.
-        let bound: Int32
+        let bound: (rc: Int32, code: Int32)
         if let path = ipcPath, !path.hasPrefix("@") {
-            let previous = umask(0o077)
-            umask(previous | 0o007)
-            bound = zmq_bind(h, endpoint)
-            umask(previous)
+            // One bind at a time in the process: two interleaved would take each other's temporary mask for the
+            // previous one and leave it in force for good (a reviewer, session 45). Nothing else here sets the umask.
+            bound = Self.umaskLock.withLock { _ in
+                let previous = umask(0o077)
+                umask(previous | 0o007)
+                defer { umask(previous) }
+                let rc = zmq_bind(h, endpoint)
+                return (rc, rc == 0 ? 0 : zmq_errno())
+            }
         } else {
-            bound = zmq_bind(h, endpoint)
+            let rc = zmq_bind(h, endpoint)
+            bound = (rc, rc == 0 ? 0 : zmq_errno())
         }
-        if bound != 0 { throw ZMQError("zmq_bind(\(endpoint))") }
+        if bound.rc != 0 { throw ZMQError(operation: "zmq_bind(\(endpoint))", code: bound.code) }
         // The socket file as the state directory and the store are, whatever the umask: nothing for others. libzmq
         // makes it with the process's umask, and under umask 000 (or 002) any local user connected to a plaintext
         // socket, published forged events and read every alert (a security tester, session 44); connecting needs

@@ -146,9 +146,6 @@ struct DaemonBehaviourTests {
         #expect(first.stop() == 0)
     }
 
-    /// A stop during the start (here the lock wait; under systemd, a multi-GB store's check): both signals had their
-    /// default action until the service group ran, so the daemon died by the signal without a word, where cli.md asks
-    /// for exit 0 within 5 s (systemd 252, session 37).
     /// A SIGHUP during the start is ignored (it must not end the daemon), and the start may wait seconds after reading
     /// the file: a file edited then, and signalled, was lost without a word, the old values in force (the
     /// configuration's hunter, session 45). A file changed since the start read it is read again once SIGHUP is handled.
@@ -202,6 +199,9 @@ struct DaemonBehaviourTests {
         #expect(second.terminate() == 0)
     }
 
+    /// A stop during the start (here the lock wait; under systemd, a multi-GB store's check): both signals had their
+    /// default action until the service group ran, so the daemon died by the signal without a word, where cli.md asks
+    /// for exit 0 within 5 s (systemd 252, session 37).
     @Test("SIGTERM or SIGINT while the start waits for the state directory's lock: exit 0 within 5 s, saying so; the first daemon keeps running",
           arguments: [SIGTERM, SIGINT])
     func stopDuringStart(signal: Int32) throws {
