@@ -113,7 +113,7 @@ public enum Daemon {
         let config: DaemonConfiguration
         let environment = ProcessInfo.processInfo.environment
         // The configuration file as the start reads it: compared once the reload handler is installed.
-        let configRead = flags.configFile.flatMap { FileVersion(path: $0) }
+        let configRead = flags.configFile.flatMap { FileStamp(path: $0) }
         do {
             config = try await DaemonConfiguration.load(flags: flags, environment: environment)
             if flags.checkConfig {
@@ -181,13 +181,13 @@ public enum Daemon {
     /// order (each step undone in reverse on the way out), then the services run until a graceful shutdown.
     /// `configRead`: the configuration file as the start read it (read again once SIGHUP is handled, if it changed).
     static func run(config: DaemonConfiguration, logger: Logger, flags: DaemonFlags = DaemonFlags(),
-                    stopDuringStart: StopDuringStart? = nil, configRead: FileVersion? = nil) async throws(DaemonError) {
+                    stopDuringStart: StopDuringStart? = nil, configRead: FileStamp? = nil) async throws(DaemonError) {
         let started = ContinuousClock.now
         // Certificates and allow-lists first: a problem there is exit 64 before anything is touched.
         let metrics = try metricsEndpoint(config)
         let counters = RuntimeCounters(timings: metrics?.metrics)
         // The allow-list directories as the start reads them (a key added or removed changes its directory).
-        let listsRead = [config.security.allowPublishers, config.security.allowConsumers].map { $0.flatMap { FileVersion(path: $0) } }
+        let listsRead = [config.security.allowPublishers, config.security.allowConsumers].map { $0.flatMap { FileStamp(path: $0) } }
         let security = try DaemonSecurity(settings: config.security, counters: counters, logger: logger)
         for endpoint in config.exposedPlaintext {
             logger.warning("security.allowPlaintext: a plaintext socket reachable from other hosts", metadata: ["endpoint": "\(endpoint)"])
@@ -284,9 +284,9 @@ public enum Daemon {
         // an allow-list, still admitted (a reviewer, session 45). Changed since they were read, the file and the
         // allow-lists are read again now, as a SIGHUP would.
         var changed: [String] = []
-        if let path = flags.configFile, FileVersion(path: path) != configRead { changed.append("the configuration file \(path)") }
+        if let path = flags.configFile, FileStamp(path: path) != configRead { changed.append("the configuration file \(path)") }
         for (dir, read) in zip([config.security.allowPublishers, config.security.allowConsumers], listsRead) {
-            if let dir, FileVersion(path: dir) != read { changed.append("the allow-list directory \(dir)") }
+            if let dir, FileStamp(path: dir) != read { changed.append("the allow-list directory \(dir)") }
         }
         if !changed.isEmpty {
             let line = "\(changed.joined(separator: " and ")) changed while the daemon started: read again, as at a "
@@ -670,23 +670,5 @@ struct StateDirectoryLock {
         }
         flock(fd, LOCK_UN)
         close(fd)
-    }
-}
-
-/// What tells a file's content may have changed: its identity, size and modification and change times (`stat`).
-struct FileVersion: Equatable {
-    var device: UInt64, inode: UInt64, size: Int64, modified: timespec, changed: timespec
-
-    init?(path: String) {
-        var st = stat()
-        guard stat(path, &st) == 0 else { return nil }
-        (device, inode, size) = (UInt64(st.st_dev), UInt64(st.st_ino), Int64(st.st_size))
-        (modified, changed) = (st.st_mtim, st.st_ctim)
-    }
-
-    static func == (a: FileVersion, b: FileVersion) -> Bool {
-        a.device == b.device && a.inode == b.inode && a.size == b.size
-            && a.modified.tv_sec == b.modified.tv_sec && a.modified.tv_nsec == b.modified.tv_nsec
-            && a.changed.tv_sec == b.changed.tv_sec && a.changed.tv_nsec == b.changed.tv_nsec
     }
 }

@@ -509,28 +509,7 @@ public final class StateStore: Sendable {
         /// in place, nor never written).
         var inPlace: Bool {
             guard case .success(let saved) = result, let stamp else { return false }
-            return FileStamp(path: saved) == stamp
-        }
-    }
-
-    /// A file's identity and its size and status-change time (`lstat`): any write into it, a truncation or a
-    /// `chmod` changes the latter.
-    struct FileStamp: Equatable {
-        var identity: FileIdentity
-        var size: Int64
-        var changed: timespec
-
-        init?(path: String) {
-            var st = stat()
-            guard lstat(path, &st) == 0, let identity = FileIdentity(path: path, following: false) else { return nil }
-            self.identity = identity
-            size = Int64(st.st_size)
-            changed = st.st_ctim
-        }
-
-        static func == (a: FileStamp, b: FileStamp) -> Bool {
-            a.identity == b.identity && a.size == b.size && a.changed.tv_sec == b.changed.tv_sec
-                && a.changed.tv_nsec == b.changed.tv_nsec
+            return FileStamp(path: saved, following: false) == stamp
         }
     }
 
@@ -571,7 +550,7 @@ public final class StateStore: Sendable {
             return SavedCopy(result: .failure(SaveCopyFailure(why: why)))
         }
         FileCheck.fsync(path: (path as NSString).deletingLastPathComponent)
-        return SavedCopy(result: .success(saved), stamp: FileStamp(path: saved))
+        return SavedCopy(result: .success(saved), stamp: FileStamp(path: saved, following: false))
     }
 
     struct SaveCopyFailure: Error { var why: String }
