@@ -103,7 +103,8 @@ struct PipelineService: Service, CustomStringConvertible {
 public enum Daemon {
     public static func run(flags: DaemonFlags) async -> ExitStatus {
         // SIGHUP never ends the daemon (cli.md): ignored from the first instruction, until the reload handler is
-        // installed once the state is loaded; a HUP during start-up has nothing newer to apply than the start itself.
+        // installed once the state is loaded; what a HUP during the start would have applied (a configuration file or
+        // an allow-list directory changed since the start read it) is read again then (`run(config:…)`).
         signal(SIGHUP, SIG_IGN)
         // A log pipe whose reader has gone (`contactwatchd … | tee` stopped, a logger restarted) must not end the
         // daemon: SIGPIPE killed it at its next log line, without a word and without a clean stop (a fault tester's
