@@ -111,7 +111,8 @@ struct SubscriptionTracker {
     static let messagesPerTurn = 1024
 
     /// Reads the pending subscription messages, at most `budget` (the rest wait for the next turn: the output stays
-    /// readable). Returns whether a subscription covering alerts arrived.
+    /// readable). Returns whether a subscription covering alerts arrived and is held (by a connection still open, as far
+    /// as the daemon can tell).
     /// A message that is not a subscription or an unsubscription (first byte 1 or 0) — an XSUB consumer's own message
     /// sent upstream, which libzmq's XPUB hands up too — is read and ignored: it was counted and logged as a consumer
     /// leaving.
@@ -139,7 +140,9 @@ struct SubscriptionTracker {
                     unnamed += 1
                     if isAlert { unnamedAlert += 1 }
                 }
-                if isAlert { alertJoined = true }
+                // Only a subscription held counts: one from a connection already gone or cut (a probe that left
+                // during the republish grace) would release the republish to nobody (a bug hunter, session 45).
+                if isAlert && changed { alertJoined = true }
             } else if let source {
                 changed = release(prefixBytes, by: source)
             } else {
@@ -168,7 +171,8 @@ struct SubscriptionTracker {
             memoryFreed = true
         }
         publishCounts()
-        return alertJoined
+        // A consumer that subscribed and left within these messages holds nothing either.
+        return alertJoined && alertSubscriptions > 0
     }
 
     /// Sweeps the connections libzmq has closed when `sweepInterval` has passed since the last sweep (each turn of the

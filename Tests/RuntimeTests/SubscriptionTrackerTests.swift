@@ -96,6 +96,53 @@ struct SubscriptionTrackerTests {
                             maxSubscriptions: maxSubscriptions)
     }
 
+    /// A consumer that subscribes to alerts and is gone before the daemon reads the subscription (a probe, during the
+    /// republish grace) holds nothing: `hold` refuses it, libzmq reports its end. Releasing the republish on it sent
+    /// the alerts to nobody and recorded them published (a bug hunter, session 45: S1).
+    @Test("an alert subscription from a connection already gone does not release the republish")
+    func subscriptionFromGoneConnectionDoesNotReleaseRepublish() throws {
+        let context = try ZMQContext()
+        defer { context.close() }
+        let output = try context.socket(.xpub, lingerMilliseconds: 0)
+        defer { output.close() }
+        try output.setXPubVerboser(true)
+        try output.bind("tcp://127.0.0.1:*")
+        let monitor = try output.startMonitor()
+        let sink = LogLines()
+        var logger = Logger(label: "test") { _ in MemoryLogHandler(sink: sink) }
+        logger.logLevel = .info
+        let counters = RuntimeCounters()
+        var tracker = SubscriptionTracker(logger: logger, counters: counters)
+
+        // The probe: connects, subscribes, leaves (its linger sends the subscription first); the daemon reads nothing
+        // from the alert socket meanwhile.
+        let probe = try context.socket(.sub, lingerMilliseconds: 2000)
+        try probe.subscribe("alert.")
+        try probe.connect(output.lastEndpoint)
+        let deadline = ContinuousClock.now + .seconds(20)
+        var accepted = false
+        while !accepted && ContinuousClock.now < deadline {
+            accepted = try monitor.events(timeoutMilliseconds: 100).contains { $0.kind == .handshakeSucceeded }
+        }
+        try #require(accepted)
+        probe.close()
+        var disconnected = false
+        while !disconnected && ContinuousClock.now < deadline {
+            disconnected = try monitor.events(timeoutMilliseconds: 100).contains { $0.kind == .disconnected }
+        }
+        try #require(disconnected)
+
+        var released = false
+        var left = false
+        while !left && ContinuousClock.now < deadline {
+            released = tracker.read(output) || released
+            left = sink.entries.withLock { $0.contains { $0.message == "subscriber left" } }
+        }
+        try #require(left, "libzmq never reported the probe's subscription ending")
+        #expect(!released, "a subscription from a connection already gone released the republish")
+        #expect(tracker.alertSubscriptions == 0)
+    }
+
     /// libzmq names a TCP peer by its host alone, so a consumer's new connection has the old one's peer address, and
     /// the kernel gives it the lowest free descriptor, often the one libzmq just closed. Its subscriptions are its
     /// own from the first: they must not be added to the old connection's count (and forgotten with it).
