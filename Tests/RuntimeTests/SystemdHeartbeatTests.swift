@@ -17,6 +17,28 @@ struct SystemdHeartbeatTests {
         #expect(SystemdHeartbeat.statusDue(sinceLast: sinceLast, every: 5 * Self.second, tick: tick) == due)
     }
 
+    /// A loop stuck just after a turn: pinged while it had turned within the whole interval, systemd stepped in up to
+    /// twice the interval after the last turn.
+    @Test("the watchdog ping stops half an interval after the loop's last turn (at least 250 ms), so systemd steps in within 1.5 intervals", arguments: [
+        // (seconds since the last turn, watchdog interval in seconds, pinged)
+        (0.1, 10.0, true),    // an idle loop's 100 ms turn
+        (4.9, 10.0, true),
+        (5.0, 10.0, false),
+        (9.0, 10.0, false),   // pinged until the interval's end, systemd waited another whole interval from that ping
+        (0.24, 0.2, true),    // a 200 ms watchdog: the 250 ms floor still pings an idle loop
+        (0.26, 0.2, false),
+    ])
+    func pingDue(sinceTurn: Double, watchdog: Double, ping: Bool) {
+        let lastTurn: UInt64 = 1_000 * Self.second
+        let now = lastTurn + UInt64(sinceTurn * 1e9)
+        #expect(SystemdHeartbeat.pingDue(now: now, lastTurn: lastTurn, watchdogNanos: UInt64(watchdog * 1e9)) == ping)
+    }
+
+    @Test("no watchdog ping before the loop's first turn")
+    func noPingBeforeFirstTurn() {
+        #expect(!SystemdHeartbeat.pingDue(now: 5 * Self.second, lastTurn: 0, watchdogNanos: 10 * Self.second))
+    }
+
     /// While the start waits to republish, the status line says that first: it looked like a daemon with no input.
     @Test("the STATUS= line says the republish wait while it lasts, and only then; the wait extends the start past the grace")
     func republishWait() {
