@@ -183,36 +183,42 @@ public struct DaemonConfiguration: Sendable {
         // Each escaped: a key's name, as a value, can hold a newline (`"a\nb": 1`).
         var unknown = ConfigurationCheck.unknownEnvironment(environment).map(ContactWatchLogHandler.textSafe)
         var quoted: Set<String> = []
+        // A file that cannot be used (unreadable, not YAML, not a mapping) is one problem among the others: the
+        // environment's and the flags' values are still resolved, without it, so that theirs are named in the same
+        // run (a bug hunter, session 45: three problems took three passes).
         if let file = flags.configFile {
-            let (text, root) = try ConfigurationFile.read(file)
-            var refused: Set<String> = []
-            if let root {
-                let found = ConfigurationCheck.fileProblems(root: root, file: file)
-                unknown += found.problems.map(ContactWatchLogHandler.textSafe)
-                refused = found.refused
-                quoted = found.quoted
-            }
-            let empty: Bool
-            do { empty = try ConfigurationFile.isEmptyDocument(root) } catch {
-                throw DaemonError.configuration(key: "--config", problemLines: "\(file) is not a valid YAML configuration file: \(ConfigurationFile.excerpt(of: error))")
-            }
-            // A file with nothing but comments (or nothing at all) sets nothing: every other source and default
-            // applies (README, *Configuration*). swift-configuration would refuse it as "not a mapping".
-            if !empty {
-                do {
-                    providers.append(try ConfigurationFile.provider(text: text, hiding: refused))
-                } catch {
-                    // swift-configuration refuses the whole file for a key that is not a name or a list item that is
-                    // not one value: the problems found above say which and where. Any other refusal is said with
-                    // them (it was dropped when the file had an unrelated problem too: a reviewer, session 34). The
-                    // environment's and the flags' values are still resolved below, without the file, so that their
-                    // problems are named in the same run (a fault tester, session 34: one message, three passes).
-                    let own = DaemonError.configuration(key: "--config", problemLines: "\(file) is not a valid YAML configuration file: \(ConfigurationFile.excerpt(of: error))")
-                    let explained = ["YAML key is not convertible to string", "Unexpected non-scalar value in array"]
-                        .contains { "\(error)".hasPrefix($0) } && !unknown.isEmpty
-                    if !explained { unknown.append(own.message) }
-                    if unknown.isEmpty { throw own }
+            do throws(DaemonError) {
+                let (text, root) = try ConfigurationFile.read(file)
+                var refused: Set<String> = []
+                if let root {
+                    let found = ConfigurationCheck.fileProblems(root: root, file: file)
+                    unknown += found.problems.map(ContactWatchLogHandler.textSafe)
+                    refused = found.refused
+                    quoted = found.quoted
                 }
+                let empty: Bool
+                do { empty = try ConfigurationFile.isEmptyDocument(root) } catch {
+                    throw DaemonError.configuration(key: "--config", problemLines: "\(file) is not a valid YAML configuration file: \(ConfigurationFile.excerpt(of: error))")
+                }
+                // A file with nothing but comments (or nothing at all) sets nothing: every other source and default
+                // applies (README, *Configuration*). swift-configuration would refuse it as "not a mapping".
+                if !empty {
+                    do {
+                        providers.append(try ConfigurationFile.provider(text: text, hiding: refused))
+                    } catch {
+                        // swift-configuration refuses the whole file for a key that is not a name or a list item that is
+                        // not one value: the problems found above say which and where. Any other refusal is said with
+                        // them (it was dropped when the file had an unrelated problem too: a reviewer, session 34). The
+                        // environment's and the flags' values are still resolved below, without the file, so that their
+                        // problems are named in the same run (a fault tester, session 34: one message, three passes).
+                        let own = DaemonError.configuration(key: "--config", problemLines: "\(file) is not a valid YAML configuration file: \(ConfigurationFile.excerpt(of: error))")
+                        let explained = ["YAML key is not convertible to string", "Unexpected non-scalar value in array"]
+                            .contains { "\(error)".hasPrefix($0) } && !unknown.isEmpty
+                        if !explained { unknown.append(own.message) }
+                    }
+                }
+            } catch {
+                unknown.append(error.message)
             }
         }
         let reader = ConfigReader(providers: providers)

@@ -558,6 +558,34 @@ struct ConfigurationTests {
         }
     }
 
+    /// A file that cannot be used stopped the run at the file: the environment's and the flags' problems were named
+    /// only once it was mended, one pass each (a bug hunter, session 45: F1).
+    @Test("a configuration file that is missing, not YAML or not a mapping is named with the environment's and the flags' problems, in one run", arguments: [
+        ("- a\n", "its top level is a list"),
+        ("log: [\n", "is not a valid YAML configuration file"),
+        (nil, "cannot read the configuration file"),
+    ] as [(String?, String)])
+    func unusableFileBesideOtherProblems(yaml: String?, fileProblem: String) async throws {
+        var flags = DaemonFlags()
+        let file = NSTemporaryDirectory() + "cw-config-\(UUID().uuidString).yaml"
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        if let yaml { try yaml.write(toFile: file, atomically: true, encoding: .utf8) }
+        flags.configFile = file
+        flags.output = "bogus"
+        do {
+            _ = try await DaemonConfiguration.load(flags: flags, environment: ["CONTACTWATCH_LOG_LEVL": "info",
+                                                                                "CONTACTWATCH_LOG_FORMAT": "xml"])
+            Issue.record("accepted")
+        } catch {
+            #expect(error.exitCode == 64)
+            let lines = error.message.split(separator: "\n").map(String.init)
+            #expect(lines.contains { $0.contains("--config") && $0.contains(fileProblem) }, "\(lines)")
+            #expect(lines.contains { $0.contains("CONTACTWATCH_LOG_LEVL: unknown environment variable") }, "\(lines)")
+            #expect(lines.contains { $0.contains("log.format: must be text or json (got \"xml\")") }, "\(lines)")
+            #expect(lines.contains { $0.contains("output.endpoint: \"bogus\"") }, "\(lines)")
+        }
+    }
+
     /// A memory shorter than R1's window passed: forgotten failures stopped counting, and R1 raised warning-due where
     /// the policy gives breach-due, its reason saying "in 24 months" (the configuration's hunter, session 45).
     @Test("input.contactRetentionDays shorter than the longest span of rules.nonCompliance.windowMonths is refused, naming both")
