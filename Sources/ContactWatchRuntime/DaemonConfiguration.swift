@@ -227,7 +227,11 @@ public struct DaemonConfiguration: Sendable {
         do throws(DaemonError) {
             config = try resolve(reader, environment: environment, quotedInFile: quoted)
         } catch {
-            throw unknown.isEmpty ? error : DaemonError(.configuration, (unknown + [error.message]).joined(separator: "\n"))
+            var named = error
+            named.message = (unknown + [namingSources(error.message, flags: flags, environment: environment)])
+                .joined(separator: "\n")
+            if !unknown.isEmpty { named.kind = .configuration }
+            throw named
         }
         if !unknown.isEmpty { throw DaemonError(.configuration, unknown.joined(separator: "\n")) }
         return config
@@ -235,21 +239,53 @@ public struct DaemonConfiguration: Sendable {
 
     static func flagValues(_ f: DaemonFlags) -> [AbsoluteConfigKey: ConfigValue] {
         var v: [AbsoluteConfigKey: ConfigValue] = [:]
-        func set(_ key: String, _ content: ConfigContent) { v[AbsoluteConfigKey(key.split(separator: ".").map(String.init))] = .init(content, isSecret: false) }
-        if !f.inputs.isEmpty { set("input.endpoints", .stringArray(f.inputs)) }
-        if f.inputBind { set("input.bind", .bool(true)) }
-        if !f.subscribe.isEmpty { set("input.subscribe", .stringArray(f.subscribe)) }
-        if let o = f.output { set("output.endpoint", .string(o)) }
-        if let j = f.journal { set("journal.endpoint", .string(j)) }
-        if let s = f.stateDir { set("state.dir", .string(s)) }
-        if let l = f.logLevel { set("log.level", .string(l)) }
-        if let l = f.logFormat { set("log.format", .string(l)) }
-        if let m = f.metrics { set("metrics.address", .string(m)) }
-        if let c = f.curveCert { set("security.curve.certificate", .string(c)) }
-        if let p = f.curveAllowPublishers { set("security.curve.allowPublishers", .string(p)) }
-        if let c = f.curveAllowConsumers { set("security.curve.allowConsumers", .string(c)) }
-        if let k = f.inputCurveServerKey { set("input.curveServerKey", .string(k)) }
+        for setting in flagSettings(f) {
+            v[AbsoluteConfigKey(setting.key.split(separator: ".").map(String.init))] = .init(setting.value, isSecret: false)
+        }
         return v
+    }
+
+    /// The keys the flags given set: each key, its flag, its value.
+    static func flagSettings(_ f: DaemonFlags) -> [(key: String, flag: String, value: ConfigContent)] {
+        var v: [(key: String, flag: String, value: ConfigContent)] = []
+        if !f.inputs.isEmpty { v.append(("input.endpoints", "--input", .stringArray(f.inputs))) }
+        if f.inputBind { v.append(("input.bind", "--input-bind", .bool(true))) }
+        if !f.subscribe.isEmpty { v.append(("input.subscribe", "--subscribe", .stringArray(f.subscribe))) }
+        if let o = f.output { v.append(("output.endpoint", "--output", .string(o))) }
+        if let j = f.journal { v.append(("journal.endpoint", "--journal", .string(j))) }
+        if let s = f.stateDir { v.append(("state.dir", "--state-dir", .string(s))) }
+        if let l = f.logLevel { v.append(("log.level", "--log-level", .string(l))) }
+        if let l = f.logFormat { v.append(("log.format", "--log-format", .string(l))) }
+        if let m = f.metrics { v.append(("metrics.address", "--metrics", .string(m))) }
+        if let c = f.curveCert { v.append(("security.curve.certificate", "--curve-cert", .string(c))) }
+        if let p = f.curveAllowPublishers { v.append(("security.curve.allowPublishers", "--curve-allow-publishers", .string(p))) }
+        if let c = f.curveAllowConsumers { v.append(("security.curve.allowConsumers", "--curve-allow-consumers", .string(c))) }
+        if let k = f.inputCurveServerKey { v.append(("input.curveServerKey", "--input-curve-server-key", .string(k))) }
+        return v
+    }
+
+    /// The problems of `message` (lines `configuration: KEY: …`), each of a key whose value came from a flag or from
+    /// the environment ending with its source: `log.level: must be one of … (set by CONTACTWATCH_LOG_LEVEL)`. Told by
+    /// its key alone, with the file saying something else for that key, the message sent the operator to the file,
+    /// while the value sat in a drop-in's `Environment=` (a bug hunter, session 45: F2). A line that already names its
+    /// variable (a whole number's syntax) and the file's own values are left as they are.
+    static func namingSources(_ message: String, flags: DaemonFlags, environment: [String: String]) -> String {
+        let prefix = "configuration: "
+        let fromFlags = Dictionary(flagSettings(flags).map { ($0.key, $0.flag) }, uniquingKeysWith: { a, _ in a })
+        return message.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
+            guard line.hasPrefix(prefix), let colon = line.dropFirst(prefix.count).range(of: ": ") else { return String(line) }
+            let key = String(line[line.index(line.startIndex, offsetBy: prefix.count)..<colon.lowerBound])
+            let rest = line[colon.upperBound...]
+            let source: String
+            if let flag = fromFlags[key] {
+                source = flag
+            } else {
+                let variable = ConfigurationCheck.environmentName(key)
+                guard environment[variable] != nil, !rest.contains(variable) else { return String(line) }
+                source = variable
+            }
+            return line + " (set by " + source + ")"
+        }.joined(separator: "\n")
     }
 
     /// Reads one key with a typed accessor; missing → nil; present but unusable → exit 64 naming the key.

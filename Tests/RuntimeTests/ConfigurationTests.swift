@@ -586,6 +586,34 @@ struct ConfigurationTests {
         }
     }
 
+    /// A bad value from the environment or a flag was told by its key alone, with the file saying something else
+    /// for that key (a bug hunter, session 45: F2).
+    @Test("an unusable value from the environment or a flag names its source; one from the file does not; a whole number's syntax names its variable once")
+    func unusableValueNamesItsSource() async throws {
+        var flags = DaemonFlags()
+        let file = NSTemporaryDirectory() + "cw-config-\(UUID().uuidString).yaml"
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        try "log:\n  level: info\nrules:\n  timeZone: Europe/London\n  noPrivacy:\n    minimumSeverity: hi\n"
+            .write(toFile: file, atomically: true, encoding: .utf8)
+        flags.configFile = file
+        flags.stateDir = "~/cw"
+        do {
+            _ = try await DaemonConfiguration.load(flags: flags, environment: [
+                "CONTACTWATCH_RULES_TIME_ZONE": "Europe/Lodnon", "CONTACTWATCH_LOG_LEVEL": "loud",
+                "CONTACTWATCH_RULES_TELEPHONE_ONLY_LIMIT_DAYS": "1x"])
+            Issue.record("accepted")
+        } catch {
+            let lines = error.message.split(separator: "\n").map(String.init)
+            func line(_ key: String) -> String { lines.first { $0.hasPrefix("configuration: \(key): ") } ?? "(none)" }
+            #expect(line("rules.timeZone").hasSuffix(" (set by CONTACTWATCH_RULES_TIME_ZONE)"), "\(lines)")
+            #expect(line("log.level").hasSuffix("(got \"loud\") (set by CONTACTWATCH_LOG_LEVEL)"), "\(lines)")
+            #expect(line("state.dir").hasSuffix(" (set by --state-dir)"), "\(lines)")
+            #expect(line("rules.noPrivacy.minimumSeverity").hasSuffix("(got \"hi\")"), "\(lines)")
+            let syntax = line("rules.telephoneOnly.limitDays")
+            #expect(syntax.contains("CONTACTWATCH_RULES_TELEPHONE_ONLY_LIMIT_DAYS must be") && !syntax.contains("set by"), "\(lines)")
+        }
+    }
+
     /// A memory shorter than R1's window passed: forgotten failures stopped counting, and R1 raised warning-due where
     /// the policy gives breach-due, its reason saying "in 24 months" (the configuration's hunter, session 45).
     @Test("input.contactRetentionDays shorter than the longest span of rules.nonCompliance.windowMonths is refused, naming both")
