@@ -109,6 +109,32 @@ struct RuleR1Tests {
         #expect(b.evString("lastWarningAt") == iso(mon + day))
     }
 
+    /// rules.md step 3: "Withdrawing a withdrawal (`EA06`, `EA07`) puts back the warning it had removed." *Decision*
+    /// (README, *Decisions*): only while the warning's contact still carries that warning at the same effective time;
+    /// a contact whose own later version dropped or changed its action keeps it dropped (a bug hunter, session 46,
+    /// found the condition undeclared).
+    @Test("withdrawing a withdrawal puts its warning back while the warning's contact still carries it, not once that contact dropped it")
+    func withdrawnWithdrawalPutsBackALiveWarningOnly() throws {
+        let warnedAt = mon + 2 * hour
+        func run(dropWarningFirst: Bool) -> Harness {
+            let h = Harness()
+            h.send(contact(id: 1, start: mon, outcome: "ATTC", action: "EA02", actionAt: warnedAt))
+            h.send(contact(id: 2, start: mon + day, outcome: "ATTC", action: "EA06", actionAt: mon + day))
+            if dropWarningFirst { h.send(contact(id: 1, v: 2, start: mon, at: mon + 2 * day, outcome: "ATTC")) }
+            h.send(contact(id: 2, v: 2, start: mon + day, at: mon + 3 * day, outcome: "ATTC"))
+            h.send(contact(id: 3, start: mon + 4 * day, outcome: "UAAB"))
+            return h
+        }
+        let back = run(dropWarningFirst: false)
+        let b = try #require(back.raised(R.breachDue).first)
+        #expect(b.evString("lastWarningAt") == iso(warnedAt))
+        #expect(back.raised(R.warningDue).isEmpty)
+        let dropped = run(dropWarningFirst: true)
+        let w = try #require(dropped.raised(R.warningDue).first)
+        #expect(w.ev("lastWarningAt") is NSNull)
+        #expect(dropped.raised(R.breachDue).isEmpty)
+    }
+
     @Test("a warning at exactly the failure's contactStart is recent")
     func warningAtSameInstant() {
         let h = Harness()
