@@ -76,6 +76,8 @@ public struct ReplaySummary: Sendable, Equatable {
     public var messages = 0
     /// Lines not sent because they are not JSON.
     public var skippedInvalid = 0
+    /// Lines not sent because they are `LineReader.maxLineBytes` or longer (JSON or not: they are not read whole).
+    public var skippedOverlong = 0
     /// Lines sent as one-frame messages.
     public var oneFrame = 0
     public var seconds = 0.0
@@ -473,7 +475,7 @@ public enum Replay {
                 try LineReader(path: file).forEachLine(overlong: { number in
                     say("\(file):\(number): a line of \(LineReader.maxLineBytes) bytes or more (not an "
                         + "event stream?); not sent, read through to its end")
-                    summary.skippedInvalid += 1
+                    summary.skippedOverlong += 1
                 }) { line, number in
                     let (kind, object) = classifyScan(line, recordMembers: stampID != nil, with: &lines)
                     var topic: [UInt8]? = nil
@@ -548,7 +550,7 @@ public enum Replay {
                         drainSubscriptions(socket, into: &ledger)
                         if ledger.joined > 0 { watch?.stop() } else { watch?.read() }
                         // The total counts every line that is not blank or a comment: those not sent count as done.
-                        let done = summary.messages + summary.skippedInvalid
+                        let done = summary.messages + summary.skippedInvalid + summary.skippedOverlong
                         progress.tick {
                             ProgressMeter.line(done: done, total: total, unit: "lines", elapsed: progress.elapsedSeconds)
                         }

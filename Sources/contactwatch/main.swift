@@ -175,6 +175,10 @@ struct ReplayCommand: ParsableCommand {
             if summary.skippedInvalid > 0 {
                 FDWriter.standardError.line("skipped \(summary.skippedInvalid) \(summary.skippedInvalid == 1 ? "line that is" : "lines that are") not JSON")
             }
+            if summary.skippedOverlong > 0 {
+                let n = summary.skippedOverlong
+                FDWriter.standardError.line("skipped \(n) \(n == 1 ? "line" : "lines") of \(LineReader.maxLineBytes) bytes or more")
+            }
             FDWriter.standardError.line(summary.line)
             if summary.noSubscriber {
                 throw ToolError(exitCode: ToolError.unavailable, Replay.noSubscriberMessage(options, summary))
