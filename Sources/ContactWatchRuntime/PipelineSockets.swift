@@ -40,6 +40,13 @@ struct SocketSetup: Sendable {
     let security: DaemonSecurity
 
     func configure(_ socket: ZMQSocket, as role: SocketRole) throws {
+        // TCP keepalive on every socket: a connection whose peer's host vanished without closing it (a crash, a power
+        // loss, a partition, a firewall that forgot an idle flow) is otherwise never seen to end. A connected input
+        // then stayed deaf for good, in silence — the publisher's new process never got its subscription, no
+        // disconnect was counted, no warning said so — and a lost consumer kept counting as a subscriber, holding
+        // its place under `output.maxSubscriptions` (a bug hunter, session 46). About 25 s after the silence the
+        // kernel ends it, libzmq reports it and reconnects. No effect on `ipc://`.
+        try socket.setDeadPeerKeepalive()
         switch role {
         case .input:
             try socket.setReceiveHighWaterMark(Int32(clamping: config.receiveHighWaterMark))

@@ -169,7 +169,7 @@ final class TailSession {
             // A TCP connection that went silent (a partition, the daemon's host gone without closing it) is ended by
             // the kernel and made again, and so seen: without keepalive the tail waited on it for ever, and its
             // journal check after a loss never ran (a reviewer, session 37). About 25 s: 10 s idle, 3 probes 5 s apart.
-            try sub.setTCPKeepalive(idleSeconds: 10, intervalSeconds: 5, count: 3)
+            try sub.setDeadPeerKeepalive()
             for topic in options.topics { try sub.subscribe(topic) }
             monitor = try sub.startMonitor()
             try sub.connect(options.endpoint)

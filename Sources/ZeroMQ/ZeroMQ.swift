@@ -482,6 +482,9 @@ public final class ZMQSocket {
         try setInt32(ZMQ_TCP_KEEPALIVE_INTVL, "ZMQ_TCP_KEEPALIVE_INTVL", intervalSeconds)
         try setInt32(ZMQ_TCP_KEEPALIVE_CNT, "ZMQ_TCP_KEEPALIVE_CNT", count)
     }
+    /// The keepalive every long-lived `tcp://` socket of the daemon and the tail sets (`setTCPKeepalive`): a silent
+    /// connection is probed after 10 s and ended after 3 probes 5 s apart, about 25 s after it went silent.
+    public func setDeadPeerKeepalive() throws { try setTCPKeepalive(idleSeconds: 10, intervalSeconds: 5, count: 3) }
     /// `ZMQ_ROUTING_ID`: this socket's identity as a ROUTER peer sees it. Set before connect.
     public func setRoutingID(_ id: some Collection<UInt8>) throws { try setBytes(ZMQ_ROUTING_ID, "ZMQ_ROUTING_ID", id) }
 
