@@ -559,18 +559,24 @@ public final class ZMQSocket {
         let h = try live("zmq_send")
         precondition(!frames.isEmpty, "a message has at least one frame")
         for (i, frame) in frames.enumerated() {
-            var flags: Int32 = dontWait ? ZMQ_DONTWAIT : 0
-            if i < frames.count - 1 { flags |= ZMQ_SNDMORE }
-            while true {
-                if zmq_send(h, frame.baseAddress, frame.count, flags) >= 0 { break }
-                let error = ZMQError("zmq_send")
-                // Only the first part can meet EAGAIN: libzmq queues the rest of a started message.
-                if error.isAgain && i == 0 { return false }
-                if error.isInterrupted && i > 0 { continue }
-                throw error
-            }
+            guard try sendPart(h, frame, index: i, of: frames.count, dontWait: dontWait) else { return false }
         }
         return true
+    }
+
+    /// Sends part `i` of an `n`-part message; false when the first part met EAGAIN (nothing was queued).
+    private func sendPart(_ h: UnsafeMutableRawPointer, _ frame: UnsafeRawBufferPointer, index i: Int, of n: Int,
+                          dontWait: Bool) throws -> Bool {
+        var flags: Int32 = dontWait ? ZMQ_DONTWAIT : 0
+        if i < n - 1 { flags |= ZMQ_SNDMORE }
+        while true {
+            if zmq_send(h, frame.baseAddress, frame.count, flags) >= 0 { return true }
+            let error = ZMQError("zmq_send")
+            // Only the first part can meet EAGAIN: libzmq queues the rest of a started message.
+            if error.isAgain && i == 0 { return false }
+            if error.isInterrupted && i > 0 { continue }
+            throw error
+        }
     }
 
     /// Sends a two-part message (`first` with ZMQ_SNDMORE, then `last`): `send(buffers:dontWait:)` without the array,
@@ -634,20 +640,24 @@ public final class ZMQSocket {
 
     /// Sends a multipart message from byte arrays. See `send(buffers:dontWait:)`.
     @discardableResult
+    /// Each frame is handed to libzmq in turn, within its own `withUnsafeBytes`: gathering every frame's pointer first
+    /// took a nested closure per frame, each with a copy of the pointers so far — a stack level and quadratic memory per
+    /// frame, so one journal reply of 17,720 alerts held 2.8 GB and a debug build's journal thread overflowed its
+    /// stack (a bug hunter, session 46).
     public func send(_ frames: [[UInt8]], dontWait: Bool = false) throws -> Bool {
-        try withBuffers(frames, 0, []) { try send(buffers: $0, dontWait: dontWait) }
+        let h = try live("zmq_send")
+        precondition(!frames.isEmpty, "a message has at least one frame")
+        for (i, frame) in frames.enumerated() {
+            let sent = try frame.withUnsafeBytes { try sendPart(h, $0, index: i, of: frames.count, dontWait: dontWait) }
+            guard sent else { return false }
+        }
+        return true
     }
 
     /// Sends a multipart message of UTF-8 strings. See `send(buffers:dontWait:)`.
     @discardableResult
     public func send(strings frames: [String], dontWait: Bool = false) throws -> Bool {
         try send(frames.map { Array($0.utf8) }, dontWait: dontWait)
-    }
-
-    private func withBuffers<R>(_ frames: [[UInt8]], _ i: Int, _ acc: [UnsafeRawBufferPointer],
-                                _ body: ([UnsafeRawBufferPointer]) throws -> R) rethrows -> R {
-        if i == frames.count { return try body(acc) }
-        return try frames[i].withUnsafeBytes { try withBuffers(frames, i + 1, acc + [$0], body) }
     }
 
     // MARK: Receiving
