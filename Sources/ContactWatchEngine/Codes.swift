@@ -375,3 +375,21 @@ func bytesEqual(_ b: UnsafeRawBufferPointer, _ s: String) -> Bool {
     var s = s
     return s.withUTF8 { u in u.count == b.count && (u.count == 0 || memcmp(u.baseAddress!, b.baseAddress!, u.count) == 0) }
 }
+
+/// events.md, registrations: `registerLevelCode` is, "for `MAPP`: `M1`, `M2` or `M3`". A MAPP registration with
+/// another level (`m2`, `2`, `M4`, ` M2`) was taken with no level the rules know, so its case silently lost R3's
+/// protection; it is now invalid, as every other value outside its stated set (a bug hunter, session 46). Both
+/// decoders ask, each with its own reader's `stringEquals`.
+enum MAPPLevel {
+    static let field = "additionalInformation.registerLevelCode"
+    static let problem = "registerLevelCode is not M1, M2 or M3 for MAPP"
+
+    /// Whether a registration of type `isType` ("does the type equal these bytes") with level `isLevel` breaks the rule.
+    static func refused(type isType: (UnsafeRawBufferPointer) -> Bool, level isLevel: (UnsafeRawBufferPointer) -> Bool) -> Bool {
+        func equals(_ s: StaticString, _ test: (UnsafeRawBufferPointer) -> Bool) -> Bool {
+            s.withUTF8Buffer { test(UnsafeRawBufferPointer($0)) }
+        }
+        guard equals("MAPP", isType) else { return false }
+        return !(equals("M1", isLevel) || equals("M2", isLevel) || equals("M3", isLevel))
+    }
+}

@@ -247,6 +247,9 @@ struct EventDecoder {
         if levelCode >= 0, !isString(r, levelCode) {
             return invalid("additionalInformation.registerLevelCode", "registerLevelCode is not a string")
         }
+        if levelCode >= 0, MAPPLevel.refused(type: { r.stringEquals(typeCode, $0) }, level: { r.stringEquals(levelCode, $0) }) {
+            return invalid(MAPPLevel.field, MAPPLevel.problem)
+        }
         registration = RegistrationEvent(occurredAt: occurredAt, crn: crn, type: type, registerTypeCode: typeCode,
                                          registerLevelCode: levelCode)
         return nil

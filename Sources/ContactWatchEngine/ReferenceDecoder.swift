@@ -143,6 +143,9 @@ struct ReferenceEventDecoder {
         if f[1] >= 0, !isString(r, f[1]) {
             return .failure(invalid("additionalInformation.registerLevelCode", "registerLevelCode is not a string"))
         }
+        if f[1] >= 0, MAPPLevel.refused(type: { r.stringEquals(f[0], $0) }, level: { r.stringEquals(f[1], $0) }) {
+            return .failure(invalid(MAPPLevel.field, MAPPLevel.problem))
+        }
         return .success(.registration(RegistrationEvent(occurredAt: occurredAt, crn: crn, type: type,
                                                         registerTypeCode: f[0], registerLevelCode: f[1])))
     }

@@ -305,7 +305,29 @@ struct ValidationTests {
         Bad("type before level", RawEvent.registration("deleted").info("registerTypeCode", "1").info("registerLevelCode", "2"), ai + "registerTypeCode"),
         Bad("envelope", RawEvent.registration("updated").with("version", "3"), "version"),
         Bad("future skew", RawEvent.registration("deregistered").with("occurredAt", q("2027-01-01T00:00:00Z")), "occurredAt"),
+        // events.md: "for MAPP: M1, M2 or M3" (a bug hunter, session 46: other levels were taken, the case losing
+        // R3's protection in silence).
+        Bad("MAPP level m2", RawEvent.registration().info("registerTypeCode", q("MAPP")).info("registerLevelCode", q("m2")), ai + "registerLevelCode"),
+        Bad("MAPP level M4", RawEvent.registration("updated").info("registerTypeCode", q("MAPP")).info("registerLevelCode", q("M4")), ai + "registerLevelCode"),
+        Bad("MAPP level 2", RawEvent.registration().info("registerTypeCode", q("MAPP")).info("registerLevelCode", q("2")), ai + "registerLevelCode"),
+        Bad("MAPP level with a space", RawEvent.registration().info("registerTypeCode", q("MAPP")).info("registerLevelCode", q(" M2")), ai + "registerLevelCode"),
+        Bad("MAPP level empty", RawEvent.registration("deregistered").info("registerTypeCode", q("MAPP")).info("registerLevelCode", q("")), ai + "registerLevelCode"),
     ]
+
+    @Test("a MAPP level M1, M2 or M3 (escaped or not), a MAPP without a level, and any level of another register are valid")
+    func registrationLevelsTaken() {
+        for (code, level) in [("MAPP", q("M1")), ("MAPP", q("M3")), ("MAPP", #""\u004d2""#), ("MAPP", nil), ("RHRH", q("X")),
+                              ("mapp", q("m2"))] {
+            let h = Harness()
+            let body = RawEvent.registration().info("registerTypeCode", q(code)).info("registerLevelCode", level).text
+            #expect(h.send(body).isEmpty, "\(code) \(level ?? "-")")
+        }
+        // M2 is the level R3 knows: a telephone contact of that case is excluded.
+        let h = Harness()
+        h.send(RawEvent.registration().info("registerTypeCode", q("MAPP")).info("registerLevelCode", #""\u004d2""#).text)
+        h.send(contact(id: 1, start: t("2026-03-02 10:00"), type: "COPT", mode: nil, outcome: "ATTC"))
+        #expect(h.alerts.map(\.topic) == ["alert.raised.remote-contact.excluded-case"])
+    }
 
     @Test("registration fields", arguments: registrationCases)
     func registration(_ c: Bad) throws {
