@@ -156,17 +156,49 @@ public enum CurveCertificate {
         return CurveKeyPair(publicKey: contents.publicKey, secretKey: secret)
     }
 
+    /// What `replaceableByOthers` judges: the daemon's secret certificate, or an allow-list (its directory, or a
+    /// certificate in it), since who may write an allow-list decides who may connect.
+    enum Guarded {
+        case secretCertificate, allowListDirectory, allowListCertificate
+
+        var noun: String {
+            switch self {
+            case .secretCertificate: "a secret certificate"
+            case .allowListDirectory: "an allow-list directory"
+            case .allowListCertificate: "a certificate of an allow-list"
+            }
+        }
+        /// What the other user can do with it.
+        var ownerCan: String {
+            switch self {
+            case .secretCertificate: "that user can read it and replace it"
+            case .allowListDirectory: "that user can put their own key in it"
+            case .allowListCertificate: "that user can replace it with their own key"
+            }
+        }
+        var anyoneCan: String {
+            switch self {
+            case .secretCertificate: "any of them can replace it with a key of their own"
+            case .allowListDirectory: "any of them can rename it away and put a directory with their own key in its place"
+            case .allowListCertificate: "any of them can replace it with their own key"
+            }
+        }
+    }
+
     /// Why a secret certificate at `path` is not this process's alone, as ssh's StrictModes judges a key: owned by
     /// another user than this process's (or root), that user reads it — and replaces it with a key of their own; in a
     /// directory any user can write without the sticky bit, any of them replaces it (`mv` over it). Either way the
     /// daemon served CURVE with a secret key an unprivileged user knew (a security tester, session 44). Nil when
     /// neither holds (or `stat` fails: reading the file said why already).
-    static func replaceableByOthers(_ path: String) -> String? {
+    /// The same for an allow-list's directory and each certificate in it (`what`): only their own `0002` bit was
+    /// looked at, so a user who owned the directory or a certificate, or could write a directory above either (or
+    /// above a certificate's link target), put their own key in after the next SIGHUP (a bug hunter, session 46).
+    static func replaceableByOthers(_ path: String, what: Guarded = .secretCertificate) -> String? {
         var st = stat()
         guard stat(path, &st) == 0 else { return nil }
         if st.st_uid != geteuid() && st.st_uid != 0 {
-            return "a secret certificate owned by another user (uid \(st.st_uid)) is refused: that user can read it and "
-                + "replace it; give it to the user the process runs as, or to root (chown)"
+            return "\(what.noun) owned by another user (uid \(st.st_uid)) is refused: \(what.ownerCan); give it to the "
+                + "user the process runs as, or to root (chown)"
         }
         // The file a link names, and every directory above it (ssh's StrictModes walks them too): a world-writable
         // directory anywhere up the path lets anyone rename what is below it away and put their own in its place;
@@ -184,9 +216,9 @@ public enum CurveCertificate {
         while let directory = next {
             var dir = stat()
             if stat(directory, &dir) == 0, dir.st_mode & 0o002 != 0, dir.st_mode & S_ISVTX == 0 {
-                return "a secret certificate in a directory that any user can write (\(directory), mode 0"
-                    + "\(String(dir.st_mode & 0o7777, radix: 8))) is refused: any of them can replace it with a key of their "
-                    + "own; move it, or chmod o-w the directory"
+                return "\(what.noun) in a directory that any user can write (\(directory), mode 0"
+                    + "\(String(dir.st_mode & 0o7777, radix: 8))) is refused: \(what.anyoneCan); move it, or chmod o-w "
+                    + "the directory"
             }
             next = directory == "." ? nil : parent(directory)
         }
@@ -238,6 +270,10 @@ public enum CurveCertificate {
             throw CurveCertificateError(.tooOpen, path: directory, "an allow-list directory that any user can write (mode 0"
                 + "\(String(dirStat.st_mode & 0o7777, radix: 8))) is refused: anyone could add a key; chmod o-w \(directory)")
         }
+        if let why = replaceableByOthers(directory, what: .allowListDirectory) {
+            closedir(dir)
+            throw CurveCertificateError(.tooOpen, path: directory, why)
+        }
         var names: [String] = []
         while let entry = readdir(dir) {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
@@ -270,6 +306,9 @@ public enum CurveCertificate {
             if st.st_mode & 0o002 != 0 {
                 throw CurveCertificateError(.tooOpen, path: path, "a certificate in an allow-list that any user can write (mode 0"
                     + "\(String(st.st_mode & 0o7777, radix: 8))) is refused: anyone could put their own key in it; chmod o-w \(path)")
+            }
+            if let why = replaceableByOthers(path, what: .allowListCertificate) {
+                throw CurveCertificateError(.tooOpen, path: path, why)
             }
             // A secret certificate under a public name (`cp NAME.key*`): the peer's secret left readable beside the
             // public keys, taken without a word (a security tester, session 44). Refused like a malformed one.

@@ -191,6 +191,63 @@ struct CurveTests {
         }
     }
 
+    /// Who may write an allow-list decides who may connect; only the directory's and each certificate's own `0002`
+    /// bit were looked at. A user who could write a directory above the list (or above a certificate's link target),
+    /// or who owned the directory or a certificate, put their own key in it, taken at the next SIGHUP (a bug hunter,
+    /// session 46). The secret certificate's rule now holds for both; a sticky directory (/tmp) is still fine.
+    @Test("an allow-list under a directory any user can write (not sticky), a certificate linked into one, or either owned by another user: refused; under a sticky one: taken")
+    func allowListOthersCanReplaceIsRefused() throws {
+        let dir = try TempDir()
+        func list(in parent: String) throws -> String {
+            let list = parent + "/allow"
+            try FileManager.default.createDirectory(atPath: list, withIntermediateDirectories: true)
+            #expect(chmod(list, 0o755) == 0)
+            try FileManager.default.copyItem(atPath: "\(Self.fixtures)/daemon.key", toPath: list + "/daemon.key")
+            #expect(chmod(list + "/daemon.key", 0o644) == 0)
+            return list
+        }
+        for (mode, refused) in [(0o777, true), (0o1777, false), (0o755, false)] {
+            let parent = dir.file("p\(String(mode, radix: 8))")
+            try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
+            #expect(chmod(parent, mode_t(mode)) == 0)
+            let allow = try list(in: parent)
+            do {
+                #expect(try CurveCertificate.readAllowList(directory: allow).count == 1)
+                #expect(!refused, "taken under a directory of mode \(String(mode, radix: 8))")
+            } catch {
+                #expect(refused && error.kind == .tooOpen && error.description.contains(
+                    "an allow-list directory in a directory that any user can write (\(parent), mode 0777) is refused"), "\(error)")
+            }
+        }
+        // A certificate that is a link into a world-writable directory.
+        let open = dir.file("open")
+        try FileManager.default.createDirectory(atPath: open, withIntermediateDirectories: true)
+        #expect(chmod(open, 0o777) == 0)
+        try FileManager.default.copyItem(atPath: "\(Self.fixtures)/daemon.key", toPath: open + "/target.key")
+        let safe = dir.file("safe")
+        try FileManager.default.createDirectory(atPath: safe, withIntermediateDirectories: true)
+        #expect(chmod(safe, 0o755) == 0)
+        try FileManager.default.createSymbolicLink(atPath: safe + "/peer.key", withDestinationPath: open + "/target.key")
+        do { _ = try CurveCertificate.readAllowList(directory: safe); Issue.record("a link into \(open) was taken") } catch {
+            #expect(error.kind == .tooOpen && error.description.contains(
+                "a certificate of an allow-list in a directory that any user can write (\(open), mode 0777)"), "\(error)")
+        }
+        guard geteuid() == 0 else {
+            print("skipped: an allow-list owned by another user needs root to chown it")
+            return
+        }
+        let owned = try list(in: dir.file("owned"))
+        #expect(chown(owned, 65534, 65534) == 0)
+        do { _ = try CurveCertificate.readAllowList(directory: owned); Issue.record("a directory owned by uid 65534 was taken") } catch {
+            #expect(error.kind == .tooOpen && error.description.contains("an allow-list directory owned by another user (uid 65534)"), "\(error)")
+        }
+        let file = try list(in: dir.file("file"))
+        #expect(chown(file + "/daemon.key", 65534, 65534) == 0)
+        do { _ = try CurveCertificate.readAllowList(directory: file); Issue.record("a certificate owned by uid 65534 was taken") } catch {
+            #expect(error.kind == .tooOpen && error.description.contains("a certificate of an allow-list owned by another user (uid 65534)"), "\(error)")
+        }
+    }
+
     /// A consumer's secret certificate copied under the public name was taken as its public key, readable by all (a
     /// security tester, session 44).
     @Test("an allow-list *.key that holds a secret-key is refused, naming it")
