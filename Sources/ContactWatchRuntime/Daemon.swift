@@ -195,6 +195,7 @@ public enum Daemon {
         }
         if let warning = config.exposedMetricsWarning { logger.warning("\(warning)") }
         if let warning = config.abstractPlaintextWarning { logger.warning("\(warning)") }
+        for warning in config.openIPCDirectoryWarnings { logger.warning("\(warning)") }
         if !(ProcessInfo.processInfo.environment["INVOCATION_ID"] ?? "").isEmpty, !config.remoteEndpoints.isEmpty {
             let line = "the packaged unit admits IP traffic from localhost only (IPAddressDeny=any, IPAddressAllow=localhost): "
                 + "peers on other hosts time out, unseen by the daemon, unless a drop-in allows their networks "

@@ -98,18 +98,52 @@ public struct DaemonConfiguration: Sendable {
     /// every alert, and none was said (a security tester, session 44). A warning, not a refusal: cli.md admits
     /// plaintext `ipc://`, and a host with no other users is a reasonable place for it.
     public var abstractPlaintextWarning: String? {
-        // Per socket, as the plaintext rule judges them: a connected input without input.curveServerKey is plaintext
-        // even with CURVE on (a reviewer, session 44).
-        let curve = security.certificate != nil
-        let inputPlain = !curve || (!inputBind && security.inputServerKey == nil)
-        let plain: [(String, [String])] = [("input.endpoints", inputPlain ? inputs : []),
-                                           ("output.endpoint", curve ? [] : [output]),
-                                           ("journal.endpoint", curve ? [] : journal.map { [$0] } ?? [])]
-        let abstract = plain.flatMap { key, endpoints in endpoints.filter { $0.hasPrefix("ipc://@") }.map { "\(key) \($0)" } }
+        let abstract = plaintextEndpoints.flatMap { key, endpoints in
+            endpoints.filter { $0.hasPrefix("ipc://@") }.map { "\(key) \($0)" }
+        }
         guard !abstract.isEmpty else { return nil }
         return "an abstract ipc:// socket (ipc://@name) has no file, so no permission or umask guards it: any local "
             + "process can connect to it, or bind its name first (\(abstract.joined(separator: ", "))); use a socket "
             + "file in a directory only the daemon and its peers can reach, or CURVE"
+    }
+
+    /// The endpoints without CURVE, by setting. Per socket, as the plaintext rule judges them: a connected input
+    /// without input.curveServerKey is plaintext even with CURVE on (a reviewer, session 44).
+    var plaintextEndpoints: [(key: String, endpoints: [String])] {
+        let curve = security.certificate != nil
+        let inputPlain = !curve || (!inputBind && security.inputServerKey == nil)
+        return [("input.endpoints", inputPlain ? inputs : []), ("output.endpoint", curve ? [] : [output]),
+                ("journal.endpoint", curve ? [] : journal.map { [$0] } ?? [])]
+    }
+
+    /// The warnings for plaintext `ipc://` socket files that other users can take over, one per endpoint. The contract
+    /// admits plaintext `ipc://` because the file's permissions keep other users out, but in a directory any user can
+    /// write without the sticky bit (there, or anywhere above it) any of them renames the daemon's socket file away
+    /// and binds their own in its place: a bug hunter (session 46), as `nobody`, read every event meant for the
+    /// daemon, which heard nothing and said nothing. A connected input's path is also warned of when its own
+    /// directory is writable by all, sticky or not (`/tmp`): anyone can bind it while the publisher is not running,
+    /// and be read as the publisher. Warnings, not refusals, as for the abstract names.
+    public var openIPCDirectoryWarnings: [String] {
+        var out: [String] = []
+        for (key, endpoints) in plaintextEndpoints {
+            for endpoint in endpoints where endpoint.hasPrefix("ipc://") && !endpoint.hasPrefix("ipc://@") {
+                let connected = key == "input.endpoints" && !inputBind
+                let path = String(endpoint.dropFirst("ipc://".count))
+                guard let open = OpenDirectories.firstWritableByAnyone(above: path, freeNameToo: connected) else { continue }
+                let place = "\(open.directory), mode \(open.modeText)"
+                if connected && open.mode & S_ISVTX != 0 {
+                    out.append("\(key) \(endpoint): the socket's directory can be written by any user (\(place)): any of "
+                        + "them can bind that path while the publisher is not running, and send the daemon forged events; "
+                        + "use a directory only the daemon and its publishers can write, or CURVE")
+                } else {
+                    out.append("\(key) \(endpoint): a plaintext socket file under a directory any user can write "
+                        + "(\(place)): any of them can rename it away and bind their own in its place, and read or send what "
+                        + "is meant for the daemon and its peers; use a directory only the daemon and its peers can write, "
+                        + "or CURVE")
+                }
+            }
+        }
+        return out
     }
 
     /// The endpoints (by setting) that talk with other hosts: `tcp://` ones not on loopback (`EndpointExposure.isLocal`),
@@ -737,6 +771,7 @@ extension DaemonConfiguration {
         if let warning = smallInputQueueWarning { lines.append("  warning: \(warning) (\(ipcInputs.joined(separator: " ")))") }
         if let warning = exposedMetricsWarning { lines.append("  warning: \(warning)") }
         if let warning = abstractPlaintextWarning { lines.append("  warning: \(warning)") }
+        for warning in openIPCDirectoryWarnings { lines.append("  warning: \(warning)") }
         for (key, endpoints) in [("input.endpoints", inputBind ? inputs : []), ("output.endpoint", [output]),
                                  ("journal.endpoint", journal.map { [$0] } ?? [])] {
             for ep in endpoints {

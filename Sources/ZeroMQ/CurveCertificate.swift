@@ -203,24 +203,9 @@ public enum CurveCertificate {
         // The file a link names, and every directory above it (ssh's StrictModes walks them too): a world-writable
         // directory anywhere up the path lets anyone rename what is below it away and put their own in its place;
         // the link's own directory alone passed a link into such a directory (a reviewer, session 44).
-        var resolved = path
-        if let real = realpath(path, nil) {
-            resolved = String(cString: real)
-            free(real)
-        }
-        func parent(_ p: String) -> String? {
-            guard let slash = p.lastIndex(of: "/") else { return "." }
-            return slash == p.startIndex ? (p == "/" ? nil : "/") : String(p[..<slash])
-        }
-        var next = parent(resolved)
-        while let directory = next {
-            var dir = stat()
-            if stat(directory, &dir) == 0, dir.st_mode & 0o002 != 0, dir.st_mode & S_ISVTX == 0 {
-                return "\(what.noun) in a directory that any user can write (\(directory), mode 0"
-                    + "\(String(dir.st_mode & 0o7777, radix: 8))) is refused: \(what.anyoneCan); move it, or chmod o-w "
-                    + "the directory"
-            }
-            next = directory == "." ? nil : parent(directory)
+        if let open = OpenDirectories.firstWritableByAnyone(above: path) {
+            return "\(what.noun) in a directory that any user can write (\(open.directory), mode \(open.modeText)) is "
+                + "refused: \(what.anyoneCan); move it, or chmod o-w the directory"
         }
         return nil
     }

@@ -378,6 +378,37 @@ struct ConfigurationTests {
         #expect(c.abstractPlaintextWarning == nil, "a bound input is a CURVE server with the certificate")
     }
 
+    /// A plaintext socket file under a directory any user can write: any of them renames it away and binds their own
+    /// (a bug hunter, session 46, read every event meant for the daemon). A connected input's own directory counts
+    /// sticky or not: anyone can take a free name there.
+    @Test("a plaintext ipc:// socket under a directory any user can write is warned of, naming it; a connected input's sticky directory too; a private directory, a bound socket in a sticky one, or CURVE: no warning")
+    func openIPCDirectories() throws {
+        let base = NSTemporaryDirectory() + "cw-open-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        for (name, mode) in [("open", 0o777), ("sticky", 0o1777), ("private", 0o755)] {
+            try FileManager.default.createDirectory(atPath: "\(base)/\(name)/below", withIntermediateDirectories: true)
+            #expect(chmod("\(base)/\(name)", mode_t(mode)) == 0)
+        }
+        var c = DaemonConfiguration()
+        c.inputs = ["ipc://\(base)/sticky/in", "ipc://\(base)/private/in"]
+        c.output = "ipc://\(base)/open/below/out"
+        c.journal = "ipc://\(base)/private/journal"
+        var warnings = c.openIPCDirectoryWarnings
+        #expect(warnings.count == 2, "\(warnings)")
+        #expect(warnings.contains { $0.hasPrefix("input.endpoints ipc://\(base)/sticky/in: the socket's directory can be written by any user (\(base)/sticky, mode 01777)") },
+                "\(warnings)")
+        #expect(warnings.contains { $0.hasPrefix("output.endpoint ipc://\(base)/open/below/out: a plaintext socket file under a directory any user can write (\(base)/open, mode 0777)") },
+                "\(warnings)")
+        #expect(c.checkSummary(file: nil).contains("warning: output.endpoint ipc://\(base)/open/below/out"), "\(c.checkSummary(file: nil))")
+        // Bound, a socket in a sticky directory cannot be renamed away by others.
+        c.inputBind = true
+        warnings = c.openIPCDirectoryWarnings
+        #expect(warnings.count == 1 && warnings[0].hasPrefix("output.endpoint"), "\(warnings)")
+        // With CURVE the bound sockets are CURVE servers: nobody in their place holds the daemon's secret key.
+        c.security.certificate = "/etc/contactwatch/curve/contactwatchd.key_secret"
+        #expect(c.openIPCDirectoryWarnings.isEmpty, "\(c.openIPCDirectoryWarnings)")
+    }
+
     @Test("the keys a reload reads from systemd's credential copies: relative paths with CREDENTIALS_DIRECTORY set, and only those")
     func credentialCopies() {
         let env = ["CREDENTIALS_DIRECTORY": "/run/credentials/contactwatchd.service"]
