@@ -1095,7 +1095,7 @@ package struct EventScanner: ~Copyable {
         }
         pos = i
         if suspect && count > 1, let dup = duplicateKey(p, open) {
-            return fail("duplicate key \"\(dup)\"")
+            return fail(JSONSyntaxError.duplicateKey(dup))
         }
         return true
     }

@@ -363,7 +363,7 @@ package struct JSONReader: ~Copyable {
         nodes[idx].count = count
         nodes[idx].next = Int32(truncatingIfNeeded: nodeCount)
         if count > 1, !acceptsDuplicateKeys, let dup = duplicateKey(in: Int32(truncatingIfNeeded: idx)) {
-            return JSONSyntaxError(message: "duplicate key \"\(dup)\"")
+            return JSONSyntaxError(message: JSONSyntaxError.duplicateKey(dup))
         }
         return nil
     }
@@ -595,4 +595,24 @@ package func isValidUTF8(_ bytes: UnsafeRawBufferPointer) -> Bool {
         }
     }
     return true
+}
+
+extension JSONSyntaxError {
+    /// The longest part of a duplicate key the message quotes, in UTF-8 bytes.
+    static let quotedKeyBytes = 64
+
+    /// `duplicate key "…"`, quoting at most `quotedKeyBytes` of the key (cut on a character, then `…`): the message is
+    /// the `invalid-event` notice's `reason`, beside a payload and a topic cut to 4,096 bytes, and quoted whole a key
+    /// of megabytes made a notice of megabytes (a bug hunter, session 46). Both decoders word it so.
+    static func duplicateKey(_ key: String) -> String {
+        guard key.utf8.count > quotedKeyBytes else { return "duplicate key \"\(key)\"" }
+        var cut = ""
+        var bytes = 0
+        for ch in key {
+            bytes += ch.utf8.count
+            if bytes > quotedKeyBytes { break }
+            cut.append(ch)
+        }
+        return "duplicate key \"\(cut)…\" (\(key.utf8.count) bytes)"
+    }
 }

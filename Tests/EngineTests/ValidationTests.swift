@@ -79,6 +79,22 @@ struct ValidationTests {
         #expect(!out.contains { $0.topic == "invalid-event" }, "unexpected notice: \(out)")
     }
 
+    /// The notice's `reason` quoted a duplicate key whole, beside a payload cut to 4,096 bytes: a key of megabytes
+    /// (under a raised `input.maxMessageBytes`) made a notice of megabytes (a bug hunter, session 46).
+    @Test("a duplicate key is quoted in the reason up to 64 bytes, cut on a character, with its length; a short one whole")
+    func duplicateKeyQuotedShort() throws {
+        var settings = EngineSettings()
+        settings.maxMessageBytes = 4 << 20
+        let long = String(repeating: "k", count: 63) + "é" + String(repeating: "k", count: 1_000_000)
+        let body = #"{"eventType":"probation-case.contact.recorded",""# + long + #"":1,""# + long + #"":2}"#
+        let n = try #require(notice(body, harness: Harness(settings)))
+        let reason = try #require(n.reason)
+        #expect(reason == "body is not JSON (duplicate key \"" + String(repeating: "k", count: 63) + "…\" (\(long.utf8.count) bytes))",
+                "\(reason.prefix(200))")
+        let short = try #require(notice(#"{"eventType":"probation-case.contact.recorded","a":1,"a":2}"#))
+        #expect(short.reason == "body is not JSON (duplicate key \"a\")", "\(short.reason ?? "nil")")
+    }
+
     // MARK: - Envelope
 
     static let envelope: [Bad] = [
