@@ -348,7 +348,7 @@ public final class Engine {
         if type == .contactRecorded {
             let knownCase = prefetchCase(c.crn)
             let known = liveContact(c.contactId)
-            if let rec = known, state.cases[Int(rec.caseIndex)].crn != c.crn {
+            if let rec = known, state.cases[Int(rec.caseIndex)].crn != c.crn, !forgottenByItsOwnStep1(rec, c) {
                 let e = Invalidity(field: "personReference.identifiers", reason: "contactId \(c.contactId) belongs to another CRN")
                 return invalid(e, counterKey: "contactId.owner", topic: topicFrame, body: body, out: &out)
             }
@@ -394,6 +394,21 @@ public final class Engine {
         guard let i = caseTable.find(crn.key) else { return -1 }
         state.prefetchCase(Int(i))
         return Int(i)
+    }
+
+    /// Whether the remembered record `rec` is forgotten by this very event's step 1 — the event is otherwise valid, so
+    /// it moves W to its `occurredAt`, and that puts `rec` past the retention. A forgotten contact is forgotten
+    /// entirely, its CRN included, and staleness is judged with "W as moved by this very event" (events.md): such an
+    /// arrival under another CRN is stale, or the first arrival of a new contact — not invalid as another CRN's.
+    /// Judged by W before the event, the same arrival was refused when it was itself what carried W past the old
+    /// contact and taken when another event had, and a failure moved forward under the new CRN lost its alert (a bug
+    /// hunter, session 46). An event invalid for another reason moves no W, so the owner check stands for it, first
+    /// in the contract's order. Off the hot path: only for an arrival under another CRN.
+    func forgottenByItsOwnStep1(_ rec: ContactRecord, _ c: ContactEvent) -> Bool {
+        guard c.occurredAt > state.watermark,
+              !(c.hasOutcome && c.contactStart > c.occurredAt + 300_000),
+              c.occurredAt <= now + Millis(settings.maxFutureSkewSeconds) * 1000 else { return false }
+        return rec.contactStart < c.occurredAt - Millis(settings.contactRetentionDays) * millisPerDay
     }
 
     func futureSkew(_ occurredAt: Millis) -> Invalidity? {

@@ -7,6 +7,35 @@ import Testing
 /// State stays bounded: what a forgotten contact contributed goes with it (README, "Engine decisions").
 @Suite("Retention: forgotten contacts and old compliance dates", .computing)
 struct RetentionTests {
+    /// A contact remembered under one CRN arrives under another, and that arrival itself carries W past the old
+    /// contact's retention: the old contact is forgotten entirely, its CRN with it (events.md), so the arrival is
+    /// stale, or the first arrival of a new contact — as when another event had moved W first. It was refused as
+    /// "belongs to another CRN" (judged by W before the event), and a failure under the new CRN lost its alert (a bug
+    /// hunter, session 46).
+    @Test("an arrival under another CRN that itself moves W past the old contact is stale or new, as when another event moved W first", arguments: [false, true])
+    func otherCRNArrivalForgettingTheOldContact(movedFirst: Bool) throws {
+        let old = t("2025-01-10 10:00")
+        let late = t("2026-02-20 00:00")   // 405.6 days later: past the default 400 days
+        for movedStart in [false, true] {
+            let h = Harness()
+            h.send(contact("X700001", id: 77, start: old, at: old + hour, outcome: "ATTC"))
+            if movedFirst { h.send(contact("X700003", id: 90, start: late - hour, at: late, outcome: "ATTC")) }
+            let start = movedStart ? late - 14 * hour : old
+            let out = h.send(contact("X700002", id: 77, v: 2, start: start, at: late, outcome: "UAAB"))
+            #expect(!out.contains { $0.topic == "invalid-event" }, "refused: \(out.map(\.topic))")
+            if movedStart {
+                #expect(out.map(\.topic) == ["alert.raised.non-compliance.warning-due"], "\(out.map(\.topic))")
+            } else {
+                #expect(out.isEmpty && h.engine.counters.stale == 1, "\(out.map(\.topic)), stale \(h.engine.counters.stale)")
+            }
+        }
+        // Still remembered after the event (W moves less): another CRN's, invalid.
+        let h = Harness()
+        h.send(contact("X700001", id: 77, start: old, at: old + hour, outcome: "ATTC"))
+        let out = h.send(contact("X700002", id: 77, v: 2, start: old, at: old + 399 * day, outcome: "UAAB"))
+        #expect(out.map(\.topic) == ["invalid-event"] && out.first?.reason == "contactId 77 belongs to another CRN", "\(out.map(\.topic))")
+    }
+
     @Test("a warning carried by a forgotten contact no longer makes a breach due", arguments: [false, true])
     func forgottenWarning(forgotten: Bool) {
         // A 24-month window so that only forgetting (400 days) can drop the warning.

@@ -83,6 +83,18 @@ struct BatchEdgeRoundTripTests {
         #expect(sameState(loaded, state), "the loaded state differs from the engine's")
     }
 
+    /// The same when the arrival under case B is itself what carries W past the old contact (taken as new since session
+    /// 46; it was refused as another CRN's), alone in its batch or with the first.
+    @Test("a contact whose arrival under another case itself forgets it is in one case's row after a restart", arguments: [true, false])
+    func forgottenByItsOwnArrivalUnderAnotherCase(oneBatch: Bool) throws {
+        let again = Self.first + 35 * hDay
+        let lines = [hContact("X100001", id: 900, start: Self.first), hContact("X200002", id: 900, v: 2, start: again)]
+        let (state, result) = try Self.roundTrip(oneBatch ? [lines] : lines.map { [$0] }, settings: Self.shortMemory)
+        #expect(state.contacts[900]?.contactStart == again)
+        guard let loaded = Self.loaded(result) else { return }
+        #expect(sameState(loaded, state), "the loaded state differs from the engine's")
+    }
+
     /// A publisherId with U+0000 (valid: "1–64 Unicode scalar values") was stored cut at the NUL (`withText` bound a
     /// C string): after a restart "feed\u0000A"'s position was recorded under "feed", another publisher's id.
     @Test("a publisherId with U+0000 keeps its position across a restart, apart from the publisher named by its text before the NUL")
