@@ -143,7 +143,10 @@ public final class DaemonMetrics: TimingObserver, Sendable {
         }
         cases.record(Double(c.cases.load(ordering: .relaxed)))
         let w = c.watermarkMillis.load(ordering: .relaxed)
-        if w != Int64.min { watermark.record(Double(w) / 1000) }
+        // No event yet (a new store): NaN, "no value", not 0 — 0 read as a lag of 56 years on a dashboard
+        // (`time() - contactwatch_watermark_seconds`) until the first event (a bug hunter, session 46; a restart has
+        // the loaded W from the start).
+        watermark.record(w == Int64.min ? .nan : Double(w) / 1000)
         alertSequence.record(Double(c.committedSequence.load(ordering: .relaxed)))
         subscribers.record(Double(c.subscriptions.load(ordering: .relaxed)))
     }

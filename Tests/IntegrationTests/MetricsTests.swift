@@ -113,6 +113,9 @@ struct MetricsTests {
         let daemon = try DaemonUnderTest(dir: dir, extraArguments: ["--subscribe", "", "--metrics", "127.0.0.1:0"])
         let port = try Self.metricsPort(daemon)
         #expect(try httpGet(port: port, path: "/healthz").status == 200)
+        // A new store, no event yet: no watermark, NaN — 0 read as a lag of 56 years (a bug hunter, session 46).
+        let fresh = Exposition(try httpGet(port: port, path: "/metrics").body)
+        #expect(fresh["contactwatch_watermark_seconds"]?.isNaN == true, "\(String(describing: fresh["contactwatch_watermark_seconds"]))")
 
         // Examples with alerts raised and resolved, invalid messages and sequence gaps, then a sentinel (not JSON).
         let files = ["01-warning-then-breach", "04-invalid", "07-sequence-gaps"].map {
