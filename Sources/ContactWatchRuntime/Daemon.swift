@@ -307,6 +307,11 @@ public enum Daemon {
             // A daemon that failed before its loop ever turned (a bind refused, the store not writable) processed
             // nothing: its failure's own line says all.
             if failure != nil && counters.lastTurnNanos.load(ordering: .relaxed) == 0 { return }
+            // The sockets are closed now (the pipeline's thread has ended): the ZAP handler stops, and the refusals it
+            // counted after the loop said its held-back lines are said too — 22 on the output and 18 on the journal
+            // were only in the counters under a flood of refused handshakes during a stop (a bug hunter, session 46).
+            security.stop()
+            security.sayHeldBack(stopping: true)
             counters.checkpointFailures.store(loaded.store.checkpoints.failures, ordering: .relaxed)
             var summary: Logger.Metadata = [:]
             for (key, value) in pipeline.counters.summary { summary[key] = "\(value)" }
