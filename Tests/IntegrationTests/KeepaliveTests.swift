@@ -18,7 +18,19 @@ struct KeepaliveTests {
     }
 
     static func rows() throws -> [Row] {
-        let text = try String(contentsOfFile: "/proc/net/tcp", encoding: .utf8)
+        // Read to its end with read(2): the file's size is 0, and a reader that trusts it may stop after the first
+        // page (a full test run has hundreds of sockets, and only listeners were in the first).
+        let fd = open("/proc/net/tcp", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw POSIXError(.ENOENT) }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n <= 0 { break }
+            bytes += chunk[0..<n]
+        }
+        let text = String(decoding: bytes, as: UTF8.self)
         return text.split(separator: "\n").dropFirst().compactMap { line in
             let f = line.split(separator: " ", omittingEmptySubsequences: true)
             guard f.count > 5 else { return nil }

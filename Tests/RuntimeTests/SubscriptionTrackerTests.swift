@@ -118,7 +118,11 @@ struct SubscriptionTrackerTests {
         // from the alert socket meanwhile.
         let probe = try context.socket(.sub, lingerMilliseconds: 2000)
         try probe.subscribe("alert.")
-        try probe.connect(output.lastEndpoint)
+        // From 127.0.0.2 (the whole of 127/8 is loopback): the tests of this process run in parallel, and a socket of
+        // another that is given the probe's descriptor number once libzmq closes it must not pass for the probe's
+        // connection (it would, from 127.0.0.1: a connection is known by its descriptor and peer host).
+        let port = try output.lastEndpoint.split(separator: ":").last.map(String.init) ?? ""
+        try probe.connect("tcp://127.0.0.2:0;127.0.0.1:\(port)")
         let deadline = ContinuousClock.now + .seconds(20)
         var accepted = false
         while !accepted && ContinuousClock.now < deadline {
