@@ -127,7 +127,8 @@ struct InputWatch {
     func endpoint(of event: ZMQSocketEvent) -> String {
         if bound || endpoints.count == 1 { return endpoints[0] }
         if endpoints.contains(event.endpoint) { return event.endpoint }
-        guard var (host, port) = EndpointExposure.destination(of: event.endpoint) else { return event.endpoint }
+        guard let (named, port) = EndpointExposure.destination(of: event.endpoint) else { return event.endpoint }
+        var host = named
         // A socket with ZMQ_IPV6 on names an IPv4 peer as an IPv4-mapped address.
         if host.hasPrefix("::ffff:"), host.dropFirst(7).contains(".") { host = host.dropFirst(7) }
         let samePort = endpoints.filter { EndpointExposure.destination(of: $0)?.port == port }
