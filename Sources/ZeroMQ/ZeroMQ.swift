@@ -482,9 +482,24 @@ public final class ZMQSocket {
         try setInt32(ZMQ_TCP_KEEPALIVE_INTVL, "ZMQ_TCP_KEEPALIVE_INTVL", intervalSeconds)
         try setInt32(ZMQ_TCP_KEEPALIVE_CNT, "ZMQ_TCP_KEEPALIVE_CNT", count)
     }
-    /// The keepalive every long-lived `tcp://` socket of the daemon and the tail sets (`setTCPKeepalive`): a silent
-    /// connection is probed after 10 s and ended after 3 probes 5 s apart, about 25 s after it went silent.
-    public func setDeadPeerKeepalive() throws { try setTCPKeepalive(idleSeconds: 10, intervalSeconds: 5, count: 3) }
+    /// How every long-lived `tcp://` socket of the daemon and the tail finds a peer whose host vanished without
+    /// closing the connection: TCP keepalive (`setTCPKeepalive`: a silent connection is probed after 10 s and ended
+    /// after 3 probes 5 s apart) and `ZMQ_TCP_MAXRT` (`TCP_USER_TIMEOUT`: data sent and not acknowledged for
+    /// `deadPeerMilliseconds` ends it). Keepalive alone covers only a connection with nothing to send: with alerts
+    /// queued to a vanished consumer the kernel retransmitted for about 15 minutes, the consumer still counted (a
+    /// reviewer, session 46). A peer that is there but does not read still acknowledges (its window is just full), so
+    /// it is not ended. About 25–30 s either way.
+    public func setDeadPeerKeepalive() throws {
+        try setTCPKeepalive(idleSeconds: 10, intervalSeconds: 5, count: 3)
+        try setInt32(ZMQ_TCP_MAXRT, "ZMQ_TCP_MAXRT", Self.deadPeerMilliseconds)
+    }
+    public static let deadPeerMilliseconds: Int32 = 30_000
+    /// `ZMQ_TCP_KEEPALIVE_IDLE` and `ZMQ_TCP_MAXRT` as set (tests).
+    public var deadPeerSettings: (keepaliveIdleSeconds: Int32, maxRetransmitMilliseconds: Int32) {
+        get throws {
+            (try getInt32(ZMQ_TCP_KEEPALIVE_IDLE, "ZMQ_TCP_KEEPALIVE_IDLE"), try getInt32(ZMQ_TCP_MAXRT, "ZMQ_TCP_MAXRT"))
+        }
+    }
     /// `ZMQ_ROUTING_ID`: this socket's identity as a ROUTER peer sees it. Set before connect.
     public func setRoutingID(_ id: some Collection<UInt8>) throws { try setBytes(ZMQ_ROUTING_ID, "ZMQ_ROUTING_ID", id) }
 

@@ -879,3 +879,28 @@ extension InputSupervisor {
         return true
     }
 }
+
+/// Every socket the daemon configures finds a vanished TCP peer: keepalive while nothing is sent, and a bound on
+/// unacknowledged data while something is (with alerts queued to a vanished consumer the kernel retransmitted for
+/// about 15 minutes: a reviewer, session 46). `KeepaliveTests` sees the keepalive timer in the kernel's table.
+@Suite("dead-peer settings on the daemon's sockets")
+struct DeadPeerSettingsTests {
+    @Test("input, output and journal: keepalive after 10 s of silence and ZMQ_TCP_MAXRT 30 s; a socket not configured has neither")
+    func everyRole() throws {
+        let context = try ZMQContext()
+        defer { context.close() }
+        let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+        let setup = SocketSetup(config: DaemonConfiguration(),
+                                security: DaemonSecurity(plaintextWith: RuntimeCounters(), logger: logger))
+        let bare = try context.socket(.sub, lingerMilliseconds: 0)
+        defer { bare.close() }
+        #expect(try bare.deadPeerSettings.maxRetransmitMilliseconds == 0)
+        for (role, type) in [(SocketRole.input, ZMQSocketType.sub), (.output, .xpub), (.journal, .router)] {
+            let socket = try context.socket(type, lingerMilliseconds: 0)
+            defer { socket.close() }
+            try setup.configure(socket, as: role)
+            let settings = try socket.deadPeerSettings
+            #expect(settings.keepaliveIdleSeconds == 10 && settings.maxRetransmitMilliseconds == 30_000, "\(role): \(settings)")
+        }
+    }
+}
