@@ -129,7 +129,14 @@ public struct DaemonConfiguration: Sendable {
             for endpoint in endpoints where endpoint.hasPrefix("ipc://") && !endpoint.hasPrefix("ipc://@") {
                 let connected = key == "input.endpoints" && !inputBind
                 let path = String(endpoint.dropFirst("ipc://".count))
-                guard let open = OpenDirectories.firstWritableByAnyone(above: path, freeNameToo: connected) else { continue }
+                guard let open = OpenDirectories.firstWritableByAnyone(above: path, freeNameToo: connected) else {
+                    if let (directory, uid) = OpenDirectories.firstOwnedByAnotherUser(above: path) {
+                        out.append("\(key) \(endpoint): a plaintext socket file under a directory owned by another user "
+                            + "(\(directory), uid \(uid)): that user can rename it away and bind their own in its place; "
+                            + "use a directory of the daemon's user or root, or CURVE")
+                    }
+                    continue
+                }
                 let place = "\(open.directory), mode \(open.modeText)"
                 if connected && open.mode & S_ISVTX != 0 {
                     out.append("\(key) \(endpoint): the socket's directory can be written by any user (\(place)): any of "

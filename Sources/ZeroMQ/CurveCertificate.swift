@@ -207,6 +207,11 @@ public enum CurveCertificate {
             return "\(what.noun) in a directory that any user can write (\(open.directory), mode \(open.modeText)) is "
                 + "refused: \(what.anyoneCan); move it, or chmod o-w the directory"
         }
+        if let (directory, uid) = OpenDirectories.firstOwnedByAnotherUser(above: path) {
+            return "\(what.noun) in a directory owned by another user (\(directory), uid \(uid)) is refused: that user "
+                + "can rename what is in it and put their own in its place; move it, or give the directory to the user the "
+                + "process runs as, or to root (chown)"
+        }
         return nil
     }
 

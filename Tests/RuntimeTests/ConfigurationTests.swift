@@ -407,6 +407,16 @@ struct ConfigurationTests {
         // With CURVE the bound sockets are CURVE servers: nobody in their place holds the daemon's secret key.
         c.security.certificate = "/etc/contactwatch/curve/contactwatchd.key_secret"
         #expect(c.openIPCDirectoryWarnings.isEmpty, "\(c.openIPCDirectoryWarnings)")
+        // A directory above, private by its mode but another user's: that user renames the socket away.
+        guard geteuid() == 0 else {
+            print("skipped: a directory owned by another user needs root to chown it")
+            return
+        }
+        #expect(chown("\(base)/private", 65534, 65534) == 0)
+        c.security.certificate = nil
+        warnings = c.openIPCDirectoryWarnings
+        #expect(warnings.contains { $0.hasPrefix("journal.endpoint ipc://\(base)/private/journal: a plaintext socket file under a directory owned by another user (\(base)/private, uid 65534)") },
+                "\(warnings)")
     }
 
     @Test("the keys a reload reads from systemd's credential copies: relative paths with CREDENTIALS_DIRECTORY set, and only those")

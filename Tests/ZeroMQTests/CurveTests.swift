@@ -246,6 +246,20 @@ struct CurveTests {
         do { _ = try CurveCertificate.readAllowList(directory: file); Issue.record("a certificate owned by uid 65534 was taken") } catch {
             #expect(error.kind == .tooOpen && error.description.contains("a certificate of an allow-list owned by another user (uid 65534)"), "\(error)")
         }
+        // A directory above, mode 0755 but another user's: they rename the list away (a reviewer, session 46, swapped
+        // it for a link to another directory). The secret certificate is held to the same walk.
+        let theirs = dir.file("theirs")
+        let below = try list(in: theirs)
+        #expect(chown(theirs, 65534, 65534) == 0 && chmod(theirs, 0o755) == 0)
+        do { _ = try CurveCertificate.readAllowList(directory: below); Issue.record("a list under uid 65534's directory was taken") } catch {
+            #expect(error.kind == .tooOpen && error.description.contains(
+                "an allow-list directory in a directory owned by another user (\(theirs), uid 65534)"), "\(error)")
+        }
+        try FileManager.default.copyItem(atPath: "\(Self.fixtures)/daemon.key_secret", toPath: theirs + "/daemon.key_secret")
+        #expect(chmod(theirs + "/daemon.key_secret", 0o600) == 0)
+        do { _ = try CurveCertificate.readKeyPair(path: theirs + "/daemon.key_secret"); Issue.record("a secret certificate under uid 65534's directory was taken") } catch {
+            #expect(error.kind == .tooOpen && error.description.contains("a secret certificate in a directory owned by another user (\(theirs), uid 65534)"), "\(error)")
+        }
     }
 
     /// A consumer's secret certificate copied under the public name was taken as its public key, readable by all (a
