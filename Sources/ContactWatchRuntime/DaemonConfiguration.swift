@@ -227,6 +227,7 @@ public struct DaemonConfiguration: Sendable {
         // A file that cannot be used (unreadable, not YAML, not a mapping) is one problem among the others: the
         // environment's and the flags' values are still resolved, without it, so that theirs are named in the same
         // run (a bug hunter, session 45: three problems took three passes).
+        var unusedFile: String? = nil
         if let file = flags.configFile {
             do throws(DaemonError) {
                 let (text, root) = try ConfigurationFile.read(file)
@@ -256,10 +257,12 @@ public struct DaemonConfiguration: Sendable {
                         let explained = ["YAML key is not convertible to string", "Unexpected non-scalar value in array"]
                             .contains { "\(error)".hasPrefix($0) } && !unknown.isEmpty
                         if !explained { unknown.append(own.message) }
+                        unusedFile = file
                     }
                 }
             } catch {
                 unknown.append(error.message)
+                unusedFile = file
             }
         }
         let reader = ConfigReader(providers: providers)
@@ -269,7 +272,13 @@ public struct DaemonConfiguration: Sendable {
             config = try resolve(reader, environment: environment, quotedInFile: quoted)
         } catch {
             var named = error
-            named.message = (unknown + [namingSources(error.message, flags: flags, environment: environment)])
+            // Judged without the file, a value may be refused for what the file would have set (an allow-list
+            // "without security.curve.certificate" that the file gives: a reviewer, session 46): said so.
+            let without = unusedFile.map {
+                ["configuration: --config: the values above were checked without \($0), which could not be used: a "
+                    + "problem that rests on a value it sets may go once it is mended"]
+            } ?? []
+            named.message = (unknown + [namingSources(error.message, flags: flags, environment: environment)] + without)
                 .joined(separator: "\n")
             if !unknown.isEmpty { named.kind = .configuration }
             throw named
