@@ -654,11 +654,11 @@ public final class ZMQSocket {
     }
 
     /// Sends a multipart message from byte arrays. See `send(buffers:dontWait:)`.
-    @discardableResult
     /// Each frame is handed to libzmq in turn, within its own `withUnsafeBytes`: gathering every frame's pointer first
     /// took a nested closure per frame, each with a copy of the pointers so far — a stack level and quadratic memory per
     /// frame, so one journal reply of 17,720 alerts held 2.8 GB and a debug build's journal thread overflowed its
     /// stack (a bug hunter, session 46).
+    @discardableResult
     public func send(_ frames: [[UInt8]], dontWait: Bool = false) throws -> Bool {
         let h = try live("zmq_send")
         precondition(!frames.isEmpty, "a message has at least one frame")
