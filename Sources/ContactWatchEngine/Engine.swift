@@ -352,7 +352,7 @@ public final class Engine {
                 let e = Invalidity(field: "personReference.identifiers", reason: "contactId \(c.contactId) belongs to another CRN")
                 return invalid(e, counterKey: "contactId.owner", topic: topicFrame, body: body, out: &out)
             }
-            if c.hasOutcome && c.contactStart > c.occurredAt + 300_000 {
+            if Self.outcomeBeforeStart(c) {
                 let e = Invalidity(field: "additionalInformation.outcome", reason: "outcome recorded more than 5 minutes before contactStart")
                 return invalid(e, counterKey: e.field!, topic: topicFrame, body: body, out: &out)
             }
@@ -405,14 +405,22 @@ public final class Engine {
     /// hunter, session 46). An event invalid for another reason moves no W, so the owner check stands for it, first
     /// in the contract's order. Off the hot path: only for an arrival under another CRN.
     func forgottenByItsOwnStep1(_ rec: ContactRecord, _ c: ContactEvent) -> Bool {
-        guard c.occurredAt > state.watermark,
-              !(c.hasOutcome && c.contactStart > c.occurredAt + 300_000),
-              c.occurredAt <= now + Millis(settings.maxFutureSkewSeconds) * 1000 else { return false }
-        return rec.contactStart < c.occurredAt - Millis(settings.contactRetentionDays) * millisPerDay
+        guard c.occurredAt > state.watermark, !Self.outcomeBeforeStart(c), !isTooFarAhead(c.occurredAt) else { return false }
+        return rec.contactStart < retentionCutoff(at: c.occurredAt)
+    }
+
+    /// events.md's cross-field rule: an outcome on a contact that starts more than 5 minutes after the event.
+    @inline(__always) static func outcomeBeforeStart(_ c: ContactEvent) -> Bool {
+        c.hasOutcome && c.contactStart > c.occurredAt + 300_000
+    }
+
+    /// An `occurredAt` more than `input.maxFutureSkewSeconds` ahead of the wall clock.
+    @inline(__always) func isTooFarAhead(_ occurredAt: Millis) -> Bool {
+        occurredAt > now + Millis(settings.maxFutureSkewSeconds) * 1000
     }
 
     func futureSkew(_ occurredAt: Millis) -> Invalidity? {
-        if occurredAt > now + Millis(settings.maxFutureSkewSeconds) * 1000 {
+        if isTooFarAhead(occurredAt) {
             counters.tooFarAhead += 1
             counters.lastTooFarAhead = (occurredAt, now)
             return Invalidity(field: "occurredAt", reason: "occurredAt is too far ahead of the wall clock")
@@ -789,8 +797,11 @@ public final class Engine {
     // MARK: - Forgetting old contacts
 
     /// The earliest contactStart still remembered: contacts before it are forgotten (events.md).
-    @inline(__always) var retentionCutoff: Millis {
-        state.watermark == .min ? .min : state.watermark - Millis(settings.contactRetentionDays) * millisPerDay
+    @inline(__always) var retentionCutoff: Millis { retentionCutoff(at: state.watermark) }
+
+    /// The retention cutoff W = `w` would have.
+    @inline(__always) func retentionCutoff(at w: Millis) -> Millis {
+        w == .min ? .min : w - Millis(settings.contactRetentionDays) * millisPerDay
     }
 
     /// The remembered record of a contact, nil when there is none. (`forgetExpired` has already dropped every contact
