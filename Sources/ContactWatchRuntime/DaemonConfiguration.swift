@@ -122,31 +122,30 @@ public struct DaemonConfiguration: Sendable {
     /// and binds their own in its place: a bug hunter (session 46), as `nobody`, read every event meant for the
     /// daemon, which heard nothing and said nothing. A connected input's path is also warned of when its own
     /// directory is writable by all, sticky or not (`/tmp`): anyone can bind it while the publisher is not running,
-    /// and be read as the publisher. Warnings, not refusals, as for the abstract names.
+    /// and be read as the publisher. A directory above owned by another user is warned of too (a reviewer, session
+    /// 46): that user renames what is below it whatever its mode. Warnings, not refusals, as for the abstract names.
     public var openIPCDirectoryWarnings: [String] {
         var out: [String] = []
         for (key, endpoints) in plaintextEndpoints {
             for endpoint in endpoints where endpoint.hasPrefix("ipc://") && !endpoint.hasPrefix("ipc://@") {
                 let connected = key == "input.endpoints" && !inputBind
                 let path = String(endpoint.dropFirst("ipc://".count))
-                guard let open = OpenDirectories.firstWritableByAnyone(above: path, freeNameToo: connected) else {
-                    if let (directory, uid) = OpenDirectories.firstOwnedByAnotherUser(above: path) {
-                        out.append("\(key) \(endpoint): a plaintext socket file under a directory owned by another user "
-                            + "(\(directory), uid \(uid)): that user can rename it away and bind their own in its place; "
-                            + "use a directory of the daemon's user or root, or CURVE")
+                if let open = OpenDirectories.firstWritableByAnyone(above: path, freeNameToo: connected) {
+                    let place = "\(open.directory), mode \(open.modeText)"
+                    if connected && open.mode & S_ISVTX != 0 {
+                        out.append("\(key) \(endpoint): the socket's directory can be written by any user (\(place)): any "
+                            + "of them can bind that path while the publisher is not running, and send the daemon forged "
+                            + "events; use a directory only the daemon and its publishers can write, or CURVE")
+                    } else {
+                        out.append("\(key) \(endpoint): a plaintext socket file under a directory any user can write "
+                            + "(\(place)): any of them can rename it away and bind their own in its place, and read or send "
+                            + "what is meant for the daemon and its peers; use a directory only the daemon and its peers can "
+                            + "write, or CURVE")
                     }
-                    continue
-                }
-                let place = "\(open.directory), mode \(open.modeText)"
-                if connected && open.mode & S_ISVTX != 0 {
-                    out.append("\(key) \(endpoint): the socket's directory can be written by any user (\(place)): any of "
-                        + "them can bind that path while the publisher is not running, and send the daemon forged events; "
-                        + "use a directory only the daemon and its publishers can write, or CURVE")
-                } else {
-                    out.append("\(key) \(endpoint): a plaintext socket file under a directory any user can write "
-                        + "(\(place)): any of them can rename it away and bind their own in its place, and read or send what "
-                        + "is meant for the daemon and its peers; use a directory only the daemon and its peers can write, "
-                        + "or CURVE")
+                } else if let (directory, uid) = OpenDirectories.firstOwnedByAnotherUser(above: path) {
+                    out.append("\(key) \(endpoint): a plaintext socket file under a directory owned by another user "
+                        + "(\(directory), uid \(uid)): that user can rename it away and bind their own in its place; "
+                        + "use a directory of the daemon's user or root, or CURVE")
                 }
             }
         }
