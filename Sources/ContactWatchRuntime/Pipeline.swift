@@ -163,7 +163,8 @@ struct PipelineLoop {
         self.logger = logger
         self.counters = counters
         self.ready = ready
-        tracker = SubscriptionTracker(logger: logger, counters: counters, maxSubscriptions: config.maxSubscriptions)
+        tracker = SubscriptionTracker(logger: logger, counters: counters, maxSubscriptions: config.maxSubscriptions,
+                                      outputEndpoint: sockets.boundOutput)
         housekeeping = Housekeeping(config: config, now: ContinuousClock.now)
         drainLimit = max(1, min(config.commitMaxEvents, 4096))
         // Only at debug (or trace) level, checked once per published batch (the level can change on SIGHUP).

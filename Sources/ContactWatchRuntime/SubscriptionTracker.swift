@@ -54,6 +54,8 @@ struct SubscriptionTracker {
     static let sweepInterval = Duration.seconds(1)
     /// `output.maxSubscriptions`: the most subscriptions the open connections may hold together.
     let maxSubscriptions: Int
+    /// The output's bound endpoint (its real port): a connection first seen must be one it accepted. Nil: not checked.
+    let outputEndpoint: String?
     /// What each open connection holds (keyed by descriptor, checked against the socket behind it when first seen and
     /// whenever connections end), and the total.
     private var held: [Int32: (connection: ZMQPeerConnection, prefixes: Set<[UInt8]>)] = [:]
@@ -85,12 +87,14 @@ struct SubscriptionTracker {
     }
 
     init(logger: Logger, counters: RuntimeCounters, lines: LogLimiter = SubscriptionTracker.lineLimit(),
-         cutLines: LogLimiter = LogLimiter(), maxSubscriptions: Int = SubscriptionTracker.defaultMaxSubscriptions) {
+         cutLines: LogLimiter = LogLimiter(), maxSubscriptions: Int = SubscriptionTracker.defaultMaxSubscriptions,
+         outputEndpoint: String? = nil) {
         self.logger = logger
         self.counters = counters
         self.lines = lines
         self.cutLines = cutLines
         self.maxSubscriptions = maxSubscriptions
+        self.outputEndpoint = outputEndpoint
     }
 
     /// Whether libzmq freed subscriptions since the last call (a connection cut or ended): the loop then gives free
@@ -206,7 +210,7 @@ struct SubscriptionTracker {
         } else {
             if isCut(source) { return false }
             // A connection not seen yet (or its descriptor now serves another peer): checked once against the socket.
-            guard let connection = ZMQPeerConnection(source) else { return false }
+            guard let connection = ZMQPeerConnection(source, acceptedBy: outputEndpoint) else { return false }
             forget(source.descriptor)
             held[source.descriptor] = (connection, [Array(prefix)])
         }

@@ -1181,9 +1181,14 @@ public struct ZMQPeerConnection: Hashable, Sendable, CustomStringConvertible {
     /// The connection a message came from, when the descriptor still is that connection's (libzmq may have closed it,
     /// and the number been given to another socket, since the message arrived). A few system calls: the tracker makes
     /// one per connection, not per message.
-    public init?(_ source: ZMQMessageSource) {
+    /// With `acceptedBy` (the bound endpoint, its real port), the descriptor must also be a connection that endpoint
+    /// accepted: a probe that subscribed and left, whose descriptor number went to another loopback socket of the
+    /// process (a `/metrics` scrape, a journal client) before its subscription was read, passed for a live consumer
+    /// by its peer host alone (a reviewer, session 46).
+    public init?(_ source: ZMQMessageSource, acceptedBy endpoint: String? = nil) {
         guard let inode = Self.socketInode(source.descriptor),
-              libzmqPeerAddress(ofDescriptor: source.descriptor) == source.peerAddress else { return nil }
+              libzmqPeerAddress(ofDescriptor: source.descriptor) == source.peerAddress,
+              endpoint.map({ ZeroMQ.descriptor(source.descriptor, isConnectionOf: $0, accepted: true) }) ?? true else { return nil }
         descriptor = source.descriptor
         peerAddress = source.peerAddress
         self.inode = inode

@@ -91,9 +91,32 @@ struct SubscriptionTrackerTests {
     }
 
     /// A tracker that logs nothing.
-    static func tracker(_ counters: RuntimeCounters = RuntimeCounters(), maxSubscriptions: Int = 10) -> SubscriptionTracker {
+    static func tracker(_ counters: RuntimeCounters = RuntimeCounters(), maxSubscriptions: Int = 10,
+                        outputEndpoint: String? = nil) -> SubscriptionTracker {
         SubscriptionTracker(logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }, counters: counters,
-                            maxSubscriptions: maxSubscriptions)
+                            maxSubscriptions: maxSubscriptions, outputEndpoint: outputEndpoint)
+    }
+
+    /// A probe that subscribed and left: libzmq closed its descriptor, and the number went to another loopback socket
+    /// of the daemon (a `/metrics` scrape, a journal client) before the subscription was read. The peer host alone
+    /// (127.0.0.1) passed it for a live consumer, and its subscription released the republish to nobody (a reviewer,
+    /// session 46). A connection first seen must now be one the output accepted: its own port.
+    @Test("a descriptor that is a connection of another listener of the process is not taken for an output consumer; one of the output's port is")
+    func connectionOfAnotherListenerIsNotHeld() throws {
+        let (listener, port) = try Self.loopbackListener()
+        defer { close(listener) }
+        let pair = try Self.loopbackPair(listener, port: port)
+        defer { close(pair.client); close(pair.server) }
+        let source = ZMQMessageSource(descriptor: pair.server, peerAddress: "127.0.0.1")
+        let alert = ArraySlice(Array("alert.".utf8))
+        var elsewhere = Self.tracker(outputEndpoint: "tcp://127.0.0.1:\(port == 65535 ? 1 : port + 1)")
+        let heldElsewhere = elsewhere.hold(alert, by: source)
+        #expect(!heldElsewhere, "a connection of another port was held as the output's")
+        #expect(elsewhere.alertSubscriptions == 0)
+        var output = Self.tracker(outputEndpoint: "tcp://127.0.0.1:\(port)")
+        let heldByOutput = output.hold(alert, by: source)
+        #expect(heldByOutput)
+        #expect(output.alertSubscriptions == 1)
     }
 
     /// A consumer that subscribes to alerts and is gone before the daemon reads the subscription (a probe, during the
