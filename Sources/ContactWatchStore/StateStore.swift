@@ -854,7 +854,15 @@ public final class StateStore: Sendable {
             }
             throw failure
         }
-        FileCheck.fsync(path: tmp)
+        // The new file is on the disk before it takes the store's name (a failed fsync is a store not made: nothing is
+        // left behind). The directory's fsync after the rename stays best effort, as after a saved copy: some file
+        // systems refuse it on a directory, and a rename lost to a crash only means the next start creates it again.
+        let syncError = FileCheck.sync(path: tmp)
+        guard syncError == 0 else {
+            for p in [tmp, tmp + "-wal", tmp + "-shm", tmp + "-journal"] { unlink(p) }
+            throw StoreError.io(path, "cannot write a new, empty store to the disk (fsync of \(tmp): "
+                + "\(FileCheck.errnoText(syncError))); nothing was left behind")
+        }
         guard rename(tmp, path) == 0 else {
             let e = errno
             unlink(tmp)
