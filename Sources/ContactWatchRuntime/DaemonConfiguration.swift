@@ -317,24 +317,51 @@ public struct DaemonConfiguration: Sendable {
     /// the environment ending with its source: `log.level: must be one of … (set by CONTACTWATCH_LOG_LEVEL)`. Told by
     /// its key alone, with the file saying something else for that key, the message sent the operator to the file,
     /// while the value sat in a drop-in's `Environment=` (a bug hunter, session 45: F2). A line that already names its
-    /// variable (a whole number's syntax) and the file's own values are left as they are.
+    /// variable (a whole number's syntax) and the file's own values are left as they are. A line that weighs its key
+    /// against another (`input.contactRetentionDays` against `rules.nonCompliance.windowMonths`) also names where the
+    /// other key's value came from, when not the file: `(set by --x; rules.nonCompliance.windowMonths set by
+    /// CONTACTWATCH_RULES_NON_COMPLIANCE_WINDOW_MONTHS)` (a reviewer, session 46: R3).
     static func namingSources(_ message: String, flags: DaemonFlags, environment: [String: String]) -> String {
         let prefix = "configuration: "
         let fromFlags = Dictionary(flagSettings(flags).map { ($0.key, $0.flag) }, uniquingKeysWith: { a, _ in a })
+        /// The flag or variable that set `key`, unless the line already names it; nil for the file or a default.
+        func source(of key: String, in rest: Substring) -> String? {
+            if let flag = fromFlags[key] { return flag }
+            let variable = ConfigurationCheck.environmentName(key)
+            guard environment[variable] != nil, !rest.contains(variable) else { return nil }
+            return variable
+        }
         return message.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
             guard line.hasPrefix(prefix), let colon = line.dropFirst(prefix.count).range(of: ": ") else { return String(line) }
             let key = String(line[line.index(line.startIndex, offsetBy: prefix.count)..<colon.lowerBound])
             let rest = line[colon.upperBound...]
-            let source: String
-            if let flag = fromFlags[key] {
-                source = flag
-            } else {
-                let variable = ConfigurationCheck.environmentName(key)
-                guard environment[variable] != nil, !rest.contains(variable) else { return String(line) }
-                source = variable
+            var sources: [String] = []
+            if let own = source(of: key, in: rest) { sources.append("set by " + own) }
+            for other in keys where other != key && mentionsKey(rest, other) {
+                if let set = source(of: other, in: rest) { sources.append(other + " set by " + set) }
             }
-            return line + " (set by " + source + ")"
+            return sources.isEmpty ? String(line) : line + " (" + sources.joined(separator: "; ") + ")"
         }.joined(separator: "\n")
+    }
+
+    /// Whether `text` names `key` as a whole: not `input.endpoints` inside `input.endpointsX` or `x.input.endpoints`
+    /// (a key may end a sentence: a `.` after it that no letter or digit follows).
+    static func mentionsKey(_ text: Substring, _ key: String) -> Bool {
+        func isWordCharacter(_ c: Character) -> Bool { c.isLetter || c.isNumber || c == "_" }
+        var from = text.startIndex
+        while let found = text[from...].range(of: key) {
+            let beforeOK = found.lowerBound == text.startIndex || {
+                let c = text[text.index(before: found.lowerBound)]
+                return !isWordCharacter(c) && c != "."
+            }()
+            let rest = text[found.upperBound...]
+            let afterOK = rest.first.map { c in
+                !isWordCharacter(c) && (c != "." || rest.dropFirst().first.map { !isWordCharacter($0) } ?? true)
+            } ?? true
+            if beforeOK && afterOK { return true }
+            from = found.upperBound
+        }
+        return false
     }
 
     /// Reads one key with a typed accessor; missing → nil; present but unusable → exit 64 naming the key.

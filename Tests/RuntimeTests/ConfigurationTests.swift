@@ -678,6 +678,46 @@ struct ConfigurationTests {
         #expect(longer.engine.nonComplianceWindowMonths == 24)
     }
 
+    /// A problem that weighs one key against another named the source of its own key only: with the window from the
+    /// environment and the retention from the file, the operator was not told where the 24 came from (a reviewer,
+    /// session 46: R3).
+    @Test("a problem weighing two keys names where each value came from, when not the file; a key inside a longer name is not the key")
+    func crossKeyProblemNamesBothSources() async throws {
+        let file = NSTemporaryDirectory() + "cw-config-\(UUID().uuidString).yaml"
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        try "input:\n  contactRetentionDays: 400\n".write(toFile: file, atomically: true, encoding: .utf8)
+        var flags = DaemonFlags()
+        flags.configFile = file
+        func line(environment: [String: String]) async -> String {
+            do {
+                _ = try await DaemonConfiguration.load(flags: flags, environment: environment)
+                return "accepted"
+            } catch {
+                return error.message.split(separator: "\n").map(String.init)
+                    .first { $0.hasPrefix("configuration: input.contactRetentionDays: ") } ?? error.message
+            }
+        }
+        let window = ["CONTACTWATCH_RULES_NON_COMPLIANCE_WINDOW_MONTHS": "24"]
+        let fromEnvironment = await line(environment: window)
+        #expect(fromEnvironment.contains("(got 400)") && fromEnvironment.hasSuffix(" uncounted (rules.nonCompliance.windowMonths set by CONTACTWATCH_RULES_NON_COMPLIANCE_WINDOW_MONTHS)"),
+                "\(fromEnvironment)")
+        var both = window
+        both["CONTACTWATCH_INPUT_CONTACT_RETENTION_DAYS"] = "401"
+        let bothFromEnvironment = await line(environment: both)
+        #expect(bothFromEnvironment.contains("(got 401)") && bothFromEnvironment.hasSuffix(" uncounted (set by CONTACTWATCH_INPUT_CONTACT_RETENTION_DAYS; "
+            + "rules.nonCompliance.windowMonths set by CONTACTWATCH_RULES_NON_COMPLIANCE_WINDOW_MONTHS)"), "\(bothFromEnvironment)")
+        // Both from the file: no source named.
+        try "input:\n  contactRetentionDays: 400\nrules:\n  nonCompliance:\n    windowMonths: 24\n"
+            .write(toFile: file, atomically: true, encoding: .utf8)
+        let fromFile = await line(environment: [:])
+        #expect(fromFile.hasSuffix(" uncounted") && !fromFile.contains("set by"), "\(fromFile)")
+        // Whole keys only.
+        let text: Substring = "see rules.nonCompliance.windowMonthsX and x.log.level, not log.levelled; but log.level."
+        #expect(DaemonConfiguration.mentionsKey(text, "log.level"))
+        #expect(!DaemonConfiguration.mentionsKey(text, "rules.nonCompliance.windowMonths"))
+        #expect(!DaemonConfiguration.mentionsKey("x.log.level and log.levelled", "log.level"))
+    }
+
     /// Only upper-case `CONTACTWATCH_*` names are read: one typed in another case was neither read nor said (the
     /// configuration's hunter, session 45: `contactwatch_rules_outcome_overdue_enabled=true`, R7 silently off).
     @Test("a CONTACTWATCH_ variable written in another case is named, with the upper-case name it meant; another name in another case is left alone")
