@@ -45,6 +45,51 @@ public enum OpenDirectories {
             out.append(directory)
             next = directory == "." ? nil : parent(directory)
         }
+        // Then every directory the path is resolved through, links included: a link's own directory decides where
+        // the link points, and was never looked at — a link to a safe allow-list, put in another user's directory
+        // or a world-writable one, passed, and that user re-pointed it (a bug hunter, session 47).
+        for directory in traversed(path) where !out.contains(directory) { out.append(directory) }
+        return out
+    }
+
+    /// The directories `path` is looked up in, one component at a time as the kernel resolves it: each link's own
+    /// directory, then where its target leads (at most 40 links, as the kernel's limit). Stops at the first
+    /// component that does not exist. A relative path starts at the current directory.
+    static func traversed(_ path: String) -> [String] {
+        func components(_ p: String) -> [String] { p.split(separator: "/").map(String.init) }
+        func parent(_ d: String) -> String {
+            guard let slash = d.lastIndex(of: "/"), slash != d.startIndex else { return "/" }
+            return String(d[..<slash])
+        }
+        var current = "/"
+        if !path.hasPrefix("/") {
+            guard let cwd = getcwd(nil, 0) else { return [] }
+            current = String(cString: cwd)
+            free(cwd)
+        }
+        var pending = components(path)
+        var out: [String] = []
+        var links = 0
+        while !pending.isEmpty {
+            let name = pending.removeFirst()
+            if name == "." { continue }
+            if name == ".." { current = parent(current); continue }
+            if !out.contains(current) { out.append(current) }
+            let next = current == "/" ? "/" + name : current + "/" + name
+            var st = stat()
+            guard lstat(next, &st) == 0 else { break }
+            guard st.st_mode & S_IFMT == S_IFLNK else {
+                current = next
+                continue
+            }
+            links += 1
+            var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+            let n = readlink(next, &buffer, buffer.count - 1)
+            guard links <= 40, n > 0 else { break }
+            let target = String(decoding: buffer[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            if target.hasPrefix("/") { current = "/" }
+            pending = components(target) + pending
+        }
         return out
     }
 

@@ -232,9 +232,40 @@ struct CurveTests {
             #expect(error.kind == .tooOpen && error.description.contains(
                 "a certificate of an allow-list in a directory that any user can write (\(open), mode 0777)"), "\(error)")
         }
+        // The allow-list's path is a link kept in a world-writable directory, to a list in a safe one: whoever can
+        // write that directory re-points the link (a bug hunter, session 47: only the target's directories were
+        // walked). Through a sticky directory it is taken.
+        let goodList = try list(in: safe)
+        try FileManager.default.removeItem(atPath: safe + "/peer.key")
+        for (holder, mode, refused) in [("openlinks", 0o777, true), ("stickylinks", 0o1777, false)] {
+            let links = dir.file(holder)
+            try FileManager.default.createDirectory(atPath: links, withIntermediateDirectories: true)
+            #expect(chmod(links, mode_t(mode)) == 0)
+            try FileManager.default.createSymbolicLink(atPath: links + "/allow", withDestinationPath: goodList)
+            // The link as the last component, and a link to the list's directory in the middle of the path.
+            try FileManager.default.createSymbolicLink(atPath: links + "/via", withDestinationPath: safe)
+            for path in [links + "/allow", links + "/via/allow"] {
+                do {
+                    #expect(try CurveCertificate.readAllowList(directory: path).count == 1)
+                    #expect(!refused, "a link in \(links) was taken: \(path)")
+                } catch {
+                    #expect(refused && error.kind == .tooOpen && error.description.contains(
+                        "an allow-list directory in a directory that any user can write (\(links), mode 0777)"), "\(path): \(error)")
+                }
+            }
+        }
         guard geteuid() == 0 else {
             print("skipped: an allow-list owned by another user needs root to chown it")
             return
+        }
+        // The same link in a directory of another user's (mode 0755).
+        let bob = dir.file("bob")
+        try FileManager.default.createDirectory(atPath: bob, withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: bob + "/allow", withDestinationPath: goodList)
+        #expect(chmod(bob, 0o755) == 0 && chown(bob, 65534, 65534) == 0)
+        do { _ = try CurveCertificate.readAllowList(directory: bob + "/allow"); Issue.record("a link in uid 65534's directory was taken") } catch {
+            #expect(error.kind == .tooOpen && error.description.contains(
+                "an allow-list directory in a directory owned by another user (\(bob), uid 65534)"), "\(error)")
         }
         let owned = try list(in: dir.file("owned"))
         #expect(chown(owned, 65534, 65534) == 0)
