@@ -26,50 +26,83 @@ public actor ConfigurationReload {
         self.logger = logger
     }
 
-    /// Re-reads and applies; returns the log lines' gist for tests (`applied`, `restartNeeded`, or the problem).
+    /// What a reload applied and left for the restart (the log lines' gist, for tests), and the certificate and
+    /// allow-list files it read, for the caller to install (`DaemonSecurity.install`); nil files: nothing to read.
+    public struct Outcome: Sendable {
+        public var applied: [String]
+        public var restartNeeded: [String]
+        var files: SecurityFiles?
+    }
+
+    /// The settings that name a certificate or an allow-list, with their paths.
+    static var securityFileSettings: [(key: String, path: WritableKeyPath<SecuritySettings, String?>)] {
+        [("security.curve.certificate", \.certificate), ("input.curveServerKey", \.inputServerKey),
+         ("security.curve.allowPublishers", \.allowPublishers), ("security.curve.allowConsumers", \.allowConsumers)]
+    }
+
+    /// Re-reads and applies; on success, the caller installs `files`' allow-lists, and on a refusal re-reads the
+    /// allow-lists in force (`DaemonSecurity.reloadAllowLists`).
     @discardableResult
-    public func reload() async -> Result<(applied: [String], restartNeeded: [String]), DaemonError> {
+    public func reload() async -> Result<Outcome, DaemonError> {
         let next: DaemonConfiguration
         // Certificate files replaced in place under the same paths (a key rotated): the sockets keep the keys they
         // were made with until a restart, which said "nothing changed" (an operator audit, session 36).
         var keysChanged: [String] = []
+        var files: SecurityFiles? = nil
+        var nextStartFails: [String] = []
         do throws(DaemonError) {
             next = try await DaemonConfiguration.load(flags: flags, environment: environment)
-            // New certificate or allow-list paths are read as a start (and `--check-config`) would read them: taken
-            // unread, a missing or public certificate was "changed but only applied at the next restart", and that
-            // restart was exit 64, not restarted (a fault tester, session 34). Unchanged paths are re-read by
-            // `DaemonSecurity.reload`, which keeps a list it cannot read.
-            let securityKeys = Set(Self.securityKeyNames.values)
-            let securityChanged = Self.differences(inForce, next).contains { change in
-                securityKeys.contains { change == $0 || change.hasPrefix($0 + " ") }
-            }
-            if securityChanged || next.security.certificate != nil || next.security.inputServerKey != nil {
-                do throws(DaemonError) {
-                    let probe = try DaemonSecurity(settings: next.security, counters: RuntimeCounters(),
-                                                   logger: Logger(label: "contactwatchd", factory: { _ in SwiftLogNoOpLogHandler() }),
-                                                   environment: environment)
-                    if !securityChanged {
-                        if probe.keyPair?.publicKey != keysInForce.own {
-                            keysChanged.append("security.curve.certificate (its file now holds another key)")
-                        }
-                        if probe.inputServerKey != keysInForce.inputServer {
-                            keysChanged.append("input.curveServerKey (its file now holds another key)")
-                        }
-                    }
-                } catch {
-                    if securityChanged { throw error }
-                    // The same paths, their files changed under them (a certificate deleted, or replaced by a public
-                    // one): nothing to refuse — the running daemon keeps what it read — but the next start would
-                    // stop with exit 64, so it is said now (a fault tester, session 34).
-                    logger.warning("reload: the next start would fail: the certificates as they are now cannot be used",
-                                   metadata: ["problem": "\(error.message.replacingOccurrences(of: "\n", with: "; "))"])
+            // The certificate and allow-list files are read once, as a start (and `--check-config`) reads them: taken
+            // unread, a missing or public certificate at a new path was "changed but only applied at the next
+            // restart", and that restart was exit 64, not restarted (a fault tester, session 34). An allow-list that
+            // stays in force although the file no longer names one is read from its directory in force.
+            var toRead = next.security
+            for (_, path) in Self.securityFileSettings where toRead[keyPath: path] == nil {
+                if path == \SecuritySettings.allowPublishers || path == \SecuritySettings.allowConsumers {
+                    toRead[keyPath: path] = inForce.security[keyPath: path]
                 }
+            }
+            if Self.securityFileSettings.contains(where: { toRead[keyPath: $0.path] != nil }) {
+                let read = SecurityFiles.read(toRead, environment: environment)
+                // A problem under a path that changed refuses the reload, as the start it stands for would be
+                // refused. One under an unchanged path refuses nothing — the running daemon keeps what it read —
+                // but the next start would fail (exit 64), so it is said: it held back the whole reload as soon as
+                // any other security path changed, a revocation by a moved consumers' list included (a bug hunter,
+                // session 47: F10).
+                let changed = Set(Self.securityFileSettings.filter {
+                    inForce.security[keyPath: $0.path] != next.security[keyPath: $0.path]
+                }.map(\.key))
+                if read.problems.contains(where: { changed.contains($0.key) }) {
+                    var problems = DaemonConfiguration.Problems()
+                    for (_, problem) in read.problems { problems.add(problem) }
+                    try problems.throwIfAny()
+                }
+                // The allow-lists' own problems are said by `DaemonSecurity.install`, with the list kept.
+                nextStartFails = read.problems.filter { !$0.key.hasPrefix("security.curve.allow") }.map(\.error.message)
+                // The keys are compared whenever the path stayed: only when no other security setting changed, a
+                // key rotated in place with an allow-list moved in the same reload went unsaid (a bug hunter, session
+                // 47: F3).
+                if next.security.certificate == inForce.security.certificate, let pair = read.keyPair,
+                   pair.publicKey != keysInForce.own {
+                    keysChanged.append("security.curve.certificate (its file now holds another key)")
+                }
+                if next.security.inputServerKey == inForce.security.inputServerKey, let key = read.inputServerKey,
+                   key != keysInForce.inputServer {
+                    keysChanged.append("input.curveServerKey (its file now holds another key)")
+                }
+                files = read
             }
         } catch {
             counters?.reloadsRefused.add(1, ordering: .relaxed)
             logger.warning("reload: the configuration was not applied; the old values stay in force",
                            metadata: ["problem": "\(error.message.replacingOccurrences(of: "\n", with: "; "))"])
             return .failure(error)
+        }
+        // The same paths, their files changed under them (a certificate deleted, or replaced by a public one): the
+        // running daemon keeps what it read, but the next start would stop with exit 64 (a fault tester, session 34).
+        for problem in nextStartFails {
+            logger.warning("reload: the next start would fail; the running daemon keeps the certificate it read",
+                           metadata: ["problem": "\(problem)"])
         }
         counters?.reloads.add(1, ordering: .relaxed)
         var applied: [String] = []
@@ -118,7 +151,7 @@ public actor ConfigurationReload {
             logger.notice("\(line)")
         }
         if before { LogOutput.level = next.logLevel }
-        return .success((applied, restartNeeded))
+        return .success(Outcome(applied: applied, restartNeeded: restartNeeded, files: files))
     }
 
     /// The certificate settings read from systemd's credential directory (a relative path with `CREDENTIALS_DIRECTORY`

@@ -115,13 +115,15 @@ public enum Daemon {
         let environment = ProcessInfo.processInfo.environment
         // The configuration file as the start reads it: compared once the reload handler is installed.
         let configRead = flags.configFile.flatMap { FileStamp(path: $0) }
+        var checkWarnings: [String] = []
         do {
             config = try await DaemonConfiguration.load(flags: flags, environment: environment)
             if flags.checkConfig {
                 // The certificates and allow-lists are read as at start (nothing is bound, no state is touched).
-                _ = try DaemonSecurity(settings: config.security, counters: RuntimeCounters(),
-                                       logger: Logger(label: "contactwatchd", factory: { _ in SwiftLogNoOpLogHandler() }),
-                                       environment: environment)
+                let security = try DaemonSecurity(settings: config.security, counters: RuntimeCounters(),
+                                                  logger: Logger(label: "contactwatchd", factory: { _ in SwiftLogNoOpLogHandler() }),
+                                                  environment: environment)
+                checkWarnings = security.isCurve ? security.checkWarnings(inputBound: config.inputBind) : []
             }
         } catch {
             // Before the log is set up, so written here; under journald with the priority of an error (`<3>`), as the
@@ -143,7 +145,7 @@ public enum Daemon {
             // Written with `write(2)` and its failure said on standard error: printed, a report lost to a full disk
             // (`--check-config > report.txt`) left an empty file and not a word (a fault tester, session 34). The
             // exit stays 0 — cli.md: `--check-config` exits 0 or 64, and the configuration is usable.
-            var report = Array((config.checkSummary(file: flags.configFile) + "\n").utf8)
+            var report = Array((config.checkSummary(file: flags.configFile, warnings: checkWarnings) + "\n").utf8)
             if let failure = report.withUnsafeMutableBytes({ writeAll(1, UnsafeRawBufferPointer($0)) }) {
                 writeStandardError("contactwatchd: the configuration is usable, but its report could not be written: \(String(cString: strerror(failure)))\n")
             }
@@ -354,12 +356,16 @@ public enum Daemon {
                                            inForce: config, logger: logger, counters: counters,
                                            keysInForce: (security.keyPair?.publicKey, security.inputServerKey))
         let reloads = SerialReloads {
-            await reloader.reload()
-            // From the directories the configuration now names (cli.md: SIGHUP applies the allow-lists, flags and
-            // environment still winning over the file): a directory changed in the file kept the old one in force
-            // until a restart, a revoked key still admitted (the configuration's hunter, session 45).
-            let directories = await reloader.inForce.security
-            security.reloadAllowLists(publishers: directories.allowPublishers, consumers: directories.allowConsumers)
+            // The allow-lists from the directories the configuration now names, as the reload read them (cli.md:
+            // SIGHUP applies the allow-lists, flags and environment still winning over the file): a directory changed
+            // in the file kept the old one in force until a restart, a revoked key still admitted (the
+            // configuration's hunter, session 45). A configuration not applied still re-reads the lists in force: a
+            // key removed to revoke a client is not held back by a typo in the file.
+            if case .success(let outcome) = await reloader.reload(), let files = outcome.files {
+                security.install(files)
+            } else {
+                security.reloadAllowLists()
+            }
         }
         return ReloadSignal(reloads) {
             logger.info("reload: SIGHUP received")

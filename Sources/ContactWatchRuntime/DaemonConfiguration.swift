@@ -790,7 +790,8 @@ extension DaemonConfiguration {
 
 extension DaemonConfiguration {
     /// What `--check-config` prints when the configuration is usable: the resolved settings an operator checks.
-    public func checkSummary(file: String?) -> String {
+    /// `warnings`: those of the certificates and allow-lists as read (`DaemonSecurity.checkWarnings`).
+    public func checkSummary(file: String?, warnings: [String] = []) -> String {
         // The sources in the order they win (the CLI auditor, session 28: listed in no order, and "defaults" only
         // without a file).
         var lines = ["configuration OK (flags, then the environment, then \(file.map { "\($0), then " } ?? "")defaults)"]
@@ -813,7 +814,7 @@ extension DaemonConfiguration {
         if let warning = smallInputQueueWarning { lines.append("  warning: \(warning) (\(ipcInputs.joined(separator: " ")))") }
         if let warning = exposedMetricsWarning { lines.append("  warning: \(warning)") }
         if let warning = abstractPlaintextWarning { lines.append("  warning: \(warning)") }
-        for warning in openIPCDirectoryWarnings { lines.append("  warning: \(warning)") }
+        for warning in openIPCDirectoryWarnings + warnings { lines.append("  warning: \(warning)") }
         for (key, endpoints) in [("input.endpoints", inputBind ? inputs : []), ("output.endpoint", [output]),
                                  ("journal.endpoint", journal.map { [$0] } ?? [])] {
             for ep in endpoints {

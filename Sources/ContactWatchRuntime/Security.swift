@@ -158,6 +158,9 @@ public final class DaemonSecurity: Sendable {
     }
     /// Which allow-list each bound CURVE socket uses.
     private let domains = Mutex<[SocketRole: String]>([:])
+    /// What the certificates and allow-lists read at start hold that is likely a mistake (`SecurityFiles.warnings`):
+    /// logged by `start`, printed by `--check-config`.
+    public let warnings: [String]
     /// The directories last loaded, per allow-list setting, with their keys.
     private let lists = Mutex<[String: Set<CurveKey>]>([:])
     /// The allow-list directories in force: the start's, or those a reload named (`reloadAllowLists(publishers:consumers:)`).
@@ -175,6 +178,7 @@ public final class DaemonSecurity: Sendable {
         acceptFailures = AcceptFailureLog(counters: counters, logger: logger)
         keyPair = nil
         inputServerKey = nil
+        warnings = []
     }
 
     public init(settings: SecuritySettings, counters: RuntimeCounters, logger: Logger,
@@ -185,55 +189,14 @@ public final class DaemonSecurity: Sendable {
         self.logger = logger
         refusals = RefusalLog(logger: logger)
         acceptFailures = AcceptFailureLog(counters: counters, logger: logger)
+        let files = SecurityFiles.read(settings, environment: environment)
+        warnings = files.warnings
+        keyPair = files.keyPair
+        inputServerKey = files.inputServerKey
+        lists.withLock { $0 = files.lists.mapValues(\.keys) }
         // Every unusable file is reported, not only the first (one line each, exit 64).
         var problems = DaemonConfiguration.Problems()
-        var keyPair: CurveKeyPair? = nil
-        // A relative path is read from $CREDENTIALS_DIRECTORY when set (systemd's LoadCredential=), else from the
-        // current directory: a `--check-config` from a shell, without it, failed on the recommended configuration and
-        // did not say why (an operator audit, session 36).
-        // Under systemd (which sets INVOCATION_ID) the credential is missing from the unit: the shell's check did not
-        // help there (a packaging check, session 37).
-        let underSystemd = !(environment["INVOCATION_ID"] ?? "").isEmpty
-        func problem(_ error: some CustomStringConvertible, path: String) -> String {
-            guard !path.hasPrefix("/"), environment["CREDENTIALS_DIRECTORY"] == nil else { return error.description }
-            if underSystemd {
-                // A credential's name has no directory: systemd refuses `LoadCredential=curve/x:…` (a reviewer, session 37).
-                let name = path.split(separator: "/").last.map(String.init) ?? path
-                let rename = name == path ? ""
-                    : "A credential is named without a directory: set security.curve.certificate: \(name). "
-                return error.description + " (a relative path is read from $CREDENTIALS_DIRECTORY, which systemd did not "
-                    + "set: the unit loads no credential. \(rename)Give the unit the file in a drop-in, "
-                    + "`systemctl edit contactwatchd`: [Service] LoadCredential=\(name):/etc/contactwatch/curve/\(name); "
-                    + "editing the unit file itself is undone by the next upgrade)"
-            }
-            return error.description + " (a relative path is read from $CREDENTIALS_DIRECTORY, which is not set here, so "
-                + "from the current directory; to check the unit's configuration from a shell: "
-                + "CREDENTIALS_DIRECTORY=/etc/contactwatch/curve contactwatchd --check-config …)"
-        }
-        if let path = settings.certificate {
-            let resolved = CurveCertificate.resolve(path, environment: environment)
-            do { keyPair = try CurveCertificate.readKeyPair(path: resolved) } catch {
-                problems.add(DaemonError.configuration(key: "security.curve.certificate", problem: problem(error, path: path)))
-            }
-        }
-        self.keyPair = keyPair
-        var inputServerKey: CurveKey? = nil
-        if let path = settings.inputServerKey {
-            let resolved = CurveCertificate.resolve(path, environment: environment)
-            do { inputServerKey = try CurveCertificate.readPublicKey(path: resolved) } catch {
-                problems.add(DaemonError.configuration(key: "input.curveServerKey", problem: problem(error, path: path)))
-            }
-        }
-        self.inputServerKey = inputServerKey
-        var loaded: [String: Set<CurveKey>] = [:]
-        for (key, dir) in [("security.curve.allowPublishers", settings.allowPublishers),
-                           ("security.curve.allowConsumers", settings.allowConsumers)] {
-            guard let dir else { continue }
-            do { loaded[key] = Set(try CurveCertificate.readAllowList(directory: dir).map(\.key)) } catch {
-                problems.add(DaemonError.configuration(key: key, problem: error.description))
-            }
-        }
-        lists.withLock { $0 = loaded }
+        for (_, problem) in files.problems { problems.add(problem) }
         try problems.throwIfAny()
     }
 
@@ -264,6 +227,7 @@ public final class DaemonSecurity: Sendable {
                            ("security.curve.allowConsumers", settings.allowConsumers)] {
             if let dir, l[key]?.isEmpty ?? true { warnEmpty(key, dir) }
         }
+        for warning in warnings { logger.warning("\(warning)") }
         logger.info("CURVE on", metadata: [
             "publicKey": "\(keyPair!.publicKey.z85)",
             "publishers": "\(l["security.curve.allowPublishers"]?.count ?? 0)",
@@ -275,9 +239,30 @@ public final class DaemonSecurity: Sendable {
     /// at start and at each reload that finds it so (it was an `info` count of 0: a fault tester, session 28).
     /// Not for the publishers' list of a connecting input: it admits nobody, and nobody needs it.
     private func warnEmpty(_ key: String, _ dir: String) {
-        if key == "security.curve.allowPublishers" && !inputBound.load(ordering: .relaxed) { return }
+        guard let line = Self.emptyListWarning(key, dir, inputBound: inputBound.load(ordering: .relaxed)) else { return }
+        logger.warning("\(line)", metadata: ["setting": "\(key)", "dir": "\(dir)"])
+    }
+
+    /// The warnings a start with these certificates and allow-lists logs, for `--check-config`.
+    func checkWarnings(inputBound: Bool) -> [String] {
+        let l = lists.withLock { $0 }
+        var out: [String] = []
+        for (key, dir) in [("security.curve.allowPublishers", settings.allowPublishers),
+                           ("security.curve.allowConsumers", settings.allowConsumers)] {
+            if let dir, l[key]?.isEmpty ?? true, let line = Self.emptyListWarning(key, dir, inputBound: inputBound) {
+                out.append(line)
+            }
+        }
+        return out + warnings
+    }
+
+    /// The warning for an allow-list directory without a certificate (nil for the publishers' list of a connecting
+    /// input), also printed by `--check-config`: the check said "configuration OK" of the README's own set-up step,
+    /// an empty consumers' directory, where the start then warned (a README walk-through, session 47).
+    static func emptyListWarning(_ key: String, _ dir: String, inputBound: Bool) -> String? {
+        if key == "security.curve.allowPublishers" && !inputBound { return nil }
         let who = key == "security.curve.allowPublishers" ? "publisher" : "consumer"
-        logger.warning("\(key): \(dir) holds no *.key certificate, so every \(who)'s handshake is refused; add the \(who)s' public certificates there and send SIGHUP", metadata: ["setting": "\(key)", "dir": "\(dir)"])
+        return "\(key): \(dir) holds no *.key certificate, so every \(who)'s handshake is refused; add the \(who)s' public certificates there and send SIGHUP"
     }
 
     /// Stops the ZAP handler: after every CURVE socket is closed.
@@ -347,38 +332,153 @@ public final class DaemonSecurity: Sendable {
         }
     }
 
-    /// Re-reads the allow-list directories (SIGHUP), from `publishers` and `consumers` when given: the directories a
-    /// reloaded configuration names (an allow-list the start had none of is not made: that changes which sockets are
-    /// CURVE servers, a restart's business). A directory that cannot be read, or holds an unusable certificate, leaves
-    /// its old list in force and is logged at `warning`; the result is logged with the counts. Connections already
-    /// made stay; a removed key cannot make a new one.
+    /// Re-reads the allow-list directories in force (SIGHUP after a configuration that was not applied), from
+    /// `publishers` and `consumers` when given, and installs them (`install`).
     public func reloadAllowLists(publishers: String? = nil, consumers: String? = nil) {
         guard isCurve else { return }
-        let dirs = directories.withLock { d in
-            if let publishers, d.publishers != nil { d.publishers = publishers }
-            if let consumers, d.consumers != nil { d.consumers = consumers }
-            return d
-        }
+        var settings = SecuritySettings()
+        let dirs = directories.withLock { $0 }
+        settings.allowPublishers = dirs.publishers.map { publishers ?? $0 }
+        settings.allowConsumers = dirs.consumers.map { consumers ?? $0 }
+        install(SecurityFiles.read(settings, environment: [:]))
+    }
+
+    /// Installs the allow-lists a reload read (SIGHUP), for the settings the start had a list for (an allow-list the
+    /// start had none of is not made: that changes which sockets are CURVE servers, a restart's business): each list
+    /// read, with its directory, logged with the counts; one that could not be read keeps its old list and directory,
+    /// said at `warning` once, with why and that the next start would fail (a bug hunter, session 47: it was said
+    /// twice, once as "the certificates … cannot be used"). What is likely a mistake (`SecurityFiles.warnings`) is
+    /// said again. Connections already made stay; a removed key cannot make a new one.
+    func install(_ files: SecurityFiles) {
+        guard isCurve else { return }
         var current = lists.withLock { $0 }
-        for (key, dir) in [("security.curve.allowPublishers", dirs.publishers),
-                           ("security.curve.allowConsumers", dirs.consumers)] {
-            guard let dir else { continue }
-            do {
-                let fresh = Set(try CurveCertificate.readAllowList(directory: dir).map(\.key))
+        let problems = Dictionary(files.problems.map { ($0.key, $0.error) }, uniquingKeysWith: { a, _ in a })
+        var dirs = directories.withLock { $0 }
+        for (key, path) in [("security.curve.allowPublishers", \(publishers: String?, consumers: String?).publishers),
+                            ("security.curve.allowConsumers", \(publishers: String?, consumers: String?).consumers)] {
+            guard dirs[keyPath: path] != nil else { continue }
+            if let list = files.lists[key] {
                 let old = current[key] ?? []
-                current[key] = fresh
+                current[key] = list.keys
+                dirs[keyPath: path] = list.directory
                 logger.notice("allow-list reloaded", metadata: [
-                    "setting": "\(key)", "dir": "\(dir)", "keys": "\(fresh.count)",
-                    "added": "\(fresh.subtracting(old).count)", "removed": "\(old.subtracting(fresh).count)",
+                    "setting": "\(key)", "dir": "\(list.directory)", "keys": "\(list.keys.count)",
+                    "added": "\(list.keys.subtracting(old).count)", "removed": "\(old.subtracting(list.keys).count)",
                 ])
-                if fresh.isEmpty { warnEmpty(key, dir) }
-            } catch {
-                logger.warning("allow-list not reloaded; the old one stays in force (\(current[key]?.count ?? 0) keys)",
-                               metadata: ["setting": "\(key)", "problem": "\(error.description)"])
+                if list.keys.isEmpty { warnEmpty(key, list.directory) }
+            } else if let problem = problems[key] {
+                let why = problem.message.hasPrefix("configuration: \(key): ")
+                    ? String(problem.message.dropFirst("configuration: \(key): ".count)) : problem.message
+                logger.warning("allow-list not reloaded; the old one stays in force (\(current[key]?.count ?? 0) keys), and the next start would fail",
+                               metadata: ["setting": "\(key)", "problem": "\(why)"])
             }
         }
+        directories.withLock { $0 = dirs }
         lists.withLock { $0 = current }
         applyLists()
+        for warning in files.warnings { logger.warning("\(warning)") }
+    }
+}
+
+/// The certificate and allow-list files the security settings name, each read once, as a start, `--check-config` and
+/// a reload read them: what they hold, and the problem of each one that cannot be used, by its setting. A reload
+/// installs the lists it read here (`DaemonSecurity.install`): read a second time, a directory that changed in between
+/// was said "applied" while its old keys stayed in force (a bug hunter, session 47: F5).
+struct SecurityFiles: Sendable {
+    /// An allow-list as read: its directory and the keys of its `*.key` files.
+    struct List: Sendable, Equatable {
+        var directory: String
+        var keys: Set<CurveKey>
+    }
+
+    var keyPair: CurveKeyPair?
+    var inputServerKey: CurveKey?
+    /// By setting (`security.curve.allowPublishers`, `security.curve.allowConsumers`): the lists that could be read.
+    var lists: [String: List] = [:]
+    /// By setting, in the settings' order: why a file cannot be used (exit 64 at start, `configuration: KEY: …`).
+    var problems: [(key: String, error: DaemonError)] = []
+    /// What is usable but likely a mistake, one sentence each: the same key in two files of a list (the client the
+    /// operator meant to add is not on it), one directory or one key on both lists (a publisher's key reads alerts).
+    var warnings: [String] = []
+
+    static var listSettings: [(key: String, path: KeyPath<SecuritySettings, String?>)] {
+        [("security.curve.allowPublishers", \.allowPublishers), ("security.curve.allowConsumers", \.allowConsumers)]
+    }
+
+    static func read(_ settings: SecuritySettings, environment: [String: String]) -> SecurityFiles {
+        var files = SecurityFiles()
+        // A relative path is read from $CREDENTIALS_DIRECTORY when set (systemd's LoadCredential=), else from the
+        // current directory: a `--check-config` from a shell, without it, failed on the recommended configuration and
+        // did not say why (an operator audit, session 36).
+        // Under systemd (which sets INVOCATION_ID) the credential is missing from the unit: the shell's check did not
+        // help there (a packaging check, session 37).
+        let underSystemd = !(environment["INVOCATION_ID"] ?? "").isEmpty
+        func problem(_ error: some CustomStringConvertible, path: String, key: String) -> String {
+            guard !path.hasPrefix("/"), environment["CREDENTIALS_DIRECTORY"] == nil else { return error.description }
+            if underSystemd {
+                // A credential's name has no directory: systemd refuses `LoadCredential=curve/x:…` (a reviewer,
+                // session 37). The setting named is the one that failed: `input.curveServerKey`'s hint named the
+                // daemon's own certificate (a README walk-through, session 47).
+                let name = path.split(separator: "/").last.map(String.init) ?? path
+                let rename = name == path ? "" : "A credential is named without a directory: set \(key): \(name). "
+                return error.description + " (a relative path is read from $CREDENTIALS_DIRECTORY, which systemd did not "
+                    + "set: the unit loads no credential. \(rename)Give the unit the file in a drop-in, "
+                    + "`systemctl edit contactwatchd`: [Service] LoadCredential=\(name):/etc/contactwatch/curve/\(name); "
+                    + "editing the unit file itself is undone by the next upgrade)"
+            }
+            return error.description + " (a relative path is read from $CREDENTIALS_DIRECTORY, which is not set here, so "
+                + "from the current directory; to check the unit's configuration from a shell: "
+                + "CREDENTIALS_DIRECTORY=/etc/contactwatch/curve contactwatchd --check-config …)"
+        }
+        if let path = settings.certificate {
+            let resolved = CurveCertificate.resolve(path, environment: environment)
+            do { files.keyPair = try CurveCertificate.readKeyPair(path: resolved) } catch {
+                files.problems.append(("security.curve.certificate", DaemonError.configuration(
+                    key: "security.curve.certificate", problem: problem(error, path: path, key: "security.curve.certificate"))))
+            }
+        }
+        if let path = settings.inputServerKey {
+            let resolved = CurveCertificate.resolve(path, environment: environment)
+            do { files.inputServerKey = try CurveCertificate.readPublicKey(path: resolved) } catch {
+                files.problems.append(("input.curveServerKey", DaemonError.configuration(
+                    key: "input.curveServerKey", problem: problem(error, path: path, key: "input.curveServerKey"))))
+            }
+        }
+        var holders: [String: [(key: CurveKey, file: String)]] = [:]
+        for (key, path) in listSettings {
+            guard let dir = settings[keyPath: path] else { continue }
+            do {
+                let read = try CurveCertificate.readAllowList(directory: dir)
+                files.lists[key] = List(directory: dir, keys: Set(read.map(\.key)))
+                holders[key] = read.map { ($0.key, $0.path) }
+                var first: [CurveKey: String] = [:]
+                for (file, k) in read {
+                    if let earlier = first[k] {
+                        files.warnings.append("\(key): \(file) holds the same key as \(earlier): one of them is probably "
+                            + "the wrong file, and the client it was meant for is refused")
+                    } else {
+                        first[k] = file
+                    }
+                }
+            } catch {
+                files.problems.append((key, DaemonError.configuration(key: key, problem: error.description)))
+            }
+        }
+        if let publishers = settings.allowPublishers, let consumers = settings.allowConsumers,
+           let p = files.lists["security.curve.allowPublishers"], let c = files.lists["security.curve.allowConsumers"] {
+            if let a = FileIdentity(path: publishers), a == FileIdentity(path: consumers) {
+                files.warnings.append("security.curve.allowPublishers and security.curve.allowConsumers name one directory "
+                    + "(\(publishers), \(consumers)): every publisher's key may read the alerts and every consumer's key "
+                    + "may send events; give each its own directory")
+            } else {
+                let both = p.keys.intersection(c.keys)
+                for file in (holders["security.curve.allowConsumers"] ?? []).filter({ both.contains($0.key) }).map(\.file) {
+                    files.warnings.append("\(file) is a key on both allow-lists (security.curve.allowPublishers too): that "
+                        + "peer may send events and read the alerts; keep a publisher's and a consumer's keys apart")
+                }
+            }
+        }
+        return files
     }
 }
 

@@ -395,6 +395,72 @@ struct SecurityTests {
         #expect(!fresh.stderr.text.contains("refused"), "\(fresh.stderr.text)")
     }
 
+    /// A reload read the security files twice and judged them as a whole (a bug hunter, session 47): a problem in the
+    /// publishers' list, whose path did not change, refused a revocation by a moved consumers' list (F10); a key
+    /// rotated in place went unsaid when an allow-list moved in the same reload (F3); the list's problem was logged
+    /// twice, once as "the certificates … cannot be used" (F1). Two files with one key, and one directory for both
+    /// lists, were taken without a word (F9, F11), and `--check-config` passed an empty consumers' list (README
+    /// walk-through D1).
+    @Test("SIGHUP: a problem under an unchanged path holds back nothing and is said once; a key rotated in place is said beside a moved list; a repeated key is warned; --check-config warns of an empty list and of one directory for both")
+    func reloadJudgesEachSecurityFile() throws {
+        let dir = try TemporaryDirectory()
+        let certs = dir.file("certs"), old = dir.file("consumers-old"), new = dir.file("consumers-new"), publishers = dir.file("publishers")
+        for path in [certs, old, new, publishers] { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) }
+        for name in ["daemon", "other", "revoked", "fresh", "pub"] { #expect(try runTool(["keygen", name, "--dir", certs]).status == 0) }
+        try FileManager.default.copyItem(atPath: "\(certs)/revoked.key", toPath: "\(old)/revoked.key")
+        try FileManager.default.copyItem(atPath: "\(certs)/fresh.key", toPath: "\(new)/fresh.key")
+        try FileManager.default.copyItem(atPath: "\(certs)/pub.key", toPath: "\(publishers)/pub.key")
+        func configuration(consumers: String, publishers: String) throws {
+            try "security:\n  curve:\n    certificate: \(certs)/daemon.key_secret\n    allowConsumers: \(consumers)\n    allowPublishers: \(publishers)\n"
+                .write(toFile: dir.file("c.yaml"), atomically: true, encoding: .utf8)
+        }
+        try configuration(consumers: old, publishers: publishers)
+        let daemon = try DaemonUnderTest(dir: dir, extraArguments: ["--config", dir.file("c.yaml")])
+        defer { _ = daemon.stop() }
+        // The publishers' directory becomes world-writable (its path unchanged), the daemon's key is rotated in place,
+        // and the consumers' list moves to revoke `revoked`.
+        #expect(chmod(publishers, 0o777) == 0)
+        try FileManager.default.removeItem(atPath: "\(certs)/daemon.key_secret")
+        try FileManager.default.copyItem(atPath: "\(certs)/other.key_secret", toPath: "\(certs)/daemon.key_secret")
+        try configuration(consumers: new, publishers: publishers)
+        daemon.child.signal(SIGHUP)
+        #expect(daemon.child.stderr.wait(timeout: 30) { text in
+            text.contains("reload: applied security.curve.allowConsumers \"\(old)\" → \"\(new)\"")
+                && text.contains("changed but only applied at the next restart: security.curve.certificate (its file now holds another key)")
+                && text.split(separator: "\n").contains { $0.contains("allow-list reloaded") && $0.contains("dir=\(new)") }
+                && text.contains("allow-list not reloaded; the old one stays in force (1 keys), and the next start would fail")
+        }, "\(daemon.child.stderr.text)")
+        let lines = daemon.child.stderr.lines
+        #expect(!lines.contains { $0.contains("was not applied") || $0.contains("cannot be used") }, "\(lines)")
+        #expect(lines.count { $0.contains("mode 0777") } == 1, "the publishers' problem, once: \(lines)")
+        let revoked = try Child("contactwatch", ["tail", "--endpoint", daemon.output, "--curve-cert", "\(certs)/revoked.key_secret",
+                                                 "--curve-server-key", "\(certs)/daemon.key"])
+        defer { DurabilityTests.stop(revoked) }
+        #expect(revoked.stderr.wait(timeout: 30) { $0.contains("refused this client's CURVE key") }, "\(revoked.stderr.text)")
+
+        // A second file with a key already on the list: taken, and warned of, naming both files.
+        #expect(chmod(publishers, 0o755) == 0)
+        try FileManager.default.copyItem(atPath: "\(certs)/fresh.key", toPath: "\(new)/carol.key")
+        daemon.child.signal(SIGHUP)
+        #expect(daemon.child.stderr.wait(timeout: 30) {
+            $0.contains("security.curve.allowConsumers: \(new)/fresh.key holds the same key as \(new)/carol.key")
+        }, "\(daemon.child.stderr.text)")
+        #expect(daemon.stop() == 0)
+
+        // --check-config: an empty consumers' list, then one directory for both lists.
+        let empty = dir.file("consumers-empty")
+        try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
+        try configuration(consumers: empty, publishers: publishers)
+        let check = try Child("contactwatchd", ["--check-config", "--config", dir.file("c.yaml"), "--state-dir", dir.file("state")])
+        #expect(check.waitForExit(timeout: 60) == 0, "\(check.stderr.text)")
+        #expect(check.stdout.text.contains("warning: security.curve.allowConsumers: \(empty) holds no *.key certificate"), "\(check.stdout.text)")
+        try configuration(consumers: publishers, publishers: publishers)
+        let same = try Child("contactwatchd", ["--check-config", "--config", dir.file("c.yaml"), "--state-dir", dir.file("state")])
+        #expect(same.waitForExit(timeout: 60) == 0, "\(same.stderr.text)")
+        #expect(same.stdout.text.contains("warning: security.curve.allowPublishers and security.curve.allowConsumers name one directory"),
+                "\(same.stdout.text)")
+    }
+
     /// New certificate paths were taken unread at SIGHUP ("changed but only applied at the next restart"), and that
     /// restart was exit 64, not restarted by the unit (a fault tester, session 34).
     @Test("SIGHUP with a certificate path that cannot be used (missing, a public certificate) is refused as a start would refuse it: the old values stay, said at warning")

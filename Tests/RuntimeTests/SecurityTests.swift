@@ -904,3 +904,24 @@ struct DeadPeerSettingsTests {
         }
     }
 }
+
+/// Under systemd without a credential, a relative certificate path gets advice on the unit's `LoadCredential=`; for
+/// `input.curveServerKey` it named `security.curve.certificate` as the setting to change (a README walk-through,
+/// session 47: following it overwrote the daemon's own certificate setting, and the start was still exit 64).
+@Suite("The credential hint names the setting that failed")
+struct CredentialHintTests {
+    @Test("relative paths under systemd without $CREDENTIALS_DIRECTORY: each problem's hint names its own setting")
+    func hintNamesItsSetting() {
+        var settings = SecuritySettings()
+        settings.certificate = "curve/daemon.key_secret"
+        settings.inputServerKey = "curve/publisher.key"
+        let files = SecurityFiles.read(settings, environment: ["INVOCATION_ID": "0123456789abcdef"])
+        let problems = Dictionary(files.problems.map { ($0.key, $0.error.message) }, uniquingKeysWith: { a, _ in a })
+        #expect(problems["input.curveServerKey"]?.contains("set input.curveServerKey: publisher.key.") == true, "\(problems)")
+        #expect(problems["input.curveServerKey"]?.contains("security.curve.certificate") == false, "\(problems)")
+        #expect(problems["input.curveServerKey"]?.contains("LoadCredential=publisher.key:/etc/contactwatch/curve/publisher.key") == true,
+                "\(problems)")
+        #expect(problems["security.curve.certificate"]?.contains("set security.curve.certificate: daemon.key_secret.") == true,
+                "\(problems)")
+    }
+}
