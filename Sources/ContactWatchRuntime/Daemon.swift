@@ -355,7 +355,7 @@ public enum Daemon {
         let reloader = ConfigurationReload(flags: flags, environment: ProcessInfo.processInfo.environment,
                                            inForce: config, logger: logger, counters: counters,
                                            keysInForce: (security.keyPair?.publicKey, security.inputServerKey))
-        let reloads = SerialReloads {
+        let reloads = SerialReloads(dropped: { logger.notice("reload: not done: the daemon is stopping") }) {
             // The allow-lists from the directories the configuration now names, as the reload read them (cli.md:
             // SIGHUP applies the allow-lists, flags and environment still winning over the file): a directory changed
             // in the file kept the old one in force until a restart, a revoked key still admitted (the

@@ -7,10 +7,11 @@ import Synchronization
 final class ReloadSignal {
     private let source: any DispatchSourceSignal
     private let reloads: SerialReloads
+    private let queue = DispatchQueue(label: "contactwatch.reload")
 
     init(_ reloads: SerialReloads, received: @escaping @Sendable () -> Void) {
         signal(SIGHUP, SIG_IGN)  // delivered to the dispatch source only
-        let source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: DispatchQueue(label: "contactwatch.reload"))
+        let source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: queue)
         source.setEventHandler {
             received()
             reloads.request()
@@ -26,6 +27,10 @@ final class ReloadSignal {
     /// No SIGHUP is taken from here on, and no reload asked for is started (one in progress finishes).
     func cancel() {
         source.cancel()
+        // A handler already running (its `received` line said) ends before the halt, so that its request is either
+        // performed or said to be dropped (`SerialReloads`' `dropped`), before `stop()` returns: it was dropped
+        // without a word, its `SIGHUP received` line sometimes after `stopped` (a bug hunter, session 47: F2).
+        queue.sync {}
         reloads.halt()
     }
 
@@ -52,13 +57,17 @@ final class SerialReloads: Sendable {
         let value = Atomic<Bool>(false)
     }
 
-    init(_ perform: @escaping @Sendable () async -> Void) {
+    /// `dropped`: called once when requests asked for were not performed because of `halt()` (the daemon says so).
+    init(dropped: @escaping @Sendable () -> Void = {}, _ perform: @escaping @Sendable () async -> Void) {
         let (requests, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
         self.continuation = continuation
         let halted = self.halted
         task = Task {
             for await _ in requests {
-                if halted.value.load(ordering: .acquiring) { break }
+                if halted.value.load(ordering: .acquiring) {
+                    dropped()
+                    break
+                }
                 await perform()
             }
         }
