@@ -51,7 +51,8 @@ public actor ConfigurationReload {
         var files: SecurityFiles? = nil
         var nextStartFails: [String] = []
         do throws(DaemonError) {
-            next = try await DaemonConfiguration.load(flags: flags, environment: environment)
+            next = try await DaemonConfiguration.load(flags: flags, environment: environment,
+                                                      metricsLookup: .some(inForce.metricsLookup))
             // The certificate and allow-list files are read once, as a start (and `--check-config`) reads them: taken
             // unread, a missing or public certificate at a new path was "changed but only applied at the next
             // restart", and that restart was exit 64, not restarted (a fault tester, session 34). An allow-list that

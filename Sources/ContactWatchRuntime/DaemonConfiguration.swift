@@ -210,7 +210,14 @@ public struct DaemonConfiguration: Sendable {
     ]
 
     /// Resolves the configuration. Throws a `DaemonError` with exit code 64 that names the key and the problem.
+    /// `metricsLookup`: a lookup of `metrics.address` already made (the configuration in force, at a reload): reused
+    /// when the text is the same, and a new name is then looked up within `MetricsAddress.reloadLookupSeconds`.
     public static func load(flags: DaemonFlags, environment: [String: String]) async throws(DaemonError) -> DaemonConfiguration {
+        try await load(flags: flags, environment: environment, metricsLookup: nil)
+    }
+
+    static func load(flags: DaemonFlags, environment: [String: String],
+                     metricsLookup known: (text: String, host: MetricsAddress.HostLookup)??) async throws(DaemonError) -> DaemonConfiguration {
         var env: [String: String] = [:]
         for (name, value) in environment where name.hasPrefix(environmentPrefix) {
             env[String(name.dropFirst(environmentPrefix.count))] = value
@@ -268,7 +275,7 @@ public struct DaemonConfiguration: Sendable {
         // Unknown keys and every unusable value are reported together (one line each).
         let config: DaemonConfiguration
         do throws(DaemonError) {
-            config = try resolve(reader, environment: environment, quotedInFile: quoted)
+            config = try resolve(reader, environment: environment, quotedInFile: quoted, metricsLookup: known)
         } catch {
             var named = error
             // Judged without the file, a value may be refused for what the file would have set (an allow-list
@@ -596,7 +603,8 @@ public struct DaemonConfiguration: Sendable {
     }
 
     /// `quotedInFile`: the file's keys whose value is a quoted (or block) scalar (`ConfigurationCheck`).
-    static func resolve(_ c: ConfigReader, environment: [String: String], quotedInFile: Set<String> = []) throws(DaemonError) -> DaemonConfiguration {
+    static func resolve(_ c: ConfigReader, environment: [String: String], quotedInFile: Set<String> = [],
+                        metricsLookup known: (text: String, host: MetricsAddress.HostLookup)?? = nil) throws(DaemonError) -> DaemonConfiguration {
         var d = DaemonConfiguration()
         let k = Keys(c: c, environment: environment, quotedInFile: quotedInFile)
         var problems = Problems()
@@ -659,7 +667,20 @@ public struct DaemonConfiguration: Sendable {
         problems.collect { d.security.allowConsumers = try k.string("security.curve.allowConsumers") }
         problems.collect { d.security.inputServerKey = try k.string("input.curveServerKey") }
         problems.collect { if let v = try k.bool("security.allowPlaintext") { d.security.allowPlaintext = v } }
-        if let text = d.metrics, let address = MetricsAddress(text) { d.metricsLookup = (text, address.lookUp()) }
+        if let text = d.metrics, let address = MetricsAddress(text) {
+            // At a reload (`known` given) the address in force is not looked up again, and a new name is looked up
+            // within a bound: every reload looked the name up, so a resolver that did not answer refused a reload of
+            // other settings and held a SIGTERM 19 s behind the reload (a bug hunter, session 47: F4).
+            if case .some(let inForce) = known {
+                if let inForce, inForce.text == text {
+                    d.metricsLookup = inForce
+                } else {
+                    d.metricsLookup = (text, address.lookUp(within: MetricsAddress.reloadLookupSeconds))
+                }
+            } else {
+                d.metricsLookup = (text, address.lookUp())
+            }
+        }
         for problem in d.problems() { problems.add(problem) }
         d.exposedPlaintext = d.security.check(inputs: d.inputs, inputBind: d.inputBind, output: d.output, journal: d.journal,
                                               problems: &problems)

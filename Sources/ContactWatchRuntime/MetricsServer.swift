@@ -1,4 +1,5 @@
 import ContactWatchCommon
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -65,6 +66,26 @@ extension MetricsAddress {
         }
         defer { freeaddrinfo(first) }
         return HostLookup(problem: nil, loopbackOnly: host.lowercased() == "localhost" || EndpointExposure.isLoopbackOnly(first))
+    }
+
+    /// How long a reload waits for the lookup of a new `metrics.address` name (the address is used from the next start).
+    static let reloadLookupSeconds = 2.0
+
+    /// `lookUp()` on a thread of its own, waited for `seconds` at most: a name the resolver has not answered for by
+    /// then is taken as no problem (the start that uses it looks it up again; `getaddrinfo` cannot be cancelled, so
+    /// the thread ends when the resolver gives up).
+    func lookUp(within seconds: Double) -> HostLookup {
+        guard isName else { return lookUp() }
+        let result = Mutex<HostLookup?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        let address = self
+        Thread {
+            let found = address.lookUp()
+            result.withLock { $0 = found }
+            done.signal()
+        }.start()
+        _ = done.wait(timeout: .now() + .milliseconds(Int(seconds * 1000)))
+        return result.withLock { $0 } ?? HostLookup(problem: nil, loopbackOnly: false)
     }
 
     /// Whether the host is a name (not an IPv4 or IPv6 address, nor meant as one).

@@ -678,6 +678,32 @@ struct ConfigurationTests {
         #expect(longer.engine.nonComplianceWindowMonths == 24)
     }
 
+    /// Every reload looked `metrics.address` up again: with a resolver that did not answer, a reload of other settings
+    /// was refused and a SIGTERM waited 19 s behind it (a bug hunter, session 47: F4). The lookup in force is reused
+    /// for the same text; a new name is looked up within a bound.
+    @Test("a reload reuses the metrics address's lookup in force for the same text; a start looks it up")
+    func reloadReusesMetricsLookup() async throws {
+        var flags = DaemonFlags()
+        flags.metrics = "metrics.invalid:9100"
+        do {
+            _ = try await DaemonConfiguration.load(flags: flags, environment: [:])
+            Issue.record("a name that does not resolve was taken at start")
+        } catch {
+            #expect(error.message.contains("metrics.address: \"metrics.invalid\" cannot be resolved"), "\(error.message)")
+        }
+        let inForce = (text: "metrics.invalid:9100", host: MetricsAddress.HostLookup(problem: nil, loopbackOnly: true))
+        let reloaded = try await DaemonConfiguration.load(flags: flags, environment: [:], metricsLookup: .some(inForce))
+        #expect(reloaded.metrics == "metrics.invalid:9100")
+        // Another text is looked up (within the bound): refused as a start would refuse it.
+        flags.metrics = "other.invalid:9100"
+        do {
+            _ = try await DaemonConfiguration.load(flags: flags, environment: [:], metricsLookup: .some(inForce))
+            Issue.record("a new name that does not resolve was taken at reload")
+        } catch {
+            #expect(error.message.contains("\"other.invalid\" cannot be resolved"), "\(error.message)")
+        }
+    }
+
     /// A problem that weighs one key against another named the source of its own key only: with the window from the
     /// environment and the retention from the file, the operator was not told where the 24 came from (a reviewer,
     /// session 46: R3).
