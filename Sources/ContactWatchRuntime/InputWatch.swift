@@ -201,7 +201,10 @@ struct InputWatch {
             unattributed[e] = min(unattributed[e] ?? 0, pendingConnections(of: e).count)
             if publishers[e, default: []].isEmpty && quietSince[e] == nil { quietSince[e] = now }
             guard event.kind == .disconnected, wasLive else { return [] }
-            if afterFailure {
+            // On a bound input the endpoint is every peer's: a failure is another connection's, unless this one never
+            // completed its handshake. A publisher's drop within a second of a port probe or a refused peer went
+            // uncounted and unsaid — an over-size cut too (a bug hunter, session 47: a probe every 300 ms hid all 20).
+            if afterFailure && (!bound || wasPending) {
                 // The end of a refused handshake, already reported; retry later (connected inputs). After a failure
                 // libzmq retries itself, the endpoint is disconnected first, as soon as what is queued was read.
                 guard !bound else { return [] }
