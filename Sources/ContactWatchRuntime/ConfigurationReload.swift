@@ -183,7 +183,7 @@ public actor ConfigurationReload {
             for (l, r) in zip(Mirror(reflecting: left).children, Mirror(reflecting: right).children) {
                 let field = l.label ?? "?"
                 // Follow from security.* and the endpoints, and from metrics.address.
-                if field == "exposedPlaintext" || field == "metricsLookup" { continue }
+                if field == "exposedPlaintext" || field == "metricsLookup" || field == "stateDirSet" { continue }
                 if field == "engine" {
                     let old = RuleSettingsRecord.values(a.engine), new = RuleSettingsRecord.values(b.engine)
                     for key in old.keys.sorted() where old[key] != new[key] {

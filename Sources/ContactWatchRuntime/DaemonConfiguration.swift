@@ -34,6 +34,9 @@ public struct DaemonConfiguration: Sendable {
     public var output = "tcp://127.0.0.1:7402"
     public var journal: String? = nil
     public var stateDir = "./state"
+    /// Whether `state.dir` was given (a flag, the environment or the file), not the default: `--check-config` notes
+    /// the unit's directory only for the default.
+    var stateDirSet = false
     public var logLevel: Logger.Level = .info
     /// `log.format` (`--log-format`): `text` or `json`.
     public var logFormat: LogFormat = .text
@@ -624,6 +627,7 @@ public struct DaemonConfiguration: Sendable {
         problems.collect {
             if let v = try k.string("state.dir") {
                 d.stateDir = v
+                d.stateDirSet = true
             } else if let v = environment["STATE_DIRECTORY"], !v.isEmpty {
                 // systemd's StateDirectory= may list several, separated by colons: use the first.
                 d.stateDir = String(v.split(separator: ":").first ?? Substring(v))
@@ -821,8 +825,19 @@ extension DaemonConfiguration {
         lines.append("  journal: \(journal ?? "off")")
         // Outside systemd the default is ./state, where the unit's is $STATE_DIRECTORY: a check from a shell of the
         // unit's configuration showed ./state without saying so (a packaging check, session 37).
-        lines.append("  state: \(stateDir)" + (stateDir == Self().stateDir
-            ? " (the default without $STATE_DIRECTORY; under the unit: /var/lib/contactwatch)" : ""))
+        // Only for the default: a `state.dir: ./state` set in the file was told "under the unit: /var/lib/contactwatch"
+        // too, where the unit would take it from / (read-only there: exit 74, not restarted; a README walk-through,
+        // session 47). A relative path set is said to be relative.
+        let stateNote: String
+        if !stateDirSet && stateDir == Self().stateDir {
+            stateNote = " (the default without $STATE_DIRECTORY; under the unit: /var/lib/contactwatch)"
+        } else if stateDirSet && !stateDir.hasPrefix("/") {
+            stateNote = " (state.dir set, relative to the working directory: under the unit that is /, read-only there; "
+                + "leave state.dir unset for the unit's /var/lib/contactwatch)"
+        } else {
+            stateNote = ""
+        }
+        lines.append("  state: \(stateDir)" + stateNote)
         lines.append("  log: \(logLevel) (\(logFormat.rawValue))")
         lines.append("  metrics: \(metrics.map { "http://\($0)/metrics" } ?? "off")")
         lines.append("  CURVE: \(security.certificate == nil ? "off" : "on")")

@@ -853,6 +853,17 @@ struct ConfigurationTests {
         // Outside systemd the default state directory is said to be the default (a packaging check, session 37).
         #expect(plain.checkSummary(file: nil).contains("  state: ./state (the default without $STATE_DIRECTORY; under the unit: /var/lib/contactwatch)"),
                 "\(plain.checkSummary(file: nil))")
+        // Set to the same text, it is not the default: under the unit a relative path is taken from / (a README
+        // walk-through, session 47, was told "under the unit: /var/lib/contactwatch" for `state.dir: ./state`).
+        for environment in [["CONTACTWATCH_STATE_DIR": "./state"], ["CONTACTWATCH_STATE_DIR": "./state", "STATE_DIRECTORY": "/var/lib/contactwatch"]] {
+            let set = try await DaemonConfiguration.load(flags: DaemonFlags(), environment: environment).checkSummary(file: nil)
+            #expect(set.contains("  state: ./state (state.dir set, relative to the working directory: under the unit that is /")
+                    && !set.contains("the default"), "\(set)")
+        }
+        var absolute = DaemonFlags()
+        absolute.stateDir = "/srv/cw"
+        let given = try await DaemonConfiguration.load(flags: absolute, environment: [:]).checkSummary(file: nil)
+        #expect(given.contains("  state: /srv/cw\n"), "\(given)")
     }
 
     /// The metrics endpoint has no authentication: on every interface it was served without a word, where a plaintext
@@ -965,7 +976,7 @@ struct ConfigurationTests {
         func fields(_ value: Any) -> [String] { Mirror(reflecting: value).children.compactMap(\.label) }
         let configuration = try Self.resolve([:])
         var named: [String] = []
-        for field in fields(configuration) where !["engine", "security", "exposedPlaintext", "metricsLookup"].contains(field) {
+        for field in fields(configuration) where !["engine", "security", "exposedPlaintext", "metricsLookup", "stateDirSet"].contains(field) {
             named.append(try #require(ConfigurationReload.keyNames[field], "no key for \(field)"))
         }
         for field in fields(configuration.engine) {
