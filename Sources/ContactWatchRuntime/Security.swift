@@ -413,8 +413,12 @@ struct SecurityFiles: Sendable {
         // Under systemd (which sets INVOCATION_ID) the credential is missing from the unit: the shell's check did not
         // help there (a packaging check, session 37).
         let underSystemd = !(environment["INVOCATION_ID"] ?? "").isEmpty
-        func problem(_ error: some CustomStringConvertible, path: String, key: String) -> String {
-            guard !path.hasPrefix("/"), environment["CREDENTIALS_DIRECTORY"] == nil else { return error.description }
+        /// A relative path's hint, for a file that could not be read: a file found and refused (mode 0640) was given
+        /// the hint too (a README walk-through, session 47).
+        func problem(_ error: CurveCertificateError, path: String, key: String) -> String {
+            guard !path.hasPrefix("/"), environment["CREDENTIALS_DIRECTORY"] == nil, error.kind == .unreadable else {
+                return error.description
+            }
             if underSystemd {
                 // A credential's name has no directory: systemd refuses `LoadCredential=curve/x:…` (a reviewer,
                 // session 37). The setting named is the one that failed: `input.curveServerKey`'s hint named the

@@ -944,4 +944,22 @@ struct CredentialHintTests {
         #expect(problems["security.curve.certificate"]?.contains("set security.curve.certificate: daemon.key_secret.") == true,
                 "\(problems)")
     }
+
+    @Test("a relative path to a file that was read and refused (mode 0640) gets no hint about where relative paths are read from")
+    func noHintForAFileFound() throws {
+        let dir = NSTemporaryDirectory() + "cw-hint-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let paths = try CurveCertificate.write(try CurveKeyPair.generate(), name: "daemon", directory: dir)
+        #expect(chmod(paths.secretPath, 0o640) == 0)
+        // The same file by a path relative to the current directory, whatever it is.
+        let depth = FileManager.default.currentDirectoryPath.split(separator: "/").count
+        var settings = SecuritySettings()
+        settings.certificate = String(repeating: "../", count: depth) + String(paths.secretPath.dropFirst())
+        let problem = SecurityFiles.read(settings, environment: [:]).problems.first?.error.message ?? "none"
+        #expect(problem.contains("mode 0640") && !problem.contains("CREDENTIALS_DIRECTORY"), "\(problem)")
+        settings.certificate = "curve/missing.key_secret"
+        let missing = SecurityFiles.read(settings, environment: [:]).problems.first?.error.message ?? "none"
+        #expect(missing.contains("CREDENTIALS_DIRECTORY=/etc/contactwatch/curve contactwatchd --check-config"), "\(missing)")
+    }
 }
