@@ -66,9 +66,13 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
         StoreError(.io, "I/O error on the state store at \(path) (\(detail)). Check the disk (space, errors) and restart.")
     }
 
-    static func full(_ path: String, _ detail: String) -> StoreError {
-        StoreError(.full, "the disk holding the state store at \(path) is full (\(detail)); the failed batch was not "
-            + "committed and nothing of it was published. Free some space; the daemon resumes where it stopped.")
+    /// `batch`: the failure was a batch's commit. Another write (the start's check that the store can be written, the
+    /// record of what was published) has no batch to speak of: the start's was told "the failed batch was not
+    /// committed" before any batch (a crash tester, session 47).
+    static func full(_ path: String, _ detail: String, batch: Bool = true) -> StoreError {
+        StoreError(.full, "the disk holding the state store at \(path) is full (\(detail)); "
+            + (batch ? "the failed batch was not committed and nothing of it was published" : "nothing was written")
+            + ". Free some space; the daemon resumes where it stopped.")
     }
 
     static func busy(_ path: String, _ detail: String) -> StoreError {
@@ -237,7 +241,7 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
                 if systemErrno == EROFS { return .readOnlyFileSystem(path, detail) }
                 // A full disk (or quota) behind an I/O or open failure is the disk full, temporary: at open, SQLite
                 // reports a -shm or -wal it could not create or grow as "disk I/O error", not SQLITE_FULL.
-                if systemErrno == ENOSPC || systemErrno == EDQUOT { return .full(path, detail) }
+                if systemErrno == ENOSPC || systemErrno == EDQUOT { return .full(path, detail, batch: what == "committing") }
                 // A lock on the -shm another process holds (an sqlite3 shell still open on side files the last run
                 // lost): SQLite reports "disk I/O error", and the disk is fine. Temporary: it ends with that process.
                 if systemErrno == EAGAIN && primary == .SQLITE_IOERR {
@@ -259,7 +263,7 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
             case .SQLITE_BUSY, .SQLITE_LOCKED:
                 return .busy(path, detail)
             case .SQLITE_FULL:
-                return .full(path, detail)
+                return .full(path, detail, batch: what == "committing")
             default:
                 return .io(path, detail)
             }

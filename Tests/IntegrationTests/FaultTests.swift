@@ -566,8 +566,21 @@ struct FaultTests {
         defer { D.stop(replay) }
         let status = daemon.child.waitForExit(timeout: 120)
         #expect(status == 75, "exit \(String(describing: status)): \(daemon.child.stderr.text.suffix(2000))")
-        #expect(daemon.child.stderr.text.contains("full"), "\(daemon.child.stderr.text.suffix(2000))")
+        #expect(daemon.child.stderr.text.contains("full") && daemon.child.stderr.text.contains("the failed batch was not committed"),
+                "\(daemon.child.stderr.text.suffix(2000))")
         D.stop(replay)
+
+        // A start on the disk still full (every block taken): exit 75 before any batch, and not told of "the failed
+        // batch" (a crash tester, session 47).
+        let filler = state + "/filler"
+        _ = Self.command("/bin/dd", ["if=/dev/zero", "of=\(filler)", "bs=4096"])
+        let blocked = try Child("contactwatchd", ["--input", dir.ipc("in-full"), "--input-bind", "--output", dir.ipc("out-full"),
+                                                  "--state-dir", state])
+        #expect(blocked.waitForExit(timeout: 60) == 75, "\(blocked.stderr.text.suffix(2000))")
+        #expect(blocked.stderr.text.contains("is full") && !blocked.stderr.text.contains("failed batch"),
+                "\(blocked.stderr.text.suffix(2000))")
+        print("fault: disk full at start: \(blocked.stderr.lines.last { $0.contains("full") } ?? String(blocked.stderr.text.suffix(300)))")
+        try FileManager.default.removeItem(atPath: filler)
 
         // Space freed: the store opens (intact), the publisher replays, nothing is lost.
         try #require(Self.command("/bin/mount", ["-o", "remount,size=256m", state]).status == 0)
