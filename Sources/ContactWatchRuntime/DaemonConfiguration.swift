@@ -3,6 +3,7 @@ import ContactWatchEngine
 import Configuration
 import Foundation
 import Logging
+import ZeroMQ
 
 /// The values given on the command line (nil: not given). Flags win over the environment and the file.
 public struct DaemonFlags: Sendable {
@@ -293,6 +294,10 @@ public struct DaemonConfiguration: Sendable {
             throw named
         }
         if !unknown.isEmpty { throw DaemonError(.configuration, unknown.joined(separator: "\n")) }
+        if config.security.certificate != nil, let file = flags.configFile, unusedFile == nil,
+           let problem = CurveCertificate.configurationFileProblem(file) {
+            throw DaemonError.configuration(key: "--config", problem: "\(file): \(problem)")
+        }
         return config
     }
 

@@ -159,13 +159,14 @@ public enum CurveCertificate {
     /// What `replaceableByOthers` judges: the daemon's secret certificate, or an allow-list (its directory, or a
     /// certificate in it), since who may write an allow-list decides who may connect.
     enum Guarded {
-        case secretCertificate, allowListDirectory, allowListCertificate
+        case secretCertificate, allowListDirectory, allowListCertificate, configurationFile
 
         var noun: String {
             switch self {
             case .secretCertificate: "a secret certificate"
             case .allowListDirectory: "an allow-list directory"
             case .allowListCertificate: "a certificate of an allow-list"
+            case .configurationFile: "with CURVE on, a configuration file"
             }
         }
         /// What the other user can do with it.
@@ -174,6 +175,7 @@ public enum CurveCertificate {
             case .secretCertificate: "that user can read it and replace it"
             case .allowListDirectory: "that user can put their own key in it"
             case .allowListCertificate: "that user can replace it with their own key"
+            case .configurationFile: "that user can point the allow-lists at keys of their own"
             }
         }
         var anyoneCan: String {
@@ -181,8 +183,25 @@ public enum CurveCertificate {
             case .secretCertificate: "any of them can replace it with a key of their own"
             case .allowListDirectory: "any of them can rename it away and put a directory with their own key in its place"
             case .allowListCertificate: "any of them can replace it with their own key"
+            case .configurationFile: "any of them can replace it and point the allow-lists at keys of their own"
             }
         }
+    }
+
+    /// Why the configuration file at `path` can be changed by another user than the daemon's and root, when it names
+    /// the certificates and allow-lists: whoever writes it decides who may connect, as whoever writes an allow-list
+    /// does (a bug hunter, session 47: a file of mode 0666 pointed `allowConsumers` at the publishers' keys, applied
+    /// at the next SIGHUP). The allow-lists' rule: not writable by any user (`0002`; group-writable is the
+    /// operator's choice), owned by this process's user or root, no open or foreign-owned directory above it. Nil when
+    /// none holds, or `stat` fails (reading the file says why).
+    public static func configurationFileProblem(_ path: String) -> String? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        if st.st_mode & 0o002 != 0 {
+            return "with CURVE on, a configuration file that any user can write (mode 0\(String(st.st_mode & 0o7777, radix: 8))) "
+                + "is refused: any of them can point the allow-lists at keys of their own; chmod o-w \(path)"
+        }
+        return replaceableByOthers(path, what: .configurationFile)
     }
 
     /// Why a secret certificate at `path` is not this process's alone, as ssh's StrictModes judges a key: owned by

@@ -678,6 +678,42 @@ struct ConfigurationTests {
         #expect(longer.engine.nonComplianceWindowMonths == 24)
     }
 
+    /// Whoever can write the configuration file decides, with CURVE on, who may connect: a file of mode 0666 pointed
+    /// `allowConsumers` at the publishers' keys, applied at the next SIGHUP (a bug hunter, session 47: F7). Held to the
+    /// allow-lists' rule: not writable by any user, and (root only) not owned by another user.
+    @Test("with CURVE on, a configuration file any user can write, or another user's, is refused naming it; group-writable is taken; without CURVE it is not looked at")
+    func configurationFileOthersCanWrite() async throws {
+        let dir = NSTemporaryDirectory() + "cw-config-mode-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let file = dir + "/c.yaml"
+        try "security:\n  curve:\n    certificate: /etc/contactwatch/curve/daemon.key_secret\n    allowConsumers: /etc/contactwatch/consumers\n"
+            .write(toFile: file, atomically: true, encoding: .utf8)
+        var flags = DaemonFlags()
+        flags.configFile = file
+        flags.inputs = ["tcp://127.0.0.1:7401"]
+        func problem() async -> String? {
+            do { _ = try await DaemonConfiguration.load(flags: flags, environment: [:]); return nil } catch { return error.message }
+        }
+        #expect(chmod(file, 0o666) == 0)
+        let open = await problem()
+        #expect(open?.contains("configuration: --config: \(file): with CURVE on, a configuration file that any user can write (mode 0666) is refused") == true,
+                "\(String(describing: open))")
+        #expect(chmod(file, 0o664) == 0)
+        #expect(await problem() == nil)
+        if getuid() == 0 {
+            #expect(chown(file, 65534, 65534) == 0)
+            let theirs = await problem()
+            #expect(theirs?.contains("with CURVE on, a configuration file owned by another user (uid 65534) is refused") == true,
+                    "\(String(describing: theirs))")
+        } else {
+            print("skipped: a configuration file owned by another user needs root to chown it")
+        }
+        try "log:\n  level: info\n".write(toFile: file, atomically: false, encoding: .utf8)
+        #expect(chmod(file, 0o666) == 0)
+        #expect(await problem() == nil, "without CURVE the file's mode is not looked at")
+    }
+
     /// Every reload looked `metrics.address` up again: with a resolver that did not answer, a reload of other settings
     /// was refused and a SIGTERM waited 19 s behind it (a bug hunter, session 47: F4). The lookup in force is reused
     /// for the same text; a new name is looked up within a bound.
