@@ -126,8 +126,13 @@ public actor ConfigurationReload {
         let restartNeeded = Self.differences(inForce, next) + keysChanged
         // At `notice`, as the line of what was applied: under `log.level: notice` a reload that changed nothing left no
         // line at all, and the operator who sent SIGHUP could not tell it had been read (a soak tester, session 44).
+        // A file edited for a setting that a flag or a `CONTACTWATCH_` variable sets said only "nothing changed" (a
+        // bug hunter, session 47: F8): the values the file is overridden on are named, with what overrides them.
         if applied.isEmpty && restartNeeded.isEmpty {
-            logger.notice("reload: configuration re-read, nothing changed")
+            let overridden = await overriddenInFile(next)
+            let line = "reload: configuration re-read, nothing changed" + (overridden.isEmpty ? ""
+                : "; the file's value, then the one in force, of what flags or the environment set: \(overridden.joined(separator: ", "))")
+            logger.notice("\(line)")
         }
         // The line saying what was applied is said under the more verbose of the two levels, at `notice` or above
         // it: said after the switch, a reload to `warning` or `error` filtered its own line out and the log showed
@@ -202,6 +207,30 @@ public actor ConfigurationReload {
         }
         compare(a, b, keys: keyNames)
         return out
+    }
+
+    /// The settings the file sets (to other than the default) on which it differs from `resolved` because a flag or a
+    /// `CONTACTWATCH_` variable sets them: `log.level debug → info (--log-level)`. Empty without a file, or when the
+    /// file alone cannot be resolved (a value only a flag gives, say).
+    private func overriddenInFile(_ resolved: DaemonConfiguration) async -> [String] {
+        guard let file = flags.configFile else { return [] }
+        var alone = DaemonFlags()
+        alone.configFile = file
+        guard let fileAlone = try? await DaemonConfiguration.load(flags: alone, environment: [:],
+                                                                  metricsLookup: .some(inForce.metricsLookup)),
+              let defaults = try? await DaemonConfiguration.load(flags: DaemonFlags(), environment: [:],
+                                                                 metricsLookup: .some(inForce.metricsLookup)) else { return [] }
+        func key(_ change: String) -> String { String(change.prefix { $0 != " " }) }
+        // What the file sets: where it differs from the defaults.
+        let inFile = Set(Self.differences(defaults, fileAlone).map(key))
+        let fromFlags = Dictionary(DaemonConfiguration.flagSettings(flags).map { ($0.key, $0.flag) }, uniquingKeysWith: { a, _ in a })
+        return Self.differences(fileAlone, resolved).compactMap { change in
+            let key = key(change)
+            guard inFile.contains(key) else { return nil }
+            if let flag = fromFlags[key] { return "\(change) (\(flag))" }
+            let variable = ConfigurationCheck.environmentName(key)
+            return environment[variable] != nil ? "\(change) (\(variable))" : nil
+        }
     }
 
     /// One changed setting in a log line: `key old → new`, or the key alone when the two values are long (a list of

@@ -326,6 +326,30 @@ struct ConfigCheckAndReloadTests {
         #expect(stopped?.contains("reloads=2 reloadsRefused=3") == true, "\(stopped ?? daemon.child.stderr.text)")
     }
 
+    /// The file edited for settings a flag and a variable set: the reload said "nothing changed" and no more (a bug
+    /// hunter, session 47: F8). It now names what overrides the file.
+    @Test("SIGHUP after the file changed settings a flag and a CONTACTWATCH_ variable set: nothing changed, naming the file's value, the one in force and its source")
+    func reloadNamesWhatOverridesTheFile() throws {
+        let dir = try TemporaryDirectory()
+        let config = dir.file("overridden.yaml")
+        try "log:\n  level: info\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let daemon = try DaemonUnderTest(dir: dir, extraArguments: ["--config", config, "--log-level", "info"],
+                                         environment: ["CONTACTWATCH_STATE_COMMIT_MAX_EVENTS": "1000"])
+        try "log:\n  level: debug\nstate:\n  commitMaxEvents: 200\n".write(toFile: config, atomically: true, encoding: .utf8)
+        daemon.child.signal(SIGHUP)
+        #expect(daemon.child.stderr.wait(timeout: 20) { $0.contains("reload: configuration re-read, nothing changed;") },
+                "\(daemon.child.stderr.text)")
+        let line = daemon.child.stderr.lines.first { $0.contains("reload: configuration re-read, nothing changed;") } ?? ""
+        #expect(line.contains("log.level debug → info (--log-level)")
+                && line.contains("state.commitMaxEvents 200 → 1000 (CONTACTWATCH_STATE_COMMIT_MAX_EVENTS)"), "\(line)")
+        // The file back in line with them: nothing more to say.
+        try "log:\n  level: info\nstate:\n  commitMaxEvents: 1000\n".write(toFile: config, atomically: true, encoding: .utf8)
+        daemon.child.signal(SIGHUP)
+        #expect(daemon.child.stderr.wait(timeout: 20) { $0.split(separator: "\n").contains { $0.hasSuffix("reload: configuration re-read, nothing changed") } },
+                "\(daemon.child.stderr.text)")
+        #expect(daemon.stop() == 0)
+    }
+
     @Test("SIGHUP to a stricter log level says what it applied: info → warning → error → info, each line in the log (contract auditor, session 41: the line was filtered out by the level it set)")
     func reloadToAStricterLevel() throws {
         let dir = try TemporaryDirectory()
