@@ -58,24 +58,35 @@ public actor ConfigurationReload {
             // restart", and that restart was exit 64, not restarted (a fault tester, session 34). An allow-list that
             // stays in force although the file no longer names one is read from its directory in force.
             var toRead = next.security
-            for (_, path) in Self.securityFileSettings where toRead[keyPath: path] == nil {
-                if path == \SecuritySettings.allowPublishers || path == \SecuritySettings.allowConsumers {
-                    toRead[keyPath: path] = inForce.security[keyPath: path]
+            var keptForNow: Set<String> = []
+            for (key, path) in Self.securityFileSettings where toRead[keyPath: path] == nil {
+                if path == \SecuritySettings.allowPublishers || path == \SecuritySettings.allowConsumers,
+                   let dir = inForce.security[keyPath: path] {
+                    toRead[keyPath: path] = dir
+                    keptForNow.insert(key)
                 }
             }
             if Self.securityFileSettings.contains(where: { toRead[keyPath: $0.path] != nil }) {
-                let read = SecurityFiles.read(toRead, environment: environment)
+                var read = SecurityFiles.read(toRead, environment: environment)
+                read.keptForNow = keptForNow
                 // A problem under a path that changed refuses the reload, as the start it stands for would be
                 // refused. One under an unchanged path refuses nothing — the running daemon keeps what it read —
                 // but the next start would fail (exit 64), so it is said: it held back the whole reload as soon as
                 // any other security path changed, a revocation by a moved consumers' list included (a bug hunter,
                 // session 47: F10).
+                // Changed: against what was read, so that a list kept in force for now (the file no longer names it,
+                // CURVE turned off for the next start) is not a changed path (a reviewer, session 47: such a reload
+                // was refused for the kept list's problem).
                 let changed = Set(Self.securityFileSettings.filter {
-                    inForce.security[keyPath: $0.path] != next.security[keyPath: $0.path]
+                    inForce.security[keyPath: $0.path] != toRead[keyPath: $0.path]
                 }.map(\.key))
                 if read.problems.contains(where: { changed.contains($0.key) }) {
+                    // The refusal names the problems of what changed and of the certificates; an allow-list's own
+                    // under an unchanged path is said once more by the re-read of the lists in force that follows.
                     var problems = DaemonConfiguration.Problems()
-                    for (_, problem) in read.problems { problems.add(problem) }
+                    for (key, problem) in read.problems where changed.contains(key) || !key.hasPrefix("security.curve.allow") {
+                        problems.add(problem)
+                    }
                     try problems.throwIfAny()
                 }
                 // The allow-lists' own problems are said by `DaemonSecurity.install`, with the list kept.

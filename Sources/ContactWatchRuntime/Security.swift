@@ -369,7 +369,9 @@ public final class DaemonSecurity: Sendable {
             } else if let problem = problems[key] {
                 let why = problem.message.hasPrefix("configuration: \(key): ")
                     ? String(problem.message.dropFirst("configuration: \(key): ".count)) : problem.message
-                logger.warning("allow-list not reloaded; the old one stays in force (\(current[key]?.count ?? 0) keys), and the next start would fail",
+                let then = files.keptForNow.contains(key) ? "until the restart, which drops it (the configuration no longer names it)"
+                    : "and the next start would fail"
+                logger.warning("allow-list not reloaded; the old one stays in force (\(current[key]?.count ?? 0) keys), \(then)",
                                metadata: ["setting": "\(key)", "problem": "\(why)"])
             }
         }
@@ -397,6 +399,9 @@ struct SecurityFiles: Sendable {
     var lists: [String: List] = [:]
     /// By setting, in the settings' order: why a file cannot be used (exit 64 at start, `configuration: KEY: …`).
     var problems: [(key: String, error: DaemonError)] = []
+    /// The allow-lists read from their directories in force because the configuration no longer names them (they
+    /// stay until a restart, which drops them): a problem of theirs does not make the next start fail.
+    var keptForNow: Set<String> = []
     /// What is usable but likely a mistake, one sentence each: the same key in two files of a list (the client the
     /// operator meant to add is not on it), one directory or one key on both lists (a publisher's key reads alerts).
     var warnings: [String] = []

@@ -461,6 +461,39 @@ struct SecurityTests {
                 "\(same.stdout.text)")
     }
 
+    /// A reviewer, session 47: a reload whose file turns CURVE off was refused for a problem of an allow-list it no
+    /// longer names (kept in force until the restart), and a refused reload said an unchanged list's problem twice.
+    @Test("SIGHUP: a file turning CURVE off is applied beside a kept list's problem, said once as kept until the restart; a refused reload says an unchanged list's problem once")
+    func reloadTurningCurveOffAndRefusedOnce() throws {
+        let dir = try TemporaryDirectory()
+        let certs = dir.file("certs"), consumers = dir.file("consumers"), publishers = dir.file("publishers")
+        for path in [certs, consumers, publishers] { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) }
+        for name in ["daemon", "con", "pub"] { #expect(try runTool(["keygen", name, "--dir", certs]).status == 0) }
+        try FileManager.default.copyItem(atPath: "\(certs)/con.key", toPath: "\(consumers)/con.key")
+        try FileManager.default.copyItem(atPath: "\(certs)/pub.key", toPath: "\(publishers)/pub.key")
+        let curve = "security:\n  curve:\n    allowConsumers: \(consumers)\n    allowPublishers: \(publishers)\n"
+        try (curve + "    certificate: \(certs)/daemon.key_secret\n").write(toFile: dir.file("c.yaml"), atomically: true, encoding: .utf8)
+        let daemon = try DaemonUnderTest(dir: dir, extraArguments: ["--config", dir.file("c.yaml")])
+        defer { _ = daemon.stop() }
+        #expect(chmod(publishers, 0o777) == 0)
+        // Refused for a certificate path that cannot be used; the publishers' problem (unchanged path) said once.
+        try (curve + "    certificate: \(certs)/missing.key_secret\n").write(toFile: dir.file("c.yaml"), atomically: true, encoding: .utf8)
+        daemon.child.signal(SIGHUP)
+        #expect(daemon.child.stderr.wait(timeout: 30) { text in
+            text.contains("reload: the configuration was not applied") && text.contains("allow-list not reloaded")
+        }, "\(daemon.child.stderr.text)")
+        #expect(daemon.child.stderr.lines.count { $0.contains("mode 0777") } == 1, "\(daemon.child.stderr.lines.suffix(8))")
+        // CURVE off in the file, and a new log level: applied; the kept list's problem said once, as kept until the restart.
+        try "log:\n  level: debug\n".write(toFile: dir.file("c.yaml"), atomically: true, encoding: .utf8)
+        daemon.child.signal(SIGHUP)
+        #expect(daemon.child.stderr.wait(timeout: 30) { text in
+            text.contains("reload: applied log.level info → debug")
+                && text.contains("the old one stays in force (1 keys), until the restart, which drops it")
+        }, "\(daemon.child.stderr.text)")
+        #expect(daemon.child.stderr.lines.count { $0.contains("was not applied") } == 1, "\(daemon.child.stderr.lines.suffix(8))")
+        #expect(daemon.child.stderr.lines.count { $0.contains("mode 0777") } == 2, "\(daemon.child.stderr.lines.suffix(8))")
+    }
+
     /// New certificate paths were taken unread at SIGHUP ("changed but only applied at the next restart"), and that
     /// restart was exit 64, not restarted by the unit (a fault tester, session 34).
     @Test("SIGHUP with a certificate path that cannot be used (missing, a public certificate) is refused as a start would refuse it: the old values stay, said at warning")
