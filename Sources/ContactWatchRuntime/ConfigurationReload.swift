@@ -110,6 +110,14 @@ public actor ConfigurationReload {
                            metadata: ["problem": "\(error.message.replacingOccurrences(of: "\n", with: "; "))"])
             return .failure(error)
         }
+        // A new metrics host name the resolver did not answer for within the bound: taken for the next start, which
+        // looks it up again and stops (exit 64) if it still does not resolve — said now, not found then (a reviewer,
+        // session 47).
+        if next.metrics != inForce.metrics, let lookup = next.metricsLookup, lookup.host.undecided {
+            let line = "reload: metrics.address \"\(lookup.text)\": its host name did not resolve within "
+                + "\(MetricsAddress.reloadLookupSeconds) s; the next start looks it up again and stops (exit 64) if it still does not resolve"
+            logger.warning("\(line)")
+        }
         // The same paths, their files changed under them (a certificate deleted, or replaced by a public one): the
         // running daemon keeps what it read, but the next start would stop with exit 64 (a fault tester, session 34).
         for problem in nextStartFails {

@@ -44,6 +44,8 @@ extension MetricsAddress {
         /// Whether every address it stands for is a loopback one: no other host can reach the endpoint. A host name
         /// mapped to 127.0.1.1 in `/etc/hosts`, as Debian does, is (it was warned of as exposed: a reviewer, session 37).
         var loopbackOnly: Bool
+        /// A name the resolver did not answer for within `lookUp(within:)`'s bound: not known to resolve.
+        var undecided = false
     }
 
     /// Why the host cannot be served on, and whether it is loopback only, with at most one `getaddrinfo` of a name.
@@ -85,7 +87,7 @@ extension MetricsAddress {
             done.signal()
         }.start()
         _ = done.wait(timeout: .now() + .milliseconds(Int(seconds * 1000)))
-        return result.withLock { $0 } ?? HostLookup(problem: nil, loopbackOnly: false)
+        return result.withLock { $0 } ?? HostLookup(problem: nil, loopbackOnly: false, undecided: true)
     }
 
     /// Whether the host is a name (not an IPv4 or IPv6 address, nor meant as one).
