@@ -226,6 +226,10 @@ public enum CurveCertificate {
             return "\(what.noun) in a directory that any user can write (\(open.directory), mode \(open.modeText)) is "
                 + "refused: \(what.anyoneCan); move it, or chmod o-w the directory"
         }
+        if let (link, uid) = OpenDirectories.firstLinkOwnedByAnotherUser(in: path) {
+            return "\(what.noun) reached through a symbolic link owned by another user (\(link), uid \(uid)) is refused: that "
+                + "user can point it elsewhere; replace the link with one of your own, or give the path directly"
+        }
         if let (directory, uid) = OpenDirectories.firstOwnedByAnotherUser(above: path) {
             return "\(what.noun) in a directory owned by another user (\(directory), uid \(uid)) is refused: that user "
                 + "can rename what is in it and put their own in its place; move it, or give the directory to the user the "

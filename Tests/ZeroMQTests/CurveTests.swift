@@ -258,6 +258,14 @@ struct CurveTests {
             print("skipped: an allow-list owned by another user needs root to chown it")
             return
         }
+        // A link in a sticky directory, owned by another user: its owner can re-point it (a reviewer, session 47).
+        let sticky = dir.file("stickylinks")
+        try FileManager.default.createSymbolicLink(atPath: sticky + "/theirs", withDestinationPath: goodList)
+        #expect(lchown(sticky + "/theirs", 65534, 65534) == 0)
+        do { _ = try CurveCertificate.readAllowList(directory: sticky + "/theirs"); Issue.record("a link owned by uid 65534 was taken") } catch {
+            #expect(error.kind == .tooOpen && error.description.contains(
+                "an allow-list directory reached through a symbolic link owned by another user (\(sticky)/theirs, uid 65534)"), "\(error)")
+        }
         // The same link in a directory of another user's (mode 0755).
         let bob = dir.file("bob")
         try FileManager.default.createDirectory(atPath: bob, withIntermediateDirectories: true)
