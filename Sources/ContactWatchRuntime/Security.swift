@@ -223,10 +223,7 @@ public final class DaemonSecurity: Sendable {
         }
         applyLists()
         let l = lists.withLock { $0 }
-        for (key, dir) in [("security.curve.allowPublishers", settings.allowPublishers),
-                           ("security.curve.allowConsumers", settings.allowConsumers)] {
-            if let dir, l[key]?.isEmpty ?? true { warnEmpty(key, dir) }
-        }
+        for (key, dir) in emptyLists() { warnEmpty(key, dir) }
         for warning in warnings { logger.warning("\(warning)") }
         logger.info("CURVE on", metadata: [
             "publicKey": "\(keyPair!.publicKey.z85)",
@@ -245,15 +242,16 @@ public final class DaemonSecurity: Sendable {
 
     /// The warnings a start with these certificates and allow-lists logs, for `--check-config`.
     func checkWarnings(inputBound: Bool) -> [String] {
+        emptyLists().compactMap { Self.emptyListWarning($0.key, $0.dir, inputBound: inputBound) } + warnings
+    }
+
+    /// The allow-lists the settings name that hold no key, with their directories (in the settings' order).
+    private func emptyLists() -> [(key: String, dir: String)] {
         let l = lists.withLock { $0 }
-        var out: [String] = []
-        for (key, dir) in [("security.curve.allowPublishers", settings.allowPublishers),
-                           ("security.curve.allowConsumers", settings.allowConsumers)] {
-            if let dir, l[key]?.isEmpty ?? true, let line = Self.emptyListWarning(key, dir, inputBound: inputBound) {
-                out.append(line)
-            }
+        return SecurityFiles.listSettings.compactMap { key, path in
+            guard let dir = settings[keyPath: path], l[key]?.isEmpty ?? true else { return nil }
+            return (key, dir)
         }
-        return out + warnings
     }
 
     /// The warning for an allow-list directory without a certificate (nil for the publishers' list of a connecting
