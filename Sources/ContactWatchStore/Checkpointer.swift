@@ -116,17 +116,17 @@ final class CheckpointRecord: Sendable {
     private let fault: (@Sendable () throws -> Void)?
 
     /// Asked before each checkpoint: false skips it (`StateStore.shrankUnseen`: the file was cut short under the daemon).
-    private let precheck = Mutex<(@Sendable () -> Bool)?>(nil)
+    private let precheck = Mutex<Callback<Void, Bool>?>(nil)
 
     init(fault: (@Sendable () throws -> Void)? = nil) { self.fault = fault }
 
     var current: CheckpointOutcomes { outcomes.withLock { $0 } }
 
-    func setPrecheck(_ check: @escaping @Sendable () -> Bool) { precheck.withLock { $0 = check } }
+    func setPrecheck(_ check: @escaping @Sendable () -> Bool) { precheck.withLock { $0 = Callback { _ in check() } } }
 
     /// Runs a PASSIVE checkpoint on `queue`'s connection and records how it went.
     func run(on queue: DatabaseQueue) {
-        if let check = precheck.withLock({ $0 }), !check() { return }
+        if let check = precheck.withLock({ $0 }), !check.call(()) { return }
         errno = 0
         do {
             try queue.writeWithoutTransaction { db in
@@ -159,4 +159,14 @@ final class CheckpointRecord: Sendable {
             }
         }
     }
+}
+
+/// A closure to keep in a `Mutex`, boxed in a struct. A bare closure as a `Mutex`'s value is reabstracted at every
+/// `withLock` and the wrapped copy is written back, so each read left two more thunks in the `Mutex` for good
+/// (swiftlang/swift#91348; this toolchain does it in release builds too). `CheckpointRecord.precheck`, read before each
+/// checkpoint (up to ten a second under load), grew the daemon by ~1.7 kB a second while events flowed — the "creep per
+/// reconnect" of session 47's leak hunt — and deepened every later call by two frames, until the checkpointer's stack
+/// would overflow (a crash after ~130,000 checkpoints, a few hours of steady load; session 48).
+struct Callback<Input, Output>: Sendable {
+    let call: @Sendable (Input) -> Output
 }
