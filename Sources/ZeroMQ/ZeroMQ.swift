@@ -1087,7 +1087,16 @@ public final class ZMQMonitor {
     /// A protocol/no-detail handshake failure waiting for the `disconnected` that names its connection.
     private var heldFailure: ZMQSocketEvent?
 
-    fileprivate init(context: ZMQContext, endpoint: String) throws {
+    /// The most events one `events()` call reads. A bound socket out of descriptors has libzmq's I/O thread retry its
+    /// `accept` in a loop, each failure an event (a million in 6 s under the suite's load): read until none was left,
+    /// the call did not return while they came faster than it read them, and the thread that called it neither read
+    /// its input nor saw a stop — a SIGTERM went unanswered for more than 20 s (`FaultTests`' failed accepts under
+    /// the full suite, session 48). The rest is read at the next call: the callers poll the monitor, which stays
+    /// readable while events are queued.
+    public static let readLimit = 4_096
+
+    /// Internal, not private: tests connect one to a PAIR of their own and send it events.
+    init(context: ZMQContext, endpoint: String) throws {
         let pair = try ZMQSocket(context: context, type: .pair, lingerMilliseconds: 0, framePoolCapacity: 3)
         // No limit on the events queued for this reader (inproc: with either side's limit 0 the pipe has none). libzmq
         // sends them from the monitored socket's I/O thread and blocks it once about 2,000 are unread, which stops
@@ -1098,7 +1107,7 @@ public final class ZMQMonitor {
         socket = pair
     }
 
-    /// Reads every pending event without blocking and returns their counts
+    /// Reads the pending events without blocking (at most `readLimit`) and returns their counts
     /// (waits up to `timeoutMilliseconds` for the first one when given).
     public func drain(timeoutMilliseconds: Int = 0) throws -> ZMQMonitorCounts {
         var counts = ZMQMonitorCounts()
@@ -1117,12 +1126,15 @@ public final class ZMQMonitor {
         return counts
     }
 
-    /// Reads every pending event without blocking (waiting up to `timeoutMilliseconds` for the first
-    /// one when given), in the order libzmq reported them, with peer addresses where known.
-    public func events(timeoutMilliseconds: Int = 0) throws -> [ZMQSocketEvent] {
+    /// Reads the pending events without blocking (waiting up to `timeoutMilliseconds` for the first
+    /// one when given), at most `limit` of them (`readLimit`), in the order libzmq reported them, with peer addresses
+    /// where known.
+    public func events(timeoutMilliseconds: Int = 0, limit: Int = ZMQMonitor.readLimit) throws -> [ZMQSocketEvent] {
         var out: [ZMQSocketEvent] = []
         var wait = timeoutMilliseconds
-        while true {
+        var read = 0
+        while read < limit {
+            read += 1
             let raw: (event: Int32, value: UInt32, endpoint: String)?? =
                 try socket.receiveMessage(timeoutMilliseconds: wait) { frames -> (Int32, UInt32, String)? in
                     // Frame 1: uint16 event id + uint32 value (native byte order); frame 2: endpoint.
@@ -1157,6 +1169,7 @@ public final class ZMQMonitor {
                 out.append(ZMQSocketEvent(rawEvent: id, value: value, endpoint: endpoint, peerAddress: nil))
             }
         }
+        return out
     }
 
     /// Closes the monitor's socket.

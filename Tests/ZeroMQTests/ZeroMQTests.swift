@@ -476,6 +476,44 @@ struct ZeroMQTests {
         #expect(counts.disconnected == 1)
     }
 
+    /// A flood of monitor events (libzmq's I/O thread retrying `accept` while the process has no descriptor left)
+    /// is read `readLimit` at a time: a call that read until the queue was empty did not return while they came faster
+    /// than it read, and its thread saw no stop (session 48). The rest stays readable for the next poll, in order.
+    @Test func monitorReadsAFloodInBoundedBites() throws {
+        let ctx = try ZMQContext()
+        let endpoint = Self.inproc()
+        let libzmq = try ctx.socket(.pair)
+        try libzmq.setSendHighWaterMark(0)
+        try libzmq.bind(endpoint)
+        let monitor = try ZMQMonitor(context: ctx, endpoint: endpoint)
+        let total = ZMQMonitor.readLimit * 2 + 100
+        for i in 0..<total {
+            // As libzmq sends one: uint16 event id and uint32 value (native byte order), then the endpoint.
+            var head = [UInt8](repeating: 0, count: 6)
+            head.withUnsafeMutableBytes {
+                $0.storeBytes(of: UInt16(ZMQMonitor.acceptFailedEvent), as: UInt16.self)
+                $0.storeBytes(of: UInt32(24 + i % 2), toByteOffset: 2, as: UInt32.self)
+            }
+            #expect(try libzmq.send([head, Array("tcp://127.0.0.1:7401".utf8)]))
+        }
+        let poller = ZMQPoller()
+        let index = poller.add(monitor)
+        var bites: [Int] = []
+        var values: [UInt32] = []
+        while values.count < total {
+            try #require(try poller.poll(timeoutMilliseconds: 5_000).isReadable(index),
+                         "the monitor was not readable with \(total - values.count) events left")
+            let events = try monitor.events()
+            bites.append(events.count)
+            values += events.map(\.value)
+        }
+        #expect(bites == [ZMQMonitor.readLimit, ZMQMonitor.readLimit, 100], "events read per call: \(bites)")
+        #expect(values == (0..<total).map { UInt32(24 + $0 % 2) }, "the events came out of order or changed")
+        #expect(try monitor.events().isEmpty)
+        monitor.close()
+        libzmq.close()
+    }
+
     // MARK: XPUB
 
     @Test func xpubSeesSubscriptionMessages() throws {
