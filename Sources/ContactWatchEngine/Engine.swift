@@ -494,9 +494,25 @@ public final class Engine {
         JSONOut.time(&b, now)
     }
 
+    /// A field's path as a reason to count by: without the array indices the event gave it
+    /// (`personReference.identifiers[].type`). Kept with them, each index an event named was a reason of its own for the
+    /// daemon's life, ~135 bytes each, and a publisher choosing the indices grew the table by thousands of keys (a
+    /// leak hunter, session 48). The notice keeps the index; only the count loses it.
+    static func withoutIndices(_ key: String) -> String {
+        guard key.utf8.contains(UInt8(ascii: "[")) else { return key }
+        var out = ""
+        var inIndex = false
+        for c in key {
+            if c == "[" { inIndex = true; out.append(c) }
+            else if c == "]" { inIndex = false; out.append(c) }
+            else if !inIndex { out.append(c) }
+        }
+        return out
+    }
+
     func invalid(_ e: Invalidity, counterKey: String, topic: UnsafeRawBufferPointer?, body: UnsafeRawBufferPointer, out: inout Outbox) {
         counters.invalid += 1
-        counters.invalidByField[counterKey, default: 0] += 1
+        counters.invalidByField[Self.withoutIndices(counterKey), default: 0] += 1
         // The notice's topic: the first frame, or for a one-frame message the body's eventType when readable.
         var topicText: [UInt8]? = nil
         if let topic {

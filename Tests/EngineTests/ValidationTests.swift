@@ -537,6 +537,24 @@ struct ValidationTests {
 
     // MARK: - Ignored types
 
+    @Test("invalid identifiers at 300 different indices: each notice names its index, the count by reason keeps one key per path")
+    func invalidReasonsWithoutIndices() {
+        let h = Harness()
+        for k in 0..<300 {
+            // k good-looking entries without a CRN, then one whose type is missing: the problem is at index k.
+            let entries = Array(repeating: #"{"type":"PNC","value":"1"}"#, count: k) + [#"{"value":"X100001"}"#]
+            let body = RawEvent.contact().with("personReference", #"{"identifiers":["# + entries.joined(separator: ",") + "]}").text
+            #expect(h.send(body).first?.field == "personReference.identifiers[\(k)].type")
+        }
+        let bad = RawEvent.contact().with("personReference", #"{"identifiers":[{"type":"CRN","value":"X100001"},5]}"#).text
+        #expect(h.send(bad).first?.field == "personReference.identifiers[1]")
+        #expect(h.engine.counters.invalid == 301)
+        #expect(h.engine.counters.invalidByField == ["personReference.identifiers[].type": 300, "personReference.identifiers[]": 1],
+                "\(h.engine.counters.invalidByField.count) reasons: \(h.engine.counters.invalidByField.keys.sorted().prefix(5))")
+        #expect(Engine.withoutIndices("additionalInformation.outcome.code") == "additionalInformation.outcome.code")
+        #expect(Engine.withoutIndices("a[12].b[3][4]") == "a[].b[][]")
+    }
+
     @Test("an unlisted eventType is ignored: no notice, nothing else checked, W not moved")
     func ignored() {
         let h = Harness()
