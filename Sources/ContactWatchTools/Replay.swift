@@ -644,7 +644,8 @@ final class HandshakeWatch {
     /// Reads what the monitor holds, waiting up to `timeoutMilliseconds` for a first event.
     func read(timeoutMilliseconds: Int = 0) {
         guard let monitor else { return }
-        for event in (try? monitor.events(timeoutMilliseconds: timeoutMilliseconds)) ?? [] {
+        // Everything pending (no `readLimit`): `explanations()` reads once more and then judges what it holds.
+        for event in (try? monitor.events(timeoutMilliseconds: timeoutMilliseconds, limit: .max)) ?? [] {
             switch event.kind {
             case .connected, .accepted: handshaking = true
             case .handshakeSucceeded: handshaking = false

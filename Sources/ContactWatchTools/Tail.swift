@@ -265,7 +265,8 @@ final class TailSession {
     /// Reads the monitor's pending events; a completed handshake means the live socket reached the publisher, a
     /// failed one is explained (once per kind of failure) with what the operator can do about it.
     private func readMonitor(timeoutMilliseconds: Int = 0) {
-        guard let monitor, let events = try? monitor.events(timeoutMilliseconds: timeoutMilliseconds) else { return }
+        // Everything pending (no `readLimit`): its callers judge the connection by what one call read.
+        guard let monitor, let events = try? monitor.events(timeoutMilliseconds: timeoutMilliseconds, limit: .max) else { return }
         for event in events {
             switch event.kind {
             case .handshakeSucceeded, .connectRetried, .connectDelayed: reconnectDue = nil
