@@ -448,8 +448,10 @@ public final class Engine {
         if n == m + 1 {
             // in order
         } else if n > m + 1 {
+            // The messages missing are not summed: a gap can be 2^53 − 2 (a new publisherId at the largest
+            // sequenceNumber), and a sum of 1,025 such gaps trapped the daemon on arithmetic overflow (an uptime
+            // hunter, session 48). The notice and the log line say each gap's size; `gaps` counts them.
             counters.gaps += 1
-            counters.missing += Int(n - m - 1)
             logEvents.append(.gap(publisher.value, expected: m + 1, received: n))
             out.append(kind: .streamGap, alertSequence: 0, topic: { JSONOut.raw(&$0, "stream.gap") }) { b in
                 JSONOut.raw(&b, "{\"eventType\":\"contactwatch.stream.gap\",\"publisherId\":")

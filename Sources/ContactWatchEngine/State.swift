@@ -719,7 +719,6 @@ public struct EngineCounters: Sendable {
     /// Invalid messages by the offending field ("frames", "utf8", "json", "object" for the field-less ones).
     public var invalidByField: [String: Int] = [:]
     public var gaps = 0
-    public var missing = 0
     public var repeats = 0
     public var publisherRestarts = 0
     public var raisedByRule: [Int] = Array(repeating: 0, count: Rule.allCases.count)

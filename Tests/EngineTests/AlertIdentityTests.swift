@@ -67,6 +67,17 @@ struct AlertIdentityTests {
         #expect(h2.send(reg("RHRH", at: mon, publisher: "feed-1", seq: 1)).isEmpty)
     }
 
+    @Test("1,100 gaps of 2^53 − 2 (a new publisherId each at the largest sequenceNumber): each a notice, none traps")
+    func hugeGapsDoNotOverflow() throws {
+        let h = Harness()
+        let largest: UInt64 = (1 << 53) - 1
+        for k in 0..<1_100 {
+            let out = h.send(reg("RHRH", at: mon, publisher: "p\(k)", seq: largest))
+            #expect(out.count == 1 && out.first?.json["missing"] as? Int == Int(largest - 1), "#\(k): \(out.map(\.topic))")
+        }
+        #expect(h.engine.counters.gaps == 1_100)
+    }
+
     @Test("in order, gap, restart (n = 1: no notice), repeat (m kept)")
     func gapSemantics() {
         let h = Harness()

@@ -324,7 +324,7 @@ func dumpPass(stream: Stream, now: Millis, to path: String) {
     let c = engine.counters
     out.append(contentsOf: Array(("counters: received=\(c.received) processed=\(c.processed) contact=\(c.contactEvents)"
         + " registration=\(c.registrationEvents) ignored=\(c.ignored) duplicates=\(c.duplicates) stale=\(c.stale)"
-        + " invalid=\(c.invalid) byField=\(c.invalidByField.sorted { $0.key < $1.key }) gaps=\(c.gaps) missing=\(c.missing)"
+        + " invalid=\(c.invalid) byField=\(c.invalidByField.sorted { $0.key < $1.key }) gaps=\(c.gaps)"
         + " repeats=\(c.repeats) restarts=\(c.publisherRestarts) raised=\(c.raisedByRule) resolved=\(c.resolvedByRule)"
         + " forgotten=\(c.forgottenContacts)\n").utf8))
     guard FileManager.default.createFile(atPath: path, contents: Data(out)) else { usage("cannot write \(path)") }
