@@ -12,6 +12,8 @@ public struct EngineLogEvent: Sendable {
     public var warning = false
     /// The number the message is about, as a metadata value (the tracked publishers).
     public var publishers: Int?
+    /// The distinct pduCodes remembered, as a metadata value.
+    public var pduCodes: Int?
     /// A `stream.gap` (its line is written by whoever logs it, only when a rate limit lets it through: a publisher
     /// whose every message is a gap builds no text per message).
     public var gap: StreamGap?
@@ -44,6 +46,18 @@ public struct EngineLogEvent: Sendable {
     }
 
     /// `count` distinct publisherIds tracked, with what usually causes many and what to do (a warning).
+    public static func distinctPDUCodes(_ count: Int) -> EngineLogEvent {
+        var e = EngineLogEvent(message: """
+            \(count) distinct pduCodes are remembered; each is a PDU kept for the daemon's life (a row in the store \
+            and memory per code, R5's compliance windows). A publisher that puts something other than the PDU's code \
+            in pduCode, or an input that anyone can publish to, does this: check what fills pduCode, and restrict who \
+            may publish (security.curve.allowPublishers)
+            """)
+        e.warning = true
+        e.pduCodes = count
+        return e
+    }
+
     public static func trackedPublishers(_ count: Int) -> EngineLogEvent {
         var e = EngineLogEvent(message: """
             \(count) distinct publisherIds are tracked; each is remembered for gap detection for the daemon's \
@@ -580,12 +594,33 @@ public final class Engine {
         if let i = pduTable.find(key) {
             if packed.count >= 0 ? pduCodes[Int(i)] == packed : bytesEqual(code, state.pdus[Int(i)].code) { return i }
             // Two codes with one fingerprint: the table keeps the first; the other goes through the dictionary.
-            return state.pduIndex(for: String(decoding: code, as: UTF8.self))
+            return newOrKnownPDU(code)
         }
-        let i = state.pduIndex(for: String(decoding: code, as: UTF8.self))
+        let i = newOrKnownPDU(code)
         pduTable.insert(key, i)
         rememberPDUCodes()
         return i
+    }
+
+    /// `state.pduIndex(for:)`, saying when the number of distinct codes reaches 1,000, 10,000, … (`notePDUCodes`).
+    private func newOrKnownPDU(_ code: UnsafeRawBufferPointer) -> Int32 {
+        let before = state.pdus.count
+        let i = state.pduIndex(for: String(decoding: code, as: UTF8.self))
+        if state.pdus.count > before { notePDUCodes(state.pdus.count) }
+        return i
+    }
+
+    /// Every distinct `pduCode` is a PDU kept for the daemon's life (R5's windows are per PDU; a row in the store and
+    /// memory each, the code as long as the message allows): ~0.5 kB a short code, ~2.7 kB and 1 kB of store a
+    /// 1,000-byte one (an uptime hunter, session 48, who sent 10,000 distinct ones unsaid). England and Wales have
+    /// about a hundred PDUs: at 1,000, 10,000, 100,000, … distinct codes a warning says so, once each, as for
+    /// publisherIds (`noteTrackedPublishers`).
+    func notePDUCodes(_ count: Int) {
+        guard count >= 1000 else { return }
+        var p = 1000
+        while p < count { p *= 10 }
+        guard p == count else { return }
+        logEvents.append(.distinctPDUCodes(count))
     }
 
     /// Extends `pduCodes` to every PDU of the state.

@@ -235,7 +235,7 @@ struct PipelineLoop {
         for (key, count) in engineLog.takeHeldBack(stopping: stopping) where key != Self.tooFarAheadKey {
             let warning = key == Self.engineWarningKey || key == Self.gapKey
             let what = key == Self.gapKey ? "warnings (stream gaps: the count is contactwatch_stream_gaps_total)"
-                : warning ? "warnings (publisherIds tracked)" : "lines (publishers restarting their sequence)"
+                : warning ? "warnings (publisherIds tracked, distinct pduCodes)" : "lines (publishers restarting their sequence)"
             let level: Logger.Level = warning ? .warning : .info
             logger.log(level: level, "\(count) more engine \(what) not logged at \(level) (rate limit); \(LogLimiter.ending(stopping))",
                        metadata: ["notLogged": "\(count)"])
@@ -331,6 +331,7 @@ struct PipelineLoop {
             if let crn = e.crn { metadata["crn"] = "\(crn)" }
             if let id = e.contactId { metadata["contactId"] = "\(id)" }
             if let n = e.publishers { metadata["publishers"] = "\(n)" }
+            if let n = e.pduCodes { metadata["pduCodes"] = "\(n)" }
             if let g = e.gap {
                 metadata["publisherId"] = "\(g.publisher)"
                 metadata["expected"] = "\(g.expected)"

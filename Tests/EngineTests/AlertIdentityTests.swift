@@ -78,6 +78,24 @@ struct AlertIdentityTests {
         #expect(h.engine.counters.gaps == 1_100)
     }
 
+    @Test("distinct pduCodes: one warning at 1,000 (and none before), each code still a PDU of its own")
+    func manyPDUCodesWarned() {
+        let h = Harness()
+        func warnings() -> [EngineLogEvent] { h.engine.takeLogEvents().filter { $0.pduCodes != nil } }
+        for k in 0..<999 { h.send(contact(id: UInt64(k + 1), start: mon, outcome: "ATTC", pdu: "PDU\(k)")) }
+        #expect(warnings().isEmpty)
+        #expect(h.engine.state.pdus.count == 999)
+        // A known code again is not a new one; the thousandth new one is said, once.
+        h.send(contact(id: 5_000, start: mon, outcome: "ATTC", pdu: "PDU7"))
+        #expect(warnings().isEmpty)
+        h.send(contact(id: 5_001, start: mon, outcome: "ATTC", pdu: "PDU-new"))
+        let said = warnings()
+        #expect(said.count == 1 && said.first?.warning == true && said.first?.pduCodes == 1000
+                && said.first?.message.contains("1000 distinct pduCodes are remembered") == true, "\(said.map(\.message))")
+        h.send(contact(id: 5_002, start: mon, outcome: "ATTC", pdu: "PDU-newer"))
+        #expect(warnings().isEmpty)
+    }
+
     @Test("in order, gap, restart (n = 1: no notice), repeat (m kept)")
     func gapSemantics() {
         let h = Harness()
