@@ -621,11 +621,14 @@ struct Housekeeping {
     var checkpoints = CheckpointWatch()
     /// A commit that does not end (`CommitStallWatch`).
     var commitStall = CommitStallWatch()
+    /// The events past the last year of `rules.bankHolidays` (`HolidayCoverage`).
+    var holidays: HolidayCoverage
     /// The state store's `-wal` file grown far past its bound (`WALSizeWatch`).
     var walSize = WALSizeWatch()
 
     init(config: DaemonConfiguration, now: ContinuousClock.Instant) {
         clockWatch = ClockStepWatch(wall: Pipeline.wallClockMillis(), at: now)
+        holidays = HolidayCoverage(config.engine.bankHolidays)
         socketFiles = SocketFileWatch(config: config)
         retentionDays = config.journalRetentionDays
         pruneInterval = .seconds(config.journalPruneIntervalSeconds)
@@ -703,6 +706,11 @@ struct Housekeeping {
             if step.count > 1 { metadata["steps"] = "\(step.count)" }
             logger.warning("the wall clock was stepped \(step.millis > 0 ? "forward" : "back") by \(by) (against the monotonic clock: a date set by hand, a first NTP sync, a virtual machine resumed): alerts' detectedAt, the future-skew check of events and the journal's retention follow the wall clock (README: The host's clock)",
                            metadata: metadata)
+        }
+        if let year = holidays.passed(watermark: counters.watermarkMillis.load(ordering: .relaxed)) {
+            let last = holidays.lastYear ?? year
+            logger.warning("events have reached \(year), past \(last), the last year rules.bankHolidays lists: every weekday after it counts as a business day for R1's enforcement deadline and R7's outcome deadline until the bank holidays of the years after it are configured (README: Configuration)",
+                           metadata: ["lastListedYear": "\(last)", "eventYear": "\(year)"])
         }
         socketFiles.check(at: now, logger: logger)
         checkpoints.check(at: now, store: store, logger: logger, counters: counters)
@@ -941,6 +949,29 @@ struct WALSizeWatch {
         case nil:
             break
         }
+    }
+}
+
+/// Whether the events have passed the last year `rules.bankHolidays` lists. The default list ends with 2028 (rules.md);
+/// from an event of 2029 on, every weekday counted as a business day — deadlines a holiday would have moved came a day
+/// early (76 R1 and 50 R7 deadlines in the default list's first year without it, an uptime hunter's count, session 48)
+/// — and nothing said so. Said once per run, at `warning`, when the watermark's UTC year is past the last listed
+/// year; an empty list (no holidays, on purpose) is never said. Plain value: the caller reads the watermark.
+struct HolidayCoverage {
+    /// The last year with a listed holiday; nil for an empty list.
+    let lastYear: Int?
+    private var said = false
+
+    init(_ holidays: [LocalDate]) { lastYear = holidays.map { $0.components.year }.max() }
+
+    /// The watermark's year, once, when it is past `lastYear`; else nil.
+    mutating func passed(watermark: Int64) -> Int? {
+        guard !said, let lastYear, watermark != Int64.min else { return nil }
+        let year = LocalDate(days: Int32(clamping: watermark >= 0 ? watermark / 86_400_000 : (watermark + 1) / 86_400_000 - 1))
+            .components.year
+        guard year > lastYear else { return nil }
+        said = true
+        return year
     }
 }
 
