@@ -498,11 +498,15 @@ public final class Engine {
     /// feed does not have thousands of publishers: at 1,000, 10,000, 100,000, … tracked ids say so, once each, as a
     /// warning (a publisher making up a new id per message, or an input anyone can publish to).
     func noteTrackedPublishers(_ count: Int) {
-        guard count >= 1000 else { return }
+        if Self.isWarnedCount(count) { logEvents.append(.trackedPublishers(count)) }
+    }
+
+    /// 1,000, 10,000, 100,000, …: the counts of things kept for good (publisherIds, pduCodes) that are said.
+    static func isWarnedCount(_ count: Int) -> Bool {
+        guard count >= 1000 else { return false }
         var p = 1000
         while p < count { p *= 10 }
-        guard p == count else { return }
-        logEvents.append(.trackedPublishers(count))
+        return p == count
     }
 
     func detectedAt(_ b: inout [UInt8]) {
@@ -616,11 +620,7 @@ public final class Engine {
     /// about a hundred PDUs: at 1,000, 10,000, 100,000, … distinct codes a warning says so, once each, as for
     /// publisherIds (`noteTrackedPublishers`).
     func notePDUCodes(_ count: Int) {
-        guard count >= 1000 else { return }
-        var p = 1000
-        while p < count { p *= 10 }
-        guard p == count else { return }
-        logEvents.append(.distinctPDUCodes(count))
+        if Self.isWarnedCount(count) { logEvents.append(.distinctPDUCodes(count)) }
     }
 
     /// Extends `pduCodes` to every PDU of the state.
