@@ -967,7 +967,7 @@ struct HolidayCoverage {
     /// The watermark's year, once, when it is past `lastYear`; else nil.
     mutating func passed(watermark: Int64) -> Int? {
         guard !said, let lastYear, watermark != Int64.min else { return nil }
-        let year = LocalDate(days: Int32(clamping: watermark >= 0 ? watermark / 86_400_000 : (watermark + 1) / 86_400_000 - 1))
+        let year = LocalDate(days: Int32(clamping: watermark >= 0 ? watermark / millisPerDay : (watermark + 1) / millisPerDay - 1))
             .components.year
         guard year > lastYear else { return nil }
         said = true

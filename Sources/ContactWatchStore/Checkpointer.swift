@@ -116,13 +116,13 @@ final class CheckpointRecord: Sendable {
     private let fault: (@Sendable () throws -> Void)?
 
     /// Asked before each checkpoint: false skips it (`StateStore.shrankUnseen`: the file was cut short under the daemon).
-    private let precheck = Mutex<Callback<Void, Bool>?>(nil)
+    private let precheck = Mutex<LockedClosure<Void, Bool>?>(nil)
 
     init(fault: (@Sendable () throws -> Void)? = nil) { self.fault = fault }
 
     var current: CheckpointOutcomes { outcomes.withLock { $0 } }
 
-    func setPrecheck(_ check: @escaping @Sendable () -> Bool) { precheck.withLock { $0 = Callback { _ in check() } } }
+    func setPrecheck(_ check: @escaping @Sendable () -> Bool) { precheck.withLock { $0 = LockedClosure { _ in check() } } }
 
     /// Runs a PASSIVE checkpoint on `queue`'s connection and records how it went.
     func run(on queue: DatabaseQueue) {
@@ -168,6 +168,6 @@ final class CheckpointRecord: Sendable {
 /// reconnect" of session 47's leak hunt — and deepened every later call by two frames, until the checkpointer's stack
 /// overflowed: SIGSEGV after ~130,000 checkpoints of an 8 MB stack in a debug build (64 B a read), ~260,000 in a
 /// release build (32 B a read), a few hours of steady load (session 48; seen under a 128 kB stack).
-struct Callback<Input, Output>: Sendable {
+struct LockedClosure<Input, Output>: Sendable {
     let call: @Sendable (Input) -> Output
 }

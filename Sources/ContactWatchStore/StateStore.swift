@@ -1977,8 +1977,8 @@ public struct PreparedCommit: Sendable {
 /// copies; the save's first checkpoint gives up after `StateStore.firstCheckpointWait`.
 final class LockWait: Sendable {
     private let timeoutMilliseconds: Int
-    /// Boxed (`Callback`): a bare closure in a `Mutex` gains two thunks at every read.
-    private let giveUp = Mutex<Callback<Void, Bool>?>(nil)
+    /// Boxed (`LockedClosure`): a bare closure in a `Mutex` gains two thunks at every read.
+    private let giveUp = Mutex<LockedClosure<Void, Bool>?>(nil)
     /// Set once the daemon stops (`StateStore.endLockWaits(within:)`): every wait ends by then, whatever the timeout
     /// still allows (cli.md: a stop takes at most 5 s).
     private let stopBy = Mutex<ContinuousClock.Instant?>(nil)
@@ -1997,15 +1997,15 @@ final class LockWait: Sendable {
     /// Runs `body` — statements on the write connection, called inside its queue's serialised access so that no other
     /// statement can run (and wait) under `condition` — with `condition` as the give-up, then clears it.
     func givingUp<T>(when condition: @escaping @Sendable () -> Bool, _ body: () throws -> T) rethrows -> T {
-        giveUp.withLock { $0 = Callback { _ in condition() } }
+        giveUp.withLock { $0 = LockedClosure { _ in condition() } }
         defer { giveUp.withLock { $0 = nil } }
         return try body()
     }
 
     /// Told of every busy callback (its count) before anything else: for tests that act while a statement waits.
-    private let observer = Mutex<Callback<Int, Void>?>(nil)
+    private let observer = Mutex<LockedClosure<Int, Void>?>(nil)
 
-    func setObserver(_ observe: (@Sendable (Int) -> Void)?) { observer.withLock { $0 = observe.map(Callback.init) } }
+    func setObserver(_ observe: (@Sendable (Int) -> Void)?) { observer.withLock { $0 = observe.map(LockedClosure.init) } }
 
     /// SQLite's busy callback: pauses and returns true to try again, or returns false to fail with `SQLITE_BUSY`.
     func shouldRetry(afterTries count: Int) -> Bool {
