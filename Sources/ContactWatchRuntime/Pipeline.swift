@@ -960,18 +960,21 @@ struct WALSizeWatch {
 struct HolidayCoverage {
     /// The last year with a listed holiday; nil for an empty list.
     let lastYear: Int?
+    /// The first instant (UTC) of the year after `lastYear`: a watermark before it is one comparison a loop turn.
+    private let uncovered: Int64?
     private var said = false
 
-    init(_ holidays: [LocalDate]) { lastYear = holidays.map { $0.components.year }.max() }
+    init(_ holidays: [LocalDate]) {
+        lastYear = holidays.map { $0.components.year }.max()
+        uncovered = lastYear.flatMap { LocalDate(year: $0 + 1, month: 1, day: 1) }.map { Int64($0.days) * millisPerDay }
+    }
 
     /// The watermark's year, once, when it is past `lastYear`; else nil.
     mutating func passed(watermark: Int64) -> Int? {
-        guard !said, let lastYear, watermark != Int64.min else { return nil }
-        let year = LocalDate(days: Int32(clamping: watermark >= 0 ? watermark / millisPerDay : (watermark + 1) / millisPerDay - 1))
-            .components.year
-        guard year > lastYear else { return nil }
+        guard !said, let uncovered, watermark >= uncovered else { return nil }
         said = true
-        return year
+        let day = watermark >= 0 ? watermark / millisPerDay : (watermark + 1) / millisPerDay - 1
+        return LocalDate(days: Int32(clamping: day)).components.year
     }
 }
 
