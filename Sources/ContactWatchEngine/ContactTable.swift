@@ -99,19 +99,13 @@ package struct ContactTable: Sendable {
     static let actionIdLimit: UInt32 = 1 << 8
     static let deltaLimit: Int64 = 1 << 30
     static let deltaMask: UInt64 = (1 << 31) - 1
-    static let millisPerDay: Int64 = 86_400_000
-
-    @inline(__always) static func floorDay(_ t: Int64) -> Int64 {
-        let (q, r) = t.quotientAndRemainder(dividingBy: millisPerDay)
-        return r < 0 ? q - 1 : q
-    }
 
     /// The packed form of `id`'s record, nil when it does not fit (see the type's comment).
     @inline(__always) static func pack(_ id: UInt64, _ r: ContactRecord) -> Slot? {
         guard id != 0, id <= idMask, r.version < versionLimit, r.flags.rawValue < 64,
               r.contactStart >= -startLimit, r.contactStart < startLimit, r.caseIndex < caseLimit, r.pduIndex >= -1,
               r.pduIndex < 2046, r.actionId < actionIdLimit else { return nil }
-        let dayTag = Int64(r.contributionDate) - floorDay(r.contactStart) + 1
+        let dayTag = Int64(r.contributionDate) - floorDays(r.contactStart) + 1
         guard dayTag >= 0 && dayTag <= 2 else { return nil }
         var action: UInt64 = 0
         if r.actionId == 0 {
@@ -148,7 +142,7 @@ package struct ContactTable: Sendable {
         return ContactRecord(caseIndex: UInt32(truncatingIfNeeded: s.w1 >> 44), actionId: actionId, version: s.w2 & 0xFFFF,
                              contactStart: start, actionTime: actionTime,
                              pduIndex: Int32(truncatingIfNeeded: Int64(s.w0 >> 53) - 1),
-                             contributionDate: Int32(truncatingIfNeeded: floorDay(start) + Int64((s.w2 >> 22) & 3) - 1),
+                             contributionDate: Int32(truncatingIfNeeded: floorDays(start) + Int64((s.w2 >> 22) & 3) - 1),
                              flags: ContactRecord.Flags(rawValue: UInt8(truncatingIfNeeded: (s.w2 >> 16) & 63)))
     }
 

@@ -31,7 +31,6 @@ struct ForgetQueue {
     static let minimumTarget = 1_024
     /// ... and spans at most this many days past the cutoff.
     static let maxDays = 128
-    static let millisPerDay: Int64 = 86_400_000
 
     init() {}
 
@@ -126,7 +125,7 @@ struct ForgetQueue {
                 }
                 if start < earliest { earliest = start }
                 // start − cutoff ≥ 0 here, and does not overflow (both within Int64, start ≥ cutoff).
-                let d = UInt64(bitPattern: start &- cutoff) / UInt64(Self.millisPerDay)
+                let d = UInt64(bitPattern: start &- cutoff) / UInt64(millisPerDay)
                 if d < UInt64(Self.maxDays) { days[Int(d)] &+= 1 }
             }
         }
@@ -138,7 +137,7 @@ struct ForgetQueue {
             n += byDay[days]
             days += 1
         }
-        let (reach, overflow) = cutoff.addingReportingOverflow(Int64(days) * Self.millisPerDay)
+        let (reach, overflow) = cutoff.addingReportingOverflow(Int64(days) * millisPerDay)
         if n == 0 {
             // No contact starts before `earliest`: the window is empty up to there (an empty table: up to `reach`,
             // so that the contacts set later are not all inserted into `late`).
@@ -163,7 +162,7 @@ struct ForgetQueue {
             next.withUnsafeMutableBufferPointer { next in
                 contacts.forEachStart { id, start in
                     guard start < limit else { return }
-                    let seg = start < cutoff ? 0 : 1 &+ Int(UInt64(bitPattern: start &- cutoff) / UInt64(Self.millisPerDay))
+                    let seg = start < cutoff ? 0 : 1 &+ Int(UInt64(bitPattern: start &- cutoff) / UInt64(millisPerDay))
                     let k = next[seg]
                     precondition(k < bounds[seg + 1], "ForgetQueue.refill: the table changed between its passes")
                     (b.baseAddress! + k).initialize(to: ForgetItem(start: start, contactId: id))

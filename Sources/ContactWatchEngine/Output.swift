@@ -635,7 +635,7 @@ struct JSONWriter: ~Copyable {
 
     /// An instant as a JSON string, as `RFC3339.append` writes it.
     mutating func time(_ t: Millis) {
-        let days = t >= 0 ? t / millisPerDay : (t - millisPerDay + 1) / millisPerDay
+        let days = floorDays(t)
         let rem = Int(t - days * millisPerDay)
         reserve(26)
         let p = base + count

@@ -6,6 +6,13 @@ public typealias Millis = Int64
 
 public let millisPerDay: Int64 = 86_400_000
 
+/// The day since 1970-01-01 that holds the instant `t`, rounded down (toward the past) for instants before 1970.
+@inlinable @inline(__always)
+public func floorDays(_ t: Millis) -> Int64 {
+    let (q, r) = t.quotientAndRemainder(dividingBy: millisPerDay)
+    return r < 0 ? q - 1 : q
+}
+
 /// A calendar date as days since 1970-01-01 (a local date in the rules' time zone).
 public struct LocalDate: Hashable, Comparable, Sendable, CustomStringConvertible {
     public var days: Int32
@@ -193,7 +200,7 @@ public enum RFC3339 {
 
     /// Appends the UTC form: `YYYY-MM-DDTHH:MM:SSZ`, with `.sss` only when the milliseconds are not zero.
     public static func append(_ out: inout [UInt8], _ t: Millis) {
-        let days = t >= 0 ? t / millisPerDay : (t - millisPerDay + 1) / millisPerDay
+        let days = floorDays(t)
         let rem = Int(t - days * millisPerDay)
         let (y, m, d) = Civil.civilFromDays(Int(days))
         // Written into a stack buffer and appended once.
@@ -303,8 +310,7 @@ public struct ZoneCalendar: Sendable {
     @inline(__always)
     public func date(of t: Millis) -> LocalDate {
         let local = t + offset(at: t)
-        let days = local >= 0 ? local / millisPerDay : (local - millisPerDay + 1) / millisPerDay
-        return LocalDate(days: Int32(days))
+        return LocalDate(days: Int32(floorDays(local)))
     }
 }
 
@@ -345,7 +351,6 @@ struct ZoneSpan {
     @inline(__always) func date(of t: Millis) -> LocalDate? {
         guard t >= from && t < until else { return nil }
         let local = t + offset
-        let days = local >= 0 ? local / millisPerDay : (local - millisPerDay + 1) / millisPerDay
-        return LocalDate(days: Int32(days))
+        return LocalDate(days: Int32(floorDays(local)))
     }
 }

@@ -1,4 +1,5 @@
 import ContactWatchCommon
+import ContactWatchEngine
 import ContactWatchStore
 import Foundation
 import Logging
@@ -308,7 +309,7 @@ final class CommitWriter: @unchecked Sendable {
         }
         do {
             (pruned, finished) = try store.pruneJournalStep(recordedBefore: cutoff,
-                                                            retentionMillis: Int64(retentionDays) * 86_400_000,
+                                                            retentionMillis: Int64(retentionDays) * millisPerDay,
                                                             maxRows: Self.pruneRowsPerStep,
                                                             giveUpWhen: giveUp)
         } catch {

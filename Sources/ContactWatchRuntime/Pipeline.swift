@@ -973,8 +973,7 @@ struct HolidayCoverage {
     mutating func passed(watermark: Int64) -> Int? {
         guard !said, let uncovered, watermark >= uncovered else { return nil }
         said = true
-        let day = watermark >= 0 ? watermark / millisPerDay : (watermark + 1) / millisPerDay - 1
-        return LocalDate(days: Int32(clamping: day)).components.year
+        return LocalDate(days: Int32(clamping: floorDays(watermark))).components.year
     }
 }
 

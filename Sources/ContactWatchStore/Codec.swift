@@ -445,7 +445,7 @@ public enum RecordCodec {
     /// The format byte of a case's packed contacts.
     static let contactsVersion: UInt8 = 1
     private static let packedHasAction: UInt64 = 1, packedHasPDU: UInt64 = 2
-    private static let millisPerMinute: Int64 = 60_000, millisPerDay: Int64 = 86_400_000
+    private static let millisPerMinute: Int64 = 60_000
 
     /// A time difference, zigzagged above a two-bit tag: 1 = in whole minutes (most are), 0 = in milliseconds,
     /// 2 = out of the compact range (never for real times; the raw difference follows).
@@ -475,11 +475,6 @@ public enum RecordCodec {
         return try r.zigzag()
     }
 
-    @inline(__always) static func floorDay(_ t: Int64) -> Int64 {
-        let (q, r) = t.quotientAndRemainder(dividingBy: millisPerDay)
-        return r < 0 ? q - 1 : q
-    }
-
     /// One contact of a packed list: its id and start as differences from the previous contact's (`previousId`,
     /// `previousStart`; 0 and 0 for the first), then the fields that do not depend on the previous contact: a head
     /// (the flags above two presence bits: one byte while no flag above 16 is set), the version, the contribution
@@ -494,7 +489,7 @@ public enum RecordCodec {
         w.varint(head)
         w.varint(c.version)
         timeDelta(c.contactStart &- previousStart, into: &w)
-        w.zigzag(Int64(c.contributionDate) &- floorDay(c.contactStart))
+        w.zigzag(Int64(c.contributionDate) &- floorDays(c.contactStart))
         if hasAction {
             w.varint(UInt64(c.actionId))
             timeDelta(c.actionTime &- c.contactStart, into: &w)
@@ -536,7 +531,7 @@ public enum RecordCodec {
             guard head < 1 << 10 else { throw CodecError("bad contact flags \(head)") }
             let version = try r.varint()
             start = start &+ (try readTimeDelta(&r))
-            let date = try r.zigzag() &+ floorDay(start)
+            let date = try r.zigzag() &+ floorDays(start)
             guard date >= Int64(Int32.min) && date <= Int64(Int32.max) else { throw CodecError("contribution date out of range") }
             var actionId: UInt32 = 0
             var actionTime: Int64 = 0

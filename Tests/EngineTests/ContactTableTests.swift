@@ -9,10 +9,7 @@ import Testing
 struct ContactTableTests {
     static let day: Int64 = 86_400_000
 
-    static func floorDay(_ t: Int64) -> Int64 {
-        let (q, r) = t.quotientAndRemainder(dividingBy: day)
-        return r < 0 ? q - 1 : q
-    }
+    static func floorDay(_ t: Int64) -> Int64 { floorDays(t) }
 
     /// A record as the engine makes them (mostly), or with a field at or beyond the packed form's limits.
     static func record(_ rng: inout SplitMix64) -> ContactRecord {

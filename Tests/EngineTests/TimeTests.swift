@@ -113,6 +113,17 @@ struct TimeTests {
         #expect(LocalDate(parsing: "1970-01-01")!.weekday == 3)
     }
 
+    /// `floorDays`, which every conversion of an instant to a day uses (UTC text, local dates, packed contacts, the
+    /// holiday-coverage warning): an instant before 1970 belongs to the day before the quotient truncated toward zero.
+    @Test("days since 1970 round toward the past on both sides of the epoch", arguments: [
+        (Int64(0), Int64(0)), (86_399_999, 0), (86_400_000, 1), (-1, -1), (-86_400_000, -1), (-86_400_001, -2),
+        (1_772_409_600_000, 20_514), (-62_135_596_800_000, -719_162),
+    ])
+    func floorDaysAroundTheEpoch(instant: Int64, day: Int64) {
+        #expect(floorDays(instant) == day)
+        #expect(instant >= day * millisPerDay && instant < (day + 1) * millisPerDay)
+    }
+
     /// `Engine.localDate(_:memo:)` (the watermark's and the retention cutoff's dates, engine pass 9) answers from the
     /// local day and offset span it last computed. Every 15 minutes over three years, and one millisecond either side,
     /// in zones whose offset changes at 01:00 UTC, at local midnight (Havana), by half an hour (Lord Howe), or never,
