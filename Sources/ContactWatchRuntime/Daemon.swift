@@ -428,6 +428,7 @@ struct LoadedStore {
             "cases": "\(state.cases.count)",
             "contacts": "\(state.contacts.count)",
             "publishers": "\(state.publishers.count)",
+            "pduCodes": "\(state.pdus.count)",
             "alertSequence": "\(state.alertSequence)",
             "unpublished": "\(unpublished.count)",
             // A number (it read "seconds=0.0237 seconds", Duration's own text).
@@ -454,6 +455,12 @@ struct LoadedStore {
         if state.publishers.count >= 1000 {
             let e = EngineLogEvent.trackedPublishers(state.publishers.count)
             logger.warning("\(e.message)", metadata: ["publishers": "\(state.publishers.count)"])
+        }
+        // The same for pduCodes: the running warning is said once when the count is reached, so a restart that loads
+        // more than 1,000 said nothing again (session 48's note).
+        if state.pdus.count >= 1000 {
+            let e = EngineLogEvent.distinctPDUCodes(state.pdus.count)
+            logger.warning("\(e.message)", metadata: ["pduCodes": "\(state.pdus.count)"])
         }
         for problem in Self.openToOthers(stateDir: stateDir, store: store.path) {
             logger.warning("\(problem)", metadata: ["stateDir": "\(stateDir)"])

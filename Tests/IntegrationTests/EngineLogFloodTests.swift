@@ -49,7 +49,7 @@ struct EngineLogFloodTests {
         #expect(FaultTests.stoppedField(log, "publisherRestarts") == 299, "\(log.suffix(1500))")
     }
 
-    @Test("1,000 distinct publisherIds after a restart flood: one warning all the same; at the next start the count is in the load line and warned")
+    @Test("1,000 distinct publisherIds and pduCodes after a restart flood: one warning each all the same; at the next start the counts are in the load line and warned")
     func manyPublishersWarned() throws {
         let dir = try TemporaryDirectory()
         var daemon = try DaemonUnderTest(dir: dir)
@@ -65,6 +65,7 @@ struct EngineLogFloodTests {
         let flood = (0..<50).map { Self.event(sequence: 1, contact: 20_000 + $0) }
         let many = (1...999).map {
             Self.event(sequence: 1, contact: 40_000 + $0).replacingOccurrences(of: #""feed-1""#, with: #""feed-x\#($0)""#)
+                .replacingOccurrences(of: #""N07SUF""#, with: #""P\#($0)""#)
         }
         try publisher.send(lines: flood + many + [Self.event(sequence: 1000, contact: 30_000)])
         #expect(gaps.waitForExit(timeout: 60) == 0, "no stream.gap notice: \(daemon.child.stderr.text.suffix(2000))")
@@ -72,12 +73,20 @@ struct EngineLogFloodTests {
         let said = daemon.child.stderr.text.split(separator: "\n").filter { $0.contains("distinct publisherIds are tracked") }
         #expect(said.count == 1 && said.allSatisfy { $0.contains("warning") && $0.contains("publishers=1000") },
                 "\(daemon.child.stderr.text.suffix(3000))")
+        // N07SUF and 999 more.
+        let pdus = daemon.child.stderr.text.split(separator: "\n").filter { $0.contains("distinct pduCodes are remembered") }
+        #expect(pdus.count == 1 && pdus.allSatisfy { $0.contains("warning") && $0.contains("pduCodes=1000") },
+                "\(daemon.child.stderr.text.suffix(3000))")
 
         daemon = try DaemonUnderTest(dir: dir)
         #expect(daemon.stop() == 0)
         let log = daemon.child.stderr.text
-        #expect(log.split(separator: "\n").contains { $0.contains("state loaded") && $0.contains("publishers=1000") }, "\(log.suffix(2000))")
+        #expect(log.split(separator: "\n").contains {
+            $0.contains("state loaded") && $0.contains("publishers=1000") && $0.contains("pduCodes=1000")
+        }, "\(log.suffix(2000))")
         #expect(log.split(separator: "\n").contains { $0.contains("warning") && $0.contains("distinct publisherIds are tracked") },
+                "\(log.suffix(2000))")
+        #expect(log.split(separator: "\n").contains { $0.contains("warning") && $0.contains("distinct pduCodes are remembered") },
                 "\(log.suffix(2000))")
     }
 }
