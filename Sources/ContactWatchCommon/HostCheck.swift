@@ -14,14 +14,16 @@ public final class HostCheck: Sendable {
 
     public init() {}
 
-    public func start(_ endpoint: String) {
+    /// Starts the lookup; `lookUp` is the resolver (tests give one of their own).
+    public func start(_ endpoint: String,
+                      lookUp: @escaping @Sendable (String) -> EndpointExposure.HostLookup? = { EndpointExposure.lookUp($0) }) {
         guard endpoint.hasPrefix("tcp://") else {
             result.withLock { $0.known = true }
             done.signal()
             return
         }
         Thread.detachNewThread { [self] in
-            let found = EndpointExposure.lookUp(endpoint)
+            let found = lookUp(endpoint)
             result.withLock { $0 = (true, found) }
             done.signal()
         }

@@ -117,6 +117,28 @@ struct InputWatch {
         hostAddresses[endpoint] = lookup.addresses
     }
 
+    /// The address of the last connection named by an address that none of its port's endpoints' host names resolved
+    /// to, although every one of them was looked up; nil once `lookedUpAgain()` is called. libzmq resolves a name
+    /// again at each reconnection, the daemon looked its names up once at start: after a publisher's DNS record
+    /// changed (months into a run), its connections went to whichever endpoint came first, and the real one was
+    /// warned "no publisher" while its events flowed (an uptime hunter, session 48). The supervisor looks the names
+    /// up again.
+    private(set) var unmatchedAddress: String?
+
+    /// The supervisor has started new lookups for `unmatchedAddress`.
+    mutating func lookedUpAgain() { unmatchedAddress = nil }
+
+    /// Whether `event` names an address that no endpoint sharing its port resolved to, each of them looked up.
+    private func isUnmatched(_ event: ZMQSocketEvent) -> Bool {
+        guard !bound, endpoints.count > 1, !endpoints.contains(event.endpoint),
+              let (named, port) = EndpointExposure.destination(of: event.endpoint) else { return false }
+        var host = named
+        if host.hasPrefix("::ffff:"), host.dropFirst(7).contains(".") { host = host.dropFirst(7) }
+        let samePort = endpoints.filter { EndpointExposure.destination(of: $0)?.port == port }
+        guard samePort.count > 1 else { return false }
+        return samePort.allSatisfy { hostAddresses[$0].map { !$0.contains(where: { $0 == host }) } ?? false }
+    }
+
     /// The configured endpoint an event is about: the bound one; for connections, the one libzmq names. libzmq may
     /// name a resolved address instead (`tcp://127.0.0.1:7401` for `tcp://localhost:7401`): then the only configured
     /// endpoint with that port; among several, the first whose host name resolved to that address, else the first
@@ -153,6 +175,7 @@ struct InputWatch {
         }
         switch event.kind {
         case .connected, .accepted:
+            if isUnmatched(event) { unmatchedAddress = event.endpoint }
             everConnected.insert(e)
             connectedAt[e, default: [:]][event.value] = now
             // libzmq's own retry, made before the pause: the pause stands (its handshake fails as the last did, or,
@@ -346,16 +369,25 @@ struct InputSupervisor {
     var publisherEndpoints: Set<String> { watch.publisherEndpoints }
     /// The endpoints whose check `watch` has not been told yet.
     private var untoldHostChecks: [String]
+    /// The lookups made again after a connection came from an address none of the names resolved to
+    /// (`InputWatch.unmatchedAddress`), until `watch` is told; when the last were started (at most one round a
+    /// minute). They serve the attribution only: the quiet warning's "did not resolve at start" stays the start's.
+    private(set) var relookups: [String: HostCheck] = [:]
+    private var lastRelookup: ContinuousClock.Instant?
+    static let relookupInterval: Duration = .seconds(60)
+    private let lookUp: @Sendable (String) -> EndpointExposure.HostLookup?
 
     /// Starts the monitor; call before the input binds or connects, so that no connection goes unseen.
     init(input: ZMQSocket, endpoints: [String], bound: Bool, receiveHighWaterMark: Int, security: DaemonSecurity,
-         logger: Logger, now: ContinuousClock.Instant, limiter: LogLimiter = LogLimiter()) throws {
+         logger: Logger, now: ContinuousClock.Instant, limiter: LogLimiter = LogLimiter(),
+         lookUp: @escaping @Sendable (String) -> EndpointExposure.HostLookup? = { EndpointExposure.lookUp($0) }) throws {
         self.limiter = limiter
+        self.lookUp = lookUp
         var checks: [String: HostCheck] = [:]
         if !bound {
             for e in endpoints where e.hasPrefix("tcp://") {
                 let check = HostCheck()
-                check.start(e)
+                check.start(e, lookUp: lookUp)
                 checks[e] = check
             }
         }
@@ -381,16 +413,46 @@ struct InputSupervisor {
         guard let events = try? monitor.events() else { return }
         if !events.isEmpty { tellHostChecks() }
         for event in events { perform(watch.handle(event, now: now), input: input, now: now) }
+        if watch.unmatchedAddress != nil { lookUpAgain(now: now) }
+    }
+
+    /// Starts the host lookups again, once the start's are all told and at most once every `relookupInterval`; a
+    /// connection that comes sooner waits for the next round (it is attributed as before).
+    private mutating func lookUpAgain(now: ContinuousClock.Instant) {
+        guard let address = watch.unmatchedAddress, untoldHostChecks.isEmpty, relookups.isEmpty,
+              lastRelookup.map({ now - $0 >= Self.relookupInterval }) ?? true else { return }
+        watch.lookedUpAgain()
+        lastRelookup = now
+        for endpoint in hostChecks.keys {
+            let check = HostCheck()
+            check.start(endpoint, lookUp: lookUp)
+            relookups[endpoint] = check
+        }
+        logger.info("""
+            a publisher connected from an address none of the input's host names resolved to; looking them up again \
+            (a changed DNS record): its connections are attributed by port until the answers come
+            """, metadata: ["address": "\(address)", "endpoints": "\(hostChecks.keys.sorted().joined(separator: ","))"])
     }
 
     /// Gives `watch` the host checks done since the last call, for the attribution of connections by address.
     private mutating func tellHostChecks() {
-        guard !untoldHostChecks.isEmpty else { return }
-        untoldHostChecks.removeAll { endpoint in
-            guard let check = hostChecks[endpoint] else { return true }
-            let (known, found) = check.lookup
-            if let found { watch.learnHost(endpoint, found) }
-            return known
+        if !untoldHostChecks.isEmpty {
+            var untold = untoldHostChecks
+            untold.removeAll { endpoint in
+                guard let check = hostChecks[endpoint] else { return true }
+                let (known, found) = check.lookup
+                if let found { watch.learnHost(endpoint, found) }
+                return known
+            }
+            untoldHostChecks = untold
+        }
+        if !relookups.isEmpty {
+            for (endpoint, check) in relookups {
+                let (known, found) = check.lookup
+                guard known else { continue }
+                if let found { watch.learnHost(endpoint, found) }
+                relookups[endpoint] = nil
+            }
         }
     }
 

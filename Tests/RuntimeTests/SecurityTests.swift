@@ -830,6 +830,93 @@ struct UnresolvedInputHostTests {
         #expect(quiet.map { $0.metadata["endpoint"]?.description } == [bad], "\(quiet.map(\.message))")
         #expect(quiet.first?.message.contains("(the host name no-such-host.invalid did not resolve at start: ") == true)
     }
+
+    /// The names were looked up once at start while libzmq resolves them again at each reconnection: after a
+    /// publisher's DNS record changed, its connections went to the first endpoint with that port for the rest of the
+    /// run (an uptime hunter, session 48).
+    @Test("an address none of the looked-up names resolved to is noted once every name was looked up, not before, and not for a match")
+    func unmatchedAddressNoted() {
+        let t0 = ContinuousClock.now
+        let a = "tcp://puba.example:5556", b = "tcp://pubb.example:5556"
+        var w = InputWatch(endpoints: [a, b], bound: false, now: t0)
+        let fromNew = SecurityRuleTests.event(.connected, fd: 3, endpoint: "tcp://10.0.0.8:5556")
+        _ = w.handle(fromNew, now: t0)
+        #expect(w.unmatchedAddress == nil, "not every name looked up yet")
+        w.learnHost(a, .init(host: "puba.example", addresses: ["10.0.0.5"]))
+        w.learnHost(b, .init(host: "pubb.example", addresses: ["10.0.0.6"]))
+        _ = w.handle(SecurityRuleTests.event(.connected, fd: 4, endpoint: "tcp://10.0.0.6:5556"), now: t0)
+        #expect(w.unmatchedAddress == nil, "a match")
+        _ = w.handle(SecurityRuleTests.event(.connected, fd: 5, endpoint: "tcp://10.0.0.8:5556"), now: t0)
+        #expect(w.unmatchedAddress == "tcp://10.0.0.8:5556")
+        w.lookedUpAgain()
+        #expect(w.unmatchedAddress == nil)
+        w.learnHost(a, .init(host: "puba.example", addresses: ["10.0.0.8"]))
+        _ = w.handle(SecurityRuleTests.event(.connected, fd: 6, endpoint: "tcp://10.0.0.8:5556"), now: t0)
+        #expect(w.unmatchedAddress == nil)
+        #expect(w.endpoint(of: fromNew) == a, "attributed by the new answer")
+        // One endpoint per port: no doubt, nothing to look up.
+        var single = InputWatch(endpoints: [a, "tcp://pubb.example:7"], bound: false, now: t0)
+        single.learnHost(a, .init(host: "puba.example", addresses: ["10.0.0.5"]))
+        single.learnHost("tcp://pubb.example:7", .init(host: "pubb.example", addresses: ["10.0.0.6"]))
+        _ = single.handle(fromNew, now: t0)
+        #expect(single.unmatchedAddress == nil)
+    }
+
+    /// The same against libzmq, with a resolver of the test's: a publisher at 127.0.0.1 whose name first resolved
+    /// elsewhere. Its first connection goes to the endpoint listed first (nothing better is known); the names are
+    /// looked up again, once, and its reconnection goes to the name that resolves to it now.
+    @Test("a publisher whose DNS record changed: the names are looked up again and its reconnection goes to its endpoint")
+    func changedRecordLookedUpAgain() throws {
+        let context = try ZMQContext()
+        defer { context.close() }
+        var publisher = try context.socket(.pub, lingerMilliseconds: 0)
+        defer { publisher.close() }
+        try publisher.bind("tcp://127.0.0.1:*")
+        let bound = try publisher.lastEndpoint
+        let port = try #require(bound.split(separator: ":").last)
+        let first = "tcp://pubb.example:\(port)", moved = "tcp://puba.example:\(port)"
+        let records = Mutex(["pubb.example": ["10.0.0.6"], "puba.example": ["10.0.0.5"]])
+        let asked = Mutex(0)
+        let lookUp: @Sendable (String) -> EndpointExposure.HostLookup? = { endpoint in
+            guard let (host, _) = EndpointExposure.destination(of: endpoint) else { return nil }
+            asked.withLock { $0 += 1 }
+            return .init(host: String(host), addresses: records.withLock { $0[String(host)] ?? [] })
+        }
+        let input = try context.socket(.sub, lingerMilliseconds: 0)
+        defer { input.close() }
+        let sink = LogLines()
+        let logger = Logger(label: "test") { _ in MemoryLogHandler(sink: sink) }
+        let t0 = ContinuousClock.now
+        var supervisor = try InputSupervisor(input: input, endpoints: [first, moved], bound: false, receiveHighWaterMark: 0,
+                                             security: DaemonSecurity(plaintextWith: RuntimeCounters(), logger: logger),
+                                             logger: logger, now: t0, lookUp: lookUp)
+        for check in supervisor.hostChecks.values { #expect(check.waitUntilKnown(seconds: 30)) }
+        records.withLock { $0["puba.example"] = ["127.0.0.1"] }
+        // libzmq names the connection by the address it was given, which is neither configured name.
+        try input.connect(bound)
+        let poller = ZMQPoller()
+        poller.add(supervisor.monitor)
+        let deadline = ContinuousClock.now + .seconds(30)
+        func waitFor(publisher expected: Bool) {
+            while supervisor.publisherEndpoints.isEmpty == expected && ContinuousClock.now < deadline {
+                _ = try? poller.poll(timeoutMilliseconds: 100)
+                supervisor.readEvents(input: input, now: t0)
+            }
+        }
+        waitFor(publisher: true)
+        #expect(supervisor.publisherEndpoints == [first], "nothing better known: the first with that port")
+        #expect(asked.withLock { $0 } >= 2 && supervisor.relookups.count == 2, "the names looked up again")
+        for check in supervisor.relookups.values { #expect(check.waitUntilKnown(seconds: 30)) }
+        publisher.close()
+        waitFor(publisher: false)
+        publisher = try context.socket(.pub, lingerMilliseconds: 0)
+        try publisher.bind(bound)
+        waitFor(publisher: true)
+        #expect(supervisor.publisherEndpoints == [moved], "the reconnection goes to the name that resolves to it now")
+        #expect(asked.withLock { $0 } == 4, "one round again, not one per connection")
+        let said = sink.entries.withLock { $0 }.filter { $0.message.contains("looking them up again") }
+        #expect(said.count == 1 && said.first?.metadata["address"]?.description == bound, "\(said.map(\.message))")
+    }
 }
 
 /// The input's "input connection dropped" lines through `InputSupervisor`, against a real socket and its monitor.
