@@ -9,6 +9,10 @@
 //   - `TOPIC\tBODY` when a tab comes before the first `{`: two frames with that topic (mismatches included);
 //   - otherwise as the spec's examples README feeds lines: two frames when the line is a JSON object with a string
 //     `eventType` (that is the topic), else one frame. The examples themselves are therefore the seed corpus.
+// Each input goes through two engines: one at the default settings, and one at settings small inputs can reach the
+// rest of the rules with — R7 on (off by default, so never fuzzed before session 49), windows, deadlines and retention
+// of a day or a few (forgetting, expiry), a tiny compliance-rate sample, video as face to face, and a zone whose
+// clocks change at midnight.
 // Invariants checked on every output message (a violation traps, which libFuzzer reports as a crash):
 //   every body is a JSON object; every alert has a strictly increasing `alertSequence`; topics are non-empty.
 // And on every line before the engine sees it: the engine's one-pass reader (`EventScanner` + `EventDecoder`) decides
@@ -23,19 +27,39 @@ private let now: Millis = 1_795_000_000_000  // 2026-11-18T…Z: a fixed wall cl
 public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     guard let data, size > 0 else { return 0 }
     let input = UnsafeBufferPointer(start: data, count: size)
-    guard let engine = try? Engine(settings: EngineSettings()) else { fatalError("default settings are valid") }
-    var outbox = Outbox()
-    var lineStart = 0
-    for i in 0...size where i == size || input[i] == UInt8(ascii: "\n") {
-        if i > lineStart { feedLine(engine, UnsafeBufferPointer(rebasing: input[lineStart..<i]), into: &outbox) }
-        lineStart = i + 1
+    for (n, settings) in settingsFuzzed.enumerated() {
+        guard let engine = try? Engine(settings: settings) else { fatalError("the fuzzed settings are valid") }
+        var outbox = Outbox()
+        var lineStart = 0
+        for i in 0...size where i == size || input[i] == UInt8(ascii: "\n") {
+            if i > lineStart {
+                feedLine(engine, UnsafeBufferPointer(rebasing: input[lineStart..<i]), differential: n == 0, into: &outbox)
+            }
+            lineStart = i + 1
+        }
+        check(outbox)
     }
-    check(outbox)
     return 0
 }
 
-private func feedLine(_ engine: Engine, _ line: UnsafeBufferPointer<UInt8>, into outbox: inout Outbox) {
-    if let difference = ScannerDifferential.difference(body: UnsafeRawBufferPointer(line), topic: nil) {
+private let settingsFuzzed: [EngineSettings] = {
+    var small = EngineSettings()
+    small.outcomeOverdueEnabled = true
+    small.outcomeOverdueBusinessDays = 1
+    small.nonComplianceWindowMonths = 1
+    small.enforcementDeadlineBusinessDays = 1
+    small.telephoneOnlyLimitDays = 3
+    small.telephoneOnlyPriorityLimitDays = 2
+    small.complianceRateMinimumSample = 2
+    small.complianceRateWindowDays = 7
+    small.contactRetentionDays = 10
+    small.videoCountsAsFaceToFace = true
+    small.timeZone = "America/Havana"
+    return [EngineSettings(), small]
+}()
+
+private func feedLine(_ engine: Engine, _ line: UnsafeBufferPointer<UInt8>, differential: Bool, into outbox: inout Outbox) {
+    if differential, let difference = ScannerDifferential.difference(body: UnsafeRawBufferPointer(line), topic: nil) {
         fatalError("the engine's reader differs from the reference on \(Array(line)):\n\(difference)")
     }
     if line.first == 1 {
