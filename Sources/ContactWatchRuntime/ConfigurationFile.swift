@@ -67,7 +67,8 @@ enum ConfigurationFile {
         }
         let root: Node?
         do { root = try Yams.compose(yaml: text) } catch {
-            throw DaemonError.configuration(key: "--config", problemLines: "\(path) is not a valid YAML configuration file: \(excerpt(of: error))")
+            let problem = duplicateKeys(error, text: text) ?? excerpt(of: error)
+            throw DaemonError.configuration(key: "--config", problemLines: "\(path) is not a valid YAML configuration file: \(problem)")
         }
         return (text, root)
     }
@@ -89,6 +90,45 @@ enum ConfigurationFile {
         "\(error)".split(separator: "\n", omittingEmptySubsequences: false).map { line in
             line.count > maxExcerptLine ? line.prefix(maxExcerptLine) + "…" : line
         }.joined(separator: "\n")
+    }
+
+    /// A key given twice in one mapping, said with the lines of each, and what to do; nil for any other error. Yams's
+    /// own text named the first occurrence's line only and then printed the whole file as its "context" (184 lines,
+    /// one log line each, for the example file with a second `security:` section appended, which is how a first-time
+    /// operator follows "put security.curve.certificate in the yaml": a new-operator walk-through, session 49).
+    static func duplicateKeys(_ error: any Error, text: String) -> String? {
+        guard case let YamlError.duplicatedKeysInMapping(duplicates, context) = error, let key = duplicates.first else { return nil }
+        // The first occurrence is at the context's mark; the others are the lines of the same mapping (the same
+        // indentation, until a line indented less) that start with the key.
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        let indent = max(0, context.mark.column - 1)
+        var found: [Int] = []
+        var n = context.mark.line
+        while n >= 1 && n <= lines.count {
+            let line = lines[n - 1]
+            let content = line.drop { $0 == " " }
+            let depth = line.count - content.count
+            if !content.isEmpty && !content.hasPrefix("#") {
+                if depth < indent { break }
+                if depth == indent, Self.startsWithKey(content, key) { found.append(n) }
+            }
+            n += 1
+        }
+        if found.isEmpty { found = [context.mark.line] }
+        let quoted = "'\(ContactWatchLogHandler.textSafe(String(key.prefix(maxExcerptLine))))'"
+        let at = found.count == 1 ? "line \(found[0])" : "lines " + found.map(String.init).joined(separator: ", ")
+        let others = duplicates.count > 1 ? " (and \(duplicates.dropFirst().map { "'\(ContactWatchLogHandler.textSafe(String($0.prefix(maxExcerptLine))))'" }.joined(separator: ", ")))" : ""
+        return "the key \(quoted)\(others) is given more than once in one mapping (\(at)): YAML takes each key once; keep one, "
+            + "merging them if they are sections (the example configuration already has a security: section, its curve: "
+            + "keys commented out: uncomment them there rather than adding a second one)"
+    }
+
+    /// Whether `content` (a line without its indentation) starts with `key` as a mapping key, plain or quoted.
+    private static func startsWithKey(_ content: Substring, _ key: String) -> Bool {
+        for form in [key, "\"\(key)\"", "'\(key)'"] where content.hasPrefix(form) {
+            if content.dropFirst(form.count).drop(while: { $0 == " " || $0 == "\t" }).first == ":" { return true }
+        }
+        return false
     }
 
     /// swift-configuration's YAML provider over `text` (the file as `read` returned it), not over a second read of

@@ -630,6 +630,27 @@ struct ConfigurationTests {
         }
     }
 
+    /// The example file with a second `security:` section appended (how a first-time operator follows "put
+    /// security.curve.certificate in the yaml") was refused with the first section's line only and the whole file
+    /// printed after it, 184 lines (a new-operator walk-through, session 49).
+    @Test("a key given twice in one mapping is named with the line of each and what to do, without the file printed", arguments: [
+        ("log:\n  level: info\n# a comment\nsecurity:\n  allowPlaintext: false\n\nsecurity:\n  curve:\n    certificate: x\n",
+         "the key 'security' is given more than once in one mapping (lines 4, 7)"),
+        ("log:\n  level: info\n  format: text\n  \"level\": debug\nstate:\n  level: 1\n",
+         "the key 'level' is given more than once in one mapping (lines 2, 4)"),
+    ])
+    func duplicateKeyNamedWithItsLines(yaml: String, expected: String) async throws {
+        do {
+            _ = try await Self.load(yaml: yaml)
+            Issue.record("accepted")
+        } catch {
+            #expect((error as? DaemonError)?.exitCode == 64)
+            let message = (error as? DaemonError)?.message ?? "\(error)"
+            #expect(message.contains(expected) && message.contains("keep one, merging them if they are sections"), "\(message)")
+            #expect(!message.contains("Context") && !message.contains("allowPlaintext"), "the file is not printed: \(message)")
+        }
+    }
+
     /// A bad value from the environment or a flag was told by its key alone, with the file saying something else
     /// for that key (a bug hunter, session 45: F2).
     @Test("an unusable value from the environment or a flag names its source; one from the file does not; a whole number's syntax names its variable once")
