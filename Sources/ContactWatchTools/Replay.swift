@@ -274,13 +274,15 @@ public enum Replay {
             }
             // A port or path the system chose (`:0`, `:*`, `ipc://*`) is said, as the daemon says its own: otherwise no
             // daemon could be pointed at it (a fault tester, session 35).
+            var endpoint = options.endpoint
             if options.bind, let bound = try? socket.lastEndpoint, bound != options.endpoint {
                 diagnostics.line("bound \(options.endpoint) at \(bound)")
+                endpoint = bound
             }
             var ledger = SubscriberLedger()
             if let wanted = options.waitSubscribers {
                 do {
-                    try waitForSubscribers(socket, wanted, timeout: options.waitTimeoutSeconds, endpoint: options.endpoint,
+                    try waitForSubscribers(socket, wanted, timeout: options.waitTimeoutSeconds, endpoint: endpoint,
                                            ledger: &ledger, watch: watch, reconnect: !options.bind, diagnostics: diagnostics)
                 } catch {
                     if watch?.refusalSaid != true {

@@ -403,7 +403,11 @@ public final class ZMQSocket {
         if zmq_disconnect(h, endpoint) != 0 { throw ZMQError("zmq_disconnect(\(endpoint))") }
     }
 
-    /// `ZMQ_LAST_ENDPOINT`: the endpoint last bound (with the real port after a `tcp://*:*` bind).
+    /// `ZMQ_LAST_ENDPOINT`: the endpoint last bound (with the real port after a `tcp://*:*` bind), an `ipc://` path
+    /// made absolute. libzmq gives a relative path as it was bound, and `ipc://*` a directory it made in `$TMPDIR` —
+    /// in the working directory when that is unset (`ipc://tmpZxMoKv/socket`): said as it was, the path could not be
+    /// given to a peer started anywhere else, a systemd unit's working directory being `/` (a new-operator
+    /// walk-through, session 49).
     public var lastEndpoint: String {
         get throws {
             let h = try live("zmq_getsockopt(ZMQ_LAST_ENDPOINT)")
@@ -413,8 +417,19 @@ public final class ZMQSocket {
                 throw ZMQError("zmq_getsockopt(ZMQ_LAST_ENDPOINT)")
             }
             let bytes = buffer.prefix(max(0, size - 1)).map { UInt8(bitPattern: $0) }
-            return String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
+            return Self.absolute(String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self))
         }
+    }
+
+    /// `endpoint` with a relative `ipc://` path taken from the working directory; any other endpoint (an absolute
+    /// path, an abstract `@name`, `tcp://`) as it is.
+    static func absolute(_ endpoint: String) -> String {
+        guard endpoint.hasPrefix("ipc://") else { return endpoint }
+        let path = endpoint.dropFirst("ipc://".count)
+        guard let first = path.first, first != "/", first != "@", let cwd = getcwd(nil, 0) else { return endpoint }
+        defer { free(cwd) }
+        let directory = String(cString: cwd)
+        return "ipc://" + directory + (directory.hasSuffix("/") ? "" : "/") + path
     }
 
     // MARK: Options

@@ -90,11 +90,12 @@ final class Child {
     /// `holdOutput`: standard output is not read until `releaseOutput()` (a reader that is slow to take it: the
     /// process blocks writing once the pipe's buffer is full).
     init(_ executable: String, _ arguments: [String], environment: [String: String] = [:], input: Pipe? = nil,
-         standardError: Pipe? = nil, holdOutput: Bool = false) throws {
+         standardError: Pipe? = nil, holdOutput: Bool = false, currentDirectory: String? = nil) throws {
         let gate = holdOutput ? DispatchSemaphore(value: 0) : nil
         outputGate = gate
         process.executableURL = Executables.url(executable)
         process.arguments = arguments
+        if let currentDirectory { process.currentDirectoryURL = URL(fileURLWithPath: currentDirectory) }
         var env = ProcessInfo.processInfo.environment
         env.removeValue(forKey: "NOTIFY_SOCKET")
         env.removeValue(forKey: "WATCHDOG_USEC")

@@ -47,6 +47,31 @@ struct ReplayLingerTests {
         #expect(reader.waitForExit(timeout: 60) == 0, "the tail printed \(reader.stdout.lines.count) of \(lines)")
     }
 
+    /// libzmq makes `ipc://*`'s directory in `$TMPDIR`, or in the working directory when no such variable names a
+    /// directory, and reports that path relative: said as it was, a daemon started anywhere else could not be pointed
+    /// at it (a new-operator walk-through, session 49).
+    @Test("replay --bind ipc://* says the path it bound as an absolute one, which a peer started elsewhere reaches")
+    func wildcardIPCSaidAbsolute() throws {
+        let dir = try TemporaryDirectory()
+        let run = dir.file("run")
+        try FileManager.default.createDirectory(atPath: run, withIntermediateDirectories: false)
+        let stream = Fixtures.directory.appendingPathComponent("01-warning-then-breach.ndjson").path
+        let replay = try Child("contactwatch", ["replay", stream, "--endpoint", "ipc://*", "--bind", "--wait-subscribers", "1",
+                                                "--wait-timeout", "60"],
+                               environment: ["TMPDIR": "", "TEMPDIR": "", "TMP": ""], currentDirectory: run)
+        defer { if replay.process.isRunning { replay.signal(SIGKILL) } }
+        replay.stderr.wait(timeout: 30) { $0.contains("bound ipc://* at ") && $0.split(separator: "\n").count >= 1 }
+        let said = replay.stderr.lines.first { $0.hasPrefix("bound ipc://* at ") }
+        let bound = try #require(said.map { String($0.dropFirst("bound ipc://* at ".count)) }, "\(replay.stderr.text)")
+        #expect(bound.hasPrefix("ipc://\(run)/tmp"), "\(bound)")
+        // A tail started in another directory (the test's) reaches it.
+        let tail = try Child("contactwatch", ["tail", "--endpoint", bound, "--count", "1"])
+        defer { if tail.process.isRunning { tail.signal(SIGKILL) } }
+        #expect(tail.waitForExit(timeout: 60) == 0, "\(tail.stderr.text)")
+        #expect(tail.stdout.lines.count == 1)
+        #expect(replay.waitForExit(timeout: 60) == 0, "\(replay.stderr.text)")
+    }
+
     /// A daemon subscribes to `probation-case.` by default: a feed's other topics are its filter's choice, and counted
     /// as dropped they failed the replay with exit 75, a temporary failure no retry cures (a contract auditor, session 41).
     @Test("a topic the daemon does not subscribe to is said, not a failure: exit 0, the event it takes is processed")
