@@ -378,7 +378,14 @@ final class TailSession {
         if case .client = options.curve {
             return "is --curve-server-key the daemon's public certificate, and this client's key in its consumers allow-list?"
         }
-        return "is the daemon running with this journal endpoint? one that uses CURVE needs --curve-cert and --curve-server-key"
+        // Pointed at the output, the request goes nowhere: the output's PUB takes the connection and no request
+        // (a new-operator walk-through, session 49, gave the same endpoint to both).
+        if options.journal == options.endpoint {
+            return "--journal is the same endpoint as --endpoint: the journal is a socket of its own, the daemon's --journal, "
+                + "not its --output"
+        }
+        return "is the daemon running with this journal endpoint (its --journal, not its --output)? one that uses CURVE "
+            + "needs --curve-cert and --curve-server-key"
     }
 
     /// Fetches and prints alerts after `covered` until the journal has no more.

@@ -353,6 +353,9 @@ struct TailJournalResetTests {
         #expect(tail.waitForExit(timeout: 15) == 69, "\(tail.stderr.text)")
         #expect(tail.stderr.text.contains("journal \(journal) took no request within 2000 ms: no connection to it"),
                 "\(tail.stderr.text)")
+        // The same endpoint for both is said as such (a new-operator walk-through, session 49).
+        let said = "--journal is the same endpoint as --endpoint: the journal is a socket of its own, the daemon's --journal, not its --output"
+        #expect(tail.stderr.text.contains(atTheOutput ? said : "(its --journal, not its --output)"), "\(tail.stderr.text)")
         #expect(!tail.stderr.text.contains("restarted") && !tail.stderr.text.contains("partition"), "\(tail.stderr.text)")
     }
 
