@@ -149,7 +149,12 @@ public actor ConfigurationReload {
         // bug hunter, session 47: F8): the values the file is overridden on are named, with what overrides them.
         if applied.isEmpty && restartNeeded.isEmpty {
             let overridden = await overriddenInFile(next)
-            let line = "reload: configuration re-read, nothing changed" + (overridden.isEmpty ? ""
+            // With allow-lists, "nothing changed" came just before "allow-list reloaded … added=1", a key just let in
+            // (a new-operator walk-through, session 49): the lists are named as what follows.
+            let lists = next.security.allowPublishers != nil || next.security.allowConsumers != nil
+            let line = "reload: configuration re-read, nothing changed"
+                + (lists ? " in it; the allow-lists' keys are read again, said in the allow-list reloaded lines that follow" : "")
+                + (overridden.isEmpty ? ""
                 : "; the file's value, then the one in force, of what flags or the environment set: \(overridden.joined(separator: ", "))")
             logger.notice("\(line)")
         }

@@ -726,6 +726,11 @@ struct SecurityTests {
         daemon.child.signal(SIGHUP)
         #expect(daemon.child.stderr.wait(timeout: 30) { $0.contains("allow-list reloaded") && $0.contains("added=1") },
                 "\(daemon.child.stderr.text)")
+        // The reload line itself points at the lists' lines: "nothing changed" alone read as if the key were not taken
+        // (a new-operator walk-through, session 49).
+        #expect(daemon.child.stderr.lines.contains {
+            $0.contains("reload: configuration re-read, nothing changed in it; the allow-lists' keys are read again")
+        }, "\(daemon.child.stderr.text)")
         if wanted == 1 {
             #expect(replay.waitForExit(timeout: 60) == 0, "the replay did not go through after the reload: \(replay.stderr.text)")
             #expect(replay.stderr.text.components(separatedBy: "refused this publisher's CURVE key").count - 1 == 1,
