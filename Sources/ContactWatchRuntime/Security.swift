@@ -115,7 +115,7 @@ final class RefusalLog: Sendable {
     private static func metadata(_ refusal: ZMQRefusal) -> Logger.Metadata {
         var metadata: Logger.Metadata = [
             "socket": "\(refusal.domain)",
-            "peer": "\(refusal.peerAddress ?? "unknown")",
+            "peer": "\(refusal.peerDescription ?? "unknown")",
         ]
         if let key = refusal.keyPrefix { metadata["key"] = "\(key)" }
         return metadata

@@ -251,7 +251,7 @@ public enum Replay {
                 let auth = try ZMQAuthenticator(context: context) { refusal in
                     let n = refusals.add(1, ordering: .relaxed).newValue
                     guard n <= 10 || n & (n - 1) == 0 else { return }
-                    diagnostics.line("refused a subscriber (\(refusal.peerAddress ?? "address unknown")"
+                    diagnostics.line("refused a subscriber (\(refusal.peerDescription ?? "address unknown")"
                                      + "\(refusal.keyPrefix.map { ", key \($0)…" } ?? "")): \(refusal.reason)"
                                      + (n > 10 ? " (\(n) refusals so far)" : ""))
                 }

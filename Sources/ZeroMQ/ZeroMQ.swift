@@ -1508,6 +1508,18 @@ public struct ZMQRefusal: Sendable, Equatable {
         self.keyPrefix = keyPrefix
         self.reason = reason
     }
+
+    /// The peer as a log line says it: libzmq's `localhost:uid:gid:pid` of an IPC peer as the monitor's `pid N uid
+    /// N` — said as it came, it read as a TCP peer on localhost, and the same client's other lines named its pid (a
+    /// new-operator walk-through, session 49); anything else as it is.
+    public var peerDescription: String? {
+        guard let peerAddress else { return nil }
+        let parts = peerAddress.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 4, parts[0] == "localhost",
+              parts.dropFirst().allSatisfy({ !$0.isEmpty && $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) })
+        else { return peerAddress }
+        return "pid \(parts[3]) uid \(parts[1])"
+    }
 }
 
 /// Refusals counted for one ZAP domain: an atomic, readable from any thread (metrics).

@@ -298,6 +298,12 @@ struct SecurityTests {
         }
         // The first refusals are warnings (the limit holds back only what comes after).
         #expect(daemon.child.stderr.lines.contains { $0.contains("warning") && $0.contains("refused a peer") && $0.contains("socket=output") })
+        // A peer over ipc:// is named as the monitor names it, by its process, not by libzmq's `localhost:uid:gid:pid`,
+        // which read as a TCP peer (a new-operator walk-through, session 49).
+        let zapRefusals = daemon.child.stderr.lines.filter { $0.contains("refused a peer") && $0.contains("key=") }
+        let peer = transport == "ipc" ? "peer=\"pid " : "peer=127.0.0.1"
+        #expect(!zapRefusals.isEmpty && zapRefusals.allSatisfy { $0.contains(peer) && !$0.contains("peer=localhost") },
+                "\(zapRefusals.joined(separator: "\n"))")
         for t in [strangerTail, plainTail, publisherTail] {
             t.signal(SIGKILL)
             _ = t.waitForProcessExit(timeout: 10)

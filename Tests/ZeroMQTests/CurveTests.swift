@@ -54,6 +54,20 @@ struct CurveTests {
 
     // MARK: keys
 
+    @Test("a refusal's peer: libzmq's IPC form localhost:uid:gid:pid said as pid and uid; a TCP address and anything else as it is")
+    func refusalPeerDescription() {
+        func said(_ address: String?) -> String? {
+            ZMQRefusal(domain: "output", peerAddress: address, keyPrefix: nil, reason: "r").peerDescription
+        }
+        #expect(said("localhost:0:0:3049") == "pid 3049 uid 0")
+        #expect(said("localhost:1000:1000:77") == "pid 77 uid 1000")
+        #expect(said("127.0.0.1") == "127.0.0.1")
+        #expect(said("::1") == "::1")
+        #expect(said("localhost:1:2") == "localhost:1:2")
+        #expect(said("localhost:a:0:1") == "localhost:a:0:1")
+        #expect(said(nil) == nil)
+    }
+
     @Test func z85RoundTripAndDerivedPublicKey() throws {
         let pair = try CurveKeyPair.generate()
         #expect(pair.publicKey != pair.secretKey)
