@@ -57,8 +57,10 @@ struct InputWatch {
     let endpoints: [String]
     let bound: Bool
     let quietLimit: Duration
-    /// The endpoints a connection was ever made to (its host name resolved then, whatever it does now).
-    private(set) var everConnected: Set<String> = []
+    /// The endpoints a connection was ever made to (its host name resolved then, whatever it does now): those with a
+    /// connection counted for them that was not moved away (`reattribute`).
+    var everConnected: Set<String> { Set(connectionsMade.filter { $0.value > 0 }.keys) }
+    private var connectionsMade: [String: Int] = [:]
     let retryAfterFailure: Duration
     let libzmqGrace: Duration
     /// `input.receiveHighWaterMark`: the most messages a connection's queue holds (0: no limit).
@@ -118,25 +120,26 @@ struct InputWatch {
     }
 
     /// The address of the last connection named by an address that none of its port's endpoints' host names resolved
-    /// to, although every one of them was looked up; nil once `lookedUpAgain()` is called. libzmq resolves a name
-    /// again at each reconnection, the daemon looked its names up once at start: after a publisher's DNS record
-    /// changed (months into a run), its connections went to whichever endpoint came first, and the real one was
-    /// warned "no publisher" while its events flowed (an uptime hunter, session 48). The supervisor looks the names
-    /// up again.
+    /// to; nil once `lookedUpAgain()` is called. libzmq resolves a name again at each reconnection, the daemon looked
+    /// its names up once at start: after a publisher's DNS record changed (months into a run), its connections went
+    /// to whichever endpoint came first, and the real one was warned "no publisher" while its events flowed (an uptime
+    /// hunter, session 48). The supervisor looks the names up again, and `reattribute` moves the live connections.
     private(set) var unmatchedAddress: String?
 
-    /// The supervisor has started new lookups for `unmatchedAddress`.
+    /// The supervisor has started new lookups for `unmatchedAddress` (or found it matched by now).
     mutating func lookedUpAgain() { unmatchedAddress = nil }
 
-    /// Whether `event` names an address that no endpoint sharing its port resolved to, each of them looked up.
-    private func isUnmatched(_ event: ZMQSocketEvent) -> Bool {
-        guard !bound, endpoints.count > 1, !endpoints.contains(event.endpoint),
-              let (named, port) = EndpointExposure.destination(of: event.endpoint) else { return false }
+    /// Whether `address` (a connection named by address) is on a port several endpoints share and none of their host
+    /// names resolved to it as far as is known — a name with no answer yet, or none at start (a resolver that was not
+    /// up), does not count as a match, so it is looked up again too.
+    func isUnmatched(address: String) -> Bool {
+        guard !bound, endpoints.count > 1, !endpoints.contains(address),
+              let (named, port) = EndpointExposure.destination(of: address) else { return false }
         var host = named
         if host.hasPrefix("::ffff:"), host.dropFirst(7).contains(".") { host = host.dropFirst(7) }
         let samePort = endpoints.filter { EndpointExposure.destination(of: $0)?.port == port }
         guard samePort.count > 1 else { return false }
-        return samePort.allSatisfy { hostAddresses[$0].map { !$0.contains(where: { $0 == host }) } ?? false }
+        return !samePort.contains { hostAddresses[$0]?.contains(where: { $0 == host }) == true }
     }
 
     /// The configured endpoint an event is about: the bound one; for connections, the one libzmq names. libzmq may
@@ -145,16 +148,23 @@ struct InputWatch {
     /// not known to be unresolvable. Publishers on different hosts often share a port: taken by port alone, a
     /// reconnection to the good host was counted for a mistyped one listed before it, which then counted as
     /// connected (its warning no longer said its name does not resolve) and had its quiet spell ended (a reviewer,
-    /// session 42).
+    /// session 42). An event other than a connection's start, named by an address a live connection was named by,
+    /// goes where that connection went (`addressPins`).
     func endpoint(of event: ZMQSocketEvent) -> String {
         if bound || endpoints.count == 1 { return endpoints[0] }
         if endpoints.contains(event.endpoint) { return event.endpoint }
-        guard let (named, port) = EndpointExposure.destination(of: event.endpoint) else { return event.endpoint }
+        if event.kind != .connected && event.kind != .accepted, let pin = addressPins[event.endpoint] { return pin.endpoint }
+        return attribute(address: event.endpoint)
+    }
+
+    /// The endpoint a connection named by `address` is counted for, by what is known of the host names now.
+    private func attribute(address: String) -> String {
+        guard let (named, port) = EndpointExposure.destination(of: address) else { return address }
         var host = named
         // A socket with ZMQ_IPV6 on names an IPv4 peer as an IPv4-mapped address.
         if host.hasPrefix("::ffff:"), host.dropFirst(7).contains(".") { host = host.dropFirst(7) }
         let samePort = endpoints.filter { EndpointExposure.destination(of: $0)?.port == port }
-        guard samePort.count > 1 else { return samePort.first ?? event.endpoint }
+        guard samePort.count > 1 else { return samePort.first ?? address }
         if let match = samePort.first(where: { hostAddresses[$0]?.contains(where: { $0 == host }) == true }) {
             return match
         }
@@ -165,18 +175,57 @@ struct InputWatch {
     /// afresh, a connection made before the host lookups were known went to a mistyped endpoint and its drop, after
     /// them, to the right one, so the mistyped one kept a publisher for good (a reviewer, session 43).
     private var connectionEndpoint: [UInt32: String] = [:]
+    /// The address each live connection named by address was named by, and for each such address the endpoint its
+    /// connections were given and how many are live. libzmq names a connection's handshake events by the address
+    /// too, with no descriptor: attributed afresh, a host answer learnt between a connection's start and its
+    /// handshake's success sent the success to another endpoint, and the connection counted as a publisher only 35 s
+    /// later (a reviewer, session 49).
+    private var connectionAddress: [UInt32: String] = [:]
+    private var addressPins: [String: (endpoint: String, live: Int)] = [:]
+
+    /// Moves every live connection named by an address to the endpoint that address is attributed to now (host names
+    /// answered, or answered again, since it was made), and returns the moves (address, from, to). A publisher moved
+    /// away leaves its old endpoint quiet from now on, unless it has another; the new one's quiet spell ends.
+    mutating func reattribute(now: ContinuousClock.Instant) -> [(address: String, from: String, to: String)] {
+        var moves: [(address: String, from: String, to: String)] = []
+        for (fd, address) in connectionAddress {
+            guard let old = connectionEndpoint[fd] else { continue }
+            let new = attribute(address: address)
+            guard new != old else { continue }
+            connectionEndpoint[fd] = new
+            addressPins[address]?.endpoint = new
+            connectionsMade[old, default: 1] -= 1
+            connectionsMade[new, default: 0] += 1
+            if let at = connectedAt[old]?.removeValue(forKey: fd) { connectedAt[new, default: [:]][fd] = at }
+            if publishers[old]?.remove(fd) != nil {
+                becamePublisher(fd, of: new)
+                if publishers[old, default: []].isEmpty && quietSince[old] == nil { quietSince[old] = now }
+            }
+            unattributed[old] = min(unattributed[old] ?? 0, pendingConnections(of: old).count)
+            moves.append((address, old, new))
+        }
+        return moves
+    }
 
     mutating func handle(_ event: ZMQSocketEvent, now: ContinuousClock.Instant) -> [Action] {
         var e = endpoint(of: event)
         switch event.kind {
-        case .connected, .accepted: connectionEndpoint[event.value] = e
-        case .disconnected, .closed: if let given = connectionEndpoint.removeValue(forKey: event.value) { e = given }
+        case .connected, .accepted:
+            connectionEndpoint[event.value] = e
+            if let earlier = connectionAddress.removeValue(forKey: event.value) { unpin(earlier) }
+            if !bound && endpoints.count > 1 && !endpoints.contains(event.endpoint) {
+                connectionAddress[event.value] = event.endpoint
+                addressPins[event.endpoint] = (e, (addressPins[event.endpoint]?.live ?? 0) + 1)
+            }
+        case .disconnected, .closed:
+            if let given = connectionEndpoint.removeValue(forKey: event.value) { e = given }
+            if let address = connectionAddress.removeValue(forKey: event.value) { unpin(address) }
         default: break
         }
         switch event.kind {
         case .connected, .accepted:
-            if isUnmatched(event) { unmatchedAddress = event.endpoint }
-            everConnected.insert(e)
+            if isUnmatched(address: event.endpoint) { unmatchedAddress = event.endpoint }
+            connectionsMade[e, default: 0] += 1
             connectedAt[e, default: [:]][event.value] = now
             // libzmq's own retry, made before the pause: the pause stands (its handshake fails as the last did, or,
             // once its publisher's key is right, it is made again a second later).
@@ -252,6 +301,13 @@ struct InputWatch {
         default:
             return []
         }
+    }
+
+    /// One live connection fewer named by `address`.
+    private mutating func unpin(_ address: String) {
+        guard var pin = addressPins[address] else { return }
+        pin.live -= 1
+        addressPins[address] = pin.live > 0 ? pin : nil
     }
 
     /// Takes every pending connection of `endpoint` for a publisher when the unattributed successes are as many as
@@ -411,17 +467,19 @@ struct InputSupervisor {
     /// Reads the monitor's pending events and acts on them.
     mutating func readEvents(input: ZMQSocket, now: ContinuousClock.Instant) {
         guard let events = try? monitor.events() else { return }
-        if !events.isEmpty { tellHostChecks() }
+        if !events.isEmpty { tellHostChecks(now: now) }
         for event in events { perform(watch.handle(event, now: now), input: input, now: now) }
         if watch.unmatchedAddress != nil { lookUpAgain(now: now) }
     }
 
     /// Starts the host lookups again, once the start's are all told and at most once every `relookupInterval`; a
-    /// connection that comes sooner waits for the next round (it is attributed as before).
+    /// connection that comes sooner waits for the next round (counted for an endpoint by port until then).
     private mutating func lookUpAgain(now: ContinuousClock.Instant) {
         guard let address = watch.unmatchedAddress, untoldHostChecks.isEmpty, relookups.isEmpty,
               lastRelookup.map({ now - $0 >= Self.relookupInterval }) ?? true else { return }
         watch.lookedUpAgain()
+        // The start's answers, told since, may have matched it.
+        guard watch.isUnmatched(address: address) else { return }
         lastRelookup = now
         for endpoint in hostChecks.keys {
             let check = HostCheck()
@@ -429,19 +487,25 @@ struct InputSupervisor {
             relookups[endpoint] = check
         }
         logger.info("""
-            a publisher connected from an address none of the input's host names resolved to; looking them up again \
-            (a changed DNS record): its connections are attributed by port until the answers come
+            a publisher connected from an address none of the input's host names is known to resolve to; looking them \
+            up again (a changed DNS record?): its connection is counted for an endpoint with that port until the answers \
+            come, then for the one whose name resolves to it
             """, metadata: ["address": "\(address)", "endpoints": "\(hostChecks.keys.sorted().joined(separator: ","))"])
     }
 
-    /// Gives `watch` the host checks done since the last call, for the attribution of connections by address.
-    private mutating func tellHostChecks() {
+    /// Gives `watch` the host checks done since the last call, for the attribution of connections by address, and
+    /// moves the live connections their answers attribute elsewhere (said at `info`).
+    private mutating func tellHostChecks(now: ContinuousClock.Instant) {
+        var learnt = false
         if !untoldHostChecks.isEmpty {
             var untold = untoldHostChecks
             untold.removeAll { endpoint in
                 guard let check = hostChecks[endpoint] else { return true }
                 let (known, found) = check.lookup
-                if let found { watch.learnHost(endpoint, found) }
+                if let found {
+                    watch.learnHost(endpoint, found)
+                    learnt = true
+                }
                 return known
             }
             untoldHostChecks = untold
@@ -450,14 +514,30 @@ struct InputSupervisor {
             for (endpoint, check) in relookups {
                 let (known, found) = check.lookup
                 guard known else { continue }
-                if let found { watch.learnHost(endpoint, found) }
+                if let found {
+                    watch.learnHost(endpoint, found)
+                    learnt = true
+                }
                 relookups[endpoint] = nil
             }
         }
+        guard learnt else { return }
+        for move in watch.reattribute(now: now) {
+            logger.info("input connection counted for another endpoint: its host name resolves to the connection's address",
+                        metadata: ["address": "\(move.address)", "from": "\(move.from)", "endpoint": "\(move.to)"])
+        }
     }
+
+    /// When the host checks still to be told are next looked at from `tick` (a connection may wait for their answers
+    /// without any other monitor event coming).
+    private var nextHostPoll: ContinuousClock.Instant?
 
     /// Due reconnects and quiet endpoints; call on every turn of the loop (no allocation when there is nothing to do).
     mutating func tick(input: ZMQSocket, now: ContinuousClock.Instant, received: Int) {
+        if !relookups.isEmpty || !untoldHostChecks.isEmpty, nextHostPoll.map({ now >= $0 }) ?? true {
+            nextHostPoll = now + .milliseconds(100)
+            tellHostChecks(now: now)
+        }
         let actions = watch.tick(now: now, messagesRead: received &- lastReceived,
                                  inputDrained: { (try? input.hasPendingInput) == false })
         lastReceived = received
