@@ -96,7 +96,7 @@ final class Pipeline: @unchecked Sendable {
         for (socket, bound, configured) in [("input", sockets.boundInput, config.inputBind ? config.inputs.first : nil),
                                             ("output", sockets.boundOutput, config.output),
                                             ("journal", journal?.boundEndpoint, config.journal)] {
-            if let bound, let configured, bound != configured {
+            if let bound = bound.map(ZMQSocket.absolute), let configured, bound != configured {
                 logger.info("bound", metadata: ["socket": "\(socket)", "endpoint": "\(bound)", "configured": "\(configured)"])
             }
         }

@@ -275,7 +275,7 @@ public enum Replay {
             // A port or path the system chose (`:0`, `:*`, `ipc://*`) is said, as the daemon says its own: otherwise no
             // daemon could be pointed at it (a fault tester, session 35).
             var endpoint = options.endpoint
-            if options.bind, let bound = try? socket.lastEndpoint, bound != options.endpoint {
+            if options.bind, let bound = (try? socket.lastEndpoint).map(ZMQSocket.absolute), bound != options.endpoint {
                 diagnostics.line("bound \(options.endpoint) at \(bound)")
                 endpoint = bound
             }

@@ -403,11 +403,9 @@ public final class ZMQSocket {
         if zmq_disconnect(h, endpoint) != 0 { throw ZMQError("zmq_disconnect(\(endpoint))") }
     }
 
-    /// `ZMQ_LAST_ENDPOINT`: the endpoint last bound (with the real port after a `tcp://*:*` bind), an `ipc://` path
-    /// made absolute. libzmq gives a relative path as it was bound, and `ipc://*` a directory it made in `$TMPDIR` —
-    /// in the working directory when that is unset (`ipc://tmpZxMoKv/socket`): said as it was, the path could not be
-    /// given to a peer started anywhere else, a systemd unit's working directory being `/` (a new-operator
-    /// walk-through, session 49).
+    /// `ZMQ_LAST_ENDPOINT`: the endpoint last bound (with the real port after a `tcp://*:*` bind), as libzmq has it:
+    /// a relative `ipc://` path stays relative, as the kernel names the socket's connections (`ZMQPeerConnection`
+    /// compares with that). To say it to a person, `ZMQSocket.absolute(_:)`.
     public var lastEndpoint: String {
         get throws {
             let h = try live("zmq_getsockopt(ZMQ_LAST_ENDPOINT)")
@@ -417,13 +415,17 @@ public final class ZMQSocket {
                 throw ZMQError("zmq_getsockopt(ZMQ_LAST_ENDPOINT)")
             }
             let bytes = buffer.prefix(max(0, size - 1)).map { UInt8(bitPattern: $0) }
-            return Self.absolute(String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self))
+            return String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
         }
     }
 
     /// `endpoint` with a relative `ipc://` path taken from the working directory; any other endpoint (an absolute
-    /// path, an abstract `@name`, `tcp://`) as it is.
-    static func absolute(_ endpoint: String) -> String {
+    /// path, an abstract `@name`, `tcp://`) as it is. For what is said: libzmq binds `ipc://*` in a directory it makes
+    /// in `$TMPDIR`, or in the working directory when that is unset, and reports it relative (`ipc://tmpZxMoKv/socket`),
+    /// which a peer started anywhere else (a systemd unit's working directory is `/`) takes for another path (a
+    /// new-operator walk-through, session 49). Made absolute in `lastEndpoint` itself, it no longer matched the path
+    /// the kernel gives the socket's connections, and a relative output counted no subscriber (a reviewer, session 49).
+    public static func absolute(_ endpoint: String) -> String {
         guard endpoint.hasPrefix("ipc://") else { return endpoint }
         let path = endpoint.dropFirst("ipc://".count)
         guard let first = path.first, first != "/", first != "@", let cwd = getcwd(nil, 0) else { return endpoint }

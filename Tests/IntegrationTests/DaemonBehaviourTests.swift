@@ -354,6 +354,34 @@ struct DaemonBehaviourTests {
         #expect(tail.waitForExit(timeout: 60) == 0, "no alert through \(output)")
     }
 
+    /// Relative `ipc://` paths, taken from the daemon's working directory: the `bound` line says them absolute (what a
+    /// peer elsewhere needs), and the subscriptions on such an output are still counted — made absolute in the socket
+    /// layer itself, the output's path no longer matched the one the kernel gives its connections, and a relative
+    /// output counted no subscriber (a reviewer, session 49).
+    @Test("relative ipc:// endpoints: the bound line says them absolute; a consumer of a relative output is counted and served")
+    func relativeIPCEndpoints() throws {
+        let dir = try TemporaryDirectory()
+        let daemon = try Child("contactwatchd", ["--input", "ipc://in.sock", "--input-bind", "--output", "ipc://out.sock",
+                                                 "--journal", "ipc://journal.sock", "--state-dir", "state"],
+                               currentDirectory: dir.path)
+        defer { _ = daemon.terminate() }
+        #expect(daemon.stderr.wait(timeout: 60) { $0.contains(" ready") }, "\(daemon.stderr.text)")
+        for socket in ["input", "output", "journal"] {
+            let name = socket == "input" ? "in" : socket == "output" ? "out" : "journal"
+            #expect(daemon.stderr.lines.contains {
+                $0.hasSuffix("] bound") && $0.contains("socket=\(socket) ") && $0.contains("endpoint=ipc://\(dir.path)/\(name).sock ")
+                    && $0.contains("configured=ipc://\(name).sock")
+            }, "\(socket): \(daemon.stderr.text)")
+        }
+        let tail = try Child("contactwatch", ["tail", "--endpoint", dir.ipc("out.sock"), "--topic", "alert.", "--count", "1"])
+        defer { if tail.process.isRunning { tail.signal(SIGKILL) } }
+        #expect(daemon.stderr.wait(timeout: 30) { $0.contains("subscriber joined") }, "not counted: \(daemon.stderr.text)")
+        let example = Executables.fixtures.appendingPathComponent("01-warning-then-breach.ndjson").path
+        let replay = try runTool(["replay", example, "--endpoint", dir.ipc("in.sock"), "--wait-subscribers", "1"], timeout: 60)
+        #expect(replay.status == 0, "\(replay.stderr)")
+        #expect(tail.waitForExit(timeout: 60) == 0, "no alert through the relative output")
+    }
+
     @Test("two consumers of the same prefix that both leave are both counted out (subscribers back to 0)")
     func subscribersLeaving() throws {
         let dir = try TemporaryDirectory()
