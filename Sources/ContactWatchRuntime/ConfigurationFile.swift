@@ -100,7 +100,8 @@ enum ConfigurationFile {
         guard case let YamlError.duplicatedKeysInMapping(duplicates, context) = error, let key = duplicates.first else { return nil }
         // The first occurrence is at the context's mark; the others are the lines of the same mapping (the same
         // indentation, until a line indented less) that start with the key.
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        // At every line break, "\r\n" included (one Character: split at "\n" alone, a CRLF file was one line).
+        let lines = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline)
         let indent = max(0, context.mark.column - 1)
         var found: [Int] = []
         var n = context.mark.line
@@ -115,12 +116,35 @@ enum ConfigurationFile {
             n += 1
         }
         if found.isEmpty { found = [context.mark.line] }
-        let quoted = "'\(ContactWatchLogHandler.textSafe(String(key.prefix(maxExcerptLine))))'"
+        // The mapping's own key path, from the block keys above it that are indented less (`input.` for `bind`), as
+        // every other configuration message names a key; empty at the top level or in a flow mapping.
+        var path: [String] = []
+        var want = indent
+        var up = context.mark.line - 1
+        while want > 0 && up >= 1 && up <= lines.count {
+            let line = lines[up - 1]
+            let content = line.drop { $0 == " " }
+            let depth = line.count - content.count
+            if !content.isEmpty && !content.hasPrefix("#") && depth < want {
+                guard let colon = content.firstIndex(of: ":") else { break }
+                var name = content[..<colon].trimmingCharacters(in: .whitespaces)
+                if name.count >= 2, let q = name.first, q == "\"" || q == "'", name.last == q { name = String(name.dropFirst().dropLast()) }
+                path.insert(name, at: 0)
+                want = depth
+            }
+            up -= 1
+        }
+        func said(_ k: String) -> String {
+            "'\(ContactWatchLogHandler.textSafe(String((path + [k]).joined(separator: ".").prefix(maxExcerptLine))))'"
+        }
         let at = found.count == 1 ? "line \(found[0])" : "lines " + found.map(String.init).joined(separator: ", ")
-        let others = duplicates.count > 1 ? " (and \(duplicates.dropFirst().map { "'\(ContactWatchLogHandler.textSafe(String($0.prefix(maxExcerptLine))))'" }.joined(separator: ", ")))" : ""
-        return "the key \(quoted)\(others) is given more than once in one mapping (\(at)): YAML takes each key once; keep one, "
-            + "merging them if they are sections (the example configuration already has a security: section, its curve: "
-            + "keys commented out: uncomment them there rather than adding a second one)"
+        let others = duplicates.count > 1 ? " (and \(duplicates.dropFirst().map(said).joined(separator: ", ")))" : ""
+        // A second section at the top level is how "put security.curve.certificate in the yaml" goes wrong.
+        let advice = indent == 0
+            ? "keep one section, with the keys of both (a key of a section the file already has goes in that section: the "
+                + "example configuration's security: section has its curve: keys commented out, to uncomment there)"
+            : "keep one"
+        return "the key \(said(key))\(others) is given more than once in one mapping (\(at)): YAML takes each key once; \(advice)"
     }
 
     /// Whether `content` (a line without its indentation) starts with `key` as a mapping key, plain or quoted.
