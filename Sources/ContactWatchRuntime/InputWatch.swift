@@ -133,13 +133,18 @@ struct InputWatch {
     /// names resolved to it as far as is known — a name with no answer yet, or none at start (a resolver that was not
     /// up), does not count as a match, so it is looked up again too.
     func isUnmatched(address: String) -> Bool {
-        guard !bound, endpoints.count > 1, !endpoints.contains(address),
-              let (named, port) = EndpointExposure.destination(of: address) else { return false }
+        guard !bound, endpoints.count > 1, !endpoints.contains(address), let (host, samePort) = peers(address),
+              samePort.count > 1 else { return false }
+        return !samePort.contains { hostAddresses[$0]?.contains(where: { $0 == host }) == true }
+    }
+
+    /// The host of `address` (an IPv4-mapped address as the IPv4 one: a socket with ZMQ_IPV6 on names an IPv4 peer
+    /// so) and the configured endpoints with its port.
+    private func peers(_ address: String) -> (host: Substring, samePort: [String])? {
+        guard let (named, port) = EndpointExposure.destination(of: address) else { return nil }
         var host = named
         if host.hasPrefix("::ffff:"), host.dropFirst(7).contains(".") { host = host.dropFirst(7) }
-        let samePort = endpoints.filter { EndpointExposure.destination(of: $0)?.port == port }
-        guard samePort.count > 1 else { return false }
-        return !samePort.contains { hostAddresses[$0]?.contains(where: { $0 == host }) == true }
+        return (host, endpoints.filter { EndpointExposure.destination(of: $0)?.port == port })
     }
 
     /// The configured endpoint an event is about: the bound one; for connections, the one libzmq names. libzmq may
@@ -159,11 +164,7 @@ struct InputWatch {
 
     /// The endpoint a connection named by `address` is counted for, by what is known of the host names now.
     private func attribute(address: String) -> String {
-        guard let (named, port) = EndpointExposure.destination(of: address) else { return address }
-        var host = named
-        // A socket with ZMQ_IPV6 on names an IPv4 peer as an IPv4-mapped address.
-        if host.hasPrefix("::ffff:"), host.dropFirst(7).contains(".") { host = host.dropFirst(7) }
-        let samePort = endpoints.filter { EndpointExposure.destination(of: $0)?.port == port }
+        guard let (host, samePort) = peers(address) else { return address }
         guard samePort.count > 1 else { return samePort.first ?? address }
         if let match = samePort.first(where: { hostAddresses[$0]?.contains(where: { $0 == host }) == true }) {
             return match
