@@ -162,6 +162,13 @@ struct InputWatch {
         return attribute(address: event.endpoint)
     }
 
+    /// The first configured endpoint with the port of `address` whose host name resolved to its host; nil when none
+    /// did (as far as is known).
+    private func resolvedEndpoint(of address: String) -> String? {
+        guard let (host, samePort) = peers(address) else { return nil }
+        return samePort.first { hostAddresses[$0]?.contains(where: { $0 == host }) == true }
+    }
+
     /// The endpoint a connection named by `address` is counted for, by what is known of the host names now.
     private func attribute(address: String) -> String {
         guard let (host, samePort) = peers(address) else { return address }
@@ -190,9 +197,12 @@ struct InputWatch {
     mutating func reattribute(now: ContinuousClock.Instant) -> [(address: String, from: String, to: String)] {
         var moves: [(address: String, from: String, to: String)] = []
         for (fd, address) in connectionAddress {
-            guard let old = connectionEndpoint[fd] else { continue }
-            let new = attribute(address: address)
-            guard new != old else { continue }
+            // Only a live connection, and only to an endpoint whose name resolves to its address: moved by the port's
+            // fallback when the latest answers did not list it (a rotating set of records, a record changed while
+            // the old host still serves the connection), a correctly counted publisher left its endpoint warned "no
+            // publisher" while its events flowed (a reviewer, session 49).
+            guard let old = connectionEndpoint[fd], connectedAt[old]?[fd] != nil,
+                  let new = resolvedEndpoint(of: address), new != old else { continue }
             connectionEndpoint[fd] = new
             addressPins[address]?.endpoint = new
             connectionsMade[old, default: 1] -= 1
@@ -239,8 +249,15 @@ struct InputWatch {
                 paused[e] = nil
                 schedule(e, at: nil)
             }
-            // Whose it is, when only one connection's handshake is pending; otherwise age tells (`promote`).
-            let pending = pendingConnections(of: e)
+            // Whose it is, when only one connection's handshake is pending — or only one of those named by the
+            // success's address (a reconnection is named by the address it reached, its success too: two publishers
+            // counted for one endpoint by port, one moved by `reattribute` after its success was counted, left the
+            // other a publisher only at 35 s; a reviewer, session 49); otherwise age tells (`promote`).
+            var pending = pendingConnections(of: e)
+            if pending.count > 1, addressPins[event.endpoint] != nil {
+                let same = pending.filter { connectionAddress[$0] == event.endpoint }
+                if same.count == 1 { pending = same }
+            }
             if pending.count == 1 { becamePublisher(pending[0], of: e) }
             else if pending.count > 1 {
                 unattributed[e] = min((unattributed[e] ?? 0) + 1, pending.count)
@@ -398,6 +415,12 @@ struct InputWatch {
 
     /// A reconnect was made: the old connections of `endpoint` are gone.
     mutating func reconnected(_ endpoint: String, now: ContinuousClock.Instant) {
+        // libzmq reports nothing for the live connections its disconnect ends: forgotten here, or `reattribute` moved
+        // a connection that no longer existed, and said so (a reviewer, session 49).
+        for fd in (connectedAt[endpoint] ?? [:]).keys {
+            connectionEndpoint[fd] = nil
+            if let address = connectionAddress.removeValue(forKey: fd) { unpin(address) }
+        }
         connectedAt[endpoint] = [:]
         publishers[endpoint] = []
         unattributed[endpoint] = 0

@@ -891,6 +891,55 @@ struct UnresolvedInputHostTests {
         // Its drop goes where it was moved: no publisher left anywhere.
         _ = w.handle(SecurityRuleTests.event(.disconnected, fd: 7, endpoint: address), now: t0 + .seconds(63))
         #expect(w.publisherEndpoints.isEmpty)
+
+        // The supervisor's order: the answer is learnt and the connection moved before its handshake's success, which
+        // follows the move.
+        var s = InputWatch(endpoints: [first, moved], bound: false, now: t0)
+        s.learnHost(first, .init(host: "pubb.example", addresses: ["10.0.0.6"]))
+        s.learnHost(moved, .init(host: "puba.example", addresses: ["10.0.0.5"]))
+        _ = s.handle(SecurityRuleTests.event(.connected, fd: 7, endpoint: address), now: t0)
+        s.learnHost(moved, .init(host: "puba.example", addresses: ["10.0.0.8"]))
+        #expect(s.reattribute(now: t0).count == 1)
+        _ = s.handle(SecurityRuleTests.event(.handshakeSucceeded, fd: 0, endpoint: address), now: t0)
+        #expect(s.publisherEndpoints == [moved], "the success followed the move")
+    }
+
+    /// Moves are made only to an endpoint whose name resolves to the connection's address, and only of live
+    /// connections: by the port's fallback, a publisher whose address the latest answer no longer listed was moved
+    /// away from its own endpoint, which was then warned "no publisher"; a connection ended by the loop's own
+    /// disconnect (libzmq says nothing of it) was still "moved" (a reviewer, session 49).
+    @Test("no move by the port's fallback, none of a connection the loop disconnected; a success goes to the pending connection of its address")
+    func movesOnlyOnAMatch() {
+        let t0 = ContinuousClock.now
+        let a = "tcp://puba.example:5556", b = "tcp://pubb.example:5556"
+        var w = InputWatch(endpoints: [a, b], bound: false, now: t0)
+        w.learnHost(a, .init(host: "puba.example", addresses: ["10.0.0.6"]))
+        w.learnHost(b, .init(host: "pubb.example", addresses: ["10.0.0.5"]))
+        _ = w.handle(SecurityRuleTests.event(.connected, fd: 3, endpoint: "tcp://10.0.0.5:5556"), now: t0)
+        _ = w.handle(SecurityRuleTests.event(.handshakeSucceeded, fd: 0, endpoint: "tcp://10.0.0.5:5556"), now: t0)
+        #expect(w.publisherEndpoints == [b])
+        // b's record now lists another address; the live connection stays b's.
+        w.learnHost(b, .init(host: "pubb.example", addresses: ["10.0.0.8"]))
+        #expect(w.reattribute(now: t0).isEmpty)
+        #expect(w.publisherEndpoints == [b])
+        // The loop reconnects b: its live connection is gone without an event; a later answer moves nothing.
+        w.reconnected(b, now: t0)
+        w.learnHost(a, .init(host: "puba.example", addresses: ["10.0.0.5"]))
+        #expect(w.reattribute(now: t0).isEmpty)
+
+        // Two publishers reconnecting from addresses nothing is known of: both counted for a by port. The first
+        // success goes to the connection of its address, which the answers then move to b; the second success is
+        // the other's.
+        var two = InputWatch(endpoints: [a, b], bound: false, now: t0)
+        _ = two.handle(SecurityRuleTests.event(.connected, fd: 3, endpoint: "tcp://10.0.0.6:5556"), now: t0)
+        _ = two.handle(SecurityRuleTests.event(.connected, fd: 4, endpoint: "tcp://10.0.0.5:5556"), now: t0)
+        _ = two.handle(SecurityRuleTests.event(.handshakeSucceeded, fd: 0, endpoint: "tcp://10.0.0.5:5556"), now: t0)
+        two.learnHost(a, .init(host: "puba.example", addresses: ["10.0.0.6"]))
+        two.learnHost(b, .init(host: "pubb.example", addresses: ["10.0.0.5"]))
+        let moves = two.reattribute(now: t0)
+        #expect(moves.map(\.to) == [b], "\(moves)")
+        _ = two.handle(SecurityRuleTests.event(.handshakeSucceeded, fd: 0, endpoint: "tcp://10.0.0.6:5556"), now: t0)
+        #expect(two.publisherEndpoints == [a, b], "both publishers at once, not one after 35 s")
     }
 
     /// The same against libzmq, with a resolver of the test's: a publisher at 127.0.0.1 whose name first resolved
@@ -939,7 +988,7 @@ struct UnresolvedInputHostTests {
         #expect(waitFor([moved]), "the live connection moved to the name that resolves to it: \(supervisor.publisherEndpoints)")
         // Two lookups at start, two again (each thread may answer after the move its sibling's answer made).
         #expect((0..<4).allSatisfy { _ in asked.wait(timeout: .now() + 30) == .success })
-        #expect(asked.wait(timeout: .now()) == .timedOut, "one round again, not one per event")
+        #expect(asked.wait(timeout: .now()) == .timedOut, "two rounds, no more: the move starts none (the interval is not tested here)")
         let said = sink.entries.withLock { $0 }.filter { $0.message.contains("looking them up again") }
         #expect(said.count == 1 && said.first?.metadata["address"]?.description == bound, "\(said.map(\.message))")
         let movedLines = sink.entries.withLock { $0 }.filter { $0.message.hasPrefix("input connection counted for another endpoint") }
