@@ -558,9 +558,13 @@ struct InputSupervisor {
 
     /// Due reconnects and quiet endpoints; call on every turn of the loop (no allocation when there is nothing to do).
     mutating func tick(input: ZMQSocket, now: ContinuousClock.Instant, received: Int) {
-        if !relookups.isEmpty || !untoldHostChecks.isEmpty, nextHostPoll.map({ now >= $0 }) ?? true {
+        if !relookups.isEmpty || !untoldHostChecks.isEmpty || watch.unmatchedAddress != nil,
+           nextHostPoll.map({ now >= $0 }) ?? true {
             nextHostPoll = now + .milliseconds(100)
             tellHostChecks(now: now)
+            // A connection left unmatched within a minute of the last round waits for the next one here, not for
+            // the next monitor event (hours on a quiet, healthy input: a reviewer, session 49).
+            if watch.unmatchedAddress != nil { lookUpAgain(now: now) }
         }
         let actions = watch.tick(now: now, messagesRead: received &- lastReceived,
                                  inputDrained: { (try? input.hasPendingInput) == false })
