@@ -169,6 +169,17 @@ struct InputWatch {
         return samePort.first { hostAddresses[$0]?.contains(where: { $0 == host }) == true }
     }
 
+    /// Whether an event named by `address` is surely the endpoint's it is counted for: named by the endpoint itself,
+    /// the only one with its port, or by an address its host name resolved to. Only then does libzmq's own
+    /// reconnection cancel a reconnect the loop has due: counted by port alone, a publisher of another endpoint
+    /// reconnecting from a changed address cancelled the reconnect an over-size cut had made due, and the cut endpoint
+    /// stayed deaf (a reviewer, session 49). `reattribute` cancels it for the endpoint a connection turns out to be.
+    private func surelyOf(_ address: String) -> Bool {
+        if bound || endpoints.count == 1 || endpoints.contains(address) { return true }
+        guard let (_, samePort) = peers(address) else { return true }
+        return samePort.count <= 1 || resolvedEndpoint(of: address) != nil
+    }
+
     /// The endpoint a connection named by `address` is counted for, by what is known of the host names now.
     private func attribute(address: String) -> String {
         guard let (host, samePort) = peers(address) else { return address }
@@ -213,6 +224,8 @@ struct InputWatch {
                 if publishers[old, default: []].isEmpty && quietSince[old] == nil { quietSince[old] = now }
             }
             unattributed[old] = min(unattributed[old] ?? 0, pendingConnections(of: old).count)
+            // libzmq's own reconnection of `new`, as `handle` takes one it is sure of.
+            if paused[new] == nil { schedule(new, at: nil) }
             moves.append((address, old, new))
         }
         return moves
@@ -240,7 +253,7 @@ struct InputWatch {
             connectedAt[e, default: [:]][event.value] = now
             // libzmq's own retry, made before the pause: the pause stands (its handshake fails as the last did, or,
             // once its publisher's key is right, it is made again a second later).
-            if paused[e] == nil { schedule(e, at: nil) }
+            if paused[e] == nil && surelyOf(event.endpoint) { schedule(e, at: nil) }
             return []
         case .handshakeSucceeded:
             // A pause still to be made is dropped: the endpoint works now (libzmq's own retry met a publisher that
@@ -268,7 +281,7 @@ struct InputWatch {
             return [.acceptFailed(endpoint: e, code: Int32(bitPattern: event.value))]
         case .connectRetried, .connectDelayed:
             // libzmq is reconnecting this endpoint itself (after a failure it retries, at once: the pause stands).
-            if paused[e] == nil { schedule(e, at: nil) }
+            if paused[e] == nil && surelyOf(event.endpoint) { schedule(e, at: nil) }
             return []
         case .handshakeFailedProtocol, .handshakeFailedNoDetail, .handshakeFailedAuth:
             lastFailure[e] = now

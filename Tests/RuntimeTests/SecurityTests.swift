@@ -942,6 +942,34 @@ struct UnresolvedInputHostTests {
         #expect(two.publisherEndpoints == [a, b], "both publishers at once, not one after 35 s")
     }
 
+    /// An over-size cut of one endpoint makes its reconnect due (libzmq does not reconnect after it); a publisher of
+    /// another endpoint reconnecting meanwhile from an address nothing is known to resolve to is counted for the cut
+    /// one by port, and cancelled its reconnect: the cut endpoint stayed deaf (a reviewer, session 49, G4). A
+    /// reconnection from an address the cut endpoint's name resolves to is libzmq's own, and does cancel it.
+    @Test("a reconnection counted by port alone leaves a cut endpoint's reconnect due; one from its own address cancels it")
+    func dueReconnectKeptForAnUncertainConnection() {
+        let t0 = ContinuousClock.now
+        let a = "tcp://puba.example:5556", b = "tcp://pubb.example:5556"
+        func cut() -> InputWatch {
+            var w = InputWatch(endpoints: [a, b], bound: false, now: t0)
+            w.learnHost(a, .init(host: "puba.example", addresses: ["10.0.0.6"]))
+            w.learnHost(b, .init(host: "pubb.example", addresses: ["10.0.0.5"]))
+            _ = w.handle(SecurityRuleTests.event(.connected, fd: 3, endpoint: a), now: t0)
+            _ = w.handle(SecurityRuleTests.event(.handshakeSucceeded, fd: 0, endpoint: a), now: t0)
+            _ = w.handle(SecurityRuleTests.event(.disconnected, fd: 3, endpoint: a), now: t0)
+            return w
+        }
+        func reconnects(_ w: inout InputWatch) -> [String] {
+            w.tick(now: t0 + .seconds(5)).compactMap { if case .reconnect(let e) = $0 { return e } else { return nil } }
+        }
+        var uncertain = cut()
+        _ = uncertain.handle(SecurityRuleTests.event(.connected, fd: 4, endpoint: "tcp://10.0.0.9:5556"), now: t0)
+        #expect(reconnects(&uncertain) == [a], "the cut endpoint is reconnected")
+        var own = cut()
+        _ = own.handle(SecurityRuleTests.event(.connected, fd: 4, endpoint: "tcp://10.0.0.6:5556"), now: t0)
+        #expect(reconnects(&own).isEmpty, "libzmq reconnected it itself")
+    }
+
     /// The same against libzmq, with a resolver of the test's: a publisher at 127.0.0.1 whose name first resolved
     /// elsewhere. Its connection is counted for the endpoint listed first (nothing better is known); the names are
     /// looked up again, once, and the live connection is moved to the name that resolves to it now.
