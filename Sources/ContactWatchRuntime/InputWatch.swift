@@ -201,6 +201,9 @@ struct InputWatch {
     /// later (a reviewer, session 49).
     private var connectionAddress: [UInt32: String] = [:]
     private var addressPins: [String: (endpoint: String, live: Int)] = [:]
+    /// The live connections counted for their endpoint by port alone (`surelyOf` was false), until answers confirm or
+    /// move them: the loop's reconnect of that endpoint does not end them if they are another endpoint's.
+    private var countedByPortAlone: Set<UInt32> = []
 
     /// Moves every live connection named by an address to the endpoint that address is attributed to now (host names
     /// answered, or answered again, since it was made), and returns the moves (address, from, to). A publisher moved
@@ -213,7 +216,17 @@ struct InputWatch {
             // the old host still serves the connection), a correctly counted publisher left its endpoint warned "no
             // publisher" while its events flowed (a reviewer, session 49).
             guard let old = connectionEndpoint[fd], connectedAt[old]?[fd] != nil,
-                  let new = resolvedEndpoint(of: address), new != old else { continue }
+                  let new = resolvedEndpoint(of: address) else { continue }
+            guard new != old else {
+                // Confirmed where it was counted: libzmq's own reconnection of `old`, which `handle` could not be sure
+                // of, so a reconnect it had due stayed armed, and the loop cut the working connection once (a
+                // reviewer, session 49).
+                if countedByPortAlone.remove(fd) != nil && paused[old] == nil && dueReconnects[old] != nil {
+                    schedule(old, at: nil)
+                }
+                continue
+            }
+            countedByPortAlone.remove(fd)
             connectionEndpoint[fd] = new
             addressPins[address]?.endpoint = new
             connectionsMade[old, default: 1] -= 1
@@ -236,12 +249,14 @@ struct InputWatch {
         switch event.kind {
         case .connected, .accepted:
             connectionEndpoint[event.value] = e
+            if surelyOf(event.endpoint) { countedByPortAlone.remove(event.value) } else { countedByPortAlone.insert(event.value) }
             if let earlier = connectionAddress.removeValue(forKey: event.value) { unpin(earlier) }
             if !bound && endpoints.count > 1 && !endpoints.contains(event.endpoint) {
                 connectionAddress[event.value] = event.endpoint
                 addressPins[event.endpoint] = (e, (addressPins[event.endpoint]?.live ?? 0) + 1)
             }
         case .disconnected, .closed:
+            countedByPortAlone.remove(event.value)
             if let given = connectionEndpoint.removeValue(forKey: event.value) { e = given }
             if let address = connectionAddress.removeValue(forKey: event.value) { unpin(address) }
         default: break
@@ -253,7 +268,7 @@ struct InputWatch {
             connectedAt[e, default: [:]][event.value] = now
             // libzmq's own retry, made before the pause: the pause stands (its handshake fails as the last did, or,
             // once its publisher's key is right, it is made again a second later).
-            if paused[e] == nil && surelyOf(event.endpoint) { schedule(e, at: nil) }
+            if paused[e] == nil && !countedByPortAlone.contains(event.value) { schedule(e, at: nil) }
             return []
         case .handshakeSucceeded:
             // A pause still to be made is dropped: the endpoint works now (libzmq's own retry met a publisher that
@@ -429,15 +444,21 @@ struct InputWatch {
     /// A reconnect was made: the old connections of `endpoint` are gone.
     mutating func reconnected(_ endpoint: String, now: ContinuousClock.Instant) {
         // libzmq reports nothing for the live connections its disconnect ends: forgotten here, or `reattribute` moved
-        // a connection that no longer existed, and said so (a reviewer, session 49).
-        for fd in (connectedAt[endpoint] ?? [:]).keys {
+        // a connection that no longer existed, and said so (a reviewer, session 49). Not one counted for it by port
+        // alone, another endpoint's as likely: the disconnect leaves that alive, and the answers move it.
+        var kept: [UInt32: ContinuousClock.Instant] = [:]
+        for (fd, at) in connectedAt[endpoint] ?? [:] {
+            if countedByPortAlone.contains(fd) {
+                kept[fd] = at
+                continue
+            }
             connectionEndpoint[fd] = nil
             if let address = connectionAddress.removeValue(forKey: fd) { unpin(address) }
         }
-        connectedAt[endpoint] = [:]
-        publishers[endpoint] = []
+        connectedAt[endpoint] = kept
+        publishers[endpoint] = publishers[endpoint, default: []].filter { kept[$0] != nil }
         unattributed[endpoint] = 0
-        if quietSince[endpoint] == nil { quietSince[endpoint] = now }
+        if publishers[endpoint, default: []].isEmpty && quietSince[endpoint] == nil { quietSince[endpoint] = now }
     }
 }
 

@@ -964,10 +964,25 @@ struct UnresolvedInputHostTests {
         }
         var uncertain = cut()
         _ = uncertain.handle(SecurityRuleTests.event(.connected, fd: 4, endpoint: "tcp://10.0.0.9:5556"), now: t0)
+        _ = uncertain.handle(SecurityRuleTests.event(.handshakeSucceeded, fd: 0, endpoint: "tcp://10.0.0.9:5556"), now: t0)
         #expect(reconnects(&uncertain) == [a], "the cut endpoint is reconnected")
+        // The loop's reconnect of a leaves the connection counted for it by port alive (it may be b's: a third
+        // reviewer, session 49), and the answers move it to b.
+        uncertain.reconnected(a, now: t0 + .seconds(5))
+        uncertain.learnHost(b, .init(host: "pubb.example", addresses: ["10.0.0.9"]))
+        #expect(uncertain.reattribute(now: t0 + .seconds(6)).map(\.to) == [b])
+        #expect(uncertain.publisherEndpoints == [b])
         var own = cut()
         _ = own.handle(SecurityRuleTests.event(.connected, fd: 4, endpoint: "tcp://10.0.0.6:5556"), now: t0)
         #expect(reconnects(&own).isEmpty, "libzmq reconnected it itself")
+        // libzmq's own reconnection of a from an address a's name is not yet known to resolve to: the reconnect
+        // stays due until the answers confirm the connection where it is counted, then it is cancelled — not made,
+        // which cut the working connection once (the third reviewer).
+        var late = cut()
+        _ = late.handle(SecurityRuleTests.event(.connected, fd: 4, endpoint: "tcp://10.0.0.7:5556"), now: t0)
+        late.learnHost(a, .init(host: "puba.example", addresses: ["10.0.0.6", "10.0.0.7"]))
+        #expect(late.reattribute(now: t0 + .milliseconds(100)).isEmpty)
+        #expect(reconnects(&late).isEmpty, "confirmed as a's own: nothing to reconnect")
     }
 
     /// The same against libzmq, with a resolver of the test's: a publisher at 127.0.0.1 whose name first resolved
