@@ -444,21 +444,19 @@ struct InputWatch {
     /// A reconnect was made: the old connections of `endpoint` are gone.
     mutating func reconnected(_ endpoint: String, now: ContinuousClock.Instant) {
         // libzmq reports nothing for the live connections its disconnect ends: forgotten here, or `reattribute` moved
-        // a connection that no longer existed, and said so (a reviewer, session 49). Not one counted for it by port
-        // alone, another endpoint's as likely: the disconnect leaves that alive, and the answers move it.
-        var kept: [UInt32: ContinuousClock.Instant] = [:]
-        for (fd, at) in connectedAt[endpoint] ?? [:] {
-            if countedByPortAlone.contains(fd) {
-                kept[fd] = at
-                continue
-            }
+        // a connection that no longer existed, and said so (a reviewer, session 49). One counted for it by port alone
+        // may have been another endpoint's, which the disconnect leaves alive; kept, it was as often the endpoint's
+        // own reconnection, ended without an event and counted as a publisher for good (a fourth reviewer, session 49):
+        // forgotten too, the rarer loss.
+        for fd in (connectedAt[endpoint] ?? [:]).keys {
             connectionEndpoint[fd] = nil
+            countedByPortAlone.remove(fd)
             if let address = connectionAddress.removeValue(forKey: fd) { unpin(address) }
         }
-        connectedAt[endpoint] = kept
-        publishers[endpoint] = publishers[endpoint, default: []].filter { kept[$0] != nil }
+        connectedAt[endpoint] = [:]
+        publishers[endpoint] = []
         unattributed[endpoint] = 0
-        if publishers[endpoint, default: []].isEmpty && quietSince[endpoint] == nil { quietSince[endpoint] = now }
+        if quietSince[endpoint] == nil { quietSince[endpoint] = now }
     }
 }
 
