@@ -106,9 +106,7 @@ enum ConfigurationFile {
         var found: [Int] = []
         var n = context.mark.line
         while n >= 1 && n <= lines.count {
-            let line = lines[n - 1]
-            let content = line.drop { $0 == " " }
-            let depth = line.count - content.count
+            let (depth, content) = indented(lines[n - 1])
             if !content.isEmpty && !content.hasPrefix("#") {
                 if depth < indent { break }
                 if depth == indent, Self.startsWithKey(content, key) { found.append(n) }
@@ -122,9 +120,7 @@ enum ConfigurationFile {
         var want = indent
         var up = context.mark.line - 1
         while want > 0 && up >= 1 && up <= lines.count {
-            let line = lines[up - 1]
-            let content = line.drop { $0 == " " }
-            let depth = line.count - content.count
+            let (depth, content) = indented(lines[up - 1])
             if !content.isEmpty && !content.hasPrefix("#") && depth < want {
                 guard let colon = content.firstIndex(of: ":") else { break }
                 var name = content[..<colon].trimmingCharacters(in: .whitespaces)
@@ -145,6 +141,12 @@ enum ConfigurationFile {
                 + "example configuration's security: section has its curve: keys commented out, to uncomment there)"
             : "keep one"
         return "the key \(said(key))\(others) is given more than once in one mapping (\(at)): YAML takes each key once; \(advice)"
+    }
+
+    /// A line's indentation (spaces) and what follows it.
+    private static func indented(_ line: Substring) -> (depth: Int, content: Substring) {
+        let content = line.drop { $0 == " " }
+        return (line.count - content.count, content)
     }
 
     /// Whether `content` (a line without its indentation) starts with `key` as a mapping key, plain or quoted.
