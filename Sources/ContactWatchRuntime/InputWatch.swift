@@ -132,11 +132,7 @@ struct InputWatch {
     /// Whether `address` (a connection named by address) is on a port several endpoints share and none of their host
     /// names resolved to it as far as is known — a name with no answer yet, or none at start (a resolver that was not
     /// up), does not count as a match, so it is looked up again too.
-    func isUnmatched(address: String) -> Bool {
-        guard !bound, endpoints.count > 1, !endpoints.contains(address), let (host, samePort) = peers(address),
-              samePort.count > 1 else { return false }
-        return !samePort.contains { hostAddresses[$0]?.contains(where: { $0 == host }) == true }
-    }
+    func isUnmatched(address: String) -> Bool { !surelyOf(address) }
 
     /// The host of `address` (an IPv4-mapped address as the IPv4 one: a socket with ZMQ_IPV6 on names an IPv4 peer
     /// so) and the configured endpoints with its port.
@@ -165,8 +161,12 @@ struct InputWatch {
     /// The first configured endpoint with the port of `address` whose host name resolved to its host; nil when none
     /// did (as far as is known).
     private func resolvedEndpoint(of address: String) -> String? {
-        guard let (host, samePort) = peers(address) else { return nil }
-        return samePort.first { hostAddresses[$0]?.contains(where: { $0 == host }) == true }
+        peers(address).flatMap { resolved($0.host, among: $0.samePort) }
+    }
+
+    /// The first of `samePort` whose host name resolved to `host`.
+    private func resolved(_ host: Substring, among samePort: [String]) -> String? {
+        samePort.first { hostAddresses[$0]?.contains(where: { $0 == host }) == true }
     }
 
     /// Whether an event named by `address` is surely the endpoint's it is counted for: named by the endpoint itself,
@@ -176,17 +176,15 @@ struct InputWatch {
     /// stayed deaf (a reviewer, session 49). `reattribute` cancels it for the endpoint a connection turns out to be.
     private func surelyOf(_ address: String) -> Bool {
         if bound || endpoints.count == 1 || endpoints.contains(address) { return true }
-        guard let (_, samePort) = peers(address) else { return true }
-        return samePort.count <= 1 || resolvedEndpoint(of: address) != nil
+        guard let (host, samePort) = peers(address) else { return true }
+        return samePort.count <= 1 || resolved(host, among: samePort) != nil
     }
 
     /// The endpoint a connection named by `address` is counted for, by what is known of the host names now.
     private func attribute(address: String) -> String {
         guard let (host, samePort) = peers(address) else { return address }
         guard samePort.count > 1 else { return samePort.first ?? address }
-        if let match = samePort.first(where: { hostAddresses[$0]?.contains(where: { $0 == host }) == true }) {
-            return match
-        }
+        if let match = resolved(host, among: samePort) { return match }
         return samePort.first(where: { hostAddresses[$0]?.isEmpty != true }) ?? samePort[0]
     }
 
