@@ -987,8 +987,9 @@ struct UnresolvedInputHostTests {
 
     /// The same against libzmq, with a resolver of the test's: a publisher at 127.0.0.1 whose name first resolved
     /// elsewhere. Its connection is counted for the endpoint listed first (nothing better is known); the names are
-    /// looked up again, once, and the live connection is moved to the name that resolves to it now.
-    @Test("a publisher whose DNS record changed: the names are looked up again and its live connection is moved to its endpoint")
+    /// looked up again, once, and the live connection is moved to the name that resolves to it now. A second
+    /// unmatched connection within a minute of that round waits for the next one, made by the loop's tick.
+    @Test("a publisher whose DNS record changed: the names are looked up again, at most once a minute, and its live connection is moved to its endpoint")
     func changedRecordLookedUpAgain() throws {
         let context = try ZMQContext()
         defer { context.close() }
@@ -997,6 +998,9 @@ struct UnresolvedInputHostTests {
         try publisher.bind("tcp://127.0.0.1:*")
         let bound = try publisher.lastEndpoint
         let port = try #require(bound.split(separator: ":").last)
+        // A second address of the same publisher, for a second connection from an address no answer lists.
+        let second = "tcp://127.0.0.2:\(port)"
+        try publisher.bind(second)
         let first = "tcp://pubb.example:\(port)", moved = "tcp://puba.example:\(port)"
         let records = Mutex(["pubb.example": ["10.0.0.6"], "puba.example": ["10.0.0.5"]])
         let asked = DispatchSemaphore(value: 0)
@@ -1019,12 +1023,15 @@ struct UnresolvedInputHostTests {
         try input.connect(bound)
         let poller = ZMQPoller()
         poller.add(supervisor.monitor)
+        // The loop's clock: real time first, then set past the interval by the test.
+        let offset = Mutex(Duration.zero)
         func waitFor(_ expected: Set<String>) -> Bool {
             let deadline = ContinuousClock.now + .seconds(30)
             while supervisor.publisherEndpoints != expected && ContinuousClock.now < deadline {
                 _ = try? poller.poll(timeoutMilliseconds: 50)
-                supervisor.readEvents(input: input, now: t0)
-                supervisor.tick(input: input, now: .now, received: 0)
+                let now = ContinuousClock.now + offset.withLock { $0 }
+                supervisor.readEvents(input: input, now: now)
+                supervisor.tick(input: input, now: now, received: 0)
             }
             return supervisor.publisherEndpoints == expected
         }
@@ -1037,6 +1044,31 @@ struct UnresolvedInputHostTests {
         let movedLines = sink.entries.withLock { $0 }.filter { $0.message.hasPrefix("input connection counted for another endpoint") }
         #expect(movedLines.count == 1 && movedLines.first?.metadata["from"]?.description == first
                 && movedLines.first?.metadata["endpoint"]?.description == moved, "\(movedLines.map(\.metadata))")
+        // Thirty seconds later, a connection from 127.0.0.2, which no answer lists: counted for the first endpoint
+        // by port, and no lookup before the minute is over, however often the loop turns.
+        offset.withLock { $0 = .seconds(30) }
+        try input.connect(second)
+        #expect(waitFor([first, moved]), "counted by port alone meanwhile: \(supervisor.publisherEndpoints)")
+        for _ in 0..<20 {
+            _ = try? poller.poll(timeoutMilliseconds: 10)
+            let now = ContinuousClock.now + .seconds(30)
+            supervisor.readEvents(input: input, now: now)
+            supervisor.tick(input: input, now: now, received: 0)
+        }
+        #expect(asked.wait(timeout: .now()) == .timedOut, "no lookup within the minute")
+        // Past the minute the loop's tick starts the next round by itself (no monitor event comes).
+        records.withLock { $0["pubb.example"] = ["127.0.0.2"] }
+        offset.withLock { $0 = .seconds(120) }
+        let deadline = ContinuousClock.now + .seconds(30)
+        var rounds = 0
+        while rounds < 2 && ContinuousClock.now < deadline {
+            supervisor.tick(input: input, now: ContinuousClock.now + .seconds(120), received: 0)
+            if asked.wait(timeout: .now() + .milliseconds(50)) == .success { rounds += 1 }
+        }
+        #expect(rounds == 2, "a second round of two lookups")
+        let saidAgain = sink.entries.withLock { $0 }.filter { $0.message.contains("looking them up again") }
+        #expect(saidAgain.count == 2 && saidAgain.last?.metadata["address"]?.description == second,
+                "\(saidAgain.map(\.metadata))")
     }
 }
 
