@@ -55,10 +55,12 @@ public enum EndpointSyntax {
     }
 
     /// Why libzmq cannot bind `host`, or nil. A bind takes `*`, an IP address (IPv6 in brackets) or the name of one of
-    /// this host's network interfaces, and never looks a name up: `tcp://localhost:7402` passed `--check-config`, then
-    /// the bind failed "No such device" (exit 69, restarted for ever under the unit). A connect looks names up.
+    /// this host's network interfaces, and never looks a name up: `tcp://ws1.example:7402` passed `--check-config`,
+    /// then the bind failed "No such device" (exit 69, restarted for ever under the unit). A connect looks names up.
+    /// `localhost` is the one name taken: the socket layer binds it as 127.0.0.1.
     static func bindHostProblem(_ host: String) -> String? {
-        if host == "*" { return nil }
+        // `localhost` is bound as 127.0.0.1 (`ZMQSocket.bindable`).
+        if host == "*" || host.lowercased() == "localhost" { return nil }
         var v4 = in_addr(), v6 = in6_addr()
         if inet_pton(AF_INET, host, &v4) == 1 { return nil }
         if host.hasPrefix("["), host.hasSuffix("]") {
@@ -73,7 +75,7 @@ public enum EndpointSyntax {
         }
         if isInterface(host) { return nil }
         return "\(host) is not an IP address or a network interface of this host; a bound endpoint needs one (libzmq "
-            + "does not look names up to bind): 127.0.0.1 or [::1] for loopback, * for every interface"
+            + "does not look names up to bind): 127.0.0.1, [::1] or localhost for loopback, * for every interface"
     }
 
     /// The file an `ipc://` endpoint binds: nil for another transport, an abstract socket (`@…`) or a path libzmq

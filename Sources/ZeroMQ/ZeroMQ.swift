@@ -324,17 +324,18 @@ public final class ZMQSocket {
     /// Serialises the umask's change around an `ipc://` bind (`bind`).
     private static let umaskLock = Mutex<Void>(())
 
-    public func bind(_ endpoint: String) throws {
-        let h = try live("zmq_bind(\(endpoint))")
+    public func bind(_ given: String) throws {
+        let h = try live("zmq_bind(\(given))")
+        let endpoint = Self.bindable(given)
         try allowIPv6(for: endpoint)
         let ipcPath = endpoint.hasPrefix("ipc://") ? String(endpoint.dropFirst("ipc://".count)) : nil
         if let path = ipcPath {
             if ipcPathIsOtherFile(path) {
-                throw ZMQError(operation: "zmq_bind(\(endpoint))", code: EEXIST,
+                throw ZMQError(operation: "zmq_bind(\(given))", code: EEXIST,
                                reason: "the path names a file that is not a socket; binding would delete it")
             }
             if ipcPathIsServed(path) {
-                throw ZMQError(operation: "zmq_bind(\(endpoint))", code: EADDRINUSE, reason: "another process is listening on that socket file")
+                throw ZMQError(operation: "zmq_bind(\(given))", code: EADDRINUSE, reason: "another process is listening on that socket file")
             }
         }
         // libzmq makes an ipc socket file in this thread, inside `zmq_bind` (its listener's `set_local_address`), with
@@ -356,7 +357,7 @@ public final class ZMQSocket {
             let rc = zmq_bind(h, endpoint)
             bound = (rc, rc == 0 ? 0 : zmq_errno())
         }
-        if bound.rc != 0 { throw ZMQError(operation: "zmq_bind(\(endpoint))", code: bound.code) }
+        if bound.rc != 0 { throw ZMQError(operation: "zmq_bind(\(given))", code: bound.code) }
         // The socket file as the state directory and the store are, whatever the umask: nothing for others. libzmq
         // makes it with the process's umask, and under umask 000 (or 002) any local user connected to a plaintext
         // socket, published forged events and read every alert (a security tester, session 44); connecting needs
@@ -370,6 +371,17 @@ public final class ZMQSocket {
                 _ = chmod(path, st.st_mode & 0o770)
             }
         }
+    }
+
+    /// `endpoint` as libzmq can bind it: `tcp://localhost:PORT` (any case) as `tcp://127.0.0.1:PORT`, anything else
+    /// as it is. libzmq 4.3.4 looks no name up to bind ("No such device"), where 4.3.5 binds the name's IPv4 address
+    /// (`ZMQ_IPV6` off); spec/cli.md counts `localhost` among the loopback addresses a plaintext socket may use, bound or
+    /// connected (a contract auditor, session 50), and RFC 6761 reserves the name for loopback, so it is not looked up.
+    public static func bindable(_ endpoint: String) -> String {
+        let prefix = "tcp://localhost:"
+        guard endpoint.utf8.count > prefix.utf8.count,
+              endpoint.prefix(prefix.count).lowercased() == prefix else { return endpoint }
+        return "tcp://127.0.0.1:" + endpoint.dropFirst(prefix.count)
     }
 
     /// Connects to `endpoint`.

@@ -408,6 +408,28 @@ struct ZeroMQTests {
         #expect(any.hasPrefix("tcp://0.0.0.0:"), "\(any)")
     }
 
+    /// `tcp://localhost:PORT` binds 127.0.0.1 (libzmq 4.3.4 refused the name, "No such device"), in any case of the
+    /// name, and a peer connecting to `localhost` reaches it; other names are still refused by libzmq.
+    @Test func localhostBindsTheIPv4Loopback() throws {
+        let ctx = try ZMQContext()
+        let pub = try ctx.socket(.pub)
+        try pub.bind("tcp://LocalHost:*")
+        let bound = try pub.lastEndpoint
+        #expect(bound.hasPrefix("tcp://127.0.0.1:"), "\(bound)")
+        let port = try #require(bound.split(separator: ":").last)
+        let sub = try ctx.socket(.sub)
+        try sub.subscribe("")
+        try sub.connect("tcp://localhost:\(port)")
+        #expect(try Self.awaitJoin(pub: pub, sub: sub))
+        try pub.send(strings: ["over localhost"])
+        #expect(Self.strings(try Self.receiveSkippingProbes(sub)) == ["over localhost"])
+        #expect(ZMQSocket.bindable("tcp://localhost:7402") == "tcp://127.0.0.1:7402")
+        #expect(ZMQSocket.bindable("tcp://localhost.example:7402") == "tcp://localhost.example:7402")
+        #expect(ZMQSocket.bindable("tcp://localhost:") == "tcp://localhost:")
+        #expect(ZMQSocket.bindable("ipc://localhost:1") == "ipc://localhost:1")
+        #expect(throws: ZMQError.self) { try ctx.socket(.pub).bind("tcp://localhost.invalid:*") }
+    }
+
     @Test func maxMessageSizeDropsOversizedPeerAndMonitorCountsIt() throws {
         let ctx = try ZMQContext()
         let pull = try ctx.socket(.pull)
