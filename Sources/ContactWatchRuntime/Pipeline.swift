@@ -44,7 +44,11 @@ final class Pipeline: @unchecked Sendable {
     func requestStop() {
         store.endLockWaits(within: Self.stopLockWaitSeconds)
         stopRequested.store(true, ordering: .releasing)
+        journalServer.withLock { $0 }?.requestStop()
     }
+
+    /// The journal thread while `run` runs, for `requestStop`.
+    private let journalServer = Mutex<JournalServer?>(nil)
 
     /// How long the stop waits for a lock another process holds on the store (the rest of the 5 s goes to closing).
     static let stopLockWaitSeconds = 3.5
@@ -91,6 +95,10 @@ final class Pipeline: @unchecked Sendable {
                                               limits: config.journalLimits, counters: counters, logger: logger)
         }
         defer { journal?.stop() }
+        journalServer.withLock { $0 = journal }
+        defer { journalServer.withLock { $0 = nil } }
+        // A stop asked while the journal started.
+        if isStopRequested { journal?.requestStop() }
         // A port 0 or * is chosen by the system: said, so that clients can be pointed at it (and anything else that
         // binds differently from its text, e.g. tcp://*:7402 as tcp://0.0.0.0:7402).
         for (socket, bound, configured) in [("input", sockets.boundInput, config.inputBind ? config.inputs.first : nil),

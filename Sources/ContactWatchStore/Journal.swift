@@ -39,6 +39,8 @@ extension StateStore {
 public final class JournalReader: @unchecked Sendable {
     private let queue: DatabaseQueue
     public let path: String
+    /// The connection's busy handler (SQLite's pauses up to `busyTimeoutSeconds`), ended early by `endLockWaits`.
+    private let lockWait = LockWait(timeoutMilliseconds: Int(StateStore.busyTimeoutSeconds * 1000))
 
     /// Opens the store file at `path` (already opened and checked by `StateStore`) read-only.
     public init(path: String) throws(StoreError) {
@@ -47,7 +49,8 @@ public final class JournalReader: @unchecked Sendable {
         var config = Configuration()
         config.label = "ContactWatchJournalReader"
         config.readonly = true
-        config.busyMode = .timeout(StateStore.busyTimeoutSeconds)
+        let lockWait = self.lockWait
+        config.busyMode = .callback { tries in lockWait.shouldRetry(afterTries: tries) }
         do {
             queue = try DatabaseQueue(path: path, configuration: config)
         } catch {
@@ -69,6 +72,12 @@ public final class JournalReader: @unchecked Sendable {
         } catch {
             throw StoreError.from(error, path: path, during: "reading the journal")
         }
+    }
+
+    /// Ends any wait for a lock another process holds, now and from now on, within `seconds`: the read fails busy.
+    /// Any thread (the daemon's stop, while the journal thread may be waiting in a read: it waited up to 5 s more).
+    public func endLockWaits(within seconds: Double) {
+        lockWait.end(by: ContinuousClock.now + .milliseconds(Int64(seconds * 1000)))
     }
 
     public func close() { try? queue.close() }

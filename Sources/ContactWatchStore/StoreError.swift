@@ -77,7 +77,8 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
 
     static func busy(_ path: String, _ detail: String) -> StoreError {
         StoreError(.busy, "the state store at \(path) is locked by another process (\(detail)). Stop the other "
-            + "process (e.g. an sqlite3 shell holding a transaction); the daemon resumes where it stopped.")
+            + "process (e.g. an sqlite3 shell holding a transaction; `fuser -v \(path) \(path)-wal \(path)-shm` names "
+            + "it); the daemon resumes where it stopped.")
     }
 
     static func removedWhileRunning(_ path: String) -> StoreError {
@@ -260,7 +261,10 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
                     + "daemon's user.")
             case .SQLITE_CANTOPEN, .SQLITE_PERM, .SQLITE_AUTH:
                 return .unreadable(path, detail)
-            case .SQLITE_BUSY, .SQLITE_LOCKED:
+            case .SQLITE_BUSY, .SQLITE_LOCKED, .SQLITE_PROTOCOL:
+                // SQLITE_PROTOCOL: a WAL lock another process held through SQLite's ~10 s of retries, which no busy
+                // handler shortens. It was an I/O error ("check the disk", exit 74, never restarted by the unit) for
+                // what ends with that process (a runtime reviewer, session 50).
                 return .busy(path, detail)
             case .SQLITE_FULL:
                 return .full(path, detail, batch: what == "committing")

@@ -542,6 +542,69 @@ struct FaultTests {
             + "the restart (\(before.bodies.count) before the lock)")
     }
 
+    /// SQLite's WAL read locks (bytes 123–127 of the `-shm`: its read marks) held by another process, here the test's
+    /// own (a fcntl lock: per process, so the daemon's are in conflict with it). A reader that cannot take one does not
+    /// go through the busy handler: SQLite retries for ~10 s and fails with SQLITE_PROTOCOL, which was "I/O error …
+    /// Check the disk", exit 74, never restarted by the unit (a runtime reviewer, session 50). Now exit 75 like any
+    /// other lock another process holds, and nothing of the batch is published.
+    @Test("another process holding the store's WAL read locks: exit 75 as a lock, with the fuser hint, not an I/O error; nothing published, nothing lost after it lets go")
+    func walReadLocksHeldByAnotherProcess() throws {
+        let dir = try TemporaryDirectory()
+        let chunks = try D.generatedChunks(dir, parts: 2)
+        var daemon = try DaemonUnderTest(dir: dir, extraArguments: D.arguments, environment: D.environment)
+        try D.replayThroughSentinel(daemon, [chunks[0]], sentinel: "part-1")
+        let before = try JournalClient(endpoint: daemon.journal).fetchAll()
+        try #require(before.bodies.count > 0, "part 1 raised no alert")
+        let live = try D.liveTail(daemon)
+        defer { D.stop(live, output: true) }
+
+        let shm = daemon.stateDir + "/contactwatch.sqlite-shm"
+        let fd = open(shm, O_RDWR)
+        try #require(fd >= 0, "cannot open \(shm): \(String(cString: strerror(errno)))")
+        var lock = flock()
+        lock.l_type = Int16(F_WRLCK)
+        lock.l_whence = Int16(SEEK_SET)
+        lock.l_start = 123
+        lock.l_len = 5
+        // The daemon takes a read mark for each transaction, briefly: try until this process has them all.
+        var held = false
+        let deadline = Date().addingTimeInterval(30)
+        while !held && Date() < deadline {
+            held = fcntl(fd, F_SETLK, &lock) == 0
+            if !held { _ = poll(nil, 0, 10) }
+        }
+        try #require(held, "the read locks were never free for 30 s")
+        var released = false
+        func release() {
+            guard !released else { return }
+            released = true
+            lock.l_type = Int16(F_UNLCK)
+            _ = fcntl(fd, F_SETLK, &lock)
+            close(fd)
+        }
+        defer { release() }
+
+        let replay = try Child("contactwatch", ["replay", chunks[1], "--endpoint", daemon.input, "--wait-subscribers", "1"])
+        defer { D.stop(replay) }
+        let status = daemon.child.waitForExit(timeout: 120)
+        let log = daemon.child.stderr.text
+        #expect(status == 75, "exit \(String(describing: status)): \(log.suffix(2000))")
+        #expect(log.contains("locked by another process") && log.contains("fuser -v") && !log.contains("Check the disk"),
+                "\(log.suffix(2000))")
+        D.stop(live, output: true)
+        #expect(live.stdout.text.isEmpty, "published without a commit: \(live.stdout.text.prefix(500))")
+        D.stop(replay)
+
+        release()
+        daemon = try DaemonUnderTest(dir: dir, extraArguments: D.arguments, environment: D.environment)
+        try D.replayThroughSentinel(daemon, [chunks[1]], sentinel: "part-2")
+        let after = try JournalClient(endpoint: daemon.journal).fetchAll()
+        #expect(daemon.stop() == 0, "\(daemon.child.stderr.text)")
+        D.checkContiguous(after.bodies, "journal after the lock")
+        #expect(after.bodies.count > before.bodies.count)
+        #expect(Array(after.bodies.prefix(before.bodies.count)) == before.bodies)
+    }
+
     // MARK: - Disk full
 
     @Test("disk full: exit 75, store intact; after space is freed the restart loses nothing")
