@@ -830,7 +830,7 @@ struct CommitStallWatch {
         guard let saying = observe(started: started, now: MonotonicClock.nanos()) else { return }
         switch saying {
         case .waiting(let seconds):
-            logger.warning("a write to the state store (a commit, a checkpoint or a prune) has been waiting for \(seconds) s: the disk holding \(store.path) does not answer (a frozen file system, a failing or overloaded disk?). Nothing is published until it ends; input is read until the batches in hand are full",
+            logger.warning("a write to the state store (a commit, a checkpoint or a prune) has been waiting for \(seconds) s: the disk holding \(store.path) does not answer (a frozen file system, a failing or overloaded disk?), or another process holds a lock on its write-ahead log, which SQLite waits out for ~10 s (`fuser -v \(store.path)-wal \(store.path)-shm` names it). Nothing is published until it ends; input is read until the batches in hand are full",
                            metadata: ["waitedSeconds": "\(seconds)"])
         case .ended(let seconds):
             if writer.error != nil {
