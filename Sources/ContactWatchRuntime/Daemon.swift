@@ -434,6 +434,7 @@ struct LoadedStore {
             // A number (it read "seconds=0.0237 seconds", Duration's own text).
             "seconds": "\(String(format: "%.3f", Double((ContinuousClock.now - started) / .milliseconds(1)) / 1000))",
         ])
+        logPublisherPositions(to: logger)
         if let from = store.migratedFrom {
             // Said: an upgrade changed the store's schema, and an older version will refuse it from now on.
             logger.notice("the state store was migrated from schema version \(from) to \(StateStore.schemaVersion): a version of ContactWatch older than this one refuses it from now on (exit 74); keep the backup taken before the upgrade to go back",
@@ -464,6 +465,25 @@ struct LoadedStore {
         }
         for problem in Self.openToOthers(stateDir: stateDir, store: store.path) {
             logger.warning("\(problem)", metadata: ["stateDir": "\(stateDir)"])
+        }
+    }
+
+    /// The most publishers whose position is said at start, one line each (the rest counted in one more line).
+    static let positionsSaid = 32
+
+    /// Each publisher's position — the last `sequenceNumber` the daemon has seen from it, what a publisher resends
+    /// after (README: *Restart*) — said at start, ordered by publisherId as the store orders them. It was only in the
+    /// store, where nothing documented read it (a crash-consistency tester, session 50).
+    private func logPublisherPositions(to logger: Logger) {
+        guard !state.publishers.isEmpty else { return }
+        let sorted = state.publishers.sorted { $0.key < $1.key }
+        for (id, last) in sorted.prefix(Self.positionsSaid) {
+            logger.info("publisher position: a resend goes on from the next sequenceNumber (contactwatch replay --publisher-id ID --resume-after N)",
+                        metadata: ["publisherId": "\(id.value)", "lastSequence": "\(last)"])
+        }
+        if sorted.count > Self.positionsSaid {
+            logger.info("publisher positions not said: \(sorted.count - Self.positionsSaid) more publishers (table publisher(id, lastSequence) of the store, README: Restart)",
+                        metadata: ["publishers": "\(sorted.count)"])
         }
     }
 

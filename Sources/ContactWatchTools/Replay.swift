@@ -41,6 +41,11 @@ public struct ReplayOptions: Sendable {
     public var waitTimeoutSeconds: Double = 30
     /// Stamp `publisherId` and `sequenceNumber` (1, 2, 3, ...) on each JSON object.
     public var publisherId: String?
+    /// With `publisherId`: the messages numbered up to this one (the daemon's stored position for that publisher) are
+    /// not sent, and the next is sent as this + 1 — a resend after a crash from where the daemon stopped, numbered
+    /// as the first run numbered it. Lines before the first unsent-numbered message that carry no number (one-frame
+    /// messages) are left out too. 0: none.
+    public var resumeAfter: UInt64 = 0
     /// Replay the files this many times.
     public var loop = 1
     /// Send lines that are not JSON as one-frame messages instead of skipping them.
@@ -80,6 +85,10 @@ public struct ReplaySummary: Sendable, Equatable {
     public var skippedOverlong = 0
     /// Lines sent as one-frame messages.
     public var oneFrame = 0
+    /// Lines passed over, not sent or reported, because they come up to the message numbered
+    /// `ReplayOptions.resumeAfter`; and the last number passed over (less than `resumeAfter` when the files hold fewer).
+    public var resumedPast = 0
+    public var lastNumberPassed: UInt64 = 0
     public var seconds = 0.0
     /// Subscriptions the socket saw (it is an XPUB), those withdrawn or ended later included.
     public var subscriptionsSeen = 0
@@ -481,6 +490,14 @@ public enum Replay {
                 }) { line, number in
                     let (kind, object) = classifyScan(line, recordMembers: stampID != nil, with: &lines)
                     var topic: [UInt8]? = nil
+                    if case .skip = kind { return true }
+                    // --resume-after: what the daemon has seen already is passed over, numbered as it was sent.
+                    if sequence < options.resumeAfter {
+                        if stampID != nil, object != nil { sequence += 1 }
+                        summary.resumedPast += 1
+                        summary.lastNumberPassed = sequence
+                        return true
+                    }
                     switch kind {
                     case .skip:
                         return true
@@ -552,7 +569,7 @@ public enum Replay {
                         drainSubscriptions(socket, into: &ledger)
                         if ledger.joined > 0 { watch?.stop() } else { watch?.read() }
                         // The total counts every line that is not blank or a comment: those not sent count as done.
-                        let done = summary.messages + summary.skippedInvalid + summary.skippedOverlong
+                        let done = summary.messages + summary.skippedInvalid + summary.skippedOverlong + summary.resumedPast
                         progress.tick {
                             ProgressMeter.line(done: done, total: total, unit: "lines", elapsed: progress.elapsedSeconds)
                         }

@@ -106,6 +106,9 @@ struct ReplayCommand: ParsableCommand {
     @Option(help: "Stamp publisherId and sequenceNumber (1, 2, 3, ...) on each JSON object.")
     var publisherId: String?
 
+    @Option(parsing: .unconditional, help: ArgumentHelp("With --publisher-id: pass over the messages numbered 1 to N (the daemon's position for this publisher, in its start line) and go on from N+1.", valueName: "N"))
+    var resumeAfter: UInt64?
+
     @Option(parsing: .unconditional, help: "Replay the files N times.")
     var loop: Int = 1
 
@@ -146,6 +149,8 @@ struct ReplayCommand: ParsableCommand {
         if let publisherId, publisherId.unicodeScalars.isEmpty || publisherId.unicodeScalars.count > 64 {
             throw ValidationError("--publisher-id must have 1 to 64 characters")
         }
+        // Without numbers of its own there is nothing to resume by: the files' own sequenceNumbers are not read.
+        if resumeAfter != nil && publisherId == nil { throw ValidationError("--resume-after needs --publisher-id ID") }
         if let problem = EndpointSyntax.problem(endpoint, bind: bind) { throw ValidationError("--endpoint: \(problem)") }
         try validateCurve(bind: bind, cert: curveCert, serverKey: curveServerKey, allow: curveAllow)
     }
@@ -159,6 +164,7 @@ struct ReplayCommand: ParsableCommand {
         options.waitTimeoutSeconds = waitTimeout ?? 30
         options.publisherId = publisherId
         options.loop = loop
+        options.resumeAfter = resumeAfter ?? 0
         options.sendInvalid = sendInvalid
         options.lingerMilliseconds = Int32((linger * 1000).rounded())
         let queued = ReplayCounter()
@@ -172,6 +178,12 @@ struct ReplayCommand: ParsableCommand {
         try runTool("replay") {
             options.curve = try ToolCurve.load(cert: curveCert, serverKey: curveServerKey, allow: curveAllow)
             let summary = try Replay.run(options)
+            if let resumeAfter {
+                FDWriter.standardError.line(summary.lastNumberPassed < resumeAfter
+                    ? "the files hold \(summary.lastNumberPassed) numbered messages, not \(resumeAfter) (--resume-after): "
+                        + "nothing was left to send"
+                    : "passed over \(summary.resumedPast) lines up to sequenceNumber \(resumeAfter); resumed at \(resumeAfter + 1)")
+            }
             if summary.skippedInvalid > 0 {
                 FDWriter.standardError.line("skipped \(summary.skippedInvalid) \(summary.skippedInvalid == 1 ? "line that is" : "lines that are") not JSON")
             }

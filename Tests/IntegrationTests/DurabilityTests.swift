@@ -132,14 +132,15 @@ struct DurabilityTests {
 
     /// Replays `files` then the sentinel `name` into the daemon and waits until the sentinel's notice is published
     /// (a notice tail subscribed before the replay sees it).
-    static func replayThroughSentinel(_ daemon: DaemonUnderTest, _ files: [String], sentinel name: String) throws {
+    static func replayThroughSentinel(_ daemon: DaemonUnderTest, _ files: [String], sentinel name: String,
+                                      extra: [String] = []) throws {
         let before = joined(daemon, "invalid-event")
         let notices = try noticeTail(daemon)
         defer { stop(notices) }
         try #require(awaitJoined(daemon, "invalid-event", atLeast: before + 1),
                      "the notice tail did not subscribe: \(daemon.child.stderr.text)")
         let replay = try Child("contactwatch", ["replay"] + files + [try sentinel(daemon.dir, name), "--endpoint",
-                                                daemon.input, "--wait-subscribers", "1", "--send-invalid"])
+                                                daemon.input, "--wait-subscribers", "1", "--send-invalid"] + extra)
         defer { stop(replay) }
         try #require(replay.waitForProcessExit(timeout: 60) == 0, "replay failed: \(replay.stderr.text)")
         try #require(awaitSentinel(notices, name), "no notice for \(name): \(notices.stdout.text)\n\(daemon.child.stderr.text)")
@@ -266,6 +267,60 @@ struct DurabilityTests {
             }
         }
         #expect(mismatches == 0, "\(mismatches) of \(liveBodies.count) live alerts differ from the journal")
+    }
+
+    /// The README's recovery: a numbered publisher whose daemon was killed resends from the position the restarted
+    /// daemon says at start (`publisher position … lastSequence=K`), with `replay --resume-after K`: nothing repeated,
+    /// no gap, and the journal of a run never killed. The position was only in the store, read by nothing documented,
+    /// and replay could not number a resend as the first run had (a crash-consistency tester, session 50).
+    @Test("SIGKILL mid-replay of a numbered publisher; the restart says its position; replay --resume-after it: no repeat, no gap, the uninterrupted run's journal")
+    func resumeFromTheSaidPosition() throws {
+        let feed = ["--publisher-id", "feed"]
+        let dirA = try TemporaryDirectory()
+        let stream = try Self.generatedChunks(dirA, parts: 1)
+        let daemonA = try DaemonUnderTest(dir: dirA, extraArguments: Self.arguments, environment: Self.environment)
+        try Self.replayThroughSentinel(daemonA, stream, sentinel: "sentinel-A", extra: feed)
+        let journalA = try JournalClient(endpoint: daemonA.journal).fetchAll()
+        #expect(daemonA.stop() == 0, "run A did not stop cleanly: \(daemonA.child.stderr.text)")
+        try #require(journalA.bodies.count > 100, "run A raised only \(journalA.bodies.count) alerts")
+
+        let dirB = try TemporaryDirectory()
+        var daemon = try DaemonUnderTest(dir: dirB, extraArguments: Self.arguments, environment: Self.environment)
+        let live = try Self.liveTail(daemon)
+        defer { Self.stop(live, output: true) }
+        let replay = try Child("contactwatch", ["replay"] + stream + ["--endpoint", daemon.input, "--wait-subscribers", "1",
+                                                                     "--rate", "500"] + feed)
+        defer { Self.stop(replay) }
+        let published = live.stdout.wait(timeout: 60) { $0.split(separator: "\n").count >= 3 }
+        try #require(published, "nothing published: \(daemon.child.stderr.text)")
+        daemon.child.signal(SIGKILL)
+        replay.signal(SIGKILL)
+        try #require(daemon.child.waitForProcessExit(timeout: 10) != nil, "the daemon survived SIGKILL")
+        _ = replay.waitForProcessExit(timeout: 10)
+
+        daemon = try DaemonUnderTest(dir: dirB, extraArguments: Self.arguments, environment: Self.environment)
+        func position(_ log: String) -> UInt64? {
+            guard let line = log.split(separator: "\n").first(where: { $0.contains("publisher position") && $0.contains("publisherId=feed ") }),
+                  let field = line.split(separator: " ").first(where: { $0.hasPrefix("lastSequence=") }) else { return nil }
+            return UInt64(field.dropFirst("lastSequence=".count))
+        }
+        daemon.child.stderr.wait(timeout: 10) { position($0) != nil }
+        let said = try #require(position(daemon.child.stderr.text), "no position said: \(daemon.child.stderr.text)")
+        #expect(said > 0)
+        try Self.replayThroughSentinel(daemon, stream, sentinel: "sentinel-B", extra: feed + ["--resume-after", "\(said)"])
+        let journalB = try JournalClient(endpoint: daemon.journal).fetchAll()
+        #expect(daemon.stop() == 0, "\(daemon.child.stderr.text)")
+        let log = daemon.child.stderr.text
+        #expect(FaultTests.stoppedField(log, "repeats") == 0 && FaultTests.stoppedField(log, "gaps") == 0, "\(log.suffix(1500))")
+        #expect(!log.contains("restarted its sequence"), "\(log.suffix(1500))")
+        Self.checkContiguous(journalB.bodies, "run B")
+        #expect(journalB.bodies.count == journalA.bodies.count, "run B \(journalB.bodies.count), run A \(journalA.bodies.count)")
+        var differences = 0
+        for (a, b) in zip(journalA.bodies, journalB.bodies) where Self.withoutDetectedAt(a) != Self.withoutDetectedAt(b) {
+            differences += 1
+            if differences <= 3 { Issue.record("alertSequence \(Self.sequence(a) ?? -1):\n A \(a)\n B \(b)") }
+        }
+        #expect(differences == 0, "\(differences) journal entries differ between runs A and B")
     }
 
     @Test("an online backup (sqlite3 .backup while the daemon commits), restored as the README says after a SIGKILL: the journal up to the backup, then the same alerts as a run never restored")
