@@ -142,11 +142,12 @@ struct ToolFlagRangeTests {
 
     /// Flags that mean something only with another were ignored without it, without a word, and a pipe named twice
     /// was read at its end the second time (a fault tester, session 35).
-    @Test("--wait-timeout without --wait-subscribers, --request-timeout without --journal, the same pipe named twice: exit 64 saying why")
+    @Test("--wait-timeout without --wait-subscribers, --resume-after without --publisher-id, --request-timeout without --journal, the same pipe named twice: exit 64 saying why")
     func flagsThatNeedAnother() throws {
         let dir = try TemporaryDirectory()
         let base = try Self.replayOfOneEvent(dir)
         try Self.refused(base + ["--wait-timeout", "5"], ["--wait-timeout needs --wait-subscribers N"])
+        try Self.refused(base + ["--resume-after", "3"], ["--resume-after needs --publisher-id ID"])
         try Self.refused(["tail", "--endpoint", dir.ipc("out"), "--request-timeout", "2"], ["--request-timeout needs --journal"])
         let script = """
             echo '{"eventType":"x"}' | "$1" replay /dev/stdin /proc/self/fd/0 --endpoint "$2" --linger 0 2>&1; echo "twice $?"
