@@ -109,7 +109,13 @@ extension ToolCurve {
             // Often the first event of a mechanism mismatch, before the one that names it (a README audit, session 24:
             // "is --curve-server-key the daemon's public certificate?" came first for a CURVE tail against a plaintext
             // daemon, the wrong remedy): what to check, in both directions.
-            return "warning: the handshake with \(endpoint) failed (\(event.failureReason)): do the daemon and this "
+            // With no detail it is also what a daemon stopped or restarted mid-handshake leaves (a crash tester,
+            // session 50: once in 40 restarts, and the question alone sent an operator after CURVE).
+            let restart = event.kind == .handshakeFailedNoDetail
+                ? "a daemon that stopped or restarted meanwhile ends it so, and this \(role.who) connects again by itself; "
+                    + "if it repeats: "
+                : ""
+            return "warning: the handshake with \(endpoint) failed (\(event.failureReason)): \(restart)do the daemon and this "
                 + "\(role.who) agree on CURVE (both or neither)"
                 + "\(clientKey == nil ? "" : ", and is --curve-server-key the daemon's public certificate")"
                 + "\(bound ? "" : ", and is this the daemon's \(role.endpointFlag) endpoint")?\(role.suffix)"
