@@ -471,6 +471,28 @@ final class TailSession {
         /// restart's refused send does not use up the unanswered request's second chance: a reviewer, session 40).
         var sentAgain = false
         var waitedForKeepalive = false
+        /// The wait for a connection to the journal was said (once a request).
+        var warnedNoConnection = false
+        /// Sends the request, waiting up to `sendWaitMilliseconds` for a connection. A long --request-timeout is as
+        /// long a wait, said after the live connection's 5 s (it was silent: 15 s of nothing with --request-timeout 300
+        /// and the daemon down, a drift audit, session 50). False: no connection took it in that time.
+        func sendRequest(_ dealer: ZMQSocket) throws -> Bool {
+            let request = ["fetch", String(after), String(limit)]
+            let warnAfter = options.connectWarningMilliseconds, wait = options.sendWaitMilliseconds
+            guard !warnedNoConnection, wait > warnAfter else { return try dealer.send(strings: request) }
+            let poller = ZMQPoller()
+            poller.add(dealer, events: .writable)
+            func writable(within milliseconds: Int) throws -> Bool {
+                try poller.poll(timeoutMilliseconds: milliseconds).events.first?.contains(.writable) ?? false
+            }
+            if try !writable(within: warnAfter) {
+                warnedNoConnection = true
+                diagnostics.line("warning: no connection to journal \(journal) after \(warnAfter / 1000) s; still "
+                    + "trying, for up to \((wait - warnAfter) / 1000) s more (\(journalHint))")
+                guard try writable(within: wait - warnAfter) else { return false }
+            }
+            return try dealer.send(strings: request)
+        }
         var firstAsked = ToolClock.nanos()
         /// Back from a lost connection: the new daemon gets every chance the first had (asked twice, keepalive's wait).
         func afresh() {
@@ -493,7 +515,7 @@ final class TailSession {
         while true {
             let sentOn = reconnections
             // A DEALER with no connection blocks its send (a refused handshake leaves none): bounded by ZMQ_SNDTIMEO.
-            guard try dealer.send(strings: ["fetch", String(after), String(limit)]) else {
+            guard try sendRequest(dealer) else {
                 if liveConnectionLost() {
                     // The daemon went away before the request could be sent: sent once it is back, as below.
                     dealer = try reconnectJournalOnceBack(dealer, journal: journal)

@@ -359,6 +359,26 @@ struct TailJournalResetTests {
         #expect(!tail.stderr.text.contains("restarted") && !tail.stderr.text.contains("partition"), "\(tail.stderr.text)")
     }
 
+    /// A --request-timeout longer than 5 s is as long a wait for a connection to the journal: said at 5 s, as the live
+    /// connection's wait is (it was silent until the timeout: a drift audit, session 50).
+    @Test("tail --journal where nothing listens, with --request-timeout 6: the missing connection said at 5 s, then exit 69")
+    func missingJournalConnectionSaidAtFiveSeconds() throws {
+        let dir = try TemporaryDirectory()
+        let fake = try FakeDaemon(dir)
+        defer { fake.close() }
+        let journal = dir.ipc("nothing-listens")
+        let tail = try Child("contactwatch", ["tail", "--endpoint", fake.outputEndpoint, "--journal", journal,
+                                              "--from-sequence", "0", "--request-timeout", "6"])
+        defer { if tail.process.isRunning { tail.signal(SIGKILL) }; _ = tail.waitForProcessExit(timeout: 10) }
+        let warning = "warning: no connection to journal \(journal) after 5 s; still trying, for up to 1 s more"
+        #expect(tail.stderr.wait(timeout: 30) { $0.contains(warning) }, "\(tail.stderr.text)")
+        #expect(tail.waitForExit(timeout: 30) == 69, "\(tail.stderr.text)")
+        // Said once, before the first give-up; the second try (a new socket) waits the timeout alone.
+        #expect(tail.stderr.text.components(separatedBy: warning).count == 2, "\(tail.stderr.text)")
+        #expect(tail.stderr.text.contains("journal \(journal) took no request within 6000 ms: no connection to it"),
+                "\(tail.stderr.text)")
+    }
+
     /// A daemon killed and restarted with a request in flight took the request with it: the tail waited for an answer
     /// that could not come and exited 69, while the new daemon's journal answered at once (a fault tester, session 35).
     @Test("a journal request left unanswered is asked once more on a new connection; unanswered twice, tail exits 69", arguments: [1, 2])
