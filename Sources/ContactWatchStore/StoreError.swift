@@ -25,9 +25,12 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
         /// The store's `-wal` or `-shm` file was deleted or replaced under the running daemon, and everything committed
         /// was copied into the database file before it stopped: temporary (a restart resumes with nothing lost).
         case sideFileLost
+        /// SQLite could not allocate memory (`SQLITE_NOMEM`, `SQLITE_IOERR_NOMEM`): nothing of the failed write is
+        /// kept; temporary (it was an I/O error, "check the disk", never restarted: a reviewer, session 50).
+        case outOfMemory
 
         /// Whether a restart can cure it (exit 75 rather than 74).
-        public var isTemporary: Bool { self == .full || self == .busy || self == .sideFileLost }
+        public var isTemporary: Bool { self == .full || self == .busy || self == .sideFileLost || self == .outOfMemory }
     }
 
     public init(_ kind: Kind, _ description: String) {
@@ -73,6 +76,12 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
         StoreError(.full, "the disk holding the state store at \(path) is full (\(detail)); "
             + (batch ? "the failed batch was not committed and nothing of it was published" : "nothing was written")
             + ". Free some space; the daemon resumes where it stopped.")
+    }
+
+    static func outOfMemory(_ path: String, _ detail: String) -> StoreError {
+        StoreError(.outOfMemory, "SQLite ran out of memory working on the state store at \(path) (\(detail)); nothing "
+            + "of the failed write was kept and nothing of it was published. Check the host's memory (and the unit's "
+            + "MemoryMax=); the daemon resumes where it stopped.")
     }
 
     static func busy(_ path: String, _ detail: String) -> StoreError {
@@ -237,6 +246,7 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
         if let e = error as? DatabaseError {
             var detail = "\(what): \(e.message ?? "\(e.resultCode)")"
             let primary = e.resultCode.primaryResultCode
+            if primary == .SQLITE_NOMEM || e.extendedResultCode == .SQLITE_IOERR_NOMEM { return .outOfMemory(path, detail) }
             if systemErrno != 0, [.SQLITE_IOERR, .SQLITE_FULL, .SQLITE_CANTOPEN, .SQLITE_READONLY].contains(primary) {
                 detail += "; the system said: \(FileCheck.errnoText(systemErrno))"
                 if systemErrno == EROFS { return .readOnlyFileSystem(path, detail) }

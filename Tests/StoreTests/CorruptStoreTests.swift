@@ -412,3 +412,27 @@ func expectRefusal(_ dir: TempDir, _ kind: StoreError.Kind, mentioning words: [S
         #expect(loaded.contacts.slotCount < 1_000_000, "\(loaded.contacts.slotCount) slots for \(loaded.contacts.count) contacts")
     }
 }
+
+/// SQLite's result codes as the operator's message and exit status classify them (`StoreError.from`).
+@Suite("State store errors by SQLite result code")
+struct StoreErrorClassificationTests {
+    private func kind(_ code: ResultCode, errno: Int32 = 0) -> StoreError.Kind {
+        StoreError.from(DatabaseError(resultCode: code, message: "m"), path: "/s/contactwatch.sqlite", during: "committing",
+                        systemErrno: errno).kind
+    }
+
+    /// SQLITE_PROTOCOL (a WAL lock another process held through SQLite's ~10 s of retries) and an allocation failure
+    /// were "I/O error … Check the disk", exit 74, which the unit never restarts (reviewers, session 50).
+    @Test("locks (BUSY, LOCKED, PROTOCOL) are busy, NOMEM out of memory, both temporary; damage and I/O errors are not")
+    func classified() {
+        #expect(kind(.SQLITE_BUSY) == .busy && kind(.SQLITE_LOCKED) == .busy && kind(.SQLITE_PROTOCOL) == .busy)
+        #expect(kind(.SQLITE_NOMEM) == .outOfMemory && kind(.SQLITE_IOERR_NOMEM) == .outOfMemory)
+        #expect(StoreError.Kind.busy.isTemporary && StoreError.Kind.outOfMemory.isTemporary && StoreError.Kind.full.isTemporary)
+        #expect(kind(.SQLITE_CORRUPT) == .corrupt && kind(.SQLITE_IOERR) == .io && kind(.SQLITE_IOERR_READ) == .io)
+        #expect(!StoreError.Kind.io.isTemporary && !StoreError.Kind.corrupt.isTemporary)
+        #expect(kind(.SQLITE_FULL) == .full && kind(.SQLITE_IOERR, errno: ENOSPC) == .full)
+        let said = StoreError.from(DatabaseError(resultCode: .SQLITE_PROTOCOL, message: "locking protocol"),
+                                   path: "/s/contactwatch.sqlite", during: "committing").description
+        #expect(said.contains("locked by another process") && said.contains("fuser -v /s/contactwatch.sqlite"), "\(said)")
+    }
+}
