@@ -473,7 +473,8 @@ public enum Replay {
             progress.clear()
             diagnostics.line(text)
         }
-        let start = ToolClock.nanos()
+        /// When the first message was (is to be) sent: the base of --rate's pacing and of the summary's rate.
+        var start = ToolClock.nanos()
         let rateInterval = options.rate.map { 1e9 / $0 }
         let paced = options.rate != nil || options.speed != nil
         // A subscriber that left while the replay waited is known gone before the first message.
@@ -498,6 +499,9 @@ public enum Replay {
                         summary.lastNumberPassed = sequence
                         return true
                     }
+                    // The lines passed over took time to read: paced from here, they were a burst of that time's
+                    // worth of messages at --rate (a reviewer, session 50: 18 of the first 40 within 10 ms).
+                    if summary.messages == 0 && summary.resumedPast > 0 { start = ToolClock.nanos() }
                     switch kind {
                     case .skip:
                         return true
