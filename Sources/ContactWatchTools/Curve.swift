@@ -110,15 +110,15 @@ extension ToolCurve {
             // "is --curve-server-key the daemon's public certificate?" came first for a CURVE tail against a plaintext
             // daemon, the wrong remedy): what to check, in both directions.
             // With no detail it is also what a daemon stopped or restarted mid-handshake leaves (a crash tester,
-            // session 50: once in 40 restarts, and the question alone sent an operator after CURVE).
+            // session 50: once in 40 restarts, and the question alone sent an operator after CURVE); said after the
+            // question, which a wrong --curve-server-key (also no detail, said once) needs first (a reviewer).
             let restart = event.kind == .handshakeFailedNoDetail
-                ? "a daemon that stopped or restarted meanwhile ends it so, and this \(role.who) connects again by itself; "
-                    + "if it repeats: "
+                ? " (a daemon that stopped or restarted mid-handshake ends it so too; this \(role.who) connects again by itself)"
                 : ""
-            return "warning: the handshake with \(endpoint) failed (\(event.failureReason)): \(restart)do the daemon and this "
+            return "warning: the handshake with \(endpoint) failed (\(event.failureReason)): do the daemon and this "
                 + "\(role.who) agree on CURVE (both or neither)"
                 + "\(clientKey == nil ? "" : ", and is --curve-server-key the daemon's public certificate")"
-                + "\(bound ? "" : ", and is this the daemon's \(role.endpointFlag) endpoint")?\(role.suffix)"
+                + "\(bound ? "" : ", and is this the daemon's \(role.endpointFlag) endpoint")?\(restart)\(role.suffix)"
         default:
             return nil
         }

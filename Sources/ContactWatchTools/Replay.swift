@@ -43,8 +43,8 @@ public struct ReplayOptions: Sendable {
     public var publisherId: String?
     /// With `publisherId`: the messages numbered up to this one (the daemon's stored position for that publisher) are
     /// not sent, and the next is sent as this + 1 — a resend after a crash from where the daemon stopped, numbered
-    /// as the first run numbered it. Lines before the first unsent-numbered message that carry no number (one-frame
-    /// messages) are left out too. 0: none.
+    /// as the first run numbered it. Lines without a number (one-frame messages) up to that message are left out too;
+    /// those after it are sent, as the daemon's position does not say whether it had them. 0: none.
     public var resumeAfter: UInt64 = 0
     /// Replay the files this many times.
     public var loop = 1

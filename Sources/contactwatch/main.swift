@@ -179,9 +179,15 @@ struct ReplayCommand: ParsableCommand {
             options.curve = try ToolCurve.load(cert: curveCert, serverKey: curveServerKey, allow: curveAllow)
             let summary = try Replay.run(options)
             if let resumeAfter {
-                FDWriter.standardError.line(summary.lastNumberPassed < resumeAfter
-                    ? "the files hold \(summary.lastNumberPassed) numbered messages, not \(resumeAfter) (--resume-after): "
-                        + "nothing was left to send"
+                // A position beyond the files: not the files this publisher sent the daemon (or not this publisher's
+                // position), and nothing was sent: a failure, not a success a recovery script goes on from (a reviewer).
+                if summary.lastNumberPassed < resumeAfter {
+                    throw ToolError(exitCode: ExitStatus.usage, "--resume-after \(resumeAfter): the files hold "
+                        + "only \(summary.lastNumberPassed) numbered message\(summary.lastNumberPassed == 1 ? "" : "s"), so they are not what this publisher sent up to "
+                        + "that position (another publisher's position, or other files?); nothing was sent")
+                }
+                FDWriter.standardError.line(summary.messages == 0
+                    ? "passed over \(summary.resumedPast) lines up to sequenceNumber \(resumeAfter), the files' last: nothing was left to send"
                     : "passed over \(summary.resumedPast) lines up to sequenceNumber \(resumeAfter); resumed at \(resumeAfter + 1)")
             }
             if summary.skippedInvalid > 0 {

@@ -148,6 +148,9 @@ struct ToolFlagRangeTests {
         let base = try Self.replayOfOneEvent(dir)
         try Self.refused(base + ["--wait-timeout", "5"], ["--wait-timeout needs --wait-subscribers N"])
         try Self.refused(base + ["--resume-after", "3"], ["--resume-after needs --publisher-id ID"])
+        // A position beyond the files is not theirs: nothing sent, and no success for a recovery script (a reviewer).
+        try Self.refused(base + ["--publisher-id", "p", "--resume-after", "2", "--linger", "0"],
+                         ["--resume-after 2: the files hold only 1 numbered message, so they are not what this publisher sent"])
         try Self.refused(["tail", "--endpoint", dir.ipc("out"), "--request-timeout", "2"], ["--request-timeout needs --journal"])
         let script = """
             echo '{"eventType":"x"}' | "$1" replay /dev/stdin /proc/self/fd/0 --endpoint "$2" --linger 0 2>&1; echo "twice $?"

@@ -326,15 +326,17 @@ struct SubscriberLedgerTests {
 @Suite("The tools' handshake advice")
 struct HandshakeAdviceTests {
     /// A handshake that failed with no detail is also what a daemon stopped or restarted mid-handshake leaves: said
-    /// first, before the CURVE question (a crash tester, session 50); a protocol failure asks only the question.
-    @Test("no detail: the restart said before the CURVE question; a protocol failure: the question alone")
+    /// after the CURVE question (a crash tester, session 50; a wrong --curve-server-key gives no detail either, and
+    /// needs the question first: a reviewer); a protocol failure asks only the question.
+    @Test("no detail: the restart said after the CURVE question; a protocol failure: the question alone")
     func noDetailNamesARestart() {
         let endpoint = "ipc:///run/contactwatch/out"
         let closed = ZMQSocketEvent(kind: .handshakeFailedNoDetail, value: 0, endpoint: endpoint, peerAddress: nil)
         let protocolFailure = ZMQSocketEvent(kind: .handshakeFailedProtocol, value: 0, endpoint: endpoint, peerAddress: nil)
         let said = ToolCurve.none.refusalAdvice(closed, endpoint: endpoint, role: .consumer) ?? ""
-        #expect(said.contains("a daemon that stopped or restarted meanwhile ends it so, and this client connects again by "
-                              + "itself; if it repeats: do the daemon and this client agree on CURVE"), "\(said)")
+        #expect(said.contains("): do the daemon and this client agree on CURVE (both or neither), and is this the daemon's "
+                              + "--output endpoint? (a daemon that stopped or restarted mid-handshake ends it so too; this "
+                              + "client connects again by itself)"), "\(said)")
         let question = ToolCurve.none.refusalAdvice(protocolFailure, endpoint: endpoint, role: .publisher) ?? ""
         #expect(question.contains("): do the daemon and this publisher agree on CURVE") && !question.contains("restarted"),
                 "\(question)")
