@@ -502,9 +502,11 @@ struct FaultTests {
 
     // MARK: - Store locked by another process
 
-    @Test("another process holding the store's write lock past the 5 s busy timeout: exit 75, nothing published, nothing lost after it lets go")
-    func storeLockedByAnotherProcess() throws {
-        guard let shell = D.sqliteShell(skipping: "fault: store locked by another process", to: "hold the lock") else { return }
+    /// Part 1 through a daemon; then `hold` takes a lock on its store (returning how to let go) while part 2 is
+    /// replayed: the daemon exits 75 saying `said`, publishing nothing of part 2; once the lock is let go a restart
+    /// takes part 2 and the journal continues where it stopped. Returns the exit status and the journal's sizes.
+    private func lockedStoreScenario(hold: (DaemonUnderTest) throws -> () -> Void,
+                                     said: (String) -> Bool) throws -> (status: Int32?, before: Int, after: Int) {
         let dir = try TemporaryDirectory()
         let chunks = try D.generatedChunks(dir, parts: 2)
         var daemon = try DaemonUnderTest(dir: dir, extraArguments: D.arguments, environment: D.environment)
@@ -513,24 +515,21 @@ struct FaultTests {
         try #require(before.bodies.count > 0, "part 1 raised no alert")
         let live = try D.liveTail(daemon)
         defer { D.stop(live, output: true) }
-
-        // An sqlite3 shell takes the write lock (WAL: the daemon can still read) and holds it until its stdin closes.
-        let (holder, input) = try D.holdWriteLock(daemon, shell: shell)
-        defer { D.stop(holder) }
+        let release = try hold(daemon)
 
         let replay = try Child("contactwatch", ["replay", chunks[1], "--endpoint", daemon.input, "--wait-subscribers", "1"])
         defer { D.stop(replay) }
         let status = daemon.child.waitForExit(timeout: 120)
-        #expect(status == 75, "exit \(String(describing: status)): \(daemon.child.stderr.text.suffix(2000))")
-        #expect(daemon.child.stderr.text.contains("locked by another process"), "\(daemon.child.stderr.text.suffix(2000))")
+        let log = daemon.child.stderr.text
+        #expect(status == 75, "exit \(String(describing: status)): \(log.suffix(2000))")
+        #expect(said(log), "\(log.suffix(2000))")
         // Nothing of part 2 was committed, so nothing of it was published.
         D.stop(live, output: true)
         #expect(live.stdout.text.isEmpty, "published without a commit: \(live.stdout.text.prefix(500))")
         D.stop(replay)
 
         // The other process lets go: the store opens intact, part 2 again, the journal continues where it stopped.
-        try input.fileHandleForWriting.close()
-        #expect(holder.waitForProcessExit(timeout: 30) != nil, "sqlite3 did not end with its input")
+        release()
         daemon = try DaemonUnderTest(dir: dir, extraArguments: D.arguments, environment: D.environment)
         try D.replayThroughSentinel(daemon, [chunks[1]], sentinel: "part-2")
         let after = try JournalClient(endpoint: daemon.journal).fetchAll()
@@ -538,8 +537,25 @@ struct FaultTests {
         D.checkContiguous(after.bodies, "journal after the lock")
         #expect(after.bodies.count > before.bodies.count)
         #expect(Array(after.bodies.prefix(before.bodies.count)) == before.bodies)
-        print("fault: store locked by another process: exit \(String(describing: status)); \(after.bodies.count) alerts after "
-            + "the restart (\(before.bodies.count) before the lock)")
+        return (status, before.bodies.count, after.bodies.count)
+    }
+
+    @Test("another process holding the store's write lock past the 5 s busy timeout: exit 75, nothing published, nothing lost after it lets go")
+    func storeLockedByAnotherProcess() throws {
+        guard let shell = D.sqliteShell(skipping: "fault: store locked by another process", to: "hold the lock") else { return }
+        var holder: Child? = nil
+        defer { holder.map { D.stop($0) } }
+        let r = try lockedStoreScenario(hold: { daemon in
+            // An sqlite3 shell takes the write lock (WAL: the daemon can still read) and holds it until its stdin closes.
+            let (shellHolding, input) = try D.holdWriteLock(daemon, shell: shell)
+            holder = shellHolding
+            return {
+                try? input.fileHandleForWriting.close()
+                #expect(shellHolding.waitForProcessExit(timeout: 30) != nil, "sqlite3 did not end with its input")
+            }
+        }, said: { $0.contains("locked by another process") })
+        print("fault: store locked by another process: exit \(String(describing: r.status)); \(r.after) alerts after "
+            + "the restart (\(r.before) before the lock)")
     }
 
     /// SQLite's WAL read locks (bytes 123–127 of the `-shm`: its read marks) held by another process, here the test's
@@ -549,60 +565,34 @@ struct FaultTests {
     /// other lock another process holds, and nothing of the batch is published.
     @Test("another process holding the store's WAL read locks: exit 75 as a lock, with the fuser hint, not an I/O error; nothing published, nothing lost after it lets go")
     func walReadLocksHeldByAnotherProcess() throws {
-        let dir = try TemporaryDirectory()
-        let chunks = try D.generatedChunks(dir, parts: 2)
-        var daemon = try DaemonUnderTest(dir: dir, extraArguments: D.arguments, environment: D.environment)
-        try D.replayThroughSentinel(daemon, [chunks[0]], sentinel: "part-1")
-        let before = try JournalClient(endpoint: daemon.journal).fetchAll()
-        try #require(before.bodies.count > 0, "part 1 raised no alert")
-        let live = try D.liveTail(daemon)
-        defer { D.stop(live, output: true) }
-
-        let shm = daemon.stateDir + "/contactwatch.sqlite-shm"
-        let fd = open(shm, O_RDWR)
-        try #require(fd >= 0, "cannot open \(shm): \(String(cString: strerror(errno)))")
+        var fd: Int32 = -1
         var lock = flock()
-        lock.l_type = Int16(F_WRLCK)
-        lock.l_whence = Int16(SEEK_SET)
-        lock.l_start = 123
-        lock.l_len = 5
-        // The daemon takes a read mark for each transaction, briefly: try until this process has them all.
-        var held = false
-        let deadline = Date().addingTimeInterval(30)
-        while !held && Date() < deadline {
-            held = fcntl(fd, F_SETLK, &lock) == 0
-            if !held { _ = poll(nil, 0, 10) }
-        }
-        try #require(held, "the read locks were never free for 30 s")
-        var released = false
         func release() {
-            guard !released else { return }
-            released = true
+            guard fd >= 0 else { return }
             lock.l_type = Int16(F_UNLCK)
             _ = fcntl(fd, F_SETLK, &lock)
             close(fd)
+            fd = -1
         }
         defer { release() }
-
-        let replay = try Child("contactwatch", ["replay", chunks[1], "--endpoint", daemon.input, "--wait-subscribers", "1"])
-        defer { D.stop(replay) }
-        let status = daemon.child.waitForExit(timeout: 120)
-        let log = daemon.child.stderr.text
-        #expect(status == 75, "exit \(String(describing: status)): \(log.suffix(2000))")
-        #expect(log.contains("locked by another process") && log.contains("fuser -v") && !log.contains("Check the disk"),
-                "\(log.suffix(2000))")
-        D.stop(live, output: true)
-        #expect(live.stdout.text.isEmpty, "published without a commit: \(live.stdout.text.prefix(500))")
-        D.stop(replay)
-
-        release()
-        daemon = try DaemonUnderTest(dir: dir, extraArguments: D.arguments, environment: D.environment)
-        try D.replayThroughSentinel(daemon, [chunks[1]], sentinel: "part-2")
-        let after = try JournalClient(endpoint: daemon.journal).fetchAll()
-        #expect(daemon.stop() == 0, "\(daemon.child.stderr.text)")
-        D.checkContiguous(after.bodies, "journal after the lock")
-        #expect(after.bodies.count > before.bodies.count)
-        #expect(Array(after.bodies.prefix(before.bodies.count)) == before.bodies)
+        _ = try lockedStoreScenario(hold: { daemon in
+            let shm = daemon.stateDir + "/contactwatch.sqlite-shm"
+            fd = open(shm, O_RDWR)
+            try #require(fd >= 0, "cannot open \(shm): \(String(cString: strerror(errno)))")
+            lock.l_type = Int16(F_WRLCK)
+            lock.l_whence = Int16(SEEK_SET)
+            lock.l_start = 123
+            lock.l_len = 5
+            // The daemon takes a read mark for each transaction, briefly: try until this process has them all.
+            var held = false
+            let deadline = Date().addingTimeInterval(30)
+            while !held && Date() < deadline {
+                held = fcntl(fd, F_SETLK, &lock) == 0
+                if !held { _ = poll(nil, 0, 10) }
+            }
+            try #require(held, "the read locks were never free for 30 s")
+            return release
+        }, said: { $0.contains("locked by another process") && $0.contains("fuser -v") && !$0.contains("Check the disk") })
     }
 
     // MARK: - Disk full
