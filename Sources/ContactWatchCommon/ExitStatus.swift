@@ -31,7 +31,7 @@ public struct ExitStatus: RawRepresentable, Hashable, Sendable, CustomStringConv
         (.software, "internal error"),
         (.cantCreate, "an output file cannot be created"),
         (.ioError, "the state store cannot be opened, is corrupt or cannot be written"),
-        (.temporaryFailure, "temporary failure (disk full, store locked); a restart can cure it"),
+        (.temporaryFailure, "temporary failure (disk full, store locked, out of memory); a restart can cure it"),
     ]
 
     public var description: String { String(rawValue) }

@@ -78,10 +78,11 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
             + ". Free some space; the daemon resumes where it stopped.")
     }
 
-    static func outOfMemory(_ path: String, _ detail: String) -> StoreError {
-        StoreError(.outOfMemory, "SQLite ran out of memory working on the state store at \(path) (\(detail)); nothing "
-            + "of the failed write was kept and nothing of it was published. Check the host's memory (and the unit's "
-            + "MemoryMax=); the daemon resumes where it stopped.")
+    /// `batch`: the failure was a batch's commit (as `full`'s); anything else (a load, a journal read) wrote nothing.
+    static func outOfMemory(_ path: String, _ detail: String, batch: Bool) -> StoreError {
+        StoreError(.outOfMemory, "SQLite ran out of memory working on the state store at \(path) (\(detail)); "
+            + (batch ? "the failed batch was not committed and nothing of it was published" : "nothing was written")
+            + ". Check the host's memory (and the unit's MemoryMax=); the daemon resumes where it stopped.")
     }
 
     static func busy(_ path: String, _ detail: String) -> StoreError {
@@ -246,7 +247,7 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
         if let e = error as? DatabaseError {
             var detail = "\(what): \(e.message ?? "\(e.resultCode)")"
             let primary = e.resultCode.primaryResultCode
-            if primary == .SQLITE_NOMEM || e.extendedResultCode == .SQLITE_IOERR_NOMEM { return .outOfMemory(path, detail) }
+            if primary == .SQLITE_NOMEM || e.extendedResultCode == .SQLITE_IOERR_NOMEM { return .outOfMemory(path, detail, batch: what == "committing") }
             if systemErrno != 0, [.SQLITE_IOERR, .SQLITE_FULL, .SQLITE_CANTOPEN, .SQLITE_READONLY].contains(primary) {
                 detail += "; the system said: \(FileCheck.errnoText(systemErrno))"
                 if systemErrno == EROFS { return .readOnlyFileSystem(path, detail) }

@@ -489,7 +489,7 @@ final class TailSession {
                 warnedNoConnection = true
                 let more = wait - warnAfter
                 diagnostics.line("warning: no connection to journal \(journal) after \(warnAfter / 1000) s; still "
-                    + "trying, for up to \(formatFixed(Double(more) / 1000, more % 1000 == 0 ? 0 : 1)) s more (\(journalHint))")
+                    + "trying, for up to \(formatFixed(Double(more) / 1000, more % 1000 == 0 ? 0 : more % 100 == 0 ? 1 : 3)) s more (\(journalHint))")
                 guard try writable(within: wait - warnAfter) else { return false }
             }
             return try dealer.send(strings: request)

@@ -75,7 +75,7 @@ struct ReplayCommand: ParsableCommand {
             string eventType is sent as a one-frame message. A line that is not JSON is reported on standard \
             error with its file and line number and not sent (with --send-invalid: sent as a one-frame message). \
             Shows progress on standard error when it is a terminal, and ends with a summary line there; fails \
-            when no subscriber was seen (the messages went nowhere), saying why a daemon refused it. Exit codes: 64 bad flags, 66 a file cannot be read, \
+            when no subscriber was seen (the messages went nowhere), saying why a daemon refused it. Exit codes: 64 bad flags (or a --resume-after position beyond the files), 66 a file cannot be read, \
             69 the endpoint cannot be bound or connected, too few subscribers joined, or none was seen (every message \
             was dropped), 74 a file cannot be read to its end, 75 messages still queued for a subscriber when --linger \
             ran out were dropped, or some were sent while no subscriber held a subscription (counted); 130 and 143 interrupted by SIGINT and SIGTERM (saying how many messages were queued).
@@ -178,7 +178,7 @@ struct ReplayCommand: ParsableCommand {
         try runTool("replay") {
             options.curve = try ToolCurve.load(cert: curveCert, serverKey: curveServerKey, allow: curveAllow)
             let summary = try Replay.run(options)
-            if let resumeAfter {
+            if let resumeAfter, resumeAfter > 0 {
                 // A position beyond the files: not the files this publisher sent the daemon (or not this publisher's
                 // position), and nothing was sent: a failure, not a success a recovery script goes on from (a reviewer).
                 if summary.lastNumberPassed < resumeAfter {
