@@ -88,7 +88,7 @@ final class JournalServer: @unchecked Sendable {
     /// reviewer, session 50). Any thread; idempotent.
     func requestStop() {
         if stopRequested.exchange(true, ordering: .acquiringAndReleasing) { return }
-        reader.withLock { $0 }?.endLockWaits(within: 0)
+        openReader.withLock { $0 }?.endLockWaits(within: 0)
         wake.signal()
     }
 
@@ -101,7 +101,7 @@ final class JournalServer: @unchecked Sendable {
 
     private let joined = Atomic<Bool>(false)
     /// The thread's store connection, for `requestStop` from another thread.
-    private let reader = Mutex<JournalReader?>(nil)
+    private let openReader = Mutex<JournalReader?>(nil)
 
     /// Set once the journal socket is unusable (the thread has then ended): the daemon must stop (exit 70). One
     /// atomic load while nothing failed (the processing loop asks every turn).
@@ -123,7 +123,7 @@ final class JournalServer: @unchecked Sendable {
         let router: ZMQSocket
         do {
             reader = try JournalReader(path: storePath)
-            self.reader.withLock { $0 = reader }
+            openReader.withLock { $0 = reader }
             // A stop asked before the reader was known.
             if stopRequested.load(ordering: .acquiring) { reader.endLockWaits(within: 0) }
         } catch {

@@ -347,7 +347,8 @@ enum ImmutableFile {
         var systemErrno: Int32 = 0
 
         /// Another process's lock: `SQLITE_BUSY`, `SQLITE_LOCKED`, `SQLITE_PROTOCOL` (a WAL lock held through SQLite's
-        /// retries), or an I/O error behind `EAGAIN` (a lock on the `-shm`). Anything else (damage, permissions) is not cured by waiting.
+        /// retries), or an I/O error behind `EAGAIN` (a lock on the `-shm`). Anything else (damage, permissions) is not
+        /// cured by waiting.
         var isLockHeld: Bool {
             code == SQLITE_BUSY || code == SQLITE_LOCKED || code == SQLITE_PROTOCOL
                 || (code == SQLITE_IOERR && systemErrno == EAGAIN)

@@ -29,8 +29,13 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
         /// kept; temporary (it was an I/O error, "check the disk", never restarted: a reviewer, session 50).
         case outOfMemory
 
-        /// Whether a restart can cure it (exit 75 rather than 74).
-        public var isTemporary: Bool { self == .full || self == .busy || self == .sideFileLost || self == .outOfMemory }
+        /// Whether a restart can cure it (exit 75 rather than 74). Every kind named: a new one must be decided here.
+        public var isTemporary: Bool {
+            switch self {
+            case .full, .busy, .sideFileLost, .outOfMemory: true
+            case .unreadable, .corrupt, .newerSchema, .foreign, .io: false
+            }
+        }
     }
 
     public init(_ kind: Kind, _ description: String) {
@@ -247,7 +252,9 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
         if let e = error as? DatabaseError {
             var detail = "\(what): \(e.message ?? "\(e.resultCode)")"
             let primary = e.resultCode.primaryResultCode
-            if primary == .SQLITE_NOMEM || e.extendedResultCode == .SQLITE_IOERR_NOMEM { return .outOfMemory(path, detail, batch: what == "committing") }
+            if primary == .SQLITE_NOMEM || e.extendedResultCode == .SQLITE_IOERR_NOMEM {
+                return .outOfMemory(path, detail, batch: what == "committing")
+            }
             if systemErrno != 0, [.SQLITE_IOERR, .SQLITE_FULL, .SQLITE_CANTOPEN, .SQLITE_READONLY].contains(primary) {
                 detail += "; the system said: \(FileCheck.errnoText(systemErrno))"
                 if systemErrno == EROFS { return .readOnlyFileSystem(path, detail) }
