@@ -195,8 +195,9 @@ public final class StateStore: Sendable {
                 let detail = (error as? DatabaseError)?.message ?? "\(error)"
                 let why = disk.fileSystem ?? "the system said: \(FileCheck.errnoText(systemErrno))"
                 throw StoreError(.full, "the disk holding the state store at \(path) is full: the store could not be "
-                    + "opened (\(detail); \(why)); it has not been modified. "
-                    + "Free some space; the daemon resumes where it stopped.")
+                    + "opened (\(detail); \(why)); its file has not been modified (SQLite may have left an empty "
+                    + "-wal and -shm beside it, which the next start uses). Free some space; the daemon resumes where it "
+                    + "stopped.")
             }
             throw failure
         }
