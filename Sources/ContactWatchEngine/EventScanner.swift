@@ -278,6 +278,16 @@ private struct ScanState {
 /// Reads one event body at a time. Not thread-safe; one per processing thread. Noncopyable: it owns its slot and key
 /// tables (allocated once, freed with it).
 ///
+/// *Unsafe memory* — the contract of every pointer below, in one place: the scanner owns all of its tables (allocated
+/// in `init`, freed in `deinit`, never shared: it is noncopyable and used by one thread); each region is bound in
+/// `init` to the one type it is then read as (`predictedCount`'s words as `Int` but for the masks and powers as
+/// `UInt64`, the frames, the date memos and the prefix memo as theirs; each template's bytes as `UInt8`, its holes as
+/// `UInt16`, its slots as `JSONNode`), so `assumingMemoryBound` only names that binding; every index into a table is
+/// within its capacity by construction (contexts `& 7`, hashes `& 31`, members `< 16`, templates `< templateCount`,
+/// frames ≤ 3, keys stepped over `< unknownKeyCapacity`); body bytes are read only below `length`: a load of several
+/// bytes (a word, three words, the sixteen and sixty-four of `scan.h`) is taken only where its whole width lies below
+/// it, and near the end the bytes are read one at a time (`wordNearEnd`, `keyWords`).
+///
 /// Three words (`slots`, `predictedCount`, `state`), everything else out of line: a borrowed scanner is then passed in
 /// registers. (At 96 bytes, each call of a function not inlined that borrowed it — the decoder's `eventType`,
 /// `person`, `time`, … — copied it to the stack first, ~12 instructions each, five or six times an event.)
@@ -375,7 +385,16 @@ package struct EventScanner: ~Copyable {
         templates.initialize(repeating: TemplateMemo(), count: EventScanner.templateCount)
         let templateData = UnsafeMutableRawPointer.allocate(byteCount: EventScanner.templateCount * EventScanner.templateStride,
                                                             alignment: 16)
-        templateData.initializeMemory(as: UInt8.self, repeating: 0, count: EventScanner.templateCount * EventScanner.templateStride)
+        for k in 0..<EventScanner.templateCount {
+            // Each region bound to the type it is read as (see *Unsafe memory* above `EventScanner`).
+            let base = templateData + k * EventScanner.templateStride
+            base.initializeMemory(as: UInt8.self, repeating: 0, count: EventScanner.templateHolesAt)
+            (base + EventScanner.templateHolesAt).initializeMemory(as: UInt16.self, repeating: 0,
+                                                                  count: EventScanner.templateMax / 16)
+            (base + EventScanner.templateNodesAt).initializeMemory(
+                as: JSONNode.self, repeating: JSONNode(kind: .null, flag: false, start: 0, end: 0, count: 0, next: 0, integer: 0),
+                count: EventSlot.count)
+        }
         state = UnsafeMutablePointer<ScanState>.allocate(capacity: 1)
         let unknownKeys = UnsafeMutablePointer<UnknownKey>.allocate(capacity: EventScanner.unknownKeyCapacity)
         unknownKeys.initialize(repeating: UnknownKey(open: 0, start: 0, length: 0), count: EventScanner.unknownKeyCapacity)
@@ -395,7 +414,17 @@ package struct EventScanner: ~Copyable {
             predictedCount[10 + k] = Int(bitPattern: UInt(m))
         }
         predictedCount[8] = 1
-        prefixMemo.initialize(to: PrefixMemo())
+        // The regions read as other types are bound to them (the masks and powers keep their values: `Int` and
+        // `UInt64` have one layout); nothing reads them as `Int` after this.
+        UnsafeMutableRawPointer(predictedCount + 10).bindMemory(to: UInt64.self, capacity: 5)
+        UnsafeMutableRawPointer(predictedCount + EventScanner.powersAt).bindMemory(to: UInt64.self, capacity: 9)
+        UnsafeMutableRawPointer(predictedCount + 20).initializeMemory(as: FastFrame.self, repeating: FastFrame(word: 0),
+                                                                      count: 4)
+        UnsafeMutableRawPointer(predictedCount + 24).initializeMemory(as: RFC3339Fast.DateMemo.self,
+                                                                      repeating: RFC3339Fast.DateMemo(),
+                                                                      count: RFC3339Fast.memoCount)
+        UnsafeMutableRawPointer(predictedCount + EventScanner.prefixAt).initializeMemory(as: PrefixMemo.self,
+                                                                                         repeating: PrefixMemo(), count: 1)
         var counts = [Int](repeating: 0, count: 8)
         for (context, name, slot) in ScanContext.names {
             let n = name.utf8CodeUnitCount
