@@ -124,6 +124,9 @@ public final class Engine {
     /// key `state.publishers` and the change set are keyed by.
     var lastPublisherBytes: [UInt8] = []
     var lastPublisher = ExactString("")
+    /// `lastPublisher` is in `changes.publishers` (reset with the change set): a stream of one publisher hashes its id
+    /// into the change set once a batch, not once an event.
+    var lastPublisherNoted = false
     #else
     @exclusivity(unchecked) package internal(set) var state: EngineState
     @exclusivity(unchecked) public internal(set) var counters = EngineCounters()
@@ -149,6 +152,7 @@ public final class Engine {
     @exclusivity(unchecked) var parsedCurrent = false
     @exclusivity(unchecked) var lastPublisherBytes: [UInt8] = []
     @exclusivity(unchecked) var lastPublisher = ExactString("")
+    @exclusivity(unchecked) var lastPublisherNoted = false
     #endif
     public internal(set) var logEvents: [EngineLogEvent] = []
     /// Tests only: the engine as the contract reads, with no index — every event forgets by scanning every contact,
@@ -297,6 +301,7 @@ public final class Engine {
     package func takeChanges() -> ChangeSet {
         let taken = changes
         changes = ChangeSet()
+        lastPublisherNoted = false
         // The next batch is likely as large: its contacts log starts with room for as many.
         changes.contacts.reserveCapacity(taken.contacts.count)
         return taken
@@ -455,6 +460,7 @@ public final class Engine {
             publisher = ExactString(reader.string(stamp.publisherId))
             lastPublisher = publisher
             lastPublisherBytes = Array(publisher.value.utf8)
+            lastPublisherNoted = false
         }
         let n = stamp.sequenceNumber
         let index = state.publishers.index(forKey: publisher)
@@ -490,7 +496,10 @@ public final class Engine {
             state.publishers[publisher] = n
             noteTrackedPublishers(state.publishers.count)
         }
-        changes.publishers.insert(publisher)
+        if !lastPublisherNoted {
+            changes.publishers.insert(publisher)
+            lastPublisherNoted = true
+        }
     }
 
     /// alerts.md keeps every publisher's last number for ever (a publisher heard from again after any silence is

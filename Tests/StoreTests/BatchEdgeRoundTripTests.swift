@@ -115,6 +115,27 @@ struct BatchEdgeRoundTripTests {
         #expect(!out.messages.contains { $0.topic.contains("stream.gap") }, "\(out.messages.map(\.body))")
     }
 
+    /// The engine notes the publisher it last heard from in the change set once a batch, not once an event
+    /// (`Engine.lastPublisherNoted`, reset with each change set taken and at each change of publisher): a later batch
+    /// of the same publisher, read by the same engine, must still store its position.
+    @Test("a publisher's position is stored with every batch it is in, one engine reading them all, also between others")
+    func publisherPositionStoredWithEveryBatch() throws {
+        let (state, result) = try Self.roundTrip([
+            [hContact("X100001", id: 1, start: Self.first, publisher: "feed", seq: 1),
+             hContact("X100001", id: 2, start: Self.first + hMinute, publisher: "feed", seq: 2)],
+            [hContact("X100001", id: 3, start: Self.first + 2 * hMinute, publisher: "feed", seq: 3)],
+            [hContact("X100001", id: 4, start: Self.first + 3 * hMinute, publisher: "feed", seq: 4),
+             hContact("X100001", id: 5, start: Self.first + 4 * hMinute, publisher: "other", seq: 7),
+             hContact("X100001", id: 6, start: Self.first + 5 * hMinute, publisher: "feed", seq: 5)],
+            [hContact("X100001", id: 7, start: Self.first + 6 * hMinute, publisher: "feed", seq: 6)],
+        ])
+        #expect(state.publishers[ExactString("feed")] == 6 && state.publishers[ExactString("other")] == 7)
+        guard let loaded = Self.loaded(result) else { return }
+        #expect(loaded.publishers[ExactString("feed")] == 6, "feed's position after the restart: \(loaded.publishers)")
+        #expect(loaded.publishers[ExactString("other")] == 7)
+        #expect(sameState(loaded, state), "the loaded state differs from the engine's")
+    }
+
     /// A pduCode with U+0000 was stored cut at the NUL: two PDUs that differ after it became one code, and the next
     /// start refused the store as corrupt ("PDU … appears twice").
     @Test("two pduCodes that differ only after a U+0000 stay two PDUs across a restart")
