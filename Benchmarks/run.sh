@@ -296,6 +296,19 @@ if [ "$CALLGRIND" != no ] && command -v valgrind >/dev/null 2>&1; then
                 | "${DEMANGLE[@]}" | sed 's/ \[[^]]*\]$//; s/???://' | cut -c1-160 >&2 || true
         fi
     done
+    # The same events stamped with publisherId and sequenceNumber where `replay --publisher-id` puts them (after
+    # occurredAt): the bench stream has none, and the sequence check a stamped feed takes was never measured (session 51).
+    STAMPED=$TMP/small-stamped.ndjson
+    awk '{ n++; sub(/"occurredAt":"[^"]*",/, "&\"publisherId\":\"ndelius-feed-1\",\"sequenceNumber\":" n ","); print }' \
+        "$SMALL" > "$STAMPED"
+    out=$TMP/callgrind.stamped.out
+    valgrind --tool=callgrind --collect-atstart=no '--toggle-collect=*cwbenchEnginePass*' \
+        --callgrind-out-file="$out" "$CG_BIN" --input "$STAMPED" --reps 1 --only engine > /dev/null 2> "$TMP/callgrind.stamped.err" \
+        || die "valgrind failed: $(tail -5 "$TMP/callgrind.stamped.err")"
+    ir=$(awk '/^(summary|totals):/ { print $2; exit }' "$out")
+    per=$(ratio "$ir" "$CG_EVENTS" 0)
+    say "   engine, the same events stamped with publisherId and sequenceNumber: $ir instructions: $per instructions/event"
+    CG_SUMMARY+="engine(stamped)=$per "
     CG_SUMMARY+="instructions/event on $CG_EVENTS events (--cases $CG_CASES --days $CG_DAYS)"
 fi
 
@@ -503,7 +516,7 @@ commands (BIN=$BIN, files in a temporary directory):
            ZMQBENCH_CURVE_SECRET=.. ZMQBENCH_CURVE_PUBLIC=.. ZMQBENCH_CURVE_SERVERKEY=<daemon public> zmqbench recv ipc://out.ipc
   inproc:  contactwatch-bench --input stream.ndjson --reps $REPS
   cg:      valgrind --tool=callgrind --collect-atstart=no '--toggle-collect=*cwbenchEnginePass*' contactwatch-bench(debug info stripped) \\
-             --input small.ndjson --reps 1 --only engine   (and --only parse)
+             --input small.ndjson --reps 1 --only engine   (and --only parse; and --only engine on small.ndjson stamped by awk with publisherId and sequenceNumber after occurredAt)
   restart: CONTACTWATCH_BENCH_CASES=$RESTART_CASES contactwatch-restart-bench
 EOF
 
