@@ -271,7 +271,9 @@ enum JournalChunk {
                 }
                 sequence = delta
             } else {
-                guard delta > 0, sequence <= UInt64(Int64.max) - delta else {
+                // `delta` first: a delta above 2^63 − 1 (a damaged row whose digest was recomputed) made the
+                // subtraction trap, a crash at every start instead of exit 74 (an ASan run, session 51).
+                guard delta > 0, delta <= UInt64(Int64.max), sequence <= UInt64(Int64.max) - delta else {
                     throw CodecError("journal row \(firstSequence) has entries out of order")
                 }
                 sequence += delta

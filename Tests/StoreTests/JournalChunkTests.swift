@@ -213,6 +213,39 @@ func varied(_ range: ClosedRange<UInt64>, seed: UInt64) -> [JournalEntry] {
         }
     }
 
+    /// A row whose second entry's delta is above 2^63 − 1 (damage a recomputed digest does not catch) made the
+    /// decoder's bound check subtract past zero: a trap (SIGILL) at the load of every start and at a journal request,
+    /// where a corrupt store (exit 74) is due (an ASan run, session 51). Such a delta is refused as out of order, as is
+    /// one that takes the sequence past 2^63 − 1; one that reaches it exactly is read.
+    @Test(arguments: [UInt64(Int64.max) + 1, UInt64(Int64.max) + 2, UInt64.max, UInt64(Int64.max), UInt64(Int64.max) - 1])
+    func aDeltaPastTheLargestSequenceIsRefused(delta: UInt64) throws {
+        var w = ByteWriter(capacity: 64)
+        w.u8(JournalChunk.format)
+        for (k, v) in [1, delta].enumerated() {
+            w.varint(v)  // the first entry's alertSequence, then the second's delta
+            w.u8(0)  // an id as text
+            for text in ["id\(k)", "alert.raised.x", "{}"] { w.string(text) }  // id, topic and body, each with its length
+        }
+        let blob = w.bytes
+        var sequences: [UInt64] = []
+        func read() throws {
+            try blob.withUnsafeBytes { b in
+                try JournalChunk.forEach(b, firstSequence: 1) { e in
+                    sequences.append(e.sequence)
+                    return true
+                }
+            }
+        }
+        if delta <= UInt64(Int64.max) - 1 {
+            try read()
+            #expect(sequences == [1, UInt64(Int64.max)])
+        } else {
+            let error = #expect(throws: CodecError.self) { try read() }
+            #expect(error?.description.contains("journal row 1 has entries out of order") == true, "\(String(describing: error))")
+            #expect(sequences == [1], "no entry past the first is read")
+        }
+    }
+
     /// Any bytes: the row decoder throws or reads entries inside the blob, never outside (truncations and flipped
     /// bytes of a real row).
     @Test func theDecoderStaysInsideAnyBlob() throws {
