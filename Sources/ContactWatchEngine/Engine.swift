@@ -127,6 +127,8 @@ public final class Engine {
     /// `lastPublisher` is in `changes.publishers` (reset with the change set): a stream of one publisher hashes its id
     /// into the change set once a batch, not once an event.
     var lastPublisherNoted = false
+    /// `lastPublisher`'s slot in `state.publishers` (-1: none yet), checked against the id before each use.
+    var lastPublisherSlot = -1
     #else
     @exclusivity(unchecked) package internal(set) var state: EngineState
     @exclusivity(unchecked) public internal(set) var counters = EngineCounters()
@@ -153,6 +155,7 @@ public final class Engine {
     @exclusivity(unchecked) var lastPublisherBytes: [UInt8] = []
     @exclusivity(unchecked) var lastPublisher = ExactString("")
     @exclusivity(unchecked) var lastPublisherNoted = false
+    @exclusivity(unchecked) var lastPublisherSlot = -1
     #endif
     public internal(set) var logEvents: [EngineLogEvent] = []
     /// Tests only: the engine as the contract reads, with no index — every event forgets by scanning every contact,
@@ -463,8 +466,11 @@ public final class Engine {
             lastPublisherNoted = false
         }
         let n = stamp.sequenceNumber
-        let index = state.publishers.index(forKey: publisher)
-        let m = index.map { state.publishers.values[$0] } ?? 0
+        if !state.publishers.slot(lastPublisherSlot, holds: publisher) {
+            lastPublisherSlot = state.publishers.slot(of: publisher) ?? -1
+        }
+        let known = lastPublisherSlot >= 0
+        let m = known ? state.publishers[slot: lastPublisherSlot] : 0
         if n == m + 1 {
             // in order
         } else if n > m + 1 {
@@ -492,8 +498,8 @@ public final class Engine {
             counters.repeats += 1
             return
         }
-        if let index { state.publishers.values[index] = n } else {
-            state.publishers[publisher] = n
+        if known { state.publishers[slot: lastPublisherSlot] = n } else {
+            lastPublisherSlot = state.publishers.add(publisher, n)
             noteTrackedPublishers(state.publishers.count)
         }
         if !lastPublisherNoted {

@@ -629,6 +629,73 @@ package struct ExactString: Hashable, Comparable, Sendable, ExpressibleByStringL
     package var description: String { value }
 }
 
+/// The last `sequenceNumber` of each `publisherId` (alerts.md), kept for the daemon's life: the ids by slot, their
+/// positions in an array by the same slot. The sequence check keeps the slot of the publisher it last heard from and
+/// reads and writes its position there, so a feed of one publisher hashes its id once, not at every event
+/// (`Engine.trackSequence`; the dictionary's lookup was ~410 instructions an event, callgrind, session 51). A slot is
+/// never reused or moved: an id is never forgotten. Reads as a dictionary of ids to positions (subscript, equality,
+/// iteration as `(key, value)` pairs in slot order, which is arrival order).
+package struct PublisherPositions: Sendable, Equatable, ExpressibleByDictionaryLiteral, Sequence, CustomStringConvertible {
+    private var slots: [ExactString: Int] = [:]
+    private var ids: [ExactString] = []
+    private var positions: [UInt64] = []
+
+    package init() {}
+    package init(dictionaryLiteral elements: (ExactString, UInt64)...) {
+        for (id, position) in elements { self[id] = position }
+    }
+
+    package var count: Int { ids.count }
+    package var isEmpty: Bool { ids.isEmpty }
+    /// The ids by slot.
+    package var keys: [ExactString] { ids }
+    /// The three containers, for a footprint (benchmarks).
+    package var storage: (slots: [ExactString: Int], ids: [ExactString], positions: [UInt64]) { (slots, ids, positions) }
+
+    /// The position of `id`; nil when it was never heard from. Set: `id`'s position, the id added when new (a
+    /// publisher is never forgotten, so setting nil changes nothing).
+    package subscript(id: ExactString) -> UInt64? {
+        get { slots[id].map { positions[$0] } }
+        set {
+            guard let newValue else { return }
+            if let slot = slots[id] { positions[slot] = newValue } else { _ = add(id, newValue) }
+        }
+    }
+
+    /// `id`'s slot, or nil when it was never heard from.
+    package func slot(of id: ExactString) -> Int? { slots[id] }
+
+    /// Whether `slot` holds `id` (a slot remembered from an earlier lookup, checked before it is used).
+    package func slot(_ slot: Int, holds id: ExactString) -> Bool { slot >= 0 && slot < ids.count && ids[slot] == id }
+
+    /// The position in `slot` (a slot `slot(of:)` or `add` gave).
+    package subscript(slot slot: Int) -> UInt64 {
+        get { positions[slot] }
+        set { positions[slot] = newValue }
+    }
+
+    /// Adds an id not yet known; returns its slot.
+    package mutating func add(_ id: ExactString, _ position: UInt64) -> Int {
+        let slot = ids.count
+        slots[id] = slot
+        ids.append(id)
+        positions.append(position)
+        return slot
+    }
+
+    package static func == (a: PublisherPositions, b: PublisherPositions) -> Bool {
+        a.count == b.count && a.ids.indices.allSatisfy { b[a.ids[$0]] == a.positions[$0] }
+    }
+
+    package func makeIterator() -> some IteratorProtocol<(key: ExactString, value: UInt64)> {
+        zip(ids, positions).lazy.map { (key: $0.0, value: $0.1) }.makeIterator()
+    }
+
+    package var description: String {
+        "[" + zip(ids, positions).map { "\($0.0): \($0.1)" }.joined(separator: ", ") + "]"
+    }
+}
+
 /// Everything the engine knows. The store persists it; `Engine.init(settings:state:)` resumes from it.
 package struct EngineState: Sendable {
     /// The watermark W (Int64.min before any event).
@@ -636,7 +703,7 @@ package struct EngineState: Sendable {
     /// The last `alertSequence` used.
     package var alertSequence: UInt64 = 0
     /// The last sequence number per publisher.
-    package var publishers: [ExactString: UInt64] = [:]
+    package var publishers = PublisherPositions()
     /// By case index. A case's index by CRN is the engine's own table (`Engine.caseTable`, built from these on start):
     /// a dictionary of it here would be a second copy (17 bytes a case).
     package var cases: [CaseState] = []

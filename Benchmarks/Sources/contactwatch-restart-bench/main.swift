@@ -35,7 +35,8 @@ enum Footprint {
     }
     static func state(_ s: EngineState) -> Int {
         var n = array(s.cases) + s.contacts.footprint + dictionary(s.withdrawn)
-            + dictionary(s.outcomeTimers) + dictionary(s.publishers) + array(s.pdus) + dictionary(s.pduIndex)
+            + dictionary(s.outcomeTimers) + dictionary(s.publishers.storage.slots) + array(s.publishers.storage.ids)
+            + array(s.publishers.storage.positions) + array(s.pdus) + dictionary(s.pduIndex)
         for c in s.cases {
             n += array(c.registers) + array(c.openNonCompliance) + array(c.openOutcomeOverdue)
             // The four contact lists share one allocation (none while they are empty).
