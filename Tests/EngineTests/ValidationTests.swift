@@ -225,6 +225,18 @@ struct ValidationTests {
         #expect(n.field == c.field)
     }
 
+    /// A contact with neither contactType nor contactMode (absent, or both null) is refused at contactType with its
+    /// own reason (`contactFieldCases` checks the field only; the reason was asserted nowhere: a mutation tester,
+    /// session 51).
+    @Test("neither contactType nor contactMode: refused at contactType with that reason")
+    func neitherTypeNorMode() throws {
+        for body in [C.info("contactType", nil).text, C.info("contactType", "null").info("contactMode", "null").text] {
+            let n = try #require(notice(body))
+            #expect(n.field == ai + "contactType")
+            #expect(n.reason == "neither contactType nor contactMode is given", "\(n.reason ?? "nil")")
+        }
+    }
+
     // MARK: - Order
 
     static let order: [Bad] = [

@@ -536,6 +536,36 @@ struct ZeroMQTests {
         libzmq.close()
     }
 
+    /// A failed handshake is held until its connection's disconnect (which names the peer) and reported once, with
+    /// it; a later disconnect — another connection's, a good publisher leaving — is only a disconnect. Kept held, every
+    /// disconnect after a refusal was reported as one more refused handshake (a mutation tester, session 51: only an
+    /// integration test's timing caught it). The events as libzmq sends them (zmq.h's numbers).
+    @Test func aFailedHandshakeIsReportedOnceWithItsDisconnect() throws {
+        let ctx = try ZMQContext()
+        let endpoint = Self.inproc()
+        let libzmq = try ctx.socket(.pair)
+        try libzmq.bind(endpoint)
+        let monitor = try ZMQMonitor(context: ctx, endpoint: endpoint)
+        let handshakeFailedNoDetail: UInt16 = 0x0800, disconnected: UInt16 = 0x0200
+        for (event, descriptor) in [(handshakeFailedNoDetail, 30), (disconnected, 30), (disconnected, 31), (disconnected, 32)] {
+            var head = [UInt8](repeating: 0, count: 6)
+            head.withUnsafeMutableBytes {
+                $0.storeBytes(of: event, as: UInt16.self)
+                $0.storeBytes(of: UInt32(descriptor), toByteOffset: 2, as: UInt32.self)
+            }
+            #expect(try libzmq.send([head, Array("tcp://127.0.0.1:7400".utf8)]))
+        }
+        var events: [ZMQSocketEvent] = []
+        let deadline = Date().addingTimeInterval(5)
+        while events.count < 4, Date() < deadline { events += try monitor.events(timeoutMilliseconds: 100) }
+        #expect(events.map(\.kind) == [.handshakeFailedNoDetail, .disconnected, .disconnected, .disconnected],
+                "\(events.map { "\($0.kind) \($0.value)" })")
+        #expect(events.map(\.value) == [30, 30, 31, 32])
+        #expect(try monitor.events().isEmpty)
+        monitor.close()
+        libzmq.close()
+    }
+
     // MARK: XPUB
 
     @Test func xpubSeesSubscriptionMessages() throws {
