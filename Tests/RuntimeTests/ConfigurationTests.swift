@@ -1037,6 +1037,15 @@ struct ConfigurationTests {
         #expect(ConfigurationReload.differences(before, before).isEmpty)
     }
 
+    /// The README says a change is written `key old → new` unless the two values are long; the bound (80 characters
+    /// together) had no test on either side of it (a mutation tester, session 51).
+    @Test("a change is written with its values up to 80 characters of them together, as its key alone past that")
+    func changeValuesUpToEightyCharacters() {
+        let forty = String(repeating: "a", count: 40), fortyOne = String(repeating: "b", count: 41)
+        #expect(ConfigurationReload.change("k", forty, forty) == "k \(forty) → \(forty)")
+        #expect(ConfigurationReload.change("k", fortyOne, forty) == "k")
+    }
+
     @Test("every setting has its configuration key for the reload line, and every key its row in the README's table with its environment variable (cli.md: the README lists them)")
     func everySettingNamed() throws {
         let keys = Set(DaemonConfiguration.keys)
