@@ -320,7 +320,7 @@ final class CommitWriter: @unchecked Sendable {
             condition.unlock()
             return
         }
-        job.pruned += pruned
+        job.pruned = job.pruned.addingReportingOverflow(pruned).overflow ? .max : job.pruned + pruned  // see pruneJournal
         prune = finished || problem != nil ? nil : job
         condition.unlock()
         if pruned > 0 { counters?.journalPruned.add(pruned, ordering: .relaxed) }

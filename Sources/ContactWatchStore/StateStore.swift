@@ -1838,11 +1838,16 @@ extension StateStore {
             ORDER BY firstSequence LIMIT ?3
             """
         let arguments: StatementArguments = [published, cutoff, Int64(clamping: maxRows)]
+        // `entryCount` is outside the row's digest and only counts what is pruned (the log line, the metric): summed
+        // as a float (`total`, which never fails) and bounded, a damaged one miscounts and nothing more. An entryCount
+        // of 2^63 − 1 made the count overflow, a trap at every start's prune (a reviewer, session 51); SQLite's `sum`
+        // fails on overflow.
         let whole = try Row.fetchOne(db, sql: """
-            SELECT count(*), coalesce(sum(entryCount), 0) FROM journalChunk WHERE firstSequence IN (\(chosen))
+            SELECT count(*), total(entryCount) FROM journalChunk WHERE firstSequence IN (\(chosen))
             """, arguments: arguments)
         let rows: Int = whole?[0] ?? 0  // count(*): always an integer
-        var pruned = Int(try whole?.strictInteger(1, "the journal rows' entryCount") ?? 0)
+        let counted: Double = whole?[1] ?? 0  // total(): always a float
+        var pruned = counted >= Double(Int.max) ? Int.max : counted > 0 ? Int(counted) : 0
         try db.execute(sql: "DELETE FROM journalChunk WHERE firstSequence IN (\(chosen))", arguments: arguments)
         if rows >= maxRows { return (pruned, false) }
         // Rows that straddle `published` (one, normally).
@@ -1859,7 +1864,7 @@ extension StateStore {
                 try data.withUnsafeBytes { blob in
                     try JournalChunk.forEach(blob, firstSequence: UInt64(bitPattern: first)) { e in
                         if e.sequence <= UInt64(bitPattern: published) {
-                            pruned += 1
+                            if pruned < Int.max { pruned += 1 }
                         } else {
                             kept.append(JournalEntry(alertSequence: e.sequence, alertId: e.idString, topic: Array(e.topic),
                                                      body: Array(e.body)))

@@ -172,6 +172,32 @@ func varied(_ range: ClosedRange<UInt64>, seed: UInt64) -> [JournalEntry] {
         #expect(try store.load().unpublished == Array(all[220...]))
     }
 
+    /// A row's `entryCount` is outside its digest and only counts what a prune removed: damaged to 2^63 − 1 (or to
+    /// any size, several rows together), the prune still removes exactly the published entries and its count stays
+    /// bounded. The count overflowed (a trap in the start's prune, at every start) when a partly published row was
+    /// pruned after such a row (a reviewer, session 51).
+    @Test(arguments: [Int64.max, Int64.max - 1, -5, 1 << 62], [true, false])
+    func aDamagedEntryCountOnlyMiscounts(entryCount: Int64, firstRowOnly: Bool) throws {
+        let dir = TempDir(), reference = TempDir()
+        defer { dir.cleanup(); reference.cleanup() }
+        let all = varied(1...300, seed: 4)
+        try Self.twoCommits(all, in: dir).close()
+        let expected = try Self.twoCommits(all, in: reference)
+        defer { expected.close() }
+        try tamper(dir) { db in
+            try db.execute(sql: "UPDATE journalChunk SET entryCount = ?" + (firstRowOnly ? " WHERE firstSequence = 1" : ""),
+                           arguments: [entryCount])
+        }
+        let store = try StateStore(directory: dir.path)
+        defer { store.close() }
+        // Every row: the first commit's wholly published ones, the second's partly published one and the rest.
+        let pruned = try store.pruneJournal(recordedBefore: 9_000)
+        #expect(pruned >= 0)
+        #expect(try store.journal(after: 0, limit: 1_000) == Array(all[220...]))
+        _ = try expected.pruneJournal(recordedBefore: 9_000)
+        #expect(try store.journal(after: 0, limit: 1_000) == expected.journal(after: 0, limit: 1_000))
+    }
+
     /// Sequences of one commit must ascend: a batch that breaks this is refused and nothing of it is written.
     @Test func aCommitWithEntriesOutOfOrderIsRefused() throws {
         let dir = TempDir()
