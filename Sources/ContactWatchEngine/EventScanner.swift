@@ -282,9 +282,11 @@ private struct ScanState {
 /// in `init`, freed in `deinit`, never shared: it is noncopyable and used by one thread); each region is bound in
 /// `init` to the one type it is then read as (`predictedCount`'s words as `Int` but for the masks and powers as
 /// `UInt64`, the frames, the date memos and the prefix memo as theirs; each template's bytes as `UInt8`, its holes as
-/// `UInt16`, its slots as `JSONNode`), so `assumingMemoryBound` only names that binding; every index into a table is
-/// within its capacity by construction (contexts `& 7`, hashes `& 31`, members `< 16`, templates `< templateCount`,
-/// frames ≤ 3, keys stepped over `< unknownKeyCapacity`); body bytes are read only below `length`: a load of several
+/// `UInt16`, its slots as `JSONNode`), so `assumingMemoryBound` only names that binding (a region emptied later is
+/// emptied by `memset` and filled by `copyMemory`, which keep it, where `initializeMemory(as:)` would rebind it);
+/// every index into a table is within its capacity by construction (contexts `& 7`, hashes `& 31`, members `< 16`,
+/// templates `< templateCount`, frames ≤ 3, keys stepped over `< unknownKeyCapacity`); body bytes are read only
+/// below `length`: a load of several
 /// bytes (a word, three words, the sixteen and sixty-four of `scan.h`) is taken only where its whole width lies below
 /// it, and near the end the bytes are read one at a time (`wordNearEnd`, `keyWords`).
 ///
@@ -1444,7 +1446,7 @@ package struct EventScanner: ~Copyable {
             }
         }
         let memo = prefixMemo
-        prefixBytes.initializeMemory(as: UInt8.self, repeating: 0, count: 64)
+        memset(prefixBytes, 0, 64)  // untyped: the memo stays bound as `PrefixMemo` (see *Unsafe memory*)
         prefixBytes.copyMemory(from: p + start, byteCount: length)
         memo.pointee.mask = length == 64 ? ~0 : (1 &<< UInt64(length)) &- 1
         memo.pointee.length = length
@@ -1533,7 +1535,7 @@ package struct EventScanner: ~Copyable {
         let exact = bytes + EventScanner.templateMax
         let holes = (base + EventScanner.templateHolesAt).assumingMemoryBound(to: UInt16.self)
         let nodes = (base + EventScanner.templateNodesAt).assumingMemoryBound(to: JSONNode.self)
-        base.initializeMemory(as: UInt8.self, repeating: 0, count: EventScanner.templateNodesAt)
+        memset(base, 0, EventScanner.templateNodesAt)  // untyped: the holes stay bound as `UInt16`
         base.copyMemory(from: p + start, byteCount: count)
         exact.initialize(repeating: 0xFF, count: count)
         var holeChunks: UInt32 = 0

@@ -536,10 +536,11 @@ struct ZeroMQTests {
         libzmq.close()
     }
 
-    /// A failed handshake is held until its connection's disconnect (which names the peer) and reported once, with
-    /// it; a later disconnect — another connection's, a good publisher leaving — is only a disconnect. Kept held, every
-    /// disconnect after a refusal was reported as one more refused handshake (a mutation tester, session 51: only an
-    /// integration test's timing caught it). The events as libzmq sends them (zmq.h's numbers).
+    /// A failed handshake is held until the next disconnect (libzmq sends it right after; the failure's value is an
+    /// error code, not the descriptor, so the two cannot be matched) and reported once, with that disconnect's peer;
+    /// a disconnect after it — a good publisher leaving — is only a disconnect. Kept held, every disconnect after a
+    /// refusal was reported as one more refused handshake (a mutation tester, session 51: only an integration test's
+    /// timing caught it). The events as libzmq sends them (zmq.h's numbers).
     @Test func aFailedHandshakeIsReportedOnceWithItsDisconnect() throws {
         let ctx = try ZMQContext()
         let endpoint = Self.inproc()
