@@ -1992,17 +1992,10 @@ package struct EventScanner: ~Copyable {
                 break
             }
         }
-        if keys.count <= 24 {
-            // JSONReader: the first key (in order) that has a later duplicate.
-            for a in 0..<keys.count {
-                for b in (a + 1)..<keys.count where keys[a] == keys[b] { return String(decoding: keys[a], as: UTF8.self) }
-            }
-            return nil
-        }
-        // JSONReader beyond 24 keys: the first key (in order) that repeats an earlier one.
-        var seen = Set<[UInt8]>()
-        for k in keys where !seen.insert(k).inserted { return String(decoding: k, as: UTF8.self) }
-        return nil
+        // JSONReader: the first key (in order) that has a later duplicate, whatever the object's size.
+        var counts: [[UInt8]: Int] = [:]
+        for k in keys { counts[k, default: 0] += 1 }
+        return keys.first { counts[$0, default: 0] > 1 }.map { String(decoding: $0, as: UTF8.self) }
     }
 
     /// The index after the (valid) string whose opening quote is at `i`.

@@ -414,14 +414,20 @@ package struct JSONReader: ~Copyable {
                 return nil
             }
         }
-        var seen = Set<[UInt8]>()
+        // Past 24 keys, counted: the same key as the pairwise check reports (the first, in order, that has a later
+        // duplicate). It reported the first key that repeats an earlier one, so `{"x":…,"y":…,"y":…,"x":…}` named `x`
+        // below 25 members and `y` from 25 (a mutation tester, session 51).
+        var keys: [[UInt8]] = []
+        keys.reserveCapacity(n)
+        var counts: [[UInt8]: Int] = [:]
         var k = object + 1
         for _ in 0..<n {
             let bytes = decodedBytes(k)
-            if !seen.insert(bytes).inserted { return String(decoding: bytes, as: UTF8.self) }
+            keys.append(bytes)
+            counts[bytes, default: 0] += 1
             k = nodes[Int(k + 1)].next
         }
-        return nil
+        return keys.first { counts[$0, default: 0] > 1 }.map { String(decoding: $0, as: UTF8.self) }
     }
 
     private func keysEqual(_ a: Int32, _ b: Int32) -> Bool {

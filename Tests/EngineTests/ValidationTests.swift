@@ -81,6 +81,25 @@ struct ValidationTests {
 
     /// The notice's `reason` quoted a duplicate key whole, beside a payload cut to 4,096 bytes: a key of megabytes
     /// (under a raised `input.maxMessageBytes`) made a notice of megabytes (a bug hunter, session 46).
+    /// The key a duplicate is reported by is the first, in order, that has a later duplicate, at any object size: an
+    /// object of more than 24 members named the first key repeating an earlier one (`y` here where 24 members named
+    /// `x`; a mutation tester, session 51).
+    @Test("a duplicate key is reported as the first key with a later duplicate, in objects of 2, 24, 25 and 60 members",
+          arguments: [2, 24, 25, 60])
+    func duplicateKeyNamedAlikeAtAnySize(members: Int) throws {
+        var info = members == 2 ? ["\"x\":1", "\"x\":2"] : ["\"x\":1", "\"y\":2", "\"y\":3", "\"x\":4"]
+        while info.count < members { info.append("\"f\(info.count)\":0") }
+        let body = #"{"eventType":"probation-case.contact.recorded","version":1,"occurredAt":"2026-03-02T11:00:00Z","#
+            + #""personReference":{"identifiers":[{"type":"CRN","value":"X100001"}]},"additionalInformation":{"#
+            + info.joined(separator: ",") + "}}"
+        let n = try #require(notice(body))
+        #expect(n.reason == "body is not JSON (duplicate key \"x\")", "\(members) members: \(n.reason ?? "nil")")
+        // The contract's reader (`JSONReader`, which the scanner is compared with) names the same key.
+        var reader = JSONReader()
+        let error = Array(body.utf8).withUnsafeBytes { reader.parse($0) }
+        #expect(error?.message == "duplicate key \"x\"", "\(String(describing: error?.message))")
+    }
+
     @Test("a duplicate key is quoted in the reason up to 64 bytes, cut on a character, with its length; a short one whole")
     func duplicateKeyQuotedShort() throws {
         var settings = EngineSettings()
