@@ -323,7 +323,11 @@ final class CommitWriter: @unchecked Sendable {
         job.pruned = job.pruned.addingReportingOverflow(pruned).overflow ? .max : job.pruned + pruned  // see pruneJournal
         prune = finished || problem != nil ? nil : job
         condition.unlock()
-        if pruned > 0 { counters?.journalPruned.add(pruned, ordering: .relaxed) }
+        if pruned > 0, let counters {
+            // Saturating, as the count is (see pruneJournal): `Atomic.add` traps on overflow. This thread is its only writer.
+            let room = Int.max - counters.journalPruned.load(ordering: .relaxed)
+            counters.journalPruned.add(min(pruned, room), ordering: .relaxed)
+        }
         if problem != nil, pruneGaveUp.load(ordering: .relaxed) {
             logger.info("journal pruning stopped: the daemon is stopping (the rest at the next start)",
                         metadata: ["pruned": "\(job.pruned)"])

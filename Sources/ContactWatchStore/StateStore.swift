@@ -951,6 +951,13 @@ public final class StateStore: Sendable {
     /// The contact loader refused the store's contacts (`ContactLoader`).
     private struct ContactsRefused: Error {}
 
+    /// The largest sequence number or alertSequence a store can hold: 2^53 − 1, JSON's largest exact integer (a
+    /// `sequenceNumber` is at most that, events.md; alerts print their `alertSequence`).
+    static let largestCount: Int64 = (1 << 53) - 1
+    /// The largest watermark in magnitude (ms from 1970): 2^55, about a million years, beyond any RFC 3339 time of
+    /// years 0000 to 9999 and far from where the engine's date arithmetic could overflow.
+    static let largestWatermark: Int64 = 1 << 55
+
     /// The load's body. With `contactsOneByOne`, on this thread: each contact is decoded and inserted in turn, and
     /// the first that cannot be throws its own `StoreError`. Otherwise (a restart's path) the contacts are decoded
     /// and their table written by a `ContactLoader` on a second thread while this one steps SQLite and decodes the
@@ -963,8 +970,21 @@ public final class StateStore: Sendable {
         for row in try Row.fetchAll(db, sql: "SELECT key, value FROM meta") {
             let key = try row.strictText(0, "a key of the meta table")
             switch key {
-            case "watermark": state.watermark = try row.strictInteger(1, "meta value watermark")
-            case "alertSequence": state.alertSequence = UInt64(bitPattern: try row.strictInteger(1, "meta value alertSequence"))
+            // Values the engine does arithmetic on are refused outside what it can ever have written (a reviewer,
+            // session 51: a watermark of −2^63 + 1 trapped every start, an alertSequence of 2^64 − 1 the first alert —
+            // crashes the unit restarts for ever, where a corrupt store's exit 74 is due).
+            case "watermark":
+                let w = try row.strictInteger(1, "meta value watermark")
+                guard w == Int64.min || abs(w) <= Self.largestWatermark else {
+                    throw CodecError("meta value watermark is \(w), not a time an event can carry")
+                }
+                state.watermark = w
+            case "alertSequence":
+                let n = try row.strictInteger(1, "meta value alertSequence")
+                guard n >= 0 && n <= Self.largestCount else {
+                    throw CodecError("meta value alertSequence is \(n), outside 0 to 2^53 − 1")
+                }
+                state.alertSequence = UInt64(n)
             case "publishedThrough": publishedThrough = UInt64(bitPattern: try row.strictInteger(1, "meta value publishedThrough"))
             case "contactCount":
                 // A capacity hint, bounded by what the file and its -wal can hold (a packed contact takes at least 4
@@ -977,7 +997,11 @@ public final class StateStore: Sendable {
         }
         for row in try Row.fetchAll(db, sql: "SELECT id, lastSequence, CAST(id AS BLOB) FROM publisher") {
             let id = try row.strictText(0, "a publisherId of the publisher table", bytesAt: 2)
-            state.publishers[ExactString(id)] = UInt64(bitPattern: try row.strictInteger(1, "publisher \(id)'s lastSequence"))
+            let n = try row.strictInteger(1, "publisher \(id)'s lastSequence")
+            guard n >= 0 && n <= Self.largestCount else {  // a sequenceNumber is at most 2^53 − 1 (events.md)
+                throw CodecError("publisher \(id)'s lastSequence is \(n), outside 0 to 2^53 − 1")
+            }
+            state.publishers[ExactString(id)] = UInt64(n)
         }
 
         let pdus = try Row.fetchCursor(db, sql: "SELECT pduIndex, code, data, CAST(code AS BLOB) FROM pdu ORDER BY pduIndex")

@@ -392,6 +392,39 @@ func expectRefusal(_ dir: TempDir, _ kind: StoreError.Kind, mentioning words: [S
         try expectCorruptLoad(dir, mentioning: [message])
     }
 
+    /// A watermark, alertSequence or publisher position the engine could never have written trapped its arithmetic:
+    /// every start (the watermark), the first alert (alertSequence 2^64 − 1), the publisher's next event (a position
+    /// of 2^64 − 1) — a crash the unit restarts for ever (a reviewer, session 51). Refused at the load instead.
+    @Test("a watermark, alertSequence or publisher position out of range is a corrupt store naming it", arguments: [
+        ("UPDATE meta SET value = -9223372036854775807 WHERE key = 'watermark'", "meta value watermark is -9223372036854775807, not a time an event can carry"),
+        ("UPDATE meta SET value = 36028797018963969 WHERE key = 'watermark'", "meta value watermark is 36028797018963969"),
+        ("UPDATE meta SET value = -1 WHERE key = 'alertSequence'", "meta value alertSequence is -1, outside 0 to 2^53 − 1"),
+        ("UPDATE meta SET value = 9007199254740992 WHERE key = 'alertSequence'", "meta value alertSequence is 9007199254740992"),
+        ("INSERT INTO publisher VALUES ('feed-A', -1)", "publisher feed-A's lastSequence is -1, outside 0 to 2^53 − 1"),
+        ("INSERT INTO publisher VALUES ('feed-B', 9007199254740992)", "publisher feed-B's lastSequence is 9007199254740992"),
+    ])
+    func valueOutOfRange(_ sql: String, _ message: String) throws {
+        let dir = try populatedStore()
+        defer { dir.cleanup() }
+        try tamper(dir) { db in try db.execute(sql: sql) }
+        try expectCorruptLoad(dir, mentioning: [message])
+    }
+
+    @Test("the largest values the engine can write load: alertSequence and a position of 2^53 − 1, the watermark at ±2^55")
+    func valuesAtTheirLimitsLoad() throws {
+        let dir = try populatedStore()
+        defer { dir.cleanup() }
+        try tamper(dir) { db in
+            try db.execute(sql: "UPDATE meta SET value = 9007199254740991 WHERE key = 'alertSequence'")
+            try db.execute(sql: "UPDATE meta SET value = 9007199254740991 WHERE key = 'publishedThrough'")
+            try db.execute(sql: "INSERT INTO publisher VALUES ('feed-C', 9007199254740991)")
+        }
+        let store = try StateStore(directory: dir.path)
+        defer { store.close() }
+        let state = try store.load().state
+        #expect(state.alertSequence == (1 << 53) - 1 && state.publishers[ExactString("feed-C")] == (1 << 53) - 1)
+    }
+
     /// `contactCount` is only a capacity hint: a damaged one made the load allocate and fill a table for it (2^28
     /// contacts: ~16 GB, an OOM kill instead of a start; the store's hunter, session 45). It is bounded by what the
     /// file can hold. (50,000,000 here: ~2.8 GB before, within reach of the test machine.)
