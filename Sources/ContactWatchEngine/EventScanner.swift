@@ -286,9 +286,8 @@ private struct ScanState {
 /// emptied by `memset` and filled by `copyMemory`, which keep it, where `initializeMemory(as:)` would rebind it);
 /// every index into a table is within its capacity by construction (contexts `& 7`, hashes `& 31`, members `< 16`,
 /// templates `< templateCount`, frames ≤ 3, keys stepped over `< unknownKeyCapacity`); body bytes are read only
-/// below `length`: a load of several
-/// bytes (a word, three words, the sixteen and sixty-four of `scan.h`) is taken only where its whole width lies below
-/// it, and near the end the bytes are read one at a time (`wordNearEnd`, `keyWords`).
+/// below `length`: a load of several bytes (a word, three words, the sixteen and sixty-four of `scan.h`) is taken only
+/// where its whole width lies below it, and near the end the bytes are read one at a time (`wordNearEnd`, `keyWords`).
 ///
 /// Three words (`slots`, `predictedCount`, `state`), everything else out of line: a borrowed scanner is then passed in
 /// registers. (At 96 bytes, each call of a function not inlined that borrowed it — the decoder's `eventType`,

@@ -320,11 +320,12 @@ final class CommitWriter: @unchecked Sendable {
             condition.unlock()
             return
         }
-        job.pruned = job.pruned.addingReportingOverflow(pruned).overflow ? .max : job.pruned + pruned  // see pruneJournal
+        let (total, overflow) = job.pruned.addingReportingOverflow(pruned)
+        job.pruned = overflow ? .max : total  // saturating, as the count is (see pruneJournal)
         prune = finished || problem != nil ? nil : job
         condition.unlock()
         if pruned > 0, let counters {
-            // Saturating, as the count is (see pruneJournal): `Atomic.add` traps on overflow. This thread is its only writer.
+            // Saturating too (`Atomic.add` traps on overflow); this thread is the counter's only writer.
             let room = Int.max - counters.journalPruned.load(ordering: .relaxed)
             counters.journalPruned.add(min(pruned, room), ordering: .relaxed)
         }
