@@ -358,6 +358,54 @@ public struct ByteReader {
         return Int32(v)
     }
 
+    /// The largest time a record holds in magnitude (ms from 1970): 2^55, about a million years, beyond any RFC 3339
+    /// time of years 0000 to 9999 an event can carry and far from where the engine's arithmetic on times (a
+    /// difference of two, a day number) could overflow. A damaged record's time beyond it trapped a rule later (a
+    /// last face-to-face contact near −2^63: R2's `t - reference` at that case's next event, a crash the unit restarts
+    /// for ever, a reviewer, session 51); it is refused here, a corrupt store.
+    public static let largestTime: Int64 = 1 << 55
+    /// The largest day number in magnitude (days from 1970): that of `largestTime`, so that a day plus any setting's
+    /// days stays within 32 bits.
+    public static let largestDay: Int64 = largestTime / 86_400_000
+    /// The largest count of contributions a PDU's day holds in magnitude: 2^30, so that one more cannot overflow
+    /// its 32 bits.
+    public static let largestBucketCount: Int64 = 1 << 30
+
+    /// Refuses a time (decoded, or summed from differences) beyond `largestTime`.
+    @inline(__always) public static func checkTime(_ t: Int64, _ what: StaticString) throws(CodecError) {
+        guard t >= -largestTime && t <= largestTime else { throw outOfRange(t, what) }
+    }
+
+    /// Refuses a day number beyond `largestDay`; returns it in 32 bits.
+    @inline(__always) public static func checkDay(_ d: Int64, _ what: StaticString) throws(CodecError) -> Int32 {
+        guard d >= -largestDay && d <= largestDay else { throw outOfRange(d, what) }
+        return Int32(d)
+    }
+
+    @inline(never) static func outOfRange(_ v: Int64, _ what: StaticString) -> CodecError {
+        CodecError("\(what) \(v) is out of range")
+    }
+
+    /// A time: a zigzag varint within `largestTime`.
+    @inline(__always) public mutating func time(_ what: StaticString) throws(CodecError) -> Int64 {
+        let t = try zigzag()
+        try Self.checkTime(t, what)
+        return t
+    }
+
+    /// A PDU day's count of contributions: a zigzag varint within `largestBucketCount` (negative is possible: a
+    /// contact's earlier version withdrawn from a day already pruned).
+    @inline(__always) mutating func bucketCount() throws(CodecError) -> Int32 {
+        let n = try zigzag()
+        guard n >= -Self.largestBucketCount && n <= Self.largestBucketCount else { throw Self.outOfRange(n, "bucket count") }
+        return Int32(n)
+    }
+
+    /// A day number: a zigzag varint within `largestDay`.
+    @inline(__always) public mutating func day(_ what: StaticString) throws(CodecError) -> Int32 {
+        try Self.checkDay(try zigzag(), what)
+    }
+
     /// A count of elements that each take at least `minimumSize` bytes: refuses counts the rest cannot hold.
     @inline(__always) public mutating func count(minimumSize: Int = 1) throws(CodecError) -> Int {
         let n = try varint()
@@ -430,10 +478,11 @@ public enum RecordCodec {
         let caseIndex = try r.uint32()
         let actionId = try r.uint32()
         let version = try r.varint()
-        let start = try r.zigzag()
+        let start = try r.time("contact start")
         let actionTime = start &+ (try r.zigzag())
+        try ByteReader.checkTime(actionTime, "action time")
         let pdu = try r.int32()
-        let date = try r.int32()
+        let date = try r.day("contribution date")
         let flags = ContactRecord.Flags(rawValue: try r.u8())
         try r.expectEnd()
         return ContactRecord(caseIndex: caseIndex, actionId: actionId, version: version, contactStart: start,
@@ -531,18 +580,19 @@ public enum RecordCodec {
             guard head < 1 << 10 else { throw CodecError("bad contact flags \(head)") }
             let version = try r.varint()
             start = start &+ (try readTimeDelta(&r))
-            let date = try r.zigzag() &+ floorDays(start)
-            guard date >= Int64(Int32.min) && date <= Int64(Int32.max) else { throw CodecError("contribution date out of range") }
+            try ByteReader.checkTime(start, "contact start")
+            let date = try ByteReader.checkDay(try r.zigzag() &+ floorDays(start), "contribution date")
             var actionId: UInt32 = 0
             var actionTime: Int64 = 0
             if head & packedHasAction != 0 {
                 actionId = try r.uint32()
                 actionTime = start &+ (try readTimeDelta(&r))
+                try ByteReader.checkTime(actionTime, "action time")
             }
             var pdu: Int32 = -1
             if head & packedHasPDU != 0 { pdu = try r.int32() }
             try body(id, ContactRecord(caseIndex: caseIndex, actionId: actionId, version: version, contactStart: start,
-                                       actionTime: actionTime, pduIndex: pdu, contributionDate: Int32(date),
+                                       actionTime: actionTime, pduIndex: pdu, contributionDate: date,
                                        flags: ContactRecord.Flags(rawValue: UInt8(truncatingIfNeeded: head >> 2))))
         }
     }
@@ -778,9 +828,9 @@ public enum RecordCodec {
         guard let severity = Severity(rawValue: sevRaw) else { throw CodecError("unknown severity \(sevRaw)") }
         let contactId = try r.varint()
         let contactVersion = try r.varint()
-        let start = try r.zigzag()
+        let start = try r.time("alert's contact start")
         let evidence = try r.byteString()
-        let deadline = try r.int32()
+        let deadline = try r.day("alert's deadline")
         let overdue = try r.u8()
         guard overdue <= 1 else { throw CodecError("bad boolean \(overdue)") }
         return OpenAlert(id: AlertID(high: high, low: low), rule: rule, severity: severity, triggerContactId: contactId,
@@ -850,7 +900,7 @@ public enum RecordCodec {
             guard count <= scratch.count &- n else { return nil }
             for _ in 0..<count {
                 let id = try r.varint()
-                scratch.initializeElement(at: n, to: ContactRef(contactId: id, start: try r.zigzag()))
+                scratch.initializeElement(at: n, to: ContactRef(contactId: id, start: try r.time("listed contact's start")))
                 n &+= 1
             }
             switch k {
@@ -920,8 +970,8 @@ public enum RecordCodec {
         }
         let st = try r.u8()
         guard let sentence = SentenceType(rawValue: st) else { throw CodecError("unknown sentence type \(st)") }
-        let lastInPersonAt: Millis = bits & hasLastInPerson != 0 ? try r.zigzag() : .min
-        let firstContactAt: Millis = bits & hasFirstContact != 0 ? try r.zigzag() : .max
+        let lastInPersonAt: Millis = bits & hasLastInPerson != 0 ? try r.time("last face-to-face contact") : .min
+        let firstContactAt: Millis = bits & hasFirstContact != 0 ? try r.time("first contact") : .max
         let nr = try r.count(minimumSize: 2)
         var regs: [Register] = []
         if nr > 0 {
@@ -986,10 +1036,9 @@ public enum RecordCodec {
         p.buckets.reserveCapacity(n)
         var previous: Int64 = 0
         for _ in 0..<n {
-            let date = previous &+ (try r.zigzag())
-            guard date >= Int64(Int32.min) && date <= Int64(Int32.max) else { throw CodecError("bucket date out of range") }
-            previous = date
-            p.buckets.append(PDUState.Bucket(date: Int32(date), compliant: try r.int32(), nonCompliant: try r.int32()))
+            let date = try ByteReader.checkDay(previous &+ (try r.zigzag()), "bucket date")
+            previous = Int64(date)
+            p.buckets.append(PDUState.Bucket(date: date, compliant: try r.bucketCount(), nonCompliant: try r.bucketCount()))
         }
         switch try r.u8() {
         case 0: break
@@ -1018,7 +1067,7 @@ public enum RecordCodec {
         var r = ByteReader(bytes)
         try checkVersion(&r, "outcome timer")
         let v = try r.varint()
-        let deadline = try r.int32()
+        let deadline = try r.day("outcome deadline")
         let code: String?
         switch try r.u8() {
         case 0: code = nil
@@ -1040,7 +1089,7 @@ public enum RecordCodec {
     package static func decodeActionRecord(_ bytes: UnsafeRawBufferPointer) throws(CodecError) -> ActionRecord {
         var r = ByteReader(bytes)
         try checkVersion(&r, "withdrawn")
-        let a = ActionRecord(contactId: try r.varint(), start: try r.zigzag())
+        let a = ActionRecord(contactId: try r.varint(), start: try r.time("withdrawn warning's start"))
         try r.expectEnd()
         return a
     }

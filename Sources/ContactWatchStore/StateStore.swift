@@ -954,9 +954,8 @@ public final class StateStore: Sendable {
     /// The largest sequence number or alertSequence a store can hold: 2^53 − 1, JSON's largest exact integer (a
     /// `sequenceNumber` is at most that, events.md; alerts print their `alertSequence`).
     static let largestCount: Int64 = (1 << 53) - 1
-    /// The largest watermark in magnitude (ms from 1970): 2^55, about a million years, beyond any RFC 3339 time of
-    /// years 0000 to 9999 and far from where the engine's date arithmetic could overflow.
-    static let largestWatermark: Int64 = 1 << 55
+    /// The largest watermark in magnitude: that of any stored time (`ByteReader.largestTime`).
+    static let largestWatermark: Int64 = ByteReader.largestTime
 
     /// The load's body. With `contactsOneByOne`, on this thread: each contact is decoded and inserted in turn, and
     /// the first that cannot be throws its own `StoreError`. Otherwise (a restart's path) the contacts are decoded

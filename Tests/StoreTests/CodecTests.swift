@@ -6,7 +6,7 @@ import Testing
 
 func alert(_ rule: Rule, _ n: UInt64, evidence: String = "\"daysWithoutInPerson\":31") -> OpenAlert {
     OpenAlert(id: AlertID(high: 0xDEAD_BEEF_0000_0000 &+ n, low: UInt64.max - n), rule: rule, severity: .high,
-              triggerContactId: n, triggerContactVersion: UInt64.max, triggerStart: Int64.min + 5,
+              triggerContactId: n, triggerContactVersion: UInt64.max, triggerStart: -ByteReader.largestTime,
               evidence: Array(evidence.utf8), deadline: -3, overdueRaised: n % 2 == 0)
 }
 
@@ -16,7 +16,7 @@ func sampleCase() -> CaseState {
                     Register(code: "RVHR", level: "é")])
     c.sentenceType = .postSentenceSupervision
     c.lastInPersonAt = 1_775_000_000_123
-    c.failures = [ContactRef(contactId: 9_007_199_254_740_991, start: -1), ContactRef(contactId: 1, start: Int64.max)]
+    c.failures = [ContactRef(contactId: 9_007_199_254_740_991, start: -1), ContactRef(contactId: 1, start: ByteReader.largestTime)]
     c.remotes = [ContactRef(contactId: 5, start: 0)]
     c.warnings = [ContactRef(contactId: 6, start: 1_775_000_000_000)]
     c.breaches = []
@@ -108,18 +108,20 @@ func encoded(_ body: (inout ByteWriter) -> Void) -> [UInt8] {
         let bytes = encoded { RecordCodec.encode(rec, into: &$0) }
         #expect(bytes.count <= 24)
         #expect(try bytes.withUnsafeBytes { b throws in try RecordCodec.decodeContact(b) } == rec)
-        // Extremes (the action time far from the start wraps and still round-trips).
-        let odd = ContactRecord(caseIndex: .max, actionId: .max, version: .max, contactStart: .min, actionTime: .max,
-                                pduIndex: -1, contributionDate: .min, flags: Flags(rawValue: 255))
+        // Extremes: times and dates at the ends of what a record may hold (the action time as far from the start).
+        let odd = ContactRecord(caseIndex: .max, actionId: .max, version: .max, contactStart: -ByteReader.largestTime,
+                                actionTime: ByteReader.largestTime, pduIndex: -1, contributionDate: -largestDay,
+                                flags: Flags(rawValue: 255))
         let b2 = encoded { RecordCodec.encode(odd, into: &$0) }
         #expect(try b2.withUnsafeBytes { b throws in try RecordCodec.decodeContact(b) } == odd)
     }
     typealias Flags = ContactRecord.Flags
+    let largestDay = Int32(ByteReader.largestDay)
 
     @Test func pduAlertAndWithdrawnRoundTrip() throws {
         var p = PDUState(code: "N07SUF")
         p.buckets = [.init(date: -5, compliant: 3, nonCompliant: 0), .init(date: 20_000, compliant: 0, nonCompliant: 7),
-                     .init(date: 20_001, compliant: Int32.max, nonCompliant: 1)]
+                     .init(date: 20_001, compliant: 1 << 30, nonCompliant: -(1 << 30))]
         p.open = alert(.complianceRate, 9)
         let bp = encoded { RecordCodec.encode(p, into: &$0) }
         #expect(try bp.withUnsafeBytes { b throws in try RecordCodec.decodePDU(code: "N07SUF", b) } == p)
@@ -129,6 +131,82 @@ func encoded(_ body: (inout ByteWriter) -> Void) -> [UInt8] {
         let w = ActionRecord(contactId: 77, start: -99)
         let bw = encoded { RecordCodec.encode(w, into: &$0) }
         #expect(try bw.withUnsafeBytes { b throws in try RecordCodec.decodeActionRecord(b) } == w)
+    }
+
+    /// A time, day or PDU count beyond what the engine can write (damage with the row's bytes still decodable) is
+    /// refused by the record's decoder, naming the field: the engine's arithmetic on it trapped later (a case's last
+    /// face-to-face contact at −2^63 + 1 overflowed R2's `t - reference` at that case's next event, a reviewer,
+    /// session 51). Each field at its limit decodes (the round trips above); one past it, either side, does not.
+    @Test("every stored time, day and PDU count one past its limit is refused by its decoder, naming it",
+          arguments: [ByteReader.largestTime + 1, -ByteReader.largestTime - 1, Int64.min + 1, Int64.max])
+    func valuesPastTheirLimitsAreRefused(time: Int64) {
+        let day = Int32(clamping: time / 86_400_000 + (time < 0 ? -1 : 1))
+        func refused(_ bytes: [UInt8], _ field: String, _ decode: (UnsafeRawBufferPointer) throws -> Void,
+                     sourceLocation: SourceLocation = #_sourceLocation) {
+            let error = #expect(throws: CodecError.self, sourceLocation: sourceLocation) {
+                try bytes.withUnsafeBytes { try decode($0) }
+            }
+            #expect(error?.description.hasPrefix(field) == true && error?.description.hasSuffix("is out of range") == true,
+                    "\(String(describing: error))", sourceLocation: sourceLocation)
+        }
+        let decodeCase: (UnsafeRawBufferPointer) throws -> Void = { _ = try RecordCodec.decodeCase(crn: CRN(key: 1), $0) }
+        var c = CaseState(crn: CRN(key: 1))
+        c.lastInPersonAt = time
+        refused(encoded { RecordCodec.encode(c, into: &$0) }, "last face-to-face contact", decodeCase)
+        if time != .max {  // (Int64.max is "none": not stored)
+            c = CaseState(crn: CRN(key: 1))
+            c.firstContactAt = time
+            refused(encoded { RecordCodec.encode(c, into: &$0) }, "first contact", decodeCase)
+        }
+        c = CaseState(crn: CRN(key: 1))
+        c.remotes = [ContactRef(contactId: 5, start: 0), ContactRef(contactId: 6, start: time)]
+        refused(encoded { RecordCodec.encode(c, into: &$0) }, "listed contact's start", decodeCase)
+        var a = alert(.warningDue, 1)
+        a.triggerStart = time
+        refused(encoded { RecordCodec.encode(a, into: &$0) }, "alert's contact start") { _ = try RecordCodec.decodeOpenAlert($0) }
+        if day != Int32.max && day != Int32.min {
+            a = alert(.warningDue, 1)
+            a.deadline = day
+            refused(encoded { RecordCodec.encode(a, into: &$0) }, "alert's deadline") { _ = try RecordCodec.decodeOpenAlert($0) }
+            c = CaseState(crn: CRN(key: 1))
+            c.openTelephoneOnly = a
+            refused(encoded { RecordCodec.encode(c, into: &$0) }, "alert's deadline", decodeCase)
+            refused(encoded { RecordCodec.encode(OutcomeTimer(version: 1, deadline: day, pendingCode: nil), into: &$0) },
+                    "outcome deadline") { _ = try RecordCodec.decodeOutcomeTimer($0) }
+        }
+        refused(encoded { RecordCodec.encode(ActionRecord(contactId: 3, start: time), into: &$0) }, "withdrawn warning's start") {
+            _ = try RecordCodec.decodeActionRecord($0)
+        }
+
+        // A contact: on its own (schema v1) and packed with its case's (the start summed from differences).
+        let good = ContactRecord(caseIndex: 5, actionId: 2, version: 1, contactStart: 1_775_000_000_000,
+                                 actionTime: 1_775_000_060_000, pduIndex: 0, contributionDate: 20_543, flags: [.failure])
+        var bad = good
+        bad.contactStart = time
+        bad.contributionDate = 0
+        let badStart = bad
+        bad = good
+        bad.actionTime = time
+        let badAction = bad
+        for (record, field) in [(badStart, "contact start"), (badAction, "action time")] {
+            refused(encoded { RecordCodec.encode(record, into: &$0) }, field) { _ = try RecordCodec.decodeContact($0) }
+            refused(Self.packed([(1, good), (2, record)]), field) { _ = try Self.unpacked(caseIndex: 5, Array($0)) }
+        }
+        if day != Int32.max && day != Int32.min {
+            bad = good
+            bad.contributionDate = day
+            refused(encoded { RecordCodec.encode(bad, into: &$0) }, "contribution date") { _ = try RecordCodec.decodeContact($0) }
+            refused(Self.packed([(1, good), (2, bad)]), "contribution date") { _ = try Self.unpacked(caseIndex: 5, Array($0)) }
+            var p = PDUState(code: "N07")
+            p.buckets = [.init(date: 0, compliant: 1, nonCompliant: 0), .init(date: day, compliant: 1, nonCompliant: 0)]
+            refused(encoded { RecordCodec.encode(p, into: &$0) }, "bucket date") { _ = try RecordCodec.decodePDU(code: "N07", $0) }
+        }
+        // A PDU day's count, at 2^30 + 1 either side.
+        for n: Int32 in [(1 << 30) + 1, -(1 << 30) - 1] {
+            var p = PDUState(code: "N07")
+            p.buckets = [.init(date: 3, compliant: 0, nonCompliant: n)]
+            refused(encoded { RecordCodec.encode(p, into: &$0) }, "bucket count") { _ = try RecordCodec.decodePDU(code: "N07", $0) }
+        }
     }
 
     /// Every proper prefix of a valid record, and the record with a byte appended, is rejected with an error.
@@ -271,13 +349,14 @@ func encoded(_ body: (inout ByteWriter) -> Void) -> [UInt8] {
         #expect(back.map(\.id) == typical.map(\.id) && back.map(\.record) == typical.map(\.record))
         #expect(try Self.unpacked(caseIndex: 1, Self.packed([])).isEmpty)
 
-        // Extremes: every flag bit, times at the ends of the range and off the minute, an action time without an
+        // Extremes: every flag bit, times at the ends of what a record may hold and off the minute, an action time without an
         // action, a PDU index below -1, ids up to UInt64.max, dates far from the start.
         let odd: [(id: UInt64, record: ContactRecord)] = [
-            (0, ContactRecord(caseIndex: 5, actionId: 0, version: 0, contactStart: .min, actionTime: .max, pduIndex: -1,
-                              contributionDate: .max, flags: Flags(rawValue: 255))),
-            (1, ContactRecord(caseIndex: 5, actionId: .max, version: .max, contactStart: .max, actionTime: .min,
-                              pduIndex: .min, contributionDate: .min, flags: [])),
+            (0, ContactRecord(caseIndex: 5, actionId: 0, version: 0, contactStart: -ByteReader.largestTime,
+                              actionTime: ByteReader.largestTime, pduIndex: -1, contributionDate: largestDay,
+                              flags: Flags(rawValue: 255))),
+            (1, ContactRecord(caseIndex: 5, actionId: .max, version: .max, contactStart: ByteReader.largestTime,
+                              actionTime: -ByteReader.largestTime, pduIndex: .min, contributionDate: -largestDay, flags: [])),
             (2, ContactRecord(caseIndex: 5, actionId: 0, version: 1, contactStart: -1, actionTime: 1, pduIndex: .max,
                               contributionDate: -1, flags: [.privacyAlertRaised])),
             (1 << 40, ContactRecord(caseIndex: 5, actionId: 3, version: 2, contactStart: 1_775_000_000_001,

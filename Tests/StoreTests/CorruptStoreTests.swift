@@ -268,6 +268,24 @@ func expectRefusal(_ dir: TempDir, _ kind: StoreError.Kind, mentioning words: [S
         try expectCorruptLoad(dir, mentioning: ["appears in two cases"])
     }
 
+    /// A case row re-encoded with its last face-to-face contact at −2^63 + 1 (damage that still decodes: the row
+    /// has no digest) trapped R2's arithmetic at that case's next event, a crash the unit restarts for ever (a
+    /// reviewer, session 51). The load refuses it, naming the field and the case.
+    @Test func caseTimeBeyondAnyEventFailsLoad() throws {
+        let dir = try populatedStore()
+        defer { dir.cleanup() }
+        try tamper(dir) { db in
+            let row = try #require(try Row.fetchOne(db, sql: "SELECT caseIndex, crn, data FROM caseState ORDER BY caseIndex LIMIT 1"))
+            let data: Data = row["data"]
+            var c = try data.withUnsafeBytes { try RecordCodec.decodeCase(crn: CRN(key: 0), $0) }
+            c.lastInPersonAt = Int64.min + 1
+            var w = ByteWriter()
+            RecordCodec.encode(c, into: &w)
+            try db.execute(sql: "UPDATE caseState SET data = ? WHERE caseIndex = ?", arguments: [Data(w.bytes), row["caseIndex"] as Int64])
+        }
+        try expectCorruptLoad(dir, mentioning: ["last face-to-face contact -9223372036854775807 is out of range"])
+    }
+
     /// A case whose stored contacts do not decode makes a commit that changes them fail as corrupt (exit 74),
     /// rolled back: nothing of the batch is stored, the damaged row is not overwritten.
     @Test func undecodableContactsFailTheCommit() throws {
