@@ -11,6 +11,10 @@ public struct CRN: Hashable, Comparable, Sendable, CustomStringConvertible {
     public var key: UInt32
     public init(key: UInt32) { self.key = key }
 
+    /// One past the largest key a CRN text can have (Z999999): a key from elsewhere (a store's row) at or above it
+    /// names no CRN, and `description` would trap writing its letter.
+    public static let keyLimit: UInt32 = 26_000_000
+
     public init?(_ b: UnsafeRawBufferPointer) {
         guard b.count == 7, let base = b.baseAddress else { return nil }
         let letter = base.load(as: UInt8.self) &- 65

@@ -1051,7 +1051,10 @@ public final class StateStore: Sendable {
                     throw StoreError.corrupt(path, "case index \(index) is out of sequence (expected \(state.cases.count))")
                 }
                 let crnKey = cases.columnInt64(1)
-                guard crnKey >= 0 && crnKey <= Int64(UInt32.max) else {
+                // A key past Z999999 is no CRN: its text's letter trapped (the refusal of two cases sharing it, at
+                // every start; the debug log line of its next alert) or was published as a control character in
+                // invalid JSON (a store's hunter, session 52).
+                guard crnKey >= 0 && crnKey < Int64(CRN.keyLimit) else {
                     throw StoreError.corrupt(path, "case \(index) has an invalid CRN key \(crnKey)")
                 }
                 let crn = CRN(key: UInt32(crnKey))

@@ -286,6 +286,27 @@ func expectRefusal(_ dir: TempDir, _ kind: StoreError.Kind, mentioning words: [S
         try expectCorruptLoad(dir, mentioning: ["last face-to-face contact -9223372036854775807 is out of range"])
     }
 
+    /// A CRN key past Z999999 (25,999,999) names no CRN: two case rows sharing one at 2 × 10^8 trapped every start
+    /// (the refusal's own message wrote the CRN's letter), and one alone was published as a control character in
+    /// invalid JSON or trapped the debug log line of its next alert (a store's hunter, session 52). The load refuses
+    /// it; Z999999 itself is a CRN, and two cases sharing it are refused naming it.
+    @Test(arguments: [26_000_000, 191_000_000, 200_000_000, 4_294_967_295])
+    func crnKeyPastZ999999FailsLoad(key: Int64) throws {
+        let dir = try populatedStore()
+        defer { dir.cleanup() }
+        try tamper(dir) { db in
+            try db.execute(sql: "UPDATE caseState SET crn = ? WHERE caseIndex IN (0, 1)", arguments: [key])
+        }
+        try expectCorruptLoad(dir, mentioning: ["case 0 has an invalid CRN key \(key)"])
+    }
+
+    @Test func twoCasesAtZ999999AreNamed() throws {
+        let dir = try populatedStore()
+        defer { dir.cleanup() }
+        try tamper(dir) { db in try db.execute(sql: "UPDATE caseState SET crn = 25999999 WHERE caseIndex IN (0, 1)") }
+        try expectCorruptLoad(dir, mentioning: ["CRN Z999999 appears in two cases"])
+    }
+
     /// A case whose stored contacts do not decode makes a commit that changes them fail as corrupt (exit 74),
     /// rolled back: nothing of the batch is stored, the damaged row is not overwritten.
     @Test func undecodableContactsFailTheCommit() throws {
