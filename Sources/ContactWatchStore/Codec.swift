@@ -852,6 +852,35 @@ public enum RecordCodec {
         return a
     }
 
+    /// Checks open alerts' evidence during a load: the bytes an alert's resolution repeats as they are (its members
+    /// after `triggerContactVersion`, each led by a comma, or none). Damage that still decodes (an unescaped quote in
+    /// a case row, which has no digest) was published in the resolution as invalid JSON (a store's hunter, session
+    /// 52); here the evidence is parsed inside the object the resolution writes around it, duplicate keys refused, so
+    /// what is published is what the engine wrote (UTF-8 checked first, as for an event). One per load: its reader and buffer are reused alert after alert.
+    package struct EvidenceCheck: ~Copyable {
+        private var reader = JSONReader()
+        private var scratch: [UInt8] = []
+        private static let head = Array("{\"triggerContactId\":0,\"triggerContactVersion\":0".utf8)
+
+        package init() {}
+
+        package mutating func check(_ a: OpenAlert) throws(CodecError) {
+            if a.evidence.isEmpty { return }
+            scratch.removeAll(keepingCapacity: true)
+            scratch.append(contentsOf: Self.head)
+            scratch.append(contentsOf: a.evidence)
+            scratch.append(UInt8(ascii: "}"))
+            let problem = scratch.withUnsafeBytes { isValidUTF8($0) ? reader.parse($0)?.message : "not UTF-8" }
+            if let problem { throw CodecError("an open alert's evidence is not JSON (\(problem))") }
+        }
+
+        package mutating func check(_ c: CaseState) throws(CodecError) {
+            for a in c.openNonCompliance { try check(a) }
+            if let a = c.openTelephoneOnly { try check(a) }
+            for a in c.openOutcomeOverdue { try check(a) }
+        }
+    }
+
     // MARK: CaseState
 
     /// A case's four lists, each as its count and its refs: read with one call (`withUnsafeAllElements`).

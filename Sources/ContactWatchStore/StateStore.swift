@@ -1003,6 +1003,7 @@ public final class StateStore: Sendable {
             state.publishers[ExactString(id)] = UInt64(n)
         }
 
+        var evidence = RecordCodec.EvidenceCheck()
         let pdus = try Row.fetchCursor(db, sql: "SELECT pduIndex, code, data, CAST(code AS BLOB) FROM pdu ORDER BY pduIndex")
         while let row = try pdus.next() {
             let index: Int64 = row[0]
@@ -1012,7 +1013,13 @@ public final class StateStore: Sendable {
             let code = try row.strictText(1, "PDU \(index)'s code", bytesAt: 3)
             let p = try row.withUnsafeData(atIndex: 2) { data throws -> PDUState in
                 guard let data else { throw CodecError("PDU \(index) has no data") }
-                return try data.withUnsafeBytes { b throws -> PDUState in try RecordCodec.decodePDU(code: code, b) }
+                do {
+                    let p = try data.withUnsafeBytes { b throws(CodecError) -> PDUState in try RecordCodec.decodePDU(code: code, b) }
+                    if let a = p.open { try evidence.check(a) }
+                    return p
+                } catch {
+                    throw CodecError("PDU \(index) (\(code)): \(error)")
+                }
             }
             guard state.pduIndex.updateValue(Int32(index), forKey: ExactString(code)) == nil else {
                 throw StoreError.corrupt(path, "PDU \(code) appears twice")
@@ -1059,7 +1066,13 @@ public final class StateStore: Sendable {
                 }
                 let crn = CRN(key: UInt32(crnKey))
                 guard let data = cases.columnBlob(2) else { throw CodecError("case \(index) has no data") }
-                let c = try RecordCodec.decodeCase(crn: crn, data)
+                let c: CaseState
+                do {
+                    c = try RecordCodec.decodeCase(crn: crn, data)
+                    try evidence.check(c)
+                } catch {
+                    throw CodecError("case \(index) (CRN \(crn)): \(error)")
+                }
                 crnKeys.append(UInt64(crnKey))
                 state.cases.append(consume c)
                 guard let packed = cases.columnBlob(3) else { continue }

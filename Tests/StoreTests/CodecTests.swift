@@ -4,7 +4,7 @@ import ContactWatchStore
 import Foundation
 import Testing
 
-func alert(_ rule: Rule, _ n: UInt64, evidence: String = "\"daysWithoutInPerson\":31") -> OpenAlert {
+func alert(_ rule: Rule, _ n: UInt64, evidence: String = ",\"daysWithoutInPerson\":31") -> OpenAlert {
     OpenAlert(id: AlertID(high: 0xDEAD_BEEF_0000_0000 &+ n, low: UInt64.max - n), rule: rule, severity: .high,
               triggerContactId: n, triggerContactVersion: UInt64.max, triggerStart: -ByteReader.largestTime,
               evidence: Array(evidence.utf8), deadline: -3, overdueRaised: n % 2 == 0)
@@ -207,6 +207,30 @@ func encoded(_ body: (inout ByteWriter) -> Void) -> [UInt8] {
             p.buckets = [.init(date: 3, compliant: 0, nonCompliant: n)]
             refused(encoded { RecordCodec.encode(p, into: &$0) }, "bucket count") { _ = try RecordCodec.decodePDU(code: "N07", $0) }
         }
+    }
+
+    /// An open alert's evidence is published as it is stored, inside the resolution's evidence object: the load
+    /// accepts what the engine writes (members each led by a comma, or none) and refuses anything that would not be
+    /// JSON there (a store's hunter, session 52: an unescaped quote was published in a resolution).
+    @Test func evidenceThatIsNotJSONIsRefused() throws {
+        var check = RecordCodec.EvidenceCheck()
+        for good in ["", ",\"daysWithoutInPerson\":31", ",\"outcomeCode\":\"UAAB\",\"lastWarningAt\":null,\"categories\":[\"HIGH_ROSH\"]",
+                     ",\"reason\":\"é \\\" ok\",\"n\":{\"a\":[1,2.5e3]}"] {
+            try check.check(alert(.warningDue, 1, evidence: good))
+        }
+        for bad in [",\"a\":\"x\"y\"", ",\"a\":1,\"a\":2", ",\"triggerContactId\":5", "\"a\":1", ",\"a\":1,", ",\"a\":1}",
+                    ",\"a\":1},\"b\":{\"c\":2", ",\"a\":\"\u{01}\"", ","] {
+            #expect(throws: CodecError.self, "\(bad)") { try check.check(alert(.warningDue, 1, evidence: bad)) }
+        }
+        // Bytes that are not UTF-8 in a string.
+        var a = alert(.warningDue, 1)
+        a.evidence = Array(",\"a\":\"".utf8) + [0xFF, 0xFE] + Array("\"".utf8)
+        #expect(throws: CodecError.self) { try check.check(a) }
+        // A case's every open alert is checked: the telephone-only one here.
+        var c = sampleCase()
+        try check.check(c)
+        c.openTelephoneOnly = alert(.telephoneOnly, 3, evidence: ",\"x\":tru")
+        #expect(throws: CodecError.self) { try check.check(c) }
     }
 
     /// Every proper prefix of a valid record, and the record with a byte appended, is rejected with an error.

@@ -286,6 +286,32 @@ func expectRefusal(_ dir: TempDir, _ kind: StoreError.Kind, mentioning words: [S
         try expectCorruptLoad(dir, mentioning: ["last face-to-face contact -9223372036854775807 is out of range"])
     }
 
+    /// An open alert's evidence with an unescaped quote (damage that still decodes) was published in its resolution
+    /// as invalid JSON (a store's hunter, session 52): the load refuses it, naming the case.
+    @Test func evidenceThatIsNotJSONFailsLoad() throws {
+        let dir = try populatedStore()
+        defer { dir.cleanup() }
+        var damaged: Int64 = -1
+        try tamper(dir) { db in
+            let rows = try Row.fetchAll(db, sql: "SELECT caseIndex, data FROM caseState ORDER BY caseIndex")
+            for row in rows {
+                let data: Data = row["data"]
+                var c = try data.withUnsafeBytes { try RecordCodec.decodeCase(crn: CRN(key: 0), $0) }
+                guard !c.openNonCompliance.isEmpty else { continue }
+                let evidence = c.openNonCompliance[0].evidence
+                let quote = try #require(evidence.lastIndex(of: UInt8(ascii: "\"")))
+                c.openNonCompliance[0].evidence.insert(UInt8(ascii: "\""), at: quote)
+                var w = ByteWriter()
+                RecordCodec.encode(c, into: &w)
+                damaged = row["caseIndex"]
+                try db.execute(sql: "UPDATE caseState SET data = ? WHERE caseIndex = ?", arguments: [Data(w.bytes), damaged])
+                return
+            }
+        }
+        try #require(damaged >= 0, "the populated store has no open non-compliance alert")
+        try expectCorruptLoad(dir, mentioning: ["case \(damaged) (CRN ", "an open alert's evidence is not JSON"])
+    }
+
     /// A CRN key past Z999999 (25,999,999) names no CRN: two case rows sharing one at 2 × 10^8 trapped every start
     /// (the refusal's own message wrote the CRN's letter), and one alone was published as a control character in
     /// invalid JSON or trapped the debug log line of its next alert (a store's hunter, session 52). The load refuses

@@ -42,7 +42,7 @@ public enum SyntheticState {
                 c.openNonCompliance.append(OpenAlert(
                     id: AlertID(high: UInt64(i) &* 0x9E37_79B9_7F4A_7C15, low: UInt64(i)), rule: .warningDue, severity: .medium,
                     triggerContactId: contactId, triggerContactVersion: 1, triggerStart: 1_760_000_000_000,
-                    evidence: Array("\"failuresInWindow\":2,\"windowStart\":\"2025-04-01\",\"sentenceType\":\"COMMUNITY_ORDER\"".utf8),
+                    evidence: Array(",\"failuresInWindow\":2,\"windowStart\":\"2025-04-01\",\"sentenceType\":\"COMMUNITY_ORDER\"".utf8),
                     deadline: 20_400, overdueRaised: false))
             }
             s.cases.append(c)
