@@ -1065,7 +1065,10 @@ public enum RecordCodec {
         p.buckets.reserveCapacity(n)
         var previous: Int64 = 0
         for _ in 0..<n {
-            let date = try ByteReader.checkDay(previous &+ (try r.zigzag()), "bucket date")
+            let delta = try r.zigzag()
+            // Sorted, one bucket a date (the engine's binary searches and window totals rely on it).
+            guard delta > 0 || p.buckets.isEmpty else { throw CodecError("bucket dates out of order") }
+            let date = try ByteReader.checkDay(previous &+ delta, "bucket date")
             previous = Int64(date)
             p.buckets.append(PDUState.Bucket(date: date, compliant: try r.bucketCount(), nonCompliant: try r.bucketCount()))
         }

@@ -199,7 +199,16 @@ func encoded(_ body: (inout ByteWriter) -> Void) -> [UInt8] {
             refused(Self.packed([(1, good), (2, bad)]), "contribution date") { _ = try Self.unpacked(caseIndex: 5, Array($0)) }
             var p = PDUState(code: "N07")
             p.buckets = [.init(date: 0, compliant: 1, nonCompliant: 0), .init(date: day, compliant: 1, nonCompliant: 0)]
+            if day < 0 { p.buckets.reverse() }  // (sorted: the date itself is what is refused)
             refused(encoded { RecordCodec.encode(p, into: &$0) }, "bucket date") { _ = try RecordCodec.decodePDU(code: "N07", $0) }
+        }
+        // Buckets out of date order, or two on one date (the engine's searches need them sorted, one a date).
+        for dates: [Int32] in [[5, 4], [5, 5], [-3, 7, 7]] {
+            var p = PDUState(code: "N07")
+            p.buckets = dates.map { .init(date: $0, compliant: 1, nonCompliant: 0) }
+            #expect(throws: CodecError.self, "\(dates)") {
+                try encoded { RecordCodec.encode(p, into: &$0) }.withUnsafeBytes { _ = try RecordCodec.decodePDU(code: "N07", $0) }
+            }
         }
         // A PDU day's count, at 2^30 + 1 either side.
         for n: Int32 in [(1 << 30) + 1, -(1 << 30) - 1] {
