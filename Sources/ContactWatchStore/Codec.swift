@@ -856,7 +856,8 @@ public enum RecordCodec {
     /// after `triggerContactVersion`, each led by a comma, or none). Damage that still decodes (an unescaped quote in
     /// a case row, which has no digest) was published in the resolution as invalid JSON (a store's hunter, session
     /// 52); here the evidence is parsed inside the object the resolution writes around it, duplicate keys refused, so
-    /// what is published is what the engine wrote (UTF-8 checked first, as for an event). One per load: its reader and buffer are reused alert after alert.
+    /// what is published is what the engine wrote (UTF-8 checked first, as for an event). One per load: its reader
+    /// and buffer are reused alert after alert.
     package struct EvidenceCheck: ~Copyable {
         private var reader = JSONReader()
         private var scratch: [UInt8] = []

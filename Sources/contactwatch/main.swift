@@ -305,8 +305,8 @@ struct TailCommand: ParsableCommand {
         discussion: """
             With --journal and --from-sequence it first prints every alert after N from the daemon's journal, \
             then continues live, printing each alert exactly once in alertSequence order. Exit codes: 64 bad \
-            flags (a malformed endpoint included), 69 the journal is unavailable or libzmq refuses the endpoint, \
-            74 standard output cannot be written (closed, a full disk). An endpoint nothing answers on is tried for ever, as a daemon may start later: a warning goes to standard error when nothing has \
+            flags (a malformed endpoint included) or an unusable certificate, 66 a certificate or key file \
+            cannot be read, 69 the journal is unavailable or libzmq refuses the endpoint, 74 standard output cannot be written (closed, a full disk). An endpoint nothing answers on is tried for ever, as a daemon may start later: a warning goes to standard error when nothing has \
             connected to it after 5 seconds (naming a host name that does not resolve).
             """
     )

@@ -85,6 +85,28 @@ struct ToolFlagRangeTests {
         #expect(FileManager.default.fileExists(atPath: dir.file("k.key_secret")))
     }
 
+    /// `tail` ends with 66 when a certificate or key file cannot be read, as the README says; its `--help` listed 64,
+    /// 69 and 74 only, so a script branching on the documented codes missed it (an operator's audit, session 52).
+    @Test("tail's help names exit 66, which an unreadable certificate or server key ends it with")
+    func tailHelpNamesEveryExitCode() throws {
+        let dir = try TemporaryDirectory()
+        let keygen = try runTool(["keygen", "server", "--dir", dir.path], timeout: 60)
+        #expect(keygen.status == 0, "\(keygen.stderr)")
+        for (cert, serverKey) in [(dir.file("missing.key_secret"), dir.file("server.key")),
+                                  (dir.file("server.key_secret"), dir.file("missing.key"))] {
+            let r = try runTool(["tail", "--endpoint", dir.ipc("out"), "--curve-cert", cert, "--curve-server-key", serverKey],
+                                timeout: 60)
+            #expect(r.status == 66 && r.stderr.contains("missing.key"), "\(String(describing: r.status)) \(r.stderr)")
+        }
+        let help = try runTool(["tail", "--help"], timeout: 60)
+        // (Words as argument-parser wraps them: any run of spaces and line breaks read as one space.)
+        let words = help.stdout.split(whereSeparator: { $0 == " " || $0 == "\n" }).joined(separator: " ")
+        let codes = words.components(separatedBy: "Exit codes:").last ?? ""
+        for code in ["64 bad", "66 a certificate", "69 the journal", "74 standard output"] {
+            #expect(codes.contains(code), "\(code): \(help.stdout)")
+        }
+    }
+
     /// The daemon's three endpoints sit side by side; a replay pointed at its output said only "0 of 1 subscribers
     /// joined", and at its journal asked whether both sides agree on CURVE (a fault tester, session 35).
     @Test("replay pointed at the daemon's output or journal asks whether the endpoint is the daemon's --input")
