@@ -469,6 +469,8 @@ struct InputSupervisor {
     private let limiter: LogLimiter
     /// The engine's count of messages received at the last tick.
     private var lastReceived = 0
+    /// `input.maxMessageBytes`, named when libzmq cut a connection on a protocol error.
+    let maxMessageBytes: Int
 
     /// Whether each connected `tcp://` endpoint's host name resolves, asked once at start on a thread of its own:
     /// named in the quiet endpoint's warning while no connection was ever made to it (libzmq only retries, and the
@@ -489,10 +491,11 @@ struct InputSupervisor {
 
     /// Starts the monitor; call before the input binds or connects, so that no connection goes unseen.
     init(input: ZMQSocket, endpoints: [String], bound: Bool, receiveHighWaterMark: Int, security: DaemonSecurity,
-         logger: Logger, now: ContinuousClock.Instant, limiter: LogLimiter = LogLimiter(),
+         logger: Logger, now: ContinuousClock.Instant, limiter: LogLimiter = LogLimiter(), maxMessageBytes: Int = 65_536,
          lookUp: @escaping @Sendable (String) -> EndpointExposure.HostLookup? = { EndpointExposure.lookUp($0) }) throws {
         self.limiter = limiter
         self.lookUp = lookUp
+        self.maxMessageBytes = maxMessageBytes
         var checks: [String: HostCheck] = [:]
         if !bound {
             for e in endpoints where e.hasPrefix("tcp://") {
@@ -512,11 +515,14 @@ struct InputSupervisor {
     /// The dropped-connection lines held back by the rate limit, once their flood is over.
     func sayHeldBack(stopping: Bool = false) {
         limiter.sayHeldBack(to: logger, level: .warning, stopping: stopping) { key in
-            "dropped input connections on \(key.dropFirst(Self.disconnectedKey.count))"
+            key.hasPrefix(Self.protocolErrorKey)
+                ? "input connections cut on a protocol error on \(key.dropFirst(Self.protocolErrorKey.count))"
+                : "dropped input connections on \(key.dropFirst(Self.disconnectedKey.count))"
         }
     }
 
     private static let disconnectedKey = "disconnected "
+    private static let protocolErrorKey = "protocol error "
 
     /// Reads the monitor's pending events and acts on them.
     mutating func readEvents(input: ZMQSocket, now: ContinuousClock.Instant) {
@@ -612,6 +618,17 @@ struct InputSupervisor {
                     logger.error("cannot reconnect the input", metadata: ["endpoint": "\(endpoint)", "error": "\(error)"])
                 }
                 watch.reconnected(endpoint, now: now)
+                // Only a protocol error leaves libzmq not retrying, so the drop said just before was one, most often
+                // an over-size message: lost without a word beyond the drop line, which at the end of every replay is
+                // normal (an operator's audit, session 52). The bound side cannot tell; the connecting side can.
+                guard let notLogged = limiter.admit(Self.protocolErrorKey + endpoint) else { continue }
+                var metadata: Logger.Metadata = ["endpoint": "\(endpoint)", "maxMessageBytes": "\(maxMessageBytes)"]
+                if notLogged > 0 { metadata["notLogged"] = "\(notLogged)" }
+                logger.warning("""
+                    the input connection was cut on a protocol error, which libzmq does not retry: most often a \
+                    message over input.maxMessageBytes (\(maxMessageBytes) bytes), lost with any behind it on that \
+                    connection (stream.gap says how many when the publisher numbers its events); connected afresh
+                    """, metadata: metadata)
             case .pause(let endpoint):
                 // After a failed handshake libzmq retries: disconnected, it waits for the reconnect a second later.
                 try? input.disconnect(endpoint)

@@ -141,7 +141,8 @@ final class PipelineSockets {
         do {
             supervisor = try InputSupervisor(input: input, endpoints: config.inputs, bound: config.inputBind,
                                              receiveHighWaterMark: config.receiveHighWaterMark,
-                                             security: setup.security, logger: logger, now: ContinuousClock.now)
+                                             security: setup.security, logger: logger, now: ContinuousClock.now,
+                                             maxMessageBytes: config.engine.maxMessageBytes)
         } catch {
             for s in made { s.close() }
             throw DaemonError.internal("cannot monitor the input socket: \(error)")

@@ -44,6 +44,16 @@ struct OversizeFrameTests {
         for (g, w) in zip(got, expected) { #expect(comparable(g) == comparable(w["body"] as! NSDictionary)) }
         #expect(daemon.stop() == 0)
         #expect(daemon.child.stderr.text.contains("disconnections=1"), "\(daemon.child.stderr.text)")
+        // Connected, the daemon knows the cut was a protocol error (libzmq did not retry) and says what it most
+        // likely lost, with the limit; bound, it cannot tell (an operator's audit, session 52).
+        let protocolLines = daemon.child.stderr.lines.filter { $0.contains("cut on a protocol error") }
+        if daemonBinds {
+            #expect(protocolLines.isEmpty, "\(protocolLines)")
+        } else {
+            #expect(protocolLines.count == 1 && protocolLines[0].contains("warning")
+                    && protocolLines[0].contains("input.maxMessageBytes (65536 bytes)") && protocolLines[0].contains("endpoint=\(endpoint)"),
+                    "\(daemon.child.stderr.text)")
+        }
     }
 
     @Test("a publisher that leaves while thousands of its messages are still queued in the daemon loses none of them")
