@@ -106,7 +106,10 @@ public actor ConfigurationReload {
             }
         } catch {
             counters?.reloadsRefused.add(1, ordering: .relaxed)
-            logger.warning("reload: the configuration was not applied; the old values stay in force",
+            // An `error`: what the operator asked for failed, and the file's next start would stop with 64 — said
+            // at `log.level: error` too, where a warning left a refused reload without a trace (an operator's audit,
+            // session 52; `systemctl reload` reports success either way).
+            logger.error("reload: the configuration was not applied; the old values stay in force",
                            metadata: ["problem": "\(error.message.replacingOccurrences(of: "\n", with: "; "))"])
             return .failure(error)
         }
@@ -121,7 +124,7 @@ public actor ConfigurationReload {
         // The same paths, their files changed under them (a certificate deleted, or replaced by a public one): the
         // running daemon keeps what it read, but the next start would stop with exit 64 (a fault tester, session 34).
         for problem in nextStartFails {
-            logger.warning("reload: the next start would fail; the running daemon keeps the certificate it read",
+            logger.error("reload: the next start would fail; the running daemon keeps the certificate it read",
                            metadata: ["problem": "\(problem)"])
         }
         counters?.reloads.add(1, ordering: .relaxed)

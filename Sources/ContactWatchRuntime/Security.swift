@@ -344,7 +344,7 @@ public final class DaemonSecurity: Sendable {
     /// Installs the allow-lists a reload read (SIGHUP), for the settings the start had a list for (an allow-list the
     /// start had none of is not made: that changes which sockets are CURVE servers, a restart's business): each list
     /// read, with its directory, logged with the counts; one that could not be read keeps its old list and directory,
-    /// said at `warning` once, with why and that the next start would fail (a bug hunter, session 47: it was said
+    /// said once (at `error`), with why and that the next start would fail (a bug hunter, session 47: it was said
     /// twice, once as "the certificates … cannot be used"). What is likely a mistake (`SecurityFiles.warnings`) is
     /// said again. Connections already made stay; a removed key cannot make a new one.
     func install(_ files: SecurityFiles) {
@@ -367,10 +367,14 @@ public final class DaemonSecurity: Sendable {
             } else if let problem = problems[key] {
                 let why = problem.message.hasPrefix("configuration: \(key): ")
                     ? String(problem.message.dropFirst("configuration: \(key): ".count)) : problem.message
-                let then = files.keptForNow.contains(key) ? "until the restart, which drops it (the configuration no longer names it)"
+                let kept = files.keptForNow.contains(key)
+                let then = kept ? "until the restart, which drops it (the configuration no longer names it)"
                     : "and the next start would fail"
-                logger.warning("allow-list not reloaded; the old one stays in force (\(current[key]?.count ?? 0) keys), \(then)",
-                               metadata: ["setting": "\(key)", "problem": "\(why)"])
+                // An `error` when the next start would fail: a revocation not made and a start that will stop, which
+                // a daemon kept at `log.level: error` left unsaid (an operator's audit, session 52).
+                logger.log(level: kept ? .warning : .error,
+                           "allow-list not reloaded; the old one stays in force (\(current[key]?.count ?? 0) keys), \(then)",
+                           metadata: ["setting": "\(key)", "problem": "\(why)"])
             }
         }
         directories.withLock { $0 = dirs }

@@ -375,6 +375,26 @@ struct ConfigCheckAndReloadTests {
                 "\(applied)")
     }
 
+    /// A refused reload was a `warning`: under `log.level: error` it left no trace at all (no line, no metric, and
+    /// `systemctl reload` reports success), while the file's next start stops with 64 (an operator's audit, session
+    /// 52). It is an `error` now.
+    @Test("SIGHUP with a file that cannot be applied, under log.level error: the refusal is said, at error")
+    func refusedReloadAtLevelError() throws {
+        let dir = try TemporaryDirectory()
+        let config = dir.file("reload.yaml")
+        try "log:\n  level: info\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let daemon = try DaemonUnderTest(dir: dir, extraArguments: ["--config", config])
+        try "log:\n  level: error\n".write(toFile: config, atomically: true, encoding: .utf8)
+        daemon.child.signal(SIGHUP)
+        #expect(daemon.child.stderr.wait(timeout: 20) { $0.contains("reload: applied log.level info → error") }, "\(daemon.child.stderr.text)")
+        try "log:\n  level: error\n  levle: info\n".write(toFile: config, atomically: true, encoding: .utf8)
+        daemon.child.signal(SIGHUP)
+        #expect(daemon.child.stderr.wait(timeout: 20) {
+            $0.split(separator: "\n").contains { $0.contains(" error ") && $0.contains("reload: the configuration was not applied") && $0.contains("log.levle") }
+        }, "\(daemon.child.stderr.text)")
+        #expect(daemon.stop() == 0, "\(daemon.child.stderr.text)")
+    }
+
     /// Under `log.level: notice` a reload that changed nothing left no line: the operator could not tell the SIGHUP
     /// had been read (a soak tester, session 44).
     @Test("SIGHUP under log.level notice with nothing changed: said at notice")
