@@ -223,4 +223,25 @@ struct SubscriptionFloodTests {
         #expect((FaultTests.stoppedField(log, "subscribersCut") ?? 0) >= 1, "\(log.suffix(1500))")
         print("subscription flood\(unheldUnsubscriptions ? " with unheld unsubscriptions" : ""): \(sent) of \(Self.floodCount) sent before the cut; resident \(residentBefore) kB before, peak \(peak) kB, \(resident) kB after")
     }
+
+    /// A tail with more topic prefixes than the daemon's `output.maxSubscriptions` is cut at every reconnection; it
+    /// said only "the daemon stopped or restarted?" (34 cuts in 5 s, nothing printed: an operator's audit, session
+    /// 52). After three cuts in a row within 2 s of the connection it says the likely cause, once.
+    @Test("a tail cut again and again for passing output.maxSubscriptions names the setting and its prefix count, once")
+    func tailCutForTooManySubscriptionsSaysWhy() throws {
+        let dir = try TemporaryDirectory()
+        let daemon = try DaemonUnderTest(dir: dir, environment: ["CONTACTWATCH_OUTPUT_MAX_SUBSCRIPTIONS": "2"])
+        let tail = try Child("contactwatch", ["tail", "--endpoint", daemon.output, "--topic", "alert.", "--topic",
+                                              "stream.", "--topic", "event."])
+        #expect(tail.stderr.wait(timeout: 60) { $0.contains("output.maxSubscriptions") },
+                "tail: \(tail.stderr.text)\ndaemon: \(daemon.child.stderr.text.suffix(2000))")
+        let said = tail.stderr.lines.filter { $0.contains("output.maxSubscriptions") }
+        #expect(said.count == 1 && said[0].contains("3 times in a row") && said[0].contains("3 topic prefixes")
+                && said[0].contains("cut a consumer's connection"), "\(said)")
+        #expect(tail.stderr.lines.filter { $0.contains("was lost") }.count >= 3)
+        tail.signal(SIGKILL)  // (SIGTERM did not end a tail started by the test process within 30 s; from a shell it does)
+        _ = tail.waitForExit(timeout: 10)
+        #expect(daemon.child.stderr.text.contains("cut a consumer's connection"), "\(daemon.child.stderr.text.suffix(2000))")
+        #expect(daemon.stop() == 0)
+    }
 }
