@@ -157,7 +157,7 @@ public actor ConfigurationReload {
             let lists = next.security.allowPublishers != nil || next.security.allowConsumers != nil
             let line = "reload: configuration re-read, nothing changed"
                 + (lists ? " in it; the allow-lists' keys are read again, said in the allow-list reloaded lines that follow" : "")
-                + (overridden.isEmpty ? ""
+                + (overridden.isEmpty ? "" : overridden[0].hasPrefix(Self.unloadableFile) ? "; \(overridden[0])"
                 : "; the file's value, then the one in force, of what flags or the environment set: \(overridden.joined(separator: ", "))")
             logger.notice("\(line)")
         }
@@ -239,13 +239,24 @@ public actor ConfigurationReload {
     /// The settings the file sets (to other than the default) on which it differs from `resolved` because a flag or a
     /// `CONTACTWATCH_` variable sets them: `log.level debug → info (--log-level)`. Empty without a file, or when the
     /// file alone cannot be resolved (a value only a flag gives, say).
+    /// How `overriddenInFile`'s one element starts when the file does not load without the flags and variables.
+    static let unloadableFile = "the file would not load without what flags or the environment set "
+
     private func overriddenInFile(_ resolved: DaemonConfiguration) async -> [String] {
         guard let file = flags.configFile else { return [] }
         var alone = DaemonFlags()
         alone.configFile = file
-        guard let fileAlone = try? await DaemonConfiguration.load(flags: alone, environment: [:],
-                                                                  metricsLookup: .some(inForce.metricsLookup)),
-              let defaults = try? await DaemonConfiguration.load(flags: DaemonFlags(), environment: [:],
+        let fileAlone: DaemonConfiguration
+        do {
+            fileAlone = try await DaemonConfiguration.load(flags: alone, environment: [:], metricsLookup: .some(inForce.metricsLookup))
+        } catch {
+            // A value the file cannot have, hidden by a flag or variable that sets it (`log.level: loud` under
+            // `--log-level info`): the line said only "nothing changed", and the start without that override stops
+            // with 64 (an operator's audit, session 52). Said, with the problem as a start would say it.
+            let problem = error.message.replacingOccurrences(of: "\n", with: "; ")
+            return [Self.unloadableFile + "(\(problem)), so a start without them would stop with exit 64"]
+        }
+        guard let defaults = try? await DaemonConfiguration.load(flags: DaemonFlags(), environment: [:],
                                                                  metricsLookup: .some(inForce.metricsLookup)) else { return [] }
         func key(_ change: String) -> String { String(change.prefix { $0 != " " }) }
         // What the file sets: where it differs from the defaults.

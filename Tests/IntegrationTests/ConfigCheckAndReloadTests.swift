@@ -347,6 +347,14 @@ struct ConfigCheckAndReloadTests {
         daemon.child.signal(SIGHUP)
         #expect(daemon.child.stderr.wait(timeout: 20) { $0.split(separator: "\n").contains { $0.hasSuffix("reload: configuration re-read, nothing changed") } },
                 "\(daemon.child.stderr.text)")
+        // A value the file cannot have, under the flag that sets it: said too, with the problem (an operator's
+        // audit, session 52: "nothing changed" and no more, and the start without the flag stops with 64).
+        try "log:\n  level: loud\nstate:\n  commitMaxEvents: 1000\n".write(toFile: config, atomically: true, encoding: .utf8)
+        daemon.child.signal(SIGHUP)
+        #expect(daemon.child.stderr.wait(timeout: 20) { $0.contains("the file would not load without what flags or the environment set") }, "\(daemon.child.stderr.text)")
+        let unusable = daemon.child.stderr.lines.first { $0.contains("the file would not load without what flags or the environment set") } ?? ""
+        #expect(unusable.contains("reload: configuration re-read, nothing changed;") && unusable.contains("log.level")
+                && unusable.contains("loud") && unusable.contains("exit 64"), "\(unusable)")
         #expect(daemon.stop() == 0)
     }
 
