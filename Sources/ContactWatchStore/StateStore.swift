@@ -334,10 +334,10 @@ public final class StateStore: Sendable {
     /// session 35: 7,073 alerts published, the whole state lost, without a word). No checkpoint runs into a file found
     /// cut short (`shrankUnseen`, checked before each), so checkpoints do not grow it back before this check sees it;
     /// one that was already under way when the file was cut can still.
-    func checkStillInPlace() throws(StoreError) {
+    func checkStillInPlace(batch: Bool = true) throws(StoreError) {
         var st = stat()
         guard stat(path, &st) == 0, UInt64(st.st_dev) == opened.device, UInt64(st.st_ino) == opened.inode else {
-            throw StoreError.removedWhileRunning(path)
+            throw StoreError.removedWhileRunning(path, batch: batch)
         }
         let size = Int64(st.st_size)
         let shrankFrom = largestSize.withLock { largest -> Int64? in
@@ -347,7 +347,7 @@ public final class StateStore: Sendable {
         }
         if let shrankFrom {
             if cutShort(size: size, largest: shrankFrom) {
-                throw StoreError.truncatedWhileRunning(path, from: shrankFrom, to: size)
+                throw StoreError.truncatedWhileRunning(path, from: shrankFrom, to: size, batch: batch)
             }
             largestSize.withLock { $0 = size }
         }
@@ -357,7 +357,7 @@ public final class StateStore: Sendable {
 
     /// What a commit checks before it writes (`checkStillInPlace`), without a commit: for a writer that has been idle,
     /// and at the stop. Throws as a commit would, after the same save when a side file is gone.
-    public func checkFiles() throws(StoreError) { try checkStillInPlace() }
+    public func checkFiles() throws(StoreError) { try checkStillInPlace(batch: false) }
 
     /// Records the identity of each side file seen for the first time, and returns the suffix of the first one that
     /// is gone or no longer the file first seen (nil when both are in place or not seen yet).

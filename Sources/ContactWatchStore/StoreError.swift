@@ -96,9 +96,13 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
             + "it); the daemon resumes where it stopped.")
     }
 
-    static func removedWhileRunning(_ path: String) -> StoreError {
+    /// `batch`: found at a batch's commit; otherwise by the idle check, with no batch in hand (it said "the batch in
+    /// hand was not committed" then too: an operator's audit, session 52).
+    static func removedWhileRunning(_ path: String, batch: Bool = true) -> StoreError {
         StoreError(.io, "the state store at \(path) was deleted or replaced while the daemon was running (the path no "
-            + "longer names the file it opened): the batch in hand was not committed and nothing of it was published. "
+            + "longer names the file it opened): "
+            + (batch ? "the batch in hand was not committed and nothing of it was published. "
+                     : "found between commits, so nothing uncommitted was published. ")
             + "Put the state directory back (restore it from a backup) before restarting: a daemon started on an empty "
             + "directory starts with no cases and numbers its alerts from 1 again.")
     }
@@ -116,11 +120,11 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
             + "Give it one name: remove the other names, or replace it with a real copy (cp, not cp -l) while no daemon runs.")
     }
 
-    static func truncatedWhileRunning(_ path: String, from: Int64, to: Int64) -> StoreError {
+    static func truncatedWhileRunning(_ path: String, from: Int64, to: Int64, batch: Bool = true) -> StoreError {
         StoreError(.corrupt, "the state store at \(path) shrank from \(from) to \(to) bytes while the daemon was "
             + "running: another program truncated it (truncate, a log rotation's copytruncate reaching the state "
             + "directory?), and what had been written into it is gone (its header counts more pages than it holds). "
-            + "Nothing of the batch in hand was published. Restore the store from a backup (or move it aside to start empty) before "
+            + (batch ? "Nothing of the batch in hand was published. " : "Found between commits. ") + "Restore the store from a backup (or move it aside to start empty) before "
             + "restarting, and stop whatever truncated it.")
     }
 

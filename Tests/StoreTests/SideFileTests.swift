@@ -32,6 +32,23 @@ struct SideFileTests {
         return (store, engine, lines)
     }
 
+    /// The store file deleted under the daemon: found by the idle check, the message spoke of "the batch in hand"
+    /// that was not committed when there was none (an operator's audit, session 52); found at a commit, it does.
+    @Test("the store file deleted: the idle check says it was found between commits, a commit that the batch in hand was not committed")
+    func storeDeletedSaysWhetherABatchWasInHand() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let (store, engine, lines) = try Self.storeWithOneBatch(dir)
+        defer { store.close() }
+        try FileManager.default.removeItem(atPath: store.path)
+        let idle = #expect(throws: StoreError.self) { try store.checkFiles() }
+        #expect(idle?.description.contains("deleted or replaced while the daemon was running") == true
+                && idle?.description.contains("found between commits") == true
+                && idle?.description.contains("batch in hand") == false, "\(String(describing: idle))")
+        let commit = #expect(throws: StoreError.self) { try store.write(Self.batch(engine, lines[300...], now: 2_000)) }
+        #expect(commit?.description.contains("the batch in hand was not committed") == true, "\(String(describing: commit))")
+    }
+
     /// The journal's latest sequence in a copy of the database file alone: what a crash would leave.
     static func latestInFileAlone(_ store: StateStore) throws -> UInt64 {
         let copy = TempDir()
