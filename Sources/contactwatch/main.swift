@@ -244,7 +244,7 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "First day, YYYY-MM-DD.")
     var start: String = "2026-01-05"
 
-    @Option(help: "Write to FILE instead of standard output.")
+    @Option(help: "Write to FILE instead of standard output (an existing FILE is replaced, as by a shell's >).")
     var output: String?
 
     @Option(parsing: .unconditional, help: "Share (0-1) of enforced failures whose action is recorded 4-12 weeks after the failure (default: 0).", transform: decimalNumber)
