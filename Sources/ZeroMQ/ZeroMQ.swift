@@ -1285,7 +1285,9 @@ public struct ZMQPeerConnection: Hashable, Sendable, CustomStringConvertible {
         return shutdown(copy, Int32(SHUT_RDWR)) == 0
     }
 
-    public var description: String { peerAddress }
+    /// The peer as the log says it (an IPC peer as `pid N uid N`, as everywhere else: a consumer cut at
+    /// `output.maxSubscriptions` was `localhost:0:0:904`, read as a host and port: an operator's audit, session 52).
+    public var description: String { describePeerAddress(peerAddress) }
 }
 
 /// Where a received message came from, as libzmq's metadata says (no system call): the descriptor and the peer address.
@@ -1533,14 +1535,17 @@ public struct ZMQRefusal: Sendable, Equatable {
     /// The peer as a log line says it: libzmq's `localhost:uid:gid:pid` of an IPC peer as the monitor's `pid N uid
     /// N` — said as it came, it read as a TCP peer on localhost, and the same client's other lines named its pid (a
     /// new-operator walk-through, session 49); anything else as it is.
-    public var peerDescription: String? {
-        guard let peerAddress else { return nil }
-        let parts = peerAddress.split(separator: ":", omittingEmptySubsequences: false)
-        guard parts.count == 4, parts[0] == "localhost",
-              parts.dropFirst().allSatisfy({ !$0.isEmpty && $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) })
-        else { return peerAddress }
-        return "pid \(parts[3]) uid \(parts[1])"
-    }
+    public var peerDescription: String? { peerAddress.map(describePeerAddress) }
+}
+
+/// libzmq's peer address as a log line says it: an IPC peer's `localhost:uid:gid:pid` as the monitor's `pid N uid N`,
+/// anything else as it is.
+func describePeerAddress(_ peerAddress: String) -> String {
+    let parts = peerAddress.split(separator: ":", omittingEmptySubsequences: false)
+    guard parts.count == 4, parts[0] == "localhost",
+          parts.dropFirst().allSatisfy({ !$0.isEmpty && $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) })
+    else { return peerAddress }
+    return "pid \(parts[3]) uid \(parts[1])"
 }
 
 /// Refusals counted for one ZAP domain: an atomic, readable from any thread (metrics).
