@@ -35,6 +35,8 @@ public struct ReplayOptions: Sendable {
     /// The default `maxPauseNanoseconds`: 7 days, so that a weekend or Christmas in a stream replayed in real time
     /// (`--speed 1`) is still waited.
     public static let maxPause: UInt64 = 7 * 86_400 * 1_000_000_000
+    /// A `--speed` pause at least this long (nanoseconds) is said before it is waited.
+    public static let announcedPause: UInt64 = 5_000_000_000
     /// Wait for this many subscription messages (XPUB) before the first message.
     public var waitSubscribers: Int?
     /// How long to wait for them.
@@ -543,6 +545,12 @@ public enum Replay {
                                             + "sent without it, and the events after it are paced from it")
                                         speedBase = (now, at)
                                     } else {
+                                        // A long pause is said: a scripted replay (no progress row) printed nothing
+                                        // for minutes and looked hung (an operator's audit, session 52).
+                                        if due - now >= ReplayOptions.announcedPause {
+                                            say("\(file):\(number): pausing \(describeGap(milliseconds: Int64((due - now) / 1_000_000))) "
+                                                + "before this event (its occurredAt, at --speed \(formatSpeed(speed)))")
+                                        }
                                         pause(due - now)
                                     }
                                 }

@@ -107,6 +107,23 @@ struct ToolFlagRangeTests {
         }
     }
 
+    /// `--speed` waits the stream's gaps: one of 5 s or more is said before it is waited (a scripted replay printed
+    /// nothing for minutes and looked hung: an operator's audit, session 52), and one past the longest pause (7 days)
+    /// is not waited but said, the events after it paced from it.
+    @Test("replay --speed says a pause of 5 s or more before it, and one past 7 days instead of waiting it")
+    func replaySpeedSaysItsPauses() throws {
+        let dir = try TemporaryDirectory()
+        let file = dir.file("gaps.ndjson")
+        try [Self.event("2026-01-05T10:00:00Z"), Self.event("2026-01-05T10:00:05.200Z"), Self.event("2026-02-04T10:00:05.200Z")]
+            .joined(separator: "\n").write(toFile: file, atomically: true, encoding: .utf8)
+        let r = try runTool(["replay", file, "--endpoint", dir.ipc("nobody"), "--bind", "--speed", "1", "--linger", "0"], timeout: 60)
+        let lines = r.stderr.split(separator: "\n").map(String.init)
+        let pausing = lines.filter { $0.contains("pausing") }
+        #expect(pausing.count == 1 && pausing[0].hasPrefix("\(file):2: pausing 5.")
+                && pausing[0].hasSuffix(" s before this event (its occurredAt, at --speed 1)"), "\(lines)")
+        #expect(lines.contains { $0.hasPrefix("\(file):3: occurredAt is 30.0 days after") && $0.contains("sent without it") }, "\(lines)")
+    }
+
     /// The daemon's three endpoints sit side by side; a replay pointed at its output said only "0 of 1 subscribers
     /// joined", and at its journal asked whether both sides agree on CURVE (a fault tester, session 35).
     @Test("replay pointed at the daemon's output or journal asks whether the endpoint is the daemon's --input")
