@@ -48,3 +48,9 @@ public enum FileKind: Sendable, Equatable {
         }
     }
 }
+
+/// The directory part of `path` as written (`.` without a `/`, `/` for a file at the root): for messages.
+public func directoryPart(of path: String) -> String {
+    guard let slash = path.lastIndex(of: "/") else { return "." }
+    return slash == path.startIndex ? "/" : String(path[..<slash])
+}

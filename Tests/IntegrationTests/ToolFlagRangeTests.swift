@@ -1,5 +1,6 @@
 import ContactWatchTestThreads
 import ContactWatchTestSupport
+import ContactWatchCommon
 import Foundation
 import Testing
 
@@ -105,6 +106,21 @@ struct ToolFlagRangeTests {
         for code in ["64 bad", "66 a certificate", "69 the journal", "74 standard output"] {
             #expect(codes.contains(code), "\(code): \(help.stdout)")
         }
+    }
+
+    /// A file to be created in a directory that does not exist: the tool said "No such file or directory" of the file
+    /// (an operator's audit, session 52); it names the directory.
+    @Test("keygen and generate into a missing directory: exit 73 naming the directory that does not exist")
+    func createInAMissingDirectory() throws {
+        let dir = try TemporaryDirectory()
+        let missing = dir.file("not-here")
+        let keygen = try runTool(["keygen", "bob", "--dir", missing], timeout: 60)
+        #expect(keygen.status == 73 && keygen.stderr.contains("cannot create: the directory \(missing) does not exist; create it first"),
+                "\(keygen.stderr)")
+        let generate = try runTool(["generate", "--cases", "1", "--days", "1", "--output", missing + "/s.ndjson"], timeout: 60)
+        #expect(generate.status == 73 && generate.stderr.contains("cannot create \(missing)/s.ndjson: the directory \(missing) does not exist"),
+                "\(generate.stderr)")
+        #expect(directoryPart(of: "x") == "." && directoryPart(of: "/x") == "/" && directoryPart(of: "a/b/c") == "a/b")
     }
 
     /// `--speed` waits the stream's gaps: one of 5 s or more is said before it is waited (a scripted replay printed
