@@ -236,12 +236,13 @@ public actor ConfigurationReload {
         return out
     }
 
-    /// The settings the file sets (to other than the default) on which it differs from `resolved` because a flag or a
-    /// `CONTACTWATCH_` variable sets them: `log.level debug → info (--log-level)`. Empty without a file, or when the
-    /// file alone cannot be resolved (a value only a flag gives, say).
     /// How `overriddenInFile`'s one element starts when the file does not load without the flags and variables.
     static let unloadableFile = "the file would not load without what flags or the environment set "
 
+    /// The settings the file sets (to other than the default) on which it differs from `resolved` because a flag or a
+    /// `CONTACTWATCH_` variable sets them: `log.level debug → info (--log-level)`. Empty without a file. When the file
+    /// alone does not load (a value it cannot have that a flag or variable hides, or one that only holds with theirs),
+    /// one element starting with `unloadableFile`, saying why.
     private func overriddenInFile(_ resolved: DaemonConfiguration) async -> [String] {
         guard let file = flags.configFile else { return [] }
         var alone = DaemonFlags()

@@ -471,6 +471,11 @@ struct InputSupervisor {
     private var lastReceived = 0
     /// `input.maxMessageBytes`, named when libzmq cut a connection on a protocol error.
     let maxMessageBytes: Int
+    /// Endpoints whose connection was dropped after its handshake (the `disconnected` line said) and that libzmq has
+    /// neither retried nor handshaken again since: their reconnect is the protocol error's. A reconnect after a failed
+    /// handshake, or at the end of a pause, is not (a reviewer, session 52: the line came once a second on a CURVE
+    /// mismatch, pointing at input.maxMessageBytes).
+    private var droppedUnretried: Set<String> = []
 
     /// Whether each connected `tcp://` endpoint's host name resolves, asked once at start on a thread of its own:
     /// named in the quiet endpoint's warning while no connection was ever made to it (libzmq only retries, and the
@@ -528,7 +533,15 @@ struct InputSupervisor {
     mutating func readEvents(input: ZMQSocket, now: ContinuousClock.Instant) {
         guard let events = try? monitor.events() else { return }
         if !events.isEmpty { tellHostChecks(now: now) }
-        for event in events { perform(watch.handle(event, now: now), input: input, now: now) }
+        for event in events {
+            switch event.kind {
+            case .connectRetried, .connectDelayed, .handshakeSucceeded, .handshakeFailedProtocol, .handshakeFailedNoDetail,
+                 .handshakeFailedAuth:
+                if !droppedUnretried.isEmpty { droppedUnretried.remove(watch.endpoint(of: event)) }
+            default: break
+            }
+            perform(watch.handle(event, now: now), input: input, now: now)
+        }
         if watch.unmatchedAddress != nil { lookUpAgain(now: now) }
     }
 
@@ -618,10 +631,11 @@ struct InputSupervisor {
                     logger.error("cannot reconnect the input", metadata: ["endpoint": "\(endpoint)", "error": "\(error)"])
                 }
                 watch.reconnected(endpoint, now: now)
-                // Only a protocol error leaves libzmq not retrying, so the drop said just before was one, most often
-                // an over-size message: lost without a word beyond the drop line, which at the end of every replay is
-                // normal (an operator's audit, session 52). The bound side cannot tell; the connecting side can.
-                guard let notLogged = limiter.admit(Self.protocolErrorKey + endpoint) else { continue }
+                // A drop after the handshake that libzmq did not retry is a protocol error, most often an over-size
+                // message: lost without a word beyond the drop line, which at the end of every replay is normal (an
+                // operator's audit, session 52). The bound side cannot tell; the connecting side can.
+                guard droppedUnretried.remove(endpoint) != nil,
+                      let notLogged = limiter.admit(Self.protocolErrorKey + endpoint) else { continue }
                 var metadata: Logger.Metadata = ["endpoint": "\(endpoint)", "maxMessageBytes": "\(maxMessageBytes)"]
                 if notLogged > 0 { metadata["notLogged"] = "\(notLogged)" }
                 logger.warning("""
@@ -635,6 +649,7 @@ struct InputSupervisor {
                 watch.reconnected(endpoint, now: now)
             case .disconnected(let endpoint, let peer):
                 security.counters.disconnections.add(1, ordering: .relaxed)
+                if !watch.bound { droppedUnretried.insert(endpoint) }
                 guard let notLogged = limiter.admit(Self.disconnectedKey + endpoint) else { continue }
                 var metadata: Logger.Metadata = ["endpoint": "\(endpoint)", "peer": "\(peer ?? "unknown")"]
                 if notLogged > 0 { metadata["notLogged"] = "\(notLogged)" }

@@ -364,9 +364,9 @@ public struct ByteReader {
     /// last face-to-face contact near −2^63: R2's `t - reference` at that case's next event, a crash the unit restarts
     /// for ever, a reviewer, session 51); it is refused here, a corrupt store.
     public static let largestTime: Int64 = 1 << 55
-    /// The largest day number in magnitude (days from 1970): that of `largestTime`, so that a day plus any setting's
-    /// days stays within 32 bits.
-    public static let largestDay: Int64 = largestTime / 86_400_000
+    /// The largest day number in magnitude (days from 1970): that of `largestTime` either side (rounded away from 0,
+    /// so the day of −2^55 is within it), so that a day plus any setting's days stays within 32 bits.
+    public static let largestDay: Int64 = (largestTime + 86_399_999) / 86_400_000
     /// The largest count of contributions a PDU's day holds in magnitude: 2^30, so that one more cannot overflow
     /// its 32 bits.
     public static let largestBucketCount: Int64 = 1 << 30
@@ -862,6 +862,8 @@ public enum RecordCodec {
         private var reader = JSONReader()
         private var scratch: [UInt8] = []
         private static let head = Array("{\"triggerContactId\":0,\"triggerContactVersion\":0".utf8)
+        /// What a resolution writes after the evidence (`resolutionFields`): a key of its own there is refused too.
+        private static let tail = Array(",\"resolution\":\"x\",\"resolvedByContactId\":0}".utf8)
 
         package init() {}
 
@@ -870,7 +872,7 @@ public enum RecordCodec {
             scratch.removeAll(keepingCapacity: true)
             scratch.append(contentsOf: Self.head)
             scratch.append(contentsOf: a.evidence)
-            scratch.append(UInt8(ascii: "}"))
+            scratch.append(contentsOf: Self.tail)
             let problem = scratch.withUnsafeBytes { isValidUTF8($0) ? reader.parse($0)?.message : "not UTF-8" }
             if let problem { throw CodecError("an open alert's evidence is not JSON (\(problem))") }
         }

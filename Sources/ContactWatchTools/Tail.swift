@@ -116,12 +116,17 @@ final class TailSession {
     /// A connection was lost and none has come back yet (its return is said).
     private var lostOne = false
     /// When the live connection last completed its handshake, and how many connections in a row were lost within
-    /// `quickCutNanos` of it: a daemon cuts a consumer whose subscriptions take its consumers' total past its
+    /// `quickCutNanos` of it and followed by the next within `quickReturnNanos`: a daemon cuts a consumer whose subscriptions take its consumers' total past its
     /// `output.maxSubscriptions`, again at each reconnection, and the tail only ever said "stopped or restarted?" (an
     /// operator's audit, session 52: 34 cuts in 5 s, nothing printed, the cause never named on this side).
     private var connectedAt: UInt64 = 0
     private var quickCuts = 0
-    static let quickCutNanos: UInt64 = 2_000_000_000
+    /// When the last connection was lost, if it was lost within `quickCutNanos` of being made: a cut counts when the
+    /// next handshake follows within `quickReturnNanos` (a daemon that cuts a consumer still listens; one that stopped
+    /// takes longer to be back: a reviewer, session 52, saw a daemon restarted four times blamed on the setting).
+    private var quickLossAt: UInt64? = nil
+    static let quickCutNanos: UInt64 = 500_000_000
+    static let quickReturnNanos: UInt64 = 1_000_000_000
     /// Quick cuts in a row before the likely cause is said (once per run of them).
     static let quickCutsToExplain = 3
     /// When the live socket is to be connected afresh: libzmq never retries a connection whose handshake failed on a
@@ -286,10 +291,21 @@ final class TailSession {
             if event.kind == .handshakeSucceeded && !connected {
                 connected = true
                 connectedAt = ToolClock.nanos()
+                if let lost = quickLossAt, connectedAt &- lost < Self.quickReturnNanos { quickCuts += 1 } else { quickCuts = 0 }
+                quickLossAt = nil
                 everConnected = true
                 if lostOne { reconnections &+= 1 }
                 if warnedNotConnected || !explainedFailures.isEmpty || lostOne {
                     diagnostics.line("connected to \(options.endpoint)")
+                }
+                if quickCuts == Self.quickCutsToExplain {
+                    let n = options.topics.count
+                    diagnostics.line("warning: the daemon closed this connection within \(Self.quickCutNanos / 1_000_000) ms "
+                        + "of its being made and took the next at once, \(quickCuts) times in a row: a daemon cuts a "
+                        + "consumer when its consumers' subscriptions together pass its output.maxSubscriptions, again at "
+                        + "each reconnection (its log says \"cut a consumer's connection\"; or it is being restarted again "
+                        + "and again); this tail subscribes to \(n) topic prefix\(n == 1 ? "" : "es"). Ask the daemon's "
+                        + "operator to raise output.maxSubscriptions, or subscribe to fewer topics")
                 }
                 lostOne = false
             }
@@ -306,18 +322,12 @@ final class TailSession {
                 // libzmq retries an ordinary loss by itself (a `connectRetried` event follows and clears this), but
                 // never one it cut on a protocol error such as a frame over `maxFrameBytes`: connected afresh then.
                 reconnectDue = ToolClock.nanos() + Self.retryAfterFailedHandshakeNanos
-                quickCuts = ToolClock.nanos() &- connectedAt < Self.quickCutNanos ? quickCuts + 1 : 0
+                let lostAt = ToolClock.nanos()
+                quickLossAt = lostAt &- connectedAt < Self.quickCutNanos ? lostAt : nil
+                if quickLossAt == nil { quickCuts = 0 }
                 diagnostics.line("warning: the connection to \(options.endpoint) was lost (the daemon stopped or "
                     + "restarted? or the peer sent a frame over \(TailOptions.maxFrameBytes / 1024) KiB, which no "
                     + "daemon sends); reconnecting")
-                if quickCuts == Self.quickCutsToExplain {
-                    let n = options.topics.count
-                    diagnostics.line("warning: the daemon closed this connection within \(Self.quickCutNanos / 1_000_000_000) s "
-                        + "of its being made \(quickCuts) times in a row: a daemon cuts a consumer when its consumers' "
-                        + "subscriptions together pass its output.maxSubscriptions, again at each reconnection (its log "
-                        + "says \"cut a consumer's connection\"); this tail subscribes to \(n) topic prefix\(n == 1 ? "" : "es"). "
-                        + "Ask the daemon's operator to raise output.maxSubscriptions, or subscribe to fewer topics")
-                }
                 continue
             }
             guard event.isHandshakeFailure, !connected,

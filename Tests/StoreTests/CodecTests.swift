@@ -114,6 +114,12 @@ func encoded(_ body: (inout ByteWriter) -> Void) -> [UInt8] {
                                 flags: Flags(rawValue: 255))
         let b2 = encoded { RecordCodec.encode(odd, into: &$0) }
         #expect(try b2.withUnsafeBytes { b throws in try RecordCodec.decodeContact(b) } == odd)
+        // The earliest time with its own day (−2^55 is not a whole day: its day is rounded down, past −2^55 / 1 day).
+        var earliest = odd
+        earliest.contributionDate = Int32(-ByteReader.largestDay)
+        #expect(-ByteReader.largestTime / 86_400_000 - 1 == -ByteReader.largestDay)
+        let b3 = encoded { RecordCodec.encode(earliest, into: &$0) }
+        #expect(try b3.withUnsafeBytes { b throws in try RecordCodec.decodeContact(b) } == earliest)
     }
     typealias Flags = ContactRecord.Flags
     let largestDay = Int32(ByteReader.largestDay)
@@ -140,7 +146,9 @@ func encoded(_ body: (inout ByteWriter) -> Void) -> [UInt8] {
     @Test("every stored time, day and PDU count one past its limit is refused by its decoder, naming it",
           arguments: [ByteReader.largestTime + 1, -ByteReader.largestTime - 1, Int64.min + 1, Int64.max])
     func valuesPastTheirLimitsAreRefused(time: Int64) {
-        let day = Int32(clamping: time / 86_400_000 + (time < 0 ? -1 : 1))
+        // One day past the limit either side, for the times one past theirs (the others skip the day fields).
+        let day: Int32 = abs(time) == ByteReader.largestTime + 1
+            ? Int32((time > 0 ? 1 : -1) * (ByteReader.largestDay + 1)) : (time > 0 ? .max : .min)
         func refused(_ bytes: [UInt8], _ field: String, _ decode: (UnsafeRawBufferPointer) throws -> Void,
                      sourceLocation: SourceLocation = #_sourceLocation) {
             let error = #expect(throws: CodecError.self, sourceLocation: sourceLocation) {
@@ -227,7 +235,7 @@ func encoded(_ body: (inout ByteWriter) -> Void) -> [UInt8] {
                      ",\"reason\":\"é \\\" ok\",\"n\":{\"a\":[1,2.5e3]}"] {
             try check.check(alert(.warningDue, 1, evidence: good))
         }
-        for bad in [",\"a\":\"x\"y\"", ",\"a\":1,\"a\":2", ",\"triggerContactId\":5", "\"a\":1", ",\"a\":1,", ",\"a\":1}",
+        for bad in [",\"a\":\"x\"y\"", ",\"a\":1,\"a\":2", ",\"triggerContactId\":5", ",\"resolution\":\"x\"", ",\"resolvedByContactId\":1", "\"a\":1", ",\"a\":1,", ",\"a\":1}",
                     ",\"a\":1},\"b\":{\"c\":2", ",\"a\":\"\u{01}\"", ","] {
             #expect(throws: CodecError.self, "\(bad)") { try check.check(alert(.warningDue, 1, evidence: bad)) }
         }
