@@ -1084,13 +1084,18 @@ public final class StateStore: Sendable {
                     }
                     continue
                 }
-                try RecordCodec.decodeContacts(caseIndex: UInt32(index), packed) { id, rec throws in
-                    guard rec.pduIndex >= -1, rec.pduIndex < nPDUs else {
-                        throw StoreError.corrupt(path, "contact \(id) refers to a missing PDU")
+                do {
+                    try RecordCodec.decodeContacts(caseIndex: UInt32(index), packed) { id, rec throws in
+                        guard rec.pduIndex >= -1, rec.pduIndex < nPDUs else {
+                            throw StoreError.corrupt(path, "contact \(id) refers to a missing PDU")
+                        }
+                        guard state.contacts.insertNew(rec, forKey: id) else {
+                            throw StoreError.corrupt(path, "contact \(id) appears in two cases")
+                        }
                     }
-                    guard state.contacts.insertNew(rec, forKey: id) else {
-                        throw StoreError.corrupt(path, "contact \(id) appears in two cases")
-                    }
+                } catch let error as CodecError {
+                    // Named by its case, as a case's own fault is (a reviewer, session 52).
+                    throw CodecError("case \(index) (CRN \(crn))'s contacts: \(error)")
                 }
             }
         } catch {

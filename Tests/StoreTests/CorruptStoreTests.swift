@@ -239,7 +239,11 @@ func expectRefusal(_ dir: TempDir, _ kind: StoreError.Kind, mentioning words: [S
                  WHERE caseIndex = (SELECT min(caseIndex) FROM caseState WHERE contacts IS NOT NULL)
                 """)
         }
-        try expectCorruptLoad(dir)
+        let index = try DatabaseQueue(path: dir.storePath).read { db in
+            try Int.fetchOne(db, sql: "SELECT min(caseIndex) FROM caseState WHERE contacts IS NOT NULL")
+        }
+        // Named by its case (session 52).
+        try expectCorruptLoad(dir, mentioning: ["case \(try #require(index)) (CRN ", "'s contacts: "])
     }
 
     /// A contact packed into two cases' rows (the store never writes that) is refused as corrupt, not loaded twice.
