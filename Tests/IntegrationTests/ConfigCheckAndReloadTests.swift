@@ -37,6 +37,30 @@ struct ConfigCheckAndReloadTests {
         #expect(start.stderr.text.contains("(the directory \(dir.file("missing")) does not exist: create it"), "\(start.stderr.text)")
     }
 
+    /// A file value a flag overrides is not checked, being not in force; but the check said "configuration OK" of a
+    /// file whose start without the flag stops with 64 (`log.level: loud` under `--log-level info`: an operator's
+    /// audit, session 52). It warns, exit 0; the same with a CONTACTWATCH_ variable; the file alone is 64.
+    @Test("--check-config of a file that would not load without the flag or variable overriding it: a warning naming the problem, exit 0")
+    func checkWarnsOfAFileThatNeedsItsOverrides() throws {
+        let dir = try TemporaryDirectory()
+        let file = dir.file("loud.yaml")
+        try "log:\n  level: loud\n".write(toFile: file, atomically: true, encoding: .utf8)
+        let base = ["--check-config", "--config", file, "--state-dir", dir.file("state")]
+        for (arguments, environment) in [(base + ["--log-level", "info"], [String: String]()), (base, ["CONTACTWATCH_LOG_LEVEL": "info"])] {
+            let c = try Child("contactwatchd", arguments, environment: environment)
+            #expect(c.waitForExit(timeout: 30) == 0, "\(c.stderr.text)")
+            #expect(c.stdout.text.contains("  warning: the file would not load without what flags or the environment set (")
+                    && c.stdout.text.contains("(got \"loud\")") && c.stdout.text.contains("a start without them would stop with exit 64"),
+                    "\(c.stdout.text)")
+        }
+        let alone = try Child("contactwatchd", base)
+        #expect(alone.waitForExit(timeout: 30) == 64, "\(alone.stderr.text)")
+        // A file that loads alone: no such warning.
+        try "log:\n  level: debug\n".write(toFile: file, atomically: true, encoding: .utf8)
+        let fine = try Child("contactwatchd", base + ["--log-level", "info"])
+        #expect(fine.waitForExit(timeout: 30) == 0 && !fine.stdout.text.contains("would not load"), "\(fine.stdout.text)")
+    }
+
     @Test("--check-config accepts Deploy/contactwatchd.yaml (exit 0) and prints what it resolved")
     func exampleIsValid() throws {
         let dir = try TemporaryDirectory()
