@@ -54,3 +54,10 @@ public func directoryPart(of path: String) -> String {
     guard let slash = path.lastIndex(of: "/") else { return "." }
     return slash == path.startIndex ? "/" : String(path[..<slash])
 }
+
+/// Whether the directory part of `path` is missing (ENOENT creating `path` is then the directory's, not a dangling
+/// symbolic link's at `path`, a reviewer, session 52).
+public func directoryPartIsMissing(of path: String) -> Bool {
+    var st = stat()
+    return stat(directoryPart(of: path), &st) != 0 && errno == ENOENT
+}

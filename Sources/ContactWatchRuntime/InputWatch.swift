@@ -471,8 +471,8 @@ struct InputSupervisor {
     private var lastReceived = 0
     /// `input.maxMessageBytes`, named when libzmq cut a connection on a protocol error.
     let maxMessageBytes: Int
-    /// Endpoints whose connection was dropped after its handshake (the `disconnected` line said) and that libzmq has
-    /// neither retried nor handshaken again since: their reconnect is the protocol error's. A reconnect after a failed
+    /// Endpoints whose connection was dropped (the `disconnected` line said: after its handshake, or a peer libzmq
+    /// took for ZMTP 1.0, which has none) and that libzmq has neither retried nor handshaken again since: their reconnect is the protocol error's. A reconnect after a failed
     /// handshake, or at the end of a pause, is not (a reviewer, session 52: the line came once a second on a CURVE
     /// mismatch, pointing at input.maxMessageBytes).
     private var droppedUnretried: Set<String> = []
@@ -641,7 +641,8 @@ struct InputSupervisor {
                 logger.warning("""
                     the input connection was cut on a protocol error, which libzmq does not retry: most often a \
                     message over input.maxMessageBytes (\(maxMessageBytes) bytes), lost with any behind it on that \
-                    connection (stream.gap says how many when the publisher numbers its events); connected afresh
+                    connection (stream.gap says how many when the publisher numbers its events), or a peer that is \
+                    not a ZeroMQ publisher; connected afresh
                     """, metadata: metadata)
             case .pause(let endpoint):
                 // After a failed handshake libzmq retries: disconnected, it waits for the reconnect a second later.

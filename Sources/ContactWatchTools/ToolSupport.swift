@@ -137,7 +137,7 @@ public func openForWriting(_ path: String) throws -> Int32 {
     let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
     if fd < 0 {
         let e = errno
-        let why = e == ENOENT ? "the directory \(directoryPart(of: path)) does not exist"
+        let why = e == ENOENT && directoryPartIsMissing(of: path) ? "the directory \(directoryPart(of: path)) does not exist"
             : String(cString: strerror(e))
         throw ToolError(exitCode: ToolError.cantCreate, "cannot create \(path): \(why)")
     }

@@ -406,7 +406,7 @@ public enum CurveCertificate {
             let e = errno
             // ENOENT here is the directory: said so, "No such file or directory" of a file to be created read as odd
             // (an operator's audit, session 52).
-            let why = e == ENOENT ? "the directory \(directoryPart(of: path)) does not exist; create it first"
+            let why = e == ENOENT && directoryPartIsMissing(of: path) ? "the directory \(directoryPart(of: path)) does not exist; create it first"
                 : String(cString: strerror(e))
             throw CurveCertificateError(e == EEXIST ? .exists : .cannotCreate, path: path,
                                         e == EEXIST ? "already exists; not overwritten" : "cannot create: \(why)")

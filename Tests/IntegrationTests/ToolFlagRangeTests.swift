@@ -121,6 +121,13 @@ struct ToolFlagRangeTests {
         #expect(generate.status == 73 && generate.stderr.contains("cannot create \(missing)/s.ndjson: the directory \(missing) does not exist"),
                 "\(generate.stderr)")
         #expect(directoryPart(of: "x") == "." && directoryPart(of: "/x") == "/" && directoryPart(of: "a/b/c") == "a/b")
+        // A dangling symbolic link in a directory that exists: not said to be a missing directory (a reviewer,
+        // session 52: "the directory . does not exist").
+        let link = dir.file("dangling.ndjson")
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: missing + "/target")
+        let dangling = try runTool(["generate", "--cases", "1", "--days", "1", "--output", link], timeout: 60)
+        #expect(dangling.status == 73 && dangling.stderr.contains("cannot create \(link): No such file or directory")
+                && !dangling.stderr.contains("does not exist"), "\(dangling.stderr)")
     }
 
     /// `--speed` waits the stream's gaps: one of 5 s or more is said before it is waited (a scripted replay printed
