@@ -472,9 +472,9 @@ struct InputSupervisor {
     /// `input.maxMessageBytes`, named when libzmq cut a connection on a protocol error.
     let maxMessageBytes: Int
     /// Endpoints whose connection was dropped (the `disconnected` line said: after its handshake, or a peer libzmq
-    /// took for ZMTP 1.0, which has none) and that libzmq has neither retried nor handshaken again since: their reconnect is the protocol error's. A reconnect after a failed
-    /// handshake, or at the end of a pause, is not (a reviewer, session 52: the line came once a second on a CURVE
-    /// mismatch, pointing at input.maxMessageBytes).
+    /// took for ZMTP 1.0, which has none) and that libzmq has neither retried nor handshaken again since: their
+    /// reconnect is the protocol error's. A reconnect after a failed handshake, or at the end of a pause, is not (a
+    /// reviewer, session 52: the line came once a second on a CURVE mismatch, pointing at input.maxMessageBytes).
     private var droppedUnretried: Set<String> = []
 
     /// Whether each connected `tcp://` endpoint's host name resolves, asked once at start on a thread of its own:
@@ -631,7 +631,7 @@ struct InputSupervisor {
                     logger.error("cannot reconnect the input", metadata: ["endpoint": "\(endpoint)", "error": "\(error)"])
                 }
                 watch.reconnected(endpoint, now: now)
-                // A drop after the handshake that libzmq did not retry is a protocol error, most often an over-size
+                // A drop that libzmq did not retry is a protocol error, most often an over-size
                 // message: lost without a word beyond the drop line, which at the end of every replay is normal (an
                 // operator's audit, session 52). The bound side cannot tell; the connecting side can.
                 guard droppedUnretried.remove(endpoint) != nil,
