@@ -404,8 +404,8 @@ public enum CurveCertificate {
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
         guard fd >= 0 else {
             let e = errno
-            // ENOENT here is the directory: said so, "No such file or directory" of a file to be created read as odd
-            // (an operator's audit, session 52).
+            // ENOENT with the directory missing is said so: "No such file or directory" of a file to be created read
+            // as odd (an operator's audit, session 52); a dangling link's ENOENT keeps the system's words.
             let why = e == ENOENT && directoryPartIsMissing(of: path) ? "the directory \(directoryPart(of: path)) does not exist; create it first"
                 : String(cString: strerror(e))
             throw CurveCertificateError(e == EEXIST ? .exists : .cannotCreate, path: path,
