@@ -239,23 +239,36 @@ public actor ConfigurationReload {
     /// How `overriddenInFile`'s one element starts when the file does not load without the flags and variables.
     static let unloadableFile = "the file would not load without what flags or the environment set "
 
+    /// The configuration file alone, without flags or `CONTACTWATCH_` variables, as a start without them would load
+    /// it; its failure said as the reload line and `--check-config` say it (`unloadableFile`). A value a flag or
+    /// variable hides (`log.level: loud` under `--log-level info`) read as "nothing changed" and "OK", and the start
+    /// without that override stopped with 64 (an operator's audit, session 52).
+    static func loadFileAlone(_ file: String, metricsLookup: (text: String, host: MetricsAddress.HostLookup)?) async
+        -> Result<DaemonConfiguration, DaemonError> {
+        var alone = DaemonFlags()
+        alone.configFile = file
+        do throws(DaemonError) {
+            return .success(try await DaemonConfiguration.load(flags: alone, environment: [:], metricsLookup: .some(metricsLookup)))
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    /// `loadFileAlone`'s failure on one line.
+    static func unloadableLine(_ error: DaemonError) -> String {
+        unloadableFile + "(\(error.message.replacingOccurrences(of: "\n", with: "; "))): a start without them would stop with exit 64"
+    }
+
     /// The settings the file sets (to other than the default) on which it differs from `resolved` because a flag or a
     /// `CONTACTWATCH_` variable sets them: `log.level debug → info (--log-level)`. Empty without a file. When the file
     /// alone does not load (a value it cannot have that a flag or variable hides, or one that only holds with theirs),
     /// one element starting with `unloadableFile`, saying why.
     private func overriddenInFile(_ resolved: DaemonConfiguration) async -> [String] {
         guard let file = flags.configFile else { return [] }
-        var alone = DaemonFlags()
-        alone.configFile = file
         let fileAlone: DaemonConfiguration
-        do {
-            fileAlone = try await DaemonConfiguration.load(flags: alone, environment: [:], metricsLookup: .some(inForce.metricsLookup))
-        } catch {
-            // A value the file cannot have, hidden by a flag or variable that sets it (`log.level: loud` under
-            // `--log-level info`): the line said only "nothing changed", and the start without that override stops
-            // with 64 (an operator's audit, session 52). Said, with the problem as a start would say it.
-            let problem = error.message.replacingOccurrences(of: "\n", with: "; ")
-            return [Self.unloadableFile + "(\(problem)), so a start without them would stop with exit 64"]
+        switch await Self.loadFileAlone(file, metricsLookup: inForce.metricsLookup) {
+        case .success(let loaded): fileAlone = loaded
+        case .failure(let error): return [Self.unloadableLine(error)]
         }
         guard let defaults = try? await DaemonConfiguration.load(flags: DaemonFlags(), environment: [:],
                                                                  metricsLookup: .some(inForce.metricsLookup)) else { return [] }

@@ -127,16 +127,9 @@ public enum Daemon {
                 // A file value a flag or variable overrides is not in force, so not checked; but a file that would
                 // not load without them stops the start that lacks them with 64, and the check said "OK" (an
                 // operator's audit, session 52). Said as a warning; the exit stays 0 (the configuration is usable).
-                if let file = flags.configFile {
-                    var alone = DaemonFlags()
-                    alone.configFile = file
-                    do {
-                        _ = try await DaemonConfiguration.load(flags: alone, environment: [:],
-                                                               metricsLookup: .some(config.metricsLookup))
-                    } catch {
-                        checkWarnings.append("\(ConfigurationReload.unloadableFile)(\(error.message.replacingOccurrences(of: "\n", with: "; "))): "
-                            + "a start without them would stop with exit 64")
-                    }
+                if let file = flags.configFile,
+                   case .failure(let error) = await ConfigurationReload.loadFileAlone(file, metricsLookup: config.metricsLookup) {
+                    checkWarnings.append(ConfigurationReload.unloadableLine(error))
                 }
             }
         } catch {
