@@ -427,6 +427,8 @@ struct KeygenCommand: ParsableCommand {
     }
 }
 
+// Before any thread is made: SIGINT and SIGTERM blocked by whoever started the tool would otherwise never end it.
+InheritedSignals.unblock()
 StandardDescriptors.reopenClosed()
 // A pipe whose reader went away (`tail | head -1`, a consumer script that died) killed the tool by SIGPIPE, exit 141
 // without a word, where `tail --help` and the README promise 74 for an output that cannot be written (a fault tester,

@@ -65,6 +65,10 @@ struct ContactWatchDaemon: AsyncParsableCommand {
     /// `<3>` the configuration's errors carry under journald: stored at `info`, `journalctl -p warning` hid why a
     /// start failed. Parsed here so those lines get the priority too; help and `--version` (exit 0) go as before.
     static func main() async {
+        // SIGTERM, SIGINT and SIGHUP blocked by whoever started the daemon stay pending until its handlers read them
+        // (libdispatch's signal sources take pending signals too), but the tools' default actions did not: unblocked
+        // here as there, from the first instruction (`InheritedSignals`).
+        InheritedSignals.unblock()
         // Before anything is written: a refusal written to a pipe nobody reads (`… 2>&1 | true`) killed the process
         // by SIGPIPE (141) instead of its exit 64 (a fault tester, session 34). The daemon ignores it anyway.
         signal(SIGPIPE, SIG_IGN)
