@@ -223,6 +223,7 @@ public enum Daemon {
                 it, and libzmq may abort the daemon when a bound ipc:// endpoint finds no descriptor left
                 """)
         case .success(let files):
+            if let refusal = DescriptorLimit.refusal(files) { throw DaemonError(.configuration, refusal) }
             if let failure = files.failure {
                 logger.warning("cannot raise the open-files limit to its hard limit: \(failure)", metadata: [
                     "limit": "\(files.now)", "hardLimit": "\(files.hard)",

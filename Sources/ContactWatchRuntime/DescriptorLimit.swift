@@ -24,6 +24,25 @@ public enum DescriptorLimit {
 
     static let ceiling: UInt64 = 1 << 20
 
+    /// The least open-files limit the daemon starts with. With its input, output, journal and metrics endpoints it
+    /// holds about 40 descriptors at `ready`, before any consumer (the store and its side files, three SQLite
+    /// connections, the state directory's locks, libzmq's context, sockets and monitors, the metrics server's event
+    /// loop). Below that it failed at whichever open came first, and on some of them crashed: under `prlimit
+    /// --nofile=N:N` with N from 10 to 40, libzmq aborted it (`epoll.cpp:65`, N 23–25, exit 134), swift-nio trapped
+    /// (N 17–20, exit 132), and elsewhere it blamed the store (exit 74 "cannot be opened", N 10 and 36) or a bind
+    /// ("Resource temporarily unavailable", N 33) — a process-environment hunter, session 53. 64 leaves a couple of
+    /// dozen for consumers and clients.
+    public static let startMinimum: UInt64 = 64
+
+    /// The refusal to start under a limit below `startMinimum` (after raising it to the hard one), or nil.
+    public static func refusal(_ limit: Raised) -> String? {
+        guard limit.now < startMinimum else { return nil }
+        return "the open-files limit is \(limit.now) (hard limit \(limit.hard)), below the \(startMinimum) the daemon "
+            + "starts with: it holds about 40 descriptors before its first consumer (store, sockets, libzmq's and the "
+            + "metrics server's event loops), and with fewer it would fail at whichever open came first, or libzmq "
+            + "would abort it; raise LimitNOFILE= (the packaged unit sets 65536) or `ulimit -n` (hard limit) before the start"
+    }
+
     /// The limits could not be read (`getrlimit` failed): the system's words. The limit stays as it is.
     public struct Unreadable: Error, Equatable, Sendable {
         public var reason: String

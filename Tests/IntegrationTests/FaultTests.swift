@@ -1281,6 +1281,32 @@ struct FaultTests {
         #expect(daemon.stop() == 0)
     }
 
+    /// Under a hard limit below `DescriptorLimit.startMinimum` the daemon failed at whichever open came first: libzmq
+    /// aborted it (exit 134), swift-nio trapped (132), or it blamed the store (74) or a bind (69), by the limit (a
+    /// process-environment hunter, session 53). It now refuses at once, exit 64, before it touches the state
+    /// directory, naming the limit and what to raise.
+    @Test("a hard open-files limit below 64 is refused at once with exit 64, naming the limit, before the state directory is touched",
+          arguments: ["24:24", "40:40", "63:63"])
+    func descriptorLimitTooLowIsRefused(nofile: String) throws {
+        let prlimit = "/usr/bin/prlimit"
+        guard FileManager.default.isExecutableFile(atPath: prlimit) else {
+            print("fault: descriptor limit refusal skipped: no \(prlimit) (util-linux)")
+            return
+        }
+        let dir = try TemporaryDirectory()
+        let daemon = try Child(prlimit, ["--nofile=\(nofile)", "--", Executables.url("contactwatchd").path,
+                                         "--input", dir.ipc("in"), "--input-bind", "--output", dir.ipc("out"),
+                                         "--journal", dir.ipc("journal"), "--metrics", "127.0.0.1:0",
+                                         "--state-dir", dir.file("state")])
+        let status = daemon.waitForExit(timeout: 60)
+        if status == nil { daemon.signal(SIGKILL) }
+        let limit = nofile.split(separator: ":")[0]
+        #expect(status == 64, "\(daemon.stderr.text)")
+        #expect(daemon.stderr.text.contains("the open-files limit is \(limit) (hard limit \(limit)), below the 64")
+                && daemon.stderr.text.contains("LimitNOFILE="), "\(daemon.stderr.text)")
+        #expect(!FileManager.default.fileExists(atPath: dir.file("state")))
+    }
+
     /// libzmq 4.3.4 aborts the process when a connection arrives on an `ipc://` endpoint and no descriptor is left
     /// (`src/ipc_listener.cpp:325`). Started with a soft limit of 64, the daemon raises it to the hard limit, so 300
     /// connections are accepted and it goes on.
