@@ -82,6 +82,9 @@ struct ContactWatchDaemon: AsyncParsableCommand {
         StandardDescriptors.failExitWhenStandardOutputIsLost(program: "contactwatchd")
         let underJournal = LogOutput.standardErrorIsJournal(ProcessInfo.processInfo.environment["JOURNAL_STREAM"])
         StandardDescriptors.exitWhenArgumentsAreUnreadable(program: "contactwatchd", linePrefix: underJournal ? "<3>" : "")
+        UTF8Arguments.exitWhenInvalid(program: "contactwatchd", linePrefix: underJournal ? "<3>" : "",
+                                      environmentPrefixes: [DaemonConfiguration.environmentPrefix],
+                                      environmentNames: ["STATE_DIRECTORY", "CREDENTIALS_DIRECTORY"])
         let command: ContactWatchDaemon
         do {
             command = try parse()
