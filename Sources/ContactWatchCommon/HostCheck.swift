@@ -22,9 +22,15 @@ public final class HostCheck: Sendable {
             done.signal()
             return
         }
-        Thread.detachNewThread { [self] in
-            let found = lookUp(endpoint)
-            result.withLock { $0 = (true, found) }
+        do {
+            try SystemThread.start(name: "cw-lookup") { [self] in
+                let found = lookUp(endpoint)
+                result.withLock { $0 = (true, found) }
+                done.signal()
+            }
+        } catch {
+            // No thread to spare (SystemThread): looked up here, as long as the resolver takes.
+            result.withLock { $0 = (true, lookUp(endpoint)) }
             done.signal()
         }
     }

@@ -84,9 +84,13 @@ final class CommitWriter: @unchecked Sendable {
                                                   self?.waitingForReaders.store(true, ordering: .releasing)
                                                   self?.counters?.storeWaitingForReaders.store(true, ordering: .relaxed)
                                               }))
-        let thread = Thread { [self] in run(context: context, endpoint: signalEndpoint) }
-        thread.name = ThreadPlacement.writer
-        thread.start()
+        // A thread the system refuses is said (SystemThread): `Thread.start()` said nothing, and the wait below never
+        // ended.
+        do {
+            try SystemThread.start(name: ThreadPlacement.writer) { [self] in run(context: context, endpoint: signalEndpoint) }
+        } catch {
+            throw DaemonError.threadRefused(error, while: "cannot write the state store")
+        }
         condition.lock()
         while signalReady == nil { condition.wait() }
         let ready = signalReady!

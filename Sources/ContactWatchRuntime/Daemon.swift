@@ -42,8 +42,7 @@ struct PipelineService: Service, CustomStringConvertible {
         try await withGracefulShutdownHandler {
             try await withTaskCancellationHandler {
                 try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                    let thread = Thread { [pipeline, logger, failure, onReady] in
-                        ThreadPlacement.name(ThreadPlacement.pipeline)
+                    let body: @Sendable () -> Void = { [pipeline, logger, failure, onReady] in
                         do throws(DaemonError) {
                             try pipeline.run {
                                 // A stop asked for during the last steps of the start (binding, republishing) is not
@@ -79,8 +78,17 @@ struct PipelineService: Service, CustomStringConvertible {
                             continuation.resume(throwing: error)
                         }
                     }
-                    thread.name = ThreadPlacement.pipeline
-                    thread.start()
+                    // A thread the system refuses is said (SystemThread): `Thread.start()` said nothing, and this
+                    // continuation was never resumed.
+                    do throws(SystemThread.Refused) {
+                        try SystemThread.start(name: ThreadPlacement.pipeline, body)
+                    } catch {
+                        let refused = DaemonError.threadRefused(error, while: "cannot run the processing loop")
+                        onReady()
+                        Systemd.notifyFailureStop(refused)
+                        failure.set(refused)
+                        continuation.resume(throwing: refused)
+                    }
                 }
             } onCancel: {
                 // The group is ending because another service did: stop as on SIGTERM.
@@ -655,11 +663,16 @@ struct StateDirectoryLock {
         // with its own reason, not as a holder that stayed.
         let locked = DispatchSemaphore(value: 0)
         let outcome = BlockingLockOutcome()
-        Thread.detachNewThread {
-            var code = blockingLock(fd)
-            while code == EINTR { code = blockingLock(fd) }
-            outcome.code.store(code, ordering: .releasing)
-            locked.signal()
+        do {
+            try SystemThread.start(name: "cw-lock-wait") {
+                var code = blockingLock(fd)
+                while code == EINTR { code = blockingLock(fd) }
+                outcome.code.store(code, ordering: .releasing)
+                locked.signal()
+            }
+        } catch {
+            // Without the thread the wait below would run out and blame the lock's holder (SystemThread).
+            throw DaemonError.threadRefused(error, while: "cannot wait for the state directory's lock")
         }
         guard locked.wait(timeout: .now() + waitSeconds) == .success else {
             // The holder is read from /proc/locks, which the unit's ProcSubset=pid hides: unknown there, and then

@@ -14,6 +14,8 @@ public struct DaemonError: Error, CustomStringConvertible, Sendable {
         case store(StoreError.Kind)
         /// An internal error.
         case `internal`
+        /// The system refused a resource a restart may find again (a thread: `SystemThread`): temporary.
+        case resources
     }
 
     public var kind: Kind
@@ -36,6 +38,7 @@ public struct DaemonError: Error, CustomStringConvertible, Sendable {
         case .endpoint: .unavailable
         case .store(let k): k.isTemporary ? .temporaryFailure : .ioError
         case .internal: .software
+        case .resources: .temporaryFailure
         }
     }
 
@@ -62,4 +65,8 @@ public struct DaemonError: Error, CustomStringConvertible, Sendable {
         DaemonError(.store(error.kind), what.map { "\($0): \(error.description)" } ?? error.description, storeError: error)
     }
     public static func `internal`(_ message: String) -> DaemonError { DaemonError(.internal, message) }
+    /// The system refused a thread (exit 75: the limit is shared with other processes, whose threads may end).
+    public static func threadRefused(_ refused: SystemThread.Refused, while what: String) -> DaemonError {
+        DaemonError(.resources, "\(what): \(refused)")
+    }
 }

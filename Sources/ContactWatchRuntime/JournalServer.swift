@@ -67,13 +67,16 @@ final class JournalServer: @unchecked Sendable {
     static func start(endpoint: String, storePath: String, context: ZMQContext, setup: SocketSetup, limits: Limits,
                       counters: RuntimeCounters, logger: Logger) throws(DaemonError) -> JournalServer {
         let server = JournalServer()
-        let thread = Thread {
-            ThreadPlacement.name(ThreadPlacement.journal)
-            server.run(endpoint: endpoint, storePath: storePath, context: context, setup: setup, limits: limits,
-                       counters: counters, logger: logger)
+        // A thread the system refuses is said (SystemThread): `Thread.start()` said nothing, and the wait below never
+        // ended.
+        do {
+            try SystemThread.start(name: ThreadPlacement.journal) {
+                server.run(endpoint: endpoint, storePath: storePath, context: context, setup: setup, limits: limits,
+                           counters: counters, logger: logger)
+            }
+        } catch {
+            throw DaemonError.threadRefused(error, while: "cannot serve the journal")
         }
-        thread.name = ThreadPlacement.journal
-        thread.start()
         server.started.wait()
         if let error = server.startResult.withLock({ $0 }) {
             server.finished.wait()

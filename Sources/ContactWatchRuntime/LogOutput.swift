@@ -303,15 +303,28 @@ final class LogWriter: @unchecked Sendable {
         self.limitBytes = limitBytes
         self.sink = sink
         self.dropNotice = dropNotice
-        let thread = Thread { [self] in run() }
-        thread.name = Self.threadName
-        thread.start()
+        // A thread the system refuses (`SystemThread`: a limit on threads) leaves the lines to be written where they
+        // are logged, as before the thread existed (a full pipe then holds the logging thread back): queued for a
+        // thread that never ran, every line — the refusal's own included — was lost.
+        do {
+            try SystemThread.start(name: Self.threadName) { [self] in run() }
+        } catch {
+            threadless = true
+            write("\(error): lines are written by the threads that log them\n")
+        }
     }
+
+    /// The system refused the writing thread: `enqueue` writes.
+    private var threadless = false
 
     /// Queues `line` (with its newline), or drops and counts it when the queue is full.
     func enqueue(_ line: String) {
         condition.lock()
         defer { condition.unlock() }
+        if threadless {
+            write(line)
+            return
+        }
         let n = line.utf8.count
         if pendingBytes + n > limitBytes {
             if dropped == 0 { firstDrop = .now }
@@ -339,7 +352,6 @@ final class LogWriter: @unchecked Sendable {
     }
 
     private func run() {
-        nameCurrentThread(Self.threadName)
         while true {
             condition.lock()
             while pending.isEmpty && dropped == 0 { condition.wait() }

@@ -81,11 +81,15 @@ extension MetricsAddress {
         let result = Mutex<HostLookup?>(nil)
         let done = DispatchSemaphore(value: 0)
         let address = self
-        Thread {
-            let found = address.lookUp()
-            result.withLock { $0 = found }
-            done.signal()
-        }.start()
+        do {
+            try SystemThread.start(name: "cw-lookup") {
+                let found = address.lookUp()
+                result.withLock { $0 = found }
+                done.signal()
+            }
+        } catch {
+            return lookUp()  // no thread to spare (SystemThread): waited for as long as the resolver takes
+        }
         _ = done.wait(timeout: .now() + .milliseconds(Int(seconds * 1000)))
         return result.withLock { $0 } ?? HostLookup(problem: nil, loopbackOnly: false, undecided: true)
     }

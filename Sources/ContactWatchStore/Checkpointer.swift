@@ -17,7 +17,8 @@ final class Checkpointer: @unchecked Sendable {
     /// looks at it when the interval is over) instead of waking it once per commit to go back to sleep.
     private var napping = false
     private var stopping = false
-    private var thread: Thread?
+    /// Whether the thread runs (it clears this as it ends).
+    private var running = false
     private let queue: DatabaseQueue
     /// The shortest time between two checkpoints.
     private let interval: TimeInterval
@@ -33,10 +34,14 @@ final class Checkpointer: @unchecked Sendable {
         config.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = \(synchronous)") }
         queue = try DatabaseQueue(path: path, configuration: config)
         self.interval = interval
-        let t = Thread { [self] in run() }
-        t.name = Self.threadName
-        thread = t
-        t.start()
+        running = true
+        do {
+            try SystemThread.start(name: Self.threadName) { [self] in run() }
+        } catch {
+            running = false
+            try? queue.close()
+            throw error
+        }
     }
 
     /// Called after a commit: a checkpoint is due.
@@ -69,7 +74,7 @@ final class Checkpointer: @unchecked Sendable {
             condition.unlock()
         }
         condition.lock()
-        thread = nil
+        running = false
         condition.broadcast()
         condition.unlock()
     }
@@ -86,7 +91,7 @@ final class Checkpointer: @unchecked Sendable {
         condition.lock()
         stopping = true
         condition.broadcast()
-        while thread != nil { condition.wait() }
+        while running { condition.wait() }
         condition.unlock()
         try? queue.close()
     }

@@ -1,3 +1,4 @@
+import ContactWatchCommon
 import ContactWatchEngine
 import Foundation
 import Synchronization
@@ -45,10 +46,10 @@ final class ContactLoader: Sendable {
     private let result = Mutex<ContactTable?>(nil)
 
     /// Starts the thread, which sizes the table for `expectedCount` contacts (PDU indexes below `pduCount` are valid).
-    init(expectedCount: Int, pduCount: Int32) {
-        let thread = Thread { [self] in run(expectedCount: expectedCount, pduCount: pduCount) }
-        thread.name = "cw-load"
-        thread.start()
+    /// A thread the system refuses throws (`SystemThread`; the load then decodes the contacts on its own thread, as
+    /// after any fault of this one's): `Thread.start()` said nothing, and `send` waited for ever.
+    init(expectedCount: Int, pduCount: Int32) throws(SystemThread.Refused) {
+        try SystemThread.start(name: "cw-load") { [self] in run(expectedCount: expectedCount, pduCount: pduCount) }
     }
 
     /// Queues a chunk (waits while `maxQueued` are waiting).

@@ -1042,7 +1042,7 @@ public final class StateStore: Sendable {
         if contactsOneByOne {
             state.contacts.reserveCapacity(contactCount)
         } else {
-            loader = ContactLoader(expectedCount: contactCount, pduCount: nPDUs)
+            loader = try ContactLoader(expectedCount: contactCount, pduCount: nPDUs)
             chunk = .reserved()
         }
         // Through the C API (`RawStatement`): a row is its columns read in place, without GRDB's Row and Data.

@@ -1,3 +1,4 @@
+import ContactWatchCommon
 import Foundation
 import GRDB
 
@@ -28,11 +29,13 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
         /// SQLite could not allocate memory (`SQLITE_NOMEM`, `SQLITE_IOERR_NOMEM`): nothing of the failed write is
         /// kept; temporary (it was an I/O error, "check the disk", never restarted: a reviewer, session 50).
         case outOfMemory
+        /// The system refused a thread the store needs (`SystemThread`): temporary, as `outOfMemory`.
+        case threadRefused
 
         /// Whether a restart can cure it (exit 75 rather than 74). Every kind named: a new one must be decided here.
         public var isTemporary: Bool {
             switch self {
-            case .full, .busy, .sideFileLost, .outOfMemory: true
+            case .full, .busy, .sideFileLost, .outOfMemory, .threadRefused: true
             case .unreadable, .corrupt, .newerSchema, .foreign, .io: false
             }
         }
@@ -253,6 +256,9 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
     static func from(_ error: any Error, path: String, during what: String, systemErrno: Int32 = 0) -> StoreError {
         if let e = error as? StoreError { return e }
         if let e = error as? CodecError { return .corrupt(path, "a record does not decode while \(what): \(e.description)") }
+        if let e = error as? SystemThread.Refused {
+            return StoreError(.threadRefused, "the state store at \(path) cannot be used (\(what)): \(e); it has not been modified")
+        }
         if let e = error as? DatabaseError {
             var detail = "\(what): \(e.message ?? "\(e.resultCode)")"
             let primary = e.resultCode.primaryResultCode

@@ -1,0 +1,47 @@
+import Foundation
+import Testing
+
+/// A thread the system refuses (`RLIMIT_NPROC`, `TasksMax=`, a container's pids limit) was not said: Foundation's
+/// `Thread.start()` reports nothing, and the daemon waited for ever for a thread that never ran — no `ready`, no line,
+/// SIGTERM unanswered (17 of 24 starts under limits of 6–12 threads: a process-environment hunter, session 53).
+/// `SystemThread` says it, exit 75. The limit counts every thread of the user, so the daemon runs as `nobody`
+/// (`setpriv`), which needs root; libzmq, which asserts when it cannot make its own threads (signal 6), and
+/// libdispatch, which waits for threads to come back (`_dispatch_temporary_resource_shortage`), are outside this.
+@Suite("a limit on threads")
+struct ThreadLimitTests {
+    @Test("under thread limits of 8 to 12 the daemon either ends by itself (75 naming the thread, or libzmq's abort) or gets ready: it never sits silent")
+    func refusedThreadsAreSaid() throws {
+        let prlimit = "/usr/bin/prlimit", setpriv = "/usr/bin/setpriv"
+        guard getuid() == 0, FileManager.default.isExecutableFile(atPath: prlimit),
+              FileManager.default.isExecutableFile(atPath: setpriv) else {
+            print("skipped: a limit on threads needs root (to run the daemon as nobody) and util-linux's prlimit and setpriv")
+            return
+        }
+        var said: [String] = []
+        var outcomes: [String] = []
+        for limit in 8...12 {
+            let dir = try TemporaryDirectory()
+            #expect(chown(dir.path, 65534, 65534) == 0)
+            let daemon = try Child(prlimit, ["--nproc=\(limit):\(limit)", "--", setpriv, "--reuid=65534", "--regid=65534",
+                                             "--clear-groups", Executables.url("contactwatchd").path,
+                                             "--input", dir.ipc("in"), "--input-bind", "--output", dir.ipc("out"),
+                                             "--journal", dir.ipc("journal"), "--metrics", "127.0.0.1:0",
+                                             "--state-dir", dir.file("state")])
+            // In slices, so that a daemon that ended is seen at once.
+            let deadline = Date().addingTimeInterval(30)
+            var ready = false
+            while !ready, daemon.process.isRunning, deadline.timeIntervalSinceNow > 0 {
+                ready = daemon.stderr.wait(timeout: 0.5) { $0.contains("] ready") }
+            }
+            let status = ready ? nil : daemon.waitForExit(timeout: 1)
+            outcomes.append("\(limit): " + (ready ? "ready" : status.map { "exit \($0) (\(daemon.process.terminationReason == .uncaughtSignal ? "signal" : "status"))" } ?? "silent"))
+            #expect(ready || status != nil, "limit \(limit): neither ready nor ended in 30 s: \(daemon.stderr.text.suffix(1500))")
+            if status == 75 { said += daemon.stderr.lines.filter { $0.contains("cannot start the ") } }
+            daemon.signal(SIGKILL)
+            _ = daemon.waitForProcessExit(timeout: 10)
+        }
+        print("thread limits: \(outcomes.joined(separator: ", "))")
+        #expect(!said.isEmpty && said.allSatisfy { $0.contains("thread: Resource temporarily unavailable (pthread_create; a limit on threads") },
+                "\(outcomes): \(said)")
+    }
+}
