@@ -253,6 +253,16 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
 
     /// Maps an error thrown by GRDB (or anything else) while working on the store at `path`. `systemErrno` is the
     /// failed system call behind it (0: unknown): SQLite's own message says only "disk I/O error", the errno says which.
+    /// A write refused by the process's file-size limit (`RLIMIT_FSIZE`, `EFBIG`): not temporary, not the disk.
+    static func fileSizeLimit(_ path: String, _ detail: String) -> StoreError {
+        var limit = rlimit()
+        let shown = getrlimit(Int32(RLIMIT_FSIZE.rawValue), &limit) == 0 && limit.rlim_cur != rlim_t.max
+            ? "\(limit.rlim_cur) bytes" : "set"
+        return StoreError(.io, "the state store at \(path) cannot grow: the daemon's file-size limit (RLIMIT_FSIZE, "
+            + "`ulimit -f`, the unit's LimitFSIZE=) is \(shown) (\(detail)); nothing of the failed write is kept. Raise "
+            + "or remove the limit and restart; the disk is not at fault.")
+    }
+
     static func from(_ error: any Error, path: String, during what: String, systemErrno: Int32 = 0) -> StoreError {
         if let e = error as? StoreError { return e }
         if let e = error as? CodecError { return .corrupt(path, "a record does not decode while \(what): \(e.description)") }
@@ -268,6 +278,9 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
             if systemErrno != 0, [.SQLITE_IOERR, .SQLITE_FULL, .SQLITE_CANTOPEN, .SQLITE_READONLY].contains(primary) {
                 detail += "; the system said: \(FileCheck.errnoText(systemErrno))"
                 if systemErrno == EROFS { return .readOnlyFileSystem(path, detail) }
+                // The process's file-size limit, not the disk: "Check the disk (space, errors)" sent the operator to
+                // a disk that was fine (a process-environment hunter, session 53, under `ulimit -f 100`).
+                if systemErrno == EFBIG { return .fileSizeLimit(path, detail) }
                 // A full disk (or quota) behind an I/O or open failure is the disk full, temporary: at open, SQLite
                 // reports a -shm or -wal it could not create or grow as "disk I/O error", not SQLITE_FULL.
                 if systemErrno == ENOSPC || systemErrno == EDQUOT { return .full(path, detail, batch: what == "committing") }

@@ -434,6 +434,9 @@ StandardDescriptors.reopenClosed()
 // without a word, where `tail --help` and the README promise 74 for an output that cannot be written (a fault tester,
 // session 36). Ignored, the write fails with EPIPE, which is said and exit 74.
 signal(SIGPIPE, SIG_IGN)
+// A file-size limit (`ulimit -f`) killed `generate` by SIGXFSZ, exit 153, without a word and with half a file (a
+// process-environment hunter, session 53). Ignored, the write fails with EFBIG, which is said (exit 74).
+signal(SIGXFSZ, SIG_IGN)
 StandardDescriptors.failExitWhenStandardOutputIsLost(program: "contactwatch")
 StandardDescriptors.exitWhenArgumentsAreUnreadable(program: "contactwatch")
 UTF8Arguments.exitWhenInvalid(program: "contactwatch")

@@ -77,6 +77,9 @@ struct ContactWatchDaemon: AsyncParsableCommand {
         // parsed, a SIGHUP in the first ~30 ms after exec (a config hook signalling a supervisor's restart) killed the
         // new daemon without a word (a crash-consistency tester, session 36).
         signal(SIGHUP, SIG_IGN)
+        // A file-size limit (`ulimit -f`, LimitFSIZE=) fails the store's write with EFBIG, said as such
+        // (`StoreError.fileSizeLimit`), instead of SIGXFSZ's core dump in whichever thread wrote.
+        signal(SIGXFSZ, SIG_IGN)
         // Standard input, output and error opened on /dev/null when started without them (see there).
         StandardDescriptors.reopenClosed()
         StandardDescriptors.failExitWhenStandardOutputIsLost(program: "contactwatchd")

@@ -528,4 +528,15 @@ struct StoreErrorClassificationTests {
                                    path: "/s/contactwatch.sqlite", during: "committing").description
         #expect(said.contains("locked by another process") && said.contains("fuser -v /s/contactwatch.sqlite"), "\(said)")
     }
+
+    /// A write past the process's file-size limit (`ulimit -f`, `EFBIG`) said "Check the disk (space, errors)" (a
+    /// process-environment hunter, session 53): it names the limit, not the disk, and is not temporary.
+    @Test("EFBIG behind an I/O error names the file-size limit, not the disk")
+    func fileSizeLimit() {
+        let error = StoreError.from(DatabaseError(resultCode: .SQLITE_IOERR_WRITE, message: "disk I/O error"),
+                                    path: "/s/contactwatch.sqlite", during: "committing", systemErrno: EFBIG)
+        #expect(error.kind == .io && !error.kind.isTemporary)
+        #expect(error.description.contains("file-size limit (RLIMIT_FSIZE") && error.description.contains("File too large")
+                && !error.description.contains("Check the disk"), "\(error.description)")
+    }
 }
