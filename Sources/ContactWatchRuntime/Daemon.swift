@@ -243,6 +243,14 @@ public enum Daemon {
                 logger.info("open files limit", metadata: metadata)
             }
         }
+        // A umask that takes the owner's own read or write bits (`UMask=0277`, 0777) made a state directory and a store
+        // the daemon could not use, refused at their creation with "Permission denied" or "cannot be written", and
+        // left so for every later start (a process-environment hunter, session 53). Refused before anything is made.
+        if let mask = ProcessUmask.current(), mask & 0o600 != 0 {
+            throw DaemonError(.configuration, "the umask is \(ProcessUmask.octal(mask)), which takes the owner's own read "
+                + "or write permission: the daemon could not read or write the state store it creates; set UMask= to "
+                + "0027 or 0077 (the packaged unit's), or `umask 027` before the start")
+        }
         // Extends systemd's start timeout while the store's check and the state's load progress (until READY=1).
         let starting = SystemdStartExtension.start()
         defer { starting?.stop() }

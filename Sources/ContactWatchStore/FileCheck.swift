@@ -63,7 +63,7 @@ public enum FileCheck {
 
     /// `mkdir -p`: creates `directory` and its missing parents (mode 0777 less the umask, as `FileManager` did; the
     /// last one, the state directory itself, 0750 less the umask: it holds every alert, which other local users
-    /// have no business reading, whatever the umask of a shell that started the daemon).
+    /// have no business reading, whatever the umask of a shell that started the daemon), each at least u+rwx.
     /// Returns nil on success, else why not with the path it failed at, in the system's words: e.g. "/srv/state:
     /// Not a directory" when a parent is a regular file, "/srv/state: Permission denied", "/srv: Read-only file
     /// system". (Foundation's error said only "NSCocoaErrorDomain error 512".)
@@ -92,6 +92,10 @@ public enum FileCheck {
                 if e == EEXIST, stat(prefix, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR { continue }
                 return "\(prefix): \(errnoText(e))"
             }
+            // The umask is for others' bits: one that takes the owner's own (`UMask=0277`, 0777) made a directory the
+            // daemon could not use (`d---------`), refused at the next step with "Permission denied" and left so for
+            // every later start (a process-environment hunter, session 53). A directory made here is at least u+rwx.
+            if stat(prefix, &st) == 0, st.st_mode & 0o700 != 0o700 { _ = chmod(prefix, (st.st_mode & 0o7777) | 0o700) }
         }
         return nil
     }

@@ -65,3 +65,33 @@ struct FileSizeLimitTests {
         #expect(c.stderr.text.contains("contactwatch generate: write failed: File too large"), "\(c.stderr.text)")
     }
 }
+
+/// A umask that takes the owner's own bits made a state directory and a store the daemon could not use, and left them
+/// so for every later start (a process-environment hunter, session 53).
+@Suite("a umask that takes the owner's own bits")
+struct OwnerUmaskTests {
+    @Test("a umask taking the owner's read or write bit is refused at start, exit 64, before the state directory is made",
+          arguments: ["0277", "0777", "0477"])
+    func refused(mask: String) throws {
+        let dir = try TemporaryDirectory()
+        let c = try Child("/bin/sh", ["-c", "umask \(mask); exec \"$1\" --input \"ipc://$2/in\" --output \"ipc://$2/out\" --state-dir \"$2/state\"",
+                                      "sh", Executables.url("contactwatchd").path, dir.path])
+        let status = c.waitForExit(timeout: 60)
+        if status == nil { c.signal(SIGKILL) }
+        #expect(status == 64, "\(c.stderr.text)")
+        #expect(c.stderr.text.contains("the umask is \(mask), which takes the owner's own read or write permission"), "\(c.stderr.text)")
+        #expect(!FileManager.default.fileExists(atPath: dir.file("state")))
+    }
+
+    @Test("under a umask taking the owner's execute bit (0177) the state directory is made u+rwx and the daemon starts")
+    func ownerExecuteBitKept() throws {
+        let dir = try TemporaryDirectory()
+        let c = try Child("/bin/sh", ["-c", "umask 0177; exec \"$1\" --input \"ipc://$2/in\" --output \"ipc://$2/out\" --state-dir \"$2/state/d\"",
+                                      "sh", Executables.url("contactwatchd").path, dir.path])
+        #expect(c.stderr.wait(timeout: 60) { $0.contains("] ready") }, "\(c.stderr.text)")
+        var st = stat()
+        #expect(stat(dir.file("state"), &st) == 0 && st.st_mode & 0o777 == 0o700, "\(String(st.st_mode, radix: 8))")
+        #expect(stat(dir.file("state/d"), &st) == 0 && st.st_mode & 0o777 == 0o700, "\(String(st.st_mode, radix: 8))")
+        #expect(c.terminate() == 0)
+    }
+}
