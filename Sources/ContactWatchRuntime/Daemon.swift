@@ -563,7 +563,11 @@ struct StateDirectoryLock {
     init(directory: String, waiting: (Int32?) -> Void = { _ in },
          unsupported: (String) -> Void = { _ in }) throws(DaemonError) {
         if let why = FileCheck.createDirectories(directory) {
-            throw DaemonError.store("cannot create the state directory \(directory) (\(why)). Point state.dir "
+            // A relative path is taken from the working directory: one deleted under the shell that started the
+            // daemon said only "No such file or directory" of the path (a process-environment hunter, session 53).
+            let cwdGone = !directory.hasPrefix("/") && getcwd(nil, 0).map { free($0); return false } ?? (errno == ENOENT)
+            let gone = cwdGone ? "; the path is relative, and the working directory it is taken from no longer exists" : ""
+            throw DaemonError.store("cannot create the state directory \(directory) (\(why)\(gone)). Point state.dir "
                 + "(--state-dir) at a directory the daemon's user can create and write, or create it for that user.")
         }
         let path = (directory as NSString).appendingPathComponent("contactwatchd.lock")

@@ -95,3 +95,20 @@ struct OwnerUmaskTests {
         #expect(c.terminate() == 0)
     }
 }
+
+/// A relative state directory under a working directory deleted since the shell entered it said only "No such file or
+/// directory" of the path (a process-environment hunter, session 53).
+@Suite("a working directory that was deleted")
+struct DeletedWorkingDirectoryTests {
+    @Test("a relative --state-dir under a deleted working directory says the working directory is gone, exit 74")
+    func relativeStateDirectory() throws {
+        let dir = try TemporaryDirectory()
+        let c = try Child("/bin/sh", ["-c", "mkdir \"$2/w\" && cd \"$2/w\" && rmdir \"$2/w\" && exec \"$1\" --input \"ipc://$2/in\" --output \"ipc://$2/out\" --state-dir state",
+                                      "sh", Executables.url("contactwatchd").path, dir.path])
+        let status = c.waitForExit(timeout: 60)
+        if status == nil { c.signal(SIGKILL) }
+        #expect(status == 74, "\(c.stderr.text)")
+        #expect(c.stderr.text.contains("cannot create the state directory state (state: No such file or directory; the path is relative, and the working directory it is taken from no longer exists)"),
+                "\(c.stderr.text)")
+    }
+}
