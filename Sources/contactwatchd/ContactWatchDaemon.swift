@@ -65,10 +65,6 @@ struct ContactWatchDaemon: AsyncParsableCommand {
     /// `<3>` the configuration's errors carry under journald: stored at `info`, `journalctl -p warning` hid why a
     /// start failed. Parsed here so those lines get the priority too; help and `--version` (exit 0) go as before.
     static func main() async {
-        // SIGTERM, SIGINT and SIGHUP blocked by whoever started the daemon stay pending until its handlers read them
-        // (libdispatch's signal sources take pending signals too), but the tools' default actions did not: unblocked
-        // here as there, from the first instruction (`InheritedSignals`).
-        InheritedSignals.unblock()
         // Before anything is written: a refusal written to a pipe nobody reads (`… 2>&1 | true`) killed the process
         // by SIGPIPE (141) instead of its exit 64 (a fault tester, session 34). The daemon ignores it anyway.
         signal(SIGPIPE, SIG_IGN)
@@ -77,6 +73,11 @@ struct ContactWatchDaemon: AsyncParsableCommand {
         // parsed, a SIGHUP in the first ~30 ms after exec (a config hook signalling a supervisor's restart) killed the
         // new daemon without a word (a crash-consistency tester, session 36).
         signal(SIGHUP, SIG_IGN)
+        // SIGTERM, SIGINT and SIGHUP blocked by whoever started the daemon stay pending until its handlers read them
+        // (libdispatch's signal sources take pending signals too), but the tools' default actions did not: unblocked
+        // here as there (`InheritedSignals`) — after SIGHUP is ignored, so that one pending since before the exec is
+        // dropped as any SIGHUP of the start is, not acted on by its default action (which ends the process).
+        InheritedSignals.unblock()
         // A file-size limit (`ulimit -f`, LimitFSIZE=) fails the store's write with EFBIG, said as such
         // (`StoreError.fileSizeLimit`), instead of SIGXFSZ's core dump in whichever thread wrote.
         signal(SIGXFSZ, SIG_IGN)

@@ -35,6 +35,19 @@ struct InheritedSignalTests {
                 "status \(String(describing: status)): \(tail.stderr.text)")
     }
 
+    /// A SIGHUP sent while blocked before the exec is pending in the daemon from its first instruction: unblocked
+    /// before SIGHUP was ignored, its default action ended the daemon (a reviewer's order, session 53).
+    @Test("a daemon started with a SIGHUP pending (blocked before the exec) is not ended by it and gets ready")
+    func pendingHangUpAtExec() throws {
+        let dir = try TemporaryDirectory()
+        let c = try withSignalsBlocked([SIGHUP]) {
+            try Child("/bin/sh", ["-c", "kill -HUP $$; exec \"$1\" --input \"ipc://$2/in\" --output \"ipc://$2/out\" --state-dir \"$2/state\"",
+                                  "sh", Executables.url("contactwatchd").path, dir.path])
+        }
+        #expect(c.stderr.wait(timeout: 60) { $0.contains("] ready") }, "\(c.stderr.text)")
+        #expect(c.terminate() == 0, "\(c.stderr.text.suffix(1500))")
+    }
+
     @Test("a daemon started with SIGINT, SIGTERM and SIGHUP blocked reloads on SIGHUP and stops on SIGTERM")
     func daemonActsOnSignalsItInheritedBlocked() throws {
         let dir = try TemporaryDirectory()
