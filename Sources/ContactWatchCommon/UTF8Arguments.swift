@@ -17,7 +17,18 @@ public enum UTF8Arguments {
         let argc = Int(CommandLine.argc)
         for i in 1..<max(1, argc) {
             guard let p = CommandLine.unsafeArgv[i], String(validatingCString: p) == nil else { continue }
-            return "argument \(i) (\(shown(p))) is not UTF-8 (\(firstBadByte(p)))"
+            // With the flag it follows or is the value of (`--state-dir X`, `--state-dir=X`): cli.md's exit 64 names the
+            // key (a reviewer, session 53). "after", not "the value of", for the first: the flag may take no value.
+            let own = shown(p)
+            var named = "argument \(i) (\(own))"
+            if own.hasPrefix("--"), let equals = own.firstIndex(of: "=") {
+                named = "the value of \(own[..<equals]) (argument \(i): \(own))"
+            } else if i > 1, let q = CommandLine.unsafeArgv[i - 1], let previous = String(validatingCString: q),
+                      previous.hasPrefix("-"), !previous.contains("=") {
+                named = "argument \(i) (\(own), after \(previous))"
+            }
+            return named
+                + " is not UTF-8 (\(firstBadByte(p)))"
         }
         guard !environmentPrefixes.isEmpty || !environmentNames.isEmpty else { return nil }
         var entry: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?> = environ

@@ -243,6 +243,7 @@ public enum Daemon {
                 logger.info("open files limit", metadata: metadata)
             }
         }
+        if let refusal = ThreadLimit.refusal() { throw DaemonError(.configuration, refusal) }
         // A umask that takes the owner's own read or write bits (`UMask=0277`, 0777) made a state directory and a store
         // the daemon could not use, refused at their creation with "Permission denied" or "cannot be written", and
         // left so for every later start (a process-environment hunter, session 53). Refused before anything is made.

@@ -88,7 +88,9 @@ extension MetricsAddress {
                 done.signal()
             }
         } catch {
-            return lookUp()  // no thread to spare (SystemThread): waited for as long as the resolver takes
+            // No thread to spare (SystemThread): undecided, as a resolver that has not answered in time (the start
+            // that uses the name looks it up again); not looked up here, where a reload waits.
+            return HostLookup(problem: nil, loopbackOnly: false, undecided: true)
         }
         _ = done.wait(timeout: .now() + .milliseconds(Int(seconds * 1000)))
         return result.withLock { $0 } ?? HostLookup(problem: nil, loopbackOnly: false, undecided: true)

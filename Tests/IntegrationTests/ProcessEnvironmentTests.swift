@@ -4,29 +4,65 @@ import Testing
 /// A thread the system refuses (`RLIMIT_NPROC`, `TasksMax=`, a container's pids limit) was not said: Foundation's
 /// `Thread.start()` reports nothing, and the daemon waited for ever for a thread that never ran — no `ready`, no line,
 /// SIGTERM unanswered (17 of 24 starts under limits of 6–12 threads: a process-environment hunter, session 53).
-/// `SystemThread` says it, exit 75. The limit counts every thread of the user, so the daemon runs as `nobody`
-/// (`setpriv`), which needs root; libzmq, which asserts when it cannot make its own threads (signal 6), and
-/// libdispatch, which waits for threads to come back (`_dispatch_temporary_resource_shortage`), are outside this.
-@Suite("a limit on threads")
+/// A limit below 64 is refused at start (`ThreadLimit`); above it, a thread refused because the user's other
+/// processes hold the rest is said by `SystemThread`, exit 75. The limit counts every thread of the user, so the
+/// daemon runs as `nobody` (`setpriv`), which needs root; other processes of `nobody` (`sleep`s) hold all but a few of
+/// the 64. libzmq, which asserts when it cannot make its own threads (signal 6), is outside this.
+@Suite("a limit on threads", .serialized)
 struct ThreadLimitTests {
-    @Test("under thread limits of 8 to 12 the daemon either ends by itself (75 naming the thread, or libzmq's abort) or gets ready: it never sits silent")
-    func refusedThreadsAreSaid() throws {
-        let prlimit = "/usr/bin/prlimit", setpriv = "/usr/bin/setpriv"
+    static let prlimit = "/usr/bin/prlimit", setpriv = "/usr/bin/setpriv"
+    static let asNobody = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"]
+
+    static var usable: Bool {
         guard getuid() == 0, FileManager.default.isExecutableFile(atPath: prlimit),
               FileManager.default.isExecutableFile(atPath: setpriv) else {
             print("skipped: a limit on threads needs root (to run the daemon as nobody) and util-linux's prlimit and setpriv")
-            return
+            return false
         }
+        return true
+    }
+
+    static func daemon(limit: Int, in dir: TemporaryDirectory) throws -> Child {
+        try Child(prlimit, ["--nproc=\(limit):\(limit)", "--"] + asNobody + [Executables.url("contactwatchd").path,
+                  "--input", dir.ipc("in"), "--input-bind", "--output", dir.ipc("out"), "--journal", dir.ipc("journal"),
+                  "--metrics", "127.0.0.1:0", "--state-dir", dir.file("state")])
+    }
+
+    @Test("a limit on threads below 64 is refused at start, exit 64, naming it, before the state directory is made")
+    func lowLimitRefused() throws {
+        guard Self.usable else { return }
+        let dir = try TemporaryDirectory()
+        #expect(chown(dir.path, 65534, 65534) == 0)
+        let daemon = try Self.daemon(limit: 13, in: dir)
+        let status = daemon.waitForExit(timeout: 60)
+        if status == nil { daemon.signal(SIGKILL) }
+        #expect(status == 64, "\(daemon.stderr.text)")
+        #expect(daemon.stderr.text.contains("the limit on processes and threads is 13 (RLIMIT_NPROC"), "\(daemon.stderr.text)")
+        #expect(!FileManager.default.fileExists(atPath: dir.file("state")))
+    }
+
+    @Test("with 8 to 12 of its 64 threads left by other processes, the daemon either ends by itself (75 naming the thread, or libzmq's abort) or gets ready: it never sits silent")
+    func refusedThreadsAreSaid() throws {
+        guard Self.usable else { return }
         var said: [String] = []
         var outcomes: [String] = []
-        for limit in 8...12 {
+        for left in 8...12 {
+            // `nobody`'s other tasks: one shell and its sleeps, 64 − left in all.
+            // Ended once the test writes `release` (it polls for it): not by a signal, which a child of a test thread
+            // may inherit blocked, nor by closing its standard input, whose write end a child may hold too.
+            let release = FileManager.default.temporaryDirectory.appendingPathComponent("cw-release-\(UUID().uuidString)").path
+            let holder = try Child(Self.asNobody[0], Array(Self.asNobody.dropFirst()) + ["/bin/sh", "-c",
+                "p=''; i=1; while [ $i -lt $1 ]; do sleep 600 & p=\"$p $!\"; i=$((i+1)); done; echo held; while [ ! -e \"$2\" ]; do sleep 0.05; done; kill -9 $p; wait; exit 0",
+                "sh", "\(64 - left)", release])
+            defer {
+                FileManager.default.createFile(atPath: release, contents: nil)
+                if holder.waitForExit(timeout: 30) == nil { holder.signal(SIGKILL) }
+                try? FileManager.default.removeItem(atPath: release)
+            }
+            try #require(holder.stdout.wait(timeout: 30) { $0.contains("held") }, "\(holder.stderr.text)")
             let dir = try TemporaryDirectory()
             #expect(chown(dir.path, 65534, 65534) == 0)
-            let daemon = try Child(prlimit, ["--nproc=\(limit):\(limit)", "--", setpriv, "--reuid=65534", "--regid=65534",
-                                             "--clear-groups", Executables.url("contactwatchd").path,
-                                             "--input", dir.ipc("in"), "--input-bind", "--output", dir.ipc("out"),
-                                             "--journal", dir.ipc("journal"), "--metrics", "127.0.0.1:0",
-                                             "--state-dir", dir.file("state")])
+            let daemon = try Self.daemon(limit: 64, in: dir)
             // In slices, so that a daemon that ended is seen at once.
             let deadline = Date().addingTimeInterval(30)
             var ready = false
@@ -34,8 +70,8 @@ struct ThreadLimitTests {
                 ready = daemon.stderr.wait(timeout: 0.5) { $0.contains("] ready") }
             }
             let status = ready ? nil : daemon.waitForExit(timeout: 1)
-            outcomes.append("\(limit): " + (ready ? "ready" : status.map { "exit \($0) (\(daemon.process.terminationReason == .uncaughtSignal ? "signal" : "status"))" } ?? "silent"))
-            #expect(ready || status != nil, "limit \(limit): neither ready nor ended in 30 s: \(daemon.stderr.text.suffix(1500))")
+            outcomes.append("\(left): " + (ready ? "ready" : status.map { "exit \($0) (\(daemon.process.terminationReason == .uncaughtSignal ? "signal" : "status"))" } ?? "silent"))
+            #expect(ready || status != nil, "\(left) left: neither ready nor ended in 30 s: \(daemon.stderr.text.suffix(1500))")
             if status == 75 { said += daemon.stderr.lines.filter { $0.contains("cannot start the ") } }
             daemon.signal(SIGKILL)
             _ = daemon.waitForProcessExit(timeout: 10)

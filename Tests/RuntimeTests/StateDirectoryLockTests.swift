@@ -128,3 +128,39 @@ struct DescriptorLimitTests {
         ], level: .warning, notLogged: ["2", "990"])
     }
 }
+
+/// The limit on threads checked at start (`ThreadLimit`): under 4 to 13 threads the daemon stalled, crashed or got
+/// ready deaf to SIGTERM (session 53).
+@Suite("The limit on threads at start")
+struct ThreadLimitRefusalTests {
+    @Test("RLIMIT_NPROC below 64 is refused for a user other than root, named; root, 64 and no limit are not")
+    func processLimit() {
+        let said = ThreadLimit.refusal(realUID: 1000, rlimit: 13, cgroupLimits: [])
+        #expect(said?.contains("the limit on processes and threads is 13 (RLIMIT_NPROC") == true, "\(String(describing: said))")
+        #expect(ThreadLimit.refusal(realUID: 1000, rlimit: 63, cgroupLimits: []) != nil)
+        #expect(ThreadLimit.refusal(realUID: 1000, rlimit: 64, cgroupLimits: []) == nil)
+        #expect(ThreadLimit.refusal(realUID: 1000, rlimit: nil, cgroupLimits: []) == nil)
+        #expect(ThreadLimit.refusal(realUID: 0, rlimit: 5, cgroupLimits: []) == nil)  // RLIMIT_NPROC does not bind root
+    }
+
+    @Test("a cgroup's pids.max below 64, its own or one above it, is refused naming the file, for root too")
+    func cgroupLimit() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("cw-pids-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let unit = root + "/system.slice/cw.service", slice = root + "/system.slice"
+        try FileManager.default.createDirectory(atPath: unit, withIntermediateDirectories: true)
+        try "max\n".write(toFile: unit + "/pids.max", atomically: true, encoding: .utf8)
+        try "40\n".write(toFile: slice + "/pids.max", atomically: true, encoding: .utf8)
+        try "0::/system.slice/cw.service\n".write(toFile: root + "/cgroup", atomically: true, encoding: .utf8)
+        let limits = ThreadLimit.cgroupPidsLimits(procCgroup: root + "/cgroup", root: root)
+        #expect(limits.map(\.max) == [40] && limits.first?.path == slice + "/pids.max", "\(limits)")
+        let said = ThreadLimit.refusal(realUID: 0, rlimit: nil, cgroupLimits: limits)
+        #expect(said?.contains("the cgroup's limit on tasks is 40 (\(slice)/pids.max: TasksMax=") == true, "\(String(describing: said))")
+        #expect(ThreadLimit.refusal(realUID: 0, rlimit: nil, cgroupLimits: [(slice + "/pids.max", 64)]) == nil)
+        // cgroup v1's pids controller.
+        try FileManager.default.createDirectory(atPath: root + "/pids/a", withIntermediateDirectories: true)
+        try "20\n".write(toFile: root + "/pids/a/pids.max", atomically: true, encoding: .utf8)
+        try "3:pids:/a\n1:cpu:/\n".write(toFile: root + "/cgroup1", atomically: true, encoding: .utf8)
+        #expect(ThreadLimit.cgroupPidsLimits(procCgroup: root + "/cgroup1", root: root).map(\.max) == [20])
+    }
+}
