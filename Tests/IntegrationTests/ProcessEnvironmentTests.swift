@@ -1,6 +1,17 @@
 import Foundation
 import Testing
 
+/// Expects `daemon` to stop by itself with `status` (64: refused at start), having said `saying`, and to have made no
+/// `stateDirectory`.
+func expectRefusedAtStart(_ daemon: Child, status expected: Int32 = 64, saying: String, stateDirectory: String,
+                          sourceLocation: SourceLocation = #_sourceLocation) {
+    let status = daemon.waitForExit(timeout: 60)
+    if status == nil { daemon.signal(SIGKILL) }
+    #expect(status == expected, "\(daemon.stderr.text)", sourceLocation: sourceLocation)
+    #expect(daemon.stderr.text.contains(saying), "\(daemon.stderr.text)", sourceLocation: sourceLocation)
+    #expect(!FileManager.default.fileExists(atPath: stateDirectory), sourceLocation: sourceLocation)
+}
+
 /// A thread the system refuses (`RLIMIT_NPROC`, `TasksMax=`, a container's pids limit) was not said: Foundation's
 /// `Thread.start()` reports nothing, and the daemon waited for ever for a thread that never ran — no `ready`, no line,
 /// SIGTERM unanswered (17 of 24 starts under limits of 6–12 threads: a process-environment hunter, session 53).
@@ -33,12 +44,8 @@ struct ThreadLimitTests {
         guard Self.usable else { return }
         let dir = try TemporaryDirectory()
         #expect(chown(dir.path, 65534, 65534) == 0)
-        let daemon = try Self.daemon(limit: 13, in: dir)
-        let status = daemon.waitForExit(timeout: 60)
-        if status == nil { daemon.signal(SIGKILL) }
-        #expect(status == 64, "\(daemon.stderr.text)")
-        #expect(daemon.stderr.text.contains("the limit on processes and threads is 13 (RLIMIT_NPROC"), "\(daemon.stderr.text)")
-        #expect(!FileManager.default.fileExists(atPath: dir.file("state")))
+        expectRefusedAtStart(try Self.daemon(limit: 13, in: dir), saying: "the limit on processes and threads is 13 (RLIMIT_NPROC",
+                             stateDirectory: dir.file("state"))
     }
 
     @Test("with 8 to 12 of its 64 threads left by other processes, the daemon either ends by itself (75 naming the thread, or libzmq's abort) or gets ready: it never sits silent")
@@ -112,11 +119,8 @@ struct OwnerUmaskTests {
         let dir = try TemporaryDirectory()
         let c = try Child("/bin/sh", ["-c", "umask \(mask); exec \"$1\" --input \"ipc://$2/in\" --output \"ipc://$2/out\" --state-dir \"$2/state\"",
                                       "sh", Executables.url("contactwatchd").path, dir.path])
-        let status = c.waitForExit(timeout: 60)
-        if status == nil { c.signal(SIGKILL) }
-        #expect(status == 64, "\(c.stderr.text)")
-        #expect(c.stderr.text.contains("the umask is \(mask), which takes the owner's own read or write permission"), "\(c.stderr.text)")
-        #expect(!FileManager.default.fileExists(atPath: dir.file("state")))
+        expectRefusedAtStart(c, saying: "the umask is \(mask), which takes the owner's own read or write permission",
+                             stateDirectory: dir.file("state"))
     }
 
     @Test("under a umask taking the owner's execute bit (0177) the state directory is made u+rwx and the daemon starts")
