@@ -139,6 +139,7 @@ public enum Daemon {
                    case .failure(let error) = await ConfigurationReload.loadFileAlone(file, metricsLookup: config.metricsLookup) {
                     checkWarnings.append(ConfigurationReload.unloadableLine(error))
                 }
+                checkWarnings += startRefusalsHere()
             }
         } catch {
             // Before the log is set up, so written here; under journald with the priority of an error (`<3>`), as the
@@ -364,6 +365,24 @@ public enum Daemon {
 
     /// `metrics.address` parsed, with the metrics it will serve (histograms fed through the counters' timing
     /// observer, the rest read at scrape); nil without `--metrics`.
+    /// `--check-config`'s notes on what this process was started with that a start would refuse (the umask, the
+    /// open-files hard limit, the limit on threads): the check said "configuration OK" where the start then exited 64
+    /// (an operator's review, session 53). Notes, not problems: a shell's limits and umask are not the service's.
+    static func startRefusalsHere() -> [String] {
+        var notes: [String] = []
+        let here = "would refuse a start from this shell (exit 64; a service's own UMask=, LimitNOFILE=, LimitNPROC= and "
+            + "TasksMax= may differ): "
+        if let mask = ProcessUmask.current(), mask & 0o600 != 0 {
+            notes.append("this process's umask \(ProcessUmask.octal(mask)) \(here)it takes the owner's own read or write permission")
+        }
+        var files = rlimit()
+        if getrlimit(Int32(RLIMIT_NOFILE.rawValue), &files) == 0, UInt64(files.rlim_max) < DescriptorLimit.startMinimum {
+            notes.append("this process's open-files hard limit \(files.rlim_max) \(here)below \(DescriptorLimit.startMinimum)")
+        }
+        if let refusal = ThreadLimit.refusal() { notes.append("this process \(here)\(refusal)") }
+        return notes
+    }
+
     static func metricsEndpoint(_ config: DaemonConfiguration) throws(DaemonError) -> (address: MetricsAddress, metrics: DaemonMetrics)? {
         guard let text = config.metrics else { return nil }
         guard let address = MetricsAddress(text) else {

@@ -123,6 +123,20 @@ struct OwnerUmaskTests {
                              stateDirectory: dir.file("state"))
     }
 
+    /// `--check-config` said "configuration OK" where the start then exited 64 (an operator's review, session 53): it
+    /// says so as a warning, exit 0 (a shell's umask is not the service's).
+    @Test("--check-config under a umask taking the owner's bits warns that a start here would be refused, exit 0")
+    func checkConfigWarns() throws {
+        let dir = try TemporaryDirectory()
+        let c = try Child("/bin/sh", ["-c", "umask 0277; exec \"$1\" --check-config --input \"ipc://$2/in\" --output \"ipc://$2/out\" --state-dir \"$2/state\"",
+                                      "sh", Executables.url("contactwatchd").path, dir.path])
+        let status = c.waitForExit(timeout: 60)
+        if status == nil { c.signal(SIGKILL) }
+        #expect(status == 0, "\(c.stderr.text)")
+        #expect(c.stdout.text.contains("warning: this process's umask 0277 would refuse a start from this shell (exit 64"),
+                "\(c.stdout.text)")
+    }
+
     @Test("under a umask taking the owner's execute bit (0177) the state directory is made u+rwx and the daemon starts")
     func ownerExecuteBitKept() throws {
         let dir = try TemporaryDirectory()
