@@ -244,15 +244,7 @@ public enum Daemon {
                 logger.info("open files limit", metadata: metadata)
             }
         }
-        if let refusal = ThreadLimit.refusal() { throw DaemonError(.configuration, refusal) }
-        // A umask that takes the owner's own read or write bits (`UMask=0277`, 0777) made a state directory and a store
-        // the daemon could not use, refused at their creation with "Permission denied" or "cannot be written", and
-        // left so for every later start (a process-environment hunter, session 53). Refused before anything is made.
-        if let mask = ProcessUmask.current(), mask & 0o600 != 0 {
-            throw DaemonError(.configuration, "the umask is \(ProcessUmask.octal(mask)), which takes the owner's own read "
-                + "or write permission: the daemon could not read or write the state store it creates; set UMask= to "
-                + "0027 or 0077 (the packaged unit's), or `umask 027` before the start")
-        }
+        if let refusal = ThreadLimit.refusal() ?? umaskRefusal() { throw DaemonError(.configuration, refusal) }
         // Extends systemd's start timeout while the store's check and the state's load progress (until READY=1).
         let starting = SystemdStartExtension.start()
         defer { starting?.stop() }
@@ -363,26 +355,34 @@ public enum Daemon {
         stopped(failure: nil)
     }
 
-    /// `metrics.address` parsed, with the metrics it will serve (histograms fed through the counters' timing
-    /// observer, the rest read at scrape); nil without `--metrics`.
-    /// `--check-config`'s notes on what this process was started with that a start would refuse (the umask, the
-    /// open-files hard limit, the limit on threads): the check said "configuration OK" where the start then exited 64
-    /// (an operator's review, session 53). Notes, not problems: a shell's limits and umask are not the service's.
-    static func startRefusalsHere() -> [String] {
-        var notes: [String] = []
-        let here = "would refuse a start from this shell (exit 64; a service's own UMask=, LimitNOFILE=, LimitNPROC= and "
-            + "TasksMax= may differ): "
-        if let mask = ProcessUmask.current(), mask & 0o600 != 0 {
-            notes.append("this process's umask \(ProcessUmask.octal(mask)) \(here)it takes the owner's own read or write permission")
-        }
-        var files = rlimit()
-        if getrlimit(Int32(RLIMIT_NOFILE.rawValue), &files) == 0, UInt64(files.rlim_max) < DescriptorLimit.startMinimum {
-            notes.append("this process's open-files hard limit \(files.rlim_max) \(here)below \(DescriptorLimit.startMinimum)")
-        }
-        if let refusal = ThreadLimit.refusal() { notes.append("this process \(here)\(refusal)") }
-        return notes
+    /// A umask that takes the owner's own read or write bits (`UMask=0277`, 0777) made a state directory and a store
+    /// the daemon could not use, refused at their creation with "Permission denied" or "cannot be written", and left
+    /// so for every later start (a process-environment hunter, session 53): refused at start, before anything is made.
+    static func umaskRefusal(_ mask: UInt32? = ProcessUmask.current()) -> String? {
+        guard let mask, mask & 0o600 != 0 else { return nil }
+        return "the umask is \(ProcessUmask.octal(mask)), which takes the owner's own read or write permission: the "
+            + "daemon could not read or write the state store it creates; set UMask= to 0027 or 0077 (the packaged "
+            + "unit's), or `umask 027` before the start"
     }
 
+    /// `--check-config`'s warnings of what this process was started with that a start would refuse (the start's own
+    /// refusals: the umask, the open-files hard limit, the limit on threads): the check said "configuration OK" where
+    /// the start then exited 64 (an operator's review, session 53). Warnings, not problems: a shell's limits and
+    /// umask are not the service's.
+    static func startRefusalsHere() -> [String] {
+        var files = rlimit()
+        let hard: DescriptorLimit.Raised? = getrlimit(Int32(RLIMIT_NOFILE.rawValue), &files) == 0
+            ? DescriptorLimit.Raised(before: UInt64(files.rlim_cur), now: UInt64(files.rlim_max), hard: UInt64(files.rlim_max),
+                                   failure: nil)
+            : nil
+        return [umaskRefusal(), hard.flatMap(DescriptorLimit.refusal), ThreadLimit.refusal()].compactMap { $0 }.map {
+            "this process would be refused a start from this shell (exit 64; a service's own UMask=, LimitNOFILE=, "
+                + "LimitNPROC= and TasksMax= may differ): \($0)"
+        }
+    }
+
+    /// `metrics.address` parsed, with the metrics it will serve (histograms fed through the counters' timing
+    /// observer, the rest read at scrape); nil without `--metrics`.
     static func metricsEndpoint(_ config: DaemonConfiguration) throws(DaemonError) -> (address: MetricsAddress, metrics: DaemonMetrics)? {
         guard let text = config.metrics else { return nil }
         guard let address = MetricsAddress(text) else {

@@ -133,7 +133,8 @@ struct OwnerUmaskTests {
         let status = c.waitForExit(timeout: 60)
         if status == nil { c.signal(SIGKILL) }
         #expect(status == 0, "\(c.stderr.text)")
-        #expect(c.stdout.text.contains("warning: this process's umask 0277 would refuse a start from this shell (exit 64"),
+        #expect(c.stdout.text.contains("warning: this process would be refused a start from this shell (exit 64")
+                && c.stdout.text.contains("the umask is 0277, which takes the owner's own read or write permission"),
                 "\(c.stdout.text)")
     }
 
