@@ -41,8 +41,7 @@ struct InheritedSignalTests {
     func pendingHangUpAtExec() throws {
         let dir = try TemporaryDirectory()
         let c = try withSignalsBlocked([SIGHUP]) {
-            try Child("/bin/sh", ["-c", "kill -HUP $$; exec \"$1\" --input \"ipc://$2/in\" --output \"ipc://$2/out\" --state-dir \"$2/state\"",
-                                  "sh", Executables.url("contactwatchd").path, dir.path])
+            try daemonUnderShell("kill -HUP $$", in: dir)
         }
         #expect(c.stderr.wait(timeout: 60) { $0.contains("] ready") }, "\(c.stderr.text)")
         #expect(c.terminate() == 0, "\(c.stderr.text.suffix(1500))")

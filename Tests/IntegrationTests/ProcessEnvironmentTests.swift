@@ -1,6 +1,13 @@
 import Foundation
 import Testing
 
+/// The daemon started by `/bin/sh -c "<shell>; exec contactwatchd <arguments>"`, `$2` in both being `dir`'s path (`$1`
+/// the daemon): for a umask, a working directory or a signal the shell sets up first.
+func daemonUnderShell(_ shell: String, _ arguments: String = "--input \"ipc://$2/in\" --output \"ipc://$2/out\" --state-dir \"$2/state\"",
+                      in dir: TemporaryDirectory) throws -> Child {
+    try Child("/bin/sh", ["-c", "\(shell) && exec \"$1\" \(arguments)", "sh", Executables.url("contactwatchd").path, dir.path])
+}
+
 /// Expects `daemon` to stop by itself with `status` (64: refused at start), having said `saying`, and to have made no
 /// `stateDirectory`.
 func expectRefusedAtStart(_ daemon: Child, status expected: Int32 = 64, saying: String, stateDirectory: String,
@@ -121,9 +128,7 @@ struct OwnerUmaskTests {
           arguments: ["0277", "0777", "0477"])
     func refused(mask: String) throws {
         let dir = try TemporaryDirectory()
-        let c = try Child("/bin/sh", ["-c", "umask \(mask); exec \"$1\" --input \"ipc://$2/in\" --output \"ipc://$2/out\" --state-dir \"$2/state\"",
-                                      "sh", Executables.url("contactwatchd").path, dir.path])
-        expectRefusedAtStart(c, saying: "the umask is \(mask), which takes the owner's own read or write permission",
+        expectRefusedAtStart(try daemonUnderShell("umask \(mask)", in: dir), saying: "the umask is \(mask), which takes the owner's own read or write permission",
                              stateDirectory: dir.file("state"))
     }
 
@@ -132,8 +137,8 @@ struct OwnerUmaskTests {
     @Test("--check-config under a umask taking the owner's bits warns that a start here would be refused, exit 0")
     func checkConfigWarns() throws {
         let dir = try TemporaryDirectory()
-        let c = try Child("/bin/sh", ["-c", "umask 0277; exec \"$1\" --check-config --input \"ipc://$2/in\" --output \"ipc://$2/out\" --state-dir \"$2/state\"",
-                                      "sh", Executables.url("contactwatchd").path, dir.path])
+        let c = try daemonUnderShell("umask 0277", "--check-config --input \"ipc://$2/in\" --output \"ipc://$2/out\" --state-dir \"$2/state\"",
+                                     in: dir)
         let status = c.waitForExit(timeout: 60)
         if status == nil { c.signal(SIGKILL) }
         #expect(status == 0, "\(c.stderr.text)")
@@ -145,8 +150,7 @@ struct OwnerUmaskTests {
     @Test("under a umask taking the owner's execute bit (0177) the state directory is made u+rwx and the daemon starts")
     func ownerExecuteBitKept() throws {
         let dir = try TemporaryDirectory()
-        let c = try Child("/bin/sh", ["-c", "umask 0177; exec \"$1\" --input \"ipc://$2/in\" --output \"ipc://$2/out\" --state-dir \"$2/state/d\"",
-                                      "sh", Executables.url("contactwatchd").path, dir.path])
+        let c = try daemonUnderShell("umask 0177", "--input \"ipc://$2/in\" --output \"ipc://$2/out\" --state-dir \"$2/state/d\"", in: dir)
         #expect(c.stderr.wait(timeout: 60) { $0.contains("] ready") }, "\(c.stderr.text)")
         var st = stat()
         #expect(stat(dir.file("state"), &st) == 0 && st.st_mode & 0o777 == 0o700, "\(String(st.st_mode, radix: 8))")
@@ -162,12 +166,9 @@ struct DeletedWorkingDirectoryTests {
     @Test("a relative --state-dir under a deleted working directory says the working directory is gone, exit 74")
     func relativeStateDirectory() throws {
         let dir = try TemporaryDirectory()
-        let c = try Child("/bin/sh", ["-c", "mkdir \"$2/w\" && cd \"$2/w\" && rmdir \"$2/w\" && exec \"$1\" --input \"ipc://$2/in\" --output \"ipc://$2/out\" --state-dir state",
-                                      "sh", Executables.url("contactwatchd").path, dir.path])
-        let status = c.waitForExit(timeout: 60)
-        if status == nil { c.signal(SIGKILL) }
-        #expect(status == 74, "\(c.stderr.text)")
-        #expect(c.stderr.text.contains("cannot create the state directory state (state: No such file or directory; the path is relative, and the working directory it is taken from no longer exists)"),
-                "\(c.stderr.text)")
+        let c = try daemonUnderShell("mkdir \"$2/w\" && cd \"$2/w\" && rmdir \"$2/w\"",
+                                     "--input \"ipc://$2/in\" --output \"ipc://$2/out\" --state-dir state", in: dir)
+        expectRefusedAtStart(c, status: 74, saying: "cannot create the state directory state (state: No such file or directory; the path is relative, and the working directory it is taken from no longer exists)",
+                             stateDirectory: dir.file("w"))
     }
 }
