@@ -521,13 +521,23 @@ public struct DaemonConfiguration: Sendable {
     /// Nor the database's `Factory`, a placeholder for "local time not set" (UTC under the abbreviation `-00`), not a
     /// place (a reviewer, session 36).
     static func isTimeZoneDatabaseName(_ name: String) -> Bool {
-        if name == "Factory" { return false }
+        if name == "Factory" || isICULegacyName(name) { return false }
         if ["UTC", "GMT", "Etc/UTC", "Etc/GMT"].contains(name) { return true }
         if name.hasPrefix("Etc/GMT+") || name.hasPrefix("Etc/GMT-") { return false }
         if TimeZone.knownTimeZoneIdentifiers.contains(name) { return true }
         guard TimeZone.abbreviationDictionary[name] == nil, let zone = TimeZone(identifier: name) else { return false }
         return zone.identifier == name
     }
+
+    /// ICU's old three-letter zone names (kept for Java), which are in no tz database and which Foundation takes
+    /// without an abbreviation of its own to refuse them by: `SST` is the Solomon Islands (UTC+11), not Samoa, `ECT`
+    /// Paris, not Ecuador — every rule date a day off without a word (a time hunter, session 54). The rest of that
+    /// list (`PST`, `IST`, `AST`, …) are Foundation's abbreviations, refused as such. And ICU's `SystemV/` zones, which
+    /// the tz database dropped in 2020.
+    static let icuLegacyNames: Set<String> = ["ACT", "AET", "AGT", "BET", "CNT", "CTT", "ECT", "IET", "MIT", "NET",
+                                              "PLT", "PNT", "PRT", "SST", "VST"]
+
+    static func isICULegacyName(_ name: String) -> Bool { icuLegacyNames.contains(name) || name.hasPrefix("SystemV/") }
 
     /// Why `rules.timeZone` refuses `name` (not `isTimeZoneDatabaseName`). Some of those refused are names in the tz
     /// database (`EST`, `CET`, `Etc/GMT+5`, `Factory`): "not a time zone of the tz database" was wrong for them (a
@@ -542,6 +552,10 @@ public struct DaemonConfiguration: Sendable {
                 + "the reverse of what it reads as; \(place)"
         }
         if name == "Factory" { return "\"Factory\" is refused: the tz database's placeholder for a local time not set, not a place; \(place)" }
+        if isICULegacyName(name) {
+            return "\"\(name)\" is refused: an old name ICU keeps (not a zone of the tz database), for a zone other than "
+                + "what it reads as (ICU's SST is the Solomon Islands, ECT is Paris); \(place)"
+        }
         if TimeZone.abbreviationDictionary[name] != nil {
             return "\"\(name)\" is refused: an abbreviation, which Foundation maps to a zone of its own choosing; \(place)"
         }

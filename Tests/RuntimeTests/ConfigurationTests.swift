@@ -857,14 +857,17 @@ struct ConfigurationTests {
                             ("GMT+15", notInTheDatabase), ("PST", abbreviation), ("IST", abbreviation), ("CET", abbreviation),
                             ("EST", abbreviation), ("Foo/Bar", notInTheDatabase), ("europe/london", notInTheDatabase),
                             ("Factory", "is refused: the tz database's placeholder"),
-                            ("Etc/GMT+0", "is refused, as every Etc/GMT zone with a sign")] {
+                            ("Etc/GMT+0", "is refused, as every Etc/GMT zone with a sign"),
+                            // ICU's old names, in no tz database: SST was taken as the Solomon Islands (a time hunter, session 54).
+                            ("SST", "is refused: an old name ICU keeps"), ("ECT", "is refused: an old name ICU keeps"),
+                            ("VST", "is refused: an old name ICU keeps"), ("SystemV/EST5EDT", "is refused: an old name ICU keeps")] {
             let said = await problem("rules:\n  timeZone: \"\(zone)\"\n")
             #expect(said.contains("rules.timeZone: \"\(zone)\" \(why)"), "\(said)")
         }
         // The database's links, which Foundation reads under their own names: only ICU's canonical names were taken,
         // so `Asia/Kolkata` was refused and `Asia/Calcutta` accepted (a differential tester, session 36).
         for zone in ["UTC", "Etc/UTC", "Europe/London", "America/New_York", "Asia/Kolkata", "Asia/Calcutta", "Europe/Belfast",
-                     "GB", "US/Eastern"] {
+                     "GB", "US/Eastern", "PRC", "ROC", "UCT", "NZ"] {
             #expect(try await Self.load(yaml: "rules:\n  timeZone: \(zone)\n").engine.timeZone == zone)
         }
     }
