@@ -106,11 +106,12 @@ public actor ConfigurationReload {
             }
         } catch {
             counters?.reloadsRefused.add(1, ordering: .relaxed)
-            // An `error`: what the operator asked for failed, and the file's next start would stop with 64 — said
-            // at `log.level: error` too, where a warning left a refused reload without a trace (an operator's audit,
-            // session 52; `systemctl reload` reports success either way).
-            logger.error("reload: the configuration was not applied; the old values stay in force",
-                           metadata: ["problem": "\(error.message.replacingOccurrences(of: "\n", with: "; "))"])
+            // At `warning`, as cli.md says — or at the level in force when that one hides warnings: under
+            // `log.level: error` a warning left a refused reload without a trace while the file's next start would
+            // stop with 64 (an operator's audit, session 52, made it an `error` at every level; cli.md's `warning`
+            // restored in session 54, a documentation hunter; `systemctl reload` reports success either way).
+            logger.log(level: Self.refusalLevel(LogOutput.level), "reload: the configuration was not applied; the old values stay in force",
+                       metadata: ["problem": "\(error.message.replacingOccurrences(of: "\n", with: "; "))"])
             return .failure(error)
         }
         // A new metrics host name the resolver did not answer for within the bound: taken for the next start, which
@@ -253,6 +254,10 @@ public actor ConfigurationReload {
             return .failure(error)
         }
     }
+
+    /// The level of a refused reload's line: `warning` (cli.md), or the level in force when that one is above it, so
+    /// that the line is never filtered out.
+    nonisolated static func refusalLevel(_ inForce: Logger.Level) -> Logger.Level { max(inForce, .warning) }
 
     /// `loadFileAlone`'s failure on one line.
     static func unloadableLine(_ error: DaemonError) -> String {
