@@ -25,13 +25,14 @@ public struct ExitStatus: RawRepresentable, Hashable, Sendable, CustomStringConv
     /// The statuses with their meaning, for help texts.
     public static let all: [(ExitStatus, String)] = [
         (.success, "clean stop"),
-        (.usage, "bad flags or configuration"),
+        (.usage, "bad flags or configuration, or limits the start refuses (open files or threads below 64, a umask "
+            + "taking the owner's bits, an argument that is not UTF-8)"),
         (.noInput, "an input file cannot be read"),
         (.unavailable, "an endpoint cannot be bound or connected"),
         (.software, "internal error"),
         (.cantCreate, "an output file cannot be created"),
-        (.ioError, "the state store cannot be opened, is corrupt or cannot be written"),
-        (.temporaryFailure, "temporary failure (disk full, store locked, out of memory); a restart can cure it"),
+        (.ioError, "the state store cannot be opened, is corrupt or cannot be written (also past the file-size limit)"),
+        (.temporaryFailure, "temporary failure (disk full, store locked, out of memory, a thread refused); a restart can cure it"),
     ]
 
     public var description: String { String(rawValue) }

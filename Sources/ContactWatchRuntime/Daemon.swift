@@ -154,6 +154,11 @@ public enum Daemon {
             }
             if flags.checkConfig {
                 writeStandardError("\(priority)contactwatchd: configuration check failed\n")
+            } else {
+                // Under systemd, `systemctl status` shows why, as for a failure found later: only failures found once
+                // the sockets were being set up sent it (a documentation hunter, session 54).
+                Systemd.notifyFailureStop(error)
+                Systemd.flush(timeout: 1)
             }
             return error.exitStatus
         }
@@ -183,6 +188,9 @@ public enum Daemon {
         } catch {
             // A failed start keeps its own exit status: a SIGTERM now must not turn it into 0 (a reviewer, session 38).
             stopDuringStart.startEnded()
+            // Said once (a failure the loop found was said already): the store's, the lock's, the limits' and the
+            // keys' failures sent nothing before (a documentation hunter, session 54).
+            Systemd.notifyFailureStop(error)
             logger.critical("\(error.message)")
             return error.exitStatus
         }
@@ -507,6 +515,12 @@ struct LoadedStore {
             let e = EngineLogEvent.distinctPDUCodes(state.pdus.count)
             logger.warning("\(e.message)", metadata: ["pduCodes": "\(state.pdus.count)"])
         }
+        if let limit = StoreError.fileSizeLimitBytes() {
+            // Said at start, where it was said only by the commit that passed it (session 53's note).
+            let size = (try? FileManager.default.attributesOfItem(atPath: store.path)[.size] as? NSNumber)?.intValue ?? 0
+            logger.warning("a file-size limit of \(limit) bytes is set (RLIMIT_FSIZE, `ulimit -f`, the unit's LimitFSIZE=): the state store (\(size) bytes now) stops the daemon with exit 74 when a write would pass it; remove the limit unless that is meant",
+                           metadata: ["stateDir": "\(stateDir)"])
+        }
         for problem in Self.openToOthers(stateDir: stateDir, store: store.path) {
             logger.warning("\(problem)", metadata: ["stateDir": "\(stateDir)"])
         }
@@ -585,8 +599,7 @@ struct StateDirectoryLock {
         if let why = FileCheck.createDirectories(directory) {
             // A relative path is taken from the working directory: one deleted under the shell that started the
             // daemon said only "No such file or directory" of the path (a process-environment hunter, session 53).
-            let cwdGone = !directory.hasPrefix("/") && getcwd(nil, 0).map { free($0); return false } ?? (errno == ENOENT)
-            let gone = cwdGone ? "; the path is relative, and the working directory it is taken from no longer exists" : ""
+            let gone = WorkingDirectory.goneNote(for: directory)
             throw DaemonError.store("cannot create the state directory \(directory) (\(why)\(gone)). Point state.dir "
                 + "(--state-dir) at a directory the daemon's user can create and write, or create it for that user.")
         }
@@ -611,6 +624,18 @@ struct StateDirectoryLock {
                 // No inode (or quota) left for the lock file: the disk full, temporary like a full disk at a commit.
                 throw DaemonError(.store(.full), "cannot create \(path): \(String(cString: strerror(failure))): the disk "
                     + "holding the state directory is full. Free some space (or inodes); the daemon resumes where it stopped.")
+            }
+            if failure == EACCES || failure == EPERM {
+                // A state directory (or lock file) made by another user — a first run from a root shell, then the
+                // service's `User=` — said only "Permission denied" (a documentation hunter, session 54).
+                var dir = stat()
+                let owner = stat((path as NSString).deletingLastPathComponent, &dir) == 0
+                    ? " (the directory is owned by uid \(dir.st_uid), mode \(String(dir.st_mode & 0o7777, radix: 8)); the daemon runs as uid \(geteuid()))"
+                    : ""
+                throw DaemonError.store("cannot open \(path): \(String(cString: strerror(failure)))\(owner). The state "
+                    + "directory and every file in it must be readable and writable by the daemon's user: made by another "
+                    + "user (a first run from a root shell), give them to this one (`chown -R`), or point state.dir "
+                    + "(--state-dir) elsewhere")
             }
             throw DaemonError.store("cannot open \(path): \(String(cString: strerror(failure)))")
         }

@@ -255,12 +255,25 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
     /// failed system call behind it (0: unknown): SQLite's own message says only "disk I/O error", the errno says which.
     /// A write refused by the process's file-size limit (`RLIMIT_FSIZE`, `EFBIG`): not temporary, not the disk.
     static func fileSizeLimit(_ path: String, _ detail: String) -> StoreError {
-        var limit = rlimit()
-        let shown = getrlimit(Int32(RLIMIT_FSIZE.rawValue), &limit) == 0 && limit.rlim_cur != rlim_t.max
-            ? "\(limit.rlim_cur) bytes" : "set"
+        let shown = fileSizeLimitBytes().map { "\($0) bytes" } ?? "set"
         return StoreError(.io, "the state store at \(path) cannot grow: the daemon's file-size limit (RLIMIT_FSIZE, "
             + "`ulimit -f`, the unit's LimitFSIZE=) is \(shown) (\(detail)); nothing of the failed write is kept. Raise "
             + "or remove the limit and restart; the disk is not at fault.")
+    }
+
+    /// The process's file-size limit (`RLIMIT_FSIZE`'s soft value) in bytes, nil when there is none.
+    public static func fileSizeLimitBytes() -> UInt64? {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_FSIZE.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max else { return nil }
+        return UInt64(limit.rlim_cur)
+    }
+
+    /// A store (or its `-wal`) already at the file-size limit when the daemon starts: refused before SQLite opens it,
+    /// as its first commit would be (it was reported ready, then exited 74 at that commit: session 53's note).
+    static func fileSizeLimitReached(_ path: String, file: String, size: Int) -> StoreError? {
+        guard let limit = fileSizeLimitBytes(), UInt64(size) >= limit else { return nil }
+        return fileSizeLimit(path, "\(file) is already \(size) bytes, found at start: it cannot grow by a byte; nothing "
+            + "was written")
     }
 
     static func from(_ error: any Error, path: String, during what: String, systemErrno: Int32 = 0) -> StoreError {

@@ -2,6 +2,7 @@
 // output to file descriptors, a monotonic clock.
 
 @_exported import ContactWatchCommon
+import ZeroMQ
 
 #if canImport(Glibc)
 import Glibc
@@ -24,12 +25,30 @@ public struct ToolError: Error, CustomStringConvertible, Sendable {
 
     public var description: String { message }
 
+    /// A libzmq failure no command turned into a `ToolError` itself — a socket the system refused (`zmq_socket: Too
+    /// many open files` under a low open-files limit) — as exit 69 with libzmq's words; nil for any other error.
+    /// argument-parser printed it as "Error: …", exit 1, a status the README does not list (session 53's note).
+    public static func socketFailure(_ error: any Error) -> ToolError? {
+        guard let error = error as? ZMQError else { return nil }
+        return ToolError(exitCode: unavailable, "\(error.operation): \(error.message)")
+    }
+
     public static let usage = ExitStatus.usage
     public static let noInput = ExitStatus.noInput
     public static let unavailable = ExitStatus.unavailable
     public static let software = ExitStatus.software
     public static let cantCreate = ExitStatus.cantCreate
     public static let ioError = ExitStatus.ioError
+}
+
+extension DescriptorLimit {
+    /// Raises the open-files limit to the hard one and throws exit 64 when it stays below `toolMinimum`: the commands
+    /// that open sockets (`replay`, `tail`) call it first. A limit that cannot be read is left to the commands.
+    public static func requireForSockets() throws {
+        if case .success(let limit) = raiseToHard(), let refusal = toolRefusal(limit) {
+            throw ToolError(exitCode: ToolError.usage, refusal)
+        }
+    }
 }
 
 extension StandardDescriptors {

@@ -47,6 +47,7 @@
 //   (`ZMQAuthenticator.unexpectedEnd`).
 
 internal import CZeroMQ
+import ContactWatchCommon
 import Synchronization
 
 #if canImport(Glibc)
@@ -357,7 +358,12 @@ public final class ZMQSocket {
             let rc = zmq_bind(h, endpoint)
             bound = (rc, rc == 0 ? 0 : zmq_errno())
         }
-        if bound.rc != 0 { throw ZMQError(operation: "zmq_bind(\(given))", code: bound.code) }
+        if bound.rc != 0 {
+            // A relative `ipc://` path under a working directory deleted since the start said only "No such file or
+            // directory" (session 53's note).
+            let gone = bound.code == ENOENT ? ipcPath.map { WorkingDirectory.goneNote(for: $0) } ?? "" : ""
+            throw ZMQError(operation: "zmq_bind(\(given))", code: bound.code, reason: gone.isEmpty ? nil : String(gone.dropFirst(2)))
+        }
         // The socket file as the state directory and the store are, whatever the umask: nothing for others. libzmq
         // makes it with the process's umask, and under umask 000 (or 002) any local user connected to a plaintext
         // socket, published forged events and read every alert (a security tester, session 44); connecting needs

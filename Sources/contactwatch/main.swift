@@ -60,7 +60,8 @@ func sayOnInterrupt(_ say: @escaping @Sendable (String) -> String) -> [any Dispa
 func runTool(_ name: String, _ body: () throws -> Void) throws {
     do {
         try body()
-    } catch let error as ToolError {
+    } catch {
+        guard let error = error as? ToolError ?? ToolError.socketFailure(error) else { throw error }
         FDWriter.standardError.line("contactwatch \(name): \(error.message)")
         throw ExitCode(error.exitCode.rawValue)
     }
@@ -75,7 +76,7 @@ struct ReplayCommand: ParsableCommand {
             string eventType is sent as a one-frame message. A line that is not JSON is reported on standard \
             error with its file and line number and not sent (with --send-invalid: sent as a one-frame message). \
             Shows progress on standard error when it is a terminal, and ends with a summary line there; fails \
-            when no subscriber was seen (the messages went nowhere), saying why a daemon refused it. Exit codes: 64 bad flags (or a --resume-after position beyond the files), 66 a file cannot be read, \
+            when no subscriber was seen (the messages went nowhere), saying why a daemon refused it. Exit codes: 64 bad flags (or a --resume-after position beyond the files, or an open-files limit below 32), 66 a file cannot be read, \
             69 the endpoint cannot be bound or connected, too few subscribers joined, or none was seen (every message \
             was dropped), 74 a file cannot be read to its end, 75 messages still queued for a subscriber when --linger \
             ran out were dropped, or some were sent while no subscriber held a subscription (counted); 130 and 143 interrupted by SIGINT and SIGTERM (saying how many messages were queued).
@@ -156,6 +157,8 @@ struct ReplayCommand: ParsableCommand {
     }
 
     func run() throws {
+        // First: the signal handlers below need descriptors of their own (libdispatch's), and failed on none.
+        try runTool("replay") { try DescriptorLimit.requireForSockets() }
         var options = ReplayOptions(files: files, endpoint: endpoint)
         options.bind = bind
         options.rate = rate
@@ -305,7 +308,7 @@ struct TailCommand: ParsableCommand {
         discussion: """
             With --journal and --from-sequence it first prints every alert after N from the daemon's journal, \
             then continues live, printing each alert exactly once in alertSequence order. Exit codes: 64 bad \
-            flags (a malformed endpoint included) or an unusable certificate, 66 a certificate or key file \
+            flags (a malformed endpoint included), an unusable certificate or an open-files limit below 32, 66 a certificate or key file \
             cannot be read, 69 the journal is unavailable or libzmq refuses the endpoint, 74 standard output cannot be written (closed, a full disk). An endpoint nothing answers on is tried for ever, as a daemon may start later: a warning goes to standard error when nothing has \
             connected to it after 5 seconds (naming a host name that does not resolve).
             """
@@ -372,6 +375,7 @@ struct TailCommand: ParsableCommand {
         options.format = TailFormat(rawValue: format) ?? .ndjson
         try runTool("tail") {
             try StandardDescriptors.requireStandardOutput()
+            try DescriptorLimit.requireForSockets()
             options.curve = try ToolCurve.load(cert: curveCert, serverKey: curveServerKey, allow: nil)
             try Tail.run(options)
         }

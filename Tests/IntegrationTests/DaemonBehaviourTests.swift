@@ -127,6 +127,27 @@ struct DaemonBehaviourTests {
         #expect(daemon.child.waitForExit(timeout: 5) == 0)
     }
 
+    /// Only failures found once the sockets were being set up told systemd (STOPPING=1 with `STATUS=stopping: …`);
+    /// a bad configuration, a store that is not one, the limits refused at start sent nothing (a documentation hunter,
+    /// session 54), so `systemctl status` said nothing of why.
+    @Test("a start that fails before the sockets (a bad value, a file that is not a store) sends STOPPING=1 with its reason")
+    func startFailureTellsSystemd() throws {
+        for (extra, status, reason) in [(["--log-level", "loud"], Int32(64), "STATUS=stopping: configuration: log.level"),
+                                        ([], Int32(74), "STATUS=stopping: the state store at ")] {
+            let dir = try TemporaryDirectory()
+            if status == 74 {
+                try FileManager.default.createDirectory(atPath: dir.file("state"), withIntermediateDirectories: true)
+                #expect(FileManager.default.createFile(atPath: dir.file("state/contactwatch.sqlite"),
+                                                       contents: Data(repeating: 0x41, count: 8192)))
+            }
+            let notify = try NotifySocket(path: dir.file("notify"))
+            let c = try Child("contactwatchd", ["--input", dir.ipc("in"), "--output", dir.ipc("out"), "--state-dir", dir.file("state")] + extra,
+                              environment: ["NOTIFY_SOCKET": notify.path])
+            #expect(c.waitForExit(timeout: 30) == status, "\(c.stderr.text)")
+            #expect(notify.wait(for: "STATUS=", prefix: true, timeout: 5) { $0.hasPrefix(reason) }, "\(c.stderr.text)")
+        }
+    }
+
     @Test("a second daemon on the same state directory waits 5 s for the lock, exits 75 and leaves the first running")
     func stateDirectoryLock() throws {
         let dir = try TemporaryDirectory()

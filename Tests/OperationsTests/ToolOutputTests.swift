@@ -182,3 +182,23 @@ struct ToolOutputTests {
         #expect(Replay.plaintextWarning(curve) == nil)
     }
 }
+
+/// The tool's commands under a low open-files limit: refused before libzmq is asked, and a socket the system refuses
+/// all the same said with libzmq's words, exit 69 — argument-parser printed it as "Error: …", exit 1 (session 53's note).
+@Suite("the tool and the open-files limit")
+struct ToolDescriptorLimitTests {
+    @Test("a libzmq failure no command caught is exit 69 with libzmq's words; any other error is not taken for one")
+    func socketFailure() throws {
+        let failure = try #require(ToolError.socketFailure(ZMQError(operation: "zmq_socket", code: EMFILE)))
+        #expect(failure.exitCode == .unavailable)
+        #expect(failure.message == "zmq_socket: Too many open files")
+        #expect(ToolError.socketFailure(CocoaError(.fileNoSuchFile)) == nil)
+    }
+
+    @Test("below toolMinimum (after raising the soft limit to the hard one) the refusal names the limit; at it, none")
+    func refusal() {
+        let low = DescriptorLimit.Raised(before: 8, now: 31, hard: 31, failure: nil)
+        #expect(DescriptorLimit.toolRefusal(low)?.contains("the open-files limit is 31 (hard limit 31), below the 32") == true)
+        #expect(DescriptorLimit.toolRefusal(DescriptorLimit.Raised(before: 8, now: 32, hard: 32, failure: nil)) == nil)
+    }
+}

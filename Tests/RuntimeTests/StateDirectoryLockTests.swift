@@ -1,4 +1,5 @@
 @testable import ContactWatchRuntime
+import ContactWatchCommon
 import Foundation
 import Logging
 import Synchronization
