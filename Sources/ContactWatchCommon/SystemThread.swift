@@ -14,6 +14,10 @@ public enum SystemThread {
     public struct Refused: Error, CustomStringConvertible, Sendable {
         public var name: String
         public var code: Int32
+        public init(name: String, code: Int32) {
+            self.name = name
+            self.code = code
+        }
         public var description: String {
             "cannot start the \(name) thread: \(String(cString: strerror(code))) (pthread_create"
                 + (code == EAGAIN ? "; a limit on threads or processes: ulimit -u, TasksMax= of the unit or its slice, a container's pids limit)" : ")")

@@ -43,7 +43,10 @@ public enum LogOutput {
     public static func bootstrap(level: Logger.Level, format: LogFormat, environment: [String: String]) {
         self.level = level
         let journal = standardErrorIsJournal(environment["JOURNAL_STREAM"])
-        let writer = LogWriter(fd: 2) { dropped, seconds in
+        let writer = LogWriter(fd: 2, warningLine: { message in
+            ContactWatchLogHandler.render(label: "contactwatchd", format: format, journalPrefix: journal, level: .warning,
+                                          message: message, metadata: [:], source: "ContactWatchRuntime")
+        }) { dropped, seconds in
             ContactWatchLogHandler.render(label: "contactwatchd", format: format, journalPrefix: journal, level: .warning,
                                           message: "standard error was not read: \(dropped) log lines were dropped "
                                               + "(the queue of \(LogWriter.defaultLimitBytes / 1024) KiB was full for \(seconds) s)",
@@ -297,7 +300,11 @@ final class LogWriter: @unchecked Sendable {
     /// Where the thread's writes go instead of `fd` (tests: a sink that blocks, as a full pipe does).
     private let sink: (@Sendable (String) -> Void)?
 
+    /// `startThread` is `SystemThread.start` (a seam for tests); `warningLine` renders the refusal's own line as the
+    /// log's `warning`s are (it was plain text whatever the format, with no journald priority: session 53's note).
     init(fd: Int32, limitBytes: Int = LogWriter.defaultLimitBytes, sink: (@Sendable (String) -> Void)? = nil,
+         startThread: (String, @escaping @Sendable () -> Void) throws(SystemThread.Refused) -> Void = SystemThread.start,
+         warningLine: @Sendable (String) -> String = { $0 + "\n" },
          dropNotice: @escaping @Sendable (_ dropped: Int, _ seconds: Int) -> String) {
         self.fd = fd
         self.limitBytes = limitBytes
@@ -307,10 +314,10 @@ final class LogWriter: @unchecked Sendable {
         // are logged, as before the thread existed (a full pipe then holds the logging thread back): queued for a
         // thread that never ran, every line — the refusal's own included — was lost.
         do {
-            try SystemThread.start(name: Self.threadName) { [self] in run() }
+            try startThread(Self.threadName) { [self] in run() }
         } catch {
             threadless = true
-            write("\(error): lines are written by the threads that log them\n")
+            write(warningLine("\(error): lines are written by the threads that log them"))
         }
     }
 

@@ -1,4 +1,5 @@
 @testable import ContactWatchRuntime
+import ContactWatchCommon
 import Foundation
 import Testing
 
@@ -30,6 +31,24 @@ struct LogWriterTests {
         #expect(dropped.count == 1 && dropped[0] > 400, "drop notices: \(dropped)")
         #expect(kept.count + dropped.reduce(0, +) == 500, "\(kept.count) kept + \(dropped) dropped")
         #expect(lines.last?.hasPrefix("dropped ") == true, "the notice comes after the lines kept before it")
+    }
+
+    /// The refusal's own line was plain text whatever the log's format, with no journald priority (session 53's note).
+    @Test("a writing thread the system refuses: the refusal is said as a warning line of the log's format, and lines are written where they are logged")
+    func threadRefused() throws {
+        var fds: [Int32] = [0, 0]
+        try #require(pipe(&fds) == 0)
+        let received = ReceivedBytes(reading: fds[0])
+        let writer = LogWriter(fd: fds[1], startThread: { name, _ throws(SystemThread.Refused) in
+            throw SystemThread.Refused(name: name, code: EAGAIN)
+        }, warningLine: { "<4>W \($0)\n" }) { dropped, _ in "dropped \(dropped)\n" }
+        writer.enqueue("after\n")
+        #expect(writer.flush(timeout: 5))
+        close(fds[1])
+        #expect(received.waitClosed(timeout: 30))
+        #expect(received.text == "<4>W cannot start the cw-log thread: Resource temporarily unavailable (pthread_create; a limit on "
+                + "threads or processes: ulimit -u, TasksMax= of the unit or its slice, a container's pids limit): lines are "
+                + "written by the threads that log them\nafter\n", "\(received.text)")
     }
 
     @Test("a pipe that is read: nothing is dropped, flush returns once all is written")
