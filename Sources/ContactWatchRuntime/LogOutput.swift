@@ -43,14 +43,15 @@ public enum LogOutput {
     public static func bootstrap(level: Logger.Level, format: LogFormat, environment: [String: String]) {
         self.level = level
         let journal = standardErrorIsJournal(environment["JOURNAL_STREAM"])
-        let writer = LogWriter(fd: 2, warningLine: { message in
+        // The writer's own lines (the refused thread, the lines dropped), as the log's warnings are.
+        let warning: @Sendable (String, Logger.Metadata) -> String = { message, metadata in
             ContactWatchLogHandler.render(label: "contactwatchd", format: format, journalPrefix: journal, level: .warning,
-                                          message: message, metadata: [:], source: "ContactWatchRuntime")
-        }) { dropped, seconds in
-            ContactWatchLogHandler.render(label: "contactwatchd", format: format, journalPrefix: journal, level: .warning,
-                                          message: "standard error was not read: \(dropped) log lines were dropped "
-                                              + "(the queue of \(LogWriter.defaultLimitBytes / 1024) KiB was full for \(seconds) s)",
-                                          metadata: ["droppedLogLines": "\(dropped)"], source: "ContactWatchRuntime")
+                                          message: message, metadata: metadata, source: "ContactWatchRuntime")
+        }
+        let writer = LogWriter(fd: 2, warningLine: { warning($0, [:]) }) { dropped, seconds in
+            warning("standard error was not read: \(dropped) log lines were dropped (the queue of "
+                        + "\(LogWriter.defaultLimitBytes / 1024) KiB was full for \(seconds) s)",
+                    ["droppedLogLines": "\(dropped)"])
         }
         self.writer = writer
         LoggingSystem.bootstrap { label in
