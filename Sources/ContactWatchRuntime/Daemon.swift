@@ -157,7 +157,7 @@ public enum Daemon {
             } else {
                 // Under systemd, `systemctl status` shows why, as for a failure found later: only failures found once
                 // the sockets were being set up sent it (a documentation hunter, session 54).
-                Systemd.notifyFailureStop(error)
+                Systemd.notifyFailureStop(error, sayFailure: false)
                 Systemd.flush(timeout: 1)
             }
             return error.exitStatus
@@ -518,7 +518,7 @@ struct LoadedStore {
         if let limit = StoreError.fileSizeLimitBytes() {
             // Said at start, where it was said only by the commit that passed it (session 53's note).
             let size = (try? FileManager.default.attributesOfItem(atPath: store.path)[.size] as? NSNumber)?.intValue ?? 0
-            logger.warning("a file-size limit of \(limit) bytes is set (RLIMIT_FSIZE, `ulimit -f`, the unit's LimitFSIZE=): the state store (\(size) bytes now) stops the daemon with exit 74 when a write would pass it; remove the limit unless that is meant",
+            logger.warning("a file-size limit of \(limit) bytes is set (RLIMIT_FSIZE, `ulimit -f`, the unit's LimitFSIZE=): the state store (\(size) bytes now) and its -wal (tens of MB under load, up to \(StateStore.walSizeLimitBytes / 1_048_576) MiB) cannot grow past it: a checkpoint that would is said, and a commit that would stops the daemon (exit 74); remove the limit unless that is meant",
                            metadata: ["stateDir": "\(stateDir)"])
         }
         for problem in Self.openToOthers(stateDir: stateDir, store: store.path) {
@@ -599,7 +599,7 @@ struct StateDirectoryLock {
         if let why = FileCheck.createDirectories(directory) {
             // A relative path is taken from the working directory: one deleted under the shell that started the
             // daemon said only "No such file or directory" of the path (a process-environment hunter, session 53).
-            let gone = WorkingDirectory.goneNote(for: directory)
+            let gone = WorkingDirectory.goneReason(for: directory).map { "; " + $0 } ?? ""
             throw DaemonError.store("cannot create the state directory \(directory) (\(why)\(gone)). Point state.dir "
                 + "(--state-dir) at a directory the daemon's user can create and write, or create it for that user.")
         }
@@ -628,9 +628,14 @@ struct StateDirectoryLock {
             if failure == EACCES || failure == EPERM {
                 // A state directory (or lock file) made by another user — a first run from a root shell, then the
                 // service's `User=` — said only "Permission denied" (a documentation hunter, session 54).
-                var dir = stat()
-                let owner = stat((path as NSString).deletingLastPathComponent, &dir) == 0
-                    ? " (the directory is owned by uid \(dir.st_uid), mode \(String(dir.st_mode & 0o7777, radix: 8)); the daemon runs as uid \(geteuid()))"
+                // The lock file's owner when it exists (the directory may be fine: a reviewer, session 54), else the
+                // directory's.
+                var st = stat()
+                let directory = (path as NSString).deletingLastPathComponent
+                let owner = lstat(path, &st) == 0
+                    ? " (the lock file is owned by uid \(st.st_uid), mode \(String(st.st_mode & 0o7777, radix: 8)); the daemon runs as uid \(geteuid()))"
+                    : stat(directory, &st) == 0
+                    ? " (the directory is owned by uid \(st.st_uid), mode \(String(st.st_mode & 0o7777, radix: 8)); the daemon runs as uid \(geteuid()))"
                     : ""
                 throw DaemonError.store("cannot open \(path): \(String(cString: strerror(failure)))\(owner). The state "
                     + "directory and every file in it must be readable and writable by the daemon's user: made by another "

@@ -553,8 +553,8 @@ public struct DaemonConfiguration: Sendable {
         }
         if name == "Factory" { return "\"Factory\" is refused: the tz database's placeholder for a local time not set, not a place; \(place)" }
         if isICULegacyName(name) {
-            return "\"\(name)\" is refused: an old name ICU keeps (not a zone of the tz database), for a zone other than "
-                + "what it reads as (ICU's SST is the Solomon Islands, ECT is Paris); \(place)"
+            return "\"\(name)\" is refused: an old name ICU keeps for Java, not a zone of the tz database, and some of "
+                + "them read as another zone's abbreviation (ICU's SST is the Solomon Islands, ECT is Paris); \(place)"
         }
         if TimeZone.abbreviationDictionary[name] != nil {
             return "\"\(name)\" is refused: an abbreviation, which Foundation maps to a zone of its own choosing; \(place)"

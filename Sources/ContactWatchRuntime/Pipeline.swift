@@ -862,7 +862,7 @@ struct CheckpointWatch {
 
     enum Saying: Equatable {
         /// `new` failures since the last line (`total` since the store was opened); whether the last one failed too.
-        case failed(new: Int, total: Int, stillFailing: Bool, last: String)
+        case failed(new: Int, total: Int, stillFailing: Bool, last: String, fileSizeLimit: Bool)
         /// A checkpoint succeeded after a line that said they were failing.
         case recovered(total: Int)
     }
@@ -874,7 +874,7 @@ struct CheckpointWatch {
         if o.failures > said, lastSaid.map({ now - $0 >= Self.repeatAfter }) ?? true {
             defer { said = o.failures; lastSaid = now; failing = stillFailing }
             return .failed(new: o.failures - said, total: o.failures, stillFailing: stillFailing,
-                           last: o.lastFailure ?? "no detail")
+                           last: o.lastFailure ?? "no detail", fileSizeLimit: o.lastFailureIsFileSizeLimit)
         }
         if failing && !stillFailing {
             failing = false
@@ -890,11 +890,16 @@ struct CheckpointWatch {
         counters.checkpointFailures.store(outcomes.failures, ordering: .relaxed)
         guard let saying = observe(outcomes, at: now) else { return }
         switch saying {
-        case let .failed(new, total, stillFailing, last):
+        case let .failed(new, total, stillFailing, last, fileSizeLimit):
             let times = new == 1 ? "once" : "\(new) times"
+            // The file-size limit is not the disk: "Check the disk" sent the operator to one that was fine (a
+            // reviewer, session 54, under `prlimit --fsize` a little above the store).
+            let remedy = fileSizeLimit
+                ? "the daemon's file-size limit (RLIMIT_FSIZE, `ulimit -f`, the unit's LimitFSIZE=) is \(StoreError.fileSizeLimitBytes().map { "\($0) bytes" } ?? "set"), which the database file cannot pass; the disk is not at fault. Raise or remove the limit (`prlimit --pid \(getpid()) --fsize=unlimited` on the running daemon)"
+                : "Check the disk and file system holding \(store.path) (free space, I/O errors in the kernel log)"
             logger.warning("""
                 the state store's WAL checkpoint failed \(times)\(total > new ? " more" : "") (\(last)); \(stillFailing
-                    ? "it is still failing: commits go on, appended to \(store.path)-wal, which grows until a checkpoint succeeds. Check the disk and file system holding \(store.path) (free space, I/O errors in the kernel log)"
+                    ? "it is still failing: commits go on, appended to \(store.path)-wal, which grows until a checkpoint succeeds. \(remedy)"
                     : "the next one succeeded")
                 """, metadata: ["checkpointFailures": "\(total)"])
         case let .recovered(total):

@@ -179,6 +179,13 @@ final class PipelineSockets {
     }
 
     private static func attach(config: DaemonConfiguration, input: ZMQSocket, output: ZMQSocket) throws(DaemonError) {
+        // A relative ipc:// path under a working directory deleted since the start: a bind fails (and says so), but a
+        // connect is taken and never made — ready, and deaf without a word (a reviewer, session 54).
+        for endpoint in config.inputs + [config.output] + [config.journal].compactMap({ $0 }) {
+            if let gone = WorkingDirectory.goneReason(forEndpoint: endpoint) {
+                throw DaemonError.endpoint("cannot use the endpoint \(endpoint): \(gone); give an absolute path")
+            }
+        }
         for endpoint in config.inputs {
             do {
                 if config.inputBind { try input.bind(endpoint) } else { try input.connect(endpoint) }

@@ -14,9 +14,9 @@ public enum Systemd {
     /// it was dropped, and the daemon's log looked healthy while `Type=notify` timed its start out or the watchdog
     /// killed it (an auditor, session 29).
     @discardableResult
-    public static func notify(_ state: String) -> Bool {
+    public static func notify(_ state: String, sayFailure: Bool = true) -> Bool {
         let rc = sd_notify(0, state)
-        if rc < 0 { reportFailure(of: state, code: -rc) }
+        if rc < 0 && sayFailure { reportFailure(of: state, code: -rc) }
         return rc > 0
     }
 
@@ -41,8 +41,8 @@ public enum Systemd {
     /// Sends `state` from a serial queue of its own and returns at once: for READY=1 and the stop path, which must
     /// not wait for the notification socket (`sd_notify` blocks while its queue is full: a supervisor that is slow or stopped
     /// reading). Notifications sent this way keep their order.
-    public static func notifyWithoutWaiting(_ state: String) {
-        background.async { notify(state) }
+    public static func notifyWithoutWaiting(_ state: String, sayFailure: Bool = true) {
+        background.async { notify(state, sayFailure: sayFailure) }
     }
 
     private static let background = DispatchQueue(label: "contactwatch.systemd.states")
@@ -61,12 +61,15 @@ public enum Systemd {
     /// a socket), sent as the failure is found: only SIGTERM's stop said STOPPING=1, so for the save and flush after a
     /// failure `systemctl status` still showed the daemon running, and nothing told systemd why (a fault tester,
     /// session 35). The reason is the first line of the message, cut to 200 characters.
-    public static func notifyFailureStop(_ error: DaemonError) {
+    /// `sayFailure`: false before the log is set up (a failed configuration), where a failure to notify would be said
+    /// by swift-log's default handler, in neither the log's format nor journald's priority (an adversarial tester,
+    /// session 54); the start's own line says why it stopped.
+    public static func notifyFailureStop(_ error: DaemonError, sayFailure: Bool = true) {
         // Said once: the first reason is the one (the loop's, before the rethrow in the daemon's thread).
         guard !failureStopSaid.exchange(true, ordering: .acquiringAndReleasing) else { return }
         let first = error.message.split(separator: "\n").first.map(String.init) ?? ""
         let reason = first.count > 200 ? String(first.prefix(199)) + "…" : first
-        notifyWithoutWaiting("STOPPING=1\nSTATUS=stopping: \(reason)")
+        notifyWithoutWaiting("STOPPING=1\nSTATUS=stopping: \(reason)", sayFailure: sayFailure)
     }
 
     /// Set once a failure stop was said: the heartbeat's periodic `STATUS=` line would replace its reason in `systemctl

@@ -110,6 +110,8 @@ public struct CheckpointOutcomes: Sendable, Equatable {
     public var failingInARow = 0
     /// The last failure's text (SQLite's, as the store's errors word it).
     public var lastFailure: String? = nil
+    /// The last failure was the process's file-size limit (`EFBIG`: `RLIMIT_FSIZE`), not the disk.
+    public var lastFailureIsFileSizeLimit = false
 
     public init() {}
 }
@@ -161,6 +163,7 @@ final class CheckpointRecord: Sendable {
                 $0.failures += 1
                 $0.failingInARow += 1
                 $0.lastFailure = text
+                $0.lastFailureIsFileSizeLimit = systemErrno == EFBIG
             }
         }
     }

@@ -148,9 +148,7 @@ public final class StateStore: Sendable {
         }
         let header = try FileCheck.header(of: path, knownSchemaVersion: Self.schemaVersion)
         try FileCheck.checkLength(header, path: path, walSize: walSize)
-        for (file, size) in [(path, try FileCheck.size(of: path) ?? 0), (path + "-wal", walSize ?? 0)] {
-            if let refusal = StoreError.fileSizeLimitReached(path, file: file, size: size) { throw refusal }
-        }
+        if let refusal = StoreError.fileSizeLimitPassed(path, size: try FileCheck.size(of: path) ?? 0) { throw refusal }
         if header.userVersion < 1 {
             throw .corrupt(path, "it has application id of a ContactWatch store but no schema version")
         }

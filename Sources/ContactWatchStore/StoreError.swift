@@ -254,11 +254,19 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
     /// Maps an error thrown by GRDB (or anything else) while working on the store at `path`. `systemErrno` is the
     /// failed system call behind it (0: unknown): SQLite's own message says only "disk I/O error", the errno says which.
     /// A write refused by the process's file-size limit (`RLIMIT_FSIZE`, `EFBIG`): not temporary, not the disk.
+    /// The sizes of both files are said: the `-wal` meets the limit first under load (tens of MB, cut back to
+    /// `walSizeLimitBytes`), and it is deleted at the stop, so nothing on disk showed which file had reached it (a
+    /// reviewer, session 54).
     static func fileSizeLimit(_ path: String, _ detail: String) -> StoreError {
         let shown = fileSizeLimitBytes().map { "\($0) bytes" } ?? "set"
+        let sizes = [path, path + "-wal"].map { file in
+            var st = stat()
+            return stat(file, &st) == 0 ? "\(st.st_size) bytes" : "absent"
+        }
         return StoreError(.io, "the state store at \(path) cannot grow: the daemon's file-size limit (RLIMIT_FSIZE, "
-            + "`ulimit -f`, the unit's LimitFSIZE=) is \(shown) (\(detail)); nothing of the failed write is kept. Raise "
-            + "or remove the limit and restart; the disk is not at fault.")
+            + "`ulimit -f`, the unit's LimitFSIZE=) is \(shown) (\(detail)); the database file is \(sizes[0]) and its -wal "
+            + "\(sizes[1]) (the -wal alone reaches tens of MB under load, up to \(StateStore.walSizeLimitBytes / 1_048_576) "
+            + "MiB); nothing of the failed write is kept. Raise or remove the limit and restart; the disk is not at fault.")
     }
 
     /// The process's file-size limit (`RLIMIT_FSIZE`'s soft value) in bytes, nil when there is none.
@@ -268,12 +276,17 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
         return UInt64(limit.rlim_cur)
     }
 
-    /// A store (or its `-wal`) already at the file-size limit when the daemon starts: refused before SQLite opens it,
-    /// as its first commit would be (it was reported ready, then exited 74 at that commit: session 53's note).
-    static func fileSizeLimitReached(_ path: String, file: String, size: Int) -> StoreError? {
-        guard let limit = fileSizeLimitBytes(), UInt64(size) >= limit else { return nil }
-        return fileSizeLimit(path, "\(file) is already \(size) bytes, found at start: it cannot grow by a byte; nothing "
-            + "was written")
+    /// A database file already past the file-size limit when the daemon starts: refused before SQLite opens it (it
+    /// was reported ready, then stopped at the first write past the limit: session 53's note). Past, not at: the kernel
+    /// refuses a write at an offset beyond the limit, so the pages there can never be written again, while a file
+    /// exactly at the limit still takes every write within it (a reviewer, session 54, saw such a store take 50 events;
+    /// and a `-wal` is written again from its start, so its size is not checked).
+    static func fileSizeLimitPassed(_ path: String, size: Int) -> StoreError? {
+        guard let limit = fileSizeLimitBytes(), UInt64(size) > limit else { return nil }
+        return StoreError(.io, "the state store at \(path) is \(size) bytes, past the daemon's file-size limit "
+            + "(RLIMIT_FSIZE, `ulimit -f`, the unit's LimitFSIZE=) of \(limit) bytes: the pages past the limit could not "
+            + "be written again; found at start, nothing was written. Raise or remove the limit and restart; the disk is "
+            + "not at fault.")
     }
 
     static func from(_ error: any Error, path: String, during what: String, systemErrno: Int32 = 0) -> StoreError {

@@ -361,8 +361,8 @@ public final class ZMQSocket {
         if bound.rc != 0 {
             // A relative `ipc://` path under a working directory deleted since the start said only "No such file or
             // directory" (session 53's note).
-            let gone = bound.code == ENOENT ? ipcPath.map { WorkingDirectory.goneNote(for: $0) } ?? "" : ""
-            throw ZMQError(operation: "zmq_bind(\(given))", code: bound.code, reason: gone.isEmpty ? nil : String(gone.dropFirst(2)))
+            let gone = bound.code == ENOENT ? ipcPath.flatMap { WorkingDirectory.goneReason(for: $0) } : nil
+            throw ZMQError(operation: "zmq_bind(\(given))", code: bound.code, reason: gone)
         }
         // The socket file as the state directory and the store are, whatever the umask: nothing for others. libzmq
         // makes it with the process's umask, and under umask 000 (or 002) any local user connected to a plaintext

@@ -119,9 +119,10 @@ struct FileSizeLimitTests {
         #expect(c.stderr.text.contains("contactwatch generate: write failed: File too large"), "\(c.stderr.text)")
     }
 
-    /// A store already at the limit was reported ready, and the first commit then exited 74 (session 53's note); a
-    /// limit the store is below is said at start, since the store grows into it.
-    @Test("a store already at the file-size limit is refused at start, exit 74, untouched; one below it starts with a warning")
+    /// A store already past the limit was reported ready, and the first write past it then exited 74 (session 53's
+    /// note); one exactly at it still takes writes within it (a reviewer, session 54), and starts; a finite limit is
+    /// said at start, since the store grows into it.
+    @Test("a store past the file-size limit is refused at start, exit 74, untouched; one at it or below it starts with a warning")
     func storeAtTheLimit() throws {
         let prlimit = "/usr/bin/prlimit"
         guard FileManager.default.isExecutableFile(atPath: prlimit) else {
@@ -138,14 +139,18 @@ struct FileSizeLimitTests {
         let before = try Data(contentsOf: URL(fileURLWithPath: store))
         try #require(before.count > 0)
 
-        let refused = try Child(prlimit, ["--fsize=\(before.count)"] + arguments)
+        let refused = try Child(prlimit, ["--fsize=\(before.count - 1)"] + arguments)
         let status = refused.waitForExit(timeout: 60)
         if status == nil { refused.signal(SIGKILL) }
         #expect(status == 74, "\(refused.stderr.text)")
-        #expect(refused.stderr.text.contains("the daemon's file-size limit (RLIMIT_FSIZE, `ulimit -f`, the unit's LimitFSIZE=) is \(before.count) bytes ("
-                                             + "\(store) is already \(before.count) bytes, found at start"), "\(refused.stderr.text)")
+        #expect(refused.stderr.text.contains("the state store at \(store) is \(before.count) bytes, past the daemon's file-size limit "
+                                             + "(RLIMIT_FSIZE, `ulimit -f`, the unit's LimitFSIZE=) of \(before.count - 1) bytes"), "\(refused.stderr.text)")
         #expect(!refused.stderr.text.contains("] ready"), "\(refused.stderr.text)")
         #expect(try Data(contentsOf: URL(fileURLWithPath: store)) == before)
+
+        let atTheLimit = try Child(prlimit, ["--fsize=\(before.count)"] + arguments)
+        #expect(atTheLimit.stderr.wait(timeout: 60) { $0.contains("] ready") }, "\(atTheLimit.stderr.text)")
+        #expect(atTheLimit.terminate() == 0, "\(atTheLimit.stderr.text)")
 
         let limit = before.count * 1000
         let started = try Child(prlimit, ["--fsize=\(limit)"] + arguments)
@@ -256,15 +261,31 @@ struct DeletedWorkingDirectoryTests {
                              stateDirectory: dir.file("w"))
     }
 
-    @Test("a relative ipc:// endpoint under a deleted working directory says the working directory is gone, exit 69")
-    func relativeIPCEndpoint() throws {
+    @Test("replay --bind on a relative ipc:// path under a deleted working directory says the working directory is gone, exit 69")
+    func replayBindsRelativeIPC() throws {
         let dir = try TemporaryDirectory()
-        let c = try daemonUnderShell("mkdir \"$2/w\" && cd \"$2/w\" && rmdir \"$2/w\"",
-                                     "--input \"ipc://$2/in\" --output ipc://out --state-dir \"$2/state\"", in: dir)
+        #expect(FileManager.default.createFile(atPath: dir.file("one.ndjson"), contents: Data("{\"eventType\":\"x\"}\n".utf8)))
+        let c = try Child("/bin/sh", ["-c", "mkdir \"$2/w\" && cd \"$2/w\" && rmdir \"$2/w\" && exec \"$1\" replay --bind --endpoint ipc://rel \"$2/one.ndjson\"",
+                                      "sh", Executables.url("contactwatch").path, dir.path])
         let status = c.waitForExit(timeout: 60)
         if status == nil { c.signal(SIGKILL) }
         #expect(status == 69, "\(c.stderr.text)")
-        #expect(c.stderr.text.contains("zmq_bind(ipc://out) (the path is relative, and the working directory it is taken from no longer exists): No such file or directory"),
+        #expect(c.stderr.text.contains("the path is relative, and the working directory it is taken from no longer exists"), "\(c.stderr.text)")
+    }
+
+    /// A bind failed with "No such file or directory" alone; a connect was taken and never made: ready, and deaf
+    /// without a word (a reviewer, session 54).
+    @Test("a relative ipc:// endpoint, bound or connected, under a deleted working directory: exit 69 saying the working directory is gone",
+          arguments: ["--input \"ipc://$2/in\" --input-bind --output ipc://out", "--input ipc://in --output \"ipc://$2/out\""])
+    func relativeIPCEndpoint(endpoints: String) throws {
+        let dir = try TemporaryDirectory()
+        let c = try daemonUnderShell("mkdir \"$2/w\" && cd \"$2/w\" && rmdir \"$2/w\"", endpoints + " --state-dir \"$2/state\"", in: dir)
+        let status = c.waitForExit(timeout: 60)
+        if status == nil { c.signal(SIGKILL) }
+        #expect(status == 69, "\(c.stderr.text)")
+        let relative = endpoints.contains("ipc://out") ? "ipc://out" : "ipc://in"
+        #expect(c.stderr.text.contains("cannot use the endpoint \(relative): the path is relative, and the working directory it is taken from no longer exists"),
                 "\(c.stderr.text)")
+        #expect(!c.stderr.text.contains("] ready"), "\(c.stderr.text)")
     }
 }

@@ -26,15 +26,15 @@ struct CheckpointWatchTests {
         var watch = CheckpointWatch()
         #expect(watch.observe(Self.outcomes(0, inARow: 0), at: at(0)) == nil)
         #expect(watch.observe(Self.outcomes(1, inARow: 1), at: at(1))
-            == .failed(new: 1, total: 1, stillFailing: true, last: "disk I/O error"))
+            == .failed(new: 1, total: 1, stillFailing: true, last: "disk I/O error", fileSizeLimit: false))
         #expect(watch.observe(Self.outcomes(5, inARow: 5), at: at(30)) == nil, "said again within a minute")
         #expect(watch.observe(Self.outcomes(9, inARow: 9, "database or disk is full"), at: at(62))
-            == .failed(new: 8, total: 9, stillFailing: true, last: "database or disk is full"))
+            == .failed(new: 8, total: 9, stillFailing: true, last: "database or disk is full", fileSizeLimit: false))
         #expect(watch.observe(Self.outcomes(9, inARow: 0), at: at(63)) == .recovered(total: 9))
         #expect(watch.observe(Self.outcomes(9, inARow: 0), at: at(64)) == nil, "the recovery said twice")
         // A failure followed by a success between two looks: said, as over; no recovery line after it.
         #expect(watch.observe(Self.outcomes(10, inARow: 0), at: at(200))
-            == .failed(new: 1, total: 10, stillFailing: false, last: "disk I/O error"))
+            == .failed(new: 1, total: 10, stillFailing: false, last: "disk I/O error", fileSizeLimit: false))
         #expect(watch.observe(Self.outcomes(10, inARow: 0), at: at(201)) == nil)
     }
 
@@ -86,6 +86,32 @@ struct CheckpointWatchTests {
         #expect(recovered.level == .info)
         #expect(recovered.message.contains("succeed again (\(n) failed"), "\(recovered.message)")
         #expect(lines.entries.withLock { $0.count } == 2)
+    }
+
+    /// A checkpoint refused by the process's file-size limit was said as a disk fault ("Check the disk and file
+    /// system"), after a start that had warned of the limit (a reviewer, session 54).
+    @Test("a checkpoint refused by the file-size limit (EFBIG) is said as that limit, not as the disk")
+    func fileSizeLimit() throws {
+        let dir = NSTemporaryDirectory() + "cw-checkpoint-fsize-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try StateStore(directory: dir, synchronous: .full, walCheckpointFrames: 1, backgroundCheckpoints: false,
+                                   checkpointFault: {
+                                       errno = EFBIG
+                                       throw InjectedFault()
+                                   })
+        defer { store.close() }
+        let engine = try Engine(settings: EngineSettings())
+        try store.write(StateStore.prepare(changes: engine.takeChanges(), state: engine.state, journalFrom: Outbox(),
+                                           publishedThrough: nil, now: 1))
+        store.checkpointWALIfDue()
+        #expect(store.checkpoints.lastFailureIsFileSizeLimit, "\(store.checkpoints)")
+        let lines = LogLines()
+        let logger = Logger(label: "test") { _ in MemoryLogHandler(sink: lines) }
+        var watch = CheckpointWatch()
+        watch.check(at: .now, store: store, logger: logger, counters: RuntimeCounters())
+        let warning = try #require(lines.entries.withLock { $0.last })
+        #expect(warning.message.contains("the daemon's file-size limit (RLIMIT_FSIZE") && warning.message.contains("the disk is not at fault")
+                && !warning.message.contains("Check the disk"), "\(warning.message)")
     }
 }
 
