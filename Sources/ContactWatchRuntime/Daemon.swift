@@ -140,6 +140,14 @@ public enum Daemon {
                     checkWarnings.append(ConfigurationReload.unloadableLine(error))
                 }
                 checkWarnings += startRefusalsHere()
+                // The store's own refusal at start (a file past the file-size limit), which the check passed in
+                // silence (an adversarial tester, session 54).
+                let store = (config.stateDir as NSString).appendingPathComponent(StateStore.fileName)
+                if let size = (try? FileManager.default.attributesOfItem(atPath: store)[.size] as? NSNumber)?.intValue,
+                   let refusal = StoreError.fileSizeLimitPassed(store, size: size) {
+                    checkWarnings.append("this process would be refused a start from this shell (exit 74; a service's own "
+                        + "LimitFSIZE= may differ): \(refusal.description)")
+                }
             }
         } catch {
             // Before the log is set up, so written here; under journald with the priority of an error (`<3>`), as the

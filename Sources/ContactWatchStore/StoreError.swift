@@ -281,7 +281,7 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
     /// refuses a write at an offset beyond the limit, so the pages there can never be written again, while a file
     /// exactly at the limit still takes every write within it (a reviewer, session 54, saw such a store take 50 events;
     /// and a `-wal` is written again from its start, so its size is not checked).
-    static func fileSizeLimitPassed(_ path: String, size: Int) -> StoreError? {
+    public static func fileSizeLimitPassed(_ path: String, size: Int) -> StoreError? {
         guard let limit = fileSizeLimitBytes(), UInt64(size) > limit else { return nil }
         return StoreError(.io, "the state store at \(path) is \(size) bytes, past the daemon's file-size limit "
             + "(RLIMIT_FSIZE, `ulimit -f`, the unit's LimitFSIZE=) of \(limit) bytes: the pages past the limit could not "

@@ -147,6 +147,11 @@ struct FileSizeLimitTests {
                                              + "(RLIMIT_FSIZE, `ulimit -f`, the unit's LimitFSIZE=) of \(before.count - 1) bytes"), "\(refused.stderr.text)")
         #expect(!refused.stderr.text.contains("] ready"), "\(refused.stderr.text)")
         #expect(try Data(contentsOf: URL(fileURLWithPath: store)) == before)
+        // --check-config from the same shell warns of it (it said "OK": an adversarial tester, session 54).
+        let check = try Child(prlimit, ["--fsize=\(before.count - 1)"] + arguments + ["--check-config"])
+        #expect(check.waitForExit(timeout: 60) == 0, "\(check.stderr.text)")
+        #expect(check.stdout.text.contains("this process would be refused a start from this shell (exit 74")
+                && check.stdout.text.contains("past the daemon's file-size limit"), "\(check.stdout.text)")
 
         let atTheLimit = try Child(prlimit, ["--fsize=\(before.count)"] + arguments)
         #expect(atTheLimit.stderr.wait(timeout: 60) { $0.contains("] ready") }, "\(atTheLimit.stderr.text)")
