@@ -44,11 +44,10 @@ public enum DescriptorLimit {
 
     /// The refusal to start under a limit below `startMinimum` (after raising it to the hard one), or nil.
     public static func refusal(_ limit: Raised) -> String? {
-        guard limit.now < startMinimum else { return nil }
-        return "the open-files limit is \(limit.now) (hard limit \(limit.hard)), below the \(startMinimum) the daemon "
-            + "starts with: it holds about 40 descriptors before its first consumer (store, sockets, libzmq's and the "
-            + "metrics server's event loops), and with fewer it would fail at whichever open came first, or libzmq "
-            + "would abort it; raise LimitNOFILE= (the packaged unit sets 65536) or `ulimit -n` (hard limit) before the start"
+        belowMinimum(limit, startMinimum, "the daemon starts with: it holds about 40 descriptors before its first "
+            + "consumer (store, sockets, libzmq's and the metrics server's event loops), and with fewer it would fail at "
+            + "whichever open came first, or libzmq would abort it; raise LimitNOFILE= (the packaged unit sets 65536) or "
+            + "`ulimit -n` (hard limit) before the start")
     }
 
     /// The least open-files limit `contactwatch` runs under (after raising it to the hard one). A command holds about
@@ -57,11 +56,36 @@ public enum DescriptorLimit {
     /// note, measured again in session 54).
     public static let toolMinimum: UInt64 = 32
 
-    /// `contactwatch`'s refusal to run under a limit below `toolMinimum` (after raising it to the hard one), or nil.
-    public static func toolRefusal(_ limit: Raised) -> String? {
-        guard limit.now < toolMinimum else { return nil }
-        return "the open-files limit is \(limit.now) (hard limit \(limit.hard)), below the \(toolMinimum) this tool runs "
-            + "with: with fewer, libzmq would abort it part way; raise `ulimit -n` (hard limit)"
+    /// The least descriptors `contactwatch` wants free under its limit: with 40 of 48 already open, inherited from its
+    /// parent, libzmq aborted it all the same (an adversarial tester, session 54). A shell passes three or four.
+    public static let toolMinimumFree: UInt64 = 24
+
+    /// `contactwatch`'s refusal to run under a limit below `toolMinimum` (after raising it to the hard one), or with
+    /// fewer than `toolMinimumFree` of it free (`open`: the descriptors open now, nil when unknown), or nil.
+    public static func toolRefusal(_ limit: Raised, open: UInt64? = nil) -> String? {
+        let why = "with fewer, libzmq would abort it part way; raise `ulimit -n` (hard limit)"
+        if let refused = belowMinimum(limit, toolMinimum, "this tool runs with: " + why) { return refused }
+        guard let open, limit.now < open + toolMinimumFree else { return nil }
+        return "\(open) of the open-files limit of \(limit.now) are open already (inherited from the program that "
+            + "started this one), leaving fewer than the \(toolMinimumFree) this tool needs free: \(why), or close them"
+    }
+
+    /// "the open-files limit is N (hard limit H), below the M " + `what`, when it is.
+    private static func belowMinimum(_ limit: Raised, _ minimum: UInt64, _ what: String) -> String? {
+        guard limit.now < minimum else { return nil }
+        return "the open-files limit is \(limit.now) (hard limit \(limit.hard)), below the \(minimum) " + what
+    }
+
+    /// The descriptors this process has open (the entries of /proc/self/fd, less the one reading it), nil without /proc.
+    public static func openCount() -> UInt64? {
+        guard let dir = opendir("/proc/self/fd") else { return nil }
+        defer { closedir(dir) }
+        var n: UInt64 = 0
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { $0.first }
+            if name != UInt8(ascii: ".") { n += 1 }
+        }
+        return n > 0 ? n - 1 : 0
     }
 
     /// The limits could not be read (`getrlimit` failed): the system's words. The limit stays as it is.

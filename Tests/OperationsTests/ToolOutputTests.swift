@@ -200,5 +200,11 @@ struct ToolDescriptorLimitTests {
         let low = DescriptorLimit.Raised(before: 8, now: 31, hard: 31, failure: nil)
         #expect(DescriptorLimit.toolRefusal(low)?.contains("the open-files limit is 31 (hard limit 31), below the 32") == true)
         #expect(DescriptorLimit.toolRefusal(DescriptorLimit.Raised(before: 8, now: 32, hard: 32, failure: nil)) == nil)
+        // Free ones too: 40 of 48 open already (inherited) aborted it all the same (session 54).
+        let at48 = DescriptorLimit.Raised(before: 48, now: 48, hard: 48, failure: nil)
+        #expect(DescriptorLimit.toolRefusal(at48, open: 40)?.contains("40 of the open-files limit of 48 are open already") == true)
+        #expect(DescriptorLimit.toolRefusal(at48, open: 24) == nil)
+        #expect(DescriptorLimit.toolRefusal(at48, open: 25) != nil)
+        #expect(DescriptorLimit.openCount().map { $0 >= 3 } == true, "stdin, stdout, stderr at least")
     }
 }
