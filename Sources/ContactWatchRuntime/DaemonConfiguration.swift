@@ -534,10 +534,22 @@ public struct DaemonConfiguration: Sendable {
     /// Paris, not Ecuador — every rule date a day off without a word (a time hunter, session 54). The rest of that
     /// list (`PST`, `IST`, `AST`, …) are Foundation's abbreviations, refused as such. And ICU's `SystemV/` zones, which
     /// the tz database dropped in 2020.
+    /// Also two links the tz database dropped (2016, 2017) that ICU still takes, and Foundation's own names of fixed
+    /// offsets, `GMT+0500` (which it gives `GMT+5` and `UTC+5`, refused since session 34, and takes as given: `GMT+1500`
+    /// and `GMT-1800` passed where `GMT+15` was refused — an adversarial tester, session 54).
     static let icuLegacyNames: Set<String> = ["ACT", "AET", "AGT", "BET", "CNT", "CTT", "ECT", "IET", "MIT", "NET",
-                                              "PLT", "PNT", "PRT", "SST", "VST"]
+                                              "PLT", "PNT", "PRT", "SST", "VST", "US/Pacific-New", "Canada/East-Saskatchewan"]
 
-    static func isICULegacyName(_ name: String) -> Bool { icuLegacyNames.contains(name) || name.hasPrefix("SystemV/") }
+    static func isICULegacyName(_ name: String) -> Bool {
+        icuLegacyNames.contains(name) || name.hasPrefix("SystemV/") || isFoundationOffsetName(name)
+    }
+
+    /// `GMT+HHMM` / `GMT-HHMM`: Foundation's name of a fixed offset, not a tz database zone.
+    static func isFoundationOffsetName(_ name: String) -> Bool {
+        let u = Array(name.utf8)
+        return u.count == 8 && name.hasPrefix("GMT") && (u[3] == UInt8(ascii: "+") || u[3] == UInt8(ascii: "-"))
+            && u[4...].allSatisfy { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }
+    }
 
     /// Why `rules.timeZone` refuses `name` (not `isTimeZoneDatabaseName`). Some of those refused are names in the tz
     /// database (`EST`, `CET`, `Etc/GMT+5`, `Factory`): "not a time zone of the tz database" was wrong for them (a
@@ -552,6 +564,10 @@ public struct DaemonConfiguration: Sendable {
                 + "the reverse of what it reads as; \(place)"
         }
         if name == "Factory" { return "\"Factory\" is refused: the tz database's placeholder for a local time not set, not a place; \(place)" }
+        if isFoundationOffsetName(name) {
+            return "\"\(name)\" is refused: Foundation's name of a fixed offset, not a zone of the tz database (a place's "
+                + "clock changes, a fixed offset does not); \(place)"
+        }
         if isICULegacyName(name) {
             return "\"\(name)\" is refused: an old name ICU keeps for Java, not a zone of the tz database, and some of "
                 + "them read as another zone's abbreviation (ICU's SST is the Solomon Islands, ECT is Paris); \(place)"

@@ -860,7 +860,9 @@ struct ConfigurationTests {
                             ("Etc/GMT+0", "is refused, as every Etc/GMT zone with a sign"),
                             // ICU's old names, in no tz database: SST was taken as the Solomon Islands (a time hunter, session 54).
                             ("SST", "is refused: an old name ICU keeps"), ("ECT", "is refused: an old name ICU keeps"),
-                            ("VST", "is refused: an old name ICU keeps"), ("SystemV/EST5EDT", "is refused: an old name ICU keeps")] {
+                            ("VST", "is refused: an old name ICU keeps"), ("SystemV/EST5EDT", "is refused: an old name ICU keeps"),
+                            ("US/Pacific-New", "is refused: an old name ICU keeps"),
+                            ("GMT+1500", "is refused: Foundation's name of a fixed offset"), ("GMT-0500", "is refused: Foundation's name of a fixed offset")] {
             let said = await problem("rules:\n  timeZone: \"\(zone)\"\n")
             #expect(said.contains("rules.timeZone: \"\(zone)\" \(why)"), "\(said)")
         }
