@@ -627,13 +627,32 @@ struct FaultTests {
         // batch" (a crash tester, session 47).
         let filler = state + "/filler"
         _ = Self.command("/bin/dd", ["if=/dev/zero", "of=\(filler)", "bs=4096"])
+        // The store's own files may still have room (a -wal is written again from its start, within its size): then
+        // the start on the existing store succeeds, rightly, and stops on SIGTERM — seen in 2 of 5 runs on session
+        // 54's machine. A start that has to make a file (a state directory of its own on the same full disk) cannot.
         let blocked = try Child("contactwatchd", ["--input", dir.ipc("in-full"), "--input-bind", "--output", dir.ipc("out-full"),
                                                   "--state-dir", state])
-        #expect(blocked.waitForExit(timeout: 60) == 75, "\(blocked.stderr.text.suffix(2000))")
-        #expect(blocked.stderr.text.contains("is full") && !blocked.stderr.text.contains("failed batch"),
-                "\(blocked.stderr.text.suffix(2000))")
-        print("fault: disk full at start: \(blocked.stderr.lines.last { $0.contains("full") } ?? String(blocked.stderr.text.suffix(300)))")
+        let deadline = Date().addingTimeInterval(60)
+        var exited = blocked.waitForExit(timeout: 0.5)
+        while exited == nil && !blocked.stderr.text.contains("] ready") && deadline.timeIntervalSinceNow > 0 {
+            exited = blocked.waitForExit(timeout: 0.5)
+        }
+        if exited == nil && blocked.stderr.text.contains("] ready") {
+            print("fault: disk full at start: the store's files had room, the start succeeded; stopping it")
+            #expect(blocked.terminate() == 0, "\(blocked.stderr.text.suffix(2000))")
+        } else {
+            #expect(exited == 75, "\(blocked.stderr.text.suffix(2000))")
+        }
+        #expect(!blocked.stderr.text.contains("failed batch"), "\(blocked.stderr.text.suffix(2000))")
+        let fresh = try Child("contactwatchd", ["--input", dir.ipc("in-full"), "--input-bind", "--output", dir.ipc("out-full"),
+                                                "--state-dir", state + "/other"])
+        #expect(fresh.waitForExit(timeout: 60) == 75, "\(fresh.stderr.text.suffix(2000))")
+        #expect(fresh.stderr.text.contains("is full") && !fresh.stderr.text.contains("failed batch"),
+                "\(fresh.stderr.text.suffix(2000))")
+        for c in [blocked, fresh] where c.process.isRunning { c.signal(SIGKILL) }
+        print("fault: disk full at start: \((blocked.stderr.lines + fresh.stderr.lines).last { $0.contains("full") } ?? String(fresh.stderr.text.suffix(300)))")
         try FileManager.default.removeItem(atPath: filler)
+        try? FileManager.default.removeItem(atPath: state + "/other")
 
         // Space freed: the store opens (intact), the publisher replays, nothing is lost.
         try #require(Self.command("/bin/mount", ["-o", "remount,size=256m", state]).status == 0)
