@@ -597,7 +597,10 @@ extension Engine {
         for r in state.cases[ci].remotes where (!hasInPerson || r.start > last) && r.start <= t { remotes += 1 }
         let alert = raise(rule: .telephoneOnly, severity: priority ? .high : .medium, subject: .crn(state.cases[ci].crn), occurredAt: t,
                           reason: { b in
-                              b.raw("No face-to-face contact for ")
+                              // Whole days rounded down, as the evidence: raised after 7 days and an hour against a
+                              // limit of 7, "for 7 days (limit 7)" read as at the limit (a differential tester,
+                              // session 54); said "more than" then.
+                              b.raw(days == limit ? "No face-to-face contact for more than " : "No face-to-face contact for ")
                               b.int(days)
                               b.raw(days == 1 ? " day (limit " : " days (limit ")
                               b.int(limit)

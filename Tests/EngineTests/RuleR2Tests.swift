@@ -72,7 +72,23 @@ struct RuleR2Tests {
         let h = Harness { $0.telephoneOnlyLimitDays = 1 }
         h.send(office(1, t0))
         h.send(phone(2, t0 + day + 1000))
-        #expect(h.raised(R.telephoneOnly).first?.reason == "No face-to-face contact for 1 day (limit 1); 1 remote contact since the last in-person contact")
+        #expect(h.raised(R.telephoneOnly).first?.reason == "No face-to-face contact for more than 1 day (limit 1); 1 remote contact since the last in-person contact")
+    }
+
+    /// Raised after the limit and an hour, "for 7 days (limit 7)" read as at the limit (a differential tester, session
+    /// 54): the whole days equal to the limit are "more than"; beyond it, the days as they are.
+    @Test("whole days equal to the limit read as more than the limit; more whole days as they are")
+    func atTheLimitReadsAsMoreThan() {
+        let h = Harness { $0.telephoneOnlyLimitDays = 7 }
+        h.send(office(1, t0))
+        h.send(phone(2, t0 + 7 * day + 3_600_000))
+        #expect(h.raised(R.telephoneOnly).first?.reason?.hasPrefix("No face-to-face contact for more than 7 days (limit 7); ") == true,
+                "\(String(describing: h.raised(R.telephoneOnly).first?.reason))")
+        h.send(office(3, t0, crn: "X100002"))
+        h.send(phone(4, t0 + 9 * day, crn: "X100002"))
+        #expect(h.raised(R.telephoneOnly).count == 2)
+        #expect(h.raised(R.telephoneOnly).last?.reason?.hasPrefix("No face-to-face contact for 9 days (limit 7); ") == true,
+                "\(String(describing: h.raised(R.telephoneOnly).last?.reason))")
     }
 
     @Test("daysWithoutInPerson is whole days, rounded down")
