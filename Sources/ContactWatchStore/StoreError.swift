@@ -251,8 +251,6 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
         return (true, why)
     }
 
-    /// Maps an error thrown by GRDB (or anything else) while working on the store at `path`. `systemErrno` is the
-    /// failed system call behind it (0: unknown): SQLite's own message says only "disk I/O error", the errno says which.
     /// A write refused by the process's file-size limit (`RLIMIT_FSIZE`, `EFBIG`): not temporary, not the disk.
     /// The sizes of both files are said: the `-wal` meets the limit first under load (tens of MB, cut back to
     /// `walSizeLimitBytes`), and it is deleted at the stop, so nothing on disk showed which file had reached it (a
@@ -289,6 +287,8 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
             + "not at fault.")
     }
 
+    /// Maps an error thrown by GRDB (or anything else) while working on the store at `path`. `systemErrno` is the
+    /// failed system call behind it (0: unknown): SQLite's own message says only "disk I/O error", the errno says which.
     static func from(_ error: any Error, path: String, during what: String, systemErrno: Int32 = 0) -> StoreError {
         if let e = error as? StoreError { return e }
         if let e = error as? CodecError { return .corrupt(path, "a record does not decode while \(what): \(e.description)") }

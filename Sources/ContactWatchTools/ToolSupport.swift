@@ -43,8 +43,8 @@ public struct ToolError: Error, CustomStringConvertible, Sendable {
 
 extension DescriptorLimit {
     /// Raises the open-files limit to the hard one and throws exit 64 when it stays below `toolMinimum`, or leaves
-    /// fewer than `toolMinimumFree` free: the commands
-    /// that open sockets (`replay`, `tail`) call it first. A limit that cannot be read is left to the commands.
+    /// fewer than `toolMinimumFree` free: the commands that open sockets (`replay`, `tail`) call it first. A limit
+    /// that cannot be read is left to the commands.
     public static func requireForSockets() throws {
         if case .success(let limit) = raiseToHard(), let refusal = toolRefusal(limit, open: openCount()) {
             throw ToolError(exitCode: ToolError.usage, refusal)
