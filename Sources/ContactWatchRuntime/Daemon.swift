@@ -526,7 +526,7 @@ struct LoadedStore {
         if let limit = StoreError.fileSizeLimitBytes() {
             // Said at start, where it was said only by the commit that passed it (session 53's note).
             let size = (try? FileManager.default.attributesOfItem(atPath: store.path)[.size] as? NSNumber)?.intValue ?? 0
-            logger.warning("a file-size limit of \(limit) bytes is set (RLIMIT_FSIZE, `ulimit -f`, the unit's LimitFSIZE=): the state store (\(size) bytes now) and its -wal (tens of MB under load, up to \(StateStore.walSizeLimitBytes / 1_048_576) MiB) cannot grow past it: a checkpoint that would is said, and a commit that would stops the daemon (exit 74); remove the limit unless that is meant",
+            logger.warning("a file-size limit of \(limit) bytes is set (\(StoreError.fileSizeLimitKnobs)): the state store (\(size) bytes now) and its -wal (tens of MB under load, up to \(StateStore.walSizeLimitBytes / 1_048_576) MiB) cannot grow past it: a checkpoint that would is said, and a commit that would stops the daemon (exit 74); remove the limit unless that is meant",
                            metadata: ["stateDir": "\(stateDir)"])
         }
         for problem in Self.openToOthers(stateDir: stateDir, store: store.path) {
@@ -640,11 +640,9 @@ struct StateDirectoryLock {
                 // directory's.
                 var st = stat()
                 let directory = (path as NSString).deletingLastPathComponent
-                let owner = lstat(path, &st) == 0
-                    ? " (the lock file is owned by uid \(st.st_uid), mode \(String(st.st_mode & 0o7777, radix: 8)); the daemon runs as uid \(geteuid()))"
-                    : stat(directory, &st) == 0
-                    ? " (the directory is owned by uid \(st.st_uid), mode \(String(st.st_mode & 0o7777, radix: 8)); the daemon runs as uid \(geteuid()))"
-                    : ""
+                let what = lstat(path, &st) == 0 ? "the lock file" : stat(directory, &st) == 0 ? "the directory" : nil
+                let owner = what.map { " (\($0) is owned by uid \(st.st_uid), mode \(String(st.st_mode & 0o7777, radix: 8)); "
+                    + "the daemon runs as uid \(geteuid()))" } ?? ""
                 throw DaemonError.store("cannot open \(path): \(String(cString: strerror(failure)))\(owner). The state "
                     + "directory and every file in it must be readable and writable by the daemon's user: made by another "
                     + "user (a first run from a root shell), give them to this one (`chown -R`), or point state.dir "

@@ -895,7 +895,7 @@ struct CheckpointWatch {
             // The file-size limit is not the disk: "Check the disk" sent the operator to one that was fine (a
             // reviewer, session 54, under `prlimit --fsize` a little above the store).
             let remedy = fileSizeLimit
-                ? "the daemon's file-size limit (RLIMIT_FSIZE, `ulimit -f`, the unit's LimitFSIZE=) is \(StoreError.fileSizeLimitBytes().map { "\($0) bytes" } ?? "set"), which the database file cannot pass; the disk is not at fault. Raise or remove the limit (`prlimit --pid \(getpid()) --fsize=unlimited` on the running daemon)"
+                ? "the daemon's file-size limit (\(StoreError.fileSizeLimitKnobs)) is \(StoreError.fileSizeLimitBytes().map { "\($0) bytes" } ?? "set"), which the database file cannot pass; the disk is not at fault. Raise or remove the limit (`prlimit --pid \(getpid()) --fsize=unlimited` on the running daemon)"
                 : "Check the disk and file system holding \(store.path) (free space, I/O errors in the kernel log)"
             logger.warning("""
                 the state store's WAL checkpoint failed \(times)\(total > new ? " more" : "") (\(last)); \(stillFailing

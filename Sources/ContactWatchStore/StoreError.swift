@@ -261,11 +261,14 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
             var st = stat()
             return stat(file, &st) == 0 ? "\(st.st_size) bytes" : "absent"
         }
-        return StoreError(.io, "the state store at \(path) cannot grow: the daemon's file-size limit (RLIMIT_FSIZE, "
-            + "`ulimit -f`, the unit's LimitFSIZE=) is \(shown) (\(detail)); the database file is \(sizes[0]) and its -wal "
+        return StoreError(.io, "the state store at \(path) cannot grow: the daemon's file-size limit "
+            + "(\(fileSizeLimitKnobs)) is \(shown) (\(detail)); the database file is \(sizes[0]) and its -wal "
             + "\(sizes[1]) (the -wal alone reaches tens of MB under load, up to \(StateStore.walSizeLimitBytes / 1_048_576) "
             + "MiB); nothing of the failed write is kept. Raise or remove the limit and restart; the disk is not at fault.")
     }
+
+    /// How the file-size limit is named in every line about it: the limit and where an operator sets it.
+    public static let fileSizeLimitKnobs = "RLIMIT_FSIZE, `ulimit -f`, the unit's LimitFSIZE="
 
     /// The process's file-size limit (`RLIMIT_FSIZE`'s soft value) in bytes, nil when there is none.
     public static func fileSizeLimitBytes() -> UInt64? {
@@ -282,7 +285,7 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
     public static func fileSizeLimitPassed(_ path: String, size: Int) -> StoreError? {
         guard let limit = fileSizeLimitBytes(), UInt64(size) > limit else { return nil }
         return StoreError(.io, "the state store at \(path) is \(size) bytes, past the daemon's file-size limit "
-            + "(RLIMIT_FSIZE, `ulimit -f`, the unit's LimitFSIZE=) of \(limit) bytes: the pages past the limit could not "
+            + "(\(fileSizeLimitKnobs)) of \(limit) bytes: the pages past the limit could not "
             + "be written again; found at start, nothing was written. Raise or remove the limit and restart; the disk is "
             + "not at fault.")
     }
