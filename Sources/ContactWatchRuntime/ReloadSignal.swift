@@ -16,7 +16,12 @@ final class ReloadSignal {
             received()
             reloads.request()
         }
+        // libdispatch registers the source later, on its own thread, and a SIGHUP before that met SIG_IGN and was
+        // dropped: waited for (at most 5 s), as the tool's SIGINT and SIGTERM are (session 54).
+        let registered = DispatchSemaphore(value: 0)
+        source.setRegistrationHandler { registered.signal() }
         source.resume()
+        _ = registered.wait(timeout: .now() + 5)
         self.source = source
         self.reloads = reloads
     }
