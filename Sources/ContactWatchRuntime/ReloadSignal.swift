@@ -1,3 +1,4 @@
+import ContactWatchCommon
 import Dispatch
 import Foundation
 import Synchronization
@@ -10,18 +11,11 @@ final class ReloadSignal {
     private let queue = DispatchQueue(label: "contactwatch.reload")
 
     init(_ reloads: SerialReloads, received: @escaping @Sendable () -> Void) {
-        signal(SIGHUP, SIG_IGN)  // delivered to the dispatch source only
-        let source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: queue)
-        source.setEventHandler {
+        // Delivered to the dispatch source only, once it is registered (`SignalSource`).
+        let source = SignalSource.make(SIGHUP, queue: queue) {
             received()
             reloads.request()
         }
-        // libdispatch registers the source later, on its own thread, and a SIGHUP before that met SIG_IGN and was
-        // dropped: waited for (at most 5 s), as the tool's SIGINT and SIGTERM are (session 54).
-        let registered = DispatchSemaphore(value: 0)
-        source.setRegistrationHandler { registered.signal() }
-        source.resume()
-        _ = registered.wait(timeout: .now() + 5)
         self.source = source
         self.reloads = reloads
     }

@@ -38,19 +38,10 @@ func decimalNumber(_ text: String) throws -> Double {
 /// SIGINT and SIGTERM end the process at once (exit 130 and 143, as a shell reports them) after writing `say`'s line
 /// for the signal's name: a replay interrupted while libzmq still held queued messages died without a word, and its
 /// subscriber had 2,651 of 29,891 (the companion tool's auditor, session 25). Keep the result alive while it applies.
-///
-/// Returns once both sources are registered (at most 5 s): `resume()` registers a source later, on libdispatch's own
-/// thread, and the disposition is SIG_IGN meanwhile, so a signal in between was dropped — a replay interrupted right
-/// after its first messages ran on (a clean clone's run, session 54, on a loaded machine).
+/// Returns once both are registered (`SignalSource`).
 func sayOnInterrupt(_ say: @escaping @Sendable (String) -> String) -> [any DispatchSourceSignal] {
-    let registered = DispatchGroup()
-    defer { _ = registered.wait(timeout: .now() + 5) }
-    return [(SIGINT, "SIGINT", Int32(130)), (SIGTERM, "SIGTERM", Int32(143))].map { number, name, code in
-        signal(number, SIG_IGN)
-        let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-        registered.enter()
-        source.setRegistrationHandler { registered.leave() }
-        source.setEventHandler {
+    [(SIGINT, "SIGINT", Int32(130)), (SIGTERM, "SIGTERM", Int32(143))].map { number, name, code in
+        SignalSource.make(number, queue: .global()) {
             // The line is best effort: a standard error nobody reads (a full pipe) must not hold the exit back, which
             // the signal's default action never did (a reviewer, session 25).
             DispatchQueue.global().asyncAfter(deadline: .now() + 1) { _exit(code) }
@@ -59,8 +50,6 @@ func sayOnInterrupt(_ say: @escaping @Sendable (String) -> String) -> [any Dispa
             FDWriter.standardError.line((isatty(2) == 1 ? "\r\u{1B}[K" : "") + say(name))
             _exit(code)
         }
-        source.resume()
-        return source
     }
 }
 
