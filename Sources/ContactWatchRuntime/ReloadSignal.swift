@@ -12,9 +12,9 @@ final class ReloadSignal {
 
     init(_ reloads: SerialReloads, received: @escaping @Sendable () -> Void) {
         // Delivered to the dispatch source only. Not waited for: with the system's threads used up, libdispatch may
-        // register it late or never, and a start that waited for it missed ThreadLimitTests' bound (session 54); a
-        // SIGHUP in that moment is covered as one during the start is (the files' stamps are compared once the
-        // handler is installed).
+        // register it late or never (a loaded run with the wait saw ThreadLimitTests' start sit silent 30 s once,
+        // session 54; the cause not proven); a SIGHUP in that moment is covered as one during the start is (the files'
+        // stamps are compared once the handler is installed).
         let source = SignalSource.make(SIGHUP, queue: queue, waitForRegistration: false) {
             received()
             reloads.request()
